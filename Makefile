@@ -1,0 +1,78 @@
+# hypr - a Dockerfile builder for microVMs.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/lib/hypr
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wformat=2 -Wshadow -Wvla \
+	-Wstrict-prototypes -Wmissing-prototypes -Wno-format-nonliteral -Ilib
+ifeq ($(SANITIZE),1)
+override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+override LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(WERROR),1)
+override CFLAGS += -Werror
+endif
+
+PKGS := libarchive jansson libcrypto yaml-0.1
+override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -larchive -ljansson -lcrypto -lyaml)
+
+B := build
+LIB_SRC := $(wildcard lib/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+# A tool is tools/NAME.c, or tools/NAME/*.c once it grows.
+TOOLS := $(sort $(basename $(notdir $(wildcard tools/hypr*.c))) \
+	$(notdir $(patsubst %/,%,$(wildcard tools/hypr*/))))
+BINS := $(TOOLS:%=$(B)/bin/%)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNITS := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
+MAN1 := $(wildcard man/*.1)
+MAN5 := $(wildcard man/*.5)
+MAN7 := $(wildcard man/*.7)
+
+all: $(BINS) guest
+
+-include pipeline/vm/vm.mk
+
+$(B)/%.o: %.c $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libhypr.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+.SECONDEXPANSION:
+$(B)/bin/%: $$(patsubst %.c,$(B)/%.o,$$(wildcard tools/$$*.c tools/$$*/*.c)) $(B)/libhypr.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/unit/%: $(B)/tests/unit/%.o $(B)/libhypr.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+check: all $(UNITS)
+	@set -e; for u in $(UNITS); do echo "unit: $$u"; $$u; done
+	PATH="$(CURDIR)/$(B)/bin:$$PATH" HYPR_SRC="$(CURDIR)" bats $(BATSFLAGS) tests
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(LIBEXECDIR)
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
+	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5)
+	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
+	$(if $(GUEST_FILES),install -m 644 $(GUEST_FILES) $(DESTDIR)$(LIBEXECDIR))
+
+lint:
+	mandoc -Tlint -Wwarning man/* 
+	shellcheck tools/*.sh .ci/run tests/*.bash bench/*.sh pipeline/vm/*.sh
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all check install lint clean guest

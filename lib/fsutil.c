@@ -1,0 +1,189 @@
+#define _GNU_SOURCE
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int
+hypr_mkdir_p(const char *path, mode_t mode, struct hypr_err *e)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: bad path", path);
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(buf, mode) < 0 && errno != EEXIST)
+				return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "mkdir %s", buf);
+			*p = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	return 0;
+}
+
+int
+hypr_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+ssize_t
+hypr_read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+int
+hypr_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+    struct hypr_err *e)
+{
+	char tmp[4200];
+	int fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid())
+	    >= sizeof(tmp))
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: path too long", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating %s", tmp);
+	if (hypr_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing %s", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "renaming %s", tmp);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int
+hypr_read_file(const char *path, size_t max, char **out, size_t *len,
+    struct hypr_err *e)
+{
+	size_t cap = 8192, n = 0;
+	char *buf;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+	if ((buf = malloc(cap + 1)) == NULL) {
+		close(fd);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap) {
+			char *nb;
+
+			if (cap >= max) {
+				free(buf);
+				close(fd);
+				return hypr_err_set(e, HYPR_EXIT_INPUT,
+				    "%s: larger than %zu bytes", path, max);
+			}
+			cap = cap * 2 > max ? max : cap * 2;
+			if ((nb = realloc(buf, cap + 1)) == NULL) {
+				free(buf);
+				close(fd);
+				return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+			}
+			buf = nb;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", path);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	*out = buf;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+static int
+rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st; (void)f;
+	if (flag == FTW_DP)
+		return rmdir(p) < 0 && errno != ENOENT ? -1 : 0;
+	return unlink(p) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int
+hypr_rm_rf(const char *path, struct hypr_err *e)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+	if (nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "removing %s", path);
+	return 0;
+}
+
+int
+hypr_size_add(size_t a, size_t b, size_t *out)
+{
+	return __builtin_add_overflow(a, b, out) ? -1 : 0;
+}
+
+int
+hypr_size_mul(size_t a, size_t b, size_t *out)
+{
+	return __builtin_mul_overflow(a, b, out) ? -1 : 0;
+}

@@ -1,0 +1,27 @@
+/* fsutil.h - safe file writes and small filesystem helpers. */
+#ifndef HYPR_FSUTIL_H
+#define HYPR_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include "err.h"
+
+/* mkdir -p with mode for each created component. */
+int hypr_mkdir_p(const char *path, mode_t mode, struct hypr_err *e);
+/* Write data to path atomically: path.tmp.<pid>, fsync, rename. */
+int hypr_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+    struct hypr_err *e);
+/* Read a whole file (max bytes) into a malloc'd NUL-terminated buffer. */
+int hypr_read_file(const char *path, size_t max, char **out, size_t *len,
+    struct hypr_err *e);
+/* Write all of buf to fd, retrying on EINTR and short writes. */
+int hypr_write_all(int fd, const void *buf, size_t len);
+/* Read exactly len bytes unless EOF; returns bytes read or -1. */
+ssize_t hypr_read_full(int fd, void *buf, size_t len);
+/* rm -rf path (no error when missing); does not follow symlinks. */
+int hypr_rm_rf(const char *path, struct hypr_err *e);
+/* Overflow-checked size arithmetic: 0 on success, -1 on overflow. */
+int hypr_size_add(size_t a, size_t b, size_t *out);
+int hypr_size_mul(size_t a, size_t b, size_t *out);
+
+#endif

@@ -1,0 +1,44 @@
+/* rootfs.h - layer chains: flatten layer tars into one rootfs, and squashfs.
+ *
+ * Layers are OCI layer tars (gzip, zstd or uncompressed; libarchive reads
+ * all) in the content store. Flattening applies whiteouts: ".wh.NAME"
+ * deletes NAME from lower layers, ".wh..wh..opq" hides a directory's lower
+ * contents. The result is one tar with no whiteouts, sorted, hostile paths
+ * (absolute, "..") refused. */
+#ifndef HYPR_ROOTFS_H
+#define HYPR_ROOTFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cas.h"
+#include "err.h"
+
+/* Flatten layer blobs (digests, lowest first) into a pax tar on out_fd. */
+int hypr_rootfs_flatten(const struct hypr_root *r, const char *const *layers,
+    size_t n, int out_fd, struct hypr_err *e);
+/* Flatten layer tar files (paths, lowest first) into a pax tar on out_fd. */
+int hypr_rootfs_flatten_files(const char *const *paths, size_t n, int out_fd,
+    struct hypr_err *e);
+
+struct hypr_squash_opts {
+	const char *comp;	/* "zstd" (default), "gzip", "xz", "lz4" */
+	int level;		/* 0 = compressor default */
+	unsigned block_size;	/* 0 = 128 KiB */
+	int64_t epoch;		/* SOURCE_DATE_EPOCH or -1 */
+};
+/* Turn a rootfs tar read from in_fd into a squashfs file at out_path
+ * (written to a temp name, then renamed). No root needed. */
+int hypr_squash_tar(int in_fd, const char *out_path,
+    const struct hypr_squash_opts *o, struct hypr_err *e);
+/* The squashfs of a layer chain, cached in the store by the chain's digest:
+ * builds it (flatten | squash) only if missing. path gets its location. */
+int hypr_rootfs_squashfs(const struct hypr_root *r, const char *const *layers,
+    size_t n, const struct hypr_squash_opts *o, char *path, size_t pathlen,
+    struct hypr_err *e);
+/* Read one regular file (e.g. "etc/passwd") out of a layer chain, following
+ * whiteouts; *out is malloc'd (NUL-terminated). Returns 0, or 1 if absent. */
+int hypr_rootfs_read_file(const struct hypr_root *r, const char *const *layers,
+    size_t n, const char *name, size_t max, char **out, size_t *len,
+    struct hypr_err *e);
+
+#endif

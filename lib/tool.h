@@ -1,0 +1,27 @@
+/* tool.h - the only printing code: what every tool's main uses. */
+#ifndef HYPR_TOOL_H
+#define HYPR_TOOL_H
+
+#include <stdio.h>
+#include "err.h"
+
+extern const char *prog;	/* set first thing in main() */
+
+/* "prog: msg" on stderr and exit(code). */
+__attribute__((noreturn, format(printf, 2, 3)))
+void die(int code, const char *fmt, ...);
+/* Like die() with ": strerror(errno)". Exits HYPR_EXIT_SYSTEM. */
+__attribute__((noreturn, format(printf, 1, 2)))
+void die_errno(const char *fmt, ...);
+/* Print e as "prog: msg" and exit with e->code (HYPR_EXIT_SYSTEM if unset). */
+__attribute__((noreturn))
+void die_err(const struct hypr_err *e);
+/* "prog: warning: msg" on stderr. */
+__attribute__((format(printf, 1, 2)))
+void warn(const char *fmt, ...);
+/* Flush and close stdout; a write error (full disk, closed pipe) dies. Returns 0. */
+int close_stdout(void);
+/* Refuse to read a stream from a terminal: print usage hint and exit 2. */
+void refuse_tty_stdin(const char *what);
+
+#endif

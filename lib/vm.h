@@ -1,0 +1,64 @@
+/* vm.h - the build VM, host side: QEMU microvm + the hypr-init guest agent.
+ *
+ * One VM serves one build stage. Each RUN gets a fresh overlay whose upper
+ * dir is exactly that step's layer; earlier uppers (and imported layers)
+ * are its lowers, over the base squashfs. Guest protocol: hypr-guest(7). */
+#ifndef HYPR_VM_H
+#define HYPR_VM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "err.h"
+
+struct hypr_vm;
+
+struct hypr_vm_opts {
+	const char *base;	/* base rootfs squashfs; NULL = empty (FROM scratch) */
+	const char *tmpdir;	/* where scratch/out/in disks live (deleted on stop) */
+	const char *accel;	/* "kvm", "tcg" or NULL = auto (HYPR_ACCEL, then probe) */
+	int mem_mb;		/* 0 = default */
+	int cpus;		/* 0 = default */
+	double boot_timeout;	/* seconds to READY; 0 = default */
+};
+
+/* Called with live output of a RUN: fd is 1 (stdout) or 2 (stderr). */
+typedef void hypr_vm_output_fn(void *arg, int fd, const char *buf, size_t len);
+
+struct hypr_vm_run {
+	char *const *argv;	/* full argv: shell form is already SHELL + cmd */
+	char *const *env;	/* "K=V" strings, NULL-terminated */
+	const char *cwd;	/* absolute; created if missing */
+	const char *user;	/* "name", "uid", "name:group", "uid:gid"; NULL = root.
+				 * Resolved in the guest against the step root's
+				 * /etc/passwd and /etc/group. */
+	const char *hostname;	/* NULL = "hypr" */
+	double timeout;		/* seconds; 0 = none (HYPR_STEP_TIMEOUT) */
+	int64_t epoch;		/* SOURCE_DATE_EPOCH or -1 */
+	hypr_vm_output_fn *output;
+	void *output_arg;
+};
+
+/* Boot a VM (kernel and initramfs found as hypr-vm(7) says); waits for READY. */
+int hypr_vm_start(struct hypr_vm **vm, const struct hypr_vm_opts *o,
+    struct hypr_err *e);
+/* Run one step in a new overlay layer. *status gets the exit code, or
+ * 128+signal; a timeout is an error (HYPR_EXIT_STEP) with the VM killed. */
+int hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status,
+    struct hypr_err *e);
+/* Write the last step's upper dir as an uncompressed OCI layer tar to out_fd
+ * (whiteouts .wh.NAME, opaque dirs .wh..wh..opq, sorted, xattrs as PAX,
+ * mtimes clamped to epoch when epoch >= 0). */
+int hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len,
+    struct hypr_err *e);
+/* Stack a layer tar (any compression libarchive reads) as the next lower, as
+ * if a step had produced it (cached steps, COPY/ADD layers). */
+int hypr_vm_import(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e);
+/* Clean shutdown (QUIT, wait, reap) and free. */
+int hypr_vm_stop(struct hypr_vm *vm, struct hypr_err *e);
+/* Kill QEMU at once and free (error paths, signals). */
+void hypr_vm_kill(struct hypr_vm *vm);
+/* Which accelerator the VM runs on: "kvm" or "tcg". */
+const char *hypr_vm_accel(const struct hypr_vm *vm);
+
+#endif

@@ -1,0 +1,39 @@
+/* expand.h - Dockerfile variable expansion ($V ${V} ${V:-w} ${V-w} ${V:+w}
+ * ${V+w} ${V:?msg} ${V?msg}) and word splitting, as BuildKit's shell lexer. */
+#ifndef HYPR_EXPAND_H
+#define HYPR_EXPAND_H
+
+#include <stddef.h>
+#include "err.h"
+
+/* An ordered set of variables ("K=V" strings); later set() replaces. */
+struct hypr_vars {
+	char **kv;
+	size_t n, cap;
+};
+
+/* Set K to V (copies both). */
+int hypr_vars_set(struct hypr_vars *v, const char *key, const char *val);
+/* Set from one "K=V" string. */
+int hypr_vars_setkv(struct hypr_vars *v, const char *kv);
+/* Value of key, or NULL when unset (an empty value is "", not NULL). */
+const char *hypr_vars_get(const struct hypr_vars *v, const char *key);
+/* Remove key if set. */
+void hypr_vars_unset(struct hypr_vars *v, const char *key);
+/* Deep copy. */
+int hypr_vars_copy(struct hypr_vars *dst, const struct hypr_vars *src);
+void hypr_vars_free(struct hypr_vars *v);
+
+/* Expand variables in one word; quotes are processed (removed) as BuildKit
+ * does for instruction arguments. escape is '\\' or '`'. *out is malloc'd.
+ * ${V:?msg} on an unset/empty V fails with HYPR_EXIT_INPUT and the message. */
+int hypr_expand_word(const char *word, const struct hypr_vars *vars, int escape,
+    char **out, struct hypr_err *e);
+/* Expand then split on unquoted whitespace into malloc'd words (NULL-terminated
+ * array, *n words); used for COPY/ADD sources, EXPOSE, VOLUME, USER, etc. */
+int hypr_expand_words(const char *text, const struct hypr_vars *vars, int escape,
+    char ***words, size_t *n, struct hypr_err *e);
+/* Free a NULL-terminated word array. */
+void hypr_words_free(char **words);
+
+#endif

@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include "cas.h"
 
 #include <errno.h>

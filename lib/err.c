@@ -40,7 +40,8 @@ hypr_err_errno(struct hypr_err *e, int code, const char *fmt, ...)
 int
 hypr_err_prefix(struct hypr_err *e, const char *fmt, ...)
 {
-	char where[512], old[sizeof(e->msg)];
+	char where[512];
+	size_t w, m;
 	va_list ap;
 
 	if (e == NULL)
@@ -48,7 +49,17 @@ hypr_err_prefix(struct hypr_err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(where, sizeof(where), fmt, ap);
 	va_end(ap);
-	memcpy(old, e->msg, sizeof(old));
-	snprintf(e->msg, sizeof(e->msg), "%s: %s", where, old);
+	w = strlen(where);
+	if (w + 2 >= sizeof(e->msg))
+		return -1;
+	/* Shift the old message right, truncating its tail, then put "where: " first. */
+	m = strnlen(e->msg, sizeof(e->msg) - 1);
+	if (m > sizeof(e->msg) - 1 - (w + 2))
+		m = sizeof(e->msg) - 1 - (w + 2);
+	memmove(e->msg + w + 2, e->msg, m);
+	e->msg[w + 2 + m] = '\0';
+	memcpy(e->msg, where, w);
+	e->msg[w] = ':';
+	e->msg[w + 1] = ' ';
 	return -1;
 }

@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include "fsutil.h"
 
 #include <errno.h>

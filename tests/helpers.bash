@@ -7,7 +7,8 @@ load /usr/lib/bats/bats-assert/load.bash
 HYPR_SRC=${HYPR_SRC:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
 FIX="$HYPR_SRC/tests/fixtures"
 CONFORMANCE=${HYPR_CONFORMANCE:-$HYPR_SRC/../shared/conformance}
-export PATH="$HYPR_SRC/build/bin:$PATH"
+# HYPR_BIN (set by make check) picks the build: build/ or a sanitizer build.
+export PATH="${HYPR_BIN:-$HYPR_SRC/build/bin}:$PATH"
 
 HYPR_PARSE=${HYPR_PARSE:-hypr-parse}
 HYPR_FETCH=${HYPR_FETCH:-hypr-fetch}

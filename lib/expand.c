@@ -1,0 +1,803 @@
+/* expand.c - Dockerfile variable expansion and word splitting.
+ *
+ * Behaves as BuildKit's shell lexer (frontend/dockerfile/shell): quotes are
+ * removed, the escape character escapes the next character outside quotes
+ * and only " $ and itself inside double quotes, $V and ${V...} expand, and
+ * words split on whitespace that was neither quoted nor escaped. Text that
+ * came from a variable splits like unquoted text. */
+#include "expand.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- variables ---- */
+
+static size_t
+key_len(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+
+	return eq ? (size_t)(eq - kv) : strlen(kv);
+}
+
+static ssize_t
+vars_find(const struct hypr_vars *v, const char *key, size_t klen)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (key_len(v->kv[i]) == klen && memcmp(v->kv[i], key, klen) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+static int
+vars_put(struct hypr_vars *v, char *kv)
+{
+	ssize_t i = vars_find(v, kv, key_len(kv));
+
+	if (i >= 0) {
+		free(v->kv[i]);
+		v->kv[i] = kv;
+		return 0;
+	}
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 8;
+		char **p;
+
+		if (cap < v->cap || cap > SIZE_MAX / sizeof(*p))
+			return -1;
+		p = realloc(v->kv, cap * sizeof(*p));
+		if (p == NULL)
+			return -1;
+		v->kv = p;
+		v->cap = cap;
+	}
+	v->kv[v->n++] = kv;
+	return 0;
+}
+
+int
+hypr_vars_set(struct hypr_vars *v, const char *key, const char *val)
+{
+	char *kv;
+
+	if (strchr(key, '=') != NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (asprintf(&kv, "%s=%s", key, val) < 0)
+		return -1;
+	if (vars_put(v, kv) < 0) {
+		free(kv);
+		return -1;
+	}
+	return 0;
+}
+
+int
+hypr_vars_setkv(struct hypr_vars *v, const char *kv)
+{
+	char *d;
+
+	if (strchr(kv, '=') == NULL)
+		return hypr_vars_set(v, kv, "");
+	d = strdup(kv);
+	if (d == NULL)
+		return -1;
+	if (vars_put(v, d) < 0) {
+		free(d);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *
+vars_getn(const struct hypr_vars *v, const char *key, size_t klen)
+{
+	ssize_t i;
+
+	if (v == NULL)
+		return NULL;
+	i = vars_find(v, key, klen);
+	return i < 0 ? NULL : v->kv[i] + klen + 1;
+}
+
+const char *
+hypr_vars_get(const struct hypr_vars *v, const char *key)
+{
+	return vars_getn(v, key, strlen(key));
+}
+
+void
+hypr_vars_unset(struct hypr_vars *v, const char *key)
+{
+	ssize_t i = vars_find(v, key, strlen(key));
+
+	if (i < 0)
+		return;
+	free(v->kv[i]);
+	memmove(&v->kv[i], &v->kv[i + 1], (v->n - (size_t)i - 1) * sizeof(*v->kv));
+	v->n--;
+}
+
+int
+hypr_vars_copy(struct hypr_vars *dst, const struct hypr_vars *src)
+{
+	struct hypr_vars t = { 0 };
+
+	for (size_t i = 0; i < src->n; i++)
+		if (hypr_vars_setkv(&t, src->kv[i]) < 0) {
+			hypr_vars_free(&t);
+			return -1;
+		}
+	*dst = t;
+	return 0;
+}
+
+void
+hypr_vars_free(struct hypr_vars *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		free(v->kv[i]);
+	free(v->kv);
+	v->kv = NULL;
+	v->n = v->cap = 0;
+}
+
+/* ---- growable strings and word lists ---- */
+
+struct sb {
+	char *s;
+	size_t n, cap;
+	int oom;
+};
+
+static void
+sb_addn(struct sb *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->cap - b->n <= n) {
+		size_t cap = b->cap ? b->cap : 32;
+		char *p;
+
+		while (cap - b->n <= n) {
+			if (cap > SIZE_MAX / 2) {
+				b->oom = 1;
+				return;
+			}
+			cap *= 2;
+		}
+		p = realloc(b->s, cap);
+		if (p == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->s = p;
+		b->cap = cap;
+	}
+	memcpy(b->s + b->n, s, n);
+	b->n += n;
+	b->s[b->n] = '\0';
+}
+
+static void
+sb_add(struct sb *b, const char *s)
+{
+	sb_addn(b, s, strlen(s));
+}
+
+static void
+sb_addc(struct sb *b, char c)
+{
+	sb_addn(b, &c, 1);
+}
+
+/* Take the string out of b (never NULL unless out of memory). */
+static char *
+sb_take(struct sb *b)
+{
+	char *s;
+
+	if (b->oom) {
+		free(b->s);
+		*b = (struct sb){ 0 };
+		return NULL;
+	}
+	s = b->s ? b->s : strdup("");
+	*b = (struct sb){ 0 };
+	return s;
+}
+
+struct words {
+	struct sb word;
+	int in_word;
+	char **v;
+	size_t n, cap;
+	int oom;
+};
+
+static int
+is_space(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+	    c == '\f';
+}
+
+static void
+words_push(struct words *w)
+{
+	char *s = sb_take(&w->word);
+
+	if (s == NULL) {
+		w->oom = 1;
+		return;
+	}
+	if (w->n + 1 >= w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 8;
+		char **p;
+
+		if (cap > SIZE_MAX / sizeof(*p) || (p = realloc(w->v, cap * sizeof(*p))) == NULL) {
+			free(s);
+			w->oom = 1;
+			return;
+		}
+		w->v = p;
+		w->cap = cap;
+	}
+	w->v[w->n++] = s;
+	w->v[w->n] = NULL;
+}
+
+static void
+words_raw(struct words *w, char c)
+{
+	if (w == NULL)
+		return;
+	sb_addc(&w->word, c);
+	w->in_word = 1;
+}
+
+static void
+words_char(struct words *w, char c)
+{
+	if (w == NULL)
+		return;
+	if (is_space((unsigned char)c)) {
+		if (w->in_word && w->word.n != 0) {
+			words_push(w);
+			w->in_word = 0;
+		}
+	} else
+		words_raw(w, c);
+}
+
+static void
+words_str(struct words *w, const char *s, int raw)
+{
+	if (w == NULL)
+		return;
+	if (raw) {
+		sb_add(&w->word, s);
+		w->in_word = 1;
+		return;
+	}
+	for (; *s; s++)
+		words_char(w, *s);
+}
+
+static void
+words_finish(struct words *w)
+{
+	if (w->word.n > 0) {
+		words_push(w);
+		w->in_word = 0;
+	}
+}
+
+void
+hypr_words_free(char **words)
+{
+	if (words == NULL)
+		return;
+	for (char **p = words; *p; p++)
+		free(*p);
+	free(words);
+}
+
+/* ---- the lexer ---- */
+
+struct lex {
+	const char *s;
+	size_t i, n;
+	int esc;
+	int raw_escapes;
+	const struct hypr_vars *vars;
+	char err[512];		/* set on the first error */
+};
+
+#define EOFC (-1)
+
+static int
+peek(struct lex *l)
+{
+	return l->i < l->n ? (unsigned char)l->s[l->i] : EOFC;
+}
+
+static int
+next(struct lex *l)
+{
+	return l->i < l->n ? (unsigned char)l->s[l->i++] : EOFC;
+}
+
+static int
+fail(struct lex *l, const char *fmt, const char *a, const char *b)
+{
+	if (l->err[0] == '\0')
+		snprintf(l->err, sizeof(l->err), fmt, a, b);
+	return -1;
+}
+
+static int process_stop(struct lex *l, int stop, int raw_escapes, struct sb *out,
+    struct words *w);
+
+static int
+single_quote(struct lex *l, struct sb *out)
+{
+	int c;
+
+	next(l);
+	for (;;) {
+		c = next(l);
+		if (c == EOFC)
+			return fail(l, "unexpected end of statement while looking for matching single-quote%s%s", "", "");
+		if (c == '\'')
+			return 0;
+		sb_addc(out, (char)c);
+	}
+}
+
+static int process_dollar(struct lex *l, struct sb *out);
+
+static int
+double_quote(struct lex *l, struct sb *out)
+{
+	int c;
+
+	next(l);
+	for (;;) {
+		c = peek(l);
+		if (c == EOFC)
+			return fail(l, "unexpected end of statement while looking for matching double-quote%s%s", "", "");
+		if (c == '"') {
+			next(l);
+			return 0;
+		}
+		if (c == '$') {
+			if (process_dollar(l, out) < 0)
+				return -1;
+			continue;
+		}
+		c = next(l);
+		if (c == l->esc) {
+			int p = peek(l);
+
+			if (l->raw_escapes)
+				sb_addc(out, (char)c);
+			if (p == EOFC)
+				continue;
+			if (p == '"' || p == '$' || p == l->esc)
+				c = next(l);
+		}
+		sb_addc(out, (char)c);
+	}
+}
+
+static int
+is_name_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+}
+
+static int
+is_special_param(int c)
+{
+	return c == '@' || c == '*' || c == '#' || c == '?' || c == '-' ||
+	    c == '$' || c == '!' || c == '0';
+}
+
+/* Read a name at the current position into name (may be empty). */
+static void
+process_name(struct lex *l, struct sb *name)
+{
+	int c = peek(l);
+
+	if (c >= '0' && c <= '9') {
+		while ((c = peek(l)) >= '0' && c <= '9')
+			sb_addc(name, (char)next(l));
+		return;
+	}
+	if (c != EOFC && is_special_param(c)) {
+		sb_addc(name, (char)next(l));
+		return;
+	}
+	while ((c = peek(l)) != EOFC && is_name_char(c))
+		sb_addc(name, (char)next(l));
+}
+
+/* Shell pattern match of the whole of s[0..n) against pat (BuildKit's
+ * convertShellPatternToRegex: * any string, ? one byte, \x literal for
+ * * ? \, and \} \/ stand for } and /). Returns 1/0, -1 for a bad escape. */
+static int
+pat_match(const char *p, const char *s, size_t n)
+{
+	for (;;) {
+		if (*p == '\0')
+			return n == 0;
+		if (*p == '*') {
+			int r;
+
+			while (*p == '*')
+				p++;
+			for (size_t k = 0; k <= n; k++) {
+				r = pat_match(p, s + k, n - k);
+				if (r != 0)
+					return r;
+			}
+			return 0;
+		}
+		if (*p == '?') {
+			if (n == 0)
+				return 0;
+			p++, s++, n--;
+			continue;
+		}
+		if (*p == '\\') {
+			if (p[1] == '}' || p[1] == '/') {
+				p++;
+			} else if (p[1] == '*' || p[1] == '?' || p[1] == '\\') {
+				p++;
+			} else
+				return -1;
+		}
+		if (n == 0 || *p != *s)
+			return 0;
+		p++, s++, n--;
+	}
+}
+
+static int
+pat_check(const char *p)
+{
+	for (; *p; p++)
+		if (*p == '\\') {
+			if (p[1] != '}' && p[1] != '/' && p[1] != '*' && p[1] != '?' && p[1] != '\\')
+				return -1;
+			p++;
+		}
+	return 0;
+}
+
+/* ${V#p} ${V##p} ${V%p} ${V%%p}: remove the shortest (or longest) matching
+ * prefix or suffix. */
+static void
+trim(struct sb *out, const char *val, const char *pat, int suffix, int greedy)
+{
+	size_t n = strlen(val);
+
+	if (!suffix) {
+		for (size_t k = 0; k <= n; k++) {
+			size_t len = greedy ? n - k : k;
+
+			if (pat_match(pat, val, len) == 1) {
+				sb_add(out, val + len);
+				return;
+			}
+		}
+	} else {
+		for (size_t k = 0; k <= n; k++) {
+			size_t at = greedy ? k : n - k;
+
+			if (pat_match(pat, val + at, n - at) == 1) {
+				sb_addn(out, val, at);
+				return;
+			}
+		}
+	}
+	sb_add(out, val);
+}
+
+/* ${V/p/r} and ${V//p/r}: the leftmost (then longest) match is replaced. */
+static void
+replace(struct sb *out, const char *val, const char *pat, const char *rep, int all)
+{
+	size_t n = strlen(val), i = 0;
+	int done = 0;
+
+	while (i <= n) {
+		size_t len = 0;
+		int found = 0;
+
+		if (!done)
+			for (size_t k = n - i + 1; k-- > 0;)
+				if (pat_match(pat, val + i, k) == 1) {
+					found = 1;
+					len = k;
+					break;
+				}
+		if (!found) {
+			if (i < n)
+				sb_addc(out, val[i]);
+			i++;
+			continue;
+		}
+		sb_add(out, rep);
+		if (!all)
+			done = 1;
+		if (len == 0) {
+			if (i < n)
+				sb_addc(out, val[i]);
+			i++;
+		} else
+			i += len;
+	}
+}
+
+static int
+process_dollar(struct lex *l, struct sb *out)
+{
+	struct sb name = { 0 }, word = { 0 }, rep = { 0 };
+	const char *val;
+	int c, mod, colon = 0, rc = -1;
+
+	next(l);
+	if (peek(l) != '{') {
+		process_name(l, &name);
+		if (name.n == 0) {
+			sb_addc(out, '$');
+			return 0;
+		}
+		val = vars_getn(l->vars, name.s, name.n);
+		if (val != NULL)
+			sb_add(out, val);
+		free(name.s);
+		return 0;
+	}
+	next(l);
+	c = peek(l);
+	if (c == EOFC)
+		return fail(l, "syntax error: missing '}'%s%s", "", "");
+	if (c == '{' || c == '}' || c == ':')
+		return fail(l, "syntax error: bad substitution%s%s", "", "");
+	process_name(l, &name);
+	sb_addc(&name, '\0');	/* never NULL below */
+	name.n--;
+	val = vars_getn(l->vars, name.s, name.n);
+	mod = next(l);
+	if (mod == EOFC) {
+		fail(l, "syntax error: missing '}'%s%s", "", "");
+		goto out;
+	}
+	if (mod == '}') {
+		if (val != NULL)
+			sb_add(out, val);
+		rc = 0;
+		goto out;
+	}
+	if (mod == ':') {
+		colon = 1;
+		mod = next(l);
+	}
+	if (mod == '+' || mod == '-' || mod == '?' || mod == '#' || mod == '%') {
+		int raw = mod == '#' || mod == '%';
+
+		if (process_stop(l, '}', raw, &word, NULL) < 0) {
+			if (peek(l) == EOFC) {
+				l->err[0] = '\0';
+				fail(l, "syntax error: missing '}'%s%s", "", "");
+			}
+			goto out;
+		}
+		sb_addc(&word, '\0');
+		word.n--;
+		switch (mod) {
+		case '-':
+			sb_add(out, val == NULL || (colon && *val == '\0') ? word.s : val);
+			break;
+		case '+':
+			if (!(val == NULL || (colon && *val == '\0')))
+				sb_add(out, word.s);
+			break;
+		case '?':
+			if (val == NULL || (colon && *val == '\0')) {
+				fail(l, "%s: %s", name.s, *word.s ? word.s :
+				    val == NULL ? "is not allowed to be unset" :
+				    "is not allowed to be empty");
+				goto out;
+			}
+			sb_add(out, val);
+			break;
+		default: {
+			const char *p = word.s;
+			int greedy = 0;
+
+			if (*p == mod) {
+				greedy = 1;
+				p++;
+			}
+			if (pat_check(p) < 0) {
+				fail(l, "invalid pattern (%s) in substitution%s", p, "");
+				goto out;
+			}
+			trim(out, val ? val : "", p, mod == '%', greedy);
+		}
+		}
+		rc = 0;
+		goto out;
+	}
+	if (mod == '/' && !colon) {
+		int all = 0;
+
+		if (peek(l) == '/') {
+			next(l);
+			all = 1;
+		}
+		if (process_stop(l, '/', 1, &word, NULL) < 0) {
+			if (peek(l) == EOFC) {
+				l->err[0] = '\0';
+				fail(l, "syntax error: missing '/' in ${}%s%s", "", "");
+			}
+			goto out;
+		}
+		if (process_stop(l, '}', 1, &rep, NULL) < 0) {
+			if (peek(l) == EOFC) {
+				l->err[0] = '\0';
+				fail(l, "syntax error: missing '}'%s%s", "", "");
+			}
+			goto out;
+		}
+		sb_addc(&word, '\0');
+		word.n--;
+		sb_addc(&rep, '\0');
+		rep.n--;
+		if (pat_check(word.s) < 0) {
+			fail(l, "invalid pattern (%s) in substitution%s", word.s, "");
+			goto out;
+		}
+		replace(out, val ? val : "", word.s, rep.s, all);
+		rc = 0;
+		goto out;
+	}
+	{
+		char m[8];
+
+		snprintf(m, sizeof(m), "%s%c", colon ? ":" : "",
+		    mod == EOFC ? '?' : (char)mod);
+		fail(l, "unsupported modifier (%s) in substitution%s", m, "");
+	}
+out:
+	free(name.s);
+	free(word.s);
+	free(rep.s);
+	return rc;
+}
+
+static int
+process_stop(struct lex *l, int stop, int raw_escapes, struct sb *out,
+    struct words *w)
+{
+	int saved = l->raw_escapes, c, rc = -1;
+
+	l->raw_escapes = raw_escapes;
+	while ((c = peek(l)) != EOFC) {
+		if (stop != EOFC && c == stop) {
+			next(l);
+			rc = 0;
+			goto out;
+		}
+		if (c == '$' || c == '\'' || c == '"') {
+			struct sb tmp = { 0 };
+			int r = c == '$' ? process_dollar(l, &tmp) :
+			    c == '\'' ? single_quote(l, &tmp) : double_quote(l, &tmp);
+
+			if (r < 0) {
+				free(tmp.s);
+				goto out;
+			}
+			if (tmp.s != NULL) {
+				sb_add(out, tmp.s);
+				words_str(w, tmp.s, c != '$');
+			} else if (c != '$' && w != NULL)
+				w->in_word = 1;
+			free(tmp.s);
+			continue;
+		}
+		c = next(l);
+		if (c == l->esc) {
+			if (l->raw_escapes) {
+				words_raw(w, (char)c);
+				sb_addc(out, (char)c);
+			}
+			c = next(l);
+			if (c == EOFC)
+				break;
+			words_raw(w, (char)c);
+		} else
+			words_char(w, (char)c);
+		sb_addc(out, (char)c);
+	}
+	if (stop != EOFC) {
+		char s[2] = { (char)stop, 0 };
+
+		fail(l, "unexpected end of statement while looking for matching %s%s", s, "");
+		goto out;
+	}
+	rc = 0;
+out:
+	l->raw_escapes = saved;
+	return rc;
+}
+
+static int
+expand(const char *text, const struct hypr_vars *vars, int escape, char **res,
+    struct words *w, struct hypr_err *e)
+{
+	struct lex l = { .s = text, .n = strlen(text), .esc = escape, .vars = vars };
+	struct sb out = { 0 };
+
+	if (process_stop(&l, EOFC, 0, &out, w) < 0) {
+		free(out.s);
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "failed to process \"%s\": %s",
+		    text, l.err);
+	}
+	if (out.oom || (w != NULL && (w->oom || w->word.oom))) {
+		free(out.s);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "expanding variables: out of memory");
+	}
+	if (res != NULL) {
+		*res = sb_take(&out);
+		if (*res == NULL)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "expanding variables: out of memory");
+	} else
+		free(out.s);
+	return 0;
+}
+
+int
+hypr_expand_word(const char *word, const struct hypr_vars *vars, int escape,
+    char **out, struct hypr_err *e)
+{
+	return expand(word, vars, escape, out, NULL, e);
+}
+
+int
+hypr_expand_words(const char *text, const struct hypr_vars *vars, int escape,
+    char ***words, size_t *n, struct hypr_err *e)
+{
+	struct words w = { 0 };
+
+	if (expand(text, vars, escape, NULL, &w, e) < 0) {
+		free(w.word.s);
+		if (w.v != NULL)
+			hypr_words_free(w.v);
+		return -1;
+	}
+	words_finish(&w);
+	if (w.oom) {
+		hypr_words_free(w.v);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "expanding variables: out of memory");
+	}
+	if (w.v == NULL) {
+		w.v = calloc(1, sizeof(*w.v));
+		if (w.v == NULL)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "expanding variables: out of memory");
+	}
+	*words = w.v;
+	if (n != NULL)
+		*n = w.n;
+	return 0;
+}

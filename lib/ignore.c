@@ -1,0 +1,471 @@
+/* ignore.c - .dockerignore matching as moby/patternmatcher does it.
+ *
+ * Each pattern is cleaned (Go's filepath.Clean, then a leading "/" dropped)
+ * and matched against the whole slash-separated path: `*` and `?` never
+ * cross a "/", `**` stands for "any number of leading directories" (the
+ * regexp (.*\/)?) or, at the end, for anything, `[...]` is a class and `\`
+ * escapes. A path is excluded when it or one of its parent directories
+ * matches; patterns are applied in order so the last match wins. */
+#include "ignore.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "fsutil.h"
+
+struct pattern {
+	char *p;		/* cleaned, without the "!" */
+	int exclusion;
+	int suffix;		/* "**" then literal text: a suffix compare */
+};
+
+struct hypr_ignore {
+	struct pattern *v;
+	size_t n;
+	int exclusions;
+};
+
+/* Go's path.Clean. */
+static char *
+clean(const char *path)
+{
+	size_t n = strlen(path), r = 0, w = 0, dotdot = 0;
+	int rooted;
+	char *out;
+
+	if (n == 0)
+		return strdup(".");
+	out = malloc(n + 2);
+	if (out == NULL)
+		return NULL;
+	rooted = path[0] == '/';
+	if (rooted) {
+		out[w++] = '/';
+		r = dotdot = 1;
+	}
+	while (r < n) {
+		if (path[r] == '/') {
+			r++;
+		} else if (path[r] == '.' && (r + 1 == n || path[r + 1] == '/')) {
+			r++;
+		} else if (path[r] == '.' && path[r + 1] == '.' &&
+		    (r + 2 == n || path[r + 2] == '/')) {
+			r += 2;
+			if (w > dotdot) {
+				w--;
+				while (w > dotdot && out[w] != '/')
+					w--;
+			} else if (!rooted) {
+				if (w > 0)
+					out[w++] = '/';
+				out[w++] = '.';
+				out[w++] = '.';
+				dotdot = w;
+			}
+		} else {
+			if ((rooted && w != 1) || (!rooted && w != 0))
+				out[w++] = '/';
+			while (r < n && path[r] != '/')
+				out[w++] = path[r++];
+		}
+	}
+	if (w == 0)
+		out[w++] = '.';
+	out[w] = '\0';
+	return out;
+}
+
+static size_t
+utf8_len(const char *s)
+{
+	unsigned char c = (unsigned char)*s;
+	size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+
+	for (size_t i = 1; i < n; i++)
+		if (s[i] == '\0')
+			return i;
+	return n;
+}
+
+/* Match one [...] class at *pp against c; advances *pp past it. Returns
+ * 1/0, or -1 for a malformed class. */
+static int
+class_match(const char **pp, unsigned char c)
+{
+	const char *p = *pp + 1;
+	int neg = 0, hit = 0, items = 0;
+
+	if (*p == '^') {
+		neg = 1;
+		p++;
+	}
+	for (;;) {
+		unsigned char lo, hi;
+
+		if (*p == '\0')
+			return -1;
+		if (*p == ']' && items > 0) {
+			p++;
+			break;
+		}
+		if (*p == '\\')
+			p++;
+		if (*p == '\0')
+			return -1;
+		lo = hi = (unsigned char)*p++;
+		if (*p == '-' && p[1] != ']' && p[1] != '\0') {
+			p++;
+			if (*p == '\\')
+				p++;
+			if (*p == '\0')
+				return -1;
+			hi = (unsigned char)*p++;
+		}
+		if (lo <= c && c <= hi)
+			hit = 1;
+		items++;
+	}
+	*pp = p;
+	return hit != neg;
+}
+
+/* Whole-string match of s against the glob p (see the top comment). */
+static int
+glob(const char *p, const char *s)
+{
+	for (;;) {
+		if (*p == '\0')
+			return *s == '\0';
+		if (p[0] == '*' && p[1] == '*') {
+			p += 2;
+			if (*p == '/')
+				p++;
+			if (*p == '\0')
+				return 1;
+			/* (.*\/)? : here, or after any later "/" */
+			if (glob(p, s))
+				return 1;
+			for (; *s; s++)
+				if (*s == '/' && glob(p, s + 1))
+					return 1;
+			return 0;
+		}
+		if (*p == '*') {
+			p++;
+			for (;;) {
+				if (glob(p, s))
+					return 1;
+				if (*s == '\0' || *s == '/')
+					return 0;
+				s += utf8_len(s);
+			}
+		}
+		if (*p == '?') {
+			if (*s == '\0' || *s == '/')
+				return 0;
+			p++;
+			s += utf8_len(s);
+			continue;
+		}
+		if (*p == '[') {
+			int r;
+
+			if (*s == '\0')
+				return 0;
+			r = class_match(&p, (unsigned char)*s);
+			if (r <= 0)
+				return 0;
+			s++;
+			continue;
+		}
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		if (*p != *s)
+			return 0;
+		p++, s++;
+	}
+}
+
+/* Syntax check, as patternmatcher does with filepath.Match: classes must
+ * be closed and well formed. */
+static int
+pattern_ok(const char *p)
+{
+	for (; *p; p++) {
+		if (*p == '\\') {
+			if (p[1] == '\0')
+				return 1;
+			p++;
+		} else if (*p == '[') {
+			const char *q = p;
+
+			if (class_match(&q, 0) < 0)
+				return 0;
+			p = q - 1;
+		}
+	}
+	return 1;
+}
+
+static int
+is_literal(const char *p)
+{
+	return strpbrk(p, "*?[\\") == NULL;
+}
+
+static int
+pattern_match(const struct pattern *pt, const char *path)
+{
+	if (pt->suffix) {
+		const char *suf = pt->p + 2;
+		size_t ls = strlen(suf), lp = strlen(path);
+
+		if (lp >= ls && strcmp(path + lp - ls, suf) == 0)
+			return 1;
+		return suf[0] == '/' && strcmp(path, suf + 1) == 0;
+	}
+	return glob(pt->p, path);
+}
+
+static int
+add_pattern(struct hypr_ignore *ig, const char *line, const char *name,
+    size_t lineno, struct hypr_err *e)
+{
+	const char *b = line, *end;
+	char *t, *c, *c2;
+	int excl = 0;
+	struct pattern *v;
+
+	/* ReadAll: trim, "!" prefix, clean, drop a leading "/"; then New():
+	 * trim and clean again. */
+	while (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\v' || *b == '\f')
+		b++;
+	end = b + strlen(b);
+	while (end > b && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' ||
+	    end[-1] == '\v' || end[-1] == '\f'))
+		end--;
+	if (b == end)
+		return 0;
+	if (*b == '!') {
+		excl = 1;
+		b++;
+		while (b < end && (*b == ' ' || *b == '\t'))
+			b++;
+		if (b == end)
+			return hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "%s:%zu: illegal exclusion pattern: \"!\"", name, lineno);
+	}
+	t = strndup(b, (size_t)(end - b));
+	if (t == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", name);
+	c = clean(t);
+	free(t);
+	if (c == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", name);
+	if (strlen(c) > 1 && c[0] == '/')
+		memmove(c, c + 1, strlen(c));
+	c2 = clean(c);
+	free(c);
+	if (c2 == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", name);
+	if (!pattern_ok(c2)) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "%s:%zu: syntax error in pattern '%s'",
+		    name, lineno, c2);
+		free(c2);
+		return -1;
+	}
+	v = reallocarray(ig->v, ig->n + 1, sizeof(*v));
+	if (v == NULL) {
+		free(c2);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", name);
+	}
+	ig->v = v;
+	v[ig->n].p = c2;
+	v[ig->n].exclusion = excl;
+	v[ig->n].suffix = c2[0] == '*' && c2[1] == '*' && is_literal(c2 + 2);
+	ig->n++;
+	if (excl)
+		ig->exclusions = 1;
+	return 0;
+}
+
+static int
+parse(struct hypr_ignore **igp, const char *text, const char *name,
+    struct hypr_err *e)
+{
+	struct hypr_ignore *ig = calloc(1, sizeof(*ig));
+	const char *s = text;
+	size_t lineno = 0;
+
+	if (ig == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", name);
+	if (strncmp(s, "\xef\xbb\xbf", 3) == 0)
+		s += 3;
+	while (*s) {
+		const char *nl = strchr(s, '\n');
+		size_t len = nl ? (size_t)(nl - s) : strlen(s);
+		char *line;
+
+		lineno++;
+		if (s[0] != '#') {
+			line = strndup(s, len);
+			if (line == NULL) {
+				hypr_ignore_free(ig);
+				return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", name);
+			}
+			if (add_pattern(ig, line, name, lineno, e) < 0) {
+				free(line);
+				hypr_ignore_free(ig);
+				return -1;
+			}
+			free(line);
+		}
+		s += len;
+		if (*s == '\n')
+			s++;
+	}
+	*igp = ig;
+	return 0;
+}
+
+int
+hypr_ignore_parse(struct hypr_ignore **igp, const char *text, struct hypr_err *e)
+{
+	return parse(igp, text, ".dockerignore", e);
+}
+
+int
+hypr_ignore_load(struct hypr_ignore **ig, const char *context,
+    const char *dockerfile, struct hypr_err *e)
+{
+	char *path = NULL, *text = NULL;
+	int rc;
+
+	if (dockerfile != NULL) {
+		if (asprintf(&path, "%s.dockerignore", dockerfile) < 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "dockerignore path");
+		if (access(path, F_OK) != 0) {
+			free(path);
+			path = NULL;
+		}
+	}
+	if (path == NULL && asprintf(&path, "%s/.dockerignore", context) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "dockerignore path");
+	if (access(path, F_OK) != 0 && errno == ENOENT) {
+		free(path);
+		return parse(ig, "", ".dockerignore", e);
+	}
+	if (hypr_read_file(path, 16 << 20, &text, NULL, e) < 0) {
+		free(path);
+		return -1;
+	}
+	rc = parse(ig, text, path, e);
+	free(text);
+	free(path);
+	return rc;
+}
+
+int
+hypr_ignore_match(const struct hypr_ignore *ig, const char *path)
+{
+	char *file, *parent = NULL;
+	int matched = 0;
+
+	if (ig == NULL || ig->n == 0)
+		return 0;
+	file = clean(path);
+	if (file == NULL)
+		return 0;
+	if (strcmp(file, ".") == 0) {
+		free(file);
+		return 0;	/* never exclude the context itself */
+	}
+	for (size_t i = 0; i < ig->n; i++) {
+		const struct pattern *pt = &ig->v[i];
+		int m;
+
+		/* an inclusion can't change a match, an exclusion needs one */
+		if (pt->exclusion != matched)
+			continue;
+		m = pattern_match(pt, file);
+		if (!m && strchr(file, '/') != NULL) {
+			/* or does it match a parent directory? */
+			if (parent == NULL && (parent = strdup(file)) == NULL)
+				break;
+			strcpy(parent, file);
+			for (char *sl = strchr(parent, '/'); sl; sl = strchr(sl + 1, '/')) {
+				*sl = '\0';
+				m = pattern_match(pt, parent);
+				*sl = '/';
+				if (m)
+					break;
+			}
+		}
+		if (m)
+			matched = !pt->exclusion;
+	}
+	free(parent);
+	free(file);
+	return matched;
+}
+
+/* Could pattern p match some path strictly below dir? */
+static int
+may_match_below(const char *p, const char *dir)
+{
+	char pc[4096], dc[4096];
+
+	for (;;) {
+		const char *ps = strchr(p, '/'), *ds = strchr(dir, '/');
+		size_t pl = ps ? (size_t)(ps - p) : strlen(p);
+		size_t dl = ds ? (size_t)(ds - dir) : strlen(dir);
+
+		if (pl >= sizeof(pc) || dl >= sizeof(dc))
+			return 1;
+		memcpy(pc, p, pl);
+		pc[pl] = '\0';
+		memcpy(dc, dir, dl);
+		dc[dl] = '\0';
+		if (strstr(pc, "**") != NULL)
+			return 1;
+		if (!glob(pc, dc))
+			return 0;
+		if (ps == NULL)
+			return 0;	/* the pattern ends at or above dir */
+		p = ps + 1;
+		if (ds == NULL)
+			return 1;	/* dir used up, the pattern goes on */
+		dir = ds + 1;
+	}
+}
+
+int
+hypr_ignore_descend(const struct hypr_ignore *ig, const char *dir)
+{
+	char *d;
+	int r = 0;
+
+	if (ig == NULL || !ig->exclusions)
+		return 0;
+	d = clean(dir);
+	if (d == NULL)
+		return 1;
+	for (size_t i = 0; i < ig->n && !r; i++)
+		if (ig->v[i].exclusion && may_match_below(ig->v[i].p, d))
+			r = 1;
+	free(d);
+	return r;
+}
+
+void
+hypr_ignore_free(struct hypr_ignore *ig)
+{
+	if (ig == NULL)
+		return;
+	for (size_t i = 0; i < ig->n; i++)
+		free(ig->v[i].p);
+	free(ig->v);
+	free(ig);
+}

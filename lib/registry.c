@@ -1,0 +1,885 @@
+#include "registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+
+#include "auth.h"
+#include "digest.h"
+#include "fsutil.h"
+#include "stream.h"
+
+extern char **environ;
+
+#define MANIFEST_MAX (4u << 20)
+#define BUF_SIZE (1u << 20)
+
+static const char accept_manifests[] =
+    "Accept: application/vnd.oci.image.index.v1+json, "
+    "application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
+
+/* One curl run: headers parsed, body readable from f. */
+struct resp {
+	pid_t pid;
+	FILE *f;
+	int status;
+	char content_type[256];
+	char www_auth[2048];
+	char docker_digest[HYPR_DIGEST_LEN + 1];
+	char retry_after[32];
+	int64_t content_length;	/* -1 when absent */
+	int64_t range_start;	/* from Content-Range, -1 when absent */
+};
+
+static int
+in_list(const char *list, const char *domain)
+{
+	size_t n = strlen(domain);
+	const char *p = list;
+
+	while (p && *p) {
+		p += strspn(p, ", \t");
+		size_t k = strcspn(p, ", \t");
+
+		if (k == n && strncmp(p, domain, n) == 0)
+			return 1;
+		p += k;
+	}
+	return 0;
+}
+
+static void
+find_certs(struct hypr_registry *g, const char *domain)
+{
+	const char *dirs[] = { NULL, "/etc/hypr/certs.d", "/etc/docker/certs.d",
+	    "/etc/containers/certs.d" };
+	char rootcerts[4200], p[4400];
+
+	snprintf(rootcerts, sizeof(rootcerts), "%s/certs.d", g->root->path);
+	dirs[0] = rootcerts;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s/ca.crt", dirs[i], domain);
+		if (!g->cacert[0] && access(p, R_OK) == 0)
+			snprintf(g->cacert, sizeof(g->cacert), "%s", p);
+		snprintf(p, sizeof(p), "%s/%s/client.cert", dirs[i], domain);
+		if (!g->cert[0] && access(p, R_OK) == 0) {
+			snprintf(g->cert, sizeof(g->cert), "%s", p);
+			snprintf(p, sizeof(p), "%s/%s/client.key", dirs[i], domain);
+			snprintf(g->key, sizeof(g->key), "%s", p);
+		}
+	}
+}
+
+int
+hypr_registry_open(struct hypr_registry *g, const struct hypr_root *root,
+    const struct hypr_ref *ref, const char *insecure, struct hypr_err *e)
+{
+	char *user = NULL, *secret = NULL;
+	int plain, r;
+
+	memset(g, 0, sizeof(*g));
+	g->root = root;
+	g->retries = 4;
+	pthread_mutex_init(&g->lock, NULL);
+	snprintf(g->domain, sizeof(g->domain), "%s", ref->domain);
+	snprintf(g->repo, sizeof(g->repo), "%s", ref->path);
+	plain = hypr_host_is_loopback(ref->domain) || in_list(insecure, ref->domain) ||
+	    in_list(getenv("HYPR_INSECURE_REGISTRIES"), ref->domain);
+	snprintf(g->base, sizeof(g->base), "%s://%s", plain ? "http" : "https",
+	    hypr_ref_api_host(ref));
+	find_certs(g, ref->domain);
+	if ((r = hypr_auth_lookup(ref->domain, &user, &secret, e)) < 0)
+		return hypr_err_prefix(e, "credentials for %s", ref->domain);
+	if (r == 1) {
+		size_t n = strlen(user) + strlen(secret) + 2;
+
+		if ((g->basic = malloc(n)) == NULL) {
+			hypr_secret_free(user);
+			hypr_secret_free(secret);
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		}
+		snprintf(g->basic, n, "%s:%s", user, secret);
+	}
+	hypr_secret_free(user);
+	hypr_secret_free(secret);
+	return 0;
+}
+
+void
+hypr_registry_close(struct hypr_registry *g)
+{
+	hypr_secret_free(g->basic);
+	hypr_secret_free(g->token);
+	g->basic = g->token = NULL;
+	pthread_mutex_destroy(&g->lock);
+}
+
+/* A curl config value in double quotes; no control characters allowed. */
+static int
+put_quoted(FILE *f, const char *key, const char *v)
+{
+	fprintf(f, "%s = \"", key);
+	for (const char *p = v; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return -1;
+		if (*p == '"' || *p == '\\')
+			fputc('\\', f);
+		fputc(*p, f);
+	}
+	fputs("\"\n", f);
+	return 0;
+}
+
+static const char *
+curl_error(int code)
+{
+	switch (code) {
+	case 5: case 6: return "could not resolve host";
+	case 7: return "connection refused";
+	case 18: return "transfer closed early (truncated response)";
+	case 28: return "timed out";
+	case 35: return "TLS handshake failed";
+	case 47: return "too many redirects";
+	case 52: return "empty reply from server";
+	case 55: return "failed sending data";
+	case 56: return "connection reset while receiving data";
+	case 58: return "client certificate rejected";
+	case 60: return "server certificate not trusted (add its CA under certs.d)";
+	case 92: return "HTTP/2 stream error";
+	default: return "transfer failed";
+	}
+}
+
+static void
+header_value(const char *line, const char *name, char *out, size_t n)
+{
+	size_t k = strlen(name);
+	const char *v;
+	size_t len;
+
+	if (strncasecmp(line, name, k) != 0 || line[k] != ':')
+		return;
+	v = line + k + 1;
+	v += strspn(v, " \t");
+	len = strcspn(v, "\r\n");
+	if (len >= n)
+		len = n - 1;
+	memcpy(out, v, len);
+	out[len] = '\0';
+}
+
+/* Finish a run: drain the body, reap curl, return its exit code (or -1). */
+static int
+resp_close(struct resp *rs)
+{
+	char buf[8192];
+	int st;
+
+	if (rs->f) {
+		while (fread(buf, 1, sizeof(buf), rs->f) > 0)
+			;
+		fclose(rs->f);
+		rs->f = NULL;
+	}
+	if (rs->pid <= 0)
+		return -1;
+	while (waitpid(rs->pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	rs->pid = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Kill and reap curl without draining (an abandoned body). */
+static void
+resp_abort(struct resp *rs)
+{
+	if (rs->pid > 0)
+		kill(rs->pid, SIGTERM);
+	if (rs->f) {
+		fclose(rs->f);
+		rs->f = NULL;
+	}
+	if (rs->pid > 0)
+		while (waitpid(rs->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	rs->pid = 0;
+}
+
+/* Start curl for url and parse the final response's headers. auth: 1 to
+ * send the registry's credentials (bearer token or basic). extra: one more
+ * header or NULL. Returns 0 with rs->status set (0 if curl failed before any
+ * response: then *curl_rc holds its exit code). */
+static int
+run_curl(struct hypr_registry *g, const char *url, int auth, const char *basic,
+    const char *accept, const char *extra, struct resp *rs, int *curl_rc,
+    struct hypr_err *e)
+{
+	char *argv[24];
+	int argc = 0, in[2], out[2], st, location = 0;
+	posix_spawn_file_actions_t fa;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *cf;
+
+	memset(rs, 0, sizeof(*rs));
+	rs->content_length = rs->range_start = -1;
+	*curl_rc = 0;
+	argv[argc++] = "curl";
+	argv[argc++] = "-K";
+	argv[argc++] = "-";
+	argv[argc++] = "-s";
+	argv[argc++] = "-L";
+	argv[argc++] = "--max-redirs";
+	argv[argc++] = "5";
+	argv[argc++] = "--proto";
+	argv[argc++] = "=http,https";
+	argv[argc++] = "--connect-timeout";
+	argv[argc++] = "15";
+	argv[argc++] = "-D";
+	argv[argc++] = "-";
+	argv[argc] = NULL;
+	if (pipe2(in, O_CLOEXEC) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		close(in[0]);
+		close(in[1]);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	st = posix_spawnp(&rs->pid, "curl", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(in[0]);
+	close(out[1]);
+	if (st != 0) {
+		close(in[1]);
+		close(out[0]);
+		errno = st;
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "running curl");
+	}
+	/* The configuration carries the secrets; the pipe is private. */
+	if ((cf = fdopen(in[1], "w")) == NULL) {
+		close(in[1]);
+		close(out[0]);
+		resp_abort(rs);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fdopen");
+	}
+	st = put_quoted(cf, "url", url);
+	if (accept)
+		st |= put_quoted(cf, "header", accept);
+	if (extra)
+		st |= put_quoted(cf, "header", extra);
+	if (g->cacert[0]) {
+		st |= put_quoted(cf, "capath", "/etc/ssl/certs");
+		st |= put_quoted(cf, "cacert", g->cacert);
+	}
+	if (g->cert[0]) {
+		st |= put_quoted(cf, "cert", g->cert);
+		st |= put_quoted(cf, "key", g->key);
+	}
+	if (basic) {
+		st |= put_quoted(cf, "user", basic);
+	} else if (auth) {
+		pthread_mutex_lock(&g->lock);
+		if (g->token) {
+			char *h = NULL;
+
+			if (asprintf(&h, "Authorization: Bearer %s", g->token) > 0) {
+				st |= put_quoted(cf, "header", h);
+				hypr_secret_free(h);
+			}
+		} else if (g->use_basic && g->basic) {
+			st |= put_quoted(cf, "user", g->basic);
+		}
+		pthread_mutex_unlock(&g->lock);
+	}
+	if (fclose(cf) != 0 || st != 0) {
+		close(out[0]);
+		resp_abort(rs);
+		return hypr_err_set(e, HYPR_EXIT_INPUT,
+		    "%s: a URL, header or credential holds a control character", g->domain);
+	}
+	if ((rs->f = fdopen(out[0], "r")) == NULL) {
+		close(out[0]);
+		resp_abort(rs);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fdopen");
+	}
+	/* Header blocks: one per response (redirects, proxy CONNECT); the
+	 * last is the final response, its body follows the blank line. */
+	for (;;) {
+		if ((n = getline(&line, &cap, rs->f)) <= 0)
+			break;
+		if (!strncmp(line, "HTTP/", 5)) {
+			const char *sp = strchr(line, ' ');
+
+			rs->status = sp ? atoi(sp + 1) : 0;
+			rs->content_type[0] = rs->www_auth[0] = '\0';
+			rs->docker_digest[0] = rs->retry_after[0] = '\0';
+			rs->content_length = rs->range_start = -1;
+			location = strcasestr(line, "connection established") != NULL;
+			continue;
+		}
+		if (line[0] == '\r' || line[0] == '\n') {
+			if (location || rs->status / 100 == 1)
+				continue;
+			break;
+		}
+		if (!strncasecmp(line, "location:", 9) && rs->status / 100 == 3)
+			location = 1;
+		header_value(line, "Content-Type", rs->content_type, sizeof(rs->content_type));
+		header_value(line, "WWW-Authenticate", rs->www_auth, sizeof(rs->www_auth));
+		header_value(line, "Docker-Content-Digest", rs->docker_digest,
+		    sizeof(rs->docker_digest));
+		header_value(line, "Retry-After", rs->retry_after, sizeof(rs->retry_after));
+		if (!strncasecmp(line, "content-length:", 15))
+			rs->content_length = strtoll(line + 15, NULL, 10);
+		if (!strncasecmp(line, "content-range:", 14)) {
+			const char *b = strcasestr(line, "bytes");
+
+			if (b)
+				rs->range_start = strtoll(b + 5, NULL, 10);
+		}
+	}
+	free(line);
+	if (rs->status == 0 || n <= 0) {
+		/* no complete response: curl tells why */
+		*curl_rc = resp_close(rs);
+		if (*curl_rc == 0)
+			*curl_rc = 52;
+		rs->status = 0;
+	}
+	return 0;
+}
+
+static void
+url_escape(const char *s, char *out, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t k = 0;
+
+	for (; *s && k + 4 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~", c)) {
+			out[k++] = (char)c;
+		} else {
+			out[k++] = '%';
+			out[k++] = hex[c >> 4];
+			out[k++] = hex[c & 15];
+		}
+	}
+	out[k] = '\0';
+}
+
+/* Parse one parameter of a challenge: key="value". */
+static int
+challenge_param(const char *ch, const char *key, char *out, size_t n)
+{
+	size_t k = strlen(key);
+	const char *p = ch;
+
+	while ((p = strcasestr(p, key)) != NULL) {
+		if ((p == ch || p[-1] == ' ' || p[-1] == ',') && p[k] == '=') {
+			const char *v = p + k + 1;
+			size_t len;
+
+			if (*v == '"') {
+				v++;
+				len = strcspn(v, "\"");
+			} else {
+				len = strcspn(v, ", ");
+			}
+			if (len >= n)
+				return 0;
+			memcpy(out, v, len);
+			out[len] = '\0';
+			return 1;
+		}
+		p += k;
+	}
+	return 0;
+}
+
+/* Answer a 401: fetch a bearer token, or switch to basic. Returns 1 when a
+ * retry makes sense, 0 when not (message set), -1 on error. */
+static int
+authenticate(struct hypr_registry *g, const char *challenge, int tried,
+    struct hypr_err *e)
+{
+	char realm[1024], service[512], scope[512], q[2048], url[4096], es[1536], esc[1536];
+	struct resp rs;
+	int rc, status;
+	json_t *j;
+	json_error_t je;
+	char *body = NULL;
+	size_t blen = 0;
+	FILE *mf;
+	const char *tok;
+
+	if (!strncasecmp(challenge, "Basic", 5)) {
+		if (!g->basic || tried)
+			goto denied;
+		pthread_mutex_lock(&g->lock);
+		g->use_basic = 1;
+		pthread_mutex_unlock(&g->lock);
+		return 1;
+	}
+	if (strncasecmp(challenge, "Bearer", 6) != 0 || tried > 1)
+		goto denied;
+	if (!challenge_param(challenge, "realm", realm, sizeof(realm)) ||
+	    (strncmp(realm, "https://", 8) && strncmp(realm, "http://", 7)))
+		return hypr_err_set(e, HYPR_EXIT_INPUT,
+		    "%s: bad authentication challenge (no realm URL)", g->domain);
+	q[0] = '\0';
+	if (challenge_param(challenge, "service", service, sizeof(service))) {
+		url_escape(service, es, sizeof(es));
+		snprintf(q, sizeof(q), "service=%s", es);
+	}
+	if (!challenge_param(challenge, "scope", scope, sizeof(scope)))
+		snprintf(scope, sizeof(scope), "repository:%s:pull", g->repo);
+	url_escape(scope, esc, sizeof(esc));
+	snprintf(url, sizeof(url), "%s%s%s%sscope=%s", realm,
+	    strchr(realm, '?') ? "&" : "?", q, q[0] ? "&" : "", esc);
+	if (run_curl(g, url, 0, g->basic, NULL, NULL, &rs, &rc, e) < 0)
+		return -1;
+	if (rs.status == 0)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: token server: %s",
+		    g->domain, curl_error(rc));
+	status = rs.status;
+	if ((mf = open_memstream(&body, &blen)) == NULL) {
+		resp_abort(&rs);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "memstream");
+	}
+	{
+		char buf[8192];
+		size_t n;
+
+		while ((n = fread(buf, 1, sizeof(buf), rs.f)) > 0 && blen < (1u << 20))
+			fwrite(buf, 1, n, mf);
+	}
+	fclose(mf);
+	resp_close(&rs);
+	if (status == 401 || status == 403) {
+		free(body);
+		goto denied;
+	}
+	if (status != 200) {
+		free(body);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: token server answered HTTP %d",
+		    g->domain, status);
+	}
+	j = json_loadb(body, blen, 0, &je);
+	if (body)
+		explicit_bzero(body, blen);
+	free(body);
+	tok = hypr_json_str(j, "token");
+	if (!tok || !*tok)
+		tok = hypr_json_str(j, "access_token");
+	if (!tok || !*tok) {
+		json_decref(j);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: token server sent no token",
+		    g->domain);
+	}
+	pthread_mutex_lock(&g->lock);
+	hypr_secret_free(g->token);
+	g->token = strdup(tok);
+	pthread_mutex_unlock(&g->lock);
+	json_decref(j);
+	return 1;
+denied:
+	if (g->basic)
+		hypr_err_set(e, HYPR_EXIT_SYSTEM,
+		    "%s: unauthorized: the registry rejected the stored credentials",
+		    g->domain);
+	else
+		hypr_err_set(e, HYPR_EXIT_SYSTEM,
+		    "%s: unauthorized: authentication required (hypr login %s)",
+		    g->domain, g->domain);
+	return 0;
+}
+
+/* GET base+path, authenticating as the registry asks. On return rs holds
+ * the final response (status 0: curl failed with *curl_rc). */
+static int
+request(struct hypr_registry *g, const char *path, const char *accept,
+    const char *extra, struct resp *rs, int *curl_rc, struct hypr_err *e)
+{
+	char url[2048];
+	int tried = 0, r;
+
+	snprintf(url, sizeof(url), "%s%s", g->base, path);
+	for (;;) {
+		if (run_curl(g, url, 1, NULL, accept, extra, rs, curl_rc, e) < 0)
+			return -1;
+		if (rs->status != 401)
+			return 0;
+		resp_close(rs);
+		if ((r = authenticate(g, rs->www_auth, tried++, e)) <= 0)
+			return -1;
+	}
+}
+
+static void
+backoff(int attempt)
+{
+	struct timespec ts;
+	long ms = 200L << attempt;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Classify a failed response. Returns 1 to retry (after backoff), 0 with
+ * e set for a final error. */
+static int
+failed(struct hypr_registry *g, const struct resp *rs, int rc, const char *what,
+    int attempt, struct hypr_err *e)
+{
+	int last = attempt + 1 >= g->retries;
+
+	if (rs->status == 0) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: %s: %s", g->domain, what,
+		    curl_error(rc));
+		return rc == 6 || rc == 60 || rc == 35 || rc == 58 || last ? 0 : 1;
+	}
+	if (rs->status == 429) {
+		long after = rs->retry_after[0] ? atol(rs->retry_after) : 0;
+
+		hypr_err_set(e, HYPR_EXIT_SYSTEM,
+		    "%s: rate limited (HTTP 429 Too Many Requests)%s%s%s; wait or log in "
+		    "(hypr login %s)", g->domain, after ? ", retry after " : "",
+		    after ? rs->retry_after : "", after ? " s" : "", g->domain);
+		return !last && after <= 2 ? 1 : 0;
+	}
+	if (rs->status == 404) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s: not found (HTTP 404)",
+		    g->domain, what);
+		return 0;
+	}
+	if (rs->status == 403) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: %s: access denied (HTTP 403)",
+		    g->domain, what);
+		return 0;
+	}
+	hypr_err_set(e, rs->status >= 500 ? HYPR_EXIT_SYSTEM : HYPR_EXIT_INPUT,
+	    "%s: %s: registry answered HTTP %d", g->domain, what, rs->status);
+	return rs->status >= 500 && !last ? 1 : 0;
+}
+
+static void
+media_of(const char *ct, char *out, size_t n)
+{
+	size_t k = strcspn(ct, "; \t");
+
+	if (k >= n)
+		k = n - 1;
+	memcpy(out, ct, k);
+	out[k] = '\0';
+}
+
+int
+hypr_registry_manifest(struct hypr_registry *g, const char *reference,
+    char **body, size_t *len, char *media_type, size_t mtn,
+    char digest[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
+{
+	char path[1024], what[600];
+	struct resp rs;
+	int rc;
+
+	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", g->repo, reference);
+	snprintf(what, sizeof(what), "manifest %s:%s", g->repo, reference);
+	for (int attempt = 0;; attempt++) {
+		char *b = NULL;
+		size_t bl = 0, n;
+		char buf[65536];
+		FILE *mf;
+
+		if (request(g, path, accept_manifests, NULL, &rs, &rc, e) < 0)
+			return -1;
+		if (rs.status != 200) {
+			resp_close(&rs);
+			if (failed(g, &rs, rc, what, attempt, e)) {
+				backoff(attempt);
+				continue;
+			}
+			return -1;
+		}
+		if ((mf = open_memstream(&b, &bl)) == NULL) {
+			resp_abort(&rs);
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "memstream");
+		}
+		while ((n = fread(buf, 1, sizeof(buf), rs.f)) > 0) {
+			fwrite(buf, 1, n, mf);
+			if (bl + n > MANIFEST_MAX)
+				break;
+		}
+		fclose(mf);
+		if (bl > MANIFEST_MAX) {
+			resp_abort(&rs);
+			free(b);
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s: larger than 4 MiB",
+			    g->domain, what);
+		}
+		rc = resp_close(&rs);
+		if (rc != 0 || (rs.content_length >= 0 && (int64_t)bl != rs.content_length)) {
+			free(b);
+			rs.status = 0;
+			if (rc == 0)
+				rc = 18;
+			if (failed(g, &rs, rc, what, attempt, e)) {
+				backoff(attempt);
+				continue;
+			}
+			return -1;
+		}
+		if (hypr_digest_buf(b, bl, digest, e) < 0) {
+			free(b);
+			return -1;
+		}
+		if (!strncmp(reference, "sha256:", 7) && strcmp(reference, digest) != 0) {
+			free(b);
+			return hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "%s: %s: digest mismatch: the registry sent %s",
+			    g->domain, what, digest);
+		}
+		if (rs.docker_digest[0] && !strncmp(rs.docker_digest, "sha256:", 7) &&
+		    strcmp(rs.docker_digest, digest) != 0) {
+			free(b);
+			return hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "%s: %s: digest mismatch: header says %s, content is %s",
+			    g->domain, what, rs.docker_digest, digest);
+		}
+		media_of(rs.content_type, media_type, mtn);
+		{
+			json_t *j = json_loadb(b, bl, 0, NULL);
+			const char *mt = hypr_json_str(j, "mediaType");
+
+			if (mt && (!media_type[0] || !strcmp(media_type, "application/json") ||
+			    !strcmp(media_type, "text/plain") ||
+			    !strcmp(media_type, "application/octet-stream")))
+				snprintf(media_type, mtn, "%s", mt);
+			json_decref(j);
+		}
+		*body = b;
+		*len = bl;
+		return 0;
+	}
+}
+
+/* Hash the first `have` bytes of an existing partial file. */
+static int
+rehash(int fd, struct hypr_sha256 *sha, int64_t have, char *buf, struct hypr_err *e)
+{
+	int64_t left = have;
+
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "seek");
+	while (left > 0) {
+		size_t want = left > BUF_SIZE ? BUF_SIZE : (size_t)left;
+		ssize_t n = hypr_read_full(fd, buf, want);
+
+		if (n <= 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading partial blob");
+		hypr_sha256_update(sha, buf, (size_t)n);
+		left -= n;
+	}
+	return 0;
+}
+
+int
+hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
+    struct hypr_err *e)
+{
+	struct hypr_blob_writer w;
+	char path[1024], what[600], range[64], *buf;
+	struct resp rs;
+	struct stat st;
+	int rc, r = -1;
+
+	if (!hypr_digest_valid(digest))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: bad blob digest '%s'",
+		    g->domain, digest);
+	if (hypr_blob_has(g->root, digest))
+		return 0;
+	memset(&w, 0, sizeof(w));
+	w.root = g->root;
+	if (hypr_root_path(g->root, w.tmp, sizeof(w.tmp), "tmp/fetch-%s.part", digest + 7) < 0)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
+	if ((w.fd = open(w.tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating %s", w.tmp);
+	/* Another hypr may be fetching the same blob: wait for it. */
+	while (flock(w.fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			close(w.fd);
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "locking %s", w.tmp);
+		}
+	if (hypr_blob_has(g->root, digest) || fstat(w.fd, &st) < 0 || st.st_nlink == 0) {
+		close(w.fd);
+		return hypr_blob_has(g->root, digest) ? 0 :
+		    hypr_registry_blob(g, digest, size, e);
+	}
+	if ((buf = malloc(BUF_SIZE)) == NULL) {
+		close(w.fd);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	}
+	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", g->repo, digest);
+	snprintf(what, sizeof(what), "blob %s", digest);
+	for (int attempt = 0;; attempt++) {
+		int64_t have, got;
+
+		if (fstat(w.fd, &st) < 0) {
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "stat %s", w.tmp);
+			break;
+		}
+		have = st.st_size;
+		if (size >= 0 && have > size) {
+			if (ftruncate(w.fd, 0) < 0) {
+				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "truncate %s", w.tmp);
+				break;
+			}
+			have = 0;
+		}
+		if (hypr_sha256_init(&w.sha, e) < 0)
+			break;
+		if (have > 0 && rehash(w.fd, &w.sha, have, buf, e) < 0) {
+			hypr_sha256_abort(&w.sha);
+			break;
+		}
+		if (size >= 0 && have == size)
+			goto done;	/* complete before an interruption */
+		snprintf(range, sizeof(range), "Range: bytes=%lld-", (long long)have);
+		if (request(g, path, NULL, have > 0 ? range : NULL, &rs, &rc, e) < 0) {
+			hypr_sha256_abort(&w.sha);
+			break;
+		}
+		if (rs.status == 200 || (rs.status == 206 && rs.range_start != have)) {
+			/* no resume: start over */
+			hypr_sha256_abort(&w.sha);
+			if (rs.status == 206) {
+				resp_abort(&rs);
+				if (ftruncate(w.fd, 0) < 0) {
+					hypr_err_errno(e, HYPR_EXIT_SYSTEM, "truncate");
+					break;
+				}
+				continue;
+			}
+			if (ftruncate(w.fd, 0) < 0 || hypr_sha256_init(&w.sha, e) < 0) {
+				resp_abort(&rs);
+				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "truncate %s", w.tmp);
+				break;
+			}
+			have = 0;
+		} else if (rs.status != 206 || have == 0) {
+			hypr_sha256_abort(&w.sha);
+			resp_close(&rs);
+			if (rs.status == 416 && have > 0) {
+				/* our partial is longer than the blob: start over */
+				if (ftruncate(w.fd, 0) < 0)
+					break;
+				continue;
+			}
+			if (failed(g, &rs, rc, what, attempt, e)) {
+				backoff(attempt);
+				continue;
+			}
+			break;
+		}
+		if (lseek(w.fd, have, SEEK_SET) < 0) {
+			resp_abort(&rs);
+			hypr_sha256_abort(&w.sha);
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "seek");
+			break;
+		}
+		got = have;
+		for (;;) {
+			size_t n = fread(buf, 1, BUF_SIZE, rs.f);
+
+			if (n == 0)
+				break;
+			if (size >= 0 && got + (int64_t)n > size) {
+				resp_abort(&rs);
+				hypr_sha256_abort(&w.sha);
+				ftruncate(w.fd, 0);
+				hypr_err_set(e, HYPR_EXIT_INPUT,
+				    "%s: %s: the registry sent more than the %lld bytes "
+				    "the manifest gives", g->domain, what, (long long)size);
+				goto out;
+			}
+			if (hypr_write_all(w.fd, buf, n) < 0) {
+				resp_abort(&rs);
+				hypr_sha256_abort(&w.sha);
+				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing %s", w.tmp);
+				goto out;
+			}
+			hypr_sha256_update(&w.sha, buf, n);
+			got += (int64_t)n;
+		}
+		rc = resp_close(&rs);
+		if (rc != 0 || (size >= 0 && got < size)) {
+			hypr_sha256_abort(&w.sha);
+			rs.status = 0;
+			if (rc == 0)
+				rc = 18;
+			if (failed(g, &rs, rc, what, attempt, e)) {
+				backoff(attempt);
+				continue;
+			}
+			break;
+		}
+done:
+		/* hypr_blob_commit verifies, then renames into the store or
+		 * removes the partial: nothing unverified stays. */
+		if (hypr_blob_commit(&w, digest, NULL, NULL, e) < 0) {
+			hypr_err_prefix(e, "%s: %s", g->domain, what);
+			free(buf);
+			return -1;
+		}
+		r = 0;
+		free(buf);
+		return r;
+	}
+out:
+	free(buf);
+	close(w.fd);
+	return -1;
+}
+
+int
+hypr_registry_ping(struct hypr_registry *g, struct hypr_err *e)
+{
+	struct resp rs;
+	int rc;
+
+	for (int attempt = 0;; attempt++) {
+		if (request(g, "/v2/", NULL, NULL, &rs, &rc, e) < 0)
+			return -1;
+		resp_close(&rs);
+		if (rs.status == 200)
+			return 0;
+		if (failed(g, &rs, rc, "/v2/", attempt, e)) {
+			backoff(attempt);
+			continue;
+		}
+		return -1;
+	}
+}

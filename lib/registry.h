@@ -1,0 +1,60 @@
+/* registry.h - an OCI distribution client over the curl CLI.
+ *
+ * Every request is one `curl -K -` whose configuration (URL, headers,
+ * credentials) arrives on its stdin, so secrets never appear in a process
+ * list. Response headers and body come back on one pipe (-D -). HTTPS uses
+ * the system CAs plus a per-registry CA from the first of
+ * $HYPR_ROOT/certs.d/HOST/, /etc/hypr/certs.d/HOST/,
+ * /etc/docker/certs.d/HOST/ and /etc/containers/certs.d/HOST/ (ca.crt,
+ * client.cert, client.key). Plain HTTP is used only for loopback registries
+ * and those listed as insecure. Safe to share between threads. */
+#ifndef HYPR_REGISTRY_H
+#define HYPR_REGISTRY_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "cas.h"
+#include "err.h"
+#include "ref.h"
+
+struct hypr_registry {
+	char domain[256];	/* as written in the reference */
+	char base[600];		/* "https://host[:port]" */
+	char repo[256];
+	char cacert[4400];	/* "" when none */
+	char cert[4400], key[4400];
+	char *basic;		/* "user:secret" or NULL */
+	char *token;		/* bearer token or NULL */
+	int use_basic;		/* the registry asked for Basic */
+	int retries;		/* attempts per request (default 4) */
+	const struct hypr_root *root;
+	pthread_mutex_t lock;
+};
+
+/* Prepare a client for ref's repository: scheme (insecure is a list of
+ * domains separated by commas or spaces, plus $HYPR_INSECURE_REGISTRIES),
+ * certificates and credentials (see auth.h). */
+int hypr_registry_open(struct hypr_registry *g, const struct hypr_root *root,
+    const struct hypr_ref *ref, const char *insecure, struct hypr_err *e);
+/* Wipe credentials and free. */
+void hypr_registry_close(struct hypr_registry *g);
+
+/* GET a manifest by tag or digest with every supported Accept type. body is
+ * malloc'd; media_type gets the Content-Type (or the body's mediaType); digest
+ * gets sha256 of the body. A digest reference must match (else exit 3). */
+int hypr_registry_manifest(struct hypr_registry *g, const char *reference,
+    char **body, size_t *len, char *media_type, size_t mtn,
+    char digest[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
+
+/* Download a blob into the store, verifying size and digest as it streams.
+ * The partial file ($HYPR_ROOT/tmp/fetch-<hex>.part) survives an interruption
+ * and the next call resumes it with a Range request. size < 0: unknown. */
+int hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
+    struct hypr_err *e);
+
+/* GET /v2/ with the credentials (after a token exchange if asked): 0 when
+ * they are accepted. For `login`. */
+int hypr_registry_ping(struct hypr_registry *g, struct hypr_err *e);
+
+#endif

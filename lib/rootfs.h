@@ -3,8 +3,10 @@
  * Layers are OCI layer tars (gzip, zstd or uncompressed; libarchive reads
  * all) in the content store. Flattening applies whiteouts: ".wh.NAME"
  * deletes NAME from lower layers, ".wh..wh..opq" hides a directory's lower
- * contents. The result is one tar with no whiteouts, sorted, hostile paths
- * (absolute, "..") refused. */
+ * contents. The result is one tar with no whiteouts, sorted in tree order
+ * (parents first; "a" < "a/b" < "a.b"), names cleaned ("./a//b" -> "a/b",
+ * the root as "./"), hostile paths (absolute, "..") refused (HYPR_EXIT_INPUT),
+ * hard links kept (the first name in order carries the data). */
 #ifndef HYPR_ROOTFS_H
 #define HYPR_ROOTFS_H
 
@@ -39,6 +41,31 @@ int hypr_rootfs_squashfs(const struct hypr_root *r, const char *const *layers,
  * whiteouts; *out is malloc'd (NUL-terminated). Returns 0, or 1 if absent. */
 int hypr_rootfs_read_file(const struct hypr_root *r, const char *const *layers,
     size_t n, const char *name, size_t max, char **out, size_t *len,
+    struct hypr_err *e);
+
+/* Extensions (used by hypr-layer, hypr-squash, hypr-store). */
+
+/* Flatten already-open layer tars (fds, lowest first; names for messages)
+ * into a pax tar on out_fd. epoch >= 0 clamps later mtimes to it; atime and
+ * ctime are always dropped. The spill file for file data goes in tmpdir. */
+int hypr_rootfs_flatten_fds(const int *fds, const char *const *names, size_t n,
+    int out_fd, int64_t epoch, const char *tmpdir, struct hypr_err *e);
+/* Check squash options (unknown compressor, bad level or block size: usage). */
+int hypr_squash_opts_check(const struct hypr_squash_opts *o, struct hypr_err *e);
+/* flatten(fds, clamped to o->epoch) | tar2sqfs > out_path (temp + rename). */
+int hypr_rootfs_squash_fds(const int *fds, const char *const *names, size_t n,
+    const char *tmpdir, const char *out_path, const struct hypr_squash_opts *o,
+    struct hypr_err *e);
+/* Is the chain's squashfs (for these options) cached? 1 and its blob digest,
+ * 0 if not, -1 on error. The index is cache/squashfs/<key hex>.json. */
+int hypr_rootfs_squashfs_lookup(const struct hypr_root *r,
+    const char *const *layers, size_t n, const struct hypr_squash_opts *o,
+    char digest[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
+/* Like hypr_rootfs_squashfs, giving the blob digest and size; *built (may
+ * be NULL) is 1 when it was built now, 0 when it came from the cache. */
+int hypr_rootfs_squashfs_blob(const struct hypr_root *r,
+    const char *const *layers, size_t n, const struct hypr_squash_opts *o,
+    char digest[HYPR_DIGEST_LEN + 1], uint64_t *size, int *built,
     struct hypr_err *e);
 
 #endif

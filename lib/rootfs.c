@@ -1,0 +1,1400 @@
+/* rootfs.c - flatten OCI layer chains into one tar, and tar -> squashfs.
+ *
+ * Flattening reads the layers once, top layer first. When layer l is read,
+ * every layer above it has already been seen, so whether an entry of l is
+ * visible is known at once: it is hidden if a higher layer has an entry or a
+ * whiteout at the same path, or a whiteout, an opaque marker or a non-
+ * directory at one of its ancestors. Visible regular files have their data
+ * copied into an unlinked spill file; the survivors are then sorted (tree
+ * order: "a" < "a/b" < "a.b") and written as one pax tar whose data comes
+ * from the spill. Hard links are kept: a group of names sharing one inode is
+ * written as a regular file at the first name in sorted order and hard links
+ * to it at the others, whichever of them the layers wrote as the file. */
+#include "rootfs.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "digest.h"
+#include "fsutil.h"
+#include "stream.h"
+
+extern char **environ;
+
+#define IOBUF (256 * 1024)
+
+/* ---- a small string-keyed hash map ---- */
+
+struct hent {
+	const char *key;
+	void *val;
+	unsigned flags;
+};
+
+struct hmap {
+	struct hent *t;
+	size_t cap, n;
+};
+
+static uint64_t
+hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static struct hent *
+hmap_find(const struct hmap *m, const char *k)
+{
+	size_t i;
+
+	if (m->cap == 0)
+		return NULL;
+	for (i = hash_str(k) & (m->cap - 1); m->t[i].key; i = (i + 1) & (m->cap - 1))
+		if (strcmp(m->t[i].key, k) == 0)
+			return &m->t[i];
+	return NULL;
+}
+
+/* Find or insert k (k must outlive the map). NULL on ENOMEM. */
+static struct hent *
+hmap_get(struct hmap *m, const char *k)
+{
+	struct hent *h;
+	size_t i;
+
+	if ((h = hmap_find(m, k)) != NULL)
+		return h;
+	if ((m->n + 1) * 2 > m->cap) {
+		size_t nc = m->cap ? m->cap * 2 : 1024;
+		struct hent *nt = calloc(nc, sizeof(*nt));
+
+		if (nt == NULL)
+			return NULL;
+		for (size_t j = 0; j < m->cap; j++) {
+			if (!m->t[j].key)
+				continue;
+			for (i = hash_str(m->t[j].key) & (nc - 1); nt[i].key;
+			    i = (i + 1) & (nc - 1))
+				;
+			nt[i] = m->t[j];
+		}
+		free(m->t);
+		m->t = nt;
+		m->cap = nc;
+	}
+	for (i = hash_str(k) & (m->cap - 1); m->t[i].key; i = (i + 1) & (m->cap - 1))
+		;
+	m->t[i].key = k;
+	m->t[i].val = NULL;
+	m->t[i].flags = 0;
+	m->n++;
+	return &m->t[i];
+}
+
+static void
+hmap_free(struct hmap *m)
+{
+	free(m->t);
+	m->t = NULL;
+	m->cap = m->n = 0;
+}
+
+/* ---- paths ---- */
+
+/* Clean a tar member name into "a/b/c" ("" for the root). Refuses absolute
+ * names and "..". Returns a malloc'd string, or NULL with *bad set. */
+static char *
+clean_path(const char *in, int *bad)
+{
+	size_t n = strlen(in), o = 0;
+	char *out = malloc(n + 1);
+	const char *p = in;
+
+	*bad = 0;
+	if (out == NULL)
+		return NULL;
+	if (*in == '/') {
+		*bad = 1;
+		free(out);
+		return NULL;
+	}
+	while (*p) {
+		const char *s = p;
+		size_t len;
+
+		while (*p && *p != '/')
+			p++;
+		len = (size_t)(p - s);
+		if (*p == '/')
+			p++;
+		if (len == 0 || (len == 1 && s[0] == '.'))
+			continue;
+		if (len == 2 && s[0] == '.' && s[1] == '.') {
+			*bad = 1;
+			free(out);
+			return NULL;
+		}
+		if (o)
+			out[o++] = '/';
+		memcpy(out + o, s, len);
+		o += len;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Tree order: compare as if '/' sorted before every other byte. */
+static int
+path_cmp(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	if (*a == *b)
+		return 0;
+	int ca = *a == '/' ? 1 : *a == '\0' ? 0 : (unsigned char)*a + 2;
+	int cb = *b == '/' ? 1 : *b == '\0' ? 0 : (unsigned char)*b + 2;
+
+	return ca - cb;
+}
+
+/* ---- flattening ---- */
+
+/* upper-map flags: what layers above the current one put at a path */
+enum {
+	U_DIR = 1,		/* a directory */
+	U_NONDIR = 2,		/* anything but a directory: hides children */
+	U_WHITEOUT = 4,		/* .wh.NAME: hides the path and its children */
+	U_OPAQUE = 8,		/* .wh..wh..opq inside: hides children */
+};
+
+struct node {
+	char *path;
+	char *link;		/* cleaned hard-link target, or NULL */
+	struct archive_entry *ent;
+	struct node *link_to;	/* hard link: the entry the target resolved to */
+	struct node *first;	/* source of a link group: name written as file */
+	size_t layer;
+	uint64_t ord;		/* entry number within its layer */
+	off_t off;		/* data in the spill file */
+	int64_t size;
+	unsigned visible : 1, spilled : 1, need_data : 1;
+};
+
+struct flat {
+	int spill;
+	off_t spill_end;
+	struct node **nodes;
+	size_t n, cap;
+	struct hmap upper;	/* path -> U_* from layers above */
+	struct hmap cur;	/* path -> node of the current layer */
+	struct hmap pending;	/* hard-link target path -> list head (node) */
+	char *buf;
+	int64_t epoch;
+};
+
+static void
+flat_free(struct flat *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		archive_entry_free(f->nodes[i]->ent);
+		free(f->nodes[i]->path);
+		free(f->nodes[i]->link);
+		free(f->nodes[i]);
+	}
+	free(f->nodes);
+	hmap_free(&f->upper);
+	hmap_free(&f->cur);
+	hmap_free(&f->pending);
+	free(f->buf);
+	if (f->spill >= 0)
+		close(f->spill);
+}
+
+static int
+open_spill(const char *dir, struct hypr_err *e)
+{
+	char tmpl[4200];
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd >= 0)
+		return fd;
+	/* no O_TMPFILE on this filesystem: an unlinked temp file instead */
+	snprintf(tmpl, sizeof(tmpl), "%s/hypr-spill.XXXXXX", dir);
+	if ((fd = mkostemp(tmpl, O_CLOEXEC)) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating spill file in %s", dir);
+	unlink(tmpl);
+	return fd;
+}
+
+static struct archive *
+open_layer(int fd, struct hypr_err *e)
+{
+	struct archive *a = archive_read_new();
+
+	if (a == NULL) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		return NULL;
+	}
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	archive_read_support_format_empty(a);
+	/* names are bytes: never convert them through the locale */
+	archive_read_set_options(a, "hdrcharset=BINARY");
+	if (archive_read_open_fd(a, fd, IOBUF) != ARCHIVE_OK) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "%s", archive_error_string(a));
+		archive_read_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static int
+spill_data(struct flat *f, struct archive *a, struct node *nd, struct hypr_err *e)
+{
+	int64_t got = 0;
+	la_ssize_t r;
+
+	nd->off = f->spill_end;
+	while ((r = archive_read_data(a, f->buf, IOBUF)) > 0) {
+		if (hypr_write_all(f->spill, f->buf, (size_t)r) < 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing spill file");
+		got += r;
+	}
+	if (r < 0)
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", nd->path,
+		    archive_error_string(a));
+	nd->size = got;
+	nd->spilled = 1;
+	f->spill_end += got;
+	return 0;
+}
+
+/* Would a path from a lower layer be hidden by the layers above? */
+static int
+hidden_above(const struct flat *f, const char *path)
+{
+	struct hent *h;
+	char *p = (char *)path, *s;
+
+	if ((h = hmap_find(&f->upper, path)) && (h->flags & (U_DIR | U_NONDIR | U_WHITEOUT)))
+		return 1;
+	if ((h = hmap_find(&f->upper, "")) && (h->flags & U_OPAQUE) && *path)
+		return 1;
+	/* ancestors: temporarily cut the path at each '/' */
+	for (s = strchr(p, '/'); s; s = strchr(s + 1, '/')) {
+		int hide;
+
+		*s = '\0';
+		h = hmap_find(&f->upper, p);
+		hide = h && (h->flags & (U_NONDIR | U_WHITEOUT | U_OPAQUE));
+		*s = '/';
+		if (hide)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+add_node(struct flat *f, struct node *nd, struct hypr_err *e)
+{
+	if (f->n == f->cap) {
+		size_t nc = f->cap ? f->cap * 2 : 4096;
+		struct node **nn = realloc(f->nodes, nc * sizeof(*nn));
+
+		if (nn == NULL)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+		f->nodes = nn;
+		f->cap = nc;
+	}
+	f->nodes[f->n++] = nd;
+	return 0;
+}
+
+/* Record an upper-map flag for path (the key is copied into a node-owned
+ * string when needed, so we keep a private copy). */
+static int
+upper_mark(struct flat *f, const char *path, unsigned flag, struct hypr_err *e)
+{
+	struct hent *h = hmap_find(&f->upper, path);
+
+	if (h == NULL) {
+		char *k = strdup(path);
+
+		if (k == NULL || (h = hmap_get(&f->upper, k)) == NULL) {
+			free(k);
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+		}
+	}
+	h->flags |= flag;
+	return 0;
+}
+
+static void
+free_upper_keys(struct hmap *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free((char *)m->t[i].key);
+}
+
+/* Read one layer (index l) and record its entries. */
+static int
+read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *e)
+{
+	struct archive *a = open_layer(fd, e);
+	struct archive_entry *ae;
+	struct hmap marks = { 0 };	/* whiteouts of this layer: path -> U_* */
+	uint64_t ord = 0;
+	int r, rc = -1;
+
+	if (a == NULL)
+		return hypr_err_prefix(e, "layer %s", name);
+	hmap_free(&f->cur);
+	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		const char *raw = archive_entry_pathname(ae), *base;
+		char *path;
+		struct node *nd;
+		struct hent *h;
+		int bad;
+
+		ord++;
+		if (raw == NULL) {
+			hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s: entry %llu has no name",
+			    name, (unsigned long long)ord);
+			goto out;
+		}
+		if ((path = clean_path(raw, &bad)) == NULL) {
+			if (bad)
+				hypr_err_set(e, HYPR_EXIT_INPUT,
+				    "layer %s: refusing hostile path '%s'", name, raw);
+			else
+				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+			goto out;
+		}
+		base = strrchr(path, '/');
+		base = base ? base + 1 : path;
+		if (strncmp(base, ".wh.", 4) == 0) {
+			/* a whiteout: affects lower layers only */
+			size_t dl = (size_t)(base - path);
+			char *tgt;
+			unsigned flag;
+
+			if (strcmp(base, ".wh..wh..opq") == 0) {
+				tgt = strndup(path, dl ? dl - 1 : 0);
+				flag = U_OPAQUE;
+			} else if (strncmp(base, ".wh..wh.", 8) == 0) {
+				free(path);	/* aufs bookkeeping: drop */
+				continue;
+			} else {
+				const char *w = base + 4;
+
+				if (!*w || strcmp(w, ".") == 0 || strcmp(w, "..") == 0) {
+					hypr_err_set(e, HYPR_EXIT_INPUT,
+					    "layer %s: bad whiteout '%s'", name, raw);
+					free(path);
+					goto out;
+				}
+				memmove(path + dl, w, strlen(w) + 1);
+				tgt = path;
+				path = NULL;
+				flag = U_WHITEOUT;
+			}
+			free(path);
+			if (tgt == NULL || (h = hmap_get(&marks, tgt)) == NULL) {
+				free(tgt);
+				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+				goto out;
+			}
+			if (h->key != tgt)
+				free(tgt);
+			h->flags |= flag;
+			continue;
+		}
+		if ((nd = calloc(1, sizeof(*nd))) == NULL) {
+			free(path);
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+			goto out;
+		}
+		nd->path = path;
+		nd->layer = l;
+		nd->ord = ord;
+		if (add_node(f, nd, e) < 0) {
+			free(path);
+			free(nd);
+			goto out;
+		}
+		if ((nd->ent = archive_entry_clone(ae)) == NULL) {
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+			goto out;
+		}
+		archive_entry_unset_atime(nd->ent);
+		archive_entry_unset_ctime(nd->ent);
+		archive_entry_unset_birthtime(nd->ent);
+		if (f->epoch >= 0 && archive_entry_mtime_is_set(nd->ent) &&
+		    archive_entry_mtime(nd->ent) >= f->epoch)
+			archive_entry_set_mtime(nd->ent, f->epoch, 0);
+		if (archive_entry_hardlink(ae) != NULL) {
+			if ((nd->link = clean_path(archive_entry_hardlink(ae), &bad)) == NULL) {
+				if (bad)
+					hypr_err_set(e, HYPR_EXIT_INPUT,
+					    "layer %s: refusing hard link '%s' -> '%s'",
+					    name, raw, archive_entry_hardlink(ae));
+				else
+					hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+				goto out;
+			}
+		}
+		/* a later entry of the same layer replaces an earlier one */
+		if ((h = hmap_get(&f->cur, nd->path)) == NULL) {
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+			goto out;
+		}
+		if (h->val)
+			((struct node *)h->val)->visible = 0;
+		h->key = nd->path;
+		h->val = nd;
+		nd->visible = !hidden_above(f, nd->path);
+		/* hard links of higher layers (or this one) waiting for this path */
+		struct hent *pe = hmap_find(&f->pending, nd->path);
+		int wanted = 0, needed;
+
+		if (pe && pe->val) {
+			struct node *w = pe->val, *next;
+			struct node *keep = NULL;
+
+			for (; w; w = next) {
+				next = w->link_to;
+				if (w->layer > l) {
+					w->link_to = nd;
+					wanted = 1;
+				} else {	/* same layer: target after link, not ours */
+					w->link_to = keep;
+					keep = w;
+				}
+			}
+			pe->val = keep;
+		}
+		needed = nd->visible || wanted;
+		if (nd->link) {
+			struct hent *c = hmap_find(&f->cur, nd->link);
+
+			if (c && c->val && c->val != nd) {
+				struct node *t = c->val;
+
+				nd->link_to = t;
+				if (!t->spilled && archive_entry_filetype(t->ent) == AE_IFREG &&
+				    !t->link && needed)
+					t->need_data = 1;
+			} else if (needed) {
+				/* target in a lower layer: queue until we meet it */
+				if ((pe = hmap_get(&f->pending, nd->link)) == NULL) {
+					hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+					goto out;
+				}
+				nd->link_to = pe->val;
+				pe->val = nd;
+			}
+		} else if (archive_entry_filetype(ae) == AE_IFREG && needed) {
+			if (spill_data(f, a, nd, e) < 0) {
+				hypr_err_prefix(e, "layer %s", name);
+				goto out;
+			}
+		}
+	}
+	if (r != ARCHIVE_EOF) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s: %s", name, archive_error_string(a));
+		goto out;
+	}
+	/* this layer now becomes part of "above" for the lower ones */
+	for (size_t i = 0; i < f->cur.cap; i++) {
+		struct node *nd = f->cur.t[i].val;
+
+		if (!f->cur.t[i].key || !nd)
+			continue;
+		if (upper_mark(f, nd->path,
+		    archive_entry_filetype(nd->ent) == AE_IFDIR ? U_DIR : U_NONDIR, e) < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < marks.cap; i++)
+		if (marks.t[i].key && upper_mark(f, marks.t[i].key, marks.t[i].flags, e) < 0)
+			goto out;
+	rc = 0;
+out:
+	free_upper_keys(&marks);
+	hmap_free(&marks);
+	archive_read_free(a);
+	return rc;
+}
+
+/* Second look at a layer for targets of hard links whose data was skipped
+ * (the target itself is hidden, a link to it is not). */
+static int
+reread_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *e)
+{
+	struct archive *a;
+	struct archive_entry *ae;
+	uint64_t ord = 0;
+	size_t i;
+	int r, any = 0;
+
+	for (i = 0; i < f->n && !any; i++)
+		any = f->nodes[i]->layer == l && f->nodes[i]->need_data &&
+		    !f->nodes[i]->spilled;
+	if (!any)
+		return 0;
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "layer %s: rewinding", name);
+	if ((a = open_layer(fd, e)) == NULL)
+		return hypr_err_prefix(e, "layer %s", name);
+	i = 0;
+	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		ord++;
+		for (; i < f->n && (f->nodes[i]->layer != l || f->nodes[i]->ord < ord); i++)
+			;
+		if (i < f->n && f->nodes[i]->ord == ord && f->nodes[i]->layer == l &&
+		    f->nodes[i]->need_data && !f->nodes[i]->spilled &&
+		    spill_data(f, a, f->nodes[i], e) < 0) {
+			archive_read_free(a);
+			return hypr_err_prefix(e, "layer %s", name);
+		}
+	}
+	archive_read_free(a);
+	return 0;
+}
+
+static int
+node_cmp(const void *x, const void *y)
+{
+	const struct node *a = *(struct node *const *)x, *b = *(struct node *const *)y;
+
+	return path_cmp(a->path, b->path);
+}
+
+/* The regular file (or other non-link) a hard link ends at. */
+static struct node *
+link_source(struct node *nd)
+{
+	for (int depth = 0; nd && nd->link && depth < 64; depth++)
+		nd = nd->link_to;
+	return nd && !nd->link ? nd : NULL;
+}
+
+static int
+write_node(struct flat *f, struct archive *w, struct node *nd, struct hypr_err *e)
+{
+	struct node *src = nd->link ? link_source(nd) : nd;
+	struct archive_entry *ent;
+	const char *outname = *nd->path ? nd->path : "./";
+	int is_reg;
+
+	if (src == NULL)
+		return hypr_err_set(e, HYPR_EXIT_INPUT,
+		    "hard link '%s' -> '%s': target not in any layer", nd->path, nd->link);
+	is_reg = archive_entry_filetype(src->ent) == AE_IFREG;
+	if ((ent = archive_entry_clone(src->ent)) == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+	archive_entry_set_pathname(ent, outname);
+	if (src->first) {
+		/* the inode is already written under another name */
+		archive_entry_set_hardlink(ent, *src->first->path ? src->first->path : "./");
+		archive_entry_set_size(ent, 0);
+		is_reg = 0;
+	} else {
+		archive_entry_set_hardlink(ent, NULL);
+		src->first = nd;
+		if (is_reg) {
+			if (!src->spilled) {
+				archive_entry_free(ent);
+				return hypr_err_set(e, HYPR_EXIT_SYSTEM,
+				    "%s: data not read (internal error)", nd->path);
+			}
+			archive_entry_set_size(ent, src->size);
+			archive_entry_sparse_clear(ent);
+		} else {
+			archive_entry_set_size(ent, 0);
+		}
+	}
+	/* ARCHIVE_WARN: a name not valid in the locale, written as binary */
+	if (archive_write_header(w, ent) < ARCHIVE_WARN) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing %s: %s", nd->path,
+		    archive_error_string(w));
+		archive_entry_free(ent);
+		return -1;
+	}
+	archive_entry_free(ent);
+	if (is_reg) {
+		off_t off = src->off;
+		int64_t left = src->size;
+
+		while (left > 0) {
+			size_t want = left > IOBUF ? IOBUF : (size_t)left;
+			ssize_t r = pread(f->spill, f->buf, want, off);
+
+			if (r <= 0)
+				return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading spill file");
+			if (archive_write_data(w, f->buf, (size_t)r) != r)
+				return hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing %s: %s",
+				    nd->path, archive_error_string(w));
+			off += r;
+			left -= r;
+		}
+	}
+	return 0;
+}
+
+int
+hypr_rootfs_flatten_fds(const int *fds, const char *const *names, size_t n,
+    int out_fd, int64_t epoch, const char *tmpdir, struct hypr_err *e)
+{
+	struct flat f = { .spill = -1, .epoch = epoch };
+	struct archive *w = NULL;
+	struct node **vis = NULL;
+	size_t nv = 0;
+	int rc = -1;
+
+	if ((f.buf = malloc(IOBUF)) == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+	if ((f.spill = open_spill(tmpdir, e)) < 0)
+		goto out;
+	for (size_t i = n; i-- > 0;)
+		if (read_layer(&f, fds[i], i, names[i], e) < 0)
+			goto out;
+	/* links whose target no layer had: unlink the waiting lists */
+	for (size_t i = 0; i < f.pending.cap; i++) {
+		struct node *wl = f.pending.t[i].key ? f.pending.t[i].val : NULL, *next;
+
+		for (; wl; wl = next) {
+			next = wl->link_to;
+			wl->link_to = NULL;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (reread_layer(&f, fds[i], i, names[i], e) < 0)
+			goto out;
+	if (f.n && (vis = malloc(f.n * sizeof(*vis))) == NULL) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+		goto out;
+	}
+	for (size_t i = 0; i < f.n; i++)
+		if (f.nodes[i]->visible)
+			vis[nv++] = f.nodes[i];
+	qsort(vis, nv, sizeof(*vis), node_cmp);
+	if ((w = archive_write_new()) == NULL) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		goto out;
+	}
+	archive_write_set_format_pax_restricted(w);
+	archive_write_set_bytes_per_block(w, 65536);
+	archive_write_set_bytes_in_last_block(w, 1);
+	if (archive_write_open_fd(w, out_fd) != ARCHIVE_OK) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s", archive_error_string(w));
+		goto out;
+	}
+	for (size_t i = 0; i < nv; i++)
+		if (write_node(&f, w, vis[i], e) < 0)
+			goto out;
+	if (archive_write_close(w) != ARCHIVE_OK) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing rootfs tar: %s",
+		    archive_error_string(w));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (w)
+		archive_write_free(w);
+	free(vis);
+	free_upper_keys(&f.upper);
+	flat_free(&f);
+	return rc;
+}
+
+static const char *
+tmp_dir(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	return t && *t ? t : "/tmp";
+}
+
+static int
+open_files(const char *const *paths, size_t n, int *fds, struct hypr_err *e)
+{
+	for (size_t i = 0; i < n; i++)
+		fds[i] = -1;
+	for (size_t i = 0; i < n; i++)
+		if ((fds[i] = open(paths[i], O_RDONLY | O_CLOEXEC)) < 0) {
+			int code = errno == ENOENT ? HYPR_EXIT_INPUT : HYPR_EXIT_SYSTEM;
+
+			return hypr_err_errno(e, code, "%s", paths[i]);
+		}
+	return 0;
+}
+
+static void
+close_files(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* Blob paths of a chain, and its fds. */
+static int
+open_blobs(const struct hypr_root *r, const char *const *layers, size_t n,
+    int *fds, struct hypr_err *e)
+{
+	char p[4300];
+
+	for (size_t i = 0; i < n; i++)
+		fds[i] = -1;
+	for (size_t i = 0; i < n; i++) {
+		if (hypr_blob_path(r, layers[i], p, sizeof(p), e) < 0)
+			return -1;
+		if ((fds[i] = open(p, O_RDONLY | O_CLOEXEC)) < 0) {
+			if (errno == ENOENT)
+				return hypr_err_set(e, HYPR_EXIT_INPUT,
+				    "layer %s is not in the store", layers[i]);
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", p);
+		}
+	}
+	return 0;
+}
+
+int
+hypr_rootfs_flatten(const struct hypr_root *r, const char *const *layers,
+    size_t n, int out_fd, struct hypr_err *e)
+{
+	int *fds = calloc(n ? n : 1, sizeof(int)), rc = -1;
+	char tmp[4300];
+
+	if (fds == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+	hypr_root_path(r, tmp, sizeof(tmp), "tmp");
+	if (open_blobs(r, layers, n, fds, e) == 0)
+		rc = hypr_rootfs_flatten_fds(fds, layers, n, out_fd, -1, tmp, e);
+	close_files(fds, n);
+	free(fds);
+	return rc;
+}
+
+int
+hypr_rootfs_flatten_files(const char *const *paths, size_t n, int out_fd,
+    struct hypr_err *e)
+{
+	int *fds = calloc(n ? n : 1, sizeof(int)), rc = -1;
+
+	if (fds == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+	if (open_files(paths, n, fds, e) == 0)
+		rc = hypr_rootfs_flatten_fds(fds, paths, n, out_fd, -1, tmp_dir(), e);
+	close_files(fds, n);
+	free(fds);
+	return rc;
+}
+
+/* ---- squashfs through tar2sqfs ---- */
+
+static const char *
+tar2sqfs_bin(void)
+{
+	const char *b = getenv("HYPR_TAR2SQFS");
+
+	return b && *b ? b : "tar2sqfs";
+}
+
+int
+hypr_squash_opts_check(const struct hypr_squash_opts *o, struct hypr_err *e)
+{
+	const char *c = o->comp ? o->comp : "zstd";
+	int max = 0;
+
+	if (strcmp(c, "zstd") == 0)
+		max = 22;
+	else if (strcmp(c, "gzip") == 0)
+		max = 9;
+	else if (strcmp(c, "xz") == 0)
+		max = 9;
+	else if (strcmp(c, "lz4") == 0)
+		max = 1;
+	else
+		return hypr_err_set(e, HYPR_EXIT_USAGE,
+		    "unknown compressor '%s' (zstd, gzip, xz, lz4)", c);
+	if (o->level < 0 || o->level > max)
+		return hypr_err_set(e, HYPR_EXIT_USAGE,
+		    "compression level %d out of range for %s (1-%d)", o->level, c, max);
+	if (o->block_size && (o->block_size < 4096 || o->block_size > (1u << 20) ||
+	    (o->block_size & (o->block_size - 1))))
+		return hypr_err_set(e, HYPR_EXIT_USAGE,
+		    "block size %u: must be a power of two from 4096 to 1048576",
+		    o->block_size);
+	return 0;
+}
+
+/* Start tar2sqfs reading in_fd, writing out; its stderr goes to err_fd. */
+static int
+spawn_tar2sqfs(int in_fd, const char *out, const struct hypr_squash_opts *o,
+    int err_fd, pid_t *pid, struct hypr_err *e)
+{
+	const char *comp = o->comp ? o->comp : "zstd";
+	char bs[32], jobs[32], defs[96], extra[64];
+	const char *argv[24];
+	int k = 0, rc;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	posix_spawn_file_actions_t fa;
+
+	snprintf(bs, sizeof(bs), "%u", o->block_size ? o->block_size : 131072);
+	snprintf(jobs, sizeof(jobs), "%ld", ncpu > 0 ? ncpu : 1);
+	snprintf(defs, sizeof(defs), "uid=0,gid=0,mode=0755,mtime=%lld",
+	    (long long)(o->epoch >= 0 ? o->epoch : 0));
+	argv[k++] = tar2sqfs_bin();
+	argv[k++] = "--quiet";
+	argv[k++] = "--no-skip";
+	argv[k++] = "--compressor";
+	argv[k++] = comp;
+	if (o->level > 0) {
+		if (strcmp(comp, "lz4") == 0)
+			snprintf(extra, sizeof(extra), "hc");
+		else
+			snprintf(extra, sizeof(extra), "level=%d", o->level);
+		argv[k++] = "--comp-extra";
+		argv[k++] = extra;
+	}
+	argv[k++] = "--block-size";
+	argv[k++] = bs;
+	argv[k++] = "--num-jobs";
+	argv[k++] = jobs;
+	argv[k++] = "--defaults";
+	argv[k++] = defs;
+	argv[k++] = out;
+	argv[k] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+	rc = posix_spawnp(pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0) {
+		errno = rc;
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "running %s", argv[0]);
+	}
+	return 0;
+}
+
+/* Wait for tar2sqfs; its stderr was collected into errbuf. */
+static int
+reap_tar2sqfs(pid_t pid, int err_rd, struct hypr_err *e)
+{
+	char buf[1024], last[512] = "";
+	ssize_t r;
+	int st;
+
+	while ((r = read(err_rd, buf, sizeof(buf) - 1)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		buf[r] = '\0';
+		/* keep the last non-empty line for the message */
+		for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+			snprintf(last, sizeof(last), "%s", line);
+	}
+	close(err_rd);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "waiting for tar2sqfs");
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFSIGNALED(st))
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "tar2sqfs killed by signal %d",
+		    WTERMSIG(st));
+	return hypr_err_set(e, HYPR_EXIT_INPUT, "tar2sqfs failed (exit %d)%s%s",
+	    WEXITSTATUS(st), *last ? ": " : "", last);
+}
+
+static int
+tmp_name(const char *out_path, char *buf, size_t n)
+{
+	static unsigned seq;
+
+	return (size_t)snprintf(buf, n, "%s.tmp.%ld.%u", out_path, (long)getpid(),
+	    seq++) >= n ? -1 : 0;
+}
+
+int
+hypr_squash_tar(int in_fd, const char *out_path,
+    const struct hypr_squash_opts *o, struct hypr_err *e)
+{
+	char tmp[4300];
+	int ep[2];
+	pid_t pid;
+
+	if (hypr_squash_opts_check(o, e) < 0)
+		return -1;
+	if (tmp_name(out_path, tmp, sizeof(tmp)) < 0)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: path too long", out_path);
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
+	if (spawn_tar2sqfs(in_fd, tmp, o, ep[1], &pid, e) < 0) {
+		close(ep[0]);
+		close(ep[1]);
+		return -1;
+	}
+	close(ep[1]);
+	if (reap_tar2sqfs(pid, ep[0], e) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, out_path) < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "renaming %s", tmp);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int
+hypr_rootfs_squash_fds(const int *fds, const char *const *names, size_t n,
+    const char *tmpdir, const char *out_path, const struct hypr_squash_opts *o,
+    struct hypr_err *e)
+{
+	char tmp[4300];
+	int pp[2], ep[2], rc;
+	pid_t pid;
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+	struct hypr_err fe = { 0 };
+
+	if (hypr_squash_opts_check(o, e) < 0)
+		return -1;
+	if (tmp_name(out_path, tmp, sizeof(tmp)) < 0)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: path too long", out_path);
+	if (pipe2(pp, O_CLOEXEC) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		close(pp[0]);
+		close(pp[1]);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
+	}
+	fcntl(pp[1], F_SETPIPE_SZ, 1 << 20);
+	if (spawn_tar2sqfs(pp[0], tmp, o, ep[1], &pid, e) < 0) {
+		close(pp[0]);
+		close(pp[1]);
+		close(ep[0]);
+		close(ep[1]);
+		return -1;
+	}
+	close(pp[0]);
+	close(ep[1]);
+	/* a dying tar2sqfs must give us EPIPE, not kill us */
+	sigaction(SIGPIPE, &ign, &old);
+	rc = hypr_rootfs_flatten_fds(fds, names, n, pp[1], o->epoch, tmpdir, &fe);
+	close(pp[1]);
+	sigaction(SIGPIPE, &old, NULL);
+	if (reap_tar2sqfs(pid, ep[0], e) < 0 || rc < 0) {
+		/* bad input explains a tar2sqfs failure; a write error on the
+		 * pipe is explained by tar2sqfs's own failure */
+		if (rc < 0 && (fe.code == HYPR_EXIT_INPUT || !e->code))
+			*e = fe;
+		unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, out_path) < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "renaming %s", tmp);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* The cache key of a chain's squashfs: layers and every option that
+ * changes the bytes. */
+static int
+squash_key(const char *const *layers, size_t n, const struct hypr_squash_opts *o,
+    char key[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
+{
+	struct hypr_sha256 s;
+	char opt[160];
+
+	if (hypr_sha256_init(&s, e) < 0)
+		return -1;
+	hypr_sha256_update(&s, "hypr-squashfs-v1\n", 17);
+	for (size_t i = 0; i < n; i++) {
+		hypr_sha256_update(&s, layers[i], strlen(layers[i]));
+		hypr_sha256_update(&s, "\n", 1);
+	}
+	snprintf(opt, sizeof(opt), "comp=%s level=%d block=%u epoch=%lld\n",
+	    o->comp ? o->comp : "zstd", o->level, o->block_size ? o->block_size : 131072,
+	    (long long)o->epoch);
+	hypr_sha256_update(&s, opt, strlen(opt));
+	hypr_sha256_final(&s, key);
+	return 0;
+}
+
+int
+hypr_rootfs_squashfs_lookup(const struct hypr_root *r, const char *const *layers,
+    size_t n, const struct hypr_squash_opts *o, char digest[HYPR_DIGEST_LEN + 1],
+    struct hypr_err *e)
+{
+	char key[HYPR_DIGEST_LEN + 1], idx[4300], *buf = NULL;
+	json_t *j;
+	const char *d;
+	int found = 0;
+
+	if (squash_key(layers, n, o, key, e) < 0)
+		return -1;
+	if (hypr_root_path(r, idx, sizeof(idx), "cache/squashfs/%s.json", key + 7) < 0)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
+	if (access(idx, F_OK) != 0)
+		return 0;
+	if (hypr_read_file(idx, 1 << 16, &buf, NULL, e) < 0)
+		return -1;
+	j = json_loads(buf, 0, NULL);
+	free(buf);
+	d = hypr_json_str(json_object_get(j, "squashfs"), "digest");
+	if (d && hypr_digest_valid(d) && hypr_blob_has(r, d)) {
+		memcpy(digest, d, HYPR_DIGEST_LEN + 1);
+		found = 1;
+	}
+	json_decref(j);
+	return found;
+}
+
+int
+hypr_rootfs_squashfs_blob(const struct hypr_root *r, const char *const *layers,
+    size_t n, const struct hypr_squash_opts *o, char digest[HYPR_DIGEST_LEN + 1],
+    uint64_t *size, int *built, struct hypr_err *e)
+{
+	char key[HYPR_DIGEST_LEN + 1], idx[4300], dir[4300], tmpd[4300], out[4300];
+	char path[4300];
+	int *fds = NULL, rc = -1, got;
+	json_t *j = NULL, *jl;
+	char *text = NULL;
+	struct stat st;
+
+	if (built)
+		*built = 0;
+	if ((got = hypr_rootfs_squashfs_lookup(r, layers, n, o, digest, e)) < 0)
+		return -1;
+	if (got) {
+		if (size && hypr_blob_path(r, digest, path, sizeof(path), e) == 0 &&
+		    stat(path, &st) == 0)
+			*size = (uint64_t)st.st_size;
+		return 0;
+	}
+	if (squash_key(layers, n, o, key, e) < 0)
+		return -1;
+	if (hypr_root_path(r, dir, sizeof(dir), "cache/squashfs") < 0 ||
+	    hypr_root_path(r, idx, sizeof(idx), "cache/squashfs/%s.json", key + 7) < 0 ||
+	    hypr_root_path(r, tmpd, sizeof(tmpd), "tmp") < 0 ||
+	    hypr_root_path(r, out, sizeof(out), "tmp/squash-%s.sqfs", key + 7) < 0)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
+	if (hypr_mkdir_p(dir, 0755, e) < 0)
+		return -1;
+	if ((fds = calloc(n ? n : 1, sizeof(int))) == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "squashfs");
+	if (open_blobs(r, layers, n, fds, e) < 0)
+		goto out;
+	/* out is private to this process: tmp_name adds the pid */
+	if (hypr_rootfs_squash_fds(fds, layers, n, tmpd, out, o, e) < 0)
+		goto out;
+	if (hypr_digest_file(out, digest, size, e) < 0 ||
+	    hypr_blob_path(r, digest, path, sizeof(path), e) < 0) {
+		unlink(out);
+		goto out;
+	}
+	if (rename(out, path) < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "storing %s", digest);
+		unlink(out);
+		goto out;
+	}
+	jl = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(jl, json_string(layers[i]));
+	j = json_pack("{s:s, s:o, s:{s:s, s:I, s:s, s:i, s:i}}",
+	    "key", key, "layers", jl, "squashfs", "digest", digest,
+	    "size", (json_int_t)(size ? *size : 0), "compression",
+	    o->comp ? o->comp : "zstd", "level", o->level,
+	    "block_size", (int)(o->block_size ? o->block_size : 131072));
+	if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		goto out;
+	}
+	if (hypr_write_atomic(idx, text, strlen(text), 0644, e) < 0)
+		goto out;
+	if (built)
+		*built = 1;
+	rc = 0;
+out:
+	free(text);
+	json_decref(j);
+	if (fds)
+		close_files(fds, n);
+	free(fds);
+	return rc;
+}
+
+int
+hypr_rootfs_squashfs(const struct hypr_root *r, const char *const *layers,
+    size_t n, const struct hypr_squash_opts *o, char *path, size_t pathlen,
+    struct hypr_err *e)
+{
+	char d[HYPR_DIGEST_LEN + 1];
+
+	if (hypr_rootfs_squashfs_blob(r, layers, n, o, d, NULL, NULL, e) < 0)
+		return -1;
+	return hypr_blob_path(r, d, path, pathlen, e);
+}
+
+/* ---- one file out of a chain ---- */
+
+struct lookup {
+	const char *name;	/* cleaned */
+	size_t nlen;
+	size_t max;
+	char *data;
+	size_t len;
+	int found;		/* 0 nothing, 1 file, 2 hidden/absent, 3 hard link, 4 symlink */
+	char *target;		/* link target (hard: cleaned path; sym: raw) */
+};
+
+/* Is `anc` a proper ancestor directory of `name`? */
+static int
+is_ancestor(const char *anc, const char *name, size_t nlen)
+{
+	size_t al = strlen(anc);
+
+	if (al == 0)
+		return nlen > 0;
+	return al < nlen && strncmp(anc, name, al) == 0 && name[al] == '/';
+}
+
+static int
+scan_layer(int fd, const char *lname, struct lookup *lk, struct hypr_err *e)
+{
+	struct archive *a = open_layer(fd, e);
+	struct archive_entry *ae;
+	int r, hidden = 0;
+
+	if (a == NULL)
+		return hypr_err_prefix(e, "layer %s", lname);
+	lk->found = 0;
+	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		const char *raw = archive_entry_pathname(ae), *base;
+		char *p;
+		int bad;
+
+		if (raw == NULL || (p = clean_path(raw, &bad)) == NULL)
+			continue;	/* flatten reports these */
+		base = strrchr(p, '/');
+		base = base ? base + 1 : p;
+		if (strncmp(base, ".wh.", 4) == 0) {
+			size_t dl = (size_t)(base - p);
+
+			if (strcmp(base, ".wh..wh..opq") == 0) {
+				p[dl ? dl - 1 : 0] = '\0';
+				if (is_ancestor(p, lk->name, lk->nlen))
+					hidden = 1;
+			} else if (strncmp(base, ".wh..wh.", 8) != 0) {
+				memmove(p + dl, base + 4, strlen(base + 4) + 1);
+				if (strcmp(p, lk->name) == 0 || is_ancestor(p, lk->name, lk->nlen))
+					hidden = 1;
+			}
+			free(p);
+			continue;
+		}
+		if (strcmp(p, lk->name) == 0) {
+			unsigned t = archive_entry_filetype(ae);
+
+			free(lk->data);
+			free(lk->target);
+			lk->data = lk->target = NULL;
+			if (archive_entry_hardlink(ae)) {
+				lk->target = clean_path(archive_entry_hardlink(ae), &bad);
+				lk->found = lk->target ? 3 : 2;
+			} else if (t == AE_IFLNK) {
+				lk->target = strdup(archive_entry_symlink(ae) ?
+				    archive_entry_symlink(ae) : "");
+				lk->found = 4;
+			} else if (t == AE_IFREG) {
+				int64_t sz = archive_entry_size(ae);
+				la_ssize_t got;
+
+				if (sz < 0 || (uint64_t)sz > lk->max) {
+					free(p);
+					archive_read_free(a);
+					return hypr_err_set(e, HYPR_EXIT_INPUT,
+					    "%s: larger than %zu bytes", lk->name, lk->max);
+				}
+				if ((lk->data = malloc((size_t)sz + 1)) == NULL) {
+					free(p);
+					archive_read_free(a);
+					return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", lk->name);
+				}
+				got = archive_read_data(a, lk->data, (size_t)sz);
+				if (got != sz) {
+					free(p);
+					hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s: %s: %s",
+					    lname, lk->name, got < 0 ?
+					    archive_error_string(a) : "short read");
+					archive_read_free(a);
+					return -1;
+				}
+				lk->data[sz] = '\0';
+				lk->len = (size_t)sz;
+				lk->found = 1;
+			} else {
+				lk->found = 2;	/* a directory or device: no file */
+			}
+		} else if (is_ancestor(p, lk->name, lk->nlen) &&
+		    archive_entry_filetype(ae) != AE_IFDIR) {
+			/* an ancestor that is not a directory */
+			free(lk->data);
+			free(lk->target);
+			lk->data = lk->target = NULL;
+			lk->found = 2;
+		}
+		free(p);
+	}
+	if (r != ARCHIVE_EOF) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s: %s", lname, archive_error_string(a));
+		archive_read_free(a);
+		return -1;
+	}
+	archive_read_free(a);
+	if (lk->found == 0 && hidden)
+		lk->found = 2;
+	return 0;
+}
+
+int
+hypr_rootfs_read_file(const struct hypr_root *r, const char *const *layers,
+    size_t n, const char *name, size_t max, char **out, size_t *len,
+    struct hypr_err *e)
+{
+	int *fds = calloc(n ? n : 1, sizeof(int)), rc = -1, bad, hops = 0;
+	struct lookup lk = { .max = max };
+	char *cur;
+	size_t top = n;
+
+	*out = NULL;
+	if (len)
+		*len = 0;
+	if (fds == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", name);
+	while (*name == '/')
+		name++;
+	if ((cur = clean_path(name, &bad)) == NULL) {
+		free(fds);
+		return hypr_err_set(e, HYPR_EXIT_USAGE, "bad path '%s'", name);
+	}
+	if (open_blobs(r, layers, n, fds, e) < 0)
+		goto out;
+restart:
+	lk.name = cur;
+	lk.nlen = strlen(cur);
+	for (size_t i = top; i-- > 0;) {
+		if (lseek(fds[i], 0, SEEK_SET) < 0) {
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "layer %s", layers[i]);
+			goto out;
+		}
+		if (scan_layer(fds[i], layers[i], &lk, e) < 0)
+			goto out;
+		if (lk.found == 0)
+			continue;
+		if (lk.found == 1) {
+			*out = lk.data;
+			lk.data = NULL;
+			if (len)
+				*len = lk.len;
+			rc = 0;
+			goto out;
+		}
+		if (lk.found == 2)
+			break;
+		if (++hops > 16) {
+			hypr_err_set(e, HYPR_EXIT_INPUT, "%s: too many links", name);
+			goto out;
+		}
+		if (lk.found == 3) {	/* hard link: same layer or lower */
+			free(cur);
+			cur = lk.target;
+			lk.target = NULL;
+			top = i + 1;
+			goto restart;
+		} else {		/* symlink: resolve against its directory */
+			char *dir = strdup(cur), *slash, *joined;
+
+			if (dir == NULL) {
+				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", name);
+				goto out;
+			}
+			slash = strrchr(dir, '/');
+			if (slash)
+				*slash = '\0';
+			else
+				*dir = '\0';
+			if (lk.target[0] == '/')
+				joined = strdup(lk.target + 1);
+			else if (asprintf(&joined, "%s/%s", dir, lk.target) < 0)
+				joined = NULL;
+			free(dir);
+			free(cur);
+			cur = NULL;
+			/* ".." may not climb above the root: drop it there */
+			if (joined) {
+				char *parts = joined, *tok, *save = NULL;
+				size_t o = 0;
+
+				cur = calloc(1, strlen(joined) + 1);
+				for (tok = strtok_r(parts, "/", &save); cur && tok;
+				    tok = strtok_r(NULL, "/", &save)) {
+					if (strcmp(tok, ".") == 0)
+						continue;
+					if (strcmp(tok, "..") == 0) {
+						char *s = strrchr(cur, '/');
+
+						o = s ? (size_t)(s - cur) : 0;
+						cur[o] = '\0';
+						continue;
+					}
+					if (o)
+						cur[o++] = '/';
+					strcpy(cur + o, tok);
+					o += strlen(tok);
+				}
+				free(joined);
+			}
+			if (cur == NULL) {
+				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", name);
+				goto out;
+			}
+			free(lk.target);
+			lk.target = NULL;
+			top = n;
+			goto restart;
+		}
+	}
+	rc = 1;
+out:
+	free(lk.data);
+	free(lk.target);
+	free(cur);
+	close_files(fds, n);
+	free(fds);
+	return rc;
+}

@@ -33,6 +33,15 @@ extern char **environ;
 
 #define IOBUF (256 * 1024)
 
+/* libarchive leaves no message for some truncations */
+static const char *
+aerr(struct archive *a)
+{
+	const char *m = archive_error_string(a);
+
+	return m ? m : "truncated or corrupt tar";
+}
+
 /* ---- a small string-keyed hash map ---- */
 
 struct hent {
@@ -257,7 +266,7 @@ open_layer(int fd, struct hypr_err *e)
 	/* names are bytes: never convert them through the locale */
 	archive_read_set_options(a, "hdrcharset=BINARY");
 	if (archive_read_open_fd(a, fd, IOBUF) != ARCHIVE_OK) {
-		hypr_err_set(e, HYPR_EXIT_INPUT, "%s", archive_error_string(a));
+		hypr_err_set(e, HYPR_EXIT_INPUT, "%s", aerr(a));
 		archive_read_free(a);
 		return NULL;
 	}
@@ -278,7 +287,7 @@ spill_data(struct flat *f, struct archive *a, struct node *nd, struct hypr_err *
 	}
 	if (r < 0)
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", nd->path,
-		    archive_error_string(a));
+		    aerr(a));
 	nd->size = got;
 	nd->spilled = 1;
 	f->spill_end += got;
@@ -517,7 +526,7 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 		}
 	}
 	if (r != ARCHIVE_EOF) {
-		hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s: %s", name, archive_error_string(a));
+		hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s: %s", name, aerr(a));
 		goto out;
 	}
 	/* this layer now becomes part of "above" for the lower ones */
@@ -1250,7 +1259,7 @@ scan_layer(int fd, const char *lname, struct lookup *lk, struct hypr_err *e)
 					free(p);
 					hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s: %s: %s",
 					    lname, lk->name, got < 0 ?
-					    archive_error_string(a) : "short read");
+					    aerr(a) : "short read");
 					archive_read_free(a);
 					return -1;
 				}
@@ -1271,7 +1280,7 @@ scan_layer(int fd, const char *lname, struct lookup *lk, struct hypr_err *e)
 		free(p);
 	}
 	if (r != ARCHIVE_EOF) {
-		hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s: %s", lname, archive_error_string(a));
+		hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s: %s", lname, aerr(a));
 		archive_read_free(a);
 		return -1;
 	}

@@ -47,7 +47,7 @@ $(B)/libhypr.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 .SECONDEXPANSION:
-$(B)/bin/%: $$(patsubst %.c,$(B)/%.o,$$(wildcard tools/$$*.c tools/$$*/*.c)) $(B)/libhypr.a
+$(B)/bin/%: $$(addprefix $(B)/,$$(addsuffix .o,$$(basename $$(wildcard tools/$$*.c tools/$$*/*.c)))) $(B)/libhypr.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -79,3 +79,4 @@ clean:
 	rm -rf $(B)
 
 .PHONY: all check check-unit install lint clean guest
+.SECONDARY:

@@ -1,0 +1,32 @@
+/* fetch.h - hypr-fetch's internal interfaces. */
+#ifndef HYPR_FETCH_H
+#define HYPR_FETCH_H
+
+#include <jansson.h>
+#include "cas.h"
+#include "err.h"
+#include "ref.h"
+
+enum pull_policy { PULL_MISSING, PULL_ALWAYS, PULL_NEVER };
+
+struct fetch {
+	struct hypr_root root;
+	enum pull_policy pull;
+	char insecure[2048];	/* --insecure-registry list */
+	int jobs;		/* parallel layer downloads */
+	int quiet;
+	json_t *memo;		/* "ref platform" -> image object, this run */
+	char top[HYPR_DIGEST_LEN + 1];	/* last resolve: what the reference names */
+};
+
+/* Resolve ref for platform (NULL: host) to an image object (new reference):
+ * {ref,digest,config,platform,layers,diff_ids[,index]}, pulling what the store
+ * lacks as the pull policy allows. */
+int fetch_resolve(struct fetch *f, const char *ref, const char *platform,
+    json_t **image, struct hypr_err *e);
+/* Load an OCI layout directory or a docker-save tar; record name (may be
+ * NULL: names found inside) and print what was loaded. */
+int fetch_load(struct fetch *f, const char *path, const char *name,
+    struct hypr_err *e);
+
+#endif

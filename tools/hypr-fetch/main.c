@@ -1,0 +1,374 @@
+/* hypr-fetch - resolve a plan's base images to digests, config and layers in
+ * the content store, pulling from OCI registries what the store lacks. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "fetch.h"
+#include "registry.h"
+#include "stream.h"
+#include "tool.h"
+
+static void
+usage(FILE *out, int code)
+{
+	fprintf(out,
+	    "usage: hypr-fetch [--pull=missing|always|never] [--platform P] < plan > resolved\n"
+	    "       hypr-fetch pull [--platform P] [--pull=POLICY] [--json] REF\n"
+	    "       hypr-fetch load [--name REF] PATH   (OCI layout dir or docker-save tar)\n"
+	    "       hypr-fetch login [-u USER] [--password-stdin] REGISTRY\n"
+	    "       hypr-fetch logout REGISTRY\n"
+	    "options: --insecure-registry HOST (plain HTTP; repeatable), --jobs N,\n"
+	    "         --root DIR (default $HYPR_ROOT), -q/--quiet\n");
+	exit(code);
+}
+
+enum { OPT_PULL = 256, OPT_PLATFORM, OPT_INSECURE, OPT_JOBS, OPT_ROOT, OPT_JSON,
+	OPT_NAME, OPT_PWSTDIN };
+
+struct opts {
+	const char *platform, *root, *name, *user, *password;
+	int json, pwstdin;
+};
+
+static int
+parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "pull", required_argument, NULL, OPT_PULL },
+		{ "platform", required_argument, NULL, OPT_PLATFORM },
+		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
+		{ "jobs", required_argument, NULL, OPT_JOBS },
+		{ "root", required_argument, NULL, OPT_ROOT },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "username", required_argument, NULL, 'u' },
+		{ "password", required_argument, NULL, 'p' },
+		{ "password-stdin", no_argument, NULL, OPT_PWSTDIN },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+hqu:p:", lo, NULL)) != -1) {
+		switch (c) {
+		case OPT_PULL:
+			if (!strcmp(optarg, "missing"))
+				f->pull = PULL_MISSING;
+			else if (!strcmp(optarg, "always") || !strcmp(optarg, "true"))
+				f->pull = PULL_ALWAYS;
+			else if (!strcmp(optarg, "never") || !strcmp(optarg, "false"))
+				f->pull = PULL_NEVER;
+			else
+				die(HYPR_EXIT_USAGE, "--pull: expected missing, always or never");
+			break;
+		case OPT_PLATFORM:
+			o->platform = optarg;
+			break;
+		case OPT_INSECURE: {
+			size_t n = strlen(f->insecure);
+
+			if (n + strlen(optarg) + 2 > sizeof(f->insecure))
+				die(HYPR_EXIT_USAGE, "too many --insecure-registry");
+			snprintf(f->insecure + n, sizeof(f->insecure) - n, "%s%s",
+			    n ? "," : "", optarg);
+			break;
+		}
+		case OPT_JOBS:
+			f->jobs = atoi(optarg);
+			if (f->jobs < 1 || f->jobs > 16)
+				die(HYPR_EXIT_USAGE, "--jobs: 1 to 16");
+			break;
+		case OPT_ROOT:
+			o->root = optarg;
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			break;
+		case OPT_NAME:
+			o->name = optarg;
+			break;
+		case 'u':
+			o->user = optarg;
+			break;
+		case 'p':
+			o->password = optarg;
+			break;
+		case OPT_PWSTDIN:
+			o->pwstdin = 1;
+			break;
+		case 'q':
+			f->quiet = 1;
+			break;
+		case 'h':
+			usage(stdout, 0);
+			break;
+		default:
+			usage(stderr, HYPR_EXIT_USAGE);
+		}
+	}
+	return optind;
+}
+
+/* The plan's header line is read ahead to learn its "needs": hypr-fetch
+ * passes records through untouched, so any feature is fine here and the
+ * stages after it check their own. */
+struct ahead {
+	char *line;
+	size_t len, off;
+	FILE *rest;
+};
+
+static ssize_t
+ahead_read(void *cookie, char *buf, size_t n)
+{
+	struct ahead *a = cookie;
+
+	if (a->off < a->len) {
+		size_t k = a->len - a->off < n ? a->len - a->off : n;
+
+		memcpy(buf, a->line + a->off, k);
+		a->off += k;
+		return (ssize_t)k;
+	}
+	return (ssize_t)fread(buf, 1, n, a->rest);
+}
+
+static FILE *
+open_plan(FILE *in, const char ***known)
+{
+	static struct ahead a;
+	static const char *list[64];
+	cookie_io_functions_t io = { .read = ahead_read };
+	size_t cap = 0, i, k = 0;
+	ssize_t n;
+	json_t *h, *v;
+
+	a.rest = in;
+	if ((n = getline(&a.line, &cap, in)) > 0) {
+		a.len = (size_t)n;
+		h = json_loadb(a.line, a.len, 0, NULL);
+		json_array_foreach(json_object_get(h, "needs"), i, v)
+			if (json_is_string(v) && k + 1 < sizeof(list) / sizeof(list[0]))
+				list[k++] = strdup(json_string_value(v));
+		json_decref(h);
+	}
+	list[k] = NULL;
+	*known = list;
+	return fopencookie(&a, "r", io);
+}
+
+/* The stream mode: plan in, resolved out. */
+static int
+resolve_stream(struct fetch *f, const char *platform, struct hypr_err *e)
+{
+	struct hypr_stream_in in;
+	struct hypr_stream_out out;
+	json_t *hdr, *rec, *plats = json_object(), *img;
+	const char **known;
+	const char *dflt;
+	FILE *pf = open_plan(stdin, &known);
+	int k;
+
+	if (pf == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading the plan");
+	if (hypr_stream_open(&in, pf, "plan", "plan", 1, known, e) < 0)
+		return -1;
+	hdr = json_deep_copy(in.header);
+	json_object_del(hdr, "hypr");
+	json_object_del(hdr, "version");
+	if (platform)
+		json_object_set_new(hdr, "platform", json_string(platform));
+	dflt = hypr_json_str(hdr, "platform");
+	if (hypr_stream_begin(&out, stdout, "resolved", 1, hdr, e) < 0)
+		goto fail;
+	while ((k = hypr_stream_next(&in, &rec, e)) == 1) {
+		const char *type = hypr_json_str(rec, "type");
+		json_int_t line = json_integer_value(json_array_get(
+		    json_object_get(rec, "line"), 0));
+
+		if (type && !strcmp(type, "stage")) {
+			const char *base = hypr_json_str(rec, "base");
+			const char *p = hypr_json_str(rec, "platform");
+			char idx[32];
+
+			if (!p || !*p)
+				p = dflt;
+			snprintf(idx, sizeof(idx), "%lld",
+			    (long long)hypr_json_int(rec, "index", -1));
+			json_object_set_new(plats, idx, json_string(p ? p : ""));
+			if (base && strcmp(base, "scratch") != 0 &&
+			    !json_object_get(rec, "base_stage")) {
+				if (fetch_resolve(f, base, p, &img, e) < 0) {
+					hypr_err_prefix(e, "line %lld", (long long)line);
+					json_decref(rec);
+					goto fail;
+				}
+				json_object_set_new(rec, "image", img);
+			}
+		} else if (type && !strcmp(type, "instr")) {
+			const char *from = hypr_json_str(json_object_get(rec, "flags"), "from");
+			char idx[32];
+			const char *p;
+
+			snprintf(idx, sizeof(idx), "%lld",
+			    (long long)hypr_json_int(rec, "stage", -1));
+			p = hypr_json_str(plats, idx);
+			if (from && *from && !json_object_get(rec, "from_stage")) {
+				if (fetch_resolve(f, from, p && *p ? p : dflt, &img, e) < 0) {
+					hypr_err_prefix(e, "line %lld: --from", (long long)line);
+					json_decref(rec);
+					goto fail;
+				}
+				json_object_set_new(rec, "from_image", img);
+			}
+		}
+		k = hypr_stream_put(&out, rec, e);
+		json_decref(rec);
+		if (k < 0)
+			goto fail;
+	}
+	if (k < 0 || hypr_stream_end(&out, e) < 0)
+		goto fail;
+	json_decref(hdr);
+	json_decref(plats);
+	hypr_stream_close(&in);
+	return 0;
+fail:
+	json_decref(hdr);
+	json_decref(plats);
+	hypr_stream_close(&in);
+	return -1;
+}
+
+static char *
+read_password(void)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, stdin);
+
+	if (n < 0) {
+		free(line);
+		return NULL;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	return line;
+}
+
+static int
+login(struct fetch *f, const char *server, struct opts *o, struct hypr_err *e)
+{
+	struct hypr_ref r;
+	struct hypr_registry g;
+	char *pw, probe[600];
+	int rc;
+
+	if (o->password)
+		warn("--password on the command line is visible to other users; "
+		    "use --password-stdin");
+	if (!o->user)
+		die(HYPR_EXIT_USAGE, "login: -u USER is required");
+	pw = o->password ? strdup(o->password) : o->pwstdin ? read_password() : NULL;
+	if (!pw || !*pw) {
+		hypr_secret_free(pw);
+		die(HYPR_EXIT_USAGE, "login: give the password with --password-stdin");
+	}
+	/* Check the credentials against the registry before saving them. */
+	snprintf(probe, sizeof(probe), "%s/hypr-login-probe", server);
+	if (hypr_ref_parse(strchr(server, '.') || strchr(server, ':') ||
+	    !strcmp(server, "localhost") ? probe : "docker.io/library/x", &r, e) < 0) {
+		hypr_secret_free(pw);
+		return hypr_err_prefix(e, "login");
+	}
+	if (hypr_registry_open(&g, &f->root, &r, f->insecure, e) < 0) {
+		hypr_secret_free(pw);
+		return -1;
+	}
+	hypr_secret_free(g.basic);
+	if (asprintf(&g.basic, "%s:%s", o->user, pw) < 0)
+		g.basic = NULL;
+	rc = hypr_registry_ping(&g, e);
+	hypr_registry_close(&g);
+	if (rc == 0)
+		rc = hypr_auth_store(r.domain, o->user, pw, e);
+	hypr_secret_free(pw);
+	if (rc == 0 && !f->quiet)
+		printf("Login Succeeded\n");
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct fetch f;
+	struct opts o = { 0 };
+	struct hypr_err e = { 0 };
+	const char *mode = NULL;
+	int i;
+
+	prog = "hypr-fetch";
+	memset(&f, 0, sizeof(f));
+	f.jobs = 3;
+	if (argc > 1 && (!strcmp(argv[1], "pull") || !strcmp(argv[1], "load") ||
+	    !strcmp(argv[1], "login") || !strcmp(argv[1], "logout"))) {
+		mode = argv[1];
+		argv++;
+		argc--;
+	}
+	i = parse_args(argc, argv, &f, &o);
+	if (hypr_root_open(&f.root, o.root, &e) < 0)
+		die_err(&e);
+	if (mode == NULL) {
+		if (i != argc)
+			usage(stderr, HYPR_EXIT_USAGE);
+		refuse_tty_stdin("a plan");
+		f.quiet = 1;
+		if (resolve_stream(&f, o.platform, &e) < 0)
+			die_err(&e);
+	} else if (!strcmp(mode, "pull")) {
+		json_t *img;
+
+		if (i + 1 != argc)
+			usage(stderr, HYPR_EXIT_USAGE);
+		if (fetch_resolve(&f, argv[i], o.platform, &img, &e) < 0)
+			die_err(&e);
+		if (o.json) {
+			json_dumpf(img, stdout, JSON_COMPACT);
+			putchar('\n');
+		} else {
+			printf("%s\n", f.top[0] ? f.top : hypr_json_str(img, "digest"));
+		}
+		json_decref(img);
+	} else if (!strcmp(mode, "load")) {
+		if (i + 1 != argc)
+			usage(stderr, HYPR_EXIT_USAGE);
+		if (fetch_load(&f, argv[i], o.name, &e) < 0)
+			die_err(&e);
+	} else if (!strcmp(mode, "login")) {
+		if (i + 1 != argc)
+			usage(stderr, HYPR_EXIT_USAGE);
+		if (login(&f, argv[i], &o, &e) < 0)
+			die_err(&e);
+	} else {
+		int r;
+
+		if (i + 1 != argc)
+			usage(stderr, HYPR_EXIT_USAGE);
+		if ((r = hypr_auth_erase(!strcmp(argv[i], "index.docker.io") ? "docker.io" :
+		    argv[i], &e)) < 0)
+			die_err(&e);
+		if (r == 0)
+			die(HYPR_EXIT_INPUT, "logout: not logged in to %s", argv[i]);
+		if (!f.quiet)
+			printf("Removing login credentials for %s\n", argv[i]);
+	}
+	json_decref(f.memo);
+	return close_stdout();
+}

@@ -1,0 +1,327 @@
+/* build.c - `hypr build`: docker build's flags turned into six stage command lines. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hypr.h"
+#include "tool.h"
+
+static void
+build_usage(FILE *f, int code)
+{
+	fputs("usage: hypr build [OPTIONS] CONTEXT\n"
+	    "\n"
+	    "Build an image from CONTEXT/Dockerfile: hypr-parse | hypr-fetch | hypr-exec |\n"
+	    "hypr-layer | hypr-squash | hypr-store.\n"
+	    "\n"
+	    "  -t, --tag NAME[:TAG]     name the image (repeatable)\n"
+	    "  -f, --file FILE          Dockerfile (default CONTEXT/Dockerfile; - for stdin)\n"
+	    "      --build-arg K=V|K    set a build argument (bare K: from the environment)\n"
+	    "      --target STAGE       build up to this stage\n"
+	    "      --no-cache           ignore the instruction cache\n"
+	    "      --platform OS/ARCH   target platform\n"
+	    "      --pull[=WHEN]        base images: missing (default), always, never\n"
+	    "  -q, --quiet              print only the image ID\n"
+	    "      --iidfile FILE       write the image ID to FILE\n"
+	    "      --label K=V          add a label to the image (repeatable)\n"
+	    "      --progress MODE      auto, plain, tty or quiet (env HYPR_PROGRESS)\n"
+	    "      --keep DIR           save every intermediate stream and stage log in DIR\n"
+	    "      --from STAGE DIR     resume at STAGE (fetch, exec, layer, squash, store)\n"
+	    "                           reading its input saved by --keep in DIR\n"
+	    "  -n, --print              print the equivalent shell pipeline, run nothing\n"
+	    "\n"
+	    "Swap a stage with HYPR_PARSE, HYPR_FETCH, HYPR_EXEC, HYPR_LAYER, HYPR_SQUASH,\n"
+	    "HYPR_STORE. The last build's full log: $HYPR_ROOT/logs/last.log.\n", f);
+	exit(code);
+}
+
+/* BuildKit features hypr refuses by name rather than as "unknown option". */
+static const struct {
+	const char *flag, *why;
+} refused[] = {
+	{ "--secret", "build secrets need BuildKit; hypr's build VM has no secret mounts" },
+	{ "--ssh", "SSH agent forwarding needs BuildKit; the build VM has no network" },
+	{ "--cache-to", "hypr's cache is local only ($HYPR_ROOT/cache)" },
+	{ "--cache-from", "hypr's cache is local only ($HYPR_ROOT/cache)" },
+	{ "--push", "hypr stores images locally; it cannot push to a registry" },
+	{ "--output", "hypr's only output is the stored squashfs image (see hypr image inspect)" },
+	{ "-o", "hypr's only output is the stored squashfs image (see hypr image inspect)" },
+	{ "--allow", "BuildKit entitlements do not apply: every RUN is in a VM" },
+	{ "--builder", "hypr has no builder instances" },
+	{ "--build-context", "named build contexts are not supported" },
+	{ "--ssh-agent", "SSH agent forwarding needs BuildKit" },
+	{ "--attest", "attestations are not supported" },
+	{ "--provenance", "provenance attestations are not supported" },
+	{ "--sbom", "SBOM attestations are not supported" },
+	{ "--add-host", "the build VM has no network" },
+	{ "--cache-ttl", "not supported" },
+	{ "--squash", "hypr images are always one squashfs: the flag is not needed" },
+	{ "--call", "BuildKit frontends' --call is not supported" },
+	{ "--check", "BuildKit build checks are not supported" },
+	{ "--shm-size", "the build VM's resources are fixed" },
+	{ "--ulimit", "the build VM's resources are fixed" },
+	{ "--metadata-file", "not supported yet: use --iidfile and hypr image inspect" },
+	{ "--annotation", "OCI annotations are not supported: use --label" },
+	{ "--no-cache-filter", "not supported: use --no-cache" },
+	{ NULL, NULL }
+};
+
+static void
+refuse_buildkit(int argc, char **argv)
+{
+	int i, j;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--"))
+			break;
+		if (!strncmp(a, "--network", 9) && (a[9] == 0 || a[9] == '=')) {
+			const char *v = a[9] ? a + 10 : (i + 1 < argc ? argv[i + 1] : "");
+
+			if (strcmp(v, "none") && strcmp(v, "default"))
+				die(HYPR_EXIT_USAGE,
+				    "build: --network=%s is not supported by hypr: RUN steps run in a VM with no network (--network=none)",
+				    v);
+			continue;
+		}
+		for (j = 0; refused[j].flag; j++) {
+			size_t n = strlen(refused[j].flag);
+
+			if (!strncmp(a, refused[j].flag, n) && (a[n] == 0 || a[n] == '='))
+				die(HYPR_EXIT_USAGE, "build: %s is not supported by hypr: %s",
+				    refused[j].flag, refused[j].why);
+			/* -oDIR */
+			if (!strcmp(refused[j].flag, "-o") && a[0] == '-' && a[1] == 'o' &&
+			    a[2] != '-')
+				die(HYPR_EXIT_USAGE, "build: -o is not supported by hypr: %s",
+				    refused[j].why);
+		}
+	}
+}
+
+static int
+stage_by_name(const char *s)
+{
+	int i;
+
+	for (i = 0; i < NSTAGES; i++)
+		if (!strcmp(s, stage_names[i]) || !strcmp(s, stage_progs[i]))
+			return i;
+	die(HYPR_EXIT_USAGE, "build: --from: unknown stage '%s' (fetch, exec, layer, squash, store)",
+	    s);
+}
+
+enum { O_BUILD_ARG = 256, O_TARGET, O_NO_CACHE, O_PLATFORM, O_PULL, O_IIDFILE,
+	O_LABEL, O_PROGRESS, O_KEEP, O_FROM, O_LOAD, O_NETWORK, O_RM, O_FORCE_RM };
+
+static int
+progress_mode(const char *s)
+{
+	if (!strcmp(s, "auto"))
+		return PROGRESS_AUTO;
+	if (!strcmp(s, "plain") || !strcmp(s, "rawjson"))
+		return PROGRESS_PLAIN;
+	if (!strcmp(s, "tty"))
+		return PROGRESS_TTY;
+	if (!strcmp(s, "quiet") || !strcmp(s, "none"))
+		return PROGRESS_QUIET;
+	die(HYPR_EXIT_USAGE, "build: --progress: '%s' is not auto, plain, tty or quiet", s);
+}
+
+int
+cmd_build(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "tag", required_argument, NULL, 't' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "print", no_argument, NULL, 'n' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "build-arg", required_argument, NULL, O_BUILD_ARG },
+		{ "target", required_argument, NULL, O_TARGET },
+		{ "no-cache", no_argument, NULL, O_NO_CACHE },
+		{ "platform", required_argument, NULL, O_PLATFORM },
+		{ "pull", optional_argument, NULL, O_PULL },
+		{ "iidfile", required_argument, NULL, O_IIDFILE },
+		{ "label", required_argument, NULL, O_LABEL },
+		{ "progress", required_argument, NULL, O_PROGRESS },
+		{ "keep", required_argument, NULL, O_KEEP },
+		{ "from", required_argument, NULL, O_FROM },
+		{ "load", no_argument, NULL, O_LOAD },
+		{ "network", required_argument, NULL, O_NETWORK },
+		{ "rm", optional_argument, NULL, O_RM },
+		{ "force-rm", optional_argument, NULL, O_FORCE_RM },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct build_opts o = { 0 };
+	struct argv cmds[NSTAGES] = { 0 };
+	const char *env, *dockerfile = NULL;
+	char dfbuf[4096];
+	int c, i, r;
+
+	refuse_buildkit(argc, argv);
+	o.from = ST_PARSE;
+	if ((env = getenv("HYPR_PROGRESS")) && *env)
+		o.progress = progress_mode(env);
+	else if ((env = getenv("BUILDKIT_PROGRESS")) && *env)
+		o.progress = progress_mode(env);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+t:f:qnh", lo, NULL)) != -1 ||
+	    (optind < argc && !o.context)) {
+		if (c == -1) {	/* a positional argument: CONTEXT; flags may follow */
+			o.context = argv[optind++];
+			continue;
+		}
+		switch (c) {
+		case 't':
+			argv_add(&o.tags, optarg);
+			break;
+		case 'f':
+			o.file = optarg;
+			break;
+		case 'q':
+			o.quiet = 1;
+			break;
+		case 'n':
+			o.print = 1;
+			break;
+		case 'h':
+			build_usage(stdout, 0);
+			break;
+		case O_BUILD_ARG:
+			argv_add(&o.build_args, optarg);
+			break;
+		case O_TARGET:
+			o.target = optarg;
+			break;
+		case O_NO_CACHE:
+			o.no_cache = 1;
+			break;
+		case O_PLATFORM:
+			o.platform = optarg;
+			break;
+		case O_PULL:
+			o.pull = optarg ? optarg : "always";
+			if (!strcmp(o.pull, "true"))
+				o.pull = "always";
+			else if (!strcmp(o.pull, "false"))
+				o.pull = "missing";
+			if (strcmp(o.pull, "missing") && strcmp(o.pull, "always") &&
+			    strcmp(o.pull, "never"))
+				die(HYPR_EXIT_USAGE, "build: --pull: '%s' is not missing, always or never",
+				    o.pull);
+			break;
+		case O_IIDFILE:
+			o.iidfile = optarg;
+			break;
+		case O_LABEL:
+			if (!strchr(optarg, '=') || optarg[0] == '=')
+				die(HYPR_EXIT_USAGE, "build: --label: '%s' is not KEY=VALUE",
+				    optarg);
+			argv_add(&o.labels, optarg);
+			break;
+		case O_PROGRESS:
+			o.progress = progress_mode(optarg);
+			break;
+		case O_KEEP:
+			o.keep = optarg;
+			break;
+		case O_FROM:
+			o.from = stage_by_name(optarg);
+			if (o.from == ST_PARSE)
+				die(HYPR_EXIT_USAGE, "build: --from parse: nothing to resume; run without --from");
+			if (optind >= argc)
+				die(HYPR_EXIT_USAGE, "build: --from %s needs a directory saved by --keep",
+				    optarg);
+			o.from_dir = argv[optind++];
+			break;
+		case O_LOAD:	/* every hypr image is stored locally anyway */
+		case O_NETWORK:	/* only none/default get here: RUN has no network */
+		case O_RM:
+		case O_FORCE_RM:
+			break;
+		default:
+			build_usage(stderr, HYPR_EXIT_USAGE);
+		}
+	}
+	if (optind < argc)
+		die(HYPR_EXIT_USAGE, "build: one CONTEXT only ('%s' is extra)", argv[optind]);
+	if (!o.context) {
+		if (o.from > ST_EXEC)
+			o.context = ".";
+		else
+			die(HYPR_EXIT_USAGE, "build: a CONTEXT directory is required (e.g. hypr build .)");
+	}
+	if (!strcmp(o.context, "-") || strstr(o.context, "://"))
+		die(HYPR_EXIT_USAGE, "build: CONTEXT must be a local directory ('%s' is not supported)",
+		    o.context);
+	if (!o.print) {
+		struct stat st;
+
+		if (stat(o.context, &st) < 0 || !S_ISDIR(st.st_mode))
+			die(HYPR_EXIT_USAGE, "build: %s: not a directory", o.context);
+	}
+	if (o.quiet)
+		o.progress = PROGRESS_QUIET;
+
+	/* hypr-parse: the Dockerfile, build args, target, platform. */
+	argv_add(&cmds[ST_PARSE], stage_progs[ST_PARSE]);
+	if (!o.file) {
+		snprintf(dfbuf, sizeof dfbuf, "%s/Dockerfile", o.context);
+		dockerfile = dfbuf;
+	} else if (strcmp(o.file, "-")) {
+		dockerfile = o.file;
+	}
+	if (dockerfile) {
+		argv_add(&cmds[ST_PARSE], "-f");
+		argv_add(&cmds[ST_PARSE], dockerfile);
+		if (!o.print && o.from == ST_PARSE && access(dockerfile, R_OK) < 0)
+			die(HYPR_EXIT_USAGE, "build: %s: cannot read the Dockerfile (%m)",
+			    dockerfile);
+	}
+	for (i = 0; i < (int)o.build_args.n; i++)
+		argv_addf(&cmds[ST_PARSE], "--build-arg=%s", o.build_args.v[i]);
+	if (o.target)
+		argv_addf(&cmds[ST_PARSE], "--target=%s", o.target);
+	if (o.platform)
+		argv_addf(&cmds[ST_PARSE], "--platform=%s", o.platform);
+
+	argv_add(&cmds[ST_FETCH], stage_progs[ST_FETCH]);
+	if (o.pull)
+		argv_addf(&cmds[ST_FETCH], "--pull=%s", o.pull);
+
+	argv_add(&cmds[ST_EXEC], stage_progs[ST_EXEC]);
+	if (o.no_cache)
+		argv_add(&cmds[ST_EXEC], "--no-cache");
+	argv_add(&cmds[ST_EXEC], "--context");
+	argv_add(&cmds[ST_EXEC], o.context);
+
+	argv_add(&cmds[ST_LAYER], stage_progs[ST_LAYER]);
+	argv_add(&cmds[ST_SQUASH], stage_progs[ST_SQUASH]);
+
+	argv_add(&cmds[ST_STORE], stage_progs[ST_STORE]);
+	for (i = 0; i < (int)o.tags.n; i++) {
+		argv_add(&cmds[ST_STORE], "-t");
+		argv_add(&cmds[ST_STORE], o.tags.v[i]);
+	}
+	for (i = 0; i < (int)o.labels.n; i++)
+		argv_addf(&cmds[ST_STORE], "--label=%s", o.labels.v[i]);
+
+	if (o.print) {
+		print_pipeline(&o, cmds);
+		r = close_stdout();
+	} else {
+		r = run_pipeline(&o, cmds);
+	}
+	for (i = 0; i < NSTAGES; i++)
+		argv_free(&cmds[i]);
+	argv_free(&o.tags);
+	argv_free(&o.build_args);
+	argv_free(&o.labels);
+	return r;
+}

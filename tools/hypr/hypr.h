@@ -1,0 +1,55 @@
+/* hypr.h - the driver's internal interfaces (tools/hypr/). The driver never
+ * links a stage's code: it finds the stage programs and fork/execs them. */
+#ifndef HYPR_DRIVER_H
+#define HYPR_DRIVER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifndef HYPR_VERSION
+#define HYPR_VERSION "0.1.0"
+#endif
+
+enum stage_id { ST_PARSE, ST_FETCH, ST_EXEC, ST_LAYER, ST_SQUASH, ST_STORE, NSTAGES };
+
+/* A growable argv (NULL-terminated). */
+struct argv {
+	char **v;
+	size_t n, cap;
+};
+void argv_add(struct argv *a, const char *s);
+void argv_addf(struct argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void argv_free(struct argv *a);
+
+/* What `hypr build` was asked to do. */
+struct build_opts {
+	const char *context;
+	const char *file;		/* -f; NULL = CONTEXT/Dockerfile; "-" = stdin */
+	struct argv tags, build_args, labels;
+	const char *target, *platform, *pull, *iidfile, *keep, *from_dir;
+	int from;			/* first stage to run (ST_PARSE unless --from) */
+	int no_cache, quiet, print;
+	int progress;			/* PROGRESS_* */
+};
+enum { PROGRESS_AUTO, PROGRESS_PLAIN, PROGRESS_TTY, PROGRESS_QUIET };
+
+extern const char *const stage_names[NSTAGES];	/* "parse", "fetch", ... */
+extern const char *const stage_progs[NSTAGES];	/* "hypr-parse", ... */
+extern const char *const stage_outputs[NSTAGES];	/* "plan.jsonl", ... */
+
+/* The program to run for a stage or helper: $HYPR_PARSE etc. if set, else the
+ * file next to this hypr binary, else the bare name (found in PATH). */
+const char *find_prog(const char *name);
+/* $HYPR_PARSE for hypr-parse etc., or NULL. */
+const char *prog_override(const char *name);
+/* exec a stage program with argv (argv[0] replaced); never returns. */
+__attribute__((noreturn)) void exec_prog(const char *name, char **args);
+
+int cmd_build(int argc, char **argv);
+int cmd_compose(int argc, char **argv);
+/* Run the pipeline; returns the driver's exit status. */
+int run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES]);
+/* Print cmds as a shell pipeline on stdout. */
+void print_pipeline(const struct build_opts *o, struct argv cmds[NSTAGES]);
+
+#endif

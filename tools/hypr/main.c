@@ -1,0 +1,228 @@
+/* hypr - the driver: `hypr build` wires the six stage programs with pipes;
+ * the image and system commands exec hypr-store, pull/load exec hypr-fetch. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hypr.h"
+#include "tool.h"
+
+const char *const stage_names[NSTAGES] = { "parse", "fetch", "exec", "layer",
+	"squash", "store" };
+const char *const stage_progs[NSTAGES] = { "hypr-parse", "hypr-fetch",
+	"hypr-exec", "hypr-layer", "hypr-squash", "hypr-store" };
+const char *const stage_outputs[NSTAGES] = { "plan.jsonl", "resolved.jsonl",
+	"steps.jsonl", "image.jsonl", "squashed.jsonl", "id" };
+
+void
+argv_add(struct argv *a, const char *s)
+{
+	if (a->n + 2 > a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 8;
+		char **v = realloc(a->v, cap * sizeof *v);
+
+		if (!v)
+			die(HYPR_EXIT_SYSTEM, "out of memory");
+		a->v = v;
+		a->cap = cap;
+	}
+	if (!(a->v[a->n] = strdup(s)))
+		die(HYPR_EXIT_SYSTEM, "out of memory");
+	a->v[++a->n] = NULL;
+}
+
+void
+argv_addf(struct argv *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		die(HYPR_EXIT_SYSTEM, "out of memory");
+	va_end(ap);
+	argv_add(a, s);
+	free(s);
+}
+
+void
+argv_free(struct argv *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		free(a->v[i]);
+	free(a->v);
+	memset(a, 0, sizeof *a);
+}
+
+/* HYPR_PARSE for hypr-parse, HYPR_STORE for hypr-store, ... */
+const char *
+prog_override(const char *name)
+{
+	char var[64];
+	size_t i, j = 0;
+
+	for (i = 0; name[i] && j + 1 < sizeof var; i++)
+		var[j++] = name[i] == '-' ? '_' : (char)(name[i] >= 'a' && name[i] <= 'z' ?
+		    name[i] - 'a' + 'A' : name[i]);
+	var[j] = 0;
+	return getenv(var) && *getenv(var) ? getenv(var) : NULL;
+}
+
+const char *
+find_prog(const char *name)
+{
+	static char buf[8][PATH_MAX];
+	static int next;
+	const char *env = prog_override(name);
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+
+	if (env && *env)
+		return env;
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n > 0) {
+		self[n] = 0;
+		if ((slash = strrchr(self, '/'))) {
+			char *b = buf[next++ % 8];
+
+			*slash = 0;
+			if ((size_t)snprintf(b, PATH_MAX, "%s/%s", self, name) < PATH_MAX &&
+			    access(b, X_OK) == 0)
+				return b;
+		}
+	}
+	return name;
+}
+
+void
+exec_prog(const char *name, char **args)
+{
+	const char *p = find_prog(name);
+
+	args[0] = (char *)p;
+	execvp(p, args);
+	die(errno == ENOENT ? HYPR_EXIT_SYSTEM : HYPR_EXIT_SYSTEM,
+	    "cannot run %s: %s", p, strerror(errno));
+}
+
+/* exec `PROG SUB args...`: the image commands live in hypr-store. */
+__attribute__((noreturn)) static void
+delegate(const char *progname, const char *sub, int argc, char **argv)
+{
+	struct argv a = { 0 };
+	int i;
+
+	argv_add(&a, progname);
+	if (sub)
+		argv_add(&a, sub);
+	for (i = 0; i < argc; i++)
+		argv_add(&a, argv[i]);
+	fflush(stdout);
+	exec_prog(progname, a.v);
+}
+
+static void
+usage(FILE *f, int code)
+{
+	fputs("usage: hypr COMMAND [ARGS...]\n"
+	    "\n"
+	    "Build microVM images (squashfs + manifest) from Dockerfiles.\n"
+	    "\n"
+	    "Commands:\n"
+	    "  build [OPTIONS] CONTEXT     build an image from a Dockerfile (see hypr build --help)\n"
+	    "  compose [-f FILE] [-p NAME] build|up --build [SERVICE...]\n"
+	    "                              build the services of a compose file\n"
+	    "  images [OPTIONS]            list images (= image ls)\n"
+	    "  rmi [-f] IMAGE...           remove images (= image rm)\n"
+	    "  image inspect|ls|rm|prune   manage images\n"
+	    "  system df|prune             disk usage; remove unused data and build cache\n"
+	    "  pull IMAGE                  fetch a base image from a registry\n"
+	    "  load DIR --name REF         load an OCI image layout as a base image\n"
+	    "  login|logout REGISTRY       registry credentials\n"
+	    "  version                     print the version\n"
+	    "  help                        this text\n"
+	    "\n"
+	    "Stages: hypr-parse | hypr-fetch | hypr-exec | hypr-layer | hypr-squash | hypr-store\n"
+	    "(swap one with HYPR_PARSE=PROG etc.). See hypr(1), hypr-compose(1), hypr(7).\n", f);
+	exit(code);
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *cmd;
+
+	prog = "hypr";
+	if (argc < 2)
+		usage(stderr, HYPR_EXIT_USAGE);
+	cmd = argv[1];
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		if (argc > 2 && !strcmp(argv[2], "build")) {
+			char *a[] = { "build", "--help", NULL };
+
+			return cmd_build(2, a);
+		}
+		if (argc > 2 && !strcmp(argv[2], "compose")) {
+			char *a[] = { "compose", "--help", NULL };
+
+			return cmd_compose(2, a);
+		}
+		usage(stdout, 0);
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("hypr %s\n", HYPR_VERSION);
+		return close_stdout();
+	}
+	if (!strcmp(cmd, "build") || !strcmp(cmd, "buildx"))
+		return cmd_build(argc - 1, argv + 1);
+	if (!strcmp(cmd, "compose"))
+		return cmd_compose(argc - 1, argv + 1);
+	if (!strcmp(cmd, "images"))
+		delegate("hypr-store", "images", argc - 2, argv + 2);
+	if (!strcmp(cmd, "rmi"))
+		delegate("hypr-store", "rmi", argc - 2, argv + 2);
+	if (!strcmp(cmd, "image") && argc > 2) {
+		const char *sub = argv[2];
+
+		if (!strcmp(sub, "ls") || !strcmp(sub, "list"))
+			delegate("hypr-store", "images", argc - 3, argv + 3);
+		if (!strcmp(sub, "rm") || !strcmp(sub, "remove"))
+			delegate("hypr-store", "rmi", argc - 3, argv + 3);
+		if (!strcmp(sub, "inspect"))
+			delegate("hypr-store", "inspect", argc - 3, argv + 3);
+		if (!strcmp(sub, "prune"))
+			delegate("hypr-store", "image-prune", argc - 3, argv + 3);
+		if (!strcmp(sub, "build"))
+			return cmd_build(argc - 2, argv + 2);
+		if (!strcmp(sub, "pull"))
+			delegate("hypr-fetch", "pull", argc - 3, argv + 3);
+		if (!strcmp(sub, "load"))
+			delegate("hypr-fetch", "load", argc - 3, argv + 3);
+		die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, build, pull, load)",
+		    sub);
+	}
+	if (!strcmp(cmd, "system") && argc > 2) {
+		if (!strcmp(argv[2], "df"))
+			delegate("hypr-store", "system-df", argc - 3, argv + 3);
+		if (!strcmp(argv[2], "prune"))
+			delegate("hypr-store", "system-prune", argc - 3, argv + 3);
+		die(HYPR_EXIT_USAGE, "system: unknown command '%s' (df, prune)", argv[2]);
+	}
+	if (!strcmp(cmd, "inspect"))
+		delegate("hypr-store", "inspect", argc - 2, argv + 2);
+	if (!strcmp(cmd, "pull") || !strcmp(cmd, "load") || !strcmp(cmd, "login") ||
+	    !strcmp(cmd, "logout"))
+		delegate("hypr-fetch", cmd, argc - 2, argv + 2);
+	if (!strcmp(cmd, "image") || !strcmp(cmd, "system"))
+		die(HYPR_EXIT_USAGE, "%s: a command is needed (see hypr help)", cmd);
+	if (!strcmp(cmd, "run") || !strcmp(cmd, "push") || !strcmp(cmd, "exec"))
+		die(HYPR_EXIT_USAGE, "%s: hypr builds images; it has no %s (no runtime or registry push yet)",
+		    cmd, cmd);
+	die(HYPR_EXIT_USAGE, "unknown command '%s' (see hypr help)", cmd);
+}

@@ -1,0 +1,509 @@
+/* run.c - start the stage programs, pump the streams between them (teeing
+ * them into --keep files and reading the plan and steps records for the
+ * progress view), show progress, and name the upstream-most stage that failed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cas.h"
+#include "fsutil.h"
+#include "hypr.h"
+#include "progress.h"
+#include "tool.h"
+
+#define BUFSZ 65536
+
+/* A line splitter for taps and stderr. */
+struct lines {
+	char *p;
+	size_t n, cap;
+};
+
+static void
+lines_feed(struct lines *l, const char *buf, size_t n, void (*fn)(void *, char *),
+    void *arg)
+{
+	size_t i, start = 0;
+
+	if (l->n + n + 1 > l->cap) {
+		size_t cap = l->cap ? l->cap : 4096;
+
+		while (cap < l->n + n + 1)
+			cap *= 2;
+		if (!(l->p = realloc(l->p, cap)))
+			die(HYPR_EXIT_SYSTEM, "out of memory");
+		l->cap = cap;
+	}
+	memcpy(l->p + l->n, buf, n);
+	l->n += n;
+	for (i = 0; i < l->n; i++)
+		if (l->p[i] == '\n') {
+			l->p[i] = 0;
+			fn(arg, l->p + start);
+			start = i + 1;
+		}
+	memmove(l->p, l->p + start, l->n - start);
+	l->n -= start;
+}
+
+static void
+lines_flush(struct lines *l, void (*fn)(void *, char *), void *arg)
+{
+	if (l->n) {
+		lines_feed(l, "\n", 1, fn, arg);
+	}
+	free(l->p);
+	memset(l, 0, sizeof *l);
+}
+
+struct stage {
+	int id;
+	pid_t pid;
+	int status, reaped;
+	int errfd;		/* its stderr, read by us */
+	struct lines errl;
+	size_t errlines;
+	char *lasterr;		/* last stderr line */
+	FILE *keeplog;		/* --keep: DIR/NAME.err */
+};
+
+/* A link: from a stage's stdout (or a saved file) to the next stage's stdin. */
+struct link {
+	int in, out;		/* -1 when closed */
+	char buf[BUFSZ];
+	size_t off, len;
+	int eof;
+	FILE *keep;		/* --keep copy */
+	int tap;		/* feed records to the progress view */
+	struct lines tapl;
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+static int
+cloexec_pipe(int p[2])
+{
+	return pipe2(p, O_CLOEXEC);
+}
+
+static void
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void
+stage_errline(void *arg, char *line)
+{
+	struct stage *s = arg;
+
+	s->errlines++;
+	free(s->lasterr);
+	s->lasterr = strdup(line);
+	if (s->keeplog)
+		fprintf(s->keeplog, "%s\n", line);
+	progress_stderr(s->id, line);
+}
+
+static void
+tap_line(void *arg, char *line)
+{
+	int *which = arg;
+
+	progress_record(*which, line);
+}
+
+/* Quote a word for sh when needed. */
+static void
+shquote(FILE *f, const char *s)
+{
+	const char *p;
+
+	if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789_-./=:,+@%") == strlen(s)) {
+		fputs(s, f);
+		return;
+	}
+	fputc('\'', f);
+	for (p = s; *p; p++) {
+		if (*p == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*p, f);
+	}
+	fputc('\'', f);
+}
+
+static void
+write_pipeline(FILE *f, const struct build_opts *o, struct argv cmds[NSTAGES])
+{
+	int i;
+	size_t j;
+
+	for (i = o->from; i < NSTAGES; i++) {
+		const char *ov = prog_override(stage_progs[i]);
+
+		if (i > o->from)
+			fputs(" |\n  ", f);
+		shquote(f, ov ? ov : stage_progs[i]);
+		for (j = 1; j < cmds[i].n; j++) {
+			fputc(' ', f);
+			shquote(f, cmds[i].v[j]);
+		}
+		if (i == o->from && i != ST_PARSE) {
+			char path[4096];
+
+			snprintf(path, sizeof path, "%s/%s", o->from_dir, stage_outputs[i - 1]);
+			fputs(" < ", f);
+			shquote(f, path);
+		}
+		if (o->keep && i + 1 < NSTAGES) {
+			char path[4096];
+
+			snprintf(path, sizeof path, "%s/%s", o->keep, stage_outputs[i]);
+			fputs(" |\n  tee ", f);
+			shquote(f, path);
+		}
+	}
+	fputc('\n', f);
+}
+
+void
+print_pipeline(const struct build_opts *o, struct argv cmds[NSTAGES])
+{
+	write_pipeline(stdout, o, cmds);
+}
+
+static pid_t
+spawn(const char *progname, char **args, int in, int out, int err)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die_errno("fork");
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+			_exit(HYPR_EXIT_SYSTEM);
+		prog = progname;
+		exec_prog(progname, args);
+	}
+	return pid;
+}
+
+/* Exit status of a stage as the table has it: code, or 128+signal. */
+static int
+stage_code(const struct stage *s)
+{
+	if (WIFEXITED(s->status))
+		return WEXITSTATUS(s->status);
+	if (WIFSIGNALED(s->status))
+		return 128 + WTERMSIG(s->status);
+	return HYPR_EXIT_SYSTEM;
+}
+
+/* A failure that only echoes another: killed by SIGPIPE because a later stage
+ * went away, or a silent exit 4 (close_stdout on EPIPE). */
+static int
+is_symptom(const struct stage *s)
+{
+	if (WIFSIGNALED(s->status) && WTERMSIG(s->status) == SIGPIPE)
+		return 1;
+	return WIFEXITED(s->status) && WEXITSTATUS(s->status) == HYPR_EXIT_SYSTEM &&
+	    s->errlines == 0;
+}
+
+static FILE *
+open_keep(const char *dir, const char *name)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (!(f = fopen(path, "we")))
+		die_errno("--keep: %s", path);
+	return f;
+}
+
+int
+run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
+{
+	struct stage st[NSTAGES] = { 0 };
+	struct link lk[NSTAGES + 1];	/* lk[i] feeds stage i; lk[NSTAGES] = store's stdout */
+	struct hypr_root root;
+	struct hypr_err e = { 0 };
+	char logpath[4200] = "", lastlog[4200] = "", id[256] = "";
+	struct sigaction sa = { 0 };
+	int i, nullfd, rc = 0, cause = -1, have_root;
+	FILE *log = NULL;
+
+	memset(lk, 0, sizeof lk);
+	for (i = 0; i <= NSTAGES; i++)
+		lk[i].in = lk[i].out = -1;
+	signal(SIGPIPE, SIG_IGN);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	have_root = hypr_root_open(&root, NULL, &e) == 0;
+	if (have_root && hypr_root_path(&root, lastlog, sizeof lastlog, "logs") == 0 &&
+	    hypr_mkdir_p(lastlog, 0755, &e) == 0) {
+		hypr_root_path(&root, logpath, sizeof logpath, "logs/build.%ld.log",
+		    (long)getpid());
+		hypr_root_path(&root, lastlog, sizeof lastlog, "logs/last.log");
+		log = fopen(logpath, "we");
+	}
+	if (o->keep) {
+		if (hypr_mkdir_p(o->keep, 0755, &e) < 0)
+			die(HYPR_EXIT_SYSTEM, "--keep: %s", e.msg);
+		FILE *f = open_keep(o->keep, "pipeline.sh");
+
+		fputs("#!/bin/sh\n# The pipeline `hypr build` ran (hypr build -n prints it).\n", f);
+		write_pipeline(f, o, cmds);
+		fclose(f);
+	}
+	progress_begin(o, log);
+
+	if ((nullfd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+		die_errno("/dev/null");
+
+	/* Input of the first stage. */
+	if (o->from == ST_PARSE) {
+		lk[ST_PARSE].in = -1;
+	} else {
+		char path[4096];
+
+		snprintf(path, sizeof path, "%s/%s", o->from_dir, stage_outputs[o->from - 1]);
+		if ((lk[o->from].in = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			die(HYPR_EXIT_USAGE, "build: --from %s: %s: %s", stage_names[o->from],
+			    path, strerror(errno));
+	}
+
+	for (i = o->from; i < NSTAGES; i++) {
+		int inp[2] = { -1, -1 }, outp[2], errp[2];
+		int child_in;
+
+		if (i == ST_PARSE) {
+			child_in = (o->file && !strcmp(o->file, "-")) ? 0 : nullfd;
+		} else {
+			if (cloexec_pipe(inp) < 0)
+				die_errno("pipe");
+			child_in = inp[0];
+			lk[i].out = inp[1];
+			set_nonblock(lk[i].out);
+		}
+		if (cloexec_pipe(outp) < 0 || cloexec_pipe(errp) < 0)
+			die_errno("pipe");
+		st[i].id = i;
+		st[i].pid = spawn(stage_progs[i], cmds[i].v, child_in, outp[1], errp[1]);
+		if (inp[0] >= 0)
+			close(inp[0]);
+		close(outp[1]);
+		close(errp[1]);
+		st[i].errfd = errp[0];
+		lk[i + 1].in = outp[0];
+		if (o->keep) {
+			char name[64];
+
+			snprintf(name, sizeof name, "%s.err", stage_names[i]);
+			st[i].keeplog = open_keep(o->keep, name);
+			if (i + 1 < NSTAGES)
+				lk[i + 1].keep = open_keep(o->keep, stage_outputs[i]);
+		}
+	}
+	close(nullfd);
+	/* Records for the view: what hypr-exec reads (instructions) and writes (steps). */
+	if (ST_EXEC >= o->from)
+		lk[ST_EXEC].tap = 1;
+	lk[ST_LAYER].tap = 2;
+
+	for (;;) {
+		struct pollfd pf[3 * NSTAGES + 2];
+		int map[3 * NSTAGES + 2], kind[3 * NSTAGES + 2];
+		int n = 0, k;
+
+		/* Streams before stderr: a step's record then its successor's output. */
+		for (i = o->from; i <= NSTAGES; i++) {
+			struct link *l = &lk[i];
+
+			if (l->in >= 0 && !l->eof && l->len == 0) {
+				pf[n] = (struct pollfd){ l->in, POLLIN, 0 };
+				map[n] = i;
+				kind[n++] = 1;
+			}
+			if (l->out >= 0 && l->len > 0) {
+				pf[n] = (struct pollfd){ l->out, POLLOUT, 0 };
+				map[n] = i;
+				kind[n++] = 2;
+			}
+		}
+		for (i = o->from; i < NSTAGES; i++)
+			if (st[i].errfd >= 0) {
+				pf[n] = (struct pollfd){ st[i].errfd, POLLIN, 0 };
+				map[n] = i;
+				kind[n++] = 0;
+			}
+		if (n == 0)
+			break;
+		if (poll(pf, (nfds_t)n, progress_interval()) < 0) {
+			if (errno == EINTR)
+				continue;
+			die_errno("poll");
+		}
+		progress_tick();
+		for (k = 0; k < n; k++) {
+			char buf[BUFSZ];
+			ssize_t r;
+
+			if (!pf[k].revents)
+				continue;
+			i = map[k];
+			if (kind[k] == 0) {
+				r = read(st[i].errfd, buf, sizeof buf);
+				if (r > 0) {
+					lines_feed(&st[i].errl, buf, (size_t)r, stage_errline, &st[i]);
+				} else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+					lines_flush(&st[i].errl, stage_errline, &st[i]);
+					close(st[i].errfd);
+					st[i].errfd = -1;
+				}
+			} else if (kind[k] == 1) {
+				struct link *l = &lk[i];
+
+				r = read(l->in, l->buf, sizeof l->buf);
+				if (r > 0) {
+					l->off = 0;
+					l->len = (size_t)r;
+					if (l->keep)
+						fwrite(l->buf, 1, (size_t)r, l->keep);
+					if (l->tap)
+						lines_feed(&l->tapl, l->buf, (size_t)r, tap_line,
+						    &l->tap);
+					if (i == NSTAGES) {	/* store's stdout: the ID */
+						size_t have = strlen(id);
+						size_t cp = (size_t)r < sizeof id - 1 - have ?
+						    (size_t)r : sizeof id - 1 - have;
+
+						memcpy(id + have, l->buf, cp);
+						id[have + cp] = 0;
+						l->len = 0;
+					}
+				} else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+					l->eof = 1;
+					close(l->in);
+					l->in = -1;
+					if (l->tap)
+						lines_flush(&l->tapl, tap_line, &l->tap);
+					if (l->out >= 0 && l->len == 0) {
+						close(l->out);
+						l->out = -1;
+					}
+				}
+			} else {
+				struct link *l = &lk[i];
+
+				r = write(l->out, l->buf + l->off, l->len);
+				if (r > 0) {
+					l->off += (size_t)r;
+					l->len -= (size_t)r;
+				} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+					/* The reader died: stop reading its feed so the
+					 * writer gets SIGPIPE, as in a shell pipeline. */
+					close(l->out);
+					l->out = -1;
+					l->len = 0;
+					if (l->in >= 0) {
+						close(l->in);
+						l->in = -1;
+					}
+					l->eof = 1;
+				}
+				if (l->len == 0 && l->eof && l->out >= 0) {
+					close(l->out);
+					l->out = -1;
+				}
+			}
+		}
+		/* Links whose source ended while their buffer was already empty. */
+		for (i = o->from; i <= NSTAGES; i++)
+			if (lk[i].eof && lk[i].len == 0 && lk[i].out >= 0) {
+				close(lk[i].out);
+				lk[i].out = -1;
+			}
+	}
+	for (i = o->from; i < NSTAGES; i++) {
+		while (waitpid(st[i].pid, &st[i].status, 0) < 0 && errno == EINTR)
+			;
+		progress_stage_done(i, stage_code(&st[i]));
+		if (st[i].keeplog)
+			fclose(st[i].keeplog);
+		if (lk[i + 1].keep)
+			fclose(lk[i + 1].keep);
+	}
+	for (i = o->from; i < NSTAGES; i++)
+		if (stage_code(&st[i]) != 0 && !is_symptom(&st[i])) {
+			cause = i;
+			break;
+		}
+	if (cause < 0)
+		for (i = o->from; i < NSTAGES; i++)
+			if (stage_code(&st[i]) != 0) {
+				cause = i;
+				break;
+			}
+	id[strcspn(id, "\r\n")] = 0;
+	if (cause >= 0) {
+		rc = stage_code(&st[cause]);
+		if (interrupted)
+			rc = 128 + interrupted;
+		progress_fail(stage_progs[cause], rc, st[cause].lasterr,
+		    log ? lastlog : NULL, interrupted);
+	} else if (!id[0]) {
+		rc = HYPR_EXIT_SYSTEM;
+		progress_fail(stage_progs[ST_STORE], rc, "printed no image ID",
+		    log ? lastlog : NULL, 0);
+	} else {
+		progress_done(id, &o->tags);
+		if (o->iidfile && hypr_write_atomic(o->iidfile, id, strlen(id), 0644, &e) < 0)
+			die(HYPR_EXIT_SYSTEM, "--iidfile: %s", e.msg);
+		if (o->keep) {
+			FILE *f = open_keep(o->keep, "id");
+
+			fprintf(f, "%s\n", id);
+			fclose(f);
+		}
+		if (o->quiet)
+			printf("%s\n", id);
+	}
+	progress_end();
+	if (log) {
+		fclose(log);
+		if (rename(logpath, lastlog) < 0)
+			warn("%s: %s", lastlog, strerror(errno));
+	}
+	for (i = 0; i < NSTAGES; i++)
+		free(st[i].lasterr);
+	if (rc == 0)
+		close_stdout();
+	return rc;
+}

@@ -1,0 +1,248 @@
+#!/usr/bin/env bats
+# The hypr driver's own logic: flags, the pipeline wiring, failure
+# attribution, --keep/--from/-n, progress and the command mapping.
+#
+# WIRING TESTS WITH FAKE STAGES: most tests here swap every stage for
+# tests/fixtures/driver/fake-stage (a shell script) through HYPR_PARSE etc.,
+# to test how the driver connects and reports stages -- not what a stage
+# does. The end-to-end tests with the real stages are in build.bats.
+load helpers
+
+setup() {
+	fresh_root
+	FAKES="$BATS_TEST_TMPDIR/fakes"
+	mkdir -p "$FAKES"
+	for s in parse fetch exec layer squash store; do
+		ln -s "$FIX/driver/fake-stage" "$FAKES/hypr-$s"
+		export "HYPR_${s^^}=$FAKES/hypr-$s"
+	done
+	export FAKE_LOG="$BATS_TEST_TMPDIR/calls"
+	CTX="$BATS_TEST_TMPDIR/ctx"
+	mkdir -p "$CTX"
+	printf 'FROM busybox\nCOPY a /a\nRUN echo hi\n' > "$CTX/Dockerfile"
+	unset NO_COLOR HYPR_PROGRESS BUILDKIT_PROGRESS
+	ID=sha256:5d41402abc4b2a76b9719d911017c592ae3c8a3fa8b4f1d5e0e2e6a1f1a2b3c4
+}
+
+@test "driver: -n prints the equivalent shell pipeline" {
+	unset HYPR_PARSE HYPR_FETCH HYPR_EXEC HYPR_LAYER HYPR_SQUASH HYPR_STORE
+	run -0 hypr build -n -t app:1 -t app:latest --build-arg V=2 --build-arg BARE \
+		--target builder --platform linux/amd64 --pull=always --no-cache \
+		--label 'a=b c' "$CTX"
+	assert_output "hypr-parse -f $CTX/Dockerfile --build-arg=V=2 --build-arg=BARE --target=builder --platform=linux/amd64 |
+  hypr-fetch --pull=always |
+  hypr-exec --no-cache --context $CTX |
+  hypr-layer |
+  hypr-squash |
+  hypr-store -t app:1 -t app:latest '--label=a=b c'"
+}
+
+@test "driver: -n shows a swapped stage and -f relative to the working directory" {
+	cd "$BATS_TEST_TMPDIR"
+	printf 'FROM scratch\n' > other.Dockerfile
+	HYPR_PARSE= HYPR_EXEC=./my-exec run -0 hypr build --print -f other.Dockerfile ctx
+	assert_line --index 0 "hypr-parse -f other.Dockerfile |"
+	assert_line --index 2 "  ./my-exec --context ctx |"
+}
+
+@test "driver: -q prints only the image ID; --iidfile writes it" {
+	run --separate-stderr -0 hypr build -q --iidfile "$BATS_TEST_TMPDIR/iid" -t x "$CTX"
+	assert_output "$ID"
+	[ -z "$stderr" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/iid")" = "$ID" ]
+}
+
+@test "driver: every stage runs once, in order, with its arguments" {
+	run -0 hypr build -q -t x --build-arg A=1 --label k=v "$CTX"
+	run -0 sort "$FAKE_LOG"
+	run -0 cut -d' ' -f1 <<<"$output"
+	assert_output "hypr-exec
+hypr-fetch
+hypr-layer
+hypr-parse
+hypr-squash
+hypr-store"
+	run -0 grep '^hypr-store ' "$FAKE_LOG"
+	assert_output "hypr-store -t x --label=k=v"
+	run -0 grep '^hypr-parse ' "$FAKE_LOG"
+	assert_output "hypr-parse -f $CTX/Dockerfile --build-arg=A=1"
+}
+
+@test "driver: plain progress is BuildKit style, no colour off a terminal" {
+	run --separate-stderr -0 hypr build --progress=plain -t x "$CTX"
+	[ -z "$output" ]
+	[[ $stderr == *"#1 [stage-0 1/3] FROM docker.io/library/busybox:latest@sha256:1111"* ]]
+	[[ $stderr == *"[stage-0 2/3] COPY a /a"* ]]
+	[[ $stderr =~ \#[0-9]+\ CACHED ]]
+	[[ $stderr == *"[stage-0 3/3] RUN echo hi"* ]]
+	[[ $stderr =~ \#[0-9]+\ DONE\ [0-9.]+s ]]
+	[[ $stderr == *"naming to x done"* ]]
+	[[ $stderr != *$'\033'* ]]
+}
+
+@test "driver: --progress=tty draws the live view; NO_COLOR keeps it colourless" {
+	NO_COLOR=1 run --separate-stderr -0 hypr build --progress=tty -t x "$CTX"
+	[[ $stderr == *"[+] Building"*"FINISHED"* ]]
+	[[ $stderr == *"=> CACHED [stage-0 2/3] COPY a /a"* ]]
+	[[ ! $stderr =~ $'\033'\[3[0-9]m ]]
+}
+
+@test "driver: the full log of the last build is kept" {
+	run -0 hypr build --progress=quiet -t x "$CTX"
+	[ -z "$output" ]
+	run -0 cat "$HYPR_ROOT/logs/last.log"
+	assert_output --partial "[stage-0 3/3] RUN echo hi"
+	assert_output --partial "# hypr-store exited 0"
+}
+
+@test "driver: a failed RUN names hypr-exec, its line and output; exit 1" {
+	export FAKE_FAIL='hypr-exec:1:hypr-exec: Dockerfile:3: RUN echo hi: exit code 1'
+	run --separate-stderr -1 hypr build --progress=plain -t x "$CTX"
+	[ -z "$output" ]
+	assert_equal "$(grep -c '^ERROR' <<<"$stderr")" 1
+	[[ $stderr == *"ERROR: hypr-exec failed (exit 1): hypr-exec: Dockerfile:3: RUN echo hi: exit code 1"* ]]
+	[[ $stderr == *"   3 | >>> RUN echo hi"* ]]
+	[[ $stderr == *" > [stage-0 3/3] RUN echo hi:"$'\n'"output line 1"$'\n'"output line 2"* ]]
+	[[ $stderr == *"full log: $HYPR_ROOT/logs/last.log"* ]]
+	# the truncated streams downstream are symptoms, never the cause
+	[[ $stderr != *"ERROR: hypr-layer"* ]]
+}
+
+@test "driver: the upstream-most failure is reported, with its exit status" {
+	export FAKE_FAIL='hypr-fetch:4:hypr-fetch: registry 127.0.0.1:1 unreachable'
+	run --separate-stderr -4 hypr build -q -t x "$CTX"
+	[ -z "$output" ]
+	assert_equal "$(grep '^ERROR' <<<"$stderr")" \
+		"ERROR: hypr-fetch failed (exit 4): hypr-fetch: registry 127.0.0.1:1 unreachable"
+}
+
+@test "driver: a parse error shows the Dockerfile line; exit 3" {
+	export FAKE_FAIL="hypr-parse:3:hypr-parse: Dockerfile:2: unknown instruction 'COPPY'"
+	run --separate-stderr -3 hypr build -t x "$CTX"
+	[[ $stderr == *"   2 | >>> COPY a /a"* ]]
+	[[ $stderr == *"ERROR: hypr-parse failed (exit 3)"* ]]
+}
+
+@test "driver: a last-stage failure while upstream is healthy is that stage's" {
+	export FAKE_FAIL='hypr-store:4:hypr-store: images: No space left on device'
+	run --separate-stderr -4 hypr build -q -t x "$CTX"
+	[[ $stderr == *"ERROR: hypr-store failed (exit 4): hypr-store: images: No space left on device"* ]]
+}
+
+@test "driver: a missing stage program is a system error naming it" {
+	export HYPR_LAYER="$BATS_TEST_TMPDIR/no-such-layer"
+	run --separate-stderr -4 hypr build -q -t x "$CTX"
+	[[ $stderr == *"cannot run $BATS_TEST_TMPDIR/no-such-layer"* ]]
+	[[ $stderr == *"ERROR: hypr-layer failed (exit 4)"* ]]
+}
+
+@test "driver: --keep saves every stream and log; --from resumes from them" {
+	K="$BATS_TEST_TMPDIR/keep"
+	run -0 hypr build -q --keep "$K" -t x "$CTX"
+	for f in plan resolved steps image squashed; do
+		run -0 tail -n1 "$K/$f.jsonl"
+		assert_output --partial '"end":true'
+	done
+	for s in parse fetch exec layer squash store; do [ -f "$K/$s.err" ]; done
+	run -0 grep -c . "$K/exec.err"
+	[ "$(cat "$K/id")" = "$ID" ]
+	grep -q 'hypr-parse' "$K/pipeline.sh"
+	: > "$FAKE_LOG"
+	run -0 hypr build -q --from layer "$K" -t y
+	assert_output "$ID"
+	run -0 sort "$FAKE_LOG"
+	assert_output "hypr-layer
+hypr-squash
+hypr-store -t y"
+}
+
+@test "driver: --from needs a saved directory and a known stage" {
+	run -2 hypr build --from layer
+	assert_output --partial "needs a directory saved by --keep"
+	run -2 hypr build --from bogus "$BATS_TEST_TMPDIR" .
+	assert_output --partial "unknown stage 'bogus'"
+	run -2 hypr build --from squash "$BATS_TEST_TMPDIR/nothing"
+	assert_output --partial "image.jsonl"
+}
+
+@test "driver: BuildKit-only flags are refused by name (exit 2)" {
+	for f in --secret=id=x --ssh=default --cache-to=type=local --cache-from=x --push \
+	    --output=type=local,dest=o -oout --allow=network.host --network=host --add-host=a:1.2.3.4; do
+		run --separate-stderr -2 hypr build "$f" "$CTX"
+		[[ $stderr == "hypr: build: "*"not supported by hypr"* ]] || {
+			echo "flag $f: $stderr"; false; }
+	done
+	run -0 hypr build -q --network=none --load -t x "$CTX"
+}
+
+@test "driver: usage errors exit 2" {
+	run -2 hypr build
+	assert_output --partial "CONTEXT"
+	run -2 hypr build "$BATS_TEST_TMPDIR/missing"
+	assert_output --partial "not a directory"
+	run -2 hypr build --progress=fancy "$CTX"
+	run -2 hypr build --pull=sometimes "$CTX"
+	run -2 hypr build --label novalue "$CTX"
+	run -2 hypr build "$CTX" "$CTX"
+	run -2 hypr build -f "$CTX/nope" "$CTX"
+	run -2 hypr frobnicate
+	run -2 hypr
+	run -0 hypr build --help
+	assert_output --partial "--keep DIR"
+}
+
+@test "driver: -f - reads the Dockerfile from stdin" {
+	HYPR_PARSE= run -0 hypr build -n -f - "$CTX"
+	assert_line --index 0 "hypr-parse |"
+	cat > "$BATS_TEST_TMPDIR/parse-stdin" <<-'EOF'
+	#!/bin/sh
+	cat > "$FAKE_LOG.stdin"
+	exec "$(dirname "$FAKE_LOG")/fakes/hypr-parse" "$@"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/parse-stdin"
+	HYPR_PARSE="$BATS_TEST_TMPDIR/parse-stdin" run -0 hypr build -q -f - "$CTX" < "$CTX/Dockerfile"
+	diff "$CTX/Dockerfile" "$FAKE_LOG.stdin"
+}
+
+@test "driver: stages are found next to the hypr binary first" {
+	unset HYPR_PARSE HYPR_FETCH HYPR_EXEC HYPR_LAYER HYPR_SQUASH HYPR_STORE
+	B="$BATS_TEST_TMPDIR/bin"
+	mkdir -p "$B"
+	cp "$(command -v hypr)" "$B/hypr"
+	for s in parse fetch exec layer squash store; do ln -s "$FIX/driver/fake-stage" "$B/hypr-$s"; done
+	PATH=/usr/bin:/bin run -0 "$B/hypr" build -q -t x "$CTX"
+	assert_output "$ID"
+}
+
+@test "driver: image and system commands map onto hypr-store and hypr-fetch" {
+	run -0 hypr images -q
+	run -0 hypr image ls --format json
+	run -0 hypr rmi -f x
+	run -0 hypr image rm x
+	run -0 hypr image inspect x
+	run -0 hypr image prune -a -f
+	run -0 hypr system df -v
+	run -0 hypr system prune -f
+	run -0 hypr pull busybox
+	run -0 hypr load --name busybox:latest /dir
+	run -0 cat "$FAKE_LOG"
+	assert_output "hypr-store images -q
+hypr-store images --format json
+hypr-store rmi -f x
+hypr-store rmi x
+hypr-store inspect x
+hypr-store image-prune -a -f
+hypr-store system-df -v
+hypr-store system-prune -f
+hypr-fetch pull busybox
+hypr-fetch load --name busybox:latest /dir"
+	run -2 hypr image frob
+	run -2 hypr system
+}
+
+@test "driver: version and help" {
+	run -0 hypr version
+	[[ $output =~ ^hypr\ [0-9]+\.[0-9]+ ]]
+	run -0 hypr help
+	assert_output --partial "compose"
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env bats
+# hypr compose: reading compose files (lib/compose.c) and turning each
+# service's build: into a `hypr build`. `hypr compose config` prints those
+# commands without running them; the last tests build for real.
+load helpers
+
+setup() {
+	fresh_root
+	C="$FIX/compose"
+	unset COMPOSE_PROJECT_NAME APPDIR FROMENV
+}
+
+@test "compose: string form, full form, list and map args, tags, labels" {
+	run --separate-stderr -0 hypr compose -f "$C/forms.yaml" config
+	[ -z "$stderr" ]
+	assert_output "hypr build -t compose_str $C/app
+hypr build -t example.com/team/full:2 -t extra:tag -f $C/app/Other.Dockerfile --build-arg=ONE=1 --build-arg=BARE --build-arg=QUOTED= --target=runtime --label=a=b --no-cache --pull=always $C/app
+hypr build -t compose_listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
+}
+
+@test "compose: interpolation from the environment" {
+	mkdir -p "$BATS_TEST_TMPDIR/p/other"
+	cat > "$BATS_TEST_TMPDIR/p/compose.yml" <<-'EOF'
+	services:
+	  svc:
+	    image: "reg.example/${IMG:-dflt}:${TAG-none}"
+	    build:
+	      context: ${DIR}
+	      args: ["PRICE=$$5", "WHO=${WHO:+set}"]
+	EOF
+	DIR=other TAG= WHO=x run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" config
+	assert_output "hypr build -t reg.example/dflt: '--build-arg=PRICE=\$5' --build-arg=WHO=set $BATS_TEST_TMPDIR/p/other"
+	printf 'services:\n  s:\n    build: ${NEED:?set NEED}\n' > "$BATS_TEST_TMPDIR/p/compose.yml"
+	run -3 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" config
+	assert_output --partial "required variable NEED is missing a value: set NEED"
+}
+
+@test "compose: project name from -p, COMPOSE_PROJECT_NAME, name:, the directory" {
+	mkdir -p "$BATS_TEST_TMPDIR/My.Project_Dir"
+	printf 'services:\n  web:\n    build: .\n' > "$BATS_TEST_TMPDIR/My.Project_Dir/compose.yaml"
+	cd "$BATS_TEST_TMPDIR/My.Project_Dir"
+	run -0 hypr compose config
+	assert_output "hypr build -t myproject_dir_web $PWD"
+	COMPOSE_PROJECT_NAME=FromEnv run -0 hypr compose config
+	assert_output "hypr build -t fromenv_web $PWD"
+	COMPOSE_PROJECT_NAME=FromEnv run -0 hypr compose -p 'Cli Name' config
+	assert_output "hypr build -t cliname_web $PWD"
+	printf 'name: top\nservices:\n  web:\n    build: .\n' > compose.yaml
+	run -0 hypr compose config
+	assert_output "hypr build -t top_web $PWD"
+	run -2 hypr compose -p '!!!' config
+}
+
+@test "compose: the default file names, in compose's order" {
+	cd "$BATS_TEST_TMPDIR"
+	printf 'services:\n  b:\n    build: .\n' > docker-compose.yml
+	run -0 hypr compose -p p config
+	assert_output "hypr build -t p_b $PWD"
+	printf 'services:\n  a:\n    build: .\n' > compose.yaml
+	run -0 hypr compose -p p config
+	assert_output "hypr build -t p_a $PWD"
+	rm compose.yaml docker-compose.yml
+	run -2 hypr compose config
+	assert_output --partial "no compose file found"
+}
+
+@test "compose: unsupported build keys are warned about, not dropped silently" {
+	run --separate-stderr -0 hypr compose -f "$C/unsupported.yaml" config
+	assert_output "hypr build -t compose_web $C"
+	[[ $stderr == *"unsupported.yaml:5: services.web.build.secrets is not supported by hypr; ignored"* ]]
+	[[ $stderr == *"unsupported.yaml:6: services.web.build.cache_from is not supported by hypr; ignored"* ]]
+	[[ $stderr == *"unsupported.yaml:7: services.web.build.frobnicate is unknown; ignored"* ]]
+}
+
+@test "compose: bad files are bad input with file:line (exit 3)" {
+	run -3 hypr compose -f "$C/broken.yaml" config
+	assert_output --partial "broken.yaml:4:"
+	run -3 hypr compose -f "$C/remote.yaml" config
+	assert_output --partial "remote contexts"
+	run -3 hypr compose -f "$C/noservices.yaml" config
+	assert_output --partial "no services"
+	run -3 hypr compose -f "$C/badargs.yaml" config
+	assert_output --partial "badargs.yaml:4: build.args must be a mapping or a list"
+	run -2 hypr compose -f "$C/missing.yaml" config
+	run -2 hypr compose -f "$C/forms.yaml" build nosuch
+	assert_output --partial "no such service: nosuch"
+	run -2 hypr compose -f "$C/forms.yaml" down
+	assert_output --partial "no runtime"
+}
+
+# WIRING TEST WITH FAKE STAGES (see driver.bats): compose runs one `hypr
+# build` per service, in file order, and `up --build` says what it did not do.
+@test "compose: build and up --build run hypr build per service (fake stages)" {
+	FAKES="$BATS_TEST_TMPDIR/fakes"
+	mkdir -p "$FAKES"
+	for s in parse fetch exec layer squash store; do
+		ln -s "$FIX/driver/fake-stage" "$FAKES/hypr-$s"
+		export "HYPR_${s^^}=$FAKES/hypr-$s"
+	done
+	export FAKE_LOG="$BATS_TEST_TMPDIR/calls"
+	run -0 hypr compose -f "$C/forms.yaml" build -q str listargs
+	run -0 grep '^hypr-store' "$FAKE_LOG"
+	assert_output "hypr-store -t compose_str
+hypr-store -t compose_listargs"
+	run --separate-stderr -0 hypr compose -f "$C/forms.yaml" up --build str
+	[[ $stderr == *"1 image built; not starting any service: hypr builds images and has no runtime yet"* ]]
+	FAKE_FAIL='hypr-exec:1:hypr-exec: Dockerfile:2: RUN true: exit code 1' \
+		run --separate-stderr -1 hypr compose -f "$C/forms.yaml" build str full
+	[[ $stderr == *"service str failed to build (exit 1)"* ]]
+	[[ $stderr != *"building full"* ]]
+}
+
+# bats test_tags=vm
+@test "compose: examples/compose builds every service for real" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	run --separate-stderr -0 hypr compose -f "$HYPR_SRC/examples/compose/compose.yaml" up --build
+	[[ $stderr == *"2 images built; not starting any service"* ]]
+	run -0 hypr image inspect hyprdemo_web hyprdemo/worker:1.0
+	run -0 jq -r '.[1].labels["com.example.service"]' <<<"$output"
+	assert_output worker
+	run -0 hypr images --format json
+	assert_output --partial hyprdemo_web
+}

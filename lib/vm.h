@@ -39,7 +39,7 @@ struct hypr_vm_run {
 	void *output_arg;
 };
 
-/* Boot a VM (kernel and initramfs found as hypr-vm(7) says); waits for READY. */
+/* Boot a VM (kernel and initramfs found as hypr-guest(7) says); waits for READY. */
 int hypr_vm_start(struct hypr_vm **vm, const struct hypr_vm_opts *o,
     struct hypr_err *e);
 /* Run one step in a new overlay layer. *status gets the exit code, or
@@ -56,8 +56,15 @@ int hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len,
 int hypr_vm_import(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e);
 /* Clean shutdown (QUIT, wait, reap) and free. */
 int hypr_vm_stop(struct hypr_vm *vm, struct hypr_err *e);
-/* Kill QEMU at once and free (error paths, signals). */
+/* Kill QEMU at once and free (error paths). After any failed call the VM
+ * is dead: hypr_vm_stop or hypr_vm_kill still frees it. QEMU also dies
+ * by itself if this process dies (PR_SET_PDEATHSIG). */
 void hypr_vm_kill(struct hypr_vm *vm);
+/* QEMU's pid, or -1: a signal handler may kill(pid, SIGKILL) it (async-safe),
+ * then exit; the private temp dir is then left behind. */
+pid_t hypr_vm_pid(const struct hypr_vm *vm);
+/* Seconds from QEMU spawn to the guest's READY. */
+double hypr_vm_boot_seconds(const struct hypr_vm *vm);
 /* Which accelerator the VM runs on: "kvm" or "tcg". */
 const char *hypr_vm_accel(const struct hypr_vm *vm);
 

@@ -1,0 +1,980 @@
+/* vm.c - the build VM, host side: QEMU microvm launch, accel choice, protocol.
+ *
+ * QEMU gets one end of a socketpair as its control chardev (no filesystem
+ * sockets, no connect race), raw sparse files as the "out" and "in" disks,
+ * and is killed by PR_SET_PDEATHSIG if this process dies. Every wait has a
+ * deadline; on any error QEMU is killed. Guest side: pipeline/vm/hypr-init.c,
+ * protocol: hypr-guest(7). */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include "fsutil.h"
+#include "vm.h"
+#include "vm_proto.h"
+
+#ifndef HYPR_LIBEXECDIR
+#define HYPR_LIBEXECDIR "/usr/local/lib/hypr"
+#endif
+
+#define DISK_SIZE (64ull << 30)	/* sparse out/in disks */
+
+struct hypr_vm {
+	pid_t pid;
+	int pidfd;
+	int sock;
+	char *dir;		/* private temp dir: disks, logs */
+	int outfd, infd;
+	char accel[4];
+	uint32_t step;
+	int dead;
+	unsigned char *rbuf;	/* frame reader */
+	size_t rlen, rcap;
+	double boot_secs;
+};
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- files ---- */
+
+static int
+exists(const char *p)
+{
+	return access(p, R_OK) == 0;
+}
+
+/* Guest file lookup: $ENV, next to the running binary (build/bin/X ->
+ * build/vm/NAME; build/vm/X -> build/vm/NAME), then HYPR_LIBEXECDIR. */
+static int
+find_guest_file(const char *env, const char *name, char *out, size_t cap,
+    struct hypr_err *e)
+{
+	const char *v = getenv(env);
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (v && *v) {
+		if (!exists(v))
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s=%s", env, v);
+		snprintf(out, cap, "%s", v);
+		return 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		char *slash;
+		exe[n] = 0;
+		if ((slash = strrchr(exe, '/'))) {
+			*slash = 0;
+			if (snprintf(out, cap, "%s/../vm/%s", exe, name) < (int)cap && exists(out))
+				return 0;
+		}
+	}
+	snprintf(out, cap, "%s/%s", HYPR_LIBEXECDIR, name);
+	if (exists(out))
+		return 0;
+	return hypr_err_set(e, HYPR_EXIT_SYSTEM,
+	    "build VM: %s not found (set %s, or run `make kernel guest`)", name, env);
+}
+
+static const char *
+hypr_root(char *buf, size_t cap)
+{
+	const char *r = getenv("HYPR_ROOT");
+	const char *x;
+
+	if (r && *r)
+		return r;
+	if (geteuid() == 0)
+		return "/var/lib/hypr";
+	if ((x = getenv("XDG_DATA_HOME")) && *x)
+		snprintf(buf, cap, "%s/hypr", x);
+	else
+		snprintf(buf, cap, "%s/.local/share/hypr", getenv("HOME") ? getenv("HOME") : "/tmp");
+	return buf;
+}
+
+/* $HYPR_ROOT/vm/host-<boot_id>: facts valid until the host reboots. */
+static void
+host_fact_path(char *out, size_t cap, const char *what)
+{
+	char root[PATH_MAX], bid[64] = "unknown";
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		ssize_t n = read(fd, bid, sizeof bid - 1);
+		bid[n > 0 ? n : 0] = 0;
+		bid[strcspn(bid, "\n")] = 0;
+		close(fd);
+	}
+	if (snprintf(out, cap, "%s/vm/%s-%s", hypr_root(root, sizeof root), what, bid) >= (int)cap)
+		snprintf(out, cap, "/nonexistent");
+}
+
+static int
+fact_read(const char *what, char *buf, size_t cap)
+{
+	char p[PATH_MAX];
+	int fd;
+	ssize_t n;
+
+	host_fact_path(p, sizeof p, what);
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+static void
+fact_write(const char *what, const char *val)
+{
+	char p[PATH_MAX], dir[PATH_MAX], *s;
+	struct hypr_err e = { 0 };
+
+	host_fact_path(p, sizeof p, what);
+	snprintf(dir, sizeof dir, "%s", p);
+	if ((s = strrchr(dir, '/')))
+		*s = 0;
+	if (hypr_mkdir_p(dir, 0755, &e) == 0)
+		hypr_write_atomic(p, val, strlen(val), 0644, &e);	/* best effort */
+}
+
+/* ---- host facts: TSC rate, accelerator ---- */
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Under TCG the guest's RDTSC returns host TSC ticks, so the guest must be
+ * told the host rate or its clock runs fast (microvm.md §6). */
+static uint64_t
+tsc_khz(void)
+{
+	char buf[64];
+	uint64_t k[3];
+
+	if (fact_read("tsc-khz", buf, sizeof buf) == 0 && strtoull(buf, NULL, 10) > 0)
+		return strtoull(buf, NULL, 10);
+	for (int i = 0; i < 3; i++) {
+		struct timespec a, b, d = { 0, 20000000 };
+		uint64_t t0, t1;
+		double ns;
+		clock_gettime(CLOCK_MONOTONIC_RAW, &a);
+		t0 = __rdtsc();
+		nanosleep(&d, NULL);
+		t1 = __rdtsc();
+		clock_gettime(CLOCK_MONOTONIC_RAW, &b);
+		ns = (double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec);
+		k[i] = (uint64_t)((double)(t1 - t0) / ns * 1e6);
+	}
+	qsort(k, 3, sizeof *k, cmp_u64);
+	snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)k[1]);
+	fact_write("tsc-khz", buf);
+	return k[1];
+}
+
+/* The cheap part of the KVM cascade (microvm.md §7, steps 2-4). */
+static int
+kvm_plausible(void)
+{
+	pid_t pid;
+	int st;
+
+	if (access("/dev/kvm", R_OK | W_OK) < 0)
+		return 0;
+	if (access("/sys/module/kvm_pvm", F_OK) == 0)
+		return 0;
+	if (access("/sys/module/kvm_intel", F_OK) < 0 && access("/sys/module/kvm_amd", F_OK) < 0)
+		return 0;
+	pid = fork();
+	if (pid < 0)
+		return 0;
+	if (pid == 0) {
+		int fd, vm, cpu;
+		alarm(1);
+		fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+		if (fd < 0 || ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+			_exit(1);
+		vm = ioctl(fd, KVM_CREATE_VM, 0);
+		if (vm < 0)
+			_exit(1);
+		cpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+		_exit(cpu < 0);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* ---- frames ---- */
+
+static int
+send_frame(struct hypr_vm *vm, int type, const void *p, size_t n, struct hypr_err *e)
+{
+	unsigned char h[HYPR_PROTO_HDR];
+
+	hypr_proto_put32(h, (uint32_t)n);
+	h[4] = (unsigned char)type;
+	hypr_proto_put32(h + 5, vm->step);
+	if (hypr_write_all(vm->sock, h, sizeof h) < 0 ||
+	    (n && hypr_write_all(vm->sock, p, n) < 0))
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: control port");
+	return 0;
+}
+
+static void
+console_tail(struct hypr_vm *vm, char *out, size_t cap)
+{
+	char p[PATH_MAX], buf[4096];
+	const char *files[] = { "console.log", "qemu.log" };
+
+	out[0] = 0;
+	for (int f = 0; f < 2 && !out[0]; f++) {
+		int fd;
+		ssize_t n;
+		off_t sz;
+		snprintf(p, sizeof p, "%s/%s", vm->dir, files[f]);
+		if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		sz = lseek(fd, 0, SEEK_END);
+		n = pread(fd, buf, sizeof buf - 1, sz > (off_t)sizeof buf - 1 ? sz - (off_t)sizeof buf + 1 : 0);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+			buf[--n] = 0;
+		char *last = strrchr(buf, '\n');
+		if (snprintf(out, cap, "%s", last ? last + 1 : buf) >= (int)cap)
+			out[cap - 1] = 0;
+		for (char *s = out; *s; s++)
+			if (*s == '\r' || *s == '\n')
+				*s = ' ';
+	}
+}
+
+static void
+vm_reap(struct hypr_vm *vm, int kill_it)
+{
+	if (vm->pid > 0) {
+		if (kill_it)
+			kill(vm->pid, SIGKILL);
+		while (waitpid(vm->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		vm->pid = -1;
+	}
+	vm->dead = 1;
+}
+
+/* Why QEMU is gone (or must go): fills e and kills it. */
+static int
+vm_fail(struct hypr_vm *vm, struct hypr_err *e, int code, const char *what)
+{
+	char tail[512];
+
+	vm_reap(vm, 1);
+	console_tail(vm, tail, sizeof tail);
+	if (tail[0])
+		return hypr_err_set(e, code, "build VM: %s (last output: %s)", what, tail);
+	return hypr_err_set(e, code, "build VM: %s", what);
+}
+
+/* Next frame, waiting until the absolute deadline (0 = none). Returns 0,
+ * or -1 with the VM killed. *payload points into vm->rbuf until the next call. */
+static int
+recv_frame(struct hypr_vm *vm, double deadline, int *type, unsigned char **payload,
+    uint32_t *len, struct hypr_err *e, const char *what)
+{
+	for (;;) {
+		if (vm->rlen >= HYPR_PROTO_HDR) {
+			uint32_t n = hypr_proto_get32(vm->rbuf);
+			if (n > HYPR_PROTO_MAX)
+				return vm_fail(vm, e, HYPR_EXIT_SYSTEM, "oversized frame from the guest");
+			if (vm->rlen >= HYPR_PROTO_HDR + (size_t)n) {
+				*type = vm->rbuf[4];
+				*len = n;
+				*payload = vm->rbuf + HYPR_PROTO_HDR;
+				return 0;
+			}
+			if (vm->rcap < HYPR_PROTO_HDR + (size_t)n) {
+				size_t c = HYPR_PROTO_HDR + (size_t)n;
+				unsigned char *b = realloc(vm->rbuf, c);
+				if (!b)
+					return vm_fail(vm, e, HYPR_EXIT_SYSTEM, "out of memory");
+				vm->rbuf = b;
+				vm->rcap = c;
+			}
+		}
+		struct pollfd pf[2] = {
+			{ .fd = vm->sock, .events = POLLIN },
+			{ .fd = vm->pidfd, .events = POLLIN },
+		};
+		int ms = -1;
+		if (deadline > 0) {
+			double left = deadline - now();
+			if (left <= 0) {
+				char msg[256];
+				snprintf(msg, sizeof msg, "%s: timed out", what);
+				return vm_fail(vm, e, HYPR_EXIT_STEP, msg);
+			}
+			ms = (int)(left * 1000) + 1;
+		}
+		int r = poll(pf, vm->pidfd >= 0 ? 2 : 1, ms);
+		if (r < 0 && errno != EINTR)
+			return vm_fail(vm, e, HYPR_EXIT_SYSTEM, "poll failed");
+		if (r <= 0)
+			continue;
+		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t n = recv(vm->sock, vm->rbuf + vm->rlen, vm->rcap - vm->rlen, MSG_DONTWAIT);
+			if (n > 0) {
+				vm->rlen += (size_t)n;
+				continue;
+			}
+			if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				char msg[256];
+				snprintf(msg, sizeof msg, "%s: QEMU exited", what);
+				return vm_fail(vm, e, HYPR_EXIT_SYSTEM, msg);
+			}
+		}
+		if (pf[1].revents & POLLIN) {
+			/* drain what QEMU wrote before it died, then report */
+			ssize_t n;
+			while (vm->rlen < vm->rcap &&
+			    (n = recv(vm->sock, vm->rbuf + vm->rlen, vm->rcap - vm->rlen, MSG_DONTWAIT)) > 0)
+				vm->rlen += (size_t)n;
+			if (vm->rlen >= HYPR_PROTO_HDR &&
+			    vm->rlen >= HYPR_PROTO_HDR + (size_t)hypr_proto_get32(vm->rbuf))
+				continue;
+			char msg[256];
+			snprintf(msg, sizeof msg, "%s: QEMU exited", what);
+			return vm_fail(vm, e, HYPR_EXIT_SYSTEM, msg);
+		}
+	}
+}
+
+/* Drop the frame recv_frame returned. */
+static void
+consume(struct hypr_vm *vm)
+{
+	size_t n = HYPR_PROTO_HDR + hypr_proto_get32(vm->rbuf);
+
+	memmove(vm->rbuf, vm->rbuf + n, vm->rlen - n);
+	vm->rlen -= n;
+}
+
+/* ERROR frame -> hypr_err; anything unexpected -> protocol error (VM killed). */
+static int
+unexpected(struct hypr_vm *vm, int type, const unsigned char *p, uint32_t n,
+    struct hypr_err *e, const char *what)
+{
+	if (type == HYPR_MSG_ERROR) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: %s: %.*s", what, (int)n, (const char *)p);
+		consume(vm);
+		return -1;
+	}
+	char msg[128];
+	snprintf(msg, sizeof msg, "%s: unexpected frame type %d", what, type);
+	return vm_fail(vm, e, HYPR_EXIT_SYSTEM, msg);
+}
+
+/* ---- start ---- */
+
+static int
+make_disk(struct hypr_vm *vm, const char *name, int *fd, struct hypr_err *e)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof p, "%s/%s.raw", vm->dir, name);
+	*fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (*fd < 0 || ftruncate(*fd, (off_t)DISK_SIZE) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: %s", p);
+	return 0;
+}
+
+static double
+env_double(const char *name, double def)
+{
+	const char *v = getenv(name);
+	char *end;
+	double d;
+
+	if (!v || !*v)
+		return def;
+	d = strtod(v, &end);
+	return (*end || d < 0) ? def : d;
+}
+
+#define MAXARGS 64
+
+static int
+spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
+    double boot_timeout, struct hypr_err *e)
+{
+	char kernel[PATH_MAX], initrd[PATH_MAX], append[1024], serial[PATH_MAX + 16];
+	char drive[4][PATH_MAX + 128], chardev[64], smp[32], mem[32], qlog[PATH_MAX];
+	char *argv[MAXARGS];
+	const char *qemu = getenv("HYPR_QEMU") ? getenv("HYPR_QEMU") : "qemu-system-x86_64";
+	int sv[2], ndisks = 0, a = 0, type;
+	long cpus = o->cpus > 0 ? o->cpus : (long)env_double("HYPR_VM_CPUS", 0);
+	long mb = o->mem_mb > 0 ? o->mem_mb : (long)env_double("HYPR_VM_MEM", 2048);
+	int debug = getenv("HYPR_VM_DEBUG") && *getenv("HYPR_VM_DEBUG") == '1';
+	double t0 = now();
+	unsigned char *p;
+	uint32_t n;
+
+	if (find_guest_file("HYPR_KERNEL", "vmlinux", kernel, sizeof kernel, e) < 0 ||
+	    find_guest_file("HYPR_INITRD", "hypr-init.cpio", initrd, sizeof initrd, e) < 0)
+		return -1;
+	if (cpus <= 0)
+		cpus = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+	if (cpus > 16)
+		cpus = 16;
+	snprintf(smp, sizeof smp, "%ld", cpus);
+	snprintf(mem, sizeof mem, "%ld", mb);
+
+	ndisks = 2 + (o->base != NULL);
+	if (!strcmp(accel, "kvm"))
+		snprintf(append, sizeof append,
+		    "console=ttyS0 %sreboot=t panic=-1 hypr.disks=%d%s",
+		    debug ? "" : "quiet ", ndisks, debug ? " hypr.debug=1" : "");
+	else
+		snprintf(append, sizeof append,
+		    "console=ttyS0 %sreboot=t panic=-1 tsc=reliable tsc_early_khz=%llu no_timer_check "
+		    "noapictimer random.trust_cpu=on hypr.disks=%d%s",
+		    debug ? "" : "quiet ", (unsigned long long)tsc_khz(), ndisks,
+		    debug ? " hypr.debug=1" : "");
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: socketpair");
+	snprintf(chardev, sizeof chardev, "socket,id=ctl,fd=%d", sv[1]);
+	snprintf(serial, sizeof serial, "file:%s/console.log", vm->dir);
+	snprintf(qlog, sizeof qlog, "%s/qemu.log", vm->dir);
+
+	argv[a++] = (char *)qemu;
+	argv[a++] = "-M";
+	argv[a++] = "microvm,acpi=off,x-option-roms=off";
+	argv[a++] = "-accel";
+	argv[a++] = (char *)accel;
+	argv[a++] = "-cpu";
+	argv[a++] = !strcmp(accel, "kvm") ? "host" : "max";
+	argv[a++] = "-smp";
+	argv[a++] = smp;
+	argv[a++] = "-m";
+	argv[a++] = mem;
+	argv[a++] = "-nodefaults";
+	argv[a++] = "-no-user-config";
+	argv[a++] = "-display";
+	argv[a++] = "none";
+	argv[a++] = "-no-reboot";
+	argv[a++] = "-serial";
+	argv[a++] = serial;
+	argv[a++] = "-kernel";
+	argv[a++] = kernel;
+	argv[a++] = "-initrd";
+	argv[a++] = initrd;
+	argv[a++] = "-append";
+	argv[a++] = append;
+	int d = 0;
+	if (o->base) {
+		snprintf(drive[d], sizeof drive[d], "id=base,file=%s,format=raw,if=none,readonly=on", o->base);
+		argv[a++] = "-drive";
+		argv[a++] = drive[d++];
+		argv[a++] = "-device";
+		argv[a++] = "virtio-blk-device,drive=base,serial=base";
+	}
+	snprintf(drive[d], sizeof drive[d], "id=out,file=%s/out.raw,format=raw,if=none,cache=unsafe", vm->dir);
+	argv[a++] = "-drive";
+	argv[a++] = drive[d++];
+	argv[a++] = "-device";
+	argv[a++] = "virtio-blk-device,drive=out,serial=out";
+	snprintf(drive[d], sizeof drive[d], "id=in,file=%s/in.raw,format=raw,if=none,readonly=on", vm->dir);
+	argv[a++] = "-drive";
+	argv[a++] = drive[d++];
+	argv[a++] = "-device";
+	argv[a++] = "virtio-blk-device,drive=in,serial=in";
+	argv[a++] = "-device";
+	argv[a++] = "virtio-serial-device";
+	argv[a++] = "-chardev";
+	argv[a++] = chardev;
+	argv[a++] = "-device";
+	argv[a++] = "virtserialport,chardev=ctl,name=" HYPR_PROTO_PORT;
+	argv[a] = NULL;
+
+	pid_t parent = getpid();
+	vm->pid = fork();
+	if (vm->pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: fork");
+	}
+	if (vm->pid == 0) {
+		/* QEMU must not outlive us, whatever kills us. */
+		int lf;
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		fcntl(sv[1], F_SETFD, 0);
+		lf = open(qlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (nul >= 0)
+			dup2(nul, 0);
+		if (lf >= 0) {
+			dup2(lf, 1);
+			dup2(lf, 2);
+		}
+		/* a terminal ^C goes to the caller, which kills us in order */
+		setpgid(0, 0);
+		execvp(argv[0], argv);
+		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(sv[1]);
+	vm->sock = sv[0];
+	vm->dead = 0;
+	vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
+	snprintf(vm->accel, sizeof vm->accel, "%s", accel);
+
+	if (recv_frame(vm, t0 + boot_timeout, &type, &p, &n, e, "waiting for the guest (boot)") < 0)
+		return -1;
+	if (type != HYPR_MSG_READY)
+		return unexpected(vm, type, p, n, e, "boot");
+	consume(vm);
+	vm->boot_secs = now() - t0;
+	return 0;
+}
+
+static void
+vm_cleanup_files(struct hypr_vm *vm)
+{
+	struct hypr_err e = { 0 };
+
+	if (vm->dir) {
+		if (!getenv("HYPR_VM_KEEP"))
+			hypr_rm_rf(vm->dir, &e);
+		free(vm->dir);
+		vm->dir = NULL;
+	}
+}
+
+static void
+vm_free(struct hypr_vm *vm)
+{
+	if (vm->sock >= 0)
+		close(vm->sock);
+	if (vm->pidfd >= 0)
+		close(vm->pidfd);
+	if (vm->outfd >= 0)
+		close(vm->outfd);
+	if (vm->infd >= 0)
+		close(vm->infd);
+	vm_cleanup_files(vm);
+	free(vm->rbuf);
+	free(vm);
+}
+
+int
+hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_err *e)
+{
+	struct hypr_vm *vm = calloc(1, sizeof *vm);
+	const char *accel = getenv("HYPR_ACCEL");
+	char tmpl[PATH_MAX], root[PATH_MAX], verdict[16];
+	double boot_timeout = o->boot_timeout > 0 ? o->boot_timeout : env_double("HYPR_BOOT_TIMEOUT", 30);
+	int canary = 0;
+
+	*out = NULL;
+	if (!vm)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: out of memory");
+	vm->pid = -1;
+	vm->sock = vm->pidfd = vm->outfd = vm->infd = -1;
+	vm->rcap = 1 << 16;
+	if (!(vm->rbuf = malloc(vm->rcap))) {
+		free(vm);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: out of memory");
+	}
+	if (o->base && access(o->base, R_OK) < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: base %s", o->base);
+		vm_free(vm);
+		return -1;
+	}
+	if (o->tmpdir)
+		snprintf(tmpl, sizeof tmpl, "%s/hypr-vm-XXXXXX", o->tmpdir);
+	else
+		snprintf(tmpl, sizeof tmpl, "%s/hypr-vm-XXXXXX",
+		    getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (o->tmpdir && hypr_mkdir_p(o->tmpdir, 0755, e) < 0) {
+		vm_free(vm);
+		return -1;
+	}
+	if (!mkdtemp(tmpl) || !(vm->dir = strdup(tmpl))) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: mkdtemp %s", tmpl);
+		vm_free(vm);
+		return -1;
+	}
+	if (make_disk(vm, "out", &vm->outfd, e) < 0 || make_disk(vm, "in", &vm->infd, e) < 0) {
+		vm_free(vm);
+		return -1;
+	}
+	(void)root;
+	if (!accel || !*accel)
+		accel = o->accel;
+	if (accel && *accel) {
+		if (strcmp(accel, "kvm") && strcmp(accel, "tcg")) {
+			hypr_err_set(e, HYPR_EXIT_USAGE, "HYPR_ACCEL=%s: want kvm or tcg", accel);
+			vm_free(vm);
+			return -1;
+		}
+	} else if (fact_read("accel", verdict, sizeof verdict) == 0 &&
+	    (!strcmp(verdict, "kvm") || !strcmp(verdict, "tcg"))) {
+		accel = !strcmp(verdict, "kvm") ? "kvm" : "tcg";
+	} else if (kvm_plausible()) {
+		accel = "kvm";
+		canary = 1;
+	} else {
+		accel = "tcg";
+		fact_write("accel", "tcg\n");
+	}
+	if (canary) {
+		/* The nested KVM here passes ioctl probes yet dies on a real
+		 * kernel: only a real boot within a short deadline counts. */
+		struct hypr_err ce = { 0 };
+		if (spawn(vm, o, "kvm", env_double("HYPR_KVM_CANARY_TIMEOUT", 3), &ce) == 0) {
+			fact_write("accel", "kvm\n");
+			*out = vm;
+			return 0;
+		}
+		vm_reap(vm, 1);
+		close(vm->sock);
+		vm->sock = -1;
+		if (vm->pidfd >= 0)
+			close(vm->pidfd);
+		vm->pidfd = -1;
+		vm->rlen = 0;
+		fact_write("accel", "tcg\n");
+		accel = "tcg";
+	}
+	if (spawn(vm, o, accel, boot_timeout, e) < 0) {
+		vm_reap(vm, 1);
+		vm_free(vm);
+		return -1;
+	}
+	*out = vm;
+	return 0;
+}
+
+/* ---- run ---- */
+
+static int
+tlv(unsigned char **buf, size_t *len, size_t *cap, int tag, const char *s)
+{
+	size_t n = strlen(s), need;
+
+	if (hypr_size_add(*len, 5 + n, &need) < 0 || need > HYPR_PROTO_MAX)
+		return -1;
+	if (need > *cap) {
+		size_t c = need * 2;
+		unsigned char *b = realloc(*buf, c);
+		if (!b)
+			return -1;
+		*buf = b;
+		*cap = c;
+	}
+	(*buf)[*len] = (unsigned char)tag;
+	hypr_proto_put32(*buf + *len + 1, (uint32_t)n);
+	memcpy(*buf + *len + 5, s, n);
+	*len = need;
+	return 0;
+}
+
+static void
+default_output(void *arg, int fd, const char *buf, size_t len)
+{
+	(void)arg;
+	hypr_write_all(fd == 1 ? 1 : 2, buf, len);
+}
+
+int
+hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct hypr_err *e)
+{
+	unsigned char *buf = NULL, *p;
+	size_t len = 0, cap = 0;
+	struct timespec ts;
+	char tbuf[32];
+	int rc = 0, type;
+	uint32_t n;
+	double timeout = r->timeout > 0 ? r->timeout : env_double("HYPR_STEP_TIMEOUT", 0);
+	double deadline;
+	hypr_vm_output_fn *out = r->output ? r->output : default_output;
+
+	if (vm->dead)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
+	if (!r->argv || !r->argv[0])
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: RUN: empty argv");
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(tbuf, sizeof tbuf, "%lld", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+	for (char *const *a = r->argv; *a && rc == 0; a++)
+		rc = tlv(&buf, &len, &cap, HYPR_TAG_ARGV, *a);
+	for (char *const *v = r->env; v && *v && rc == 0; v++)
+		rc = tlv(&buf, &len, &cap, HYPR_TAG_ENV, *v);
+	if (rc == 0 && r->cwd)
+		rc = tlv(&buf, &len, &cap, HYPR_TAG_CWD, r->cwd);
+	if (rc == 0 && r->user)
+		rc = tlv(&buf, &len, &cap, HYPR_TAG_USER, r->user);
+	if (rc == 0)
+		rc = tlv(&buf, &len, &cap, HYPR_TAG_HOSTNAME, r->hostname ? r->hostname : "hypr");
+	if (rc == 0)
+		rc = tlv(&buf, &len, &cap, HYPR_TAG_TIME, tbuf);
+	if (rc < 0) {
+		free(buf);
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: RUN request too large");
+	}
+	vm->step++;
+	rc = send_frame(vm, HYPR_MSG_RUN, buf, len, e);
+	free(buf);
+	if (rc < 0) {
+		vm_reap(vm, 1);
+		return -1;
+	}
+	deadline = timeout > 0 ? now() + timeout : 0;
+	for (;;) {
+		char what[64];
+		snprintf(what, sizeof what, "step %u", vm->step);
+		if (recv_frame(vm, deadline, &type, &p, &n, e, what) < 0) {
+			if (e->code == HYPR_EXIT_STEP)
+				hypr_err_set(e, HYPR_EXIT_STEP, "build VM: step timed out after %gs (VM killed)", timeout);
+			return -1;
+		}
+		switch (type) {
+		case HYPR_MSG_STDOUT:
+		case HYPR_MSG_STDERR:
+			out(r->output_arg, type == HYPR_MSG_STDOUT ? 1 : 2, (const char *)p, n);
+			consume(vm);
+			continue;
+		case HYPR_MSG_EXIT:
+			if (n < 4)
+				return unexpected(vm, -1, p, n, e, what);
+			*status = (int)hypr_proto_get32(p);
+			consume(vm);
+			return 0;
+		default:
+			return unexpected(vm, type, p, n, e, what);
+		}
+	}
+}
+
+/* ---- diff / import ---- */
+
+static int
+copy_range(int from, off_t off, uint64_t len, int to, struct hypr_err *e)
+{
+	static char buf[1 << 20];
+	uint64_t left = len;
+	loff_t in = off;
+
+	/* copy_file_range first (reflink/fast path for regular files) */
+	while (left > 0) {
+		ssize_t c = copy_file_range(from, &in, to, NULL, left > (1u << 30) ? (1u << 30) : left, 0);
+		if (c <= 0)
+			break;
+		left -= (uint64_t)c;
+	}
+	while (left > 0) {
+		size_t want = left > sizeof buf ? sizeof buf : (size_t)left;
+		ssize_t r = pread(from, buf, want, in);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: reading the out disk");
+		if (hypr_write_all(to, buf, (size_t)r) < 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: writing the layer");
+		in += r;
+		left -= (uint64_t)r;
+	}
+	return 0;
+}
+
+int
+hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struct hypr_err *e)
+{
+	unsigned char req[16], *p;
+	uint32_t n;
+	int type;
+	uint64_t l;
+	double timeout = env_double("HYPR_DIFF_TIMEOUT", 3600);
+
+	if (vm->dead)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
+	hypr_proto_put64(req, (uint64_t)epoch);
+	hypr_proto_put64(req + 8, 0);
+	if (send_frame(vm, HYPR_MSG_DIFF, req, sizeof req, e) < 0) {
+		vm_reap(vm, 1);
+		return -1;
+	}
+	if (recv_frame(vm, now() + timeout, &type, &p, &n, e, "diff") < 0)
+		return -1;
+	if (type != HYPR_MSG_DIFFDONE || n < 8)
+		return unexpected(vm, type, p, n, e, "diff");
+	l = hypr_proto_get64(p);
+	consume(vm);
+	if (l > DISK_SIZE)
+		return vm_fail(vm, e, HYPR_EXIT_SYSTEM, "diff: bad length from the guest");
+	if (copy_range(vm->outfd, 0, l, out_fd, e) < 0)
+		return -1;
+	/* give the space back; the next diff rewrites from offset 0 */
+	fallocate(vm->outfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)((l + 4095) & ~4095ull));
+	*len = l;
+	return 0;
+}
+
+int
+hypr_vm_import(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e)
+{
+	struct archive *a;
+	const void *blk;
+	size_t sz;
+	la_int64_t off;
+	uint64_t total = 0;
+	unsigned char req[16], *p;
+	uint32_t n;
+	int type, r;
+	struct archive_entry *ent;
+
+	if (vm->dead)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
+	/* The guest reads a plain tar: decompress (any filter) onto the in disk. */
+	a = archive_read_new();
+	archive_read_support_filter_all(a);
+	archive_read_support_format_raw(a);
+	if (archive_read_open_filename(a, tar_path, 1 << 20) != ARCHIVE_OK ||
+	    archive_read_next_header(a, &ent) != ARCHIVE_OK) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", tar_path, archive_error_string(a));
+		archive_read_free(a);
+		return -1;
+	}
+	while ((r = archive_read_data_block(a, &blk, &sz, &off)) == ARCHIVE_OK) {
+		if (pwrite(vm->infd, blk, sz, (off_t)off) != (ssize_t)sz) {
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: writing the in disk");
+			archive_read_free(a);
+			return -1;
+		}
+		if ((uint64_t)off + sz > total)
+			total = (uint64_t)off + sz;
+	}
+	if (r != ARCHIVE_EOF) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", tar_path, archive_error_string(a));
+		archive_read_free(a);
+		return -1;
+	}
+	archive_read_free(a);
+	if (total > DISK_SIZE)
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: larger than the in disk", tar_path);
+	vm->step++;
+	hypr_proto_put64(req, 0);
+	hypr_proto_put64(req + 8, total);
+	if (send_frame(vm, HYPR_MSG_IMPORT, req, sizeof req, e) < 0) {
+		vm_reap(vm, 1);
+		return -1;
+	}
+	if (recv_frame(vm, now() + env_double("HYPR_DIFF_TIMEOUT", 3600), &type, &p, &n, e, "import") < 0)
+		return -1;
+	if (type != HYPR_MSG_IMPORTED) {
+		r = unexpected(vm, type, p, n, e, "import");
+		if (!vm->dead)
+			e->code = HYPR_EXIT_INPUT;	/* the guest refused the tar */
+		return hypr_err_prefix(e, "%s", tar_path);
+	}
+	consume(vm);
+	fallocate(vm->infd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)((total + 4095) & ~4095ull));
+	return 0;
+}
+
+/* ---- stop ---- */
+
+int
+hypr_vm_stop(struct hypr_vm *vm, struct hypr_err *e)
+{
+	int rc = 0, type;
+	unsigned char *p;
+	uint32_t n;
+
+	if (!vm)
+		return 0;
+	if (!vm->dead) {
+		double deadline = now() + env_double("HYPR_SHUTDOWN_TIMEOUT", 10);
+		if (send_frame(vm, HYPR_MSG_QUIT, NULL, 0, e) < 0) {
+			rc = -1;
+		} else if (recv_frame(vm, deadline, &type, &p, &n, e, "shutdown") < 0) {
+			rc = -1;
+		} else {
+			/* BYE: QEMU exits by itself (-no-reboot); wait for it */
+			while (vm->pidfd >= 0) {
+				struct pollfd pf = { .fd = vm->pidfd, .events = POLLIN };
+				double left = deadline - now();
+				if (left <= 0 || poll(&pf, 1, (int)(left * 1000) + 1) > 0 || left <= 0)
+					break;
+			}
+		}
+		vm_reap(vm, 1);
+	}
+	vm_free(vm);
+	return rc;
+}
+
+void
+hypr_vm_kill(struct hypr_vm *vm)
+{
+	if (!vm)
+		return;
+	vm_reap(vm, 1);
+	vm_free(vm);
+}
+
+const char *
+hypr_vm_accel(const struct hypr_vm *vm)
+{
+	return vm->accel;
+}
+
+pid_t
+hypr_vm_pid(const struct hypr_vm *vm)
+{
+	return vm ? vm->pid : -1;
+}
+
+double
+hypr_vm_boot_seconds(const struct hypr_vm *vm)
+{
+	return vm->boot_secs;
+}

@@ -1,0 +1,71 @@
+/* vm_proto.h - the hypr-init control protocol (guest and host share it).
+ *
+ * One virtio-serial port named "hypr.ctl". Every message is a frame:
+ *	u32 len (payload bytes, little endian), u8 type, u32 step, payload.
+ * Strings travel as TLV records inside a payload: u8 tag, u32 len, bytes.
+ * Integers are little endian. Documented in hypr-guest(7). */
+#ifndef HYPR_VM_PROTO_H
+#define HYPR_VM_PROTO_H
+
+#include <stdint.h>
+
+#define HYPR_PROTO_VERSION	1
+#define HYPR_PROTO_PORT		"hypr.ctl"
+#define HYPR_PROTO_HDR		9
+#define HYPR_PROTO_MAX		(16u << 20)	/* largest payload accepted */
+#define HYPR_PROTO_MAX_LAYERS	499		/* overlayfs stacks 500 lowers */
+
+enum hypr_proto_type {
+	/* host -> guest */
+	HYPR_MSG_RUN = 'R',	/* TLV: argv*, env*, cwd, user, host, time */
+	HYPR_MSG_DIFF = 'D',	/* i64 epoch (-1 none), u64 out-disk offset */
+	HYPR_MSG_IMPORT = 'I',	/* u64 in-disk offset, u64 length */
+	HYPR_MSG_QUIT = 'Q',	/* empty */
+	/* guest -> host */
+	HYPR_MSG_READY = 'Y',	/* text: "hypr-init VERSION" */
+	HYPR_MSG_STDOUT = '1',	/* raw bytes */
+	HYPR_MSG_STDERR = '2',	/* raw bytes */
+	HYPR_MSG_EXIT = 'X',	/* i32 status: exit code or 128+signal */
+	HYPR_MSG_DIFFDONE = 'd',	/* u64 tar length written at the offset */
+	HYPR_MSG_IMPORTED = 'i',	/* empty: the layer is stacked */
+	HYPR_MSG_ERROR = 'E',	/* text */
+	HYPR_MSG_BYE = 'q',	/* empty: about to reboot (power off) */
+};
+
+enum hypr_proto_tag {
+	HYPR_TAG_ARGV = 'a',
+	HYPR_TAG_ENV = 'e',
+	HYPR_TAG_CWD = 'c',
+	HYPR_TAG_USER = 'u',
+	HYPR_TAG_HOSTNAME = 'h',
+	HYPR_TAG_TIME = 't',	/* decimal CLOCK_REALTIME nanoseconds */
+};
+
+static inline void
+hypr_proto_put32(unsigned char *p, uint32_t v)
+{
+	p[0] = v & 0xff; p[1] = (v >> 8) & 0xff;
+	p[2] = (v >> 16) & 0xff; p[3] = (v >> 24) & 0xff;
+}
+
+static inline uint32_t
+hypr_proto_get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+static inline void
+hypr_proto_put64(unsigned char *p, uint64_t v)
+{
+	hypr_proto_put32(p, (uint32_t)v);
+	hypr_proto_put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint64_t
+hypr_proto_get64(const unsigned char *p)
+{
+	return (uint64_t)hypr_proto_get32(p) | (uint64_t)hypr_proto_get32(p + 4) << 32;
+}
+
+#endif

@@ -1,0 +1,814 @@
+/* guest-tar.c - layer diff out and layer import in, inside the build VM.
+ *
+ * libarchive is linked statically into hypr-init. Its pax writer references
+ * __archive_write_entry_filetype_unsupported, which lives in the object that
+ * also holds the table of every format writer (xar pulls in libxml2 and ICU,
+ * ~30 MB that the initramfs must not carry). Defining that one function here
+ * keeps the table object out of the link. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "guest.h"
+
+#define EFTYPE_UNSUPPORTED EINVAL
+
+void __archive_write_entry_filetype_unsupported(struct archive *a,
+    struct archive_entry *entry, const char *format);
+
+void
+__archive_write_entry_filetype_unsupported(struct archive *a,
+    struct archive_entry *entry, const char *format)
+{
+	archive_set_error(a, EFTYPE_UNSUPPORTED, "%s: %s: unsupported file type",
+	    format, archive_entry_pathname(entry));
+}
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- diff out ---- */
+
+struct out {
+	int fd;
+	uint64_t off;		/* disk offset of buf[0] */
+	unsigned char *buf;	/* GUEST_BUF bytes, 4 KiB aligned */
+	size_t used;
+	uint64_t total;
+	int err;
+};
+
+static int
+out_flush(struct out *o, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t w = pwrite(o->fd, o->buf + done, n - done, (off_t)(o->off + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			o->err = w < 0 ? errno : EIO;
+			return -1;
+		}
+		done += (size_t)w;
+	}
+	o->off += n;
+	o->used = 0;
+	return 0;
+}
+
+static la_ssize_t
+out_write(struct archive *a, void *arg, const void *p, size_t n)
+{
+	struct out *o = arg;
+	const unsigned char *s = p;
+	size_t left = n;
+
+	while (left > 0) {
+		size_t k = GUEST_BUF - o->used;
+		if (k > left)
+			k = left;
+		memcpy(o->buf + o->used, s, k);
+		o->used += k;
+		s += k;
+		left -= k;
+		if (o->used == GUEST_BUF && out_flush(o, GUEST_BUF) < 0) {
+			archive_set_error(a, o->err, "writing the out disk");
+			return -1;
+		}
+	}
+	o->total += n;
+	return (la_ssize_t)n;
+}
+
+struct link {
+	ino_t ino;
+	char *path;
+};
+
+struct diff {
+	struct archive *a;
+	struct archive_entry *ent;
+	int64_t epoch;
+	unsigned char *fbuf;
+	struct link *links;
+	size_t nlinks, caplinks;
+	char *err;
+	size_t errlen;
+};
+
+static int
+cmpname(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+entry_times(struct diff *d, const struct stat *st)
+{
+	time_t t = st->st_mtime;
+
+	if (d->epoch >= 0 && t > d->epoch)
+		t = (time_t)d->epoch;
+	archive_entry_set_mtime(d->ent, t, 0);
+}
+
+/* xattrs except trusted.overlay.*, sorted by name. Sets *opaque. */
+static int
+entry_xattrs(struct diff *d, int dfd, const char *name, const char *path, int *opaque)
+{
+	char procpath[64], list[65536], *names[512], val[65536];
+	ssize_t n;
+	size_t cnt = 0;
+	int fd;
+
+	*opaque = 0;
+	/* l*xattr need a path; go through an O_PATH fd so names stay relative. */
+	fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		seterr(d->err, d->errlen, "%s: open: %s", path, strerror(errno));
+		return -1;
+	}
+	snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", fd);
+	n = llistxattr(procpath, list, sizeof list);
+	if (n < 0) {
+		/* symlinks: O_PATH fd of a symlink can't be followed through proc */
+		close(fd);
+		return 0;
+	}
+	for (char *p = list; p < list + n && cnt < 512; p += strlen(p) + 1)
+		names[cnt++] = p;
+	qsort(names, cnt, sizeof *names, cmpname);
+	for (size_t i = 0; i < cnt; i++) {
+		ssize_t v;
+		if (strncmp(names[i], "trusted.overlay.", 16) == 0) {
+			if (strcmp(names[i], "trusted.overlay.opaque") == 0) {
+				v = lgetxattr(procpath, names[i], val, sizeof val);
+				if (v == 1 && val[0] == 'y')
+					*opaque = 1;
+			}
+			continue;
+		}
+		v = lgetxattr(procpath, names[i], val, sizeof val);
+		if (v < 0)
+			continue;
+		archive_entry_xattr_add_entry(d->ent, names[i], val, (size_t)v);
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+write_header(struct diff *d, const char *path)
+{
+	if (archive_write_header(d->a, d->ent) != ARCHIVE_OK) {
+		seterr(d->err, d->errlen, "%s: %s", path, archive_error_string(d->a));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+write_data(struct diff *d, int dfd, const char *name, const char *path, off_t size)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	off_t left = size;
+
+	if (fd < 0) {
+		seterr(d->err, d->errlen, "%s: open: %s", path, strerror(errno));
+		return -1;
+	}
+	while (left > 0) {
+		size_t want = left > GUEST_BUF ? GUEST_BUF : (size_t)left;
+		ssize_t r = read(fd, d->fbuf, want);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			/* file shrank: pad, the header already promised size bytes */
+			memset(d->fbuf, 0, want);
+			r = (ssize_t)want;
+		}
+		if (archive_write_data(d->a, d->fbuf, (size_t)r) != r) {
+			seterr(d->err, d->errlen, "%s: %s", path, archive_error_string(d->a));
+			close(fd);
+			return -1;
+		}
+		left -= r;
+	}
+	close(fd);
+	return 0;
+}
+
+static const char *
+link_find(struct diff *d, ino_t ino)
+{
+	for (size_t i = 0; i < d->nlinks; i++)
+		if (d->links[i].ino == ino)
+			return d->links[i].path;
+	return NULL;
+}
+
+static int
+link_add(struct diff *d, ino_t ino, const char *path)
+{
+	if (d->nlinks == d->caplinks) {
+		size_t c = d->caplinks ? d->caplinks * 2 : 64;
+		struct link *l = realloc(d->links, c * sizeof *l);
+		if (!l)
+			return -1;
+		d->links = l;
+		d->caplinks = c;
+	}
+	d->links[d->nlinks].ino = ino;
+	d->links[d->nlinks].path = strdup(path);
+	if (!d->links[d->nlinks].path)
+		return -1;
+	d->nlinks++;
+	return 0;
+}
+
+static int walk(struct diff *d, int dfd, const char *prefix);
+
+static int
+one(struct diff *d, int dfd, const char *name, const char *prefix)
+{
+	char path[8192], tpath[8192], target[8192];
+	struct stat st;
+	int opaque = 0;
+
+	if (snprintf(path, sizeof path, "%s%s", prefix, name) >= (int)sizeof path) {
+		seterr(d->err, d->errlen, "%s...: path too long", prefix);
+		return -1;
+	}
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		seterr(d->err, d->errlen, "%s: stat: %s", path, strerror(errno));
+		return -1;
+	}
+	archive_entry_clear(d->ent);
+	archive_entry_set_uid(d->ent, st.st_uid);
+	archive_entry_set_gid(d->ent, st.st_gid);
+	entry_times(d, &st);
+
+	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
+		/* overlay whiteout -> .wh.NAME */
+		if (snprintf(tpath, sizeof tpath, "%s.wh.%s", prefix, name) >= (int)sizeof tpath) {
+			seterr(d->err, d->errlen, "%s: path too long", path);
+			return -1;
+		}
+		archive_entry_set_pathname(d->ent, tpath);
+		archive_entry_set_filetype(d->ent, AE_IFREG);
+		archive_entry_set_perm(d->ent, 0600);
+		archive_entry_set_size(d->ent, 0);
+		return write_header(d, tpath);
+	}
+	if (S_ISSOCK(st.st_mode))
+		return 0;	/* sockets are not layer content (Docker skips them) */
+	archive_entry_set_pathname(d->ent, path);
+	archive_entry_set_mode(d->ent, st.st_mode);
+	if (!S_ISLNK(st.st_mode) && entry_xattrs(d, dfd, name, path, &opaque) < 0)
+		return -1;
+
+	if (S_ISDIR(st.st_mode)) {
+		int sub;
+
+		if (write_header(d, path) < 0)
+			return -1;
+		if (opaque) {
+			if (snprintf(tpath, sizeof tpath, "%s/.wh..wh..opq", path) >= (int)sizeof tpath) {
+				seterr(d->err, d->errlen, "%s: path too long", path);
+				return -1;
+			}
+			archive_entry_clear(d->ent);
+			archive_entry_set_pathname(d->ent, tpath);
+			archive_entry_set_filetype(d->ent, AE_IFREG);
+			archive_entry_set_perm(d->ent, st.st_mode & 07777);
+			archive_entry_set_uid(d->ent, st.st_uid);
+			archive_entry_set_gid(d->ent, st.st_gid);
+			entry_times(d, &st);
+			archive_entry_set_size(d->ent, 0);
+			if (write_header(d, tpath) < 0)
+				return -1;
+		}
+		sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0) {
+			seterr(d->err, d->errlen, "%s: open: %s", path, strerror(errno));
+			return -1;
+		}
+		strcat(path, "/");
+		return walk(d, sub, path);
+	}
+	if (S_ISLNK(st.st_mode)) {
+		ssize_t n = readlinkat(dfd, name, target, sizeof target - 1);
+		if (n < 0) {
+			seterr(d->err, d->errlen, "%s: readlink: %s", path, strerror(errno));
+			return -1;
+		}
+		target[n] = 0;
+		archive_entry_set_symlink(d->ent, target);
+		return write_header(d, path);
+	}
+	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+		archive_entry_set_rdev(d->ent, st.st_rdev);
+		return write_header(d, path);
+	}
+	if (S_ISFIFO(st.st_mode))
+		return write_header(d, path);
+	/* regular file */
+	if (st.st_nlink > 1) {
+		const char *first = link_find(d, st.st_ino);
+		if (first) {
+			archive_entry_set_hardlink(d->ent, first);
+			archive_entry_set_size(d->ent, 0);
+			return write_header(d, path);
+		}
+		if (link_add(d, st.st_ino, path) < 0) {
+			seterr(d->err, d->errlen, "out of memory");
+			return -1;
+		}
+	}
+	archive_entry_set_size(d->ent, st.st_size);
+	if (write_header(d, path) < 0)
+		return -1;
+	return write_data(d, dfd, name, path, st.st_size);
+}
+
+/* Consumes dfd. Entries sorted bytewise. */
+static int
+walk(struct diff *d, int dfd, const char *prefix)
+{
+	DIR *dir = fdopendir(dfd);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	if (!dir) {
+		close(dfd);
+		seterr(d->err, d->errlen, "%s: opendir: %s", prefix, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(dir))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			char **nn = realloc(names, cap * sizeof *nn);
+			if (!nn) {
+				rc = -1;
+				break;
+			}
+			names = nn;
+		}
+		if (!(names[n] = strdup(de->d_name))) {
+			rc = -1;
+			break;
+		}
+		n++;
+	}
+	if (rc < 0)
+		seterr(d->err, d->errlen, "out of memory");
+	if (rc == 0) {
+		qsort(names, n, sizeof *names, cmpname);
+		for (size_t i = 0; i < n && rc == 0; i++)
+			rc = one(d, dirfd(dir), names[i], prefix);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(dir);
+	return rc;
+}
+
+int
+guest_diff(const char *layerdir, int outfd, uint64_t off, int64_t epoch,
+    uint64_t *len, char *err, size_t errlen)
+{
+	struct out o = { .fd = outfd, .off = off };
+	struct diff d = { .epoch = epoch, .err = err, .errlen = errlen };
+	int rc = -1, dfd;
+
+	if (posix_memalign((void **)&o.buf, 4096, GUEST_BUF) ||
+	    posix_memalign((void **)&d.fbuf, 4096, GUEST_BUF)) {
+		seterr(err, errlen, "out of memory");
+		goto out;
+	}
+	d.a = archive_write_new();
+	d.ent = archive_entry_new();
+	if (!d.a || !d.ent) {
+		seterr(err, errlen, "out of memory");
+		goto out;
+	}
+	archive_write_set_format_pax_restricted(d.a);
+	archive_write_set_format_option(d.a, "pax", "xattrheader", "SCHILY");
+	archive_write_add_filter_none(d.a);
+	archive_write_set_bytes_per_block(d.a, 0);
+	if (archive_write_open(d.a, &o, NULL, out_write, NULL) != ARCHIVE_OK) {
+		seterr(err, errlen, "tar: %s", archive_error_string(d.a));
+		goto out;
+	}
+	dfd = open(layerdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		seterr(err, errlen, "%s: %s", layerdir, strerror(errno));
+		goto out;
+	}
+	if (walk(&d, dfd, "") < 0)
+		goto out;
+	if (archive_write_close(d.a) != ARCHIVE_OK) {
+		seterr(err, errlen, "tar: %s", archive_error_string(d.a));
+		goto out;
+	}
+	if (o.used) {
+		size_t n = (o.used + 4095) & ~(size_t)4095;
+		memset(o.buf + o.used, 0, n - o.used);
+		if (out_flush(&o, n) < 0) {
+			seterr(err, errlen, "writing the out disk: %s", strerror(o.err));
+			goto out;
+		}
+	}
+	if (fdatasync(outfd) < 0 && errno != EINVAL) {
+		seterr(err, errlen, "out disk: fdatasync: %s", strerror(errno));
+		goto out;
+	}
+	*len = o.total;
+	rc = 0;
+out:
+	if (d.a)
+		archive_write_free(d.a);
+	if (d.ent)
+		archive_entry_free(d.ent);
+	for (size_t i = 0; i < d.nlinks; i++)
+		free(d.links[i].path);
+	free(d.links);
+	free(o.buf);
+	free(d.fbuf);
+	return rc;
+}
+
+/* ---- import ---- */
+
+struct in {
+	int fd;
+	uint64_t off, left;
+	unsigned char *buf;
+};
+
+static la_ssize_t
+in_read(struct archive *a, void *arg, const void **p)
+{
+	struct in *in = arg;
+	size_t want;
+	ssize_t r;
+	uint64_t aoff = in->off & ~(uint64_t)4095;
+	size_t skew = (size_t)(in->off - aoff);
+
+	if (in->left == 0)
+		return 0;
+	want = GUEST_BUF;
+	do
+		r = pread(in->fd, in->buf, want, (off_t)aoff);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		archive_set_error(a, errno, "reading the in disk");
+		return -1;
+	}
+	if ((size_t)r <= skew)
+		return 0;
+	r -= (ssize_t)skew;
+	if ((uint64_t)r > in->left)
+		r = (ssize_t)in->left;
+	*p = in->buf + skew;
+	in->off += (uint64_t)r;
+	in->left -= (uint64_t)r;
+	return r;
+}
+
+/* "./a/b" or "/a/b" -> "a/b"; NULL for "..", empty or "." */
+static const char *
+clean_path(const char *p)
+{
+	const char *s;
+
+	while (*p == '/' || (p[0] == '.' && p[1] == '/'))
+		p += (*p == '/') ? 1 : 2;
+	if (!*p || !strcmp(p, "."))
+		return NULL;
+	for (s = p; *s;) {
+		size_t n = strcspn(s, "/");
+		if (n == 2 && s[0] == '.' && s[1] == '.')
+			return NULL;
+		s += n;
+		while (*s == '/')
+			s++;
+	}
+	return p;
+}
+
+static void
+mkparents(const char *path)
+{
+	char tmp[8192];
+	char *s;
+
+	snprintf(tmp, sizeof tmp, "%s", path);
+	for (s = tmp + 1; (s = strchr(s, '/')); s++) {
+		*s = 0;
+		mkdir(tmp, 0755);
+		*s = '/';
+	}
+}
+
+static int
+rm_one(const char *p, const struct stat *st, int type, struct FTW *f)
+{
+	(void)st; (void)type; (void)f;
+	remove(p);
+	return 0;
+}
+
+void
+guest_rm_rf(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+remove_existing(const char *path, int keep_dir)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return;
+	if (S_ISDIR(st.st_mode)) {
+		if (keep_dir)
+			return;
+		/* a directory replaced by a non-directory: rm -r it */
+		guest_rm_rf(path);
+		return;
+	}
+	unlink(path);
+}
+
+static int
+set_xattrs(struct archive_entry *ent, const char *path)
+{
+	const char *name;
+	const void *val;
+	size_t size;
+
+	archive_entry_xattr_reset(ent);
+	while (archive_entry_xattr_next(ent, &name, &val, &size) == ARCHIVE_OK) {
+		if (!strncmp(name, "trusted.overlay.", 16))
+			continue;
+		lsetxattr(path, name, val, size, 0);
+	}
+	return 0;
+}
+
+struct dirtime {
+	char *path;
+	struct timespec ts[2];
+};
+
+static int
+extract(struct archive *a, char *err, size_t errlen)
+{
+	struct archive_entry *ent;
+	struct dirtime *dirs = NULL;
+	size_t ndirs = 0, capdirs = 0;
+	int r, rc = 0;
+
+	while ((r = archive_read_next_header(a, &ent)) == ARCHIVE_OK) {
+		const char *path = clean_path(archive_entry_pathname(ent));
+		const char *base, *lt;
+		char buf[8192];
+		mode_t mode = archive_entry_mode(ent);
+		struct timespec ts[2] = { { 0, UTIME_OMIT }, { archive_entry_mtime(ent), 0 } };
+		int fd;
+
+		if (!path) {
+			if (strcmp(archive_entry_pathname(ent), ".") &&
+			    strcmp(archive_entry_pathname(ent), "./")) {
+				seterr(err, errlen, "%s: path outside the layer", archive_entry_pathname(ent));
+				rc = -1;
+				break;
+			}
+			continue;
+		}
+		snprintf(buf, sizeof buf, "%s", path);
+		while (strlen(buf) > 1 && buf[strlen(buf) - 1] == '/')
+			buf[strlen(buf) - 1] = 0;
+		path = buf;
+		mkparents(path);
+		base = strrchr(path, '/');
+		base = base ? base + 1 : path;
+		if (!strncmp(base, ".wh.", 4)) {
+			char target[8192];
+			snprintf(target, sizeof target, "%.*s", (int)(base - path), path);
+			if (!strcmp(base, ".wh..wh..opq")) {
+				const char *dir = target[0] ? target : ".";
+				mkdir(dir, 0755);
+				if (setxattr(dir, "trusted.overlay.opaque", "y", 1, 0) < 0) {
+					seterr(err, errlen, "%s: opaque: %s", path, strerror(errno));
+					rc = -1;
+					break;
+				}
+			} else if (strncmp(base, ".wh..wh.", 8)) {
+				strncat(target, base + 4, sizeof target - strlen(target) - 1);
+				remove_existing(target, 0);
+				if (mknod(target, S_IFCHR, makedev(0, 0)) < 0) {
+					seterr(err, errlen, "%s: whiteout: %s", path, strerror(errno));
+					rc = -1;
+					break;
+				}
+			}
+			continue;
+		}
+		if ((lt = archive_entry_hardlink(ent))) {
+			const char *t = clean_path(lt);
+			if (!t) {
+				seterr(err, errlen, "%s: link target outside the layer", path);
+				rc = -1;
+				break;
+			}
+			remove_existing(path, 0);
+			if (link(t, path) < 0) {
+				seterr(err, errlen, "%s: link to %s: %s", path, t, strerror(errno));
+				rc = -1;
+				break;
+			}
+			continue;
+		}
+		switch (mode & AE_IFMT) {
+		case AE_IFDIR:
+			remove_existing(path, 1);
+			if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+				seterr(err, errlen, "%s: mkdir: %s", path, strerror(errno));
+				rc = -1;
+				break;
+			}
+			if (ndirs == capdirs) {
+				capdirs = capdirs ? 2 * capdirs : 64;
+				struct dirtime *nd = realloc(dirs, capdirs * sizeof *nd);
+				if (!nd) {
+					rc = -1;
+					break;
+				}
+				dirs = nd;
+			}
+			dirs[ndirs].path = strdup(path);
+			dirs[ndirs].ts[0] = ts[0];
+			dirs[ndirs].ts[1] = ts[1];
+			ndirs++;
+			break;
+		case AE_IFLNK:
+			remove_existing(path, 0);
+			if (symlink(archive_entry_symlink(ent) ? archive_entry_symlink(ent) : "", path) < 0) {
+				seterr(err, errlen, "%s: symlink: %s", path, strerror(errno));
+				rc = -1;
+			}
+			break;
+		case AE_IFCHR:
+		case AE_IFBLK:
+		case AE_IFIFO:
+			remove_existing(path, 0);
+			if (mknod(path, mode & (AE_IFMT | 0777), archive_entry_rdev(ent)) < 0) {
+				seterr(err, errlen, "%s: mknod: %s", path, strerror(errno));
+				rc = -1;
+			}
+			break;
+		case AE_IFREG:
+		case 0:
+			remove_existing(path, 0);
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			if (fd < 0) {
+				seterr(err, errlen, "%s: create: %s", path, strerror(errno));
+				rc = -1;
+				break;
+			}
+			for (;;) {
+				const void *blk;
+				size_t sz;
+				la_int64_t o;
+				int k = archive_read_data_block(a, &blk, &sz, &o);
+				if (k == ARCHIVE_EOF)
+					break;
+				if (k != ARCHIVE_OK) {
+					seterr(err, errlen, "%s: %s", path, archive_error_string(a));
+					rc = -1;
+					break;
+				}
+				if (pwrite(fd, blk, sz, o) != (ssize_t)sz) {
+					seterr(err, errlen, "%s: write: %s", path, strerror(errno));
+					rc = -1;
+					break;
+				}
+			}
+			if (rc == 0 && ftruncate(fd, archive_entry_size(ent)) < 0)
+				rc = -1;
+			close(fd);
+			break;
+		default:
+			continue;	/* sockets and unknown types are skipped */
+		}
+		if (rc < 0)
+			break;
+		lchown(path, archive_entry_uid(ent), archive_entry_gid(ent));
+		if ((mode & AE_IFMT) != AE_IFLNK)
+			chmod(path, mode & 07777);
+		set_xattrs(ent, path);
+		if ((mode & AE_IFMT) != AE_IFDIR)
+			utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW);
+	}
+	if (rc == 0 && r != ARCHIVE_EOF) {
+		seterr(err, errlen, "tar: %s", archive_error_string(a));
+		rc = -1;
+	}
+	for (size_t i = ndirs; i-- > 0;) {
+		if (rc == 0)
+			utimensat(AT_FDCWD, dirs[i].path, dirs[i].ts, AT_SYMLINK_NOFOLLOW);
+		free(dirs[i].path);
+	}
+	free(dirs);
+	return rc;
+}
+
+int
+guest_import(int infd, uint64_t off, uint64_t len, const char *layerdir,
+    char *err, size_t errlen)
+{
+	int p[2], status;
+	pid_t pid;
+	ssize_t n;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		seterr(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		seterr(err, errlen, "fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* chrooted: symlinks in the tar resolve inside the layer */
+		struct in in = { .fd = infd, .off = off, .left = len };
+		struct archive *a;
+		char e[1024] = "";
+		int rc = -1;
+
+		close(p[0]);
+		umask(0);
+		if (chroot(layerdir) < 0 || chdir("/") < 0) {
+			snprintf(e, sizeof e, "%s: chroot: %s", layerdir, strerror(errno));
+		} else if (posix_memalign((void **)&in.buf, 4096, GUEST_BUF)) {
+			snprintf(e, sizeof e, "out of memory");
+		} else {
+			a = archive_read_new();
+			archive_read_support_format_tar(a);
+			archive_read_support_filter_none(a);
+			if (archive_read_open(a, &in, NULL, in_read, NULL) != ARCHIVE_OK)
+				snprintf(e, sizeof e, "tar: %s", archive_error_string(a));
+			else
+				rc = extract(a, e, sizeof e);
+			archive_read_free(a);
+		}
+		if (rc < 0)
+			(void)!write(p[1], e, strlen(e));
+		_exit(rc < 0 ? 1 : 0);
+	}
+	close(p[1]);
+	n = read(p[0], err, errlen - 1);
+	close(p[0]);
+	err[n > 0 ? n : 0] = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (!err[0])
+			seterr(err, errlen, "import failed (status %d)", status);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,197 @@
+/* hypr-vmctl - drive one build VM by hand: boot, RUN steps, diff, import.
+ * A debug and test harness for lib/vm.c (tests/vm.bats, bench/vm.sh).
+ *
+ *   hypr-vmctl [-b BASE.sqfs] [-a kvm|tcg] [-k] [-T] OP [; OP]...
+ *   OP: run [-u USER] [-w DIR] [-e K=V]... [-H HOST] [-t SECS] [--] ARGV...
+ *       sh  [same options] 'shell command'      (run /bin/sh -c ...)
+ *       diff FILE [EPOCH]                       (last layer as a tar)
+ *       import FILE                             (stack a tar as a layer)
+ *
+ * A step that exits non-zero stops the sequence and becomes the exit status
+ * (with -k the sequence goes on and the last status wins). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "tool.h"
+#include "vm.h"
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+output(void *arg, int fd, const char *buf, size_t len)
+{
+	(void)arg;
+	while (len > 0) {
+		ssize_t w = write(fd, buf, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		buf += w;
+		len -= (size_t)w;
+	}
+}
+
+static __attribute__((noreturn)) void
+usage(FILE *f, int code)
+{
+	fprintf(f, "usage: hypr-vmctl [-b BASE.sqfs] [-a kvm|tcg] [-k] [-T] OP [\\; OP]...\n"
+	    "  run [-u USER] [-w DIR] [-e K=V]... [-H HOST] [-t SECS] [--] ARGV...\n"
+	    "  sh [run options] 'COMMAND'\n"
+	    "  diff FILE [EPOCH]\n"
+	    "  import FILE\n");
+	exit(code);
+}
+
+static struct hypr_vm *vm;
+
+static __attribute__((noreturn)) void
+fail(const struct hypr_err *e)
+{
+	if (vm)
+		hypr_vm_kill(vm);
+	die_err(e);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct hypr_vm_opts o = { 0 };
+	struct hypr_err e = { 0 };
+	int keep = 0, timing = 0, c, last = 0;
+	double t;
+
+	prog = "hypr-vmctl";
+	while ((c = getopt(argc, argv, "+b:a:kTh")) != -1) {
+		switch (c) {
+		case 'b': o.base = optarg; break;
+		case 'a': o.accel = optarg; break;
+		case 'k': keep = 1; break;
+		case 'T': timing = 1; break;
+		case 'h': usage(stdout, 0);
+		default: usage(stderr, 2);
+		}
+	}
+	if (optind >= argc)
+		usage(stderr, 2);
+	t = now();
+	if (hypr_vm_start(&vm, &o, &e) < 0)
+		fail(&e);
+	if (timing)
+		fprintf(stderr, "hypr-vmctl: boot %.3f s (ready %.3f s) accel %s\n", now() - t,
+		    hypr_vm_boot_seconds(vm), hypr_vm_accel(vm));
+
+	for (int i = optind; i < argc;) {
+		const char *op = argv[i++];
+		int end = i;
+
+		while (end < argc && strcmp(argv[end], ";"))
+			end++;
+		t = now();
+		if (!strcmp(op, "run") || !strcmp(op, "sh")) {
+			struct hypr_vm_run r = { .epoch = -1, .output = output };
+			char **env = calloc((size_t)(end - i + 1), sizeof *env), **args;
+			char *shargv[4] = { "/bin/sh", "-c", NULL, NULL };
+			int ne = 0, status;
+
+			if (!env)
+				die(HYPR_EXIT_SYSTEM, "out of memory");
+			while (i < end && argv[i][0] == '-') {
+				const char *f = argv[i];
+				if (!strcmp(f, "--")) {
+					i++;
+					break;
+				}
+				if (i + 1 >= end)
+					usage(stderr, 2);
+				if (!strcmp(f, "-u"))
+					r.user = argv[i + 1];
+				else if (!strcmp(f, "-w"))
+					r.cwd = argv[i + 1];
+				else if (!strcmp(f, "-e"))
+					env[ne++] = argv[i + 1];
+				else if (!strcmp(f, "-H"))
+					r.hostname = argv[i + 1];
+				else if (!strcmp(f, "-t"))
+					r.timeout = atof(argv[i + 1]);
+				else
+					usage(stderr, 2);
+				i += 2;
+			}
+			if (i >= end)
+				usage(stderr, 2);
+			r.env = env;
+			if (!strcmp(op, "sh")) {
+				if (end - i != 1)
+					usage(stderr, 2);
+				shargv[2] = argv[i];
+				r.argv = shargv;
+			} else {
+				args = calloc((size_t)(end - i + 1), sizeof *args);
+				if (!args)
+					die(HYPR_EXIT_SYSTEM, "out of memory");
+				for (int k = i; k < end; k++)
+					args[k - i] = argv[k];
+				r.argv = args;
+			}
+			if (hypr_vm_run(vm, &r, &status, &e) < 0)
+				fail(&e);
+			if (timing)
+				fprintf(stderr, "hypr-vmctl: run %.3f s status %d\n", now() - t, status);
+			if (r.argv != shargv)
+				free((void *)r.argv);
+			free(env);
+			last = status;
+			if (status != 0 && !keep) {
+				if (hypr_vm_stop(vm, &e) < 0)
+					die_err(&e);
+				return status;
+			}
+		} else if (!strcmp(op, "diff")) {
+			uint64_t len;
+			int fd;
+			if (end - i < 1 || end - i > 2)
+				usage(stderr, 2);
+			fd = open(argv[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (fd < 0)
+				die_errno("%s", argv[i]);
+			if (hypr_vm_diff(vm, end - i == 2 ? atoll(argv[i + 1]) : -1, fd, &len, &e) < 0)
+				fail(&e);
+			if (close(fd) < 0)
+				die_errno("%s", argv[i]);
+			if (timing)
+				fprintf(stderr, "hypr-vmctl: diff %.3f s %llu bytes\n", now() - t,
+				    (unsigned long long)len);
+		} else if (!strcmp(op, "import")) {
+			if (end - i != 1)
+				usage(stderr, 2);
+			if (hypr_vm_import(vm, argv[i], &e) < 0)
+				fail(&e);
+			if (timing)
+				fprintf(stderr, "hypr-vmctl: import %.3f s\n", now() - t);
+		} else {
+			usage(stderr, 2);
+		}
+		i = end + 1;
+	}
+	t = now();
+	if (hypr_vm_stop(vm, &e) < 0)
+		die_err(&e);
+	if (timing)
+		fprintf(stderr, "hypr-vmctl: stop %.3f s\n", now() - t);
+	return last;
+}

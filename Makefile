@@ -80,3 +80,12 @@ clean:
 
 .PHONY: all check check-unit install lint clean guest
 .SECONDARY:
+
+# The README's main job: build hypr, load a busybox base made locally (no
+# registry), build examples/hello and list the images.
+demo: all
+	@test -f $(B)/busybox-oci/index.json || tests/lib/mkbase.sh $(B)/busybox-oci
+	$(B)/bin/hypr load --name busybox:latest $(B)/busybox-oci
+	$(B)/bin/hypr build -t hello:latest examples/hello
+	$(B)/bin/hypr images
+.PHONY: demo

@@ -225,6 +225,7 @@ hypr-store -t y"
 	run -0 hypr system prune -f
 	run -0 hypr pull busybox
 	run -0 hypr load --name busybox:latest /dir
+	run -0 hypr load /dir --name busybox:latest
 	run -0 cat "$FAKE_LOG"
 	assert_output "hypr-store images -q
 hypr-store images --format json
@@ -235,6 +236,7 @@ hypr-store image-prune -a -f
 hypr-store system-df -v
 hypr-store system-prune -f
 hypr-fetch pull busybox
+hypr-fetch load --name busybox:latest /dir
 hypr-fetch load --name busybox:latest /dir"
 	run -2 hypr image frob
 	run -2 hypr system

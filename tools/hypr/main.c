@@ -127,6 +127,38 @@ delegate(const char *progname, const char *sub, int argc, char **argv)
 	exec_prog(progname, a.v);
 }
 
+/* `hypr load DIR --name REF` as well as `hypr load --name REF DIR`:
+ * hypr-fetch wants its options first. */
+__attribute__((noreturn)) static void
+load(int argc, char **argv)
+{
+	struct argv a = { 0 }, pos = { 0 };
+	int i;
+	size_t j;
+
+	argv_add(&a, "hypr-fetch");
+	argv_add(&a, "load");
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			for (i++; i < argc; i++)
+				argv_add(&pos, argv[i]);
+			break;
+		}
+		if (argv[i][0] == '-' && argv[i][1]) {
+			argv_add(&a, argv[i]);
+			if ((!strcmp(argv[i], "--name") || !strcmp(argv[i], "--root") ||
+			    !strcmp(argv[i], "--platform")) && i + 1 < argc)
+				argv_add(&a, argv[++i]);
+		} else {
+			argv_add(&pos, argv[i]);
+		}
+	}
+	for (j = 0; j < pos.n; j++)
+		argv_add(&a, pos.v[j]);
+	fflush(stdout);
+	exec_prog("hypr-fetch", a.v);
+}
+
 static void
 usage(FILE *f, int code)
 {
@@ -203,7 +235,7 @@ main(int argc, char *argv[])
 		if (!strcmp(sub, "pull"))
 			delegate("hypr-fetch", "pull", argc - 3, argv + 3);
 		if (!strcmp(sub, "load"))
-			delegate("hypr-fetch", "load", argc - 3, argv + 3);
+			load(argc - 3, argv + 3);
 		die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, build, pull, load)",
 		    sub);
 	}
@@ -216,7 +248,9 @@ main(int argc, char *argv[])
 	}
 	if (!strcmp(cmd, "inspect"))
 		delegate("hypr-store", "inspect", argc - 2, argv + 2);
-	if (!strcmp(cmd, "pull") || !strcmp(cmd, "load") || !strcmp(cmd, "login") ||
+	if (!strcmp(cmd, "load"))
+		load(argc - 2, argv + 2);
+	if (!strcmp(cmd, "pull") || !strcmp(cmd, "login") ||
 	    !strcmp(cmd, "logout"))
 		delegate("hypr-fetch", cmd, argc - 2, argv + 2);
 	if (!strcmp(cmd, "image") || !strcmp(cmd, "system"))

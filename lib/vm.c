@@ -44,6 +44,7 @@ struct hypr_vm {
 	int sock;
 	char *dir;		/* private temp dir: disks, logs */
 	int outfd, infd;
+	int scratch;		/* layers on an ext4 disk (else guest tmpfs) */
 	char accel[4];
 	uint32_t step;
 	int dead;
@@ -424,6 +425,47 @@ make_disk(struct hypr_vm *vm, const char *name, int *fd, struct hypr_err *e)
 	return 0;
 }
 
+/* A sparse ext4 scratch disk for the layers: tmpfs in 6.1 has no user.*
+ * xattrs and is bounded by guest RAM. No journal (nothing survives the VM),
+ * lazy init so the guest never zeroes inode tables under TCG. */
+static int
+make_scratch(struct hypr_vm *vm, struct hypr_err *e)
+{
+	char p[PATH_MAX];
+	int fd, st;
+	pid_t pid;
+
+	snprintf(p, sizeof p, "%s/scratch.ext4", vm->dir);
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)DISK_SIZE) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: %s", p);
+	}
+	close(fd);
+	pid = fork();
+	if (pid < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: fork");
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+		}
+		execlp("mke2fs", "mke2fs", "-t", "ext4", "-q", "-F", "-O", "^has_journal",
+		    "-E", "lazy_itable_init=1,lazy_journal_init=1,root_owner=0:0", "-m", "0",
+		    p, (char *)NULL);
+		dprintf(2, "mke2fs: %s\n", strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: mke2fs %s failed (e2fsprogs installed?)", p);
+	vm->scratch = 1;
+	return 0;
+}
+
 static double
 env_double(const char *name, double def)
 {
@@ -444,7 +486,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
     double boot_timeout, struct hypr_err *e)
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], append[1024], serial[PATH_MAX + 16];
-	char drive[4][PATH_MAX + 128], chardev[64], smp[32], mem[32], qlog[PATH_MAX];
+	char drive[5][PATH_MAX + 128], chardev[64], smp[32], mem[32], qlog[PATH_MAX];
 	char *argv[MAXARGS];
 	const char *qemu = getenv("HYPR_QEMU") ? getenv("HYPR_QEMU") : "qemu-system-x86_64";
 	int sv[2], ndisks = 0, a = 0, type;
@@ -465,7 +507,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	snprintf(smp, sizeof smp, "%ld", cpus);
 	snprintf(mem, sizeof mem, "%ld", mb);
 
-	ndisks = 2 + (o->base != NULL);
+	ndisks = 2 + (o->base != NULL) + vm->scratch;
 	if (!strcmp(accel, "kvm"))
 		snprintf(append, sizeof append,
 		    "console=ttyS0 %sreboot=t panic=-1 hypr.disks=%d%s",
@@ -514,6 +556,14 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 		argv[a++] = drive[d++];
 		argv[a++] = "-device";
 		argv[a++] = "virtio-blk-device,drive=base,serial=base";
+	}
+	if (vm->scratch) {
+		snprintf(drive[d], sizeof drive[d],
+		    "id=scratch,file=%s/scratch.ext4,format=raw,if=none,cache=unsafe,aio=threads", vm->dir);
+		argv[a++] = "-drive";
+		argv[a++] = drive[d++];
+		argv[a++] = "-device";
+		argv[a++] = "virtio-blk-device,drive=scratch,serial=scratch";
 	}
 	snprintf(drive[d], sizeof drive[d], "id=out,file=%s/out.raw,format=raw,if=none,cache=unsafe", vm->dir);
 	argv[a++] = "-drive";
@@ -648,6 +698,13 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 		return -1;
 	}
 	(void)root;
+	{
+		const char *sm = getenv("HYPR_VM_SCRATCH");
+		if ((!sm || strcmp(sm, "tmpfs")) && make_scratch(vm, e) < 0) {
+			vm_free(vm);
+			return -1;
+		}
+	}
 	if (!accel || !*accel)
 		accel = o->accel;
 	if (accel && *accel) {

@@ -144,16 +144,16 @@ entry_xattrs(struct diff *d, int dfd, const char *name, const char *path, int *o
 	int fd;
 
 	*opaque = 0;
-	/* l*xattr need a path; go through an O_PATH fd so names stay relative. */
+	/* *xattr need a path: follow /proc/self/fd/N of an O_PATH fd, so
+	 * names stay relative to dfd (symlinks never get here). */
 	fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		seterr(d->err, d->errlen, "%s: open: %s", path, strerror(errno));
 		return -1;
 	}
 	snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", fd);
-	n = llistxattr(procpath, list, sizeof list);
+	n = listxattr(procpath, list, sizeof list);
 	if (n < 0) {
-		/* symlinks: O_PATH fd of a symlink can't be followed through proc */
 		close(fd);
 		return 0;
 	}
@@ -164,13 +164,13 @@ entry_xattrs(struct diff *d, int dfd, const char *name, const char *path, int *o
 		ssize_t v;
 		if (strncmp(names[i], "trusted.overlay.", 16) == 0) {
 			if (strcmp(names[i], "trusted.overlay.opaque") == 0) {
-				v = lgetxattr(procpath, names[i], val, sizeof val);
+				v = getxattr(procpath, names[i], val, sizeof val);
 				if (v == 1 && val[0] == 'y')
 					*opaque = 1;
 			}
 			continue;
 		}
-		v = lgetxattr(procpath, names[i], val, sizeof val);
+		v = getxattr(procpath, names[i], val, sizeof val);
 		if (v < 0)
 			continue;
 		archive_entry_xattr_add_entry(d->ent, names[i], val, (size_t)v);

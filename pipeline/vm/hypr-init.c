@@ -40,7 +40,7 @@ extern char **environ;
 
 static int ctl = -1;		/* the hypr.ctl port */
 static int outdisk = -1, indisk = -1;
-static char basedev[512];
+static char basedev[512], scratchdev[512];
 static unsigned nlayers;
 static int debug;
 
@@ -232,6 +232,8 @@ find_disks(int want)
 			snprintf(p, sizeof p, "/dev/%s", de->d_name);
 			if (!strcmp(serial, "base"))
 				snprintf(basedev, sizeof basedev, "%s", p);
+			else if (!strcmp(serial, "scratch"))
+				snprintf(scratchdev, sizeof scratchdev, "%s", p);
 			else if (!strcmp(serial, "out") && outdisk < 0)
 				outdisk = open(p, O_RDWR | O_DIRECT | O_CLOEXEC);
 			else if (!strcmp(serial, "in") && indisk < 0)
@@ -244,7 +246,7 @@ find_disks(int want)
 		if (now() - t0 > 20)
 			fatal("found %d of %d disks", found, want);
 		outdisk = indisk = -1;
-		basedev[0] = 0;
+		basedev[0] = scratchdev[0] = 0;
 		usleep(2000);
 	}
 }
@@ -339,7 +341,12 @@ boot(void)
 	mkdir(L, 0755);
 	mkdir(R, 0755);
 	mkdir("/run", 0755);
-	if (mount("tmpfs", L, "tmpfs", 0, "mode=0755,size=90%") < 0)
+	/* layers: the ext4 scratch disk if the host gave one (user.* xattrs,
+	 * no RAM bound), else tmpfs (6.1 tmpfs has trusted.* but no user.*) */
+	if (scratchdev[0]) {
+		if (mount(scratchdev, L, "ext4", MS_NOATIME, "noinit_itable") < 0)
+			fatal("mount scratch %s: %s", scratchdev, strerror(errno));
+	} else if (mount("tmpfs", L, "tmpfs", 0, "mode=0755,size=90%") < 0)
 		fatal("mount " L ": %s", strerror(errno));
 	mkdir(L "/b", 0755);
 	mkdir(L "/w", 0755);

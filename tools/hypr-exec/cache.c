@@ -1,0 +1,101 @@
+/* cache.c - instruction cache keys, and lookups in $HYPR_ROOT/cache/
+ * (entries written by hypr-layer; see pipeline/STREAMS.md). */
+#include "exec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsutil.h"
+
+/* The key: sha256 over a canonical JSON (sorted keys, compact) of the
+ * parent key, the instruction as written, its expansion, the build-arg
+ * values in scope, and a digest of COPY/ADD sources. The config a step
+ * sees is a function of its parent key, so it is not hashed again. */
+int
+cache_key(struct ctx *c, struct stage *st, json_t *instr, json_t *expanded,
+    const char *sources, char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
+{
+	static const char *const fields[] = { "op", "args", "flags", "form",
+		"heredocs", "pairs", "onbuild", NULL };
+	json_t *k = json_object(), *in = json_object(), *args = json_object();
+	char *s;
+	int rc;
+
+	for (const char *const *f = fields; *f; f++) {
+		json_t *v = json_object_get(instr, *f);
+
+		if (v != NULL)
+			json_object_set(in, *f, v);
+	}
+	for (size_t i = 0; i < st->args.n; i++) {
+		const char *kv = st->args.kv[i], *eq = strchr(kv, '=');
+		char name[256];
+
+		if (eq == NULL || (size_t)(eq - kv) >= sizeof(name))
+			continue;
+		memcpy(name, kv, (size_t)(eq - kv));
+		name[eq - kv] = '\0';
+		if (!arg_is_proxy(name))
+			json_object_set_new(args, name, json_string(eq + 1));
+	}
+	json_object_set_new(k, "v", json_integer(1));
+	json_object_set_new(k, "parent", json_string(st->key));
+	json_object_set_new(k, "platform", json_string(c->platform ? c->platform : ""));
+	json_object_set_new(k, "instr", in);
+	json_object_set_new(k, "args", args);
+	if (expanded)
+		json_object_set(k, "expanded", expanded);
+	if (sources)
+		json_object_set_new(k, "sources", json_string(sources));
+	s = json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(k);
+	if (s == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	rc = hypr_digest_buf(s, strlen(s), out, e);
+	free(s);
+	return rc;
+}
+
+int
+cache_lookup(struct ctx *c, const char *key, json_t **layer, int *has_layer)
+{
+	char path[4300], *text = NULL;
+	json_t *ent, *l;
+	size_t len;
+	int hit = 0;
+
+	*layer = NULL;
+	*has_layer = 0;
+	if (c->no_cache || !hypr_digest_valid(key))
+		return 0;
+	if (hypr_root_path(&c->root, path, sizeof(path), "cache/%s.json", key + 7) < 0 ||
+	    hypr_read_file(path, 1 << 24, &text, &len, NULL) < 0)
+		return 0;
+	ent = json_loadb(text, len, 0, NULL);
+	free(text);
+	if (!json_is_object(ent))
+		goto out;
+	if (hypr_json_str(ent, "key") == NULL || strcmp(hypr_json_str(ent, "key"), key))
+		goto out;
+	l = json_object_get(ent, "layer");
+	if (json_is_null(l) || l == NULL) {
+		hit = 1;
+	} else if (json_is_object(l) && hypr_json_str(l, "digest") &&
+	    hypr_blob_has(&c->root, hypr_json_str(l, "digest"))) {
+		*layer = json_pack("{s:s,s:s,s:O,s:s}",
+		    "digest", hypr_json_str(l, "digest"),
+		    "diff_id", hypr_json_str(l, "diff_id") ? hypr_json_str(l, "diff_id") :
+		    hypr_json_str(l, "digest"),
+		    "size", json_object_get(l, "size") ? json_object_get(l, "size") :
+		    json_integer(0),
+		    "media_type", hypr_json_str(l, "media_type") ?
+		    hypr_json_str(l, "media_type") : "application/vnd.oci.image.layer.v1.tar");
+		if (*layer != NULL) {
+			*has_layer = 1;
+			hit = 1;
+		}
+	}
+out:
+	json_decref(ent);
+	return hit;
+}

@@ -1,0 +1,791 @@
+/* config.c - instructions that change only the image config, as Docker
+ * (BuildKit's dockerfile frontend) applies them. */
+#include "exec.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const proxy_args[] = {
+	"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
+	"ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", NULL
+};
+
+int
+arg_is_proxy(const char *name)
+{
+	for (const char *const *p = proxy_args; *p; p++)
+		if (strcmp(*p, name) == 0)
+			return 1;
+	return 0;
+}
+
+int
+config_is_op(const char *op)
+{
+	static const char *const ops[] = { "ENV", "ARG", "LABEL", "EXPOSE",
+		"VOLUME", "ENTRYPOINT", "CMD", "HEALTHCHECK", "SHELL",
+		"STOPSIGNAL", "USER", "WORKDIR", "ONBUILD", "MAINTAINER", NULL };
+
+	for (const char *const *p = ops; *p; p++)
+		if (strcmp(*p, op) == 0)
+			return 1;
+	return 0;
+}
+
+/* Variables an instruction is expanded against: ARGs in scope, then the
+ * config's Env on top (ENV always overrides ARG). */
+int
+vars_for(struct stage *st, struct hypr_vars *v, struct hypr_err *e)
+{
+	json_t *env = json_object_get(st->config, "Env"), *x;
+	size_t i;
+
+	memset(v, 0, sizeof(*v));
+	if (hypr_vars_copy(v, &st->args) < 0)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	json_array_foreach(env, i, x) {
+		if (json_is_string(x) && strchr(json_string_value(x), '=') &&
+		    hypr_vars_setkv(v, json_string_value(x)) < 0)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	}
+	return 0;
+}
+
+char *
+join_words(json_t *arr, const char *sep)
+{
+	size_t i, len = 1;
+	json_t *x;
+	char *s;
+
+	json_array_foreach(arr, i, x)
+		len += strlen(json_string_value(x) ? json_string_value(x) : "") +
+		    strlen(sep);
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	s[0] = '\0';
+	json_array_foreach(arr, i, x) {
+		if (i)
+			strcat(s, sep);
+		strcat(s, json_string_value(x) ? json_string_value(x) : "");
+	}
+	return s;
+}
+
+json_t *
+shell_of(struct stage *st)
+{
+	json_t *sh = json_object_get(st->config, "Shell");
+
+	if (json_is_array(sh) && json_array_size(sh) > 0)
+		return json_deep_copy(sh);
+	return json_pack("[s,s]", "/bin/sh", "-c");
+}
+
+/* Expand an instruction's arguments into words: shell-form text is split
+ * after expansion; exec-form (JSON) strings are expanded one by one. */
+int
+expand_args(struct ctx *c, struct stage *st, json_t *instr, char ***words,
+    size_t *n, struct hypr_err *e)
+{
+	struct hypr_vars v;
+	json_t *args = json_object_get(instr, "args"), *x;
+	const char *form = hypr_json_str(instr, "form");
+	char **out = NULL;
+	size_t i, cnt = 0;
+
+	*words = NULL;
+	*n = 0;
+	if (vars_for(st, &v, e) < 0)
+		return -1;
+	json_array_foreach(args, i, x) {
+		char **w = NULL;
+		size_t k = 0;
+		const char *s = json_string_value(x);
+
+		if (s == NULL)
+			continue;
+		if (form && strcmp(form, "exec") == 0) {
+			char *one;
+
+			if (hypr_expand_word(s, &v, c->escape, &one, e) < 0)
+				goto fail;
+			if ((w = calloc(2, sizeof(*w))) == NULL) {
+				free(one);
+				goto oom;
+			}
+			w[0] = one;
+			k = 1;
+		} else if (hypr_expand_words(s, &v, c->escape, &w, &k, e) < 0) {
+			goto fail;
+		}
+		{
+			char **nw = realloc(out, (cnt + k + 1) * sizeof(*nw));
+
+			if (nw == NULL) {
+				hypr_words_free(w);
+				goto oom;
+			}
+			out = nw;
+			memcpy(out + cnt, w, k * sizeof(*w));
+			cnt += k;
+			out[cnt] = NULL;
+			free(w);
+		}
+	}
+	if (out == NULL && (out = calloc(1, sizeof(*out))) == NULL)
+		goto oom;
+	hypr_vars_free(&v);
+	*words = out;
+	*n = cnt;
+	return 0;
+oom:
+	hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+fail:
+	hypr_vars_free(&v);
+	hypr_words_free(out);
+	return -1;
+}
+
+/* Go's time.ParseDuration, for HEALTHCHECK options. */
+int
+parse_duration(const char *s, int64_t *ns)
+{
+	static const struct { const char *u; double mul; } units[] = {
+		{ "ns", 1 }, { "us", 1e3 }, { "\xc2\xb5s", 1e3 }, { "ms", 1e6 },
+		{ "s", 1e9 }, { "m", 60e9 }, { "h", 3600e9 }, { NULL, 0 } };
+	double total = 0;
+
+	if (*s == '\0')
+		return -1;
+	if (strcmp(s, "0") == 0) {
+		*ns = 0;
+		return 0;
+	}
+	while (*s) {
+		char *end;
+		double v;
+		int found = 0;
+
+		if (!isdigit((unsigned char)*s) && *s != '.')
+			return -1;
+		errno = 0;
+		v = strtod(s, &end);
+		if (end == s || errno)
+			return -1;
+		s = end;
+		for (int i = 0; units[i].u; i++) {
+			size_t l = strlen(units[i].u);
+
+			/* "m" must not eat the "m" of "ms" */
+			if (strncmp(s, units[i].u, l) == 0 &&
+			    !(l == 1 && s[0] == 'm' && s[1] == 's')) {
+				total += v * units[i].mul;
+				s += l;
+				found = 1;
+				break;
+			}
+		}
+		if (!found)
+			return -1;
+	}
+	if (total > 9.2e18)
+		return -1;
+	*ns = (int64_t)(total + 0.5);
+	return 0;
+}
+
+static int
+set_env(json_t *config, const char *key, const char *val)
+{
+	json_t *env = json_object_get(config, "Env"), *x;
+	size_t i, kl = strlen(key);
+	char *kv;
+
+	if (!json_is_array(env)) {
+		env = json_array();
+		json_object_set_new(config, "Env", env);
+	}
+	if (asprintf(&kv, "%s=%s", key, val) < 0)
+		return -1;
+	json_array_foreach(env, i, x) {
+		const char *s = json_string_value(x);
+
+		if (s && strncmp(s, key, kl) == 0 && s[kl] == '=') {
+			json_array_set_new(env, i, json_string(kv));
+			free(kv);
+			return 0;
+		}
+	}
+	json_array_append_new(env, json_string(kv));
+	free(kv);
+	return 0;
+}
+
+static char *
+clean_path(const char *p)
+{
+	char *out = malloc(strlen(p) + 2), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	*o++ = '/';
+	while (*p) {
+		const char *s;
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		s = p;
+		while (*p && *p != '/')
+			p++;
+		len = (size_t)(p - s);
+		if (len == 0 || (len == 1 && *s == '.'))
+			continue;
+		if (len == 2 && s[0] == '.' && s[1] == '.') {
+			while (o > out + 1 && o[-1] != '/')
+				o--;
+			if (o > out + 1)
+				o--;
+			continue;
+		}
+		if (o > out + 1)
+			*o++ = '/';
+		memcpy(o, s, len);
+		o += len;
+	}
+	*o = '\0';
+	return out;
+}
+
+static int
+add_port(json_t *ports, const char *spec, struct hypr_err *e)
+{
+	char num[64], proto[16] = "tcp";
+	const char *sl = strchr(spec, '/');
+	size_t nl = sl ? (size_t)(sl - spec) : strlen(spec);
+	unsigned long lo, hi;
+	char *end;
+
+	if (nl == 0 || nl >= sizeof(num))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid port '%s'", spec);
+	memcpy(num, spec, nl);
+	num[nl] = '\0';
+	if (sl) {
+		size_t pl = strlen(sl + 1);
+
+		if (pl == 0 || pl >= sizeof(proto))
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid proto in '%s'", spec);
+		for (size_t i = 0; i <= pl; i++)
+			proto[i] = (char)tolower((unsigned char)sl[1 + i]);
+		if (strcmp(proto, "tcp") && strcmp(proto, "udp") && strcmp(proto, "sctp"))
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid proto '%s'", sl + 1);
+	}
+	if (!isdigit((unsigned char)num[0]))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid port '%s'", spec);
+	lo = strtoul(num, &end, 10);
+	hi = lo;
+	if (*end == '-') {
+		if (!isdigit((unsigned char)end[1]))
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid port range '%s'", spec);
+		hi = strtoul(end + 1, &end, 10);
+	}
+	if (*end != '\0' || lo > 65535 || hi > 65535 || hi < lo)
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid port '%s'", spec);
+	for (unsigned long p = lo; p <= hi; p++) {
+		char k[64];
+
+		snprintf(k, sizeof(k), "%lu/%s", p, proto);
+		json_object_set_new(ports, k, json_object());
+	}
+	return 0;
+}
+
+static json_t *
+obj_field(json_t *config, const char *key)
+{
+	json_t *o = json_object_get(config, key);
+
+	if (!json_is_object(o)) {
+		o = json_object();
+		json_object_set_new(config, key, o);
+	}
+	return o;
+}
+
+static json_t *
+words_json(char **w)
+{
+	json_t *a = json_array();
+
+	for (; w && *w; w++)
+		json_array_append_new(a, json_string(*w));
+	return a;
+}
+
+static json_t *
+raw_args(json_t *instr)
+{
+	json_t *a = json_object_get(instr, "args");
+
+	return json_is_array(a) ? json_deep_copy(a) : json_array();
+}
+
+static int
+is_exec(json_t *instr)
+{
+	const char *f = hypr_json_str(instr, "form");
+
+	return f && strcmp(f, "exec") == 0;
+}
+
+/* Shell form becomes SHELL + [text]; exec form stays as written. */
+static json_t *
+command_of(struct stage *st, json_t *instr)
+{
+	json_t *cmd;
+	char *text;
+
+	if (is_exec(instr))
+		return raw_args(instr);
+	cmd = shell_of(st);
+	text = join_words(json_object_get(instr, "args"), " ");
+	json_array_append_new(cmd, json_string(text ? text : ""));
+	free(text);
+	return cmd;
+}
+
+static char *
+dump_compact(json_t *j)
+{
+	return json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static const char *
+arg_value(struct ctx *c, struct stage *st, const char *name)
+{
+	json_t *v = json_object_get(c->build_args, name);
+	static char buf[128];
+	const char *p = c->platform ? c->platform : "linux/amd64";
+	const char *sl = strchr(p, '/');
+
+	(void)st;
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (strcmp(name, "TARGETPLATFORM") == 0 || strcmp(name, "BUILDPLATFORM") == 0)
+		return p;
+	if (strcmp(name, "TARGETOS") == 0 || strcmp(name, "BUILDOS") == 0) {
+		snprintf(buf, sizeof(buf), "%.*s", sl ? (int)(sl - p) : (int)strlen(p), p);
+		return buf;
+	}
+	if (strcmp(name, "TARGETARCH") == 0 || strcmp(name, "BUILDARCH") == 0) {
+		const char *a = sl ? sl + 1 : "amd64", *s2 = strchr(a, '/');
+
+		snprintf(buf, sizeof(buf), "%.*s", s2 ? (int)(s2 - a) : (int)strlen(a), a);
+		return buf;
+	}
+	if (strcmp(name, "TARGETVARIANT") == 0 || strcmp(name, "BUILDVARIANT") == 0) {
+		const char *s2 = sl ? strchr(sl + 1, '/') : NULL;
+
+		return s2 ? s2 + 1 : "";
+	}
+	return NULL;
+}
+
+static int
+do_arg(struct ctx *c, struct stage *st, json_t *instr, json_t *exp,
+    struct hypr_err *e)
+{
+	json_t *pairs = json_object_get(instr, "pairs"), *p;
+	size_t i;
+
+	json_array_foreach(pairs, i, p) {
+		const char *k = hypr_json_str(p, "key");
+		json_t *dv = json_object_get(p, "value");
+		const char *val = NULL;
+		char *ex = NULL;
+		static int one = 1;
+
+		if (k == NULL)
+			continue;
+		if ((val = arg_value(c, st, k)) != NULL &&
+		    json_is_string(json_object_get(c->build_args, k))) {
+			/* --build-arg wins over the default */
+		} else if (json_is_string(dv)) {
+			struct hypr_vars v;
+
+			if (vars_for(st, &v, e) < 0)
+				return -1;
+			if (hypr_expand_word(json_string_value(dv), &v, c->escape,
+			    &ex, e) < 0) {
+				hypr_vars_free(&v);
+				return -1;
+			}
+			hypr_vars_free(&v);
+			val = ex;
+		} else if (hypr_vars_get(&c->global_args, k) != NULL) {
+			val = hypr_vars_get(&c->global_args, k);
+		}
+		map_set(&st->declared, k, &one, NULL);
+		if (val != NULL) {
+			if (hypr_vars_set(&st->args, k, val) < 0) {
+				free(ex);
+				return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+			}
+			json_object_set_new(exp, k, json_string(val));
+		} else {
+			json_object_set_new(exp, k, json_null());
+		}
+		free(ex);
+	}
+	return 0;
+}
+
+static int
+healthcheck(struct stage *st, json_t *instr, json_t **hc, struct hypr_err *e)
+{
+	static const struct { const char *flag, *key; } durs[] = {
+		{ "interval", "Interval" }, { "timeout", "Timeout" },
+		{ "start-period", "StartPeriod" }, { "start-interval", "StartInterval" },
+		{ NULL, NULL } };
+	json_t *args = json_object_get(instr, "args");
+	json_t *flags = json_object_get(instr, "flags");
+	json_t *sub = json_object_get(instr, "cmd");
+	const char *a0 = json_string_value(json_array_get(args, 0));
+	json_t *test;
+
+	*hc = json_object();
+	if (a0 && strncasecmp(a0, "NONE", 4) == 0 &&
+	    (a0[4] == '\0' || isspace((unsigned char)a0[4])) &&
+	    json_array_size(args) <= 1 && !json_is_object(sub)) {
+		json_object_set_new(*hc, "Test", json_pack("[s]", "NONE"));
+		return 0;
+	}
+	/* The command: a nested {"args","form"} or "args" starting with CMD. */
+	if (json_is_object(sub)) {
+		json_t *cmd = command_of(st, sub);
+
+		test = json_pack("[s]", is_exec(sub) ? "CMD" : "CMD-SHELL");
+		if (is_exec(sub))
+			json_array_extend(test, json_object_get(sub, "args"));
+		else
+			json_array_append(test, json_array_get(cmd, json_array_size(cmd) - 1));
+		json_decref(cmd);
+	} else {
+		json_t *rest = json_array();
+		size_t i;
+		json_t *x;
+		char *text;
+
+		json_array_foreach(args, i, x) {
+			const char *s = json_string_value(x);
+
+			if (i == 0 && s && strcasecmp(s, "CMD") == 0)
+				continue;
+			if (i == 0 && s && strncasecmp(s, "CMD ", 4) == 0) {
+				while (*s && !isspace((unsigned char)*s))
+					s++;
+				while (isspace((unsigned char)*s))
+					s++;
+				json_array_append_new(rest, json_string(s));
+				continue;
+			}
+			json_array_append(rest, x);
+		}
+		if (json_array_size(rest) == 0) {
+			json_decref(rest);
+			json_decref(*hc);
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "HEALTHCHECK: missing command");
+		}
+		if (is_exec(instr)) {
+			test = json_pack("[s]", "CMD");
+			json_array_extend(test, rest);
+		} else {
+			text = join_words(rest, " ");
+			test = json_pack("[s,s]", "CMD-SHELL", text ? text : "");
+			free(text);
+		}
+		json_decref(rest);
+	}
+	json_object_set_new(*hc, "Test", test);
+	for (int i = 0; durs[i].flag; i++) {
+		const char *v = hypr_json_str(flags, durs[i].flag);
+		int64_t ns;
+
+		if (v == NULL)
+			continue;
+		if (parse_duration(v, &ns) < 0 || ns < 0) {
+			json_decref(*hc);
+			return hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "HEALTHCHECK: --%s: invalid duration '%s'", durs[i].flag, v);
+		}
+		if (ns != 0 && ns < 1000000) {
+			json_decref(*hc);
+			return hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "HEALTHCHECK: --%s cannot be less than 1ms", durs[i].flag);
+		}
+		if (ns)
+			json_object_set_new(*hc, durs[i].key, json_integer(ns));
+	}
+	if (hypr_json_str(flags, "retries")) {
+		char *end;
+		long r = strtol(hypr_json_str(flags, "retries"), &end, 10);
+
+		if (*end || r < 0) {
+			json_decref(*hc);
+			return hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "HEALTHCHECK: --retries: invalid number");
+		}
+		if (r)
+			json_object_set_new(*hc, "Retries", json_integer(r));
+	}
+	return 0;
+}
+
+int
+config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
+    char **created_by, struct hypr_err *e)
+{
+	const char *op = hypr_json_str(instr, "op");
+	json_t *cfg = st->config, *exp = NULL;
+	char **w = NULL, *text = NULL;
+	size_t n = 0, i;
+	int r = -1;
+
+	*expanded = NULL;
+	*created_by = NULL;
+	if (strcmp(op, "ENV") == 0 || strcmp(op, "LABEL") == 0) {
+		json_t *pairs = json_object_get(instr, "pairs"), *p;
+		struct hypr_vars v;
+		json_t *kv = json_array();
+		char *parts = NULL;
+
+		if (vars_for(st, &v, e) < 0)
+			goto out;
+		json_array_foreach(pairs, i, p) {
+			const char *k = hypr_json_str(p, "key");
+			const char *val = hypr_json_str(p, "value");
+			char *ek = NULL, *ev = NULL;
+
+			if (k == NULL)
+				continue;
+			if (hypr_expand_word(k, &v, c->escape, &ek, e) < 0 ||
+			    hypr_expand_word(val ? val : "", &v, c->escape, &ev, e) < 0) {
+				free(ek);
+				hypr_vars_free(&v);
+				json_decref(kv);
+				goto out;
+			}
+			json_array_append_new(kv, json_pack("[s,s]", ek, ev));
+			free(ek);
+			free(ev);
+		}
+		hypr_vars_free(&v);
+		json_array_foreach(kv, i, p) {
+			const char *k = json_string_value(json_array_get(p, 0));
+			const char *val = json_string_value(json_array_get(p, 1));
+			char *np;
+
+			if (op[0] == 'E')
+				set_env(cfg, k, val);
+			else
+				json_object_set_new(obj_field(cfg, "Labels"), k,
+				    json_string(val));
+			if (asprintf(&np, "%s%s%s=%s", parts ? parts : "",
+			    parts ? " " : "", k, val) < 0)
+				np = NULL;
+			free(parts);
+			parts = np;
+		}
+		exp = kv;
+		if (asprintf(created_by, "%s %s", op, parts ? parts : "") < 0)
+			*created_by = NULL;
+		free(parts);
+	} else if (strcmp(op, "ARG") == 0) {
+		char *s;
+
+		exp = json_object();
+		if (do_arg(c, st, instr, exp, e) < 0)
+			goto out;
+		s = join_words(json_object_get(instr, "args"), " ");
+		if (s == NULL || s[0] == '\0') {
+			json_t *p;
+			const char *k;
+			char *acc = NULL, *na;
+
+			json_array_foreach(json_object_get(instr, "pairs"), i, p) {
+				k = hypr_json_str(p, "key");
+				if (asprintf(&na, "%s%s%s%s%s", acc ? acc : "",
+				    acc ? " " : "", k ? k : "",
+				    hypr_json_str(p, "value") ? "=" : "",
+				    hypr_json_str(p, "value") ? hypr_json_str(p, "value") : "") < 0)
+					na = NULL;
+				free(acc);
+				acc = na;
+			}
+			free(s);
+			s = acc;
+		}
+		if (asprintf(created_by, "ARG %s", s ? s : "") < 0)
+			*created_by = NULL;
+		free(s);
+	} else if (strcmp(op, "EXPOSE") == 0) {
+		json_t *ports = obj_field(cfg, "ExposedPorts");
+
+		if (expand_args(c, st, instr, &w, &n, e) < 0)
+			goto out;
+		for (i = 0; i < n; i++)
+			if (add_port(ports, w[i], e) < 0)
+				goto out;
+		exp = words_json(w);
+		text = join_words(exp, " ");
+		if (asprintf(created_by, "EXPOSE %s", text ? text : "") < 0)
+			*created_by = NULL;
+	} else if (strcmp(op, "VOLUME") == 0) {
+		json_t *vols = obj_field(cfg, "Volumes");
+
+		if (expand_args(c, st, instr, &w, &n, e) < 0)
+			goto out;
+		if (n == 0) {
+			hypr_err_set(e, HYPR_EXIT_INPUT, "VOLUME: no path given");
+			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			if (w[i][0] == '\0') {
+				hypr_err_set(e, HYPR_EXIT_INPUT,
+				    "VOLUME specified can not be an empty string");
+				goto out;
+			}
+			json_object_set_new(vols, w[i], json_object());
+		}
+		exp = words_json(w);
+		text = dump_compact(exp);
+		if (asprintf(created_by, "VOLUME %s", text ? text : "") < 0)
+			*created_by = NULL;
+	} else if (strcmp(op, "CMD") == 0 || strcmp(op, "ENTRYPOINT") == 0) {
+		json_t *cmd = command_of(st, instr);
+
+		if (op[0] == 'C') {
+			json_object_set(cfg, "Cmd", cmd);
+			st->cmd_set = 1;
+		} else {
+			json_object_set(cfg, "Entrypoint", cmd);
+			if (!st->cmd_set)
+				json_object_del(cfg, "Cmd");
+		}
+		exp = cmd;
+		text = dump_compact(cmd);
+		if (asprintf(created_by, "%s %s", op, text ? text : "") < 0)
+			*created_by = NULL;
+	} else if (strcmp(op, "HEALTHCHECK") == 0) {
+		json_t *hc;
+
+		if (healthcheck(st, instr, &hc, e) < 0)
+			goto out;
+		json_object_set_new(cfg, "Healthcheck", hc);
+		exp = json_incref(hc);
+		text = dump_compact(hc);
+		if (asprintf(created_by, "HEALTHCHECK %s", text ? text : "") < 0)
+			*created_by = NULL;
+	} else if (strcmp(op, "SHELL") == 0) {
+		if (!is_exec(instr) || json_array_size(json_object_get(instr, "args")) == 0) {
+			hypr_err_set(e, HYPR_EXIT_INPUT, "SHELL requires the arguments to be in JSON form");
+			goto out;
+		}
+		exp = raw_args(instr);
+		json_object_set(cfg, "Shell", exp);
+		text = dump_compact(exp);
+		if (asprintf(created_by, "SHELL %s", text ? text : "") < 0)
+			*created_by = NULL;
+	} else if (strcmp(op, "STOPSIGNAL") == 0 || strcmp(op, "USER") == 0 ||
+	    strcmp(op, "WORKDIR") == 0 || strcmp(op, "MAINTAINER") == 0) {
+		struct hypr_vars v;
+		char *raw = join_words(json_object_get(instr, "args"), " "), *val;
+
+		if (raw == NULL || vars_for(st, &v, e) < 0) {
+			free(raw);
+			goto out;
+		}
+		if (strcmp(op, "MAINTAINER") == 0) {
+			val = strdup(raw);
+		} else if (hypr_expand_word(raw, &v, c->escape, &val, e) < 0) {
+			free(raw);
+			hypr_vars_free(&v);
+			goto out;
+		}
+		free(raw);
+		hypr_vars_free(&v);
+		if (val == NULL)
+			goto out;
+		if (strcmp(op, "STOPSIGNAL") == 0) {
+			json_object_set_new(cfg, "StopSignal", json_string(val));
+		} else if (strcmp(op, "USER") == 0) {
+			json_object_set_new(cfg, "User", json_string(val));
+		} else if (strcmp(op, "MAINTAINER") == 0) {
+			free(st->author);
+			st->author = strdup(val);
+		} else {
+			const char *prev = hypr_json_str(cfg, "WorkingDir");
+			char *joined, *clean;
+
+			if (val[0] == '\0') {
+				free(val);
+				hypr_err_set(e, HYPR_EXIT_INPUT, "WORKDIR: empty path");
+				goto out;
+			}
+			if (val[0] == '/')
+				joined = strdup(val);
+			else if (asprintf(&joined, "%s/%s", prev && *prev ? prev : "/",
+			    val) < 0)
+				joined = NULL;
+			clean = joined ? clean_path(joined) : NULL;
+			free(joined);
+			free(val);
+			if ((val = clean) == NULL)
+				goto out;
+			json_object_set_new(cfg, "WorkingDir", json_string(val));
+		}
+		exp = json_string(val);
+		if (asprintf(created_by, "%s %s", op, val) < 0)
+			*created_by = NULL;
+		free(val);
+	} else if (strcmp(op, "ONBUILD") == 0) {
+		const char *orig = hypr_json_str(instr, "original");
+		const char *t = orig ? orig : "";
+		json_t *ob;
+
+		while (isspace((unsigned char)*t))
+			t++;
+		if (strncasecmp(t, "ONBUILD", 7) == 0)
+			t += 7;
+		while (isspace((unsigned char)*t))
+			t++;
+		ob = json_object_get(cfg, "OnBuild");
+		if (!json_is_array(ob)) {
+			ob = json_array();
+			json_object_set_new(cfg, "OnBuild", ob);
+		}
+		json_array_append_new(ob, json_string(t));
+		exp = json_string(t);
+		if (asprintf(created_by, "ONBUILD %s", t) < 0)
+			*created_by = NULL;
+	} else {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "unknown instruction '%s'", op);
+		goto out;
+	}
+	if (*created_by == NULL) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		goto out;
+	}
+	*expanded = exp;
+	exp = NULL;
+	r = 0;
+out:
+	json_decref(exp);
+	hypr_words_free(w);
+	free(text);
+	return r;
+}

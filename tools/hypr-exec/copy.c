@@ -1,0 +1,1404 @@
+/* copy.c - COPY and ADD, done on the host: sources from the context (after
+ * .dockerignore), from an earlier stage or an image, from a URL or a
+ * heredoc; the layer tar is built directly, no VM involved. */
+#include "exec.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "rootfs.h"
+
+/* One thing to copy, as found in the source. */
+struct item {
+	char *host;		/* host path with the data */
+	char *rel;		/* path under the destination ("" = dest itself) */
+	struct tnode n;
+	uint64_t size;
+	int top_file;		/* a file named by a source: lands at dest/rel or dest */
+	int archive;		/* ADD: a local archive to unpack into dest */
+	int owned;		/* n.uid/gid come from the source (stage, image, archive) */
+};
+
+struct items {
+	struct item *v;
+	size_t n, cap;
+};
+
+/* A source namespace: a host directory, with owners from a map when it is
+ * an unpacked tar (stage, image, archive), else 0:0 (the context). */
+struct sroot {
+	const char *dir;
+	const struct map *meta;
+	const struct hypr_ignore *ig;
+};
+
+/* Temporary directories to remove at exit. */
+static char **tmpdirs;
+static size_t ntmpdirs;
+
+static void
+cleanup_tmpdirs(void)
+{
+	for (size_t i = 0; i < ntmpdirs; i++) {
+		hypr_rm_rf(tmpdirs[i], NULL);
+		free(tmpdirs[i]);
+	}
+	free(tmpdirs);
+	tmpdirs = NULL;
+	ntmpdirs = 0;
+}
+
+static char *
+make_tmpdir(struct ctx *c, const char *what, struct hypr_err *e)
+{
+	char path[4300], **v;
+
+	if (hypr_root_path(&c->root, path, sizeof(path), "tmp/exec-%s.XXXXXX", what) < 0) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
+		return NULL;
+	}
+	if (mkdtemp(path) == NULL) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "mkdtemp %s", path);
+		return NULL;
+	}
+	if (ntmpdirs == 0)
+		atexit(cleanup_tmpdirs);
+	if ((v = realloc(tmpdirs, (ntmpdirs + 1) * sizeof(*v))) == NULL)
+		return NULL;
+	tmpdirs = v;
+	tmpdirs[ntmpdirs] = strdup(path);
+	return tmpdirs[ntmpdirs++];
+}
+
+static void
+items_free(struct items *it)
+{
+	for (size_t i = 0; i < it->n; i++) {
+		free(it->v[i].host);
+		free(it->v[i].rel);
+		free(it->v[i].n.link);
+	}
+	free(it->v);
+	memset(it, 0, sizeof(*it));
+}
+
+static int
+items_add(struct items *it, const char *host, const char *rel,
+    const struct tnode *n, uint64_t size, struct hypr_err *e)
+{
+	struct item *x;
+
+	if (it->n == it->cap) {
+		size_t cap = it->cap ? it->cap * 2 : 64;
+		struct item *v = realloc(it->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		it->v = v;
+		it->cap = cap;
+	}
+	x = &it->v[it->n];
+	memset(x, 0, sizeof(*x));
+	x->host = host ? strdup(host) : NULL;
+	x->rel = strdup(rel);
+	x->n = *n;
+	x->n.link = n->link ? strdup(n->link) : NULL;
+	x->size = size;
+	it->n++;
+	return 0;
+}
+
+static char *
+path_join(const char *a, const char *b)
+{
+	char *s;
+
+	if (a[0] == '\0')
+		return strdup(b);
+	if (b[0] == '\0')
+		return strdup(a);
+	if (asprintf(&s, "%s/%s", a, b) < 0)
+		return NULL;
+	return s;
+}
+
+/* Clean a path as if rooted: no leading "/", ".." stops at the root. */
+static char *
+clean_rooted(const char *p)
+{
+	char *out = malloc(strlen(p) + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	while (*p) {
+		const char *s;
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		s = p;
+		while (*p && *p != '/')
+			p++;
+		len = (size_t)(p - s);
+		if (len == 0 || (len == 1 && *s == '.'))
+			continue;
+		if (len == 2 && s[0] == '.' && s[1] == '.') {
+			while (o > out && o[-1] != '/')
+				o--;
+			if (o > out)
+				o--;
+			continue;
+		}
+		if (o > out)
+			*o++ = '/';
+		memcpy(o, s, len);
+		o += len;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Does a cleaned member name climb out ("..")? */
+static int
+escapes(const char *p)
+{
+	int depth = 0;
+
+	while (*p) {
+		const char *s;
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		s = p;
+		while (*p && *p != '/')
+			p++;
+		len = (size_t)(p - s);
+		if (len == 0 || (len == 1 && *s == '.'))
+			continue;
+		if (len == 2 && s[0] == '.' && s[1] == '.') {
+			if (--depth < 0)
+				return 1;
+		} else {
+			depth++;
+		}
+	}
+	return 0;
+}
+
+static char *
+host_link(void *arg, const char *path)
+{
+	const struct sroot *r = arg;
+	char *full, buf[4096];
+	struct stat sb;
+	ssize_t n;
+
+	if ((full = path_join(r->dir, path)) == NULL)
+		return NULL;
+	if (lstat(full, &sb) < 0 || !S_ISLNK(sb.st_mode) ||
+	    (n = readlink(full, buf, sizeof(buf) - 1)) < 0) {
+		free(full);
+		return NULL;
+	}
+	free(full);
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+static int
+excluded(const struct sroot *r, const char *rel)
+{
+	return r->ig != NULL && rel[0] != '\0' && hypr_ignore_match(r->ig, rel);
+}
+
+static int
+has_glob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names in a host directory. */
+static int
+list_dir(const char *dir, char ***names, size_t *n, struct hypr_err *e)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **v = NULL;
+	size_t cnt = 0;
+
+	*names = NULL;
+	*n = 0;
+	if (d == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", dir);
+	while ((de = readdir(d)) != NULL) {
+		char **nv;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if ((nv = realloc(v, (cnt + 2) * sizeof(*v))) == NULL) {
+			closedir(d);
+			hypr_words_free(v);
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		}
+		v = nv;
+		v[cnt++] = strdup(de->d_name);
+		v[cnt] = NULL;
+	}
+	closedir(d);
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), cmp_str);
+	*names = v;
+	*n = cnt;
+	return 0;
+}
+
+/* Expand a glob pattern (cleaned, rooted) against the source, one path
+ * component at a time, as Go's filepath.Glob: results sorted. */
+static int
+glob_match(const struct sroot *r, const char *base, const char *pat,
+    char ***out, size_t *nout, struct hypr_err *e)
+{
+	const char *sl = strchr(pat, '/');
+	size_t clen = sl ? (size_t)(sl - pat) : strlen(pat);
+	char comp[256], *dir;
+	char **names;
+	size_t n;
+
+	if (clen >= sizeof(comp))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: name too long", pat);
+	memcpy(comp, pat, clen);
+	comp[clen] = '\0';
+	if (!has_glob(comp)) {
+		char *next = path_join(base, comp);
+		struct stat sb;
+		char *full = next ? path_join(r->dir, next) : NULL;
+		int rc = 0;
+
+		if (full && lstat(full, &sb) == 0 && (!excluded(r, next) ||
+		    (sl && hypr_ignore_descend(r->ig, next)))) {
+			if (sl)
+				rc = glob_match(r, next, sl + 1, out, nout, e);
+			else {
+				char **v = realloc(*out, (*nout + 2) * sizeof(*v));
+
+				if (v) {
+					*out = v;
+					v[(*nout)++] = strdup(next);
+					v[*nout] = NULL;
+				}
+			}
+		}
+		free(full);
+		free(next);
+		return rc;
+	}
+	if ((dir = path_join(r->dir, base)) == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	if (list_dir(dir, &names, &n, NULL) < 0) {
+		free(dir);
+		return 0;	/* not a directory: no match */
+	}
+	free(dir);
+	for (size_t i = 0; i < n; i++) {
+		char *next;
+
+		if (fnmatch(comp, names[i], 0) != 0)
+			continue;
+		if ((next = path_join(base, names[i])) == NULL)
+			continue;
+		if (excluded(r, next) && !(sl && hypr_ignore_descend(r->ig, next))) {
+			free(next);
+			continue;
+		}
+		if (sl) {
+			if (glob_match(r, next, sl + 1, out, nout, e) < 0) {
+				free(next);
+				hypr_words_free(names);
+				return -1;
+			}
+			free(next);
+		} else {
+			char **v = realloc(*out, (*nout + 2) * sizeof(*v));
+
+			if (v == NULL) {
+				free(next);
+				break;
+			}
+			*out = v;
+			v[(*nout)++] = next;
+			v[*nout] = NULL;
+		}
+	}
+	hypr_words_free(names);
+	return 0;
+}
+
+static void
+node_of(const struct sroot *r, const char *rel, const struct stat *sb,
+    struct tnode *n, int *owned)
+{
+	const struct tnode *m = r->meta ? map_get(r->meta, rel) : NULL;
+
+	memset(n, 0, sizeof(*n));
+	n->mode = sb->st_mode;
+	n->mtime = sb->st_mtime;
+	*owned = 0;
+	if (m != NULL) {
+		n->mode = (sb->st_mode & S_IFMT) | (m->mode & 07777);
+		n->uid = m->uid;
+		n->gid = m->gid;
+		n->mtime = m->mtime;
+		*owned = 1;
+	}
+}
+
+static int
+add_host(struct items *it, const struct sroot *r, const char *real,
+    const char *out_rel, struct hypr_err *e)
+{
+	char *full = path_join(r->dir, real);
+	struct stat sb;
+	struct tnode n;
+	char buf[4096];
+	int owned, rc;
+
+	if (full == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	if (lstat(full, &sb) < 0) {
+		free(full);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "stat %s", real);
+	}
+	if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) && !S_ISLNK(sb.st_mode)) {
+		free(full);
+		return 0;	/* sockets, devices, fifos: not copied */
+	}
+	node_of(r, real, &sb, &n, &owned);
+	if (S_ISLNK(sb.st_mode)) {
+		ssize_t k = readlink(full, buf, sizeof(buf) - 1);
+
+		if (k < 0) {
+			free(full);
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "readlink %s", real);
+		}
+		buf[k] = '\0';
+		n.link = buf;
+	}
+	rc = items_add(it, S_ISREG(sb.st_mode) ? full : NULL, out_rel, &n,
+	    S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0, e);
+	if (rc == 0)
+		it->v[it->n - 1].owned = owned;
+	free(full);
+	return rc;
+}
+
+/* The contents of a directory, recursively, sorted. */
+static int
+walk(struct items *it, const struct sroot *r, const char *real,
+    const char *out_rel, struct hypr_err *e)
+{
+	char *dir = path_join(r->dir, real), **names;
+	size_t n;
+
+	if (dir == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	if (list_dir(dir, &names, &n, e) < 0) {
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	for (size_t i = 0; i < n; i++) {
+		char *cr = path_join(real, names[i]), *co = path_join(out_rel, names[i]);
+		char *full = cr ? path_join(r->dir, cr) : NULL;
+		struct stat sb;
+		int rc = 0, ex;
+
+		if (cr == NULL || co == NULL || full == NULL) {
+			free(cr);
+			free(co);
+			free(full);
+			hypr_words_free(names);
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		}
+		ex = excluded(r, cr);
+		if (lstat(full, &sb) == 0) {
+			if (!ex)
+				rc = add_host(it, r, cr, co, e);
+			if (rc == 0 && S_ISDIR(sb.st_mode) &&
+			    (!ex || hypr_ignore_descend(r->ig, cr)))
+				rc = walk(it, r, cr, co, e);
+		}
+		free(cr);
+		free(co);
+		free(full);
+		if (rc < 0) {
+			hypr_words_free(names);
+			return -1;
+		}
+	}
+	hypr_words_free(names);
+	return 0;
+}
+
+static int
+is_archive(const char *path)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *ent;
+	int ok;
+
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	archive_read_support_format_gnutar(a);
+	ok = archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK &&
+	    archive_read_next_header(a, &ent) == ARCHIVE_OK;
+	archive_read_free(a);
+	return ok;
+}
+
+/* Collect one source argument (a path or glob in the namespace). */
+static int
+collect(struct items *it, const struct sroot *r, const char *src, int add,
+    const char *what, struct hypr_err *e)
+{
+	char *pat = clean_rooted(src), **matches = NULL;
+	size_t nm = 0;
+	int rc = -1;
+
+	if (pat == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	if (pat[0] == '\0') {
+		matches = calloc(2, sizeof(*matches));
+		matches[0] = strdup("");
+		nm = 1;
+	} else if (glob_match(r, "", pat, &matches, &nm, e) < 0) {
+		goto out;
+	}
+	if (nm == 0) {
+		hypr_err_set(e, HYPR_EXIT_INPUT,
+		    "%s: file not found in %s%s", src, what,
+		    r->ig ? " or excluded by .dockerignore" : "");
+		goto out;
+	}
+	for (size_t i = 0; i < nm; i++) {
+		char *real, *full, *base;
+		struct stat sb;
+
+		/* Follow symlinks, kept inside the source namespace. */
+		if (resolve_path(matches[i], 1, host_link, (void *)r, &real, e) < 0)
+			goto out;
+		full = path_join(r->dir, real);
+		if (full == NULL || stat(full, &sb) < 0 || excluded(r, real)) {
+			hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "%s: file not found in %s%s", matches[i], what,
+			    r->ig ? " or excluded by .dockerignore" : "");
+			free(full);
+			free(real);
+			goto out;
+		}
+		base = strrchr(matches[i], '/');
+		base = base ? base + 1 : matches[i];
+		if (S_ISDIR(sb.st_mode)) {
+			int owned;
+			struct tnode n;
+
+			node_of(r, real, &sb, &n, &owned);
+			if (items_add(it, NULL, "", &n, 0, e) < 0 ||
+			    walk(it, r, real, "", e) < 0) {
+				free(full);
+				free(real);
+				goto out;
+			}
+		} else if (S_ISREG(sb.st_mode)) {
+			int owned;
+			struct tnode n;
+
+			node_of(r, real, &sb, &n, &owned);
+			if (items_add(it, full, base, &n, (uint64_t)sb.st_size, e) < 0) {
+				free(full);
+				free(real);
+				goto out;
+			}
+			it->v[it->n - 1].top_file = 1;
+			it->v[it->n - 1].owned = owned;
+			if (add && r->ig && is_archive(full))
+				it->v[it->n - 1].archive = 1;
+		}
+		free(full);
+		free(real);
+	}
+	rc = 0;
+out:
+	free(pat);
+	hypr_words_free(matches);
+	return rc;
+}
+
+/* Run a program, wait; returns its exit status or -1. */
+static int
+spawn_wait(char *const argv[])
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDONLY);
+
+		if (fd >= 0)
+			dup2(fd, 0);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ADD <url>: fetched on the host with curl, checksum verified. */
+static int
+fetch_url(struct ctx *c, struct items *it, const char *url, const char *checksum,
+    struct hypr_err *e)
+{
+	char *dir = make_tmpdir(c, "url", e), *path, name[256];
+	const char *p = strstr(url, "://"), *end, *slash;
+	char *argv[] = { "curl", "-fsSL", "--proto", "=http,https", "-R", "-o",
+		NULL, "--", (char *)url, NULL };
+	struct stat sb;
+	struct tnode n = { 0 };
+	int st;
+
+	if (dir == NULL)
+		return -1;
+	/* The file name: the URL path's last component, without query. */
+	p = p ? p + 3 : url;
+	end = p + strcspn(p, "?#");
+	slash = NULL;
+	for (const char *q = p; q < end; q++)
+		if (*q == '/')
+			slash = q;
+	if (slash == NULL || slash + 1 >= end || (size_t)(end - slash) >= sizeof(name))
+		snprintf(name, sizeof(name), "download");
+	else
+		snprintf(name, sizeof(name), "%.*s", (int)(end - slash - 1), slash + 1);
+	if (strcmp(name, "..") == 0 || strcmp(name, ".") == 0)
+		snprintf(name, sizeof(name), "download");
+	if ((path = path_join(dir, "data")) == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	argv[6] = path;
+	st = spawn_wait(argv);
+	if (st != 0) {
+		free(path);
+		if (st < 0 || st == 127)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: cannot run curl", url);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: download failed (curl exit %d)",
+		    url, st);
+	}
+	if (checksum != NULL) {
+		char d[HYPR_DIGEST_LEN + 1];
+
+		if (hypr_digest_file(path, d, NULL, e) < 0) {
+			free(path);
+			return -1;
+		}
+		if (strcmp(d, checksum) != 0) {
+			free(path);
+			return hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "%s: checksum mismatch: expected %s, got %s", url, checksum, d);
+		}
+	}
+	if (stat(path, &sb) < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "stat %s", path);
+		free(path);
+		return -1;
+	}
+	n.mode = S_IFREG | 0600;
+	n.mtime = sb.st_mtime;
+	if (items_add(it, path, name, &n, (uint64_t)sb.st_size, e) < 0) {
+		free(path);
+		return -1;
+	}
+	it->v[it->n - 1].top_file = 1;
+	free(path);
+	return 0;
+}
+
+/* COPY <<EOF dest: the heredoc's content is the file. */
+static int
+heredoc_item(struct ctx *c, struct stage *st, json_t *instr, const char *word,
+    struct items *it, struct hypr_err *e)
+{
+	const char *name = word + 2;
+	json_t *h, *x;
+	size_t i;
+
+	if (*name == '-')
+		name++;
+	h = NULL;
+	json_array_foreach(json_object_get(instr, "heredocs"), i, x) {
+		const char *hn = hypr_json_str(x, "name");
+
+		if (hn && strcmp(hn, name) == 0)
+			h = x;
+	}
+	if (h == NULL)
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: no such heredoc", word);
+	{
+		const char *content = hypr_json_str(h, "content");
+		char *text = NULL, *dir = make_tmpdir(c, "heredoc", e), *path;
+		struct tnode n = { 0 };
+		int rc;
+
+		if (dir == NULL)
+			return -1;
+		(void)st;
+		text = strdup(content ? content : "");
+		path = path_join(dir, "data");
+		if (path == NULL || text == NULL ||
+		    hypr_write_atomic(path, text, strlen(text), 0644, e) < 0) {
+			free(path);
+			free(text);
+			return -1;
+		}
+		n.mode = S_IFREG | 0644;
+		n.mtime = c->epoch >= 0 ? c->epoch : time(NULL);
+		rc = items_add(it, path, name, &n, strlen(text), e);
+		if (rc == 0)
+			it->v[it->n - 1].top_file = 1;
+		free(path);
+		free(text);
+		return rc;
+	}
+}
+
+/* Unpack a tar (any compression) into dir with owners in meta. Members are
+ * cleaned: absolute names are kept inside dir, ".." climbing out is refused,
+ * and nothing is written through a symlink. */
+static int
+unpack(const char *tar, const char *dir, struct map *meta, const char *what,
+    struct hypr_err *e)
+{
+	struct archive *a = archive_read_new(), *w = archive_write_disk_new();
+	struct archive_entry *ent;
+	int r, rc = -1;
+
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	archive_read_support_format_gnutar(a);
+	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_PERM |
+	    ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+	    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_UNLINK);
+	if (archive_read_open_filename(a, tar, 1 << 16) != ARCHIVE_OK) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", what, archive_error_string(a));
+		goto out;
+	}
+	while ((r = archive_read_next_header(a, &ent)) == ARCHIVE_OK ||
+	    r == ARCHIVE_WARN) {
+		const char *name = archive_entry_pathname(ent);
+		const char *hl = archive_entry_hardlink(ent);
+		mode_t type = archive_entry_filetype(ent);
+		char *clean, *full, *hfull = NULL;
+		struct tnode *n;
+
+		if (name == NULL)
+			continue;
+		if (escapes(name) || (hl && escapes(hl))) {
+			hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "%s: member '%s' points outside the destination", what,
+			    hl && escapes(hl) ? hl : name);
+			goto out;
+		}
+		if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK && !hl)
+			continue;	/* devices and fifos are not unpacked */
+		if ((clean = clean_rooted(name)) == NULL)
+			goto oom;
+		if (clean[0] == '\0') {
+			free(clean);
+			continue;
+		}
+		if ((full = path_join(dir, clean)) == NULL) {
+			free(clean);
+			goto oom;
+		}
+		if ((n = calloc(1, sizeof(*n))) == NULL) {
+			free(clean);
+			free(full);
+			goto oom;
+		}
+		n->mode = archive_entry_mode(ent);
+		n->uid = (uid_t)archive_entry_uid(ent);
+		n->gid = (gid_t)archive_entry_gid(ent);
+		n->mtime = archive_entry_mtime(ent);
+		{
+			void *old = NULL;
+
+			map_set(meta, clean, n, &old);
+			tnode_free(old);
+		}
+		archive_entry_set_pathname(ent, full);
+		if (hl) {
+			char *hc = clean_rooted(hl);
+
+			hfull = hc ? path_join(dir, hc) : NULL;
+			free(hc);
+			archive_entry_set_hardlink(ent, hfull);
+			if (hfull) {
+				struct tnode *t = map_get(meta, clean);
+				char *h2 = clean_rooted(hl);
+				const struct tnode *src = h2 ? map_get(meta, h2) : NULL;
+
+				if (t && src) {
+					t->mode = src->mode;
+					t->uid = src->uid;
+					t->gid = src->gid;
+				}
+				free(h2);
+			}
+		}
+		r = archive_write_header(w, ent);
+		if (r == ARCHIVE_OK && archive_entry_size(ent) > 0 && !hl) {
+			const void *buf;
+			size_t len;
+			la_int64_t off;
+
+			while ((r = archive_read_data_block(a, &buf, &len, &off)) ==
+			    ARCHIVE_OK) {
+				if (archive_write_data_block(w, buf, len, off) < 0) {
+					r = ARCHIVE_FATAL;
+					break;
+				}
+			}
+			if (r == ARCHIVE_EOF)
+				r = ARCHIVE_OK;
+		}
+		if (r == ARCHIVE_OK)
+			r = archive_write_finish_entry(w);
+		free(full);
+		free(hfull);
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+			hypr_err_set(e, HYPR_EXIT_INPUT, "%s: member '%s': %s", what,
+			    clean, archive_error_string(w) ? archive_error_string(w) :
+			    archive_error_string(a));
+			free(clean);
+			goto out;
+		}
+		free(clean);
+	}
+	if (r != ARCHIVE_EOF) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", what, archive_error_string(a));
+		goto out;
+	}
+	rc = 0;
+	goto out;
+oom:
+	hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+out:
+	archive_read_free(a);
+	archive_write_free(w);
+	return rc;
+}
+
+/* The final filesystem of a layer chain, unpacked once per build. */
+static int
+chain_root(struct ctx *c, json_t *layers, char **dirp, struct map *meta,
+    struct hypr_err *e)
+{
+	const char **v;
+	size_t n = json_array_size(layers), i;
+	char *dir = make_tmpdir(c, "from", e), *tar;
+	json_t *x;
+	int fd, rc;
+
+	if (dir == NULL)
+		return -1;
+	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	json_array_foreach(layers, i, x)
+		v[i] = hypr_json_str(x, "digest");
+	if (asprintf(&tar, "%s.tar", dir) < 0) {
+		free(v);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	}
+	fd = open(tar, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		free(v);
+		free(tar);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating %s", tar);
+	}
+	rc = hypr_rootfs_flatten(&c->root, v, n, fd, e);
+	close(fd);
+	free(v);
+	if (rc == 0)
+		rc = unpack(tar, dir, meta, "flattened stage", e);
+	unlink(tar);
+	free(tar);
+	*dirp = dir;
+	return rc;
+}
+
+/* --chown / USER: names resolved in the image's /etc/passwd and /etc/group. */
+static int
+lookup_db(struct ctx *c, struct stage *st, const char *file, const char *name,
+    long *id, long *gid, struct hypr_err *e)
+{
+	const char **v;
+	size_t n;
+	char *text = NULL, *line, *save = NULL;
+	int r;
+
+	if (stage_layer_digests(st, &v, &n, e) < 0)
+		return -1;
+	r = hypr_rootfs_read_file(&c->root, v, n, file, 1 << 22, &text, NULL, e);
+	free(v);
+	if (r < 0)
+		return -1;
+	if (r == 1)
+		return 1;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[4] = { 0 }, *p = line;
+
+		for (int k = 0; k < 4 && p; k++) {
+			f[k] = p;
+			p = strchr(p, ':');
+			if (p)
+				*p++ = '\0';
+		}
+		if (f[0] && f[2] && strcmp(f[0], name) == 0) {
+			*id = strtol(f[2], NULL, 10);
+			if (gid)
+				*gid = f[3] ? strtol(f[3], NULL, 10) : *id;
+			free(text);
+			return 0;
+		}
+	}
+	free(text);
+	return 1;
+}
+
+static int
+all_digits(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+int
+resolve_owner(struct ctx *c, struct stage *st, const char *spec, uid_t *uid,
+    gid_t *gid, struct hypr_err *e)
+{
+	char *u = strdup(spec), *g = NULL;
+	long id = 0, gd = 0;
+	int r;
+
+	if (u == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	if ((g = strchr(u, ':')) != NULL)
+		*g++ = '\0';
+	if (all_digits(u)) {
+		id = gd = strtol(u, NULL, 10);
+	} else if ((r = lookup_db(c, st, "etc/passwd", u, &id, &gd, e)) != 0) {
+		if (r > 0)
+			hypr_err_set(e, HYPR_EXIT_INPUT, "unable to find user %s", u);
+		free(u);
+		return -1;
+	}
+	if (g != NULL && *g) {
+		if (all_digits(g)) {
+			gd = strtol(g, NULL, 10);
+		} else if ((r = lookup_db(c, st, "etc/group", g, &gd, NULL, e)) != 0) {
+			if (r > 0)
+				hypr_err_set(e, HYPR_EXIT_INPUT, "unable to find group %s", g);
+			free(u);
+			return -1;
+		}
+	}
+	free(u);
+	*uid = (uid_t)id;
+	*gid = (gid_t)gd;
+	return 0;
+}
+
+/* Digest of what the sources hold: names, types, modes, sizes, owners
+ * where they come from the source, content and link targets; not mtimes. */
+static int
+sources_digest(struct items *it, char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
+{
+	json_t *a = json_array();
+	char *s;
+	int rc;
+
+	for (size_t i = 0; i < it->n; i++) {
+		struct item *x = &it->v[i];
+		char d[HYPR_DIGEST_LEN + 1] = "";
+
+		if (S_ISREG(x->n.mode) && x->host &&
+		    hypr_digest_file(x->host, d, NULL, e) < 0) {
+			json_decref(a);
+			return -1;
+		}
+		json_array_append_new(a, json_pack("[s,i,I,s,i,i,b,b,b]", x->rel,
+		    (int)x->n.mode, (json_int_t)x->size, S_ISLNK(x->n.mode) ?
+		    (x->n.link ? x->n.link : "") : d, x->owned ? (int)x->n.uid : 0,
+		    x->owned ? (int)x->n.gid : 0, x->top_file, x->archive, x->owned));
+	}
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	if (s == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	rc = hypr_digest_buf(s, strlen(s), out, e);
+	free(s);
+	return rc;
+}
+
+struct owner {
+	int set;
+	uid_t uid;
+	gid_t gid;
+	int chmod;
+	mode_t mode;
+	int64_t now;
+};
+
+/* Where an item lands: its parent resolved through the image's symlinks. */
+static char *
+land(const struct tree *t, const char *dest, const char *rel, int is_dir,
+    struct hypr_err *e)
+{
+	char *p = path_join(dest, rel), *parent, *res = NULL, *sl;
+	const struct tnode *n;
+
+	if (p == NULL || rel[0] == '\0')
+		return p;
+	sl = strrchr(p, '/');
+	if (sl == NULL) {
+		parent = strdup("");
+	} else {
+		*sl = '\0';
+		if (tree_resolve(t, p, 1, &parent, e) < 0) {
+			free(p);
+			return NULL;
+		}
+		*sl = '/';
+	}
+	res = path_join(parent, sl ? sl + 1 : p);
+	free(parent);
+	free(p);
+	if (res && is_dir && (n = tree_get(t, res)) && S_ISLNK(n->mode)) {
+		char *r2;
+
+		if (tree_resolve(t, res, 1, &r2, e) == 0) {
+			const struct tnode *m = tree_get(t, r2);
+
+			if (m == NULL || S_ISDIR(m->mode)) {
+				free(res);
+				return r2;
+			}
+			free(r2);
+		}
+	}
+	return res;
+}
+
+static int
+put_item(struct lset *ls, const struct tree *t, const char *path,
+    const struct item *x, const struct owner *o, int keep_existing,
+    struct hypr_err *e)
+{
+	struct tnode n = x->n;
+	const struct tnode *old = tree_get(t, path);
+
+	if (path[0] == '\0')
+		return 0;
+	if (keep_existing && old && S_ISDIR(old->mode) && S_ISDIR(n.mode))
+		return lset_add(ls, path, old, NULL, 0, e);
+	if (!x->owned) {
+		n.uid = 0;
+		n.gid = 0;
+	}
+	if (o->set) {
+		n.uid = o->uid;
+		n.gid = o->gid;
+	}
+	if (o->chmod && !S_ISLNK(n.mode))
+		n.mode = (n.mode & S_IFMT) | o->mode;
+	return lset_add(ls, path, &n, x->host, x->size, e);
+}
+
+/* Give every entry its parent directories: existing ones with their own
+ * metadata, new ones 0755 and owned like the copied files. */
+static int
+add_parents(struct lset *ls, const struct tree *t, const struct owner *o,
+    struct hypr_err *e)
+{
+	size_t n0 = ls->n;
+
+	for (size_t i = 0; i < n0; i++) {
+		char *p = strdup(ls->v[i].path), *sl;
+
+		if (p == NULL)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		while ((sl = strrchr(p, '/')) != NULL) {
+			const struct tnode *old;
+			struct tnode n = { 0 };
+
+			*sl = '\0';
+			if (map_get(&ls->idx, p))
+				break;
+			old = tree_get(t, p);
+			if (old && S_ISDIR(old->mode)) {
+				n = *old;
+			} else {
+				n.mode = S_IFDIR | 0755;
+				n.uid = o->set ? o->uid : 0;
+				n.gid = o->set ? o->gid : 0;
+				n.mtime = o->now;
+			}
+			if (lset_add(ls, p, &n, NULL, 0, e) < 0) {
+				free(p);
+				return -1;
+			}
+		}
+		free(p);
+	}
+	return 0;
+}
+
+static const char *
+flag(json_t *instr, const char *name)
+{
+	json_t *v = json_object_get(json_object_get(instr, "flags"), name);
+
+	if (json_is_array(v))
+		v = json_array_get(v, json_array_size(v) - 1);
+	return json_string_value(v);
+}
+
+static int
+is_url(const char *s)
+{
+	return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+
+int
+copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
+    struct hypr_err *e)
+{
+	const char *op = hypr_json_str(instr, "op");
+	int add = strcmp(op, "ADD") == 0;
+	const char *chown = flag(instr, "chown"), *chmod = flag(instr, "chmod");
+	const char *checksum = flag(instr, "checksum");
+	json_t *from_image = json_object_get(instr, "from_image");
+	json_t *from_stage = json_object_get(instr, "from_stage");
+	const char *from = flag(instr, "from");
+	struct items it = { 0 };
+	struct sroot ctxroot = { .dir = c->context, .ig = c->ignore };
+	struct sroot fr = { 0 };
+	struct map frmeta = { 0 };
+	struct owner o = { 0 };
+	struct tree t = { 0 };
+	struct lset ls = { 0 };
+	char **w = NULL, *dest = NULL, *dres = NULL, *text = NULL;
+	char srcd[HYPR_DIGEST_LEN + 1] = "";
+	json_t *exp = NULL, *hit = NULL;
+	size_t n = 0;
+	int rc = -1, dest_slash, have_tree = 0, has_layer;
+
+	if (expand_args(c, st, instr, &w, &n, e) < 0)
+		return -1;
+	if (n < 2) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "%s requires at least two arguments", op);
+		goto out;
+	}
+	if (chmod) {
+		char *end;
+		long m = strtol(chmod, &end, 8);
+
+		if (*chmod == '\0' || *end || m < 0 || m > 07777) {
+			hypr_err_set(e, HYPR_EXIT_INPUT, "--chmod=%s: not an octal mode", chmod);
+			goto out;
+		}
+		o.chmod = 1;
+		o.mode = (mode_t)m;
+	}
+	if (checksum && (!add || strncmp(checksum, "sha256:", 7) != 0 ||
+	    !hypr_digest_valid(checksum))) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "--checksum=%s: want sha256:<64 hex>%s",
+		    checksum, add ? "" : " (ADD only)");
+		goto out;
+	}
+	/* Destination: relative to WORKDIR; a trailing slash means a directory. */
+	{
+		const char *d = w[n - 1], *wd = hypr_json_str(st->config, "WorkingDir");
+		size_t dl = strlen(d);
+
+		dest_slash = dl > 0 && (d[dl - 1] == '/' ||
+		    (dl >= 2 && d[dl - 1] == '.' && d[dl - 2] == '/') ||
+		    strcmp(d, ".") == 0);
+		if (d[0] == '/')
+			dest = clean_rooted(d);
+		else {
+			char *j = path_join(wd && *wd ? wd : "/", d);
+
+			dest = j ? clean_rooted(j) : NULL;
+			free(j);
+		}
+		if (dest == NULL)
+			goto oom;
+		if (dest[0] == '\0')
+			dest_slash = 1;
+	}
+	exp = json_pack("{s:[],s:s}", "sources", "dest", w[n - 1]);
+	for (size_t i = 0; i + 1 < n; i++)
+		json_array_append_new(json_object_get(exp, "sources"), json_string(w[i]));
+	/* Sources, and the digest of what they hold, for the cache key. */
+	if (json_is_object(from_image) || json_is_integer(from_stage)) {
+		struct stage *fs = json_is_integer(from_stage) ?
+		    stage_by_index(c, (int)json_integer_value(from_stage)) : NULL;
+		const char *id = fs ? fs->key : hypr_json_str(from_image, "digest");
+
+		if ((fs == NULL && !json_is_object(from_image)) || (fs && !fs->done) ||
+		    id == NULL) {
+			hypr_err_set(e, HYPR_EXIT_INPUT, "--from=%s: stage not built before",
+			    from ? from : "?");
+			goto out;
+		}
+		json_object_set_new(exp, "from", json_string(id));
+	} else if (from != NULL) {
+		hypr_err_set(e, HYPR_EXIT_INPUT,
+		    "--from=%s: not a stage and not resolved to an image (run hypr-fetch)",
+		    from);
+		goto out;
+	} else {
+		for (size_t i = 0; i + 1 < n; i++) {
+			if (is_url(w[i])) {
+				if (!add) {
+					hypr_err_set(e, HYPR_EXIT_INPUT,
+					    "%s: source can't be a URL for COPY", w[i]);
+					goto out;
+				}
+				if (fetch_url(c, &it, w[i], checksum, e) < 0)
+					goto out;
+			} else if (strncmp(w[i], "<<", 2) == 0 &&
+			    json_array_size(json_object_get(instr, "heredocs")) > 0) {
+				if (heredoc_item(c, st, instr, w[i], &it, e) < 0)
+					goto out;
+			} else if (collect(&it, &ctxroot, w[i], add, "build context", e) < 0) {
+				goto out;
+			}
+		}
+		if (sources_digest(&it, srcd, e) < 0)
+			goto out;
+	}
+	if (cache_key(c, st, instr, exp, srcd[0] ? srcd : NULL, s->key, e) < 0)
+		goto out;
+	if (cache_lookup(c, s->key, &hit, &has_layer) == 1) {
+		s->cached = 1;
+		s->layer = has_layer ? hit : NULL;
+		if (!has_layer)
+			json_decref(hit);
+		rc = 0;
+		goto done;
+	}
+	/* A miss: build the layer. */
+	if (json_is_object(from_image) || json_is_integer(from_stage)) {
+		struct stage *fs = json_is_integer(from_stage) ?
+		    stage_by_index(c, (int)json_integer_value(from_stage)) : NULL;
+		char what[300];
+
+		if (fs && fs->rootfs == NULL) {
+			if (chain_root(c, fs->layers, &fs->rootfs, &fs->rootmeta, e) < 0)
+				goto out;
+		} else if (fs == NULL) {
+			json_t *lay = json_array(), *x;
+			size_t i;
+
+			json_array_foreach(json_object_get(from_image, "layers"), i, x)
+				json_array_append(lay, x);
+			if (chain_root(c, lay, (char **)&fr.dir, &frmeta, e) < 0) {
+				json_decref(lay);
+				goto out;
+			}
+			json_decref(lay);
+		}
+		if (fs) {
+			fr.dir = fs->rootfs;
+			fr.meta = &fs->rootmeta;
+		} else {
+			fr.meta = &frmeta;
+		}
+		snprintf(what, sizeof(what), "%s%s", fs ? "stage " : "image ",
+		    from ? from : "?");
+		for (size_t i = 0; i + 1 < n; i++)
+			if (collect(&it, &fr, w[i], 0, what, e) < 0)
+				goto out;
+	}
+	{
+		size_t tops = 0;
+
+		for (size_t i = 0; i < it.n; i++)
+			tops += it.v[i].top_file || it.v[i].rel[0] == '\0';
+		if ((n > 2 || tops > 1) && !dest_slash) {
+			hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "When using %s with more than one source file, the "
+			    "destination must be a directory and end with a /", op);
+			goto out;
+		}
+	}
+	if (tree_build(c, st->layers, &t, e) < 0)
+		goto out;
+	have_tree = 1;
+	if (chown && resolve_owner(c, st, chown, &o.uid, &o.gid, e) < 0)
+		goto out;
+	o.set = chown != NULL;
+	o.now = c->epoch >= 0 ? c->epoch : time(NULL);
+	if (tree_resolve(&t, dest, 1, &dres, e) < 0)
+		goto out;
+	{
+		const struct tnode *dn = tree_get(&t, dres);
+		int dest_dir = dest_slash || (dn && S_ISDIR(dn->mode));
+
+		for (size_t i = 0; i < it.n; i++) {
+			struct item *x = &it.v[i];
+			const char *rel = x->top_file && !dest_dir && !x->archive ? "" : x->rel;
+			char *path;
+
+			if (x->archive) {
+				struct map am = { 0 };
+				struct items sub = { 0 };
+				char *dir = make_tmpdir(c, "add", e);
+				struct sroot ar = { .meta = &am };
+
+				if (dir == NULL)
+					goto out;
+				ar.dir = dir;
+				if (unpack(x->host, dir, &am, w[0], e) < 0 ||
+				    walk(&sub, &ar, "", "", e) < 0) {
+					map_free(&am, tnode_free);
+					items_free(&sub);
+					goto out;
+				}
+				/* The destination directory itself. */
+				if (dres[0] && !(dn && S_ISDIR(dn->mode))) {
+					struct tnode dn2 = { .mode = S_IFDIR | 0755,
+						.mtime = o.now };
+					struct item di = { .rel = "", .n = dn2 };
+
+					if (put_item(&ls, &t, dres, &di, &o, 1, e) < 0)
+						goto out;
+				}
+				for (size_t k = 0; k < sub.n; k++) {
+					char *p = land(&t, dres, sub.v[k].rel,
+					    S_ISDIR(sub.v[k].n.mode), e);
+
+					if (p == NULL || put_item(&ls, &t, p, &sub.v[k], &o,
+					    0, e) < 0) {
+						free(p);
+						map_free(&am, tnode_free);
+						items_free(&sub);
+						goto out;
+					}
+					free(p);
+				}
+				map_free(&am, tnode_free);
+				items_free(&sub);
+				continue;
+			}
+			path = land(&t, dres, rel, S_ISDIR(x->n.mode), e);
+			if (path == NULL)
+				goto out;
+			if (put_item(&ls, &t, path, x, &o, rel[0] == '\0', e) < 0) {
+				free(path);
+				goto out;
+			}
+			free(path);
+		}
+	}
+	if (add_parents(&ls, &t, &o, e) < 0 || lset_write(c, &ls, &s->layer, e) < 0)
+		goto out;
+	rc = 0;
+done:
+	text = join_words(json_object_get(exp, "sources"), " ");
+	if (asprintf(&s->created_by, "%s %s%s%s%s %s", op, from ? "--from=" : "",
+	    from ? from : "", from ? " " : "", text ? text : "", w[n - 1]) < 0)
+		s->created_by = NULL;
+	free(text);
+	goto out;
+oom:
+	hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+out:
+	if (have_tree)
+		tree_free(&t);
+	lset_free(&ls);
+	items_free(&it);
+	map_free(&frmeta, tnode_free);
+	hypr_words_free(w);
+	json_decref(exp);
+	free(dest);
+	free(dres);
+	return rc;
+}
+
+int
+workdir_layer(struct ctx *c, struct stage *st, const char *dir,
+    json_t **layer, struct hypr_err *e)
+{
+	struct tree t;
+	struct lset ls = { 0 };
+	struct owner o = { 0 };
+	const char *user = hypr_json_str(st->config, "User");
+	char *res = NULL;
+	const struct tnode *n;
+	int rc = -1;
+
+	*layer = NULL;
+	if (tree_build(c, st->layers, &t, e) < 0)
+		return -1;
+	if (tree_resolve(&t, dir, 1, &res, e) < 0)
+		goto out;
+	n = tree_get(&t, res);
+	if (n != NULL) {
+		rc = 0;		/* exists (a file there fails at RUN, as Docker) */
+		goto out;
+	}
+	if (user && *user && resolve_owner(c, st, user, &o.uid, &o.gid, e) == 0)
+		o.set = 1;
+	o.now = c->epoch >= 0 ? c->epoch : time(NULL);
+	{
+		struct tnode dn = { .mode = S_IFDIR | 0755, .uid = o.uid, .gid = o.gid,
+			.mtime = o.now };
+
+		if (lset_add(&ls, res, &dn, NULL, 0, e) < 0 ||
+		    add_parents(&ls, &t, &o, e) < 0 || lset_write(c, &ls, layer, e) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	tree_free(&t);
+	lset_free(&ls);
+	free(res);
+	return rc;
+}

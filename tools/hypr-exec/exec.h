@@ -1,0 +1,190 @@
+/* exec.h - hypr-exec internals: stages, config updates, host-built layers,
+ * cache keys and RUN through the build VM. */
+#ifndef HYPR_EXEC_H
+#define HYPR_EXEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+#include "cas.h"
+#include "digest.h"
+#include "err.h"
+#include "expand.h"
+#include "ignore.h"
+#include "stream.h"
+
+struct hypr_vm;
+
+/* A string -> pointer hash map (keys copied). */
+struct map {
+	char **keys;
+	void **vals;
+	size_t n, cap;
+};
+void *map_get(const struct map *m, const char *key);
+/* Set; returns the old value (caller frees) or NULL. */
+int map_set(struct map *m, const char *key, void *val, void **old);
+void map_free(struct map *m, void (*freeval)(void *));
+
+/* Metadata of one path in a filesystem tree (a layer chain, an archive). */
+struct tnode {
+	mode_t mode;		/* with S_IFMT type bits */
+	uid_t uid;
+	gid_t gid;
+	int64_t mtime;
+	char *link;		/* symlink target, or hard link target path */
+	int hardlink;
+};
+void tnode_free(void *p);
+
+/* The visible tree of a layer chain (paths without leading "/"). */
+struct tree {
+	struct map m;
+};
+
+struct stage {
+	json_t *rec;		/* stage record */
+	int index;
+	const char *name;
+	int final;
+	json_t *instrs;		/* instr records of this stage */
+	int done;
+	json_t *image;		/* rec.image (base image) or NULL */
+	json_t *config;		/* OCI config "config" object, current */
+	json_t *layers;		/* whole chain: base layers then step layers */
+	size_t nbase;		/* layers[0..nbase) are the base */
+	char key[HYPR_DIGEST_LEN + 1];	/* last cache key (parent of next) */
+	char base_key[HYPR_DIGEST_LEN + 1];
+	char *author;
+	struct hypr_vars args;	/* ARG values in scope */
+	struct map declared;	/* ARG names declared in the stage (even unset) */
+	int cmd_set;
+	char *rootfs;		/* flattened final fs for COPY --from (lazy) */
+	struct map rootmeta;	/* owner/mode of rootfs entries */
+	/* while running */
+	struct hypr_vm *vm;
+	size_t imported;	/* layers[nbase..imported) already in the VM */
+	char vmdir[4200];
+};
+
+struct ctx {
+	struct hypr_root root;
+	char context[4096];	/* absolute */
+	const char *dockerfile;
+	int escape;
+	json_t *header;
+	json_t *build_args;
+	const char *platform;
+	struct hypr_vars global_args;
+	struct stage *stages;
+	size_t nstages;
+	int no_cache;
+	int64_t epoch;		/* SOURCE_DATE_EPOCH or -1 */
+	double step_timeout;
+	struct hypr_ignore *ignore;
+	struct hypr_stream_out out;
+	int vm_boots;
+	int stepno;		/* #N progress counter */
+	int quiet;
+	struct map listings;	/* layer digest -> struct listing */
+};
+
+/* What a step produced, before it is written. */
+struct step {
+	struct stage *st;
+	json_t *instr;
+	long line0, line1;
+	const char *op;
+	char key[HYPR_DIGEST_LEN + 1];
+	int cached;
+	json_t *layer;		/* layer object or NULL */
+	char *created_by;
+	int empty_layer;
+	int in_vm;		/* made by the stage's VM: already one of its lowers */
+};
+
+/* main.c */
+struct stage *stage_by_index(struct ctx *c, int index);
+int stage_layer_digests(struct stage *st, const char ***v, size_t *n,
+    struct hypr_err *e);
+int instr_err(struct hypr_err *e, struct ctx *c, json_t *instr, int code,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void progress(struct ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* config.c: instructions that only change the config */
+int vars_for(struct stage *st, struct hypr_vars *v, struct hypr_err *e);
+int config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
+    char **created_by, struct hypr_err *e);
+int config_is_op(const char *op);
+int parse_duration(const char *s, int64_t *ns);
+char *join_words(json_t *arr, const char *sep);
+json_t *shell_of(struct stage *st);
+int expand_args(struct ctx *c, struct stage *st, json_t *instr, char ***words,
+    size_t *n, struct hypr_err *e);
+int arg_is_proxy(const char *name);
+
+/* tree.c */
+int tree_build(struct ctx *c, json_t *layers, struct tree *t, struct hypr_err *e);
+void tree_free(struct tree *t);
+/* Resolve symlinks of a path inside the tree (rooted); out is malloc'd,
+ * without leading "/" ("" is the root). follow_last: resolve the last too. */
+int tree_resolve(const struct tree *t, const char *path, int follow_last,
+    char **out, struct hypr_err *e);
+/* The same over any namespace: getlink returns a malloc'd symlink target
+ * for a path (no leading "/") or NULL when it is not a symlink. ".." stops
+ * at the root and absolute targets restart at the root: nothing escapes. */
+int resolve_path(const char *path, int follow_last,
+    char *(*getlink)(void *, const char *), void *arg, char **out,
+    struct hypr_err *e);
+const struct tnode *tree_get(const struct tree *t, const char *path);
+/* Index a tar's entries into a map of tnodes (for archives, flattened fs). */
+int tar_listing_map(const char *path, struct map *m, struct hypr_err *e);
+
+/* layer.c: build a layer tar on the host */
+struct lentry {
+	char *path;		/* no leading "/" */
+	struct tnode n;
+	char *src;		/* host file with the data (regular files) */
+	uint64_t size;
+};
+struct lset {
+	struct lentry *v;
+	size_t n, cap;
+	struct map idx;
+};
+int lset_add(struct lset *s, const char *path, const struct tnode *n,
+    const char *src, uint64_t size, struct hypr_err *e);
+void lset_free(struct lset *s);
+/* Write the set as a sorted pax tar blob; *layer gets its layer object. */
+int lset_write(struct ctx *c, struct lset *s, json_t **layer, struct hypr_err *e);
+/* Store a tar file as a layer blob (renamed into the store). */
+int layer_from_file(struct ctx *c, const char *tmp, json_t **layer,
+    struct hypr_err *e);
+json_t *layer_obj(const char *digest, uint64_t size);
+
+/* copy.c */
+int copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
+    struct hypr_err *e);
+int resolve_owner(struct ctx *c, struct stage *st, const char *spec, uid_t *uid,
+    gid_t *gid, struct hypr_err *e);
+int workdir_layer(struct ctx *c, struct stage *st, const char *dir,
+    json_t **layer, struct hypr_err *e);
+
+/* cache.c */
+int cache_key(struct ctx *c, struct stage *st, json_t *instr, json_t *expanded,
+    const char *sources, char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
+/* 1 on a hit (*layer set, may be JSON null for an empty layer), 0 on a miss. */
+int cache_lookup(struct ctx *c, const char *key, json_t **layer, int *has_layer);
+
+/* run.c */
+int run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
+    struct hypr_err *e);
+int run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e);
+void run_stop(struct stage *st);
+void run_kill_all(struct ctx *c);
+int64_t clamp_time(const struct ctx *c, int64_t t);
+
+#endif

@@ -1,0 +1,216 @@
+/* layer.c - host-built layer tars (COPY, ADD, WORKDIR): pax, sorted by
+ * path, owners and modes from the entry set, written straight into a blob. */
+#include "exec.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+
+#define LAYER_TYPE "application/vnd.oci.image.layer.v1.tar"
+
+json_t *
+layer_obj(const char *digest, uint64_t size)
+{
+	return json_pack("{s:s,s:s,s:I,s:s}", "digest", digest, "diff_id", digest,
+	    "size", (json_int_t)size, "media_type", LAYER_TYPE);
+}
+
+int
+lset_add(struct lset *s, const char *path, const struct tnode *n,
+    const char *src, uint64_t size, struct hypr_err *e)
+{
+	void *old;
+	struct lentry *x;
+	size_t i;
+
+	while (*path == '/')
+		path++;
+	if (*path == '\0')
+		return 0;	/* the root itself is never in a layer */
+	old = map_get(&s->idx, path);
+	if (old != NULL) {
+		i = (size_t)(uintptr_t)old - 1;
+		x = &s->v[i];
+		free(x->src);
+		free(x->n.link);
+	} else {
+		if (s->n == s->cap) {
+			size_t cap = s->cap ? s->cap * 2 : 64;
+			struct lentry *v = realloc(s->v, cap * sizeof(*v));
+
+			if (v == NULL)
+				return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+			s->v = v;
+			s->cap = cap;
+		}
+		i = s->n++;
+		x = &s->v[i];
+		if ((x->path = strdup(path)) == NULL ||
+		    map_set(&s->idx, path, (void *)(uintptr_t)(i + 1), NULL) < 0)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	}
+	x->n = *n;
+	x->n.link = n->link ? strdup(n->link) : NULL;
+	x->src = src ? strdup(src) : NULL;
+	x->size = size;
+	return 0;
+}
+
+void
+lset_free(struct lset *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->v[i].path);
+		free(s->v[i].src);
+		free(s->v[i].n.link);
+	}
+	free(s->v);
+	map_free(&s->idx, NULL);
+	memset(s, 0, sizeof(*s));
+}
+
+static int
+cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct lentry *)a)->path,
+	    ((const struct lentry *)b)->path);
+}
+
+struct wstate {
+	struct hypr_blob_writer w;
+	struct hypr_err *e;
+	int failed;
+};
+
+static la_ssize_t
+wcb(struct archive *a, void *arg, const void *buf, size_t len)
+{
+	struct wstate *ws = arg;
+
+	(void)a;
+	if (hypr_blob_write(&ws->w, buf, len, ws->e) < 0) {
+		ws->failed = 1;
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+static int
+write_data(struct archive *a, const struct lentry *x, struct hypr_err *e)
+{
+	char buf[1 << 16];
+	uint64_t left = x->size;
+	int fd = open(x->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", x->src);
+	while (left > 0) {
+		ssize_t n = read(fd, buf, left < sizeof(buf) ? left : sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", x->src);
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
+			break;	/* shrank meanwhile: libarchive pads */
+		if (archive_write_data(a, buf, (size_t)n) < 0) {
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing layer: %s",
+			    archive_error_string(a));
+			close(fd);
+			return -1;
+		}
+		left -= (uint64_t)n;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+lset_write(struct ctx *c, struct lset *s, json_t **layer, struct hypr_err *e)
+{
+	struct wstate ws = { .e = e };
+	struct archive *a;
+	struct archive_entry *ent;
+	char digest[HYPR_DIGEST_LEN + 1];
+	uint64_t size;
+
+	qsort(s->v, s->n, sizeof(*s->v), cmp_entry);
+	map_free(&s->idx, NULL);	/* indices are stale now */
+	if (hypr_blob_begin(&ws.w, &c->root, e) < 0)
+		return -1;
+	a = archive_write_new();
+	ent = archive_entry_new();
+	archive_write_set_format_pax_restricted(a);
+	archive_write_set_bytes_per_block(a, 10240);
+	if (archive_write_open(a, &ws, NULL, wcb, NULL) != ARCHIVE_OK)
+		goto bad;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct lentry *x = &s->v[i];
+
+		archive_entry_clear(ent);
+		archive_entry_set_pathname(ent, x->path);
+		archive_entry_set_mode(ent, x->n.mode);
+		archive_entry_set_uid(ent, x->n.uid);
+		archive_entry_set_gid(ent, x->n.gid);
+		archive_entry_set_mtime(ent, clamp_time(c, x->n.mtime), 0);
+		if (x->n.hardlink) {
+			archive_entry_set_hardlink(ent, x->n.link);
+			archive_entry_set_size(ent, 0);
+		} else if (S_ISLNK(x->n.mode)) {
+			archive_entry_set_symlink(ent, x->n.link ? x->n.link : "");
+		} else if (S_ISREG(x->n.mode)) {
+			archive_entry_set_size(ent, (la_int64_t)x->size);
+		}
+		if (archive_write_header(a, ent) != ARCHIVE_OK)
+			goto bad;
+		if (S_ISREG(x->n.mode) && !x->n.hardlink && x->size > 0 &&
+		    write_data(a, x, e) < 0)
+			goto fail;
+	}
+	if (archive_write_close(a) != ARCHIVE_OK)
+		goto bad;
+	archive_write_free(a);
+	archive_entry_free(ent);
+	if (hypr_blob_commit(&ws.w, NULL, digest, &size, e) < 0)
+		return -1;
+	if ((*layer = layer_obj(digest, size)) == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	return 0;
+bad:
+	if (!ws.failed)
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing layer: %s",
+		    archive_error_string(a));
+fail:
+	archive_write_free(a);
+	archive_entry_free(ent);
+	hypr_blob_abort(&ws.w);
+	return -1;
+}
+
+int
+layer_from_file(struct ctx *c, const char *tmp, json_t **layer,
+    struct hypr_err *e)
+{
+	char digest[HYPR_DIGEST_LEN + 1], path[4300];
+	uint64_t size;
+
+	if (hypr_digest_file(tmp, digest, &size, e) < 0 ||
+	    hypr_blob_path(&c->root, digest, path, sizeof(path), e) < 0)
+		return -1;
+	if (rename(tmp, path) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "storing %s", path);
+	if ((*layer = layer_obj(digest, size)) == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	return 0;
+}

@@ -28,7 +28,8 @@ hypr_oci_kind(json_t *doc, const char *hint, char *mt, size_t n, struct hypr_err
 	const char *m = hypr_json_str(doc, "mediaType");
 
 	if (hypr_oci_is_index(hint) || hypr_oci_is_manifest(hint)) {
-		snprintf(mt, n, "%s", hint);
+		if (hint != mt)
+			snprintf(mt, n, "%s", hint);
 		return 0;
 	}
 	if (hypr_oci_is_index(m) || hypr_oci_is_manifest(m)) {

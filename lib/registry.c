@@ -321,6 +321,9 @@ run_curl(struct hypr_registry *g, const char *url, int auth, const char *basic,
 		resp_abort(rs);
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fdopen");
 	}
+	/* Unbuffered, so the body can be read with read(2) right after the
+	 * headers: a blob's bytes reach the partial file as they arrive. */
+	setvbuf(rs->f, NULL, _IONBF, 0);
 	/* Header blocks: one per response (redirects, proxy CONNECT); the
 	 * last is the final response, its body follows the blank line. */
 	for (;;) {
@@ -507,7 +510,7 @@ authenticate(struct hypr_registry *g, const char *challenge, int tried,
 denied:
 	if (g->basic)
 		hypr_err_set(e, HYPR_EXIT_SYSTEM,
-		    "%s: unauthorized: the registry rejected the stored credentials",
+		    "%s: unauthorized: the registry rejected the credentials",
 		    g->domain);
 	else
 		hypr_err_set(e, HYPR_EXIT_SYSTEM,
@@ -812,10 +815,14 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 		}
 		got = have;
 		for (;;) {
-			size_t n = fread(buf, 1, BUF_SIZE, rs.f);
+			ssize_t rn = read(fileno(rs.f), buf, BUF_SIZE);
+			size_t n;
 
-			if (n == 0)
+			if (rn < 0 && errno == EINTR)
+				continue;
+			if (rn <= 0)
 				break;
+			n = (size_t)rn;
 			if (size >= 0 && got + (int64_t)n > size) {
 				resp_abort(&rs);
 				hypr_sha256_abort(&w.sha);

@@ -304,8 +304,10 @@ untar(const char *tarpath, const char *dir, struct hypr_err *e)
 
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_all(a);
+	/* names are checked below (they get dir prefixed, so libarchive's
+	 * absolute-path check cannot be used) */
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-	    ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+	    ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	if (archive_read_open_filename(a, tarpath, 1 << 16) != ARCHIVE_OK) {
 		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", tarpath, archive_error_string(a));
 		goto out;
@@ -317,6 +319,12 @@ untar(const char *tarpath, const char *dir, struct hypr_err *e)
 
 		if (type != AE_IFREG && type != AE_IFDIR)
 			continue;	/* layouts hold only files and directories */
+		if (n == NULL || n[0] == '/' || !strcmp(n, "..") || !strncmp(n, "../", 3) ||
+		    strstr(n, "/../") || (strlen(n) >= 3 && !strcmp(n + strlen(n) - 3, "/.."))) {
+			hypr_err_set(e, HYPR_EXIT_INPUT, "%s: unsafe member name '%s'",
+			    tarpath, n ? n : "");
+			goto out;
+		}
 		if (snprintf(p, sizeof(p), "%s/%s", dir, n) >= (int)sizeof(p)) {
 			hypr_err_set(e, HYPR_EXIT_INPUT, "%s: name too long", tarpath);
 			goto out;

@@ -1,0 +1,294 @@
+#!/usr/bin/env bats
+# hypr-fetch against real parts: Debian's docker-registry (plain and with
+# htpasswd basic auth), images pushed by skopeo, and fakereg.py for
+# registries that lie (wrong digest, truncated blob, 404, 429, stalls).
+load helpers
+load lib/registry
+
+setup_file() {
+	export REGS="$BATS_FILE_TMPDIR/regs"
+	mkdir -p "$REGS"
+	BB=$(busybox_layout)
+	export BB
+	export MULTI="$BATS_FILE_TMPDIR/multi"
+	reg_multiarch_layout "$MULTI"
+	PORT=$(reg_start "$REGS/plain")
+	APORT=$(reg_start "$REGS/auth" alice s3cret)
+	FPORT=$(fake_start "$REGS/fake" "$BB")
+	export PORT APORT FPORT
+	export REG="127.0.0.1:$PORT" AREG="127.0.0.1:$APORT" FREG="127.0.0.1:$FPORT"
+	reg_push "$BB" "$REG/busybox:latest"
+	reg_push "$BB" "$REG/busybox:v2s2" --format v2s2
+	reg_push "$MULTI" "$REG/multi:latest" --all
+	reg_push "$BB" "$AREG/busybox:latest" --dest-creds alice:s3cret
+}
+
+teardown_file() {
+	reg_stop "$REGS/plain"
+	reg_stop "$REGS/auth"
+	reg_stop "$REGS/fake"
+}
+
+setup() {
+	fresh_root
+	export DOCKER_CONFIG="$BATS_TEST_TMPDIR/docker"
+	unset REGISTRY_AUTH_FILE XDG_RUNTIME_DIR
+	echo ok > "$REGS/fake/mode"
+	: > "$REGS/fake/log"
+}
+
+# The digest skopeo (an independent client) sees for a reference.
+skopeo_digest() {
+	skopeo inspect --tls-verify=false --raw "docker://$1" | sha256sum | sed 's/^/sha256:/; s/ .*//'
+}
+
+# A plan stream as hypr-parse writes it.
+plan() {
+	local base=$1 from=$2 plat=${3:-null}
+	jq -cn '{hypr: "plan", version: 1, dockerfile: "Dockerfile", context: null,
+	  target: null, platform: "linux/amd64", build_args: {}, directives: {}}'
+	jq -cn --arg b "$base" --argjson p "$plat" '{type: "stage", index: 0, name: "b",
+	  line: [1, 1], from: $b, base: $b, platform: $p, final: false}'
+	jq -cn '{type: "instr", stage: 0, line: [2, 2], op: "RUN", original: "RUN true",
+	  flags: {}, args: ["true"], form: "shell"}'
+	jq -cn '{type: "stage", index: 1, name: null, line: [3, 3], from: "b", base: "b",
+	  base_stage: 0, platform: null, final: true}'
+	jq -cn --arg f "$from" '{type: "instr", stage: 1, line: [4, 4], op: "COPY",
+	  original: "COPY --from=x / /", flags: {from: $f}, args: ["/", "/"], form: null}'
+	jq -cn '{type: "instr", stage: 1, line: [5, 5], op: "COPY",
+	  original: "COPY --from=b / /", flags: {from: "b"}, from_stage: 0, args: ["/", "/"]}'
+	jq -cn '{type: "stage", index: 2, name: null, line: [6, 6], from: "scratch",
+	  base: "scratch", platform: null, final: false}'
+	echo '{"end":true,"records":6}'
+}
+
+@test "fetch: bad reference is exit 3 and names it" {
+	run --separate-stderr -3 hypr-fetch pull 'Busybox:latest'
+	[[ $stderr == *"Busybox:latest"*"must be lowercase"* ]]
+	run --separate-stderr -3 hypr-fetch pull "$REG/busybox:bad tag"
+	[[ $stderr == "hypr-fetch: invalid reference"* ]]
+}
+
+@test "fetch: pull by tag stores verified blobs and a tag record" {
+	run --separate-stderr -0 hypr-fetch pull "$REG/busybox"
+	[ "$output" = "$(skopeo_digest "$REG/busybox:latest")" ]
+	run -0 hypr-fetch pull --json "$REG/busybox:latest"
+	img=$output
+	for d in $(jq -r '.digest, .config, .layers[].digest' <<<"$img"); do
+		[ "$(sha256sum < "$HYPR_ROOT/blobs/sha256/${d#sha256:}" | cut -d' ' -f1)" = "${d#sha256:}" ]
+	done
+	[ "$(jq -r .platform <<<"$img")" = linux/amd64 ]
+	[ "$(jq -r '.diff_ids | length' <<<"$img")" = 1 ]
+	[ -f "$HYPR_ROOT/refs/$REG/busybox/_tags/latest" ]
+	[ -z "$(ls "$HYPR_ROOT/tmp")" ]
+}
+
+@test "fetch: pull by digest; a present digest needs no network" {
+	d=$(skopeo_digest "$REG/busybox:latest")
+	run --separate-stderr -0 hypr-fetch pull "$REG/busybox@$d"
+	[ "$output" = "$d" ]
+	# the same content through fakereg; then it refuses everything
+	run -0 hypr-fetch pull "$FREG/busybox@$d"
+	: > "$REGS/fake/log"
+	echo 429 > "$REGS/fake/mode"
+	run -0 hypr-fetch pull --pull=always "$FREG/busybox@$d"
+	[ ! -s "$REGS/fake/log" ]
+}
+
+@test "fetch: platform choice from an index skips attestations" {
+	amd=$(jq -r '.manifests[2].digest' "$MULTI/blobs/sha256/$(jq -r '.manifests[0].digest' "$MULTI/index.json" | cut -c8-)")
+	arm=$(jq -r '.manifests[1].digest' "$MULTI/blobs/sha256/$(jq -r '.manifests[0].digest' "$MULTI/index.json" | cut -c8-)")
+	run --separate-stderr -0 hypr-fetch pull --json "$REG/multi"
+	[ "$(jq -r .digest <<<"$output")" = "$amd" ]
+	[ "$(jq -r .platform <<<"$output")" = linux/amd64 ]
+	[ "$(jq -r .index <<<"$output")" = "$(skopeo_digest "$REG/multi:latest")" ]
+	run --separate-stderr -0 hypr-fetch pull --json --platform linux/aarch64 "$REG/multi"
+	[ "$(jq -r .digest <<<"$output")" = "$arm" ]
+	[ "$(jq -r .platform <<<"$output")" = linux/arm64 ]
+	run --separate-stderr -3 hypr-fetch pull --platform linux/s390x "$REG/multi"
+	[[ $stderr == *"no image for platform linux/s390x (index has: linux/arm64, linux/amd64)"* ]]
+}
+
+@test "fetch: Docker v2 schema 2 manifest" {
+	run --separate-stderr -0 hypr-fetch pull --json "$REG/busybox:v2s2"
+	[ "$(jq -r .media_type <<<"$output")" = application/vnd.docker.distribution.manifest.v2+json ]
+	[ "$(jq -r '.layers[0].media_type' <<<"$output")" = application/vnd.docker.image.rootfs.diff.tar.gzip ]
+}
+
+@test "fetch: basic auth: none, config.json, wrong password, REGISTRY_AUTH_FILE" {
+	run --separate-stderr -4 hypr-fetch pull "$AREG/busybox"
+	[[ $stderr == *"$AREG/busybox:latest"*"authentication required"* ]]
+	mkdir -p "$DOCKER_CONFIG"
+	printf '{"auths":{"http://%s":{"auth":"%s"}}}' "$AREG" "$(printf alice:wrong | base64)" \
+		> "$DOCKER_CONFIG/config.json"
+	run --separate-stderr -4 hypr-fetch pull "$AREG/busybox"
+	[[ $stderr == *"rejected the credentials"* ]]
+	[[ $stderr != *wrong* ]]
+	printf '{"auths":{"%s":{"auth":"%s"}}}' "$AREG" "$(printf alice:s3cret | base64)" \
+		> "$DOCKER_CONFIG/config.json"
+	run -0 hypr-fetch pull "$AREG/busybox"
+	rm "$DOCKER_CONFIG/config.json" "$HYPR_ROOT/refs/$AREG/busybox/_tags/latest"
+	printf '{"auths":{"%s":{"username":"alice","password":"s3cret"}}}' "$AREG" \
+		> "$BATS_TEST_TMPDIR/auth.json"
+	REGISTRY_AUTH_FILE="$BATS_TEST_TMPDIR/auth.json" run -0 hypr-fetch pull "$AREG/busybox"
+}
+
+@test "fetch: login checks and stores credentials; logout removes them; never on argv" {
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	printf '#!/bin/sh\necho "$*" >> "%s"\nexec /usr/bin/curl "$@"\n' "$BATS_TEST_TMPDIR/argv" \
+		> "$BATS_TEST_TMPDIR/bin/curl"
+	chmod +x "$BATS_TEST_TMPDIR/bin/curl"
+	run --separate-stderr -4 hypr-fetch login -u alice --password-stdin "$AREG" <<<"nope"
+	[ ! -e "$DOCKER_CONFIG/config.json" ]
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" run -0 hypr-fetch login -u alice --password-stdin "$AREG" <<<"s3cret"
+	[ "$output" = "Login Succeeded" ]
+	[ "$(stat -c %a "$DOCKER_CONFIG/config.json")" = 600 ]
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" run -0 hypr-fetch pull "$AREG/busybox"
+	[ -s "$BATS_TEST_TMPDIR/argv" ]
+	run grep -c s3cret "$BATS_TEST_TMPDIR/argv"
+	[ "$output" = 0 ]
+	run -0 hypr-fetch logout "$AREG"
+	run -4 hypr-fetch pull --pull=always "$AREG/busybox"
+	run -3 hypr-fetch logout "$AREG"
+}
+
+@test "fetch: unknown tag is exit 3 naming the reference" {
+	run --separate-stderr -3 hypr-fetch pull "$REG/busybox:nope"
+	[[ $stderr == *"hypr-fetch: $REG/busybox:nope: "*"not found (HTTP 404)" ]]
+	echo 404 > "$REGS/fake/mode"
+	run --separate-stderr -3 hypr-fetch pull "$FREG/busybox"
+}
+
+@test "fetch: registry down is exit 4" {
+	p=$(reg_free_port)
+	run --separate-stderr -4 hypr-fetch pull "127.0.0.1:$p/busybox"
+	[[ $stderr == *"127.0.0.1:$p/busybox:latest"*"connection refused" ]]
+}
+
+@test "fetch: 429 says rate limited" {
+	echo 429 > "$REGS/fake/mode"
+	run --separate-stderr -4 hypr-fetch pull "$FREG/busybox"
+	[[ $stderr == *"rate limited (HTTP 429 Too Many Requests), retry after 3600 s"* ]]
+}
+
+@test "fetch: a blob whose bytes do not match its digest never enters the store" {
+	echo baddigest > "$REGS/fake/mode"
+	run --separate-stderr -3 hypr-fetch pull "$FREG/busybox"
+	[[ $stderr == *"$FREG/busybox:latest"*"digest mismatch"* ]]
+	cfg=$(jq -r .config.digest "$BB/blobs/sha256/$(jq -r '.manifests[0].digest' "$BB/index.json" | cut -c8-)")
+	lay=$(jq -r '.layers[0].digest' "$BB/blobs/sha256/$(jq -r '.manifests[0].digest' "$BB/index.json" | cut -c8-)")
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${cfg#sha256:}" ]
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${lay#sha256:}" ]
+	[ -z "$(ls "$HYPR_ROOT/tmp")" ]
+}
+
+@test "fetch: a truncated blob is retried with Range, then exit 4, nothing stored" {
+	echo truncate > "$REGS/fake/mode"
+	run --separate-stderr -4 hypr-fetch pull "$FREG/busybox"
+	[[ $stderr == *"truncated"* ]]
+	lay=$(jq -r '.layers[0].digest' "$BB/blobs/sha256/$(jq -r '.manifests[0].digest' "$BB/index.json" | cut -c8-)")
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${lay#sha256:}" ]
+	grep -q "blobs/$lay bytes=" "$REGS/fake/log"
+}
+
+@test "fetch: Ctrl-C mid-pull, then the next pull resumes with Range" {
+	echo stall > "$REGS/fake/mode"
+	lay=$(jq -r '.layers[0].digest' "$BB/blobs/sha256/$(jq -r '.manifests[0].digest' "$BB/index.json" | cut -c8-)")
+	part="$HYPR_ROOT/tmp/fetch-${lay#sha256:}.part"
+	# a process group of its own with SIGINT at default, as at a terminal
+	python3 -c 'import os, signal, sys
+os.setsid(); signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
+		hypr-fetch pull "$FREG/busybox" 2>/dev/null &
+	pid=$!
+	for _ in $(seq 100); do
+		[ "$(stat -c %s "$part" 2>/dev/null || echo 0)" -gt 0 ] && break
+		sleep 0.1
+	done
+	sleep 0.3
+	kill -INT -- "-$pid"
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" = 130 ]
+	have=$(stat -c %s "$part")
+	[ "$have" -gt 0 ]
+	echo ok > "$REGS/fake/mode"
+	run -0 hypr-fetch pull "$FREG/busybox"
+	grep -q "blobs/$lay bytes=$have-" "$REGS/fake/log"
+	[ -e "$HYPR_ROOT/blobs/sha256/${lay#sha256:}" ]
+	[ ! -e "$part" ]
+}
+
+@test "fetch: a second pull makes no blob request (no request at all by default)" {
+	run -0 hypr-fetch pull "$FREG/busybox"
+	grep -q /blobs/ "$REGS/fake/log"
+	: > "$REGS/fake/log"
+	run -0 hypr-fetch pull "$FREG/busybox"
+	[ ! -s "$REGS/fake/log" ]
+	run -0 hypr-fetch pull --pull=always "$FREG/busybox"
+	grep -q /manifests/ "$REGS/fake/log"
+	run grep -c /blobs/ "$REGS/fake/log"
+	[ "$output" = 0 ]
+}
+
+@test "fetch: plan stream gets image and from_image; stages and scratch pass through" {
+	plan "$REG/busybox" "$REG/multi" > "$BATS_TEST_TMPDIR/plan"
+	run --separate-stderr -0 hypr-fetch < "$BATS_TEST_TMPDIR/plan"
+	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/out"
+	[ "$(head -1 "$BATS_TEST_TMPDIR/out" | jq -r .hypr)" = resolved ]
+	[ "$(tail -1 "$BATS_TEST_TMPDIR/out")" = '{"end":true,"records":6}' ]
+	[ "$(sed -n 2p "$BATS_TEST_TMPDIR/out" | jq -r .image.ref)" = "$REG/busybox:latest" ]
+	[ "$(sed -n 4p "$BATS_TEST_TMPDIR/out" | jq -r 'has("image")')" = false ]
+	[ "$(sed -n 5p "$BATS_TEST_TMPDIR/out" | jq -r .from_image.platform)" = linux/amd64 ]
+	[ "$(sed -n 6p "$BATS_TEST_TMPDIR/out" | jq -r 'has("from_image")')" = false ]
+	[ "$(sed -n 7p "$BATS_TEST_TMPDIR/out" | jq -r 'has("image")')" = false ]
+	# FROM --platform picks the stage's image
+	plan "$REG/multi" "$REG/busybox" '"linux/arm64"' > "$BATS_TEST_TMPDIR/plan2"
+	run -0 hypr-fetch < "$BATS_TEST_TMPDIR/plan2"
+	[ "$(sed -n 2p <<<"$output" | jq -r .image.platform)" = linux/arm64 ]
+}
+
+@test "fetch: truncated plan is exit 3; --pull=never without the image is exit 4" {
+	plan "$REG/busybox" "$REG/busybox" | head -3 > "$BATS_TEST_TMPDIR/plan"
+	run --separate-stderr -3 hypr-fetch < "$BATS_TEST_TMPDIR/plan"
+	plan "$REG/busybox" "$REG/busybox" > "$BATS_TEST_TMPDIR/plan"
+	export HYPR_ROOT="$BATS_TEST_TMPDIR/root2"
+	run --separate-stderr -4 hypr-fetch --pull=never < "$BATS_TEST_TMPDIR/plan"
+	[[ $stderr == "hypr-fetch: line 1: $REG/busybox:latest: not in the store and --pull=never" ]]
+}
+
+@test "fetch: load an OCI layout, then FROM busybox resolves offline" {
+	run -0 hypr-fetch load --name busybox:latest "$BB"
+	[[ $output == "Loaded image: docker.io/library/busybox:latest sha256:"* ]]
+	plan busybox busybox > "$BATS_TEST_TMPDIR/plan"
+	run --separate-stderr -0 hypr-fetch --pull=never < "$BATS_TEST_TMPDIR/plan"
+	[ "$(sed -n 2p <<<"$output" | jq -r .image.ref)" = docker.io/library/busybox:latest ]
+	# the default policy needs no network either (docker.io is unreachable here)
+	run -0 hypr-fetch pull busybox
+}
+
+@test "fetch: load a docker-save tar; hostile tars are refused" {
+	m="$BB/blobs/sha256/$(jq -r '.manifests[0].digest' "$BB/index.json" | cut -c8-)"
+	d="$BATS_TEST_TMPDIR/save"
+	mkdir -p "$d/l1"
+	cp "$BB/blobs/sha256/$(jq -r .config.digest "$m" | cut -c8-)" "$d/config.json"
+	gunzip < "$BB/blobs/sha256/$(jq -r '.layers[0].digest' "$m" | cut -c8-)" > "$d/l1/layer.tar"
+	echo '[{"Config":"config.json","RepoTags":["saved:v1"],"Layers":["l1/layer.tar"]}]' > "$d/manifest.json"
+	tar -C "$d" -cf "$BATS_TEST_TMPDIR/save.tar" manifest.json config.json l1
+	run -0 hypr-fetch load "$BATS_TEST_TMPDIR/save.tar"
+	[[ $output == "Loaded image: docker.io/library/saved:v1 sha256:"* ]]
+	run -0 hypr-fetch pull --pull=never --json saved:v1
+	[ "$(jq -r '.layers[0].media_type' <<<"$output")" = application/vnd.oci.image.layer.v1.tar ]
+	# a lying layer (does not match its diff_id) is refused
+	echo junk >> "$d/l1/layer.tar"
+	tar -C "$d" -cf "$BATS_TEST_TMPDIR/bad.tar" manifest.json config.json l1
+	run --separate-stderr -3 hypr-fetch load "$BATS_TEST_TMPDIR/bad.tar"
+	[[ $stderr == *"does not match diff_id"* ]]
+	# path traversal inside the archive
+	python3 -c 'import tarfile, io, sys
+t = tarfile.open(sys.argv[1], "w")
+i = tarfile.TarInfo("../../escaped"); i.size = 2
+t.addfile(i, io.BytesIO(b"x\n")); t.close()' "$BATS_TEST_TMPDIR/evil.tar"
+	run --separate-stderr -3 hypr-fetch load "$BATS_TEST_TMPDIR/evil.tar"
+	[ ! -e "$HYPR_ROOT/escaped" ] && [ ! -e "$HYPR_ROOT/../escaped" ]
+	[ -z "$(ls "$HYPR_ROOT/tmp")" ]
+}

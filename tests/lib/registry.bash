@@ -1,0 +1,119 @@
+# Real registries for hypr-fetch's tests: Debian's docker-registry on
+# 127.0.0.1 with a free port (optionally with htpasswd basic auth), images
+# pushed by skopeo, and tests/lib/fakereg.py for registries that lie.
+# shellcheck shell=bash
+
+reg_free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# reg_wait URL: until it answers (any HTTP status) or 15 s pass.
+reg_wait() {
+	local i
+	for i in $(seq 150); do
+		curl -s -o /dev/null "$1" && return 0
+		sleep 0.1
+	done
+	echo "registry at $1 did not start" >&2
+	return 1
+}
+
+# reg_start DIR [USER PASS]: start docker-registry with its storage, config,
+# log and pid under DIR; prints the port.
+reg_start() {
+	local dir=$1 port auth=
+	mkdir -p "$dir/storage"
+	port=$(reg_free_port)
+	if [ $# -ge 3 ]; then
+		htpasswd -Bbn "$2" "$3" > "$dir/htpasswd"
+		auth="auth:
+  htpasswd:
+    realm: hypr-test
+    path: $dir/htpasswd"
+	fi
+	cat > "$dir/config.yml" <<EOC
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+$auth
+EOC
+	docker-registry serve "$dir/config.yml" > "$dir/log" 2>&1 &
+	echo $! > "$dir/pid"
+	reg_wait "http://127.0.0.1:$port/v2/" >&2 || return 1
+	echo "$port"
+}
+
+# reg_stop DIR: stop what reg_start (or fake_start) started there.
+reg_stop() {
+	local pid
+	[ -f "$1/pid" ] || return 0
+	pid=$(cat "$1/pid")
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	rm -f "$1/pid"
+}
+
+# reg_push LAYOUT[:TAG] DEST [skopeo args...]: push an OCI layout with skopeo
+# (plain HTTP) to DEST (host:port/name:tag).
+reg_push() {
+	local src=$1 dest=$2
+	shift 2
+	case $src in *:*) ;; *) src=$src:latest ;; esac
+	skopeo copy -q --dest-tls-verify=false "$@" "oci:$src" "docker://$dest" >&2
+}
+
+# reg_multiarch_layout OUT: an OCI layout whose "latest" is an index of an
+# attestation entry (unknown/unknown), then linux/arm64, then linux/amd64.
+reg_multiarch_layout() {
+	local out=$1 a d ix ixs
+	[ -f "$out/index.json" ] && return 0
+	for a in arm64 amd64; do
+		"$HYPR_SRC/tests/lib/mkbase.sh" "$out.$a" "$a" >&2
+	done
+	mkdir -p "$out/blobs/sha256"
+	cp -n "$out.arm64/blobs/sha256/"* "$out.amd64/blobs/sha256/"* "$out/blobs/sha256/"
+	ix=$(jq -c --slurpfile arm "$out.arm64/index.json" --slurpfile amd "$out.amd64/index.json" -n '{
+	  schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+	  manifests: [
+	    ($arm[0].manifests[0] | del(.annotations) | .platform = {os: "unknown", architecture: "unknown"}
+	      | .annotations = {"vnd.docker.reference.type": "attestation-manifest"}),
+	    ($arm[0].manifests[0] | del(.annotations)),
+	    ($amd[0].manifests[0] | del(.annotations))]}')
+	printf '%s' "$ix" > "$out/ix.json"
+	d=$(sha256sum "$out/ix.json" | cut -d' ' -f1)
+	ixs=$(stat -c %s "$out/ix.json")
+	mv "$out/ix.json" "$out/blobs/sha256/$d"
+	jq -cn --arg d "sha256:$d" --argjson s "$ixs" '{schemaVersion: 2,
+	  mediaType: "application/vnd.oci.image.index.v1+json",
+	  manifests: [{mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $s,
+	    annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' > "$out/index.json"
+	echo '{"imageLayoutVersion":"1.0.0"}' > "$out/oci-layout"
+	rm -rf "$out.arm64" "$out.amd64"
+}
+
+# fake_start DIR LAYOUT: start fakereg.py serving LAYOUT; prints the port.
+# Its mode is DIR/mode, its request log DIR/log.
+fake_start() {
+	local dir=$1 i
+	mkdir -p "$dir"
+	: > "$dir/log"
+	echo ok > "$dir/mode"
+	rm -f "$dir/port"
+	python3 "$HYPR_SRC/tests/lib/fakereg.py" "$2" "$dir/port" "$dir/log" "$dir/mode" \
+		> "$dir/stderr" 2>&1 &
+	echo $! > "$dir/pid"
+	for i in $(seq 100); do
+		[ -f "$dir/port" ] && break
+		sleep 0.05
+	done
+	cat "$dir/port"
+}

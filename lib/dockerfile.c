@@ -159,9 +159,13 @@ oom(struct df *d)
 static json_t *
 jstr(struct df *d, const char *s, size_t n)
 {
-	json_t *j = json_stringn(s, n);
+	json_t *j;
 
-	if (j == NULL)
+	if (memchr(s, '\0', n) != NULL) {
+		fail(d, d->errline, "NUL byte in instruction");
+		return NULL;
+	}
+	if ((j = json_stringn(s, n)) == NULL)
 		fail(d, d->errline, "invalid UTF-8 in instruction");
 	return j;
 }

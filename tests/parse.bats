@@ -1,0 +1,278 @@
+#!/usr/bin/env bats
+# hypr-parse: the Dockerfile language as BuildKit parses it, and the plan.
+load helpers
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+}
+
+# df TEXT: write ./Dockerfile (printf %b, so \t \n and \\ work).
+df() {
+	printf '%b' "$1" > Dockerfile
+}
+
+# q FILTER: jq -c over the last plan in $output.
+q() {
+	printf '%s\n' "$output" | jq -c "$@"
+}
+
+# instrs [jq options] FILTER: over the instr records only.
+instrs() {
+	printf '%s\n' "$output" | jq -c 'select(.type == "instr")' | jq -c "$@"
+}
+
+@test "parse: golden plan (every instruction, heredocs, flags, pruned stage)" {
+	"$HYPR_PARSE" --platform linux/arm64/v8 < "$FIX/parse/basic.Dockerfile" > out
+	diff -u "$FIX/parse/basic.jsonl" out
+}
+
+@test "parse: golden plan of the hypr-plan(5) example" {
+	"$HYPR_PARSE" --platform linux/amd64 < "$FIX/parse/example.Dockerfile" > out
+	diff -u "$FIX/parse/example.jsonl" out
+	# and the EXAMPLES section of the man page shows exactly that stream
+	sed -n '/^\.Bd -literal -offset 0n -compact$/,/^\.Ed$/p' "$HYPR_SRC/man/hypr-plan.5" |
+		sed '1d;$d' | sed 's/\\e/\\/g' > man.jsonl
+	diff -u "$FIX/parse/example.jsonl" man.jsonl
+}
+
+@test "parse: stream framing, -f -, stdin, --help, usage errors" {
+	run -0 --separate-stderr "$HYPR_PARSE" --help
+	[[ $output == usage:* ]]
+	run -2 --separate-stderr "$HYPR_PARSE" --bogus
+	[ -z "$output" ]
+	run -2 --separate-stderr "$HYPR_PARSE" extra-arg
+	run -2 --separate-stderr "$HYPR_PARSE" --platform amd64 < /dev/null
+	[[ $stderr == "hypr-parse: --platform amd64: expected OS/ARCH"* ]]
+	df 'FROM a\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f - < Dockerfile
+	[ "$(q -s 'length')" = 3 ]
+	[ "$(q -s '.[0] | [.hypr, .version, .dockerfile]')" = '["plan",1,"Dockerfile"]' ]
+	[ "$(q -s '.[-1]')" = '{"end":true,"records":1}' ]
+	run -4 --separate-stderr "$HYPR_PARSE" -f does-not-exist
+	[[ $stderr == "hypr-parse: does-not-exist: No such file or directory" ]]
+}
+
+@test "parse: parser directives and where they stop" {
+	df '# syntax=docker/dockerfile:1\n#  ESCAPE = `\n# check=skip=all\nFROM a\nRUN echo `\n  hi\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(q -s '.[0].directives')" = '{"syntax":"docker/dockerfile:1","escape":"`","check":"skip=all"}' ]
+	[ "$(instrs '.args')" = '["echo   hi"]' ]
+	# a comment first: what looks like a directive is a comment
+	df '# a comment\n# escape=`\nFROM a\nRUN echo `\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(q -s '.[0].directives.escape')" = '"\\"' ]
+	[ "$(instrs '.args')" = '["echo `"]' ]
+	# a blank line ends directives
+	df '\n# escape=`\nFROM a\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(q -s '.[0].directives.escape')" = '"\\"' ]
+	# an unknown directive ends them too
+	df '# foo=bar\n# escape=`\nFROM a\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(q -s '.[0].directives')" = '{"escape":"\\"}' ]
+	# after an instruction they are comments
+	df 'FROM a\n# syntax=x\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(q -s '.[0].directives')" = '{"escape":"\\"}' ]
+	# repeated or invalid: bad input
+	df '# escape=`\n# escape=\\\\\nFROM a\n'
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:2: only one escape parser directive can be used" ]
+	df '# escape=x\nFROM a\n'
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[[ $stderr == "hypr-parse: Dockerfile:1: invalid escape token 'x'"* ]]
+}
+
+@test "parse: continuations with comments, blank lines, trailing blanks, EOF" {
+	df 'FROM a\nRUN one \\\n# comment inside\n  two \\   \n\n  three \\\\\nRUN four \\'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(instrs '[.line, .args]')" = $'[[2,6],["one   two   three \\\\\\\\"]]\n[[7,7],["four"]]' ]
+	# the blank line inside is warned about, on stderr and in the plan
+	[ "$stderr" = "hypr-parse: warning: Dockerfile:2: empty continuation line found in: RUN one   two   three \\\\" ]
+	[ "$(q 'select(.type == "warning") | .line')" = 2 ]
+	# an escaped escape at the end is not a continuation
+	df 'FROM a\nENV C=trailing\\\\\nENV D=x\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(instrs -r '.pairs[0].value')" = $'trailing\\\\\nx' ]
+	# CRLF line endings and a byte-order mark
+	printf '\xef\xbb\xbfFROM a\r\nRUN a \\\r\n b\r\n' > Dockerfile
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(instrs '[.line, .args]')" = '[[2,3],["a  b"]]' ]
+}
+
+@test "parse: exec form vs shell form for every instruction that has both" {
+	df 'FROM a\nRUN ["echo", "x y"]\nRUN echo "x y"\nCMD ["c"]\nCMD c d\nENTRYPOINT ["e"]\nENTRYPOINT e f\nSHELL ["/bin/bash", "-c"]\nHEALTHCHECK CMD ["h"]\nHEALTHCHECK CMD h i\nCOPY ["a b", "/c"]\nCOPY a b /c/\nADD ["x", "/y"]\nVOLUME ["/v"]\nVOLUME /v /w\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(instrs '[.op, .form, .args]' | tr '\n' ' ')" = '["RUN","exec",["echo","x y"]] ["RUN","shell",["echo \"x y\""]] ["CMD","exec",["c"]] ["CMD","shell",["c d"]] ["ENTRYPOINT","exec",["e"]] ["ENTRYPOINT","shell",["e f"]] ["SHELL","exec",["/bin/bash","-c"]] ["HEALTHCHECK","exec",["CMD","h"]] ["HEALTHCHECK","shell",["CMD","h i"]] ["COPY","exec",["a b","/c"]] ["COPY","shell",["a","b","/c/"]] ["ADD","exec",["x","/y"]] ["VOLUME","exec",["/v"]] ["VOLUME","shell",["/v","/w"]] ' ]
+}
+
+@test "parse: invalid JSON falls back to shell form; non-string arrays are errors" {
+	df "FROM a\nCMD ['single']\nCMD [\"unterminated\"\nCMD [\"a\"] trailing\nRUN [ \"ok\" ]\nCMD []\n"
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(instrs '[.form, .args]' | tr '\n' ' ')" = "[\"shell\",[\"['single']\"]] [\"shell\",[\"[\\\"unterminated\\\"\"]] [\"shell\",[\"[\\\"a\\\"] trailing\"]] [\"exec\",[\"ok\"]] [\"exec\",[]] " ]
+	df 'FROM a\nRUN ["a", 1]\n'
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:2: when using JSON array syntax, arrays must be comprised of strings only" ]
+	[ -z "$output" ]
+}
+
+@test "parse: flags on any instruction, repeatable ones as arrays, -- ends them" {
+	df 'FROM --platform=linux/arm64 a\nRUN --mount=type=bind,target=/x --mount=type=tmpfs,target=/t --network=none true\nCOPY --link --exclude=*.md --exclude="a b" . /\nCOPY -- --weird /\nADD --checksum=sha256:00 http://x/y /y\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(q 'select(.type == "stage") | [.flags, .platform]')" = '[{"platform":"linux/arm64"},"linux/arm64"]' ]
+	[ "$(instrs '.flags' | tr '\n' ' ')" = '{"mount":["type=bind,target=/x","type=tmpfs,target=/t"],"network":"none"} {"link":"true","exclude":["*.md","a b"]} {} {"checksum":"sha256:00"} ' ]
+	[ "$(instrs -s '.[2].args')" = '["--weird","/"]' ]
+	df 'FROM a\nCOPY --chown=a --chown=b . /\n'
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:2: duplicate flag specified: chown" ]
+}
+
+@test "parse: ENV and LABEL forms, ARG with and without values" {
+	df 'FROM a\nENV K v w\nENV A=1 B="two words" C=x\\ y\nLABEL k v\nLABEL "a.b"=c d=\nARG N\nARG M=1 O\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(instrs '[.op, .pairs, .legacy]' | tr '\n' ' ')" = '["ENV",[{"key":"K","value":"v w"}],true] ["ENV",[{"key":"A","value":"1"},{"key":"B","value":"\"two words\""},{"key":"C","value":"x\\ y"}],null] ["LABEL",[{"key":"k","value":"v"}],true] ["LABEL",[{"key":"\"a.b\"","value":"c"},{"key":"d","value":""}],null] ["ARG",[{"key":"N","value":null}],null] ["ARG",[{"key":"M","value":"1"},{"key":"O","value":null}],null] ' ]
+	df 'FROM a\nENV A=1 B\n'
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[[ $stderr == 'hypr-parse: Dockerfile:2: Syntax error - can'"'"'t find = in "B"'* ]]
+	df 'FROM a\nENV ONLY\n'
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:2: ENV must have two arguments" ]
+}
+
+@test "parse: EXPOSE, USER, WORKDIR, ONBUILD, keywords in any case" {
+	df 'from a\nexpose 80 443/udp\nUser app:app\nworkDIR /a b\nonbuild copy . /src\nOnBuild run ["x"]\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(instrs '[.op, .args]' | tr '\n' ' ')" = '["EXPOSE",["80","443/udp"]] ["USER",["app:app"]] ["WORKDIR",["/a b"]] ["ONBUILD",["copy . /src"]] ["ONBUILD",["run [\"x\"]"]] ' ]
+	[ "$(instrs 'select(.onbuild) | .onbuild | [.op, .args, .form]' | tr '\n' ' ')" = '["COPY",[".","/src"],"shell"] ["RUN",["x"],"exec"] ' ]
+	df 'FROM a\nONBUILD ONBUILD RUN x\n'
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[[ $stderr == "hypr-parse: Dockerfile:2: ONBUILD ONBUILD isn't allowed"* ]]
+	df 'FROM a\nONBUILD FROM b\n'
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+}
+
+@test "parse: MAINTAINER is kept and warned about" {
+	df 'FROM a\nMAINTAINER Jane <j@example.com>\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: warning: Dockerfile:2: MAINTAINER is deprecated, use LABEL maintainer=... instead" ]
+	[ "$(q -s 'map(select(.type != null) | [.type, .line]) | tostring')" = '"[[\"stage\",[1,1]],[\"warning\",2],[\"instr\",[2,2]]]"' ]
+	[ "$(instrs '.args')" = '["Jane <j@example.com>"]' ]
+}
+
+@test "parse: heredocs (<<EOF, <<-EOF, quoted, several on a line, ONBUILD)" {
+	df 'FROM a\nRUN <<EOF\necho $HOME\nEOF\nRUN 3<<-"END" cat <<ONE > /x\n\t\tindented\n\tEND\nplain\nONE\nCOPY <<'"'"'A'"'"' <<B /dst/\na\nA\nb\nB\nONBUILD RUN <<X\nx\nX\nRUN ["json", "<<EOF"]\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(instrs -s 'map(.line)')" = '[[2,4],[5,9],[10,14],[15,17],[18,18]]' ]
+	[ "$(instrs '.heredocs' | sed -n 1,3p | tr '\n' ' ')" = '[{"name":"EOF","content":"echo $HOME\n","expand":true,"strip_tabs":false}] [{"name":"END","content":"indented\n","expand":false,"strip_tabs":true,"fd":3},{"name":"ONE","content":"plain\n","expand":true,"strip_tabs":false}] [{"name":"A","content":"a\n","expand":false,"strip_tabs":false},{"name":"B","content":"b\n","expand":true,"strip_tabs":false}] ' ]
+	[ "$(instrs -s '.[3].onbuild.heredocs[0].content')" = '"x\n"' ]
+	# exec form takes no heredoc
+	[ "$(instrs -s '.[4].heredocs')" = null ]
+	df 'FROM a\nRUN <<EOF\nnever ends\n'
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:2: unterminated heredoc EOF (started here, file ends at line 3)" ]
+	[ -z "$output" ]
+}
+
+@test "parse: global ARGs expand FROM; --build-arg overrides; bare K from the environment" {
+	df 'ARG REG=docker.io\nARG IMG=${REG}/library/busybox\nARG TAG\nARG UNUSED=x\nFROM ${IMG}:${TAG:-latest}\nARG TAG\nRUN echo $TAG\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(q 'select(.type == "stage") | .base')" = '"docker.io/library/busybox:latest"' ]
+	[ "$(q -c 'select(.type == "arg") | [.name, .value]' | tr '\n' ' ')" = '["REG","docker.io"] ["IMG","docker.io/library/busybox"] ["TAG",null] ["UNUSED","x"] ' ]
+	# the redeclared ARG in the stage has no value of its own: exec looks it up
+	[ "$(instrs -s '.[0].pairs')" = '[{"key":"TAG","value":null}]' ]
+	TAG=1.36 run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile --build-arg TAG --build-arg REG=example.com:5000 --build-arg NOTDECLARED=1
+	[ "$(q 'select(.type == "stage") | .base')" = '"example.com:5000/library/busybox:1.36"' ]
+	[ "$(q -s '.[0].build_args')" = '{"TAG":"1.36","REG":"example.com:5000","NOTDECLARED":"1"}' ]
+	# a bare K missing from the environment is ignored, as docker does
+	env -u TAG "$HYPR_PARSE" -f Dockerfile --build-arg TAG > out
+	[ "$(jq -c 'select(.type == "stage") | .base' out)" = '"docker.io/library/busybox:latest"' ]
+	# an ARG declared after the first FROM is not visible to later FROMs
+	df 'FROM a\nARG LATE=x\nFROM b${LATE}\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(q 'select(.type == "stage") | .base')" = '"b"' ]
+	# built-in platform ARGs
+	df 'FROM --platform=$BUILDPLATFORM img-$TARGETOS-$TARGETARCH$TARGETVARIANT\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile --platform linux/arm/v7
+	[ "$(q 'select(.type == "stage") | .base')" = '"img-linux-armv7"' ]
+	# ${V:?msg} fails with the message
+	df 'ARG V\nFROM ${V:?set-V-please}\n'
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[[ $stderr == "hypr-parse: Dockerfile:2: "*"V: set-V-please" ]]
+	df 'FROM ${EMPTY}\n'
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = 'hypr-parse: Dockerfile:1: base name (${EMPTY}) should not be blank' ]
+}
+
+@test "parse: --target writes only the stages it needs, in file order" {
+	df 'FROM alpine AS base\nFROM base AS deps\nRUN deps\nFROM busybox AS tools\nFROM scratch AS unused\nFROM deps AS app\nCOPY --from=tools /bin/x /x\nCOPY --from=0 /etc /etc\nCOPY --from=nginx:latest /a /a\nRUN --mount=type=bind,from=unused2,target=/m true\nFROM app AS unused2\nFROM scratch AS last\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile --target APP
+	[ "$(q -c 'select(.type == "stage") | [.index, .name, .base_stage, .final]' | tr '\n' ' ')" = '[0,"base",null,false] [1,"deps",0,false] [2,"tools",null,false] [4,"app",1,true] ' ]
+	[ "$(instrs -c '[.stage, .from_stage]' | tr '\n' ' ')" = '[1,null] [4,2] [4,0] [4,null] [4,null] ' ]
+	[ "$(q -s '.[0].target')" = '"APP"' ]
+	# default target: the last stage only
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(q -c 'select(.type == "stage") | [.index, .final]')" = '[6,true]' ]
+	# bind mounts from a stage are dependencies too
+	df 'FROM a AS one\nFROM b\nRUN --mount=type=bind,from=one,target=/m true\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(q -c 'select(.type == "stage") | .index' | tr '\n' ' ')" = '0 1 ' ]
+	df 'FROM a AS one\n'
+	run -2 --separate-stderr "$HYPR_PARSE" -f Dockerfile --target two
+	[ "$stderr" = 'hypr-parse: Dockerfile: --target: no stage named "two"' ]
+	[ -z "$output" ]
+}
+
+@test "parse: bad input is one line with Dockerfile:LINE, exit 3, nothing on stdout" {
+	check() {	# check TEXT MESSAGE
+		df "$1"
+		run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+		[ -z "$output" ]
+		[ "$stderr" = "hypr-parse: $2" ] || { echo "got: $stderr" >&2; return 1; }
+	}
+	check 'FROM a\nRUNN echo\n' 'Dockerfile:2: unknown instruction: RUNN (did you mean RUN?)'
+	check 'FROM a\ncopyy . /\n' 'Dockerfile:2: unknown instruction: copyy (did you mean COPY?)'
+	check 'FROM a\nENTRYPIONT x\n' 'Dockerfile:2: unknown instruction: ENTRYPIONT (did you mean ENTRYPOINT?)'
+	check 'FROM a\nFOO bar\n' 'Dockerfile:2: unknown instruction: FOO'
+	check '# c\n\nRUN x\nFROM a\n' 'Dockerfile:3: RUN before the first FROM (only ARG may come before FROM)'
+	check 'FROM a AS x\nFROM b AS X\n' 'Dockerfile:2: duplicate stage name "x" (first defined at line 1)'
+	check 'FROM a AS 1x\n' 'Dockerfile:1: invalid name for build stage: "1x", name can'"'"'t start with a number or contain symbols'
+	check 'FROM a b\n' 'Dockerfile:1: FROM requires either one or three arguments (FROM image [AS name])'
+	check 'FROM a\nCOPY --from=later / /\nFROM b AS later\n' 'Dockerfile:2: COPY --from=later names a later stage; only earlier stages can be copied from'
+	check 'FROM a AS me\nCOPY --from=me / /\n' 'Dockerfile:2: COPY --from=me names its own stage; only earlier stages can be copied from'
+	check 'FROM a\nCOPY --from=1 / /\nFROM b\n' 'Dockerfile:2: COPY --from=1 names a later stage; only earlier stages can be copied from'
+	check 'FROM a\nCOPY --from=0 / /\n' 'Dockerfile:2: COPY --from=0 names its own stage; only earlier stages can be copied from'
+	for t in secret ssh cache; do
+		check "FROM a\nRUN --mount=type=$t,id=x \\\\\n  true\n" "Dockerfile:2: RUN --mount=type=$t is not supported by hypr (builds run offline in a VM; use COPY or a build stage instead)"
+	done
+	check '' 'Dockerfile:1: file with no instructions'
+	check '# only a comment\n\n' 'Dockerfile:2: file with no instructions'
+	check 'ARG A=1\n' 'Dockerfile:1: no FROM instruction: a Dockerfile needs at least one stage'
+}
+
+@test "parse: hostile input: NUL bytes, invalid UTF-8, a huge line, deep JSON" {
+	printf 'FROM a\nRUN echo a\0b\n' > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:2: NUL byte in instruction" ]
+	printf 'FROM a\nRUN echo \xff\xfe\n' > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:2: invalid UTF-8 in instruction" ]
+	# comments may hold anything
+	printf '# caf\xe9\nFROM a\n' > Dockerfile
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	{ echo FROM a; printf 'RUN '; head -c 3000000 /dev/zero | tr '\0' x; echo; } > Dockerfile
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(instrs '.args[0] | length')" = 3000000 ]
+	{ echo FROM a; printf 'CMD '; for _ in $(seq 5000); do printf '['; done; echo; } > Dockerfile
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(instrs '.form')" = '"shell"' ]
+	head -c $((17 << 20)) /dev/zero > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[[ $stderr == "hypr-parse: Dockerfile: larger than "* ]]
+}
+
+@test "parse: --parse-only checks syntax without stage rules" {
+	df 'CMD ["a"]\nARG X\nRUN y\n'
+	run -0 --separate-stderr "$HYPR_PARSE" --parse-only -f Dockerfile
+	[ "$(q -s '.[0].parse_only')" = true ]
+	[ "$(instrs -c '[.stage, .op]' | tr '\n' ' ')" = '[null,"CMD"] [null,"ARG"] [null,"RUN"] ' ]
+}

@@ -875,11 +875,12 @@ spawn_tar2sqfs(int in_fd, const char *out, const struct hypr_squash_opts *o,
 	argv[k++] = "--no-skip";
 	argv[k++] = "--compressor";
 	argv[k++] = comp;
-	if (o->level > 0) {
+	/* hypr's default is fast zstd (level 3), not tar2sqfs's 15 */
+	if (o->level > 0 || strcmp(comp, "zstd") == 0) {
 		if (strcmp(comp, "lz4") == 0)
 			snprintf(extra, sizeof(extra), "hc");
 		else
-			snprintf(extra, sizeof(extra), "level=%d", o->level);
+			snprintf(extra, sizeof(extra), "level=%d", o->level > 0 ? o->level : 3);
 		argv[k++] = "--comp-extra";
 		argv[k++] = extra;
 	}

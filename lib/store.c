@@ -1,0 +1,581 @@
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "image.h"
+#include "ref.h"
+#include "stream.h"
+
+#define MAX_MANIFEST (16u << 20)
+
+static int
+is_hex64(const char *s, size_t n)
+{
+	if (n != 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+static int
+img_cmp(const void *a, const void *b)
+{
+	const struct hypr_image *x = a, *y = b;
+
+	/* newest first, as docker lists them; ID breaks ties */
+	if (x->created != y->created)
+		return x->created < y->created ? 1 : -1;
+	return strcmp(x->id, y->id);
+}
+
+static void
+free_images(struct hypr_store *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		json_decref(s->img[i].m);
+		json_decref(s->img[i].tags);
+	}
+	free(s->img);
+	s->img = NULL;
+	s->n = 0;
+}
+
+static int
+load_index(struct hypr_store *s, struct hypr_err *e)
+{
+	char path[4300], *buf = NULL;
+	size_t len;
+	json_error_t je;
+
+	json_decref(s->index);
+	s->index = NULL;
+	hypr_root_path(&s->root, path, sizeof(path), "images/index.json");
+	if (access(path, F_OK) != 0) {
+		s->index = json_pack("{s:s, s:i, s:{}}", "hypr", "index", "version", 1, "tags");
+		return 0;
+	}
+	if (hypr_read_file(path, MAX_MANIFEST, &buf, &len, e) < 0)
+		return -1;
+	s->index = json_loadb(buf, len, 0, &je);
+	free(buf);
+	if (!json_is_object(json_object_get(s->index, "tags"))) {
+		json_decref(s->index);
+		s->index = NULL;
+		return hypr_err_set(e, HYPR_EXIT_INPUT,
+		    "%s is corrupt (move it away to start with no tags)", path);
+	}
+	return 0;
+}
+
+static int
+load_images(struct hypr_store *s, struct hypr_err *e)
+{
+	char dir[4300], path[4400];
+	DIR *d;
+	struct dirent *de;
+	size_t cap = 0;
+
+	free_images(s);
+	hypr_root_path(&s->root, dir, sizeof(dir), "images");
+	if ((d = opendir(dir)) == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", dir);
+	while ((de = readdir(d)) != NULL) {
+		size_t nl = strlen(de->d_name);
+		struct hypr_image *im;
+		char *buf = NULL;
+		size_t len;
+		struct stat st;
+		struct hypr_err ig = { 0 };
+
+		if (nl != 69 || strcmp(de->d_name + 64, ".json") != 0 ||
+		    !is_hex64(de->d_name, 64))
+			continue;
+		if (s->n == cap) {
+			size_t nc = cap ? cap * 2 : 32;
+			struct hypr_image *ni = realloc(s->img, nc * sizeof(*ni));
+
+			if (ni == NULL) {
+				closedir(d);
+				return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "loading images");
+			}
+			s->img = ni;
+			cap = nc;
+		}
+		im = &s->img[s->n++];
+		memset(im, 0, sizeof(*im));
+		snprintf(im->id, sizeof(im->id), "sha256:%.64s", de->d_name);
+		im->tags = json_array();
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (hypr_read_file(path, MAX_MANIFEST, &buf, &len, &ig) == 0) {
+			im->m = json_loadb(buf, len, 0, NULL);
+			free(buf);
+		}
+		if (!json_is_object(im->m) || !hypr_json_str(im->m, "id") ||
+		    strcmp(hypr_json_str(im->m, "id"), im->id) != 0) {
+			json_decref(im->m);
+			im->m = NULL;
+			im->problem = "corrupt manifest";
+			continue;
+		}
+		im->created = hypr_image_parse_time(hypr_json_str(im->m, "created"));
+		snprintf(path, sizeof(path), "%s/%.64s.squashfs", dir, de->d_name);
+		if (stat(path, &st) != 0)
+			im->problem = "squashfs missing";
+		else
+			im->size = (uint64_t)st.st_size;
+	}
+	closedir(d);
+	/* hex points into id: set after the array stops moving */
+	for (size_t i = 0; i < s->n; i++)
+		s->img[i].hex = s->img[i].id + 7;
+	qsort(s->img, s->n, sizeof(*s->img), img_cmp);
+	for (size_t i = 0; i < s->n; i++)
+		s->img[i].hex = s->img[i].id + 7;
+	return 0;
+}
+
+static void
+fill_tags(struct hypr_store *s)
+{
+	const char *k;
+	json_t *v;
+
+	for (size_t i = 0; i < s->n; i++)
+		json_array_clear(s->img[i].tags);
+	json_object_foreach(json_object_get(s->index, "tags"), k, v) {
+		struct hypr_image *im = hypr_store_get(s, json_string_value(v));
+		char fam[600];
+
+		if (im == NULL)
+			continue;
+		hypr_store_familiar(k, fam, sizeof(fam));
+		json_array_append_new(im->tags, json_string(fam));
+	}
+}
+
+int
+hypr_store_reload(struct hypr_store *s, struct hypr_err *e)
+{
+	if (load_index(s, e) < 0 || load_images(s, e) < 0)
+		return -1;
+	fill_tags(s);
+	return 0;
+}
+
+int
+hypr_store_open(struct hypr_store *s, const char *root, int lock, struct hypr_err *e)
+{
+	char path[4300];
+
+	memset(s, 0, sizeof(*s));
+	s->lock_fd = -1;
+	if (hypr_root_open(&s->root, root, e) < 0)
+		return -1;
+	if (lock) {
+		hypr_root_path(&s->root, path, sizeof(path), "images/index.lock");
+		if ((s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+		while (flock(s->lock_fd, LOCK_EX) < 0)
+			if (errno != EINTR)
+				return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "locking %s", path);
+	}
+	return hypr_store_reload(s, e);
+}
+
+void
+hypr_store_close(struct hypr_store *s)
+{
+	free_images(s);
+	json_decref(s->index);
+	s->index = NULL;
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);	/* drops the flock */
+	s->lock_fd = -1;
+}
+
+int
+hypr_store_save_index(struct hypr_store *s, struct hypr_err *e)
+{
+	char path[4300], *text;
+	int rc;
+
+	hypr_root_path(&s->root, path, sizeof(path), "images/index.json");
+	if ((text = json_dumps(s->index, JSON_INDENT(1) | JSON_SORT_KEYS)) == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	rc = hypr_write_atomic(path, text, strlen(text), 0644, e);
+	free(text);
+	fill_tags(s);
+	return rc;
+}
+
+int
+hypr_store_canon_tag(const char *name, char *buf, size_t n, struct hypr_err *e)
+{
+	struct hypr_ref r;
+
+	if (hypr_ref_parse(name, &r, e) < 0)
+		return hypr_err_prefix(e, "invalid tag '%s'", name);
+	if (r.digest[0])
+		return hypr_err_set(e, HYPR_EXIT_USAGE,
+		    "invalid tag '%s': a tag cannot contain a digest", name);
+	if (!r.tag[0])
+		snprintf(r.tag, sizeof(r.tag), "latest");
+	if (hypr_ref_string(&r, buf, n) < 0)
+		return hypr_err_set(e, HYPR_EXIT_USAGE, "invalid tag '%s': too long", name);
+	return 0;
+}
+
+void
+hypr_store_familiar(const char *canon, char *buf, size_t n)
+{
+	const char *p = canon;
+
+	if (strncmp(p, "docker.io/library/", 18) == 0 && !strchr(p + 18, '/'))
+		p += 18;
+	else if (strncmp(p, "docker.io/", 10) == 0)
+		p += 10;
+	snprintf(buf, n, "%s", p);
+}
+
+struct hypr_image *
+hypr_store_get(struct hypr_store *s, const char *id)
+{
+	for (size_t i = 0; id && i < s->n; i++)
+		if (strcmp(s->img[i].id, id) == 0)
+			return &s->img[i];
+	return NULL;
+}
+
+int
+hypr_store_find(struct hypr_store *s, const char *what, struct hypr_image **img,
+    char *tag, size_t tagn, struct hypr_err *e)
+{
+	const char *hex = what;
+	char canon[600];
+	struct hypr_err ig = { 0 };
+	struct hypr_image *hit = NULL;
+	size_t hl, nhit = 0;
+	int ishex = 1;
+
+	*img = NULL;
+	if (tag && tagn)
+		tag[0] = '\0';
+	if (strncmp(hex, "sha256:", 7) == 0)
+		hex += 7;
+	hl = strlen(hex);
+	for (size_t i = 0; i < hl; i++)
+		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+			ishex = 0;
+	if (ishex && hl == 64) {
+		char id[HYPR_DIGEST_LEN + 1];
+
+		snprintf(id, sizeof(id), "sha256:%s", hex);
+		if ((*img = hypr_store_get(s, id)) != NULL)
+			return 0;
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "No such image: %s", what);
+	}
+	if (hex == what && hypr_store_canon_tag(what, canon, sizeof(canon), &ig) == 0) {
+		const char *id = hypr_json_str(json_object_get(s->index, "tags"), canon);
+
+		if (id) {
+			if (tag)
+				snprintf(tag, tagn, "%s", canon);
+			*img = hypr_store_get(s, id);
+			return 0;	/* *img NULL: a tag whose image is gone */
+		}
+	}
+	if (ishex && hl > 0) {
+		for (size_t i = 0; i < s->n; i++)
+			if (strncmp(s->img[i].hex, hex, hl) == 0) {
+				hit = &s->img[i];
+				nhit++;
+			}
+		if (nhit > 1)
+			return hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "ambiguous image ID prefix '%s' (%zu images match)", what, nhit);
+		if (nhit == 1) {
+			*img = hit;
+			return 0;
+		}
+	}
+	return hypr_err_set(e, HYPR_EXIT_INPUT, "No such image: %s", what);
+}
+
+static json_t *
+keys_of(json_t *o)
+{
+	json_t *a = json_array(), *v;
+	const char *k;
+
+	json_object_foreach(o, k, v)
+		json_array_append_new(a, json_string(k));
+	return a;
+}
+
+static json_t *
+get_or(json_t *o, const char *k, json_t *dflt)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (v && !json_is_null(v)) {
+		json_decref(dflt);
+		return json_incref(v);
+	}
+	return dflt;
+}
+
+json_t *
+hypr_store_manifest(json_t *rec, struct hypr_err *e)
+{
+	json_t *cfg = json_object_get(rec, "config"), *sq = json_object_get(rec, "squashfs");
+	json_t *m, *idv, *h, *hv;
+	const char *sqd = hypr_json_str(sq, "digest");
+	char id[HYPR_DIGEST_LEN + 1], *text, file[80];
+	size_t i;
+
+	if (!sqd || !hypr_digest_valid(sqd)) {
+		hypr_err_set(e, HYPR_EXIT_INPUT,
+		    "image record has no squashfs (run hypr-squash before hypr-store)");
+		return NULL;
+	}
+	if (!json_is_object(cfg))
+		cfg = NULL;
+	m = json_object();
+	json_object_set_new(m, "hypr", json_string("manifest"));
+	json_object_set_new(m, "version", json_integer(1));
+	json_object_set_new(m, "id", json_null());
+	json_object_set_new(m, "tags", json_array());
+	json_object_set_new(m, "created", get_or(rec, "created", json_string("1970-01-01T00:00:00Z")));
+	json_object_set_new(m, "architecture", get_or(rec, "architecture", json_string("amd64")));
+	json_object_set_new(m, "os", get_or(rec, "os", json_string("linux")));
+	json_object_set_new(m, "squashfs", json_pack("{s:n, s:s, s:I, s:s}", "file",
+	    "digest", sqd, "size", hypr_json_int(sq, "size", 0), "compression",
+	    hypr_json_str(sq, "compression") ? hypr_json_str(sq, "compression") : "zstd"));
+	json_object_set_new(m, "base", get_or(rec, "base", json_null()));
+	json_object_set_new(m, "stage", get_or(rec, "stage", json_null()));
+	json_object_set_new(m, "entrypoint", get_or(cfg, "Entrypoint", json_null()));
+	json_object_set_new(m, "cmd", get_or(cfg, "Cmd", json_null()));
+	json_object_set_new(m, "env", get_or(cfg, "Env", json_array()));
+	json_object_set_new(m, "working_dir", get_or(cfg, "WorkingDir", json_string("")));
+	json_object_set_new(m, "user", get_or(cfg, "User", json_string("")));
+	json_object_set_new(m, "exposed_ports", keys_of(json_object_get(cfg, "ExposedPorts")));
+	json_object_set_new(m, "volumes", keys_of(json_object_get(cfg, "Volumes")));
+	json_object_set_new(m, "labels", get_or(cfg, "Labels", json_object()));
+	json_object_set_new(m, "healthcheck", get_or(cfg, "Healthcheck", json_null()));
+	json_object_set_new(m, "shell", get_or(cfg, "Shell", json_null()));
+	json_object_set_new(m, "stop_signal", get_or(cfg, "StopSignal", json_null()));
+	json_object_set_new(m, "onbuild", get_or(cfg, "OnBuild", json_array()));
+	json_object_set_new(m, "history", get_or(rec, "history", json_array()));
+	json_object_set_new(m, "build_args", get_or(rec, "build_args", json_object()));
+	json_object_set_new(m, "layers", get_or(rec, "layers", json_array()));
+	json_object_set_new(m, "chain", get_or(rec, "chain", json_null()));
+	json_object_set_new(m, "config", cfg ? json_incref(cfg) : json_object());
+
+	/* the ID: what the image is, not when it was made or what it is called */
+	idv = json_deep_copy(m);
+	json_object_del(idv, "id");
+	json_object_del(idv, "tags");
+	json_object_del(idv, "created");
+	json_object_del(json_object_get(idv, "squashfs"), "file");
+	json_array_foreach(json_object_get(idv, "history"), i, h)
+		if (json_is_object(h))
+			json_object_del(h, "created");
+	hv = idv;
+	text = json_dumps(hv, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(idv);
+	if (text == NULL || hypr_digest_buf(text, strlen(text), id, e) < 0) {
+		free(text);
+		json_decref(m);
+		if (e && !e->code)
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		return NULL;
+	}
+	free(text);
+	json_object_set_new(m, "id", json_string(id));
+	snprintf(file, sizeof(file), "%s.squashfs", id + 7);
+	json_object_set_new(json_object_get(m, "squashfs"), "file", json_string(file));
+	return m;
+}
+
+static int
+write_manifest(struct hypr_store *s, json_t *m, struct hypr_err *e)
+{
+	char path[4300], *text;
+	const char *id = hypr_json_str(m, "id");
+	int rc;
+
+	hypr_root_path(&s->root, path, sizeof(path), "images/%s.json", id + 7);
+	if ((text = json_dumps(m, JSON_INDENT(2))) == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	rc = hypr_write_atomic(path, text, strlen(text), 0644, e);
+	free(text);
+	return rc;
+}
+
+/* Keep each manifest's "tags" equal to the index (after tag changes). */
+static int
+sync_tags(struct hypr_store *s, struct hypr_err *e)
+{
+	fill_tags(s);
+	for (size_t i = 0; i < s->n; i++) {
+		struct hypr_image *im = &s->img[i];
+
+		if (im->m == NULL || json_equal(json_object_get(im->m, "tags"), im->tags))
+			continue;
+		json_object_set(im->m, "tags", im->tags);
+		if (write_manifest(s, im->m, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+hypr_store_tag(struct hypr_store *s, const char *canon, const char *id,
+    struct hypr_err *e)
+{
+	json_object_set_new(json_object_get(s->index, "tags"), canon, json_string(id));
+	if (hypr_store_save_index(s, e) < 0)
+		return -1;
+	return sync_tags(s, e);
+}
+
+int
+hypr_store_put(struct hypr_store *s, json_t *m, const char *const *tags,
+    size_t ntags, struct hypr_err *e)
+{
+	const char *id = hypr_json_str(m, "id");
+	const char *sqd = hypr_json_str(json_object_get(m, "squashfs"), "digest");
+	struct hypr_image *old = hypr_store_get(s, id);
+	char blob[4300], dst[4300], tmp[4400];
+	struct stat st;
+
+	hypr_root_path(&s->root, dst, sizeof(dst), "images/%s.squashfs", id + 7);
+	if (hypr_blob_path(&s->root, sqd, blob, sizeof(blob), e) < 0)
+		return -1;
+	if (stat(blob, &st) != 0)
+		return hypr_err_set(e, HYPR_EXIT_INPUT,
+		    "squashfs %s is not in the store (pruned meanwhile? build again)", sqd);
+	if (old == NULL || old->problem) {
+		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", dst, (long)getpid());
+		unlink(tmp);
+		if (link(blob, tmp) < 0) {
+			/* another filesystem or no hard links: copy */
+			char *buf = NULL;
+			size_t len;
+
+			if (hypr_read_file(blob, (size_t)st.st_size + 1, &buf, &len, e) < 0)
+				return -1;
+			if (hypr_write_atomic(tmp, buf, len, 0644, e) < 0) {
+				free(buf);
+				return -1;
+			}
+			free(buf);
+		}
+		if (rename(tmp, dst) < 0) {
+			unlink(tmp);
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "storing %s", dst);
+		}
+		/* the manifest last: the image appears whole or not at all */
+		json_object_set_new(m, "tags", json_array());
+		if (write_manifest(s, m, e) < 0)
+			return -1;
+		if (hypr_store_reload(s, e) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < ntags; i++)
+		json_object_set_new(json_object_get(s->index, "tags"), tags[i],
+		    json_string(id));
+	if (ntags && hypr_store_save_index(s, e) < 0)
+		return -1;
+	return sync_tags(s, e);
+}
+
+/* Unlink path; add its size to *freed when this was the last link. */
+static void
+unlink_count(const char *path, uint64_t *freed)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && unlink(path) == 0 && freed && st.st_nlink <= 1)
+		*freed += (uint64_t)st.st_size;
+}
+
+int
+hypr_store_delete(struct hypr_store *s, struct hypr_image *img, uint64_t *freed,
+    struct hypr_err *e)
+{
+	char path[4300], id[HYPR_DIGEST_LEN + 1], sqd[HYPR_DIGEST_LEN + 1] = "";
+	json_t *tags = json_object_get(s->index, "tags"), *v;
+	const char *k;
+	void *tmp;
+	int changed = 0, shared = 0;
+
+	snprintf(id, sizeof(id), "%s", img->id);
+	if (img->m && hypr_digest_valid(hypr_json_str(json_object_get(img->m, "squashfs"), "digest")))
+		snprintf(sqd, sizeof(sqd), "%s",
+		    hypr_json_str(json_object_get(img->m, "squashfs"), "digest"));
+	json_object_foreach_safe(tags, tmp, k, v) {
+		if (strcmp(json_string_value(v), id) == 0) {
+			json_object_del(tags, k);
+			changed = 1;
+		}
+	}
+	if (changed && hypr_store_save_index(s, e) < 0)
+		return -1;
+	/* the manifest first: from here on the image does not exist */
+	hypr_root_path(&s->root, path, sizeof(path), "images/%s.json", id + 7);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "removing %s", path);
+	hypr_root_path(&s->root, path, sizeof(path), "images/%s.squashfs", id + 7);
+	unlink_count(path, freed);
+	for (size_t i = 0; i < s->n; i++) {
+		const char *d;
+
+		if (strcmp(s->img[i].id, id) == 0 || !s->img[i].m)
+			continue;
+		d = hypr_json_str(json_object_get(s->img[i].m, "squashfs"), "digest");
+		shared |= d && strcmp(d, sqd) == 0;
+	}
+	if (sqd[0] && !shared) {
+		/* nothing else shows this squashfs: drop it and its chain cache */
+		char dir[4300], ip[4600];
+		DIR *d;
+		struct dirent *de;
+
+		hypr_root_path(&s->root, dir, sizeof(dir), "cache/squashfs");
+		if ((d = opendir(dir)) != NULL) {
+			while ((de = readdir(d)) != NULL) {
+				char *buf = NULL;
+				json_t *j;
+				struct hypr_err ig = { 0 };
+
+				if (de->d_name[0] == '.')
+					continue;
+				snprintf(ip, sizeof(ip), "%s/%s", dir, de->d_name);
+				if (hypr_read_file(ip, 1 << 16, &buf, NULL, &ig) < 0)
+					continue;
+				j = json_loads(buf, 0, NULL);
+				free(buf);
+				k = hypr_json_str(json_object_get(j, "squashfs"), "digest");
+				if (k && strcmp(k, sqd) == 0)
+					unlink(ip);
+				json_decref(j);
+			}
+			closedir(d);
+		}
+		if (hypr_blob_path(&s->root, sqd, path, sizeof(path), e) == 0)
+			unlink_count(path, freed);
+	}
+	return hypr_store_reload(s, e);
+}

@@ -1,0 +1,73 @@
+/* store.h - the image store: images/<hex>.json manifests beside
+ * images/<hex>.squashfs, and images/index.json mapping tags to image IDs.
+ *
+ * An image exists once its manifest is in place (written last, by rename);
+ * a squashfs without a manifest is garbage for prune. The index is changed
+ * only under an exclusive flock on images/index.lock and rewritten through
+ * a temp file and rename, so readers never lock. Tags are stored in the
+ * canonical form ("docker.io/library/app:latest") and shown in the familiar
+ * one ("app:latest"). See hypr-manifest(5). */
+#ifndef HYPR_STORE_H
+#define HYPR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "cas.h"
+#include "digest.h"
+#include "err.h"
+
+struct hypr_image {
+	char id[HYPR_DIGEST_LEN + 1];	/* "sha256:<hex>" */
+	const char *hex;		/* id + 7 */
+	json_t *m;			/* the manifest, NULL if unreadable */
+	const char *problem;		/* NULL, or why the image is broken */
+	uint64_t size;			/* squashfs size */
+	int64_t created;
+	json_t *tags;			/* familiar tags, from the index (sorted) */
+};
+
+struct hypr_store {
+	struct hypr_root root;
+	json_t *index;			/* {"hypr":"index","version":1,"tags":{canon:id}} */
+	struct hypr_image *img;
+	size_t n;
+	int lock_fd;
+};
+
+/* Open the store (root override may be NULL) and load index and manifests.
+ * With lock set, hold the index lock until hypr_store_close. */
+int hypr_store_open(struct hypr_store *s, const char *root, int lock,
+    struct hypr_err *e);
+void hypr_store_close(struct hypr_store *s);
+/* Rewrite the index atomically (caller holds the lock). */
+int hypr_store_save_index(struct hypr_store *s, struct hypr_err *e);
+/* Canonical tag for a user's NAME[:TAG] (digests refused). */
+int hypr_store_canon_tag(const char *name, char *buf, size_t n, struct hypr_err *e);
+/* Familiar form of a canonical tag. */
+void hypr_store_familiar(const char *canon, char *buf, size_t n);
+/* Find an image by tag, full ID or unique ID prefix. *tag gets the canonical
+ * tag when IMAGE named one (else ""). Unknown or ambiguous: HYPR_EXIT_INPUT. */
+int hypr_store_find(struct hypr_store *s, const char *what, struct hypr_image **img,
+    char *tag, size_t tagn, struct hypr_err *e);
+/* The image with this ID, or NULL. */
+struct hypr_image *hypr_store_get(struct hypr_store *s, const char *id);
+/* Build a manifest from an image stream record (with "squashfs"); sets its
+ * "id". The ID is the digest of the manifest without id, tags and times. */
+json_t *hypr_store_manifest(json_t *rec, struct hypr_err *e);
+/* Store an image (locked store): link the squashfs blob to images/<hex>.squashfs,
+ * write the manifest (kept if the ID exists), move the tags (canonical) to it. */
+int hypr_store_put(struct hypr_store *s, json_t *manifest, const char *const *tags,
+    size_t ntags, struct hypr_err *e);
+/* Point a canonical tag at an ID (locked store); saves the index. */
+int hypr_store_tag(struct hypr_store *s, const char *canon, const char *id,
+    struct hypr_err *e);
+/* Delete an image (locked store): its tags, manifest and squashfs; its
+ * squashfs blob and chain-cache entries too when no other image uses it.
+ * *freed (may be NULL) grows by the bytes given back. */
+int hypr_store_delete(struct hypr_store *s, struct hypr_image *img, uint64_t *freed,
+    struct hypr_err *e);
+/* Re-read manifests after changes (keeps the lock). */
+int hypr_store_reload(struct hypr_store *s, struct hypr_err *e);
+
+#endif

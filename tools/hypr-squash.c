@@ -1,0 +1,269 @@
+/* hypr-squash - image stream -> image stream with a squashfs blob; or, alone,
+ * a rootfs tar on stdin -> a squashfs image. See hypr-squash(1). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cas.h"
+#include "fsutil.h"
+#include "image.h"
+#include "rootfs.h"
+#include "stream.h"
+#include "tool.h"
+
+struct opts {
+	const char *root;
+	const char *output;
+	struct hypr_squash_opts sq;
+};
+
+static void
+usage(FILE *f, int code)
+{
+	fprintf(f,
+	    "usage: hypr-squash [OPTIONS] < image > image\n"
+	    "       hypr-squash [OPTIONS] [-o FILE] < rootfs.tar > image.sqfs\n"
+	    "Build the squashfs of an image's layer chain (cached by chain), or of\n"
+	    "a rootfs tar (plain, gzip, xz or zstd). Mode is chosen by the input.\n"
+	    "  -c, --comp NAME        zstd (default), gzip, xz or lz4\n"
+	    "  -l, --level N          compression level (zstd 1-22, default 3;\n"
+	    "                         gzip 1-9; xz 0-9; lz4: 1 = high compression)\n"
+	    "  -b, --block-size N     squashfs block size, power of two, 4K-1M\n"
+	    "                         (default 128K; K and M suffixes)\n"
+	    "  -o, --output FILE      tar mode: write FILE instead of stdout\n"
+	    "  -r, --root DIR         the hypr store (default $HYPR_ROOT)\n"
+	    "  -h, --help             this help\n"
+	    "SOURCE_DATE_EPOCH clamps mtimes and makes the output reproducible.\n");
+	exit(code);
+}
+
+static long long
+num_arg(const char *s, const char *what)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end == 'K' || *end == 'k') {
+		v *= 1024;
+		end++;
+	} else if (*end == 'M' || *end == 'm') {
+		v *= 1024 * 1024;
+		end++;
+	}
+	if (errno || end == s || *end || v < 0 || v > (1LL << 31))
+		die(HYPR_EXIT_USAGE, "%s: bad number '%s'", what, s);
+	return v;
+}
+
+static void
+parse_args(int argc, char *argv[], struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "comp", required_argument, NULL, 'c' },
+		{ "level", required_argument, NULL, 'l' },
+		{ "block-size", required_argument, NULL, 'b' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "root", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct hypr_err e = { 0 };
+	int c;
+
+	o->sq.comp = getenv("HYPR_SQUASH_COMP") && *getenv("HYPR_SQUASH_COMP") ?
+	    getenv("HYPR_SQUASH_COMP") : "zstd";
+	while ((c = getopt_long(argc, argv, "c:l:b:o:r:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->sq.comp = optarg; break;
+		case 'l': o->sq.level = (int)num_arg(optarg, "--level"); break;
+		case 'b': o->sq.block_size = (unsigned)num_arg(optarg, "--block-size"); break;
+		case 'o': o->output = optarg; break;
+		case 'r': o->root = optarg; break;
+		case 'h': usage(stdout, 0); break;
+		default: usage(stderr, HYPR_EXIT_USAGE);
+		}
+	}
+	if (optind != argc)
+		usage(stderr, HYPR_EXIT_USAGE);
+	if (hypr_squash_opts_check(&o->sq, &e) < 0)
+		die_err(&e);
+	if ((o->sq.epoch = hypr_image_epoch(&e)) < -1)
+		die_err(&e);
+}
+
+/* First byte of stdin without consuming it: -1 on empty input. */
+static int
+peek_stdin(void)
+{
+	struct stat st;
+	unsigned char c;
+	int p[2];
+	ssize_t n;
+
+	if (fstat(STDIN_FILENO, &st) < 0)
+		die_errno("standard input");
+	if (S_ISREG(st.st_mode)) {
+		off_t off = lseek(STDIN_FILENO, 0, SEEK_CUR);
+
+		if ((n = pread(STDIN_FILENO, &c, 1, off < 0 ? 0 : off)) < 0)
+			die_errno("reading standard input");
+		return n == 0 ? -1 : c;
+	}
+	if (!S_ISFIFO(st.st_mode))
+		die(HYPR_EXIT_USAGE, "standard input must be a file or a pipe");
+	/* tee copies pipe data without consuming it */
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die_errno("pipe");
+	do
+		n = tee(STDIN_FILENO, p[1], 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		die_errno("peeking at standard input");
+	if (n == 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (read(p[0], &c, 1) != 1)
+		die_errno("peeking at standard input");
+	close(p[0]);
+	close(p[1]);
+	return c;
+}
+
+static int
+copy_to_stdout(const char *path)
+{
+	static char buf[1 << 18];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	fflush(stdout);
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || hypr_write_all(STDOUT_FILENO, buf, (size_t)n) < 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+tar_mode(struct opts *o)
+{
+	struct hypr_err e = { 0 };
+	const char *tmpdir = getenv("TMPDIR"), *name = "stdin";
+	char tmp[4200];
+	int fd = STDIN_FILENO;
+
+	if (!tmpdir || !*tmpdir)
+		tmpdir = "/tmp";
+	if (o->output) {
+		if (hypr_rootfs_squash_fds(&fd, &name, 1, tmpdir, o->output, &o->sq, &e) < 0)
+			die_err(&e);
+		return close_stdout();
+	}
+	if (isatty(STDOUT_FILENO))
+		die(HYPR_EXIT_USAGE, "refusing to write a squashfs to a terminal (use -o FILE)");
+	/* tar2sqfs seeks in its output, so a pipe gets a copy of a temp file */
+	snprintf(tmp, sizeof(tmp), "%s/hypr-squash.%ld.sqfs", tmpdir, (long)getpid());
+	if (hypr_rootfs_squash_fds(&fd, &name, 1, tmpdir, tmp, &o->sq, &e) < 0)
+		die_err(&e);
+	if (copy_to_stdout(tmp) < 0) {
+		int saved = errno;
+
+		unlink(tmp);
+		errno = saved;
+		die_errno("writing standard output");
+	}
+	unlink(tmp);
+	return close_stdout();
+}
+
+static int
+stream_mode(struct opts *o)
+{
+	static const char *const known[] = { NULL };
+	struct hypr_err e = { 0 };
+	struct hypr_root r;
+	struct hypr_stream_in in;
+	struct hypr_stream_out out;
+	json_t *rec, *extra;
+	int rv;
+
+	if (hypr_root_open(&r, o->root, &e) < 0)
+		die_err(&e);
+	if (hypr_stream_open(&in, stdin, "image", "image", 1, known, &e) < 0)
+		die_err(&e);
+	extra = json_deep_copy(in.header);
+	json_object_del(extra, "hypr");
+	json_object_del(extra, "version");
+	if (hypr_stream_begin(&out, stdout, "image", 1, extra, &e) < 0)
+		die_err(&e);
+	json_decref(extra);
+	while ((rv = hypr_stream_next(&in, &rec, &e)) == 1) {
+		const char *type = hypr_json_str(rec, "type");
+
+		if (type && strcmp(type, "image") == 0) {
+			json_t *layers = json_object_get(rec, "layers"), *l;
+			const char **ds = calloc(json_array_size(layers) + 1, sizeof(char *));
+			char d[HYPR_DIGEST_LEN + 1];
+			uint64_t size = 0;
+			size_t i;
+			int built;
+
+			if (ds == NULL)
+				die_errno("squash");
+			if (!json_is_array(layers))
+				die(HYPR_EXIT_INPUT, "image:%ld: image record without layers", in.line);
+			json_array_foreach(layers, i, l) {
+				ds[i] = hypr_json_str(l, "digest");
+				if (!ds[i] || !hypr_digest_valid(ds[i]))
+					die(HYPR_EXIT_INPUT, "image:%ld: layer %zu: bad digest",
+					    in.line, i);
+			}
+			if (hypr_rootfs_squashfs_blob(&r, ds, json_array_size(layers), &o->sq,
+			    d, &size, &built, &e) < 0)
+				die_err(&e);
+			free(ds);
+			json_object_set_new(rec, "squashfs", json_pack("{s:s, s:I, s:s}",
+			    "digest", d, "size", (json_int_t)size, "compression", o->sq.comp));
+		}
+		if (hypr_stream_put(&out, rec, &e) < 0)
+			die_err(&e);
+		json_decref(rec);
+	}
+	if (rv < 0)
+		die_err(&e);
+	if (hypr_stream_end(&out, &e) < 0)
+		die_err(&e);
+	hypr_stream_close(&in);
+	return close_stdout();
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct opts o = { 0 };
+	int c;
+
+	prog = "hypr-squash";
+	parse_args(argc, argv, &o);
+	refuse_tty_stdin("an image stream or a tar");
+	if ((c = peek_stdin()) < 0)
+		die(HYPR_EXIT_INPUT, "empty input (expected an image stream or a tar)");
+	if (c == '{')
+		return stream_mode(&o);
+	return tar_mode(&o);
+}

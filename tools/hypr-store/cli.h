@@ -1,0 +1,32 @@
+/* cli.h - hypr-store's subcommands (one file each group). */
+#ifndef HYPR_STORE_CLI_H
+#define HYPR_STORE_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "store.h"
+
+extern const char *opt_root;	/* --root before the subcommand */
+
+int cmd_store(int argc, char *argv[]);
+int cmd_tag(int argc, char *argv[]);
+int cmd_images(int argc, char *argv[]);
+int cmd_inspect(int argc, char *argv[]);
+int cmd_rmi(int argc, char *argv[]);
+int cmd_image_prune(int argc, char *argv[]);
+int cmd_system_prune(int argc, char *argv[]);
+int cmd_system_df(int argc, char *argv[]);
+
+/* A table printed like Go's tabwriter(minwidth 10, padding 3): cells are
+ * separated by '\t' in each added line. */
+struct table {
+	char **lines;
+	size_t n, cap;
+};
+void table_add(struct table *t, const char *line);
+void table_print(struct table *t, FILE *f);
+
+/* y/N prompt on stdin; returns 1 for yes. */
+int confirm(const char *warning);
+
+#endif

@@ -1,0 +1,519 @@
+/* images.c - hypr-store images / inspect, and the table and prompt helpers. */
+#include <fnmatch.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "image.h"
+#include "stream.h"
+#include "tool.h"
+
+void
+table_add(struct table *t, const char *line)
+{
+	if (t->n == t->cap) {
+		size_t nc = t->cap ? t->cap * 2 : 64;
+		char **nl = realloc(t->lines, nc * sizeof(*nl));
+
+		if (nl == NULL)
+			die_errno("table");
+		t->lines = nl;
+		t->cap = nc;
+	}
+	if ((t->lines[t->n++] = strdup(line)) == NULL)
+		die_errno("table");
+}
+
+void
+table_print(struct table *t, FILE *f)
+{
+	size_t w[32] = { 0 };
+
+	for (size_t i = 0; i < t->n; i++) {
+		const char *p = t->lines[i], *tab;
+		size_t c = 0;
+
+		/* a cell followed by a tab sets its column's width */
+		while ((tab = strchr(p, '\t')) != NULL && c < 32) {
+			size_t len = (size_t)(tab - p);
+
+			if (len > w[c])
+				w[c] = len;
+			p = tab + 1;
+			c++;
+		}
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		const char *p = t->lines[i], *tab;
+		size_t c = 0;
+
+		while ((tab = strchr(p, '\t')) != NULL && c < 32) {
+			size_t len = (size_t)(tab - p), width = w[c] + 3;
+
+			if (width < 10)
+				width = 10;
+			fprintf(f, "%.*s%*s", (int)len, p, (int)(width - len), "");
+			p = tab + 1;
+			c++;
+		}
+		fprintf(f, "%s\n", p);
+		free(t->lines[i]);
+	}
+	free(t->lines);
+	t->lines = NULL;
+	t->n = t->cap = 0;
+}
+
+int
+confirm(const char *warning)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int yes;
+
+	fprintf(stdout, "%s\nAre you sure you want to continue? [y/N] ", warning);
+	fflush(stdout);
+	if (getline(&line, &cap, stdin) < 0) {
+		free(line);
+		fputc('\n', stdout);
+		return 0;
+	}
+	yes = line[0] == 'y' || line[0] == 'Y';
+	free(line);
+	return yes;
+}
+
+/* One row of `images`. */
+struct row {
+	struct hypr_image *im;
+	char repo[600];
+	char tag[160];
+};
+
+struct fmt_ctx {
+	const struct row *r;
+	int no_trunc;
+	int64_t now;
+};
+
+static const char *
+row_field(const struct fmt_ctx *c, const char *name, char *buf, size_t n)
+{
+	const struct hypr_image *im = c->r->im;
+
+	if (strcmp(name, "ID") == 0)
+		snprintf(buf, n, c->no_trunc ? "%s" : "%.12s", c->no_trunc ? im->id : im->hex);
+	else if (strcmp(name, "Repository") == 0)
+		snprintf(buf, n, "%s", c->r->repo);
+	else if (strcmp(name, "Tag") == 0)
+		snprintf(buf, n, "%s", c->r->tag);
+	else if (strcmp(name, "Digest") == 0) {
+		const char *d = hypr_json_str(json_object_get(im->m, "squashfs"), "digest");
+
+		snprintf(buf, n, "%s", d ? d : "<none>");
+	} else if (strcmp(name, "CreatedSince") == 0)
+		hypr_image_human_age(c->now - im->created, buf, n);
+	else if (strcmp(name, "CreatedAt") == 0) {
+		time_t t = (time_t)im->created;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(buf, n, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
+	} else if (strcmp(name, "Size") == 0 || strcmp(name, "VirtualSize") == 0)
+		hypr_image_human_size(im->size, buf, n);
+	else if (strcmp(name, "Containers") == 0 || strcmp(name, "SharedSize") == 0 ||
+	    strcmp(name, "UniqueSize") == 0)
+		snprintf(buf, n, "N/A");
+	else
+		return NULL;
+	return buf;
+}
+
+static const char *const json_fields[] = {
+	"Containers", "CreatedAt", "CreatedSince", "Digest", "ID", "Repository",
+	"SharedSize", "Size", "Tag", "UniqueSize", "VirtualSize", NULL
+};
+
+static const char *
+field_header(const char *name)
+{
+	if (strcmp(name, "ID") == 0)
+		return "IMAGE ID";
+	if (strcmp(name, "CreatedSince") == 0)
+		return "CREATED";
+	if (strcmp(name, "CreatedAt") == 0)
+		return "CREATED AT";
+	if (strcmp(name, "VirtualSize") == 0)
+		return "VIRTUAL SIZE";
+	if (strcmp(name, "Repository") == 0)
+		return "REPOSITORY";
+	if (strcmp(name, "Tag") == 0)
+		return "TAG";
+	if (strcmp(name, "Digest") == 0)
+		return "DIGEST";
+	if (strcmp(name, "Size") == 0)
+		return "SIZE";
+	return name;
+}
+
+/* Expand a Go-template subset: {{.Field}}, {{json .}}, "\t" and "\n".
+ * header: write column titles instead of values. Returns malloc'd text or
+ * NULL with *bad naming an unsupported action. */
+static char *
+render(const char *tmpl, const struct fmt_ctx *c, int header, char *bad, size_t badn)
+{
+	char *out = NULL, val[700];
+	size_t cap = 0;
+	FILE *f = open_memstream(&out, &cap);
+	const char *p = tmpl;
+
+	if (f == NULL)
+		die_errno("format");
+	while (*p) {
+		if (p[0] == '\\' && p[1] == 't') {
+			fputc('\t', f);
+			p += 2;
+		} else if (p[0] == '\\' && p[1] == 'n') {
+			fputc('\n', f);
+			p += 2;
+		} else if (p[0] == '{' && p[1] == '{') {
+			const char *end = strstr(p, "}}"), *a, *b;
+			char act[128];
+
+			if (end == NULL) {
+				snprintf(bad, badn, "unterminated action");
+				goto fail;
+			}
+			for (a = p + 2; *a == ' '; a++)
+				;
+			for (b = end; b > a && b[-1] == ' '; b--)
+				;
+			snprintf(act, sizeof(act), "%.*s", (int)(b - a), a);
+			if (strcmp(act, "json .") == 0) {
+				json_t *j = json_object();
+				char *s;
+
+				for (const char *const *k = json_fields; *k; k++)
+					json_object_set_new(j, *k, json_string(header ? *k :
+					    row_field(c, *k, val, sizeof(val))));
+				s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+				fputs(s, f);
+				free(s);
+				json_decref(j);
+			} else if (act[0] == '.' && row_field(c, act + 1, val, sizeof(val))) {
+				fputs(header ? field_header(act + 1) : val, f);
+			} else {
+				snprintf(bad, badn, "{{%s}}", act);
+				goto fail;
+			}
+			p = end + 2;
+		} else {
+			fputc(*p++, f);
+		}
+	}
+	fclose(f);
+	return out;
+fail:
+	fclose(f);
+	free(out);
+	return NULL;
+}
+
+static int
+has_label(const struct hypr_image *im, const char *want)
+{
+	json_t *labels = json_object_get(im->m, "labels");
+	const char *eq = strchr(want, '=');
+	char key[512];
+	const char *v;
+
+	snprintf(key, sizeof(key), "%.*s", eq ? (int)(eq - want) : (int)strlen(want), want);
+	v = hypr_json_str(labels, key);
+	return v && (!eq || strcmp(v, eq + 1) == 0);
+}
+
+static int
+ref_match(const struct row *r, const char *pat)
+{
+	char full[800];
+
+	if (strcmp(r->repo, "<none>") == 0)
+		return 0;
+	snprintf(full, sizeof(full), "%s:%s", r->repo, r->tag);
+	return fnmatch(pat, r->repo, 0) == 0 || fnmatch(pat, full, 0) == 0;
+}
+
+int
+cmd_images(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "digests", no_argument, NULL, 'D' },
+		{ "no-trunc", no_argument, NULL, 'N' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "filter", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct hypr_err e = { 0 };
+	struct hypr_store s;
+	struct table t = { 0 };
+	const char *format = NULL, *filters[32], *want_repo = NULL;
+	char want_tag[160] = "", prev[HYPR_DIGEST_LEN + 1] = "";
+	size_t nf = 0;
+	int c, quiet = 0, digests = 0, no_trunc = 0, header = 1;
+	int64_t before = INT64_MAX, since = INT64_MIN;
+	char wr[600];
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "aqf:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'a': break;	/* no intermediate images in hypr */
+		case 'q': quiet = 1; break;
+		case 'D': digests = 1; break;
+		case 'N': no_trunc = 1; break;
+		case 'F': format = optarg; break;
+		case 'f':
+			if (nf == 32)
+				die(HYPR_EXIT_USAGE, "too many filters");
+			filters[nf++] = optarg;
+			break;
+		case 'h':
+			printf("usage: hypr images [-a] [-q] [--digests] [--no-trunc] "
+			    "[--format table|json|TEMPLATE] [--filter KEY=VALUE] [REPO[:TAG]]\n");
+			exit(0);
+		default:
+			die(HYPR_EXIT_USAGE, "usage: hypr images [OPTIONS] [REPO[:TAG]]");
+		}
+	}
+	if (argc - optind > 1)
+		die(HYPR_EXIT_USAGE, "images: at most one REPO[:TAG]");
+	if (hypr_store_open(&s, opt_root, 0, &e) < 0)
+		die_err(&e);
+	if (optind < argc) {
+		char *colon;
+
+		snprintf(wr, sizeof(wr), "%s", argv[optind]);
+		colon = strrchr(wr, ':');
+		if (colon && !strchr(colon, '/')) {
+			*colon = '\0';
+			snprintf(want_tag, sizeof(want_tag), "%s", colon + 1);
+		}
+		want_repo = wr;
+	}
+	for (size_t i = 0; i < nf; i++) {
+		const char *v = strchr(filters[i], '=');
+		struct hypr_image *im;
+
+		if (v == NULL)
+			die(HYPR_EXIT_USAGE, "bad filter '%s' (KEY=VALUE)", filters[i]);
+		v++;
+		if (strncmp(filters[i], "dangling=", 9) == 0) {
+			if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") && strcmp(v, "0"))
+				die(HYPR_EXIT_USAGE, "invalid filter 'dangling=%s' (true or false)", v);
+		} else if (strncmp(filters[i], "before=", 7) == 0 ||
+		    strncmp(filters[i], "since=", 6) == 0) {
+			if (hypr_store_find(&s, v, &im, NULL, 0, &e) < 0 || !im)
+				die(HYPR_EXIT_INPUT, "filter %s: %s", filters[i],
+				    im ? e.msg : "No such image");
+			if (filters[i][0] == 'b')
+				before = im->created;
+			else
+				since = im->created;
+		} else if (strncmp(filters[i], "reference=", 10) != 0 &&
+		    strncmp(filters[i], "label=", 6) != 0) {
+			die(HYPR_EXIT_USAGE, "invalid filter '%.*s' (dangling, reference, label, "
+			    "before, since)", (int)(v - filters[i] - 1), filters[i]);
+		}
+	}
+	if (format && strcmp(format, "table") == 0)
+		format = NULL;
+	if (format && strncmp(format, "table ", 6) == 0) {
+		format += 6;
+	} else if (format) {
+		header = 0;
+		if (strcmp(format, "json") == 0)
+			format = "{{json .}}";
+	}
+	if (!format) {
+		format = digests ? "{{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t"
+		    "{{.CreatedSince}}\\t{{.Size}}" :
+		    "{{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+	}
+	if (quiet) {
+		format = "{{.ID}}";
+		header = 0;
+	}
+	for (size_t i = 0; i < s.n; i++) {
+		struct hypr_image *im = &s.img[i];
+		size_t nt = json_array_size(im->tags);
+
+		if (im->problem) {
+			warn("image %.12s: %s (remove it with `hypr rmi %.12s` or "
+			    "`hypr image prune`)", im->hex, im->problem, im->hex);
+			continue;
+		}
+		for (size_t k = 0; k < (nt ? nt : 1); k++) {
+			struct row r = { .im = im };
+			struct fmt_ctx fc = { .r = &r, .no_trunc = no_trunc, .now = (int64_t)time(NULL) };
+			int ok = im->created < before && im->created > since;
+			char bad[160], *line;
+
+			if (nt) {
+				const char *tg = json_string_value(json_array_get(im->tags, k));
+				const char *colon = strrchr(tg, ':');
+
+				snprintf(r.repo, sizeof(r.repo), "%.*s", (int)(colon - tg), tg);
+				snprintf(r.tag, sizeof(r.tag), "%s", colon + 1);
+			} else {
+				snprintf(r.repo, sizeof(r.repo), "<none>");
+				snprintf(r.tag, sizeof(r.tag), "<none>");
+			}
+			for (size_t f = 0; f < nf && ok; f++) {
+				const char *v = strchr(filters[f], '=') + 1;
+
+				if (strncmp(filters[f], "dangling=", 9) == 0)
+					ok = (nt == 0) == (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
+				else if (strncmp(filters[f], "reference=", 10) == 0)
+					ok = ref_match(&r, v);
+				else if (strncmp(filters[f], "label=", 6) == 0)
+					ok = has_label(im, v);
+			}
+			if (ok && want_repo)
+				ok = strcmp(r.repo, want_repo) == 0 &&
+				    (!want_tag[0] || strcmp(r.tag, want_tag) == 0);
+			if (!ok)
+				continue;
+			if (header) {
+				if ((line = render(format, &fc, 1, bad, sizeof(bad))) == NULL)
+					die(HYPR_EXIT_USAGE, "--format: unsupported %s (fields: "
+					    ".ID .Repository .Tag .Digest .CreatedSince .CreatedAt "
+					    ".Size; or json)", bad);
+				table_add(&t, line);
+				free(line);
+				header = 0;
+			}
+			if (quiet && strcmp(prev, im->id) == 0)
+				continue;
+			snprintf(prev, sizeof(prev), "%s", im->id);
+			if ((line = render(format, &fc, 0, bad, sizeof(bad))) == NULL)
+				die(HYPR_EXIT_USAGE, "--format: unsupported %s (fields: .ID "
+				    ".Repository .Tag .Digest .CreatedSince .CreatedAt .Size; or json)",
+				    bad);
+			table_add(&t, line);
+			free(line);
+		}
+	}
+	if (header) {
+		/* no rows: still print the column titles */
+		struct row r = { 0 };
+		struct hypr_image dummy = { .hex = "" };
+		struct fmt_ctx fc = { .r = &r };
+		char bad[160], *line;
+
+		r.im = &dummy;
+		if ((line = render(format, &fc, 1, bad, sizeof(bad))) == NULL)
+			die(HYPR_EXIT_USAGE, "--format: unsupported %s", bad);
+		table_add(&t, line);
+		free(line);
+	}
+	table_print(&t, stdout);
+	hypr_store_close(&s);
+	return close_stdout();
+}
+
+int
+cmd_inspect(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct hypr_err e = { 0 };
+	struct hypr_store s;
+	const char *format = NULL;
+	json_t *arr = json_array();
+	int c, rc = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f': format = optarg; break;
+		case 'h': printf("usage: hypr image inspect [-f FORMAT] IMAGE...\n"); exit(0);
+		default: die(HYPR_EXIT_USAGE, "usage: hypr image inspect [-f FORMAT] IMAGE...");
+		}
+	}
+	if (optind == argc)
+		die(HYPR_EXIT_USAGE, "inspect: at least one IMAGE");
+	if (hypr_store_open(&s, opt_root, 0, &e) < 0)
+		die_err(&e);
+	for (int i = optind; i < argc; i++) {
+		struct hypr_image *im;
+		struct hypr_err fe = { 0 };
+
+		if (hypr_store_find(&s, argv[i], &im, NULL, 0, &fe) < 0 || im == NULL) {
+			fprintf(stderr, "hypr-store: %s\n", fe.code ? fe.msg : "No such image");
+			rc = HYPR_EXIT_INPUT;
+			continue;
+		}
+		if (im->problem) {
+			fprintf(stderr, "hypr-store: image %s: %s\n", im->id, im->problem);
+			rc = HYPR_EXIT_INPUT;
+			continue;
+		}
+		json_object_set(im->m, "tags", im->tags);
+		if (format) {
+			/* {{.key}} or {{json .key}} on the manifest's top level */
+			const char *a = strstr(format, "{{"), *b = a ? strstr(a, "}}") : NULL;
+			char key[128];
+			json_t *v;
+			int as_json = 0;
+
+			if (!a || !b)
+				die(HYPR_EXIT_USAGE, "--format: expected {{.key}} or {{json .key}}");
+			a += 2;
+			while (*a == ' ')
+				a++;
+			if (strncmp(a, "json ", 5) == 0) {
+				as_json = 1;
+				a += 5;
+			}
+			if (*a != '.')
+				die(HYPR_EXIT_USAGE, "--format: expected {{.key}} or {{json .key}}");
+			a++;
+			snprintf(key, sizeof(key), "%.*s", (int)(b - a), a);
+			for (char *k = key + strlen(key); k > key && k[-1] == ' '; k--)
+				k[-1] = '\0';
+			v = *key ? json_object_get(im->m, key) : im->m;
+			fwrite(format, 1, (size_t)(strstr(format, "{{") - format), stdout);
+			if (json_is_string(v) && !as_json)
+				fputs(json_string_value(v), stdout);
+			else if (v) {
+				char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+				fputs(txt, stdout);
+				free(txt);
+			} else
+				fputs(as_json ? "null" : "<no value>", stdout);
+			fputs(b + 2, stdout);
+			fputc('\n', stdout);
+		} else {
+			json_array_append(arr, im->m);
+		}
+	}
+	if (!format) {
+		char *txt = json_dumps(arr, JSON_INDENT(4));
+
+		printf("%s\n", txt);
+		free(txt);
+	}
+	json_decref(arr);
+	hypr_store_close(&s);
+	close_stdout();
+	return rc;
+}

@@ -1,0 +1,182 @@
+/* hypr-store - store an image stream as images/<id>.{squashfs,json} and tag
+ * it; and the image commands (images, rmi, inspect, tag, prune, df).
+ * See hypr-store(1), hypr-manifest(5). */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fsutil.h"
+#include "stream.h"
+#include "tool.h"
+
+const char *opt_root;
+
+static void
+usage(FILE *f, int code)
+{
+	fprintf(f,
+	    "usage: hypr-store [--root DIR] [-t NAME[:TAG]]... [-q] < image\n"
+	    "       hypr-store [--root DIR] COMMAND [OPTIONS] [ARGS]\n"
+	    "Store a built image (squashfs + manifest) and tag it; print its ID.\n"
+	    "  -t, --tag NAME[:TAG]  tag the image (repeatable)\n"
+	    "      --iidfile FILE    also write the image ID to FILE\n"
+	    "  -q, --quiet           print nothing\n"
+	    "  -r, --root DIR        the hypr store (default $HYPR_ROOT)\n"
+	    "Commands:\n"
+	    "  images [-a] [-q] [--digests] [--no-trunc] [--format F] [--filter K=V] [REPO[:TAG]]\n"
+	    "  rmi [-f] IMAGE...\n"
+	    "  inspect [-f FORMAT] IMAGE...\n"
+	    "  tag SOURCE TARGET\n"
+	    "  image-prune [-a] [-f]\n"
+	    "  system-df [-v]\n"
+	    "  system-prune [-a] [-f]\n");
+	exit(code);
+}
+
+int
+cmd_store(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "tag", required_argument, NULL, 't' },
+		{ "root", required_argument, NULL, 'r' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "iidfile", required_argument, NULL, 'I' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const known[] = { NULL };
+	struct hypr_err e = { 0 };
+	struct hypr_stream_in in;
+	struct hypr_store s;
+	char **tags = NULL;
+	const char *iidfile = NULL;
+	size_t nt = 0;
+	json_t *rec, *img = NULL, *m;
+	int c, rv, quiet = 0;
+	char id[HYPR_DIGEST_LEN + 1];
+
+	if ((tags = calloc((size_t)argc + 1, sizeof(char *))) == NULL)
+		die_errno("hypr-store");
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "t:r:qh", lo, NULL)) != -1) {
+		switch (c) {
+		case 't': {
+			char canon[600];
+
+			if (hypr_store_canon_tag(optarg, canon, sizeof(canon), &e) < 0)
+				die(HYPR_EXIT_USAGE, "%s", e.msg);
+			tags[nt++] = strdup(canon);
+			break;
+		}
+		case 'r': opt_root = optarg; break;
+		case 'q': quiet = 1; break;
+		case 'I': iidfile = optarg; break;
+		case 'h': usage(stdout, 0); break;
+		default: usage(stderr, HYPR_EXIT_USAGE);
+		}
+	}
+	if (optind != argc)
+		usage(stderr, HYPR_EXIT_USAGE);
+	refuse_tty_stdin("an image stream");
+	if (hypr_stream_open(&in, stdin, "image", "image", 1, known, &e) < 0)
+		die_err(&e);
+	while ((rv = hypr_stream_next(&in, &rec, &e)) == 1) {
+		const char *type = hypr_json_str(rec, "type");
+
+		if (type && strcmp(type, "image") == 0) {
+			json_decref(img);
+			img = rec;
+		} else {
+			json_decref(rec);
+		}
+	}
+	if (rv < 0)
+		die_err(&e);
+	hypr_stream_close(&in);
+	if (img == NULL)
+		die(HYPR_EXIT_INPUT, "image: no image record in the stream");
+	if ((m = hypr_store_manifest(img, &e)) == NULL)
+		die_err(&e);
+	json_decref(img);
+	snprintf(id, sizeof(id), "%s", hypr_json_str(m, "id"));
+	if (hypr_store_open(&s, opt_root, 1, &e) < 0 ||
+	    hypr_store_put(&s, m, (const char *const *)tags, nt, &e) < 0)
+		die_err(&e);
+	hypr_store_close(&s);
+	json_decref(m);
+	for (size_t i = 0; i < nt; i++)
+		free(tags[i]);
+	free(tags);
+	if (iidfile && hypr_write_atomic(iidfile, id, strlen(id), 0644, &e) < 0)
+		die_err(&e);
+	if (!quiet)
+		printf("%s\n", id);
+	return close_stdout();
+}
+
+int
+cmd_tag(int argc, char *argv[])
+{
+	struct hypr_err e = { 0 };
+	struct hypr_store s;
+	struct hypr_image *im;
+	char canon[600];
+
+	if (argc != 3)
+		die(HYPR_EXIT_USAGE, "usage: hypr-store tag SOURCE TARGET");
+	if (hypr_store_canon_tag(argv[2], canon, sizeof(canon), &e) < 0)
+		die(HYPR_EXIT_USAGE, "%s", e.msg);
+	if (hypr_store_open(&s, opt_root, 1, &e) < 0 ||
+	    hypr_store_find(&s, argv[1], &im, NULL, 0, &e) < 0)
+		die_err(&e);
+	if (im == NULL)
+		die(HYPR_EXIT_INPUT, "No such image: %s", argv[1]);
+	if (hypr_store_tag(&s, canon, im->id, &e) < 0)
+		die_err(&e);
+	hypr_store_close(&s);
+	return close_stdout();
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{ "images", cmd_images }, { "ls", cmd_images },
+		{ "rmi", cmd_rmi }, { "rm", cmd_rmi },
+		{ "inspect", cmd_inspect }, { "tag", cmd_tag },
+		{ "image-prune", cmd_image_prune },
+		{ "system-df", cmd_system_df },
+		{ "system-prune", cmd_system_prune },
+	};
+	int i = 1;
+
+	prog = "hypr-store";
+	/* --root may come before the command */
+	while (i < argc && (strcmp(argv[i], "--root") == 0 || strcmp(argv[i], "-r") == 0 ||
+	    strncmp(argv[i], "--root=", 7) == 0)) {
+		if (argv[i][6] == '=') {
+			opt_root = argv[i] + 7;
+			i++;
+		} else if (i + 1 < argc) {
+			opt_root = argv[i + 1];
+			i += 2;
+		} else {
+			usage(stderr, HYPR_EXIT_USAGE);
+		}
+	}
+	if (i < argc && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0))
+		usage(stdout, 0);
+	for (size_t k = 0; i < argc && k < sizeof(cmds) / sizeof(cmds[0]); k++)
+		if (strcmp(argv[i], cmds[k].name) == 0) {
+			argv[i] = argv[0];
+			return cmds[k].fn(argc - i, argv + i);
+		}
+	if (i < argc && argv[i][0] != '-')
+		die(HYPR_EXIT_USAGE, "unknown command '%s' (see --help)", argv[i]);
+	return cmd_store(argc, argv);
+}

@@ -1,0 +1,713 @@
+/* prune.c - hypr-store rmi, image-prune, system-prune, system-df.
+ *
+ * Blobs are kept while something names them: an image's layers and
+ * squashfs, an instruction cache entry's layer, a squashfs chain-cache
+ * entry, or a base image tagged by hypr-fetch under refs/. A blob or temp
+ * file younger than HYPR_PRUNE_GRACE seconds (default 3600) is always kept:
+ * it may belong to a build that has not stored its image yet. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fsutil.h"
+#include "image.h"
+#include "stream.h"
+#include "tool.h"
+
+/* ---- rmi ---- */
+
+int
+cmd_rmi(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "no-prune", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct hypr_err e = { 0 };
+	struct hypr_store s;
+	int c, force = 0, rc = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "fh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f': force = 1; break;
+		case 'P': break;
+		case 'h': printf("usage: hypr rmi [-f] IMAGE...\n"); exit(0);
+		default: die(HYPR_EXIT_USAGE, "usage: hypr rmi [-f] IMAGE...");
+		}
+	}
+	if (optind == argc)
+		die(HYPR_EXIT_USAGE, "rmi: at least one IMAGE");
+	if (hypr_store_open(&s, opt_root, 1, &e) < 0)
+		die_err(&e);
+	for (int i = optind; i < argc; i++) {
+		struct hypr_image *im;
+		struct hypr_err fe = { 0 };
+		char tag[600], fam[600], id[HYPR_DIGEST_LEN + 1];
+		json_t *tags = json_object_get(s.index, "tags");
+
+		if (hypr_store_find(&s, argv[i], &im, tag, sizeof(tag), &fe) < 0) {
+			fprintf(stderr, "hypr-store: %s\n", fe.msg);
+			rc = HYPR_EXIT_INPUT;
+			continue;
+		}
+		if (tag[0]) {
+			/* by tag: untag; delete once no tag is left */
+			json_object_del(tags, tag);
+			if (hypr_store_save_index(&s, &e) < 0)
+				die_err(&e);
+			hypr_store_familiar(tag, fam, sizeof(fam));
+			printf("Untagged: %s\n", fam);
+			if (im == NULL || json_array_size(im->tags) > 0) {
+				if (hypr_store_reload(&s, &e) < 0)
+					die_err(&e);
+				continue;
+			}
+		} else if (json_array_size(im->tags) > 1 && !force) {
+			fprintf(stderr, "hypr-store: conflict: unable to delete %.12s (must be "
+			    "forced) - image is referenced by %zu tags\n", im->hex,
+			    json_array_size(im->tags));
+			rc = HYPR_EXIT_INPUT;
+			continue;
+		} else {
+			size_t k;
+			json_t *v;
+
+			json_array_foreach(im->tags, k, v)
+				printf("Untagged: %s\n", json_string_value(v));
+		}
+		snprintf(id, sizeof(id), "%s", im->id);
+		if (hypr_store_delete(&s, im, NULL, &e) < 0)
+			die_err(&e);
+		printf("Deleted: %s\n", id);
+	}
+	hypr_store_close(&s);
+	close_stdout();
+	return rc;
+}
+
+/* ---- what is referenced ---- */
+
+struct refs {
+	char (*d)[HYPR_DIGEST_LEN + 1];
+	size_t n, cap;
+	int sorted;
+};
+
+static void
+ref_add(struct refs *r, const char *d)
+{
+	if (!d || !hypr_digest_valid(d))
+		return;
+	if (r->n == r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 256;
+		void *nd = realloc(r->d, nc * sizeof(*r->d));
+
+		if (nd == NULL)
+			die_errno("prune");
+		r->d = nd;
+		r->cap = nc;
+	}
+	memcpy(r->d[r->n++], d, HYPR_DIGEST_LEN + 1);
+	r->sorted = 0;
+}
+
+static int
+dcmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int
+ref_has(struct refs *r, const char *d)
+{
+	if (!r->sorted) {
+		qsort(r->d, r->n, sizeof(*r->d), dcmp);
+		r->sorted = 1;
+	}
+	return r->n && bsearch(d, r->d, r->n, sizeof(*r->d), dcmp) != NULL;
+}
+
+static void
+ref_free(struct refs *r)
+{
+	free(r->d);
+	memset(r, 0, sizeof(*r));
+}
+
+static void
+refs_of_image(struct refs *r, const struct hypr_image *im)
+{
+	json_t *l;
+	size_t i;
+
+	if (!im->m)
+		return;
+	ref_add(r, hypr_json_str(json_object_get(im->m, "squashfs"), "digest"));
+	json_array_foreach(json_object_get(im->m, "layers"), i, l)
+		ref_add(r, hypr_json_str(l, "digest"));
+}
+
+static json_t *
+read_json(const char *path)
+{
+	char *buf = NULL;
+	size_t len;
+	struct hypr_err ig = { 0 };
+	json_t *j;
+
+	if (hypr_read_file(path, 16u << 20, &buf, &len, &ig) < 0)
+		return NULL;
+	j = json_loadb(buf, len, 0, NULL);
+	free(buf);
+	return j;
+}
+
+/* Calls fn(path, name, json) for each *.json in dir. */
+static void
+each_json(const char *dir, void (*fn)(const char *, const char *, json_t *, void *),
+    void *arg)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char p[4600];
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		json_t *j;
+
+		if (n < 6 || strcmp(de->d_name + n - 5, ".json") != 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		j = read_json(p);
+		fn(p, de->d_name, j, arg);
+		json_decref(j);
+	}
+	closedir(d);
+}
+
+struct cache_scan {
+	struct hypr_root *root;
+	struct refs *refs;		/* blobs cache entries name */
+	size_t entries;
+	int remove_all;			/* delete every entry */
+	int remove_broken;		/* delete entries whose blob is gone */
+	json_t *removed;		/* keys removed */
+};
+
+static void
+cache_entry(const char *path, const char *name, json_t *j, void *arg)
+{
+	struct cache_scan *c = arg;
+	json_t *l;
+	const char *d = hypr_json_str(json_object_get(j, "layer"), "digest");
+	const char *sq = hypr_json_str(json_object_get(j, "squashfs"), "digest");
+	int broken = j == NULL || (d && !hypr_blob_has(c->root, d)) ||
+	    (sq && !hypr_blob_has(c->root, sq));
+	size_t i;
+
+	if (c->remove_all || (c->remove_broken && broken)) {
+		if (unlink(path) == 0 && c->removed)
+			json_array_append_new(c->removed, json_string(name));
+		return;
+	}
+	c->entries++;
+	ref_add(c->refs, d);
+	ref_add(c->refs, sq);
+	json_array_foreach(json_object_get(j, "layers"), i, l)
+		ref_add(c->refs, json_string_value(l));
+}
+
+/* Base images tagged by hypr-fetch: refs/<domain>/<path>/_tags/<tag> hold
+ * {"digest": manifest}; the manifest names its config and layers. */
+struct base_scan {
+	struct hypr_root *root;
+	struct refs *refs;
+	size_t count;
+	json_t *digests;	/* manifest digests of the tags */
+};
+
+static struct base_scan *g_base;
+
+static void
+base_manifest(struct base_scan *b, const char *digest, int depth)
+{
+	char *buf = NULL;
+	size_t len, i;
+	json_t *m, *l;
+	struct hypr_err ig = { 0 };
+
+	if (!hypr_digest_valid(digest) || depth > 2)
+		return;
+	ref_add(b->refs, digest);
+	if (hypr_blob_read(b->root, digest, 16u << 20, &buf, &len, &ig) < 0)
+		return;
+	m = json_loadb(buf, len, 0, NULL);
+	free(buf);
+	ref_add(b->refs, hypr_json_str(json_object_get(m, "config"), "digest"));
+	json_array_foreach(json_object_get(m, "layers"), i, l)
+		ref_add(b->refs, hypr_json_str(l, "digest"));
+	json_array_foreach(json_object_get(m, "manifests"), i, l)
+		base_manifest(b, hypr_json_str(l, "digest"), depth + 1);
+	json_decref(m);
+}
+
+static int
+base_visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	json_t *j;
+	const char *d;
+
+	(void)st;
+	(void)ftw;
+	if (type != FTW_F || !strstr(path, "/_tags/"))
+		return 0;
+	j = read_json(path);
+	d = hypr_json_str(j, "digest");
+	if (d && hypr_digest_valid(d)) {
+		g_base->count++;
+		json_array_append_new(g_base->digests, json_string(d));
+		base_manifest(g_base, d, 0);
+	}
+	json_decref(j);
+	return 0;
+}
+
+static void
+scan_bases(struct hypr_root *root, struct base_scan *b)
+{
+	char dir[4300];
+
+	b->root = root;
+	b->digests = json_array();
+	hypr_root_path(root, dir, sizeof(dir), "refs");
+	g_base = b;
+	nftw(dir, base_visit, 16, FTW_PHYS);
+	g_base = NULL;
+}
+
+static int64_t
+grace(void)
+{
+	const char *g = getenv("HYPR_PRUNE_GRACE");
+
+	return g && *g ? strtoll(g, NULL, 10) : 3600;
+}
+
+static int
+is_young(const struct stat *st)
+{
+	int64_t t = st->st_mtime > st->st_ctime ? st->st_mtime : st->st_ctime;
+
+	return t > (int64_t)time(NULL) - grace();
+}
+
+/* Is some process (a VM runner) holding a lock on the image's squashfs? */
+static int
+in_use(struct hypr_store *s, const struct hypr_image *im)
+{
+	char p[4300];
+	int fd, busy;
+
+	hypr_root_path(&s->root, p, sizeof(p), "images/%s.squashfs", im->hex);
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
+}
+
+/* Remove images: dangling (untagged) and broken ones; with all, every image
+ * not in use. Prints docker's "Deleted Images:" section. */
+static void
+prune_images(struct hypr_store *s, int all, uint64_t *freed)
+{
+	struct hypr_err e = { 0 };
+	int any = 0;
+
+	for (size_t i = 0; i < s->n;) {
+		struct hypr_image *im = &s->img[i];
+		char id[HYPR_DIGEST_LEN + 1];
+		size_t k;
+		json_t *v;
+
+		if (!(im->problem || json_array_size(im->tags) == 0 || all) || in_use(s, im)) {
+			i++;
+			continue;
+		}
+		if (!any)
+			printf("Deleted Images:\n");
+		any = 1;
+		json_array_foreach(im->tags, k, v)
+			printf("untagged: %s\n", json_string_value(v));
+		snprintf(id, sizeof(id), "%s", im->id);
+		if (hypr_store_delete(s, im, freed, &e) < 0)
+			die_err(&e);
+		printf("deleted: %s\n", id);
+		i = 0;	/* the list was reloaded */
+	}
+	if (any)
+		printf("\n");
+}
+
+/* Stray files in images/ (a squashfs without manifest, temp files). */
+static void
+prune_strays(struct hypr_store *s, uint64_t *freed)
+{
+	char dir[4300], p[4600];
+	DIR *d;
+	struct dirent *de;
+
+	hypr_root_path(&s->root, dir, sizeof(dir), "images");
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		char id[HYPR_DIGEST_LEN + 1];
+		int keep = 0;
+
+		if (de->d_name[0] == '.' || strcmp(de->d_name, "index.json") == 0 ||
+		    strcmp(de->d_name, "index.lock") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (lstat(p, &st) < 0 || is_young(&st))
+			continue;
+		if (strlen(de->d_name) == 64 + 9 && strcmp(de->d_name + 64, ".squashfs") == 0) {
+			snprintf(id, sizeof(id), "sha256:%.64s", de->d_name);
+			keep = hypr_store_get(s, id) != NULL;
+		} else if (strlen(de->d_name) == 69 && strcmp(de->d_name + 64, ".json") == 0) {
+			keep = 1;
+		}
+		if (!keep && unlink(p) == 0 && st.st_nlink <= 1)
+			*freed += (uint64_t)st.st_size;
+	}
+	closedir(d);
+}
+
+static uint64_t tmp_freed;
+
+static int
+tmp_visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	if (ftw->level == 0)
+		return 0;
+	if (type == FTW_DP) {
+		rmdir(path);
+		return 0;
+	}
+	if (is_young(st))
+		return 0;
+	if (unlink(path) == 0 && st->st_nlink <= 1)
+		tmp_freed += (uint64_t)st->st_size;
+	return 0;
+}
+
+/* Blobs nothing names (and old enough). */
+static void
+prune_blobs(struct hypr_store *s, struct refs *keep, uint64_t *freed)
+{
+	char dir[4300], p[4600], d[HYPR_DIGEST_LEN + 1];
+	DIR *dd;
+	struct dirent *de;
+
+	hypr_root_path(&s->root, dir, sizeof(dir), "blobs/sha256");
+	if ((dd = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(dd)) != NULL) {
+		struct stat st;
+
+		if (strlen(de->d_name) != 64)
+			continue;
+		snprintf(d, sizeof(d), "sha256:%s", de->d_name);
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (ref_has(keep, d) || lstat(p, &st) < 0 || is_young(&st))
+			continue;
+		if (unlink(p) == 0 && st.st_nlink <= 1)
+			*freed += (uint64_t)st.st_size;
+	}
+	closedir(dd);
+}
+
+static void
+print_total(uint64_t freed)
+{
+	char h[32];
+
+	hypr_image_human_size(freed, h, sizeof(h));
+	printf("Total reclaimed space: %s\n", h);
+}
+
+static void
+prune_args(int argc, char *argv[], int *all, int *force, const char *what)
+{
+	static const struct option lo[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "afh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'a': *all = 1; break;
+		case 'f': *force = 1; break;
+		case 'h': printf("usage: hypr %s [-a] [-f]\n", what); exit(0);
+		default: die(HYPR_EXIT_USAGE, "usage: hypr %s [-a|--all] [-f|--force]", what);
+		}
+	}
+	if (optind != argc)
+		die(HYPR_EXIT_USAGE, "usage: hypr %s [-a|--all] [-f|--force]", what);
+}
+
+int
+cmd_image_prune(int argc, char *argv[])
+{
+	struct hypr_err e = { 0 };
+	struct hypr_store s;
+	int all = 0, force = 0;
+	uint64_t freed = 0;
+
+	prune_args(argc, argv, &all, &force, "image prune");
+	if (!force && !confirm(all ?
+	    "WARNING! This will remove all images not in use by a running VM." :
+	    "WARNING! This will remove all dangling images."))
+		return close_stdout();
+	if (hypr_store_open(&s, opt_root, 1, &e) < 0)
+		die_err(&e);
+	prune_images(&s, all, &freed);
+	prune_strays(&s, &freed);
+	hypr_store_close(&s);
+	print_total(freed);
+	return close_stdout();
+}
+
+int
+cmd_system_prune(int argc, char *argv[])
+{
+	struct hypr_err e = { 0 };
+	struct hypr_store s;
+	struct refs keep = { 0 };
+	struct base_scan bs = { 0 };
+	struct cache_scan cs = { 0 };
+	char dir[4300];
+	int all = 0, force = 0;
+	uint64_t freed = 0;
+	size_t k;
+	json_t *v;
+
+	prune_args(argc, argv, &all, &force, "system prune");
+	if (!force && !confirm(all ?
+	    "WARNING! This will remove:\n"
+	    "  - all images not in use by a running VM\n"
+	    "  - all build cache\n"
+	    "  - all base images pulled from registries\n"
+	    "  - all blobs nothing else uses" :
+	    "WARNING! This will remove:\n"
+	    "  - all dangling images\n"
+	    "  - broken build cache entries\n"
+	    "  - blobs no image, base image or cache entry uses"))
+		return close_stdout();
+	if (hypr_store_open(&s, opt_root, 1, &e) < 0)
+		die_err(&e);
+	prune_images(&s, all, &freed);
+	prune_strays(&s, &freed);
+	for (size_t i = 0; i < s.n; i++)
+		refs_of_image(&keep, &s.img[i]);
+	cs.root = &s.root;
+	cs.refs = &keep;
+	cs.remove_all = all;
+	cs.remove_broken = 1;
+	cs.removed = json_array();
+	hypr_root_path(&s.root, dir, sizeof(dir), "cache");
+	each_json(dir, cache_entry, &cs);
+	hypr_root_path(&s.root, dir, sizeof(dir), "cache/squashfs");
+	each_json(dir, cache_entry, &cs);
+	if (all) {
+		struct hypr_err ig = { 0 };
+
+		hypr_root_path(&s.root, dir, sizeof(dir), "refs");
+		hypr_rm_rf(dir, &ig);
+	} else {
+		bs.refs = &keep;
+		scan_bases(&s.root, &bs);
+		json_decref(bs.digests);
+	}
+	if (json_array_size(cs.removed)) {
+		printf("Deleted build cache objects:\n");
+		json_array_foreach(cs.removed, k, v)
+			printf("%.*s\n", (int)(strlen(json_string_value(v)) - 5),
+			    json_string_value(v));
+		printf("\n");
+	}
+	json_decref(cs.removed);
+	prune_blobs(&s, &keep, &freed);
+	hypr_root_path(&s.root, dir, sizeof(dir), "tmp");
+	tmp_freed = 0;
+	nftw(dir, tmp_visit, 16, FTW_PHYS | FTW_DEPTH);
+	freed += tmp_freed;
+	ref_free(&keep);
+	hypr_store_close(&s);
+	print_total(freed);
+	return close_stdout();
+}
+
+/* ---- df ---- */
+
+static uint64_t
+blob_size(struct hypr_root *r, const char *d)
+{
+	char p[4300];
+	struct stat st;
+
+	if (hypr_blob_path(r, d, p, sizeof(p), NULL) < 0 || stat(p, &st) < 0)
+		return 0;
+	return (uint64_t)st.st_size;
+}
+
+static void
+pct(char *buf, size_t n, uint64_t part, uint64_t whole)
+{
+	char h[32];
+
+	hypr_image_human_size(part, h, sizeof(h));
+	snprintf(buf, n, "%s (%d%%)", h, whole ? (int)(part * 100 / whole) : 0);
+}
+
+int
+cmd_system_df(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct hypr_err e = { 0 };
+	struct hypr_store s;
+	struct refs img_refs = { 0 }, cache_refs = { 0 }, base_refs = { 0 };
+	struct base_scan bs = { 0 };
+	struct cache_scan cs = { 0 };
+	struct table t = { 0 };
+	char dir[4300], line[1024], h1[32], h2[64];
+	uint64_t isize = 0, irecl = 0, csize = 0, bsize = 0, brecl = 0;
+	size_t active = 0, bactive = 0;
+	int c, verbose = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'v': verbose = 1; break;
+		case 'h': printf("usage: hypr system df [-v]\n"); exit(0);
+		default: die(HYPR_EXIT_USAGE, "usage: hypr system df [-v]");
+		}
+	}
+	if (hypr_store_open(&s, opt_root, 0, &e) < 0)
+		die_err(&e);
+	for (size_t i = 0; i < s.n; i++) {
+		refs_of_image(&img_refs, &s.img[i]);
+		isize += s.img[i].size;
+		if (json_array_size(s.img[i].tags))
+			active++;
+		else
+			irecl += s.img[i].size;
+	}
+	cs.root = &s.root;
+	cs.refs = &cache_refs;
+	hypr_root_path(&s.root, dir, sizeof(dir), "cache");
+	each_json(dir, cache_entry, &cs);
+	hypr_root_path(&s.root, dir, sizeof(dir), "cache/squashfs");
+	each_json(dir, cache_entry, &cs);
+	bs.refs = &base_refs;
+	scan_bases(&s.root, &bs);
+	/* base blobs: size of what the tags name; reclaimable if no image uses it */
+	for (size_t i = 0; i < base_refs.n; i++) {
+		uint64_t z;
+
+		if (i && strcmp(base_refs.d[i], base_refs.d[i - 1]) == 0)
+			continue;
+		z = blob_size(&s.root, base_refs.d[i]);
+		bsize += z;
+		if (!ref_has(&img_refs, base_refs.d[i]))
+			brecl += z;
+	}
+	for (size_t i = 0; i < json_array_size(bs.digests); i++) {
+		const char *d = json_string_value(json_array_get(bs.digests, i));
+
+		for (size_t k = 0; k < s.n; k++)
+			if (s.img[k].m && hypr_json_str(json_object_get(s.img[k].m, "base"), "digest") &&
+			    strcmp(hypr_json_str(json_object_get(s.img[k].m, "base"), "digest"), d) == 0) {
+				bactive++;
+				break;
+			}
+	}
+	/* build cache: blobs only the cache names */
+	for (size_t i = 0; i < cache_refs.n; i++) {
+		if (!ref_has(&cache_refs, cache_refs.d[i]) ||
+		    (i && strcmp(cache_refs.d[i], cache_refs.d[i - 1]) == 0))
+			continue;
+		if (!ref_has(&img_refs, cache_refs.d[i]) && !ref_has(&base_refs, cache_refs.d[i]))
+			csize += blob_size(&s.root, cache_refs.d[i]);
+	}
+	table_add(&t, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE");
+	hypr_image_human_size(isize, h1, sizeof(h1));
+	pct(h2, sizeof(h2), irecl, isize);
+	snprintf(line, sizeof(line), "Images\t%zu\t%zu\t%s\t%s", s.n, active, h1, h2);
+	table_add(&t, line);
+	hypr_image_human_size(bsize, h1, sizeof(h1));
+	pct(h2, sizeof(h2), brecl, bsize);
+	snprintf(line, sizeof(line), "Base Images\t%zu\t%zu\t%s\t%s", bs.count, bactive, h1, h2);
+	table_add(&t, line);
+	hypr_image_human_size(csize, h1, sizeof(h1));
+	snprintf(line, sizeof(line), "Build Cache\t%zu\t0\t%s\t%s", cs.entries, h1, h1);
+	table_add(&t, line);
+	table_print(&t, stdout);
+	if (verbose) {
+		printf("\nImages space usage:\n\n");
+		table_add(&t, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE");
+		for (size_t i = 0; i < s.n; i++) {
+			struct hypr_image *im = &s.img[i];
+			size_t nt = json_array_size(im->tags);
+
+			hypr_image_human_size(im->size, h1, sizeof(h1));
+			hypr_image_human_age((int64_t)time(NULL) - im->created, h2, sizeof(h2));
+			for (size_t k = 0; k < (nt ? nt : 1); k++) {
+				const char *tg = nt ? json_string_value(json_array_get(im->tags, k)) : NULL;
+				const char *colon = tg ? strrchr(tg, ':') : NULL;
+
+				snprintf(line, sizeof(line), "%.*s\t%s\t%.12s\t%s\t%s",
+				    tg ? (int)(colon - tg) : 6, tg ? tg : "<none>",
+				    tg ? colon + 1 : "<none>", im->hex,
+				    im->problem ? im->problem : h2, h1);
+				table_add(&t, line);
+			}
+		}
+		table_print(&t, stdout);
+		printf("\nBase images space usage:\n\n");
+		table_add(&t, "MANIFEST DIGEST");
+		for (size_t i = 0; i < json_array_size(bs.digests); i++)
+			table_add(&t, json_string_value(json_array_get(bs.digests, i)));
+		table_print(&t, stdout);
+		hypr_image_human_size(csize, h1, sizeof(h1));
+		printf("\nBuild cache usage: %s in %zu entries\n", h1, cs.entries);
+	}
+	json_decref(bs.digests);
+	ref_free(&img_refs);
+	ref_free(&cache_refs);
+	ref_free(&base_refs);
+	hypr_store_close(&s);
+	return close_stdout();
+}

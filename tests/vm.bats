@@ -1,0 +1,209 @@
+#!/usr/bin/env bats
+# The build VM for real (QEMU microvm, TCG here): hypr-init + lib/vm.c,
+# driven through build/vm/hypr-vmctl. One VM boot per test (~1.5 s).
+# bats file_tags=vm
+
+load helpers
+
+setup_file() {
+	local layout blob
+	layout=$(busybox_layout)
+	export BASE_TAR="$BATS_FILE_TMPDIR/base.tar" BASE="$BATS_FILE_TMPDIR/base.sqfs"
+	blob=$(jq -r '.manifests[0].digest' "$layout/index.json")
+	blob=$(jq -r '.layers[0].digest' "$layout/blobs/sha256/${blob#sha256:}")
+	zcat "$layout/blobs/sha256/${blob#sha256:}" > "$BASE_TAR"
+	tar2sqfs -q -f -c gzip "$BASE" < "$BASE_TAR" >/dev/null
+}
+
+setup() {
+	VMCTL=${HYPR_VMCTL:-${HYPR_BIN:-$HYPR_SRC/build/bin}/../vm/hypr-vmctl}
+	# private temp dir: lets a test look for QEMU processes left behind
+	export TMPDIR="$BATS_TEST_TMPDIR"
+	export HYPR_ROOT="$BATS_TEST_TMPDIR/root"
+	export HYPR_ACCEL=${HYPR_ACCEL:-tcg}
+}
+
+vm() {
+	"$VMCTL" -b "$BASE" "$@"
+}
+
+# tar listing "mode uid/gid name[ -> target]" via python (PAX aware)
+tarls() {
+	python3 - "$1" <<'PY'
+import sys, tarfile
+for m in tarfile.open(sys.argv[1]):
+    x = ' '.join(f'{k}={v}' for k, v in sorted(m.pax_headers.items()) if k.startswith('SCHILY.xattr'))
+    t = {tarfile.SYMTYPE: ' -> ' + m.linkname, tarfile.LNKTYPE: ' link ' + m.linkname}.get(m.type, '')
+    print(f'{m.type.decode()} {m.mode:04o} {m.uid}:{m.gid} {m.mtime} {m.name}{t} {x}'.rstrip())
+PY
+}
+
+# bats test_tags=vm
+@test "vm: shell and exec forms, env, exit status, live output" {
+	run --separate-stderr -0 vm sh 'echo out; echo err >&2' \; \
+		run -e A=1 -e 'B=two words' -- /bin/sh -c 'echo "$A|$B"' \; \
+		run /bin/echo exec form \; sh 'seq 1 100000 | tail -n 1'
+	assert_equal "$output" "$(printf 'out\n1|two words\nexec form\n100000')"
+	assert_equal "$stderr" "err"
+	run -3 vm sh 'exit 3'
+	run -127 vm run /no/such/binary
+	[[ $output == *"exec /no/such/binary"* ]]
+}
+
+# bats test_tags=vm
+@test "vm: big output is streamed whole" {
+	run -0 vm sh 'seq 1 300000'
+	assert_equal "${#lines[@]}" 300000
+	assert_equal "${lines[299999]}" 300000
+}
+
+# bats test_tags=vm
+@test "vm: deleting a base file gives a whiteout, a replaced dir is opaque" {
+	run -0 vm sh 'rm /bin/ls; rm -rf /home/app; mkdir /home/app; touch /home/app/new' \
+		\; diff "$BATS_TEST_TMPDIR/d.tar"
+	run -0 tarls "$BATS_TEST_TMPDIR/d.tar"
+	assert_line --regexp '^0 0600 0:0 [0-9]+ bin/\.wh\.ls$'
+	assert_line --regexp '^5 0755 0:0 [0-9]+ home/app$'
+	assert_line --regexp '^0 0755 0:0 [0-9]+ home/app/\.wh\.\.wh\.\.opq$'
+	assert_line --regexp '^0 0644 0:0 [0-9]+ home/app/new$'
+	refute_output --partial 'overlay'
+}
+
+# bats test_tags=vm
+@test "vm: setuid, hard links, symlinks, owners survive; names sorted; mtimes clamped" {
+	run -0 vm sh 'mkdir /z; cp /bin/busybox /z/su; chmod 4755 /z/su; echo a > /z/b;
+		ln /z/b /z/a; ln -s ../etc/passwd /z/c; chown 1000:1000 /z/b; mknod /z/p p' \
+		\; diff "$BATS_TEST_TMPDIR/d.tar" 0
+	run -0 tarls "$BATS_TEST_TMPDIR/d.tar"
+	assert_output "5 0755 0:0 0 z
+0 0644 1000:1000 0 z/a
+1 0644 1000:1000 0 z/b link z/a
+2 0755 0:0 0 z/c -> ../etc/passwd
+6 0644 0:0 0 z/p
+0 4755 0:0 0 z/su"
+}
+
+# bats test_tags=vm
+@test "vm: user.* xattrs survive import, copy-up and diff" {
+	python3 - "$BATS_TEST_TMPDIR/x.tar" <<'PY'
+import io, sys, tarfile
+t = tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT)
+d = tarfile.TarInfo('opt'); d.type = tarfile.DIRTYPE; d.mode = 0o755; t.addfile(d)
+f = tarfile.TarInfo('opt/x'); f.size = 3; f.mode = 0o644
+f.pax_headers = {'SCHILY.xattr.user.foo': 'bar'}
+t.addfile(f, io.BytesIO(b'hi\n'))
+t.close()
+PY
+	run -0 vm import "$BATS_TEST_TMPDIR/x.tar" \; sh 'cat /opt/x; chmod 600 /opt/x' \
+		\; diff "$BATS_TEST_TMPDIR/d.tar"
+	assert_output "hi"
+	run -0 tarls "$BATS_TEST_TMPDIR/d.tar"
+	assert_line --regexp '^0 0600 0:0 [0-9]+ opt/x SCHILY.xattr.user.foo=bar$'
+}
+
+# bats test_tags=vm
+@test "vm: USER by name, uid:gid, supplementary groups; unknown user fails" {
+	run -0 vm sh 'echo "wheel:x:10:root,app" >> /etc/group' \
+		\; run -u app id \; run -u 1000:65534 id \; run -u 4242 id -u \; run -u app:wheel id
+	assert_line --index 0 "uid=1000(app) gid=1000(app) groups=10(wheel),1000(app)"
+	assert_line --index 1 "uid=1000(app) gid=65534(nogroup) groups=65534(nogroup)"
+	assert_line --index 2 "4242"
+	assert_line --index 3 "uid=1000(app) gid=10(wheel) groups=10(wheel)"
+	run -125 vm run -u nosuchuser id
+	assert_output --partial "unable to find user nosuchuser"
+}
+
+# bats test_tags=vm
+@test "vm: WORKDIR is created, HOME and PATH defaulted" {
+	run -0 vm run -u app -w /work/a/b -- sh -c 'pwd; echo $HOME; echo $PATH; ls -ld /work/a/b' \
+		\; diff "$BATS_TEST_TMPDIR/d.tar"
+	assert_line --index 0 /work/a/b
+	assert_line --index 1 /home/app
+	assert_line --index 2 /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+	run -0 tarls "$BATS_TEST_TMPDIR/d.tar"
+	assert_line --regexp '^5 0755 0:0 [0-9]+ work/a/b$'
+}
+
+# bats test_tags=vm
+@test "vm: a background process is killed after its step; the next step works" {
+	run -0 vm sh 'sleep 1000 & echo started' \; sh 'ps -o args | grep -c "[s]leep 1000"; true' \
+		\; sh 'echo next'
+	assert_output "started
+0
+next"
+}
+
+# bats test_tags=vm
+@test "vm: no network, only lo; minimal /dev; hosts files stay out of the layer" {
+	run -0 vm sh 'ls /sys/class/net; ip route; ls /dev | tr "\n" " "; echo;
+		echo 10.0.0.1 x >> /etc/hosts; hostname; cat /etc/hostname' \; diff "$BATS_TEST_TMPDIR/d.tar"
+	assert_line --index 0 lo
+	assert_line --index 1 "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero "
+	assert_line --index 2 hypr
+	assert_line --index 3 hypr
+	run -0 tarls "$BATS_TEST_TMPDIR/d.tar"
+	refute_output --partial hosts
+}
+
+# bats test_tags=vm
+@test "vm: guest clock follows the host" {
+	run -0 vm run date +%s
+	(( output - $(date +%s) < 3 && $(date +%s) - output < 3 ))
+}
+
+# bats test_tags=vm
+@test "vm: a step that never ends is killed at its timeout with the VM" {
+	local t0=$SECONDS
+	run -1 vm run -t 2 sleep 100
+	assert_output --partial "step timed out after 2s"
+	(( SECONDS - t0 < 20 ))
+	run -1 pgrep -f "$BATS_TEST_TMPDIR"
+}
+
+# bats test_tags=vm
+@test "vm: an imported tar is the next step's lower, with whiteouts" {
+	python3 - "$BATS_TEST_TMPDIR/i.tar.gz" <<'PY'
+import io, sys, tarfile
+t = tarfile.open(sys.argv[1], 'w:gz', format=tarfile.PAX_FORMAT)
+def add(name, data=None, typ=tarfile.REGTYPE, mode=0o644):
+    i = tarfile.TarInfo(name); i.type = typ; i.mode = mode
+    if data is not None: i.size = len(data)
+    t.addfile(i, io.BytesIO(data) if data is not None else None)
+add('etc', typ=tarfile.DIRTYPE, mode=0o755)
+add('etc/.wh.group', b'')
+add('srv', typ=tarfile.DIRTYPE, mode=0o755)
+add('srv/hello', b'imported\n')
+add('home', typ=tarfile.DIRTYPE, mode=0o755)
+add('home/.wh..wh..opq', b'')
+t.close()
+PY
+	run -0 vm import "$BATS_TEST_TMPDIR/i.tar.gz" \; sh 'cat /srv/hello; ls /home; test -e /etc/group || echo nogroup'
+	assert_output "imported
+nogroup"
+}
+
+# bats test_tags=vm
+@test "vm: an import with .. paths is refused" {
+	python3 - "$BATS_TEST_TMPDIR/evil.tar" <<'PY'
+import io, sys, tarfile
+t = tarfile.open(sys.argv[1], 'w')
+i = tarfile.TarInfo('../../evil'); i.size = 1
+t.addfile(i, io.BytesIO(b'x'))
+t.close()
+PY
+	run -3 vm import "$BATS_TEST_TMPDIR/evil.tar"
+	assert_output --partial "path outside the layer"
+}
+
+# bats test_tags=vm
+@test "vm: FROM scratch: import a rootfs tar, then run in it" {
+	run -0 "$VMCTL" import "$BASE_TAR" \; sh 'echo from scratch; ls /bin/busybox'
+	assert_output "from scratch
+/bin/busybox"
+}
+
+# bats test_tags=vm
+@test "vm: a missing kernel is a system error" {
+	HYPR_KERNEL=/nonexistent/vmlinux run -4 vm sh true
+	assert_output --partial "HYPR_KERNEL=/nonexistent/vmlinux"
+}

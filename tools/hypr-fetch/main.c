@@ -55,14 +55,16 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+hqu:p:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hqu:p:", lo, NULL)) != -1) {
 		switch (c) {
 		case OPT_PULL:
 			if (!strcmp(optarg, "missing"))
 				f->pull = PULL_MISSING;
 			else if (!strcmp(optarg, "always") || !strcmp(optarg, "true"))
 				f->pull = PULL_ALWAYS;
-			else if (!strcmp(optarg, "never") || !strcmp(optarg, "false"))
+			else if (!strcmp(optarg, "false"))	/* docker: no forced pull */
+				f->pull = PULL_MISSING;
+			else if (!strcmp(optarg, "never"))
 				f->pull = PULL_NEVER;
 			else
 				die(HYPR_EXIT_USAGE, "--pull: expected missing, always or never");

@@ -332,10 +332,9 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 		}
 	}
 	close(nullfd);
-	/* Records for the view: what hypr-exec reads (instructions) and writes (steps). */
+	/* The instructions hypr-exec reads: the view's step count. */
 	if (ST_EXEC >= o->from)
 		lk[ST_EXEC].tap = 1;
-	lk[ST_LAYER].tap = 2;
 
 	for (;;) {
 		struct pollfd pf[3 * NSTAGES + 2];

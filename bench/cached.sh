@@ -1,0 +1,79 @@
+#!/bin/sh
+# bench/cached.sh - a cached rebuild of an unchanged project: `hypr build`
+# against `docker build` (BuildKit, Debian's docker.io) and
+# `buildah bud --layers`, same Dockerfile (examples/hello by default), same
+# busybox base made locally (no Docker Hub), in one run. Prints the mean times
+# and the ratios. Needs `HYPR_BENCH_DEPS=1 tools/install-deps.sh` and root
+# (dockerd). Usage: bench/cached.sh [CONTEXT] ; RUNS=N (default 20).
+set -eu
+src=$(cd "$(dirname "$0")/.." && pwd)
+hypr=${HYPR:-$src/build/bin/hypr}
+ctx=$(cd "${1:-$src/examples/hello}" && pwd)
+runs=${RUNS:-20}
+work=$(mktemp -d /tmp/hypr-bench.XXXXXX)
+dpid=
+cleanup() {
+	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+	# vfs layers can hold read-only dirs; the daemon is gone by now
+	rm -rf "$work" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+for t in hyperfine skopeo jq; do
+	command -v "$t" >/dev/null || { echo "cached.sh: needs $t (HYPR_BENCH_DEPS=1 tools/install-deps.sh)" >&2; exit 4; }
+done
+layout=$work/busybox-oci
+"$src/tests/lib/mkbase.sh" "$layout"
+
+# hypr
+export HYPR_ROOT="$work/hypr-root"
+"$hypr" load --name busybox:latest "$layout" >/dev/null
+"$hypr" build -q -t bench:cached "$ctx" >/dev/null	# cold: fills the cache
+hyperfine -N --style basic --warmup 2 --runs "$runs" --export-json "$work/hypr.json" \
+	"$hypr build -q -t bench:cached $ctx"
+results="hypr $(jq '.results[0].mean' "$work/hypr.json")"
+
+# docker build with BuildKit, on its own daemon (vfs, no iptables, no bridge)
+if [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ]; then
+	sock="$work/docker.sock"
+	/usr/sbin/dockerd --data-root "$work/docker" --exec-root "$work/dexec" \
+		--pidfile "$work/docker.pid" --host "unix://$sock" --storage-driver vfs \
+		--iptables=false --ip6tables=false --bridge=none >"$work/dockerd.log" 2>&1 &
+	dpid=$!
+	export DOCKER_HOST="unix://$sock" DOCKER_BUILDKIT=1
+	i=0
+	until /usr/bin/docker version >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -gt 100 ] && { cat "$work/dockerd.log" >&2; echo "cached.sh: dockerd did not start" >&2; exit 4; }
+		sleep 0.2
+	done
+	skopeo copy -q oci:"$layout":latest --dest-daemon-host "unix://$sock" \
+		docker-daemon:busybox:latest
+	/usr/bin/docker build -q -t bench:cached "$ctx" >/dev/null
+	hyperfine -N --style basic --warmup 2 --runs "$runs" --export-json "$work/docker.json" \
+		"/usr/bin/docker build -q -t bench:cached $ctx"
+	results="$results
+docker $(jq '.results[0].mean' "$work/docker.json")"
+else
+	echo "cached.sh: no dockerd (docker.io): skipping docker build" >&2
+fi
+
+# buildah bud --layers, its own store (vfs, chroot isolation)
+if command -v buildah >/dev/null; then
+	bs="--root $work/buildah --runroot $work/buildah-run --storage-driver vfs"
+	# shellcheck disable=SC2086
+	skopeo copy -q oci:"$layout":latest \
+		"containers-storage:[vfs@$work/buildah+$work/buildah-run]docker.io/library/busybox:latest"
+	# shellcheck disable=SC2086
+	buildah $bs bud -q --layers --pull=never --isolation chroot -t bench:cached "$ctx" >/dev/null
+	hyperfine -N --style basic --warmup 2 --runs "$runs" --export-json "$work/buildah.json" \
+		"buildah $bs bud -q --layers --pull=never --isolation chroot -t bench:cached $ctx"
+	results="$results
+buildah $(jq '.results[0].mean' "$work/buildah.json")"
+else
+	echo "cached.sh: no buildah: skipping" >&2
+fi
+
+echo
+echo "cached rebuild of $ctx ($runs runs each, mean):"
+echo "$results" | awk 'NR == 1 { h = $2 }
+	{ printf "  %-8s %8.1f ms   %6.1fx hypr\n", $1, $2 * 1000, $2 / h }'

@@ -1,0 +1,189 @@
+#!/usr/bin/env bats
+# End to end through `hypr build` with the real stages: real build VM (under
+# TCG here), real squashfs. Each example's stored manifest is checked field by
+# field against its Dockerfile and its file tree read back with unsquashfs.
+# One store for the whole file, so later tests reuse the earlier cache.
+load helpers
+
+setup_file() {
+	export HYPR_ROOT="$BATS_FILE_TMPDIR/root"
+	mkdir -p "$HYPR_ROOT"
+	"$HYPR_SRC/build/bin/hypr" load --name busybox:latest "$(busybox_layout)" >/dev/null
+}
+
+setup() {
+	EX="$HYPR_SRC/examples"
+	export HYPR_PROGRESS=plain
+}
+
+# manifest NAME: the stored manifest (one object) in $M
+manifest() {
+	run -0 hypr image inspect "$1"
+	M=$(jq -c '.[0]' <<<"$output")
+}
+
+# field JQ: a manifest field, compact
+field() {
+	jq -c "$1" <<<"$M"
+}
+
+# sqfs: the image's squashfs file
+sqfs() {
+	local f
+	f=$(jq -r '.squashfs.file // empty' <<<"$M")
+	[ -n "$f" ] || f="images/$(jq -r '.id | ltrimstr("sha256:")' <<<"$M").squashfs"
+	case $f in /*) echo "$f" ;; *) echo "$HYPR_ROOT/$f" ;; esac
+}
+
+# tree: "mode uid/gid path" of every entry, from unsquashfs -lls
+tree() {
+	unsquashfs -lln "$(sqfs)" | awk 'NF >= 6 && $1 ~ /^[-dlcbps]/ {
+		p = $6; for (i = 7; i <= NF; i++) p = p " " $i
+		sub(/^squashfs-root/, "", p); print $1, $2, p }'
+}
+
+# cat_file PATH: a file's content from the image
+cat_file() {
+	unsquashfs -cat "$(sqfs)" "$1"
+}
+
+# bats test_tags=vm
+@test "build: examples/hello, manifest and file tree" {
+	run --separate-stderr -0 hypr build -t hello:latest "$EX/hello"
+	[[ $stderr == *"[stage-0 2/7] LABEL"* || $stderr == *"LABEL org.opencontainers.image.title"* ]]
+	[[ $stderr == *"naming to hello:latest done"* ]]
+	manifest hello:latest
+	assert_equal "$(field .tags)" '["hello:latest"]'
+	assert_equal "$(field .cmd)" '["/app/hello.sh"]'
+	assert_equal "$(field .entrypoint)" 'null'
+	assert_equal "$(field .working_dir)" '"/app"'
+	assert_equal "$(field .exposed_ports)" '["8080/tcp"]'
+	assert_equal "$(field '.labels["org.opencontainers.image.title"]')" '"hello"'
+	assert_equal "$(field '.labels["org.opencontainers.image.description"]')" "\"hypr's hello example\""
+	assert_equal "$(field '[.env[] | select(startswith("GREETING="))]')" \
+		'["GREETING=Hello from a hypr microVM image"]'
+	assert_equal "$(field '.base.ref')" '"docker.io/library/busybox:latest"'
+	assert_equal "$(field '.architecture')" '"amd64"'
+	# one history entry per instruction after FROM, plus the base's
+	assert_equal "$(field '[.history[] | select(.created_by | test("COPY hello.sh"))] | length')" 1
+	assert_equal "$(field '[.history[] | select(.created_by | test("chmod 755"))] | length')" 1
+	run -0 tree
+	assert_line "-rwxr-xr-x 0/0 /app/hello.sh"
+	assert_line --regexp '^-rw-r--r-- 0/0 /app/built-by$'
+	assert_line --regexp '^-rwxr-xr-x 0/0 /bin/busybox$'
+	refute_line --partial "README.md"
+	run -0 cat_file /app/built-by
+	assert_output "built by hypr"
+	run -0 hypr images
+	assert_output --partial "hello"
+}
+
+# bats test_tags=vm
+@test "build: an unchanged rebuild is all CACHED, boots no VM, same ID" {
+	hypr build -q -t hello:latest "$EX/hello" > "$BATS_TEST_TMPDIR/id1"
+	run --separate-stderr -0 hypr build --keep "$BATS_TEST_TMPDIR/k" -t hello:again "$EX/hello"
+	[[ $stderr != *"DONE"*"RUN chmod"* ]]
+	assert_equal "$(grep -c ' CACHED$' <<<"$stderr")" 6
+	run -0 tail -n1 "$BATS_TEST_TMPDIR/k/steps.jsonl"
+	assert_equal "$(jq -c .vm_boots <<<"$output")" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/k/id")" "$(cat "$BATS_TEST_TMPDIR/id1")"
+	# the saved streams replay: --from squash gives the same image again
+	run -0 hypr build -q --from squash "$BATS_TEST_TMPDIR/k" -t hello:replayed
+	assert_output "$(cat "$BATS_TEST_TMPDIR/id1")"
+}
+
+# bats test_tags=vm
+@test "build: multistage, --target and build args in FROM" {
+	run --separate-stderr -0 hypr build -t ms:builder --target builder "$EX/multistage"
+	manifest ms:builder
+	assert_equal "$(field .working_dir)" '"/src"'
+	assert_equal "$(field .stage)" '"builder"'
+	run -0 cat_file /src/app.txt
+	assert_output "app version 1.0"
+
+	run --separate-stderr -0 hypr build -t ms:2 --build-arg VERSION=2.0 "$EX/multistage"
+	[[ $stderr != *"this stage is not needed"* ]]
+	manifest ms:2
+	assert_equal "$(field .cmd)" '["cat","/usr/share/app/app.txt"]'
+	assert_equal "$(field .working_dir)" '""'
+	run -0 cat_file /usr/share/app/app.txt
+	assert_output "app version 2.0"
+	run -0 tree
+	refute_line --partial "/src"
+	refute_line --partial "/unused"
+
+	# an ARG in FROM picks another base; an unknown one fails in hypr-fetch
+	run --separate-stderr -4 hypr build --pull=never --build-arg TAG=nope -t ms:x "$EX/multistage"
+	[[ $stderr == *"ERROR: hypr-fetch failed"*"busybox:nope"* ]]
+}
+
+# bats test_tags=vm
+@test "build: every instruction lands in the manifest and the tree" {
+	run --separate-stderr -0 hypr build -t inst:1 --label com.example.extra=yes "$EX/instructions"
+	[[ $stderr == *"MAINTAINER"* ]]
+	manifest inst:1
+	assert_equal "$(field .user)" '"app"'
+	assert_equal "$(field .working_dir)" '"/srv/app"'
+	assert_equal "$(field .entrypoint)" '["/srv/app/bin/greet"]'
+	assert_equal "$(field .cmd)" '["--verbose"]'
+	assert_equal "$(field .exposed_ports)" '["53/udp","8080/tcp"]'
+	assert_equal "$(field .volumes)" '["/srv/app/data"]'
+	assert_equal "$(field .stop_signal)" '"SIGTERM"'
+	assert_equal "$(field .shell)" '["/bin/sh","-c"]'
+	assert_equal "$(field .healthcheck.Test)" '["CMD","/srv/app/bin/greet"]'
+	assert_equal "$(field .healthcheck.Interval)" 30000000000
+	assert_equal "$(field .onbuild)" '["RUN echo \"building on top of instructions\""]'
+	assert_equal "$(field '.labels["com.example.version"]')" '"1.2"'
+	assert_equal "$(field '.labels["com.example.name"]')" '"instructions"'
+	assert_equal "$(field '.labels["com.example.extra"]')" '"yes"'
+	assert_equal "$(field '[.env[] | select(startswith("APP_HOME=") or startswith("PATH="))]')" \
+		'["PATH=/srv/app/bin:/usr/sbin:/usr/bin:/sbin:/bin","APP_HOME=/srv/app"]'
+	[[ $(field '.env') != *GREETING* ]]
+	run -0 tree
+	assert_line "-rw-r----- 1000/1000 /srv/app/conf/config.txt"
+	assert_line "-rw-r--r-- 0/0 /srv/app/data/d/inside.txt"
+	assert_line "-rwxr-xr-x 0/0 /srv/app/bin/greet"
+	run -0 cat_file /srv/app/greeting
+	assert_output "hi"
+	run -0 cat_file /srv/app/exec-form
+	assert_output "exec-form"
+	run -0 cat_file /srv/app/heredoc
+	assert_output "heredoc"
+	run -0 cat_file /srv/app/data/d/inside.txt
+	assert_output "from the tar"
+}
+
+# bats test_tags=vm
+@test "build: a failing RUN points at its line, exit code and output; exit 1" {
+	mkdir -p "$BATS_TEST_TMPDIR/bad"
+	printf 'FROM busybox:latest\nENV X=1\nRUN echo about to fail && echo to-stderr >&2 && exit 7\nCMD ["sh"]\n' \
+		> "$BATS_TEST_TMPDIR/bad/Dockerfile"
+	run --separate-stderr -1 hypr build -t bad "$BATS_TEST_TMPDIR/bad"
+	[ -z "$output" ]
+	[[ $stderr == *"about to fail"* ]]
+	[[ $stderr == *"to-stderr"* ]]
+	[[ $stderr == *"   3 | >>> RUN echo about to fail"* ]]
+	[[ $stderr == *"ERROR: hypr-exec failed (exit 1)"*"7"* ]]
+	run -1 hypr image inspect bad
+	run -0 grep -c "about to fail" "$HYPR_ROOT/logs/last.log"
+}
+
+@test "build: a syntax error is reported by hypr-parse with its line; exit 3" {
+	mkdir -p "$BATS_TEST_TMPDIR/syn"
+	printf 'FROM busybox:latest\nRUNN echo\n' > "$BATS_TEST_TMPDIR/syn/Dockerfile"
+	run --separate-stderr -3 hypr build -t syn "$BATS_TEST_TMPDIR/syn"
+	[[ $stderr == *"   2 | >>> RUNN echo"* ]]
+	[[ $stderr == *"ERROR: hypr-parse failed (exit 3): hypr-parse: "*"Dockerfile:2:"* ]]
+	[[ $stderr != *"ERROR: hypr-fetch"* ]]
+}
+
+# bats test_tags=vm
+@test "build: -n prints a pipeline that builds the same image" {
+	run -0 hypr build -n -t piped:1 "$EX/hello"
+	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/p.sh"
+	PATH="$HYPR_SRC/build/bin:$PATH" run -0 sh "$BATS_TEST_TMPDIR/p.sh"
+	[[ $output == sha256:* ]]
+	id=$output
+	run -0 hypr build -q -t piped:2 "$EX/hello"
+	assert_output "$id"
+}

@@ -224,6 +224,23 @@ excluded(const struct sroot *r, const char *rel)
 	return r->ig != NULL && rel[0] != '\0' && hypr_ignore_match(r->ig, rel);
 }
 
+/* Excluded, unless a directory an exception reaches into. */
+static int
+hidden_rel(const struct sroot *r, const char *rel)
+{
+	char *full;
+	struct stat sb;
+	int dir;
+
+	if (!excluded(r, rel))
+		return 0;
+	if ((full = path_join(r->dir, rel)) == NULL)
+		return 1;
+	dir = stat(full, &sb) == 0 && S_ISDIR(sb.st_mode);
+	free(full);
+	return !(dir && hypr_ignore_descend(r->ig, rel));
+}
+
 static int
 has_glob(const char *s)
 {
@@ -293,8 +310,7 @@ glob_match(const struct sroot *r, const char *base, const char *pat,
 		char *full = next ? path_join(r->dir, next) : NULL;
 		int rc = 0;
 
-		if (full && lstat(full, &sb) == 0 && (!excluded(r, next) ||
-		    (sl && hypr_ignore_descend(r->ig, next)))) {
+		if (full && lstat(full, &sb) == 0 && !hidden_rel(r, next)) {
 			if (sl)
 				rc = glob_match(r, next, sl + 1, out, nout, e);
 			else {
@@ -325,7 +341,7 @@ glob_match(const struct sroot *r, const char *base, const char *pat,
 			continue;
 		if ((next = path_join(base, names[i])) == NULL)
 			continue;
-		if (excluded(r, next) && !(sl && hypr_ignore_descend(r->ig, next))) {
+		if (hidden_rel(r, next)) {
 			free(next);
 			continue;
 		}
@@ -506,7 +522,7 @@ collect(struct items *it, const struct sroot *r, const char *src, int add,
 		if (resolve_path(matches[i], 1, host_link, (void *)r, &real, e) < 0)
 			goto out;
 		full = path_join(r->dir, real);
-		if (full == NULL || stat(full, &sb) < 0 || excluded(r, real)) {
+		if (full == NULL || stat(full, &sb) < 0 || hidden_rel(r, real)) {
 			hypr_err_set(e, HYPR_EXIT_INPUT,
 			    "%s: file not found in %s%s", matches[i], what,
 			    r->ig ? " or excluded by .dockerignore" : "");
@@ -521,8 +537,11 @@ collect(struct items *it, const struct sroot *r, const char *src, int add,
 			struct tnode n;
 
 			node_of(r, real, &sb, &n, &owned);
-			if (items_add(it, NULL, "", &n, 0, e) < 0 ||
-			    walk(it, r, real, "", e) < 0) {
+			if (items_add(it, NULL, "", &n, 0, e) < 0)
+				goto fail_match;
+			it->v[it->n - 1].owned = owned;
+			if (walk(it, r, real, "", e) < 0) {
+fail_match:
 				free(full);
 				free(real);
 				goto out;

@@ -1,0 +1,480 @@
+#!/usr/bin/env bats
+# hypr-exec: config updates, COPY/ADD on the host, the cache, and RUN in the
+# real build VM (tests tagged vm). Plans come from the real hypr-parse and
+# hypr-fetch (the busybox base loaded offline with `hypr-fetch load`).
+load helpers
+
+setup() {
+	fresh_root
+	CTX="$BATS_TEST_TMPDIR/ctx"
+	T="$BATS_TEST_TMPDIR"
+	mkdir -p "$CTX"
+	"$HYPR_FETCH" load --name busybox:latest "$(busybox_layout)" >/dev/null
+}
+
+# plan [hypr-parse options] < Dockerfile: write $CTX/Dockerfile and $T/res.
+plan() {
+	cat > "$CTX/Dockerfile"
+	"$HYPR_PARSE" -f "$CTX/Dockerfile" "$@" 2>/dev/null > "$T/plan"
+	"$HYPR_FETCH" --pull=never < "$T/plan" > "$T/res"
+}
+
+# steps [hypr-exec options]: run hypr-exec on $T/res into $T/steps.
+steps() {
+	"$HYPR_EXEC" -q -C "$CTX" "$@" < "$T/res" > "$T/steps"
+}
+
+# The config after the last step, keys sorted.
+final_config() {
+	jq -cS 'select(.type == "step") | .config' "$T/steps" | tail -1
+}
+
+# Listing of step N's layer (1-based over all step records): type mode
+# uid/gid name [-> link], sorted.
+layer_of() {
+	local d
+	d=$(jq -r "select(.type == \"step\")" "$T/steps" | jq -rs ".[$1 - 1].layer.digest")
+	[ "$d" != null ] || { echo "no layer"; return; }
+	tar --numeric-owner -tvf "$HYPR_ROOT/blobs/sha256/${d#sha256:}" |
+		awk '{ l = $1 " " $2 " " $6; for (i = 7; i <= NF; i++) l = l " " $i; print l }'
+}
+
+# Record the steps in the cache as the real pipeline does.
+record_cache() {
+	"$HYPR_LAYER" < "$T/steps" > /dev/null
+}
+
+@test "exec: config instructions update the base image's config exactly" {
+	plan <<'EOF'
+FROM busybox
+ENV A=1 B="two words"
+ENV C=${A}x D=$B
+LABEL "com.example.k"="v" other=$A
+EXPOSE 80 443/udp 8000-8002 53/UDP
+VOLUME ["/data", "/$A"]
+VOLUME /var/log /cache
+USER app:app
+WORKDIR /srv
+WORKDIR sub/../www
+STOPSIGNAL SIGINT
+SHELL ["/bin/sh", "-ec"]
+ONBUILD RUN echo child
+CMD echo hi
+EOF
+	steps
+	run final_config
+	assert_output "$(jq -cS . <<'EOF'
+{"Cmd":["/bin/sh","-ec","echo hi"],
+ "Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","A=1","B=two words","C=1x","D=two words"],
+ "ExposedPorts":{"443/udp":{},"53/udp":{},"80/tcp":{},"8000/tcp":{},"8001/tcp":{},"8002/tcp":{}},
+ "Labels":{"com.example.k":"v","other":"1"},
+ "OnBuild":["RUN echo child"],
+ "Shell":["/bin/sh","-ec"],
+ "StopSignal":"SIGINT",
+ "User":"app:app",
+ "Volumes":{"/1":{},"/cache":{},"/data":{},"/var/log":{}},
+ "WorkingDir":"/srv/www"}
+EOF
+)"
+	# the stage record carries the base config; steps are numbered
+	run jq -c 'select(.type == "stage") | .config' "$T/steps"
+	assert_output '{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]}'
+	run jq -r 'select(.type == "step") | "\(.n) \(.op) \(.empty_layer) \(.created_by)"' "$T/steps"
+	assert_line --index 0 '1 ENV true ENV A=1 B=two words'
+	assert_line --index 7 '8 WORKDIR false WORKDIR /srv'
+	assert_line --index 8 '9 WORKDIR false WORKDIR /srv/www'
+	assert_line --index 12 '13 CMD true CMD ["/bin/sh","-ec","echo hi"]'
+	run jq -c 'select(.end) | .vm_boots' "$T/steps"
+	assert_output 0
+}
+
+@test "exec: ENTRYPOINT resets the inherited CMD, a later CMD stays; shell forms" {
+	plan <<'EOF'
+FROM busybox
+ENTRYPOINT ["/bin/echo"]
+EOF
+	steps
+	run final_config
+	assert_output '{"Entrypoint":["/bin/echo"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}'
+	plan <<'EOF'
+FROM busybox
+CMD ["a"]
+ENTRYPOINT run me
+EOF
+	steps
+	run jq -cS '{Cmd, Entrypoint}' <<< "$(final_config)"
+	assert_output '{"Cmd":["a"],"Entrypoint":["/bin/sh","-c","run me"]}'
+}
+
+@test "exec: HEALTHCHECK options become nanoseconds; NONE; bad duration is bad input" {
+	plan <<'EOF'
+FROM busybox
+HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2s --retries=3 CMD wget -q localhost
+EOF
+	steps
+	run jq -cS .Healthcheck <<< "$(final_config)"
+	assert_output '{"Interval":90000000000,"Retries":3,"StartPeriod":2000000000,"Test":["CMD-SHELL","wget -q localhost"],"Timeout":500000000}'
+	plan <<'EOF'
+FROM busybox
+HEALTHCHECK CMD ["/bin/true", "x"]
+HEALTHCHECK NONE
+EOF
+	steps
+	run jq -c .Healthcheck <<< "$(final_config)"
+	assert_output '{"Test":["NONE"]}'
+	run jq -c 'select(.type=="step") | .config.Healthcheck' "$T/steps"
+	assert_line --index 0 '{"Test":["CMD","/bin/true","x"]}'
+	plan <<'EOF'
+FROM busybox
+HEALTHCHECK --interval=5parsecs CMD true
+EOF
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	assert_equal "$stderr" "hypr-exec: $CTX/Dockerfile:2: HEALTHCHECK --interval=5parsecs CMD true: HEALTHCHECK: --interval: invalid duration '5parsecs'"
+	# nothing half-written: no end record
+	run jq -c 'select(.end)' <<< "$output"
+	assert_output ''
+}
+
+@test "exec: ARG scoping, --build-arg, proxy args, never stored in the config" {
+	plan --build-arg B=from-cli --build-arg HTTP_PROXY=http://proxy:3128 <<'EOF'
+ARG G=global
+ARG H=unseen
+FROM busybox
+ARG G
+ARG A=one B=default
+ENV E=$A-$B-$G-$H
+ARG A=two
+LABEL l=$A
+EOF
+	steps
+	run jq -c '{Env, Labels}' <<< "$(final_config)"
+	assert_output '{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","E=one-from-cli-global-"],"Labels":{"l":"two"}}'
+	# ENV wins over ARG of the same name
+	plan <<'EOF'
+FROM busybox
+ENV X=env
+ARG X=arg
+LABEL x=$X
+EOF
+	steps
+	run jq -c .Labels <<< "$(final_config)"
+	assert_output '{"x":"env"}'
+}
+
+@test "exec: MAINTAINER sets the author; a truncated or unresolved plan is bad input" {
+	plan <<'EOF'
+FROM busybox
+MAINTAINER Jane <jane@example.com>
+EOF
+	steps
+	run jq -r 'select(.type=="step") | .author' "$T/steps"
+	assert_output 'Jane <jane@example.com>'
+	head -n 2 "$T/res" > "$T/cut"
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/cut"
+	[[ $stderr == "hypr-exec: resolved: truncated stream"* ]]
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/plan"
+	[[ $stderr == *"not a resolved stream"* ]]
+	jq -c 'del(.image)' "$T/res" > "$T/unres"
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/unres"
+	[[ $stderr == *"base image 'busybox' not resolved"* ]]
+}
+
+@test "exec: COPY honours .dockerignore with exceptions, globs and directory contents" {
+	mkdir -p "$CTX/src/a" "$CTX/src/b" "$CTX/logs"
+	echo 1 > "$CTX/src/a/one.c"
+	echo 2 > "$CTX/src/b/two.c"
+	echo h > "$CTX/src/b/two.h"
+	echo secret > "$CTX/src/a/secret.key"
+	echo l > "$CTX/logs/x.log"
+	echo keep > "$CTX/logs/keep.log"
+	printf 'x.txt\n' > "$CTX/x.txt"
+	printf '**/*.key\nlogs\n!logs/keep.log\n' > "$CTX/.dockerignore"
+	plan <<'EOF'
+FROM busybox
+COPY src /app/
+COPY src/*/*.c /cfiles/
+COPY logs /logs
+COPY x.txt /renamed
+EOF
+	steps
+	run layer_of 1
+	assert_output "$(cat <<'EOF'
+drwxr-xr-x 0/0 app/
+drwxr-xr-x 0/0 app/a/
+-rw-r--r-- 0/0 app/a/one.c
+drwxr-xr-x 0/0 app/b/
+-rw-r--r-- 0/0 app/b/two.c
+-rw-r--r-- 0/0 app/b/two.h
+EOF
+)"
+	run layer_of 2
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 cfiles/' '-rw-r--r-- 0/0 cfiles/one.c' '-rw-r--r-- 0/0 cfiles/two.c')"
+	run layer_of 3
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 logs/' '-rw-r--r-- 0/0 logs/keep.log')"
+	run layer_of 4
+	assert_output '-rw-r--r-- 0/0 renamed'
+	# an ignored file is not there; several sources need a directory
+	plan <<'EOF'
+FROM busybox
+COPY src/a/secret.key /
+EOF
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	assert_equal "$stderr" "hypr-exec: $CTX/Dockerfile:2: COPY src/a/secret.key /: src/a/secret.key: file not found in build context or excluded by .dockerignore"
+	plan <<'EOF'
+FROM busybox
+COPY x.txt src/a/one.c /dst
+EOF
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	[[ $stderr == *"the destination must be a directory and end with a /" ]]
+}
+
+@test "exec: COPY --chown by name, --chmod, WORKDIR-relative dest, into an image symlink" {
+	echo data > "$CTX/f"
+	mkdir -p "$CTX/d" "$CTX/root"
+	echo x > "$CTX/d/x"
+	ln -s usr/lib "$CTX/root/lib64"
+	plan <<'EOF'
+FROM busybox
+WORKDIR /home/app
+COPY --chown=app:nogroup --chmod=640 f d ./sub/
+COPY --chown=1234 f /n
+COPY root/ /
+COPY f /lib64/
+EOF
+	steps
+	run layer_of 2
+	assert_output "$(cat <<'EOF'
+drwxr-xr-x 0/0 home/
+drwxr-xr-x 1000/1000 home/app/
+drw-r----- 1000/65534 home/app/sub/
+-rw-r----- 1000/65534 home/app/sub/f
+-rw-r----- 1000/65534 home/app/sub/x
+EOF
+)"
+	run layer_of 3
+	assert_output '-rw-r--r-- 1234/1234 n'
+	run layer_of 4
+	assert_output 'lrwxrwxrwx 0/0 lib64 -> usr/lib'
+	# the destination follows the image's own symlink
+	run layer_of 5
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 usr/' 'drwxr-xr-x 0/0 usr/lib/' '-rw-r--r-- 0/0 usr/lib/f')"
+	plan <<'EOF'
+FROM busybox
+COPY --chown=nosuchuser f /
+EOF
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	[[ $stderr == *": unable to find user nosuchuser" ]]
+}
+
+@test "exec: COPY sources stay inside the context (.., absolute, symlinks out)" {
+	echo outside > "$T/secret"
+	echo inside > "$CTX/secret"
+	mkdir -p "$CTX/sub"
+	ln -s ../../secret "$CTX/sub/up"
+	ln -s /etc/passwd "$CTX/abs"
+	mkdir -p "$CTX/etc"
+	echo "ctx passwd" > "$CTX/etc/passwd"
+	plan <<'EOF'
+FROM busybox
+COPY ../secret /a
+COPY /secret /b
+COPY sub/up /c
+COPY abs /d
+EOF
+	steps
+	for i in 1 2 3 4; do
+		d=$(jq -rs "[.[] | select(.type == \"step\")][$((i - 1))].layer.digest" "$T/steps")
+		tar -xOf "$HYPR_ROOT/blobs/sha256/${d#sha256:}"
+	done > "$T/contents"
+	assert_equal "$(cat "$T/contents")" "$(printf 'inside\ninside\ninside\nctx passwd')"
+	rm "$CTX/secret"
+	plan <<'EOF'
+FROM busybox
+COPY ../secret /a
+EOF
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	[[ $stderr == *"../secret: file not found in build context"* ]]
+}
+
+@test "exec: COPY --from an earlier stage keeps owners; heredoc COPY" {
+	mkdir -p "$CTX/d"
+	echo x > "$CTX/d/x"
+	plan <<'EOF'
+FROM busybox AS build
+COPY --chown=app d /out/
+FROM scratch
+COPY --from=build /out /res
+COPY --from=build /home/app /h/
+COPY <<EOT /note.txt
+hello
+EOT
+EOF
+	steps
+	run jq -r 'select(.type == "stage") | "\(.index) \(.final) \(.base_layers | length)"' "$T/steps"
+	assert_output "$(printf '0 false 1\n1 true 0')"
+	run layer_of 2
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 1000/1000 res/' '-rw-r--r-- 1000/1000 res/x')"
+	run layer_of 3
+	assert_output 'drwxr-xr-x 1000/1000 h/'
+	run layer_of 4
+	assert_output '-rw-r--r-- 0/0 note.txt'
+}
+
+@test "exec: ADD unpacks local tar archives (gzip, bzip2, xz, zstd) but copies other files" {
+	mkdir -p "$T/a/dir"
+	echo one > "$T/a/dir/one"
+	ln -s one "$T/a/dir/link"
+	tar -C "$T/a" --owner=7 --group=8 -czf "$CTX/a.tgz" dir
+	tar -C "$T/a" -cjf "$CTX/a.tbz" dir
+	tar -C "$T/a" -cJf "$CTX/a.txz" dir
+	tar -C "$T/a" --zstd -cf "$CTX/a.tzst" dir
+	echo "not an archive" > "$CTX/plain.gz"
+	plan <<'EOF'
+FROM busybox
+ADD a.tgz /x/
+ADD a.tbz a.txz /y/
+ADD a.tzst /z
+ADD plain.gz /p/
+ADD --chown=app a.tgz /w
+EOF
+	steps
+	run layer_of 1
+	assert_output "$(cat <<'EOF'
+drwxr-xr-x 0/0 x/
+drwxr-xr-x 7/8 x/dir/
+lrwxrwxrwx 7/8 x/dir/link -> one
+-rw-r--r-- 7/8 x/dir/one
+EOF
+)"
+	run layer_of 2
+	assert_line 'lrwxrwxrwx 0/0 y/dir/link -> one'
+	run layer_of 3
+	assert_line '-rw-r--r-- 0/0 z/dir/one'
+	run layer_of 4
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 p/' '-rw-r--r-- 0/0 p/plain.gz')"
+	run layer_of 5
+	assert_line '-rw-r--r-- 1000/1000 w/dir/one'
+}
+
+@test "exec: ADD refuses archives climbing out with .., keeps absolute names inside" {
+	python3 - "$CTX" <<'EOF'
+import io, sys, tarfile
+def mk(path, names):
+    with tarfile.open(path, "w:gz") as t:
+        for n in names:
+            i = tarfile.TarInfo(n); data = b"pwned\n"; i.size = len(data)
+            t.addfile(i, io.BytesIO(data))
+mk(sys.argv[1] + "/evil.tgz", ["ok", "../../etc/evil"])
+mk(sys.argv[1] + "/abs.tgz", ["/etc/abs"])
+EOF
+	plan <<'EOF'
+FROM busybox
+ADD abs.tgz /dst/
+EOF
+	steps
+	run layer_of 1
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 dst/' 'drwxr-xr-x 0/0 dst/etc/' '-rw-r--r-- 0/0 dst/etc/abs')"
+	plan <<'EOF'
+FROM busybox
+ADD evil.tgz /dst/
+EOF
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	assert_equal "$stderr" "hypr-exec: $CTX/Dockerfile:2: ADD evil.tgz /dst/: evil.tgz: member '../../etc/evil' points outside the destination"
+	[ ! -e /etc/evil ]
+}
+
+@test "exec: ADD a URL over HTTP: mode 600, --checksum verified" {
+	requires python3
+	mkdir -p "$T/www"
+	echo "served" > "$T/www/file.txt"
+	sum=$(sha256sum "$T/www/file.txt" | cut -d' ' -f1)
+	python3 -m http.server 0 --bind 127.0.0.1 --directory "$T/www" > "$T/http.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 50); do
+		port=$(grep -o 'port [0-9]*' "$T/http.log" | cut -d' ' -f2) && [ -n "$port" ] && break
+		sleep 0.1
+	done
+	plan <<EOF
+FROM busybox
+ADD http://127.0.0.1:$port/file.txt /dl/
+ADD --checksum=sha256:$sum --chmod=644 http://127.0.0.1:$port/file.txt?x=1 /named
+EOF
+	steps
+	run layer_of 1
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 dl/' '-rw------- 0/0 dl/file.txt')"
+	run layer_of 2
+	assert_output '-rw-r--r-- 0/0 named'
+	plan <<EOF
+FROM busybox
+ADD --checksum=sha256:$(printf '0%.0s' $(seq 64)) http://127.0.0.1:$port/file.txt /bad
+EOF
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	[[ $stderr == *"checksum mismatch: expected sha256:000"* ]]
+	plan <<EOF
+FROM busybox
+ADD http://127.0.0.1:$port/missing /m
+EOF
+	run --separate-stderr -4 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	[[ $stderr == *"download failed (curl exit 22)" ]]
+	kill "$pid"
+}
+
+@test "exec: cache keys: hits after hypr-layer records them, source and arg changes miss, --no-cache" {
+	echo v1 > "$CTX/f"
+	echo same > "$CTX/g"
+	plan --build-arg V=1 <<'EOF'
+FROM busybox
+ARG V
+ENV E=$V
+COPY f /f
+COPY g /g
+EOF
+	steps
+	run jq -r 'select(.type=="step") | .cached' "$T/steps"
+	assert_output "$(printf 'false\nfalse\nfalse\nfalse')"
+	record_cache
+	k1=$(jq -r 'select(.type=="step") | .key' "$T/steps")
+	steps
+	run jq -r 'select(.type=="step") | .cached' "$T/steps"
+	assert_output "$(printf 'true\ntrue\ntrue\ntrue')"
+	assert_equal "$(jq -r 'select(.type=="step") | .key' "$T/steps")" "$k1"
+	# mtime alone does not matter; content does, and everything after it
+	touch -d '2001-01-01' "$CTX/f"
+	steps
+	run jq -r 'select(.type=="step") | .cached' "$T/steps"
+	assert_output "$(printf 'true\ntrue\ntrue\ntrue')"
+	echo v2 > "$CTX/f"
+	steps
+	run jq -r 'select(.type=="step") | .cached' "$T/steps"
+	assert_output "$(printf 'true\ntrue\nfalse\nfalse')"
+	steps --no-cache
+	run jq -r 'select(.type=="step") | .cached' "$T/steps"
+	assert_output "$(printf 'false\nfalse\nfalse\nfalse')"
+	# a different build-arg value changes the keys from the ARG on
+	plan --build-arg V=2 <<'EOF'
+FROM busybox
+ARG V
+ENV E=$V
+COPY f /f
+COPY g /g
+EOF
+	steps
+	run jq -r 'select(.type=="step") | .cached' "$T/steps"
+	assert_output "$(printf 'false\nfalse\nfalse\nfalse')"
+}
+
+@test "exec: ONBUILD triggers of the base run after FROM and are not inherited" {
+	echo t > "$CTX/t"
+	plan <<'EOF'
+FROM busybox AS base
+ONBUILD COPY t /from-trigger
+ONBUILD ENV T=1
+FROM base
+LABEL x=y
+EOF
+	steps
+	run jq -r 'select(.type=="step" and .stage==1) | "\(.op) \(.created_by)"' "$T/steps"
+	assert_output "$(printf '%s\n' 'COPY COPY t /from-trigger' 'ENV ENV T=1' 'LABEL LABEL x=y')"
+	run jq -c '.OnBuild' <<< "$(final_config)"
+	assert_output null
+}

@@ -312,6 +312,8 @@ make_init_layer(void)
 	}
 }
 
+static int mknodes(void);
+
 static void
 boot(void)
 {
@@ -355,6 +357,8 @@ boot(void)
 	make_init_layer();
 	if (mount("tmpfs", "/run", "tmpfs", 0, "mode=0755,size=1m") < 0)
 		fatal("mount /run: %s", strerror(errno));
+	if (mknodes() < 0)
+		fatal("/run/dev: %s", strerror(errno));
 	lo_up();
 	if (debug)
 		logmsg("ready: base=%s out=%d in=%d", basedev[0] ? basedev : "none", outdisk, indisk);
@@ -462,6 +466,8 @@ lowerdir(unsigned n, char *buf, size_t cap)
 	return 0;
 }
 
+/* The steps' minimal /dev (not devtmpfs: that would show the build's own
+ * disks), made once at boot and bind-mounted into every step root. */
 static int
 mknodes(void)
 {
@@ -471,39 +477,41 @@ mknodes(void)
 	};
 	char p[128];
 
-	if (mount("tmpfs", R "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
+	mkdir("/run/dev", 0755);
+	if (mount("tmpfs", "/run/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
-		snprintf(p, sizeof p, R "/dev/%s", nodes[i].n);
+		snprintf(p, sizeof p, "/run/dev/%s", nodes[i].n);
 		if (mknod(p, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)
 			return -1;
 		chmod(p, 0666);
 	}
-	mkdir(R "/dev/pts", 0755);
-	mkdir(R "/dev/shm", 01777);
-	chmod(R "/dev/shm", 01777);
-	if (mount("devpts", R "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+	mkdir("/run/dev/pts", 0755);
+	mkdir("/run/dev/shm", 01777);
+	chmod("/run/dev/shm", 01777);
+	if (mount("devpts", "/run/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
 	    "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0)
 		return -1;
-	if (mount("shm", R "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+	if (mount("shm", "/run/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
 		return -1;
-	symlink("pts/ptmx", R "/dev/ptmx");
-	symlink("/proc/self/fd", R "/dev/fd");
-	symlink("/proc/self/fd/0", R "/dev/stdin");
-	symlink("/proc/self/fd/1", R "/dev/stdout");
-	symlink("/proc/self/fd/2", R "/dev/stderr");
+	symlink("pts/ptmx", "/run/dev/ptmx");
+	symlink("/proc/self/fd", "/run/dev/fd");
+	symlink("/proc/self/fd/0", "/run/dev/stdin");
+	symlink("/proc/self/fd/1", "/run/dev/stdout");
+	symlink("/proc/self/fd/2", "/run/dev/stderr");
 	return 0;
 }
 
 static void
-bind_etc(const char *name, const char *content)
+bind_etc(const char *name, const char *content, int changed)
 {
 	char src[128], dst[128];
 	struct stat st;
 
 	snprintf(src, sizeof src, "/run/%s", name);
 	snprintf(dst, sizeof dst, R "/etc/%s", name);
-	write_file(src, content);
+	if (changed)
+		write_file(src, content);
 	/* only onto a real file: a symlink target could lead anywhere */
 	if (lstat(dst, &st) == 0 && S_ISREG(st.st_mode))
 		mount(src, dst, NULL, MS_BIND, NULL);
@@ -525,7 +533,7 @@ step_root(unsigned n, const struct run *r, char *err, size_t errlen)
 		return -1;
 	}
 	snprintf(opts, sizeof opts,
-	    "lowerdir=%s,upperdir=%u,workdir=w/%u,redirect_dir=off,index=off,metacopy=off",
+	    "lowerdir=%s,upperdir=%u,workdir=w/%u,redirect_dir=off,index=off,metacopy=off,volatile",
 	    lower, n, n);
 	if (chdir(L) < 0 || mount("overlay", R, "overlay", 0, opts) < 0) {
 		snprintf(err, errlen, "overlay mount: %s", strerror(errno));
@@ -537,17 +545,23 @@ step_root(unsigned n, const struct run *r, char *err, size_t errlen)
 		mount("proc", R "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	if (lstat(R "/sys", &st) == 0 && S_ISDIR(st.st_mode))
 		mount("sysfs", R "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	if (lstat(R "/dev", &st) == 0 && S_ISDIR(st.st_mode) && mknodes() < 0) {
+	if (lstat(R "/dev", &st) == 0 && S_ISDIR(st.st_mode) &&
+	    mount("/run/dev", R "/dev", NULL, MS_BIND | MS_REC, NULL) < 0) {
 		snprintf(err, errlen, "/dev: %s", strerror(errno));
 		return -1;
 	}
-	sethostname(hn, strlen(hn));
+	static char last[256];
+	int changed = strcmp(last, hn) != 0;
+	if (changed) {
+		snprintf(last, sizeof last, "%s", hn);
+		sethostname(hn, strlen(hn));
+	}
 	snprintf(hosts, sizeof hosts, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 	    "127.0.1.1\t%s\n", hn);
-	bind_etc("hosts", hosts);
+	bind_etc("hosts", hosts, changed);
 	snprintf(hosts, sizeof hosts, "%s\n", hn);
-	bind_etc("hostname", hosts);
-	bind_etc("resolv.conf", "");
+	bind_etc("hostname", hosts, changed);
+	bind_etc("resolv.conf", "", changed);
 	return 0;
 }
 
@@ -791,6 +805,7 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 	pid_t pid;
 	struct pollfd pf[3];
 	unsigned char st[4];
+	double t0 = now(), t1, t2;
 
 	if (parse_run(p, n, &r) < 0) {
 		send_error(step, "RUN: malformed request");
@@ -812,6 +827,7 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 		return;
 	}
 	nlayers = layer;
+	t1 = now();
 	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)
 		fatal("pipe: %s", strerror(errno));
 	pid = fork();
@@ -862,6 +878,7 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 			}
 		}
 	}
+	t2 = now();
 	kill(-1, SIGKILL);
 	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
 		;
@@ -873,6 +890,9 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 	if (umount2(R, MNT_DETACH) < 0)
 		logmsg("umount %s: %s", R, strerror(errno));
 	free_run(&r);
+	if (debug)
+		logmsg("step %u: setup %.1f ms, command %.1f ms, teardown %.1f ms", layer,
+		    (t1 - t0) * 1e3, (t2 - t1) * 1e3, (now() - t2) * 1e3);
 	hypr_proto_put32(st, (uint32_t)status);
 	send_frame(HYPR_MSG_EXIT, step, st, 4);
 }

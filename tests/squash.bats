@@ -1,0 +1,180 @@
+#!/usr/bin/env bats
+# hypr-squash: rootfs tar or image stream -> squashfs, read back with
+# unsquashfs (squashfs-tools, an independent reader).
+
+load helpers
+load fixtures/layer/lib
+
+setup() {
+	fresh_root
+	cd "$BATS_TEST_TMPDIR"
+}
+
+# Everything a rootfs holds: modes with setuid/sticky, owners, symlinks,
+# hard links, devices, a fifo, xattrs, an empty file, a big file.
+rich_layer() {
+	mklayer "$1" <<'EOF'
+d bin 755 0 0
+f bin/su 4755 0 0 su-binary
+l bin/sh busybox
+f bin/busybox 755 0 0 busybox
+h bin/ls bin/busybox
+d dev 755 0 0
+c dev/null 1 3
+c dev/tty 5 0
+p dev/fifo
+d etc 755 0 0
+f etc/passwd 644 0 0 root:x:0:0::/root:/bin/sh
+x etc/passwd user.note hello
+f etc/shadow 640 0 42 secret
+d home 755 0 0
+d home/app 700 1000 1000
+f home/app/.profile 600 1000 1000 export A=1
+d tmp 1777 0 0
+f empty 644 0 0
+F big 644 300000
+l abs /etc/passwd
+EOF
+}
+
+@test "squash: rootfs read back with unsquashfs matches the expected tree" {
+	rich_layer l1.tar
+	printf 'w etc/shadow\nf etc/motd 644 0 0 hi\n' | mklayer l2.tar
+	hypr-layer --flatten l1.tar l2.tar | hypr-squash -o img.sqfs
+	sqfs_tree img.sqfs > got
+	big=$(python3 -c 'import random,hashlib;print(hashlib.sha256(random.Random("big").randbytes(300000)).hexdigest()[:12])')
+	cat > want <<EOF
+/ d rwxr-xr-x 0 0 - -
+/abs l rwxrwxrwx 0 0 11 /etc/passwd
+/big - rw-r--r-- 0 0 300000 $big
+/bin d rwxr-xr-x 0 0 - -
+/bin/busybox - rwxr-xr-x 0 0 8 $(sha12 busybox)
+/bin/ls - rwxr-xr-x 0 0 8 $(sha12 busybox)
+/bin/sh l rwxrwxrwx 0 0 7 busybox
+/bin/su - rwsr-xr-x 0 0 10 $(sha12 su-binary)
+/dev d rwxr-xr-x 0 0 - -
+/dev/fifo p rw-r--r-- 0 0 0 -
+/dev/null c rw-rw-rw- 0 0 0 1,3
+/dev/tty c rw-rw-rw- 0 0 0 5,0
+/empty - rw-r--r-- 0 0 1 $(sha12 '')
+/etc d rwxr-xr-x 0 0 - -
+/etc/motd - rw-r--r-- 0 0 3 $(sha12 hi)
+/etc/passwd - rw-r--r-- 0 0 26 $(sha12 'root:x:0:0::/root:/bin/sh')
+/home d rwxr-xr-x 0 0 - -
+/home/app d rwx------ 1000 1000 - -
+/home/app/.profile - rw------- 1000 1000 11 $(sha12 'export A=1')
+/tmp d rwxrwxrwt 0 0 - -
+EOF
+	diff -u want got
+	# xattrs and the hard link survive too
+	run rdsquashfs -x /etc/passwd img.sqfs
+	assert_output "user.note=hello"
+	[ "$(rdsquashfs -s /bin/ls img.sqfs | grep 'Hard link count')" = "Hard link count: 2" ]
+	# default compression is zstd
+	unsquashfs -s img.sqfs | grep -q 'Compression zstd'
+}
+
+@test "squash: byte-identical squashfs twice with SOURCE_DATE_EPOCH, mtimes clamped" {
+	rich_layer l1.tar
+	export SOURCE_DATE_EPOCH=500
+	hypr-squash -o a.sqfs < l1.tar
+	sleep 1
+	hypr-squash < l1.tar > b.sqfs
+	cmp a.sqfs b.sqfs
+	unsquashfs -s a.sqfs | grep -q 'Creation or last append time Thu Jan  1 00:08:20 1970'
+	unsquashfs -lln -UTC a.sqfs bin/su | grep -q '1970-01-01 00:08 squashfs-root/bin/su'
+	# and through the store: two fresh stores, same chain, same bytes
+	for r in r1 r2; do
+		HYPR_ROOT=$BATS_TEST_TMPDIR/$r
+		export HYPR_ROOT
+		mkdir -p "$HYPR_ROOT"
+		l=$(layer_json l1.tar)
+		steps_stream "$l" "CMD|CMD x|null|{}" | hypr-layer | hypr-squash > $r.image
+	done
+	[ "$(jq -r 'select(.type) | .squashfs.digest' r1.image)" = "$(jq -r 'select(.type) | .squashfs.digest' r2.image)" ]
+	cmp r1.image r2.image
+}
+
+@test "squash: image stream mode adds the squashfs and reuses it for an unchanged chain" {
+	rich_layer l1.tar
+	l=$(layer_json l1.tar)
+	steps_stream "$l" "CMD|CMD x|null|{}" | hypr-layer > image
+	hypr-squash < image > out
+	run jq -c 'select(.type == "image") | .squashfs | [.compression, (.size > 0)]' out
+	assert_output '["zstd",true]'
+	d=$(jq -r 'select(.type == "image") | .squashfs.digest' out)
+	f="$HYPR_ROOT/blobs/sha256/${d#sha256:}"
+	[ "$(sha256sum < "$f" | cut -d' ' -f1)" = "${d#sha256:}" ]
+	[ "$(stat -c %s "$f")" = "$(jq -r 'select(.type == "image") | .squashfs.size' out)" ]
+	# a second run must not rebuild: make tar2sqfs unusable and still succeed
+	HYPR_TAR2SQFS=/bin/false hypr-squash < image > out2
+	cmp out out2
+	# other options are another cache entry, so this one does build (and fails)
+	run --separate-stderr -3 env HYPR_TAR2SQFS=/bin/false hypr-squash --comp gzip < image
+	[[ $stderr == *"tar2sqfs failed"* ]]
+}
+
+@test "squash: compressors, levels and block sizes; bad options are usage errors" {
+	printf 'F big 644 200000\n' | mklayer l.tar
+	for c in gzip xz lz4 zstd; do
+		hypr-squash --comp $c --level 1 --block-size 64K -o $c.sqfs < l.tar
+		unsquashfs -s $c.sqfs | grep -q "Compression $c"
+		unsquashfs -s $c.sqfs | grep -q "Block size 65536"
+		# unsquashfs 4.5.1 cannot read lz4 metadata written by tar2sqfs (the
+		# kernel can), so read the data back with rdsquashfs
+		rdsquashfs -c /big $c.sqfs | cmp - <(python3 -c 'import random,sys;sys.stdout.buffer.write(random.Random("big").randbytes(200000))')
+	done
+	run -2 hypr-squash --comp brotli -o x < l.tar
+	run -2 hypr-squash --level 30 -o x < l.tar
+	run -2 hypr-squash --block-size 1000 -o x < l.tar
+	run -2 hypr-squash --bogus
+}
+
+@test "squash: empty, truncated and hostile input is bad input (exit 3)" {
+: > nothing
+	run --separate-stderr -3 hypr-squash -o x.sqfs < nothing
+	[[ $stderr == *"empty input"* ]]
+	printf 'F big 644 100000\n' | mklayer l.tar
+	head -c 30000 l.tar > cut.tar
+	run --separate-stderr -3 hypr-squash -o x.sqfs < cut.tar
+	[ ! -e x.sqfs ]
+	printf 'r ../../etc/passwd\n' | mklayer evil.tar
+	run --separate-stderr -3 hypr-squash -o x.sqfs < evil.tar
+	[[ $stderr == *"refusing hostile path"* ]]
+	[ ! -e x.sqfs ]
+	printf '{"hypr":"image","version":1}\n{"type":"image","layers":[]}\n' > cut.image
+	run -3 hypr-squash < cut.image
+	# a pipe works like a file
+	cat l.tar | hypr-squash > piped.sqfs
+	unsquashfs -s piped.sqfs > /dev/null
+}
+
+@test "squash: SIGKILL mid-squash leaves no blob, no cache entry, nothing half-visible" {
+	# big incompressible input and slow settings keep tar2sqfs busy
+	printf 'F big 644 60000000\n' | mklayer l.tar
+	l=$(layer_json l.tar)
+	steps_stream "$l" "CMD|CMD x|null|{}" | hypr-layer > image
+	blobs_before=$(ls "$HYPR_ROOT/blobs/sha256" | sort)
+	hypr-squash --comp xz --level 9 < image > out &
+	pid=$!
+	# wait until tar2sqfs is writing its temp file, then kill
+	for _ in $(seq 100); do
+		ls "$HYPR_ROOT"/tmp/squash-* >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	ls "$HYPR_ROOT"/tmp/squash-*
+	kill -KILL $pid
+	wait $pid || true
+	sleep 0.5
+	[ "$(ls "$HYPR_ROOT/blobs/sha256" | sort)" = "$blobs_before" ]
+	[ -z "$(ls "$HYPR_ROOT/cache/squashfs" 2>/dev/null)" ]
+	# the store stays usable: prune clears the temp file (and the layer,
+	# which no image or cache entry names), a rerun works
+	HYPR_PRUNE_GRACE=0 hypr-store system-prune -f
+	[ -z "$(ls "$HYPR_ROOT/tmp")" ]
+	[ -z "$(ls "$HYPR_ROOT/blobs/sha256")" ]
+	layer_json l.tar > /dev/null
+	hypr-squash --comp lz4 < image > out
+	d=$(jq -r 'select(.type == "image") | .squashfs.digest' out)
+	[ -f "$HYPR_ROOT/blobs/sha256/${d#sha256:}" ]
+}

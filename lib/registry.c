@@ -98,8 +98,8 @@ hypr_registry_open(struct hypr_registry *g, const struct hypr_root *root,
 	snprintf(g->repo, sizeof(g->repo), "%s", ref->path);
 	plain = hypr_host_is_loopback(ref->domain) || in_list(insecure, ref->domain) ||
 	    in_list(getenv("HYPR_INSECURE_REGISTRIES"), ref->domain);
-	snprintf(g->base, sizeof(g->base), "%s://%s", plain ? "http" : "https",
-	    hypr_ref_api_host(ref));
+	snprintf(g->base, sizeof(g->base), "https://%s", hypr_ref_api_host(ref));
+	g->probe = plain;
 	find_certs(g, ref->domain);
 	if ((r = hypr_auth_lookup(ref->domain, &user, &secret, e)) < 0)
 		return hypr_err_prefix(e, "credentials for %s", ref->domain);
@@ -528,6 +528,25 @@ request(struct hypr_registry *g, const char *path, const char *accept,
 	char url[2048];
 	int tried = 0, r;
 
+	pthread_mutex_lock(&g->lock);
+	if (g->probe) {
+		/* A registry allowed plain HTTP still gets HTTPS when it speaks
+		 * it; only a TLS-level failure (an HTTP server answering the
+		 * handshake) means plain HTTP. A certificate problem stays an
+		 * error. */
+		snprintf(url, sizeof(url), "%s/v2/", g->base);
+		if (run_curl(g, url, 0, NULL, NULL, NULL, rs, curl_rc, e) < 0) {
+			pthread_mutex_unlock(&g->lock);
+			return -1;
+		}
+		resp_close(rs);
+		if (rs->status == 0 && (*curl_rc == 35 || *curl_rc == 52 || *curl_rc == 56)) {
+			/* "https://h" -> "http://h" */
+			memmove(g->base + 4, g->base + 5, strlen(g->base + 5) + 1);
+		}
+		g->probe = 0;
+	}
+	pthread_mutex_unlock(&g->lock);
 	snprintf(url, sizeof(url), "%s%s", g->base, path);
 	for (;;) {
 		if (run_curl(g, url, 1, NULL, accept, extra, rs, curl_rc, e) < 0)

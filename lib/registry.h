@@ -7,7 +7,8 @@
  * $HYPR_ROOT/certs.d/HOST/, /etc/hypr/certs.d/HOST/,
  * /etc/docker/certs.d/HOST/ and /etc/containers/certs.d/HOST/ (ca.crt,
  * client.cert, client.key). Plain HTTP is used only for loopback registries
- * and those listed as insecure. Safe to share between threads. */
+ * and those listed as insecure, and only when they do not speak TLS (as
+ * Docker does). Safe to share between threads. */
 #ifndef HYPR_REGISTRY_H
 #define HYPR_REGISTRY_H
 
@@ -27,6 +28,7 @@ struct hypr_registry {
 	char *basic;		/* "user:secret" or NULL */
 	char *token;		/* bearer token or NULL */
 	int use_basic;		/* the registry asked for Basic */
+	int probe;		/* HTTP allowed: try HTTPS first, once */
 	int retries;		/* attempts per request (default 4) */
 	const struct hypr_root *root;
 	pthread_mutex_t lock;

@@ -478,3 +478,123 @@ EOF
 	run jq -c '.OnBuild' <<< "$(final_config)"
 	assert_output null
 }
+
+# bats test_tags=vm
+@test "exec: RUN in the VM: forms, heredoc, env, whiteouts, opaque dirs, links, USER, WORKDIR, no network" {
+	plan <<'EOF'
+FROM busybox
+ARG SECRET=s3
+ENV E=env
+RUN echo "shell $E $SECRET"; echo to-stderr >&2
+RUN ["/bin/echo", "exec", "$E"]
+RUN <<EOT
+echo heredoc $E
+mkdir -p /opq/keep
+echo a > /opq/old
+EOT
+RUN rm -rf /opq && mkdir /opq && echo n > /opq/new && rm /bin/vi
+RUN cp /bin/busybox /sbin/su2 && chmod 4755 /sbin/su2 && echo h > /h1 && ln /h1 /h2 && ln -s h1 /s1
+RUN setsid sleep 1000 & echo started
+RUN ls /sys/class/net; nc -w 2 10.0.2.2 80 </dev/null || echo no network
+USER app
+WORKDIR w
+RUN id -u; pwd; touch mine
+EOF
+	run --separate-stderr -0 "$HYPR_EXEC" -C "$CTX" < "$T/res"
+	printf '%s\n' "$output" > "$T/steps"
+	grep -v '^#[0-9]* \[' <<< "$stderr" | grep -v 'DONE\|CACHED' > "$T/log"
+	run cat "$T/log"
+	assert_line '#3 shell env s3'
+	assert_line '#3 to-stderr'
+	assert_line '#4 exec $E'
+	assert_line '#5 heredoc env'
+	assert_line '#8 started'
+	assert_line '#9 lo'
+	assert_line '#9 no network'
+	assert_line '#12 1000'
+	assert_line '#12 /w'
+	refute_line --partial 'Segmentation'
+	# ARG values reach RUN but not the image config
+	run jq -c .Env <<< "$(final_config)"
+	assert_output '["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","E=env"]'
+	run layer_of 6
+	assert_line --partial 'bin/.wh.vi'
+	assert_line --partial 'opq/.wh..wh..opq'
+	assert_line --partial 'opq/new'
+	refute_line --partial 'opq/old'
+	run layer_of 7
+	assert_line '-rwsr-xr-x 0/0 sbin/su2'
+	assert_line 'hrw-r--r-- 0/0 h2 link to h1'
+	assert_line --regexp '^lrwx.* 0/0 s1 -> h1$'
+	run layer_of 8
+	assert_output 'no layer'
+	run layer_of 12
+	assert_line '-rw-r--r-- 1000/1000 w/mine'
+	run jq -c 'select(.end) | .vm_boots' "$T/steps"
+	assert_output 1
+}
+
+# bats test_tags=vm
+@test "exec: a failing RUN stops with its line and exit code, nothing half-written" {
+	plan <<'EOF'
+FROM busybox
+RUN echo before
+RUN echo doomed; \
+    exit 7
+RUN echo never
+EOF
+	run --separate-stderr -1 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	assert_equal "$(tail -n 1 <<< "$stderr")" "hypr-exec: $CTX/Dockerfile:3: RUN echo doomed;     exit 7: exit code 7"
+	[[ $stderr == *"#2 doomed"* ]]
+	[[ $stderr != *never* ]]
+	printf '%s\n' "$output" > "$T/steps"
+	run jq -c 'select(.type) | .type' "$T/steps"
+	assert_output "$(printf '"stage"\n"step"')"
+	run jq -c 'select(.end)' "$T/steps"
+	assert_output ''
+}
+
+# bats test_tags=vm
+@test "exec: a RUN that never ends hits HYPR_STEP_TIMEOUT" {
+	plan <<'EOF'
+FROM busybox
+RUN sleep 600
+EOF
+	SECONDS=0
+	HYPR_STEP_TIMEOUT=3 run --separate-stderr -1 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	[ "$SECONDS" -lt 60 ]
+	[[ $stderr == "hypr-exec: $CTX/Dockerfile:2: RUN sleep 600: "* ]]
+	[[ $stderr == *time* ]]
+}
+
+# bats test_tags=vm
+@test "exec: a cached rebuild boots no VM; a change after a RUN boots one and imports cached layers" {
+	echo 1 > "$CTX/a"
+	echo 1 > "$CTX/b"
+	plan <<'EOF'
+FROM busybox
+COPY a /a
+RUN cat /a > /from-run
+COPY b /b
+RUN cat /a /from-run /b
+EOF
+	steps
+	record_cache
+	run jq -c 'select(.end) | .vm_boots' "$T/steps"
+	assert_output 1
+	run --separate-stderr -0 "$HYPR_EXEC" -C "$CTX" < "$T/res"
+	printf '%s\n' "$output" > "$T/steps"
+	run jq -c 'select(.end) | .vm_boots' "$T/steps"
+	assert_output 0
+	run jq -r 'select(.type=="step") | .cached' "$T/steps"
+	assert_output "$(printf 'true\ntrue\ntrue\ntrue')"
+	[[ $stderr != *"#4 1"* ]]
+	echo 2 > "$CTX/b"
+	run --separate-stderr -0 "$HYPR_EXEC" -C "$CTX" < "$T/res"
+	printf '%s\n' "$output" > "$T/steps"
+	run jq -r 'select(.type=="step") | .cached' "$T/steps"
+	assert_output "$(printf 'true\ntrue\nfalse\nfalse')"
+	run jq -c 'select(.end) | .vm_boots' "$T/steps"
+	assert_output 1
+	[[ $stderr == *"#4 1"$'\n'"#4 1"$'\n'"#4 2"* ]]
+}

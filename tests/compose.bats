@@ -116,8 +116,11 @@ hypr-store -t compose_listargs"
 	run --separate-stderr -0 hypr compose -f "$HYPR_SRC/examples/compose/compose.yaml" up --build
 	[[ $stderr == *"2 images built; not starting any service"* ]]
 	run -0 hypr image inspect hyprdemo_web hyprdemo/worker:1.0
-	run -0 jq -r '.[1].labels["com.example.service"]' <<<"$output"
-	assert_output worker
+	run -0 jq -c '[.[0].cmd, .[1].cmd, .[1].stage]' <<<"$output"
+	assert_output '[["httpd","-f","-h","/www"],["cat","/etc/worker-message"],"runtime"]'
+	M=$(hypr image inspect hyprdemo/worker:1.0 | jq -r '.[0].squashfs.file')
+	run -0 unsquashfs -cat "$HYPR_ROOT/images/$M" /etc/worker-message
+	assert_output "built by hypr compose"
 	run -0 hypr images --format json
 	assert_output --partial hyprdemo_web
 }

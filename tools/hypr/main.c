@@ -105,8 +105,12 @@ exec_prog(const char *name, char **args)
 {
 	const char *p = find_prog(name);
 
-	args[0] = (char *)p;
-	execvp(p, args);
+	/* argv[0] is the short name: getopt's messages then read "hypr-x: ..." */
+	args[0] = (char *)(prog_override(name) ? p : name);
+	if (strchr(p, '/'))
+		execv(p, args);
+	else
+		execvp(p, args);
 	die(errno == ENOENT ? HYPR_EXIT_SYSTEM : HYPR_EXIT_SYSTEM,
 	    "cannot run %s: %s", p, strerror(errno));
 }

@@ -72,7 +72,8 @@ struct stage {
 	int errfd;		/* its stderr, read by us */
 	struct lines errl;
 	size_t errlines;
-	char *lasterr;		/* last stderr line */
+	char *lasterr;		/* last stderr line that names the stage, else the last */
+	int lasterr_named;
 	FILE *keeplog;		/* --keep: DIR/NAME.err */
 };
 
@@ -115,9 +116,15 @@ stage_errline(void *arg, char *line)
 {
 	struct stage *s = arg;
 
+	size_t n = strlen(stage_progs[s->id]);
+	int named = !strncmp(line, stage_progs[s->id], n) && line[n] == ':';
+
 	s->errlines++;
-	free(s->lasterr);
-	s->lasterr = strdup(line);
+	if (named || !s->lasterr_named) {
+		free(s->lasterr);
+		s->lasterr = strdup(line);
+		s->lasterr_named = named;
+	}
 	if (s->keeplog)
 		fprintf(s->keeplog, "%s\n", line);
 	progress_stderr(s->id, line);

@@ -15,18 +15,23 @@ setup_file() {
 	PORT=$(reg_start "$REGS/plain")
 	APORT=$(reg_start "$REGS/auth" alice s3cret)
 	FPORT=$(fake_start "$REGS/fake" "$BB")
-	export PORT APORT FPORT
+	reg_tls_certs "$REGS/certs"
+	TPORT=$(REG_TLS="$REGS/certs" reg_start "$REGS/tls")
+	export PORT APORT FPORT TPORT
 	export REG="127.0.0.1:$PORT" AREG="127.0.0.1:$APORT" FREG="127.0.0.1:$FPORT"
+	export TREG="localhost:$TPORT"
 	reg_push "$BB" "$REG/busybox:latest"
 	reg_push "$BB" "$REG/busybox:v2s2" --format v2s2
 	reg_push "$MULTI" "$REG/multi:latest" --all
 	reg_push "$BB" "$AREG/busybox:latest" --dest-creds alice:s3cret
+	reg_push "$BB" "$TREG/busybox:latest"
 }
 
 teardown_file() {
 	reg_stop "$REGS/plain"
 	reg_stop "$REGS/auth"
 	reg_stop "$REGS/fake"
+	reg_stop "$REGS/tls"
 }
 
 setup() {
@@ -131,6 +136,26 @@ plan() {
 	printf '{"auths":{"%s":{"username":"alice","password":"s3cret"}}}' "$AREG" \
 		> "$BATS_TEST_TMPDIR/auth.json"
 	REGISTRY_AUTH_FILE="$BATS_TEST_TMPDIR/auth.json" run -0 hypr-fetch pull "$AREG/busybox"
+}
+
+@test "fetch: HTTPS with a per-registry CA under certs.d; untrusted is exit 4" {
+	run --separate-stderr -4 hypr-fetch pull "$TREG/busybox"
+	[[ $stderr == *"$TREG/busybox:latest"*"not trusted"* ]]
+	mkdir -p "$HYPR_ROOT/certs.d/$TREG"
+	cp "$REGS/certs/ca.crt" "$HYPR_ROOT/certs.d/$TREG/ca.crt"
+	run --separate-stderr -0 hypr-fetch pull "$TREG/busybox"
+	[ "$output" = "$(skopeo_digest "$REG/busybox:latest")" ]
+}
+
+@test "fetch: credentials from a credential helper" {
+	mkdir -p "$BATS_TEST_TMPDIR/bin" "$DOCKER_CONFIG"
+	printf '#!/bin/sh\nread s\n[ "$s" = "%s" ] || exit 1\necho "{\\"Username\\":\\"alice\\",\\"Secret\\":\\"s3cret\\"}"\n' \
+		"$AREG" > "$BATS_TEST_TMPDIR/bin/docker-credential-hyprtest"
+	chmod +x "$BATS_TEST_TMPDIR/bin/docker-credential-hyprtest"
+	printf '{"credHelpers":{"%s":"hyprtest"}}' "$AREG" > "$DOCKER_CONFIG/config.json"
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" run -0 hypr-fetch pull "$AREG/busybox"
+	printf '{"credsStore":"hyprtest"}' > "$DOCKER_CONFIG/config.json"
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" run -0 hypr-fetch pull --pull=always "$AREG/busybox"
 }
 
 @test "fetch: login checks and stores credentials; logout removes them; never on argv" {

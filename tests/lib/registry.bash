@@ -7,23 +7,44 @@ reg_free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# reg_wait URL: until it answers (any HTTP status) or 15 s pass.
+# reg_wait URL [curl args]: until it answers (any HTTP status) or 15 s pass.
 reg_wait() {
 	local i
 	for i in $(seq 150); do
-		curl -s -o /dev/null "$1" && return 0
+		curl -s -o /dev/null "$@" && return 0
 		sleep 0.1
 	done
 	echo "registry at $1 did not start" >&2
 	return 1
 }
 
+# reg_tls_certs DIR: a CA (DIR/ca.crt) and a server certificate for
+# 127.0.0.1 and localhost signed by it (DIR/server.crt, DIR/server.key).
+reg_tls_certs() {
+	local d=$1
+	mkdir -p "$d"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=hypr-test-ca \
+		-keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+		-keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$d/ext"
+	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
+		-CAcreateserial -days 2 -extfile "$d/ext" -out "$d/server.crt" 2>/dev/null
+}
+
 # reg_start DIR [USER PASS]: start docker-registry with its storage, config,
-# log and pid under DIR; prints the port.
+# log and pid under DIR; prints the port. With REG_TLS=CERTDIR (from
+# reg_tls_certs) it serves HTTPS.
 reg_start() {
-	local dir=$1 port auth=
+	local dir=$1 port auth= tls= scheme=http
 	mkdir -p "$dir/storage"
 	port=$(reg_free_port)
+	if [ -n "${REG_TLS:-}" ]; then
+		tls="  tls:
+    certificate: $REG_TLS/server.crt
+    key: $REG_TLS/server.key"
+		scheme=https
+	fi
 	if [ $# -ge 3 ]; then
 		htpasswd -Bbn "$2" "$3" > "$dir/htpasswd"
 		auth="auth:
@@ -44,11 +65,12 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:$port
+$tls
 $auth
 EOC
 	docker-registry serve "$dir/config.yml" > "$dir/log" 2>&1 &
 	echo $! > "$dir/pid"
-	reg_wait "http://127.0.0.1:$port/v2/" >&2 || return 1
+	reg_wait "$scheme://127.0.0.1:$port/v2/" -k >&2 || return 1
 	echo "$port"
 }
 

@@ -60,8 +60,8 @@ mkdir -p "$cache"
 ) 9>"$cache/.debian-minbase.lock"
 
 work=$(mktemp -d)
-HYPR_SRC=$src
-# shellcheck source=../tests/lib/registry.bash
+export HYPR_SRC=$src
+# shellcheck source=tests/lib/registry.bash disable=SC1091
 . "$src/tests/lib/registry.bash"
 trap 'reg_stop "$work/reg"; rm -rf "$work"' EXIT
 port=$(reg_start "$work/reg")
@@ -70,7 +70,7 @@ reg_push "$layout" "$ref"
 bytes=$(du -bc "$layout"/blobs/sha256/* | tail -1 | cut -f1)
 
 now() { date +%s.%N; }
-best_h= best_s=
+best_h="" best_s=""
 for i in $(seq "$runs"); do
 	rm -rf "$work/root" "$work/oci"
 	sync

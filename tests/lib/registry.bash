@@ -9,8 +9,8 @@ reg_free_port() {
 
 # reg_wait URL [curl args]: until it answers (any HTTP status) or 15 s pass.
 reg_wait() {
-	local i
-	for i in $(seq 150); do
+	local _
+	for _ in $(seq 150); do
 		curl -s -o /dev/null "$@" && return 0
 		sleep 0.1
 	done
@@ -36,7 +36,7 @@ reg_tls_certs() {
 # log and pid under DIR; prints the port. With REG_TLS=CERTDIR (from
 # reg_tls_certs) it serves HTTPS.
 reg_start() {
-	local dir=$1 port auth= tls= scheme=http
+	local dir=$1 port auth='' tls='' scheme=http
 	mkdir -p "$dir/storage"
 	port=$(reg_free_port)
 	if [ -n "${REG_TLS:-}" ]; then
@@ -125,7 +125,7 @@ reg_multiarch_layout() {
 # fake_start DIR LAYOUT: start fakereg.py serving LAYOUT; prints the port.
 # Its mode is DIR/mode, its request log DIR/log.
 fake_start() {
-	local dir=$1 i
+	local dir=$1 _
 	mkdir -p "$dir"
 	: > "$dir/log"
 	echo ok > "$dir/mode"
@@ -133,7 +133,7 @@ fake_start() {
 	python3 "$HYPR_SRC/tests/lib/fakereg.py" "$2" "$dir/port" "$dir/log" "$dir/mode" \
 		> "$dir/stderr" 2>&1 &
 	echo $! > "$dir/pid"
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -f "$dir/port" ] && break
 		sleep 0.05
 	done

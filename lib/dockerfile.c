@@ -981,10 +981,11 @@ parse_node(struct df *d, const char *line, size_t n, json_t **out, int nested)
 	while (rest < e && is_ws((unsigned char)*rest))
 		rest++;
 	json_object_set_new(node, "op", json_string(op));
-	if (set_str(d, node, "original", b, (size_t)(e - b)) < 0)
-		goto fail;
+	json_object_set_new(node, "original", json_null());
 	json_object_set_new(node, "flags", flags);
 	json_object_set_new(node, "flag_args", flag_args);
+	if (set_str(d, node, "original", b, (size_t)(e - b)) < 0)
+		goto fail;
 	if (rest < e) {
 		rest = extract_flags(d, rest, e, flag_args, &err);
 		if (err)

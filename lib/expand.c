@@ -431,43 +431,76 @@ process_name(struct lex *l, struct sb *name)
 
 /* Shell pattern match of the whole of s[0..n) against pat (BuildKit's
  * convertShellPatternToRegex: * any string, ? one byte, \x literal for
- * * ? \, and \} \/ stand for } and /). Returns 1/0, -1 for a bad escape. */
-static int
-pat_match(const char *p, const char *s, size_t n)
-{
-	for (;;) {
-		if (*p == '\0')
-			return n == 0;
-		if (*p == '*') {
-			int r;
+ * * ? \, and \} \/ stand for } and /). Returns 1/0, -1 for a bad escape.
+ * Failed positions are remembered so that many stars stay polynomial. */
+struct pm {
+	const char *p0, *s0;
+	size_t n0;
+	unsigned char *memo;
+};
 
+static int
+pm_at(struct pm *m, const char *p, const char *s, size_t n)
+{
+	const char *p_in = p, *s_in = s;
+	int r = 0;
+	size_t key = (size_t)(p - m->p0) * (m->n0 + 1) + (size_t)(s - m->s0);
+
+	if (m->memo && (m->memo[key >> 3] >> (key & 7)) & 1)
+		return 0;
+	for (;;) {
+		if (*p == '\0') {
+			r = n == 0;
+			break;
+		}
+		if (*p == '*') {
 			while (*p == '*')
 				p++;
 			for (size_t k = 0; k <= n; k++) {
-				r = pat_match(p, s + k, n - k);
+				r = pm_at(m, p, s + k, n - k);
 				if (r != 0)
-					return r;
+					break;
 			}
-			return 0;
+			break;
 		}
 		if (*p == '?') {
 			if (n == 0)
-				return 0;
+				break;
 			p++, s++, n--;
 			continue;
 		}
 		if (*p == '\\') {
-			if (p[1] == '}' || p[1] == '/') {
+			if (p[1] == '}' || p[1] == '/' || p[1] == '*' || p[1] == '?' || p[1] == '\\')
 				p++;
-			} else if (p[1] == '*' || p[1] == '?' || p[1] == '\\') {
-				p++;
-			} else
-				return -1;
+			else {
+				r = -1;
+				break;
+			}
 		}
 		if (n == 0 || *p != *s)
-			return 0;
+			break;
 		p++, s++, n--;
 	}
+	if (r == 0 && m->memo) {
+		key = (size_t)(p_in - m->p0) * (m->n0 + 1) + (size_t)(s_in - m->s0);
+		m->memo[key >> 3] |= (unsigned char)(1u << (key & 7));
+	}
+	return r;
+}
+
+static int
+pat_match(const char *p, const char *s, size_t n)
+{
+	struct pm m = { .p0 = p, .s0 = s, .n0 = n };
+	size_t pl = strlen(p), bits;
+	int r;
+
+	if (strchr(p, '*') != NULL && pl < 65536 && n < 65536 &&
+	    (bits = (pl + 1) * (n + 1)) < ((size_t)1 << 30))
+		m.memo = calloc(bits / 8 + 1, 1);
+	r = pm_at(&m, p, s, n);
+	free(m.memo);
+	return r;
 }
 
 static int

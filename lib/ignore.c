@@ -131,61 +131,95 @@ class_match(const char **pp, unsigned char c)
 	return hit != neg;
 }
 
-/* Whole-string match of s against the glob p (see the top comment). */
+/* Whole-string match of s against the glob p (see the top comment).
+ * Failed (pattern, path) positions are remembered so that patterns full
+ * of stars stay polynomial. */
+struct gm {
+	const char *p0, *s0;
+	size_t sl;
+	unsigned char *memo;
+};
+
 static int
-glob(const char *p, const char *s)
+glob_at(struct gm *g, const char *p, const char *s)
 {
+	size_t key = (size_t)(p - g->p0) * (g->sl + 1) + (size_t)(s - g->s0);
+	const char *p_in = p, *s_in = s;
+	int r = 0;
+
+	if (g->memo && (g->memo[key >> 3] >> (key & 7)) & 1)
+		return 0;
 	for (;;) {
-		if (*p == '\0')
-			return *s == '\0';
+		if (*p == '\0') {
+			r = *s == '\0';
+			break;
+		}
 		if (p[0] == '*' && p[1] == '*') {
 			p += 2;
 			if (*p == '/')
 				p++;
-			if (*p == '\0')
-				return 1;
+			if (*p == '\0') {
+				r = 1;
+				break;
+			}
 			/* (.*\/)? : here, or after any later "/" */
-			if (glob(p, s))
-				return 1;
+			if ((r = glob_at(g, p, s)) != 0)
+				break;
 			for (; *s; s++)
-				if (*s == '/' && glob(p, s + 1))
-					return 1;
-			return 0;
+				if (*s == '/' && (r = glob_at(g, p, s + 1)) != 0)
+					break;
+			break;
 		}
 		if (*p == '*') {
 			p++;
 			for (;;) {
-				if (glob(p, s))
-					return 1;
+				if ((r = glob_at(g, p, s)) != 0)
+					break;
 				if (*s == '\0' || *s == '/')
-					return 0;
+					break;
 				s += utf8_len(s);
 			}
+			break;
 		}
 		if (*p == '?') {
 			if (*s == '\0' || *s == '/')
-				return 0;
+				break;
 			p++;
 			s += utf8_len(s);
 			continue;
 		}
 		if (*p == '[') {
-			int r;
-
-			if (*s == '\0')
-				return 0;
-			r = class_match(&p, (unsigned char)*s);
-			if (r <= 0)
-				return 0;
+			if (*s == '\0' || class_match(&p, (unsigned char)*s) <= 0)
+				break;
 			s++;
 			continue;
 		}
 		if (*p == '\\' && p[1] != '\0')
 			p++;
 		if (*p != *s)
-			return 0;
+			break;
 		p++, s++;
 	}
+	if (!r && g->memo) {
+		key = (size_t)(p_in - g->p0) * (g->sl + 1) + (size_t)(s_in - g->s0);
+		g->memo[key >> 3] |= (unsigned char)(1u << (key & 7));
+	}
+	return r;
+}
+
+static int
+glob(const char *p, const char *s)
+{
+	struct gm g = { .p0 = p, .s0 = s, .sl = strlen(s) };
+	size_t pl = strlen(p), bits;
+	int r;
+
+	if (strchr(p, '*') != NULL && pl < 65536 && g.sl < 65536 &&
+	    (bits = (pl + 1) * (g.sl + 1)) < ((size_t)1 << 30))
+		g.memo = calloc(bits / 8 + 1, 1);
+	r = glob_at(&g, p, s);
+	free(g.memo);
+	return r;
 }
 
 /* Syntax check, as patternmatcher does with filepath.Match: classes must

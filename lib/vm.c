@@ -584,6 +584,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	argv[a] = NULL;
 
 	pid_t parent = getpid();
+	t0 = now();	/* boot time = QEMU spawn to READY */
 	vm->pid = fork();
 	if (vm->pid < 0) {
 		close(sv[0]);

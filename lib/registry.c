@@ -769,6 +769,13 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 	for (int attempt = 0;; attempt++) {
 		int64_t have, got;
 
+		if (attempt >= 2 * g->retries) {
+			/* restarts (416, a wrong Content-Range) did not settle */
+			hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s: the registry's Range "
+			    "answers are inconsistent", g->domain, what);
+			break;
+		}
+
 		if (fstat(w.fd, &st) < 0) {
 			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "stat %s", w.tmp);
 			break;

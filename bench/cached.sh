@@ -48,9 +48,9 @@ if [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ]; then
 	done
 	skopeo copy -q oci:"$layout":latest --dest-daemon-host "unix://$sock" \
 		docker-daemon:busybox:latest
-	/usr/bin/docker build -q -t bench:cached "$ctx" >/dev/null
+	/usr/bin/docker build -q --network=none -t bench:cached "$ctx" >/dev/null
 	hyperfine -N --style basic --warmup 2 --runs "$runs" --export-json "$work/docker.json" \
-		"/usr/bin/docker build -q -t bench:cached $ctx"
+		"/usr/bin/docker build -q --network=none -t bench:cached $ctx"
 	results="$results
 docker $(jq '.results[0].mean' "$work/docker.json")"
 else

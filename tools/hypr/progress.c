@@ -45,6 +45,7 @@ static struct {
 	const char *stage_running;	/* for the live header before steps */
 	char *errtail[NSTAGES][KEEP];	/* last stderr lines of each stage */
 	int nerr[NSTAGES];
+	double closed[NSTAGES];	/* when each stage closed its stderr (exited) */
 } P = { .running = -1 };
 
 static double
@@ -272,11 +273,18 @@ progress_record(int which, const char *line)
 }
 
 void
+progress_stage_closed(int stage)
+{
+	P.closed[stage] = now() - P.t0;
+	if (stage + 1 < NSTAGES && stage >= ST_EXEC)
+		P.stage_running = stage_progs[stage + 1];
+}
+
+void
 progress_stage_done(int stage, int code)
 {
-	if (stage + 1 < NSTAGES)
-		P.stage_running = stage_progs[stage + 1];
-	emit(0, "", "# %s exited %d after %.2fs", stage_progs[stage], code, now() - P.t0);
+	emit(0, "", "# %s exited %d, done at %.3fs", stage_progs[stage], code,
+	    P.closed[stage] > 0 ? P.closed[stage] : now() - P.t0);
 }
 
 /* The Dockerfile lines around [l0,l1], the failing ones marked ">>>". */

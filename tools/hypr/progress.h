@@ -16,6 +16,8 @@ void progress_stderr(int stage, const char *line);
 /* One stream record seen between stages: which 1 = hypr-exec's input (plan
  * records), 2 = hypr-exec's output (steps). */
 void progress_record(int which, const char *line);
+/* A stage closed its stderr (it is exiting): for the log's timings. */
+void progress_stage_closed(int stage);
 void progress_stage_done(int stage, int code);
 void progress_fail(const char *progname, int code, const char *msg,
     const char *logpath, int interrupted);

@@ -390,6 +390,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 					lines_feed(&st[i].errl, buf, (size_t)r, stage_errline, &st[i]);
 				} else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
 					lines_flush(&st[i].errl, stage_errline, &st[i]);
+					progress_stage_closed(i);
 					close(st[i].errfd);
 					st[i].errfd = -1;
 				}

@@ -83,7 +83,7 @@ clean:
 
 # The README's main job: build hypr, load a busybox base made locally (no
 # registry), build examples/hello and list the images.
-demo: all
+demo: all kernel
 	@test -f $(B)/busybox-oci/index.json || tests/lib/mkbase.sh $(B)/busybox-oci
 	$(B)/bin/hypr load --name busybox:latest $(B)/busybox-oci
 	$(B)/bin/hypr build -t hello:latest examples/hello

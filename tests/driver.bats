@@ -246,3 +246,15 @@ hypr-fetch load --name busybox:latest /dir"
 	run -0 hypr help
 	assert_output --partial "compose"
 }
+
+@test "driver: SIGTERM to hypr alone stops every stage; exit 143" {
+	FAKE_SLOW=hypr-exec hypr build -q -t x "$CTX" 2>"$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	sleep 0.3
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 143
+	run -0 cat "$BATS_TEST_TMPDIR/err"
+	assert_output --partial "hypr: build interrupted"
+}

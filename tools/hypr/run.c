@@ -89,11 +89,19 @@ struct link {
 };
 
 static volatile sig_atomic_t interrupted;
+static pid_t children[NSTAGES];
 
+/* Pass the signal on (a SIGTERM sent to hypr alone must stop the stages too);
+ * the pipeline then collapses and is reported as interrupted. */
 static void
 on_signal(int sig)
 {
+	int i;
+
 	interrupted = sig;
+	for (i = 0; i < NSTAGES; i++)
+		if (children[i] > 0)
+			kill(children[i], sig);
 }
 
 static int
@@ -323,6 +331,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 			die_errno("pipe");
 		st[i].id = i;
 		st[i].pid = spawn(stage_progs[i], cmds[i].v, child_in, outp[1], errp[1]);
+		children[i] = st[i].pid;
 		if (inp[0] >= 0)
 			close(inp[0]);
 		close(outp[1]);
@@ -461,6 +470,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 	for (i = o->from; i < NSTAGES; i++) {
 		while (waitpid(st[i].pid, &st[i].status, 0) < 0 && errno == EINTR)
 			;
+		children[i] = 0;
 		progress_stage_done(i, stage_code(&st[i]));
 		if (st[i].keeplog)
 			fclose(st[i].keeplog);

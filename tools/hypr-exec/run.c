@@ -317,6 +317,19 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	uint64_t len = 0;
 
 	s->created_by = created_by_run(st, argv);
+	{
+		json_t *fl = json_object_get(instr, "flags");
+		const char *net = hypr_json_str(fl, "network");
+		long line = (long)json_integer_value(json_array_get(
+		    json_object_get(instr, "line"), 0));
+
+		if (json_object_get(fl, "mount") != NULL)
+			warn("%s:%ld: RUN --mount is not supported: running without the mount",
+			    c->dockerfile ? c->dockerfile : "Dockerfile", line);
+		if (net != NULL && strcmp(net, "none") != 0)
+			warn("%s:%ld: RUN --network=%s: the build VM has no network",
+			    c->dockerfile ? c->dockerfile : "Dockerfile", line, net);
+	}
 	exp = json_pack("{s:O}", "argv", argv);
 	if (cache_key(c, st, instr, exp, NULL, s->key, e) < 0)
 		goto out;

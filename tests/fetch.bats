@@ -184,10 +184,17 @@ plan() {
 	run --separate-stderr -3 hypr-fetch pull "$FREG/busybox"
 }
 
-@test "fetch: registry down is exit 4" {
-	p=$(reg_free_port)
-	run --separate-stderr -4 hypr-fetch pull "127.0.0.1:$p/busybox"
-	[[ $stderr == *"127.0.0.1:$p/busybox:latest"*"connection refused" ]]
+@test "fetch: registry stopped is exit 4; what was pulled still resolves" {
+	p=$(reg_start "$BATS_TEST_TMPDIR/reg")
+	reg_push "$BB" "127.0.0.1:$p/busybox:latest"
+	run -0 hypr-fetch pull "127.0.0.1:$p/busybox"
+	reg_stop "$BATS_TEST_TMPDIR/reg"
+	run --separate-stderr -4 hypr-fetch pull "127.0.0.1:$p/other"
+	[[ $stderr == *"127.0.0.1:$p/other:latest"*"connection refused" ]]
+	run --separate-stderr -4 hypr-fetch pull --pull=always "127.0.0.1:$p/busybox"
+	plan "127.0.0.1:$p/busybox" "127.0.0.1:$p/busybox" > "$BATS_TEST_TMPDIR/plan"
+	run --separate-stderr -0 hypr-fetch < "$BATS_TEST_TMPDIR/plan"
+	[ "$(sed -n 2p <<<"$output" | jq -r .image.ref)" = "127.0.0.1:$p/busybox:latest" ]
 }
 
 @test "fetch: 429 says rate limited" {

@@ -102,8 +102,10 @@ hypr-store"
 	[[ $stderr == *"   3 | >>> RUN echo hi"* ]]
 	[[ $stderr == *" > [3/3] RUN echo hi:"$'\n'"output line 1"$'\n'"output line 2"* ]]
 	[[ $stderr == *"full log: $HYPR_ROOT/logs/last.log"* ]]
-	# the truncated streams downstream are symptoms, never the cause
+	# the truncated streams downstream are symptoms: in the log, not on screen
 	[[ $stderr != *"ERROR: hypr-layer"* ]]
+	[[ $stderr != *"truncated"* ]]
+	run -0 grep -c "hypr-layer: input: truncated stream" "$HYPR_ROOT/logs/last.log"
 }
 
 @test "driver: the upstream-most failure is reported, with its exit status" {

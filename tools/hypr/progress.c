@@ -239,9 +239,13 @@ exec_line(const char *line)
 }
 
 void
-progress_stderr(int stage, const char *line)
+progress_stderr(int stage, const char *line, int show)
 {
 	ring_add(P.errtail[stage], &P.nerr[stage], line);
+	if (!show) {
+		emit(0, "", "%s", line);
+		return;
+	}
 	if (stage != ST_EXEC || !exec_line(line))
 		emit(1, "", "%s", line);
 	if (P.mode == PROGRESS_TTY)

@@ -11,8 +11,8 @@ void progress_begin(const struct build_opts *o, FILE *log);
 /* poll() timeout in ms: the live view redraws its clock. */
 int progress_interval(void);
 void progress_tick(void);
-/* One line a stage wrote to stderr. */
-void progress_stderr(int stage, const char *line);
+/* One line a stage wrote to stderr; show 0: the log only (a symptom). */
+void progress_stderr(int stage, const char *line, int show);
 /* One stream record seen between stages: which 1 = hypr-exec's input (plan
  * records), 2 = hypr-exec's output (steps). */
 void progress_record(int which, const char *line);

@@ -69,6 +69,9 @@ struct stage {
 	int id;
 	pid_t pid;
 	int status, reaped;
+	int closed;		/* its stderr reached EOF */
+	char **held;		/* stderr lines held while an upstream stage runs */
+	size_t nheld;
 	int errfd;		/* its stderr, read by us */
 	struct lines errl;
 	size_t errlines;
@@ -119,10 +122,54 @@ set_nonblock(int fd)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+static int stage_code(const struct stage *s);
+static int is_symptom(const struct stage *s);
+static struct stage *all;	/* the run's stages, for the callbacks */
+static int first;		/* the first stage run */
+
+/* Upstream of stage i: 0 all exited well, 1 one still runs, 2 one failed
+ * (not as a symptom). A stage's words are shown once its upstream is done:
+ * after an upstream failure they are symptoms and go to the log only. */
+static int
+upstream(int i)
+{
+	int j, r = 0;
+
+	for (j = first; j < i; j++) {
+		if (!all[j].reaped)
+			r = 1;
+		else if (stage_code(&all[j]) != 0 && !is_symptom(&all[j]))
+			return 2;
+	}
+	return r;
+}
+
+static void
+release_held(void)
+{
+	int i;
+	size_t k;
+
+	for (i = first; i < NSTAGES; i++) {
+		int u = upstream(i);
+
+		if (u == 1 || !all[i].nheld)
+			continue;
+		for (k = 0; k < all[i].nheld; k++) {
+			progress_stderr(i, all[i].held[k], u == 0);
+			free(all[i].held[k]);
+		}
+		free(all[i].held);
+		all[i].held = NULL;
+		all[i].nheld = 0;
+	}
+}
+
 static void
 stage_errline(void *arg, char *line)
 {
 	struct stage *s = arg;
+	int u;
 
 	size_t n = strlen(stage_progs[s->id]);
 	int named = !strncmp(line, stage_progs[s->id], n) && line[n] == ':';
@@ -135,7 +182,41 @@ stage_errline(void *arg, char *line)
 	}
 	if (s->keeplog)
 		fprintf(s->keeplog, "%s\n", line);
-	progress_stderr(s->id, line);
+	if ((u = upstream(s->id)) == 1) {
+		char **h = realloc(s->held, (s->nheld + 1) * sizeof *h);
+
+		if (!h || !(h[s->nheld] = strdup(line)))
+			die(HYPR_EXIT_SYSTEM, "out of memory");
+		s->held = h;
+		s->nheld++;
+		return;
+	}
+	progress_stderr(s->id, line, u == 0);
+}
+
+/* Reap the stages that closed their stderr and have exited. */
+static int
+reap_closed(void)
+{
+	int i, waiting = 0, changed = 0;
+
+	for (i = first; i < NSTAGES; i++) {
+		pid_t r;
+
+		if (!all[i].closed || all[i].reaped)
+			continue;
+		r = waitpid(all[i].pid, &all[i].status, WNOHANG);
+		if (r == all[i].pid) {
+			all[i].reaped = 1;
+			children[i] = 0;
+			changed = 1;
+		} else {
+			waiting = 1;
+		}
+	}
+	if (changed)
+		release_held();
+	return waiting;
 }
 
 static void
@@ -273,6 +354,8 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 	FILE *log = NULL;
 
 	memset(lk, 0, sizeof lk);
+	all = st;
+	first = o->from;
 	for (i = 0; i <= NSTAGES; i++)
 		lk[i].in = lk[i].out = -1;
 	signal(SIGPIPE, SIG_IGN);
@@ -380,7 +463,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 			}
 		if (n == 0)
 			break;
-		if (poll(pf, (nfds_t)n, progress_interval()) < 0) {
+		if (poll(pf, (nfds_t)n, reap_closed() ? 20 : progress_interval()) < 0) {
 			if (errno == EINTR)
 				continue;
 			die_errno("poll");
@@ -400,6 +483,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 				} else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
 					lines_flush(&st[i].errl, stage_errline, &st[i]);
 					progress_stage_closed(i);
+					st[i].closed = 1;
 					close(st[i].errfd);
 					st[i].errfd = -1;
 				}
@@ -468,9 +552,12 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 			}
 	}
 	for (i = o->from; i < NSTAGES; i++) {
-		while (waitpid(st[i].pid, &st[i].status, 0) < 0 && errno == EINTR)
-			;
+		if (!st[i].reaped)
+			while (waitpid(st[i].pid, &st[i].status, 0) < 0 && errno == EINTR)
+				;
+		st[i].reaped = 1;
 		children[i] = 0;
+		release_held();
 		progress_stage_done(i, stage_code(&st[i]));
 		if (st[i].keeplog)
 			fclose(st[i].keeplog);

@@ -165,15 +165,18 @@ helper_get(const char *name, const char *server, char **user, char **secret,
 }
 
 static int
-lookup_file(const char *file, const char *domain, char **user, char **secret,
-    struct hypr_err *e)
+lookup_file(const char *file, const char *domain, const char *repo, char **user,
+    char **secret, struct hypr_err *e)
 {
 	json_t *j, *auths, *helpers, *v, *best = NULL;
 	json_error_t je;
 	const char *k, *store;
 	char nk[512];
 	size_t bestlen = 0, dl = strlen(domain);
+	char full[600];
 	int r = 0;
+
+	snprintf(full, sizeof(full), "%s%s%s", domain, repo ? "/" : "", repo ? repo : "");
 
 	if (access(file, F_OK) != 0)
 		return 0;
@@ -190,14 +193,20 @@ lookup_file(const char *file, const char *domain, char **user, char **secret,
 			return r;
 		}
 	}
-	/* containers allow host/namespace keys; without a repository here the
-	 * host key (longest host-only match) is what applies */
+	/* containers allow host/namespace keys: the longest key that is
+	 * host[/path prefix] of host/repo wins */
 	auths = json_object_get(j, "auths");
 	json_object_foreach(auths, k, v) {
+		size_t kl;
+
 		key_norm(k, nk, sizeof(nk));
-		if (!strncmp(nk, domain, dl) && (nk[dl] == '\0') && dl >= bestlen) {
+		kl = strlen(nk);
+		if (kl < dl || strncmp(nk, full, kl) != 0 ||
+		    (full[kl] != '\0' && full[kl] != '/'))
+			continue;
+		if (!best || kl > bestlen) {
 			best = v;
-			bestlen = dl;
+			bestlen = kl;
 		}
 	}
 	if (best)
@@ -225,22 +234,22 @@ docker_config(char *buf, size_t n)
 }
 
 int
-hypr_auth_lookup(const char *domain, char **user, char **secret,
-    struct hypr_err *e)
+hypr_auth_lookup(const char *domain, const char *repo, char **user,
+    char **secret, struct hypr_err *e)
 {
 	char path[4200];
 	const char *f = getenv("REGISTRY_AUTH_FILE"), *x = getenv("XDG_RUNTIME_DIR");
 	int r;
 
 	*user = *secret = NULL;
-	if (f && *f && (r = lookup_file(f, domain, user, secret, e)) != 0)
+	if (f && *f && (r = lookup_file(f, domain, repo, user, secret, e)) != 0)
 		return r;
 	if (docker_config(path, sizeof(path)) == 0 &&
-	    (r = lookup_file(path, domain, user, secret, e)) != 0)
+	    (r = lookup_file(path, domain, repo, user, secret, e)) != 0)
 		return r;
 	if (x && *x) {
 		snprintf(path, sizeof(path), "%s/containers/auth.json", x);
-		if ((r = lookup_file(path, domain, user, secret, e)) != 0)
+		if ((r = lookup_file(path, domain, repo, user, secret, e)) != 0)
 			return r;
 	}
 	return 0;

@@ -12,9 +12,11 @@
 #include <stddef.h>
 #include "err.h"
 
-/* 1 and malloc'd *user, *secret when found; 0 when none; -1 on a broken file. */
-int hypr_auth_lookup(const char *domain, char **user, char **secret,
-    struct hypr_err *e);
+/* 1 and malloc'd *user, *secret when found; 0 when none; -1 on a broken file.
+ * repo (may be NULL) lets "host/namespace" keys match, longest first, as in
+ * containers-auth.json(5). */
+int hypr_auth_lookup(const char *domain, const char *repo, char **user,
+    char **secret, struct hypr_err *e);
 /* The file `login` writes: $REGISTRY_AUTH_FILE, else $DOCKER_CONFIG/config.json
  * or ~/.docker/config.json. */
 int hypr_auth_file(char *buf, size_t n, struct hypr_err *e);

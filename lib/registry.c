@@ -101,7 +101,7 @@ hypr_registry_open(struct hypr_registry *g, const struct hypr_root *root,
 	snprintf(g->base, sizeof(g->base), "https://%s", hypr_ref_api_host(ref));
 	g->probe = plain;
 	find_certs(g, ref->domain);
-	if ((r = hypr_auth_lookup(ref->domain, &user, &secret, e)) < 0)
+	if ((r = hypr_auth_lookup(ref->domain, ref->path, &user, &secret, e)) < 0)
 		return hypr_err_prefix(e, "credentials for %s", ref->domain);
 	if (r == 1) {
 		size_t n = strlen(user) + strlen(secret) + 2;

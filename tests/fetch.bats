@@ -136,6 +136,12 @@ plan() {
 	printf '{"auths":{"%s":{"username":"alice","password":"s3cret"}}}' "$AREG" \
 		> "$BATS_TEST_TMPDIR/auth.json"
 	REGISTRY_AUTH_FILE="$BATS_TEST_TMPDIR/auth.json" run -0 hypr-fetch pull "$AREG/busybox"
+	# containers' host/namespace keys: the longest matching one wins
+	printf '{"auths":{"%s":{"auth":"%s"},"%s/busybox":{"auth":"%s"},"%s/bus":{"auth":"%s"}}}' \
+		"$AREG" "$(printf alice:wrong | base64)" "$AREG" "$(printf alice:s3cret | base64)" \
+		"$AREG" "$(printf alice:wrong | base64)" > "$BATS_TEST_TMPDIR/auth.json"
+	REGISTRY_AUTH_FILE="$BATS_TEST_TMPDIR/auth.json" run -0 hypr-fetch pull --pull=always "$AREG/busybox"
+	REGISTRY_AUTH_FILE="$BATS_TEST_TMPDIR/auth.json" run -4 hypr-fetch pull "$AREG/other"
 }
 
 @test "fetch: HTTPS with a per-registry CA under certs.d; untrusted is exit 4" {

@@ -511,13 +511,13 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	if (!strcmp(accel, "kvm"))
 		snprintf(append, sizeof append,
 		    "console=ttyS0 %sreboot=t panic=-1 hypr.disks=%d%s",
-		    debug ? "" : "quiet ", ndisks, debug ? " hypr.debug=1" : "");
+		    debug ? "" : "quiet ", ndisks, debug ? " hypr.debug=1 printk.time=1" : "");
 	else
 		snprintf(append, sizeof append,
 		    "console=ttyS0 %sreboot=t panic=-1 tsc=reliable tsc_early_khz=%llu no_timer_check "
 		    "noapictimer random.trust_cpu=on hypr.disks=%d%s",
 		    debug ? "" : "quiet ", (unsigned long long)tsc_khz(), ndisks,
-		    debug ? " hypr.debug=1" : "");
+		    debug ? " hypr.debug=1 printk.time=1" : "");
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: socketpair");

@@ -49,8 +49,11 @@ logmsg(const char *fmt, ...)
 {
 	va_list ap;
 
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	va_start(ap, fmt);
-	fputs("hypr-init: ", stderr);
+	fprintf(stderr, "[%5ld.%06ld] hypr-init: ", (long)ts.tv_sec, ts.tv_nsec / 1000);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
@@ -337,7 +340,11 @@ boot(void)
 	debug = cmdline_int("hypr.debug", 0);
 	setvbuf(stderr, NULL, _IONBF, 0);
 	ndisks = cmdline_int("hypr.disks", 0);
+	if (debug)
+		logmsg("init started");
 	find_port();
+	if (debug)
+		logmsg("port found");
 	find_disks(ndisks);
 
 	mkdir(L, 0755);

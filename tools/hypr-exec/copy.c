@@ -1146,6 +1146,16 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	size_t n = 0;
 	int rc = -1, dest_slash, have_tree = 0, has_layer;
 
+	{
+		/* Flags that change what is copied must not be silently dropped. */
+		static const char *const unsupported[] = { "exclude", "parents", NULL };
+		json_t *fl = json_object_get(instr, "flags");
+
+		for (const char *const *u = unsupported; *u; u++)
+			if (json_object_get(fl, *u) != NULL)
+				return hypr_err_set(e, HYPR_EXIT_INPUT,
+				    "%s --%s is not supported", op, *u);
+	}
 	if (expand_args(c, st, instr, &w, &n, e) < 0)
 		return -1;
 	if (n < 2) {

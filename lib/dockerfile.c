@@ -1077,6 +1077,18 @@ parse_node(struct df *d, const char *line, size_t n, json_t **out, int nested)
 		goto fail;
 	if (json_object_get(node, "form") == NULL)
 		json_object_set_new(node, "form", json_null());
+	{
+		/* BuildKit expands variables in these instructions' words (the
+		 * others run through a shell, or never expand) */
+		static const char *const exp[] = { "ADD", "ARG", "COPY", "ENV",
+		    "EXPOSE", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR", NULL };
+		int x = 0;
+
+		for (size_t i = 0; exp[i]; i++)
+			if (!strcmp(op, exp[i]))
+				x = 1;
+		json_object_set_new(node, "expand", json_boolean(x));
+	}
 	*out = node;
 	return 0;
 fail:
@@ -1433,6 +1445,25 @@ check_mounts(struct df *d, json_t *flags, struct stage *st, size_t nst, long lin
 	return 0;
 }
 
+/* The argument counts BuildKit's instruction layer insists on (the parser
+ * alone, as --parse-only, accepts them). */
+static int
+check_arity(struct df *d, json_t *n, long line)
+{
+	const char *op = hypr_json_str(n, "op");
+	size_t na = json_array_size(json_object_get(n, "args"));
+	static const char *const one[] = { "ARG", "ENV", "EXPOSE", "LABEL",
+	    "ONBUILD", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR", NULL };
+
+	if ((!strcmp(op, "COPY") || !strcmp(op, "ADD")) && na < 2)
+		return fail(d, line, "%s requires at least two arguments, but only %zu provided "
+		    "(%s [--flags] SRC... DEST)", op, na, op);
+	for (size_t i = 0; one[i]; i++)
+		if (!strcmp(op, one[i]) && na == 0)
+			return fail(d, line, "%s requires at least one argument", op);
+	return 0;
+}
+
 static void
 stages_free(struct stage *st, size_t n)
 {
@@ -1669,6 +1700,8 @@ plan_stages(struct df *d, json_t *records)
 				goto out;
 			}
 			json_array_append_new(s->instrs, rec);
+			if (check_arity(d, n, l0) < 0)
+				goto out;
 			if (!strcmp(op, "MAINTAINER") &&
 			    warn_add(d, l0, "MAINTAINER is deprecated, use LABEL maintainer=... instead") < 0)
 				goto out;

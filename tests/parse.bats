@@ -106,6 +106,15 @@ instrs() {
 	[ "$(instrs '[.op, .form, .args]' | tr '\n' ' ')" = '["RUN","exec",["echo","x y"]] ["RUN","shell",["echo \"x y\""]] ["CMD","exec",["c"]] ["CMD","shell",["c d"]] ["ENTRYPOINT","exec",["e"]] ["ENTRYPOINT","shell",["e f"]] ["SHELL","exec",["/bin/bash","-c"]] ["HEALTHCHECK","exec",["CMD","h"]] ["HEALTHCHECK","shell",["CMD","h i"]] ["COPY","exec",["a b","/c"]] ["COPY","shell",["a","b","/c/"]] ["ADD","exec",["x","/y"]] ["VOLUME","exec",["/v"]] ["VOLUME","shell",["/v","/w"]] ' ]
 }
 
+@test "parse: which instructions exec must expand" {
+	df 'FROM a\nRUN $A\nCMD $A\nENTRYPOINT $A\nSHELL ["$A"]\nHEALTHCHECK CMD $A\nONBUILD RUN $A\nMAINTAINER $A\nADD $A /\nARG A=$B\nCOPY $A /\nENV A=$B\nEXPOSE $A\nLABEL a=$A\nSTOPSIGNAL $A\nUSER $A\nVOLUME $A\nWORKDIR $A\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(instrs -r 'select(.expand == false) | .op' | tr '\n' ' ')" = 'RUN CMD ENTRYPOINT SHELL HEALTHCHECK ONBUILD MAINTAINER ' ]
+	[ "$(instrs -r 'select(.expand) | .op' | tr '\n' ' ')" = 'ADD ARG COPY ENV EXPOSE LABEL STOPSIGNAL USER VOLUME WORKDIR ' ]
+	# and nothing is expanded in the plan itself
+	[ "$(instrs -r '.args[-1]' | sort -u | tr '\n' ' ')" = '$A $B / A=$B RUN $A ' ]
+}
+
 @test "parse: invalid JSON falls back to shell form; non-string arrays are errors" {
 	df "FROM a\nCMD ['single']\nCMD [\"unterminated\"\nCMD [\"a\"] trailing\nRUN [ \"ok\" ]\nCMD []\n"
 	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
@@ -244,6 +253,9 @@ instrs() {
 	for t in secret ssh cache; do
 		check "FROM a\nRUN --mount=type=$t,id=x \\\\\n  true\n" "Dockerfile:2: RUN --mount=type=$t is not supported by hypr (builds run offline in a VM; use COPY or a build stage instead)"
 	done
+	check 'FROM a\nCOPY onlyone\n' 'Dockerfile:2: COPY requires at least two arguments, but only 1 provided (COPY [--flags] SRC... DEST)'
+	check 'FROM a\nWORKDIR\n' 'Dockerfile:2: WORKDIR requires at least one argument'
+	check 'FROM a\nENV\n' 'Dockerfile:2: ENV requires at least one argument'
 	check '' 'Dockerfile:1: file with no instructions'
 	check '# only a comment\n\n' 'Dockerfile:2: file with no instructions'
 	check 'ARG A=1\n' 'Dockerfile:1: no FROM instruction: a Dockerfile needs at least one stage'

@@ -349,7 +349,7 @@ recv_frame(struct hypr_vm *vm, double deadline, int *type, unsigned char **paylo
 			if (left <= 0) {
 				char msg[256];
 				snprintf(msg, sizeof msg, "%s: timed out", what);
-				return vm_fail(vm, e, HYPR_EXIT_STEP, msg);
+				return vm_fail(vm, e, HYPR_EXIT_SYSTEM, msg);
 			}
 			ms = (int)(left * 1000) + 1;
 		}
@@ -717,7 +717,7 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 	} else if (fact_read("accel", verdict, sizeof verdict) == 0 &&
 	    (!strcmp(verdict, "kvm") || !strcmp(verdict, "tcg"))) {
 		accel = !strcmp(verdict, "kvm") ? "kvm" : "tcg";
-	} else if (kvm_plausible()) {
+	} else if (kvm_plausible() || (getenv("HYPR_KVM_CANARY") && !strcmp(getenv("HYPR_KVM_CANARY"), "force"))) {
 		accel = "kvm";
 		canary = 1;
 	} else {
@@ -742,6 +742,11 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 		vm->rlen = 0;
 		fact_write("accel", "tcg\n");
 		accel = "tcg";
+		/* the failed guest may have touched the scratch fs */
+		if (vm->scratch && make_scratch(vm, e) < 0) {
+			vm_free(vm);
+			return -1;
+		}
 	}
 	if (spawn(vm, o, accel, boot_timeout, e) < 0) {
 		vm_reap(vm, 1);
@@ -830,7 +835,7 @@ hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct
 		char what[64];
 		snprintf(what, sizeof what, "step %u", vm->step);
 		if (recv_frame(vm, deadline, &type, &p, &n, e, what) < 0) {
-			if (e->code == HYPR_EXIT_STEP)
+			if (deadline > 0 && now() >= deadline)
 				hypr_err_set(e, HYPR_EXIT_STEP, "build VM: step timed out after %gs (VM killed)", timeout);
 			return -1;
 		}

@@ -207,3 +207,17 @@ PY
 	HYPR_KERNEL=/nonexistent/vmlinux run -4 vm sh true
 	assert_output --partial "HYPR_KERNEL=/nonexistent/vmlinux"
 }
+
+# bats test_tags=vm
+@test "vm: a KVM that fails the canary boot falls back to TCG, once per host boot" {
+	unset HYPR_ACCEL
+	HYPR_KVM_CANARY=force HYPR_KVM_CANARY_TIMEOUT=1 run -0 "$VMCTL" -T -b "$BASE" run /bin/true
+	assert_output --partial "accel tcg"
+	# the failed canary's deadline is part of the total, not of the TCG boot
+	[[ $output =~ boot\ ([0-9.]+)\ s\ \(ready\ ([0-9.]+)\ s\) ]]
+	awk -v t="${BASH_REMATCH[1]}" -v r="${BASH_REMATCH[2]}" 'BEGIN { exit !(t - r >= 1) }'
+	run -0 cat "$HYPR_ROOT"/vm/accel-*
+	assert_output tcg
+	run -0 "$VMCTL" -T -b "$BASE" run /bin/true
+	assert_output --partial "accel tcg"
+}

@@ -237,7 +237,8 @@ EOF
 FROM busybox
 WORKDIR /home/app
 COPY --chown=app:nogroup --chmod=640 f d ./sub/
-COPY --chown=1234 f /n
+ARG ID=1234
+COPY --chown=$ID f /n
 COPY root/ /
 COPY f /lib64/
 EOF
@@ -251,12 +252,12 @@ drw-r----- 1000/65534 home/app/sub/
 -rw-r----- 1000/65534 home/app/sub/x
 EOF
 )"
-	run layer_of 3
-	assert_output '-rw-r--r-- 1234/1234 n'
 	run layer_of 4
+	assert_output '-rw-r--r-- 1234/1234 n'
+	run layer_of 5
 	assert_output 'lrwxrwxrwx 0/0 lib64 -> usr/lib'
 	# the destination follows the image's own symlink
-	run layer_of 5
+	run layer_of 6
 	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 usr/' 'drwxr-xr-x 0/0 usr/lib/' '-rw-r--r-- 0/0 usr/lib/f')"
 	plan <<'EOF'
 FROM busybox
@@ -305,8 +306,9 @@ COPY --chown=app d /out/
 FROM scratch
 COPY --from=build /out /res
 COPY --from=build /home/app /h/
+ARG N=world
 COPY <<EOT /note.txt
-hello
+hello $N "q" \$N
 EOT
 EOF
 	steps
@@ -316,8 +318,11 @@ EOF
 	assert_output "$(printf '%s\n' 'drwxr-xr-x 1000/1000 res/' '-rw-r--r-- 1000/1000 res/x')"
 	run layer_of 3
 	assert_output 'drwxr-xr-x 1000/1000 h/'
-	run layer_of 4
+	run layer_of 5
 	assert_output '-rw-r--r-- 0/0 note.txt'
+	d=$(jq -rs '[.[] | select(.type == "step")][4].layer.digest' "$T/steps")
+	run tar -xOf "$HYPR_ROOT/blobs/sha256/${d#sha256:}"
+	assert_output 'hello world "q" $N'
 }
 
 @test "exec: ADD unpacks local tar archives (gzip, bzip2, xz, zstd) but copies other files" {

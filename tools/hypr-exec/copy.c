@@ -662,6 +662,42 @@ fetch_url(struct ctx *c, struct items *it, const char *url, const char *checksum
 	return 0;
 }
 
+/* Variables in a heredoc body, as a shell here-document sees them: quotes
+ * are literal and a backslash only escapes $, ` and itself. The lexer in
+ * lib/expand.h processes quotes, so they are escaped first. */
+static int
+expand_heredoc(struct stage *st, const char *in, char **out, struct hypr_err *e)
+{
+	struct hypr_vars v;
+	size_t n = strlen(in), k = 0;
+	char *q = malloc(2 * n + 1);
+	int rc;
+
+	if (q == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (in[i] == '"' || in[i] == '\'') {
+			q[k++] = '\\';
+		} else if (in[i] == '\\') {
+			if (i + 1 < n && strchr("$`\\", in[i + 1])) {
+				q[k++] = in[i++];
+			} else {
+				q[k++] = '\\';
+			}
+		}
+		q[k++] = in[i];
+	}
+	q[k] = '\0';
+	if (vars_for(st, &v, e) < 0) {
+		free(q);
+		return -1;
+	}
+	rc = hypr_expand_word(q, &v, '\\', out, e);
+	hypr_vars_free(&v);
+	free(q);
+	return rc;
+}
+
 /* COPY <<EOF dest: the heredoc's content is the file. */
 static int
 heredoc_item(struct ctx *c, struct stage *st, json_t *instr, const char *word,
@@ -690,8 +726,12 @@ heredoc_item(struct ctx *c, struct stage *st, json_t *instr, const char *word,
 
 		if (dir == NULL)
 			return -1;
-		(void)st;
-		text = strdup(content ? content : "");
+		if (json_is_true(json_object_get(h, "expand")) && c->escape == '\\') {
+			if (expand_heredoc(st, content ? content : "", &text, e) < 0)
+				return -1;
+		} else {
+			text = strdup(content ? content : "");
+		}
 		path = path_join(dir, "data");
 		if (path == NULL || text == NULL ||
 		    hypr_write_atomic(path, text, strlen(text), 0644, e) < 0) {
@@ -1141,6 +1181,7 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	struct tree t = { 0 };
 	struct lset ls = { 0 };
 	char **w = NULL, *dest = NULL, *dres = NULL, *text = NULL;
+	char *chown_x = NULL, *chmod_x = NULL;
 	char srcd[HYPR_DIGEST_LEN + 1] = "";
 	json_t *exp = NULL, *hit = NULL;
 	size_t n = 0;
@@ -1158,6 +1199,21 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	}
 	if (expand_args(c, st, instr, &w, &n, e) < 0)
 		return -1;
+	/* --chown and --chmod take variables too, as in BuildKit. */
+	if (chown != NULL || chmod != NULL) {
+		struct hypr_vars v;
+		int bad = vars_for(st, &v, e) < 0 ||
+		    (chown && hypr_expand_word(chown, &v, c->escape, &chown_x, e) < 0) ||
+		    (chmod && hypr_expand_word(chmod, &v, c->escape, &chmod_x, e) < 0);
+
+		hypr_vars_free(&v);
+		if (bad)
+			goto out;
+		if (chown_x)
+			chown = chown_x;
+		if (chmod_x)
+			chmod = chmod_x;
+	}
 	if (n < 2) {
 		hypr_err_set(e, HYPR_EXIT_INPUT, "%s requires at least two arguments", op);
 		goto out;
@@ -1388,6 +1444,8 @@ out:
 	json_decref(exp);
 	free(dest);
 	free(dres);
+	free(chown_x);
+	free(chmod_x);
 	return rc;
 }
 

@@ -71,6 +71,14 @@ from_entry(json_t *ent, char **user, char **secret, const char *file,
 	const char *a = hypr_json_str(ent, "auth");
 	const char *u = hypr_json_str(ent, "username");
 	const char *p = hypr_json_str(ent, "password");
+	const char *it = hypr_json_str(ent, "identitytoken");
+
+	if (it && *it) {
+		/* an identity token wins over "auth", as in Docker */
+		*user = strdup("<token>");
+		*secret = strdup(it);
+		return *user && *secret ? 1 : -1;
+	}
 
 	if (a && *a) {
 		size_t n = strlen(a), m;

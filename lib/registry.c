@@ -103,7 +103,11 @@ hypr_registry_open(struct hypr_registry *g, const struct hypr_root *root,
 	find_certs(g, ref->domain);
 	if ((r = hypr_auth_lookup(ref->domain, ref->path, &user, &secret, e)) < 0)
 		return hypr_err_prefix(e, "credentials for %s", ref->domain);
-	if (r == 1) {
+	if (r == 1 && strcmp(user, "<token>") == 0) {
+		/* Docker's convention for an identity token */
+		g->refresh = secret;
+		secret = NULL;
+	} else if (r == 1) {
 		size_t n = strlen(user) + strlen(secret) + 2;
 
 		if ((g->basic = malloc(n)) == NULL) {
@@ -123,7 +127,8 @@ hypr_registry_close(struct hypr_registry *g)
 {
 	hypr_secret_free(g->basic);
 	hypr_secret_free(g->token);
-	g->basic = g->token = NULL;
+	hypr_secret_free(g->refresh);
+	g->basic = g->token = g->refresh = NULL;
 	pthread_mutex_destroy(&g->lock);
 }
 
@@ -225,9 +230,23 @@ resp_abort(struct resp *rs)
  * header or NULL. Returns 0 with rs->status set (0 if curl failed before any
  * response: then *curl_rc holds its exit code). */
 static int
+run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *basic,
+    const char *accept, const char *extra, const char *data, struct resp *rs,
+    int *curl_rc, struct hypr_err *e);
+
+static int
 run_curl(struct hypr_registry *g, const char *url, int auth, const char *basic,
     const char *accept, const char *extra, struct resp *rs, int *curl_rc,
     struct hypr_err *e)
+{
+	return run_curl_data(g, url, auth, basic, accept, extra, NULL, rs, curl_rc, e);
+}
+
+/* As run_curl; data (may be NULL) is POSTed as a form. */
+static int
+run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *basic,
+    const char *accept, const char *extra, const char *data, struct resp *rs,
+    int *curl_rc, struct hypr_err *e)
 {
 	char *argv[24];
 	int argc = 0, in[2], out[2], st, location = 0;
@@ -282,6 +301,8 @@ run_curl(struct hypr_registry *g, const char *url, int auth, const char *basic,
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fdopen");
 	}
 	st = put_quoted(cf, "url", url);
+	if (data)
+		st |= put_quoted(cf, "data", data);
 	if (accept)
 		st |= put_quoted(cf, "header", accept);
 	if (extra)
@@ -459,10 +480,29 @@ authenticate(struct hypr_registry *g, const char *challenge, int tried,
 	if (!challenge_param(challenge, "scope", scope, sizeof(scope)))
 		snprintf(scope, sizeof(scope), "repository:%s:pull", g->repo);
 	url_escape(scope, esc, sizeof(esc));
-	snprintf(url, sizeof(url), "%s%s%s%sscope=%s", realm,
-	    strchr(realm, '?') ? "&" : "?", q, q[0] ? "&" : "", esc);
-	if (run_curl(g, url, 0, g->basic, NULL, NULL, &rs, &rc, e) < 0)
-		return -1;
+	if (g->refresh) {
+		/* OAuth2 refresh-token grant, as Docker does for identity tokens */
+		char *form = NULL, *rt = malloc(3 * strlen(g->refresh) + 1);
+
+		if (!rt)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		url_escape(g->refresh, rt, 3 * strlen(g->refresh) + 1);
+		if (asprintf(&form, "grant_type=refresh_token&client_id=hypr&%s%s"
+		    "scope=%s&refresh_token=%s", q, q[0] ? "&" : "", esc, rt) < 0)
+			form = NULL;
+		hypr_secret_free(rt);
+		if (!form)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		status = run_curl_data(g, realm, 0, NULL, NULL, NULL, form, &rs, &rc, e);
+		hypr_secret_free(form);
+		if (status < 0)
+			return -1;
+	} else {
+		snprintf(url, sizeof(url), "%s%s%s%sscope=%s", realm,
+		    strchr(realm, '?') ? "&" : "?", q, q[0] ? "&" : "", esc);
+		if (run_curl(g, url, 0, g->basic, NULL, NULL, &rs, &rc, e) < 0)
+			return -1;
+	}
 	if (rs.status == 0)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: token server: %s",
 		    g->domain, curl_error(rc));
@@ -508,7 +548,7 @@ authenticate(struct hypr_registry *g, const char *challenge, int tried,
 	json_decref(j);
 	return 1;
 denied:
-	if (g->basic)
+	if (g->basic || g->refresh)
 		hypr_err_set(e, HYPR_EXIT_SYSTEM,
 		    "%s: unauthorized: the registry rejected the credentials",
 		    g->domain);

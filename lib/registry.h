@@ -26,6 +26,7 @@ struct hypr_registry {
 	char cacert[4400];	/* "" when none */
 	char cert[4400], key[4400];
 	char *basic;		/* "user:secret" or NULL */
+	char *refresh;		/* an identity (OAuth2 refresh) token or NULL */
 	char *token;		/* bearer token or NULL */
 	int use_basic;		/* the registry asked for Basic */
 	int probe;		/* HTTP allowed: try HTTPS first, once */

@@ -164,6 +164,17 @@ plan() {
 	PATH="$BATS_TEST_TMPDIR/bin:$PATH" run -0 hypr-fetch pull --pull=always "$AREG/busybox"
 }
 
+@test "fetch: an identity token is exchanged with an OAuth2 refresh grant" {
+	echo oauth > "$REGS/fake/mode"
+	run --separate-stderr -4 hypr-fetch pull "$FREG/busybox"
+	mkdir -p "$DOCKER_CONFIG"
+	printf '{"auths":{"%s":{"auth":"%s","identitytoken":"refresh-xyz"}}}' "$FREG" \
+		"$(printf '<token>:' | base64)" > "$DOCKER_CONFIG/config.json"
+	run -0 hypr-fetch pull "$FREG/busybox"
+	grep -q "POST /token.*'refresh_token'" "$REGS/fake/log"
+	[ "$(grep -c refresh-xyz "$REGS/fake/log")" = 0 ]
+}
+
 @test "fetch: login checks and stores credentials; logout removes them; never on argv" {
 	mkdir -p "$BATS_TEST_TMPDIR/bin"
 	printf '#!/bin/sh\necho "$*" >> "%s"\nexec /usr/bin/curl "$@"\n' "$BATS_TEST_TMPDIR/argv" \

@@ -11,6 +11,8 @@ from MODE_FILE at request time (default "ok"):
   stall      blobs: half the bytes, then hang (for Ctrl-C tests); Range ok
   404        every manifest is unknown
   429        every request is rate limited (Retry-After: 3600)
+  oauth      no anonymous token: only a POSTed OAuth2 refresh-token grant
+             with refresh_token=refresh-xyz gets one (identity tokens)
 Every request is logged to LOG as "METHOD PATH RANGE".
 
 usage: fakereg.py LAYOUT PORT_FILE LOG MODE_FILE
@@ -21,6 +23,7 @@ import os
 import socket
 import sys
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LAYOUT, PORT_FILE, LOG, MODE_FILE = sys.argv[1:5]
@@ -61,6 +64,16 @@ class H(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        form = urllib.parse.parse_qs(self.rfile.read(n).decode())
+        with open(LOG, "a") as f:
+            f.write("POST %s %s\n" % (self.path, sorted(form)))
+        if (self.path.startswith("/token") and form.get("grant_type") == ["refresh_token"]
+                and form.get("refresh_token") == ["refresh-xyz"]):
+            return self.send(200, json.dumps({"access_token": TOKEN}).encode())
+        return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}')
+
     def do_HEAD(self):
         self.do_GET()
 
@@ -73,6 +86,8 @@ class H(BaseHTTPRequestHandler):
             return self.send(429, b'{"errors":[{"code":"TOOMANYREQUESTS"}]}',
                              extra={"Retry-After": "3600"})
         if self.path.startswith("/token"):
+            if m == "oauth":
+                return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}')
             return self.send(200, json.dumps({"token": TOKEN}).encode())
         if self.headers.get("Authorization") != "Bearer " + TOKEN:
             port = self.server.server_address[1]

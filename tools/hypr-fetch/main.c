@@ -294,6 +294,8 @@ login(struct fetch *f, const char *server, struct opts *o, struct hypr_err *e)
 		return -1;
 	}
 	hypr_secret_free(g.basic);
+	hypr_secret_free(g.refresh);
+	g.refresh = NULL;
 	if (asprintf(&g.basic, "%s:%s", o->user, pw) < 0)
 		g.basic = NULL;
 	rc = hypr_registry_ping(&g, e);

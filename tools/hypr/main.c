@@ -111,8 +111,9 @@ exec_prog(const char *name, char **args)
 		execv(p, args);
 	else
 		execvp(p, args);
-	die(errno == ENOENT ? HYPR_EXIT_SYSTEM : HYPR_EXIT_SYSTEM,
-	    "cannot run %s: %s", p, strerror(errno));
+	/* _exit: this may be a forked child; nothing of the parent's to flush. */
+	fprintf(stderr, "%s: cannot run %s: %s\n", name, p, strerror(errno));
+	_exit(HYPR_EXIT_SYSTEM);
 }
 
 /* exec `PROG SUB args...`: the image commands live in hypr-store. */

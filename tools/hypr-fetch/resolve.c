@@ -135,6 +135,7 @@ out:
 }
 
 struct jobs {
+	int quiet;
 	struct hypr_registry *g;
 	json_t *descs;
 	size_t next;
@@ -170,6 +171,10 @@ worker(void *arg)
 			pthread_mutex_unlock(&j->mu);
 			return NULL;
 		}
+		if (!j->quiet)
+			fprintf(stderr, "%s: %.19s: pulled (%.1f MB)\n", prog,
+			    hypr_json_str(d, "digest"),
+			    (double)json_integer_value(json_object_get(d, "size")) / 1e6);
 	}
 }
 
@@ -178,7 +183,7 @@ static int
 fetch_blobs(struct fetch *f, struct hypr_registry *g, json_t *descs,
     struct hypr_err *e)
 {
-	struct jobs j = { .g = g, .descs = descs };
+	struct jobs j = { .g = g, .descs = descs, .quiet = f->quiet };
 	pthread_t th[16];
 	int n = f->jobs < 1 ? 1 : f->jobs > 16 ? 16 : f->jobs, started = 0;
 

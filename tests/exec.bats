@@ -35,7 +35,7 @@ layer_of() {
 	local d
 	d=$(jq -r "select(.type == \"step\")" "$T/steps" | jq -rs ".[$1 - 1].layer.digest")
 	[ "$d" != null ] || { echo "no layer"; return; }
-	tar --numeric-owner -tvf "$HYPR_ROOT/blobs/sha256/${d#sha256:}" |
+	tar --warning=no-unknown-keyword --numeric-owner -tvf "$HYPR_ROOT/blobs/sha256/${d#sha256:}" |
 		awk '{ l = $1 " " $2 " " $6; for (i = 7; i <= NF; i++) l = l " " $i; print l }'
 }
 
@@ -230,6 +230,7 @@ EOF
 
 @test "exec: COPY --chown by name, --chmod, WORKDIR-relative dest, into an image symlink" {
 	echo data > "$CTX/f"
+	python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.note", b"kept")' "$CTX/f"
 	mkdir -p "$CTX/d" "$CTX/root"
 	echo x > "$CTX/d/x"
 	ln -s usr/lib "$CTX/root/lib64"
@@ -254,6 +255,11 @@ EOF
 )"
 	run layer_of 4
 	assert_output '-rw-r--r-- 1234/1234 n'
+	# xattrs travel as pax records
+	d=$(jq -rs '[.[] | select(.type == "step")][3].layer.digest' "$T/steps")
+	run python3 -c 'import sys, tarfile; print(tarfile.open(sys.argv[1]).getmember("n").pax_headers["SCHILY.xattr.user.note"])' \
+		"$HYPR_ROOT/blobs/sha256/${d#sha256:}"
+	assert_output kept
 	run layer_of 5
 	assert_output 'lrwxrwxrwx 0/0 lib64 -> usr/lib'
 	# the destination follows the image's own symlink

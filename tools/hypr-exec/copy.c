@@ -765,7 +765,7 @@ unpack(const char *tar, const char *dir, struct map *meta, const char *what,
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_PERM |
-	    ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+	    ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
 	    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_UNLINK);
 	if (archive_read_open_filename(a, tar, 1 << 16) != ARCHIVE_OK) {
 		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", what, archive_error_string(a));

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -103,6 +104,25 @@ wcb(struct archive *a, void *arg, const void *buf, size_t len)
 	return (la_ssize_t)len;
 }
 
+/* Extended attributes of a source file travel as pax SCHILY.xattr records
+ * (file capabilities, user.*); the host's own security labels do not. */
+static void
+add_xattrs(struct archive_entry *ent, const char *src)
+{
+	char names[8192], val[65536];
+	ssize_t n = llistxattr(src, names, sizeof(names));
+
+	for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(names + i) + 1) {
+		const char *k = names + i;
+		ssize_t vl;
+
+		if (strncmp(k, "user.", 5) != 0 && strcmp(k, "security.capability") != 0)
+			continue;
+		if ((vl = lgetxattr(src, k, val, sizeof(val))) >= 0)
+			archive_entry_xattr_add_entry(ent, k, val, (size_t)vl);
+	}
+}
+
 static int
 write_data(struct archive *a, const struct lentry *x, struct hypr_err *e)
 {
@@ -171,6 +191,8 @@ lset_write(struct ctx *c, struct lset *s, json_t **layer, struct hypr_err *e)
 			archive_entry_set_symlink(ent, x->n.link ? x->n.link : "");
 		} else if (S_ISREG(x->n.mode)) {
 			archive_entry_set_size(ent, (la_int64_t)x->size);
+			if (x->src)
+				add_xattrs(ent, x->src);
 		}
 		if (archive_write_header(a, ent) != ARCHIVE_OK)
 			goto bad;

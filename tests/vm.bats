@@ -146,6 +146,19 @@ next"
 }
 
 # bats test_tags=vm
+@test "vm: RUN gets Docker's default capabilities: no mount, no reboot" {
+	run -0 vm sh 'grep -E "^Cap(Eff|Bnd|Inh)" /proc/self/status; mkdir /m;
+		mount -t tmpfs x /m 2>/dev/null || echo mount refused; reboot -f 2>/dev/null || echo reboot refused;
+		mknod /tmp/n c 1 3 && chown 1000 /tmp/n && echo mknod chown ok'
+	assert_output "CapInh:	0000000000000000
+CapEff:	00000000a80425fb
+CapBnd:	00000000a80425fb
+mount refused
+reboot refused
+mknod chown ok"
+}
+
+# bats test_tags=vm
 @test "vm: guest clock follows the host" {
 	run -0 vm run date +%s
 	(( output - $(date +%s) < 3 && $(date +%s) - output < 3 ))

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <net/if.h>
 #include <poll.h>
 #include <signal.h>
@@ -19,10 +20,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -719,6 +722,41 @@ has_env(char **env, const char *key)
 	return 0;
 }
 
+/* Docker's default capability set: RUN gets what it gets under Docker (no
+ * mount, no reboot, no module loading, no raw disk access beyond mknod). */
+#define DOCKER_CAPS ((1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) | \
+	(1ull << CAP_FOWNER) | (1ull << CAP_FSETID) | (1ull << CAP_KILL) | \
+	(1ull << CAP_SETGID) | (1ull << CAP_SETUID) | (1ull << CAP_SETPCAP) | \
+	(1ull << CAP_NET_BIND_SERVICE) | (1ull << CAP_NET_RAW) | \
+	(1ull << CAP_SYS_CHROOT) | (1ull << CAP_MKNOD) | (1ull << CAP_AUDIT_WRITE) | \
+	(1ull << CAP_SETFCAP))
+
+static int
+drop_bounding_caps(void)
+{
+	for (int c = 0; c < 64; c++) {
+		if (DOCKER_CAPS & (1ull << c))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break;	/* past the kernel's last cap */
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+set_root_caps(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = { { 0 } };
+
+	d[0].effective = d[0].permitted = (uint32_t)DOCKER_CAPS;
+	d[1].effective = d[1].permitted = (uint32_t)(DOCKER_CAPS >> 32);
+	return (int)syscall(SYS_capset, &h, d);
+}
+
 static __attribute__((noreturn)) void
 child(struct run *r, int out, int errfd)
 {
@@ -763,8 +801,16 @@ child(struct run *r, int out, int errfd)
 			_exit(125);
 		}
 	}
+	if (drop_bounding_caps() < 0) {
+		dprintf(2, "hypr-init: capabilities: %s\n", strerror(errno));
+		_exit(125);
+	}
 	if (setgroups((size_t)w.ngroups, w.groups) < 0 || setgid(w.gid) < 0 || setuid(w.uid) < 0) {
 		dprintf(2, "hypr-init: user %s: %s\n", r->user ? r->user : "0", strerror(errno));
+		_exit(125);
+	}
+	if (w.uid == 0 && set_root_caps() < 0) {
+		dprintf(2, "hypr-init: capabilities: %s\n", strerror(errno));
 		_exit(125);
 	}
 	if (!has_env(r->env, "PATH"))

@@ -312,14 +312,28 @@ hypr_store_find(struct hypr_store *s, const char *what, struct hypr_image **img,
 	return hypr_err_set(e, HYPR_EXIT_INPUT, "No such image: %s", what);
 }
 
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorted keys of an object ({"80/tcp":{}} -> ["80/tcp"]). */
 static json_t *
 keys_of(json_t *o)
 {
 	json_t *a = json_array(), *v;
-	const char *k;
+	const char *k, **ks = calloc(json_object_size(o) + 1, sizeof(char *));
+	size_t n = 0;
 
+	if (ks == NULL)
+		return a;
 	json_object_foreach(o, k, v)
-		json_array_append_new(a, json_string(k));
+		ks[n++] = k;
+	qsort(ks, n, sizeof(*ks), str_cmp);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(ks[i]));
+	free(ks);
 	return a;
 }
 

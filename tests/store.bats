@@ -1,0 +1,309 @@
+#!/usr/bin/env bats
+# hypr-store: storing, tags, the image commands, prune/df, broken stores
+# and concurrency.
+
+load helpers
+load fixtures/layer/lib
+
+setup() {
+	fresh_root
+	cd "$BATS_TEST_TMPDIR"
+	export HYPR_PRUNE_GRACE=0
+}
+
+@test "store: stores squashfs + manifest, tags, prints the ID" {
+	run -0 build_image app:1
+	id=$output
+	[[ $id =~ ^sha256:[0-9a-f]{64}$ ]]
+	hex=${id#sha256:}
+	[ -f "$HYPR_ROOT/images/$hex.squashfs" ]
+	[ -f "$HYPR_ROOT/images/$hex.json" ]
+	m="$HYPR_ROOT/images/$hex.json"
+	[ "$(jq -r .id "$m")" = "$id" ]
+	[ "$(jq -c .tags "$m")" = '["app:1"]' ]
+	d=$(jq -r .squashfs.digest "$m")
+	[ "$(sha256sum < "$HYPR_ROOT/images/$hex.squashfs" | cut -d' ' -f1)" = "${d#sha256:}" ]
+	[ "$(jq -r .squashfs.size "$m")" = "$(stat -c %s "$HYPR_ROOT/images/$hex.squashfs")" ]
+	run jq -c '[.cmd, .env, .labels, .build_args, (.history | length), .history[1].empty_layer, .base.ref, .architecture, .os]' "$m"
+	assert_output '[["/app/run"],["PATH=/bin"],{"l":"x"},{"V":"1"},2,true,"docker.io/library/busybox:latest","amd64","linux"]'
+	[ "$(jq -r '.["docker.io/library/app:1"]' <<<"$(jq .tags "$HYPR_ROOT/images/index.json")")" = "$id" ]
+	# the image's squashfs is the real tree
+	unsquashfs -cat "$HYPR_ROOT/images/$hex.squashfs" app/run | grep -qx 'run x'
+}
+
+@test "store: every manifest field of hypr-manifest(5) is there" {
+	printf 'f a 644 0 0 a\n' | mklayer a.tar
+	a=$(layer_json a.tar)
+	cfg='{"Entrypoint":["/bin/app"],"Cmd":["--serve"],"Env":["A=1"],"WorkingDir":"/srv","User":"app",
+	"ExposedPorts":{"80/tcp":{},"53/udp":{}},"Volumes":{"/data":{}},"Labels":{"k":"v"},
+	"Healthcheck":{"Test":["CMD","true"],"Interval":1000000000},"Shell":["/bin/bash","-c"],
+	"StopSignal":"SIGINT","OnBuild":["RUN echo hi"]}'
+	steps_stream "$a" "CMD|CMD --serve|null|$(jq -c . <<<"$cfg")" | hypr-layer | hypr-squash | hypr-store -q -t full
+	m=$(ls "$HYPR_ROOT"/images/*.json | grep -v index.json)
+	for f in hypr version id tags created architecture os squashfs base entrypoint cmd env \
+		working_dir user exposed_ports volumes labels healthcheck shell stop_signal onbuild \
+		history build_args layers chain config stage; do
+		jq -e "has(\"$f\")" "$m" > /dev/null || { echo "missing $f"; false; }
+	done
+	run jq -c '[.entrypoint, .working_dir, .user, .exposed_ports, .volumes, .healthcheck.Test, .shell, .stop_signal, .onbuild]' "$m"
+	assert_output '[["/bin/app"],"/srv","app",["53/udp","80/tcp"],["/data"],["CMD","true"],["/bin/bash","-c"],"SIGINT",["RUN echo hi"]]'
+}
+
+@test "store: same content twice gives the same ID; retag moves a tag" {
+	id1=$(build_image app:1)
+	id2=$(build_image app:2)
+	[ "$id1" = "$id2" ]
+	id3=$(build_image app:1 other)
+	[ "$id3" != "$id1" ]
+	run hypr-store images --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+	assert_output "app:1 ${id3:7:12}
+app:2 ${id1:7:12}"
+}
+
+@test "store: images table, -q, --no-trunc, --digests, --format json, filters" {
+	id1=$(build_image app:1 one)
+	id2=$(build_image '' two)
+	id3=$(build_image web:latest three)
+	run hypr-store images
+	assert_line --index 0 --regexp '^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE$'
+	assert_line --regexp "^app +1 +${id1:7:12} +.+ ago +[0-9.]+kB\$"
+	assert_line --regexp "^<none> +<none> +${id2:7:12} "
+	assert_line --regexp "^web +latest +${id3:7:12} "
+	[ "${#lines[@]}" = 4 ]
+	run hypr-store images -q
+	[ "${#lines[@]}" = 3 ]
+	run hypr-store images -q --no-trunc --filter dangling=true
+	assert_output "$id2"
+	run hypr-store images --filter dangling=false -q
+	[ "${#lines[@]}" = 2 ]
+	run hypr-store images --filter reference='we*' -q
+	assert_output "${id3:7:12}"
+	run hypr-store images --filter label=l=one -q
+	assert_output "${id1:7:12}"
+	run hypr-store images --filter label=l -q
+	[ "${#lines[@]}" = 3 ]
+	run hypr-store images app
+	[ "${#lines[@]}" = 2 ]
+	run hypr-store images --digests
+	assert_line --index 0 --regexp '^REPOSITORY +TAG +DIGEST +IMAGE ID +CREATED +SIZE$'
+	run hypr-store images --format json --filter reference=app
+	run jq -r '[.Repository, .Tag, .ID, (.Digest | startswith("sha256:")), (.Size | test("B$"))] | @tsv' <<<"$output"
+	assert_output "app	1	${id1:7:12}	true	true"
+	run hypr-store images --format 'table {{.ID}}\t{{.Repository}}' --filter reference=web
+	assert_output "IMAGE ID       REPOSITORY
+${id3:7:12}   web"
+	run -2 hypr-store images --format '{{.Bogus}}'
+	run -2 hypr-store images --filter color=red
+	run -2 hypr-store images --filter dangling=maybe
+}
+
+@test "store: rmi untags by tag, deletes with the last tag, -f for several tags" {
+	id=$(build_image app:1)
+	hypr-store tag app:1 app:2
+	hypr-store tag "${id:7:8}" other
+	run -0 hypr-store rmi app:2
+	assert_output "Untagged: app:2"
+	[ -f "$HYPR_ROOT/images/${id#sha256:}.json" ]
+	run --separate-stderr -3 hypr-store rmi "${id:7:12}"
+	[[ $stderr == *"must be forced"* ]]
+	[ -f "$HYPR_ROOT/images/${id#sha256:}.json" ]
+	run -0 hypr-store rmi -f "${id:7:12}"
+	assert_output "Untagged: app:1
+Untagged: other:latest
+Deleted: $id"
+	[ ! -e "$HYPR_ROOT/images/${id#sha256:}.json" ]
+	[ ! -e "$HYPR_ROOT/images/${id#sha256:}.squashfs" ]
+	run hypr-store images -q
+	assert_output ""
+	# rmi of the last tag deletes, and gives the squashfs space back
+	id=$(build_image app:1)
+	d=$(jq -r .squashfs.digest "$HYPR_ROOT/images/${id#sha256:}.json")
+	run -0 hypr-store rmi app:1
+	assert_output "Untagged: app:1
+Deleted: $id"
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${d#sha256:}" ]
+}
+
+@test "store: unknown image, ambiguous prefix, bad tag" {
+	build_image app:1 > /dev/null
+	run --separate-stderr -3 hypr-store rmi nope
+	[[ $stderr == *"No such image: nope"* ]]
+	run --separate-stderr -3 hypr-store inspect nope
+	assert_output "[]"
+	# a second image whose ID shares the first 12 digits
+	id=$(hypr-store images -q --no-trunc)
+	hex=${id#sha256:}
+	twin=${hex:0:12}$(printf '0%.0s' {1..52})
+	jq --arg id "sha256:$twin" '.id = $id' "$HYPR_ROOT/images/$hex.json" > "$HYPR_ROOT/images/$twin.json"
+	ln "$HYPR_ROOT/images/$hex.squashfs" "$HYPR_ROOT/images/$twin.squashfs"
+	run --separate-stderr -3 hypr-store rmi "${hex:0:12}"
+	[[ $stderr == *"ambiguous image ID prefix"* ]]
+	run -0 hypr-store inspect -f '{{.id}}' "${hex:0:13}"
+	assert_output "$id"
+	run --separate-stderr -2 hypr-store -t 'Bad:Tag' < /dev/null
+	run -2 hypr-store tag app:1 'x@sha256:abc'
+	run -2 hypr-store frobnicate
+}
+
+@test "store: inspect prints a JSON array of manifests" {
+	id=$(build_image app:1)
+	run -0 hypr-store inspect app:1 "${id:7:5}"
+	run jq -r 'length, .[0].id, .[1].id, (.[0].tags | join(","))' <<<"$output"
+	assert_output "2
+$id
+$id
+app:1"
+	run -0 hypr-store inspect -f '{{.id}}' app:1
+	assert_output "$id"
+	run -0 hypr-store inspect -f '{{json .cmd}}' app:1
+	assert_output '["/app/run"]'
+}
+
+@test "store: image prune removes dangling images; prompt unless -f" {
+	id1=$(build_image app:1 one)
+	id2=$(build_image '' two)
+	run -0 hypr-store image-prune <<<"n"
+	[[ $output == *"WARNING! This will remove all dangling images."* ]]
+	[ -f "$HYPR_ROOT/images/${id2#sha256:}.json" ]
+	run -0 hypr-store image-prune <<<"y"
+	assert_line "deleted: $id2"
+	assert_line --regexp '^Total reclaimed space: [0-9.]+kB$'
+	[ ! -e "$HYPR_ROOT/images/${id2#sha256:}.json" ]
+	[ -f "$HYPR_ROOT/images/${id1#sha256:}.json" ]
+	run -0 hypr-store image-prune -f
+	assert_output "Total reclaimed space: 0B"
+}
+
+@test "store: image prune --all keeps only images a running VM holds" {
+	id1=$(build_image app:1 one)
+	id2=$(build_image web:1 two)
+	# a runner holds a shared lock on the squashfs it boots
+	flock -s "$HYPR_ROOT/images/${id1#sha256:}.squashfs" sleep 30 &
+	holder=$!
+	sleep 0.3
+	run -0 hypr-store image-prune --all -f
+	kill $holder
+	assert_line "untagged: web:1"
+	assert_line "deleted: $id2"
+	refute_line "deleted: $id1"
+	run hypr-store images -q --no-trunc
+	assert_output "$id1"
+}
+
+@test "store: system df lists images, base images and build cache" {
+	build_image app:1 one > /dev/null
+	build_image '' two > /dev/null
+	run -0 hypr-store system-df
+	assert_line --index 0 --regexp '^TYPE +TOTAL +ACTIVE +SIZE +RECLAIMABLE$'
+	assert_line --regexp '^Images +2 +1 +[0-9.]+kB +[0-9.]+kB \(50%\)$'
+	assert_line --regexp '^Base Images +0 +0 '
+	assert_line --regexp '^Build Cache +[0-9]+ +0 '
+	run -0 hypr-store system-df -v
+	assert_line "Images space usage:"
+	assert_line --regexp '^app +1 +[0-9a-f]{12} '
+}
+
+@test "store: system prune keeps what images and cache entries use; --all clears the cache" {
+	id=$(build_image app:1)
+	printf 'f junk 644 0 0 junk\n' | mklayer junk.tar
+	junk=$(put_blob junk.tar)
+	mkdir -p "$HYPR_ROOT/tmp/stale.d" && echo x > "$HYPR_ROOT/tmp/stale.d/f"
+	ncache=$(ls "$HYPR_ROOT/cache"/*.json | wc -l)
+	run -0 hypr-store system-prune -f
+	assert_line --regexp '^Total reclaimed space: '
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${junk#sha256:}" ]
+	[ -z "$(ls "$HYPR_ROOT/tmp")" ]
+	[ "$(ls "$HYPR_ROOT/cache"/*.json | wc -l)" = "$ncache" ]
+	for d in $(jq -r '.layers[].digest, .squashfs.digest' "$HYPR_ROOT/images/${id#sha256:}.json"); do
+		[ -f "$HYPR_ROOT/blobs/sha256/${d#sha256:}" ]
+	done
+	# a young unreferenced blob (a build in progress) survives the grace period
+	junk=$(put_blob junk.tar)
+	HYPR_PRUNE_GRACE=3600 hypr-store system-prune -f
+	[ -f "$HYPR_ROOT/blobs/sha256/${junk#sha256:}" ]
+	# --all: build cache and every image nothing runs
+	run -0 hypr-store system-prune --all -f
+	assert_line "Deleted build cache objects:"
+	assert_line "deleted: $id"
+	[ -z "$(ls "$HYPR_ROOT/cache"/*.json 2>/dev/null)" ]
+	[ -z "$(ls "$HYPR_ROOT/blobs/sha256")" ]
+}
+
+@test "store: base images tagged by hypr-fetch count as used" {
+	printf 'f b 644 0 0 b\n' | mklayer base.tar
+	layer=$(put_blob base.tar)
+	echo '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' > cfg.json
+	cfg=$(put_blob cfg.json)
+	jq -cn --arg c "$cfg" --arg l "$layer" '{schemaVersion:2,mediaType:"application/vnd.oci.image.manifest.v1+json",
+	  config:{mediaType:"application/vnd.oci.image.config.v1+json",digest:$c,size:1},
+	  layers:[{mediaType:"application/vnd.oci.image.layer.v1.tar",digest:$l,size:1}]}' > man.json
+	man=$(put_blob man.json)
+	mkdir -p "$HYPR_ROOT/refs/docker.io/library/busybox/_tags"
+	jq -cn --arg d "$man" '{name:"docker.io/library/busybox",tag:"latest",digest:$d}' \
+		> "$HYPR_ROOT/refs/docker.io/library/busybox/_tags/latest"
+	run -0 hypr-store system-df
+	assert_line --regexp '^Base Images +1 +0 +[0-9.]+[kM]?B '
+	hypr-store system-prune -f
+	for d in $layer $cfg $man; do [ -f "$HYPR_ROOT/blobs/sha256/${d#sha256:}" ]; done
+	hypr-store system-prune -f --all
+	for d in $layer $cfg $man; do [ ! -e "$HYPR_ROOT/blobs/sha256/${d#sha256:}" ]; done
+	[ ! -e "$HYPR_ROOT/refs" ]
+}
+
+@test "store: a corrupt manifest or missing squashfs is reported and repairable" {
+	id1=$(build_image app:1 one)
+	id2=$(build_image web:1 two)
+	echo '{"garbage' > "$HYPR_ROOT/images/${id1#sha256:}.json"
+	rm "$HYPR_ROOT/images/${id2#sha256:}.squashfs"
+	run --separate-stderr -0 hypr-store images
+	[[ $stderr == *"${id1:7:12}: corrupt manifest"* ]]
+	[[ $stderr == *"${id2:7:12}: squashfs missing"* ]]
+	[ "${#lines[@]}" = 1 ]
+	run --separate-stderr -3 hypr-store inspect "${id1:7:12}"
+	[[ $stderr == *"corrupt manifest"* ]]
+	run -0 hypr-store rmi -f "${id1:7:12}"
+	assert_line "Deleted: $id1"
+	run -0 hypr-store image-prune -f
+	assert_line "deleted: $id2"
+	run --separate-stderr -0 hypr-store images
+	[ -z "$stderr" ]
+	# rebuilding repairs too
+	[ "$(build_image web:1 two)" = "$id2" ]
+	[ -f "$HYPR_ROOT/images/${id2#sha256:}.squashfs" ]
+	# a corrupt index is reported, not silently emptied
+	echo 'nonsense' > "$HYPR_ROOT/images/index.json"
+	run --separate-stderr -3 hypr-store images
+	[[ $stderr == *"index.json is corrupt"* ]]
+}
+
+@test "store: a truncated or squashfs-less image stream is bad input" {
+	printf '{"hypr":"image","version":1}\n{"type":"image","layers":[]}\n' > cut
+	run -3 hypr-store < cut
+	printf '{"hypr":"image","version":1}\n{"type":"image","layers":[]}\n{"end":true,"records":1}\n' > nosq
+	run --separate-stderr -3 hypr-store < nosq
+	[[ $stderr == *"no squashfs"* ]]
+	[ -z "$(ls "$HYPR_ROOT/images" | grep -v index)" ]
+}
+
+@test "store: concurrent stores lose no tag; a prune beside builds breaks nothing" {
+	# the default grace period is what protects a build's fresh blobs
+	unset HYPR_PRUNE_GRACE
+	build_image base:0 seed > /dev/null
+	for i in $(seq 8); do
+		build_image "app:$i" "c$i" > "out.$i" &
+	done
+	for i in $(seq 4); do hypr-store system-prune -f > /dev/null; hypr-store image-prune -f > /dev/null; done &
+	wait
+	for n in $(seq 8); do
+		id=$(cat "out.$n")
+		[[ $id =~ ^sha256: ]]
+		run -0 hypr-store inspect -f '{{.id}}' "app:$n"
+		assert_output "$id"
+		[ -f "$HYPR_ROOT/images/${id#sha256:}.squashfs" ]
+		run -0 unsquashfs -cat "$HYPR_ROOT/images/${id#sha256:}.squashfs" app/run
+		assert_output "run c$n"
+	done
+	[ "$(jq '.tags | length' "$HYPR_ROOT/images/index.json")" = 9 ]
+	run --separate-stderr -0 hypr-store images
+	[ -z "$stderr" ]
+}

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -314,6 +316,7 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	const char *user = hypr_json_str(st->config, "User");
 	const char *wd = hypr_json_str(st->config, "WorkingDir");
 	int status = 0, fd = -1, rc = -1, has_layer;
+	struct timespec t0;
 	uint64_t len = 0;
 
 	s->created_by = created_by_run(st, argv);
@@ -357,6 +360,7 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	r.epoch = c->epoch;
 	r.output = on_output;
 	r.output_arg = &ob;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (hypr_vm_run(st->vm, &r, &status, e) < 0) {
 		flush_out(&ob);
 		goto out;
@@ -376,19 +380,27 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 		unlink(tmp);
 		goto out;
 	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
+	if (len <= 10240 && tar_is_empty(tmp)) {
+		close(fd);
+		unlink(tmp);
+		s->layer = NULL;	/* nothing changed: no layer */
+	} else if (fchmod(fd, 0644) < 0 || fsync(fd) < 0 || close(fd) < 0) {
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing %s", tmp);
 		unlink(tmp);
 		goto out;
-	}
-	if (tar_is_empty(tmp)) {
-		unlink(tmp);
-		s->layer = NULL;
 	} else if (layer_from_file(c, tmp, &s->layer, e) < 0) {
 		unlink(tmp);
 		goto out;
 	}
 	s->in_vm = 1;
+	if (getenv("HYPR_EXEC_DEBUG") != NULL) {
+		struct timespec t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		fprintf(stderr, "#%d run+diff+store %.1f ms (diff %llu bytes)\n", c->stepno,
+		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6, (unsigned long long)len);
+	}
 	rc = 0;
 out:
 	strv_free(av);

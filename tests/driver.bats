@@ -45,6 +45,13 @@ setup() {
 	assert_line --index 2 "  ./my-exec --context ctx |"
 }
 
+@test "driver: DOCKER_DEFAULT_PLATFORM is the default --platform" {
+	HYPR_PARSE= DOCKER_DEFAULT_PLATFORM=linux/arm64 run -0 hypr build -n "$CTX"
+	assert_line --index 0 "hypr-parse -f $CTX/Dockerfile --platform=linux/arm64 |"
+	HYPR_PARSE= DOCKER_DEFAULT_PLATFORM=linux/arm64 run -0 hypr build -n --platform linux/amd64 "$CTX"
+	assert_line --index 0 "hypr-parse -f $CTX/Dockerfile --platform=linux/amd64 |"
+}
+
 @test "driver: -q prints only the image ID; --iidfile writes it" {
 	run --separate-stderr -0 hypr build -q --iidfile "$BATS_TEST_TMPDIR/iid" -t x "$CTX"
 	assert_output "$ID"

@@ -268,6 +268,8 @@ cmd_build(int argc, char **argv)
 	}
 	if (o.quiet)
 		o.progress = PROGRESS_QUIET;
+	if (!o.platform && (env = getenv("DOCKER_DEFAULT_PLATFORM")) && *env)
+		o.platform = env;
 
 	/* hypr-parse: the Dockerfile, build args, target, platform. */
 	argv_add(&cmds[ST_PARSE], stage_progs[ST_PARSE]);

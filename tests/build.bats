@@ -8,7 +8,7 @@ load helpers
 setup_file() {
 	export HYPR_ROOT="$BATS_FILE_TMPDIR/root"
 	mkdir -p "$HYPR_ROOT"
-	"$HYPR_SRC/build/bin/hypr" load --name busybox:latest "$(busybox_layout)" >/dev/null
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
 }
 
 setup() {

@@ -226,6 +226,15 @@ COPY x.txt src/a/one.c /dst
 EOF
 	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
 	[[ $stderr == *"the destination must be a directory and end with a /" ]]
+	# Dockerfile.dockerignore beside the Dockerfile replaces .dockerignore
+	echo x.txt > "$CTX/Dockerfile.dockerignore"
+	plan <<'EOF'
+FROM busybox
+COPY src/a/secret.key /
+COPY x.txt /
+EOF
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	[[ $stderr == *"Dockerfile:3: COPY x.txt /: x.txt: file not found"* ]]
 }
 
 @test "exec: COPY --chown by name, --chmod, WORKDIR-relative dest, into an image symlink" {
@@ -316,6 +325,7 @@ ARG N=world
 COPY <<EOT /note.txt
 hello $N "q" \$N
 EOT
+COPY --from=busybox:latest /etc/group /bin/busybox /img/
 EOF
 	steps
 	run jq -r 'select(.type == "stage") | "\(.index) \(.final) \(.base_layers | length)"' "$T/steps"
@@ -329,6 +339,9 @@ EOF
 	d=$(jq -rs '[.[] | select(.type == "step")][4].layer.digest' "$T/steps")
 	run tar -xOf "$HYPR_ROOT/blobs/sha256/${d#sha256:}"
 	assert_output 'hello world "q" $N'
+	# --from an image (resolved by hypr-fetch)
+	run layer_of 6
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 img/' '-rwxr-xr-x 0/0 img/busybox' '-rw-r--r-- 0/0 img/group')"
 }
 
 @test "exec: ADD unpacks local tar archives (gzip, bzip2, xz, zstd) but copies other files" {

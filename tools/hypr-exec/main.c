@@ -583,7 +583,8 @@ main(int argc, char *argv[])
 		die_err(&e);
 	if (read_plan(&c, &e) < 0)
 		die_err(&e);
-	if (hypr_ignore_load(&c.ignore, c.context, NULL, &e) < 0)
+	/* Dockerfile.dockerignore beside the Dockerfile wins, as in BuildKit. */
+	if (hypr_ignore_load(&c.ignore, c.context, c.dockerfile, &e) < 0)
 		die_err(&e);
 	g_ctx = &c;
 	signal(SIGINT, on_signal);

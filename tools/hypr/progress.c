@@ -138,6 +138,20 @@ progress_interval(void)
 	return P.mode == PROGRESS_TTY ? 100 : -1;
 }
 
+/* A line for the live area: what a terminal would show after a \r, with
+ * no control characters (they would break the line count), cut to width. */
+static void
+put_clean(const char *s, int width)
+{
+	const char *cr = strrchr(s, '\r');
+	int n = 0;
+
+	if (cr && cr[1])
+		s = cr + 1;
+	for (; *s && n < width; s++, n++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s, stderr);
+}
+
 static struct step *
 running(void)
 {
@@ -156,12 +170,14 @@ draw_live(void)
 	    t - P.t0, P.ndone, P.ninstr, col("\033[0m"), r ? "" : P.stage_running);
 	P.live_lines = 1;
 	if (r) {
-		fprintf(stderr, " => %.*s %s%.1fs%s\n", w > 40 ? w - 12 : 28, r->label,
-		    col("\033[33m"), t - r->t0, col("\033[0m"));
+		fputs(" => ", stderr);
+		put_clean(r->label, w > 40 ? w - 12 : 28);
+		fprintf(stderr, " %s%.1fs%s\n", col("\033[33m"), t - r->t0, col("\033[0m"));
 		P.live_lines++;
 		for (i = r->ntail > TAIL ? r->ntail - TAIL : 0; i < r->ntail; i++) {
-			fprintf(stderr, "%s => => # %.*s%s\n", col("\033[2m"), w > 20 ? w - 10 : 10,
-			    r->tail[i], col("\033[0m"));
+			fprintf(stderr, "%s => => # ", col("\033[2m"));
+			put_clean(r->tail[i], w > 20 ? w - 10 : 10);
+			fprintf(stderr, "%s\n", col("\033[0m"));
 			P.live_lines++;
 		}
 	}

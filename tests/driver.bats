@@ -267,3 +267,17 @@ hypr-fetch load --name busybox:latest /dir"
 	run -0 cat "$BATS_TEST_TMPDIR/err"
 	assert_output --partial "hypr: build interrupted"
 }
+
+@test "driver: a stage's endless stderr line is passed on in pieces, never lost" {
+	cat > "$BATS_TEST_TMPDIR/noisy-fetch" <<-'EOF2'
+	#!/bin/sh
+	head -c 3000000 /dev/zero | tr '\0' x >&2
+	echo >&2
+	exec cat
+	EOF2
+	chmod +x "$BATS_TEST_TMPDIR/noisy-fetch"
+	HYPR_FETCH="$BATS_TEST_TMPDIR/noisy-fetch" run --separate-stderr -0 hypr build -q -t x "$CTX"
+	assert_output "$ID"
+	run -0 sh -c "grep '^x*$' '$HYPR_ROOT/logs/last.log' | tr -d '\n' | wc -c"
+	assert_output 3000000
+}

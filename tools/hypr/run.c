@@ -21,6 +21,7 @@
 #include "tool.h"
 
 #define BUFSZ 65536
+#define MAXLINE (1 << 20)	/* longest line kept whole */
 
 /* A line splitter for taps and stderr. */
 struct lines {
@@ -53,6 +54,11 @@ lines_feed(struct lines *l, const char *buf, size_t n, void (*fn)(void *, char *
 		}
 	memmove(l->p, l->p + start, l->n - start);
 	l->n -= start;
+	if (l->n >= MAXLINE) {	/* a line that never ends: pass it on in pieces */
+		l->p[l->n] = 0;
+		fn(arg, l->p);
+		l->n = 0;
+	}
 }
 
 static void

@@ -310,7 +310,7 @@ kv_list(struct ctx *x, yaml_node_t *n, const char *what,
 static const char *const build_unsupported[] = {
 	"cache_from", "cache_to", "secrets", "ssh", "network", "shm_size",
 	"extra_hosts", "isolation", "privileged", "platforms", "additional_contexts",
-	"ulimits", "entitlements", "dockerfile_inline", "provenance", "sbom", NULL
+	"ulimits", "entitlements", "provenance", "sbom", NULL
 };
 
 static int
@@ -338,6 +338,8 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 			r = str_of(x, v, "build.context", &s->context);
 		else if (!strcmp(key, "dockerfile"))
 			r = str_of(x, v, "build.dockerfile", &s->dockerfile);
+		else if (!strcmp(key, "dockerfile_inline"))
+			r = str_of(x, v, "build.dockerfile_inline", &s->dockerfile_inline);
 		else if (!strcmp(key, "target"))
 			r = str_of(x, v, "build.target", &s->target);
 		else if (!strcmp(key, "args"))
@@ -382,6 +384,10 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 		if (r < 0)
 			return -1;
 	}
+	if (s->dockerfile && s->dockerfile_inline)
+		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
+		    "%s:%ld: services.%s.build: dockerfile and dockerfile_inline are exclusive",
+		    x->fname, line_of(b), s->name);
 	if (!s->context && !(s->context = strdup(".")))
 		return oom(x->e);
 	if (strstr(s->context, "://") || !strncmp(s->context, "git@", 4))
@@ -591,6 +597,7 @@ hypr_compose_free(struct hypr_compose *c)
 		free(s->image);
 		free(s->context);
 		free(s->dockerfile);
+		free(s->dockerfile_inline);
 		free(s->target);
 		kv_free(s->args, s->nargs);
 		kv_free(s->labels, s->nlabels);

@@ -1,8 +1,8 @@
 /* compose.h - the build side of a Compose file (compose.yaml), read with libyaml.
  *
  * Only what building needs: each service's image: and build: (string form, or
- * context, dockerfile, args as a list or a map, target, labels, tags, no_cache,
- * pull). Scalars are interpolated as Compose does ($V, ${V}, ${V:-w}, ${V-w},
+ * context, dockerfile or dockerfile_inline, args as a list or a map, target,
+ * labels, tags, no_cache, pull). Scalars are interpolated as Compose does ($V, ${V}, ${V:-w}, ${V-w},
  * ${V:?msg}, ${V?msg}, $$). Keys hypr cannot honour are reported as warnings
  * in the result, never dropped silently; lib never prints. */
 #ifndef HYPR_COMPOSE_H
@@ -22,6 +22,7 @@ struct hypr_compose_service {
 	int has_build;		/* 0: nothing to build */
 	char *context;		/* absolute or relative to the compose file's directory */
 	char *dockerfile;	/* NULL for the default; relative paths are to the context */
+	char *dockerfile_inline;	/* the Dockerfile's text itself, or NULL */
 	char *target;		/* NULL for the last stage */
 	struct hypr_compose_kv *args;
 	size_t nargs;

@@ -124,3 +124,18 @@ hypr-store -t compose_listargs"
 	run -0 hypr images --format json
 	assert_output --partial hyprdemo_web
 }
+
+@test "compose: dockerfile_inline goes to hypr build -f - (real stages, no RUN)" {
+	run -0 hypr compose -f "$C/inline.yaml" config
+	assert_output "printf '%s\n' 'FROM busybox:latest
+ENV INLINE=yes
+CMD [\"echo\", \"it'\\''s inline\"]
+' | hypr build -t compose_inline -f - $C/app"
+	run -3 hypr compose -f "$C/both.yaml" config
+	assert_output --partial "both.yaml:4: services.both.build: dockerfile and dockerfile_inline are exclusive"
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	run -0 hypr compose -f "$C/inline.yaml" build -q
+	run -0 hypr image inspect compose_inline
+	run -0 jq -c '.[0] | [.cmd, (.env | map(select(startswith("INLINE"))))]' <<<"$output"
+	assert_output '[["echo","it'\''s inline"],["INLINE=yes"]]'
+}

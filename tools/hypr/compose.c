@@ -1,7 +1,9 @@
 /* compose.c - `hypr compose build|up`: one `hypr build` per service with a
  * build: section, tagged as its image: or <project>_<service>. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include "compose.h"
+#include "fsutil.h"
 #include "hypr.h"
 #include "tool.h"
 
@@ -47,31 +50,43 @@ join(const char *dir, const char *p)
 }
 
 static void
-print_cmd(FILE *f, char **v)
+quote(FILE *f, const char *s)
+{
+	if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789_-./=:,+@%") == strlen(s)) {
+		fputs(s, f);
+		return;
+	}
+	fputc('\'', f);
+	for (; *s; s++)
+		fputs(*s == '\'' ? "'\\''" : (char[]){ *s, 0 }, f);
+	fputc('\'', f);
+}
+
+/* One line a shell can run; an inline Dockerfile is piped to -f -. */
+static void
+print_cmd(FILE *f, char **v, const char *input)
 {
 	size_t i;
 
+	if (input) {
+		fputs("printf '%s\\n' ", f);
+		quote(f, input);
+		fputs(" | ", f);
+	}
 	for (i = 0; v[i]; i++) {
-		const char *s = v[i];
-
 		if (i)
 			fputc(' ', f);
-		if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		    "0123456789_-./=:,+@%") == strlen(s)) {
-			fputs(s, f);
-			continue;
-		}
-		fputc('\'', f);
-		for (; *s; s++)
-			fputs(*s == '\'' ? "'\\''" : (char[]){ *s, 0 }, f);
-		fputc('\'', f);
+		quote(f, v[i]);
 	}
 	fputc('\n', f);
 }
 
 static int
-run_build(char **v)
+run_build(char **v, const char *input)
 {
+	int p[2] = { -1, -1 };
+
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 	pid_t pid;
@@ -82,12 +97,26 @@ run_build(char **v)
 	if (n <= 0)
 		die_errno("/proc/self/exe");
 	self[n] = 0;
+	if (input && pipe2(p, O_CLOEXEC) < 0)
+		die_errno("pipe");
 	if ((pid = fork()) < 0)
 		die_errno("fork");
 	if (pid == 0) {
+		if (input && dup2(p[0], 0) < 0)
+			_exit(HYPR_EXIT_SYSTEM);
 		execv(self, v);
 		fprintf(stderr, "hypr: compose: %s: %s\n", self, strerror(errno));
 		_exit(HYPR_EXIT_SYSTEM);
+	}
+	if (input) {
+		void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+
+		close(p[0]);
+		if (hypr_write_all(p[1], input, strlen(input)) < 0 ||
+		    hypr_write_all(p[1], "\n", 1) < 0)
+			warn("compose: writing the inline Dockerfile: %s", strerror(errno));
+		close(p[1]);
+		signal(SIGPIPE, old);
 	}
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
@@ -259,7 +288,10 @@ cmd_compose(int argc, char **argv)
 			argv_add(&a, "-t");
 			argv_add(&a, sv->tags[j]);
 		}
-		if (df) {
+		if (sv->dockerfile_inline) {
+			argv_add(&a, "-f");
+			argv_add(&a, "-");
+		} else if (df) {
 			argv_add(&a, "-f");
 			argv_add(&a, df);
 		}
@@ -286,11 +318,11 @@ cmd_compose(int argc, char **argv)
 			argv_addf(&a, "--progress=%s", progress);
 		argv_add(&a, ctx);
 		if (dry) {
-			print_cmd(stdout, a.v);
+			print_cmd(stdout, a.v, sv->dockerfile_inline);
 		} else {
 			if (!quiet)
 				fprintf(stderr, "hypr compose: building %s\n", sv->name);
-			rc = run_build(a.v);
+			rc = run_build(a.v, sv->dockerfile_inline);
 			if (rc)
 				fprintf(stderr, "hypr: compose: service %s failed to build (exit %d)\n",
 				    sv->name, rc);

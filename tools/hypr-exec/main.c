@@ -114,6 +114,13 @@ instr_err(struct hypr_err *e, struct ctx *c, json_t *instr, int code,
 }
 
 static void
+at_exit(void)
+{
+	if (g_ctx)
+		run_kill_all(g_ctx);
+}
+
+static void
 on_signal(int sig)
 {
 	if (g_ctx)
@@ -456,7 +463,7 @@ onbuild_instrs(struct ctx *c, struct stage *st, json_t **out, struct hypr_err *e
 }
 
 static int
-run_stage(struct ctx *c, struct stage *st, struct hypr_err *e)
+run_stage(struct ctx *c, struct stage *st, int last, struct hypr_err *e)
 {
 	json_t *base = NULL, *rec, *trig = NULL, *all, *x;
 	size_t i, total;
@@ -501,7 +508,10 @@ run_stage(struct ctx *c, struct stage *st, struct hypr_err *e)
 			break;
 	}
 	json_decref(all);
-	run_stop(st);
+	/* The last stage's VM is stopped after the end record is out, so the
+	 * next stages of the pipeline need not wait for its shutdown. */
+	if (!last || r < 0)
+		run_stop(st);
 	if (r == 0)
 		st->done = 1;
 	return r;
@@ -587,6 +597,7 @@ main(int argc, char *argv[])
 	if (hypr_ignore_load(&c.ignore, c.context, c.dockerfile, &e) < 0)
 		die_err(&e);
 	g_ctx = &c;
+	atexit(at_exit);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
@@ -598,7 +609,7 @@ main(int argc, char *argv[])
 		die_err(&e);
 	json_decref(hdr);
 	for (size_t i = 0; i < c.nstages; i++) {
-		if (run_stage(&c, &c.stages[i], &e) < 0) {
+		if (run_stage(&c, &c.stages[i], i + 1 == c.nstages, &e) < 0) {
 			run_kill_all(&c);
 			fflush(stdout);
 			die_err(&e);
@@ -606,5 +617,7 @@ main(int argc, char *argv[])
 	}
 	if (write_end(&c, &e) < 0)
 		die_err(&e);
-	return close_stdout();
+	close_stdout();
+	run_stop(&c.stages[c.nstages - 1]);
+	return 0;
 }

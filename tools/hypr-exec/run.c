@@ -435,7 +435,9 @@ run_kill_all(struct ctx *c)
 			hypr_vm_kill(c->stages[i].vm);
 			c->stages[i].vm = NULL;
 		}
-		if (c->stages[i].vmdir[0])
+		if (c->stages[i].vmdir[0]) {
 			hypr_rm_rf(c->stages[i].vmdir, NULL);
+			c->stages[i].vmdir[0] = '\0';
+		}
 	}
 }

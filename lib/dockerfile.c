@@ -599,7 +599,7 @@ extract_flags(struct df *d, const char *s, const char *end, json_t *flag_args,
 			buf_addc(&w, c);
 			p++;
 		}
-		if (w.n == 2 && memcmp(w.s, "--", 2) == 0 && !blank_ok)
+		if (w.n == 2 && memcmp(w.s, "--", 2) == 0)
 			break;	/* "--" ends the flags and is dropped */
 		if (blank_ok || w.n > 0)
 			if (append_str(d, flag_args, buf_str(&w), w.n) < 0) {

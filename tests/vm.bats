@@ -84,6 +84,17 @@ PY
 }
 
 # bats test_tags=vm
+@test "vm: diff content is byte exact across buffer boundaries" {
+	run -0 vm sh 'mkdir /d; cd /d; for n in 0 1 511 512 1048575 1048576 1048577 3000001; do
+		head -c $n /dev/urandom > f$n; done; sha256sum f*' \; diff "$BATS_TEST_TMPDIR/d.tar"
+	local want=$output
+	mkdir "$BATS_TEST_TMPDIR/x"
+	tar -C "$BATS_TEST_TMPDIR/x" -xf "$BATS_TEST_TMPDIR/d.tar"
+	run -0 sh -c "cd '$BATS_TEST_TMPDIR/x/d' && sha256sum f*"
+	assert_output "$want"
+}
+
+# bats test_tags=vm
 @test "vm: user.* xattrs survive import, copy-up and diff" {
 	python3 - "$BATS_TEST_TMPDIR/x.tar" <<'PY'
 import io, sys, tarfile

@@ -85,6 +85,17 @@ out_write(struct archive *a, void *arg, const void *p, size_t n)
 	const unsigned char *s = p;
 	size_t left = n;
 
+	if (s == o->buf + o->used && n <= GUEST_BUF - o->used) {
+		/* file data read straight into place by write_data: no copy */
+		o->used += n;
+		o->total += n;
+		if (o->used == GUEST_BUF && out_flush(o, GUEST_BUF) < 0) {
+			archive_set_error(a, o->err, "writing the out disk");
+			return -1;
+		}
+		return (la_ssize_t)n;
+	}
+
 	while (left > 0) {
 		size_t k = GUEST_BUF - o->used;
 		if (k > left)
@@ -109,6 +120,7 @@ struct link {
 
 struct diff {
 	struct archive *a;
+	struct out *out;
 	struct archive_entry *ent;
 	int64_t epoch;
 	unsigned char *fbuf;
@@ -200,16 +212,23 @@ write_data(struct diff *d, int dfd, const char *name, const char *path, off_t si
 		return -1;
 	}
 	while (left > 0) {
-		size_t want = left > GUEST_BUF ? GUEST_BUF : (size_t)left;
-		ssize_t r = read(fd, d->fbuf, want);
+		/* Read into the out buffer at its fill point; libarchive hands the
+		 * same pointer to out_write (no blocking: bytes_per_block 0). */
+		struct out *o = d->out;
+		size_t room = GUEST_BUF - o->used, want;
+		unsigned char *dst = o->buf + o->used;
+		ssize_t r;
+
+		want = left > (off_t)room ? room : (size_t)left;
+		r = read(fd, dst, want);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
 			/* file shrank: pad, the header already promised size bytes */
-			memset(d->fbuf, 0, want);
+			memset(dst, 0, want);
 			r = (ssize_t)want;
 		}
-		if (archive_write_data(d->a, d->fbuf, (size_t)r) != r) {
+		if (archive_write_data(d->a, dst, (size_t)r) != r) {
 			seterr(d->err, d->errlen, "%s: %s", path, archive_error_string(d->a));
 			close(fd);
 			return -1;
@@ -405,7 +424,7 @@ guest_diff(const char *layerdir, int outfd, uint64_t off, int64_t epoch,
     uint64_t *len, char *err, size_t errlen)
 {
 	struct out o = { .fd = outfd, .off = off };
-	struct diff d = { .epoch = epoch, .err = err, .errlen = errlen };
+	struct diff d = { .epoch = epoch, .err = err, .errlen = errlen, .out = &o };
 	int rc = -1, dfd;
 
 	if (posix_memalign((void **)&o.buf, 4096, GUEST_BUF) ||

@@ -979,10 +979,14 @@ do_diff(uint32_t step, unsigned char *p, size_t n)
 		return;
 	}
 	snprintf(dir, sizeof dir, L "/%u", nlayers);
+	double t0 = now();
 	if (guest_diff(dir, outdisk, off, epoch, &len, err, sizeof err) < 0) {
 		send_error(step, "DIFF: %s", err);
 		return;
 	}
+	if (debug)
+		logmsg("diff of layer %u: %llu bytes in %.1f ms", nlayers, (unsigned long long)len,
+		    (now() - t0) * 1e3);
 	hypr_proto_put64(rep, len);
 	send_frame(HYPR_MSG_DIFFDONE, step, rep, 8);
 }

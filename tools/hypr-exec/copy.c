@@ -1279,6 +1279,20 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 		goto out;
 	} else {
 		for (size_t i = 0; i + 1 < n; i++) {
+			size_t wl = strlen(w[i]);
+
+			if (add && (strncmp(w[i], "git@", 4) == 0 ||
+			    (is_url(w[i]) && ((wl > 4 && strcmp(w[i] + wl - 4, ".git") == 0) ||
+			    strstr(w[i], ".git#") != NULL)))) {
+				hypr_err_set(e, HYPR_EXIT_INPUT,
+				    "%s: ADD from a git repository is not supported", w[i]);
+				goto out;
+			}
+			if (checksum && !is_url(w[i])) {
+				hypr_err_set(e, HYPR_EXIT_INPUT,
+				    "%s: --checksum is only for URL sources", w[i]);
+				goto out;
+			}
 			if (is_url(w[i])) {
 				if (!add) {
 					hypr_err_set(e, HYPR_EXIT_INPUT,

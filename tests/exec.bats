@@ -12,6 +12,10 @@ setup() {
 	"$HYPR_FETCH" load --name busybox:latest "$(busybox_layout)" >/dev/null
 }
 
+teardown() {
+	[ -z "${HTTP_PID:-}" ] || kill "$HTTP_PID" 2>/dev/null || true
+}
+
 # plan [hypr-parse options] < Dockerfile: write $CTX/Dockerfile and $T/res.
 plan() {
 	cat > "$CTX/Dockerfile"
@@ -412,8 +416,8 @@ EOF
 	mkdir -p "$T/www"
 	echo "served" > "$T/www/file.txt"
 	sum=$(sha256sum "$T/www/file.txt" | cut -d' ' -f1)
-	python3 -m http.server 0 --bind 127.0.0.1 --directory "$T/www" > "$T/http.log" 2>&1 &
-	pid=$!
+	python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$T/www" > "$T/http.log" 2>&1 &
+	HTTP_PID=$!
 	for _ in $(seq 50); do
 		port=$(grep -o 'port [0-9]*' "$T/http.log" | cut -d' ' -f2) && [ -n "$port" ] && break
 		sleep 0.1
@@ -440,7 +444,6 @@ ADD http://127.0.0.1:$port/missing /m
 EOF
 	run --separate-stderr -4 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
 	[[ $stderr == *"download failed (curl exit 22)" ]]
-	kill "$pid"
 }
 
 @test "exec: cache keys: hits after hypr-layer records them, source and arg changes miss, --no-cache" {

@@ -625,3 +625,23 @@ EOF
 	assert_output 1
 	[[ $stderr == *"#4 1"$'\n'"#4 1"$'\n'"#4 2"* ]]
 }
+
+@test "exec: COPY into an existing directory without a slash; bad EXPOSE is bad input" {
+	echo f > "$CTX/f"
+	plan <<'EOF'
+FROM busybox
+COPY f /tmp
+COPY f /newname
+EOF
+	steps
+	run layer_of 1
+	assert_output "$(printf '%s\n' 'drwxrwxrwt 0/0 tmp/' '-rw-r--r-- 0/0 tmp/f')"
+	run layer_of 2
+	assert_output '-rw-r--r-- 0/0 newname'
+	plan <<'EOF'
+FROM busybox
+EXPOSE 80/tcp 70000
+EOF
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	assert_equal "$stderr" "hypr-exec: $CTX/Dockerfile:2: EXPOSE 80/tcp 70000: invalid port '70000'"
+}

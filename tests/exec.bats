@@ -645,3 +645,26 @@ EOF
 	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
 	assert_equal "$stderr" "hypr-exec: $CTX/Dockerfile:2: EXPOSE 80/tcp 70000: invalid port '70000'"
 }
+
+@test "exec: with SOURCE_DATE_EPOCH host-built layers are byte-identical across builds" {
+	mkdir -p "$CTX/d"
+	echo a > "$CTX/d/a"
+	plan <<'EOF'
+FROM busybox
+WORKDIR /w/x
+COPY d /deep/er/
+ADD d/a /added
+EOF
+	SOURCE_DATE_EPOCH=1000 steps --no-cache
+	jq -r 'select(.type == "step") | .layer.digest' "$T/steps" > "$T/one"
+	touch "$CTX/d/a"
+	sleep 1
+	SOURCE_DATE_EPOCH=1000 steps --no-cache
+	jq -r 'select(.type == "step") | .layer.digest' "$T/steps" > "$T/two"
+	diff -u "$T/one" "$T/two"
+	run layer_of 2
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 deep/' 'drwxr-xr-x 0/0 deep/er/' '-rw-r--r-- 0/0 deep/er/a')"
+	d=$(jq -rs '[.[] | select(.type == "step")][1].layer.digest' "$T/steps")
+	run tar --full-time -tvf "$HYPR_ROOT/blobs/sha256/${d#sha256:}"
+	assert_line --partial '1970-01-01 00:16:40 deep/er/a'
+}

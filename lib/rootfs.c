@@ -860,7 +860,7 @@ spawn_tar2sqfs(int in_fd, const char *out, const struct hypr_squash_opts *o,
     int err_fd, pid_t *pid, struct hypr_err *e)
 {
 	const char *comp = o->comp ? o->comp : "zstd";
-	char bs[32], jobs[32], defs[96], extra[64];
+	char bs[32], jobs[32], backlog[32], defs[96], extra[64];
 	const char *argv[24];
 	int k = 0, rc;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -868,6 +868,7 @@ spawn_tar2sqfs(int in_fd, const char *out, const struct hypr_squash_opts *o,
 
 	snprintf(bs, sizeof(bs), "%u", o->block_size ? o->block_size : 131072);
 	snprintf(jobs, sizeof(jobs), "%ld", ncpu > 0 ? ncpu : 1);
+	snprintf(backlog, sizeof(backlog), "%ld", 32 * (ncpu > 0 ? ncpu : 1));
 	snprintf(defs, sizeof(defs), "uid=0,gid=0,mode=0755,mtime=%lld",
 	    (long long)(o->epoch >= 0 ? o->epoch : 0));
 	argv[k++] = tar2sqfs_bin();
@@ -888,6 +889,9 @@ spawn_tar2sqfs(int in_fd, const char *out, const struct hypr_squash_opts *o,
 	argv[k++] = bs;
 	argv[k++] = "--num-jobs";
 	argv[k++] = jobs;
+	/* a deeper queue keeps the compressors busy while the reader waits */
+	argv[k++] = "--queue-backlog";
+	argv[k++] = backlog;
 	argv[k++] = "--defaults";
 	argv[k++] = defs;
 	argv[k++] = out;
@@ -978,6 +982,88 @@ hypr_squash_tar(int in_fd, const char *out_path,
 	return 0;
 }
 
+/* Can tar2sqfs read this layer as it is? Only for one uncompressed,
+ * seekable tar that flattening would not change: clean unique names, no
+ * whiteouts, hard links to earlier names, no sparse files, no mtime above
+ * the epoch. The scan reads headers only (data is skipped by seeking), so
+ * it costs little next to a copy of every byte through the flattener. */
+static int
+direct_ok(int fd, int64_t epoch)
+{
+	struct stat st;
+	struct archive *a;
+	struct archive_entry *ae;
+	struct hmap seen = { 0 };
+	char **keys = NULL;
+	size_t nk = 0, ck = 0;
+	off_t start;
+	int r, ok = 1;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (start = lseek(fd, 0, SEEK_CUR)) < 0)
+		return 0;
+	if ((a = open_layer(fd, NULL)) == NULL) {
+		lseek(fd, start, SEEK_SET);
+		return 0;
+	}
+	while (ok && ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK)) {
+		const char *raw = archive_entry_pathname(ae), *base, *hl, *p;
+		char *c;
+		int bad;
+		size_t cl;
+
+		if (archive_filter_code(a, 0) != ARCHIVE_FILTER_NONE || raw == NULL ||
+		    archive_entry_sparse_count(ae) > 0 ||
+		    (epoch >= 0 && archive_entry_mtime(ae) > epoch) ||
+		    (c = clean_path(raw, &bad)) == NULL) {
+			ok = 0;
+			break;
+		}
+		/* the name must already be clean: "a/b", "./a/b", "a/b/" */
+		p = strncmp(raw, "./", 2) == 0 ? raw + 2 : raw;
+		cl = strlen(c);
+		base = strrchr(c, '/');
+		base = base ? base + 1 : c;
+		if ((strncmp(p, c, cl) != 0 || (p[cl] && strcmp(p + cl, "/") != 0)) ||
+		    strncmp(base, ".wh.", 4) == 0) {
+			free(c);
+			ok = 0;
+			break;
+		}
+		if ((hl = archive_entry_hardlink(ae)) != NULL) {
+			char *t = clean_path(hl, &bad);
+
+			ok = t && hmap_find(&seen, t) != NULL;
+			free(t);
+		}
+		if (ok && hmap_find(&seen, c) != NULL)
+			ok = 0;	/* a duplicate */
+		if (!ok || nk == ck) {
+			char **nkp = ok ? realloc(keys, (ck = ck ? ck * 2 : 1024) * sizeof(*keys)) : NULL;
+
+			if (nkp == NULL) {
+				free(c);
+				ok = 0;
+				break;
+			}
+			keys = nkp;
+		}
+		keys[nk++] = c;
+		if (hmap_get(&seen, c) == NULL)
+			ok = 0;
+	}
+	if (ok && r != ARCHIVE_EOF)
+		ok = 0;
+	archive_read_free(a);
+	hmap_free(&seen);
+	for (size_t i = 0; i < nk; i++)
+		free(keys[i]);
+	free(keys);
+	if (lseek(fd, start, SEEK_SET) < 0)
+		return 0;
+	return ok;
+}
+
 int
 hypr_rootfs_squash_fds(const int *fds, const char *const *names, size_t n,
     const char *tmpdir, const char *out_path, const struct hypr_squash_opts *o,
@@ -1001,6 +1087,22 @@ hypr_rootfs_squash_fds(const int *fds, const char *const *names, size_t n,
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
 	}
 	fcntl(pp[1], F_SETPIPE_SZ, 1 << 20);
+	if (n == 1 && getenv("HYPR_SQUASH_NO_DIRECT") == NULL && direct_ok(fds[0], o->epoch)) {
+		/* tar2sqfs reads the layer itself: no copy through a pipe */
+		close(pp[0]);
+		close(pp[1]);
+		if (spawn_tar2sqfs(fds[0], tmp, o, ep[1], &pid, e) < 0) {
+			close(ep[0]);
+			close(ep[1]);
+			return -1;
+		}
+		close(ep[1]);
+		if (reap_tar2sqfs(pid, ep[0], e) < 0) {
+			unlink(tmp);
+			return -1;
+		}
+		goto done;
+	}
 	if (spawn_tar2sqfs(pp[0], tmp, o, ep[1], &pid, e) < 0) {
 		close(pp[0]);
 		close(pp[1]);
@@ -1023,6 +1125,7 @@ hypr_rootfs_squash_fds(const int *fds, const char *const *names, size_t n,
 		unlink(tmp);
 		return -1;
 	}
+done:
 	if (rename(tmp, out_path) < 0) {
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "renaming %s", tmp);
 		unlink(tmp);

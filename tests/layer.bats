@@ -250,3 +250,44 @@ old - 644 0 0 4 $(sha12 old) 1000"
 	printf '{"hypr":"plan","version":1}\n' > wrong
 	run -3 hypr-layer < wrong
 }
+
+@test "layer: --cat reads one file through whiteouts, links and opaque dirs" {
+	mklayer a.tar.gz gz <<'EOF2'
+d etc 755 0 0
+f etc/passwd 644 0 0 root:x:0:0
+f etc/group 644 0 0 g1
+d usr 755 0 0
+d usr/share 755 0 0
+f usr/share/base-passwd 644 0 0 shared-passwd
+d opt 755 0 0
+f opt/conf 644 0 0 c1
+f hard 644 0 0 hardcontent
+EOF2
+	mklayer b.tar <<'EOF2'
+w etc/group
+l etc/alt ../usr/share/base-passwd
+l etc/abs /usr/share/base-passwd
+h etc/hl hard
+o opt
+f opt/new 644 0 0 n
+EOF2
+	a=$(put_blob a.tar.gz)
+	b=$(put_blob b.tar)
+	run -0 hypr-layer --cat etc/passwd "$a" "$b"
+	assert_output "root:x:0:0"
+	run -0 hypr-layer --cat /etc/alt "$a" "$b"
+	assert_output "shared-passwd"
+	run -0 hypr-layer --cat etc/abs "$a" "$b"
+	assert_output "shared-passwd"
+	run -0 hypr-layer --cat etc/hl "$a" "$b"
+	assert_output "hardcontent"
+	run -0 hypr-layer --cat etc/group "$a"
+	assert_output "g1"
+	run --separate-stderr -3 hypr-layer --cat etc/group "$a" "$b"
+	[[ $stderr == *"no such file"* ]]
+	run -3 hypr-layer --cat opt/conf "$a" "$b"
+	run -0 hypr-layer --cat opt/new "$a" "$b"
+	run -3 hypr-layer --cat etc "$a" "$b"
+	run -3 hypr-layer --cat etc/passwd "sha256:$(printf '1%.0s' {1..64})"
+	run -2 hypr-layer --cat etc/passwd nodigest
+}

@@ -19,6 +19,7 @@
 struct opts {
 	const char *root;
 	int flatten;
+	const char *cat;
 };
 
 static void
@@ -27,10 +28,12 @@ usage(FILE *f, int code)
 	fprintf(f,
 	    "usage: hypr-layer [--root DIR] < steps > image\n"
 	    "       hypr-layer --flatten LAYER.tar... > rootfs.tar\n"
+	    "       hypr-layer [--root DIR] --cat PATH DIGEST...\n"
 	    "Record the build cache and write the image stream (hypr-image(5)),\n"
 	    "or apply a chain of layer tars (lowest first, whiteouts honoured).\n"
 	    "  -r, --root DIR   the hypr store (default $HYPR_ROOT)\n"
 	    "      --flatten    flatten the named layer tars to standard output\n"
+	    "      --cat PATH   print a file of the chain of store layers DIGEST...\n"
 	    "  -h, --help       this help\n");
 	exit(code);
 }
@@ -41,6 +44,7 @@ parse_args(int argc, char *argv[], struct opts *o)
 	static const struct option lo[] = {
 		{ "root", required_argument, NULL, 'r' },
 		{ "flatten", no_argument, NULL, 'F' },
+		{ "cat", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -50,6 +54,7 @@ parse_args(int argc, char *argv[], struct opts *o)
 		switch (c) {
 		case 'r': o->root = optarg; break;
 		case 'F': o->flatten = 1; break;
+		case 'C': o->cat = optarg; break;
 		case 'h': usage(stdout, 0); break;
 		default: usage(stderr, HYPR_EXIT_USAGE);
 		}
@@ -88,6 +93,36 @@ flatten_main(int n, char *paths[])
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
 	free(fds);
+	return close_stdout();
+}
+
+/* --cat: what hypr-exec reads for USER and COPY --chown (/etc/passwd). */
+static int
+cat_main(const struct opts *o, int n, char *digests[])
+{
+	struct hypr_err e = { 0 };
+	struct hypr_root r;
+	char *data;
+	size_t len;
+	int rc;
+
+	if (n == 0)
+		die(HYPR_EXIT_USAGE, "--cat needs at least one layer digest");
+	for (int i = 0; i < n; i++)
+		if (!hypr_digest_valid(digests[i]))
+			die(HYPR_EXIT_USAGE, "'%s' is not a digest", digests[i]);
+	if (hypr_root_open(&r, o->root, &e) < 0)
+		die_err(&e);
+	rc = hypr_rootfs_read_file(&r, (const char *const *)digests, (size_t)n, o->cat,
+	    64u << 20, &data, &len, &e);
+	if (rc < 0)
+		die_err(&e);
+	if (rc == 1)
+		die(HYPR_EXIT_INPUT, "%s: no such file in the layers", o->cat);
+	fflush(stdout);
+	if (hypr_write_all(STDOUT_FILENO, data, len) < 0)
+		die_errno("writing standard output");
+	free(data);
 	return close_stdout();
 }
 
@@ -204,6 +239,8 @@ main(int argc, char *argv[])
 	parse_args(argc, argv, &o);
 	if (o.flatten)
 		return flatten_main(argc - optind, argv + optind);
+	if (o.cat)
+		return cat_main(&o, argc - optind, argv + optind);
 	if (optind != argc)
 		usage(stderr, HYPR_EXIT_USAGE);
 	refuse_tty_stdin("a steps stream");

@@ -178,3 +178,17 @@ EOF
 	d=$(jq -r 'select(.type == "image") | .squashfs.digest' out)
 	[ -f "$HYPR_ROOT/blobs/sha256/${d#sha256:}" ]
 }
+
+@test "squash: a clean tar file goes to tar2sqfs directly, with the same tree" {
+	rich_layer l1.tar
+	hypr-squash -o direct.sqfs < l1.tar
+	HYPR_SQUASH_NO_DIRECT=1 hypr-squash -o flat.sqfs < l1.tar
+	diff -u <(sqfs_tree flat.sqfs) <(sqfs_tree direct.sqfs)
+	[ "$(rdsquashfs -s /bin/ls direct.sqfs | grep 'Hard link count')" = "Hard link count: 2" ]
+	# whiteouts in a single tar are still applied (not passed through)
+	printf 'f a 644 0 0 a\nw b\n' | mklayer wh.tar
+	hypr-squash -o wh.sqfs < wh.tar
+	run sqfs_tree wh.sqfs
+	assert_output "/ d rwxr-xr-x 0 0 - -
+/a - rw-r--r-- 0 0 2 $(sha12 a)"
+}

@@ -103,6 +103,37 @@ find_guest_file(const char *env, const char *name, char *out, size_t cap,
 	    "build VM: %s not found (set %s, or run `make kernel guest`)", name, env);
 }
 
+/* The kernel, then its initramfs: HYPR_INITRD, else hypr-init.cpio next to
+ * the kernel, else the usual search. Without the project's kernel, a
+ * distribution kernel prepared by `make distro-kernel` (a "distro/" dir in
+ * the same places) is the fallback. A kernel with a "<kernel>.distro" file
+ * beside it boots in distro mode (ACPI, modules). */
+static int
+find_kernel(char *kernel, size_t kcap, char *initrd, size_t icap, int *distro,
+    struct hypr_err *e)
+{
+	char marker[PATH_MAX + 16], *slash;
+	struct hypr_err ignore = { 0 };
+
+	if (find_guest_file("HYPR_KERNEL", "vmlinux", kernel, kcap, e) < 0) {
+		if (getenv("HYPR_KERNEL") && *getenv("HYPR_KERNEL"))
+			return -1;
+		if (find_guest_file("HYPR_KERNEL", "distro/vmlinux", kernel, kcap, &ignore) < 0)
+			return -1;	/* e holds the first, clearer message */
+	}
+	snprintf(marker, sizeof marker, "%s.distro", kernel);
+	*distro = access(marker, F_OK) == 0;
+	if (getenv("HYPR_INITRD") && *getenv("HYPR_INITRD"))
+		return find_guest_file("HYPR_INITRD", "hypr-init.cpio", initrd, icap, e);
+	snprintf(initrd, icap, "%s", kernel);
+	if ((slash = strrchr(initrd, '/')) && (size_t)(slash - initrd) + 16 < icap) {
+		strcpy(slash + 1, "hypr-init.cpio");
+		if (exists(initrd))
+			return 0;
+	}
+	return find_guest_file("HYPR_INITRD", "hypr-init.cpio", initrd, icap, e);
+}
+
 static const char *
 hypr_root(char *buf, size_t cap)
 {
@@ -496,9 +527,9 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	double t0 = now();
 	unsigned char *p;
 	uint32_t n;
+	int distro = 0;
 
-	if (find_guest_file("HYPR_KERNEL", "vmlinux", kernel, sizeof kernel, e) < 0 ||
-	    find_guest_file("HYPR_INITRD", "hypr-init.cpio", initrd, sizeof initrd, e) < 0)
+	if (find_kernel(kernel, sizeof kernel, initrd, sizeof initrd, &distro, e) < 0)
 		return -1;
 	if (cpus <= 0)
 		cpus = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
@@ -508,15 +539,19 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	snprintf(mem, sizeof mem, "%ld", mb);
 
 	ndisks = 2 + (o->base != NULL) + vm->scratch;
+	/* A distribution kernel finds virtio-mmio devices only through ACPI,
+	 * hangs with noapictimer, and spends 0.3 s in crypto self-tests. */
 	if (!strcmp(accel, "kvm"))
 		snprintf(append, sizeof append,
-		    "console=ttyS0 %sreboot=t panic=-1 hypr.disks=%d%s",
-		    debug ? "" : "quiet ", ndisks, debug ? " hypr.debug=1 printk.time=1" : "");
+		    "console=ttyS0 %sreboot=t panic=-1 %shypr.disks=%d%s",
+		    debug ? "" : "quiet ", distro ? "cryptomgr.notests " : "", ndisks,
+		    debug ? " hypr.debug=1 printk.time=1" : "");
 	else
 		snprintf(append, sizeof append,
 		    "console=ttyS0 %sreboot=t panic=-1 tsc=reliable tsc_early_khz=%llu no_timer_check "
-		    "noapictimer random.trust_cpu=on hypr.disks=%d%s",
-		    debug ? "" : "quiet ", (unsigned long long)tsc_khz(), ndisks,
+		    "%srandom.trust_cpu=on hypr.disks=%d%s",
+		    debug ? "" : "quiet ", (unsigned long long)tsc_khz(),
+		    distro ? "cryptomgr.notests " : "noapictimer ", ndisks,
 		    debug ? " hypr.debug=1 printk.time=1" : "");
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -527,7 +562,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 
 	argv[a++] = (char *)qemu;
 	argv[a++] = "-M";
-	argv[a++] = "microvm,acpi=off,x-option-roms=off";
+	argv[a++] = distro ? "microvm,acpi=on,x-option-roms=off" : "microvm,acpi=off,x-option-roms=off";
 	argv[a++] = "-accel";
 	argv[a++] = (char *)accel;
 	argv[a++] = "-cpu";

@@ -245,3 +245,19 @@ PY
 	run -0 "$VMCTL" -T -b "$BASE" run /bin/true
 	assert_output --partial "accel tcg"
 }
+
+# bats test_tags=vm
+@test "vm: fallback to a distribution kernel with its modules (slow; needs one)" {
+	local root=${HYPR_TEST_DISTRO_ROOT:-} kver vmlinuz
+	vmlinuz=$(ls "$root"/boot/vmlinuz-* 2>/dev/null | head -n1)
+	[ -n "$vmlinuz" ] || skip "no distribution kernel (set HYPR_TEST_DISTRO_ROOT to an unpacked linux-image)"
+	kver=${vmlinuz##*/vmlinuz-}
+	[ -d "$root/lib/modules/$kver/kernel" ] || skip "no modules for $kver"
+	run -0 "$HYPR_SRC/pipeline/vm/distro-kernel.sh" "$vmlinuz" "$root/lib/modules/$kver" \
+		"${VMCTL%/*}/hypr-init.cpio" "$BATS_TEST_TMPDIR/distro"
+	HYPR_KERNEL="$BATS_TEST_TMPDIR/distro/vmlinux" run -0 vm sh 'uname -r; rm /bin/ls' \
+		\; diff "$BATS_TEST_TMPDIR/d.tar"
+	assert_output "$kver"
+	run -0 tarls "$BATS_TEST_TMPDIR/d.tar"
+	assert_line --regexp 'bin/\.wh\.ls$'
+}

@@ -320,6 +320,43 @@ make_init_layer(void)
 
 static int mknodes(void);
 
+static int
+cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Distribution-kernel mode (pipeline/vm/distro-kernel.sh): the drivers are
+ * modules in the initramfs, named NN-name.ko in load order. */
+static void
+load_modules(void)
+{
+	DIR *d = opendir("/lib/modules/hypr");
+	struct dirent *de;
+	char *names[64], p[512];
+	size_t n = 0;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) && n < 64)
+		if (de->d_name[0] != '.')
+			names[n++] = strdup(de->d_name);
+	closedir(d);
+	qsort(names, n, sizeof *names, cmpstr);
+	for (size_t i = 0; i < n; i++) {
+		int fd;
+		snprintf(p, sizeof p, "/lib/modules/hypr/%s", names[i]);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST))
+			logmsg("module %s: %s", names[i], strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(names[i]);
+	}
+	if (debug)
+		logmsg("%zu modules loaded", n);
+}
+
 static void
 boot(void)
 {
@@ -345,6 +382,7 @@ boot(void)
 	ndisks = cmdline_int("hypr.disks", 0);
 	if (debug)
 		logmsg("init started");
+	load_modules();
 	find_port();
 	if (debug)
 		logmsg("port found");

@@ -30,7 +30,7 @@ export HYPR_ROOT="$work/hypr-root"
 "$hypr" build -q -t bench:cached "$ctx" >/dev/null	# cold: fills the cache
 hyperfine -N --style basic --warmup 2 --runs "$runs" --export-json "$work/hypr.json" \
 	"$hypr build -q -t bench:cached $ctx"
-results="hypr $(jq '.results[0].mean' "$work/hypr.json")"
+results="hypr $(jq -r '.results[0] | "\(.mean) \(.min)"' "$work/hypr.json")"
 
 # docker build with BuildKit, on its own daemon (vfs, no iptables, no bridge)
 if [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ]; then
@@ -52,7 +52,7 @@ if [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ]; then
 	hyperfine -N --style basic --warmup 2 --runs "$runs" --export-json "$work/docker.json" \
 		"/usr/bin/docker build -q --network=none -t bench:cached $ctx"
 	results="$results
-docker $(jq '.results[0].mean' "$work/docker.json")"
+docker $(jq -r '.results[0] | "\(.mean) \(.min)"' "$work/docker.json")"
 else
 	echo "cached.sh: no dockerd (docker.io): skipping docker build" >&2
 fi
@@ -68,12 +68,13 @@ if command -v buildah >/dev/null; then
 	hyperfine -N --style basic --warmup 2 --runs "$runs" --export-json "$work/buildah.json" \
 		"buildah $bs bud -q --layers --pull=never --isolation chroot -t bench:cached $ctx"
 	results="$results
-buildah $(jq '.results[0].mean' "$work/buildah.json")"
+buildah $(jq -r '.results[0] | "\(.mean) \(.min)"' "$work/buildah.json")"
 else
 	echo "cached.sh: no buildah: skipping" >&2
 fi
 
 echo
-echo "cached rebuild of $ctx ($runs runs each, mean):"
-echo "$results" | awk 'NR == 1 { h = $2 }
-	{ printf "  %-8s %8.1f ms   %6.1fx hypr\n", $1, $2 * 1000, $2 / h }'
+echo "cached rebuild of $ctx ($runs runs each; load average: $(cut -d' ' -f1 /proc/loadavg)):"
+echo "$results" | awk 'NR == 1 { h = $2; hm = $3 }
+	{ printf "  %-8s mean %8.1f ms (%5.1fx hypr)   min %8.1f ms (%5.1fx hypr)\n",
+	    $1, $2 * 1000, $2 / h, $3 * 1000, $3 / hm }'

@@ -8,7 +8,11 @@ BK="$CONFORMANCE/buildkit-parser"
 TOSEXP="$FIX/parse/plan2sexp.jq"
 
 setup() {
-	[ -d "$BK/testfiles" ] || skip "no conformance data at $BK"
+	if [ ! -d "$BK/testfiles" ]; then
+		# In CI shared/ is always beside the clone: missing data is a failure there.
+		[ "${CI:-}" != true ] || fail "no conformance data at $BK"
+		skip "no conformance data at $BK"
+	fi
 }
 
 # Cases without a FROM are parser-only tests upstream: use --parse-only there.

@@ -35,6 +35,13 @@ read_line(struct hypr_stream_in *s, json_t **out, struct hypr_err *e)
 	return 1;
 }
 
+/* "a" or "an" before a format name */
+static const char *
+article(const char *word)
+{
+	return strchr("aeiou", word[0]) && word[0] ? "an" : "a";
+}
+
 int
 hypr_stream_open(struct hypr_stream_in *s, FILE *f, const char *name,
     const char *format, int max_version, const char *const *known,
@@ -50,13 +57,16 @@ hypr_stream_open(struct hypr_stream_in *s, FILE *f, const char *name,
 	s->name = name;
 	if ((r = read_line(s, &h, e)) <= 0)
 		return r < 0 ? -1 : hypr_err_set(e, HYPR_EXIT_INPUT,
-		    "%s: empty stream (expected a %s stream)", name, format);
+		    "%s: empty stream (expected %s %s stream)", name,
+		    article(format), format);
 	fmt = hypr_json_str(h, "hypr");
 	if (fmt == NULL || strcmp(fmt, format) != 0) {
+		/* fmt points into h: set the message before freeing it */
+		hypr_err_set(e, HYPR_EXIT_INPUT,
+		    "%s:1: not %s %s stream (header says %s)", name,
+		    article(format), format, fmt ? fmt : "nothing");
 		json_decref(h);
-		return hypr_err_set(e, HYPR_EXIT_INPUT,
-		    "%s:1: not a %s stream (header says %s)", name, format,
-		    fmt ? fmt : "nothing");
+		return -1;
 	}
 	if (hypr_json_int(h, "version", 0) < 1 ||
 	    hypr_json_int(h, "version", 0) > max_version) {

@@ -73,6 +73,7 @@ test_stream(void)
 	    &n, &e) < 0 && e.code == HYPR_EXIT_INPUT);
 	/* wrong format, future version, unknown needs */
 	CHECK(read_all("{\"hypr\":\"image\",\"version\":1}\n", &n, &e) < 0);
+	CHECK(strcmp(e.msg, "t:1: not a plan stream (header says image)") == 0);
 	CHECK(read_all("{\"hypr\":\"plan\",\"version\":2}\n", &n, &e) < 0);
 	CHECK(read_all("{\"hypr\":\"plan\",\"version\":1,\"needs\":[\"zz\"]}\n"
 	    "{\"end\":true,\"records\":0}\n", &n, &e) < 0);

@@ -55,25 +55,27 @@ hypr_stream_open(struct hypr_stream_in *s, FILE *f, const char *name,
 	memset(s, 0, sizeof(*s));
 	s->f = f;
 	s->name = name;
-	if ((r = read_line(s, &h, e)) <= 0)
-		return r < 0 ? -1 : hypr_err_set(e, HYPR_EXIT_INPUT,
-		    "%s: empty stream (expected %s %s stream)", name,
-		    article(format), format);
+	if ((r = read_line(s, &h, e)) <= 0) {
+		if (r == 0)
+			hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "%s: empty stream (expected %s %s stream)", name,
+			    article(format), format);
+		goto fail;
+	}
+	/* Strings below point into h: set messages before freeing it. */
 	fmt = hypr_json_str(h, "hypr");
 	if (fmt == NULL || strcmp(fmt, format) != 0) {
-		/* fmt points into h: set the message before freeing it */
 		hypr_err_set(e, HYPR_EXIT_INPUT,
 		    "%s:1: not %s %s stream (header says %s)", name,
 		    article(format), format, fmt ? fmt : "nothing");
-		json_decref(h);
-		return -1;
+		goto fail;
 	}
 	if (hypr_json_int(h, "version", 0) < 1 ||
 	    hypr_json_int(h, "version", 0) > max_version) {
-		json_decref(h);
-		return hypr_err_set(e, HYPR_EXIT_INPUT,
+		hypr_err_set(e, HYPR_EXIT_INPUT,
 		    "%s:1: unsupported %s version (this reader knows up to %d)",
 		    name, format, max_version);
+		goto fail;
 	}
 	needs = json_object_get(h, "needs");
 	json_array_foreach(needs, i, v) {
@@ -83,14 +85,19 @@ hypr_stream_open(struct hypr_stream_in *s, FILE *f, const char *name,
 		for (const char *const *k = known; want && k && *k; k++)
 			ok |= strcmp(*k, want) == 0;
 		if (!ok) {
-			json_decref(h);
-			return hypr_err_set(e, HYPR_EXIT_INPUT,
+			hypr_err_set(e, HYPR_EXIT_INPUT,
 			    "%s:1: stream needs unknown feature '%s'", name,
 			    want ? want : "?");
+			goto fail;
 		}
 	}
 	s->header = h;
 	return 0;
+fail:
+	json_decref(h);
+	free(s->buf);
+	s->buf = NULL;
+	return -1;
 }
 
 int

@@ -1464,6 +1464,62 @@ check_arity(struct df *d, json_t *n, long line)
 	return 0;
 }
 
+/* The flags each instruction takes (BuildKit's BFlags per instruction):
+ * "s" a string (repeatable when the name is mount or exclude), "b" a
+ * boolean. Anything else is an unknown flag. */
+static const struct {
+	const char *op, *name, *kind;
+} known_flags[] = {
+	{ "FROM", "platform", "s" },
+	{ "RUN", "mount", "s" }, { "RUN", "network", "s" },
+	{ "RUN", "security", "s" }, { "RUN", "device", "s" },
+	{ "COPY", "from", "s" }, { "COPY", "chown", "s" }, { "COPY", "chmod", "s" },
+	{ "COPY", "link", "b" }, { "COPY", "parents", "b" }, { "COPY", "exclude", "s" },
+	{ "ADD", "chown", "s" }, { "ADD", "chmod", "s" }, { "ADD", "link", "b" },
+	{ "ADD", "keep-git-dir", "b" }, { "ADD", "checksum", "s" },
+	{ "ADD", "exclude", "s" }, { "ADD", "unpack", "b" },
+	{ "HEALTHCHECK", "interval", "s" }, { "HEALTHCHECK", "timeout", "s" },
+	{ "HEALTHCHECK", "start-period", "s" }, { "HEALTHCHECK", "start-interval", "s" },
+	{ "HEALTHCHECK", "retries", "s" },
+	{ NULL, NULL, NULL }
+};
+
+/* BuildKit's instruction layer on flags and names: an unknown flag, a
+ * string flag without a value, a boolean flag with a non-boolean value,
+ * a blank ENV/LABEL/ARG name are errors. */
+static int
+check_flags(struct df *d, json_t *n, long line)
+{
+	const char *op = hypr_json_str(n, "op");
+	json_t *f, *p;
+	size_t i;
+
+	json_array_foreach(json_object_get(n, "flag_args"), i, f) {
+		const char *s = json_string_value(f) + 2, *eq = strchr(s, '=');
+		size_t nl = eq ? (size_t)(eq - s) : strlen(s);
+		const char *kind = NULL;
+
+		for (size_t k = 0; known_flags[k].op; k++)
+			if (!strcmp(known_flags[k].op, op) &&
+			    strlen(known_flags[k].name) == nl &&
+			    !strncmp(known_flags[k].name, s, nl))
+				kind = known_flags[k].kind;
+		if (kind == NULL)
+			return fail(d, line, "%s: unknown flag: %.*s", op, (int)nl, s);
+		if (*kind == 's' && eq == NULL)
+			return fail(d, line, "%s: missing a value on flag: %s", op, s);
+		if (*kind == 'b' && eq && strcasecmp(eq + 1, "true") &&
+		    strcasecmp(eq + 1, "false"))
+			return fail(d, line, "%s: expecting boolean value for flag %.*s, not: %s",
+			    op, (int)nl, s, eq + 1);
+	}
+	if (!strcmp(op, "ENV") || !strcmp(op, "LABEL") || !strcmp(op, "ARG"))
+		json_array_foreach(json_object_get(n, "pairs"), i, p)
+			if (json_string_length(json_object_get(p, "key")) == 0)
+				return fail(d, line, "%s names can not be blank", op);
+	return 0;
+}
+
 static void
 stages_free(struct stage *st, size_t n)
 {
@@ -1550,6 +1606,8 @@ plan_stages(struct df *d, json_t *records)
 			char *base = NULL, *pexp = NULL, *lname = NULL;
 			size_t na = json_array_size(args);
 
+			if (check_flags(d, n, l0) < 0)
+				goto out;
 			if (na != 1 && !(na == 3 && !strcasecmp(json_string_value(json_array_get(args, 1)), "AS"))) {
 				fail(d, l0, "FROM requires either one or three arguments (FROM image [AS name])");
 				goto out;
@@ -1643,6 +1701,8 @@ plan_stages(struct df *d, json_t *records)
 				fail(d, l0, "%s before the first FROM (only ARG may come before FROM)", op);
 				goto out;
 			}
+			if (check_flags(d, n, l0) < 0)
+				goto out;
 			/* A global ARG: its value (or --build-arg) is visible to FROM lines. */
 			pairs = json_object_get(n, "pairs");
 			json_array_foreach(pairs, k, p) {
@@ -1700,7 +1760,7 @@ plan_stages(struct df *d, json_t *records)
 				goto out;
 			}
 			json_array_append_new(s->instrs, rec);
-			if (check_arity(d, n, l0) < 0)
+			if (check_arity(d, n, l0) < 0 || check_flags(d, n, l0) < 0)
 				goto out;
 			if (!strcmp(op, "MAINTAINER") &&
 			    warn_add(d, l0, "MAINTAINER is deprecated, use LABEL maintainer=... instead") < 0)

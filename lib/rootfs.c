@@ -702,7 +702,8 @@ hypr_rootfs_flatten_fds(const int *fds, const char *const *names, size_t n,
 	for (size_t i = 0; i < f.n; i++)
 		if (f.nodes[i]->visible)
 			vis[nv++] = f.nodes[i];
-	qsort(vis, nv, sizeof(*vis), node_cmp);
+	if (nv)
+		qsort(vis, nv, sizeof(*vis), node_cmp);
 	if ((w = archive_write_new()) == NULL) {
 		hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 		goto out;

@@ -139,7 +139,8 @@ load_images(struct hypr_store *s, struct hypr_err *e)
 	/* hex points into id: set after the array stops moving */
 	for (size_t i = 0; i < s->n; i++)
 		s->img[i].hex = s->img[i].id + 7;
-	qsort(s->img, s->n, sizeof(*s->img), img_cmp);
+	if (s->n)
+		qsort(s->img, s->n, sizeof(*s->img), img_cmp);
 	for (size_t i = 0; i < s->n; i++)
 		s->img[i].hex = s->img[i].id + 7;
 	return 0;

@@ -55,7 +55,8 @@ setup() {
 	[ "$id1" = "$id2" ]
 	id3=$(build_image app:1 other)
 	[ "$id3" != "$id1" ]
-	run hypr-store images --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+	run -0 hypr-store images --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+	run sort <<<"$output"
 	assert_output "app:1 ${id3:7:12}
 app:2 ${id1:7:12}"
 }

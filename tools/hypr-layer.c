@@ -226,7 +226,7 @@ main(int argc, char *argv[])
 	struct hypr_root r;
 	struct hypr_stream_in in;
 	struct hypr_stream_out out;
-	json_t *rec, *stages = json_object(), *final = NULL, *fsteps = json_array();
+	json_t *rec, *stages, *final = NULL, *fsteps;
 	json_t *layers, *history, *img, *cfg = NULL, *l;
 	const char *os = "linux", *arch = host_arch();
 	char created[40], chain[HYPR_DIGEST_LEN + 1], pbuf[128], where[64];
@@ -244,6 +244,8 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage(stderr, HYPR_EXIT_USAGE);
 	refuse_tty_stdin("a steps stream");
+	stages = json_object();
+	fsteps = json_array();
 	if ((epoch = hypr_image_epoch(&e)) < -1)
 		die_err(&e);
 	hypr_image_time(epoch >= 0 ? epoch : (int64_t)time(NULL), created, sizeof(created));
@@ -272,20 +274,15 @@ main(int argc, char *argv[])
 			json_t *layer = json_object_get(rec, "layer");
 			const char *d = hypr_json_str(layer, "digest");
 
-			if (json_is_object(layer) && (!d || !hypr_digest_valid(d))) {
-				json_decref(rec);
+			/* die() while rec is alive: the messages point into it */
+			if (json_is_object(layer) && (!d || !hypr_digest_valid(d)))
 				die(HYPR_EXIT_INPUT, "%s: step layer without a valid digest", where);
-			}
-			if (d && !hypr_blob_has(&r, d)) {
-				json_decref(rec);
+			if (d && !hypr_blob_has(&r, d))
 				die(HYPR_EXIT_INPUT, "%s: layer %s of step %lld is not in the store",
 				    where, d, (long long)hypr_json_int(rec, "n", 0));
-			}
 			if (!json_is_true(json_object_get(rec, "cached")) &&
-			    write_cache_entry(&r, rec, created, where, &e) < 0) {
-				json_decref(rec);
+			    write_cache_entry(&r, rec, created, where, &e) < 0)
 				die_err(&e);
-			}
 			if (final && hypr_json_int(rec, "stage", -2) == final_idx)
 				json_array_append(fsteps, rec);
 		}

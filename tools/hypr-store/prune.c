@@ -132,7 +132,7 @@ dcmp(const void *a, const void *b)
 static int
 ref_has(struct refs *r, const char *d)
 {
-	if (!r->sorted) {
+	if (!r->sorted && r->n) {
 		qsort(r->d, r->n, sizeof(*r->d), dcmp);
 		r->sorted = 1;
 	}

@@ -48,8 +48,8 @@ instrs() {
 	[ "$(q -s 'length')" = 3 ]
 	[ "$(q -s '.[0] | [.hypr, .version, .dockerfile]')" = '["plan",1,"Dockerfile"]' ]
 	[ "$(q -s '.[-1]')" = '{"end":true,"records":1}' ]
-	run -4 --separate-stderr "$HYPR_PARSE" -f does-not-exist
-	[[ $stderr == "hypr-parse: does-not-exist: No such file or directory" ]]
+	run -2 --separate-stderr "$HYPR_PARSE" -f does-not-exist
+	[[ $stderr == "hypr-parse: does-not-exist: cannot read the Dockerfile (No such file or directory)" ]]
 }
 
 @test "parse: parser directives and where they stop" {

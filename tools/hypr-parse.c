@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dockerfile.h"
@@ -152,6 +153,14 @@ main(int argc, char *argv[])
 		text = read_stdin(&len);
 		po.name = "Dockerfile";
 	} else {
+		struct stat st;
+
+		/* a wrong -f is the caller's mistake, as `hypr build` says (2) */
+		if (stat(o.file, &st) < 0 && (errno == ENOENT || errno == ENOTDIR))
+			die(HYPR_EXIT_USAGE, "%s: cannot read the Dockerfile (%s)",
+			    o.file, strerror(errno));
+		if (stat(o.file, &st) == 0 && S_ISDIR(st.st_mode))
+			die(HYPR_EXIT_USAGE, "%s: is a directory, not a Dockerfile", o.file);
 		if (hypr_read_file(o.file, MAX_DOCKERFILE, &text, &len, &e) < 0)
 			die_err(&e);
 		po.name = o.file;

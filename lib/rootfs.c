@@ -1215,7 +1215,8 @@ hypr_rootfs_squashfs_blob(const struct hypr_root *r, const char *const *layers,
 	if (hypr_root_path(r, dir, sizeof(dir), "cache/squashfs") < 0 ||
 	    hypr_root_path(r, idx, sizeof(idx), "cache/squashfs/%s.json", key + 7) < 0 ||
 	    hypr_root_path(r, tmpd, sizeof(tmpd), "tmp") < 0 ||
-	    hypr_root_path(r, out, sizeof(out), "tmp/squash-%s.sqfs", key + 7) < 0)
+	    hypr_root_path(r, out, sizeof(out), "tmp/squash-%s.%ld.sqfs", key + 7,
+	    (long)getpid()) < 0)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
 	if (hypr_mkdir_p(dir, 0755, e) < 0)
 		return -1;
@@ -1223,7 +1224,8 @@ hypr_rootfs_squashfs_blob(const struct hypr_root *r, const char *const *layers,
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "squashfs");
 	if (open_blobs(r, layers, n, fds, e) < 0)
 		goto out;
-	/* out is private to this process: tmp_name adds the pid */
+	/* out is private to this process (pid in the name): two builds of one
+	 * chain each build, and the second rename just replaces equal bytes */
 	if (hypr_rootfs_squash_fds(fds, layers, n, tmpd, out, o, e) < 0)
 		goto out;
 	if (hypr_digest_file(out, digest, size, e) < 0 ||

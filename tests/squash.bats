@@ -192,3 +192,17 @@ EOF
 	assert_output "/ d rwxr-xr-x 0 0 - -
 /a - rw-r--r-- 0 0 2 $(sha12 a)"
 }
+
+@test "squash: two builds of the same chain at once both succeed" {
+	printf 'F big 644 3000000\nf a 644 0 0 a\n' | mklayer l.tar
+	l=$(layer_json l.tar)
+	steps_stream "$l" "CMD|CMD x|null|{}" | hypr-layer > image
+	for i in 1 2 3 4; do hypr-squash < image > out.$i & done
+	wait
+	for i in 1 2 3 4; do
+		d=$(jq -r 'select(.type == "image") | .squashfs.digest' out.$i)
+		[ "$d" = "$(jq -r 'select(.type == "image") | .squashfs.digest' out.1)" ]
+	done
+	[ -f "$HYPR_ROOT/blobs/sha256/${d#sha256:}" ]
+	[ -z "$(ls "$HYPR_ROOT/tmp")" ]
+}

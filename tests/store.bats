@@ -308,3 +308,22 @@ app:1"
 	run --separate-stderr -0 hypr-store images
 	[ -z "$stderr" ]
 }
+
+@test "store: --root moves the store; a non-root user gets one under XDG_DATA_HOME" {
+	requires root
+	requires setpriv
+	id=$(build_image app:1)
+	mv "$HYPR_ROOT" "$BATS_TEST_TMPDIR/moved"
+	run -0 env -u HYPR_ROOT hypr-store --root "$BATS_TEST_TMPDIR/moved" images -q --no-trunc
+	assert_output "$id"
+	# the bats run directory is private to root: use one nobody can reach
+	xdg=$(mktemp -d /tmp/hypr-xdg.XXXXXX)
+	chmod 755 "$xdg"
+	chown 65534:65534 "$xdg"
+	run -0 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env -u HYPR_ROOT XDG_DATA_HOME="$xdg" "$(command -v hypr-store)" images -q
+	assert_output ""
+	[ -d "$xdg/hypr/images" ]
+	[ "$(stat -c %u "$xdg/hypr/images")" = 65534 ]
+	rm -rf "$xdg"
+}

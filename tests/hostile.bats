@@ -1,0 +1,489 @@
+#!/usr/bin/env bats
+# Hostile and unlucky users, through the real `hypr build` and the stages
+# alone: bad input gets one clear line naming what and where and its exit
+# code (2 usage, 3 bad input, 4 system, 1 step failed), and loses nothing:
+# the store, the cache and earlier images stay intact and verifiable.
+# VM tests (tagged vm) are few; the rest needs no VM.
+load helpers
+
+setup() {
+	fresh_root
+	export HYPR_PROGRESS=plain
+	# the build VM's private files live under $HYPR_ROOT/tmp; other
+	# scratch files of the stages under TMPDIR: both must end up empty
+	export TMPDIR="$BATS_TEST_TMPDIR/tmpdir"
+	mkdir -p "$TMPDIR"
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+teardown() {
+	if [ -n "${ORPHAN_PG:-}" ]; then
+		kill -KILL -- "-$ORPHAN_PG" 2>/dev/null || true
+	fi
+	if [ -n "${BG_PID:-}" ]; then
+		kill -KILL -- "-$BG_PID" 2>/dev/null || true
+		wait "$BG_PID" 2>/dev/null || true
+	fi
+	if [ -n "${SMALL:-}" ] && mountpoint -q "$SMALL"; then
+		umount "$SMALL"
+	fi
+}
+
+# ctx DIR LINE...: a build context whose Dockerfile has these lines
+ctx() {
+	local d=$1
+	shift
+	mkdir -p "$d"
+	printf '%s\n' "$@" > "$d/Dockerfile"
+}
+
+# store_ok: every stored image inspects, its squashfs matches its manifest
+# digest; prints the number of images
+store_ok() {
+	local j id n=0 want got
+	for j in "$HYPR_ROOT"/images/*.json; do
+		[ -e "$j" ] || continue
+		id=${j##*/}
+		id=${id%.json}
+		[ "$id" != index ] || continue
+		hypr image inspect "$id" >/dev/null
+		want=$(jq -r '.squashfs.digest' "$j")
+		got=sha256:$(sha256sum "$HYPR_ROOT/images/$id.squashfs" | cut -d' ' -f1)
+		[ "$want" = "$got" ] || { echo "squashfs of $id: $got, manifest says $want" >&2; return 1; }
+		n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# no_vm: no build VM of this store is running
+no_vm() {
+	! pgrep -f "qemu-system.*$HYPR_ROOT/" >/dev/null
+}
+
+# nothing_left: no build VM of this store alive, no temp file visible
+nothing_left() {
+	local i
+	for i in $(seq 50); do
+		pgrep -f "qemu-system.*$HYPR_ROOT/" >/dev/null || break
+		sleep 0.1
+	done
+	run pgrep -af "qemu-system.*$HYPR_ROOT/"
+	[ -z "$output" ] || { echo "VM left running: $output" >&2; return 1; }
+	[ -z "$(ls -A "$HYPR_ROOT/tmp")" ] || { ls -lA "$HYPR_ROOT/tmp" >&2; return 1; }
+	[ -z "$(ls -A "$TMPDIR")" ] || { ls -lA "$TMPDIR" >&2; return 1; }
+	[ -z "$(find "$HYPR_ROOT" -name '*.tmp*' -o -name '.*' -type f)" ]
+}
+
+# one_error: $stderr has exactly one line starting with PREFIX (the stage's
+# own error line), and the driver's ERROR line
+one_error() {
+	local n
+	n=$(printf '%s\n' "$stderr" | grep -c "^$1")
+	[ "$n" -eq 1 ] || { echo "want one '$1' line, got $n: $stderr" >&2; return 1; }
+}
+
+# bg_build ARGS...: `hypr build` in its own process group, stderr to bg.err
+bg_build() {
+	setsid hypr build "$@" > bg.out 2> bg.err &
+	BG_PID=$!
+}
+
+# wait_for CMD...: poll (0.05 s) until CMD succeeds, at most 60 s
+wait_for() {
+	local i
+	for i in $(seq 1200); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for: $*" >&2
+	return 1
+}
+
+# finish_bg: wait for the background build; its exit status in $BG_RC
+finish_bg() {
+	BG_RC=0
+	wait "$BG_PID" || BG_RC=$?
+	BG_PID=
+}
+
+@test "hostile: garbage, empty and binary input to every stage is bad input, one line" {
+	printf 'hello world\n' > garbage
+	: > empty
+	printf '\0\0{\n' > nul
+	head -c 4096 "$(command -v hypr)" > binary
+	for f in garbage empty nul binary; do
+		for s in "$HYPR_FETCH" "$HYPR_EXEC --context ." "$HYPR_LAYER" "$HYPR_SQUASH" "$HYPR_STORE -t g:1"; do
+			run -3 --separate-stderr $s < "$f"
+			[ -z "$output" ]
+			[ "${#stderr_lines[@]}" -eq 1 ]
+			[[ $stderr == "${s%% *}: "* ]]
+		done
+		run -3 --separate-stderr "$HYPR_PARSE" -f "$f"
+		[ "${#stderr_lines[@]}" -eq 1 ]
+		[[ $stderr == "hypr-parse: $f:"[0-9]*": "* ]]
+	done
+	[ "$(store_ok)" -eq 0 ]
+	[ -z "$(ls "$HYPR_ROOT/cache" | grep -v squashfs)" ]
+}
+
+@test "hostile: a stream of the wrong kind names what it got; exit 3" {
+	ctx c 'FROM busybox:latest' 'ENV A=1' 'CMD ["sh"]'
+	run -0 hypr build -q --keep k -t w:1 c
+	# each stage reads one kind; feed it every other kind
+	local -A want=([fetch]=plan [exec]=resolved [layer]=steps [squash]=image [store]=image)
+	for st in fetch exec layer squash store; do
+		for f in plan resolved steps image; do
+			[ "$f" != "${want[$st]}" ] || continue
+			case $st in
+			exec) cmd="$HYPR_EXEC --context c" ;;
+			store) cmd="$HYPR_STORE -t w:2" ;;
+			*) v=HYPR_${st^^}; cmd=${!v} ;;
+			esac
+			run -3 --separate-stderr $cmd < "k/$f.jsonl"
+			[ "$stderr" = "hypr-$st: ${want[$st]}:1: not $( [ "${want[$st]}" = image ] && echo an || echo a) ${want[$st]} stream (header says $f)" ]
+		done
+	done
+	# the image stream without its squashfs is refused by hypr-store
+	run -3 --separate-stderr "$HYPR_STORE" -t w:2 < k/image.jsonl
+	[[ $stderr == *"no squashfs"* ]]
+	run -0 hypr images --format '{{.Repository}}:{{.Tag}}'
+	[ "$output" = "w:1" ]
+	[ "$(store_ok)" -eq 1 ]
+}
+
+@test "hostile: a stream truncated between stages is bad input; nothing is stored" {
+	ctx c 'FROM busybox:latest' 'ENV A=1'
+	run -0 hypr build -q --keep k -t t:1 c
+	id=$output
+	run -3 --separate-stderr bash -c "$HYPR_PARSE -f c/Dockerfile | head -c 200 | $HYPR_FETCH"
+	[[ $stderr == "hypr-fetch: plan:2: bad JSON: "* ]]
+	for f in plan:fetch resolved:exec steps:layer image:squash squashed:store; do
+		s=${f#*:}
+		f=${f%:*}
+		size=$(wc -c < "k/$f.jsonl")
+		case $s in
+		exec) cmd="$HYPR_EXEC --context c" ;;
+		store) cmd="$HYPR_STORE -t t:2" ;;
+		*) v=HYPR_${s^^}; cmd=${!v} ;;
+		esac
+		# cut inside a record, inside the end record, and the end record gone
+		last=$(tail -n 1 "k/$f.jsonl" | wc -c)
+		for n in 150 $((size - 5)) $((size - last)); do
+			head -c "$n" "k/$f.jsonl" > cut
+			run -3 --separate-stderr $cmd < cut
+			[ "${#stderr_lines[@]}" -eq 1 ]
+			[[ $stderr == "hypr-$s: "*"bad JSON"* || $stderr == "hypr-$s: "*"truncated stream: no end record"* ]]
+		done
+	done
+	run -0 hypr images -q --no-trunc
+	[ "$output" = "$id" ]
+	[ "$(store_ok)" -eq 1 ]
+}
+
+@test "hostile: Dockerfile errors are one line naming Dockerfile:LINE; exit 3" {
+	mkdir -p c && touch c/a
+	check() {
+		printf "$1" > c/Dockerfile
+		run -3 --separate-stderr hypr build -q -t e:1 c
+		one_error "hypr-parse: c/Dockerfile:$2: "
+		[[ $stderr == *"hypr-parse: c/Dockerfile:$2: $3"* ]]
+		[[ $stderr == *"ERROR: hypr-parse failed (exit 3)"* ]]
+	}
+	check 'FROM busybox:latest\nFOO bar\n' 2 'unknown instruction: FOO'
+	check 'FROM busybox:latest\nCOPY --evil=1 a /a\n' 2 'COPY: unknown flag: evil'
+	check 'FROM busybox:latest\nRUN --evil true\n' 2 'RUN: unknown flag: evil'
+	check 'FROM --plat=x busybox:latest\n' 1 'FROM: unknown flag: plat'
+	check 'FROM busybox:latest\nCOPY --from a /a\n' 2 'COPY: missing a value on flag: from'
+	check 'FROM busybox:latest\nCOPY --link=maybe a /a\n' 2 'COPY: expecting boolean value for flag link, not: maybe'
+	check 'FROM busybox:latest\nENV =x\n' 2 'ENV names can not be blank'
+	check 'FROM busybox:latest\nLABEL =x\n' 2 'LABEL names can not be blank'
+	check 'ARG =x\nFROM busybox:latest\n' 1 'ARG names can not be blank'
+	check 'FROM busybox:latest\nRUN echo a\0b\n' 2 'NUL byte in instruction'
+	check 'FROM busybox:latest\nLABEL a=\xff\xfe\n' 2 'invalid UTF-8 in instruction'
+	check 'FROM busybox:latest\nRUN <<EOF\necho hi\n' 2 'unterminated heredoc EOF'
+	check '# just a comment\n' 1 'file with no instructions'
+	# a line of 20 MB is refused whole, a 3 MB one is fine
+	{ echo 'FROM busybox:latest'; printf 'LABEL a=%s\n' "$(head -c 20000000 /dev/zero | tr '\0' a)"; } > c/Dockerfile
+	run -3 --separate-stderr hypr build -q -t e:1 c
+	one_error "hypr-parse: c/Dockerfile: larger than 16777216 bytes"
+	{ echo 'FROM busybox:latest'; printf 'ENV A=%s\n' "$(head -c 3000000 /dev/zero | tr '\0' a)"; } > c/Dockerfile
+	run -0 --separate-stderr hypr build -q -t big:1 c
+	run -0 hypr image inspect big:1
+	[ "$(jq -r '.[0].env[] | select(startswith("A=")) | length' <<<"$output")" -eq 3000002 ]
+	[ "$(store_ok)" -eq 1 ]
+}
+
+@test "hostile: a missing or directory Dockerfile or context is a usage error (2)" {
+	run -2 --separate-stderr hypr build -t x:1 no-such-dir
+	[ "$stderr" = "hypr: build: no-such-dir: not a directory" ]
+	mkdir -p empty dir/Dockerfile
+	run -2 --separate-stderr hypr build -t x:1 empty
+	[ "$stderr" = "hypr: build: empty/Dockerfile: cannot read the Dockerfile (No such file or directory)" ]
+	run -2 --separate-stderr hypr build -t x:1 dir
+	one_error "hypr-parse: dir/Dockerfile: is a directory, not a Dockerfile"
+	run -2 --separate-stderr "$HYPR_PARSE" -f dir/Dockerfile
+	[ "$stderr" = "hypr-parse: dir/Dockerfile: is a directory, not a Dockerfile" ]
+	run -2 --separate-stderr "$HYPR_PARSE" -f no/such/Dockerfile
+	[ "$stderr" = "hypr-parse: no/such/Dockerfile: cannot read the Dockerfile (No such file or directory)" ]
+	# a context that is a file
+	touch afile
+	run -2 --separate-stderr hypr build -t x:1 afile
+	[ "$stderr" = "hypr: build: afile: not a directory" ]
+	[ "$(store_ok)" -eq 0 ]
+}
+
+@test "hostile: an invalid -t is a usage error and stores nothing; rmi of an unknown image is 3" {
+	ctx c 'FROM busybox:latest' 'ENV A=1'
+	for t in 'UPPER:bad!' 'a::b' ':' 'x@sha256:zz' "$(printf 'a%.0s' {1..300})" 'a/b/../c' ''; do
+		run -2 --separate-stderr hypr build -q -t "$t" c
+		one_error "hypr-store: invalid tag '"
+	done
+	[ "$(store_ok)" -eq 0 ]
+	run -0 hypr images -q
+	[ -z "$output" ]
+	run -3 --separate-stderr hypr rmi nosuch:tag
+	[ "$stderr" = "hypr-store: No such image: nosuch:tag" ]
+	run -3 --separate-stderr hypr rmi sha256:0000
+	[ "$stderr" = "hypr-store: No such image: sha256:0000" ]
+}
+
+@test "hostile: COPY never reads outside the context; symlinks inside stay links" {
+	echo secret > "$BATS_TEST_TMPDIR/secret.txt"
+	mkdir -p c/sub
+	ln -s "$BATS_TEST_TMPDIR/secret.txt" c/sub/link
+	ln -s ../../secret.txt c/rel
+	ln -s /etc c/sub/etcdir
+	for src in ../secret.txt "$BATS_TEST_TMPDIR/secret.txt" sub/link rel sub/etcdir/passwd \
+	    sub/../../secret.txt '../*' sub/link/; do
+		printf 'FROM busybox:latest\nCOPY %s /x\n' "$src" > c/Dockerfile
+		run -3 --separate-stderr hypr build -q -t esc:1 c
+		one_error "hypr-exec: c/Dockerfile:2: COPY "
+		[[ $stderr == *": file not found in build context or excluded by .dockerignore"* ]]
+	done
+	printf 'FROM busybox:latest\nCOPY sub /x\n' > c/Dockerfile
+	run -0 hypr build -q -t esc:1 c
+	run -0 unsquashfs -lls "$HYPR_ROOT/images/${output#sha256:}.squashfs"
+	[[ $output == *"squashfs-root/x/link -> $BATS_TEST_TMPDIR/secret.txt"* ]]
+	[[ $output == *"squashfs-root/x/etcdir -> /etc"* ]]
+	[ "$(store_ok)" -eq 1 ]
+}
+
+@test "hostile: ADD of an evil tar writes nothing outside the image" {
+	mkdir -p c
+	python3 - c <<-'EOF'
+	import io, sys, tarfile
+	def mk(name, entries):
+	    with tarfile.open(sys.argv[1] + '/' + name, 'w') as t:
+	        for kind, path, arg in entries:
+	            ti = tarfile.TarInfo(path)
+	            if kind == 'f':
+	                ti.size = len(arg); t.addfile(ti, io.BytesIO(arg.encode()))
+	            else:
+	                ti.type = {'l': tarfile.SYMTYPE, 'h': tarfile.LNKTYPE}[kind]
+	                ti.linkname = arg; t.addfile(ti)
+	mk('dotdot.tar', [('f', 'ok.txt', 'ok'), ('f', '../../hypr-evil-dotdot', 'evil')])
+	mk('hardout.tar', [('h', 'hl', '../../etc/passwd')])
+	mk('abs.tar', [('f', '/etc/hypr-evil-abs', 'evil')])
+	mk('symfile.tar', [('l', 'lnk', '/etc'), ('f', 'lnk/hypr-evil-via-link', 'evil')])
+	mk('symrel.tar', [('l', 'lnk', '../../../../../../../../tmp'), ('f', 'lnk/hypr-evil-via-rel', 'evil')])
+	EOF
+	printf 'FROM busybox:latest\nADD dotdot.tar /dst/\n' > c/Dockerfile
+	run -3 --separate-stderr hypr build -q -t add:1 c
+	one_error "hypr-exec: c/Dockerfile:2: ADD dotdot.tar /dst/: dotdot.tar: member '../../hypr-evil-dotdot' points outside the destination"
+	printf 'FROM busybox:latest\nADD hardout.tar /dst/\n' > c/Dockerfile
+	run -3 --separate-stderr hypr build -q -t add:1 c
+	one_error "hypr-exec: c/Dockerfile:2: ADD hardout.tar /dst/: hardout.tar: member '../../etc/passwd' points outside the destination"
+	# absolute members land under the destination
+	printf 'FROM busybox:latest\nADD abs.tar /dst/\n' > c/Dockerfile
+	run -0 hypr build -q -t add:1 c
+	run -0 unsquashfs -cat "$HYPR_ROOT/images/${output#sha256:}.squashfs" dst/etc/hypr-evil-abs
+	[ "$output" = evil ]
+	# a symlink then a file through it: the file stays inside the image
+	for t in symfile symrel; do
+		printf 'FROM busybox:latest\nADD %s.tar /dst/\n' "$t" > c/Dockerfile
+		run -0 hypr build -q -t "add:$t" c
+		run -0 unsquashfs -lls "$HYPR_ROOT/images/${output#sha256:}.squashfs"
+		[[ $output == *hypr-evil-via-* ]]
+	done
+	for f in /etc/hypr-evil-abs /etc/hypr-evil-via-link /tmp/hypr-evil-via-rel \
+	    "$BATS_TEST_TMPDIR/hypr-evil-dotdot" /hypr-evil-dotdot "$HYPR_ROOT/hypr-evil-dotdot"; do
+		[ ! -e "$f" ] || { echo "written on the host: $f" >&2; false; }
+	done
+	[ -z "$(find /etc /tmp "$BATS_TEST_TMPDIR" -maxdepth 4 -name 'hypr-evil-*' 2>/dev/null)" ]
+	nothing_left
+	[ "$(store_ok)" -eq 3 ]
+}
+
+@test "hostile: a corrupt manifest or a missing squashfs: reported, others intact, repairable" {
+	ctx a 'FROM busybox:latest' 'ENV A=1'
+	ctx b 'FROM busybox:latest' 'ENV B=1'
+	ctx c 'FROM busybox:latest' 'ENV C=1'
+	ida=$(hypr build -q -t a:1 a)
+	idb=$(hypr build -q -t b:1 b)
+	idc=$(hypr build -q -t c:1 c)
+	echo '{"hypr":"manif' > "$HYPR_ROOT/images/${ida#sha256:}.json"
+	rm "$HYPR_ROOT/images/${idb#sha256:}.squashfs"
+	run -0 --separate-stderr hypr images --format '{{.Repository}}'
+	[ "$output" = c ]
+	[[ $stderr == *"${ida:7:12}: corrupt manifest"* ]]
+	[[ $stderr == *"${idb:7:12}: squashfs missing"* ]]
+	run -3 --separate-stderr hypr image inspect a:1
+	[ "$stderr" = "hypr-store: image $ida: corrupt manifest" ]
+	run -0 hypr image inspect c:1
+	# rmi repairs one, a rebuild the other
+	run -0 hypr rmi -f "${ida:7:12}"
+	run -0 hypr build -q -t b:1 b
+	run -0 --separate-stderr hypr images --format '{{.Repository}}'
+	[ -z "$stderr" ]
+	[ "$(store_ok)" -eq 2 ]
+	run -0 hypr build -q -t a:1 a
+	[ "$(store_ok)" -eq 3 ]
+}
+
+@test "hostile: a full disk is a system error (4) naming the file; earlier images intact" {
+	requires root
+	SMALL="$BATS_TEST_TMPDIR/small"
+	mkdir -p "$SMALL"
+	mount -t tmpfs -o size=3m tmpfs "$SMALL" || skip "cannot mount a tmpfs"
+	export HYPR_ROOT="$SMALL/root"
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	ctx ok 'FROM busybox:latest' 'ENV A=1'
+	id=$(hypr build -q -t ok:1 ok)
+	# the layer does not fit: hypr-exec fails writing it
+	ctx big 'FROM busybox:latest' 'COPY blob /blob'
+	head -c 1M /dev/urandom > big/blob
+	run -4 --separate-stderr hypr build -q -t big:1 big
+	one_error "hypr-exec: big/Dockerfile:2: COPY blob /blob: writing $HYPR_ROOT/tmp/"
+	[[ $stderr == *": No space left on device"* ]]
+	[[ $stderr == *"ERROR: hypr-exec failed (exit 4)"* ]]
+	# the layer fits, its squashfs does not: hypr-squash fails
+	head -c 300K /dev/urandom > big/blob
+	run -4 --separate-stderr hypr build -q -t big:1 big
+	one_error "hypr-squash: "
+	[[ $stderr == *": No space left on device"* ]]
+	[[ $stderr == *"ERROR: hypr-squash failed (exit 4)"* ]]
+	run -0 hypr images -q --no-trunc
+	[ "$output" = "$id" ]
+	[ "$(store_ok)" -eq 1 ]
+	nothing_left
+	# the full store still serves a cached build
+	run -0 hypr build -q -t ok:2 ok
+	[ "$output" = "$id" ]
+	[ "$(store_ok)" -eq 1 ]
+}
+
+@test "hostile: Ctrl-C during the squash: exit 130, nothing half-written, a rebuild works" {
+	ctx e 'FROM busybox:latest' 'ENV E=1'
+	hypr build -q -t e:1 e > /dev/null
+	ctx c 'FROM busybox:latest' 'COPY blob /blob'
+	head -c 150M /dev/urandom > c/blob
+	before=$(ls "$HYPR_ROOT/images" | sort)
+	sq_before=$(ls "$HYPR_ROOT/cache/squashfs" | sort)
+	bg_build -t c:1 c
+	pg=$BG_PID
+	wait_for pgrep -g "$pg" -x tar2sqfs
+	kill -INT -- "-$pg"
+	finish_bg
+	[ "$BG_RC" -eq 130 ]
+	[ "$(tail -n 1 bg.err)" = "hypr: build interrupted" ]
+	wait_for bash -c "! pgrep -g $pg >/dev/null"
+	[ "$(ls "$HYPR_ROOT/images" | sort)" = "$before" ]
+	[ "$(ls "$HYPR_ROOT/cache/squashfs" | sort)" = "$sq_before" ]
+	nothing_left
+	[ "$(store_ok)" -eq 1 ]
+	run -0 hypr build -q -t c:1 c
+	[ "$(store_ok)" -eq 2 ]
+	nothing_left
+}
+
+@test "hostile: two builds of one tag at once both succeed; the tag names one of them" {
+	ctx a 'FROM busybox:latest' 'COPY f /f'
+	ctx b 'FROM busybox:latest' 'COPY f /f'
+	head -c 20M /dev/urandom > a/f
+	head -c 20M /dev/urandom > b/f
+	hypr build -q -t same:1 a > oa 2> ea &
+	pa=$!
+	hypr build -q -t same:1 b > ob 2> eb &
+	pb=$!
+	wait "$pa"
+	wait "$pb"
+	run -0 hypr images -q --no-trunc same:1
+	[ "$output" = "$(cat oa)" ] || [ "$output" = "$(cat ob)" ]
+	[ "$(store_ok)" -eq 2 ]
+	run -0 hypr images --format '{{.Repository}}:{{.Tag}}'
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "<none>:<none> same:1 " ]
+	nothing_left
+}
+
+# bats test_tags=vm
+@test "hostile: Ctrl-C during a RUN: exit 130, no VM left, nothing visible; a rebuild works" {
+	ctx ok 'FROM busybox:latest' 'ENV A=1'
+	hypr build -q -t ok:1 ok > /dev/null
+	ctx c 'FROM busybox:latest' 'RUN echo sta""rted; sleep 600'
+	bg_build -t slow:1 c
+	wait_for grep -q '^#1 started' bg.err
+	pgrep -f "qemu-system.*$HYPR_ROOT/" > /dev/null
+	kill -INT -- "-$BG_PID"
+	finish_bg
+	[ "$BG_RC" -eq 130 ]
+	[ "$(tail -n 1 bg.err)" = "hypr: build interrupted" ]
+	nothing_left
+	[ "$(ls "$HYPR_ROOT/logs")" = last.log ]
+	run -0 hypr images --format '{{.Repository}}'
+	[ "$output" = ok ]
+	[ "$(store_ok)" -eq 1 ]
+	ctx c 'FROM busybox:latest' 'RUN echo fine > /fine'
+	run -0 hypr build -q -t slow:1 c
+	[ "$(store_ok)" -eq 2 ]
+	nothing_left
+}
+
+# bats test_tags=vm
+@test "hostile: RUN output of 300k lines and a 3 MB line is whole; 137 and signals fail the step" {
+	ctx c 'FROM busybox:latest' \
+	    'RUN seq 1 300000; echo LAST-LINE' \
+	    'RUN head -c 3000000 /dev/zero | tr "\\0" x; echo; echo END2 >&2; exit 137'
+	run -1 --separate-stderr hypr build -t out:1 c
+	[ "$(grep -c '^#1 [0-9]' <<<"$stderr")" -eq 300000 ]
+	grep -qx '#1 300000' <<<"$stderr"
+	grep -qx '#1 LAST-LINE' <<<"$stderr"
+	grep -qx '#2 END2' <<<"$stderr"
+	# the long line arrives whole (in pieces) between the step's start and END2
+	[ "$(sed -n '/^#2 \[2\/2\]/,/^#2 END2/p' <<<"$stderr" | tail -n +2 | tr -cd x | wc -c)" -eq 3000000 ]
+	one_error "hypr-exec: c/Dockerfile:3: RUN head -c 3000000"
+	[[ $stderr == *"hypr-exec: c/Dockerfile:3: RUN "*": exit code 137"* ]]
+	[[ $stderr == *"ERROR: hypr-exec failed (exit 1)"* ]]
+	# the full log is not clipped either
+	[ "$(grep -c '^#1 [0-9]' "$HYPR_ROOT/logs/last.log")" -eq 300000 ]
+	# killed by a signal: the shell's 128+n, a step failure
+	for sig in KILL SEGV; do
+		ctx c 'FROM busybox:latest' "RUN kill -$sig \$\$"
+		run -1 --separate-stderr hypr build -t sig:1 c
+		code=$((128 + $(kill -l "$sig")))
+		one_error "hypr-exec: c/Dockerfile:2: RUN kill -$sig \$\$: exit code $code"
+	done
+	nothing_left
+	[ "$(store_ok)" -eq 0 ]
+}
+
+# bats test_tags=vm
+@test "hostile: SIGKILL of the driver mid-RUN; a rebuild works and the store is intact" {
+	ctx ok 'FROM busybox:latest' 'ENV A=1'
+	hypr build -q -t ok:1 ok > /dev/null
+	ctx c 'FROM busybox:latest' 'RUN echo sta""rted; sleep 4; echo done > /d'
+	bg_build -t k:1 c
+	wait_for grep -q '^#1 started' bg.err
+	ORPHAN_PG=$BG_PID
+	kill -KILL "$BG_PID"
+	finish_bg
+	[ "$BG_RC" -eq 137 ]
+	# the same build again, at once
+	run -0 hypr build -q -t k:1 c
+	run -0 unsquashfs -cat "$HYPR_ROOT/images/${output#sha256:}.squashfs" d
+	[ "$output" = done ]
+	[ "$(store_ok)" -eq 2 ]
+	# the orphaned stage ends with its step at the latest
+	wait_for no_vm
+	wait_for bash -c '[ -z "$(ls -A "$HYPR_ROOT/tmp")" ]'
+}

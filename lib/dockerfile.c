@@ -15,64 +15,9 @@
 #include <string.h>
 #include <sys/utsname.h>
 #include "stream.h"
+#include "strbuf.h"
 
 /* ---- small helpers ---- */
-
-struct buf {
-	char *s;
-	size_t n, cap;
-	int oom;
-};
-
-static void
-buf_addn(struct buf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->cap - b->n <= n) {
-		size_t cap = b->cap ? b->cap : 64;
-		char *p;
-
-		while (cap - b->n <= n) {
-			if (cap > ((size_t)-1) / 2) {
-				b->oom = 1;
-				return;
-			}
-			cap *= 2;
-		}
-		if ((p = realloc(b->s, cap)) == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->s = p;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->n, s, n);
-	b->n += n;
-	b->s[b->n] = '\0';
-}
-
-static void
-buf_addc(struct buf *b, char c)
-{
-	buf_addn(b, &c, 1);
-}
-
-static const char *
-buf_str(struct buf *b)
-{
-	if (b->s == NULL)
-		buf_addn(b, "", 0);
-	return b->s ? b->s : "";
-}
-
-static void
-buf_reset(struct buf *b)
-{
-	b->n = 0;
-	if (b->s)
-		b->s[0] = '\0';
-}
 
 /* Go's unicode.IsSpace for ASCII (and the two Latin-1 spaces as UTF-8). */
 static size_t
@@ -118,7 +63,7 @@ trim_space(const char **b, const char **e)
 
 struct heredoc {
 	char *name;
-	struct buf content;
+	struct hypr_strbuf content;
 	int expand, chomp;
 	long fd;
 };
@@ -404,7 +349,7 @@ struct hd_scan {
 static char *
 hd_unquote(const char *s, size_t n, int *words, int *removed)
 {
-	struct buf b = { 0 };
+	struct hypr_strbuf b = { 0 };
 	int inword = 0;
 
 	*words = 0;
@@ -420,7 +365,7 @@ hd_unquote(const char *s, size_t n, int *words, int *removed)
 		}
 		inword = 1;
 		if (c == '\\' && i + 1 < n) {
-			buf_addc(&b, s[++i]);
+			hypr_strbuf_addc(&b, s[++i]);
 		} else if (c == '\'' || c == '"') {
 			size_t j = i + 1;
 
@@ -428,7 +373,7 @@ hd_unquote(const char *s, size_t n, int *words, int *removed)
 				if (c == '"' && s[j] == '\\' && j + 1 < n &&
 				    (s[j + 1] == '"' || s[j + 1] == '\\' || s[j + 1] == '$'))
 					j++;
-				buf_addc(&b, s[j]);
+				hypr_strbuf_addc(&b, s[j]);
 				j++;
 			}
 			if (j >= n) {	/* unterminated: not a heredoc word */
@@ -439,15 +384,11 @@ hd_unquote(const char *s, size_t n, int *words, int *removed)
 			*removed += 2;
 			i = j;
 		} else if (c != '\\')
-			buf_addc(&b, c);
+			hypr_strbuf_addc(&b, c);
 	}
 	if (inword)
 		(*words)++;
-	if (b.oom) {
-		free(b.s);
-		return NULL;
-	}
-	return b.s ? b.s : strdup("");
+	return hypr_strbuf_take(&b);
 }
 
 static void
@@ -545,7 +486,7 @@ static const char *
 extract_flags(struct df *d, const char *s, const char *end, json_t *flag_args,
     int *err)
 {
-	struct buf w = { 0 };
+	struct hypr_strbuf w = { 0 };
 	const char *p = s;
 
 	*err = 0;
@@ -559,7 +500,7 @@ extract_flags(struct df *d, const char *s, const char *end, json_t *flag_args,
 			break;
 		if (!(p[0] == '-' && p + 1 < end && p[1] == '-'))
 			break;
-		buf_reset(&w);
+		hypr_strbuf_reset(&w);
 		while (p < end) {
 			char c = *p;
 
@@ -577,7 +518,7 @@ extract_flags(struct df *d, const char *s, const char *end, json_t *flag_args,
 					}
 					c = *++p;
 				}
-				buf_addc(&w, c);
+				hypr_strbuf_addc(&w, c);
 				p++;
 				continue;
 			}
@@ -596,13 +537,13 @@ extract_flags(struct df *d, const char *s, const char *end, json_t *flag_args,
 				}
 				c = *++p;
 			}
-			buf_addc(&w, c);
+			hypr_strbuf_addc(&w, c);
 			p++;
 		}
 		if (w.n == 2 && memcmp(w.s, "--", 2) == 0)
 			break;	/* "--" ends the flags and is dropped */
 		if (blank_ok || w.n > 0)
-			if (append_str(d, flag_args, buf_str(&w), w.n) < 0) {
+			if (append_str(d, flag_args, hypr_strbuf_str(&w), w.n) < 0) {
 				*err = 1;
 				break;
 			}
@@ -673,7 +614,7 @@ parse_json(struct df *d, const char *s, const char *end, json_t *args)
 static int
 parse_words(struct df *d, const char *s, const char *end, json_t *arr)
 {
-	struct buf w = { 0 };
+	struct hypr_strbuf w = { 0 };
 	int inword = 0, blank_ok = 0, rc = 0;
 	char quote = 0;
 	const char *p = s;
@@ -693,14 +634,14 @@ parse_words(struct df *d, const char *s, const char *end, json_t *arr)
 		}
 		if (p == end) {
 			if (blank_ok || w.n > 0)
-				rc |= append_str(d, arr, buf_str(&w), w.n);
+				rc |= append_str(d, arr, hypr_strbuf_str(&w), w.n);
 			break;
 		}
 		if (!quote) {
 			if (k) {
 				if (blank_ok || w.n > 0)
-					rc |= append_str(d, arr, buf_str(&w), w.n);
-				buf_reset(&w);
+					rc |= append_str(d, arr, hypr_strbuf_str(&w), w.n);
+				hypr_strbuf_reset(&w);
 				blank_ok = 0;
 				inword = 0;
 				p += k;
@@ -714,10 +655,10 @@ parse_words(struct df *d, const char *s, const char *end, json_t *arr)
 					p++;
 					continue;
 				}
-				buf_addc(&w, c);
+				hypr_strbuf_addc(&w, c);
 				c = *++p;
 			}
-			buf_addc(&w, c);
+			hypr_strbuf_addc(&w, c);
 			p++;
 			continue;
 		}
@@ -730,10 +671,10 @@ parse_words(struct df *d, const char *s, const char *end, json_t *arr)
 				p++;
 				continue;
 			}
-			buf_addc(&w, c);
+			hypr_strbuf_addc(&w, c);
 			c = *++p;
 		}
-		buf_addc(&w, c);
+		hypr_strbuf_addc(&w, c);
 		p++;
 	}
 	free(w.s);
@@ -1158,7 +1099,7 @@ parse_text(struct df *d, const char *text, size_t len)
 	struct line *L;
 	size_t nl, i = 0;
 	long cur = 0;
-	struct buf line = { 0 };
+	struct hypr_strbuf line = { 0 };
 	int rc = -1;
 
 	if (split_lines(text, len, &L, &nl) < 0)
@@ -1188,8 +1129,8 @@ parse_text(struct df *d, const char *text, size_t len)
 		cont = trim_continuation(s, &n, d->esc);
 		if (!cont && n == 0)
 			continue;
-		buf_reset(&line);
-		buf_addn(&line, s, n);
+		hypr_strbuf_reset(&line);
+		hypr_strbuf_addn(&line, s, n);
 		while (cont && i < nl) {
 			const char *t = L[i].p;
 			size_t tn = trim_newline(t, L[i].n);
@@ -1203,7 +1144,7 @@ parse_text(struct df *d, const char *text, size_t len)
 				continue;
 			}
 			cont = trim_continuation(t, &tn, d->esc);
-			buf_addn(&line, t, tn);
+			hypr_strbuf_addn(&line, t, tn);
 		}
 		if (line.oom) {
 			oom(d);
@@ -1211,10 +1152,10 @@ parse_text(struct df *d, const char *text, size_t len)
 		}
 		d->errline = start;
 		if (empty_cont) {
-			struct buf m = { 0 };
+			struct hypr_strbuf m = { 0 };
 
-			buf_addn(&m, "empty continuation line found in: ", 34);
-			buf_addn(&m, line.s, line.n < 200 ? line.n : 200);
+			hypr_strbuf_add(&m, "empty continuation line found in: ");
+			hypr_strbuf_addn(&m, line.s, line.n < 200 ? line.n : 200);
 			if (m.oom || warn_add(d, start, m.s) < 0) {
 				free(m.s);
 				goto out;
@@ -1260,9 +1201,9 @@ parse_text(struct df *d, const char *text, size_t len)
 
 							while (lt < L[i - 1].n && t[lt] == '\t')
 								lt++;
-							buf_addn(&hd->content, t + lt, L[i - 1].n - lt);
+							hypr_strbuf_addn(&hd->content, t + lt, L[i - 1].n - lt);
 						} else
-							buf_addn(&hd->content, t, L[i - 1].n);
+							hypr_strbuf_addn(&hd->content, t, L[i - 1].n);
 					}
 					if (!done) {
 						fail(d, start, "unterminated heredoc %s (started here, file ends at line %ld)",
@@ -1274,7 +1215,7 @@ parse_text(struct df *d, const char *text, size_t len)
 					}
 					o = json_object();
 					if (set_str(d, o, "name", hd->name, strlen(hd->name)) < 0 ||
-					    set_str(d, o, "content", buf_str(&hd->content), hd->content.n) < 0) {
+					    set_str(d, o, "content", hypr_strbuf_str(&hd->content), hd->content.n) < 0) {
 						json_decref(o);
 						json_decref(arr);
 						heredocs_free(h.v, h.n);

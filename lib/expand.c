@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "strbuf.h"
 
 /* ---- variables ---- */
 
@@ -147,73 +148,10 @@ hypr_vars_free(struct hypr_vars *v)
 	v->n = v->cap = 0;
 }
 
-/* ---- growable strings and word lists ---- */
-
-struct sb {
-	char *s;
-	size_t n, cap;
-	int oom;
-};
-
-static void
-sb_addn(struct sb *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->cap - b->n <= n) {
-		size_t cap = b->cap ? b->cap : 32;
-		char *p;
-
-		while (cap - b->n <= n) {
-			if (cap > SIZE_MAX / 2) {
-				b->oom = 1;
-				return;
-			}
-			cap *= 2;
-		}
-		p = realloc(b->s, cap);
-		if (p == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->s = p;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->n, s, n);
-	b->n += n;
-	b->s[b->n] = '\0';
-}
-
-static void
-sb_add(struct sb *b, const char *s)
-{
-	sb_addn(b, s, strlen(s));
-}
-
-static void
-sb_addc(struct sb *b, char c)
-{
-	sb_addn(b, &c, 1);
-}
-
-/* Take the string out of b (never NULL unless out of memory). */
-static char *
-sb_take(struct sb *b)
-{
-	char *s;
-
-	if (b->oom) {
-		free(b->s);
-		*b = (struct sb){ 0 };
-		return NULL;
-	}
-	s = b->s ? b->s : strdup("");
-	*b = (struct sb){ 0 };
-	return s;
-}
+/* ---- word lists ---- */
 
 struct words {
-	struct sb word;
+	struct hypr_strbuf word;
 	int in_word;
 	char **v;
 	size_t n, cap;
@@ -230,7 +168,7 @@ is_space(int c)
 static void
 words_push(struct words *w)
 {
-	char *s = sb_take(&w->word);
+	char *s = hypr_strbuf_take(&w->word);
 
 	if (s == NULL) {
 		w->oom = 1;
@@ -257,7 +195,7 @@ words_raw(struct words *w, char c)
 {
 	if (w == NULL)
 		return;
-	sb_addc(&w->word, c);
+	hypr_strbuf_addc(&w->word, c);
 	w->in_word = 1;
 }
 
@@ -281,7 +219,7 @@ words_str(struct words *w, const char *s, int raw)
 	if (w == NULL)
 		return;
 	if (raw) {
-		sb_add(&w->word, s);
+		hypr_strbuf_add(&w->word, s);
 		w->in_word = 1;
 		return;
 	}
@@ -316,8 +254,12 @@ struct lex {
 	int esc;
 	int raw_escapes;
 	const struct hypr_vars *vars;
+	int depth;		/* nesting of ${...} and quotes */
 	char err[512];		/* set on the first error */
 };
+
+/* Deeper nesting is refused rather than overflowing the stack. */
+#define MAX_NEST 1000
 
 #define EOFC (-1)
 
@@ -341,11 +283,11 @@ fail(struct lex *l, const char *fmt, const char *a, const char *b)
 	return -1;
 }
 
-static int process_stop(struct lex *l, int stop, int raw_escapes, struct sb *out,
-    struct words *w);
+static int process_stop(struct lex *l, int stop, int raw_escapes,
+    struct hypr_strbuf *out, struct words *w);
 
 static int
-single_quote(struct lex *l, struct sb *out)
+single_quote(struct lex *l, struct hypr_strbuf *out)
 {
 	int c;
 
@@ -356,14 +298,14 @@ single_quote(struct lex *l, struct sb *out)
 			return fail(l, "unexpected end of statement while looking for matching single-quote%s%s", "", "");
 		if (c == '\'')
 			return 0;
-		sb_addc(out, (char)c);
+		hypr_strbuf_addc(out, (char)c);
 	}
 }
 
-static int process_dollar(struct lex *l, struct sb *out);
+static int process_dollar(struct lex *l, struct hypr_strbuf *out);
 
 static int
-double_quote(struct lex *l, struct sb *out)
+double_quote(struct lex *l, struct hypr_strbuf *out)
 {
 	int c;
 
@@ -386,13 +328,13 @@ double_quote(struct lex *l, struct sb *out)
 			int p = peek(l);
 
 			if (l->raw_escapes)
-				sb_addc(out, (char)c);
+				hypr_strbuf_addc(out, (char)c);
 			if (p == EOFC)
 				continue;
 			if (p == '"' || p == '$' || p == l->esc)
 				c = next(l);
 		}
-		sb_addc(out, (char)c);
+		hypr_strbuf_addc(out, (char)c);
 	}
 }
 
@@ -412,21 +354,21 @@ is_special_param(int c)
 
 /* Read a name at the current position into name (may be empty). */
 static void
-process_name(struct lex *l, struct sb *name)
+process_name(struct lex *l, struct hypr_strbuf *name)
 {
 	int c = peek(l);
 
 	if (c >= '0' && c <= '9') {
 		while ((c = peek(l)) >= '0' && c <= '9')
-			sb_addc(name, (char)next(l));
+			hypr_strbuf_addc(name, (char)next(l));
 		return;
 	}
 	if (c != EOFC && is_special_param(c)) {
-		sb_addc(name, (char)next(l));
+		hypr_strbuf_addc(name, (char)next(l));
 		return;
 	}
 	while ((c = peek(l)) != EOFC && is_name_char(c))
-		sb_addc(name, (char)next(l));
+		hypr_strbuf_addc(name, (char)next(l));
 }
 
 /* Shell pattern match of the whole of s[0..n) against pat (BuildKit's
@@ -518,7 +460,8 @@ pat_check(const char *p)
 /* ${V#p} ${V##p} ${V%p} ${V%%p}: remove the shortest (or longest) matching
  * prefix or suffix. */
 static void
-trim(struct sb *out, const char *val, const char *pat, int suffix, int greedy)
+trim(struct hypr_strbuf *out, const char *val, const char *pat, int suffix,
+    int greedy)
 {
 	size_t n = strlen(val);
 
@@ -527,7 +470,7 @@ trim(struct sb *out, const char *val, const char *pat, int suffix, int greedy)
 			size_t len = greedy ? n - k : k;
 
 			if (pat_match(pat, val, len) == 1) {
-				sb_add(out, val + len);
+				hypr_strbuf_add(out, val + len);
 				return;
 			}
 		}
@@ -536,17 +479,18 @@ trim(struct sb *out, const char *val, const char *pat, int suffix, int greedy)
 			size_t at = greedy ? k : n - k;
 
 			if (pat_match(pat, val + at, n - at) == 1) {
-				sb_addn(out, val, at);
+				hypr_strbuf_addn(out, val, at);
 				return;
 			}
 		}
 	}
-	sb_add(out, val);
+	hypr_strbuf_add(out, val);
 }
 
 /* ${V/p/r} and ${V//p/r}: the leftmost (then longest) match is replaced. */
 static void
-replace(struct sb *out, const char *val, const char *pat, const char *rep, int all)
+replace(struct hypr_strbuf *out, const char *val, const char *pat,
+    const char *rep, int all)
 {
 	size_t n = strlen(val), i = 0;
 	int done = 0;
@@ -564,16 +508,16 @@ replace(struct sb *out, const char *val, const char *pat, const char *rep, int a
 				}
 		if (!found) {
 			if (i < n)
-				sb_addc(out, val[i]);
+				hypr_strbuf_addc(out, val[i]);
 			i++;
 			continue;
 		}
-		sb_add(out, rep);
+		hypr_strbuf_add(out, rep);
 		if (!all)
 			done = 1;
 		if (len == 0) {
 			if (i < n)
-				sb_addc(out, val[i]);
+				hypr_strbuf_addc(out, val[i]);
 			i++;
 		} else
 			i += len;
@@ -581,9 +525,9 @@ replace(struct sb *out, const char *val, const char *pat, const char *rep, int a
 }
 
 static int
-process_dollar(struct lex *l, struct sb *out)
+process_dollar(struct lex *l, struct hypr_strbuf *out)
 {
-	struct sb name = { 0 }, word = { 0 }, rep = { 0 };
+	struct hypr_strbuf name = { 0 }, word = { 0 }, rep = { 0 };
 	const char *val;
 	int c, mod, colon = 0, rc = -1;
 
@@ -591,12 +535,12 @@ process_dollar(struct lex *l, struct sb *out)
 	if (peek(l) != '{') {
 		process_name(l, &name);
 		if (name.n == 0) {
-			sb_addc(out, '$');
+			hypr_strbuf_addc(out, '$');
 			return 0;
 		}
 		val = vars_getn(l->vars, name.s, name.n);
 		if (val != NULL)
-			sb_add(out, val);
+			hypr_strbuf_add(out, val);
 		free(name.s);
 		return 0;
 	}
@@ -607,7 +551,7 @@ process_dollar(struct lex *l, struct sb *out)
 	if (c == '{' || c == '}' || c == ':')
 		return fail(l, "syntax error: bad substitution%s%s", "", "");
 	process_name(l, &name);
-	sb_addc(&name, '\0');	/* never NULL below */
+	hypr_strbuf_addc(&name, '\0');	/* never NULL below */
 	name.n--;
 	val = vars_getn(l->vars, name.s, name.n);
 	mod = next(l);
@@ -617,7 +561,7 @@ process_dollar(struct lex *l, struct sb *out)
 	}
 	if (mod == '}') {
 		if (val != NULL)
-			sb_add(out, val);
+			hypr_strbuf_add(out, val);
 		rc = 0;
 		goto out;
 	}
@@ -635,15 +579,16 @@ process_dollar(struct lex *l, struct sb *out)
 			}
 			goto out;
 		}
-		sb_addc(&word, '\0');
+		hypr_strbuf_addc(&word, '\0');
 		word.n--;
 		switch (mod) {
 		case '-':
-			sb_add(out, val == NULL || (colon && *val == '\0') ? word.s : val);
+			hypr_strbuf_add(out, val == NULL || (colon && *val == '\0') ?
+			    word.s : val);
 			break;
 		case '+':
 			if (!(val == NULL || (colon && *val == '\0')))
-				sb_add(out, word.s);
+				hypr_strbuf_add(out, word.s);
 			break;
 		case '?':
 			if (val == NULL || (colon && *val == '\0')) {
@@ -652,7 +597,7 @@ process_dollar(struct lex *l, struct sb *out)
 				    "is not allowed to be empty");
 				goto out;
 			}
-			sb_add(out, val);
+			hypr_strbuf_add(out, val);
 			break;
 		default: {
 			const char *p = word.s;
@@ -693,9 +638,9 @@ process_dollar(struct lex *l, struct sb *out)
 			}
 			goto out;
 		}
-		sb_addc(&word, '\0');
+		hypr_strbuf_addc(&word, '\0');
 		word.n--;
-		sb_addc(&rep, '\0');
+		hypr_strbuf_addc(&rep, '\0');
 		rep.n--;
 		if (pat_check(word.s) < 0) {
 			fail(l, "invalid pattern (%s) in substitution%s", word.s, "");
@@ -720,11 +665,14 @@ out:
 }
 
 static int
-process_stop(struct lex *l, int stop, int raw_escapes, struct sb *out,
+process_stop(struct lex *l, int stop, int raw_escapes, struct hypr_strbuf *out,
     struct words *w)
 {
 	int saved = l->raw_escapes, c, rc = -1;
 
+	if (l->depth >= MAX_NEST)
+		return fail(l, "syntax error: nested deeper than %s levels%s", "1000", "");
+	l->depth++;
 	l->raw_escapes = raw_escapes;
 	while ((c = peek(l)) != EOFC) {
 		if (stop != EOFC && c == stop) {
@@ -733,7 +681,7 @@ process_stop(struct lex *l, int stop, int raw_escapes, struct sb *out,
 			goto out;
 		}
 		if (c == '$' || c == '\'' || c == '"') {
-			struct sb tmp = { 0 };
+			struct hypr_strbuf tmp = { 0 };
 			int r = c == '$' ? process_dollar(l, &tmp) :
 			    c == '\'' ? single_quote(l, &tmp) : double_quote(l, &tmp);
 
@@ -742,7 +690,7 @@ process_stop(struct lex *l, int stop, int raw_escapes, struct sb *out,
 				goto out;
 			}
 			if (tmp.s != NULL) {
-				sb_add(out, tmp.s);
+				hypr_strbuf_add(out, tmp.s);
 				words_str(w, tmp.s, c != '$');
 			} else if (c != '$' && w != NULL)
 				w->in_word = 1;
@@ -753,7 +701,7 @@ process_stop(struct lex *l, int stop, int raw_escapes, struct sb *out,
 		if (c == l->esc) {
 			if (l->raw_escapes) {
 				words_raw(w, (char)c);
-				sb_addc(out, (char)c);
+				hypr_strbuf_addc(out, (char)c);
 			}
 			c = next(l);
 			if (c == EOFC)
@@ -761,7 +709,7 @@ process_stop(struct lex *l, int stop, int raw_escapes, struct sb *out,
 			words_raw(w, (char)c);
 		} else
 			words_char(w, (char)c);
-		sb_addc(out, (char)c);
+		hypr_strbuf_addc(out, (char)c);
 	}
 	if (stop != EOFC) {
 		char s[2] = { (char)stop, 0 };
@@ -772,6 +720,7 @@ process_stop(struct lex *l, int stop, int raw_escapes, struct sb *out,
 	rc = 0;
 out:
 	l->raw_escapes = saved;
+	l->depth--;
 	return rc;
 }
 
@@ -780,19 +729,20 @@ expand(const char *text, const struct hypr_vars *vars, int escape, char **res,
     struct words *w, struct hypr_err *e)
 {
 	struct lex l = { .s = text, .n = strlen(text), .esc = escape, .vars = vars };
-	struct sb out = { 0 };
+	struct hypr_strbuf out = { 0 };
 
 	if (process_stop(&l, EOFC, 0, &out, w) < 0) {
 		free(out.s);
-		return hypr_err_set(e, HYPR_EXIT_INPUT, "failed to process \"%s\": %s",
-		    text, l.err);
+		/* a huge word is shown by its start: the error stays one short line */
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "failed to process \"%.*s%s\": %s",
+		    l.n > 200 ? 200 : (int)l.n, text, l.n > 200 ? "..." : "", l.err);
 	}
 	if (out.oom || (w != NULL && (w->oom || w->word.oom))) {
 		free(out.s);
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "expanding variables: out of memory");
 	}
 	if (res != NULL) {
-		*res = sb_take(&out);
+		*res = hypr_strbuf_take(&out);
 		if (*res == NULL)
 			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "expanding variables: out of memory");
 	} else

@@ -416,6 +416,36 @@ finish_bg() {
 	nothing_left
 }
 
+@test "hostile: two cold builds of the same content at once both succeed" {
+	ctx c 'FROM busybox:latest' 'COPY f /f'
+	head -c 20M /dev/urandom > c/f
+	for i in 1 2; do
+		hypr build -q -t "same:$i" c > "o$i" 2> "e$i" &
+		eval "p$i=\$!"
+	done
+	wait "$p1"
+	wait "$p2"
+	run -0 hypr images --format '{{.Repository}}:{{.Tag}}'
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "same:1 same:2 " ]
+	n=$(store_ok)
+	[ "$n" -eq 1 ] || [ "$n" -eq 2 ]
+	nothing_left
+}
+
+@test "hostile: variables nested 100000 deep are bad input, not a crash" {
+	deep=$(head -c 100000 /dev/zero | sed 's/\x0/${A:-/g')x$(head -c 100000 /dev/zero | tr '\0' '}')
+	printf 'ARG A=%s\nFROM busybox:latest\n' "$deep" > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[[ $stderr == 'hypr-parse: Dockerfile:1: failed to process "${A:-${A:-'*'...": syntax error: nested deeper than 1000 levels' ]]
+	[ "${#stderr}" -lt 400 ]
+	# ENV is expanded by hypr-exec: the same there
+	mkdir -p c
+	printf 'FROM busybox:latest\nENV A=%s\n' "$deep" > c/Dockerfile
+	run -3 --separate-stderr hypr build -q -t deep:1 c
+	one_error "hypr-exec: c/Dockerfile:2: ENV A="
+	[[ $stderr == *"ERROR: hypr-exec failed (exit 3)"* ]]
+}
+
 # bats test_tags=vm
 @test "hostile: Ctrl-C during a RUN: exit 130, no VM left, nothing visible; a rebuild works" {
 	ctx ok 'FROM busybox:latest' 'ENV A=1'

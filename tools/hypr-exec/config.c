@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "path.h"
+
 static const char *const proxy_args[] = {
 	"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
 	"ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", NULL
@@ -223,42 +225,6 @@ set_env(json_t *config, const char *key, const char *val)
 	json_array_append_new(env, json_string(kv));
 	free(kv);
 	return 0;
-}
-
-static char *
-clean_path(const char *p)
-{
-	char *out = malloc(strlen(p) + 2), *o = out;
-
-	if (out == NULL)
-		return NULL;
-	*o++ = '/';
-	while (*p) {
-		const char *s;
-		size_t len;
-
-		while (*p == '/')
-			p++;
-		s = p;
-		while (*p && *p != '/')
-			p++;
-		len = (size_t)(p - s);
-		if (len == 0 || (len == 1 && *s == '.'))
-			continue;
-		if (len == 2 && s[0] == '.' && s[1] == '.') {
-			while (o > out + 1 && o[-1] != '/')
-				o--;
-			if (o > out + 1)
-				o--;
-			continue;
-		}
-		if (o > out + 1)
-			*o++ = '/';
-		memcpy(o, s, len);
-		o += len;
-	}
-	*o = '\0';
-	return out;
 }
 
 static int
@@ -729,7 +695,7 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 			st->author = strdup(val);
 		} else {
 			const char *prev = hypr_json_str(cfg, "WorkingDir");
-			char *joined, *clean;
+			char *joined, *rel, *clean;
 
 			if (val[0] == '\0') {
 				free(val);
@@ -741,7 +707,10 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 			else if (asprintf(&joined, "%s/%s", prev && *prev ? prev : "/",
 			    val) < 0)
 				joined = NULL;
-			clean = joined ? clean_path(joined) : NULL;
+			rel = joined ? hypr_path_clean(joined) : NULL;
+			if (rel == NULL || asprintf(&clean, "/%s", rel) < 0)
+				clean = NULL;
+			free(rel);
 			free(joined);
 			free(val);
 			if ((val = clean) == NULL)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "path.h"
 #include "rootfs.h"
 
 /* One thing to copy, as found in the source. */
@@ -132,70 +133,6 @@ path_join(const char *a, const char *b)
 	if (asprintf(&s, "%s/%s", a, b) < 0)
 		return NULL;
 	return s;
-}
-
-/* Clean a path as if rooted: no leading "/", ".." stops at the root. */
-static char *
-clean_rooted(const char *p)
-{
-	char *out = malloc(strlen(p) + 1), *o = out;
-
-	if (out == NULL)
-		return NULL;
-	while (*p) {
-		const char *s;
-		size_t len;
-
-		while (*p == '/')
-			p++;
-		s = p;
-		while (*p && *p != '/')
-			p++;
-		len = (size_t)(p - s);
-		if (len == 0 || (len == 1 && *s == '.'))
-			continue;
-		if (len == 2 && s[0] == '.' && s[1] == '.') {
-			while (o > out && o[-1] != '/')
-				o--;
-			if (o > out)
-				o--;
-			continue;
-		}
-		if (o > out)
-			*o++ = '/';
-		memcpy(o, s, len);
-		o += len;
-	}
-	*o = '\0';
-	return out;
-}
-
-/* Does a cleaned member name climb out ("..")? */
-static int
-escapes(const char *p)
-{
-	int depth = 0;
-
-	while (*p) {
-		const char *s;
-		size_t len;
-
-		while (*p == '/')
-			p++;
-		s = p;
-		while (*p && *p != '/')
-			p++;
-		len = (size_t)(p - s);
-		if (len == 0 || (len == 1 && *s == '.'))
-			continue;
-		if (len == 2 && s[0] == '.' && s[1] == '.') {
-			if (--depth < 0)
-				return 1;
-		} else {
-			depth++;
-		}
-	}
-	return 0;
 }
 
 static char *
@@ -495,7 +432,7 @@ static int
 collect(struct items *it, const struct sroot *r, const char *src, int add,
     const char *what, struct hypr_err *e)
 {
-	char *pat = clean_rooted(src), **matches = NULL;
+	char *pat = hypr_path_clean(src), **matches = NULL;
 	size_t nm = 0;
 	int rc = -1;
 
@@ -781,15 +718,15 @@ unpack(const char *tar, const char *dir, struct map *meta, const char *what,
 
 		if (name == NULL)
 			continue;
-		if (escapes(name) || (hl && escapes(hl))) {
+		if (hypr_path_escapes(name) || (hl && hypr_path_escapes(hl))) {
 			hypr_err_set(e, HYPR_EXIT_INPUT,
 			    "%s: member '%s' points outside the destination", what,
-			    hl && escapes(hl) ? hl : name);
+			    hl && hypr_path_escapes(hl) ? hl : name);
 			goto out;
 		}
 		if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK && !hl)
 			continue;	/* devices and fifos are not unpacked */
-		if ((clean = clean_rooted(name)) == NULL)
+		if ((clean = hypr_path_clean(name)) == NULL)
 			goto oom;
 		if (clean[0] == '\0') {
 			free(clean);
@@ -816,23 +753,21 @@ unpack(const char *tar, const char *dir, struct map *meta, const char *what,
 		}
 		archive_entry_set_pathname(ent, full);
 		if (hl) {
-			char *hc = clean_rooted(hl);
+			char *hc = hypr_path_clean(hl);
 
 			hfull = hc ? path_join(dir, hc) : NULL;
-			free(hc);
 			archive_entry_set_hardlink(ent, hfull);
 			if (hfull) {
 				struct tnode *t = map_get(meta, clean);
-				char *h2 = clean_rooted(hl);
-				const struct tnode *src = h2 ? map_get(meta, h2) : NULL;
+				const struct tnode *src = map_get(meta, hc);
 
 				if (t && src) {
 					t->mode = src->mode;
 					t->uid = src->uid;
 					t->gid = src->gid;
 				}
-				free(h2);
 			}
+			free(hc);
 		}
 		r = archive_write_header(w, ent);
 		if (r == ARCHIVE_OK && archive_entry_size(ent) > 0 && !hl) {
@@ -1244,11 +1179,11 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 		    (dl >= 2 && d[dl - 1] == '.' && d[dl - 2] == '/') ||
 		    strcmp(d, ".") == 0);
 		if (d[0] == '/')
-			dest = clean_rooted(d);
+			dest = hypr_path_clean(d);
 		else {
 			char *j = path_join(wd && *wd ? wd : "/", d);
 
-			dest = j ? clean_rooted(j) : NULL;
+			dest = j ? hypr_path_clean(j) : NULL;
 			free(j);
 		}
 		if (dest == NULL)

@@ -7,9 +7,12 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "path.h"
 
 enum { ENT_FILE, ENT_WHITEOUT, ENT_OPAQUE };
 
@@ -45,24 +48,14 @@ static char *
 norm_name(const char *name, int *bad)
 {
 	char *out = malloc(strlen(name) + 1), *o = out;
-	const char *p = name;
+	const char *s;
+	size_t len;
 
 	*bad = 0;
 	if (out == NULL)
 		return NULL;
-	while (*p) {
-		const char *s;
-		size_t len;
-
-		while (*p == '/')
-			p++;
-		s = p;
-		while (*p && *p != '/')
-			p++;
-		len = (size_t)(p - s);
-		if (len == 0 || (len == 1 && s[0] == '.'))
-			continue;
-		if (len == 2 && s[0] == '.' && s[1] == '.')
+	while ((s = hypr_path_next(&name, &len)) != NULL) {
+		if (hypr_path_dotdot(s, len))
 			*bad = 1;
 		if (o != out)
 			*o++ = '/';
@@ -304,35 +297,26 @@ resolve_path(const char *path, int follow_last,
     char *(*getlink)(void *, const char *), void *arg, char **out,
     struct hypr_err *e)
 {
-	char cur[4096] = "", *rest, *p;
+	char cur[4096] = "", *rest;
+	const char *p;
 	int hops = 0;
 
 	if ((rest = strdup(path)) == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	p = rest;
 	for (;;) {
-		char comp[256], *s;
+		const char *s;
 		size_t len, clen = strlen(cur);
 		char *link;
 		int last;
 
-		while (*p == '/')
-			p++;
-		if (*p == '\0')
+		if ((s = hypr_path_next(&p, &len)) == NULL)
 			break;
-		s = p;
-		while (*p && *p != '/')
-			p++;
-		len = (size_t)(p - s);
-		if (len >= sizeof(comp)) {
+		if (len > NAME_MAX) {
 			free(rest);
 			return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: name too long", path);
 		}
-		memcpy(comp, s, len);
-		comp[len] = '\0';
-		if (strcmp(comp, ".") == 0)
-			continue;
-		if (strcmp(comp, "..") == 0) {
+		if (hypr_path_dotdot(s, len)) {
 			char *sl = strrchr(cur, '/');
 
 			if (sl)
@@ -347,7 +331,8 @@ resolve_path(const char *path, int follow_last,
 		}
 		if (clen)
 			cur[clen++] = '/';
-		memcpy(cur + clen, comp, len + 1);
+		memcpy(cur + clen, s, len);
+		cur[clen + len] = '\0';
 		{
 			const char *q = p;
 
@@ -383,7 +368,7 @@ resolve_path(const char *path, int follow_last,
 			}
 			free(link);
 			free(rest);
-			rest = p = nr;
+			p = rest = nr;
 		}
 	}
 	free(rest);

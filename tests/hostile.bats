@@ -181,6 +181,17 @@ finish_bg() {
 	[ "$(store_ok)" -eq 1 ]
 }
 
+@test "hostile: a layer missing from the store is named with its step" {
+	ctx c 'FROM busybox:latest' 'COPY f /f'
+	echo hi > c/f
+	run -0 hypr build -q --keep k -t l:1 c
+	d=$(jq -r 'select(.type == "step") | .layer.digest' k/steps.jsonl)
+	n=$(jq -r 'select(.type == "step") | .n' k/steps.jsonl)
+	run -3 --separate-stderr env HYPR_ROOT="$BATS_TEST_TMPDIR/empty" "$HYPR_LAYER" < k/steps.jsonl
+	[[ $stderr == "hypr-layer: steps:"*": layer $d of step $n is not in the store" ]]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+}
+
 @test "hostile: Dockerfile errors are one line naming Dockerfile:LINE; exit 3" {
 	mkdir -p c && touch c/a
 	check() {

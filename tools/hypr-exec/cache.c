@@ -57,15 +57,14 @@ cache_key(struct ctx *c, struct stage *st, json_t *instr, json_t *expanded,
 }
 
 int
-cache_lookup(struct ctx *c, const char *key, json_t **layer, int *has_layer)
+cache_lookup(struct ctx *c, struct step *s)
 {
+	const char *key = s->key;
 	char path[4300], *text = NULL;
-	json_t *ent, *l;
+	json_t *ent, *l, *size;
 	size_t len;
 	int hit = 0;
 
-	*layer = NULL;
-	*has_layer = 0;
 	if (c->no_cache || !hypr_digest_valid(key))
 		return 0;
 	if (hypr_root_path(&c->root, path, sizeof(path), "cache/%s.json", key + 7) < 0 ||
@@ -82,20 +81,18 @@ cache_lookup(struct ctx *c, const char *key, json_t **layer, int *has_layer)
 		hit = 1;
 	} else if (json_is_object(l) && hypr_json_str(l, "digest") &&
 	    hypr_blob_has(&c->root, hypr_json_str(l, "digest"))) {
-		*layer = json_pack("{s:s,s:s,s:O,s:s}",
+		size = json_object_get(l, "size");
+		s->layer = json_pack("{s:s,s:s,s:o,s:s}",
 		    "digest", hypr_json_str(l, "digest"),
 		    "diff_id", hypr_json_str(l, "diff_id") ? hypr_json_str(l, "diff_id") :
 		    hypr_json_str(l, "digest"),
-		    "size", json_object_get(l, "size") ? json_object_get(l, "size") :
-		    json_integer(0),
+		    "size", size ? json_incref(size) : json_integer(0),
 		    "media_type", hypr_json_str(l, "media_type") ?
 		    hypr_json_str(l, "media_type") : "application/vnd.oci.image.layer.v1.tar");
-		if (*layer != NULL) {
-			*has_layer = 1;
-			hit = 1;
-		}
+		hit = s->layer != NULL;
 	}
 out:
 	json_decref(ent);
+	s->cached = hit;
 	return hit;
 }

@@ -1118,9 +1118,9 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	char **w = NULL, *dest = NULL, *dres = NULL, *text = NULL;
 	char *chown_x = NULL, *chmod_x = NULL;
 	char srcd[HYPR_DIGEST_LEN + 1] = "";
-	json_t *exp = NULL, *hit = NULL;
+	json_t *exp = NULL;
 	size_t n = 0;
-	int rc = -1, dest_slash, have_tree = 0, has_layer;
+	int rc = -1, dest_slash, have_tree = 0;
 
 	{
 		/* Flags that change what is copied must not be silently dropped. */
@@ -1249,11 +1249,7 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	}
 	if (cache_key(c, st, instr, exp, srcd[0] ? srcd : NULL, s->key, e) < 0)
 		goto out;
-	if (cache_lookup(c, s->key, &hit, &has_layer) == 1) {
-		s->cached = 1;
-		s->layer = has_layer ? hit : NULL;
-		if (!has_layer)
-			json_decref(hit);
+	if (cache_lookup(c, s)) {
 		rc = 0;
 		goto done;
 	}

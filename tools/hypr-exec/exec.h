@@ -176,8 +176,9 @@ int workdir_layer(struct ctx *c, struct stage *st, const char *dir,
 /* cache.c */
 int cache_key(struct ctx *c, struct stage *st, json_t *instr, json_t *expanded,
     const char *sources, char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
-/* 1 on a hit (*layer set, may be JSON null for an empty layer), 0 on a miss. */
-int cache_lookup(struct ctx *c, const char *key, json_t **layer, int *has_layer);
+/* Look s->key up: 1 on a hit (s->cached set, s->layer NULL for an empty
+ * layer), 0 on a miss. */
+int cache_lookup(struct ctx *c, struct step *s);
 
 /* run.c */
 int run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,

@@ -333,18 +333,12 @@ do_step(struct ctx *c, struct stage *st, json_t *instr, int n, int total,
 	} else if (strcmp(s.op, "COPY") == 0 || strcmp(s.op, "ADD") == 0) {
 		r = copy_step(c, st, instr, &s, e);
 	} else if (config_is_op(s.op)) {
-		json_t *exp = NULL, *hit = NULL;
-		int has_layer;
+		json_t *exp = NULL;
 
 		r = config_apply(c, st, instr, &exp, &s.created_by, e);
 		if (r == 0)
 			r = cache_key(c, st, instr, exp, NULL, s.key, e);
-		if (r == 0 && cache_lookup(c, s.key, &hit, &has_layer) == 1) {
-			s.cached = 1;
-			s.layer = has_layer ? hit : NULL;
-			if (!has_layer)
-				json_decref(hit);
-		} else if (r == 0 && strcmp(s.op, "WORKDIR") == 0) {
+		if (r == 0 && !cache_lookup(c, &s) && strcmp(s.op, "WORKDIR") == 0) {
 			r = workdir_layer(c, st, hypr_json_str(st->config, "WorkingDir"),
 			    &s.layer, e);
 		}

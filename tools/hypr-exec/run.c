@@ -309,13 +309,13 @@ int
 run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
     struct hypr_err *e)
 {
-	json_t *argv = run_argv(st, instr), *env = run_env(c, st), *exp, *hit;
+	json_t *argv = run_argv(st, instr), *env = run_env(c, st), *exp;
 	struct hypr_vm_run r = { 0 };
 	struct outbuf ob = { .n = c->stepno };
 	char **av = NULL, **ev = NULL, tmp[4300];
 	const char *user = hypr_json_str(st->config, "User");
 	const char *wd = hypr_json_str(st->config, "WorkingDir");
-	int status = 0, fd = -1, rc = -1, has_layer;
+	int status = 0, fd = -1, rc = -1;
 	struct timespec t0;
 	uint64_t len = 0;
 
@@ -336,11 +336,7 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	exp = json_pack("{s:O}", "argv", argv);
 	if (cache_key(c, st, instr, exp, NULL, s->key, e) < 0)
 		goto out;
-	if (cache_lookup(c, s->key, &hit, &has_layer) == 1) {
-		s->cached = 1;
-		s->layer = has_layer ? hit : NULL;
-		if (!has_layer)
-			json_decref(hit);
+	if (cache_lookup(c, s)) {
 		rc = 0;
 		goto out;
 	}

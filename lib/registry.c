@@ -19,6 +19,7 @@
 #include "digest.h"
 #include "fsutil.h"
 #include "stream.h"
+#include "strbuf.h"
 
 extern char **environ;
 
@@ -442,6 +443,17 @@ challenge_param(const char *ch, const char *key, char *out, size_t n)
 	return 0;
 }
 
+/* Read a response body into b, stopping once it is over max bytes. */
+static void
+read_body(struct resp *rs, size_t max, struct hypr_strbuf *b)
+{
+	char buf[16384];
+	size_t n;
+
+	while (b->n <= max && (n = fread(buf, 1, sizeof(buf), rs->f)) > 0)
+		hypr_strbuf_addn(b, buf, n);
+}
+
 /* Answer a 401: fetch a bearer token, or switch to basic. Returns 1 when a
  * retry makes sense, 0 when not (message set), -1 on error. */
 static int
@@ -453,9 +465,7 @@ authenticate(struct hypr_registry *g, const char *challenge, int tried,
 	int rc, status;
 	json_t *j;
 	json_error_t je;
-	char *body = NULL;
-	size_t blen = 0;
-	FILE *mf;
+	struct hypr_strbuf body = { 0 };
 	const char *tok;
 
 	if (!strncasecmp(challenge, "Basic", 5)) {
@@ -507,32 +517,21 @@ authenticate(struct hypr_registry *g, const char *challenge, int tried,
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: token server: %s",
 		    g->domain, curl_error(rc));
 	status = rs.status;
-	if ((mf = open_memstream(&body, &blen)) == NULL) {
-		resp_abort(&rs);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "memstream");
-	}
-	{
-		char buf[8192];
-		size_t n;
-
-		while ((n = fread(buf, 1, sizeof(buf), rs.f)) > 0 && blen < (1u << 20))
-			fwrite(buf, 1, n, mf);
-	}
-	fclose(mf);
+	read_body(&rs, 1u << 20, &body);
 	resp_close(&rs);
 	if (status == 401 || status == 403) {
-		free(body);
+		free(body.s);
 		goto denied;
 	}
 	if (status != 200) {
-		free(body);
+		free(body.s);
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: token server answered HTTP %d",
 		    g->domain, status);
 	}
-	j = json_loadb(body, blen, 0, &je);
-	if (body)
-		explicit_bzero(body, blen);
-	free(body);
+	j = json_loadb(hypr_strbuf_str(&body), body.n, 0, &je);
+	if (body.s)
+		explicit_bzero(body.s, body.n);
+	free(body.s);
 	tok = hypr_json_str(j, "token");
 	if (!tok || !*tok)
 		tok = hypr_json_str(j, "access_token");
@@ -671,10 +670,9 @@ hypr_registry_manifest(struct hypr_registry *g, const char *reference,
 	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", g->repo, reference);
 	snprintf(what, sizeof(what), "manifest %s:%s", g->repo, reference);
 	for (int attempt = 0;; attempt++) {
-		char *b = NULL;
-		size_t bl = 0, n;
-		char buf[65536];
-		FILE *mf;
+		struct hypr_strbuf sb = { 0 };
+		char *b;
+		size_t bl;
 
 		if (request(g, path, accept_manifests, NULL, &rs, &rc, e) < 0)
 			return -1;
@@ -686,21 +684,15 @@ hypr_registry_manifest(struct hypr_registry *g, const char *reference,
 			}
 			return -1;
 		}
-		if ((mf = open_memstream(&b, &bl)) == NULL) {
+		read_body(&rs, MANIFEST_MAX, &sb);
+		bl = sb.n;
+		if (bl > MANIFEST_MAX || (b = hypr_strbuf_take(&sb)) == NULL) {
 			resp_abort(&rs);
-			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "memstream");
-		}
-		while ((n = fread(buf, 1, sizeof(buf), rs.f)) > 0) {
-			fwrite(buf, 1, n, mf);
-			if (bl + n > MANIFEST_MAX)
-				break;
-		}
-		fclose(mf);
-		if (bl > MANIFEST_MAX) {
-			resp_abort(&rs);
-			free(b);
-			return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s: larger than 4 MiB",
-			    g->domain, what);
+			free(sb.s);
+			if (bl > MANIFEST_MAX)
+				return hypr_err_set(e, HYPR_EXIT_INPUT,
+				    "%s: %s: larger than 4 MiB", g->domain, what);
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 		}
 		rc = resp_close(&rs);
 		if (rc != 0 || (rs.content_length >= 0 && (int64_t)bl != rs.content_length)) {

@@ -130,8 +130,13 @@ helper_get(const char *name, const char *server, char **user, char **secret,
 	json_error_t je;
 
 	snprintf(exe, sizeof(exe), "docker-credential-%s", name);
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(op, O_CLOEXEC) < 0)
+	if (pipe2(in, O_CLOEXEC) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
+	if (pipe2(op, O_CLOEXEC) < 0) {
+		close(in[0]);
+		close(in[1]);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
+	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, op[1], 1);

@@ -518,7 +518,7 @@ spawn_wait(char *const argv[])
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		int fd = open("/dev/null", O_RDONLY);
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 		if (fd >= 0)
 			dup2(fd, 0);

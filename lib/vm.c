@@ -512,12 +512,34 @@ env_double(const char *name, double def)
 
 #define MAXARGS 64
 
+/* A path as a QemuOpts value: every ',' doubled, else a comma in a path
+ * (HYPR_ROOT, TMPDIR) would end the value and start another option.
+ * -kernel, -initrd and -serial file: take their value literally (7.2). */
+static int
+qemu_path(char *out, size_t cap, const char *path, const char *suffix)
+{
+	size_t o = 0;
+
+	for (int part = 0; part < 2; part++) {
+		const char *s = part ? suffix : path;
+		for (; s && *s; s++) {
+			if (o + 3 > cap)
+				return -1;
+			if (*s == ',')
+				out[o++] = ',';
+			out[o++] = *s;
+		}
+	}
+	out[o] = 0;
+	return 0;
+}
+
 static int
 spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
     double boot_timeout, struct hypr_err *e)
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], append[1024], serial[PATH_MAX + 16];
-	char drive[5][PATH_MAX + 128], chardev[64], smp[32], mem[32], qlog[PATH_MAX];
+	char drive[5][2 * PATH_MAX + 128], chardev[64], smp[32], mem[32], qlog[PATH_MAX];
 	char *argv[MAXARGS];
 	const char *qemu = getenv("HYPR_QEMU") ? getenv("HYPR_QEMU") : "qemu-system-x86_64";
 	int sv[2], ndisks = 0, a = 0, type;
@@ -585,27 +607,36 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	argv[a++] = "-append";
 	argv[a++] = append;
 	int d = 0;
+	char qp[2 * PATH_MAX + 32];
 	if (o->base) {
-		snprintf(drive[d], sizeof drive[d], "id=base,file=%s,format=raw,if=none,readonly=on", o->base);
+		if (qemu_path(qp, sizeof qp, o->base, NULL) < 0 ||
+		    snprintf(drive[d], sizeof drive[d], "id=base,file=%s,format=raw,if=none,readonly=on", qp) >= (int)sizeof drive[d])
+			goto toolong;
 		argv[a++] = "-drive";
 		argv[a++] = drive[d++];
 		argv[a++] = "-device";
 		argv[a++] = "virtio-blk-device,drive=base,serial=base";
 	}
 	if (vm->scratch) {
-		snprintf(drive[d], sizeof drive[d],
-		    "id=scratch,file=%s/scratch.ext4,format=raw,if=none,cache=unsafe,aio=threads", vm->dir);
+		if (qemu_path(qp, sizeof qp, vm->dir, "/scratch.ext4") < 0 ||
+		    snprintf(drive[d], sizeof drive[d],
+		    "id=scratch,file=%s,format=raw,if=none,cache=unsafe,aio=threads", qp) >= (int)sizeof drive[d])
+			goto toolong;
 		argv[a++] = "-drive";
 		argv[a++] = drive[d++];
 		argv[a++] = "-device";
 		argv[a++] = "virtio-blk-device,drive=scratch,serial=scratch";
 	}
-	snprintf(drive[d], sizeof drive[d], "id=out,file=%s/out.raw,format=raw,if=none,cache=unsafe", vm->dir);
+	if (qemu_path(qp, sizeof qp, vm->dir, "/out.raw") < 0 ||
+	    snprintf(drive[d], sizeof drive[d], "id=out,file=%s,format=raw,if=none,cache=unsafe", qp) >= (int)sizeof drive[d])
+		goto toolong;
 	argv[a++] = "-drive";
 	argv[a++] = drive[d++];
 	argv[a++] = "-device";
 	argv[a++] = "virtio-blk-device,drive=out,serial=out";
-	snprintf(drive[d], sizeof drive[d], "id=in,file=%s/in.raw,format=raw,if=none,readonly=on", vm->dir);
+	if (qemu_path(qp, sizeof qp, vm->dir, "/in.raw") < 0 ||
+	    snprintf(drive[d], sizeof drive[d], "id=in,file=%s,format=raw,if=none,readonly=on", qp) >= (int)sizeof drive[d])
+		goto toolong;
 	argv[a++] = "-drive";
 	argv[a++] = drive[d++];
 	argv[a++] = "-device";
@@ -660,6 +691,10 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	consume(vm);
 	vm->boot_secs = now() - t0;
 	return 0;
+toolong:
+	close(sv[0]);
+	close(sv[1]);
+	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: a disk path is too long for QEMU");
 }
 
 static void

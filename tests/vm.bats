@@ -227,6 +227,19 @@ PY
 }
 
 # bats test_tags=vm
+@test "vm: commas in the base, temp and root paths are not QEMU option syntax" {
+	local d="$BATS_TEST_TMPDIR/a,readonly=off,file=/etc/passwd"
+	mkdir -p "$d/tmp,x=y"
+	cp "$BASE" "$d/base,format=qcow2.sqfs"
+	export TMPDIR="$d/tmp,x=y" HYPR_ROOT="$d/root,y"
+	run -0 "$VMCTL" -b "$d/base,format=qcow2.sqfs" import "$BASE_TAR" \; \
+		sh 'echo ok > /comma; cat /comma' \; diff "$d/l,x.tar"
+	assert_output "ok"
+	tar -tf "$d/l,x.tar" | grep -qx 'comma'
+	run -1 pgrep -f "$BATS_TEST_TMPDIR"
+}
+
+# bats test_tags=vm
 @test "vm: a missing kernel is a system error" {
 	HYPR_KERNEL=/nonexistent/vmlinux run -4 vm sh true
 	assert_output --partial "HYPR_KERNEL=/nonexistent/vmlinux"

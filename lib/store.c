@@ -501,6 +501,9 @@ hypr_store_put(struct hypr_store *s, json_t *m, const char *const *tags,
 			unlink(tmp);
 			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "storing %s", dst);
 		}
+		/* When dst already was a link of this blob, rename(2) did
+		 * nothing and left tmp: remove it (else ENOENT, harmless). */
+		unlink(tmp);
 		/* the manifest last: the image appears whole or not at all */
 		json_object_set_new(m, "tags", json_array());
 		if (write_manifest(s, m, e) < 0)

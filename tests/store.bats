@@ -271,6 +271,13 @@ app:1"
 	# rebuilding repairs too
 	[ "$(build_image web:1 two)" = "$id2" ]
 	[ -f "$HYPR_ROOT/images/${id2#sha256:}.squashfs" ]
+	# repairing an image whose squashfs is already the blob's link
+	# leaves no temp file (rename between two links is a no-op)
+	echo '{"garbage' > "$HYPR_ROOT/images/${id2#sha256:}.json"
+	[ "$(build_image web:1 two)" = "$id2" ]
+	run -0 ls "$HYPR_ROOT/images"
+	refute_output --partial ".tmp."
+	[ "$(hypr-store inspect "${id2:7:12}" | jq -r '.[0].id')" = "$id2" ]
 	# a corrupt index is reported, not silently emptied
 	echo 'nonsense' > "$HYPR_ROOT/images/index.json"
 	run --separate-stderr -3 hypr-store images

@@ -76,10 +76,13 @@ make_tmpdir(struct ctx *c, const char *what, struct hypr_err *e)
 	}
 	if (ntmpdirs == 0)
 		atexit(cleanup_tmpdirs);
-	if ((v = realloc(tmpdirs, (ntmpdirs + 1) * sizeof(*v))) == NULL)
+	if ((v = realloc(tmpdirs, (ntmpdirs + 1) * sizeof(*v))) != NULL)
+		tmpdirs = v;
+	if (v == NULL || (tmpdirs[ntmpdirs] = strdup(path)) == NULL) {
+		rmdir(path);
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 		return NULL;
-	tmpdirs = v;
-	tmpdirs[ntmpdirs] = strdup(path);
+	}
 	return tmpdirs[ntmpdirs++];
 }
 
@@ -190,6 +193,23 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Append s (taken) to a NULL-terminated array of *n strings; -1 (s freed)
+ * when s is NULL or out of memory. */
+static int
+words_push(char ***v, size_t *n, char *s)
+{
+	char **nv;
+
+	if (s == NULL || (nv = realloc(*v, (*n + 2) * sizeof(*nv))) == NULL) {
+		free(s);
+		return -1;
+	}
+	nv[(*n)++] = s;
+	nv[*n] = NULL;
+	*v = nv;
+	return 0;
+}
+
 /* Sorted names in a host directory. */
 static int
 list_dir(const char *dir, char ***names, size_t *n, struct hypr_err *e)
@@ -204,18 +224,13 @@ list_dir(const char *dir, char ***names, size_t *n, struct hypr_err *e)
 	if (d == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", dir);
 	while ((de = readdir(d)) != NULL) {
-		char **nv;
-
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if ((nv = realloc(v, (cnt + 2) * sizeof(*v))) == NULL) {
+		if (words_push(&v, &cnt, strdup(de->d_name)) < 0) {
 			closedir(d);
 			hypr_words_free(v);
 			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 		}
-		v = nv;
-		v[cnt++] = strdup(de->d_name);
-		v[cnt] = NULL;
 	}
 	closedir(d);
 	if (cnt)
@@ -250,15 +265,8 @@ glob_match(const struct sroot *r, const char *base, const char *pat,
 		if (full && lstat(full, &sb) == 0 && !hidden_rel(r, next)) {
 			if (sl)
 				rc = glob_match(r, next, sl + 1, out, nout, e);
-			else {
-				char **v = realloc(*out, (*nout + 2) * sizeof(*v));
-
-				if (v) {
-					*out = v;
-					v[(*nout)++] = strdup(next);
-					v[*nout] = NULL;
-				}
-			}
+			else if (words_push(out, nout, strdup(next)) < 0)
+				rc = hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 		}
 		free(full);
 		free(next);
@@ -289,16 +297,9 @@ glob_match(const struct sroot *r, const char *base, const char *pat,
 				return -1;
 			}
 			free(next);
-		} else {
-			char **v = realloc(*out, (*nout + 2) * sizeof(*v));
-
-			if (v == NULL) {
-				free(next);
-				break;
-			}
-			*out = v;
-			v[(*nout)++] = next;
-			v[*nout] = NULL;
+		} else if (words_push(out, nout, next) < 0) {
+			hypr_words_free(names);
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 		}
 	}
 	hypr_words_free(names);
@@ -439,9 +440,10 @@ collect(struct items *it, const struct sroot *r, const char *src, int add,
 	if (pat == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	if (pat[0] == '\0') {
-		matches = calloc(2, sizeof(*matches));
-		matches[0] = strdup("");
-		nm = 1;
+		if (words_push(&matches, &nm, strdup("")) < 0) {
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+			goto out;
+		}
 	} else if (glob_match(r, "", pat, &matches, &nm, e) < 0) {
 		goto out;
 	}

@@ -366,30 +366,34 @@ out:
 	return rc;
 }
 
+/* An OCI layout (it has an index.json) or an unpacked docker save. */
+static int
+load_dir(struct fetch *f, const char *dir, const char *name, struct hypr_err *e)
+{
+	char p[4400];
+
+	snprintf(p, sizeof(p), "%s/index.json", dir);
+	return access(p, F_OK) == 0 ? load_layout(f, dir, name, e) :
+	    load_docker(f, dir, name, e);
+}
+
 int
 fetch_load(struct fetch *f, const char *path, const char *name, struct hypr_err *e)
 {
 	struct stat st;
-	char tmp[4200], p[4400];
+	char tmp[4200];
 	int r;
 
 	if (stat(path, &st) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_INPUT, "load %s", path);
-	if (S_ISDIR(st.st_mode)) {
-		snprintf(p, sizeof(p), "%s/index.json", path);
-		r = access(p, F_OK) == 0 ? load_layout(f, path, name, e) :
-		    load_docker(f, path, name, e);
-		return r < 0 ? hypr_err_prefix(e, "load") : 0;
-	}
+	if (S_ISDIR(st.st_mode))
+		return load_dir(f, path, name, e) < 0 ? hypr_err_prefix(e, "load") : 0;
 	if (hypr_root_path(&f->root, tmp, sizeof(tmp), "tmp/load.XXXXXX") < 0 ||
 	    mkdtemp(tmp) == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating a directory in the store");
 	r = untar(path, tmp, e);
-	if (r == 0) {
-		snprintf(p, sizeof(p), "%s/index.json", tmp);
-		r = access(p, F_OK) == 0 ? load_layout(f, tmp, name, e) :
-		    load_docker(f, tmp, name, e);
-	}
+	if (r == 0)
+		r = load_dir(f, tmp, name, e);
 	hypr_rm_rf(tmp, NULL);
 	return r < 0 ? hypr_err_prefix(e, "load %s", path) : 0;
 }

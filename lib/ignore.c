@@ -426,9 +426,9 @@ hypr_ignore_match(const struct hypr_ignore *ig, const char *path)
 		m = pattern_match(pt, file);
 		if (!m && strchr(file, '/') != NULL) {
 			/* or does it match a parent directory? */
+			/* parent is file again after each loop below */
 			if (parent == NULL && (parent = strdup(file)) == NULL)
 				break;
-			strcpy(parent, file);
 			for (char *sl = strchr(parent, '/'); sl; sl = strchr(sl + 1, '/')) {
 				*sl = '\0';
 				m = pattern_match(pt, parent);

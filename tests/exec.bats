@@ -48,6 +48,12 @@ record_cache() {
 	"$HYPR_LAYER" < "$T/steps" > /dev/null
 }
 
+# assert_cached FLAG...: the steps' "cached" flags in $T/steps, in order.
+assert_cached() {
+	run jq -r 'select(.type=="step") | .cached' "$T/steps"
+	assert_output "$(printf '%s\n' "$@")"
+}
+
 @test "exec: config instructions update the base image's config exactly" {
 	plan <<'EOF'
 FROM busybox
@@ -457,26 +463,21 @@ COPY f /f
 COPY g /g
 EOF
 	steps
-	run jq -r 'select(.type=="step") | .cached' "$T/steps"
-	assert_output "$(printf 'false\nfalse\nfalse\nfalse')"
+	assert_cached false false false false
 	record_cache
 	k1=$(jq -r 'select(.type=="step") | .key' "$T/steps")
 	steps
-	run jq -r 'select(.type=="step") | .cached' "$T/steps"
-	assert_output "$(printf 'true\ntrue\ntrue\ntrue')"
+	assert_cached true true true true
 	assert_equal "$(jq -r 'select(.type=="step") | .key' "$T/steps")" "$k1"
 	# mtime alone does not matter; content does, and everything after it
 	touch -d '2001-01-01' "$CTX/f"
 	steps
-	run jq -r 'select(.type=="step") | .cached' "$T/steps"
-	assert_output "$(printf 'true\ntrue\ntrue\ntrue')"
+	assert_cached true true true true
 	echo v2 > "$CTX/f"
 	steps
-	run jq -r 'select(.type=="step") | .cached' "$T/steps"
-	assert_output "$(printf 'true\ntrue\nfalse\nfalse')"
+	assert_cached true true false false
 	steps --no-cache
-	run jq -r 'select(.type=="step") | .cached' "$T/steps"
-	assert_output "$(printf 'false\nfalse\nfalse\nfalse')"
+	assert_cached false false false false
 	# a different build-arg value changes the keys from the ARG on
 	plan --build-arg V=2 <<'EOF'
 FROM busybox
@@ -486,8 +487,7 @@ COPY f /f
 COPY g /g
 EOF
 	steps
-	run jq -r 'select(.type=="step") | .cached' "$T/steps"
-	assert_output "$(printf 'false\nfalse\nfalse\nfalse')"
+	assert_cached false false false false
 }
 
 @test "exec: ONBUILD triggers of the base run after FROM and are not inherited" {
@@ -613,14 +613,12 @@ EOF
 	printf '%s\n' "$output" > "$T/steps"
 	run jq -c 'select(.end) | .vm_boots' "$T/steps"
 	assert_output 0
-	run jq -r 'select(.type=="step") | .cached' "$T/steps"
-	assert_output "$(printf 'true\ntrue\ntrue\ntrue')"
+	assert_cached true true true true
 	[[ $stderr != *"#4 1"* ]]
 	echo 2 > "$CTX/b"
 	run --separate-stderr -0 "$HYPR_EXEC" -C "$CTX" < "$T/res"
 	printf '%s\n' "$output" > "$T/steps"
-	run jq -r 'select(.type=="step") | .cached' "$T/steps"
-	assert_output "$(printf 'true\ntrue\nfalse\nfalse')"
+	assert_cached true true false false
 	run jq -c 'select(.end) | .vm_boots' "$T/steps"
 	assert_output 1
 	[[ $stderr == *"#4 1"$'\n'"#4 1"$'\n'"#4 2"* ]]

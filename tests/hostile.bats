@@ -352,6 +352,18 @@ finish_bg() {
 	[ "$(store_ok)" -eq 3 ]
 }
 
+@test "hostile: rebuilding over a corrupt manifest leaves no temp file in images/" {
+	ctx c 'FROM busybox:latest' 'ENV A=1'
+	id=$(hypr build -q -t a:1 c)
+	echo '{"hypr":"manif' > "$HYPR_ROOT/images/${id#sha256:}.json"
+	run -0 hypr build -q -t a:1 c
+	[ "$output" = "$id" ]
+	run ls "$HYPR_ROOT/images"
+	[[ $output != *.tmp* ]]
+	[ "$(store_ok)" -eq 1 ]
+	nothing_left
+}
+
 @test "hostile: a full disk is a system error (4) naming the file; earlier images intact" {
 	requires root
 	SMALL="$BATS_TEST_TMPDIR/small"
@@ -527,4 +539,16 @@ finish_bg() {
 	# the orphaned stage ends with its step at the latest
 	wait_for no_vm
 	wait_for bash -c '[ -z "$(ls -A "$HYPR_ROOT/tmp")" ]'
+}
+
+# bats test_tags=vm
+@test "hostile: a comma and a space in HYPR_ROOT reach QEMU intact" {
+	export HYPR_ROOT="$BATS_TEST_TMPDIR/r oot,x=y"
+	mkdir -p "$HYPR_ROOT"
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	ctx c 'FROM busybox:latest' 'RUN echo hi > /hi'
+	run -0 hypr build -q -t comma:1 c
+	run -0 unsquashfs -cat "$HYPR_ROOT/images/${output#sha256:}.squashfs" hi
+	[ "$output" = hi ]
+	nothing_left
 }

@@ -11,6 +11,13 @@ df() {
 	printf '%b' "$1" > Dockerfile
 }
 
+# parse_df -STATUS TEXT: df TEXT, then run hypr-parse -f on it expecting
+# exit STATUS, stderr apart.
+parse_df() {
+	df "$2"
+	run "$1" --separate-stderr "$HYPR_PARSE" -f Dockerfile
+}
+
 # q FILTER: jq -c over the last plan in $output.
 q() {
 	printf '%s\n' "$output" | jq -c "$@"
@@ -53,46 +60,37 @@ instrs() {
 }
 
 @test "parse: parser directives and where they stop" {
-	df '# syntax=docker/dockerfile:1\n#  ESCAPE = `\n# check=skip=all\nFROM a\nRUN echo `\n  hi\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 '# syntax=docker/dockerfile:1\n#  ESCAPE = `\n# check=skip=all\nFROM a\nRUN echo `\n  hi\n'
 	[ "$(q -s '.[0].directives')" = '{"syntax":"docker/dockerfile:1","escape":"`","check":"skip=all"}' ]
 	[ "$(instrs '.args')" = '["echo   hi"]' ]
 	# a comment first: what looks like a directive is a comment
-	df '# a comment\n# escape=`\nFROM a\nRUN echo `\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 '# a comment\n# escape=`\nFROM a\nRUN echo `\n'
 	[ "$(q -s '.[0].directives.escape')" = '"\\"' ]
 	[ "$(instrs '.args')" = '["echo `"]' ]
 	# a blank line ends directives
-	df '\n# escape=`\nFROM a\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 '\n# escape=`\nFROM a\n'
 	[ "$(q -s '.[0].directives.escape')" = '"\\"' ]
 	# an unknown directive ends them too
-	df '# foo=bar\n# escape=`\nFROM a\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 '# foo=bar\n# escape=`\nFROM a\n'
 	[ "$(q -s '.[0].directives')" = '{"escape":"\\"}' ]
 	# after an instruction they are comments
-	df 'FROM a\n# syntax=x\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 'FROM a\n# syntax=x\n'
 	[ "$(q -s '.[0].directives')" = '{"escape":"\\"}' ]
 	# repeated or invalid: bad input
-	df '# escape=`\n# escape=\\\\\nFROM a\n'
-	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -3 '# escape=`\n# escape=\\\\\nFROM a\n'
 	[ "$stderr" = "hypr-parse: Dockerfile:2: only one escape parser directive can be used" ]
-	df '# escape=x\nFROM a\n'
-	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -3 '# escape=x\nFROM a\n'
 	[[ $stderr == "hypr-parse: Dockerfile:1: invalid escape token 'x'"* ]]
 }
 
 @test "parse: continuations with comments, blank lines, trailing blanks, EOF" {
-	df 'FROM a\nRUN one \\\n# comment inside\n  two \\   \n\n  three \\\\\nRUN four \\'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 'FROM a\nRUN one \\\n# comment inside\n  two \\   \n\n  three \\\\\nRUN four \\'
 	[ "$(instrs '[.line, .args]')" = $'[[2,6],["one   two   three \\\\\\\\"]]\n[[7,7],["four"]]' ]
 	# the blank line inside is warned about, on stderr and in the plan
 	[ "$stderr" = "hypr-parse: warning: Dockerfile:2: empty continuation line found in: RUN one   two   three \\\\" ]
 	[ "$(q 'select(.type == "warning") | .line')" = 2 ]
 	# an escaped escape at the end is not a continuation
-	df 'FROM a\nENV C=trailing\\\\\nENV D=x\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 'FROM a\nENV C=trailing\\\\\nENV D=x\n'
 	[ "$(instrs -r '.pairs[0].value')" = $'trailing\\\\\nx' ]
 	# CRLF line endings and a byte-order mark
 	printf '\xef\xbb\xbfFROM a\r\nRUN a \\\r\n b\r\n' > Dockerfile
@@ -101,14 +99,12 @@ instrs() {
 }
 
 @test "parse: exec form vs shell form for every instruction that has both" {
-	df 'FROM a\nRUN ["echo", "x y"]\nRUN echo "x y"\nCMD ["c"]\nCMD c d\nENTRYPOINT ["e"]\nENTRYPOINT e f\nSHELL ["/bin/bash", "-c"]\nHEALTHCHECK CMD ["h"]\nHEALTHCHECK CMD h i\nCOPY ["a b", "/c"]\nCOPY a b /c/\nADD ["x", "/y"]\nVOLUME ["/v"]\nVOLUME /v /w\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 'FROM a\nRUN ["echo", "x y"]\nRUN echo "x y"\nCMD ["c"]\nCMD c d\nENTRYPOINT ["e"]\nENTRYPOINT e f\nSHELL ["/bin/bash", "-c"]\nHEALTHCHECK CMD ["h"]\nHEALTHCHECK CMD h i\nCOPY ["a b", "/c"]\nCOPY a b /c/\nADD ["x", "/y"]\nVOLUME ["/v"]\nVOLUME /v /w\n'
 	[ "$(instrs '[.op, .form, .args]' | tr '\n' ' ')" = '["RUN","exec",["echo","x y"]] ["RUN","shell",["echo \"x y\""]] ["CMD","exec",["c"]] ["CMD","shell",["c d"]] ["ENTRYPOINT","exec",["e"]] ["ENTRYPOINT","shell",["e f"]] ["SHELL","exec",["/bin/bash","-c"]] ["HEALTHCHECK","exec",["CMD","h"]] ["HEALTHCHECK","shell",["CMD","h i"]] ["COPY","exec",["a b","/c"]] ["COPY","shell",["a","b","/c/"]] ["ADD","exec",["x","/y"]] ["VOLUME","exec",["/v"]] ["VOLUME","shell",["/v","/w"]] ' ]
 }
 
 @test "parse: which instructions exec must expand" {
-	df 'FROM a\nRUN $A\nCMD $A\nENTRYPOINT $A\nSHELL ["$A"]\nHEALTHCHECK CMD $A\nONBUILD RUN $A\nMAINTAINER $A\nADD $A /\nARG A=$B\nCOPY $A /\nENV A=$B\nEXPOSE $A\nLABEL a=$A\nSTOPSIGNAL $A\nUSER $A\nVOLUME $A\nWORKDIR $A\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 'FROM a\nRUN $A\nCMD $A\nENTRYPOINT $A\nSHELL ["$A"]\nHEALTHCHECK CMD $A\nONBUILD RUN $A\nMAINTAINER $A\nADD $A /\nARG A=$B\nCOPY $A /\nENV A=$B\nEXPOSE $A\nLABEL a=$A\nSTOPSIGNAL $A\nUSER $A\nVOLUME $A\nWORKDIR $A\n'
 	[ "$(instrs -r 'select(.expand == false) | .op' | tr '\n' ' ')" = 'RUN CMD ENTRYPOINT SHELL HEALTHCHECK ONBUILD MAINTAINER ' ]
 	[ "$(instrs -r 'select(.expand) | .op' | tr '\n' ' ')" = 'ADD ARG COPY ENV EXPOSE LABEL STOPSIGNAL USER VOLUME WORKDIR ' ]
 	# and nothing is expanded in the plan itself
@@ -119,72 +115,59 @@ instrs() {
 	df "FROM a\nCMD ['single']\nCMD [\"unterminated\"\nCMD [\"a\"] trailing\nRUN [ \"ok\" ]\nCMD []\n"
 	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
 	[ "$(instrs '[.form, .args]' | tr '\n' ' ')" = "[\"shell\",[\"['single']\"]] [\"shell\",[\"[\\\"unterminated\\\"\"]] [\"shell\",[\"[\\\"a\\\"] trailing\"]] [\"exec\",[\"ok\"]] [\"exec\",[]] " ]
-	df 'FROM a\nRUN ["a", 1]\n'
-	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -3 'FROM a\nRUN ["a", 1]\n'
 	[ "$stderr" = "hypr-parse: Dockerfile:2: when using JSON array syntax, arrays must be comprised of strings only" ]
 	[ -z "$output" ]
 }
 
 @test "parse: flags on any instruction, repeatable ones as arrays, -- ends them" {
-	df 'FROM --platform=linux/arm64 a\nRUN --mount=type=bind,target=/x --mount=type=tmpfs,target=/t --network=none true\nCOPY --link --exclude=*.md --exclude="a b" . /\nCOPY -- --weird /\nADD --checksum=sha256:00 http://x/y /y\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 'FROM --platform=linux/arm64 a\nRUN --mount=type=bind,target=/x --mount=type=tmpfs,target=/t --network=none true\nCOPY --link --exclude=*.md --exclude="a b" . /\nCOPY -- --weird /\nADD --checksum=sha256:00 http://x/y /y\n'
 	[ "$(q 'select(.type == "stage") | [.flags, .platform]')" = '[{"platform":"linux/arm64"},"linux/arm64"]' ]
 	[ "$(instrs '.flags' | tr '\n' ' ')" = '{"mount":["type=bind,target=/x","type=tmpfs,target=/t"],"network":"none"} {"link":"true","exclude":["*.md","a b"]} {} {"checksum":"sha256:00"} ' ]
 	[ "$(instrs -s '.[2].args')" = '["--weird","/"]' ]
-	df 'FROM a\nCOPY --chown=a --chown=b . /\n'
-	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -3 'FROM a\nCOPY --chown=a --chown=b . /\n'
 	[ "$stderr" = "hypr-parse: Dockerfile:2: duplicate flag specified: chown" ]
 }
 
 @test "parse: ENV and LABEL forms, ARG with and without values" {
-	df 'FROM a\nENV K v w\nENV A=1 B="two words" C=x\\ y\nLABEL k v\nLABEL "a.b"=c d=\nARG N\nARG M=1 O\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 'FROM a\nENV K v w\nENV A=1 B="two words" C=x\\ y\nLABEL k v\nLABEL "a.b"=c d=\nARG N\nARG M=1 O\n'
 	[ "$(instrs '[.op, .pairs, .legacy]' | tr '\n' ' ')" = '["ENV",[{"key":"K","value":"v w"}],true] ["ENV",[{"key":"A","value":"1"},{"key":"B","value":"\"two words\""},{"key":"C","value":"x\\ y"}],null] ["LABEL",[{"key":"k","value":"v"}],true] ["LABEL",[{"key":"\"a.b\"","value":"c"},{"key":"d","value":""}],null] ["ARG",[{"key":"N","value":null}],null] ["ARG",[{"key":"M","value":"1"},{"key":"O","value":null}],null] ' ]
-	df 'FROM a\nENV A=1 B\n'
-	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -3 'FROM a\nENV A=1 B\n'
 	[[ $stderr == 'hypr-parse: Dockerfile:2: Syntax error - can'"'"'t find = in "B"'* ]]
-	df 'FROM a\nENV ONLY\n'
-	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -3 'FROM a\nENV ONLY\n'
 	[ "$stderr" = "hypr-parse: Dockerfile:2: ENV must have two arguments" ]
 }
 
 @test "parse: EXPOSE, USER, WORKDIR, ONBUILD, keywords in any case" {
-	df 'from a\nexpose 80 443/udp\nUser app:app\nworkDIR /a b\nonbuild copy . /src\nOnBuild run ["x"]\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 'from a\nexpose 80 443/udp\nUser app:app\nworkDIR /a b\nonbuild copy . /src\nOnBuild run ["x"]\n'
 	[ "$(instrs '[.op, .args]' | tr '\n' ' ')" = '["EXPOSE",["80","443/udp"]] ["USER",["app:app"]] ["WORKDIR",["/a b"]] ["ONBUILD",["copy . /src"]] ["ONBUILD",["run [\"x\"]"]] ' ]
 	[ "$(instrs 'select(.onbuild) | .onbuild | [.op, .args, .form]' | tr '\n' ' ')" = '["COPY",[".","/src"],"shell"] ["RUN",["x"],"exec"] ' ]
-	df 'FROM a\nONBUILD ONBUILD RUN x\n'
-	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -3 'FROM a\nONBUILD ONBUILD RUN x\n'
 	[[ $stderr == "hypr-parse: Dockerfile:2: ONBUILD ONBUILD isn't allowed"* ]]
-	df 'FROM a\nONBUILD FROM b\n'
-	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -3 'FROM a\nONBUILD FROM b\n'
 }
 
 @test "parse: MAINTAINER is kept and warned about" {
-	df 'FROM a\nMAINTAINER Jane <j@example.com>\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 'FROM a\nMAINTAINER Jane <j@example.com>\n'
 	[ "$stderr" = "hypr-parse: warning: Dockerfile:2: MAINTAINER is deprecated, use LABEL maintainer=... instead" ]
 	[ "$(q -s 'map(select(.type != null) | [.type, .line]) | tostring')" = '"[[\"stage\",[1,1]],[\"warning\",2],[\"instr\",[2,2]]]"' ]
 	[ "$(instrs '.args')" = '["Jane <j@example.com>"]' ]
 }
 
 @test "parse: heredocs (<<EOF, <<-EOF, quoted, several on a line, ONBUILD)" {
-	df 'FROM a\nRUN <<EOF\necho $HOME\nEOF\nRUN 3<<-"END" cat <<ONE > /x\n\t\tindented\n\tEND\nplain\nONE\nCOPY <<'"'"'A'"'"' <<B /dst/\na\nA\nb\nB\nONBUILD RUN <<X\nx\nX\nRUN ["json", "<<EOF"]\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 'FROM a\nRUN <<EOF\necho $HOME\nEOF\nRUN 3<<-"END" cat <<ONE > /x\n\t\tindented\n\tEND\nplain\nONE\nCOPY <<'"'"'A'"'"' <<B /dst/\na\nA\nb\nB\nONBUILD RUN <<X\nx\nX\nRUN ["json", "<<EOF"]\n'
 	[ "$(instrs -s 'map(.line)')" = '[[2,4],[5,9],[10,14],[15,17],[18,18]]' ]
 	[ "$(instrs '.heredocs' | sed -n 1,3p | tr '\n' ' ')" = '[{"name":"EOF","content":"echo $HOME\n","expand":true,"strip_tabs":false}] [{"name":"END","content":"indented\n","expand":false,"strip_tabs":true,"fd":3},{"name":"ONE","content":"plain\n","expand":true,"strip_tabs":false}] [{"name":"A","content":"a\n","expand":false,"strip_tabs":false},{"name":"B","content":"b\n","expand":true,"strip_tabs":false}] ' ]
 	[ "$(instrs -s '.[3].onbuild.heredocs[0].content')" = '"x\n"' ]
 	# exec form takes no heredoc
 	[ "$(instrs -s '.[4].heredocs')" = null ]
-	df 'FROM a\nRUN <<EOF\nnever ends\n'
-	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -3 'FROM a\nRUN <<EOF\nnever ends\n'
 	[ "$stderr" = "hypr-parse: Dockerfile:2: unterminated heredoc EOF (started here, file ends at line 3)" ]
 	[ -z "$output" ]
 }
 
 @test "parse: global ARGs expand FROM; --build-arg overrides; bare K from the environment" {
-	df 'ARG REG=docker.io\nARG IMG=${REG}/library/busybox\nARG TAG\nARG UNUSED=x\nFROM ${IMG}:${TAG:-latest}\nARG TAG\nRUN echo $TAG\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 'ARG REG=docker.io\nARG IMG=${REG}/library/busybox\nARG TAG\nARG UNUSED=x\nFROM ${IMG}:${TAG:-latest}\nARG TAG\nRUN echo $TAG\n'
 	[ "$(q 'select(.type == "stage") | .base')" = '"docker.io/library/busybox:latest"' ]
 	[ "$(q -c 'select(.type == "arg") | [.name, .value]' | tr '\n' ' ')" = '["REG","docker.io"] ["IMG","docker.io/library/busybox"] ["TAG",null] ["UNUSED","x"] ' ]
 	# the redeclared ARG in the stage has no value of its own: exec looks it up
@@ -196,19 +179,16 @@ instrs() {
 	env -u TAG "$HYPR_PARSE" -f Dockerfile --build-arg TAG > out
 	[ "$(jq -c 'select(.type == "stage") | .base' out)" = '"docker.io/library/busybox:latest"' ]
 	# an ARG declared after the first FROM is not visible to later FROMs
-	df 'FROM a\nARG LATE=x\nFROM b${LATE}\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 'FROM a\nARG LATE=x\nFROM b${LATE}\n'
 	[ "$(q 'select(.type == "stage") | .base')" = '"b"' ]
 	# built-in platform ARGs
 	df 'FROM --platform=$BUILDPLATFORM img-$TARGETOS-$TARGETARCH$TARGETVARIANT\n'
 	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile --platform linux/arm/v7
 	[ "$(q 'select(.type == "stage") | .base')" = '"img-linux-armv7"' ]
 	# ${V:?msg} fails with the message
-	df 'ARG V\nFROM ${V:?set-V-please}\n'
-	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -3 'ARG V\nFROM ${V:?set-V-please}\n'
 	[[ $stderr == "hypr-parse: Dockerfile:2: "*"V: set-V-please" ]]
-	df 'FROM ${EMPTY}\n'
-	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -3 'FROM ${EMPTY}\n'
 	[ "$stderr" = 'hypr-parse: Dockerfile:1: base name (${EMPTY}) should not be blank' ]
 }
 
@@ -222,8 +202,7 @@ instrs() {
 	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
 	[ "$(q -c 'select(.type == "stage") | [.index, .final]')" = '[6,true]' ]
 	# bind mounts from a stage are dependencies too
-	df 'FROM a AS one\nFROM b\nRUN --mount=type=bind,from=one,target=/m true\n'
-	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	parse_df -0 'FROM a AS one\nFROM b\nRUN --mount=type=bind,from=one,target=/m true\n'
 	[ "$(q -c 'select(.type == "stage") | .index' | tr '\n' ' ')" = '0 1 ' ]
 	df 'FROM a AS one\n'
 	run -2 --separate-stderr "$HYPR_PARSE" -f Dockerfile --target two

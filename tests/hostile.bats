@@ -192,6 +192,32 @@ finish_bg() {
 	[ "${#stderr_lines[@]}" -eq 1 ]
 }
 
+@test "hostile: hypr load of a lying OCI layout is bad input; nothing enters the store" {
+	src=$(busybox_layout)
+	m=$(jq -r '.manifests[0].digest' "$src/index.json")
+	layer=$(jq -r '.layers[0].digest | ltrimstr("sha256:")' "$src/blobs/sha256/${m#sha256:}")
+	export HYPR_ROOT="$BATS_TEST_TMPDIR/root2"
+	try() {
+		rm -rf x && cp -r "$src" x
+		"$@"
+		run -3 --separate-stderr hypr load --name evil:1 x
+		[ "${#stderr_lines[@]}" -eq 1 ]
+		[[ $stderr == "hypr-fetch: load: "* ]]
+		[ -z "$(ls "$HYPR_ROOT/blobs/sha256" 2>/dev/null | grep -v -e "^${m#sha256:}$" -e "^$(jq -r '.config.digest | ltrimstr("sha256:")' "$src/blobs/sha256/${m#sha256:}")$")" ]
+	}
+	try eval 'echo "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"sha256:../../../../etc/passwd\",\"size\":10}]}" > x/index.json'
+	[[ $stderr == *"bad digest"* ]]
+	try eval 'echo garbage > x/index.json'
+	try eval 'echo "{\"schemaVersion\":2,\"manifests\":[]}" > x/index.json'
+	try rm "x/blobs/sha256/$layer"
+	try eval "printf X | dd of=x/blobs/sha256/$layer bs=1 seek=100 conv=notrunc 2>/dev/null"
+	[[ $stderr == *"digest mismatch: expected sha256:$layer, got sha256:"* ]]
+	try ln -sf /etc/passwd "x/blobs/sha256/$layer"
+	[[ $stderr == *"digest mismatch"* ]]
+	run -0 hypr images -q
+	[ -z "$output" ]
+}
+
 @test "hostile: Dockerfile errors are one line naming Dockerfile:LINE; exit 3" {
 	mkdir -p c && touch c/a
 	check() {

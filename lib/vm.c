@@ -51,6 +51,8 @@ struct hypr_vm {
 	unsigned char *rbuf;	/* frame reader */
 	size_t rlen, rcap;
 	double boot_secs;
+	int watch_fd;		/* hypr_vm_opts.watch_fd, or -1 */
+	int cur_watch;		/* the fd the current wait watches, or -1 */
 };
 
 static double
@@ -370,9 +372,12 @@ recv_frame(struct hypr_vm *vm, double deadline, int *type, unsigned char **paylo
 				vm->rcap = c;
 			}
 		}
-		struct pollfd pf[2] = {
+		/* negative fds are ignored by poll; events 0 on the watched
+		 * fd: only POLLERR (pipe reader gone) and POLLHUP come back */
+		struct pollfd pf[3] = {
 			{ .fd = vm->sock, .events = POLLIN },
 			{ .fd = vm->pidfd, .events = POLLIN },
+			{ .fd = vm->cur_watch, .events = 0 },
 		};
 		int ms = -1;
 		if (deadline > 0) {
@@ -384,11 +389,16 @@ recv_frame(struct hypr_vm *vm, double deadline, int *type, unsigned char **paylo
 			}
 			ms = (int)(left * 1000) + 1;
 		}
-		int r = poll(pf, vm->pidfd >= 0 ? 2 : 1, ms);
+		int r = poll(pf, 3, ms);
 		if (r < 0 && errno != EINTR)
 			return vm_fail(vm, e, HYPR_EXIT_SYSTEM, "poll failed");
 		if (r <= 0)
 			continue;
+		if (pf[2].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			vm_reap(vm, 1);
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM,
+			    "build VM: %s: the reader of fd %d is gone (VM killed)", what, pf[2].fd);
+		}
 		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t n = recv(vm->sock, vm->rbuf + vm->rlen, vm->rcap - vm->rlen, MSG_DONTWAIT);
 			if (n > 0) {
@@ -740,6 +750,7 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: out of memory");
 	vm->pid = -1;
 	vm->sock = vm->pidfd = vm->outfd = vm->infd = -1;
+	vm->watch_fd = vm->cur_watch = o->watch_fd > 0 ? o->watch_fd : -1;
 	vm->rcap = 1 << 16;
 	if (!(vm->rbuf = malloc(vm->rcap))) {
 		free(vm);
@@ -904,7 +915,10 @@ hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct
 	for (;;) {
 		char what[64];
 		snprintf(what, sizeof what, "step %u", vm->step);
-		if (recv_frame(vm, deadline, &type, &p, &n, e, what) < 0) {
+		vm->cur_watch = r->watch_fd > 0 ? r->watch_fd : vm->watch_fd;
+		rc = recv_frame(vm, deadline, &type, &p, &n, e, what);
+		vm->cur_watch = vm->watch_fd;
+		if (rc < 0) {
 			if (deadline > 0 && now() >= deadline)
 				hypr_err_set(e, HYPR_EXIT_STEP, "build VM: step timed out after %gs (VM killed)", timeout);
 			return -1;

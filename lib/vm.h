@@ -20,6 +20,10 @@ struct hypr_vm_opts {
 	int mem_mb;		/* 0 = default */
 	int cpus;		/* 0 = default */
 	double boot_timeout;	/* seconds to READY; 0 = default */
+	int watch_fd;		/* > 0: every wait (boot, RUN, diff, import) fails
+				 * at once, VM killed, when this fd reports POLLERR
+				 * or POLLHUP: pass STDOUT_FILENO so a gone stream
+				 * reader stops the build. 0 = none. */
 };
 
 /* Called with live output of a RUN: fd is 1 (stdout) or 2 (stderr). */
@@ -37,13 +41,16 @@ struct hypr_vm_run {
 	int64_t epoch;		/* SOURCE_DATE_EPOCH or -1 */
 	hypr_vm_output_fn *output;
 	void *output_arg;
+	int watch_fd;		/* > 0: as hypr_vm_opts.watch_fd, for this step
+				 * only (overrides it); 0 = the VM's watch_fd */
 };
 
 /* Boot a VM (kernel and initramfs found as hypr-guest(7) says); waits for READY. */
 int hypr_vm_start(struct hypr_vm **vm, const struct hypr_vm_opts *o,
     struct hypr_err *e);
 /* Run one step in a new overlay layer. *status gets the exit code, or
- * 128+signal; a timeout is an error (HYPR_EXIT_STEP) with the VM killed. */
+ * 128+signal; a timeout is an error (HYPR_EXIT_STEP) with the VM killed;
+ * so is a watched fd's POLLERR/POLLHUP (HYPR_EXIT_SYSTEM, "reader gone"). */
 int hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status,
     struct hypr_err *e);
 /* Write the last step's upper dir as an uncompressed OCI layer tar to out_fd

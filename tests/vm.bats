@@ -185,6 +185,28 @@ mknod chown ok"
 }
 
 # bats test_tags=vm
+@test "vm: a gone stdout reader stops the step at once; SIGKILL of the caller kills QEMU" {
+	local t0=$SECONDS
+	# head exits after the first line; the step would sleep 60 s more
+	run -0 bash -c '"$1" -b "$2" sh "echo start; sleep 60; echo end" 2>"$3" | head -n 1' \
+		_ "$VMCTL" "$BASE" "$BATS_TEST_TMPDIR/err"
+	assert_output "start"
+	(( SECONDS - t0 < 20 ))
+	grep -q "reader of fd 1 is gone (VM killed)" "$BATS_TEST_TMPDIR/err"
+	run -1 pgrep -f "$BATS_TEST_TMPDIR"
+	# PR_SET_PDEATHSIG: QEMU dies with its caller, whatever kills it
+	"$VMCTL" -b "$BASE" sh 'echo up; sleep 60' > "$BATS_TEST_TMPDIR/out" 2>&1 &
+	local pid=$!
+	for _ in $(seq 100); do grep -q up "$BATS_TEST_TMPDIR/out" && break; sleep 0.2; done
+	grep -q up "$BATS_TEST_TMPDIR/out"
+	pgrep -f "qemu.*$BATS_TEST_TMPDIR" >/dev/null
+	kill -KILL "$pid"
+	wait "$pid" || true
+	for _ in $(seq 50); do pgrep -f "qemu.*$BATS_TEST_TMPDIR" >/dev/null || break; sleep 0.1; done
+	run -1 pgrep -f "qemu.*$BATS_TEST_TMPDIR"
+}
+
+# bats test_tags=vm
 @test "vm: an imported tar is the next step's lower, with whiteouts" {
 	python3 - "$BATS_TEST_TMPDIR/i.tar.gz" <<'PY'
 import io, sys, tarfile

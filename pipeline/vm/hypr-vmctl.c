@@ -88,6 +88,9 @@ main(int argc, char *argv[])
 	}
 	if (optind >= argc)
 		usage(stderr, 2);
+	/* as hypr-exec should: a gone stdout reader kills the VM at once */
+	if (fcntl(STDOUT_FILENO, F_GETFD) >= 0)
+		o.watch_fd = STDOUT_FILENO;
 	t = now();
 	if (hypr_vm_start(&vm, &o, &e) < 0)
 		fail(&e);

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +11,9 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "child.h"
 #include "fsutil.h"
 #include "stream.h"
-
-extern char **environ;
 
 void
 hypr_secret_free(char *s)
@@ -122,38 +120,19 @@ helper_get(const char *name, const char *server, char **user, char **secret,
 {
 	char exe[300], out[65536];
 	char *argv[] = { exe, "get", NULL };
-	posix_spawn_file_actions_t fa;
-	int in[2], op[2], st;
+	int to, from, st;
 	pid_t pid;
 	ssize_t n;
 	json_t *j;
 	json_error_t je;
 
 	snprintf(exe, sizeof(exe), "docker-credential-%s", name);
-	if (pipe2(in, O_CLOEXEC) < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
-	if (pipe2(op, O_CLOEXEC) < 0) {
-		close(in[0]);
-		close(in[1]);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, op[1], 1);
-	st = posix_spawnp(&pid, exe, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(in[0]);
-	close(op[1]);
-	if (st != 0) {
-		close(in[1]);
-		close(op[0]);
-		errno = st;
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "running %s", exe);
-	}
-	hypr_write_all(in[1], server, strlen(server));
-	close(in[1]);
-	n = hypr_read_full(op[0], out, sizeof(out) - 1);
-	close(op[0]);
+	if (hypr_child_spawn(exe, argv, &pid, &to, &from, e) < 0)
+		return -1;
+	hypr_write_all(to, server, strlen(server));
+	close(to);
+	n = hypr_read_full(from, out, sizeof(out) - 1);
+	close(from);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (n < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {

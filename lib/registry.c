@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +15,11 @@
 #include <jansson.h>
 
 #include "auth.h"
+#include "child.h"
 #include "digest.h"
 #include "fsutil.h"
 #include "stream.h"
 #include "strbuf.h"
-
-extern char **environ;
 
 #define MANIFEST_MAX (4u << 20)
 #define BUF_SIZE (1u << 20)
@@ -250,8 +248,7 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
     int *curl_rc, struct hypr_err *e)
 {
 	char *argv[24];
-	int argc = 0, in[2], out[2], st, location = 0;
-	posix_spawn_file_actions_t fa;
+	int argc = 0, to, from, st, location = 0;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -274,30 +271,12 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 	argv[argc++] = "-D";
 	argv[argc++] = "-";
 	argv[argc] = NULL;
-	if (pipe2(in, O_CLOEXEC) < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
-	if (pipe2(out, O_CLOEXEC) < 0) {
-		close(in[0]);
-		close(in[1]);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	st = posix_spawnp(&rs->pid, "curl", &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(in[0]);
-	close(out[1]);
-	if (st != 0) {
-		close(in[1]);
-		close(out[0]);
-		errno = st;
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "running curl");
-	}
+	if (hypr_child_spawn("curl", argv, &rs->pid, &to, &from, e) < 0)
+		return -1;
 	/* The configuration carries the secrets; the pipe is private. */
-	if ((cf = fdopen(in[1], "w")) == NULL) {
-		close(in[1]);
-		close(out[0]);
+	if ((cf = fdopen(to, "w")) == NULL) {
+		close(to);
+		close(from);
 		resp_abort(rs);
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fdopen");
 	}
@@ -333,13 +312,13 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 		pthread_mutex_unlock(&g->lock);
 	}
 	if (fclose(cf) != 0 || st != 0) {
-		close(out[0]);
+		close(from);
 		resp_abort(rs);
 		return hypr_err_set(e, HYPR_EXIT_INPUT,
 		    "%s: a URL, header or credential holds a control character", g->domain);
 	}
-	if ((rs->f = fdopen(out[0], "r")) == NULL) {
-		close(out[0]);
+	if ((rs->f = fdopen(from, "r")) == NULL) {
+		close(from);
 		resp_abort(rs);
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fdopen");
 	}

@@ -1007,7 +1007,7 @@ direct_ok(int fd, int64_t epoch)
 		lseek(fd, start, SEEK_SET);
 		return 0;
 	}
-	while (ok && ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK)) {
+	while (ok && ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN)) {
 		const char *raw = archive_entry_pathname(ae), *base, *hl, *p;
 		char *c;
 		int bad;

@@ -207,6 +207,35 @@ mknod chown ok"
 }
 
 # bats test_tags=vm
+@test "vm: names that are not UTF-8 (byte 0xff) survive RUN, diff, import, flatten and squashfs" {
+	local t="$BATS_TEST_TMPDIR"
+	run -0 vm sh 'b=$(printf "\377"); mkdir "/d$b"; echo x > "/d$b/f$b"; echo é > /café
+		ln -s "t$b" "/l$b"; ln "/d$b/f$b" "/h$b"; rm /bin/ls' \; diff "$t/l.tar"
+	# pax: raw bytes under hdrcharset=BINARY; valid UTF-8 stays readable
+	python3 - "$t/l.tar" <<'PY'
+import sys, tarfile
+m = {x.name.encode('utf-8', 'surrogateescape'): x for x in
+     tarfile.open(sys.argv[1], encoding='utf-8', errors='surrogateescape')}
+assert b'd\xff/f\xff' in m and 'café'.encode() in m and b'bin/.wh.ls' in m, sorted(m)
+assert m[b'l\xff'].linkname.encode('utf-8', 'surrogateescape') == b't\xff'
+assert m[b'h\xff'].islnk()
+PY
+	# import (guest reader) then read them back
+	run -0 "$VMCTL" -b "$BASE" import "$t/l.tar" \; sh 'b=$(printf "\377"); cat "/d$b/f$b" "/h$b" /café; readlink "/l$b"; test -e /bin/ls || echo gone'
+	assert_output "$(printf 'x\nx\né\nt\377\ngone')"
+	# flatten (whiteouts applied, lib/rootfs.c reader and writer) and direct
+	HYPR_SQUASH_NO_DIRECT=1 hypr-squash -o "$t/flat.sqfs" < "$t/l.tar"
+	hypr-squash -o "$t/direct.sqfs" < "$t/l.tar"
+	for s in flat direct; do
+		unsquashfs -q -d "$t/$s" "$t/$s.sqfs"
+		[ "$(cat "$t/$s/d"$'\xff'"/f"$'\xff')" = x ]
+		[ "$(readlink "$t/$s/l"$'\xff')" = t$'\xff' ]
+		[ "$(stat -c %h "$t/$s/h"$'\xff')" = 2 ]
+		[ "$(cat "$t/$s/café")" = é ]
+	done
+}
+
+# bats test_tags=vm
 @test "vm: an imported tar is the next step's lower, with whiteouts" {
 	python3 - "$BATS_TEST_TMPDIR/i.tar.gz" <<'PY'
 import io, sys, tarfile

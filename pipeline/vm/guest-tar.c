@@ -194,7 +194,10 @@ entry_xattrs(struct diff *d, int dfd, const char *name, const char *path, int *o
 static int
 write_header(struct diff *d, const char *path)
 {
-	if (archive_write_header(d->a, d->ent) != ARCHIVE_OK) {
+	/* ARCHIVE_WARN: a name that is not UTF-8 in this (C) locale; the pax
+	 * writer wrote it as bytes under hdrcharset=BINARY, as OCI tars carry
+	 * names (docker stores them too) */
+	if (archive_write_header(d->a, d->ent) < ARCHIVE_WARN) {
 		seterr(d->err, d->errlen, "%s: %s", path, archive_error_string(d->a));
 		return -1;
 	}
@@ -617,7 +620,7 @@ extract(struct archive *a, char *err, size_t errlen)
 	size_t ndirs = 0, capdirs = 0;
 	int r, rc = 0;
 
-	while ((r = archive_read_next_header(a, &ent)) == ARCHIVE_OK) {
+	while ((r = archive_read_next_header(a, &ent)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *path = clean_path(archive_entry_pathname(ent));
 		const char *base, *lt;
 		char buf[8192];
@@ -808,6 +811,8 @@ guest_import(int infd, uint64_t off, uint64_t len, const char *layerdir,
 			a = archive_read_new();
 			archive_read_support_format_tar(a);
 			archive_read_support_filter_none(a);
+			/* names are bytes: no UTF-8 -> locale translation */
+			archive_read_set_options(a, "hdrcharset=BINARY");
 			if (archive_read_open(a, &in, NULL, in_read, NULL) != ARCHIVE_OK)
 				snprintf(e, sizeof e, "tar: %s", archive_error_string(a));
 			else

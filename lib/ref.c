@@ -316,7 +316,9 @@ hypr_platform_parse(const char *s, struct hypr_platform *p, struct hypr_err *e)
 	if (!p->os[0] || !p->arch[0])
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid platform '%s'", s);
 	for (const char *q = s; *q; q++)
-		if (!isalnum((unsigned char)*q) && !strchr("/_-.", *q))
+		if ((!isalnum((unsigned char)*q) && !strchr("/_-.", *q)) ||
+		    (*q == '.' && (q == s || q[-1] == '/')))
+			/* a component never starts with a dot: no "..", "." */
 			return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid platform '%s'", s);
 	normalise(p);
 	return 0;

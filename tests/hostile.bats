@@ -244,6 +244,13 @@ finish_bg() {
 	{ echo 'FROM busybox:latest'; printf 'LABEL a=%s\n' "$(head -c 20000000 /dev/zero | tr '\0' a)"; } > c/Dockerfile
 	run -3 --separate-stderr hypr build -q -t e:1 c
 	one_error "hypr-parse: c/Dockerfile: larger than 16777216 bytes"
+	# an endless Dockerfile on stdin is cut at the same limit
+	run -3 --separate-stderr hypr build -q -t e:1 -f - c < /dev/zero
+	one_error "hypr-parse: Dockerfile: larger than 16777216 bytes"
+	# a platform climbing out is refused by hypr-fetch
+	printf 'FROM --platform=../../x busybox:latest\n' > c/Dockerfile
+	run -3 --separate-stderr hypr build -q -t e:1 c
+	one_error "hypr-fetch: line 1: invalid platform '../../x'"
 	{ echo 'FROM busybox:latest'; printf 'ENV A=%s\n' "$(head -c 3000000 /dev/zero | tr '\0' a)"; } > c/Dockerfile
 	run -0 --separate-stderr hypr build -q -t big:1 c
 	run -0 hypr image inspect big:1

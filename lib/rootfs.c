@@ -1159,6 +1159,32 @@ squash_key(const char *const *layers, size_t n, const struct hypr_squash_opts *o
 	return 0;
 }
 
+/* Cheap check of a cached squashfs blob (one stat, one 96-byte read): the
+ * size recorded when it was built (if any), the magic, and a bytes_used
+ * that fits the file. Catches truncation and a damaged superblock; a
+ * flipped bit inside the data needs verify (the digest). 1 = looks sane. */
+static int
+squash_blob_sane(const char *path, json_int_t want_size)
+{
+	unsigned char sb[96];
+	struct stat st;
+	uint64_t used = 0;
+	int fd, ok;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (want_size <= 0 || (json_int_t)st.st_size == want_size) &&
+	    pread(fd, sb, sizeof(sb), 0) == (ssize_t)sizeof(sb) &&
+	    memcmp(sb, "hsqs", 4) == 0;
+	close(fd);
+	if (!ok)
+		return 0;
+	for (int i = 7; i >= 0; i--)	/* bytes_used: le64 at offset 40 */
+		used = used << 8 | sb[40 + i];
+	return used >= sizeof(sb) && used <= (uint64_t)st.st_size;
+}
+
 int
 hypr_rootfs_squashfs_lookup(const struct hypr_root *r, const char *const *layers,
     size_t n, const struct hypr_squash_opts *o, char digest[HYPR_DIGEST_LEN + 1],
@@ -1181,8 +1207,19 @@ hypr_rootfs_squashfs_lookup(const struct hypr_root *r, const char *const *layers
 	free(buf);
 	d = hypr_json_str(json_object_get(j, "squashfs"), "digest");
 	if (d && hypr_digest_valid(d) && hypr_blob_has(r, d)) {
-		memcpy(digest, d, HYPR_DIGEST_LEN + 1);
-		found = 1;
+		char path[4300], got[HYPR_DIGEST_LEN + 1];
+		json_int_t size = json_integer_value(json_object_get(
+		    json_object_get(j, "squashfs"), "size"));
+		struct hypr_err ve = { 0 };
+
+		found = hypr_blob_path(r, d, path, sizeof(path), e) == 0 &&
+		    squash_blob_sane(path, size);
+		/* a damaged blob is a miss: the caller rebuilds and replaces it */
+		if (found && o->verify &&
+		    (hypr_digest_file(path, got, NULL, &ve) < 0 || strcmp(got, d) != 0))
+			found = 0;
+		if (found)
+			memcpy(digest, d, HYPR_DIGEST_LEN + 1);
 	}
 	json_decref(j);
 	return found;

@@ -27,6 +27,9 @@ struct hypr_squash_opts {
 	int level;		/* 0 = default: zstd 3; gzip 9, xz 6 (tar2sqfs); lz4 1 = hc */
 	unsigned block_size;	/* 0 = 128 KiB */
 	int64_t epoch;		/* SOURCE_DATE_EPOCH or -1 */
+	int verify;		/* chain cache hit: re-digest the blob (a full
+				 * read) and rebuild it if damaged; without it
+				 * only the size and superblock are checked */
 };
 /* Turn a rootfs tar read from in_fd into a squashfs file at out_path
  * (written to a temp name, then renamed). No root needed. */
@@ -57,7 +60,9 @@ int hypr_rootfs_squash_fds(const int *fds, const char *const *names, size_t n,
     const char *tmpdir, const char *out_path, const struct hypr_squash_opts *o,
     struct hypr_err *e);
 /* Is the chain's squashfs (for these options) cached? 1 and its blob digest,
- * 0 if not, -1 on error. The index is cache/squashfs/<key hex>.json. */
+ * 0 if not, -1 on error. The index is cache/squashfs/<key hex>.json. An
+ * entry whose blob is missing, of another size than recorded, without a
+ * sane squashfs superblock, or (o->verify) of another digest is a miss. */
 int hypr_rootfs_squashfs_lookup(const struct hypr_root *r,
     const char *const *layers, size_t n, const struct hypr_squash_opts *o,
     char digest[HYPR_DIGEST_LEN + 1], struct hypr_err *e);

@@ -481,7 +481,12 @@ hypr_store_put(struct hypr_store *s, json_t *m, const char *const *tags,
 	if (stat(blob, &st) != 0)
 		return hypr_err_set(e, HYPR_EXIT_INPUT,
 		    "squashfs %s is not in the store (pruned meanwhile? build again)", sqd);
-	if (old == NULL || old->problem) {
+	/* dst on the blob's filesystem but another inode: the blob was
+	 * rebuilt (hypr-squash --verify replaced a damaged one): relink */
+	struct stat ds;
+	int stale = old && stat(dst, &ds) == 0 && ds.st_dev == st.st_dev &&
+	    ds.st_ino != st.st_ino;
+	if (old == NULL || old->problem || stale) {
 		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", dst, (long)getpid());
 		unlink(tmp);
 		if (link(blob, tmp) < 0) {

@@ -36,6 +36,8 @@ usage(FILE *f, int code)
 	    "                         (default 128K; K and M suffixes)\n"
 	    "  -o, --output FILE      tar mode: write FILE instead of stdout\n"
 	    "  -r, --root DIR         the hypr store (default $HYPR_ROOT)\n"
+	    "      --verify           re-digest a cached chain squashfs (full read;\n"
+	    "                         hypr build --no-cache) and rebuild it if damaged\n"
 	    "  -h, --help             this help\n"
 	    "SOURCE_DATE_EPOCH clamps mtimes and makes the output reproducible.\n");
 	exit(code);
@@ -71,6 +73,7 @@ parse_args(int argc, char *argv[], struct opts *o)
 		{ "output", required_argument, NULL, 'o' },
 		{ "root", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "verify", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct hypr_err e = { 0 };
@@ -78,6 +81,7 @@ parse_args(int argc, char *argv[], struct opts *o)
 
 	o->sq.comp = getenv("HYPR_SQUASH_COMP") && *getenv("HYPR_SQUASH_COMP") ?
 	    getenv("HYPR_SQUASH_COMP") : "zstd";
+	o->sq.verify = getenv("HYPR_SQUASH_VERIFY") && !strcmp(getenv("HYPR_SQUASH_VERIFY"), "1");
 	while ((c = getopt_long(argc, argv, "c:l:b:o:r:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->sq.comp = optarg; break;
@@ -86,6 +90,7 @@ parse_args(int argc, char *argv[], struct opts *o)
 		case 'o': o->output = optarg; break;
 		case 'r': o->root = optarg; break;
 		case 'h': usage(stdout, 0); break;
+		case 'V': o->sq.verify = 1; break;
 		default: usage(stderr, HYPR_EXIT_USAGE);
 		}
 	}

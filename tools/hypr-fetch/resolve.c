@@ -126,6 +126,20 @@ from_store(struct fetch *f, const char *ref, const char *top,
 	    CONFIG_MAX, &cfg, e) < 0 ||
 	    build_image(ref, index, mdig, mt, man, cfg, image, e) < 0)
 		goto out;
+	/* A single-platform image is used whatever its platform, with
+	 * BuildKit's InvalidBaseImagePlatform warning when it is not the one
+	 * asked for (an index was already chosen from by platform). */
+	if (index == NULL && hypr_json_str(cfg, "os") && hypr_json_str(cfg, "architecture") &&
+	    !hypr_platform_match(want, hypr_json_str(cfg, "os"),
+	    hypr_json_str(cfg, "architecture"), hypr_json_str(cfg, "variant"))) {
+		char w[128];
+
+		hypr_platform_string(want, w, sizeof(w));
+		warn("%s: base image platform %s/%s%s%s does not match the "
+		    "requested %s", ref, hypr_json_str(cfg, "os"),
+		    hypr_json_str(cfg, "architecture"), hypr_json_str(cfg, "variant") ? "/" : "",
+		    hypr_json_str(cfg, "variant") ? hypr_json_str(cfg, "variant") : "", w);
+	}
 	r = 1;
 out:
 	json_decref(doc);

@@ -389,7 +389,6 @@ onbuild_instrs(struct ctx *c, struct stage *st, json_t **out, struct hypr_err *e
 	FILE *f;
 	size_t i;
 	int rc = -1, status;
-	char *cmd = NULL;
 
 	*out = json_array();
 	if (json_array_size(ob) == 0) {
@@ -449,9 +448,10 @@ onbuild_instrs(struct ctx *c, struct stage *st, json_t **out, struct hypr_err *e
 			hypr_stream_close(&in);
 		}
 		fclose(f);
+	} else {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", plan);
 	}
 	unlink(plan);
-	free(cmd);
 	json_object_del(st->config, "OnBuild");
 	return rc;
 }

@@ -15,6 +15,7 @@
 
 #include "fsutil.h"
 #include "rootfs.h"
+#include "strbuf.h"
 #include "tool.h"
 #include "vm.h"
 
@@ -24,38 +25,37 @@ clamp_time(const struct ctx *c, int64_t t)
 	return c->epoch >= 0 && t > c->epoch ? c->epoch : t;
 }
 
+/* The step's output as "#N line" on stderr, line by line. */
 struct outbuf {
 	int n;			/* the #N of the step */
-	char *buf[3];
-	size_t len[3];
+	struct hypr_strbuf line[3];	/* [1] stdout, [2] stderr: unfinished */
 };
 
 static void
-emit(struct outbuf *o, const char *s, size_t len)
+emit(struct outbuf *o, struct hypr_strbuf *b)
 {
-	fprintf(stderr, "#%d %.*s\n", o->n, (int)len, s);
+	fprintf(stderr, "#%d %.*s\n", o->n, (int)b->n, hypr_strbuf_str(b));
+	hypr_strbuf_reset(b);
+	b->oom = 0;
 }
 
 static void
 on_output(void *arg, int fd, const char *buf, size_t len)
 {
 	struct outbuf *o = arg;
-	int i = fd == 1 ? 1 : 2;
+	struct hypr_strbuf *b = &o->line[fd == 1 ? 1 : 2];
 
-	for (size_t k = 0; k < len; k++) {
-		if (buf[k] == '\n') {
-			emit(o, o->buf[i] ? o->buf[i] : "", o->len[i]);
-			o->len[i] = 0;
-			continue;
-		}
-		{
-			char *nb = realloc(o->buf[i], o->len[i] + 1);
+	while (len > 0) {
+		const char *nl = memchr(buf, '\n', len);
+		size_t k = nl ? (size_t)(nl - buf) : len;
 
-			if (nb == NULL)
-				continue;
-			o->buf[i] = nb;
-			o->buf[i][o->len[i]++] = buf[k];
+		hypr_strbuf_addn(b, buf, k);
+		if (nl) {
+			emit(o, b);
+			k++;
 		}
+		buf += k;
+		len -= k;
 	}
 	fflush(stderr);
 }
@@ -64,11 +64,10 @@ static void
 flush_out(struct outbuf *o)
 {
 	for (int i = 1; i < 3; i++) {
-		if (o->len[i])
-			emit(o, o->buf[i], o->len[i]);
-		free(o->buf[i]);
-		o->buf[i] = NULL;
-		o->len[i] = 0;
+		if (o->line[i].n)
+			emit(o, &o->line[i]);
+		free(o->line[i].s);
+		o->line[i] = (struct hypr_strbuf){ 0 };
 	}
 }
 

@@ -171,16 +171,17 @@ resolve_stream(struct fetch *f, const char *platform, struct hypr_err *e)
 {
 	struct hypr_stream_in in;
 	struct hypr_stream_out out;
-	json_t *hdr, *rec, *plats = json_object(), *img;
+	json_t *hdr, *rec, *plats, *img;
 	const char **known;
 	const char *dflt;
 	FILE *pf = open_plan(stdin, &known);
-	int k;
+	int k, rc = -1;
 
 	if (pf == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading the plan");
 	if (hypr_stream_open(&in, pf, "plan", "plan", 1, known, e) < 0)
 		return -1;
+	plats = json_object();
 	hdr = json_deep_copy(in.header);
 	json_object_del(hdr, "hypr");
 	json_object_del(hdr, "version");
@@ -237,15 +238,12 @@ resolve_stream(struct fetch *f, const char *platform, struct hypr_err *e)
 	}
 	if (k < 0 || hypr_stream_end(&out, e) < 0)
 		goto fail;
-	json_decref(hdr);
-	json_decref(plats);
-	hypr_stream_close(&in);
-	return 0;
+	rc = 0;
 fail:
 	json_decref(hdr);
 	json_decref(plats);
 	hypr_stream_close(&in);
-	return -1;
+	return rc;
 }
 
 static char *

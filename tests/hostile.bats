@@ -590,3 +590,24 @@ finish_bg() {
 	[ "$output" = hi ]
 	nothing_left
 }
+
+@test "hostile: a damaged squashfs is rebuilt by a verifying build (HYPR_SQUASH_VERIFY=1)" {
+	ctx c 'FROM busybox:latest' 'ENV A=1'
+	id=$(hypr build -q -t a:1 c)
+	f="$HYPR_ROOT/images/${id#sha256:}.squashfs"
+	printf 'XXXX' | dd of="$f" bs=1 seek=5000 conv=notrunc 2>/dev/null
+	HYPR_SQUASH_VERIFY=1 run -0 hypr build -q -t a:1 c
+	f="$HYPR_ROOT/images/${output#sha256:}.squashfs"
+	want=$(jq -r '.squashfs.digest' "${f%.squashfs}.json")
+	[ "sha256:$(sha256sum "$f" | cut -d' ' -f1)" = "$want" ]
+	[ "$(store_ok)" -eq 1 ]
+}
+
+# bats test_tags=vm
+@test "hostile: RUN creating a file whose name is not UTF-8" {
+	mkdir -p c
+	printf 'FROM busybox:latest\nRUN touch "$(printf "bad\\377name")"\n' > c/Dockerfile
+	run -0 hypr build -q -t nu:2 c
+	run -0 unsquashfs -lls "$HYPR_ROOT/images/${output#sha256:}.squashfs"
+	[[ $output == *"bad"$'\xff'"name"* ]]
+}

@@ -130,6 +130,9 @@ EOF
 	flip() { python3 -c 'import sys; f=open(sys.argv[1],"r+b"); f.seek(int(sys.argv[2])); b=f.read(1); f.seek(-1,1); f.write(bytes([b[0]^1]))' "$@"; }
 	flip "$f" 2000
 	[ "$(sha256sum < "$f")" != "$good" ]
+	# hypr image inspect reads it whole and says so
+	run --separate-stderr -3 hypr-store inspect dmg:1
+	[[ $stderr == *"image $id: squashfs damaged"*"hypr build --no-cache"* ]]
 	# the cheap check cannot see it: reused (tar2sqfs unusable still works)
 	HYPR_TAR2SQFS=/bin/false hypr-squash < image > out2
 	cmp out out2
@@ -142,6 +145,7 @@ EOF
 	[ "$(hypr-store -t dmg:1 < out3)" = "$id" ]
 	[ "$(stat -c %i "$img")" = "$(stat -c %i "$f")" ]
 	[ "$(sha256sum < "$img")" = "$good" ]
+	run -0 hypr-store inspect dmg:1
 	run -0 ls "$HYPR_ROOT/images"
 	refute_output --partial ".tmp."
 	# truncated, or a wrong superblock: rebuilt without --verify

@@ -596,6 +596,10 @@ finish_bg() {
 	id=$(hypr build -q -t a:1 c)
 	f="$HYPR_ROOT/images/${id#sha256:}.squashfs"
 	printf 'XXXX' | dd of="$f" bs=1 seek=5000 conv=notrunc 2>/dev/null
+	# inspect notices, one line
+	run -3 --separate-stderr hypr image inspect a:1
+	[[ $stderr == "hypr-store: image $id: squashfs damaged ("* ]]
+	[ "${#stderr_lines[@]}" -eq 1 ]
 	HYPR_SQUASH_VERIFY=1 run -0 hypr build -q -t a:1 c
 	f="$HYPR_ROOT/images/${output#sha256:}.squashfs"
 	want=$(jq -r '.squashfs.digest' "${f%.squashfs}.json")

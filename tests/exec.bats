@@ -595,6 +595,26 @@ EOF
 }
 
 # bats test_tags=vm
+@test "exec: SIGKILL of the stream reader stops the RUN and its VM at once" {
+	plan <<'EOF'
+FROM busybox
+RUN echo sta""rted; sleep 600
+EOF
+	# as `... | hypr-exec | hypr-layer` with hypr-layer killed
+	{ "$HYPR_EXEC" -q -C "$CTX" < "$T/res" 2> "$T/err" || echo $? > "$T/rc"; } | sleep 900 &
+	local reader=$! i
+	for i in $(seq 1200); do grep -q '^#1 started' "$T/err" && break; sleep 0.5; done
+	grep -q '^#1 started' "$T/err"
+	SECONDS=0
+	kill -KILL "$reader"
+	for i in $(seq 100); do [ -s "$T/rc" ] && break; sleep 0.1; done
+	[ "$SECONDS" -lt 10 ]
+	assert_equal "$(cat "$T/rc")" 4
+	assert_equal "$(tail -n 1 "$T/err")" "hypr-exec: $CTX/Dockerfile:2: RUN echo sta\"\"rted; sleep 600: build VM: step 1: the reader of fd 1 is gone (VM killed)"
+	run -1 pgrep -f "qemu.*$HYPR_ROOT"
+}
+
+# bats test_tags=vm
 @test "exec: a cached rebuild boots no VM; a change after a RUN boots one and imports cached layers" {
 	echo 1 > "$CTX/a"
 	echo 1 > "$CTX/b"

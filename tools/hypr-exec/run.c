@@ -250,6 +250,10 @@ boot(struct ctx *c, struct stage *st, struct hypr_err *e)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating VM directory");
 	o.base = st->nbase > 0 ? sq : NULL;
 	o.tmpdir = st->vmdir;
+	/* A gone reader of the steps stream (the driver or the next stage
+	 * killed) stops the step and kills the VM at once (POLLERR/POLLHUP). */
+	if (fcntl(STDOUT_FILENO, F_GETFD) >= 0)
+		o.watch_fd = STDOUT_FILENO;
 	if (hypr_vm_start(&st->vm, &o, e) < 0) {
 		rmdir(st->vmdir);
 		st->vmdir[0] = '\0';

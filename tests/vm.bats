@@ -236,6 +236,44 @@ PY
 }
 
 # bats test_tags=vm
+@test "vm: a tree 300 levels deep is diffed and imported (no stack per level)" {
+	local t="$BATS_TEST_TMPDIR"
+	run -0 vm sh 'mkdir /a && cd /a && i=0; while [ $i -lt 300 ]; do mkdir d && cd d || exit 9; i=$((i+1)); done; echo bottom > f; ln f h' \; diff "$t/l.tar"
+	[ "$(tar tf "$t/l.tar" | grep -c '/f$')" = 1 ]
+	run -0 "$VMCTL" -b "$BASE" import "$t/l.tar" \; sh 'cd /a; i=0; while [ $i -lt 300 ]; do cd d || exit 9; i=$((i+1)); done; cat f; stat -c %h f'
+	assert_output "bottom
+2"
+}
+
+# bats test_tags=vm
+@test "vm: paths longer than PATH_MAX (1000 levels, 6 KB): diff, import, xattrs, whiteout" {
+	local t="$BATS_TEST_TMPDIR"
+	# two relative halves of 3000 bytes each: no command sees a path > PATH_MAX
+	local mk='p=$(i=0; while [ $i -lt 500 ]; do printf ddddd/; i=$((i+1)); done); cd /; mkdir -p $p && cd $p && mkdir -p $p'
+	run -0 vm sh "$mk"' && echo deep > ${p}f' \; diff "$t/l.tar"
+	python3 - "$t/l.tar" "$t/x.tar" <<'PY'
+import io, sys, tarfile
+m = list(tarfile.open(sys.argv[1]))
+assert len(m) == 1001 and m[-1].name == 'ddddd/' * 1000 + 'f', (len(m), m[-1].name[-20:])
+t = tarfile.open(sys.argv[2], 'w', format=tarfile.PAX_FORMAT)
+f = tarfile.TarInfo('ddddd/' * 1000 + 'x'); f.size = 3; f.mode = 0o644
+f.pax_headers = {'SCHILY.xattr.user.k': 'v'}
+t.addfile(f, io.BytesIO(b'hi\n'))
+t.close()
+PY
+	run -0 "$VMCTL" -b "$BASE" import "$t/l.tar" \; import "$t/x.tar" \
+		\; sh "$mk"' && cat ${p}f ${p}x && rm ${p}f && chmod 600 ${p}x' \; diff "$t/l2.tar"
+	assert_output "deep
+hi"
+	python3 - "$t/l2.tar" <<'PY'
+import sys, tarfile
+m = {x.name[6000:]: x for x in tarfile.open(sys.argv[1]) if len(x.name) > 6000}
+assert sorted(m) == ['.wh.f', 'x'], sorted(m)
+assert m['x'].pax_headers.get('SCHILY.xattr.user.k') == 'v' and m['x'].mode == 0o600, m['x'].pax_headers
+PY
+}
+
+# bats test_tags=vm
 @test "vm: an imported tar is the next step's lower, with whiteouts" {
 	python3 - "$BATS_TEST_TMPDIR/i.tar.gz" <<'PY'
 import io, sys, tarfile

@@ -10,7 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +118,43 @@ struct link {
 	char *path;
 };
 
+/* growable string: paths have no length limit (a tree may be deeper than
+ * PATH_MAX; every file operation is relative to a directory fd) */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+};
+
+static int
+sb_set(struct sbuf *b, size_t len, const char *add)
+{
+	size_t n = strlen(add);
+
+	if (len + n + 1 > b->cap) {
+		size_t c = b->cap ? b->cap : 256;
+		char *s;
+		while (c < len + n + 1)
+			c *= 2;
+		if (!(s = realloc(b->s, c)))
+			return -1;
+		b->s = s;
+		b->cap = c;
+	}
+	memcpy(b->s + len, add, n + 1);
+	b->len = len + n;
+	return 0;
+}
+
+/* One directory being listed: the explicit stack of the walk (no recursion,
+ * so the depth of a tree costs heap, never PID 1's stack). */
+struct frame {
+	char **names;
+	size_t n, i;
+	size_t plen;		/* length of the path prefix "a/b/" */
+	dev_t dev;		/* of the directory, to check ".." on the way up */
+	ino_t ino;
+};
+
 struct diff {
 	struct archive *a;
 	struct out *out;
@@ -126,9 +163,16 @@ struct diff {
 	unsigned char *fbuf;
 	struct link *links;
 	size_t nlinks, caplinks;
+	struct sbuf path, tpath;	/* entry path; whiteout/opaque path */
+	char *xlist, *xval, **xnames;	/* entry_xattrs buffers (heap, once) */
+	char *target;			/* readlink buffer */
 	char *err;
 	size_t errlen;
 };
+
+#define XLIST_MAX 65536
+#define XVAL_MAX 65536
+#define XNAMES_MAX 512
 
 static int
 cmpname(const void *a, const void *b)
@@ -150,7 +194,7 @@ entry_times(struct diff *d, const struct stat *st)
 static int
 entry_xattrs(struct diff *d, int dfd, const char *name, const char *path, int *opaque)
 {
-	char procpath[64], list[65536], *names[512], val[65536];
+	char procpath[64], *list = d->xlist, **names = d->xnames, *val = d->xval;
 	ssize_t n;
 	size_t cnt = 0;
 	int fd;
@@ -164,25 +208,25 @@ entry_xattrs(struct diff *d, int dfd, const char *name, const char *path, int *o
 		return -1;
 	}
 	snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", fd);
-	n = listxattr(procpath, list, sizeof list);
+	n = listxattr(procpath, list, XLIST_MAX);
 	if (n < 0) {
 		close(fd);
 		return 0;
 	}
-	for (char *p = list; p < list + n && cnt < 512; p += strlen(p) + 1)
+	for (char *p = list; p < list + n && cnt < XNAMES_MAX; p += strlen(p) + 1)
 		names[cnt++] = p;
 	qsort(names, cnt, sizeof *names, cmpname);
 	for (size_t i = 0; i < cnt; i++) {
 		ssize_t v;
 		if (strncmp(names[i], "trusted.overlay.", 16) == 0) {
 			if (strcmp(names[i], "trusted.overlay.opaque") == 0) {
-				v = getxattr(procpath, names[i], val, sizeof val);
+				v = getxattr(procpath, names[i], val, XVAL_MAX);
 				if (v == 1 && val[0] == 'y')
 					*opaque = 1;
 			}
 			continue;
 		}
-		v = getxattr(procpath, names[i], val, sizeof val);
+		v = getxattr(procpath, names[i], val, XVAL_MAX);
 		if (v < 0)
 			continue;
 		archive_entry_xattr_add_entry(d->ent, names[i], val, (size_t)v);
@@ -270,19 +314,16 @@ link_add(struct diff *d, ino_t ino, const char *path)
 	return 0;
 }
 
-static int walk(struct diff *d, int dfd, const char *prefix);
-
+/* The entry name in directory dfd, whose path is d->path (prefix of
+ * length plen, then name). A directory is opened into *sub for the walk
+ * to descend into. */
 static int
-one(struct diff *d, int dfd, const char *name, const char *prefix)
+one(struct diff *d, int dfd, const char *name, size_t plen, int *sub)
 {
-	char path[8192], tpath[8192], target[8192];
+	const char *path = d->path.s;
 	struct stat st;
 	int opaque = 0;
 
-	if (snprintf(path, sizeof path, "%s%s", prefix, name) >= (int)sizeof path) {
-		seterr(d->err, d->errlen, "%s...: path too long", prefix);
-		return -1;
-	}
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		seterr(d->err, d->errlen, "%s: stat: %s", path, strerror(errno));
 		return -1;
@@ -294,15 +335,16 @@ one(struct diff *d, int dfd, const char *name, const char *prefix)
 
 	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
 		/* overlay whiteout -> .wh.NAME */
-		if (snprintf(tpath, sizeof tpath, "%s.wh.%s", prefix, name) >= (int)sizeof tpath) {
-			seterr(d->err, d->errlen, "%s: path too long", path);
+		if (sb_set(&d->tpath, 0, path) < 0 || sb_set(&d->tpath, plen, ".wh.") < 0 ||
+		    sb_set(&d->tpath, d->tpath.len, name) < 0) {
+			seterr(d->err, d->errlen, "out of memory");
 			return -1;
 		}
-		archive_entry_set_pathname(d->ent, tpath);
+		archive_entry_set_pathname(d->ent, d->tpath.s);
 		archive_entry_set_filetype(d->ent, AE_IFREG);
 		archive_entry_set_perm(d->ent, 0600);
 		archive_entry_set_size(d->ent, 0);
-		return write_header(d, tpath);
+		return write_header(d, d->tpath.s);
 	}
 	if (S_ISSOCK(st.st_mode))
 		return 0;	/* sockets are not layer content (Docker skips them) */
@@ -312,42 +354,40 @@ one(struct diff *d, int dfd, const char *name, const char *prefix)
 		return -1;
 
 	if (S_ISDIR(st.st_mode)) {
-		int sub;
-
 		if (write_header(d, path) < 0)
 			return -1;
 		if (opaque) {
-			if (snprintf(tpath, sizeof tpath, "%s/.wh..wh..opq", path) >= (int)sizeof tpath) {
-				seterr(d->err, d->errlen, "%s: path too long", path);
+			if (sb_set(&d->tpath, 0, path) < 0 ||
+			    sb_set(&d->tpath, d->tpath.len, "/.wh..wh..opq") < 0) {
+				seterr(d->err, d->errlen, "out of memory");
 				return -1;
 			}
 			archive_entry_clear(d->ent);
-			archive_entry_set_pathname(d->ent, tpath);
+			archive_entry_set_pathname(d->ent, d->tpath.s);
 			archive_entry_set_filetype(d->ent, AE_IFREG);
 			archive_entry_set_perm(d->ent, st.st_mode & 07777);
 			archive_entry_set_uid(d->ent, st.st_uid);
 			archive_entry_set_gid(d->ent, st.st_gid);
 			entry_times(d, &st);
 			archive_entry_set_size(d->ent, 0);
-			if (write_header(d, tpath) < 0)
+			if (write_header(d, d->tpath.s) < 0)
 				return -1;
 		}
-		sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub < 0) {
+		*sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (*sub < 0) {
 			seterr(d->err, d->errlen, "%s: open: %s", path, strerror(errno));
 			return -1;
 		}
-		strcat(path, "/");
-		return walk(d, sub, path);
+		return 0;
 	}
 	if (S_ISLNK(st.st_mode)) {
-		ssize_t n = readlinkat(dfd, name, target, sizeof target - 1);
+		ssize_t n = readlinkat(dfd, name, d->target, PATH_MAX);
 		if (n < 0) {
 			seterr(d->err, d->errlen, "%s: readlink: %s", path, strerror(errno));
 			return -1;
 		}
-		target[n] = 0;
-		archive_entry_set_symlink(d->ent, target);
+		d->target[n] = 0;
+		archive_entry_set_symlink(d->ent, d->target);
 		return write_header(d, path);
 	}
 	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
@@ -375,50 +415,140 @@ one(struct diff *d, int dfd, const char *name, const char *prefix)
 	return write_data(d, dfd, name, path, st.st_size);
 }
 
-/* Consumes dfd. Entries sorted bytewise. */
+/* The names in directory dfd (dfd stays open), sorted bytewise. */
 static int
-walk(struct diff *d, int dfd, const char *prefix)
+list_dir(struct diff *d, int dfd, const char *path, struct frame *f)
 {
-	DIR *dir = fdopendir(dfd);
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *de;
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	int rc = 0;
+	struct stat st;
+	size_t cap = 0;
 
-	if (!dir) {
-		close(dfd);
-		seterr(d->err, d->errlen, "%s: opendir: %s", prefix, strerror(errno));
+	f->names = NULL;
+	f->n = f->i = 0;
+	if (!dir || fstat(dfd, &st) < 0) {
+		seterr(d->err, d->errlen, "%s: opendir: %s", path[0] ? path : ".", strerror(errno));
+		if (dir)
+			closedir(dir);
+		else if (fd >= 0)
+			close(fd);
 		return -1;
 	}
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
 	while ((de = readdir(dir))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (n == cap) {
+		if (f->n == cap) {
 			cap = cap ? cap * 2 : 32;
-			char **nn = realloc(names, cap * sizeof *nn);
-			if (!nn) {
-				rc = -1;
-				break;
-			}
-			names = nn;
+			char **nn = realloc(f->names, cap * sizeof *nn);
+			if (!nn)
+				goto oom;
+			f->names = nn;
 		}
-		if (!(names[n] = strdup(de->d_name))) {
-			rc = -1;
-			break;
-		}
-		n++;
+		if (!(f->names[f->n] = strdup(de->d_name)))
+			goto oom;
+		f->n++;
 	}
-	if (rc < 0)
-		seterr(d->err, d->errlen, "out of memory");
-	if (rc == 0) {
-		qsort(names, n, sizeof *names, cmpname);
-		for (size_t i = 0; i < n && rc == 0; i++)
-			rc = one(d, dirfd(dir), names[i], prefix);
-	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
 	closedir(dir);
+	qsort(f->names, f->n, sizeof *f->names, cmpname);
+	return 0;
+oom:
+	closedir(dir);
+	seterr(d->err, d->errlen, "out of memory");
+	return -1;
+}
+
+static void
+frame_free(struct frame *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->names[i]);
+	free(f->names);
+	f->names = NULL;
+	f->n = 0;
+}
+
+/* Depth first, names sorted, with an explicit stack and one directory fd
+ * at a time: going up is openat(fd, ".."), checked against the frame's
+ * dev/ino. Consumes dfd. */
+static int
+walk(struct diff *d, int dfd)
+{
+	struct frame *st = NULL;
+	size_t depth = 0, cap = 0;
+	int rc = -1;
+
+	if (sb_set(&d->path, 0, "") < 0)
+		goto oom;
+	cap = 64;
+	if (!(st = calloc(cap, sizeof *st)))
+		goto oom;
+	if (list_dir(d, dfd, "", &st[0]) < 0)
+		goto out;
+	st[0].plen = 0;
+	depth = 1;
+	while (depth > 0) {
+		struct frame *f = &st[depth - 1];
+		int sub = -1;
+
+		if (f->i == f->n) {
+			frame_free(f);
+			if (--depth > 0) {
+				struct stat sb;
+				int up = openat(dfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+				if (up < 0 || fstat(up, &sb) < 0 || sb.st_dev != st[depth - 1].dev ||
+				    sb.st_ino != st[depth - 1].ino) {
+					seterr(d->err, d->errlen, "%.*s: directory moved during the diff",
+					    (int)st[depth - 1].plen, d->path.s);
+					if (up >= 0)
+						close(up);
+					goto out;
+				}
+				close(dfd);
+				dfd = up;
+			}
+			continue;
+		}
+		const char *name = f->names[f->i++];
+		if (sb_set(&d->path, f->plen, name) < 0)
+			goto oom;
+		if (one(d, dfd, name, f->plen, &sub) < 0)
+			goto out;
+		if (sub < 0)
+			continue;
+		if (sb_set(&d->path, d->path.len, "/") < 0) {
+			close(sub);
+			goto oom;
+		}
+		if (depth == cap) {
+			struct frame *ns = realloc(st, 2 * cap * sizeof *ns);
+			if (!ns) {
+				close(sub);
+				goto oom;
+			}
+			st = ns;
+			cap *= 2;
+		}
+		if (list_dir(d, sub, d->path.s, &st[depth]) < 0) {
+			close(sub);
+			goto out;
+		}
+		st[depth].plen = d->path.len;
+		depth++;
+		close(dfd);
+		dfd = sub;
+	}
+	rc = 0;
+	goto out;
+oom:
+	seterr(d->err, d->errlen, "out of memory");
+out:
+	for (size_t i = 0; i < depth; i++)
+		frame_free(&st[i]);
+	free(st);
+	close(dfd);
 	return rc;
 }
 
@@ -431,7 +561,10 @@ guest_diff(const char *layerdir, int outfd, uint64_t off, int64_t epoch,
 	int rc = -1, dfd;
 
 	if (posix_memalign((void **)&o.buf, 4096, GUEST_BUF) ||
-	    posix_memalign((void **)&d.fbuf, 4096, GUEST_BUF)) {
+	    posix_memalign((void **)&d.fbuf, 4096, GUEST_BUF) ||
+	    !(d.xlist = malloc(XLIST_MAX)) || !(d.xval = malloc(XVAL_MAX)) ||
+	    !(d.xnames = malloc(XNAMES_MAX * sizeof *d.xnames)) ||
+	    !(d.target = malloc(PATH_MAX + 1))) {
 		seterr(err, errlen, "out of memory");
 		goto out;
 	}
@@ -454,7 +587,7 @@ guest_diff(const char *layerdir, int outfd, uint64_t off, int64_t epoch,
 		seterr(err, errlen, "%s: %s", layerdir, strerror(errno));
 		goto out;
 	}
-	if (walk(&d, dfd, "") < 0)
+	if (walk(&d, dfd) < 0)
 		goto out;
 	if (archive_write_close(d.a) != ARCHIVE_OK) {
 		seterr(err, errlen, "tar: %s", archive_error_string(d.a));
@@ -484,6 +617,12 @@ out:
 	free(d.links);
 	free(o.buf);
 	free(d.fbuf);
+	free(d.xlist);
+	free(d.xval);
+	free(d.xnames);
+	free(d.target);
+	free(d.path.s);
+	free(d.tpath.s);
 	return rc;
 }
 
@@ -546,65 +685,202 @@ clean_path(const char *p)
 	return p;
 }
 
+/* rm -rf name in directory pfd, not following symlinks. Iterative with one
+ * directory fd at a time (going up through ".."), so any depth works. Best
+ * effort: stops at the first entry it cannot remove. */
 static void
-mkparents(const char *path)
+rm_rf_at(int pfd, const char *name)
 {
-	char tmp[8192];
-	char *s;
+	int cur, fail = 0;
+	size_t depth = 0;
 
-	snprintf(tmp, sizeof tmp, "%s", path);
-	for (s = tmp + 1; (s = strchr(s, '/')); s++) {
-		*s = 0;
-		mkdir(tmp, 0755);
-		*s = '/';
+	if (unlinkat(pfd, name, 0) == 0 || errno != EISDIR)
+		return;
+	if (unlinkat(pfd, name, AT_REMOVEDIR) == 0)
+		return;
+	cur = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (cur < 0)
+		return;
+	for (;;) {
+		int fd = openat(cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+		struct dirent *de;
+		char *child = NULL;
+
+		if (!dir) {
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		while ((de = readdir(dir))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if (unlinkat(cur, de->d_name, 0) == 0)
+				continue;
+			if (errno == EISDIR && unlinkat(cur, de->d_name, AT_REMOVEDIR) == 0)
+				continue;
+			if ((errno == ENOTEMPTY || errno == EEXIST) && !child) {
+				if (!(child = strdup(de->d_name)))
+					fail = 1;
+				continue;
+			}
+			if (errno != ENOTEMPTY && errno != EEXIST)
+				fail = 1;
+		}
+		closedir(dir);
+		if (fail) {
+			free(child);
+			break;
+		}
+		if (child) {
+			int sub = openat(cur, child, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			free(child);
+			if (sub < 0)
+				break;
+			close(cur);
+			cur = sub;
+			depth++;
+			continue;
+		}
+		/* cur is empty now */
+		if (depth == 0) {
+			close(cur);
+			unlinkat(pfd, name, AT_REMOVEDIR);
+			return;
+		}
+		int up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (up < 0)
+			break;
+		close(cur);
+		cur = up;
+		depth--;
 	}
-}
-
-static int
-rm_one(const char *p, const struct stat *st, int type, struct FTW *f)
-{
-	(void)st; (void)type; (void)f;
-	remove(p);
-	return 0;
+	close(cur);
 }
 
 void
 guest_rm_rf(const char *path)
 {
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_rf_at(AT_FDCWD, path);
 }
 
 static void
-remove_existing(const char *path, int keep_dir)
+remove_existing(int pfd, const char *name, int keep_dir)
 {
 	struct stat st;
 
-	if (lstat(path, &st) < 0)
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return;
 	if (S_ISDIR(st.st_mode)) {
 		if (keep_dir)
 			return;
 		/* a directory replaced by a non-directory: rm -r it */
-		guest_rm_rf(path);
+		rm_rf_at(pfd, name);
 		return;
 	}
-	unlink(path);
+	unlinkat(pfd, name, 0);
 }
 
+/* New fd of directory p[0..len) under start, one component at a time
+ * (symlinks followed: the import runs chrooted in the layer), creating
+ * missing ones (0755) when create. No PATH_MAX limit. -1 with errno. */
 static int
-set_xattrs(struct archive_entry *ent, const char *path)
+open_dirs(int start, const char *p, size_t len, int create)
+{
+	int fd = openat(start, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	size_t i = 0;
+	char name[NAME_MAX + 1];
+
+	while (fd >= 0 && i < len) {
+		size_t n = 0;
+		int sub;
+
+		while (i < len && p[i] == '/')
+			i++;
+		while (i + n < len && p[i + n] != '/')
+			n++;
+		if (n == 0 || (n == 1 && p[i] == '.')) {
+			i += n;
+			continue;
+		}
+		if (n > NAME_MAX) {
+			close(fd);
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(name, p + i, n);
+		name[n] = 0;
+		i += n;
+		if (create)
+			mkdirat(fd, name, 0755);
+		sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int e = errno;
+		close(fd);
+		errno = e;
+		fd = sub;
+	}
+	return fd;
+}
+
+/* The parent directory of the last entry, kept open: a tar lists a tree
+ * depth first, so the next parent is mostly the same one or a child. */
+struct pdir {
+	int root, fd;
+	struct sbuf path;
+};
+
+static int
+pdir_get(struct pdir *c, const char *p, size_t len)
+{
+	int fd;
+
+	if (c->fd >= 0 && len == c->path.len && (!len || !memcmp(p, c->path.s, len)))
+		return c->fd;
+	if (c->fd >= 0 && len > c->path.len && (!c->path.len || !memcmp(p, c->path.s, c->path.len)) &&
+	    (c->path.len == 0 || p[c->path.len] == '/'))
+		fd = open_dirs(c->fd, p + c->path.len, len - c->path.len, 1);
+	else
+		fd = open_dirs(c->root, p, len, 1);
+	if (fd < 0)
+		return -1;
+	if (len + 1 > c->path.cap) {
+		char *ns = realloc(c->path.s, len + 1);
+		if (!ns) {
+			close(fd);
+			errno = ENOMEM;
+			return -1;
+		}
+		c->path.s = ns;
+		c->path.cap = len + 1;
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = fd;
+	memcpy(c->path.s, p, len);
+	c->path.s[len] = 0;
+	c->path.len = len;
+	return c->fd;
+}
+
+/* xattrs of the entry just made: through fd when it is open (any path
+ * length), else by its path (symlinks, devices, fifos) */
+static void
+set_xattrs(struct archive_entry *ent, int fd, const char *path)
 {
 	const char *name;
 	const void *val;
 	size_t size;
 
-	archive_entry_xattr_reset(ent);
+	if (archive_entry_xattr_reset(ent) == 0)
+		return;
 	while (archive_entry_xattr_next(ent, &name, &val, &size) == ARCHIVE_OK) {
 		if (!strncmp(name, "trusted.overlay.", 16))
 			continue;
-		lsetxattr(path, name, val, size, 0);
+		if (fd >= 0)
+			fsetxattr(fd, name, val, size, 0);
+		else
+			lsetxattr(path, name, val, size, 0);
 	}
-	return 0;
 }
 
 struct dirtime {
@@ -618,15 +894,22 @@ extract(struct archive *a, char *err, size_t errlen)
 	struct archive_entry *ent;
 	struct dirtime *dirs = NULL;
 	size_t ndirs = 0, capdirs = 0;
+	struct pdir pd = { .fd = -1 };
+	char *buf = NULL;
 	int r, rc = 0;
 
+	pd.root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pd.root < 0) {
+		seterr(err, errlen, "/: %s", strerror(errno));
+		return -1;
+	}
 	while ((r = archive_read_next_header(a, &ent)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *path = clean_path(archive_entry_pathname(ent));
 		const char *base, *lt;
-		char buf[8192];
 		mode_t mode = archive_entry_mode(ent);
 		struct timespec ts[2] = { { 0, UTIME_OMIT }, { archive_entry_mtime(ent), 0 } };
-		int fd;
+		int fd = -1, pfd;
+		size_t plen;
 
 		if (!path) {
 			if (strcmp(archive_entry_pathname(ent), ".") &&
@@ -637,28 +920,33 @@ extract(struct archive *a, char *err, size_t errlen)
 			}
 			continue;
 		}
-		snprintf(buf, sizeof buf, "%s", path);
+		free(buf);
+		if (!(buf = strdup(path))) {
+			seterr(err, errlen, "out of memory");
+			rc = -1;
+			break;
+		}
 		while (strlen(buf) > 1 && buf[strlen(buf) - 1] == '/')
 			buf[strlen(buf) - 1] = 0;
 		path = buf;
-		mkparents(path);
 		base = strrchr(path, '/');
+		plen = base ? (size_t)(base - path) : 0;
 		base = base ? base + 1 : path;
+		if ((pfd = pdir_get(&pd, path, plen)) < 0) {
+			seterr(err, errlen, "%s: parent directory: %s", path, strerror(errno));
+			rc = -1;
+			break;
+		}
 		if (!strncmp(base, ".wh.", 4)) {
-			char target[8192];
-			snprintf(target, sizeof target, "%.*s", (int)(base - path), path);
 			if (!strcmp(base, ".wh..wh..opq")) {
-				const char *dir = target[0] ? target : ".";
-				mkdir(dir, 0755);
-				if (setxattr(dir, "trusted.overlay.opaque", "y", 1, 0) < 0) {
+				if (fsetxattr(pfd, "trusted.overlay.opaque", "y", 1, 0) < 0) {
 					seterr(err, errlen, "%s: opaque: %s", path, strerror(errno));
 					rc = -1;
 					break;
 				}
 			} else if (strncmp(base, ".wh..wh.", 8)) {
-				strncat(target, base + 4, sizeof target - strlen(target) - 1);
-				remove_existing(target, 0);
-				if (mknod(target, S_IFCHR, makedev(0, 0)) < 0) {
+				remove_existing(pfd, base + 4, 0);
+				if (mknodat(pfd, base + 4, S_IFCHR, makedev(0, 0)) < 0) {
 					seterr(err, errlen, "%s: whiteout: %s", path, strerror(errno));
 					rc = -1;
 					break;
@@ -667,24 +955,30 @@ extract(struct archive *a, char *err, size_t errlen)
 			continue;
 		}
 		if ((lt = archive_entry_hardlink(ent))) {
-			const char *t = clean_path(lt);
+			const char *t = clean_path(lt), *tb;
+			int tfd;
 			if (!t) {
 				seterr(err, errlen, "%s: link target outside the layer", path);
 				rc = -1;
 				break;
 			}
-			remove_existing(path, 0);
-			if (link(t, path) < 0) {
+			tb = strrchr(t, '/');
+			tfd = open_dirs(pd.root, t, tb ? (size_t)(tb - t) : 0, 0);
+			remove_existing(pfd, base, 0);
+			if (tfd < 0 || linkat(tfd, tb ? tb + 1 : t, pfd, base, 0) < 0) {
 				seterr(err, errlen, "%s: link to %s: %s", path, t, strerror(errno));
+				if (tfd >= 0)
+					close(tfd);
 				rc = -1;
 				break;
 			}
+			close(tfd);
 			continue;
 		}
 		switch (mode & AE_IFMT) {
 		case AE_IFDIR:
-			remove_existing(path, 1);
-			if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			remove_existing(pfd, base, 1);
+			if (mkdirat(pfd, base, 0700) < 0 && errno != EEXIST) {
 				seterr(err, errlen, "%s: mkdir: %s", path, strerror(errno));
 				rc = -1;
 				break;
@@ -698,14 +992,17 @@ extract(struct archive *a, char *err, size_t errlen)
 				}
 				dirs = nd;
 			}
-			dirs[ndirs].path = strdup(path);
+			if (!(dirs[ndirs].path = strdup(path))) {
+				rc = -1;
+				break;
+			}
 			dirs[ndirs].ts[0] = ts[0];
 			dirs[ndirs].ts[1] = ts[1];
 			ndirs++;
 			break;
 		case AE_IFLNK:
-			remove_existing(path, 0);
-			if (symlink(archive_entry_symlink(ent) ? archive_entry_symlink(ent) : "", path) < 0) {
+			remove_existing(pfd, base, 0);
+			if (symlinkat(archive_entry_symlink(ent) ? archive_entry_symlink(ent) : "", pfd, base) < 0) {
 				seterr(err, errlen, "%s: symlink: %s", path, strerror(errno));
 				rc = -1;
 			}
@@ -713,16 +1010,16 @@ extract(struct archive *a, char *err, size_t errlen)
 		case AE_IFCHR:
 		case AE_IFBLK:
 		case AE_IFIFO:
-			remove_existing(path, 0);
-			if (mknod(path, mode & (AE_IFMT | 0777), archive_entry_rdev(ent)) < 0) {
+			remove_existing(pfd, base, 0);
+			if (mknodat(pfd, base, mode & (AE_IFMT | 0777), archive_entry_rdev(ent)) < 0) {
 				seterr(err, errlen, "%s: mknod: %s", path, strerror(errno));
 				rc = -1;
 			}
 			break;
 		case AE_IFREG:
 		case 0:
-			remove_existing(path, 0);
-			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			remove_existing(pfd, base, 0);
+			fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 			if (fd < 0) {
 				seterr(err, errlen, "%s: create: %s", path, strerror(errno));
 				rc = -1;
@@ -748,30 +1045,49 @@ extract(struct archive *a, char *err, size_t errlen)
 			}
 			if (rc == 0 && ftruncate(fd, archive_entry_size(ent)) < 0)
 				rc = -1;
-			close(fd);
 			break;
 		default:
 			continue;	/* sockets and unknown types are skipped */
 		}
-		if (rc < 0)
+		if (rc < 0) {
+			if (fd >= 0)
+				close(fd);
 			break;
-		lchown(path, archive_entry_uid(ent), archive_entry_gid(ent));
+		}
+		fchownat(pfd, base, archive_entry_uid(ent), archive_entry_gid(ent), AT_SYMLINK_NOFOLLOW);
 		if ((mode & AE_IFMT) != AE_IFLNK)
-			chmod(path, mode & 07777);
-		set_xattrs(ent, path);
+			fchmodat(pfd, base, mode & 07777, 0);
+		if ((mode & AE_IFMT) == AE_IFDIR)
+			fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		set_xattrs(ent, fd, path);
+		if (fd >= 0)
+			close(fd);
 		if ((mode & AE_IFMT) != AE_IFDIR)
-			utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW);
+			utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW);
 	}
 	if (rc == 0 && r != ARCHIVE_EOF) {
 		seterr(err, errlen, "tar: %s", archive_error_string(a));
 		rc = -1;
 	}
+	/* directory times last, deepest first (their content is written) */
 	for (size_t i = ndirs; i-- > 0;) {
-		if (rc == 0)
-			utimensat(AT_FDCWD, dirs[i].path, dirs[i].ts, AT_SYMLINK_NOFOLLOW);
+		if (rc == 0 && utimensat(AT_FDCWD, dirs[i].path, dirs[i].ts, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    errno == ENAMETOOLONG) {
+			const char *b = strrchr(dirs[i].path, '/');
+			int dfd = open_dirs(pd.root, dirs[i].path, b ? (size_t)(b - dirs[i].path) : 0, 0);
+			if (dfd >= 0) {
+				utimensat(dfd, b ? b + 1 : dirs[i].path, dirs[i].ts, AT_SYMLINK_NOFOLLOW);
+				close(dfd);
+			}
+		}
 		free(dirs[i].path);
 	}
 	free(dirs);
+	free(buf);
+	free(pd.path.s);
+	if (pd.fd >= 0)
+		close(pd.fd);
+	close(pd.root);
 	return rc;
 }
 

@@ -506,6 +506,14 @@ EOF
 	assert_output null
 }
 
+@test "exec: an error on a huge instruction clips the instruction, not the reason" {
+	printf 'FROM busybox\nENV A=%s\n' "$(head -c 100000 /dev/zero | sed 's/\x0/${A:-/g')x$(head -c 100000 /dev/zero | tr '\0' '}')" | plan
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	[[ $stderr == "hypr-exec: $CTX/Dockerfile:2: ENV A=\${A:-\${A:-"*'...: failed to process "${A:-'*'...": syntax error: nested deeper than 1000 levels' ]]
+	[ "${#stderr}" -lt 1024 ]
+	[ "$(wc -l <<< "$stderr")" = 1 ]
+}
+
 # bats test_tags=vm
 @test "exec: RUN in the VM: forms, heredoc, env, whiteouts, opaque dirs, links, USER, WORKDIR, no network" {
 	plan <<'EOF'

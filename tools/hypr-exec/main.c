@@ -18,6 +18,10 @@
 #include "fsutil.h"
 #include "tool.h"
 
+/* Bytes of the instruction an error line shows, so the reason after it
+ * always fits the message (a 200 KB RUN is cut). */
+#define INSTR_CLIP 200
+
 static const char *const known_needs[] = { NULL };
 static struct ctx *g_ctx;
 
@@ -77,9 +81,10 @@ progress(struct ctx *c, const char *fmt, ...)
 	fflush(stderr);
 }
 
-/* The instruction on one line, for messages. */
+/* The instruction on one line, for messages; clip > 0 cuts it after about
+ * clip bytes (not inside a UTF-8 sequence) and adds "...". */
 static char *
-one_line(json_t *instr)
+one_line(json_t *instr, size_t clip)
 {
 	const char *o = hypr_json_str(instr, "original");
 	char *s = strdup(o ? o : hypr_json_str(instr, "op") ? hypr_json_str(instr, "op") : "?");
@@ -87,6 +92,13 @@ one_line(json_t *instr)
 	for (char *p = s; p && *p; p++)
 		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' ';
+	if (s && clip > 0 && strlen(s) > clip + 3) {
+		size_t k = clip;
+
+		while (k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80)
+			k--;
+		memcpy(s + k, "...", 4);
+	}
 	return s;
 }
 
@@ -100,7 +112,7 @@ int
 instr_err(struct hypr_err *e, struct ctx *c, json_t *instr, int code,
     const char *fmt, ...)
 {
-	char what[900], *ins = one_line(instr);
+	char what[900], *ins = one_line(instr, INSTR_CLIP);
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -318,7 +330,7 @@ do_step(struct ctx *c, struct stage *st, json_t *instr, int n, int total,
 {
 	struct step s = { .st = st, .instr = instr };
 	struct timespec t0, t1;
-	char *ins = one_line(instr);
+	char *ins = one_line(instr, 0);
 	int r = -1;
 
 	s.op = hypr_json_str(instr, "op");

@@ -346,6 +346,77 @@ vm_fail(struct hypr_vm *vm, struct hypr_err *e, int code, const char *what)
 	return hypr_err_set(e, code, "build VM: %s", what);
 }
 
+/* The kernel's panic line in the console log, if the guest panicked
+ * ("Kernel panic - not syncing: ..."), with what an init exit code means. */
+static int
+console_panic(struct hypr_vm *vm, char *out, size_t cap)
+{
+	char p[PATH_MAX], *buf, *k, *nl;
+	const char *tag = "Kernel panic - not syncing: ";
+	size_t bufsz = 65536;
+	ssize_t n;
+	off_t sz;
+	int fd;
+	unsigned code;
+
+	out[0] = 0;
+	snprintf(p, sizeof p, "%s/console.log", vm->dir);
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	if (!(buf = malloc(bufsz))) {
+		close(fd);
+		return 0;
+	}
+	sz = lseek(fd, 0, SEEK_END);
+	n = pread(fd, buf, bufsz - 1, sz > (off_t)bufsz - 1 ? sz - (off_t)bufsz + 1 : 0);
+	close(fd);
+	if (n <= 0) {
+		free(buf);
+		return 0;
+	}
+	buf[n] = 0;
+	for (char *s = buf; (s = memchr(s, 0, (size_t)(buf + n - s))); )
+		*s = ' ';	/* NUL bytes in the log: keep searching past them */
+	if (!(k = strstr(buf, tag))) {
+		free(buf);
+		return 0;
+	}
+	for (char *x; (x = strstr(k + 1, tag));)
+		k = x;
+	k += strlen(tag);
+	if ((nl = strpbrk(k, "\r\n")))
+		*nl = 0;
+	if (sscanf(k, "Attempted to kill init! exitcode=%x", &code) == 1) {
+		if (WIFSIGNALED(code))
+			snprintf(out, cap, "the guest init (hypr-init) died of %s (%s)",
+			    strsignal(WTERMSIG(code)), k);
+		else
+			snprintf(out, cap, "the guest init (hypr-init) exited with status %d (%s)",
+			    WEXITSTATUS(code), k);
+	} else {
+		snprintf(out, cap, "kernel panic: %s", k);
+	}
+	free(buf);
+	return 1;
+}
+
+/* QEMU is gone without a word from the guest: a crash. One line that says
+ * so, with the kernel's panic reason or else the last console line. */
+static int
+vm_exited(struct hypr_vm *vm, struct hypr_err *e, const char *what)
+{
+	char why[512], tail[512];
+
+	vm_reap(vm, 1);
+	if (console_panic(vm, why, sizeof why))
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM crashed (%s): %s", what, why);
+	console_tail(vm, tail, sizeof tail);
+	if (tail[0])
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM,
+		    "build VM crashed (%s): QEMU exited (last output: %s)", what, tail);
+	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM crashed (%s): QEMU exited", what);
+}
+
 /* Next frame, waiting until the absolute deadline (0 = none). Returns 0,
  * or -1 with the VM killed. *payload points into vm->rbuf until the next call. */
 static int
@@ -405,11 +476,8 @@ recv_frame(struct hypr_vm *vm, double deadline, int *type, unsigned char **paylo
 				vm->rlen += (size_t)n;
 				continue;
 			}
-			if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-				char msg[256];
-				snprintf(msg, sizeof msg, "%s: QEMU exited", what);
-				return vm_fail(vm, e, HYPR_EXIT_SYSTEM, msg);
-			}
+			if (n == 0 || (errno != EAGAIN && errno != EINTR))
+				return vm_exited(vm, e, what);
 		}
 		if (pf[1].revents & POLLIN) {
 			/* drain what QEMU wrote before it died, then report */
@@ -420,9 +488,7 @@ recv_frame(struct hypr_vm *vm, double deadline, int *type, unsigned char **paylo
 			if (vm->rlen >= HYPR_PROTO_HDR &&
 			    vm->rlen >= HYPR_PROTO_HDR + (size_t)hypr_proto_get32(vm->rbuf))
 				continue;
-			char msg[256];
-			snprintf(msg, sizeof msg, "%s: QEMU exited", what);
-			return vm_fail(vm, e, HYPR_EXIT_SYSTEM, msg);
+			return vm_exited(vm, e, what);
 		}
 	}
 }

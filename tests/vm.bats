@@ -329,6 +329,19 @@ PY
 }
 
 # bats test_tags=vm
+@test "vm: a guest crash is one clear line: build VM crashed, with the panic reason" {
+	requires cc cpio
+	local t="$BATS_TEST_TMPDIR"
+	# an init that dies of SIGSEGV: the kernel panics ("Attempted to kill init")
+	mkdir -p "$t/rd"
+	printf 'int main(void) { *(volatile int *)0 = 1; return 0; }\n' > "$t/crash.c"
+	cc -static -o "$t/rd/init" "$t/crash.c"
+	(cd "$t/rd" && echo init | cpio --quiet -o -H newc > "$t/crash.cpio")
+	HYPR_INITRD="$t/crash.cpio" run -4 --separate-stderr vm sh true
+	assert_equal "$stderr" "hypr-vmctl: build VM crashed (waiting for the guest (boot)): the guest init (hypr-init) died of Segmentation fault (Attempted to kill init! exitcode=0x0000000b)"
+}
+
+# bats test_tags=vm
 @test "vm: a missing kernel is a system error" {
 	HYPR_KERNEL=/nonexistent/vmlinux run -4 vm sh true
 	assert_output --partial "HYPR_KERNEL=/nonexistent/vmlinux"

@@ -506,6 +506,23 @@ EOF
 	assert_output null
 }
 
+@test "exec: STOPSIGNAL is checked as BuildKit's ParseSignal" {
+	local s
+	for s in SIGTERM term 9 64 SIGRTMIN+3 rtmax-14 RTMAX; do
+		printf 'FROM busybox\nSTOPSIGNAL %s\n' "$s" | plan
+		steps
+		assert_equal "$(final_config | jq -r .StopSignal)" "$s"
+	done
+	for s in SIGFOO 0 65 -1 SIG RTMIN+16 RTMAX-15 RTMIN+0 9x; do
+		printf 'FROM busybox\nSTOPSIGNAL %s\n' "$s" | plan
+		run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+		assert_equal "$stderr" "hypr-exec: $CTX/Dockerfile:2: STOPSIGNAL $s: invalid signal"
+	done
+	printf 'FROM busybox\nARG S=SIGBAR\nSTOPSIGNAL $S\n' | plan
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	assert_equal "$stderr" "hypr-exec: $CTX/Dockerfile:3: STOPSIGNAL \$S: invalid signal 'SIGBAR'"
+}
+
 @test "exec: an error on a huge instruction clips the instruction, not the reason" {
 	printf 'FROM busybox\nENV A=%s\n' "$(head -c 100000 /dev/zero | sed 's/\x0/${A:-/g')x$(head -c 100000 /dev/zero | tr '\0' '}')" | plan
 	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"

@@ -511,6 +511,37 @@ healthcheck(struct stage *st, json_t *instr, json_t **hc, struct hypr_err *e)
 	return 0;
 }
 
+/* As BuildKit's signal.ParseSignal on Linux: a number 1..64, or a name with
+ * or without SIG in any case (RTMIN+n, RTMAX-n included). */
+static int
+signal_valid(const char *v)
+{
+	static const char *const names[] = { "ABRT", "ALRM", "BUS", "CHLD", "CLD",
+		"CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE", "POLL",
+		"PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP",
+		"TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
+		"XFSZ", "RTMIN", "RTMAX", NULL };
+	char *end;
+	long n;
+
+	if (isdigit((unsigned char)v[0])) {
+		n = strtol(v, &end, 10);
+		return *end == '\0' && n >= 1 && n <= 64;
+	}
+	if (strncasecmp(v, "SIG", 3) == 0)
+		v += 3;
+	for (size_t i = 0; names[i]; i++)
+		if (strcasecmp(v, names[i]) == 0)
+			return 1;
+	/* RTMIN+1..RTMIN+15, RTMAX-14..RTMAX-1 */
+	if ((strncasecmp(v, "RTMIN+", 6) == 0 || strncasecmp(v, "RTMAX-", 6) == 0) &&
+	    isdigit((unsigned char)v[6]) && v[6] != '0') {
+		n = strtol(v + 6, &end, 10);
+		return *end == '\0' && n >= 1 && n <= (toupper((unsigned char)v[4]) == 'N' ? 15 : 14);
+	}
+	return 0;
+}
+
 int
 config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
     char **created_by, struct hypr_err *e)
@@ -670,6 +701,7 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 	    strcmp(op, "WORKDIR") == 0 || strcmp(op, "MAINTAINER") == 0) {
 		struct hypr_vars v;
 		char *raw = join_words(json_object_get(instr, "args"), " "), *val;
+		int literal;
 
 		if (raw == NULL || vars_for(st, &v, e) < 0) {
 			free(raw);
@@ -682,11 +714,20 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 			hypr_vars_free(&v);
 			goto out;
 		}
+		literal = val != NULL && strcmp(raw, val) == 0;
 		free(raw);
 		hypr_vars_free(&v);
 		if (val == NULL)
 			goto out;
 		if (strcmp(op, "STOPSIGNAL") == 0) {
+			if (!signal_valid(val)) {
+				if (literal)
+					hypr_err_set(e, HYPR_EXIT_INPUT, "invalid signal");
+				else
+					hypr_err_set(e, HYPR_EXIT_INPUT, "invalid signal '%s'", val);
+				free(val);
+				goto out;
+			}
 			json_object_set_new(cfg, "StopSignal", json_string(val));
 		} else if (strcmp(op, "USER") == 0) {
 			json_object_set_new(cfg, "User", json_string(val));

@@ -417,6 +417,47 @@ EOF
 	[ ! -e /etc/evil ]
 }
 
+@test "exec: ADD follows a symlink of the archive inside the destination, never writes through it on the host" {
+	python3 - "$CTX" <<-'EOF'
+	import io, sys, tarfile
+	def add(t, name, typ=tarfile.REGTYPE, link="", data=b"", mode=0o644):
+	    ti = tarfile.TarInfo(name); ti.type = typ; ti.linkname = link; ti.mode = mode
+	    ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+	with tarfile.open(sys.argv[1] + "/ok.tar", "w") as t:
+	    add(t, "etc/", tarfile.DIRTYPE, mode=0o755)
+	    add(t, "lnk", tarfile.SYMTYPE, "/etc")
+	    add(t, "lnk/f", data=b"via\n")
+	    add(t, "rel", tarfile.SYMTYPE, "../../etc")
+	    add(t, "rel/g", data=b"rel\n")
+	with tarfile.open(sys.argv[1] + "/dangling.tar", "w") as t:
+	    add(t, "lnk", tarfile.SYMTYPE, "/etc")
+	    add(t, "lnk/f", data=b"evil\n")
+	EOF
+	plan <<'EOF'
+FROM busybox
+ADD ok.tar /dst/
+EOF
+	steps
+	run layer_of 1
+	assert_output "$(cat <<'EOF'
+drwxr-xr-x 0/0 dst/
+drwxr-xr-x 0/0 dst/etc/
+-rw-r--r-- 0/0 dst/etc/f
+-rw-r--r-- 0/0 dst/etc/g
+lrw-r--r-- 0/0 dst/lnk -> /etc
+lrw-r--r-- 0/0 dst/rel -> ../../etc
+EOF
+)"
+	# the link points nowhere in the archive: refused (Docker fails too)
+	plan <<'EOF'
+FROM busybox
+ADD dangling.tar /dst/
+EOF
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	assert_equal "$stderr" "hypr-exec: $CTX/Dockerfile:2: ADD dangling.tar /dst/: dangling.tar: member 'lnk/f': a symlink in its path leads to '/etc', which is not a directory in the archive"
+	[ ! -e /etc/f ]
+}
+
 @test "exec: ADD a URL over HTTP: mode 600, --checksum verified" {
 	requires python3
 	mkdir -p "$T/www"

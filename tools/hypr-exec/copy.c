@@ -734,6 +734,42 @@ unpack(const char *tar, const char *dir, struct map *meta, const char *what,
 			free(clean);
 			continue;
 		}
+		/* A parent that is a symlink unpacked before (lnk -> /etc, then
+		 * lnk/f) is followed inside dir, as Docker's chrooted untar
+		 * into the destination does; the link itself stays. */
+		{
+			struct sroot sr = { .dir = dir };
+			char *res, *par = NULL, *sl;
+			struct stat sb;
+			int ok;
+
+			if (resolve_path(clean, 0, host_link, &sr, &res, e) < 0) {
+				free(clean);
+				goto out;
+			}
+			if (strcmp(res, clean) != 0) {
+				sl = strrchr(res, '/');
+				ok = sl == NULL;
+				if (!ok && (par = strndup(res, (size_t)(sl - res))) != NULL &&
+				    (full = path_join(dir, par)) != NULL) {
+					ok = lstat(full, &sb) == 0 && S_ISDIR(sb.st_mode);
+					free(full);
+				}
+				if (!ok) {
+					hypr_err_set(e, HYPR_EXIT_INPUT,
+					    "%s: member '%s': a symlink in its path leads to '/%s', "
+					    "which is not a directory in the archive", what,
+					    clean, par ? par : "?");
+					free(par);
+					free(res);
+					free(clean);
+					goto out;
+				}
+				free(par);
+			}
+			free(clean);
+			clean = res;
+		}
 		if ((full = path_join(dir, clean)) == NULL) {
 			free(clean);
 			goto oom;

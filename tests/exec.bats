@@ -432,6 +432,8 @@ EOF
 	with tarfile.open(sys.argv[1] + "/dangling.tar", "w") as t:
 	    add(t, "lnk", tarfile.SYMTYPE, "/etc")
 	    add(t, "lnk/f", data=b"evil\n")
+	with tarfile.open(sys.argv[1] + "/hl.tar", "w") as t:
+	    add(t, "hl", tarfile.LNKTYPE, "/etc/passwd")
 	EOF
 	plan <<'EOF'
 FROM busybox
@@ -456,6 +458,13 @@ EOF
 	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
 	assert_equal "$stderr" "hypr-exec: $CTX/Dockerfile:2: ADD dangling.tar /dst/: dangling.tar: member 'lnk/f': a symlink in its path leads to '/etc', which is not a directory in the archive"
 	[ ! -e /etc/f ]
+	# a hard link to a member that is not there names the target as written
+	plan <<'EOF'
+FROM busybox
+ADD hl.tar /dst/
+EOF
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	assert_equal "$stderr" "hypr-exec: $CTX/Dockerfile:2: ADD hl.tar /dst/: hl.tar: member 'hl': hard link target '/etc/passwd' is not in the archive before it"
 }
 
 @test "exec: ADD a URL over HTTP: mode 600, --checksum verified" {

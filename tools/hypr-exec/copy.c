@@ -19,6 +19,7 @@
 
 #include "fsutil.h"
 #include "path.h"
+#include "strbuf.h"
 #include "rootfs.h"
 
 /* One thing to copy, as found in the source. */
@@ -689,6 +690,27 @@ heredoc_item(struct ctx *c, struct stage *st, json_t *instr, const char *word,
 	}
 }
 
+/* A libarchive message about a file under dir, with every "dir/" cut out:
+ * internal staging paths stay out of error lines. */
+static char *
+unstaged(const char *msg, const char *dir)
+{
+	struct hypr_strbuf b = { 0 };
+	size_t dl = strlen(dir);
+	const char *p;
+
+	if (msg == NULL)
+		msg = "unknown error";
+	while ((p = strstr(msg, dir)) != NULL) {
+		hypr_strbuf_addn(&b, msg, (size_t)(p - msg));
+		msg = p + dl;
+		if (*msg == '/')
+			msg++;
+	}
+	hypr_strbuf_add(&b, msg);
+	return hypr_strbuf_take(&b);
+}
+
 /* Unpack a tar (any compression) into dir with owners in meta. Members are
  * cleaned: absolute names are kept inside dir, ".." climbing out is refused,
  * and nothing is written through a symlink. */
@@ -770,6 +792,23 @@ unpack(const char *tar, const char *dir, struct map *meta, const char *what,
 			free(clean);
 			clean = res;
 		}
+		if (hl) {
+			char *hc = hypr_path_clean(hl);
+
+			if (hc == NULL) {
+				free(clean);
+				goto oom;
+			}
+			if (map_get(meta, hc) == NULL) {
+				hypr_err_set(e, HYPR_EXIT_INPUT,
+				    "%s: member '%s': hard link target '%s' is not in the archive before it",
+				    what, clean, hl);
+				free(hc);
+				free(clean);
+				goto out;
+			}
+			free(hc);
+		}
 		if ((full = path_join(dir, clean)) == NULL) {
 			free(clean);
 			goto oom;
@@ -828,9 +867,12 @@ unpack(const char *tar, const char *dir, struct map *meta, const char *what,
 		free(full);
 		free(hfull);
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+			char *m = unstaged(archive_error_string(w) ? archive_error_string(w) :
+			    archive_error_string(a), dir);
+
 			hypr_err_set(e, HYPR_EXIT_INPUT, "%s: member '%s': %s", what,
-			    clean, archive_error_string(w) ? archive_error_string(w) :
-			    archive_error_string(a));
+			    clean, m ? m : "?");
+			free(m);
 			free(clean);
 			goto out;
 		}

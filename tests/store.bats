@@ -334,3 +334,16 @@ app:1"
 	[ "$(stat -c %u "$xdg/hypr/images")" = 65534 ]
 	rm -rf "$xdg"
 }
+
+@test "store: the advice for a damaged squashfs repairs it" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	mkdir c && printf 'FROM busybox:latest\nENV A=1\n' > c/Dockerfile
+	id=$(hypr build -q -t a:1 c)
+	printf 'XXXX' | dd of="$HYPR_ROOT/images/${id#sha256:}.squashfs" bs=1 seek=5000 conv=notrunc 2>/dev/null
+	run --separate-stderr -3 hypr image inspect a:1
+	[[ $stderr == *"squashfs damaged"*"): rebuild it with HYPR_SQUASH_VERIFY=1 hypr build" ]]
+	# what the line says to do, literally
+	env HYPR_SQUASH_VERIFY=1 hypr build -q -t a:1 c
+	run -0 hypr image inspect a:1
+	[ "$(jq -r '.[0].id' <<< "$output")" = "$id" ]
+}

@@ -36,8 +36,8 @@ usage(FILE *f, int code)
 	    "                         (default 128K; K and M suffixes)\n"
 	    "  -o, --output FILE      tar mode: write FILE instead of stdout\n"
 	    "  -r, --root DIR         the hypr store (default $HYPR_ROOT)\n"
-	    "      --verify           re-digest a cached chain squashfs (full read;\n"
-	    "                         hypr build --no-cache) and rebuild it if damaged\n"
+	    "      --verify           re-digest a cached chain squashfs (full read)\n"
+	    "                         and rebuild it if damaged (HYPR_SQUASH_VERIFY=1)\n"
 	    "  -h, --help             this help\n"
 	    "SOURCE_DATE_EPOCH clamps mtimes and makes the output reproducible.\n");
 	exit(code);

@@ -251,8 +251,11 @@ ref_match(const struct row *r, const char *pat)
 /* inspect reads the whole squashfs once (0.13 s per 100 MB from the page
  * cache here, ~0.4 s cold): its size and digest must be the manifest's.
  * A bit flip in images/<id>.squashfs (a hard link of the blob) is reported
- * here; hypr build --no-cache (hypr-squash --verify) rebuilds the blob and
- * the next store of that image relinks it. 1 = damaged (message printed). */
+ * here; a verifying build (HYPR_SQUASH_VERIFY=1: hypr-squash --verify)
+ * rebuilds the blob and its store relinks it. hypr build --no-cache alone
+ * does not: it reruns the steps, not the squash (the chain squashfs is
+ * reused after a cheap size and superblock check). 1 = damaged (message
+ * printed). */
 static int
 squashfs_damaged(struct hypr_store *s, const struct hypr_image *im)
 {
@@ -273,7 +276,7 @@ squashfs_damaged(struct hypr_store *s, const struct hypr_image *im)
 	if (strcmp(got, want) == 0 && (size <= 0 || (uint64_t)size == len))
 		return 0;
 	fprintf(stderr, "hypr-store: image %s: squashfs damaged (%" PRIu64 " bytes, %s; "
-	    "the manifest says %lld bytes, %s): rebuild it with hypr build --no-cache\n",
+	    "the manifest says %lld bytes, %s): rebuild it with HYPR_SQUASH_VERIFY=1 hypr build\n",
 	    im->id, len, got, (long long)size, want);
 	return 1;
 }

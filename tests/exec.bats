@@ -467,6 +467,34 @@ EOF
 	assert_equal "$stderr" "hypr-exec: $CTX/Dockerfile:2: ADD hl.tar /dst/: hl.tar: member 'hl': hard link target '/etc/passwd' is not in the archive before it"
 }
 
+@test "exec: file names that are not UTF-8 are copied as bytes; error lines escape them" {
+	mkdir -p "$CTX/d"
+	touch "$CTX/d/$(printf 'bad\377name')"
+	echo hi > "$CTX/$(printf 'caf\351')"
+	plan <<'EOF'
+FROM busybox
+COPY d caf* /x/
+FROM busybox
+COPY --from=0 /x /z
+EOF
+	steps
+	run layer_of 1
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 x/' '-rw-r--r-- 0/0 x/bad\377name' '-rw-r--r-- 0/0 x/caf\351')"
+	run layer_of 2
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 z/' '-rw-r--r-- 0/0 z/bad\377name' '-rw-r--r-- 0/0 z/caf\351')"
+	python3 - "$CTX/up.tar" <<-'EOF'
+	import io, sys, tarfile
+	with tarfile.open(sys.argv[1], "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as t:
+	    ti = tarfile.TarInfo("../\xff\x01"); ti.size = 1; t.addfile(ti, io.BytesIO(b"x"))
+	EOF
+	plan <<'EOF'
+FROM busybox
+ADD up.tar /dst/
+EOF
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	assert_equal "$stderr" "hypr-exec: $CTX/Dockerfile:2: ADD up.tar /dst/: up.tar: member '../\\xff\\x01' points outside the destination"
+}
+
 @test "exec: ADD a URL over HTTP: mode 600, --checksum verified" {
 	requires python3
 	mkdir -p "$T/www"

@@ -194,7 +194,10 @@ lset_write(struct ctx *c, struct lset *s, json_t **layer, struct hypr_err *e)
 			if (x->src)
 				add_xattrs(ent, x->src);
 		}
-		if (archive_write_header(a, ent) != ARCHIVE_OK)
+		/* ARCHIVE_WARN: a name that is not UTF-8; the pax writer fell
+		 * back to hdrcharset=BINARY and wrote it as bytes, as OCI
+		 * layers carry names (Docker stores them too) */
+		if (archive_write_header(a, ent) < ARCHIVE_WARN)
 			goto bad;
 		if (S_ISREG(x->n.mode) && !x->n.hardlink && x->size > 0 &&
 		    write_data(a, x, e) < 0)

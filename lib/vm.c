@@ -1146,6 +1146,9 @@ hypr_vm_stop(struct hypr_vm *vm, struct hypr_err *e)
 		return 0;
 	if (!vm->dead) {
 		double deadline = now() + env_double("HYPR_SHUTDOWN_TIMEOUT", 10);
+		/* not watched: the reader may rightly be gone once the caller's
+		 * output is complete, and QEMU is going anyway */
+		vm->cur_watch = -1;
 		if (send_frame(vm, HYPR_MSG_QUIT, NULL, 0, e) < 0) {
 			rc = -1;
 		} else if (recv_frame(vm, deadline, &type, &p, &n, e, "shutdown") < 0) {

@@ -207,6 +207,18 @@ mknod chown ok"
 }
 
 # bats test_tags=vm
+@test "vm: a reader gone once the output is complete does not fail the shutdown" {
+	local t="$BATS_TEST_TMPDIR"
+	# the reader leaves when the step is reported done, while the VM stops
+	"$VMCTL" -T -b "$BASE" sh 'echo hi' 2> "$t/err" |
+		{ read -r l; until grep -q 'run .* status 0' "$t/err"; do sleep 0.02; done; }
+	st=${PIPESTATUS[0]}
+	run cat "$t/err"
+	refute_output --partial "gone"
+	[ "$st" = 0 ]
+}
+
+# bats test_tags=vm
 @test "vm: names that are not UTF-8 (byte 0xff) survive RUN, diff, import, flatten and squashfs" {
 	local t="$BATS_TEST_TMPDIR"
 	run -0 vm sh 'b=$(printf "\377"); mkdir "/d$b"; echo x > "/d$b/f$b"; echo é > /café

@@ -783,9 +783,9 @@ remove_existing(int pfd, const char *name, int keep_dir)
 
 /* New fd of directory p[0..len) under start, one component at a time
  * (symlinks followed: the import runs chrooted in the layer), creating
- * missing ones (0755) when create. No PATH_MAX limit. -1 with errno. */
+ * missing ones (0755) when create. -1 with errno. */
 static int
-open_dirs(int start, const char *p, size_t len, int create)
+open_dirs1(int start, const char *p, size_t len, int create)
 {
 	int fd = openat(start, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	size_t i = 0;
@@ -818,6 +818,49 @@ open_dirs(int start, const char *p, size_t len, int create)
 		close(fd);
 		errno = e;
 		fd = sub;
+	}
+	return fd;
+}
+
+/* open_dirs1 with no PATH_MAX limit and few syscalls: the path goes to
+ * openat in relative chunks of < PATH_MAX bytes cut at a '/', and only a
+ * chunk with a missing directory is walked one component at a time. */
+static int
+open_dirs(int start, const char *p, size_t len, int create)
+{
+	int fd = openat(start, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char chunk[PATH_MAX];
+	size_t i = 0;
+
+	while (fd >= 0 && i < len) {
+		size_t n;
+		int sub;
+
+		while (i < len && p[i] == '/')
+			i++;	/* a chunk never starts with '/' (absolute) */
+		if (i == len)
+			break;
+		n = len - i;
+		if (n > sizeof chunk - 1) {
+			n = sizeof chunk - 1;
+			while (n > 0 && p[i + n] != '/')
+				n--;
+			if (n == 0) {
+				close(fd);
+				errno = ENAMETOOLONG;
+				return -1;
+			}
+		}
+		memcpy(chunk, p + i, n);
+		chunk[n] = 0;
+		sub = openat(fd, chunk, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sub < 0 && errno == ENOENT && create)
+			sub = open_dirs1(fd, chunk, n, 1);
+		int e = errno;
+		close(fd);
+		errno = e;
+		fd = sub;
+		i += n;
 	}
 	return fd;
 }

@@ -322,6 +322,26 @@ EOF
 	[[ $stderr == *"../secret: file not found in build context"* ]]
 }
 
+@test "exec: COPY of a context path longer than PATH_MAX fails naming it, never drops it" {
+	python3 - "$CTX/deep" <<-'EOF'
+	import os, sys
+	os.mkdir(sys.argv[1])
+	fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+	for _ in range(450):
+	    os.mkdir("dddddddddd", dir_fd=fd)
+	    nfd = os.open("dddddddddd", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+	    os.close(fd)
+	    fd = nfd
+	os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+	EOF
+	plan <<'EOF'
+FROM busybox
+COPY deep /x
+EOF
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
+	[[ $stderr == "hypr-exec: $CTX/Dockerfile:2: COPY deep /x: deep/dddddddddd/dddddddddd/"*"...: path too long ("*" bytes, the limit is 4095)" ]]
+}
+
 @test "exec: COPY --from an earlier stage keeps owners; heredoc COPY" {
 	mkdir -p "$CTX/d"
 	echo x > "$CTX/d/x"

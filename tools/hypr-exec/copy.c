@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +401,14 @@ walk(struct items *it, const struct sroot *r, const char *real,
 			if (rc == 0 && S_ISDIR(sb.st_mode) &&
 			    (!ex || hypr_ignore_descend(r->ig, cr)))
 				rc = walk(it, r, cr, co, e);
+		} else if (errno == ENAMETOOLONG) {
+			/* never drop a file without a word */
+			rc = hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "%.100s...: path too long (%zu bytes, the limit is %d)",
+			    cr, strlen(full), PATH_MAX - 1);
+		} else {
+			rc = hypr_err_errno(e, errno == ENOENT ? HYPR_EXIT_INPUT :
+			    HYPR_EXIT_SYSTEM, "%s", cr);
 		}
 		free(cr);
 		free(co);

@@ -502,11 +502,23 @@ EOF
 	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 x/' '-rw-r--r-- 0/0 x/bad\377name' '-rw-r--r-- 0/0 x/caf\351')"
 	run layer_of 2
 	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 z/' '-rw-r--r-- 0/0 z/bad\377name' '-rw-r--r-- 0/0 z/caf\351')"
-	python3 - "$CTX/up.tar" <<-'EOF'
+	python3 - "$CTX" <<-'EOF'
 	import io, sys, tarfile
-	with tarfile.open(sys.argv[1], "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as t:
-	    ti = tarfile.TarInfo("../\xff\x01"); ti.size = 1; t.addfile(ti, io.BytesIO(b"x"))
+	def one(path, name, **kw):
+	    with tarfile.open(sys.argv[1] + "/" + path, "w", **kw) as t:
+	        ti = tarfile.TarInfo(name); ti.size = 1; t.addfile(ti, io.BytesIO(b"x"))
+	one("up.tar", "../\xff\x01", format=tarfile.GNU_FORMAT, encoding="latin-1")
+	one("bytes.tar", "\xffx", format=tarfile.GNU_FORMAT, encoding="latin-1")
+	one("utf8.tar", "caf\u00e9", format=tarfile.PAX_FORMAT)
 	EOF
+	# archives whose names are bytes or UTF-8 pax are unpacked, not copied
+	plan <<'EOF'
+FROM busybox
+ADD bytes.tar utf8.tar /a/
+EOF
+	steps
+	LC_ALL=C.UTF-8 run layer_of 1
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 a/' '-rw-r--r-- 0/0 a/café' '-rw-r--r-- 0/0 a/\377x')"
 	plan <<'EOF'
 FROM busybox
 ADD up.tar /dst/

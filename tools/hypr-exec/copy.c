@@ -432,8 +432,10 @@ is_archive(const char *path)
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
+	/* names are bytes (OCI), not translated to this (C) locale */
+	archive_read_set_options(a, "hdrcharset=BINARY");
 	ok = archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK &&
-	    archive_read_next_header(a, &ent) == ARCHIVE_OK;
+	    archive_read_next_header(a, &ent) >= ARCHIVE_WARN;
 	archive_read_free(a);
 	return ok;
 }
@@ -734,6 +736,8 @@ unpack(const char *tar, const char *dir, struct map *meta, const char *what,
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
+	/* names are bytes (OCI), not translated to this (C) locale */
+	archive_read_set_options(a, "hdrcharset=BINARY");
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_PERM |
 	    ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
 	    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_UNLINK);

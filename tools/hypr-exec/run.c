@@ -272,6 +272,8 @@ tar_is_empty(const char *path)
 	int r, empty;
 
 	archive_read_support_format_tar(a);
+	/* names are bytes (OCI), not translated to this (C) locale */
+	archive_read_set_options(a, "hdrcharset=BINARY");
 	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
 		archive_read_free(a);
 		return 0;

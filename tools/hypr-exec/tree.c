@@ -100,6 +100,8 @@ read_listing(const char *path, struct listing *l, struct hypr_err *e)
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
+	/* names are bytes (OCI), not translated to this (C) locale */
+	archive_read_set_options(a, "hdrcharset=BINARY");
 	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
 		hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: %s", path,
 		    archive_error_string(a));

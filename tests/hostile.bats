@@ -615,3 +615,99 @@ finish_bg() {
 	run -0 unsquashfs -lls "$HYPR_ROOT/images/${output#sha256:}.squashfs"
 	[[ $output == *"bad"$'\xff'"name"* ]]
 }
+
+@test "hostile: SIGKILL of the driver: no VM outlives it" {
+	ctx c 'FROM busybox:latest' 'RUN echo sta""rted; sleep 60'
+	setsid hypr build -t k:1 c > out 2> err &
+	ORPHAN_PG=$!
+	wait_for grep -q '^#1 started' err
+	kill -KILL "$ORPHAN_PG"
+	wait "$ORPHAN_PG" || true
+	# within 5 s hypr-exec notices its reader is gone and stops the VM
+	wait_for no_vm
+	# the dead stages may stay zombies until init reaps them: count live ones
+	live_in_group() { ps -o stat= -g "$ORPHAN_PG" | grep -qv '^Z'; }
+	wait_for eval '! live_in_group' 
+}
+
+@test "hostile: ADD symlink-then-file: refused when the link leads nowhere in the archive" {
+	mkdir -p c
+	python3 - c <<-'EOF'
+	import io, sys, tarfile
+	with tarfile.open(sys.argv[1] + '/symfile.tar', 'w') as t:
+	    ti = tarfile.TarInfo('lnk'); ti.type = tarfile.SYMTYPE; ti.linkname = '/etc'; t.addfile(ti)
+	    ti = tarfile.TarInfo('lnk/f'); ti.size = 4; t.addfile(ti, io.BytesIO(b'evil'))
+	EOF
+	printf 'FROM busybox:latest\nADD symfile.tar /dst/\n' > c/Dockerfile
+	# Docker unpacks chrooted into /dst, where lnk leads to /dst/etc, which
+	# the archive never made: refused, and the host's /etc is never touched
+	run -3 --separate-stderr hypr build -q -t add:1 c
+	one_error "hypr-exec: c/Dockerfile:2: "
+	[ ! -e /etc/f ]
+}
+
+@test "hostile: a hard link out of an ADD tar is named as in the tar" {
+	mkdir -p c
+	python3 - c <<-'EOF'
+	import sys, tarfile
+	with tarfile.open(sys.argv[1] + '/hard.tar', 'w') as t:
+	    ti = tarfile.TarInfo('hl'); ti.type = tarfile.LNKTYPE; ti.linkname = '/etc/passwd'; t.addfile(ti)
+	EOF
+	printf 'FROM busybox:latest\nADD hard.tar /dst/\n' > c/Dockerfile
+	run -3 --separate-stderr hypr build -q -t add:1 c
+	# no internal staging path in the message
+	[[ $stderr != *"$HYPR_ROOT/tmp"* ]]
+	[[ $stderr == *"hard.tar: member 'hl'"*"/etc/passwd"* ]]
+}
+
+@test "hostile: STOPSIGNAL with an unknown signal is bad input" {
+	ctx c 'FROM busybox:latest' 'STOPSIGNAL SIGFOO'
+	run -3 --separate-stderr hypr build -q -t s:1 c
+	[[ $stderr == *"hypr-exec: c/Dockerfile:2: STOPSIGNAL SIGFOO: "* ]]
+}
+
+@test "hostile: a long instruction does not hide the error's reason" {
+	deep=$(head -c 100000 /dev/zero | sed 's/\x0/${A:-/g')x$(head -c 100000 /dev/zero | tr '\0' '}')
+	mkdir -p c
+	printf 'FROM busybox:latest\nENV A=%s\n' "$deep" > c/Dockerfile
+	run -3 --separate-stderr hypr build -q -t deep:1 c
+	[[ $(grep '^hypr-exec: ' <<<"$stderr") == *"nested deeper than 1000 levels" ]]
+}
+
+@test "hostile: COPY of a file whose name is not UTF-8" {
+	mkdir -p c
+	touch "c/$(printf 'bad\xffname')"
+	printf 'FROM busybox:latest\nCOPY . /x\n' > c/Dockerfile
+	run -0 hypr build -q -t nu:1 c
+	run -0 unsquashfs -lls "$HYPR_ROOT/images/${output#sha256:}.squashfs"
+	[[ $output == *"x/bad"$'\xff'"name"* ]]
+}
+
+@test "hostile: COPY of a path longer than PATH_MAX is not silently dropped" {
+	mkdir -p c
+	printf 'FROM busybox:latest\nCOPY . /x\n' > c/Dockerfile
+	python3 - c <<-'EOF2'
+	import os, sys
+	fd = os.open(sys.argv[1], os.O_RDONLY)
+	for _ in range(3000):
+	    os.mkdir('d', dir_fd=fd)
+	    nfd = os.open('d', os.O_RDONLY, dir_fd=fd); os.close(fd); fd = nfd
+	os.write(os.open('f', os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd), b'deep')
+	EOF2
+	run --separate-stderr hypr build -q --keep k -t deep:1 c
+	if [ "$status" -eq 0 ]; then
+		l=$(jq -r 'select(.type == "step") | .layer.digest' k/steps.jsonl)
+		[ "$(tar tf "$HYPR_ROOT/blobs/sha256/${l#sha256:}" | grep -c '/f$')" -eq 1 ]
+	else
+		[ "$status" -eq 3 ] || [ "$status" -eq 4 ]
+		[[ $stderr == *"hypr-exec: c/Dockerfile:2: COPY . /x: "* ]]
+	fi
+}
+
+@test "hostile: a RUN leaving a tree 200 levels deep is diffed whole" {
+	ctx c 'FROM busybox:latest' \
+	    'RUN mkdir -p /a && cd /a && i=0; while [ $i -lt 200 ]; do mkdir d && cd d || exit 9; i=$((i+1)); done; echo deep > f'
+	run -0 --separate-stderr hypr build -q -t deep:1 c
+	run -0 unsquashfs -lls "$HYPR_ROOT/images/${output#sha256:}.squashfs"
+	[[ $output == *"/d/d/f"* ]]
+}

@@ -711,3 +711,51 @@ finish_bg() {
 	run -0 unsquashfs -lls "$HYPR_ROOT/images/${output#sha256:}.squashfs"
 	[[ $output == *"/d/d/f"* ]]
 }
+
+# bats test_tags=vm
+@test "hostile: no per-build log is left behind after SIGKILL" {
+	ctx c 'FROM busybox:latest' 'RUN echo sta""rted; sleep 3'
+	setsid hypr build -t k:1 c > out 2> err &
+	ORPHAN_PG=$!
+	wait_for grep -q '^#1 started' err
+	kill -KILL "$ORPHAN_PG"
+	wait "$ORPHAN_PG" || true
+	ctx ok 'FROM busybox:latest' 'ENV A=1'
+	run -0 hypr build -q -t ok:1 ok
+	# the next build clears stale logs/build.PID.log files
+	[ "$(ls "$HYPR_ROOT/logs")" = last.log ]
+}
+
+@test "hostile: an invalid -t fails before any step runs" {
+	ctx c 'FROM busybox:latest' 'RUN echo ran'
+	run -2 --separate-stderr hypr build -t 'Bad:Tag!' c
+	[[ $stderr == "hypr: build: invalid tag 'Bad:Tag!'"* ]]
+	[[ $stderr != *"#1 ran"* ]]
+	run pgrep -f "qemu-system.*$HYPR_ROOT/"
+	[ -z "$output" ]
+}
+
+# bats test_tags=vm
+@test "hostile: SIGHUP is handled like SIGTERM" {
+	ctx c 'FROM busybox:latest' 'RUN echo sta""rted; sleep 60'
+	setsid hypr build -t h:1 c > out 2> err &
+	ORPHAN_PG=$!
+	wait_for grep -q '^#1 started' err
+	kill -HUP -- "-$ORPHAN_PG"
+	rc=0
+	wait "$ORPHAN_PG" || rc=$?
+	[ "$rc" -eq 129 ]
+	[ "$(tail -n 1 err)" = "hypr: build interrupted" ]
+	[ "$(ls "$HYPR_ROOT/logs")" = last.log ]
+	grep -q 'started' "$HYPR_ROOT/logs/last.log"
+}
+
+@test "hostile: hypr build --no-cache repairs a damaged squashfs" {
+	ctx c 'FROM busybox:latest' 'ENV A=1'
+	id=$(hypr build -q -t a:1 c)
+	printf 'XXXX' | dd of="$HYPR_ROOT/images/${id#sha256:}.squashfs" bs=1 seek=5000 conv=notrunc 2>/dev/null
+	run -3 --separate-stderr hypr image inspect a:1
+	[[ $stderr == *"squashfs damaged"* ]]
+	run -0 hypr build -q --no-cache -t a:1 c
+	run -0 hypr image inspect a:1
+}

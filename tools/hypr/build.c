@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "hypr.h"
+#include "store.h"
 #include "tool.h"
 
 static void
@@ -305,9 +306,18 @@ cmd_build(int argc, char **argv)
 
 	argv_add(&cmds[ST_LAYER], stage_progs[ST_LAYER]);
 	argv_add(&cmds[ST_SQUASH], stage_progs[ST_SQUASH]);
+	/* --no-cache trusts no cached squashfs either: re-digest and rebuild. */
+	if (o.no_cache)
+		argv_add(&cmds[ST_SQUASH], "--verify");
 
 	argv_add(&cmds[ST_STORE], stage_progs[ST_STORE]);
 	for (i = 0; i < (int)o.tags.n; i++) {
+		char canon[1024];
+		struct hypr_err te = { 0 };
+
+		/* A bad tag fails now, not after the whole build. */
+		if (hypr_store_canon_tag(o.tags.v[i], canon, sizeof canon, &te) < 0)
+			die(HYPR_EXIT_USAGE, "build: %s", te.msg);
 		argv_add(&cmds[ST_STORE], "-t");
 		argv_add(&cmds[ST_STORE], o.tags.v[i]);
 	}

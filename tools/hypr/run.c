@@ -1,6 +1,7 @@
 /* run.c - start the stage programs, pump the streams between them (teeing
  * them into --keep files and reading the plan and steps records for the
  * progress view), show progress, and name the upstream-most stage that failed. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -111,6 +112,30 @@ on_signal(int sig)
 	for (i = 0; i < NSTAGES; i++)
 		if (children[i] > 0)
 			kill(children[i], sig);
+}
+
+/* Remove logs/build.PID.log files whose build is gone (killed with SIGKILL). */
+static void
+remove_stale_logs(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long pid;
+
+		if (strncmp(de->d_name, "build.", 6) != 0)
+			continue;
+		pid = strtol(de->d_name + 6, &end, 10);
+		if (end == de->d_name + 6 || strcmp(end, ".log") != 0 || pid <= 0)
+			continue;
+		if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
 }
 
 static int
@@ -305,6 +330,7 @@ spawn(const char *progname, char **args, int in, int out, int err)
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
 		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(HYPR_EXIT_SYSTEM);
 		prog = progname;
@@ -368,10 +394,12 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);	/* a closed terminal stops the build too */
 
 	have_root = hypr_root_open(&root, NULL, &e) == 0;
 	if (have_root && hypr_root_path(&root, lastlog, sizeof lastlog, "logs") == 0 &&
 	    hypr_mkdir_p(lastlog, 0755, &e) == 0) {
+		remove_stale_logs(lastlog);
 		hypr_root_path(&root, logpath, sizeof logpath, "logs/build.%ld.log",
 		    (long)getpid());
 		hypr_root_path(&root, lastlog, sizeof lastlog, "logs/last.log");

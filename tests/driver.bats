@@ -33,7 +33,7 @@ setup() {
   hypr-fetch --pull=always |
   hypr-exec --no-cache --context $CTX |
   hypr-layer |
-  hypr-squash |
+  hypr-squash --verify |
   hypr-store -t app:1 -t app:latest '--label=a=b c'"
 }
 

@@ -1,5 +1,7 @@
 # Common set-up for hypr's bats tests. Load with `load helpers`.
 # shellcheck shell=bash
+# FIX, CONFORMANCE and the HYPR_* stage names are for the test files.
+# shellcheck disable=SC2034
 bats_require_minimum_version 1.5.0
 load /usr/lib/bats/bats-support/load.bash
 load /usr/lib/bats/bats-assert/load.bash

@@ -286,7 +286,8 @@ finish_bg() {
 	ctx c 'FROM busybox:latest' 'ENV A=1'
 	for t in 'UPPER:bad!' 'a::b' ':' 'x@sha256:zz' "$(printf 'a%.0s' {1..300})" 'a/b/../c' ''; do
 		run -2 --separate-stderr hypr build -q -t "$t" c
-		one_error "hypr-store: invalid tag '"
+		# checked before any stage runs
+		one_error "hypr: build: invalid tag '"
 	done
 	[ "$(store_ok)" -eq 0 ]
 	run -0 hypr images -q
@@ -348,12 +349,12 @@ finish_bg() {
 	run -0 hypr build -q -t add:1 c
 	run -0 unsquashfs -cat "$HYPR_ROOT/images/${output#sha256:}.squashfs" dst/etc/hypr-evil-abs
 	[ "$output" = evil ]
-	# a symlink then a file through it: the file stays inside the image
+	# a symlink then a file through it: the link is followed only within the
+	# destination, and there it leads nowhere the archive made: refused
 	for t in symfile symrel; do
 		printf 'FROM busybox:latest\nADD %s.tar /dst/\n' "$t" > c/Dockerfile
-		run -0 hypr build -q -t "add:$t" c
-		run -0 unsquashfs -lls "$HYPR_ROOT/images/${output#sha256:}.squashfs"
-		[[ $output == *hypr-evil-via-* ]]
+		run -3 --separate-stderr hypr build -q -t "add:$t" c
+		one_error "hypr-exec: c/Dockerfile:2: ADD $t.tar /dst/: "
 	done
 	for f in /etc/hypr-evil-abs /etc/hypr-evil-via-link /tmp/hypr-evil-via-rel \
 	    "$BATS_TEST_TMPDIR/hypr-evil-dotdot" /hypr-evil-dotdot "$HYPR_ROOT/hypr-evil-dotdot"; do
@@ -361,7 +362,7 @@ finish_bg() {
 	done
 	[ -z "$(find /etc /tmp "$BATS_TEST_TMPDIR" -maxdepth 4 -name 'hypr-evil-*' 2>/dev/null)" ]
 	nothing_left
-	[ "$(store_ok)" -eq 3 ]
+	[ "$(store_ok)" -eq 1 ]
 }
 
 @test "hostile: a corrupt manifest or a missing squashfs: reported, others intact, repairable" {

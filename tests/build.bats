@@ -189,7 +189,6 @@ cat_file() {
 
 # bats test_tags=vm
 @test "build: --label reaches the stored image" {
-	hypr-store --help | grep -q -- --label || skip "hypr-store has no --label yet (see STREAMS.md, driver section)"
 	run --separate-stderr -0 hypr build -t hello:labelled --label com.example.extra=yes \
 		--label org.opencontainers.image.title=override "$EX/hello"
 	manifest hello:labelled

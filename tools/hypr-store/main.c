@@ -21,6 +21,7 @@ usage(FILE *f, int code)
 	    "       hypr-store [--root DIR] COMMAND [OPTIONS] [ARGS]\n"
 	    "Store a built image (squashfs + manifest) and tag it; print its ID.\n"
 	    "  -t, --tag NAME[:TAG]  tag the image (repeatable)\n"
+	    "      --label K=V       add a label to the image's config (repeatable)\n"
 	    "      --iidfile FILE    also write the image ID to FILE\n"
 	    "  -q, --quiet           print nothing\n"
 	    "  -r, --root DIR        the hypr store (default $HYPR_ROOT)\n"
@@ -43,6 +44,7 @@ cmd_store(int argc, char *argv[])
 		{ "root", required_argument, NULL, 'r' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "iidfile", required_argument, NULL, 'I' },
+		{ "label", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -53,7 +55,7 @@ cmd_store(int argc, char *argv[])
 	char **tags = NULL;
 	const char *iidfile = NULL;
 	size_t nt = 0;
-	json_t *rec, *img = NULL, *m;
+	json_t *rec, *img = NULL, *m, *labels = json_object();
 	int c, rv, quiet = 0;
 	char id[HYPR_DIGEST_LEN + 1];
 
@@ -73,6 +75,17 @@ cmd_store(int argc, char *argv[])
 		case 'r': opt_root = optarg; break;
 		case 'q': quiet = 1; break;
 		case 'I': iidfile = optarg; break;
+		case 'l': {
+			/* docker build --label: K=V, or a bare K for an empty value */
+			const char *eq = strchr(optarg, '=');
+			size_t kl = eq ? (size_t)(eq - optarg) : strlen(optarg);
+
+			if (kl == 0)
+				die(HYPR_EXIT_USAGE, "--label '%s': empty key", optarg);
+			json_object_setn_new(labels, optarg, kl,
+			    json_string(eq ? eq + 1 : ""));
+			break;
+		}
 		case 'h': usage(stdout, 0); break;
 		default: usage(stderr, HYPR_EXIT_USAGE);
 		}
@@ -97,6 +110,17 @@ cmd_store(int argc, char *argv[])
 	hypr_stream_close(&in);
 	if (img == NULL)
 		die(HYPR_EXIT_INPUT, "image: no image record in the stream");
+	if (json_object_size(labels) > 0) {
+		/* Into the config, so the labels are part of the image ID. */
+		json_t *cfg = json_object_get(img, "config"), *l;
+
+		if (!json_is_object(cfg))
+			json_object_set_new(img, "config", cfg = json_object());
+		if (!json_is_object(l = json_object_get(cfg, "Labels")))
+			json_object_set_new(cfg, "Labels", l = json_object());
+		json_object_update(l, labels);
+	}
+	json_decref(labels);
 	if ((m = hypr_store_manifest(img, &e)) == NULL)
 		die_err(&e);
 	json_decref(img);

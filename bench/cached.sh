@@ -23,6 +23,8 @@ for t in hyperfine skopeo jq; do
 done
 layout=$work/busybox-oci
 "$src/tests/lib/mkbase.sh" "$layout"
+# shellcheck source=bench/peers.sh
+. "$src/bench/peers.sh"
 
 # hypr
 export HYPR_ROOT="$work/hypr-root"
@@ -32,45 +34,23 @@ hyperfine -N --style basic --warmup 2 --runs "$runs" --export-json "$work/hypr.j
 	"$hypr build -q -t bench:cached $ctx"
 results="hypr $(jq -r '.results[0] | "\(.mean) \(.min)"' "$work/hypr.json")"
 
-# docker build with BuildKit, on its own daemon (vfs, no iptables, no bridge)
-if [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ]; then
-	sock="$work/docker.sock"
-	/usr/sbin/dockerd --data-root "$work/docker" --exec-root "$work/dexec" \
-		--pidfile "$work/docker.pid" --host "unix://$sock" --storage-driver vfs \
-		--iptables=false --ip6tables=false --bridge=none >"$work/dockerd.log" 2>&1 &
-	dpid=$!
-	export DOCKER_HOST="unix://$sock" DOCKER_BUILDKIT=1
-	i=0
-	until /usr/bin/docker version >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -gt 100 ] && { cat "$work/dockerd.log" >&2; echo "cached.sh: dockerd did not start" >&2; exit 4; }
-		sleep 0.2
-	done
-	skopeo copy -q oci:"$layout":latest --dest-daemon-host "unix://$sock" \
-		docker-daemon:busybox:latest
+# docker build with BuildKit, on its own daemon (bench/peers.sh)
+if peers_dockerd cached.sh; then
 	/usr/bin/docker build -q --network=none -t bench:cached "$ctx" >/dev/null
 	hyperfine -N --style basic --warmup 2 --runs "$runs" --export-json "$work/docker.json" \
 		"/usr/bin/docker build -q --network=none -t bench:cached $ctx"
 	results="$results
 docker $(jq -r '.results[0] | "\(.mean) \(.min)"' "$work/docker.json")"
-else
-	echo "cached.sh: no dockerd (docker.io): skipping docker build" >&2
 fi
 
 # buildah bud --layers, its own store (vfs, chroot isolation)
-if command -v buildah >/dev/null; then
-	bs="--root $work/buildah --runroot $work/buildah-run --storage-driver vfs"
-	# shellcheck disable=SC2086
-	skopeo copy -q oci:"$layout":latest \
-		"containers-storage:[vfs@$work/buildah+$work/buildah-run]docker.io/library/busybox:latest"
+if peers_buildah cached.sh; then
 	# shellcheck disable=SC2086
 	buildah $bs bud -q --layers --pull=never --isolation chroot -t bench:cached "$ctx" >/dev/null
 	hyperfine -N --style basic --warmup 2 --runs "$runs" --export-json "$work/buildah.json" \
 		"buildah $bs bud -q --layers --pull=never --isolation chroot -t bench:cached $ctx"
 	results="$results
 buildah $(jq -r '.results[0] | "\(.mean) \(.min)"' "$work/buildah.json")"
-else
-	echo "cached.sh: no buildah: skipping" >&2
 fi
 
 echo

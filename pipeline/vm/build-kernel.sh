@@ -11,6 +11,9 @@
 set -eu
 
 out=${1:?usage: build-kernel.sh OUT}
+# The build cds into the kernel tree: make OUT absolute first, or the link
+# lands inside the cache (the first `make demo` on a fresh machine failed).
+case $out in /*) ;; *) out=$(pwd)/$out ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 frag=$here/kernel.config
 src=${HYPR_KERNEL_SRC:-/usr/src/linux-source-6.1.tar.xz}

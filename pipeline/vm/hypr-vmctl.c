@@ -95,8 +95,9 @@ main(int argc, char *argv[])
 	if (hypr_vm_start(&vm, &o, &e) < 0)
 		fail(&e);
 	if (timing)
-		fprintf(stderr, "hypr-vmctl: boot %.3f s (ready %.3f s) accel %s\n", now() - t,
-		    hypr_vm_boot_seconds(vm), hypr_vm_accel(vm));
+		fprintf(stderr, "hypr-vmctl: boot %.3f s (ready %.3f s) accel %s, kvm canary %s\n",
+		    now() - t, hypr_vm_boot_seconds(vm), hypr_vm_accel(vm),
+		    (const char *[]){ "failed", "none", "passed" }[hypr_vm_canary(vm) + 1]);
 
 	for (int i = optind; i < argc;) {
 		const char *op = argv[i++];

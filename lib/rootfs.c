@@ -27,6 +27,7 @@
 
 #include "digest.h"
 #include "fsutil.h"
+#include "sparse.h"
 #include "stream.h"
 
 extern char **environ;
@@ -192,17 +193,32 @@ enum {
 	U_OPAQUE = 8,		/* .wh..wh..opq inside: hides children */
 };
 
+/* What a visible entry needs to be written again: the tar header's fields
+ * that a root filesystem keeps (owner names, atime/ctime, ACLs other than
+ * xattrs and file flags are not kept). A full archive_entry per file cost
+ * 2.7 KB; this costs ~100 bytes plus the names. */
+struct meta {
+	int64_t uid, gid, mtime;
+	uint32_t mode;		/* with the AE_IFMT type bits */
+	int32_t mtime_ns;
+	unsigned mtime_set : 1;
+	dev_t rdev;
+	char *symlink;		/* symlink target */
+	char *xattrs;		/* name NUL, u32 length, value; repeated */
+	size_t xlen;
+};
+
 struct node {
 	char *path;
 	char *link;		/* cleaned hard-link target, or NULL */
-	struct archive_entry *ent;
+	struct meta m;
 	struct node *link_to;	/* hard link: the entry the target resolved to */
 	struct node *first;	/* source of a link group: name written as file */
 	size_t layer;
 	uint64_t ord;		/* entry number within its layer */
 	off_t off;		/* data in the spill file */
 	int64_t size;
-	unsigned visible : 1, spilled : 1, need_data : 1;
+	unsigned visible : 1, spilled : 1, need_data : 1, sparse : 1;
 };
 
 struct flat {
@@ -215,13 +231,15 @@ struct flat {
 	struct hmap pending;	/* hard-link target path -> list head (node) */
 	char *buf;
 	int64_t epoch;
+	struct archive_entry *ent;	/* reused by write_node */
 };
 
 static void
 flat_free(struct flat *f)
 {
 	for (size_t i = 0; i < f->n; i++) {
-		archive_entry_free(f->nodes[i]->ent);
+		free(f->nodes[i]->m.symlink);
+		free(f->nodes[i]->m.xattrs);
 		free(f->nodes[i]->path);
 		free(f->nodes[i]->link);
 		free(f->nodes[i]);
@@ -231,6 +249,8 @@ flat_free(struct flat *f)
 	hmap_free(&f->cur);
 	hmap_free(&f->pending);
 	free(f->buf);
+	if (f->ent)
+		archive_entry_free(f->ent);
 	if (f->spill >= 0)
 		close(f->spill);
 }
@@ -274,24 +294,118 @@ open_layer(int fd, struct hypr_err *e)
 }
 
 static int
-spill_data(struct flat *f, struct archive *a, struct node *nd, struct hypr_err *e)
+pwrite_all(int fd, const void *buf, size_t n, off_t off)
 {
-	int64_t got = 0;
-	la_ssize_t r;
+	const char *p = buf;
 
-	nd->off = f->spill_end;
-	while ((r = archive_read_data(a, f->buf, IOBUF)) > 0) {
-		if (hypr_write_all(f->spill, f->buf, (size_t)r) < 0)
-			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing spill file");
-		got += r;
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+		off += w;
 	}
-	if (r < 0)
-		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", nd->path,
-		    aerr(a));
-	nd->size = got;
-	nd->spilled = 1;
-	f->spill_end += got;
 	return 0;
+}
+
+/* A regular file's data into the spill, at a block-aligned offset so that
+ * its holes stay holes there (pwrite past them). */
+static int
+spill_data(struct flat *f, struct archive *a, struct node *nd, int64_t size,
+    struct hypr_err *e)
+{
+	const void *blk;
+	size_t n;
+	la_int64_t off;
+	int64_t got = 0;
+	int r;
+
+	nd->off = (f->spill_end + 4095) & ~(off_t)4095;
+	while ((r = archive_read_data_block(a, &blk, &n, &off)) == ARCHIVE_OK) {
+		if (off != got)
+			nd->sparse = 1;	/* a hole before this block */
+		if (off < 0 || off > size || (int64_t)n > size - off)
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: data beyond its size",
+			    nd->path);
+		if (n && pwrite_all(f->spill, blk, n, nd->off + (off_t)off) < 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing spill file");
+		got = off + (int64_t)n;
+	}
+	if (r != ARCHIVE_EOF)
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", nd->path, aerr(a));
+	if (got != size)
+		nd->sparse = 1;	/* ends in a hole (the size is the header's) */
+	nd->size = size;
+	nd->spilled = 1;
+	f->spill_end = nd->off + (off_t)size;
+	return 0;
+}
+
+static int
+meta_of(struct meta *m, struct archive_entry *ae, int64_t epoch)
+{
+	const char *name, *sl;
+	const void *val;
+	size_t vlen;
+
+	m->uid = archive_entry_uid(ae);
+	m->gid = archive_entry_gid(ae);
+	m->mode = (uint32_t)archive_entry_mode(ae);
+	m->rdev = archive_entry_rdev(ae);
+	if ((m->mtime_set = archive_entry_mtime_is_set(ae) != 0)) {
+		m->mtime = archive_entry_mtime(ae);
+		m->mtime_ns = (int32_t)archive_entry_mtime_nsec(ae);
+		if (epoch >= 0 && m->mtime >= epoch) {
+			m->mtime = epoch;
+			m->mtime_ns = 0;
+		}
+	}
+	if (archive_entry_filetype(ae) == AE_IFLNK && (sl = archive_entry_symlink(ae)) &&
+	    !(m->symlink = strdup(sl)))
+		return -1;
+	archive_entry_xattr_reset(ae);
+	while (archive_entry_xattr_next(ae, &name, &val, &vlen) == ARCHIVE_OK) {
+		size_t nl = strlen(name) + 1, add = nl + 4 + vlen;
+		char *x = realloc(m->xattrs, m->xlen + add);
+		uint32_t l32 = (uint32_t)vlen;
+
+		if (x == NULL || vlen > UINT32_MAX)
+			return -1;
+		memcpy(x + m->xlen, name, nl);
+		memcpy(x + m->xlen + nl, &l32, 4);
+		memcpy(x + m->xlen + nl + 4, val, vlen);
+		m->xattrs = x;
+		m->xlen += add;
+	}
+	return 0;
+}
+
+/* ent from m (ent cleared first); the caller sets name, size, links. */
+static void
+entry_of(struct archive_entry *ent, const struct meta *m)
+{
+	archive_entry_clear(ent);
+	archive_entry_set_uid(ent, m->uid);
+	archive_entry_set_gid(ent, m->gid);
+	archive_entry_set_mode(ent, m->mode);
+	if (m->mtime_set)
+		archive_entry_set_mtime(ent, m->mtime, m->mtime_ns);
+	if ((m->mode & AE_IFMT) == AE_IFCHR || (m->mode & AE_IFMT) == AE_IFBLK)
+		archive_entry_set_rdev(ent, m->rdev);
+	if (m->symlink)
+		archive_entry_set_symlink(ent, m->symlink);
+	for (size_t o = 0; o < m->xlen;) {
+		const char *name = m->xattrs + o;
+		size_t nl = strlen(name) + 1;
+		uint32_t l32;
+
+		memcpy(&l32, m->xattrs + o + nl, 4);
+		archive_entry_xattr_add_entry(ent, name, m->xattrs + o + nl + 4, l32);
+		o += nl + 4 + l32;
+	}
 }
 
 /* Would a path from a lower layer be hidden by the layers above? */
@@ -447,16 +561,11 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 			free(nd);
 			goto out;
 		}
-		if ((nd->ent = archive_entry_clone(ae)) == NULL) {
+		if (meta_of(&nd->m, ae, f->epoch) < 0) {
 			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
 			goto out;
 		}
-		archive_entry_unset_atime(nd->ent);
-		archive_entry_unset_ctime(nd->ent);
-		archive_entry_unset_birthtime(nd->ent);
-		if (f->epoch >= 0 && archive_entry_mtime_is_set(nd->ent) &&
-		    archive_entry_mtime(nd->ent) >= f->epoch)
-			archive_entry_set_mtime(nd->ent, f->epoch, 0);
+		nd->size = archive_entry_size(ae);
 		if (archive_entry_hardlink(ae) != NULL) {
 			if ((nd->link = clean_path(archive_entry_hardlink(ae), &bad)) == NULL) {
 				if (bad)
@@ -506,7 +615,7 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 				struct node *t = c->val;
 
 				nd->link_to = t;
-				if (!t->spilled && archive_entry_filetype(t->ent) == AE_IFREG &&
+				if (!t->spilled && (t->m.mode & AE_IFMT) == AE_IFREG &&
 				    !t->link && needed)
 					t->need_data = 1;
 			} else if (needed) {
@@ -519,7 +628,7 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 				pe->val = nd;
 			}
 		} else if (archive_entry_filetype(ae) == AE_IFREG && needed) {
-			if (spill_data(f, a, nd, e) < 0) {
+			if (spill_data(f, a, nd, archive_entry_size(ae), e) < 0) {
 				hypr_err_prefix(e, "layer %s", name);
 				goto out;
 			}
@@ -536,7 +645,7 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 		if (!f->cur.t[i].key || !nd)
 			continue;
 		if (upper_mark(f, nd->path,
-		    archive_entry_filetype(nd->ent) == AE_IFDIR ? U_DIR : U_NONDIR, e) < 0)
+		    (nd->m.mode & AE_IFMT) == AE_IFDIR ? U_DIR : U_NONDIR, e) < 0)
 			goto out;
 	}
 	for (size_t i = 0; i < marks.cap; i++)
@@ -577,7 +686,7 @@ reread_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err
 			;
 		if (i < f->n && f->nodes[i]->ord == ord && f->nodes[i]->layer == l &&
 		    f->nodes[i]->need_data && !f->nodes[i]->spilled &&
-		    spill_data(f, a, f->nodes[i], e) < 0) {
+		    spill_data(f, a, f->nodes[i], archive_entry_size(ae), e) < 0) {
 			archive_read_free(a);
 			return hypr_err_prefix(e, "layer %s", name);
 		}
@@ -604,65 +713,99 @@ link_source(struct node *nd)
 }
 
 static int
+write_data_range(struct flat *f, struct archive *w, const char *path, off_t off,
+    int64_t left, struct hypr_err *e)
+{
+	while (left > 0) {
+		size_t want = left > IOBUF ? IOBUF : (size_t)left;
+		ssize_t r = pread(f->spill, f->buf, want, off);
+
+		if (r <= 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading spill file");
+		if (archive_write_data(w, f->buf, (size_t)r) != r)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing %s: %s",
+			    path, archive_error_string(w));
+		off += r;
+		left -= r;
+	}
+	return 0;
+}
+
+/* A file's data from the spill; with holes, as a sparse map (sparse.h). */
+static int
+write_file_data(struct flat *f, struct archive *w, struct archive_entry *ent,
+    const struct node *src, const char *path, struct hypr_err *e)
+{
+	struct hypr_extent *v = NULL;
+	ssize_t n = 0;
+	int64_t at = 0;
+	int rc = -1;
+
+	if (src->sparse) {
+		if ((n = hypr_sparse_map(f->spill, src->off, src->size, &v)) < 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading spill file");
+		if (hypr_sparse_has_hole(v, (size_t)n, src->size))
+			hypr_sparse_entry(ent, v, (size_t)n, src->size);
+		else
+			n = -1;
+	}
+	if (archive_write_header(w, ent) < ARCHIVE_WARN) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing %s: %s", path, archive_error_string(w));
+		goto out;
+	}
+	if (!src->sparse || n < 0) {
+		rc = write_data_range(f, w, path, src->off, src->size, e);
+		goto out;
+	}
+	for (ssize_t i = 0; i <= n; i++) {
+		int64_t off = i < n ? v[i].off : src->size, len = i < n ? v[i].len : 0;
+
+		if (off > at && hypr_sparse_write_hole(w, off - at) < 0) {
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing %s: %s", path,
+			    archive_error_string(w));
+			goto out;
+		}
+		if (write_data_range(f, w, path, src->off + (off_t)off, len, e) < 0)
+			goto out;
+		at = off + len;
+	}
+	rc = 0;
+out:
+	free(v);
+	return rc;
+}
+
+static int
 write_node(struct flat *f, struct archive *w, struct node *nd, struct hypr_err *e)
 {
 	struct node *src = nd->link ? link_source(nd) : nd;
-	struct archive_entry *ent;
+	struct archive_entry *ent = f->ent;
 	const char *outname = *nd->path ? nd->path : "./";
-	int is_reg;
 
 	if (src == NULL)
 		return hypr_err_set(e, HYPR_EXIT_INPUT,
 		    "hard link '%s' -> '%s': target not in any layer", nd->path, nd->link);
-	is_reg = archive_entry_filetype(src->ent) == AE_IFREG;
-	if ((ent = archive_entry_clone(src->ent)) == NULL)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+	entry_of(ent, &src->m);
 	archive_entry_set_pathname(ent, outname);
 	if (src->first) {
 		/* the inode is already written under another name */
 		archive_entry_set_hardlink(ent, *src->first->path ? src->first->path : "./");
 		archive_entry_set_size(ent, 0);
-		is_reg = 0;
 	} else {
-		archive_entry_set_hardlink(ent, NULL);
 		src->first = nd;
-		if (is_reg) {
-			if (!src->spilled) {
-				archive_entry_free(ent);
+		if ((src->m.mode & AE_IFMT) == AE_IFREG) {
+			if (!src->spilled)
 				return hypr_err_set(e, HYPR_EXIT_SYSTEM,
 				    "%s: data not read (internal error)", nd->path);
-			}
 			archive_entry_set_size(ent, src->size);
-			archive_entry_sparse_clear(ent);
-		} else {
-			archive_entry_set_size(ent, 0);
+			return write_file_data(f, w, ent, src, nd->path, e);
 		}
+		archive_entry_set_size(ent, 0);
 	}
 	/* ARCHIVE_WARN: a name not valid in the locale, written as binary */
-	if (archive_write_header(w, ent) < ARCHIVE_WARN) {
-		hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing %s: %s", nd->path,
+	if (archive_write_header(w, ent) < ARCHIVE_WARN)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing %s: %s", nd->path,
 		    archive_error_string(w));
-		archive_entry_free(ent);
-		return -1;
-	}
-	archive_entry_free(ent);
-	if (is_reg) {
-		off_t off = src->off;
-		int64_t left = src->size;
-
-		while (left > 0) {
-			size_t want = left > IOBUF ? IOBUF : (size_t)left;
-			ssize_t r = pread(f->spill, f->buf, want, off);
-
-			if (r <= 0)
-				return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading spill file");
-			if (archive_write_data(w, f->buf, (size_t)r) != r)
-				return hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing %s: %s",
-				    nd->path, archive_error_string(w));
-			off += r;
-			left -= r;
-		}
-	}
 	return 0;
 }
 
@@ -676,8 +819,10 @@ hypr_rootfs_flatten_fds(const int *fds, const char *const *names, size_t n,
 	size_t nv = 0;
 	int rc = -1;
 
-	if ((f.buf = malloc(IOBUF)) == NULL)
+	if ((f.buf = malloc(IOBUF)) == NULL || (f.ent = archive_entry_new()) == NULL) {
+		free(f.buf);
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+	}
 	if ((f.spill = open_spill(tmpdir, e)) < 0)
 		goto out;
 	for (size_t i = n; i-- > 0;)

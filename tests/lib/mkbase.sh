@@ -1,11 +1,13 @@
 #!/bin/sh
-# mkbase.sh DIR [ARCH] - make a small busybox-static base image as an OCI
-# image layout in DIR (tag "latest"), with no registry and no Docker.
+# mkbase.sh DIR [ARCH [LAYER.tar...]] - make a small busybox-static base
+# image as an OCI image layout in DIR (tag "latest"), with no registry and no
+# Docker. Extra uncompressed layer tars go on top, in order.
 # The rootfs: busybox and its applet links, /etc/passwd, /etc/group with a
 # non-root user "app" (1000:1000), /tmp, /root, /home/app.
 set -eu
 out=$1
 arch=${2:-amd64}
+shift $(($# < 2 ? $# : 2))
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 r=$work/rootfs
@@ -32,30 +34,35 @@ chown 1000:1000 "$r/home/app"
 # Deterministic layer: sorted names, fixed owner/mtime except where set above.
 (cd "$r" && find . -mindepth 1 | LC_ALL=C sort |
 	tar --no-recursion --numeric-owner --mtime=@0 -cf - -T -) > "$work/layer.tar"
-gzip -n -9 < "$work/layer.tar" > "$work/layer.tar.gz"
 mkdir -p "$out/blobs/sha256"
 put() { # file -> prints digest hex
 	h=$(sha256sum "$1" | cut -d' ' -f1)
 	cp "$1" "$out/blobs/sha256/$h"
 	echo "$h"
 }
-diffid=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
-lsize=$(stat -c %s "$work/layer.tar.gz")
-lhex=$(put "$work/layer.tar.gz")
-jq -cn --arg arch "$arch" --arg d "sha256:$diffid" '{
+diffs='[]' layers='[]'
+for l in "$work/layer.tar" "$@"; do
+	d=$(sha256sum "$l" | cut -d' ' -f1)
+	gzip -n -9 < "$l" > "$work/l.gz"
+	lsize=$(stat -c %s "$work/l.gz")
+	lhex=$(put "$work/l.gz")
+	diffs=$(printf '%s' "$diffs" | jq -c --arg d "sha256:$d" '. + [$d]')
+	layers=$(printf '%s' "$layers" | jq -c --arg l "sha256:$lhex" --argjson ls "$lsize" \
+		'. + [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $l, size: $ls}]')
+done
+jq -cn --arg arch "$arch" --argjson d "$diffs" '{
   architecture: $arch, os: "linux", created: "1970-01-01T00:00:00Z",
   config: {Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
            Cmd: ["sh"]},
-  rootfs: {type: "layers", diff_ids: [$d]},
+  rootfs: {type: "layers", diff_ids: $d},
   history: [{created: "1970-01-01T00:00:00Z", created_by: "hypr tests: busybox-static"}]
 }' > "$work/config.json"
 csize=$(stat -c %s "$work/config.json")
 chex=$(put "$work/config.json")
-jq -cn --arg c "sha256:$chex" --argjson cs "$csize" --arg l "sha256:$lhex" \
-	--argjson ls "$lsize" '{
+jq -cn --arg c "sha256:$chex" --argjson cs "$csize" --argjson l "$layers" '{
   schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
   config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $c, size: $cs},
-  layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $l, size: $ls}]
+  layers: $l
 }' > "$work/manifest.json"
 msize=$(stat -c %s "$work/manifest.json")
 mhex=$(put "$work/manifest.json")

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "sparse.h"
 
 #define LAYER_TYPE "application/vnd.oci.image.layer.v1.tar"
 
@@ -36,6 +37,13 @@ lset_add(struct lset *s, const char *path, const struct tnode *n,
 		path++;
 	if (*path == '\0')
 		return 0;	/* the root itself is never in a layer */
+	{
+		const char *b = strrchr(path, '/');
+		/* in a layer tar it would delete a file of the image */
+		if (strncmp(b ? b + 1 : path, ".wh.", 4) == 0)
+			return hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "/%s: a name starting with .wh. is reserved for layer whiteouts", path);
+	}
 	old = map_get(&s->idx, path);
 	if (old != NULL) {
 		i = (size_t)(uintptr_t)old - 1;
@@ -124,35 +132,76 @@ add_xattrs(struct archive_entry *ent, const char *src)
 }
 
 static int
-write_data(struct archive *a, const struct lentry *x, struct hypr_err *e)
+write_range(struct archive *a, int fd, const struct lentry *x, off_t off, uint64_t left,
+    struct hypr_err *e)
 {
 	char buf[1 << 16];
-	uint64_t left = x->size;
-	int fd = open(x->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
-	if (fd < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", x->src);
 	while (left > 0) {
-		ssize_t n = read(fd, buf, left < sizeof(buf) ? left : sizeof(buf));
+		ssize_t n = pread(fd, buf, left < sizeof(buf) ? left : sizeof(buf), off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", x->src);
-			close(fd);
-			return -1;
-		}
+		if (n < 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", x->src);
 		if (n == 0)
 			break;	/* shrank meanwhile: libarchive pads */
-		if (archive_write_data(a, buf, (size_t)n) < 0) {
-			hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing layer: %s",
+		if (archive_write_data(a, buf, (size_t)n) < 0)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing layer: %s",
 			    archive_error_string(a));
-			close(fd);
-			return -1;
-		}
 		left -= (uint64_t)n;
+		off += n;
 	}
-	close(fd);
+	return 0;
+}
+
+/* The file's data; with holes, only its data regions (the entry has the
+ * sparse map: see data_map). */
+static int
+write_data(struct archive *a, int fd, const struct lentry *x, const struct hypr_extent *v,
+    ssize_t nv, struct hypr_err *e)
+{
+	int64_t at = 0;
+
+	if (nv < 0)
+		return write_range(a, fd, x, 0, x->size, e);
+	for (ssize_t i = 0; i <= nv; i++) {
+		int64_t off = i < nv ? v[i].off : (int64_t)x->size, len = i < nv ? v[i].len : 0;
+
+		if (off > at && hypr_sparse_write_hole(a, off - at) < 0)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing layer: %s",
+			    archive_error_string(a));
+		if (write_range(a, fd, x, (off_t)off, (uint64_t)len, e) < 0)
+			return -1;
+		at = off + len;
+	}
+	return 0;
+}
+
+/* A source with fewer blocks than bytes may have holes: keep them (a
+ * sparse map in the entry), never write them out as zeros. *nv is -1 for
+ * a file without holes. */
+static int
+data_map(struct archive_entry *ent, int fd, const struct lentry *x, struct hypr_extent **v,
+    ssize_t *nv, struct hypr_err *e)
+{
+	struct stat st;
+
+	*v = NULL;
+	*nv = -1;
+	if (fstat(fd, &st) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", x->src);
+	if ((int64_t)st.st_blocks * 512 >= (int64_t)x->size || (uint64_t)st.st_size != x->size)
+		return 0;
+	if ((*nv = hypr_sparse_map(fd, 0, (int64_t)x->size, v)) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", x->src);
+	if (!hypr_sparse_has_hole(*v, (size_t)*nv, (int64_t)x->size)) {
+		free(*v);
+		*v = NULL;
+		*nv = -1;
+		return 0;
+	}
+	hypr_sparse_entry(ent, *v, (size_t)*nv, (int64_t)x->size);
 	return 0;
 }
 
@@ -177,6 +226,9 @@ lset_write(struct ctx *c, struct lset *s, json_t **layer, struct hypr_err *e)
 		goto bad;
 	for (size_t i = 0; i < s->n; i++) {
 		const struct lentry *x = &s->v[i];
+		struct hypr_extent *v = NULL;
+		ssize_t nv = -1;
+		int fd = -1, rc;
 
 		archive_entry_clear(ent);
 		archive_entry_set_pathname(ent, x->path);
@@ -193,14 +245,31 @@ lset_write(struct ctx *c, struct lset *s, json_t **layer, struct hypr_err *e)
 			archive_entry_set_size(ent, (la_int64_t)x->size);
 			if (x->src)
 				add_xattrs(ent, x->src);
+			if (x->size > 0) {
+				if ((fd = open(x->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+					hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", x->src);
+					goto fail;
+				}
+				if (data_map(ent, fd, x, &v, &nv, e) < 0) {
+					close(fd);
+					goto fail;
+				}
+			}
 		}
 		/* ARCHIVE_WARN: a name that is not UTF-8; the pax writer fell
 		 * back to hdrcharset=BINARY and wrote it as bytes, as OCI
 		 * layers carry names (Docker stores them too) */
-		if (archive_write_header(a, ent) < ARCHIVE_WARN)
+		if (archive_write_header(a, ent) < ARCHIVE_WARN) {
+			if (fd >= 0)
+				close(fd);
+			free(v);
 			goto bad;
-		if (S_ISREG(x->n.mode) && !x->n.hardlink && x->size > 0 &&
-		    write_data(a, x, e) < 0)
+		}
+		rc = fd >= 0 ? write_data(a, fd, x, v, nv, e) : 0;
+		if (fd >= 0)
+			close(fd);
+		free(v);
+		if (rc < 0)
 			goto fail;
 	}
 	if (archive_write_close(a) != ARCHIVE_OK)

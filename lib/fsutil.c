@@ -1,5 +1,6 @@
 #include "fsutil.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -185,4 +186,37 @@ int
 hypr_size_mul(size_t a, size_t b, size_t *out)
 {
 	return __builtin_mul_overflow(a, b, out) ? -1 : 0;
+}
+
+int
+hypr_size_parse(const char *s, uint64_t *out)
+{
+	static const char units[] = "bkmgtp";
+	const char *u;
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	if (*end) {
+		if (!(u = strchr(units, tolower((unsigned char)*end))))
+			return -1;
+		shift = (int)(u - units) * 10;
+		end++;
+		if (shift && (*end == 'b' || *end == 'B'))
+			end++;
+		else if (shift && (*end == 'i' || *end == 'I') && (end[1] == 'b' || end[1] == 'B'))
+			end += 2;
+		if (*end)
+			return -1;
+	}
+	if (shift && v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
 }

@@ -3,6 +3,7 @@
 #define HYPR_FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "err.h"
 
@@ -23,5 +24,8 @@ int hypr_rm_rf(const char *path, struct hypr_err *e);
 /* Overflow-checked size arithmetic: 0 on success, -1 on overflow. */
 int hypr_size_add(size_t a, size_t b, size_t *out);
 int hypr_size_mul(size_t a, size_t b, size_t *out);
+/* "512", "10k", "20m", "64g", "1t" (binary units, any case, optional "b" or
+ * "ib" after the unit; docker's size syntax) -> bytes. 0, or -1 if bad. */
+int hypr_size_parse(const char *s, uint64_t *out);
 
 #endif

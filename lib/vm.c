@@ -21,12 +21,15 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
+
+#include <jansson.h>
 
 #include "fsutil.h"
 #include "vm.h"
@@ -36,16 +39,27 @@
 #define HYPR_LIBEXECDIR "/usr/local/lib/hypr"
 #endif
 
-#define DISK_SIZE (64ull << 30)	/* sparse out/in disks */
+#define DISK_SIZE (64ull << 30)	/* sparse in disk; default build disk limit */
+#define DISK_MIN (64ull << 20)	/* smallest build disk worth booting */
 
 struct hypr_vm {
 	pid_t pid;
 	int pidfd;
 	int sock;
+	int qmp;		/* QEMU's monitor (QMP): events, query-status */
+	char *qbuf;		/* partial QMP line */
+	size_t qlen;
+	char ioerr[256];	/* first disk error QEMU reported, or "" */
+	int paused;		/* QEMU stopped the guest (STOP event) */
+	char pause_why[64];
 	char *dir;		/* private temp dir: disks, logs */
 	int outfd, infd;
 	int scratch;		/* layers on an ext4 disk (else guest tmpfs) */
 	char accel[4];
+	int canary;		/* KVM canary boot: 0 none, 1 passed, -1 failed */
+	uint64_t disk;		/* scratch (build) disk size */
+	uint64_t out_size;	/* out disk size: a diff of a full build disk fits */
+	int disk_full;		/* the last RUN left the build disk full */
 	uint32_t step;
 	int dead;
 	unsigned char *rbuf;	/* frame reader */
@@ -340,10 +354,87 @@ vm_fail(struct hypr_vm *vm, struct hypr_err *e, int code, const char *what)
 	char tail[512];
 
 	vm_reap(vm, 1);
+	if (vm->ioerr[0])
+		return hypr_err_set(e, code, "build VM: %s: %s", what, vm->ioerr);
 	console_tail(vm, tail, sizeof tail);
 	if (tail[0])
 		return hypr_err_set(e, code, "build VM: %s (last output: %s)", what, tail);
 	return hypr_err_set(e, code, "build VM: %s", what);
+}
+
+/* ---- QMP: the guest's disk errors and pauses, as QEMU sees them ---- */
+
+static void
+qmp_send(struct hypr_vm *vm, const char *cmd)
+{
+	if (vm->qmp >= 0)
+		(void)!write(vm->qmp, cmd, strlen(cmd));
+}
+
+static void
+qmp_line(struct hypr_vm *vm, const char *line)
+{
+	json_t *j = json_loads(line, 0, NULL), *d;
+	const char *ev, *st;
+
+	if (!j)
+		return;
+	ev = json_string_value(json_object_get(j, "event"));
+	d = json_object_get(j, "data");
+	if (ev && !strcmp(ev, "BLOCK_IO_ERROR") && !vm->ioerr[0]) {
+		const char *dev = json_string_value(json_object_get(d, "device"));
+		const char *why = json_string_value(json_object_get(d, "reason"));
+		if (!dev || !*dev)
+			dev = json_string_value(json_object_get(d, "node-name"));
+		/* "nospace" comes only where QEMU tracks io-status */
+		if (json_is_true(json_object_get(d, "nospace")) ||
+		    (why && strstr(why, "No space left")))
+			snprintf(vm->ioerr, sizeof vm->ioerr,
+			    "the host disk is full (writing the build's %s disk in %s)",
+			    dev ? dev : "?", vm->dir ? vm->dir : "?");
+		else
+			snprintf(vm->ioerr, sizeof vm->ioerr, "I/O error on the build's %s disk: %s",
+			    dev ? dev : "?", why ? why : "?");
+	} else if (ev && !strcmp(ev, "STOP")) {
+		qmp_send(vm, "{\"execute\":\"query-status\"}\n");
+	} else if ((st = json_string_value(json_object_get(json_object_get(j, "return"),
+	    "status"))) && strcmp(st, "running") && strcmp(st, "prelaunch") &&
+	    strcmp(st, "shutdown")) {
+		vm->paused = 1;
+		snprintf(vm->pause_why, sizeof vm->pause_why, "%s", st);
+	}
+	json_decref(j);
+}
+
+static void
+qmp_read(struct hypr_vm *vm)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = read(vm->qmp, buf, sizeof buf)) > 0) {
+		char *nb = realloc(vm->qbuf, vm->qlen + (size_t)n + 1), *nl, *start;
+		if (!nb)
+			return;
+		vm->qbuf = nb;
+		memcpy(vm->qbuf + vm->qlen, buf, (size_t)n);
+		vm->qlen += (size_t)n;
+		vm->qbuf[vm->qlen] = 0;
+		start = vm->qbuf;
+		while ((nl = memchr(start, '\n', vm->qlen - (size_t)(start - vm->qbuf)))) {
+			*nl = 0;
+			qmp_line(vm, start);
+			start = nl + 1;
+		}
+		vm->qlen -= (size_t)(start - vm->qbuf);
+		memmove(vm->qbuf, start, vm->qlen);
+		if (vm->qlen > 1 << 20)
+			vm->qlen = 0;	/* a runaway line: drop it */
+	}
+	if (n == 0) {
+		close(vm->qmp);
+		vm->qmp = -1;
+	}
 }
 
 /* The kernel's panic line in the console log, if the guest panicked
@@ -445,10 +536,11 @@ recv_frame(struct hypr_vm *vm, double deadline, int *type, unsigned char **paylo
 		}
 		/* negative fds are ignored by poll; events 0 on the watched
 		 * fd: only POLLERR (pipe reader gone) and POLLHUP come back */
-		struct pollfd pf[3] = {
+		struct pollfd pf[4] = {
 			{ .fd = vm->sock, .events = POLLIN },
 			{ .fd = vm->pidfd, .events = POLLIN },
 			{ .fd = vm->cur_watch, .events = 0 },
+			{ .fd = vm->qmp, .events = POLLIN },
 		};
 		int ms = -1;
 		if (deadline > 0) {
@@ -460,11 +552,20 @@ recv_frame(struct hypr_vm *vm, double deadline, int *type, unsigned char **paylo
 			}
 			ms = (int)(left * 1000) + 1;
 		}
-		int r = poll(pf, 3, ms);
+		int r = poll(pf, 4, ms);
 		if (r < 0 && errno != EINTR)
 			return vm_fail(vm, e, HYPR_EXIT_SYSTEM, "poll failed");
 		if (r <= 0)
 			continue;
+		if (pf[3].revents & (POLLIN | POLLHUP | POLLERR)) {
+			qmp_read(vm);
+			if (vm->paused) {
+				char msg[512];
+				snprintf(msg, sizeof msg, "%s: the guest was paused by QEMU (%s)",
+				    what, vm->pause_why);
+				return vm_fail(vm, e, HYPR_EXIT_SYSTEM, msg);
+			}
+		}
 		if (pf[2].revents & (POLLERR | POLLHUP | POLLNVAL)) {
 			vm_reap(vm, 1);
 			return hypr_err_set(e, HYPR_EXIT_SYSTEM,
@@ -509,7 +610,24 @@ unexpected(struct hypr_vm *vm, int type, const unsigned char *p, uint32_t n,
     struct hypr_err *e, const char *what)
 {
 	if (type == HYPR_MSG_ERROR) {
-		hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: %s: %.*s", what, (int)n, (const char *)p);
+		uint32_t k = 0;
+
+		/* "DIFF: why": what failed is already in what */
+		while (k < n && p[k] >= 'A' && p[k] <= 'Z')
+			k++;
+		if (k > 0 && k + 2 <= n && p[k] == ':' && p[k + 1] == ' ') {
+			p += k + 2;
+			n -= k + 2;
+		}
+		/* QEMU reports a disk error on QMP before the guest sees it */
+		if (vm->qmp >= 0)
+			qmp_read(vm);
+		if (vm->ioerr[0])
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: %s: %.*s: %s", what, (int)n,
+			    (const char *)p, vm->ioerr);
+		else
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: %s: %.*s", what, (int)n,
+			    (const char *)p);
 		consume(vm);
 		return -1;
 	}
@@ -521,13 +639,13 @@ unexpected(struct hypr_vm *vm, int type, const unsigned char *p, uint32_t n,
 /* ---- start ---- */
 
 static int
-make_disk(struct hypr_vm *vm, const char *name, int *fd, struct hypr_err *e)
+make_disk(struct hypr_vm *vm, const char *name, uint64_t size, int *fd, struct hypr_err *e)
 {
 	char p[PATH_MAX];
 
 	snprintf(p, sizeof p, "%s/%s.raw", vm->dir, name);
 	*fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (*fd < 0 || ftruncate(*fd, (off_t)DISK_SIZE) < 0)
+	if (*fd < 0 || ftruncate(*fd, (off_t)size) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: %s", p);
 	return 0;
 }
@@ -544,7 +662,7 @@ make_scratch(struct hypr_vm *vm, struct hypr_err *e)
 
 	snprintf(p, sizeof p, "%s/scratch.ext4", vm->dir);
 	fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, (off_t)DISK_SIZE) < 0) {
+	if (fd < 0 || ftruncate(fd, (off_t)vm->disk) < 0) {
 		if (fd >= 0)
 			close(fd);
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: %s", p);
@@ -570,6 +688,54 @@ make_scratch(struct hypr_vm *vm, struct hypr_err *e)
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: mke2fs %s failed (e2fsprogs installed?)", p);
 	vm->scratch = 1;
+	return 0;
+}
+
+static void
+human(uint64_t b, char *buf, size_t n)
+{
+	if (b >= 1ull << 30)
+		snprintf(buf, n, "%.1f GiB", (double)b / (double)(1ull << 30));
+	else
+		snprintf(buf, n, "%.1f MiB", (double)b / (double)(1ull << 20));
+}
+
+/* The build disk limit: given (checked against the free space, so a build
+ * fails up front, not half way) or the default. The scratch and out disks
+ * are sparse: only what the build writes takes space. */
+static int
+disk_limit(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err *e)
+{
+	const char *env = getenv("HYPR_BUILD_DISK");
+	uint64_t want = o->disk, avail;
+	struct statvfs sv;
+	char h1[32], h2[32];
+
+	if (!want && env && *env && hypr_size_parse(env, &want) < 0)
+		return hypr_err_set(e, HYPR_EXIT_USAGE,
+		    "HYPR_BUILD_DISK=%s: not a size (e.g. 20g)", env);
+	if (statvfs(vm->dir, &sv) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: %s", vm->dir);
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	human(avail, h2, sizeof h2);
+	if (want) {
+		human(want, h1, sizeof h1);
+		if (want < DISK_MIN)
+			return hypr_err_set(e, HYPR_EXIT_USAGE,
+			    "build disk limit %s: at least 64 MiB", h1);
+		if (want > avail)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM,
+			    "build disk limit %s: only %s free in %s", h1, h2, vm->dir);
+		vm->disk = want;
+	} else {
+		vm->disk = avail / 10 * 9 < DISK_SIZE ? avail / 10 * 9 : DISK_SIZE;
+		if (vm->disk < DISK_MIN)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM,
+			    "build VM: only %s free in %s (a build needs 64 MiB at least)", h2, vm->dir);
+	}
+	vm->disk &= ~(uint64_t)0xfffff;	/* whole MiB */
+	/* a tar of a full build disk: data plus headers */
+	vm->out_size = vm->disk + vm->disk / 8 + (64ull << 20);
 	return 0;
 }
 
@@ -615,10 +781,10 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
     double boot_timeout, struct hypr_err *e)
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], append[1024], serial[PATH_MAX + 16];
-	char drive[5][2 * PATH_MAX + 128], chardev[64], smp[32], mem[32], qlog[PATH_MAX];
+	char drive[5][2 * PATH_MAX + 128], chardev[64], qchardev[64], smp[32], mem[32], qlog[PATH_MAX];
 	char *argv[MAXARGS];
 	const char *qemu = getenv("HYPR_QEMU") ? getenv("HYPR_QEMU") : "qemu-system-x86_64";
-	int sv[2], ndisks = 0, a = 0, type;
+	int sv[2], qv[2], ndisks = 0, a = 0, type;
 	long cpus = o->cpus > 0 ? o->cpus : (long)env_double("HYPR_VM_CPUS", 0);
 	long mb = o->mem_mb > 0 ? o->mem_mb : (long)env_double("HYPR_VM_MEM", 2048);
 	int debug = getenv("HYPR_VM_DEBUG") && *getenv("HYPR_VM_DEBUG") == '1';
@@ -654,7 +820,13 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: socketpair");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qv) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: socketpair");
+	}
 	snprintf(chardev, sizeof chardev, "socket,id=ctl,fd=%d", sv[1]);
+	snprintf(qchardev, sizeof qchardev, "socket,id=qmp,fd=%d", qv[1]);
 	snprintf(serial, sizeof serial, "file:%s/console.log", vm->dir);
 	snprintf(qlog, sizeof qlog, "%s/qemu.log", vm->dir);
 
@@ -686,7 +858,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	char qp[2 * PATH_MAX + 32];
 	if (o->base) {
 		if (qemu_path(qp, sizeof qp, o->base, NULL) < 0 ||
-		    snprintf(drive[d], sizeof drive[d], "id=base,file=%s,format=raw,if=none,readonly=on", qp) >= (int)sizeof drive[d])
+		    snprintf(drive[d], sizeof drive[d], "id=base,file=%s,format=raw,if=none,readonly=on,rerror=report", qp) >= (int)sizeof drive[d])
 			goto toolong;
 		argv[a++] = "-drive";
 		argv[a++] = drive[d++];
@@ -696,7 +868,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	if (vm->scratch) {
 		if (qemu_path(qp, sizeof qp, vm->dir, "/scratch.ext4") < 0 ||
 		    snprintf(drive[d], sizeof drive[d],
-		    "id=scratch,file=%s,format=raw,if=none,cache=unsafe,aio=threads", qp) >= (int)sizeof drive[d])
+		    "id=scratch,file=%s,format=raw,if=none,cache=unsafe,aio=threads,werror=report,rerror=report", qp) >= (int)sizeof drive[d])
 			goto toolong;
 		argv[a++] = "-drive";
 		argv[a++] = drive[d++];
@@ -704,14 +876,14 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 		argv[a++] = "virtio-blk-device,drive=scratch,serial=scratch";
 	}
 	if (qemu_path(qp, sizeof qp, vm->dir, "/out.raw") < 0 ||
-	    snprintf(drive[d], sizeof drive[d], "id=out,file=%s,format=raw,if=none,cache=unsafe", qp) >= (int)sizeof drive[d])
+	    snprintf(drive[d], sizeof drive[d], "id=out,file=%s,format=raw,if=none,cache=unsafe,werror=report,rerror=report", qp) >= (int)sizeof drive[d])
 		goto toolong;
 	argv[a++] = "-drive";
 	argv[a++] = drive[d++];
 	argv[a++] = "-device";
 	argv[a++] = "virtio-blk-device,drive=out,serial=out";
 	if (qemu_path(qp, sizeof qp, vm->dir, "/in.raw") < 0 ||
-	    snprintf(drive[d], sizeof drive[d], "id=in,file=%s,format=raw,if=none,readonly=on", qp) >= (int)sizeof drive[d])
+	    snprintf(drive[d], sizeof drive[d], "id=in,file=%s,format=raw,if=none,readonly=on,rerror=report", qp) >= (int)sizeof drive[d])
 		goto toolong;
 	argv[a++] = "-drive";
 	argv[a++] = drive[d++];
@@ -723,6 +895,10 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	argv[a++] = chardev;
 	argv[a++] = "-device";
 	argv[a++] = "virtserialport,chardev=ctl,name=" HYPR_PROTO_PORT;
+	argv[a++] = "-chardev";
+	argv[a++] = qchardev;
+	argv[a++] = "-mon";
+	argv[a++] = "chardev=qmp,mode=control";
 	argv[a] = NULL;
 
 	pid_t parent = getpid();
@@ -731,6 +907,8 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	if (vm->pid < 0) {
 		close(sv[0]);
 		close(sv[1]);
+		close(qv[0]);
+		close(qv[1]);
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: fork");
 	}
 	if (vm->pid == 0) {
@@ -740,6 +918,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 		if (getppid() != parent)
 			_exit(127);
 		fcntl(sv[1], F_SETFD, 0);
+		fcntl(qv[1], F_SETFD, 0);
 		lf = open(qlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (nul >= 0)
@@ -755,7 +934,17 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 		_exit(127);
 	}
 	close(sv[1]);
+	close(qv[1]);
 	vm->sock = sv[0];
+	if (vm->qmp >= 0)
+		close(vm->qmp);
+	vm->qmp = qv[0];
+	vm->qlen = 0;
+	vm->paused = 0;
+	vm->ioerr[0] = 0;
+	fcntl(vm->qmp, F_SETFL, O_NONBLOCK);
+	/* events come only in command mode; QEMU reads this after its greeting */
+	qmp_send(vm, "{\"execute\":\"qmp_capabilities\"}\n");
 	vm->dead = 0;
 	vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
 	snprintf(vm->accel, sizeof vm->accel, "%s", accel);
@@ -770,6 +959,8 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 toolong:
 	close(sv[0]);
 	close(sv[1]);
+	close(qv[0]);
+	close(qv[1]);
 	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: a disk path is too long for QEMU");
 }
 
@@ -789,6 +980,9 @@ vm_cleanup_files(struct hypr_vm *vm)
 static void
 vm_free(struct hypr_vm *vm)
 {
+	if (vm->qmp >= 0)
+		close(vm->qmp);
+	free(vm->qbuf);
 	if (vm->sock >= 0)
 		close(vm->sock);
 	if (vm->pidfd >= 0)
@@ -815,7 +1009,7 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 	if (!vm)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: out of memory");
 	vm->pid = -1;
-	vm->sock = vm->pidfd = vm->outfd = vm->infd = -1;
+	vm->sock = vm->pidfd = vm->outfd = vm->infd = vm->qmp = -1;
 	vm->watch_fd = vm->cur_watch = o->watch_fd > 0 ? o->watch_fd : -1;
 	vm->rcap = 1 << 16;
 	if (!(vm->rbuf = malloc(vm->rcap))) {
@@ -841,7 +1035,9 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 		vm_free(vm);
 		return -1;
 	}
-	if (make_disk(vm, "out", &vm->outfd, e) < 0 || make_disk(vm, "in", &vm->infd, e) < 0) {
+	if (disk_limit(vm, o, e) < 0 ||
+	    make_disk(vm, "out", vm->out_size, &vm->outfd, e) < 0 ||
+	    make_disk(vm, "in", DISK_SIZE, &vm->infd, e) < 0) {
 		vm_free(vm);
 		return -1;
 	}
@@ -877,6 +1073,7 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 		struct hypr_err ce = { 0 };
 		if (spawn(vm, o, "kvm", env_double("HYPR_KVM_CANARY_TIMEOUT", 3), &ce) == 0) {
 			fact_write("accel", "kvm\n");
+			vm->canary = 1;
 			*out = vm;
 			return 0;
 		}
@@ -889,6 +1086,7 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 		vm->rlen = 0;
 		fact_write("accel", "tcg\n");
 		accel = "tcg";
+		vm->canary = -1;
 		/* the failed guest may have touched the scratch fs */
 		if (vm->scratch && make_scratch(vm, e) < 0) {
 			vm_free(vm);
@@ -999,7 +1197,10 @@ hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct
 			if (n < 4)
 				return unexpected(vm, -1, p, n, e, what);
 			*status = (int)hypr_proto_get32(p);
+			vm->disk_full = n >= 8 && (hypr_proto_get32(p + 4) & HYPR_EXIT_DISK_FULL);
 			consume(vm);
+			if (*status && vm->qmp >= 0)
+				qmp_read(vm);	/* a disk error may be why */
 			return 0;
 		default:
 			return unexpected(vm, type, p, n, e, what);
@@ -1057,11 +1258,16 @@ hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struc
 	}
 	if (recv_frame(vm, now() + timeout, &type, &p, &n, e, "diff") < 0)
 		return -1;
-	if (type != HYPR_MSG_DIFFDONE || n < 8)
-		return unexpected(vm, type, p, n, e, "diff");
+	if (type != HYPR_MSG_DIFFDONE || n < 8) {
+		unexpected(vm, type, p, n, e, "diff");
+		/* the guest refused what the step made (not a dead VM or disk) */
+		if (type == HYPR_MSG_ERROR && !vm->dead && !vm->ioerr[0])
+			e->code = HYPR_EXIT_STEP;
+		return -1;
+	}
 	l = hypr_proto_get64(p);
 	consume(vm);
-	if (l > DISK_SIZE)
+	if (l > vm->out_size)
 		return vm_fail(vm, e, HYPR_EXIT_SYSTEM, "diff: bad length from the guest");
 	if (copy_range(vm->outfd, 0, l, out_fd, e) < 0)
 		return -1;
@@ -1181,6 +1387,30 @@ const char *
 hypr_vm_accel(const struct hypr_vm *vm)
 {
 	return vm->accel;
+}
+
+int
+hypr_vm_canary(const struct hypr_vm *vm)
+{
+	return vm->canary;
+}
+
+int
+hypr_vm_disk_full(const struct hypr_vm *vm)
+{
+	return vm && vm->disk_full;
+}
+
+uint64_t
+hypr_vm_disk_size(const struct hypr_vm *vm)
+{
+	return vm ? vm->disk : 0;
+}
+
+const char *
+hypr_vm_io_error(const struct hypr_vm *vm)
+{
+	return vm && vm->ioerr[0] ? vm->ioerr : NULL;
 }
 
 pid_t

@@ -20,6 +20,10 @@ struct hypr_vm_opts {
 	int mem_mb;		/* 0 = default */
 	int cpus;		/* 0 = default */
 	double boot_timeout;	/* seconds to READY; 0 = default */
+	uint64_t disk;		/* bytes a build's layers may take (the scratch
+				 * disk); 0 = HYPR_BUILD_DISK, else 64 GiB or
+				 * 90% of the free space, whichever is smaller.
+				 * One given is checked against the free space. */
 	int watch_fd;		/* > 0: every wait (boot, RUN, diff, import) fails
 				 * at once, VM killed, when this fd reports POLLERR
 				 * or POLLHUP: pass STDOUT_FILENO so a gone stream
@@ -74,5 +78,17 @@ pid_t hypr_vm_pid(const struct hypr_vm *vm);
 double hypr_vm_boot_seconds(const struct hypr_vm *vm);
 /* Which accelerator the VM runs on: "kvm" or "tcg". */
 const char *hypr_vm_accel(const struct hypr_vm *vm);
+/* Whether this start booted a KVM canary: 0 no (HYPR_ACCEL or the host
+ * boot's verdict decided), 1 it reached READY, -1 it failed (then TCG). */
+int hypr_vm_canary(const struct hypr_vm *vm);
+/* The first disk error QEMU reported for this VM ("the host disk is full
+ * (...)"), or NULL. The guest sees it as EIO and the step fails; this
+ * names the real cause. */
+const char *hypr_vm_io_error(const struct hypr_vm *vm);
+/* After a RUN: whether the guest found its build disk full (then a failed
+ * step is most likely out of space). */
+int hypr_vm_disk_full(const struct hypr_vm *vm);
+/* The build disk's size in bytes (the limit chosen at start). */
+uint64_t hypr_vm_disk_size(const struct hypr_vm *vm);
 
 #endif

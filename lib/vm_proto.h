@@ -25,12 +25,15 @@ enum hypr_proto_type {
 	HYPR_MSG_READY = 'Y',	/* text: "hypr-init VERSION" */
 	HYPR_MSG_STDOUT = '1',	/* raw bytes */
 	HYPR_MSG_STDERR = '2',	/* raw bytes */
-	HYPR_MSG_EXIT = 'X',	/* i32 status: exit code or 128+signal */
+	HYPR_MSG_EXIT = 'X',	/* i32 status: exit code or 128+signal; u32 flags */
 	HYPR_MSG_DIFFDONE = 'd',	/* u64 tar length written at the offset */
 	HYPR_MSG_IMPORTED = 'i',	/* empty: the layer is stacked */
 	HYPR_MSG_ERROR = 'E',	/* text */
 	HYPR_MSG_BYE = 'q',	/* empty: about to reboot (power off) */
 };
+
+/* flags of an EXIT frame */
+#define HYPR_EXIT_DISK_FULL	1u	/* the build disk has (almost) no space left */
 
 enum hypr_proto_tag {
 	HYPR_TAG_ARGV = 'a',

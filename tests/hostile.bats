@@ -435,6 +435,103 @@ finish_bg() {
 	[ "$(store_ok)" -eq 1 ]
 }
 
+# small_root SIZE: $HYPR_ROOT on a tmpfs of SIZE (removed by teardown),
+# with the busybox base loaded
+small_root() {
+	requires root
+	SMALL="$BATS_TEST_TMPDIR/small"
+	mkdir -p "$SMALL"
+	mount -t tmpfs -o "size=$1" tmpfs "$SMALL" || skip "cannot mount a tmpfs"
+	export HYPR_ROOT="$SMALL/root"
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+}
+
+# bats test_tags=vm
+@test "hostile: a RUN that fills its build disk fails at once with one line; no hang" {
+	small_root 400m
+	ctx ok 'FROM busybox:latest' 'RUN echo ok > /ok'
+	id=$(hypr build -q -t ok:1 ok)
+	ctx c 'FROM busybox:latest' 'RUN dd if=/dev/zero of=/big bs=1M count=600'
+	run -1 --separate-stderr timeout 300 hypr build -t fill:1 c
+	one_error "hypr-exec: c/Dockerfile:2: RUN dd if=/dev/zero of=/big bs=1M count=600: exit code 1: the build disk is full ("
+	[[ $stderr == *"GiB; raise it with --disk or HYPR_BUILD_DISK)"* ]]
+	# an explicit limit above the free space fails before any VM boots
+	run -4 --separate-stderr hypr build --disk 1t -t fill:1 c
+	one_error "hypr-exec: c/Dockerfile:2: RUN dd if=/dev/zero of=/big bs=1M count=600: starting the build VM: build disk limit 1024.0 GiB: only "
+	run -2 --separate-stderr hypr build --disk lots c
+	[ "$stderr" = "hypr: build: --disk lots: not a size (e.g. 20g)" ]
+	run -0 hypr images -q --no-trunc
+	[ "$output" = "$id" ]
+	[ "$(store_ok)" -eq 1 ]
+	nothing_left
+}
+
+# bats test_tags=vm
+@test "hostile: a host disk that fills during a RUN: the guest gets EIO, the error says why" {
+	# the build disk had room when the VM started (90% of the free space);
+	# then something else fills the host disk while the RUN writes
+	small_root 300m
+	ctx c 'FROM busybox:latest' \
+		'RUN dd if=/dev/zero of=/a bs=1M count=20 conv=fsync && echo fi""lled && sleep 3 && dd if=/dev/zero of=/b bs=1M count=100 conv=fsync'
+	bg_build --progress=plain -t fill:1 c
+	wait_for grep -q '^#1 filled' bg.err
+	avail=$(df --output=avail -B1M "$SMALL" | tail -n 1)
+	dd if=/dev/zero of="$SMALL/filler" bs=1M count=$((avail - 10)) 2>/dev/null || true
+	finish_bg
+	rm -f "$SMALL/filler"
+	[ "$BG_RC" -eq 4 ]
+	stderr=$(cat bg.err)
+	one_error "hypr-exec: c/Dockerfile:2: RUN dd if=/dev/zero of=/a bs=1M count=20 "
+	# the overlay is volatile: the guest may see EIO only at the diff
+	[[ $stderr == *": the host disk is full (writing the build's "*" disk in $HYPR_ROOT/tmp/"* ]]
+	[ "$(store_ok)" -eq 0 ]
+	nothing_left
+}
+
+# bats test_tags=vm
+@test "hostile: sparse files keep their holes and sizes: base layer, RUN, layers, squashfs" {
+	local t=$BATS_TEST_TMPDIR
+	mkdir -p "$t/s"
+	truncate -s 8G "$t/s/big"
+	printf x >> "$t/s/big"
+	truncate -s 1G "$t/s/hole"
+	tar --sparse --posix -C "$t/s" -cf "$t/sparse.tar" big hole
+	[ "$(stat -c %s "$t/sparse.tar")" -lt 20000 ]
+	"$HYPR_SRC/tests/lib/mkbase.sh" "$t/oci" amd64 "$t/sparse.tar" >&2
+	hypr load --name sparse:1 "$t/oci" >/dev/null
+	ctx c 'FROM sparse:1' 'RUN stat -c "%s %n" /big /hole && tail -c 1 /big && echo && truncate -s 4G /made && echo y >> /made'
+	run -0 --separate-stderr hypr build --progress=plain -t s:1 c
+	[[ $stderr == *"#1 8589934593 /big"* ]]
+	[[ $stderr == *"#1 1073741824 /hole"* ]]
+	[[ $stderr == *$'#1 x\n'* ]]
+	# nothing on the host grew by gigabytes: not the base, the layer, the image
+	[ "$(du -sm "$HYPR_ROOT" | cut -f1)" -lt 100 ]
+	run -0 hypr image inspect s:1
+	sq=$HYPR_ROOT/images/$(jq -r '.[0].id | ltrimstr("sha256:")' <<<"$output").squashfs
+	run -0 unsquashfs -lls "$sq" big hole made
+	assert_line --regexp ' 8589934593 .* squashfs-root/big$'
+	assert_line --regexp ' 1073741824 .* squashfs-root/hole$'
+	assert_line --regexp ' 4294967298 .* squashfs-root/made$'
+	[ "$(unsquashfs -cat "$sq" made | tail -c 2)" = y ]
+	nothing_left
+}
+
+# bats test_tags=vm
+@test "hostile: whiteout names made by RUN or COPY are refused, never delete image files" {
+	ctx c 'FROM busybox:latest' 'RUN touch /etc/.wh.passwd'
+	run -1 --separate-stderr hypr build -t w:1 c
+	one_error "hypr-exec: c/Dockerfile:2: RUN touch /etc/.wh.passwd: build VM: diff: /etc/.wh.passwd: a name starting with .wh. is reserved for layer whiteouts"
+	ctx d 'FROM busybox:latest' 'RUN mkdir -p /root && touch /root/.wh..wh..opq'
+	run -1 --separate-stderr hypr build -t w:1 d
+	[[ $stderr == *"/root/.wh..wh..opq: a name starting with .wh. is reserved for layer whiteouts"* ]]
+	ctx e 'FROM busybox:latest' 'COPY . /x/'
+	touch e/.wh.home
+	run -3 --separate-stderr hypr build -t w:1 e
+	one_error "hypr-exec: e/Dockerfile:2: COPY . /x/: /x/.wh.home: a name starting with .wh. is reserved for layer whiteouts"
+	[ "$(store_ok)" -eq 0 ]
+	nothing_left
+}
+
 @test "hostile: Ctrl-C during the squash: exit 130, nothing half-written, a rebuild works" {
 	ctx e 'FROM busybox:latest' 'ENV E=1'
 	hypr build -q -t e:1 e > /dev/null

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "guest.h"
+#include "sparse.h"
 
 #define EFTYPE_UNSUPPORTED EINVAL
 
@@ -357,6 +358,43 @@ write_data(struct diff *d, int dfd, const char *name, const char *path, off_t si
 	return 0;
 }
 
+/* A file with holes: only its data regions are read and written; the
+ * holes are a sparse map in the header (sparse.h). */
+static int
+write_sparse(struct diff *d, int fd, const char *path, const struct hypr_extent *v,
+    size_t n, off_t size)
+{
+	int64_t at = 0;
+
+	for (size_t i = 0; i <= n; i++) {
+		int64_t off = i < n ? v[i].off : (int64_t)size, left = i < n ? v[i].len : 0;
+		if (off > at && hypr_sparse_write_hole(d->a, off - at) < 0) {
+			seterr(d->err, d->errlen, "%s: %s", path, archive_error_string(d->a));
+			return -1;
+		}
+		while (left > 0) {
+			struct out *o = d->out;
+			size_t room = GUEST_BUF - o->used, want = left > (int64_t)room ? room : (size_t)left;
+			unsigned char *dst = o->buf + o->used;
+			ssize_t r = pread(fd, dst, want, (off_t)off);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				memset(dst, 0, want);	/* shrank: the header promised it */
+				r = (ssize_t)want;
+			}
+			if (archive_write_data(d->a, dst, (size_t)r) != r) {
+				seterr(d->err, d->errlen, "%s: %s", path, archive_error_string(d->a));
+				return -1;
+			}
+			off += r;
+			left -= r;
+		}
+		at = i < n ? v[i].off + v[i].len : (int64_t)size;
+	}
+	return 0;
+}
+
 static const char *
 link_find(struct diff *d, ino_t ino)
 {
@@ -419,6 +457,12 @@ one(struct diff *d, int dfd, const char *name, size_t plen, int *sub)
 	}
 	if (S_ISSOCK(st.st_mode))
 		return 0;	/* sockets are not layer content (Docker skips them) */
+	if (!strncmp(name, ".wh.", 4)) {
+		/* in a layer tar it would delete a file of the image */
+		seterr(d->err, d->errlen, "/%s: a name starting with .wh. is reserved for layer whiteouts",
+		    path);
+		return -1;
+	}
 	archive_entry_set_pathname(d->ent, path);
 	archive_entry_set_mode(d->ent, st.st_mode);
 	if (!S_ISLNK(st.st_mode) && entry_xattrs(d, dfd, name, path, &opaque) < 0)
@@ -481,6 +525,32 @@ one(struct diff *d, int dfd, const char *name, size_t plen, int *sub)
 		}
 	}
 	archive_entry_set_size(d->ent, st.st_size);
+	if ((int64_t)st.st_blocks * 512 < (int64_t)st.st_size) {
+		/* fewer blocks than bytes: maybe holes */
+		struct hypr_extent *v = NULL;
+		ssize_t nv;
+		int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc;
+
+		if (fd < 0) {
+			seterr(d->err, d->errlen, "%s: open: %s", path, strerror(errno));
+			return -1;
+		}
+		if ((nv = hypr_sparse_map(fd, 0, st.st_size, &v)) < 0) {
+			seterr(d->err, d->errlen, "%s: seek: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (hypr_sparse_has_hole(v, (size_t)nv, st.st_size)) {
+			hypr_sparse_entry(d->ent, v, (size_t)nv, st.st_size);
+			rc = write_header(d, path) < 0 ? -1 :
+			    write_sparse(d, fd, path, v, (size_t)nv, st.st_size);
+			free(v);
+			close(fd);
+			return rc;
+		}
+		free(v);
+		close(fd);
+	}
 	if (write_header(d, path) < 0)
 		return -1;
 	return write_data(d, dfd, name, path, st.st_size);

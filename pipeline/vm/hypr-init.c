@@ -19,12 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -420,6 +422,7 @@ struct run {
 	size_t nargv, nenv;
 	char *cwd, *user, *hostname;
 	long long time_ns;
+	int net;		/* the step has the VM's network (else its own, lo only) */
 };
 
 static int
@@ -514,25 +517,32 @@ lowerdir(unsigned n, char *buf, size_t cap)
 	return 0;
 }
 
-/* The steps' minimal /dev (not devtmpfs: that would show the build's own
- * disks), made once at boot and bind-mounted into every step root. */
+/* The steps' minimal /dev, made once at boot and bind-mounted into every
+ * step root. Not devtmpfs: that would show the build's own disks. The tmpfs
+ * is nodev, so a node a step makes there (it has CAP_MKNOD, as under
+ * Docker) cannot be opened; the usable nodes are bind mounts of the
+ * devtmpfs ones, each its own mount that allows devices. */
 static int
 mknodes(void)
 {
-	static const struct { const char *n; int maj, min; } nodes[] = {
-		{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
-		{ "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
-	};
-	char p[128];
+	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+	char p[128], src[128];
 
 	mkdir("/run/dev", 0755);
-	if (mount("tmpfs", "/run/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
+	if (mount("tmpfs", "/run/dev", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	    "mode=0755,size=64k") < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
-		snprintf(p, sizeof p, "/run/dev/%s", nodes[i].n);
-		if (mknod(p, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)
+		int fd;
+		snprintf(p, sizeof p, "/run/dev/%s", nodes[i]);
+		snprintf(src, sizeof src, "/dev/%s", nodes[i]);
+		if ((fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0666)) < 0)
 			return -1;
-		chmod(p, 0666);
+		close(fd);
+		chmod(src, 0666);
+		if (mount(src, p, NULL, MS_BIND, NULL) < 0 ||
+		    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NOEXEC, NULL) < 0)
+			return -1;
 	}
 	mkdir("/run/dev/pts", 0755);
 	mkdir("/run/dev/shm", 01777);
@@ -583,16 +593,22 @@ step_root(unsigned n, const struct run *r, char *err, size_t errlen)
 	snprintf(opts, sizeof opts,
 	    "lowerdir=%s,upperdir=%u,workdir=w/%u,redirect_dir=off,index=off,metacopy=off,volatile",
 	    lower, n, n);
-	if (chdir(L) < 0 || mount("overlay", R, "overlay", 0, opts) < 0) {
+	/* nodev: a block node a step makes for the build's disks stays dead */
+	if (chdir(L) < 0 || mount("overlay", R, "overlay", MS_NODEV, opts) < 0) {
 		snprintf(err, errlen, "overlay mount: %s", strerror(errno));
 		chdir("/");
 		return -1;
 	}
 	chdir("/");
-	if (lstat(R "/proc", &st) == 0 && S_ISDIR(st.st_mode))
-		mount("proc", R "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	if (lstat(R "/sys", &st) == 0 && S_ISDIR(st.st_mode))
-		mount("sysfs", R "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	if (lstat(R "/proc", &st) == 0 && S_ISDIR(st.st_mode) &&
+	    mount("proc", R "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) {
+		/* as Docker: the kernel's knobs are read-only to a step */
+		static const char *const ro[] = { R "/proc/sys", R "/proc/sysrq-trigger" };
+		for (size_t i = 0; i < sizeof ro / sizeof *ro; i++)
+			if (mount(ro[i], ro[i], NULL, MS_BIND, NULL) == 0)
+				mount(NULL, ro[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY |
+				    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	}
 	if (lstat(R "/dev", &st) == 0 && S_ISDIR(st.st_mode) &&
 	    mount("/run/dev", R "/dev", NULL, MS_BIND | MS_REC, NULL) < 0) {
 		snprintf(err, errlen, "/dev: %s", strerror(errno));
@@ -600,10 +616,8 @@ step_root(unsigned n, const struct run *r, char *err, size_t errlen)
 	}
 	static char last[256];
 	int changed = strcmp(last, hn) != 0;
-	if (changed) {
+	if (changed)
 		snprintf(last, sizeof last, "%s", hn);
-		sethostname(hn, strlen(hn));
-	}
 	snprintf(hosts, sizeof hosts, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 	    "127.0.1.1\t%s\n", hn);
 	bind_etc("hosts", hosts, changed);
@@ -795,6 +809,37 @@ set_root_caps(void)
 	return (int)syscall(SYS_capset, &h, d);
 }
 
+/* The step's own namespaces: mounts (the agent's are detached, so no
+ * chroot trick or leftover mount reaches /dev, the layers or the disks),
+ * hostname, IPC, and unless the step has the network, a network of its own
+ * with loopback only. The step root is moved onto / (pivot_root cannot
+ * leave an initramfs) and becomes the process root. */
+static int
+enter_root(const struct run *r)
+{
+	static const char *const agent[] = { "/dev", "/sys", "/proc", "/run", L };
+	const char *hn = r->hostname && *r->hostname ? r->hostname : "hypr";
+	struct stat st;
+
+	if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (r->net ? 0 : CLONE_NEWNET)) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -1;
+	if (!r->net)
+		lo_up();
+	if (sethostname(hn, strlen(hn)) < 0)
+		return -1;
+	/* sysfs shows the network namespace that mounts it: this one */
+	if (lstat(R "/sys", &st) == 0 && S_ISDIR(st.st_mode))
+		mount("sysfs", R "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	for (size_t i = 0; i < sizeof agent / sizeof *agent; i++)
+		if (umount2(agent[i], MNT_DETACH) < 0 && errno != EINVAL)
+			return -1;
+	if (chdir(R) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 ||
+	    chroot(".") < 0 || chdir("/") < 0)
+		return -1;
+	return 0;
+}
+
 static __attribute__((noreturn)) void
 child(struct run *r, int out, int errfd)
 {
@@ -810,8 +855,8 @@ child(struct run *r, int out, int errfd)
 	setsid();
 	dup2(out, 1);
 	dup2(errfd, 2);
-	if (chroot(R) < 0 || chdir("/") < 0) {
-		dprintf(2, "hypr-init: chroot: %s\n", strerror(errno));
+	if (enter_root(r) < 0) {
+		dprintf(2, "hypr-init: step root: %s\n", strerror(errno));
 		_exit(125);
 	}
 	fd = open("/dev/null", O_RDONLY);
@@ -871,6 +916,19 @@ child(struct run *r, int out, int errfd)
 
 static int sigfd = -1;
 
+/* Under 1% or 4 MiB free on the layers' filesystem: a failed step most
+ * likely ran out of space there. */
+static int
+disk_full(void)
+{
+	struct statfs sf;
+
+	if (statfs(L, &sf) < 0)
+		return 0;
+	return (uint64_t)sf.f_bavail * (uint64_t)sf.f_bsize < (4ull << 20) ||
+	    sf.f_bavail < sf.f_blocks / 100;
+}
+
 static int
 pump(int fd, int type, uint32_t step, char *buf, size_t cap)
 {
@@ -895,7 +953,7 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 	unsigned layer = nlayers + 1;
 	pid_t pid;
 	struct pollfd pf[3];
-	unsigned char st[4];
+	unsigned char st[8];
 	double t0 = now(), t1, t2;
 
 	if (parse_run(p, n, &r) < 0) {
@@ -985,7 +1043,8 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 		logmsg("step %u: setup %.1f ms, command %.1f ms, teardown %.1f ms", layer,
 		    (t1 - t0) * 1e3, (t2 - t1) * 1e3, (now() - t2) * 1e3);
 	hypr_proto_put32(st, (uint32_t)status);
-	send_frame(HYPR_MSG_EXIT, step, st, 4);
+	hypr_proto_put32(st + 4, status && disk_full() ? HYPR_EXIT_DISK_FULL : 0);
+	send_frame(HYPR_MSG_EXIT, step, st, 8);
 }
 
 /* ---- DIFF, IMPORT ---- */

@@ -83,6 +83,7 @@ struct ctx {
 	int no_cache;
 	int64_t epoch;		/* SOURCE_DATE_EPOCH or -1 */
 	double step_timeout;
+	uint64_t disk;		/* --disk: build disk limit, 0 = default */
 	struct hypr_ignore *ignore;
 	struct hypr_stream_out out;
 	int vm_boots;

@@ -250,6 +250,7 @@ boot(struct ctx *c, struct stage *st, struct hypr_err *e)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating VM directory");
 	o.base = st->nbase > 0 ? sq : NULL;
 	o.tmpdir = st->vmdir;
+	o.disk = c->disk;
 	/* A gone reader of the steps stream (the driver or the next stage
 	 * killed) stops the step and kills the VM at once (POLLERR/POLLHUP). */
 	if (fcntl(STDOUT_FILENO, F_GETFD) >= 0)
@@ -368,7 +369,17 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	}
 	flush_out(&ob);
 	if (status != 0) {
-		hypr_err_set(e, HYPR_EXIT_STEP, "exit code %d", status);
+		/* a disk error the guest saw as EIO: say what it was */
+		if (hypr_vm_io_error(st->vm))
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "exit code %d: %s", status,
+			    hypr_vm_io_error(st->vm));
+		else if (hypr_vm_disk_full(st->vm))
+			hypr_err_set(e, HYPR_EXIT_STEP,
+			    "exit code %d: the build disk is full (%.1f GiB; raise it with "
+			    "--disk or HYPR_BUILD_DISK)", status,
+			    (double)hypr_vm_disk_size(st->vm) / (double)(1ull << 30));
+		else
+			hypr_err_set(e, HYPR_EXIT_STEP, "exit code %d", status);
 		goto out;
 	}
 	if (hypr_root_path(&c->root, tmp, sizeof(tmp), "tmp/diff.XXXXXX") < 0 ||

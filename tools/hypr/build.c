@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "hypr.h"
 #include "store.h"
 #include "tool.h"
@@ -24,6 +25,8 @@ build_usage(FILE *f, int code)
 	    "      --target STAGE       build up to this stage\n"
 	    "      --no-cache           ignore the instruction cache\n"
 	    "      --platform OS/ARCH   target platform\n"
+	    "      --disk SIZE          what the build VM's layers may take (e.g. 20g; default\n"
+	    "                           HYPR_BUILD_DISK, else 64g or 90% of the free space)\n"
 	    "      --pull[=WHEN]        base images: missing (default), always, never\n"
 	    "  -q, --quiet              print only the image ID\n"
 	    "      --iidfile FILE       write the image ID to FILE\n"
@@ -117,7 +120,7 @@ stage_by_name(const char *s)
 }
 
 enum { O_BUILD_ARG = 256, O_TARGET, O_NO_CACHE, O_PLATFORM, O_PULL, O_IIDFILE,
-	O_LABEL, O_PROGRESS, O_KEEP, O_FROM, O_LOAD, O_NETWORK, O_RM, O_FORCE_RM };
+	O_LABEL, O_PROGRESS, O_KEEP, O_FROM, O_LOAD, O_NETWORK, O_RM, O_FORCE_RM, O_DISK };
 
 static int
 progress_mode(const char *s)
@@ -157,6 +160,7 @@ cmd_build(int argc, char **argv)
 		{ "network", required_argument, NULL, O_NETWORK },
 		{ "rm", optional_argument, NULL, O_RM },
 		{ "force-rm", optional_argument, NULL, O_FORCE_RM },
+		{ "disk", required_argument, NULL, O_DISK },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct build_opts o = { 0 };
@@ -241,6 +245,13 @@ cmd_build(int argc, char **argv)
 				    optarg);
 			o.from_dir = argv[optind++];
 			break;
+		case O_DISK: {
+			uint64_t b;
+			if (hypr_size_parse(optarg, &b) < 0 || b == 0)
+				die(HYPR_EXIT_USAGE, "build: --disk %s: not a size (e.g. 20g)", optarg);
+			o.disk = optarg;
+			break;
+		}
 		case O_LOAD:	/* every hypr image is stored locally anyway */
 		case O_NETWORK:	/* only none/default get here: RUN has no network */
 		case O_RM:
@@ -301,6 +312,8 @@ cmd_build(int argc, char **argv)
 	argv_add(&cmds[ST_EXEC], stage_progs[ST_EXEC]);
 	if (o.no_cache)
 		argv_add(&cmds[ST_EXEC], "--no-cache");
+	if (o.disk)
+		argv_addf(&cmds[ST_EXEC], "--disk=%s", o.disk);
 	argv_add(&cmds[ST_EXEC], "--context");
 	argv_add(&cmds[ST_EXEC], o.context);
 

@@ -26,7 +26,7 @@ struct build_opts {
 	const char *context;
 	const char *file;		/* -f; NULL = CONTEXT/Dockerfile; "-" = stdin */
 	struct argv tags, build_args, labels;
-	const char *target, *platform, *pull, *iidfile, *keep, *from_dir;
+	const char *target, *platform, *pull, *iidfile, *keep, *from_dir, *disk;
 	int from;			/* first stage to run (ST_PARSE unless --from) */
 	int no_cache, quiet, print;
 	int progress;			/* PROGRESS_* */

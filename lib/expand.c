@@ -25,23 +25,75 @@ key_len(const char *kv)
 	return eq ? (size_t)(eq - kv) : strlen(kv);
 }
 
+static uint64_t
+key_hash(const char *k, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* (Re)build the index for icap slots. */
+static int
+vars_reindex(struct hypr_vars *v, size_t icap)
+{
+	size_t *idx = calloc(icap, sizeof(*idx));
+
+	if (idx == NULL)
+		return -1;
+	for (size_t i = 0; i < v->n; i++) {
+		size_t kl = key_len(v->kv[i]), j = key_hash(v->kv[i], kl) & (icap - 1);
+
+		while (idx[j])
+			j = (j + 1) & (icap - 1);
+		idx[j] = i + 1;
+	}
+	free(v->idx);
+	v->idx = idx;
+	v->icap = icap;
+	return 0;
+}
+
+/* The index slot of key: holding it, or the empty slot where it would go. */
+static size_t
+vars_slot(const struct hypr_vars *v, const char *key, size_t klen)
+{
+	size_t j = key_hash(key, klen) & (v->icap - 1);
+
+	for (; v->idx[j]; j = (j + 1) & (v->icap - 1)) {
+		const char *kv = v->kv[v->idx[j] - 1];
+
+		if (key_len(kv) == klen && memcmp(kv, key, klen) == 0)
+			break;
+	}
+	return j;
+}
+
 static ssize_t
 vars_find(const struct hypr_vars *v, const char *key, size_t klen)
 {
-	for (size_t i = 0; i < v->n; i++)
-		if (key_len(v->kv[i]) == klen && memcmp(v->kv[i], key, klen) == 0)
-			return (ssize_t)i;
-	return -1;
+	size_t j;
+
+	if (v->icap == 0)
+		return -1;
+	j = vars_slot(v, key, klen);
+	return v->idx[j] ? (ssize_t)(v->idx[j] - 1) : -1;
 }
 
 static int
 vars_put(struct hypr_vars *v, char *kv)
 {
-	ssize_t i = vars_find(v, kv, key_len(kv));
+	size_t klen = key_len(kv), j;
 
-	if (i >= 0) {
-		free(v->kv[i]);
-		v->kv[i] = kv;
+	if ((v->n + 1) * 2 > v->icap &&
+	    vars_reindex(v, v->icap ? v->icap * 2 : 16) < 0)
+		return -1;
+	j = vars_slot(v, kv, klen);
+	if (v->idx[j]) {
+		free(v->kv[v->idx[j] - 1]);
+		v->kv[v->idx[j] - 1] = kv;
 		return 0;
 	}
 	if (v->n == v->cap) {
@@ -57,6 +109,7 @@ vars_put(struct hypr_vars *v, char *kv)
 		v->cap = cap;
 	}
 	v->kv[v->n++] = kv;
+	v->idx[j] = v->n;
 	return 0;
 }
 
@@ -122,6 +175,10 @@ hypr_vars_unset(struct hypr_vars *v, const char *key)
 	free(v->kv[i]);
 	memmove(&v->kv[i], &v->kv[i + 1], (v->n - (size_t)i - 1) * sizeof(*v->kv));
 	v->n--;
+	/* positions moved: index again, in place (unset is rare) */
+	memset(v->idx, 0, v->icap * sizeof(*v->idx));
+	for (size_t k = 0; k < v->n; k++)
+		v->idx[vars_slot(v, v->kv[k], key_len(v->kv[k]))] = k + 1;
 }
 
 int
@@ -144,8 +201,10 @@ hypr_vars_free(struct hypr_vars *v)
 	for (size_t i = 0; i < v->n; i++)
 		free(v->kv[i]);
 	free(v->kv);
+	free(v->idx);
 	v->kv = NULL;
-	v->n = v->cap = 0;
+	v->idx = NULL;
+	v->n = v->cap = v->icap = 0;
 }
 
 /* ---- word lists ---- */

@@ -6,10 +6,13 @@
 #include <stddef.h>
 #include "err.h"
 
-/* An ordered set of variables ("K=V" strings); later set() replaces. */
+/* An ordered set of variables ("K=V" strings); later set() replaces.
+ * Lookups are hashed: a config of 300 000 Env entries costs linear time. */
 struct hypr_vars {
 	char **kv;
 	size_t n, cap;
+	size_t *idx;		/* open addressing: position + 1, 0 = empty */
+	size_t icap;		/* a power of two, or 0 */
 };
 
 /* Set K to V (copies both). */

@@ -132,8 +132,16 @@ EOF
 	steps
 	run jq -c .Healthcheck <<< "$(final_config)"
 	assert_output '{"Test":["NONE"]}'
+	# the config travels on a stage's last step only (hypr-steps(5) v2)
 	run jq -c 'select(.type=="step") | .config.Healthcheck' "$T/steps"
-	assert_line --index 0 '{"Test":["CMD","/bin/true","x"]}'
+	assert_output "$(printf 'null\n{"Test":["NONE"]}')"
+	plan <<'EOF'
+FROM busybox
+HEALTHCHECK CMD ["/bin/true", "x"]
+EOF
+	steps
+	run jq -c .Healthcheck <<< "$(final_config)"
+	assert_output '{"Test":["CMD","/bin/true","x"]}'
 	plan <<'EOF'
 FROM busybox
 HEALTHCHECK --interval=5parsecs CMD true

@@ -161,7 +161,7 @@ write_cache_entry(const struct hypr_root *r, json_t *step, const char *created,
     const char *where, struct hypr_err *e)
 {
 	const char *key = hypr_json_str(step, "key");
-	json_t *layer = json_object_get(step, "layer"), *cfg = json_object_get(step, "config");
+	json_t *layer = json_object_get(step, "layer");
 	json_t *j, *lo = NULL;
 	char path[4300], *text;
 	int rc;
@@ -170,13 +170,14 @@ write_cache_entry(const struct hypr_root *r, json_t *step, const char *created,
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: step without a valid key", where);
 	if (json_is_object(layer) && (lo = layer_obj(layer, where, e)) == NULL)
 		return -1;
-	j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:o, s:o, s:b, s:s}",
+	/* no config: a hit recomputes it from the instructions (its key
+	 * covers them), and a config per entry was N-squared for N ENVs */
+	j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:o, s:b, s:s}",
 	    "hypr", "cache", "version", 1, "key", key,
 	    "op", hypr_json_str(step, "op") ? hypr_json_str(step, "op") : "",
 	    "created_by", hypr_json_str(step, "created_by") ?
 	    hypr_json_str(step, "created_by") : "",
 	    "layer", lo ? lo : json_null(),
-	    "config", json_is_object(cfg) ? json_incref(cfg) : json_object(),
 	    "empty_layer", lo == NULL,
 	    "created", created);
 	if (j == NULL)
@@ -251,7 +252,7 @@ main(int argc, char *argv[])
 	hypr_image_time(epoch >= 0 ? epoch : (int64_t)time(NULL), created, sizeof(created));
 	if (hypr_root_open(&r, o.root, &e) < 0)
 		die_err(&e);
-	if (hypr_stream_open(&in, stdin, "steps", "steps", 1, known, &e) < 0)
+	if (hypr_stream_open(&in, stdin, "steps", "steps", 2, known, &e) < 0)
 		die_err(&e);
 	split_platform(hypr_json_str(in.header, "platform"), &os, &arch, pbuf, sizeof(pbuf));
 	while ((rv = hypr_stream_next(&in, &rec, &e)) == 1) {

@@ -29,15 +29,17 @@ static void
 usage(FILE *f, int code)
 {
 	fprintf(f,
-	    "usage: hypr-exec [-C DIR] [--no-cache] [--root DIR] < resolved > steps\n"
+	    "usage: hypr-exec [-C DIR] [--no-cache] [--disk SIZE] [--root DIR] < resolved > steps\n"
 	    "Run every instruction of the resolved plan (hypr-resolved(5)) read on\n"
 	    "stdin and write the steps stream (hypr-steps(5)) on stdout.\n"
 	    "  -C, --context DIR   the build context (default: .)\n"
 	    "  --no-cache          ignore cached steps\n"
+	    "  --disk SIZE         what a build VM's layers may take (e.g. 20g; default:\n"
+	    "                      HYPR_BUILD_DISK, else 64g or 90%% of the free space)\n"
 	    "  --root DIR          the hypr store (default: $HYPR_ROOT)\n"
 	    "  -q, --quiet         no progress lines on stderr (RUN output still shows)\n"
 	    "  -h, --help          this text\n"
-	    "Environment: HYPR_ROOT, HYPR_STEP_TIMEOUT (seconds), SOURCE_DATE_EPOCH,\n"
+	    "Environment: HYPR_ROOT, HYPR_STEP_TIMEOUT (seconds), HYPR_BUILD_DISK, SOURCE_DATE_EPOCH,\n"
 	    "HYPR_ACCEL, HYPR_PARSE (for ONBUILD triggers).\n"
 	    "Exit status: 0 ok, 1 a step failed, 2 usage, 3 bad input, 4 system error.\n");
 	exit(code);
@@ -345,9 +347,11 @@ stage_begin(struct ctx *c, struct stage *st, json_t **base_out, struct hypr_err 
 		*base_out = json_pack("{s:O?,s:s}", "ref",
 		    json_object_get(st->image, "ref"), "digest", md);
 	} else if (base && strcmp(base, "scratch") == 0) {
-		static const char scratch[] = "hypr-exec: FROM scratch";
+		static const char scratch[] = "hypr-exec: FROM scratch, PATH";
 
-		st->config = json_object();
+		/* BuildKit's empty image has the default PATH */
+		st->config = json_pack("{s:[s]}", "Env",
+		    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 		st->layers = json_array();
 		if (hypr_digest_buf(scratch, sizeof(scratch) - 1, st->base_key, e) < 0)
 			return -1;
@@ -361,21 +365,27 @@ stage_begin(struct ctx *c, struct stage *st, json_t **base_out, struct hypr_err 
 	return 0;
 }
 
+/* The config travels once per stage (its last step), not per step: N ENV
+ * lines made an N-squared stream (hypr-steps(5), version 2). */
 static int
-write_step(struct ctx *c, struct stage *st, struct step *s, int n,
+write_step(struct ctx *c, struct stage *st, struct step *s, int n, int last,
     struct hypr_err *e)
 {
 	json_t *line = json_object_get(s->instr, "line");
-	json_t *rec = json_pack("{s:s,s:i,s:i,s:O,s:s,s:s,s:s,s:b,s:O,s:O,s:b}",
+	json_t *rec = json_pack("{s:s,s:i,s:i,s:O,s:s,s:s,s:s,s:b,s:O,s:b}",
 	    "type", "step", "stage", st->index, "n", n, "line",
 	    line ? line : json_null(), "op", s->op, "created_by",
 	    s->created_by ? s->created_by : s->op, "key", s->key, "cached", s->cached,
-	    "layer", s->layer ? s->layer : json_null(), "config", st->config,
+	    "layer", s->layer ? s->layer : json_null(),
 	    "empty_layer", s->layer == NULL);
 	int r;
 
 	if (rec == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	if (last && json_object_set(rec, "config", st->config) < 0) {
+		json_decref(rec);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	}
 	if (st->author)
 		json_object_set_new(rec, "author", json_string(st->author));
 	r = hypr_stream_put(&c->out, rec, e);
@@ -433,7 +443,7 @@ do_step(struct ctx *c, struct stage *st, json_t *instr, int n, int total,
 			st->imported = json_array_size(st->layers);
 	}
 	memcpy(st->key, s.key, sizeof(st->key));
-	if (write_step(c, st, &s, n, e) < 0)
+	if (write_step(c, st, &s, n, n == total, e) < 0)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (s.cached)
@@ -607,6 +617,7 @@ main(int argc, char *argv[])
 		{ "no-cache", no_argument, NULL, 'n' },
 		{ "root", required_argument, NULL, 'r' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "disk", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -624,6 +635,10 @@ main(int argc, char *argv[])
 		case 'n': c.no_cache = 1; break;
 		case 'r': rootdir = optarg; break;
 		case 'q': c.quiet = 1; break;
+		case 'd':
+			if (hypr_size_parse(optarg, &c.disk) < 0 || c.disk == 0)
+				die(HYPR_EXIT_USAGE, "--disk %s: not a size (e.g. 20g)", optarg);
+			break;
 		case 'h': usage(stdout, 0); break;
 		default: usage(stderr, HYPR_EXIT_USAGE);
 		}
@@ -670,7 +685,7 @@ main(int argc, char *argv[])
 	hdr = json_pack("{s:s,s:O?,s:O?,s:O}", "context", c.context, "dockerfile",
 	    json_object_get(c.header, "dockerfile"), "target",
 	    json_object_get(c.header, "target"), "build_args", c.build_args);
-	if (hdr == NULL || hypr_stream_begin(&c.out, stdout, "steps", 1, hdr, &e) < 0)
+	if (hdr == NULL || hypr_stream_begin(&c.out, stdout, "steps", 2, hdr, &e) < 0)
 		die_err(&e);
 	json_decref(hdr);
 	for (size_t i = 0; i < c.nstages; i++) {

@@ -195,3 +195,52 @@ cat_file() {
 	assert_equal "$(field '.labels["com.example.extra"]')" '"yes"'
 	assert_equal "$(field '.labels["org.opencontainers.image.title"]')" '"override"'
 }
+
+# bats test_tags=vm
+@test "build: RUN setcap and setfattr: security.capability and user.* reach the layer and the squashfs" {
+	local d=$BATS_TEST_TMPDIR/cap b lib
+	mkdir -p "$d/root/usr/sbin" "$d/root/lib64"
+	# the host's setcap/getcap/setfattr/getfattr and their libraries
+	for b in /usr/sbin/setcap /usr/sbin/getcap /usr/bin/setfattr /usr/bin/getfattr; do
+		cp "$b" "$d/root/usr/sbin/"
+		for lib in $(ldd "$b" | awk '$3 ~ /^\// { print $3 }'); do
+			mkdir -p "$d/root${lib%/*}"
+			cp -L "$lib" "$d/root$lib"
+		done
+	done
+	cp -L /lib64/ld-linux-x86-64.so.2 "$d/root/lib64/"
+	printf '%s\n' 'FROM busybox:latest' 'COPY root /' \
+		'RUN cp /bin/busybox /usr/bin/ping && setcap cap_net_bind_service,cap_net_raw=+ep /usr/bin/ping && setfattr -n user.note -v hi /usr/bin/ping' \
+		'RUN touch /other && getcap /usr/bin/ping && getfattr --only-values -n user.note /usr/bin/ping && echo' > "$d/Dockerfile"
+	run --separate-stderr -0 hypr build --keep "$d/keep" -t cap:1 "$d"
+	[[ $stderr == *"#"?" /usr/bin/ping cap_net_bind_service,cap_net_raw=ep"* ]]
+	[[ $stderr == *"#"?" hi"* ]]
+	# the RUN's layer tar, then the final squashfs (through sqfs2tar)
+	xattrs() {
+		python3 -c 'import sys, tarfile
+for m in tarfile.open(fileobj=sys.stdin.buffer, mode="r|*"):
+    if m.name.lstrip("./") == "usr/bin/ping":
+        print(" ".join(sorted(k for k in m.pax_headers if k.startswith("SCHILY.xattr"))))'
+	}
+	l=$(jq -r 'select(.type == "step" and .n == 2) | .layer.digest | ltrimstr("sha256:")' "$d/keep/steps.jsonl")
+	run -0 xattrs < "$HYPR_ROOT/blobs/sha256/$l"
+	assert_output "SCHILY.xattr.security.capability SCHILY.xattr.user.note"
+	manifest cap:1
+	run -0 xattrs < <(sqfs2tar "$(sqfs)")
+	assert_output "SCHILY.xattr.security.capability SCHILY.xattr.user.note"
+}
+
+# bats test_tags=vm
+@test "build: FROM scratch has docker's default PATH; a RUN leaves no /dev, /proc or /sys" {
+	local d=$BATS_TEST_TMPDIR/scratch
+	mkdir -p "$d"
+	cp /bin/busybox "$d/"
+	printf '%s\n' 'FROM scratch' 'COPY busybox /bin/busybox' \
+		'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir /x && /bin/busybox ls /dev/null /proc/self/exe && echo $PATH"]' > "$d/Dockerfile"
+	run --separate-stderr -0 hypr build -t scratch:1 "$d"
+	[[ $stderr == *"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"* ]]
+	manifest scratch:1
+	assert_equal "$(field .env)" '["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]'
+	run -0 tree
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 ' 'drwxr-xr-x 0/0 /bin' '-rwxr-xr-x 0/0 /bin/busybox' 'drwxr-xr-x 0/0 /x')"
+}

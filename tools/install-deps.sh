@@ -7,7 +7,7 @@ pkgs="build-essential pkg-config
 libarchive-dev libjansson-dev libssl-dev libyaml-dev
 squashfs-tools squashfs-tools-ng
 qemu-system-x86 linux-source-6.1 flex bison bc libelf-dev cpio xz-utils
-e2fsprogs busybox-static
+e2fsprogs busybox-static libcap2-bin attr
 bats bats-support bats-assert jq curl skopeo docker-registry apache2-utils
 python3 debootstrap mandoc shellcheck"
 [ "${HYPR_BENCH_DEPS:-0}" = 1 ] && pkgs="$pkgs hyperfine buildah docker.io"

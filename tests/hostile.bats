@@ -489,6 +489,33 @@ small_root() {
 }
 
 # bats test_tags=vm
+@test "hostile: a guest that QEMU pauses is named at once, not after a timeout" {
+	# QEMU's default drive policy pauses the guest on ENOSPC (hypr asks
+	# for werror=report); put the pausing policy back with a wrapper
+	small_root 300m
+	cat > qemu-pausing <<'EOF'
+#!/bin/bash
+exec qemu-system-x86_64 "${@//werror=report/werror=stop}"
+EOF
+	chmod +x qemu-pausing
+	ctx c 'FROM busybox:latest' \
+		'RUN dd if=/dev/zero of=/a bs=1M count=20 conv=fsync && echo fi""lled && sleep 3 && dd if=/dev/zero of=/b bs=1M count=100'
+	HYPR_QEMU=$PWD/qemu-pausing HYPR_STEP_TIMEOUT=600 bg_build --progress=plain -t p:1 c
+	wait_for grep -q '^#1 filled' bg.err
+	avail=$(df --output=avail -B1M "$SMALL" | tail -n 1)
+	dd if=/dev/zero of="$SMALL/filler" bs=1M count=$((avail - 10)) 2>/dev/null || true
+	SECONDS=0
+	finish_bg
+	rm -f "$SMALL/filler"
+	[ "$BG_RC" -eq 4 ]
+	[ "$SECONDS" -lt 120 ]
+	stderr=$(cat bg.err)
+	one_error "hypr-exec: c/Dockerfile:2: RUN dd if=/dev/zero of=/a bs=1M count=20 "
+	[[ $stderr == *"the guest was paused by QEMU (io-error): the host disk is full (writing the build's "* ]]
+	nothing_left
+}
+
+# bats test_tags=vm
 @test "hostile: sparse files keep their holes and sizes: base layer, RUN, layers, squashfs" {
 	local t=$BATS_TEST_TMPDIR
 	mkdir -p "$t/s"

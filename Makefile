@@ -40,11 +40,16 @@ all: $(BINS) guest
 
 # Dependencies come from the compiler (-MMD -MP): touching a tool's own
 # header rebuilds what includes it, and nothing else.
-$(B)/%.o: %.c
+# An object without its .d is rebuilt (its headers are unknown).
+$(B)/%.o: %.c $(B)/%.d
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+ALL_SRC := $(LIB_SRC) $(wildcard tools/*.c tools/*/*.c) $(UNIT_SRC) pipeline/vm/hypr-vmctl.c
+DEPS := $(ALL_SRC:%.c=$(B)/%.d)
+# named explicitly: not intermediate files, so a missing one counts
+$(DEPS):
+-include $(wildcard $(DEPS))
 
 $(B)/libhypr.a: $(LIB_OBJ)
 	@rm -f $@
@@ -87,7 +92,9 @@ clean:
 	rm -rf $(B)
 
 .PHONY: all check check-unit install lint clean guest
-.SECONDARY:
+# keep objects (intermediates of the pattern rules); not .SECONDARY, under
+# which a missing .d would not make its object out of date
+.PRECIOUS: $(B)/%.o
 
 # The README's main job: build hypr, load a busybox base made locally (no
 # registry), build examples/hello and list the images.

@@ -752,7 +752,7 @@ env_double(const char *name, double def)
 	return (*end || d < 0) ? def : d;
 }
 
-#define MAXARGS 64
+#define MAXARGS (64 + 4 * HYPR_VM_MAX_CACHES)
 
 /* A path as a QemuOpts value: every ',' doubled, else a comma in a path
  * (HYPR_ROOT, TMPDIR) would end the value and start another option.
@@ -781,7 +781,8 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
     double boot_timeout, struct hypr_err *e)
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], append[1024], serial[PATH_MAX + 16];
-	char drive[5][2 * PATH_MAX + 128], chardev[64], qchardev[64], smp[32], mem[32], qlog[PATH_MAX];
+	char drive[5 + HYPR_VM_MAX_CACHES][2 * PATH_MAX + 128], cdev[HYPR_VM_MAX_CACHES][96];
+	char chardev[64], qchardev[64], smp[32], mem[32], qlog[PATH_MAX];
 	char *argv[MAXARGS];
 	const char *qemu = getenv("HYPR_QEMU") ? getenv("HYPR_QEMU") : "qemu-system-x86_64";
 	int sv[2], qv[2], ndisks = 0, a = 0, type;
@@ -802,7 +803,10 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	snprintf(smp, sizeof smp, "%ld", cpus);
 	snprintf(mem, sizeof mem, "%ld", mb);
 
-	ndisks = 2 + (o->base != NULL) + vm->scratch;
+	if (o->ncaches > HYPR_VM_MAX_CACHES)
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: more than %d cache mounts",
+		    HYPR_VM_MAX_CACHES);
+	ndisks = 2 + (o->base != NULL) + vm->scratch + (int)o->ncaches;
 	/* A distribution kernel finds virtio-mmio devices only through ACPI,
 	 * hangs with noapictimer, and spends 0.3 s in crypto self-tests. */
 	if (!strcmp(accel, "kvm"))
@@ -889,6 +893,26 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	argv[a++] = drive[d++];
 	argv[a++] = "-device";
 	argv[a++] = "virtio-blk-device,drive=in,serial=in";
+	for (size_t k = 0; k < o->ncaches; k++) {
+		if (qemu_path(qp, sizeof qp, o->caches[k].image, NULL) < 0 ||
+		    snprintf(drive[d], sizeof drive[d],
+		    "id=cache%zu,file=%s,format=raw,if=none,cache=unsafe,aio=threads,"
+		    "werror=report,rerror=report", k, qp) >= (int)sizeof drive[d])
+			goto toolong;
+		snprintf(cdev[k], sizeof cdev[k], "virtio-blk-device,drive=cache%zu,serial=cache%zu", k, k);
+		argv[a++] = "-drive";
+		argv[a++] = drive[d++];
+		argv[a++] = "-device";
+		argv[a++] = cdev[k];
+	}
+	if (o->net) {
+		/* QEMU user networking: no root, no bridge, no host setup; the
+		 * host's loopback is 10.0.2.2 to the guest */
+		argv[a++] = "-netdev";
+		argv[a++] = "user,id=net0";
+		argv[a++] = "-device";
+		argv[a++] = "virtio-net-device,netdev=net0";
+	}
 	argv[a++] = "-device";
 	argv[a++] = "virtio-serial-device";
 	argv[a++] = "-chardev";
@@ -1105,9 +1129,9 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 /* ---- run ---- */
 
 static int
-tlv(unsigned char **buf, size_t *len, size_t *cap, int tag, const char *s)
+tlv_bin(unsigned char **buf, size_t *len, size_t *cap, int tag, const void *s, size_t n)
 {
-	size_t n = strlen(s), need;
+	size_t need;
 
 	if (hypr_size_add(*len, 5 + n, &need) < 0 || need > HYPR_PROTO_MAX)
 		return -1;
@@ -1121,9 +1145,65 @@ tlv(unsigned char **buf, size_t *len, size_t *cap, int tag, const char *s)
 	}
 	(*buf)[*len] = (unsigned char)tag;
 	hypr_proto_put32(*buf + *len + 1, (uint32_t)n);
-	memcpy(*buf + *len + 5, s, n);
+	if (n)
+		memcpy(*buf + *len + 5, s, n);
 	*len = need;
 	return 0;
+}
+
+static int
+tlv(unsigned char **buf, size_t *len, size_t *cap, int tag, const char *s)
+{
+	return tlv_bin(buf, len, cap, tag, s, strlen(s));
+}
+
+/* type, target, source, flags, mode, uid, gid, size: NUL-terminated
+ * fields; then the data (hypr-guest(7)) */
+static int
+mount_tlv(unsigned char **buf, size_t *len, size_t *cap, const struct hypr_vm_mount *m)
+{
+	char num[4][32], type[2] = { m->type, 0 }, src[PATH_MAX];
+	const char *f[8];
+	size_t n = 0, o = 0;
+	unsigned char *v;
+	int rc;
+
+	if (m->mode >= 0)
+		snprintf(num[0], sizeof num[0], "%lo", (unsigned long)m->mode);
+	else
+		num[0][0] = 0;
+	snprintf(num[1], sizeof num[1], m->uid >= 0 ? "%ld" : "", m->uid);
+	snprintf(num[2], sizeof num[2], m->gid >= 0 ? "%ld" : "", m->gid);
+	snprintf(num[3], sizeof num[3], m->size ? "%llu" : "", (unsigned long long)m->size);
+	f[0] = type;
+	f[1] = m->target;
+	/* guest paths: bind sources in /L/M, cache disks at /C/K */
+	src[0] = 0;
+	if ((m->type == 'b' || m->type == 'c') &&
+	    snprintf(src, sizeof src, m->type == 'b' ? "/L/M/%s" : "/C/%s",
+	    m->source ? m->source : "") >= (int)sizeof src)
+		return -1;
+	f[2] = src;
+	f[3] = m->rw ? "rw" : m->ro ? "ro" : "";
+	f[4] = num[0];
+	f[5] = num[1];
+	f[6] = num[2];
+	f[7] = num[3];
+	for (int i = 0; i < 8; i++)
+		n += strlen(f[i] ? f[i] : "") + 1;
+	if (!(v = malloc(n + m->dlen)))
+		return -1;
+	for (int i = 0; i < 8; i++) {
+		size_t k = strlen(f[i] ? f[i] : "") + 1;
+		memcpy(v + o, f[i] ? f[i] : "", k);
+		o += k;
+	}
+	if (m->dlen)
+		memcpy(v + o, m->data, m->dlen);
+	rc = tlv_bin(buf, len, cap, HYPR_TAG_MOUNT, v, n + m->dlen);
+	explicit_bzero(v, n + m->dlen);	/* a secret leaves no copy behind */
+	free(v);
+	return rc;
 }
 
 static void
@@ -1164,12 +1244,19 @@ hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct
 		rc = tlv(&buf, &len, &cap, HYPR_TAG_HOSTNAME, r->hostname ? r->hostname : "hypr");
 	if (rc == 0)
 		rc = tlv(&buf, &len, &cap, HYPR_TAG_TIME, tbuf);
+	if (rc == 0 && r->net)
+		rc = tlv(&buf, &len, &cap, HYPR_TAG_NET, "1");
+	for (char *const *h = r->hosts; h && *h && rc == 0; h++)
+		rc = tlv(&buf, &len, &cap, HYPR_TAG_HOST, *h);
+	for (size_t k = 0; k < r->nmounts && rc == 0; k++)
+		rc = mount_tlv(&buf, &len, &cap, &r->mounts[k]);
 	if (rc < 0) {
 		free(buf);
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: RUN request too large");
 	}
 	vm->step++;
 	rc = send_frame(vm, HYPR_MSG_RUN, buf, len, e);
+	explicit_bzero(buf, len);	/* it may hold a secret */
 	free(buf);
 	if (rc < 0) {
 		vm_reap(vm, 1);
@@ -1277,22 +1364,19 @@ hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struc
 	return 0;
 }
 
-int
-hypr_vm_import(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e)
+/* Decompress a tar (any filter libarchive reads) onto the in disk; *total
+ * gets its length. */
+static int
+fill_in_disk(struct hypr_vm *vm, const char *tar_path, uint64_t *total, struct hypr_err *e)
 {
 	struct archive *a;
 	const void *blk;
 	size_t sz;
 	la_int64_t off;
-	uint64_t total = 0;
-	unsigned char req[16], *p;
-	uint32_t n;
-	int type, r;
 	struct archive_entry *ent;
+	int r;
 
-	if (vm->dead)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
-	/* The guest reads a plain tar: decompress (any filter) onto the in disk. */
+	*total = 0;
 	a = archive_read_new();
 	archive_read_support_filter_all(a);
 	archive_read_support_format_raw(a);
@@ -1308,8 +1392,8 @@ hypr_vm_import(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e)
 			archive_read_free(a);
 			return -1;
 		}
-		if ((uint64_t)off + sz > total)
-			total = (uint64_t)off + sz;
+		if ((uint64_t)off + sz > *total)
+			*total = (uint64_t)off + sz;
 	}
 	if (r != ARCHIVE_EOF) {
 		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", tar_path, archive_error_string(a));
@@ -1317,19 +1401,36 @@ hypr_vm_import(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e)
 		return -1;
 	}
 	archive_read_free(a);
-	if (total > DISK_SIZE)
+	if (*total > DISK_SIZE)
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: larger than the in disk", tar_path);
+	return 0;
+}
+
+/* Send a request naming [0, total) of the in disk; wait for IMPORTED. */
+static int
+in_disk_request(struct hypr_vm *vm, int type, uint64_t total, const char *name,
+    const char *tar_path, const char *what, struct hypr_err *e)
+{
+	unsigned char req[16 + 64], *p;
+	size_t nl = name ? strlen(name) : 0;
+	uint32_t n;
+	int t;
+
+	if (nl > 63)
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: %s: name too long", what);
 	vm->step++;
 	hypr_proto_put64(req, 0);
 	hypr_proto_put64(req + 8, total);
-	if (send_frame(vm, HYPR_MSG_IMPORT, req, sizeof req, e) < 0) {
+	if (nl)
+		memcpy(req + 16, name, nl);
+	if (send_frame(vm, type, req, 16 + nl, e) < 0) {
 		vm_reap(vm, 1);
 		return -1;
 	}
-	if (recv_frame(vm, now() + env_double("HYPR_DIFF_TIMEOUT", 3600), &type, &p, &n, e, "import") < 0)
+	if (recv_frame(vm, now() + env_double("HYPR_DIFF_TIMEOUT", 3600), &t, &p, &n, e, what) < 0)
 		return -1;
-	if (type != HYPR_MSG_IMPORTED) {
-		r = unexpected(vm, type, p, n, e, "import");
+	if (t != HYPR_MSG_IMPORTED) {
+		unexpected(vm, t, p, n, e, what);
 		if (!vm->dead)
 			e->code = HYPR_EXIT_INPUT;	/* the guest refused the tar */
 		return hypr_err_prefix(e, "%s", tar_path);
@@ -1337,6 +1438,33 @@ hypr_vm_import(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e)
 	consume(vm);
 	fallocate(vm->infd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)((total + 4095) & ~4095ull));
 	return 0;
+}
+
+int
+hypr_vm_import(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e)
+{
+	uint64_t total;
+
+	if (vm->dead)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
+	if (fill_in_disk(vm, tar_path, &total, e) < 0)
+		return -1;
+	return in_disk_request(vm, HYPR_MSG_IMPORT, total, NULL, tar_path, "import", e);
+}
+
+int
+hypr_vm_mount_data(struct hypr_vm *vm, const char *tar_path, const char *name,
+    struct hypr_err *e)
+{
+	uint64_t total;
+
+	if (vm->dead)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
+	if (!name || !*name || strchr(name, '/') || name[0] == '.')
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: mount data: bad name");
+	if (fill_in_disk(vm, tar_path, &total, e) < 0)
+		return -1;
+	return in_disk_request(vm, HYPR_MSG_MOUNTDATA, total, name, tar_path, "mount data", e);
 }
 
 /* ---- stop ---- */

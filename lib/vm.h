@@ -13,6 +13,13 @@
 
 struct hypr_vm;
 
+/* A cache mount's disk: an ext4 image the caller made and holds a lock
+ * on; the guest mounts it at boot (hypr-guest(7)). */
+struct hypr_vm_cache {
+	const char *image;
+};
+#define HYPR_VM_MAX_CACHES 32
+
 struct hypr_vm_opts {
 	const char *base;	/* base rootfs squashfs; NULL = empty (FROM scratch) */
 	const char *tmpdir;	/* where scratch/out/in disks live (deleted on stop) */
@@ -24,6 +31,9 @@ struct hypr_vm_opts {
 				 * disk); 0 = HYPR_BUILD_DISK, else 64 GiB or
 				 * 90% of the free space, whichever is smaller.
 				 * One given is checked against the free space. */
+	int net;		/* a network device (QEMU user networking) */
+	const struct hypr_vm_cache *caches;	/* disks cache0.. */
+	size_t ncaches;
 	int watch_fd;		/* > 0: every wait (boot, RUN, diff, import) fails
 				 * at once, VM killed, when this fd reports POLLERR
 				 * or POLLHUP: pass STDOUT_FILENO so a gone stream
@@ -32,6 +42,21 @@ struct hypr_vm_opts {
 
 /* Called with live output of a RUN: fd is 1 (stdout) or 2 (stderr). */
 typedef void hypr_vm_output_fn(void *arg, int fd, const char *buf, size_t len);
+
+/* A RUN --mount (hypr-guest(7)). */
+struct hypr_vm_mount {
+	char type;		/* 'b' bind, 'c' cache, 't' tmpfs, 's' secret */
+	const char *target;	/* absolute path in the step root */
+	const char *source;	/* bind: a name given to hypr_vm_mount_data, with
+				 * an optional "/sub/path"; cache: the cache
+				 * disk's index as a decimal string */
+	int rw, ro;		/* bind rw (writes thrown away); cache ro */
+	long mode, uid, gid;	/* -1 unset (cache: set on a new one; secret) */
+	uint64_t size;		/* tmpfs size in bytes, 0 = default */
+	const void *data;	/* secret bytes: they travel on the control
+				 * port only, never through a disk */
+	size_t dlen;
+};
 
 struct hypr_vm_run {
 	char *const *argv;	/* full argv: shell form is already SHELL + cmd */
@@ -47,6 +72,10 @@ struct hypr_vm_run {
 	void *output_arg;
 	int watch_fd;		/* > 0: as hypr_vm_opts.watch_fd, for this step
 				 * only (overrides it); 0 = the VM's watch_fd */
+	int net;		/* the step has the VM's network (opts.net) */
+	char *const *hosts;	/* extra /etc/hosts lines "IP NAME", NULL-terminated */
+	const struct hypr_vm_mount *mounts;
+	size_t nmounts;
 };
 
 /* Boot a VM (kernel and initramfs found as hypr-guest(7) says); waits for READY. */
@@ -65,6 +94,10 @@ int hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len,
 /* Stack a layer tar (any compression libarchive reads) as the next lower, as
  * if a step had produced it (cached steps, COPY/ADD layers). */
 int hypr_vm_import(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e);
+/* Extract a tar (any compression) for RUN --mount: name "cacheK" seeds
+ * cache disk K's root, any other name becomes a bind source. */
+int hypr_vm_mount_data(struct hypr_vm *vm, const char *tar_path, const char *name,
+    struct hypr_err *e);
 /* Clean shutdown (QUIT, wait, reap) and free. */
 int hypr_vm_stop(struct hypr_vm *vm, struct hypr_err *e);
 /* Kill QEMU at once and free (error paths). After any failed call the VM

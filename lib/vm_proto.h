@@ -17,9 +17,10 @@
 
 enum hypr_proto_type {
 	/* host -> guest */
-	HYPR_MSG_RUN = 'R',	/* TLV: argv*, env*, cwd, user, host, time */
+	HYPR_MSG_RUN = 'R',	/* TLV: argv*, env*, cwd, user, host, time, net, hosts*, mounts* */
 	HYPR_MSG_DIFF = 'D',	/* i64 epoch (-1 none), u64 out-disk offset */
 	HYPR_MSG_IMPORT = 'I',	/* u64 in-disk offset, u64 length */
+	HYPR_MSG_MOUNTDATA = 'M',	/* u64 in-disk offset, u64 length, name */
 	HYPR_MSG_QUIT = 'Q',	/* empty */
 	/* guest -> host */
 	HYPR_MSG_READY = 'Y',	/* text: "hypr-init VERSION" */
@@ -42,6 +43,10 @@ enum hypr_proto_tag {
 	HYPR_TAG_USER = 'u',
 	HYPR_TAG_HOSTNAME = 'h',
 	HYPR_TAG_TIME = 't',	/* decimal CLOCK_REALTIME nanoseconds */
+	HYPR_TAG_NET = 'n',	/* "1": the step has the VM's network */
+	HYPR_TAG_HOST = 'H',	/* an extra /etc/hosts line, "IP NAME" */
+	HYPR_TAG_MOUNT = 'm',	/* type, target, source, flags, mode, uid, gid,
+				 * size (NUL-terminated), then the data */
 };
 
 static inline void

@@ -4,8 +4,64 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define GUEST_BUF (1u << 20)	/* O_DIRECT transfer unit, 4 KiB aligned */
+#define L "/L"			/* layers: L/1..n, the init layer L/i, the base L/b */
+#define R "/R"			/* the step root (an overlay) */
+#define GUEST_IP "10.0.2.15"	/* QEMU user networking's defaults */
+#define GUEST_GW "10.0.2.2"
+#define GUEST_DNS "10.0.2.3"
+
+/* ---- hypr-init.c ---- */
+extern int debug;
+void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int write_file(const char *path, const char *s);
+/* Bring lo up in the current network namespace. */
+void lo_up(void);
+
+/* ---- step.c: one RUN ---- */
+
+/* A mount of a step (hypr-guest(7), the RUN request's m records). */
+struct mnt {
+	char type;		/* 'b' bind, 'c' cache, 't' tmpfs, 's' secret */
+	char *target;		/* absolute, in the step root */
+	char *source;		/* bind, cache: a guest path */
+	int rw;			/* bind: writes allowed (and thrown away) */
+	int ro;			/* cache: read-only */
+	long mode, uid, gid;	/* -1: unset */
+	uint64_t size;		/* tmpfs: bytes, 0 = default */
+	char *data;		/* secret: its bytes (never on a disk) */
+	size_t dlen;
+	char *canon;		/* target after the image's symlinks (step_root) */
+	int isfile;		/* the mount point is a file */
+};
+
+struct run {
+	char **argv, **env;
+	size_t nargv, nenv;
+	char *cwd, *user, *hostname;
+	long long time_ns;
+	int net;		/* the step has the VM's network (else lo only) */
+	char **hosts;		/* extra /etc/hosts lines ("IP NAME") */
+	size_t nhosts;
+	struct mnt *mounts;
+	size_t nmounts;
+};
+
+/* Decode a RUN request's TLV payload; 0, or -1 (malformed). */
+int run_parse(unsigned char *p, size_t n, struct run *r);
+void run_free(struct run *r);
+/* Mount step n's root at R: an overlay whose upper is layer n, with a
+ * layer of mount points on top of the lowers when the step has mounts,
+ * then /proc, /dev and the agent's /etc files. 0, or -1 with err. */
+int step_root(unsigned n, struct run *r, char *err, size_t errlen);
+/* Detach R and whatever is mounted under it; wipe secrets. */
+void step_unmount(void);
+/* In the forked child: namespaces, mounts, root, user; exec the command. */
+__attribute__((noreturn)) void step_child(struct run *r, int out, int errfd);
+
+/* ---- guest-tar.c ---- */
 
 /* Write layerdir as an OCI layer tar at byte off of the raw disk outfd
  * (opened O_DIRECT): whiteouts as .wh.NAME, opaque dirs as .wh..wh..opq,

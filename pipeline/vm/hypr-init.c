@@ -1,16 +1,20 @@
 /* hypr-init - PID 1 of the hypr build VM (static; see hypr-guest(7)).
  *
  * Finds its disks by virtio serial and its control port by name, mounts the
- * base squashfs and a tmpfs for the layers, then serves RUN, DIFF, IMPORT
- * and QUIT frames on the port. Layer n lives in /L/n; step n mounts an
- * overlay at /R with lowers n-1..1, the init layer "i" and the base "b". */
+ * base squashfs and the layers' disk, configures the network when the VM
+ * has one, then serves RUN, DIFF, IMPORT, MOUNTDATA and QUIT frames on the
+ * port. Layer n lives in /L/n; a step (step.c) mounts an overlay at /R with
+ * lowers n-1..1, the init layer "i" and the base "b". */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,18 +42,17 @@
 #include "vm_proto.h"
 
 #define VERSION "1"
-#define L "/L"
-#define R "/R"
+#define MAX_CACHES 32		/* cache mount disks: serial cache0.. */
 
 extern char **environ;
 
 static int ctl = -1;		/* the hypr.ctl port */
 static int outdisk = -1, indisk = -1;
-static char basedev[512], scratchdev[512];
+static char basedev[512], scratchdev[512], cachedev[MAX_CACHES][512];
 static unsigned nlayers;
-static int debug;
+int debug;
 
-static void
+void
 logmsg(const char *fmt, ...)
 {
 	va_list ap;
@@ -163,7 +166,7 @@ read_line(const char *path, char *buf, size_t n)
 	return 0;
 }
 
-static int
+int
 write_file(const char *path, const char *s)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -246,6 +249,8 @@ find_disks(int want)
 				outdisk = open(p, O_RDWR | O_DIRECT | O_CLOEXEC);
 			else if (!strcmp(serial, "in") && indisk < 0)
 				indisk = open(p, O_RDONLY | O_DIRECT | O_CLOEXEC);
+			else if (!strncmp(serial, "cache", 5) && atoi(serial + 5) < MAX_CACHES)
+				snprintf(cachedev[atoi(serial + 5)], sizeof cachedev[0], "%s", p);
 		}
 		if (d)
 			closedir(d);
@@ -255,6 +260,7 @@ find_disks(int want)
 			fatal("found %d of %d disks", found, want);
 		outdisk = indisk = -1;
 		basedev[0] = scratchdev[0] = 0;
+		memset(cachedev, 0, sizeof cachedev);
 		usleep(2000);
 	}
 }
@@ -273,7 +279,7 @@ cmdline_int(const char *key, int def)
 	return def;
 }
 
-static void
+void
 lo_up(void)
 {
 	struct ifreq ifr = { 0 };
@@ -287,6 +293,55 @@ lo_up(void)
 		ioctl(s, SIOCSIFFLAGS, &ifr);
 	}
 	close(s);
+}
+
+static int
+set_addr(int s, unsigned long req, const char *ifn, const char *ip)
+{
+	struct ifreq ifr = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifn);
+	sin->sin_family = AF_INET;
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) != 1)
+		return -1;
+	return ioctl(s, req, &ifr);
+}
+
+/* The VM's network, when the host gave it one (a step asked for it): QEMU
+ * user networking's address, route and DNS (10.0.2.15, .2, .3). Steps
+ * without the network never see it: they get a namespace of their own. */
+static void
+net_up(void)
+{
+	struct ifreq ifr = { 0 };
+	struct rtentry rt = { 0 };
+	struct sockaddr_in *a;
+	int s;
+
+	if (access("/sys/class/net/eth0", F_OK) < 0)
+		return;
+	if ((s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		fatal("network: socket: %s", strerror(errno));
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "eth0");
+	if (set_addr(s, SIOCSIFADDR, "eth0", GUEST_IP) < 0 ||
+	    set_addr(s, SIOCSIFNETMASK, "eth0", "255.255.255.0") < 0 ||
+	    ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		fatal("network: eth0: %s", strerror(errno));
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		fatal("network: eth0 up: %s", strerror(errno));
+	a = (struct sockaddr_in *)&rt.rt_gateway;
+	a->sin_family = AF_INET;
+	inet_pton(AF_INET, GUEST_GW, &a->sin_addr);
+	((struct sockaddr_in *)&rt.rt_dst)->sin_family = AF_INET;
+	((struct sockaddr_in *)&rt.rt_genmask)->sin_family = AF_INET;
+	rt.rt_flags = RTF_UP | RTF_GATEWAY;
+	if (ioctl(s, SIOCADDRT, &rt) < 0)
+		fatal("network: default route: %s", strerror(errno));
+	close(s);
+	if (debug)
+		logmsg("eth0 %s via %s", GUEST_IP, GUEST_GW);
 }
 
 /* The init layer holds only what the base lacks: mount points and the
@@ -409,119 +464,24 @@ boot(void)
 		fatal("mount /run: %s", strerror(errno));
 	if (mknodes() < 0)
 		fatal("/run/dev: %s", strerror(errno));
+	mkdir("/w", 0700);	/* a step's own tmpfs (secrets, rw binds) */
+	mkdir(L "/M", 0755);	/* RUN --mount=type=bind sources */
+	mkdir("/C", 0755);
+	for (int k = 0; k < MAX_CACHES; k++) {
+		char c[32];
+		if (!cachedev[k][0])
+			continue;
+		snprintf(c, sizeof c, "/C/%d", k);
+		mkdir(c, 0755);
+		if (mount(cachedev[k], c, "ext4", MS_NOATIME | MS_NODEV | MS_NOSUID, "noinit_itable") < 0)
+			fatal("mount cache %s: %s", cachedev[k], strerror(errno));
+	}
 	lo_up();
+	net_up();
 	if (debug)
 		logmsg("ready: base=%s out=%d in=%d", basedev[0] ? basedev : "none", outdisk, indisk);
 	send_frame(HYPR_MSG_READY, 0, "hypr-init " VERSION, strlen("hypr-init " VERSION));
 }
-
-/* ---- RUN ---- */
-
-struct run {
-	char **argv, **env;
-	size_t nargv, nenv;
-	char *cwd, *user, *hostname;
-	long long time_ns;
-	int net;		/* the step has the VM's network (else its own, lo only) */
-};
-
-static int
-push(char ***v, size_t *n, char *s)
-{
-	char **nv = realloc(*v, (*n + 2) * sizeof **v);
-
-	if (!nv)
-		return -1;
-	nv[(*n)++] = s;
-	nv[*n] = NULL;
-	*v = nv;
-	return 0;
-}
-
-/* TLV payload -> struct run; strings point into p (NUL-terminated in place
- * by shifting: each value is copied into its own allocation). */
-static int
-parse_run(unsigned char *p, size_t n, struct run *r)
-{
-	size_t i = 0;
-
-	memset(r, 0, sizeof *r);
-	while (i < n) {
-		uint32_t len;
-		unsigned char tag;
-		char *s;
-
-		if (n - i < 5)
-			return -1;
-		tag = p[i];
-		len = hypr_proto_get32(p + i + 1);
-		i += 5;
-		if (len > n - i)
-			return -1;
-		if (!(s = malloc(len + 1)))
-			return -1;
-		memcpy(s, p + i, len);
-		s[len] = 0;
-		i += len;
-		switch (tag) {
-		case HYPR_TAG_ARGV:
-			if (push(&r->argv, &r->nargv, s) < 0)
-				return -1;
-			break;
-		case HYPR_TAG_ENV:
-			if (push(&r->env, &r->nenv, s) < 0)
-				return -1;
-			break;
-		case HYPR_TAG_CWD: free(r->cwd); r->cwd = s; break;
-		case HYPR_TAG_USER: free(r->user); r->user = s; break;
-		case HYPR_TAG_HOSTNAME: free(r->hostname); r->hostname = s; break;
-		case HYPR_TAG_TIME: r->time_ns = atoll(s); free(s); break;
-		default: free(s); break;
-		}
-	}
-	if (r->nargv == 0)
-		return -1;
-	if (!r->env)
-		push(&r->env, &r->nenv, NULL), r->nenv = 0;
-	return 0;
-}
-
-static void
-free_run(struct run *r)
-{
-	for (size_t i = 0; i < r->nargv; i++)
-		free(r->argv[i]);
-	for (size_t i = 0; i < r->nenv; i++)
-		free(r->env[i]);
-	free(r->argv);
-	free(r->env);
-	free(r->cwd);
-	free(r->user);
-	free(r->hostname);
-}
-
-/* lowerdir for a new layer on top of layers 1..n-1, relative to L */
-static int
-lowerdir(unsigned n, char *buf, size_t cap)
-{
-	size_t used = 0;
-
-	for (unsigned k = n - 1; k >= 1; k--) {
-		int w = snprintf(buf + used, cap - used, "%u:", k);
-		if (w < 0 || (size_t)w >= cap - used)
-			return -1;
-		used += (size_t)w;
-	}
-	if (snprintf(buf + used, cap - used, "i:b") >= (int)(cap - used))
-		return -1;
-	return 0;
-}
-
-/* The steps' minimal /dev, made once at boot and bind-mounted into every
- * step root. Not devtmpfs: that would show the build's own disks. The tmpfs
- * is nodev, so a node a step makes there (it has CAP_MKNOD, as under
- * Docker) cannot be opened; the usable nodes are bind mounts of the
- * devtmpfs ones, each its own mount that allows devices. */
 static int
 mknodes(void)
 {
@@ -558,360 +518,6 @@ mknodes(void)
 	symlink("/proc/self/fd/1", "/run/dev/stdout");
 	symlink("/proc/self/fd/2", "/run/dev/stderr");
 	return 0;
-}
-
-static void
-bind_etc(const char *name, const char *content, int changed)
-{
-	char src[128], dst[128];
-	struct stat st;
-
-	snprintf(src, sizeof src, "/run/%s", name);
-	snprintf(dst, sizeof dst, R "/etc/%s", name);
-	if (changed)
-		write_file(src, content);
-	/* only onto a real file: a symlink target could lead anywhere */
-	if (lstat(dst, &st) == 0 && S_ISREG(st.st_mode))
-		mount(src, dst, NULL, MS_BIND, NULL);
-}
-
-static int
-step_root(unsigned n, const struct run *r, char *err, size_t errlen)
-{
-	char opts[4096 + 256], lower[4096], hosts[1024];
-	const char *hn = r->hostname && *r->hostname ? r->hostname : "hypr";
-	struct stat st;
-
-	snprintf(opts, sizeof opts, L "/%u", n);
-	mkdir(opts, 0755);
-	snprintf(opts, sizeof opts, L "/w/%u", n);
-	mkdir(opts, 0755);
-	if (lowerdir(n, lower, sizeof lower) < 0) {
-		snprintf(err, errlen, "too many layers for one overlay (%u)", n);
-		return -1;
-	}
-	snprintf(opts, sizeof opts,
-	    "lowerdir=%s,upperdir=%u,workdir=w/%u,redirect_dir=off,index=off,metacopy=off,volatile",
-	    lower, n, n);
-	/* nodev: a block node a step makes for the build's disks stays dead */
-	if (chdir(L) < 0 || mount("overlay", R, "overlay", MS_NODEV, opts) < 0) {
-		snprintf(err, errlen, "overlay mount: %s", strerror(errno));
-		chdir("/");
-		return -1;
-	}
-	chdir("/");
-	if (lstat(R "/proc", &st) == 0 && S_ISDIR(st.st_mode) &&
-	    mount("proc", R "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) {
-		/* as Docker: the kernel's knobs are read-only to a step */
-		static const char *const ro[] = { R "/proc/sys", R "/proc/sysrq-trigger" };
-		for (size_t i = 0; i < sizeof ro / sizeof *ro; i++)
-			if (mount(ro[i], ro[i], NULL, MS_BIND, NULL) == 0)
-				mount(NULL, ro[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY |
-				    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	}
-	if (lstat(R "/dev", &st) == 0 && S_ISDIR(st.st_mode) &&
-	    mount("/run/dev", R "/dev", NULL, MS_BIND | MS_REC, NULL) < 0) {
-		snprintf(err, errlen, "/dev: %s", strerror(errno));
-		return -1;
-	}
-	static char last[256];
-	int changed = strcmp(last, hn) != 0;
-	if (changed)
-		snprintf(last, sizeof last, "%s", hn);
-	snprintf(hosts, sizeof hosts, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-	    "127.0.1.1\t%s\n", hn);
-	bind_etc("hosts", hosts, changed);
-	snprintf(hosts, sizeof hosts, "%s\n", hn);
-	bind_etc("hostname", hosts, changed);
-	bind_etc("resolv.conf", "", changed);
-	return 0;
-}
-
-/* ---- user resolution, in the child after chroot ---- */
-
-static int
-all_digits(const char *s)
-{
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return 0;
-	return 1;
-}
-
-/* Field k (0-based) of a colon-separated line, copied into out. */
-static const char *
-field(const char *line, int k, char *out, size_t cap)
-{
-	const char *s = line;
-	size_t n;
-
-	for (int i = 0; i < k; i++) {
-		s = strchr(s, ':');
-		if (!s)
-			return NULL;
-		s++;
-	}
-	n = strcspn(s, ":\n");
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(out, s, n);
-	out[n] = 0;
-	return out;
-}
-
-struct who {
-	uid_t uid;
-	gid_t gid;
-	gid_t groups[64];
-	int ngroups;
-	char home[512];
-};
-
-static int
-resolve_user(const char *spec, struct who *w, char *err, size_t errlen)
-{
-	char user[256], group[256] = "", line[4096], f0[256], f2[64], f3[64], f5[512];
-	char uname[256] = "";
-	const char *colon;
-	int have_group = 0, found = 0;
-	FILE *f;
-
-	memset(w, 0, sizeof *w);
-	snprintf(w->home, sizeof w->home, "/");
-	if (!spec || !*spec)
-		spec = "0";
-	colon = strchr(spec, ':');
-	snprintf(user, sizeof user, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
-	if (colon) {
-		snprintf(group, sizeof group, "%s", colon + 1);
-		have_group = 1;
-	}
-	if ((f = fopen("/etc/passwd", "re"))) {
-		while (fgets(line, sizeof line, f)) {
-			if (!field(line, 0, f0, sizeof f0) || !field(line, 2, f2, sizeof f2) ||
-			    !field(line, 3, f3, sizeof f3))
-				continue;
-			if (!strcmp(f0, user) || (all_digits(user) && !strcmp(f2, user))) {
-				w->uid = (uid_t)strtoul(f2, NULL, 10);
-				w->gid = (gid_t)strtoul(f3, NULL, 10);
-				if (field(line, 5, f5, sizeof f5) && *f5)
-					snprintf(w->home, sizeof w->home, "%s", f5);
-				snprintf(uname, sizeof uname, "%s", f0);
-				found = 1;
-				break;
-			}
-		}
-		fclose(f);
-	}
-	if (!found) {
-		if (!all_digits(user)) {
-			snprintf(err, errlen, "unable to find user %s: no matching entries in passwd file", user);
-			return -1;
-		}
-		w->uid = (uid_t)strtoul(user, NULL, 10);
-		w->gid = 0;
-	}
-	if (have_group) {
-		int gfound = 0;
-		if ((f = fopen("/etc/group", "re"))) {
-			while (fgets(line, sizeof line, f)) {
-				if (!field(line, 0, f0, sizeof f0) || !field(line, 2, f2, sizeof f2))
-					continue;
-				if (!strcmp(f0, group) || (all_digits(group) && !strcmp(f2, group))) {
-					w->gid = (gid_t)strtoul(f2, NULL, 10);
-					gfound = 1;
-					break;
-				}
-			}
-			fclose(f);
-		}
-		if (!gfound) {
-			if (!all_digits(group)) {
-				snprintf(err, errlen, "unable to find group %s: no matching entries in group file", group);
-				return -1;
-			}
-			w->gid = (gid_t)strtoul(group, NULL, 10);
-		}
-		w->groups[0] = w->gid;
-		w->ngroups = 1;
-		return 0;
-	}
-	/* no explicit group: primary plus every group listing the user */
-	w->groups[0] = w->gid;
-	w->ngroups = 1;
-	if (uname[0] && (f = fopen("/etc/group", "re"))) {
-		char members[4096];
-		while (fgets(line, sizeof line, f) && w->ngroups < 64) {
-			if (!field(line, 2, f2, sizeof f2) || !field(line, 3, members, sizeof members))
-				continue;
-			for (char *tok = strtok(members, ","); tok; tok = strtok(NULL, ",")) {
-				if (!strcmp(tok, uname)) {
-					gid_t g = (gid_t)strtoul(f2, NULL, 10);
-					int dup = 0;
-					for (int i = 0; i < w->ngroups; i++)
-						dup |= w->groups[i] == g;
-					if (!dup)
-						w->groups[w->ngroups++] = g;
-					break;
-				}
-			}
-		}
-		fclose(f);
-	}
-	return 0;
-}
-
-static int
-has_env(char **env, const char *key)
-{
-	size_t k = strlen(key);
-
-	for (; env && *env; env++)
-		if (!strncmp(*env, key, k) && (*env)[k] == '=')
-			return 1;
-	return 0;
-}
-
-/* Docker's default capability set: RUN gets what it gets under Docker (no
- * mount, no reboot, no module loading, no raw disk access beyond mknod). */
-#define DOCKER_CAPS ((1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) | \
-	(1ull << CAP_FOWNER) | (1ull << CAP_FSETID) | (1ull << CAP_KILL) | \
-	(1ull << CAP_SETGID) | (1ull << CAP_SETUID) | (1ull << CAP_SETPCAP) | \
-	(1ull << CAP_NET_BIND_SERVICE) | (1ull << CAP_NET_RAW) | \
-	(1ull << CAP_SYS_CHROOT) | (1ull << CAP_MKNOD) | (1ull << CAP_AUDIT_WRITE) | \
-	(1ull << CAP_SETFCAP))
-
-static int
-drop_bounding_caps(void)
-{
-	for (int c = 0; c < 64; c++) {
-		if (DOCKER_CAPS & (1ull << c))
-			continue;
-		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
-			if (errno == EINVAL)
-				break;	/* past the kernel's last cap */
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int
-set_root_caps(void)
-{
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2] = { { 0 } };
-
-	d[0].effective = d[0].permitted = (uint32_t)DOCKER_CAPS;
-	d[1].effective = d[1].permitted = (uint32_t)(DOCKER_CAPS >> 32);
-	return (int)syscall(SYS_capset, &h, d);
-}
-
-/* The step's own namespaces: mounts (the agent's are detached, so no
- * chroot trick or leftover mount reaches /dev, the layers or the disks),
- * hostname, IPC, and unless the step has the network, a network of its own
- * with loopback only. The step root is moved onto / (pivot_root cannot
- * leave an initramfs) and becomes the process root. */
-static int
-enter_root(const struct run *r)
-{
-	static const char *const agent[] = { "/dev", "/sys", "/proc", "/run", L };
-	const char *hn = r->hostname && *r->hostname ? r->hostname : "hypr";
-	struct stat st;
-
-	if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (r->net ? 0 : CLONE_NEWNET)) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return -1;
-	if (!r->net)
-		lo_up();
-	if (sethostname(hn, strlen(hn)) < 0)
-		return -1;
-	/* sysfs shows the network namespace that mounts it: this one */
-	if (lstat(R "/sys", &st) == 0 && S_ISDIR(st.st_mode))
-		mount("sysfs", R "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	for (size_t i = 0; i < sizeof agent / sizeof *agent; i++)
-		if (umount2(agent[i], MNT_DETACH) < 0 && errno != EINVAL)
-			return -1;
-	if (chdir(R) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 ||
-	    chroot(".") < 0 || chdir("/") < 0)
-		return -1;
-	return 0;
-}
-
-static __attribute__((noreturn)) void
-child(struct run *r, int out, int errfd)
-{
-	char err[1024];
-	struct who w;
-	sigset_t none;
-	int fd;
-
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
-	setsid();
-	dup2(out, 1);
-	dup2(errfd, 2);
-	if (enter_root(r) < 0) {
-		dprintf(2, "hypr-init: step root: %s\n", strerror(errno));
-		_exit(125);
-	}
-	fd = open("/dev/null", O_RDONLY);
-	if (fd < 0)
-		fd = open("/", O_RDONLY | O_DIRECTORY);	/* any fd 0 rather than none */
-	dup2(fd, 0);
-	if (fd > 2)
-		close(fd);
-	if (resolve_user(r->user, &w, err, sizeof err) < 0) {
-		dprintf(2, "%s\n", err);
-		_exit(125);
-	}
-	if (r->cwd && *r->cwd) {
-		char p[4096];
-		snprintf(p, sizeof p, "%s", r->cwd);
-		for (char *s = p + 1; *s; s++)
-			if (*s == '/') {
-				*s = 0;
-				mkdir(p, 0755);
-				*s = '/';
-			}
-		mkdir(p, 0755);
-		if (chdir(p) < 0) {
-			dprintf(2, "hypr-init: workdir %s: %s\n", p, strerror(errno));
-			_exit(125);
-		}
-	}
-	if (drop_bounding_caps() < 0) {
-		dprintf(2, "hypr-init: capabilities: %s\n", strerror(errno));
-		_exit(125);
-	}
-	if (setgroups((size_t)w.ngroups, w.groups) < 0 || setgid(w.gid) < 0 || setuid(w.uid) < 0) {
-		dprintf(2, "hypr-init: user %s: %s\n", r->user ? r->user : "0", strerror(errno));
-		_exit(125);
-	}
-	if (w.uid == 0 && set_root_caps() < 0) {
-		dprintf(2, "hypr-init: capabilities: %s\n", strerror(errno));
-		_exit(125);
-	}
-	if (!has_env(r->env, "PATH"))
-		push(&r->env, &r->nenv, strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
-	if (!has_env(r->env, "HOME")) {
-		char h[600];
-		snprintf(h, sizeof h, "HOME=%s", w.home);
-		push(&r->env, &r->nenv, strdup(h));
-	}
-	if (!has_env(r->env, "HOSTNAME") && r->hostname) {
-		char h[600];
-		snprintf(h, sizeof h, "HOSTNAME=%s", r->hostname);
-		push(&r->env, &r->nenv, strdup(h));
-	}
-	environ = r->env;
-	execvp(r->argv[0], r->argv);
-	dprintf(2, "hypr-init: exec %s: %s\n", r->argv[0], strerror(errno));
-	_exit(errno == ENOENT ? 127 : 126);
 }
 
 static int sigfd = -1;
@@ -956,13 +562,14 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 	unsigned char st[8];
 	double t0 = now(), t1, t2;
 
-	if (parse_run(p, n, &r) < 0) {
+	if (run_parse(p, n, &r) < 0) {
+		run_free(&r);
 		send_error(step, "RUN: malformed request");
 		return;
 	}
 	if (layer > HYPR_PROTO_MAX_LAYERS) {
 		send_error(step, "RUN: more than %d layers", HYPR_PROTO_MAX_LAYERS);
-		free_run(&r);
+		run_free(&r);
 		return;
 	}
 	if (r.time_ns > 0) {
@@ -972,7 +579,7 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 	if (step_root(layer, &r, err, sizeof err) < 0) {
 		umount2(R, MNT_DETACH);
 		send_error(step, "RUN: %s", err);
-		free_run(&r);
+		run_free(&r);
 		return;
 	}
 	nlayers = layer;
@@ -983,7 +590,7 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 	if (pid < 0)
 		fatal("fork: %s", strerror(errno));
 	if (pid == 0)
-		child(&r, po[1], pe[1]);
+		step_child(&r, po[1], pe[1]);
 	close(po[1]);
 	close(pe[1]);
 	fcntl(po[0], F_SETFL, O_NONBLOCK);
@@ -1036,9 +643,8 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 		while (read(sigfd, &si, sizeof si) > 0)
 			;
 	}
-	if (umount2(R, MNT_DETACH) < 0)
-		logmsg("umount %s: %s", R, strerror(errno));
-	free_run(&r);
+	step_unmount();
+	run_free(&r);
 	if (debug)
 		logmsg("step %u: setup %.1f ms, command %.1f ms, teardown %.1f ms", layer,
 		    (t1 - t0) * 1e3, (t2 - t1) * 1e3, (now() - t2) * 1e3);
@@ -1124,6 +730,41 @@ do_import(uint32_t step, unsigned char *p, size_t n)
 	send_frame(HYPR_MSG_IMPORTED, step, NULL, 0);
 }
 
+/* RUN --mount data: a tar from the in disk extracted into /L/M/NAME (a
+ * bind source) or into cache disk K's root (seeding a new cache). */
+static void
+do_mountdata(uint32_t step, unsigned char *p, size_t n)
+{
+	char dir[96], err[1024], name[64];
+	uint64_t off, len;
+
+	if (n < 17 || n - 16 >= sizeof name) {
+		send_error(step, "MOUNTDATA: malformed request");
+		return;
+	}
+	off = hypr_proto_get64(p);
+	len = hypr_proto_get64(p + 8);
+	memcpy(name, p + 16, n - 16);
+	name[n - 16] = 0;
+	if (strchr(name, '/') || name[0] == '.' || !name[0]) {
+		send_error(step, "MOUNTDATA: bad name");
+		return;
+	}
+	if (!strncmp(name, "cache", 5))
+		snprintf(dir, sizeof dir, "/C/%d", atoi(name + 5));
+	else
+		snprintf(dir, sizeof dir, L "/M/%s", name);
+	mkdir(dir, 0755);
+	err[0] = 0;
+	if (indisk < 0 || guest_import(indisk, off, len, dir, err, sizeof err) < 0) {
+		if (strncmp(name, "cache", 5))
+			guest_rm_rf(dir);
+		send_error(step, "MOUNTDATA: %s", indisk < 0 ? "no in disk" : err);
+		return;
+	}
+	send_frame(HYPR_MSG_IMPORTED, step, NULL, 0);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1159,6 +800,7 @@ main(int argc, char *argv[])
 		case HYPR_MSG_RUN: do_run(step, p, len); break;
 		case HYPR_MSG_DIFF: do_diff(step, p, len); break;
 		case HYPR_MSG_IMPORT: do_import(step, p, len); break;
+		case HYPR_MSG_MOUNTDATA: do_mountdata(step, p, len); break;
 		case HYPR_MSG_QUIT:
 			free(p);
 			sync();

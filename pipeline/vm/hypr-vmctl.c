@@ -1,11 +1,16 @@
 /* hypr-vmctl - drive one build VM by hand: boot, RUN steps, diff, import.
  * A debug and test harness for lib/vm.c (tests/vm.bats, bench/vm.sh).
  *
- *   hypr-vmctl [-b BASE.sqfs] [-a kvm|tcg] [-k] [-T] OP [; OP]...
- *   OP: run [-u USER] [-w DIR] [-e K=V]... [-H HOST] [-t SECS] [--] ARGV...
+ *   hypr-vmctl [-b BASE.sqfs] [-a kvm|tcg] [-N] [-c CACHE.ext4]... [-k] [-T] OP [; OP]...
+ *   OP: run [-u USER] [-w DIR] [-e K=V]... [-H HOST] [-t SECS] [-n] [-A 'IP NAME']...
+ *           [-m MOUNT]... [--] ARGV...
  *       sh  [same options] 'shell command'      (run /bin/sh -c ...)
  *       diff FILE [EPOCH]                       (last layer as a tar)
  *       import FILE                             (stack a tar as a layer)
+ *       mountdata FILE NAME                     (a bind source, or cacheK's seed)
+ *   -N gives the VM a network device, -n a step the network; MOUNT is
+ *   type=bind|cache|tmpfs|secret,target=P[,source=S][,rw][,ro][,mode=M]
+ *   [,uid=U][,gid=G][,size=BYTES][,data=TEXT] (hypr-guest(7)).
  *
  * A step that exits non-zero stops the sequence and becomes the exit status
  * (with -k the sequence goes on and the last status wins). */
@@ -49,15 +54,57 @@ output(void *arg, int fd, const char *buf, size_t len)
 static __attribute__((noreturn)) void
 usage(FILE *f, int code)
 {
-	fprintf(f, "usage: hypr-vmctl [-b BASE.sqfs] [-a kvm|tcg] [-k] [-T] OP [\\; OP]...\n"
-	    "  run [-u USER] [-w DIR] [-e K=V]... [-H HOST] [-t SECS] [--] ARGV...\n"
+	fprintf(f, "usage: hypr-vmctl [-b BASE.sqfs] [-a kvm|tcg] [-N] [-c CACHE.ext4]... [-k] [-T]"
+	    " OP [\\; OP]...\n"
+	    "  run [-u USER] [-w DIR] [-e K=V]... [-H HOST] [-t SECS] [-n] [-A 'IP NAME']...\n"
+	    "      [-m type=T,target=P[,source=S][,rw][,ro][,mode=M][,uid=U][,gid=G][,size=N]"
+	    "[,data=X]]... [--] ARGV...\n"
 	    "  sh [run options] 'COMMAND'\n"
 	    "  diff FILE [EPOCH]\n"
-	    "  import FILE\n");
+	    "  import FILE\n"
+	    "  mountdata FILE NAME\n");
 	exit(code);
 }
 
 static struct hypr_vm *vm;
+
+/* -m type=...,target=...: a mount for hypr_vm_run (strings point into spec) */
+static int
+parse_mount(char *spec, struct hypr_vm_mount *m)
+{
+	memset(m, 0, sizeof *m);
+	m->mode = m->uid = m->gid = -1;
+	for (char *kv = strtok(spec, ","); kv; kv = strtok(NULL, ",")) {
+		char *v = strchr(kv, '=');
+		if (v)
+			*v++ = 0;
+		if (!strcmp(kv, "type") && v)
+			m->type = !strcmp(v, "bind") ? 'b' : !strcmp(v, "cache") ? 'c' :
+			    !strcmp(v, "tmpfs") ? 't' : !strcmp(v, "secret") ? 's' : 0;
+		else if (!strcmp(kv, "target") && v)
+			m->target = v;
+		else if (!strcmp(kv, "source") && v)
+			m->source = v;
+		else if (!strcmp(kv, "rw"))
+			m->rw = 1;
+		else if (!strcmp(kv, "ro"))
+			m->ro = 1;
+		else if (!strcmp(kv, "mode") && v)
+			m->mode = strtol(v, NULL, 8);
+		else if (!strcmp(kv, "uid") && v)
+			m->uid = atol(v);
+		else if (!strcmp(kv, "gid") && v)
+			m->gid = atol(v);
+		else if (!strcmp(kv, "size") && v)
+			m->size = strtoull(v, NULL, 10);
+		else if (!strcmp(kv, "data") && v) {
+			m->data = v;
+			m->dlen = strlen(v);
+		} else
+			return -1;
+	}
+	return m->type && m->target ? 0 : -1;
+}
 
 static __attribute__((noreturn)) void
 fail(const struct hypr_err *e)
@@ -76,8 +123,17 @@ main(int argc, char *argv[])
 	double t;
 
 	prog = "hypr-vmctl";
-	while ((c = getopt(argc, argv, "+b:a:kTh")) != -1) {
+	struct hypr_vm_cache caches[HYPR_VM_MAX_CACHES];
+
+	while ((c = getopt(argc, argv, "+b:a:c:NkTh")) != -1) {
 		switch (c) {
+		case 'N': o.net = 1; break;
+		case 'c':
+			if (o.ncaches == HYPR_VM_MAX_CACHES)
+				usage(stderr, 2);
+			caches[o.ncaches++].image = optarg;
+			o.caches = caches;
+			break;
 		case 'b': o.base = optarg; break;
 		case 'a': o.accel = optarg; break;
 		case 'k': keep = 1; break;
@@ -109,16 +165,24 @@ main(int argc, char *argv[])
 		if (!strcmp(op, "run") || !strcmp(op, "sh")) {
 			struct hypr_vm_run r = { .epoch = -1, .output = output };
 			char **env = calloc((size_t)(end - i + 1), sizeof *env), **args;
+			char **hosts = calloc((size_t)(end - i + 1), sizeof *hosts);
+			struct hypr_vm_mount *mounts = calloc((size_t)(end - i + 1), sizeof *mounts);
+			int nh = 0;
 			char *shargv[4] = { "/bin/sh", "-c", NULL, NULL };
 			int ne = 0, status;
 
-			if (!env)
+			if (!env || !hosts || !mounts)
 				die(HYPR_EXIT_SYSTEM, "out of memory");
 			while (i < end && argv[i][0] == '-') {
 				const char *f = argv[i];
 				if (!strcmp(f, "--")) {
 					i++;
 					break;
+				}
+				if (!strcmp(f, "-n")) {
+					r.net = 1;
+					i++;
+					continue;
 				}
 				if (i + 1 >= end)
 					usage(stderr, 2);
@@ -132,6 +196,13 @@ main(int argc, char *argv[])
 					r.hostname = argv[i + 1];
 				else if (!strcmp(f, "-t"))
 					r.timeout = atof(argv[i + 1]);
+				else if (!strcmp(f, "-A"))
+					hosts[nh++] = argv[i + 1];
+				else if (!strcmp(f, "-m")) {
+					if (parse_mount(argv[i + 1], (struct hypr_vm_mount *)&mounts[r.nmounts]) < 0)
+						usage(stderr, 2);
+					r.nmounts++;
+				}
 				else
 					usage(stderr, 2);
 				i += 2;
@@ -139,6 +210,8 @@ main(int argc, char *argv[])
 			if (i >= end)
 				usage(stderr, 2);
 			r.env = env;
+			r.hosts = hosts;
+			r.mounts = mounts;
 			if (!strcmp(op, "sh")) {
 				if (end - i != 1)
 					usage(stderr, 2);
@@ -159,6 +232,8 @@ main(int argc, char *argv[])
 			if (r.argv != shargv)
 				free((void *)r.argv);
 			free(env);
+			free(hosts);
+			free(mounts);
 			last = status;
 			if (status != 0 && !keep) {
 				if (hypr_vm_stop(vm, &e) < 0)
@@ -180,6 +255,11 @@ main(int argc, char *argv[])
 			if (timing)
 				fprintf(stderr, "hypr-vmctl: diff %.3f s %llu bytes\n", now() - t,
 				    (unsigned long long)len);
+		} else if (!strcmp(op, "mountdata")) {
+			if (end - i != 2)
+				usage(stderr, 2);
+			if (hypr_vm_mount_data(vm, argv[i], argv[i + 1], &e) < 0)
+				fail(&e);
 		} else if (!strcmp(op, "import")) {
 			if (end - i != 1)
 				usage(stderr, 2);

@@ -436,3 +436,66 @@ PY
 	run -0 tarls "$BATS_TEST_TMPDIR/d.tar"
 	assert_line --regexp 'bin/\.wh\.ls$'
 }
+
+# bats test_tags=vm
+@test "vm: a step with the network reaches the host's loopback; one without has lo only" {
+	local t=$BATS_TEST_TMPDIR port
+	mkdir -p "$t/www"
+	echo "hello from the host" > "$t/www/f.txt"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	python3 -m http.server "$port" --bind 127.0.0.1 --directory "$t/www" >/dev/null 2>&1 &
+	HTTP_PID=$!
+	for _ in $(seq 50); do curl -s "http://127.0.0.1:$port/f.txt" >/dev/null && break; sleep 0.1; done
+	run -0 "$VMCTL" -N -b "$BASE" \
+		sh -n -A "10.0.2.2 hostbox" "wget -qO- http://hostbox:$port/f.txt; cat /etc/resolv.conf; ls /sys/class/net | tr '\n' ' '; echo" \; \
+		sh "wget -qO- -T 2 http://10.0.2.2:$port/f.txt >/dev/null 2>&1 && echo reached || echo unreachable; ls /sys/class/net; cat /etc/resolv.conf"
+	kill "$HTTP_PID"
+	assert_output "hello from the host
+nameserver 10.0.2.3
+eth0 lo 
+unreachable
+lo"
+	# without -N the VM has no network device at all
+	run -0 "$VMCTL" -b "$BASE" sh -n 'ls /sys/class/net'
+	assert_output lo
+}
+
+# bats test_tags=vm
+@test "vm: RUN mounts: bind (ro, rw thrown away, a file), cache that persists, tmpfs, secret; no trace in the layer" {
+	local t=$BATS_TEST_TMPDIR
+	mkdir -p "$t/src/sub"
+	echo data1 > "$t/src/a.txt"
+	echo sub > "$t/src/sub/b"
+	tar -C "$t/src" -cf "$t/src.tar" .
+	truncate -s 256M "$t/cache.ext4"
+	mke2fs -q -t ext4 -O ^has_journal "$t/cache.ext4"
+	run -0 "$VMCTL" -c "$t/cache.ext4" -b "$BASE" mountdata "$t/src.tar" ctx \; \
+		sh -m type=bind,target=/mnt/src,source=ctx -m type=bind,target=/etc/a.conf,source=ctx/a.txt \
+		-m type=tmpfs,target=/scratch,size=1048576 -m type=secret,target=/run/secrets/tok,data=s3cr3t,mode=0440,gid=1000 \
+		-m type=cache,target=/var/cache/x,source=0,mode=0750,uid=1000 \
+		'cat /mnt/src/a.txt /mnt/src/sub/b /etc/a.conf; touch /mnt/src/nope 2>/dev/null || echo ro;
+		df -k /scratch | awk "NR == 2 { print \$2 }"; stat -c "%a %u:%g %s" /run/secrets/tok; stat -c "%a %u:%g" /var/cache/x;
+		echo run1 >> /var/cache/x/log; touch /newfile' \; \
+		sh -m type=bind,target=/opt/rw,source=ctx,rw 'echo new > /opt/rw/x && cat /opt/rw/x' \; \
+		diff "$t/d.tar"
+	assert_output "data1
+sub
+data1
+ro
+1024
+440 0:1000 6
+750 1000:0
+new"
+	# the layer of the last step holds what it wrote outside its mounts only
+	run -0 tarls "$t/d.tar"
+	assert_output ''
+	# the cache outlives the VM; nothing of the mounts reached the base
+	run -0 "$VMCTL" -c "$t/cache.ext4" -b "$BASE" sh -m type=cache,target=/c,source=0,ro \
+		'cat /c/log; touch /c/x 2>/dev/null || echo ro; ls -d /mnt /scratch /run/secrets /var/cache 2>&1 | sort'
+	assert_output "run1
+ro
+ls: /mnt: No such file or directory
+ls: /run/secrets: No such file or directory
+ls: /scratch: No such file or directory
+ls: /var/cache: No such file or directory"
+}

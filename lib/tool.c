@@ -9,16 +9,46 @@
 const char *prog = "hypr";
 
 void
+fput_escaped(FILE *f, const char *s, size_t len)
+{
+	char buf[1024];
+
+	while (len > 0) {
+		size_t k = hypr_escape(s, len, buf, sizeof(buf));
+
+		fputs(buf, f);
+		s += k;
+		len -= k;
+	}
+}
+
+/* "prog: [what]msg[: why]\n", escaped: one line whatever msg holds. */
+static void
+vline(const char *what, const char *fmt, va_list ap, const char *why)
+{
+	char *msg = NULL;
+	int n = vasprintf(&msg, fmt, ap);
+
+	fprintf(stderr, "%s: %s", prog, what);
+	if (n >= 0)
+		fput_escaped(stderr, msg, (size_t)n);
+	free(msg);
+	if (why) {
+		fputs(": ", stderr);
+		fput_escaped(stderr, why, strlen(why));
+	}
+	fputc('\n', stderr);
+}
+
+void
 die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
 	fflush(stdout);
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vline("", fmt, ap, NULL);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(code);
 }
 
@@ -29,11 +59,9 @@ die_errno(const char *fmt, ...)
 	va_list ap;
 
 	fflush(stdout);
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vline("", fmt, ap, strerror(saved));
 	va_end(ap);
-	fprintf(stderr, ": %s\n", strerror(saved));
 	exit(HYPR_EXIT_SYSTEM);
 }
 
@@ -49,10 +77,16 @@ warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: warning: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vline("warning: ", fmt, ap, NULL);
 	va_end(ap);
+}
+
+void
+say_err(const struct hypr_err *e)
+{
+	fprintf(stderr, "%s: ", prog);
+	fput_escaped(stderr, e->msg, strlen(e->msg));
 	fputc('\n', stderr);
 }
 

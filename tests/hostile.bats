@@ -298,6 +298,18 @@ finish_bg() {
 	[ "$stderr" = "hypr-store: No such image: sha256:0000" ]
 }
 
+@test "hostile: an ESC or a newline in a name is escaped in the one error line" {
+	ctx c 'FROM busybox:latest' 'ENV A=1'
+	run -2 --separate-stderr hypr build -q -t $'a\033]0;x\a\nb' c
+	[ "$stderr" = "hypr: build: invalid tag 'a\x1b]0;x\x07\x0ab': invalid reference 'a\x1b]0;x\x07\x0ab': invalid repository name" ]
+	run -3 --separate-stderr hypr rmi $'bad\033[2Jname'
+	[ "$stderr" = "hypr-store: No such image: bad\x1b[2Jname" ]
+	run -3 --separate-stderr hypr image inspect $'two\nlines'
+	[ "$stderr" = "hypr-store: No such image: two\x0alines" ]
+	[ "$output" = "[]" ]
+	[ "$(store_ok)" -eq 0 ]
+}
+
 @test "hostile: COPY never reads outside the context; symlinks inside stay links" {
 	echo secret > "$BATS_TEST_TMPDIR/secret.txt"
 	mkdir -p c/sub

@@ -58,7 +58,7 @@ cmd_rmi(int argc, char *argv[])
 		json_t *tags = json_object_get(s.index, "tags");
 
 		if (hypr_store_find(&s, argv[i], &im, tag, sizeof(tag), &fe) < 0) {
-			fprintf(stderr, "hypr-store: %s\n", fe.msg);
+			say_err(&fe);
 			rc = HYPR_EXIT_INPUT;
 			continue;
 		}

@@ -1,10 +1,13 @@
 #include "tool.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "cas.h"
 
 const char *prog = "hypr";
 
@@ -109,4 +112,23 @@ refuse_tty_stdin(const char *what)
 	if (isatty(STDIN_FILENO))
 		die(HYPR_EXIT_USAGE, "refusing to read %s from a terminal (see --help)",
 		    what);
+}
+
+static void
+on_fatal_signal(int sig)
+{
+	hypr_root_tmp_remove();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void
+remove_tmp_on_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+	struct sigaction old;
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+			signal(sigs[i], on_fatal_signal);
 }

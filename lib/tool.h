@@ -28,6 +28,9 @@ void say_err(const struct hypr_err *e);
 void fput_escaped(FILE *f, const char *s, size_t len);
 /* Flush and close stdout; a write error (full disk, closed pipe) dies. Returns 0. */
 int close_stdout(void);
+/* On SIGINT, SIGTERM, SIGHUP and SIGPIPE (where not handled already),
+ * remove this process's temp dir under tmp/ before dying of the signal. */
+void remove_tmp_on_signals(void);
 /* Refuse to read a stream from a terminal: print usage hint and exit 2. */
 void refuse_tty_stdin(const char *what);
 

@@ -149,6 +149,7 @@ on_signal(int sig)
 {
 	if (g_ctx)
 		run_kill_all(g_ctx);
+	hypr_root_tmp_remove();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -419,10 +420,9 @@ onbuild_instrs(struct ctx *c, struct stage *st, json_t **out, struct hypr_err *e
 		json_object_del(st->config, "OnBuild");
 		return 0;
 	}
-	if (hypr_root_path(&c->root, df, sizeof(df), "tmp/onbuild.%d.Dockerfile",
-	    (int)getpid()) < 0 || hypr_root_path(&c->root, plan, sizeof(plan),
-	    "tmp/onbuild.%d.plan", (int)getpid()) < 0)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
+	if (hypr_root_tmp(&c->root, df, sizeof(df), e, "onbuild.Dockerfile") < 0 ||
+	    hypr_root_tmp(&c->root, plan, sizeof(plan), e, "onbuild.plan") < 0)
+		return -1;
 	if ((f = fopen(df, "we")) == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating %s", df);
 	fputs("FROM scratch\n", f);

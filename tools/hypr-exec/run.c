@@ -268,8 +268,9 @@ boot(struct ctx *c, struct stage *st, struct hypr_err *e)
 		return hypr_err_prefix(e, "base filesystem");
 	}
 	free(v);
-	if (hypr_root_path(&c->root, st->vmdir, sizeof(st->vmdir), "tmp/vm.XXXXXX") < 0 ||
-	    mkdtemp(st->vmdir) == NULL)
+	if (hypr_root_tmp(&c->root, st->vmdir, sizeof(st->vmdir), e, "vm.XXXXXX") < 0)
+		return -1;
+	if (mkdtemp(st->vmdir) == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating VM directory");
 	o.base = st->nbase > 0 ? sq : NULL;
 	o.tmpdir = st->vmdir;
@@ -394,8 +395,9 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 		hypr_err_set(e, HYPR_EXIT_STEP, "exit code %d", status);
 		goto out;
 	}
-	if (hypr_root_path(&c->root, tmp, sizeof(tmp), "tmp/diff.XXXXXX") < 0 ||
-	    (fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+	if (hypr_root_tmp(&c->root, tmp, sizeof(tmp), e, "diff.XXXXXX") < 0)
+		goto out;
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating diff file");
 		goto out;
 	}

@@ -439,6 +439,18 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 	sigaction(SIGHUP, &sa, NULL);	/* a closed terminal stops the build too */
 
 	have_root = hypr_root_open(&root, NULL, &e) == 0;
+	if (have_root) {
+		struct hypr_tmp_usage u;
+		char mine[4400];
+
+		/* Temp dirs of builds that are gone (SIGKILL), as with the logs
+		 * below; a download's .part stays for a resume. */
+		hypr_root_tmp_scan(&root, 2, NULL, NULL, &u, &e);
+		/* This build's temp dir, locked while it runs: a prune keeps
+		 * every blob made since it began (hypr-store(1)). */
+		if (hypr_root_tmp(&root, mine, sizeof mine, &e, ".") < 0)
+			die(HYPR_EXIT_SYSTEM, "build: %s", e.msg);
+	}
 	if (have_root && hypr_root_path(&root, lastlog, sizeof lastlog, "logs") == 0 &&
 	    hypr_mkdir_p(lastlog, 0755, &e) == 0) {
 		remove_stale_logs(lastlog);

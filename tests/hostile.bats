@@ -622,6 +622,64 @@ finish_bg() {
 }
 
 # bats test_tags=vm
+@test "hostile: SIGKILL of hypr-exec mid-RUN: system df shows its leftovers by the space they use; prune takes them" {
+	ctx ok 'FROM busybox:latest' 'ENV A=1'
+	hypr build -q -t ok:1 ok > /dev/null
+	ctx c 'FROM busybox:latest' 'RUN head -c 3000000 /dev/urandom > /f; sync; echo sta""rted; sleep 60'
+	bg_build -t k:1 c
+	wait_for grep -q '^#1 started' bg.err
+	kill -KILL "$(pgrep -g "$BG_PID" -x hypr-exec)"
+	finish_bg
+	[ "$BG_RC" -eq 137 ]
+	wait_for no_vm
+	# the VM's disks: 3 x 64 GiB apparent, a few MB used
+	left=$(echo "$HYPR_ROOT"/tmp/hypr-exec.*)
+	[ -f "$(echo "$left"/vm.*/hypr-vm-*/scratch.ext4)" ]
+	used=$(du -s -B1 "$left" | cut -f1)
+	[ "$used" -lt 50000000 ]
+	h=$(awk -v x="$used" 'BEGIN { split("B kB MB GB", u, " "); i = 1
+		while (x >= 1000 && i < 4) { x /= 1000; i++ }; printf "%.3g%s\n", x, u[i] }')
+	run -0 hypr system df
+	[[ $output == *$'\n'"Temporary Files   1         0         $h"*"$h (100%)"* ]]
+	HYPR_PRUNE_GRACE=0 run -0 hypr system prune -f
+	[[ $output == *"Deleted temporary files:"$'\n'"${left##*/}"$'\n\n'* ]]
+	[ "${lines[-1]}" = "Total reclaimed space: $h" ]
+	[ -z "$(ls -A "$HYPR_ROOT/tmp")" ]
+	[ "$(store_ok)" -eq 1 ]
+	ctx c 'FROM busybox:latest' 'RUN echo fine > /fine'
+	run -0 hypr build -q -t k:1 c
+	[ "$(store_ok)" -eq 2 ]
+	nothing_left
+}
+
+# bats test_tags=vm
+@test "hostile: system prune with no grace, over and over, beside a running build breaks nothing" {
+	ctx c 'FROM busybox:latest' \
+	    'RUN head -c 2000000 /dev/urandom > /a; echo sta""rted; sleep 2' \
+	    'COPY f /f' \
+	    'RUN head -c 2000000 /dev/urandom > /b; sleep 1'
+	head -c 1000000 /dev/urandom > c/f
+	bg_build --iidfile iid -t race:1 c
+	wait_for grep -q '^#1 started' bg.err
+	n=0
+	while kill -0 "$BG_PID" 2>/dev/null; do
+		HYPR_PRUNE_GRACE=0 hypr system prune -f >> prunes.out
+		n=$((n + 1))
+	done
+	finish_bg
+	[ "$BG_RC" -eq 0 ] || { cat bg.err >&2; false; }
+	[ "$n" -gt 3 ]
+	# nothing of the build's was taken: its temp files, VM disks and new blobs
+	[ "$(sort -u prunes.out)" = "Total reclaimed space: 0B" ]
+	id=$(cat iid)
+	for f in a b f; do
+		unsquashfs -lls "$HYPR_ROOT/images/${id#sha256:}.squashfs" "$f" | grep -q "squashfs-root/$f$"
+	done
+	[ "$(store_ok)" -eq 1 ]
+	nothing_left
+}
+
+# bats test_tags=vm
 @test "hostile: a comma and a space in HYPR_ROOT reach QEMU intact" {
 	export HYPR_ROOT="$BATS_TEST_TMPDIR/r oot,x=y"
 	mkdir -p "$HYPR_ROOT"

@@ -288,9 +288,10 @@ hypr-fetch load --name busybox:latest /dir"
 	assert_output 1048576
 	run -0 sh -c "grep -a 'line clipped: 200000000 bytes' '$log' | sed 's/ \\[line clipped.*//' | tr -cd y | wc -c"
 	assert_output 1048576
-	# the driver never held the 200 MB line (it did, whole, before)
+	# the driver never holds the 200 MB line (about 4 MB here, 34 MB with
+	# ASan; room for both)
 	rss=$(sed -n 's/^maxrss //p' "$BATS_TEST_TMPDIR/rss")
-	[ "$rss" -lt 20000 ] || { echo "driver peak RSS ${rss} kB" >&2; false; }
+	[ "$rss" -lt 60000 ] || { echo "driver peak RSS ${rss} kB" >&2; false; }
 }
 
 @test "driver: RUN output is byte-faithful in the log and off a terminal, escaped on one" {

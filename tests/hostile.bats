@@ -716,6 +716,7 @@ finish_bg() {
 	[[ $output == *"bad"$'\xff'"name"* ]]
 }
 
+# bats test_tags=vm
 @test "hostile: SIGKILL of the driver: no VM outlives it" {
 	ctx c 'FROM busybox:latest' 'RUN echo sta""rted; sleep 60'
 	setsid hypr build -t k:1 c > out 2> err &
@@ -804,6 +805,7 @@ finish_bg() {
 	fi
 }
 
+# bats test_tags=vm
 @test "hostile: a RUN leaving a tree 200 levels deep is diffed whole" {
 	ctx c 'FROM busybox:latest' \
 	    'RUN mkdir -p /a && cd /a && i=0; while [ $i -lt 200 ]; do mkdir d && cd d || exit 9; i=$((i+1)); done; echo deep > f'

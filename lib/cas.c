@@ -1,11 +1,15 @@
 #include "cas.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -57,6 +61,209 @@ hypr_root_path(const struct hypr_root *r, char *buf, size_t n, const char *fmt, 
 	return m < 0 || (size_t)m >= n - (size_t)k ? -1 : 0;
 }
 
+/* ---- temp files ---- */
+
+static struct {
+	char dir[4300];		/* this process's temp dir, "" if none */
+	int fd;			/* its fd, holding the flock */
+	pid_t pid;		/* the process that made it (not a forked child) */
+	int registered;
+} own = { .fd = -1 };
+
+void
+hypr_root_tmp_remove(void)
+{
+	if (own.fd < 0 || own.pid != getpid())
+		return;
+	hypr_rm_rf(own.dir, NULL);
+	close(own.fd);	/* the lock goes last: nothing can take the name meanwhile */
+	own.fd = -1;
+	own.dir[0] = '\0';
+}
+
+static void
+own_at_exit(void)
+{
+	hypr_root_tmp_remove();
+}
+
+static int
+own_dir(const struct hypr_root *r, struct hypr_err *e)
+{
+	char tmpl[4300];
+	size_t rl = strlen(r->path);
+
+	if (own.fd >= 0 && own.pid == getpid() && strncmp(own.dir, r->path, rl) == 0 &&
+	    own.dir[rl] == '/')
+		return 0;
+	if (own.fd >= 0 && own.pid != getpid()) {
+		close(own.fd);	/* a forked child: the dir is the parent's */
+		own.fd = -1;
+	}
+	hypr_root_tmp_remove();	/* another root: rare */
+	for (int tries = 0;; tries++) {
+		struct stat a, b;
+		int fd;
+
+		if (snprintf(tmpl, sizeof(tmpl), "%s/tmp/%s.%lld.%ld.XXXXXX", r->path,
+		    program_invocation_short_name, (long long)time(NULL),
+		    (long)getpid()) >= (int)sizeof(tmpl))
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
+		if (mkdtemp(tmpl) == NULL)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating a temp dir in %s/tmp",
+			    r->path);
+		if ((fd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+			if (errno == ENOENT && tries < 100)
+				continue;	/* removed by a prune before we opened it */
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", tmpl);
+		}
+		while (flock(fd, LOCK_EX) < 0)
+			if (errno != EINTR) {
+				close(fd);
+				return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "locking %s", tmpl);
+			}
+		/* A prune may have taken the unlocked new dir for a dead one's
+		 * and removed it between mkdtemp and flock: make another. */
+		if (fstat(fd, &a) == 0 && a.st_nlink > 0 && stat(tmpl, &b) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+			own.fd = fd;
+			own.pid = getpid();
+			snprintf(own.dir, sizeof(own.dir), "%s", tmpl);
+			break;
+		}
+		close(fd);
+		if (tries > 100)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s/tmp: temp dirs vanish as "
+			    "they are made", r->path);
+	}
+	if (!own.registered && atexit(own_at_exit) == 0)
+		own.registered = 1;
+	return 0;
+}
+
+int
+hypr_root_tmp(const struct hypr_root *r, char *buf, size_t n, struct hypr_err *e,
+    const char *fmt, ...)
+{
+	va_list ap;
+	int k, m;
+
+	if (own_dir(r, e) < 0)
+		return -1;
+	k = snprintf(buf, n, "%s/", own.dir);
+	if (k < 0 || (size_t)k >= n)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "temp path too long");
+	va_start(ap, fmt);
+	m = vsnprintf(buf + k, n - (size_t)k, fmt, ap);
+	va_end(ap);
+	if (m < 0 || (size_t)m >= n - (size_t)k)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "temp path too long");
+	return 0;
+}
+
+static uint64_t du_total;
+
+static int
+du_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)p; (void)flag; (void)f;
+	du_total += (uint64_t)st->st_blocks * 512;
+	return 0;
+}
+
+uint64_t
+hypr_disk_usage(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return (uint64_t)st.st_blocks * 512;
+	du_total = 0;
+	nftw(path, du_one, 16, FTW_PHYS);
+	return du_total;
+}
+
+/* "<prog>.<start>.<pid>.XXXXXX": the start, or -1 for another name. */
+static int64_t
+own_start(const char *name)
+{
+	const char *x = strrchr(name, '.'), *p, *t;
+	char *end;
+	long long v;
+
+	if (!x || strlen(x + 1) != 6)
+		return -1;
+	for (p = x - 1; p > name && p[-1] != '.'; p--)
+		;
+	if (p <= name || p == x)
+		return -1;
+	for (t = p - 2; t > name && t[-1] != '.'; t--)
+		;
+	if (t <= name || t >= p - 1)
+		return -1;
+	v = strtoll(t, &end, 10);
+	return end == p - 1 && v > 0 ? v : -1;
+}
+
+int
+hypr_root_tmp_scan(const struct hypr_root *r, int reclaim,
+    void (*each)(void *, const char *, int, uint64_t, int), void *arg,
+    struct hypr_tmp_usage *u, struct hypr_err *e)
+{
+	char dir[4300], p[4600];
+	DIR *d;
+	struct dirent *de;
+
+	memset(u, 0, sizeof(*u));
+	u->live_since = INT64_MAX;
+	if (hypr_root_path(r, dir, sizeof(dir), "tmp") < 0)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
+	if ((d = opendir(dir)) == NULL)
+		return errno == ENOENT ? 0 : hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", dir);
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		int fd = -1, live = 0, removed = 0;
+		int64_t start = own_start(de->d_name);
+		uint64_t bytes;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (lstat(p, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) {
+			fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+			if (fd < 0)
+				continue;	/* gone meanwhile */
+			live = flock(fd, LOCK_EX | LOCK_NB) < 0;
+		}
+		bytes = hypr_disk_usage(p);
+		u->n++;
+		u->bytes += bytes;
+		if (live) {
+			u->live++;
+			u->live_bytes += bytes;
+			if (S_ISDIR(st.st_mode) && start > 0 && start < u->live_since)
+				u->live_since = start;
+		} else if (reclaim == 1 || (reclaim == 2 && S_ISDIR(st.st_mode) && start > 0)) {
+			/* under its lock: its owner is gone, and a new owner
+			 * taking the name sees it removed and makes another */
+			if (hypr_rm_rf(p, NULL) == 0) {
+				removed = 1;
+				u->freed += bytes;
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+		if (each)
+			each(arg, de->d_name, live, bytes, removed);
+	}
+	closedir(d);
+	return 0;
+}
+
 int
 hypr_blob_path(const struct hypr_root *r, const char *digest, char *buf,
     size_t n, struct hypr_err *e)
@@ -84,8 +291,8 @@ hypr_blob_begin(struct hypr_blob_writer *w, const struct hypr_root *r,
 {
 	w->root = r;
 	w->fd = -1;
-	if (hypr_root_path(r, w->tmp, sizeof(w->tmp), "tmp/blob.XXXXXX") < 0)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
+	if (hypr_root_tmp(r, w->tmp, sizeof(w->tmp), e, "blob.XXXXXX") < 0)
+		return -1;
 	if ((w->fd = mkostemp(w->tmp, O_CLOEXEC)) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating %s", w->tmp);
 	if (hypr_sha256_init(&w->sha, e) < 0) {

@@ -22,6 +22,37 @@ int hypr_root_open(struct hypr_root *r, const char *override, struct hypr_err *e
 /* snprintf a path under the root: hypr_root_path(r, buf, n, "cache/%s", key). */
 int hypr_root_path(const struct hypr_root *r, char *buf, size_t n,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Temp files live in a directory of the process that makes them,
+ * tmp/<prog>.<start>.<pid>.XXXXXX, made on first use and held with an
+ * exclusive flock until the process ends (then removed). A prune or df
+ * tells a live owner's files from a dead one's (SIGKILL) by that lock: it
+ * removes only what it can lock. snprintf a path in this process's temp
+ * directory: hypr_root_tmp(r, buf, n, e, "blob.XXXXXX"). */
+int hypr_root_tmp(const struct hypr_root *r, char *buf, size_t n, struct hypr_err *e,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Remove this process's temp directory now (exit paths; signal handlers,
+ * best effort). A later hypr_root_tmp makes a new one. */
+void hypr_root_tmp_remove(void);
+
+/* What tmp/ holds: each entry is live while a process holds its flock (a
+ * temp directory above, a download's .part file), else left over by a
+ * process that is gone. Sizes are allocated bytes (st_blocks), not the
+ * sparse disks' apparent 64 GiB. */
+struct hypr_tmp_usage {
+	size_t n, live;			/* entries, and those held */
+	uint64_t bytes, live_bytes;	/* allocated bytes of each */
+	uint64_t freed;			/* with reclaim: bytes removed */
+	int64_t live_since;		/* earliest start of a live temp dir, or INT64_MAX */
+};
+/* Scan tmp/; each (may be NULL) gets every entry. reclaim 1: remove every
+ * entry no process holds (under its lock); 2: only left-over temp
+ * directories (keeps a download's .part for a later resume). */
+int hypr_root_tmp_scan(const struct hypr_root *r, int reclaim,
+    void (*each)(void *arg, const char *name, int live, uint64_t bytes, int removed),
+    void *arg, struct hypr_tmp_usage *u, struct hypr_err *e);
+/* Allocated bytes under path (st_blocks * 512; a directory's whole tree). */
+uint64_t hypr_disk_usage(const char *path);
+
 /* Path of a blob (whether or not it exists). */
 int hypr_blob_path(const struct hypr_root *r, const char *digest, char *buf,
     size_t n, struct hypr_err *e);

@@ -63,3 +63,75 @@ hypr_err_prefix(struct hypr_err *e, const char *fmt, ...)
 	e->msg[w + 1] = ' ';
 	return -1;
 }
+
+/* Length of the valid UTF-8 sequence at s (left bytes there), or 0. */
+static size_t
+utf8_len(const unsigned char *s, size_t left)
+{
+	size_t n;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	else if (s[0] == 0xc2)
+		lo = 0xa0;	/* U+0080-U+009F: C1 controls (8-bit CSI, OSC) */
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+size_t
+hypr_escape(const char *s, size_t len, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, o = 0, k;
+
+	if (size == 0)
+		return 0;
+	while (i < len) {
+		k = utf8_len(p + i, len - i);
+		if (k == 1 && ((p[i] >= 0x20 && p[i] != 0x7f) || p[i] == '\t')) {
+			if (o + 1 >= size)
+				break;
+			out[o++] = (char)p[i++];
+		} else if (k > 1) {
+			if (o + k >= size)
+				break;
+			memcpy(out + o, p + i, k);
+			o += k;
+			i += k;
+		} else {
+			if (o + 4 >= size)
+				break;
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[p[i] >> 4];
+			out[o++] = hex[p[i] & 15];
+			i++;
+		}
+	}
+	out[o] = '\0';
+	return i;
+}

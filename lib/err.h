@@ -3,6 +3,7 @@
 #define HYPR_ERR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 /* One exit-status table for every hypr program (see hypr(7)). */
 enum hypr_exit {
@@ -27,5 +28,14 @@ int hypr_err_errno(struct hypr_err *e, int code, const char *fmt, ...)
 /* Prefix the existing message with "where: " (keeps the code). */
 int hypr_err_prefix(struct hypr_err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* The one escaper for text shown to a person (error lines, a terminal):
+ * copies s[0..len) to out (size bytes, always NUL-terminated) with every
+ * byte a terminal would act on or that is not UTF-8 written as \xNN: NUL
+ * and the other C0 controls but tab, DEL, the C1 controls (U+0080-U+009F)
+ * and invalid bytes. Printable UTF-8 and backslashes pass unchanged, so
+ * escaping twice changes nothing. Returns how many bytes of s fitted (a
+ * sequence is never split). */
+size_t hypr_escape(const char *s, size_t len, char *out, size_t size);
 
 #endif

@@ -1395,11 +1395,11 @@ hypr_rootfs_squashfs_blob(const struct hypr_root *r, const char *const *layers,
 	if (squash_key(layers, n, o, key, e) < 0)
 		return -1;
 	if (hypr_root_path(r, dir, sizeof(dir), "cache/squashfs") < 0 ||
-	    hypr_root_path(r, idx, sizeof(idx), "cache/squashfs/%s.json", key + 7) < 0 ||
-	    hypr_root_path(r, tmpd, sizeof(tmpd), "tmp") < 0 ||
-	    hypr_root_path(r, out, sizeof(out), "tmp/squash-%s.%ld.sqfs", key + 7,
-	    (long)getpid()) < 0)
+	    hypr_root_path(r, idx, sizeof(idx), "cache/squashfs/%s.json", key + 7) < 0)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
+	if (hypr_root_tmp(r, tmpd, sizeof(tmpd), e, ".") < 0 ||
+	    hypr_root_tmp(r, out, sizeof(out), e, "squash-%s.sqfs", key + 7) < 0)
+		return -1;
 	if (hypr_mkdir_p(dir, 0755, e) < 0)
 		return -1;
 	if ((fds = calloc(n ? n : 1, sizeof(int))) == NULL)

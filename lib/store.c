@@ -132,8 +132,10 @@ load_images(struct hypr_store *s, struct hypr_err *e)
 		snprintf(path, sizeof(path), "%s/%.64s.squashfs", dir, de->d_name);
 		if (stat(path, &st) != 0)
 			im->problem = "squashfs missing";
-		else
+		else {
 			im->size = (uint64_t)st.st_size;
+			im->disk = (uint64_t)st.st_blocks * 512;
+		}
 	}
 	closedir(d);
 	/* hex points into id: set after the array stops moving */
@@ -524,14 +526,15 @@ hypr_store_put(struct hypr_store *s, json_t *m, const char *const *tags,
 	return sync_tags(s, e);
 }
 
-/* Unlink path; add its size to *freed when this was the last link. */
+/* Unlink path; add the disk space it used to *freed when this was the
+ * last link. */
 static void
 unlink_count(const char *path, uint64_t *freed)
 {
 	struct stat st;
 
 	if (lstat(path, &st) == 0 && unlink(path) == 0 && freed && st.st_nlink <= 1)
-		*freed += (uint64_t)st.st_size;
+		*freed += (uint64_t)st.st_blocks * 512;
 }
 
 int

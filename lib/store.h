@@ -23,6 +23,7 @@ struct hypr_image {
 	json_t *m;			/* the manifest, NULL if unreadable */
 	const char *problem;		/* NULL, or why the image is broken */
 	uint64_t size;			/* squashfs size */
+	uint64_t disk;			/* the disk space it takes (allocated) */
 	int64_t created;
 	json_t *tags;			/* familiar tags, from the index (sorted) */
 };

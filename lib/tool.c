@@ -1,12 +1,47 @@
 #include "tool.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cas.h"
+
 const char *prog = "hypr";
+
+void
+fput_escaped(FILE *f, const char *s, size_t len)
+{
+	char buf[1024];
+
+	while (len > 0) {
+		size_t k = hypr_escape(s, len, buf, sizeof(buf));
+
+		fputs(buf, f);
+		s += k;
+		len -= k;
+	}
+}
+
+/* "prog: [what]msg[: why]\n", escaped: one line whatever msg holds. */
+static void
+vline(const char *what, const char *fmt, va_list ap, const char *why)
+{
+	char *msg = NULL;
+	int n = vasprintf(&msg, fmt, ap);
+
+	fprintf(stderr, "%s: %s", prog, what);
+	if (n >= 0)
+		fput_escaped(stderr, msg, (size_t)n);
+	free(msg);
+	if (why) {
+		fputs(": ", stderr);
+		fput_escaped(stderr, why, strlen(why));
+	}
+	fputc('\n', stderr);
+}
 
 void
 die(int code, const char *fmt, ...)
@@ -14,11 +49,9 @@ die(int code, const char *fmt, ...)
 	va_list ap;
 
 	fflush(stdout);
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vline("", fmt, ap, NULL);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(code);
 }
 
@@ -29,11 +62,9 @@ die_errno(const char *fmt, ...)
 	va_list ap;
 
 	fflush(stdout);
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vline("", fmt, ap, strerror(saved));
 	va_end(ap);
-	fprintf(stderr, ": %s\n", strerror(saved));
 	exit(HYPR_EXIT_SYSTEM);
 }
 
@@ -49,10 +80,16 @@ warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: warning: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vline("warning: ", fmt, ap, NULL);
 	va_end(ap);
+}
+
+void
+say_err(const struct hypr_err *e)
+{
+	fprintf(stderr, "%s: ", prog);
+	fput_escaped(stderr, e->msg, strlen(e->msg));
 	fputc('\n', stderr);
 }
 
@@ -75,4 +112,23 @@ refuse_tty_stdin(const char *what)
 	if (isatty(STDIN_FILENO))
 		die(HYPR_EXIT_USAGE, "refusing to read %s from a terminal (see --help)",
 		    what);
+}
+
+static void
+on_fatal_signal(int sig)
+{
+	hypr_root_tmp_remove();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void
+remove_tmp_on_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+	struct sigaction old;
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+			signal(sigs[i], on_fatal_signal);
 }

@@ -7,6 +7,9 @@
 
 extern const char *prog;	/* set first thing in main() */
 
+/* Every line here is one line of text: the message goes through
+ * hypr_escape (control bytes, a newline or an ESC in a user's argument
+ * become \xNN). */
 /* "prog: msg" on stderr and exit(code). */
 __attribute__((noreturn, format(printf, 2, 3)))
 void die(int code, const char *fmt, ...);
@@ -19,8 +22,15 @@ void die_err(const struct hypr_err *e);
 /* "prog: warning: msg" on stderr. */
 __attribute__((format(printf, 1, 2)))
 void warn(const char *fmt, ...);
+/* "prog: msg" of e on stderr, without exiting (a command that goes on). */
+void say_err(const struct hypr_err *e);
+/* Write s[0..len) to f through hypr_escape. */
+void fput_escaped(FILE *f, const char *s, size_t len);
 /* Flush and close stdout; a write error (full disk, closed pipe) dies. Returns 0. */
 int close_stdout(void);
+/* On SIGINT, SIGTERM, SIGHUP and SIGPIPE (where not handled already),
+ * remove this process's temp dir under tmp/ before dying of the signal. */
+void remove_tmp_on_signals(void);
 /* Refuse to read a stream from a terminal: print usage hint and exit 2. */
 void refuse_tty_stdin(const char *what);
 

@@ -268,16 +268,71 @@ hypr-fetch load --name busybox:latest /dir"
 	assert_output --partial "hypr: build interrupted"
 }
 
-@test "driver: a stage's endless stderr line is passed on in pieces, never lost" {
+@test "driver: a stage's endless stderr line is clipped at 1 MiB, and says so; memory stays bounded" {
 	cat > "$BATS_TEST_TMPDIR/noisy-fetch" <<-'EOF2'
 	#!/bin/sh
 	head -c 3000000 /dev/zero | tr '\0' x >&2
 	echo >&2
+	head -c 200000000 /dev/zero | tr '\0' y >&2
+	echo >&2
 	exec cat
 	EOF2
 	chmod +x "$BATS_TEST_TMPDIR/noisy-fetch"
-	HYPR_FETCH="$BATS_TEST_TMPDIR/noisy-fetch" run --separate-stderr -0 hypr build -q -t x "$CTX"
+	HYPR_FETCH="$BATS_TEST_TMPDIR/noisy-fetch" run --separate-stderr -0 \
+		/usr/bin/time -f 'maxrss %M' -o "$BATS_TEST_TMPDIR/rss" hypr build -q -t x "$CTX"
 	assert_output "$ID"
-	run -0 sh -c "grep '^x*$' '$HYPR_ROOT/logs/last.log' | tr -d '\n' | wc -c"
-	assert_output 3000000
+	log=$HYPR_ROOT/logs/last.log
+	run -0 sh -c "grep -a 'line clipped: 3000000 bytes' '$log' | tr -d x"
+	assert_output " [line clipped: 3000000 bytes]"
+	run -0 sh -c "grep -a 'line clipped: 3000000 bytes' '$log' | tr -cd x | wc -c"
+	assert_output 1048576
+	run -0 sh -c "grep -a 'line clipped: 200000000 bytes' '$log' | sed 's/ \\[line clipped.*//' | tr -cd y | wc -c"
+	assert_output 1048576
+	# the driver never holds the 200 MB line (about 4 MB here, 34 MB with
+	# ASan; room for both)
+	rss=$(sed -n 's/^maxrss //p' "$BATS_TEST_TMPDIR/rss")
+	[ "$rss" -lt 60000 ] || { echo "driver peak RSS ${rss} kB" >&2; false; }
+}
+
+@test "driver: RUN output is byte-faithful in the log and off a terminal, escaped on one" {
+	export FAKE_OUTPUT='#2 a\0b\n#2 \033]52;c;ZXZpbA==\a\033]0;title\a\n#2 tab\there\n'
+	run -0 sh -c "hypr build --progress=plain -t x '$CTX' 2> '$BATS_TEST_TMPDIR/err'"
+	log=$HYPR_ROOT/logs/last.log
+	# NULs and every other byte as the RUN wrote them: log and plain stderr
+	for f in "$log" "$BATS_TEST_TMPDIR/err"; do
+		run -0 env LC_ALL=C grep -caP '^#2 a\x00b$' "$f"
+		assert_output 1
+		run -0 env LC_ALL=C grep -caP '^#2 \x1b]52;c;ZXZpbA==\x07\x1b]0;title\x07$' "$f"
+		assert_output 1
+	done
+	# on a terminal: control bytes escaped, tab kept, in plain and tty mode
+	for mode in plain tty; do
+		NO_COLOR=1 run -0 script -qec "hypr build --progress=$mode -t x '$CTX'" /dev/null
+		[[ $output != *$'\033]'* && $output != *$'\a'* ]]
+		if [ "$mode" = plain ]; then
+			[[ $output == *'#2 a\x00b'$'\r\n''#2 \x1b]52;c;ZXZpbA==\x07\x1b]0;title\x07'$'\r\n''#2 tab'$'\t''here'* ]]
+		else
+			[[ $output == *'=> => # \x1b]52;c;ZXZpbA==\x07\x1b]0;title\x07'* ]]
+		fi
+	done
+	grep -qaP '^#2 a\x00b$' "$log"
+}
+
+@test "driver: HYPR_LOG_MAX caps the log and says where it was cut" {
+	export FAKE_OUTPUT='#2 %01000d\n#2 %01000d\n#2 %01000d\n#2 %01000d\n'
+	HYPR_LOG_MAX=2K run --separate-stderr -0 hypr build --progress=plain -t x "$CTX"
+	# the screen gets every line
+	[ "$(grep -c '^#2 0000' <<<"$stderr")" -eq 4 ]
+	log=$HYPR_ROOT/logs/last.log
+	[ "$(grep -c '^#2 0000' "$log")" -eq 1 ]
+	run -0 grep -n '^# hypr: ' "$log"
+	assert_line --regexp '^[0-9]+:# hypr: log cut here: it reached HYPR_LOG_MAX=2048 bytes; the rest of the build.s output is not logged$'
+	assert_line --regexp '^[0-9]+:# hypr: [0-9]+ bytes of output after the cut were not logged \(HYPR_LOG_MAX=2048\)$'
+	# the stage exits are logged whatever the cap
+	run -0 grep -c '^# hypr-store exited 0' "$log"
+	[ "$(stat -c %s "$log")" -lt 4096 ]
+	HYPR_LOG_MAX=0 run -0 hypr build --progress=plain -t x "$CTX"
+	[ "$(grep -c '^#2 0000' "$log")" -eq 4 ]
+	HYPR_LOG_MAX=12Q run --separate-stderr -2 hypr build -t x "$CTX"
+	[ "$stderr" = "hypr: build: HYPR_LOG_MAX=12Q: not a size (bytes, or a number with K, M or G; 0 for no limit)" ]
 }

@@ -298,6 +298,18 @@ finish_bg() {
 	[ "$stderr" = "hypr-store: No such image: sha256:0000" ]
 }
 
+@test "hostile: an ESC or a newline in a name is escaped in the one error line" {
+	ctx c 'FROM busybox:latest' 'ENV A=1'
+	run -2 --separate-stderr hypr build -q -t $'a\033]0;x\a\nb' c
+	[ "$stderr" = "hypr: build: invalid tag 'a\x1b]0;x\x07\x0ab': invalid reference 'a\x1b]0;x\x07\x0ab': invalid repository name" ]
+	run -3 --separate-stderr hypr rmi $'bad\033[2Jname'
+	[ "$stderr" = "hypr-store: No such image: bad\x1b[2Jname" ]
+	run -3 --separate-stderr hypr image inspect $'two\nlines'
+	[ "$stderr" = "hypr-store: No such image: two\x0alines" ]
+	[ "$output" = "[]" ]
+	[ "$(store_ok)" -eq 0 ]
+}
+
 @test "hostile: COPY never reads outside the context; symlinks inside stay links" {
 	echo secret > "$BATS_TEST_TMPDIR/secret.txt"
 	mkdir -p c/sub
@@ -656,7 +668,7 @@ EOF
 }
 
 # bats test_tags=vm
-@test "hostile: RUN output of 300k lines and a 3 MB line is whole; 137 and signals fail the step" {
+@test "hostile: RUN output of 300k lines is whole, a 3 MB line clipped; 137 and signals fail the step" {
 	ctx c 'FROM busybox:latest' \
 	    'RUN seq 1 300000; echo LAST-LINE' \
 	    'RUN head -c 3000000 /dev/zero | tr "\\0" x; echo; echo END2 >&2; exit 137'
@@ -665,12 +677,14 @@ EOF
 	grep -qx '#1 300000' <<<"$stderr"
 	grep -qx '#1 LAST-LINE' <<<"$stderr"
 	grep -qx '#2 END2' <<<"$stderr"
-	# the long line arrives whole (in pieces) between the step's start and END2
-	[ "$(sed -n '/^#2 \[2\/2\]/,/^#2 END2/p' <<<"$stderr" | tail -n +2 | tr -cd x | wc -c)" -eq 3000000 ]
+	# the long line: its first 64 KiB, then its whole length
+	want="#2 $(head -c 65536 /dev/zero | tr '\0' x) [line clipped: 3000000 bytes]"
+	[ "$(grep '^#2 x' <<<"$stderr")" = "$want" ]
+	[ "$(grep '^#2 x' "$HYPR_ROOT/logs/last.log")" = "$want" ]
 	one_error "hypr-exec: c/Dockerfile:3: RUN head -c 3000000"
 	[[ $stderr == *"hypr-exec: c/Dockerfile:3: RUN "*": exit code 137"* ]]
 	[[ $stderr == *"ERROR: hypr-exec failed (exit 1)"* ]]
-	# the full log is not clipped either
+	# the full log has every short line
 	[ "$(grep -c '^#1 [0-9]' "$HYPR_ROOT/logs/last.log")" -eq 300000 ]
 	# killed by a signal: the shell's 128+n, a step failure
 	for sig in KILL SEGV; do
@@ -681,6 +695,33 @@ EOF
 	done
 	nothing_left
 	[ "$(store_ok)" -eq 0 ]
+}
+
+# bats test_tags=vm
+@test "hostile: 50 MB of RUN output with no newline: clipped; hypr-exec stays small; NULs kept in the log" {
+	# hypr-exec's peak RSS (VmHWM), sampled while it runs
+	cat > exec-hwm <<-EOF
+	#!/bin/bash
+	"$(command -v hypr-exec)" "\$@" <&0 &
+	p=\$!
+	while kill -0 \$p 2>/dev/null; do
+		grep VmHWM /proc/\$p/status >> "$PWD/exec.hwm" 2>/dev/null
+		sleep 0.05
+	done
+	wait \$p
+	EOF
+	chmod +x exec-hwm
+	ctx c 'FROM busybox:latest' 'RUN head -c 50000000 /dev/zero | tr "\\0" a; printf "\\n\\0after a NUL\\n"'
+	HYPR_EXEC=$PWD/exec-hwm run --separate-stderr -0 hypr build --progress=plain -t big:1 c
+	[ "$(grep -c '^#1 aaaa' <<<"$stderr")" -eq 1 ]
+	[[ $stderr == *"a [line clipped: 50000000 bytes]"* ]]
+	# a NUL is kept in the log (bash drops it from $stderr)
+	LC_ALL=C grep -qaP '^#1 \x00after a NUL$' "$HYPR_ROOT/logs/last.log"
+	[ "$(stat -c %s "$HYPR_ROOT/logs/last.log")" -lt 100000 ]
+	hwm=$(awk '{ if ($2 > m) m = $2 } END { print m }' exec.hwm)
+	[ "$hwm" -lt 30000 ] || { echo "hypr-exec peak RSS $hwm kB" >&2; false; }
+	[ "$(store_ok)" -eq 1 ]
+	nothing_left
 }
 
 # bats test_tags=vm
@@ -702,6 +743,64 @@ EOF
 	# the orphaned stage ends with its step at the latest
 	wait_for no_vm
 	wait_for bash -c '[ -z "$(ls -A "$HYPR_ROOT/tmp")" ]'
+}
+
+# bats test_tags=vm
+@test "hostile: SIGKILL of hypr-exec mid-RUN: system df shows its leftovers by the space they use; prune takes them" {
+	ctx ok 'FROM busybox:latest' 'ENV A=1'
+	hypr build -q -t ok:1 ok > /dev/null
+	ctx c 'FROM busybox:latest' 'RUN head -c 3000000 /dev/urandom > /f; sync; echo sta""rted; sleep 60'
+	bg_build -t k:1 c
+	wait_for grep -q '^#1 started' bg.err
+	kill -KILL "$(pgrep -g "$BG_PID" -x hypr-exec)"
+	finish_bg
+	[ "$BG_RC" -eq 137 ]
+	wait_for no_vm
+	# the VM's disks: 3 x 64 GiB apparent, a few MB used
+	left=$(echo "$HYPR_ROOT"/tmp/hypr-exec.*)
+	[ -f "$(echo "$left"/vm.*/hypr-vm-*/scratch.ext4)" ]
+	used=$(du -s -B1 "$left" | cut -f1)
+	[ "$used" -lt 50000000 ]
+	h=$(awk -v x="$used" 'BEGIN { split("B kB MB GB", u, " "); i = 1
+		while (x >= 1000 && i < 4) { x /= 1000; i++ }; printf "%.3g%s\n", x, u[i] }')
+	run -0 hypr system df
+	[[ $output == *$'\n'"Temporary Files   1         0         $h"*"$h (100%)"* ]]
+	HYPR_PRUNE_GRACE=0 run -0 hypr system prune -f
+	[[ $output == *"Deleted temporary files:"$'\n'"${left##*/}"$'\n\n'* ]]
+	[ "${lines[-1]}" = "Total reclaimed space: $h" ]
+	[ -z "$(ls -A "$HYPR_ROOT/tmp")" ]
+	[ "$(store_ok)" -eq 1 ]
+	ctx c 'FROM busybox:latest' 'RUN echo fine > /fine'
+	run -0 hypr build -q -t k:1 c
+	[ "$(store_ok)" -eq 2 ]
+	nothing_left
+}
+
+# bats test_tags=vm
+@test "hostile: system prune with no grace, over and over, beside a running build breaks nothing" {
+	ctx c 'FROM busybox:latest' \
+	    'RUN head -c 2000000 /dev/urandom > /a; echo sta""rted; sleep 2' \
+	    'COPY f /f' \
+	    'RUN head -c 2000000 /dev/urandom > /b; sleep 1'
+	head -c 1000000 /dev/urandom > c/f
+	bg_build --iidfile iid -t race:1 c
+	wait_for grep -q '^#1 started' bg.err
+	n=0
+	while kill -0 "$BG_PID" 2>/dev/null; do
+		HYPR_PRUNE_GRACE=0 hypr system prune -f >> prunes.out
+		n=$((n + 1))
+	done
+	finish_bg
+	[ "$BG_RC" -eq 0 ] || { cat bg.err >&2; false; }
+	[ "$n" -gt 3 ]
+	# nothing of the build's was taken: its temp files, VM disks and new blobs
+	[ "$(sort -u prunes.out)" = "Total reclaimed space: 0B" ]
+	id=$(cat iid)
+	for f in a b f; do
+		unsquashfs -lls "$HYPR_ROOT/images/${id#sha256:}.squashfs" "$f" | grep -q "squashfs-root/$f$"
+	done
+	[ "$(store_ok)" -eq 1 ]
+	nothing_left
 }
 
 # bats test_tags=vm
@@ -741,6 +840,7 @@ EOF
 	[[ $output == *"bad"$'\xff'"name"* ]]
 }
 
+# bats test_tags=vm
 @test "hostile: SIGKILL of the driver: no VM outlives it" {
 	ctx c 'FROM busybox:latest' 'RUN echo sta""rted; sleep 60'
 	setsid hypr build -t k:1 c > out 2> err &
@@ -829,6 +929,7 @@ EOF
 	fi
 }
 
+# bats test_tags=vm
 @test "hostile: a RUN leaving a tree 200 levels deep is diffed whole" {
 	ctx c 'FROM busybox:latest' \
 	    'RUN mkdir -p /a && cd /a && i=0; while [ $i -lt 200 ]; do mkdir d && cd d || exit 9; i=$((i+1)); done; echo deep > f'

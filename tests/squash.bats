@@ -202,12 +202,13 @@ EOF
 	blobs_before=$(ls "$HYPR_ROOT/blobs/sha256" | sort)
 	hypr-squash --comp xz --level 9 < image > out &
 	pid=$!
-	# wait until tar2sqfs is writing its temp file, then kill
+	# wait until tar2sqfs is writing its temp file (in the temp dir
+	# hypr-squash holds locked), then kill
 	for _ in $(seq 100); do
-		ls "$HYPR_ROOT"/tmp/squash-* >/dev/null 2>&1 && break
+		ls "$HYPR_ROOT"/tmp/hypr-squash.*/squash-* >/dev/null 2>&1 && break
 		sleep 0.1
 	done
-	ls "$HYPR_ROOT"/tmp/squash-*
+	ls "$HYPR_ROOT"/tmp/hypr-squash.*/squash-*
 	kill -KILL $pid
 	wait $pid || true
 	sleep 0.5

@@ -230,6 +230,56 @@ app:1"
 	[ -z "$(ls "$HYPR_ROOT/blobs/sha256")" ]
 }
 
+# human SIZE: hypr's figure for N bytes (3 digits, 1000-based units)
+human() {
+	awk -v x="$1" 'BEGIN { split("B kB MB GB TB", u, " "); i = 1
+		while (x >= 1000 && i < 5) { x /= 1000; i++ }; printf "%.3g%s\n", x, u[i] }'
+}
+
+@test "store: system df counts temp files by the space they use; prune takes a dead build's only" {
+	dead=$HYPR_ROOT/tmp/hypr-exec.1700000000.41.aaaaaa
+	live=$HYPR_ROOT/tmp/hypr.1700000000.42.bbbbbb
+	mkdir -p "$dead/vm.x" "$live"
+	# a SIGKILLed build's VM disk: sparse, 64 GiB apparent, 1 MiB used
+	truncate -s 64G "$dead/vm.x/scratch.ext4"
+	head -c 1M /dev/urandom | dd of="$dead/vm.x/scratch.ext4" conv=notrunc status=none
+	head -c 300K /dev/urandom > "$live/blob.x"
+	# a running build holds its temp dir locked
+	( exec 9< "$live"; flock 9; exec sleep 60 ) &
+	holder=$!
+	wait_locked() { ! flock -n "$live" true; }
+	for i in $(seq 100); do wait_locked && break; sleep 0.05; done
+	d=$(du -s -B1 "$dead" | cut -f1)
+	l=$(du -s -B1 "$live" | cut -f1)
+	[ "$d" -lt 2000000 ]
+	run -0 hypr-store system-df
+	assert_line --regexp "^Temporary Files +2 +1 +$(human $((d + l))) +$(human "$d") \($((d * 100 / (d + l)))%\)$"
+	run -0 hypr-store system-df -v
+	assert_line "Temporary files space usage:"
+	assert_line --regexp "^hypr-exec\.1700000000\.41\.aaaaaa +left over +$(human "$d")$"
+	assert_line --regexp "^hypr\.1700000000\.42\.bbbbbb +in use +$(human "$l")$"
+	# a blob nothing names, made while that build runs: it may be the build's
+	printf 'f junk 644 0 0 junk\n' | mklayer junk.tar
+	junk=$(put_blob junk.tar)
+	run -0 hypr-store system-prune -f
+	assert_output "Deleted temporary files:
+hypr-exec.1700000000.41.aaaaaa
+
+Total reclaimed space: $(human "$d")"
+	[ ! -e "$dead" ]
+	[ -f "$live/blob.x" ]
+	[ -f "$HYPR_ROOT/blobs/sha256/${junk#sha256:}" ]
+	# the build is gone: its leftovers and the blob go too
+	kill "$holder"
+	wait "$holder" || true
+	run -0 hypr-store system-prune -f
+	assert_line "hypr.1700000000.42.bbbbbb"
+	[ -z "$(ls -A "$HYPR_ROOT/tmp")" ]
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${junk#sha256:}" ]
+	run -0 hypr-store system-df
+	assert_line --regexp '^Temporary Files +0 +0 +0B +0B \(0%\)$'
+}
+
 @test "store: base images tagged by hypr-fetch count as used" {
 	printf 'f b 644 0 0 b\n' | mklayer base.tar
 	layer=$(put_blob base.tar)

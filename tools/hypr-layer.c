@@ -237,6 +237,7 @@ main(int argc, char *argv[])
 	int rv;
 
 	prog = "hypr-layer";
+	remove_tmp_on_signals();
 	parse_args(argc, argv, &o);
 	if (o.flatten)
 		return flatten_main(argc - optind, argv + optind);

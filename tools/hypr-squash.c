@@ -264,6 +264,7 @@ main(int argc, char *argv[])
 	int c;
 
 	prog = "hypr-squash";
+	remove_tmp_on_signals();
 	parse_args(argc, argv, &o);
 	refuse_tty_stdin("an image stream or a tar");
 	if ((c = peek_stdin()) < 0)

@@ -128,6 +128,27 @@ test_cas(void)
 	CHECK(hypr_write_atomic(p, "xyz", 3, 0644, &e) == 0);
 	CHECK(hypr_blob_read(&r, d, 100, &buf, &len, &e) < 0 && strstr(e.msg, "corrupt"));
 	CHECK(hypr_blob_path(&r, "sha256:../x", p, sizeof(p), &e) < 0);
+	/* the temp files were in this process's temp dir, held and live */
+	{
+		struct hypr_tmp_usage u;
+		char t[4300], dead[4400];
+
+		CHECK(hypr_root_tmp(&r, t, sizeof(t), &e, "x") == 0);
+		CHECK(strstr(t, "/tmp/foundation.") != NULL);
+		/* a dead program's dir, a stray file */
+		CHECK(hypr_root_path(&r, dead, sizeof(dead), "tmp/x.1700000000.1.abcdef") == 0 &&
+		    mkdir(dead, 0755) == 0);
+		CHECK(hypr_root_path(&r, dead, sizeof(dead), "tmp/stray") == 0 &&
+		    hypr_write_atomic(dead, "s", 1, 0644, &e) == 0);
+		CHECK(hypr_root_tmp_scan(&r, 0, NULL, NULL, &u, &e) == 0);
+		CHECK(u.n == 3 && u.live == 1 && u.live_since > 1700000000 && u.freed == 0);
+		/* 2: only dead temp dirs; 1: every entry nothing holds */
+		CHECK(hypr_root_tmp_scan(&r, 2, NULL, NULL, &u, &e) == 0 && u.n == 3);
+		CHECK(hypr_root_tmp_scan(&r, 0, NULL, NULL, &u, &e) == 0 && u.n == 2);
+		CHECK(hypr_root_tmp_scan(&r, 1, NULL, NULL, &u, &e) == 0 && u.freed > 0);
+		CHECK(hypr_root_tmp_scan(&r, 0, NULL, NULL, &u, &e) == 0 && u.n == 1 && u.live == 1);
+		hypr_root_tmp_remove();
+	}
 	/* tmp/ is left empty */
 	CHECK(hypr_root_path(&r, p, sizeof(p), "tmp") == 0 && rmdir(p) == 0);
 	CHECK(hypr_rm_rf(dir, &e) == 0 && access(dir, F_OK) < 0);
@@ -148,6 +169,28 @@ test_err(void)
 }
 
 static void
+test_escape(void)
+{
+	char out[64];
+	/* NUL, ESC, newline, DEL, C1 CSI (U+009B), a lone 0xff; tab and UTF-8 stay */
+	static const char in[] = "a\0b\033]52;c;x\a\n\t\x7f\xc2\x9b\xff\xc3\xa9\\";
+
+	CHECK(hypr_escape(in, sizeof(in) - 1, out, sizeof(out)) == sizeof(in) - 1);
+	CHECK(strcmp(out, "a\\x00b\\x1b]52;c;x\\x07\\x0a\t\\x7f\\xc2\\x9b\\xff\xc3\xa9\\") == 0);
+	/* twice: no change */
+	{
+		char again[64];
+
+		hypr_escape(out, strlen(out), again, sizeof(again));
+		CHECK(strcmp(again, out) == 0);
+	}
+	/* a sequence is never split; out is always terminated */
+	CHECK(hypr_escape("\033x", 2, out, 4) == 0 && out[0] == '\0');
+	CHECK(hypr_escape("ab\xc3\xa9", 4, out, 4) == 2 && strcmp(out, "ab") == 0);
+	CHECK(hypr_escape("abc", 3, out, 0) == 0);
+}
+
+static void
 test_sizes(void)
 {
 	size_t o;
@@ -165,5 +208,6 @@ main(void)
 	test_cas();
 	test_sizes();
 	test_err();
+	test_escape();
 	CHECK_DONE();
 }

@@ -68,10 +68,8 @@ make_tmpdir(struct ctx *c, const char *what, struct hypr_err *e)
 {
 	char path[4300], **v;
 
-	if (hypr_root_path(&c->root, path, sizeof(path), "tmp/exec-%s.XXXXXX", what) < 0) {
-		hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
+	if (hypr_root_tmp(&c->root, path, sizeof(path), e, "exec-%s.XXXXXX", what) < 0)
 		return NULL;
-	}
 	if (mkdtemp(path) == NULL) {
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "mkdtemp %s", path);
 		return NULL;

@@ -89,6 +89,7 @@ struct ctx {
 	int vm_boots;
 	int stepno;		/* #N progress counter */
 	int quiet;
+	int tty;		/* stderr is a terminal: progress and RUN output escaped */
 	struct map listings;	/* layer digest -> struct listing */
 };
 

@@ -77,7 +77,17 @@ progress(struct ctx *c, const char *fmt, ...)
 	if (c->quiet)
 		return;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (c->tty) {
+		/* an instruction may hold any byte: a terminal gets it escaped */
+		char *line = NULL;
+		int n = vasprintf(&line, fmt, ap);
+
+		if (n >= 0)
+			fput_escaped(stderr, line, (size_t)n);
+		free(line);
+	} else {
+		vfprintf(stderr, fmt, ap);
+	}
 	va_end(ap);
 	fputc('\n', stderr);
 	fflush(stderr);
@@ -104,64 +114,6 @@ one_line(json_t *instr, size_t clip)
 	return s;
 }
 
-/* Length of the valid UTF-8 sequence at s (not NUL), or 0. */
-static size_t
-utf8_len(const unsigned char *s)
-{
-	size_t n;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-/* s with bytes that are not UTF-8 (a file name from the context or an
- * archive) and control characters written as \xNN, so an error line
- * is one line of text; cut to fit out. */
-static void
-escape_text(const char *s, char *out, size_t size)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t o = 0, k;
-
-	while (*p && o + 5 < size) {
-		k = utf8_len(p);
-		if (k == 1 && *p >= 0x20 && *p != 0x7f) {
-			out[o++] = (char)*p++;
-		} else if (k > 1) {
-			memcpy(out + o, p, k);
-			o += k;
-			p += k;
-		} else {
-			snprintf(out + o, size - o, "\\x%02x", *p++);
-			o += 4;
-		}
-	}
-	out[o] = '\0';
-}
-
 static const char *
 dockerfile_name(struct ctx *c)
 {
@@ -178,7 +130,8 @@ instr_err(struct hypr_err *e, struct ctx *c, json_t *instr, int code,
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	escape_text(raw, what, sizeof(what));
+	/* a file name from the context or an archive may hold any byte */
+	hypr_escape(raw, strlen(raw), what, sizeof(what));
 	hypr_err_set(e, code, "%s:%lld: %s: %s", dockerfile_name(c),
 	    (long long)json_integer_value(json_array_get(json_object_get(instr, "line"), 0)),
 	    ins ? ins : "?", what);
@@ -198,6 +151,7 @@ on_signal(int sig)
 {
 	if (g_ctx)
 		run_kill_all(g_ctx);
+	hypr_root_tmp_remove();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -476,10 +430,9 @@ onbuild_instrs(struct ctx *c, struct stage *st, json_t **out, struct hypr_err *e
 		json_object_del(st->config, "OnBuild");
 		return 0;
 	}
-	if (hypr_root_path(&c->root, df, sizeof(df), "tmp/onbuild.%d.Dockerfile",
-	    (int)getpid()) < 0 || hypr_root_path(&c->root, plan, sizeof(plan),
-	    "tmp/onbuild.%d.plan", (int)getpid()) < 0)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
+	if (hypr_root_tmp(&c->root, df, sizeof(df), e, "onbuild.Dockerfile") < 0 ||
+	    hypr_root_tmp(&c->root, plan, sizeof(plan), e, "onbuild.plan") < 0)
+		return -1;
 	if ((f = fopen(df, "we")) == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating %s", df);
 	fputs("FROM scratch\n", f);
@@ -629,6 +582,7 @@ main(int argc, char *argv[])
 
 	prog = "hypr-exec";
 	c.epoch = -1;
+	c.tty = isatty(STDERR_FILENO);
 	while ((opt = getopt_long(argc, argv, "C:qh", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'C': context = optarg; break;

@@ -25,33 +25,56 @@ clamp_time(const struct ctx *c, int64_t t)
 	return c->epoch >= 0 && t > c->epoch ? c->epoch : t;
 }
 
+/* A RUN's output line longer than this is clipped: its first LINE_KEEP
+ * bytes are shown, then " [line clipped: N bytes]" with N the whole line's
+ * length. Host memory stays bounded whatever a RUN prints (no newline in
+ * 400 MB of output was held whole). */
+#define LINE_KEEP (64 * 1024)
+
 /* The step's output as "#N line" on stderr, line by line. */
 struct outbuf {
 	int n;			/* the #N of the step */
+	int tty;		/* stderr is a terminal: escape control bytes */
 	struct hypr_strbuf line[3];	/* [1] stdout, [2] stderr: unfinished */
+	uint64_t len[3];	/* the unfinished line's whole length */
 };
 
+/* Bytes pass through as they are (NULs too: the driver's log keeps them);
+ * only a terminal gets them escaped. */
 static void
-emit(struct outbuf *o, struct hypr_strbuf *b)
+emit(struct outbuf *o, int i)
 {
-	fprintf(stderr, "#%d %.*s\n", o->n, (int)b->n, hypr_strbuf_str(b));
+	struct hypr_strbuf *b = &o->line[i];
+
+	fprintf(stderr, "#%d ", o->n);
+	if (o->tty)
+		fput_escaped(stderr, b->s ? b->s : "", b->n);
+	else if (b->n)
+		fwrite(b->s, 1, b->n, stderr);
+	if (o->len[i] > b->n)
+		fprintf(stderr, " [line clipped: %llu bytes]", (unsigned long long)o->len[i]);
+	fputc('\n', stderr);
 	hypr_strbuf_reset(b);
 	b->oom = 0;
+	o->len[i] = 0;
 }
 
 static void
 on_output(void *arg, int fd, const char *buf, size_t len)
 {
 	struct outbuf *o = arg;
-	struct hypr_strbuf *b = &o->line[fd == 1 ? 1 : 2];
+	int i = fd == 1 ? 1 : 2;
+	struct hypr_strbuf *b = &o->line[i];
 
 	while (len > 0) {
 		const char *nl = memchr(buf, '\n', len);
 		size_t k = nl ? (size_t)(nl - buf) : len;
 
-		hypr_strbuf_addn(b, buf, k);
+		if (b->n < LINE_KEEP)
+			hypr_strbuf_addn(b, buf, k < LINE_KEEP - b->n ? k : LINE_KEEP - b->n);
+		o->len[i] += k;
 		if (nl) {
-			emit(o, b);
+			emit(o, i);
 			k++;
 		}
 		buf += k;
@@ -64,8 +87,8 @@ static void
 flush_out(struct outbuf *o)
 {
 	for (int i = 1; i < 3; i++) {
-		if (o->line[i].n)
-			emit(o, &o->line[i]);
+		if (o->len[i])
+			emit(o, i);
 		free(o->line[i].s);
 		o->line[i] = (struct hypr_strbuf){ 0 };
 	}
@@ -245,8 +268,9 @@ boot(struct ctx *c, struct stage *st, struct hypr_err *e)
 		return hypr_err_prefix(e, "base filesystem");
 	}
 	free(v);
-	if (hypr_root_path(&c->root, st->vmdir, sizeof(st->vmdir), "tmp/vm.XXXXXX") < 0 ||
-	    mkdtemp(st->vmdir) == NULL)
+	if (hypr_root_tmp(&c->root, st->vmdir, sizeof(st->vmdir), e, "vm.XXXXXX") < 0)
+		return -1;
+	if (mkdtemp(st->vmdir) == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating VM directory");
 	o.base = st->nbase > 0 ? sq : NULL;
 	o.tmpdir = st->vmdir;
@@ -317,7 +341,7 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 {
 	json_t *argv = run_argv(st, instr), *env = run_env(c, st), *exp;
 	struct hypr_vm_run r = { 0 };
-	struct outbuf ob = { .n = c->stepno };
+	struct outbuf ob = { .n = c->stepno, .tty = c->tty };
 	char **av = NULL, **ev = NULL, tmp[4300];
 	const char *user = hypr_json_str(st->config, "User");
 	const char *wd = hypr_json_str(st->config, "WorkingDir");
@@ -382,8 +406,9 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 			hypr_err_set(e, HYPR_EXIT_STEP, "exit code %d", status);
 		goto out;
 	}
-	if (hypr_root_path(&c->root, tmp, sizeof(tmp), "tmp/diff.XXXXXX") < 0 ||
-	    (fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+	if (hypr_root_tmp(&c->root, tmp, sizeof(tmp), e, "diff.XXXXXX") < 0)
+		goto out;
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating diff file");
 		goto out;
 	}

@@ -388,8 +388,9 @@ fetch_load(struct fetch *f, const char *path, const char *name, struct hypr_err 
 		return hypr_err_errno(e, HYPR_EXIT_INPUT, "load %s", path);
 	if (S_ISDIR(st.st_mode))
 		return load_dir(f, path, name, e) < 0 ? hypr_err_prefix(e, "load") : 0;
-	if (hypr_root_path(&f->root, tmp, sizeof(tmp), "tmp/load.XXXXXX") < 0 ||
-	    mkdtemp(tmp) == NULL)
+	if (hypr_root_tmp(&f->root, tmp, sizeof(tmp), e, "load.XXXXXX") < 0)
+		return -1;
+	if (mkdtemp(tmp) == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating a directory in the store");
 	r = untar(path, tmp, e);
 	if (r == 0)

@@ -316,6 +316,7 @@ main(int argc, char *argv[])
 	int i;
 
 	prog = "hypr-fetch";
+	remove_tmp_on_signals();
 	memset(&f, 0, sizeof(f));
 	f.jobs = 3;
 	if (argc > 1 && (!strcmp(argv[1], "pull") || !strcmp(argv[1], "load") ||

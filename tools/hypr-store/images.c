@@ -270,7 +270,8 @@ squashfs_damaged(struct hypr_store *s, const struct hypr_image *im)
 	    im->hex) < 0)
 		return 0;
 	if (hypr_digest_file(path, got, &len, &e) < 0) {
-		fprintf(stderr, "hypr-store: image %s: %s\n", im->id, e.msg);
+		hypr_err_prefix(&e, "image %s", im->id);
+		say_err(&e);
 		return 1;
 	}
 	if (strcmp(got, want) == 0 && (size <= 0 || (uint64_t)size == len))
@@ -492,7 +493,9 @@ cmd_inspect(int argc, char *argv[])
 		struct hypr_err fe = { 0 };
 
 		if (hypr_store_find(&s, argv[i], &im, NULL, 0, &fe) < 0 || im == NULL) {
-			fprintf(stderr, "hypr-store: %s\n", fe.code ? fe.msg : "No such image");
+			if (!fe.code)
+				hypr_err_set(&fe, HYPR_EXIT_INPUT, "No such image");
+			say_err(&fe);
 			rc = HYPR_EXIT_INPUT;
 			continue;
 		}

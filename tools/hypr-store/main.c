@@ -180,6 +180,7 @@ main(int argc, char *argv[])
 	int i = 1;
 
 	prog = "hypr-store";
+	remove_tmp_on_signals();
 	/* --root may come before the command */
 	while (i < argc && (strcmp(argv[i], "--root") == 0 || strcmp(argv[i], "-r") == 0 ||
 	    strncmp(argv[i], "--root=", 7) == 0)) {

@@ -2,9 +2,12 @@
  *
  * Blobs are kept while something names them: an image's layers and
  * squashfs, an instruction cache entry's layer, a squashfs chain-cache
- * entry, or a base image tagged by hypr-fetch under refs/. A blob or temp
- * file younger than HYPR_PRUNE_GRACE seconds (default 3600) is always kept:
- * it may belong to a build that has not stored its image yet. */
+ * entry, or a base image tagged by hypr-fetch under refs/. A blob younger
+ * than HYPR_PRUNE_GRACE seconds (default 3600), or made since the start of
+ * a build still running, is kept: it may belong to a build that has not
+ * stored its image yet. What tmp/ holds goes once no process holds its
+ * lock (lib/cas.h), whatever its age. Sizes are allocated bytes: the build
+ * VM's sparse 64 GiB disks count for what they use. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,7 +61,7 @@ cmd_rmi(int argc, char *argv[])
 		json_t *tags = json_object_get(s.index, "tags");
 
 		if (hypr_store_find(&s, argv[i], &im, tag, sizeof(tag), &fe) < 0) {
-			fprintf(stderr, "hypr-store: %s\n", fe.msg);
+			say_err(&fe);
 			rc = HYPR_EXIT_INPUT;
 			continue;
 		}
@@ -307,12 +310,22 @@ grace(void)
 	return g && *g ? strtoll(g, NULL, 10) : 3600;
 }
 
+/* Start of the earliest build still running (its temp dir is locked), or
+ * INT64_MAX: a blob made since then may be one it has not named yet. */
+static int64_t live_since = INT64_MAX;
+
 static int
 is_young(const struct stat *st)
 {
 	int64_t t = st->st_mtime > st->st_ctime ? st->st_mtime : st->st_ctime;
 
-	return t > (int64_t)time(NULL) - grace();
+	return t > (int64_t)time(NULL) - grace() || t >= live_since;
+}
+
+static uint64_t
+disk_use(const struct stat *st)
+{
+	return (uint64_t)st->st_blocks * 512;
 }
 
 /* Is some process (a VM runner) holding a lock on the image's squashfs? */
@@ -392,27 +405,20 @@ prune_strays(struct hypr_store *s, uint64_t *freed)
 			keep = 1;
 		}
 		if (!keep && unlink(p) == 0 && st.st_nlink <= 1)
-			*freed += (uint64_t)st.st_size;
+			*freed += disk_use(&st);
 	}
 	closedir(d);
 }
 
-static uint64_t tmp_freed;
-
-static int
-tmp_visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
+static void
+tmp_removed(void *arg, const char *name, int live, uint64_t bytes, int removed)
 {
-	if (ftw->level == 0)
-		return 0;
-	if (type == FTW_DP) {
-		rmdir(path);
-		return 0;
-	}
-	if (is_young(st))
-		return 0;
-	if (unlink(path) == 0 && st->st_nlink <= 1)
-		tmp_freed += (uint64_t)st->st_size;
-	return 0;
+	json_t *list = arg;
+
+	(void)live;
+	(void)bytes;
+	if (removed)
+		json_array_append_new(list, json_string(name));
 }
 
 /* Blobs nothing names (and old enough). */
@@ -436,7 +442,7 @@ prune_blobs(struct hypr_store *s, struct refs *keep, uint64_t *freed)
 		if (ref_has(keep, d) || lstat(p, &st) < 0 || is_young(&st))
 			continue;
 		if (unlink(p) == 0 && st.st_nlink <= 1)
-			*freed += (uint64_t)st.st_size;
+			*freed += disk_use(&st);
 	}
 	closedir(dd);
 }
@@ -504,11 +510,12 @@ cmd_system_prune(int argc, char *argv[])
 	struct refs keep = { 0 };
 	struct base_scan bs = { 0 };
 	struct cache_scan cs = { 0 };
+	struct hypr_tmp_usage tu;
 	char dir[4300];
 	int all = 0, force = 0;
 	uint64_t freed = 0;
 	size_t k;
-	json_t *v;
+	json_t *v, *tmp_gone = json_array();
 
 	prune_args(argc, argv, &all, &force, "system prune");
 	if (!force && !confirm(all ?
@@ -524,6 +531,11 @@ cmd_system_prune(int argc, char *argv[])
 		return close_stdout();
 	if (hypr_store_open(&s, opt_root, 1, &e) < 0)
 		die_err(&e);
+	/* Leftovers of processes that are gone (a SIGKILLed build's VM disks);
+	 * what a running build holds stays, and so do the blobs it made. */
+	if (hypr_root_tmp_scan(&s.root, 1, tmp_removed, tmp_gone, &tu, &e) < 0)
+		die_err(&e);
+	live_since = tu.live_since;
 	prune_images(&s, all, &freed);
 	prune_strays(&s, &freed);
 	for (size_t i = 0; i < s.n; i++)
@@ -555,11 +567,17 @@ cmd_system_prune(int argc, char *argv[])
 		printf("\n");
 	}
 	json_decref(cs.removed);
+	if (json_array_size(tmp_gone)) {
+		printf("Deleted temporary files:\n");
+		json_array_foreach(tmp_gone, k, v) {
+			fput_escaped(stdout, json_string_value(v), strlen(json_string_value(v)));
+			putchar('\n');
+		}
+		printf("\n");
+	}
+	json_decref(tmp_gone);
+	freed += tu.freed;
 	prune_blobs(&s, &keep, &freed);
-	hypr_root_path(&s.root, dir, sizeof(dir), "tmp");
-	tmp_freed = 0;
-	nftw(dir, tmp_visit, 16, FTW_PHYS | FTW_DEPTH);
-	freed += tmp_freed;
 	ref_free(&keep);
 	hypr_store_close(&s);
 	print_total(freed);
@@ -576,7 +594,20 @@ blob_size(struct hypr_root *r, const char *d)
 
 	if (hypr_blob_path(r, d, p, sizeof(p), NULL) < 0 || stat(p, &st) < 0)
 		return 0;
-	return (uint64_t)st.st_size;
+	return disk_use(&st);
+}
+
+/* A row of df -v's temp files: NAME, in use or left over, size. */
+static void
+tmp_row(void *arg, const char *name, int live, uint64_t bytes, int removed)
+{
+	char h[32], row[600], esc[300];
+
+	(void)removed;
+	hypr_escape(name, strlen(name), esc, sizeof(esc));
+	hypr_image_human_size(bytes, h, sizeof(h));
+	snprintf(row, sizeof(row), "%s\t%s\t%s", esc, live ? "in use" : "left over", h);
+	json_array_append_new(arg, json_string(row));
 }
 
 static void
@@ -601,6 +632,8 @@ cmd_system_df(int argc, char *argv[])
 	struct refs img_refs = { 0 }, cache_refs = { 0 }, base_refs = { 0 };
 	struct base_scan bs = { 0 };
 	struct cache_scan cs = { 0 };
+	struct hypr_tmp_usage tu;
+	json_t *tmp_rows = json_array();
 	struct table t = { 0 };
 	char dir[4300], line[1024], h1[32], h2[64];
 	uint64_t isize = 0, irecl = 0, csize = 0, bsize = 0, brecl = 0;
@@ -619,12 +652,14 @@ cmd_system_df(int argc, char *argv[])
 		die_err(&e);
 	for (size_t i = 0; i < s.n; i++) {
 		refs_of_image(&img_refs, &s.img[i]);
-		isize += s.img[i].size;
+		isize += s.img[i].disk;
 		if (json_array_size(s.img[i].tags))
 			active++;
 		else
-			irecl += s.img[i].size;
+			irecl += s.img[i].disk;
 	}
+	if (hypr_root_tmp_scan(&s.root, 0, tmp_row, tmp_rows, &tu, &e) < 0)
+		die_err(&e);
 	cs.root = &s.root;
 	cs.refs = &cache_refs;
 	hypr_root_path(&s.root, dir, sizeof(dir), "cache");
@@ -674,6 +709,11 @@ cmd_system_df(int argc, char *argv[])
 	hypr_image_human_size(csize, h1, sizeof(h1));
 	snprintf(line, sizeof(line), "Build Cache\t%zu\t0\t%s\t%s", cs.entries, h1, h1);
 	table_add(&t, line);
+	/* what running builds hold, and what dead ones left (prune takes it) */
+	hypr_image_human_size(tu.bytes, h1, sizeof(h1));
+	pct(h2, sizeof(h2), tu.bytes - tu.live_bytes, tu.bytes);
+	snprintf(line, sizeof(line), "Temporary Files\t%zu\t%zu\t%s\t%s", tu.n, tu.live, h1, h2);
+	table_add(&t, line);
 	table_print(&t, stdout);
 	if (verbose) {
 		printf("\nImages space usage:\n\n");
@@ -682,7 +722,7 @@ cmd_system_df(int argc, char *argv[])
 			struct hypr_image *im = &s.img[i];
 			size_t nt = json_array_size(im->tags);
 
-			hypr_image_human_size(im->size, h1, sizeof(h1));
+			hypr_image_human_size(im->disk, h1, sizeof(h1));
 			hypr_image_human_age((int64_t)time(NULL) - im->created, h2, sizeof(h2));
 			for (size_t k = 0; k < (nt ? nt : 1); k++) {
 				const char *tg = nt ? json_string_value(json_array_get(im->tags, k)) : NULL;
@@ -703,7 +743,13 @@ cmd_system_df(int argc, char *argv[])
 		table_print(&t, stdout);
 		hypr_image_human_size(csize, h1, sizeof(h1));
 		printf("\nBuild cache usage: %s in %zu entries\n", h1, cs.entries);
+		printf("\nTemporary files space usage:\n\n");
+		table_add(&t, "NAME\tSTATE\tSIZE");
+		for (size_t i = 0; i < json_array_size(tmp_rows); i++)
+			table_add(&t, json_string_value(json_array_get(tmp_rows, i)));
+		table_print(&t, stdout);
 	}
+	json_decref(tmp_rows);
 	json_decref(bs.digests);
 	ref_free(&img_refs);
 	ref_free(&cache_refs);

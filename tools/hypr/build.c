@@ -1,4 +1,5 @@
 /* build.c - `hypr build`: docker build's flags turned into six stage command lines. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,35 @@ progress_mode(const char *s)
 	die(HYPR_EXIT_USAGE, "build: --progress: '%s' is not auto, plain, tty or quiet", s);
 }
 
+/* The log's cap per build: HYPR_LOG_MAX bytes, with K, M or G (1024-based);
+ * 0 = no cap. Default 64M. */
+#define LOG_MAX_DEFAULT (64ull << 20)
+
+static unsigned long long
+log_max(void)
+{
+	const char *v = getenv("HYPR_LOG_MAX");
+	char *end;
+	unsigned long long n, mul = 1;
+
+	if (!v || !*v)
+		return LOG_MAX_DEFAULT;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (*end == 'K' || *end == 'k')
+		mul = 1ull << 10;
+	else if (*end == 'M' || *end == 'm')
+		mul = 1ull << 20;
+	else if (*end == 'G' || *end == 'g')
+		mul = 1ull << 30;
+	if (mul > 1)
+		end++;
+	if (end == v || *v == '-' || *end || errno || n > ~0ull / mul)
+		die(HYPR_EXIT_USAGE, "build: HYPR_LOG_MAX=%s: not a size (bytes, or a number "
+		    "with K, M or G; 0 for no limit)", v);
+	return n * mul;
+}
+
 int
 cmd_build(int argc, char **argv)
 {
@@ -171,6 +201,7 @@ cmd_build(int argc, char **argv)
 
 	refuse_buildkit(argc, argv);
 	o.from = ST_PARSE;
+	o.log_max = log_max();
 	if ((env = getenv("HYPR_PROGRESS")) && *env)
 		o.progress = progress_mode(env);
 	else if ((env = getenv("BUILDKIT_PROGRESS")) && *env)

@@ -30,6 +30,7 @@ struct build_opts {
 	int from;			/* first stage to run (ST_PARSE unless --from) */
 	int no_cache, quiet, print;
 	int progress;			/* PROGRESS_* */
+	unsigned long long log_max;	/* HYPR_LOG_MAX: the log's cap, 0 = none */
 };
 enum { PROGRESS_AUTO, PROGRESS_PLAIN, PROGRESS_TTY, PROGRESS_QUIET };
 

@@ -17,6 +17,12 @@
 #define TAIL 6		/* output lines of the running step shown live */
 #define KEEP 12		/* lines kept for an error footer */
 
+/* A line as a stage wrote it: any bytes, NULs too (s[n] is a NUL). */
+struct line {
+	char *s;
+	size_t n;
+};
+
 /* A step as hypr-exec announces it on stderr: "#N [stage k/n] INSTRUCTION",
  * then "#N output...", then "#N CACHED" or "#N DONE 1.2s". */
 struct step {
@@ -24,14 +30,19 @@ struct step {
 	char *label;		/* "[stage k/n] INSTRUCTION" */
 	int done, cached;
 	double t0, t1;
-	char *tail[KEEP];	/* last output lines */
+	struct line tail[KEEP];	/* last output lines (freed once the step is done) */
 	int ntail;
 };
 
 static struct {
 	int mode;		/* PROGRESS_PLAIN, _TTY or _QUIET */
 	int color;
+	int esc;		/* stderr is a terminal: escape what stages print */
 	FILE *log;
+	unsigned long long log_max;	/* HYPR_LOG_MAX: 0 = no limit */
+	unsigned long long logged;	/* bytes written to the log */
+	unsigned long long unlogged;	/* bytes of lines past the cut */
+	int cut;			/* the log reached log_max */
 	const struct build_opts *o;
 	double t0;
 	struct step *sp;
@@ -43,7 +54,7 @@ static struct {
 	int live_lines;		/* lines of the live area on screen */
 	double last_draw;
 	const char *stage_running;	/* for the live header before steps */
-	char *errtail[NSTAGES][KEEP];	/* last stderr lines of each stage */
+	struct line errtail[NSTAGES][KEEP];	/* last stderr lines of each stage */
 	int nerr[NSTAGES];
 	double closed[NSTAGES];	/* when each stage closed its stderr (exited) */
 } P = { .running = -1 };
@@ -58,14 +69,26 @@ now(void)
 }
 
 static void
-ring_add(char **ring, int *n, const char *line)
+ring_add(struct line *ring, int *n, const char *line, size_t len)
 {
 	if (*n == KEEP) {
-		free(ring[0]);
+		free(ring[0].s);
 		memmove(ring, ring + 1, (KEEP - 1) * sizeof *ring);
 		(*n)--;
 	}
-	ring[(*n)++] = strdup(line);
+	if (!(ring[*n].s = malloc(len + 1)))
+		die(HYPR_EXIT_SYSTEM, "out of memory");
+	memcpy(ring[*n].s, line, len);
+	ring[*n].s[len] = 0;
+	ring[(*n)++].n = len;
+}
+
+static void
+ring_free(struct line *ring, int *n)
+{
+	for (int i = 0; i < *n; i++)
+		free(ring[i].s);
+	*n = 0;
 }
 
 static const char *
@@ -93,27 +116,72 @@ clear_live(void)
 	}
 }
 
-/* A line for the log, and for stderr in plain mode or above the live area. */
+/* One line into the log, byte for byte. Lines the stages print stop at
+ * HYPR_LOG_MAX (a line there says so); the driver's own lines (stage
+ * exits, the error footer) always go in: there are a few dozen at most. */
+static void
+log_line(const char *s, size_t n, int own)
+{
+	if (!P.log)
+		return;
+	if (!own && P.log_max && P.logged + n + 1 > P.log_max) {
+		if (!P.cut) {
+			P.cut = 1;
+			fprintf(P.log, "# hypr: log cut here: it reached HYPR_LOG_MAX=%llu bytes; "
+			    "the rest of the build's output is not logged\n", P.log_max);
+		}
+		P.unlogged += n + 1;
+		return;
+	}
+	fwrite(s, 1, n, P.log);
+	fputc('\n', P.log);
+	P.logged += n + 1;
+}
+
+/* One line on stderr, in plain mode or above the live area: as it is for a
+ * file or a pipe, escaped for a terminal (a RUN's ESC sequences, OSC 52
+ * clipboard writes, window titles never reach it). */
+static void
+screen_line(const char *color, const char *s, size_t n)
+{
+	if (P.mode == PROGRESS_QUIET)
+		return;
+	clear_live();
+	fputs(col(color), stderr);
+	if (P.esc)
+		fput_escaped(stderr, s, n);
+	else
+		fwrite(s, 1, n, stderr);
+	fputs(col("\033[0m"), stderr);
+	fputc('\n', stderr);
+}
+
+/* A line of the driver's own: the log, and stderr if to_screen. */
 static void
 emit(int to_screen, const char *color, const char *fmt, ...)
 {
 	va_list ap;
+	char *s = NULL;
+	int n;
 
-	if (P.log) {
-		va_start(ap, fmt);
-		vfprintf(P.log, fmt, ap);
-		va_end(ap);
-		fputc('\n', P.log);
-	}
-	if (!to_screen || P.mode == PROGRESS_QUIET)
-		return;
-	clear_live();
-	fputs(col(color), stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vasprintf(&s, fmt, ap);
 	va_end(ap);
-	fputs(col("\033[0m"), stderr);
-	fputc('\n', stderr);
+	if (n < 0)
+		die(HYPR_EXIT_SYSTEM, "out of memory");
+	log_line(s, (size_t)n, 1);
+	if (to_screen)
+		screen_line(color, s, (size_t)n);
+	free(s);
+}
+
+/* A line a stage printed: the log (up to HYPR_LOG_MAX), stderr if to_screen. */
+static void
+relay(int to_screen, const char *s, size_t n)
+{
+	log_line(s, n, 0);
+	if (to_screen)
+		screen_line("", s, n);
 }
 
 void
@@ -127,6 +195,8 @@ progress_begin(const struct build_opts *o, FILE *log)
 	if (P.mode == PROGRESS_AUTO)
 		P.mode = isatty(2) ? PROGRESS_TTY : PROGRESS_PLAIN;
 	P.color = P.mode == PROGRESS_TTY && isatty(2) && !(nc && *nc);
+	P.esc = isatty(2);
+	P.log_max = o->log_max;
 	P.t0 = P.last_draw = now();
 	P.stage_running = stage_progs[o->from];
 	emit(0, "", "# hypr build %s (started at %ld)", o->context, (long)time(NULL));
@@ -138,18 +208,23 @@ progress_interval(void)
 	return P.mode == PROGRESS_TTY ? 100 : -1;
 }
 
-/* A line for the live area: what a terminal would show after a \r, with
- * no control characters (they would break the line count), cut to width. */
+/* A line for the live area: what a terminal would show after a \r,
+ * escaped (no control byte may break the line count), cut to width. */
 static void
-put_clean(const char *s, int width)
+put_clean(const char *s, size_t n, int width)
 {
-	const char *cr = strrchr(s, '\r');
-	int n = 0;
+	const char *cr = memrchr(s, '\r', n);
+	char buf[1024];
 
-	if (cr && cr[1])
+	if (cr && (size_t)(cr - s) + 1 < n) {
+		n -= (size_t)(cr + 1 - s);
 		s = cr + 1;
-	for (; *s && n < width; s++, n++)
-		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s, stderr);
+	}
+	if (width < 1)
+		width = 1;
+	/* bytes, not columns: a wide character may still cut it short */
+	hypr_escape(s, n, buf, (size_t)width + 1 < sizeof buf ? (size_t)width + 1 : sizeof buf);
+	fputs(buf, stderr);
 }
 
 static struct step *
@@ -171,12 +246,13 @@ draw_live(void)
 	P.live_lines = 1;
 	if (r) {
 		fputs(" => ", stderr);
-		put_clean(r->label, w > 40 ? w - 12 : 28);
+		put_clean(r->label ? r->label : "", r->label ? strlen(r->label) : 0,
+		    w > 40 ? w - 12 : 28);
 		fprintf(stderr, " %s%.1fs%s\n", col("\033[33m"), t - r->t0, col("\033[0m"));
 		P.live_lines++;
 		for (i = r->ntail > TAIL ? r->ntail - TAIL : 0; i < r->ntail; i++) {
 			fprintf(stderr, "%s => => # ", col("\033[2m"));
-			put_clean(r->tail[i], w > 20 ? w - 10 : 10);
+			put_clean(r->tail[i].s, r->tail[i].n, w > 20 ? w - 10 : 10);
 			fprintf(stderr, "%s\n", col("\033[0m"));
 			P.live_lines++;
 		}
@@ -211,7 +287,7 @@ step_num(int num, int create)
 
 /* One line of hypr-exec's BuildKit-style progress; 0 if it is not one. */
 static int
-exec_line(const char *line)
+exec_line(const char *line, size_t len)
 {
 	struct step *s;
 	char *end;
@@ -226,7 +302,7 @@ exec_line(const char *line)
 	rest = end + 1;
 	if (num > P.maxnum)
 		P.maxnum = (int)num;
-	emit(P.mode == PROGRESS_PLAIN, "", "%s", line);
+	relay(P.mode == PROGRESS_PLAIN, line, len);
 	if (rest[0] == '[' && strstr(rest, "] ")) {	/* a step begins */
 		s = step_num((int)num, 1);
 		free(s->label);
@@ -245,25 +321,26 @@ exec_line(const char *line)
 		P.ndone++;
 		if (P.running == (int)(s - P.sp))
 			P.running = -1;
+		ring_free(s->tail, &s->ntail);
 		if (P.mode == PROGRESS_TTY)
 			emit(1, "\033[34m", " => %s%s  %.1fs", s->cached ? "CACHED " : "",
 			    s->label ? s->label : "", s->cached ? 0.0 : s->t1 - s->t0);
 		return 1;
 	}
-	ring_add(s->tail, &s->ntail, rest);
+	ring_add(s->tail, &s->ntail, rest, len - (size_t)(rest - line));
 	return 1;
 }
 
 void
-progress_stderr(int stage, const char *line, int show)
+progress_stderr(int stage, const char *line, size_t len, int show)
 {
-	ring_add(P.errtail[stage], &P.nerr[stage], line);
+	ring_add(P.errtail[stage], &P.nerr[stage], line, len);
 	if (!show) {
-		emit(0, "", "%s", line);
+		relay(0, line, len);
 		return;
 	}
-	if (stage != ST_EXEC || !exec_line(line))
-		emit(1, "", "%s", line);
+	if (stage != ST_EXEC || !exec_line(line, len))
+		relay(1, line, len);
 	if (P.mode == PROGRESS_TTY)
 		draw_live();
 }
@@ -279,11 +356,11 @@ on_plan_record(json_t *rec)
 }
 
 void
-progress_record(int which, const char *line)
+progress_record(int which, const char *line, size_t len)
 {
 	json_t *rec;
 
-	if (!(rec = json_loads(line, JSON_DISABLE_EOF_CHECK, NULL)))
+	if (!(rec = json_loadb(line, len, JSON_DISABLE_EOF_CHECK, NULL)))
 		return;
 	if (which == 1)
 		on_plan_record(rec);
@@ -360,12 +437,13 @@ line_in_msg(const char *msg, const char *name)
 }
 
 void
-progress_fail(const char *progname, int code, const char *msg, const char *logpath,
-    int interrupted)
+progress_fail(const char *progname, int code, const char *msg, size_t msglen,
+    const char *logpath, int interrupted)
 {
 	const struct build_opts *o = P.o;
 	struct step *r = NULL;
 	const char *name;
+	char what[1024];
 	int stage = ST_STORE, i, saved = P.mode;
 	long line;
 
@@ -382,13 +460,15 @@ progress_fail(const char *progname, int code, const char *msg, const char *logpa
 	/* The footer always shows, whatever the mode. */
 	P.mode = PROGRESS_PLAIN;
 	if (saved == PROGRESS_QUIET)	/* the stage's words were not on screen */
-		for (i = 0; i < P.nerr[stage]; i++)
-			emit(1, "", "%s", P.errtail[stage][i]);
+		for (i = 0; i < P.nerr[stage]; i++)	/* (already in the log) */
+			screen_line("", P.errtail[stage][i].s, P.errtail[stage][i].n);
 	if (r) {
 		emit(1, "", "------");
 		emit(1, "", " > %s:", r->label ? r->label : "?");
-		for (i = 0; i < r->ntail; i++)
-			emit(1, "", "%s", r->tail[i]);
+		for (i = 0; i < r->ntail; i++) {
+			log_line(r->tail[i].s, r->tail[i].n, 1);
+			screen_line("", r->tail[i].s, r->tail[i].n);
+		}
 		emit(1, "", "------");
 	}
 	name = o->file && strcmp(o->file, "-") ? strrchr(o->file, '/') : NULL;
@@ -396,8 +476,9 @@ progress_fail(const char *progname, int code, const char *msg, const char *logpa
 	line = line_in_msg(msg, name);
 	if (line > 0)
 		snippet(name, line, line);
-	emit(1, "\033[31m", "ERROR: %s failed (exit %d): %s", progname, code,
-	    msg ? msg : "no message");
+	/* an error line is one line of text, on a terminal or not */
+	hypr_escape(msg ? msg : "no message", msg ? msglen : 10, what, sizeof what);
+	emit(1, "\033[31m", "ERROR: %s failed (exit %d): %s", progname, code, what);
 	if (logpath)
 		emit(1, "", "full log: %s", logpath);
 	P.mode = saved;
@@ -427,18 +508,19 @@ progress_done(const char *id, const struct argv *tags)
 void
 progress_end(void)
 {
-	int i, j;
+	int i;
 
+	if (P.cut)
+		emit(0, "", "# hypr: %llu bytes of output after the cut were not logged "
+		    "(HYPR_LOG_MAX=%llu)", P.unlogged, P.log_max);
 	if (P.mode == PROGRESS_TTY)
 		P.live_lines = 0;
 	fflush(stderr);
 	for (i = 0; i < P.nsp; i++) {
 		free(P.sp[i].label);
-		for (j = 0; j < P.sp[i].ntail; j++)
-			free(P.sp[i].tail[j]);
+		ring_free(P.sp[i].tail, &P.sp[i].ntail);
 	}
 	free(P.sp);
 	for (i = 0; i < NSTAGES; i++)
-		for (j = 0; j < P.nerr[i]; j++)
-			free(P.errtail[i][j]);
+		ring_free(P.errtail[i], &P.nerr[i]);
 }

@@ -22,67 +22,93 @@
 #include "tool.h"
 
 #define BUFSZ 65536
-#define MAXLINE (1 << 20)	/* longest line kept whole */
+/* A line longer than this (a stage's stderr, a stream record on a tap) is
+ * clipped: its first MAXLINE bytes, then " [line clipped: N bytes]" with N
+ * the whole line's length. hypr-exec clips RUN output at 64 KiB already;
+ * this bounds the driver whatever a stage prints. */
+#define MAXLINE (1 << 20)
 
-/* A line splitter for taps and stderr. */
+/* A line splitter for taps and stderr: fn gets each line (no newline, NUL
+ * bytes kept, len bytes; line[len] is a NUL for parsers). */
+typedef void line_fn(void *arg, const char *line, size_t len);
+
 struct lines {
 	char *p;
 	size_t n, cap;
+	unsigned long long whole;	/* the unfinished line's whole length */
 };
 
 static void
-lines_feed(struct lines *l, const char *buf, size_t n, void (*fn)(void *, char *),
-    void *arg)
+lines_end(struct lines *l, line_fn *fn, void *arg)
 {
-	size_t i, start = 0;
+	if (l->whole > l->n)
+		l->n += (size_t)snprintf(l->p + l->n, l->cap - l->n,
+		    " [line clipped: %llu bytes]", l->whole);
+	l->p[l->n] = 0;
+	fn(arg, l->p, l->n);
+	l->n = 0;
+	l->whole = 0;
+}
 
-	if (l->n + n + 1 > l->cap) {
-		size_t cap = l->cap ? l->cap : 4096;
+static void
+lines_feed(struct lines *l, const char *buf, size_t n, line_fn *fn, void *arg)
+{
+	while (n > 0) {
+		const char *nl = memchr(buf, '\n', n);
+		size_t k = nl ? (size_t)(nl - buf) : n;
+		size_t keep = l->n < MAXLINE ? MAXLINE - l->n : 0;
 
-		while (cap < l->n + n + 1)
-			cap *= 2;
-		if (!(l->p = realloc(l->p, cap)))
-			die(HYPR_EXIT_SYSTEM, "out of memory");
-		l->cap = cap;
-	}
-	memcpy(l->p + l->n, buf, n);
-	l->n += n;
-	for (i = 0; i < l->n; i++)
-		if (l->p[i] == '\n') {
-			l->p[i] = 0;
-			fn(arg, l->p + start);
-			start = i + 1;
+		if (keep > k)
+			keep = k;
+		/* room for the kept bytes, the clip note and a NUL */
+		if (l->n + keep + 64 > l->cap) {
+			size_t cap = l->cap ? l->cap : 4096;
+
+			while (cap < l->n + keep + 64)
+				cap *= 2;
+			if (!(l->p = realloc(l->p, cap)))
+				die(HYPR_EXIT_SYSTEM, "out of memory");
+			l->cap = cap;
 		}
-	memmove(l->p, l->p + start, l->n - start);
-	l->n -= start;
-	if (l->n >= MAXLINE) {	/* a line that never ends: pass it on in pieces */
-		l->p[l->n] = 0;
-		fn(arg, l->p);
-		l->n = 0;
+		memcpy(l->p + l->n, buf, keep);
+		l->n += keep;
+		l->whole += k;
+		if (nl) {
+			lines_end(l, fn, arg);
+			k++;
+		}
+		buf += k;
+		n -= k;
 	}
 }
 
 static void
-lines_flush(struct lines *l, void (*fn)(void *, char *), void *arg)
+lines_flush(struct lines *l, line_fn *fn, void *arg)
 {
-	if (l->n) {
-		lines_feed(l, "\n", 1, fn, arg);
-	}
+	if (l->whole)
+		lines_end(l, fn, arg);
 	free(l->p);
 	memset(l, 0, sizeof *l);
 }
+
+/* A copy of a line held back. */
+struct held {
+	char *s;
+	size_t n;
+};
 
 struct stage {
 	int id;
 	pid_t pid;
 	int status, reaped;
 	int closed;		/* its stderr reached EOF */
-	char **held;		/* stderr lines held while an upstream stage runs */
+	struct held *held;	/* stderr lines held while an upstream stage runs */
 	size_t nheld;
 	int errfd;		/* its stderr, read by us */
 	struct lines errl;
 	size_t errlines;
 	char *lasterr;		/* last stderr line that names the stage, else the last */
+	size_t lasterr_len;
 	int lasterr_named;
 	FILE *keeplog;		/* --keep: DIR/NAME.err */
 };
@@ -187,8 +213,8 @@ release_held(void)
 		if (u == 1 || !all[i].nheld)
 			continue;
 		for (k = 0; k < all[i].nheld; k++) {
-			progress_stderr(i, all[i].held[k], u == 0);
-			free(all[i].held[k]);
+			progress_stderr(i, all[i].held[k].s, all[i].held[k].n, u == 0);
+			free(all[i].held[k].s);
 		}
 		free(all[i].held);
 		all[i].held = NULL;
@@ -196,33 +222,49 @@ release_held(void)
 	}
 }
 
+static char *
+memdup0(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+
+	if (!p)
+		die(HYPR_EXIT_SYSTEM, "out of memory");
+	memcpy(p, s, n);
+	p[n] = 0;
+	return p;
+}
+
 static void
-stage_errline(void *arg, char *line)
+stage_errline(void *arg, const char *line, size_t len)
 {
 	struct stage *s = arg;
 	int u;
 
 	size_t n = strlen(stage_progs[s->id]);
-	int named = !strncmp(line, stage_progs[s->id], n) && line[n] == ':';
+	int named = len > n && !strncmp(line, stage_progs[s->id], n) && line[n] == ':';
 
 	s->errlines++;
 	if (named || !s->lasterr_named) {
 		free(s->lasterr);
-		s->lasterr = strdup(line);
+		s->lasterr = memdup0(line, len);
+		s->lasterr_len = len;
 		s->lasterr_named = named;
 	}
-	if (s->keeplog)
-		fprintf(s->keeplog, "%s\n", line);
+	if (s->keeplog) {
+		fwrite(line, 1, len, s->keeplog);
+		fputc('\n', s->keeplog);
+	}
 	if ((u = upstream(s->id)) == 1) {
-		char **h = realloc(s->held, (s->nheld + 1) * sizeof *h);
+		struct held *h = realloc(s->held, (s->nheld + 1) * sizeof *h);
 
-		if (!h || !(h[s->nheld] = strdup(line)))
+		if (!h)
 			die(HYPR_EXIT_SYSTEM, "out of memory");
 		s->held = h;
-		s->nheld++;
+		h[s->nheld].s = memdup0(line, len);
+		h[s->nheld++].n = len;
 		return;
 	}
-	progress_stderr(s->id, line, u == 0);
+	progress_stderr(s->id, line, len, u == 0);
 }
 
 /* Reap the stages that closed their stderr and have exited. */
@@ -251,11 +293,11 @@ reap_closed(void)
 }
 
 static void
-tap_line(void *arg, char *line)
+tap_line(void *arg, const char *line, size_t len)
 {
 	int *which = arg;
 
-	progress_record(*which, line);
+	progress_record(*which, line, len);
 }
 
 /* Quote a word for sh when needed. */
@@ -397,6 +439,18 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 	sigaction(SIGHUP, &sa, NULL);	/* a closed terminal stops the build too */
 
 	have_root = hypr_root_open(&root, NULL, &e) == 0;
+	if (have_root) {
+		struct hypr_tmp_usage u;
+		char mine[4400];
+
+		/* Temp dirs of builds that are gone (SIGKILL), as with the logs
+		 * below; a download's .part stays for a resume. */
+		hypr_root_tmp_scan(&root, 2, NULL, NULL, &u, &e);
+		/* This build's temp dir, locked while it runs: a prune keeps
+		 * every blob made since it began (hypr-store(1)). */
+		if (hypr_root_tmp(&root, mine, sizeof mine, &e, ".") < 0)
+			die(HYPR_EXIT_SYSTEM, "build: %s", e.msg);
+	}
 	if (have_root && hypr_root_path(&root, lastlog, sizeof lastlog, "logs") == 0 &&
 	    hypr_mkdir_p(lastlog, 0755, &e) == 0) {
 		remove_stale_logs(lastlog);
@@ -615,11 +669,11 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 		if (interrupted)
 			rc = 128 + interrupted;
 		progress_fail(stage_progs[cause], rc, st[cause].lasterr,
-		    log ? lastlog : NULL, interrupted);
+		    st[cause].lasterr_len, log ? lastlog : NULL, interrupted);
 	} else if (!id[0]) {
 		rc = HYPR_EXIT_SYSTEM;
 		progress_fail(stage_progs[ST_STORE], rc, "printed no image ID",
-		    log ? lastlog : NULL, 0);
+		    strlen("printed no image ID"), log ? lastlog : NULL, 0);
 	} else {
 		progress_done(id, &o->tags);
 		if (o->iidfile && hypr_write_atomic(o->iidfile, id, strlen(id), 0644, &e) < 0)

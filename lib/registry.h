@@ -8,7 +8,9 @@
  * /etc/docker/certs.d/HOST/ and /etc/containers/certs.d/HOST/ (ca.crt,
  * client.cert, client.key). Plain HTTP is used only for loopback registries
  * and those listed as insecure, and only when they do not speak TLS (as
- * Docker does). Safe to share between threads. */
+ * Docker does). Every request keeps the limits of net.h: a registry that
+ * stalls or trickles is cut and retried, then fails (HYPR_EXIT_SYSTEM).
+ * Safe to share between threads. */
 #ifndef HYPR_REGISTRY_H
 #define HYPR_REGISTRY_H
 
@@ -17,6 +19,7 @@
 #include <stdint.h>
 #include "cas.h"
 #include "err.h"
+#include "net.h"
 #include "ref.h"
 
 struct hypr_registry {
@@ -30,14 +33,16 @@ struct hypr_registry {
 	char *token;		/* bearer token or NULL */
 	int use_basic;		/* the registry asked for Basic */
 	int probe;		/* HTTP allowed: try HTTPS first, once */
-	int retries;		/* attempts per request (default 4) */
+	int retries;		/* attempts per request (HYPR_NET_RETRIES, 4) */
+	struct hypr_net net;	/* deadlines of every request (net.h) */
 	const struct hypr_root *root;
 	pthread_mutex_t lock;
 };
 
 /* Prepare a client for ref's repository: scheme (insecure is a list of
  * domains separated by commas or spaces, plus $HYPR_INSECURE_REGISTRIES),
- * certificates and credentials (see auth.h). */
+ * certificates, credentials (see auth.h) and limits (net.h; a malformed
+ * HYPR_NET_* is a usage error). */
 int hypr_registry_open(struct hypr_registry *g, const struct hypr_root *root,
     const struct hypr_ref *ref, const char *insecure, struct hypr_err *e);
 /* Wipe credentials and free. */

@@ -207,7 +207,7 @@ plan() {
 	run -0 hypr-fetch pull "127.0.0.1:$p/busybox"
 	reg_stop "$BATS_TEST_TMPDIR/reg"
 	run --separate-stderr -4 hypr-fetch pull "127.0.0.1:$p/other"
-	[[ $stderr == *"127.0.0.1:$p/other:latest"*"connection refused" ]]
+	[[ $stderr == *"127.0.0.1:$p/other:latest"*"connection refused (4 attempts)" ]]
 	run --separate-stderr -4 hypr-fetch pull --pull=always "127.0.0.1:$p/busybox"
 	plan "127.0.0.1:$p/busybox" "127.0.0.1:$p/busybox" > "$BATS_TEST_TMPDIR/plan"
 	run --separate-stderr -0 hypr-fetch < "$BATS_TEST_TMPDIR/plan"
@@ -339,5 +339,81 @@ i = tarfile.TarInfo("../../escaped"); i.size = 2
 t.addfile(i, io.BytesIO(b"x\n")); t.close()' "$BATS_TEST_TMPDIR/evil.tar"
 	run --separate-stderr -3 hypr-fetch load "$BATS_TEST_TMPDIR/evil.tar"
 	[ ! -e "$HYPR_ROOT/escaped" ] && [ ! -e "$HYPR_ROOT/../escaped" ]
+	[ -z "$(ls "$HYPR_ROOT/tmp")" ]
+}
+
+# A short leash for the slow-registry tests: cut below 1000 bytes/s after
+# 2 s, two attempts.
+slow_env() {
+	export HYPR_NET_SPEED_LIMIT=1000 HYPR_NET_SPEED_TIME=2 HYPR_NET_RETRIES=2
+}
+
+# busybox's config and layer digests
+bb_digests() {
+	local m="$BB/blobs/sha256/$(jq -r '.manifests[0].digest' "$BB/index.json" | cut -c8-)"
+	cfg=$(jq -r .config.digest "$m")
+	lay=$(jq -r '.layers[0].digest' "$m")
+}
+
+@test "fetch: a blob that stalls is cut by the speed limit, resumed with Range, then exit 4 naming it" {
+	slow_env
+	bb_digests
+	echo "after 1000" > "$REGS/fake/mode"
+	SECONDS=0
+	run --separate-stderr -4 hypr-fetch pull -q "$FREG/busybox"
+	[ "$stderr" = "hypr-fetch: $FREG/busybox:latest: $FREG: blob $lay: timed out: stalled below 1000 bytes/s for 2 s (HYPR_NET_SPEED_LIMIT, HYPR_NET_SPEED_TIME) (2 attempts)" ]
+	[ "$SECONDS" -lt 30 ]
+	# the second attempt resumed where the first stopped
+	grep -q "blobs/$lay bytes=1000-" "$REGS/fake/log"
+	# nothing partial in the store; the partial file waits for a resume
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${lay#sha256:}" ]
+	[ "$(stat -c %s "$HYPR_ROOT/tmp/fetch-${lay#sha256:}.part")" = 2000 ]
+	[ -e "$HYPR_ROOT/blobs/sha256/${cfg#sha256:}" ]
+	[ ! -e "$HYPR_ROOT/refs/$FREG" ]
+	echo ok > "$REGS/fake/mode"
+	run -0 hypr-fetch pull -q "$FREG/busybox"
+	grep -q "blobs/$lay bytes=2000-" "$REGS/fake/log"
+	[ -e "$HYPR_ROOT/blobs/sha256/${lay#sha256:}" ]
+}
+
+@test "fetch: a registry that drips, hangs or never finishes is cut; exit 4 with why" {
+	slow_env
+	bb_digests
+	want() {
+		# config and layer come in parallel: either may fail first
+		[[ $stderr == "hypr-fetch: $FREG/busybox:latest: $FREG: blob sha256:"*": timed out: $2" ]]
+		[ "${#stderr_lines[@]}" = 1 ]
+	}
+	# headers, then a byte every half second
+	echo "drip 0.5" > "$REGS/fake/mode"
+	run --separate-stderr -4 hypr-fetch pull -q "$FREG/busybox"
+	want "$cfg" "stalled below 1000 bytes/s for 2 s (HYPR_NET_SPEED_LIMIT, HYPR_NET_SPEED_TIME) (2 attempts)"
+	# the request read, nothing answered
+	echo hang > "$REGS/fake/mode"
+	run --separate-stderr -4 hypr-fetch pull -q "$FREG/busybox"
+	want "$cfg" "no answer in 2 s (HYPR_NET_SPEED_TIME) (2 attempts)"
+	# fast enough for the speed limit, too slow for the deadline:
+	# HYPR_NET_TIMEOUT + size / HYPR_NET_MIN_RATE = 1 + 1 s
+	echo "drip 0.02" > "$REGS/fake/mode"
+	HYPR_NET_SPEED_LIMIT=1 HYPR_NET_TIMEOUT=1 HYPR_NET_MIN_RATE=1G \
+		run --separate-stderr -4 hypr-fetch pull -q "$FREG/busybox"
+	want "$cfg" "not done within 2 s (HYPR_NET_TIMEOUT + size / HYPR_NET_MIN_RATE) (2 attempts)"
+	# only the manifest is stored
+	[ "$(ls "$HYPR_ROOT/blobs/sha256")" = "$(jq -r '.manifests[0].digest' "$BB/index.json" | cut -c8-)" ]
+	# a bad value is a usage error
+	HYPR_NET_SPEED_TIME=soon run --separate-stderr -2 hypr-fetch pull -q "$FREG/busybox"
+	[ "$stderr" = "hypr-fetch: HYPR_NET_SPEED_TIME='soon': expected a positive number" ]
+}
+
+@test "fetch: a Content-Length longer than the body on a kept-alive connection: cut, then resumed complete" {
+	slow_env
+	bb_digests
+	echo longcl > "$REGS/fake/mode"
+	SECONDS=0
+	run -0 hypr-fetch pull -q "$FREG/busybox"
+	[ "$SECONDS" -lt 30 ]
+	# every byte came in the first attempt; the digest decides
+	[ "$(grep -c "blobs/$lay" "$REGS/fake/log")" = 1 ]
+	[ -e "$HYPR_ROOT/blobs/sha256/${lay#sha256:}" ]
 	[ -z "$(ls "$HYPR_ROOT/tmp")" ]
 }

@@ -18,6 +18,7 @@
 #include "child.h"
 #include "digest.h"
 #include "fsutil.h"
+#include "oci.h"
 #include "stream.h"
 #include "strbuf.h"
 
@@ -721,9 +722,11 @@ hypr_registry_manifest(struct hypr_registry *g, const char *reference,
 	}
 }
 
-/* Hash the first `have` bytes of an existing partial file. */
+/* Hash (and decompress, with dd) the first `have` bytes of an existing
+ * partial file. */
 static int
-rehash(int fd, struct hypr_sha256 *sha, int64_t have, char *buf, struct hypr_err *e)
+rehash(int fd, struct hypr_sha256 *sha, struct hypr_diffid *dd, int64_t have,
+    char *buf, struct hypr_err *e)
 {
 	int64_t left = have;
 
@@ -736,16 +739,43 @@ rehash(int fd, struct hypr_sha256 *sha, int64_t have, char *buf, struct hypr_err
 		if (n <= 0)
 			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading partial blob");
 		hypr_sha256_update(sha, buf, (size_t)n);
+		if (dd && hypr_diffid_feed(dd, buf, (size_t)n, e) < 0)
+			return -1;
 		left -= n;
+	}
+	return 0;
+}
+
+/* End an attempt's running digests. */
+static void
+drop(struct hypr_blob_writer *w, struct hypr_diffid **dd)
+{
+	hypr_sha256_abort(&w->sha);
+	hypr_diffid_abort(*dd);
+	*dd = NULL;
+}
+
+/* Start an attempt's running digests over. */
+static int
+restart(struct hypr_blob_writer *w, struct hypr_diffid **dd, int want_diff,
+    uint64_t max_diff, struct hypr_err *e)
+{
+	if (hypr_sha256_init(&w->sha, e) < 0)
+		return -1;
+	if (want_diff && hypr_diffid_start(dd, max_diff, e) < 0) {
+		hypr_sha256_abort(&w->sha);
+		return -1;
 	}
 	return 0;
 }
 
 int
 hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
-    struct hypr_err *e)
+    const char *diff_id, uint64_t max_diff, struct hypr_err *e)
 {
+	struct hypr_diffid *dd = NULL;
 	struct hypr_blob_writer w;
+	char got_diff[HYPR_DIGEST_LEN + 1] = "";
 	char path[1024], what[600], range[64], *buf;
 	struct resp rs;
 	struct stat st;
@@ -771,7 +801,7 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 	if (hypr_blob_has(g->root, digest) || fstat(w.fd, &st) < 0 || st.st_nlink == 0) {
 		close(w.fd);
 		return hypr_blob_has(g->root, digest) ? 0 :
-		    hypr_registry_blob(g, digest, size, e);
+		    hypr_registry_blob(g, digest, size, diff_id, max_diff, e);
 	}
 	if ((buf = malloc(BUF_SIZE)) == NULL) {
 		close(w.fd);
@@ -801,10 +831,10 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 			}
 			have = 0;
 		}
-		if (hypr_sha256_init(&w.sha, e) < 0)
+		if (restart(&w, &dd, diff_id != NULL, max_diff, e) < 0)
 			break;
-		if (have > 0 && rehash(w.fd, &w.sha, have, buf, e) < 0) {
-			hypr_sha256_abort(&w.sha);
+		if (have > 0 && rehash(w.fd, &w.sha, dd, have, buf, e) < 0) {
+			drop(&w, &dd);
 			break;
 		}
 		if (size >= 0 && have == size)
@@ -815,12 +845,12 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 		if (request(g, path, NULL, have > 0 ? range : NULL,
 		    hypr_net_deadline(&g->net, size >= 0 ? (uint64_t)(size - have) :
 		    (uint64_t)1 << 36), &rs, &rc, e) < 0) {
-			hypr_sha256_abort(&w.sha);
+			drop(&w, &dd);
 			break;
 		}
 		if (rs.status == 200 || (rs.status == 206 && rs.range_start != have)) {
 			/* no resume: start over */
-			hypr_sha256_abort(&w.sha);
+			drop(&w, &dd);
 			if (rs.status == 206) {
 				resp_abort(&rs);
 				if (ftruncate(w.fd, 0) < 0) {
@@ -829,14 +859,18 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 				}
 				continue;
 			}
-			if (ftruncate(w.fd, 0) < 0 || hypr_sha256_init(&w.sha, e) < 0) {
+			if (ftruncate(w.fd, 0) < 0) {
 				resp_abort(&rs);
 				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "truncate %s", w.tmp);
 				break;
 			}
+			if (restart(&w, &dd, diff_id != NULL, max_diff, e) < 0) {
+				resp_abort(&rs);
+				break;
+			}
 			have = 0;
 		} else if (rs.status != 206 || have == 0) {
-			hypr_sha256_abort(&w.sha);
+			drop(&w, &dd);
 			resp_close(&rs);
 			if (rs.status == 416 && have > 0) {
 				/* our partial is longer than the blob: start over */
@@ -852,7 +886,7 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 		}
 		if (lseek(w.fd, have, SEEK_SET) < 0) {
 			resp_abort(&rs);
-			hypr_sha256_abort(&w.sha);
+			drop(&w, &dd);
 			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "seek");
 			break;
 		}
@@ -868,7 +902,7 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 			n = (size_t)rn;
 			if (size >= 0 && got + (int64_t)n > size) {
 				resp_abort(&rs);
-				hypr_sha256_abort(&w.sha);
+				drop(&w, &dd);
 				ftruncate(w.fd, 0);
 				hypr_err_set(e, HYPR_EXIT_INPUT,
 				    "%s: %s: the registry sent more than the %lld bytes "
@@ -877,16 +911,21 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 			}
 			if (hypr_write_all(w.fd, buf, n) < 0) {
 				resp_abort(&rs);
-				hypr_sha256_abort(&w.sha);
+				drop(&w, &dd);
 				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing %s", w.tmp);
 				goto out;
 			}
 			hypr_sha256_update(&w.sha, buf, n);
+			if (dd && hypr_diffid_feed(dd, buf, n, e) < 0) {
+				resp_abort(&rs);
+				drop(&w, &dd);
+				goto out;
+			}
 			got += (int64_t)n;
 		}
 		rc = resp_close(&rs);
 		if (rc != 0 || (size >= 0 && got < size)) {
-			hypr_sha256_abort(&w.sha);
+			drop(&w, &dd);
 			rs.status = 0;
 			if (rc == 0)
 				rc = 18;
@@ -897,14 +936,37 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 			break;
 		}
 done:
+		free(buf);
+		if (dd) {
+			/* a layer whose content is not what the config says is
+			 * never stored */
+			int k = hypr_diffid_finish(dd, got_diff, e);
+
+			dd = NULL;
+			if (k < 0 || strcmp(got_diff, diff_id) != 0) {
+				char d[HYPR_DIGEST_LEN + 1];
+
+				/* bytes that are not the blob explain the rest */
+				hypr_sha256_final(&w.sha, d);
+				close(w.fd);
+				unlink(w.tmp);
+				if (strcmp(d, digest) != 0)
+					return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s: digest "
+					    "mismatch: expected %s, got %s", g->domain, what,
+					    digest, d);
+				if (k < 0)
+					return hypr_err_prefix(e, "%s: %s", g->domain, what);
+				return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: layer %s: diff_id "
+				    "mismatch: the config says %s, the layer decompresses to %s",
+				    g->domain, digest, diff_id, got_diff);
+			}
+		}
 		/* hypr_blob_commit verifies, then renames into the store or
 		 * removes the partial: nothing unverified stays. */
-		if (hypr_blob_commit(&w, digest, NULL, NULL, e) < 0) {
-			hypr_err_prefix(e, "%s: %s", g->domain, what);
-			free(buf);
+		if (hypr_blob_commit(&w, digest, NULL, NULL, e) < 0)
+			return hypr_err_prefix(e, "%s: %s", g->domain, what);
+		if (diff_id && hypr_diffid_put(g->root, digest, got_diff, e) < 0)
 			return -1;
-		}
-		free(buf);
 		return 0;
 	}
 out:

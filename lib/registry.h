@@ -57,9 +57,14 @@ int hypr_registry_manifest(struct hypr_registry *g, const char *reference,
 
 /* Download a blob into the store, verifying size and digest as it streams.
  * The partial file ($HYPR_ROOT/tmp/fetch-<hex>.part) survives an interruption
- * and the next call resumes it with a Range request. size < 0: unknown. */
+ * and the next call resumes it with a Range request. size < 0: unknown.
+ * With diff_id non-NULL the blob is a layer: it is also decompressed as it
+ * arrives (on a thread, at most max_diff bytes; see oci.h) and stored only
+ * if that hashes to diff_id (else HYPR_EXIT_INPUT, the partial removed);
+ * the fact is recorded (hypr_diffid_put). A blob already stored is not
+ * checked: see hypr_diffid_get. */
 int hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
-    struct hypr_err *e);
+    const char *diff_id, uint64_t max_diff, struct hypr_err *e);
 
 /* GET /v2/ with the credentials (after a token exchange if asked): 0 when
  * they are accepted. For `login`. */

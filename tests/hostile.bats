@@ -213,7 +213,7 @@ finish_bg() {
 	try eval "printf X | dd of=x/blobs/sha256/$layer bs=1 seek=100 conv=notrunc 2>/dev/null"
 	[[ $stderr == *"digest mismatch: expected sha256:$layer, got sha256:"* ]]
 	try ln -sf /etc/passwd "x/blobs/sha256/$layer"
-	[[ $stderr == *"digest mismatch"* ]]
+	[[ $stderr == *"blob sha256:$layer: the manifest gives "*" bytes, the file has "* ]]
 	run -0 hypr images -q
 	[ -z "$output" ]
 }

@@ -8,7 +8,8 @@ from MODE_FILE at request time (default "ok"):
   baddigest  blobs have their first byte changed (same length)
   truncate   blobs: full Content-Length, half the bytes, then close (also
              for Range requests, so resuming never completes)
-  stall      blobs: half the bytes, then hang (for Ctrl-C tests); Range ok
+  stall [N]  blobs (of N bytes or more): half the bytes, then hang (for
+             Ctrl-C tests); Range ok
   hang       blobs: read the request, answer nothing, keep the connection
   drip [S]   blobs: headers, then one byte every S seconds (default 1)
   longcl     blobs: a Content-Length 1000 bytes longer than the body, then
@@ -183,6 +184,8 @@ class H(BaseHTTPRequestHandler):
             self.wfile.write(body if m == "longcl" else body[:int(args[0])])
             self.wfile.flush()
             return hold(self.connection)
+        if m == "stall" and len(data) < int(args[0] if args else 0):
+            m = "ok"
         if m == "truncate" or (m == "stall" and start == 0):
             self.wfile.write(body[:len(body) // 2])
             self.wfile.flush()

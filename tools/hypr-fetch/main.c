@@ -328,7 +328,9 @@ main(int argc, char *argv[])
 	}
 	i = parse_args(argc, argv, &f, &o);
 	/* the limits are checked up front: a bad one is a usage error */
-	if (hypr_net_init(&net, &e) < 0 || hypr_root_open(&f.root, o.root, &e) < 0)
+	if (hypr_env_uint("HYPR_PULL_MAX_LAYER", (uint64_t)64 << 30, 1, 0, &f.max_layer,
+	    &e) < 0 || hypr_net_init(&net, &e) < 0 ||
+	    hypr_root_open(&f.root, o.root, &e) < 0)
 		die_err(&e);
 	if (mode == NULL) {
 		if (i != argc)

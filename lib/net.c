@@ -473,7 +473,7 @@ hypr_net_download(const struct hypr_net *n, const char *url, int fd, uint64_t ma
 		got = 0;
 		r = (ssize_t)d.npending;
 		memcpy(buf, d.pending, d.npending);
-		for (;;) {
+		for (int first = 1;; first = 0) {
 			uint64_t expect = d.length >= 0 && (uint64_t)d.length > got ?
 			    (uint64_t)d.length : got;
 
@@ -488,8 +488,8 @@ hypr_net_download(const struct hypr_net *n, const char *url, int fd, uint64_t ma
 					return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing");
 				}
 				got += (uint64_t)r;
-			} else if (r == 0) {
-				break;
+			} else if (r == 0 && !first) {
+				break;	/* EOF */
 			}
 			/* a slow start is forgiven until the size's deadline; an
 			 * unknown size earns time as it arrives */

@@ -28,6 +28,24 @@ teardown() {
 	if [ -n "${SMALL:-}" ] && mountpoint -q "$SMALL"; then
 		umount "$SMALL"
 	fi
+	if [ -n "${HTTPD_PID:-}" ]; then
+		kill "$HTTPD_PID" 2>/dev/null || true
+		wait "$HTTPD_PID" 2>/dev/null || true
+	fi
+}
+
+# httpd_start: tests/lib/httpd.py on a free loopback port: $HTTPD_PORT,
+# its request log httpd.log
+httpd_start() {
+	local _
+	: > httpd.log
+	python3 "$HYPR_SRC/tests/lib/httpd.py" httpd.port httpd.log 2> httpd.err &
+	HTTPD_PID=$!
+	for _ in $(seq 100); do
+		[ -f httpd.port ] && break
+		sleep 0.05
+	done
+	HTTPD_PORT=$(cat httpd.port)
 }
 
 # ctx DIR LINE...: a build context whose Dockerfile has these lines
@@ -759,4 +777,39 @@ finish_bg() {
 	[[ $stderr == *"squashfs damaged"* ]]
 	run -0 hypr build -q --no-cache -t a:1 c
 	run -0 hypr image inspect a:1
+}
+
+@test "hostile: ADD <url> from a stalled, dripping, huge or endless server: one line naming the Dockerfile line; store intact" {
+	ctx ok 'FROM busybox:latest' 'ENV A=1'
+	id=$(hypr build -q -t ok:1 ok)
+	httpd_start
+	u=http://127.0.0.1:$HTTPD_PORT
+	export HYPR_NET_SPEED_LIMIT=1000 HYPR_NET_SPEED_TIME=2 HYPR_NET_RETRIES=2
+	# a byte every half second: cut by the speed limit, tried twice, exit 4
+	ctx c 'FROM busybox:latest' "ADD $u/drip /x"
+	run -4 --separate-stderr hypr build -q -t add:1 c
+	one_error "hypr-exec: c/Dockerfile:2: ADD $u/drip /x: $u/drip: download failed: timed out: stalled below 1000 bytes/s for 2 s (HYPR_NET_SPEED_LIMIT, HYPR_NET_SPEED_TIME) (2 attempts)$"
+	[[ $stderr == *"ERROR: hypr-exec failed (exit 4)"* ]]
+	# larger than HYPR_ADD_MAX_SIZE: refused from its Content-Length, or
+	# as soon as an unannounced body passes it; exit 3
+	ctx c 'FROM busybox:latest' "ADD $u/big /x"
+	HYPR_ADD_MAX_SIZE=1M run -3 --separate-stderr hypr build -q -t add:1 c
+	one_error "hypr-exec: c/Dockerfile:2: ADD $u/big /x: $u/big: larger than 1 MiB (HYPR_ADD_MAX_SIZE): the server gives 2097152 bytes$"
+	ctx c 'FROM busybox:latest' "ADD $u/endless /x"
+	HYPR_ADD_MAX_SIZE=1M run -3 --separate-stderr hypr build -q -t add:1 c
+	one_error "hypr-exec: c/Dockerfile:2: ADD $u/endless /x: $u/endless: larger than 1 MiB (HYPR_ADD_MAX_SIZE)$"
+	run -0 hypr images -q --no-trunc
+	[ "$output" = "$id" ]
+	[ "$(store_ok)" -eq 1 ]
+	nothing_left
+	# a stall after 1000 bytes: cut, then resumed with Range, complete
+	ctx c 'FROM busybox:latest' "ADD $u/after /x"
+	run -0 --separate-stderr hypr build -q -t add:2 c
+	grep -qx "/after bytes=1000-" httpd.log
+	run -0 unsquashfs -cat "$HYPR_ROOT/images/${output#sha256:}.squashfs" x
+	[ "$output" = "$(python3 -c 'print("0123456789" * 300, end="")')" ]
+	[ "$(store_ok)" -eq 2 ]
+	# a bad limit is a usage error
+	HYPR_ADD_MAX_SIZE=lots run -2 --separate-stderr hypr build -q -t add:3 c
+	one_error "hypr-exec: HYPR_ADD_MAX_SIZE='lots': expected a size in bytes (suffix K, M, G or T allowed)$"
 }

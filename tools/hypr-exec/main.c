@@ -646,6 +646,9 @@ main(int argc, char *argv[])
 		if (*end || c.step_timeout < 0)
 			die(HYPR_EXIT_USAGE, "HYPR_STEP_TIMEOUT: not a number of seconds");
 	}
+	if (hypr_net_init(&c.net, &e) < 0 ||
+	    hypr_env_uint("HYPR_ADD_MAX_SIZE", (uint64_t)8 << 30, 1, 0, &c.add_max, &e) < 0)
+		die_err(&e);
 	if (realpath(context, c.context) == NULL)
 		die(HYPR_EXIT_USAGE, "context %s: %s", context, strerror(errno));
 	{

@@ -813,3 +813,30 @@ finish_bg() {
 	HYPR_ADD_MAX_SIZE=lots run -2 --separate-stderr hypr build -q -t add:3 c
 	one_error "hypr-exec: HYPR_ADD_MAX_SIZE='lots': expected a size in bytes (suffix K, M, G or T allowed)$"
 }
+
+@test "hostile: a base layer with a ../ path or a hard link out is refused at its FROM line, naming the layer" {
+	ctx ok 'FROM busybox:latest' 'ENV A=1'
+	id=$(hypr build -q -t ok:1 ok)
+	dd=$(python3 "$HYPR_SRC/tests/lib/mkevil.py" evil-dotdot dotdot)
+	hl=$(python3 "$HYPR_SRC/tests/lib/mkevil.py" evil-hl hardlink)
+	hypr load --name evil:dotdot evil-dotdot > /dev/null
+	hypr load --name evil:hl evil-hl > /dev/null
+	# first unpacked for the build VM's base, at the RUN two lines below
+	ctx c 'FROM evil:dotdot' 'ENV A=1' 'RUN true'
+	run -3 --separate-stderr hypr build -q -t evil:1 c
+	one_error "hypr-exec: c/Dockerfile:1: FROM evil:dotdot: base image layer $dd: refusing hostile path '../hypr-evil-dotdot'$"
+	[[ $stderr == *"   1 | >>> FROM evil:dotdot"* ]]
+	# first unpacked for a COPY --from of its stage
+	ctx c 'FROM evil:hl AS a' 'FROM busybox:latest' 'COPY --from=a / /x'
+	run -3 --separate-stderr hypr build -q -t evil:1 c
+	one_error "hypr-exec: c/Dockerfile:1: FROM evil:hl AS a: base image layer $hl: refusing hard link 'etc/shadow-link' -> '/etc/shadow'$"
+	# COPY --from=<image> names the image itself: its own line
+	ctx c 'FROM busybox:latest' 'COPY --from=evil:hl / /x'
+	run -3 --separate-stderr hypr build -q -t evil:1 c
+	one_error "hypr-exec: c/Dockerfile:2: COPY --from=evil:hl / /x: layer $hl: refusing hard link 'etc/shadow-link' -> '/etc/shadow'$"
+	[ ! -e "$BATS_TEST_TMPDIR/hypr-evil-dotdot" ] && [ ! -e "$HYPR_ROOT/hypr-evil-dotdot" ]
+	run -0 hypr images -q --no-trunc
+	[ "$output" = "$id" ]
+	[ "$(store_ok)" -eq 1 ]
+	nothing_left
+}

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "oci.h"
 #include "tool.h"
 
 /* Bytes of the instruction an error line shows, so the reason after it
@@ -184,6 +185,35 @@ instr_err(struct hypr_err *e, struct ctx *c, json_t *instr, int code,
 	return -1;
 }
 
+/* A base image's layer that is refused (a hostile path, a hard link out)
+ * is the fault of the FROM line that named the image, not of the step
+ * that first unpacked it: e ("... layer sha256:...: why") is made to name
+ * that FROM line. 0 if e is about no base image's layer. */
+static int
+base_layer_err(struct ctx *c, struct hypr_err *e)
+{
+	for (size_t i = 0; e->code == HYPR_EXIT_INPUT && i < c->nstages; i++) {
+		struct stage *s = &c->stages[i];
+		json_t *l;
+		size_t k;
+
+		if (!json_is_object(s->image))
+			continue;
+		json_array_foreach(json_object_get(s->image, "layers"), k, l) {
+			const char *d = hypr_json_str(l, "digest"), *at;
+			char msg[sizeof(e->msg)];
+
+			if (d == NULL || (at = strstr(e->msg, d)) == NULL ||
+			    at < e->msg + 6 || strncmp(at - 6, "layer ", 6) != 0)
+				continue;
+			snprintf(msg, sizeof(msg), "base image %s", at - 6);
+			instr_err(e, c, s->rec, HYPR_EXIT_INPUT, "%s", msg);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static void
 at_exit(void)
 {
@@ -313,7 +343,7 @@ stage_begin(struct ctx *c, struct stage *st, json_t **base_out, struct hypr_err 
 		if (cfgd == NULL || md == NULL || !hypr_digest_valid(md))
 			return hypr_err_set(e, HYPR_EXIT_INPUT,
 			    "stage %d: image record without config or digest", st->index);
-		if (hypr_blob_read(&c->root, cfgd, 16 << 20, &text, &len, e) < 0)
+		if (hypr_blob_read(&c->root, cfgd, HYPR_OCI_CONFIG_MAX, &text, &len, e) < 0)
 			return hypr_err_prefix(e, "stage %d: base image config", st->index);
 		cfg = json_loadb(text, len, 0, NULL);
 		free(text);
@@ -418,8 +448,8 @@ do_step(struct ctx *c, struct stage *st, json_t *instr, int n, int total,
 		r = hypr_err_set(e, HYPR_EXIT_INPUT, "unknown instruction");
 	}
 	if (r < 0) {
-		if (strncmp(e->msg, dockerfile_name(c), strlen(dockerfile_name(c))) != 0 ||
-		    e->msg[strlen(dockerfile_name(c))] != ':') {
+		if ((strncmp(e->msg, dockerfile_name(c), strlen(dockerfile_name(c))) != 0 ||
+		    e->msg[strlen(dockerfile_name(c))] != ':') && !base_layer_err(c, e)) {
 			char msg[sizeof(e->msg)];
 
 			memcpy(msg, e->msg, sizeof(msg));

@@ -5,6 +5,7 @@
 # the store, the cache and earlier images stay intact and verifiable.
 # VM tests (tagged vm) are few; the rest needs no VM.
 load helpers
+load lib/registry
 
 setup() {
 	fresh_root
@@ -27,6 +28,9 @@ teardown() {
 	fi
 	if [ -n "${SMALL:-}" ] && mountpoint -q "$SMALL"; then
 		umount "$SMALL"
+	fi
+	if [ -n "${FAKE_DIR:-}" ]; then
+		reg_stop "$FAKE_DIR"
 	fi
 	if [ -n "${HTTPD_PID:-}" ]; then
 		kill "$HTTPD_PID" 2>/dev/null || true
@@ -839,4 +843,44 @@ finish_bg() {
 	[ "$output" = "$id" ]
 	[ "$(store_ok)" -eq 1 ]
 	nothing_left
+}
+
+@test "hostile: FROM an image whose registry lies about diff_ids or sizes, or stalls: one line for the FROM line; store intact" {
+	ctx ok 'FROM busybox:latest' 'ENV A=1'
+	id=$(hypr build -q -t ok:1 ok)
+	bb=$(busybox_layout)
+	zero=sha256:$(printf '0%.0s' {1..64})
+	m="$bb/blobs/sha256/$(jq -r '.manifests[0].digest' "$bb/index.json" | cut -c8-)"
+	lay=$(jq -r '.layers[0].digest' "$m")
+	real=$(jq -r '.rootfs.diff_ids[0]' "$bb/blobs/sha256/$(jq -r .config.digest "$m" | cut -c8-)")
+	# one registry serving whichever layout "lay" points to
+	mkdir -p lay
+	reg_edit_layout "$bb" lay/diff ".rootfs.diff_ids = [\"$zero\"]" .
+	reg_edit_layout "$bb" lay/big '.config.Labels.pad = ("x" * 17000000)' .
+	python3 "$HYPR_SRC/tests/lib/mkevil.py" lay/new dotdot > /dev/null
+	FAKE_DIR=$BATS_TEST_TMPDIR/fake
+	ln -s lay/diff served
+	port=$(fake_start "$FAKE_DIR" "$BATS_TEST_TMPDIR/served")
+	r=127.0.0.1:$port
+	ctx c "FROM $r/evil" 'ENV A=1'
+	run -3 --separate-stderr hypr build -q -t evil:1 c
+	one_error "hypr-fetch: line 1: $r/evil:latest: layer $lay: diff_id mismatch: the config says $zero, the layer decompresses to $real$"
+	[[ $stderr == *"ERROR: hypr-fetch failed (exit 3)"* ]]
+	ln -sfn lay/big served
+	run -3 --separate-stderr hypr build -q --pull=always -t evil:1 c
+	one_error "hypr-fetch: line 1: $r/evil:latest: config sha256:"
+	[[ $stderr == *": the manifest gives "*" bytes, over the 16 MiB limit"* ]]
+	run -0 hypr images -q --no-trunc
+	[ "$output" = "$id" ]
+	[ "$(store_ok)" -eq 1 ]
+	nothing_left
+	# an image not in the store, from a registry that drips
+	ln -sfn lay/new served
+	echo "drip 0.5" > "$FAKE_DIR/mode"
+	cfg=$(jq -r .config.digest "lay/new/blobs/sha256/$(jq -r '.manifests[0].digest' lay/new/index.json | cut -c8-)")
+	HYPR_NET_SPEED_LIMIT=1000 HYPR_NET_SPEED_TIME=2 HYPR_NET_RETRIES=2 \
+		run -4 --separate-stderr hypr build -q --pull=always -t evil:1 c
+	one_error "hypr-fetch: line 1: $r/evil:latest: $r: blob $cfg: timed out: stalled below 1000 bytes/s for 2 s (HYPR_NET_SPEED_LIMIT, HYPR_NET_SPEED_TIME) (2 attempts)$"
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${cfg#sha256:}" ]
+	[ "$(store_ok)" -eq 1 ]
 }

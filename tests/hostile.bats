@@ -884,3 +884,21 @@ finish_bg() {
 	[ ! -e "$HYPR_ROOT/blobs/sha256/${cfg#sha256:}" ]
 	[ "$(store_ok)" -eq 1 ]
 }
+
+@test "hostile: a resolved stream claiming a diff_id its layer does not have is refused by hypr-exec at the FROM line" {
+	ctx c 'FROM busybox:latest' 'ENV A=1'
+	run -0 hypr build -q --keep k -t a:1 c
+	lay=$(jq -r 'select(.type == "stage") | .image.layers[0].digest' k/resolved.jsonl)
+	real=$(jq -r 'select(.type == "stage") | .image.diff_ids[0]' k/resolved.jsonl)
+	zero=sha256:$(printf '0%.0s' {1..64})
+	jq -c --arg z "$zero" 'if .type == "stage" then .image.diff_ids = [$z] else . end' \
+		k/resolved.jsonl > lie.jsonl
+	run -3 --separate-stderr "$HYPR_EXEC" -q --context c < lie.jsonl
+	[ "$stderr" = "hypr-exec: c/Dockerfile:1: FROM busybox:latest: base image layer $lay: diff_id mismatch: the config says $zero, the layer decompresses to $real" ]
+	[[ $output != *'"end":true'* ]]
+	# without hypr-fetch's record (an older store) it is computed once
+	rm -r "$HYPR_ROOT/diffids"
+	run -0 "$HYPR_EXEC" -q --context c < k/resolved.jsonl
+	[ "$(cat "$HYPR_ROOT/diffids/${lay#sha256:}")" = "$real" ]
+	[ "$(store_ok)" -eq 1 ]
+}

@@ -364,6 +364,22 @@ stage_begin(struct ctx *c, struct stage *st, json_t **base_out, struct hypr_err 
 			if (d == NULL || !hypr_digest_valid(d))
 				return hypr_err_set(e, HYPR_EXIT_INPUT,
 				    "stage %d: bad layer digest", st->index);
+			if (di != NULL) {
+				/* nothing unverified is used: hypr-fetch recorded what
+				 * the layer decompresses to; a stream from elsewhere
+				 * (an older hypr-fetch) gets it computed once here */
+				char got[HYPR_DIGEST_LEN + 1], msg[sizeof(e->msg)];
+
+				if (hypr_diffid_get(&c->root, d, UINT64_MAX, got, e) < 0) {
+					memcpy(msg, e->msg, sizeof(msg));
+					return instr_err(e, c, st->rec, e->code, "base image %s",
+					    msg);
+				}
+				if (strcmp(got, di) != 0)
+					return instr_err(e, c, st->rec, HYPR_EXIT_INPUT,
+					    "base image layer %s: diff_id mismatch: the config "
+					    "says %s, the layer decompresses to %s", d, di, got);
+			}
 			json_array_append_new(st->layers, json_pack("{s:s,s:s,s:O,s:s}",
 			    "digest", d, "diff_id", di ? di : d, "size",
 			    json_object_get(x, "size") ? json_object_get(x, "size") :

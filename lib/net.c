@@ -412,7 +412,7 @@ hypr_net_download(const struct hypr_net *n, const char *url, int fd, uint64_t ma
 			reap(&d, 1);
 			hypr_net_timeout_text(n, hypr_net_deadline(n, 0),
 			    hypr_net_now() - t0, 0, why, sizeof(why));
-			hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s", why);
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "download failed: %s", why);
 			continue;
 		}
 		status = d.status;

@@ -80,11 +80,13 @@ build_image(const char *ref, const char *index, const char *mdigest,
 	return 0;
 }
 
-/* Does a stored blob have the size a descriptor gives? -1 with e if not
- * (or no such blob: that is for the caller to notice). */
+/* Does a stored blob have the size a descriptor (of the manifest, or of
+ * the index for a manifest) gives? -1 with e if not; no such blob is fine
+ * here (the caller notices). */
 static int
 stored_size(struct fetch *f, json_t *d, const char *what, struct hypr_err *e)
 {
+	const char *by = strcmp(what, "manifest") == 0 ? "index" : "manifest";
 	char path[4400];
 	struct stat st;
 	json_int_t want = json_integer_value(json_object_get(d, "size"));
@@ -93,8 +95,8 @@ stored_size(struct fetch *f, json_t *d, const char *what, struct hypr_err *e)
 	if (hypr_blob_path(&f->root, dg, path, sizeof(path), e) < 0)
 		return -1;
 	if (stat(path, &st) == 0 && (json_int_t)st.st_size != want)
-		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s %s: the manifest gives %lld "
-		    "bytes, the stored blob has %lld", what, dg, (long long)want,
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s %s: the %s gives %lld "
+		    "bytes, the stored blob has %lld", what, dg, by, (long long)want,
 		    (long long)st.st_size);
 	return 0;
 }

@@ -1,5 +1,10 @@
 #include "oci.h"
 
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -7,6 +12,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "net.h"
 #include "stream.h"
 
 int
@@ -186,4 +192,228 @@ hypr_tagref_set(const struct hypr_root *r, const struct hypr_ref *ref,
 	rc = hypr_write_atomic(path, s, strlen(s), 0644, e);
 	free(s);
 	return rc;
+}
+
+/* ---- diff_ids: the digest of a layer's uncompressed tar ---- */
+
+#define DIFF_BUF (1u << 20)
+
+/* Hash what fd holds after decompression (gzip, zstd, xz, bzip2 or none,
+ * told by its first bytes, as Docker does), at most max bytes of it. */
+static int
+diff_of_fd(int fd, uint64_t max, char out[HYPR_DIGEST_LEN + 1], uint64_t *usize,
+    struct hypr_err *e)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *ent;
+	struct hypr_sha256 sha;
+	const void *blk;
+	size_t len;
+	la_int64_t off;
+	int r, rc = -1;
+
+	if (a == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	/* no filter_all: some of its filters run external programs */
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_zstd(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_bzip2(a);
+	archive_read_support_format_raw(a);
+	archive_read_support_format_empty(a);
+	if (hypr_sha256_init(&sha, e) < 0) {
+		archive_read_free(a);
+		return -1;
+	}
+	if (archive_read_open_fd(a, fd, DIFF_BUF) != ARCHIVE_OK ||
+	    ((r = archive_read_next_header(a, &ent)) != ARCHIVE_OK && r != ARCHIVE_EOF)) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "cannot decompress: %s",
+		    archive_error_string(a) ? archive_error_string(a) : "unknown format");
+		goto out;
+	}
+	while (r == ARCHIVE_OK &&
+	    (r = archive_read_data_block(a, &blk, &len, &off)) == ARCHIVE_OK) {
+		hypr_sha256_update(&sha, blk, len);
+		if (sha.bytes > max) {
+			char m[64];
+
+			hypr_net_size_text(max, m, sizeof(m));
+			hypr_err_set(e, HYPR_EXIT_INPUT, "decompresses to more than %s", m);
+			goto out;
+		}
+	}
+	if (r != ARCHIVE_EOF) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "cannot decompress: %s",
+		    archive_error_string(a) ? archive_error_string(a) : "truncated");
+		goto out;
+	}
+	if (usize)
+		*usize = sha.bytes;
+	hypr_sha256_final(&sha, out);
+	sha.ctx = NULL;
+	rc = 0;
+out:
+	if (sha.ctx)
+		hypr_sha256_abort(&sha);
+	archive_read_free(a);
+	return rc;
+}
+
+struct hypr_diffid {
+	pthread_t th;
+	int rfd, wfd;
+	uint64_t max;
+	int rc;
+	char out[HYPR_DIGEST_LEN + 1];
+	struct hypr_err err;
+};
+
+static void *
+diff_thread(void *arg)
+{
+	struct hypr_diffid *d = arg;
+	char buf[65536];
+
+	d->rc = diff_of_fd(d->rfd, d->max, d->out, NULL, &d->err);
+	/* whatever follows (or all of it, after an error) is read away, so
+	 * the feeder never blocks on a full pipe */
+	for (;;) {
+		ssize_t n = read(d->rfd, buf, sizeof(buf));
+
+		if (n == 0 || (n < 0 && errno != EINTR))
+			break;
+	}
+	return NULL;
+}
+
+int
+hypr_diffid_start(struct hypr_diffid **dp, uint64_t max, struct hypr_err *e)
+{
+	struct hypr_diffid *d = calloc(1, sizeof(*d));
+	int p[2];
+
+	*dp = NULL;
+	if (d == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		free(d);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
+	}
+	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	d->rfd = p[0];
+	d->wfd = p[1];
+	d->max = max;
+	if ((errno = pthread_create(&d->th, NULL, diff_thread, d)) != 0) {
+		close(p[0]);
+		close(p[1]);
+		free(d);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "starting a thread");
+	}
+	*dp = d;
+	return 0;
+}
+
+int
+hypr_diffid_feed(struct hypr_diffid *d, const void *buf, size_t n, struct hypr_err *e)
+{
+	if (hypr_write_all(d->wfd, buf, n) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "decompressing");
+	return 0;
+}
+
+static void
+diff_join(struct hypr_diffid *d)
+{
+	close(d->wfd);
+	pthread_join(d->th, NULL);
+	close(d->rfd);
+}
+
+int
+hypr_diffid_finish(struct hypr_diffid *d, char out[HYPR_DIGEST_LEN + 1],
+    struct hypr_err *e)
+{
+	int rc;
+
+	diff_join(d);
+	rc = d->rc;
+	if (rc < 0)
+		*e = d->err;
+	else
+		memcpy(out, d->out, HYPR_DIGEST_LEN + 1);
+	free(d);
+	return rc;
+}
+
+void
+hypr_diffid_abort(struct hypr_diffid *d)
+{
+	if (d == NULL)
+		return;
+	diff_join(d);
+	free(d);
+}
+
+/* $HYPR_ROOT/diffids/<hex of the layer blob> holds its diff_id: a fact of
+ * the content, computed once. */
+static int
+diff_record_path(const struct hypr_root *r, const char *layer, char *buf, size_t n,
+    struct hypr_err *e)
+{
+	if (!hypr_digest_valid(layer))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "bad layer digest '%s'", layer);
+	if (hypr_root_path(r, buf, n, "diffids/%s", layer + 7) < 0)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
+	return 0;
+}
+
+int
+hypr_diffid_put(const struct hypr_root *r, const char *layer, const char *diff,
+    struct hypr_err *e)
+{
+	char path[4400], line[HYPR_DIGEST_LEN + 2], *slash;
+
+	if (diff_record_path(r, layer, path, sizeof(path), e) < 0)
+		return -1;
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	if (hypr_mkdir_p(path, 0755, e) < 0)
+		return -1;
+	*slash = '/';
+	snprintf(line, sizeof(line), "%s\n", diff);
+	return hypr_write_atomic(path, line, strlen(line), 0644, e);
+}
+
+int
+hypr_diffid_get(const struct hypr_root *r, const char *layer, uint64_t max,
+    char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
+{
+	char path[4400], blob[4400], got[HYPR_DIGEST_LEN + 2] = "";
+	ssize_t n;
+	int fd, rc;
+
+	if (diff_record_path(r, layer, path, sizeof(path), e) < 0)
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(fd, got, sizeof(got) - 1);
+		close(fd);
+		if (n == HYPR_DIGEST_LEN + 1 && got[HYPR_DIGEST_LEN] == '\n') {
+			got[HYPR_DIGEST_LEN] = '\0';
+			if (hypr_digest_valid(got)) {
+				memcpy(out, got, HYPR_DIGEST_LEN + 1);
+				return 0;
+			}
+		}
+	}
+	/* none (or damaged): decompress the blob once */
+	if (hypr_blob_path(r, layer, blob, sizeof(blob), e) < 0)
+		return -1;
+	if ((fd = open(blob, O_RDONLY | O_CLOEXEC)) < 0)
+		return hypr_err_errno(e, errno == ENOENT ? HYPR_EXIT_INPUT : HYPR_EXIT_SYSTEM,
+		    "layer %s", layer);
+	rc = diff_of_fd(fd, max, out, NULL, e);
+	close(fd);
+	if (rc < 0)
+		return -1;
+	return hypr_diffid_put(r, layer, out, e);
 }

@@ -3,6 +3,7 @@
 #ifndef HYPR_OCI_H
 #define HYPR_OCI_H
 
+#include <stdint.h>
 #include <jansson.h>
 #include "cas.h"
 #include "err.h"
@@ -12,6 +13,10 @@
 #define HYPR_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define HYPR_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
 #define HYPR_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+
+/* The largest image config hypr reads (a manifest giving more is refused
+ * before anything is downloaded). */
+#define HYPR_OCI_CONFIG_MAX (16u << 20)
 
 /* 1 if mt names an index / manifest list; 0 otherwise. */
 int hypr_oci_is_index(const char *mt);
@@ -30,6 +35,32 @@ int hypr_oci_select(json_t *index, const struct hypr_platform *p, json_t **desc,
 int hypr_oci_check_manifest(json_t *m, struct hypr_err *e);
 /* Validate a descriptor (digest, size >= 0). */
 int hypr_oci_check_desc(json_t *d, const char *what, struct hypr_err *e);
+
+/* diff_ids: the digest of a layer's uncompressed tar, which an image
+ * config lists (rootfs.diff_ids) and which must match its layer blob. The
+ * layer is decompressed as Docker does (gzip, zstd, xz, bzip2 or none, by
+ * its first bytes); more than max uncompressed bytes, or a stream that does
+ * not decompress, is HYPR_EXIT_INPUT. */
+
+/* A diff_id computed on a thread of its own while the blob's bytes are fed
+ * to it in order (a download). */
+struct hypr_diffid;
+int hypr_diffid_start(struct hypr_diffid **d, uint64_t max, struct hypr_err *e);
+int hypr_diffid_feed(struct hypr_diffid *d, const void *buf, size_t n,
+    struct hypr_err *e);
+/* End of the blob: the diff_id into out; frees d. */
+int hypr_diffid_finish(struct hypr_diffid *d, char out[HYPR_DIGEST_LEN + 1],
+    struct hypr_err *e);
+/* Drop d (NULL is fine). */
+void hypr_diffid_abort(struct hypr_diffid *d);
+/* Record that the stored blob layer decompresses to diff
+ * ($HYPR_ROOT/diffids/<hex>, written atomically). */
+int hypr_diffid_put(const struct hypr_root *r, const char *layer, const char *diff,
+    struct hypr_err *e);
+/* The diff_id of the stored blob layer: its record, else computed from the
+ * blob (a full decompression) and recorded. */
+int hypr_diffid_get(const struct hypr_root *r, const char *layer, uint64_t max,
+    char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
 
 /* The digest a tag was last resolved to: 1 found, 0 none, -1 error. */
 int hypr_tagref_get(const struct hypr_root *r, const struct hypr_ref *ref,

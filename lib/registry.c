@@ -18,6 +18,7 @@
 #include "child.h"
 #include "digest.h"
 #include "fsutil.h"
+#include "oci.h"
 #include "stream.h"
 #include "strbuf.h"
 
@@ -41,6 +42,9 @@ struct resp {
 	char retry_after[32];
 	int64_t content_length;	/* -1 when absent */
 	int64_t range_start;	/* from Content-Range, -1 when absent */
+	int answered;		/* a final response's headers arrived */
+	double t0;		/* when curl started */
+	long max_time;		/* its --max-time */
 };
 
 static int
@@ -91,7 +95,9 @@ hypr_registry_open(struct hypr_registry *g, const struct hypr_root *root,
 
 	memset(g, 0, sizeof(*g));
 	g->root = root;
-	g->retries = 4;
+	if (hypr_net_init(&g->net, e) < 0)
+		return -1;
+	g->retries = g->net.retries;
 	pthread_mutex_init(&g->lock, NULL);
 	snprintf(g->domain, sizeof(g->domain), "%s", ref->domain);
 	snprintf(g->repo, sizeof(g->repo), "%s", ref->path);
@@ -129,42 +135,6 @@ hypr_registry_close(struct hypr_registry *g)
 	hypr_secret_free(g->refresh);
 	g->basic = g->token = g->refresh = NULL;
 	pthread_mutex_destroy(&g->lock);
-}
-
-/* A curl config value in double quotes; no control characters allowed. */
-static int
-put_quoted(FILE *f, const char *key, const char *v)
-{
-	fprintf(f, "%s = \"", key);
-	for (const char *p = v; *p; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return -1;
-		if (*p == '"' || *p == '\\')
-			fputc('\\', f);
-		fputc(*p, f);
-	}
-	fputs("\"\n", f);
-	return 0;
-}
-
-static const char *
-curl_error(int code)
-{
-	switch (code) {
-	case 5: case 6: return "could not resolve host";
-	case 7: return "connection refused";
-	case 18: return "transfer closed early (truncated response)";
-	case 28: return "timed out";
-	case 35: return "TLS handshake failed";
-	case 47: return "too many redirects";
-	case 52: return "empty reply from server";
-	case 55: return "failed sending data";
-	case 56: return "connection reset while receiving data";
-	case 58: return "client certificate rejected";
-	case 60: return "server certificate not trusted (add its CA under certs.d)";
-	case 92: return "HTTP/2 stream error";
-	default: return "transfer failed";
-	}
 }
 
 static void
@@ -226,28 +196,31 @@ resp_abort(struct resp *rs)
 
 /* Start curl for url and parse the final response's headers. auth: 1 to
  * send the registry's credentials (bearer token or basic). extra: one more
- * header or NULL. Returns 0 with rs->status set (0 if curl failed before any
- * response: then *curl_rc holds its exit code). */
+ * header or NULL. max_time: curl's --max-time (see net.h). Returns 0 with
+ * rs->status set (0 if curl failed before any response: then *curl_rc holds
+ * its exit code). */
 static int
 run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *basic,
-    const char *accept, const char *extra, const char *data, struct resp *rs,
-    int *curl_rc, struct hypr_err *e);
+    const char *accept, const char *extra, const char *data, long max_time,
+    struct resp *rs, int *curl_rc, struct hypr_err *e);
 
 static int
 run_curl(struct hypr_registry *g, const char *url, int auth, const char *basic,
-    const char *accept, const char *extra, struct resp *rs, int *curl_rc,
-    struct hypr_err *e)
+    const char *accept, const char *extra, long max_time, struct resp *rs,
+    int *curl_rc, struct hypr_err *e)
 {
-	return run_curl_data(g, url, auth, basic, accept, extra, NULL, rs, curl_rc, e);
+	return run_curl_data(g, url, auth, basic, accept, extra, NULL, max_time, rs,
+	    curl_rc, e);
 }
 
 /* As run_curl; data (may be NULL) is POSTed as a form. */
 static int
 run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *basic,
-    const char *accept, const char *extra, const char *data, struct resp *rs,
-    int *curl_rc, struct hypr_err *e)
+    const char *accept, const char *extra, const char *data, long max_time,
+    struct resp *rs, int *curl_rc, struct hypr_err *e)
 {
-	char *argv[24];
+	char *argv[32];
+	struct hypr_net_argv nb;
 	int argc = 0, to, from, st, location = 0;
 	char *line = NULL;
 	size_t cap = 0;
@@ -256,6 +229,8 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 
 	memset(rs, 0, sizeof(*rs));
 	rs->content_length = rs->range_start = -1;
+	rs->t0 = hypr_net_now();
+	rs->max_time = max_time;
 	*curl_rc = 0;
 	argv[argc++] = "curl";
 	argv[argc++] = "-K";
@@ -266,10 +241,9 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 	argv[argc++] = "5";
 	argv[argc++] = "--proto";
 	argv[argc++] = "=http,https";
-	argv[argc++] = "--connect-timeout";
-	argv[argc++] = "15";
 	argv[argc++] = "-D";
 	argv[argc++] = "-";
+	hypr_net_curl_args(&g->net, max_time, &nb, argv, &argc);
 	argv[argc] = NULL;
 	if (hypr_child_spawn("curl", argv, &rs->pid, &to, &from, e) < 0)
 		return -1;
@@ -280,34 +254,34 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 		resp_abort(rs);
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fdopen");
 	}
-	st = put_quoted(cf, "url", url);
+	st = hypr_net_put_quoted(cf, "url", url);
 	if (data)
-		st |= put_quoted(cf, "data", data);
+		st |= hypr_net_put_quoted(cf, "data", data);
 	if (accept)
-		st |= put_quoted(cf, "header", accept);
+		st |= hypr_net_put_quoted(cf, "header", accept);
 	if (extra)
-		st |= put_quoted(cf, "header", extra);
+		st |= hypr_net_put_quoted(cf, "header", extra);
 	if (g->cacert[0]) {
-		st |= put_quoted(cf, "capath", "/etc/ssl/certs");
-		st |= put_quoted(cf, "cacert", g->cacert);
+		st |= hypr_net_put_quoted(cf, "capath", "/etc/ssl/certs");
+		st |= hypr_net_put_quoted(cf, "cacert", g->cacert);
 	}
 	if (g->cert[0]) {
-		st |= put_quoted(cf, "cert", g->cert);
-		st |= put_quoted(cf, "key", g->key);
+		st |= hypr_net_put_quoted(cf, "cert", g->cert);
+		st |= hypr_net_put_quoted(cf, "key", g->key);
 	}
 	if (basic) {
-		st |= put_quoted(cf, "user", basic);
+		st |= hypr_net_put_quoted(cf, "user", basic);
 	} else if (auth) {
 		pthread_mutex_lock(&g->lock);
 		if (g->token) {
 			char *h = NULL;
 
 			if (asprintf(&h, "Authorization: Bearer %s", g->token) > 0) {
-				st |= put_quoted(cf, "header", h);
+				st |= hypr_net_put_quoted(cf, "header", h);
 				hypr_secret_free(h);
 			}
 		} else if (g->use_basic && g->basic) {
-			st |= put_quoted(cf, "user", g->basic);
+			st |= hypr_net_put_quoted(cf, "user", g->basic);
 		}
 		pthread_mutex_unlock(&g->lock);
 	}
@@ -362,6 +336,7 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 		}
 	}
 	free(line);
+	rs->answered = rs->status != 0 && n > 0;
 	if (rs->status == 0 || n <= 0) {
 		/* no complete response: curl tells why */
 		*curl_rc = resp_close(rs);
@@ -482,19 +457,27 @@ authenticate(struct hypr_registry *g, const char *challenge, int tried,
 		hypr_secret_free(rt);
 		if (!form)
 			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-		status = run_curl_data(g, realm, 0, NULL, NULL, NULL, form, &rs, &rc, e);
+		status = run_curl_data(g, realm, 0, NULL, NULL, NULL, form,
+		    hypr_net_deadline(&g->net, 1u << 20), &rs, &rc, e);
 		hypr_secret_free(form);
 		if (status < 0)
 			return -1;
 	} else {
 		snprintf(url, sizeof(url), "%s%s%s%sscope=%s", realm,
 		    strchr(realm, '?') ? "&" : "?", q, q[0] ? "&" : "", esc);
-		if (run_curl(g, url, 0, g->basic, NULL, NULL, &rs, &rc, e) < 0)
+		if (run_curl(g, url, 0, g->basic, NULL, NULL,
+		    hypr_net_deadline(&g->net, 1u << 20), &rs, &rc, e) < 0)
 			return -1;
 	}
-	if (rs.status == 0)
+	if (rs.status == 0) {
+		char why[256];
+
+		if (rc == 28)
+			hypr_net_timeout_text(&g->net, rs.max_time, hypr_net_now() - rs.t0, 0,
+			    why, sizeof(why));
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: token server: %s",
-		    g->domain, curl_error(rc));
+		    g->domain, rc == 28 ? why : hypr_net_curl_error(rc));
+	}
 	status = rs.status;
 	read_body(&rs, 1u << 20, &body);
 	resp_close(&rs);
@@ -537,11 +520,13 @@ denied:
 	return 0;
 }
 
-/* GET base+path, authenticating as the registry asks. On return rs holds
- * the final response (status 0: curl failed with *curl_rc). */
+/* GET base+path, authenticating as the registry asks, within max_time
+ * seconds. On return rs holds the final response (status 0: curl failed
+ * with *curl_rc). */
 static int
 request(struct hypr_registry *g, const char *path, const char *accept,
-    const char *extra, struct resp *rs, int *curl_rc, struct hypr_err *e)
+    const char *extra, long max_time, struct resp *rs, int *curl_rc,
+    struct hypr_err *e)
 {
 	char url[2048];
 	int tried = 0, r;
@@ -553,7 +538,8 @@ request(struct hypr_registry *g, const char *path, const char *accept,
 		 * handshake) means plain HTTP. A certificate problem stays an
 		 * error. */
 		snprintf(url, sizeof(url), "%s/v2/", g->base);
-		if (run_curl(g, url, 0, NULL, NULL, NULL, rs, curl_rc, e) < 0) {
+		if (run_curl(g, url, 0, NULL, NULL, NULL, hypr_net_deadline(&g->net, 1u << 16),
+		    rs, curl_rc, e) < 0) {
 			pthread_mutex_unlock(&g->lock);
 			return -1;
 		}
@@ -567,7 +553,7 @@ request(struct hypr_registry *g, const char *path, const char *accept,
 	pthread_mutex_unlock(&g->lock);
 	snprintf(url, sizeof(url), "%s%s", g->base, path);
 	for (;;) {
-		if (run_curl(g, url, 1, NULL, accept, extra, rs, curl_rc, e) < 0)
+		if (run_curl(g, url, 1, NULL, accept, extra, max_time, rs, curl_rc, e) < 0)
 			return -1;
 		if (rs->status != 401)
 			return 0;
@@ -592,14 +578,17 @@ backoff(int attempt)
 /* Classify a failed response. Returns 1 to retry (after backoff), 0 with
  * e set for a final error. */
 static int
-failed(struct hypr_registry *g, const struct resp *rs, int rc, const char *what,
-    int attempt, struct hypr_err *e)
+classify(struct hypr_registry *g, const struct resp *rs, int rc, const char *what,
+    int last, struct hypr_err *e)
 {
-	int last = attempt + 1 >= g->retries;
-
 	if (rs->status == 0) {
+		char why[256];
+
+		if (rc == 28)
+			hypr_net_timeout_text(&g->net, rs->max_time, hypr_net_now() - rs->t0,
+			    rs->answered, why, sizeof(why));
 		hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: %s: %s", g->domain, what,
-		    curl_error(rc));
+		    rc == 28 ? why : hypr_net_curl_error(rc));
 		return rc == 6 || rc == 60 || rc == 35 || rc == 58 || last ? 0 : 1;
 	}
 	if (rs->status == 429) {
@@ -624,6 +613,19 @@ failed(struct hypr_registry *g, const struct resp *rs, int rc, const char *what,
 	hypr_err_set(e, rs->status >= 500 ? HYPR_EXIT_SYSTEM : HYPR_EXIT_INPUT,
 	    "%s: %s: registry answered HTTP %d", g->domain, what, rs->status);
 	return rs->status >= 500 && !last ? 1 : 0;
+}
+
+/* classify(), and a final error after retries says how many were made. */
+static int
+failed(struct hypr_registry *g, const struct resp *rs, int rc, const char *what,
+    int attempt, struct hypr_err *e)
+{
+	int last = attempt + 1 >= g->retries, r = classify(g, rs, rc, what, last, e);
+	size_t k = strlen(e->msg);
+
+	if (r == 0 && last && attempt > 0 && k + 20 < sizeof(e->msg))
+		snprintf(e->msg + k, sizeof(e->msg) - k, " (%d attempts)", attempt + 1);
+	return r;
 }
 
 static void
@@ -653,7 +655,8 @@ hypr_registry_manifest(struct hypr_registry *g, const char *reference,
 		char *b;
 		size_t bl;
 
-		if (request(g, path, accept_manifests, NULL, &rs, &rc, e) < 0)
+		if (request(g, path, accept_manifests, NULL,
+		    hypr_net_deadline(&g->net, MANIFEST_MAX), &rs, &rc, e) < 0)
 			return -1;
 		if (rs.status != 200) {
 			resp_close(&rs);
@@ -719,9 +722,11 @@ hypr_registry_manifest(struct hypr_registry *g, const char *reference,
 	}
 }
 
-/* Hash the first `have` bytes of an existing partial file. */
+/* Hash (and decompress, with dd) the first `have` bytes of an existing
+ * partial file. */
 static int
-rehash(int fd, struct hypr_sha256 *sha, int64_t have, char *buf, struct hypr_err *e)
+rehash(int fd, struct hypr_sha256 *sha, struct hypr_diffid *dd, int64_t have,
+    char *buf, struct hypr_err *e)
 {
 	int64_t left = have;
 
@@ -734,20 +739,47 @@ rehash(int fd, struct hypr_sha256 *sha, int64_t have, char *buf, struct hypr_err
 		if (n <= 0)
 			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading partial blob");
 		hypr_sha256_update(sha, buf, (size_t)n);
+		if (dd && hypr_diffid_feed(dd, buf, (size_t)n, e) < 0)
+			return -1;
 		left -= n;
+	}
+	return 0;
+}
+
+/* End an attempt's running digests. */
+static void
+drop(struct hypr_blob_writer *w, struct hypr_diffid **dd)
+{
+	hypr_sha256_abort(&w->sha);
+	hypr_diffid_abort(*dd);
+	*dd = NULL;
+}
+
+/* Start an attempt's running digests over. */
+static int
+restart(struct hypr_blob_writer *w, struct hypr_diffid **dd, int want_diff,
+    uint64_t max_diff, struct hypr_err *e)
+{
+	if (hypr_sha256_init(&w->sha, e) < 0)
+		return -1;
+	if (want_diff && hypr_diffid_start(dd, max_diff, e) < 0) {
+		hypr_sha256_abort(&w->sha);
+		return -1;
 	}
 	return 0;
 }
 
 int
 hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
-    struct hypr_err *e)
+    const char *diff_id, uint64_t max_diff, struct hypr_err *e)
 {
+	struct hypr_diffid *dd = NULL;
 	struct hypr_blob_writer w;
+	char got_diff[HYPR_DIGEST_LEN + 1] = "";
 	char path[1024], what[600], range[64], *buf;
 	struct resp rs;
 	struct stat st;
-	int rc, r = -1;
+	int rc;
 
 	if (!hypr_digest_valid(digest))
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: bad blob digest '%s'",
@@ -769,7 +801,7 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 	if (hypr_blob_has(g->root, digest) || fstat(w.fd, &st) < 0 || st.st_nlink == 0) {
 		close(w.fd);
 		return hypr_blob_has(g->root, digest) ? 0 :
-		    hypr_registry_blob(g, digest, size, e);
+		    hypr_registry_blob(g, digest, size, diff_id, max_diff, e);
 	}
 	if ((buf = malloc(BUF_SIZE)) == NULL) {
 		close(w.fd);
@@ -799,22 +831,26 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 			}
 			have = 0;
 		}
-		if (hypr_sha256_init(&w.sha, e) < 0)
+		if (restart(&w, &dd, diff_id != NULL, max_diff, e) < 0)
 			break;
-		if (have > 0 && rehash(w.fd, &w.sha, have, buf, e) < 0) {
-			hypr_sha256_abort(&w.sha);
+		if (have > 0 && rehash(w.fd, &w.sha, dd, have, buf, e) < 0) {
+			drop(&w, &dd);
 			break;
 		}
 		if (size >= 0 && have == size)
 			goto done;	/* complete before an interruption */
 		snprintf(range, sizeof(range), "Range: bytes=%lld-", (long long)have);
-		if (request(g, path, NULL, have > 0 ? range : NULL, &rs, &rc, e) < 0) {
-			hypr_sha256_abort(&w.sha);
+		/* the deadline follows what is left to fetch; unknown sizes get
+		 * the largest layer's */
+		if (request(g, path, NULL, have > 0 ? range : NULL,
+		    hypr_net_deadline(&g->net, size >= 0 ? (uint64_t)(size - have) :
+		    (uint64_t)1 << 36), &rs, &rc, e) < 0) {
+			drop(&w, &dd);
 			break;
 		}
 		if (rs.status == 200 || (rs.status == 206 && rs.range_start != have)) {
 			/* no resume: start over */
-			hypr_sha256_abort(&w.sha);
+			drop(&w, &dd);
 			if (rs.status == 206) {
 				resp_abort(&rs);
 				if (ftruncate(w.fd, 0) < 0) {
@@ -823,14 +859,18 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 				}
 				continue;
 			}
-			if (ftruncate(w.fd, 0) < 0 || hypr_sha256_init(&w.sha, e) < 0) {
+			if (ftruncate(w.fd, 0) < 0) {
 				resp_abort(&rs);
 				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "truncate %s", w.tmp);
 				break;
 			}
+			if (restart(&w, &dd, diff_id != NULL, max_diff, e) < 0) {
+				resp_abort(&rs);
+				break;
+			}
 			have = 0;
 		} else if (rs.status != 206 || have == 0) {
-			hypr_sha256_abort(&w.sha);
+			drop(&w, &dd);
 			resp_close(&rs);
 			if (rs.status == 416 && have > 0) {
 				/* our partial is longer than the blob: start over */
@@ -846,7 +886,7 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 		}
 		if (lseek(w.fd, have, SEEK_SET) < 0) {
 			resp_abort(&rs);
-			hypr_sha256_abort(&w.sha);
+			drop(&w, &dd);
 			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "seek");
 			break;
 		}
@@ -862,7 +902,7 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 			n = (size_t)rn;
 			if (size >= 0 && got + (int64_t)n > size) {
 				resp_abort(&rs);
-				hypr_sha256_abort(&w.sha);
+				drop(&w, &dd);
 				ftruncate(w.fd, 0);
 				hypr_err_set(e, HYPR_EXIT_INPUT,
 				    "%s: %s: the registry sent more than the %lld bytes "
@@ -871,16 +911,21 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 			}
 			if (hypr_write_all(w.fd, buf, n) < 0) {
 				resp_abort(&rs);
-				hypr_sha256_abort(&w.sha);
+				drop(&w, &dd);
 				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing %s", w.tmp);
 				goto out;
 			}
 			hypr_sha256_update(&w.sha, buf, n);
+			if (dd && hypr_diffid_feed(dd, buf, n, e) < 0) {
+				resp_abort(&rs);
+				drop(&w, &dd);
+				goto out;
+			}
 			got += (int64_t)n;
 		}
 		rc = resp_close(&rs);
 		if (rc != 0 || (size >= 0 && got < size)) {
-			hypr_sha256_abort(&w.sha);
+			drop(&w, &dd);
 			rs.status = 0;
 			if (rc == 0)
 				rc = 18;
@@ -891,16 +936,38 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 			break;
 		}
 done:
+		free(buf);
+		if (dd) {
+			/* a layer whose content is not what the config says is
+			 * never stored */
+			int k = hypr_diffid_finish(dd, got_diff, e);
+
+			dd = NULL;
+			if (k < 0 || strcmp(got_diff, diff_id) != 0) {
+				char d[HYPR_DIGEST_LEN + 1];
+
+				/* bytes that are not the blob explain the rest */
+				hypr_sha256_final(&w.sha, d);
+				close(w.fd);
+				unlink(w.tmp);
+				if (strcmp(d, digest) != 0)
+					return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s: digest "
+					    "mismatch: expected %s, got %s", g->domain, what,
+					    digest, d);
+				if (k < 0)
+					return hypr_err_prefix(e, "%s: %s", g->domain, what);
+				return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: layer %s: diff_id "
+				    "mismatch: the config says %s, the layer decompresses to %s",
+				    g->domain, digest, diff_id, got_diff);
+			}
+		}
 		/* hypr_blob_commit verifies, then renames into the store or
 		 * removes the partial: nothing unverified stays. */
-		if (hypr_blob_commit(&w, digest, NULL, NULL, e) < 0) {
-			hypr_err_prefix(e, "%s: %s", g->domain, what);
-			free(buf);
+		if (hypr_blob_commit(&w, digest, NULL, NULL, e) < 0)
+			return hypr_err_prefix(e, "%s: %s", g->domain, what);
+		if (diff_id && hypr_diffid_put(g->root, digest, got_diff, e) < 0)
 			return -1;
-		}
-		r = 0;
-		free(buf);
-		return r;
+		return 0;
 	}
 out:
 	free(buf);
@@ -915,7 +982,8 @@ hypr_registry_ping(struct hypr_registry *g, struct hypr_err *e)
 	int rc;
 
 	for (int attempt = 0;; attempt++) {
-		if (request(g, "/v2/", NULL, NULL, &rs, &rc, e) < 0)
+		if (request(g, "/v2/", NULL, NULL, hypr_net_deadline(&g->net, 1u << 16),
+		    &rs, &rc, e) < 0)
 			return -1;
 		resp_close(&rs);
 		if (rs.status == 200)

@@ -8,7 +8,9 @@
  * /etc/docker/certs.d/HOST/ and /etc/containers/certs.d/HOST/ (ca.crt,
  * client.cert, client.key). Plain HTTP is used only for loopback registries
  * and those listed as insecure, and only when they do not speak TLS (as
- * Docker does). Safe to share between threads. */
+ * Docker does). Every request keeps the limits of net.h: a registry that
+ * stalls or trickles is cut and retried, then fails (HYPR_EXIT_SYSTEM).
+ * Safe to share between threads. */
 #ifndef HYPR_REGISTRY_H
 #define HYPR_REGISTRY_H
 
@@ -17,6 +19,7 @@
 #include <stdint.h>
 #include "cas.h"
 #include "err.h"
+#include "net.h"
 #include "ref.h"
 
 struct hypr_registry {
@@ -30,14 +33,16 @@ struct hypr_registry {
 	char *token;		/* bearer token or NULL */
 	int use_basic;		/* the registry asked for Basic */
 	int probe;		/* HTTP allowed: try HTTPS first, once */
-	int retries;		/* attempts per request (default 4) */
+	int retries;		/* attempts per request (HYPR_NET_RETRIES, 4) */
+	struct hypr_net net;	/* deadlines of every request (net.h) */
 	const struct hypr_root *root;
 	pthread_mutex_t lock;
 };
 
 /* Prepare a client for ref's repository: scheme (insecure is a list of
  * domains separated by commas or spaces, plus $HYPR_INSECURE_REGISTRIES),
- * certificates and credentials (see auth.h). */
+ * certificates, credentials (see auth.h) and limits (net.h; a malformed
+ * HYPR_NET_* is a usage error). */
 int hypr_registry_open(struct hypr_registry *g, const struct hypr_root *root,
     const struct hypr_ref *ref, const char *insecure, struct hypr_err *e);
 /* Wipe credentials and free. */
@@ -52,9 +57,14 @@ int hypr_registry_manifest(struct hypr_registry *g, const char *reference,
 
 /* Download a blob into the store, verifying size and digest as it streams.
  * The partial file ($HYPR_ROOT/tmp/fetch-<hex>.part) survives an interruption
- * and the next call resumes it with a Range request. size < 0: unknown. */
+ * and the next call resumes it with a Range request. size < 0: unknown.
+ * With diff_id non-NULL the blob is a layer: it is also decompressed as it
+ * arrives (on a thread, at most max_diff bytes; see oci.h) and stored only
+ * if that hashes to diff_id (else HYPR_EXIT_INPUT, the partial removed);
+ * the fact is recorded (hypr_diffid_put). A blob already stored is not
+ * checked: see hypr_diffid_get. */
 int hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
-    struct hypr_err *e);
+    const char *diff_id, uint64_t max_diff, struct hypr_err *e);
 
 /* GET /v2/ with the credentials (after a token exchange if asked): 0 when
  * they are accepted. For `login`. */

@@ -567,7 +567,7 @@ FROM busybox
 ADD http://127.0.0.1:$port/missing /m
 EOF
 	run --separate-stderr -4 "$HYPR_EXEC" -q -C "$CTX" < "$T/res"
-	[[ $stderr == *"download failed (curl exit 22)" ]]
+	assert_equal "$stderr" "hypr-exec: $CTX/Dockerfile:2: ADD http://127.0.0.1:$port/missing /m: http://127.0.0.1:$port/missing: download failed: HTTP 404"
 }
 
 @test "exec: cache keys: hits after hypr-layer records them, source and arg changes miss, --no-cache" {

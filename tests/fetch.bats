@@ -207,7 +207,7 @@ plan() {
 	run -0 hypr-fetch pull "127.0.0.1:$p/busybox"
 	reg_stop "$BATS_TEST_TMPDIR/reg"
 	run --separate-stderr -4 hypr-fetch pull "127.0.0.1:$p/other"
-	[[ $stderr == *"127.0.0.1:$p/other:latest"*"connection refused" ]]
+	[[ $stderr == *"127.0.0.1:$p/other:latest"*"connection refused (4 attempts)" ]]
 	run --separate-stderr -4 hypr-fetch pull --pull=always "127.0.0.1:$p/busybox"
 	plan "127.0.0.1:$p/busybox" "127.0.0.1:$p/busybox" > "$BATS_TEST_TMPDIR/plan"
 	run --separate-stderr -0 hypr-fetch < "$BATS_TEST_TMPDIR/plan"
@@ -235,13 +235,17 @@ plan() {
 	echo truncate > "$REGS/fake/mode"
 	run --separate-stderr -4 hypr-fetch pull "$FREG/busybox"
 	[[ $stderr == *"truncated"* ]]
+	# the config comes first (its diff_ids check the layers as they arrive)
+	cfg=$(jq -r .config.digest "$BB/blobs/sha256/$(jq -r '.manifests[0].digest' "$BB/index.json" | cut -c8-)")
 	lay=$(jq -r '.layers[0].digest' "$BB/blobs/sha256/$(jq -r '.manifests[0].digest' "$BB/index.json" | cut -c8-)")
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${cfg#sha256:}" ]
 	[ ! -e "$HYPR_ROOT/blobs/sha256/${lay#sha256:}" ]
-	grep -q "blobs/$lay bytes=" "$REGS/fake/log"
+	grep -q "blobs/$cfg bytes=" "$REGS/fake/log"
 }
 
 @test "fetch: Ctrl-C mid-pull, then the next pull resumes with Range" {
-	echo stall > "$REGS/fake/mode"
+	# blobs of 4 KiB or more stall: the config arrives, the layer hangs
+	echo stall 4096 > "$REGS/fake/mode"
 	lay=$(jq -r '.layers[0].digest' "$BB/blobs/sha256/$(jq -r '.manifests[0].digest' "$BB/index.json" | cut -c8-)")
 	part="$HYPR_ROOT/tmp/fetch-${lay#sha256:}.part"
 	# a process group of its own with SIGINT at default, as at a terminal
@@ -340,4 +344,156 @@ t.addfile(i, io.BytesIO(b"x\n")); t.close()' "$BATS_TEST_TMPDIR/evil.tar"
 	run --separate-stderr -3 hypr-fetch load "$BATS_TEST_TMPDIR/evil.tar"
 	[ ! -e "$HYPR_ROOT/escaped" ] && [ ! -e "$HYPR_ROOT/../escaped" ]
 	[ -z "$(ls "$HYPR_ROOT/tmp")" ]
+}
+
+# A short leash for the slow-registry tests: cut below 1000 bytes/s after
+# 2 s, two attempts.
+slow_env() {
+	export HYPR_NET_SPEED_LIMIT=1000 HYPR_NET_SPEED_TIME=2 HYPR_NET_RETRIES=2
+}
+
+# busybox's config and layer digests
+bb_digests() {
+	local m="$BB/blobs/sha256/$(jq -r '.manifests[0].digest' "$BB/index.json" | cut -c8-)"
+	cfg=$(jq -r .config.digest "$m")
+	lay=$(jq -r '.layers[0].digest' "$m")
+}
+
+@test "fetch: a blob that stalls is cut by the speed limit, resumed with Range, then exit 4 naming it" {
+	slow_env
+	bb_digests
+	echo "after 1000" > "$REGS/fake/mode"
+	SECONDS=0
+	run --separate-stderr -4 hypr-fetch pull -q "$FREG/busybox"
+	[ "$stderr" = "hypr-fetch: $FREG/busybox:latest: $FREG: blob $lay: timed out: stalled below 1000 bytes/s for 2 s (HYPR_NET_SPEED_LIMIT, HYPR_NET_SPEED_TIME) (2 attempts)" ]
+	[ "$SECONDS" -lt 30 ]
+	# the second attempt resumed where the first stopped
+	grep -q "blobs/$lay bytes=1000-" "$REGS/fake/log"
+	# nothing partial in the store; the partial file waits for a resume
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${lay#sha256:}" ]
+	[ "$(stat -c %s "$HYPR_ROOT/tmp/fetch-${lay#sha256:}.part")" = 2000 ]
+	[ -e "$HYPR_ROOT/blobs/sha256/${cfg#sha256:}" ]
+	[ ! -e "$HYPR_ROOT/refs/$FREG" ]
+	echo ok > "$REGS/fake/mode"
+	run -0 hypr-fetch pull -q "$FREG/busybox"
+	grep -q "blobs/$lay bytes=2000-" "$REGS/fake/log"
+	[ -e "$HYPR_ROOT/blobs/sha256/${lay#sha256:}" ]
+}
+
+@test "fetch: a registry that drips, hangs or never finishes is cut; exit 4 with why" {
+	slow_env
+	bb_digests
+	want() {
+		[ "$stderr" = "hypr-fetch: $FREG/busybox:latest: $FREG: blob $1: timed out: $2" ]
+	}
+	# headers, then a byte every half second
+	echo "drip 0.5" > "$REGS/fake/mode"
+	run --separate-stderr -4 hypr-fetch pull -q "$FREG/busybox"
+	want "$cfg" "stalled below 1000 bytes/s for 2 s (HYPR_NET_SPEED_LIMIT, HYPR_NET_SPEED_TIME) (2 attempts)"
+	# the request read, nothing answered
+	echo hang > "$REGS/fake/mode"
+	run --separate-stderr -4 hypr-fetch pull -q "$FREG/busybox"
+	want "$cfg" "no answer in 2 s (HYPR_NET_SPEED_TIME) (2 attempts)"
+	# fast enough for the speed limit, too slow for the deadline:
+	# HYPR_NET_TIMEOUT + size / HYPR_NET_MIN_RATE = 1 + 1 s
+	echo "drip 0.02" > "$REGS/fake/mode"
+	HYPR_NET_SPEED_LIMIT=1 HYPR_NET_TIMEOUT=1 HYPR_NET_MIN_RATE=1G \
+		run --separate-stderr -4 hypr-fetch pull -q "$FREG/busybox"
+	want "$cfg" "not done within 2 s (HYPR_NET_TIMEOUT + size / HYPR_NET_MIN_RATE) (2 attempts)"
+	# only the manifest is stored
+	[ "$(ls "$HYPR_ROOT/blobs/sha256")" = "$(jq -r '.manifests[0].digest' "$BB/index.json" | cut -c8-)" ]
+	# a bad value is a usage error
+	HYPR_NET_SPEED_TIME=soon run --separate-stderr -2 hypr-fetch pull -q "$FREG/busybox"
+	[ "$stderr" = "hypr-fetch: HYPR_NET_SPEED_TIME='soon': expected a positive number" ]
+}
+
+@test "fetch: a Content-Length longer than the body on a kept-alive connection: cut, then resumed complete" {
+	slow_env
+	bb_digests
+	echo longcl > "$REGS/fake/mode"
+	SECONDS=0
+	run -0 hypr-fetch pull -q "$FREG/busybox"
+	[ "$SECONDS" -lt 30 ]
+	# every byte came in the first attempt; the digest decides
+	[ "$(grep -c "blobs/$lay" "$REGS/fake/log")" = 1 ]
+	[ -e "$HYPR_ROOT/blobs/sha256/${lay#sha256:}" ]
+	[ -z "$(ls "$HYPR_ROOT/tmp")" ]
+}
+
+# evil_start KIND CONFIG_FILTER MANIFEST_FILTER: fakereg serving busybox
+# rewritten by the filters (see reg_edit_layout) as $EREG/evil
+evil_start() {
+	reg_edit_layout "$BB" "$BATS_TEST_TMPDIR/$1" "$2" "$3"
+	EPORT=$(fake_start "$BATS_TEST_TMPDIR/reg-$1" "$BATS_TEST_TMPDIR/$1")
+	EVIL_REGS+=("$BATS_TEST_TMPDIR/reg-$1")
+	EREG=127.0.0.1:$EPORT
+}
+
+teardown() {
+	local d
+	for d in "${EVIL_REGS[@]}"; do
+		reg_stop "$d"
+	done
+}
+
+ZERO=sha256:0000000000000000000000000000000000000000000000000000000000000000
+
+@test "fetch: a config whose diff_id lies is exit 3 naming image, layer and both digests; nothing unverified is used" {
+	bb_digests
+	real=$(jq -r '.rootfs.diff_ids[0]' "$BB/blobs/sha256/${cfg#sha256:}")
+	evil_start diff ".rootfs.diff_ids = [\"$ZERO\"]" .
+	# downloaded: checked as it streams, never stored
+	run --separate-stderr -3 hypr-fetch pull -q "$EREG/evil"
+	[ "$stderr" = "hypr-fetch: $EREG/evil:latest: $EREG: layer $lay: diff_id mismatch: the config says $ZERO, the layer decompresses to $real" ]
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${lay#sha256:}" ]
+	[ ! -e "$HYPR_ROOT/refs/$EREG" ]
+	[ -z "$(ls "$HYPR_ROOT/tmp")" ]
+	# already stored (by an honest image): checked against its record
+	run -0 hypr-fetch pull -q "$FREG/busybox"
+	[ "$(cat "$HYPR_ROOT/diffids/${lay#sha256:}")" = "$real" ]
+	run --separate-stderr -3 hypr-fetch pull -q "$EREG/evil"
+	[ "$stderr" = "hypr-fetch: $EREG/evil:latest: layer $lay: diff_id mismatch: the config says $ZERO, the layer decompresses to $real" ]
+	# a plan naming it fails at its FROM line
+	plan "$EREG/evil" "$FREG/busybox" > "$BATS_TEST_TMPDIR/plan"
+	run --separate-stderr -3 hypr-fetch < "$BATS_TEST_TMPDIR/plan"
+	[ "$stderr" = "hypr-fetch: line 1: $EREG/evil:latest: layer $lay: diff_id mismatch: the config says $ZERO, the layer decompresses to $real" ]
+	# a store without the record (older hypr, hypr load) decompresses once
+	rm -r "$HYPR_ROOT/diffids"
+	run -0 hypr-fetch pull --pull=never -q "$FREG/busybox"
+	[ "$(cat "$HYPR_ROOT/diffids/${lay#sha256:}")" = "$real" ]
+	run -3 hypr-fetch pull -q "$EREG/evil"
+	# hypr load checks an OCI layout's layers the same way
+	export HYPR_ROOT="$BATS_TEST_TMPDIR/root2"
+	run --separate-stderr -3 hypr-fetch load --name evil:1 "$BATS_TEST_TMPDIR/diff"
+	[ "$stderr" = "hypr-fetch: load: $BATS_TEST_TMPDIR/diff: layer $lay: diff_id mismatch: the config says $ZERO, the layer decompresses to $real" ]
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${lay#sha256:}" ]
+	[ ! -e "$HYPR_ROOT/refs" ]
+}
+
+@test "fetch: sizes are checked before downloading: config over 16 MiB, layer over HYPR_PULL_MAX_LAYER or unlike the stored blob" {
+	bb_digests
+	lsize=$(stat -c %s "$BB/blobs/sha256/${lay#sha256:}")
+	evil_start big '.config.Labels.pad = ("x" * 17000000)' .
+	big=$(jq -r .config.digest "$BATS_TEST_TMPDIR/big/blobs/sha256/$(jq -r '.manifests[0].digest' "$BATS_TEST_TMPDIR/big/index.json" | cut -c8-)")
+	bsize=$(stat -c %s "$BATS_TEST_TMPDIR/big/blobs/sha256/${big#sha256:}")
+	run --separate-stderr -3 hypr-fetch pull -q "$EREG/evil"
+	[ "$stderr" = "hypr-fetch: $EREG/evil:latest: config $big: the manifest gives $bsize bytes, over the 16 MiB limit" ]
+	run grep -c "/blobs/" "$BATS_TEST_TMPDIR/reg-big/log"
+	[ "$output" = 0 ]
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${big#sha256:}" ]
+	# an honest image first: its layer is then in the store
+	run -0 hypr-fetch pull -q "$FREG/busybox"
+	# 2^62 (jq writes it as 4611686018427388000)
+	evil_start huge . '.layers[0].size = 4611686018427387904'
+	run --separate-stderr -3 hypr-fetch pull -q "$EREG/evil"
+	[ "$stderr" = "hypr-fetch: $EREG/evil:latest: layer $lay: the manifest gives 4611686018427388000 bytes, over the 64 GiB limit (HYPR_PULL_MAX_LAYER)" ]
+	evil_start plus1 . ".layers[0].size = $((lsize + 1))"
+	run --separate-stderr -3 hypr-fetch pull -q "$EREG/evil"
+	[ "$stderr" = "hypr-fetch: $EREG/evil:latest: layer $lay: the manifest gives $((lsize + 1)) bytes, the stored blob has $lsize" ]
+	# the limit is the user's
+	HYPR_PULL_MAX_LAYER=100K run --separate-stderr -3 hypr-fetch pull --pull=always -q "$FREG/busybox"
+	[ "$stderr" = "hypr-fetch: $FREG/busybox:latest: layer $lay: the manifest gives $lsize bytes, over the 100 KiB limit (HYPR_PULL_MAX_LAYER)" ]
+	# the honest image still resolves from the store alone
+	run -0 hypr-fetch pull --pull=never -q "$FREG/busybox"
+	[ "$(ls "$HYPR_ROOT/refs/127.0.0.1:$EPORT" 2>/dev/null)" = "" ]
 }

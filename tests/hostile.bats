@@ -5,6 +5,7 @@
 # the store, the cache and earlier images stay intact and verifiable.
 # VM tests (tagged vm) are few; the rest needs no VM.
 load helpers
+load lib/registry
 
 setup() {
 	fresh_root
@@ -28,6 +29,27 @@ teardown() {
 	if [ -n "${SMALL:-}" ] && mountpoint -q "$SMALL"; then
 		umount "$SMALL"
 	fi
+	if [ -n "${FAKE_DIR:-}" ]; then
+		reg_stop "$FAKE_DIR"
+	fi
+	if [ -n "${HTTPD_PID:-}" ]; then
+		kill "$HTTPD_PID" 2>/dev/null || true
+		wait "$HTTPD_PID" 2>/dev/null || true
+	fi
+}
+
+# httpd_start: tests/lib/httpd.py on a free loopback port: $HTTPD_PORT,
+# its request log httpd.log
+httpd_start() {
+	local _
+	: > httpd.log
+	python3 "$HYPR_SRC/tests/lib/httpd.py" httpd.port httpd.log 2> httpd.err &
+	HTTPD_PID=$!
+	for _ in $(seq 100); do
+		[ -f httpd.port ] && break
+		sleep 0.05
+	done
+	HTTPD_PORT=$(cat httpd.port)
 }
 
 # ctx DIR LINE...: a build context whose Dockerfile has these lines
@@ -213,7 +235,7 @@ finish_bg() {
 	try eval "printf X | dd of=x/blobs/sha256/$layer bs=1 seek=100 conv=notrunc 2>/dev/null"
 	[[ $stderr == *"digest mismatch: expected sha256:$layer, got sha256:"* ]]
 	try ln -sf /etc/passwd "x/blobs/sha256/$layer"
-	[[ $stderr == *"digest mismatch"* ]]
+	[[ $stderr == *"blob sha256:$layer: the manifest gives "*" bytes, the file has "* ]]
 	run -0 hypr images -q
 	[ -z "$output" ]
 }
@@ -984,4 +1006,124 @@ EOF
 	[[ $stderr == *"squashfs damaged"* ]]
 	run -0 hypr build -q --no-cache -t a:1 c
 	run -0 hypr image inspect a:1
+}
+
+@test "hostile: ADD <url> from a stalled, dripping, huge or endless server: one line naming the Dockerfile line; store intact" {
+	ctx ok 'FROM busybox:latest' 'ENV A=1'
+	id=$(hypr build -q -t ok:1 ok)
+	httpd_start
+	u=http://127.0.0.1:$HTTPD_PORT
+	export HYPR_NET_SPEED_LIMIT=1000 HYPR_NET_SPEED_TIME=2 HYPR_NET_RETRIES=2
+	# a byte every half second: cut by the speed limit, tried twice, exit 4
+	ctx c 'FROM busybox:latest' "ADD $u/drip /x"
+	run -4 --separate-stderr hypr build -q -t add:1 c
+	one_error "hypr-exec: c/Dockerfile:2: ADD $u/drip /x: $u/drip: download failed: timed out: stalled below 1000 bytes/s for 2 s (HYPR_NET_SPEED_LIMIT, HYPR_NET_SPEED_TIME) (2 attempts)$"
+	[[ $stderr == *"ERROR: hypr-exec failed (exit 4)"* ]]
+	# larger than HYPR_ADD_MAX_SIZE: refused from its Content-Length, or
+	# as soon as an unannounced body passes it; exit 3
+	ctx c 'FROM busybox:latest' "ADD $u/big /x"
+	HYPR_ADD_MAX_SIZE=1M run -3 --separate-stderr hypr build -q -t add:1 c
+	one_error "hypr-exec: c/Dockerfile:2: ADD $u/big /x: $u/big: larger than 1 MiB (HYPR_ADD_MAX_SIZE): the server gives 2097152 bytes$"
+	ctx c 'FROM busybox:latest' "ADD $u/endless /x"
+	HYPR_ADD_MAX_SIZE=1M run -3 --separate-stderr hypr build -q -t add:1 c
+	one_error "hypr-exec: c/Dockerfile:2: ADD $u/endless /x: $u/endless: larger than 1 MiB (HYPR_ADD_MAX_SIZE)$"
+	run -0 hypr images -q --no-trunc
+	[ "$output" = "$id" ]
+	[ "$(store_ok)" -eq 1 ]
+	nothing_left
+	# a stall after 1000 bytes: cut, then resumed with Range, complete
+	ctx c 'FROM busybox:latest' "ADD $u/after /x"
+	run -0 --separate-stderr hypr build -q -t add:2 c
+	grep -qx "/after bytes=1000-" httpd.log
+	run -0 unsquashfs -cat "$HYPR_ROOT/images/${output#sha256:}.squashfs" x
+	[ "$output" = "$(python3 -c 'print("0123456789" * 300, end="")')" ]
+	[ "$(store_ok)" -eq 2 ]
+	# a bad limit is a usage error
+	HYPR_ADD_MAX_SIZE=lots run -2 --separate-stderr hypr build -q -t add:3 c
+	one_error "hypr-exec: HYPR_ADD_MAX_SIZE='lots': expected a size in bytes (suffix K, M, G or T allowed)$"
+}
+
+@test "hostile: a base layer with a ../ path or a hard link out is refused at its FROM line, naming the layer" {
+	ctx ok 'FROM busybox:latest' 'ENV A=1'
+	id=$(hypr build -q -t ok:1 ok)
+	dd=$(python3 "$HYPR_SRC/tests/lib/mkevil.py" evil-dotdot dotdot)
+	hl=$(python3 "$HYPR_SRC/tests/lib/mkevil.py" evil-hl hardlink)
+	hypr load --name evil:dotdot evil-dotdot > /dev/null
+	hypr load --name evil:hl evil-hl > /dev/null
+	# first unpacked for the build VM's base, at the RUN two lines below
+	ctx c 'FROM evil:dotdot' 'ENV A=1' 'RUN true'
+	run -3 --separate-stderr hypr build -q -t evil:1 c
+	one_error "hypr-exec: c/Dockerfile:1: FROM evil:dotdot: base image layer $dd: refusing hostile path '../hypr-evil-dotdot'$"
+	[[ $stderr == *"   1 | >>> FROM evil:dotdot"* ]]
+	# first unpacked for a COPY --from of its stage
+	ctx c 'FROM evil:hl AS a' 'FROM busybox:latest' 'COPY --from=a / /x'
+	run -3 --separate-stderr hypr build -q -t evil:1 c
+	one_error "hypr-exec: c/Dockerfile:1: FROM evil:hl AS a: base image layer $hl: refusing hard link 'etc/shadow-link' -> '/etc/shadow'$"
+	# COPY --from=<image> names the image itself: its own line
+	ctx c 'FROM busybox:latest' 'COPY --from=evil:hl / /x'
+	run -3 --separate-stderr hypr build -q -t evil:1 c
+	one_error "hypr-exec: c/Dockerfile:2: COPY --from=evil:hl / /x: layer $hl: refusing hard link 'etc/shadow-link' -> '/etc/shadow'$"
+	[ ! -e "$BATS_TEST_TMPDIR/hypr-evil-dotdot" ] && [ ! -e "$HYPR_ROOT/hypr-evil-dotdot" ]
+	run -0 hypr images -q --no-trunc
+	[ "$output" = "$id" ]
+	[ "$(store_ok)" -eq 1 ]
+	nothing_left
+}
+
+@test "hostile: FROM an image whose registry lies about diff_ids or sizes, or stalls: one line for the FROM line; store intact" {
+	ctx ok 'FROM busybox:latest' 'ENV A=1'
+	id=$(hypr build -q -t ok:1 ok)
+	bb=$(busybox_layout)
+	zero=sha256:$(printf '0%.0s' {1..64})
+	m="$bb/blobs/sha256/$(jq -r '.manifests[0].digest' "$bb/index.json" | cut -c8-)"
+	lay=$(jq -r '.layers[0].digest' "$m")
+	real=$(jq -r '.rootfs.diff_ids[0]' "$bb/blobs/sha256/$(jq -r .config.digest "$m" | cut -c8-)")
+	# one registry serving whichever layout "lay" points to
+	mkdir -p lay
+	reg_edit_layout "$bb" lay/diff ".rootfs.diff_ids = [\"$zero\"]" .
+	reg_edit_layout "$bb" lay/big '.config.Labels.pad = ("x" * 17000000)' .
+	python3 "$HYPR_SRC/tests/lib/mkevil.py" lay/new dotdot > /dev/null
+	FAKE_DIR=$BATS_TEST_TMPDIR/fake
+	ln -s lay/diff served
+	port=$(fake_start "$FAKE_DIR" "$BATS_TEST_TMPDIR/served")
+	r=127.0.0.1:$port
+	ctx c "FROM $r/evil" 'ENV A=1'
+	run -3 --separate-stderr hypr build -q -t evil:1 c
+	one_error "hypr-fetch: line 1: $r/evil:latest: layer $lay: diff_id mismatch: the config says $zero, the layer decompresses to $real$"
+	[[ $stderr == *"ERROR: hypr-fetch failed (exit 3)"* ]]
+	ln -sfn lay/big served
+	run -3 --separate-stderr hypr build -q --pull=always -t evil:1 c
+	one_error "hypr-fetch: line 1: $r/evil:latest: config sha256:"
+	[[ $stderr == *": the manifest gives "*" bytes, over the 16 MiB limit"* ]]
+	run -0 hypr images -q --no-trunc
+	[ "$output" = "$id" ]
+	[ "$(store_ok)" -eq 1 ]
+	nothing_left
+	# an image not in the store, from a registry that drips
+	ln -sfn lay/new served
+	echo "drip 0.5" > "$FAKE_DIR/mode"
+	cfg=$(jq -r .config.digest "lay/new/blobs/sha256/$(jq -r '.manifests[0].digest' lay/new/index.json | cut -c8-)")
+	HYPR_NET_SPEED_LIMIT=1000 HYPR_NET_SPEED_TIME=2 HYPR_NET_RETRIES=2 \
+		run -4 --separate-stderr hypr build -q --pull=always -t evil:1 c
+	one_error "hypr-fetch: line 1: $r/evil:latest: $r: blob $cfg: timed out: stalled below 1000 bytes/s for 2 s (HYPR_NET_SPEED_LIMIT, HYPR_NET_SPEED_TIME) (2 attempts)$"
+	[ ! -e "$HYPR_ROOT/blobs/sha256/${cfg#sha256:}" ]
+	[ "$(store_ok)" -eq 1 ]
+}
+
+@test "hostile: a resolved stream claiming a diff_id its layer does not have is refused by hypr-exec at the FROM line" {
+	ctx c 'FROM busybox:latest' 'ENV A=1'
+	run -0 hypr build -q --keep k -t a:1 c
+	lay=$(jq -r 'select(.type == "stage") | .image.layers[0].digest' k/resolved.jsonl)
+	real=$(jq -r 'select(.type == "stage") | .image.diff_ids[0]' k/resolved.jsonl)
+	zero=sha256:$(printf '0%.0s' {1..64})
+	jq -c --arg z "$zero" 'if .type == "stage" then .image.diff_ids = [$z] else . end' \
+		k/resolved.jsonl > lie.jsonl
+	run -3 --separate-stderr "$HYPR_EXEC" -q --context c < lie.jsonl
+	[ "$stderr" = "hypr-exec: c/Dockerfile:1: FROM busybox:latest: base image layer $lay: diff_id mismatch: the config says $zero, the layer decompresses to $real" ]
+	[[ $output != *'"end":true'* ]]
+	# without hypr-fetch's record (an older store) it is computed once
+	rm -r "$HYPR_ROOT/diffids"
+	run -0 "$HYPR_EXEC" -q --context c < k/resolved.jsonl
+	[ "$(cat "$HYPR_ROOT/diffids/${lay#sha256:}")" = "$real" ]
+	[ "$(store_ok)" -eq 1 ]
 }

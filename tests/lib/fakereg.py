@@ -8,7 +8,14 @@ from MODE_FILE at request time (default "ok"):
   baddigest  blobs have their first byte changed (same length)
   truncate   blobs: full Content-Length, half the bytes, then close (also
              for Range requests, so resuming never completes)
-  stall      blobs: half the bytes, then hang (for Ctrl-C tests); Range ok
+  stall [N]  blobs (of N bytes or more): half the bytes, then hang (for
+             Ctrl-C tests); Range ok
+  hang       blobs: read the request, answer nothing, keep the connection
+  drip [S]   blobs: headers, then one byte every S seconds (default 1)
+  longcl     blobs: a Content-Length 1000 bytes longer than the body, then
+             the connection stays open (Range requests too)
+  after N    blobs: the first N bytes asked for (also of a Range), then the
+             connection stays open: each resume gains N bytes
   404        every manifest is unknown
   429        every request is rate limited (Retry-After: 3600)
   oauth      no anonymous token: only a POSTed OAuth2 refresh-token grant
@@ -31,11 +38,23 @@ TOKEN = "fake-token-123"
 
 
 def mode():
+    """The mode's name and its arguments."""
     try:
         with open(MODE_FILE) as f:
-            return f.read().strip() or "ok"
+            words = f.read().split()
     except OSError:
-        return "ok"
+        words = []
+    return (words or ["ok"])[0], words[1:]
+
+
+def hold(conn, seconds=600):
+    """Keep the connection open and silent until the client leaves."""
+    conn.settimeout(seconds)
+    try:
+        while conn.recv(65536):
+            pass
+    except OSError:
+        pass
 
 
 def blob_path(digest):
@@ -78,7 +97,7 @@ class H(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self):
-        m = mode()
+        m, args = mode()
         with open(LOG, "a") as f:
             f.write("%s %s %s\n" % (self.command, self.path,
                                     self.headers.get("Range", "-")))
@@ -104,7 +123,7 @@ class H(BaseHTTPRequestHandler):
         if kind == "manifests":
             return self.manifest(m, ref)
         if kind == "blobs":
-            return self.blob(m, ref)
+            return self.blob(m, args, ref)
         return self.send(404)
 
     def manifest(self, m, ref):
@@ -127,10 +146,12 @@ class H(BaseHTTPRequestHandler):
         self.send(200, body, ctype=mt, extra={
             "Docker-Content-Digest": "sha256:" + hashlib.sha256(body).hexdigest()})
 
-    def blob(self, m, digest):
+    def blob(self, m, args, digest):
         p = blob_path(digest)
         if p is None:
             return self.send(404, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}')
+        if m == "hang":
+            return hold(self.connection)
         data = open(p, "rb").read()
         if m == "baddigest":
             data = bytes([data[0] ^ 0xff]) + data[1:]
@@ -143,12 +164,28 @@ class H(BaseHTTPRequestHandler):
         body = data[start:]
         self.send_response(206 if start else 200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body) + (1000 if m == "longcl" else 0)))
         self.send_header("Docker-Content-Digest", digest)
         if start:
             self.send_header("Content-Range",
                              "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
         self.end_headers()
+        if m == "drip":
+            self.wfile.flush()
+            try:
+                for b in body:
+                    time.sleep(float(args[0]) if args else 1.0)
+                    self.wfile.write(bytes([b]))
+                    self.wfile.flush()
+            except OSError:
+                pass
+            return
+        if m in ("longcl", "after"):
+            self.wfile.write(body if m == "longcl" else body[:int(args[0])])
+            self.wfile.flush()
+            return hold(self.connection)
+        if m == "stall" and len(data) < int(args[0] if args else 0):
+            m = "ok"
         if m == "truncate" or (m == "stall" and start == 0):
             self.wfile.write(body[:len(body) // 2])
             self.wfile.flush()

@@ -139,3 +139,31 @@ fake_start() {
 	done
 	cat "$dir/port"
 }
+
+# reg_edit_layout SRC OUT CONFIG_FILTER MANIFEST_FILTER: a copy of the OCI
+# layout SRC (its first image, tagged "latest") whose config and manifest
+# are rewritten by jq filters. The config's digest and size are put in the
+# manifest before MANIFEST_FILTER runs, so that filter can lie about them.
+reg_edit_layout() {
+	local src=$1 out=$2 m c h s
+	rm -rf "$out"
+	mkdir -p "$out/blobs/sha256"
+	cp "$src/blobs/sha256/"* "$out/blobs/sha256/"
+	m="$src/blobs/sha256/$(jq -r '.manifests[0].digest' "$src/index.json" | cut -c8-)"
+	c="$src/blobs/sha256/$(jq -r .config.digest "$m" | cut -c8-)"
+	jq -c "$3" "$c" > "$out/part"
+	h=$(sha256sum < "$out/part" | cut -d' ' -f1)
+	s=$(stat -c %s "$out/part")
+	mv "$out/part" "$out/blobs/sha256/$h"
+	jq -c --arg d "sha256:$h" --argjson s "$s" ".config.digest = \$d | .config.size = \$s | $4" \
+		"$m" > "$out/part"
+	h=$(sha256sum < "$out/part" | cut -d' ' -f1)
+	s=$(stat -c %s "$out/part")
+	mv "$out/part" "$out/blobs/sha256/$h"
+	jq -cn --arg d "sha256:$h" --argjson s "$s" '{schemaVersion: 2,
+	  mediaType: "application/vnd.oci.image.index.v1+json",
+	  manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d,
+	    size: $s, annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' \
+		> "$out/index.json"
+	echo '{"imageLayoutVersion":"1.0.0"}' > "$out/oci-layout"
+}

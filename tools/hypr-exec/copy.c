@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -520,41 +519,18 @@ out:
 	return rc;
 }
 
-/* Run a program, wait; returns its exit status or -1. */
-static int
-spawn_wait(char *const argv[])
-{
-	pid_t pid = fork();
-	int st;
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-		if (fd >= 0)
-			dup2(fd, 0);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* ADD <url>: fetched on the host with curl, checksum verified. */
+/* ADD <url>: fetched on the host with curl (the limits of net.h, at most
+ * HYPR_ADD_MAX_SIZE bytes), checksum verified; Last-Modified is its mtime. */
 static int
 fetch_url(struct ctx *c, struct items *it, const char *url, const char *checksum,
     struct hypr_err *e)
 {
 	char *dir = make_tmpdir(c, "url", e), *path, name[256];
 	const char *p = strstr(url, "://"), *end, *slash;
-	char *argv[] = { "curl", "-fsSL", "--proto", "=http,https", "-R", "-o",
-		NULL, "--", (char *)url, NULL };
-	struct stat sb;
 	struct tnode n = { 0 };
-	int st;
+	int64_t mtime;
+	uint64_t size;
+	int fd;
 
 	if (dir == NULL)
 		return -1;
@@ -573,15 +549,18 @@ fetch_url(struct ctx *c, struct items *it, const char *url, const char *checksum
 		snprintf(name, sizeof(name), "download");
 	if ((path = path_join(dir, "data")) == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-	argv[6] = path;
-	st = spawn_wait(argv);
-	if (st != 0) {
+	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating %s", path);
 		free(path);
-		if (st < 0 || st == 127)
-			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: cannot run curl", url);
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: download failed (curl exit %d)",
-		    url, st);
+		return -1;
 	}
+	if (hypr_net_download(&c->net, url, fd, c->add_max, "HYPR_ADD_MAX_SIZE", &mtime,
+	    &size, e) < 0) {
+		close(fd);
+		free(path);
+		return hypr_err_prefix(e, "%s", url);
+	}
+	close(fd);
 	if (checksum != NULL) {
 		char d[HYPR_DIGEST_LEN + 1];
 
@@ -595,14 +574,9 @@ fetch_url(struct ctx *c, struct items *it, const char *url, const char *checksum
 			    "%s: checksum mismatch: expected %s, got %s", url, checksum, d);
 		}
 	}
-	if (stat(path, &sb) < 0) {
-		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "stat %s", path);
-		free(path);
-		return -1;
-	}
 	n.mode = S_IFREG | 0600;
-	n.mtime = sb.st_mtime;
-	if (items_add(it, path, name, &n, (uint64_t)sb.st_size, e) < 0) {
+	n.mtime = mtime >= 0 ? mtime : (int64_t)time(NULL);
+	if (items_add(it, path, name, &n, size, e) < 0) {
 		free(path);
 		return -1;
 	}

@@ -13,6 +13,7 @@
 #include "err.h"
 #include "expand.h"
 #include "ignore.h"
+#include "net.h"
 #include "stream.h"
 
 struct hypr_vm;
@@ -84,6 +85,8 @@ struct ctx {
 	int64_t epoch;		/* SOURCE_DATE_EPOCH or -1 */
 	double step_timeout;
 	uint64_t disk;		/* --disk: build disk limit, 0 = default */
+	struct hypr_net net;	/* ADD <url>: HYPR_NET_* limits */
+	uint64_t add_max;	/* ADD <url>: HYPR_ADD_MAX_SIZE */
 	struct hypr_ignore *ignore;
 	struct hypr_stream_out out;
 	int vm_boots;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "oci.h"
 #include "tool.h"
 
 /* Bytes of the instruction an error line shows, so the reason after it
@@ -137,6 +138,35 @@ instr_err(struct hypr_err *e, struct ctx *c, json_t *instr, int code,
 	    ins ? ins : "?", what);
 	free(ins);
 	return -1;
+}
+
+/* A base image's layer that is refused (a hostile path, a hard link out)
+ * is the fault of the FROM line that named the image, not of the step
+ * that first unpacked it: e ("... layer sha256:...: why") is made to name
+ * that FROM line. 0 if e is about no base image's layer. */
+static int
+base_layer_err(struct ctx *c, struct hypr_err *e)
+{
+	for (size_t i = 0; e->code == HYPR_EXIT_INPUT && i < c->nstages; i++) {
+		struct stage *s = &c->stages[i];
+		json_t *l;
+		size_t k;
+
+		if (!json_is_object(s->image))
+			continue;
+		json_array_foreach(json_object_get(s->image, "layers"), k, l) {
+			const char *d = hypr_json_str(l, "digest"), *at;
+			char msg[sizeof(e->msg)];
+
+			if (d == NULL || (at = strstr(e->msg, d)) == NULL ||
+			    at < e->msg + 6 || strncmp(at - 6, "layer ", 6) != 0)
+				continue;
+			snprintf(msg, sizeof(msg), "base image %s", at - 6);
+			instr_err(e, c, s->rec, HYPR_EXIT_INPUT, "%s", msg);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 static void
@@ -269,7 +299,7 @@ stage_begin(struct ctx *c, struct stage *st, json_t **base_out, struct hypr_err 
 		if (cfgd == NULL || md == NULL || !hypr_digest_valid(md))
 			return hypr_err_set(e, HYPR_EXIT_INPUT,
 			    "stage %d: image record without config or digest", st->index);
-		if (hypr_blob_read(&c->root, cfgd, 16 << 20, &text, &len, e) < 0)
+		if (hypr_blob_read(&c->root, cfgd, HYPR_OCI_CONFIG_MAX, &text, &len, e) < 0)
 			return hypr_err_prefix(e, "stage %d: base image config", st->index);
 		cfg = json_loadb(text, len, 0, NULL);
 		free(text);
@@ -290,6 +320,22 @@ stage_begin(struct ctx *c, struct stage *st, json_t **base_out, struct hypr_err 
 			if (d == NULL || !hypr_digest_valid(d))
 				return hypr_err_set(e, HYPR_EXIT_INPUT,
 				    "stage %d: bad layer digest", st->index);
+			if (di != NULL) {
+				/* nothing unverified is used: hypr-fetch recorded what
+				 * the layer decompresses to; a stream from elsewhere
+				 * (an older hypr-fetch) gets it computed once here */
+				char got[HYPR_DIGEST_LEN + 1], msg[sizeof(e->msg)];
+
+				if (hypr_diffid_get(&c->root, d, UINT64_MAX, got, e) < 0) {
+					memcpy(msg, e->msg, sizeof(msg));
+					return instr_err(e, c, st->rec, e->code, "base image %s",
+					    msg);
+				}
+				if (strcmp(got, di) != 0)
+					return instr_err(e, c, st->rec, HYPR_EXIT_INPUT,
+					    "base image layer %s: diff_id mismatch: the config "
+					    "says %s, the layer decompresses to %s", d, di, got);
+			}
 			json_array_append_new(st->layers, json_pack("{s:s,s:s,s:O,s:s}",
 			    "digest", d, "diff_id", di ? di : d, "size",
 			    json_object_get(x, "size") ? json_object_get(x, "size") :
@@ -382,8 +428,8 @@ do_step(struct ctx *c, struct stage *st, json_t *instr, int n, int total,
 		r = hypr_err_set(e, HYPR_EXIT_INPUT, "unknown instruction");
 	}
 	if (r < 0) {
-		if (strncmp(e->msg, dockerfile_name(c), strlen(dockerfile_name(c))) != 0 ||
-		    e->msg[strlen(dockerfile_name(c))] != ':') {
+		if ((strncmp(e->msg, dockerfile_name(c), strlen(dockerfile_name(c))) != 0 ||
+		    e->msg[strlen(dockerfile_name(c))] != ':') && !base_layer_err(c, e)) {
 			char msg[sizeof(e->msg)];
 
 			memcpy(msg, e->msg, sizeof(msg));
@@ -615,6 +661,9 @@ main(int argc, char *argv[])
 		if (*end || c.step_timeout < 0)
 			die(HYPR_EXIT_USAGE, "HYPR_STEP_TIMEOUT: not a number of seconds");
 	}
+	if (hypr_net_init(&c.net, &e) < 0 ||
+	    hypr_env_uint("HYPR_ADD_MAX_SIZE", (uint64_t)8 << 30, 1, 0, &c.add_max, &e) < 0)
+		die_err(&e);
 	if (realpath(context, c.context) == NULL)
 		die(HYPR_EXIT_USAGE, "context %s: %s", context, strerror(errno));
 	{

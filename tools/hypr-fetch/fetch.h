@@ -2,6 +2,7 @@
 #ifndef HYPR_FETCH_H
 #define HYPR_FETCH_H
 
+#include <stdint.h>
 #include <jansson.h>
 #include "cas.h"
 #include "err.h"
@@ -15,6 +16,7 @@ struct fetch {
 	char insecure[2048];	/* --insecure-registry list */
 	int jobs;		/* parallel layer downloads */
 	int quiet;
+	uint64_t max_layer;	/* HYPR_PULL_MAX_LAYER: a layer's size, packed or not */
 	json_t *memo;		/* "ref platform" -> image object, this run */
 	char top[HYPR_DIGEST_LEN + 1];	/* last resolve: what the reference names */
 };

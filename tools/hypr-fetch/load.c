@@ -15,40 +15,84 @@
 #include "stream.h"
 #include "tool.h"
 
-/* Copy dir/blobs/sha256/<hex> into the store, checking its digest. */
+/* Copy dir/blobs/sha256/<hex> into the store, checking its digest, and
+ * with want_size >= 0 its size. With diff set the blob is a layer: it is
+ * decompressed as it is copied and stored only if that hashes to diff (a
+ * layer already stored is checked against its diff_id record). */
 static int
-copy_blob(struct fetch *f, const char *dir, const char *digest, struct hypr_err *e)
+copy_blob(struct fetch *f, const char *dir, const char *digest, json_int_t want_size,
+    const char *diff, struct hypr_err *e)
 {
-	char path[4400], buf[65536];
+	char path[4400], buf[65536], got[HYPR_DIGEST_LEN + 1] = "";
 	struct hypr_blob_writer w;
+	struct hypr_diffid *dd = NULL;
+	struct stat st;
 	ssize_t n;
 	int fd;
 
 	if (!hypr_digest_valid(digest))
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: bad digest '%s'", dir,
 		    digest ? digest : "");
-	if (hypr_blob_has(&f->root, digest))
-		return 0;
+	if (hypr_blob_has(&f->root, digest)) {
+		if (diff == NULL)
+			return 0;
+		if (hypr_diffid_get(&f->root, digest, f->max_layer, got, e) < 0)
+			return hypr_err_prefix(e, "%s: layer %s", dir, digest);
+		goto check;
+	}
 	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, digest + 7);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_INPUT, "%s: blob %s", dir, digest);
+	if (want_size >= 0 && fstat(fd, &st) == 0 && (json_int_t)st.st_size != want_size) {
+		close(fd);
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: blob %s: the manifest gives %lld "
+		    "bytes, the file has %lld", dir, digest, (long long)want_size,
+		    (long long)st.st_size);
+	}
 	if (hypr_blob_begin(&w, &f->root, e) < 0) {
 		close(fd);
 		return -1;
 	}
+	if (diff && hypr_diffid_start(&dd, f->max_layer, e) < 0) {
+		close(fd);
+		hypr_blob_abort(&w);
+		return -1;
+	}
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if (hypr_blob_write(&w, buf, (size_t)n, e) < 0) {
+		if (hypr_blob_write(&w, buf, (size_t)n, e) < 0 ||
+		    (dd && hypr_diffid_feed(dd, buf, (size_t)n, e) < 0)) {
 			close(fd);
+			hypr_diffid_abort(dd);
 			hypr_blob_abort(&w);
 			return -1;
 		}
 	close(fd);
 	if (n < 0) {
+		hypr_diffid_abort(dd);
 		hypr_blob_abort(&w);
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", path);
 	}
+	if (dd && (hypr_diffid_finish(dd, got, e) < 0 || strcmp(got, diff) != 0)) {
+		char d[HYPR_DIGEST_LEN + 1];
+
+		/* bytes that are not the blob explain the rest */
+		hypr_sha256_final(&w.sha, d);
+		hypr_blob_abort(&w);
+		if (strcmp(d, digest) != 0)
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: digest mismatch: "
+			    "expected %s, got %s", dir, digest, d);
+		if (strcmp(got, diff) != 0)
+			goto check;
+		return hypr_err_prefix(e, "%s: layer %s", dir, digest);
+	}
 	if (hypr_blob_commit(&w, digest, NULL, NULL, e) < 0)
 		return hypr_err_prefix(e, "%s", dir);
+	if (diff && hypr_diffid_put(&f->root, digest, got, e) < 0)
+		return -1;
+check:
+	if (diff && strcmp(got, diff) != 0)
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: layer %s: diff_id mismatch: the "
+		    "config says %s, the layer decompresses to %s", dir, digest, diff, got);
 	return 0;
 }
 
@@ -59,7 +103,7 @@ read_layout_doc(struct fetch *f, const char *dir, const char *digest, json_t **d
 	char *buf;
 	size_t len;
 
-	if (copy_blob(f, dir, digest, e) < 0 ||
+	if (copy_blob(f, dir, digest, -1, NULL, e) < 0 ||
 	    hypr_blob_read(&f->root, digest, 4u << 20, &buf, &len, e) < 0)
 		return -1;
 	*doc = json_loadb(buf, len, 0, NULL);
@@ -111,13 +155,54 @@ copy_tree(struct fetch *f, const char *dir, const char *digest, const char *hint
 			goto out;
 		}
 	} else {
-		if (hypr_oci_check_manifest(doc, e) < 0 ||
-		    copy_blob(f, dir, hypr_json_str(json_object_get(doc, "config"),
-		    "digest"), e) < 0)
+		json_t *cd = json_object_get(doc, "config"), *cfg = NULL, *diffs;
+		json_int_t cs = json_integer_value(json_object_get(cd, "size"));
+		char *buf;
+		size_t len;
+
+		if (hypr_oci_check_manifest(doc, e) < 0)
 			goto out;
-		json_array_foreach(json_object_get(doc, "layers"), i, d)
-			if (copy_blob(f, dir, hypr_json_str(d, "digest"), e) < 0)
+		if (cs > (json_int_t)HYPR_OCI_CONFIG_MAX) {
+			hypr_err_set(e, HYPR_EXIT_INPUT, "%s: config %s: %lld bytes, over the "
+			    "16 MiB limit", dir, hypr_json_str(cd, "digest"), (long long)cs);
+			goto out;
+		}
+		if (copy_blob(f, dir, hypr_json_str(cd, "digest"), cs, NULL, e) < 0 ||
+		    hypr_blob_read(&f->root, hypr_json_str(cd, "digest"), HYPR_OCI_CONFIG_MAX,
+		    &buf, &len, e) < 0)
+			goto out;
+		cfg = json_loadb(buf, len, 0, NULL);
+		free(buf);
+		diffs = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
+		if (json_array_size(diffs) != json_array_size(json_object_get(doc, "layers"))) {
+			hypr_err_set(e, HYPR_EXIT_INPUT, "%s: config %s has %zu diff_ids for %zu "
+			    "layers", dir, hypr_json_str(cd, "digest"), json_array_size(diffs),
+			    json_array_size(json_object_get(doc, "layers")));
+			json_decref(cfg);
+			goto out;
+		}
+		json_array_foreach(json_object_get(doc, "layers"), i, d) {
+			const char *di = json_string_value(json_array_get(diffs, i));
+			json_int_t ls = json_integer_value(json_object_get(d, "size"));
+
+			if (!hypr_digest_valid(di)) {
+				hypr_err_set(e, HYPR_EXIT_INPUT, "%s: config: bad diff_id", dir);
+				json_decref(cfg);
 				goto out;
+			}
+			if ((uint64_t)ls > f->max_layer) {
+				hypr_err_set(e, HYPR_EXIT_INPUT, "%s: layer %s: %lld bytes, over "
+				    "the HYPR_PULL_MAX_LAYER limit", dir, hypr_json_str(d, "digest"),
+				    (long long)ls);
+				json_decref(cfg);
+				goto out;
+			}
+			if (copy_blob(f, dir, hypr_json_str(d, "digest"), ls, di, e) < 0) {
+				json_decref(cfg);
+				goto out;
+			}
+		}
+		json_decref(cfg);
 	}
 	r = 0;
 out:
@@ -225,7 +310,7 @@ load_docker(struct fetch *f, const char *dir, const char *name, struct hypr_err 
 			char *buf;
 			size_t len;
 
-			if (hypr_blob_read(&f->root, cd, 32u << 20, &buf, &len, e) < 0)
+			if (hypr_blob_read(&f->root, cd, HYPR_OCI_CONFIG_MAX, &buf, &len, e) < 0)
 				goto out;
 			cfg = json_loadb(buf, len, 0, NULL);
 			free(buf);

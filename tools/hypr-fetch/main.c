@@ -9,6 +9,7 @@
 
 #include "auth.h"
 #include "fetch.h"
+#include "net.h"
 #include "registry.h"
 #include "stream.h"
 #include "tool.h"
@@ -310,6 +311,7 @@ int
 main(int argc, char *argv[])
 {
 	struct fetch f;
+	struct hypr_net net;
 	struct opts o = { 0 };
 	struct hypr_err e = { 0 };
 	const char *mode = NULL;
@@ -326,7 +328,10 @@ main(int argc, char *argv[])
 		argc--;
 	}
 	i = parse_args(argc, argv, &f, &o);
-	if (hypr_root_open(&f.root, o.root, &e) < 0)
+	/* the limits are checked up front: a bad one is a usage error */
+	if (hypr_env_uint("HYPR_PULL_MAX_LAYER", (uint64_t)64 << 30, 1, 0, &f.max_layer,
+	    &e) < 0 || hypr_net_init(&net, &e) < 0 ||
+	    hypr_root_open(&f.root, o.root, &e) < 0)
 		die_err(&e);
 	if (mode == NULL) {
 		if (i != argc)

@@ -3,15 +3,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fetch.h"
+#include "net.h"
 #include "oci.h"
 #include "registry.h"
 #include "stream.h"
 #include "tool.h"
 
 #define DOC_MAX (4u << 20)
-#define CONFIG_MAX (32u << 20)
 
 static int
 read_doc(const struct hypr_root *r, const char *digest, size_t max, json_t **doc,
@@ -79,6 +80,84 @@ build_image(const char *ref, const char *index, const char *mdigest,
 	return 0;
 }
 
+/* Does a stored blob have the size a descriptor (of the manifest, or of
+ * the index for a manifest) gives? -1 with e if not; no such blob is fine
+ * here (the caller notices). */
+static int
+stored_size(struct fetch *f, json_t *d, const char *what, struct hypr_err *e)
+{
+	const char *by = strcmp(what, "manifest") == 0 ? "index" : "manifest";
+	char path[4400];
+	struct stat st;
+	json_int_t want = json_integer_value(json_object_get(d, "size"));
+	const char *dg = hypr_json_str(d, "digest");
+
+	if (hypr_blob_path(&f->root, dg, path, sizeof(path), e) < 0)
+		return -1;
+	if (stat(path, &st) == 0 && (json_int_t)st.st_size != want)
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s %s: the %s gives %lld "
+		    "bytes, the stored blob has %lld", what, dg, by, (long long)want,
+		    (long long)st.st_size);
+	return 0;
+}
+
+/* The sizes a (checked) manifest gives: within the limits, and those of
+ * blobs already stored their real sizes. Before anything is downloaded. */
+static int
+check_sizes(struct fetch *f, json_t *man, struct hypr_err *e)
+{
+	json_t *cfg = json_object_get(man, "config"), *l;
+	json_int_t cs = json_integer_value(json_object_get(cfg, "size"));
+	char lim[64];
+	size_t i;
+
+	if (cs > (json_int_t)HYPR_OCI_CONFIG_MAX) {
+		hypr_net_size_text(HYPR_OCI_CONFIG_MAX, lim, sizeof(lim));
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "config %s: the manifest gives %lld "
+		    "bytes, over the %s limit", hypr_json_str(cfg, "digest"),
+		    (long long)cs, lim);
+	}
+	if (stored_size(f, cfg, "config", e) < 0)
+		return -1;
+	hypr_net_size_text(f->max_layer, lim, sizeof(lim));
+	json_array_foreach(json_object_get(man, "layers"), i, l) {
+		json_int_t ls = json_integer_value(json_object_get(l, "size"));
+
+		if ((uint64_t)ls > f->max_layer)
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s: the manifest gives "
+			    "%lld bytes, over the %s limit (HYPR_PULL_MAX_LAYER)",
+			    hypr_json_str(l, "digest"), (long long)ls, lim);
+		if (stored_size(f, l, "layer", e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Each stored layer's content must be what the config's diff_id says:
+ * known from the record made when it was downloaded or loaded, else
+ * decompressed now, once. */
+static int
+check_diff_ids(struct fetch *f, json_t *man, json_t *cfg, struct hypr_err *e)
+{
+	json_t *diffs = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids"), *l;
+	char got[HYPR_DIGEST_LEN + 1];
+	size_t i;
+
+	json_array_foreach(json_object_get(man, "layers"), i, l) {
+		const char *want = json_string_value(json_array_get(diffs, i));
+		const char *dg = hypr_json_str(l, "digest");
+
+		if (!hypr_digest_valid(want))
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "image config: bad diff_id");
+		if (hypr_diffid_get(&f->root, dg, f->max_layer, got, e) < 0)
+			return hypr_err_prefix(e, "layer %s", dg);
+		if (strcmp(got, want) != 0)
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s: diff_id mismatch: "
+			    "the config says %s, the layer decompresses to %s", dg, want, got);
+	}
+	return 0;
+}
+
 /* From the store alone: 1 with *image when everything is there, 0 when
  * something is missing, -1 on a real error (corrupt blob, no platform). */
 static int
@@ -106,14 +185,15 @@ from_store(struct fetch *f, const char *ref, const char *top,
 			r = 0;
 			goto out;
 		}
-		if (read_doc(&f->root, mdig, DOC_MAX, &man, e) < 0 ||
+		if (stored_size(f, desc, "manifest", e) < 0 ||
+		    read_doc(&f->root, mdig, DOC_MAX, &man, e) < 0 ||
 		    hypr_oci_kind(man, hypr_json_str(desc, "mediaType"), mt, sizeof(mt), e) < 0)
 			goto out;
 	} else {
 		man = doc;
 		doc = NULL;
 	}
-	if (hypr_oci_check_manifest(man, e) < 0)
+	if (hypr_oci_check_manifest(man, e) < 0 || check_sizes(f, man, e) < 0)
 		goto out;
 	r = 0;
 	if (!hypr_blob_has(&f->root, hypr_json_str(json_object_get(man, "config"), "digest")))
@@ -123,9 +203,14 @@ from_store(struct fetch *f, const char *ref, const char *top,
 			goto out;
 	r = -1;
 	if (read_doc(&f->root, hypr_json_str(json_object_get(man, "config"), "digest"),
-	    CONFIG_MAX, &cfg, e) < 0 ||
+	    HYPR_OCI_CONFIG_MAX, &cfg, e) < 0 ||
 	    build_image(ref, index, mdig, mt, man, cfg, image, e) < 0)
 		goto out;
+	if (check_diff_ids(f, man, cfg, e) < 0) {
+		json_decref(*image);
+		*image = NULL;
+		goto out;
+	}
 	/* A single-platform image is used whatever its platform, with
 	 * BuildKit's InvalidBaseImagePlatform warning when it is not the one
 	 * asked for (an index was already chosen from by platform). */
@@ -150,6 +235,7 @@ out:
 
 struct jobs {
 	int quiet;
+	uint64_t max_layer;
 	struct hypr_registry *g;
 	json_t *descs;
 	size_t next;
@@ -177,7 +263,8 @@ worker(void *arg)
 		pthread_mutex_unlock(&j->mu);
 		d = json_array_get(j->descs, i);
 		if (hypr_registry_blob(j->g, hypr_json_str(d, "digest"),
-		    json_integer_value(json_object_get(d, "size")), &e) < 0) {
+		    json_integer_value(json_object_get(d, "size")),
+		    hypr_json_str(d, "diff_id"), j->max_layer, &e) < 0) {
 			pthread_mutex_lock(&j->mu);
 			if (!j->failed)
 				j->err = e;
@@ -192,12 +279,14 @@ worker(void *arg)
 	}
 }
 
-/* Download the blobs of descs (config and layers) the store lacks. */
+/* Download the blobs of descs the store lacks; a layer's "diff_id" is
+ * checked as it streams. */
 static int
 fetch_blobs(struct fetch *f, struct hypr_registry *g, json_t *descs,
     struct hypr_err *e)
 {
-	struct jobs j = { .g = g, .descs = descs, .quiet = f->quiet };
+	struct jobs j = { .g = g, .descs = descs, .quiet = f->quiet,
+		.max_layer = f->max_layer };
 	pthread_t th[16];
 	int n = f->jobs < 1 ? 1 : f->jobs > 16 ? 16 : f->jobs, started = 0;
 
@@ -227,7 +316,7 @@ from_network(struct fetch *f, const struct hypr_ref *r, const char *ref,
 	char *body = NULL, mt[128], dig[HYPR_DIGEST_LEN + 1], top[HYPR_DIGEST_LEN + 1];
 	char stored[HYPR_DIGEST_LEN + 1];
 	size_t len;
-	json_t *doc = NULL, *desc, *missing = NULL, *l;
+	json_t *doc = NULL, *desc, *missing = NULL, *l, *cfg = NULL, *diffs;
 	size_t i;
 	int rc = -1;
 
@@ -252,8 +341,15 @@ from_network(struct fetch *f, const struct hypr_ref *r, const char *ref,
 			goto out;
 		snprintf(dig, sizeof(dig), "%s", hypr_json_str(desc, "digest"));
 		if (!hypr_blob_has(&f->root, dig)) {
-			if (hypr_registry_manifest(&g, dig, &body, &len, mt, sizeof(mt), dig, e) < 0 ||
-			    hypr_blob_put_buf(&f->root, body, len, stored, e) < 0)
+			if (hypr_registry_manifest(&g, dig, &body, &len, mt, sizeof(mt), dig, e) < 0)
+				goto out;
+			if ((json_int_t)len != json_integer_value(json_object_get(desc, "size"))) {
+				hypr_err_set(e, HYPR_EXIT_INPUT, "manifest %s: the index gives "
+				    "%lld bytes, the registry sent %zu", dig, (long long)
+				    json_integer_value(json_object_get(desc, "size")), len);
+				goto out;
+			}
+			if (hypr_blob_put_buf(&f->root, body, len, stored, e) < 0)
 				goto out;
 			free(body);
 			body = NULL;
@@ -262,25 +358,51 @@ from_network(struct fetch *f, const struct hypr_ref *r, const char *ref,
 		if (read_doc(&f->root, dig, DOC_MAX, &doc, e) < 0)
 			goto out;
 	}
-	if (hypr_oci_check_manifest(doc, e) < 0)
+	if (hypr_oci_check_manifest(doc, e) < 0 || check_sizes(f, doc, e) < 0)
 		goto out;
+	/* the config first: its diff_ids check each layer as it arrives */
 	missing = json_array();
 	json_array_append(missing, json_object_get(doc, "config"));
-	json_array_foreach(json_object_get(doc, "layers"), i, l)
+	if (fetch_blobs(f, &g, missing, e) < 0 ||
+	    read_doc(&f->root, hypr_json_str(json_object_get(doc, "config"), "digest"),
+	    HYPR_OCI_CONFIG_MAX, &cfg, e) < 0)
+		goto out;
+	diffs = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
+	if (json_array_size(diffs) != json_array_size(json_object_get(doc, "layers"))) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "image config has %zu diff_ids for %zu layers",
+		    json_array_size(diffs), json_array_size(json_object_get(doc, "layers")));
+		goto out;
+	}
+	json_array_clear(missing);
+	json_array_foreach(json_object_get(doc, "layers"), i, l) {
+		const char *di = json_string_value(json_array_get(diffs, i));
+
+		if (!hypr_digest_valid(di)) {
+			hypr_err_set(e, HYPR_EXIT_INPUT, "image config: bad diff_id");
+			goto out;
+		}
 		if (!hypr_blob_has(&f->root, hypr_json_str(l, "digest")))
-			json_array_append(missing, l);
+			json_array_append_new(missing, json_pack("{s:O,s:O,s:s}", "digest",
+			    json_object_get(l, "digest"), "size", json_object_get(l, "size"),
+			    "diff_id", di));
+	}
 	if (fetch_blobs(f, &g, missing, e) < 0)
 		goto out;
-	if (r->tag[0] && !r->digest[0] &&
-	    hypr_tagref_set(&f->root, r, top, mt, e) < 0)
-		goto out;
-	snprintf(f->top, sizeof(f->top), "%s", top);
 	if ((rc = from_store(f, ref, top, want, image, e)) == 0)
 		rc = hypr_err_set(e, HYPR_EXIT_SYSTEM, "blobs vanished from the store");
+	/* the tag is recorded only for an image that checked out */
+	if (rc == 1 && r->tag[0] && !r->digest[0] &&
+	    hypr_tagref_set(&f->root, r, top, mt, e) < 0) {
+		json_decref(*image);
+		*image = NULL;
+		rc = -1;
+	}
+	snprintf(f->top, sizeof(f->top), "%s", top);
 	rc = rc < 0 ? -1 : 0;
 out:
 	free(body);
 	json_decref(doc);
+	json_decref(cfg);
 	json_decref(missing);
 	hypr_registry_close(&g);
 	return rc;

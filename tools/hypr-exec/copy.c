@@ -915,6 +915,77 @@ chain_root(struct ctx *c, json_t *layers, char **dirp, struct map *meta,
 	return rc;
 }
 
+/* RUN --mount=type=bind: the source tree (of the context after
+ * .dockerignore, a stage, or an image) as a tar blob; its digest is what the
+ * cache key sees, and the guest gets it once per VM. */
+int
+mount_source(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
+    struct hypr_err *e)
+{
+	struct sroot r = { .dir = c->context, .ig = c->ignore };
+	struct map meta = { 0 };
+	struct items it = { 0 };
+	struct lset ls = { 0 };
+	json_t *layer = NULL;
+	char what[300], *tmpdir = NULL;
+	const char *src = m->source && *m->source ? m->source : "/", *d;
+	int rc = -1;
+
+	(void)st;
+	snprintf(what, sizeof(what), "build context");
+	if (m->from) {
+		json_t *mf = json_object_get(json_object_get(instr, "mount_from"), m->from);
+		json_t *fst = json_object_get(mf, "stage"), *fimg = json_object_get(mf, "image");
+
+		if (json_is_integer(fst)) {
+			struct stage *fs = stage_by_index(c, (int)json_integer_value(fst));
+
+			if (fs == NULL || !fs->done)
+				return hypr_err_set(e, HYPR_EXIT_INPUT,
+				    "--mount from=%s: stage not built before", m->from);
+			if (fs->rootfs == NULL &&
+			    chain_root(c, fs->layers, &fs->rootfs, &fs->rootmeta, e) < 0)
+				return -1;
+			r.dir = fs->rootfs;
+			r.meta = &fs->rootmeta;
+			r.ig = NULL;
+			snprintf(what, sizeof(what), "stage %s", m->from);
+		} else if (json_is_object(fimg)) {
+			if (chain_root(c, json_object_get(fimg, "layers"), &tmpdir, &meta, e) < 0)
+				goto out;
+			r.dir = tmpdir;
+			r.meta = &meta;
+			r.ig = NULL;
+			snprintf(what, sizeof(what), "image %s", m->from);
+		} else {
+			return hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "--mount from=%s: not a stage or a resolved image (pipe the plan through hypr-fetch)",
+			    m->from);
+		}
+	}
+	if (collect(&it, &r, src, 0, what, e) < 0)
+		goto out;
+	for (size_t i = 0; i < it.n; i++)
+		if (lset_add(&ls, it.v[i].rel, &it.v[i].n, it.v[i].host, it.v[i].size, e) < 0)
+			goto out;
+	if (lset_write(c, &ls, &layer, e) < 0)
+		goto out;
+	d = hypr_json_str(layer, "digest");
+	snprintf(m->digest, sizeof(m->digest), "%s", d);
+	/* a file source: the tar holds it under its base name */
+	if (it.n == 1 && it.v[0].top_file)
+		snprintf(m->vmsource, sizeof(m->vmsource), "b%.24s/%s", d + 7, it.v[0].rel);
+	else
+		snprintf(m->vmsource, sizeof(m->vmsource), "b%.24s", d + 7);
+	rc = 0;
+out:
+	json_decref(layer);
+	lset_free(&ls);
+	items_free(&it);
+	map_free(&meta, tnode_free);
+	return rc;
+}
+
 /* --chown / USER: names resolved in the image's /etc/passwd and /etc/group. */
 static int
 lookup_db(struct ctx *c, struct stage *st, const char *file, const char *name,

@@ -17,6 +17,39 @@
 #include "stream.h"
 
 struct hypr_vm;
+struct hypr_vm_mount;
+
+/* A cache mount's disk attached to a stage's VM (mount.c). */
+struct cachedisk {
+	char *id, *image;
+	int fd;			/* holds the image's lock while the VM may use it */
+	int fresh;		/* made for this build: mode and owner to set */
+};
+
+/* A --secret of the build: a file or an environment variable. */
+struct secret {
+	char *id, *src, *env;
+};
+
+enum { SHARING_SHARED, SHARING_PRIVATE, SHARING_LOCKED };
+
+/* One RUN --mount (mount.c). */
+struct rmount {
+	char type;		/* 'b' bind, 'c' cache, 't' tmpfs, 's' secret */
+	char *target;		/* absolute, cleaned; NULL for an env-only secret */
+	char *source, *from, *id, *env;
+	int ro, required, sharing, sharing_set;
+	long mode, uid, gid;
+	uint64_t size;
+	/* prepared */
+	char digest[HYPR_DIGEST_LEN + 1];	/* bind: its tar blob */
+	char vmsource[300];	/* bind: the guest name[/file] */
+	char vmsource_buf[16];
+	int disk, fresh;	/* cache: disk index, new this build */
+	char *data;		/* secret bytes (zeroed when freed) */
+	size_t dlen;
+	int absent;		/* a secret not given (and not required) */
+};
 
 /* A string -> pointer hash map (keys copied). */
 struct map {
@@ -66,6 +99,12 @@ struct stage {
 	struct map rootmeta;	/* owner/mode of rootfs entries */
 	/* while running */
 	struct hypr_vm *vm;
+	int vm_net;		/* the VM has a network device */
+	json_t *all;		/* this stage's steps (ONBUILD triggers first) */
+	size_t pos;		/* the running step's index in all */
+	struct cachedisk caches[32];	/* HYPR_VM_MAX_CACHES */
+	size_t ncaches, vm_caches;	/* attached; attached when the VM booted */
+	struct map sent;	/* bind sources already in the VM: name -> 1 */
 	size_t imported;	/* layers[nbase..imported) already in the VM */
 	char vmdir[4200];
 };
@@ -85,6 +124,11 @@ struct ctx {
 	int64_t epoch;		/* SOURCE_DATE_EPOCH or -1 */
 	double step_timeout;
 	uint64_t disk;		/* --disk: build disk limit, 0 = default */
+	int network;		/* --network=default: RUN steps get a network */
+	char **hosts;		/* --add-host as "IP NAME" lines, NULL-terminated */
+	size_t nhosts;
+	struct secret secrets[64];	/* --secret */
+	size_t nsecrets;
 	struct hypr_net net;	/* ADD <url>: HYPR_NET_* limits */
 	uint64_t add_max;	/* ADD <url>: HYPR_ADD_MAX_SIZE */
 	struct hypr_ignore *ignore;
@@ -185,11 +229,33 @@ int cache_key(struct ctx *c, struct stage *st, json_t *instr, json_t *expanded,
  * layer), 0 on a miss. */
 int cache_lookup(struct ctx *c, struct step *s);
 
+/* mount.c: RUN --mount and --network */
+int mounts_parse(struct ctx *c, struct stage *st, json_t *instr, struct rmount **m,
+    size_t *n, struct hypr_err *e);
+void mounts_free(struct rmount *m, size_t n);
+/* What of the mounts enters the cache key (never a cache's or a secret's bytes). */
+json_t *mounts_key(const struct rmount *m, size_t n);
+/* Before the step: phase 0 (for the key) bind sources as tar blobs;
+ * phase 1 (a miss) cache disks attached and locked, secrets read. */
+int mounts_prepare(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
+    size_t n, int phase, struct hypr_err *e);
+/* The mounts of the VM request; env-only secrets appended to env. */
+int mounts_for_vm(struct rmount *m, size_t n, struct hypr_vm_mount **out, size_t *nout,
+    json_t *env, struct hypr_err *e);
+void caches_release(struct stage *st);
+/* --secret id=ID,src=FILE | id=ID,env=VAR */
+int secret_add(struct ctx *c, const char *spec, struct hypr_err *e);
+/* copy.c: a bind mount's source (context, stage or image) as a tar blob:
+ * m->digest and m->vmsource set. */
+int mount_source(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
+    struct hypr_err *e);
+
 /* run.c */
 int run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
     struct hypr_err *e);
 int run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e);
 void run_stop(struct stage *st);
+void run_restart(struct stage *st);
 void run_kill_all(struct ctx *c);
 int64_t clamp_time(const struct ctx *c, int64_t t);
 

@@ -30,11 +30,16 @@ static void
 usage(FILE *f, int code)
 {
 	fprintf(f,
-	    "usage: hypr-exec [-C DIR] [--no-cache] [--disk SIZE] [--root DIR] < resolved > steps\n"
+	    "usage: hypr-exec [-C DIR] [--no-cache] [--network MODE] [--add-host NAME:IP]...\n"
+	    "                 [--secret SPEC]... [--disk SIZE] [--root DIR] < resolved > steps\n"
 	    "Run every instruction of the resolved plan (hypr-resolved(5)) read on\n"
 	    "stdin and write the steps stream (hypr-steps(5)) on stdout.\n"
 	    "  -C, --context DIR   the build context (default: .)\n"
 	    "  --no-cache          ignore cached steps\n"
+	    "  --network MODE      none (default): RUN has no network; default: every RUN\n"
+	    "                      has one (QEMU user networking; RUN --network overrides)\n"
+	    "  --add-host NAME:IP  an /etc/hosts line for RUN (host-gateway: the host)\n"
+	    "  --secret id=ID,src=FILE|env=VAR  a secret for RUN --mount=type=secret\n"
 	    "  --disk SIZE         what a build VM's layers may take (e.g. 20g; default:\n"
 	    "                      HYPR_BUILD_DISK, else 64g or 90%% of the free space)\n"
 	    "  --root DIR          the hypr store (default: $HYPR_ROOT)\n"
@@ -577,10 +582,13 @@ run_stage(struct ctx *c, struct stage *st, int last, struct hypr_err *e)
 	json_array_extend(all, st->instrs);
 	json_decref(trig);
 	total = json_array_size(all);
+	st->all = all;
 	json_array_foreach(all, i, x) {
+		st->pos = i;
 		if ((r = do_step(c, st, x, (int)i + 1, (int)total, e)) < 0)
 			break;
 	}
+	st->all = NULL;
 	json_decref(all);
 	/* The last stage's VM is stopped after the end record is out, so the
 	 * next stages of the pipeline need not wait for its shutdown. */
@@ -617,6 +625,9 @@ main(int argc, char *argv[])
 		{ "root", required_argument, NULL, 'r' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "disk", required_argument, NULL, 'd' },
+		{ "network", required_argument, NULL, 'N' },
+		{ "add-host", required_argument, NULL, 'A' },
+		{ "secret", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -638,6 +649,36 @@ main(int argc, char *argv[])
 		case 'd':
 			if (hypr_size_parse(optarg, &c.disk) < 0 || c.disk == 0)
 				die(HYPR_EXIT_USAGE, "--disk %s: not a size (e.g. 20g)", optarg);
+			break;
+		case 'N':
+			if (!strcmp(optarg, "default"))
+				c.network = 1;
+			else if (!strcmp(optarg, "host"))
+				die(HYPR_EXIT_USAGE, "--network=host is not supported: the build VM "
+				    "has no host network (use --network=default)");
+			else if (strcmp(optarg, "none"))
+				die(HYPR_EXIT_USAGE, "--network=%s: want default or none", optarg);
+			break;
+		case 'A': {
+			/* NAME:IP, the IP may be IPv6; host-gateway is the host */
+			const char *colon = strchr(optarg, ':');
+			char *line;
+			char **nh;
+
+			if (!colon || colon == optarg || !colon[1])
+				die(HYPR_EXIT_USAGE, "--add-host %s: want NAME:IP", optarg);
+			if (asprintf(&line, "%s %.*s", !strcmp(colon + 1, "host-gateway") ?
+			    "10.0.2.2" : colon + 1, (int)(colon - optarg), optarg) < 0 ||
+			    !(nh = realloc(c.hosts, (c.nhosts + 2) * sizeof *nh)))
+				die(HYPR_EXIT_SYSTEM, "out of memory");
+			c.hosts = nh;
+			c.hosts[c.nhosts++] = line;
+			c.hosts[c.nhosts] = NULL;
+			break;
+		}
+		case 'S':
+			if (secret_add(&c, optarg, &e) < 0)
+				die_err(&e);
 			break;
 		case 'h': usage(stdout, 0); break;
 		default: usage(stderr, HYPR_EXIT_USAGE);

@@ -251,10 +251,62 @@ run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e)
 	return 0;
 }
 
+/* Whether a RUN has the network: its --network, else the build's. -1 for
+ * a mode hypr refuses (with e set). */
+static int
+step_net(struct ctx *c, json_t *instr, struct hypr_err *e)
+{
+	const char *net = hypr_json_str(json_object_get(instr, "flags"), "network");
+
+	if (net == NULL)
+		return c->network;
+	if (!strcmp(net, "none"))
+		return 0;
+	if (!strcmp(net, "default"))
+		return 1;
+	if (!strcmp(net, "host"))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "RUN --network=host is not supported: "
+		    "the build VM has no host network (use --network=default)");
+	return hypr_err_set(e, HYPR_EXIT_INPUT, "RUN --network=%s: want default or none", net);
+}
+
+/* Before a boot: the stage's remaining RUNs tell whether its VM needs a
+ * network and which cache disks (attached and locked now: disks cannot be
+ * added to a running VM; a later surprise restarts it). */
+static int
+boot_needs(struct ctx *c, struct stage *st, struct hypr_err *e)
+{
+	json_t *x;
+	size_t i;
+
+	st->vm_net = 0;
+	json_array_foreach(st->all, i, x) {
+		struct rmount *m = NULL;
+		size_t n = 0;
+		struct hypr_err ig = { 0 };
+
+		if (i < st->pos || strcmp(hypr_json_str(x, "op") ? hypr_json_str(x, "op") : "", "RUN"))
+			continue;
+		if (step_net(c, x, &ig) == 1)
+			st->vm_net = 1;
+		/* a later step's bad mount is that step's error, not this one's */
+		if (mounts_parse(c, st, x, &m, &n, &ig) < 0)
+			continue;
+		for (size_t k = 0; k < n; k++)
+			if (m[k].type == 'c' && mounts_prepare(c, st, x, &m[k], 1, 1, e) < 0) {
+				mounts_free(m, n);
+				return -1;
+			}
+		mounts_free(m, n);
+	}
+	return 0;
+}
+
 static int
 boot(struct ctx *c, struct stage *st, struct hypr_err *e)
 {
 	struct hypr_vm_opts o = { 0 };
+	struct hypr_vm_cache vc[HYPR_VM_MAX_CACHES];
 	struct hypr_squash_opts so = { .epoch = c->epoch };
 	char sq[4300];
 	const char **v;
@@ -272,6 +324,14 @@ boot(struct ctx *c, struct stage *st, struct hypr_err *e)
 		return -1;
 	if (mkdtemp(st->vmdir) == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating VM directory");
+	if (boot_needs(c, st, e) < 0)
+		return -1;
+	for (size_t i = 0; i < st->ncaches; i++)
+		vc[i].image = st->caches[i].image;
+	o.caches = vc;
+	o.ncaches = st->ncaches;
+	o.net = st->vm_net;
+	st->vm_caches = st->ncaches;
 	o.base = st->nbase > 0 ? sq : NULL;
 	o.tmpdir = st->vmdir;
 	o.disk = c->disk;
@@ -339,8 +399,12 @@ int
 run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
     struct hypr_err *e)
 {
-	json_t *argv = run_argv(st, instr), *env = run_env(c, st), *exp;
+	json_t *argv = run_argv(st, instr), *env = run_env(c, st), *exp = NULL;
 	struct hypr_vm_run r = { 0 };
+	struct rmount *mts = NULL;
+	struct hypr_vm_mount *vmts = NULL;
+	size_t nmts = 0, nvmts = 0;
+	int net;
 	struct outbuf ob = { .n = c->stepno, .tty = c->tty };
 	char **av = NULL, **ev = NULL, tmp[4300];
 	const char *user = hypr_json_str(st->config, "User");
@@ -350,20 +414,24 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	uint64_t len = 0;
 
 	s->created_by = created_by_run(st, argv);
-	{
-		json_t *fl = json_object_get(instr, "flags");
-		const char *net = hypr_json_str(fl, "network");
-		long line = (long)json_integer_value(json_array_get(
-		    json_object_get(instr, "line"), 0));
-
-		if (json_object_get(fl, "mount") != NULL)
-			warn("%s:%ld: RUN --mount is not supported: running without the mount",
-			    c->dockerfile ? c->dockerfile : "Dockerfile", line);
-		if (net != NULL && strcmp(net, "none") != 0)
-			warn("%s:%ld: RUN --network=%s: the build VM has no network",
-			    c->dockerfile ? c->dockerfile : "Dockerfile", line, net);
-	}
+	if ((net = step_net(c, instr, e)) < 0)
+		goto out;
+	/* bind sources are inputs: their content is in the key */
+	if (mounts_parse(c, st, instr, &mts, &nmts, e) < 0 ||
+	    mounts_prepare(c, st, instr, mts, nmts, 0, e) < 0)
+		goto out;
 	exp = json_pack("{s:O}", "argv", argv);
+	/* absent unless used, so that keys of plain steps stay what they were */
+	if (net)
+		json_object_set_new(exp, "network", json_string("default"));
+	if (nmts)
+		json_object_set_new(exp, "mounts", mounts_key(mts, nmts));
+	if (c->nhosts) {
+		json_t *h = json_array();
+		for (size_t i = 0; i < c->nhosts; i++)
+			json_array_append_new(h, json_string(c->hosts[i]));
+		json_object_set_new(exp, "hosts", h);
+	}
 	if (cache_key(c, st, instr, exp, NULL, s->key, e) < 0)
 		goto out;
 	if (cache_lookup(c, s)) {
@@ -372,7 +440,32 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	}
 	if (st->vm == NULL && boot(c, st, e) < 0)
 		goto out;
+	if (mounts_prepare(c, st, instr, mts, nmts, 1, e) < 0)
+		goto out;
+	/* a network or a cache disk the VM was not booted with: boot again */
+	for (size_t i = 0; i < nmts && st->vm; i++)
+		if (mts[i].type == 'c' && (size_t)mts[i].disk >= st->vm_caches)
+			run_restart(st);
+	if (st->vm && net && !st->vm_net)
+		run_restart(st);
+	if (st->vm == NULL && boot(c, st, e) < 0)
+		goto out;
 	if (run_import_pending(c, st, e) < 0)
+		goto out;
+	for (size_t i = 0; i < nmts; i++) {
+		char name[64], blob[4300];
+
+		if (mts[i].type != 'b')
+			continue;
+		snprintf(name, sizeof(name), "%.25s", mts[i].vmsource);
+		if (map_get(&st->sent, name))
+			continue;
+		if (hypr_blob_path(&c->root, mts[i].digest, blob, sizeof(blob), e) < 0 ||
+		    hypr_vm_mount_data(st->vm, blob, name, e) < 0 ||
+		    map_set(&st->sent, name, (void *)1, NULL) < 0)
+			goto out;
+	}
+	if (mounts_for_vm(mts, nmts, &vmts, &nvmts, env, e) < 0)
 		goto out;
 	if ((av = strv_of(argv)) == NULL || (ev = strv_of(env)) == NULL) {
 		hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
@@ -386,6 +479,10 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	r.epoch = c->epoch;
 	r.output = on_output;
 	r.output_arg = &ob;
+	r.net = net;
+	r.hosts = c->hosts;
+	r.mounts = vmts;
+	r.nmounts = nvmts;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (hypr_vm_run(st->vm, &r, &status, e) < 0) {
 		flush_out(&ob);
@@ -440,12 +537,36 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	}
 	rc = 0;
 out:
+	free(vmts);
+	mounts_free(mts, nmts);
+	if (ev)	/* the environment may hold a secret */
+		for (size_t i = 0; ev[i]; i++)
+			explicit_bzero(ev[i], strlen(ev[i]));
 	strv_free(av);
 	strv_free(ev);
 	json_decref(exp);
 	json_decref(argv);
 	json_decref(env);
 	return rc;
+}
+
+/* Stop the stage's VM to boot another (more disks, a network); the
+ * layers are imported again, the cache disks stay locked. */
+void
+run_restart(struct stage *st)
+{
+	struct hypr_err e = { 0 };
+
+	if (st->vm != NULL) {
+		if (hypr_vm_stop(st->vm, &e) < 0)
+			warn("stopping the build VM: %s", e.msg);
+		st->vm = NULL;
+	}
+	if (st->vmdir[0]) {
+		hypr_rm_rf(st->vmdir, NULL);
+		st->vmdir[0] = '\0';
+	}
+	map_free(&st->sent, NULL);
 }
 
 void
@@ -462,6 +583,8 @@ run_stop(struct stage *st)
 		hypr_rm_rf(st->vmdir, NULL);
 		st->vmdir[0] = '\0';
 	}
+	map_free(&st->sent, NULL);
+	caches_release(st);
 }
 
 void

@@ -26,6 +26,10 @@ build_usage(FILE *f, int code)
 	    "      --target STAGE       build up to this stage\n"
 	    "      --no-cache           ignore the instruction cache\n"
 	    "      --platform OS/ARCH   target platform\n"
+	    "      --network MODE       none (default: RUN has no network) or default (QEMU\n"
+	    "                           user networking for every RUN)\n"
+	    "      --add-host NAME:IP   an /etc/hosts line for RUN (repeatable)\n"
+	    "      --secret id=ID,src=FILE|env=VAR  for RUN --mount=type=secret (repeatable)\n"
 	    "      --disk SIZE          what the build VM's layers may take (e.g. 20g; default\n"
 	    "                           HYPR_BUILD_DISK, else 64g or 90% of the free space)\n"
 	    "      --pull[=WHEN]        base images: missing (default), always, never\n"
@@ -47,8 +51,7 @@ build_usage(FILE *f, int code)
 static const struct {
 	const char *flag, *why;
 } refused[] = {
-	{ "--secret", "build secrets need BuildKit; hypr's build VM has no secret mounts" },
-	{ "--ssh", "SSH agent forwarding needs BuildKit; the build VM has no network" },
+	{ "--ssh", "no SSH agent reaches the build VM (fetch over HTTPS with a --secret instead)" },
 	{ "--cache-to", "hypr's cache is local only ($HYPR_ROOT/cache)" },
 	{ "--cache-from", "hypr's cache is local only ($HYPR_ROOT/cache)" },
 	{ "--push", "hypr stores images locally; it cannot push to a registry" },
@@ -61,7 +64,6 @@ static const struct {
 	{ "--attest", "attestations are not supported" },
 	{ "--provenance", "provenance attestations are not supported" },
 	{ "--sbom", "SBOM attestations are not supported" },
-	{ "--add-host", "the build VM has no network" },
 	{ "--cache-ttl", "not supported" },
 	{ "--squash", "hypr images are always one squashfs: the flag is not needed" },
 	{ "--call", "BuildKit frontends' --call is not supported" },
@@ -87,10 +89,11 @@ refuse_buildkit(int argc, char **argv)
 		if (!strncmp(a, "--network", 9) && (a[9] == 0 || a[9] == '=')) {
 			const char *v = a[9] ? a + 10 : (i + 1 < argc ? argv[i + 1] : "");
 
+			if (!strcmp(v, "host"))
+				die(HYPR_EXIT_USAGE, "build: --network=host is not supported by hypr: "
+				    "RUN steps run in a VM (use --network=default for QEMU user networking)");
 			if (strcmp(v, "none") && strcmp(v, "default"))
-				die(HYPR_EXIT_USAGE,
-				    "build: --network=%s is not supported by hypr: RUN steps run in a VM with no network (--network=none)",
-				    v);
+				die(HYPR_EXIT_USAGE, "build: --network=%s: want default or none", v);
 			continue;
 		}
 		for (j = 0; refused[j].flag; j++) {
@@ -121,7 +124,7 @@ stage_by_name(const char *s)
 }
 
 enum { O_BUILD_ARG = 256, O_TARGET, O_NO_CACHE, O_PLATFORM, O_PULL, O_IIDFILE,
-	O_LABEL, O_PROGRESS, O_KEEP, O_FROM, O_LOAD, O_NETWORK, O_RM, O_FORCE_RM, O_DISK };
+	O_LABEL, O_PROGRESS, O_KEEP, O_FROM, O_LOAD, O_NETWORK, O_RM, O_FORCE_RM, O_DISK, O_ADD_HOST, O_SECRET };
 
 static int
 progress_mode(const char *s)
@@ -191,6 +194,8 @@ cmd_build(int argc, char **argv)
 		{ "rm", optional_argument, NULL, O_RM },
 		{ "force-rm", optional_argument, NULL, O_FORCE_RM },
 		{ "disk", required_argument, NULL, O_DISK },
+		{ "add-host", required_argument, NULL, O_ADD_HOST },
+		{ "secret", required_argument, NULL, O_SECRET },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct build_opts o = { 0 };
@@ -284,7 +289,15 @@ cmd_build(int argc, char **argv)
 			break;
 		}
 		case O_LOAD:	/* every hypr image is stored locally anyway */
-		case O_NETWORK:	/* only none/default get here: RUN has no network */
+		case O_NETWORK:	/* only none/default get here */
+			o.network = !strcmp(optarg, "default");
+			break;
+		case O_ADD_HOST:
+			argv_add(&o.add_hosts, optarg);
+			break;
+		case O_SECRET:
+			argv_add(&o.secrets, optarg);
+			break;
 		case O_RM:
 		case O_FORCE_RM:
 			break;
@@ -345,6 +358,13 @@ cmd_build(int argc, char **argv)
 		argv_add(&cmds[ST_EXEC], "--no-cache");
 	if (o.disk)
 		argv_addf(&cmds[ST_EXEC], "--disk=%s", o.disk);
+	if (o.network)
+		argv_add(&cmds[ST_EXEC], "--network=default");
+	for (i = 0; i < (int)o.add_hosts.n; i++)
+		argv_addf(&cmds[ST_EXEC], "--add-host=%s", o.add_hosts.v[i]);
+	/* a secret's file name or variable name, never its value */
+	for (i = 0; i < (int)o.secrets.n; i++)
+		argv_addf(&cmds[ST_EXEC], "--secret=%s", o.secrets.v[i]);
 	argv_add(&cmds[ST_EXEC], "--context");
 	argv_add(&cmds[ST_EXEC], o.context);
 
@@ -379,5 +399,7 @@ cmd_build(int argc, char **argv)
 	argv_free(&o.tags);
 	argv_free(&o.build_args);
 	argv_free(&o.labels);
+	argv_free(&o.add_hosts);
+	argv_free(&o.secrets);
 	return r;
 }

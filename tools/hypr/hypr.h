@@ -25,10 +25,10 @@ void argv_free(struct argv *a);
 struct build_opts {
 	const char *context;
 	const char *file;		/* -f; NULL = CONTEXT/Dockerfile; "-" = stdin */
-	struct argv tags, build_args, labels;
+	struct argv tags, build_args, labels, add_hosts, secrets;
 	const char *target, *platform, *pull, *iidfile, *keep, *from_dir, *disk;
 	int from;			/* first stage to run (ST_PARSE unless --from) */
-	int no_cache, quiet, print;
+	int no_cache, quiet, print, network;
 	int progress;			/* PROGRESS_* */
 	unsigned long long log_max;	/* HYPR_LOG_MAX: the log's cap, 0 = none */
 };

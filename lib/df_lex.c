@@ -1,0 +1,475 @@
+/* df_lex.c - phase 1 of the Dockerfile parser (see dockerfile.c): physical
+ * lines into logical instructions, as BuildKit's parser.Parse: parser
+ * directives, comments, continuations, heredoc words and bodies. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "df.h"
+#include "stream.h"
+
+/* `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$` on a left-trimmed line. */
+int
+df_directive(struct df *d, const char *s, size_t n, long line)
+{
+	size_t i = 1, ks, ke, vs, ve;
+	char key[32], val[256];
+
+	if (d->dir_done)
+		return 0;
+#define RE_SP(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\f' || (c) == '\r')
+	if (n == 0 || s[0] != '#')
+		goto done;
+	while (i < n && RE_SP(s[i]))
+		i++;
+	ks = i;
+	if (i >= n || !isalpha((unsigned char)s[i]))
+		goto done;
+	while (i < n && isalnum((unsigned char)s[i]))
+		i++;
+	ke = i;
+	while (i < n && RE_SP(s[i]))
+		i++;
+	if (i >= n || s[i] != '=')
+		goto done;
+	i++;
+	while (i < n && RE_SP(s[i]))
+		i++;
+	vs = i;
+	ve = n;
+	while (ve > vs && RE_SP(s[ve - 1]))
+		ve--;
+	if (ve == vs)
+		goto done;
+#undef RE_SP
+	if (ke - ks >= sizeof(key))
+		goto done;
+	for (size_t k = 0; k < ke - ks; k++)
+		key[k] = (char)tolower((unsigned char)s[ks + k]);
+	key[ke - ks] = '\0';
+	if (ve - vs >= sizeof(val))
+		return df_fail(d, line, "parser directive %s: value too long", key);
+	memcpy(val, s + vs, ve - vs);
+	val[ve - vs] = '\0';
+	if (strcmp(key, "escape") == 0) {
+		if (d->seen_escape++)
+			return df_fail(d, line, "only one escape parser directive can be used");
+		if (strcmp(val, "`") != 0 && strcmp(val, "\\") != 0)
+			return df_fail(d, line, "invalid escape token '%s' does not match ` or \\", val);
+		d->esc = val[0];
+	} else if (strcmp(key, "syntax") == 0) {
+		if (d->seen_syntax++)
+			return df_fail(d, line, "only one syntax parser directive can be used");
+	} else if (strcmp(key, "check") == 0) {
+		if (d->seen_check++)
+			return df_fail(d, line, "only one check parser directive can be used");
+	} else
+		goto done;
+	{
+		json_t *v = json_string(val);
+
+		if (v == NULL)
+			return df_fail(d, line, "parser directive %s: invalid UTF-8", key);
+		json_object_set_new(d->directives, key, v);
+	}
+	return 0;
+done:
+	d->dir_done = 1;
+	return 0;
+}
+
+/* One physical line without its line ending ("\r\n" trimmed as Go's
+ * TrimRight(s, "\r\n")). */
+size_t
+df_trim_newline(const char *s, size_t n)
+{
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+		n--;
+	return n;
+}
+
+size_t
+df_lead_space(const char *s, size_t n)
+{
+	size_t i = 0, k;
+
+	while (i < n && (k = df_space_len(s + i, n - i)) > 0)
+		i += k;
+	return i;
+}
+
+int
+df_is_comment(const char *s, size_t n)
+{
+	size_t i;
+
+	n = df_trim_newline(s, n);
+	i = df_lead_space(s, n);
+	return i < n && s[i] == '#';
+}
+
+/* BuildKit's continuation regex `([^E])E[ \t]*$|^E[ \t]*$`: if the line
+ * ends with an escape (not itself escaped) and blanks, drop them. */
+int
+df_trim_continuation(const char *s, size_t *n, int esc)
+{
+	size_t k = *n;
+
+	while (k > 0 && (s[k - 1] == ' ' || s[k - 1] == '\t'))
+		k--;
+	if (k > 0 && s[k - 1] == esc && (k == 1 || s[k - 2] != esc)) {
+		*n = k - 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Split a line into words the way BuildKit's lexer does with raw quotes and
+ * raw escapes (quotes and escapes kept; ${...} kept whole). */
+void
+df_raw_words(const char *s, size_t n, void (*cb)(void *, const char *, size_t), void *arg)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t st;
+
+		while (i < n && isspace((unsigned char)s[i]))
+			i++;
+		if (i >= n)
+			break;
+		st = i;
+		while (i < n && !isspace((unsigned char)s[i])) {
+			char c = s[i];
+
+			if (c == '\\') {
+				i += i + 1 < n ? 2 : 1;
+			} else if (c == '\'') {
+				i++;
+				while (i < n && s[i] != '\'')
+					i++;
+				if (i < n)
+					i++;
+			} else if (c == '"') {
+				i++;
+				while (i < n && s[i] != '"') {
+					if (s[i] == '\\' && i + 1 < n)
+						i++;
+					i++;
+				}
+				if (i < n)
+					i++;
+			} else if (c == '$' && i + 1 < n && s[i + 1] == '{') {
+				int depth = 0;
+
+				for (; i < n; i++) {
+					if (s[i] == '{')
+						depth++;
+					else if (s[i] == '}' && --depth == 0) {
+						i++;
+						break;
+					}
+				}
+			} else
+				i++;
+		}
+		cb(arg, s + st, i - st);
+	}
+}
+
+/* Unquote a heredoc word: count words and removed quote characters. */
+static char *
+hd_unquote(const char *s, size_t n, int *words, int *removed)
+{
+	struct hypr_strbuf b = { 0 };
+	int inword = 0;
+
+	*words = 0;
+	*removed = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (isspace((unsigned char)c)) {
+			if (inword)
+				(*words)++;
+			inword = 0;
+			continue;
+		}
+		inword = 1;
+		if (c == '\\' && i + 1 < n) {
+			hypr_strbuf_addc(&b, s[++i]);
+		} else if (c == '\'' || c == '"') {
+			size_t j = i + 1;
+
+			while (j < n && s[j] != c) {
+				if (c == '"' && s[j] == '\\' && j + 1 < n &&
+				    (s[j + 1] == '"' || s[j + 1] == '\\' || s[j + 1] == '$'))
+					j++;
+				hypr_strbuf_addc(&b, s[j]);
+				j++;
+			}
+			if (j >= n) {	/* unterminated: not a heredoc word */
+				free(b.s);
+				*words = 0;
+				return NULL;
+			}
+			*removed += 2;
+			i = j;
+		} else if (c != '\\')
+			hypr_strbuf_addc(&b, c);
+	}
+	if (inword)
+		(*words)++;
+	return hypr_strbuf_take(&b);
+}
+
+void
+df_hd_word(void *arg, const char *w, size_t n)
+{
+	struct hd_scan *h = arg;
+	size_t i = 0, ds;
+	int chomp = 0, words, removed;
+	long fd = 0;
+	char *name;
+	struct heredoc *v;
+
+	if (h->err)
+		return;
+	/* ^(\d*)<<(-?)([^<]*)$ */
+	while (i < n && isdigit((unsigned char)w[i]))
+		i++;
+	ds = i;
+	if (i + 2 > n || w[i] != '<' || w[i + 1] != '<')
+		return;
+	i += 2;
+	if (i < n && w[i] == '-') {
+		chomp = 1;
+		i++;
+	}
+	if (i >= n || memchr(w + i, '<', n - i) != NULL)
+		return;
+	if (ds > 0) {
+		for (size_t k = 0; k < ds && fd < 100000; k++)
+			fd = fd * 10 + (w[k] - '0');
+	}
+	name = hd_unquote(w + i, n - i, &words, &removed);
+	if (name == NULL || words != 1 || name[0] == '\0') {
+		free(name);
+		return;
+	}
+	v = realloc(h->v, (h->n + 1) * sizeof(*v));
+	if (v == NULL) {
+		free(name);
+		h->err = 1;
+		return;
+	}
+	h->v = v;
+	v[h->n] = (struct heredoc){ .name = name, .expand = removed == 0,
+	    .chomp = chomp, .fd = fd };
+	h->n++;
+}
+
+void
+df_heredocs_free(struct heredoc *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].content.s);
+	}
+	free(v);
+}
+struct line {
+	const char *p;
+	size_t n;		/* with the line ending */
+};
+
+static int
+split_lines(const char *text, size_t len, struct line **lines, size_t *nlines)
+{
+	size_t cap = 64, n = 0;
+	struct line *v = malloc(cap * sizeof(*v));
+	const char *p = text, *end = text + len;
+
+	if (v == NULL)
+		return -1;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+
+		if (n == cap) {
+			struct line *nv;
+
+			cap *= 2;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				free(v);
+				return -1;
+			}
+			v = nv;
+		}
+		v[n].p = p;
+		v[n].n = l;
+		n++;
+		p += l;
+	}
+	*lines = v;
+	*nlines = n;
+	return 0;
+}
+
+/* Phase 1+2: fill d->nodes with instruction objects carrying "line". */
+int
+df_parse_text(struct df *d, const char *text, size_t len)
+{
+	struct line *L;
+	size_t nl, i = 0;
+	long cur = 0;
+	struct hypr_strbuf line = { 0 };
+	int rc = -1;
+
+	if (split_lines(text, len, &L, &nl) < 0)
+		return df_oom(d);
+	while (i < nl) {
+		const char *s = L[i].p;
+		size_t n = L[i].n, k;
+		long start;
+		int cont, empty_cont = 0;
+		json_t *node = NULL;
+
+		if (i == 0 && n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
+			s += 3;
+			n -= 3;
+		}
+		i++;
+		n = df_trim_newline(s, n);
+		k = df_lead_space(s, n);
+		s += k;
+		n -= k;
+		if (df_directive(d, s, n, cur + 1) < 0)
+			goto out;
+		if (n > 0 && s[0] == '#')
+			n = 0;
+		cur++;
+		start = cur;
+		cont = df_trim_continuation(s, &n, d->esc);
+		if (!cont && n == 0)
+			continue;
+		hypr_strbuf_reset(&line);
+		hypr_strbuf_addn(&line, s, n);
+		while (cont && i < nl) {
+			const char *t = L[i].p;
+			size_t tn = df_trim_newline(t, L[i].n);
+
+			i++;
+			cur++;
+			if (df_is_comment(t, tn))
+				continue;
+			if (df_lead_space(t, tn) == tn) {
+				empty_cont = 1;
+				continue;
+			}
+			cont = df_trim_continuation(t, &tn, d->esc);
+			hypr_strbuf_addn(&line, t, tn);
+		}
+		if (line.oom) {
+			df_oom(d);
+			goto out;
+		}
+		d->errline = start;
+		if (empty_cont) {
+			struct hypr_strbuf m = { 0 };
+
+			hypr_strbuf_add(&m, "empty continuation line found in: ");
+			hypr_strbuf_addn(&m, line.s, line.n < 200 ? line.n : 200);
+			if (m.oom || df_warn_add(d, start, m.s) < 0) {
+				free(m.s);
+				goto out;
+			}
+			free(m.s);
+		}
+		if (df_parse_node(d, line.s, line.n, &node, 0) < 0)
+			goto out;
+		if (df_can_heredoc(node)) {
+			struct hd_scan h = { .d = d };
+
+			df_raw_words(line.s, line.n, df_hd_word, &h);
+			if (h.err) {
+				df_heredocs_free(h.v, h.n);
+				json_decref(node);
+				df_oom(d);
+				goto out;
+			}
+			if (h.n > 0) {
+				json_t *arr = json_array();
+
+				for (size_t j = 0; j < h.n; j++) {
+					struct heredoc *hd = &h.v[j];
+					int done = 0;
+					json_t *o;
+
+					while (i < nl) {
+						const char *t = L[i].p;
+						size_t tn = df_trim_newline(t, L[i].n), off = 0;
+
+						i++;
+						cur++;
+						if (hd->chomp)
+							while (off < tn && t[off] == '\t')
+								off++;
+						if (tn - off == strlen(hd->name) &&
+						    memcmp(t + off, hd->name, tn - off) == 0) {
+							done = 1;
+							break;
+						}
+						if (hd->chomp) {
+							size_t lt = 0;
+
+							while (lt < L[i - 1].n && t[lt] == '\t')
+								lt++;
+							hypr_strbuf_addn(&hd->content, t + lt, L[i - 1].n - lt);
+						} else
+							hypr_strbuf_addn(&hd->content, t, L[i - 1].n);
+					}
+					if (!done) {
+						df_fail(d, start, "unterminated heredoc %s (started here, file ends at line %ld)",
+						    hd->name, cur);
+						json_decref(arr);
+						df_heredocs_free(h.v, h.n);
+						json_decref(node);
+						goto out;
+					}
+					o = json_object();
+					if (df_set_str(d, o, "name", hd->name, strlen(hd->name)) < 0 ||
+					    df_set_str(d, o, "content", hypr_strbuf_str(&hd->content), hd->content.n) < 0) {
+						json_decref(o);
+						json_decref(arr);
+						df_heredocs_free(h.v, h.n);
+						json_decref(node);
+						goto out;
+					}
+					json_object_set_new(o, "expand", json_boolean(hd->expand));
+					json_object_set_new(o, "strip_tabs", json_boolean(hd->chomp));
+					if (hd->fd)
+						json_object_set_new(o, "fd", json_integer(hd->fd));
+					json_array_append_new(arr, o);
+				}
+				{
+					json_t *sub = json_object_get(node, "onbuild");
+
+					json_object_set_new(sub ? sub : node, "heredocs", arr);
+				}
+			}
+			df_heredocs_free(h.v, h.n);
+		}
+		json_object_set_new(node, "line", df_jrange(start, cur));
+		json_array_append_new(d->nodes, node);
+	}
+	if (json_array_size(d->nodes) == 0) {
+		df_fail(d, cur > 0 ? cur : 1, "file with no instructions");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(line.s);
+	free(L);
+	return rc;
+}

@@ -572,6 +572,13 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 	if (mod == '+' || mod == '-' || mod == '?' || mod == '#' || mod == '%') {
 		int raw = mod == '#' || mod == '%';
 
+		if (colon && raw) {	/* BuildKit has no ${V:#p} nor ${V:%p} */
+			char m[3] = { ':', (char)mod, 0 };
+
+			fail(l, "unsupported modifier (%s) in substitution%s", m, "");
+			goto out;
+		}
+
 		if (process_stop(l, '}', raw, &word, NULL) < 0) {
 			if (peek(l) == EOFC) {
 				l->err[0] = '\0';

@@ -267,3 +267,14 @@ instrs() {
 	[ "$(q -s '.[0].parse_only')" = true ]
 	[ "$(instrs -c '[.stage, .op]' | tr '\n' ' ')" = '[null,"CMD"] [null,"ARG"] [null,"RUN"] ' ]
 }
+
+@test "parse: \${V:#p} and \${V:%p} are unsupported modifiers, as in BuildKit" {
+	parse_df -3 'ARG V=abc\nFROM img${V:#a}\n'
+	[ "$stderr" = 'hypr-parse: Dockerfile:2: failed to process "img${V:#a}": unsupported modifier (:#) in substitution' ]
+	[ -z "$output" ]
+	parse_df -3 'ARG V=abc\nFROM img${V:%c}\n'
+	[ "$stderr" = 'hypr-parse: Dockerfile:2: failed to process "img${V:%c}": unsupported modifier (:%) in substitution' ]
+	# without the colon they trim
+	parse_df -0 'ARG V=abc\nFROM img${V#a}${V%c}\n'
+	[ "$(q 'select(.type == "stage") | .base')" = '"imgbcab"' ]
+}

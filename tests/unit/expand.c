@@ -181,6 +181,10 @@ main(void)
 	word(&v, '\\', "${FOO//ww}", ERR);
 	word(&v, '\\', "${FOO/\\//\\/}", "xxyy");
 	word(&v, '\\', "${NOPE#x}", "");
+	/* BuildKit refuses ${V:#p} and ${V:%p} */
+	word(&v, '\\', "${FOO:#x}", ERR);
+	word(&v, '\\', "${FOO:%y}", ERR);
+	word(&v, '\\', "${NOPE:%%y}", ERR);
 
 	/* backtick escape */
 	word(&v, '`', "a`$PWD", "a$PWD");

@@ -170,6 +170,12 @@ df_raw_words(const char *s, size_t n, void (*cb)(void *, const char *, size_t), 
 						break;
 					}
 				}
+			} else if (c == '<' && i + 1 < n && s[i + 1] == '<') {
+				/* processPossibleHeredoc: blanks after << stay in
+				 * the word ("<<  EOF" is one word) */
+				i += 2;
+				while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
+					i++;
 			} else
 				i++;
 		}
@@ -235,7 +241,7 @@ df_hd_word(void *arg, const char *w, size_t n)
 
 	if (h->err)
 		return;
-	/* ^(\d*)<<(-?)([^<]*)$ */
+	/* ^(\d*)<<(-?)\s*([^<]*)$ */
 	while (i < n && isdigit((unsigned char)w[i]))
 		i++;
 	ds = i;
@@ -246,6 +252,9 @@ df_hd_word(void *arg, const char *w, size_t n)
 		chomp = 1;
 		i++;
 	}
+	while (i < n && (w[i] == ' ' || w[i] == '\t' || w[i] == '\n' || w[i] == '\f' ||
+	    w[i] == '\r'))
+		i++;	/* the \s* of reHeredoc */
 	if (i >= n || memchr(w + i, '<', n - i) != NULL)
 		return;
 	if (ds > 0) {

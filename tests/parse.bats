@@ -278,3 +278,8 @@ instrs() {
 	parse_df -0 'ARG V=abc\nFROM img${V#a}${V%c}\n'
 	[ "$(q 'select(.type == "stage") | .base')" = '"imgbcab"' ]
 }
+
+@test "parse: blanks after << still make a heredoc (<<  EOF is EOF, << -EOF is -EOF)" {
+	parse_df -0 'FROM a\nRUN <<  EOF\nhello\nEOF\nRUN << -EOF  > foo\nx\n-EOF\nRUN 3<<\tEND cat\ny\nEND\nRUN <<- EOF\nRUN ["<<  EOF"]\n'
+	[ "$(instrs -c '[.line, .heredocs]' | tr '\n' ' ')" = '[[2,4],[{"name":"EOF","content":"hello\n","expand":true,"strip_tabs":false}]] [[5,7],[{"name":"-EOF","content":"x\n","expand":true,"strip_tabs":false}]] [[8,10],[{"name":"END","content":"y\n","expand":true,"strip_tabs":false,"fd":3}]] [[11,11],null] [[12,12],null] ' ]
+}

@@ -81,6 +81,8 @@ only_heredoc(const char *cmd, const char *name)
 	cmd += 2;
 	if (*cmd == '-')
 		cmd++;
+	while (*cmd == ' ' || *cmd == '\t' || *cmd == '\r')
+		cmd++;		/* "RUN <<  EOF" is a heredoc too (BuildKit) */
 	if (*cmd == '"' || *cmd == '\'')
 		cmd++;
 	if (strncmp(cmd, name, strlen(name)) != 0)

@@ -14,31 +14,6 @@ static const char *const known_ops[] = {
 	"STOPSIGNAL", "USER", "VOLUME", "WORKDIR", NULL
 };
 
-static size_t
-levenshtein(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), prev[40], cur[40];
-
-	if (la >= 40 || lb >= 40)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		prev[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		cur[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t c = prev[j - 1] + (a[i - 1] != b[j - 1]);
-
-			if (prev[j] + 1 < c)
-				c = prev[j] + 1;
-			if (cur[j - 1] + 1 < c)
-				c = cur[j - 1] + 1;
-			cur[j] = c;
-		}
-		memcpy(prev, cur, sizeof(cur));
-	}
-	return prev[lb];
-}
-
 /* BuildKit's extractBuilderFlags: leading "--words" (quotes and \ processed),
  * "--" alone ends them. Returns the rest of the line. */
 static const char *
@@ -404,7 +379,10 @@ parse_healthcheck(struct df *d, const char *s, const char *end, json_t *node)
 	return 0;
 }
 
-/* Flag words into the flags object: repeatable ones become arrays. */
+/* Flag words into the flags object: the repeatable ones (BuildKit's
+ * AddStrings: mount, device, exclude) become arrays, for the others the
+ * last one wins. Unknown, repeated or malformed flags are the instruction
+ * layer's business (df_stage.c), as in BuildKit. */
 static int
 flags_object(struct df *d, json_t *flag_args, json_t *flags)
 {
@@ -412,24 +390,20 @@ flags_object(struct df *d, json_t *flag_args, json_t *flags)
 	json_t *f;
 
 	json_array_foreach(flag_args, i, f) {
-		const char *s = json_string_value(f), *eq;
-		char name[64];
-		size_t nl;
+		const char *s = json_string_value(f) + 2, *eq = strchr(s, '=');
+		size_t nl = eq ? (size_t)(eq - s) : strlen(s);
+		char *name = strndup(s, nl);
 		json_t *v;
 
-		if (strncmp(s, "--", 2) != 0)
-			return df_fail(d, d->errline, "invalid flag '%s'", s);
-		s += 2;
-		eq = strchr(s, '=');
-		nl = eq ? (size_t)(eq - s) : strlen(s);
-		if (nl == 0 || nl >= sizeof(name))
-			return df_fail(d, d->errline, "invalid flag '--%s'", s);
-		memcpy(name, s, nl);
-		name[nl] = '\0';
+		if (name == NULL)
+			return df_oom(d);
 		v = eq ? df_jcstr(d, eq + 1) : json_string("true");
-		if (v == NULL)
+		if (v == NULL) {
+			free(name);
 			return -1;
-		if (strcmp(name, "mount") == 0 || strcmp(name, "exclude") == 0) {
+		}
+		if (strcmp(name, "mount") == 0 || strcmp(name, "exclude") == 0 ||
+		    strcmp(name, "device") == 0) {
 			json_t *a = json_object_get(flags, name);
 
 			if (a == NULL) {
@@ -437,22 +411,44 @@ flags_object(struct df *d, json_t *flag_args, json_t *flags)
 				json_object_set_new(flags, name, a);
 			}
 			json_array_append_new(a, v);
-		} else {
-			if (json_object_get(flags, name) != NULL) {
-				json_decref(v);
-				return df_fail(d, d->errline, "duplicate flag specified: %s", name);
-			}
+		} else
 			json_object_set_new(flags, name, v);
-		}
+		free(name);
 	}
 	return 0;
+}
+
+int
+df_known_op(const char *op)
+{
+	for (size_t i = 0; known_ops[i]; i++)
+		if (strcmp(op, known_ops[i]) == 0)
+			return 1;
+	return 0;
+}
+
+const char *
+df_suggest_op(const char *op)
+{
+	const char *best = NULL;
+	size_t bd = 99;
+
+	for (size_t i = 0; known_ops[i]; i++) {
+		size_t dd = df_levenshtein(op, known_ops[i]);
+
+		if (dd < bd) {
+			bd = dd;
+			best = known_ops[i];
+		}
+	}
+	return best != NULL && bd <= (strlen(op) > 4 ? 2u : 1u) ? best : NULL;
 }
 
 int
 df_parse_node(struct df *d, const char *line, size_t n, json_t **out, int nested)
 {
 	const char *b = line, *e = line + n, *ce, *rest, *re;
-	char op[32];
+	char opbuf[16], *op = opbuf;
 	size_t opn;
 	json_t *node = json_object(), *flag_args = json_array(), *flags = json_object();
 	int err, r = 0;
@@ -463,14 +459,13 @@ df_parse_node(struct df *d, const char *line, size_t n, json_t **out, int nested
 	while (ce < e && !df_is_ws((unsigned char)*ce))
 		ce++;
 	opn = (size_t)(ce - b);
-	if (opn >= sizeof(op)) {
-		char shown[40];
-
-		snprintf(shown, sizeof(shown), "%.*s", 24, b);
+	/* any word is an instruction here; the instruction layer refuses
+	 * the unknown ones (BuildKit's parseIgnore) */
+	if (opn >= sizeof(opbuf) && (op = malloc(opn + 1)) == NULL) {
 		json_decref(node);
 		json_decref(flag_args);
 		json_decref(flags);
-		return df_fail(d, d->errline, "unknown instruction: %s...", shown);
+		return df_oom(d);
 	}
 	for (size_t i = 0; i < opn; i++)
 		op[i] = (char)toupper((unsigned char)b[i]);
@@ -478,11 +473,12 @@ df_parse_node(struct df *d, const char *line, size_t n, json_t **out, int nested
 	rest = ce;
 	while (rest < e && df_is_ws((unsigned char)*rest))
 		rest++;
-	json_object_set_new(node, "op", json_string(op));
+	json_object_set_new(node, "op", json_null());
 	json_object_set_new(node, "original", json_null());
 	json_object_set_new(node, "flags", flags);
 	json_object_set_new(node, "flag_args", flag_args);
-	if (df_set_str(d, node, "original", b, (size_t)(e - b)) < 0)
+	if (df_set_str(d, node, "op", op, opn) < 0 ||
+	    df_set_str(d, node, "original", b, (size_t)(e - b)) < 0)
 		goto fail;
 	if (rest < e) {
 		rest = extract_flags(d, rest, e, flag_args, &err);
@@ -494,32 +490,6 @@ df_parse_node(struct df *d, const char *line, size_t n, json_t **out, int nested
 	if (flags_object(d, flag_args, flags) < 0)
 		goto fail;
 
-	{
-		int known = 0;
-
-		for (size_t i = 0; known_ops[i]; i++)
-			if (strcmp(op, known_ops[i]) == 0)
-				known = 1;
-		if (!known) {
-			const char *best = NULL;
-			size_t bd = 99;
-
-			for (size_t i = 0; known_ops[i]; i++) {
-				size_t dd = levenshtein(op, known_ops[i]);
-
-				if (dd < bd) {
-					bd = dd;
-					best = known_ops[i];
-				}
-			}
-			if (best != NULL && bd <= (strlen(op) > 4 ? 2u : 1u))
-				df_fail(d, d->errline, "unknown instruction: %.*s (did you mean %s?)",
-				    (int)opn, b, best);
-			else
-				df_fail(d, d->errline, "unknown instruction: %.*s", (int)opn, b);
-			goto fail;
-		}
-	}
 	if (!strcmp(op, "RUN") || !strcmp(op, "CMD") || !strcmp(op, "ENTRYPOINT") ||
 	    !strcmp(op, "SHELL"))
 		r = maybe_json(d, rest, re, node, 0);
@@ -541,28 +511,16 @@ df_parse_node(struct df *d, const char *line, size_t n, json_t **out, int nested
 
 		json_object_set_new(node, "args", a);
 		if (rest < re) {
-			const char *w = rest;
-			char sop[16];
-			size_t k = 0;
-
-			while (w < re && !df_is_ws((unsigned char)*w) && k < sizeof(sop) - 1)
-				sop[k++] = (char)toupper((unsigned char)*w++);
-			sop[k] = '\0';
-			if (nested) {
-				df_fail(d, d->errline, "ONBUILD ONBUILD isn't allowed");
-				goto fail;
-			}
-			if (!strcmp(sop, "ONBUILD") || !strcmp(sop, "FROM") ||
-			    !strcmp(sop, "MAINTAINER")) {
-				df_fail(d, d->errline, "ONBUILD %s isn't allowed as an ONBUILD trigger", sop);
-				goto fail;
-			}
 			if (df_append_str(d, a, rest, (size_t)(re - rest)) < 0)
 				goto fail;
-			if (df_parse_node(d, rest, (size_t)(re - rest), &sub, 1) < 0)
-				goto fail;
-			json_object_del(sub, "original");
-			json_object_set_new(node, "onbuild", sub);
+			/* a trigger of a trigger is refused by the instruction
+			 * layer; it is not parsed, so nesting stays one deep */
+			if (!nested) {
+				if (df_parse_node(d, rest, (size_t)(re - rest), &sub, 1) < 0)
+					goto fail;
+				json_object_del(sub, "original");
+				json_object_set_new(node, "onbuild", sub);
+			}
 		}
 	} else {	/* MAINTAINER STOPSIGNAL USER WORKDIR: one string */
 		json_t *a = json_array();
@@ -588,8 +546,12 @@ df_parse_node(struct df *d, const char *line, size_t n, json_t **out, int nested
 		json_object_set_new(node, "expand", json_boolean(x));
 	}
 	*out = node;
+	if (op != opbuf)
+		free(op);
 	return 0;
 fail:
+	if (op != opbuf)
+		free(op);
 	json_decref(node);
 	return -1;
 }

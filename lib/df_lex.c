@@ -229,41 +229,72 @@ hd_unquote(const char *s, size_t n, int *words, int *removed)
 	return hypr_strbuf_take(&b);
 }
 
-void
-df_hd_word(void *arg, const char *w, size_t n)
+/* BuildKit's ParseHeredoc on one word: 1 with *name (malloc'd) when the
+ * word is a heredoc marker, 0 when it is not, -1 out of memory. */
+static int
+heredoc_marker(const char *w, size_t n, char **name, int *chomp, int *expand,
+    long *fd)
 {
-	struct hd_scan *h = arg;
 	size_t i = 0, ds;
-	int chomp = 0, words, removed;
-	long fd = 0;
-	char *name;
-	struct heredoc *v;
+	int words, removed;
 
-	if (h->err)
-		return;
+	*name = NULL;
+	*chomp = 0;
+	*fd = 0;
 	/* ^(\d*)<<(-?)\s*([^<]*)$ */
 	while (i < n && isdigit((unsigned char)w[i]))
 		i++;
 	ds = i;
 	if (i + 2 > n || w[i] != '<' || w[i + 1] != '<')
-		return;
+		return 0;
 	i += 2;
 	if (i < n && w[i] == '-') {
-		chomp = 1;
+		*chomp = 1;
 		i++;
 	}
 	while (i < n && (w[i] == ' ' || w[i] == '\t' || w[i] == '\n' || w[i] == '\f' ||
 	    w[i] == '\r'))
 		i++;	/* the \s* of reHeredoc */
 	if (i >= n || memchr(w + i, '<', n - i) != NULL)
-		return;
-	if (ds > 0) {
-		for (size_t k = 0; k < ds && fd < 100000; k++)
-			fd = fd * 10 + (w[k] - '0');
+		return 0;
+	for (size_t k = 0; k < ds && *fd < 100000; k++)
+		*fd = *fd * 10 + (w[k] - '0');
+	*name = hd_unquote(w + i, n - i, &words, &removed);
+	if (*name == NULL || words != 1 || (*name)[0] == '\0') {
+		free(*name);
+		*name = NULL;
+		return 0;
 	}
-	name = hd_unquote(w + i, n - i, &words, &removed);
-	if (name == NULL || words != 1 || name[0] == '\0') {
+	*expand = removed == 0;
+	return 1;
+}
+
+int
+df_is_heredoc_word(const char *w, size_t n)
+{
+	char *name;
+	int chomp, expand, r;
+	long fd;
+
+	r = heredoc_marker(w, n, &name, &chomp, &expand, &fd);
+	free(name);
+	return r == 1;
+}
+
+void
+df_hd_word(void *arg, const char *w, size_t n)
+{
+	struct hd_scan *h = arg;
+	int chomp, expand;
+	long fd;
+	char *name;
+	struct heredoc *v;
+
+	if (h->err || heredoc_marker(w, n, &name, &chomp, &expand, &fd) != 1)
+		return;
+	if (h->n >= DF_MAX_HEREDOCS) {
 		free(name);
+		h->err = 2;
 		return;
 	}
 	v = realloc(h->v, (h->n + 1) * sizeof(*v));
@@ -273,7 +304,7 @@ df_hd_word(void *arg, const char *w, size_t n)
 		return;
 	}
 	h->v = v;
-	v[h->n] = (struct heredoc){ .name = name, .expand = removed == 0,
+	v[h->n] = (struct heredoc){ .name = name, .expand = expand,
 	    .chomp = chomp, .fd = fd };
 	h->n++;
 }
@@ -287,198 +318,185 @@ df_heredocs_free(struct heredoc *v, size_t n)
 	}
 	free(v);
 }
-struct line {
-	const char *p;
-	size_t n;		/* with the line ending */
-};
-
+/* The next physical line at c (with its line ending): 1, or 0 at the end
+ * of the text; -1 for a line longer than BuildKit reads. */
 static int
-split_lines(const char *text, size_t len, struct line **lines, size_t *nlines)
+next_line(struct df *d, struct df_cur *c, const char **s, size_t *n)
 {
-	size_t cap = 64, n = 0;
-	struct line *v = malloc(cap * sizeof(*v));
-	const char *p = text, *end = text + len;
+	const char *end = d->text + d->len, *nl;
+	size_t l, content;
 
-	if (v == NULL)
-		return -1;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-
-		if (n == cap) {
-			struct line *nv;
-
-			cap *= 2;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				free(v);
-				return -1;
-			}
-			v = nv;
-		}
-		v[n].p = p;
-		v[n].n = l;
-		n++;
-		p += l;
-	}
-	*lines = v;
-	*nlines = n;
-	return 0;
+	if (c->p >= end)
+		return 0;
+	nl = memchr(c->p, '\n', (size_t)(end - c->p));
+	l = nl ? (size_t)(nl - c->p) + 1 : (size_t)(end - c->p);
+	content = nl ? l - 1 : l;
+	if (content > DF_MAX_LINE)
+		return df_fail(d, c->line + 1,
+		    "dockerfile line greater than max allowed size of %u", DF_MAX_LINE);
+	*s = c->p;
+	*n = l;
+	c->p += l;
+	c->line++;
+	return 1;
 }
 
-/* Phase 1+2: fill d->nodes with instruction objects carrying "line". */
-int
-df_parse_text(struct df *d, const char *text, size_t len)
+/* Read the bodies of the heredocs the line declares and attach them. */
+static int
+read_heredocs(struct df *d, struct df_cur *c, struct df_item *it)
 {
-	struct line *L;
-	size_t nl, i = 0;
-	long cur = 0;
-	struct hypr_strbuf line = { 0 };
-	int rc = -1;
+	struct hd_scan h = { .d = d };
+	json_t *arr = NULL, *sub;
+	int rc = -1, r;
 
-	if (split_lines(text, len, &L, &nl) < 0)
-		return df_oom(d);
-	while (i < nl) {
-		const char *s = L[i].p;
-		size_t n = L[i].n, k;
-		long start;
-		int cont, empty_cont = 0;
-		json_t *node = NULL;
+	df_raw_words(it->text.s, it->text.n, df_hd_word, &h);
+	if (h.err == 2) {
+		df_fail(d, it->line0, "more than %u heredocs in one instruction", DF_MAX_HEREDOCS);
+		goto out;
+	}
+	if (h.err) {
+		df_oom(d);
+		goto out;
+	}
+	if (h.n == 0)
+		return 0;
+	if ((arr = json_array()) == NULL) {
+		df_oom(d);
+		goto out;
+	}
+	for (size_t j = 0; j < h.n; j++) {
+		struct heredoc *hd = &h.v[j];
+		size_t nl = strlen(hd->name);
+		int done = 0;
+		json_t *o;
 
-		if (i == 0 && n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
+		for (;;) {
+			const char *t;
+			size_t n, tn, off = 0;
+
+			if ((r = next_line(d, c, &t, &n)) < 0)
+				goto out;
+			if (r == 0)
+				break;
+			tn = df_trim_newline(t, n);
+			if (hd->chomp)
+				while (off < tn && t[off] == '\t')
+					off++;
+			if (tn - off == nl && memcmp(t + off, hd->name, nl) == 0) {
+				done = 1;
+				break;
+			}
+			if (hd->chomp) {
+				size_t lt = 0;
+
+				while (lt < n && t[lt] == '\t')
+					lt++;
+				hypr_strbuf_addn(&hd->content, t + lt, n - lt);
+			} else
+				hypr_strbuf_addn(&hd->content, t, n);
+		}
+		if (!done) {
+			df_fail(d, it->line0, "unterminated heredoc %s (started here, file ends at line %ld)",
+			    hd->name, c->line);
+			goto out;
+		}
+		if (hd->content.oom) {
+			df_oom(d);
+			goto out;
+		}
+		o = json_object();
+		if (o == NULL) {
+			df_oom(d);
+			goto out;
+		}
+		json_array_append_new(arr, o);
+		if (df_set_str(d, o, "name", hd->name, nl) < 0 ||
+		    df_set_str(d, o, "content", hypr_strbuf_str(&hd->content), hd->content.n) < 0)
+			goto out;
+		json_object_set_new(o, "expand", json_boolean(hd->expand));
+		json_object_set_new(o, "strip_tabs", json_boolean(hd->chomp));
+		if (hd->fd)
+			json_object_set_new(o, "fd", json_integer(hd->fd));
+		/* the body is in the JSON now: free it before the next one */
+		free(hd->content.s);
+		hd->content = (struct hypr_strbuf){ 0 };
+	}
+	sub = json_object_get(it->node, "onbuild");
+	json_object_set_new(sub ? sub : it->node, "heredocs", arr);
+	arr = NULL;
+	rc = 0;
+out:
+	json_decref(arr);
+	df_heredocs_free(h.v, h.n);
+	return rc;
+}
+
+int
+df_read_node(struct df *d, struct df_cur *c, struct df_item *it)
+{
+	const char *s;
+	size_t n, k;
+	int cont, r;
+
+	it->node = NULL;
+	it->empty_cont = 0;
+	for (;;) {
+		const char *p0 = c->p;
+
+		if ((r = next_line(d, c, &s, &n)) <= 0)
+			return r;
+		if (p0 == d->text && n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
 			s += 3;
 			n -= 3;
 		}
-		i++;
 		n = df_trim_newline(s, n);
 		k = df_lead_space(s, n);
 		s += k;
 		n -= k;
-		if (df_directive(d, s, n, cur + 1) < 0)
-			goto out;
+		if (df_directive(d, s, n, c->line) < 0)
+			return -1;
 		if (n > 0 && s[0] == '#')
 			n = 0;
-		cur++;
-		start = cur;
 		cont = df_trim_continuation(s, &n, d->esc);
-		if (!cont && n == 0)
+		if (cont || n > 0) {
+			it->off = (size_t)(p0 - d->text);
+			it->line0 = c->line;
+			break;
+		}
+	}
+	hypr_strbuf_reset(&it->text);
+	hypr_strbuf_addn(&it->text, s, n);
+	while (cont) {
+		const char *t;
+		size_t tn;
+
+		if ((r = next_line(d, c, &t, &tn)) < 0)
+			return -1;
+		if (r == 0)
+			break;
+		tn = df_trim_newline(t, tn);
+		if (df_is_comment(t, tn))
 			continue;
-		hypr_strbuf_reset(&line);
-		hypr_strbuf_addn(&line, s, n);
-		while (cont && i < nl) {
-			const char *t = L[i].p;
-			size_t tn = df_trim_newline(t, L[i].n);
-
-			i++;
-			cur++;
-			if (df_is_comment(t, tn))
-				continue;
-			if (df_lead_space(t, tn) == tn) {
-				empty_cont = 1;
-				continue;
-			}
-			cont = df_trim_continuation(t, &tn, d->esc);
-			hypr_strbuf_addn(&line, t, tn);
+		if (df_lead_space(t, tn) == tn) {
+			it->empty_cont = 1;
+			continue;
 		}
-		if (line.oom) {
-			df_oom(d);
-			goto out;
-		}
-		d->errline = start;
-		if (empty_cont) {
-			struct hypr_strbuf m = { 0 };
-
-			hypr_strbuf_add(&m, "empty continuation line found in: ");
-			hypr_strbuf_addn(&m, line.s, line.n < 200 ? line.n : 200);
-			if (m.oom || df_warn_add(d, start, m.s) < 0) {
-				free(m.s);
-				goto out;
-			}
-			free(m.s);
-		}
-		if (df_parse_node(d, line.s, line.n, &node, 0) < 0)
-			goto out;
-		if (df_can_heredoc(node)) {
-			struct hd_scan h = { .d = d };
-
-			df_raw_words(line.s, line.n, df_hd_word, &h);
-			if (h.err) {
-				df_heredocs_free(h.v, h.n);
-				json_decref(node);
-				df_oom(d);
-				goto out;
-			}
-			if (h.n > 0) {
-				json_t *arr = json_array();
-
-				for (size_t j = 0; j < h.n; j++) {
-					struct heredoc *hd = &h.v[j];
-					int done = 0;
-					json_t *o;
-
-					while (i < nl) {
-						const char *t = L[i].p;
-						size_t tn = df_trim_newline(t, L[i].n), off = 0;
-
-						i++;
-						cur++;
-						if (hd->chomp)
-							while (off < tn && t[off] == '\t')
-								off++;
-						if (tn - off == strlen(hd->name) &&
-						    memcmp(t + off, hd->name, tn - off) == 0) {
-							done = 1;
-							break;
-						}
-						if (hd->chomp) {
-							size_t lt = 0;
-
-							while (lt < L[i - 1].n && t[lt] == '\t')
-								lt++;
-							hypr_strbuf_addn(&hd->content, t + lt, L[i - 1].n - lt);
-						} else
-							hypr_strbuf_addn(&hd->content, t, L[i - 1].n);
-					}
-					if (!done) {
-						df_fail(d, start, "unterminated heredoc %s (started here, file ends at line %ld)",
-						    hd->name, cur);
-						json_decref(arr);
-						df_heredocs_free(h.v, h.n);
-						json_decref(node);
-						goto out;
-					}
-					o = json_object();
-					if (df_set_str(d, o, "name", hd->name, strlen(hd->name)) < 0 ||
-					    df_set_str(d, o, "content", hypr_strbuf_str(&hd->content), hd->content.n) < 0) {
-						json_decref(o);
-						json_decref(arr);
-						df_heredocs_free(h.v, h.n);
-						json_decref(node);
-						goto out;
-					}
-					json_object_set_new(o, "expand", json_boolean(hd->expand));
-					json_object_set_new(o, "strip_tabs", json_boolean(hd->chomp));
-					if (hd->fd)
-						json_object_set_new(o, "fd", json_integer(hd->fd));
-					json_array_append_new(arr, o);
-				}
-				{
-					json_t *sub = json_object_get(node, "onbuild");
-
-					json_object_set_new(sub ? sub : node, "heredocs", arr);
-				}
-			}
-			df_heredocs_free(h.v, h.n);
-		}
-		json_object_set_new(node, "line", df_jrange(start, cur));
-		json_array_append_new(d->nodes, node);
+		cont = df_trim_continuation(t, &tn, d->esc);
+		hypr_strbuf_addn(&it->text, t, tn);
 	}
-	if (json_array_size(d->nodes) == 0) {
-		df_fail(d, cur > 0 ? cur : 1, "file with no instructions");
-		goto out;
+	if (it->text.oom)
+		return df_oom(d);
+	d->errline = it->line0;
+	if (df_parse_node(d, hypr_strbuf_str(&it->text), it->text.n, &it->node, 0) < 0)
+		return -1;
+	if (df_can_heredoc(it->node) &&
+	    memmem(hypr_strbuf_str(&it->text), it->text.n, "<<", 2) != NULL &&
+	    read_heredocs(d, c, it) < 0) {
+		json_decref(it->node);
+		it->node = NULL;
+		return -1;
 	}
-	rc = 0;
-out:
-	free(line.s);
-	free(L);
-	return rc;
+	it->line1 = c->line;
+	json_object_set_new(it->node, "line", df_jrange(it->line0, it->line1));
+	return 1;
 }

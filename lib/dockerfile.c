@@ -11,6 +11,7 @@
 #include "dockerfile.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,46 +128,66 @@ df_jrange(long s, long e)
 	return json_pack("[II]", (json_int_t)s, (json_int_t)e);
 }
 
-int
-df_warn_add(struct df *d, long line, const char *msg)
+size_t
+df_levenshtein(const char *a, const char *b)
 {
-	json_t *w = json_pack("{s:s, s:I}", "type", "warning", "line", (json_int_t)line);
-	json_t *m = json_string(msg);
+	size_t la = strlen(a), lb = strlen(b), prev[40], cur[40];
 
-	if (w == NULL)
-		return df_oom(d);
-	if (m == NULL) {
-		/* the message quotes the instruction, which is not UTF-8 */
-		m = json_string("(instruction is not valid UTF-8)");
+	if (la >= 40 || lb >= 40)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t c = prev[j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (prev[j] + 1 < c)
+				c = prev[j] + 1;
+			if (cur[j - 1] + 1 < c)
+				c = cur[j - 1] + 1;
+			cur[j] = c;
+		}
+		memcpy(prev, cur, sizeof(cur));
 	}
-	json_object_set_new(w, "message", m);
-	json_array_append_new(d->warnings, w);
+	return prev[lb];
+}
+
+int
+df_grow(void **v, size_t *cap, size_t n, size_t sz)
+{
+	size_t nc;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	nc = *cap ? *cap * 2 : 4;
+	if (nc <= n || nc > SIZE_MAX / sz || (p = realloc(*v, nc * sz)) == NULL)
+		return -1;
+	*v = p;
+	*cap = nc;
 	return 0;
 }
-int
-hypr_dockerfile_plan(const char *text, size_t len,
-    const struct hypr_dockerfile_opts *o, json_t **header, json_t **records,
-    struct hypr_err *e)
-{
-	struct df d = { .o = o, .e = e, .esc = '\\' };
-	json_t *recs = json_array(), *hdr = NULL, *ba = json_object();
-	int rc = -1;
 
-	d.name = o->name ? o->name : "Dockerfile";
-	d.directives = json_object();
-	d.nodes = json_array();
-	d.warnings = json_array();
-	if (recs == NULL || ba == NULL || d.directives == NULL || d.nodes == NULL ||
-	    d.warnings == NULL) {
-		df_oom(&d);
-		goto out;
-	}
-	if (df_parse_text(&d, text, len) < 0)
-		goto out;
-	if (o->parse_only ? df_plan_parse_only(&d, recs) < 0 : df_plan_stages(&d, recs) < 0)
-		goto out;
-	if (df_sort_warnings(&d, recs) < 0)
-		goto out;
+int
+df_warn_add(struct df *d, long line, size_t off, int kind)
+{
+	if (df_grow((void **)&d->warns, &d->capwarns, d->nwarns, sizeof(*d->warns)) < 0)
+		return df_oom(d);
+	d->warns[d->nwarns++] = (struct df_warn){ .line = line, .off = off, .kind = kind };
+	return 0;
+}
+
+int
+df_header(struct df *d, json_t **out)
+{
+	const struct hypr_dockerfile_opts *o = d->o;
+	json_t *hdr, *ba = json_object();
+	char esc[2] = { (char)d->esc, 0 };
+
+	*out = NULL;
+	if (ba == NULL)
+		return df_oom(d);
 	if (o->build_args)
 		for (size_t i = 0; i < o->build_args->n; i++) {
 			const char *kv = o->build_args->kv[i], *eq = strchr(kv, '=');
@@ -175,35 +196,89 @@ hypr_dockerfile_plan(const char *text, size_t len,
 
 			snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
 			if ((v = json_string(eq + 1)) == NULL) {
-				hypr_err_set(e, HYPR_EXIT_USAGE, "--build-arg %s: not UTF-8", key);
-				goto out;
+				json_decref(ba);
+				return hypr_err_set(d->e, HYPR_EXIT_USAGE,
+				    "--build-arg %s: not UTF-8", key);
 			}
 			json_object_set_new(ba, key, v);
 		}
-	{
-		char esc[2] = { (char)d.esc, 0 };
-
-		json_object_set_new(d.directives, "escape", json_string(esc));
-	}
+	json_object_set_new(d->directives, "escape", json_string(esc));
 	hdr = json_pack("{s:s?, s:n, s:s?, s:s, s:O, s:O}",
-	    "dockerfile", d.name, "context", "target", o->target,
+	    "dockerfile", d->name, "context", "target", o->target,
 	    "platform", o->platform ? o->platform : hypr_dockerfile_host_platform(),
-	    "build_args", ba, "directives", d.directives);
-	if (hdr == NULL) {
-		hypr_err_set(e, HYPR_EXIT_USAGE, "%s: file name or target is not UTF-8", d.name);
-		goto out;
-	}
+	    "build_args", ba, "directives", d->directives);
+	json_decref(ba);
+	if (hdr == NULL)
+		return hypr_err_set(d->e, HYPR_EXIT_USAGE,
+		    "%s: file name or target is not UTF-8", d->name);
 	if (o->parse_only)
 		json_object_set_new(hdr, "parse_only", json_true());
-	*header = hdr;
-	*records = recs;
-	recs = NULL;
-	rc = 0;
-out:
-	json_decref(recs);
-	json_decref(ba);
+	*out = hdr;
+	return 0;
+}
+
+int
+hypr_dockerfile_plan_stream(const char *text, size_t len,
+    const struct hypr_dockerfile_opts *o, const struct hypr_dockerfile_sink *sink,
+    struct hypr_err *e)
+{
+	struct df d = { .o = o, .e = e, .esc = '\\', .text = text, .len = len,
+	    .sink = sink };
+	int rc;
+
+	d.name = o->name ? o->name : "Dockerfile";
+	if (len > DF_MAX_TEXT)
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: larger than %u bytes", d.name,
+		    DF_MAX_TEXT);
+	if ((d.directives = json_object()) == NULL)
+		return df_oom(&d);
+	rc = df_plan(&d);
+	df_free(&d);
 	json_decref(d.directives);
-	json_decref(d.nodes);
-	json_decref(d.warnings);
 	return rc;
+}
+
+/* The sink of hypr_dockerfile_plan: everything into two JSON values. */
+struct collect {
+	json_t *hdr, *recs;
+};
+
+static int
+collect_header(void *arg, json_t *hdr, struct hypr_err *e)
+{
+	struct collect *c = arg;
+
+	(void)e;
+	c->hdr = json_incref(hdr);
+	return 0;
+}
+
+static int
+collect_record(void *arg, json_t *rec, struct hypr_err *e)
+{
+	struct collect *c = arg;
+
+	if (json_array_append(c->recs, rec) < 0)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	return 0;
+}
+
+int
+hypr_dockerfile_plan(const char *text, size_t len,
+    const struct hypr_dockerfile_opts *o, json_t **header, json_t **records,
+    struct hypr_err *e)
+{
+	struct collect c = { .recs = json_array() };
+	struct hypr_dockerfile_sink sink = { collect_header, collect_record, &c };
+
+	if (c.recs == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	if (hypr_dockerfile_plan_stream(text, len, o, &sink, e) < 0) {
+		json_decref(c.hdr);
+		json_decref(c.recs);
+		return -1;
+	}
+	*header = c.hdr;
+	*records = c.recs;
+	return 0;
 }

@@ -376,3 +376,27 @@ instrs() {
 	parse_df -0 'FROM a\nCOPY --from=nginx:latest / /\nCOPY --from=$X / /\n'
 	[ "$(instrs -c '.from_stage')" = $'null\nnull' ]
 }
+
+@test "parse: limits on what a Dockerfile can make hypr-parse do, one line each" {
+	# instructions
+	{ echo 'FROM a'; yes RUN | head -n 1048576; } > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:1048577: more than 1048576 instructions" ]
+	[ -z "$output" ]
+	# heredocs in one instruction
+	{ echo 'FROM a'; printf 'RUN cat'; for _ in $(seq 1025); do printf ' <<A'; done; echo; yes A | head -n 1025; } > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:2: more than 1024 heredocs in one instruction" ]
+	{ echo 'FROM a'; printf 'RUN cat'; for _ in $(seq 1024); do printf ' <<A'; done; echo; yes A | head -n 1024; } > Dockerfile
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(instrs '.heredocs | length')" = 1024 ]
+	# global ARG values, 16 MiB in all
+	x=$(head -c 60000 /dev/zero | tr '\0' x)
+	{ echo "ARG A=$x"; for i in $(seq 300); do echo "ARG B$i=\$A"; done; echo 'FROM a'; } > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:280: global ARG values larger than 16777216 bytes in all" ]
+	# an expanded FROM image
+	{ echo "ARG A=${x:0:5000}"; echo 'FROM img$A'; } > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = 'hypr-parse: Dockerfile:2: FROM img$A...: longer than 4096 bytes once expanded' ]
+}

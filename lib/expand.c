@@ -255,8 +255,14 @@ struct lex {
 	int raw_escapes;
 	const struct hypr_vars *vars;
 	int depth;		/* nesting of ${...} and quotes */
+	size_t budget;		/* bytes variables may still add */
+	size_t steps;		/* pattern matching work so far */
 	char err[512];		/* set on the first error */
 };
+
+/* Pattern matching (${V#p} ${V%p} ${V/p/r}) may take this many steps in
+ * one expansion: enough for any real pattern, a bound for hostile ones. */
+#define MAX_STEPS ((size_t)100 << 20)
 
 /* Deeper nesting is refused rather than overflowing the stack. */
 #define MAX_NEST 1000
@@ -379,6 +385,7 @@ struct pm {
 	const char *p0, *s0;
 	size_t n0;
 	unsigned char *memo;
+	size_t *steps;
 };
 
 static int
@@ -391,6 +398,10 @@ pm_at(struct pm *m, const char *p, const char *s, size_t n)
 	if (m->memo && (m->memo[key >> 3] >> (key & 7)) & 1)
 		return 0;
 	for (;;) {
+		if (++*m->steps > MAX_STEPS) {
+			r = -2;
+			break;
+		}
 		if (*p == '\0') {
 			r = n == 0;
 			break;
@@ -430,16 +441,19 @@ pm_at(struct pm *m, const char *p, const char *s, size_t n)
 	return r;
 }
 
+/* 1 match, 0 none, -1 a bad escape, -2 out of steps. */
 static int
-pat_match(const char *p, const char *s, size_t n)
+pat_match(struct lex *l, const char *p, const char *s, size_t n)
 {
-	struct pm m = { .p0 = p, .s0 = s, .n0 = n };
+	struct pm m = { .p0 = p, .s0 = s, .n0 = n, .steps = &l->steps };
 	size_t pl = strlen(p), bits;
 	int r;
 
 	if (strchr(p, '*') != NULL && pl < 65536 && n < 65536 &&
-	    (bits = (pl + 1) * (n + 1)) < ((size_t)1 << 30))
+	    (bits = (pl + 1) * (n + 1)) < ((size_t)1 << 30)) {
+		l->steps += bits / 64;	/* clearing it is work too */
 		m.memo = calloc(bits / 8 + 1, 1);
+	}
 	r = pm_at(&m, p, s, n);
 	free(m.memo);
 	return r;
@@ -457,55 +471,82 @@ pat_check(const char *p)
 	return 0;
 }
 
+static int
+too_costly(struct lex *l)
+{
+	return fail(l, "substitution pattern too costly to match (hypr's limit)%s%s", "", "");
+}
+
+/* Variables (and what is made of them) may add l->budget bytes in all. */
+static int
+take(struct lex *l, size_t n)
+{
+	if (n > l->budget)
+		return fail(l, "variables expand to more than %s (hypr's limit)%s", "1 MiB", "");
+	l->budget -= n;
+	return 0;
+}
+
 /* ${V#p} ${V##p} ${V%p} ${V%%p}: remove the shortest (or longest) matching
  * prefix or suffix. */
-static void
-trim(struct hypr_strbuf *out, const char *val, const char *pat, int suffix,
-    int greedy)
+static int
+trim(struct lex *l, struct hypr_strbuf *out, const char *val, const char *pat,
+    int suffix, int greedy)
 {
 	size_t n = strlen(val);
+	int r;
 
 	if (!suffix) {
 		for (size_t k = 0; k <= n; k++) {
 			size_t len = greedy ? n - k : k;
 
-			if (pat_match(pat, val, len) == 1) {
+			if ((r = pat_match(l, pat, val, len)) == 1) {
 				hypr_strbuf_add(out, val + len);
-				return;
+				return take(l, n - len);
 			}
+			if (r == -2)
+				return too_costly(l);
 		}
 	} else {
 		for (size_t k = 0; k <= n; k++) {
 			size_t at = greedy ? k : n - k;
 
-			if (pat_match(pat, val + at, n - at) == 1) {
+			if ((r = pat_match(l, pat, val + at, n - at)) == 1) {
 				hypr_strbuf_addn(out, val, at);
-				return;
+				return take(l, at);
 			}
+			if (r == -2)
+				return too_costly(l);
 		}
 	}
 	hypr_strbuf_add(out, val);
+	return take(l, n);
 }
 
 /* ${V/p/r} and ${V//p/r}: the leftmost (then longest) match is replaced. */
-static void
-replace(struct hypr_strbuf *out, const char *val, const char *pat,
+static int
+replace(struct lex *l, struct hypr_strbuf *out, const char *val, const char *pat,
     const char *rep, int all)
 {
-	size_t n = strlen(val), i = 0;
-	int done = 0;
+	size_t n = strlen(val), i = 0, start = out->n;
+	int done = 0, r;
 
 	while (i <= n) {
 		size_t len = 0;
 		int found = 0;
 
+		if (out->n - start > l->budget)
+			return take(l, out->n - start);
 		if (!done)
-			for (size_t k = n - i + 1; k-- > 0;)
-				if (pat_match(pat, val + i, k) == 1) {
+			for (size_t k = n - i + 1; k-- > 0;) {
+				if ((r = pat_match(l, pat, val + i, k)) == 1) {
 					found = 1;
 					len = k;
 					break;
 				}
+				if (r == -2)
+					return too_costly(l);
+			}
 		if (!found) {
 			if (i < n)
 				hypr_strbuf_addc(out, val[i]);
@@ -522,6 +563,7 @@ replace(struct hypr_strbuf *out, const char *val, const char *pat,
 		} else
 			i += len;
 	}
+	return take(l, out->n - start);
 }
 
 static int
@@ -539,9 +581,11 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 			return 0;
 		}
 		val = vars_getn(l->vars, name.s, name.n);
-		if (val != NULL)
-			hypr_strbuf_add(out, val);
 		free(name.s);
+		if (val != NULL) {
+			hypr_strbuf_add(out, val);
+			return take(l, strlen(val));
+		}
 		return 0;
 	}
 	next(l);
@@ -560,9 +604,11 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 		goto out;
 	}
 	if (mod == '}') {
-		if (val != NULL)
-			hypr_strbuf_add(out, val);
 		rc = 0;
+		if (val != NULL) {
+			hypr_strbuf_add(out, val);
+			rc = take(l, strlen(val));
+		}
 		goto out;
 	}
 	if (mod == ':') {
@@ -588,10 +634,15 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 		}
 		hypr_strbuf_addc(&word, '\0');
 		word.n--;
+		rc = 0;
 		switch (mod) {
 		case '-':
-			hypr_strbuf_add(out, val == NULL || (colon && *val == '\0') ?
-			    word.s : val);
+			if (val == NULL || (colon && *val == '\0'))
+				hypr_strbuf_add(out, word.s);
+			else {
+				hypr_strbuf_add(out, val);
+				rc = take(l, strlen(val));
+			}
 			break;
 		case '+':
 			if (!(val == NULL || (colon && *val == '\0')))
@@ -602,9 +653,11 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 				fail(l, "%s: %s", name.s, *word.s ? word.s :
 				    val == NULL ? "is not allowed to be unset" :
 				    "is not allowed to be empty");
+				rc = -1;
 				goto out;
 			}
 			hypr_strbuf_add(out, val);
+			rc = take(l, strlen(val));
 			break;
 		default: {
 			const char *p = word.s;
@@ -616,12 +669,12 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 			}
 			if (pat_check(p) < 0) {
 				fail(l, "invalid pattern (%s) in substitution%s", p, "");
+				rc = -1;
 				goto out;
 			}
-			trim(out, val ? val : "", p, mod == '%', greedy);
+			rc = trim(l, out, val ? val : "", p, mod == '%', greedy);
 		}
 		}
-		rc = 0;
 		goto out;
 	}
 	if (mod == '/' && !colon) {
@@ -653,8 +706,7 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 			fail(l, "invalid pattern (%s) in substitution%s", word.s, "");
 			goto out;
 		}
-		replace(out, val ? val : "", word.s, rep.s, all);
-		rc = 0;
+		rc = replace(l, out, val ? val : "", word.s, rep.s, all);
 		goto out;
 	}
 	{
@@ -735,7 +787,8 @@ static int
 expand(const char *text, const struct hypr_vars *vars, int escape, char **res,
     struct words *w, struct hypr_err *e)
 {
-	struct lex l = { .s = text, .n = strlen(text), .esc = escape, .vars = vars };
+	struct lex l = { .s = text, .n = strlen(text), .esc = escape, .vars = vars,
+	    .budget = HYPR_EXPAND_MAX };
 	struct hypr_strbuf out = { 0 };
 
 	if (process_stop(&l, EOFC, 0, &out, w) < 0) {

@@ -672,6 +672,24 @@ finish_bg() {
 	[[ $stderr == *"hypr-exec: c/Dockerfile:2: STOPSIGNAL SIGFOO: "* ]]
 }
 
+@test "hostile: an ENV chain stops at 1 MiB per value and 16 MiB of Env and Labels, exit 3" {
+	# issue 13: fourteen ENV L(n)=${L(n-1)} x4 over a 1 KB build arg took
+	# hypr-exec to gigabytes; variables may add 1 MiB to one value
+	mkdir -p c
+	{ echo 'FROM busybox:latest'; echo 'ARG L0'
+	  for i in $(seq 14); do echo "ENV L$i=\${L$((i - 1))}\${L$((i - 1))}\${L$((i - 1))}\${L$((i - 1))}"; done; } > c/Dockerfile
+	run -3 --separate-stderr hypr build -q -t chain:1 --build-arg "L0=$(head -c 1024 /dev/zero | tr '\0' x)" c
+	one_error 'hypr-exec: c/Dockerfile:8: ENV L6=${L5}${L5}${L5}${L5}: failed to process "${L5}${L5}${L5}${L5}": variables expand to more than 1 MiB (hypr'"'"'s limit)'
+	[[ $stderr == *"ERROR: hypr-exec failed (exit 3)"* ]]
+	# values under 1 MiB each: the config's Env and Labels stop at 16 MiB
+	{ echo 'FROM busybox:latest'; echo 'ARG L0'; echo 'ENV L1=${L0}${L0}${L0}${L0}'
+	  echo 'ENV L2=${L1}${L1}${L1}${L1}'; for i in $(seq 20); do echo "ENV M$i=\$L2"; done; } > c/Dockerfile
+	run -3 --separate-stderr hypr build -q -t chain:1 --build-arg "L0=$(head -c 60000 /dev/zero | tr '\0' x)" c
+	one_error "hypr-exec: c/Dockerfile:21: ENV M17=\$L2: ENV would make the image config's Env and Labels larger than 16777216 bytes (hypr's limit)"
+	run -0 hypr images -q
+	[ -z "$output" ]
+}
+
 @test "hostile: a long instruction does not hide the error's reason" {
 	deep=$(head -c 100000 /dev/zero | sed 's/\x0/${A:-/g')x$(head -c 100000 /dev/zero | tr '\0' '}')
 	mkdir -p c

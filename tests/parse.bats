@@ -395,6 +395,10 @@ instrs() {
 	{ echo "ARG A=$x"; for i in $(seq 300); do echo "ARG B$i=\$A"; done; echo 'FROM a'; } > Dockerfile
 	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
 	[ "$stderr" = "hypr-parse: Dockerfile:280: global ARG values larger than 16777216 bytes in all" ]
+	# what variables add to one value (here a global ARG chain): 1 MiB
+	{ echo "ARG L0=$x"; for i in 1 2 3; do echo "ARG L$i=\${L$((i - 1))}\${L$((i - 1))}\${L$((i - 1))}\${L$((i - 1))}"; done; echo 'FROM a'; } > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:4: failed to process \"\${L2}\${L2}\${L2}\${L2}\": variables expand to more than 1 MiB (hypr's limit)" ]
 	# an expanded FROM image
 	{ echo "ARG A=${x:0:5000}"; echo 'FROM img$A'; } > Dockerfile
 	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile

@@ -18,11 +18,12 @@ word(const struct hypr_vars *v, int esc, const char *in, const char *want)
 
 	if (want == ERR) {
 		if (rc != -1 || e.code != 3) {
-			fprintf(stderr, "FAIL word %s: want error, got '%s'\n", in, out ? out : "");
+			fprintf(stderr, "FAIL word %.100s: want error, got '%.100s'\n", in,
+			    out ? out : "");
 			failures++;
 		}
 	} else if (rc != 0 || strcmp(out, want) != 0) {
-		fprintf(stderr, "FAIL word %s: want '%s', got '%s' (%s)\n", in, want,
+		fprintf(stderr, "FAIL word %.100s: want '%.100s', got '%.100s' (%s)\n", in, want,
 		    rc == 0 ? out : "", rc == 0 ? "" : e.msg);
 		failures++;
 	}
@@ -205,6 +206,42 @@ main(void)
 	words(&v, "'' x", "x");
 	words(&v, "8080/tcp 443", "8080/tcp|443");
 	words(&v, "\"unterminated", ERR);
+
+	/* bounds: variables add at most HYPR_EXPAND_MAX bytes to one
+	 * expansion; pattern matching has a budget of steps */
+	{
+		size_t big = HYPR_EXPAND_MAX / 2 + 1;
+		char *a = malloc(big + 1), *o = NULL;
+
+		memset(a, 'a', big);
+		a[big] = '\0';
+		hypr_vars_set(&v, "BIG", a);
+		hypr_vars_set(&v, "TEN", "0123456789");
+		memset(a, 'x', big);	/* the literal text does not count */
+		word(&v, '\\', a, a);
+		free(a);
+		if (hypr_expand_word("$BIG", &v, '\\', &o, &e) != 0 || strlen(o) != big) {
+			fprintf(stderr, "FAIL $BIG: %s\n", e.msg);
+			failures++;
+		}
+		free(o);
+		word(&v, '\\', "$BIG${BIG}", ERR);
+		word(&v, '\\', "${NOPE:-$BIG}${BIG:-x}", ERR);
+		word(&v, '\\', "${TEN//?/$BIG}", ERR);
+		word(&v, '\\', "${BIG%%a}${BIG}", ERR);
+		words(&v, "$BIG $BIG", ERR);
+		if (hypr_expand_word("${BIG}${BIG}", &v, '\\', &o, &e) != -1 ||
+		    strstr(e.msg, "variables expand to more than 1 MiB (hypr's limit)") == NULL) {
+			fprintf(stderr, "FAIL cap message: %s\n", e.msg);
+			failures++;
+		}
+		/* no memo past 64 KiB: without a budget this would run for ages */
+		if (hypr_expand_word("${BIG%%*b*b*b*b*b*c}", &v, '\\', &o, &e) != -1 ||
+		    strstr(e.msg, "substitution pattern too costly to match") == NULL) {
+			fprintf(stderr, "FAIL costly pattern: %s\n", e.msg);
+			failures++;
+		}
+	}
 
 	hypr_vars_free(&v);
 	if (failures) {

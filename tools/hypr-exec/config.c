@@ -200,6 +200,25 @@ parse_duration(const char *s, int64_t *ns)
 	return 0;
 }
 
+/* The image config's Env and Labels may hold this many bytes: with
+ * HYPR_EXPAND_MAX per value, a long chain of ENV L2=${L1}${L1}... stops here
+ * instead of filling memory. */
+#define MAX_ENV_LABELS (16u << 20)
+
+static size_t
+env_labels_size(json_t *config)
+{
+	json_t *x;
+	const char *k;
+	size_t i, n = 0;
+
+	json_array_foreach(json_object_get(config, "Env"), i, x)
+		n += json_string_length(x);
+	json_object_foreach(json_object_get(config, "Labels"), k, x)
+		n += strlen(k) + json_string_length(x);
+	return n;
+}
+
 static int
 set_env(json_t *config, const char *key, const char *val)
 {
@@ -559,6 +578,7 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 		struct hypr_vars v;
 		json_t *kv = json_array();
 		char *parts = NULL;
+		size_t size = env_labels_size(cfg);
 
 		if (vars_for(st, &v, e) < 0)
 			goto out;
@@ -574,6 +594,17 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 				free(ek);
 				hypr_vars_free(&v);
 				json_decref(kv);
+				goto out;
+			}
+			/* counted as if every pair were new: an upper bound */
+			size += strlen(ek) + strlen(ev) + 1;
+			if (size > MAX_ENV_LABELS) {
+				free(ek);
+				free(ev);
+				hypr_vars_free(&v);
+				json_decref(kv);
+				hypr_err_set(e, HYPR_EXIT_INPUT, "%s would make the image config's Env "
+				    "and Labels larger than %u bytes (hypr's limit)", op, MAX_ENV_LABELS);
 				goto out;
 			}
 			json_array_append_new(kv, json_pack("[s,s]", ek, ev));

@@ -25,9 +25,65 @@ key_len(const char *kv)
 	return eq ? (size_t)(eq - kv) : strlen(kv);
 }
 
+/* Past a few variables an index (open addressing, at most half full)
+ * keeps set and get constant-time: a Dockerfile may declare a million. */
+#define INDEX_FROM 8
+
+static size_t
+key_hash(const char *k, size_t n)
+{
+	size_t h = 14695981039346656037u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)k[i]) * 1099511628211u;
+	return h;
+}
+
+static void
+index_add(struct hypr_vars *v, size_t i)
+{
+	size_t m = v->icap - 1, h = key_hash(v->kv[i], key_len(v->kv[i])) & m;
+
+	while (v->idx[h])
+		h = (h + 1) & m;
+	v->idx[h] = i + 1;
+}
+
+/* Rebuild the index for n variables; without memory, there is none and
+ * lookups scan. */
+static void
+index_rebuild(struct hypr_vars *v)
+{
+	size_t cap = 32;
+
+	free(v->idx);
+	v->idx = NULL;
+	v->icap = 0;
+	if (v->n <= INDEX_FROM)
+		return;
+	while (cap < 2 * v->n + 2)
+		cap *= 2;
+	if ((v->idx = calloc(cap, sizeof(*v->idx))) == NULL)
+		return;
+	v->icap = cap;
+	for (size_t i = 0; i < v->n; i++)
+		index_add(v, i);
+}
+
 static ssize_t
 vars_find(const struct hypr_vars *v, const char *key, size_t klen)
 {
+	if (v->idx != NULL) {
+		size_t m = v->icap - 1, h = key_hash(key, klen) & m;
+
+		for (; v->idx[h]; h = (h + 1) & m) {
+			size_t i = v->idx[h] - 1;
+
+			if (key_len(v->kv[i]) == klen && memcmp(v->kv[i], key, klen) == 0)
+				return (ssize_t)i;
+		}
+		return -1;
+	}
 	for (size_t i = 0; i < v->n; i++)
 		if (key_len(v->kv[i]) == klen && memcmp(v->kv[i], key, klen) == 0)
 			return (ssize_t)i;
@@ -57,6 +113,10 @@ vars_put(struct hypr_vars *v, char *kv)
 		v->cap = cap;
 	}
 	v->kv[v->n++] = kv;
+	if (v->idx != NULL && 2 * v->n + 2 <= v->icap)
+		index_add(v, v->n - 1);
+	else if (v->n > INDEX_FROM)
+		index_rebuild(v);
 	return 0;
 }
 
@@ -122,6 +182,8 @@ hypr_vars_unset(struct hypr_vars *v, const char *key)
 	free(v->kv[i]);
 	memmove(&v->kv[i], &v->kv[i + 1], (v->n - (size_t)i - 1) * sizeof(*v->kv));
 	v->n--;
+	if (v->idx != NULL)
+		index_rebuild(v);
 }
 
 int
@@ -144,8 +206,10 @@ hypr_vars_free(struct hypr_vars *v)
 	for (size_t i = 0; i < v->n; i++)
 		free(v->kv[i]);
 	free(v->kv);
+	free(v->idx);
 	v->kv = NULL;
-	v->n = v->cap = 0;
+	v->idx = NULL;
+	v->n = v->cap = v->icap = 0;
 }
 
 /* ---- word lists ---- */

@@ -6,10 +6,14 @@
 #include <stddef.h>
 #include "err.h"
 
-/* An ordered set of variables ("K=V" strings); later set() replaces. */
+/* An ordered set of variables ("K=V" strings); later set() replaces.
+ * Zero-initialise; read kv[0..n) freely, change it only through these
+ * functions (they keep an index). */
 struct hypr_vars {
 	char **kv;
 	size_t n, cap;
+	size_t *idx;		/* open-addressing index: position + 1, 0 empty */
+	size_t icap;
 };
 
 /* Set K to V (copies both). */

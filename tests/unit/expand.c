@@ -101,6 +101,41 @@ main(void)
 		failures++;
 	}
 
+	/* many variables: the index keeps set, replace, unset and copy right */
+	{
+		struct hypr_vars m = { 0 }, mc = { 0 };
+		char k[32], val[32];
+		int bad = 0;
+
+		for (int i = 0; i < 1000; i++) {
+			snprintf(k, sizeof(k), "K%d", i);
+			snprintf(val, sizeof(val), "%d", i);
+			hypr_vars_set(&m, k, val);
+		}
+		hypr_vars_set(&m, "K7", "seven");
+		hypr_vars_unset(&m, "K500");
+		hypr_vars_unset(&m, "K0");
+		if (hypr_vars_copy(&mc, &m) != 0)
+			bad++;
+		for (int i = 0; i < 1000; i++) {
+			const char *g = hypr_vars_get(&mc, (snprintf(k, sizeof(k), "K%d", i), k));
+
+			snprintf(val, sizeof(val), "%d", i);
+			if (i == 0 || i == 500 ? g != NULL : i == 7 ? strcmp(g, "seven") != 0 :
+			    g == NULL || strcmp(g, val) != 0)
+				bad++;
+		}
+		if (m.n != 998 || mc.n != 998 || strcmp(m.kv[0], "K1=1") != 0 ||
+		    hypr_vars_get(&m, "K") != NULL || hypr_vars_get(&m, "K10000") != NULL)
+			bad++;
+		if (bad) {
+			fprintf(stderr, "FAIL many vars: %d\n", bad);
+			failures++;
+		}
+		hypr_vars_free(&m);
+		hypr_vars_free(&mc);
+	}
+
 	/* plain, $V, ${V} */
 	word(&v, '\\', "hello", "hello");
 	word(&v, '\\', "he'll'o", "hello");

@@ -214,6 +214,23 @@ cat_file() {
 	check 80/icmp "invalid proto 'icmp'"
 }
 
+@test "build: .dockerignore patterns Go's filepath.Match rejects fail the build at their line; classes match characters" {
+	local c="$BATS_TEST_TMPDIR/ign"
+	mkdir -p "$c"
+	printf 'FROM busybox:latest\nCOPY . /x\n' > "$c/Dockerfile"
+	touch "$c/keep" "$c/a☺b" "$c/aab"
+	for p in '[]a]' '[-]' '[x-]' '[a-b-c]' 'tail\'; do
+		printf '# comment\n*.tmp\n%s\n' "$p" > "$c/.dockerignore"
+		run --separate-stderr -3 hypr build -q -t ign:1 "$c"
+		[[ $stderr == *"ERROR: hypr-exec failed (exit 3): hypr-exec: $(realpath "$c")/.dockerignore:3: syntax error in pattern '$p'"* ]] ||
+			{ echo "got: $stderr" >&2; return 1; }
+	done
+	printf 'a[^a]b\nDockerfile\n.dockerignore\n' > "$c/.dockerignore"
+	run --separate-stderr -0 hypr build -q -t ign:2 "$c"
+	manifest ign:2
+	assert_equal "$(tree | awk '{print $3}' | grep '^/x/' | sort | tr '\n' ' ')" '/x/aab /x/keep '
+}
+
 # bats test_tags=vm
 @test "build: -n prints a pipeline that builds the same image" {
 	run -0 hypr build -n -t piped:1 "$EX/hello"

@@ -232,6 +232,17 @@ cat_file() {
 }
 
 # bats test_tags=vm
+@test "build: RUN <<  EOF with blanks after << is a heredoc, run as the script (BuildKit)" {
+	local c="$BATS_TEST_TMPDIR/hd"
+	mkdir -p "$c"
+	printf '%s\n' 'FROM busybox:latest' 'RUN <<  EOF' 'echo one > /one' 'echo two > /two' 'EOF' \
+	    'RUN << -EOF cat > /dash' 'x' '-EOF' > "$c/Dockerfile"
+	run --separate-stderr -0 hypr build -q -t hd:1 "$c"
+	manifest hd:1
+	assert_equal "$(cat_file /one)$(cat_file /two)$(cat_file /dash)" onetwox
+}
+
+# bats test_tags=vm
 @test "build: -n prints a pipeline that builds the same image" {
 	run -0 hypr build -n -t piped:1 "$EX/hello"
 	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/p.sh"

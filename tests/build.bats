@@ -232,12 +232,13 @@ cat_file() {
 }
 
 # bats test_tags=vm
-@test "build: RUN <<  EOF with blanks after << is a heredoc, run as the script (BuildKit)" {
+@test "build: RUN <<  EOF with blanks after << is a heredoc, run as the script (BuildKit); RUN --device is warned about" {
 	local c="$BATS_TEST_TMPDIR/hd"
 	mkdir -p "$c"
 	printf '%s\n' 'FROM busybox:latest' 'RUN <<  EOF' 'echo one > /one' 'echo two > /two' 'EOF' \
-	    'RUN << -EOF cat > /dash' 'x' '-EOF' > "$c/Dockerfile"
-	run --separate-stderr -0 hypr build -q -t hd:1 "$c"
+	    'RUN << -EOF cat > /dash' 'x' '-EOF' 'RUN --device=/dev/fuse --device=/dev/kvm true' > "$c/Dockerfile"
+	run --separate-stderr -0 hypr build --progress=plain -t hd:1 "$c"
+	[[ $stderr == *"hypr-exec: warning: $c/Dockerfile:9: RUN --device is not supported: running without the device"* ]]
 	manifest hd:1
 	assert_equal "$(cat_file /one)$(cat_file /two)$(cat_file /dash)" onetwox
 }

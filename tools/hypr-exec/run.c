@@ -336,6 +336,9 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 		if (json_object_get(fl, "mount") != NULL)
 			warn("%s:%ld: RUN --mount is not supported: running without the mount",
 			    c->dockerfile ? c->dockerfile : "Dockerfile", line);
+		if (json_object_get(fl, "device") != NULL)
+			warn("%s:%ld: RUN --device is not supported: running without the device",
+			    c->dockerfile ? c->dockerfile : "Dockerfile", line);
 		if (net != NULL && strcmp(net, "none") != 0)
 			warn("%s:%ld: RUN --network=%s: the build VM has no network",
 			    c->dockerfile ? c->dockerfile : "Dockerfile", line, net);

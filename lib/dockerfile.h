@@ -19,6 +19,23 @@ struct hypr_dockerfile_opts {
 					 * instruction written with "stage":null */
 };
 
+/* Where the plan goes as it is made: header() once, then record() for each
+ * record in order (the callee borrows rec). A non-zero return stops the
+ * plan with that error. */
+struct hypr_dockerfile_sink {
+	int (*header)(void *arg, json_t *hdr, struct hypr_err *e);
+	int (*record)(void *arg, json_t *rec, struct hypr_err *e);
+	void *arg;
+};
+
+/* Parse a Dockerfile (len bytes, need not be NUL-terminated) and stream its
+ * plan to the sink. Every syntax and stage error is found before the
+ * header is handed over; memory is linear in len with a small constant.
+ * Errors: as hypr_dockerfile_plan. */
+int hypr_dockerfile_plan_stream(const char *text, size_t len,
+    const struct hypr_dockerfile_opts *o, const struct hypr_dockerfile_sink *sink,
+    struct hypr_err *e);
+
 /* Parse a Dockerfile (len bytes, need not be NUL-terminated) into the plan:
  * *header is the stream header object, *records the records in order (a
  * JSON array; warnings are records of type "warning"). Errors: HYPR_EXIT_INPUT

@@ -25,75 +25,79 @@ key_len(const char *kv)
 	return eq ? (size_t)(eq - kv) : strlen(kv);
 }
 
-static uint64_t
+/* Past a few variables an index (open addressing, at most half full)
+ * keeps set and get constant-time: a Dockerfile may declare a million. */
+#define INDEX_FROM 8
+
+static size_t
 key_hash(const char *k, size_t n)
 {
-	uint64_t h = 1469598103934665603ULL;
+	size_t h = 14695981039346656037u;
 
 	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+		h = (h ^ (unsigned char)k[i]) * 1099511628211u;
 	return h;
 }
 
-/* (Re)build the index for icap slots. */
-static int
-vars_reindex(struct hypr_vars *v, size_t icap)
+static void
+index_add(struct hypr_vars *v, size_t i)
 {
-	size_t *idx = calloc(icap, sizeof(*idx));
+	size_t m = v->icap - 1, h = key_hash(v->kv[i], key_len(v->kv[i])) & m;
 
-	if (idx == NULL)
-		return -1;
-	for (size_t i = 0; i < v->n; i++) {
-		size_t kl = key_len(v->kv[i]), j = key_hash(v->kv[i], kl) & (icap - 1);
-
-		while (idx[j])
-			j = (j + 1) & (icap - 1);
-		idx[j] = i + 1;
-	}
-	free(v->idx);
-	v->idx = idx;
-	v->icap = icap;
-	return 0;
+	while (v->idx[h])
+		h = (h + 1) & m;
+	v->idx[h] = i + 1;
 }
 
-/* The index slot of key: holding it, or the empty slot where it would go. */
-static size_t
-vars_slot(const struct hypr_vars *v, const char *key, size_t klen)
+/* Rebuild the index for n variables; without memory, there is none and
+ * lookups scan. */
+static void
+index_rebuild(struct hypr_vars *v)
 {
-	size_t j = key_hash(key, klen) & (v->icap - 1);
+	size_t cap = 32;
 
-	for (; v->idx[j]; j = (j + 1) & (v->icap - 1)) {
-		const char *kv = v->kv[v->idx[j] - 1];
-
-		if (key_len(kv) == klen && memcmp(kv, key, klen) == 0)
-			break;
-	}
-	return j;
+	free(v->idx);
+	v->idx = NULL;
+	v->icap = 0;
+	if (v->n <= INDEX_FROM)
+		return;
+	while (cap < 2 * v->n + 2)
+		cap *= 2;
+	if ((v->idx = calloc(cap, sizeof(*v->idx))) == NULL)
+		return;
+	v->icap = cap;
+	for (size_t i = 0; i < v->n; i++)
+		index_add(v, i);
 }
 
 static ssize_t
 vars_find(const struct hypr_vars *v, const char *key, size_t klen)
 {
-	size_t j;
+	if (v->idx != NULL) {
+		size_t m = v->icap - 1, h = key_hash(key, klen) & m;
 
-	if (v->icap == 0)
+		for (; v->idx[h]; h = (h + 1) & m) {
+			size_t i = v->idx[h] - 1;
+
+			if (key_len(v->kv[i]) == klen && memcmp(v->kv[i], key, klen) == 0)
+				return (ssize_t)i;
+		}
 		return -1;
-	j = vars_slot(v, key, klen);
-	return v->idx[j] ? (ssize_t)(v->idx[j] - 1) : -1;
+	}
+	for (size_t i = 0; i < v->n; i++)
+		if (key_len(v->kv[i]) == klen && memcmp(v->kv[i], key, klen) == 0)
+			return (ssize_t)i;
+	return -1;
 }
 
 static int
 vars_put(struct hypr_vars *v, char *kv)
 {
-	size_t klen = key_len(kv), j;
+	ssize_t i = vars_find(v, kv, key_len(kv));
 
-	if ((v->n + 1) * 2 > v->icap &&
-	    vars_reindex(v, v->icap ? v->icap * 2 : 16) < 0)
-		return -1;
-	j = vars_slot(v, kv, klen);
-	if (v->idx[j]) {
-		free(v->kv[v->idx[j] - 1]);
-		v->kv[v->idx[j] - 1] = kv;
+	if (i >= 0) {
+		free(v->kv[i]);
+		v->kv[i] = kv;
 		return 0;
 	}
 	if (v->n == v->cap) {
@@ -109,7 +113,10 @@ vars_put(struct hypr_vars *v, char *kv)
 		v->cap = cap;
 	}
 	v->kv[v->n++] = kv;
-	v->idx[j] = v->n;
+	if (v->idx != NULL && 2 * v->n + 2 <= v->icap)
+		index_add(v, v->n - 1);
+	else if (v->n > INDEX_FROM)
+		index_rebuild(v);
 	return 0;
 }
 
@@ -175,10 +182,8 @@ hypr_vars_unset(struct hypr_vars *v, const char *key)
 	free(v->kv[i]);
 	memmove(&v->kv[i], &v->kv[i + 1], (v->n - (size_t)i - 1) * sizeof(*v->kv));
 	v->n--;
-	/* positions moved: index again, in place (unset is rare) */
-	memset(v->idx, 0, v->icap * sizeof(*v->idx));
-	for (size_t k = 0; k < v->n; k++)
-		v->idx[vars_slot(v, v->kv[k], key_len(v->kv[k]))] = k + 1;
+	if (v->idx != NULL)
+		index_rebuild(v);
 }
 
 int
@@ -314,8 +319,14 @@ struct lex {
 	int raw_escapes;
 	const struct hypr_vars *vars;
 	int depth;		/* nesting of ${...} and quotes */
+	size_t budget;		/* bytes variables may still add */
+	size_t steps;		/* pattern matching work so far */
 	char err[512];		/* set on the first error */
 };
+
+/* Pattern matching (${V#p} ${V%p} ${V/p/r}) may take this many steps in
+ * one expansion: enough for any real pattern, a bound for hostile ones. */
+#define MAX_STEPS ((size_t)100 << 20)
 
 /* Deeper nesting is refused rather than overflowing the stack. */
 #define MAX_NEST 1000
@@ -438,6 +449,7 @@ struct pm {
 	const char *p0, *s0;
 	size_t n0;
 	unsigned char *memo;
+	size_t *steps;
 };
 
 static int
@@ -450,6 +462,10 @@ pm_at(struct pm *m, const char *p, const char *s, size_t n)
 	if (m->memo && (m->memo[key >> 3] >> (key & 7)) & 1)
 		return 0;
 	for (;;) {
+		if (++*m->steps > MAX_STEPS) {
+			r = -2;
+			break;
+		}
 		if (*p == '\0') {
 			r = n == 0;
 			break;
@@ -489,16 +505,19 @@ pm_at(struct pm *m, const char *p, const char *s, size_t n)
 	return r;
 }
 
+/* 1 match, 0 none, -1 a bad escape, -2 out of steps. */
 static int
-pat_match(const char *p, const char *s, size_t n)
+pat_match(struct lex *l, const char *p, const char *s, size_t n)
 {
-	struct pm m = { .p0 = p, .s0 = s, .n0 = n };
+	struct pm m = { .p0 = p, .s0 = s, .n0 = n, .steps = &l->steps };
 	size_t pl = strlen(p), bits;
 	int r;
 
 	if (strchr(p, '*') != NULL && pl < 65536 && n < 65536 &&
-	    (bits = (pl + 1) * (n + 1)) < ((size_t)1 << 30))
+	    (bits = (pl + 1) * (n + 1)) < ((size_t)1 << 30)) {
+		l->steps += bits / 64;	/* clearing it is work too */
 		m.memo = calloc(bits / 8 + 1, 1);
+	}
 	r = pm_at(&m, p, s, n);
 	free(m.memo);
 	return r;
@@ -516,55 +535,82 @@ pat_check(const char *p)
 	return 0;
 }
 
+static int
+too_costly(struct lex *l)
+{
+	return fail(l, "substitution pattern too costly to match (hypr's limit)%s%s", "", "");
+}
+
+/* Variables (and what is made of them) may add l->budget bytes in all. */
+static int
+take(struct lex *l, size_t n)
+{
+	if (n > l->budget)
+		return fail(l, "variables expand to more than %s (hypr's limit)%s", "1 MiB", "");
+	l->budget -= n;
+	return 0;
+}
+
 /* ${V#p} ${V##p} ${V%p} ${V%%p}: remove the shortest (or longest) matching
  * prefix or suffix. */
-static void
-trim(struct hypr_strbuf *out, const char *val, const char *pat, int suffix,
-    int greedy)
+static int
+trim(struct lex *l, struct hypr_strbuf *out, const char *val, const char *pat,
+    int suffix, int greedy)
 {
 	size_t n = strlen(val);
+	int r;
 
 	if (!suffix) {
 		for (size_t k = 0; k <= n; k++) {
 			size_t len = greedy ? n - k : k;
 
-			if (pat_match(pat, val, len) == 1) {
+			if ((r = pat_match(l, pat, val, len)) == 1) {
 				hypr_strbuf_add(out, val + len);
-				return;
+				return take(l, n - len);
 			}
+			if (r == -2)
+				return too_costly(l);
 		}
 	} else {
 		for (size_t k = 0; k <= n; k++) {
 			size_t at = greedy ? k : n - k;
 
-			if (pat_match(pat, val + at, n - at) == 1) {
+			if ((r = pat_match(l, pat, val + at, n - at)) == 1) {
 				hypr_strbuf_addn(out, val, at);
-				return;
+				return take(l, at);
 			}
+			if (r == -2)
+				return too_costly(l);
 		}
 	}
 	hypr_strbuf_add(out, val);
+	return take(l, n);
 }
 
 /* ${V/p/r} and ${V//p/r}: the leftmost (then longest) match is replaced. */
-static void
-replace(struct hypr_strbuf *out, const char *val, const char *pat,
+static int
+replace(struct lex *l, struct hypr_strbuf *out, const char *val, const char *pat,
     const char *rep, int all)
 {
-	size_t n = strlen(val), i = 0;
-	int done = 0;
+	size_t n = strlen(val), i = 0, start = out->n;
+	int done = 0, r;
 
 	while (i <= n) {
 		size_t len = 0;
 		int found = 0;
 
+		if (out->n - start > l->budget)
+			return take(l, out->n - start);
 		if (!done)
-			for (size_t k = n - i + 1; k-- > 0;)
-				if (pat_match(pat, val + i, k) == 1) {
+			for (size_t k = n - i + 1; k-- > 0;) {
+				if ((r = pat_match(l, pat, val + i, k)) == 1) {
 					found = 1;
 					len = k;
 					break;
 				}
+				if (r == -2)
+					return too_costly(l);
+			}
 		if (!found) {
 			if (i < n)
 				hypr_strbuf_addc(out, val[i]);
@@ -581,6 +627,7 @@ replace(struct hypr_strbuf *out, const char *val, const char *pat,
 		} else
 			i += len;
 	}
+	return take(l, out->n - start);
 }
 
 static int
@@ -598,9 +645,11 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 			return 0;
 		}
 		val = vars_getn(l->vars, name.s, name.n);
-		if (val != NULL)
-			hypr_strbuf_add(out, val);
 		free(name.s);
+		if (val != NULL) {
+			hypr_strbuf_add(out, val);
+			return take(l, strlen(val));
+		}
 		return 0;
 	}
 	next(l);
@@ -619,9 +668,11 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 		goto out;
 	}
 	if (mod == '}') {
-		if (val != NULL)
-			hypr_strbuf_add(out, val);
 		rc = 0;
+		if (val != NULL) {
+			hypr_strbuf_add(out, val);
+			rc = take(l, strlen(val));
+		}
 		goto out;
 	}
 	if (mod == ':') {
@@ -630,6 +681,13 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 	}
 	if (mod == '+' || mod == '-' || mod == '?' || mod == '#' || mod == '%') {
 		int raw = mod == '#' || mod == '%';
+
+		if (colon && raw) {	/* BuildKit has no ${V:#p} nor ${V:%p} */
+			char m[3] = { ':', (char)mod, 0 };
+
+			fail(l, "unsupported modifier (%s) in substitution%s", m, "");
+			goto out;
+		}
 
 		if (process_stop(l, '}', raw, &word, NULL) < 0) {
 			if (peek(l) == EOFC) {
@@ -640,10 +698,15 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 		}
 		hypr_strbuf_addc(&word, '\0');
 		word.n--;
+		rc = 0;
 		switch (mod) {
 		case '-':
-			hypr_strbuf_add(out, val == NULL || (colon && *val == '\0') ?
-			    word.s : val);
+			if (val == NULL || (colon && *val == '\0'))
+				hypr_strbuf_add(out, word.s);
+			else {
+				hypr_strbuf_add(out, val);
+				rc = take(l, strlen(val));
+			}
 			break;
 		case '+':
 			if (!(val == NULL || (colon && *val == '\0')))
@@ -654,9 +717,11 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 				fail(l, "%s: %s", name.s, *word.s ? word.s :
 				    val == NULL ? "is not allowed to be unset" :
 				    "is not allowed to be empty");
+				rc = -1;
 				goto out;
 			}
 			hypr_strbuf_add(out, val);
+			rc = take(l, strlen(val));
 			break;
 		default: {
 			const char *p = word.s;
@@ -668,12 +733,12 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 			}
 			if (pat_check(p) < 0) {
 				fail(l, "invalid pattern (%s) in substitution%s", p, "");
+				rc = -1;
 				goto out;
 			}
-			trim(out, val ? val : "", p, mod == '%', greedy);
+			rc = trim(l, out, val ? val : "", p, mod == '%', greedy);
 		}
 		}
-		rc = 0;
 		goto out;
 	}
 	if (mod == '/' && !colon) {
@@ -705,8 +770,7 @@ process_dollar(struct lex *l, struct hypr_strbuf *out)
 			fail(l, "invalid pattern (%s) in substitution%s", word.s, "");
 			goto out;
 		}
-		replace(out, val ? val : "", word.s, rep.s, all);
-		rc = 0;
+		rc = replace(l, out, val ? val : "", word.s, rep.s, all);
 		goto out;
 	}
 	{
@@ -787,7 +851,8 @@ static int
 expand(const char *text, const struct hypr_vars *vars, int escape, char **res,
     struct words *w, struct hypr_err *e)
 {
-	struct lex l = { .s = text, .n = strlen(text), .esc = escape, .vars = vars };
+	struct lex l = { .s = text, .n = strlen(text), .esc = escape, .vars = vars,
+	    .budget = HYPR_EXPAND_MAX };
 	struct hypr_strbuf out = { 0 };
 
 	if (process_stop(&l, EOFC, 0, &out, w) < 0) {

@@ -77,22 +77,68 @@ clean(const char *path)
 	return out;
 }
 
+/* Go's utf8.DecodeRune on a NUL-terminated string: the rune at s and its
+ * length; a byte that starts no valid sequence is U+FFFD of length 1. */
 static size_t
-utf8_len(const char *s)
+rune_at(const char *str, long *r)
 {
-	unsigned char c = (unsigned char)*s;
-	size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n;
+	long v, min;
 
-	for (size_t i = 1; i < n; i++)
-		if (s[i] == '\0')
-			return i;
+	if (s[0] < 0x80) {
+		*r = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, v = s[0] & 0x1f, min = 0x80;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, v = s[0] & 0x0f, min = 0x800;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, v = s[0] & 0x07, min = 0x10000;
+	else
+		goto bad;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			goto bad;
+		v = v << 6 | (s[i] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		goto bad;
+	*r = v;
 	return n;
+bad:
+	*r = 0xfffd;
+	return 1;
 }
 
-/* Match one [...] class at *pp against c; advances *pp past it. Returns
- * 1/0, or -1 for a malformed class. */
+/* Go's getEsc: one character of a class at *pp (an escape taken), which
+ * must be followed by more of the class; -1 when malformed. */
 static int
-class_match(const char **pp, unsigned char c)
+class_char(const char **pp, long *r)
+{
+	const char *p = *pp;
+	size_t n;
+
+	if (*p == '\0' || *p == '-' || *p == ']')
+		return -1;
+	if (*p == '\\' && *++p == '\0')
+		return -1;
+	n = rune_at(p, r);
+	if (*r == 0xfffd && n == 1)
+		return -1;	/* not UTF-8 */
+	p += n;
+	if (*p == '\0')
+		return -1;	/* the class never ends */
+	*pp = p;
+	return 0;
+}
+
+/* Match one [...] class at *pp against the character c (a rune, as Go's
+ * regexp and filepath.Match compare); advances *pp past it. Returns 1/0,
+ * or -1 for a class filepath.Match rejects ([]a], [-], [x-], [a-b-c]). */
+static int
+class_match(const char **pp, long c)
 {
 	const char *p = *pp + 1;
 	int neg = 0, hit = 0, items = 0;
@@ -102,27 +148,17 @@ class_match(const char **pp, unsigned char c)
 		p++;
 	}
 	for (;;) {
-		unsigned char lo, hi;
+		long lo, hi;
 
-		if (*p == '\0')
-			return -1;
 		if (*p == ']' && items > 0) {
 			p++;
 			break;
 		}
-		if (*p == '\\')
-			p++;
-		if (*p == '\0')
+		if (class_char(&p, &lo) < 0)
 			return -1;
-		lo = hi = (unsigned char)*p++;
-		if (*p == '-' && p[1] != ']' && p[1] != '\0') {
-			p++;
-			if (*p == '\\')
-				p++;
-			if (*p == '\0')
-				return -1;
-			hi = (unsigned char)*p++;
-		}
+		hi = lo;
+		if (*p == '-' && class_char((p++, &p), &hi) < 0)
+			return -1;
 		if (lo <= c && c <= hi)
 			hit = 1;
 		items++;
@@ -146,6 +182,7 @@ glob_at(struct gm *g, const char *p, const char *s)
 	size_t key = (size_t)(p - g->p0) * (g->sl + 1) + (size_t)(s - g->s0);
 	const char *p_in = p, *s_in = s;
 	int r = 0;
+	long rune;
 
 	if (g->memo && (g->memo[key >> 3] >> (key & 7)) & 1)
 		return 0;
@@ -177,7 +214,7 @@ glob_at(struct gm *g, const char *p, const char *s)
 					break;
 				if (*s == '\0' || *s == '/')
 					break;
-				s += utf8_len(s);
+				s += rune_at(s, &rune);
 			}
 			break;
 		}
@@ -185,13 +222,18 @@ glob_at(struct gm *g, const char *p, const char *s)
 			if (*s == '\0' || *s == '/')
 				break;
 			p++;
-			s += utf8_len(s);
+			s += rune_at(s, &rune);
 			continue;
 		}
 		if (*p == '[') {
-			if (*s == '\0' || class_match(&p, (unsigned char)*s) <= 0)
+			size_t n;
+
+			if (*s == '\0')
 				break;
-			s++;
+			n = rune_at(s, &rune);
+			if (class_match(&p, rune) <= 0)
+				break;
+			s += n;
 			continue;
 		}
 		if (*p == '\\' && p[1] != '\0')
@@ -222,15 +264,15 @@ glob(const char *p, const char *s)
 	return r;
 }
 
-/* Syntax check, as patternmatcher does with filepath.Match: classes must
- * be closed and well formed. */
+/* Syntax check, as patternmatcher does with filepath.Match(p, "."):
+ * classes closed and well formed, no escape at the very end. */
 static int
 pattern_ok(const char *p)
 {
 	for (; *p; p++) {
 		if (*p == '\\') {
 			if (p[1] == '\0')
-				return 1;
+				return 0;
 			p++;
 		} else if (*p == '[') {
 			const char *q = p;

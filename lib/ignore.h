@@ -10,7 +10,10 @@
 
 struct hypr_ignore;
 
-/* Parse .dockerignore text. */
+/* Parse .dockerignore text. A pattern Go's filepath.Match rejects ([]a],
+ * [-], [x-], [a-b-c], a trailing \) fails with HYPR_EXIT_INPUT and
+ * "NAME:LINE: syntax error in pattern 'P'", as it fails a BuildKit build;
+ * [...] classes match characters (UTF-8), not bytes. */
 int hypr_ignore_parse(struct hypr_ignore **ig, const char *text, struct hypr_err *e);
 /* Load CONTEXT/.dockerignore (or `<dockerfile>.dockerignore` beside the
  * Dockerfile when dockerfile is non-NULL and that file exists); a missing

@@ -176,6 +176,73 @@ cat_file() {
 	[[ $stderr != *"ERROR: hypr-fetch"* ]]
 }
 
+@test "build: COPY --from a stage defined later; stages run in dependency order" {
+	local c="$BATS_TEST_TMPDIR/fwd"
+	mkdir -p "$c"
+	echo hello > "$c/greeting"
+	printf '%s\n' 'FROM busybox:latest AS app' 'COPY --from=data /greeting /greeting' \
+	    'FROM scratch AS data' 'COPY greeting /greeting' 'FROM app' 'CMD ["cat", "/greeting"]' > "$c/Dockerfile"
+	run --separate-stderr -0 hypr build --progress=plain -t fwd:1 "$c"
+	[ "$(grep -o '^#[0-9] \[[a-z0-9 /]*\]' <<<"$stderr" | tr '\n' ' ')" = '#1 [data 1/1] #2 [app 1/1] #3 [1/1] ' ]
+	manifest fwd:1
+	assert_equal "$(field .cmd)" '["cat","/greeting"]'
+	assert_equal "$(cat_file /greeting)" hello
+	# a cycle is refused by hypr-parse before anything runs
+	printf '%s\n' 'FROM busybox:latest AS app' 'COPY --from=data /x /x' 'FROM app AS data' > "$c/Dockerfile"
+	run --separate-stderr -3 hypr build -t fwd:2 "$c"
+	[[ $stderr == *"ERROR: hypr-parse failed (exit 3): hypr-parse: $c/Dockerfile:2: circular dependency detected on stage: app"* ]]
+}
+
+@test "build: EXPOSE takes BuildKit's forms and keeps the container ports" {
+	local c="$BATS_TEST_TMPDIR/expose"
+	mkdir -p "$c"
+	printf '%s\n' 'FROM busybox:latest' \
+	    'EXPOSE 1234:1234/tcp 0.0.0.0:1234-1235:3333-3334/tcp [::1]:80:80 53/UDP 9/ ::7' > "$c/Dockerfile"
+	run --separate-stderr -0 hypr build -t expose:1 "$c"
+	manifest expose:1
+	assert_equal "$(field .exposed_ports)" '["1234/tcp","3333/tcp","3334/tcp","53/udp","7/tcp","80/tcp","9/tcp"]'
+	check() {	# check PORT MESSAGE
+		printf 'FROM busybox:latest\nEXPOSE %s\n' "$1" > "$c/Dockerfile"
+		run --separate-stderr -3 hypr build -t expose:2 "$c"
+		[[ $stderr == *"ERROR: hypr-exec failed (exit 3): hypr-exec: $c/Dockerfile:2: EXPOSE $1: $2"* ]] ||
+			{ echo "got: $stderr" >&2; return 1; }
+	}
+	check 70000 "invalid port '70000'"
+	check 1.2.3:80:80 'invalid IP address: 1.2.3'
+	check 1-2:80-82 'invalid ranges specified for container and host Ports: 80-82 and 1-2'
+	check x:80 'invalid hostPort: x'
+	check 80/icmp "invalid proto 'icmp'"
+}
+
+@test "build: .dockerignore patterns Go's filepath.Match rejects fail the build at their line; classes match characters" {
+	local c="$BATS_TEST_TMPDIR/ign"
+	mkdir -p "$c"
+	printf 'FROM busybox:latest\nCOPY . /x\n' > "$c/Dockerfile"
+	touch "$c/keep" "$c/a☺b" "$c/aab"
+	for p in '[]a]' '[-]' '[x-]' '[a-b-c]' 'tail\'; do
+		printf '# comment\n*.tmp\n%s\n' "$p" > "$c/.dockerignore"
+		run --separate-stderr -3 hypr build -q -t ign:1 "$c"
+		[[ $stderr == *"ERROR: hypr-exec failed (exit 3): hypr-exec: $(realpath "$c")/.dockerignore:3: syntax error in pattern '$p'"* ]] ||
+			{ echo "got: $stderr" >&2; return 1; }
+	done
+	printf 'a[^a]b\nDockerfile\n.dockerignore\n' > "$c/.dockerignore"
+	run --separate-stderr -0 hypr build -q -t ign:2 "$c"
+	manifest ign:2
+	assert_equal "$(tree | awk '{print $3}' | grep '^/x/' | sort | tr '\n' ' ')" '/x/aab /x/keep '
+}
+
+# bats test_tags=vm
+@test "build: RUN <<  EOF with blanks after << is a heredoc, run as the script (BuildKit); RUN --device is warned about" {
+	local c="$BATS_TEST_TMPDIR/hd"
+	mkdir -p "$c"
+	printf '%s\n' 'FROM busybox:latest' 'RUN <<  EOF' 'echo one > /one' 'echo two > /two' 'EOF' \
+	    'RUN << -EOF cat > /dash' 'x' '-EOF' 'RUN --device=/dev/fuse --device=/dev/kvm true' > "$c/Dockerfile"
+	run --separate-stderr -0 hypr build --progress=plain -t hd:1 "$c"
+	[[ $stderr == *"hypr-exec: warning: $c/Dockerfile:9: RUN --device is not supported: running without the device"* ]]
+	manifest hd:1
+	assert_equal "$(cat_file /one)$(cat_file /two)$(cat_file /dash)" onetwox
+}
+
 # bats test_tags=vm
 @test "build: -n prints a pipeline that builds the same image" {
 	run -0 hypr build -n -t piped:1 "$EX/hello"

@@ -250,11 +250,11 @@ finish_bg() {
 		[[ $stderr == *"ERROR: hypr-parse failed (exit 3)"* ]]
 	}
 	check 'FROM busybox:latest\nFOO bar\n' 2 'unknown instruction: FOO'
-	check 'FROM busybox:latest\nCOPY --evil=1 a /a\n' 2 'COPY: unknown flag: evil'
-	check 'FROM busybox:latest\nRUN --evil true\n' 2 'RUN: unknown flag: evil'
-	check 'FROM --plat=x busybox:latest\n' 1 'FROM: unknown flag: plat'
-	check 'FROM busybox:latest\nCOPY --from a /a\n' 2 'COPY: missing a value on flag: from'
-	check 'FROM busybox:latest\nCOPY --link=maybe a /a\n' 2 'COPY: expecting boolean value for flag link, not: maybe'
+	check 'FROM busybox:latest\nCOPY --evil=1 a /a\n' 2 'unknown flag: --evil'
+	check 'FROM busybox:latest\nRUN --evil true\n' 2 'unknown flag: --evil'
+	check 'FROM --platfrom=x busybox:latest\n' 1 'unknown flag: --platfrom (did you mean platform?)'
+	check 'FROM busybox:latest\nCOPY --from a /a\n' 2 'missing a value on flag: --from'
+	check 'FROM busybox:latest\nCOPY --link=maybe a /a\n' 2 'expecting boolean value for flag --link, not: maybe'
 	check 'FROM busybox:latest\nENV =x\n' 2 'ENV names can not be blank'
 	check 'FROM busybox:latest\nLABEL =x\n' 2 'LABEL names can not be blank'
 	check 'ARG =x\nFROM busybox:latest\n' 1 'ARG names can not be blank'
@@ -262,10 +262,14 @@ finish_bg() {
 	check 'FROM busybox:latest\nLABEL a=\xff\xfe\n' 2 'invalid UTF-8 in instruction'
 	check 'FROM busybox:latest\nRUN <<EOF\necho hi\n' 2 'unterminated heredoc EOF'
 	check '# just a comment\n' 1 'file with no instructions'
-	# a line of 20 MB is refused whole, a 3 MB one is fine
+	# a file of 20 MB is refused whole, a 3 MB instruction is fine, a
+	# physical line over 64 KiB is refused as BuildKit refuses it
 	{ echo 'FROM busybox:latest'; printf 'LABEL a=%s\n' "$(head -c 20000000 /dev/zero | tr '\0' a)"; } > c/Dockerfile
 	run -3 --separate-stderr hypr build -q -t e:1 c
 	one_error "hypr-parse: c/Dockerfile: larger than 16777216 bytes"
+	{ echo 'FROM busybox:latest'; printf 'LABEL a=%s\n' "$(head -c 70000 /dev/zero | tr '\0' a)"; } > c/Dockerfile
+	run -3 --separate-stderr hypr build -q -t e:1 c
+	one_error "hypr-parse: c/Dockerfile:2: dockerfile line greater than max allowed size of 65535"
 	# an endless Dockerfile on stdin is cut at the same limit
 	run -3 --separate-stderr hypr build -q -t e:1 -f - c < /dev/zero
 	one_error "hypr-parse: Dockerfile: larger than 16777216 bytes"
@@ -278,7 +282,7 @@ finish_bg() {
 	printf 'FROM --platform=../../x busybox:latest\n' > c/Dockerfile
 	run -3 --separate-stderr hypr build -q -t e:1 c
 	one_error "hypr-fetch: line 1: invalid platform '../../x'"
-	{ echo 'FROM busybox:latest'; printf 'ENV A=%s\n' "$(head -c 3000000 /dev/zero | tr '\0' a)"; } > c/Dockerfile
+	{ echo 'FROM busybox:latest'; printf 'ENV A='; for _ in $(seq 50); do head -c 60000 /dev/zero | tr '\0' a; echo '\'; done; echo; } > c/Dockerfile
 	run -0 --separate-stderr hypr build -q -t big:1 c
 	run -0 hypr image inspect big:1
 	[ "$(jq -r '.[0].env[] | select(startswith("A=")) | length' <<<"$output")" -eq 3000002 ]
@@ -654,13 +658,14 @@ EOF
 
 @test "hostile: variables nested 100000 deep are bad input, not a crash" {
 	deep=$(head -c 100000 /dev/zero | sed 's/\x0/${A:-/g')x$(head -c 100000 /dev/zero | tr '\0' '}')
-	printf 'ARG A=%s\nFROM busybox:latest\n' "$deep" > Dockerfile
+	# in lines BuildKit can read (under 64 KiB), joined by continuations
+	{ printf 'ARG A=%s\n' "$deep" | fold -w 60000 | sed '$!s/$/\\/'; echo 'FROM busybox:latest'; } > Dockerfile
 	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
 	[[ $stderr == 'hypr-parse: Dockerfile:1: failed to process "${A:-${A:-'*'...": syntax error: nested deeper than 1000 levels' ]]
 	[ "${#stderr}" -lt 400 ]
 	# ENV is expanded by hypr-exec: the same there
 	mkdir -p c
-	printf 'FROM busybox:latest\nENV A=%s\n' "$deep" > c/Dockerfile
+	{ echo 'FROM busybox:latest'; printf 'ENV A=%s\n' "$deep" | fold -w 60000 | sed '$!s/$/\\/'; } > c/Dockerfile
 	run -3 --separate-stderr hypr build -q -t deep:1 c
 	one_error "hypr-exec: c/Dockerfile:2: ENV A="
 	[[ $stderr == *"ERROR: hypr-exec failed (exit 3)"* ]]
@@ -913,10 +918,28 @@ EOF
 	[[ $stderr == *"hypr-exec: c/Dockerfile:2: STOPSIGNAL SIGFOO: "* ]]
 }
 
+@test "hostile: an ENV chain stops at 1 MiB per value and 16 MiB of Env and Labels, exit 3" {
+	# issue 13: fourteen ENV L(n)=${L(n-1)} x4 over a 1 KB build arg took
+	# hypr-exec to gigabytes; variables may add 1 MiB to one value
+	mkdir -p c
+	{ echo 'FROM busybox:latest'; echo 'ARG L0'
+	  for i in $(seq 14); do echo "ENV L$i=\${L$((i - 1))}\${L$((i - 1))}\${L$((i - 1))}\${L$((i - 1))}"; done; } > c/Dockerfile
+	run -3 --separate-stderr hypr build -q -t chain:1 --build-arg "L0=$(head -c 1024 /dev/zero | tr '\0' x)" c
+	one_error 'hypr-exec: c/Dockerfile:8: ENV L6=${L5}${L5}${L5}${L5}: failed to process "${L5}${L5}${L5}${L5}": variables expand to more than 1 MiB (hypr'"'"'s limit)'
+	[[ $stderr == *"ERROR: hypr-exec failed (exit 3)"* ]]
+	# values under 1 MiB each: the config's Env and Labels stop at 16 MiB
+	{ echo 'FROM busybox:latest'; echo 'ARG L0'; echo 'ENV L1=${L0}${L0}${L0}${L0}'
+	  echo 'ENV L2=${L1}${L1}${L1}${L1}'; for i in $(seq 20); do echo "ENV M$i=\$L2"; done; } > c/Dockerfile
+	run -3 --separate-stderr hypr build -q -t chain:1 --build-arg "L0=$(head -c 60000 /dev/zero | tr '\0' x)" c
+	one_error "hypr-exec: c/Dockerfile:21: ENV M17=\$L2: ENV would make the image config's Env and Labels larger than 16777216 bytes (hypr's limit)"
+	run -0 hypr images -q
+	[ -z "$output" ]
+}
+
 @test "hostile: a long instruction does not hide the error's reason" {
 	deep=$(head -c 100000 /dev/zero | sed 's/\x0/${A:-/g')x$(head -c 100000 /dev/zero | tr '\0' '}')
 	mkdir -p c
-	printf 'FROM busybox:latest\nENV A=%s\n' "$deep" > c/Dockerfile
+	{ echo 'FROM busybox:latest'; printf 'ENV A=%s\n' "$deep" | fold -w 60000 | sed '$!s/$/\\/'; } > c/Dockerfile
 	run -3 --separate-stderr hypr build -q -t deep:1 c
 	[[ $(grep '^hypr-exec: ' <<<"$stderr") == *"nested deeper than 1000 levels" ]]
 }

@@ -126,7 +126,7 @@ instrs() {
 	[ "$(instrs '.flags' | tr '\n' ' ')" = '{"mount":["type=bind,target=/x","type=tmpfs,target=/t"],"network":"none"} {"link":"true","exclude":["*.md","a b"]} {} {"checksum":"sha256:00"} ' ]
 	[ "$(instrs -s '.[2].args')" = '["--weird","/"]' ]
 	parse_df -3 'FROM a\nCOPY --chown=a --chown=b . /\n'
-	[ "$stderr" = "hypr-parse: Dockerfile:2: duplicate flag specified: chown" ]
+	[ "$stderr" = "hypr-parse: Dockerfile:2: duplicate flag specified: --chown" ]
 }
 
 @test "parse: ENV and LABEL forms, ARG with and without values" {
@@ -143,8 +143,9 @@ instrs() {
 	[ "$(instrs '[.op, .args]' | tr '\n' ' ')" = '["EXPOSE",["80","443/udp"]] ["USER",["app:app"]] ["WORKDIR",["/a b"]] ["ONBUILD",["copy . /src"]] ["ONBUILD",["run [\"x\"]"]] ' ]
 	[ "$(instrs 'select(.onbuild) | .onbuild | [.op, .args, .form]' | tr '\n' ' ')" = '["COPY",[".","/src"],"shell"] ["RUN",["x"],"exec"] ' ]
 	parse_df -3 'FROM a\nONBUILD ONBUILD RUN x\n'
-	[[ $stderr == "hypr-parse: Dockerfile:2: ONBUILD ONBUILD isn't allowed"* ]]
+	[ "$stderr" = "hypr-parse: Dockerfile:2: Chaining ONBUILD via \`ONBUILD ONBUILD\` isn't allowed" ]
 	parse_df -3 'FROM a\nONBUILD FROM b\n'
+	[ "$stderr" = "hypr-parse: Dockerfile:2: FROM isn't allowed as an ONBUILD trigger" ]
 }
 
 @test "parse: MAINTAINER is kept and warned about" {
@@ -193,7 +194,7 @@ instrs() {
 }
 
 @test "parse: --target writes only the stages it needs, in file order" {
-	df 'FROM alpine AS base\nFROM base AS deps\nRUN deps\nFROM busybox AS tools\nFROM scratch AS unused\nFROM deps AS app\nCOPY --from=tools /bin/x /x\nCOPY --from=0 /etc /etc\nCOPY --from=nginx:latest /a /a\nRUN --mount=type=bind,from=unused2,target=/m true\nFROM app AS unused2\nFROM scratch AS last\n'
+	df 'FROM alpine AS base\nFROM base AS deps\nRUN deps\nFROM busybox AS tools\nFROM scratch AS unused\nFROM deps AS app\nCOPY --from=tools /bin/x /x\nCOPY --from=0 /etc /etc\nCOPY --from=nginx:latest /a /a\nRUN --mount=type=bind,from=alpine:3,target=/m true\nFROM app AS unused2\nFROM scratch AS last\n'
 	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile --target APP
 	[ "$(q -c 'select(.type == "stage") | [.index, .name, .base_stage, .final]' | tr '\n' ' ')" = '[0,"base",null,false] [1,"deps",0,false] [2,"tools",null,false] [4,"app",1,true] ' ]
 	[ "$(instrs -c '[.stage, .from_stage]' | tr '\n' ' ')" = '[1,null] [4,2] [4,0] [4,null] [4,null] ' ]
@@ -222,18 +223,16 @@ instrs() {
 	check 'FROM a\nENTRYPIONT x\n' 'Dockerfile:2: unknown instruction: ENTRYPIONT (did you mean ENTRYPOINT?)'
 	check 'FROM a\nFOO bar\n' 'Dockerfile:2: unknown instruction: FOO'
 	check '# c\n\nRUN x\nFROM a\n' 'Dockerfile:3: RUN before the first FROM (only ARG may come before FROM)'
-	check 'FROM a AS x\nFROM b AS X\n' 'Dockerfile:2: duplicate stage name "x" (first defined at line 1)'
 	check 'FROM a AS 1x\n' 'Dockerfile:1: invalid name for build stage: "1x", name can'"'"'t start with a number or contain symbols'
 	check 'FROM a b\n' 'Dockerfile:1: FROM requires either one or three arguments (FROM image [AS name])'
-	check 'FROM a\nCOPY --from=later / /\nFROM b AS later\n' 'Dockerfile:2: COPY --from=later names a later stage; only earlier stages can be copied from'
-	check 'FROM a AS me\nCOPY --from=me / /\n' 'Dockerfile:2: COPY --from=me names its own stage; only earlier stages can be copied from'
-	check 'FROM a\nCOPY --from=1 / /\nFROM b\n' 'Dockerfile:2: COPY --from=1 names a later stage; only earlier stages can be copied from'
-	check 'FROM a\nCOPY --from=0 / /\n' 'Dockerfile:2: COPY --from=0 names its own stage; only earlier stages can be copied from'
+	check 'FROM a AS me\nCOPY --from=me / /\n' 'Dockerfile:2: circular dependency detected on stage: me'
+	check 'FROM a\nCOPY --from=0 / /\n' 'Dockerfile:2: circular dependency detected on stage: stage-0'
+	check 'FROM a\nCOPY --from=2 / /\nFROM b\n' 'Dockerfile:2: invalid stage index 2'
 	for t in secret ssh cache; do
 		check "FROM a\nRUN --mount=type=$t,id=x \\\\\n  true\n" "Dockerfile:2: RUN --mount=type=$t is not supported by hypr (builds run offline in a VM; use COPY or a build stage instead)"
 	done
-	check 'FROM a\nCOPY onlyone\n' 'Dockerfile:2: COPY requires at least two arguments, but only 1 provided (COPY [--flags] SRC... DEST)'
-	check 'FROM a\nWORKDIR\n' 'Dockerfile:2: WORKDIR requires at least one argument'
+	check 'FROM a\nCOPY onlyone\n' 'Dockerfile:2: COPY requires at least two arguments, but only one was provided. Destination could not be determined'
+	check 'FROM a\nWORKDIR\n' 'Dockerfile:2: WORKDIR requires exactly one argument'
 	check 'FROM a\nENV\n' 'Dockerfile:2: ENV requires at least one argument'
 	check '' 'Dockerfile:1: file with no instructions'
 	check '# only a comment\n\n' 'Dockerfile:2: file with no instructions'
@@ -250,9 +249,15 @@ instrs() {
 	# comments may hold anything
 	printf '# caf\xe9\nFROM a\n' > Dockerfile
 	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
-	{ echo FROM a; printf 'RUN '; head -c 3000000 /dev/zero | tr '\0' x; echo; } > Dockerfile
+	# a 3 MB instruction is fine in lines BuildKit can read (64 KiB - 1)
+	{ echo FROM a; printf 'RUN '; for _ in $(seq 50); do head -c 60000 /dev/zero | tr '\0' x; echo ' \'; done; echo; } > Dockerfile
 	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
-	[ "$(instrs '.args[0] | length')" = 3000000 ]
+	[ "$(instrs '.args[0] | gsub(" "; "") | length')" = 3000000 ]
+	# a longer line is refused as BuildKit refuses it, at its line
+	{ echo FROM a; printf 'RUN '; head -c 65531 /dev/zero | tr '\0' x; echo; printf 'RUN '; head -c 65532 /dev/zero | tr '\0' x; echo; } > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:3: dockerfile line greater than max allowed size of 65535" ]
+	[ -z "$output" ]
 	{ echo FROM a; printf 'CMD '; for _ in $(seq 5000); do printf '['; done; echo; } > Dockerfile
 	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
 	[ "$(instrs '.form')" = '"shell"' ]
@@ -266,4 +271,136 @@ instrs() {
 	run -0 --separate-stderr "$HYPR_PARSE" --parse-only -f Dockerfile
 	[ "$(q -s '.[0].parse_only')" = true ]
 	[ "$(instrs -c '[.stage, .op]' | tr '\n' ' ')" = '[null,"CMD"] [null,"ARG"] [null,"RUN"] ' ]
+}
+
+@test "parse: \${V:#p} and \${V:%p} are unsupported modifiers, as in BuildKit" {
+	parse_df -3 'ARG V=abc\nFROM img${V:#a}\n'
+	[ "$stderr" = 'hypr-parse: Dockerfile:2: failed to process "img${V:#a}": unsupported modifier (:#) in substitution' ]
+	[ -z "$output" ]
+	parse_df -3 'ARG V=abc\nFROM img${V:%c}\n'
+	[ "$stderr" = 'hypr-parse: Dockerfile:2: failed to process "img${V:%c}": unsupported modifier (:%) in substitution' ]
+	# without the colon they trim
+	parse_df -0 'ARG V=abc\nFROM img${V#a}${V%c}\n'
+	[ "$(q 'select(.type == "stage") | .base')" = '"imgbcab"' ]
+}
+
+@test "parse: blanks after << still make a heredoc (<<  EOF is EOF, << -EOF is -EOF)" {
+	parse_df -0 'FROM a\nRUN <<  EOF\nhello\nEOF\nRUN << -EOF  > foo\nx\n-EOF\nRUN 3<<\tEND cat\ny\nEND\nRUN <<- EOF\nRUN ["<<  EOF"]\n'
+	[ "$(instrs -c '[.line, .heredocs]' | tr '\n' ' ')" = '[[2,4],[{"name":"EOF","content":"hello\n","expand":true,"strip_tabs":false}]] [[5,7],[{"name":"-EOF","content":"x\n","expand":true,"strip_tabs":false}]] [[8,10],[{"name":"END","content":"y\n","expand":true,"strip_tabs":false,"fd":3}]] [[11,11],null] [[12,12],null] ' ]
+}
+
+@test "parse: errors come in BuildKit's order: syntax first, then each instruction in file order" {
+	# an arity error on line 1 before an unknown instruction on line 2
+	parse_df -3 'FROM\nFOO x\n'
+	[ "$stderr" = "hypr-parse: Dockerfile:1: FROM requires either one or three arguments (FROM image [AS name])" ]
+	parse_df -3 'FROM a\nENV\nCOPYY . /\n'
+	[ "$stderr" = "hypr-parse: Dockerfile:2: ENV requires at least one argument" ]
+	parse_df -3 'FROM a\nCOPYY . /\nENV\n'
+	[ "$stderr" = "hypr-parse: Dockerfile:2: unknown instruction: COPYY (did you mean COPY?)" ]
+	# a syntax error anywhere comes first (BuildKit parses the whole file first)
+	parse_df -3 'FROM a\nFOO x\nRUN ["a", 1]\n'
+	[ "$stderr" = "hypr-parse: Dockerfile:3: when using JSON array syntax, arrays must be comprised of strings only" ]
+	# expanding FROM comes after every instruction was checked
+	parse_df -3 'FROM ${V:?unset}\nFOO x\n'
+	[ "$stderr" = "hypr-parse: Dockerfile:2: unknown instruction: FOO" ]
+	[ -z "$output" ]
+}
+
+@test "parse: BuildKit's instruction rules and wording: arity, heredoc destinations, HEALTHCHECK, SHELL, VOLUME" {
+	check() {	# check TEXT MESSAGE
+		parse_df -3 "$1"
+		[ -z "$output" ]
+		[ "$stderr" = "hypr-parse: Dockerfile:2: $2" ] || { echo "got: $stderr" >&2; return 1; }
+	}
+	check 'FROM a\nMAINTAINER\n' 'MAINTAINER requires exactly one argument'
+	check 'FROM a\nUSER\n' 'USER requires exactly one argument'
+	check 'FROM a\nSTOPSIGNAL\n' 'STOPSIGNAL requires exactly one argument'
+	check 'FROM a\nHEALTHCHECK\n' 'HEALTHCHECK requires at least one argument'
+	check 'FROM a\nHEALTHCHECK --interval=5s\n' 'HEALTHCHECK requires at least one argument'
+	check 'FROM a\nHEALTHCHECK NONE x\n' 'HEALTHCHECK NONE takes no arguments'
+	check 'FROM a\nHEALTHCHECK CMD\n' 'Missing command after HEALTHCHECK CMD'
+	check 'FROM a\nHEALTHCHECK connect tcp\n' 'Unknown type "CONNECT" in HEALTHCHECK (try CMD)'
+	check 'FROM a\nCOPY src <<EOF\nx\nEOF\n' 'COPY cannot accept a heredoc as a destination'
+	check 'FROM a\nADD ["src", "<<-\\"END\\""]\n' 'ADD cannot accept a heredoc as a destination'
+	check 'FROM a\nCOPY <<EOF\nx\nEOF\n' 'COPY requires at least two arguments, but only one was provided. Destination could not be determined'
+	check 'FROM a\nSHELL sh -c\n' 'SHELL requires the arguments to be in JSON form'
+	check 'FROM a\nSHELL []\n' 'SHELL requires at least one argument'
+	check 'FROM a\nVOLUME ["/a", " "]\n' 'VOLUME specified can not be an empty string'
+	check 'FROM a\nCOPY --chwon=1 a b\n' 'unknown flag: --chwon (did you mean chown?)'
+	check 'FROM a\nCMD --boo x\n' 'unknown flag: --boo'
+	check 'FROM a\nCOPY --link= a b\n' 'missing a value on flag: --link'
+	check 'FROM a\nONBUILD\n' 'ONBUILD requires at least one argument'
+	# what BuildKit accepts: flags it never parses, HEALTHCHECK NONE with
+	# flags, a heredoc as a source
+	parse_df -0 'FROM a\nSTOPSIGNAL --x TERM\nHEALTHCHECK --interval=1s NONE\nCOPY <<EOF /dst\nx\nEOF\n'
+	parse_df -0 'ARG --x=1 A\nFROM a\n'
+}
+
+@test "parse: RUN --device is repeatable, as BuildKit's other string lists" {
+	parse_df -0 'FROM a\nRUN --device=/dev/fuse --device=nvidia.com/gpu=all --mount=type=tmpfs,target=/t true\n'
+	[ "$(instrs -c '.flags')" = '{"device":["/dev/fuse","nvidia.com/gpu=all"],"mount":["type=tmpfs,target=/t"]}' ]
+	parse_df -3 'FROM a\nRUN --network=none --network=host true\n'
+	[ "$stderr" = "hypr-parse: Dockerfile:2: duplicate flag specified: --network" ]
+}
+
+@test "parse: two stages with one name are a warning; --from and --target take the last, FROM the latest before" {
+	parse_df -0 'FROM a AS x\nFROM b AS X\nFROM x AS y\nFROM c\nCOPY --from=x /a /a\n'
+	[ "$stderr" = 'hypr-parse: warning: Dockerfile:2: Duplicate stage name "x", stage names should be unique' ]
+	[ "$(q -c 'select(.type == "warning")')" = '{"type":"warning","line":2,"message":"Duplicate stage name \"x\", stage names should be unique"}' ]
+	[ "$(q -c 'select(.type == "stage") | [.index, .base_stage]' | tr '\n' ' ')" = '[1,null] [3,null] ' ]
+	[ "$(instrs -c '.from_stage')" = 1 ]
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile --target y
+	[ "$(q -c 'select(.type == "stage") | [.index, .base_stage, .final]' | tr '\n' ' ')" = '[1,null,false] [2,1,true] ' ]
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile --target x
+	[ "$(q -c 'select(.type == "stage") | [.index, .final]' | tr '\n' ' ')" = '[1,true] ' ]
+}
+
+@test "parse: COPY --from a later stage: stages come in dependency order; a cycle is an error" {
+	parse_df -0 'FROM a AS app\nCOPY --from=tools /x /x\nCOPY --from=2 /y /y\nFROM b AS tools\nRUN make\nFROM c AS data\nFROM app\n'
+	[ "$(q -c 'select(.type == "stage" or .type == "instr") | [.type, .index // .stage, .line[0], .from_stage]' | tr '\n' ' ')" = '["stage",1,4,null] ["instr",1,5,null] ["stage",2,6,null] ["stage",0,1,null] ["instr",0,2,1] ["instr",0,3,2] ["stage",3,7,null] ' ]
+	# a bind mount from a later stage is a dependency too
+	df 'FROM a AS app\nRUN --mount=type=bind,from=later,target=/m true\nFROM b AS later\nFROM c AS unused\n'
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile --target app
+	[ "$(q -c 'select(.type == "stage") | .index' | tr '\n' ' ')" = '1 0 ' ]
+	check() {	# check TEXT MESSAGE
+		parse_df -3 "$1"
+		[ -z "$output" ]
+		[ "$stderr" = "hypr-parse: Dockerfile:$2" ] || { echo "got: $stderr" >&2; return 1; }
+	}
+	check 'FROM a AS one\nCOPY --from=two / /\nFROM b AS two\nCOPY --from=one / /\n' '2: circular dependency detected on stage: one'
+	# through a FROM: two is built on one, which copies from two
+	check 'FROM a AS one\nCOPY --from=two / /\nFROM one AS two\n' '2: circular dependency detected on stage: one'
+	check 'FROM a\nFROM b\nRUN --mount=from=1,target=/x true\n' '3: circular dependency detected on stage: stage-1'
+	check 'FROM a\nCOPY --from=-1 / /\n' '2: invalid stage index -1'
+	# a name that is no stage is an image, as before
+	parse_df -0 'FROM a\nCOPY --from=nginx:latest / /\nCOPY --from=$X / /\n'
+	[ "$(instrs -c '.from_stage')" = $'null\nnull' ]
+}
+
+@test "parse: limits on what a Dockerfile can make hypr-parse do, one line each" {
+	# instructions
+	{ echo 'FROM a'; yes RUN | head -n 1048576; } > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:1048577: more than 1048576 instructions" ]
+	[ -z "$output" ]
+	# heredocs in one instruction
+	{ echo 'FROM a'; printf 'RUN cat'; for _ in $(seq 1025); do printf ' <<A'; done; echo; yes A | head -n 1025; } > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:2: more than 1024 heredocs in one instruction" ]
+	{ echo 'FROM a'; printf 'RUN cat'; for _ in $(seq 1024); do printf ' <<A'; done; echo; yes A | head -n 1024; } > Dockerfile
+	run -0 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$(instrs '.heredocs | length')" = 1024 ]
+	# global ARG values, 16 MiB in all
+	x=$(head -c 60000 /dev/zero | tr '\0' x)
+	{ echo "ARG A=$x"; for i in $(seq 300); do echo "ARG B$i=\$A"; done; echo 'FROM a'; } > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:280: global ARG values larger than 16777216 bytes in all" ]
+	# what variables add to one value (here a global ARG chain): 1 MiB
+	{ echo "ARG L0=$x"; for i in 1 2 3; do echo "ARG L$i=\${L$((i - 1))}\${L$((i - 1))}\${L$((i - 1))}\${L$((i - 1))}"; done; echo 'FROM a'; } > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = "hypr-parse: Dockerfile:4: failed to process \"\${L2}\${L2}\${L2}\${L2}\": variables expand to more than 1 MiB (hypr's limit)" ]
+	# an expanded FROM image
+	{ echo "ARG A=${x:0:5000}"; echo 'FROM img$A'; } > Dockerfile
+	run -3 --separate-stderr "$HYPR_PARSE" -f Dockerfile
+	[ "$stderr" = 'hypr-parse: Dockerfile:2: FROM img$A...: longer than 4096 bytes once expanded' ]
 }

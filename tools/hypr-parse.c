@@ -15,6 +15,8 @@
 
 #define MAX_DOCKERFILE (16u << 20)
 
+static const char *dockerfile_name;
+
 struct opts {
 	const char *file;
 	const char *target;
@@ -135,6 +137,25 @@ read_stdin(size_t *len)
 	return buf;
 }
 
+/* The plan goes out record by record: warnings also to stderr. */
+static int
+put_header(void *arg, json_t *hdr, struct hypr_err *e)
+{
+	return hypr_stream_begin(arg, stdout, "plan", 1, hdr, e);
+}
+
+static int
+put_record(void *arg, json_t *rec, struct hypr_err *e)
+{
+	struct hypr_stream_out *out = arg;
+	const char *t = hypr_json_str(rec, "type");
+
+	if (t && strcmp(t, "warning") == 0)
+		warn("%s:%lld: %s", dockerfile_name,
+		    (long long)hypr_json_int(rec, "line", 0), hypr_json_str(rec, "message"));
+	return hypr_stream_put(out, rec, e);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -142,9 +163,9 @@ main(int argc, char *argv[])
 	struct hypr_err e = { 0 };
 	struct hypr_dockerfile_opts po = { 0 };
 	struct hypr_stream_out out;
-	json_t *header = NULL, *records = NULL, *r;
+	struct hypr_dockerfile_sink sink = { put_header, put_record, &out };
 	char *text;
-	size_t len, i;
+	size_t len;
 
 	prog = "hypr-parse";
 	parse_args(argc, argv, &o);
@@ -165,28 +186,17 @@ main(int argc, char *argv[])
 			die_err(&e);
 		po.name = o.file;
 	}
+	dockerfile_name = po.name;
 	po.build_args = &o.args;
 	po.target = o.target;
 	po.platform = o.platform;
 	po.parse_only = o.parse_only;
-	if (hypr_dockerfile_plan(text, len, &po, &header, &records, &e) < 0)
+	/* every error of the Dockerfile comes before the header: on one,
+	 * nothing is written */
+	if (hypr_dockerfile_plan_stream(text, len, &po, &sink, &e) < 0)
 		die_err(&e);
-	json_array_foreach(records, i, r) {
-		const char *t = hypr_json_str(r, "type");
-
-		if (t && strcmp(t, "warning") == 0)
-			warn("%s:%lld: %s", po.name,
-			    (long long)hypr_json_int(r, "line", 0), hypr_json_str(r, "message"));
-	}
-	if (hypr_stream_begin(&out, stdout, "plan", 1, header, &e) < 0)
-		die_err(&e);
-	json_array_foreach(records, i, r)
-		if (hypr_stream_put(&out, r, &e) < 0)
-			die_err(&e);
 	if (hypr_stream_end(&out, &e) < 0)
 		die_err(&e);
-	json_decref(header);
-	json_decref(records);
 	hypr_vars_free(&o.args);
 	free(text);
 	return close_stdout();

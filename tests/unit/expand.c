@@ -18,11 +18,12 @@ word(const struct hypr_vars *v, int esc, const char *in, const char *want)
 
 	if (want == ERR) {
 		if (rc != -1 || e.code != 3) {
-			fprintf(stderr, "FAIL word %s: want error, got '%s'\n", in, out ? out : "");
+			fprintf(stderr, "FAIL word %.100s: want error, got '%.100s'\n", in,
+			    out ? out : "");
 			failures++;
 		}
 	} else if (rc != 0 || strcmp(out, want) != 0) {
-		fprintf(stderr, "FAIL word %s: want '%s', got '%s' (%s)\n", in, want,
+		fprintf(stderr, "FAIL word %.100s: want '%.100s', got '%.100s' (%s)\n", in, want,
 		    rc == 0 ? out : "", rc == 0 ? "" : e.msg);
 		failures++;
 	}
@@ -98,6 +99,41 @@ main(void)
 	if (hypr_vars_set(&c, "A=B", "x") != -1) {
 		fprintf(stderr, "FAIL vars key with =\n");
 		failures++;
+	}
+
+	/* many variables: the index keeps set, replace, unset and copy right */
+	{
+		struct hypr_vars m = { 0 }, mc = { 0 };
+		char k[32], val[32];
+		int bad = 0;
+
+		for (int i = 0; i < 1000; i++) {
+			snprintf(k, sizeof(k), "K%d", i);
+			snprintf(val, sizeof(val), "%d", i);
+			hypr_vars_set(&m, k, val);
+		}
+		hypr_vars_set(&m, "K7", "seven");
+		hypr_vars_unset(&m, "K500");
+		hypr_vars_unset(&m, "K0");
+		if (hypr_vars_copy(&mc, &m) != 0)
+			bad++;
+		for (int i = 0; i < 1000; i++) {
+			const char *g = hypr_vars_get(&mc, (snprintf(k, sizeof(k), "K%d", i), k));
+
+			snprintf(val, sizeof(val), "%d", i);
+			if (i == 0 || i == 500 ? g != NULL : i == 7 ? strcmp(g, "seven") != 0 :
+			    g == NULL || strcmp(g, val) != 0)
+				bad++;
+		}
+		if (m.n != 998 || mc.n != 998 || strcmp(m.kv[0], "K1=1") != 0 ||
+		    hypr_vars_get(&m, "K") != NULL || hypr_vars_get(&m, "K10000") != NULL)
+			bad++;
+		if (bad) {
+			fprintf(stderr, "FAIL many vars: %d\n", bad);
+			failures++;
+		}
+		hypr_vars_free(&m);
+		hypr_vars_free(&mc);
 	}
 
 	/* plain, $V, ${V} */
@@ -181,6 +217,10 @@ main(void)
 	word(&v, '\\', "${FOO//ww}", ERR);
 	word(&v, '\\', "${FOO/\\//\\/}", "xxyy");
 	word(&v, '\\', "${NOPE#x}", "");
+	/* BuildKit refuses ${V:#p} and ${V:%p} */
+	word(&v, '\\', "${FOO:#x}", ERR);
+	word(&v, '\\', "${FOO:%y}", ERR);
+	word(&v, '\\', "${NOPE:%%y}", ERR);
 
 	/* backtick escape */
 	word(&v, '`', "a`$PWD", "a$PWD");
@@ -201,6 +241,42 @@ main(void)
 	words(&v, "'' x", "x");
 	words(&v, "8080/tcp 443", "8080/tcp|443");
 	words(&v, "\"unterminated", ERR);
+
+	/* bounds: variables add at most HYPR_EXPAND_MAX bytes to one
+	 * expansion; pattern matching has a budget of steps */
+	{
+		size_t big = HYPR_EXPAND_MAX / 2 + 1;
+		char *a = malloc(big + 1), *o = NULL;
+
+		memset(a, 'a', big);
+		a[big] = '\0';
+		hypr_vars_set(&v, "BIG", a);
+		hypr_vars_set(&v, "TEN", "0123456789");
+		memset(a, 'x', big);	/* the literal text does not count */
+		word(&v, '\\', a, a);
+		free(a);
+		if (hypr_expand_word("$BIG", &v, '\\', &o, &e) != 0 || strlen(o) != big) {
+			fprintf(stderr, "FAIL $BIG: %s\n", e.msg);
+			failures++;
+		}
+		free(o);
+		word(&v, '\\', "$BIG${BIG}", ERR);
+		word(&v, '\\', "${NOPE:-$BIG}${BIG:-x}", ERR);
+		word(&v, '\\', "${TEN//?/$BIG}", ERR);
+		word(&v, '\\', "${BIG%%a}${BIG}", ERR);
+		words(&v, "$BIG $BIG", ERR);
+		if (hypr_expand_word("${BIG}${BIG}", &v, '\\', &o, &e) != -1 ||
+		    strstr(e.msg, "variables expand to more than 1 MiB (hypr's limit)") == NULL) {
+			fprintf(stderr, "FAIL cap message: %s\n", e.msg);
+			failures++;
+		}
+		/* no memo past 64 KiB: without a budget this would run for ages */
+		if (hypr_expand_word("${BIG%%*b*b*b*b*b*c}", &v, '\\', &o, &e) != -1 ||
+		    strstr(e.msg, "substitution pattern too costly to match") == NULL) {
+			fprintf(stderr, "FAIL costly pattern: %s\n", e.msg);
+			failures++;
+		}
+	}
 
 	hypr_vars_free(&v);
 	if (failures) {

@@ -142,6 +142,24 @@ main(void)
 	bad("!");
 	bad("  !  ");
 	bad("[abc");
+	/* what Go's filepath.Match rejects */
+	bad("[]a]");
+	bad("[-]");
+	bad("[x-]");
+	bad("[a-b-c]");
+	bad("a\\");
+	bad("[^]");
+	bad("[\xff]");
+	bad("ok\n[");
+	/* classes match characters (UTF-8), not bytes */
+	t("a[^a]b", "a\xe2\x98\xba" "b", 1);
+	t("a[\xe2\x98\xba" "]b", "a\xe2\x98\xba" "b", 1);
+	t("a[a-\xe2\x98\xbb" "]b", "a\xe2\x98\xba" "b", 1);
+	t("a?b", "a\xe2\x98\xba" "b", 1);
+	t("a[^a]b", "a\xff" "b", 1);
+	t("[\\]]", "]", 1);
+	t("[a\\-z]", "-", 1);
+	t("[a\\-z]", "b", 0);
 
 	/* load from a context and from <dockerfile>.dockerignore */
 	{

@@ -2,6 +2,7 @@
  * (BuildKit's dockerfile frontend) applies them. */
 #include "exec.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -200,6 +201,25 @@ parse_duration(const char *s, int64_t *ns)
 	return 0;
 }
 
+/* The image config's Env and Labels may hold this many bytes: with
+ * HYPR_EXPAND_MAX per value, a long chain of ENV L2=${L1}${L1}... stops here
+ * instead of filling memory. */
+#define MAX_ENV_LABELS (16u << 20)
+
+static size_t
+env_labels_size(json_t *config)
+{
+	json_t *x;
+	const char *k;
+	size_t i, n = 0;
+
+	json_array_foreach(json_object_get(config, "Env"), i, x)
+		n += json_string_length(x);
+	json_object_foreach(json_object_get(config, "Labels"), k, x)
+		n += strlen(k) + json_string_length(x);
+	return n;
+}
+
 static int
 set_env(json_t *config, const char *key, const char *val)
 {
@@ -227,44 +247,116 @@ set_env(json_t *config, const char *key, const char *val)
 	return 0;
 }
 
+/* A port number as BuildKit's parsePortNumber: strconv.ParseInt (a sign
+ * allowed) within 0-65535. */
+static int
+port_number(const char *s, size_t n, long *out)
+{
+	size_t i = s[0] == '+' || s[0] == '-' ? 1 : 0;
+	long v = 0;
+
+	if (n == 0 || i == n)
+		return -1;
+	for (; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+		if (v > 65535)
+			return -1;
+	}
+	if (s[0] == '-' && v != 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* BuildKit's parsePortRange: "N" or "N-M" with M >= N. */
+static int
+port_range(const char *s, size_t n, long *lo, long *hi)
+{
+	const char *dash = memchr(s, '-', n);
+	size_t sl = dash ? (size_t)(dash - s) : n;
+
+	if (n == 0 || port_number(s, sl, lo) < 0)
+		return -1;
+	if (dash == NULL || (n - sl - 1 == sl && memcmp(s, dash + 1, sl) == 0)) {
+		*hi = *lo;
+		return 0;
+	}
+	if (port_number(dash + 1, n - sl - 1, hi) < 0 || *hi < *lo)
+		return -1;
+	return 0;
+}
+
+/* One EXPOSE word as BuildKit's parsePort: [[ip:]hostPort:]port[-port][/proto].
+ * Only the container ports are kept; an IP and host ports are checked and
+ * dropped (BuildKit warns about them). */
 static int
 add_port(json_t *ports, const char *spec, struct hypr_err *e)
 {
-	char num[64], proto[16] = "tcp";
-	const char *sl = strchr(spec, '/');
-	size_t nl = sl ? (size_t)(sl - spec) : strlen(spec);
-	unsigned long lo, hi;
-	char *end;
+	const char *last = strrchr(spec, ':'), *cport = last ? last + 1 : spec;
+	const char *hport = NULL, *sl;
+	size_t hl = 0, cl;
+	char proto[16] = "tcp";
+	long lo, hi, hlo, hhi;
 
-	if (nl == 0 || nl >= sizeof(num))
-		return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid port '%s'", spec);
-	memcpy(num, spec, nl);
-	num[nl] = '\0';
-	if (sl) {
+	if (last != NULL) {
+		const char *prev = last;
+
+		while (prev > spec && prev[-1] != ':')
+			prev--;
+		hport = prev;
+		hl = (size_t)(last - prev);
+		if (prev > spec) {	/* an IP: everything before the host port */
+			char ip[64];
+			size_t il = (size_t)(prev - 1 - spec);
+			const char *ib = spec;
+			struct in6_addr a;
+
+			if (il > 0 && spec[0] == '[') {
+				if (il < 2 || spec[il - 1] != ']')
+					return hypr_err_set(e, HYPR_EXIT_INPUT,
+					    "invalid IP address %.*s", (int)il, spec);
+				ib++;
+				il -= 2;
+			}
+			if (il >= sizeof(ip))
+				return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid IP address: %.*s",
+				    (int)il, ib);
+			memcpy(ip, ib, il);
+			ip[il] = '\0';
+			if (il > 0 && inet_pton(AF_INET, ip, &a) != 1 &&
+			    inet_pton(AF_INET6, ip, &a) != 1)
+				return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid IP address: %s", ip);
+		}
+	}
+	sl = strchr(cport, '/');
+	cl = sl ? (size_t)(sl - cport) : strlen(cport);
+	if (sl && sl[1] != '\0') {
 		size_t pl = strlen(sl + 1);
 
-		if (pl == 0 || pl >= sizeof(proto))
-			return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid proto in '%s'", spec);
+		if (pl >= sizeof(proto))
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid proto '%s'", sl + 1);
 		for (size_t i = 0; i <= pl; i++)
 			proto[i] = (char)tolower((unsigned char)sl[1 + i]);
 		if (strcmp(proto, "tcp") && strcmp(proto, "udp") && strcmp(proto, "sctp"))
 			return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid proto '%s'", sl + 1);
 	}
-	if (!isdigit((unsigned char)num[0]))
+	if (port_range(cport, cl, &lo, &hi) < 0)
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid port '%s'", spec);
-	lo = strtoul(num, &end, 10);
-	hi = lo;
-	if (*end == '-') {
-		if (!isdigit((unsigned char)end[1]))
-			return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid port range '%s'", spec);
-		hi = strtoul(end + 1, &end, 10);
+	if (hport != NULL && hl > 0) {
+		if (port_range(hport, hl, &hlo, &hhi) < 0)
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid hostPort: %.*s",
+			    (int)hl, hport);
+		if (hi - lo != hhi - hlo && hi != lo)
+			return hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "invalid ranges specified for container and host Ports: %.*s and %.*s",
+			    (int)cl, cport, (int)hl, hport);
 	}
-	if (*end != '\0' || lo > 65535 || hi > 65535 || hi < lo)
-		return hypr_err_set(e, HYPR_EXIT_INPUT, "invalid port '%s'", spec);
-	for (unsigned long p = lo; p <= hi; p++) {
+	for (long p = lo; p <= hi; p++) {
 		char k[64];
 
-		snprintf(k, sizeof(k), "%lu/%s", p, proto);
+		snprintf(k, sizeof(k), "%ld/%s", p, proto);
 		json_object_set_new(ports, k, json_object());
 	}
 	return 0;
@@ -559,6 +651,7 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 		struct hypr_vars v;
 		json_t *kv = json_array();
 		char *parts = NULL;
+		size_t size = env_labels_size(cfg);
 
 		if (vars_for(st, &v, e) < 0)
 			goto out;
@@ -574,6 +667,17 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 				free(ek);
 				hypr_vars_free(&v);
 				json_decref(kv);
+				goto out;
+			}
+			/* counted as if every pair were new: an upper bound */
+			size += strlen(ek) + strlen(ev) + 1;
+			if (size > MAX_ENV_LABELS) {
+				free(ek);
+				free(ev);
+				hypr_vars_free(&v);
+				json_decref(kv);
+				hypr_err_set(e, HYPR_EXIT_INPUT, "%s would make the image config's Env "
+				    "and Labels larger than %u bytes (hypr's limit)", op, MAX_ENV_LABELS);
 				goto out;
 			}
 			json_array_append_new(kv, json_pack("[s,s]", ek, ev));

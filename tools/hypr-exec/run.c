@@ -104,6 +104,8 @@ only_heredoc(const char *cmd, const char *name)
 	cmd += 2;
 	if (*cmd == '-')
 		cmd++;
+	while (*cmd == ' ' || *cmd == '\t' || *cmd == '\r')
+		cmd++;		/* "RUN <<  EOF" is a heredoc too (BuildKit) */
 	if (*cmd == '"' || *cmd == '\'')
 		cmd++;
 	if (strncmp(cmd, name, strlen(name)) != 0)
@@ -420,6 +422,10 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	if (mounts_parse(c, st, instr, &mts, &nmts, e) < 0 ||
 	    mounts_prepare(c, st, instr, mts, nmts, 0, e) < 0)
 		goto out;
+	if (json_object_get(json_object_get(instr, "flags"), "device") != NULL)
+		warn("%s:%ld: RUN --device is not supported: running without the device",
+		    c->dockerfile ? c->dockerfile : "Dockerfile",
+		    (long)json_integer_value(json_array_get(json_object_get(instr, "line"), 0)));
 	exp = json_pack("{s:O}", "argv", argv);
 	/* absent unless used, so that keys of plain steps stay what they were */
 	if (net)

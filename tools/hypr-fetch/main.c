@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -167,6 +168,42 @@ open_plan(FILE *in, const char ***known)
 }
 
 /* The stream mode: plan in, resolved out. */
+/* RUN --mount from= values that name no stage are images: resolve each
+ * once into the record's mount_from (hypr-resolved(5)). */
+static int
+mount_images(struct fetch *f, json_t *rec, const char *platform, struct hypr_err *e)
+{
+	json_t *specs = json_object_get(json_object_get(rec, "flags"), "mount"), *x;
+	json_t *mf = json_object_get(rec, "mount_from");
+	size_t i;
+
+	json_array_foreach(specs, i, x) {
+		const char *s = json_string_value(x), *p;
+		char from[1024];
+		json_t *img;
+
+		for (p = s; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+			size_t l = strcspn(p, ",");
+
+			if (l > 5 && !strncasecmp(p, "from=", 5) && l - 5 < sizeof(from)) {
+				memcpy(from, p + 5, l - 5);
+				from[l - 5] = '\0';
+				break;
+			}
+		}
+		if (!p || !*p || strchr(from, '$') || json_object_get(mf, from))
+			continue;
+		if (fetch_resolve(f, from, platform, &img, e) < 0)
+			return -1;
+		if (mf == NULL) {
+			mf = json_object();
+			json_object_set_new(rec, "mount_from", mf);
+		}
+		json_object_set_new(mf, from, json_pack("{s:o}", "image", img));
+	}
+	return 0;
+}
+
 static int
 resolve_stream(struct fetch *f, const char *platform, struct hypr_err *e)
 {
@@ -230,6 +267,11 @@ resolve_stream(struct fetch *f, const char *platform, struct hypr_err *e)
 					goto fail;
 				}
 				json_object_set_new(rec, "from_image", img);
+			}
+			if (mount_images(f, rec, p && *p ? p : dflt, e) < 0) {
+				hypr_err_prefix(e, "line %lld: --mount from", (long long)line);
+				json_decref(rec);
+				goto fail;
 			}
 		}
 		k = hypr_stream_put(&out, rec, e);

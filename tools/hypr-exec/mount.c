@@ -233,13 +233,22 @@ parse_one(struct ctx *c, const char *spec, const struct hypr_vars *v, const char
 		m->target = t;
 	}
 	if (m->target) {
-		char *t = hypr_path_clean(m->target);
+		/* cleaned as if rooted, then absolute again */
+		char *t = hypr_path_clean(m->target), *abs = NULL;
+
+		if (t == NULL || asprintf(&abs, "/%s", t) < 0) {
+			free(t);
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+			goto out;
+		}
 		free(m->target);
-		m->target = t;
-		if (t && (!strcmp(t, "") || !strcmp(t, "/"))) {
+		m->target = abs;
+		if (!*t) {
+			free(t);
 			hypr_err_set(e, HYPR_EXIT_INPUT, "--mount: cannot mount over /");
 			goto out;
 		}
+		free(t);
 	}
 	if (m->type == 'c' && !m->id)
 		m->id = m->target ? strdup(m->target) : NULL;

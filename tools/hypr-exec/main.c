@@ -616,6 +616,20 @@ write_end(struct ctx *c, struct hypr_err *e)
 	return 0;
 }
 
+/* The build args an image records: not the proxy variables, which may
+ * carry credentials and never reach the config (docker's rule). */
+static json_t *
+recorded_args(json_t *args)
+{
+	json_t *out = json_object(), *v;
+	const char *k;
+
+	json_object_foreach(args, k, v)
+		if (!arg_is_proxy(k))
+			json_object_set(out, k, v);
+	return out;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -726,9 +740,9 @@ main(int argc, char *argv[])
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	hdr = json_pack("{s:s,s:O?,s:O?,s:O}", "context", c.context, "dockerfile",
+	hdr = json_pack("{s:s,s:O?,s:O?,s:o}", "context", c.context, "dockerfile",
 	    json_object_get(c.header, "dockerfile"), "target",
-	    json_object_get(c.header, "target"), "build_args", c.build_args);
+	    json_object_get(c.header, "target"), "build_args", recorded_args(c.build_args));
 	if (hdr == NULL || hypr_stream_begin(&c.out, stdout, "steps", 2, hdr, &e) < 0)
 		die_err(&e);
 	json_decref(hdr);

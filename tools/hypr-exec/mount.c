@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "fsutil.h"
 #include "path.h"
 #include "vm.h"
@@ -411,18 +412,6 @@ secret_read(struct ctx *c, const char *id, char **data, size_t *len, struct hypr
 /* ---- cache mounts: ext4 images, one per id, locked while a VM uses one ---- */
 
 static int
-cache_image(struct ctx *c, const struct rmount *m, char *path, size_t n, struct hypr_err *e)
-{
-	char d[HYPR_DIGEST_LEN + 1];
-
-	if (hypr_digest_buf(m->id, strlen(m->id), d, e) < 0)
-		return -1;
-	if (hypr_root_path(&c->root, path, n, "cachemounts/%.32s.ext4", d + 7) < 0)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
-	return 0;
-}
-
-static int
 mkfs(const char *path, uint64_t size, long uid, long gid, struct hypr_err *e)
 {
 	char owner[128];
@@ -473,7 +462,7 @@ cache_attach(struct ctx *c, struct stage *st, struct rmount *m, struct hypr_err 
 	if (st->ncaches == HYPR_VM_MAX_CACHES)
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "more than %d cache mounts in one stage",
 		    HYPR_VM_MAX_CACHES);
-	if (cache_image(c, m, path, sizeof path, e) < 0)
+	if (hypr_cachemount_path(&c->root, m->id, path, sizeof path, e) < 0)
 		return -1;
 	{
 		char dir[4300];

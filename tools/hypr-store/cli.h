@@ -15,6 +15,7 @@ int cmd_inspect(int argc, char *argv[]);
 int cmd_rmi(int argc, char *argv[]);
 int cmd_image_prune(int argc, char *argv[]);
 int cmd_system_prune(int argc, char *argv[]);
+int cmd_builder_prune(int argc, char *argv[]);
 int cmd_system_df(int argc, char *argv[]);
 
 /* A table printed like Go's tabwriter(minwidth 10, padding 3): cells are

@@ -176,6 +176,7 @@ main(int argc, char *argv[])
 		{ "image-prune", cmd_image_prune },
 		{ "system-df", cmd_system_df },
 		{ "system-prune", cmd_system_prune },
+		{ "builder-prune", cmd_builder_prune },
 	};
 	int i = 1;
 

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "cli.h"
 #include "fsutil.h"
 #include "image.h"
@@ -502,6 +503,47 @@ cmd_image_prune(int argc, char *argv[])
 	return close_stdout();
 }
 
+/* docker builder prune: the build cache alone. Cache mounts no build
+ * holds and broken cache entries; with --all every cache entry too. */
+int
+cmd_builder_prune(int argc, char *argv[])
+{
+	struct hypr_err e = { 0 };
+	struct hypr_store s;
+	struct refs keep = { 0 };
+	struct cache_scan cs = { 0 };
+	struct hypr_cachemount_usage cu;
+	char dir[4300];
+	int all = 0, force = 0;
+	uint64_t freed = 0;
+
+	prune_args(argc, argv, &all, &force, "builder prune");
+	if (!force && !confirm(all ?
+	    "WARNING! This will remove all build cache (cache entries and cache mounts)." :
+	    "WARNING! This will remove cache mounts no build uses and broken cache entries."))
+		return close_stdout();
+	if (hypr_store_open(&s, opt_root, 1, &e) < 0)
+		die_err(&e);
+	if (hypr_cachemount_scan(&s.root, 1, NULL, NULL, &cu, &e) < 0)
+		die_err(&e);
+	freed += cu.freed;
+	for (size_t i = 0; i < s.n; i++)
+		refs_of_image(&keep, &s.img[i]);
+	cs.root = &s.root;
+	cs.refs = &keep;
+	cs.remove_all = all;
+	cs.remove_broken = 1;
+	hypr_root_path(&s.root, dir, sizeof(dir), "cache");
+	each_json(dir, cache_entry, &cs);
+	hypr_root_path(&s.root, dir, sizeof(dir), "cache/squashfs");
+	each_json(dir, cache_entry, &cs);
+	prune_blobs(&s, &keep, &freed);
+	ref_free(&keep);
+	hypr_store_close(&s);
+	print_total(freed);
+	return close_stdout();
+}
+
 int
 cmd_system_prune(int argc, char *argv[])
 {
@@ -567,6 +609,14 @@ cmd_system_prune(int argc, char *argv[])
 		printf("\n");
 	}
 	json_decref(cs.removed);
+	{
+		/* cache mounts no build holds are build cache too */
+		struct hypr_cachemount_usage cu;
+
+		if (hypr_cachemount_scan(&s.root, 1, NULL, NULL, &cu, &e) < 0)
+			die_err(&e);
+		freed += cu.freed;
+	}
 	if (json_array_size(tmp_gone)) {
 		printf("Deleted temporary files:\n");
 		json_array_foreach(tmp_gone, k, v) {
@@ -706,9 +756,18 @@ cmd_system_df(int argc, char *argv[])
 	pct(h2, sizeof(h2), brecl, bsize);
 	snprintf(line, sizeof(line), "Base Images\t%zu\t%zu\t%s\t%s", bs.count, bactive, h1, h2);
 	table_add(&t, line);
-	hypr_image_human_size(csize, h1, sizeof(h1));
-	snprintf(line, sizeof(line), "Build Cache\t%zu\t0\t%s\t%s", cs.entries, h1, h1);
-	table_add(&t, line);
+	{
+		struct hypr_cachemount_usage cu;
+
+		if (hypr_cachemount_scan(&s.root, 0, NULL, NULL, &cu, &e) < 0)
+			die_err(&e);
+		/* RUN --mount=type=cache images: what no build holds is reclaimable */
+		hypr_image_human_size(csize + cu.bytes, h1, sizeof(h1));
+		pct(h2, sizeof(h2), csize + cu.bytes, csize + cu.bytes);
+		snprintf(line, sizeof(line), "Build Cache\t%zu\t%zu\t%s\t%s", cs.entries + cu.n,
+		    cu.live, h1, h2);
+		table_add(&t, line);
+	}
 	/* what running builds hold, and what dead ones left (prune takes it) */
 	hypr_image_human_size(tu.bytes, h1, sizeof(h1));
 	pct(h2, sizeof(h2), tu.bytes - tu.live_bytes, tu.bytes);

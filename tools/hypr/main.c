@@ -251,6 +251,13 @@ main(int argc, char *argv[])
 			delegate("hypr-store", "system-prune", argc - 3, argv + 3);
 		die(HYPR_EXIT_USAGE, "system: unknown command '%s' (df, prune)", argv[2]);
 	}
+	if (!strcmp(cmd, "builder") && argc > 2) {
+		if (!strcmp(argv[2], "prune"))
+			delegate("hypr-store", "builder-prune", argc - 3, argv + 3);
+		if (!strcmp(argv[2], "build"))
+			return cmd_build(argc - 2, argv + 2);
+		die(HYPR_EXIT_USAGE, "builder: unknown command '%s' (prune, build)", argv[2]);
+	}
 	if (!strcmp(cmd, "inspect"))
 		delegate("hypr-store", "inspect", argc - 2, argv + 2);
 	if (!strcmp(cmd, "load"))
@@ -258,7 +265,7 @@ main(int argc, char *argv[])
 	if (!strcmp(cmd, "pull") || !strcmp(cmd, "login") ||
 	    !strcmp(cmd, "logout"))
 		delegate("hypr-fetch", cmd, argc - 2, argv + 2);
-	if (!strcmp(cmd, "image") || !strcmp(cmd, "system"))
+	if (!strcmp(cmd, "image") || !strcmp(cmd, "system") || !strcmp(cmd, "builder"))
 		die(HYPR_EXIT_USAGE, "%s: a command is needed (see hypr help)", cmd);
 	if (!strcmp(cmd, "run") || !strcmp(cmd, "push") || !strcmp(cmd, "exec"))
 		die(HYPR_EXIT_USAGE, "%s: hypr builds images; it has no %s (no runtime or registry push yet)",

@@ -294,6 +294,7 @@ unknown_instruction(struct df *d, json_t *n, long line)
 
 	if (orig == NULL)
 		orig = "";
+	/* cppcheck-suppress arrayIndexOutOfBoundsCond ; orig is a C string, kl its word */
 	while (orig[kl] && !df_is_ws((unsigned char)orig[kl]))
 		kl++;
 	if (kl >= 32)
@@ -423,7 +424,7 @@ check_instr(struct df *d, json_t *n, long line)
 			char typ[64];
 			size_t k;
 
-			for (k = 0; a0[k] && k < sizeof(typ) - 1; k++)
+			for (k = 0; k < sizeof(typ) - 1 && a0[k]; k++)
 				typ[k] = (char)toupper((unsigned char)a0[k]);
 			typ[k] = '\0';
 			return df_fail(d, line, "Unknown type \"%s\" in HEALTHCHECK (try CMD)", typ);

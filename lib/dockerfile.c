@@ -84,7 +84,7 @@ df_jstr(struct df *d, const char *s, size_t n)
 {
 	json_t *j;
 
-	if (memchr(s, '\0', n) != NULL) {
+	if (n && memchr(s, '\0', n) != NULL) {
 		df_fail(d, d->errline, "NUL byte in instruction");
 		return NULL;
 	}

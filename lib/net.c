@@ -255,7 +255,7 @@ http_date(const char *v)
 static int
 read_headers(struct dl *d, double deadline)
 {
-	char buf[65536];
+	char buf[65536] = "";
 	size_t n = 0;
 	int more = 0;	/* a proxy's CONNECT answer or a followed redirect */
 
@@ -321,7 +321,7 @@ static int
 spawn(const struct hypr_net *n, const char *url, uint64_t from, long max_time,
     struct dl *d, struct hypr_err *e)
 {
-	struct hypr_net_argv nb;
+	struct hypr_net_argv nb = { 0 };
 	char *argv[32], range[48];
 	int argc = 0, to, st;
 	FILE *cf;

@@ -220,7 +220,7 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
     struct resp *rs, int *curl_rc, struct hypr_err *e)
 {
 	char *argv[32];
-	struct hypr_net_argv nb;
+	struct hypr_net_argv nb = { 0 };
 	int argc = 0, to, from, st, location = 0;
 	char *line = NULL;
 	size_t cap = 0;

@@ -121,9 +121,12 @@ read_stdin(size_t *len)
 		if (n == cap) {
 			if (cap >= MAX_DOCKERFILE)
 				die(HYPR_EXIT_INPUT, "Dockerfile: larger than %u bytes", MAX_DOCKERFILE);
+			char *nb;
+
 			cap *= 2;
-			if ((buf = realloc(buf, cap)) == NULL)
+			if ((nb = realloc(buf, cap)) == NULL)
 				die_errno("reading the Dockerfile");
+			buf = nb;
 		}
 		r = fread(buf + n, 1, cap - n, stdin);
 		n += r;

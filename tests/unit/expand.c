@@ -121,8 +121,8 @@ main(void)
 			const char *g = hypr_vars_get(&mc, (snprintf(k, sizeof(k), "K%d", i), k));
 
 			snprintf(val, sizeof(val), "%d", i);
-			if (i == 0 || i == 500 ? g != NULL : i == 7 ? strcmp(g, "seven") != 0 :
-			    g == NULL || strcmp(g, val) != 0)
+			if (i == 0 || i == 500 ? g != NULL :
+			    g == NULL || strcmp(g, i == 7 ? "seven" : val) != 0)
 				bad++;
 		}
 		if (m.n != 998 || mc.n != 998 || strcmp(m.kv[0], "K1=1") != 0 ||

@@ -335,6 +335,14 @@ mounts_key(const struct rmount *m, size_t n)
 
 /* ---- secrets ---- */
 
+static void
+secret_free(struct secret *s)
+{
+	free(s->id);
+	free(s->src);
+	free(s->env);
+}
+
 int
 secret_add(struct ctx *c, const char *spec, struct hypr_err *e)
 {
@@ -348,6 +356,7 @@ secret_add(struct ctx *c, const char *spec, struct hypr_err *e)
 
 		if (!v) {
 			free(s);
+			secret_free(&sec);
 			return hypr_err_set(e, HYPR_EXIT_USAGE, "--secret %s: want id=ID,src=FILE or id=ID,env=VAR", spec);
 		}
 		*v++ = '\0';
@@ -358,8 +367,10 @@ secret_add(struct ctx *c, const char *spec, struct hypr_err *e)
 		else if (!strcmp(f, "env"))
 			sec.env = strdup(v);
 		else if (strcmp(f, "type") || (strcmp(v, "file") && strcmp(v, "env"))) {
+			hypr_err_set(e, HYPR_EXIT_USAGE, "--secret %s: unknown key '%s'", spec, f);
 			free(s);
-			return hypr_err_set(e, HYPR_EXIT_USAGE, "--secret %s: unknown key '%s'", spec, f);
+			secret_free(&sec);
+			return -1;
 		}
 	}
 	free(s);
@@ -369,13 +380,17 @@ secret_add(struct ctx *c, const char *spec, struct hypr_err *e)
 	}
 	if (!sec.id || (!sec.src && !sec.env)) {
 		/* docker's shorthand: id=X alone reads the env var X */
-		if (sec.id && !sec.src && !sec.env)
+		if (sec.id && !sec.src && !sec.env) {
 			sec.env = strdup(sec.id);
-		else
+		} else {
+			secret_free(&sec);
 			return hypr_err_set(e, HYPR_EXIT_USAGE, "--secret %s: want id=ID,src=FILE or id=ID,env=VAR", spec);
+		}
 	}
-	if (c->nsecrets == sizeof c->secrets / sizeof *c->secrets)
+	if (c->nsecrets == sizeof c->secrets / sizeof *c->secrets) {
+		secret_free(&sec);
 		return hypr_err_set(e, HYPR_EXIT_USAGE, "--secret: too many secrets");
+	}
 	c->secrets[c->nsecrets++] = sec;
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/utsname.h>
 #include "df.h"
+#include "map.h"
 #include "stream.h"
 
 const char *
@@ -93,11 +94,7 @@ lower_dup(const char *s)
 static size_t
 name_hash(const char *s)
 {
-	size_t h = 14695981039346656037u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return h;
+	return (size_t)hypr_hash(s);
 }
 
 /* The last stage so far named name (lower-case), or -1. */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "map.h"
 #include "strbuf.h"
 
 /* ---- variables ---- */
@@ -32,11 +33,7 @@ key_len(const char *kv)
 static size_t
 key_hash(const char *k, size_t n)
 {
-	size_t h = 14695981039346656037u;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)k[i]) * 1099511628211u;
-	return h;
+	return (size_t)hypr_hashn(k, n);
 }
 
 static void

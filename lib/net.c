@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "clock.h"
 #include "fsutil.h"
 
 int
@@ -157,15 +158,6 @@ hypr_net_timeout_text(const struct hypr_net *n, long max_time, double elapsed,
 		    n->speed_time);
 }
 
-double
-hypr_net_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- ADD <url> ---- */
 
 struct dl {
@@ -221,7 +213,7 @@ read_until(int fd, void *buf, size_t n, double deadline)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		double left = deadline - hypr_net_now();
+		double left = deadline - hypr_now();
 		ssize_t r;
 
 		if (left <= 0)
@@ -391,7 +383,7 @@ hypr_net_download(const struct hypr_net *n, const char *url, int fd, uint64_t ma
 		hypr_net_size_text(max, lim, sizeof(lim));
 	for (int attempt = 0; attempt < n->retries; attempt++) {
 		uint64_t have, got;
-		double t0 = hypr_net_now(), deadline;
+		double t0 = hypr_now(), deadline;
 		long cap = hypr_net_deadline(n, max ? max : (uint64_t)1 << 40);
 		int rc, status;
 		ssize_t r;
@@ -409,7 +401,7 @@ hypr_net_download(const struct hypr_net *n, const char *url, int fd, uint64_t ma
 		if (read_headers(&d, deadline) < 0) {
 			reap(&d, 1);
 			hypr_net_timeout_text(n, hypr_net_deadline(n, 0),
-			    hypr_net_now() - t0, 0, why, sizeof(why));
+			    hypr_now() - t0, 0, why, sizeof(why));
 			hypr_err_set(e, HYPR_EXIT_SYSTEM, "download failed: %s", why);
 			continue;
 		}
@@ -417,7 +409,7 @@ hypr_net_download(const struct hypr_net *n, const char *url, int fd, uint64_t ma
 		if (status == 0) {
 			rc = reap(&d, 0);
 			if (rc == 28)
-				hypr_net_timeout_text(n, cap, hypr_net_now() - t0, 0, why,
+				hypr_net_timeout_text(n, cap, hypr_now() - t0, 0, why,
 				    sizeof(why));
 			else
 				snprintf(why, sizeof(why), "%s (curl exit %d)",
@@ -498,7 +490,7 @@ hypr_net_download(const struct hypr_net *n, const char *url, int fd, uint64_t ma
 		}
 		if (r == -2) {
 			reap(&d, 1);
-			hypr_net_timeout_text(n, (long)(deadline - t0), hypr_net_now() - t0, 1,
+			hypr_net_timeout_text(n, (long)(deadline - t0), hypr_now() - t0, 1,
 			    why, sizeof(why));
 			hypr_err_set(e, HYPR_EXIT_SYSTEM, "download failed: %s", why);
 			continue;
@@ -510,7 +502,7 @@ hypr_net_download(const struct hypr_net *n, const char *url, int fd, uint64_t ma
 			return 0;
 		}
 		if (rc == 28)
-			hypr_net_timeout_text(n, cap, hypr_net_now() - t0, 1, why, sizeof(why));
+			hypr_net_timeout_text(n, cap, hypr_now() - t0, 1, why, sizeof(why));
 		else
 			snprintf(why, sizeof(why), "%s (curl exit %d)",
 			    hypr_net_curl_error(rc ? rc : 18), rc ? rc : 18);

@@ -59,8 +59,6 @@ void hypr_net_timeout_text(const struct hypr_net *n, long max_time, double elaps
 /* A curl config line `key = "v"` (quoted) on f; -1 if v holds a control
  * character (nothing a URL, header or credential may hold). */
 int hypr_net_put_quoted(FILE *f, const char *key, const char *v);
-/* Seconds on the monotonic clock. */
-double hypr_net_now(void);
 
 /* GET url (http or https, redirects followed) with curl into fd, appending
  * from fd's current size: a retry resumes with a Range request, or starts

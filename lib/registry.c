@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "registry.h"
 
 #include <errno.h>
@@ -229,7 +230,7 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 
 	memset(rs, 0, sizeof(*rs));
 	rs->content_length = rs->range_start = -1;
-	rs->t0 = hypr_net_now();
+	rs->t0 = hypr_now();
 	rs->max_time = max_time;
 	*curl_rc = 0;
 	argv[argc++] = "curl";
@@ -473,7 +474,7 @@ authenticate(struct hypr_registry *g, const char *challenge, int tried,
 		char why[256];
 
 		if (rc == 28)
-			hypr_net_timeout_text(&g->net, rs.max_time, hypr_net_now() - rs.t0, 0,
+			hypr_net_timeout_text(&g->net, rs.max_time, hypr_now() - rs.t0, 0,
 			    why, sizeof(why));
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: token server: %s",
 		    g->domain, rc == 28 ? why : hypr_net_curl_error(rc));
@@ -585,7 +586,7 @@ classify(struct hypr_registry *g, const struct resp *rs, int rc, const char *wha
 		char why[256];
 
 		if (rc == 28)
-			hypr_net_timeout_text(&g->net, rs->max_time, hypr_net_now() - rs->t0,
+			hypr_net_timeout_text(&g->net, rs->max_time, hypr_now() - rs->t0,
 			    rs->answered, why, sizeof(why));
 		hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: %s: %s", g->domain, what,
 		    rc == 28 ? why : hypr_net_curl_error(rc));

@@ -27,6 +27,7 @@
 
 #include "digest.h"
 #include "fsutil.h"
+#include "map.h"
 #include "sparse.h"
 #include "stream.h"
 
@@ -41,86 +42,6 @@ aerr(struct archive *a)
 	const char *m = archive_error_string(a);
 
 	return m ? m : "truncated or corrupt tar";
-}
-
-/* ---- a small string-keyed hash map ---- */
-
-struct hent {
-	const char *key;
-	void *val;
-	unsigned flags;
-};
-
-struct hmap {
-	struct hent *t;
-	size_t cap, n;
-};
-
-static uint64_t
-hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-static struct hent *
-hmap_find(const struct hmap *m, const char *k)
-{
-	size_t i;
-
-	if (m->cap == 0)
-		return NULL;
-	for (i = hash_str(k) & (m->cap - 1); m->t[i].key; i = (i + 1) & (m->cap - 1))
-		if (strcmp(m->t[i].key, k) == 0)
-			return &m->t[i];
-	return NULL;
-}
-
-/* Find or insert k (k must outlive the map). NULL on ENOMEM. */
-static struct hent *
-hmap_get(struct hmap *m, const char *k)
-{
-	struct hent *h;
-	size_t i;
-
-	if ((h = hmap_find(m, k)) != NULL)
-		return h;
-	if ((m->n + 1) * 2 > m->cap) {
-		size_t nc = m->cap ? m->cap * 2 : 1024;
-		struct hent *nt = calloc(nc, sizeof(*nt));
-
-		if (nt == NULL)
-			return NULL;
-		for (size_t j = 0; j < m->cap; j++) {
-			if (!m->t[j].key)
-				continue;
-			for (i = hash_str(m->t[j].key) & (nc - 1); nt[i].key;
-			    i = (i + 1) & (nc - 1))
-				;
-			nt[i] = m->t[j];
-		}
-		free(m->t);
-		m->t = nt;
-		m->cap = nc;
-	}
-	for (i = hash_str(k) & (m->cap - 1); m->t[i].key; i = (i + 1) & (m->cap - 1))
-		;
-	m->t[i].key = k;
-	m->t[i].val = NULL;
-	m->t[i].flags = 0;
-	m->n++;
-	return &m->t[i];
-}
-
-static void
-hmap_free(struct hmap *m)
-{
-	free(m->t);
-	m->t = NULL;
-	m->cap = m->n = 0;
 }
 
 /* ---- paths ---- */
@@ -226,9 +147,9 @@ struct flat {
 	off_t spill_end;
 	struct node **nodes;
 	size_t n, cap;
-	struct hmap upper;	/* path -> U_* from layers above */
-	struct hmap cur;	/* path -> node of the current layer */
-	struct hmap pending;	/* hard-link target path -> list head (node) */
+	struct hypr_map upper;	/* path -> U_* (as a pointer) from layers above */
+	struct hypr_map cur;	/* path -> node of the current layer (borrowed keys) */
+	struct hypr_map pending;	/* hard-link target path -> list head (node; borrowed) */
 	char *buf;
 	int64_t epoch;
 	struct archive_entry *ent;	/* reused by write_node */
@@ -245,9 +166,9 @@ flat_free(struct flat *f)
 		free(f->nodes[i]);
 	}
 	free(f->nodes);
-	hmap_free(&f->upper);
-	hmap_free(&f->cur);
-	hmap_free(&f->pending);
+	hypr_map_free(&f->upper, NULL);
+	hypr_map_free(&f->cur, NULL);
+	hypr_map_free(&f->pending, NULL);
 	free(f->buf);
 	if (f->ent)
 		archive_entry_free(f->ent);
@@ -408,24 +329,28 @@ entry_of(struct archive_entry *ent, const struct meta *m)
 	}
 }
 
+static unsigned
+upper_flags(const struct flat *f, const char *path)
+{
+	return (unsigned)(uintptr_t)hypr_map_get(&f->upper, path);
+}
+
 /* Would a path from a lower layer be hidden by the layers above? */
 static int
 hidden_above(const struct flat *f, const char *path)
 {
-	struct hent *h;
 	char *p = (char *)path, *s;
 
-	if ((h = hmap_find(&f->upper, path)) && (h->flags & (U_DIR | U_NONDIR | U_WHITEOUT)))
+	if (upper_flags(f, path) & (U_DIR | U_NONDIR | U_WHITEOUT))
 		return 1;
-	if ((h = hmap_find(&f->upper, "")) && (h->flags & U_OPAQUE) && *path)
+	if ((upper_flags(f, "") & U_OPAQUE) && *path)
 		return 1;
 	/* ancestors: temporarily cut the path at each '/' */
 	for (s = strchr(p, '/'); s; s = strchr(s + 1, '/')) {
 		int hide;
 
 		*s = '\0';
-		h = hmap_find(&f->upper, p);
-		hide = h && (h->flags & (U_NONDIR | U_WHITEOUT | U_OPAQUE));
+		hide = (upper_flags(f, p) & (U_NONDIR | U_WHITEOUT | U_OPAQUE)) != 0;
 		*s = '/';
 		if (hide)
 			return 1;
@@ -449,30 +374,16 @@ add_node(struct flat *f, struct node *nd, struct hypr_err *e)
 	return 0;
 }
 
-/* Record an upper-map flag for path (the key is copied into a node-owned
- * string when needed, so we keep a private copy). */
+/* Record an upper-map flag for path (the map copies its keys). */
 static int
 upper_mark(struct flat *f, const char *path, unsigned flag, struct hypr_err *e)
 {
-	struct hent *h = hmap_find(&f->upper, path);
+	void **v = hypr_map_slot(&f->upper, path, NULL);
 
-	if (h == NULL) {
-		char *k = strdup(path);
-
-		if (k == NULL || (h = hmap_get(&f->upper, k)) == NULL) {
-			free(k);
-			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
-		}
-	}
-	h->flags |= flag;
+	if (v == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+	*v = (void *)((uintptr_t)*v | flag);
 	return 0;
-}
-
-static void
-free_upper_keys(struct hmap *m)
-{
-	for (size_t i = 0; i < m->cap; i++)
-		free((char *)m->t[i].key);
 }
 
 /* Read one layer (index l) and record its entries. */
@@ -481,18 +392,18 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 {
 	struct archive *a = open_layer(fd, e);
 	struct archive_entry *ae;
-	struct hmap marks = { 0 };	/* whiteouts of this layer: path -> U_* */
+	struct hypr_map marks = { 0 };	/* whiteouts of this layer: path -> U_* */
 	uint64_t ord = 0;
 	int r, rc = -1;
 
 	if (a == NULL)
 		return hypr_err_prefix(e, "layer %s", name);
-	hmap_free(&f->cur);
+	hypr_map_free(&f->cur, NULL);
 	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *raw = archive_entry_pathname(ae), *base;
 		char *path;
 		struct node *nd;
-		struct hent *h;
+		void **h;
 		int bad;
 
 		ord++;
@@ -538,14 +449,13 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 				flag = U_WHITEOUT;
 			}
 			free(path);
-			if (tgt == NULL || (h = hmap_get(&marks, tgt)) == NULL) {
+			if (tgt == NULL || (h = hypr_map_slot(&marks, tgt, NULL)) == NULL) {
 				free(tgt);
 				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
 				goto out;
 			}
-			if (h->key != tgt)
-				free(tgt);
-			h->flags |= flag;
+			free(tgt);
+			*h = (void *)((uintptr_t)*h | flag);
 			continue;
 		}
 		if ((nd = calloc(1, sizeof(*nd))) == NULL) {
@@ -578,21 +488,21 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 			}
 		}
 		/* a later entry of the same layer replaces an earlier one */
-		if ((h = hmap_get(&f->cur, nd->path)) == NULL) {
+		if ((h = hypr_map_slot(&f->cur, nd->path, NULL)) == NULL) {
 			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
 			goto out;
 		}
-		if (h->val)
-			((struct node *)h->val)->visible = 0;
-		h->key = nd->path;
-		h->val = nd;
+		if (*h)
+			((struct node *)*h)->visible = 0;
+		*h = nd;
 		nd->visible = !hidden_above(f, nd->path);
 		/* hard links of higher layers (or this one) waiting for this path */
-		struct hent *pe = hmap_find(&f->pending, nd->path);
+		struct node *w = hypr_map_get(&f->pending, nd->path);
+		void **pe;
 		int wanted = 0, needed;
 
-		if (pe && pe->val) {
-			struct node *w = pe->val, *next;
+		if (w) {
+			struct node *next;
 			struct node *keep = NULL;
 
 			for (; w; w = next) {
@@ -605,14 +515,16 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 					keep = w;
 				}
 			}
-			pe->val = keep;
+			if (hypr_map_set(&f->pending, nd->path, keep, NULL) < 0) {
+				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+				goto out;
+			}
 		}
 		needed = nd->visible || wanted;
 		if (nd->link) {
-			struct hent *c = hmap_find(&f->cur, nd->link);
+			struct node *t = hypr_map_get(&f->cur, nd->link);
 
-			if (c && c->val && c->val != nd) {
-				struct node *t = c->val;
+			if (t && t != nd) {
 
 				nd->link_to = t;
 				if (!t->spilled && (t->m.mode & AE_IFMT) == AE_IFREG &&
@@ -620,12 +532,12 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 					t->need_data = 1;
 			} else if (needed) {
 				/* target in a lower layer: queue until we meet it */
-				if ((pe = hmap_get(&f->pending, nd->link)) == NULL) {
+				if ((pe = hypr_map_slot(&f->pending, nd->link, NULL)) == NULL) {
 					hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
 					goto out;
 				}
-				nd->link_to = pe->val;
-				pe->val = nd;
+				nd->link_to = *pe;
+				*pe = nd;
 			}
 		} else if (archive_entry_filetype(ae) == AE_IFREG && needed) {
 			if (spill_data(f, a, nd, archive_entry_size(ae), e) < 0) {
@@ -640,21 +552,20 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 	}
 	/* this layer now becomes part of "above" for the lower ones */
 	for (size_t i = 0; i < f->cur.cap; i++) {
-		struct node *nd = f->cur.t[i].val;
+		struct node *nd = f->cur.keys[i] ? f->cur.vals[i] : NULL;
 
-		if (!f->cur.t[i].key || !nd)
+		if (!nd)
 			continue;
 		if (upper_mark(f, nd->path,
 		    (nd->m.mode & AE_IFMT) == AE_IFDIR ? U_DIR : U_NONDIR, e) < 0)
 			goto out;
 	}
 	for (size_t i = 0; i < marks.cap; i++)
-		if (marks.t[i].key && upper_mark(f, marks.t[i].key, marks.t[i].flags, e) < 0)
+		if (marks.keys[i] && upper_mark(f, marks.keys[i], (unsigned)(uintptr_t)marks.vals[i], e) < 0)
 			goto out;
 	rc = 0;
 out:
-	free_upper_keys(&marks);
-	hmap_free(&marks);
+	hypr_map_free(&marks, NULL);
 	archive_read_free(a);
 	return rc;
 }
@@ -813,7 +724,7 @@ int
 hypr_rootfs_flatten_fds(const int *fds, const char *const *names, size_t n,
     int out_fd, int64_t epoch, const char *tmpdir, struct hypr_err *e)
 {
-	struct flat f = { .spill = -1, .epoch = epoch };
+	struct flat f = { .spill = -1, .epoch = epoch, .cur.borrow = 1, .pending.borrow = 1 };
 	struct archive *w = NULL;
 	struct node **vis = NULL;
 	size_t nv = 0;
@@ -830,7 +741,7 @@ hypr_rootfs_flatten_fds(const int *fds, const char *const *names, size_t n,
 			goto out;
 	/* links whose target no layer had: unlink the waiting lists */
 	for (size_t i = 0; i < f.pending.cap; i++) {
-		struct node *wl = f.pending.t[i].key ? f.pending.t[i].val : NULL, *next;
+		struct node *wl = f.pending.keys[i] ? f.pending.vals[i] : NULL, *next;
 
 		for (; wl; wl = next) {
 			next = wl->link_to;
@@ -873,7 +784,6 @@ out:
 	if (w)
 		archive_write_free(w);
 	free(vis);
-	free_upper_keys(&f.upper);
 	flat_free(&f);
 	return rc;
 }
@@ -1139,7 +1049,7 @@ direct_ok(int fd, int64_t epoch)
 	struct stat st;
 	struct archive *a;
 	struct archive_entry *ae;
-	struct hmap seen = { 0 };
+	struct hypr_map seen = { .borrow = 1 };
 	char **keys = NULL;
 	size_t nk = 0, ck = 0;
 	off_t start;
@@ -1179,10 +1089,10 @@ direct_ok(int fd, int64_t epoch)
 		if ((hl = archive_entry_hardlink(ae)) != NULL) {
 			char *t = clean_path(hl, &bad);
 
-			ok = t && hmap_find(&seen, t) != NULL;
+			ok = t && hypr_map_get(&seen, t) != NULL;
 			free(t);
 		}
-		if (ok && hmap_find(&seen, c) != NULL)
+		if (ok && hypr_map_get(&seen, c) != NULL)
 			ok = 0;	/* a duplicate */
 		if (!ok || nk == ck) {
 			char **nkp = ok ? realloc(keys, (ck = ck ? ck * 2 : 1024) * sizeof(*keys)) : NULL;
@@ -1195,13 +1105,13 @@ direct_ok(int fd, int64_t epoch)
 			keys = nkp;
 		}
 		keys[nk++] = c;
-		if (hmap_get(&seen, c) == NULL)
+		if (hypr_map_set(&seen, c, (void *)1, NULL) < 0)
 			ok = 0;
 	}
 	if (ok && r != ARCHIVE_EOF)
 		ok = 0;
 	archive_read_free(a);
-	hmap_free(&seen);
+	hypr_map_free(&seen, NULL);
 	for (size_t i = 0; i < nk; i++)
 		free(keys[i]);
 	free(keys);

@@ -31,6 +31,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "fsutil.h"
 #include "vm.h"
 #include "vm_proto.h"
@@ -69,14 +70,6 @@ struct hypr_vm {
 	int cur_watch;		/* the fd the current wait watches, or -1 */
 };
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- files ---- */
 
@@ -544,7 +537,7 @@ recv_frame(struct hypr_vm *vm, double deadline, int *type, unsigned char **paylo
 		};
 		int ms = -1;
 		if (deadline > 0) {
-			double left = deadline - now();
+			double left = deadline - hypr_now();
 			if (left <= 0) {
 				char msg[256];
 				snprintf(msg, sizeof msg, "%s: timed out", what);
@@ -789,7 +782,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	long cpus = o->cpus > 0 ? o->cpus : (long)env_double("HYPR_VM_CPUS", 0);
 	long mb = o->mem_mb > 0 ? o->mem_mb : (long)env_double("HYPR_VM_MEM", 2048);
 	int debug = getenv("HYPR_VM_DEBUG") && *getenv("HYPR_VM_DEBUG") == '1';
-	double t0 = now();
+	double t0 = hypr_now();
 	unsigned char *p;
 	uint32_t n;
 	int distro = 0;
@@ -926,7 +919,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	argv[a] = NULL;
 
 	pid_t parent = getpid();
-	t0 = now();	/* boot time = QEMU spawn to READY */
+	t0 = hypr_now();	/* boot time = QEMU spawn to READY */
 	vm->pid = fork();
 	if (vm->pid < 0) {
 		close(sv[0]);
@@ -978,7 +971,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	if (type != HYPR_MSG_READY)
 		return unexpected(vm, type, p, n, e, "boot");
 	consume(vm);
-	vm->boot_secs = now() - t0;
+	vm->boot_secs = hypr_now() - t0;
 	return 0;
 toolong:
 	close(sv[0]);
@@ -1262,7 +1255,7 @@ hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct
 		vm_reap(vm, 1);
 		return -1;
 	}
-	deadline = timeout > 0 ? now() + timeout : 0;
+	deadline = timeout > 0 ? hypr_now() + timeout : 0;
 	for (;;) {
 		char what[64];
 		snprintf(what, sizeof what, "step %u", vm->step);
@@ -1270,7 +1263,7 @@ hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct
 		rc = recv_frame(vm, deadline, &type, &p, &n, e, what);
 		vm->cur_watch = vm->watch_fd;
 		if (rc < 0) {
-			if (deadline > 0 && now() >= deadline)
+			if (deadline > 0 && hypr_now() >= deadline)
 				hypr_err_set(e, HYPR_EXIT_STEP, "build VM: step timed out after %gs (VM killed)", timeout);
 			return -1;
 		}
@@ -1343,7 +1336,7 @@ hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struc
 		vm_reap(vm, 1);
 		return -1;
 	}
-	if (recv_frame(vm, now() + timeout, &type, &p, &n, e, "diff") < 0)
+	if (recv_frame(vm, hypr_now() + timeout, &type, &p, &n, e, "diff") < 0)
 		return -1;
 	if (type != HYPR_MSG_DIFFDONE || n < 8) {
 		unexpected(vm, type, p, n, e, "diff");
@@ -1427,7 +1420,7 @@ in_disk_request(struct hypr_vm *vm, int type, uint64_t total, const char *name,
 		vm_reap(vm, 1);
 		return -1;
 	}
-	if (recv_frame(vm, now() + env_double("HYPR_DIFF_TIMEOUT", 3600), &t, &p, &n, e, what) < 0)
+	if (recv_frame(vm, hypr_now() + env_double("HYPR_DIFF_TIMEOUT", 3600), &t, &p, &n, e, what) < 0)
 		return -1;
 	if (t != HYPR_MSG_IMPORTED) {
 		unexpected(vm, t, p, n, e, what);
@@ -1479,7 +1472,7 @@ hypr_vm_stop(struct hypr_vm *vm, struct hypr_err *e)
 	if (!vm)
 		return 0;
 	if (!vm->dead) {
-		double deadline = now() + env_double("HYPR_SHUTDOWN_TIMEOUT", 10);
+		double deadline = hypr_now() + env_double("HYPR_SHUTDOWN_TIMEOUT", 10);
 		/* not watched: the reader may rightly be gone once the caller's
 		 * output is complete, and QEMU is going anyway */
 		vm->cur_watch = -1;
@@ -1491,7 +1484,7 @@ hypr_vm_stop(struct hypr_vm *vm, struct hypr_err *e)
 			/* BYE: QEMU exits by itself (-no-reboot); wait for it */
 			while (vm->pidfd >= 0) {
 				struct pollfd pf = { .fd = vm->pidfd, .events = POLLIN };
-				double left = deadline - now();
+				double left = deadline - hypr_now();
 				if (left <= 0 || poll(&pf, 1, (int)(left * 1000) + 1) > 0 || left <= 0)
 					break;
 			}

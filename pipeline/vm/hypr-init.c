@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "guest.h"
 #include "vm_proto.h"
 
@@ -179,21 +180,13 @@ write_file(const char *path, const char *s)
 	return rc;
 }
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- boot ---- */
 
 static void
 find_port(void)
 {
-	double t0 = now();
+	double t0 = hypr_now();
 
 	for (;;) {
 		DIR *d = opendir("/sys/class/virtio-ports");
@@ -215,7 +208,7 @@ find_port(void)
 		}
 		if (d)
 			closedir(d);
-		if (now() - t0 > 20)
+		if (hypr_now() - t0 > 20)
 			fatal("no virtio port named %s", HYPR_PROTO_PORT);
 		usleep(2000);
 	}
@@ -225,7 +218,7 @@ find_port(void)
 static void
 find_disks(int want)
 {
-	double t0 = now();
+	double t0 = hypr_now();
 
 	for (;;) {
 		DIR *d = opendir("/sys/block");
@@ -256,7 +249,7 @@ find_disks(int want)
 			closedir(d);
 		if (found >= want)
 			return;
-		if (now() - t0 > 20)
+		if (hypr_now() - t0 > 20)
 			fatal("found %d of %d disks", found, want);
 		outdisk = indisk = -1;
 		basedev[0] = scratchdev[0] = 0;
@@ -560,7 +553,7 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 	pid_t pid;
 	struct pollfd pf[3];
 	unsigned char st[8];
-	double t0 = now(), t1, t2;
+	double t0 = hypr_now(), t1, t2;
 
 	if (run_parse(p, n, &r) < 0) {
 		run_free(&r);
@@ -583,7 +576,7 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 		return;
 	}
 	nlayers = layer;
-	t1 = now();
+	t1 = hypr_now();
 	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)
 		fatal("pipe: %s", strerror(errno));
 	pid = fork();
@@ -634,7 +627,7 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 			}
 		}
 	}
-	t2 = now();
+	t2 = hypr_now();
 	kill(-1, SIGKILL);
 	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
 		;
@@ -647,7 +640,7 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 	run_free(&r);
 	if (debug)
 		logmsg("step %u: setup %.1f ms, command %.1f ms, teardown %.1f ms", layer,
-		    (t1 - t0) * 1e3, (t2 - t1) * 1e3, (now() - t2) * 1e3);
+		    (t1 - t0) * 1e3, (t2 - t1) * 1e3, (hypr_now() - t2) * 1e3);
 	hypr_proto_put32(st, (uint32_t)status);
 	hypr_proto_put32(st + 4, status && disk_full() ? HYPR_EXIT_DISK_FULL : 0);
 	send_frame(HYPR_MSG_EXIT, step, st, 8);
@@ -682,14 +675,14 @@ do_diff(uint32_t step, unsigned char *p, size_t n)
 		return;
 	}
 	snprintf(dir, sizeof dir, L "/%u", nlayers);
-	double t0 = now();
+	double t0 = hypr_now();
 	if (guest_diff(dir, outdisk, off, epoch, &len, err, sizeof err) < 0) {
 		send_error(step, "DIFF: %s", err);
 		return;
 	}
 	if (debug)
 		logmsg("diff of layer %u: %llu bytes in %.1f ms", nlayers, (unsigned long long)len,
-		    (now() - t0) * 1e3);
+		    (hypr_now() - t0) * 1e3);
 	hypr_proto_put64(rep, len);
 	send_frame(HYPR_MSG_DIFFDONE, step, rep, 8);
 }

@@ -23,18 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "err.h"
 #include "tool.h"
 #include "vm.h"
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 output(void *arg, int fd, const char *buf, size_t len)
@@ -147,12 +140,12 @@ main(int argc, char *argv[])
 	/* as hypr-exec should: a gone stdout reader kills the VM at once */
 	if (fcntl(STDOUT_FILENO, F_GETFD) >= 0)
 		o.watch_fd = STDOUT_FILENO;
-	t = now();
+	t = hypr_now();
 	if (hypr_vm_start(&vm, &o, &e) < 0)
 		fail(&e);
 	if (timing)
 		fprintf(stderr, "hypr-vmctl: boot %.3f s (ready %.3f s) accel %s, kvm canary %s\n",
-		    now() - t, hypr_vm_boot_seconds(vm), hypr_vm_accel(vm),
+		    hypr_now() - t, hypr_vm_boot_seconds(vm), hypr_vm_accel(vm),
 		    (const char *[]){ "failed", "none", "passed" }[hypr_vm_canary(vm) + 1]);
 
 	for (int i = optind; i < argc;) {
@@ -161,7 +154,7 @@ main(int argc, char *argv[])
 
 		while (end < argc && strcmp(argv[end], ";"))
 			end++;
-		t = now();
+		t = hypr_now();
 		if (!strcmp(op, "run") || !strcmp(op, "sh")) {
 			struct hypr_vm_run r = { .epoch = -1, .output = output };
 			char **env = calloc((size_t)(end - i + 1), sizeof *env), **args;
@@ -228,7 +221,7 @@ main(int argc, char *argv[])
 			if (hypr_vm_run(vm, &r, &status, &e) < 0)
 				fail(&e);
 			if (timing)
-				fprintf(stderr, "hypr-vmctl: run %.3f s status %d\n", now() - t, status);
+				fprintf(stderr, "hypr-vmctl: run %.3f s status %d\n", hypr_now() - t, status);
 			if (r.argv != shargv)
 				free((void *)r.argv);
 			free(env);
@@ -253,7 +246,7 @@ main(int argc, char *argv[])
 			if (close(fd) < 0)
 				die_errno("%s", argv[i]);
 			if (timing)
-				fprintf(stderr, "hypr-vmctl: diff %.3f s %llu bytes\n", now() - t,
+				fprintf(stderr, "hypr-vmctl: diff %.3f s %llu bytes\n", hypr_now() - t,
 				    (unsigned long long)len);
 		} else if (!strcmp(op, "mountdata")) {
 			if (end - i != 2)
@@ -266,16 +259,16 @@ main(int argc, char *argv[])
 			if (hypr_vm_import(vm, argv[i], &e) < 0)
 				fail(&e);
 			if (timing)
-				fprintf(stderr, "hypr-vmctl: import %.3f s\n", now() - t);
+				fprintf(stderr, "hypr-vmctl: import %.3f s\n", hypr_now() - t);
 		} else {
 			usage(stderr, 2);
 		}
 		i = end + 1;
 	}
-	t = now();
+	t = hypr_now();
 	if (hypr_vm_stop(vm, &e) < 0)
 		die_err(&e);
 	if (timing)
-		fprintf(stderr, "hypr-vmctl: stop %.3f s\n", now() - t);
+		fprintf(stderr, "hypr-vmctl: stop %.3f s\n", hypr_now() - t);
 	return last;
 }

@@ -487,7 +487,7 @@ do_arg(struct ctx *c, struct stage *st, json_t *instr, json_t *exp,
 		} else if (hypr_vars_get(&c->global_args, k) != NULL) {
 			val = hypr_vars_get(&c->global_args, k);
 		}
-		map_set(&st->declared, k, &one, NULL);
+		hypr_map_set(&st->declared, k, &one, NULL);
 		if (val != NULL) {
 			if (hypr_vars_set(&st->args, k, val) < 0) {
 				free(ex);

@@ -42,7 +42,7 @@ struct items {
  * an unpacked tar (stage, image, archive), else 0:0 (the context). */
 struct sroot {
 	const char *dir;
-	const struct map *meta;
+	const struct hypr_map *meta;
 	const struct hypr_ignore *ig;
 };
 
@@ -309,7 +309,7 @@ static void
 node_of(const struct sroot *r, const char *rel, const struct stat *sb,
     struct tnode *n, int *owned)
 {
-	const struct tnode *m = r->meta ? map_get(r->meta, rel) : NULL;
+	const struct tnode *m = r->meta ? hypr_map_get(r->meta, rel) : NULL;
 
 	memset(n, 0, sizeof(*n));
 	n->mode = sb->st_mode;
@@ -698,7 +698,7 @@ unstaged(const char *msg, const char *dir)
  * cleaned: absolute names are kept inside dir, ".." climbing out is refused,
  * and nothing is written through a symlink. */
 static int
-unpack(const char *tar, const char *dir, struct map *meta, const char *what,
+unpack(const char *tar, const char *dir, struct hypr_map *meta, const char *what,
     struct hypr_err *e)
 {
 	struct archive *a = archive_read_new(), *w = archive_write_disk_new();
@@ -784,7 +784,7 @@ unpack(const char *tar, const char *dir, struct map *meta, const char *what,
 				free(clean);
 				goto oom;
 			}
-			if (map_get(meta, hc) == NULL) {
+			if (hypr_map_get(meta, hc) == NULL) {
 				hypr_err_set(e, HYPR_EXIT_INPUT,
 				    "%s: member '%s': hard link target '%s' is not in the archive before it",
 				    what, clean, hl);
@@ -810,7 +810,7 @@ unpack(const char *tar, const char *dir, struct map *meta, const char *what,
 		{
 			void *old = NULL;
 
-			map_set(meta, clean, n, &old);
+			hypr_map_set(meta, clean, n, &old);
 			tnode_free(old);
 		}
 		archive_entry_set_pathname(ent, full);
@@ -820,8 +820,8 @@ unpack(const char *tar, const char *dir, struct map *meta, const char *what,
 			hfull = hc ? path_join(dir, hc) : NULL;
 			archive_entry_set_hardlink(ent, hfull);
 			if (hfull) {
-				struct tnode *t = map_get(meta, clean);
-				const struct tnode *src = map_get(meta, hc);
+				struct tnode *t = hypr_map_get(meta, clean);
+				const struct tnode *src = hypr_map_get(meta, hc);
 
 				if (t && src) {
 					t->mode = src->mode;
@@ -879,7 +879,7 @@ out:
 
 /* The final filesystem of a layer chain, unpacked once per build. */
 static int
-chain_root(struct ctx *c, json_t *layers, char **dirp, struct map *meta,
+chain_root(struct ctx *c, json_t *layers, char **dirp, struct hypr_map *meta,
     struct hypr_err *e)
 {
 	const char **v;
@@ -923,7 +923,7 @@ mount_source(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
     struct hypr_err *e)
 {
 	struct sroot r = { .dir = c->context, .ig = c->ignore };
-	struct map meta = { 0 };
+	struct hypr_map meta = { 0 };
 	struct items it = { 0 };
 	struct lset ls = { 0 };
 	json_t *layer = NULL;
@@ -982,7 +982,7 @@ out:
 	json_decref(layer);
 	lset_free(&ls);
 	items_free(&it);
-	map_free(&meta, tnode_free);
+	hypr_map_free(&meta, tnode_free);
 	return rc;
 }
 
@@ -1196,7 +1196,7 @@ add_parents(struct lset *ls, const struct tree *t, const struct owner *o,
 			struct tnode n = { 0 };
 
 			*sl = '\0';
-			if (map_get(&ls->idx, p))
+			if (hypr_map_get(&ls->idx, p))
 				break;
 			old = tree_get(t, p);
 			if (old && S_ISDIR(old->mode)) {
@@ -1247,7 +1247,7 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	struct items it = { 0 };
 	struct sroot ctxroot = { .dir = c->context, .ig = c->ignore };
 	struct sroot fr = { 0 };
-	struct map frmeta = { 0 };
+	struct hypr_map frmeta = { 0 };
 	struct owner o = { 0 };
 	struct tree t = { 0 };
 	struct lset ls = { 0 };
@@ -1453,7 +1453,7 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 			char *path;
 
 			if (x->archive) {
-				struct map am = { 0 };
+				struct hypr_map am = { 0 };
 				struct items sub = { 0 };
 				char *dir = make_tmpdir(c, "add", e);
 				struct sroot ar = { .meta = &am };
@@ -1463,7 +1463,7 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 				ar.dir = dir;
 				if (unpack(x->host, dir, &am, w[0], e) < 0 ||
 				    walk(&sub, &ar, "", "", e) < 0) {
-					map_free(&am, tnode_free);
+					hypr_map_free(&am, tnode_free);
 					items_free(&sub);
 					goto out;
 				}
@@ -1483,13 +1483,13 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 					if (p == NULL || put_item(&ls, &t, p, &sub.v[k], &o,
 					    0, e) < 0) {
 						free(p);
-						map_free(&am, tnode_free);
+						hypr_map_free(&am, tnode_free);
 						items_free(&sub);
 						goto out;
 					}
 					free(p);
 				}
-				map_free(&am, tnode_free);
+				hypr_map_free(&am, tnode_free);
 				items_free(&sub);
 				continue;
 			}
@@ -1520,7 +1520,7 @@ out:
 		tree_free(&t);
 	lset_free(&ls);
 	items_free(&it);
-	map_free(&frmeta, tnode_free);
+	hypr_map_free(&frmeta, tnode_free);
 	hypr_words_free(w);
 	json_decref(exp);
 	free(dest);

@@ -13,6 +13,7 @@
 #include "err.h"
 #include "expand.h"
 #include "ignore.h"
+#include "map.h"
 #include "net.h"
 #include "stream.h"
 
@@ -51,16 +52,6 @@ struct rmount {
 	int absent;		/* a secret not given (and not required) */
 };
 
-/* A string -> pointer hash map (keys copied). */
-struct map {
-	char **keys;
-	void **vals;
-	size_t n, cap;
-};
-void *map_get(const struct map *m, const char *key);
-/* Set; returns the old value (caller frees) or NULL. */
-int map_set(struct map *m, const char *key, void *val, void **old);
-void map_free(struct map *m, void (*freeval)(void *));
 
 /* Metadata of one path in a filesystem tree (a layer chain, an archive). */
 struct tnode {
@@ -75,7 +66,7 @@ void tnode_free(void *p);
 
 /* The visible tree of a layer chain (paths without leading "/"). */
 struct tree {
-	struct map m;
+	struct hypr_map m;
 };
 
 struct stage {
@@ -93,10 +84,10 @@ struct stage {
 	char base_key[HYPR_DIGEST_LEN + 1];
 	char *author;
 	struct hypr_vars args;	/* ARG values in scope */
-	struct map declared;	/* ARG names declared in the stage (even unset) */
+	struct hypr_map declared;	/* ARG names declared in the stage (even unset) */
 	int cmd_set;
 	char *rootfs;		/* flattened final fs for COPY --from (lazy) */
-	struct map rootmeta;	/* owner/mode of rootfs entries */
+	struct hypr_map rootmeta;	/* owner/mode of rootfs entries */
 	/* while running */
 	struct hypr_vm *vm;
 	int vm_net;		/* the VM has a network device */
@@ -104,7 +95,7 @@ struct stage {
 	size_t pos;		/* the running step's index in all */
 	struct cachedisk caches[32];	/* HYPR_VM_MAX_CACHES */
 	size_t ncaches, vm_caches;	/* attached; attached when the VM booted */
-	struct map sent;	/* bind sources already in the VM: name -> 1 */
+	struct hypr_map sent;	/* bind sources already in the VM: name -> 1 */
 	size_t imported;	/* layers[nbase..imported) already in the VM */
 	char vmdir[4200];
 };
@@ -137,7 +128,7 @@ struct ctx {
 	int stepno;		/* #N progress counter */
 	int quiet;
 	int tty;		/* stderr is a terminal: progress and RUN output escaped */
-	struct map listings;	/* layer digest -> struct listing */
+	struct hypr_map listings;	/* layer digest -> struct listing */
 };
 
 /* What a step produced, before it is written. */
@@ -190,7 +181,7 @@ int resolve_path(const char *path, int follow_last,
     struct hypr_err *e);
 const struct tnode *tree_get(const struct tree *t, const char *path);
 /* Index a tar's entries into a map of tnodes (for archives, flattened fs). */
-int tar_listing_map(const char *path, struct map *m, struct hypr_err *e);
+int tar_listing_map(const char *path, struct hypr_map *m, struct hypr_err *e);
 
 /* layer.c: build a layer tar on the host */
 struct lentry {
@@ -202,7 +193,7 @@ struct lentry {
 struct lset {
 	struct lentry *v;
 	size_t n, cap;
-	struct map idx;
+	struct hypr_map idx;
 };
 int lset_add(struct lset *s, const char *path, const struct tnode *n,
     const char *src, uint64_t size, struct hypr_err *e);

@@ -44,7 +44,7 @@ lset_add(struct lset *s, const char *path, const struct tnode *n,
 			return hypr_err_set(e, HYPR_EXIT_INPUT,
 			    "/%s: a name starting with .wh. is reserved for layer whiteouts", path);
 	}
-	old = map_get(&s->idx, path);
+	old = hypr_map_get(&s->idx, path);
 	if (old != NULL) {
 		i = (size_t)(uintptr_t)old - 1;
 		x = &s->v[i];
@@ -63,7 +63,7 @@ lset_add(struct lset *s, const char *path, const struct tnode *n,
 		i = s->n++;
 		x = &s->v[i];
 		if ((x->path = strdup(path)) == NULL ||
-		    map_set(&s->idx, path, (void *)(uintptr_t)(i + 1), NULL) < 0)
+		    hypr_map_set(&s->idx, path, (void *)(uintptr_t)(i + 1), NULL) < 0)
 			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	}
 	x->n = *n;
@@ -82,7 +82,7 @@ lset_free(struct lset *s)
 		free(s->v[i].n.link);
 	}
 	free(s->v);
-	map_free(&s->idx, NULL);
+	hypr_map_free(&s->idx, NULL);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -215,7 +215,7 @@ lset_write(struct ctx *c, struct lset *s, json_t **layer, struct hypr_err *e)
 	uint64_t size;
 
 	qsort(s->v, s->n, sizeof(*s->v), cmp_entry);
-	map_free(&s->idx, NULL);	/* indices are stale now */
+	hypr_map_free(&s->idx, NULL);	/* indices are stale now */
 	if (hypr_blob_begin(&ws.w, &c->root, e) < 0)
 		return -1;
 	a = archive_write_new();

@@ -464,11 +464,11 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 		if (mts[i].type != 'b')
 			continue;
 		snprintf(name, sizeof(name), "%.25s", mts[i].vmsource);
-		if (map_get(&st->sent, name))
+		if (hypr_map_get(&st->sent, name))
 			continue;
 		if (hypr_blob_path(&c->root, mts[i].digest, blob, sizeof(blob), e) < 0 ||
 		    hypr_vm_mount_data(st->vm, blob, name, e) < 0 ||
-		    map_set(&st->sent, name, (void *)1, NULL) < 0)
+		    hypr_map_set(&st->sent, name, (void *)1, NULL) < 0)
 			goto out;
 	}
 	if (mounts_for_vm(mts, nmts, &vmts, &nvmts, env, e) < 0)
@@ -572,7 +572,7 @@ run_restart(struct stage *st)
 		hypr_rm_rf(st->vmdir, NULL);
 		st->vmdir[0] = '\0';
 	}
-	map_free(&st->sent, NULL);
+	hypr_map_free(&st->sent, NULL);
 }
 
 void
@@ -589,7 +589,7 @@ run_stop(struct stage *st)
 		hypr_rm_rf(st->vmdir, NULL);
 		st->vmdir[0] = '\0';
 	}
-	map_free(&st->sent, NULL);
+	hypr_map_free(&st->sent, NULL);
 	caches_release(st);
 }
 

@@ -165,7 +165,7 @@ read_listing(const char *path, struct listing *l, struct hypr_err *e)
 static struct listing *
 get_listing(struct ctx *c, const char *digest, struct hypr_err *e)
 {
-	struct listing *l = map_get(&c->listings, digest);
+	struct listing *l = hypr_map_get(&c->listings, digest);
 	char path[4300];
 
 	if (l != NULL)
@@ -175,7 +175,7 @@ get_listing(struct ctx *c, const char *digest, struct hypr_err *e)
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	if (read_listing(path, l, e) < 0 ||
-	    map_set(&c->listings, digest, l, NULL) < 0) {
+	    hypr_map_set(&c->listings, digest, l, NULL) < 0) {
 		listing_free(l);
 		return NULL;
 	}
@@ -183,22 +183,22 @@ get_listing(struct ctx *c, const char *digest, struct hypr_err *e)
 }
 
 static int
-hidden(const struct map *wh, const struct map *opq, const char *p)
+hidden(const struct hypr_map *wh, const struct hypr_map *opq, const char *p)
 {
 	char buf[4096];
 	size_t len = strlen(p);
 
 	if (len >= sizeof(buf))
 		return 0;
-	if (map_get(wh, p))
+	if (hypr_map_get(wh, p))
 		return 1;
-	if (map_get(opq, ""))
+	if (hypr_map_get(opq, ""))
 		return 1;
 	memcpy(buf, p, len + 1);
 	for (char *s = buf + len; s > buf; s--) {
 		if (*s == '/') {
 			*s = '\0';
-			if (map_get(wh, buf) || map_get(opq, buf))
+			if (hypr_map_get(wh, buf) || hypr_map_get(opq, buf))
 				return 1;
 		}
 	}
@@ -208,7 +208,7 @@ hidden(const struct map *wh, const struct map *opq, const char *p)
 int
 tree_build(struct ctx *c, json_t *layers, struct tree *t, struct hypr_err *e)
 {
-	struct map wh = { 0 }, opq = { 0 };
+	struct hypr_map wh = { 0 }, opq = { 0 };
 	static int one = 1;
 
 	memset(t, 0, sizeof(*t));
@@ -222,14 +222,14 @@ tree_build(struct ctx *c, json_t *layers, struct tree *t, struct hypr_err *e)
 			struct lent *x = &l->v[j];
 			struct tnode *n;
 
-			if (x->kind != ENT_FILE || map_get(&t->m, x->path) ||
+			if (x->kind != ENT_FILE || hypr_map_get(&t->m, x->path) ||
 			    hidden(&wh, &opq, x->path))
 				continue;
 			if ((n = malloc(sizeof(*n))) == NULL)
 				goto oom;
 			*n = x->n;
 			n->link = x->n.link ? strdup(x->n.link) : NULL;
-			if (map_set(&t->m, x->path, n, NULL) < 0) {
+			if (hypr_map_set(&t->m, x->path, n, NULL) < 0) {
 				tnode_free(n);
 				goto oom;
 			}
@@ -238,21 +238,21 @@ tree_build(struct ctx *c, json_t *layers, struct tree *t, struct hypr_err *e)
 			struct lent *x = &l->v[j];
 
 			if (x->kind == ENT_WHITEOUT &&
-			    map_set(&wh, x->path, &one, NULL) < 0)
+			    hypr_map_set(&wh, x->path, &one, NULL) < 0)
 				goto oom;
 			if (x->kind == ENT_OPAQUE &&
-			    map_set(&opq, x->path, &one, NULL) < 0)
+			    hypr_map_set(&opq, x->path, &one, NULL) < 0)
 				goto oom;
 		}
 	}
-	map_free(&wh, NULL);
-	map_free(&opq, NULL);
+	hypr_map_free(&wh, NULL);
+	hypr_map_free(&opq, NULL);
 	return 0;
 oom:
 	hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 fail:
-	map_free(&wh, NULL);
-	map_free(&opq, NULL);
+	hypr_map_free(&wh, NULL);
+	hypr_map_free(&opq, NULL);
 	tree_free(t);
 	return -1;
 }
@@ -260,7 +260,7 @@ fail:
 void
 tree_free(struct tree *t)
 {
-	map_free(&t->m, tnode_free);
+	hypr_map_free(&t->m, tnode_free);
 }
 
 const struct tnode *
@@ -270,11 +270,11 @@ tree_get(const struct tree *t, const char *path)
 		path++;
 	if (*path == '\0') {
 		static const struct tnode root = { .mode = S_IFDIR | 0755 };
-		const struct tnode *n = t ? map_get(&t->m, "") : NULL;
+		const struct tnode *n = t ? hypr_map_get(&t->m, "") : NULL;
 
 		return n ? n : &root;
 	}
-	return t ? map_get(&t->m, path) : NULL;
+	return t ? hypr_map_get(&t->m, path) : NULL;
 }
 
 static char *
@@ -380,7 +380,7 @@ resolve_path(const char *path, int follow_last,
 }
 
 int
-tar_listing_map(const char *path, struct map *m, struct hypr_err *e)
+tar_listing_map(const char *path, struct hypr_map *m, struct hypr_err *e)
 {
 	struct listing l = { 0 };
 
@@ -400,7 +400,7 @@ tar_listing_map(const char *path, struct map *m, struct hypr_err *e)
 			free(l.v[i].n.link);
 		} else {
 			*n = l.v[i].n;
-			if (map_set(m, l.v[i].path, n, (void **)&old) < 0)
+			if (hypr_map_set(m, l.v[i].path, n, (void **)&old) < 0)
 				tnode_free(n);
 			tnode_free(old);
 		}
@@ -408,4 +408,14 @@ tar_listing_map(const char *path, struct map *m, struct hypr_err *e)
 	}
 	free(l.v);
 	return 0;
+}
+
+void
+tnode_free(void *p)
+{
+	struct tnode *n = p;
+
+	if (n != NULL)
+		free(n->link);
+	free(n);
 }

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "progress.h"
 #include "stream.h"
 #include "tool.h"
@@ -59,14 +60,6 @@ static struct {
 	double closed[NSTAGES];	/* when each stage closed its stderr (exited) */
 } P = { .running = -1 };
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 ring_add(struct line *ring, int *n, const char *line, size_t len)
@@ -197,7 +190,7 @@ progress_begin(const struct build_opts *o, FILE *log)
 	P.color = P.mode == PROGRESS_TTY && isatty(2) && !(nc && *nc);
 	P.esc = isatty(2);
 	P.log_max = o->log_max;
-	P.t0 = P.last_draw = now();
+	P.t0 = P.last_draw = hypr_now();
 	P.stage_running = stage_progs[o->from];
 	emit(0, "", "# hypr build %s (started at %ld)", o->context, (long)time(NULL));
 }
@@ -238,7 +231,7 @@ draw_live(void)
 {
 	struct step *r = running();
 	int w = term_width() - 1, i;
-	double t = now();
+	double t = hypr_now();
 
 	clear_live();
 	fprintf(stderr, "%s[+] Building %.1fs (%d/%d)%s %s\n", col("\033[34m"),
@@ -264,7 +257,7 @@ draw_live(void)
 void
 progress_tick(void)
 {
-	if (P.mode == PROGRESS_TTY && now() - P.last_draw >= 0.1)
+	if (P.mode == PROGRESS_TTY && hypr_now() - P.last_draw >= 0.1)
 		draw_live();
 }
 
@@ -307,7 +300,7 @@ exec_line(const char *line, size_t len)
 		s = step_num((int)num, 1);
 		free(s->label);
 		s->label = strdup(rest);
-		s->t0 = now();
+		s->t0 = hypr_now();
 		P.running = (int)(s - P.sp);
 		P.stage_running = stage_progs[ST_EXEC];
 		return 1;
@@ -317,7 +310,7 @@ exec_line(const char *line, size_t len)
 	if (!strcmp(rest, "CACHED") || !strncmp(rest, "DONE ", 5)) {
 		s->done = 1;
 		s->cached = rest[0] == 'C';
-		s->t1 = now();
+		s->t1 = hypr_now();
 		P.ndone++;
 		if (P.running == (int)(s - P.sp))
 			P.running = -1;
@@ -372,7 +365,7 @@ progress_record(int which, const char *line, size_t len)
 void
 progress_stage_closed(int stage)
 {
-	P.closed[stage] = now() - P.t0;
+	P.closed[stage] = hypr_now() - P.t0;
 	if (stage + 1 < NSTAGES && stage >= ST_EXEC)
 		P.stage_running = stage_progs[stage + 1];
 }
@@ -381,7 +374,7 @@ void
 progress_stage_done(int stage, int code)
 {
 	emit(0, "", "# %s exited %d, done at %.3fs", stage_progs[stage], code,
-	    P.closed[stage] > 0 ? P.closed[stage] : now() - P.t0);
+	    P.closed[stage] > 0 ? P.closed[stage] : hypr_now() - P.t0);
 }
 
 /* The Dockerfile lines around [l0,l1], the failing ones marked ">>>". */
@@ -496,12 +489,12 @@ progress_done(const char *id, const struct argv *tags)
 			emit(1, "\033[34m", " => naming to %s", tags->v[i]);
 		clear_live();
 		fprintf(stderr, "%s[+] Building %.1fs (%d/%d) FINISHED%s\n", col("\033[34m"),
-		    now() - P.t0, P.ndone, P.ninstr, col("\033[0m"));
+		    hypr_now() - P.t0, P.ndone, P.ninstr, col("\033[0m"));
 	} else {
 		emit(1, "", "#%d writing image %s done", num, id);
 		for (i = 0; i < tags->n; i++)
 			emit(1, "", "#%d naming to %s done", num, tags->v[i]);
-		emit(1, "", "#%d DONE %.1fs", num, now() - P.t0);
+		emit(1, "", "#%d DONE %.1fs", num, hypr_now() - P.t0);
 	}
 }
 

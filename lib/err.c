@@ -135,3 +135,17 @@ hypr_escape(const char *s, size_t len, char *out, size_t size)
 	out[o] = '\0';
 	return i;
 }
+
+void
+hypr_fput_escaped(FILE *f, const char *s, size_t len)
+{
+	char buf[1024];
+
+	while (len > 0) {
+		size_t k = hypr_escape(s, len, buf, sizeof(buf));
+
+		fputs(buf, f);
+		s += k;
+		len -= k;
+	}
+}

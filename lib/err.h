@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* One exit-status table for every hypr program (see hypr(7)). */
 enum hypr_exit {
@@ -37,5 +38,7 @@ int hypr_err_prefix(struct hypr_err *e, const char *fmt, ...)
  * escaping twice changes nothing. Returns how many bytes of s fitted (a
  * sequence is never split). */
 size_t hypr_escape(const char *s, size_t len, char *out, size_t size);
+/* Write s escaped as hypr_escape does, whatever its length. */
+void hypr_fput_escaped(FILE *f, const char *s, size_t len);
 
 #endif

@@ -11,20 +11,6 @@
 
 const char *prog = "hypr";
 
-void
-fput_escaped(FILE *f, const char *s, size_t len)
-{
-	char buf[1024];
-
-	while (len > 0) {
-		size_t k = hypr_escape(s, len, buf, sizeof(buf));
-
-		fputs(buf, f);
-		s += k;
-		len -= k;
-	}
-}
-
 /* "prog: [what]msg[: why]\n", escaped: one line whatever msg holds. */
 static void
 vline(const char *what, const char *fmt, va_list ap, const char *why)
@@ -34,11 +20,11 @@ vline(const char *what, const char *fmt, va_list ap, const char *why)
 
 	fprintf(stderr, "%s: %s", prog, what);
 	if (n >= 0)
-		fput_escaped(stderr, msg, (size_t)n);
+		hypr_fput_escaped(stderr, msg, (size_t)n);
 	free(msg);
 	if (why) {
 		fputs(": ", stderr);
-		fput_escaped(stderr, why, strlen(why));
+		hypr_fput_escaped(stderr, why, strlen(why));
 	}
 	fputc('\n', stderr);
 }
@@ -89,7 +75,7 @@ void
 say_err(const struct hypr_err *e)
 {
 	fprintf(stderr, "%s: ", prog);
-	fput_escaped(stderr, e->msg, strlen(e->msg));
+	hypr_fput_escaped(stderr, e->msg, strlen(e->msg));
 	fputc('\n', stderr);
 }
 

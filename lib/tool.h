@@ -24,8 +24,6 @@ __attribute__((format(printf, 1, 2)))
 void warn(const char *fmt, ...);
 /* "prog: msg" of e on stderr, without exiting (a command that goes on). */
 void say_err(const struct hypr_err *e);
-/* Write s[0..len) to f through hypr_escape. */
-void fput_escaped(FILE *f, const char *s, size_t len);
 /* Flush and close stdout; a write error (full disk, closed pipe) dies. Returns 0. */
 int close_stdout(void);
 /* On SIGINT, SIGTERM, SIGHUP and SIGPIPE (where not handled already),

@@ -620,7 +620,7 @@ cmd_system_prune(int argc, char *argv[])
 	if (json_array_size(tmp_gone)) {
 		printf("Deleted temporary files:\n");
 		json_array_foreach(tmp_gone, k, v) {
-			fput_escaped(stdout, json_string_value(v), strlen(json_string_value(v)));
+			hypr_fput_escaped(stdout, json_string_value(v), strlen(json_string_value(v)));
 			putchar('\n');
 		}
 		printf("\n");

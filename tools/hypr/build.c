@@ -289,6 +289,7 @@ cmd_build(int argc, char **argv)
 			break;
 		}
 		case O_LOAD:	/* every hypr image is stored locally anyway */
+			break;
 		case O_NETWORK:	/* only none/default get here */
 			o.network = !strcmp(optarg, "default");
 			break;

@@ -142,7 +142,7 @@ screen_line(const char *color, const char *s, size_t n)
 	clear_live();
 	fputs(col(color), stderr);
 	if (P.esc)
-		fput_escaped(stderr, s, n);
+		hypr_fput_escaped(stderr, s, n);
 	else
 		fwrite(s, 1, n, stderr);
 	fputs(col("\033[0m"), stderr);

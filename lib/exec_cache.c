@@ -1,6 +1,6 @@
 /* cache.c - instruction cache keys, and lookups in $HYPR_ROOT/cache/
  * (entries written by hypr-layer; see pipeline/STREAMS.md). */
-#include "exec.h"
+#include "exec_int.h"
 
 #include <stdlib.h>
 #include <string.h>

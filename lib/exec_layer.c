@@ -1,6 +1,6 @@
 /* layer.c - host-built layer tars (COPY, ADD, WORKDIR): pax, sorted by
  * path, owners and modes from the entry set, written straight into a blob. */
-#include "exec.h"
+#include "exec_int.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -2,7 +2,7 @@
  * their metadata (whiteouts applied), built from the layers' tar headers.
  * Used to resolve COPY destinations and WORKDIR through the image's own
  * symlinks, and to give parent directories their existing metadata. */
-#include "exec.h"
+#include "exec_int.h"
 
 #include <archive.h>
 #include <archive_entry.h>

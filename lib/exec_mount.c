@@ -2,7 +2,7 @@
  * BuildKit parses them, bind sources as tar blobs, cache mounts as ext4
  * images under $HYPR_ROOT/cachemounts with their locks, secrets from
  * --secret, and what of each enters the cache key. See hypr-exec(1). */
-#include "exec.h"
+#include "exec_int.h"
 
 #include <ctype.h>
 #include <errno.h>

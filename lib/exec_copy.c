@@ -1,7 +1,7 @@
 /* copy.c - COPY and ADD, done on the host: sources from the context (after
  * .dockerignore), from an earlier stage or an image, from a URL or a
  * heredoc; the layer tar is built directly, no VM involved. */
-#include "exec.h"
+#include "exec_int.h"
 
 #include <archive.h>
 #include <archive_entry.h>

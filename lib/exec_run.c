@@ -1,6 +1,6 @@
 /* run.c - RUN in the build VM: one VM per stage, booted on the stage's first
  * cache miss, layers made before the boot imported in order. */
-#include "exec.h"
+#include "exec_int.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -16,7 +16,6 @@
 #include "fsutil.h"
 #include "rootfs.h"
 #include "strbuf.h"
-#include "tool.h"
 #include "vm.h"
 
 int64_t
@@ -31,10 +30,11 @@ clamp_time(const struct ctx *c, int64_t t)
  * 400 MB of output was held whole). */
 #define LINE_KEEP (64 * 1024)
 
-/* The step's output as "#N line" on stderr, line by line. */
+/* The step's output as "#N line" on the log, line by line. */
 struct outbuf {
+	FILE *f;		/* the log */
 	int n;			/* the #N of the step */
-	int tty;		/* stderr is a terminal: escape control bytes */
+	int tty;		/* the log is a terminal: escape control bytes */
 	struct hypr_strbuf line[3];	/* [1] stdout, [2] stderr: unfinished */
 	uint64_t len[3];	/* the unfinished line's whole length */
 };
@@ -46,14 +46,14 @@ emit(struct outbuf *o, int i)
 {
 	struct hypr_strbuf *b = &o->line[i];
 
-	fprintf(stderr, "#%d ", o->n);
+	fprintf(o->f, "#%d ", o->n);
 	if (o->tty)
-		fput_escaped(stderr, b->s ? b->s : "", b->n);
+		hypr_fput_escaped(o->f, b->s ? b->s : "", b->n);
 	else if (b->n)
-		fwrite(b->s, 1, b->n, stderr);
+		fwrite(b->s, 1, b->n, o->f);
 	if (o->len[i] > b->n)
-		fprintf(stderr, " [line clipped: %llu bytes]", (unsigned long long)o->len[i]);
-	fputc('\n', stderr);
+		fprintf(o->f, " [line clipped: %llu bytes]", (unsigned long long)o->len[i]);
+	fputc('\n', o->f);
 	hypr_strbuf_reset(b);
 	b->oom = 0;
 	o->len[i] = 0;
@@ -80,7 +80,7 @@ on_output(void *arg, int fd, const char *buf, size_t len)
 		buf += k;
 		len -= k;
 	}
-	fflush(stderr);
+	fflush(o->f);
 }
 
 static void
@@ -339,8 +339,8 @@ boot(struct ctx *c, struct stage *st, struct hypr_err *e)
 	o.disk = c->disk;
 	/* A gone reader of the steps stream (the driver or the next stage
 	 * killed) stops the step and kills the VM at once (POLLERR/POLLHUP). */
-	if (fcntl(STDOUT_FILENO, F_GETFD) >= 0)
-		o.watch_fd = STDOUT_FILENO;
+	if (c->out.f && fcntl(fileno(c->out.f), F_GETFD) >= 0)
+		o.watch_fd = fileno(c->out.f);
 	if (hypr_vm_start(&st->vm, &o, e) < 0) {
 		rmdir(st->vmdir);
 		st->vmdir[0] = '\0';
@@ -407,7 +407,7 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	struct hypr_vm_mount *vmts = NULL;
 	size_t nmts = 0, nvmts = 0;
 	int net;
-	struct outbuf ob = { .n = c->stepno, .tty = c->tty };
+	struct outbuf ob = { .f = c->log, .n = c->stepno, .tty = c->tty };
 	char **av = NULL, **ev = NULL, tmp[4300];
 	const char *user = hypr_json_str(st->config, "User");
 	const char *wd = hypr_json_str(st->config, "WorkingDir");
@@ -423,7 +423,7 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	    mounts_prepare(c, st, instr, mts, nmts, 0, e) < 0)
 		goto out;
 	if (json_object_get(json_object_get(instr, "flags"), "device") != NULL)
-		warn("%s:%ld: RUN --device is not supported: running without the device",
+		exec_warn(c, "%s:%ld: RUN --device is not supported: running without the device",
 		    c->dockerfile ? c->dockerfile : "Dockerfile",
 		    (long)json_integer_value(json_array_get(json_object_get(instr, "line"), 0)));
 	exp = json_pack("{s:O}", "argv", argv);
@@ -451,9 +451,9 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	/* a network or a cache disk the VM was not booted with: boot again */
 	for (size_t i = 0; i < nmts && st->vm; i++)
 		if (mts[i].type == 'c' && (size_t)mts[i].disk >= st->vm_caches)
-			run_restart(st);
+			run_restart(c, st);
 	if (st->vm && net && !st->vm_net)
-		run_restart(st);
+		run_restart(c, st);
 	if (st->vm == NULL && boot(c, st, e) < 0)
 		goto out;
 	if (run_import_pending(c, st, e) < 0)
@@ -537,7 +537,7 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 		struct timespec t1;
 
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		fprintf(stderr, "#%d run+diff+store %.1f ms (diff %llu bytes)\n", c->stepno,
+		fprintf(c->log, "#%d run+diff+store %.1f ms (diff %llu bytes)\n", c->stepno,
 		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6, (unsigned long long)len);
 	}
@@ -559,13 +559,13 @@ out:
 /* Stop the stage's VM to boot another (more disks, a network); the
  * layers are imported again, the cache disks stay locked. */
 void
-run_restart(struct stage *st)
+run_restart(struct ctx *c, struct stage *st)
 {
 	struct hypr_err e = { 0 };
 
 	if (st->vm != NULL) {
 		if (hypr_vm_stop(st->vm, &e) < 0)
-			warn("stopping the build VM: %s", e.msg);
+			exec_warn(c, "stopping the build VM: %s", e.msg);
 		st->vm = NULL;
 	}
 	if (st->vmdir[0]) {
@@ -576,13 +576,13 @@ run_restart(struct stage *st)
 }
 
 void
-run_stop(struct stage *st)
+run_stop(struct ctx *c, struct stage *st)
 {
 	struct hypr_err e = { 0 };
 
 	if (st->vm != NULL) {
 		if (hypr_vm_stop(st->vm, &e) < 0)
-			warn("stopping the build VM: %s", e.msg);
+			exec_warn(c, "stopping the build VM: %s", e.msg);
 		st->vm = NULL;
 	}
 	if (st->vmdir[0]) {

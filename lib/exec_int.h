@@ -1,7 +1,8 @@
-/* exec.h - hypr-exec internals: stages, config updates, host-built layers,
+/* exec_int.h - the exec engine's rooms (lib/exec*.c) and what they share;
+ * hypr-exec internals: stages, config updates, host-built layers,
  * cache keys and RUN through the build VM. */
-#ifndef HYPR_EXEC_H
-#define HYPR_EXEC_H
+#ifndef HYPR_EXEC_INT_H
+#define HYPR_EXEC_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -127,6 +128,7 @@ struct ctx {
 	int vm_boots;
 	int stepno;		/* #N progress counter */
 	int quiet;
+	FILE *log;		/* progress, RUN output, warnings */
 	int tty;		/* stderr is a terminal: progress and RUN output escaped */
 	struct hypr_map listings;	/* layer digest -> struct listing */
 };
@@ -152,6 +154,9 @@ int stage_layer_digests(struct stage *st, const char ***v, size_t *n,
 int instr_err(struct hypr_err *e, struct ctx *c, json_t *instr, int code,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void progress(struct ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* "hypr-exec: warning: ..." on the log, escaped. */
+void exec_warn(struct ctx *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* config.c: instructions that only change the config */
@@ -245,8 +250,8 @@ int mount_source(struct ctx *c, struct stage *st, json_t *instr, struct rmount *
 int run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
     struct hypr_err *e);
 int run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e);
-void run_stop(struct stage *st);
-void run_restart(struct stage *st);
+void run_stop(struct ctx *c, struct stage *st);
+void run_restart(struct ctx *c, struct stage *st);
 void run_kill_all(struct ctx *c);
 int64_t clamp_time(const struct ctx *c, int64_t t);
 

@@ -1,6 +1,6 @@
 /* config.c - instructions that change only the image config, as Docker
  * (BuildKit's dockerfile frontend) applies them. */
-#include "exec.h"
+#include "exec_int.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -1,4 +1,4 @@
-/* cache.c - instruction cache keys, and lookups in $HYPR_ROOT/cache/
+/* exec_cache.c - instruction cache keys, and lookups in $HYPR_ROOT/cache/
  * (entries written by hypr-layer; see pipeline/STREAMS.md). */
 #include "exec_int.h"
 

@@ -1,4 +1,4 @@
-/* config.c - instructions that change only the image config, as Docker
+/* exec_config.c - instructions that change only the image config, as Docker
  * (BuildKit's dockerfile frontend) applies them. */
 #include "exec_int.h"
 

@@ -147,7 +147,7 @@ struct step {
 	int in_vm;		/* made by the stage's VM: already one of its lowers */
 };
 
-/* main.c */
+/* exec.c */
 struct stage *stage_by_index(struct ctx *c, int index);
 int stage_layer_digests(struct stage *st, const char ***v, size_t *n,
     struct hypr_err *e);
@@ -159,7 +159,7 @@ void progress(struct ctx *c, const char *fmt, ...)
 void exec_warn(struct ctx *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* config.c: instructions that only change the config */
+/* exec_config.c: instructions that only change the config */
 int vars_for(struct stage *st, struct hypr_vars *v, struct hypr_err *e);
 int config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
     char **created_by, struct hypr_err *e);
@@ -171,7 +171,7 @@ int expand_args(struct ctx *c, struct stage *st, json_t *instr, char ***words,
     size_t *n, struct hypr_err *e);
 int arg_is_proxy(const char *name);
 
-/* tree.c */
+/* exec_tree.c */
 int tree_build(struct ctx *c, json_t *layers, struct tree *t, struct hypr_err *e);
 void tree_free(struct tree *t);
 /* Resolve symlinks of a path inside the tree (rooted); out is malloc'd,
@@ -188,7 +188,7 @@ const struct tnode *tree_get(const struct tree *t, const char *path);
 /* Index a tar's entries into a map of tnodes (for archives, flattened fs). */
 int tar_listing_map(const char *path, struct hypr_map *m, struct hypr_err *e);
 
-/* layer.c: build a layer tar on the host */
+/* exec_layer.c: build a layer tar on the host */
 struct lentry {
 	char *path;		/* no leading "/" */
 	struct tnode n;
@@ -210,7 +210,7 @@ int layer_from_file(struct ctx *c, const char *tmp, json_t **layer,
     struct hypr_err *e);
 json_t *layer_obj(const char *digest, uint64_t size);
 
-/* copy.c */
+/* exec_copy.c */
 int copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
     struct hypr_err *e);
 int resolve_owner(struct ctx *c, struct stage *st, const char *spec, uid_t *uid,
@@ -218,14 +218,63 @@ int resolve_owner(struct ctx *c, struct stage *st, const char *spec, uid_t *uid,
 int workdir_layer(struct ctx *c, struct stage *st, const char *dir,
     json_t **layer, struct hypr_err *e);
 
-/* cache.c */
+/* exec_cache.c */
 int cache_key(struct ctx *c, struct stage *st, json_t *instr, json_t *expanded,
     const char *sources, char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
 /* Look s->key up: 1 on a hit (s->cached set, s->layer NULL for an empty
  * layer), 0 on a miss. */
 int cache_lookup(struct ctx *c, struct step *s);
 
-/* mount.c: RUN --mount and --network */
+/* One thing to copy, as found in the source. */
+struct item {
+	char *host;		/* host path with the data */
+	char *rel;		/* path under the destination ("" = dest itself) */
+	struct tnode n;
+	uint64_t size;
+	int top_file;		/* a file named by a source: lands at dest/rel or dest */
+	int archive;		/* ADD: a local archive to unpack into dest */
+	int owned;		/* n.uid/gid come from the source (stage, image, archive) */
+};
+
+struct items {
+	struct item *v;
+	size_t n, cap;
+};
+
+/* A source namespace: a host directory, with owners from a map when it is
+ * an unpacked tar (stage, image, archive), else 0:0 (the context). */
+struct sroot {
+	const char *dir;
+	const struct hypr_map *meta;
+	const struct hypr_ignore *ig;
+};
+
+/* exec_sources.c: source namespaces (context, stage, image, archive) */
+/* A directory in this process's temp dir, removed with it. */
+char *make_tmpdir(struct ctx *c, const char *what, struct hypr_err *e);
+/* a/b, malloc'd. */
+char *path_join(const char *a, const char *b);
+/* Append an item (host copied; n.link copied). */
+int items_add(struct items *it, const char *host, const char *rel,
+    const struct tnode *n, uint64_t size, struct hypr_err *e);
+/* Collect one source argument (a path or glob in the namespace); add: ADD's archives. */
+int collect(struct items *it, const struct sroot *r, const char *src, int add,
+    const char *what, struct hypr_err *e);
+/* Digest of what the items hold (names, types, modes, sizes, owners, contents; never times). */
+int sources_digest(struct items *it, char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
+/* The final filesystem of a layer chain, unpacked once per build. */
+int chain_root(struct ctx *c, json_t *layers, char **dirp, struct hypr_map *meta,
+    struct hypr_err *e);
+/* Unpack a tar (any compression) into dir, owners in meta; nothing escapes dir. */
+int unpack(const char *tar, const char *dir, struct hypr_map *meta, const char *what,
+    struct hypr_err *e);
+/* The contents of a directory of the namespace, recursively, sorted. */
+int walk(struct items *it, const struct sroot *r, const char *real, const char *out_rel,
+    struct hypr_err *e);
+/* Free the items. */
+void items_free(struct items *it);
+
+/* exec_mount.c: RUN --mount and --network */
 int mounts_parse(struct ctx *c, struct stage *st, json_t *instr, struct rmount **m,
     size_t *n, struct hypr_err *e);
 void mounts_free(struct rmount *m, size_t n);
@@ -241,12 +290,12 @@ int mounts_for_vm(struct rmount *m, size_t n, struct hypr_vm_mount **out, size_t
 void caches_release(struct stage *st);
 /* --secret id=ID,src=FILE | id=ID,env=VAR */
 int secret_add(struct ctx *c, const char *spec, struct hypr_err *e);
-/* copy.c: a bind mount's source (context, stage or image) as a tar blob:
+/* exec_copy.c: a bind mount's source (context, stage or image) as a tar blob:
  * m->digest and m->vmsource set. */
 int mount_source(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
     struct hypr_err *e);
 
-/* run.c */
+/* exec_run.c */
 int run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
     struct hypr_err *e);
 int run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e);

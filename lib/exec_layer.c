@@ -1,4 +1,4 @@
-/* layer.c - host-built layer tars (COPY, ADD, WORKDIR): pax, sorted by
+/* exec_layer.c - host-built layer tars (COPY, ADD, WORKDIR): pax, sorted by
  * path, owners and modes from the entry set, written straight into a blob. */
 #include "exec_int.h"
 

@@ -1,4 +1,4 @@
-/* mount.c - RUN --mount and --network on the host side: the options as
+/* exec_mount.c - RUN --mount and --network on the host side: the options as
  * BuildKit parses them, bind sources as tar blobs, cache mounts as ext4
  * images under $HYPR_ROOT/cachemounts with their locks, secrets from
  * --secret, and what of each enters the cache key. See hypr-exec(1). */

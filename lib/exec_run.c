@@ -1,4 +1,4 @@
-/* run.c - RUN in the build VM: one VM per stage, booted on the stage's first
+/* exec_run.c - RUN in the build VM: one VM per stage, booted on the stage's first
  * cache miss, layers made before the boot imported in order. */
 #include "exec_int.h"
 

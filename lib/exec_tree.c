@@ -1,4 +1,4 @@
-/* tree.c - what a layer chain looks like from above: the visible paths with
+/* exec_tree.c - what a layer chain looks like from above: the visible paths with
  * their metadata (whiteouts applied), built from the layers' tar headers.
  * Used to resolve COPY destinations and WORKDIR through the image's own
  * symlinks, and to give parent directories their existing metadata. */

@@ -362,6 +362,42 @@ hypr_blob_commit(struct hypr_blob_writer *w, const char *expect,
 }
 
 int
+hypr_blob_adopt(const struct hypr_root *r, const char *tmp, const char *digest_in,
+    char digest_out[HYPR_DIGEST_LEN + 1], uint64_t *size_out, struct hypr_err *e)
+{
+	char d[HYPR_DIGEST_LEN + 1], path[HYPR_PATH_BUF];
+	struct stat st;
+	int fd;
+
+	if (digest_in)
+		snprintf(d, sizeof(d), "%s", digest_in);
+	else if (hypr_digest_file(tmp, d, NULL, e) < 0)
+		goto fail;
+	if ((fd = open(tmp, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
+	    fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing %s", tmp);
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	close(fd);
+	if (hypr_blob_path(r, d, path, sizeof(path), e) < 0)
+		goto fail;
+	if (rename(tmp, path) < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "storing %s", d);
+		goto fail;
+	}
+	if (digest_out)
+		memcpy(digest_out, d, sizeof(d));
+	if (size_out)
+		*size_out = (uint64_t)st.st_size;
+	return 0;
+fail:
+	unlink(tmp);
+	return -1;
+}
+
+int
 hypr_blob_put_file(const struct hypr_root *r, const char *path,
     char digest_out[HYPR_DIGEST_LEN + 1], uint64_t *size_out, struct hypr_err *e)
 {

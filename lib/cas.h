@@ -12,6 +12,10 @@
 #include "digest.h"
 #include "err.h"
 
+/* The one size for a path buffer under the root: the root (< 4096) and
+ * what the store puts below it. */
+#define HYPR_PATH_BUF 4352
+
 struct hypr_root {
 	char path[4096];
 };
@@ -79,6 +83,13 @@ int hypr_blob_commit(struct hypr_blob_writer *w, const char *expect,
     char digest_out[HYPR_DIGEST_LEN + 1], uint64_t *size_out, struct hypr_err *e);
 /* Drop a writer without storing. */
 void hypr_blob_abort(struct hypr_blob_writer *w);
+/* The commit rule, for a finished temp file this process wrote (under
+ * tmp/): digest it (or trust digest_in when non-NULL and already computed
+ * over exactly these bytes), make it 0644, fsync, rename it into the store.
+ * digest_out (may be NULL) and size_out (may be NULL) get what it holds.
+ * The temp file is gone either way. */
+int hypr_blob_adopt(const struct hypr_root *r, const char *tmp, const char *digest_in,
+    char digest_out[HYPR_DIGEST_LEN + 1], uint64_t *size_out, struct hypr_err *e);
 /* Store a whole file (copied) as a blob. */
 int hypr_blob_put_file(const struct hypr_root *r, const char *path,
     char digest_out[HYPR_DIGEST_LEN + 1], uint64_t *size_out, struct hypr_err *e);

@@ -29,5 +29,11 @@ int hypr_digest_file(const char *path, char out[HYPR_DIGEST_LEN + 1],
     uint64_t *size, struct hypr_err *e);
 /* 1 if s is a well-formed "sha256:<64 lowercase hex>", else 0. */
 int hypr_digest_valid(const char *s);
+/* The hex part of a "sha256:<hex>" digest (a file name in the store). */
+static inline const char *
+hypr_digest_hex(const char *d)
+{
+	return d + 7;
+}
 
 #endif

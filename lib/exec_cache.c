@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fsutil.h"
+#include "cache.h"
 
 /* The key: sha256 over a canonical JSON (sorted keys, compact) of the
  * parent key, the instruction as written, its expansion, the build-arg
@@ -59,40 +59,7 @@ cache_key(struct ctx *c, struct stage *st, json_t *instr, json_t *expanded,
 int
 cache_lookup(struct ctx *c, struct step *s)
 {
-	const char *key = s->key;
-	char path[4300], *text = NULL;
-	json_t *ent, *l, *size;
-	size_t len;
-	int hit = 0;
-
-	if (c->no_cache || !hypr_digest_valid(key))
-		return 0;
-	if (hypr_root_path(&c->root, path, sizeof(path), "cache/%s.json", key + 7) < 0 ||
-	    hypr_read_file(path, 1 << 24, &text, &len, NULL) < 0)
-		return 0;
-	ent = json_loadb(text, len, 0, NULL);
-	free(text);
-	if (!json_is_object(ent))
-		goto out;
-	if (hypr_json_str(ent, "key") == NULL || strcmp(hypr_json_str(ent, "key"), key))
-		goto out;
-	l = json_object_get(ent, "layer");
-	if (json_is_null(l) || l == NULL) {
-		hit = 1;
-	} else if (json_is_object(l) && hypr_json_str(l, "digest") &&
-	    hypr_blob_has(&c->root, hypr_json_str(l, "digest"))) {
-		size = json_object_get(l, "size");
-		s->layer = json_pack("{s:s,s:s,s:o,s:s}",
-		    "digest", hypr_json_str(l, "digest"),
-		    "diff_id", hypr_json_str(l, "diff_id") ? hypr_json_str(l, "diff_id") :
-		    hypr_json_str(l, "digest"),
-		    "size", size ? json_incref(size) : json_integer(0),
-		    "media_type", hypr_json_str(l, "media_type") ?
-		    hypr_json_str(l, "media_type") : "application/vnd.oci.image.layer.v1.tar");
-		hit = s->layer != NULL;
-	}
-out:
-	json_decref(ent);
-	s->cached = hit;
-	return hit;
+	if (c->no_cache || !hypr_digest_valid(s->key))
+		return s->cached = 0;
+	return s->cached = hypr_cache_get(&c->root, s->key, &s->layer);
 }

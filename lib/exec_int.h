@@ -290,7 +290,7 @@ int mounts_for_vm(struct rmount *m, size_t n, struct hypr_vm_mount **out, size_t
 void caches_release(struct stage *st);
 /* --secret id=ID,src=FILE | id=ID,env=VAR */
 int secret_add(struct ctx *c, const char *spec, struct hypr_err *e);
-/* exec_copy.c: a bind mount's source (context, stage or image) as a tar blob:
+/* exec_sources.c: a bind mount's source (context, stage or image) as a tar blob:
  * m->digest and m->vmsource set. */
 int mount_source(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
     struct hypr_err *e);

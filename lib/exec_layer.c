@@ -296,14 +296,11 @@ int
 layer_from_file(struct ctx *c, const char *tmp, json_t **layer,
     struct hypr_err *e)
 {
-	char digest[HYPR_DIGEST_LEN + 1], path[4300];
+	char digest[HYPR_DIGEST_LEN + 1];
 	uint64_t size;
 
-	if (hypr_digest_file(tmp, digest, &size, e) < 0 ||
-	    hypr_blob_path(&c->root, digest, path, sizeof(path), e) < 0)
+	if (hypr_blob_adopt(&c->root, tmp, NULL, digest, &size, e) < 0)
 		return -1;
-	if (rename(tmp, path) < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "storing %s", path);
 	if ((*layer = layer_obj(digest, size)) == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	return 0;

@@ -524,12 +524,11 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 		close(fd);
 		unlink(tmp);
 		s->layer = NULL;	/* nothing changed: no layer */
-	} else if (fchmod(fd, 0644) < 0 || fsync(fd) < 0 || close(fd) < 0) {
+	} else if (close(fd) < 0) {
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing %s", tmp);
 		unlink(tmp);
 		goto out;
-	} else if (layer_from_file(c, tmp, &s->layer, e) < 0) {
-		unlink(tmp);
+	} else if (layer_from_file(c, tmp, &s->layer, e) < 0) {	/* the commit rule */
 		goto out;
 	}
 	s->in_vm = 1;

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "digest.h"
 #include "fsutil.h"
 #include "map.h"
@@ -1245,38 +1246,24 @@ hypr_rootfs_squashfs_lookup(const struct hypr_root *r, const char *const *layers
     size_t n, const struct hypr_squash_opts *o, char digest[HYPR_DIGEST_LEN + 1],
     struct hypr_err *e)
 {
-	char key[HYPR_DIGEST_LEN + 1], idx[4300], *buf = NULL;
-	json_t *j;
-	const char *d;
-	int found = 0;
+	char key[HYPR_DIGEST_LEN + 1], d[HYPR_DIGEST_LEN + 1], path[HYPR_PATH_BUF];
+	char got[HYPR_DIGEST_LEN + 1];
+	uint64_t size;
+	struct hypr_err ve = { 0 };
+	int found;
 
 	if (squash_key(layers, n, o, key, e) < 0)
 		return -1;
-	if (hypr_root_path(r, idx, sizeof(idx), "cache/squashfs/%s.json", key + 7) < 0)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
-	if (access(idx, F_OK) != 0)
+	if (!hypr_cache_squashfs_get(r, key, d, &size) || !hypr_blob_has(r, d))
 		return 0;
-	if (hypr_read_file(idx, 1 << 16, &buf, NULL, e) < 0)
-		return -1;
-	j = json_loads(buf, 0, NULL);
-	free(buf);
-	d = hypr_json_str(json_object_get(j, "squashfs"), "digest");
-	if (d && hypr_digest_valid(d) && hypr_blob_has(r, d)) {
-		char path[4300], got[HYPR_DIGEST_LEN + 1];
-		json_int_t size = json_integer_value(json_object_get(
-		    json_object_get(j, "squashfs"), "size"));
-		struct hypr_err ve = { 0 };
-
-		found = hypr_blob_path(r, d, path, sizeof(path), e) == 0 &&
-		    squash_blob_sane(path, size);
-		/* a damaged blob is a miss: the caller rebuilds and replaces it */
-		if (found && o->verify &&
-		    (hypr_digest_file(path, got, NULL, &ve) < 0 || strcmp(got, d) != 0))
-			found = 0;
-		if (found)
-			memcpy(digest, d, HYPR_DIGEST_LEN + 1);
-	}
-	json_decref(j);
+	found = hypr_blob_path(r, d, path, sizeof(path), e) == 0 &&
+	    squash_blob_sane(path, (json_int_t)size);
+	/* a damaged blob is a miss: the caller rebuilds and replaces it */
+	if (found && o->verify &&
+	    (hypr_digest_file(path, got, NULL, &ve) < 0 || strcmp(got, d) != 0))
+		found = 0;
+	if (found)
+		memcpy(digest, d, HYPR_DIGEST_LEN + 1);
 	return found;
 }
 
@@ -1285,11 +1272,11 @@ hypr_rootfs_squashfs_blob(const struct hypr_root *r, const char *const *layers,
     size_t n, const struct hypr_squash_opts *o, char digest[HYPR_DIGEST_LEN + 1],
     uint64_t *size, int *built, struct hypr_err *e)
 {
-	char key[HYPR_DIGEST_LEN + 1], idx[4300], dir[4300], tmpd[4300], out[4300];
-	char path[4300];
+	char key[HYPR_DIGEST_LEN + 1], tmpd[HYPR_PATH_BUF], out[HYPR_PATH_BUF];
+	char path[HYPR_PATH_BUF];
 	int *fds = NULL, rc = -1, got;
-	json_t *j = NULL, *jl;
-	char *text = NULL;
+	uint64_t sz = 0;
+	json_t *opts = NULL;
 	struct stat st;
 
 	if (built)
@@ -1304,13 +1291,8 @@ hypr_rootfs_squashfs_blob(const struct hypr_root *r, const char *const *layers,
 	}
 	if (squash_key(layers, n, o, key, e) < 0)
 		return -1;
-	if (hypr_root_path(r, dir, sizeof(dir), "cache/squashfs") < 0 ||
-	    hypr_root_path(r, idx, sizeof(idx), "cache/squashfs/%s.json", key + 7) < 0)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
 	if (hypr_root_tmp(r, tmpd, sizeof(tmpd), e, ".") < 0 ||
-	    hypr_root_tmp(r, out, sizeof(out), e, "squash-%s.sqfs", key + 7) < 0)
-		return -1;
-	if (hypr_mkdir_p(dir, 0755, e) < 0)
+	    hypr_root_tmp(r, out, sizeof(out), e, "squash-%s.sqfs", hypr_digest_hex(key)) < 0)
 		return -1;
 	if ((fds = calloc(n ? n : 1, sizeof(int))) == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "squashfs");
@@ -1320,36 +1302,19 @@ hypr_rootfs_squashfs_blob(const struct hypr_root *r, const char *const *layers,
 	 * chain each build, and the second rename just replaces equal bytes */
 	if (hypr_rootfs_squash_fds(fds, layers, n, tmpd, out, o, e) < 0)
 		goto out;
-	if (hypr_digest_file(out, digest, size, e) < 0 ||
-	    hypr_blob_path(r, digest, path, sizeof(path), e) < 0) {
-		unlink(out);
+	if (hypr_blob_adopt(r, out, NULL, digest, &sz, e) < 0)
 		goto out;
-	}
-	if (rename(out, path) < 0) {
-		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "storing %s", digest);
-		unlink(out);
-		goto out;
-	}
-	jl = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(jl, json_string(layers[i]));
-	j = json_pack("{s:s, s:o, s:{s:s, s:I, s:s, s:i, s:i}}",
-	    "key", key, "layers", jl, "squashfs", "digest", digest,
-	    "size", (json_int_t)(size ? *size : 0), "compression",
-	    o->comp ? o->comp : "zstd", "level", o->level,
-	    "block_size", (int)(o->block_size ? o->block_size : 131072));
-	if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
-		hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-		goto out;
-	}
-	if (hypr_write_atomic(idx, text, strlen(text), 0644, e) < 0)
+	if (size)
+		*size = sz;
+	opts = json_pack("{s:s, s:i, s:i}", "compression", o->comp ? o->comp : "zstd",
+	    "level", o->level, "block_size", (int)(o->block_size ? o->block_size : 131072));
+	if (hypr_cache_squashfs_put(r, key, layers, n, digest, sz, opts, e) < 0)
 		goto out;
 	if (built)
 		*built = 1;
 	rc = 0;
 out:
-	free(text);
-	json_decref(j);
+	json_decref(opts);
 	if (fds)
 		close_files(fds, n);
 	free(fds);

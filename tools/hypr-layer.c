@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "cas.h"
 #include "fsutil.h"
 #include "image.h"
@@ -161,37 +162,16 @@ write_cache_entry(const struct hypr_root *r, json_t *step, const char *created,
     const char *where, struct hypr_err *e)
 {
 	const char *key = hypr_json_str(step, "key");
-	json_t *layer = json_object_get(step, "layer");
-	json_t *j, *lo = NULL;
-	char path[4300], *text;
+	json_t *layer = json_object_get(step, "layer"), *lo = NULL;
 	int rc;
 
 	if (!key || !hypr_digest_valid(key))
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: step without a valid key", where);
 	if (json_is_object(layer) && (lo = layer_obj(layer, where, e)) == NULL)
 		return -1;
-	/* no config: a hit recomputes it from the instructions (its key
-	 * covers them), and a config per entry was N-squared for N ENVs */
-	j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:o, s:b, s:s}",
-	    "hypr", "cache", "version", 1, "key", key,
-	    "op", hypr_json_str(step, "op") ? hypr_json_str(step, "op") : "",
-	    "created_by", hypr_json_str(step, "created_by") ?
-	    hypr_json_str(step, "created_by") : "",
-	    "layer", lo ? lo : json_null(),
-	    "empty_layer", lo == NULL,
-	    "created", created);
-	if (j == NULL)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: building cache entry", where);
-	text = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	if (text == NULL)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-	if (hypr_root_path(r, path, sizeof(path), "cache/%s.json", key + 7) < 0) {
-		free(text);
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
-	}
-	rc = hypr_write_atomic(path, text, strlen(text), 0644, e);
-	free(text);
+	rc = hypr_cache_put(r, key, hypr_json_str(step, "op"), hypr_json_str(step, "created_by"),
+	    lo, created, e);
+	json_decref(lo);
 	return rc;
 }
 
@@ -342,6 +322,9 @@ main(int argc, char *argv[])
 	    "history", history);
 	if (img == NULL)
 		die(HYPR_EXIT_SYSTEM, "building the image record");
+	/* one sync for every cache entry of the build, not one each */
+	if (hypr_cache_sync(&r, &e) < 0)
+		die_err(&e);
 	if (hypr_stream_begin(&out, stdout, "image", 1, NULL, &e) < 0 ||
 	    hypr_stream_put(&out, img, &e) < 0 || hypr_stream_end(&out, &e) < 0)
 		die_err(&e);

@@ -179,30 +179,6 @@ read_json(const char *path)
 }
 
 /* Calls fn(path, name, json) for each *.json in dir. */
-static void
-each_json(const char *dir, void (*fn)(const char *, const char *, json_t *, void *),
-    void *arg)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char p[4600];
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		size_t n = strlen(de->d_name);
-		json_t *j;
-
-		if (n < 6 || strcmp(de->d_name + n - 5, ".json") != 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		j = read_json(p);
-		fn(p, de->d_name, j, arg);
-		json_decref(j);
-	}
-	closedir(d);
-}
-
 struct cache_scan {
 	struct hypr_root *root;
 	struct refs *refs;		/* blobs cache entries name */
@@ -213,26 +189,20 @@ struct cache_scan {
 };
 
 static void
-cache_entry(const char *path, const char *name, json_t *j, void *arg)
+cache_entry(void *arg, const char *path, const char *const *blobs, int broken)
 {
 	struct cache_scan *c = arg;
-	json_t *l;
-	const char *d = hypr_json_str(json_object_get(j, "layer"), "digest");
-	const char *sq = hypr_json_str(json_object_get(j, "squashfs"), "digest");
-	int broken = j == NULL || (d && !hypr_blob_has(c->root, d)) ||
-	    (sq && !hypr_blob_has(c->root, sq));
-	size_t i;
 
 	if (c->remove_all || (c->remove_broken && broken)) {
+		const char *name = strrchr(path, '/');
+
 		if (unlink(path) == 0 && c->removed)
-			json_array_append_new(c->removed, json_string(name));
+			json_array_append_new(c->removed, json_string(name ? name + 1 : path));
 		return;
 	}
 	c->entries++;
-	ref_add(c->refs, d);
-	ref_add(c->refs, sq);
-	json_array_foreach(json_object_get(j, "layers"), i, l)
-		ref_add(c->refs, json_string_value(l));
+	for (; *blobs; blobs++)
+		ref_add(c->refs, *blobs);
 }
 
 /* Base images tagged by hypr-fetch: refs/<domain>/<path>/_tags/<tag> hold
@@ -513,7 +483,6 @@ cmd_builder_prune(int argc, char *argv[])
 	struct refs keep = { 0 };
 	struct cache_scan cs = { 0 };
 	struct hypr_cachemount_usage cu;
-	char dir[4300];
 	int all = 0, force = 0;
 	uint64_t freed = 0;
 
@@ -533,10 +502,7 @@ cmd_builder_prune(int argc, char *argv[])
 	cs.refs = &keep;
 	cs.remove_all = all;
 	cs.remove_broken = 1;
-	hypr_root_path(&s.root, dir, sizeof(dir), "cache");
-	each_json(dir, cache_entry, &cs);
-	hypr_root_path(&s.root, dir, sizeof(dir), "cache/squashfs");
-	each_json(dir, cache_entry, &cs);
+	hypr_cache_each(&s.root, cache_entry, &cs);
 	prune_blobs(&s, &keep, &freed);
 	ref_free(&keep);
 	hypr_store_close(&s);
@@ -587,10 +553,7 @@ cmd_system_prune(int argc, char *argv[])
 	cs.remove_all = all;
 	cs.remove_broken = 1;
 	cs.removed = json_array();
-	hypr_root_path(&s.root, dir, sizeof(dir), "cache");
-	each_json(dir, cache_entry, &cs);
-	hypr_root_path(&s.root, dir, sizeof(dir), "cache/squashfs");
-	each_json(dir, cache_entry, &cs);
+	hypr_cache_each(&s.root, cache_entry, &cs);
 	if (all) {
 		struct hypr_err ig = { 0 };
 
@@ -685,7 +648,7 @@ cmd_system_df(int argc, char *argv[])
 	struct hypr_tmp_usage tu;
 	json_t *tmp_rows = json_array();
 	struct table t = { 0 };
-	char dir[4300], line[1024], h1[32], h2[64];
+	char line[1024], h1[32], h2[64];
 	uint64_t isize = 0, irecl = 0, csize = 0, bsize = 0, brecl = 0;
 	size_t active = 0, bactive = 0;
 	int c, verbose = 0;
@@ -712,10 +675,7 @@ cmd_system_df(int argc, char *argv[])
 		die_err(&e);
 	cs.root = &s.root;
 	cs.refs = &cache_refs;
-	hypr_root_path(&s.root, dir, sizeof(dir), "cache");
-	each_json(dir, cache_entry, &cs);
-	hypr_root_path(&s.root, dir, sizeof(dir), "cache/squashfs");
-	each_json(dir, cache_entry, &cs);
+	hypr_cache_each(&s.root, cache_entry, &cs);
 	bs.refs = &base_refs;
 	scan_bases(&s.root, &bs);
 	/* base blobs: size of what the tags name; reclaimable if no image uses it */

@@ -15,6 +15,7 @@
 
 #include "fsutil.h"
 #include "rootfs.h"
+#include "squash.h"
 #include "strbuf.h"
 #include "vm.h"
 

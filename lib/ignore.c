@@ -8,6 +8,8 @@
  * matches; patterns are applied in order so the last match wins. */
 #include "ignore.h"
 
+#include "path.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,55 +29,6 @@ struct hypr_ignore {
 	int exclusions;
 };
 
-/* Go's path.Clean. */
-static char *
-clean(const char *path)
-{
-	size_t n = strlen(path), r = 0, w = 0, dotdot = 0;
-	int rooted;
-	char *out;
-
-	if (n == 0)
-		return strdup(".");
-	out = malloc(n + 2);
-	if (out == NULL)
-		return NULL;
-	rooted = path[0] == '/';
-	if (rooted) {
-		out[w++] = '/';
-		r = dotdot = 1;
-	}
-	while (r < n) {
-		if (path[r] == '/') {
-			r++;
-		} else if (path[r] == '.' && (r + 1 == n || path[r + 1] == '/')) {
-			r++;
-		} else if (path[r] == '.' && path[r + 1] == '.' &&
-		    (r + 2 == n || path[r + 2] == '/')) {
-			r += 2;
-			if (w > dotdot) {
-				w--;
-				while (w > dotdot && out[w] != '/')
-					w--;
-			} else if (!rooted) {
-				if (w > 0)
-					out[w++] = '/';
-				out[w++] = '.';
-				out[w++] = '.';
-				dotdot = w;
-			}
-		} else {
-			if ((rooted && w != 1) || (!rooted && w != 0))
-				out[w++] = '/';
-			while (r < n && path[r] != '/')
-				out[w++] = path[r++];
-		}
-	}
-	if (w == 0)
-		out[w++] = '.';
-	out[w] = '\0';
-	return out;
-}
 
 /* Go's utf8.DecodeRune on a NUL-terminated string: the rune at s and its
  * length; a byte that starts no valid sequence is U+FFFD of length 1. */
@@ -336,13 +289,13 @@ add_pattern(struct hypr_ignore *ig, const char *line, const char *name,
 	t = strndup(b, (size_t)(end - b));
 	if (t == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", name);
-	c = clean(t);
+	c = hypr_path_go_clean(t);
 	free(t);
 	if (c == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", name);
 	if (strlen(c) > 1 && c[0] == '/')
 		memmove(c, c + 1, strlen(c));
-	c2 = clean(c);
+	c2 = hypr_path_go_clean(c);
 	free(c);
 	if (c2 == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", name);
@@ -451,7 +404,7 @@ hypr_ignore_match(const struct hypr_ignore *ig, const char *path)
 
 	if (ig == NULL || ig->n == 0)
 		return 0;
-	file = clean(path);
+	file = hypr_path_go_clean(path);
 	if (file == NULL)
 		return 0;
 	if (strcmp(file, ".") == 0) {
@@ -525,7 +478,7 @@ hypr_ignore_descend(const struct hypr_ignore *ig, const char *dir)
 
 	if (ig == NULL || !ig->exclusions)
 		return 0;
-	d = clean(dir);
+	d = hypr_path_go_clean(dir);
 	if (d == NULL)
 		return 1;
 	for (size_t i = 0; i < ig->n && !r; i++)

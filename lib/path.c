@@ -69,3 +69,82 @@ hypr_path_escapes(const char *path)
 			return 1;
 	return 0;
 }
+
+char *
+hypr_path_member(const char *in, int allow_abs, int *bad)
+{
+	char *out = malloc(strlen(in) + 1), *o = out;
+	const char *s;
+	size_t len;
+
+	*bad = 0;
+	if (out == NULL)
+		return NULL;
+	if (*in == '/' && !allow_abs) {
+		*bad = 1;
+		free(out);
+		return NULL;
+	}
+	while ((s = hypr_path_next(&in, &len)) != NULL) {
+		if (hypr_path_dotdot(s, len)) {
+			*bad = 1;
+			free(out);
+			return NULL;
+		}
+		if (o > out)
+			*o++ = '/';
+		memcpy(o, s, len);
+		o += len;
+	}
+	*o = '\0';
+	return out;
+}
+
+char *
+hypr_path_go_clean(const char *path)
+{
+	size_t n = strlen(path), r = 0, w = 0, dotdot = 0;
+	int rooted;
+	char *out;
+
+	if (n == 0)
+		return strdup(".");
+	out = malloc(n + 2);
+	if (out == NULL)
+		return NULL;
+	rooted = path[0] == '/';
+	if (rooted) {
+		out[w++] = '/';
+		r = dotdot = 1;
+	}
+	while (r < n) {
+		if (path[r] == '/') {
+			r++;
+		} else if (path[r] == '.' && (r + 1 == n || path[r + 1] == '/')) {
+			r++;
+		} else if (path[r] == '.' && path[r + 1] == '.' &&
+		    (r + 2 == n || path[r + 2] == '/')) {
+			r += 2;
+			if (w > dotdot) {
+				w--;
+				while (w > dotdot && out[w] != '/')
+					w--;
+			} else if (!rooted) {
+				if (w > 0)
+					out[w++] = '/';
+				out[w++] = '.';
+				out[w++] = '.';
+				dotdot = w;
+			}
+		} else {
+			if ((rooted && w != 1) || (!rooted && w != 0))
+				out[w++] = '/';
+			while (r < n && path[r] != '/')
+				out[w++] = path[r++];
+		}
+	}
+	if (w == 0)
+		out[w++] = '.';
+	out[w] = '\0';
+	return out;
+}

@@ -12,6 +12,7 @@
 #include "fsutil.h"
 #include "image.h"
 #include "rootfs.h"
+#include "squash.h"
 #include "stream.h"
 #include "tool.h"
 

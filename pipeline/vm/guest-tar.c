@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "guest.h"
+#include "path.h"
 #include "sparse.h"
 
 #define EFTYPE_UNSUPPORTED EINVAL
@@ -805,25 +806,18 @@ in_read(struct archive *a, void *arg, const void **p)
 	return r;
 }
 
-/* "./a/b" or "/a/b" -> "a/b"; NULL for "..", empty or "." */
-static const char *
+/* "./a/b" or "/a/b" -> "a/b" (lib/path.c); NULL for "..", empty or "." */
+static char *
 clean_path(const char *p)
 {
-	const char *s;
+	int bad;
+	char *c = hypr_path_member(p, 1, &bad);
 
-	while (*p == '/' || (p[0] == '.' && p[1] == '/'))
-		p += (*p == '/') ? 1 : 2;
-	if (!*p || !strcmp(p, "."))
+	if (c && !*c) {
+		free(c);
 		return NULL;
-	for (s = p; *s;) {
-		size_t n = strcspn(s, "/");
-		if (n == 2 && s[0] == '.' && s[1] == '.')
-			return NULL;
-		s += n;
-		while (*s == '/')
-			s++;
 	}
-	return p;
+	return c;
 }
 
 /* rm -rf name in directory pfd, not following symlinks. Iterative with one
@@ -1082,19 +1076,23 @@ extract(struct archive *a, char *err, size_t errlen)
 	char *buf = NULL;
 	int r, rc = 0;
 
+	char *path_buf = NULL;	/* this entry's cleaned name */
+
 	pd.root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pd.root < 0) {
 		seterr(err, errlen, "/: %s", strerror(errno));
 		return -1;
 	}
 	while ((r = archive_read_next_header(a, &ent)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-		const char *path = clean_path(archive_entry_pathname(ent));
+		const char *path;
 		const char *base, *lt;
 		mode_t mode = archive_entry_mode(ent);
 		struct timespec ts[2] = { { 0, UTIME_OMIT }, { archive_entry_mtime(ent), 0 } };
 		int fd = -1, pfd;
 		size_t plen;
 
+		free(path_buf);
+		path = path_buf = clean_path(archive_entry_pathname(ent));
 		if (!path) {
 			if (strcmp(archive_entry_pathname(ent), ".") &&
 			    strcmp(archive_entry_pathname(ent), "./")) {
@@ -1139,7 +1137,8 @@ extract(struct archive *a, char *err, size_t errlen)
 			continue;
 		}
 		if ((lt = archive_entry_hardlink(ent))) {
-			const char *t = clean_path(lt), *tb;
+			char *t = clean_path(lt);
+			const char *tb;
 			int tfd;
 			if (!t) {
 				seterr(err, errlen, "%s: link target outside the layer", path);
@@ -1153,10 +1152,12 @@ extract(struct archive *a, char *err, size_t errlen)
 				seterr(err, errlen, "%s: link to %s: %s", path, t, strerror(errno));
 				if (tfd >= 0)
 					close(tfd);
+				free(t);
 				rc = -1;
 				break;
 			}
 			close(tfd);
+			free(t);
 			continue;
 		}
 		switch (mode & AE_IFMT) {
@@ -1249,6 +1250,7 @@ extract(struct archive *a, char *err, size_t errlen)
 		if ((mode & AE_IFMT) != AE_IFDIR)
 			utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW);
 	}
+	free(path_buf);
 	if (rc == 0 && r != ARCHIVE_EOF) {
 		seterr(err, errlen, "tar: %s", archive_error_string(a));
 		rc = -1;

@@ -3,7 +3,7 @@
 VM_B := $(B)/vm
 GUEST_SRC := $(wildcard pipeline/vm/*.c)
 # lib/sparse.c is shared: the guest writes holes as the host does.
-GUEST_INIT_SRC := $(filter-out pipeline/vm/hypr-vmctl.c,$(GUEST_SRC)) lib/sparse.c
+GUEST_INIT_SRC := $(filter-out pipeline/vm/hypr-vmctl.c,$(GUEST_SRC)) lib/sparse.c lib/path.c
 # The guest is static and never built with sanitizers.
 GUEST_CFLAGS := -O2 -g0 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wformat=2 -Wshadow -Wvla \
 	-Wstrict-prototypes -Wmissing-prototypes -Ilib -Ipipeline/vm $(if $(filter 1,$(WERROR)),-Werror)
@@ -13,7 +13,7 @@ GUEST_FILES := $(VM_B)/vmlinux $(VM_B)/hypr-init.cpio
 
 guest: $(VM_B)/hypr-init.cpio $(VM_B)/hypr-vmctl
 
-$(VM_B)/hypr-init: $(GUEST_INIT_SRC) pipeline/vm/guest.h lib/vm_proto.h lib/sparse.h
+$(VM_B)/hypr-init: $(GUEST_INIT_SRC) pipeline/vm/guest.h lib/vm_proto.h lib/sparse.h lib/path.h
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -static -o $@.tmp $(GUEST_INIT_SRC) $(GUEST_LIBS)
 	mv $@.tmp $@

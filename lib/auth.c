@@ -1,3 +1,4 @@
+#include "cas.h"
 #include "auth.h"
 
 #include <errno.h>
@@ -229,7 +230,7 @@ int
 hypr_auth_lookup(const char *domain, const char *repo, char **user,
     char **secret, struct hypr_err *e)
 {
-	char path[4200];
+	char path[HYPR_PATH_BUF];
 	const char *f = getenv("REGISTRY_AUTH_FILE"), *x = getenv("XDG_RUNTIME_DIR");
 	int r;
 
@@ -282,7 +283,7 @@ load_for_update(const char *file, json_t **out, struct hypr_err *e)
 static int
 save(const char *file, json_t *j, struct hypr_err *e)
 {
-	char dir[4200], *s, *slash;
+	char dir[HYPR_PATH_BUF], *s, *slash;
 	int r;
 
 	snprintf(dir, sizeof(dir), "%s", file);
@@ -309,7 +310,7 @@ int
 hypr_auth_store(const char *domain, const char *user, const char *secret,
     struct hypr_err *e)
 {
-	char file[4200], *up, *b64;
+	char file[HYPR_PATH_BUF], *up, *b64;
 	json_t *j, *auths;
 	size_t n;
 	int r;
@@ -347,7 +348,7 @@ hypr_auth_store(const char *domain, const char *user, const char *secret,
 int
 hypr_auth_erase(const char *domain, struct hypr_err *e)
 {
-	char file[4200], nk[512];
+	char file[HYPR_PATH_BUF], nk[512];
 	json_t *j, *auths, *v, *tmp;
 	const char *k;
 	int found = 0;

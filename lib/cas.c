@@ -22,7 +22,7 @@ int
 hypr_root_open(struct hypr_root *r, const char *override, struct hypr_err *e)
 {
 	const char *p = override;
-	char sub[4300];
+	char sub[HYPR_PATH_BUF];
 
 	if (p == NULL || *p == '\0')
 		p = getenv("HYPR_ROOT");
@@ -64,7 +64,7 @@ hypr_root_path(const struct hypr_root *r, char *buf, size_t n, const char *fmt, 
 /* ---- temp files ---- */
 
 static struct {
-	char dir[4300];		/* this process's temp dir, "" if none */
+	char dir[HYPR_PATH_BUF];		/* this process's temp dir, "" if none */
 	int fd;			/* its fd, holding the flock */
 	pid_t pid;		/* the process that made it (not a forked child) */
 	int registered;
@@ -90,7 +90,7 @@ own_at_exit(void)
 static int
 own_dir(const struct hypr_root *r, struct hypr_err *e)
 {
-	char tmpl[4300];
+	char tmpl[HYPR_PATH_BUF];
 	size_t rl = strlen(r->path);
 
 	if (own.fd >= 0 && own.pid == getpid() && strncmp(own.dir, r->path, rl) == 0 &&
@@ -212,7 +212,7 @@ hypr_root_tmp_scan(const struct hypr_root *r, int reclaim,
     void (*each)(void *, const char *, int, uint64_t, int), void *arg,
     struct hypr_tmp_usage *u, struct hypr_err *e)
 {
-	char dir[4300], p[4600];
+	char dir[HYPR_PATH_BUF], p[HYPR_PATH_BUF + 256];
 	DIR *d;
 	struct dirent *de;
 
@@ -271,7 +271,7 @@ hypr_blob_path(const struct hypr_root *r, const char *digest, char *buf,
 	if (!hypr_digest_valid(digest))
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "bad digest '%s'",
 		    digest ? digest : "");
-	if (hypr_root_path(r, buf, n, "blobs/sha256/%s", digest + 7) < 0)
+	if (hypr_root_path(r, buf, n, "blobs/sha256/%s", hypr_digest_hex(digest)) < 0)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
 	return 0;
 }
@@ -279,7 +279,7 @@ hypr_blob_path(const struct hypr_root *r, const char *digest, char *buf,
 int
 hypr_blob_has(const struct hypr_root *r, const char *digest)
 {
-	char p[4300];
+	char p[HYPR_PATH_BUF];
 
 	return hypr_blob_path(r, digest, p, sizeof(p), NULL) == 0 &&
 	    access(p, F_OK) == 0;
@@ -329,7 +329,7 @@ int
 hypr_blob_commit(struct hypr_blob_writer *w, const char *expect,
     char digest_out[HYPR_DIGEST_LEN + 1], uint64_t *size_out, struct hypr_err *e)
 {
-	char d[HYPR_DIGEST_LEN + 1], path[4300];
+	char d[HYPR_DIGEST_LEN + 1], path[HYPR_PATH_BUF];
 	uint64_t size = w->sha.bytes;
 
 	hypr_sha256_final(&w->sha, d);
@@ -446,7 +446,7 @@ int
 hypr_blob_read(const struct hypr_root *r, const char *digest, size_t max,
     char **out, size_t *len, struct hypr_err *e)
 {
-	char path[4300], d[HYPR_DIGEST_LEN + 1];
+	char path[HYPR_PATH_BUF], d[HYPR_DIGEST_LEN + 1];
 	size_t n;
 
 	if (hypr_blob_path(r, digest, path, sizeof(path), e) < 0 ||

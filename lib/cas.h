@@ -66,7 +66,7 @@ int hypr_blob_has(const struct hypr_root *r, const char *digest);
 /* A blob being written: bytes go to a temp file and a running digest. */
 struct hypr_blob_writer {
 	const struct hypr_root *root;
-	char tmp[4200];
+	char tmp[HYPR_PATH_BUF];
 	int fd;
 	struct hypr_sha256 sha;
 };

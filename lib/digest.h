@@ -33,7 +33,7 @@ int hypr_digest_valid(const char *s);
 static inline const char *
 hypr_digest_hex(const char *d)
 {
-	return d + 7;
+	return d + 7;	/* after "sha256:" */
 }
 
 #endif

@@ -445,7 +445,7 @@ static int
 onbuild_instrs(struct ctx *c, struct stage *st, json_t **out, struct hypr_err *e)
 {
 	json_t *ob = json_object_get(st->config, "OnBuild"), *x, *rec;
-	char df[4300], plan[4300];
+	char df[HYPR_PATH_BUF], plan[HYPR_PATH_BUF];
 	const char *parse = getenv("HYPR_PARSE");
 	FILE *f;
 	size_t i;

@@ -98,7 +98,7 @@ struct stage {
 	size_t ncaches, vm_caches;	/* attached; attached when the VM booted */
 	struct hypr_map sent;	/* bind sources already in the VM: name -> 1 */
 	size_t imported;	/* layers[nbase..imported) already in the VM */
-	char vmdir[4200];
+	char vmdir[HYPR_PATH_BUF];
 };
 
 struct ctx {

@@ -464,7 +464,7 @@ mkfs(const char *path, uint64_t size, long uid, long gid, struct hypr_err *e)
 static int
 cache_attach(struct ctx *c, struct stage *st, struct rmount *m, struct hypr_err *e)
 {
-	char path[4300];
+	char path[HYPR_PATH_BUF];
 	struct cachedisk *cd;
 	int fd, fresh = 0;
 
@@ -480,7 +480,7 @@ cache_attach(struct ctx *c, struct stage *st, struct rmount *m, struct hypr_err 
 	if (hypr_cachemount_path(&c->root, m->id, path, sizeof path, e) < 0)
 		return -1;
 	{
-		char dir[4300];
+		char dir[HYPR_PATH_BUF];
 		if (hypr_root_path(&c->root, dir, sizeof dir, "cachemounts") < 0 ||
 		    hypr_mkdir_p(dir, 0755, e) < 0)
 			return -1;

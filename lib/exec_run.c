@@ -244,7 +244,7 @@ run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e)
 	while (st->imported < json_array_size(st->layers)) {
 		const char *d = hypr_json_str(json_array_get(st->layers, st->imported),
 		    "digest");
-		char path[4300];
+		char path[HYPR_PATH_BUF];
 
 		if (hypr_blob_path(&c->root, d, path, sizeof(path), e) < 0 ||
 		    hypr_vm_import(st->vm, path, e) < 0)
@@ -311,7 +311,7 @@ boot(struct ctx *c, struct stage *st, struct hypr_err *e)
 	struct hypr_vm_opts o = { 0 };
 	struct hypr_vm_cache vc[HYPR_VM_MAX_CACHES];
 	struct hypr_squash_opts so = { .epoch = c->epoch };
-	char sq[4300];
+	char sq[HYPR_PATH_BUF];
 	const char **v;
 	size_t n;
 
@@ -409,7 +409,7 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	size_t nmts = 0, nvmts = 0;
 	int net;
 	struct outbuf ob = { .f = c->log, .n = c->stepno, .tty = c->tty };
-	char **av = NULL, **ev = NULL, tmp[4300];
+	char **av = NULL, **ev = NULL, tmp[HYPR_PATH_BUF];
 	const char *user = hypr_json_str(st->config, "User");
 	const char *wd = hypr_json_str(st->config, "WorkingDir");
 	int status = 0, fd = -1, rc = -1;
@@ -460,7 +460,7 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	if (run_import_pending(c, st, e) < 0)
 		goto out;
 	for (size_t i = 0; i < nmts; i++) {
-		char name[64], blob[4300];
+		char name[64], blob[HYPR_PATH_BUF];
 
 		if (mts[i].type != 'b')
 			continue;

@@ -44,7 +44,7 @@ cleanup_tmpdirs(void)
 char *
 make_tmpdir(struct ctx *c, const char *what, struct hypr_err *e)
 {
-	char path[4300], **v;
+	char path[HYPR_PATH_BUF], **v;
 
 	if (hypr_root_tmp(&c->root, path, sizeof(path), e, "exec-%s.XXXXXX", what) < 0)
 		return NULL;
@@ -799,9 +799,9 @@ mount_source(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
 	snprintf(m->digest, sizeof(m->digest), "%s", d);
 	/* a file source: the tar holds it under its base name */
 	if (it.n == 1 && it.v[0].top_file)
-		snprintf(m->vmsource, sizeof(m->vmsource), "b%.24s/%s", d + 7, it.v[0].rel);
+		snprintf(m->vmsource, sizeof(m->vmsource), "b%.24s/%s", hypr_digest_hex(d), it.v[0].rel);
 	else
-		snprintf(m->vmsource, sizeof(m->vmsource), "b%.24s", d + 7);
+		snprintf(m->vmsource, sizeof(m->vmsource), "b%.24s", hypr_digest_hex(d));
 	rc = 0;
 out:
 	json_decref(layer);

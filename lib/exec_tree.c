@@ -166,7 +166,7 @@ static struct listing *
 get_listing(struct ctx *c, const char *digest, struct hypr_err *e)
 {
 	struct listing *l = hypr_map_get(&c->listings, digest);
-	char path[4300];
+	char path[HYPR_PATH_BUF];
 
 	if (l != NULL)
 		return l;

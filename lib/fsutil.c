@@ -1,3 +1,4 @@
+#include "cas.h"
 #include "fsutil.h"
 
 #include <ctype.h>
@@ -77,7 +78,7 @@ int
 hypr_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
     struct hypr_err *e)
 {
-	char tmp[4200];
+	char tmp[HYPR_PATH_BUF];
 	int fd;
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid())

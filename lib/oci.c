@@ -1,3 +1,4 @@
+#include "cas.h"
 #include "oci.h"
 
 #include <archive.h>
@@ -143,7 +144,7 @@ int
 hypr_tagref_get(const struct hypr_root *r, const struct hypr_ref *ref,
     char digest[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
 {
-	char path[4400], *buf = NULL;
+	char path[HYPR_PATH_BUF + 128], *buf = NULL;
 	size_t len;
 	json_t *j;
 	const char *d;
@@ -170,7 +171,7 @@ int
 hypr_tagref_set(const struct hypr_root *r, const struct hypr_ref *ref,
     const char *digest, const char *media_type, struct hypr_err *e)
 {
-	char path[4400], name[600], *s, *slash;
+	char path[HYPR_PATH_BUF + 128], name[600], *s, *slash;
 	json_t *j;
 	int rc;
 
@@ -362,7 +363,7 @@ diff_record_path(const struct hypr_root *r, const char *layer, char *buf, size_t
 {
 	if (!hypr_digest_valid(layer))
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "bad layer digest '%s'", layer);
-	if (hypr_root_path(r, buf, n, "diffids/%s", layer + 7) < 0)
+	if (hypr_root_path(r, buf, n, "diffids/%s", hypr_digest_hex(layer)) < 0)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
 	return 0;
 }
@@ -371,7 +372,7 @@ int
 hypr_diffid_put(const struct hypr_root *r, const char *layer, const char *diff,
     struct hypr_err *e)
 {
-	char path[4400], line[HYPR_DIGEST_LEN + 2], *slash;
+	char path[HYPR_PATH_BUF + 128], line[HYPR_DIGEST_LEN + 2], *slash;
 
 	if (diff_record_path(r, layer, path, sizeof(path), e) < 0)
 		return -1;
@@ -388,7 +389,7 @@ int
 hypr_diffid_get(const struct hypr_root *r, const char *layer, uint64_t max,
     char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
 {
-	char path[4400], blob[4400], got[HYPR_DIGEST_LEN + 2] = "";
+	char path[HYPR_PATH_BUF + 128], blob[HYPR_PATH_BUF + 128], got[HYPR_DIGEST_LEN + 2] = "";
 	ssize_t n;
 	int fd, rc;
 

@@ -1,3 +1,4 @@
+#include "cas.h"
 #include "clock.h"
 #include "registry.h"
 
@@ -70,7 +71,7 @@ find_certs(struct hypr_registry *g, const char *domain)
 {
 	const char *dirs[] = { NULL, "/etc/hypr/certs.d", "/etc/docker/certs.d",
 	    "/etc/containers/certs.d" };
-	char rootcerts[4200], p[4400];
+	char rootcerts[HYPR_PATH_BUF], p[HYPR_PATH_BUF + 128];
 
 	snprintf(rootcerts, sizeof(rootcerts), "%s/certs.d", g->root->path);
 	dirs[0] = rootcerts;
@@ -789,7 +790,7 @@ hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size,
 		return 0;
 	memset(&w, 0, sizeof(w));
 	w.root = g->root;
-	if (hypr_root_path(g->root, w.tmp, sizeof(w.tmp), "tmp/fetch-%s.part", digest + 7) < 0)
+	if (hypr_root_path(g->root, w.tmp, sizeof(w.tmp), "tmp/fetch-%s.part", hypr_digest_hex(digest)) < 0)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "store path too long");
 	if ((w.fd = open(w.tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating %s", w.tmp);

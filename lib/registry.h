@@ -26,8 +26,8 @@ struct hypr_registry {
 	char domain[256];	/* as written in the reference */
 	char base[600];		/* "https://host[:port]" */
 	char repo[256];
-	char cacert[4400];	/* "" when none */
-	char cert[4400], key[4400];
+	char cacert[HYPR_PATH_BUF + 128];	/* "" when none */
+	char cert[HYPR_PATH_BUF + 128], key[HYPR_PATH_BUF + 128];
 	char *basic;		/* "user:secret" or NULL */
 	char *refresh;		/* an identity (OAuth2 refresh) token or NULL */
 	char *token;		/* bearer token or NULL */

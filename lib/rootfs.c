@@ -10,6 +10,7 @@
  * from the spill. Hard links are kept: a group of names sharing one inode is
  * written as a regular file at the first name in sorted order and hard links
  * to it at the others, whichever of them the layers wrote as the file. */
+#include "cas.h"
 #include "rootfs.h"
 #include "rootfs_int.h"
 
@@ -140,7 +141,7 @@ flat_free(struct flat *f)
 static int
 open_spill(const char *dir, struct hypr_err *e)
 {
-	char tmpl[4200];
+	char tmpl[HYPR_PATH_BUF];
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 
 	if (fd >= 0)
@@ -784,7 +785,7 @@ int
 open_blobs(const struct hypr_root *r, const char *const *layers, size_t n,
     int *fds, struct hypr_err *e)
 {
-	char p[4300];
+	char p[HYPR_PATH_BUF];
 
 	for (size_t i = 0; i < n; i++)
 		fds[i] = -1;
@@ -806,7 +807,7 @@ hypr_rootfs_flatten(const struct hypr_root *r, const char *const *layers,
     size_t n, int out_fd, struct hypr_err *e)
 {
 	int *fds = calloc(n ? n : 1, sizeof(int)), rc = -1;
-	char tmp[4300];
+	char tmp[HYPR_PATH_BUF];
 
 	if (fds == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");

@@ -2,6 +2,7 @@
  * stream and without root: straight from a clean single tar, or through
  * flattening (rootfs.c); and the squashfs of a layer chain, cached by the
  * chain (cache.c holds the index). See hypr-squash(1). */
+#include "cas.h"
 #include "squash.h"
 
 #include <archive.h>
@@ -164,7 +165,7 @@ int
 hypr_squash_tar(int in_fd, const char *out_path,
     const struct hypr_squash_opts *o, struct hypr_err *e)
 {
-	char tmp[4300];
+	char tmp[HYPR_PATH_BUF];
 	int ep[2];
 	pid_t pid;
 
@@ -279,7 +280,7 @@ hypr_rootfs_squash_fds(const int *fds, const char *const *names, size_t n,
     const char *tmpdir, const char *out_path, const struct hypr_squash_opts *o,
     struct hypr_err *e)
 {
-	char tmp[4300];
+	char tmp[HYPR_PATH_BUF];
 	int pp[2], ep[2], rc;
 	pid_t pid;
 	struct sigaction ign = { .sa_handler = SIG_IGN }, old;

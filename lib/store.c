@@ -1,3 +1,4 @@
+#include "cas.h"
 #include "store.h"
 
 #include <dirent.h>
@@ -54,7 +55,7 @@ free_images(struct hypr_store *s)
 static int
 load_index(struct hypr_store *s, struct hypr_err *e)
 {
-	char path[4300], *buf = NULL;
+	char path[HYPR_PATH_BUF], *buf = NULL;
 	size_t len;
 	json_error_t je;
 
@@ -81,7 +82,7 @@ load_index(struct hypr_store *s, struct hypr_err *e)
 static int
 load_images(struct hypr_store *s, struct hypr_err *e)
 {
-	char dir[4300], path[4400];
+	char dir[HYPR_PATH_BUF], path[HYPR_PATH_BUF + 128];
 	DIR *d;
 	struct dirent *de;
 	size_t cap = 0;
@@ -140,11 +141,11 @@ load_images(struct hypr_store *s, struct hypr_err *e)
 	closedir(d);
 	/* hex points into id: set after the array stops moving */
 	for (size_t i = 0; i < s->n; i++)
-		s->img[i].hex = s->img[i].id + 7;
+		s->img[i].hex = hypr_digest_hex(s->img[i].id);
 	if (s->n)
 		qsort(s->img, s->n, sizeof(*s->img), img_cmp);
 	for (size_t i = 0; i < s->n; i++)
-		s->img[i].hex = s->img[i].id + 7;
+		s->img[i].hex = hypr_digest_hex(s->img[i].id);
 	return 0;
 }
 
@@ -179,7 +180,7 @@ hypr_store_reload(struct hypr_store *s, struct hypr_err *e)
 int
 hypr_store_open(struct hypr_store *s, const char *root, int lock, struct hypr_err *e)
 {
-	char path[4300];
+	char path[HYPR_PATH_BUF];
 
 	memset(s, 0, sizeof(*s));
 	s->lock_fd = -1;
@@ -210,7 +211,7 @@ hypr_store_close(struct hypr_store *s)
 int
 hypr_store_save_index(struct hypr_store *s, struct hypr_err *e)
 {
-	char path[4300], *text;
+	char path[HYPR_PATH_BUF], *text;
 	int rc;
 
 	hypr_root_path(&s->root, path, sizeof(path), "images/index.json");
@@ -420,7 +421,7 @@ hypr_store_manifest(json_t *rec, struct hypr_err *e)
 	}
 	free(text);
 	json_object_set_new(m, "id", json_string(id));
-	snprintf(file, sizeof(file), "%s.squashfs", id + 7);
+	snprintf(file, sizeof(file), "%s.squashfs", hypr_digest_hex(id));
 	json_object_set_new(json_object_get(m, "squashfs"), "file", json_string(file));
 	return m;
 }
@@ -428,11 +429,11 @@ hypr_store_manifest(json_t *rec, struct hypr_err *e)
 static int
 write_manifest(struct hypr_store *s, json_t *m, struct hypr_err *e)
 {
-	char path[4300], *text;
+	char path[HYPR_PATH_BUF], *text;
 	const char *id = hypr_json_str(m, "id");
 	int rc;
 
-	hypr_root_path(&s->root, path, sizeof(path), "images/%s.json", id + 7);
+	hypr_root_path(&s->root, path, sizeof(path), "images/%s.json", hypr_digest_hex(id));
 	if ((text = json_dumps(m, JSON_INDENT(2))) == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	rc = hypr_write_atomic(path, text, strlen(text), 0644, e);
@@ -474,10 +475,10 @@ hypr_store_put(struct hypr_store *s, json_t *m, const char *const *tags,
 	const char *id = hypr_json_str(m, "id");
 	const char *sqd = hypr_json_str(json_object_get(m, "squashfs"), "digest");
 	struct hypr_image *old = hypr_store_get(s, id);
-	char blob[4300], dst[4300], tmp[4400];
+	char blob[HYPR_PATH_BUF], dst[HYPR_PATH_BUF], tmp[HYPR_PATH_BUF + 128];
 	struct stat st;
 
-	hypr_root_path(&s->root, dst, sizeof(dst), "images/%s.squashfs", id + 7);
+	hypr_root_path(&s->root, dst, sizeof(dst), "images/%s.squashfs", hypr_digest_hex(id));
 	if (hypr_blob_path(&s->root, sqd, blob, sizeof(blob), e) < 0)
 		return -1;
 	if (stat(blob, &st) != 0)
@@ -541,7 +542,7 @@ int
 hypr_store_delete(struct hypr_store *s, struct hypr_image *img, uint64_t *freed,
     struct hypr_err *e)
 {
-	char path[4300], id[HYPR_DIGEST_LEN + 1], sqd[HYPR_DIGEST_LEN + 1] = "";
+	char path[HYPR_PATH_BUF], id[HYPR_DIGEST_LEN + 1], sqd[HYPR_DIGEST_LEN + 1] = "";
 	json_t *tags = json_object_get(s->index, "tags"), *v;
 	const char *k;
 	void *tmp;
@@ -560,10 +561,10 @@ hypr_store_delete(struct hypr_store *s, struct hypr_image *img, uint64_t *freed,
 	if (changed && hypr_store_save_index(s, e) < 0)
 		return -1;
 	/* the manifest first: from here on the image does not exist */
-	hypr_root_path(&s->root, path, sizeof(path), "images/%s.json", id + 7);
+	hypr_root_path(&s->root, path, sizeof(path), "images/%s.json", hypr_digest_hex(id));
 	if (unlink(path) < 0 && errno != ENOENT)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "removing %s", path);
-	hypr_root_path(&s->root, path, sizeof(path), "images/%s.squashfs", id + 7);
+	hypr_root_path(&s->root, path, sizeof(path), "images/%s.squashfs", hypr_digest_hex(id));
 	unlink_count(path, freed);
 	for (size_t i = 0; i < s->n; i++) {
 		const char *d;
@@ -575,7 +576,7 @@ hypr_store_delete(struct hypr_store *s, struct hypr_image *img, uint64_t *freed,
 	}
 	if (sqd[0] && !shared) {
 		/* nothing else shows this squashfs: drop it and its chain cache */
-		char dir[4300], ip[4600];
+		char dir[HYPR_PATH_BUF], ip[HYPR_PATH_BUF + 256];
 		DIR *d;
 		struct dirent *de;
 

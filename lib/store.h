@@ -19,7 +19,7 @@
 
 struct hypr_image {
 	char id[HYPR_DIGEST_LEN + 1];	/* "sha256:<hex>" */
-	const char *hex;		/* id + 7 */
+	const char *hex;		/* hypr_digest_hex(id) */
 	json_t *m;			/* the manifest, NULL if unreadable */
 	const char *problem;		/* NULL, or why the image is broken */
 	uint64_t size;			/* squashfs size */

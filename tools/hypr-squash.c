@@ -170,7 +170,7 @@ tar_mode(struct opts *o)
 {
 	struct hypr_err e = { 0 };
 	const char *tmpdir = getenv("TMPDIR"), *name = "stdin";
-	char tmp[4200];
+	char tmp[HYPR_PATH_BUF];
 	int fd = STDIN_FILENO;
 
 	if (!tmpdir || !*tmpdir)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cas.h"
 #include "fetch.h"
 #include "fsutil.h"
 #include "oci.h"
@@ -23,7 +24,7 @@ static int
 copy_blob(struct fetch *f, const char *dir, const char *digest, json_int_t want_size,
     const char *diff, struct hypr_err *e)
 {
-	char path[4400], buf[65536], got[HYPR_DIGEST_LEN + 1] = "";
+	char path[HYPR_PATH_BUF + 128], buf[65536], got[HYPR_DIGEST_LEN + 1] = "";
 	struct hypr_blob_writer w;
 	struct hypr_diffid *dd = NULL;
 	struct stat st;
@@ -40,7 +41,7 @@ copy_blob(struct fetch *f, const char *dir, const char *digest, json_int_t want_
 			return hypr_err_prefix(e, "%s: layer %s", dir, digest);
 		goto check;
 	}
-	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, digest + 7);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, hypr_digest_hex(digest));
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_INPUT, "%s: blob %s", dir, digest);
 	if (want_size >= 0 && fstat(fd, &st) == 0 && (json_int_t)st.st_size != want_size) {
@@ -136,12 +137,12 @@ copy_tree(struct fetch *f, const char *dir, const char *digest, const char *hint
 		char cmt[128];
 
 		json_array_foreach(json_object_get(doc, "manifests"), i, d) {
-			char p[4400];
+			char p[HYPR_PATH_BUF + 128];
 			const char *cd = hypr_json_str(d, "digest");
 
 			if (hypr_oci_check_desc(d, "index entry", e) < 0)
 				goto out;
-			snprintf(p, sizeof(p), "%s/blobs/sha256/%s", dir, cd + 7);
+			snprintf(p, sizeof(p), "%s/blobs/sha256/%s", dir, hypr_digest_hex(cd));
 			if (access(p, F_OK) != 0 && !hypr_blob_has(&f->root, cd))
 				continue;
 			if (copy_tree(f, dir, cd, hypr_json_str(d, "mediaType"), depth + 1,
@@ -232,7 +233,7 @@ record(struct fetch *f, const char *name, const char *digest, const char *mt,
 static int
 load_layout(struct fetch *f, const char *dir, const char *name, struct hypr_err *e)
 {
-	char path[4400], mt[128];
+	char path[HYPR_PATH_BUF + 128], mt[128];
 	json_t *idx, *ms, *d;
 	json_error_t je;
 	size_t i, loaded = 0;
@@ -280,7 +281,7 @@ out:
 static int
 load_docker(struct fetch *f, const char *dir, const char *name, struct hypr_err *e)
 {
-	char path[4400], cd[HYPR_DIGEST_LEN + 1], ld[HYPR_DIGEST_LEN + 1];
+	char path[HYPR_PATH_BUF + 128], cd[HYPR_DIGEST_LEN + 1], ld[HYPR_DIGEST_LEN + 1];
 	char md[HYPR_DIGEST_LEN + 1], *s;
 	json_t *list, *m, *l, *cfg = NULL, *man = NULL, *layers;
 	json_error_t je;
@@ -398,7 +399,7 @@ untar(const char *tarpath, const char *dir, struct hypr_err *e)
 		goto out;
 	}
 	while ((r = archive_read_next_header(a, &ent)) == ARCHIVE_OK) {
-		char p[4400];
+		char p[HYPR_PATH_BUF + 128];
 		const char *n = archive_entry_pathname(ent);
 		mode_t type = archive_entry_filetype(ent);
 
@@ -455,7 +456,7 @@ out:
 static int
 load_dir(struct fetch *f, const char *dir, const char *name, struct hypr_err *e)
 {
-	char p[4400];
+	char p[HYPR_PATH_BUF + 128];
 
 	snprintf(p, sizeof(p), "%s/index.json", dir);
 	return access(p, F_OK) == 0 ? load_layout(f, dir, name, e) :
@@ -466,7 +467,7 @@ int
 fetch_load(struct fetch *f, const char *path, const char *name, struct hypr_err *e)
 {
 	struct stat st;
-	char tmp[4200];
+	char tmp[HYPR_PATH_BUF];
 	int r;
 
 	if (stat(path, &st) < 0)

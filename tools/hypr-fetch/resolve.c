@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cas.h"
 #include "fetch.h"
 #include "net.h"
 #include "oci.h"
@@ -87,7 +88,7 @@ static int
 stored_size(struct fetch *f, json_t *d, const char *what, struct hypr_err *e)
 {
 	const char *by = strcmp(what, "manifest") == 0 ? "index" : "manifest";
-	char path[4400];
+	char path[HYPR_PATH_BUF + 128];
 	struct stat st;
 	json_int_t want = json_integer_value(json_object_get(d, "size"));
 	const char *dg = hypr_json_str(d, "digest");

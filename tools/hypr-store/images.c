@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cas.h"
 #include "cli.h"
 #include "digest.h"
 #include "image.h"
@@ -262,7 +263,7 @@ squashfs_damaged(struct hypr_store *s, const struct hypr_image *im)
 	json_t *sq = json_object_get(im->m, "squashfs");
 	const char *want = hypr_json_str(sq, "digest");
 	json_int_t size = json_integer_value(json_object_get(sq, "size"));
-	char path[4300], got[HYPR_DIGEST_LEN + 1];
+	char path[HYPR_PATH_BUF], got[HYPR_DIGEST_LEN + 1];
 	struct hypr_err e = { 0 };
 	uint64_t len = 0;
 

@@ -263,7 +263,7 @@ base_visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
 static void
 scan_bases(struct hypr_root *root, struct base_scan *b)
 {
-	char dir[4300];
+	char dir[HYPR_PATH_BUF];
 
 	b->root = root;
 	b->digests = json_array();
@@ -303,7 +303,7 @@ disk_use(const struct stat *st)
 static int
 in_use(struct hypr_store *s, const struct hypr_image *im)
 {
-	char p[4300];
+	char p[HYPR_PATH_BUF];
 	int fd, busy;
 
 	hypr_root_path(&s->root, p, sizeof(p), "images/%s.squashfs", im->hex);
@@ -351,7 +351,7 @@ prune_images(struct hypr_store *s, int all, uint64_t *freed)
 static void
 prune_strays(struct hypr_store *s, uint64_t *freed)
 {
-	char dir[4300], p[4600];
+	char dir[HYPR_PATH_BUF], p[HYPR_PATH_BUF + 256];
 	DIR *d;
 	struct dirent *de;
 
@@ -396,7 +396,7 @@ tmp_removed(void *arg, const char *name, int live, uint64_t bytes, int removed)
 static void
 prune_blobs(struct hypr_store *s, struct refs *keep, uint64_t *freed)
 {
-	char dir[4300], p[4600], d[HYPR_DIGEST_LEN + 1];
+	char dir[HYPR_PATH_BUF], p[HYPR_PATH_BUF + 256], d[HYPR_DIGEST_LEN + 1];
 	DIR *dd;
 	struct dirent *de;
 
@@ -519,7 +519,7 @@ cmd_system_prune(int argc, char *argv[])
 	struct base_scan bs = { 0 };
 	struct cache_scan cs = { 0 };
 	struct hypr_tmp_usage tu;
-	char dir[4300];
+	char dir[HYPR_PATH_BUF];
 	int all = 0, force = 0;
 	uint64_t freed = 0;
 	size_t k;
@@ -602,7 +602,7 @@ cmd_system_prune(int argc, char *argv[])
 static uint64_t
 blob_size(struct hypr_root *r, const char *d)
 {
-	char p[4300];
+	char p[HYPR_PATH_BUF];
 	struct stat st;
 
 	if (hypr_blob_path(r, d, p, sizeof(p), NULL) < 0 || stat(p, &st) < 0)

@@ -422,7 +422,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 	struct link lk[NSTAGES + 1];	/* lk[i] feeds stage i; lk[NSTAGES] = store's stdout */
 	struct hypr_root root;
 	struct hypr_err e = { 0 };
-	char logpath[4200] = "", lastlog[4200] = "", id[256] = "";
+	char logpath[HYPR_PATH_BUF] = "", lastlog[HYPR_PATH_BUF] = "", id[256] = "";
 	struct sigaction sa = { 0 };
 	int i, nullfd, rc = 0, cause = -1, have_root;
 	FILE *log = NULL;
@@ -441,7 +441,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 	have_root = hypr_root_open(&root, NULL, &e) == 0;
 	if (have_root) {
 		struct hypr_tmp_usage u;
-		char mine[4400];
+		char mine[HYPR_PATH_BUF + 128];
 
 		/* Temp dirs of builds that are gone (SIGKILL), as with the logs
 		 * below; a download's .part stays for a resume. */

@@ -45,7 +45,7 @@ $(B)/%.o: %.c $(B)/%.d
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-ALL_SRC := $(LIB_SRC) $(wildcard tools/*.c tools/*/*.c) $(UNIT_SRC) pipeline/vm/hypr-vmctl.c
+ALL_SRC := $(LIB_SRC) $(wildcard tools/*.c tools/*/*.c) $(UNIT_SRC)
 DEPS := $(ALL_SRC:%.c=$(B)/%.d)
 # named explicitly: not intermediate files, so a missing one counts
 $(DEPS):

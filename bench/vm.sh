@@ -1,11 +1,11 @@
 #!/bin/sh
 # bench/vm.sh - the build VM against the floors of research/microvm.md §9:
 # QEMU spawn to agent READY, per-step overhead of `RUN true`, diff
-# throughput of a 100 MiB layer. Uses build/vm/hypr-vmctl and a busybox base.
+# throughput of a 100 MiB layer. Uses build/bin/hypr-vmctl and a busybox base.
 # ROUNDS=N (default 5), HYPR_ACCEL as for hypr.
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
-vmctl=${HYPR_VMCTL:-$src/build/vm/hypr-vmctl}
+vmctl=${HYPR_VMCTL:-$src/build/bin/hypr-vmctl}
 rounds=${ROUNDS:-5}
 steps=${STEPS:-40}
 work=$(mktemp -d)

@@ -1,5 +1,5 @@
 /* exec_cache.c - instruction cache keys, and lookups in $HYPR_ROOT/cache/
- * (entries written by hypr-layer; see pipeline/STREAMS.md). */
+ * (entries in lib/cache.c, written by hypr-layer; their format: hypr(7)). */
 #include "exec_int.h"
 
 #include <stdlib.h>

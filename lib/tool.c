@@ -9,7 +9,7 @@
 
 #include "cas.h"
 
-const char *prog = "hypr";
+const char *hypr_prog = "hypr";
 
 /* "prog: [what]msg[: why]\n", escaped: one line whatever msg holds. */
 static void
@@ -18,7 +18,7 @@ vline(const char *what, const char *fmt, va_list ap, const char *why)
 	char *msg = NULL;
 	int n = vasprintf(&msg, fmt, ap);
 
-	fprintf(stderr, "%s: %s", prog, what);
+	fprintf(stderr, "%s: %s", hypr_prog, what);
 	if (n >= 0)
 		hypr_fput_escaped(stderr, msg, (size_t)n);
 	free(msg);
@@ -30,7 +30,7 @@ vline(const char *what, const char *fmt, va_list ap, const char *why)
 }
 
 void
-die(int code, const char *fmt, ...)
+hypr_die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -42,7 +42,7 @@ die(int code, const char *fmt, ...)
 }
 
 void
-die_errno(const char *fmt, ...)
+hypr_die_errno(const char *fmt, ...)
 {
 	int saved = errno;
 	va_list ap;
@@ -55,14 +55,14 @@ die_errno(const char *fmt, ...)
 }
 
 void
-die_err(const struct hypr_err *e)
+hypr_die_err(const struct hypr_err *e)
 {
-	die(e->code ? e->code : HYPR_EXIT_SYSTEM, "%s",
+	hypr_die(e->code ? e->code : HYPR_EXIT_SYSTEM, "%s",
 	    e->msg[0] ? e->msg : "unknown error");
 }
 
 void
-warn(const char *fmt, ...)
+hypr_warn(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -72,31 +72,31 @@ warn(const char *fmt, ...)
 }
 
 void
-say_err(const struct hypr_err *e)
+hypr_say_err(const struct hypr_err *e)
 {
-	fprintf(stderr, "%s: ", prog);
+	fprintf(stderr, "%s: ", hypr_prog);
 	hypr_fput_escaped(stderr, e->msg, strlen(e->msg));
 	fputc('\n', stderr);
 }
 
 int
-close_stdout(void)
+hypr_close_stdout(void)
 {
 	int bad = ferror(stdout);
 
 	if (fclose(stdout) != 0 || bad) {
 		if (errno == EPIPE)
 			exit(HYPR_EXIT_SYSTEM);
-		die_errno("writing standard output");
+		hypr_die_errno("writing standard output");
 	}
 	return 0;
 }
 
 void
-refuse_tty_stdin(const char *what)
+hypr_refuse_tty_stdin(const char *what)
 {
 	if (isatty(STDIN_FILENO))
-		die(HYPR_EXIT_USAGE, "refusing to read %s from a terminal (see --help)",
+		hypr_die(HYPR_EXIT_USAGE, "refusing to read %s from a terminal (see --help)",
 		    what);
 }
 
@@ -109,7 +109,7 @@ on_fatal_signal(int sig)
 }
 
 void
-remove_tmp_on_signals(void)
+hypr_remove_tmp_on_signals(void)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
 	struct sigaction old;

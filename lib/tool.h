@@ -5,31 +5,31 @@
 #include <stdio.h>
 #include "err.h"
 
-extern const char *prog;	/* set first thing in main() */
+extern const char *hypr_prog;	/* set first thing in main() */
 
 /* Every line here is one line of text: the message goes through
  * hypr_escape (control bytes, a newline or an ESC in a user's argument
  * become \xNN). */
 /* "prog: msg" on stderr and exit(code). */
 __attribute__((noreturn, format(printf, 2, 3)))
-void die(int code, const char *fmt, ...);
-/* Like die() with ": strerror(errno)". Exits HYPR_EXIT_SYSTEM. */
+void hypr_die(int code, const char *fmt, ...);
+/* Like hypr_die() with ": strerror(errno)". Exits HYPR_EXIT_SYSTEM. */
 __attribute__((noreturn, format(printf, 1, 2)))
-void die_errno(const char *fmt, ...);
+void hypr_die_errno(const char *fmt, ...);
 /* Print e as "prog: msg" and exit with e->code (HYPR_EXIT_SYSTEM if unset). */
 __attribute__((noreturn))
-void die_err(const struct hypr_err *e);
+void hypr_die_err(const struct hypr_err *e);
 /* "prog: warning: msg" on stderr. */
 __attribute__((format(printf, 1, 2)))
-void warn(const char *fmt, ...);
+void hypr_warn(const char *fmt, ...);
 /* "prog: msg" of e on stderr, without exiting (a command that goes on). */
-void say_err(const struct hypr_err *e);
+void hypr_say_err(const struct hypr_err *e);
 /* Flush and close stdout; a write error (full disk, closed pipe) dies. Returns 0. */
-int close_stdout(void);
+int hypr_close_stdout(void);
 /* On SIGINT, SIGTERM, SIGHUP and SIGPIPE (where not handled already),
  * remove this process's temp dir under tmp/ before dying of the signal. */
-void remove_tmp_on_signals(void);
+void hypr_remove_tmp_on_signals(void);
 /* Refuse to read a stream from a terminal: print usage hint and exit 2. */
-void refuse_tty_stdin(const char *what);
+void hypr_refuse_tty_stdin(const char *what);
 
 #endif

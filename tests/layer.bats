@@ -199,7 +199,7 @@ old - 644 0 0 4 $(sha12 old) 1000"
 	# OCI chain id: sha256 of "<chain> <diff_id>"
 	want="sha256:$(printf '%s %s' "$(jq -r .diff_id <<<"$base")" "$(jq -r .diff_id <<<"$l1")" | sha256sum | cut -d' ' -f1)"
 	[ "$(jq -r .chain <<<"$img")" = "$want" ]
-	# one cache entry per step, in the format hypr-exec reads (STREAMS.md)
+	# one cache entry per step, in the format hypr-exec reads (hypr(7))
 	for k in $(jq -r 'select(.type == "step") | .key' steps); do
 		e="$HYPR_ROOT/cache/${k#sha256:}.json"
 		[ -f "$e" ]

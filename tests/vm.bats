@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # The build VM for real (QEMU microvm, TCG here): hypr-init + lib/vm.c,
-# driven through build/vm/hypr-vmctl. One VM boot per test (~1.5 s).
+# driven through hypr-vmctl (tools/hypr-vmctl.c). One VM boot per test (~1.5 s).
 # bats file_tags=vm
 
 load helpers
@@ -16,7 +16,7 @@ setup_file() {
 }
 
 setup() {
-	VMCTL=${HYPR_VMCTL:-${HYPR_BIN:-$HYPR_SRC/build/bin}/../vm/hypr-vmctl}
+	VMCTL=${HYPR_VMCTL:-${HYPR_BIN:-$HYPR_SRC/build/bin}/hypr-vmctl}
 	# private temp dir: lets a test look for QEMU processes left behind
 	export TMPDIR="$BATS_TEST_TMPDIR"
 	export HYPR_ROOT="$BATS_TEST_TMPDIR/root"

@@ -71,30 +71,30 @@ flatten_main(int n, char *paths[])
 	int *fds;
 
 	if (epoch < -1)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (n == 0)
-		die(HYPR_EXIT_USAGE, "--flatten needs at least one layer tar");
+		hypr_die(HYPR_EXIT_USAGE, "--flatten needs at least one layer tar");
 	if (isatty(STDOUT_FILENO))
-		die(HYPR_EXIT_USAGE, "refusing to write a tar to a terminal");
+		hypr_die(HYPR_EXIT_USAGE, "refusing to write a tar to a terminal");
 	if ((fds = calloc((size_t)n, sizeof(int))) == NULL)
-		die_errno("flatten");
+		hypr_die_errno("flatten");
 	for (int i = 0; i < n; i++) {
 		const char *p = strcmp(paths[i], "-") == 0 ? "/dev/stdin" : paths[i];
 
 		if ((fds[i] = open(p, O_RDONLY | O_CLOEXEC)) < 0) {
 			if (errno == ENOENT)
-				die(HYPR_EXIT_INPUT, "%s: %s", paths[i], strerror(errno));
-			die_errno("%s", paths[i]);
+				hypr_die(HYPR_EXIT_INPUT, "%s: %s", paths[i], strerror(errno));
+			hypr_die_errno("%s", paths[i]);
 		}
 	}
 	fflush(stdout);
 	if (hypr_rootfs_flatten_fds(fds, (const char *const *)paths, (size_t)n,
 	    STDOUT_FILENO, epoch, tmp && *tmp ? tmp : "/tmp", &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
 	free(fds);
-	return close_stdout();
+	return hypr_close_stdout();
 }
 
 /* --cat: what hypr-exec reads for USER and COPY --chown (/etc/passwd). */
@@ -108,23 +108,23 @@ cat_main(const struct opts *o, int n, char *digests[])
 	int rc;
 
 	if (n == 0)
-		die(HYPR_EXIT_USAGE, "--cat needs at least one layer digest");
+		hypr_die(HYPR_EXIT_USAGE, "--cat needs at least one layer digest");
 	for (int i = 0; i < n; i++)
 		if (!hypr_digest_valid(digests[i]))
-			die(HYPR_EXIT_USAGE, "'%s' is not a digest", digests[i]);
+			hypr_die(HYPR_EXIT_USAGE, "'%s' is not a digest", digests[i]);
 	if (hypr_root_open(&r, o->root, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	rc = hypr_rootfs_read_file(&r, (const char *const *)digests, (size_t)n, o->cat,
 	    64u << 20, &data, &len, &e);
 	if (rc < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (rc == 1)
-		die(HYPR_EXIT_INPUT, "%s: no such file in the layers", o->cat);
+		hypr_die(HYPR_EXIT_INPUT, "%s: no such file in the layers", o->cat);
 	fflush(stdout);
 	if (hypr_write_all(STDOUT_FILENO, data, len) < 0)
-		die_errno("writing standard output");
+		hypr_die_errno("writing standard output");
 	free(data);
-	return close_stdout();
+	return hypr_close_stdout();
 }
 
 static const char *
@@ -216,8 +216,8 @@ main(int argc, char *argv[])
 	size_t i;
 	int rv;
 
-	prog = "hypr-layer";
-	remove_tmp_on_signals();
+	hypr_prog = "hypr-layer";
+	hypr_remove_tmp_on_signals();
 	parse_args(argc, argv, &o);
 	if (o.flatten)
 		return flatten_main(argc - optind, argv + optind);
@@ -225,16 +225,16 @@ main(int argc, char *argv[])
 		return cat_main(&o, argc - optind, argv + optind);
 	if (optind != argc)
 		usage(stderr, HYPR_EXIT_USAGE);
-	refuse_tty_stdin("a steps stream");
+	hypr_refuse_tty_stdin("a steps stream");
 	stages = json_object();
 	fsteps = json_array();
 	if ((epoch = hypr_image_epoch(&e)) < -1)
-		die_err(&e);
+		hypr_die_err(&e);
 	hypr_image_time(epoch >= 0 ? epoch : (int64_t)time(NULL), created, sizeof(created));
 	if (hypr_root_open(&r, o.root, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (hypr_stream_open(&in, stdin, "steps", "steps", 2, known, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	split_platform(hypr_json_str(in.header, "platform"), &os, &arch, pbuf, sizeof(pbuf));
 	while ((rv = hypr_stream_next(&in, &rec, &e)) == 1) {
 		const char *type = hypr_json_str(rec, "type");
@@ -256,24 +256,24 @@ main(int argc, char *argv[])
 			json_t *layer = json_object_get(rec, "layer");
 			const char *d = hypr_json_str(layer, "digest");
 
-			/* die() while rec is alive: the messages point into it */
+			/* hypr_die() while rec is alive: the messages point into it */
 			if (json_is_object(layer) && (!d || !hypr_digest_valid(d)))
-				die(HYPR_EXIT_INPUT, "%s: step layer without a valid digest", where);
+				hypr_die(HYPR_EXIT_INPUT, "%s: step layer without a valid digest", where);
 			if (d && !hypr_blob_has(&r, d))
-				die(HYPR_EXIT_INPUT, "%s: layer %s of step %lld is not in the store",
+				hypr_die(HYPR_EXIT_INPUT, "%s: layer %s of step %lld is not in the store",
 				    where, d, (long long)hypr_json_int(rec, "n", 0));
 			if (!json_is_true(json_object_get(rec, "cached")) &&
 			    write_cache_entry(&r, rec, created, where, &e) < 0)
-				die_err(&e);
+				hypr_die_err(&e);
 			if (final && hypr_json_int(rec, "stage", -2) == final_idx)
 				json_array_append(fsteps, rec);
 		}
 		json_decref(rec);
 	}
 	if (rv < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (final == NULL)
-		die(HYPR_EXIT_INPUT, "steps: no final stage in the stream");
+		hypr_die(HYPR_EXIT_INPUT, "steps: no final stage in the stream");
 	split_platform(hypr_json_str(final, "platform"), &os, &arch, pbuf, sizeof(pbuf));
 
 	layers = json_array();
@@ -282,9 +282,9 @@ main(int argc, char *argv[])
 		json_t *lo = layer_obj(l, "base_layers", &e);
 
 		if (lo == NULL)
-			die_err(&e);
+			hypr_die_err(&e);
 		if (!hypr_blob_has(&r, hypr_json_str(lo, "digest")))
-			die(HYPR_EXIT_INPUT, "base layer %s is not in the store",
+			hypr_die(HYPR_EXIT_INPUT, "base layer %s is not in the store",
 			    hypr_json_str(lo, "digest"));
 		json_array_append_new(layers, lo);
 	}
@@ -297,7 +297,7 @@ main(int argc, char *argv[])
 			json_t *lo = layer_obj(layer, "step", &e);
 
 			if (lo == NULL)
-				die_err(&e);
+				hypr_die_err(&e);
 			json_array_append_new(layers, lo);
 		}
 		if (json_is_object(json_object_get(l, "config")))
@@ -309,7 +309,7 @@ main(int argc, char *argv[])
 		json_array_append_new(history, h);
 	}
 	if (hypr_image_chain_id(layers, chain, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	img = json_pack("{s:s, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o}",
 	    "type", "image",
 	    "stage", or_null(json_object_get(final, "name")),
@@ -321,17 +321,17 @@ main(int argc, char *argv[])
 	    "config", json_is_object(cfg) ? json_incref(cfg) : json_object(),
 	    "history", history);
 	if (img == NULL)
-		die(HYPR_EXIT_SYSTEM, "building the image record");
+		hypr_die(HYPR_EXIT_SYSTEM, "building the image record");
 	/* one sync for every cache entry of the build, not one each */
 	if (hypr_cache_sync(&r, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (hypr_stream_begin(&out, stdout, "image", 1, NULL, &e) < 0 ||
 	    hypr_stream_put(&out, img, &e) < 0 || hypr_stream_end(&out, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	json_decref(img);
 	json_decref(final);
 	json_decref(fsteps);
 	json_decref(stages);
 	hypr_stream_close(&in);
-	return close_stdout();
+	return hypr_close_stdout();
 }

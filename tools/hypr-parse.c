@@ -68,27 +68,27 @@ parse_args(int argc, char *argv[], struct opts *o)
 			const char *eq = strchr(optarg, '=');
 
 			if (eq == optarg || optarg[0] == '\0')
-				die(HYPR_EXIT_USAGE, "--build-arg %s: expected K=V or K", optarg);
+				hypr_die(HYPR_EXIT_USAGE, "--build-arg %s: expected K=V or K", optarg);
 			if (eq != NULL) {
 				if (hypr_vars_setkv(&o->args, optarg) < 0)
-					die_errno("--build-arg");
+					hypr_die_errno("--build-arg");
 			} else {
 				const char *v = getenv(optarg);
 
 				/* like docker: a bare K not in the environment is ignored */
 				if (v != NULL && hypr_vars_set(&o->args, optarg, v) < 0)
-					die_errno("--build-arg");
+					hypr_die_errno("--build-arg");
 			}
 			break;
 		}
 		case OPT_TARGET:
 			if (optarg[0] == '\0')
-				die(HYPR_EXIT_USAGE, "--target: empty stage name");
+				hypr_die(HYPR_EXIT_USAGE, "--target: empty stage name");
 			o->target = optarg;
 			break;
 		case OPT_PLATFORM:
 			if (strchr(optarg, '/') == NULL)
-				die(HYPR_EXIT_USAGE, "--platform %s: expected OS/ARCH[/VARIANT]", optarg);
+				hypr_die(HYPR_EXIT_USAGE, "--platform %s: expected OS/ARCH[/VARIANT]", optarg);
 			o->platform = optarg;
 			break;
 		case OPT_PARSE_ONLY:
@@ -102,7 +102,7 @@ parse_args(int argc, char *argv[], struct opts *o)
 		}
 	}
 	if (optind < argc)
-		die(HYPR_EXIT_USAGE, "unexpected argument '%s' (the Dockerfile is given with -f)",
+		hypr_die(HYPR_EXIT_USAGE, "unexpected argument '%s' (the Dockerfile is given with -f)",
 		    argv[optind]);
 }
 
@@ -114,25 +114,25 @@ read_stdin(size_t *len)
 	char *buf = malloc(cap);
 
 	if (buf == NULL)
-		die_errno("reading the Dockerfile");
+		hypr_die_errno("reading the Dockerfile");
 	for (;;) {
 		size_t r;
 
 		if (n == cap) {
 			if (cap >= MAX_DOCKERFILE)
-				die(HYPR_EXIT_INPUT, "Dockerfile: larger than %u bytes", MAX_DOCKERFILE);
+				hypr_die(HYPR_EXIT_INPUT, "Dockerfile: larger than %u bytes", MAX_DOCKERFILE);
 			char *nb;
 
 			cap *= 2;
 			if ((nb = realloc(buf, cap)) == NULL)
-				die_errno("reading the Dockerfile");
+				hypr_die_errno("reading the Dockerfile");
 			buf = nb;
 		}
 		r = fread(buf + n, 1, cap - n, stdin);
 		n += r;
 		if (r == 0) {
 			if (ferror(stdin))
-				die_errno("reading the Dockerfile");
+				hypr_die_errno("reading the Dockerfile");
 			break;
 		}
 	}
@@ -154,7 +154,7 @@ put_record(void *arg, json_t *rec, struct hypr_err *e)
 	const char *t = hypr_json_str(rec, "type");
 
 	if (t && strcmp(t, "warning") == 0)
-		warn("%s:%lld: %s", dockerfile_name,
+		hypr_warn("%s:%lld: %s", dockerfile_name,
 		    (long long)hypr_json_int(rec, "line", 0), hypr_json_str(rec, "message"));
 	return hypr_stream_put(out, rec, e);
 }
@@ -170,10 +170,10 @@ main(int argc, char *argv[])
 	char *text;
 	size_t len;
 
-	prog = "hypr-parse";
+	hypr_prog = "hypr-parse";
 	parse_args(argc, argv, &o);
 	if (o.file == NULL || strcmp(o.file, "-") == 0) {
-		refuse_tty_stdin("a Dockerfile");
+		hypr_refuse_tty_stdin("a Dockerfile");
 		text = read_stdin(&len);
 		po.name = "Dockerfile";
 	} else {
@@ -181,12 +181,12 @@ main(int argc, char *argv[])
 
 		/* a wrong -f is the caller's mistake, as `hypr build` says (2) */
 		if (stat(o.file, &st) < 0 && (errno == ENOENT || errno == ENOTDIR))
-			die(HYPR_EXIT_USAGE, "%s: cannot read the Dockerfile (%s)",
+			hypr_die(HYPR_EXIT_USAGE, "%s: cannot read the Dockerfile (%s)",
 			    o.file, strerror(errno));
 		if (stat(o.file, &st) == 0 && S_ISDIR(st.st_mode))
-			die(HYPR_EXIT_USAGE, "%s: is a directory, not a Dockerfile", o.file);
+			hypr_die(HYPR_EXIT_USAGE, "%s: is a directory, not a Dockerfile", o.file);
 		if (hypr_read_file(o.file, MAX_DOCKERFILE, &text, &len, &e) < 0)
-			die_err(&e);
+			hypr_die_err(&e);
 		po.name = o.file;
 	}
 	dockerfile_name = po.name;
@@ -197,10 +197,10 @@ main(int argc, char *argv[])
 	/* every error of the Dockerfile comes before the header: on one,
 	 * nothing is written */
 	if (hypr_dockerfile_plan_stream(text, len, &po, &sink, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (hypr_stream_end(&out, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	hypr_vars_free(&o.args);
 	free(text);
-	return close_stdout();
+	return hypr_close_stdout();
 }

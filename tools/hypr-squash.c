@@ -60,7 +60,7 @@ num_arg(const char *s, const char *what)
 		end++;
 	}
 	if (errno || end == s || *end || v < 0 || v > (1LL << 31))
-		die(HYPR_EXIT_USAGE, "%s: bad number '%s'", what, s);
+		hypr_die(HYPR_EXIT_USAGE, "%s: bad number '%s'", what, s);
 	return v;
 }
 
@@ -98,9 +98,9 @@ parse_args(int argc, char *argv[], struct opts *o)
 	if (optind != argc)
 		usage(stderr, HYPR_EXIT_USAGE);
 	if (hypr_squash_opts_check(&o->sq, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if ((o->sq.epoch = hypr_image_epoch(&e)) < -1)
-		die_err(&e);
+		hypr_die_err(&e);
 }
 
 /* First byte of stdin without consuming it: -1 on empty input. */
@@ -113,31 +113,31 @@ peek_stdin(void)
 	ssize_t n;
 
 	if (fstat(STDIN_FILENO, &st) < 0)
-		die_errno("standard input");
+		hypr_die_errno("standard input");
 	if (S_ISREG(st.st_mode)) {
 		off_t off = lseek(STDIN_FILENO, 0, SEEK_CUR);
 
 		if ((n = pread(STDIN_FILENO, &c, 1, off < 0 ? 0 : off)) < 0)
-			die_errno("reading standard input");
+			hypr_die_errno("reading standard input");
 		return n == 0 ? -1 : c;
 	}
 	if (!S_ISFIFO(st.st_mode))
-		die(HYPR_EXIT_USAGE, "standard input must be a file or a pipe");
+		hypr_die(HYPR_EXIT_USAGE, "standard input must be a file or a pipe");
 	/* tee copies pipe data without consuming it */
 	if (pipe2(p, O_CLOEXEC) < 0)
-		die_errno("pipe");
+		hypr_die_errno("pipe");
 	do
 		n = tee(STDIN_FILENO, p[1], 1, 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		die_errno("peeking at standard input");
+		hypr_die_errno("peeking at standard input");
 	if (n == 0) {
 		close(p[0]);
 		close(p[1]);
 		return -1;
 	}
 	if (read(p[0], &c, 1) != 1)
-		die_errno("peeking at standard input");
+		hypr_die_errno("peeking at standard input");
 	close(p[0]);
 	close(p[1]);
 	return c;
@@ -177,24 +177,24 @@ tar_mode(struct opts *o)
 		tmpdir = "/tmp";
 	if (o->output) {
 		if (hypr_rootfs_squash_fds(&fd, &name, 1, tmpdir, o->output, &o->sq, &e) < 0)
-			die_err(&e);
-		return close_stdout();
+			hypr_die_err(&e);
+		return hypr_close_stdout();
 	}
 	if (isatty(STDOUT_FILENO))
-		die(HYPR_EXIT_USAGE, "refusing to write a squashfs to a terminal (use -o FILE)");
+		hypr_die(HYPR_EXIT_USAGE, "refusing to write a squashfs to a terminal (use -o FILE)");
 	/* tar2sqfs seeks in its output, so a pipe gets a copy of a temp file */
 	snprintf(tmp, sizeof(tmp), "%s/hypr-squash.%ld.sqfs", tmpdir, (long)getpid());
 	if (hypr_rootfs_squash_fds(&fd, &name, 1, tmpdir, tmp, &o->sq, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (copy_to_stdout(tmp) < 0) {
 		int saved = errno;
 
 		unlink(tmp);
 		errno = saved;
-		die_errno("writing standard output");
+		hypr_die_errno("writing standard output");
 	}
 	unlink(tmp);
-	return close_stdout();
+	return hypr_close_stdout();
 }
 
 static int
@@ -209,14 +209,14 @@ stream_mode(struct opts *o)
 	int rv;
 
 	if (hypr_root_open(&r, o->root, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (hypr_stream_open(&in, stdin, "image", "image", 1, known, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	extra = json_deep_copy(in.header);
 	json_object_del(extra, "hypr");
 	json_object_del(extra, "version");
 	if (hypr_stream_begin(&out, stdout, "image", 1, extra, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	json_decref(extra);
 	while ((rv = hypr_stream_next(&in, &rec, &e)) == 1) {
 		const char *type = hypr_json_str(rec, "type");
@@ -230,32 +230,32 @@ stream_mode(struct opts *o)
 			int built;
 
 			if (ds == NULL)
-				die_errno("squash");
+				hypr_die_errno("squash");
 			if (!json_is_array(layers))
-				die(HYPR_EXIT_INPUT, "image:%ld: image record without layers", in.line);
+				hypr_die(HYPR_EXIT_INPUT, "image:%ld: image record without layers", in.line);
 			json_array_foreach(layers, i, l) {
 				ds[i] = hypr_json_str(l, "digest");
 				if (!ds[i] || !hypr_digest_valid(ds[i]))
-					die(HYPR_EXIT_INPUT, "image:%ld: layer %zu: bad digest",
+					hypr_die(HYPR_EXIT_INPUT, "image:%ld: layer %zu: bad digest",
 					    in.line, i);
 			}
 			if (hypr_rootfs_squashfs_blob(&r, ds, json_array_size(layers), &o->sq,
 			    d, &size, &built, &e) < 0)
-				die_err(&e);
+				hypr_die_err(&e);
 			free(ds);
 			json_object_set_new(rec, "squashfs", json_pack("{s:s, s:I, s:s}",
 			    "digest", d, "size", (json_int_t)size, "compression", o->sq.comp));
 		}
 		if (hypr_stream_put(&out, rec, &e) < 0)
-			die_err(&e);
+			hypr_die_err(&e);
 		json_decref(rec);
 	}
 	if (rv < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (hypr_stream_end(&out, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	hypr_stream_close(&in);
-	return close_stdout();
+	return hypr_close_stdout();
 }
 
 int
@@ -264,12 +264,12 @@ main(int argc, char *argv[])
 	struct opts o = { 0 };
 	int c;
 
-	prog = "hypr-squash";
-	remove_tmp_on_signals();
+	hypr_prog = "hypr-squash";
+	hypr_remove_tmp_on_signals();
 	parse_args(argc, argv, &o);
-	refuse_tty_stdin("an image stream or a tar");
+	hypr_refuse_tty_stdin("an image stream or a tar");
 	if ((c = peek_stdin()) < 0)
-		die(HYPR_EXIT_INPUT, "empty input (expected an image stream or a tar)");
+		hypr_die(HYPR_EXIT_INPUT, "empty input (expected an image stream or a tar)");
 	if (c == '{')
 		return stream_mode(&o);
 	return tar_mode(&o);

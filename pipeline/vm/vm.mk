@@ -1,9 +1,9 @@
-# Build VM pieces: guest kernel, static guest init + initramfs, test harness.
+# Build VM pieces: guest kernel, static guest init + initramfs.
 # See pipeline/vm/build-kernel.sh and hypr-guest(7).
 VM_B := $(B)/vm
 GUEST_SRC := $(wildcard pipeline/vm/*.c)
 # lib/sparse.c is shared: the guest writes holes as the host does.
-GUEST_INIT_SRC := $(filter-out pipeline/vm/hypr-vmctl.c,$(GUEST_SRC)) lib/sparse.c lib/path.c
+GUEST_INIT_SRC := $(GUEST_SRC) lib/sparse.c lib/path.c
 # The guest is static and never built with sanitizers.
 GUEST_CFLAGS := -O2 -g0 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wformat=2 -Wshadow -Wvla \
 	-Wstrict-prototypes -Wmissing-prototypes -Ilib -Ipipeline/vm $(if $(filter 1,$(WERROR)),-Werror)
@@ -11,7 +11,7 @@ GUEST_CFLAGS := -O2 -g0 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wformat=2 -Wshadow
 GUEST_LIBS := -larchive -lnettle -llzma -lbz2 -lz -lm
 GUEST_FILES := $(VM_B)/vmlinux $(VM_B)/hypr-init.cpio
 
-guest: $(VM_B)/hypr-init.cpio $(VM_B)/hypr-vmctl
+guest: $(VM_B)/hypr-init.cpio
 
 $(VM_B)/hypr-init: $(GUEST_INIT_SRC) pipeline/vm/guest.h lib/vm_proto.h lib/sparse.h lib/path.h
 	@mkdir -p $(dir $@)
@@ -23,10 +23,6 @@ $(VM_B)/hypr-init.cpio: $(VM_B)/hypr-init
 	cp $< $(VM_B)/initramfs/init
 	cd $(VM_B)/initramfs && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 > ../hypr-init.cpio.tmp
 	mv $@.tmp $@
-
-$(VM_B)/hypr-vmctl: $(B)/pipeline/vm/hypr-vmctl.o $(B)/libhypr.a
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The kernel is cached outside the clone (build-kernel.sh), so a fresh
 # clone of the same machine only links it.

@@ -62,7 +62,7 @@ list_add(char ***v, size_t *n, char *s)
 	char **nv = realloc(*v, (*n + 2) * sizeof **v);
 
 	if (nv == NULL)
-		die(HYPR_EXIT_SYSTEM, "out of memory");
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 	nv[(*n)++] = s;
 	nv[*n] = NULL;
 	*v = nv;
@@ -89,7 +89,7 @@ main(int argc, char *argv[])
 	size_t nhosts = 0, nsecrets = 0;
 	int opt;
 
-	prog = "hypr-exec";
+	hypr_prog = "hypr-exec";
 	o.tty = isatty(STDERR_FILENO);
 	while ((opt = getopt_long(argc, argv, "C:qh", lopts, NULL)) != -1) {
 		switch (opt) {
@@ -99,16 +99,16 @@ main(int argc, char *argv[])
 		case 'q': o.quiet = 1; break;
 		case 'd':
 			if (hypr_size_parse(optarg, &o.disk) < 0 || o.disk == 0)
-				die(HYPR_EXIT_USAGE, "--disk %s: not a size (e.g. 20g)", optarg);
+				hypr_die(HYPR_EXIT_USAGE, "--disk %s: not a size (e.g. 20g)", optarg);
 			break;
 		case 'N':
 			if (!strcmp(optarg, "default"))
 				o.network = 1;
 			else if (!strcmp(optarg, "host"))
-				die(HYPR_EXIT_USAGE, "--network=host is not supported: the build VM "
+				hypr_die(HYPR_EXIT_USAGE, "--network=host is not supported: the build VM "
 				    "has no host network (use --network=default)");
 			else if (strcmp(optarg, "none"))
-				die(HYPR_EXIT_USAGE, "--network=%s: want default or none", optarg);
+				hypr_die(HYPR_EXIT_USAGE, "--network=%s: want default or none", optarg);
 			break;
 		case 'A': list_add(&hosts, &nhosts, optarg); break;
 		case 'S': list_add(&secrets, &nsecrets, optarg); break;
@@ -118,19 +118,19 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage(stderr, HYPR_EXIT_USAGE);
-	refuse_tty_stdin("a resolved plan");
+	hypr_refuse_tty_stdin("a resolved plan");
 	o.add_hosts = hosts;
 	o.secrets = secrets;
 	if (hypr_exec_open(&g_exec, &o, stdin, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	atexit(at_exit);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	if (hypr_exec_run(g_exec, stdout, &e) < 0)
-		die_err(&e);
-	close_stdout();
+		hypr_die_err(&e);
+	hypr_close_stdout();
 	hypr_exec_close(g_exec);
 	g_exec = NULL;
 	return 0;

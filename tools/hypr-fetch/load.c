@@ -248,7 +248,7 @@ load_layout(struct fetch *f, const char *dir, const char *name, struct hypr_err 
 		goto out;
 	}
 	if (name && json_array_size(ms) > 1)
-		warn("%s lists %zu images; --name %s names the first", dir,
+		hypr_warn("%s lists %zu images; --name %s names the first", dir,
 		    json_array_size(ms), name);
 	json_array_foreach(ms, i, d) {
 		json_t *ann = json_object_get(d, "annotations");

@@ -69,7 +69,7 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 			else if (!strcmp(optarg, "never"))
 				f->pull = PULL_NEVER;
 			else
-				die(HYPR_EXIT_USAGE, "--pull: expected missing, always or never");
+				hypr_die(HYPR_EXIT_USAGE, "--pull: expected missing, always or never");
 			break;
 		case OPT_PLATFORM:
 			o->platform = optarg;
@@ -78,7 +78,7 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 			size_t n = strlen(f->insecure);
 
 			if (n + strlen(optarg) + 2 > sizeof(f->insecure))
-				die(HYPR_EXIT_USAGE, "too many --insecure-registry");
+				hypr_die(HYPR_EXIT_USAGE, "too many --insecure-registry");
 			snprintf(f->insecure + n, sizeof(f->insecure) - n, "%s%s",
 			    n ? "," : "", optarg);
 			break;
@@ -86,7 +86,7 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 		case OPT_JOBS:
 			f->jobs = atoi(optarg);
 			if (f->jobs < 1 || f->jobs > 16)
-				die(HYPR_EXIT_USAGE, "--jobs: 1 to 16");
+				hypr_die(HYPR_EXIT_USAGE, "--jobs: 1 to 16");
 			break;
 		case OPT_ROOT:
 			o->root = optarg;
@@ -314,14 +314,14 @@ login(struct fetch *f, const char *server, struct opts *o, struct hypr_err *e)
 	int rc;
 
 	if (o->password)
-		warn("--password on the command line is visible to other users; "
+		hypr_warn("--password on the command line is visible to other users; "
 		    "use --password-stdin");
 	if (!o->user)
-		die(HYPR_EXIT_USAGE, "login: -u USER is required");
+		hypr_die(HYPR_EXIT_USAGE, "login: -u USER is required");
 	pw = o->password ? strdup(o->password) : o->pwstdin ? read_password() : NULL;
 	if (!pw || !*pw) {
 		hypr_secret_free(pw);
-		die(HYPR_EXIT_USAGE, "login: give the password with --password-stdin");
+		hypr_die(HYPR_EXIT_USAGE, "login: give the password with --password-stdin");
 	}
 	/* Check the credentials against the registry before saving them. */
 	snprintf(probe, sizeof(probe), "%s/hypr-login-probe", server);
@@ -359,8 +359,8 @@ main(int argc, char *argv[])
 	const char *mode = NULL;
 	int i;
 
-	prog = "hypr-fetch";
-	remove_tmp_on_signals();
+	hypr_prog = "hypr-fetch";
+	hypr_remove_tmp_on_signals();
 	memset(&f, 0, sizeof(f));
 	f.jobs = 3;
 	if (argc > 1 && (!strcmp(argv[1], "pull") || !strcmp(argv[1], "load") ||
@@ -374,21 +374,21 @@ main(int argc, char *argv[])
 	if (hypr_env_uint("HYPR_PULL_MAX_LAYER", (uint64_t)64 << 30, 1, 0, &f.max_layer,
 	    &e) < 0 || hypr_net_init(&net, &e) < 0 ||
 	    hypr_root_open(&f.root, o.root, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (mode == NULL) {
 		if (i != argc)
 			usage(stderr, HYPR_EXIT_USAGE);
-		refuse_tty_stdin("a plan");
+		hypr_refuse_tty_stdin("a plan");
 		f.quiet = 1;
 		if (resolve_stream(&f, o.platform, &e) < 0)
-			die_err(&e);
+			hypr_die_err(&e);
 	} else if (!strcmp(mode, "pull")) {
 		json_t *img;
 
 		if (i + 1 != argc)
 			usage(stderr, HYPR_EXIT_USAGE);
 		if (fetch_resolve(&f, argv[i], o.platform, &img, &e) < 0)
-			die_err(&e);
+			hypr_die_err(&e);
 		if (o.json) {
 			json_dumpf(img, stdout, JSON_COMPACT);
 			putchar('\n');
@@ -400,12 +400,12 @@ main(int argc, char *argv[])
 		if (i + 1 != argc)
 			usage(stderr, HYPR_EXIT_USAGE);
 		if (fetch_load(&f, argv[i], o.name, &e) < 0)
-			die_err(&e);
+			hypr_die_err(&e);
 	} else if (!strcmp(mode, "login")) {
 		if (i + 1 != argc)
 			usage(stderr, HYPR_EXIT_USAGE);
 		if (login(&f, argv[i], &o, &e) < 0)
-			die_err(&e);
+			hypr_die_err(&e);
 	} else {
 		int r;
 
@@ -413,12 +413,12 @@ main(int argc, char *argv[])
 			usage(stderr, HYPR_EXIT_USAGE);
 		if ((r = hypr_auth_erase(!strcmp(argv[i], "index.docker.io") ? "docker.io" :
 		    argv[i], &e)) < 0)
-			die_err(&e);
+			hypr_die_err(&e);
 		if (r == 0)
-			die(HYPR_EXIT_INPUT, "logout: not logged in to %s", argv[i]);
+			hypr_die(HYPR_EXIT_INPUT, "logout: not logged in to %s", argv[i]);
 		if (!f.quiet)
 			printf("Removing login credentials for %s\n", argv[i]);
 	}
 	json_decref(f.memo);
-	return close_stdout();
+	return hypr_close_stdout();
 }

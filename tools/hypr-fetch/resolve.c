@@ -221,7 +221,7 @@ from_store(struct fetch *f, const char *ref, const char *top,
 		char w[128];
 
 		hypr_platform_string(want, w, sizeof(w));
-		warn("%s: base image platform %s/%s%s%s does not match the "
+		hypr_warn("%s: base image platform %s/%s%s%s does not match the "
 		    "requested %s", ref, hypr_json_str(cfg, "os"),
 		    hypr_json_str(cfg, "architecture"), hypr_json_str(cfg, "variant") ? "/" : "",
 		    hypr_json_str(cfg, "variant") ? hypr_json_str(cfg, "variant") : "", w);
@@ -274,7 +274,7 @@ worker(void *arg)
 			return NULL;
 		}
 		if (!j->quiet)
-			fprintf(stderr, "%s: %.19s: pulled (%.1f MB)\n", prog,
+			fprintf(stderr, "%s: %.19s: pulled (%.1f MB)\n", hypr_prog,
 			    hypr_json_str(d, "digest"),
 			    (double)json_integer_value(json_object_get(d, "size")) / 1e6);
 	}
@@ -455,7 +455,7 @@ fetch_resolve(struct fetch *f, const char *refstr, const char *platform,
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM,
 		    "%s: not in the store and --pull=never", ref);
 	if (!f->quiet)
-		fprintf(stderr, "%s: pulling %s (%s)\n", prog, ref, pstr);
+		fprintf(stderr, "%s: pulling %s (%s)\n", hypr_prog, ref, pstr);
 	if (from_network(f, &r, ref, &want, image, e) < 0)
 		return hypr_err_prefix(e, "%s", ref);
 	json_object_set(f->memo, key, *image);

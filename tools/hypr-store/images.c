@@ -22,12 +22,12 @@ table_add(struct table *t, const char *line)
 		char **nl = realloc(t->lines, nc * sizeof(*nl));
 
 		if (nl == NULL)
-			die_errno("table");
+			hypr_die_errno("table");
 		t->lines = nl;
 		t->cap = nc;
 	}
 	if ((t->lines[t->n++] = strdup(line)) == NULL)
-		die_errno("table");
+		hypr_die_errno("table");
 }
 
 void
@@ -174,7 +174,7 @@ render(const char *tmpl, const struct fmt_ctx *c, int header, char *bad, size_t 
 	const char *p = tmpl;
 
 	if (f == NULL)
-		die_errno("format");
+		hypr_die_errno("format");
 	while (*p) {
 		if (p[0] == '\\' && p[1] == 't') {
 			fputc('\t', f);
@@ -272,7 +272,7 @@ squashfs_damaged(struct hypr_store *s, const struct hypr_image *im)
 		return 0;
 	if (hypr_digest_file(path, got, &len, &e) < 0) {
 		hypr_err_prefix(&e, "image %s", im->id);
-		say_err(&e);
+		hypr_say_err(&e);
 		return 1;
 	}
 	if (strcmp(got, want) == 0 && (size <= 0 || (uint64_t)size == len))
@@ -316,7 +316,7 @@ cmd_images(int argc, char *argv[])
 		case 'F': format = optarg; break;
 		case 'f':
 			if (nf == 32)
-				die(HYPR_EXIT_USAGE, "too many filters");
+				hypr_die(HYPR_EXIT_USAGE, "too many filters");
 			filters[nf++] = optarg;
 			break;
 		case 'h':
@@ -324,13 +324,13 @@ cmd_images(int argc, char *argv[])
 			    "[--format table|json|TEMPLATE] [--filter KEY=VALUE] [REPO[:TAG]]\n");
 			exit(0);
 		default:
-			die(HYPR_EXIT_USAGE, "usage: hypr images [OPTIONS] [REPO[:TAG]]");
+			hypr_die(HYPR_EXIT_USAGE, "usage: hypr images [OPTIONS] [REPO[:TAG]]");
 		}
 	}
 	if (argc - optind > 1)
-		die(HYPR_EXIT_USAGE, "images: at most one REPO[:TAG]");
+		hypr_die(HYPR_EXIT_USAGE, "images: at most one REPO[:TAG]");
 	if (hypr_store_open(&s, opt_root, 0, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (optind < argc) {
 		char *colon;
 
@@ -347,15 +347,15 @@ cmd_images(int argc, char *argv[])
 		struct hypr_image *im;
 
 		if (v == NULL)
-			die(HYPR_EXIT_USAGE, "bad filter '%s' (KEY=VALUE)", filters[i]);
+			hypr_die(HYPR_EXIT_USAGE, "bad filter '%s' (KEY=VALUE)", filters[i]);
 		v++;
 		if (strncmp(filters[i], "dangling=", 9) == 0) {
 			if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") && strcmp(v, "0"))
-				die(HYPR_EXIT_USAGE, "invalid filter 'dangling=%s' (true or false)", v);
+				hypr_die(HYPR_EXIT_USAGE, "invalid filter 'dangling=%s' (true or false)", v);
 		} else if (strncmp(filters[i], "before=", 7) == 0 ||
 		    strncmp(filters[i], "since=", 6) == 0) {
 			if (hypr_store_find(&s, v, &im, NULL, 0, &e) < 0 || !im)
-				die(HYPR_EXIT_INPUT, "filter %s: %s", filters[i],
+				hypr_die(HYPR_EXIT_INPUT, "filter %s: %s", filters[i],
 				    im ? e.msg : "No such image");
 			if (filters[i][0] == 'b')
 				before = im->created;
@@ -363,7 +363,7 @@ cmd_images(int argc, char *argv[])
 				since = im->created;
 		} else if (strncmp(filters[i], "reference=", 10) != 0 &&
 		    strncmp(filters[i], "label=", 6) != 0) {
-			die(HYPR_EXIT_USAGE, "invalid filter '%.*s' (dangling, reference, label, "
+			hypr_die(HYPR_EXIT_USAGE, "invalid filter '%.*s' (dangling, reference, label, "
 			    "before, since)", (int)(v - filters[i] - 1), filters[i]);
 		}
 	}
@@ -390,7 +390,7 @@ cmd_images(int argc, char *argv[])
 		size_t nt = json_array_size(im->tags);
 
 		if (im->problem) {
-			warn("image %.12s: %s (remove it with `hypr rmi %.12s` or "
+			hypr_warn("image %.12s: %s (remove it with `hypr rmi %.12s` or "
 			    "`hypr image prune`)", im->hex, im->problem, im->hex);
 			continue;
 		}
@@ -427,7 +427,7 @@ cmd_images(int argc, char *argv[])
 				continue;
 			if (header) {
 				if ((line = render(format, &fc, 1, bad, sizeof(bad))) == NULL)
-					die(HYPR_EXIT_USAGE, "--format: unsupported %s (fields: "
+					hypr_die(HYPR_EXIT_USAGE, "--format: unsupported %s (fields: "
 					    ".ID .Repository .Tag .Digest .CreatedSince .CreatedAt "
 					    ".Size; or json)", bad);
 				table_add(&t, line);
@@ -438,7 +438,7 @@ cmd_images(int argc, char *argv[])
 				continue;
 			snprintf(prev, sizeof(prev), "%s", im->id);
 			if ((line = render(format, &fc, 0, bad, sizeof(bad))) == NULL)
-				die(HYPR_EXIT_USAGE, "--format: unsupported %s (fields: .ID "
+				hypr_die(HYPR_EXIT_USAGE, "--format: unsupported %s (fields: .ID "
 				    ".Repository .Tag .Digest .CreatedSince .CreatedAt .Size; or json)",
 				    bad);
 			table_add(&t, line);
@@ -454,13 +454,13 @@ cmd_images(int argc, char *argv[])
 
 		r.im = &dummy;
 		if ((line = render(format, &fc, 1, bad, sizeof(bad))) == NULL)
-			die(HYPR_EXIT_USAGE, "--format: unsupported %s", bad);
+			hypr_die(HYPR_EXIT_USAGE, "--format: unsupported %s", bad);
 		table_add(&t, line);
 		free(line);
 	}
 	table_print(&t, stdout);
 	hypr_store_close(&s);
-	return close_stdout();
+	return hypr_close_stdout();
 }
 
 int
@@ -482,13 +482,13 @@ cmd_inspect(int argc, char *argv[])
 		switch (c) {
 		case 'f': format = optarg; break;
 		case 'h': printf("usage: hypr image inspect [-f FORMAT] IMAGE...\n"); exit(0);
-		default: die(HYPR_EXIT_USAGE, "usage: hypr image inspect [-f FORMAT] IMAGE...");
+		default: hypr_die(HYPR_EXIT_USAGE, "usage: hypr image inspect [-f FORMAT] IMAGE...");
 		}
 	}
 	if (optind == argc)
-		die(HYPR_EXIT_USAGE, "inspect: at least one IMAGE");
+		hypr_die(HYPR_EXIT_USAGE, "inspect: at least one IMAGE");
 	if (hypr_store_open(&s, opt_root, 0, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	for (int i = optind; i < argc; i++) {
 		struct hypr_image *im;
 		struct hypr_err fe = { 0 };
@@ -496,7 +496,7 @@ cmd_inspect(int argc, char *argv[])
 		if (hypr_store_find(&s, argv[i], &im, NULL, 0, &fe) < 0 || im == NULL) {
 			if (!fe.code)
 				hypr_err_set(&fe, HYPR_EXIT_INPUT, "No such image");
-			say_err(&fe);
+			hypr_say_err(&fe);
 			rc = HYPR_EXIT_INPUT;
 			continue;
 		}
@@ -518,7 +518,7 @@ cmd_inspect(int argc, char *argv[])
 			int as_json = 0;
 
 			if (!a || !b)
-				die(HYPR_EXIT_USAGE, "--format: expected {{.key}} or {{json .key}}");
+				hypr_die(HYPR_EXIT_USAGE, "--format: expected {{.key}} or {{json .key}}");
 			a += 2;
 			while (*a == ' ')
 				a++;
@@ -527,7 +527,7 @@ cmd_inspect(int argc, char *argv[])
 				a += 5;
 			}
 			if (*a != '.')
-				die(HYPR_EXIT_USAGE, "--format: expected {{.key}} or {{json .key}}");
+				hypr_die(HYPR_EXIT_USAGE, "--format: expected {{.key}} or {{json .key}}");
 			a++;
 			snprintf(key, sizeof(key), "%.*s", (int)(b - a), a);
 			for (char *k = key + strlen(key); k > key && k[-1] == ' '; k--)
@@ -557,6 +557,6 @@ cmd_inspect(int argc, char *argv[])
 	}
 	json_decref(arr);
 	hypr_store_close(&s);
-	close_stdout();
+	hypr_close_stdout();
 	return rc;
 }

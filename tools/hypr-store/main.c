@@ -60,7 +60,7 @@ cmd_store(int argc, char *argv[])
 	char id[HYPR_DIGEST_LEN + 1];
 
 	if ((tags = calloc((size_t)argc + 1, sizeof(char *))) == NULL)
-		die_errno("hypr-store");
+		hypr_die_errno("hypr-store");
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "t:r:qh", lo, NULL)) != -1) {
 		switch (c) {
@@ -68,7 +68,7 @@ cmd_store(int argc, char *argv[])
 			char canon[600];
 
 			if (hypr_store_canon_tag(optarg, canon, sizeof(canon), &e) < 0)
-				die(HYPR_EXIT_USAGE, "%s", e.msg);
+				hypr_die(HYPR_EXIT_USAGE, "%s", e.msg);
 			tags[nt++] = strdup(canon);
 			break;
 		}
@@ -81,7 +81,7 @@ cmd_store(int argc, char *argv[])
 			size_t kl = eq ? (size_t)(eq - optarg) : strlen(optarg);
 
 			if (kl == 0)
-				die(HYPR_EXIT_USAGE, "--label '%s': empty key", optarg);
+				hypr_die(HYPR_EXIT_USAGE, "--label '%s': empty key", optarg);
 			json_object_setn_new(labels, optarg, kl,
 			    json_string(eq ? eq + 1 : ""));
 			break;
@@ -92,9 +92,9 @@ cmd_store(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage(stderr, HYPR_EXIT_USAGE);
-	refuse_tty_stdin("an image stream");
+	hypr_refuse_tty_stdin("an image stream");
 	if (hypr_stream_open(&in, stdin, "image", "image", 1, known, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	while ((rv = hypr_stream_next(&in, &rec, &e)) == 1) {
 		const char *type = hypr_json_str(rec, "type");
 
@@ -106,10 +106,10 @@ cmd_store(int argc, char *argv[])
 		}
 	}
 	if (rv < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	hypr_stream_close(&in);
 	if (img == NULL)
-		die(HYPR_EXIT_INPUT, "image: no image record in the stream");
+		hypr_die(HYPR_EXIT_INPUT, "image: no image record in the stream");
 	if (json_object_size(labels) > 0) {
 		/* Into the config, so the labels are part of the image ID. */
 		json_t *cfg = json_object_get(img, "config"), *l;
@@ -122,22 +122,22 @@ cmd_store(int argc, char *argv[])
 	}
 	json_decref(labels);
 	if ((m = hypr_store_manifest(img, &e)) == NULL)
-		die_err(&e);
+		hypr_die_err(&e);
 	json_decref(img);
 	snprintf(id, sizeof(id), "%s", hypr_json_str(m, "id"));
 	if (hypr_store_open(&s, opt_root, 1, &e) < 0 ||
 	    hypr_store_put(&s, m, (const char *const *)tags, nt, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	hypr_store_close(&s);
 	json_decref(m);
 	for (size_t i = 0; i < nt; i++)
 		free(tags[i]);
 	free(tags);
 	if (iidfile && hypr_write_atomic(iidfile, id, strlen(id), 0644, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (!quiet)
 		printf("%s\n", id);
-	return close_stdout();
+	return hypr_close_stdout();
 }
 
 int
@@ -149,18 +149,18 @@ cmd_tag(int argc, char *argv[])
 	char canon[600];
 
 	if (argc != 3)
-		die(HYPR_EXIT_USAGE, "usage: hypr-store tag SOURCE TARGET");
+		hypr_die(HYPR_EXIT_USAGE, "usage: hypr-store tag SOURCE TARGET");
 	if (hypr_store_canon_tag(argv[2], canon, sizeof(canon), &e) < 0)
-		die(HYPR_EXIT_USAGE, "%s", e.msg);
+		hypr_die(HYPR_EXIT_USAGE, "%s", e.msg);
 	if (hypr_store_open(&s, opt_root, 1, &e) < 0 ||
 	    hypr_store_find(&s, argv[1], &im, NULL, 0, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (im == NULL)
-		die(HYPR_EXIT_INPUT, "No such image: %s", argv[1]);
+		hypr_die(HYPR_EXIT_INPUT, "No such image: %s", argv[1]);
 	if (hypr_store_tag(&s, canon, im->id, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	hypr_store_close(&s);
-	return close_stdout();
+	return hypr_close_stdout();
 }
 
 int
@@ -180,8 +180,8 @@ main(int argc, char *argv[])
 	};
 	int i = 1;
 
-	prog = "hypr-store";
-	remove_tmp_on_signals();
+	hypr_prog = "hypr-store";
+	hypr_remove_tmp_on_signals();
 	/* --root may come before the command */
 	while (i < argc && (strcmp(argv[i], "--root") == 0 || strcmp(argv[i], "-r") == 0 ||
 	    strncmp(argv[i], "--root=", 7) == 0)) {
@@ -203,6 +203,6 @@ main(int argc, char *argv[])
 			return cmds[k].fn(argc - i, argv + i);
 		}
 	if (i < argc && argv[i][0] != '-')
-		die(HYPR_EXIT_USAGE, "unknown command '%s' (see --help)", argv[i]);
+		hypr_die(HYPR_EXIT_USAGE, "unknown command '%s' (see --help)", argv[i]);
 	return cmd_store(argc, argv);
 }

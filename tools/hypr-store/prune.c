@@ -48,13 +48,13 @@ cmd_rmi(int argc, char *argv[])
 		case 'f': force = 1; break;
 		case 'P': break;
 		case 'h': printf("usage: hypr rmi [-f] IMAGE...\n"); exit(0);
-		default: die(HYPR_EXIT_USAGE, "usage: hypr rmi [-f] IMAGE...");
+		default: hypr_die(HYPR_EXIT_USAGE, "usage: hypr rmi [-f] IMAGE...");
 		}
 	}
 	if (optind == argc)
-		die(HYPR_EXIT_USAGE, "rmi: at least one IMAGE");
+		hypr_die(HYPR_EXIT_USAGE, "rmi: at least one IMAGE");
 	if (hypr_store_open(&s, opt_root, 1, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	for (int i = optind; i < argc; i++) {
 		struct hypr_image *im;
 		struct hypr_err fe = { 0 };
@@ -62,7 +62,7 @@ cmd_rmi(int argc, char *argv[])
 		json_t *tags = json_object_get(s.index, "tags");
 
 		if (hypr_store_find(&s, argv[i], &im, tag, sizeof(tag), &fe) < 0) {
-			say_err(&fe);
+			hypr_say_err(&fe);
 			rc = HYPR_EXIT_INPUT;
 			continue;
 		}
@@ -70,12 +70,12 @@ cmd_rmi(int argc, char *argv[])
 			/* by tag: untag; delete once no tag is left */
 			json_object_del(tags, tag);
 			if (hypr_store_save_index(&s, &e) < 0)
-				die_err(&e);
+				hypr_die_err(&e);
 			hypr_store_familiar(tag, fam, sizeof(fam));
 			printf("Untagged: %s\n", fam);
 			if (im == NULL || json_array_size(im->tags) > 0) {
 				if (hypr_store_reload(&s, &e) < 0)
-					die_err(&e);
+					hypr_die_err(&e);
 				continue;
 			}
 		} else if (json_array_size(im->tags) > 1 && !force) {
@@ -93,11 +93,11 @@ cmd_rmi(int argc, char *argv[])
 		}
 		snprintf(id, sizeof(id), "%s", im->id);
 		if (hypr_store_delete(&s, im, NULL, &e) < 0)
-			die_err(&e);
+			hypr_die_err(&e);
 		printf("Deleted: %s\n", id);
 	}
 	hypr_store_close(&s);
-	close_stdout();
+	hypr_close_stdout();
 	return rc;
 }
 
@@ -119,7 +119,7 @@ ref_add(struct refs *r, const char *d)
 		void *nd = realloc(r->d, nc * sizeof(*r->d));
 
 		if (nd == NULL)
-			die_errno("prune");
+			hypr_die_errno("prune");
 		r->d = nd;
 		r->cap = nc;
 	}
@@ -339,7 +339,7 @@ prune_images(struct hypr_store *s, int all, uint64_t *freed)
 			printf("untagged: %s\n", json_string_value(v));
 		snprintf(id, sizeof(id), "%s", im->id);
 		if (hypr_store_delete(s, im, freed, &e) < 0)
-			die_err(&e);
+			hypr_die_err(&e);
 		printf("deleted: %s\n", id);
 		i = 0;	/* the list was reloaded */
 	}
@@ -444,11 +444,11 @@ prune_args(int argc, char *argv[], int *all, int *force, const char *what)
 		case 'a': *all = 1; break;
 		case 'f': *force = 1; break;
 		case 'h': printf("usage: hypr %s [-a] [-f]\n", what); exit(0);
-		default: die(HYPR_EXIT_USAGE, "usage: hypr %s [-a|--all] [-f|--force]", what);
+		default: hypr_die(HYPR_EXIT_USAGE, "usage: hypr %s [-a|--all] [-f|--force]", what);
 		}
 	}
 	if (optind != argc)
-		die(HYPR_EXIT_USAGE, "usage: hypr %s [-a|--all] [-f|--force]", what);
+		hypr_die(HYPR_EXIT_USAGE, "usage: hypr %s [-a|--all] [-f|--force]", what);
 }
 
 int
@@ -463,14 +463,14 @@ cmd_image_prune(int argc, char *argv[])
 	if (!force && !confirm(all ?
 	    "WARNING! This will remove all images not in use by a running VM." :
 	    "WARNING! This will remove all dangling images."))
-		return close_stdout();
+		return hypr_close_stdout();
 	if (hypr_store_open(&s, opt_root, 1, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	prune_images(&s, all, &freed);
 	prune_strays(&s, &freed);
 	hypr_store_close(&s);
 	print_total(freed);
-	return close_stdout();
+	return hypr_close_stdout();
 }
 
 /* docker builder prune: the build cache alone. Cache mounts no build
@@ -490,11 +490,11 @@ cmd_builder_prune(int argc, char *argv[])
 	if (!force && !confirm(all ?
 	    "WARNING! This will remove all build cache (cache entries and cache mounts)." :
 	    "WARNING! This will remove cache mounts no build uses and broken cache entries."))
-		return close_stdout();
+		return hypr_close_stdout();
 	if (hypr_store_open(&s, opt_root, 1, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (hypr_cachemount_scan(&s.root, 1, NULL, NULL, &cu, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	freed += cu.freed;
 	for (size_t i = 0; i < s.n; i++)
 		refs_of_image(&keep, &s.img[i]);
@@ -507,7 +507,7 @@ cmd_builder_prune(int argc, char *argv[])
 	ref_free(&keep);
 	hypr_store_close(&s);
 	print_total(freed);
-	return close_stdout();
+	return hypr_close_stdout();
 }
 
 int
@@ -536,13 +536,13 @@ cmd_system_prune(int argc, char *argv[])
 	    "  - all dangling images\n"
 	    "  - broken build cache entries\n"
 	    "  - blobs no image, base image or cache entry uses"))
-		return close_stdout();
+		return hypr_close_stdout();
 	if (hypr_store_open(&s, opt_root, 1, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	/* Leftovers of processes that are gone (a SIGKILLed build's VM disks);
 	 * what a running build holds stays, and so do the blobs it made. */
 	if (hypr_root_tmp_scan(&s.root, 1, tmp_removed, tmp_gone, &tu, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	live_since = tu.live_since;
 	prune_images(&s, all, &freed);
 	prune_strays(&s, &freed);
@@ -577,7 +577,7 @@ cmd_system_prune(int argc, char *argv[])
 		struct hypr_cachemount_usage cu;
 
 		if (hypr_cachemount_scan(&s.root, 1, NULL, NULL, &cu, &e) < 0)
-			die_err(&e);
+			hypr_die_err(&e);
 		freed += cu.freed;
 	}
 	if (json_array_size(tmp_gone)) {
@@ -594,7 +594,7 @@ cmd_system_prune(int argc, char *argv[])
 	ref_free(&keep);
 	hypr_store_close(&s);
 	print_total(freed);
-	return close_stdout();
+	return hypr_close_stdout();
 }
 
 /* ---- df ---- */
@@ -658,11 +658,11 @@ cmd_system_df(int argc, char *argv[])
 		switch (c) {
 		case 'v': verbose = 1; break;
 		case 'h': printf("usage: hypr system df [-v]\n"); exit(0);
-		default: die(HYPR_EXIT_USAGE, "usage: hypr system df [-v]");
+		default: hypr_die(HYPR_EXIT_USAGE, "usage: hypr system df [-v]");
 		}
 	}
 	if (hypr_store_open(&s, opt_root, 0, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	for (size_t i = 0; i < s.n; i++) {
 		refs_of_image(&img_refs, &s.img[i]);
 		isize += s.img[i].disk;
@@ -672,7 +672,7 @@ cmd_system_df(int argc, char *argv[])
 			irecl += s.img[i].disk;
 	}
 	if (hypr_root_tmp_scan(&s.root, 0, tmp_row, tmp_rows, &tu, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	cs.root = &s.root;
 	cs.refs = &cache_refs;
 	hypr_cache_each(&s.root, cache_entry, &cs);
@@ -720,7 +720,7 @@ cmd_system_df(int argc, char *argv[])
 		struct hypr_cachemount_usage cu;
 
 		if (hypr_cachemount_scan(&s.root, 0, NULL, NULL, &cu, &e) < 0)
-			die_err(&e);
+			hypr_die_err(&e);
 		/* RUN --mount=type=cache images: what no build holds is reclaimable */
 		hypr_image_human_size(csize + cu.bytes, h1, sizeof(h1));
 		pct(h2, sizeof(h2), csize + cu.bytes, csize + cu.bytes);
@@ -774,5 +774,5 @@ cmd_system_df(int argc, char *argv[])
 	ref_free(&cache_refs);
 	ref_free(&base_refs);
 	hypr_store_close(&s);
-	return close_stdout();
+	return hypr_close_stdout();
 }

@@ -90,22 +90,22 @@ refuse_buildkit(int argc, char **argv)
 			const char *v = a[9] ? a + 10 : (i + 1 < argc ? argv[i + 1] : "");
 
 			if (!strcmp(v, "host"))
-				die(HYPR_EXIT_USAGE, "build: --network=host is not supported by hypr: "
+				hypr_die(HYPR_EXIT_USAGE, "build: --network=host is not supported by hypr: "
 				    "RUN steps run in a VM (use --network=default for QEMU user networking)");
 			if (strcmp(v, "none") && strcmp(v, "default"))
-				die(HYPR_EXIT_USAGE, "build: --network=%s: want default or none", v);
+				hypr_die(HYPR_EXIT_USAGE, "build: --network=%s: want default or none", v);
 			continue;
 		}
 		for (j = 0; refused[j].flag; j++) {
 			size_t n = strlen(refused[j].flag);
 
 			if (!strncmp(a, refused[j].flag, n) && (a[n] == 0 || a[n] == '='))
-				die(HYPR_EXIT_USAGE, "build: %s is not supported by hypr: %s",
+				hypr_die(HYPR_EXIT_USAGE, "build: %s is not supported by hypr: %s",
 				    refused[j].flag, refused[j].why);
 			/* -oDIR */
 			if (!strcmp(refused[j].flag, "-o") && a[0] == '-' && a[1] == 'o' &&
 			    a[2] != '-')
-				die(HYPR_EXIT_USAGE, "build: -o is not supported by hypr: %s",
+				hypr_die(HYPR_EXIT_USAGE, "build: -o is not supported by hypr: %s",
 				    refused[j].why);
 		}
 	}
@@ -119,7 +119,7 @@ stage_by_name(const char *s)
 	for (i = 0; i < NSTAGES; i++)
 		if (!strcmp(s, stage_names[i]) || !strcmp(s, stage_progs[i]))
 			return i;
-	die(HYPR_EXIT_USAGE, "build: --from: unknown stage '%s' (fetch, exec, layer, squash, store)",
+	hypr_die(HYPR_EXIT_USAGE, "build: --from: unknown stage '%s' (fetch, exec, layer, squash, store)",
 	    s);
 }
 
@@ -137,7 +137,7 @@ progress_mode(const char *s)
 		return PROGRESS_TTY;
 	if (!strcmp(s, "quiet") || !strcmp(s, "none"))
 		return PROGRESS_QUIET;
-	die(HYPR_EXIT_USAGE, "build: --progress: '%s' is not auto, plain, tty or quiet", s);
+	hypr_die(HYPR_EXIT_USAGE, "build: --progress: '%s' is not auto, plain, tty or quiet", s);
 }
 
 /* The log's cap per build: HYPR_LOG_MAX bytes, with K, M or G (1024-based);
@@ -164,7 +164,7 @@ log_max(void)
 	if (mul > 1)
 		end++;
 	if (end == v || *v == '-' || *end || errno || n > ~0ull / mul)
-		die(HYPR_EXIT_USAGE, "build: HYPR_LOG_MAX=%s: not a size (bytes, or a number "
+		hypr_die(HYPR_EXIT_USAGE, "build: HYPR_LOG_MAX=%s: not a size (bytes, or a number "
 		    "with K, M or G; 0 for no limit)", v);
 	return n * mul;
 }
@@ -254,7 +254,7 @@ cmd_build(int argc, char **argv)
 				o.pull = "missing";
 			if (strcmp(o.pull, "missing") && strcmp(o.pull, "always") &&
 			    strcmp(o.pull, "never"))
-				die(HYPR_EXIT_USAGE, "build: --pull: '%s' is not missing, always or never",
+				hypr_die(HYPR_EXIT_USAGE, "build: --pull: '%s' is not missing, always or never",
 				    o.pull);
 			break;
 		case O_IIDFILE:
@@ -262,7 +262,7 @@ cmd_build(int argc, char **argv)
 			break;
 		case O_LABEL:
 			if (!strchr(optarg, '=') || optarg[0] == '=')
-				die(HYPR_EXIT_USAGE, "build: --label: '%s' is not KEY=VALUE",
+				hypr_die(HYPR_EXIT_USAGE, "build: --label: '%s' is not KEY=VALUE",
 				    optarg);
 			argv_add(&o.labels, optarg);
 			break;
@@ -275,16 +275,16 @@ cmd_build(int argc, char **argv)
 		case O_FROM:
 			o.from = stage_by_name(optarg);
 			if (o.from == ST_PARSE)
-				die(HYPR_EXIT_USAGE, "build: --from parse: nothing to resume; run without --from");
+				hypr_die(HYPR_EXIT_USAGE, "build: --from parse: nothing to resume; run without --from");
 			if (optind >= argc)
-				die(HYPR_EXIT_USAGE, "build: --from %s needs a directory saved by --keep",
+				hypr_die(HYPR_EXIT_USAGE, "build: --from %s needs a directory saved by --keep",
 				    optarg);
 			o.from_dir = argv[optind++];
 			break;
 		case O_DISK: {
 			uint64_t b;
 			if (hypr_size_parse(optarg, &b) < 0 || b == 0)
-				die(HYPR_EXIT_USAGE, "build: --disk %s: not a size (e.g. 20g)", optarg);
+				hypr_die(HYPR_EXIT_USAGE, "build: --disk %s: not a size (e.g. 20g)", optarg);
 			o.disk = optarg;
 			break;
 		}
@@ -307,21 +307,21 @@ cmd_build(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		die(HYPR_EXIT_USAGE, "build: one CONTEXT only ('%s' is extra)", argv[optind]);
+		hypr_die(HYPR_EXIT_USAGE, "build: one CONTEXT only ('%s' is extra)", argv[optind]);
 	if (!o.context) {
 		if (o.from > ST_EXEC)
 			o.context = ".";
 		else
-			die(HYPR_EXIT_USAGE, "build: a CONTEXT directory is required (e.g. hypr build .)");
+			hypr_die(HYPR_EXIT_USAGE, "build: a CONTEXT directory is required (e.g. hypr build .)");
 	}
 	if (!strcmp(o.context, "-") || strstr(o.context, "://"))
-		die(HYPR_EXIT_USAGE, "build: CONTEXT must be a local directory ('%s' is not supported)",
+		hypr_die(HYPR_EXIT_USAGE, "build: CONTEXT must be a local directory ('%s' is not supported)",
 		    o.context);
 	if (!o.print) {
 		struct stat st;
 
 		if (stat(o.context, &st) < 0 || !S_ISDIR(st.st_mode))
-			die(HYPR_EXIT_USAGE, "build: %s: not a directory", o.context);
+			hypr_die(HYPR_EXIT_USAGE, "build: %s: not a directory", o.context);
 	}
 	if (o.quiet)
 		o.progress = PROGRESS_QUIET;
@@ -340,7 +340,7 @@ cmd_build(int argc, char **argv)
 		argv_add(&cmds[ST_PARSE], "-f");
 		argv_add(&cmds[ST_PARSE], dockerfile);
 		if (!o.print && o.from == ST_PARSE && access(dockerfile, R_OK) < 0)
-			die(HYPR_EXIT_USAGE, "build: %s: cannot read the Dockerfile (%m)",
+			hypr_die(HYPR_EXIT_USAGE, "build: %s: cannot read the Dockerfile (%m)",
 			    dockerfile);
 	}
 	for (i = 0; i < (int)o.build_args.n; i++)
@@ -382,7 +382,7 @@ cmd_build(int argc, char **argv)
 
 		/* A bad tag fails now, not after the whole build. */
 		if (hypr_store_canon_tag(o.tags.v[i], canon, sizeof canon, &te) < 0)
-			die(HYPR_EXIT_USAGE, "build: %s", te.msg);
+			hypr_die(HYPR_EXIT_USAGE, "build: %s", te.msg);
 		argv_add(&cmds[ST_STORE], "-t");
 		argv_add(&cmds[ST_STORE], o.tags.v[i]);
 	}
@@ -391,7 +391,7 @@ cmd_build(int argc, char **argv)
 
 	if (o.print) {
 		print_pipeline(&o, cmds);
-		r = close_stdout();
+		r = hypr_close_stdout();
 	} else {
 		r = run_pipeline(&o, cmds);
 	}

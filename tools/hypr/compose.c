@@ -95,12 +95,12 @@ run_build(char **v, const char *input)
 	fflush(stdout);
 	fflush(stderr);
 	if (n <= 0)
-		die_errno("/proc/self/exe");
+		hypr_die_errno("/proc/self/exe");
 	self[n] = 0;
 	if (input && pipe2(p, O_CLOEXEC) < 0)
-		die_errno("pipe");
+		hypr_die_errno("pipe");
 	if ((pid = fork()) < 0)
-		die_errno("fork");
+		hypr_die_errno("fork");
 	if (pid == 0) {
 		if (input && dup2(p[0], 0) < 0)
 			_exit(HYPR_EXIT_SYSTEM);
@@ -114,13 +114,13 @@ run_build(char **v, const char *input)
 		close(p[0]);
 		if (hypr_write_all(p[1], input, strlen(input)) < 0 ||
 		    hypr_write_all(p[1], "\n", 1) < 0)
-			warn("compose: writing the inline Dockerfile: %s", strerror(errno));
+			hypr_warn("compose: writing the inline Dockerfile: %s", strerror(errno));
 		close(p[1]);
 		signal(SIGPIPE, old);
 	}
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
-			die_errno("waitpid");
+			hypr_die_errno("waitpid");
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
 	return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
@@ -163,7 +163,7 @@ cmd_compose(int argc, char **argv)
 		switch (ch) {
 		case 'f':
 			if (file)
-				die(HYPR_EXIT_USAGE, "compose: only one -f file is supported");
+				hypr_die(HYPR_EXIT_USAGE, "compose: only one -f file is supported");
 			file = optarg;
 			break;
 		case 'p':
@@ -184,7 +184,7 @@ cmd_compose(int argc, char **argv)
 	sub = argv[optind];
 	up = !strcmp(sub, "up");
 	if (strcmp(sub, "build") && !up && strcmp(sub, "config"))
-		die(HYPR_EXIT_USAGE,
+		hypr_die(HYPR_EXIT_USAGE,
 		    "compose %s: not supported: hypr builds images and has no runtime (build, up --build, config)",
 		    sub);
 	argc -= optind;
@@ -229,13 +229,13 @@ cmd_compose(int argc, char **argv)
 	if (file)
 		snprintf(path, sizeof path, "%s", file);
 	else if (hypr_compose_find(pdir, path, sizeof path, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (hypr_compose_load(&c, path, &e) < 0) {
 		hypr_compose_free(&c);
-		die(e.code, "compose: %s", e.msg);
+		hypr_die(e.code, "compose: %s", e.msg);
 	}
 	for (j = 0; j < c.nwarnings; j++)
-		warn("compose: %s", c.warnings[j]);
+		hypr_warn("compose: %s", c.warnings[j]);
 	if (!pname)
 		pname = getenv("COMPOSE_PROJECT_NAME");
 	if (!pname || !*pname)
@@ -245,14 +245,14 @@ cmd_compose(int argc, char **argv)
 		pname = pname && pname[1] ? pname + 1 : c.dir;
 	}
 	if (hypr_compose_project_name(pname, project, sizeof project) < 0)
-		die(HYPR_EXIT_USAGE, "compose: project name '%s' has no valid characters (use -p)",
+		hypr_die(HYPR_EXIT_USAGE, "compose: project name '%s' has no valid characters (use -p)",
 		    pname);
 	for (i = optind; i < argc; i++) {
 		for (s = 0; s < c.nservices; s++)
 			if (!strcmp(c.services[s].name, argv[i]))
 				break;
 		if (s == c.nservices)
-			die(HYPR_EXIT_USAGE, "compose: no such service: %s", argv[i]);
+			hypr_die(HYPR_EXIT_USAGE, "compose: no such service: %s", argv[i]);
 	}
 
 	for (s = 0; s < c.nservices && !rc; s++) {
@@ -274,9 +274,9 @@ cmd_compose(int argc, char **argv)
 		if (nobuild)
 			continue;
 		if (!(ctx = join(c.dir, sv->context)))
-			die(HYPR_EXIT_SYSTEM, "out of memory");
+			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 		if (sv->dockerfile && !(df = join(ctx, sv->dockerfile)))
-			die(HYPR_EXIT_SYSTEM, "out of memory");
+			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 		argv_add(&a, "hypr");
 		argv_add(&a, "build");
 		argv_add(&a, "-t");
@@ -341,6 +341,6 @@ cmd_compose(int argc, char **argv)
 	argv_free(&extra_args);
 	hypr_compose_free(&c);
 	if (rc == 0)
-		close_stdout();
+		hypr_close_stdout();
 	return rc;
 }

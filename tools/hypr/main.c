@@ -26,12 +26,12 @@ argv_add(struct argv *a, const char *s)
 		char **v = realloc(a->v, cap * sizeof *v);
 
 		if (!v)
-			die(HYPR_EXIT_SYSTEM, "out of memory");
+			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 		a->v = v;
 		a->cap = cap;
 	}
 	if (!(a->v[a->n] = strdup(s)))
-		die(HYPR_EXIT_SYSTEM, "out of memory");
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 	a->v[++a->n] = NULL;
 }
 
@@ -43,7 +43,7 @@ argv_addf(struct argv *a, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
-		die(HYPR_EXIT_SYSTEM, "out of memory");
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 	va_end(ap);
 	argv_add(a, s);
 	free(s);
@@ -195,7 +195,7 @@ main(int argc, char *argv[])
 {
 	const char *cmd;
 
-	prog = "hypr";
+	hypr_prog = "hypr";
 	if (argc < 2)
 		usage(stderr, HYPR_EXIT_USAGE);
 	cmd = argv[1];
@@ -214,7 +214,7 @@ main(int argc, char *argv[])
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("hypr %s\n", HYPR_VERSION);
-		return close_stdout();
+		return hypr_close_stdout();
 	}
 	if (!strcmp(cmd, "build") || !strcmp(cmd, "buildx"))
 		return cmd_build(argc - 1, argv + 1);
@@ -241,7 +241,7 @@ main(int argc, char *argv[])
 			delegate("hypr-fetch", "pull", argc - 3, argv + 3);
 		if (!strcmp(sub, "load"))
 			load(argc - 3, argv + 3);
-		die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, build, pull, load)",
+		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, build, pull, load)",
 		    sub);
 	}
 	if (!strcmp(cmd, "system") && argc > 2) {
@@ -249,14 +249,14 @@ main(int argc, char *argv[])
 			delegate("hypr-store", "system-df", argc - 3, argv + 3);
 		if (!strcmp(argv[2], "prune"))
 			delegate("hypr-store", "system-prune", argc - 3, argv + 3);
-		die(HYPR_EXIT_USAGE, "system: unknown command '%s' (df, prune)", argv[2]);
+		hypr_die(HYPR_EXIT_USAGE, "system: unknown command '%s' (df, prune)", argv[2]);
 	}
 	if (!strcmp(cmd, "builder") && argc > 2) {
 		if (!strcmp(argv[2], "prune"))
 			delegate("hypr-store", "builder-prune", argc - 3, argv + 3);
 		if (!strcmp(argv[2], "build"))
 			return cmd_build(argc - 2, argv + 2);
-		die(HYPR_EXIT_USAGE, "builder: unknown command '%s' (prune, build)", argv[2]);
+		hypr_die(HYPR_EXIT_USAGE, "builder: unknown command '%s' (prune, build)", argv[2]);
 	}
 	if (!strcmp(cmd, "inspect"))
 		delegate("hypr-store", "inspect", argc - 2, argv + 2);
@@ -266,9 +266,9 @@ main(int argc, char *argv[])
 	    !strcmp(cmd, "logout"))
 		delegate("hypr-fetch", cmd, argc - 2, argv + 2);
 	if (!strcmp(cmd, "image") || !strcmp(cmd, "system") || !strcmp(cmd, "builder"))
-		die(HYPR_EXIT_USAGE, "%s: a command is needed (see hypr help)", cmd);
+		hypr_die(HYPR_EXIT_USAGE, "%s: a command is needed (see hypr help)", cmd);
 	if (!strcmp(cmd, "run") || !strcmp(cmd, "push") || !strcmp(cmd, "exec"))
-		die(HYPR_EXIT_USAGE, "%s: hypr builds images; it has no %s (no runtime or registry push yet)",
+		hypr_die(HYPR_EXIT_USAGE, "%s: hypr builds images; it has no %s (no runtime or registry push yet)",
 		    cmd, cmd);
-	die(HYPR_EXIT_USAGE, "unknown command '%s' (see hypr help)", cmd);
+	hypr_die(HYPR_EXIT_USAGE, "unknown command '%s' (see hypr help)", cmd);
 }

@@ -70,7 +70,7 @@ ring_add(struct line *ring, int *n, const char *line, size_t len)
 		(*n)--;
 	}
 	if (!(ring[*n].s = malloc(len + 1)))
-		die(HYPR_EXIT_SYSTEM, "out of memory");
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 	memcpy(ring[*n].s, line, len);
 	ring[*n].s[len] = 0;
 	ring[(*n)++].n = len;
@@ -161,7 +161,7 @@ emit(int to_screen, const char *color, const char *fmt, ...)
 	n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		die(HYPR_EXIT_SYSTEM, "out of memory");
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 	log_line(s, (size_t)n, 1);
 	if (to_screen)
 		screen_line(color, s, (size_t)n);
@@ -272,7 +272,7 @@ step_num(int num, int create)
 	if (!create)
 		return NULL;
 	if (!(P.sp = realloc(P.sp, (size_t)(P.nsp + 1) * sizeof *P.sp)))
-		die(HYPR_EXIT_SYSTEM, "out of memory");
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 	memset(&P.sp[P.nsp], 0, sizeof *P.sp);
 	P.sp[P.nsp].num = num;
 	return &P.sp[P.nsp++];

@@ -67,7 +67,7 @@ lines_feed(struct lines *l, const char *buf, size_t n, line_fn *fn, void *arg)
 			while (cap < l->n + keep + 64)
 				cap *= 2;
 			if (!(l->p = realloc(l->p, cap)))
-				die(HYPR_EXIT_SYSTEM, "out of memory");
+				hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 			l->cap = cap;
 		}
 		memcpy(l->p + l->n, buf, keep);
@@ -228,7 +228,7 @@ memdup0(const char *s, size_t n)
 	char *p = malloc(n + 1);
 
 	if (!p)
-		die(HYPR_EXIT_SYSTEM, "out of memory");
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 	memcpy(p, s, n);
 	p[n] = 0;
 	return p;
@@ -258,7 +258,7 @@ stage_errline(void *arg, const char *line, size_t len)
 		struct held *h = realloc(s->held, (s->nheld + 1) * sizeof *h);
 
 		if (!h)
-			die(HYPR_EXIT_SYSTEM, "out of memory");
+			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 		s->held = h;
 		h[s->nheld].s = memdup0(line, len);
 		h[s->nheld++].n = len;
@@ -367,7 +367,7 @@ spawn(const char *progname, char **args, int in, int out, int err)
 	pid_t pid = fork();
 
 	if (pid < 0)
-		die_errno("fork");
+		hypr_die_errno("fork");
 	if (pid == 0) {
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
@@ -375,7 +375,7 @@ spawn(const char *progname, char **args, int in, int out, int err)
 		signal(SIGHUP, SIG_DFL);
 		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(HYPR_EXIT_SYSTEM);
-		prog = progname;
+		hypr_prog = progname;
 		exec_prog(progname, args);
 	}
 	return pid;
@@ -411,7 +411,7 @@ open_keep(const char *dir, const char *name)
 
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	if (!(f = fopen(path, "we")))
-		die_errno("--keep: %s", path);
+		hypr_die_errno("--keep: %s", path);
 	return f;
 }
 
@@ -449,7 +449,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 		/* This build's temp dir, locked while it runs: a prune keeps
 		 * every blob made since it began (hypr-store(1)). */
 		if (hypr_root_tmp(&root, mine, sizeof mine, &e, ".") < 0)
-			die(HYPR_EXIT_SYSTEM, "build: %s", e.msg);
+			hypr_die(HYPR_EXIT_SYSTEM, "build: %s", e.msg);
 	}
 	if (have_root && hypr_root_path(&root, lastlog, sizeof lastlog, "logs") == 0 &&
 	    hypr_mkdir_p(lastlog, 0755, &e) == 0) {
@@ -461,7 +461,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 	}
 	if (o->keep) {
 		if (hypr_mkdir_p(o->keep, 0755, &e) < 0)
-			die(HYPR_EXIT_SYSTEM, "--keep: %s", e.msg);
+			hypr_die(HYPR_EXIT_SYSTEM, "--keep: %s", e.msg);
 		FILE *f = open_keep(o->keep, "pipeline.sh");
 
 		fputs("#!/bin/sh\n# The pipeline `hypr build` ran (hypr build -n prints it).\n", f);
@@ -471,7 +471,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 	progress_begin(o, log);
 
 	if ((nullfd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
-		die_errno("/dev/null");
+		hypr_die_errno("/dev/null");
 
 	/* Input of the first stage. */
 	if (o->from == ST_PARSE) {
@@ -481,7 +481,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 
 		snprintf(path, sizeof path, "%s/%s", o->from_dir, stage_outputs[o->from - 1]);
 		if ((lk[o->from].in = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			die(HYPR_EXIT_USAGE, "build: --from %s: %s: %s", stage_names[o->from],
+			hypr_die(HYPR_EXIT_USAGE, "build: --from %s: %s: %s", stage_names[o->from],
 			    path, strerror(errno));
 	}
 
@@ -493,13 +493,13 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 			child_in = (o->file && !strcmp(o->file, "-")) ? 0 : nullfd;
 		} else {
 			if (cloexec_pipe(inp) < 0)
-				die_errno("pipe");
+				hypr_die_errno("pipe");
 			child_in = inp[0];
 			lk[i].out = inp[1];
 			set_nonblock(lk[i].out);
 		}
 		if (cloexec_pipe(outp) < 0 || cloexec_pipe(errp) < 0)
-			die_errno("pipe");
+			hypr_die_errno("pipe");
 		st[i].id = i;
 		st[i].pid = spawn(stage_progs[i], cmds[i].v, child_in, outp[1], errp[1]);
 		children[i] = st[i].pid;
@@ -554,7 +554,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 		if (poll(pf, (nfds_t)n, reap_closed() ? 20 : progress_interval()) < 0) {
 			if (errno == EINTR)
 				continue;
-			die_errno("poll");
+			hypr_die_errno("poll");
 		}
 		progress_tick();
 		for (k = 0; k < n; k++) {
@@ -677,7 +677,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 	} else {
 		progress_done(id, &o->tags);
 		if (o->iidfile && hypr_write_atomic(o->iidfile, id, strlen(id), 0644, &e) < 0)
-			die(HYPR_EXIT_SYSTEM, "--iidfile: %s", e.msg);
+			hypr_die(HYPR_EXIT_SYSTEM, "--iidfile: %s", e.msg);
 		if (o->keep) {
 			FILE *f = open_keep(o->keep, "id");
 
@@ -691,11 +691,11 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 	if (log) {
 		fclose(log);
 		if (rename(logpath, lastlog) < 0)
-			warn("%s: %s", lastlog, strerror(errno));
+			hypr_warn("%s: %s", lastlog, strerror(errno));
 	}
 	for (i = 0; i < NSTAGES; i++)
 		free(st[i].lasterr);
 	if (rc == 0)
-		close_stdout();
+		hypr_close_stdout();
 	return rc;
 }

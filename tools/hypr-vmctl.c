@@ -1,5 +1,6 @@
 /* hypr-vmctl - drive one build VM by hand: boot, RUN steps, diff, import.
- * A debug and test harness for lib/vm.c (tests/vm.bats, bench/vm.sh).
+ * A host tool: a debug and test harness for lib/vm.c (tests/vm.bats,
+ * bench/vm.sh), see hypr-guest(7).
  *
  *   hypr-vmctl [-b BASE.sqfs] [-a kvm|tcg] [-N] [-c CACHE.ext4]... [-k] [-T] OP [; OP]...
  *   OP: run [-u USER] [-w DIR] [-e K=V]... [-H HOST] [-t SECS] [-n] [-A 'IP NAME']...
@@ -104,7 +105,7 @@ fail(const struct hypr_err *e)
 {
 	if (vm)
 		hypr_vm_kill(vm);
-	die_err(e);
+	hypr_die_err(e);
 }
 
 int
@@ -115,7 +116,7 @@ main(int argc, char *argv[])
 	int keep = 0, timing = 0, c, last = 0;
 	double t;
 
-	prog = "hypr-vmctl";
+	hypr_prog = "hypr-vmctl";
 	struct hypr_vm_cache caches[HYPR_VM_MAX_CACHES];
 
 	while ((c = getopt(argc, argv, "+b:a:c:NkTh")) != -1) {
@@ -165,7 +166,7 @@ main(int argc, char *argv[])
 			int ne = 0, status;
 
 			if (!env || !hosts || !mounts)
-				die(HYPR_EXIT_SYSTEM, "out of memory");
+				hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 			while (i < end && argv[i][0] == '-') {
 				const char *f = argv[i];
 				if (!strcmp(f, "--")) {
@@ -213,7 +214,7 @@ main(int argc, char *argv[])
 			} else {
 				args = calloc((size_t)(end - i + 1), sizeof *args);
 				if (!args)
-					die(HYPR_EXIT_SYSTEM, "out of memory");
+					hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 				for (int k = i; k < end; k++)
 					args[k - i] = argv[k];
 				r.argv = args;
@@ -230,7 +231,7 @@ main(int argc, char *argv[])
 			last = status;
 			if (status != 0 && !keep) {
 				if (hypr_vm_stop(vm, &e) < 0)
-					die_err(&e);
+					hypr_die_err(&e);
 				return status;
 			}
 		} else if (!strcmp(op, "diff")) {
@@ -240,11 +241,11 @@ main(int argc, char *argv[])
 				usage(stderr, 2);
 			fd = open(argv[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 			if (fd < 0)
-				die_errno("%s", argv[i]);
+				hypr_die_errno("%s", argv[i]);
 			if (hypr_vm_diff(vm, end - i == 2 ? atoll(argv[i + 1]) : -1, fd, &len, &e) < 0)
 				fail(&e);
 			if (close(fd) < 0)
-				die_errno("%s", argv[i]);
+				hypr_die_errno("%s", argv[i]);
 			if (timing)
 				fprintf(stderr, "hypr-vmctl: diff %.3f s %llu bytes\n", hypr_now() - t,
 				    (unsigned long long)len);
@@ -267,7 +268,7 @@ main(int argc, char *argv[])
 	}
 	t = hypr_now();
 	if (hypr_vm_stop(vm, &e) < 0)
-		die_err(&e);
+		hypr_die_err(&e);
 	if (timing)
 		fprintf(stderr, "hypr-vmctl: stop %.3f s\n", hypr_now() - t);
 	return last;

@@ -416,16 +416,16 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	size_t n = 0;
 	int rc = -1, dest_slash, have_tree = 0;
 
-	{
-		/* Flags that change what is copied must not be silently dropped. */
-		static const char *const unsupported[] = { "exclude", "parents", NULL };
-		json_t *fl = json_object_get(instr, "flags");
+	json_t *fl = json_object_get(instr, "flags"), *excl = json_object_get(fl, "exclude");
+	/* a bare flag is "true" in the plan (hypr-plan(5)) */
+	const char *pv = hypr_json_str(fl, "parents");
+	int parents = json_is_true(json_object_get(fl, "parents")) ||
+	    (pv && (!strcmp(pv, "true") || !strcmp(pv, "1")));
 
-		for (const char *const *u = unsupported; *u; u++)
-			if (json_object_get(fl, *u) != NULL)
-				return hypr_err_set(e, HYPR_EXIT_INPUT,
-				    "%s --%s is not supported", op, *u);
-	}
+	if (parents && add)
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "ADD --parents is not supported (COPY has it)");
+	if (excl && !json_is_array(excl))
+		excl = NULL;
 	if (expand_args(c, st, instr, &w, &n, e) < 0)
 		return -1;
 	/* --chown and --chmod take variables too, as in BuildKit. */
@@ -534,11 +534,11 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 			    json_array_size(json_object_get(instr, "heredocs")) > 0) {
 				if (heredoc_item(c, st, instr, w[i], &it, e) < 0)
 					goto out;
-			} else if (collect(&it, &ctxroot, w[i], add, "build context", e) < 0) {
+			} else if (collect(&it, &ctxroot, w[i], add, parents, "build context", e) < 0) {
 				goto out;
 			}
 		}
-		if (sources_digest(&it, srcd, e) < 0)
+		if (items_exclude(&it, excl, e) < 0 || sources_digest(&it, srcd, e) < 0)
 			goto out;
 	}
 	if (cache_key(c, st, instr, exp, srcd[0] ? srcd : NULL, s->key, e) < 0)
@@ -577,8 +577,10 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 		snprintf(what, sizeof(what), "%s%s", fs ? "stage " : "image ",
 		    from ? from : "?");
 		for (size_t i = 0; i + 1 < n; i++)
-			if (collect(&it, &fr, w[i], 0, what, e) < 0)
+			if (collect(&it, &fr, w[i], 0, parents, what, e) < 0)
 				goto out;
+		if (items_exclude(&it, excl, e) < 0)
+			goto out;
 	}
 	{
 		size_t tops = 0;
@@ -603,7 +605,7 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 		goto out;
 	{
 		const struct tnode *dn = tree_get(&t, dres);
-		int dest_dir = dest_slash || (dn && S_ISDIR(dn->mode));
+		int dest_dir = dest_slash || parents || (dn && S_ISDIR(dn->mode));
 
 		for (size_t i = 0; i < it.n; i++) {
 			struct item *x = &it.v[i];

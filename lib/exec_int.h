@@ -257,9 +257,12 @@ char *path_join(const char *a, const char *b);
 /* Append an item (host copied; n.link copied). */
 int items_add(struct items *it, const char *host, const char *rel,
     const struct tnode *n, uint64_t size, struct hypr_err *e);
-/* Collect one source argument (a path or glob in the namespace); add: ADD's archives. */
+/* Collect one source argument (a path or glob in the namespace); add: ADD's
+ * archives; parents: a match keeps its path (--parents; "a/./b" keeps b). */
 int collect(struct items *it, const struct sroot *r, const char *src, int add,
-    const char *what, struct hypr_err *e);
+    int parents, const char *what, struct hypr_err *e);
+/* Drop the items an --exclude pattern matches (relative to their source). */
+int items_exclude(struct items *it, json_t *patterns, struct hypr_err *e);
 /* Digest of what the items hold (names, types, modes, sizes, owners, contents; never times). */
 int sources_digest(struct items *it, char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
 /* The final filesystem of a layer chain, unpacked once per build. */

@@ -418,12 +418,25 @@ is_archive(const char *path)
 
 /* Collect one source argument (a path or glob in the namespace). */
 int
-collect(struct items *it, const struct sroot *r, const char *src, int add,
+collect(struct items *it, const struct sroot *r, const char *src, int add, int parents,
     const char *what, struct hypr_err *e)
 {
 	char *pat = hypr_path_clean(src), **matches = NULL;
-	size_t nm = 0;
+	size_t nm = 0, skip = 0;
 	int rc = -1;
+	const char *pivot = strstr(src, "/./");
+
+	/* --parents keeps a match's path; "a/./b" keeps only what follows "./" */
+	if (parents && pivot) {
+		char *head = strndup(src, (size_t)(pivot - src)), *ch = head ? hypr_path_clean(head) : NULL;
+
+		for (const char *p = ch; p && *p; p++)
+			skip += *p == '/';
+		if (ch && *ch)
+			skip++;
+		free(head);
+		free(ch);
+	}
 
 	if (pat == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
@@ -459,15 +472,23 @@ collect(struct items *it, const struct sroot *r, const char *src, int add,
 		}
 		base = strrchr(matches[i], '/');
 		base = base ? base + 1 : matches[i];
+		if (parents) {
+			/* the match's own path is where it lands */
+			base = matches[i];
+			for (size_t k = 0; k < skip && base; k++)
+				base = (base = strchr(base, '/')) ? base + 1 : NULL;
+			if (base == NULL)
+				base = "";
+		}
 		if (S_ISDIR(sb.st_mode)) {
 			int owned;
 			struct tnode n;
 
 			node_of(r, real, &sb, &n, &owned);
-			if (items_add(it, NULL, "", &n, 0, e) < 0)
+			if (items_add(it, NULL, parents ? base : "", &n, 0, e) < 0)
 				goto fail_match;
 			it->v[it->n - 1].owned = owned;
-			if (walk(it, r, real, "", e) < 0) {
+			if (walk(it, r, real, parents ? base : "", e) < 0) {
 fail_match:
 				free(full);
 				free(real);
@@ -483,7 +504,7 @@ fail_match:
 				free(real);
 				goto out;
 			}
-			it->v[it->n - 1].top_file = 1;
+			it->v[it->n - 1].top_file = !parents;
 			it->v[it->n - 1].owned = owned;
 			if (add && r->ig && is_archive(full))
 				it->v[it->n - 1].archive = 1;
@@ -496,6 +517,44 @@ out:
 	free(pat);
 	hypr_words_free(matches);
 	return rc;
+}
+
+int
+items_exclude(struct items *it, json_t *patterns, struct hypr_err *e)
+{
+	struct hypr_ignore *ig = NULL;
+	struct hypr_strbuf text = { 0 };
+	json_t *x;
+	size_t i, k = 0;
+
+	if (json_array_size(patterns) == 0)
+		return 0;
+	json_array_foreach(patterns, i, x) {
+		hypr_strbuf_add(&text, json_string_value(x) ? json_string_value(x) : "");
+		hypr_strbuf_add(&text, "\n");
+	}
+	if (text.oom) {
+		free(text.s);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	}
+	if (hypr_ignore_parse(&ig, text.s, e) < 0) {
+		free(text.s);
+		return hypr_err_prefix(e, "--exclude");
+	}
+	free(text.s);
+	for (i = 0; i < it->n; i++) {
+		/* the source itself ("") is never excluded: what is below it may be */
+		if (it->v[i].rel[0] && hypr_ignore_match(ig, it->v[i].rel)) {
+			free(it->v[i].host);
+			free(it->v[i].rel);
+			free(it->v[i].n.link);
+			continue;
+		}
+		it->v[k++] = it->v[i];
+	}
+	it->n = k;
+	hypr_ignore_free(ig);
+	return 0;
 }
 
 /* A libarchive message about a file under dir, with every "dir/" cut out:
@@ -788,7 +847,7 @@ mount_source(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
 			    m->from);
 		}
 	}
-	if (collect(&it, &r, src, 0, what, e) < 0)
+	if (collect(&it, &r, src, 0, 0, what, e) < 0)
 		goto out;
 	for (size_t i = 0; i < it.n; i++)
 		if (lset_add(&ls, it.v[i].rel, &it.v[i].n, it.v[i].host, it.v[i].size, e) < 0)

@@ -831,3 +831,37 @@ EOF
 	run tar --full-time -tvf "$HYPR_ROOT/blobs/sha256/${d#sha256:}"
 	assert_line --partial '1970-01-01 00:16:40 deep/er/a'
 }
+
+@test "exec: COPY --exclude (repeatable), ADD --exclude and COPY --parents (with a ./ pivot)" {
+	mkdir -p "$CTX/x/y" "$CTX/z"
+	echo a > "$CTX/x/y/a.txt"
+	echo b > "$CTX/x/y/b.log"
+	echo c > "$CTX/z/c.txt"
+	echo d > "$CTX/z/d.md"
+	plan <<'EOF2'
+FROM busybox
+COPY --exclude=*.log x/y /noexc/
+COPY --exclude=**/*.txt --exclude=*.md z x /two/
+ADD --exclude=*.txt z /added/
+COPY --parents x/y/a.txt z/c.txt /par/
+COPY --parents ./x/./y/a.txt /piv
+EOF2
+	steps
+	run layer_of 1
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 noexc/' '-rw-r--r-- 0/0 noexc/a.txt')"
+	run layer_of 2
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 two/' 'drwxr-xr-x 0/0 two/y/' '-rw-r--r-- 0/0 two/y/b.log')"
+	run layer_of 3
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 added/' '-rw-r--r-- 0/0 added/d.md')"
+	run layer_of 4
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 par/' 'drwxr-xr-x 0/0 par/x/' 'drwxr-xr-x 0/0 par/x/y/' '-rw-r--r-- 0/0 par/x/y/a.txt' 'drwxr-xr-x 0/0 par/z/' '-rw-r--r-- 0/0 par/z/c.txt')"
+	run layer_of 5
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 piv/' 'drwxr-xr-x 0/0 piv/y/' '-rw-r--r-- 0/0 piv/y/a.txt')"
+	# the patterns are in the key: another pattern is another layer
+	sed -i 's/--exclude=\*.log/--exclude=*.txt/' "$CTX/Dockerfile"
+	"$HYPR_PARSE" -f "$CTX/Dockerfile" > "$T/plan"
+	"$HYPR_FETCH" --pull=never < "$T/plan" > "$T/res"
+	steps
+	run layer_of 1
+	assert_output "$(printf '%s\n' 'drwxr-xr-x 0/0 noexc/' '-rw-r--r-- 0/0 noexc/b.log')"
+}

@@ -875,30 +875,41 @@ out:
 int
 sources_digest(struct items *it, char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
 {
-	json_t *a = json_array();
-	char *s;
-	int rc;
+	struct hypr_sha256 h;
 
+	/* The digest of the compact JSON array of one array per source,
+	 * fed one source at a time: a COPY of many files holds no second copy. */
+	if (hypr_sha256_init(&h, e) < 0)
+		return -1;
+	hypr_sha256_update(&h, "[", 1);
 	for (size_t i = 0; i < it->n; i++) {
 		struct item *x = &it->v[i];
 		char d[HYPR_DIGEST_LEN + 1] = "";
+		json_t *a;
+		char *s;
 
 		if (S_ISREG(x->n.mode) && x->host &&
 		    hypr_digest_file(x->host, d, NULL, e) < 0) {
-			json_decref(a);
+			hypr_sha256_abort(&h);
 			return -1;
 		}
-		json_array_append_new(a, json_pack("[s,i,I,s,i,i,b,b,b]", x->rel,
+		a = json_pack("[s,i,I,s,i,i,b,b,b]", x->rel,
 		    (int)x->n.mode, (json_int_t)x->size, S_ISLNK(x->n.mode) ?
 		    (x->n.link ? x->n.link : "") : d, x->owned ? (int)x->n.uid : 0,
-		    x->owned ? (int)x->n.gid : 0, x->top_file, x->archive, x->owned));
+		    x->owned ? (int)x->n.gid : 0, x->top_file, x->archive, x->owned);
+		s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+		json_decref(a);
+		if (s == NULL) {
+			hypr_sha256_abort(&h);
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		}
+		if (i > 0)
+			hypr_sha256_update(&h, ",", 1);
+		hypr_sha256_update(&h, s, strlen(s));
+		free(s);
 	}
-	s = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
-	if (s == NULL)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-	rc = hypr_digest_buf(s, strlen(s), out, e);
-	free(s);
-	return rc;
+	hypr_sha256_update(&h, "]", 1);
+	hypr_sha256_final(&h, out);
+	return 0;
 }
 

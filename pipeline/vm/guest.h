@@ -13,10 +13,20 @@
 #define GUEST_GW "10.0.2.2"
 #define GUEST_DNS "10.0.2.3"
 
+/* A growable string: paths have no length limit (a tree may be deeper than
+ * PATH_MAX; every file operation is relative to a directory fd). */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+};
+
 /* ---- hypr-init.c ---- */
 extern int debug;
 void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int write_file(const char *path, const char *s);
+/* Format an error message into err (errlen bytes). */
+void guest_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Bring lo up in the current network namespace. */
 void lo_up(void);
 
@@ -61,7 +71,7 @@ void step_unmount(void);
 /* In the forked child: namespaces, mounts, root, user; exec the command. */
 __attribute__((noreturn)) void step_child(struct run *r, int out, int errfd);
 
-/* ---- guest-tar.c ---- */
+/* ---- guest-diff.c ---- */
 
 /* Write layerdir as an OCI layer tar at byte off of the raw disk outfd
  * (opened O_DIRECT): whiteouts as .wh.NAME, opaque dirs as .wh..wh..opq,
@@ -69,6 +79,8 @@ __attribute__((noreturn)) void step_child(struct run *r, int out, int errfd);
  * names sorted, mtimes clamped to epoch when epoch >= 0. */
 int guest_diff(const char *layerdir, int outfd, uint64_t off, int64_t epoch,
     uint64_t *len, char *err, size_t errlen);
+
+/* ---- guest-import.c ---- */
 /* Extract the tar at [off, off+len) of the raw disk infd (O_DIRECT) into
  * layerdir, turning .wh.NAME into overlay whiteouts (char 0:0) and
  * .wh..wh..opq into trusted.overlay.opaque. Runs chrooted in a child. */

@@ -180,6 +180,16 @@ write_file(const char *path, const char *s)
 	return rc;
 }
 
+void
+guest_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
 
 /* ---- boot ---- */
 

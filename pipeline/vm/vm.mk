@@ -7,7 +7,7 @@ GUEST_INIT_SRC := $(GUEST_SRC) lib/sparse.c lib/path.c
 # The guest is static and never built with sanitizers.
 GUEST_CFLAGS := -O2 -g0 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wformat=2 -Wshadow -Wvla \
 	-Wstrict-prototypes -Wmissing-prototypes -Ilib -Ipipeline/vm $(if $(filter 1,$(WERROR)),-Werror)
-# Only what the tar reader/writer needs; see the comment in guest-tar.c.
+# Only what the tar reader/writer needs; see the comment in guest-diff.c.
 GUEST_LIBS := -larchive -lnettle -llzma -lbz2 -lz -lm
 GUEST_FILES := $(VM_B)/vmlinux $(VM_B)/hypr-init.cpio
 

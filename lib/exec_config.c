@@ -38,22 +38,76 @@ config_is_op(const char *op)
 	return 0;
 }
 
-/* Variables an instruction is expanded against: ARGs in scope, then the
- * config's Env on top (ENV always overrides ARG). */
-int
-vars_for(struct stage *st, struct hypr_vars *v, struct hypr_err *e)
+/* The image config's Env and Labels may hold this many bytes: with
+ * HYPR_EXPAND_MAX per value, a long chain of ENV L2=${L1}${L1}... stops here
+ * instead of filling memory. */
+#define MAX_ENV_LABELS (16u << 20)
+
+static size_t
+env_labels_size(json_t *config)
 {
-	json_t *env = json_object_get(st->config, "Env"), *x;
+	json_t *x;
+	const char *k;
+	size_t i, n = 0;
+
+	json_array_foreach(json_object_get(config, "Env"), i, x)
+		n += json_string_length(x);
+	json_object_foreach(json_object_get(config, "Labels"), k, x)
+		n += strlen(k) + json_string_length(x);
+	return n;
+}
+
+/* The variables an instruction is expanded against: ARGs in scope with the
+ * config's Env on top (ENV always overrides ARG). Built once per stage and
+ * kept current by set_env and stage_set_arg, so that a stage of 10 000 ENV
+ * lines costs linear time, not quadratic. NULL when out of memory. */
+const struct hypr_vars *
+stage_vars(struct stage *st, struct hypr_err *e)
+{
+	json_t *x;
 	size_t i;
 
-	memset(v, 0, sizeof(*v));
-	if (hypr_vars_copy(v, &st->args) < 0)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-	json_array_foreach(env, i, x) {
-		if (json_is_string(x) && strchr(json_string_value(x), '=') &&
-		    hypr_vars_setkv(v, json_string_value(x)) < 0)
-			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	if (st->vars_ok)
+		return &st->vars;
+	hypr_vars_free(&st->vars);
+	hypr_map_free(&st->envpos, NULL);
+	memset(&st->vars, 0, sizeof(st->vars));
+	memset(&st->envpos, 0, sizeof(st->envpos));
+	st->cfgsize = env_labels_size(st->config);
+	if (hypr_vars_copy(&st->vars, &st->args) < 0)
+		goto oom;
+	json_array_foreach(json_object_get(st->config, "Env"), i, x) {
+		const char *kv = json_string_value(x), *eq = kv ? strchr(kv, '=') : NULL;
+		char *k;
+		void **slot;
+		int added;
+
+		if (eq == NULL)
+			continue;
+		if (hypr_vars_setkv(&st->vars, kv) < 0 || (k = strndup(kv, (size_t)(eq - kv))) == NULL)
+			goto oom;
+		slot = hypr_map_slot(&st->envpos, k, &added);
+		free(k);
+		if (slot == NULL)
+			goto oom;
+		if (added)	/* set_env replaces the first */
+			*slot = (void *)(uintptr_t)(i + 1);
 	}
+	st->vars_ok = 1;
+	return &st->vars;
+oom:
+	hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	return NULL;
+}
+
+/* ARG: set in scope, and visible unless ENV set the same name. */
+static int
+stage_set_arg(struct stage *st, const char *key, const char *val, struct hypr_err *e)
+{
+	if (hypr_vars_set(&st->args, key, val) < 0 ||
+	    (st->vars_ok && hypr_map_get(&st->envpos, key) == NULL &&
+	    hypr_vars_set(&st->vars, key, val) < 0))
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	return 0;
 }
 
@@ -94,7 +148,7 @@ int
 expand_args(struct ctx *c, struct stage *st, json_t *instr, char ***words,
     size_t *n, struct hypr_err *e)
 {
-	struct hypr_vars v;
+	const struct hypr_vars *v;
 	json_t *args = json_object_get(instr, "args"), *x;
 	const char *form = hypr_json_str(instr, "form");
 	char **out = NULL;
@@ -102,7 +156,7 @@ expand_args(struct ctx *c, struct stage *st, json_t *instr, char ***words,
 
 	*words = NULL;
 	*n = 0;
-	if (vars_for(st, &v, e) < 0)
+	if ((v = stage_vars(st, e)) == NULL)
 		return -1;
 	json_array_foreach(args, i, x) {
 		char **w = NULL;
@@ -114,7 +168,7 @@ expand_args(struct ctx *c, struct stage *st, json_t *instr, char ***words,
 		if (form && strcmp(form, "exec") == 0) {
 			char *one;
 
-			if (hypr_expand_word(s, &v, c->escape, &one, e) < 0)
+			if (hypr_expand_word(s, v, c->escape, &one, e) < 0)
 				goto fail;
 			if ((w = calloc(2, sizeof(*w))) == NULL) {
 				free(one);
@@ -122,7 +176,7 @@ expand_args(struct ctx *c, struct stage *st, json_t *instr, char ***words,
 			}
 			w[0] = one;
 			k = 1;
-		} else if (hypr_expand_words(s, &v, c->escape, &w, &k, e) < 0) {
+		} else if (hypr_expand_words(s, v, c->escape, &w, &k, e) < 0) {
 			goto fail;
 		}
 		{
@@ -141,14 +195,12 @@ expand_args(struct ctx *c, struct stage *st, json_t *instr, char ***words,
 	}
 	if (out == NULL && (out = calloc(1, sizeof(*out))) == NULL)
 		goto oom;
-	hypr_vars_free(&v);
 	*words = out;
 	*n = cnt;
 	return 0;
 oom:
 	hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 fail:
-	hypr_vars_free(&v);
 	hypr_words_free(out);
 	return -1;
 }
@@ -201,50 +253,43 @@ parse_duration(const char *s, int64_t *ns)
 	return 0;
 }
 
-/* The image config's Env and Labels may hold this many bytes: with
- * HYPR_EXPAND_MAX per value, a long chain of ENV L2=${L1}${L1}... stops here
- * instead of filling memory. */
-#define MAX_ENV_LABELS (16u << 20)
 
-static size_t
-env_labels_size(json_t *config)
-{
-	json_t *x;
-	const char *k;
-	size_t i, n = 0;
-
-	json_array_foreach(json_object_get(config, "Env"), i, x)
-		n += json_string_length(x);
-	json_object_foreach(json_object_get(config, "Labels"), k, x)
-		n += strlen(k) + json_string_length(x);
-	return n;
-}
-
+/* ENV key=val: replace the first key= of the config's Env or append, in
+ * constant time through st->envpos; the stage's variables follow. */
 static int
-set_env(json_t *config, const char *key, const char *val)
+set_env(struct stage *st, const char *key, const char *val, struct hypr_err *e)
 {
-	json_t *env = json_object_get(config, "Env"), *x;
-	size_t i, kl = strlen(key);
+	json_t *env = json_object_get(st->config, "Env");
+	void **slot;
+	int added;
 	char *kv;
 
+	if (stage_vars(st, e) == NULL)
+		return -1;
 	if (!json_is_array(env)) {
 		env = json_array();
-		json_object_set_new(config, "Env", env);
+		json_object_set_new(st->config, "Env", env);
 	}
-	if (asprintf(&kv, "%s=%s", key, val) < 0)
-		return -1;
-	json_array_foreach(env, i, x) {
-		const char *s = json_string_value(x);
+	if (asprintf(&kv, "%s=%s", key, val) < 0 ||
+	    (slot = hypr_map_slot(&st->envpos, key, &added)) == NULL)
+		goto oom;
+	if (added) {
+		*slot = (void *)(uintptr_t)(json_array_size(env) + 1);
+		json_array_append_new(env, json_string(kv));
+	} else {
+		size_t i = (size_t)(uintptr_t)*slot - 1;
 
-		if (s && strncmp(s, key, kl) == 0 && s[kl] == '=') {
-			json_array_set_new(env, i, json_string(kv));
-			free(kv);
-			return 0;
-		}
+		st->cfgsize -= json_string_length(json_array_get(env, i));
+		json_array_set_new(env, i, json_string(kv));
 	}
-	json_array_append_new(env, json_string(kv));
+	st->cfgsize += strlen(kv);
+	if (hypr_vars_setkv(&st->vars, kv) < 0)
+		goto oom;
 	free(kv);
 	return 0;
+oom:
+	free(kv);
+	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 }
 
 /* A port number as BuildKit's parsePortNumber: strconv.ParseInt (a sign
@@ -473,25 +518,23 @@ do_arg(struct ctx *c, struct stage *st, json_t *instr, json_t *exp,
 		    json_is_string(json_object_get(c->build_args, k))) {
 			/* --build-arg wins over the default */
 		} else if (json_is_string(dv)) {
-			struct hypr_vars v;
+			const struct hypr_vars *v;
 
-			if (vars_for(st, &v, e) < 0)
+			if ((v = stage_vars(st, e)) == NULL)
 				return -1;
-			if (hypr_expand_word(json_string_value(dv), &v, c->escape,
+			if (hypr_expand_word(json_string_value(dv), v, c->escape,
 			    &ex, e) < 0) {
-				hypr_vars_free(&v);
 				return -1;
 			}
-			hypr_vars_free(&v);
 			val = ex;
 		} else if (hypr_vars_get(&c->global_args, k) != NULL) {
 			val = hypr_vars_get(&c->global_args, k);
 		}
 		hypr_map_set(&st->declared, k, &one, NULL);
 		if (val != NULL) {
-			if (hypr_vars_set(&st->args, k, val) < 0) {
+			if (stage_set_arg(st, k, val, e) < 0) {
 				free(ex);
-				return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+				return -1;
 			}
 			json_object_set_new(exp, k, json_string(val));
 		} else {
@@ -648,13 +691,14 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 	*created_by = NULL;
 	if (strcmp(op, "ENV") == 0 || strcmp(op, "LABEL") == 0) {
 		json_t *pairs = json_object_get(instr, "pairs"), *p;
-		struct hypr_vars v;
+		const struct hypr_vars *v;
 		json_t *kv = json_array();
 		char *parts = NULL;
-		size_t size = env_labels_size(cfg);
+		size_t size;
 
-		if (vars_for(st, &v, e) < 0)
+		if ((v = stage_vars(st, e)) == NULL)
 			goto out;
+		size = st->cfgsize;
 		json_array_foreach(pairs, i, p) {
 			const char *k = hypr_json_str(p, "key");
 			const char *val = hypr_json_str(p, "value");
@@ -662,10 +706,9 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 
 			if (k == NULL)
 				continue;
-			if (hypr_expand_word(k, &v, c->escape, &ek, e) < 0 ||
-			    hypr_expand_word(val ? val : "", &v, c->escape, &ev, e) < 0) {
+			if (hypr_expand_word(k, v, c->escape, &ek, e) < 0 ||
+			    hypr_expand_word(val ? val : "", v, c->escape, &ev, e) < 0) {
 				free(ek);
-				hypr_vars_free(&v);
 				json_decref(kv);
 				goto out;
 			}
@@ -674,7 +717,6 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 			if (size > MAX_ENV_LABELS) {
 				free(ek);
 				free(ev);
-				hypr_vars_free(&v);
 				json_decref(kv);
 				hypr_err_set(e, HYPR_EXIT_INPUT, "%s would make the image config's Env "
 				    "and Labels larger than %u bytes (hypr's limit)", op, MAX_ENV_LABELS);
@@ -684,17 +726,25 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 			free(ek);
 			free(ev);
 		}
-		hypr_vars_free(&v);
 		json_array_foreach(kv, i, p) {
 			const char *k = json_string_value(json_array_get(p, 0));
 			const char *val = json_string_value(json_array_get(p, 1));
 			char *np;
 
-			if (op[0] == 'E')
-				set_env(cfg, k, val);
-			else
-				json_object_set_new(obj_field(cfg, "Labels"), k,
-				    json_string(val));
+			if (op[0] == 'E') {
+				if (set_env(st, k, val, e) < 0) {
+					json_decref(kv);
+					free(parts);
+					goto out;
+				}
+			} else {
+				json_t *labels = obj_field(cfg, "Labels"), *old;
+
+				if ((old = json_object_get(labels, k)) != NULL)
+					st->cfgsize -= strlen(k) + json_string_length(old);
+				st->cfgsize += strlen(k) + strlen(val);
+				json_object_set_new(labels, k, json_string(val));
+			}
 			if (asprintf(&np, "%s%s%s=%s", parts ? parts : "",
 			    parts ? " " : "", k, val) < 0)
 				np = NULL;
@@ -803,24 +853,22 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 			*created_by = NULL;
 	} else if (strcmp(op, "STOPSIGNAL") == 0 || strcmp(op, "USER") == 0 ||
 	    strcmp(op, "WORKDIR") == 0 || strcmp(op, "MAINTAINER") == 0) {
-		struct hypr_vars v;
+		const struct hypr_vars *v;
 		char *raw = join_words(json_object_get(instr, "args"), " "), *val;
 		int literal;
 
-		if (raw == NULL || vars_for(st, &v, e) < 0) {
+		if (raw == NULL || (v = stage_vars(st, e)) == NULL) {
 			free(raw);
 			goto out;
 		}
 		if (strcmp(op, "MAINTAINER") == 0) {
 			val = strdup(raw);
-		} else if (hypr_expand_word(raw, &v, c->escape, &val, e) < 0) {
+		} else if (hypr_expand_word(raw, v, c->escape, &val, e) < 0) {
 			free(raw);
-			hypr_vars_free(&v);
 			goto out;
 		}
 		literal = val != NULL && strcmp(raw, val) == 0;
 		free(raw);
-		hypr_vars_free(&v);
 		if (val == NULL)
 			goto out;
 		if (strcmp(op, "STOPSIGNAL") == 0) {

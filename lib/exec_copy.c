@@ -94,7 +94,7 @@ fetch_url(struct ctx *c, struct items *it, const char *url, const char *checksum
 static int
 expand_heredoc(struct stage *st, const char *in, char **out, struct hypr_err *e)
 {
-	struct hypr_vars v;
+	const struct hypr_vars *v;
 	size_t n = strlen(in), k = 0;
 	char *q = malloc(2 * n + 1);
 	int rc;
@@ -114,12 +114,11 @@ expand_heredoc(struct stage *st, const char *in, char **out, struct hypr_err *e)
 		q[k++] = in[i];
 	}
 	q[k] = '\0';
-	if (vars_for(st, &v, e) < 0) {
+	if ((v = stage_vars(st, e)) == NULL) {
 		free(q);
 		return -1;
 	}
-	rc = hypr_expand_word(q, &v, '\\', out, e);
-	hypr_vars_free(&v);
+	rc = hypr_expand_word(q, v, '\\', out, e);
 	free(q);
 	return rc;
 }
@@ -430,12 +429,11 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 		return -1;
 	/* --chown and --chmod take variables too, as in BuildKit. */
 	if (chown != NULL || chmod != NULL) {
-		struct hypr_vars v;
-		int bad = vars_for(st, &v, e) < 0 ||
-		    (chown && hypr_expand_word(chown, &v, c->escape, &chown_x, e) < 0) ||
-		    (chmod && hypr_expand_word(chmod, &v, c->escape, &chmod_x, e) < 0);
+		const struct hypr_vars *v;
+		int bad = (v = stage_vars(st, e)) == NULL ||
+		    (chown && hypr_expand_word(chown, v, c->escape, &chown_x, e) < 0) ||
+		    (chmod && hypr_expand_word(chmod, v, c->escape, &chmod_x, e) < 0);
 
-		hypr_vars_free(&v);
 		if (bad)
 			goto out;
 		if (chown_x)

@@ -85,6 +85,10 @@ struct stage {
 	char base_key[HYPR_DIGEST_LEN + 1];
 	char *author;
 	struct hypr_vars args;	/* ARG values in scope */
+	struct hypr_vars vars;	/* args with Env on top (stage_vars) */
+	struct hypr_map envpos;	/* Env key -> index + 1 of its entry */
+	size_t cfgsize;		/* bytes of Env and Labels */
+	int vars_ok;		/* vars, envpos, cfgsize are current */
 	struct hypr_map declared;	/* ARG names declared in the stage (even unset) */
 	int cmd_set;
 	char *rootfs;		/* flattened final fs for COPY --from (lazy) */
@@ -160,7 +164,7 @@ void exec_warn(struct ctx *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* exec_config.c: instructions that only change the config */
-int vars_for(struct stage *st, struct hypr_vars *v, struct hypr_err *e);
+const struct hypr_vars *stage_vars(struct stage *st, struct hypr_err *e);
 int config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
     char **created_by, struct hypr_err *e);
 int config_is_op(const char *op);

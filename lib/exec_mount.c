@@ -265,7 +265,7 @@ mounts_parse(struct ctx *c, struct stage *st, json_t *instr, struct rmount **out
 {
 	json_t *specs = json_object_get(json_object_get(instr, "flags"), "mount"), *x;
 	const char *wd = hypr_json_str(st->config, "WorkingDir");
-	struct hypr_vars v;
+	const struct hypr_vars *v;
 	struct rmount *m;
 	size_t i, n = json_array_size(specs);
 
@@ -275,25 +275,22 @@ mounts_parse(struct ctx *c, struct stage *st, json_t *instr, struct rmount **out
 		return 0;
 	if ((m = calloc(n, sizeof *m)) == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-	if (vars_for(st, &v, e) < 0) {
+	if ((v = stage_vars(st, e)) == NULL) {
 		free(m);
 		return -1;
 	}
 	json_array_foreach(specs, i, x) {
-		if (parse_one(c, json_string_value(x) ? json_string_value(x) : "", &v, wd, &m[i], e) < 0) {
-			hypr_vars_free(&v);
+		if (parse_one(c, json_string_value(x) ? json_string_value(x) : "", v, wd, &m[i], e) < 0) {
 			mounts_free(m, i + 1);
 			return -1;
 		}
 		for (size_t k = 0; k < i; k++)
 			if (m[k].target && m[i].target && !strcmp(m[k].target, m[i].target)) {
 				hypr_err_set(e, HYPR_EXIT_INPUT, "--mount: two mounts on %s", m[i].target);
-				hypr_vars_free(&v);
 				mounts_free(m, i + 1);
 				return -1;
 			}
 	}
-	hypr_vars_free(&v);
 	*out = m;
 	*nout = n;
 	return 0;

@@ -870,6 +870,50 @@ out:
 	return rc;
 }
 
+/* A name as JSON can hold it: itself when UTF-8, else its bytes in hex. */
+static json_t *
+name_json(const char *name, int *hex)
+{
+	json_t *j = json_string(name);
+	char *h;
+
+	*hex = 0;
+	if (j != NULL)
+		return j;
+	if ((h = malloc(2 * strlen(name) + 1)) == NULL)
+		return NULL;
+	for (size_t i = 0; name[i]; i++)
+		snprintf(h + 2 * i, 3, "%02x", (unsigned char)name[i]);
+	j = json_string(h);
+	free(h);
+	*hex = 1;
+	return j;
+}
+
+/* One source in the digest: [name, mode, size, content digest or link
+ * target, uid, gid, top_file, archive, owned], and a tenth element, true,
+ * when a name is not UTF-8 and is given in hex. */
+static json_t *
+source_record(const struct item *x, const char *digest)
+{
+	int hexn, hexl = 0;
+	json_t *n = name_json(x->rel, &hexn), *l, *a;
+
+	l = S_ISLNK(x->n.mode) ? name_json(x->n.link ? x->n.link : "", &hexl) :
+	    json_string(digest);
+	if (n == NULL || l == NULL) {
+		json_decref(n);
+		json_decref(l);
+		return NULL;
+	}
+	a = json_pack("[o,i,I,o,i,i,b,b,b]", n, (int)x->n.mode, (json_int_t)x->size,
+	    l, x->owned ? (int)x->n.uid : 0, x->owned ? (int)x->n.gid : 0,
+	    x->top_file, x->archive, x->owned);
+	if (a != NULL && (hexn || hexl))
+		json_array_append_new(a, json_true());
+	return a;
+}
+
 /* Digest of what the sources hold: names, types, modes, sizes, owners
  * where they come from the source, content and link targets; not mtimes. */
 int
@@ -893,10 +937,7 @@ sources_digest(struct items *it, char out[HYPR_DIGEST_LEN + 1], struct hypr_err 
 			hypr_sha256_abort(&h);
 			return -1;
 		}
-		a = json_pack("[s,i,I,s,i,i,b,b,b]", x->rel,
-		    (int)x->n.mode, (json_int_t)x->size, S_ISLNK(x->n.mode) ?
-		    (x->n.link ? x->n.link : "") : d, x->owned ? (int)x->n.uid : 0,
-		    x->owned ? (int)x->n.gid : 0, x->top_file, x->archive, x->owned);
+		a = source_record(x, d);
 		s = a ? json_dumps(a, JSON_COMPACT) : NULL;
 		json_decref(a);
 		if (s == NULL) {

@@ -177,6 +177,19 @@ EOF
 	steps
 	run jq -c .Labels <<< "$(final_config)"
 	assert_output '{"x":"env"}'
+	# an ENV after an ARG of the same name hides it; ENV of a set name
+	# replaces it in place (the base image's PATH stays first)
+	plan <<'EOF'
+FROM busybox
+ARG Y=arg
+ENV Y=env Z=1
+ENV PATH=/x:$PATH Z=2
+ARG Y=arg2
+LABEL y=$Y z=$Z
+EOF
+	steps
+	run jq -c '{Env, Labels}' <<< "$(final_config)"
+	assert_output '{"Env":["PATH=/x:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","Y=env","Z=2"],"Labels":{"y":"env","z":"2"}}'
 }
 
 @test "exec: MAINTAINER sets the author; a truncated or unresolved plan is bad input" {

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "dockerfile.h"
+#include "map.h"
 #include "strbuf.h"
 
 /* Limits on what a Dockerfile can make the parser do (hypr-parse(1)). */
@@ -105,8 +106,7 @@ struct df {
 	size_t nglobal;		/* instructions before the first FROM */
 	struct df_stage *st;
 	size_t nst, capst;
-	int *names;		/* open-addressing map: name -> last stage */
-	size_t capnames;
+	struct hypr_map names;	/* stage name -> index + 1 of the last stage */
 	struct df_ref *refs;
 	size_t nrefs, caprefs;
 	struct df_warn *warns;
@@ -132,6 +132,8 @@ void df_trim_space(const char **b, const char **e);
 /* Set a HYPR_EXIT_INPUT error "NAME:LINE: what"; returns -1. */
 int df_fail(struct df *d, long line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A lower-case copy of s, or NULL. */
+char *df_lower_dup(const char *s);
 /* Set the out-of-memory error (HYPR_EXIT_SYSTEM); returns -1. */
 int df_oom(struct df *d);
 /* A JSON string from n bytes; NULL with the error set on NUL or bad UTF-8. */
@@ -202,6 +204,19 @@ int df_can_heredoc(json_t *node);
 int df_known_op(const char *op);
 /* The instruction op is probably a typo of, or NULL. */
 const char *df_suggest_op(const char *op);
+
+/* ---- df_check.c: phase 3, one instruction's rules ---- */
+
+/* Each instruction's checks (flags, arity, blank names, ONBUILD, unknown
+ * instructions), in the order BuildKit's parse functions make them. */
+int df_check_instr(struct df *d, json_t *n, long line);
+/* RUN --mount=type=...: the types hypr cannot honour are refused; each
+ * from= is handed to cb (a stage reference). */
+int df_check_mounts(struct df *d, json_t *flags, long line,
+    int (*cb)(struct df *, const char *, size_t, long), size_t node);
+/* --parse-only keeps the checks the parser alone made before: unknown
+ * instructions and ONBUILD triggers. */
+int df_check_parse_only(struct df *d, json_t *n, long line);
 
 /* ---- df_stage.c: phase 3, stages and the plan ---- */
 

@@ -10,6 +10,7 @@
  * This file: the helpers they share (df.h) and the entry point. */
 #include "dockerfile.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -281,4 +282,14 @@ hypr_dockerfile_plan(const char *text, size_t len,
 	*header = c.hdr;
 	*records = c.recs;
 	return 0;
+}
+
+char *
+df_lower_dup(const char *s)
+{
+	char *l = strdup(s);
+
+	for (char *p = l; p && *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return l;
 }

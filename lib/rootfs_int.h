@@ -1,4 +1,4 @@
-/* rootfs_int.h - what rootfs.c (flattening, reading one file) and squash.c
+/* rootfs_int.h - what rootfs.c (flattening), rootfs_read.c and squash.c
  * share; not an interface for others. */
 #ifndef HYPR_ROOTFS_INT_H
 #define HYPR_ROOTFS_INT_H

@@ -19,7 +19,8 @@ hypr=${HYPR:-$src/build/bin/hypr}
 mib=${MIB:-64}
 net=${NET:-256}
 work=$(mktemp -d /var/tmp/hypr-bench.XXXXXX)
-dpid= spid=
+dpid=''
+spid=''
 cleanup() {
 	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
 	[ -n "$spid" ] && kill "$spid" 2>/dev/null
@@ -114,6 +115,7 @@ curl -s -o /dev/null "http://127.0.0.1:$port/"
 rate host-curl
 nctx=$work/net
 mkdir -p "$nctx"
+# shellcheck disable=SC2016 # $ROUND is for the build
 printf 'FROM busybox\nARG ROUND=1\nRUN wget -q -O /dev/null http://%s:%s/ && echo "$ROUND"\n' \
 	10.0.2.2 "$port" > "$nctx/Dockerfile"
 "$hypr" build -q --no-cache --network=default -t bench:net "$nctx" >/dev/null

@@ -39,3 +39,58 @@ peers_buildah() {
 	skopeo copy -q oci:"$layout":latest \
 		"containers-storage:[vfs@$work/buildah+$work/buildah-run]docker.io/library/busybox:latest"
 }
+
+# peers_debian NAME: a debootstrap minbase Debian (bookworm) rootfs and its
+# OCI layout, made once and cached under $HYPR_BENCH_CACHE (default
+# /var/cache/hypr-bench; the first run needs Debian's mirror). Sets rootfs
+# and layout (the OCI layout, tag latest).
+peers_debian() {
+	cache=${HYPR_BENCH_CACHE:-/var/cache/hypr-bench}
+	mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+	rootfs=$cache/debian-minbase
+	layout=$cache/debian-minbase-oci
+	mkdir -p "$cache"
+	(
+		flock 9
+		if [ ! -f "$rootfs.done" ]; then
+			rm -rf "$rootfs"
+			echo "$1: debootstrap --variant=minbase bookworm (once)" >&2
+			debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >/dev/null
+			touch "$rootfs.done"
+		fi
+		if [ ! -f "$layout/index.json" ]; then
+			echo "$1: making the OCI layout (once)" >&2
+			t=$(mktemp -d "$cache/layout.XXXXXX")
+			mkdir -p "$t/blobs/sha256"
+			tar --numeric-owner --sort=name --mtime=@0 -C "$rootfs" -cf "$t/layer.tar" .
+			gzip -n -6 < "$t/layer.tar" > "$t/layer.tar.gz"
+			diffid=$(sha256sum < "$t/layer.tar" | cut -d' ' -f1)
+			lhex=$(sha256sum < "$t/layer.tar.gz" | cut -d' ' -f1)
+			lsize=$(stat -c %s "$t/layer.tar.gz")
+			mv "$t/layer.tar.gz" "$t/blobs/sha256/$lhex"
+			rm "$t/layer.tar"
+			jq -cn --arg d "sha256:$diffid" '{architecture: "amd64", os: "linux",
+			  config: {Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+			  Cmd: ["bash"]}, rootfs: {type: "layers", diff_ids: [$d]}}' > "$t/config.json"
+			chex=$(sha256sum < "$t/config.json" | cut -d' ' -f1)
+			csize=$(stat -c %s "$t/config.json")
+			mv "$t/config.json" "$t/blobs/sha256/$chex"
+			jq -cn --arg c "sha256:$chex" --argjson cs "$csize" --arg l "sha256:$lhex" \
+				--argjson ls "$lsize" '{schemaVersion: 2,
+			  mediaType: "application/vnd.oci.image.manifest.v1+json",
+			  config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $c, size: $cs},
+			  layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $l,
+			  size: $ls}]}' > "$t/m.json"
+			mhex=$(sha256sum < "$t/m.json" | cut -d' ' -f1)
+			msize=$(stat -c %s "$t/m.json")
+			mv "$t/m.json" "$t/blobs/sha256/$mhex"
+			jq -cn --arg m "sha256:$mhex" --argjson ms "$msize" '{schemaVersion: 2,
+			  manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json",
+			  digest: $m, size: $ms, annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' \
+				> "$t/index.json"
+			echo '{"imageLayoutVersion":"1.0.0"}' > "$t/oci-layout"
+			rm -rf "$layout"
+			mv "$t" "$layout"
+		fi
+	) 9>"$cache/.debian-minbase.lock"
+}

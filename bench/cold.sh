@@ -1,0 +1,156 @@
+#!/bin/sh
+# bench/cold.sh - cold builds (no build cache, base images already local):
+# `hypr build --no-cache` against `docker build --no-cache --network=none`
+# (BuildKit, Debian's docker.io), alternating, RUNS rounds each (default 3),
+# medians and the ratio hypr/docker (issue 16: the goal is <= 1.0).
+#   small:  busybox base, 3 RUN, COPYs and every config instruction
+#   files:  Debian minbase, COPY of 2000 small files and a 50 MiB file, one
+#           RUN (sha256sum of the big file)
+# For hypr it also prints the peak RSS of the whole build (the largest
+# process: QEMU or a stage) and the bytes the build wrote under
+# $HYPR_ROOT/tmp. Needs skopeo, jq, debootstrap once (bench/peers.sh) and
+# root for dockerd; without docker.io only hypr's times are printed.
+set -eu
+src=$(cd "$(dirname "$0")/.." && pwd)
+hypr=${HYPR:-$src/build/bin/hypr}
+runs=${RUNS:-3}
+work=$(mktemp -d /var/tmp/hypr-cold.XXXXXX)
+dpid=
+cleanup() {
+	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+	rm -rf "$work" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+for t in skopeo jq; do
+	command -v "$t" >/dev/null || { echo "cold.sh: needs $t (HYPR_BENCH_DEPS=1 tools/install-deps.sh)" >&2; exit 4; }
+done
+# shellcheck source=bench/peers.sh
+. "$src/bench/peers.sh"
+peers_debian cold.sh
+deblayout=$layout
+layout=$work/busybox-oci
+"$src/tests/lib/mkbase.sh" "$layout" >/dev/null
+
+export HYPR_ROOT="$work/hypr-root"
+"$hypr" load --name busybox:latest "$layout" >/dev/null
+"$hypr" load --name debian:bookworm "$deblayout" >/dev/null
+docker=
+if peers_dockerd cold.sh; then
+	skopeo copy -q oci:"$deblayout":latest --dest-daemon-host "$DOCKER_HOST" \
+		docker-daemon:debian:bookworm
+	docker=/usr/bin/docker
+fi
+
+# --- the contexts ---------------------------------------------------------
+small=$work/small
+mkdir -p "$small/dir"
+echo one > "$small/f1"
+echo two > "$small/f2"
+for i in 1 2 3 4 5; do echo "$i" > "$small/dir/$i"; done
+cat > "$small/Dockerfile" <<'EOF'
+FROM busybox
+LABEL org.example.name=small
+ENV APP=/app MODE=cold
+ARG BUILD=1
+WORKDIR /app
+COPY f1 f2 ./
+RUN echo "built $BUILD" > /app/built && ls /app > /app/listing
+COPY dir /srv/dir
+RUN mkdir -p /data && for i in $(seq 100); do echo "$i" > /data/f$i; done
+USER 0:0
+EXPOSE 8080/tcp
+VOLUME /data
+RUN cat /app/built /app/listing > /app/all
+HEALTHCHECK --interval=30s CMD test -f /app/all
+SHELL ["/bin/sh", "-c"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/all"]
+ONBUILD RUN true
+EOF
+
+files=$work/files
+mkdir -p "$files/small"
+python3 - "$files/small" <<'PY'
+import os, sys
+d = sys.argv[1]
+for i in range(2000):
+    sub = os.path.join(d, "%02d" % (i // 100))
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, "f%04d" % i), "w") as f:
+        f.write("file %d\n" % i * (1 + i % 20))
+PY
+head -c 52428800 /dev/urandom > "$files/big"
+cat > "$files/Dockerfile" <<'EOF'
+FROM debian:bookworm
+COPY small /srv/small
+COPY big /srv/big
+RUN sha256sum /srv/big > /srv/big.sha256
+EOF
+
+now() { date +%s.%N; }
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# one NAME CTX: a round of each tool on CTX, times appended to $work/NAME.*
+one() {
+	t0=$(now)
+	/usr/bin/time -f %M -o "$work/rss" "$hypr" build -q --no-cache -t "cold:$1" "$2" \
+		>/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+	t1=$(now)
+	echo "$t1 - $t0" | bc >> "$work/$1.hypr"
+	cat "$work/rss" >> "$work/$1.rss"
+	if [ -n "$docker" ]; then
+		t0=$(now)
+		"$docker" build -q --no-cache --network=none -t "cold:$1" "$2" \
+			>/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+		t1=$(now)
+		echo "$t1 - $t0" | bc >> "$work/$1.docker"
+	fi
+}
+
+# tmpbytes NAME CTX: the most disk the build held under $HYPR_ROOT/tmp at
+# once, sampled every 50 ms (the build removes its files when it ends)
+tmpbytes() {
+	(
+		max=0
+		while [ ! -f "$work/stop" ]; do
+			a=$(du -sB1 "$HYPR_ROOT/tmp" 2>/dev/null | cut -f1) || a=0
+			[ "${a:-0}" -gt "$max" ] && max=$a
+			echo "$max" > "$work/tmpmax"
+			sleep 0.05
+		done
+	) &
+	w=$!
+	"$hypr" build -q --no-cache -t "cold:$1" "$2" >/dev/null 2>&1
+	touch "$work/stop"
+	wait "$w"
+	rm -f "$work/stop"
+	cat "$work/tmpmax"
+}
+
+# warm-up (page cache, the KVM verdict, docker's base)
+one small "$small" >/dev/null
+one files "$files" >/dev/null
+for f in "$work"/*.hypr "$work"/*.docker "$work"/*.rss; do : > "$f"; done 2>/dev/null || true
+i=0
+while [ "$i" -lt "$runs" ]; do
+	one small "$small"
+	one files "$files"
+	i=$((i + 1))
+done
+
+echo
+echo "cold build, median of $runs (load average $(cut -d' ' -f1-3 /proc/loadavg)):"
+for c in small files; do
+	h=$(median < "$work/$c.hypr")
+	rss=$(sort -n "$work/$c.rss" | tail -1)
+	tmp=$(tmpbytes "$c" "$([ "$c" = small ] && echo "$small" || echo "$files")")
+	if [ -n "$docker" ]; then
+		d=$(median < "$work/$c.docker")
+		printf '  %-6s hypr %6.2f s   docker %6.2f s   ratio %5.2fx' "$c" "$h" "$d" \
+			"$(echo "$h / $d" | bc -l)"
+	else
+		printf '  %-6s hypr %6.2f s' "$c" "$h"
+	fi
+	printf '   peak RSS %d MB, tmp %d MB\n' "$((rss / 1024))" "$((tmp / 1048576))"
+done

@@ -40,6 +40,14 @@ int cmd_proxy(int argc, char **argv);
 /* Shared helpers (ctrcmd.c). */
 /* "Up 5 seconds (healthy)", "Exited (0) 3 minutes ago", ... */
 void ctr_status(const struct hypr_ctr *c, char *buf, size_t n);
+/* created, running, restarting, exited, dead (docker's .State). */
+const char *ctr_state(const struct hypr_ctr *c);
+/* "127.0.0.1:8080->80/tcp, ..." (compose's hidden forwards left out). */
+void ctr_ports_text(const struct hypr_ctr *c, char *buf, size_t n);
+/* docker ps's COMMAND column ("\"httpd -f\""), cut to 20 characters with trunc. */
+void ctr_command_text(const struct hypr_ctr *c, int trunc, char *buf, size_t n);
+/* Docker's units.HumanDuration ("5 seconds", "About a minute"). */
+void ctr_human(int64_t ns, char *buf, size_t n);
 /* Go-style durations ("1m30s", "500ms") to nanoseconds; -1 if bad. */
 int64_t ctr_duration(const char *s);
 /* "SIGTERM", "TERM", "15" -> 15; -1 if unknown. */

@@ -132,8 +132,8 @@ ctr_should_restart(json_t *restart, int status, int count)
 }
 
 /* Docker's units.HumanDuration. */
-static void
-human(int64_t ns, char *buf, size_t n)
+void
+ctr_human(int64_t ns, char *buf, size_t n)
 {
 	int64_t s = ns / 1000000000, m = s / 60, h = m / 60;
 
@@ -162,7 +162,7 @@ human(int64_t ns, char *buf, size_t n)
 }
 
 /* created, running, restarting, exited, dead (docker's .State) */
-static const char *
+const char *
 ctr_state(const struct hypr_ctr *c)
 {
 	const char *st = jstr(c->state, "status");
@@ -188,11 +188,11 @@ ctr_status(const struct hypr_ctr *c, char *buf, size_t n)
 	if (!strcmp(st, "running")) {
 		const char *hs = jstr(json_object_get(c->state, "health"), "status");
 		int64_t since = json_integer_value(json_object_get(c->state, "started_at"));
-		human(since ? t - since : 0, h, sizeof h);
+		ctr_human(since ? t - since : 0, h, sizeof h);
 		snprintf(buf, n, "Up %s%s%s%s", h, hs ? (strcmp(hs, "starting") ? " (" : " (health: ") : "",
 		    hs ? hs : "", hs ? ")" : "");
 	} else if (!strcmp(st, "restarting") || !strcmp(st, "exited")) {
-		human(t - json_integer_value(json_object_get(c->state, "finished_at")), h, sizeof h);
+		ctr_human(t - json_integer_value(json_object_get(c->state, "finished_at")), h, sizeof h);
 		snprintf(buf, n, "%s (%lld) %s ago", !strcmp(st, "exited") ? "Exited" : "Restarting",
 		    (long long)json_integer_value(json_object_get(c->state, "exit_code")), h);
 	} else if (!strcmp(st, "dead")) {
@@ -202,8 +202,8 @@ ctr_status(const struct hypr_ctr *c, char *buf, size_t n)
 	}
 }
 
-static void
-ports_text(const struct hypr_ctr *c, char *buf, size_t n)
+void
+ctr_ports_text(const struct hypr_ctr *c, char *buf, size_t n)
 {
 	json_t *p;
 	size_t i, used = 0;
@@ -223,8 +223,8 @@ ports_text(const struct hypr_ctr *c, char *buf, size_t n)
 
 /* docker ps's COMMAND: the command cut to 20 characters (19 and an
  * ellipsis), then quoted as Go's strconv.Quote does. */
-static void
-command_text(const struct hypr_ctr *c, int trunc, char *buf, size_t n)
+void
+ctr_command_text(const struct hypr_ctr *c, int trunc, char *buf, size_t n)
 {
 	char cmd[4096] = "";
 	size_t used = 0, i, o = 0, chars = 0;
@@ -306,8 +306,8 @@ format_row(const struct hypr_ctr *c, const char *fmt, int trunc)
 	else
 		snprintf(id, sizeof id, "%s", c->id);
 	ctr_status(c, st, sizeof st);
-	ports_text(c, ports, sizeof ports);
-	command_text(c, trunc, cmd, sizeof cmd);
+	ctr_ports_text(c, ports, sizeof ports);
+	ctr_command_text(c, trunc, cmd, sizeof cmd);
 	for (const char *p = fmt; *p;) {
 		const char *e = strstr(p, "}}");
 		if (!strncmp(p, "{{", 2) && e) {
@@ -432,12 +432,12 @@ cmd_ps(int argc, char **argv)
 		else
 			snprintf(rows[nr].f[0], sizeof rows[nr].f[0], "%s", c->id);
 		snprintf(rows[nr].f[1], sizeof rows[nr].f[1], "%s", jstr(c->config, "image"));
-		command_text(c, trunc, rows[nr].f[2], sizeof rows[nr].f[2]);
-		human(hypr_ctr_now_ns() - json_integer_value(json_object_get(c->config, "created")),
+		ctr_command_text(c, trunc, rows[nr].f[2], sizeof rows[nr].f[2]);
+		ctr_human(hypr_ctr_now_ns() - json_integer_value(json_object_get(c->config, "created")),
 		    h, sizeof h);
 		snprintf(rows[nr].f[3], sizeof rows[nr].f[3], "%s ago", h);
 		ctr_status(c, rows[nr].f[4], sizeof rows[nr].f[4]);
-		ports_text(c, rows[nr].f[5], sizeof rows[nr].f[5]);
+		ctr_ports_text(c, rows[nr].f[5], sizeof rows[nr].f[5]);
 		snprintf(rows[nr].f[6], sizeof rows[nr].f[6], "%s", jstr(c->config, "name"));
 		for (int k = 0; k < 7; k++) {
 			/* columns count characters, not bytes (the ellipsis) */

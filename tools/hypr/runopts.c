@@ -453,6 +453,8 @@ health_config(json_t *spec, json_t *image_hc)
 		return json_null();
 	if ((s = jstr(h, "cmd"))) {
 		test = json_pack("[s,s,s]", "/bin/sh", "-c", s);
+	} else if (json_array_size(json_object_get(h, "argv"))) {
+		test = json_deep_copy(json_object_get(h, "argv"));
 	} else if (json_is_object(image_hc) && json_is_array(json_object_get(image_hc, "Test"))) {
 		json_t *t = json_object_get(image_hc, "Test");
 		const char *kind = json_string_value(json_array_get(t, 0));
@@ -582,17 +584,14 @@ ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c, int *
 			if (gp > 0 && gp < 65536)
 				add_port(ports, "127.0.0.1", port_pick(udp, "127.0.0.1"), gp, udp, 0);
 		}
-	/* compose: a service's ports the other services reach, on hidden forwards */
+	/* compose: a service's ports the other services reach, on hidden
+	 * forwards: [guest, host] (host 0: any free port) */
 	json_array_foreach(json_object_get(spec, "expose"), i, v) {
-		unsigned gp = (unsigned)json_integer_value(v);
-		size_t k;
-		json_t *p;
-		int have = 0;
-		json_array_foreach(ports, k, p)
-			have |= (unsigned)json_integer_value(json_object_get(p, "guest_port")) == gp &&
-			    !strcmp(jstr(p, "proto"), "tcp");
-		if (!have)
-			add_port(ports, "127.0.0.1", port_pick(0, "127.0.0.1"), gp, 0, 1);
+		unsigned gp = (unsigned)json_integer_value(json_array_get(v, 0));
+		unsigned hp = (unsigned)json_integer_value(json_array_get(v, 1));
+		if (!hp || !port_free(0, "127.0.0.1", hp))
+			hp = port_pick(0, "127.0.0.1");
+		add_port(ports, "127.0.0.1", hp, gp, 0, 1);
 	}
 	net = (str && strcmp(str, "none")) || json_array_size(ports) ||
 	    json_array_size(json_object_get(spec, "guestfwds"));
@@ -705,7 +704,7 @@ cmd_run(int argc, char **argv)
 	struct hypr_root root;
 	struct hypr_err e = { 0 };
 	struct hypr_ctr c;
-	int at, sqfd, lockfd, detach;
+	int at, sqfd, lockfd, detach, rc;
 	json_t *spec = parse_run(argc, argv, &at);
 
 	detach = json_is_true(json_object_get(spec, "detach"));
@@ -713,5 +712,9 @@ cmd_run(int argc, char **argv)
 		die_err(&e);
 	ctr_create(&root, spec, &c, &sqfd, &lockfd);
 	json_decref(spec);
-	return ctr_start(&root, &c, sqfd, lockfd, !detach, 0);
+	rc = ctr_start(&root, &c, sqfd, lockfd, !detach, 0);
+	hypr_ctr_free(&c);
+	if (detach && rc == 0)
+		return close_stdout();
+	return rc;
 }

@@ -1101,7 +1101,8 @@ ctr_start(const struct hypr_root *root, struct hypr_ctr *c, int sqfd, int lockfd
 		if (!strncmp(buf, "ok\n", 3)) {
 			if (!quiet)
 				printf("%s\n", c->id);
-			return close_stdout();
+			fflush(stdout);
+			return 0;
 		}
 		if (!strncmp(buf, "fail ", 5)) {
 			int code = atoi(buf + 5);

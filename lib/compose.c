@@ -1036,7 +1036,7 @@ hypr_compose_load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 				goto out;
 		} else if (key && (!strcmp(key, "volumes") || !strcmp(key, "networks") ||
 		    !strcmp(key, "configs") || !strcmp(key, "secrets"))) {
-			if (add_warning(&x, k, "top-level %s%s are not supported by hypr; ignored", key,
+			if (add_warning(&x, k, "top-level %s: not supported by hypr%s; ignored", key,
 			    !strcmp(key, "networks") ? " (each project has one user network)" : "") < 0)
 				goto out;
 		}
@@ -1070,6 +1070,7 @@ hypr_compose_load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 		}
 		if (parse_service(&x, s, v) < 0)
 			goto out;
+		s->line = line_of(k);	/* the service's name */
 	}
 	r = 0;
 out:

@@ -3,7 +3,7 @@
 # the guest kernel, hypr-init, the image's squashfs, the process, shutdown)
 # against `docker run --rm --network=none IMAGE true` (namespaces), same
 # busybox image made locally; under KVM too when hypr's canary allows it.
-# Then what a -v share (9p, msize 512 KiB, cache=none) moves: 256 MiB
+# Then what a -v share (9p, msize 512000, cache=none) moves: 256 MiB
 # written and read back with dd from the guest, against the guest's own
 # writable layer (tmpfs).
 # Docker's engine may not run containers on this host (no cgroups or

@@ -33,9 +33,9 @@
 
 extern char **environ;
 
-/* 9p message size: QEMU's virtio transport takes up to 512 KiB; bigger
+/* 9p message size: what QEMU's virtio transport grants at most; bigger
  * messages mean fewer round trips through the emulated device. */
-#define NINEP_MSIZE (512u << 10)
+#define NINEP_MSIZE 512000u
 
 /* ---- the request ---- */
 

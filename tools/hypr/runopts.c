@@ -523,10 +523,59 @@ ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c, int *
 	struct hypr_err e = { 0 };
 	json_t *m, *cfg = json_object(), *argv = json_array(), *env = json_array(), *v;
 	json_t *ports = json_array(), *vols = json_array(), *hosts = json_array();
-	const char *image = jstr(spec, "image"), *str;
+	const char *image = jstr(spec, "image"), *str, *netw = jstr(spec, "network");
 	char sq[4400], tag[600];
 	size_t i;
 	int net = 0;
+
+	/* the options first: a bad one fails before any lock is taken */
+	/* network: -p or --network=default gives one; none refuses -p */
+	if (netw && strcmp(netw, "none") && strcmp(netw, "default") && strcmp(netw, "bridge"))
+		die(HYPR_EXIT_USAGE, "run: --network %s: none or default (QEMU user networking)", netw);
+	json_array_foreach(json_object_get(spec, "ports"), i, v)
+		publish(ports, json_string_value(v));
+	/* compose: a service's ports the other services reach, on hidden
+	 * forwards: [guest, host] (host 0: any free port) */
+	json_array_foreach(json_object_get(spec, "expose"), i, v) {
+		unsigned gp = (unsigned)json_integer_value(json_array_get(v, 0));
+		unsigned hp = (unsigned)json_integer_value(json_array_get(v, 1));
+		if (!hp || !port_free(0, "127.0.0.1", hp))
+			hp = port_pick(0, "127.0.0.1");
+		add_port(ports, "127.0.0.1", hp, gp, 0, 1);
+	}
+	json_array_foreach(json_object_get(spec, "volumes"), i, v)
+		volume(vols, json_string_value(v));
+	if (json_array_size(vols) > 32)
+		die(HYPR_EXIT_USAGE, "run: at most 32 volumes");
+	json_array_foreach(json_object_get(spec, "add_hosts"), i, v) {
+		const char *h = json_string_value(v), *colon = h ? strchr(h, ':') : NULL;
+		char *line;
+		if (!colon || colon == h || !colon[1])
+			die(HYPR_EXIT_USAGE, "run: --add-host %s: want NAME:IP", h ? h : "");
+		if (asprintf(&line, "%s %.*s", colon + 1, (int)(colon - h), h) < 0)
+			die(HYPR_EXIT_SYSTEM, "out of memory");
+		json_array_append_new(hosts, json_string(line));
+		free(line);
+	}
+	json_array_extend(hosts, json_object_get(spec, "hosts"));
+
+	if ((str = jstr(spec, "name"))) {
+		for (const char *p = str; *p; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || (p > str && strchr("_.-", *p))))
+				die(HYPR_EXIT_USAGE, "run: --name %s: Invalid container name, only "
+				    "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", str);
+		json_object_set_new(cfg, "name", json_string(str));
+	}
+	if ((str = jstr(spec, "memory"))) {
+		uint64_t b;
+		if (hypr_size_parse(str, &b) < 0 || b < (64ull << 20) || b > (1ull << 40))
+			die(HYPR_EXIT_USAGE, "run: --memory %s: a size of at least 64m (e.g. 512m)", str);
+	}
+	json_decref(restart_config(jstr(spec, "restart")));
+	if (json_is_true(json_object_get(spec, "rm")) && jstr(spec, "restart") &&
+	    strcmp(jstr(spec, "restart"), "no"))
+		die(HYPR_EXIT_USAGE, "run: --restart and --rm are exclusive");
 
 	/* the store's lock: the image cannot go while we lock its squashfs */
 	if (hypr_store_open(&s, root->path, 1, &e) < 0)
@@ -544,6 +593,18 @@ ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c, int *
 		if (errno != EINTR)
 			die_errno("locking %s", sq);
 
+	if (json_is_true(json_object_get(spec, "publish_all")))
+		json_array_foreach(json_object_get(m, "exposed_ports"), i, v) {
+			const char *ep = json_string_value(v);
+			unsigned gp = (unsigned)atoi(ep ? ep : "0");
+			int udp = ep && strstr(ep, "/udp") != NULL;
+			if (gp > 0 && gp < 65536)
+				add_port(ports, "127.0.0.1", port_pick(udp, "127.0.0.1"), gp, udp, 0);
+		}
+	net = (netw && strcmp(netw, "none")) || json_array_size(ports) ||
+	    json_array_size(json_object_get(spec, "guestfwds"));
+	if (netw && !strcmp(netw, "none") && json_array_size(ports))
+		die(HYPR_EXIT_USAGE, "run: -p needs a network (not --network none)");
 	/* the command: ENTRYPOINT + CMD; --entrypoint resets the image's CMD */
 	{
 		json_t *ep = json_object_get(spec, "entrypoint"), *cmd = json_object_get(spec, "command");
@@ -570,57 +631,6 @@ ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c, int *
 	if (json_is_true(json_object_get(spec, "tty")))
 		env_set(env, getenv("HYPR_TERM_DEFAULT") ? getenv("HYPR_TERM_DEFAULT") : "TERM=xterm");
 
-	/* network: -p or --network=default gives one; none refuses -p */
-	str = jstr(spec, "network");
-	if (str && strcmp(str, "none") && strcmp(str, "default") && strcmp(str, "bridge"))
-		die(HYPR_EXIT_USAGE, "run: --network %s: none or default (QEMU user networking)", str);
-	json_array_foreach(json_object_get(spec, "ports"), i, v)
-		publish(ports, json_string_value(v));
-	if (json_is_true(json_object_get(spec, "publish_all")))
-		json_array_foreach(json_object_get(m, "exposed_ports"), i, v) {
-			const char *ep = json_string_value(v);
-			unsigned gp = (unsigned)atoi(ep ? ep : "0");
-			int udp = ep && strstr(ep, "/udp") != NULL;
-			if (gp > 0 && gp < 65536)
-				add_port(ports, "127.0.0.1", port_pick(udp, "127.0.0.1"), gp, udp, 0);
-		}
-	/* compose: a service's ports the other services reach, on hidden
-	 * forwards: [guest, host] (host 0: any free port) */
-	json_array_foreach(json_object_get(spec, "expose"), i, v) {
-		unsigned gp = (unsigned)json_integer_value(json_array_get(v, 0));
-		unsigned hp = (unsigned)json_integer_value(json_array_get(v, 1));
-		if (!hp || !port_free(0, "127.0.0.1", hp))
-			hp = port_pick(0, "127.0.0.1");
-		add_port(ports, "127.0.0.1", hp, gp, 0, 1);
-	}
-	net = (str && strcmp(str, "none")) || json_array_size(ports) ||
-	    json_array_size(json_object_get(spec, "guestfwds"));
-	if (str && !strcmp(str, "none") && json_array_size(ports))
-		die(HYPR_EXIT_USAGE, "run: -p needs a network (not --network none)");
-	json_array_foreach(json_object_get(spec, "volumes"), i, v)
-		volume(vols, json_string_value(v));
-	if (json_array_size(vols) > 32)
-		die(HYPR_EXIT_USAGE, "run: at most 32 volumes");
-	json_array_foreach(json_object_get(spec, "add_hosts"), i, v) {
-		const char *h = json_string_value(v), *colon = h ? strchr(h, ':') : NULL;
-		char *line;
-		if (!colon || colon == h || !colon[1])
-			die(HYPR_EXIT_USAGE, "run: --add-host %s: want NAME:IP", h ? h : "");
-		if (asprintf(&line, "%s %.*s", colon + 1, (int)(colon - h), h) < 0)
-			die(HYPR_EXIT_SYSTEM, "out of memory");
-		json_array_append_new(hosts, json_string(line));
-		free(line);
-	}
-	json_array_extend(hosts, json_object_get(spec, "hosts"));
-
-	if ((str = jstr(spec, "name"))) {
-		for (const char *p = str; *p; p++)
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			    (*p >= '0' && *p <= '9') || (p > str && strchr("_.-", *p))))
-				die(HYPR_EXIT_USAGE, "run: --name %s: Invalid container name, only "
-				    "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", str);
-		json_object_set_new(cfg, "name", json_string(str));
-	}
 	json_object_set_new(cfg, "hypr", json_string("container"));
 	json_object_set_new(cfg, "version", json_integer(1));
 	json_object_set_new(cfg, "image", json_string(image));

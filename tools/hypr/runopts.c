@@ -656,8 +656,8 @@ ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c, int *
 	json_object_set_new(cfg, "ports", ports);
 	json_object_set_new(cfg, "volumes", vols);
 	json_object_set_new(cfg, "hosts", hosts);
-	json_object_set(cfg, "guestfwds", json_is_array(json_object_get(spec, "guestfwds")) ?
-	    json_object_get(spec, "guestfwds") : json_array());
+	json_object_set_new(cfg, "guestfwds", json_is_array(json_object_get(spec, "guestfwds")) ?
+	    json_incref(json_object_get(spec, "guestfwds")) : json_array());
 	if ((str = jstr(spec, "memory"))) {
 		uint64_t b;
 		if (hypr_size_parse(str, &b) < 0 || b < (64ull << 20) || b > (1ull << 40))
@@ -695,8 +695,8 @@ ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c, int *
 			die(HYPR_EXIT_USAGE, "run: --stop-timeout %s: seconds", to);
 		json_object_set_new(cfg, "stop_timeout", json_integer(t));
 	}
-	json_object_set(cfg, "labels", json_is_object(json_object_get(spec, "labels")) ?
-	    json_object_get(spec, "labels") : json_object());
+	json_object_set_new(cfg, "labels", json_is_object(json_object_get(spec, "labels")) ?
+	    json_incref(json_object_get(spec, "labels")) : json_object());
 	if (json_is_true(json_object_get(spec, "interactive")) && json_is_true(json_object_get(spec, "detach")))
 		json_object_set_new(cfg, "interactive", json_false());	/* nobody to read */
 

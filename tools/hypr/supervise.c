@@ -1024,6 +1024,9 @@ supervise(struct sup *s)
 		struct hypr_err ign = { 0 };
 		hypr_ctr_remove(s->c, &ign);
 	}
+	/* a stop's client learns it is done when its socket closes */
+	for (int k = 0; k < MAXCL; k++)
+		client_close(s, k);
 	if (rc < 0) {
 		if (s->fg)
 			die(HYPR_EXIT_SYSTEM, "%s", s->err);

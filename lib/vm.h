@@ -42,7 +42,8 @@ struct hypr_vm_opts {
 	const char *tmpdir;	/* where scratch/out/in disks live (deleted on stop) */
 	const char *accel;	/* "kvm", "tcg" or NULL = auto (HYPR_ACCEL, then probe) */
 	int mem_mb;		/* 0 = default */
-	int cpus;		/* 0 = default */
+	int cpus;		/* 0 = HYPR_VM_CPUS, else the host's CPUs (at most
+				 * 16); a runtime VM under TCG: 1 */
 	double boot_timeout;	/* seconds to READY; 0 = default */
 	uint64_t disk;		/* bytes a build's layers may take (the scratch
 				 * disk); 0 = HYPR_BUILD_DISK, else 64 GiB or

@@ -87,6 +87,8 @@ built by hypr"
 	assert_equal "$stderr" "hypr-init: exec /no/such/program: No such file or directory"
 	run -126 hypr run --rm hello /etc/passwd
 	run -137 hypr run --rm hello sh -c 'kill -9 $$'
+	# a reader gone is the process's broken pipe (SIGPIPE: 141)
+	run -141 bash -c 'hypr run --rm hello yes | head -1 >/dev/null; exit "${PIPESTATUS[0]}"'
 	run -0 hypr ps -aq
 	assert_output ""
 }

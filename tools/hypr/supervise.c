@@ -161,10 +161,18 @@ log_out(struct sup *s, int stream, const void *p, size_t n)
 static void
 term_out(struct sup *s, int fd, const void *p, size_t n)
 {
+	struct hypr_err e = { 0 };
+
 	if (!s->fg || !s->out_ok[fd])
 		return;
-	if (hypr_write_all(fd, p, n) < 0)
-		s->out_ok[fd] = 0;	/* a closed pipe: the log still has it */
+	if (hypr_write_all(fd, p, n) < 0) {
+		/* the log still has it; a reader gone (`hypr run img yes |
+		 * head -1`) is the process's broken pipe: SIGPIPE, as if it
+		 * had written to that pipe itself */
+		s->out_ok[fd] = 0;
+		if (errno == EPIPE && s->vm && s->started && !s->done)
+			hypr_vm_proc_signal(s->vm, MAIN_ID, SIGPIPE, &e);
+	}
 }
 
 /* ---- the terminal ---- */

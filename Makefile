@@ -97,12 +97,13 @@ clean:
 .PRECIOUS: $(B)/%.o
 
 # The README's main job: build hypr, load a busybox base made locally (no
-# registry), build examples/hello and list the images.
+# registry), build examples/hello, list the images and run it.
 demo: all kernel
 	@test -f $(B)/busybox-oci/index.json || tests/lib/mkbase.sh $(B)/busybox-oci
 	$(B)/bin/hypr load --name busybox:latest $(B)/busybox-oci
 	$(B)/bin/hypr build -t hello:latest examples/hello
 	$(B)/bin/hypr images
+	$(B)/bin/hypr run --rm hello:latest
 .PHONY: demo
 
 # Fuzzing (clang, libclang-rt-14-dev: HYPR_FUZZ_DEPS=1 tools/install-deps.sh):

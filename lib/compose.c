@@ -184,6 +184,8 @@ nomem:
 	return oom(e);
 }
 
+static void kv_free(struct hypr_compose_kv *v, size_t n);
+
 static const char *
 scalar(yaml_node_t *n)
 {
@@ -398,6 +400,425 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 }
 
 static int
+strv_add(char ***v, size_t *n, char *str, struct hypr_err *e)
+{
+	char **q = realloc(*v, (*n + 2) * sizeof *q);
+
+	if (!q) {
+		free(str);
+		return oom(e);
+	}
+	*v = q;
+	q[(*n)++] = str;
+	q[*n] = NULL;
+	return 0;
+}
+
+/* A list of strings (each interpolated). */
+static int
+str_list(struct ctx *x, yaml_node_t *n, const char *what, char ***v, size_t *cnt)
+{
+	yaml_node_item_t *i;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: %s must be a list",
+		    x->fname, line_of(n), what);
+	for (i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+		char *t;
+		if (str_of(x, yaml_document_get_node(x->doc, *i), what, &t) < 0 ||
+		    strv_add(v, cnt, t, x->e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A command string split as a POSIX shell splits words (Compose uses
+ * shlex): blanks separate, quotes group, a backslash escapes. */
+static int
+shell_split(struct ctx *x, yaml_node_t *n, const char *s, char ***v, size_t *cnt)
+{
+	struct sbuf w = { 0 };
+	int inword = 0;
+
+	for (;; s++) {
+		if (!*s || *s == ' ' || *s == '\t' || *s == '\n') {
+			if (inword) {
+				if (strv_add(v, cnt, w.p ? w.p : strdup(""), x->e) < 0)
+					return -1;
+				memset(&w, 0, sizeof w);
+				inword = 0;
+			}
+			if (!*s)
+				return 0;
+			continue;
+		}
+		inword = 1;
+		if (*s == '\'') {
+			const char *e = strchr(s + 1, '\'');
+			if (!e)
+				goto unbalanced;
+			if (sb_add(&w, s + 1, (size_t)(e - s - 1)) < 0 || sb_add(&w, "", 0) < 0)
+				return oom(x->e);
+			s = e;
+		} else if (*s == '"') {
+			for (s++; *s && *s != '"'; s++) {
+				if (*s == '\\' && s[1] && strchr("\"\\$`\n", s[1]))
+					s++;
+				if (sb_add(&w, s, 1) < 0)
+					return oom(x->e);
+			}
+			if (!*s)
+				goto unbalanced;
+			if (sb_add(&w, "", 0) < 0)
+				return oom(x->e);
+		} else {
+			if (*s == '\\' && s[1])
+				s++;
+			if (sb_add(&w, s, 1) < 0)
+				return oom(x->e);
+		}
+	}
+unbalanced:
+	free(w.p);
+	return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: unbalanced quotes in a command",
+	    x->fname, line_of(n));
+}
+
+static int
+cmd_of(struct ctx *x, yaml_node_t *n, const char *what, char ***v, size_t *cnt)
+{
+	char *t;
+	int r;
+
+	if (n->type == YAML_SEQUENCE_NODE)
+		return str_list(x, n, what, v, cnt);
+	if (str_of(x, n, what, &t) < 0)
+		return -1;
+	r = shell_split(x, n, t, v, cnt);
+	free(t);
+	if (r == 0 && !*v)
+		r = strv_add(v, cnt, NULL, x->e) < 0 ? -1 : (--*cnt, 0);
+	return r;
+}
+
+static yaml_node_t *
+map_get(struct ctx *x, yaml_node_t *m, const char *key)
+{
+	yaml_node_pair_t *p;
+
+	if (m->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+		const char *k = scalar(yaml_document_get_node(x->doc, p->key));
+		if (k && !strcmp(k, key))
+			return yaml_document_get_node(x->doc, p->value);
+	}
+	return NULL;
+}
+
+static int
+opt_str(struct ctx *x, yaml_node_t *m, const char *key, const char *what, char **out)
+{
+	yaml_node_t *v = map_get(x, m, key);
+
+	*out = NULL;
+	return v ? str_of(x, v, what, out) : 0;
+}
+
+/* ports: "[IP:][HOST:]PORT[/proto]" or {target, published, host_ip, protocol} */
+static int
+parse_ports(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
+{
+	yaml_node_item_t *i;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.ports must be a list",
+		    x->fname, line_of(n), s->name);
+	for (i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+		yaml_node_t *it = yaml_document_get_node(x->doc, *i);
+		char *t = NULL, *tg = NULL, *pub = NULL, *ip = NULL, *proto = NULL;
+		int r;
+
+		if (it->type != YAML_MAPPING_NODE) {
+			if (str_of(x, it, "ports", &t) < 0 || strv_add(&s->ports, &s->nports, t, x->e) < 0)
+				return -1;
+			continue;
+		}
+		if (opt_str(x, it, "target", "ports.target", &tg) < 0 ||
+		    opt_str(x, it, "published", "ports.published", &pub) < 0 ||
+		    opt_str(x, it, "host_ip", "ports.host_ip", &ip) < 0 ||
+		    opt_str(x, it, "protocol", "ports.protocol", &proto) < 0)
+			r = -1;
+		else if (!tg)
+			r = hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.ports: a target is needed",
+			    x->fname, line_of(it), s->name);
+		else if (asprintf(&t, "%s%s%s%s%s/%s", ip ? ip : "", ip ? ":" : "", pub ? pub : "",
+		    pub || ip ? ":" : "", tg, proto ? proto : "tcp") < 0)
+			r = oom(x->e);
+		else
+			r = strv_add(&s->ports, &s->nports, t, x->e);
+		free(tg);
+		free(pub);
+		free(ip);
+		free(proto);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A bind's source as an absolute path: ./x and ../x are the compose
+ * file's directory's, ~/x the home directory's. */
+static int
+abs_source(struct ctx *x, const char *src, char **out)
+{
+	const char *home = getenv("HOME");
+
+	if (src[0] == '/')
+		*out = strdup(src);
+	else if (src[0] == '~' && (src[1] == '/' || !src[1]) && home)
+		return asprintf(out, "%s%s", home, src + 1) < 0 ? oom(x->e) : 0;
+	else
+		return asprintf(out, "%s/%s", x->c->dir, src[0] == '.' && src[1] == '/' ? src + 2 : src) < 0 ?
+		    oom(x->e) : 0;
+	return *out ? 0 : oom(x->e);
+}
+
+static int
+parse_volumes(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
+{
+	yaml_node_item_t *i;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.volumes must be a list",
+		    x->fname, line_of(n), s->name);
+	for (i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+		yaml_node_t *it = yaml_document_get_node(x->doc, *i);
+		char *src = NULL, *dst = NULL, *opt = NULL, *type = NULL, *ro = NULL, *abs = NULL, *v;
+		int r = 0;
+
+		if (it->type == YAML_MAPPING_NODE) {
+			if (opt_str(x, it, "type", "volumes.type", &type) < 0 ||
+			    opt_str(x, it, "source", "volumes.source", &src) < 0 ||
+			    opt_str(x, it, "target", "volumes.target", &dst) < 0 ||
+			    opt_str(x, it, "read_only", "volumes.read_only", &ro) < 0)
+				r = -1;
+		} else {
+			char *t, *c1, *c2;
+			if (str_of(x, it, "volumes", &t) < 0)
+				return -1;
+			if ((c1 = strchr(t, ':'))) {
+				*c1++ = 0;
+				if ((c2 = strchr(c1, ':'))) {
+					*c2++ = 0;
+					opt = strdup(c2);
+				}
+				src = strdup(t);
+				dst = strdup(c1);
+			} else {
+				dst = strdup(t);
+			}
+			free(t);
+			type = strdup(src && (src[0] == '/' || src[0] == '.' || src[0] == '~') ? "bind" :
+			    "volume");
+		}
+		if (r == 0 && (!type || strcmp(type, "bind") || !src || !dst))
+			r = add_warning(x, it, "services.%s.volumes: %s volumes are not supported by hypr "
+			    "(only host directories); ignored", s->name, type ? type : "this kind of");
+		else if (r == 0 && (r = abs_source(x, src, &abs)) == 0) {
+			int rdonly = (ro && !strcmp(ro, "true")) || (opt && strstr(opt, "ro"));
+			if (asprintf(&v, "%s:%s%s", abs, dst, rdonly ? ":ro" : "") < 0)
+				r = oom(x->e);
+			else
+				r = strv_add(&s->volumes, &s->nvolumes, v, x->e);
+		}
+		free(src);
+		free(dst);
+		free(opt);
+		free(type);
+		free(ro);
+		free(abs);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+parse_depends(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
+{
+	if (n->type == YAML_SEQUENCE_NODE) {
+		char **v = NULL;
+		size_t k = 0;
+		if (str_list(x, n, "depends_on", &v, &k) < 0)
+			return -1;
+		for (size_t i = 0; i < k; i++) {
+			char *c = strdup("service_started");
+			if (!c || kv_add(&s->depends_on, &s->ndepends_on, v[i], c, x->e) < 0) {
+				while (++i < k)
+					free(v[i]);
+				free(v);
+				return c ? -1 : oom(x->e);
+			}
+		}
+		free(v);
+		return 0;
+	}
+	if (n->type == YAML_MAPPING_NODE) {
+		yaml_node_pair_t *p;
+		for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+			yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
+			yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
+			char *name, *cond = NULL;
+			if (str_of(x, k, "depends_on", &name) < 0)
+				return -1;
+			if (v->type == YAML_MAPPING_NODE && opt_str(x, v, "condition",
+			    "depends_on.condition", &cond) < 0) {
+				free(name);
+				return -1;
+			}
+			if (!cond && !(cond = strdup("service_started"))) {
+				free(name);
+				return oom(x->e);
+			}
+			if (strcmp(cond, "service_started") && strcmp(cond, "service_healthy") &&
+			    strcmp(cond, "service_completed_successfully")) {
+				hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.depends_on.%s: "
+				    "unknown condition %s", x->fname, line_of(v), s->name, name, cond);
+				free(name);
+				free(cond);
+				return -1;
+			}
+			if (kv_add(&s->depends_on, &s->ndepends_on, name, cond, x->e) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.depends_on must be a list "
+	    "or a mapping", x->fname, line_of(n), s->name);
+}
+
+static int
+parse_healthcheck(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
+{
+	yaml_node_t *t, *d;
+	int dis = 0;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.healthcheck must be "
+		    "a mapping", x->fname, line_of(n), s->name);
+	s->has_healthcheck = 1;
+	if ((d = map_get(x, n, "disable")) && bool_of(x, d, "healthcheck.disable", &dis) < 0)
+		return -1;
+	s->hc_disable = dis;
+	if ((t = map_get(x, n, "test"))) {
+		if (t->type == YAML_SEQUENCE_NODE) {
+			char **v = NULL;
+			size_t k = 0;
+			if (str_list(x, t, "healthcheck.test", &v, &k) < 0)
+				return -1;
+			if (k && !strcmp(v[0], "NONE")) {
+				s->hc_disable = 1;
+			} else if (k == 2 && !strcmp(v[0], "CMD-SHELL")) {
+				s->hc_test = v[1];
+				v[1] = NULL;
+			} else if (k >= 2 && !strcmp(v[0], "CMD")) {
+				for (size_t i = 1; i < k; i++) {
+					if (strv_add(&s->hc_argv, &s->nhc_argv, v[i], x->e) < 0)
+						return -1;
+					v[i] = NULL;
+				}
+			} else {
+				for (size_t i = 0; i < k; i++)
+					free(v[i]);
+				free(v);
+				return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.healthcheck"
+				    ".test: want [\"CMD\", ...], [\"CMD-SHELL\", \"...\"] or [\"NONE\"]",
+				    x->fname, line_of(t), s->name);
+			}
+			for (size_t i = 0; i < k; i++)
+				free(v[i]);
+			free(v);
+		} else if (str_of(x, t, "healthcheck.test", &s->hc_test) < 0) {
+			return -1;
+		}
+	}
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
+		const char *key = scalar(k);
+		if (key && strcmp(key, "test") && strcmp(key, "disable") && strcmp(key, "interval") &&
+		    strcmp(key, "timeout") && strcmp(key, "start_period") && strcmp(key, "retries") &&
+		    add_warning(x, k, "services.%s.healthcheck.%s is not supported by hypr; ignored",
+		    s->name, key) < 0)
+			return -1;
+	}
+	if (opt_str(x, n, "interval", "healthcheck.interval", &s->hc_interval) < 0 ||
+	    opt_str(x, n, "timeout", "healthcheck.timeout", &s->hc_timeout) < 0 ||
+	    opt_str(x, n, "start_period", "healthcheck.start_period", &s->hc_start_period) < 0 ||
+	    opt_str(x, n, "retries", "healthcheck.retries", &s->hc_retries) < 0)
+		return -1;
+	return 0;
+}
+
+/* env_file: a path, a list of paths, or of {path, required} */
+static int
+parse_env_files(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
+{
+	yaml_node_item_t *i;
+
+	if (n->type == YAML_SCALAR_NODE) {
+		char *t, *abs;
+		if (str_of(x, n, "env_file", &t) < 0)
+			return -1;
+		if (abs_source(x, t, &abs) < 0) {
+			free(t);
+			return -1;
+		}
+		free(t);
+		return kv_add(&s->env_files, &s->nenv_files, abs, strdup("1"), x->e);
+	}
+	if (n->type != YAML_SEQUENCE_NODE)
+		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.env_file must be a "
+		    "string or a list", x->fname, line_of(n), s->name);
+	for (i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+		yaml_node_t *it = yaml_document_get_node(x->doc, *i), *pn = it, *rq;
+		char *t, *abs;
+		int req = 1;
+		if (it->type == YAML_MAPPING_NODE) {
+			if (!(pn = map_get(x, it, "path")))
+				return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: env_file: a path is "
+				    "needed", x->fname, line_of(it));
+			if ((rq = map_get(x, it, "required")) && bool_of(x, rq, "env_file.required",
+			    &req) < 0)
+				return -1;
+		}
+		if (str_of(x, pn, "env_file", &t) < 0)
+			return -1;
+		if (abs_source(x, t, &abs) < 0) {
+			free(t);
+			return -1;
+		}
+		free(t);
+		if (kv_add(&s->env_files, &s->nenv_files, abs, req ? strdup("1") : NULL, x->e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Service keys hypr knows and cannot honour (warned). */
+static const char *const service_unsupported[] = {
+	"cap_add", "cap_drop", "cgroup_parent", "configs", "deploy", "devices", "dns",
+	"dns_opt", "dns_search", "domainname", "external_links", "group_add", "ipc",
+	"isolation", "links", "logging", "mac_address", "mem_reservation", "mem_swappiness",
+	"memswap_limit", "oom_kill_disable", "oom_score_adj", "pid", "pids_limit", "platform",
+	"privileged", "profiles", "read_only", "runtime", "scale", "secrets", "security_opt",
+	"shm_size", "stop_grace_period_unused", "storage_opt", "sysctls", "tmpfs", "ulimits",
+	"userns_mode", "volumes_from", "cpu_shares", "cpu_quota", "cpu_period", "cpuset",
+	"blkio_config", "device_cgroup_rules", "attach", "develop", "annotations", "networks",
+	"extends", "credential_spec", "uts", "cpu_count", "cpu_percent", "gpus", NULL
+};
+
+static int
 parse_service(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 {
 	yaml_node_pair_t *p;
@@ -405,31 +826,111 @@ parse_service(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 	if (n->type != YAML_MAPPING_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 		    "%s:%ld: services.%s must be a mapping", x->fname, line_of(n), s->name);
+	s->line = line_of(n);
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
 		const char *key = scalar(k);
+		int r = 0;
 
 		if (!key)
 			return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 			    "%s:%ld: a key must be a string", x->fname, line_of(k));
 		if (!strcmp(key, "image")) {
-			if (str_of(x, v, "image", &s->image) < 0)
-				return -1;
+			r = str_of(x, v, "image", &s->image);
 		} else if (!strcmp(key, "build")) {
-			if (parse_build(x, s, v) < 0)
-				return -1;
+			r = parse_build(x, s, v);
 		} else if (!strcmp(key, "pull_policy")) {
 			const char *pp = scalar(v);
 
-			if (pp && !strcmp(pp, "build"))
+			if (pp && (!strcmp(pp, "build") || !strcmp(pp, "never") || !strcmp(pp, "missing")))
 				continue;
-			if (add_warning(x, k, "services.%s.pull_policy %s: hypr builds every service that has build:",
-			    s->name, pp ? pp : "?") < 0)
-				return -1;
+			r = add_warning(x, k, "services.%s.pull_policy %s: hypr builds every service that "
+			    "has build: and never pulls one", s->name, pp ? pp : "?");
+		} else if (!strcmp(key, "command")) {
+			s->has_command = 1;
+			r = cmd_of(x, v, "command", &s->command, &s->ncommand);
+		} else if (!strcmp(key, "entrypoint")) {
+			s->has_entrypoint = 1;
+			r = cmd_of(x, v, "entrypoint", &s->entrypoint, &s->nentrypoint);
+		} else if (!strcmp(key, "environment")) {
+			r = kv_list(x, v, "environment", &s->environment, &s->nenvironment);
+		} else if (!strcmp(key, "env_file")) {
+			r = parse_env_files(x, s, v);
+		} else if (!strcmp(key, "ports")) {
+			r = parse_ports(x, s, v);
+		} else if (!strcmp(key, "expose")) {
+			r = str_list(x, v, "expose", &s->expose, &s->nexpose);
+		} else if (!strcmp(key, "depends_on")) {
+			r = parse_depends(x, s, v);
+		} else if (!strcmp(key, "restart")) {
+			r = str_of(x, v, "restart", &s->restart);
+		} else if (!strcmp(key, "volumes")) {
+			r = parse_volumes(x, s, v);
+		} else if (!strcmp(key, "healthcheck")) {
+			r = parse_healthcheck(x, s, v);
+		} else if (!strcmp(key, "user")) {
+			r = str_of(x, v, "user", &s->user);
+		} else if (!strcmp(key, "working_dir")) {
+			r = str_of(x, v, "working_dir", &s->working_dir);
+		} else if (!strcmp(key, "hostname")) {
+			r = str_of(x, v, "hostname", &s->hostname);
+		} else if (!strcmp(key, "container_name")) {
+			r = str_of(x, v, "container_name", &s->container_name);
+		} else if (!strcmp(key, "stop_signal")) {
+			r = str_of(x, v, "stop_signal", &s->stop_signal);
+		} else if (!strcmp(key, "stop_grace_period")) {
+			r = str_of(x, v, "stop_grace_period", &s->stop_grace_period);
+		} else if (!strcmp(key, "mem_limit")) {
+			r = str_of(x, v, "mem_limit", &s->mem_limit);
+		} else if (!strcmp(key, "cpus")) {
+			r = str_of(x, v, "cpus", &s->cpus);
+		} else if (!strcmp(key, "network_mode")) {
+			r = str_of(x, v, "network_mode", &s->network_mode);
+			if (r == 0 && strcmp(s->network_mode, "none") && strcmp(s->network_mode, "bridge") &&
+			    strcmp(s->network_mode, "default"))
+				r = add_warning(x, k, "services.%s.network_mode %s is not supported by hypr "
+				    "(none, or the project's user network); ignored", s->name, s->network_mode);
+		} else if (!strcmp(key, "tty")) {
+			r = bool_of(x, v, "tty", &s->tty);
+		} else if (!strcmp(key, "stdin_open")) {
+			r = bool_of(x, v, "stdin_open", &s->stdin_open);
+		} else if (!strcmp(key, "init")) {
+			int ign;
+			r = bool_of(x, v, "init", &ign);	/* hypr-init is always PID 1 */
+		} else if (!strcmp(key, "labels")) {
+			r = kv_list(x, v, "labels", &s->run_labels, &s->nrun_labels);
+		} else if (!strcmp(key, "extra_hosts")) {
+			if (v->type == YAML_MAPPING_NODE) {
+				struct hypr_compose_kv *kv = NULL;
+				size_t nkv = 0;
+				r = kv_list(x, v, "extra_hosts", &kv, &nkv);
+				for (size_t i = 0; r == 0 && i < nkv; i++) {
+					char *h;
+					if (asprintf(&h, "%s:%s", kv[i].key, kv[i].value ? kv[i].value : "") < 0)
+						r = oom(x->e);
+					else
+						r = strv_add(&s->extra_hosts, &s->nextra_hosts, h, x->e);
+				}
+				kv_free(kv, nkv);
+			} else {
+				r = str_list(x, v, "extra_hosts", &s->extra_hosts, &s->nextra_hosts);
+			}
+		} else {
+			const char *const *u;
+			int known = 0;
+
+			for (u = service_unsupported; *u; u++)
+				known |= !strcmp(*u, key);
+			if (!strcmp(key, "networks"))
+				r = add_warning(x, k, "services.%s.networks: hypr gives each project one user "
+				    "network (service names resolve on it); ignored", s->name, NULL);
+			else
+				r = add_warning(x, k, known ? "services.%s.%s is not supported by hypr; ignored" :
+				    "services.%s.%s is unknown; ignored", s->name, key);
 		}
-		/* Everything else (ports, environment, volumes, ...) is for a
-		 * runtime; `hypr compose up` says once that none exists. */
+		if (r < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -533,6 +1034,11 @@ hypr_compose_load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 		else if (key && !strcmp(key, "name")) {
 			if (str_of(&x, v, "name", &c->name) < 0)
 				goto out;
+		} else if (key && (!strcmp(key, "volumes") || !strcmp(key, "networks") ||
+		    !strcmp(key, "configs") || !strcmp(key, "secrets"))) {
+			if (add_warning(&x, k, "top-level %s: not supported by hypr%s; ignored", key,
+			    !strcmp(key, "networks") ? " (each project has one user network)" : "") < 0)
+				goto out;
 		}
 	}
 	if (!services || services->type != YAML_MAPPING_NODE) {
@@ -564,6 +1070,7 @@ hypr_compose_load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 		}
 		if (parse_service(&x, s, v) < 0)
 			goto out;
+		s->line = line_of(k);	/* the service's name */
 	}
 	r = 0;
 out:
@@ -582,6 +1089,14 @@ kv_free(struct hypr_compose_kv *v, size_t n)
 		free(v[i].key);
 		free(v[i].value);
 	}
+	free(v);
+}
+
+static void
+strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
 	free(v);
 }
 
@@ -604,6 +1119,32 @@ hypr_compose_free(struct hypr_compose *c)
 		for (j = 0; j < s->ntags; j++)
 			free(s->tags[j]);
 		free(s->tags);
+		strv_free(s->command, s->ncommand);
+		strv_free(s->entrypoint, s->nentrypoint);
+		strv_free(s->ports, s->nports);
+		strv_free(s->expose, s->nexpose);
+		strv_free(s->volumes, s->nvolumes);
+		strv_free(s->hc_argv, s->nhc_argv);
+		strv_free(s->extra_hosts, s->nextra_hosts);
+		kv_free(s->environment, s->nenvironment);
+		kv_free(s->env_files, s->nenv_files);
+		kv_free(s->depends_on, s->ndepends_on);
+		kv_free(s->run_labels, s->nrun_labels);
+		free(s->restart);
+		free(s->hc_test);
+		free(s->hc_interval);
+		free(s->hc_timeout);
+		free(s->hc_start_period);
+		free(s->hc_retries);
+		free(s->user);
+		free(s->working_dir);
+		free(s->hostname);
+		free(s->container_name);
+		free(s->stop_signal);
+		free(s->stop_grace_period);
+		free(s->mem_limit);
+		free(s->cpus);
+		free(s->network_mode);
 	}
 	free(c->services);
 	for (i = 0; i < c->nwarnings; i++)

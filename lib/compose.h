@@ -1,8 +1,12 @@
-/* compose.h - the build side of a Compose file (compose.yaml), read with libyaml.
+/* compose.h - a Compose file (compose.yaml), read with libyaml.
  *
- * Only what building needs: each service's image: and build: (string form, or
+ * What building needs: each service's image: and build: (string form, or
  * context, dockerfile or dockerfile_inline, args as a list or a map, target,
- * labels, tags, no_cache, pull). Scalars are interpolated as Compose does ($V, ${V}, ${V:-w}, ${V-w},
+ * labels, tags, no_cache, pull). What running needs: command, entrypoint,
+ * environment, env_file, ports, expose, depends_on, restart, volumes (binds),
+ * healthcheck, user, working_dir, hostname, container_name, stop_signal,
+ * stop_grace_period, mem_limit, cpus, tty, stdin_open, labels, extra_hosts,
+ * network_mode. Scalars are interpolated as Compose does ($V, ${V}, ${V:-w}, ${V-w},
  * ${V:?msg}, ${V?msg}, $$). Keys hypr cannot honour are reported as warnings
  * in the result, never dropped silently; lib never prints. */
 #ifndef HYPR_COMPOSE_H
@@ -32,6 +36,43 @@ struct hypr_compose_service {
 	size_t ntags;
 	int no_cache;		/* build.no_cache: true */
 	int pull;		/* build.pull: true */
+	/* running it (hypr compose up) */
+	long line;		/* where the service starts, for messages */
+	char **command;		/* NULL: the image's CMD; a string is split as a shell would */
+	size_t ncommand;
+	int has_command;
+	char **entrypoint;
+	size_t nentrypoint;
+	int has_entrypoint;
+	struct hypr_compose_kv *environment;	/* a NULL value: the host's */
+	size_t nenvironment;
+	struct hypr_compose_kv *env_files;	/* key: the path (absolute); value
+						 * non-NULL: required */
+	size_t nenv_files;
+	char **ports;		/* docker run -p forms ("[IP:]HOST:PORT[/udp]") */
+	size_t nports;
+	char **expose;		/* "PORT[/tcp]" */
+	size_t nexpose;
+	struct hypr_compose_kv *depends_on;	/* key: the service; value: the condition
+						 * (service_started, service_healthy,
+						 * service_completed_successfully) */
+	size_t ndepends_on;
+	char *restart;		/* no, on-failure[:N], always, unless-stopped */
+	char **volumes;		/* binds as docker run -v ("/abs:/dir[:ro]") */
+	size_t nvolumes;
+	int has_healthcheck;	/* healthcheck: given */
+	char *hc_test;		/* a shell command (CMD-SHELL), or NULL */
+	char **hc_argv;		/* CMD form */
+	size_t nhc_argv;
+	int hc_disable;		/* disable: true or test: ["NONE"] */
+	char *hc_interval, *hc_timeout, *hc_start_period, *hc_retries;
+	char *user, *working_dir, *hostname, *container_name, *stop_signal;
+	char *stop_grace_period, *mem_limit, *cpus, *network_mode;
+	int tty, stdin_open;
+	struct hypr_compose_kv *run_labels;	/* labels: of the service */
+	size_t nrun_labels;
+	char **extra_hosts;	/* "NAME:IP" */
+	size_t nextra_hosts;
 };
 
 struct hypr_compose {

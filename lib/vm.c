@@ -68,6 +68,10 @@ struct hypr_vm {
 	double boot_secs;
 	int watch_fd;		/* hypr_vm_opts.watch_fd, or -1 */
 	int cur_watch;		/* the fd the current wait watches, or -1 */
+	int runtime;		/* hypr run's VM: no build disks */
+	unsigned char *obuf;	/* runtime requests not yet sent */
+	size_t olen, ocap;
+	int held;		/* hypr_vm_next_event's frame is still in rbuf */
 };
 
 
@@ -340,6 +344,13 @@ vm_reap(struct hypr_vm *vm, int kill_it)
 	vm->dead = 1;
 }
 
+/* What to call it in errors: a build's VM or hypr run's. */
+static const char *
+vm_name(const struct hypr_vm *vm)
+{
+	return vm->runtime ? "VM" : "build VM";
+}
+
 /* Why QEMU is gone (or must go): fills e and kills it. */
 static int
 vm_fail(struct hypr_vm *vm, struct hypr_err *e, int code, const char *what)
@@ -348,11 +359,11 @@ vm_fail(struct hypr_vm *vm, struct hypr_err *e, int code, const char *what)
 
 	vm_reap(vm, 1);
 	if (vm->ioerr[0])
-		return hypr_err_set(e, code, "build VM: %s: %s", what, vm->ioerr);
+		return hypr_err_set(e, code, "%s: %s: %s", vm_name(vm), what, vm->ioerr);
 	console_tail(vm, tail, sizeof tail);
 	if (tail[0])
-		return hypr_err_set(e, code, "build VM: %s (last output: %s)", what, tail);
-	return hypr_err_set(e, code, "build VM: %s", what);
+		return hypr_err_set(e, code, "%s: %s (last output: %s)", vm_name(vm), what, tail);
+	return hypr_err_set(e, code, "%s: %s", vm_name(vm), what);
 }
 
 /* ---- QMP: the guest's disk errors and pauses, as QEMU sees them ---- */
@@ -493,12 +504,12 @@ vm_exited(struct hypr_vm *vm, struct hypr_err *e, const char *what)
 
 	vm_reap(vm, 1);
 	if (console_panic(vm, why, sizeof why))
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM crashed (%s): %s", what, why);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s crashed (%s): %s", vm_name(vm), what, why);
 	console_tail(vm, tail, sizeof tail);
 	if (tail[0])
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM,
-		    "build VM crashed (%s): QEMU exited (last output: %s)", what, tail);
-	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM crashed (%s): QEMU exited", what);
+		    "%s crashed (%s): QEMU exited (last output: %s)", vm_name(vm), what, tail);
+	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s crashed (%s): QEMU exited", vm_name(vm), what);
 }
 
 /* Next frame, waiting until the absolute deadline (0 = none). Returns 0,
@@ -745,7 +756,7 @@ env_double(const char *name, double def)
 	return (*end || d < 0) ? def : d;
 }
 
-#define MAXARGS (64 + 4 * HYPR_VM_MAX_CACHES)
+#define MAXARGS (64 + 4 * HYPR_VM_MAX_CACHES + 4 * HYPR_VM_MAX_SHARES)
 
 /* A path as a QemuOpts value: every ',' doubled, else a comma in a path
  * (HYPR_ROOT, TMPDIR) would end the value and start another option.
@@ -769,6 +780,37 @@ qemu_path(char *out, size_t cap, const char *path, const char *suffix)
 	return 0;
 }
 
+/* -netdev user,... with a hostfwd per port and the guestfwd rules; NULL
+ * if a value cannot be passed (a comma in an address). */
+static char *
+netdev_opts(const struct hypr_vm_opts *o)
+{
+	char *s = strdup("user,id=net0"), *n;
+
+	for (size_t k = 0; s && k < o->nfwds; k++) {
+		const struct hypr_vm_fwd *f = &o->fwds[k];
+		const char *ip = f->host_ip && *f->host_ip ? f->host_ip : "127.0.0.1";
+		if (strchr(ip, ',') || asprintf(&n, "%s,hostfwd=%s:%s:%u-:%u", s,
+		    f->udp ? "udp" : "tcp", ip, f->host_port, f->guest_port) < 0) {
+			free(s);
+			return NULL;
+		}
+		free(s);
+		s = n;
+	}
+	for (char *const *g = o->guestfwds; s && g && *g; g++) {
+		char esc[8192];
+		if (qemu_path(esc, sizeof esc, *g, NULL) < 0 ||
+		    asprintf(&n, "%s,guestfwd=%s", s, esc) < 0) {
+			free(s);
+			return NULL;
+		}
+		free(s);
+		s = n;
+	}
+	return s;
+}
+
 static int
 spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
     double boot_timeout, struct hypr_err *e)
@@ -776,7 +818,8 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	char kernel[PATH_MAX], initrd[PATH_MAX], append[1024], serial[PATH_MAX + 16];
 	char drive[5 + HYPR_VM_MAX_CACHES][2 * PATH_MAX + 128], cdev[HYPR_VM_MAX_CACHES][96];
 	char chardev[64], qchardev[64], smp[32], mem[32], qlog[PATH_MAX];
-	char *argv[MAXARGS];
+	char fsdev[HYPR_VM_MAX_SHARES][2 * PATH_MAX + 96], fsdevice[HYPR_VM_MAX_SHARES][160];
+	char *argv[MAXARGS], *netdev = NULL;
 	const char *qemu = getenv("HYPR_QEMU") ? getenv("HYPR_QEMU") : "qemu-system-x86_64";
 	int sv[2], qv[2], ndisks = 0, a = 0, type;
 	long cpus = o->cpus > 0 ? o->cpus : (long)env_double("HYPR_VM_CPUS", 0);
@@ -789,6 +832,10 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 
 	if (find_kernel(kernel, sizeof kernel, initrd, sizeof initrd, &distro, e) < 0)
 		return -1;
+	/* a runtime VM under TCG: one vCPU unless asked, as bringing up a
+	 * second costs ~0.45 s of a ~1.4 s boot (bench/run.sh) */
+	if (cpus <= 0 && o->runtime && strcmp(accel, "kvm"))
+		cpus = 1;
 	if (cpus <= 0)
 		cpus = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
 	if (cpus > 16)
@@ -799,7 +846,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	if (o->ncaches > HYPR_VM_MAX_CACHES)
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: more than %d cache mounts",
 		    HYPR_VM_MAX_CACHES);
-	ndisks = 2 + (o->base != NULL) + vm->scratch + (int)o->ncaches;
+	ndisks = (o->runtime ? 0 : 2) + (o->base != NULL) + vm->scratch + (int)o->ncaches;
 	/* A distribution kernel finds virtio-mmio devices only through ACPI,
 	 * hangs with noapictimer, and spends 0.3 s in crypto self-tests. */
 	if (!strcmp(accel, "kvm"))
@@ -872,20 +919,22 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 		argv[a++] = "-device";
 		argv[a++] = "virtio-blk-device,drive=scratch,serial=scratch";
 	}
-	if (qemu_path(qp, sizeof qp, vm->dir, "/out.raw") < 0 ||
-	    snprintf(drive[d], sizeof drive[d], "id=out,file=%s,format=raw,if=none,cache=unsafe,werror=report,rerror=report", qp) >= (int)sizeof drive[d])
-		goto toolong;
-	argv[a++] = "-drive";
-	argv[a++] = drive[d++];
-	argv[a++] = "-device";
-	argv[a++] = "virtio-blk-device,drive=out,serial=out";
-	if (qemu_path(qp, sizeof qp, vm->dir, "/in.raw") < 0 ||
-	    snprintf(drive[d], sizeof drive[d], "id=in,file=%s,format=raw,if=none,readonly=on,rerror=report", qp) >= (int)sizeof drive[d])
-		goto toolong;
-	argv[a++] = "-drive";
-	argv[a++] = drive[d++];
-	argv[a++] = "-device";
-	argv[a++] = "virtio-blk-device,drive=in,serial=in";
+	if (!o->runtime) {
+		if (qemu_path(qp, sizeof qp, vm->dir, "/out.raw") < 0 ||
+		    snprintf(drive[d], sizeof drive[d], "id=out,file=%s,format=raw,if=none,cache=unsafe,werror=report,rerror=report", qp) >= (int)sizeof drive[d])
+			goto toolong;
+		argv[a++] = "-drive";
+		argv[a++] = drive[d++];
+		argv[a++] = "-device";
+		argv[a++] = "virtio-blk-device,drive=out,serial=out";
+		if (qemu_path(qp, sizeof qp, vm->dir, "/in.raw") < 0 ||
+		    snprintf(drive[d], sizeof drive[d], "id=in,file=%s,format=raw,if=none,readonly=on,rerror=report", qp) >= (int)sizeof drive[d])
+			goto toolong;
+		argv[a++] = "-drive";
+		argv[a++] = drive[d++];
+		argv[a++] = "-device";
+		argv[a++] = "virtio-blk-device,drive=in,serial=in";
+	}
 	for (size_t k = 0; k < o->ncaches; k++) {
 		if (qemu_path(qp, sizeof qp, o->caches[k].image, NULL) < 0 ||
 		    snprintf(drive[d], sizeof drive[d],
@@ -898,13 +947,30 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 		argv[a++] = "-device";
 		argv[a++] = cdev[k];
 	}
-	if (o->net) {
+	if (o->net || o->nfwds || (o->guestfwds && o->guestfwds[0])) {
 		/* QEMU user networking: no root, no bridge, no host setup; the
 		 * host's loopback is 10.0.2.2 to the guest */
+		if (!(netdev = netdev_opts(o)))
+			goto toolong;
 		argv[a++] = "-netdev";
-		argv[a++] = "user,id=net0";
+		argv[a++] = netdev;
 		argv[a++] = "-device";
 		argv[a++] = "virtio-net-device,netdev=net0";
+	}
+	for (size_t k = 0; k < o->nshares; k++) {
+		/* security_model=none: files keep the guest's owners where the
+		 * host lets QEMU set them (as root), as a Docker bind mount */
+		if (qemu_path(qp, sizeof qp, o->shares[k].path, NULL) < 0 ||
+		    strchr(o->shares[k].tag, ',') ||
+		    snprintf(fsdev[k], sizeof fsdev[k], "local,id=fs%zu,path=%s,security_model=none%s",
+		    k, qp, o->shares[k].ro ? ",readonly=on" : "") >= (int)sizeof fsdev[k])
+			goto toolong;
+		snprintf(fsdevice[k], sizeof fsdevice[k], "virtio-9p-device,fsdev=fs%zu,mount_tag=%s",
+		    k, o->shares[k].tag);
+		argv[a++] = "-fsdev";
+		argv[a++] = fsdev[k];
+		argv[a++] = "-device";
+		argv[a++] = fsdevice[k];
 	}
 	argv[a++] = "-device";
 	argv[a++] = "virtio-serial-device";
@@ -922,6 +988,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	t0 = hypr_now();	/* boot time = QEMU spawn to READY */
 	vm->pid = fork();
 	if (vm->pid < 0) {
+		free(netdev);
 		close(sv[0]);
 		close(sv[1]);
 		close(qv[0]);
@@ -950,6 +1017,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	free(netdev);
 	close(sv[1]);
 	close(qv[1]);
 	vm->sock = sv[0];
@@ -974,11 +1042,12 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	vm->boot_secs = hypr_now() - t0;
 	return 0;
 toolong:
+	free(netdev);
 	close(sv[0]);
 	close(sv[1]);
 	close(qv[0]);
 	close(qv[1]);
-	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: a disk path is too long for QEMU");
+	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: a disk or shared path, a port or a forward is too long for QEMU");
 }
 
 static void
@@ -997,6 +1066,7 @@ vm_cleanup_files(struct hypr_vm *vm)
 static void
 vm_free(struct hypr_vm *vm)
 {
+	free(vm->obuf);
 	if (vm->qmp >= 0)
 		close(vm->qmp);
 	free(vm->qbuf);
@@ -1052,16 +1122,24 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 		vm_free(vm);
 		return -1;
 	}
-	if (disk_limit(vm, o, e) < 0 ||
+	vm->runtime = o->runtime;
+	if (!o->runtime && (disk_limit(vm, o, e) < 0 ||
 	    make_disk(vm, "out", vm->out_size, &vm->outfd, e) < 0 ||
-	    make_disk(vm, "in", DISK_SIZE, &vm->infd, e) < 0) {
+	    make_disk(vm, "in", DISK_SIZE, &vm->infd, e) < 0)) {
 		vm_free(vm);
 		return -1;
 	}
 	(void)root;
+	if (o->nshares > HYPR_VM_MAX_SHARES) {
+		hypr_err_set(e, HYPR_EXIT_USAGE, "VM: more than %d shared directories",
+		    HYPR_VM_MAX_SHARES);
+		vm_free(vm);
+		return -1;
+	}
 	{
+		/* a runtime VM's writable layer is in guest memory */
 		const char *sm = getenv("HYPR_VM_SCRATCH");
-		if ((!sm || strcmp(sm, "tmpfs")) && make_scratch(vm, e) < 0) {
+		if (!o->runtime && (!sm || strcmp(sm, "tmpfs")) && make_scratch(vm, e) < 0) {
 			vm_free(vm);
 			return -1;
 		}
@@ -1176,6 +1254,9 @@ mount_tlv(unsigned char **buf, size_t *len, size_t *cap, const struct hypr_vm_mo
 	    snprintf(src, sizeof src, m->type == 'b' ? "/L/M/%s" : "/C/%s",
 	    m->source ? m->source : "") >= (int)sizeof src)
 		return -1;
+	if (m->type == 'p' && snprintf(src, sizeof src, "%s", m->source ? m->source : "") >=
+	    (int)sizeof src)
+		return -1;	/* a 9p share: its mount tag */
 	f[2] = src;
 	f[3] = m->rw ? "rw" : m->ro ? "ro" : "";
 	f[4] = num[0];
@@ -1206,23 +1287,17 @@ default_output(void *arg, int fd, const char *buf, size_t len)
 	hypr_write_all(fd == 1 ? 1 : 2, buf, len);
 }
 
-int
-hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct hypr_err *e)
+/* The TLV payload of a RUN or START request (hypr-guest(7)). */
+static int
+run_payload(const struct hypr_vm_run *r, unsigned char **bufp, size_t *lenp,
+    struct hypr_err *e)
 {
-	unsigned char *buf = NULL, *p;
+	unsigned char *buf = NULL;
 	size_t len = 0, cap = 0;
 	struct timespec ts;
 	char tbuf[32];
-	int rc = 0, type;
-	uint32_t n;
-	double timeout = r->timeout > 0 ? r->timeout : env_double("HYPR_STEP_TIMEOUT", 0);
-	double deadline;
-	hypr_vm_output_fn *out = r->output ? r->output : default_output;
+	int rc = 0;
 
-	if (vm->dead)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
-	if (!r->argv || !r->argv[0])
-		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: RUN: empty argv");
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(tbuf, sizeof tbuf, "%lld", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
 	for (char *const *a = r->argv; *a && rc == 0; a++)
@@ -1247,6 +1322,28 @@ hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct
 		free(buf);
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: RUN request too large");
 	}
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
+
+int
+hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct hypr_err *e)
+{
+	unsigned char *buf = NULL, *p;
+	size_t len = 0;
+	int rc = 0, type;
+	uint32_t n;
+	double timeout = r->timeout > 0 ? r->timeout : env_double("HYPR_STEP_TIMEOUT", 0);
+	double deadline;
+	hypr_vm_output_fn *out = r->output ? r->output : default_output;
+
+	if (vm->dead)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
+	if (!r->argv || !r->argv[0])
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: RUN: empty argv");
+	if (run_payload(r, &buf, &len, e) < 0)
+		return -1;
 	vm->step++;
 	rc = send_frame(vm, HYPR_MSG_RUN, buf, len, e);
 	explicit_bzero(buf, len);	/* it may hold a secret */
@@ -1471,6 +1568,16 @@ hypr_vm_stop(struct hypr_vm *vm, struct hypr_err *e)
 
 	if (!vm)
 		return 0;
+	if (vm->held) {
+		consume(vm);
+		vm->held = 0;
+	}
+	if (!vm->dead && vm->olen && hypr_write_all(vm->sock, vm->obuf, vm->olen) < 0) {
+		vm_reap(vm, 1);
+		vm_free(vm);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM: control port");
+	}
+	vm->olen = 0;
 	if (!vm->dead) {
 		double deadline = hypr_now() + env_double("HYPR_SHUTDOWN_TIMEOUT", 10);
 		/* not watched: the reader may rightly be gone once the caller's
@@ -1544,4 +1651,209 @@ double
 hypr_vm_boot_seconds(const struct hypr_vm *vm)
 {
 	return vm->boot_secs;
+}
+
+/* ---- runtime: the processes of hypr run ---- */
+
+/* Send what is queued, as far as the socket takes it now. */
+static int
+flush_out(struct hypr_vm *vm, struct hypr_err *e)
+{
+	while (vm->olen) {
+		ssize_t w = send(vm->sock, vm->obuf, vm->olen, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (w < 0)
+			return vm_exited(vm, e, "control port");
+		memmove(vm->obuf, vm->obuf + w, vm->olen - (size_t)w);
+		vm->olen -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+queue_frame(struct hypr_vm *vm, int type, uint32_t id, const void *p, size_t n,
+    struct hypr_err *e)
+{
+	size_t need;
+
+	if (vm->dead)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: not running");
+	if (n > HYPR_PROTO_MAX || hypr_size_add(vm->olen, HYPR_PROTO_HDR + n, &need) < 0)
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "VM: request too large");
+	if (need > vm->ocap) {
+		size_t c = need < 4096 ? 4096 : need * 2;
+		unsigned char *b = realloc(vm->obuf, c);
+		if (!b)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: out of memory");
+		vm->obuf = b;
+		vm->ocap = c;
+	}
+	hypr_proto_put32(vm->obuf + vm->olen, (uint32_t)n);
+	vm->obuf[vm->olen + 4] = (unsigned char)type;
+	hypr_proto_put32(vm->obuf + vm->olen + 5, id);
+	if (n)
+		memcpy(vm->obuf + vm->olen + HYPR_PROTO_HDR, p, n);
+	vm->olen = need;
+	return flush_out(vm, e);
+}
+
+int
+hypr_vm_proc_start(struct hypr_vm *vm, uint32_t id, const struct hypr_vm_run *r,
+    const struct hypr_vm_proc *p, struct hypr_err *e)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0, cap;
+	char ws[32];
+	int rc = 0;
+
+	if (!r->argv || !r->argv[0])
+		return hypr_err_set(e, HYPR_EXIT_USAGE, "VM: no command to start");
+	if (run_payload(r, &buf, &len, e) < 0)
+		return -1;
+	cap = len;
+	if (p->tty)
+		rc = tlv(&buf, &len, &cap, HYPR_TAG_TTY, "1");
+	if (rc == 0 && p->stdin_open)
+		rc = tlv(&buf, &len, &cap, HYPR_TAG_STDIN, "1");
+	if (rc == 0 && p->rows && p->cols) {
+		snprintf(ws, sizeof ws, "%u %u", p->rows, p->cols);
+		rc = tlv(&buf, &len, &cap, HYPR_TAG_WINSIZE, ws);
+	}
+	if (rc < 0) {
+		free(buf);
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "VM: request too large");
+	}
+	rc = queue_frame(vm, HYPR_MSG_START, id, buf, len, e);
+	free(buf);
+	return rc;
+}
+
+int
+hypr_vm_proc_stdin(struct hypr_vm *vm, uint32_t id, const void *buf, size_t len,
+    struct hypr_err *e)
+{
+	return queue_frame(vm, HYPR_MSG_STDIN, id, buf, len, e);
+}
+
+int
+hypr_vm_proc_signal(struct hypr_vm *vm, uint32_t id, int sig, struct hypr_err *e)
+{
+	unsigned char b[4];
+
+	hypr_proto_put32(b, (uint32_t)sig);
+	return queue_frame(vm, HYPR_MSG_SIGNAL, id, b, 4, e);
+}
+
+int
+hypr_vm_proc_winsize(struct hypr_vm *vm, uint32_t id, unsigned rows, unsigned cols,
+    struct hypr_err *e)
+{
+	unsigned char b[8];
+
+	hypr_proto_put32(b, rows);
+	hypr_proto_put32(b + 4, cols);
+	return queue_frame(vm, HYPR_MSG_WINSIZE, id, b, 8, e);
+}
+
+void
+hypr_vm_pollfds(const struct hypr_vm *vm, struct pollfd *pf)
+{
+	pf[0] = (struct pollfd){ .fd = vm->dead ? -1 : vm->sock,
+	    .events = POLLIN | (vm->olen ? POLLOUT : 0) };
+	pf[1] = (struct pollfd){ .fd = vm->dead ? -1 : vm->pidfd, .events = POLLIN };
+	pf[2] = (struct pollfd){ .fd = vm->dead ? -1 : vm->qmp, .events = POLLIN };
+}
+
+/* A whole frame at the start of rbuf? Grows rbuf for a big one. */
+static int
+frame_ready(struct hypr_vm *vm, struct hypr_err *e)
+{
+	uint32_t n;
+
+	if (vm->rlen < HYPR_PROTO_HDR)
+		return 0;
+	n = hypr_proto_get32(vm->rbuf);
+	if (n > HYPR_PROTO_MAX)
+		return vm_fail(vm, e, HYPR_EXIT_SYSTEM, "oversized frame from the guest");
+	if (vm->rlen >= HYPR_PROTO_HDR + (size_t)n)
+		return 1;
+	if (vm->rcap < HYPR_PROTO_HDR + (size_t)n) {
+		unsigned char *b = realloc(vm->rbuf, HYPR_PROTO_HDR + (size_t)n);
+		if (!b)
+			return vm_fail(vm, e, HYPR_EXIT_SYSTEM, "out of memory");
+		vm->rbuf = b;
+		vm->rcap = HYPR_PROTO_HDR + (size_t)n;
+	}
+	return 0;
+}
+
+int
+hypr_vm_next_event(struct hypr_vm *vm, struct hypr_vm_event *ev, struct hypr_err *e)
+{
+	int r;
+	uint32_t n;
+
+	if (vm->held) {
+		consume(vm);
+		vm->held = 0;
+	}
+	if (vm->dead)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: not running");
+	if (flush_out(vm, e) < 0)
+		return -1;
+	if (vm->qmp >= 0) {
+		qmp_read(vm);
+		if (vm->paused) {
+			char msg[128];
+			snprintf(msg, sizeof msg, "the guest was paused by QEMU (%s)", vm->pause_why);
+			return vm_fail(vm, e, HYPR_EXIT_SYSTEM, msg);
+		}
+	}
+	while ((r = frame_ready(vm, e)) == 0) {
+		ssize_t got = recv(vm->sock, vm->rbuf + vm->rlen, vm->rcap - vm->rlen, MSG_DONTWAIT);
+		if (got > 0) {
+			vm->rlen += (size_t)got;
+			continue;
+		}
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return vm_exited(vm, e, "running");
+		/* nothing more now: is QEMU still there? */
+		struct pollfd pf = { .fd = vm->pidfd, .events = POLLIN };
+		if (vm->pidfd >= 0 && poll(&pf, 1, 0) > 0)
+			return vm_exited(vm, e, "running");
+		return 0;
+	}
+	if (r < 0)
+		return -1;
+	n = hypr_proto_get32(vm->rbuf);
+	memset(ev, 0, sizeof *ev);
+	ev->type = vm->rbuf[4];
+	ev->id = hypr_proto_get32(vm->rbuf + 5);
+	ev->data = vm->rbuf + HYPR_PROTO_HDR;
+	ev->len = n;
+	vm->held = 1;
+	switch (ev->type) {
+	case HYPR_MSG_STDOUT:
+	case HYPR_MSG_STDERR:
+	case HYPR_MSG_ERROR:
+		return 1;
+	case HYPR_MSG_STARTED:
+	case HYPR_MSG_ACK:
+	case HYPR_MSG_EXIT:
+		if (n < 4)
+			break;
+		ev->value = (int)hypr_proto_get32(ev->data);
+		return 1;
+	}
+	{
+		char msg[64];
+		snprintf(msg, sizeof msg, "unexpected frame type %d", ev->type);
+		vm->held = 0;
+		return vm_fail(vm, e, HYPR_EXIT_SYSTEM, msg);
+	}
 }

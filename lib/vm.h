@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
 #include <sys/types.h>
 #include "err.h"
 
@@ -20,12 +21,29 @@ struct hypr_vm_cache {
 };
 #define HYPR_VM_MAX_CACHES 32
 
+/* A host port forwarded to the guest (hypr run -p): QEMU user networking. */
+struct hypr_vm_fwd {
+	int udp;
+	const char *host_ip;	/* NULL = 127.0.0.1 */
+	unsigned host_port, guest_port;
+};
+
+/* A host directory the guest mounts over 9p (hypr run -v); tag names it
+ * to the guest (hypr-guest(7)). */
+struct hypr_vm_share {
+	const char *path;
+	const char *tag;
+	int ro;
+};
+#define HYPR_VM_MAX_SHARES 32
+
 struct hypr_vm_opts {
 	const char *base;	/* base rootfs squashfs; NULL = empty (FROM scratch) */
 	const char *tmpdir;	/* where scratch/out/in disks live (deleted on stop) */
 	const char *accel;	/* "kvm", "tcg" or NULL = auto (HYPR_ACCEL, then probe) */
 	int mem_mb;		/* 0 = default */
-	int cpus;		/* 0 = default */
+	int cpus;		/* 0 = HYPR_VM_CPUS, else the host's CPUs (at most
+				 * 16); a runtime VM under TCG: 1 */
 	double boot_timeout;	/* seconds to READY; 0 = default */
 	uint64_t disk;		/* bytes a build's layers may take (the scratch
 				 * disk); 0 = HYPR_BUILD_DISK, else 64 GiB or
@@ -38,6 +56,16 @@ struct hypr_vm_opts {
 				 * at once, VM killed, when this fd reports POLLERR
 				 * or POLLHUP: pass STDOUT_FILENO so a gone stream
 				 * reader stops the build. 0 = none. */
+	/* A runtime VM (hypr run): base is the image; no build disks (the
+	 * writable layer lives in guest memory); processes are driven with
+	 * hypr_vm_proc_* and hypr_vm_next_event. */
+	int runtime;
+	const struct hypr_vm_fwd *fwds;	/* host forwards; any gives a network */
+	size_t nfwds;
+	const struct hypr_vm_share *shares;	/* 9p shares */
+	size_t nshares;
+	char *const *guestfwds;	/* QEMU guestfwd rules ("tcp:IP:PORT-cmd:..."),
+				 * NULL-terminated; any gives a network */
 };
 
 /* Called with live output of a RUN: fd is 1 (stdout) or 2 (stderr). */
@@ -45,7 +73,9 @@ typedef void hypr_vm_output_fn(void *arg, int fd, const char *buf, size_t len);
 
 /* A RUN --mount (hypr-guest(7)). */
 struct hypr_vm_mount {
-	char type;		/* 'b' bind, 'c' cache, 't' tmpfs, 's' secret */
+	char type;		/* 'b' bind, 'c' cache, 't' tmpfs, 's' secret,
+				 * 'p' a 9p share (hypr_vm_opts.shares; source is
+				 * its tag, ro read-only) */
 	const char *target;	/* absolute path in the step root */
 	const char *source;	/* bind: a name given to hypr_vm_mount_data, with
 				 * an optional "/sub/path"; cache: the cache
@@ -123,5 +153,49 @@ const char *hypr_vm_io_error(const struct hypr_vm *vm);
 int hypr_vm_disk_full(const struct hypr_vm *vm);
 /* The build disk's size in bytes (the limit chosen at start). */
 uint64_t hypr_vm_disk_size(const struct hypr_vm *vm);
+
+/* ---- a runtime VM: processes (hypr run, hypr exec) ----
+ * The caller owns the event loop: it polls hypr_vm_pollfds with its own
+ * fds, then takes hypr_vm_next_event until it returns 0. Requests are
+ * queued and never block. Process ids are the caller's; the first process
+ * started is the image's (its exit ends every other). */
+struct hypr_vm_proc {
+	int tty;		/* a terminal (pty) in the guest */
+	int stdin_open;		/* stdin comes from hypr_vm_proc_stdin */
+	unsigned rows, cols;	/* the terminal's size, 0 = the guest's default */
+};
+enum hypr_vm_ev {
+	HYPR_VM_EV_STARTED = 's',	/* the process runs (value: its guest pid) */
+	HYPR_VM_EV_STDOUT = '1',	/* data, len */
+	HYPR_VM_EV_STDERR = '2',
+	HYPR_VM_EV_ACK = 'a',	/* value: stdin bytes it has taken */
+	HYPR_VM_EV_EXIT = 'X',	/* value: exit status, or 128 + signal */
+	HYPR_VM_EV_ERROR = 'E',	/* data: why a START failed (no EXIT follows) */
+};
+struct hypr_vm_event {
+	int type;		/* enum hypr_vm_ev */
+	uint32_t id;		/* the process */
+	const unsigned char *data;	/* valid until the next call */
+	size_t len;
+	int value;
+};
+/* Start a process in a runtime VM: the first is the image's (its root is
+ * set up then); later ones join it (hypr exec). r->timeout, output and
+ * watch_fd are unused. */
+int hypr_vm_proc_start(struct hypr_vm *vm, uint32_t id, const struct hypr_vm_run *r,
+    const struct hypr_vm_proc *p, struct hypr_err *e);
+/* Bytes for its stdin (len 0: close it); the caller keeps what is not yet
+ * acknowledged (HYPR_VM_EV_ACK) small (the guest holds 1 MiB). */
+int hypr_vm_proc_stdin(struct hypr_vm *vm, uint32_t id, const void *buf, size_t len,
+    struct hypr_err *e);
+int hypr_vm_proc_signal(struct hypr_vm *vm, uint32_t id, int sig, struct hypr_err *e);
+int hypr_vm_proc_winsize(struct hypr_vm *vm, uint32_t id, unsigned rows, unsigned cols,
+    struct hypr_err *e);
+#define HYPR_VM_NPOLL 3
+/* Fill pf[0..HYPR_VM_NPOLL) with what to poll for this VM. */
+void hypr_vm_pollfds(const struct hypr_vm *vm, struct pollfd *pf);
+/* The next event, without waiting: 1 (*ev filled), 0 none yet, -1 the VM
+ * is gone or broke the protocol (QEMU killed; e says why). */
+int hypr_vm_next_event(struct hypr_vm *vm, struct hypr_vm_event *ev, struct hypr_err *e);
 
 #endif

@@ -22,6 +22,11 @@ enum hypr_proto_type {
 	HYPR_MSG_IMPORT = 'I',	/* u64 in-disk offset, u64 length */
 	HYPR_MSG_MOUNTDATA = 'M',	/* u64 in-disk offset, u64 length, name */
 	HYPR_MSG_QUIT = 'Q',	/* empty */
+	/* host -> guest, a runtime VM (hypr run); step = the process id */
+	HYPR_MSG_START = 'S',	/* TLV as RUN, plus tty, stdin, winsize, exec */
+	HYPR_MSG_STDIN = '0',	/* raw bytes for the process; empty: close its stdin */
+	HYPR_MSG_SIGNAL = 'K',	/* u32 signal number */
+	HYPR_MSG_WINSIZE = 'W',	/* u32 rows, u32 columns */
 	/* guest -> host */
 	HYPR_MSG_READY = 'Y',	/* text: "hypr-init VERSION" */
 	HYPR_MSG_STDOUT = '1',	/* raw bytes */
@@ -31,6 +36,8 @@ enum hypr_proto_type {
 	HYPR_MSG_IMPORTED = 'i',	/* empty: the layer is stacked */
 	HYPR_MSG_ERROR = 'E',	/* text */
 	HYPR_MSG_BYE = 'q',	/* empty: about to reboot (power off) */
+	HYPR_MSG_STARTED = 's',	/* u32 guest pid: the process runs (exec worked) */
+	HYPR_MSG_ACK = 'a',	/* u32 stdin bytes the process has taken */
 };
 
 /* flags of an EXIT frame */
@@ -47,6 +54,10 @@ enum hypr_proto_tag {
 	HYPR_TAG_HOST = 'H',	/* an extra /etc/hosts line, "IP NAME" */
 	HYPR_TAG_MOUNT = 'm',	/* type, target, source, flags, mode, uid, gid,
 				 * size (NUL-terminated), then the data */
+	HYPR_TAG_TTY = 'T',	/* "1": a terminal (pty) for the process */
+	HYPR_TAG_STDIN = 'i',	/* "1": stdin open (STDIN frames), else /dev/null */
+	HYPR_TAG_WINSIZE = 'w',	/* "ROWS COLS" of the terminal */
+	HYPR_TAG_EXEC = 'x',	/* "1": join the main process's namespaces */
 };
 
 static inline void

@@ -84,8 +84,29 @@ hypr build -t compose_listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 	run -2 hypr compose -f "$C/missing.yaml" config
 	run -2 hypr compose -f "$C/forms.yaml" build nosuch
 	assert_output --partial "no such service: nosuch"
-	run -2 hypr compose -f "$C/forms.yaml" down
-	assert_output --partial "no runtime"
+	run -2 hypr compose -f "$C/forms.yaml" restart
+	assert_output "hypr: compose restart: not supported (build, up, down, ps, logs, stop, config)"
+	run -3 hypr compose -f "$C/cycle.yaml" up
+	assert_output "hypr: compose: $C/cycle.yaml:5: dependency cycle: b and a"
+	run -3 hypr compose -f "$C/undefined.yaml" up
+	assert_output "hypr: compose: $C/undefined.yaml:2: service a depends on undefined service nosuch"
+}
+
+@test "compose: runtime keys are read; what hypr cannot honour is warned about with its line" {
+	run --separate-stderr -0 hypr compose -f "$C/runtime.yaml" config
+	assert_output ""
+	assert_equal "$stderr" "hypr: warning: compose: runtime.yaml:24: top-level networks: not supported by hypr (each project has one user network); ignored
+hypr: warning: compose: runtime.yaml:11: services.web.volumes: volume volumes are not supported by hypr (only host directories); ignored
+hypr: warning: compose: runtime.yaml:11: services.web.volumes: tmpfs volumes are not supported by hypr (only host directories); ignored
+hypr: warning: compose: runtime.yaml:15: services.web.healthcheck.start_interval is not supported by hypr; ignored
+hypr: warning: compose: runtime.yaml:17: services.web.cap_add is not supported by hypr; ignored
+hypr: warning: compose: runtime.yaml:18: services.web.networks: hypr gives each project one user network (service names resolve on it); ignored
+hypr: warning: compose: runtime.yaml:19: services.web.frobnicate is unknown; ignored"
+	# nothing runs: ps and down of a project with no containers
+	run --separate-stderr -0 hypr compose -f "$C/runtime.yaml" ps
+	assert_output "NAME   IMAGE   COMMAND   SERVICE   CREATED   STATUS   PORTS"
+	run --separate-stderr -0 hypr compose -f "$C/runtime.yaml" down
+	assert_output ""
 }
 
 # WIRING TEST WITH FAKE STAGES (see driver.bats): compose runs one `hypr
@@ -102,8 +123,10 @@ hypr build -t compose_listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 	run -0 grep '^hypr-store' "$FAKE_LOG"
 	assert_output "hypr-store -t compose_str
 hypr-store -t compose_listargs"
-	run --separate-stderr -0 hypr compose -f "$C/forms.yaml" up --build str
-	[[ $stderr == *"1 image built; not starting any service: hypr builds images and has no runtime yet"* ]]
+	# up builds, then wants the image the fake stages never stored
+	run --separate-stderr -3 hypr compose -f "$C/forms.yaml" up --build str
+	[[ $stderr == *"hypr compose: building str"* ]]
+	[[ $stderr == *"hypr: compose: $C/forms.yaml:2: service str: image compose_str is not in hypr's store"* ]]
 	FAKE_FAIL='hypr-exec:1:hypr-exec: Dockerfile:2: RUN true: exit code 1' \
 		run --separate-stderr -1 hypr compose -f "$C/forms.yaml" build str full
 	[[ $stderr == *"service str failed to build (exit 1)"* ]]
@@ -111,18 +134,66 @@ hypr-store -t compose_listargs"
 }
 
 # bats test_tags=vm
-@test "compose: examples/compose builds every service for real" {
+@test "compose: examples/compose builds, starts web then worker (healthy first), worker reaches web by name, down" {
 	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
-	run --separate-stderr -0 hypr compose -f "$HYPR_SRC/examples/compose/compose.yaml" up --build
-	[[ $stderr == *"2 images built; not starting any service"* ]]
+	F="$HYPR_SRC/examples/compose/compose.yaml"
+	WEB_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	export WEB_PORT
+	run --separate-stderr -0 hypr compose -f "$F" up --build -d --wait
+	[[ $stderr == *"Container hyprdemo-web-1  Started"*"Container hyprdemo-web-1  Healthy"* ]]
 	run -0 hypr image inspect hyprdemo_web hyprdemo/worker:1.0
 	run -0 jq -c '[.[0].cmd, .[1].cmd, .[1].stage]' <<<"$output"
 	assert_output '[["httpd","-f","-h","/www"],["cat","/etc/worker-message"],"runtime"]'
-	M=$(hypr image inspect hyprdemo/worker:1.0 | jq -r '.[0].squashfs.file')
-	run -0 unsquashfs -cat "$HYPR_ROOT/images/$M" /etc/worker-message
-	assert_output "built by hypr compose"
-	run -0 hypr images --format json
-	assert_output --partial hyprdemo_web
+	run -0 curl -sf "http://127.0.0.1:$WEB_PORT/"
+	assert_output "<h1>hello from hyprdemo web</h1>"
+	# the worker waited for web to be healthy, then fetched http://web/
+	for _ in $(seq 1 100); do
+		[[ $(hypr compose -f "$F" logs worker) == *"</h1>"* ]] && break
+		sleep 0.2
+	done
+	run -0 hypr compose -f "$F" logs worker
+	assert_output "hyprdemo-worker-1 | built by hypr compose
+hyprdemo-worker-1 | <h1>hello from hyprdemo web</h1>"
+	run -0 hypr compose -f "$F" ps -a --services
+	assert_output "worker
+web"
+	run -0 hypr ps --filter label=com.docker.compose.service=web --format '{{.Names}} {{.Ports}}'
+	assert_output "hyprdemo-web-1 127.0.0.1:$WEB_PORT->80/tcp"
+	# up again: nothing changed, web stays (the worker has exited: made again)
+	run --separate-stderr -0 hypr compose -f "$F" up -d
+	[[ $stderr == *"Container hyprdemo-web-1  Running"* ]]
+	# dependents first
+	run --separate-stderr -0 hypr compose -f "$F" down
+	[[ $stderr =~ ^(Container\ hyprdemo-worker-1\ \ Stopping.Container\ hyprdemo-worker-1\ \ Stopped.)?Container\ hyprdemo-worker-1\ \ Removed.Container\ hyprdemo-web-1\ \ Stopping.Container\ hyprdemo-web-1\ \ Stopped.Container\ hyprdemo-web-1\ \ Removed$ ]]
+	run -0 hypr ps -aq
+	assert_output ""
+}
+
+# bats test_tags=vm
+@test "compose: up attached prints each service's lines with its name until all have exited" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	mkdir -p "$BATS_TEST_TMPDIR/p"
+	cat > "$BATS_TEST_TMPDIR/p/compose.yaml" <<-'EOF'
+	services:
+	  first:
+	    image: busybox:latest
+	    build:
+	      dockerfile_inline: "FROM busybox:latest"
+	    command: echo one
+	  second:
+	    image: busybox:latest
+	    command: ["sh", "-c", "echo $$GREETING; exit 3"]
+	    environment:
+	      GREETING: two
+	    depends_on:
+	      first: {condition: service_completed_successfully}
+	EOF
+	run --separate-stderr -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" up
+	assert_output "p-first-1  | one
+p-first-1 exited with code 0
+p-second-1 | two
+p-second-1 exited with code 3"
+	run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" down
 }
 
 @test "compose: dockerfile_inline goes to hypr build -f - (real stages, no RUN)" {

@@ -22,6 +22,8 @@ struct sbuf {
 
 /* ---- hypr-init.c ---- */
 extern int debug;
+extern int ctl;			/* the hypr.ctl port */
+extern int sigfd;		/* SIGCHLD (blocked) as a signalfd */
 void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int write_file(const char *path, const char *s);
 /* Format an error message into err (errlen bytes). */
@@ -29,16 +31,23 @@ void guest_seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Bring lo up in the current network namespace. */
 void lo_up(void);
+/* One frame to the host (fatal if the port is gone). */
+void send_frame(int type, uint32_t step, const void *p, size_t n);
+void send_error(uint32_t step, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int read_all(int fd, void *p, size_t n);
+int write_all(int fd, const void *p, size_t n);
+__attribute__((noreturn)) void poweroff(void);
 
 /* ---- step.c: one RUN ---- */
 
 /* A mount of a step (hypr-guest(7), the RUN request's m records). */
 struct mnt {
-	char type;		/* 'b' bind, 'c' cache, 't' tmpfs, 's' secret */
+	char type;		/* 'b' bind, 'c' cache, 't' tmpfs, 's' secret,
+				 * 'p' a 9p share of the host (hypr run -v) */
 	char *target;		/* absolute, in the step root */
-	char *source;		/* bind, cache: a guest path */
+	char *source;		/* bind, cache: a guest path; 9p: its mount tag */
 	int rw;			/* bind: writes allowed (and thrown away) */
-	int ro;			/* cache: read-only */
+	int ro;			/* cache, 9p: read-only */
 	long mode, uid, gid;	/* -1: unset */
 	uint64_t size;		/* tmpfs: bytes, 0 = default */
 	char *data;		/* secret: its bytes (never on a disk) */
@@ -57,6 +66,22 @@ struct run {
 	size_t nhosts;
 	struct mnt *mounts;
 	size_t nmounts;
+	/* a runtime process (START) */
+	int tty;		/* a terminal */
+	int stdin_open;		/* stdin from STDIN frames */
+	int exec;		/* join the main process */
+	unsigned rows, cols;	/* the terminal's size */
+};
+
+/* A step's or a runtime process's stdio and how it starts. */
+struct child_io {
+	int in;			/* stdin, or -1: /dev/null */
+	int out, err;		/* with tty: out is the terminal's slave, on 0, 1, 2 */
+	int tty;
+	int status;		/* -1, or a close-on-exec pipe: a byte there means
+				 * the process could not start (else EOF) */
+	pid_t join;		/* > 0: enter this process's namespaces and root
+				 * instead of new ones (hypr exec) */
 };
 
 /* Decode a RUN request's TLV payload; 0, or -1 (malformed). */
@@ -69,7 +94,13 @@ int step_root(unsigned n, struct run *r, char *err, size_t errlen);
 /* Detach R and whatever is mounted under it; wipe secrets. */
 void step_unmount(void);
 /* In the forked child: namespaces, mounts, root, user; exec the command. */
-__attribute__((noreturn)) void step_child(struct run *r, int out, int errfd);
+__attribute__((noreturn)) void step_child(struct run *r, const struct child_io *io);
+
+/* ---- runtime.c: hypr run ---- */
+
+/* Serve a runtime VM from its first START frame (the image's process,
+ * step = its id) on: never returns (QUIT powers off). */
+__attribute__((noreturn)) void runtime(uint32_t id, unsigned char *p, size_t n);
 
 /* ---- guest-diff.c ---- */
 

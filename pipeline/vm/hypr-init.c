@@ -47,7 +47,7 @@
 
 extern char **environ;
 
-static int ctl = -1;		/* the hypr.ctl port */
+int ctl = -1;			/* the hypr.ctl port */
 static int outdisk = -1, indisk = -1;
 static char basedev[512], scratchdev[512], cachedev[MAX_CACHES][512];
 static unsigned nlayers;
@@ -68,7 +68,7 @@ logmsg(const char *fmt, ...)
 	va_end(ap);
 }
 
-static __attribute__((noreturn)) void
+void
 poweroff(void)
 {
 	sync();
@@ -90,7 +90,7 @@ fatal(const char *fmt, ...)
 	poweroff();
 }
 
-static int
+int
 write_all(int fd, const void *p, size_t n)
 {
 	const char *s = p;
@@ -107,7 +107,7 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-static int
+int
 read_all(int fd, void *p, size_t n)
 {
 	char *s = p;
@@ -124,7 +124,7 @@ read_all(int fd, void *p, size_t n)
 	return 0;
 }
 
-static void
+void
 send_frame(int type, uint32_t step, const void *p, size_t n)
 {
 	unsigned char h[HYPR_PROTO_HDR];
@@ -136,7 +136,7 @@ send_frame(int type, uint32_t step, const void *p, size_t n)
 		fatal("control port: write: %s", strerror(errno));
 }
 
-static __attribute__((format(printf, 2, 3))) void
+void
 send_error(uint32_t step, const char *fmt, ...)
 {
 	char msg[2048];
@@ -523,7 +523,7 @@ mknodes(void)
 	return 0;
 }
 
-static int sigfd = -1;
+int sigfd = -1;
 
 /* Under 1% or 4 MiB free on the layers' filesystem: a failed step most
  * likely ran out of space there. */
@@ -592,8 +592,10 @@ do_run(uint32_t step, unsigned char *p, size_t n)
 	pid = fork();
 	if (pid < 0)
 		fatal("fork: %s", strerror(errno));
-	if (pid == 0)
-		step_child(&r, po[1], pe[1]);
+	if (pid == 0) {
+		struct child_io io = { .in = -1, .out = po[1], .err = pe[1], .status = -1 };
+		step_child(&r, &io);
+	}
 	close(po[1]);
 	close(pe[1]);
 	fcntl(po[0], F_SETFL, O_NONBLOCK);
@@ -804,6 +806,7 @@ main(int argc, char *argv[])
 		case HYPR_MSG_DIFF: do_diff(step, p, len); break;
 		case HYPR_MSG_IMPORT: do_import(step, p, len); break;
 		case HYPR_MSG_MOUNTDATA: do_mountdata(step, p, len); break;
+		case HYPR_MSG_START: runtime(step, p, len);	/* hypr run: for good */
 		case HYPR_MSG_QUIT:
 			free(p);
 			sync();

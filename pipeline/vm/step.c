@@ -16,9 +16,11 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -30,6 +32,10 @@
 #include "vm_proto.h"
 
 extern char **environ;
+
+/* 9p message size: what QEMU's virtio transport grants at most; bigger
+ * messages mean fewer round trips through the emulated device. */
+#define NINEP_MSIZE 512000u
 
 /* ---- the request ---- */
 
@@ -61,7 +67,7 @@ parse_mount(const char *p, size_t n, struct mnt *m)
 		f[i] = p + at;
 		at = (size_t)(z - p) + 1;
 	}
-	if (!strchr("bcts", f[0][0]) || f[0][1] || f[1][0] != '/')
+	if (!strchr("bctsp", f[0][0]) || f[0][1] || f[1][0] != '/')
 		return -1;
 	m->type = f[0][0];
 	m->rw = strstr(f[3], "rw") != NULL;
@@ -131,6 +137,14 @@ run_parse(unsigned char *p, size_t n, struct run *r)
 		case HYPR_TAG_HOSTNAME: free(r->hostname); r->hostname = s; break;
 		case HYPR_TAG_TIME: r->time_ns = atoll(s); free(s); break;
 		case HYPR_TAG_NET: r->net = s[0] == '1'; free(s); break;
+		case HYPR_TAG_TTY: r->tty = s[0] == '1'; free(s); break;
+		case HYPR_TAG_STDIN: r->stdin_open = s[0] == '1'; free(s); break;
+		case HYPR_TAG_EXEC: r->exec = s[0] == '1'; free(s); break;
+		case HYPR_TAG_WINSIZE:
+			if (sscanf(s, "%u %u", &r->rows, &r->cols) != 2)
+				r->rows = r->cols = 0;
+			free(s);
+			break;
 		default: free(s); break;
 		}
 	}
@@ -686,6 +700,16 @@ mount_one(const struct mnt *m, size_t i, char *err, size_t errlen)
 			goto fail;
 		return 0;
 	}
+	case 'p': {
+		/* a host directory over 9p (hypr run -v): uncached, so the
+		 * host and the guest see each other's writes at once */
+		char o[160];
+		snprintf(o, sizeof o, "trans=virtio,version=9p2000.L,msize=%u,cache=none,access=client",
+		    NINEP_MSIZE);
+		if (mount(m->source, t, "9p", MS_NODEV | (m->ro ? MS_RDONLY : 0), o) < 0)
+			goto fail;
+		return 0;
+	}
 	case 's': {
 		/* in this step's own tmpfs: never on a disk, gone with the step */
 		int fd;
@@ -751,8 +775,53 @@ fail:
 	return -1;
 }
 
+/* hypr exec: the main process's namespaces; setns into its mount
+ * namespace also makes its root (the image) ours. */
+static int
+join_root(pid_t pid, char *err, size_t errlen)
+{
+	static const char *const ns[] = { "ipc", "uts", "net", "mnt" };
+	char p[64];
+
+	for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+		int fd;
+		snprintf(p, sizeof p, "/proc/%d/ns/%s", (int)pid, ns[i]);
+		if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 || setns(fd, 0) < 0) {
+			snprintf(err, errlen, "%s: %s", p, strerror(errno));
+			return -1;
+		}
+		close(fd);
+	}
+	if (chdir("/") < 0) {
+		snprintf(err, errlen, "/: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Could not start: say why on stderr and on the status pipe, exit. */
+static __attribute__((noreturn, format(printf, 3, 4))) void
+child_fail(const struct child_io *io, int code, const char *fmt, ...)
+{
+	char msg[1200];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof msg)
+		n = sizeof msg - 1;
+	dprintf(2, "%s\n", msg);
+	if (io->status >= 0)
+		(void)!write(io->status, msg, (size_t)n);
+	_exit(code);
+}
+
 void
-step_child(struct run *r, int out, int errfd)
+step_child(struct run *r, const struct child_io *io)
 {
 	char err[1024];
 	struct who w;
@@ -764,22 +833,31 @@ step_child(struct run *r, int out, int errfd)
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
 	setsid();
-	dup2(out, 1);
-	dup2(errfd, 2);
-	if (enter_root(r, err, sizeof err) < 0) {
-		dprintf(2, "hypr-init: step root: %s\n", err);
-		_exit(125);
+	if (io->tty) {
+		/* the terminal becomes ours: ^C reaches our process group */
+		ioctl(io->out, TIOCSCTTY, 0);
+		dup2(io->out, 0);
+		dup2(io->out, 1);
+		dup2(io->out, 2);
+	} else {
+		dup2(io->out, 1);
+		dup2(io->err, 2);
+		if (io->in >= 0)
+			dup2(io->in, 0);
 	}
-	fd = open("/dev/null", O_RDONLY);
-	if (fd < 0)
-		fd = open("/", O_RDONLY | O_DIRECTORY);	/* any fd 0 rather than none */
-	dup2(fd, 0);
-	if (fd > 2)
-		close(fd);
-	if (resolve_user(r->user, &w, err, sizeof err) < 0) {
-		dprintf(2, "%s\n", err);
-		_exit(125);
+	if (io->join > 0 ? join_root(io->join, err, sizeof err) < 0 :
+	    enter_root(r, err, sizeof err) < 0)
+		child_fail(io, 125, "hypr-init: %s: %s", io->join > 0 ? "exec" : "step root", err);
+	if (!io->tty && io->in < 0) {
+		fd = open("/dev/null", O_RDONLY);
+		if (fd < 0)
+			fd = open("/", O_RDONLY | O_DIRECTORY);	/* any fd 0 rather than none */
+		dup2(fd, 0);
+		if (fd > 2)
+			close(fd);
 	}
+	if (resolve_user(r->user, &w, err, sizeof err) < 0)
+		child_fail(io, 125, "%s", err);
 	if (r->cwd && *r->cwd) {
 		char p[4096];
 		snprintf(p, sizeof p, "%s", r->cwd);
@@ -790,23 +868,17 @@ step_child(struct run *r, int out, int errfd)
 				*s = '/';
 			}
 		mkdir(p, 0755);
-		if (chdir(p) < 0) {
-			dprintf(2, "hypr-init: workdir %s: %s\n", p, strerror(errno));
-			_exit(125);
-		}
+		if (chdir(p) < 0)
+			child_fail(io, 125, "hypr-init: workdir %s: %s", p, strerror(errno));
 	}
-	if (drop_bounding_caps() < 0) {
-		dprintf(2, "hypr-init: capabilities: %s\n", strerror(errno));
-		_exit(125);
-	}
-	if (setgroups((size_t)w.ngroups, w.groups) < 0 || setgid(w.gid) < 0 || setuid(w.uid) < 0) {
-		dprintf(2, "hypr-init: user %s: %s\n", r->user ? r->user : "0", strerror(errno));
-		_exit(125);
-	}
-	if (w.uid == 0 && set_root_caps() < 0) {
-		dprintf(2, "hypr-init: capabilities: %s\n", strerror(errno));
-		_exit(125);
-	}
+	if (io->tty)
+		(void)!fchown(0, w.uid, (gid_t)-1);	/* as runc: the user owns its terminal */
+	if (drop_bounding_caps() < 0)
+		child_fail(io, 125, "hypr-init: capabilities: %s", strerror(errno));
+	if (setgroups((size_t)w.ngroups, w.groups) < 0 || setgid(w.gid) < 0 || setuid(w.uid) < 0)
+		child_fail(io, 125, "hypr-init: user %s: %s", r->user ? r->user : "0", strerror(errno));
+	if (w.uid == 0 && set_root_caps() < 0)
+		child_fail(io, 125, "hypr-init: capabilities: %s", strerror(errno));
 	if (!has_env(r->env, "PATH"))
 		push(&r->env, &r->nenv, strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
 	if (!has_env(r->env, "HOME")) {
@@ -821,6 +893,6 @@ step_child(struct run *r, int out, int errfd)
 	}
 	environ = r->env;
 	execvp(r->argv[0], r->argv);
-	dprintf(2, "hypr-init: exec %s: %s\n", r->argv[0], strerror(errno));
-	_exit(errno == ENOENT ? 127 : 126);
+	child_fail(io, errno == ENOENT ? 127 : 126, "hypr-init: exec %s: %s", r->argv[0],
+	    strerror(errno));
 }

@@ -29,6 +29,8 @@
 
 /* ---- rmi ---- */
 
+static int in_use(struct hypr_store *s, const struct hypr_image *im);
+
 int
 cmd_rmi(int argc, char *argv[])
 {
@@ -66,6 +68,20 @@ cmd_rmi(int argc, char *argv[])
 			rc = HYPR_EXIT_INPUT;
 			continue;
 		}
+		if (tag[0] && im && !force && json_array_size(im->tags) == 1 && in_use(&s, im)) {
+			/* docker: untagging would leave a running image dangling */
+			fprintf(stderr, "hypr-store: conflict: unable to remove repository reference "
+			    "\"%s\" (must force) - a running container is using its referenced image "
+			    "%.12s\n", argv[i], im->hex);
+			rc = HYPR_EXIT_INPUT;
+			continue;
+		}
+		if (!tag[0] && in_use(&s, im)) {
+			fprintf(stderr, "hypr-store: conflict: unable to delete %.12s (cannot be forced) "
+			    "- image is being used by a running container\n", im->hex);
+			rc = HYPR_EXIT_INPUT;
+			continue;
+		}
 		if (tag[0]) {
 			/* by tag: untag; delete once no tag is left */
 			json_object_del(tags, tag);
@@ -73,7 +89,8 @@ cmd_rmi(int argc, char *argv[])
 				hypr_die_err(&e);
 			hypr_store_familiar(tag, fam, sizeof(fam));
 			printf("Untagged: %s\n", fam);
-			if (im == NULL || json_array_size(im->tags) > 0) {
+			/* -f on a running image: untagged, kept (as docker) */
+			if (im == NULL || json_array_size(im->tags) > 0 || in_use(&s, im)) {
 				if (hypr_store_reload(&s, &e) < 0)
 					hypr_die_err(&e);
 				continue;

@@ -1,5 +1,15 @@
-/* compose.c - `hypr compose build|up`: one `hypr build` per service with a
- * build: section, tagged as its image: or <project>_<service>. */
+/* compose.c - `hypr compose build|up|down|ps|logs|stop|config`: one `hypr
+ * build` per service with a build: section, tagged as its image: or
+ * <project>_<service>; then one container per service (`hypr run -d` with
+ * the service's keys), started in depends_on order, named
+ * <project>-<service>-1 and labelled as Compose labels them.
+ *
+ * Service names: every VM of a project gets /etc/hosts lines naming each
+ * service at 10.0.2.(100+k) (k its place in the file), and QEMU forwards
+ * a connection to such an address and one of the service's ports (its
+ * ports:, expose: and the image's EXPOSE) to that service's hidden host
+ * forward on the host's loopback (guestfwd, through `hypr __proxy`). TCP
+ * only; QEMU user networking has no shared segment between VMs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -9,9 +19,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 
 #include "compose.h"
+#include "ctr.h"
+#include "digest.h"
+#include "store.h"
 #include "fsutil.h"
 #include "hypr.h"
 #include "tool.h"
@@ -24,8 +43,12 @@ compose_usage(FILE *f, int code)
 	    "Commands:\n"
 	    "  build [--no-cache] [--pull] [-q] [--build-arg K=V] [-n] [SERVICE...]\n"
 	    "        build every service that has a build: section (or those named)\n"
-	    "  up [--build] [SERVICE...]\n"
-	    "        build, then say plainly that hypr has no runtime to start services\n"
+	    "  up [--build] [--no-build] [-d] [--wait] [--force-recreate] [--no-deps] [SERVICE...]\n"
+	    "        build what needs building, start every service (and what it depends on)\n"
+	    "  down [-t SECS]        stop and remove the project's containers\n"
+	    "  ps [-a] [-q] [SERVICE...]    the project's containers\n"
+	    "  logs [-f] [-t] [--tail N] [SERVICE...]\n"
+	    "  stop [-t SECS] [SERVICE...]\n"
 	    "  config\n"
 	    "        print what would be built, one `hypr build` command per service\n"
 	    "\n"
@@ -126,6 +149,907 @@ run_build(char **v, const char *input)
 	return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct proj {
+	struct hypr_compose c;
+	char project[256];
+	struct hypr_root root;
+	char self[PATH_MAX];		/* this hypr, for QEMU's guestfwd command */
+};
+
+static size_t
+svc_index(struct proj *p, const char *name)
+{
+	for (size_t s = 0; s < p->c.nservices; s++)
+		if (!strcmp(p->c.services[s].name, name))
+			return s;
+	return (size_t)-1;
+}
+
+static void
+image_name(struct proj *p, struct hypr_compose_service *sv, char *buf, size_t n)
+{
+	if (sv->image)
+		snprintf(buf, n, "%s", sv->image);
+	else
+		snprintf(buf, n, "%s_%s", p->project, sv->name);
+}
+
+static void
+ctr_name(struct proj *p, struct hypr_compose_service *sv, char *buf, size_t n)
+{
+	if (sv->container_name)
+		snprintf(buf, n, "%s", sv->container_name);
+	else
+		snprintf(buf, n, "%s-%s-1", p->project, sv->name);
+}
+
+/* Services in depends_on order (each after what it depends on), only
+ * those in want (plus, with deps, what they depend on). Exits 3 on a
+ * cycle or an unknown dependency. */
+static size_t *
+order(struct proj *p, const int *want, int deps, size_t *nout)
+{
+	size_t n = p->c.nservices, k = 0;
+	size_t *out = calloc(n + 1, sizeof *out);
+	int *state = calloc(n + 1, sizeof *state);	/* 0 new, 1 visiting, 2 done */
+	size_t *stack = calloc(n + 1, sizeof *stack), *pos = calloc(n + 1, sizeof *pos);
+
+	if (!out || !state || !stack || !pos)
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+	for (size_t s = 0; s < n; s++) {
+		size_t top = 0;
+		if (!want[s] || state[s])
+			continue;
+		stack[top] = s;
+		pos[top++] = 0;
+		state[s] = 1;
+		while (top) {
+			size_t cur = stack[top - 1];
+			struct hypr_compose_service *sv = &p->c.services[cur];
+			if (pos[top - 1] < sv->ndepends_on) {
+				const char *dn = sv->depends_on[pos[top - 1]++].key;
+				size_t d = svc_index(p, dn);
+				if (d == (size_t)-1)
+					hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: service %s depends on undefined "
+					    "service %s", p->c.file, sv->line, sv->name, dn);
+				if (!deps && !want[d])
+					continue;
+				if (state[d] == 1)
+					hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: dependency cycle: %s and %s",
+					    p->c.file, sv->line, sv->name, dn);
+				if (state[d] == 0) {
+					state[d] = 1;
+					stack[top] = d;
+					pos[top++] = 0;
+				}
+				continue;
+			}
+			state[cur] = 2;
+			out[k++] = cur;
+			top--;
+		}
+	}
+	free(state);
+	free(stack);
+	free(pos);
+	*nout = k;
+	return out;
+}
+
+/* The project's containers (label com.docker.compose.project). */
+static void
+project_ctrs(struct proj *p, struct hypr_ctr **v, size_t *n)
+{
+	struct hypr_err e = { 0 };
+	struct hypr_ctr *all;
+	size_t na, k = 0;
+
+	if (hypr_ctr_list(&p->root, &all, &na, &e) < 0)
+		hypr_die_err(&e);
+	for (size_t i = 0; i < na; i++) {
+		const char *pr = json_string_value(json_object_get(json_object_get(all[i].config,
+		    "labels"), "com.docker.compose.project"));
+		if (pr && !strcmp(pr, p->project))
+			all[k++] = all[i];
+		else
+			hypr_ctr_free(&all[i]);
+	}
+	*v = all;
+	*n = k;
+}
+
+static const char *
+ctr_service(struct hypr_ctr *c)
+{
+	return json_string_value(json_object_get(json_object_get(c->config, "labels"),
+	    "com.docker.compose.service"));
+}
+
+/* The TCP ports of a service the others reach: its ports: and expose:
+ * container ports, and its image's EXPOSE. */
+static json_t *
+service_ports(struct proj *p, struct hypr_compose_service *sv, struct hypr_store *st)
+{
+	json_t *out = json_array();
+	char img[600];
+	struct hypr_image *im = NULL;
+	struct hypr_err e = { 0 };
+
+#define ADDP(v) do { unsigned _p = (v); size_t _i; json_t *_x; int _have = 0; \
+	json_array_foreach(out, _i, _x) _have |= (unsigned)json_integer_value(_x) == _p; \
+	if (_p && _p < 65536 && !_have) json_array_append_new(out, json_integer(_p)); } while (0)
+	for (size_t i = 0; i < sv->nports; i++) {
+		const char *s = sv->ports[i], *c = strrchr(s, ':');
+		const char *g = c ? c + 1 : s;
+		unsigned a = (unsigned)atoi(g), b = a;
+		const char *dash = strchr(g, '-');
+		if (strstr(s, "/udp"))
+			continue;
+		if (dash)
+			b = (unsigned)atoi(dash + 1);
+		for (unsigned q = a; q <= b && b - a < 1000; q++)
+			ADDP(q);
+	}
+	for (size_t i = 0; i < sv->nexpose; i++)
+		if (!strstr(sv->expose[i], "/udp"))
+			ADDP((unsigned)atoi(sv->expose[i]));
+	image_name(p, sv, img, sizeof img);
+	if (hypr_store_find(st, img, &im, NULL, 0, &e) == 0 && im && im->m) {
+		size_t i;
+		json_t *x;
+		json_array_foreach(json_object_get(im->m, "exposed_ports"), i, x) {
+			const char *ep = json_string_value(x);
+			if (ep && !strstr(ep, "/udp"))
+				ADDP((unsigned)atoi(ep));
+		}
+	}
+#undef ADDP
+	return out;
+}
+
+static json_t *
+strv_json(char **v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+/* What a service's container is made from (hypr run's spec). */
+static json_t *
+service_spec(struct proj *p, struct hypr_compose_service *sv)
+{
+	json_t *spec = json_object(), *a, *labels = json_object(), *h;
+	char name[600], img[600];
+
+	ctr_name(p, sv, name, sizeof name);
+	image_name(p, sv, img, sizeof img);
+	json_object_set_new(spec, "name", json_string(name));
+	json_object_set_new(spec, "image", json_string(img));
+	if (sv->has_command)
+		json_object_set_new(spec, "command", strv_json(sv->command, sv->ncommand));
+	if (sv->has_entrypoint)
+		json_object_set_new(spec, "entrypoint", strv_json(sv->entrypoint, sv->nentrypoint));
+	json_object_set_new(spec, "ports", strv_json(sv->ports, sv->nports));
+	json_object_set_new(spec, "volumes", strv_json(sv->volumes, sv->nvolumes));
+	json_object_set_new(spec, "add_hosts", strv_json(sv->extra_hosts, sv->nextra_hosts));
+	a = json_array();
+	for (size_t i = 0; i < sv->nenvironment; i++) {
+		char *kv;
+		if (asprintf(&kv, "%s%s%s", sv->environment[i].key, sv->environment[i].value ? "=" : "",
+		    sv->environment[i].value ? sv->environment[i].value : "") < 0)
+			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+		json_array_append_new(a, json_string(kv));
+		free(kv);
+	}
+	json_object_set_new(spec, "env", a);
+	a = json_array();
+	for (size_t i = 0; i < sv->nenv_files; i++) {
+		if (access(sv->env_files[i].key, R_OK) < 0) {
+			if (sv->env_files[i].value)
+				hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: services.%s.env_file: %s: %s",
+				    p->c.file, sv->line, sv->name, sv->env_files[i].key, strerror(errno));
+			continue;
+		}
+		json_array_append_new(a, json_string(sv->env_files[i].key));
+	}
+	json_object_set_new(spec, "env_files", a);
+#define OPT(key, v) do { if (v) json_object_set_new(spec, key, json_string(v)); } while (0)
+	OPT("user", sv->user);
+	OPT("workdir", sv->working_dir);
+	OPT("hostname", sv->hostname);
+	OPT("restart", sv->restart);
+	OPT("stop_signal", sv->stop_signal);
+	OPT("memory", sv->mem_limit);
+	OPT("cpus", sv->cpus);
+#undef OPT
+	if (sv->stop_grace_period) {
+		int64_t ns = ctr_duration(sv->stop_grace_period);
+		char t[32];
+		if (ns < 0)
+			hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: services.%s.stop_grace_period %s: not a "
+			    "duration", p->c.file, sv->line, sv->name, sv->stop_grace_period);
+		snprintf(t, sizeof t, "%lld", (long long)((ns + 999999999) / 1000000000));
+		json_object_set_new(spec, "stop_timeout", json_string(t));
+	}
+	json_object_set_new(spec, "tty", json_boolean(sv->tty));
+	json_object_set_new(spec, "interactive", json_boolean(sv->stdin_open));
+	json_object_set_new(spec, "detach", json_true());
+	json_object_set_new(spec, "network", json_string(sv->network_mode &&
+	    !strcmp(sv->network_mode, "none") ? "none" : "default"));
+	if (sv->has_healthcheck) {
+		h = json_object();
+		if (sv->hc_disable)
+			json_object_set_new(h, "disable", json_true());
+		if (sv->hc_test)
+			json_object_set_new(h, "cmd", json_string(sv->hc_test));
+		if (sv->nhc_argv) {
+			a = json_array();
+			for (size_t i = 0; i < sv->nhc_argv; i++)
+				json_array_append_new(a, json_string(sv->hc_argv[i]));
+			json_object_set_new(h, "argv", a);
+		}
+		if (sv->hc_interval)
+			json_object_set_new(h, "interval", json_string(sv->hc_interval));
+		if (sv->hc_timeout)
+			json_object_set_new(h, "timeout", json_string(sv->hc_timeout));
+		if (sv->hc_start_period)
+			json_object_set_new(h, "start_period", json_string(sv->hc_start_period));
+		if (sv->hc_retries)
+			json_object_set_new(h, "retries", json_string(sv->hc_retries));
+		json_object_set_new(spec, "health", h);
+	}
+	for (size_t i = 0; i < sv->nrun_labels; i++)
+		json_object_set_new(labels, sv->run_labels[i].key,
+		    json_string(sv->run_labels[i].value ? sv->run_labels[i].value : ""));
+	json_object_set_new(labels, "com.docker.compose.project", json_string(p->project));
+	json_object_set_new(labels, "com.docker.compose.service", json_string(sv->name));
+	json_object_set_new(labels, "com.docker.compose.container-number", json_string("1"));
+	json_object_set_new(labels, "com.docker.compose.project.config_files", json_string(p->c.file));
+	json_object_set_new(spec, "labels", labels);
+	return spec;
+}
+
+/* The definition's digest, with the image's ID: a change recreates. */
+static void
+spec_hash(json_t *spec, const char *image_id, char out[HYPR_DIGEST_LEN + 1])
+{
+	struct hypr_sha256 h;
+	struct hypr_err e = { 0 };
+	char *s = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+
+	if (!s || hypr_sha256_init(&h, &e) < 0)
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+	hypr_sha256_update(&h, s, strlen(s));
+	hypr_sha256_update(&h, image_id ? image_id : "", image_id ? strlen(image_id) : 0);
+	hypr_sha256_final(&h, out);
+	free(s);
+}
+
+static int
+alive_running(struct hypr_ctr *c)
+{
+	return c->alive && !strcmp(ctr_state(c), "running");
+}
+
+/* Wait until a dependency meets its condition; exits 1 if it never will. */
+static void
+wait_dep(struct proj *p, const char *who, const char *dep, const char *cond, double secs)
+{
+	struct hypr_ctr c;
+	struct hypr_err e = { 0 };
+	char name[600];
+	size_t d = svc_index(p, dep);
+	double deadline = now() + secs;
+
+	ctr_name(p, &p->c.services[d], name, sizeof name);
+	for (;;) {
+		const char *st, *hs;
+		if (hypr_ctr_find(&p->root, name, &c, &e) < 0)
+			hypr_die(HYPR_EXIT_STEP, "compose: service %s: dependency %s has no container", who, dep);
+		st = ctr_state(&c);
+		hs = json_string_value(json_object_get(json_object_get(c.state, "health"), "status"));
+		if (!strcmp(cond, "service_completed_successfully")) {
+			if (!c.alive && !strcmp(st, "exited")) {
+				json_int_t code = json_integer_value(json_object_get(c.state, "exit_code"));
+				hypr_ctr_free(&c);
+				if (code)
+					hypr_die(HYPR_EXIT_STEP, "compose: service %s: dependency %s did not complete "
+					    "successfully: exit %lld", who, dep, (long long)code);
+				return;
+			}
+		} else if (!c.alive || strcmp(st, "running")) {
+			if (!c.alive) {
+				hypr_ctr_free(&c);
+				hypr_die(HYPR_EXIT_STEP, "compose: service %s: dependency %s exited", who, dep);
+			}
+		} else if (!strcmp(cond, "service_started")) {
+			hypr_ctr_free(&c);
+			return;
+		} else if (!json_is_object(json_object_get(c.config, "health"))) {
+			hypr_ctr_free(&c);
+			hypr_die(HYPR_EXIT_INPUT, "compose: service %s: dependency %s has no healthcheck "
+			    "(condition: service_healthy)", who, dep);
+		} else if (hs && !strcmp(hs, "healthy")) {
+			hypr_ctr_free(&c);
+			return;
+		} else if (hs && !strcmp(hs, "unhealthy")) {
+			hypr_ctr_free(&c);
+			hypr_die(HYPR_EXIT_STEP, "compose: dependency failed to start: container %s is unhealthy",
+			    name);
+		}
+		hypr_ctr_free(&c);
+		if (now() > deadline)
+			hypr_die(HYPR_EXIT_STEP, "compose: service %s: dependency %s not %s after %gs "
+			    "(HYPR_COMPOSE_TIMEOUT)", who, dep, cond + 8, secs);
+		usleep(100000);
+	}
+}
+
+static double
+env_secs(const char *name, double def)
+{
+	const char *v = getenv(name);
+	char *end;
+	double d;
+
+	if (!v || !*v)
+		return def;
+	d = strtod(v, &end);
+	return *end || d < 0 ? def : d;
+}
+
+/* A compose file's shell-quoted argument for QEMU's guestfwd command. */
+static void
+shq(char *out, size_t n, const char *s)
+{
+	size_t o = 0;
+
+	out[o++] = '\'';
+	for (; *s && o + 6 < n; s++) {
+		if (*s == '\'') {
+			memcpy(out + o, "'\\''", 4);
+			o += 4;
+		} else {
+			out[o++] = *s;
+		}
+	}
+	out[o++] = '\'';
+	out[o] = 0;
+}
+
+/* ---- log following with prefixes ---- */
+
+struct follow {
+	struct hypr_ctr c;
+	struct hypr_ctr_log l;
+	char prefix[256];
+	char *line;		/* a partial line */
+	size_t len;
+	int done;
+};
+
+static void
+follow_print(struct follow *f, int stream, const char *d, size_t n, int flush)
+{
+	FILE *out = stream == 2 ? stderr : stdout;
+
+	(void)out;
+	while (n > 0) {
+		const char *nl = memchr(d, '\n', n);
+		size_t k = nl ? (size_t)(nl - d) + 1 : n;
+		char *b = realloc(f->line, f->len + k + 1);
+		if (!b)
+			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+		f->line = b;
+		memcpy(f->line + f->len, d, k);
+		f->len += k;
+		if (nl) {
+			printf("%s", f->prefix);
+			fwrite(f->line, 1, f->len, stdout);
+			f->len = 0;
+		}
+		d += k;
+		n -= k;
+	}
+	if (flush && f->len) {
+		printf("%s", f->prefix);
+		fwrite(f->line, 1, f->len, stdout);
+		putchar('\n');
+		f->len = 0;
+	}
+}
+
+/* Print what each container wrote (compose's "name  | line"); with follow,
+ * until every one has stopped or a signal in mask comes (1), else 0. */
+static int
+follow_logs(struct follow *f, size_t n, int follow, int ts, int sigfd, int quiet_exit)
+{
+	struct hypr_err e = { 0 };
+	size_t left = n;
+
+	(void)ts;
+	while (left) {
+		for (size_t i = 0; i < n; i++) {
+			int stream, r;
+			int64_t ns;
+			const char *data;
+			size_t len;
+			if (f[i].done)
+				continue;
+			while ((r = hypr_ctr_log_next(&f[i].l, &stream, &ns, &data, &len, &e)) == 1)
+				follow_print(&f[i], stream, data, len, 0);
+			if (!follow) {
+				follow_print(&f[i], 1, "", 0, 1);
+				f[i].done = 1;
+				left--;
+				continue;
+			}
+			hypr_ctr_reload(&f[i].c, &e);
+			if (!f[i].c.alive || access(f[i].c.dir, F_OK) < 0) {
+				while (hypr_ctr_log_next(&f[i].l, &stream, &ns, &data, &len, &e) == 1)
+					follow_print(&f[i], stream, data, len, 0);
+				follow_print(&f[i], 1, "", 0, 1);
+				if (!quiet_exit)
+					printf("%.*s exited with code %lld\n", (int)strcspn(f[i].prefix, " "),
+					    f[i].prefix, (long long)json_integer_value(json_object_get(f[i].c.state,
+					    "exit_code")));
+				f[i].done = 1;
+				left--;
+			}
+		}
+		fflush(stdout);
+		if (!left || !follow)
+			break;
+		if (sigfd >= 0) {
+			struct pollfd pf = { .fd = sigfd, .events = POLLIN };
+			if (poll(&pf, 1, 100) > 0)
+				return 1;
+		} else {
+			usleep(100000);
+		}
+	}
+	return 0;
+}
+
+static void
+follow_setup(struct follow *f, struct hypr_ctr *c, size_t width)
+{
+	struct hypr_err e = { 0 };
+	const char *name = json_string_value(json_object_get(c->config, "name"));
+
+	memset(f, 0, sizeof *f);
+	f->c = *c;
+	snprintf(f->prefix, sizeof f->prefix, "%-*s | ", (int)width, name);
+	hypr_ctr_log_open(&f->l, &f->c, &e);
+}
+
+static void
+follow_free(struct follow *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		hypr_ctr_log_close(&f[i].l);
+		hypr_ctr_free(&f[i].c);
+		free(f[i].line);
+	}
+	free(f);
+}
+
+/* ---- the runtime subcommands ---- */
+
+static int
+compose_up(struct proj *p, int *want, int detach, int wait, int force, int deps,
+    int timeout)
+{
+	struct hypr_err e = { 0 };
+	struct hypr_store st;
+	size_t n, *ord = order(p, want, deps, &n), width = 0;
+	size_t ns = p->c.nservices;
+	json_t **ports = calloc(ns, sizeof *ports), **specs = calloc(ns, sizeof *specs);
+	json_t *hosts = json_array(), *gfwd = json_array();
+	char (*hash)[HYPR_DIGEST_LEN + 1] = calloc(ns, sizeof *hash);
+	int *keep = calloc(ns, sizeof *keep), *inorder = calloc(ns, sizeof *inorder);
+	struct hypr_ctr *have;
+	size_t nhave;
+	struct follow *fl;
+	int rc = 0;
+
+	if (!ports || !specs || !hash || !keep || !inorder)
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+	if (ns > 150)
+		hypr_die(HYPR_EXIT_USAGE, "compose: at most 150 services (10.0.2.100-249)");
+	for (size_t i = 0; i < n; i++)
+		inorder[ord[i]] = 1;
+	if (hypr_store_open(&st, p->root.path, 0, &e) < 0)
+		hypr_die_err(&e);
+	project_ctrs(p, &have, &nhave);
+	/* the project's names and every service's reachable ports */
+	for (size_t s = 0; s < ns; s++) {
+		struct hypr_compose_service *sv = &p->c.services[s];
+		char line[1400], name[600];
+		ctr_name(p, sv, name, sizeof name);
+		snprintf(line, sizeof line, "10.0.2.%zu %s %s", 100 + s, sv->name, name);
+		json_array_append_new(hosts, json_string(line));
+		ports[s] = service_ports(p, sv, &st);
+		if (strlen(name) > width)
+			width = strlen(name);
+	}
+	/* which containers stay: running, same definition, same image */
+	for (size_t s = 0; s < ns; s++) {
+		struct hypr_compose_service *sv = &p->c.services[s];
+		struct hypr_image *im = NULL;
+		char img[600];
+		image_name(p, sv, img, sizeof img);
+		if (!inorder[s])
+			continue;
+		specs[s] = service_spec(p, sv);
+		if (hypr_store_find(&st, img, &im, NULL, 0, &e) < 0 || !im)
+			hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: service %s: image %s is not in hypr's "
+			    "store%s", p->c.file, sv->line, sv->name, img, sv->has_build ? "" :
+			    " and the service has no build: section (hypr runs images it built)");
+		spec_hash(specs[s], im->id, hash[s]);
+		for (size_t k = 0; k < nhave; k++) {
+			const char *svc = ctr_service(&have[k]);
+			const char *hh = json_string_value(json_object_get(json_object_get(
+			    have[k].config, "labels"), "com.docker.compose.config-hash"));
+			if (svc && !strcmp(svc, sv->name) && !force && alive_running(&have[k]) && hh &&
+			    !strcmp(hh, hash[s]))
+				keep[s] = 1;
+		}
+	}
+	/* each service's hidden forwards: kept from its container, else new */
+	for (size_t s = 0; s < ns; s++) {
+		json_t *pairs = json_array(), *x;
+		size_t i;
+		json_array_foreach(ports[s], i, x) {
+			unsigned gp = (unsigned)json_integer_value(x), hp = 0;
+			for (size_t k = 0; k < nhave; k++) {
+				const char *svc = ctr_service(&have[k]);
+				json_t *pp;
+				size_t j;
+				if (!svc || strcmp(svc, p->c.services[s].name))
+					continue;
+				json_array_foreach(json_object_get(have[k].config, "ports"), j, pp)
+					if (json_is_true(json_object_get(pp, "internal")) &&
+					    (unsigned)json_integer_value(json_object_get(pp, "guest_port")) == gp)
+						hp = (unsigned)json_integer_value(json_object_get(pp, "host_port"));
+			}
+			if (!hp) {
+				struct sockaddr_in sa = { .sin_family = AF_INET,
+				    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+				socklen_t sl = sizeof sa;
+				int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+				if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+				    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
+					hypr_die_errno("compose: a free port");
+				hp = ntohs(sa.sin_port);
+				close(fd);
+			}
+			json_array_append_new(pairs, json_pack("[i,i]", (json_int_t)gp, (json_int_t)hp));
+			{
+				char rule[2 * PATH_MAX], q[PATH_MAX + 64];
+				shq(q, sizeof q, p->self);
+				snprintf(rule, sizeof rule, "tcp:10.0.2.%zu:%u-cmd:%s __proxy 127.0.0.1 %u",
+				    100 + s, gp, q, hp);
+				json_array_append_new(gfwd, json_string(rule));
+			}
+		}
+		json_decref(ports[s]);
+		ports[s] = pairs;
+	}
+	for (size_t s = 0; s < ns; s++) {
+		if (!specs[s])
+			continue;
+		json_object_set(specs[s], "hosts", hosts);
+		if (!(p->c.services[s].network_mode && !strcmp(p->c.services[s].network_mode, "none")))
+			json_object_set(specs[s], "guestfwds", gfwd);
+		json_object_set(specs[s], "expose", ports[s]);
+		json_object_set_new(json_object_get(specs[s], "labels"), "com.docker.compose.config-hash",
+		    json_string(hash[s]));
+		/* a kept container whose forwards went stale is made again */
+		for (size_t k = 0; keep[s] && k < nhave; k++) {
+			const char *svc = ctr_service(&have[k]);
+			if (svc && !strcmp(svc, p->c.services[s].name) &&
+			    !json_equal(json_object_get(have[k].config, "guestfwds"), gfwd))
+				keep[s] = 0;
+		}
+	}
+	hypr_store_close(&st);
+	/* start in order, each once what it depends on is ready */
+	for (size_t i = 0; i < n; i++) {
+		size_t s = ord[i];
+		struct hypr_compose_service *sv = &p->c.services[s];
+		char name[600];
+		struct hypr_ctr c;
+		int sqfd, lockfd;
+
+		ctr_name(p, sv, name, sizeof name);
+		if (keep[s]) {
+			fprintf(stderr, "Container %s  Running\n", name);
+			continue;
+		}
+		for (size_t d = 0; d < sv->ndepends_on; d++)
+			if (inorder[svc_index(p, sv->depends_on[d].key)])
+				wait_dep(p, sv->name, sv->depends_on[d].key, sv->depends_on[d].value,
+				    env_secs("HYPR_COMPOSE_TIMEOUT", 300));
+		for (size_t k = 0; k < nhave; k++) {
+			const char *svc = ctr_service(&have[k]);
+			const char *cn = json_string_value(json_object_get(have[k].config, "name"));
+			if ((svc && !strcmp(svc, sv->name)) || (cn && !strcmp(cn, name))) {
+				if (ctr_stop(&have[k], timeout, &e) < 0 || hypr_ctr_remove(&have[k], &e) < 0)
+					hypr_die_err(&e);
+				fprintf(stderr, "Container %s  Recreated\n", name);
+			}
+		}
+		fprintf(stderr, "Container %s  Creating\n", name);
+		ctr_create(&p->root, specs[s], &c, &sqfd, &lockfd);
+		if ((rc = ctr_start(&p->root, &c, sqfd, lockfd, 0, 1)) != 0) {
+			fprintf(stderr, "hypr: compose: service %s failed to start (exit %d)\n", sv->name, rc);
+			hypr_ctr_free(&c);
+			break;
+		}
+		fprintf(stderr, "Container %s  Started\n", name);
+		hypr_ctr_free(&c);
+	}
+	/* --wait: running, and healthy where there is a healthcheck */
+	for (size_t i = 0; !rc && wait && i < n; i++) {
+		struct hypr_compose_service *sv = &p->c.services[ord[i]];
+		struct hypr_ctr c;
+		char name[600];
+		double deadline = now() + env_secs("HYPR_COMPOSE_TIMEOUT", 300);
+		ctr_name(p, sv, name, sizeof name);
+		for (;;) {
+			const char *hs;
+			if (hypr_ctr_find(&p->root, name, &c, &e) < 0)
+				hypr_die_err(&e);
+			hs = json_string_value(json_object_get(json_object_get(c.state, "health"), "status"));
+			if (!c.alive) {
+				hypr_ctr_free(&c);
+				hypr_die(HYPR_EXIT_STEP, "compose: container %s exited", name);
+			}
+			if (hs && !strcmp(hs, "unhealthy")) {
+				hypr_ctr_free(&c);
+				hypr_die(HYPR_EXIT_STEP, "compose: container %s is unhealthy", name);
+			}
+			if (alive_running(&c) && (!hs || !strcmp(hs, "healthy"))) {
+				hypr_ctr_free(&c);
+				break;
+			}
+			hypr_ctr_free(&c);
+			if (now() > deadline)
+				hypr_die(HYPR_EXIT_STEP, "compose: container %s not ready after %gs", name,
+				    env_secs("HYPR_COMPOSE_TIMEOUT", 300));
+			usleep(100000);
+		}
+		fprintf(stderr, "Container %s  Healthy\n", name);
+	}
+	hypr_ctr_list_free(have, nhave);
+	if (!rc && !detach) {
+		/* attached: everyone's output until all have stopped; ^C stops them */
+		sigset_t mask;
+		int sfd, got;
+		size_t k = 0;
+		if (!(fl = calloc(n, sizeof *fl)))
+			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+		fprintf(stderr, "Attaching to");
+		for (size_t i = 0; i < n; i++) {
+			struct hypr_ctr c;
+			char name[600];
+			ctr_name(p, &p->c.services[ord[i]], name, sizeof name);
+			if (hypr_ctr_find(&p->root, name, &c, &e) < 0)
+				continue;
+			fprintf(stderr, "%s %s", k ? "," : "", name);
+			follow_setup(&fl[k++], &c, width);
+		}
+		fprintf(stderr, "\n");
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGTERM);
+		sigaddset(&mask, SIGHUP);
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+		sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+		got = follow_logs(fl, k, 1, 0, sfd, 0);
+		if (got) {
+			struct signalfd_siginfo si;
+			int force_now = 0;
+			fprintf(stderr, "Gracefully stopping... (press Ctrl+C again to force)\n");
+			while (read(sfd, &si, sizeof si) > 0)
+				;
+			for (size_t i = k; i-- > 0;) {
+				/* a second ^C: the rest are killed at once */
+				while (read(sfd, &si, sizeof si) > 0)
+					force_now = 1;
+				hypr_ctr_reload(&fl[i].c, &e);
+				if (!fl[i].c.alive)
+					continue;
+				if (ctr_stop(&fl[i].c, force_now ? 0 : timeout, &e) < 0)
+					hypr_say_err(&e);
+				else
+					fprintf(stderr, "Container %s  Stopped\n",
+					    json_string_value(json_object_get(fl[i].c.config, "name")));
+			}
+			rc = 130;
+		}
+		follow_free(fl, k);
+	}
+	for (size_t s = 0; s < ns; s++) {
+		json_decref(ports[s]);
+		json_decref(specs[s]);
+	}
+	json_decref(hosts);
+	json_decref(gfwd);
+	free(ports);
+	free(specs);
+	free(hash);
+	free(keep);
+	free(inorder);
+	free(ord);
+	return rc;
+}
+
+/* down and stop: the project's containers, dependents first. */
+static int
+compose_down(struct proj *p, const int *want, int all, int rm, int timeout)
+{
+	struct hypr_ctr *v;
+	size_t n, nord;
+	int *every = calloc(p->c.nservices + 1, sizeof *every), rc = 0;
+	size_t *ord;
+
+	for (size_t s = 0; s < p->c.nservices; s++)
+		every[s] = 1;
+	ord = order(p, every, 1, &nord);
+	project_ctrs(p, &v, &n);
+	/* containers of services no longer in the file first, then the file's
+	 * services in reverse dependency order */
+	for (size_t pass = 0; pass <= nord; pass++) {
+		const char *svcname = pass == 0 ? NULL : p->c.services[ord[nord - pass]].name;
+		for (size_t k = 0; k < n; k++) {
+			struct hypr_err e = { 0 };
+			const char *svc = ctr_service(&v[k]);
+			size_t si = svc ? svc_index(p, svc) : (size_t)-1;
+			const char *name = json_string_value(json_object_get(v[k].config, "name"));
+			if (pass == 0 ? si != (size_t)-1 : (!svc || strcmp(svc, svcname)))
+				continue;
+			if (!all && (si == (size_t)-1 || !want[si]))
+				continue;
+			if (v[k].alive) {
+				fprintf(stderr, "Container %s  Stopping\n", name);
+				if (ctr_stop(&v[k], timeout, &e) < 0) {
+					hypr_say_err(&e);
+					rc = e.code;
+					continue;
+				}
+				fprintf(stderr, "Container %s  Stopped\n", name);
+			}
+			if (rm) {
+				if (access(v[k].dir, F_OK) == 0 && hypr_ctr_remove(&v[k], &e) < 0) {
+					hypr_say_err(&e);
+					rc = e.code;
+					continue;
+				}
+				fprintf(stderr, "Container %s  Removed\n", name);
+			}
+		}
+	}
+	hypr_ctr_list_free(v, n);
+	free(ord);
+	free(every);
+	return rc;
+}
+
+static int
+compose_ps(struct proj *p, const int *want, int all, int quiet, int services)
+{
+	struct hypr_ctr *v;
+	size_t n, w[7] = { 4, 5, 7, 7, 7, 6, 5 };
+	static const char *const head[7] = { "NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED",
+		"STATUS", "PORTS" };
+	char (*cells)[7][512];
+	size_t nr = 0;
+
+	project_ctrs(p, &v, &n);
+	if (!(cells = calloc(n + 1, sizeof *cells)))
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+	for (int k = 0; k < 7; k++)
+		snprintf(cells[0][k], sizeof cells[0][k], "%s", head[k]);
+	nr = 1;
+	for (size_t i = 0; i < n; i++) {
+		const char *svc = ctr_service(&v[i]);
+		size_t si = svc ? svc_index(p, svc) : (size_t)-1;
+		char h[64];
+		if (si != (size_t)-1 && !want[si])
+			continue;
+		if (!all && !v[i].alive)
+			continue;
+		if (quiet) {
+			printf("%s\n", v[i].id);
+			continue;
+		}
+		if (services) {
+			printf("%s\n", svc ? svc : "");
+			continue;
+		}
+		snprintf(cells[nr][0], sizeof cells[nr][0], "%s",
+		    json_string_value(json_object_get(v[i].config, "name")));
+		snprintf(cells[nr][1], sizeof cells[nr][1], "%s",
+		    json_string_value(json_object_get(v[i].config, "image")));
+		ctr_command_text(&v[i], 1, cells[nr][2], sizeof cells[nr][2]);
+		snprintf(cells[nr][3], sizeof cells[nr][3], "%s", svc ? svc : "");
+		ctr_human(hypr_ctr_now_ns() - json_integer_value(json_object_get(v[i].config, "created")),
+		    h, sizeof h);
+		snprintf(cells[nr][4], sizeof cells[nr][4], "%s ago", h);
+		ctr_status(&v[i], cells[nr][5], sizeof cells[nr][5]);
+		ctr_ports_text(&v[i], cells[nr][6], sizeof cells[nr][6]);
+		nr++;
+	}
+	for (size_t r = 0; r < nr && !quiet && !services; r++)
+		for (int k = 0; k < 7; k++) {
+			size_t len = 0;
+			for (const char *c = cells[r][k]; *c; c++)
+				len += ((unsigned char)*c & 0xc0) != 0x80;
+			if (len > w[k])
+				w[k] = len;
+		}
+	for (size_t r = 0; r < nr && !quiet && !services; r++) {
+		for (int k = 0; k < 7; k++) {
+			size_t len = 0;
+			for (const char *c = cells[r][k]; *c; c++)
+				len += ((unsigned char)*c & 0xc0) != 0x80;
+			fputs(cells[r][k], stdout);
+			if (k < 6)
+				printf("%*s", (int)(w[k] - len + 3), "");
+		}
+		putchar('\n');
+	}
+	free(cells);
+	hypr_ctr_list_free(v, n);
+	return 0;
+}
+
+static int
+compose_logs(struct proj *p, const int *want, int follow, long tail)
+{
+	struct hypr_ctr *v;
+	size_t n, k = 0, width = 0;
+	struct follow *fl;
+
+	(void)tail;
+	project_ctrs(p, &v, &n);
+	if (!(fl = calloc(n + 1, sizeof *fl)))
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(json_string_value(json_object_get(v[i].config, "name")));
+		if (l > width)
+			width = l;
+	}
+	for (size_t i = n; i-- > 0;) {	/* oldest first */
+		const char *svc = ctr_service(&v[i]);
+		size_t si = svc ? svc_index(p, svc) : (size_t)-1;
+		if (si != (size_t)-1 && !want[si]) {
+			hypr_ctr_free(&v[i]);
+			continue;
+		}
+		follow_setup(&fl[k++], &v[i], width);
+	}
+	free(v);
+	follow_logs(fl, k, follow, 0, -1, 1);
+	follow_free(fl, k);
+	return 0;
+}
+
 int
 cmd_compose(int argc, char **argv)
 {
@@ -146,17 +1070,32 @@ cmd_compose(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "detach", no_argument, NULL, 'd' },
 		{ "progress", required_argument, NULL, 'g' },
+		{ "wait", no_argument, NULL, 'W' },
+		{ "force-recreate", no_argument, NULL, 'R' },
+		{ "no-deps", no_argument, NULL, 'X' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "remove-orphans", no_argument, NULL, 'O' },
+		{ "volumes", no_argument, NULL, 'v' },
+		{ "all", no_argument, NULL, 'A' },
+		{ "services", no_argument, NULL, 'S' },
+		{ "follow", no_argument, NULL, 'F' },
+		{ "tail", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *file = NULL, *pname = NULL, *pdir = ".", *sub, *progress = NULL;
-	char path[PATH_MAX], project[256];
-	struct hypr_compose c;
+	char path[PATH_MAX];
+	struct proj pj;
+	struct hypr_compose *cp = &pj.c;
 	struct hypr_err e = { 0 };
 	struct argv extra_args = { 0 };
 	int ch, no_cache = 0, pull = 0, quiet = 0, dry = 0, up, built = 0, nobuild = 0;
-	int i, rc = 0;
+	int build_flag = 0, detach = 0, wait = 0, force = 0, nodeps = 0, timeout = -1;
+	int all = 0, services = 0, follow = 0;
+	long tail = -1;
+	int i, rc = 0, *want;
 	size_t s, j;
+	ssize_t sl;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+f:p:h", lo, NULL)) != -1) {
@@ -183,44 +1122,48 @@ cmd_compose(int argc, char **argv)
 		compose_usage(stderr, HYPR_EXIT_USAGE);
 	sub = argv[optind];
 	up = !strcmp(sub, "up");
-	if (strcmp(sub, "build") && !up && strcmp(sub, "config"))
+	if (strcmp(sub, "build") && !up && strcmp(sub, "config") && strcmp(sub, "down") &&
+	    strcmp(sub, "ps") && strcmp(sub, "logs") && strcmp(sub, "stop"))
 		hypr_die(HYPR_EXIT_USAGE,
-		    "compose %s: not supported: hypr builds images and has no runtime (build, up --build, config)",
-		    sub);
+		    "compose %s: not supported (build, up, down, ps, logs, stop, config)", sub);
 	argc -= optind;
 	argv += optind;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "qnd", blo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "qndt:afT:", blo, NULL)) != -1) {
 		switch (ch) {
-		case 'N':
-			no_cache = 1;
-			break;
-		case 'P':
-			pull = 1;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
+		case 'N': no_cache = 1; break;
+		case 'P': pull = 1; break;
+		case 'q': quiet = 1; break;
 		case 'a':
+			if (!strcmp(sub, "ps")) {
+				all = 1;
+				break;
+			}
 			argv_add(&extra_args, optarg);
 			break;
-		case 'b':
-		case 'd':
+		case 'b': build_flag = 1; break;
+		case 'd': detach = 1; break;
+		case 'B': nobuild = 1; break;
+		case 'n': dry = 1; break;
+		case 'g': progress = optarg; break;
+		case 'W': wait = 1; detach = 1; break;
+		case 'R': force = 1; break;
+		case 'X': nodeps = 1; break;
+		case 't': {
+			char *end;
+			long t = strtol(optarg, &end, 10);
+			if (*end || t < 0)
+				hypr_die(HYPR_EXIT_USAGE, "compose: -t %s: seconds", optarg);
+			timeout = (int)t;
 			break;
-		case 'B':
-			nobuild = 1;
-			break;
-		case 'n':
-			dry = 1;
-			break;
-		case 'g':
-			progress = optarg;
-			break;
-		case 'h':
-			compose_usage(stdout, 0);
-			break;
-		default:
-			compose_usage(stderr, HYPR_EXIT_USAGE);
+		}
+		case 'O': case 'v': break;
+		case 'A': all = 1; break;
+		case 'S': services = 1; break;
+		case 'f': case 'F': follow = 1; break;
+		case 'T': tail = strtol(optarg, NULL, 10); break;
+		case 'h': compose_usage(stdout, 0); break;
+		default: compose_usage(stderr, HYPR_EXIT_USAGE);
 		}
 	}
 	if (!strcmp(sub, "config"))
@@ -230,50 +1173,98 @@ cmd_compose(int argc, char **argv)
 		snprintf(path, sizeof path, "%s", file);
 	else if (hypr_compose_find(pdir, path, sizeof path, &e) < 0)
 		hypr_die_err(&e);
-	if (hypr_compose_load(&c, path, &e) < 0) {
-		hypr_compose_free(&c);
+	if (hypr_compose_load(cp, path, &e) < 0) {
+		hypr_compose_free(cp);
 		hypr_die(e.code, "compose: %s", e.msg);
 	}
-	for (j = 0; j < c.nwarnings; j++)
-		hypr_warn("compose: %s", c.warnings[j]);
+	for (j = 0; j < cp->nwarnings; j++)
+		hypr_warn("compose: %s", cp->warnings[j]);
 	if (!pname)
 		pname = getenv("COMPOSE_PROJECT_NAME");
 	if (!pname || !*pname)
-		pname = c.name;
+		pname = cp->name;
 	if (!pname || !*pname) {
-		pname = strrchr(c.dir, '/');
-		pname = pname && pname[1] ? pname + 1 : c.dir;
+		pname = strrchr(cp->dir, '/');
+		pname = pname && pname[1] ? pname + 1 : cp->dir;
 	}
-	if (hypr_compose_project_name(pname, project, sizeof project) < 0)
+	if (hypr_compose_project_name(pname, pj.project, sizeof pj.project) < 0)
 		hypr_die(HYPR_EXIT_USAGE, "compose: project name '%s' has no valid characters (use -p)",
 		    pname);
+	if (!(want = calloc(cp->nservices + 1, sizeof *want)))
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 	for (i = optind; i < argc; i++) {
-		for (s = 0; s < c.nservices; s++)
-			if (!strcmp(c.services[s].name, argv[i]))
+		for (s = 0; s < cp->nservices; s++)
+			if (!strcmp(cp->services[s].name, argv[i]))
 				break;
-		if (s == c.nservices)
+		if (s == cp->nservices)
 			hypr_die(HYPR_EXIT_USAGE, "compose: no such service: %s", argv[i]);
+		want[s] = 1;
+	}
+	for (s = 0; s < cp->nservices; s++)
+		if (optind >= argc)
+			want[s] = 1;
+	if (strcmp(sub, "build") && strcmp(sub, "config")) {
+		if (hypr_root_open(&pj.root, NULL, &e) < 0)
+			hypr_die_err(&e);
+		sl = readlink("/proc/self/exe", pj.self, sizeof pj.self - 1);
+		if (sl <= 0)
+			hypr_die_errno("/proc/self/exe");
+		pj.self[sl] = 0;
+	}
+	if (!strcmp(sub, "down")) {
+		rc = compose_down(&pj, want, optind >= argc, 1, timeout);
+		goto done;
+	}
+	if (!strcmp(sub, "stop")) {
+		rc = compose_down(&pj, want, optind >= argc, 0, timeout);
+		goto done;
+	}
+	if (!strcmp(sub, "ps")) {
+		rc = compose_ps(&pj, want, all, quiet, services);
+		goto done;
+	}
+	if (!strcmp(sub, "logs")) {
+		rc = compose_logs(&pj, want, follow, tail);
+		goto done;
+	}
+	if (up && !nodeps) {
+		/* what the named services depend on is started too */
+		size_t n, *ord = order(&pj, want, 1, &n);
+		for (size_t k = 0; k < n; k++)
+			want[ord[k]] = 1;
+		free(ord);
 	}
 
-	for (s = 0; s < c.nservices && !rc; s++) {
-		struct hypr_compose_service *sv = &c.services[s];
+	for (s = 0; s < cp->nservices && !rc; s++) {
+		struct hypr_compose_service *sv = &cp->services[s];
 		struct argv a = { 0 };
-		char *ctx, *df = NULL;
-		int wanted = optind >= argc;
+		char *ctx, *df = NULL, img[600];
+		int wanted = want[s];
 
-		for (i = optind; i < argc; i++)
-			wanted |= !strcmp(argv[i], sv->name);
 		if (!wanted)
 			continue;
 		if (!sv->has_build) {
-			if (optind < argc || up)
+			if (optind < argc && !up)
 				fprintf(stderr, "hypr compose: %s: no build: section, nothing to build\n",
 				    sv->name);
 			continue;
 		}
 		if (nobuild)
 			continue;
-		if (!(ctx = join(c.dir, sv->context)))
+		if (up && !build_flag && !dry) {
+			/* up builds only what is missing, unless --build */
+			struct hypr_store st;
+			struct hypr_image *im = NULL;
+			int have;
+			image_name(&pj, sv, img, sizeof img);
+			if (hypr_store_open(&st, pj.root.path, 0, &e) < 0)
+				hypr_die_err(&e);
+			have = hypr_store_find(&st, img, &im, NULL, 0, &e) == 0 && im;
+			hypr_store_close(&st);
+			if (have)
+				continue;
+		}
+		if (!(ctx = join(cp->dir, sv->context)))
 			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 		if (sv->dockerfile && !(df = join(ctx, sv->dockerfile)))
 			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
@@ -283,7 +1274,7 @@ cmd_compose(int argc, char **argv)
 		if (sv->image)
 			argv_add(&a, sv->image);
 		else
-			argv_addf(&a, "%s_%s", project, sv->name);
+			argv_addf(&a, "%s_%s", pj.project, sv->name);
 		for (j = 0; j < sv->ntags; j++) {
 			argv_add(&a, "-t");
 			argv_add(&a, sv->tags[j]);
@@ -334,12 +1325,11 @@ cmd_compose(int argc, char **argv)
 		free(df);
 	}
 	if (up && !rc && !dry)
-		fprintf(stderr,
-		    "hypr compose up: %d image%s built; not starting any service: hypr builds images "
-		    "and has no runtime yet (ports, volumes, environment and command are not used)\n",
-		    built, built == 1 ? "" : "s");
+		rc = compose_up(&pj, want, detach, wait, force, !nodeps, timeout);
+done:
+	free(want);
 	argv_free(&extra_args);
-	hypr_compose_free(&c);
+	hypr_compose_free(cp);
 	if (rc == 0)
 		hypr_close_stdout();
 	return rc;

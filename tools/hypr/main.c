@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctr.h"
 #include "hypr.h"
 #include "tool.h"
 
@@ -173,8 +174,14 @@ usage(FILE *f, int code)
 	    "\n"
 	    "Commands:\n"
 	    "  build [OPTIONS] CONTEXT     build an image from a Dockerfile (see hypr build --help)\n"
-	    "  compose [-f FILE] [-p NAME] build|up --build [SERVICE...]\n"
-	    "                              build the services of a compose file\n"
+	    "  run [OPTIONS] IMAGE [CMD]   boot an image in a microVM and run it (see hypr run --help)\n"
+	    "  ps [-a]                     list containers\n"
+	    "  logs [-f] CONTAINER         a container's output\n"
+	    "  stop|kill|rm CONTAINER...   stop (stop signal, then SIGKILL), signal, remove\n"
+	    "  exec [-it] CONTAINER CMD    run a command in a running container\n"
+	    "  container ls|inspect|port|prune ...\n"
+	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|config [SERVICE...]\n"
+	    "                              build and run the services of a compose file\n"
 	    "  images [OPTIONS]            list images (= image ls)\n"
 	    "  rmi [-f] IMAGE...           remove images (= image rm)\n"
 	    "  image inspect|ls|rm|prune   manage images\n"
@@ -205,6 +212,11 @@ main(int argc, char *argv[])
 
 			return cmd_build(2, a);
 		}
+		if (argc > 2 && !strcmp(argv[2], "run")) {
+			char *a[] = { "run", "--help", NULL };
+
+			return cmd_run(2, a);
+		}
 		if (argc > 2 && !strcmp(argv[2], "compose")) {
 			char *a[] = { "compose", "--help", NULL };
 
@@ -220,6 +232,26 @@ main(int argc, char *argv[])
 		return cmd_build(argc - 1, argv + 1);
 	if (!strcmp(cmd, "compose"))
 		return cmd_compose(argc - 1, argv + 1);
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "ps"))
+		return cmd_ps(argc - 1, argv + 1);
+	if (!strcmp(cmd, "logs"))
+		return cmd_logs(argc - 1, argv + 1);
+	if (!strcmp(cmd, "stop"))
+		return cmd_stop(argc - 1, argv + 1);
+	if (!strcmp(cmd, "kill"))
+		return cmd_kill(argc - 1, argv + 1);
+	if (!strcmp(cmd, "rm"))
+		return cmd_rm(argc - 1, argv + 1);
+	if (!strcmp(cmd, "exec"))
+		return cmd_exec(argc - 1, argv + 1);
+	if (!strcmp(cmd, "port"))
+		return cmd_container(argc, argv);
+	if (!strcmp(cmd, "container"))
+		return cmd_container(argc - 1, argv + 1);
+	if (!strcmp(cmd, "__proxy"))
+		return cmd_proxy(argc - 1, argv + 1);
 	if (!strcmp(cmd, "images"))
 		delegate("hypr-store", "images", argc - 2, argv + 2);
 	if (!strcmp(cmd, "rmi"))
@@ -258,8 +290,19 @@ main(int argc, char *argv[])
 			return cmd_build(argc - 2, argv + 2);
 		hypr_die(HYPR_EXIT_USAGE, "builder: unknown command '%s' (prune, build)", argv[2]);
 	}
-	if (!strcmp(cmd, "inspect"))
+	if (!strcmp(cmd, "inspect")) {
+		/* docker inspect: a container by that name or ID first */
+		struct hypr_root r;
+		struct hypr_ctr c;
+		struct hypr_err e = { 0 };
+		if (argc > 2 && argv[2][0] != '-' && hypr_root_open(&r, NULL, &e) == 0 &&
+		    hypr_ctr_find(&r, argv[2], &c, &e) == 0) {
+			hypr_ctr_free(&c);
+			argv[1] = "inspect";
+			return cmd_container(argc, argv);
+		}
 		delegate("hypr-store", "inspect", argc - 2, argv + 2);
+	}
 	if (!strcmp(cmd, "load"))
 		load(argc - 2, argv + 2);
 	if (!strcmp(cmd, "pull") || !strcmp(cmd, "login") ||
@@ -267,8 +310,7 @@ main(int argc, char *argv[])
 		delegate("hypr-fetch", cmd, argc - 2, argv + 2);
 	if (!strcmp(cmd, "image") || !strcmp(cmd, "system") || !strcmp(cmd, "builder"))
 		hypr_die(HYPR_EXIT_USAGE, "%s: a command is needed (see hypr help)", cmd);
-	if (!strcmp(cmd, "run") || !strcmp(cmd, "push") || !strcmp(cmd, "exec"))
-		hypr_die(HYPR_EXIT_USAGE, "%s: hypr builds images; it has no %s (no runtime or registry push yet)",
-		    cmd, cmd);
+	if (!strcmp(cmd, "push"))
+		hypr_die(HYPR_EXIT_USAGE, "push: hypr has no registry push yet");
 	hypr_die(HYPR_EXIT_USAGE, "unknown command '%s' (see hypr help)", cmd);
 }

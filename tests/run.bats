@@ -1,0 +1,305 @@
+#!/usr/bin/env bats
+# hypr run and the container commands through the real binaries: a real VM
+# per container (TCG here, ~1.5 s a boot), images built once per file.
+load helpers
+
+setup_file() {
+	export HYPR_ROOT="$BATS_FILE_TMPDIR/root"
+	mkdir -p "$HYPR_ROOT"
+	# the VM tests need images; the others need none
+	if [[ ${BATS_FILTER_TAGS-} != *'!vm'* ]]; then
+		hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+		hypr build -q -t hello "$HYPR_SRC/examples/hello" >/dev/null
+		hypr build -q -t rt "$HYPR_SRC/tests/fixtures/run" >/dev/null
+	fi
+}
+
+teardown() {
+	# nothing a test started outlives it
+	local ids
+	ids=$(hypr ps -aq 2>/dev/null) || true
+	[ -z "$ids" ] || hypr rm -f $ids >/dev/null 2>&1 || true
+}
+
+# wait_until SECS CMD...: run CMD until it succeeds, at most SECS seconds
+wait_until() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		if [ $SECONDS -ge "$end" ]; then
+			echo "wait_until: timed out: $*" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+status_is() { # NAME PATTERN: hypr ps -a's STATUS matches the glob
+	local s
+	s=$(hypr ps -a --filter "name=$1" --format '{{.Status}}')
+	# shellcheck disable=SC2053
+	[[ $s == $2 ]]
+}
+
+logs_have() { # NAME TEXT
+	hypr logs "$1" 2>&1 | grep -qF -- "$2"
+}
+
+# bats test_tags=vm
+@test "run: examples/hello prints its greeting, exits 0, and --rm leaves nothing" {
+	run --separate-stderr -0 hypr run --rm hello
+	assert_output "Hello from a hypr microVM image
+built by hypr"
+	[ -z "$stderr" ]
+	run -0 hypr ps -aq
+	assert_output ""
+	run -0 find "$HYPR_ROOT/containers" -mindepth 1 -not -name .lock
+	assert_output ""
+	run -1 pgrep -f "$HYPR_ROOT/containers"
+}
+
+# bats test_tags=vm
+@test "run: -e, --env-file, -u, -w, --entrypoint, the image's ENV and WORKDIR" {
+	printf '# a comment\nFROMFILE=yes\nGREETING=from the file\n' > "$BATS_TEST_TMPDIR/env"
+	run -0 hypr run --rm --env-file "$BATS_TEST_TMPDIR/env" -e A=1 -e 'B=two words' hello \
+		sh -c 'echo "$A|$B|$FROMFILE|$GREETING|$(pwd)|$(id -u):$(id -g)|$HOME"'
+	assert_output "1|two words|yes|from the file|/app|0:0|/root"
+	run -0 hypr run --rm -u app -w /tmp/new/dir hello sh -c 'echo "$(id -un) $(pwd) $HOME"'
+	assert_output "app /tmp/new/dir /home/app"
+	run -0 hypr run --rm -u 1000:0 hello id
+	assert_output "uid=1000(app) gid=0(root) groups=0(root)"
+	run -0 hypr run --rm --entrypoint /bin/echo hello one two
+	assert_output "one two"
+	# --entrypoint drops the image's CMD, as docker's does
+	run -0 hypr run --rm --entrypoint pwd hello
+	assert_output "/app"
+	run -0 hypr run --rm rt sh -c 'echo $MODE; pwd'
+	assert_output "test
+/srv"
+}
+
+# bats test_tags=vm
+@test "run: the command's exit status is hypr's; stdout and stderr apart; 127 and 126" {
+	run --separate-stderr -42 hypr run --rm hello sh -c 'echo out; echo err >&2; exit 42'
+	assert_output "out"
+	assert_equal "$stderr" "err"
+	run --separate-stderr -127 hypr run --rm hello /no/such/program
+	assert_equal "$stderr" "hypr-init: exec /no/such/program: No such file or directory"
+	run -126 hypr run --rm hello /etc/passwd
+	run -137 hypr run --rm hello sh -c 'kill -9 $$'
+	# a reader gone is the process's broken pipe (SIGPIPE: 141)
+	run -141 bash -c 'hypr run --rm hello yes | head -1 >/dev/null; exit "${PIPESTATUS[0]}"'
+	run -0 hypr ps -aq
+	assert_output ""
+}
+
+# bats test_tags=vm
+@test "run: -i feeds stdin (5 MB through the window); without it stdin is /dev/null" {
+	head -c 5000000 /dev/urandom > "$BATS_TEST_TMPDIR/big"
+	run -0 hypr run -i --rm hello md5sum < "$BATS_TEST_TMPDIR/big"
+	assert_output "$(md5sum < "$BATS_TEST_TMPDIR/big")"
+	# without -i, stdin is /dev/null
+	run -0 hypr run --rm hello sh -c 'cat; echo end' < "$BATS_TEST_TMPDIR/big"
+	assert_output "end"
+}
+
+# bats test_tags=vm
+@test "run: -p forwards a loopback port to busybox httpd in the VM" {
+	local port
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	run -0 hypr run -d --name web -p "$port:80" rt httpd -f -h /www
+	[[ $output =~ ^[0-9a-f]{64}$ ]]
+	wait_until 20 curl -sf -o /dev/null "http://127.0.0.1:$port/"
+	run -0 curl -sf "http://127.0.0.1:$port/"
+	assert_output "<h1>hypr run</h1>"
+	run -0 hypr port web
+	assert_output "80/tcp -> 127.0.0.1:$port"
+	run -0 hypr ps --format '{{.Names}} {{.Ports}}'
+	assert_output "web 127.0.0.1:$port->80/tcp"
+	# a port in use is refused before anything boots
+	run -4 hypr run --rm -p "$port:80" rt true
+	assert_output "hypr: -p $port:80: 127.0.0.1:$port is already in use"
+	# -P: every EXPOSEd port on a free one
+	run -0 hypr run -d --name webp -P rt httpd -f -h /www
+	run -0 hypr port webp 80
+	[[ $output =~ ^127\.0\.0\.1:[0-9]+$ ]]
+	wait_until 20 curl -sf -o /dev/null "http://$output/"
+	# no -p and no --network: no network device at all
+	run -0 hypr run --rm hello sh -c 'ls /sys/class/net'
+	assert_output "lo"
+	run -0 hypr run --rm --network=default hello sh -c 'ls /sys/class/net; cat /etc/resolv.conf'
+	assert_output "eth0
+lo
+nameserver 10.0.2.3"
+}
+
+# bats test_tags=vm
+@test "run: -d, ps, logs, stop honours STOPSIGNAL; the timeout ends in SIGKILL" {
+	run -0 hypr run -d --name sig rt
+	wait_until 20 logs_have sig ready
+	run -0 hypr ps --format '{{.Names}}|{{.Image}}|{{.Command}}|{{.State}}'
+	assert_output 'sig|rt|"sh /serve.sh"|running'
+	run -0 hypr stop sig
+	assert_output "sig"
+	run -0 hypr logs sig
+	assert_output "ready
+got USR1"
+	run -0 hypr ps -a --format '{{.Names}} {{.Status}}'
+	[[ $output == "sig Exited (0) "*" ago" ]]
+	run -0 hypr ps -q
+	assert_output ""
+	# a process that ignores the stop signal: stop -t 1 kills it after 1 s
+	run -0 hypr run -d --name deaf rt sh -c 'trap "" USR1 TERM; echo ignoring; while :; do sleep 0.2; done'
+	wait_until 20 logs_have deaf ignoring
+	SECONDS=0
+	run -0 hypr stop -t 1 deaf
+	[ "$SECONDS" -ge 1 ]
+	run -0 hypr inspect deaf
+	run -0 jq -r '.[0].state | "\(.status) \(.exit_code)"' <<<"$output"
+	assert_output "exited 137"
+	# kill sends a signal (SIGKILL by default)
+	run -0 hypr run -d --name k rt
+	wait_until 20 logs_have k ready
+	run -0 hypr kill -s USR1 k
+	wait_until 20 status_is k 'Exited (0)*'
+	run -0 hypr rm sig deaf k
+	assert_output "sig
+deaf
+k"
+}
+
+# bats test_tags=vm
+@test "run: a health check turns healthy, then unhealthy, and ps says so" {
+	run -0 hypr run -d --name hc -e HEALTHY_FOR=3 rt
+	wait_until 30 status_is hc 'Up * (healthy)'
+	wait_until 30 status_is hc 'Up * (unhealthy)'
+	run -0 hypr inspect hc
+	run -0 jq -r '.[0].state.health | "\(.status) \(.failing_streak >= 2) \(.log[-1].exit_code)"' <<<"$output"
+	assert_output "unhealthy true 1"
+	# --no-healthcheck and --health-cmd override the image's
+	run -0 hypr run -d --name nohc --no-healthcheck rt
+	run -0 hypr inspect nohc
+	run -0 jq -c '.[0].config.health' <<<"$output"
+	assert_output "null"
+	run -0 hypr run -d --name cmdhc --health-cmd 'exit 1' --health-interval 500ms --health-retries 1 rt
+	wait_until 30 status_is cmdhc 'Up * (unhealthy)'
+}
+
+# bats test_tags=vm
+@test "run: exec runs next to the process: its env, user, workdir, stdin, exit status" {
+	run -0 hypr run -d --name ex -u app rt
+	wait_until 20 logs_have ex ready
+	run -0 hypr exec ex sh -c 'echo "$MODE $(id -un) $(pwd) $(hostname)"; ls /tmp'
+	assert_output "test app /srv ${output:14:12}
+healthy"
+	run -0 hypr exec -u root -w / -e X=1 ex sh -c 'echo "$X $(id -u) $(pwd)"'
+	assert_output "1 0 /"
+	run -0 hypr exec -i ex sh -c 'tr a-z A-Z' <<<"shout"
+	assert_output "SHOUT"
+	run -5 hypr exec ex sh -c 'exit 5'
+	run -127 hypr exec ex nosuch
+	run -0 hypr stop -t 0 ex
+	run -3 hypr exec ex true
+	assert_output --partial "is not running"
+}
+
+# bats test_tags=vm
+@test "run: -v shares a host directory over 9p, read-write or :ro" {
+	mkdir -p "$BATS_TEST_TMPDIR/share"
+	echo from-host > "$BATS_TEST_TMPDIR/share/in.txt"
+	run -0 hypr run --rm -v "$BATS_TEST_TMPDIR/share:/data" hello \
+		sh -c 'cat /data/in.txt; echo from-guest > /data/out.txt; chown 1000 /data/out.txt'
+	assert_output "from-host"
+	run -0 cat "$BATS_TEST_TMPDIR/share/out.txt"
+	assert_output "from-guest"
+	run -0 stat -c %u "$BATS_TEST_TMPDIR/share/out.txt"
+	assert_output "1000"
+	run -1 hypr run --rm -v "$BATS_TEST_TMPDIR/share:/data:ro" hello sh -c 'echo x > /data/x'
+	assert_output --partial "Read-only file system"
+	# a missing host directory is made, as docker -v makes it
+	run -0 hypr run --rm -v "$BATS_TEST_TMPDIR/new/dir:/mnt/x" hello ls -a /mnt/x
+	[ -d "$BATS_TEST_TMPDIR/new/dir" ]
+}
+
+# bats test_tags=vm
+@test "run: -it gives a terminal: its size, TERM, ^C to the process, the exit status" {
+	requires script
+	# shellcheck disable=SC2016
+	run -7 timeout 60 script -qec 'stty rows 30 cols 100; hypr run -it --rm hello sh' /dev/null \
+		< <(sleep 3; printf 'stty size; echo $TERM; tty\n'; sleep 1;
+			printf 'sleep 30\n'; sleep 1; printf '\003'; sleep 1; printf 'exit 7\n')
+	assert_output --partial "30 100"
+	assert_output --partial "xterm"
+	assert_output --partial "/dev/pts/0"
+	assert_output --partial "^C"
+	# without -t, ^C (SIGINT) goes to the process, as docker run's sig-proxy
+	hypr run --name intr hello sleep 30 & pid=$!
+	wait_until 30 status_is intr 'Up*'
+	kill -INT "$pid"
+	st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" 130
+}
+
+# bats test_tags=vm
+@test "run: restart on-failure:2 runs it three times; a killed supervisor leaves a dead container" {
+	run -0 hypr run -d --name rs --restart on-failure:2 hello sh -c 'echo run; exit 3'
+	wait_until 40 status_is rs 'Exited (3)*'
+	run -0 hypr logs rs
+	assert_output "run
+run
+run"
+	run -0 hypr inspect rs
+	run -0 jq -r '.[0].state.restart_count' <<<"$output"
+	assert_output "2"
+	run -0 hypr run -d --name victim hello sleep 60
+	pid=$(hypr inspect victim | jq -r '.[0].state.pid')
+	id=$(hypr inspect victim | jq -r '.[0].id')
+	run -0 pgrep -f "containers/$id/hypr-vm"
+	kill -9 "$pid"
+	wait_until 10 status_is victim Dead
+	# QEMU went with its supervisor
+	wait_until 10 eval "! pgrep -f containers/$id/hypr-vm >/dev/null"
+	run -0 hypr rm victim
+}
+
+@test "run: bad options are usage errors, unknown images and containers bad input" {
+	run -2 hypr run
+	assert_output "hypr: run: an IMAGE is needed (see hypr run --help)"
+	run -2 hypr run -p 99999:80 hello
+	assert_output "hypr: -p 99999:80: bad port '99999'"
+	run -2 hypr run -p 1.2.3:80:80 hello
+	assert_output "hypr: -p 1.2.3:80:80: 1.2.3 is not an IPv4 address"
+	run -2 hypr run -v data:/data hello
+	assert_output "hypr: -v data:/data: named volumes are not supported (the host directory must be an absolute path)"
+	run -2 hypr run --network host hello
+	assert_output "hypr: run: --network host: none or default (QEMU user networking)"
+	run -2 hypr run --restart sometimes hello
+	run -2 hypr run --name 'bad name' hello
+	run -3 hypr run no-such-image
+	assert_output "hypr: No such image: no-such-image"
+	run -3 hypr logs nothing-here
+	assert_output "hypr: No such container: nothing-here"
+	run -3 hypr stop nothing-here
+	run -3 hypr rm nothing-here
+	run -0 hypr run --help
+	assert_output --partial "usage: hypr run [OPTIONS] IMAGE [COMMAND [ARG...]]"
+}
+
+# bats test_tags=vm
+@test "run: an image in use is refused by rmi and skipped by image prune --all" {
+	hypr build -q -t inuse "$HYPR_SRC/examples/hello" --label use=1 >/dev/null
+	id=$(hypr images -q inuse)
+	run -0 hypr run -d --name user inuse sleep 60
+	run -3 hypr rmi inuse
+	assert_output "hypr-store: conflict: unable to remove repository reference \"inuse\" (must force) - a running container is using its referenced image $id"
+	run -3 hypr rmi "$id"
+	assert_output "hypr-store: conflict: unable to delete $id (cannot be forced) - image is being used by a running container"
+	run -0 hypr image prune --all --force
+	refute_output --partial "$id"
+	run -0 hypr images -q inuse
+	assert_output "$id"
+	run -0 hypr rm -f user
+	run -0 hypr image prune --all --force
+	assert_output --partial "deleted: sha256:$id"
+}

@@ -1,0 +1,61 @@
+/* ctr.h - the driver's runtime: hypr run, the supervisor of a container,
+ * and the container commands (ps, logs, stop, kill, rm, exec, inspect). */
+#ifndef HYPR_DRIVER_CTR_H
+#define HYPR_DRIVER_CTR_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "cas.h"
+#include "container.h"
+
+/* A new container from a spec: what `hypr run` was told, as JSON (the
+ * flags' values: "image", "command", "entrypoint", "env", "env_files",
+ * "user", "workdir", "hostname", "tty", "interactive", "rm", "network",
+ * "ports", "publish_all", "volumes", "memory", "cpus", "health",
+ * "restart", "stop_signal", "stop_timeout", "labels", "add_hosts",
+ * compose's "hosts", "guestfwds" and "expose"). The image is resolved
+ * under the store's lock and its squashfs locked shared (*sqfd holds it);
+ * the container is created with its supervisor's lock held (*lockfd).
+ * Dies with one line on an error. */
+void ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c,
+    int *sqfd, int *lockfd);
+/* Supervise a created container: boot its VM, run its process, keep its
+ * log and state, serve its control socket, restart it by its policy.
+ * fg: attached to this terminal, returns the exit status to exit with.
+ * Detached (fg 0): forks a supervisor of its own session and returns once
+ * the process runs (0, the ID printed unless quiet) or could not start. */
+int ctr_start(const struct hypr_root *root, struct hypr_ctr *c, int sqfd, int lockfd,
+    int fg, int quiet);
+
+int cmd_run(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_kill(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_container(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
+
+/* Shared helpers (ctrcmd.c). */
+/* "Up 5 seconds (healthy)", "Exited (0) 3 minutes ago", ... */
+void ctr_status(const struct hypr_ctr *c, char *buf, size_t n);
+/* created, running, restarting, exited, dead (docker's .State). */
+const char *ctr_state(const struct hypr_ctr *c);
+/* "127.0.0.1:8080->80/tcp, ..." (compose's hidden forwards left out). */
+void ctr_ports_text(const struct hypr_ctr *c, char *buf, size_t n);
+/* docker ps's COMMAND column ("\"httpd -f\""), cut to 20 characters with trunc. */
+void ctr_command_text(const struct hypr_ctr *c, int trunc, char *buf, size_t n);
+/* Docker's units.HumanDuration ("5 seconds", "About a minute"). */
+void ctr_human(int64_t ns, char *buf, size_t n);
+/* Go-style durations ("1m30s", "500ms") to nanoseconds; -1 if bad. */
+int64_t ctr_duration(const char *s);
+/* "SIGTERM", "TERM", "15" -> 15; -1 if unknown. */
+int ctr_signal(const char *s);
+/* Stop a container (as hypr stop): its stop signal, then SIGKILL after
+ * timeout seconds (< 0: its own). 0 once it is down; -1 with e. */
+int ctr_stop(struct hypr_ctr *c, int timeout, struct hypr_err *e);
+/* Whether the status wants another start ("on-failure", "always", ...). */
+int ctr_should_restart(json_t *restart, int status, int count);
+
+#endif

@@ -111,18 +111,6 @@ refuse_buildkit(int argc, char **argv)
 	}
 }
 
-static int
-stage_by_name(const char *s)
-{
-	int i;
-
-	for (i = 0; i < NSTAGES; i++)
-		if (!strcmp(s, stage_names[i]) || !strcmp(s, stage_progs[i]))
-			return i;
-	hypr_die(HYPR_EXIT_USAGE, "build: --from: unknown stage '%s' (fetch, exec, layer, squash, store)",
-	    s);
-}
-
 enum { O_BUILD_ARG = 256, O_TARGET, O_NO_CACHE, O_PLATFORM, O_PULL, O_IIDFILE,
 	O_LABEL, O_PROGRESS, O_KEEP, O_FROM, O_LOAD, O_NETWORK, O_RM, O_FORCE_RM, O_DISK, O_ADD_HOST, O_SECRET };
 

@@ -300,27 +300,6 @@ tap_line(void *arg, const char *line, size_t len)
 	progress_record(*which, line, len);
 }
 
-/* Quote a word for sh when needed. */
-static void
-shquote(FILE *f, const char *s)
-{
-	const char *p;
-
-	if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789_-./=:,+@%") == strlen(s)) {
-		fputs(s, f);
-		return;
-	}
-	fputc('\'', f);
-	for (p = s; *p; p++) {
-		if (*p == '\'')
-			fputs("'\\''", f);
-		else
-			fputc(*p, f);
-	}
-	fputc('\'', f);
-}
-
 static void
 write_pipeline(FILE *f, const struct build_opts *o, struct argv cmds[NSTAGES])
 {

@@ -296,7 +296,9 @@ hypr-fetch load --name busybox:latest /dir"
 }
 
 @test "driver: RUN output is byte-faithful in the log and off a terminal, escaped on one" {
-	export FAKE_OUTPUT='#2 a\0b\n#2 \033]52;c;ZXZpbA==\a\033]0;title\a\n#2 tab\there\n'
+	# as hypr-exec sends a RUN's output: JSON strings (printf undoes the \\)
+	out='{"stage":"exec","event":"output","n":2,"fd":1,"text":'
+	export FAKE_OUTPUT="$out"'"a\\u0000b"}\n'"$out"'"\\u001b]52;c;ZXZpbA==\\u0007\\u001b]0;title\\u0007"}\n'"$out"'"tab\\there"}\n'
 	run -0 sh -c "hypr build --progress=plain -t x '$CTX' 2> '$BATS_TEST_TMPDIR/err'"
 	log=$HYPR_ROOT/logs/last.log
 	# NULs and every other byte as the RUN wrote them: log and plain stderr
@@ -320,7 +322,8 @@ hypr-fetch load --name busybox:latest /dir"
 }
 
 @test "driver: HYPR_LOG_MAX caps the log and says where it was cut" {
-	export FAKE_OUTPUT='#2 %01000d\n#2 %01000d\n#2 %01000d\n#2 %01000d\n'
+	out='{"stage":"exec","event":"output","n":2,"fd":1,"text":"%01000d"}\n'
+	export FAKE_OUTPUT="$out$out$out$out"
 	HYPR_LOG_MAX=2K run --separate-stderr -0 hypr build --progress=plain -t x "$CTX"
 	# the screen gets every line
 	[ "$(grep -c '^#2 0000' <<<"$stderr")" -eq 4 ]

@@ -1,6 +1,11 @@
-/* run.c - start the stage programs, pump the streams between them (teeing
- * them into --keep files and reading the plan and steps records for the
- * progress view), show progress, and name the upstream-most stage that failed. */
+/* pipeline.c - the pipeline `hypr build` runs: the stage programs (and with
+ * --keep a `tee` after each, saving its stream) joined by the kernel's
+ * pipes, as `hypr build -n` prints it; one description makes both. The
+ * driver only starts the processes, watches each one's standard error and
+ * each stage's event channel (hypr-events(5)), has them shown (progress.c),
+ * and names the upstream-most process that failed. No stream byte passes
+ * through the driver; the last stage's standard output (the image ID) is
+ * the one it reads. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,27 +14,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "cas.h"
+#include "events.h"
 #include "fsutil.h"
 #include "hypr.h"
 #include "progress.h"
 #include "tool.h"
 
-#define BUFSZ 65536
-/* A line longer than this (a stage's stderr, a stream record on a tap) is
+/* A line longer than this (of a stage's stderr or event channel) is
  * clipped: its first MAXLINE bytes, then " [line clipped: N bytes]" with N
  * the whole line's length. hypr-exec clips RUN output at 64 KiB already;
  * this bounds the driver whatever a stage prints. */
 #define MAXLINE (1 << 20)
+/* The stages, and a tee after each but the last. */
+#define MAXPROCS (2 * NSTAGES)
 
-/* A line splitter for taps and stderr: fn gets each line (no newline, NUL
- * bytes kept, len bytes; line[len] is a NUL for parsers). */
+/* A line splitter: fn gets each line (no newline, NUL bytes kept, len
+ * bytes; line[len] is a NUL for parsers). */
 typedef void line_fn(void *arg, const char *line, size_t len);
 
 struct lines {
@@ -91,41 +96,121 @@ lines_flush(struct lines *l, line_fn *fn, void *arg)
 	memset(l, 0, sizeof *l);
 }
 
-/* A copy of a line held back. */
-struct held {
-	char *s;
+/* A stderr line or an event, held while an upstream process runs. */
+struct msg {
+	char *s;		/* a stderr line (NULL for an event) */
 	size_t n;
+	struct hypr_event ev;
 };
 
-struct stage {
-	int id;
+/* One process of the pipeline. */
+struct proc {
+	int stage;		/* the stage it is, or (a tee) whose stream it saves */
+	int tee;
+	const char *name;	/* "hypr-exec", "tee" */
+	char **args;		/* argv; args[0] is replaced when exec'd */
+	struct argv own;	/* a tee's argv */
 	pid_t pid;
 	int status, reaped;
-	int closed;		/* its stderr reached EOF */
-	struct held *held;	/* stderr lines held while an upstream stage runs */
+	int errfd, evfd;	/* read ends of its stderr and event channel; -1 at EOF */
+	struct lines errl, evl;
+	struct msg *held;	/* what it said while an upstream process ran */
 	size_t nheld;
-	int errfd;		/* its stderr, read by us */
-	struct lines errl;
 	size_t errlines;
-	char *lasterr;		/* last stderr line that names the stage, else the last */
+	char *lasterr;		/* last stderr line that names it, else the last */
 	size_t lasterr_len;
 	int lasterr_named;
-	FILE *keeplog;		/* --keep: DIR/NAME.err */
+	char *error;		/* the error it sent as an event, as a line */
+	size_t error_len;
+	FILE *keeperr, *keepev;	/* --keep: DIR/NAME.err, DIR/NAME.events */
 };
 
-/* A link: from a stage's stdout (or a saved file) to the next stage's stdin. */
-struct link {
-	int in, out;		/* -1 when closed */
-	char buf[BUFSZ];
-	size_t off, len;
-	int eof;
-	FILE *keep;		/* --keep copy */
-	int tap;		/* feed records to the progress view */
-	struct lines tapl;
+struct pipeline {
+	struct proc p[MAXPROCS];
+	int n;
+	char input[HYPR_PATH_BUF];	/* --from: the first stage's stdin, else "" */
 };
+
+/* The processes and their command lines: what runs and what -n prints. */
+static void
+plan(struct pipeline *pl, const struct build_opts *o, struct argv cmds[NSTAGES])
+{
+	int i;
+
+	memset(pl, 0, sizeof *pl);
+	if (o->from != ST_PARSE)
+		snprintf(pl->input, sizeof pl->input, "%s/%s", o->from_dir,
+		    stage_outputs[o->from - 1]);
+	for (i = o->from; i < NSTAGES; i++) {
+		struct proc *p = &pl->p[pl->n++];
+
+		p->stage = i;
+		p->name = stage_progs[i];
+		p->args = cmds[i].v;
+		if (!o->keep || i + 1 == NSTAGES)
+			continue;
+		p = &pl->p[pl->n++];
+		p->stage = i;
+		p->tee = 1;
+		p->name = "tee";
+		argv_add(&p->own, "tee");
+		argv_addf(&p->own, "%s/%s", o->keep, stage_outputs[i]);
+		p->args = p->own.v;
+	}
+	for (i = 0; i < pl->n; i++)
+		pl->p[i].errfd = pl->p[i].evfd = -1;
+}
+
+static void
+write_pipeline(FILE *f, const struct pipeline *pl)
+{
+	int k;
+	size_t j;
+
+	for (k = 0; k < pl->n; k++) {
+		const struct proc *p = &pl->p[k];
+		const char *ov = p->tee ? NULL : prog_override(p->name);
+
+		if (k > 0)
+			fputs(" |\n  ", f);
+		shquote(f, ov ? ov : p->name);
+		for (j = 1; p->args[j]; j++) {
+			fputc(' ', f);
+			shquote(f, p->args[j]);
+		}
+		if (k == 0 && pl->input[0]) {
+			fputs(" < ", f);
+			shquote(f, pl->input);
+		}
+	}
+	fputc('\n', f);
+}
+
+static void
+free_pipeline(struct pipeline *pl)
+{
+	int k;
+
+	for (k = 0; k < pl->n; k++) {
+		argv_free(&pl->p[k].own);
+		free(pl->p[k].lasterr);
+		free(pl->p[k].error);
+	}
+}
+
+void
+print_pipeline(const struct build_opts *o, struct argv cmds[NSTAGES])
+{
+	struct pipeline pl;
+
+	plan(&pl, o, cmds);
+	write_pipeline(stdout, &pl);
+	free_pipeline(&pl);
+}
 
 static volatile sig_atomic_t interrupted;
-static pid_t children[NSTAGES];
+static pid_t children[MAXPROCS];
+static struct pipeline *run;	/* the running pipeline, for the callbacks */
 
 /* Pass the signal on (a SIGTERM sent to hypr alone must stop the stages too);
  * the pipeline then collapses and is reported as interrupted. */
@@ -135,7 +220,7 @@ on_signal(int sig)
 	int i;
 
 	interrupted = sig;
-	for (i = 0; i < NSTAGES; i++)
+	for (i = 0; i < MAXPROCS; i++)
 		if (children[i] > 0)
 			kill(children[i], sig);
 }
@@ -164,61 +249,74 @@ remove_stale_logs(const char *dir)
 	closedir(d);
 }
 
+/* Exit status as the table has it: code, or 128+signal. */
 static int
-cloexec_pipe(int p[2])
+proc_code(const struct proc *p)
 {
-	return pipe2(p, O_CLOEXEC);
+	if (WIFEXITED(p->status))
+		return WEXITSTATUS(p->status);
+	if (WIFSIGNALED(p->status))
+		return 128 + WTERMSIG(p->status);
+	return HYPR_EXIT_SYSTEM;
 }
 
-static void
-set_nonblock(int fd)
+/* A failure that only echoes another: killed by SIGPIPE because a later
+ * process went away, or a silent exit 4 (close_stdout on EPIPE). */
+static int
+is_symptom(const struct proc *p)
 {
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	if (WIFSIGNALED(p->status) && WTERMSIG(p->status) == SIGPIPE)
+		return 1;
+	return WIFEXITED(p->status) && WEXITSTATUS(p->status) == HYPR_EXIT_SYSTEM &&
+	    p->errlines == 0 && p->error == NULL;
 }
 
-static int stage_code(const struct stage *s);
-static int is_symptom(const struct stage *s);
-static struct stage *all;	/* the run's stages, for the callbacks */
-static int first;		/* the first stage run */
-
-/* Upstream of stage i: 0 all exited well, 1 one still runs, 2 one failed
- * (not as a symptom). A stage's words are shown once its upstream is done:
- * after an upstream failure they are symptoms and go to the log only. */
+/* Upstream of process k: 0 all exited well, 1 one still runs, 2 one failed
+ * (not as a symptom). What a process says is shown once its upstream is
+ * done: after an upstream failure it is a symptom, for the log only. */
 static int
-upstream(int i)
+upstream(int k)
 {
 	int j, r = 0;
 
-	for (j = first; j < i; j++) {
-		if (!all[j].reaped)
+	for (j = 0; j < k; j++) {
+		if (!run->p[j].reaped)
 			r = 1;
-		else if (stage_code(&all[j]) != 0 && !is_symptom(&all[j]))
+		else if (proc_code(&run->p[j]) != 0 && !is_symptom(&run->p[j]))
 			return 2;
 	}
 	return r;
 }
 
 static void
+deliver(struct proc *p, struct msg *m, int show)
+{
+	if (m->s)
+		progress_stderr(p->stage, m->s, m->n, show);
+	else
+		progress_event(p->stage, &m->ev, show);
+}
+
+static void
 release_held(void)
 {
-	int i;
-	size_t k;
+	int k;
+	size_t i;
 
-	for (i = first; i < NSTAGES; i++) {
-		int u = upstream(i);
+	for (k = 0; k < run->n; k++) {
+		struct proc *p = &run->p[k];
+		int u = upstream(k);
 
-		if (u == 1 || !all[i].nheld)
+		if (u == 1 || !p->nheld)
 			continue;
-		for (k = 0; k < all[i].nheld; k++) {
-			progress_stderr(i, all[i].held[k].s, all[i].held[k].n, u == 0);
-			free(all[i].held[k].s);
+		for (i = 0; i < p->nheld; i++) {
+			deliver(p, &p->held[i], u == 0);
+			free(p->held[i].s);
+			hypr_event_free(&p->held[i].ev);
 		}
-		free(all[i].held);
-		all[i].held = NULL;
-		all[i].nheld = 0;
+		free(p->held);
+		p->held = NULL;
+		p->nheld = 0;
 	}
 }
 
@@ -234,54 +332,104 @@ memdup0(const char *s, size_t n)
 	return p;
 }
 
+/* Show m now, or hold it while an upstream process runs; m is taken. */
 static void
-stage_errline(void *arg, const char *line, size_t len)
+say(struct proc *p, struct msg *m)
 {
-	struct stage *s = arg;
-	int u;
+	int u = upstream((int)(p - run->p));
 
-	size_t n = strlen(stage_progs[s->id]);
-	int named = len > n && !strncmp(line, stage_progs[s->id], n) && line[n] == ':';
-
-	s->errlines++;
-	if (named || !s->lasterr_named) {
-		free(s->lasterr);
-		s->lasterr = memdup0(line, len);
-		s->lasterr_len = len;
-		s->lasterr_named = named;
-	}
-	if (s->keeplog) {
-		fwrite(line, 1, len, s->keeplog);
-		fputc('\n', s->keeplog);
-	}
-	if ((u = upstream(s->id)) == 1) {
-		struct held *h = realloc(s->held, (s->nheld + 1) * sizeof *h);
+	if (u == 1) {
+		struct msg *h = realloc(p->held, (p->nheld + 1) * sizeof *h);
 
 		if (!h)
 			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
-		s->held = h;
-		h[s->nheld].s = memdup0(line, len);
-		h[s->nheld++].n = len;
+		p->held = h;
+		h[p->nheld++] = *m;
 		return;
 	}
-	progress_stderr(s->id, line, len, u == 0);
+	deliver(p, m, u == 0);
+	free(m->s);
+	hypr_event_free(&m->ev);
 }
 
-/* Reap the stages that closed their stderr and have exited. */
+static void
+keep_line(FILE *f, const char *line, size_t len)
+{
+	if (f) {
+		fwrite(line, 1, len, f);
+		fputc('\n', f);
+	}
+}
+
+static void
+on_stderr(void *arg, const char *line, size_t len)
+{
+	struct proc *p = arg;
+	size_t n = strlen(p->name);
+	int named = len > n && !strncmp(line, p->name, n) && line[n] == ':';
+	struct msg m = { 0 };
+
+	p->errlines++;
+	if (named || !p->lasterr_named) {
+		free(p->lasterr);
+		p->lasterr = memdup0(line, len);
+		p->lasterr_len = len;
+		p->lasterr_named = named;
+	}
+	keep_line(p->keeperr, line, len);
+	m.s = memdup0(line, len);
+	m.n = len;
+	say(p, &m);
+}
+
+static void
+on_event(void *arg, const char *line, size_t len)
+{
+	struct proc *p = arg;
+	struct msg m = { 0 };
+	struct hypr_strbuf h = { 0 };
+	int r;
+
+	keep_line(p->keepev, line, len);
+	if ((r = hypr_event_parse(line, len, &m.ev)) == 0)
+		return;
+	if (r < 0) {	/* not a record: words all the same */
+		on_stderr(p, line, len);
+		return;
+	}
+	if (m.ev.type == HYPR_EV_ERROR) {
+		/* the footer's message, not scraped from stderr (where the
+		 * stage prints its line too, for the screen and the log) */
+		hypr_event_human(&m.ev, p->name, 0, &h);
+		free(p->error);
+		p->error = hypr_strbuf_take(&h);
+		p->error_len = p->error ? strlen(p->error) : 0;
+		hypr_event_free(&m.ev);
+		return;
+	}
+	/* NAME.err: what the stage would have printed by hand */
+	if (p->keeperr && hypr_event_human(&m.ev, p->name, 0, &h))
+		keep_line(p->keeperr, h.s, h.n);
+	free(h.s);
+	say(p, &m);
+}
+
+/* Reap the processes whose stderr and event channel are closed. */
 static int
 reap_closed(void)
 {
-	int i, waiting = 0, changed = 0;
+	int k, waiting = 0, changed = 0;
 
-	for (i = first; i < NSTAGES; i++) {
+	for (k = 0; k < run->n; k++) {
+		struct proc *p = &run->p[k];
 		pid_t r;
 
-		if (!all[i].closed || all[i].reaped)
+		if (p->errfd >= 0 || p->evfd >= 0 || p->reaped)
 			continue;
-		r = waitpid(all[i].pid, &all[i].status, WNOHANG);
-		if (r == all[i].pid) {
-			all[i].reaped = 1;
-			children[i] = 0;
+		r = waitpid(p->pid, &p->status, WNOHANG);
+		if (r == p->pid) {
+			p->reaped = 1;
+			children[k] = 0;
 			changed = 1;
 		} else {
 			waiting = 1;
@@ -292,58 +440,13 @@ reap_closed(void)
 	return waiting;
 }
 
-static void
-tap_line(void *arg, const char *line, size_t len)
-{
-	int *which = arg;
-
-	progress_record(*which, line, len);
-}
-
-static void
-write_pipeline(FILE *f, const struct build_opts *o, struct argv cmds[NSTAGES])
-{
-	int i;
-	size_t j;
-
-	for (i = o->from; i < NSTAGES; i++) {
-		const char *ov = prog_override(stage_progs[i]);
-
-		if (i > o->from)
-			fputs(" |\n  ", f);
-		shquote(f, ov ? ov : stage_progs[i]);
-		for (j = 1; j < cmds[i].n; j++) {
-			fputc(' ', f);
-			shquote(f, cmds[i].v[j]);
-		}
-		if (i == o->from && i != ST_PARSE) {
-			char path[4096];
-
-			snprintf(path, sizeof path, "%s/%s", o->from_dir, stage_outputs[i - 1]);
-			fputs(" < ", f);
-			shquote(f, path);
-		}
-		if (o->keep && i + 1 < NSTAGES) {
-			char path[4096];
-
-			snprintf(path, sizeof path, "%s/%s", o->keep, stage_outputs[i]);
-			fputs(" |\n  tee ", f);
-			shquote(f, path);
-		}
-	}
-	fputc('\n', f);
-}
-
-void
-print_pipeline(const struct build_opts *o, struct argv cmds[NSTAGES])
-{
-	write_pipeline(stdout, o, cmds);
-}
-
+/* Start p with in, out and err as its stdin, stdout and stderr and ev (or
+ * -1) as its event channel. It dies with the driver (PR_SET_PDEATHSIG): a
+ * SIGKILLed hypr leaves no stage running. */
 static pid_t
-spawn(const char *progname, char **args, int in, int out, int err)
+spawn(const struct proc *p, int in, int out, int err, int ev)
 {
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 
 	if (pid < 0)
 		hypr_die_errno("fork");
@@ -352,40 +455,33 @@ spawn(const char *progname, char **args, int in, int out, int err)
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+			_exit(128 + SIGTERM);
 		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(HYPR_EXIT_SYSTEM);
-		hypr_prog = progname;
-		exec_prog(progname, args);
+		/* the channel is fd 3, after the three standard ones: a shell
+		 * script stage can write to it (dash knows fds 0-9 only) */
+		if (ev >= 0) {
+			if ((ev == 3 ? fcntl(3, F_SETFD, 0) : dup2(ev, 3)) < 0 ||
+			    setenv("HYPR_EVENTS_FD", "3", 1) < 0)
+				_exit(HYPR_EXIT_SYSTEM);
+		} else {
+			unsetenv("HYPR_EVENTS_FD");
+		}
+		hypr_prog = p->name;
+		if (!p->tee)
+			exec_prog(p->name, p->args);
+		execvp("tee", p->args);
+		fprintf(stderr, "tee: cannot run tee: %s\n", strerror(errno));
+		_exit(HYPR_EXIT_SYSTEM);
 	}
 	return pid;
-}
-
-/* Exit status of a stage as the table has it: code, or 128+signal. */
-static int
-stage_code(const struct stage *s)
-{
-	if (WIFEXITED(s->status))
-		return WEXITSTATUS(s->status);
-	if (WIFSIGNALED(s->status))
-		return 128 + WTERMSIG(s->status);
-	return HYPR_EXIT_SYSTEM;
-}
-
-/* A failure that only echoes another: killed by SIGPIPE because a later stage
- * went away, or a silent exit 4 (close_stdout on EPIPE). */
-static int
-is_symptom(const struct stage *s)
-{
-	if (WIFSIGNALED(s->status) && WTERMSIG(s->status) == SIGPIPE)
-		return 1;
-	return WIFEXITED(s->status) && WEXITSTATUS(s->status) == HYPR_EXIT_SYSTEM &&
-	    s->errlines == 0;
 }
 
 static FILE *
 open_keep(const char *dir, const char *name)
 {
-	char path[4096];
+	char path[HYPR_PATH_BUF];
 	FILE *f;
 
 	snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -394,23 +490,155 @@ open_keep(const char *dir, const char *name)
 	return f;
 }
 
+static void
+cloexec_pipe(int p[2])
+{
+	if (pipe2(p, O_CLOEXEC) < 0)
+		hypr_die_errno("pipe");
+}
+
+/* Read what fd has; at its end, flush the line splitter and close fd. */
+static void
+drain(int *fd, struct lines *l, line_fn *fn, void *arg)
+{
+	char buf[65536];
+	ssize_t r = read(*fd, buf, sizeof buf);
+
+	if (r > 0) {
+		lines_feed(l, buf, (size_t)r, fn, arg);
+	} else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+		lines_flush(l, fn, arg);
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* Start every process, joined stdout to stdin by pipes; idfd gets the last
+ * one's stdout. */
+static void
+start(struct pipeline *pl, const struct build_opts *o, int *idfd)
+{
+	int k, in, nullfd;
+
+	if ((nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		hypr_die_errno("/dev/null");
+	if (pl->input[0]) {
+		if ((in = open(pl->input, O_RDONLY | O_CLOEXEC)) < 0)
+			hypr_die(HYPR_EXIT_USAGE, "build: --from %s: %s: %s", stage_names[o->from],
+			    pl->input, strerror(errno));
+	} else {
+		in = o->file && !strcmp(o->file, "-") ? 0 : nullfd;
+	}
+	for (k = 0; k < pl->n; k++) {
+		struct proc *p = &pl->p[k];
+		int outp[2], errp[2], evp[2] = { -1, -1 };
+
+		cloexec_pipe(outp);
+		cloexec_pipe(errp);
+		if (!p->tee)
+			cloexec_pipe(evp);
+		p->pid = spawn(p, in, outp[1], errp[1], evp[1]);
+		children[k] = p->pid;
+		if (in != 0 && in != nullfd)
+			close(in);
+		close(outp[1]);
+		close(errp[1]);
+		if (evp[1] >= 0)
+			close(evp[1]);
+		in = outp[0];
+		p->errfd = errp[0];
+		p->evfd = evp[0];
+		if (o->keep && !p->tee) {
+			char name[64];
+
+			snprintf(name, sizeof name, "%s.err", stage_names[p->stage]);
+			p->keeperr = open_keep(o->keep, name);
+			snprintf(name, sizeof name, "%s.events", stage_names[p->stage]);
+			p->keepev = open_keep(o->keep, name);
+		}
+	}
+	*idfd = in;
+	close(nullfd);
+}
+
+/* Watch until every stderr, event channel and the ID's pipe are closed. */
+static void
+watch(struct pipeline *pl, int idfd, char *id, size_t idsize)
+{
+	for (;;) {
+		struct pollfd pf[2 * MAXPROCS + 1];
+		int who[2 * MAXPROCS + 1];
+		int n = 0, k, i;
+
+		for (k = 0; k < pl->n; k++) {
+			/* events before stderr: a step, then what it printed */
+			if (pl->p[k].evfd >= 0) {
+				pf[n] = (struct pollfd){ pl->p[k].evfd, POLLIN, 0 };
+				who[n++] = k;
+			}
+			if (pl->p[k].errfd >= 0) {
+				pf[n] = (struct pollfd){ pl->p[k].errfd, POLLIN, 0 };
+				who[n++] = k;
+			}
+		}
+		if (idfd >= 0) {
+			pf[n] = (struct pollfd){ idfd, POLLIN, 0 };
+			who[n++] = -1;
+		}
+		if (n == 0)
+			break;
+		if (poll(pf, (nfds_t)n, reap_closed() ? 20 : progress_interval()) < 0) {
+			if (errno == EINTR)
+				continue;
+			hypr_die_errno("poll");
+		}
+		progress_tick();
+		for (i = 0; i < n; i++) {
+			struct proc *p;
+
+			if (!pf[i].revents)
+				continue;
+			if (who[i] < 0) {	/* the last stage's stdout: the ID */
+				char buf[4096];
+				ssize_t r = read(idfd, buf, sizeof buf);
+				size_t have = strlen(id);
+
+				if (r > 0) {	/* more than an ID fits: not kept */
+					size_t cp = (size_t)r < idsize - 1 - have ? (size_t)r :
+					    idsize - 1 - have;
+
+					memcpy(id + have, buf, cp);
+					id[have + cp] = 0;
+				} else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+					close(idfd);
+					idfd = -1;
+				}
+				continue;
+			}
+			p = &pl->p[who[i]];
+			if (pf[i].fd == p->evfd)
+				drain(&p->evfd, &p->evl, on_event, p);
+			else if (pf[i].fd == p->errfd)
+				drain(&p->errfd, &p->errl, on_stderr, p);
+			if (p->evfd < 0 && p->errfd < 0 && !p->tee)
+				progress_stage_closed(p->stage);
+		}
+	}
+}
+
 int
 run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 {
-	struct stage st[NSTAGES] = { 0 };
-	struct link lk[NSTAGES + 1];	/* lk[i] feeds stage i; lk[NSTAGES] = store's stdout */
+	struct pipeline pl;
 	struct hypr_root root;
 	struct hypr_err e = { 0 };
 	char logpath[HYPR_PATH_BUF] = "", lastlog[HYPR_PATH_BUF] = "", id[256] = "";
 	struct sigaction sa = { 0 };
-	int i, nullfd, rc = 0, cause = -1, have_root;
+	int k, idfd, rc = 0, cause = -1, have_root;
 	FILE *log = NULL;
 
-	memset(lk, 0, sizeof lk);
-	all = st;
-	first = o->from;
-	for (i = 0; i <= NSTAGES; i++)
-		lk[i].in = lk[i].out = -1;
+	plan(&pl, o, cmds);
+	run = &pl;
 	signal(SIGPIPE, SIG_IGN);
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -439,219 +667,56 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 		log = fopen(logpath, "we");
 	}
 	if (o->keep) {
+		FILE *f;
+
 		if (hypr_mkdir_p(o->keep, 0755, &e) < 0)
 			hypr_die(HYPR_EXIT_SYSTEM, "--keep: %s", e.msg);
-		FILE *f = open_keep(o->keep, "pipeline.sh");
-
+		f = open_keep(o->keep, "pipeline.sh");
 		fputs("#!/bin/sh\n# The pipeline `hypr build` ran (hypr build -n prints it).\n", f);
-		write_pipeline(f, o, cmds);
+		write_pipeline(f, &pl);
 		fclose(f);
 	}
 	progress_begin(o, log);
+	start(&pl, o, &idfd);
+	watch(&pl, idfd, id, sizeof id);
 
-	if ((nullfd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
-		hypr_die_errno("/dev/null");
+	for (k = 0; k < pl.n; k++) {
+		struct proc *p = &pl.p[k];
 
-	/* Input of the first stage. */
-	if (o->from == ST_PARSE) {
-		lk[ST_PARSE].in = -1;
-	} else {
-		char path[4096];
-
-		snprintf(path, sizeof path, "%s/%s", o->from_dir, stage_outputs[o->from - 1]);
-		if ((lk[o->from].in = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			hypr_die(HYPR_EXIT_USAGE, "build: --from %s: %s: %s", stage_names[o->from],
-			    path, strerror(errno));
-	}
-
-	for (i = o->from; i < NSTAGES; i++) {
-		int inp[2] = { -1, -1 }, outp[2], errp[2];
-		int child_in;
-
-		if (i == ST_PARSE) {
-			child_in = (o->file && !strcmp(o->file, "-")) ? 0 : nullfd;
-		} else {
-			if (cloexec_pipe(inp) < 0)
-				hypr_die_errno("pipe");
-			child_in = inp[0];
-			lk[i].out = inp[1];
-			set_nonblock(lk[i].out);
-		}
-		if (cloexec_pipe(outp) < 0 || cloexec_pipe(errp) < 0)
-			hypr_die_errno("pipe");
-		st[i].id = i;
-		st[i].pid = spawn(stage_progs[i], cmds[i].v, child_in, outp[1], errp[1]);
-		children[i] = st[i].pid;
-		if (inp[0] >= 0)
-			close(inp[0]);
-		close(outp[1]);
-		close(errp[1]);
-		st[i].errfd = errp[0];
-		lk[i + 1].in = outp[0];
-		if (o->keep) {
-			char name[64];
-
-			snprintf(name, sizeof name, "%s.err", stage_names[i]);
-			st[i].keeplog = open_keep(o->keep, name);
-			if (i + 1 < NSTAGES)
-				lk[i + 1].keep = open_keep(o->keep, stage_outputs[i]);
-		}
-	}
-	close(nullfd);
-	/* The instructions hypr-exec reads: the view's step count. */
-	if (ST_EXEC >= o->from)
-		lk[ST_EXEC].tap = 1;
-
-	for (;;) {
-		struct pollfd pf[3 * NSTAGES + 2];
-		int map[3 * NSTAGES + 2], kind[3 * NSTAGES + 2];
-		int n = 0, k;
-
-		/* Streams before stderr: a step's record then its successor's output. */
-		for (i = o->from; i <= NSTAGES; i++) {
-			struct link *l = &lk[i];
-
-			if (l->in >= 0 && !l->eof && l->len == 0) {
-				pf[n] = (struct pollfd){ l->in, POLLIN, 0 };
-				map[n] = i;
-				kind[n++] = 1;
-			}
-			if (l->out >= 0 && l->len > 0) {
-				pf[n] = (struct pollfd){ l->out, POLLOUT, 0 };
-				map[n] = i;
-				kind[n++] = 2;
-			}
-		}
-		for (i = o->from; i < NSTAGES; i++)
-			if (st[i].errfd >= 0) {
-				pf[n] = (struct pollfd){ st[i].errfd, POLLIN, 0 };
-				map[n] = i;
-				kind[n++] = 0;
-			}
-		if (n == 0)
-			break;
-		if (poll(pf, (nfds_t)n, reap_closed() ? 20 : progress_interval()) < 0) {
-			if (errno == EINTR)
-				continue;
-			hypr_die_errno("poll");
-		}
-		progress_tick();
-		for (k = 0; k < n; k++) {
-			char buf[BUFSZ];
-			ssize_t r;
-
-			if (!pf[k].revents)
-				continue;
-			i = map[k];
-			if (kind[k] == 0) {
-				r = read(st[i].errfd, buf, sizeof buf);
-				if (r > 0) {
-					lines_feed(&st[i].errl, buf, (size_t)r, stage_errline, &st[i]);
-				} else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
-					lines_flush(&st[i].errl, stage_errline, &st[i]);
-					progress_stage_closed(i);
-					st[i].closed = 1;
-					close(st[i].errfd);
-					st[i].errfd = -1;
-				}
-			} else if (kind[k] == 1) {
-				struct link *l = &lk[i];
-
-				r = read(l->in, l->buf, sizeof l->buf);
-				if (r > 0) {
-					l->off = 0;
-					l->len = (size_t)r;
-					if (l->keep)
-						fwrite(l->buf, 1, (size_t)r, l->keep);
-					if (l->tap)
-						lines_feed(&l->tapl, l->buf, (size_t)r, tap_line,
-						    &l->tap);
-					if (i == NSTAGES) {	/* store's stdout: the ID */
-						size_t have = strlen(id);
-						size_t cp = (size_t)r < sizeof id - 1 - have ?
-						    (size_t)r : sizeof id - 1 - have;
-
-						memcpy(id + have, l->buf, cp);
-						id[have + cp] = 0;
-						l->len = 0;
-					}
-				} else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
-					l->eof = 1;
-					close(l->in);
-					l->in = -1;
-					if (l->tap)
-						lines_flush(&l->tapl, tap_line, &l->tap);
-					if (l->out >= 0 && l->len == 0) {
-						close(l->out);
-						l->out = -1;
-					}
-				}
-			} else {
-				struct link *l = &lk[i];
-
-				r = write(l->out, l->buf + l->off, l->len);
-				if (r > 0) {
-					l->off += (size_t)r;
-					l->len -= (size_t)r;
-				} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
-					/* The reader died: stop reading its feed so the
-					 * writer gets SIGPIPE, as in a shell pipeline. */
-					close(l->out);
-					l->out = -1;
-					l->len = 0;
-					if (l->in >= 0) {
-						close(l->in);
-						l->in = -1;
-					}
-					l->eof = 1;
-				}
-				if (l->len == 0 && l->eof && l->out >= 0) {
-					close(l->out);
-					l->out = -1;
-				}
-			}
-		}
-		/* Links whose source ended while their buffer was already empty. */
-		for (i = o->from; i <= NSTAGES; i++)
-			if (lk[i].eof && lk[i].len == 0 && lk[i].out >= 0) {
-				close(lk[i].out);
-				lk[i].out = -1;
-			}
-	}
-	for (i = o->from; i < NSTAGES; i++) {
-		if (!st[i].reaped)
-			while (waitpid(st[i].pid, &st[i].status, 0) < 0 && errno == EINTR)
+		if (!p->reaped)
+			while (waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR)
 				;
-		st[i].reaped = 1;
-		children[i] = 0;
+		p->reaped = 1;
+		children[k] = 0;
 		release_held();
-		progress_stage_done(i, stage_code(&st[i]));
-		if (st[i].keeplog)
-			fclose(st[i].keeplog);
-		if (lk[i + 1].keep)
-			fclose(lk[i + 1].keep);
+		progress_stage_done(p->tee ? -1 : p->stage, p->name, proc_code(p));
+		if (p->keeperr)
+			fclose(p->keeperr);
+		if (p->keepev)
+			fclose(p->keepev);
 	}
-	for (i = o->from; i < NSTAGES; i++)
-		if (stage_code(&st[i]) != 0 && !is_symptom(&st[i])) {
-			cause = i;
-			break;
-		}
-	if (cause < 0)
-		for (i = o->from; i < NSTAGES; i++)
-			if (stage_code(&st[i]) != 0) {
-				cause = i;
-				break;
-			}
+	for (k = 0; k < pl.n && cause < 0; k++)
+		if (proc_code(&pl.p[k]) != 0 && !is_symptom(&pl.p[k]))
+			cause = k;
+	for (k = 0; k < pl.n && cause < 0; k++)
+		if (proc_code(&pl.p[k]) != 0)
+			cause = k;
 	id[strcspn(id, "\r\n")] = 0;
 	if (cause >= 0) {
-		rc = stage_code(&st[cause]);
+		struct proc *p = &pl.p[cause];
+
+		rc = proc_code(p);
+		/* a --keep copy that failed (a full disk) is the system's fault */
+		if (p->tee && !WIFSIGNALED(p->status))
+			rc = HYPR_EXIT_SYSTEM;
 		if (interrupted)
 			rc = 128 + interrupted;
-		progress_fail(stage_progs[cause], rc, st[cause].lasterr,
-		    st[cause].lasterr_len, log ? lastlog : NULL, interrupted);
+		progress_fail(p->stage, p->name, rc, p->error ? p->error : p->lasterr,
+		    p->error ? p->error_len : p->lasterr_len, log ? lastlog : NULL,
+		    interrupted);
 	} else if (!id[0]) {
 		rc = HYPR_EXIT_SYSTEM;
-		progress_fail(stage_progs[ST_STORE], rc, "printed no image ID",
+		progress_fail(ST_STORE, stage_progs[ST_STORE], rc, "printed no image ID",
 		    strlen("printed no image ID"), log ? lastlog : NULL, 0);
 	} else {
 		progress_done(id, &o->tags);
@@ -672,8 +737,7 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 		if (rename(logpath, lastlog) < 0)
 			hypr_warn("%s: %s", lastlog, strerror(errno));
 	}
-	for (i = 0; i < NSTAGES; i++)
-		free(st[i].lasterr);
+	free_pipeline(&pl);
 	if (rc == 0)
 		hypr_close_stdout();
 	return rc;

@@ -539,7 +539,6 @@ run_stage(struct ctx *c, struct stage *st, int last, struct hypr_err *e)
 	all = json_array();
 	json_array_extend(all, trig);
 	json_array_extend(all, st->instrs);
-	json_decref(trig);
 	total = json_array_size(all);
 	st->all = all;
 	if (json_array_size(trig) > 0) {
@@ -548,6 +547,7 @@ run_stage(struct ctx *c, struct stage *st, int last, struct hypr_err *e)
 		hypr_events_put(c->ev, &(struct hypr_event){ .type = HYPR_EV_PLAN,
 		    .steps = c->nsteps });
 	}
+	json_decref(trig);
 	json_array_foreach(all, i, x) {
 		st->pos = i;
 		if ((r = do_step(c, st, x, (int)i + 1, (int)total, e)) < 0)

@@ -340,3 +340,63 @@ hypr-fetch load --name busybox:latest /dir"
 	HYPR_LOG_MAX=12Q run --separate-stderr -2 hypr build -t x "$CTX"
 	[ "$stderr" = "hypr: build: HYPR_LOG_MAX=12Q: not a size (bytes, or a number with K, M or G; 0 for no limit)" ]
 }
+
+@test "driver: stages are joined by the kernel's pipes, as -n prints them; each has its event channel" {
+	export FAKE_FDS="$BATS_TEST_TMPDIR/fds"
+	# in pipeline order (they start at once)
+	fds() { for s in parse fetch exec layer squash store; do grep "^hypr-$s " "$FAKE_FDS"; done; }
+	run -0 hypr build -q -t x "$CTX"
+	# one stage's stdout is the next one's stdin: nothing in between
+	run -0 awk 'NR > 1 && $2 != out { print "not joined: " prev " | " $1 }
+		{ out = $3; prev = $1 } NR > 1 && $2 !~ /^pipe:/ { print "stdin " $2 }' <(fds)
+	assert_output ""
+	assert_equal "$(wc -l < "$FAKE_FDS")" 6
+	# every stage has a channel of its own
+	assert_equal "$(cut -d' ' -f4 "$FAKE_FDS" | grep -c '^pipe:')" 6
+	assert_equal "$(cut -d' ' -f4 "$FAKE_FDS" | sort -u | wc -l)" 6
+	# with --keep a tee sits between two stages, as -n and pipeline.sh say
+	: > "$FAKE_FDS"
+	K="$BATS_TEST_TMPDIR/keep"
+	run -0 hypr build -q --keep "$K" -t x "$CTX"
+	run -0 hypr build -n --keep "$K" -t x "$CTX"
+	assert_equal "$output" "$(sed 1,2d "$K/pipeline.sh")"
+	assert_equal "$(grep -c '^  tee ' <<<"$output")" 5
+	run -0 awk 'NR > 1 && $2 == out { print "not through tee: " prev " | " $1 }
+		{ out = $3; prev = $1 }' <(fds)
+	assert_output ""
+	run -0 jq -r 'select(.event == "step") | .text' "$K/exec.events"
+	assert_output "COPY a /a
+RUN echo hi"
+	# --from: the saved file is the first stage's stdin
+	: > "$FAKE_FDS"
+	run -0 hypr build -q --from layer "$K" -t y
+	assert_equal "$(grep '^hypr-layer ' "$FAKE_FDS" | cut -d' ' -f1-2)" "hypr-layer $K/steps.jsonl"
+}
+
+@test "driver: SIGKILL of hypr stops every stage (PR_SET_PDEATHSIG)" {
+	FAKE_SLOW=hypr-exec setsid hypr build -q -t x "$CTX" > /dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do pgrep -f "fake.*/hypr-exec" > /dev/null && break; sleep 0.05; done
+	kill -KILL "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 137
+	# no stage of the group lives on (the fake's own sleep 1 ends by itself)
+	for _ in $(seq 100); do
+		ps -o stat=,args= -g "$pid" | grep -v '^Z' | grep -q 'hypr-' || break
+		sleep 0.05
+	done
+	run -1 sh -c "ps -o stat=,args= -g $pid | grep -v '^Z' | grep 'hypr-'"
+}
+
+@test "driver: a --keep copy that cannot be written fails the build, exit 4, naming it" {
+	K="$BATS_TEST_TMPDIR/keep"
+	mkdir -p "$K"
+	ln -s /dev/full "$K/resolved.jsonl"
+	run --separate-stderr -4 hypr build --progress=plain -t x --keep "$K" "$CTX"
+	[ -z "$output" ]
+	assert_equal "$(grep '^ERROR' <<<"$stderr")" \
+		"ERROR: tee failed (exit 4): tee: $K/resolved.jsonl: No space left on device"
+	# the stream went on: every stage ran to its end
+	run -0 grep -c '^# hypr-store exited 0' "$HYPR_ROOT/logs/last.log"
+}

@@ -30,7 +30,7 @@ struct step {
 	int num;
 	char *label;		/* "[stage k/n] INSTRUCTION" */
 	int done, cached;
-	double t0, t1;
+	double t0;		/* when it began */
 	struct line tail[KEEP];	/* last output lines (freed once the step is done) */
 	int ntail;
 };

@@ -529,6 +529,17 @@ start(struct pipeline *pl, const struct build_opts *o, int *idfd)
 	} else {
 		in = o->file && !strcmp(o->file, "-") ? 0 : nullfd;
 	}
+	for (k = 0; k < pl->n && o->keep; k++) {
+		struct proc *p = &pl->p[k];
+		char name[64];
+
+		if (p->tee)
+			continue;
+		snprintf(name, sizeof name, "%s.err", stage_names[p->stage]);
+		p->keeperr = open_keep(o->keep, name);
+		snprintf(name, sizeof name, "%s.events", stage_names[p->stage]);
+		p->keepev = open_keep(o->keep, name);
+	}
 	for (k = 0; k < pl->n; k++) {
 		struct proc *p = &pl->p[k];
 		int outp[2], errp[2], evp[2] = { -1, -1 };
@@ -548,14 +559,6 @@ start(struct pipeline *pl, const struct build_opts *o, int *idfd)
 		in = outp[0];
 		p->errfd = errp[0];
 		p->evfd = evp[0];
-		if (o->keep && !p->tee) {
-			char name[64];
-
-			snprintf(name, sizeof name, "%s.err", stage_names[p->stage]);
-			p->keeperr = open_keep(o->keep, name);
-			snprintf(name, sizeof name, "%s.events", stage_names[p->stage]);
-			p->keepev = open_keep(o->keep, name);
-		}
 	}
 	*idfd = in;
 	close(nullfd);

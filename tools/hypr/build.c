@@ -40,7 +40,7 @@ build_usage(FILE *f, int code)
 	    "      --keep DIR           save every intermediate stream and stage log in DIR\n"
 	    "      --from STAGE DIR     resume at STAGE (fetch, exec, layer, squash, store)\n"
 	    "                           reading its input saved by --keep in DIR\n"
-	    "  -n, --print              print the equivalent shell pipeline, run nothing\n"
+	    "  -n, --print              print the pipeline that would run (for sh), run nothing\n"
 	    "\n"
 	    "Swap a stage with HYPR_PARSE, HYPR_FETCH, HYPR_EXEC, HYPR_LAYER, HYPR_SQUASH,\n"
 	    "HYPR_STORE. The last build's full log: $HYPR_ROOT/logs/last.log.\n", f);

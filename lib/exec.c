@@ -54,41 +54,15 @@ stage_layer_digests(struct stage *st, const char ***v, size_t *n,
 }
 
 void
-progress(struct ctx *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (c->quiet)
-		return;
-	va_start(ap, fmt);
-	if (c->tty) {
-		/* an instruction may hold any byte: a terminal gets it escaped */
-		char *line = NULL;
-		int n = vasprintf(&line, fmt, ap);
-
-		if (n >= 0)
-			hypr_fput_escaped(c->log, line, (size_t)n);
-		free(line);
-	} else {
-		vfprintf(c->log, fmt, ap);
-	}
-	va_end(ap);
-	fputc('\n', c->log);
-	fflush(c->log);
-}
-
-void
 exec_warn(struct ctx *c, const char *fmt, ...)
 {
-	char msg[1024], esc[2048];
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	hypr_escape(msg, strlen(msg), esc, sizeof(esc));
-	fprintf(c->log, "hypr-exec: warning: %s\n", esc);
-	fflush(c->log);
+	hypr_events_say(c->ev, HYPR_EV_WARNING, 0, 0, "%s", msg);
 }
 
 /* The instruction on one line, for messages; clip > 0 cuts it after about
@@ -385,8 +359,16 @@ do_step(struct ctx *c, struct stage *st, json_t *instr, int n, int total,
 	s.op = hypr_json_str(instr, "op");
 	c->stepno++;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	progress(c, "#%d [%s%s%d/%d] %s", c->stepno, st->name ? st->name : "",
-	    st->name ? " " : "", n, total, ins ? ins : s.op);
+	{
+		json_t *l = json_object_get(instr, "line");
+		const char *text = ins ? ins : s.op;
+
+		hypr_events_put(c->ev, &(struct hypr_event){ .type = HYPR_EV_STEP,
+		    .n = c->stepno, .name = st->name, .pos = n, .count = total,
+		    .line = { (long)json_integer_value(json_array_get(l, 0)),
+		    (long)json_integer_value(json_array_get(l, 1)) },
+		    .text = text, .len = strlen(text) });
+	}
 	if (strcmp(s.op, "RUN") == 0) {
 		r = run_step(c, st, instr, &s, e);
 		if (r < 0 && e->code == HYPR_EXIT_STEP)
@@ -427,10 +409,12 @@ do_step(struct ctx *c, struct stage *st, json_t *instr, int n, int total,
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (s.cached)
-		progress(c, "#%d CACHED", c->stepno);
+		hypr_events_put(c->ev, &(struct hypr_event){ .type = HYPR_EV_CACHED,
+		    .n = c->stepno });
 	else
-		progress(c, "#%d DONE %.1fs", c->stepno, (double)(t1.tv_sec - t0.tv_sec) +
-		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		hypr_events_put(c->ev, &(struct hypr_event){ .type = HYPR_EV_DONE,
+		    .n = c->stepno, .seconds = (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9 });
 	r = 0;
 out:
 	free(ins);
@@ -555,9 +539,15 @@ run_stage(struct ctx *c, struct stage *st, int last, struct hypr_err *e)
 	all = json_array();
 	json_array_extend(all, trig);
 	json_array_extend(all, st->instrs);
-	json_decref(trig);
 	total = json_array_size(all);
 	st->all = all;
+	if (json_array_size(trig) > 0) {
+		/* the base image's triggers are steps the plan did not show */
+		c->nsteps += (int)json_array_size(trig);
+		hypr_events_put(c->ev, &(struct hypr_event){ .type = HYPR_EV_PLAN,
+		    .steps = c->nsteps });
+	}
+	json_decref(trig);
 	json_array_foreach(all, i, x) {
 		st->pos = i;
 		if ((r = do_step(c, st, x, (int)i + 1, (int)total, e)) < 0)
@@ -641,11 +631,9 @@ hypr_exec_open(struct hypr_exec **out, const struct hypr_exec_opts *o, FILE *in,
 	*out = (struct hypr_exec *)c;
 	c->epoch = -1;
 	c->no_cache = o->no_cache;
-	c->quiet = o->quiet;
-	c->tty = o->tty;
 	c->network = o->network;
 	c->disk = o->disk;
-	c->log = o->log ? o->log : stderr;
+	c->ev = o->events;
 	for (char *const *h = o->add_hosts; h && *h; h++)
 		if (add_host(c, *h, e) < 0)
 			return -1;
@@ -699,6 +687,11 @@ hypr_exec_run(struct hypr_exec *x, FILE *out, struct hypr_err *e)
 		return -1;
 	}
 	json_decref(hdr);
+	/* the step count a progress view shows, before the first step */
+	for (size_t i = 0; i < c->nstages; i++)
+		c->nsteps += (int)json_array_size(c->stages[i].instrs);
+	hypr_events_put(c->ev, &(struct hypr_event){ .type = HYPR_EV_PLAN,
+	    .steps = c->nsteps });
 	for (size_t i = 0; i < c->nstages; i++) {
 		if (run_stage(c, &c->stages[i], i + 1 == c->nstages, e) < 0) {
 			run_kill_all(c);

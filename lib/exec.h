@@ -2,26 +2,26 @@
  * plan (hypr-resolved(5)) and write the steps stream (hypr-steps(5)).
  * Config instructions change the image config, COPY and ADD build layers
  * on the host, RUN runs in the build VM (vm.h); hits of the instruction
- * cache do no work. Progress lines, RUN output and warnings go to
- * opts.log, the steps stream to the caller's FILE. See hypr-exec(1). */
+ * cache do no work. Progress, RUN output and warnings are events
+ * (events.h: records on the stage's event channel, or human lines), the
+ * steps stream goes to the caller's FILE. See hypr-exec(1). */
 #ifndef HYPR_EXEC_H
 #define HYPR_EXEC_H
 
 #include <stdint.h>
 #include <stdio.h>
 #include "err.h"
+#include "events.h"
 
 struct hypr_exec_opts {
 	const char *context;	/* the build context directory */
 	const char *root;	/* the store, or NULL ($HYPR_ROOT) */
 	int no_cache;		/* run every step again */
-	int quiet;		/* no progress lines (RUN output still shows) */
-	int tty;		/* log is a terminal: escape control bytes */
 	int network;		/* every RUN has the network (--network=default) */
 	uint64_t disk;		/* build disk limit, 0 = default */
 	char *const *add_hosts;	/* "NAME:IP", NULL-terminated */
 	char *const *secrets;	/* "id=ID,src=FILE" or "id=ID,env=VAR", NULL-terminated */
-	FILE *log;		/* progress, RUN output and warnings */
+	struct hypr_events *events;	/* progress, RUN output and warnings; NULL: none */
 };
 
 struct hypr_exec;

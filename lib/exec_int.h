@@ -12,6 +12,7 @@
 #include "cas.h"
 #include "digest.h"
 #include "err.h"
+#include "events.h"
 #include "expand.h"
 #include "ignore.h"
 #include "map.h"
@@ -130,10 +131,9 @@ struct ctx {
 	struct hypr_ignore *ignore;
 	struct hypr_stream_out out;
 	int vm_boots;
-	int stepno;		/* #N progress counter */
-	int quiet;
-	FILE *log;		/* progress, RUN output, warnings */
-	int tty;		/* stderr is a terminal: progress and RUN output escaped */
+	int stepno;		/* #N: the step's number in the build */
+	int nsteps;		/* steps known so far (the plan's, ONBUILD's) */
+	struct hypr_events *ev;	/* progress, RUN output, warnings */
 	struct hypr_map listings;	/* layer digest -> struct listing */
 };
 
@@ -157,9 +157,7 @@ int stage_layer_digests(struct stage *st, const char ***v, size_t *n,
     struct hypr_err *e);
 int instr_err(struct hypr_err *e, struct ctx *c, json_t *instr, int code,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-void progress(struct ctx *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-/* "hypr-exec: warning: ..." on the log, escaped. */
+/* A warning event (hypr-events(5)). */
 void exec_warn(struct ctx *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

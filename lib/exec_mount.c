@@ -496,8 +496,8 @@ cache_attach(struct ctx *c, struct stage *st, struct rmount *m, struct hypr_err 
 				return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "cache mount %s", m->id);
 			fresh = 1;
 		} else {
-			progress(c, "#%d waiting for cache mount %s (in use by another build)",
-			    c->stepno, m->id);
+			hypr_events_say(c->ev, HYPR_EV_INFO, c->stepno, 0,
+			    "waiting for cache mount %s (in use by another build)", m->id);
 			if (flock(fd, LOCK_EX) < 0) {
 				close(fd);
 				return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "cache mount %s: lock", m->id);

@@ -31,30 +31,24 @@ clamp_time(const struct ctx *c, int64_t t)
  * 400 MB of output was held whole). */
 #define LINE_KEEP (64 * 1024)
 
-/* The step's output as "#N line" on the log, line by line. */
+/* The step's output, an output event a line (hypr-events(5)). */
 struct outbuf {
-	FILE *f;		/* the log */
+	struct hypr_events *ev;
 	int n;			/* the #N of the step */
-	int tty;		/* the log is a terminal: escape control bytes */
 	struct hypr_strbuf line[3];	/* [1] stdout, [2] stderr: unfinished */
 	uint64_t len[3];	/* the unfinished line's whole length */
 };
 
-/* Bytes pass through as they are (NULs too: the driver's log keeps them);
- * only a terminal gets them escaped. */
+/* Bytes pass as they are (NULs too: the driver's log keeps them); only a
+ * terminal gets them escaped (events.c). */
 static void
 emit(struct outbuf *o, int i)
 {
 	struct hypr_strbuf *b = &o->line[i];
 
-	fprintf(o->f, "#%d ", o->n);
-	if (o->tty)
-		hypr_fput_escaped(o->f, b->s ? b->s : "", b->n);
-	else if (b->n)
-		fwrite(b->s, 1, b->n, o->f);
-	if (o->len[i] > b->n)
-		fprintf(o->f, " [line clipped: %llu bytes]", (unsigned long long)o->len[i]);
-	fputc('\n', o->f);
+	hypr_events_put(o->ev, &(struct hypr_event){ .type = HYPR_EV_OUTPUT, .n = o->n,
+	    .fd = i, .text = b->s ? b->s : "", .len = b->n,
+	    .whole = o->len[i] > b->n ? o->len[i] : 0 });
 	hypr_strbuf_reset(b);
 	b->oom = 0;
 	o->len[i] = 0;
@@ -81,7 +75,6 @@ on_output(void *arg, int fd, const char *buf, size_t len)
 		buf += k;
 		len -= k;
 	}
-	fflush(o->f);
 }
 
 static void
@@ -408,7 +401,7 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	struct hypr_vm_mount *vmts = NULL;
 	size_t nmts = 0, nvmts = 0;
 	int net;
-	struct outbuf ob = { .f = c->log, .n = c->stepno, .tty = c->tty };
+	struct outbuf ob = { .ev = c->ev, .n = c->stepno };
 	char **av = NULL, **ev = NULL, tmp[HYPR_PATH_BUF];
 	const char *user = hypr_json_str(st->config, "User");
 	const char *wd = hypr_json_str(st->config, "WorkingDir");
@@ -537,8 +530,8 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 		struct timespec t1;
 
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		fprintf(c->log, "#%d run+diff+store %.1f ms (diff %llu bytes)\n", c->stepno,
-		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		hypr_events_say(c->ev, HYPR_EV_INFO, c->stepno, 0,
+		    "run+diff+store %.1f ms (diff %llu bytes)", (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6, (unsigned long long)len);
 	}
 	rc = 0;

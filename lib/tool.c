@@ -8,8 +8,38 @@
 #include <unistd.h>
 
 #include "cas.h"
+#include "events.h"
 
 const char *hypr_prog = "hypr";
+
+static struct hypr_events events;
+static int events_opened;
+
+struct hypr_events *
+hypr_tool_events(void)
+{
+	if (!events_opened) {
+		events_opened = 1;
+		hypr_events_open(&events, hypr_prog, stderr);
+		events.tty = isatty(STDERR_FILENO);
+	}
+	return &events;
+}
+
+/* The error a tool dies of, as a record too when the channel is on. */
+static void
+error_event(int code, const char *fmt, va_list ap, const char *why)
+{
+	char *msg = NULL;
+
+	if (!events_opened || events.fd < 0 || vasprintf(&msg, fmt, ap) < 0)
+		return;
+	if (why)
+		hypr_events_say(&events, HYPR_EV_ERROR, 0, code, "%s: %s", msg, why);
+	else
+		hypr_events_say(&events, HYPR_EV_ERROR, 0, code, "%s", msg);
+	free(msg);
+}
 
 /* "prog: [what]msg[: why]\n", escaped: one line whatever msg holds. */
 static void
@@ -38,6 +68,9 @@ hypr_die(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vline("", fmt, ap, NULL);
 	va_end(ap);
+	va_start(ap, fmt);
+	error_event(code, fmt, ap, NULL);
+	va_end(ap);
 	exit(code);
 }
 
@@ -51,6 +84,9 @@ hypr_die_errno(const char *fmt, ...)
 	va_start(ap, fmt);
 	vline("", fmt, ap, strerror(saved));
 	va_end(ap);
+	va_start(ap, fmt);
+	error_event(HYPR_EXIT_SYSTEM, fmt, ap, strerror(saved));
+	va_end(ap);
 	exit(HYPR_EXIT_SYSTEM);
 }
 
@@ -61,13 +97,44 @@ hypr_die_err(const struct hypr_err *e)
 	    e->msg[0] ? e->msg : "unknown error");
 }
 
+/* A warning or a note: a record on the channel, else a line on stderr. */
+static void
+vsay(enum hypr_event_type type, const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+	va_list cp;
+	int n = -1;
+
+	if (events_opened && events.fd >= 0) {
+		va_copy(cp, ap);
+		n = vasprintf(&msg, fmt, cp);
+		va_end(cp);
+	}
+	if (n >= 0) {
+		hypr_events_say(&events, type, 0, 0, "%s", msg);
+		free(msg);
+		return;
+	}
+	vline(type == HYPR_EV_WARNING ? "warning: " : "", fmt, ap, NULL);
+}
+
 void
 hypr_warn(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vline("warning: ", fmt, ap, NULL);
+	vsay(HYPR_EV_WARNING, fmt, ap);
+	va_end(ap);
+}
+
+void
+hypr_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(HYPR_EV_INFO, fmt, ap);
 	va_end(ap);
 }
 

@@ -5,12 +5,15 @@
 #include <stdio.h>
 #include "err.h"
 
+struct hypr_events;
+
 extern const char *hypr_prog;	/* set first thing in main() */
 
 /* Every line here is one line of text: the message goes through
  * hypr_escape (control bytes, a newline or an ESC in a user's argument
  * become \xNN). */
-/* "prog: msg" on stderr and exit(code). */
+/* "prog: msg" on stderr (and an error record on the event channel, when
+ * open) and exit(code). */
 __attribute__((noreturn, format(printf, 2, 3)))
 void hypr_die(int code, const char *fmt, ...);
 /* Like hypr_die() with ": strerror(errno)". Exits HYPR_EXIT_SYSTEM. */
@@ -19,9 +22,20 @@ void hypr_die_errno(const char *fmt, ...);
 /* Print e as "prog: msg" and exit with e->code (HYPR_EXIT_SYSTEM if unset). */
 __attribute__((noreturn))
 void hypr_die_err(const struct hypr_err *e);
-/* "prog: warning: msg" on stderr. */
+/* "prog: warning: msg" on stderr, or a warning record on the event channel
+ * (hypr-events(5)) when this program opened one. */
 __attribute__((format(printf, 1, 2)))
 void hypr_warn(const char *fmt, ...);
+/* "prog: msg", a note on what the program is doing: on stderr, or an info
+ * record on the event channel. */
+__attribute__((format(printf, 1, 2)))
+void hypr_info(const char *fmt, ...);
+/* This program's event channel (events.h), opened on the first call from
+ * HYPR_EVENTS_FD, human lines on stderr without it. A stage's main calls it
+ * right after setting hypr_prog, before it starts any child (the channel is
+ * close-on-exec from then on). hypr_die and friends then also send their
+ * error as a record; hypr_warn and hypr_info send records instead of lines. */
+struct hypr_events *hypr_tool_events(void);
 /* "prog: msg" of e on stderr, without exiting (a command that goes on). */
 void hypr_say_err(const struct hypr_err *e);
 /* Flush and close stdout; a write error (full disk, closed pipe) dies. Returns 0. */

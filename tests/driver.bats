@@ -296,7 +296,9 @@ hypr-fetch load --name busybox:latest /dir"
 }
 
 @test "driver: RUN output is byte-faithful in the log and off a terminal, escaped on one" {
-	export FAKE_OUTPUT='#2 a\0b\n#2 \033]52;c;ZXZpbA==\a\033]0;title\a\n#2 tab\there\n'
+	# as hypr-exec sends a RUN's output: JSON strings (printf undoes the \\)
+	out='{"stage":"exec","event":"output","n":2,"fd":1,"text":'
+	export FAKE_OUTPUT="$out"'"a\\u0000b"}\n'"$out"'"\\u001b]52;c;ZXZpbA==\\u0007\\u001b]0;title\\u0007"}\n'"$out"'"tab\\there"}\n'
 	run -0 sh -c "hypr build --progress=plain -t x '$CTX' 2> '$BATS_TEST_TMPDIR/err'"
 	log=$HYPR_ROOT/logs/last.log
 	# NULs and every other byte as the RUN wrote them: log and plain stderr
@@ -320,7 +322,8 @@ hypr-fetch load --name busybox:latest /dir"
 }
 
 @test "driver: HYPR_LOG_MAX caps the log and says where it was cut" {
-	export FAKE_OUTPUT='#2 %01000d\n#2 %01000d\n#2 %01000d\n#2 %01000d\n'
+	out='{"stage":"exec","event":"output","n":2,"fd":1,"text":"%01000d"}\n'
+	export FAKE_OUTPUT="$out$out$out$out"
 	HYPR_LOG_MAX=2K run --separate-stderr -0 hypr build --progress=plain -t x "$CTX"
 	# the screen gets every line
 	[ "$(grep -c '^#2 0000' <<<"$stderr")" -eq 4 ]
@@ -336,4 +339,64 @@ hypr-fetch load --name busybox:latest /dir"
 	[ "$(grep -c '^#2 0000' "$log")" -eq 4 ]
 	HYPR_LOG_MAX=12Q run --separate-stderr -2 hypr build -t x "$CTX"
 	[ "$stderr" = "hypr: build: HYPR_LOG_MAX=12Q: not a size (bytes, or a number with K, M or G; 0 for no limit)" ]
+}
+
+@test "driver: stages are joined by the kernel's pipes, as -n prints them; each has its event channel" {
+	export FAKE_FDS="$BATS_TEST_TMPDIR/fds"
+	# in pipeline order (they start at once)
+	fds() { for s in parse fetch exec layer squash store; do grep "^hypr-$s " "$FAKE_FDS"; done; }
+	run -0 hypr build -q -t x "$CTX"
+	# one stage's stdout is the next one's stdin: nothing in between
+	run -0 awk 'NR > 1 && $2 != out { print "not joined: " prev " | " $1 }
+		{ out = $3; prev = $1 } NR > 1 && $2 !~ /^pipe:/ { print "stdin " $2 }' <(fds)
+	assert_output ""
+	assert_equal "$(wc -l < "$FAKE_FDS")" 6
+	# every stage has a channel of its own
+	assert_equal "$(cut -d' ' -f4 "$FAKE_FDS" | grep -c '^pipe:')" 6
+	assert_equal "$(cut -d' ' -f4 "$FAKE_FDS" | sort -u | wc -l)" 6
+	# with --keep a tee sits between two stages, as -n and pipeline.sh say
+	: > "$FAKE_FDS"
+	K="$BATS_TEST_TMPDIR/keep"
+	run -0 hypr build -q --keep "$K" -t x "$CTX"
+	run -0 hypr build -n --keep "$K" -t x "$CTX"
+	assert_equal "$output" "$(sed 1,2d "$K/pipeline.sh")"
+	assert_equal "$(grep -c '^  tee ' <<<"$output")" 5
+	run -0 awk 'NR > 1 && $2 == out { print "not through tee: " prev " | " $1 }
+		{ out = $3; prev = $1 }' <(fds)
+	assert_output ""
+	run -0 jq -r 'select(.event == "step") | .text' "$K/exec.events"
+	assert_output "COPY a /a
+RUN echo hi"
+	# --from: the saved file is the first stage's stdin
+	: > "$FAKE_FDS"
+	run -0 hypr build -q --from layer "$K" -t y
+	assert_equal "$(grep '^hypr-layer ' "$FAKE_FDS" | cut -d' ' -f1-2)" "hypr-layer $K/steps.jsonl"
+}
+
+@test "driver: SIGKILL of hypr stops every stage (PR_SET_PDEATHSIG)" {
+	FAKE_SLOW=hypr-exec setsid hypr build -q -t x "$CTX" > /dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do pgrep -f "fake.*/hypr-exec" > /dev/null && break; sleep 0.05; done
+	kill -KILL "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 137
+	# no stage of the group lives on (the fake's own sleep 1 ends by itself)
+	for _ in $(seq 100); do
+		ps -o stat=,args= -g "$pid" | grep -v '^Z' | grep -q 'hypr-' || break
+		sleep 0.05
+	done
+	run -1 sh -c "ps -o stat=,args= -g $pid | grep -v '^Z' | grep 'hypr-'"
+}
+
+@test "driver: a --keep copy that cannot be written fails the build, exit 4, naming it" {
+	K="$BATS_TEST_TMPDIR/keep"
+	mkdir -p "$K"
+	ln -s /dev/full "$K/resolved.jsonl"
+	run --separate-stderr -4 hypr build --progress=plain -t x --keep "$K" "$CTX"
+	[ -z "$output" ]
+	assert_equal "$(grep '^ERROR' <<<"$stderr")" \
+		"ERROR: tee failed (exit 4): tee: $K/resolved.jsonl: No space left on device"
+	# the stream went on: every stage ran to its end
+	run -0 grep -c '^# hypr-store exited 0' "$HYPR_ROOT/logs/last.log"
 }

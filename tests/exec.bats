@@ -637,6 +637,54 @@ EOF
 	assert_output null
 }
 
+@test "exec: progress as hypr-events(5) records on HYPR_EVENTS_FD, the same as lines without it" {
+	echo t > "$CTX/t"
+	plan <<'EOF'
+FROM busybox AS base
+ONBUILD ENV T=1
+COPY t /t
+FROM base
+LABEL x=y
+EOF
+	# without the channel: the human lines on stderr
+	run --separate-stderr -0 "$HYPR_EXEC" -C "$CTX" < "$T/res"
+	assert_equal "$(sed 's/DONE [0-9.]*s$/DONE/' <<<"$stderr")" "#1 [base 1/2] ONBUILD ENV T=1
+#1 DONE
+#2 [base 2/2] COPY t /t
+#2 DONE
+#3 [1/2] ENV T=1
+#3 DONE
+#4 [2/2] LABEL x=y
+#4 DONE"
+	# with it: records there (the plan's step count, then the trigger's
+	# step added), nothing on stderr
+	run --separate-stderr -0 sh -c 'HYPR_EVENTS_FD=3 "$1" -C "$2" < "$3" 3> "$4"' sh \
+		"$HYPR_EXEC" "$CTX" "$T/res" "$T/events"
+	[ -z "$stderr" ]
+	run -0 jq -c 'del(.seconds)' "$T/events"
+	assert_output '{"hypr":"events","version":1,"stage":"exec"}
+{"event":"plan","stage":"exec","steps":3}
+{"event":"step","stage":"exec","n":1,"name":"base","pos":1,"count":2,"line":[2,2],"text":"ONBUILD ENV T=1"}
+{"event":"done","stage":"exec","n":1}
+{"event":"step","stage":"exec","n":2,"name":"base","pos":2,"count":2,"line":[3,3],"text":"COPY t /t"}
+{"event":"done","stage":"exec","n":2}
+{"event":"plan","stage":"exec","steps":4}
+{"event":"step","stage":"exec","n":3,"pos":1,"count":2,"line":[4,4],"text":"ENV T=1"}
+{"event":"done","stage":"exec","n":3}
+{"event":"step","stage":"exec","n":4,"pos":2,"count":2,"line":[5,5],"text":"LABEL x=y"}
+{"event":"done","stage":"exec","n":4}'
+	# an error: its line on stderr, and a record with its exit status
+	plan <<'EOF'
+FROM busybox
+STOPSIGNAL SIGBOGUS
+EOF
+	run --separate-stderr -3 sh -c 'HYPR_EVENTS_FD=3 "$1" -C "$2" < "$3" 3> "$4"' sh \
+		"$HYPR_EXEC" "$CTX" "$T/res" "$T/events"
+	[[ $stderr == "hypr-exec: $CTX/Dockerfile:2: STOPSIGNAL SIGBOGUS: "* ]]
+	run -0 jq -r 'select(.event == "error") | "\(.code) hypr-exec: \(.text)"' "$T/events"
+	assert_output "3 $stderr"
+}
+
 @test "exec: STOPSIGNAL is checked as BuildKit's ParseSignal" {
 	local s
 	for s in SIGTERM term 9 64 SIGRTMIN+3 rtmax-14 RTMAX; do

@@ -73,3 +73,32 @@ setup() {
 		'($b[0] | keys) - ($a[0] | keys)')
 	[ "$missing" = "[]" ]
 }
+
+@test "man: hypr-events(5) example is what hypr build shows for it" {
+	sed -n '/^\.Sh EXAMPLES/,/^\.Sh COMPATIBILITY/p' "$HYPR_SRC/man/hypr-events.5" |
+		sed -e 's/\\e/\\/g' -e 's/\\&//g' > "$BATS_TEST_TMPDIR/page"
+	sed -n '/^{"hypr":"events"/,/^\.Ed/p' "$BATS_TEST_TMPDIR/page" | sed '$d' \
+		> "$BATS_TEST_TMPDIR/events"
+	sed -n '/^#1 \[/,/^\.Ed/p' "$BATS_TEST_TMPDIR/page" | sed '$d' > "$BATS_TEST_TMPDIR/want"
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/events")" -ge 5 ]
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/want")" -ge 5 ]
+	# every stage a fake (tests/driver.bats); hypr-exec sends the example
+	F="$BATS_TEST_TMPDIR/fakes"
+	mkdir -p "$F" "$BATS_TEST_TMPDIR/ctx"
+	for s in parse fetch layer squash store; do
+		ln -s "$FIX/driver/fake-stage" "$F/hypr-$s"
+		export "HYPR_${s^^}=$F/hypr-$s"
+	done
+	cat > "$F/hypr-exec" <<-EOF2
+	#!/bin/sh
+	cat > /dev/null
+	cat '$BATS_TEST_TMPDIR/events' >&3
+	printf '%s\n' '{"hypr":"steps","version":2}' '{"end":true,"records":0}'
+	EOF2
+	chmod +x "$F/hypr-exec"
+	export HYPR_EXEC="$F/hypr-exec"
+	printf 'FROM busybox\n' > "$BATS_TEST_TMPDIR/ctx/Dockerfile"
+	NO_COLOR=1 run -0 script -qec "hypr build --progress=plain -t x '$BATS_TEST_TMPDIR/ctx'" /dev/null
+	tr -d '\r' <<<"$output" | sed -n '/^#1 \[/,/^hypr-exec: warning/p' > "$BATS_TEST_TMPDIR/got"
+	diff -u "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got"
+}

@@ -217,6 +217,7 @@ main(int argc, char *argv[])
 	int rv;
 
 	hypr_prog = "hypr-layer";
+	hypr_tool_events();	/* HYPR_EVENTS_FD: warnings and errors as records */
 	hypr_remove_tmp_on_signals();
 	parse_args(argc, argv, &o);
 	if (o.flatten)

@@ -171,6 +171,7 @@ main(int argc, char *argv[])
 	size_t len;
 
 	hypr_prog = "hypr-parse";
+	hypr_tool_events();	/* HYPR_EVENTS_FD: warnings and errors as records */
 	parse_args(argc, argv, &o);
 	if (o.file == NULL || strcmp(o.file, "-") == 0) {
 		hypr_refuse_tty_stdin("a Dockerfile");

@@ -265,6 +265,7 @@ main(int argc, char *argv[])
 	int c;
 
 	hypr_prog = "hypr-squash";
+	hypr_tool_events();	/* HYPR_EVENTS_FD: warnings and errors as records */
 	hypr_remove_tmp_on_signals();
 	parse_args(argc, argv, &o);
 	hypr_refuse_tty_stdin("an image stream or a tar");

@@ -35,7 +35,8 @@ usage(FILE *f, int code)
 	    "  -q, --quiet         no progress lines on stderr (RUN output still shows)\n"
 	    "  -h, --help          this text\n"
 	    "Environment: HYPR_ROOT, HYPR_STEP_TIMEOUT (seconds), HYPR_BUILD_DISK, SOURCE_DATE_EPOCH,\n"
-	    "HYPR_ACCEL, HYPR_PARSE (for ONBUILD triggers).\n"
+	    "HYPR_ACCEL, HYPR_PARSE (for ONBUILD triggers), HYPR_EVENTS_FD (progress as\n"
+	    "records, hypr-events(5)).\n"
 	    "Exit status: 0 ok, 1 a step failed, 2 usage, 3 bad input, 4 system error.\n");
 	exit(code);
 }
@@ -83,20 +84,21 @@ main(int argc, char *argv[])
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct hypr_exec_opts o = { .context = ".", .log = stderr };
+	struct hypr_exec_opts o = { .context = "." };
 	struct hypr_err e = { 0 };
 	char **hosts = NULL, **secrets = NULL;
 	size_t nhosts = 0, nsecrets = 0;
 	int opt;
 
 	hypr_prog = "hypr-exec";
-	o.tty = isatty(STDERR_FILENO);
+	/* progress, RUN output, warnings: records on HYPR_EVENTS_FD, else lines */
+	o.events = hypr_tool_events();
 	while ((opt = getopt_long(argc, argv, "C:qh", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'C': o.context = optarg; break;
 		case 'n': o.no_cache = 1; break;
 		case 'r': o.root = optarg; break;
-		case 'q': o.quiet = 1; break;
+		case 'q': o.events->quiet = 1; break;
 		case 'd':
 			if (hypr_size_parse(optarg, &o.disk) < 0 || o.disk == 0)
 				hypr_die(HYPR_EXIT_USAGE, "--disk %s: not a size (e.g. 20g)", optarg);

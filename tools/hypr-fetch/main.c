@@ -360,6 +360,7 @@ main(int argc, char *argv[])
 	int i;
 
 	hypr_prog = "hypr-fetch";
+	hypr_tool_events();	/* HYPR_EVENTS_FD: warnings and errors as records */
 	hypr_remove_tmp_on_signals();
 	memset(&f, 0, sizeof(f));
 	f.jobs = 3;

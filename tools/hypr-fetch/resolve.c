@@ -274,8 +274,7 @@ worker(void *arg)
 			return NULL;
 		}
 		if (!j->quiet)
-			fprintf(stderr, "%s: %.19s: pulled (%.1f MB)\n", hypr_prog,
-			    hypr_json_str(d, "digest"),
+			hypr_info("%.19s: pulled (%.1f MB)", hypr_json_str(d, "digest"),
 			    (double)json_integer_value(json_object_get(d, "size")) / 1e6);
 	}
 }
@@ -455,7 +454,7 @@ fetch_resolve(struct fetch *f, const char *refstr, const char *platform,
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM,
 		    "%s: not in the store and --pull=never", ref);
 	if (!f->quiet)
-		fprintf(stderr, "%s: pulling %s (%s)\n", hypr_prog, ref, pstr);
+		hypr_info("pulling %s (%s)", ref, pstr);
 	if (from_network(f, &r, ref, &want, image, e) < 0)
 		return hypr_err_prefix(e, "%s", ref);
 	json_object_set(f->memo, key, *image);

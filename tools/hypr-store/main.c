@@ -181,6 +181,7 @@ main(int argc, char *argv[])
 	int i = 1;
 
 	hypr_prog = "hypr-store";
+	hypr_tool_events();	/* HYPR_EVENTS_FD: warnings and errors as records */
 	hypr_remove_tmp_on_signals();
 	/* --root may come before the command */
 	while (i < argc && (strcmp(argv[i], "--root") == 0 || strcmp(argv[i], "-r") == 0 ||

@@ -40,7 +40,7 @@ build_usage(FILE *f, int code)
 	    "      --keep DIR           save every intermediate stream and stage log in DIR\n"
 	    "      --from STAGE DIR     resume at STAGE (fetch, exec, layer, squash, store)\n"
 	    "                           reading its input saved by --keep in DIR\n"
-	    "  -n, --print              print the equivalent shell pipeline, run nothing\n"
+	    "  -n, --print              print the pipeline that would run (for sh), run nothing\n"
 	    "\n"
 	    "Swap a stage with HYPR_PARSE, HYPR_FETCH, HYPR_EXEC, HYPR_LAYER, HYPR_SQUASH,\n"
 	    "HYPR_STORE. The last build's full log: $HYPR_ROOT/logs/last.log.\n", f);
@@ -109,18 +109,6 @@ refuse_buildkit(int argc, char **argv)
 				    refused[j].why);
 		}
 	}
-}
-
-static int
-stage_by_name(const char *s)
-{
-	int i;
-
-	for (i = 0; i < NSTAGES; i++)
-		if (!strcmp(s, stage_names[i]) || !strcmp(s, stage_progs[i]))
-			return i;
-	hypr_die(HYPR_EXIT_USAGE, "build: --from: unknown stage '%s' (fetch, exec, layer, squash, store)",
-	    s);
 }
 
 enum { O_BUILD_ARG = 256, O_TARGET, O_NO_CACHE, O_PLATFORM, O_PULL, O_IIDFILE,

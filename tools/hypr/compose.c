@@ -72,20 +72,6 @@ join(const char *dir, const char *p)
 	return s;
 }
 
-static void
-quote(FILE *f, const char *s)
-{
-	if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789_-./=:,+@%") == strlen(s)) {
-		fputs(s, f);
-		return;
-	}
-	fputc('\'', f);
-	for (; *s; s++)
-		fputs(*s == '\'' ? "'\\''" : (char[]){ *s, 0 }, f);
-	fputc('\'', f);
-}
-
 /* One line a shell can run; an inline Dockerfile is piped to -f -. */
 static void
 print_cmd(FILE *f, char **v, const char *input)
@@ -94,13 +80,13 @@ print_cmd(FILE *f, char **v, const char *input)
 
 	if (input) {
 		fputs("printf '%s\\n' ", f);
-		quote(f, input);
+		shquote(f, input);
 		fputs(" | ", f);
 	}
 	for (i = 0; v[i]; i++) {
 		if (i)
 			fputc(' ', f);
-		quote(f, v[i]);
+		shquote(f, v[i]);
 	}
 	fputc('\n', f);
 }

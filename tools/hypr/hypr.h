@@ -1,9 +1,18 @@
 /* hypr.h - the driver's internal interfaces (tools/hypr/). The driver never
- * links a stage's code: it finds the stage programs and fork/execs them. */
+ * links a stage's code: it finds the stage programs and fork/execs them.
+ *
+ *   main.c      the commands: build, compose, and those that exec a stage
+ *   build.c     `hypr build`: docker build's flags into six command lines
+ *   compose.c   `hypr compose`: one `hypr build` per service
+ *   stages.c    the stage table; finding and exec'ing a stage's program
+ *   pipeline.c  the pipeline: start the stages, watch them, report
+ *   progress.c  what a person sees: the live view, plain lines, the log
+ *   argv.c      argument vectors and sh quoting */
 #ifndef HYPR_DRIVER_H
 #define HYPR_DRIVER_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #ifndef HYPR_VERSION
@@ -12,7 +21,7 @@
 
 enum stage_id { ST_PARSE, ST_FETCH, ST_EXEC, ST_LAYER, ST_SQUASH, ST_STORE, NSTAGES };
 
-/* A growable argv (NULL-terminated). */
+/* argv.c: a growable argv (NULL-terminated). */
 struct argv {
 	char **v;
 	size_t n, cap;
@@ -20,6 +29,8 @@ struct argv {
 void argv_add(struct argv *a, const char *s);
 void argv_addf(struct argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void argv_free(struct argv *a);
+/* s as one sh word: as it is when safe, else in single quotes. */
+void shquote(FILE *f, const char *s);
 
 /* What `hypr build` was asked to do. */
 struct build_opts {
@@ -34,6 +45,7 @@ struct build_opts {
 };
 enum { PROGRESS_AUTO, PROGRESS_PLAIN, PROGRESS_TTY, PROGRESS_QUIET };
 
+/* stages.c */
 extern const char *const stage_names[NSTAGES];	/* "parse", "fetch", ... */
 extern const char *const stage_progs[NSTAGES];	/* "hypr-parse", ... */
 extern const char *const stage_outputs[NSTAGES];	/* "plan.jsonl", ... */
@@ -45,10 +57,12 @@ const char *find_prog(const char *name);
 const char *prog_override(const char *name);
 /* exec a stage program with argv (argv[0] replaced); never returns. */
 __attribute__((noreturn)) void exec_prog(const char *name, char **args);
+/* The stage named s ("exec" or "hypr-exec"); a usage error for --from if none. */
+int stage_by_name(const char *s);
 
 int cmd_build(int argc, char **argv);
 int cmd_compose(int argc, char **argv);
-/* Run the pipeline; returns the driver's exit status. */
+/* pipeline.c: run the pipeline; returns the driver's exit status. */
 int run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES]);
 /* Print cmds as a shell pipeline on stdout. */
 void print_pipeline(const struct build_opts *o, struct argv cmds[NSTAGES]);

@@ -1,5 +1,7 @@
-/* hypr - the driver: `hypr build` wires the six stage programs with pipes;
- * the image and system commands exec hypr-store, pull/load exec hypr-fetch. */
+/* hypr - the driver's commands: `hypr build` (build.c) and `hypr compose`
+ * (compose.c) run the six stage programs (stages.c) as one pipeline
+ * (pipeline.c); the image and system commands exec hypr-store, pull and
+ * load exec hypr-fetch. */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -11,111 +13,6 @@
 #include "ctr.h"
 #include "hypr.h"
 #include "tool.h"
-
-const char *const stage_names[NSTAGES] = { "parse", "fetch", "exec", "layer",
-	"squash", "store" };
-const char *const stage_progs[NSTAGES] = { "hypr-parse", "hypr-fetch",
-	"hypr-exec", "hypr-layer", "hypr-squash", "hypr-store" };
-const char *const stage_outputs[NSTAGES] = { "plan.jsonl", "resolved.jsonl",
-	"steps.jsonl", "image.jsonl", "squashed.jsonl", "id" };
-
-void
-argv_add(struct argv *a, const char *s)
-{
-	if (a->n + 2 > a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 8;
-		char **v = realloc(a->v, cap * sizeof *v);
-
-		if (!v)
-			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
-		a->v = v;
-		a->cap = cap;
-	}
-	if (!(a->v[a->n] = strdup(s)))
-		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
-	a->v[++a->n] = NULL;
-}
-
-void
-argv_addf(struct argv *a, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
-	va_end(ap);
-	argv_add(a, s);
-	free(s);
-}
-
-void
-argv_free(struct argv *a)
-{
-	size_t i;
-
-	for (i = 0; i < a->n; i++)
-		free(a->v[i]);
-	free(a->v);
-	memset(a, 0, sizeof *a);
-}
-
-/* HYPR_PARSE for hypr-parse, HYPR_STORE for hypr-store, ... */
-const char *
-prog_override(const char *name)
-{
-	char var[64];
-	size_t i, j = 0;
-
-	for (i = 0; name[i] && j + 1 < sizeof var; i++)
-		var[j++] = name[i] == '-' ? '_' : (char)(name[i] >= 'a' && name[i] <= 'z' ?
-		    name[i] - 'a' + 'A' : name[i]);
-	var[j] = 0;
-	return getenv(var) && *getenv(var) ? getenv(var) : NULL;
-}
-
-const char *
-find_prog(const char *name)
-{
-	static char buf[8][PATH_MAX];
-	static int next;
-	const char *env = prog_override(name);
-	char self[PATH_MAX], *slash;
-	ssize_t n;
-
-	if (env && *env)
-		return env;
-	n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n > 0) {
-		self[n] = 0;
-		if ((slash = strrchr(self, '/'))) {
-			char *b = buf[next++ % 8];
-
-			*slash = 0;
-			if ((size_t)snprintf(b, PATH_MAX, "%s/%s", self, name) < PATH_MAX &&
-			    access(b, X_OK) == 0)
-				return b;
-		}
-	}
-	return name;
-}
-
-void
-exec_prog(const char *name, char **args)
-{
-	const char *p = find_prog(name);
-
-	/* argv[0] is the short name: getopt's messages then read "hypr-x: ..." */
-	args[0] = (char *)(prog_override(name) ? p : name);
-	if (strchr(p, '/'))
-		execv(p, args);
-	else
-		execvp(p, args);
-	/* _exit: this may be a forked child; nothing of the parent's to flush. */
-	fprintf(stderr, "%s: cannot run %s: %s\n", name, p, strerror(errno));
-	_exit(HYPR_EXIT_SYSTEM);
-}
 
 /* exec `PROG SUB args...`: the image commands live in hypr-store. */
 __attribute__((noreturn)) static void

@@ -1,5 +1,7 @@
 /* progress.c - the build's progress: live view (tty), BuildKit plain lines,
- * the full log, and the error footer with the Dockerfile snippet. */
+ * the full log, and the error footer with the Dockerfile snippet. What the
+ * stages do comes as events (hypr-events(5)); their plain lines are the
+ * events' human lines (events.c), as a stage run by hand prints them. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,11 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "clock.h"
+#include "events.h"
 #include "progress.h"
-#include "stream.h"
 #include "tool.h"
 
 #define TAIL 6		/* output lines of the running step shown live */
@@ -24,13 +24,13 @@ struct line {
 	size_t n;
 };
 
-/* A step as hypr-exec announces it on stderr: "#N [stage k/n] INSTRUCTION",
- * then "#N output...", then "#N CACHED" or "#N DONE 1.2s". */
+/* A step as hypr-exec's events tell it: "#N [stage k/n] INSTRUCTION", then
+ * "#N output...", then "#N CACHED" or "#N DONE 1.2s". */
 struct step {
 	int num;
 	char *label;		/* "[stage k/n] INSTRUCTION" */
 	int done, cached;
-	double t0, t1;
+	double t0;		/* when it began */
 	struct line tail[KEEP];	/* last output lines (freed once the step is done) */
 	int ntail;
 };
@@ -49,7 +49,7 @@ static struct {
 	struct step *sp;
 	int nsp;
 	int running;		/* index into sp of the running step, or -1 */
-	int ninstr;		/* instructions in the plan (for the counter) */
+	int ninstr;		/* steps in the build (hypr-exec's plan event) */
 	int ndone;
 	int maxnum;		/* highest #N seen */
 	int live_lines;		/* lines of the live area on screen */
@@ -278,88 +278,99 @@ step_num(int num, int create)
 	return &P.sp[P.nsp++];
 }
 
-/* One line of hypr-exec's BuildKit-style progress; 0 if it is not one. */
-static int
-exec_line(const char *line, size_t len)
+void
+progress_stderr(int stage, const char *line, size_t len, int show)
 {
-	struct step *s;
-	char *end;
-	long num;
-	const char *rest;
+	ring_add(P.errtail[stage], &P.nerr[stage], line, len);
+	relay(show, line, len);
+	if (show && P.mode == PROGRESS_TTY)
+		draw_live();
+}
 
-	if (line[0] != '#' || line[1] < '0' || line[1] > '9')
-		return 0;
-	num = strtol(line + 1, &end, 10);
-	if (*end != ' ' || num <= 0 || num > 1000000)
-		return 0;
-	rest = end + 1;
-	if (num > P.maxnum)
-		P.maxnum = (int)num;
-	relay(P.mode == PROGRESS_PLAIN, line, len);
-	if (rest[0] == '[' && strstr(rest, "] ")) {	/* a step begins */
-		s = step_num((int)num, 1);
+/* What a step event's human line says after its "#N ". */
+static const char *
+after_num(const char *h, size_t *len)
+{
+	const char *sp = memchr(h, ' ', *len);
+
+	if (!sp)
+		return h + *len;
+	*len -= (size_t)(sp + 1 - h);
+	return sp + 1;
+}
+
+void
+progress_event(int stage, const struct hypr_event *x, int show)
+{
+	struct hypr_strbuf hb = { 0 };
+	struct step *s;
+	const char *h, *rest;
+	size_t len, rlen;
+
+	if (x->type == HYPR_EV_PLAN) {
+		if (show)
+			P.ninstr = x->steps;
+		return;
+	}
+	if (!hypr_event_human(x, stage_progs[stage], 0, &hb) || hb.oom) {
+		free(hb.s);
+		return;
+	}
+	h = hb.s;
+	len = hb.n;
+	ring_add(P.errtail[stage], &P.nerr[stage], h, len);
+	if (!show) {		/* a symptom: the log only */
+		relay(0, h, len);
+		goto out;
+	}
+	if (x->n > P.maxnum)
+		P.maxnum = x->n;
+	rlen = len;
+	rest = after_num(h, &rlen);
+	switch (x->type) {
+	case HYPR_EV_STEP:
+		relay(P.mode == PROGRESS_PLAIN, h, len);
+		s = step_num(x->n, 1);
 		free(s->label);
-		s->label = strdup(rest);
+		s->label = strndup(rest, rlen);
 		s->t0 = hypr_now();
 		P.running = (int)(s - P.sp);
-		P.stage_running = stage_progs[ST_EXEC];
-		return 1;
-	}
-	if (!(s = step_num((int)num, 0)))
-		return 1;
-	if (!strcmp(rest, "CACHED") || !strncmp(rest, "DONE ", 5)) {
+		P.stage_running = stage_progs[stage];
+		break;
+	case HYPR_EV_CACHED:
+	case HYPR_EV_DONE:
+		relay(P.mode == PROGRESS_PLAIN, h, len);
+		if (!(s = step_num(x->n, 0)))
+			break;
 		s->done = 1;
-		s->cached = rest[0] == 'C';
-		s->t1 = hypr_now();
+		s->cached = x->type == HYPR_EV_CACHED;
 		P.ndone++;
 		if (P.running == (int)(s - P.sp))
 			P.running = -1;
 		ring_free(s->tail, &s->ntail);
 		if (P.mode == PROGRESS_TTY)
 			emit(1, "\033[34m", " => %s%s  %.1fs", s->cached ? "CACHED " : "",
-			    s->label ? s->label : "", s->cached ? 0.0 : s->t1 - s->t0);
-		return 1;
+			    s->label ? s->label : "", s->cached ? 0.0 : x->seconds);
+		break;
+	case HYPR_EV_OUTPUT:
+	case HYPR_EV_INFO:
+		if (x->n > 0) {	/* about a step: its tail in the live view */
+			relay(P.mode == PROGRESS_PLAIN, h, len);
+			if ((s = step_num(x->n, 0)) && !s->done)
+				ring_add(s->tail, &s->ntail, rest, rlen);
+			break;
+		}
+		/* a note of the stage's own */
+		relay(1, h, len);
+		break;
+	default:
+		relay(1, h, len);
+		break;
 	}
-	ring_add(s->tail, &s->ntail, rest, len - (size_t)(rest - line));
-	return 1;
-}
-
-void
-progress_stderr(int stage, const char *line, size_t len, int show)
-{
-	ring_add(P.errtail[stage], &P.nerr[stage], line, len);
-	if (!show) {
-		relay(0, line, len);
-		return;
-	}
-	if (stage != ST_EXEC || !exec_line(line, len))
-		relay(1, line, len);
 	if (P.mode == PROGRESS_TTY)
 		draw_live();
-}
-
-/* The plan as hypr-exec reads it: count the instructions for the view. */
-static void
-on_plan_record(json_t *rec)
-{
-	const char *type = hypr_json_str(rec, "type");
-
-	if (type && !strcmp(type, "instr"))
-		P.ninstr++;
-}
-
-void
-progress_record(int which, const char *line, size_t len)
-{
-	json_t *rec;
-
-	if (!(rec = json_loadb(line, len, JSON_DISABLE_EOF_CHECK, NULL)))
-		return;
-	if (which == 1)
-		on_plan_record(rec);
-	json_decref(rec);
-	if (P.mode == PROGRESS_TTY)
-		draw_live();
+out:
+	free(hb.s);
 }
 
 void
@@ -371,10 +382,10 @@ progress_stage_closed(int stage)
 }
 
 void
-progress_stage_done(int stage, int code)
+progress_stage_done(int stage, const char *progname, int code)
 {
-	emit(0, "", "# %s exited %d, done at %.3fs", stage_progs[stage], code,
-	    P.closed[stage] > 0 ? P.closed[stage] : hypr_now() - P.t0);
+	emit(0, "", "# %s exited %d, done at %.3fs", progname, code,
+	    stage >= 0 && P.closed[stage] > 0 ? P.closed[stage] : hypr_now() - P.t0);
 }
 
 /* The Dockerfile lines around [l0,l1], the failing ones marked ">>>". */
@@ -430,20 +441,17 @@ line_in_msg(const char *msg, const char *name)
 }
 
 void
-progress_fail(const char *progname, int code, const char *msg, size_t msglen,
+progress_fail(int stage, const char *progname, int code, const char *msg, size_t msglen,
     const char *logpath, int interrupted)
 {
 	const struct build_opts *o = P.o;
 	struct step *r = NULL;
 	const char *name;
 	char what[1024];
-	int stage = ST_STORE, i, saved = P.mode;
+	int i, saved = P.mode;
 	long line;
 
-	for (i = 0; i < NSTAGES; i++)
-		if (!strcmp(progname, stage_progs[i]))
-			stage = i;
-	if (stage == ST_EXEC)
+	if (stage == ST_EXEC && !strcmp(progname, stage_progs[ST_EXEC]))
 		r = running();
 	clear_live();
 	if (interrupted) {

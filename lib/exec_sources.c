@@ -725,9 +725,10 @@ chain_root(struct ctx *c, json_t *layers, char **dirp, struct hypr_map *meta,
 	}
 	fd = open(tar, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating %s", tar);
 		free(v);
 		free(tar);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating %s", tar);
+		return -1;
 	}
 	rc = hypr_rootfs_flatten(&c->root, v, n, fd, e);
 	close(fd);

@@ -252,6 +252,18 @@ old - 644 0 0 4 $(sha12 old) 1000"
 	run -3 hypr-layer < wrong
 }
 
+@test "layer: a step record with a missing or mistyped field is one error naming it" {
+	printf 'f a 644 0 0 a\n' | mklayer a.tar
+	a=$(layer_json a.tar)
+	steps_stream "$a" "RUN|RUN x|null|{}" | jq -c 'if .type == "step" then del(.key) else . end' > nokey
+	run --separate-stderr -3 hypr-layer < nokey
+	[ -z "$output" ]
+	assert_equal "$stderr" "hypr-layer: steps:3: step record: key: missing"
+	steps_stream "$a" "RUN|RUN x|null|{}" | jq -c 'if .type == "step" then .cached = "no" else . end' > badcached
+	run --separate-stderr -3 hypr-layer < badcached
+	assert_equal "$stderr" "hypr-layer: steps:3: step record: cached: not true or false"
+}
+
 @test "layer: --cat reads one file through whiteouts, links and opaque dirs" {
 	mklayer a.tar.gz gz <<'EOF2'
 d etc 755 0 0

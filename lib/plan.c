@@ -332,8 +332,10 @@ instr_decode(const struct hypr_rec_at *at, json_t *o, struct hypr_plan_instr *in
 	    hypr_rec_str(at, o, F_OP, HYPR_F_REQ, &in->op, e) < 0 ||
 	    hypr_rec_str(at, o, F_ORIGINAL, HYPR_F_NULL, &in->original, e) < 0 ||
 	    hypr_rec_obj(at, o, F_FLAGS, HYPR_F_NULL, &in->flags, e) < 0 ||
-	    hypr_rec_strv(at, o, F_FLAG_ARGS, HYPR_F_NULL, &fa, &nfa, e) < 0 ||
-	    hypr_rec_strv(at, o, F_ARGS, HYPR_F_REQ, &in->args, &in->nargs, e) < 0 ||
+	    hypr_rec_strv(at, o, F_FLAG_ARGS, HYPR_F_NULL, &fa, &nfa, e) < 0)
+		return -1;
+	free(fa);	/* checked; no reader needs the flag words */
+	if (hypr_rec_strv(at, o, F_ARGS, HYPR_F_REQ, &in->args, &in->nargs, e) < 0 ||
 	    hypr_rec_bool(at, o, F_EXPAND, HYPR_F_NULL, &in->expand, e) < 0 ||
 	    hypr_rec_str(at, o, F_FORM, HYPR_F_NULL, &in->form, e) < 0 ||
 	    hypr_rec_bool(at, o, F_LEGACY, HYPR_F_NULL, &in->legacy, e) < 0 ||
@@ -341,7 +343,6 @@ instr_decode(const struct hypr_rec_at *at, json_t *o, struct hypr_plan_instr *in
 	    hypr_rec_obj(at, o, F_FROM_IMAGE, HYPR_F_NULL, &img, e) < 0 ||
 	    hypr_rec_obj(at, o, F_ONBUILD, HYPR_F_NULL, &v, e) < 0)
 		return -1;
-	free(fa);	/* checked; no reader needs the flag words */
 	if (in->flags) {
 		const char *k;
 

@@ -482,8 +482,8 @@ set_dir(struct hypr_compose *c, const char *path, struct hypr_err *e)
 	return 0;
 }
 
-int
-hypr_compose_load(struct hypr_compose *c, const char *path, struct hypr_err *e)
+static int
+load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
@@ -571,6 +571,16 @@ out:
 	yaml_parser_delete(&parser);
 	fclose(f);
 	return r;
+}
+
+int
+hypr_compose_load(struct hypr_compose *c, const char *path, struct hypr_err *e)
+{
+	if (load(c, path, e) < 0) {
+		hypr_compose_free(c);	/* what was read before the error */
+		return -1;
+	}
+	return 0;
 }
 
 static void

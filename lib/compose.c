@@ -204,6 +204,19 @@ str_of(struct ctx *x, yaml_node_t *n, const char *what, char **out)
 	return 0;
 }
 
+/* str_of into a field a key given twice sets again: the last one wins. */
+static int
+str_set(struct ctx *x, yaml_node_t *n, const char *what, char **field)
+{
+	char *v;
+
+	if (str_of(x, n, what, &v) < 0)
+		return -1;
+	free(*field);
+	*field = v;
+	return 0;
+}
+
 static int
 bool_of(struct ctx *x, yaml_node_t *n, const char *what, int *out)
 {
@@ -320,7 +333,7 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 
 	s->has_build = 1;
 	if (b->type == YAML_SCALAR_NODE)	/* build: ./dir */
-		return str_of(x, b, "build", &s->context);
+		return str_set(x, b, "build", &s->context);
 	if (b->type != YAML_MAPPING_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 		    "%s:%ld: services.%s.build must be a string or a mapping",
@@ -335,13 +348,13 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 			return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 			    "%s:%ld: a key must be a string", x->fname, line_of(k));
 		if (!strcmp(key, "context"))
-			r = str_of(x, v, "build.context", &s->context);
+			r = str_set(x, v, "build.context", &s->context);
 		else if (!strcmp(key, "dockerfile"))
-			r = str_of(x, v, "build.dockerfile", &s->dockerfile);
+			r = str_set(x, v, "build.dockerfile", &s->dockerfile);
 		else if (!strcmp(key, "dockerfile_inline"))
-			r = str_of(x, v, "build.dockerfile_inline", &s->dockerfile_inline);
+			r = str_set(x, v, "build.dockerfile_inline", &s->dockerfile_inline);
 		else if (!strcmp(key, "target"))
-			r = str_of(x, v, "build.target", &s->target);
+			r = str_set(x, v, "build.target", &s->target);
 		else if (!strcmp(key, "args"))
 			r = kv_list(x, v, "build.args", &s->args, &s->nargs);
 		else if (!strcmp(key, "labels"))
@@ -414,7 +427,7 @@ parse_service(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 			    "%s:%ld: a key must be a string", x->fname, line_of(k));
 		if (!strcmp(key, "image")) {
-			if (str_of(x, v, "image", &s->image) < 0)
+			if (str_set(x, v, "image", &s->image) < 0)
 				return -1;
 		} else if (!strcmp(key, "build")) {
 			if (parse_build(x, s, v) < 0)
@@ -531,7 +544,7 @@ load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 		if (key && !strcmp(key, "services"))
 			services = v;
 		else if (key && !strcmp(key, "name")) {
-			if (str_of(&x, v, "name", &c->name) < 0)
+			if (str_set(&x, v, "name", &c->name) < 0)
 				goto out;
 		}
 	}

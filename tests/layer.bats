@@ -128,6 +128,17 @@ z d 755 0 0 0 - 1000"
 up h 644 0 0 0 base 1000"
 }
 
+@test "layer: a hard link to a directory is refused, in its layer or a lower one" {
+	printf 'd d 755 0 0\nf d/f 644 0 0 x\n' | mklayer a.tar
+	printf 'h a d\n' | mklayer b.tar
+	run --separate-stderr -3 hypr-layer --flatten a.tar b.tar
+	[ -z "$output" ]
+	assert_equal "$stderr" "hypr-layer: hard link 'a' -> 'd': a directory"
+	printf 'd d 755 0 0\nh z d\n' | mklayer c.tar
+	run --separate-stderr -3 hypr-layer --flatten c.tar
+	assert_equal "$stderr" "hypr-layer: hard link 'z' -> 'd': a directory"
+}
+
 @test "layer: later duplicate in one layer wins; names are cleaned" {
 	mklayer a.tar <<'EOF'
 r ./x

@@ -44,8 +44,8 @@ check_file(const uint8_t *data, size_t size)
 		for (size_t k = 0; k < s->nargs; k++)
 			if (s->args[k].key == NULL)
 				__builtin_trap();
-		for (size_t k = 0; k < s->nlabels; k++)
-			if (s->labels[k].key == NULL || s->labels[k].value == NULL)
+		for (size_t k = 0; k < s->nlabels; k++)	/* a bare key has no value */
+			if (s->labels[k].key == NULL)
 				__builtin_trap();
 		for (size_t k = 0; k < s->ntags; k++)
 			if (s->tags[k] == NULL)

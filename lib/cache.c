@@ -74,19 +74,22 @@ read_entry(const char *path)
 
 int
 hypr_cache_put(const struct hypr_root *r, const char *key, const char *op,
-    const char *created_by, json_t *layer, const char *created, struct hypr_err *e)
+    const char *created_by, const struct hypr_layer *layer, const char *created,
+    struct hypr_err *e)
 {
 	char path[HYPR_PATH_BUF];
-	json_t *j;
+	json_t *j, *l;
 	int rc;
 
 	if (entry_path(r, "cache/", key, path, sizeof path, e) < 0)
 		return -1;
+	if ((l = layer ? hypr_layer_json(layer, HYPR_MEDIA_LAYER_TAR) : json_null()) == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	/* no config: a hit recomputes it from the instructions (its key
 	 * covers them), and a config per entry was N-squared for N ENVs */
-	j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:b, s:s}", "hypr", "cache", "version", 1,
+	j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:o, s:b, s:s}", "hypr", "cache", "version", 1,
 	    "key", key, "op", op ? op : "", "created_by", created_by ? created_by : "",
-	    "layer", layer ? layer : json_null(), "empty_layer", layer == NULL,
+	    "layer", l, "empty_layer", layer == NULL,
 	    "created", created ? created : "");
 	if (j == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
@@ -115,33 +118,34 @@ hypr_cache_sync(const struct hypr_root *r, struct hypr_err *e)
 }
 
 int
-hypr_cache_get(const struct hypr_root *r, const char *key, json_t **layer)
+hypr_cache_get(const struct hypr_root *r, const char *key, struct hypr_layer *layer,
+    int *has_layer)
 {
+	struct hypr_rec_at at = { .stream = "cache", .what = "cache" };
+	struct hypr_err ignore = { 0 };
 	char path[HYPR_PATH_BUF];
-	json_t *j, *l, *size;
-	const char *d, *k;
+	json_t *j, *l;
+	const char *k;
 	int hit = 0;
 
-	*layer = NULL;
+	*has_layer = 0;
 	if (entry_path(r, "cache/", key, path, sizeof path, NULL) < 0 ||
 	    (j = read_entry(path)) == NULL)
 		return 0;
 	k = json_string_value(json_object_get(j, "key"));
 	l = json_object_get(j, "layer");
-	d = json_string_value(json_object_get(l, "digest"));
 	if (k == NULL || strcmp(k, key) != 0) {
 		hit = 0;
 	} else if (l == NULL || json_is_null(l)) {
 		hit = 1;
-	} else if (json_is_object(l) && d && hypr_digest_valid(d) && hypr_blob_has(r, d)) {
-		const char *di = json_string_value(json_object_get(l, "diff_id"));
-		const char *mt = json_string_value(json_object_get(l, "media_type"));
-
-		size = json_object_get(l, "size");
-		*layer = json_pack("{s:s,s:s,s:I,s:s}", "digest", d, "diff_id", di ? di : d,
-		    "size", json_integer_value(size),
-		    "media_type", mt ? mt : "application/vnd.oci.image.layer.v1.tar");
-		hit = *layer != NULL;
+	} else if (hypr_layer_decode(&at, l, layer, &ignore) == 0 &&
+	    hypr_blob_has(r, layer->digest)) {
+		if (!layer->diff_id[0])
+			memcpy(layer->diff_id, layer->digest, sizeof(layer->diff_id));
+		if (!layer->media_type[0])
+			snprintf(layer->media_type, sizeof(layer->media_type), "%s",
+			    HYPR_MEDIA_LAYER_TAR);
+		hit = *has_layer = 1;
 	}
 	json_decref(j);
 	return hit;

@@ -16,20 +16,21 @@
 #include <jansson.h>
 #include "cas.h"
 #include "err.h"
+#include "record.h"
 
 /* ---- instruction entries ---- */
 
-/* Record that key made layer (an object {digest, diff_id, size,
- * media_type}, or NULL for no layer). Not synced: hypr_cache_sync after a
- * batch. */
+/* Record that key made layer (NULL for no layer). Not synced:
+ * hypr_cache_sync after a batch. */
 int hypr_cache_put(const struct hypr_root *r, const char *key, const char *op,
-    const char *created_by, json_t *layer, const char *created, struct hypr_err *e);
+    const char *created_by, const struct hypr_layer *layer, const char *created,
+    struct hypr_err *e);
 /* One fsync of the entries written since the last one (the directory). */
 int hypr_cache_sync(const struct hypr_root *r, struct hypr_err *e);
-/* Look key up: 1 a hit (*layer a new reference to the layer object, or
- * NULL when the step made none), 0 a miss (no entry, a torn one, or its
- * layer's blob gone). */
-int hypr_cache_get(const struct hypr_root *r, const char *key, json_t **layer);
+/* Look key up: 1 a hit (*layer and *has_layer set: 0 when the step made
+ * none), 0 a miss (no entry, a torn one, or its layer's blob gone). */
+int hypr_cache_get(const struct hypr_root *r, const char *key, struct hypr_layer *layer,
+    int *has_layer);
 
 /* ---- chain squashfs entries ---- */
 

@@ -206,6 +206,19 @@ str_of(struct ctx *x, yaml_node_t *n, const char *what, char **out)
 	return 0;
 }
 
+/* str_of into a field a key given twice sets again: the last one wins. */
+static int
+str_set(struct ctx *x, yaml_node_t *n, const char *what, char **field)
+{
+	char *v;
+
+	if (str_of(x, n, what, &v) < 0)
+		return -1;
+	free(*field);
+	*field = v;
+	return 0;
+}
+
 static int
 bool_of(struct ctx *x, yaml_node_t *n, const char *what, int *out)
 {
@@ -315,14 +328,30 @@ static const char *const build_unsupported[] = {
 	"ulimits", "entitlements", "provenance", "sbom", NULL
 };
 
+/* A context is a directory: a URL or git address is refused, in both forms
+ * of build: (the string form skipped this; found by fuzz_compose). */
+static int
+check_context(struct ctx *x, const struct hypr_compose_service *s, yaml_node_t *b,
+    const char *what)
+{
+	if (strstr(s->context, "://") || !strncmp(s->context, "git@", 4))
+		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
+		    "%s:%ld: services.%s.%s: remote contexts (%s) are not supported by hypr",
+		    x->fname, line_of(b), s->name, what, s->context);
+	return 0;
+}
+
 static int
 parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 {
 	yaml_node_pair_t *p;
 
 	s->has_build = 1;
-	if (b->type == YAML_SCALAR_NODE)	/* build: ./dir */
-		return str_of(x, b, "build", &s->context);
+	if (b->type == YAML_SCALAR_NODE) {	/* build: ./dir */
+		if (str_set(x, b, "build", &s->context) < 0)
+			return -1;
+		return check_context(x, s, b, "build");
+	}
 	if (b->type != YAML_MAPPING_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 		    "%s:%ld: services.%s.build must be a string or a mapping",
@@ -337,13 +366,13 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 			return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 			    "%s:%ld: a key must be a string", x->fname, line_of(k));
 		if (!strcmp(key, "context"))
-			r = str_of(x, v, "build.context", &s->context);
+			r = str_set(x, v, "build.context", &s->context);
 		else if (!strcmp(key, "dockerfile"))
-			r = str_of(x, v, "build.dockerfile", &s->dockerfile);
+			r = str_set(x, v, "build.dockerfile", &s->dockerfile);
 		else if (!strcmp(key, "dockerfile_inline"))
-			r = str_of(x, v, "build.dockerfile_inline", &s->dockerfile_inline);
+			r = str_set(x, v, "build.dockerfile_inline", &s->dockerfile_inline);
 		else if (!strcmp(key, "target"))
-			r = str_of(x, v, "build.target", &s->target);
+			r = str_set(x, v, "build.target", &s->target);
 		else if (!strcmp(key, "args"))
 			r = kv_list(x, v, "build.args", &s->args, &s->nargs);
 		else if (!strcmp(key, "labels"))
@@ -392,11 +421,7 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 		    x->fname, line_of(b), s->name);
 	if (!s->context && !(s->context = strdup(".")))
 		return oom(x->e);
-	if (strstr(s->context, "://") || !strncmp(s->context, "git@", 4))
-		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
-		    "%s:%ld: services.%s.build.context: remote contexts (%s) are not supported by hypr",
-		    x->fname, line_of(b), s->name, s->context);
-	return 0;
+	return check_context(x, s, b, "build.context");
 }
 
 static int
@@ -837,7 +862,7 @@ parse_service(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 			    "%s:%ld: a key must be a string", x->fname, line_of(k));
 		if (!strcmp(key, "image")) {
-			r = str_of(x, v, "image", &s->image);
+			r = str_set(x, v, "image", &s->image);
 		} else if (!strcmp(key, "build")) {
 			r = parse_build(x, s, v);
 		} else if (!strcmp(key, "pull_policy")) {
@@ -983,8 +1008,8 @@ set_dir(struct hypr_compose *c, const char *path, struct hypr_err *e)
 	return 0;
 }
 
-int
-hypr_compose_load(struct hypr_compose *c, const char *path, struct hypr_err *e)
+static int
+load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
@@ -1032,7 +1057,7 @@ hypr_compose_load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 		if (key && !strcmp(key, "services"))
 			services = v;
 		else if (key && !strcmp(key, "name")) {
-			if (str_of(&x, v, "name", &c->name) < 0)
+			if (str_set(&x, v, "name", &c->name) < 0)
 				goto out;
 		} else if (key && (!strcmp(key, "volumes") || !strcmp(key, "networks") ||
 		    !strcmp(key, "configs") || !strcmp(key, "secrets"))) {
@@ -1078,6 +1103,16 @@ out:
 	yaml_parser_delete(&parser);
 	fclose(f);
 	return r;
+}
+
+int
+hypr_compose_load(struct hypr_compose *c, const char *path, struct hypr_err *e)
+{
+	if (load(c, path, e) < 0) {
+		hypr_compose_free(c);	/* what was read before the error */
+		return -1;
+	}
+	return 0;
 }
 
 static void

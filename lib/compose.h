@@ -89,7 +89,8 @@ struct hypr_compose {
  * docker-compose.yml, docker-compose.yaml (first found). HYPR_EXIT_USAGE if none. */
 int hypr_compose_find(const char *dir, char *out, size_t n, struct hypr_err *e);
 /* Read and check a compose file. Malformed YAML or a bad shape: HYPR_EXIT_INPUT
- * with "file:LINE: what". */
+ * with "file:LINE: what"; a failed load leaves nothing to free (freeing it
+ * anyway is harmless). */
 int hypr_compose_load(struct hypr_compose *c, const char *path, struct hypr_err *e);
 void hypr_compose_free(struct hypr_compose *c);
 /* Normalise a project name as Compose does: lowercase, keep [a-z0-9_-], must

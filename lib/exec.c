@@ -22,6 +22,7 @@
 
 #include "fsutil.h"
 #include "oci.h"
+#include "steps.h"
 
 /* Bytes of the instruction an error line shows, so the reason after it
  * always fits the message (a 200 KB RUN is cut). */
@@ -42,14 +43,9 @@ int
 stage_layer_digests(struct stage *st, const char ***v, size_t *n,
     struct hypr_err *e)
 {
-	size_t k = json_array_size(st->layers), i;
-	json_t *x;
-
-	if ((*v = calloc(k + 1, sizeof(**v))) == NULL)
+	if ((*v = hypr_layers_digests(st->layers.v, st->layers.n)) == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-	json_array_foreach(st->layers, i, x)
-		(*v)[i] = hypr_json_str(x, "digest");
-	*n = k;
+	*n = st->layers.n;
 	return 0;
 }
 
@@ -68,10 +64,9 @@ exec_warn(struct ctx *c, const char *fmt, ...)
 /* The instruction on one line, for messages; clip > 0 cuts it after about
  * clip bytes (not inside a UTF-8 sequence) and adds "...". */
 static char *
-one_line(json_t *instr, size_t clip)
+one_line(const char *original, const char *op, size_t clip)
 {
-	const char *o = hypr_json_str(instr, "original");
-	char *s = strdup(o ? o : hypr_json_str(instr, "op") ? hypr_json_str(instr, "op") : "?");
+	char *s = strdup(original ? original : op ? op : "?");
 
 	for (char *p = s; p && *p; p++)
 		if (*p == '\n' || *p == '\r' || *p == '\t')
@@ -92,22 +87,42 @@ dockerfile_name(struct ctx *c)
 	return c->dockerfile ? c->dockerfile : "Dockerfile";
 }
 
+static int
+line_err(struct hypr_err *e, struct ctx *c, long line, const char *original,
+    const char *op, int code, const char *fmt, va_list ap)
+{
+	char raw[900], what[900], *ins = one_line(original, op, INSTR_CLIP);
+
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	/* a file name from the context or an archive may hold any byte */
+	hypr_escape(raw, strlen(raw), what, sizeof(what));
+	hypr_err_set(e, code, "%s:%ld: %s: %s", dockerfile_name(c), line, ins ? ins : "?",
+	    what);
+	free(ins);
+	return -1;
+}
+
 int
-instr_err(struct hypr_err *e, struct ctx *c, json_t *instr, int code,
+instr_err(struct hypr_err *e, struct ctx *c, const struct hypr_plan_instr *instr, int code,
     const char *fmt, ...)
 {
-	char raw[900], what[900], *ins = one_line(instr, INSTR_CLIP);
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(raw, sizeof(raw), fmt, ap);
+	line_err(e, c, instr->line[0], instr->original, instr->op, code, fmt, ap);
 	va_end(ap);
-	/* a file name from the context or an archive may hold any byte */
-	hypr_escape(raw, strlen(raw), what, sizeof(what));
-	hypr_err_set(e, code, "%s:%lld: %s: %s", dockerfile_name(c),
-	    (long long)json_integer_value(json_array_get(json_object_get(instr, "line"), 0)),
-	    ins ? ins : "?", what);
-	free(ins);
+	return -1;
+}
+
+int
+stage_err(struct hypr_err *e, struct ctx *c, const struct stage *st, int code,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	line_err(e, c, st->rec.line[0], st->rec.original, NULL, code, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 
@@ -120,20 +135,16 @@ base_layer_err(struct ctx *c, struct hypr_err *e)
 {
 	for (size_t i = 0; e->code == HYPR_EXIT_INPUT && i < c->nstages; i++) {
 		struct stage *s = &c->stages[i];
-		json_t *l;
-		size_t k;
 
-		if (!json_is_object(s->image))
-			continue;
-		json_array_foreach(json_object_get(s->image, "layers"), k, l) {
-			const char *d = hypr_json_str(l, "digest"), *at;
+		for (size_t k = 0; s->image && k < s->image->nlayers; k++) {
+			const char *d = s->image->layers[k].digest, *at;
 			char msg[sizeof(e->msg)];
 
-			if (d == NULL || (at = strstr(e->msg, d)) == NULL ||
+			if ((at = strstr(e->msg, d)) == NULL ||
 			    at < e->msg + 6 || strncmp(at - 6, "layer ", 6) != 0)
 				continue;
 			snprintf(msg, sizeof(msg), "base image %s", at - 6);
-			instr_err(e, c, s->rec, HYPR_EXIT_INPUT, "%s", msg);
+			stage_err(e, c, s, HYPR_EXIT_INPUT, "%s", msg);
 			return 1;
 		}
 	}
@@ -141,77 +152,84 @@ base_layer_err(struct ctx *c, struct hypr_err *e)
 }
 
 static int
+add_instr(struct stage *st, struct hypr_plan_instr *in, struct hypr_err *e)
+{
+	if (st->ninstrs == st->cap) {
+		size_t cap = st->cap ? st->cap * 2 : 16;
+		struct hypr_plan_instr *v = realloc(st->instrs, cap * sizeof(*v));
+
+		if (v == NULL)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		st->instrs = v;
+		st->cap = cap;
+	}
+	st->instrs[st->ninstrs++] = *in;
+	return 0;
+}
+
+static int
 read_plan(struct ctx *c, FILE *f, struct hypr_err *e)
 {
 	struct hypr_stream_in in;
-	json_t *rec, *d;
+	struct hypr_plan_rec rec;
 	int r;
 
 	if (hypr_stream_open(&in, f, "resolved", "resolved", 1, known_needs, e) < 0)
 		return -1;
-	c->header = json_incref(in.header);
-	c->build_args = json_object_get(c->header, "build_args");
-	if (!json_is_object(c->build_args))
-		c->build_args = json_object();
-	else
-		json_incref(c->build_args);
-	c->dockerfile = hypr_json_str(c->header, "dockerfile");
-	c->platform = hypr_json_str(c->header, "platform");
-	d = json_object_get(c->header, "directives");
-	c->escape = hypr_json_str(d, "escape") && hypr_json_str(d, "escape")[0] == '`' ?
-	    '`' : '\\';
-	while ((r = hypr_stream_next(&in, &rec, e)) == 1) {
-		const char *type = hypr_json_str(rec, "type");
-
-		if (type && strcmp(type, "arg") == 0) {
-			const char *k = hypr_json_str(rec, "name");
-			const char *v = hypr_json_str(rec, "value");
-
-			if (k && v)
-				hypr_vars_set(&c->global_args, k, v);
-		} else if (type && strcmp(type, "stage") == 0) {
+	if (hypr_plan_header(&in, &c->hdr, e) < 0) {
+		hypr_stream_close(&in);
+		return -1;
+	}
+	c->build_args = c->hdr.build_args;
+	c->dockerfile = c->hdr.dockerfile;
+	c->platform = c->hdr.platform;
+	c->escape = c->hdr.escape;
+	while ((r = hypr_plan_next(&in, &rec, e)) == 1) {
+		if (rec.kind == HYPR_PLAN_ARG) {
+			if (rec.u.arg.value)
+				hypr_vars_set(&c->global_args, rec.u.arg.name, rec.u.arg.value);
+		} else if (rec.kind == HYPR_PLAN_STAGE) {
 			struct stage *ns = realloc(c->stages,
 			    (c->nstages + 1) * sizeof(*ns)), *st;
 
 			if (ns == NULL) {
-				json_decref(rec);
+				hypr_plan_rec_free(&rec);
 				hypr_stream_close(&in);
 				return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 			}
 			c->stages = ns;
 			st = &c->stages[c->nstages++];
 			memset(st, 0, sizeof(*st));
-			st->rec = json_incref(rec);
-			st->index = (int)hypr_json_int(rec, "index", (json_int_t)c->nstages - 1);
-			st->name = hypr_json_str(rec, "name");
-			st->final = json_is_true(json_object_get(rec, "final"));
-			st->instrs = json_array();
-			st->image = json_object_get(rec, "image");
-		} else if (type && strcmp(type, "instr") == 0) {
-			struct stage *st = stage_by_index(c,
-			    (int)hypr_json_int(rec, "stage", -1));
+			hypr_plan_stage_take(&rec, &st->rec);
+			st->index = st->rec.index;
+			st->name = st->rec.name;
+			st->final = st->rec.final;
+		} else if (rec.kind == HYPR_PLAN_INSTR) {
+			struct stage *st = stage_by_index(c, rec.u.instr.stage);
+			struct hypr_plan_instr ins;
 
 			if (st == NULL) {
 				hypr_err_set(e, HYPR_EXIT_INPUT,
 				    "resolved:%ld: instruction for unknown stage", in.line);
-				json_decref(rec);
+				hypr_plan_rec_free(&rec);
 				hypr_stream_close(&in);
 				return -1;
 			}
-			if (hypr_json_str(rec, "op") == NULL) {
-				hypr_err_set(e, HYPR_EXIT_INPUT,
-				    "resolved:%ld: instruction without op", in.line);
-				json_decref(rec);
+			hypr_plan_instr_take(&rec, &ins);
+			if (add_instr(st, &ins, e) < 0) {
+				hypr_plan_instr_free(&ins);
+				hypr_plan_rec_free(&rec);
 				hypr_stream_close(&in);
 				return -1;
 			}
-			json_array_append(st->instrs, rec);
 		}
-		json_decref(rec);
+		hypr_plan_rec_free(&rec);
 	}
 	hypr_stream_close(&in);
 	if (r < 0)
 		return -1;
+	for (size_t i = 0; i < c->nstages; i++)	/* now that the array stays */
+		c->stages[i].image = c->stages[i].rec.has_image ? &c->stages[i].rec.image : NULL;
 	if (c->nstages == 0)
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "resolved: no stage to build");
 	return 0;
@@ -220,101 +238,94 @@ read_plan(struct ctx *c, FILE *f, struct hypr_err *e)
 /* Start a stage from its base: an image (config blob in the store), an
  * earlier stage, or scratch. */
 static int
-stage_begin(struct ctx *c, struct stage *st, json_t **base_out, struct hypr_err *e)
+stage_begin(struct ctx *c, struct stage *st, struct hypr_steps_stage *out,
+    struct hypr_err *e)
 {
-	json_t *bs = json_object_get(st->rec, "base_stage");
-	const char *base = hypr_json_str(st->rec, "base");
+	const char *base = st->rec.base;
 
-	*base_out = json_null();
-	if (json_is_integer(bs)) {
-		struct stage *src = stage_by_index(c, (int)json_integer_value(bs));
+	out->has_base = 0;
+	if (st->rec.base_stage >= 0) {
+		struct stage *src = stage_by_index(c, st->rec.base_stage);
 
 		if (src == NULL || !src->done)
 			return hypr_err_set(e, HYPR_EXIT_INPUT,
-			    "stage %d: base stage %lld not built before", st->index,
-			    (long long)json_integer_value(bs));
+			    "stage %d: base stage %d not built before", st->index,
+			    st->rec.base_stage);
 		st->config = json_deep_copy(src->config);
-		st->layers = json_deep_copy(src->layers);
+		if (hypr_layers_copy(&st->layers, &src->layers, e) < 0)
+			return -1;
 		memcpy(st->base_key, src->key, sizeof(st->base_key));
 		if (src->author)
 			st->author = strdup(src->author);
-		if (src->image)
-			*base_out = json_pack("{s:O?,s:O?}", "ref",
-			    json_object_get(src->image, "ref"), "digest",
-			    json_object_get(src->image, "digest"));
-	} else if (json_is_object(st->image)) {
-		const char *cfgd = hypr_json_str(st->image, "config");
-		const char *md = hypr_json_str(st->image, "digest");
-		json_t *layers = json_object_get(st->image, "layers");
-		json_t *diffs = json_object_get(st->image, "diff_ids"), *x, *cfg;
+		if (src->image) {
+			out->has_base = 1;
+			out->base.ref = src->image->ref;
+			out->base.digest = src->image->digest;
+		}
+	} else if (st->image) {
+		const struct hypr_plan_image *im = st->image;
 		char *text = NULL;
-		size_t len, i;
+		size_t len;
+		json_t *cfg;
 
-		if (cfgd == NULL || md == NULL || !hypr_digest_valid(md))
-			return hypr_err_set(e, HYPR_EXIT_INPUT,
-			    "stage %d: image record without config or digest", st->index);
-		if (hypr_blob_read(&c->root, cfgd, HYPR_OCI_CONFIG_MAX, &text, &len, e) < 0)
+		if (hypr_blob_read(&c->root, im->config, HYPR_OCI_CONFIG_MAX, &text, &len, e) < 0)
 			return hypr_err_prefix(e, "stage %d: base image config", st->index);
 		cfg = json_loadb(text, len, 0, NULL);
 		free(text);
 		if (!json_is_object(cfg))
 			return hypr_err_set(e, HYPR_EXIT_INPUT,
-			    "stage %d: base image config %s is not JSON", st->index, cfgd);
+			    "stage %d: base image config %s is not JSON", st->index, im->config);
 		st->config = json_object_get(cfg, "config");
 		st->config = json_is_object(st->config) ? json_deep_copy(st->config) :
 		    json_object();
 		if (json_is_string(json_object_get(cfg, "author")))
 			st->author = strdup(hypr_json_str(cfg, "author"));
 		json_decref(cfg);
-		st->layers = json_array();
-		json_array_foreach(layers, i, x) {
-			const char *d = hypr_json_str(x, "digest");
-			const char *di = json_string_value(json_array_get(diffs, i));
+		for (size_t i = 0; i < im->nlayers; i++) {
+			struct hypr_layer l = im->layers[i];
 
-			if (d == NULL || !hypr_digest_valid(d))
-				return hypr_err_set(e, HYPR_EXIT_INPUT,
-				    "stage %d: bad layer digest", st->index);
-			if (di != NULL) {
+			if (l.diff_id[0]) {
 				/* nothing unverified is used: hypr-fetch recorded what
 				 * the layer decompresses to; a stream from elsewhere
 				 * (an older hypr-fetch) gets it computed once here */
 				char got[HYPR_DIGEST_LEN + 1], msg[sizeof(e->msg)];
 
-				if (hypr_diffid_get(&c->root, d, UINT64_MAX, got, e) < 0) {
+				if (hypr_diffid_get(&c->root, l.digest, UINT64_MAX, got, e) < 0) {
 					memcpy(msg, e->msg, sizeof(msg));
-					return instr_err(e, c, st->rec, e->code, "base image %s",
-					    msg);
+					return stage_err(e, c, st, e->code, "base image %s", msg);
 				}
-				if (strcmp(got, di) != 0)
-					return instr_err(e, c, st->rec, HYPR_EXIT_INPUT,
+				if (strcmp(got, l.diff_id) != 0)
+					return stage_err(e, c, st, HYPR_EXIT_INPUT,
 					    "base image layer %s: diff_id mismatch: the config "
-					    "says %s, the layer decompresses to %s", d, di, got);
+					    "says %s, the layer decompresses to %s", l.digest,
+					    l.diff_id, got);
+			} else {
+				memcpy(l.diff_id, l.digest, sizeof(l.diff_id));
 			}
-			json_array_append_new(st->layers, json_pack("{s:s,s:s,s:O,s:s}",
-			    "digest", d, "diff_id", di ? di : d, "size",
-			    json_object_get(x, "size") ? json_object_get(x, "size") :
-			    json_integer(0), "media_type", hypr_json_str(x, "media_type") ?
-			    hypr_json_str(x, "media_type") :
-			    "application/vnd.oci.image.layer.v1.tar+gzip"));
+			if (!l.media_type[0])
+				snprintf(l.media_type, sizeof(l.media_type), "%s",
+				    HYPR_MEDIA_LAYER_GZIP);
+			if (hypr_layers_add(&st->layers, &l, e) < 0)
+				return -1;
 		}
-		memcpy(st->base_key, md, HYPR_DIGEST_LEN + 1);
-		*base_out = json_pack("{s:O?,s:s}", "ref",
-		    json_object_get(st->image, "ref"), "digest", md);
-	} else if (base && strcmp(base, "scratch") == 0) {
+		memcpy(st->base_key, im->digest, HYPR_DIGEST_LEN + 1);
+		out->has_base = 1;
+		out->base.ref = im->ref;
+		out->base.digest = im->digest;
+	} else if (strcmp(base, "scratch") == 0) {
 		static const char scratch[] = "hypr-exec: FROM scratch, PATH";
 
 		/* BuildKit's empty image has the default PATH */
 		st->config = json_pack("{s:[s]}", "Env",
 		    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-		st->layers = json_array();
 		if (hypr_digest_buf(scratch, sizeof(scratch) - 1, st->base_key, e) < 0)
 			return -1;
 	} else {
 		return hypr_err_set(e, HYPR_EXIT_INPUT,
 		    "stage %d: base image '%s' not resolved (pipe the plan through hypr-fetch)",
-		    st->index, base ? base : "?");
+		    st->index, base);
 	}
-	st->nbase = json_array_size(st->layers);
+	st->nbase = st->layers.n;
 	memcpy(st->key, st->base_key, sizeof(st->key));
 	return 0;
 }
@@ -325,48 +336,36 @@ static int
 write_step(struct ctx *c, struct stage *st, struct step *s, int n, int last,
     struct hypr_err *e)
 {
-	json_t *line = json_object_get(s->instr, "line");
-	json_t *rec = json_pack("{s:s,s:i,s:i,s:O,s:s,s:s,s:s,s:b,s:O,s:b}",
-	    "type", "step", "stage", st->index, "n", n, "line",
-	    line ? line : json_null(), "op", s->op, "created_by",
-	    s->created_by ? s->created_by : s->op, "key", s->key, "cached", s->cached,
-	    "layer", s->layer ? s->layer : json_null(),
-	    "empty_layer", s->layer == NULL);
-	int r;
+	struct hypr_steps_step rec = {
+		.stage = st->index, .n = n, .op = s->op,
+		.created_by = s->created_by ? s->created_by : s->op, .key = s->key,
+		.cached = s->cached, .has_layer = s->has_layer, .layer = s->layer,
+		.config = last ? st->config : NULL, .author = st->author,
+	};
 
-	if (rec == NULL)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-	if (last && json_object_set(rec, "config", st->config) < 0) {
-		json_decref(rec);
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-	}
-	if (st->author)
-		json_object_set_new(rec, "author", json_string(st->author));
-	r = hypr_stream_put(&c->out, rec, e);
-	json_decref(rec);
-	return r;
+	rec.line[0] = s->instr->line[0];
+	rec.line[1] = s->instr->line[1];
+	return hypr_steps_put_step(&c->out, &rec, e);
 }
 
 static int
-do_step(struct ctx *c, struct stage *st, json_t *instr, int n, int total,
-    struct hypr_err *e)
+do_step(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, int n,
+    int total, struct hypr_err *e)
 {
 	struct step s = { .st = st, .instr = instr };
 	struct timespec t0, t1;
-	char *ins = one_line(instr, 0);
+	char *ins = one_line(instr->original, instr->op, 0);
 	int r = -1;
 
-	s.op = hypr_json_str(instr, "op");
+	s.op = instr->op;
 	c->stepno++;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	{
-		json_t *l = json_object_get(instr, "line");
 		const char *text = ins ? ins : s.op;
 
 		hypr_events_put(c->ev, &(struct hypr_event){ .type = HYPR_EV_STEP,
 		    .n = c->stepno, .name = st->name, .pos = n, .count = total,
-		    .line = { (long)json_integer_value(json_array_get(l, 0)),
-		    (long)json_integer_value(json_array_get(l, 1)) },
+		    .line = { instr->line[0], instr->line[1] },
 		    .text = text, .len = strlen(text) });
 	}
 	if (strcmp(s.op, "RUN") == 0) {
@@ -383,7 +382,7 @@ do_step(struct ctx *c, struct stage *st, json_t *instr, int n, int total,
 			r = cache_key(c, st, instr, exp, NULL, s.key, e);
 		if (r == 0 && !cache_lookup(c, &s) && strcmp(s.op, "WORKDIR") == 0) {
 			r = workdir_layer(c, st, hypr_json_str(st->config, "WorkingDir"),
-			    &s.layer, e);
+			    &s.layer, &s.has_layer, e);
 		}
 		json_decref(exp);
 	} else {
@@ -399,10 +398,11 @@ do_step(struct ctx *c, struct stage *st, json_t *instr, int n, int total,
 		}
 		goto out;
 	}
-	if (s.layer) {
-		json_array_append(st->layers, s.layer);
+	if (s.has_layer) {
+		if (hypr_layers_add(&st->layers, &s.layer, e) < 0)
+			goto out;
 		if (s.in_vm)
-			st->imported = json_array_size(st->layers);
+			st->imported = st->layers.n;
 	}
 	memcpy(st->key, s.key, sizeof(st->key));
 	if (write_step(c, st, &s, n, n == total, e) < 0)
@@ -419,23 +419,69 @@ do_step(struct ctx *c, struct stage *st, json_t *instr, int n, int total,
 out:
 	free(ins);
 	free(s.created_by);
-	json_decref(s.layer);
 	return r;
+}
+
+/* The base image's ONBUILD triggers, as instructions of this stage at its
+ * FROM line. */
+struct triggers {
+	struct hypr_plan_instr *v;
+	size_t n;
+};
+
+static void
+triggers_free(struct triggers *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		hypr_plan_instr_free(&t->v[i]);
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+static int
+read_triggers(struct stage *st, FILE *f, struct triggers *t, struct hypr_err *e)
+{
+	struct hypr_stream_in in;
+	struct hypr_plan_rec rec;
+	int r;
+
+	if (hypr_stream_open(&in, f, "onbuild plan", "plan", 1, NULL, e) < 0)
+		return -1;
+	while ((r = hypr_plan_next(&in, &rec, e)) == 1) {
+		if (rec.kind == HYPR_PLAN_INSTR) {
+			struct hypr_plan_instr *v = realloc(t->v, (t->n + 1) * sizeof(*v));
+
+			if (v == NULL) {
+				hypr_plan_rec_free(&rec);
+				r = hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+				break;
+			}
+			t->v = v;
+			hypr_plan_instr_take(&rec, &t->v[t->n]);
+			t->v[t->n].stage = st->index;
+			t->v[t->n].line[0] = st->rec.line[0];
+			t->v[t->n].line[1] = st->rec.line[1];
+			t->n++;
+		}
+		hypr_plan_rec_free(&rec);
+	}
+	hypr_stream_close(&in);
+	return r < 0 ? -1 : 0;
 }
 
 /* ONBUILD triggers of the base image run right after FROM, as Docker does:
  * the trigger lines go through hypr-parse like any Dockerfile text. */
 static int
-onbuild_instrs(struct ctx *c, struct stage *st, json_t **out, struct hypr_err *e)
+onbuild_instrs(struct ctx *c, struct stage *st, struct triggers *out, struct hypr_err *e)
 {
-	json_t *ob = json_object_get(st->config, "OnBuild"), *x, *rec;
+	json_t *ob = json_object_get(st->config, "OnBuild"), *x;
 	char df[HYPR_PATH_BUF], plan[HYPR_PATH_BUF];
 	const char *parse = getenv("HYPR_PARSE");
 	FILE *f;
 	size_t i;
 	int rc = -1, status;
 
-	*out = json_array();
+	memset(out, 0, sizeof(*out));
 	if (json_array_size(ob) == 0) {
 		json_object_del(st->config, "OnBuild");
 		return 0;
@@ -475,22 +521,7 @@ onbuild_instrs(struct ctx *c, struct stage *st, json_t **out, struct hypr_err *e
 		    "stage %d: the base image's ONBUILD triggers do not parse", st->index);
 	}
 	if ((f = fopen(plan, "re")) != NULL) {
-		struct hypr_stream_in in;
-		int r;
-
-		if (hypr_stream_open(&in, f, "onbuild plan", "plan", 1, NULL, e) == 0) {
-			while ((r = hypr_stream_next(&in, &rec, e)) == 1) {
-				if (hypr_json_str(rec, "type") &&
-				    strcmp(hypr_json_str(rec, "type"), "instr") == 0) {
-					json_object_set_new(rec, "stage", json_integer(st->index));
-					json_object_set(rec, "line", json_object_get(st->rec, "line"));
-					json_array_append(*out, rec);
-				}
-				json_decref(rec);
-			}
-			rc = r < 0 ? -1 : 0;
-			hypr_stream_close(&in);
-		}
+		rc = read_triggers(st, f, out, e);
 		fclose(f);
 	} else {
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", plan);
@@ -503,58 +534,56 @@ onbuild_instrs(struct ctx *c, struct stage *st, json_t **out, struct hypr_err *e
 static int
 run_stage(struct ctx *c, struct stage *st, int last, struct hypr_err *e)
 {
-	json_t *base = NULL, *rec, *trig = NULL, *all, *x;
-	size_t i, total;
+	struct hypr_steps_stage rec = { 0 };
+	struct triggers trig = { 0 };
+	struct hypr_plan_instr *all;
+	size_t total;
 	int r = -1;
 
-	if (stage_begin(c, st, &base, e) < 0)
+	if (stage_begin(c, st, &rec, e) < 0)
 		return -1;
 	if (onbuild_instrs(c, st, &trig, e) < 0) {
-		json_decref(base);
-		json_decref(trig);
+		triggers_free(&trig);
 		return -1;
 	}
-	rec = json_pack("{s:s,s:i,s:O?,s:b,s:O,s:O,s:O}", "type", "stage",
-	    "index", st->index, "name", json_object_get(st->rec, "name"),
-	    "final", st->final, "base", base, "base_layers", st->layers,
-	    "config", st->config);
-	json_decref(base);
-	if (rec == NULL) {
-		json_decref(trig);
+	rec.index = st->index;
+	rec.name = st->name;
+	rec.final = st->final;
+	rec.base_layers = st->layers.v;
+	rec.nbase_layers = st->layers.n;
+	rec.config = st->config;
+	if (hypr_steps_put_stage(&c->out, &rec, e) < 0) {
+		triggers_free(&trig);
+		return -1;
+	}
+	total = trig.n + st->ninstrs;
+	if ((all = calloc(total + 1, sizeof(*all))) == NULL) {
+		triggers_free(&trig);
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	}
-	r = hypr_stream_put(&c->out, rec, e);
-	json_decref(rec);
-	/* "base_layers" above must not grow with the steps. */
-	{
-		json_t *copy = json_deep_copy(st->layers);
-
-		json_decref(st->layers);
-		st->layers = copy;
-	}
-	if (r < 0) {
-		json_decref(trig);
-		return -1;
-	}
-	all = json_array();
-	json_array_extend(all, trig);
-	json_array_extend(all, st->instrs);
-	total = json_array_size(all);
+	/* borrowed: the triggers and the stage's instructions own them */
+	if (trig.n)
+		memcpy(all, trig.v, trig.n * sizeof(*all));
+	if (st->ninstrs)
+		memcpy(all + trig.n, st->instrs, st->ninstrs * sizeof(*all));
 	st->all = all;
-	if (json_array_size(trig) > 0) {
+	st->nall = total;
+	if (trig.n > 0) {
 		/* the base image's triggers are steps the plan did not show */
-		c->nsteps += (int)json_array_size(trig);
+		c->nsteps += (int)trig.n;
 		hypr_events_put(c->ev, &(struct hypr_event){ .type = HYPR_EV_PLAN,
 		    .steps = c->nsteps });
 	}
-	json_decref(trig);
-	json_array_foreach(all, i, x) {
+	r = 0;
+	for (size_t i = 0; i < total; i++) {
 		st->pos = i;
-		if ((r = do_step(c, st, x, (int)i + 1, (int)total, e)) < 0)
+		if ((r = do_step(c, st, &all[i], (int)i + 1, (int)total, e)) < 0)
 			break;
 	}
 	st->all = NULL;
-	json_decref(all);
+	st->nall = 0;
+	free(all);
+	triggers_free(&trig);
 	/* The last stage's VM is stopped after the end record is out, so the
 	 * next stages of the pipeline need not wait for its shutdown. */
 	if (!last || r < 0)
@@ -562,23 +591,6 @@ run_stage(struct ctx *c, struct stage *st, int last, struct hypr_err *e)
 	if (r == 0)
 		st->done = 1;
 	return r;
-}
-
-static int
-write_end(struct ctx *c, struct hypr_err *e)
-{
-	json_t *end = json_pack("{s:b,s:I,s:i}", "end", 1, "records",
-	    (json_int_t)c->out.records, "vm_boots", c->vm_boots);
-
-	if (end == NULL)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-	if (json_dumpf(end, c->out.f, JSON_COMPACT | JSON_PRESERVE_ORDER) < 0 ||
-	    fputc('\n', c->out.f) == EOF || fflush(c->out.f) == EOF) {
-		json_decref(end);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing stream");
-	}
-	json_decref(end);
-	return 0;
 }
 
 /* The build args an image records: not the proxy variables, which may
@@ -678,18 +690,19 @@ int
 hypr_exec_run(struct hypr_exec *x, FILE *out, struct hypr_err *e)
 {
 	struct ctx *c = (struct ctx *)x;
-	json_t *hdr = json_pack("{s:s,s:O?,s:O?,s:o}", "context", c->context, "dockerfile",
-	    json_object_get(c->header, "dockerfile"), "target",
-	    json_object_get(c->header, "target"), "build_args", recorded_args(c->build_args));
+	struct hypr_steps_header h = { .context = c->context, .dockerfile = c->hdr.dockerfile,
+		.target = c->hdr.target, .build_args = recorded_args(c->build_args) };
+	int r;
 
-	if (hdr == NULL || hypr_stream_begin(&c->out, out, "steps", 2, hdr, e) < 0) {
-		json_decref(hdr);
+	if (h.build_args == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	r = hypr_steps_begin(&c->out, out, &h, e);
+	json_decref(h.build_args);
+	if (r < 0)
 		return -1;
-	}
-	json_decref(hdr);
 	/* the step count a progress view shows, before the first step */
 	for (size_t i = 0; i < c->nstages; i++)
-		c->nsteps += (int)json_array_size(c->stages[i].instrs);
+		c->nsteps += (int)c->stages[i].ninstrs;
 	hypr_events_put(c->ev, &(struct hypr_event){ .type = HYPR_EV_PLAN,
 	    .steps = c->nsteps });
 	for (size_t i = 0; i < c->nstages; i++) {
@@ -699,7 +712,7 @@ hypr_exec_run(struct hypr_exec *x, FILE *out, struct hypr_err *e)
 			return -1;
 		}
 	}
-	return write_end(c, e);
+	return hypr_steps_end(&c->out, c->vm_boots, e);
 }
 
 void

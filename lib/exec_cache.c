@@ -12,20 +12,19 @@
  * values in scope, and a digest of COPY/ADD sources. The config a step
  * sees is a function of its parent key, so it is not hashed again. */
 int
-cache_key(struct ctx *c, struct stage *st, json_t *instr, json_t *expanded,
-    const char *sources, char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
+cache_key(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr,
+    json_t *expanded, const char *sources, char out[HYPR_DIGEST_LEN + 1],
+    struct hypr_err *e)
 {
-	static const char *const fields[] = { "op", "args", "flags", "form",
-		"heredocs", "pairs", "onbuild", NULL };
-	json_t *k = json_object(), *in = json_object(), *args = json_object();
+	json_t *k = json_object(), *in = hypr_plan_instr_key(instr), *args = json_object();
 	char *s;
 	int rc;
 
-	for (const char *const *f = fields; *f; f++) {
-		json_t *v = json_object_get(instr, *f);
-
-		if (v != NULL)
-			json_object_set(in, *f, v);
+	if (k == NULL || in == NULL || args == NULL) {
+		json_decref(k);
+		json_decref(in);
+		json_decref(args);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	}
 	for (size_t i = 0; i < st->args.n; i++) {
 		const char *kv = st->args.kv[i], *eq = strchr(kv, '=');
@@ -61,5 +60,5 @@ cache_lookup(struct ctx *c, struct step *s)
 {
 	if (c->no_cache || !hypr_digest_valid(s->key))
 		return s->cached = 0;
-	return s->cached = hypr_cache_get(&c->root, s->key, &s->layer);
+	return s->cached = hypr_cache_get(&c->root, s->key, &s->layer, &s->has_layer);
 }

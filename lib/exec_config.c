@@ -132,6 +132,43 @@ join_words(json_t *arr, const char *sep)
 	return s;
 }
 
+char *
+join_strv(const char *const *v, size_t n, const char *sep)
+{
+	size_t len = 1, sl = strlen(sep);
+	char *s, *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(v[i]) + sl;
+	if ((s = p = malloc(len)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(v[i]);
+
+		if (i) {
+			memcpy(p, sep, sl);
+			p += sl;
+		}
+		memcpy(p, v[i], l);
+		p += l;
+	}
+	*p = '\0';
+	return s;
+}
+
+json_t *
+strv_json(const char *const *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_string(v[i])) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
 json_t *
 shell_of(struct stage *st)
 {
@@ -145,26 +182,23 @@ shell_of(struct stage *st)
 /* Expand an instruction's arguments into words: shell-form text is split
  * after expansion; exec-form (JSON) strings are expanded one by one. */
 int
-expand_args(struct ctx *c, struct stage *st, json_t *instr, char ***words,
-    size_t *n, struct hypr_err *e)
+expand_args(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr,
+    char ***words, size_t *n, struct hypr_err *e)
 {
 	const struct hypr_vars *v;
-	json_t *args = json_object_get(instr, "args"), *x;
-	const char *form = hypr_json_str(instr, "form");
+	const char *form = instr->form;
 	char **out = NULL;
-	size_t i, cnt = 0;
+	size_t cnt = 0;
 
 	*words = NULL;
 	*n = 0;
 	if ((v = stage_vars(st, e)) == NULL)
 		return -1;
-	json_array_foreach(args, i, x) {
+	for (size_t i = 0; i < instr->nargs; i++) {
 		char **w = NULL;
 		size_t k = 0;
-		const char *s = json_string_value(x);
+		const char *s = instr->args[i];
 
-		if (s == NULL)
-			continue;
 		if (form && strcmp(form, "exec") == 0) {
 			char *one;
 
@@ -430,24 +464,20 @@ words_json(char **w)
 }
 
 static json_t *
-raw_args(json_t *instr)
+raw_args(const struct hypr_plan_instr *instr)
 {
-	json_t *a = json_object_get(instr, "args");
-
-	return json_is_array(a) ? json_deep_copy(a) : json_array();
+	return strv_json(instr->args, instr->nargs);
 }
 
 static int
-is_exec(json_t *instr)
+is_exec(const struct hypr_plan_instr *instr)
 {
-	const char *f = hypr_json_str(instr, "form");
-
-	return f && strcmp(f, "exec") == 0;
+	return instr->form && strcmp(instr->form, "exec") == 0;
 }
 
 /* Shell form becomes SHELL + [text]; exec form stays as written. */
 static json_t *
-command_of(struct stage *st, json_t *instr)
+command_of(struct stage *st, const struct hypr_plan_instr *instr)
 {
 	json_t *cmd;
 	char *text;
@@ -455,7 +485,7 @@ command_of(struct stage *st, json_t *instr)
 	if (is_exec(instr))
 		return raw_args(instr);
 	cmd = shell_of(st);
-	text = join_words(json_object_get(instr, "args"), " ");
+	text = join_strv(instr->args, instr->nargs, " ");
 	json_array_append_new(cmd, json_string(text ? text : ""));
 	free(text);
 	return cmd;
@@ -499,31 +529,24 @@ arg_value(struct ctx *c, struct stage *st, const char *name)
 }
 
 static int
-do_arg(struct ctx *c, struct stage *st, json_t *instr, json_t *exp,
+do_arg(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, json_t *exp,
     struct hypr_err *e)
 {
-	json_t *pairs = json_object_get(instr, "pairs"), *p;
-	size_t i;
-
-	json_array_foreach(pairs, i, p) {
-		const char *k = hypr_json_str(p, "key");
-		json_t *dv = json_object_get(p, "value");
+	for (size_t i = 0; i < instr->npairs; i++) {
+		const char *k = instr->pairs[i].key, *dv = instr->pairs[i].value;
 		const char *val = NULL;
 		char *ex = NULL;
 		static int one = 1;
 
-		if (k == NULL)
-			continue;
 		if ((val = arg_value(c, st, k)) != NULL &&
 		    json_is_string(json_object_get(c->build_args, k))) {
 			/* --build-arg wins over the default */
-		} else if (json_is_string(dv)) {
+		} else if (dv != NULL) {
 			const struct hypr_vars *v;
 
 			if ((v = stage_vars(st, e)) == NULL)
 				return -1;
-			if (hypr_expand_word(json_string_value(dv), v, c->escape,
-			    &ex, e) < 0) {
+			if (hypr_expand_word(dv, v, c->escape, &ex, e) < 0) {
 				return -1;
 			}
 			val = ex;
@@ -546,55 +569,39 @@ do_arg(struct ctx *c, struct stage *st, json_t *instr, json_t *exp,
 }
 
 static int
-healthcheck(struct stage *st, json_t *instr, json_t **hc, struct hypr_err *e)
+healthcheck(struct stage *st, const struct hypr_plan_instr *instr, json_t **hc, struct hypr_err *e)
 {
 	static const struct { const char *flag, *key; } durs[] = {
 		{ "interval", "Interval" }, { "timeout", "Timeout" },
 		{ "start-period", "StartPeriod" }, { "start-interval", "StartInterval" },
 		{ NULL, NULL } };
-	json_t *args = json_object_get(instr, "args");
-	json_t *flags = json_object_get(instr, "flags");
-	json_t *sub = json_object_get(instr, "cmd");
-	const char *a0 = json_string_value(json_array_get(args, 0));
+	const char *a0 = instr->nargs ? instr->args[0] : NULL;
 	json_t *test;
 
+	(void)st;
 	*hc = json_object();
 	if (a0 && strncasecmp(a0, "NONE", 4) == 0 &&
-	    (a0[4] == '\0' || isspace((unsigned char)a0[4])) &&
-	    json_array_size(args) <= 1 && !json_is_object(sub)) {
+	    (a0[4] == '\0' || isspace((unsigned char)a0[4])) && instr->nargs <= 1) {
 		json_object_set_new(*hc, "Test", json_pack("[s]", "NONE"));
 		return 0;
 	}
-	/* The command: a nested {"args","form"} or "args" starting with CMD. */
-	if (json_is_object(sub)) {
-		json_t *cmd = command_of(st, sub);
-
-		test = json_pack("[s]", is_exec(sub) ? "CMD" : "CMD-SHELL");
-		if (is_exec(sub))
-			json_array_extend(test, json_object_get(sub, "args"));
-		else
-			json_array_append(test, json_array_get(cmd, json_array_size(cmd) - 1));
-		json_decref(cmd);
-	} else {
+	/* The command: "args" starting with CMD. */
+	{
 		json_t *rest = json_array();
-		size_t i;
-		json_t *x;
 		char *text;
 
-		json_array_foreach(args, i, x) {
-			const char *s = json_string_value(x);
+		for (size_t i = 0; i < instr->nargs; i++) {
+			const char *s = instr->args[i];
 
-			if (i == 0 && s && strcasecmp(s, "CMD") == 0)
+			if (i == 0 && strcasecmp(s, "CMD") == 0)
 				continue;
-			if (i == 0 && s && strncasecmp(s, "CMD ", 4) == 0) {
+			if (i == 0 && strncasecmp(s, "CMD ", 4) == 0) {
 				while (*s && !isspace((unsigned char)*s))
 					s++;
 				while (isspace((unsigned char)*s))
 					s++;
-				json_array_append_new(rest, json_string(s));
-				continue;
 			}
-			json_array_append(rest, x);
+			json_array_append_new(rest, json_string(s));
 		}
 		if (json_array_size(rest) == 0) {
 			json_decref(rest);
@@ -613,7 +620,7 @@ healthcheck(struct stage *st, json_t *instr, json_t **hc, struct hypr_err *e)
 	}
 	json_object_set_new(*hc, "Test", test);
 	for (int i = 0; durs[i].flag; i++) {
-		const char *v = hypr_json_str(flags, durs[i].flag);
+		const char *v = hypr_plan_flag(instr, durs[i].flag);
 		int64_t ns;
 
 		if (v == NULL)
@@ -631,9 +638,9 @@ healthcheck(struct stage *st, json_t *instr, json_t **hc, struct hypr_err *e)
 		if (ns)
 			json_object_set_new(*hc, durs[i].key, json_integer(ns));
 	}
-	if (hypr_json_str(flags, "retries")) {
+	if (hypr_plan_flag(instr, "retries")) {
 		char *end;
-		long r = strtol(hypr_json_str(flags, "retries"), &end, 10);
+		long r = strtol(hypr_plan_flag(instr, "retries"), &end, 10);
 
 		if (*end || r < 0) {
 			json_decref(*hc);
@@ -678,10 +685,10 @@ signal_valid(const char *v)
 }
 
 int
-config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
+config_apply(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, json_t **expanded,
     char **created_by, struct hypr_err *e)
 {
-	const char *op = hypr_json_str(instr, "op");
+	const char *op = instr->op;
 	json_t *cfg = st->config, *exp = NULL;
 	char **w = NULL, *text = NULL;
 	size_t n = 0, i;
@@ -690,22 +697,18 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 	*expanded = NULL;
 	*created_by = NULL;
 	if (strcmp(op, "ENV") == 0 || strcmp(op, "LABEL") == 0) {
-		json_t *pairs = json_object_get(instr, "pairs"), *p;
 		const struct hypr_vars *v;
-		json_t *kv = json_array();
+		json_t *kv = json_array(), *p;
 		char *parts = NULL;
 		size_t size;
 
 		if ((v = stage_vars(st, e)) == NULL)
 			goto out;
 		size = st->cfgsize;
-		json_array_foreach(pairs, i, p) {
-			const char *k = hypr_json_str(p, "key");
-			const char *val = hypr_json_str(p, "value");
+		for (i = 0; i < instr->npairs; i++) {
+			const char *k = instr->pairs[i].key, *val = instr->pairs[i].value;
 			char *ek = NULL, *ev = NULL;
 
-			if (k == NULL)
-				continue;
 			if (hypr_expand_word(k, v, c->escape, &ek, e) < 0 ||
 			    hypr_expand_word(val ? val : "", v, c->escape, &ev, e) < 0) {
 				free(ek);
@@ -761,18 +764,15 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 		exp = json_object();
 		if (do_arg(c, st, instr, exp, e) < 0)
 			goto out;
-		s = join_words(json_object_get(instr, "args"), " ");
+		s = join_strv(instr->args, instr->nargs, " ");
 		if (s == NULL || s[0] == '\0') {
-			json_t *p;
-			const char *k;
 			char *acc = NULL, *na;
 
-			json_array_foreach(json_object_get(instr, "pairs"), i, p) {
-				k = hypr_json_str(p, "key");
+			for (i = 0; i < instr->npairs; i++) {
+				const char *k = instr->pairs[i].key, *pv = instr->pairs[i].value;
+
 				if (asprintf(&na, "%s%s%s%s%s", acc ? acc : "",
-				    acc ? " " : "", k ? k : "",
-				    hypr_json_str(p, "value") ? "=" : "",
-				    hypr_json_str(p, "value") ? hypr_json_str(p, "value") : "") < 0)
+				    acc ? " " : "", k, pv ? "=" : "", pv ? pv : "") < 0)
 					na = NULL;
 				free(acc);
 				acc = na;
@@ -842,7 +842,7 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 		if (asprintf(created_by, "HEALTHCHECK %s", text ? text : "") < 0)
 			*created_by = NULL;
 	} else if (strcmp(op, "SHELL") == 0) {
-		if (!is_exec(instr) || json_array_size(json_object_get(instr, "args")) == 0) {
+		if (!is_exec(instr) || instr->nargs == 0) {
 			hypr_err_set(e, HYPR_EXIT_INPUT, "SHELL requires the arguments to be in JSON form");
 			goto out;
 		}
@@ -854,7 +854,7 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 	} else if (strcmp(op, "STOPSIGNAL") == 0 || strcmp(op, "USER") == 0 ||
 	    strcmp(op, "WORKDIR") == 0 || strcmp(op, "MAINTAINER") == 0) {
 		const struct hypr_vars *v;
-		char *raw = join_words(json_object_get(instr, "args"), " "), *val;
+		char *raw = join_strv(instr->args, instr->nargs, " "), *val;
 		int literal;
 
 		if (raw == NULL || (v = stage_vars(st, e)) == NULL) {
@@ -915,7 +915,7 @@ config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
 			*created_by = NULL;
 		free(val);
 	} else if (strcmp(op, "ONBUILD") == 0) {
-		const char *orig = hypr_json_str(instr, "original");
+		const char *orig = instr->original;
 		const char *t = orig ? orig : "";
 		json_t *ob;
 

@@ -125,37 +125,31 @@ expand_heredoc(struct stage *st, const char *in, char **out, struct hypr_err *e)
 
 /* COPY <<EOF dest: the heredoc's content is the file. */
 static int
-heredoc_item(struct ctx *c, struct stage *st, json_t *instr, const char *word,
-    struct items *it, struct hypr_err *e)
+heredoc_item(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr,
+    const char *word, struct items *it, struct hypr_err *e)
 {
+	const struct hypr_plan_heredoc *h = NULL;
 	const char *name = word + 2;
-	json_t *h, *x;
-	size_t i;
 
 	if (*name == '-')
 		name++;
-	h = NULL;
-	json_array_foreach(json_object_get(instr, "heredocs"), i, x) {
-		const char *hn = hypr_json_str(x, "name");
-
-		if (hn && strcmp(hn, name) == 0)
-			h = x;
-	}
+	for (size_t i = 0; i < instr->nheredocs; i++)
+		if (strcmp(instr->heredocs[i].name, name) == 0)
+			h = &instr->heredocs[i];
 	if (h == NULL)
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: no such heredoc", word);
 	{
-		const char *content = hypr_json_str(h, "content");
 		char *text = NULL, *dir = make_tmpdir(c, "heredoc", e), *path;
 		struct tnode n = { 0 };
 		int rc;
 
 		if (dir == NULL)
 			return -1;
-		if (json_is_true(json_object_get(h, "expand")) && c->escape == '\\') {
-			if (expand_heredoc(st, content ? content : "", &text, e) < 0)
+		if (h->expand && c->escape == '\\') {
+			if (expand_heredoc(st, h->content, &text, e) < 0)
 				return -1;
 		} else {
-			text = strdup(content ? content : "");
+			text = strdup(h->content);
 		}
 		path = path_join(dir, "data");
 		if (path == NULL || text == NULL ||
@@ -374,16 +368,6 @@ add_parents(struct lset *ls, const struct tree *t, const struct owner *o,
 	return 0;
 }
 
-static const char *
-flag(json_t *instr, const char *name)
-{
-	json_t *v = json_object_get(json_object_get(instr, "flags"), name);
-
-	if (json_is_array(v))
-		v = json_array_get(v, json_array_size(v) - 1);
-	return json_string_value(v);
-}
-
 static int
 is_url(const char *s)
 {
@@ -391,16 +375,18 @@ is_url(const char *s)
 }
 
 int
-copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
-    struct hypr_err *e)
+copy_step(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr,
+    struct step *s, struct hypr_err *e)
 {
-	const char *op = hypr_json_str(instr, "op");
+	const char *op = instr->op;
 	int add = strcmp(op, "ADD") == 0;
-	const char *chown = flag(instr, "chown"), *chmod = flag(instr, "chmod");
-	const char *checksum = flag(instr, "checksum");
-	json_t *from_image = json_object_get(instr, "from_image");
-	json_t *from_stage = json_object_get(instr, "from_stage");
-	const char *from = flag(instr, "from");
+	const char *chown = hypr_plan_flag(instr, "chown");
+	const char *chmod = hypr_plan_flag(instr, "chmod");
+	const char *checksum = hypr_plan_flag(instr, "checksum");
+	const struct hypr_plan_image *from_image = instr->has_from_image ?
+	    &instr->from_image : NULL;
+	struct stage *fs = instr->from_stage >= 0 ? stage_by_index(c, instr->from_stage) : NULL;
+	const char *from = hypr_plan_flag(instr, "from");
 	struct items it = { 0 };
 	struct sroot ctxroot = { .dir = c->context, .ig = c->ignore };
 	struct sroot fr = { 0 };
@@ -415,7 +401,7 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	size_t n = 0;
 	int rc = -1, dest_slash, have_tree = 0;
 
-	json_t *fl = json_object_get(instr, "flags"), *excl = json_object_get(fl, "exclude");
+	json_t *fl = instr->flags, *excl = json_object_get(fl, "exclude");
 	/* a bare flag is "true" in the plan (hypr-plan(5)) */
 	const char *pv = hypr_json_str(fl, "parents");
 	int parents = json_is_true(json_object_get(fl, "parents")) ||
@@ -487,13 +473,10 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	for (size_t i = 0; i + 1 < n; i++)
 		json_array_append_new(json_object_get(exp, "sources"), json_string(w[i]));
 	/* Sources, and the digest of what they hold, for the cache key. */
-	if (json_is_object(from_image) || json_is_integer(from_stage)) {
-		struct stage *fs = json_is_integer(from_stage) ?
-		    stage_by_index(c, (int)json_integer_value(from_stage)) : NULL;
-		const char *id = fs ? fs->key : hypr_json_str(from_image, "digest");
+	if (from_image || instr->from_stage >= 0) {
+		const char *id = fs ? fs->key : from_image ? from_image->digest : NULL;
 
-		if ((fs == NULL && !json_is_object(from_image)) || (fs && !fs->done) ||
-		    id == NULL) {
+		if ((fs == NULL && from_image == NULL) || (fs && !fs->done) || id == NULL) {
 			hypr_err_set(e, HYPR_EXIT_INPUT, "--from=%s: stage not built before",
 			    from ? from : "?");
 			goto out;
@@ -529,7 +512,7 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 				if (fetch_url(c, &it, w[i], checksum, e) < 0)
 					goto out;
 			} else if (strncmp(w[i], "<<", 2) == 0 &&
-			    json_array_size(json_object_get(instr, "heredocs")) > 0) {
+			    instr->nheredocs > 0) {
 				if (heredoc_item(c, st, instr, w[i], &it, e) < 0)
 					goto out;
 			} else if (collect(&it, &ctxroot, w[i], add, parents, "build context", e) < 0) {
@@ -546,25 +529,17 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 		goto done;
 	}
 	/* A miss: build the layer. */
-	if (json_is_object(from_image) || json_is_integer(from_stage)) {
-		struct stage *fs = json_is_integer(from_stage) ?
-		    stage_by_index(c, (int)json_integer_value(from_stage)) : NULL;
+	if (from_image || instr->from_stage >= 0) {
 		char what[300];
 
 		if (fs && fs->rootfs == NULL) {
-			if (chain_root(c, fs->layers, &fs->rootfs, &fs->rootmeta, e) < 0)
+			if (chain_root(c, fs->layers.v, fs->layers.n, &fs->rootfs, &fs->rootmeta,
+			    e) < 0)
 				goto out;
 		} else if (fs == NULL) {
-			json_t *lay = json_array(), *x;
-			size_t i;
-
-			json_array_foreach(json_object_get(from_image, "layers"), i, x)
-				json_array_append(lay, x);
-			if (chain_root(c, lay, (char **)&fr.dir, &frmeta, e) < 0) {
-				json_decref(lay);
+			if (chain_root(c, from_image->layers, from_image->nlayers,
+			    (char **)&fr.dir, &frmeta, e) < 0)
 				goto out;
-			}
-			json_decref(lay);
 		}
 		if (fs) {
 			fr.dir = fs->rootfs;
@@ -592,7 +567,7 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 			goto out;
 		}
 	}
-	if (tree_build(c, st->layers, &t, e) < 0)
+	if (tree_build(c, st->layers.v, st->layers.n, &t, e) < 0)
 		goto out;
 	have_tree = 1;
 	if (chown && resolve_owner(c, st, chown, &o.uid, &o.gid, e) < 0)
@@ -663,6 +638,7 @@ copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	}
 	if (add_parents(&ls, &t, &o, e) < 0 || lset_write(c, &ls, &s->layer, e) < 0)
 		goto out;
+	s->has_layer = 1;
 	rc = 0;
 done:
 	text = join_words(json_object_get(exp, "sources"), " ");
@@ -690,7 +666,7 @@ out:
 
 int
 workdir_layer(struct ctx *c, struct stage *st, const char *dir,
-    json_t **layer, struct hypr_err *e)
+    struct hypr_layer *layer, int *has, struct hypr_err *e)
 {
 	struct tree t;
 	struct lset ls = { 0 };
@@ -700,8 +676,8 @@ workdir_layer(struct ctx *c, struct stage *st, const char *dir,
 	const struct tnode *n;
 	int rc = -1;
 
-	*layer = NULL;
-	if (tree_build(c, st->layers, &t, e) < 0)
+	*has = 0;
+	if (tree_build(c, st->layers.v, st->layers.n, &t, e) < 0)
 		return -1;
 	if (tree_resolve(&t, dir, 1, &res, e) < 0)
 		goto out;
@@ -720,6 +696,7 @@ workdir_layer(struct ctx *c, struct stage *st, const char *dir,
 		if (lset_add(&ls, res, &dn, NULL, 0, e) < 0 ||
 		    add_parents(&ls, &t, &o, e) < 0 || lset_write(c, &ls, layer, e) < 0)
 			goto out;
+		*has = 1;
 	}
 	rc = 0;
 out:

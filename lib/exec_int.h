@@ -17,6 +17,8 @@
 #include "ignore.h"
 #include "map.h"
 #include "net.h"
+#include "plan.h"
+#include "record.h"
 #include "stream.h"
 
 struct hypr_vm;
@@ -72,15 +74,16 @@ struct tree {
 };
 
 struct stage {
-	json_t *rec;		/* stage record */
+	struct hypr_plan_stage rec;	/* stage record */
 	int index;
 	const char *name;
 	int final;
-	json_t *instrs;		/* instr records of this stage */
+	struct hypr_plan_instr *instrs;	/* instr records of this stage */
+	size_t ninstrs, cap;
 	int done;
-	json_t *image;		/* rec.image (base image) or NULL */
+	const struct hypr_plan_image *image;	/* rec.image (base image) or NULL */
 	json_t *config;		/* OCI config "config" object, current */
-	json_t *layers;		/* whole chain: base layers then step layers */
+	struct hypr_layers layers;	/* whole chain: base layers then step layers */
 	size_t nbase;		/* layers[0..nbase) are the base */
 	char key[HYPR_DIGEST_LEN + 1];	/* last cache key (parent of next) */
 	char base_key[HYPR_DIGEST_LEN + 1];
@@ -97,7 +100,8 @@ struct stage {
 	/* while running */
 	struct hypr_vm *vm;
 	int vm_net;		/* the VM has a network device */
-	json_t *all;		/* this stage's steps (ONBUILD triggers first) */
+	const struct hypr_plan_instr *all;	/* this stage's steps (ONBUILD triggers first) */
+	size_t nall;
 	size_t pos;		/* the running step's index in all */
 	struct cachedisk caches[32];	/* HYPR_VM_MAX_CACHES */
 	size_t ncaches, vm_caches;	/* attached; attached when the VM booted */
@@ -109,11 +113,11 @@ struct stage {
 struct ctx {
 	struct hypr_root root;
 	char context[4096];	/* absolute */
-	const char *dockerfile;
+	struct hypr_plan_header hdr;	/* the resolved plan's header */
+	const char *dockerfile;	/* hdr's, or NULL */
 	int escape;
-	json_t *header;
-	json_t *build_args;
-	const char *platform;
+	json_t *build_args;	/* hdr's: object of strings */
+	const char *platform;	/* hdr's, or NULL */
 	struct hypr_vars global_args;
 	struct stage *stages;
 	size_t nstages;
@@ -140,14 +144,13 @@ struct ctx {
 /* What a step produced, before it is written. */
 struct step {
 	struct stage *st;
-	json_t *instr;
-	long line0, line1;
+	const struct hypr_plan_instr *instr;
 	const char *op;
 	char key[HYPR_DIGEST_LEN + 1];
 	int cached;
-	json_t *layer;		/* layer object or NULL */
+	int has_layer;		/* layer is set (else the step made none) */
+	struct hypr_layer layer;
 	char *created_by;
-	int empty_layer;
 	int in_vm;		/* made by the stage's VM: already one of its lowers */
 };
 
@@ -155,7 +158,10 @@ struct step {
 struct stage *stage_by_index(struct ctx *c, int index);
 int stage_layer_digests(struct stage *st, const char ***v, size_t *n,
     struct hypr_err *e);
-int instr_err(struct hypr_err *e, struct ctx *c, json_t *instr, int code,
+int instr_err(struct hypr_err *e, struct ctx *c, const struct hypr_plan_instr *instr, int code,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same about a stage's FROM line. */
+int stage_err(struct hypr_err *e, struct ctx *c, const struct stage *st, int code,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* A warning event (hypr-events(5)). */
 void exec_warn(struct ctx *c, const char *fmt, ...)
@@ -163,18 +169,23 @@ void exec_warn(struct ctx *c, const char *fmt, ...)
 
 /* exec_config.c: instructions that only change the config */
 const struct hypr_vars *stage_vars(struct stage *st, struct hypr_err *e);
-int config_apply(struct ctx *c, struct stage *st, json_t *instr, json_t **expanded,
+int config_apply(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, json_t **expanded,
     char **created_by, struct hypr_err *e);
 int config_is_op(const char *op);
 int parse_duration(const char *s, int64_t *ns);
 char *join_words(json_t *arr, const char *sep);
+/* The same for a vector of n strings. */
+char *join_strv(const char *const *v, size_t n, const char *sep);
+/* A JSON array of n strings. */
+json_t *strv_json(const char *const *v, size_t n);
 json_t *shell_of(struct stage *st);
-int expand_args(struct ctx *c, struct stage *st, json_t *instr, char ***words,
+int expand_args(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, char ***words,
     size_t *n, struct hypr_err *e);
 int arg_is_proxy(const char *name);
 
 /* exec_tree.c */
-int tree_build(struct ctx *c, json_t *layers, struct tree *t, struct hypr_err *e);
+int tree_build(struct ctx *c, const struct hypr_layer *layers, size_t n, struct tree *t,
+    struct hypr_err *e);
 void tree_free(struct tree *t);
 /* Resolve symlinks of a path inside the tree (rooted); out is malloc'd,
  * without leading "/" ("" is the root). follow_last: resolve the last too. */
@@ -205,25 +216,25 @@ struct lset {
 int lset_add(struct lset *s, const char *path, const struct tnode *n,
     const char *src, uint64_t size, struct hypr_err *e);
 void lset_free(struct lset *s);
-/* Write the set as a sorted pax tar blob; *layer gets its layer object. */
-int lset_write(struct ctx *c, struct lset *s, json_t **layer, struct hypr_err *e);
+/* Write the set as a sorted pax tar blob; *layer gets its layer. */
+int lset_write(struct ctx *c, struct lset *s, struct hypr_layer *layer, struct hypr_err *e);
 /* Store a tar file as a layer blob (renamed into the store). */
-int layer_from_file(struct ctx *c, const char *tmp, json_t **layer,
+int layer_from_file(struct ctx *c, const char *tmp, struct hypr_layer *layer,
     struct hypr_err *e);
-json_t *layer_obj(const char *digest, uint64_t size);
 
 /* exec_copy.c */
-int copy_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
+int copy_step(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, struct step *s,
     struct hypr_err *e);
 int resolve_owner(struct ctx *c, struct stage *st, const char *spec, uid_t *uid,
     gid_t *gid, struct hypr_err *e);
+/* WORKDIR's layer: *has 0 when the directory is there already. */
 int workdir_layer(struct ctx *c, struct stage *st, const char *dir,
-    json_t **layer, struct hypr_err *e);
+    struct hypr_layer *layer, int *has, struct hypr_err *e);
 
 /* exec_cache.c */
-int cache_key(struct ctx *c, struct stage *st, json_t *instr, json_t *expanded,
+int cache_key(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, json_t *expanded,
     const char *sources, char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
-/* Look s->key up: 1 on a hit (s->cached set, s->layer NULL for an empty
+/* Look s->key up: 1 on a hit (s->cached set, s->has_layer 0 for an empty
  * layer), 0 on a miss. */
 int cache_lookup(struct ctx *c, struct step *s);
 
@@ -268,8 +279,8 @@ int items_exclude(struct items *it, json_t *patterns, struct hypr_err *e);
 /* Digest of what the items hold (names, types, modes, sizes, owners, contents; never times). */
 int sources_digest(struct items *it, char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
 /* The final filesystem of a layer chain, unpacked once per build. */
-int chain_root(struct ctx *c, json_t *layers, char **dirp, struct hypr_map *meta,
-    struct hypr_err *e);
+int chain_root(struct ctx *c, const struct hypr_layer *layers, size_t n, char **dirp,
+    struct hypr_map *meta, struct hypr_err *e);
 /* Unpack a tar (any compression) into dir, owners in meta; nothing escapes dir. */
 int unpack(const char *tar, const char *dir, struct hypr_map *meta, const char *what,
     struct hypr_err *e);
@@ -280,14 +291,14 @@ int walk(struct items *it, const struct sroot *r, const char *real, const char *
 void items_free(struct items *it);
 
 /* exec_mount.c: RUN --mount and --network */
-int mounts_parse(struct ctx *c, struct stage *st, json_t *instr, struct rmount **m,
+int mounts_parse(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, struct rmount **m,
     size_t *n, struct hypr_err *e);
 void mounts_free(struct rmount *m, size_t n);
 /* What of the mounts enters the cache key (never a cache's or a secret's bytes). */
 json_t *mounts_key(const struct rmount *m, size_t n);
 /* Before the step: phase 0 (for the key) bind sources as tar blobs;
  * phase 1 (a miss) cache disks attached and locked, secrets read. */
-int mounts_prepare(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
+int mounts_prepare(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, struct rmount *m,
     size_t n, int phase, struct hypr_err *e);
 /* The mounts of the VM request; env-only secrets appended to env. */
 int mounts_for_vm(struct rmount *m, size_t n, struct hypr_vm_mount **out, size_t *nout,
@@ -297,11 +308,11 @@ void caches_release(struct stage *st);
 int secret_add(struct ctx *c, const char *spec, struct hypr_err *e);
 /* exec_sources.c: a bind mount's source (context, stage or image) as a tar blob:
  * m->digest and m->vmsource set. */
-int mount_source(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
+int mount_source(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, struct rmount *m,
     struct hypr_err *e);
 
 /* exec_run.c */
-int run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
+int run_step(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, struct step *s,
     struct hypr_err *e);
 int run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e);
 void run_stop(struct ctx *c, struct stage *st);

@@ -16,15 +16,6 @@
 #include "fsutil.h"
 #include "sparse.h"
 
-#define LAYER_TYPE "application/vnd.oci.image.layer.v1.tar"
-
-json_t *
-layer_obj(const char *digest, uint64_t size)
-{
-	return json_pack("{s:s,s:s,s:I,s:s}", "digest", digest, "diff_id", digest,
-	    "size", (json_int_t)size, "media_type", LAYER_TYPE);
-}
-
 int
 lset_add(struct lset *s, const char *path, const struct tnode *n,
     const char *src, uint64_t size, struct hypr_err *e)
@@ -206,7 +197,7 @@ data_map(struct archive_entry *ent, int fd, const struct lentry *x, struct hypr_
 }
 
 int
-lset_write(struct ctx *c, struct lset *s, json_t **layer, struct hypr_err *e)
+lset_write(struct ctx *c, struct lset *s, struct hypr_layer *layer, struct hypr_err *e)
 {
 	struct wstate ws = { .e = e };
 	struct archive *a;
@@ -278,8 +269,7 @@ lset_write(struct ctx *c, struct lset *s, json_t **layer, struct hypr_err *e)
 	archive_entry_free(ent);
 	if (hypr_blob_commit(&ws.w, NULL, digest, &size, e) < 0)
 		return -1;
-	if ((*layer = layer_obj(digest, size)) == NULL)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	hypr_layer_set(layer, digest, (int64_t)size, HYPR_MEDIA_LAYER_TAR);
 	return 0;
 bad:
 	if (!ws.failed)
@@ -293,7 +283,7 @@ fail:
 }
 
 int
-layer_from_file(struct ctx *c, const char *tmp, json_t **layer,
+layer_from_file(struct ctx *c, const char *tmp, struct hypr_layer *layer,
     struct hypr_err *e)
 {
 	char digest[HYPR_DIGEST_LEN + 1];
@@ -301,7 +291,6 @@ layer_from_file(struct ctx *c, const char *tmp, json_t **layer,
 
 	if (hypr_blob_adopt(&c->root, tmp, NULL, digest, &size, e) < 0)
 		return -1;
-	if ((*layer = layer_obj(digest, size)) == NULL)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	hypr_layer_set(layer, digest, (int64_t)size, HYPR_MEDIA_LAYER_TAR);
 	return 0;
 }

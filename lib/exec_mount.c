@@ -260,37 +260,47 @@ out:
 }
 
 int
-mounts_parse(struct ctx *c, struct stage *st, json_t *instr, struct rmount **out,
-    size_t *nout, struct hypr_err *e)
+mounts_parse(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr,
+    struct rmount **out, size_t *nout, struct hypr_err *e)
 {
-	json_t *specs = json_object_get(json_object_get(instr, "flags"), "mount"), *x;
 	const char *wd = hypr_json_str(st->config, "WorkingDir");
+	const char **specs;
 	const struct hypr_vars *v;
 	struct rmount *m;
-	size_t i, n = json_array_size(specs);
+	size_t n;
 
 	*out = NULL;
 	*nout = 0;
-	if (n == 0)
+	if (hypr_plan_flag_all(instr, "mount", &specs, &n, e) < 0)
+		return -1;
+	if (n == 0) {
+		free(specs);
 		return 0;
-	if ((m = calloc(n, sizeof *m)) == NULL)
+	}
+	if ((m = calloc(n, sizeof *m)) == NULL) {
+		free(specs);
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	}
 	if ((v = stage_vars(st, e)) == NULL) {
+		free(specs);
 		free(m);
 		return -1;
 	}
-	json_array_foreach(specs, i, x) {
-		if (parse_one(c, json_string_value(x) ? json_string_value(x) : "", v, wd, &m[i], e) < 0) {
+	for (size_t i = 0; i < n; i++) {
+		if (parse_one(c, specs[i], v, wd, &m[i], e) < 0) {
+			free(specs);
 			mounts_free(m, i + 1);
 			return -1;
 		}
 		for (size_t k = 0; k < i; k++)
 			if (m[k].target && m[i].target && !strcmp(m[k].target, m[i].target)) {
 				hypr_err_set(e, HYPR_EXIT_INPUT, "--mount: two mounts on %s", m[i].target);
+				free(specs);
 				mounts_free(m, i + 1);
 				return -1;
 			}
 	}
+	free(specs);
 	*out = m;
 	*nout = n;
 	return 0;
@@ -538,7 +548,8 @@ caches_release(struct stage *st)
 /* ---- before the step: sources, caches, secrets ---- */
 
 int
-mounts_prepare(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m, size_t n,
+mounts_prepare(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr,
+    struct rmount *m, size_t n,
     int phase, struct hypr_err *e)
 {
 	for (size_t i = 0; i < n; i++) {

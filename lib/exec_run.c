@@ -115,44 +115,35 @@ only_heredoc(const char *cmd, const char *name)
 /* argv of the step: exec form as written; shell form SHELL + [text]; a RUN
  * that is only a heredoc runs the heredoc as the script. */
 static json_t *
-run_argv(struct stage *st, json_t *instr)
+run_argv(struct stage *st, const struct hypr_plan_instr *instr)
 {
-	json_t *args = json_object_get(instr, "args");
-	json_t *hd = json_object_get(instr, "heredocs");
-	const char *form = hypr_json_str(instr, "form");
+	const struct hypr_plan_heredoc *hd = instr->heredocs;
 	json_t *argv;
 	char *text;
 
-	if (form && strcmp(form, "exec") == 0)
-		return json_deep_copy(args);
+	if (instr->form && strcmp(instr->form, "exec") == 0)
+		return strv_json(instr->args, instr->nargs);
 	argv = shell_of(st);
-	text = join_words(args, " ");
-	if (json_array_size(hd) > 0 && text) {
-		json_t *h0 = json_array_get(hd, 0);
-		const char *name = hypr_json_str(h0, "name");
-		const char *content = hypr_json_str(h0, "content");
-
-		if (json_array_size(hd) == 1 && name && only_heredoc(text, name)) {
-			json_array_append_new(argv, json_string(content ? content : ""));
+	text = join_strv(instr->args, instr->nargs, " ");
+	if (instr->nheredocs > 0 && text) {
+		if (instr->nheredocs == 1 && only_heredoc(text, hd[0].name)) {
+			json_array_append_new(argv, json_string(hd[0].content));
 			free(text);
 			return argv;
 		}
 		/* The shell reads the here-documents itself. */
 		{
-			size_t i;
-			json_t *h;
 			char *full = strdup(text);
 
-			json_array_foreach(hd, i, h) {
+			for (size_t i = 0; i < instr->nheredocs; i++) {
 				char *nf;
-				const char *c = hypr_json_str(h, "content");
-				size_t cl = c ? strlen(c) : 0;
+				const char *c = hd[i].content;
+				size_t cl = strlen(c);
 
 				if (full == NULL)
 					break;
-				if (asprintf(&nf, "%s\n%s%s%s", full, c ? c : "",
-				    cl && c[cl - 1] != '\n' ? "\n" : "",
-				    hypr_json_str(h, "name") ? hypr_json_str(h, "name") : "") < 0)
+				if (asprintf(&nf, "%s\n%s%s%s", full, c,
+				    cl && c[cl - 1] != '\n' ? "\n" : "", hd[i].name) < 0)
 					nf = NULL;
 				free(full);
 				full = nf;
@@ -234,9 +225,8 @@ strv_free(char **v)
 int
 run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e)
 {
-	while (st->imported < json_array_size(st->layers)) {
-		const char *d = hypr_json_str(json_array_get(st->layers, st->imported),
-		    "digest");
+	while (st->imported < st->layers.n) {
+		const char *d = st->layers.v[st->imported].digest;
 		char path[HYPR_PATH_BUF];
 
 		if (hypr_blob_path(&c->root, d, path, sizeof(path), e) < 0 ||
@@ -250,9 +240,9 @@ run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e)
 /* Whether a RUN has the network: its --network, else the build's. -1 for
  * a mode hypr refuses (with e set). */
 static int
-step_net(struct ctx *c, json_t *instr, struct hypr_err *e)
+step_net(struct ctx *c, const struct hypr_plan_instr *instr, struct hypr_err *e)
 {
-	const char *net = hypr_json_str(json_object_get(instr, "flags"), "network");
+	const char *net = hypr_plan_flag(instr, "network");
 
 	if (net == NULL)
 		return c->network;
@@ -272,16 +262,14 @@ step_net(struct ctx *c, json_t *instr, struct hypr_err *e)
 static int
 boot_needs(struct ctx *c, struct stage *st, struct hypr_err *e)
 {
-	json_t *x;
-	size_t i;
-
 	st->vm_net = 0;
-	json_array_foreach(st->all, i, x) {
+	for (size_t i = st->pos; i < st->nall; i++) {
+		const struct hypr_plan_instr *x = &st->all[i];
 		struct rmount *m = NULL;
 		size_t n = 0;
 		struct hypr_err ig = { 0 };
 
-		if (i < st->pos || strcmp(hypr_json_str(x, "op") ? hypr_json_str(x, "op") : "", "RUN"))
+		if (strcmp(x->op, "RUN") != 0)
 			continue;
 		if (step_net(c, x, &ig) == 1)
 			st->vm_net = 1;
@@ -392,7 +380,7 @@ created_by_run(struct stage *st, json_t *argv)
 }
 
 int
-run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
+run_step(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, struct step *s,
     struct hypr_err *e)
 {
 	json_t *argv = run_argv(st, instr), *env = run_env(c, st), *exp = NULL;
@@ -416,10 +404,9 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	if (mounts_parse(c, st, instr, &mts, &nmts, e) < 0 ||
 	    mounts_prepare(c, st, instr, mts, nmts, 0, e) < 0)
 		goto out;
-	if (json_object_get(json_object_get(instr, "flags"), "device") != NULL)
+	if (hypr_plan_flag_set(instr, "device"))
 		exec_warn(c, "%s:%ld: RUN --device is not supported: running without the device",
-		    c->dockerfile ? c->dockerfile : "Dockerfile",
-		    (long)json_integer_value(json_array_get(json_object_get(instr, "line"), 0)));
+		    c->dockerfile ? c->dockerfile : "Dockerfile", instr->line[0]);
 	exp = json_pack("{s:O}", "argv", argv);
 	/* absent unless used, so that keys of plain steps stay what they were */
 	if (net)
@@ -517,13 +504,15 @@ run_step(struct ctx *c, struct stage *st, json_t *instr, struct step *s,
 	if (len <= 10240 && tar_is_empty(tmp)) {
 		close(fd);
 		unlink(tmp);
-		s->layer = NULL;	/* nothing changed: no layer */
+		s->has_layer = 0;	/* nothing changed: no layer */
 	} else if (close(fd) < 0) {
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing %s", tmp);
 		unlink(tmp);
 		goto out;
 	} else if (layer_from_file(c, tmp, &s->layer, e) < 0) {	/* the commit rule */
 		goto out;
+	} else {
+		s->has_layer = 1;
 	}
 	s->in_vm = 1;
 	if (getenv("HYPR_EXEC_DEBUG") != NULL) {

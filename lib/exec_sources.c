@@ -763,30 +763,27 @@ out:
 
 /* The final filesystem of a layer chain, unpacked once per build. */
 int
-chain_root(struct ctx *c, json_t *layers, char **dirp, struct hypr_map *meta,
-    struct hypr_err *e)
+chain_root(struct ctx *c, const struct hypr_layer *layers, size_t n, char **dirp,
+    struct hypr_map *meta, struct hypr_err *e)
 {
 	const char **v;
-	size_t n = json_array_size(layers), i;
 	char *dir = make_tmpdir(c, "from", e), *tar;
-	json_t *x;
 	int fd, rc;
 
 	if (dir == NULL)
 		return -1;
-	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
+	if ((v = hypr_layers_digests(layers, n)) == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-	json_array_foreach(layers, i, x)
-		v[i] = hypr_json_str(x, "digest");
 	if (asprintf(&tar, "%s.tar", dir) < 0) {
 		free(v);
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	}
 	fd = open(tar, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating %s", tar);
 		free(v);
 		free(tar);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "creating %s", tar);
+		return -1;
 	}
 	rc = hypr_rootfs_flatten(&c->root, v, n, fd, e);
 	close(fd);
@@ -803,14 +800,14 @@ chain_root(struct ctx *c, json_t *layers, char **dirp, struct hypr_map *meta,
  * .dockerignore, a stage, or an image) as a tar blob; its digest is what the
  * cache key sees, and the guest gets it once per VM. */
 int
-mount_source(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
+mount_source(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, struct rmount *m,
     struct hypr_err *e)
 {
 	struct sroot r = { .dir = c->context, .ig = c->ignore };
 	struct hypr_map meta = { 0 };
 	struct items it = { 0 };
 	struct lset ls = { 0 };
-	json_t *layer = NULL;
+	struct hypr_layer layer;
 	char what[300], *tmpdir = NULL;
 	const char *src = m->source && *m->source ? m->source : "/", *d;
 	int rc = -1;
@@ -818,24 +815,23 @@ mount_source(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
 	(void)st;
 	snprintf(what, sizeof(what), "build context");
 	if (m->from) {
-		json_t *mf = json_object_get(json_object_get(instr, "mount_from"), m->from);
-		json_t *fst = json_object_get(mf, "stage"), *fimg = json_object_get(mf, "image");
+		const struct hypr_plan_mount_from *mf = hypr_plan_mount_from(instr, m->from);
 
-		if (json_is_integer(fst)) {
-			struct stage *fs = stage_by_index(c, (int)json_integer_value(fst));
+		if (mf && mf->stage >= 0) {
+			struct stage *fs = stage_by_index(c, mf->stage);
 
 			if (fs == NULL || !fs->done)
 				return hypr_err_set(e, HYPR_EXIT_INPUT,
 				    "--mount from=%s: stage not built before", m->from);
-			if (fs->rootfs == NULL &&
-			    chain_root(c, fs->layers, &fs->rootfs, &fs->rootmeta, e) < 0)
+			if (fs->rootfs == NULL && chain_root(c, fs->layers.v, fs->layers.n,
+			    &fs->rootfs, &fs->rootmeta, e) < 0)
 				return -1;
 			r.dir = fs->rootfs;
 			r.meta = &fs->rootmeta;
 			r.ig = NULL;
 			snprintf(what, sizeof(what), "stage %s", m->from);
-		} else if (json_is_object(fimg)) {
-			if (chain_root(c, json_object_get(fimg, "layers"), &tmpdir, &meta, e) < 0)
+		} else if (mf && mf->has_image) {
+			if (chain_root(c, mf->image.layers, mf->image.nlayers, &tmpdir, &meta, e) < 0)
 				goto out;
 			r.dir = tmpdir;
 			r.meta = &meta;
@@ -854,7 +850,7 @@ mount_source(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
 			goto out;
 	if (lset_write(c, &ls, &layer, e) < 0)
 		goto out;
-	d = hypr_json_str(layer, "digest");
+	d = layer.digest;
 	snprintf(m->digest, sizeof(m->digest), "%s", d);
 	/* a file source: the tar holds it under its base name */
 	if (it.n == 1 && it.v[0].top_file)
@@ -863,7 +859,6 @@ mount_source(struct ctx *c, struct stage *st, json_t *instr, struct rmount *m,
 		snprintf(m->vmsource, sizeof(m->vmsource), "b%.24s", hypr_digest_hex(d));
 	rc = 0;
 out:
-	json_decref(layer);
 	lset_free(&ls);
 	items_free(&it);
 	hypr_map_free(&meta, tnode_free);

@@ -206,15 +206,15 @@ hidden(const struct hypr_map *wh, const struct hypr_map *opq, const char *p)
 }
 
 int
-tree_build(struct ctx *c, json_t *layers, struct tree *t, struct hypr_err *e)
+tree_build(struct ctx *c, const struct hypr_layer *layers, size_t nlayers, struct tree *t,
+    struct hypr_err *e)
 {
 	struct hypr_map wh = { 0 }, opq = { 0 };
 	static int one = 1;
 
 	memset(t, 0, sizeof(*t));
-	for (size_t i = json_array_size(layers); i-- > 0;) {
-		const char *d = hypr_json_str(json_array_get(layers, i), "digest");
-		struct listing *l = d ? get_listing(c, d, e) : NULL;
+	for (size_t i = nlayers; i-- > 0;) {
+		struct listing *l = get_listing(c, layers[i].digest, e);
 
 		if (l == NULL)
 			goto fail;

@@ -58,19 +58,18 @@ hypr_image_parse_time(const char *s)
 }
 
 int
-hypr_image_chain_id(json_t *layers, char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
+hypr_image_chain_id(const struct hypr_layer *layers, size_t n, char out[HYPR_DIGEST_LEN + 1],
+    struct hypr_err *e)
 {
 	char buf[2 * HYPR_DIGEST_LEN + 2];
-	size_t i;
-	json_t *l;
 
 	out[0] = '\0';
-	if (json_array_size(layers) == 0)
+	if (n == 0)
 		return hypr_digest_buf("", 0, out, e);
-	json_array_foreach(layers, i, l) {
-		const char *d = json_string_value(json_object_get(l, "diff_id"));
+	for (size_t i = 0; i < n; i++) {
+		const char *d = layers[i].diff_id;
 
-		if (!d || !hypr_digest_valid(d))
+		if (!hypr_digest_valid(d))
 			return hypr_err_set(e, HYPR_EXIT_INPUT, "layer %zu: bad diff_id", i);
 		if (i == 0) {
 			memcpy(out, d, HYPR_DIGEST_LEN + 1);

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include "digest.h"
 #include "err.h"
+#include "record.h"
 
 /* SOURCE_DATE_EPOCH as seconds, or -1 when unset; a malformed value is a
  * usage error (returns -2 and fills e). */
@@ -16,11 +17,11 @@ int64_t hypr_image_epoch(struct hypr_err *e);
 void hypr_image_time(int64_t t, char *buf, size_t n);
 /* Parse an RFC 3339 time ("...Z" or "+hh:mm", fractions ignored); -1 if bad. */
 int64_t hypr_image_parse_time(const char *s);
-/* OCI chain id of a layer list (array of objects with "diff_id", lowest
- * first): chain(L0) = diff_id(L0), chain(..n) = sha256(chain(..n-1) + " " +
+/* OCI chain id of a layer list (lowest first; every diff_id set):
+ * chain(L0) = diff_id(L0), chain(..n) = sha256(chain(..n-1) + " " +
  * diff_id(n)). An empty list gives the digest of "". */
-int hypr_image_chain_id(json_t *layers, char out[HYPR_DIGEST_LEN + 1],
-    struct hypr_err *e);
+int hypr_image_chain_id(const struct hypr_layer *layers, size_t n,
+    char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
 /* docker's HumanSizeWithPrecision(size, 3): decimal units, "77.9MB", "1.2kB". */
 void hypr_image_human_size(uint64_t size, char *buf, size_t n);
 /* docker's "About an hour ago", "3 days ago", "2 weeks ago" for age seconds. */

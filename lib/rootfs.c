@@ -659,6 +659,11 @@ write_node(struct flat *f, struct archive *w, struct node *nd, struct hypr_err *
 	if (src == NULL)
 		return hypr_err_set(e, HYPR_EXIT_INPUT,
 		    "hard link '%s' -> '%s': target not in any layer", nd->path, nd->link);
+	/* no file system has them: the group would be written as a directory
+	 * with hard links to it (found by tests/fuzz/fuzz_rootfs.c) */
+	if (nd->link && (src->m.mode & AE_IFMT) == AE_IFDIR)
+		return hypr_err_set(e, HYPR_EXIT_INPUT,
+		    "hard link '%s' -> '%s': a directory", nd->path, nd->link);
 	entry_of(ent, &src->m);
 	archive_entry_set_pathname(ent, outname);
 	if (src->first) {

@@ -13,6 +13,7 @@
 
 #include "fsutil.h"
 #include "image.h"
+#include "imagestream.h"
 #include "ref.h"
 #include "stream.h"
 
@@ -354,34 +355,34 @@ get_or(json_t *o, const char *k, json_t *dflt)
 }
 
 json_t *
-hypr_store_manifest(json_t *rec, struct hypr_err *e)
+hypr_store_manifest(const struct hypr_image_rec *rec, struct hypr_err *e)
 {
-	json_t *cfg = json_object_get(rec, "config"), *sq = json_object_get(rec, "squashfs");
+	json_t *cfg = rec->config;
 	json_t *m, *idv, *h, *hv;
-	const char *sqd = hypr_json_str(sq, "digest");
+	const struct hypr_image_squashfs *sq = &rec->squashfs;
 	char id[HYPR_DIGEST_LEN + 1], *text, file[80];
 	size_t i;
 
-	if (!sqd || !hypr_digest_valid(sqd)) {
+	if (!rec->has_squashfs) {
 		hypr_err_set(e, HYPR_EXIT_INPUT,
 		    "image record has no squashfs (run hypr-squash before hypr-store)");
 		return NULL;
 	}
-	if (!json_is_object(cfg))
-		cfg = NULL;
 	m = json_object();
 	json_object_set_new(m, "hypr", json_string("manifest"));
 	json_object_set_new(m, "version", json_integer(1));
 	json_object_set_new(m, "id", json_null());
 	json_object_set_new(m, "tags", json_array());
-	json_object_set_new(m, "created", get_or(rec, "created", json_string("1970-01-01T00:00:00Z")));
-	json_object_set_new(m, "architecture", get_or(rec, "architecture", json_string("amd64")));
-	json_object_set_new(m, "os", get_or(rec, "os", json_string("linux")));
+	json_object_set_new(m, "created", json_string(rec->created ? rec->created :
+	    "1970-01-01T00:00:00Z"));
+	json_object_set_new(m, "architecture", json_string(rec->architecture ?
+	    rec->architecture : "amd64"));
+	json_object_set_new(m, "os", json_string(rec->os ? rec->os : "linux"));
 	json_object_set_new(m, "squashfs", json_pack("{s:n, s:s, s:I, s:s}", "file",
-	    "digest", sqd, "size", hypr_json_int(sq, "size", 0), "compression",
-	    hypr_json_str(sq, "compression") ? hypr_json_str(sq, "compression") : "zstd"));
-	json_object_set_new(m, "base", get_or(rec, "base", json_null()));
-	json_object_set_new(m, "stage", get_or(rec, "stage", json_null()));
+	    "digest", sq->digest, "size", (json_int_t)sq->size, "compression",
+	    sq->compression ? sq->compression : "zstd"));
+	json_object_set_new(m, "base", hypr_image_base_json(rec));
+	json_object_set_new(m, "stage", rec->stage ? json_string(rec->stage) : json_null());
 	json_object_set_new(m, "entrypoint", get_or(cfg, "Entrypoint", json_null()));
 	json_object_set_new(m, "cmd", get_or(cfg, "Cmd", json_null()));
 	json_object_set_new(m, "env", get_or(cfg, "Env", json_array()));
@@ -394,10 +395,13 @@ hypr_store_manifest(json_t *rec, struct hypr_err *e)
 	json_object_set_new(m, "shell", get_or(cfg, "Shell", json_null()));
 	json_object_set_new(m, "stop_signal", get_or(cfg, "StopSignal", json_null()));
 	json_object_set_new(m, "onbuild", get_or(cfg, "OnBuild", json_array()));
-	json_object_set_new(m, "history", get_or(rec, "history", json_array()));
-	json_object_set_new(m, "build_args", get_or(rec, "build_args", json_object()));
-	json_object_set_new(m, "layers", get_or(rec, "layers", json_array()));
-	json_object_set_new(m, "chain", get_or(rec, "chain", json_null()));
+	json_object_set_new(m, "history", rec->history ?
+	    hypr_image_history_json(rec->history, rec->nhistory) : json_array());
+	json_object_set_new(m, "build_args", rec->build_args ? json_incref(rec->build_args) :
+	    json_object());
+	json_object_set_new(m, "layers", hypr_layers_json(rec->layers, rec->nlayers,
+	    HYPR_MEDIA_LAYER_TAR));
+	json_object_set_new(m, "chain", rec->chain ? json_string(rec->chain) : json_null());
 	json_object_set_new(m, "config", cfg ? json_incref(cfg) : json_object());
 
 	/* the ID: what the image is, not when it was made or what it is called */

@@ -53,9 +53,10 @@ int hypr_store_find(struct hypr_store *s, const char *what, struct hypr_image **
     char *tag, size_t tagn, struct hypr_err *e);
 /* The image with this ID, or NULL. */
 struct hypr_image *hypr_store_get(struct hypr_store *s, const char *id);
-/* Build a manifest from an image stream record (with "squashfs"); sets its
- * "id". The ID is the digest of the manifest without id, tags and times. */
-json_t *hypr_store_manifest(json_t *rec, struct hypr_err *e);
+/* Build a manifest from an image stream record (with its squashfs); sets
+ * its "id". The ID is the digest of the manifest without id, tags and times. */
+struct hypr_image_rec;
+json_t *hypr_store_manifest(const struct hypr_image_rec *rec, struct hypr_err *e);
 /* Store an image (locked store): link the squashfs blob to images/<hex>.squashfs,
  * write the manifest (kept if the ID exists), move the tags (canonical) to it. */
 int hypr_store_put(struct hypr_store *s, json_t *manifest, const char *const *tags,

@@ -178,14 +178,35 @@ hypr_stream_put(struct hypr_stream_out *o, json_t *rec, struct hypr_err *e)
 int
 hypr_stream_end(struct hypr_stream_out *o, struct hypr_err *e)
 {
+	return hypr_stream_end_extra(o, NULL, e);
+}
+
+int
+hypr_stream_end_extra(struct hypr_stream_out *o, json_t *extra, struct hypr_err *e)
+{
 	json_t *end = json_pack("{s:b,s:I}", "end", 1, "records",
 	    (json_int_t)o->records);
-	int r = put_line(o->f, end, e);
+	int r;
 
+	if (end == NULL || (extra && json_object_update(end, extra) < 0)) {
+		json_decref(end);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	}
+	r = put_line(o->f, end, e);
 	json_decref(end);
 	if (r == 0 && fflush(o->f) == EOF)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing stream");
 	return r;
+}
+
+json_t *
+hypr_stream_header_rest(const struct hypr_stream_in *s)
+{
+	json_t *h = json_deep_copy(s->header);
+
+	json_object_del(h, "hypr");
+	json_object_del(h, "version");
+	return h;
 }
 
 const char *

@@ -46,6 +46,11 @@ int hypr_stream_begin(struct hypr_stream_out *o, FILE *f, const char *format,
 int hypr_stream_put(struct hypr_stream_out *o, json_t *rec, struct hypr_err *e);
 /* Write the end record and flush. */
 int hypr_stream_end(struct hypr_stream_out *o, struct hypr_err *e);
+/* The same with more fields after "records" (extra is not stolen). */
+int hypr_stream_end_extra(struct hypr_stream_out *o, json_t *extra, struct hypr_err *e);
+/* A copy of the header without "hypr" and "version": what a stage that
+ * passes a stream on keeps (new reference, NULL when out of memory). */
+json_t *hypr_stream_header_rest(const struct hypr_stream_in *s);
 
 /* Typed getters for a record field; NULL/0 when missing or of another type. */
 const char *hypr_json_str(json_t *o, const char *key);

@@ -77,6 +77,8 @@ hypr build -t compose_listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 	assert_output --partial "broken.yaml:4:"
 	run -3 hypr compose -f "$C/remote.yaml" config
 	assert_output --partial "remote contexts"
+	run -3 hypr compose -f "$C/remote-string.yaml" config
+	assert_output --partial "remote-string.yaml:3: services.web.build: remote contexts (https://github.com/x/y.git) are not supported by hypr"
 	run -3 hypr compose -f "$C/noservices.yaml" config
 	assert_output --partial "no services"
 	run -3 hypr compose -f "$C/badargs.yaml" config

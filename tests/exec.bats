@@ -210,6 +210,20 @@ EOF
 	[[ $stderr == *"base image 'busybox' not resolved"* ]]
 }
 
+@test "exec: a record with a missing or mistyped field is one error naming stream, line and field" {
+	plan <<'EOF'
+FROM busybox
+ENV A=1
+EOF
+	jq -c 'if .type == "instr" then del(.op) else . end' "$T/res" > "$T/noop"
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/noop"
+	[ -z "$output" ]
+	assert_equal "$stderr" "hypr-exec: resolved:3: instr record: op: missing"
+	jq -c 'if .type == "stage" then .image.layers[0].size = "big" else . end' "$T/res" > "$T/bad"
+	run --separate-stderr -3 "$HYPR_EXEC" -q -C "$CTX" < "$T/bad"
+	assert_equal "$stderr" "hypr-exec: resolved:2: stage record: image.layers[0].size: not an integer"
+}
+
 @test "exec: COPY honours .dockerignore with exceptions, globs and directory contents" {
 	mkdir -p "$CTX/src/a" "$CTX/src/b" "$CTX/logs"
 	echo 1 > "$CTX/src/a/one.c"

@@ -128,6 +128,17 @@ z d 755 0 0 0 - 1000"
 up h 644 0 0 0 base 1000"
 }
 
+@test "layer: a hard link to a directory is refused, in its layer or a lower one" {
+	printf 'd d 755 0 0\nf d/f 644 0 0 x\n' | mklayer a.tar
+	printf 'h a d\n' | mklayer b.tar
+	run --separate-stderr -3 hypr-layer --flatten a.tar b.tar
+	[ -z "$output" ]
+	assert_equal "$stderr" "hypr-layer: hard link 'a' -> 'd': a directory"
+	printf 'd d 755 0 0\nh z d\n' | mklayer c.tar
+	run --separate-stderr -3 hypr-layer --flatten c.tar
+	assert_equal "$stderr" "hypr-layer: hard link 'z' -> 'd': a directory"
+}
+
 @test "layer: later duplicate in one layer wins; names are cleaned" {
 	mklayer a.tar <<'EOF'
 r ./x
@@ -250,6 +261,18 @@ old - 644 0 0 4 $(sha12 old) 1000"
 	[[ $stderr == *"no final stage"* ]]
 	printf '{"hypr":"plan","version":1}\n' > wrong
 	run -3 hypr-layer < wrong
+}
+
+@test "layer: a step record with a missing or mistyped field is one error naming it" {
+	printf 'f a 644 0 0 a\n' | mklayer a.tar
+	a=$(layer_json a.tar)
+	steps_stream "$a" "RUN|RUN x|null|{}" | jq -c 'if .type == "step" then del(.key) else . end' > nokey
+	run --separate-stderr -3 hypr-layer < nokey
+	[ -z "$output" ]
+	assert_equal "$stderr" "hypr-layer: steps:3: step record: key: missing"
+	steps_stream "$a" "RUN|RUN x|null|{}" | jq -c 'if .type == "step" then .cached = "no" else . end' > badcached
+	run --separate-stderr -3 hypr-layer < badcached
+	assert_equal "$stderr" "hypr-layer: steps:3: step record: cached: not true or false"
 }
 
 @test "layer: --cat reads one file through whiteouts, links and opaque dirs" {

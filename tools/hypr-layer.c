@@ -13,7 +13,9 @@
 #include "cas.h"
 #include "fsutil.h"
 #include "image.h"
+#include "imagestream.h"
 #include "rootfs.h"
+#include "steps.h"
 #include "stream.h"
 #include "tool.h"
 
@@ -141,44 +143,25 @@ host_arch(void)
 	return u.machine;
 }
 
-/* {"digest","diff_id","size","media_type"} from a step's or base's layer. */
-static json_t *
-layer_obj(json_t *l, const char *where, struct hypr_err *e)
+/* A layer as the image record and the cache carry it: every field set. */
+static void
+layer_norm(struct hypr_layer *l)
 {
-	const char *d = hypr_json_str(l, "digest"), *di = hypr_json_str(l, "diff_id");
-	const char *mt = hypr_json_str(l, "media_type");
-
-	if (!d || !hypr_digest_valid(d) || (di && !hypr_digest_valid(di))) {
-		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: layer without a valid digest", where);
-		return NULL;
-	}
-	return json_pack("{s:s, s:s, s:I, s:s}", "digest", d, "diff_id", di ? di : d,
-	    "size", hypr_json_int(l, "size", 0), "media_type",
-	    mt ? mt : "application/vnd.oci.image.layer.v1.tar");
+	if (!l->diff_id[0])
+		memcpy(l->diff_id, l->digest, sizeof(l->diff_id));
+	if (!l->media_type[0])
+		snprintf(l->media_type, sizeof(l->media_type), "%s", HYPR_MEDIA_LAYER_TAR);
 }
 
 static int
-write_cache_entry(const struct hypr_root *r, json_t *step, const char *created,
-    const char *where, struct hypr_err *e)
+write_cache_entry(const struct hypr_root *r, const struct hypr_steps_step *step,
+    const char *created, struct hypr_err *e)
 {
-	const char *key = hypr_json_str(step, "key");
-	json_t *layer = json_object_get(step, "layer"), *lo = NULL;
-	int rc;
+	struct hypr_layer l = step->layer;
 
-	if (!key || !hypr_digest_valid(key))
-		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: step without a valid key", where);
-	if (json_is_object(layer) && (lo = layer_obj(layer, where, e)) == NULL)
-		return -1;
-	rc = hypr_cache_put(r, key, hypr_json_str(step, "op"), hypr_json_str(step, "created_by"),
-	    lo, created, e);
-	json_decref(lo);
-	return rc;
-}
-
-static json_t *
-or_null(json_t *v)
-{
-	return v ? json_incref(v) : json_null();
+	layer_norm(&l);
+	return hypr_cache_put(r, step->key, step->op, step->created_by,
+	    step->has_layer ? &l : NULL, created, e);
 }
 
 static void
@@ -198,6 +181,21 @@ split_platform(const char *p, const char **os, const char **arch, char *buf, siz
 		*s = '\0';
 }
 
+/* The final stage's steps: what the image record is made of. */
+struct final {
+	struct hypr_steps_rec stage;
+	struct hypr_steps_rec *steps;
+	size_t n, cap;
+};
+
+static void
+final_clear(struct final *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		hypr_steps_rec_free(&f->steps[i]);
+	f->n = 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -207,14 +205,16 @@ main(int argc, char *argv[])
 	struct hypr_root r;
 	struct hypr_stream_in in;
 	struct hypr_stream_out out;
-	json_t *rec, *stages, *final = NULL, *fsteps;
-	json_t *layers, *history, *img, *cfg = NULL, *l;
+	struct hypr_steps_header hdr;
+	struct hypr_steps_rec rec;
+	struct final fin = { 0 };
+	struct hypr_layers layers = { 0 };
+	struct hypr_image_rec img = { 0 };
+	json_t *cfg = NULL, *imgj;
 	const char *os = "linux", *arch = host_arch();
-	char created[40], chain[HYPR_DIGEST_LEN + 1], pbuf[128], where[64];
+	char created[40], chain[HYPR_DIGEST_LEN + 1], pbuf[128];
 	int64_t epoch;
-	long final_idx = -1;
-	size_t i;
-	int rv;
+	int rv, have_final = 0;
 
 	hypr_prog = "hypr-layer";
 	hypr_tool_events();	/* HYPR_EVENTS_FD: warnings and errors as records */
@@ -227,112 +227,112 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage(stderr, HYPR_EXIT_USAGE);
 	hypr_refuse_tty_stdin("a steps stream");
-	stages = json_object();
-	fsteps = json_array();
 	if ((epoch = hypr_image_epoch(&e)) < -1)
 		hypr_die_err(&e);
 	hypr_image_time(epoch >= 0 ? epoch : (int64_t)time(NULL), created, sizeof(created));
 	if (hypr_root_open(&r, o.root, &e) < 0)
 		hypr_die_err(&e);
-	if (hypr_stream_open(&in, stdin, "steps", "steps", 2, known, &e) < 0)
+	if (hypr_stream_open(&in, stdin, "steps", "steps", HYPR_STEPS_VERSION, known, &e) < 0 ||
+	    hypr_steps_header(&in, &hdr, &e) < 0)
 		hypr_die_err(&e);
-	split_platform(hypr_json_str(in.header, "platform"), &os, &arch, pbuf, sizeof(pbuf));
-	while ((rv = hypr_stream_next(&in, &rec, &e)) == 1) {
-		const char *type = hypr_json_str(rec, "type");
-
-		snprintf(where, sizeof(where), "steps:%ld", in.line);
-		if (type && strcmp(type, "stage") == 0) {
-			char k[32];
-
-			snprintf(k, sizeof(k), "%lld",
-			    (long long)hypr_json_int(rec, "index", -1));
-			json_object_set(stages, k, rec);
-			if (json_is_true(json_object_get(rec, "final"))) {
-				json_decref(final);
-				final = json_incref(rec);
-				final_idx = (long)hypr_json_int(rec, "index", -1);
-				json_array_clear(fsteps);
-			}
-		} else if (type && strcmp(type, "step") == 0) {
-			json_t *layer = json_object_get(rec, "layer");
-			const char *d = hypr_json_str(layer, "digest");
+	split_platform(hdr.platform, &os, &arch, pbuf, sizeof(pbuf));
+	while ((rv = hypr_steps_next(&in, &rec, &e)) == 1) {
+		if (rec.kind == HYPR_STEPS_STAGE && rec.u.stage.final) {
+			hypr_steps_rec_free(&fin.stage);
+			final_clear(&fin);
+			fin.stage = rec;
+			have_final = 1;
+			continue;
+		}
+		if (rec.kind == HYPR_STEPS_STEP) {
+			const struct hypr_steps_step *s = &rec.u.step;
 
 			/* hypr_die() while rec is alive: the messages point into it */
-			if (json_is_object(layer) && (!d || !hypr_digest_valid(d)))
-				hypr_die(HYPR_EXIT_INPUT, "%s: step layer without a valid digest", where);
-			if (d && !hypr_blob_has(&r, d))
-				hypr_die(HYPR_EXIT_INPUT, "%s: layer %s of step %lld is not in the store",
-				    where, d, (long long)hypr_json_int(rec, "n", 0));
-			if (!json_is_true(json_object_get(rec, "cached")) &&
-			    write_cache_entry(&r, rec, created, where, &e) < 0)
+			if (s->has_layer && !hypr_blob_has(&r, s->layer.digest))
+				hypr_die(HYPR_EXIT_INPUT, "steps:%ld: layer %s of step %d is not in the store",
+				    in.line, s->layer.digest, s->n);
+			if (!s->cached && write_cache_entry(&r, s, created, &e) < 0)
 				hypr_die_err(&e);
-			if (final && hypr_json_int(rec, "stage", -2) == final_idx)
-				json_array_append(fsteps, rec);
+			if (have_final && s->stage == fin.stage.u.stage.index) {
+				if (fin.n == fin.cap) {
+					size_t cap = fin.cap ? fin.cap * 2 : 16;
+					struct hypr_steps_rec *v = realloc(fin.steps, cap * sizeof(*v));
+
+					if (v == NULL)
+						hypr_die_errno("hypr-layer");
+					fin.steps = v;
+					fin.cap = cap;
+				}
+				fin.steps[fin.n++] = rec;
+				continue;
+			}
 		}
-		json_decref(rec);
+		hypr_steps_rec_free(&rec);
 	}
 	if (rv < 0)
 		hypr_die_err(&e);
-	if (final == NULL)
+	if (!have_final)
 		hypr_die(HYPR_EXIT_INPUT, "steps: no final stage in the stream");
-	split_platform(hypr_json_str(final, "platform"), &os, &arch, pbuf, sizeof(pbuf));
+	split_platform(fin.stage.u.stage.platform, &os, &arch, pbuf, sizeof(pbuf));
 
-	layers = json_array();
-	history = json_array();
-	json_array_foreach(json_object_get(final, "base_layers"), i, l) {
-		json_t *lo = layer_obj(l, "base_layers", &e);
+	for (size_t i = 0; i < fin.stage.u.stage.nbase_layers; i++) {
+		struct hypr_layer l = fin.stage.u.stage.base_layers[i];
 
-		if (lo == NULL)
+		layer_norm(&l);
+		if (!hypr_blob_has(&r, l.digest))
+			hypr_die(HYPR_EXIT_INPUT, "base layer %s is not in the store", l.digest);
+		if (hypr_layers_add(&layers, &l, &e) < 0)
 			hypr_die_err(&e);
-		if (!hypr_blob_has(&r, hypr_json_str(lo, "digest")))
-			hypr_die(HYPR_EXIT_INPUT, "base layer %s is not in the store",
-			    hypr_json_str(lo, "digest"));
-		json_array_append_new(layers, lo);
 	}
-	cfg = json_object_get(final, "config");
-	json_array_foreach(fsteps, i, l) {
-		json_t *layer = json_object_get(l, "layer"), *h;
-		int empty = !json_is_object(layer);
+	cfg = fin.stage.u.stage.config;
+	if ((img.history = calloc(fin.n + 1, sizeof(*img.history))) == NULL)
+		hypr_die_errno("hypr-layer");
+	for (size_t i = 0; i < fin.n; i++) {
+		const struct hypr_steps_step *s = &fin.steps[i].u.step;
+		struct hypr_image_history *h = &img.history[img.nhistory++];
 
-		if (!empty) {
-			json_t *lo = layer_obj(layer, "step", &e);
+		if (s->has_layer) {
+			struct hypr_layer l = s->layer;
 
-			if (lo == NULL)
+			layer_norm(&l);
+			if (hypr_layers_add(&layers, &l, &e) < 0)
 				hypr_die_err(&e);
-			json_array_append_new(layers, lo);
 		}
-		if (json_is_object(json_object_get(l, "config")))
-			cfg = json_object_get(l, "config");
-		h = json_pack("{s:s, s:s}", "created", created, "created_by",
-		    hypr_json_str(l, "created_by") ? hypr_json_str(l, "created_by") : "");
-		if (empty)
-			json_object_set_new(h, "empty_layer", json_true());
-		json_array_append_new(history, h);
+		if (s->config)
+			cfg = s->config;
+		h->created = created;
+		h->created_by = s->created_by ? s->created_by : "";
+		h->empty_layer = !s->has_layer;
 	}
-	if (hypr_image_chain_id(layers, chain, &e) < 0)
+	if (hypr_image_chain_id(layers.v, layers.n, chain, &e) < 0)
 		hypr_die_err(&e);
-	img = json_pack("{s:s, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o}",
-	    "type", "image",
-	    "stage", or_null(json_object_get(final, "name")),
-	    "architecture", arch, "os", os, "created", created,
-	    "base", or_null(json_object_get(final, "base")),
-	    "build_args", json_is_object(json_object_get(in.header, "build_args")) ?
-	    json_incref(json_object_get(in.header, "build_args")) : json_object(),
-	    "layers", layers, "chain", chain,
-	    "config", json_is_object(cfg) ? json_incref(cfg) : json_object(),
-	    "history", history);
-	if (img == NULL)
+	img.stage = fin.stage.u.stage.name;
+	img.architecture = arch;
+	img.os = os;
+	img.created = created;
+	img.has_base = fin.stage.u.stage.has_base;
+	img.base_ref = fin.stage.u.stage.base.ref;
+	img.base_digest = fin.stage.u.stage.base.digest;
+	img.build_args = hdr.build_args;
+	img.layers = layers.v;
+	img.nlayers = layers.n;
+	img.chain = chain;
+	img.config = cfg;
+	if ((imgj = hypr_image_rec_json(&img)) == NULL)
 		hypr_die(HYPR_EXIT_SYSTEM, "building the image record");
 	/* one sync for every cache entry of the build, not one each */
 	if (hypr_cache_sync(&r, &e) < 0)
 		hypr_die_err(&e);
-	if (hypr_stream_begin(&out, stdout, "image", 1, NULL, &e) < 0 ||
-	    hypr_stream_put(&out, img, &e) < 0 || hypr_stream_end(&out, &e) < 0)
+	if (hypr_stream_begin(&out, stdout, "image", HYPR_IMAGE_VERSION, NULL, &e) < 0 ||
+	    hypr_stream_put(&out, imgj, &e) < 0 || hypr_stream_end(&out, &e) < 0)
 		hypr_die_err(&e);
-	json_decref(img);
-	json_decref(final);
-	json_decref(fsteps);
-	json_decref(stages);
+	json_decref(imgj);
+	free(img.history);
+	hypr_layers_free(&layers);
+	final_clear(&fin);
+	free(fin.steps);
+	hypr_steps_rec_free(&fin.stage);
+	hypr_steps_header_free(&hdr);
 	hypr_stream_close(&in);
 	return hypr_close_stdout();
 }

@@ -11,6 +11,7 @@
 #include "cas.h"
 #include "fsutil.h"
 #include "image.h"
+#include "imagestream.h"
 #include "rootfs.h"
 #include "squash.h"
 #include "stream.h"
@@ -210,41 +211,35 @@ stream_mode(struct opts *o)
 
 	if (hypr_root_open(&r, o->root, &e) < 0)
 		hypr_die_err(&e);
-	if (hypr_stream_open(&in, stdin, "image", "image", 1, known, &e) < 0)
+	if (hypr_stream_open(&in, stdin, "image", "image", HYPR_IMAGE_VERSION, known, &e) < 0)
 		hypr_die_err(&e);
-	extra = json_deep_copy(in.header);
-	json_object_del(extra, "hypr");
-	json_object_del(extra, "version");
-	if (hypr_stream_begin(&out, stdout, "image", 1, extra, &e) < 0)
+	if ((extra = hypr_stream_header_rest(&in)) == NULL)
+		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+	if (hypr_stream_begin(&out, stdout, "image", HYPR_IMAGE_VERSION, extra, &e) < 0)
 		hypr_die_err(&e);
 	json_decref(extra);
 	while ((rv = hypr_stream_next(&in, &rec, &e)) == 1) {
-		const char *type = hypr_json_str(rec, "type");
-
-		if (type && strcmp(type, "image") == 0) {
-			json_t *layers = json_object_get(rec, "layers"), *l;
-			const char **ds = calloc(json_array_size(layers) + 1, sizeof(char *));
+		if (hypr_image_rec_is(rec)) {
+			struct hypr_image_rec img;
+			struct hypr_image_squashfs sq = { .compression = o->sq.comp };
 			char d[HYPR_DIGEST_LEN + 1];
 			uint64_t size = 0;
-			size_t i;
+			const char **ds;
 			int built;
 
-			if (ds == NULL)
+			if (hypr_image_rec_decode(rec, in.name, in.line, &img, &e) < 0)
+				hypr_die_err(&e);
+			if ((ds = hypr_layers_digests(img.layers, img.nlayers)) == NULL)
 				hypr_die_errno("squash");
-			if (!json_is_array(layers))
-				hypr_die(HYPR_EXIT_INPUT, "image:%ld: image record without layers", in.line);
-			json_array_foreach(layers, i, l) {
-				ds[i] = hypr_json_str(l, "digest");
-				if (!ds[i] || !hypr_digest_valid(ds[i]))
-					hypr_die(HYPR_EXIT_INPUT, "image:%ld: layer %zu: bad digest",
-					    in.line, i);
-			}
-			if (hypr_rootfs_squashfs_blob(&r, ds, json_array_size(layers), &o->sq,
-			    d, &size, &built, &e) < 0)
+			if (hypr_rootfs_squashfs_blob(&r, ds, img.nlayers, &o->sq, d, &size, &built,
+			    &e) < 0)
 				hypr_die_err(&e);
 			free(ds);
-			json_object_set_new(rec, "squashfs", json_pack("{s:s, s:I, s:s}",
-			    "digest", d, "size", (json_int_t)size, "compression", o->sq.comp));
+			hypr_image_rec_free(&img);
+			sq.digest = d;
+			sq.size = (int64_t)size;
+			if (hypr_image_rec_set_squashfs(rec, &sq, &e) < 0)
+				hypr_die_err(&e);
 		}
 		if (hypr_stream_put(&out, rec, &e) < 0)
 			hypr_die_err(&e);

@@ -10,7 +10,9 @@
 
 #include "auth.h"
 #include "fetch.h"
+#include "map.h"
 #include "net.h"
+#include "plan.h"
 #include "registry.h"
 #include "stream.h"
 #include "tool.h"
@@ -171,18 +173,22 @@ open_plan(FILE *in, const char ***known)
 /* RUN --mount from= values that name no stage are images: resolve each
  * once into the record's mount_from (hypr-resolved(5)). */
 static int
-mount_images(struct fetch *f, json_t *rec, const char *platform, struct hypr_err *e)
+mount_images(struct fetch *f, struct hypr_plan_instr *in, const char *platform,
+    struct hypr_err *e)
 {
-	json_t *specs = json_object_get(json_object_get(rec, "flags"), "mount"), *x;
-	json_t *mf = json_object_get(rec, "mount_from");
-	size_t i;
+	struct hypr_map added = { 0 };
+	const char **specs;
+	size_t n;
 
-	json_array_foreach(specs, i, x) {
-		const char *s = json_string_value(x), *p;
+	if (hypr_plan_flag_all(in, "mount", &specs, &n, e) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *p;
 		char from[1024];
 		json_t *img;
+		int r;
 
-		for (p = s; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+		for (p = specs[i]; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
 			size_t l = strcspn(p, ",");
 
 			if (l > 5 && !strncasecmp(p, "from=", 5) && l - 5 < sizeof(from)) {
@@ -191,17 +197,28 @@ mount_images(struct fetch *f, json_t *rec, const char *platform, struct hypr_err
 				break;
 			}
 		}
-		if (!p || !*p || strchr(from, '$') || json_object_get(mf, from))
+		/* a stage (the plan's own entry), a variable, or resolved already */
+		if (!p || !*p || strchr(from, '$') || hypr_plan_mount_from(in, from) ||
+		    hypr_map_get(&added, from))
 			continue;
 		if (fetch_resolve(f, from, platform, &img, e) < 0)
-			return -1;
-		if (mf == NULL) {
-			mf = json_object();
-			json_object_set_new(rec, "mount_from", mf);
+			goto fail;
+		r = hypr_plan_instr_add_mount_image(in, from, img, e);
+		json_decref(img);
+		if (r < 0)
+			goto fail;
+		if (hypr_map_set(&added, from, (void *)1, NULL) < 0) {
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+			goto fail;
 		}
-		json_object_set_new(mf, from, json_pack("{s:o}", "image", img));
 	}
+	free(specs);
+	hypr_map_free(&added, NULL);
 	return 0;
+fail:
+	free(specs);
+	hypr_map_free(&added, NULL);
+	return -1;
 }
 
 static int
@@ -209,9 +226,12 @@ resolve_stream(struct fetch *f, const char *platform, struct hypr_err *e)
 {
 	struct hypr_stream_in in;
 	struct hypr_stream_out out;
-	json_t *hdr, *rec, *plats, *img;
+	struct hypr_plan_header h;
+	struct hypr_plan_rec rec;
+	json_t *hdr = NULL, *img;
 	const char **known;
 	const char *dflt;
+	struct hypr_map plats = { 0 };	/* stage index -> its platform */
 	FILE *pf = open_plan(stdin, &known);
 	int k, rc = -1;
 
@@ -219,63 +239,75 @@ resolve_stream(struct fetch *f, const char *platform, struct hypr_err *e)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading the plan");
 	if (hypr_stream_open(&in, pf, "plan", "plan", 1, known, e) < 0)
 		return -1;
-	plats = json_object();
-	hdr = json_deep_copy(in.header);
-	json_object_del(hdr, "hypr");
-	json_object_del(hdr, "version");
-	if (platform)
-		json_object_set_new(hdr, "platform", json_string(platform));
-	dflt = hypr_json_str(hdr, "platform");
+	if (hypr_plan_header(&in, &h, e) < 0) {
+		hypr_stream_close(&in);
+		return -1;
+	}
+	if ((hdr = hypr_plan_resolved_header(&in, platform)) == NULL) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		goto fail;
+	}
+	dflt = platform ? platform : h.platform;
 	if (hypr_stream_begin(&out, stdout, "resolved", 1, hdr, e) < 0)
 		goto fail;
-	while ((k = hypr_stream_next(&in, &rec, e)) == 1) {
-		const char *type = hypr_json_str(rec, "type");
-		json_int_t line = json_integer_value(json_array_get(
-		    json_object_get(rec, "line"), 0));
+	while ((k = hypr_plan_next(&in, &rec, e)) == 1) {
+		if (rec.kind == HYPR_PLAN_STAGE) {
+			struct hypr_plan_stage *st = &rec.u.stage;
+			const char *p = st->platform && *st->platform ? st->platform : dflt;
+			char idx[32], *old = NULL, *copy = strdup(p ? p : "");
 
-		if (type && !strcmp(type, "stage")) {
-			const char *base = hypr_json_str(rec, "base");
-			const char *p = hypr_json_str(rec, "platform");
+			snprintf(idx, sizeof(idx), "%d", st->index);
+			if (copy == NULL || hypr_map_set(&plats, idx, copy, (void **)&old) < 0) {
+				free(copy);
+				hypr_plan_rec_free(&rec);
+				hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+				goto fail;
+			}
+			free(old);
+			if (strcmp(st->base, "scratch") != 0 && st->base_stage < 0) {
+				if (fetch_resolve(f, st->base, p, &img, e) < 0) {
+					hypr_err_prefix(e, "line %ld", st->line[0]);
+					hypr_plan_rec_free(&rec);
+					goto fail;
+				}
+				k = hypr_plan_stage_set_image(st, img, e);
+				json_decref(img);
+				if (k < 0) {
+					hypr_plan_rec_free(&rec);
+					goto fail;
+				}
+			}
+		} else if (rec.kind == HYPR_PLAN_INSTR) {
+			struct hypr_plan_instr *ins = &rec.u.instr;
+			const char *from = hypr_plan_flag(ins, "from");
+			const char *p;
 			char idx[32];
 
+			snprintf(idx, sizeof(idx), "%d", ins->stage);
+			p = hypr_map_get(&plats, idx);
 			if (!p || !*p)
 				p = dflt;
-			snprintf(idx, sizeof(idx), "%lld",
-			    (long long)hypr_json_int(rec, "index", -1));
-			json_object_set_new(plats, idx, json_string(p ? p : ""));
-			if (base && strcmp(base, "scratch") != 0 &&
-			    !json_object_get(rec, "base_stage")) {
-				if (fetch_resolve(f, base, p, &img, e) < 0) {
-					hypr_err_prefix(e, "line %lld", (long long)line);
-					json_decref(rec);
+			if (from && *from && ins->from_stage < 0) {
+				if (fetch_resolve(f, from, p, &img, e) < 0) {
+					hypr_err_prefix(e, "line %ld: --from", ins->line[0]);
+					hypr_plan_rec_free(&rec);
 					goto fail;
 				}
-				json_object_set_new(rec, "image", img);
-			}
-		} else if (type && !strcmp(type, "instr")) {
-			const char *from = hypr_json_str(json_object_get(rec, "flags"), "from");
-			char idx[32];
-			const char *p;
-
-			snprintf(idx, sizeof(idx), "%lld",
-			    (long long)hypr_json_int(rec, "stage", -1));
-			p = hypr_json_str(plats, idx);
-			if (from && *from && !json_object_get(rec, "from_stage")) {
-				if (fetch_resolve(f, from, p && *p ? p : dflt, &img, e) < 0) {
-					hypr_err_prefix(e, "line %lld: --from", (long long)line);
-					json_decref(rec);
+				k = hypr_plan_instr_set_from_image(ins, img, e);
+				json_decref(img);
+				if (k < 0) {
+					hypr_plan_rec_free(&rec);
 					goto fail;
 				}
-				json_object_set_new(rec, "from_image", img);
 			}
-			if (mount_images(f, rec, p && *p ? p : dflt, e) < 0) {
-				hypr_err_prefix(e, "line %lld: --mount from", (long long)line);
-				json_decref(rec);
+			if (mount_images(f, ins, p, e) < 0) {
+				hypr_err_prefix(e, "line %ld: --mount from", ins->line[0]);
+				hypr_plan_rec_free(&rec);
 				goto fail;
 			}
 		}
-		k = hypr_stream_put(&out, rec, e);
-		json_decref(rec);
+		k = hypr_stream_put(&out, rec.json, e);
+		hypr_plan_rec_free(&rec);
 		if (k < 0)
 			goto fail;
 	}
@@ -283,8 +315,9 @@ resolve_stream(struct fetch *f, const char *platform, struct hypr_err *e)
 		goto fail;
 	rc = 0;
 fail:
+	hypr_map_free(&plats, free);
 	json_decref(hdr);
-	json_decref(plats);
+	hypr_plan_header_free(&h);
 	hypr_stream_close(&in);
 	return rc;
 }

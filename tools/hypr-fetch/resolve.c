@@ -9,6 +9,7 @@
 #include "fetch.h"
 #include "net.h"
 #include "oci.h"
+#include "plan.h"
 #include "registry.h"
 #include "stream.h"
 #include "tool.h"
@@ -41,43 +42,48 @@ static int
 build_image(const char *ref, const char *index, const char *mdigest,
     const char *mt, json_t *man, json_t *cfg, json_t **image, struct hypr_err *e)
 {
-	json_t *layers = json_array(), *l, *diff = json_object_get(
-	    json_object_get(cfg, "rootfs"), "diff_ids"), *d, *diffs = json_array();
+	struct hypr_plan_image im = { .ref = ref, .digest = mdigest, .index = index,
+		.media_type = mt };
+	json_t *diff = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids"), *l;
 	json_t *ml = json_object_get(man, "layers");
 	char plat[128];
 	const char *os = hypr_json_str(cfg, "os"), *arch = hypr_json_str(cfg, "architecture");
 	const char *var = hypr_json_str(cfg, "variant");
 	size_t i;
 
-	if (!json_is_array(diff) || json_array_size(diff) != json_array_size(ml)) {
-		json_decref(layers);
-		json_decref(diffs);
+	if (!json_is_array(diff) || json_array_size(diff) != json_array_size(ml))
 		return hypr_err_set(e, HYPR_EXIT_INPUT,
 		    "image config has %zu diff_ids for %zu layers",
 		    json_array_size(diff), json_array_size(ml));
-	}
+	if ((im.layers = calloc(json_array_size(ml) + 1, sizeof(*im.layers))) == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	json_array_foreach(ml, i, l) {
 		const char *lmt = hypr_json_str(l, "mediaType");
+		const char *di = json_string_value(json_array_get(diff, i));
 
-		json_array_append_new(layers, json_pack("{s:s,s:O,s:s}",
-		    "digest", hypr_json_str(l, "digest"), "size", json_object_get(l, "size"),
-		    "media_type", lmt ? lmt : "application/vnd.oci.image.layer.v1.tar+gzip"));
-	}
-	json_array_foreach(diff, i, d) {
-		if (!hypr_digest_valid(json_string_value(d))) {
-			json_decref(layers);
-			json_decref(diffs);
+		if (!hypr_digest_valid(di)) {
+			free(im.layers);
 			return hypr_err_set(e, HYPR_EXIT_INPUT, "image config: bad diff_id");
 		}
-		json_array_append(diffs, d);
+		if (lmt && strlen(lmt) >= HYPR_MEDIA_TYPE_MAX) {
+			free(im.layers);
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "manifest layer %zu: media type "
+			    "longer than %d bytes", i, HYPR_MEDIA_TYPE_MAX - 1);
+		}
+		hypr_layer_set(&im.layers[i], hypr_json_str(l, "digest"),
+		    json_integer_value(json_object_get(l, "size")),
+		    lmt ? lmt : HYPR_MEDIA_LAYER_GZIP);
+		snprintf(im.layers[i].diff_id, sizeof(im.layers[i].diff_id), "%s", di);
 	}
+	im.nlayers = json_array_size(ml);
 	snprintf(plat, sizeof(plat), "%s/%s%s%s", os ? os : "linux",
 	    arch ? arch : "unknown", var ? "/" : "", var ? var : "");
-	*image = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o}", "ref", ref, "digest", mdigest,
-	    "media_type", mt, "config", hypr_json_str(json_object_get(man, "config"), "digest"),
-	    "platform", plat, "layers", layers, "diff_ids", diffs);
-	if (index)
-		json_object_set_new(*image, "index", json_string(index));
+	im.platform = plat;
+	im.config = hypr_json_str(json_object_get(man, "config"), "digest");
+	*image = hypr_plan_image_json(&im);
+	free(im.layers);
+	if (*image == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "fsutil.h"
+#include "imagestream.h"
 #include "stream.h"
 #include "tool.h"
 
@@ -55,8 +56,9 @@ cmd_store(int argc, char *argv[])
 	char **tags = NULL;
 	const char *iidfile = NULL;
 	size_t nt = 0;
-	json_t *rec, *img = NULL, *m, *labels = json_object();
-	int c, rv, quiet = 0;
+	struct hypr_image_rec img = { 0 };
+	json_t *rec, *m, *cfg = NULL, *labels = json_object();
+	int c, rv, quiet = 0, found = 0;
 	char id[HYPR_DIGEST_LEN + 1];
 
 	if ((tags = calloc((size_t)argc + 1, sizeof(char *))) == NULL)
@@ -93,37 +95,37 @@ cmd_store(int argc, char *argv[])
 	if (optind != argc)
 		usage(stderr, HYPR_EXIT_USAGE);
 	hypr_refuse_tty_stdin("an image stream");
-	if (hypr_stream_open(&in, stdin, "image", "image", 1, known, &e) < 0)
+	if (hypr_stream_open(&in, stdin, "image", "image", HYPR_IMAGE_VERSION, known, &e) < 0)
 		hypr_die_err(&e);
 	while ((rv = hypr_stream_next(&in, &rec, &e)) == 1) {
-		const char *type = hypr_json_str(rec, "type");
-
-		if (type && strcmp(type, "image") == 0) {
-			json_decref(img);
-			img = rec;
-		} else {
-			json_decref(rec);
+		if (hypr_image_rec_is(rec)) {
+			hypr_image_rec_free(&img);
+			if (hypr_image_rec_decode(rec, in.name, in.line, &img, &e) < 0)
+				hypr_die_err(&e);
+			found = 1;
 		}
+		json_decref(rec);
 	}
 	if (rv < 0)
 		hypr_die_err(&e);
 	hypr_stream_close(&in);
-	if (img == NULL)
+	if (!found)
 		hypr_die(HYPR_EXIT_INPUT, "image: no image record in the stream");
 	if (json_object_size(labels) > 0) {
 		/* Into the config, so the labels are part of the image ID. */
-		json_t *cfg = json_object_get(img, "config"), *l;
+		json_t *l;
 
-		if (!json_is_object(cfg))
-			json_object_set_new(img, "config", cfg = json_object());
+		cfg = img.config ? json_deep_copy(img.config) : json_object();
 		if (!json_is_object(l = json_object_get(cfg, "Labels")))
 			json_object_set_new(cfg, "Labels", l = json_object());
 		json_object_update(l, labels);
+		img.config = cfg;
 	}
 	json_decref(labels);
-	if ((m = hypr_store_manifest(img, &e)) == NULL)
+	if ((m = hypr_store_manifest(&img, &e)) == NULL)
 		hypr_die_err(&e);
-	json_decref(img);
+	hypr_image_rec_free(&img);
+	json_decref(cfg);
 	snprintf(id, sizeof(id), "%s", hypr_json_str(m, "id"));
 	if (hypr_store_open(&s, opt_root, 1, &e) < 0 ||
 	    hypr_store_put(&s, m, (const char *const *)tags, nt, &e) < 0)

@@ -729,8 +729,36 @@ hypr_exec_close(struct hypr_exec *x)
 
 	if (c == NULL)
 		return;
-	for (size_t i = 0; i < c->nstages; i++)
-		run_stop(c, &c->stages[i]);
-	/* the rest is freed with the process: the stream records, the stages'
-	 * configs and trees live as long as the run */
+	for (size_t i = 0; i < c->nstages; i++) {
+		struct stage *st = &c->stages[i];
+
+		run_stop(c, st);
+		for (size_t k = 0; k < st->ninstrs; k++)
+			hypr_plan_instr_free(&st->instrs[k]);
+		free(st->instrs);
+		hypr_plan_stage_free(&st->rec);
+		json_decref(st->config);
+		hypr_layers_free(&st->layers);
+		free(st->author);
+		hypr_vars_free(&st->args);
+		hypr_vars_free(&st->vars);
+		hypr_map_free(&st->envpos, NULL);
+		hypr_map_free(&st->declared, NULL);
+		hypr_map_free(&st->rootmeta, tnode_free);	/* rootfs: tmpdirs_remove */
+	}
+	free(c->stages);
+	hypr_plan_header_free(&c->hdr);
+	hypr_vars_free(&c->global_args);
+	for (size_t i = 0; i < c->nhosts; i++)
+		free(c->hosts[i]);
+	free(c->hosts);
+	for (size_t i = 0; i < c->nsecrets; i++) {
+		free(c->secrets[i].id);
+		free(c->secrets[i].src);
+		free(c->secrets[i].env);
+	}
+	hypr_ignore_free(c->ignore);
+	tree_listings_free(c);
+	tmpdirs_remove();
+	free(c);
 }

@@ -187,6 +187,8 @@ int arg_is_proxy(const char *name);
 int tree_build(struct ctx *c, const struct hypr_layer *layers, size_t n, struct tree *t,
     struct hypr_err *e);
 void tree_free(struct tree *t);
+/* The layer listings tree_build read (hypr_exec_close). */
+void tree_listings_free(struct ctx *c);
 /* Resolve symlinks of a path inside the tree (rooted); out is malloc'd,
  * without leading "/" ("" is the root). follow_last: resolve the last too. */
 int tree_resolve(const struct tree *t, const char *path, int follow_last,
@@ -264,6 +266,8 @@ struct sroot {
 
 /* exec_sources.c: source namespaces (context, stage, image, archive) */
 /* A directory in this process's temp dir, removed with it. */
+/* Remove every directory make_tmpdir made (at exit, or hypr_exec_close). */
+void tmpdirs_remove(void);
 char *make_tmpdir(struct ctx *c, const char *what, struct hypr_err *e);
 /* a/b, malloc'd. */
 char *path_join(const char *a, const char *b);

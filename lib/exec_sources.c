@@ -29,8 +29,8 @@
 static char **tmpdirs;
 static size_t ntmpdirs;
 
-static void
-cleanup_tmpdirs(void)
+void
+tmpdirs_remove(void)
 {
 	for (size_t i = 0; i < ntmpdirs; i++) {
 		hypr_rm_rf(tmpdirs[i], NULL);
@@ -53,7 +53,7 @@ make_tmpdir(struct ctx *c, const char *what, struct hypr_err *e)
 		return NULL;
 	}
 	if (ntmpdirs == 0)
-		atexit(cleanup_tmpdirs);
+		atexit(tmpdirs_remove);
 	if ((v = realloc(tmpdirs, (ntmpdirs + 1) * sizeof(*v))) != NULL)
 		tmpdirs = v;
 	if (v == NULL || (tmpdirs[ntmpdirs] = strdup(path)) == NULL) {

@@ -70,6 +70,12 @@ norm_name(const char *name, int *bad)
 	return out;
 }
 
+void
+tree_listings_free(struct ctx *c)
+{
+	hypr_map_free(&c->listings, listing_free);
+}
+
 static int
 listing_push(struct listing *l, char *path, int kind, const struct tnode *n)
 {

@@ -302,6 +302,10 @@ void mounts_free(struct rmount *m, size_t n);
 json_t *mounts_key(const struct rmount *m, size_t n);
 /* Before the step: phase 0 (for the key) bind sources as tar blobs;
  * phase 1 (a miss) cache disks attached and locked, secrets read. */
+/* Attach m's cache mounts to the stage (again after a restart: m->disk
+ * is set from the stage's disks). */
+int mounts_attach_caches(struct ctx *c, struct stage *st, struct rmount *m, size_t n,
+    struct hypr_err *e);
 int mounts_prepare(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, struct rmount *m,
     size_t n, int phase, struct hypr_err *e);
 /* The mounts of the VM request; env-only secrets appended to env. */
@@ -319,8 +323,9 @@ int mount_source(struct ctx *c, struct stage *st, const struct hypr_plan_instr *
 int run_step(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, struct step *s,
     struct hypr_err *e);
 int run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e);
+/* Stop the stage's VM (also to boot another with other disks or a
+ * network: the layers are imported again) and release its cache disks. */
 void run_stop(struct ctx *c, struct stage *st);
-void run_restart(struct ctx *c, struct stage *st);
 void run_kill_all(struct ctx *c);
 int64_t clamp_time(const struct ctx *c, int64_t t);
 

@@ -533,6 +533,16 @@ cache_attach(struct ctx *c, struct stage *st, struct rmount *m, struct hypr_err 
 	return 0;
 }
 
+int
+mounts_attach_caches(struct ctx *c, struct stage *st, struct rmount *m, size_t n,
+    struct hypr_err *e)
+{
+	for (size_t i = 0; i < n; i++)
+		if (m[i].type == 'c' && cache_attach(c, st, &m[i], e) < 0)
+			return -1;
+	return 0;
+}
+
 void
 caches_release(struct stage *st)
 {

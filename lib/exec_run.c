@@ -256,9 +256,29 @@ step_net(struct ctx *c, const struct hypr_plan_instr *instr, struct hypr_err *e)
 	return hypr_err_set(e, HYPR_EXIT_INPUT, "RUN --network=%s: want default or none", net);
 }
 
-/* Before a boot: the stage's remaining RUNs tell whether its VM needs a
- * network and which cache disks (attached and locked now: disks cannot be
- * added to a running VM; a later surprise restarts it). */
+/* The cache ids of m not attached to the stage yet. */
+static size_t
+new_caches(const struct stage *st, const struct rmount *m, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int seen = m[i].type != 'c';
+
+		for (size_t j = 0; j < st->ncaches && !seen; j++)
+			seen = !strcmp(st->caches[j].id, m[i].id);
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = m[j].type == 'c' && !strcmp(m[j].id, m[i].id);
+		k += !seen;
+	}
+	return k;
+}
+
+/* Before a boot: the stage's remaining RUNs, from the one booting, tell
+ * whether its VM needs a network and which cache disks (attached and
+ * locked now: disks cannot be added to a running VM). They are taken while
+ * they fit in the VM's virtio devices (hypr_vm_cache_room); the first RUN
+ * that does not fit restarts the VM when its turn comes. */
 static int
 boot_needs(struct ctx *c, struct stage *st, struct hypr_err *e)
 {
@@ -266,16 +286,27 @@ boot_needs(struct ctx *c, struct stage *st, struct hypr_err *e)
 	for (size_t i = st->pos; i < st->nall; i++) {
 		const struct hypr_plan_instr *x = &st->all[i];
 		struct rmount *m = NULL;
-		size_t n = 0;
+		size_t n = 0, want;
 		struct hypr_err ig = { 0 };
+		int net, room;
 
 		if (strcmp(x->op, "RUN") != 0)
 			continue;
-		if (step_net(c, x, &ig) == 1)
-			st->vm_net = 1;
+		net = st->vm_net || step_net(c, x, &ig) == 1;
 		/* a later step's bad mount is that step's error, not this one's */
 		if (mounts_parse(c, st, x, &m, &n, &ig) < 0)
 			continue;
+		want = st->ncaches + new_caches(st, m, n);
+		room = hypr_vm_cache_room(st->nbase > 0, net);
+		if (want > (size_t)room) {
+			mounts_free(m, n);
+			if (i == st->pos)
+				return hypr_err_set(e, HYPR_EXIT_INPUT, "%zu cache mounts%s in one RUN: "
+				    "the build VM has room for %d (QEMU's microvm has %d virtio devices)",
+				    want, net ? " and a network" : "", room, HYPR_VM_TRANSPORTS);
+			break;
+		}
+		st->vm_net = net;
 		for (size_t k = 0; k < n; k++)
 			if (m[k].type == 'c' && mounts_prepare(c, st, x, &m[k], 1, 1, e) < 0) {
 				mounts_free(m, n);
@@ -429,14 +460,19 @@ run_step(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, s
 		goto out;
 	if (mounts_prepare(c, st, instr, mts, nmts, 1, e) < 0)
 		goto out;
-	/* a network or a cache disk the VM was not booted with: boot again */
-	for (size_t i = 0; i < nmts && st->vm; i++)
-		if (mts[i].type == 'c' && (size_t)mts[i].disk >= st->vm_caches)
-			run_restart(c, st);
-	if (st->vm && net && !st->vm_net)
-		run_restart(c, st);
-	if (st->vm == NULL && boot(c, st, e) < 0)
-		goto out;
+	/* a network or a cache disk the VM was not booted with: boot again,
+	 * this step's disks first (their numbers change) */
+	{
+		int again = net && !st->vm_net;
+
+		for (size_t i = 0; i < nmts; i++)
+			again |= mts[i].type == 'c' && (size_t)mts[i].disk >= st->vm_caches;
+		if (again) {
+			run_stop(c, st);
+			if (boot(c, st, e) < 0 || mounts_attach_caches(c, st, mts, nmts, e) < 0)
+				goto out;
+		}
+	}
 	if (run_import_pending(c, st, e) < 0)
 		goto out;
 	for (size_t i = 0; i < nmts; i++) {
@@ -536,25 +572,6 @@ out:
 	json_decref(argv);
 	json_decref(env);
 	return rc;
-}
-
-/* Stop the stage's VM to boot another (more disks, a network); the
- * layers are imported again, the cache disks stay locked. */
-void
-run_restart(struct ctx *c, struct stage *st)
-{
-	struct hypr_err e = { 0 };
-
-	if (st->vm != NULL) {
-		if (hypr_vm_stop(st->vm, &e) < 0)
-			exec_warn(c, "stopping the build VM: %s", e.msg);
-		st->vm = NULL;
-	}
-	if (st->vmdir[0]) {
-		hypr_rm_rf(st->vmdir, NULL);
-		st->vmdir[0] = '\0';
-	}
-	hypr_map_free(&st->sent, NULL);
 }
 
 void

@@ -54,12 +54,13 @@ struct hypr_vm {
 	int paused;		/* QEMU stopped the guest (STOP event) */
 	char pause_why[64];
 	char *dir;		/* private temp dir: disks, logs */
-	int outfd, infd;
+	int iofd;		/* io disk: [0, in_base) diffs out, [in_base, +DISK_SIZE) in */
+	uint64_t in_base;
 	int scratch;		/* layers on an ext4 disk (else guest tmpfs) */
 	char accel[4];
 	int canary;		/* KVM canary boot: 0 none, 1 passed, -1 failed */
 	uint64_t disk;		/* scratch (build) disk size */
-	uint64_t out_size;	/* out disk size: a diff of a full build disk fits */
+	uint64_t out_size;	/* out region: a diff of a full build disk fits */
 	int disk_full;		/* the last RUN left the build disk full */
 	uint32_t step;
 	int dead;
@@ -846,7 +847,17 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	if (o->ncaches > HYPR_VM_MAX_CACHES)
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: more than %d cache mounts",
 		    HYPR_VM_MAX_CACHES);
-	ndisks = (o->runtime ? 0 : 2) + (o->base != NULL) + vm->scratch + (int)o->ncaches;
+	ndisks = (o->runtime ? 0 : 1) + (o->base != NULL) + vm->scratch + (int)o->ncaches;
+	{
+		int used = ndisks + (o->net || o->nfwds || (o->guestfwds && o->guestfwds[0])) +
+		    (int)o->nshares + 1;	/* + the control port */
+
+		if (!distro && used > HYPR_VM_TRANSPORTS)
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "%s VM: %d virtio devices wanted, "
+			    "QEMU's microvm has %d (%zu cache disks, %zu shared directories)",
+			    o->runtime ? "runtime" : "build", used, HYPR_VM_TRANSPORTS,
+			    o->ncaches, o->nshares);
+	}
 	/* A distribution kernel finds virtio-mmio devices only through ACPI,
 	 * hangs with noapictimer, and spends 0.3 s in crypto self-tests. */
 	if (!strcmp(accel, "kvm"))
@@ -920,20 +931,13 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 		argv[a++] = "virtio-blk-device,drive=scratch,serial=scratch";
 	}
 	if (!o->runtime) {
-		if (qemu_path(qp, sizeof qp, vm->dir, "/out.raw") < 0 ||
-		    snprintf(drive[d], sizeof drive[d], "id=out,file=%s,format=raw,if=none,cache=unsafe,werror=report,rerror=report", qp) >= (int)sizeof drive[d])
+		if (qemu_path(qp, sizeof qp, vm->dir, "/io.raw") < 0 ||
+		    snprintf(drive[d], sizeof drive[d], "id=io,file=%s,format=raw,if=none,cache=unsafe,werror=report,rerror=report", qp) >= (int)sizeof drive[d])
 			goto toolong;
 		argv[a++] = "-drive";
 		argv[a++] = drive[d++];
 		argv[a++] = "-device";
-		argv[a++] = "virtio-blk-device,drive=out,serial=out";
-		if (qemu_path(qp, sizeof qp, vm->dir, "/in.raw") < 0 ||
-		    snprintf(drive[d], sizeof drive[d], "id=in,file=%s,format=raw,if=none,readonly=on,rerror=report", qp) >= (int)sizeof drive[d])
-			goto toolong;
-		argv[a++] = "-drive";
-		argv[a++] = drive[d++];
-		argv[a++] = "-device";
-		argv[a++] = "virtio-blk-device,drive=in,serial=in";
+		argv[a++] = "virtio-blk-device,drive=io,serial=io";
 	}
 	for (size_t k = 0; k < o->ncaches; k++) {
 		if (qemu_path(qp, sizeof qp, o->caches[k].image, NULL) < 0 ||
@@ -1074,13 +1078,17 @@ vm_free(struct hypr_vm *vm)
 		close(vm->sock);
 	if (vm->pidfd >= 0)
 		close(vm->pidfd);
-	if (vm->outfd >= 0)
-		close(vm->outfd);
-	if (vm->infd >= 0)
-		close(vm->infd);
+	if (vm->iofd >= 0)
+		close(vm->iofd);
 	vm_cleanup_files(vm);
 	free(vm->rbuf);
 	free(vm);
+}
+
+int
+hypr_vm_cache_room(int has_base, int net)
+{
+	return HYPR_VM_TRANSPORTS - 3 - (has_base != 0) - (net != 0);
 }
 
 int
@@ -1096,7 +1104,7 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 	if (!vm)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: out of memory");
 	vm->pid = -1;
-	vm->sock = vm->pidfd = vm->outfd = vm->infd = vm->qmp = -1;
+	vm->sock = vm->pidfd = vm->iofd = vm->qmp = -1;
 	vm->watch_fd = vm->cur_watch = o->watch_fd > 0 ? o->watch_fd : -1;
 	vm->rcap = 1 << 16;
 	if (!(vm->rbuf = malloc(vm->rcap))) {
@@ -1123,11 +1131,18 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 		return -1;
 	}
 	vm->runtime = o->runtime;
-	if (!o->runtime && (disk_limit(vm, o, e) < 0 ||
-	    make_disk(vm, "out", vm->out_size, &vm->outfd, e) < 0 ||
-	    make_disk(vm, "in", DISK_SIZE, &vm->infd, e) < 0)) {
-		vm_free(vm);
-		return -1;
+	/* one io disk (a virtio transport is scarce: hypr_vm_cache_room):
+	 * diffs come out at its start, tars go in after the out region */
+	if (!o->runtime) {
+		if (disk_limit(vm, o, e) < 0) {
+			vm_free(vm);
+			return -1;
+		}
+		vm->in_base = (vm->out_size + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
+		if (make_disk(vm, "io", vm->in_base + DISK_SIZE, &vm->iofd, e) < 0) {
+			vm_free(vm);
+			return -1;
+		}
 	}
 	(void)root;
 	if (o->nshares > HYPR_VM_MAX_SHARES) {
@@ -1419,7 +1434,7 @@ copy_range(int from, off_t off, uint64_t len, int to, struct hypr_err *e)
 int
 hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struct hypr_err *e)
 {
-	unsigned char req[16], *p;
+	unsigned char req[24], *p;
 	uint32_t n;
 	int type;
 	uint64_t l;
@@ -1429,6 +1444,7 @@ hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struc
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
 	hypr_proto_put64(req, (uint64_t)epoch);
 	hypr_proto_put64(req + 8, 0);
+	hypr_proto_put64(req + 16, vm->out_size);
 	if (send_frame(vm, HYPR_MSG_DIFF, req, sizeof req, e) < 0) {
 		vm_reap(vm, 1);
 		return -1;
@@ -1446,16 +1462,16 @@ hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struc
 	consume(vm);
 	if (l > vm->out_size)
 		return vm_fail(vm, e, HYPR_EXIT_SYSTEM, "diff: bad length from the guest");
-	if (copy_range(vm->outfd, 0, l, out_fd, e) < 0)
+	if (copy_range(vm->iofd, 0, l, out_fd, e) < 0)
 		return -1;
 	/* give the space back; the next diff rewrites from offset 0 */
-	fallocate(vm->outfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)((l + 4095) & ~4095ull));
+	fallocate(vm->iofd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)((l + 4095) & ~4095ull));
 	*len = l;
 	return 0;
 }
 
-/* Decompress a tar (any filter libarchive reads) onto the in disk; *total
- * gets its length. */
+/* Decompress a tar (any filter libarchive reads) into the io disk's in
+ * region; *total gets its length. */
 static int
 fill_in_disk(struct hypr_vm *vm, const char *tar_path, uint64_t *total, struct hypr_err *e)
 {
@@ -1477,7 +1493,11 @@ fill_in_disk(struct hypr_vm *vm, const char *tar_path, uint64_t *total, struct h
 		return -1;
 	}
 	while ((r = archive_read_data_block(a, &blk, &sz, &off)) == ARCHIVE_OK) {
-		if (pwrite(vm->infd, blk, sz, (off_t)off) != (ssize_t)sz) {
+		if ((uint64_t)off + sz > DISK_SIZE) {
+			archive_read_free(a);
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: larger than the in disk", tar_path);
+		}
+		if (pwrite(vm->iofd, blk, sz, (off_t)(vm->in_base + (uint64_t)off)) != (ssize_t)sz) {
 			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: writing the in disk");
 			archive_read_free(a);
 			return -1;
@@ -1491,12 +1511,10 @@ fill_in_disk(struct hypr_vm *vm, const char *tar_path, uint64_t *total, struct h
 		return -1;
 	}
 	archive_read_free(a);
-	if (*total > DISK_SIZE)
-		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: larger than the in disk", tar_path);
 	return 0;
 }
 
-/* Send a request naming [0, total) of the in disk; wait for IMPORTED. */
+/* Send a request naming [0, total) of the in region; wait for IMPORTED. */
 static int
 in_disk_request(struct hypr_vm *vm, int type, uint64_t total, const char *name,
     const char *tar_path, const char *what, struct hypr_err *e)
@@ -1509,7 +1527,7 @@ in_disk_request(struct hypr_vm *vm, int type, uint64_t total, const char *name,
 	if (nl > 63)
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: %s: name too long", what);
 	vm->step++;
-	hypr_proto_put64(req, 0);
+	hypr_proto_put64(req, vm->in_base);
 	hypr_proto_put64(req + 8, total);
 	if (nl)
 		memcpy(req + 16, name, nl);
@@ -1526,7 +1544,8 @@ in_disk_request(struct hypr_vm *vm, int type, uint64_t total, const char *name,
 		return hypr_err_prefix(e, "%s", tar_path);
 	}
 	consume(vm);
-	fallocate(vm->infd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)((total + 4095) & ~4095ull));
+	fallocate(vm->iofd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)vm->in_base,
+	    (off_t)((total + 4095) & ~4095ull));
 	return 0;
 }
 

@@ -21,6 +21,13 @@ struct hypr_vm_cache {
 };
 #define HYPR_VM_MAX_CACHES 32
 
+/* QEMU's microvm without ACPI has 8 virtio-mmio transports: the control
+ * port, every disk, every shared directory and the network take one each. */
+#define HYPR_VM_TRANSPORTS 8
+/* How many cache disks a build VM can take beside its control port, io
+ * disk, scratch disk, base disk (has_base) and network (net). */
+int hypr_vm_cache_room(int has_base, int net);
+
 /* A host port forwarded to the guest (hypr run -p): QEMU user networking. */
 struct hypr_vm_fwd {
 	int udp;

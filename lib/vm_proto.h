@@ -18,9 +18,9 @@
 enum hypr_proto_type {
 	/* host -> guest */
 	HYPR_MSG_RUN = 'R',	/* TLV: argv*, env*, cwd, user, host, time, net, hosts*, mounts* */
-	HYPR_MSG_DIFF = 'D',	/* i64 epoch (-1 none), u64 out-disk offset */
-	HYPR_MSG_IMPORT = 'I',	/* u64 in-disk offset, u64 length */
-	HYPR_MSG_MOUNTDATA = 'M',	/* u64 in-disk offset, u64 length, name */
+	HYPR_MSG_DIFF = 'D',	/* i64 epoch (-1 none), u64 io-disk offset, u64 end */
+	HYPR_MSG_IMPORT = 'I',	/* u64 io-disk offset, u64 length */
+	HYPR_MSG_MOUNTDATA = 'M',	/* u64 io-disk offset, u64 length, name */
 	HYPR_MSG_QUIT = 'Q',	/* empty */
 	/* host -> guest, a runtime VM (hypr run); step = the process id */
 	HYPR_MSG_START = 'S',	/* TLV as RUN, plus tty, stdin, winsize, exec */

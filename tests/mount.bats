@@ -105,6 +105,24 @@ http_serve() {
 	[[ $stderr == *"#1 0"* ]]
 }
 
+@test "mount: more cache disks than the VM has virtio devices for: the VM boots again; one RUN with too many fails at its line" {
+	# base, network: room for 3 cache disks; d does not fit beside a, b, c
+	df 'FROM busybox:latest' \
+		'RUN --network=default --mount=type=cache,id=a,target=/a echo a > /a/f' \
+		'RUN --mount=type=cache,id=b,target=/b echo b > /b/f' \
+		'RUN --mount=type=cache,id=c,target=/c echo c > /c/f' \
+		'RUN --mount=type=cache,id=d,target=/d echo d > /d/f' \
+		'RUN --mount=type=cache,id=a,target=/a --mount=type=cache,id=b,target=/b --mount=type=cache,id=c,target=/c --mount=type=cache,id=d,target=/d cat /a/f /b/f /c/f /d/f | tr -d "\n"'
+	run -0 --separate-stderr hypr build --keep k -t v:1 "$C"
+	[[ $stderr == *"#5 abcd"* ]]
+	run -0 jq -r 'select(.end == true) | .vm_boots' k/steps.jsonl
+	assert_output 2
+	df 'FROM busybox:latest' 'RUN true' \
+		'RUN --network=default --mount=type=cache,id=a,target=/a --mount=type=cache,id=b,target=/b --mount=type=cache,id=c,target=/c --mount=type=cache,id=d,target=/d true'
+	run -3 --separate-stderr hypr build -t v:2 "$C"
+	[[ $stderr == *"hypr-exec: $C/Dockerfile:3: RUN --network=default "*": 4 cache mounts and a network in one RUN: the build VM has room for 3 (QEMU's microvm has 8 virtio devices)"* ]]
+}
+
 @test "mount: cache sharing: locked waits for a busy cache, private takes a fresh one" {
 	df 'FROM busybox:latest' 'RUN --mount=type=cache,id=shared1,target=/c echo x > /c/f'
 	run -0 hypr build -q -t s:1 "$C"

@@ -45,19 +45,24 @@ __archive_write_entry_filetype_unsupported(struct archive *a,
 struct out {
 	int fd;
 	uint64_t off;		/* disk offset of buf[0] */
+	uint64_t end;		/* the out region ends here (the in region follows) */
 	unsigned char *buf;	/* GUEST_BUF bytes, 4 KiB aligned */
 	size_t used;
 	uint64_t total;
 	int err;
 };
 
-/* n bytes at p to the out disk at o->off (O_DIRECT: p, n and the offset
+/* n bytes at p to the io disk at o->off (O_DIRECT: p, n and the offset
  * are multiples of the 512-byte sector) */
 static int
 out_pwrite(struct out *o, const unsigned char *p, size_t n)
 {
 	size_t done = 0;
 
+	if (o->off + n > o->end) {
+		o->err = ENOSPC;
+		return -1;
+	}
 	while (done < n) {
 		ssize_t w = pwrite(o->fd, p + done, n - done, (off_t)(o->off + done));
 		if (w < 0 && errno == EINTR)
@@ -93,7 +98,7 @@ out_write(struct archive *a, void *arg, const void *p, size_t n)
 		/* sector-aligned file data mapped by write_data: the disk
 		 * takes it from the page cache, no copy in the guest */
 		if (out_pwrite(o, s, n) < 0) {
-			archive_set_error(a, o->err, "writing the out disk");
+			archive_set_error(a, o->err, "writing the io disk");
 			return -1;
 		}
 		o->total += n;
@@ -104,7 +109,7 @@ out_write(struct archive *a, void *arg, const void *p, size_t n)
 		o->used += n;
 		o->total += n;
 		if (o->used == GUEST_BUF && out_flush(o, GUEST_BUF) < 0) {
-			archive_set_error(a, o->err, "writing the out disk");
+			archive_set_error(a, o->err, "writing the io disk");
 			return -1;
 		}
 		return (la_ssize_t)n;
@@ -119,7 +124,7 @@ out_write(struct archive *a, void *arg, const void *p, size_t n)
 		s += k;
 		left -= k;
 		if (o->used == GUEST_BUF && out_flush(o, GUEST_BUF) < 0) {
-			archive_set_error(a, o->err, "writing the out disk");
+			archive_set_error(a, o->err, "writing the io disk");
 			return -1;
 		}
 	}
@@ -278,7 +283,7 @@ write_mapped(struct diff *d, int fd, const char *path, off_t size, off_t *left)
 	if (map == MAP_FAILED)
 		return 0;
 	if (o->used && out_flush(o, o->used) < 0) {
-		guest_seterr(d->err, d->errlen, "writing the out disk: %s", strerror(o->err));
+		guest_seterr(d->err, d->errlen, "writing the io disk: %s", strerror(o->err));
 		munmap(map, (size_t)size);
 		return -1;
 	}
@@ -678,10 +683,10 @@ out:
 }
 
 int
-guest_diff(const char *layerdir, int outfd, uint64_t off, int64_t epoch,
+guest_diff(const char *layerdir, int outfd, uint64_t off, uint64_t end, int64_t epoch,
     uint64_t *len, char *err, size_t errlen)
 {
-	struct out o = { .fd = outfd, .off = off };
+	struct out o = { .fd = outfd, .off = off, .end = end };
 	struct diff d = { .epoch = epoch, .err = err, .errlen = errlen, .out = &o };
 	int rc = -1, dfd;
 
@@ -722,12 +727,12 @@ guest_diff(const char *layerdir, int outfd, uint64_t off, int64_t epoch,
 		size_t n = (o.used + 4095) & ~(size_t)4095;
 		memset(o.buf + o.used, 0, n - o.used);
 		if (out_flush(&o, n) < 0) {
-			guest_seterr(err, errlen, "writing the out disk: %s", strerror(o.err));
+			guest_seterr(err, errlen, "writing the io disk: %s", strerror(o.err));
 			goto out;
 		}
 	}
 	if (fdatasync(outfd) < 0 && errno != EINVAL) {
-		guest_seterr(err, errlen, "out disk: fdatasync: %s", strerror(errno));
+		guest_seterr(err, errlen, "io disk: fdatasync: %s", strerror(errno));
 		goto out;
 	}
 	*len = o.total;

@@ -44,7 +44,7 @@ in_read(struct archive *a, void *arg, const void **p)
 		r = pread(in->fd, in->buf, want, (off_t)aoff);
 	while (r < 0 && errno == EINTR);
 	if (r < 0) {
-		archive_set_error(a, errno, "reading the in disk");
+		archive_set_error(a, errno, "reading the io disk");
 		return -1;
 	}
 	if ((size_t)r <= skew)

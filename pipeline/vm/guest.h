@@ -105,10 +105,10 @@ __attribute__((noreturn)) void runtime(uint32_t id, unsigned char *p, size_t n);
 /* ---- guest-diff.c ---- */
 
 /* Write layerdir as an OCI layer tar at byte off of the raw disk outfd
- * (opened O_DIRECT): whiteouts as .wh.NAME, opaque dirs as .wh..wh..opq,
+ * (opened O_DIRECT), never at or past byte end: whiteouts as .wh.NAME, opaque dirs as .wh..wh..opq,
  * trusted.overlay.* dropped, other xattrs as PAX SCHILY.xattr, hard links,
  * names sorted, mtimes clamped to epoch when epoch >= 0. */
-int guest_diff(const char *layerdir, int outfd, uint64_t off, int64_t epoch,
+int guest_diff(const char *layerdir, int outfd, uint64_t off, uint64_t end, int64_t epoch,
     uint64_t *len, char *err, size_t errlen);
 
 /* ---- guest-import.c ---- */

@@ -48,7 +48,7 @@
 extern char **environ;
 
 int ctl = -1;			/* the hypr.ctl port */
-static int outdisk = -1, indisk = -1;
+static int iodisk = -1;		/* diffs out, imports in (hypr-guest(7)) */
 static char basedev[512], scratchdev[512], cachedev[MAX_CACHES][512];
 static unsigned nlayers;
 int debug;
@@ -248,10 +248,8 @@ find_disks(int want)
 				snprintf(basedev, sizeof basedev, "%s", p);
 			else if (!strcmp(serial, "scratch"))
 				snprintf(scratchdev, sizeof scratchdev, "%s", p);
-			else if (!strcmp(serial, "out") && outdisk < 0)
-				outdisk = open(p, O_RDWR | O_DIRECT | O_CLOEXEC);
-			else if (!strcmp(serial, "in") && indisk < 0)
-				indisk = open(p, O_RDONLY | O_DIRECT | O_CLOEXEC);
+			else if (!strcmp(serial, "io") && iodisk < 0)
+				iodisk = open(p, O_RDWR | O_DIRECT | O_CLOEXEC);
 			else if (!strncmp(serial, "cache", 5) && atoi(serial + 5) < MAX_CACHES)
 				snprintf(cachedev[atoi(serial + 5)], sizeof cachedev[0], "%s", p);
 		}
@@ -261,7 +259,9 @@ find_disks(int want)
 			return;
 		if (hypr_now() - t0 > 20)
 			fatal("found %d of %d disks", found, want);
-		outdisk = indisk = -1;
+		if (iodisk >= 0)
+			close(iodisk);
+		iodisk = -1;
 		basedev[0] = scratchdev[0] = 0;
 		memset(cachedev, 0, sizeof cachedev);
 		usleep(2000);
@@ -482,7 +482,7 @@ boot(void)
 	lo_up();
 	net_up();
 	if (debug)
-		logmsg("ready: base=%s out=%d in=%d", basedev[0] ? basedev : "none", outdisk, indisk);
+		logmsg("ready: base=%s io=%d", basedev[0] ? basedev : "none", iodisk);
 	send_frame(HYPR_MSG_READY, 0, "hypr-init " VERSION, strlen("hypr-init " VERSION));
 }
 static int
@@ -664,18 +664,19 @@ static void
 do_diff(uint32_t step, unsigned char *p, size_t n)
 {
 	char dir[64], err[1024];
-	uint64_t len = 0, off;
+	uint64_t len = 0, off, end;
 	int64_t epoch;
 	unsigned char rep[8];
 
-	if (n < 16) {
+	if (n < 24) {
 		send_error(step, "DIFF: malformed request");
 		return;
 	}
 	epoch = (int64_t)hypr_proto_get64(p);
 	off = hypr_proto_get64(p + 8);
-	if (outdisk < 0) {
-		send_error(step, "DIFF: no out disk");
+	end = hypr_proto_get64(p + 16);
+	if (iodisk < 0) {
+		send_error(step, "DIFF: no io disk");
 		return;
 	}
 	if (nlayers == 0) {
@@ -688,7 +689,7 @@ do_diff(uint32_t step, unsigned char *p, size_t n)
 	}
 	snprintf(dir, sizeof dir, L "/%u", nlayers);
 	double t0 = hypr_now();
-	if (guest_diff(dir, outdisk, off, epoch, &len, err, sizeof err) < 0) {
+	if (guest_diff(dir, iodisk, off, end, epoch, &len, err, sizeof err) < 0) {
 		send_error(step, "DIFF: %s", err);
 		return;
 	}
@@ -712,8 +713,8 @@ do_import(uint32_t step, unsigned char *p, size_t n)
 	}
 	off = hypr_proto_get64(p);
 	len = hypr_proto_get64(p + 8);
-	if (indisk < 0) {
-		send_error(step, "IMPORT: no in disk");
+	if (iodisk < 0) {
+		send_error(step, "IMPORT: no io disk");
 		return;
 	}
 	if (layer > HYPR_PROTO_MAX_LAYERS) {
@@ -725,7 +726,7 @@ do_import(uint32_t step, unsigned char *p, size_t n)
 	snprintf(err, sizeof err, L "/w/%u", layer);
 	mkdir(err, 0755);
 	err[0] = 0;
-	if (guest_import(indisk, off, len, dir, err, sizeof err) < 0) {
+	if (guest_import(iodisk, off, len, dir, err, sizeof err) < 0) {
 		/* the half-extracted layer must not become a lower */
 		guest_rm_rf(dir);
 		send_error(step, "IMPORT: %s", err);
@@ -735,7 +736,7 @@ do_import(uint32_t step, unsigned char *p, size_t n)
 	send_frame(HYPR_MSG_IMPORTED, step, NULL, 0);
 }
 
-/* RUN --mount data: a tar from the in disk extracted into /L/M/NAME (a
+/* RUN --mount data: a tar from the io disk extracted into /L/M/NAME (a
  * bind source) or into cache disk K's root (seeding a new cache). */
 static void
 do_mountdata(uint32_t step, unsigned char *p, size_t n)
@@ -761,10 +762,10 @@ do_mountdata(uint32_t step, unsigned char *p, size_t n)
 		snprintf(dir, sizeof dir, L "/M/%s", name);
 	mkdir(dir, 0755);
 	err[0] = 0;
-	if (indisk < 0 || guest_import(indisk, off, len, dir, err, sizeof err) < 0) {
+	if (iodisk < 0 || guest_import(iodisk, off, len, dir, err, sizeof err) < 0) {
 		if (strncmp(name, "cache", 5))
 			guest_rm_rf(dir);
-		send_error(step, "MOUNTDATA: %s", indisk < 0 ? "no in disk" : err);
+		send_error(step, "MOUNTDATA: %s", iodisk < 0 ? "no io disk" : err);
 		return;
 	}
 	send_frame(HYPR_MSG_IMPORTED, step, NULL, 0);

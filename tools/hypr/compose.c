@@ -189,6 +189,9 @@ order(struct proj *p, const int *want, int deps, size_t *nout)
 	size_t *out = calloc(n + 1, sizeof *out);
 	int *state = calloc(n + 1, sizeof *state);	/* 0 new, 1 visiting, 2 done */
 	size_t *stack = calloc(n + 1, sizeof *stack), *pos = calloc(n + 1, sizeof *pos);
+	const struct hypr_compose_service *bad = NULL;
+	const char *bad_dep = NULL;
+	int undefined = 0;
 
 	if (!out || !state || !stack || !pos)
 		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
@@ -205,14 +208,14 @@ order(struct proj *p, const int *want, int deps, size_t *nout)
 			if (pos[top - 1] < sv->ndepends_on) {
 				const char *dn = sv->depends_on[pos[top - 1]++].key;
 				size_t d = svc_index(p, dn);
-				if (d == (size_t)-1)
-					hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: service %s depends on undefined "
-					    "service %s", p->c.file, sv->line, sv->name, dn);
+				if (d == (size_t)-1 || (state[d] == 1 && (deps || want[d]))) {
+					bad = sv;
+					bad_dep = dn;
+					undefined = d == (size_t)-1;
+					goto out;
+				}
 				if (!deps && !want[d])
 					continue;
-				if (state[d] == 1)
-					hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: dependency cycle: %s and %s",
-					    p->c.file, sv->line, sv->name, dn);
 				if (state[d] == 0) {
 					state[d] = 1;
 					stack[top] = d;
@@ -225,9 +228,19 @@ order(struct proj *p, const int *want, int deps, size_t *nout)
 			top--;
 		}
 	}
+out:
+	/* freed before exiting, which a leak checker would otherwise report */
 	free(state);
 	free(stack);
 	free(pos);
+	if (bad) {
+		free(out);
+		if (undefined)
+			hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: service %s depends on undefined "
+			    "service %s", p->c.file, bad->line, bad->name, bad_dep);
+		hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: dependency cycle: %s and %s",
+		    p->c.file, bad->line, bad->name, bad_dep);
+	}
 	*nout = k;
 	return out;
 }

@@ -6,12 +6,17 @@ load helpers
 setup_file() {
 	export HYPR_ROOT="$BATS_FILE_TMPDIR/root"
 	mkdir -p "$HYPR_ROOT"
-	# the VM tests need images; the others need none
-	if [[ ${BATS_FILTER_TAGS-} != *'!vm'* ]]; then
-		hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
-		hypr build -q -t hello "$HYPR_SRC/examples/hello" >/dev/null
-		hypr build -q -t rt "$HYPR_SRC/tests/fixtures/run" >/dev/null
-	fi
+}
+
+# images: what the VM tests run, built once per file by the first that
+# needs them (the others need none, nor a guest kernel: the sanitizer
+# build in CI runs them without one)
+images() {
+	[ ! -e "$BATS_FILE_TMPDIR/images" ] || return 0
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	hypr build -q -t hello "$HYPR_SRC/examples/hello" >/dev/null
+	hypr build -q -t rt "$HYPR_SRC/tests/fixtures/run" >/dev/null
+	touch "$BATS_FILE_TMPDIR/images"
 }
 
 teardown() {
@@ -47,6 +52,7 @@ logs_have() { # NAME TEXT
 
 # bats test_tags=vm
 @test "run: examples/hello prints its greeting, exits 0, and --rm leaves nothing" {
+	images
 	run --separate-stderr -0 hypr run --rm hello
 	assert_output "Hello from a hypr microVM image
 built by hypr"
@@ -60,6 +66,7 @@ built by hypr"
 
 # bats test_tags=vm
 @test "run: -e, --env-file, -u, -w, --entrypoint, the image's ENV and WORKDIR" {
+	images
 	printf '# a comment\nFROMFILE=yes\nGREETING=from the file\n' > "$BATS_TEST_TMPDIR/env"
 	run -0 hypr run --rm --env-file "$BATS_TEST_TMPDIR/env" -e A=1 -e 'B=two words' hello \
 		sh -c 'echo "$A|$B|$FROMFILE|$GREETING|$(pwd)|$(id -u):$(id -g)|$HOME"'
@@ -80,6 +87,7 @@ built by hypr"
 
 # bats test_tags=vm
 @test "run: the command's exit status is hypr's; stdout and stderr apart; 127 and 126" {
+	images
 	run --separate-stderr -42 hypr run --rm hello sh -c 'echo out; echo err >&2; exit 42'
 	assert_output "out"
 	assert_equal "$stderr" "err"
@@ -95,6 +103,7 @@ built by hypr"
 
 # bats test_tags=vm
 @test "run: -i feeds stdin (5 MB through the window); without it stdin is /dev/null" {
+	images
 	head -c 5000000 /dev/urandom > "$BATS_TEST_TMPDIR/big"
 	run -0 hypr run -i --rm hello md5sum < "$BATS_TEST_TMPDIR/big"
 	assert_output "$(md5sum < "$BATS_TEST_TMPDIR/big")"
@@ -105,6 +114,7 @@ built by hypr"
 
 # bats test_tags=vm
 @test "run: -p forwards a loopback port to busybox httpd in the VM" {
+	images
 	local port
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	run -0 hypr run -d --name web -p "$port:80" rt httpd -f -h /www
@@ -135,6 +145,7 @@ nameserver 10.0.2.3"
 
 # bats test_tags=vm
 @test "run: -d, ps, logs, stop honours STOPSIGNAL; the timeout ends in SIGKILL" {
+	images
 	run -0 hypr run -d --name sig rt
 	wait_until 20 logs_have sig ready
 	run -0 hypr ps --format '{{.Names}}|{{.Image}}|{{.Command}}|{{.State}}'
@@ -170,6 +181,7 @@ k"
 
 # bats test_tags=vm
 @test "run: a health check turns healthy, then unhealthy, and ps says so" {
+	images
 	run -0 hypr run -d --name hc -e HEALTHY_FOR=3 rt
 	wait_until 30 status_is hc 'Up * (healthy)'
 	wait_until 30 status_is hc 'Up * (unhealthy)'
@@ -187,6 +199,7 @@ k"
 
 # bats test_tags=vm
 @test "run: exec runs next to the process: its env, user, workdir, stdin, exit status" {
+	images
 	run -0 hypr run -d --name ex -u app rt
 	wait_until 20 logs_have ex ready
 	run -0 hypr exec ex sh -c 'echo "$MODE $(id -un) $(pwd) $(hostname)"; ls /tmp'
@@ -205,6 +218,7 @@ healthy"
 
 # bats test_tags=vm
 @test "run: -v shares a host directory over 9p, read-write or :ro" {
+	images
 	mkdir -p "$BATS_TEST_TMPDIR/share"
 	echo from-host > "$BATS_TEST_TMPDIR/share/in.txt"
 	run -0 hypr run --rm -v "$BATS_TEST_TMPDIR/share:/data" hello \
@@ -223,6 +237,7 @@ healthy"
 
 # bats test_tags=vm
 @test "run: -it gives a terminal: its size, TERM, ^C to the process, the exit status" {
+	images
 	requires script
 	# shellcheck disable=SC2016
 	run -7 timeout 60 script -qec 'stty rows 30 cols 100; hypr run -it --rm hello sh' /dev/null \
@@ -243,6 +258,7 @@ healthy"
 
 # bats test_tags=vm
 @test "run: restart on-failure:2 runs it three times; a killed supervisor leaves a dead container" {
+	images
 	run -0 hypr run -d --name rs --restart on-failure:2 hello sh -c 'echo run; exit 3'
 	wait_until 40 status_is rs 'Exited (3)*'
 	run -0 hypr logs rs
@@ -288,6 +304,7 @@ run"
 
 # bats test_tags=vm
 @test "run: an image in use is refused by rmi and skipped by image prune --all" {
+	images
 	hypr build -q -t inuse "$HYPR_SRC/examples/hello" --label use=1 >/dev/null
 	id=$(hypr images -q inuse)
 	run -0 hypr run -d --name user inuse sleep 60

@@ -58,7 +58,11 @@ cache_key(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr,
 int
 cache_lookup(struct ctx *c, struct step *s)
 {
-	if (c->no_cache || !hypr_digest_valid(s->key))
-		return s->cached = 0;
-	return s->cached = hypr_cache_get(&c->root, s->key, &s->layer, &s->has_layer);
+	if (!c->no_cache && hypr_digest_valid(s->key) &&
+	    (s->cached = hypr_cache_get(&c->root, s->key, &s->layer, &s->has_layer)))
+		return 1;
+	/* a miss: every later step of the stage misses too, so a RUN to come
+	 * will need the VM; its boot overlaps this step's work */
+	run_prestart(c, s->st);
+	return s->cached = 0;
 }

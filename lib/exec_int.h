@@ -323,6 +323,9 @@ int mount_source(struct ctx *c, struct stage *st, const struct hypr_plan_instr *
 int run_step(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, struct step *s,
     struct hypr_err *e);
 int run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e);
+/* On a cache miss: launch the stage's VM when a RUN is still to come, so
+ * that its boot overlaps the work before it (HYPR_NO_PRESTART=1: not). */
+void run_prestart(struct ctx *c, struct stage *st);
 /* Stop the stage's VM (also to boot another with other disks or a
  * network: the layers are imported again) and release its cache disks. */
 void run_stop(struct ctx *c, struct stage *st);

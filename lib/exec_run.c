@@ -274,7 +274,7 @@ new_caches(const struct stage *st, const struct rmount *m, size_t n)
 	return k;
 }
 
-/* Before a boot: the stage's remaining RUNs, from the one booting, tell
+/* Before a boot: the stage's remaining RUNs, from the first one on, tell
  * whether its VM needs a network and which cache disks (attached and
  * locked now: disks cannot be added to a running VM). They are taken while
  * they fit in the VM's virtio devices (hypr_vm_cache_room); the first RUN
@@ -282,6 +282,8 @@ new_caches(const struct stage *st, const struct rmount *m, size_t n)
 static int
 boot_needs(struct ctx *c, struct stage *st, struct hypr_err *e)
 {
+	int first = 1;
+
 	st->vm_net = 0;
 	for (size_t i = st->pos; i < st->nall; i++) {
 		const struct hypr_plan_instr *x = &st->all[i];
@@ -300,12 +302,13 @@ boot_needs(struct ctx *c, struct stage *st, struct hypr_err *e)
 		room = hypr_vm_cache_room(st->nbase > 0, net);
 		if (want > (size_t)room) {
 			mounts_free(m, n);
-			if (i == st->pos)
+			if (first)
 				return hypr_err_set(e, HYPR_EXIT_INPUT, "%zu cache mounts%s in one RUN: "
 				    "the build VM has room for %d (QEMU's microvm has %d virtio devices)",
 				    want, net ? " and a network" : "", room, HYPR_VM_TRANSPORTS);
 			break;
 		}
+		first = 0;
 		st->vm_net = net;
 		for (size_t k = 0; k < n; k++)
 			if (m[k].type == 'c' && mounts_prepare(c, st, x, &m[k], 1, 1, e) < 0) {
@@ -317,8 +320,10 @@ boot_needs(struct ctx *c, struct stage *st, struct hypr_err *e)
 	return 0;
 }
 
+/* Start the stage's VM booting (hypr_vm_launch): what the RUNs from the
+ * current step on need. */
 static int
-boot(struct ctx *c, struct stage *st, struct hypr_err *e)
+launch(struct ctx *c, struct stage *st, struct hypr_err *e)
 {
 	struct hypr_vm_opts o = { 0 };
 	struct hypr_vm_cache vc[HYPR_VM_MAX_CACHES];
@@ -354,7 +359,7 @@ boot(struct ctx *c, struct stage *st, struct hypr_err *e)
 	 * killed) stops the step and kills the VM at once (POLLERR/POLLHUP). */
 	if (c->out.f && fcntl(fileno(c->out.f), F_GETFD) >= 0)
 		o.watch_fd = fileno(c->out.f);
-	if (hypr_vm_start(&st->vm, &o, e) < 0) {
+	if (hypr_vm_launch(&st->vm, &o, e) < 0) {
 		rmdir(st->vmdir);
 		st->vmdir[0] = '\0';
 		return hypr_err_prefix(e, "starting the build VM");
@@ -362,6 +367,36 @@ boot(struct ctx *c, struct stage *st, struct hypr_err *e)
 	c->vm_boots++;
 	st->imported = st->nbase;
 	return 0;
+}
+
+/* The stage's VM ready for a RUN: launched now, or earlier by
+ * run_prestart, and its READY read. */
+static int
+boot(struct ctx *c, struct stage *st, struct hypr_err *e)
+{
+	if (st->vm == NULL && launch(c, st, e) < 0)
+		return -1;
+	if (hypr_vm_ready(st->vm, e) < 0) {
+		run_stop(c, st);
+		return hypr_err_prefix(e, "starting the build VM");
+	}
+	return 0;
+}
+
+void
+run_prestart(struct ctx *c, struct stage *st)
+{
+	struct hypr_err ig = { 0 };
+
+	if (st->vm != NULL || getenv("HYPR_NO_PRESTART"))
+		return;
+	for (size_t i = st->pos; i < st->nall; i++)
+		if (strcmp(st->all[i].op, "RUN") == 0) {
+			/* a failure here is the RUN's to report, when it boots */
+			if (launch(c, st, &ig) < 0)
+				run_stop(c, st);
+			return;
+		}
 }
 
 static int
@@ -456,7 +491,7 @@ run_step(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, s
 		rc = 0;
 		goto out;
 	}
-	if (st->vm == NULL && boot(c, st, e) < 0)
+	if (boot(c, st, e) < 0)
 		goto out;
 	if (mounts_prepare(c, st, instr, mts, nmts, 1, e) < 0)
 		goto out;

@@ -67,6 +67,8 @@ struct hypr_vm {
 	unsigned char *rbuf;	/* frame reader */
 	size_t rlen, rcap;
 	double boot_secs;
+	int booting;		/* launched, READY not yet read (hypr_vm_ready) */
+	double t0, boot_deadline;
 	int watch_fd;		/* hypr_vm_opts.watch_fd, or -1 */
 	int cur_watch;		/* the fd the current wait watches, or -1 */
 	int runtime;		/* hypr run's VM: no build disks */
@@ -822,13 +824,11 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	char fsdev[HYPR_VM_MAX_SHARES][2 * PATH_MAX + 96], fsdevice[HYPR_VM_MAX_SHARES][160];
 	char *argv[MAXARGS], *netdev = NULL;
 	const char *qemu = getenv("HYPR_QEMU") ? getenv("HYPR_QEMU") : "qemu-system-x86_64";
-	int sv[2], qv[2], ndisks = 0, a = 0, type;
+	int sv[2], qv[2], ndisks = 0, a = 0;
 	long cpus = o->cpus > 0 ? o->cpus : (long)env_double("HYPR_VM_CPUS", 0);
 	long mb = o->mem_mb > 0 ? o->mem_mb : (long)env_double("HYPR_VM_MEM", 2048);
 	int debug = getenv("HYPR_VM_DEBUG") && *getenv("HYPR_VM_DEBUG") == '1';
 	double t0 = hypr_now();
-	unsigned char *p;
-	uint32_t n;
 	int distro = 0;
 
 	if (find_kernel(kernel, sizeof kernel, initrd, sizeof initrd, &distro, e) < 0)
@@ -1038,12 +1038,9 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
 	snprintf(vm->accel, sizeof vm->accel, "%s", accel);
 
-	if (recv_frame(vm, t0 + boot_timeout, &type, &p, &n, e, "waiting for the guest (boot)") < 0)
-		return -1;
-	if (type != HYPR_MSG_READY)
-		return unexpected(vm, type, p, n, e, "boot");
-	consume(vm);
-	vm->boot_secs = hypr_now() - t0;
+	vm->t0 = t0;
+	vm->boot_deadline = t0 + boot_timeout;
+	vm->booting = 1;
 	return 0;
 toolong:
 	free(netdev);
@@ -1052,6 +1049,30 @@ toolong:
 	close(qv[0]);
 	close(qv[1]);
 	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: a disk or shared path, a port or a forward is too long for QEMU");
+}
+
+/* The guest's READY after spawn: the boot is over. */
+static int
+wait_ready(struct hypr_vm *vm, struct hypr_err *e)
+{
+	unsigned char *p;
+	uint32_t n;
+	int type;
+
+	if (!vm->booting)
+		return 0;
+	vm->booting = 0;
+	/* launched long ago (work overlapped the boot): a READY that came in
+	 * time is in the socket, read at once */
+	if (vm->boot_deadline < hypr_now() + 0.1)
+		vm->boot_deadline = hypr_now() + 0.1;
+	if (recv_frame(vm, vm->boot_deadline, &type, &p, &n, e, "waiting for the guest (boot)") < 0)
+		return -1;
+	if (type != HYPR_MSG_READY)
+		return unexpected(vm, type, p, n, e, "boot");
+	consume(vm);
+	vm->boot_secs = hypr_now() - vm->t0;
+	return 0;
 }
 
 static void
@@ -1092,7 +1113,7 @@ hypr_vm_cache_room(int has_base, int net)
 }
 
 int
-hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_err *e)
+hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_err *e)
 {
 	struct hypr_vm *vm = calloc(1, sizeof *vm);
 	const char *accel = getenv("HYPR_ACCEL");
@@ -1181,7 +1202,8 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 		/* The nested KVM here passes ioctl probes yet dies on a real
 		 * kernel: only a real boot within a short deadline counts. */
 		struct hypr_err ce = { 0 };
-		if (spawn(vm, o, "kvm", env_double("HYPR_KVM_CANARY_TIMEOUT", 3), &ce) == 0) {
+		if (spawn(vm, o, "kvm", env_double("HYPR_KVM_CANARY_TIMEOUT", 3), &ce) == 0 &&
+		    wait_ready(vm, &ce) == 0) {
 			fact_write("accel", "kvm\n");
 			vm->canary = 1;
 			*out = vm;
@@ -1209,6 +1231,25 @@ hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_er
 		return -1;
 	}
 	*out = vm;
+	return 0;
+}
+
+int
+hypr_vm_ready(struct hypr_vm *vm, struct hypr_err *e)
+{
+	return wait_ready(vm, e);
+}
+
+int
+hypr_vm_start(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_err *e)
+{
+	if (hypr_vm_launch(out, o, e) < 0)
+		return -1;
+	if (wait_ready(*out, e) < 0) {
+		hypr_vm_kill(*out);
+		*out = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -1353,6 +1394,8 @@ hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct
 	double deadline;
 	hypr_vm_output_fn *out = r->output ? r->output : default_output;
 
+	if (wait_ready(vm, e) < 0)
+		return -1;
 	if (vm->dead)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
 	if (!r->argv || !r->argv[0])
@@ -1440,6 +1483,8 @@ hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struc
 	uint64_t l;
 	double timeout = env_double("HYPR_DIFF_TIMEOUT", 3600);
 
+	if (wait_ready(vm, e) < 0)
+		return -1;
 	if (vm->dead)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
 	hypr_proto_put64(req, (uint64_t)epoch);
@@ -1554,6 +1599,8 @@ hypr_vm_import(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e)
 {
 	uint64_t total;
 
+	if (wait_ready(vm, e) < 0)
+		return -1;
 	if (vm->dead)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
 	if (fill_in_disk(vm, tar_path, &total, e) < 0)
@@ -1567,6 +1614,8 @@ hypr_vm_mount_data(struct hypr_vm *vm, const char *tar_path, const char *name,
 {
 	uint64_t total;
 
+	if (wait_ready(vm, e) < 0)
+		return -1;
 	if (vm->dead)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
 	if (!name || !*name || strchr(name, '/') || name[0] == '.')
@@ -1587,6 +1636,11 @@ hypr_vm_stop(struct hypr_vm *vm, struct hypr_err *e)
 
 	if (!vm)
 		return 0;
+	if (vm->booting) {
+		/* nothing in it yet: no clean shutdown to wait for */
+		hypr_vm_kill(vm);
+		return 0;
+	}
 	if (vm->held) {
 		consume(vm);
 		vm->held = 0;

@@ -118,6 +118,13 @@ struct hypr_vm_run {
 /* Boot a VM (kernel and initramfs found as hypr-guest(7) says); waits for READY. */
 int hypr_vm_start(struct hypr_vm **vm, const struct hypr_vm_opts *o,
     struct hypr_err *e);
+/* The same in two halves, to overlap the boot with other work: launch
+ * returns once QEMU runs (a KVM canary boot still waits); ready waits for
+ * READY, and so does the first call that needs the guest. After a failed
+ * ready the VM is dead: hypr_vm_stop or hypr_vm_kill frees it. Stopping a
+ * VM that is still booting kills it. */
+int hypr_vm_launch(struct hypr_vm **vm, const struct hypr_vm_opts *o, struct hypr_err *e);
+int hypr_vm_ready(struct hypr_vm *vm, struct hypr_err *e);
 /* Run one step in a new overlay layer. *status gets the exit code, or
  * 128+signal; a timeout is an error (HYPR_EXIT_STEP) with the VM killed;
  * so is a watched fd's POLLERR/POLLHUP (HYPR_EXIT_SYSTEM, "reader gone"). */

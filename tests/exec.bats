@@ -862,6 +862,18 @@ EOF
 	run jq -c 'select(.end) | .vm_boots' "$T/steps"
 	assert_output 1
 	[[ $stderr == *"#4 1"$'\n'"#4 1"$'\n'"#4 2"* ]]
+	# a miss after the stage's last RUN launches no VM (the boot is
+	# started early only for a RUN still to come)
+	plan <<'EOF'
+FROM busybox
+COPY a /a
+RUN cat /a > /from-run
+COPY b /b
+EOF
+	steps
+	assert_cached true true false
+	run jq -c 'select(.end) | .vm_boots' "$T/steps"
+	assert_output 0
 }
 
 @test "exec: COPY into an existing directory without a slash; bad EXPOSE is bad input" {

@@ -111,13 +111,20 @@ demo: all kernel
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
-FUZZ_LIB := $(LIB_SRC)
-fuzz:
-	@mkdir -p $(B)/fuzz
+FUZZ_CFLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -Ilib $(shell pkg-config --cflags jansson 2>/dev/null) \
+	-fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJ := $(LIB_SRC:lib/%.c=$(B)/fuzz/lib/%.o)
+# the library once (instrumented for coverage), then each target links it
+$(B)/fuzz/lib/%.o: lib/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(B)/fuzz/libhypr.a: $(FUZZ_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(B)/fuzz/libhypr.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/fuzz/libhypr.a $(LIBS)
+fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 	set -e; for t in $(FUZZ_TARGETS); do \
-		$(FUZZ_CC) -g -O1 -std=c11 -D_GNU_SOURCE -Ilib $(shell pkg-config --cflags jansson 2>/dev/null) \
-			-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-			-o $(B)/fuzz/$$t tests/fuzz/$$t.c $(FUZZ_LIB) $(LIBS); \
 		mkdir -p $(B)/fuzz/corpus-$$t; \
 		$(B)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=16384 \
 			-artifact_prefix=$(B)/fuzz/ -print_final_stats=1 $(B)/fuzz/corpus-$$t tests/fuzz/corpus/$${t#fuzz_}; \

@@ -1,0 +1,78 @@
+/* vm_int.h - private to the build VM's host side (vm.c launches and stops,
+ * vm_frames.c speaks the control port and QMP, vm_steps.c runs steps and
+ * moves layers, vm_proc.c runs hypr run's processes). */
+#ifndef HYPR_VM_INT_H
+#define HYPR_VM_INT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "vm.h"
+#include "vm_proto.h"
+
+#define DISK_SIZE (64ull << 30)	/* sparse in region; default build disk limit */
+#define DISK_MIN (64ull << 20)	/* smallest build disk worth booting */
+
+struct hypr_vm {
+	pid_t pid;
+	int pidfd;
+	int sock;
+	int qmp;		/* QEMU's monitor (QMP): events, query-status */
+	char *qbuf;		/* partial QMP line */
+	size_t qlen;
+	char ioerr[256];	/* first disk error QEMU reported, or "" */
+	int paused;		/* QEMU stopped the guest (STOP event) */
+	char pause_why[64];
+	char *dir;		/* private temp dir: disks, logs */
+	int iofd;		/* io disk: [0, in_base) diffs out, [in_base, +DISK_SIZE) in */
+	uint64_t in_base;
+	int scratch;		/* layers on an ext4 disk (else guest tmpfs) */
+	char accel[4];
+	int canary;		/* KVM canary boot: 0 none, 1 passed, -1 failed */
+	uint64_t disk;		/* scratch (build) disk size */
+	uint64_t out_size;	/* out region: a diff of a full build disk fits */
+	int disk_full;		/* the last RUN left the build disk full */
+	uint32_t step;
+	int dead;
+	unsigned char *rbuf;	/* frame reader */
+	size_t rlen, rcap;
+	double boot_secs;
+	int booting;		/* launched, READY not yet read (hypr_vm_ready) */
+	double t0, boot_deadline;
+	int watch_fd;		/* hypr_vm_opts.watch_fd, or -1 */
+	int cur_watch;		/* the fd the current wait watches, or -1 */
+	int runtime;		/* hypr run's VM: no build disks */
+	unsigned char *obuf;	/* runtime requests not yet sent */
+	size_t olen, ocap;
+	int held;		/* hypr_vm_next_event's frame is still in rbuf */
+};
+
+/* The guest's READY after spawn: the boot is over. */
+int vm_wait_ready(struct hypr_vm *vm, struct hypr_err *e);
+double vm_env_double(const char *name, double def);
+/* Next frame, waiting until the absolute deadline (0 = none). Returns 0,
+ * or -1 with the VM killed. *payload points into vm->rbuf until the next call. */
+int vm_recv_frame(struct hypr_vm *vm, double deadline, int *type, unsigned char **payload,
+    uint32_t *len, struct hypr_err *e, const char *what);
+/* QEMU is gone without a word from the guest: a crash. One line that says
+ * so, with the kernel's panic reason or else the last console line. */
+int vm_exited(struct hypr_vm *vm, struct hypr_err *e, const char *what);
+void vm_qmp_send(struct hypr_vm *vm, const char *cmd);
+int vm_send_frame(struct hypr_vm *vm, int type, const void *p, size_t n, struct hypr_err *e);
+/* Drop the frame recv_frame returned. */
+void vm_consume(struct hypr_vm *vm);
+void vm_reap(struct hypr_vm *vm, int kill_it);
+void vm_qmp_read(struct hypr_vm *vm);
+/* Why QEMU is gone (or must go): fills e and kills it. */
+int vm_fail(struct hypr_vm *vm, struct hypr_err *e, int code, const char *what);
+/* ERROR frame -> hypr_err; anything unexpected -> protocol error (VM killed). */
+int vm_unexpected(struct hypr_vm *vm, int type, const unsigned char *p, uint32_t n,
+    struct hypr_err *e, const char *what);
+int vm_tlv(unsigned char **buf, size_t *len, size_t *cap, int tag, const char *s);
+/* The TLV payload of a RUN or START request (hypr-guest(7)). */
+int vm_run_payload(const struct hypr_vm_run *r, unsigned char **bufp, size_t *lenp,
+    struct hypr_err *e);
+
+#endif

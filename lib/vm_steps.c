@@ -1,0 +1,405 @@
+/* vm_steps.c - a build step in the VM: RUN, a layer out (DIFF through the
+ * io disk's out region), tars in (IMPORT, MOUNTDATA through its in region). */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <jansson.h>
+
+#include "clock.h"
+#include "fsutil.h"
+#include "vm.h"
+#include "vm_proto.h"
+#include "vm_int.h"
+
+/* ---- run ---- */
+
+static int
+tlv_bin(unsigned char **buf, size_t *len, size_t *cap, int tag, const void *s, size_t n)
+{
+	size_t need;
+
+	if (hypr_size_add(*len, 5 + n, &need) < 0 || need > HYPR_PROTO_MAX)
+		return -1;
+	if (need > *cap) {
+		size_t c = need * 2;
+		unsigned char *b = realloc(*buf, c);
+		if (!b)
+			return -1;
+		*buf = b;
+		*cap = c;
+	}
+	(*buf)[*len] = (unsigned char)tag;
+	hypr_proto_put32(*buf + *len + 1, (uint32_t)n);
+	if (n)
+		memcpy(*buf + *len + 5, s, n);
+	*len = need;
+	return 0;
+}
+
+int
+vm_tlv(unsigned char **buf, size_t *len, size_t *cap, int tag, const char *s)
+{
+	return tlv_bin(buf, len, cap, tag, s, strlen(s));
+}
+
+/* type, target, source, flags, mode, uid, gid, size: NUL-terminated
+ * fields; then the data (hypr-guest(7)) */
+static int
+mount_tlv(unsigned char **buf, size_t *len, size_t *cap, const struct hypr_vm_mount *m)
+{
+	char num[4][32], type[2] = { m->type, 0 }, src[PATH_MAX];
+	const char *f[8];
+	size_t n = 0, o = 0;
+	unsigned char *v;
+	int rc;
+
+	if (m->mode >= 0)
+		snprintf(num[0], sizeof num[0], "%lo", (unsigned long)m->mode);
+	else
+		num[0][0] = 0;
+	snprintf(num[1], sizeof num[1], m->uid >= 0 ? "%ld" : "", m->uid);
+	snprintf(num[2], sizeof num[2], m->gid >= 0 ? "%ld" : "", m->gid);
+	snprintf(num[3], sizeof num[3], m->size ? "%llu" : "", (unsigned long long)m->size);
+	f[0] = type;
+	f[1] = m->target;
+	/* guest paths: bind sources in /L/M, cache disks at /C/K */
+	src[0] = 0;
+	if ((m->type == 'b' || m->type == 'c') &&
+	    snprintf(src, sizeof src, m->type == 'b' ? "/L/M/%s" : "/C/%s",
+	    m->source ? m->source : "") >= (int)sizeof src)
+		return -1;
+	if (m->type == 'p' && snprintf(src, sizeof src, "%s", m->source ? m->source : "") >=
+	    (int)sizeof src)
+		return -1;	/* a 9p share: its mount tag */
+	f[2] = src;
+	f[3] = m->rw ? "rw" : m->ro ? "ro" : "";
+	f[4] = num[0];
+	f[5] = num[1];
+	f[6] = num[2];
+	f[7] = num[3];
+	for (int i = 0; i < 8; i++)
+		n += strlen(f[i] ? f[i] : "") + 1;
+	if (!(v = malloc(n + m->dlen)))
+		return -1;
+	for (int i = 0; i < 8; i++) {
+		size_t k = strlen(f[i] ? f[i] : "") + 1;
+		memcpy(v + o, f[i] ? f[i] : "", k);
+		o += k;
+	}
+	if (m->dlen)
+		memcpy(v + o, m->data, m->dlen);
+	rc = tlv_bin(buf, len, cap, HYPR_TAG_MOUNT, v, n + m->dlen);
+	explicit_bzero(v, n + m->dlen);	/* a secret leaves no copy behind */
+	free(v);
+	return rc;
+}
+
+static void
+default_output(void *arg, int fd, const char *buf, size_t len)
+{
+	(void)arg;
+	hypr_write_all(fd == 1 ? 1 : 2, buf, len);
+}
+
+/* The TLV payload of a RUN or START request (hypr-guest(7)). */
+int
+vm_run_payload(const struct hypr_vm_run *r, unsigned char **bufp, size_t *lenp,
+    struct hypr_err *e)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0, cap = 0;
+	struct timespec ts;
+	char tbuf[32];
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(tbuf, sizeof tbuf, "%lld", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+	for (char *const *a = r->argv; *a && rc == 0; a++)
+		rc = vm_tlv(&buf, &len, &cap, HYPR_TAG_ARGV, *a);
+	for (char *const *v = r->env; v && *v && rc == 0; v++)
+		rc = vm_tlv(&buf, &len, &cap, HYPR_TAG_ENV, *v);
+	if (rc == 0 && r->cwd)
+		rc = vm_tlv(&buf, &len, &cap, HYPR_TAG_CWD, r->cwd);
+	if (rc == 0 && r->user)
+		rc = vm_tlv(&buf, &len, &cap, HYPR_TAG_USER, r->user);
+	if (rc == 0)
+		rc = vm_tlv(&buf, &len, &cap, HYPR_TAG_HOSTNAME, r->hostname ? r->hostname : "hypr");
+	if (rc == 0)
+		rc = vm_tlv(&buf, &len, &cap, HYPR_TAG_TIME, tbuf);
+	if (rc == 0 && r->net)
+		rc = vm_tlv(&buf, &len, &cap, HYPR_TAG_NET, "1");
+	for (char *const *h = r->hosts; h && *h && rc == 0; h++)
+		rc = vm_tlv(&buf, &len, &cap, HYPR_TAG_HOST, *h);
+	for (size_t k = 0; k < r->nmounts && rc == 0; k++)
+		rc = mount_tlv(&buf, &len, &cap, &r->mounts[k]);
+	if (rc < 0) {
+		free(buf);
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: RUN request too large");
+	}
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
+
+int
+hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct hypr_err *e)
+{
+	unsigned char *buf = NULL, *p;
+	size_t len = 0;
+	int rc = 0, type;
+	uint32_t n;
+	double timeout = r->timeout > 0 ? r->timeout : vm_env_double("HYPR_STEP_TIMEOUT", 0);
+	double deadline;
+	hypr_vm_output_fn *out = r->output ? r->output : default_output;
+
+	if (vm_wait_ready(vm, e) < 0)
+		return -1;
+	if (vm->dead)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
+	if (!r->argv || !r->argv[0])
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: RUN: empty argv");
+	if (vm_run_payload(r, &buf, &len, e) < 0)
+		return -1;
+	vm->step++;
+	rc = vm_send_frame(vm, HYPR_MSG_RUN, buf, len, e);
+	explicit_bzero(buf, len);	/* it may hold a secret */
+	free(buf);
+	if (rc < 0) {
+		vm_reap(vm, 1);
+		return -1;
+	}
+	deadline = timeout > 0 ? hypr_now() + timeout : 0;
+	for (;;) {
+		char what[64];
+		snprintf(what, sizeof what, "step %u", vm->step);
+		vm->cur_watch = r->watch_fd > 0 ? r->watch_fd : vm->watch_fd;
+		rc = vm_recv_frame(vm, deadline, &type, &p, &n, e, what);
+		vm->cur_watch = vm->watch_fd;
+		if (rc < 0) {
+			if (deadline > 0 && hypr_now() >= deadline)
+				hypr_err_set(e, HYPR_EXIT_STEP, "build VM: step timed out after %gs (VM killed)", timeout);
+			return -1;
+		}
+		switch (type) {
+		case HYPR_MSG_STDOUT:
+		case HYPR_MSG_STDERR:
+			out(r->output_arg, type == HYPR_MSG_STDOUT ? 1 : 2, (const char *)p, n);
+			vm_consume(vm);
+			continue;
+		case HYPR_MSG_EXIT:
+			if (n < 4)
+				return vm_unexpected(vm, -1, p, n, e, what);
+			*status = (int)hypr_proto_get32(p);
+			vm->disk_full = n >= 8 && (hypr_proto_get32(p + 4) & HYPR_EXIT_DISK_FULL);
+			vm_consume(vm);
+			if (*status && vm->qmp >= 0)
+				vm_qmp_read(vm);	/* a disk error may be why */
+			return 0;
+		default:
+			return vm_unexpected(vm, type, p, n, e, what);
+		}
+	}
+}
+
+/* ---- diff / import ---- */
+
+static int
+copy_range(int from, off_t off, uint64_t len, int to, struct hypr_err *e)
+{
+	static char buf[1 << 20];
+	uint64_t left = len;
+	loff_t in = off;
+
+	/* copy_file_range first (reflink/fast path for regular files) */
+	while (left > 0) {
+		ssize_t c = copy_file_range(from, &in, to, NULL, left > (1u << 30) ? (1u << 30) : left, 0);
+		if (c <= 0)
+			break;
+		left -= (uint64_t)c;
+	}
+	while (left > 0) {
+		size_t want = left > sizeof buf ? sizeof buf : (size_t)left;
+		ssize_t r = pread(from, buf, want, in);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: reading the out disk");
+		if (hypr_write_all(to, buf, (size_t)r) < 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: writing the layer");
+		in += r;
+		left -= (uint64_t)r;
+	}
+	return 0;
+}
+
+int
+hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struct hypr_err *e)
+{
+	unsigned char req[24], *p;
+	uint32_t n;
+	int type;
+	uint64_t l;
+	double timeout = vm_env_double("HYPR_DIFF_TIMEOUT", 3600);
+
+	if (vm_wait_ready(vm, e) < 0)
+		return -1;
+	if (vm->dead)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
+	hypr_proto_put64(req, (uint64_t)epoch);
+	hypr_proto_put64(req + 8, 0);
+	hypr_proto_put64(req + 16, vm->out_size);
+	if (vm_send_frame(vm, HYPR_MSG_DIFF, req, sizeof req, e) < 0) {
+		vm_reap(vm, 1);
+		return -1;
+	}
+	if (vm_recv_frame(vm, hypr_now() + timeout, &type, &p, &n, e, "diff") < 0)
+		return -1;
+	if (type != HYPR_MSG_DIFFDONE || n < 8) {
+		vm_unexpected(vm, type, p, n, e, "diff");
+		/* the guest refused what the step made (not a dead VM or disk) */
+		if (type == HYPR_MSG_ERROR && !vm->dead && !vm->ioerr[0])
+			e->code = HYPR_EXIT_STEP;
+		return -1;
+	}
+	l = hypr_proto_get64(p);
+	vm_consume(vm);
+	if (l > vm->out_size)
+		return vm_fail(vm, e, HYPR_EXIT_SYSTEM, "diff: bad length from the guest");
+	if (copy_range(vm->iofd, 0, l, out_fd, e) < 0)
+		return -1;
+	/* give the space back; the next diff rewrites from offset 0 */
+	fallocate(vm->iofd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)((l + 4095) & ~4095ull));
+	*len = l;
+	return 0;
+}
+
+/* Decompress a tar (any filter libarchive reads) into the io disk's in
+ * region; *total gets its length. */
+static int
+fill_in_disk(struct hypr_vm *vm, const char *tar_path, uint64_t *total, struct hypr_err *e)
+{
+	struct archive *a;
+	const void *blk;
+	size_t sz;
+	la_int64_t off;
+	struct archive_entry *ent;
+	int r;
+
+	*total = 0;
+	a = archive_read_new();
+	archive_read_support_filter_all(a);
+	archive_read_support_format_raw(a);
+	if (archive_read_open_filename(a, tar_path, 1 << 20) != ARCHIVE_OK ||
+	    archive_read_next_header(a, &ent) != ARCHIVE_OK) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", tar_path, archive_error_string(a));
+		archive_read_free(a);
+		return -1;
+	}
+	while ((r = archive_read_data_block(a, &blk, &sz, &off)) == ARCHIVE_OK) {
+		if ((uint64_t)off + sz > DISK_SIZE) {
+			archive_read_free(a);
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: larger than the in disk", tar_path);
+		}
+		if (pwrite(vm->iofd, blk, sz, (off_t)(vm->in_base + (uint64_t)off)) != (ssize_t)sz) {
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: writing the in disk");
+			archive_read_free(a);
+			return -1;
+		}
+		if ((uint64_t)off + sz > *total)
+			*total = (uint64_t)off + sz;
+	}
+	if (r != ARCHIVE_EOF) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", tar_path, archive_error_string(a));
+		archive_read_free(a);
+		return -1;
+	}
+	archive_read_free(a);
+	return 0;
+}
+
+/* Send a request naming [0, total) of the in region; wait for IMPORTED. */
+static int
+in_disk_request(struct hypr_vm *vm, int type, uint64_t total, const char *name,
+    const char *tar_path, const char *what, struct hypr_err *e)
+{
+	unsigned char req[16 + 64], *p;
+	size_t nl = name ? strlen(name) : 0;
+	uint32_t n;
+	int t;
+
+	if (nl > 63)
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: %s: name too long", what);
+	vm->step++;
+	hypr_proto_put64(req, vm->in_base);
+	hypr_proto_put64(req + 8, total);
+	if (nl)
+		memcpy(req + 16, name, nl);
+	if (vm_send_frame(vm, type, req, 16 + nl, e) < 0) {
+		vm_reap(vm, 1);
+		return -1;
+	}
+	if (vm_recv_frame(vm, hypr_now() + vm_env_double("HYPR_DIFF_TIMEOUT", 3600), &t, &p, &n, e, what) < 0)
+		return -1;
+	if (t != HYPR_MSG_IMPORTED) {
+		vm_unexpected(vm, t, p, n, e, what);
+		if (!vm->dead)
+			e->code = HYPR_EXIT_INPUT;	/* the guest refused the tar */
+		return hypr_err_prefix(e, "%s", tar_path);
+	}
+	vm_consume(vm);
+	fallocate(vm->iofd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)vm->in_base,
+	    (off_t)((total + 4095) & ~4095ull));
+	return 0;
+}
+
+int
+hypr_vm_import(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e)
+{
+	uint64_t total;
+
+	if (vm_wait_ready(vm, e) < 0)
+		return -1;
+	if (vm->dead)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
+	if (fill_in_disk(vm, tar_path, &total, e) < 0)
+		return -1;
+	return in_disk_request(vm, HYPR_MSG_IMPORT, total, NULL, tar_path, "import", e);
+}
+
+int
+hypr_vm_mount_data(struct hypr_vm *vm, const char *tar_path, const char *name,
+    struct hypr_err *e)
+{
+	uint64_t total;
+
+	if (vm_wait_ready(vm, e) < 0)
+		return -1;
+	if (vm->dead)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
+	if (!name || !*name || strchr(name, '/') || name[0] == '.')
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: mount data: bad name");
+	if (fill_in_disk(vm, tar_path, &total, e) < 0)
+		return -1;
+	return in_disk_request(vm, HYPR_MSG_MOUNTDATA, total, name, tar_path, "mount data", e);
+}

@@ -1,3 +1,8 @@
+/* compose.c - compose files (the Compose specification's subset hypr
+ * reads): the YAML walk, ${VAR} interpolation with .env, every service key
+ * in each of its forms (short and long syntax), the warnings for what hypr
+ * cannot honour, with file and line. One file over 1000 lines because the
+ * format has one owner: every key's forms are read here and nowhere else. */
 #include "compose.h"
 
 #include <ctype.h>

@@ -353,18 +353,6 @@ disk_limit(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err *e)
 	return 0;
 }
 
-double
-vm_env_double(const char *name, double def)
-{
-	const char *v = getenv(name);
-	char *end;
-	double d;
-
-	if (!v || !*v)
-		return def;
-	d = strtod(v, &end);
-	return (*end || d < 0) ? def : d;
-}
 
 #define MAXARGS (64 + 4 * HYPR_VM_MAX_CACHES + 4 * HYPR_VM_MAX_SHARES)
 
@@ -432,8 +420,8 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	char *argv[MAXARGS], *netdev = NULL;
 	const char *qemu = getenv("HYPR_QEMU") ? getenv("HYPR_QEMU") : "qemu-system-x86_64";
 	int sv[2], qv[2], ndisks = 0, a = 0;
-	long cpus = o->cpus > 0 ? o->cpus : (long)vm_env_double("HYPR_VM_CPUS", 0);
-	long mb = o->mem_mb > 0 ? o->mem_mb : (long)vm_env_double("HYPR_VM_MEM", 2048);
+	long cpus = o->cpus > 0 ? o->cpus : (long)hypr_env_seconds("HYPR_VM_CPUS", 0);
+	long mb = o->mem_mb > 0 ? o->mem_mb : (long)hypr_env_seconds("HYPR_VM_MEM", 2048);
 	int debug = getenv("HYPR_VM_DEBUG") && *getenv("HYPR_VM_DEBUG") == '1';
 	double t0 = hypr_now();
 	int distro = 0;
@@ -725,7 +713,7 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 	struct hypr_vm *vm = calloc(1, sizeof *vm);
 	const char *accel = getenv("HYPR_ACCEL");
 	char tmpl[PATH_MAX], root[PATH_MAX], verdict[16];
-	double boot_timeout = o->boot_timeout > 0 ? o->boot_timeout : vm_env_double("HYPR_BOOT_TIMEOUT", 30);
+	double boot_timeout = o->boot_timeout > 0 ? o->boot_timeout : hypr_env_seconds("HYPR_BOOT_TIMEOUT", 30);
 	int canary = 0;
 
 	*out = NULL;
@@ -809,7 +797,7 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 		/* The nested KVM here passes ioctl probes yet dies on a real
 		 * kernel: only a real boot within a short deadline counts. */
 		struct hypr_err ce = { 0 };
-		if (spawn(vm, o, "kvm", vm_env_double("HYPR_KVM_CANARY_TIMEOUT", 3), &ce) == 0 &&
+		if (spawn(vm, o, "kvm", hypr_env_seconds("HYPR_KVM_CANARY_TIMEOUT", 3), &ce) == 0 &&
 		    vm_wait_ready(vm, &ce) == 0) {
 			fact_write("accel", "kvm\n");
 			vm->canary = 1;
@@ -887,7 +875,7 @@ hypr_vm_stop(struct hypr_vm *vm, struct hypr_err *e)
 	}
 	vm->olen = 0;
 	if (!vm->dead) {
-		double deadline = hypr_now() + vm_env_double("HYPR_SHUTDOWN_TIMEOUT", 10);
+		double deadline = hypr_now() + hypr_env_seconds("HYPR_SHUTDOWN_TIMEOUT", 10);
 		/* not watched: the reader may rightly be gone once the caller's
 		 * output is complete, and QEMU is going anyway */
 		vm->cur_watch = -1;

@@ -51,7 +51,6 @@ struct hypr_vm {
 
 /* The guest's READY after spawn: the boot is over. */
 int vm_wait_ready(struct hypr_vm *vm, struct hypr_err *e);
-double vm_env_double(const char *name, double def);
 /* Next frame, waiting until the absolute deadline (0 = none). Returns 0,
  * or -1 with the VM killed. *payload points into vm->rbuf until the next call. */
 int vm_recv_frame(struct hypr_vm *vm, double deadline, int *type, unsigned char **payload,

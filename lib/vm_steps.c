@@ -169,7 +169,7 @@ hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct
 	size_t len = 0;
 	int rc = 0, type;
 	uint32_t n;
-	double timeout = r->timeout > 0 ? r->timeout : vm_env_double("HYPR_STEP_TIMEOUT", 0);
+	double timeout = r->timeout > 0 ? r->timeout : hypr_env_seconds("HYPR_STEP_TIMEOUT", 0);
 	double deadline;
 	hypr_vm_output_fn *out = r->output ? r->output : default_output;
 
@@ -260,7 +260,7 @@ hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struc
 	uint32_t n;
 	int type;
 	uint64_t l;
-	double timeout = vm_env_double("HYPR_DIFF_TIMEOUT", 3600);
+	double timeout = hypr_env_seconds("HYPR_DIFF_TIMEOUT", 3600);
 
 	if (vm_wait_ready(vm, e) < 0)
 		return -1;
@@ -359,7 +359,7 @@ in_disk_request(struct hypr_vm *vm, int type, uint64_t total, const char *name,
 		vm_reap(vm, 1);
 		return -1;
 	}
-	if (vm_recv_frame(vm, hypr_now() + vm_env_double("HYPR_DIFF_TIMEOUT", 3600), &t, &p, &n, e, what) < 0)
+	if (vm_recv_frame(vm, hypr_now() + hypr_env_seconds("HYPR_DIFF_TIMEOUT", 3600), &t, &p, &n, e, what) < 0)
 		return -1;
 	if (t != HYPR_MSG_IMPORTED) {
 		vm_unexpected(vm, t, p, n, e, what);

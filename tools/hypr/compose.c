@@ -9,7 +9,10 @@
  * a connection to such an address and one of the service's ports (its
  * ports:, expose: and the image's EXPOSE) to that service's hidden host
  * forward on the host's loopback (guestfwd, through `hypr __proxy`). TCP
- * only; QEMU user networking has no shared segment between VMs. */
+ * only; QEMU user networking has no shared segment between VMs.
+ * Over 1000 lines as one file: every command works on the same project
+ * (services in depends_on order, their containers, their names); the file
+ * format itself is lib/compose.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -33,6 +36,7 @@
 #include "store.h"
 #include "fsutil.h"
 #include "hypr.h"
+#include "clock.h"
 #include "tool.h"
 
 static void
@@ -136,14 +140,6 @@ run_build(char **v, const char *input)
 }
 
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 struct proj {
 	struct hypr_compose c;
@@ -451,7 +447,7 @@ wait_dep(struct proj *p, const char *who, const char *dep, const char *cond, dou
 	struct hypr_err e = { 0 };
 	char name[600];
 	size_t d = svc_index(p, dep);
-	double deadline = now() + secs;
+	double deadline = hypr_now() + secs;
 
 	ctr_name(p, &p->c.services[d], name, sizeof name);
 	for (;;) {
@@ -490,25 +486,13 @@ wait_dep(struct proj *p, const char *who, const char *dep, const char *cond, dou
 			    name);
 		}
 		hypr_ctr_free(&c);
-		if (now() > deadline)
+		if (hypr_now() > deadline)
 			hypr_die(HYPR_EXIT_STEP, "compose: service %s: dependency %s not %s after %gs "
 			    "(HYPR_COMPOSE_TIMEOUT)", who, dep, cond + 8, secs);
 		usleep(100000);
 	}
 }
 
-static double
-env_secs(const char *name, double def)
-{
-	const char *v = getenv(name);
-	char *end;
-	double d;
-
-	if (!v || !*v)
-		return def;
-	d = strtod(v, &end);
-	return *end || d < 0 ? def : d;
-}
 
 /* A compose file's shell-quoted argument for QEMU's guestfwd command. */
 static void
@@ -782,7 +766,7 @@ compose_up(struct proj *p, int *want, int detach, int wait, int force, int deps,
 		for (size_t d = 0; d < sv->ndepends_on; d++)
 			if (inorder[svc_index(p, sv->depends_on[d].key)])
 				wait_dep(p, sv->name, sv->depends_on[d].key, sv->depends_on[d].value,
-				    env_secs("HYPR_COMPOSE_TIMEOUT", 300));
+				    hypr_env_seconds("HYPR_COMPOSE_TIMEOUT", 300));
 		for (size_t k = 0; k < nhave; k++) {
 			const char *svc = ctr_service(&have[k]);
 			const char *cn = json_string_value(json_object_get(have[k].config, "name"));
@@ -807,7 +791,7 @@ compose_up(struct proj *p, int *want, int detach, int wait, int force, int deps,
 		struct hypr_compose_service *sv = &p->c.services[ord[i]];
 		struct hypr_ctr c;
 		char name[600];
-		double deadline = now() + env_secs("HYPR_COMPOSE_TIMEOUT", 300);
+		double deadline = hypr_now() + hypr_env_seconds("HYPR_COMPOSE_TIMEOUT", 300);
 		ctr_name(p, sv, name, sizeof name);
 		for (;;) {
 			const char *hs;
@@ -827,9 +811,9 @@ compose_up(struct proj *p, int *want, int detach, int wait, int force, int deps,
 				break;
 			}
 			hypr_ctr_free(&c);
-			if (now() > deadline)
+			if (hypr_now() > deadline)
 				hypr_die(HYPR_EXIT_STEP, "compose: container %s not ready after %gs", name,
-				    env_secs("HYPR_COMPOSE_TIMEOUT", 300));
+				    hypr_env_seconds("HYPR_COMPOSE_TIMEOUT", 300));
 			usleep(100000);
 		}
 		fprintf(stderr, "Container %s  Healthy\n", name);

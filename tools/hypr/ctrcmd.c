@@ -1,7 +1,9 @@
 /* ctrcmd.c - the container commands: ps, logs, stop, kill, rm, exec,
  * port, container inspect|prune|ls, and the helper QEMU runs for a
  * compose service's name (__proxy). Each talks to a container's
- * supervisor over its control socket, or reads its directory. */
+ * supervisor over its control socket, or reads its directory. Kept as one
+ * file (over 1000 lines): the commands share the client side of the
+ * control socket and the state reading, and each is short. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,17 +24,10 @@
 #include "ctr.h"
 #include "fsutil.h"
 #include "hypr.h"
+#include "clock.h"
 #include "tool.h"
 #include "vm_proto.h"
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *
 jstr(json_t *o, const char *k)
@@ -587,12 +582,12 @@ cmd_logs(int argc, char **argv)
 static int
 wait_gone(struct hypr_ctr *c, int fd, double secs, struct hypr_err *e)
 {
-	double deadline = now() + secs;
+	double deadline = hypr_now() + secs;
 	char buf[4096];
 
 	for (;;) {
 		struct pollfd pf = { .fd = fd, .events = POLLIN };
-		int ms = (int)((deadline - now()) * 1000);
+		int ms = (int)((deadline - hypr_now()) * 1000);
 		ssize_t n;
 		if (ms <= 0)
 			return hypr_err_set(e, HYPR_EXIT_SYSTEM,
@@ -730,9 +725,9 @@ cmd_kill(int argc, char **argv)
 		}
 		hypr_proto_put32(b, (uint32_t)sig);
 		if (hypr_ctr_send(fd, HYPR_CTR_KILL, 0, b, 4) == 0) {
-			double deadline = now() + 10;
+			double deadline = hypr_now() + 10;
 			fcntl(fd, F_SETFL, O_NONBLOCK);
-			while (!ok && now() < deadline) {
+			while (!ok && hypr_now() < deadline) {
 				struct pollfd pf = { .fd = fd, .events = POLLIN };
 				if (poll(&pf, 1, 100) <= 0)
 					continue;

@@ -8,7 +8,8 @@
  * attached, the terminal; exits), the terminal's input (sent within a
  * window the guest acknowledges), signals (forwarded as docker run's
  * sig-proxy does), clients, and timers: the start deadline, the stop
- * timeout (then SIGKILL, then QEMU itself), health checks. */
+ * timeout (then SIGKILL, then QEMU itself), health checks. One file over
+ * 1000 lines because that loop and the state it keeps are one thing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -28,6 +29,7 @@
 #include "ctr.h"
 #include "fsutil.h"
 #include "hypr.h"
+#include "clock.h"
 #include "tool.h"
 #include "vm.h"
 #include "vm_proto.h"
@@ -89,27 +91,7 @@ struct sup {
 	size_t earlylen;
 };
 
-static double
-now(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-env_secs(const char *name, double def)
-{
-	const char *v = getenv(name);
-	char *end;
-	double d;
-
-	if (!v || !*v)
-		return def;
-	d = strtod(v, &end);
-	return *end || d < 0 ? def : d;
-}
 
 static const char *
 jstr(json_t *o, const char *k)
@@ -380,7 +362,7 @@ health_result(struct sup *s, int status, const char *out, size_t outlen)
 		    json_string("(output not UTF-8)"));
 	save_state(s);
 	s->h_id = 0;
-	s->h_next = now() + (double)json_integer_value(json_object_get(s->hc, "interval")) / 1e9;
+	s->h_next = hypr_now() + (double)json_integer_value(json_object_get(s->hc, "interval")) / 1e9;
 }
 
 static void
@@ -402,7 +384,7 @@ health_start(struct sup *s)
 		return;
 	}
 	s->h_id = x->id;
-	s->h_deadline = now() + (double)json_integer_value(json_object_get(s->hc, "timeout")) / 1e9;
+	s->h_deadline = hypr_now() + (double)json_integer_value(json_object_get(s->hc, "timeout")) / 1e9;
 }
 
 /* ---- stop ---- */
@@ -421,13 +403,13 @@ stop_main(struct sup *s, long timeout)
 	s->stopping = 1;
 	if (!s->started) {
 		/* not running yet: nothing to ask politely */
-		s->kill_at = now();
+		s->kill_at = hypr_now();
 		return;
 	}
 	if (timeout == 0 || hypr_vm_proc_signal(s->vm, MAIN_ID, sig ? sig : SIGTERM, &e) < 0)
-		s->kill_at = now();
+		s->kill_at = hypr_now();
 	else
-		s->kill_at = now() + (double)timeout;
+		s->kill_at = hypr_now() + (double)timeout;
 }
 
 /* ---- clients ---- */
@@ -603,7 +585,7 @@ vm_event(struct sup *s, const struct hypr_vm_event *ev)
 			if (s->hc) {
 				json_object_set_new(s->c->state, "health", json_pack("{s:s,s:i,s:[]}",
 				    "status", "starting", "failing_streak", 0, "log"));
-				s->h_next = now() + (double)json_integer_value(
+				s->h_next = hypr_now() + (double)json_integer_value(
 				    json_object_get(s->hc, "interval")) / 1e9;
 			}
 			set_status(s, "running");
@@ -791,7 +773,7 @@ one_boot(struct sup *s)
 	size_t nfw;
 	struct hypr_err e = { 0 };
 	unsigned rows = 0, cols = 0;
-	double boot_t0 = now();
+	double boot_t0 = hypr_now();
 
 	s->started = s->done = s->vmfail = s->stopping = 0;
 	s->status = 0;
@@ -824,20 +806,20 @@ one_boot(struct sup *s)
 		return -1;
 	}
 	s->stdin_on = s->fg && s->interactive;
-	s->start_deadline = now() + env_secs("HYPR_START_TIMEOUT", 30);
+	s->start_deadline = hypr_now() + hypr_env_seconds("HYPR_START_TIMEOUT", 30);
 	if (s->user_stopped)
 		stop_main(s, 0);	/* a stop came while it booted */
 	(void)boot_t0;
 	while (!s->done) {
 		struct pollfd pf[HYPR_VM_NPOLL + 3 + MAXCL];
 		struct hypr_vm_event ev;
-		double t = now(), next = 0;
+		double t = hypr_now(), next = 0;
 		int np, ms, r, in_at = -1;
 
 		/* timers */
 		if (!s->started && s->start_deadline && t >= s->start_deadline) {
 			snprintf(s->err, sizeof s->err, "the process did not start within %gs "
-			    "(HYPR_START_TIMEOUT; VM killed)", env_secs("HYPR_START_TIMEOUT", 30));
+			    "(HYPR_START_TIMEOUT; VM killed)", hypr_env_seconds("HYPR_START_TIMEOUT", 30));
 			s->vmfail = 1;
 			break;
 		}
@@ -846,7 +828,7 @@ one_boot(struct sup *s)
 			if (!s->started || hypr_vm_proc_signal(s->vm, MAIN_ID, SIGKILL, &e) < 0)
 				s->abandon_at = t;
 			else
-				s->abandon_at = t + env_secs("HYPR_SHUTDOWN_TIMEOUT", 10);
+				s->abandon_at = t + hypr_env_seconds("HYPR_SHUTDOWN_TIMEOUT", 10);
 		}
 		if (s->abandon_at && t >= s->abandon_at) {
 			/* the guest does not answer: QEMU goes */
@@ -878,7 +860,7 @@ one_boot(struct sup *s)
 			next = s->h_deadline;
 		if (s->hc && s->started && !s->h_id && s->h_next && (!next || s->h_next < next))
 			next = s->h_next;
-		ms = next ? (int)((next - now()) * 1000) + 1 : -1;
+		ms = next ? (int)((next - hypr_now()) * 1000) + 1 : -1;
 		if (next && ms < 0)
 			ms = 0;
 
@@ -932,11 +914,11 @@ one_boot(struct sup *s)
 static void
 backoff(struct sup *s, double secs)
 {
-	double until = now() + secs;
+	double until = hypr_now() + secs;
 
-	while (!s->user_stopped && now() < until) {
+	while (!s->user_stopped && hypr_now() < until) {
 		struct pollfd pf[2 + MAXCL];
-		int ms = (int)((until - now()) * 1000) + 1;
+		int ms = (int)((until - hypr_now()) * 1000) + 1;
 		int np = poll_common(s, pf, 0);
 		if (poll(pf, (nfds_t)np, ms) > 0)
 			serve_common(s, pf);
@@ -991,7 +973,7 @@ supervise(struct sup *s)
 	if (s->fg && s->tty && s->interactive && isatty(0))
 		raw_on(s);
 	for (;;) {
-		double t0 = now();
+		double t0 = hypr_now();
 
 		rc = one_boot(s);
 		raw_off(s);
@@ -1019,7 +1001,7 @@ supervise(struct sup *s)
 		    rc < 0 ? 128 + SIGKILL : s->status, restarts))
 			break;
 		restarts++;
-		if (now() - t0 >= 10)
+		if (hypr_now() - t0 >= 10)
 			delay = 0.1;
 		set_status(s, "restarting");
 		backoff(s, delay);
@@ -1088,11 +1070,11 @@ ctr_start(const struct hypr_root *root, struct hypr_ctr *c, int sqfd, int lockfd
 	{
 		char buf[5200];
 		size_t len = 0;
-		double deadline = now() + env_secs("HYPR_BOOT_TIMEOUT", 30) +
-		    env_secs("HYPR_START_TIMEOUT", 30) + 30;
+		double deadline = hypr_now() + hypr_env_seconds("HYPR_BOOT_TIMEOUT", 30) +
+		    hypr_env_seconds("HYPR_START_TIMEOUT", 30) + 30;
 		for (;;) {
 			struct pollfd pf = { .fd = p[0], .events = POLLIN };
-			int ms = (int)((deadline - now()) * 1000);
+			int ms = (int)((deadline - hypr_now()) * 1000);
 			ssize_t n;
 			if (ms <= 0)
 				hypr_die(HYPR_EXIT_SYSTEM, "container %.12s: no word from its supervisor "

@@ -11,20 +11,11 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 hypr=${HYPR:-$src/build/bin/hypr}
 runs=${RUNS:-5}
-work=$(mktemp -d /tmp/hypr-bench.XXXXXX)
-dpid=
-cleanup() {
-	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	rm -rf "$work" 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-for t in hyperfine skopeo jq; do
-	command -v "$t" >/dev/null || { echo "build.sh: needs $t (HYPR_BENCH_DEPS=1 tools/install-deps.sh)" >&2; exit 4; }
-done
-layout=$work/busybox-oci
-"$src/tests/lib/mkbase.sh" "$layout"
 # shellcheck source=bench/peers.sh
 . "$src/bench/peers.sh"
+peers_begin build.sh /tmp hyperfine skopeo jq
+layout=$work/busybox-oci
+"$src/tests/lib/mkbase.sh" "$layout"
 
 ctx=$work/ctx
 mkdir -p "$ctx/src"

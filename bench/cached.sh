@@ -10,21 +10,11 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 hypr=${HYPR:-$src/build/bin/hypr}
 ctx=$(cd "${1:-$src/examples/hello}" && pwd)
 runs=${RUNS:-20}
-work=$(mktemp -d /tmp/hypr-bench.XXXXXX)
-dpid=
-cleanup() {
-	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	# vfs layers can hold read-only dirs; the daemon is gone by now
-	rm -rf "$work" 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-for t in hyperfine skopeo jq; do
-	command -v "$t" >/dev/null || { echo "cached.sh: needs $t (HYPR_BENCH_DEPS=1 tools/install-deps.sh)" >&2; exit 4; }
-done
-layout=$work/busybox-oci
-"$src/tests/lib/mkbase.sh" "$layout"
 # shellcheck source=bench/peers.sh
 . "$src/bench/peers.sh"
+peers_begin cached.sh /tmp hyperfine skopeo jq
+layout=$work/busybox-oci
+"$src/tests/lib/mkbase.sh" "$layout"
 
 # hypr
 export HYPR_ROOT="$work/hypr-root"

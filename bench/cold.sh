@@ -14,18 +14,9 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 hypr=${HYPR:-$src/build/bin/hypr}
 runs=${RUNS:-3}
-work=$(mktemp -d /var/tmp/hypr-cold.XXXXXX)
-dpid=
-cleanup() {
-	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	rm -rf "$work" 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-for t in skopeo jq; do
-	command -v "$t" >/dev/null || { echo "cold.sh: needs $t (HYPR_BENCH_DEPS=1 tools/install-deps.sh)" >&2; exit 4; }
-done
 # shellcheck source=bench/peers.sh
 . "$src/bench/peers.sh"
+peers_begin cold.sh /var/tmp skopeo jq
 peers_debian cold.sh
 deblayout=$layout
 layout=$work/busybox-oci

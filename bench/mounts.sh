@@ -18,22 +18,11 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 hypr=${HYPR:-$src/build/bin/hypr}
 mib=${MIB:-64}
 net=${NET:-256}
-work=$(mktemp -d /var/tmp/hypr-bench.XXXXXX)
-dpid=''
-spid=''
-cleanup() {
-	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	[ -n "$spid" ] && kill "$spid" 2>/dev/null
-	rm -rf "$work" 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-for t in skopeo jq python3 curl; do
-	command -v "$t" >/dev/null || { echo "mounts.sh: needs $t (HYPR_BENCH_DEPS=1 tools/install-deps.sh)" >&2; exit 4; }
-done
-layout=$work/busybox-oci
-"$src/tests/lib/mkbase.sh" "$layout" >/dev/null
 # shellcheck source=bench/peers.sh
 . "$src/bench/peers.sh"
+peers_begin mounts.sh /var/tmp skopeo jq python3 curl
+layout=$work/busybox-oci
+"$src/tests/lib/mkbase.sh" "$layout" >/dev/null
 export HYPR_ROOT="$work/hypr-root"
 "$hypr" load --name busybox:latest "$layout" >/dev/null
 

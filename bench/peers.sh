@@ -1,8 +1,30 @@
 # bench/peers.sh - sourced by the benches that compare hypr with its peers.
-# Needs $work (a scratch dir) and $layout (the busybox OCI layout).
+# peers_begin makes $work; the caller sets $layout (the busybox OCI layout).
 # shellcheck shell=sh
-# work, layout come from the caller; dpid, bs are set for it.
+# layout comes from the caller; work, dpid, bs are set for it.
 # shellcheck disable=SC2034,SC2154
+
+# peers_begin NAME TMPDIR TOOL...: a scratch dir $work under TMPDIR, removed
+# at exit with the private dockerd (dpid) and the caller's server (spid) if
+# they were started; exit 4 when a TOOL is missing.
+peers_begin() {
+	name=$1 base=$2
+	shift 2
+	for t in "$@"; do
+		command -v "$t" >/dev/null ||
+			{ echo "$name: needs $t (HYPR_BENCH_DEPS=1 tools/install-deps.sh)" >&2; exit 4; }
+	done
+	work=$(mktemp -d "$base/hypr-bench.XXXXXX")
+	dpid='' spid=''
+	trap peers_cleanup EXIT INT TERM
+}
+
+peers_cleanup() {
+	[ -n "$spid" ] && kill "$spid" 2>/dev/null
+	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+	# vfs layers can hold read-only dirs; the daemon is gone by now
+	rm -rf "$work" 2>/dev/null || true
+}
 
 # peers_dockerd NAME: start a private dockerd (vfs, no iptables, no bridge)
 # with BuildKit, export DOCKER_HOST, load busybox:latest into it; sets dpid

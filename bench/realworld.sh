@@ -15,18 +15,9 @@
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 hypr=${HYPR:-$src/build/bin/hypr}
-work=$(mktemp -d /var/tmp/hypr-realworld.XXXXXX)
-dpid=''
-cleanup() {
-	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	rm -rf "$work" 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-for t in skopeo jq; do
-	command -v "$t" >/dev/null || { echo "realworld.sh: needs $t (HYPR_BENCH_DEPS=1 tools/install-deps.sh)" >&2; exit 4; }
-done
 # shellcheck source=bench/peers.sh
 . "$src/bench/peers.sh"
+peers_begin realworld.sh /var/tmp skopeo jq
 peers_debian realworld.sh
 deblayout=$layout
 layout=$work/busybox-oci
@@ -120,8 +111,8 @@ now() { date +%s.%N; }
 # build NAME ROUND CTX: one build by each tool, "NAME ROUND hypr docker" out
 build() {
 	t0=$(now)
-	"$hypr" build -q --network=default -t "rw:$1" "$3" >/dev/null 2>"$work/err" ||
-		{ echo "realworld.sh: hypr build of $1 ($2) failed:" >&2; tail -5 "$work/err" >&2; exit 1; }
+	"$hypr" build --progress=plain --network=default -t "rw:$1" "$3" >/dev/null 2>"$work/err" ||
+		{ echo "realworld.sh: hypr build of $1 ($2) failed:" >&2; tail -30 "$work/err" >&2; exit 1; }
 	t1=$(now)
 	h=$(echo "$t1 - $t0" | bc)
 	d=0

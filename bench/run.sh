@@ -14,20 +14,11 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 hypr=${HYPR:-$src/build/bin/hypr}
 runs=${RUNS:-10}
-work=$(mktemp -d /tmp/hypr-bench.XXXXXX)
-dpid=
-cleanup() {
-	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	rm -rf "$work" 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-for t in hyperfine skopeo jq; do
-	command -v "$t" >/dev/null || { echo "run.sh: needs $t (HYPR_BENCH_DEPS=1 tools/install-deps.sh)" >&2; exit 4; }
-done
-layout=$work/busybox-oci
-"$src/tests/lib/mkbase.sh" "$layout"
 # shellcheck source=bench/peers.sh
 . "$src/bench/peers.sh"
+peers_begin run.sh /tmp hyperfine skopeo jq
+layout=$work/busybox-oci
+"$src/tests/lib/mkbase.sh" "$layout"
 
 export HYPR_ROOT="$work/hypr-root"
 "$hypr" load --name busybox:latest "$layout" >/dev/null

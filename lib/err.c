@@ -64,9 +64,8 @@ hypr_err_prefix(struct hypr_err *e, const char *fmt, ...)
 	return -1;
 }
 
-/* Length of the valid UTF-8 sequence at s (left bytes there), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t left)
+size_t
+hypr_utf8_len(const unsigned char *s, size_t left, int c1)
 {
 	size_t n;
 	unsigned char lo = 0x80, hi = 0xbf;
@@ -91,7 +90,7 @@ utf8_len(const unsigned char *s, size_t left)
 		lo = 0x90;
 	else if (s[0] == 0xf4)
 		hi = 0x8f;
-	else if (s[0] == 0xc2)
+	else if (s[0] == 0xc2 && !c1)
 		lo = 0xa0;	/* U+0080-U+009F: C1 controls (8-bit CSI, OSC) */
 	if (s[1] < lo || s[1] > hi)
 		return 0;
@@ -111,7 +110,7 @@ hypr_escape(const char *s, size_t len, char *out, size_t size)
 	if (size == 0)
 		return 0;
 	while (i < len) {
-		k = utf8_len(p + i, len - i);
+		k = hypr_utf8_len(p + i, len - i, 0);
 		if (k == 1 && ((p[i] >= 0x20 && p[i] != 0x7f) || p[i] == '\t')) {
 			if (o + 1 >= size)
 				break;

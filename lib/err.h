@@ -30,6 +30,9 @@ int hypr_err_errno(struct hypr_err *e, int code, const char *fmt, ...)
 int hypr_err_prefix(struct hypr_err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Length of the valid UTF-8 sequence at s (left bytes there), or 0; c1:
+ * whether the C1 controls U+0080-U+009F count as valid. */
+size_t hypr_utf8_len(const unsigned char *s, size_t left, int c1);
 /* The one escaper for text shown to a person (error lines, a terminal):
  * copies s[0..len) to out (size bytes, always NUL-terminated) with every
  * byte a terminal would act on or that is not UTF-8 written as \xNN: NUL

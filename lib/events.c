@@ -29,41 +29,6 @@ static const char *const type_names[] = {
 };
 #define NTYPES (sizeof(type_names) / sizeof(type_names[0]))
 
-/* Length of the valid UTF-8 sequence at s (left bytes there), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t left)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;	/* no surrogates */
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
 static int
 utf8_valid(const char *s, size_t len)
 {
@@ -75,7 +40,7 @@ utf8_valid(const char *s, size_t len)
 			i++;
 			continue;
 		}
-		if ((k = utf8_len(p + i, len - i)) == 0)
+		if ((k = hypr_utf8_len(p + i, len - i, 1)) == 0)
 			return 0;
 		i += k;
 	}

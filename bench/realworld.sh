@@ -31,6 +31,10 @@ if peers_dockerd realworld.sh; then
 	docker=/usr/bin/docker
 fi
 
+# The host's own extra CAs (an intercepting proxy's, say), as a build
+# secret npm trusts: the image's CA store knows none of them.
+cat /usr/local/share/ca-certificates/*.crt > "$work/ca.pem" 2>/dev/null || : > "$work/ca.pem"
+
 # --- Node.js: npm ci from a lock file --------------------------------------
 node=$work/node
 mkdir -p "$node/src"
@@ -43,7 +47,8 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     apt-get update && apt-get install -y --no-install-recommends nodejs npm
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=ca \
+    NODE_EXTRA_CA_CERTS=/run/secrets/ca npm ci --omit=dev --no-audit --no-fund
 COPY src ./src
 RUN node -e "const ms = require('ms'); console.log(ms('2 days'), require('./src/app.js'))"
 CMD ["node", "src/app.js"]
@@ -111,14 +116,14 @@ now() { date +%s.%N; }
 # build NAME ROUND CTX: one build by each tool, "NAME ROUND hypr docker" out
 build() {
 	t0=$(now)
-	"$hypr" build --progress=plain --network=default -t "rw:$1" "$3" >/dev/null 2>"$work/err" ||
+	"$hypr" build --progress=plain --network=default --secret id=ca,src="$work/ca.pem" -t "rw:$1" "$3" >/dev/null 2>"$work/err" ||
 		{ echo "realworld.sh: hypr build of $1 ($2) failed:" >&2; tail -30 "$work/err" >&2; exit 1; }
 	t1=$(now)
 	h=$(echo "$t1 - $t0" | bc)
 	d=0
 	if [ -n "$docker" ]; then
 		t0=$(now)
-		"$docker" build -q --network=host -t "rw:$1" "$3" >/dev/null 2>"$work/err" ||
+		"$docker" build -q --network=host --secret id=ca,src="$work/ca.pem" -t "rw:$1" "$3" >/dev/null 2>"$work/err" ||
 			{ echo "realworld.sh: docker build of $1 ($2) failed:" >&2; tail -5 "$work/err" >&2; exit 1; }
 		t1=$(now)
 		d=$(echo "$t1 - $t0" | bc)

@@ -124,6 +124,11 @@ void hypr_compose_free(struct hypr_compose *c);
 int hypr_compose_dotenv(const char *path, int required, struct hypr_compose_kv **v,
     size_t *n, struct hypr_err *e);
 void hypr_compose_kv_free(struct hypr_compose_kv *v, size_t n);
+/* Print the project as `docker compose config` does (YAML, libyaml's
+ * emitter): name, then the services with want[i] set, sorted by name,
+ * their keys sorted, paths absolute. */
+int hypr_compose_write_yaml(FILE *f, const struct hypr_compose *c, const char *project,
+    const int *want, struct hypr_err *e);
 /* Normalise a project name as Compose does: lowercase, keep [a-z0-9_-], must
  * start with a letter or digit. Returns 0, or -1 when nothing valid remains. */
 int hypr_compose_project_name(const char *raw, char *out, size_t n);

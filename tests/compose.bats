@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # hypr compose: reading compose files (lib/compose.c) and turning each
-# service's build: into a `hypr build`. `hypr compose config` prints those
+# service's build: into a `hypr build`. `hypr compose config --commands` prints those
 # commands without running them; the last tests build for real.
 load helpers
 
@@ -11,11 +11,11 @@ setup() {
 }
 
 @test "compose: string form, full form, list and map args, tags, labels" {
-	run --separate-stderr -0 hypr compose -f "$C/forms.yaml" config
+	run --separate-stderr -0 hypr compose -f "$C/forms.yaml" config --commands
 	[ -z "$stderr" ]
-	assert_output "hypr build -t compose_str $C/app
+	assert_output "hypr build -t compose-str $C/app
 hypr build -t example.com/team/full:2 -t extra:tag -f $C/app/Other.Dockerfile --build-arg=ONE=1 --build-arg=BARE --build-arg=QUOTED= --target=runtime --label=a=b --no-cache --pull=always $C/app
-hypr build -t compose_listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
+hypr build -t compose-listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 }
 
 @test "compose: interpolation from the environment" {
@@ -28,10 +28,10 @@ hypr build -t compose_listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 	      context: ${DIR}
 	      args: ["PRICE=$$5", "WHO=${WHO:+set}"]
 	EOF
-	DIR=other TAG= WHO=x run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" config
+	DIR=other TAG= WHO=x run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" config --commands
 	assert_output "hypr build -t reg.example/dflt: '--build-arg=PRICE=\$5' --build-arg=WHO=set $BATS_TEST_TMPDIR/p/other"
 	printf 'services:\n  s:\n    build: ${NEED:?set NEED}\n' > "$BATS_TEST_TMPDIR/p/compose.yml"
-	run -3 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" config
+	run -3 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" config --commands
 	assert_output --partial "required variable NEED is missing a value: set NEED"
 }
 
@@ -39,51 +39,51 @@ hypr build -t compose_listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 	mkdir -p "$BATS_TEST_TMPDIR/My.Project_Dir"
 	printf 'services:\n  web:\n    build: .\n' > "$BATS_TEST_TMPDIR/My.Project_Dir/compose.yaml"
 	cd "$BATS_TEST_TMPDIR/My.Project_Dir"
-	run -0 hypr compose config
-	assert_output "hypr build -t myproject_dir_web $PWD"
-	COMPOSE_PROJECT_NAME=FromEnv run -0 hypr compose config
-	assert_output "hypr build -t fromenv_web $PWD"
-	COMPOSE_PROJECT_NAME=FromEnv run -0 hypr compose -p 'Cli Name' config
-	assert_output "hypr build -t cliname_web $PWD"
+	run -0 hypr compose config --commands
+	assert_output "hypr build -t myproject_dir-web $PWD"
+	COMPOSE_PROJECT_NAME=FromEnv run -0 hypr compose config --commands
+	assert_output "hypr build -t fromenv-web $PWD"
+	COMPOSE_PROJECT_NAME=FromEnv run -0 hypr compose -p 'Cli Name' config --commands
+	assert_output "hypr build -t cliname-web $PWD"
 	printf 'name: top\nservices:\n  web:\n    build: .\n' > compose.yaml
-	run -0 hypr compose config
-	assert_output "hypr build -t top_web $PWD"
-	run -2 hypr compose -p '!!!' config
+	run -0 hypr compose config --commands
+	assert_output "hypr build -t top-web $PWD"
+	run -2 hypr compose -p '!!!' config --commands
 }
 
 @test "compose: the default file names, in compose's order" {
 	cd "$BATS_TEST_TMPDIR"
 	printf 'services:\n  b:\n    build: .\n' > docker-compose.yml
-	run -0 hypr compose -p p config
-	assert_output "hypr build -t p_b $PWD"
+	run -0 hypr compose -p p config --commands
+	assert_output "hypr build -t p-b $PWD"
 	printf 'services:\n  a:\n    build: .\n' > compose.yaml
-	run -0 hypr compose -p p config
-	assert_output "hypr build -t p_a $PWD"
+	run -0 hypr compose -p p config --commands
+	assert_output "hypr build -t p-a $PWD"
 	rm compose.yaml docker-compose.yml
 	run -2 hypr compose config
 	assert_output --partial "no compose file found"
 }
 
 @test "compose: unsupported build keys are warned about, not dropped silently" {
-	run --separate-stderr -0 hypr compose -f "$C/unsupported.yaml" config
-	assert_output "hypr build -t compose_web $C"
+	run --separate-stderr -0 hypr compose -f "$C/unsupported.yaml" config --commands
+	assert_output "hypr build -t compose-web $C"
 	[[ $stderr == *"unsupported.yaml:5: services.web.build.secrets is not supported by hypr; ignored"* ]]
 	[[ $stderr == *"unsupported.yaml:6: services.web.build.cache_from is not supported by hypr; ignored"* ]]
 	[[ $stderr == *"unsupported.yaml:7: services.web.build.frobnicate is unknown; ignored"* ]]
 }
 
 @test "compose: bad files are bad input with file:line (exit 3)" {
-	run -3 hypr compose -f "$C/broken.yaml" config
+	run -3 hypr compose -f "$C/broken.yaml" config --commands
 	assert_output --partial "broken.yaml:4:"
-	run -3 hypr compose -f "$C/remote.yaml" config
+	run -3 hypr compose -f "$C/remote.yaml" config --commands
 	assert_output --partial "remote contexts"
-	run -3 hypr compose -f "$C/remote-string.yaml" config
+	run -3 hypr compose -f "$C/remote-string.yaml" config --commands
 	assert_output --partial "remote-string.yaml:3: services.web.build: remote contexts (https://github.com/x/y.git) are not supported by hypr"
-	run -3 hypr compose -f "$C/noservices.yaml" config
+	run -3 hypr compose -f "$C/noservices.yaml" config --commands
 	assert_output --partial "no services"
-	run -3 hypr compose -f "$C/badargs.yaml" config
+	run -3 hypr compose -f "$C/badargs.yaml" config --commands
 	assert_output --partial "badargs.yaml:4: build.args must be a mapping or a list"
-	run -2 hypr compose -f "$C/missing.yaml" config
+	run -2 hypr compose -f "$C/missing.yaml" config --commands
 	run -2 hypr compose -f "$C/forms.yaml" build nosuch
 	assert_output --partial "no such service: nosuch"
 	run -2 hypr compose -f "$C/forms.yaml" restart
@@ -95,7 +95,7 @@ hypr build -t compose_listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 }
 
 @test "compose: runtime keys are read; what hypr cannot honour is warned about with its line" {
-	run --separate-stderr -0 hypr compose -f "$C/runtime.yaml" config
+	run --separate-stderr -0 hypr compose -f "$C/runtime.yaml" config --commands
 	assert_output ""
 	assert_equal "$stderr" "hypr: warning: compose: runtime.yaml:24: top-level networks: not supported by hypr (each project has one user network); ignored
 hypr: warning: compose: runtime.yaml:11: services.web.volumes: volume volumes are not supported by hypr (only host directories); ignored
@@ -123,12 +123,12 @@ hypr: warning: compose: runtime.yaml:19: services.web.frobnicate is unknown; ign
 	export FAKE_LOG="$BATS_TEST_TMPDIR/calls"
 	run -0 hypr compose -f "$C/forms.yaml" build -q str listargs
 	run -0 grep '^hypr-store' "$FAKE_LOG"
-	assert_output "hypr-store -t compose_str
-hypr-store -t compose_listargs"
+	assert_output "hypr-store -t compose-str
+hypr-store -t compose-listargs"
 	# up builds, then wants the image the fake stages never stored
 	run --separate-stderr -3 hypr compose -f "$C/forms.yaml" up --build str
 	[[ $stderr == *"hypr compose: building str"* ]]
-	[[ $stderr == *"hypr: compose: $C/forms.yaml:2: service str: image compose_str is not in hypr's store"* ]]
+	[[ $stderr == *"hypr: compose: $C/forms.yaml:2: service str: image compose-str is not in hypr's store"* ]]
 	FAKE_FAIL='hypr-exec:1:hypr-exec: Dockerfile:2: RUN true: exit code 1' \
 		run --separate-stderr -1 hypr compose -f "$C/forms.yaml" build str full
 	[[ $stderr == *"service str failed to build (exit 1)"* ]]
@@ -143,7 +143,7 @@ hypr-store -t compose_listargs"
 	export WEB_PORT
 	run --separate-stderr -0 hypr compose -f "$F" up --build -d --wait
 	[[ $stderr == *"Container hyprdemo-web-1  Started"*"Container hyprdemo-web-1  Healthy"* ]]
-	run -0 hypr image inspect hyprdemo_web hyprdemo/worker:1.0
+	run -0 hypr image inspect hyprdemo-web hyprdemo/worker:1.0
 	run -0 jq -c '[.[0].cmd, .[1].cmd, .[1].stage]' <<<"$output"
 	assert_output '[["httpd","-f","-h","/www"],["cat","/etc/worker-message"],"runtime"]'
 	run -0 curl -sf "http://127.0.0.1:$WEB_PORT/"
@@ -199,16 +199,58 @@ p-second-1 exited with code 3"
 }
 
 @test "compose: dockerfile_inline goes to hypr build -f - (real stages, no RUN)" {
-	run -0 hypr compose -f "$C/inline.yaml" config
+	run -0 hypr compose -f "$C/inline.yaml" config --commands
 	assert_output "printf '%s\n' 'FROM busybox:latest
 ENV INLINE=yes
 CMD [\"echo\", \"it'\\''s inline\"]
-' | hypr build -t compose_inline -f - $C/app"
-	run -3 hypr compose -f "$C/both.yaml" config
+' | hypr build -t compose-inline -f - $C/app"
+	run -3 hypr compose -f "$C/both.yaml" config --commands
 	assert_output --partial "both.yaml:4: services.both.build: dockerfile and dockerfile_inline are exclusive"
 	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
 	run -0 hypr compose -f "$C/inline.yaml" build -q
-	run -0 hypr image inspect compose_inline
+	run -0 hypr image inspect compose-inline
 	run -0 jq -c '.[0] | [.cmd, (.env | map(select(startswith("INLINE"))))]' <<<"$output"
 	assert_output '[["echo","it'\''s inline"],["INLINE=yes"]]'
+}
+
+@test "compose: config prints the project as YAML, keys as compose prints them" {
+	run --separate-stderr -0 hypr compose -f "$C/forms.yaml" config
+	[ -z "$stderr" ]
+	assert_output "name: compose
+services:
+  full:
+    build:
+      context: $C/app
+      dockerfile: Other.Dockerfile
+      args:
+        BARE: null
+        ONE: \"1\"
+        QUOTED: \"\"
+      labels:
+        a: b
+      no_cache: true
+      pull: true
+      target: runtime
+      tags:
+      - extra:tag
+    image: example.com/team/full:2
+  listargs:
+    build:
+      context: $C/app
+      dockerfile: Dockerfile
+      args:
+        FROMENV: null
+        X: \"1\"
+  runtime_only:
+    image: redis:7
+    ports:
+    - 6379:6379
+  str:
+    build:
+      context: $C/app
+      dockerfile: Dockerfile"
+	FROMENV=v run -0 hypr compose -f "$C/forms.yaml" config listargs
+	assert_line "        FROMENV: v"
+	run --separate-stderr -0 hypr compose -f "$C/runtime.yaml" config
+	run -0 python3 -c 'import sys, yaml; d = yaml.safe_load(sys.stdin); print(sorted(d["services"]["web"]))' <<<"$output"
 }

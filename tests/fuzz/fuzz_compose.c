@@ -7,6 +7,7 @@
  * - the warnings are one line each, naming the file;
  * - the file merged with itself (compose.override.yaml's path) reads too,
  *   with the input as its .env when that reads (else a refusal names it);
+ * - what `hypr compose config` prints of a project reads back;
  * - an input without '$' interpolates to itself, "$$" to "$". */
 #include <stddef.h>
 #include <stdint.h>
@@ -18,7 +19,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[64], envpath[64];
+static char path[64], envpath[64], outpath[64];
 
 static void
 check_project(const struct hypr_compose *c)
@@ -52,7 +53,7 @@ check_merged(const uint8_t *data, size_t size)
 	const char *files[2] = { path, path };
 	struct hypr_compose_opts o = { files, 2, NULL, 0 };
 	struct hypr_compose_kv *env = NULL;
-	struct hypr_compose c;
+	struct hypr_compose c, back;
 	struct hypr_err e = { 0 };
 	FILE *f;
 
@@ -76,7 +77,17 @@ check_merged(const uint8_t *data, size_t size)
 	}
 	hypr_compose_kv_free(env, o.nenv);
 	check_project(&c);
+	if ((f = fopen(outpath, "w")) == NULL) {
+		hypr_compose_free(&c);
+		return;
+	}
+	if (hypr_compose_write_yaml(f, &c, "p", NULL, &e) < 0)
+		__builtin_trap();
+	fclose(f);
 	hypr_compose_free(&c);
+	if (hypr_compose_load(&back, outpath, &e) < 0)
+		__builtin_trap();
+	hypr_compose_free(&back);
 }
 
 static void
@@ -127,6 +138,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 		snprintf(path, sizeof(path), "%s/compose.yaml", dir);
 		snprintf(envpath, sizeof(envpath), "%s/.env", dir);
+		snprintf(outpath, sizeof(outpath), "%s/config.yaml", dir);
 		setenv("HYPR_FUZZ_SET", "value", 1);
 		setenv("HYPR_FUZZ_EMPTY", "", 1);
 	}

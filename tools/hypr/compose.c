@@ -1,6 +1,6 @@
 /* compose.c - `hypr compose build|up|down|ps|logs|stop|config`: one `hypr
  * build` per service with a build: section, tagged as its image: or
- * <project>_<service>; then one container per service (`hypr run -d` with
+ * <project>-<service>; then one container per service (`hypr run -d` with
  * the service's keys), started in depends_on order, named
  * <project>-<service>-1 and labelled as Compose labels them.
  *
@@ -53,8 +53,9 @@ compose_usage(FILE *f, int code)
 	    "  ps [-a] [-q] [SERVICE...]    the project's containers\n"
 	    "  logs [-f] [-t] [--tail N] [SERVICE...]\n"
 	    "  stop [-t SECS] [SERVICE...]\n"
-	    "  config\n"
-	    "        print what would be built, one `hypr build` command per service\n"
+	    "  config [--commands] [SERVICE...]\n"
+	    "        print the resolved project as YAML (--commands: one `hypr build`\n"
+	    "        command per service to build)\n"
 	    "\n"
 	    "The compose file: -f, else compose.yaml, compose.yml, docker-compose.yml in\n"
 	    "the project directory. Project name: -p, $COMPOSE_PROJECT_NAME, name:, or the\n"
@@ -163,7 +164,7 @@ image_name(struct proj *p, struct hypr_compose_service *sv, char *buf, size_t n)
 	if (sv->image)
 		snprintf(buf, n, "%s", sv->image);
 	else
-		snprintf(buf, n, "%s_%s", p->project, sv->name);
+		snprintf(buf, n, "%s-%s", p->project, sv->name);
 }
 
 static void
@@ -1063,11 +1064,13 @@ cmd_compose(int argc, char **argv)
 		{ "services", no_argument, NULL, 'S' },
 		{ "follow", no_argument, NULL, 'F' },
 		{ "tail", required_argument, NULL, 'T' },
+		{ "commands", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *file = NULL, *pname = NULL, *pdir = ".", *sub, *progress = NULL;
 	char path[PATH_MAX];
+	int commands = 0;
 	struct proj pj;
 	struct hypr_compose *cp = &pj.c;
 	struct hypr_err e = { 0 };
@@ -1145,12 +1148,15 @@ cmd_compose(int argc, char **argv)
 		case 'S': services = 1; break;
 		case 'f': case 'F': follow = 1; break;
 		case 'T': tail = strtol(optarg, NULL, 10); break;
+		case 'C': commands = 1; break;
 		case 'h': compose_usage(stdout, 0); break;
 		default: compose_usage(stderr, HYPR_EXIT_USAGE);
 		}
 	}
 	if (!strcmp(sub, "config"))
 		dry = 1;
+	if (commands && strcmp(sub, "config"))
+		hypr_die(HYPR_EXIT_USAGE, "compose %s: --commands is an option of config", sub);
 
 	if (file)
 		snprintf(path, sizeof path, "%s", file);
@@ -1210,6 +1216,13 @@ cmd_compose(int argc, char **argv)
 		rc = compose_logs(&pj, want, follow, tail);
 		goto done;
 	}
+	if (!strcmp(sub, "config") && !commands) {
+		if (hypr_compose_write_yaml(stdout, cp, pj.project, want, &e) < 0) {
+			hypr_warn("compose: %s", e.msg);
+			rc = e.code;
+		}
+		goto done;
+	}
 	if (up && !nodeps) {
 		/* what the named services depend on is started too */
 		size_t n, *ord = order(&pj, want, 1, &n);
@@ -1254,10 +1267,8 @@ cmd_compose(int argc, char **argv)
 		argv_add(&a, "hypr");
 		argv_add(&a, "build");
 		argv_add(&a, "-t");
-		if (sv->image)
-			argv_add(&a, sv->image);
-		else
-			argv_addf(&a, "%s_%s", pj.project, sv->name);
+		image_name(&pj, sv, img, sizeof img);
+		argv_add(&a, img);
 		for (j = 0; j < sv->ntags; j++) {
 			argv_add(&a, "-t");
 			argv_add(&a, sv->tags[j]);

@@ -213,6 +213,261 @@ CMD [\"echo\", \"it'\\''s inline\"]
 	assert_output '[["echo","it'\''s inline"],["INLINE=yes"]]'
 }
 
+@test "compose: .env feeds \${VAR}, the environment wins over it, --env-file replaces it" {
+	P="$BATS_TEST_TMPDIR/p"
+	mkdir -p "$P"
+	cat > "$P/compose.yaml" <<-'EOF2'
+	services:
+	  api:
+	    image: x/api:${API_TAG}
+	    environment:
+	      WHO: ${WHO:-nobody}
+	      QUOTED: ${QUOTED}
+	EOF2
+	cat > "$P/.env" <<-'EOF2'
+	# a comment
+	API_TAG=1.2
+	export WHO = dotenv  # trailing comment
+	QUOTED="a ${API_TAG} b"
+	EOF2
+	printf 'API_TAG=9\n' > "$BATS_TEST_TMPDIR/other.env"
+	printf 'WHO=second\n' > "$BATS_TEST_TMPDIR/second.env"
+	cd "$P"
+	run --separate-stderr -0 hypr compose config
+	[ -z "$stderr" ]
+	assert_output "name: p
+services:
+  api:
+    environment:
+      QUOTED: a 1.2 b
+      WHO: dotenv
+    image: x/api:1.2"
+	API_TAG=3.0 run -0 hypr compose config
+	assert_line "    image: x/api:3.0"
+	API_TAG= run -0 hypr compose config
+	assert_line "    image: 'x/api:'"
+	run --separate-stderr -0 hypr compose --env-file "$BATS_TEST_TMPDIR/other.env" --env-file "$BATS_TEST_TMPDIR/second.env" config
+	assert_line "    image: x/api:9"
+	assert_line "      WHO: second"
+	assert_equal "$stderr" 'hypr: warning: compose: compose.yaml:6: The "QUOTED" variable is not set. Defaulting to a blank string.'
+	run -2 hypr compose --env-file "$BATS_TEST_TMPDIR/nosuch.env" config
+	assert_output "hypr: compose: $BATS_TEST_TMPDIR/nosuch.env: No such file or directory"
+	printf 'GOOD=1\nBAD LINE\n' > .env
+	run -3 hypr compose config
+	assert_output "hypr: compose: ./.env:2: BAD: no '=' after the name"
+}
+
+@test "compose: an unset variable is warned about with file:line; \${VAR:?msg} and \${VAR?msg} are errors" {
+	P="$BATS_TEST_TMPDIR/p"
+	mkdir -p "$P"
+	printf 'services:\n  api:\n    image: x/api:${API_TAG}\n    user: $USERX\n' > "$P/compose.yaml"
+	cd "$P"
+	run --separate-stderr -0 hypr compose config
+	assert_equal "$stderr" 'hypr: warning: compose: compose.yaml:3: The "API_TAG" variable is not set. Defaulting to a blank string.
+hypr: warning: compose: compose.yaml:4: The "USERX" variable is not set. Defaulting to a blank string.'
+	assert_line "    image: 'x/api:'"
+	printf 'services:\n  api:\n    image: x\n    user: "${NEED:?set NEED to a user}"\n' > compose.yaml
+	run --separate-stderr -3 hypr compose config
+	assert_equal "$stderr" "hypr: compose: compose.yaml:4: required variable NEED is missing a value: set NEED to a user"
+	NEED= run -3 hypr compose config
+	NEED=someone run -0 hypr compose config
+	assert_line "    user: someone"
+	printf 'services:\n  api:\n    image: x\n    user: "${NEED?needed}"\n' > compose.yaml
+	NEED= run -0 hypr compose config --commands
+	run --separate-stderr -3 hypr compose config
+	assert_equal "$stderr" "hypr: compose: compose.yaml:4: required variable NEED is missing a value: needed"
+	printf 'services:\n  api:\n    image: "$$HOME ${A:+alt} ${B:-dflt} ${C-dash}"\n' > compose.yaml
+	A=1 B= C= run --separate-stderr -0 hypr compose config
+	assert_line "    image: '\$HOME alt dflt '"
+}
+
+@test "compose: several -f files are merged as compose merges them" {
+	P="$BATS_TEST_TMPDIR/p"
+	mkdir -p "$P"
+	cat > "$P/base.yaml" <<-'EOF2'
+	name: merged
+	services:
+	  web:
+	    image: web:1
+	    build:
+	      context: .
+	      args: [A=1, B=2]
+	    command: ["httpd", "-f"]
+	    environment:
+	      - ONE=1
+	      - TWO=2
+	    ports: ["8080:80"]
+	    expose: ["81"]
+	    volumes: ["./data:/data"]
+	    labels: {a: b}
+	EOF2
+	cat > "$BATS_TEST_TMPDIR/over.yaml" <<-'EOF2'
+	services:
+	  web:
+	    image: web:2
+	    build:
+	      args:
+	        B: "3"
+	    command: echo over
+	    environment:
+	      TWO: two
+	      THREE: "3"
+	    ports: ["9090:90"]
+	    expose: ["82"]
+	    volumes: ["/srv:/srv:ro"]
+	    frobnicate: 1
+	  db:
+	    image: db:1
+	EOF2
+	run --separate-stderr -0 hypr compose -f "$P/base.yaml" -f "$BATS_TEST_TMPDIR/over.yaml" config
+	assert_equal "$stderr" "hypr: warning: compose: over.yaml:14: services.web.frobnicate is unknown; ignored"
+	assert_output "name: merged
+services:
+  db:
+    image: db:1
+  web:
+    build:
+      context: $P
+      dockerfile: Dockerfile
+      args:
+        A: \"1\"
+        B: \"3\"
+    command:
+    - echo
+    - over
+    environment:
+      ONE: \"1\"
+      THREE: \"3\"
+      TWO: two
+    expose:
+    - \"81\"
+    - \"82\"
+    image: web:2
+    labels:
+      a: b
+    ports:
+    - 8080:80
+    - 9090:90
+    volumes:
+    - $P/data:/data
+    - /srv:/srv:ro"
+	# the second file alone is no project of its own; the order matters
+	run -0 hypr compose -f "$BATS_TEST_TMPDIR/over.yaml" -f "$P/base.yaml" config
+	assert_line "    image: web:1"
+	assert_line "    - httpd"
+	# COMPOSE_FILE, colon-separated
+	COMPOSE_FILE="$P/base.yaml:$BATS_TEST_TMPDIR/over.yaml" run -0 hypr compose config
+	assert_line "    image: web:2"
+	assert_line "  db:"
+}
+
+@test "compose: compose.override.yaml beside the default file is merged in" {
+	P="$BATS_TEST_TMPDIR/p"
+	mkdir -p "$P"
+	printf 'services:\n  web:\n    image: web:1\n    build: .\n' > "$P/compose.yaml"
+	printf 'services:\n  web:\n    image: web:over\n    user: nobody\n' > "$P/compose.override.yaml"
+	cd "$P"
+	run --separate-stderr -0 hypr compose config
+	assert_output "name: p
+services:
+  web:
+    build:
+      context: $P
+      dockerfile: Dockerfile
+    image: web:over
+    user: nobody"
+	run -0 hypr compose config --commands
+	assert_output "hypr build -t web:over $P"
+	# -f names the files: no override then
+	run -0 hypr compose -f compose.yaml config --commands
+	assert_output "hypr build -t web:1 $P"
+	rm compose.yaml compose.override.yaml
+	printf 'services:\n  web:\n    build: .\n' > docker-compose.yml
+	printf 'services:\n  web:\n    image: dc:over\n' > docker-compose.override.yml
+	run -0 hypr compose config --commands
+	assert_output "hypr build -t dc:over $P"
+}
+
+@test "compose: project name: -p, COMPOSE_PROJECT_NAME (also from .env), name:; images are <project>-<service>" {
+	P="$BATS_TEST_TMPDIR/Proj"
+	mkdir -p "$P"
+	printf 'name: top\nservices:\n  web:\n    build: .\n' > "$P/compose.yaml"
+	cd "$P"
+	run -0 hypr compose config
+	assert_line "name: top"
+	printf 'COMPOSE_PROJECT_NAME=FromDotEnv\n' > .env
+	run -0 hypr compose config --commands
+	assert_output "hypr build -t fromdotenv-web $P"
+	COMPOSE_PROJECT_NAME=env run -0 hypr compose config
+	assert_line "name: env"
+	COMPOSE_PROJECT_NAME=env run -0 hypr compose -p cli config
+	assert_line "name: cli"
+	FAKES="$BATS_TEST_TMPDIR/fakes"
+	mkdir -p "$FAKES"
+	for s in parse fetch exec layer squash store; do
+		ln -s "$FIX/driver/fake-stage" "$FAKES/hypr-$s"
+		export "HYPR_${s^^}=$FAKES/hypr-$s"
+	done
+	export FAKE_LOG="$BATS_TEST_TMPDIR/calls"
+	printf 'FROM scratch\n' > Dockerfile
+	run -0 hypr compose -p demo build -q
+	run -0 grep '^hypr-store' "$FAKE_LOG"
+	assert_output "hypr-store -t demo-web"
+}
+
+@test "compose: profiles: --profile, COMPOSE_PROFILES; a service named on the command line is active" {
+	P="$BATS_TEST_TMPDIR/p"
+	mkdir -p "$P"
+	cat > "$P/compose.yaml" <<-'EOF2'
+	services:
+	  web:
+	    build: .
+	  debug:
+	    build: .
+	    profiles: [debug, tools]
+	  seed:
+	    build: .
+	    profiles: ["${SEED_PROFILE:-seed}"]
+	EOF2
+	cd "$P"
+	run --separate-stderr -0 hypr compose config --commands
+	[ -z "$stderr" ]
+	assert_output "hypr build -t p-web $P"
+	run -0 hypr compose --profile tools config --commands
+	assert_output "hypr build -t p-web $P
+hypr build -t p-debug $P"
+	COMPOSE_PROFILES=seed,debug run -0 hypr compose config --commands
+	assert_output "hypr build -t p-web $P
+hypr build -t p-debug $P
+hypr build -t p-seed $P"
+	# --profile, when given, wins over COMPOSE_PROFILES
+	COMPOSE_PROFILES=seed run -0 hypr compose --profile tools config --commands
+	assert_output "hypr build -t p-web $P
+hypr build -t p-debug $P"
+	run -0 hypr compose --profile '*' config --commands
+	assert_line "hypr build -t p-seed $P"
+	run -0 hypr compose config --commands seed
+	assert_output "hypr build -t p-seed $P"
+	run -0 hypr compose config
+	assert_output "name: p
+services:
+  web:
+    build:
+      context: $P
+      dockerfile: Dockerfile"
+	FAKES="$BATS_TEST_TMPDIR/fakes"
+	mkdir -p "$FAKES"
+	for s in parse fetch exec layer squash store; do
+		ln -s "$FIX/driver/fake-stage" "$FAKES/hypr-$s"
+		export "HYPR_${s^^}=$FAKES/hypr-$s"
+	done
+	export FAKE_LOG="$BATS_TEST_TMPDIR/calls"
+	printf 'FROM scratch\n' > Dockerfile
+	run -0 hypr compose build -q
+	run -0 grep '^hypr-store' "$FAKE_LOG"
+	assert_output "hypr-store -t p-web"
+}
+
 @test "compose: config prints the project as YAML, keys as compose prints them" {
 	run --separate-stderr -0 hypr compose -f "$C/forms.yaml" config
 	[ -z "$stderr" ]

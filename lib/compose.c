@@ -458,7 +458,31 @@ opt_str(struct ctx *x, yaml_node_t *m, const char *key, const char *what, char *
 	return v ? str_of(x, v, what, out) : 0;
 }
 
-/* ports: "[IP:][HOST:]PORT[/proto]" or {target, published, host_ip, protocol} */
+/* Warn about each key of a long-syntax item m that hypr does not read
+ * (known: NULL-terminated), as about any other key. */
+static int
+other_keys(struct ctx *x, const struct hypr_compose_service *s, yaml_node_t *m,
+    const char *what, const char *const *known)
+{
+	char at[300];
+
+	snprintf(at, sizeof at, "%s.%s", s->name, what);
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
+		const char *key = scalar(k);
+		int ok = 0;
+
+		for (const char *const *kn = known; key && *kn; kn++)
+			ok |= !strcmp(*kn, key);
+		if (key && !ok && add_warning(x, k, "services.%s.%s is not supported by hypr; ignored",
+		    at, key) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ports: "[IP:][HOST:]PORT[/proto]" or {target, published, host_ip, protocol};
+ * mode (ingress or host) is swarm's: one VM publishes the same either way. */
 static int
 parse_ports(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 {
@@ -477,6 +501,11 @@ parse_ports(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 				return -1;
 			continue;
 		}
+		static const char *const known[] = { "target", "published", "host_ip", "protocol",
+			"mode", NULL };
+
+		if (other_keys(x, s, it, "ports", known) < 0)
+			return -1;
 		if (opt_str(x, it, "target", "ports.target", &tg) < 0 ||
 		    opt_str(x, it, "published", "ports.published", &pub) < 0 ||
 		    opt_str(x, it, "host_ip", "ports.host_ip", &ip) < 0 ||
@@ -509,6 +538,8 @@ abs_source(struct ctx *x, const char *src, char **out)
 
 	if (src[0] == '/')
 		*out = strdup(src);
+	else if (!strcmp(src, "."))
+		*out = strdup(x->c->dir);
 	else if (src[0] == '~' && (src[1] == '/' || !src[1]) && home)
 		return asprintf(out, "%s%s", home, src + 1) < 0 ? oom(x->e) : 0;
 	else
@@ -531,6 +562,11 @@ parse_volumes(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 		int r = 0;
 
 		if (it->type == YAML_MAPPING_NODE) {
+			static const char *const known[] = { "type", "source", "target", "read_only",
+				NULL };
+
+			if (other_keys(x, s, it, "volumes", known) < 0)
+				return -1;
 			if (opt_str(x, it, "type", "volumes.type", &type) < 0 ||
 			    opt_str(x, it, "source", "volumes.source", &src) < 0 ||
 			    opt_str(x, it, "target", "volumes.target", &dst) < 0 ||
@@ -605,10 +641,16 @@ parse_depends(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			char *name, *cond = NULL;
 			if (str_of(x, k, "depends_on", &name) < 0)
 				return -1;
-			if (v->type == YAML_MAPPING_NODE && opt_str(x, v, "condition",
-			    "depends_on.condition", &cond) < 0) {
-				free(name);
-				return -1;
+			if (v->type == YAML_MAPPING_NODE) {
+				static const char *const known[] = { "condition", "required", NULL };
+				char what[300];
+
+				snprintf(what, sizeof what, "depends_on.%s", name);
+				if (other_keys(x, s, v, what, known) < 0 || opt_str(x, v, "condition",
+				    "depends_on.condition", &cond) < 0) {
+					free(name);
+					return -1;
+				}
 			}
 			if (!cond && !(cond = strdup("service_started"))) {
 				free(name);
@@ -851,6 +893,8 @@ parse_service(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			} else {
 				r = str_list(x, v, "extra_hosts", &s->extra_hosts, &s->nextra_hosts);
 			}
+		} else if (!strncmp(key, "x-", 2)) {
+			continue;	/* an extension: compose ignores it too */
 		} else {
 			const char *const *u;
 			int known = 0;
@@ -1012,6 +1056,15 @@ load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err 
 		    !strcmp(key, "configs") || !strcmp(key, "secrets"))) {
 			if (add_warning(&x, k, "top-level %s: not supported by hypr%s; ignored", key,
 			    !strcmp(key, "networks") ? " (each project has one user network)" : "") < 0)
+				goto out;
+		} else if (key && !strcmp(key, "version")) {	/* as compose says it */
+			if (add_warning(&x, k, "the attribute `%s` is obsolete, it will be ignored, please "
+			    "remove it to avoid potential confusion", key, NULL) < 0)
+				goto out;
+		} else if (!key || strncmp(key, "x-", 2)) {	/* x-*: extensions, for anchors */
+			if (add_warning(&x, k, !key ? "a top-level key must be a string; ignored%s" :
+			    !strcmp(key, "include") ? "top-level %s: not supported by hypr; ignored" :
+			    "top-level %s is unknown; ignored", key ? key : "", NULL) < 0)
 				goto out;
 		}
 	}

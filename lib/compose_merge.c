@@ -66,6 +66,79 @@ md_note(struct compose_mdoc *m, int id, int fi, yaml_mark_t mark)
 }
 
 static int
+copy_node(struct compose_mdoc *m, yaml_document_t *sd, yaml_node_t *sn, int fi, int depth);
+
+static int
+is_merge_key(yaml_node_t *k)
+{
+	return k->type == YAML_SCALAR_NODE && k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	    !strcmp((const char *)k->data.scalar.value, "<<");
+}
+
+/* Copy a pair into mapping id unless its key is there already: how YAML's
+ * merge key (<<: *anchor) adds what the mapping does not say itself. */
+static int
+add_missing(struct compose_mdoc *m, int id, yaml_document_t *sd, yaml_node_pair_t pr, int fi,
+    int depth)
+{
+	const char *key = scalar(nd(sd, pr.key));
+	yaml_node_t *mp = nd(&m->d, id);
+	int ck, cv;
+
+	for (yaml_node_pair_t *q = mp->data.mapping.pairs.start; key && q < mp->data.mapping.pairs.top;
+	    q++) {
+		const char *have = scalar(nd(&m->d, q->key));
+
+		if (have && !strcmp(have, key))
+			return 1;
+	}
+	if (!(ck = copy_node(m, sd, nd(sd, pr.key), fi, depth + 1)) ||
+	    !(cv = copy_node(m, sd, nd(sd, pr.value), fi, depth + 1)))
+		return 0;
+	if (!yaml_document_append_mapping_pair(&m->d, id, ck, cv))
+		return oom(m->e), 0;
+	return 1;
+}
+
+/* The pairs a merge key's value brings: a mapping, or a list of them (the
+ * first one given wins); its own << too. 1, or 0 with the error set. */
+static int
+merge_key(struct compose_mdoc *m, int id, yaml_document_t *sd, yaml_node_t *v, int fi,
+    int depth)
+{
+	if (depth > MERGE_DEPTH)
+		return hypr_err_set(m->e, HYPR_EXIT_INPUT, "%s:%ld: nested over %d levels deep",
+		    m->fname, line_of(v), MERGE_DEPTH), 0;
+	if (v->type == YAML_SEQUENCE_NODE) {
+		for (yaml_node_item_t *i = v->data.sequence.items.start;
+		    i < v->data.sequence.items.top; i++) {
+			yaml_node_t *it = nd(sd, *i);
+
+			if (it->type != YAML_MAPPING_NODE)
+				return hypr_err_set(m->e, HYPR_EXIT_INPUT, "%s:%ld: << must be a mapping "
+				    "or a list of mappings", m->fname, line_of(it)), 0;
+			if (!merge_key(m, id, sd, it, fi, depth + 1))
+				return 0;
+		}
+		return 1;
+	}
+	if (v->type != YAML_MAPPING_NODE)
+		return hypr_err_set(m->e, HYPR_EXIT_INPUT, "%s:%ld: << must be a mapping or a list "
+		    "of mappings", m->fname, line_of(v)), 0;
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++)
+		if (!is_merge_key(nd(sd, p->key)) && !add_missing(m, id, sd, *p, fi, depth))
+			return 0;
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++)
+		if (is_merge_key(nd(sd, p->key)) && !merge_key(m, id, sd, nd(sd, p->value), fi,
+		    depth + 1))
+			return 0;
+	return 1;
+}
+
+/* Copy sn (of sd) into m: a new node's id, or 0 with the error set. A
+ * mapping's << keys are resolved as YAML 1.1 merges them (compose-go does):
+ * its own keys first, then those of each << it does not have. */
+static int
 copy_node(struct compose_mdoc *m, yaml_document_t *sd, yaml_node_t *sn, int fi, int depth)
 {
 	yaml_mark_t mark = sn->start_mark;
@@ -99,12 +172,22 @@ copy_node(struct compose_mdoc *m, yaml_document_t *sd, yaml_node_t *sn, int fi, 
 
 		for (k = 0; k < cnt; k++) {
 			yaml_node_pair_t pr = sn->data.mapping.pairs.start[k];
-			int ck = copy_node(m, sd, nd(sd, pr.key), fi, depth + 1), cv;
+			int ck, cv;
 
-			if (!ck || !(cv = copy_node(m, sd, nd(sd, pr.value), fi, depth + 1)))
+			if (is_merge_key(nd(sd, pr.key)))
+				continue;
+			if (!(ck = copy_node(m, sd, nd(sd, pr.key), fi, depth + 1)) ||
+			    !(cv = copy_node(m, sd, nd(sd, pr.value), fi, depth + 1)))
 				return 0;
 			if (!yaml_document_append_mapping_pair(&m->d, id, ck, cv))
 				return oom(m->e), 0;
+		}
+		for (k = 0; k < cnt; k++) {
+			yaml_node_pair_t pr = sn->data.mapping.pairs.start[k];
+
+			if (is_merge_key(nd(sd, pr.key)) &&
+			    !merge_key(m, id, sd, nd(sd, pr.value), fi, depth + 1))
+				return 0;
 		}
 	}
 	return id;
@@ -230,7 +313,17 @@ merge_node(struct compose_mdoc *m, int did, yaml_document_t *sd, int sid, int fi
 int
 compose_merge(struct compose_mdoc *m, yaml_document_t *src, int fi)
 {
+	struct compose_mdoc t = { .fname = m->fname, .e = m->e };
+	int r;
+
 	if (fi == 0)
 		return copy_node(m, src, yaml_document_get_root_node(src), 0, 0) ? 0 : -1;
-	return merge_node(m, 1, src, 1, fi, NULL, 0) ? 0 : -1;
+	/* the file's << resolved first, in a copy of its own */
+	if (!yaml_document_initialize(&t.d, NULL, NULL, NULL, 1, 1))
+		return oom(m->e);
+	r = copy_node(&t, src, yaml_document_get_root_node(src), fi, 0) &&
+	    merge_node(m, 1, &t.d, 1, fi, NULL, 0) ? 0 : -1;
+	yaml_document_delete(&t.d);
+	free(t.file);
+	return r;
 }

@@ -509,3 +509,28 @@ services:
 	run --separate-stderr -0 hypr compose -f "$C/runtime.yaml" config
 	run -0 python3 -c 'import sys, yaml; d = yaml.safe_load(sys.stdin); print(sorted(d["services"]["web"]))' <<<"$output"
 }
+
+@test "compose: what hypr does not read is warned about with file:line (top level, long syntax); x- keys and << merges are read" {
+	run --separate-stderr -0 hypr compose -f "$C/keys.yaml" config
+	assert_equal "$stderr" "hypr: warning: compose: keys.yaml:1: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion
+hypr: warning: compose: keys.yaml:4: top-level include: not supported by hypr; ignored
+hypr: warning: compose: keys.yaml:5: top-level frob is unknown; ignored
+hypr: warning: compose: keys.yaml:10: services.web.platform is not supported by hypr; ignored
+hypr: warning: compose: keys.yaml:12: services.web.ports.app_protocol is not supported by hypr; ignored
+hypr: warning: compose: keys.yaml:14: services.web.volumes.bind is not supported by hypr; ignored
+hypr: warning: compose: keys.yaml:16: services.web.depends_on.db.restart is not supported by hypr; ignored"
+	assert_output "name: compose
+services:
+  db:
+    image: db
+  web:
+    depends_on:
+      db:
+        condition: service_started
+        required: true
+    image: busybox
+    ports:
+    - 8080:80/tcp
+    volumes:
+    - $C:/src"
+}

@@ -534,3 +534,28 @@ services:
     volumes:
     - $C:/src"
 }
+
+@test "compose: hostile files: alias bombs and recursive aliases are bad input naming the file" {
+	cd "$BATS_TEST_TMPDIR"
+	{
+		echo 'x-a0: &a0 [x, x, x, x, x, x, x, x, x, x]'
+		for i in 1 2 3 4 5 6 7 8; do
+			printf 'x-a%d: &a%d [' "$i" "$i"
+			for _ in 1 2 3 4 5 6 7 8 9; do printf '*a%d, ' "$((i - 1))"; done
+			printf '*a%d]\n' "$((i - 1))"
+		done
+		printf 'services:\n  web:\n    image: x\n'
+	} > compose.yaml
+	run -3 timeout 60 hypr compose config
+	assert_output "hypr: compose: compose.yaml: over 200000 YAML nodes once aliases are expanded"
+	printf 'services:\n  web:\n    labels: &l\n      a: *l\n' > compose.yaml
+	run -3 hypr compose config
+	assert_output "hypr: compose: compose.yaml:4: nested over 64 levels deep"
+	printf 'services: &s\n  web:\n    <<: *s\n' > compose.yaml
+	run -3 hypr compose config
+	assert_output "hypr: compose: compose.yaml:1: nested over 64 levels deep"
+	head -c 70000 /dev/zero | tr '\0' a | sed 's/^/A=/' > .env
+	printf 'services:\n  web:\n    image: x\n' > compose.yaml
+	run -3 hypr compose config
+	assert_output "hypr: compose: ./.env:1: line over 65536 bytes"
+}

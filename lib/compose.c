@@ -27,16 +27,23 @@ struct ctx {
 	size_t nnodefile;
 };
 
-/* The base name of the file a node of the merged document came from. */
-static const char *
-where(struct ctx *x, yaml_node_t *n)
+/* The file (its number) a node of the merged document came from. */
+static int
+file_of(struct ctx *x, yaml_node_t *n)
 {
 	size_t i;
 
 	if (!n || !x->nodefile)
-		return x->fname;
+		return 0;
 	i = (size_t)(n - x->doc->nodes.start);
-	return i < x->nnodefile ? x->fnames[x->nodefile[i]] : x->fname;
+	return i < x->nnodefile ? x->nodefile[i] : 0;
+}
+
+/* Its base name, for messages. */
+static const char *
+where(struct ctx *x, yaml_node_t *n)
+{
+	return x->fnames ? x->fnames[file_of(x, n)] : x->fname;
 }
 
 static int
@@ -1014,13 +1021,15 @@ load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err 
 		return oom(e);
 	if (set_dir(c, o->files[0], e) < 0)
 		return -1;
-	if (!(c->fnames = calloc(o->nfiles, sizeof *c->fnames)))
+	if (!(c->fnames = calloc(o->nfiles, sizeof *c->fnames)) ||
+	    !(c->paths = calloc(o->nfiles, sizeof *c->paths)))
 		return oom(e);
 	c->nfiles = o->nfiles;
 	for (i = 0; i < o->nfiles; i++) {
 		const char *base = strrchr(o->files[i], '/');
 
-		if (!(c->fnames[i] = strdup(base ? base + 1 : o->files[i])))
+		if (!(c->fnames[i] = strdup(base ? base + 1 : o->files[i])) ||
+		    !(c->paths[i] = strdup(o->files[i])))
 			return oom(e);
 	}
 	x.fname = c->fnames[0];
@@ -1095,7 +1104,7 @@ load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err 
 			oom(e);
 			goto out;
 		}
-		s->file = where(&x, k);
+		s->file = c->paths[file_of(&x, k)];
 		if (parse_service(&x, s, v) < 0)
 			goto out;
 		s->line = line_of(k);	/* the service's name */
@@ -1195,9 +1204,12 @@ hypr_compose_free(struct hypr_compose *c)
 		free(s->network_mode);
 	}
 	free(c->services);
-	for (i = 0; i < c->nfiles; i++)
-		free(c->fnames[i]);
+	for (i = 0; i < c->nfiles; i++) {
+		free(c->fnames ? c->fnames[i] : NULL);
+		free(c->paths ? c->paths[i] : NULL);
+	}
 	free(c->fnames);
+	free(c->paths);
 	for (i = 0; i < c->nwarnings; i++)
 		free(c->warnings[i]);
 	free(c->warnings);

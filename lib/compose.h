@@ -78,7 +78,7 @@ struct hypr_compose_service {
 	size_t nextra_hosts;
 	char **profiles;	/* profiles: none, the service is always active */
 	size_t nprofiles;
-	const char *file;	/* the base name of the file that defines it first */
+	const char *file;	/* the file that defines it first, as given (in paths) */
 };
 
 struct hypr_compose {
@@ -90,6 +90,7 @@ struct hypr_compose {
 	char **warnings;	/* "compose.yaml:LINE: ..." each */
 	size_t nwarnings;
 	char **fnames;		/* each file's base name */
+	char **paths;		/* each file as given */
 	size_t nfiles;
 };
 

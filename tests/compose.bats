@@ -359,6 +359,10 @@ services:
 	COMPOSE_FILE="$P/base.yaml:$BATS_TEST_TMPDIR/over.yaml" run -0 hypr compose config
 	assert_line "    image: web:2"
 	assert_line "  db:"
+	# an error about a service names the file that defines it
+	printf 'services:\n  extra:\n    image: e\n    depends_on: [nosuch]\n' > "$BATS_TEST_TMPDIR/over2.yaml"
+	run -3 hypr compose -f "$P/base.yaml" -f "$BATS_TEST_TMPDIR/over2.yaml" up
+	assert_output "hypr: compose: $BATS_TEST_TMPDIR/over2.yaml:2: service extra depends on undefined service nosuch"
 }
 
 @test "compose: compose.override.yaml beside the default file is merged in" {

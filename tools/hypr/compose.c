@@ -239,9 +239,9 @@ out:
 		free(out);
 		if (undefined)
 			hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: service %s depends on undefined "
-			    "service %s", p->c.file, bad->line, bad->name, bad_dep);
+			    "service %s", bad->file, bad->line, bad->name, bad_dep);
 		hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: dependency cycle: %s and %s",
-		    p->c.file, bad->line, bad->name, bad_dep);
+		    bad->file, bad->line, bad->name, bad_dep);
 	}
 	*nout = k;
 	return out;
@@ -361,7 +361,7 @@ service_spec(struct proj *p, struct hypr_compose_service *sv)
 		if (access(sv->env_files[i].key, R_OK) < 0) {
 			if (sv->env_files[i].value)
 				hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: services.%s.env_file: %s: %s",
-				    p->c.file, sv->line, sv->name, sv->env_files[i].key, strerror(errno));
+				    sv->file, sv->line, sv->name, sv->env_files[i].key, strerror(errno));
 			continue;
 		}
 		json_array_append_new(a, json_string(sv->env_files[i].key));
@@ -381,7 +381,7 @@ service_spec(struct proj *p, struct hypr_compose_service *sv)
 		char t[32];
 		if (ns < 0)
 			hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: services.%s.stop_grace_period %s: not a "
-			    "duration", p->c.file, sv->line, sv->name, sv->stop_grace_period);
+			    "duration", sv->file, sv->line, sv->name, sv->stop_grace_period);
 		snprintf(t, sizeof t, "%lld", (long long)((ns + 999999999) / 1000000000));
 		json_object_set_new(spec, "stop_timeout", json_string(t));
 	}
@@ -418,7 +418,23 @@ service_spec(struct proj *p, struct hypr_compose_service *sv)
 	json_object_set_new(labels, "com.docker.compose.project", json_string(p->project));
 	json_object_set_new(labels, "com.docker.compose.service", json_string(sv->name));
 	json_object_set_new(labels, "com.docker.compose.container-number", json_string("1"));
-	json_object_set_new(labels, "com.docker.compose.project.config_files", json_string(p->c.file));
+	{	/* every file of the project, comma-separated, as compose labels it */
+		size_t len = 1;
+		char *files;
+
+		for (size_t i = 0; i < p->c.nfiles; i++)
+			len += strlen(p->c.paths[i]) + 1;
+		if (!(files = calloc(1, len)))
+			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+		for (size_t i = 0; i < p->c.nfiles; i++) {
+			if (i)
+				strcat(files, ",");
+			strcat(files, p->c.paths[i]);
+		}
+		json_object_set_new(labels, "com.docker.compose.project.config_files",
+		    json_string(files));
+		free(files);
+	}
 	json_object_set_new(spec, "labels", labels);
 	return spec;
 }
@@ -686,7 +702,7 @@ compose_up(struct proj *p, int *want, int detach, int wait, int force, int deps,
 		specs[s] = service_spec(p, sv);
 		if (hypr_store_find(&st, img, &im, NULL, 0, &e) < 0 || !im)
 			hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: service %s: image %s is not in hypr's "
-			    "store%s", p->c.file, sv->line, sv->name, img, sv->has_build ? "" :
+			    "store%s", sv->file, sv->line, sv->name, img, sv->has_build ? "" :
 			    " and the service has no build: section (hypr runs images it built)");
 		spec_hash(specs[s], im->id, hash[s]);
 		for (size_t k = 0; k < nhave; k++) {

@@ -1,9 +1,10 @@
 /* compose.c - compose files (the Compose specification's subset hypr
- * reads): the YAML walk, ${VAR} interpolation with .env, every service key
- * in each of its forms (short and long syntax), the warnings for what hypr
- * cannot honour, with file and line. One file over 1000 lines because the
- * format has one owner: every key's forms are read here and nowhere else. */
-#include "compose.h"
+ * reads): the YAML walk over the merged files (compose_merge.c), with
+ * ${VAR} interpolated (compose_env.c), every service key in each of its
+ * forms (short and long syntax), the warnings for what hypr cannot honour,
+ * with file and line. One file over 1000 lines because the format has one
+ * owner: every key's forms are read here and nowhere else. */
+#include "compose_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -18,9 +19,32 @@
 struct ctx {
 	struct hypr_compose *c;
 	yaml_document_t *doc;
-	const char *fname;	/* for messages: the file's base name */
+	const char *fname;	/* for messages: the first file's base name */
 	struct hypr_err *e;
+	const struct hypr_compose_opts *o;
+	const char **fnames;	/* each file's base name */
+	int *nodefile;		/* the merged document's node -> its file */
+	size_t nnodefile;
 };
+
+/* The file (its number) a node of the merged document came from. */
+static int
+file_of(struct ctx *x, yaml_node_t *n)
+{
+	size_t i;
+
+	if (!n || !x->nodefile)
+		return 0;
+	i = (size_t)(n - x->doc->nodes.start);
+	return i < x->nnodefile ? x->nodefile[i] : 0;
+}
+
+/* Its base name, for messages. */
+static const char *
+where(struct ctx *x, yaml_node_t *n)
+{
+	return x->fnames ? x->fnames[file_of(x, n)] : x->fname;
+}
 
 static int
 oom(struct hypr_err *e)
@@ -42,7 +66,7 @@ add_warning(struct ctx *x, yaml_node_t *n, const char *fmt, const char *a,
 	char **w;
 
 	snprintf(msg, sizeof msg, fmt, a, b ? b : "");
-	if (asprintf(&s, "%s:%ld: %s", x->fname, line_of(n), msg) < 0)
+	if (asprintf(&s, "%s:%ld: %s", where(x, n), line_of(n), msg) < 0)
 		return oom(x->e);
 	w = realloc(x->c->warnings, (x->c->nwarnings + 1) * sizeof *w);
 	if (!w) {
@@ -54,139 +78,23 @@ add_warning(struct ctx *x, yaml_node_t *n, const char *fmt, const char *a,
 	return 0;
 }
 
-/* Append the environment value of name[0..len) (or NULL when unset). */
-static const char *
-env_n(const char *name, size_t len)
-{
-	char buf[256];
-
-	if (len >= sizeof buf)
-		return NULL;
-	memcpy(buf, name, len);
-	buf[len] = 0;
-	return getenv(buf);
-}
-
-struct sbuf {
-	char *p;
-	size_t n, cap;
+/* An unset variable, as Compose says it, with the file and line. */
+struct unset_at {
+	struct ctx *x;
+	yaml_node_t *n;
 };
 
 static int
-sb_add(struct sbuf *s, const char *p, size_t n)
+unset_warning(void *arg, const char *name, size_t len)
 {
-	if (s->n + n + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 64;
-		char *q;
+	struct unset_at *u = arg;
+	struct ctx *x = u->x;
+	yaml_node_t *n = u->n;
+	char buf[256];
 
-		while (cap < s->n + n + 1)
-			cap *= 2;
-		if (!(q = realloc(s->p, cap)))
-			return -1;
-		s->p = q;
-		s->cap = cap;
-	}
-	memcpy(s->p + s->n, p, n);
-	s->n += n;
-	s->p[s->n] = 0;
-	return 0;
-}
-
-static int
-isvar(int ch, int first)
-{
-	return ch == '_' || isalpha(ch) || (!first && isdigit(ch));
-}
-
-int
-hypr_compose_interpolate(const char *in, char **out, struct hypr_err *e)
-{
-	struct sbuf s = { 0 };
-	const char *p = in;
-
-	if (sb_add(&s, "", 0) < 0)
-		return oom(e);
-	while (*p) {
-		const char *d = strchr(p, '$');
-
-		if (!d) {
-			if (sb_add(&s, p, strlen(p)) < 0)
-				goto nomem;
-			break;
-		}
-		if (sb_add(&s, p, (size_t)(d - p)) < 0)
-			goto nomem;
-		p = d + 1;
-		if (*p == '$') {	/* $$ is a literal $ */
-			if (sb_add(&s, "$", 1) < 0)
-				goto nomem;
-			p++;
-		} else if (isvar((unsigned char)*p, 1)) {
-			const char *n = p, *v;
-
-			while (isvar((unsigned char)*p, 0))
-				p++;
-			v = env_n(n, (size_t)(p - n));
-			if (v && sb_add(&s, v, strlen(v)) < 0)
-				goto nomem;
-		} else if (*p == '{') {
-			const char *n = ++p, *v, *end, *op;
-			size_t nlen;
-			int colon = 0;
-
-			while (isvar((unsigned char)*p, p == n))
-				p++;
-			nlen = (size_t)(p - n);
-			if (nlen == 0 || !(end = strchr(p, '}'))) {
-				free(s.p);
-				return hypr_err_set(e, HYPR_EXIT_INPUT,
-				    "invalid interpolation format in \"%s\"", in);
-			}
-			v = env_n(n, nlen);
-			op = p;
-			if (*op == ':') {
-				colon = 1;
-				op++;
-			}
-			if (op == end && !colon) {
-				if (v && sb_add(&s, v, strlen(v)) < 0)
-					goto nomem;
-			} else if (*op == '-' || *op == '?' || *op == '+') {
-				int unset = !v || (colon && !*v);
-				const char *w = op + 1;
-
-				if (*op == '-') {
-					if (unset ? sb_add(&s, w, (size_t)(end - w)) :
-					    sb_add(&s, v, strlen(v)))
-						goto nomem;
-				} else if (*op == '+') {
-					if (!unset && sb_add(&s, w, (size_t)(end - w)))
-						goto nomem;
-				} else if (unset) {
-					int len = (int)(end - w);
-
-					free(s.p);
-					return hypr_err_set(e, HYPR_EXIT_INPUT,
-					    "required variable %.*s is missing a value: %.*s",
-					    (int)nlen, n, len, w);
-				} else if (sb_add(&s, v, strlen(v))) {
-					goto nomem;
-				}
-			} else {
-				free(s.p);
-				return hypr_err_set(e, HYPR_EXIT_INPUT,
-				    "invalid interpolation format in \"%s\"", in);
-			}
-			p = end + 1;
-		} else if (sb_add(&s, "$", 1) < 0) {
-			goto nomem;
-		}
-	}
-	*out = s.p;
-	return 0;
-nomem:
-	free(s.p);
-	return oom(e);
+	snprintf(buf, sizeof buf, "%.*s", (int)(len < 200 ? len : 200), name);
+	return add_warning(x, n, "The \"%s\" variable is not set. Defaulting to a blank string.",
+	    buf, NULL);
 }
 
 static void kv_free(struct hypr_compose_kv *v, size_t n);
@@ -202,12 +110,14 @@ static int
 str_of(struct ctx *x, yaml_node_t *n, const char *what, char **out)
 {
 	const char *s = scalar(n);
+	struct unset_at u = { x, n };
 
 	if (!s)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: %s must be a string",
-		    x->fname, line_of(n), what);
-	if (hypr_compose_interpolate(s, out, x->e) < 0)
-		return hypr_err_prefix(x->e, "%s:%ld", x->fname, line_of(n));
+		    where(x, n), line_of(n), what);
+	if (compose_interp(s, out, x->o ? x->o->env : NULL, x->o ? x->o->nenv : 0, unset_warning,
+	    &u, x->e) < 0)
+		return hypr_err_prefix(x->e, "%s:%ld", where(x, n), line_of(n));
 	return 0;
 }
 
@@ -238,7 +148,7 @@ bool_of(struct ctx *x, yaml_node_t *n, const char *what, int *out)
 		return 0;
 	}
 	return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: %s must be true or false",
-	    x->fname, n ? line_of(n) : 0, what);
+	    where(x, n), n ? line_of(n) : 0, what);
 }
 
 static int
@@ -315,7 +225,7 @@ kv_list(struct ctx *x, yaml_node_t *n, const char *what,
 				free(s);
 				free(val);
 				return hypr_err_set(x->e, HYPR_EXIT_INPUT,
-				    "%s:%ld: %s: empty name", x->fname, line_of(it), what);
+				    "%s:%ld: %s: empty name", where(x, it), line_of(it), what);
 			}
 			if (kv_add(v, cnt, s, val, x->e) < 0)
 				return -1;
@@ -323,7 +233,7 @@ kv_list(struct ctx *x, yaml_node_t *n, const char *what,
 		return 0;
 	}
 	return hypr_err_set(x->e, HYPR_EXIT_INPUT,
-	    "%s:%ld: %s must be a mapping or a list", x->fname, line_of(n), what);
+	    "%s:%ld: %s must be a mapping or a list", where(x, n), line_of(n), what);
 }
 
 /* Keys of build: that hypr knows but cannot honour yet (warned). */
@@ -342,7 +252,7 @@ check_context(struct ctx *x, const struct hypr_compose_service *s, yaml_node_t *
 	if (strstr(s->context, "://") || !strncmp(s->context, "git@", 4))
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 		    "%s:%ld: services.%s.%s: remote contexts (%s) are not supported by hypr",
-		    x->fname, line_of(b), s->name, what, s->context);
+		    where(x, b), line_of(b), s->name, what, s->context);
 	return 0;
 }
 
@@ -360,7 +270,7 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 	if (b->type != YAML_MAPPING_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 		    "%s:%ld: services.%s.build must be a string or a mapping",
-		    x->fname, line_of(b), s->name);
+		    where(x, b), line_of(b), s->name);
 	for (p = b->data.mapping.pairs.start; p < b->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
@@ -369,7 +279,7 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 
 		if (!key)
 			return hypr_err_set(x->e, HYPR_EXIT_INPUT,
-			    "%s:%ld: a key must be a string", x->fname, line_of(k));
+			    "%s:%ld: a key must be a string", where(x, k), line_of(k));
 		if (!strcmp(key, "context"))
 			r = str_set(x, v, "build.context", &s->context);
 		else if (!strcmp(key, "dockerfile"))
@@ -391,7 +301,7 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 
 			if (v->type != YAML_SEQUENCE_NODE)
 				return hypr_err_set(x->e, HYPR_EXIT_INPUT,
-				    "%s:%ld: build.tags must be a list", x->fname,
+				    "%s:%ld: build.tags must be a list", where(x, v),
 				    line_of(v));
 			for (i = v->data.sequence.items.start;
 			    i < v->data.sequence.items.top; i++) {
@@ -423,7 +333,7 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 	if (s->dockerfile && s->dockerfile_inline)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 		    "%s:%ld: services.%s.build: dockerfile and dockerfile_inline are exclusive",
-		    x->fname, line_of(b), s->name);
+		    where(x, b), line_of(b), s->name);
 	if (!s->context && !(s->context = strdup(".")))
 		return oom(x->e);
 	return check_context(x, s, b, "build.context");
@@ -452,7 +362,7 @@ str_list(struct ctx *x, yaml_node_t *n, const char *what, char ***v, size_t *cnt
 
 	if (n->type != YAML_SEQUENCE_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: %s must be a list",
-		    x->fname, line_of(n), what);
+		    where(x, n), line_of(n), what);
 	for (i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
 		char *t;
 		if (str_of(x, yaml_document_get_node(x->doc, *i), what, &t) < 0 ||
@@ -467,7 +377,7 @@ str_list(struct ctx *x, yaml_node_t *n, const char *what, char ***v, size_t *cnt
 static int
 shell_split(struct ctx *x, yaml_node_t *n, const char *s, char ***v, size_t *cnt)
 {
-	struct sbuf w = { 0 };
+	struct compose_sbuf w = { 0 };
 	int inword = 0;
 
 	for (;; s++) {
@@ -487,31 +397,31 @@ shell_split(struct ctx *x, yaml_node_t *n, const char *s, char ***v, size_t *cnt
 			const char *e = strchr(s + 1, '\'');
 			if (!e)
 				goto unbalanced;
-			if (sb_add(&w, s + 1, (size_t)(e - s - 1)) < 0 || sb_add(&w, "", 0) < 0)
+			if (compose_sb_add(&w, s + 1, (size_t)(e - s - 1)) < 0 || compose_sb_add(&w, "", 0) < 0)
 				return oom(x->e);
 			s = e;
 		} else if (*s == '"') {
 			for (s++; *s && *s != '"'; s++) {
 				if (*s == '\\' && s[1] && strchr("\"\\$`\n", s[1]))
 					s++;
-				if (sb_add(&w, s, 1) < 0)
+				if (compose_sb_add(&w, s, 1) < 0)
 					return oom(x->e);
 			}
 			if (!*s)
 				goto unbalanced;
-			if (sb_add(&w, "", 0) < 0)
+			if (compose_sb_add(&w, "", 0) < 0)
 				return oom(x->e);
 		} else {
 			if (*s == '\\' && s[1])
 				s++;
-			if (sb_add(&w, s, 1) < 0)
+			if (compose_sb_add(&w, s, 1) < 0)
 				return oom(x->e);
 		}
 	}
 unbalanced:
 	free(w.p);
 	return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: unbalanced quotes in a command",
-	    x->fname, line_of(n));
+	    where(x, n), line_of(n));
 }
 
 static int
@@ -555,7 +465,31 @@ opt_str(struct ctx *x, yaml_node_t *m, const char *key, const char *what, char *
 	return v ? str_of(x, v, what, out) : 0;
 }
 
-/* ports: "[IP:][HOST:]PORT[/proto]" or {target, published, host_ip, protocol} */
+/* Warn about each key of a long-syntax item m that hypr does not read
+ * (known: NULL-terminated), as about any other key. */
+static int
+other_keys(struct ctx *x, const struct hypr_compose_service *s, yaml_node_t *m,
+    const char *what, const char *const *known)
+{
+	char at[300];
+
+	snprintf(at, sizeof at, "%s.%s", s->name, what);
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
+		const char *key = scalar(k);
+		int ok = 0;
+
+		for (const char *const *kn = known; key && *kn; kn++)
+			ok |= !strcmp(*kn, key);
+		if (key && !ok && add_warning(x, k, "services.%s.%s is not supported by hypr; ignored",
+		    at, key) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ports: "[IP:][HOST:]PORT[/proto]" or {target, published, host_ip, protocol};
+ * mode (ingress or host) is swarm's: one VM publishes the same either way. */
 static int
 parse_ports(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 {
@@ -563,7 +497,7 @@ parse_ports(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 
 	if (n->type != YAML_SEQUENCE_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.ports must be a list",
-		    x->fname, line_of(n), s->name);
+		    where(x, n), line_of(n), s->name);
 	for (i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
 		yaml_node_t *it = yaml_document_get_node(x->doc, *i);
 		char *t = NULL, *tg = NULL, *pub = NULL, *ip = NULL, *proto = NULL;
@@ -574,6 +508,11 @@ parse_ports(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 				return -1;
 			continue;
 		}
+		static const char *const known[] = { "target", "published", "host_ip", "protocol",
+			"mode", NULL };
+
+		if (other_keys(x, s, it, "ports", known) < 0)
+			return -1;
 		if (opt_str(x, it, "target", "ports.target", &tg) < 0 ||
 		    opt_str(x, it, "published", "ports.published", &pub) < 0 ||
 		    opt_str(x, it, "host_ip", "ports.host_ip", &ip) < 0 ||
@@ -581,7 +520,7 @@ parse_ports(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			r = -1;
 		else if (!tg)
 			r = hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.ports: a target is needed",
-			    x->fname, line_of(it), s->name);
+			    where(x, it), line_of(it), s->name);
 		else if (asprintf(&t, "%s%s%s%s%s/%s", ip ? ip : "", ip ? ":" : "", pub ? pub : "",
 		    pub || ip ? ":" : "", tg, proto ? proto : "tcp") < 0)
 			r = oom(x->e);
@@ -606,6 +545,8 @@ abs_source(struct ctx *x, const char *src, char **out)
 
 	if (src[0] == '/')
 		*out = strdup(src);
+	else if (!strcmp(src, "."))
+		*out = strdup(x->c->dir);
 	else if (src[0] == '~' && (src[1] == '/' || !src[1]) && home)
 		return asprintf(out, "%s%s", home, src + 1) < 0 ? oom(x->e) : 0;
 	else
@@ -621,13 +562,18 @@ parse_volumes(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 
 	if (n->type != YAML_SEQUENCE_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.volumes must be a list",
-		    x->fname, line_of(n), s->name);
+		    where(x, n), line_of(n), s->name);
 	for (i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
 		yaml_node_t *it = yaml_document_get_node(x->doc, *i);
 		char *src = NULL, *dst = NULL, *opt = NULL, *type = NULL, *ro = NULL, *abs = NULL, *v;
 		int r = 0;
 
 		if (it->type == YAML_MAPPING_NODE) {
+			static const char *const known[] = { "type", "source", "target", "read_only",
+				NULL };
+
+			if (other_keys(x, s, it, "volumes", known) < 0)
+				return -1;
 			if (opt_str(x, it, "type", "volumes.type", &type) < 0 ||
 			    opt_str(x, it, "source", "volumes.source", &src) < 0 ||
 			    opt_str(x, it, "target", "volumes.target", &dst) < 0 ||
@@ -702,10 +648,16 @@ parse_depends(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			char *name, *cond = NULL;
 			if (str_of(x, k, "depends_on", &name) < 0)
 				return -1;
-			if (v->type == YAML_MAPPING_NODE && opt_str(x, v, "condition",
-			    "depends_on.condition", &cond) < 0) {
-				free(name);
-				return -1;
+			if (v->type == YAML_MAPPING_NODE) {
+				static const char *const known[] = { "condition", "required", NULL };
+				char what[300];
+
+				snprintf(what, sizeof what, "depends_on.%s", name);
+				if (other_keys(x, s, v, what, known) < 0 || opt_str(x, v, "condition",
+				    "depends_on.condition", &cond) < 0) {
+					free(name);
+					return -1;
+				}
 			}
 			if (!cond && !(cond = strdup("service_started"))) {
 				free(name);
@@ -714,7 +666,7 @@ parse_depends(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			if (strcmp(cond, "service_started") && strcmp(cond, "service_healthy") &&
 			    strcmp(cond, "service_completed_successfully")) {
 				hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.depends_on.%s: "
-				    "unknown condition %s", x->fname, line_of(v), s->name, name, cond);
+				    "unknown condition %s", where(x, v), line_of(v), s->name, name, cond);
 				free(name);
 				free(cond);
 				return -1;
@@ -725,7 +677,7 @@ parse_depends(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 		return 0;
 	}
 	return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.depends_on must be a list "
-	    "or a mapping", x->fname, line_of(n), s->name);
+	    "or a mapping", where(x, n), line_of(n), s->name);
 }
 
 static int
@@ -736,7 +688,7 @@ parse_healthcheck(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 
 	if (n->type != YAML_MAPPING_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.healthcheck must be "
-		    "a mapping", x->fname, line_of(n), s->name);
+		    "a mapping", where(x, n), line_of(n), s->name);
 	s->has_healthcheck = 1;
 	if ((d = map_get(x, n, "disable")) && bool_of(x, d, "healthcheck.disable", &dis) < 0)
 		return -1;
@@ -764,7 +716,7 @@ parse_healthcheck(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 				free(v);
 				return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.healthcheck"
 				    ".test: want [\"CMD\", ...], [\"CMD-SHELL\", \"...\"] or [\"NONE\"]",
-				    x->fname, line_of(t), s->name);
+				    where(x, t), line_of(t), s->name);
 			}
 			for (size_t i = 0; i < k; i++)
 				free(v[i]);
@@ -809,7 +761,7 @@ parse_env_files(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 	}
 	if (n->type != YAML_SEQUENCE_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.env_file must be a "
-		    "string or a list", x->fname, line_of(n), s->name);
+		    "string or a list", where(x, n), line_of(n), s->name);
 	for (i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
 		yaml_node_t *it = yaml_document_get_node(x->doc, *i), *pn = it, *rq;
 		char *t, *abs;
@@ -817,7 +769,7 @@ parse_env_files(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 		if (it->type == YAML_MAPPING_NODE) {
 			if (!(pn = map_get(x, it, "path")))
 				return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: env_file: a path is "
-				    "needed", x->fname, line_of(it));
+				    "needed", where(x, it), line_of(it));
 			if ((rq = map_get(x, it, "required")) && bool_of(x, rq, "env_file.required",
 			    &req) < 0)
 				return -1;
@@ -841,7 +793,7 @@ static const char *const service_unsupported[] = {
 	"dns_opt", "dns_search", "domainname", "external_links", "group_add", "ipc",
 	"isolation", "links", "logging", "mac_address", "mem_reservation", "mem_swappiness",
 	"memswap_limit", "oom_kill_disable", "oom_score_adj", "pid", "pids_limit", "platform",
-	"privileged", "profiles", "read_only", "runtime", "scale", "secrets", "security_opt",
+	"privileged", "read_only", "runtime", "scale", "secrets", "security_opt",
 	"shm_size", "stop_grace_period_unused", "storage_opt", "sysctls", "tmpfs", "ulimits",
 	"userns_mode", "volumes_from", "cpu_shares", "cpu_quota", "cpu_period", "cpuset",
 	"blkio_config", "device_cgroup_rules", "attach", "develop", "annotations", "networks",
@@ -855,7 +807,7 @@ parse_service(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 
 	if (n->type != YAML_MAPPING_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
-		    "%s:%ld: services.%s must be a mapping", x->fname, line_of(n), s->name);
+		    "%s:%ld: services.%s must be a mapping", where(x, n), line_of(n), s->name);
 	s->line = line_of(n);
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
@@ -865,7 +817,7 @@ parse_service(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 
 		if (!key)
 			return hypr_err_set(x->e, HYPR_EXIT_INPUT,
-			    "%s:%ld: a key must be a string", x->fname, line_of(k));
+			    "%s:%ld: a key must be a string", where(x, k), line_of(k));
 		if (!strcmp(key, "image")) {
 			r = str_set(x, v, "image", &s->image);
 		} else if (!strcmp(key, "build")) {
@@ -930,6 +882,8 @@ parse_service(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			r = bool_of(x, v, "init", &ign);	/* hypr-init is always PID 1 */
 		} else if (!strcmp(key, "labels")) {
 			r = kv_list(x, v, "labels", &s->run_labels, &s->nrun_labels);
+		} else if (!strcmp(key, "profiles")) {
+			r = str_list(x, v, "profiles", &s->profiles, &s->nprofiles);
 		} else if (!strcmp(key, "extra_hosts")) {
 			if (v->type == YAML_MAPPING_NODE) {
 				struct hypr_compose_kv *kv = NULL;
@@ -946,6 +900,8 @@ parse_service(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			} else {
 				r = str_list(x, v, "extra_hosts", &s->extra_hosts, &s->nextra_hosts);
 			}
+		} else if (!strncmp(key, "x-", 2)) {
+			continue;	/* an extension: compose ignores it too */
 		} else {
 			const char *const *u;
 			int known = 0;
@@ -1013,24 +969,14 @@ set_dir(struct hypr_compose *c, const char *path, struct hypr_err *e)
 	return 0;
 }
 
+/* Load one file as a YAML document whose root is a mapping. */
 static int
-load(struct hypr_compose *c, const char *path, struct hypr_err *e)
+read_doc(const char *path, const char *fname, yaml_document_t *doc, struct hypr_err *e)
 {
 	yaml_parser_t parser;
-	yaml_document_t doc;
-	yaml_node_t *root, *services = NULL;
-	yaml_node_pair_t *p;
-	struct ctx x = { c, &doc, NULL, e };
+	yaml_node_t *root;
 	FILE *f;
-	int r = -1;
-	const char *base = strrchr(path, '/');
 
-	memset(c, 0, sizeof *c);
-	x.fname = base ? base + 1 : path;
-	if (!(c->file = strdup(path)))
-		return oom(e);
-	if (set_dir(c, path, e) < 0)
-		return -1;
 	if (!(f = fopen(path, "re")))
 		return hypr_err_errno(e, errno == ENOENT ? HYPR_EXIT_USAGE :
 		    HYPR_EXIT_SYSTEM, "%s", path);
@@ -1039,8 +985,8 @@ load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 		return oom(e);
 	}
 	yaml_parser_set_input_file(&parser, f);
-	if (!yaml_parser_load(&parser, &doc)) {
-		hypr_err_set(e, HYPR_EXIT_INPUT, "%s:%lu: %s%s%s", x.fname,
+	if (!yaml_parser_load(&parser, doc)) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "%s:%lu: %s%s%s", fname,
 		    (unsigned long)parser.problem_mark.line + 1,
 		    parser.problem ? parser.problem : "invalid YAML",
 		    parser.context ? " " : "", parser.context ? parser.context : "");
@@ -1048,15 +994,66 @@ load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 		fclose(f);
 		return -1;
 	}
-	root = yaml_document_get_root_node(&doc);
+	yaml_parser_delete(&parser);
+	fclose(f);
+	root = yaml_document_get_root_node(doc);
 	if (!root || root->type != YAML_MAPPING_NODE) {
-		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: top level must be a mapping",
-		    x.fname);
-		goto out;
+		yaml_document_delete(doc);
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: top level must be a mapping", fname);
 	}
+	return 0;
+}
+
+static int
+load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err *e)
+{
+	struct compose_mdoc m = { .e = e };
+	yaml_node_t *root, *services = NULL;
+	yaml_node_pair_t *p;
+	struct ctx x = { c, &m.d, NULL, e, o, NULL, NULL, 0 };
+	int r = -1;
+	size_t i;
+
+	memset(c, 0, sizeof *c);
+	if (!o->nfiles)
+		return hypr_err_set(e, HYPR_EXIT_USAGE, "no compose file");
+	if (!(c->file = strdup(o->files[0])))
+		return oom(e);
+	if (set_dir(c, o->files[0], e) < 0)
+		return -1;
+	if (!(c->fnames = calloc(o->nfiles, sizeof *c->fnames)) ||
+	    !(c->paths = calloc(o->nfiles, sizeof *c->paths)))
+		return oom(e);
+	c->nfiles = o->nfiles;
+	for (i = 0; i < o->nfiles; i++) {
+		const char *base = strrchr(o->files[i], '/');
+
+		if (!(c->fnames[i] = strdup(base ? base + 1 : o->files[i])) ||
+		    !(c->paths[i] = strdup(o->files[i])))
+			return oom(e);
+	}
+	x.fname = c->fnames[0];
+	x.fnames = (const char **)c->fnames;
+	if (!yaml_document_initialize(&m.d, NULL, NULL, NULL, 1, 1))
+		return oom(e);
+	for (i = 0; i < o->nfiles; i++) {
+		yaml_document_t doc;
+		int ok;
+
+		m.fname = c->fnames[i];
+		if (read_doc(o->files[i], c->fnames[i], &doc, e) < 0)
+			goto out;
+		ok = compose_merge(&m, &doc, (int)i) == 0;
+		yaml_document_delete(&doc);
+		if (!ok)
+			goto out;
+	}
+	x.nodefile = m.file;
+	x.nnodefile = (size_t)(m.d.nodes.top - m.d.nodes.start);
+	root = yaml_document_get_root_node(&m.d);
 	for (p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(&doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(&doc, p->value);
+		yaml_node_t *k = yaml_document_get_node(&m.d, p->key);
+		yaml_node_t *v = yaml_document_get_node(&m.d, p->value);
 		const char *key = scalar(k);
 
 		if (key && !strcmp(key, "services"))
@@ -1069,6 +1066,15 @@ load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 			if (add_warning(&x, k, "top-level %s: not supported by hypr%s; ignored", key,
 			    !strcmp(key, "networks") ? " (each project has one user network)" : "") < 0)
 				goto out;
+		} else if (key && !strcmp(key, "version")) {	/* as compose says it */
+			if (add_warning(&x, k, "the attribute `%s` is obsolete, it will be ignored, please "
+			    "remove it to avoid potential confusion", key, NULL) < 0)
+				goto out;
+		} else if (!key || strncmp(key, "x-", 2)) {	/* x-*: extensions, for anchors */
+			if (add_warning(&x, k, !key ? "a top-level key must be a string; ignored%s" :
+			    !strcmp(key, "include") ? "top-level %s: not supported by hypr; ignored" :
+			    "top-level %s is unknown; ignored", key ? key : "", NULL) < 0)
+				goto out;
 		}
 	}
 	if (!services || services->type != YAML_MAPPING_NODE) {
@@ -1077,14 +1083,14 @@ load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 	}
 	for (p = services->data.mapping.pairs.start;
 	    p < services->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(&doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(&doc, p->value);
+		yaml_node_t *k = yaml_document_get_node(&m.d, p->key);
+		yaml_node_t *v = yaml_document_get_node(&m.d, p->value);
 		struct hypr_compose_service *s;
 		const char *name = scalar(k);
 
 		if (!name || !*name) {
 			hypr_err_set(e, HYPR_EXIT_INPUT, "%s:%ld: a service name must be a string",
-			    x.fname, line_of(k));
+			    where(&x, k), line_of(k));
 			goto out;
 		}
 		if (!(s = realloc(c->services, (c->nservices + 1) * sizeof *s))) {
@@ -1098,26 +1104,36 @@ load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 			oom(e);
 			goto out;
 		}
+		s->file = c->paths[file_of(&x, k)];
 		if (parse_service(&x, s, v) < 0)
 			goto out;
 		s->line = line_of(k);	/* the service's name */
 	}
 	r = 0;
 out:
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
-	fclose(f);
+	yaml_document_delete(&m.d);
+	free(m.file);
 	return r;
+}
+
+int
+hypr_compose_load_opts(struct hypr_compose *c, const struct hypr_compose_opts *o,
+    struct hypr_err *e)
+{
+	if (load(c, o, e) < 0) {
+		hypr_compose_free(c);	/* what was read before the error */
+		return -1;
+	}
+	return 0;
 }
 
 int
 hypr_compose_load(struct hypr_compose *c, const char *path, struct hypr_err *e)
 {
-	if (load(c, path, e) < 0) {
-		hypr_compose_free(c);	/* what was read before the error */
-		return -1;
-	}
-	return 0;
+	const char *files[1] = { path };
+	struct hypr_compose_opts o = { files, 1, NULL, 0 };
+
+	return hypr_compose_load_opts(c, &o, e);
 }
 
 static void
@@ -1170,6 +1186,7 @@ hypr_compose_free(struct hypr_compose *c)
 		kv_free(s->env_files, s->nenv_files);
 		kv_free(s->depends_on, s->ndepends_on);
 		kv_free(s->run_labels, s->nrun_labels);
+		strv_free(s->profiles, s->nprofiles);
 		free(s->restart);
 		free(s->hc_test);
 		free(s->hc_interval);
@@ -1187,6 +1204,12 @@ hypr_compose_free(struct hypr_compose *c)
 		free(s->network_mode);
 	}
 	free(c->services);
+	for (i = 0; i < c->nfiles; i++) {
+		free(c->fnames ? c->fnames[i] : NULL);
+		free(c->paths ? c->paths[i] : NULL);
+	}
+	free(c->fnames);
+	free(c->paths);
 	for (i = 0; i < c->nwarnings; i++)
 		free(c->warnings[i]);
 	free(c->warnings);
@@ -1194,4 +1217,10 @@ hypr_compose_free(struct hypr_compose *c)
 	free(c->dir);
 	free(c->name);
 	memset(c, 0, sizeof *c);
+}
+
+void
+hypr_compose_kv_free(struct hypr_compose_kv *v, size_t n)
+{
+	kv_free(v, n);
 }

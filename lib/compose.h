@@ -1,4 +1,5 @@
-/* compose.h - a Compose file (compose.yaml), read with libyaml.
+/* compose.h - a Compose project (compose.yaml, its override files, .env),
+ * read with libyaml.
  *
  * What building needs: each service's image: and build: (string form, or
  * context, dockerfile or dockerfile_inline, args as a list or a map, target,
@@ -6,13 +7,15 @@
  * environment, env_file, ports, expose, depends_on, restart, volumes (binds),
  * healthcheck, user, working_dir, hostname, container_name, stop_signal,
  * stop_grace_period, mem_limit, cpus, tty, stdin_open, labels, extra_hosts,
- * network_mode. Scalars are interpolated as Compose does ($V, ${V}, ${V:-w}, ${V-w},
- * ${V:?msg}, ${V?msg}, $$). Keys hypr cannot honour are reported as warnings
- * in the result, never dropped silently; lib never prints. */
+ * network_mode, profiles. Scalars are interpolated as Compose does ($V, ${V},
+ * ${V:-w}, ${V-w}, ${V:+w}, ${V:?msg}, ${V?msg}, $$). Keys hypr cannot honour
+ * and unset variables are reported as warnings in the result, never dropped
+ * silently; lib never prints. */
 #ifndef HYPR_COMPOSE_H
 #define HYPR_COMPOSE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include "err.h"
 
 struct hypr_compose_kv {
@@ -73,6 +76,9 @@ struct hypr_compose_service {
 	size_t nrun_labels;
 	char **extra_hosts;	/* "NAME:IP" */
 	size_t nextra_hosts;
+	char **profiles;	/* profiles: none, the service is always active */
+	size_t nprofiles;
+	const char *file;	/* the file that defines it first, as given (in paths) */
 };
 
 struct hypr_compose {
@@ -83,6 +89,21 @@ struct hypr_compose {
 	size_t nservices;
 	char **warnings;	/* "compose.yaml:LINE: ..." each */
 	size_t nwarnings;
+	char **fnames;		/* each file's base name */
+	char **paths;		/* each file as given */
+	size_t nfiles;
+};
+
+/* What a project is read with: its files, merged in order as Compose
+ * merges them (mappings key by key, a later scalar wins, lists appended,
+ * command and entrypoint replaced, environment, labels and build args
+ * merged by name), and the .env values for ${VAR} (the process
+ * environment wins over them). */
+struct hypr_compose_opts {
+	const char *const *files;
+	size_t nfiles;
+	const struct hypr_compose_kv *env;	/* a later entry wins */
+	size_t nenv;
 };
 
 /* Find the default compose file in dir: compose.yaml, compose.yml,
@@ -92,7 +113,23 @@ int hypr_compose_find(const char *dir, char *out, size_t n, struct hypr_err *e);
  * with "file:LINE: what"; a failed load leaves nothing to free (freeing it
  * anyway is harmless). */
 int hypr_compose_load(struct hypr_compose *c, const char *path, struct hypr_err *e);
+/* The same for a project of one or more files (o->nfiles >= 1); unset
+ * variables are warnings ("The \"X\" variable is not set. ..."). */
+int hypr_compose_load_opts(struct hypr_compose *c, const struct hypr_compose_opts *o,
+    struct hypr_err *e);
 void hypr_compose_free(struct hypr_compose *c);
+/* Read a .env file (KEY=VALUE lines, # comments, quotes, export) and append
+ * to *v: a value is interpolated against the environment and what was read
+ * before. A missing file with !required is no error. HYPR_EXIT_INPUT with
+ * "FILE:LINE: what" for a bad line. */
+int hypr_compose_dotenv(const char *path, int required, struct hypr_compose_kv **v,
+    size_t *n, struct hypr_err *e);
+void hypr_compose_kv_free(struct hypr_compose_kv *v, size_t n);
+/* Print the project as `docker compose config` does (YAML, libyaml's
+ * emitter): name, then the services with want[i] set, sorted by name,
+ * their keys sorted, paths absolute. */
+int hypr_compose_write_yaml(FILE *f, const struct hypr_compose *c, const char *project,
+    const int *want, struct hypr_err *e);
 /* Normalise a project name as Compose does: lowercase, keep [a-z0-9_-], must
  * start with a letter or digit. Returns 0, or -1 when nothing valid remains. */
 int hypr_compose_project_name(const char *raw, char *out, size_t n);

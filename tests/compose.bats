@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # hypr compose: reading compose files (lib/compose.c) and turning each
-# service's build: into a `hypr build`. `hypr compose config` prints those
+# service's build: into a `hypr build`. `hypr compose config --commands` prints those
 # commands without running them; the last tests build for real.
 load helpers
 
@@ -11,11 +11,11 @@ setup() {
 }
 
 @test "compose: string form, full form, list and map args, tags, labels" {
-	run --separate-stderr -0 hypr compose -f "$C/forms.yaml" config
+	run --separate-stderr -0 hypr compose -f "$C/forms.yaml" config --commands
 	[ -z "$stderr" ]
-	assert_output "hypr build -t compose_str $C/app
+	assert_output "hypr build -t compose-str $C/app
 hypr build -t example.com/team/full:2 -t extra:tag -f $C/app/Other.Dockerfile --build-arg=ONE=1 --build-arg=BARE --build-arg=QUOTED= --target=runtime --label=a=b --no-cache --pull=always $C/app
-hypr build -t compose_listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
+hypr build -t compose-listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 }
 
 @test "compose: interpolation from the environment" {
@@ -28,10 +28,10 @@ hypr build -t compose_listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 	      context: ${DIR}
 	      args: ["PRICE=$$5", "WHO=${WHO:+set}"]
 	EOF
-	DIR=other TAG= WHO=x run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" config
+	DIR=other TAG= WHO=x run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" config --commands
 	assert_output "hypr build -t reg.example/dflt: '--build-arg=PRICE=\$5' --build-arg=WHO=set $BATS_TEST_TMPDIR/p/other"
 	printf 'services:\n  s:\n    build: ${NEED:?set NEED}\n' > "$BATS_TEST_TMPDIR/p/compose.yml"
-	run -3 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" config
+	run -3 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" config --commands
 	assert_output --partial "required variable NEED is missing a value: set NEED"
 }
 
@@ -39,51 +39,51 @@ hypr build -t compose_listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 	mkdir -p "$BATS_TEST_TMPDIR/My.Project_Dir"
 	printf 'services:\n  web:\n    build: .\n' > "$BATS_TEST_TMPDIR/My.Project_Dir/compose.yaml"
 	cd "$BATS_TEST_TMPDIR/My.Project_Dir"
-	run -0 hypr compose config
-	assert_output "hypr build -t myproject_dir_web $PWD"
-	COMPOSE_PROJECT_NAME=FromEnv run -0 hypr compose config
-	assert_output "hypr build -t fromenv_web $PWD"
-	COMPOSE_PROJECT_NAME=FromEnv run -0 hypr compose -p 'Cli Name' config
-	assert_output "hypr build -t cliname_web $PWD"
+	run -0 hypr compose config --commands
+	assert_output "hypr build -t myproject_dir-web $PWD"
+	COMPOSE_PROJECT_NAME=FromEnv run -0 hypr compose config --commands
+	assert_output "hypr build -t fromenv-web $PWD"
+	COMPOSE_PROJECT_NAME=FromEnv run -0 hypr compose -p 'Cli Name' config --commands
+	assert_output "hypr build -t cliname-web $PWD"
 	printf 'name: top\nservices:\n  web:\n    build: .\n' > compose.yaml
-	run -0 hypr compose config
-	assert_output "hypr build -t top_web $PWD"
-	run -2 hypr compose -p '!!!' config
+	run -0 hypr compose config --commands
+	assert_output "hypr build -t top-web $PWD"
+	run -2 hypr compose -p '!!!' config --commands
 }
 
 @test "compose: the default file names, in compose's order" {
 	cd "$BATS_TEST_TMPDIR"
 	printf 'services:\n  b:\n    build: .\n' > docker-compose.yml
-	run -0 hypr compose -p p config
-	assert_output "hypr build -t p_b $PWD"
+	run -0 hypr compose -p p config --commands
+	assert_output "hypr build -t p-b $PWD"
 	printf 'services:\n  a:\n    build: .\n' > compose.yaml
-	run -0 hypr compose -p p config
-	assert_output "hypr build -t p_a $PWD"
+	run -0 hypr compose -p p config --commands
+	assert_output "hypr build -t p-a $PWD"
 	rm compose.yaml docker-compose.yml
 	run -2 hypr compose config
 	assert_output --partial "no compose file found"
 }
 
 @test "compose: unsupported build keys are warned about, not dropped silently" {
-	run --separate-stderr -0 hypr compose -f "$C/unsupported.yaml" config
-	assert_output "hypr build -t compose_web $C"
+	run --separate-stderr -0 hypr compose -f "$C/unsupported.yaml" config --commands
+	assert_output "hypr build -t compose-web $C"
 	[[ $stderr == *"unsupported.yaml:5: services.web.build.secrets is not supported by hypr; ignored"* ]]
 	[[ $stderr == *"unsupported.yaml:6: services.web.build.cache_from is not supported by hypr; ignored"* ]]
 	[[ $stderr == *"unsupported.yaml:7: services.web.build.frobnicate is unknown; ignored"* ]]
 }
 
 @test "compose: bad files are bad input with file:line (exit 3)" {
-	run -3 hypr compose -f "$C/broken.yaml" config
+	run -3 hypr compose -f "$C/broken.yaml" config --commands
 	assert_output --partial "broken.yaml:4:"
-	run -3 hypr compose -f "$C/remote.yaml" config
+	run -3 hypr compose -f "$C/remote.yaml" config --commands
 	assert_output --partial "remote contexts"
-	run -3 hypr compose -f "$C/remote-string.yaml" config
+	run -3 hypr compose -f "$C/remote-string.yaml" config --commands
 	assert_output --partial "remote-string.yaml:3: services.web.build: remote contexts (https://github.com/x/y.git) are not supported by hypr"
-	run -3 hypr compose -f "$C/noservices.yaml" config
+	run -3 hypr compose -f "$C/noservices.yaml" config --commands
 	assert_output --partial "no services"
-	run -3 hypr compose -f "$C/badargs.yaml" config
+	run -3 hypr compose -f "$C/badargs.yaml" config --commands
 	assert_output --partial "badargs.yaml:4: build.args must be a mapping or a list"
-	run -2 hypr compose -f "$C/missing.yaml" config
+	run -2 hypr compose -f "$C/missing.yaml" config --commands
 	run -2 hypr compose -f "$C/forms.yaml" build nosuch
 	assert_output --partial "no such service: nosuch"
 	run -2 hypr compose -f "$C/forms.yaml" restart
@@ -95,7 +95,7 @@ hypr build -t compose_listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 }
 
 @test "compose: runtime keys are read; what hypr cannot honour is warned about with its line" {
-	run --separate-stderr -0 hypr compose -f "$C/runtime.yaml" config
+	run --separate-stderr -0 hypr compose -f "$C/runtime.yaml" config --commands
 	assert_output ""
 	assert_equal "$stderr" "hypr: warning: compose: runtime.yaml:24: top-level networks: not supported by hypr (each project has one user network); ignored
 hypr: warning: compose: runtime.yaml:11: services.web.volumes: volume volumes are not supported by hypr (only host directories); ignored
@@ -123,12 +123,12 @@ hypr: warning: compose: runtime.yaml:19: services.web.frobnicate is unknown; ign
 	export FAKE_LOG="$BATS_TEST_TMPDIR/calls"
 	run -0 hypr compose -f "$C/forms.yaml" build -q str listargs
 	run -0 grep '^hypr-store' "$FAKE_LOG"
-	assert_output "hypr-store -t compose_str
-hypr-store -t compose_listargs"
+	assert_output "hypr-store -t compose-str
+hypr-store -t compose-listargs"
 	# up builds, then wants the image the fake stages never stored
 	run --separate-stderr -3 hypr compose -f "$C/forms.yaml" up --build str
 	[[ $stderr == *"hypr compose: building str"* ]]
-	[[ $stderr == *"hypr: compose: $C/forms.yaml:2: service str: image compose_str is not in hypr's store"* ]]
+	[[ $stderr == *"hypr: compose: $C/forms.yaml:2: service str: image compose-str is not in hypr's store"* ]]
 	FAKE_FAIL='hypr-exec:1:hypr-exec: Dockerfile:2: RUN true: exit code 1' \
 		run --separate-stderr -1 hypr compose -f "$C/forms.yaml" build str full
 	[[ $stderr == *"service str failed to build (exit 1)"* ]]
@@ -143,7 +143,7 @@ hypr-store -t compose_listargs"
 	export WEB_PORT
 	run --separate-stderr -0 hypr compose -f "$F" up --build -d --wait
 	[[ $stderr == *"Container hyprdemo-web-1  Started"*"Container hyprdemo-web-1  Healthy"* ]]
-	run -0 hypr image inspect hyprdemo_web hyprdemo/worker:1.0
+	run -0 hypr image inspect hyprdemo-web hyprdemo/worker:1.0
 	run -0 jq -c '[.[0].cmd, .[1].cmd, .[1].stage]' <<<"$output"
 	assert_output '[["httpd","-f","-h","/www"],["cat","/etc/worker-message"],"runtime"]'
 	run -0 curl -sf "http://127.0.0.1:$WEB_PORT/"
@@ -199,16 +199,367 @@ p-second-1 exited with code 3"
 }
 
 @test "compose: dockerfile_inline goes to hypr build -f - (real stages, no RUN)" {
-	run -0 hypr compose -f "$C/inline.yaml" config
+	run -0 hypr compose -f "$C/inline.yaml" config --commands
 	assert_output "printf '%s\n' 'FROM busybox:latest
 ENV INLINE=yes
 CMD [\"echo\", \"it'\\''s inline\"]
-' | hypr build -t compose_inline -f - $C/app"
-	run -3 hypr compose -f "$C/both.yaml" config
+' | hypr build -t compose-inline -f - $C/app"
+	run -3 hypr compose -f "$C/both.yaml" config --commands
 	assert_output --partial "both.yaml:4: services.both.build: dockerfile and dockerfile_inline are exclusive"
 	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
 	run -0 hypr compose -f "$C/inline.yaml" build -q
-	run -0 hypr image inspect compose_inline
+	run -0 hypr image inspect compose-inline
 	run -0 jq -c '.[0] | [.cmd, (.env | map(select(startswith("INLINE"))))]' <<<"$output"
 	assert_output '[["echo","it'\''s inline"],["INLINE=yes"]]'
+}
+
+@test "compose: .env feeds \${VAR}, the environment wins over it, --env-file replaces it" {
+	P="$BATS_TEST_TMPDIR/p"
+	mkdir -p "$P"
+	cat > "$P/compose.yaml" <<-'EOF2'
+	services:
+	  api:
+	    image: x/api:${API_TAG}
+	    environment:
+	      WHO: ${WHO:-nobody}
+	      QUOTED: ${QUOTED}
+	EOF2
+	cat > "$P/.env" <<-'EOF2'
+	# a comment
+	API_TAG=1.2
+	export WHO = dotenv  # trailing comment
+	QUOTED="a ${API_TAG} b"
+	EOF2
+	printf 'API_TAG=9\n' > "$BATS_TEST_TMPDIR/other.env"
+	printf 'WHO=second\n' > "$BATS_TEST_TMPDIR/second.env"
+	cd "$P"
+	run --separate-stderr -0 hypr compose config
+	[ -z "$stderr" ]
+	assert_output "name: p
+services:
+  api:
+    environment:
+      QUOTED: a 1.2 b
+      WHO: dotenv
+    image: x/api:1.2"
+	API_TAG=3.0 run -0 hypr compose config
+	assert_line "    image: x/api:3.0"
+	API_TAG= run -0 hypr compose config
+	assert_line "    image: 'x/api:'"
+	run --separate-stderr -0 hypr compose --env-file "$BATS_TEST_TMPDIR/other.env" --env-file "$BATS_TEST_TMPDIR/second.env" config
+	assert_line "    image: x/api:9"
+	assert_line "      WHO: second"
+	assert_equal "$stderr" 'hypr: warning: compose: compose.yaml:6: The "QUOTED" variable is not set. Defaulting to a blank string.'
+	run -2 hypr compose --env-file "$BATS_TEST_TMPDIR/nosuch.env" config
+	assert_output "hypr: compose: $BATS_TEST_TMPDIR/nosuch.env: No such file or directory"
+	printf 'GOOD=1\nBAD LINE\n' > .env
+	run -3 hypr compose config
+	assert_output "hypr: compose: ./.env:2: BAD: no '=' after the name"
+}
+
+@test "compose: an unset variable is warned about with file:line; \${VAR:?msg} and \${VAR?msg} are errors" {
+	P="$BATS_TEST_TMPDIR/p"
+	mkdir -p "$P"
+	printf 'services:\n  api:\n    image: x/api:${API_TAG}\n    user: $USERX\n' > "$P/compose.yaml"
+	cd "$P"
+	run --separate-stderr -0 hypr compose config
+	assert_equal "$stderr" 'hypr: warning: compose: compose.yaml:3: The "API_TAG" variable is not set. Defaulting to a blank string.
+hypr: warning: compose: compose.yaml:4: The "USERX" variable is not set. Defaulting to a blank string.'
+	assert_line "    image: 'x/api:'"
+	printf 'services:\n  api:\n    image: x\n    user: "${NEED:?set NEED to a user}"\n' > compose.yaml
+	run --separate-stderr -3 hypr compose config
+	assert_equal "$stderr" "hypr: compose: compose.yaml:4: required variable NEED is missing a value: set NEED to a user"
+	NEED= run -3 hypr compose config
+	NEED=someone run -0 hypr compose config
+	assert_line "    user: someone"
+	printf 'services:\n  api:\n    image: x\n    user: "${NEED?needed}"\n' > compose.yaml
+	NEED= run -0 hypr compose config --commands
+	run --separate-stderr -3 hypr compose config
+	assert_equal "$stderr" "hypr: compose: compose.yaml:4: required variable NEED is missing a value: needed"
+	printf 'services:\n  api:\n    image: "$$HOME ${A:+alt} ${B:-dflt} ${C-dash}"\n' > compose.yaml
+	A=1 B= C= run --separate-stderr -0 hypr compose config
+	assert_line "    image: '\$HOME alt dflt '"
+}
+
+@test "compose: several -f files are merged as compose merges them" {
+	P="$BATS_TEST_TMPDIR/p"
+	mkdir -p "$P"
+	cat > "$P/base.yaml" <<-'EOF2'
+	name: merged
+	services:
+	  web:
+	    image: web:1
+	    build:
+	      context: .
+	      args: [A=1, B=2]
+	    command: ["httpd", "-f"]
+	    environment:
+	      - ONE=1
+	      - TWO=2
+	    ports: ["8080:80"]
+	    expose: ["81"]
+	    volumes: ["./data:/data"]
+	    labels: {a: b}
+	EOF2
+	cat > "$BATS_TEST_TMPDIR/over.yaml" <<-'EOF2'
+	services:
+	  web:
+	    image: web:2
+	    build:
+	      args:
+	        B: "3"
+	    command: echo over
+	    environment:
+	      TWO: two
+	      THREE: "3"
+	    ports: ["9090:90"]
+	    expose: ["82"]
+	    volumes: ["/srv:/srv:ro"]
+	    frobnicate: 1
+	  db:
+	    image: db:1
+	EOF2
+	run --separate-stderr -0 hypr compose -f "$P/base.yaml" -f "$BATS_TEST_TMPDIR/over.yaml" config
+	assert_equal "$stderr" "hypr: warning: compose: over.yaml:14: services.web.frobnicate is unknown; ignored"
+	assert_output "name: merged
+services:
+  db:
+    image: db:1
+  web:
+    build:
+      context: $P
+      dockerfile: Dockerfile
+      args:
+        A: \"1\"
+        B: \"3\"
+    command:
+    - echo
+    - over
+    environment:
+      ONE: \"1\"
+      THREE: \"3\"
+      TWO: two
+    expose:
+    - \"81\"
+    - \"82\"
+    image: web:2
+    labels:
+      a: b
+    ports:
+    - 8080:80
+    - 9090:90
+    volumes:
+    - $P/data:/data
+    - /srv:/srv:ro"
+	# the second file alone is no project of its own; the order matters
+	run -0 hypr compose -f "$BATS_TEST_TMPDIR/over.yaml" -f "$P/base.yaml" config
+	assert_line "    image: web:1"
+	assert_line "    - httpd"
+	# COMPOSE_FILE, colon-separated
+	COMPOSE_FILE="$P/base.yaml:$BATS_TEST_TMPDIR/over.yaml" run -0 hypr compose config
+	assert_line "    image: web:2"
+	assert_line "  db:"
+	# an error about a service names the file that defines it
+	printf 'services:\n  extra:\n    image: e\n    depends_on: [nosuch]\n' > "$BATS_TEST_TMPDIR/over2.yaml"
+	run -3 hypr compose -f "$P/base.yaml" -f "$BATS_TEST_TMPDIR/over2.yaml" up
+	assert_output "hypr: compose: $BATS_TEST_TMPDIR/over2.yaml:2: service extra depends on undefined service nosuch"
+}
+
+@test "compose: compose.override.yaml beside the default file is merged in" {
+	P="$BATS_TEST_TMPDIR/p"
+	mkdir -p "$P"
+	printf 'services:\n  web:\n    image: web:1\n    build: .\n' > "$P/compose.yaml"
+	printf 'services:\n  web:\n    image: web:over\n    user: nobody\n' > "$P/compose.override.yaml"
+	cd "$P"
+	run --separate-stderr -0 hypr compose config
+	assert_output "name: p
+services:
+  web:
+    build:
+      context: $P
+      dockerfile: Dockerfile
+    image: web:over
+    user: nobody"
+	run -0 hypr compose config --commands
+	assert_output "hypr build -t web:over $P"
+	# -f names the files: no override then
+	run -0 hypr compose -f compose.yaml config --commands
+	assert_output "hypr build -t web:1 $P"
+	rm compose.yaml compose.override.yaml
+	printf 'services:\n  web:\n    build: .\n' > docker-compose.yml
+	printf 'services:\n  web:\n    image: dc:over\n' > docker-compose.override.yml
+	run -0 hypr compose config --commands
+	assert_output "hypr build -t dc:over $P"
+}
+
+@test "compose: project name: -p, COMPOSE_PROJECT_NAME (also from .env), name:; images are <project>-<service>" {
+	P="$BATS_TEST_TMPDIR/Proj"
+	mkdir -p "$P"
+	printf 'name: top\nservices:\n  web:\n    build: .\n' > "$P/compose.yaml"
+	cd "$P"
+	run -0 hypr compose config
+	assert_line "name: top"
+	printf 'COMPOSE_PROJECT_NAME=FromDotEnv\n' > .env
+	run -0 hypr compose config --commands
+	assert_output "hypr build -t fromdotenv-web $P"
+	COMPOSE_PROJECT_NAME=env run -0 hypr compose config
+	assert_line "name: env"
+	COMPOSE_PROJECT_NAME=env run -0 hypr compose -p cli config
+	assert_line "name: cli"
+	FAKES="$BATS_TEST_TMPDIR/fakes"
+	mkdir -p "$FAKES"
+	for s in parse fetch exec layer squash store; do
+		ln -s "$FIX/driver/fake-stage" "$FAKES/hypr-$s"
+		export "HYPR_${s^^}=$FAKES/hypr-$s"
+	done
+	export FAKE_LOG="$BATS_TEST_TMPDIR/calls"
+	printf 'FROM scratch\n' > Dockerfile
+	run -0 hypr compose -p demo build -q
+	run -0 grep '^hypr-store' "$FAKE_LOG"
+	assert_output "hypr-store -t demo-web"
+}
+
+@test "compose: profiles: --profile, COMPOSE_PROFILES; a service named on the command line is active" {
+	P="$BATS_TEST_TMPDIR/p"
+	mkdir -p "$P"
+	cat > "$P/compose.yaml" <<-'EOF2'
+	services:
+	  web:
+	    build: .
+	  debug:
+	    build: .
+	    profiles: [debug, tools]
+	  seed:
+	    build: .
+	    profiles: ["${SEED_PROFILE:-seed}"]
+	EOF2
+	cd "$P"
+	run --separate-stderr -0 hypr compose config --commands
+	[ -z "$stderr" ]
+	assert_output "hypr build -t p-web $P"
+	run -0 hypr compose --profile tools config --commands
+	assert_output "hypr build -t p-web $P
+hypr build -t p-debug $P"
+	COMPOSE_PROFILES=seed,debug run -0 hypr compose config --commands
+	assert_output "hypr build -t p-web $P
+hypr build -t p-debug $P
+hypr build -t p-seed $P"
+	# --profile, when given, wins over COMPOSE_PROFILES
+	COMPOSE_PROFILES=seed run -0 hypr compose --profile tools config --commands
+	assert_output "hypr build -t p-web $P
+hypr build -t p-debug $P"
+	run -0 hypr compose --profile '*' config --commands
+	assert_line "hypr build -t p-seed $P"
+	run -0 hypr compose config --commands seed
+	assert_output "hypr build -t p-seed $P"
+	run -0 hypr compose config
+	assert_output "name: p
+services:
+  web:
+    build:
+      context: $P
+      dockerfile: Dockerfile"
+	FAKES="$BATS_TEST_TMPDIR/fakes"
+	mkdir -p "$FAKES"
+	for s in parse fetch exec layer squash store; do
+		ln -s "$FIX/driver/fake-stage" "$FAKES/hypr-$s"
+		export "HYPR_${s^^}=$FAKES/hypr-$s"
+	done
+	export FAKE_LOG="$BATS_TEST_TMPDIR/calls"
+	printf 'FROM scratch\n' > Dockerfile
+	run -0 hypr compose build -q
+	run -0 grep '^hypr-store' "$FAKE_LOG"
+	assert_output "hypr-store -t p-web"
+}
+
+@test "compose: config prints the project as YAML, keys as compose prints them" {
+	run --separate-stderr -0 hypr compose -f "$C/forms.yaml" config
+	[ -z "$stderr" ]
+	assert_output "name: compose
+services:
+  full:
+    build:
+      context: $C/app
+      dockerfile: Other.Dockerfile
+      args:
+        BARE: null
+        ONE: \"1\"
+        QUOTED: \"\"
+      labels:
+        a: b
+      no_cache: true
+      pull: true
+      target: runtime
+      tags:
+      - extra:tag
+    image: example.com/team/full:2
+  listargs:
+    build:
+      context: $C/app
+      dockerfile: Dockerfile
+      args:
+        FROMENV: null
+        X: \"1\"
+  runtime_only:
+    image: redis:7
+    ports:
+    - 6379:6379
+  str:
+    build:
+      context: $C/app
+      dockerfile: Dockerfile"
+	FROMENV=v run -0 hypr compose -f "$C/forms.yaml" config listargs
+	assert_line "        FROMENV: v"
+	run --separate-stderr -0 hypr compose -f "$C/runtime.yaml" config
+	run -0 python3 -c 'import sys, yaml; d = yaml.safe_load(sys.stdin); print(sorted(d["services"]["web"]))' <<<"$output"
+}
+
+@test "compose: what hypr does not read is warned about with file:line (top level, long syntax); x- keys and << merges are read" {
+	run --separate-stderr -0 hypr compose -f "$C/keys.yaml" config
+	assert_equal "$stderr" "hypr: warning: compose: keys.yaml:1: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion
+hypr: warning: compose: keys.yaml:4: top-level include: not supported by hypr; ignored
+hypr: warning: compose: keys.yaml:5: top-level frob is unknown; ignored
+hypr: warning: compose: keys.yaml:10: services.web.platform is not supported by hypr; ignored
+hypr: warning: compose: keys.yaml:12: services.web.ports.app_protocol is not supported by hypr; ignored
+hypr: warning: compose: keys.yaml:14: services.web.volumes.bind is not supported by hypr; ignored
+hypr: warning: compose: keys.yaml:16: services.web.depends_on.db.restart is not supported by hypr; ignored"
+	assert_output "name: compose
+services:
+  db:
+    image: db
+  web:
+    depends_on:
+      db:
+        condition: service_started
+        required: true
+    image: busybox
+    ports:
+    - 8080:80/tcp
+    volumes:
+    - $C:/src"
+}
+
+@test "compose: hostile files: alias bombs and recursive aliases are bad input naming the file" {
+	cd "$BATS_TEST_TMPDIR"
+	{
+		echo 'x-a0: &a0 [x, x, x, x, x, x, x, x, x, x]'
+		for i in 1 2 3 4 5 6 7 8; do
+			printf 'x-a%d: &a%d [' "$i" "$i"
+			for _ in 1 2 3 4 5 6 7 8 9; do printf '*a%d, ' "$((i - 1))"; done
+			printf '*a%d]\n' "$((i - 1))"
+		done
+		printf 'services:\n  web:\n    image: x\n'
+	} > compose.yaml
+	run -3 timeout 60 hypr compose config
+	assert_output "hypr: compose: compose.yaml: over 200000 YAML nodes once aliases are expanded"
+	printf 'services:\n  web:\n    labels: &l\n      a: *l\n' > compose.yaml
+	run -3 hypr compose config
+	assert_output "hypr: compose: compose.yaml:4: nested over 64 levels deep"
+	printf 'services: &s\n  web:\n    <<: *s\n' > compose.yaml
+	run -3 hypr compose config
+	assert_output "hypr: compose: compose.yaml:1: nested over 64 levels deep"
+	head -c 70000 /dev/zero | tr '\0' a | sed 's/^/A=/' > .env
+	printf 'services:\n  web:\n    image: x\n' > compose.yaml
+	run -3 hypr compose config
+	assert_output "hypr: compose: ./.env:1: line over 65536 bytes"
 }

@@ -1,7 +1,8 @@
-/* compose.c - `hypr compose build|up|down|ps|logs|stop|config`: one `hypr
- * build` per service with a build: section, tagged as its image: or
- * <project>_<service>; then one container per service (`hypr run -d` with
- * the service's keys), started in depends_on order, named
+/* compose.c - `hypr compose build|up|down|ps|logs|stop|config`: the
+ * project's files, .env and profiles; one `hypr build` per active service
+ * with a build: section, tagged as its image: or <project>-<service>; then
+ * one container per service (`hypr run -d` with the service's keys),
+ * started in depends_on order, named
  * <project>-<service>-1 and labelled as Compose labels them.
  *
  * Service names: every VM of a project gets /etc/hosts lines naming each
@@ -42,7 +43,8 @@
 static void
 compose_usage(FILE *f, int code)
 {
-	fputs("usage: hypr compose [-f FILE] [-p NAME] [--project-directory DIR] COMMAND\n"
+	fputs("usage: hypr compose [-f FILE]... [-p NAME] [--project-directory DIR]\n"
+	    "                    [--env-file FILE]... [--profile NAME]... COMMAND\n"
 	    "\n"
 	    "Commands:\n"
 	    "  build [--no-cache] [--pull] [-q] [--build-arg K=V] [-n] [SERVICE...]\n"
@@ -53,12 +55,16 @@ compose_usage(FILE *f, int code)
 	    "  ps [-a] [-q] [SERVICE...]    the project's containers\n"
 	    "  logs [-f] [-t] [--tail N] [SERVICE...]\n"
 	    "  stop [-t SECS] [SERVICE...]\n"
-	    "  config\n"
-	    "        print what would be built, one `hypr build` command per service\n"
+	    "  config [--commands] [SERVICE...]\n"
+	    "        print the resolved project as YAML (--commands: one `hypr build`\n"
+	    "        command per service to build)\n"
 	    "\n"
-	    "The compose file: -f, else compose.yaml, compose.yml, docker-compose.yml in\n"
-	    "the project directory. Project name: -p, $COMPOSE_PROJECT_NAME, name:, or the\n"
-	    "directory's name. See hypr-compose(1).\n", f);
+	    "The compose files: each -f (merged in order), else $COMPOSE_FILE, else\n"
+	    "compose.yaml (or compose.yml, docker-compose.yml) and compose.override.yaml\n"
+	    "in the project directory; ${VAR} from the environment, else .env (or each\n"
+	    "--env-file). Project name: -p, $COMPOSE_PROJECT_NAME, name:, or the\n"
+	    "directory's name. Profiles: --profile, else $COMPOSE_PROFILES.\n"
+	    "See hypr-compose(1).\n", f);
 	exit(code);
 }
 
@@ -163,7 +169,7 @@ image_name(struct proj *p, struct hypr_compose_service *sv, char *buf, size_t n)
 	if (sv->image)
 		snprintf(buf, n, "%s", sv->image);
 	else
-		snprintf(buf, n, "%s_%s", p->project, sv->name);
+		snprintf(buf, n, "%s-%s", p->project, sv->name);
 }
 
 static void
@@ -233,9 +239,9 @@ out:
 		free(out);
 		if (undefined)
 			hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: service %s depends on undefined "
-			    "service %s", p->c.file, bad->line, bad->name, bad_dep);
+			    "service %s", bad->file, bad->line, bad->name, bad_dep);
 		hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: dependency cycle: %s and %s",
-		    p->c.file, bad->line, bad->name, bad_dep);
+		    bad->file, bad->line, bad->name, bad_dep);
 	}
 	*nout = k;
 	return out;
@@ -355,7 +361,7 @@ service_spec(struct proj *p, struct hypr_compose_service *sv)
 		if (access(sv->env_files[i].key, R_OK) < 0) {
 			if (sv->env_files[i].value)
 				hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: services.%s.env_file: %s: %s",
-				    p->c.file, sv->line, sv->name, sv->env_files[i].key, strerror(errno));
+				    sv->file, sv->line, sv->name, sv->env_files[i].key, strerror(errno));
 			continue;
 		}
 		json_array_append_new(a, json_string(sv->env_files[i].key));
@@ -375,7 +381,7 @@ service_spec(struct proj *p, struct hypr_compose_service *sv)
 		char t[32];
 		if (ns < 0)
 			hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: services.%s.stop_grace_period %s: not a "
-			    "duration", p->c.file, sv->line, sv->name, sv->stop_grace_period);
+			    "duration", sv->file, sv->line, sv->name, sv->stop_grace_period);
 		snprintf(t, sizeof t, "%lld", (long long)((ns + 999999999) / 1000000000));
 		json_object_set_new(spec, "stop_timeout", json_string(t));
 	}
@@ -412,7 +418,23 @@ service_spec(struct proj *p, struct hypr_compose_service *sv)
 	json_object_set_new(labels, "com.docker.compose.project", json_string(p->project));
 	json_object_set_new(labels, "com.docker.compose.service", json_string(sv->name));
 	json_object_set_new(labels, "com.docker.compose.container-number", json_string("1"));
-	json_object_set_new(labels, "com.docker.compose.project.config_files", json_string(p->c.file));
+	{	/* every file of the project, comma-separated, as compose labels it */
+		size_t len = 1;
+		char *files;
+
+		for (size_t i = 0; i < p->c.nfiles; i++)
+			len += strlen(p->c.paths[i]) + 1;
+		if (!(files = calloc(1, len)))
+			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+		for (size_t i = 0; i < p->c.nfiles; i++) {
+			if (i)
+				strcat(files, ",");
+			strcat(files, p->c.paths[i]);
+		}
+		json_object_set_new(labels, "com.docker.compose.project.config_files",
+		    json_string(files));
+		free(files);
+	}
 	json_object_set_new(spec, "labels", labels);
 	return spec;
 }
@@ -680,7 +702,7 @@ compose_up(struct proj *p, int *want, int detach, int wait, int force, int deps,
 		specs[s] = service_spec(p, sv);
 		if (hypr_store_find(&st, img, &im, NULL, 0, &e) < 0 || !im)
 			hypr_die(HYPR_EXIT_INPUT, "compose: %s:%ld: service %s: image %s is not in hypr's "
-			    "store%s", p->c.file, sv->line, sv->name, img, sv->has_build ? "" :
+			    "store%s", sv->file, sv->line, sv->name, img, sv->has_build ? "" :
 			    " and the service has no build: section (hypr runs images it built)");
 		spec_hash(specs[s], im->id, hash[s]);
 		for (size_t k = 0; k < nhave; k++) {
@@ -1033,6 +1055,61 @@ compose_logs(struct proj *p, const int *want, int follow, long tail)
 	return 0;
 }
 
+/* What the options and .env hold, freed before an exit (a leak checker
+ * would report what a die() leaves). */
+static void
+opts_free(struct hypr_compose_kv *env, size_t nenv, struct argv *files, struct argv *env_files,
+    struct argv *profiles, struct argv *extra)
+{
+	hypr_compose_kv_free(env, nenv);
+	argv_free(files);
+	argv_free(env_files);
+	argv_free(profiles);
+	argv_free(extra);
+}
+
+/* A COMPOSE_* setting: the environment's, else the .env file's. */
+static const char *
+compose_var(const char *name, const struct hypr_compose_kv *env, size_t nenv)
+{
+	const char *v = getenv(name);
+
+	for (size_t i = nenv; !v && i-- > 0;)
+		if (!strcmp(env[i].key, name))
+			v = env[i].value ? env[i].value : "";
+	return v;
+}
+
+/* The override file Compose reads beside the default one, if any. */
+static int
+compose_override(const char *dir, char *out, size_t n)
+{
+	static const char *const names[] = { "compose.override.yml", "compose.override.yaml",
+		"docker-compose.override.yml", "docker-compose.override.yaml", NULL };
+
+	for (const char *const *nm = names; *nm; nm++)
+		if ((size_t)snprintf(out, n, "%s/%s", dir, *nm) < n && access(out, F_OK) == 0)
+			return 1;
+	return 0;
+}
+
+/* A service without profiles: is always active; else one of its profiles
+ * must be (--profile, COMPOSE_PROFILES; "*" activates every one). */
+static int
+profile_active(const struct hypr_compose_service *sv, const struct argv *profiles)
+{
+	if (!sv->nprofiles)
+		return 1;
+	for (size_t i = 0; i < profiles->n; i++) {
+		if (!strcmp(profiles->v[i], "*"))
+			return 1;
+		for (size_t k = 0; k < sv->nprofiles; k++)
+			if (!strcmp(sv->profiles[k], profiles->v[i]))
+				return 1;
+	}
+	return 0;
+}
+
 int
 cmd_compose(int argc, char **argv)
 {
@@ -1040,6 +1117,8 @@ cmd_compose(int argc, char **argv)
 		{ "file", required_argument, NULL, 'f' },
 		{ "project-name", required_argument, NULL, 'p' },
 		{ "project-directory", required_argument, NULL, 'D' },
+		{ "env-file", required_argument, NULL, 'E' },
+		{ "profile", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1063,11 +1142,17 @@ cmd_compose(int argc, char **argv)
 		{ "services", no_argument, NULL, 'S' },
 		{ "follow", no_argument, NULL, 'F' },
 		{ "tail", required_argument, NULL, 'T' },
+		{ "commands", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *file = NULL, *pname = NULL, *pdir = ".", *sub, *progress = NULL;
-	char path[PATH_MAX];
+	const char *pname = NULL, *pdir = NULL, *sub, *progress = NULL, *cf;
+	char path[PATH_MAX], over[PATH_MAX], dirbuf[PATH_MAX];
+	struct argv files = { 0 }, env_files = { 0 }, profiles = { 0 };
+	struct hypr_compose_kv *env = NULL;
+	size_t nenv = 0;
+	struct hypr_compose_opts co = { 0 };
+	int commands = 0;
 	struct proj pj;
 	struct hypr_compose *cp = &pj.c;
 	struct hypr_err e = { 0 };
@@ -1076,7 +1161,7 @@ cmd_compose(int argc, char **argv)
 	int build_flag = 0, detach = 0, wait = 0, force = 0, nodeps = 0, timeout = -1;
 	int all = 0, services = 0, follow = 0;
 	long tail = -1;
-	int i, rc = 0, *want;
+	int i, rc = 0, *want = NULL;
 	size_t s, j;
 	ssize_t sl;
 
@@ -1084,9 +1169,13 @@ cmd_compose(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+f:p:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
-			if (file)
-				hypr_die(HYPR_EXIT_USAGE, "compose: only one -f file is supported");
-			file = optarg;
+			argv_add(&files, optarg);
+			break;
+		case 'E':
+			argv_add(&env_files, optarg);
+			break;
+		case 'P':
+			argv_add(&profiles, optarg);
 			break;
 		case 'p':
 			pname = optarg;
@@ -1145,47 +1234,111 @@ cmd_compose(int argc, char **argv)
 		case 'S': services = 1; break;
 		case 'f': case 'F': follow = 1; break;
 		case 'T': tail = strtol(optarg, NULL, 10); break;
+		case 'C': commands = 1; break;
 		case 'h': compose_usage(stdout, 0); break;
 		default: compose_usage(stderr, HYPR_EXIT_USAGE);
 		}
 	}
 	if (!strcmp(sub, "config"))
 		dry = 1;
+	if (commands && strcmp(sub, "config"))
+		hypr_die(HYPR_EXIT_USAGE, "compose %s: --commands is an option of config", sub);
 
-	if (file)
-		snprintf(path, sizeof path, "%s", file);
-	else if (hypr_compose_find(pdir, path, sizeof path, &e) < 0)
-		hypr_die_err(&e);
-	if (hypr_compose_load(cp, path, &e) < 0) {
-		hypr_compose_free(cp);
+	/* the project directory: given, else the first file's, else here */
+	if (!pdir && files.n) {
+		const char *slash = strrchr(files.v[0], '/');
+
+		if (!slash)
+			snprintf(dirbuf, sizeof dirbuf, ".");
+		else
+			snprintf(dirbuf, sizeof dirbuf, "%.*s", slash == files.v[0] ? 1 :
+			    (int)(slash - files.v[0]), files.v[0]);
+		pdir = dirbuf;
+	}
+	if (!pdir)
+		pdir = ".";
+	/* .env there, or the --env-file files instead; the environment wins */
+	for (j = 0; j < env_files.n; j++)
+		if (hypr_compose_dotenv(env_files.v[j], 1, &env, &nenv, &e) < 0)
+			goto env_fail;
+	if (!env_files.n) {
+		if ((size_t)snprintf(path, sizeof path, "%s/.env", pdir) >= sizeof path)
+			hypr_die(HYPR_EXIT_USAGE, "compose: %s: path too long", pdir);
+		if (hypr_compose_dotenv(path, 0, &env, &nenv, &e) < 0)
+			goto env_fail;
+	}
+	if (!files.n && (cf = compose_var("COMPOSE_FILE", env, nenv)) && *cf) {
+		const char *sep = compose_var("COMPOSE_PATH_SEPARATOR", env, nenv);
+		char *list = strdup(cf), *tok, *save = NULL;
+
+		if (!list)
+			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+		for (tok = strtok_r(list, sep && *sep ? sep : ":", &save); tok;
+		    tok = strtok_r(NULL, sep && *sep ? sep : ":", &save))
+			argv_add(&files, tok);
+		free(list);
+	}
+	if (!files.n) {
+		if (hypr_compose_find(pdir, path, sizeof path, &e) < 0)
+			goto env_fail;
+		argv_add(&files, path);
+		if (compose_override(pdir, over, sizeof over))
+			argv_add(&files, over);
+	}
+	co.files = (const char *const *)files.v;
+	co.nfiles = files.n;
+	co.env = env;
+	co.nenv = nenv;
+	if (hypr_compose_load_opts(cp, &co, &e) < 0) {
+env_fail:
+		opts_free(env, nenv, &files, &env_files, &profiles, &extra_args);
 		hypr_die(e.code, "compose: %s", e.msg);
 	}
 	for (j = 0; j < cp->nwarnings; j++)
 		hypr_warn("compose: %s", cp->warnings[j]);
 	if (!pname)
-		pname = getenv("COMPOSE_PROJECT_NAME");
+		pname = compose_var("COMPOSE_PROJECT_NAME", env, nenv);
 	if (!pname || !*pname)
 		pname = cp->name;
 	if (!pname || !*pname) {
 		pname = strrchr(cp->dir, '/');
 		pname = pname && pname[1] ? pname + 1 : cp->dir;
 	}
-	if (hypr_compose_project_name(pname, pj.project, sizeof pj.project) < 0)
+	if (hypr_compose_project_name(pname, pj.project, sizeof pj.project) < 0) {
+		char bad[256];
+
+		snprintf(bad, sizeof bad, "%s", pname);
+		opts_free(env, nenv, &files, &env_files, &profiles, &extra_args);
+		hypr_compose_free(cp);
 		hypr_die(HYPR_EXIT_USAGE, "compose: project name '%s' has no valid characters (use -p)",
-		    pname);
+		    bad);
+	}
+	if (!profiles.n && (cf = compose_var("COMPOSE_PROFILES", env, nenv)) && *cf) {
+		char *list = strdup(cf), *tok, *save = NULL;
+
+		if (!list)
+			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+		for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			argv_add(&profiles, tok);
+		free(list);
+	}
 	if (!(want = calloc(cp->nservices + 1, sizeof *want)))
 		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 	for (i = optind; i < argc; i++) {
 		for (s = 0; s < cp->nservices; s++)
 			if (!strcmp(cp->services[s].name, argv[i]))
 				break;
-		if (s == cp->nservices)
+		if (s == cp->nservices) {
+			opts_free(env, nenv, &files, &env_files, &profiles, &extra_args);
+			free(want);
+			hypr_compose_free(cp);
 			hypr_die(HYPR_EXIT_USAGE, "compose: no such service: %s", argv[i]);
+		}
 		want[s] = 1;
 	}
 	for (s = 0; s < cp->nservices; s++)
 		if (optind >= argc)
-			want[s] = 1;
+			want[s] = profile_active(&cp->services[s], &profiles);
 	if (strcmp(sub, "build") && strcmp(sub, "config")) {
 		if (hypr_root_open(&pj.root, NULL, &e) < 0)
 			hypr_die_err(&e);
@@ -1208,6 +1361,13 @@ cmd_compose(int argc, char **argv)
 	}
 	if (!strcmp(sub, "logs")) {
 		rc = compose_logs(&pj, want, follow, tail);
+		goto done;
+	}
+	if (!strcmp(sub, "config") && !commands) {
+		if (hypr_compose_write_yaml(stdout, cp, pj.project, want, &e) < 0) {
+			hypr_warn("compose: %s", e.msg);
+			rc = e.code;
+		}
 		goto done;
 	}
 	if (up && !nodeps) {
@@ -1254,10 +1414,8 @@ cmd_compose(int argc, char **argv)
 		argv_add(&a, "hypr");
 		argv_add(&a, "build");
 		argv_add(&a, "-t");
-		if (sv->image)
-			argv_add(&a, sv->image);
-		else
-			argv_addf(&a, "%s_%s", pj.project, sv->name);
+		image_name(&pj, sv, img, sizeof img);
+		argv_add(&a, img);
 		for (j = 0; j < sv->ntags; j++) {
 			argv_add(&a, "-t");
 			argv_add(&a, sv->tags[j]);
@@ -1310,8 +1468,8 @@ cmd_compose(int argc, char **argv)
 	if (up && !rc && !dry)
 		rc = compose_up(&pj, want, detach, wait, force, !nodeps, timeout);
 done:
+	opts_free(env, nenv, &files, &env_files, &profiles, &extra_args);
 	free(want);
-	argv_free(&extra_args);
 	hypr_compose_free(cp);
 	if (rc == 0)
 		hypr_close_stdout();

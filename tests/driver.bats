@@ -236,6 +236,8 @@ hypr-store -t y"
 	run -0 hypr load /dir --name busybox:latest
 	run -0 hypr tag app:1 reg.example/app:2
 	run -0 hypr image tag app:1 app:3
+	run -0 hypr push -a reg.example/app
+	run -0 hypr image push reg.example/app:2
 	run -0 cat "$FAKE_LOG"
 	assert_output "hypr-store images -q
 hypr-store images --format json
@@ -249,7 +251,9 @@ hypr-fetch pull busybox
 hypr-fetch load --name busybox:latest /dir
 hypr-fetch load --name busybox:latest /dir
 hypr-store tag app:1 reg.example/app:2
-hypr-store tag app:1 app:3"
+hypr-store tag app:1 app:3
+hypr-fetch push -a reg.example/app
+hypr-fetch push reg.example/app:2"
 	run -2 hypr image frob
 	run -2 hypr system
 }

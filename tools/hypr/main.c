@@ -177,9 +177,11 @@ main(int argc, char *argv[])
 			return cmd_build(argc - 2, argv + 2);
 		if (!strcmp(sub, "pull"))
 			delegate("hypr-fetch", "pull", argc - 3, argv + 3);
+		if (!strcmp(sub, "push"))
+			delegate("hypr-fetch", "push", argc - 3, argv + 3);
 		if (!strcmp(sub, "load"))
 			load(argc - 3, argv + 3);
-		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, tag, build, pull, load)",
+		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, tag, build, pull, push, load)",
 		    sub);
 	}
 	if (!strcmp(cmd, "system") && argc > 2) {
@@ -212,11 +214,9 @@ main(int argc, char *argv[])
 	if (!strcmp(cmd, "load"))
 		load(argc - 2, argv + 2);
 	if (!strcmp(cmd, "pull") || !strcmp(cmd, "login") ||
-	    !strcmp(cmd, "logout"))
+	    !strcmp(cmd, "logout") || !strcmp(cmd, "push"))
 		delegate("hypr-fetch", cmd, argc - 2, argv + 2);
 	if (!strcmp(cmd, "image") || !strcmp(cmd, "system") || !strcmp(cmd, "builder"))
 		hypr_die(HYPR_EXIT_USAGE, "%s: a command is needed (see hypr help)", cmd);
-	if (!strcmp(cmd, "push"))
-		hypr_die(HYPR_EXIT_USAGE, "push: hypr has no registry push yet");
 	hypr_die(HYPR_EXIT_USAGE, "unknown command '%s' (see hypr help)", cmd);
 }

@@ -184,3 +184,38 @@ b:" ]
 	HYPR_NET_RETRIES=1 run --separate-stderr -4 hypr push 127.0.0.1:1/gone:1
 	[[ ${stderr##*$'\n'} == "hypr-fetch: blob sha256:"*": 127.0.0.1:1: "* ]]
 }
+
+@test "history: docker's columns, newest first, <missing> below the top, --no-trunc, -q" {
+	printf 'f a 644 0 0 a\n' | mklayer a.tar
+	a=$(layer_json a.tar)
+	printf 'f b 644 0 0 bb\n' | mklayer b.tar
+	b=$(layer_json b.tar)
+	long='RUN /bin/sh -c apt-get update && apt-get install -y --no-install-recommends ca-certificates'
+	export SOURCE_DATE_EPOCH=0
+	steps_stream "$a" "RUN|$long|$b|{\"Cmd\":[\"sh\"]}" \
+		'CMD|CMD ["sh"]|null|{"Cmd":["sh"]}' | hypr-layer | hypr-squash |
+		hypr-store -q -t hist:1
+	id=$(hypr images -q --no-trunc hist:1)
+	age=$(hypr images --format '{{.CreatedSince}}' hist:1)
+	[[ $age == *" ago" ]]
+	# SIZE: the stored layer's size, docker's human form
+	[ "$(stat -c %s a.tar) $(stat -c %s b.tar)" = "10240 10240" ]
+	hsa=10.2kB hsb=10.2kB
+	run -0 hypr history hist:1
+	exp=$(printf '%-15s%-15s%-48s%-10s%s\n' IMAGE CREATED 'CREATED BY' SIZE COMMENT \
+		"${id:7:12}" "$age" 'CMD ["sh"]' 0B '' \
+		'<missing>' "$age" 'RUN /bin/sh -c apt-get update && apt-get ins' "$hsb" '' \
+		'<missing>' "$age" 'FROM docker.io/library/busybox:latest' "$hsa" 'base layer')
+	exp=${exp//'apt-get ins '/'apt-get ins…'}
+	assert_output "$exp"
+	run -0 hypr image history --no-trunc hist:1
+	assert_line --index 1 --regexp "^$id   $age   CMD \[\"sh\"\] +0B +\$"
+	assert_line --index 2 --partial "   $long   "
+	run -0 hypr history -q hist:1
+	assert_output "${id:7:12}
+<missing>
+<missing>"
+	run --separate-stderr -3 hypr history nope
+	[ "$stderr" = "hypr-store: No such image: nope" ]
+	run -2 hypr history
+}

@@ -160,6 +160,8 @@ main(int argc, char *argv[])
 		delegate("hypr-store", "rmi", argc - 2, argv + 2);
 	if (!strcmp(cmd, "tag"))
 		delegate("hypr-store", "tag", argc - 2, argv + 2);
+	if (!strcmp(cmd, "history"))
+		delegate("hypr-store", "history", argc - 2, argv + 2);
 	if (!strcmp(cmd, "image") && argc > 2) {
 		const char *sub = argv[2];
 
@@ -173,6 +175,8 @@ main(int argc, char *argv[])
 			delegate("hypr-store", "image-prune", argc - 3, argv + 3);
 		if (!strcmp(sub, "tag"))
 			delegate("hypr-store", "tag", argc - 3, argv + 3);
+		if (!strcmp(sub, "history"))
+			delegate("hypr-store", "history", argc - 3, argv + 3);
 		if (!strcmp(sub, "build"))
 			return cmd_build(argc - 2, argv + 2);
 		if (!strcmp(sub, "pull"))
@@ -181,7 +185,7 @@ main(int argc, char *argv[])
 			delegate("hypr-fetch", "push", argc - 3, argv + 3);
 		if (!strcmp(sub, "load"))
 			load(argc - 3, argv + 3);
-		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, tag, build, pull, push, load)",
+		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, tag, history, build, pull, push, load)",
 		    sub);
 	}
 	if (!strcmp(cmd, "system") && argc > 2) {

@@ -28,19 +28,19 @@ hypr_push_config(json_t *m, struct hypr_err *e)
 	size_t i, nonempty = 0, nl;
 	const char *base = hypr_json_str(json_object_get(m, "base"), "ref");
 
-	if (!json_is_object(m))
-		return hypr_err_set(e, HYPR_EXIT_INPUT, "image manifest is not an object"),
-		    NULL;
+	if (!json_is_object(m)) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "image manifest is not an object");
+		goto fail;
+	}
 	layers = json_object_get(m, "layers");
 	nl = json_array_size(layers);
 	json_array_foreach(layers, i, l) {
 		const char *d = hypr_json_str(l, "diff_id");
 
 		if (!d || !hypr_digest_valid(d)) {
-			json_decref(diff);
-			json_decref(hist);
-			return hypr_err_set(e, HYPR_EXIT_INPUT,
-			    "image %s: layer %zu has no diff_id", hypr_json_str(m, "id"), i), NULL;
+			hypr_err_set(e, HYPR_EXIT_INPUT, "image %s: layer %zu has no diff_id",
+			    hypr_json_str(m, "id"), i);
+			goto fail;
 		}
 		json_array_append_new(diff, json_string(d));
 	}
@@ -74,6 +74,10 @@ hypr_push_config(json_t *m, struct hypr_err *e)
 	    "diff_ids", diff));
 	json_object_set_new(c, "history", hist);
 	return c;
+fail:
+	json_decref(diff);
+	json_decref(hist);
+	return NULL;
 }
 
 struct push {

@@ -1067,8 +1067,13 @@ hypr_registry_send(struct hypr_registry *g, const char *method, const char *path
 			read_body(&rs, 1u << 16, &b);
 		resp_close(&rs);
 		if (rs.status == 0 || rs.status >= 500 || rs.status == 429) {
+			/* a chunk half sent is not sent again: the upload's
+			 * offset is the registry's now */
+			int again = strcmp(method, "PATCH") == 0 ?
+			    classify(g, &rs, rc, what, 1, e) : failed(g, &rs, rc, what, attempt, e);
+
 			free(b.s);
-			if (failed(g, &rs, rc, what, attempt, e)) {
+			if (again) {
 				backoff(attempt);
 				continue;
 			}

@@ -85,8 +85,9 @@ struct hypr_registry_answer {
  * headers (NULL-terminated, may be NULL) and a body read from the file
  * upload (NULL: none) of size bytes (the deadline grows with it, net.h).
  * Authenticates as request() does (the registry's challenge names the push
- * scope); network failures, 5xx and 429 are retried, then fail
- * (HYPR_EXIT_SYSTEM). Any other answer is returned in *a for the caller. */
+ * scope); network failures, 5xx and 429 are retried (not for PATCH: a
+ * chunk is not sent twice), then fail (HYPR_EXIT_SYSTEM). Any other answer
+ * is returned in *a for the caller. */
 int hypr_registry_send(struct hypr_registry *g, const char *method, const char *path,
     const char *const *headers, const char *upload, uint64_t size,
     struct hypr_registry_answer *a, struct hypr_err *e);

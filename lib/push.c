@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "image.h"
 #include "net.h"
 #include "ref.h"
@@ -398,8 +399,10 @@ push_layer(struct push *p, json_t *l, json_t *layers, struct hypr_err *e)
 {
 	const char *d = hypr_json_str(l, "digest"), *mt = hypr_json_str(l, "media_type");
 	char blob[HYPR_PATH_BUF], gz[HYPR_PATH_BUF], gd[HYPR_DIGEST_LEN + 1];
+	char memo[HYPR_PATH_BUF];
 	uint64_t size;
 	struct stat st;
+	FILE *mf;
 	int r;
 
 	if (!d || !hypr_digest_valid(d))
@@ -421,12 +424,49 @@ push_layer(struct push *p, json_t *l, json_t *layers, struct hypr_err *e)
 	if (!is_tar_type(mt))
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s: cannot push media type %s",
 		    d, mt);
+	/* pushed/<hex>: the digest and size of the tar gzip'd by an earlier
+	 * push; when the registry has that blob, nothing is compressed */
+	hypr_root_path(p->root, memo, sizeof(memo), "pushed/%s", hypr_digest_hex(d));
+	if ((mf = fopen(memo, "re")) != NULL) {
+		unsigned long long ms;
+
+		if (fscanf(mf, "%71s %llu", gd, &ms) == 2 && hypr_digest_valid(gd)) {
+			struct hypr_registry_answer a;
+			char path[1024];
+
+			snprintf(path, sizeof(path), "/v2/%s/blobs/%s", p->g.repo, gd);
+			if (hypr_registry_send(&p->g, "HEAD", path, NULL, NULL, 0, &a, e) < 0) {
+				fclose(mf);
+				return hypr_err_prefix(e, "blob %s", gd);
+			}
+			if (a.status == 200) {
+				fclose(mf);
+				say(p, gd, "Layer already exists");
+				p->res->skipped++;
+				json_array_append_new(layers, json_pack("{s:s,s:s,s:I}",
+				    "mediaType", MT_GZIP, "digest", gd, "size", (json_int_t)ms));
+				return 0;
+			}
+		}
+		fclose(mf);
+	}
 	if (gzip_file(p, blob, gz, sizeof(gz), gd, &size, e) < 0)
 		return -1;
 	r = push_blob(p, gz, gd, size, 0, e);
 	unlink(gz);
 	if (r < 0)
 		return -1;
+	{
+		char line[128], dir[HYPR_PATH_BUF];
+		struct hypr_err ig = { 0 };
+
+		/* best effort: a lost memo costs a compression */
+		hypr_root_path(p->root, dir, sizeof(dir), "pushed");
+		if (mkdir(dir, 0755) == 0 || errno == EEXIST) {
+			snprintf(line, sizeof(line), "%s %llu\n", gd, (unsigned long long)size);
+			(void)hypr_write_atomic(memo, line, strlen(line), 0644, &ig);
+		}
+	}
 	json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "mediaType", MT_GZIP,
 	    "digest", gd, "size", (json_int_t)size));
 	return 0;

@@ -94,7 +94,12 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	run -0 hypr push -q "$REG/again:1"
 	n=$(puts "$REGS/plain/log")
 	[ "$n" -gt 0 ]
-	run --separate-stderr -0 hypr push "$REG/again:1"
+	# nor compresses again: pushed/ remembers each tar's gzip'd digest
+	mkdir -p bin
+	printf '#!/bin/sh\necho gzip >> "%s"\nexec /bin/gzip "$@"\n' "$BATS_TEST_TMPDIR/gz.log" > bin/gzip
+	chmod +x bin/gzip
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" run --separate-stderr -0 hypr push "$REG/again:1"
+	[ ! -e gz.log ]
 	[ "$(puts "$REGS/plain/log")" = "$n" ]
 	run grep -c ': Layer already exists' <<<"$stderr"
 	[ "$output" = 5 ]

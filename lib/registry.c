@@ -42,6 +42,9 @@ struct resp {
 	char www_auth[2048];
 	char docker_digest[HYPR_DIGEST_LEN + 1];
 	char retry_after[32];
+	char location[2048];
+	char range[64];
+	char oci_subject[HYPR_DIGEST_LEN + 1];
 	int64_t content_length;	/* -1 when absent */
 	int64_t range_start;	/* from Content-Range, -1 when absent */
 	int answered;		/* a final response's headers arrived */
@@ -201,25 +204,34 @@ resp_abort(struct resp *rs)
  * header or NULL. max_time: curl's --max-time (see net.h). Returns 0 with
  * rs->status set (0 if curl failed before any response: then *curl_rc holds
  * its exit code). */
+/* What an upload adds to a request: a method, a body from a file, more
+ * headers. NULL everywhere: a GET. */
+struct send_opt {
+	const char *method;	/* "HEAD", "POST", "PUT", "PATCH" */
+	const char *upload;	/* the body's file, or NULL */
+	const char *const *headers;	/* NULL-terminated, or NULL */
+};
+
 static int
 run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *basic,
     const char *accept, const char *extra, const char *data, long max_time,
-    struct resp *rs, int *curl_rc, struct hypr_err *e);
+    const struct send_opt *so, struct resp *rs, int *curl_rc, struct hypr_err *e);
 
 static int
 run_curl(struct hypr_registry *g, const char *url, int auth, const char *basic,
     const char *accept, const char *extra, long max_time, struct resp *rs,
     int *curl_rc, struct hypr_err *e)
 {
-	return run_curl_data(g, url, auth, basic, accept, extra, NULL, max_time, rs,
-	    curl_rc, e);
+	return run_curl_data(g, url, auth, basic, accept, extra, NULL, max_time, NULL,
+	    rs, curl_rc, e);
 }
 
-/* As run_curl; data (may be NULL) is POSTed as a form. */
+/* As run_curl; data (may be NULL) is POSTed as a form; so (may be NULL)
+ * sets the method, a body file and headers. */
 static int
 run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *basic,
     const char *accept, const char *extra, const char *data, long max_time,
-    struct resp *rs, int *curl_rc, struct hypr_err *e)
+    const struct send_opt *so, struct resp *rs, int *curl_rc, struct hypr_err *e)
 {
 	char *argv[32];
 	struct hypr_net_argv nb = { 0 };
@@ -263,6 +275,19 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 		st |= hypr_net_put_quoted(cf, "header", accept);
 	if (extra)
 		st |= hypr_net_put_quoted(cf, "header", extra);
+	if (so && so->method && !strcmp(so->method, "HEAD"))
+		fputs("head\n", cf);
+	else if (so && so->method)
+		st |= hypr_net_put_quoted(cf, "request", so->method);
+	if (so && so->upload) {
+		st |= hypr_net_put_quoted(cf, "upload-file", so->upload);
+		/* no 100-continue round trip; the registry reads the body */
+		st |= hypr_net_put_quoted(cf, "header", "Expect:");
+	} else if (so && so->method && strcmp(so->method, "HEAD") != 0) {
+		st |= hypr_net_put_quoted(cf, "header", "Content-Length: 0");
+	}
+	for (size_t i = 0; so && so->headers && so->headers[i]; i++)
+		st |= hypr_net_put_quoted(cf, "header", so->headers[i]);
 	if (g->cacert[0]) {
 		st |= hypr_net_put_quoted(cf, "capath", "/etc/ssl/certs");
 		st |= hypr_net_put_quoted(cf, "cacert", g->cacert);
@@ -312,6 +337,7 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 			rs->status = sp ? atoi(sp + 1) : 0;
 			rs->content_type[0] = rs->www_auth[0] = '\0';
 			rs->docker_digest[0] = rs->retry_after[0] = '\0';
+			rs->location[0] = rs->range[0] = rs->oci_subject[0] = '\0';
 			rs->content_length = rs->range_start = -1;
 			location = strcasestr(line, "connection established") != NULL;
 			continue;
@@ -328,6 +354,9 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 		header_value(line, "Docker-Content-Digest", rs->docker_digest,
 		    sizeof(rs->docker_digest));
 		header_value(line, "Retry-After", rs->retry_after, sizeof(rs->retry_after));
+		header_value(line, "Range", rs->range, sizeof(rs->range));
+		header_value(line, "OCI-Subject", rs->oci_subject, sizeof(rs->oci_subject));
+		header_value(line, "Location", rs->location, sizeof(rs->location));
 		if (!strncasecmp(line, "content-length:", 15))
 			rs->content_length = strtoll(line + 15, NULL, 10);
 		if (!strncasecmp(line, "content-range:", 14)) {
@@ -460,7 +489,7 @@ authenticate(struct hypr_registry *g, const char *challenge, int tried,
 		if (!form)
 			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 		status = run_curl_data(g, realm, 0, NULL, NULL, NULL, form,
-		    hypr_net_deadline(&g->net, 1u << 20), &rs, &rc, e);
+		    hypr_net_deadline(&g->net, 1u << 20), NULL, &rs, &rc, e);
 		hypr_secret_free(form);
 		if (status < 0)
 			return -1;
@@ -526,11 +555,25 @@ denied:
  * seconds. On return rs holds the final response (status 0: curl failed
  * with *curl_rc). */
 static int
+request_send(struct hypr_registry *g, const char *path, const char *accept,
+    const char *extra, long max_time, const struct send_opt *so, struct resp *rs,
+    int *curl_rc, struct hypr_err *e);
+
+static int
 request(struct hypr_registry *g, const char *path, const char *accept,
     const char *extra, long max_time, struct resp *rs, int *curl_rc,
     struct hypr_err *e)
 {
-	char url[2048];
+	return request_send(g, path, accept, extra, max_time, NULL, rs, curl_rc, e);
+}
+
+/* As request; path may also be an absolute URL (an upload's Location). */
+static int
+request_send(struct hypr_registry *g, const char *path, const char *accept,
+    const char *extra, long max_time, const struct send_opt *so, struct resp *rs,
+    int *curl_rc, struct hypr_err *e)
+{
+	char url[4096];
 	int tried = 0, r;
 
 	pthread_mutex_lock(&g->lock);
@@ -553,9 +596,13 @@ request(struct hypr_registry *g, const char *path, const char *accept,
 		g->probe = 0;
 	}
 	pthread_mutex_unlock(&g->lock);
-	snprintf(url, sizeof(url), "%s%s", g->base, path);
+	if (!strncmp(path, "http://", 7) || !strncmp(path, "https://", 8))
+		snprintf(url, sizeof(url), "%s", path);
+	else
+		snprintf(url, sizeof(url), "%s%s", g->base, path);
 	for (;;) {
-		if (run_curl(g, url, 1, NULL, accept, extra, max_time, rs, curl_rc, e) < 0)
+		if (run_curl_data(g, url, 1, NULL, accept, extra, NULL, max_time, so, rs,
+		    curl_rc, e) < 0)
 			return -1;
 		if (rs->status != 401)
 			return 0;
@@ -995,5 +1042,62 @@ hypr_registry_ping(struct hypr_registry *g, struct hypr_err *e)
 			continue;
 		}
 		return -1;
+	}
+}
+
+int
+hypr_registry_send(struct hypr_registry *g, const char *method, const char *path,
+    const char *const *headers, const char *upload, uint64_t size,
+    struct hypr_registry_answer *a, struct hypr_err *e)
+{
+	struct send_opt so = { method, upload, headers };
+	struct resp rs;
+	int rc;
+	char what[64];
+
+	memset(a, 0, sizeof(*a));
+	snprintf(what, sizeof(what), "%s request", method);
+	for (int attempt = 0;; attempt++) {
+		struct hypr_strbuf b = { 0 };
+
+		if (request_send(g, path, NULL, NULL, hypr_net_deadline(&g->net, size), &so,
+		    &rs, &rc, e) < 0)
+			return -1;
+		if (rs.status != 0)
+			read_body(&rs, 1u << 16, &b);
+		resp_close(&rs);
+		if (rs.status == 0 || rs.status >= 500 || rs.status == 429) {
+			/* a chunk half sent is not sent again: the upload's
+			 * offset is the registry's now */
+			int again = strcmp(method, "PATCH") == 0 ?
+			    classify(g, &rs, rc, what, 1, e) : failed(g, &rs, rc, what, attempt, e);
+
+			free(b.s);
+			if (again) {
+				backoff(attempt);
+				continue;
+			}
+			return -1;
+		}
+		a->status = rs.status;
+		snprintf(a->location, sizeof(a->location), "%s", rs.location);
+		snprintf(a->digest, sizeof(a->digest), "%s", rs.docker_digest);
+		snprintf(a->range, sizeof(a->range), "%s", rs.range);
+		snprintf(a->subject, sizeof(a->subject), "%s", rs.oci_subject);
+		a->error[0] = '\0';
+		if (rs.status >= 300 && b.n) {
+			/* {"errors":[{"code":"DENIED","message":"..."}]} */
+			json_t *j = json_loadb(b.s, b.n, 0, NULL);
+			json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
+			const char *code = hypr_json_str(e0, "code");
+			const char *msg = hypr_json_str(e0, "message");
+
+			if (code || msg)
+				snprintf(a->error, sizeof(a->error), "%s%s%s", code ? code : "",
+				    code && msg ? ": " : "", msg ? msg : "");
+			json_decref(j);
+		}
+		free(b.s);
+		return 0;
 	}
 }

@@ -70,4 +70,26 @@ int hypr_registry_blob(struct hypr_registry *g, const char *digest, int64_t size
  * they are accepted. For `login`. */
 int hypr_registry_ping(struct hypr_registry *g, struct hypr_err *e);
 
+/* The answer to hypr_registry_send. */
+struct hypr_registry_answer {
+	int status;		/* HTTP status */
+	char location[2048];	/* Location, "" when none */
+	char digest[HYPR_DIGEST_LEN + 1];	/* Docker-Content-Digest */
+	char range[64];		/* Range ("0-1234") of an upload */
+	char subject[HYPR_DIGEST_LEN + 1];	/* OCI-Subject of a manifest PUT */
+	char error[256];	/* the registry's first error (code: message) */
+};
+
+/* One request for a push: method ("HEAD", "POST", "PUT", "PATCH") on path
+ * ("/v2/...", or an absolute URL the registry gave as Location), with
+ * headers (NULL-terminated, may be NULL) and a body read from the file
+ * upload (NULL: none) of size bytes (the deadline grows with it, net.h).
+ * Authenticates as request() does (the registry's challenge names the push
+ * scope); network failures, 5xx and 429 are retried (not for PATCH: a
+ * chunk is not sent twice), then fail (HYPR_EXIT_SYSTEM). Any other answer
+ * is returned in *a for the caller. */
+int hypr_registry_send(struct hypr_registry *g, const char *method, const char *path,
+    const char *const *headers, const char *upload, uint64_t size,
+    struct hypr_registry_answer *a, struct hypr_err *e);
+
 #endif

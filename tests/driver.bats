@@ -234,6 +234,12 @@ hypr-store -t y"
 	run -0 hypr pull busybox
 	run -0 hypr load --name busybox:latest /dir
 	run -0 hypr load /dir --name busybox:latest
+	run -0 hypr tag app:1 reg.example/app:2
+	run -0 hypr image tag app:1 app:3
+	run -0 hypr push -a reg.example/app
+	run -0 hypr image push reg.example/app:2
+	run -0 hypr history --no-trunc app:1
+	run -0 hypr image history -q app:1
 	run -0 cat "$FAKE_LOG"
 	assert_output "hypr-store images -q
 hypr-store images --format json
@@ -245,7 +251,13 @@ hypr-store system-df -v
 hypr-store system-prune -f
 hypr-fetch pull busybox
 hypr-fetch load --name busybox:latest /dir
-hypr-fetch load --name busybox:latest /dir"
+hypr-fetch load --name busybox:latest /dir
+hypr-store tag app:1 reg.example/app:2
+hypr-store tag app:1 app:3
+hypr-fetch push -a reg.example/app
+hypr-fetch push reg.example/app:2
+hypr-store history --no-trunc app:1
+hypr-store history -q app:1"
 	run -2 hypr image frob
 	run -2 hypr system
 }

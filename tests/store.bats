@@ -125,6 +125,36 @@ Deleted: $id"
 	[ ! -e "$HYPR_ROOT/blobs/sha256/${d#sha256:}" ]
 }
 
+@test "store: tag as docker tag: by tag, ID or prefix, default latest, moves a tag, prints nothing" {
+	id1=$(build_image app:1)
+	id2=$(build_image app:2 other)
+	run -0 hypr-store tag app:1 app
+	assert_output ""
+	run -0 hypr-store tag "$id1" 127.0.0.1:5000/team/app:v1
+	run -0 hypr-store tag "${id1:7:6}" Example.com/x
+	run -0 hypr-store images --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+	run sort <<<"$output"
+	assert_output "127.0.0.1:5000/team/app:v1 ${id1:7:12}
+Example.com/x:latest ${id1:7:12}
+app:1 ${id1:7:12}
+app:2 ${id2:7:12}
+app:latest ${id1:7:12}"
+	# a tag on another image moves; that image keeps its other tags
+	run -0 hypr-store tag app:2 app:1
+	run -0 hypr-store images --format '{{.Repository}}:{{.Tag}} {{.ID}}' app
+	run sort <<<"$output"
+	assert_output "app:1 ${id2:7:12}
+app:2 ${id2:7:12}
+app:latest ${id1:7:12}"
+	[ "$(jq -c .tags "$HYPR_ROOT/images/${id2#sha256:}.json")" = '["app:1","app:2"]' ]
+	run --separate-stderr -3 hypr-store tag nope app:9
+	[ "$stderr" = "hypr-store: No such image: nope" ]
+	run --separate-stderr -2 hypr-store tag app:1 'x:bad tag'
+	[ "${#lines[@]}" = 0 ]
+	run --separate-stderr -2 hypr-store tag app:1
+	[ "$stderr" = "hypr-store: usage: hypr-store tag SOURCE TARGET" ]
+}
+
 @test "store: unknown image, ambiguous prefix, bad tag" {
 	build_image app:1 > /dev/null
 	run --separate-stderr -3 hypr-store rmi nope

@@ -31,4 +31,10 @@ int fetch_resolve(struct fetch *f, const char *ref, const char *platform,
 int fetch_load(struct fetch *f, const char *path, const char *name,
     struct hypr_err *e);
 
+/* Push the stored image tagged what (NAME[:TAG], default latest), or with
+ * all_tags every tag of NAME, to its registry (lib/push.h); one line per
+ * tag on stdout, progress on stderr. root: the store (NULL: default). */
+int fetch_push(struct fetch *f, const char *root, const char *what, int all_tags,
+    struct hypr_err *e);
+
 #endif

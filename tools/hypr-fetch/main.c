@@ -26,6 +26,7 @@ usage(FILE *out, int code)
 	    "       hypr-fetch load [--name REF] PATH   (OCI layout dir or docker-save tar)\n"
 	    "       hypr-fetch login [-u USER] [--password-stdin] REGISTRY\n"
 	    "       hypr-fetch logout REGISTRY\n"
+	    "       hypr-fetch push [-a|--all-tags] NAME[:TAG]\n"
 	    "options: --insecure-registry HOST (plain HTTP; repeatable), --jobs N,\n"
 	    "         --root DIR (default $HYPR_ROOT), -q/--quiet\n");
 	exit(code);
@@ -36,7 +37,7 @@ enum { OPT_PULL = 256, OPT_PLATFORM, OPT_INSECURE, OPT_JOBS, OPT_ROOT, OPT_JSON,
 
 struct opts {
 	const char *platform, *root, *name, *user, *password;
-	int json, pwstdin;
+	int json, pwstdin, all_tags;
 };
 
 static int
@@ -54,12 +55,13 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 		{ "password", required_argument, NULL, 'p' },
 		{ "password-stdin", no_argument, NULL, OPT_PWSTDIN },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "all-tags", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "hqu:p:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ahqu:p:", lo, NULL)) != -1) {
 		switch (c) {
 		case OPT_PULL:
 			if (!strcmp(optarg, "missing"))
@@ -110,6 +112,9 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 			break;
 		case 'q':
 			f->quiet = 1;
+			break;
+		case 'a':
+			o->all_tags = 1;
 			break;
 		case 'h':
 			usage(stdout, 0);
@@ -398,7 +403,8 @@ main(int argc, char *argv[])
 	memset(&f, 0, sizeof(f));
 	f.jobs = 3;
 	if (argc > 1 && (!strcmp(argv[1], "pull") || !strcmp(argv[1], "load") ||
-	    !strcmp(argv[1], "login") || !strcmp(argv[1], "logout"))) {
+	    !strcmp(argv[1], "login") || !strcmp(argv[1], "logout") ||
+	    !strcmp(argv[1], "push"))) {
 		mode = argv[1];
 		argv++;
 		argc--;
@@ -434,6 +440,11 @@ main(int argc, char *argv[])
 		if (i + 1 != argc)
 			usage(stderr, HYPR_EXIT_USAGE);
 		if (fetch_load(&f, argv[i], o.name, &e) < 0)
+			hypr_die_err(&e);
+	} else if (!strcmp(mode, "push")) {
+		if (i + 1 != argc)
+			usage(stderr, HYPR_EXIT_USAGE);
+		if (fetch_push(&f, o.root, argv[i], o.all_tags, &e) < 0)
 			hypr_die_err(&e);
 	} else if (!strcmp(mode, "login")) {
 		if (i + 1 != argc)

@@ -10,6 +10,7 @@ extern const char *opt_root;	/* --root before the subcommand */
 
 int cmd_store(int argc, char *argv[]);
 int cmd_tag(int argc, char *argv[]);
+int cmd_history(int argc, char *argv[]);
 int cmd_images(int argc, char *argv[]);
 int cmd_inspect(int argc, char *argv[]);
 int cmd_rmi(int argc, char *argv[]);

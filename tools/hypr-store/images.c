@@ -30,6 +30,17 @@ table_add(struct table *t, const char *line)
 		hypr_die_errno("table");
 }
 
+/* Width of a cell as Go's tabwriter counts it: UTF-8 code points. */
+static size_t
+runes(const char *p, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += ((unsigned char)p[i] & 0xC0) != 0x80;
+	return n;
+}
+
 void
 table_print(struct table *t, FILE *f)
 {
@@ -41,7 +52,7 @@ table_print(struct table *t, FILE *f)
 
 		/* a cell followed by a tab sets its column's width */
 		while ((tab = strchr(p, '\t')) != NULL && c < 32) {
-			size_t len = (size_t)(tab - p);
+			size_t len = runes(p, (size_t)(tab - p));
 
 			if (len > w[c])
 				w[c] = len;
@@ -58,7 +69,7 @@ table_print(struct table *t, FILE *f)
 
 			if (width < 10)
 				width = 10;
-			fprintf(f, "%.*s%*s", (int)len, p, (int)(width - len), "");
+			fprintf(f, "%.*s%*s", (int)len, p, (int)(width - runes(p, len)), "");
 			p = tab + 1;
 			c++;
 		}

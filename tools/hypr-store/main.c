@@ -31,6 +31,7 @@ usage(FILE *f, int code)
 	    "  rmi [-f] IMAGE...\n"
 	    "  inspect [-f FORMAT] IMAGE...\n"
 	    "  tag SOURCE TARGET\n"
+	    "  history [-q] [--no-trunc] IMAGE\n"
 	    "  image-prune [-a] [-f]\n"
 	    "  system-df [-v]\n"
 	    "  system-prune [-a] [-f]\n");
@@ -175,6 +176,7 @@ main(int argc, char *argv[])
 		{ "images", cmd_images }, { "ls", cmd_images },
 		{ "rmi", cmd_rmi }, { "rm", cmd_rmi },
 		{ "inspect", cmd_inspect }, { "tag", cmd_tag },
+		{ "history", cmd_history },
 		{ "image-prune", cmd_image_prune },
 		{ "system-df", cmd_system_df },
 		{ "system-prune", cmd_system_prune },

@@ -81,7 +81,12 @@ usage(FILE *f, int code)
 	    "                              build and run the services of a compose file\n"
 	    "  images [OPTIONS]            list images (= image ls)\n"
 	    "  rmi [-f] IMAGE...           remove images (= image rm)\n"
-	    "  image inspect|ls|rm|prune   manage images\n"
+	    "  tag SOURCE TARGET           give an image another name (= image tag)\n"
+	    "  history [-q] [--no-trunc] IMAGE\n"
+	    "                              an image's history (= image history)\n"
+	    "  push [-a] IMAGE[:TAG]       push an image to its registry (= image push)\n"
+	    "  image inspect|ls|rm|prune|tag|history|push\n"
+	    "                              manage images\n"
 	    "  system df|prune             disk usage; remove unused data and build cache\n"
 	    "  pull IMAGE                  fetch a base image from a registry\n"
 	    "  load DIR --name REF         load an OCI image layout as a base image\n"
@@ -153,6 +158,10 @@ main(int argc, char *argv[])
 		delegate("hypr-store", "images", argc - 2, argv + 2);
 	if (!strcmp(cmd, "rmi"))
 		delegate("hypr-store", "rmi", argc - 2, argv + 2);
+	if (!strcmp(cmd, "tag"))
+		delegate("hypr-store", "tag", argc - 2, argv + 2);
+	if (!strcmp(cmd, "history"))
+		delegate("hypr-store", "history", argc - 2, argv + 2);
 	if (!strcmp(cmd, "image") && argc > 2) {
 		const char *sub = argv[2];
 
@@ -164,13 +173,19 @@ main(int argc, char *argv[])
 			delegate("hypr-store", "inspect", argc - 3, argv + 3);
 		if (!strcmp(sub, "prune"))
 			delegate("hypr-store", "image-prune", argc - 3, argv + 3);
+		if (!strcmp(sub, "tag"))
+			delegate("hypr-store", "tag", argc - 3, argv + 3);
+		if (!strcmp(sub, "history"))
+			delegate("hypr-store", "history", argc - 3, argv + 3);
 		if (!strcmp(sub, "build"))
 			return cmd_build(argc - 2, argv + 2);
 		if (!strcmp(sub, "pull"))
 			delegate("hypr-fetch", "pull", argc - 3, argv + 3);
+		if (!strcmp(sub, "push"))
+			delegate("hypr-fetch", "push", argc - 3, argv + 3);
 		if (!strcmp(sub, "load"))
 			load(argc - 3, argv + 3);
-		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, build, pull, load)",
+		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, tag, history, build, pull, push, load)",
 		    sub);
 	}
 	if (!strcmp(cmd, "system") && argc > 2) {
@@ -203,11 +218,9 @@ main(int argc, char *argv[])
 	if (!strcmp(cmd, "load"))
 		load(argc - 2, argv + 2);
 	if (!strcmp(cmd, "pull") || !strcmp(cmd, "login") ||
-	    !strcmp(cmd, "logout"))
+	    !strcmp(cmd, "logout") || !strcmp(cmd, "push"))
 		delegate("hypr-fetch", cmd, argc - 2, argv + 2);
 	if (!strcmp(cmd, "image") || !strcmp(cmd, "system") || !strcmp(cmd, "builder"))
 		hypr_die(HYPR_EXIT_USAGE, "%s: a command is needed (see hypr help)", cmd);
-	if (!strcmp(cmd, "push"))
-		hypr_die(HYPR_EXIT_USAGE, "push: hypr has no registry push yet");
 	hypr_die(HYPR_EXIT_USAGE, "unknown command '%s' (see hypr help)", cmd);
 }

@@ -1,0 +1,628 @@
+/* push.c - a stored image out to a registry (push.h). */
+#include "push.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "image.h"
+#include "net.h"
+#include "ref.h"
+#include "registry.h"
+#include "stream.h"
+
+#define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MT_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
+#define MT_EMPTY "application/vnd.oci.empty.v1+json"
+
+json_t *
+hypr_push_config(json_t *m, struct hypr_err *e)
+{
+	json_t *c, *diff = json_array(), *hist = json_array(), *layers, *h, *l;
+	size_t i, nonempty = 0, nl;
+	const char *base = hypr_json_str(json_object_get(m, "base"), "ref");
+
+	if (!json_is_object(m)) {
+		hypr_err_set(e, HYPR_EXIT_INPUT, "image manifest is not an object");
+		goto fail;
+	}
+	layers = json_object_get(m, "layers");
+	nl = json_array_size(layers);
+	json_array_foreach(layers, i, l) {
+		const char *d = hypr_json_str(l, "diff_id");
+
+		if (!d || !hypr_digest_valid(d)) {
+			hypr_err_set(e, HYPR_EXIT_INPUT, "image %s: layer %zu has no diff_id",
+			    hypr_json_str(m, "id"), i);
+			goto fail;
+		}
+		json_array_append_new(diff, json_string(d));
+	}
+	json_array_foreach(json_object_get(m, "history"), i, h)
+		if (!json_is_true(json_object_get(h, "empty_layer")))
+			nonempty++;
+	/* the base image's layers first, one entry each */
+	for (i = nonempty; i < nl; i++) {
+		json_t *b = json_object();
+		char by[600];
+
+		snprintf(by, sizeof(by), "FROM %s", base ? base : "scratch");
+		if (json_is_string(json_object_get(m, "created")))
+			json_object_set(b, "created", json_object_get(m, "created"));
+		json_object_set_new(b, "created_by", json_string(by));
+		json_object_set_new(b, "comment", json_string("base layer"));
+		json_array_append_new(hist, b);
+	}
+	json_array_foreach(json_object_get(m, "history"), i, h)
+		json_array_append(hist, h);
+	c = json_object();
+	json_object_set(c, "created", json_object_get(m, "created"));
+	json_object_set_new(c, "architecture",
+	    json_string(hypr_json_str(m, "architecture") ? hypr_json_str(m, "architecture") :
+	    "amd64"));
+	json_object_set_new(c, "os",
+	    json_string(hypr_json_str(m, "os") ? hypr_json_str(m, "os") : "linux"));
+	json_object_set(c, "config", json_is_object(json_object_get(m, "config")) ?
+	    json_object_get(m, "config") : json_object());
+	json_object_set_new(c, "rootfs", json_pack("{s:s,s:o}", "type", "layers",
+	    "diff_ids", diff));
+	json_object_set_new(c, "history", hist);
+	return c;
+fail:
+	json_decref(diff);
+	json_decref(hist);
+	return NULL;
+}
+
+struct push {
+	struct hypr_registry g;
+	const struct hypr_root *root;
+	FILE *out;
+	uint64_t chunk;
+	char from[256];		/* the base's repository on this registry, or "" */
+	struct hypr_push_result *res;
+};
+
+static void
+say(struct push *p, const char *digest, const char *what)
+{
+	if (p->out) {
+		fprintf(p->out, "%.12s: %s\n", hypr_digest_hex(digest), what);
+		fflush(p->out);
+	}
+}
+
+/* "<domain>: <what> <digest>: <why>" for an unexpected answer. */
+static int
+answer_err(struct push *p, const char *what, const char *digest,
+    const struct hypr_registry_answer *a, struct hypr_err *e)
+{
+	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: %s %s: registry answered HTTP %d%s%s",
+	    p->g.domain, what, digest, a->status, a->error[0] ? ": " : "", a->error);
+}
+
+/* An upload URL with one more query parameter. */
+static void
+with_param(const char *loc, const char *param, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s%s%s", loc, strchr(loc, '?') ? "&" : "?", param);
+}
+
+/* Copy len bytes at off of src into a new temp file (a chunk's body). */
+static int
+chunk_file(struct push *p, int src, uint64_t off, uint64_t len, char *path, size_t n,
+    struct hypr_err *e)
+{
+	char buf[1 << 16];
+	int fd;
+
+	if (hypr_root_tmp(p->root, path, n, e, "push-chunk.XXXXXX") < 0)
+		return -1;
+	if ((fd = mkstemp(path)) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+	while (len > 0) {
+		size_t want = len < sizeof(buf) ? (size_t)len : sizeof(buf);
+		ssize_t r = pread(src, buf, want, (off_t)off);
+
+		if (r <= 0 || write(fd, buf, (size_t)r) != r) {
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "push: copying a chunk");
+			close(fd);
+			unlink(path);
+			return -1;
+		}
+		off += (uint64_t)r;
+		len -= (uint64_t)r;
+	}
+	if (close(fd) != 0) {
+		unlink(path);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+	}
+	return 0;
+}
+
+/* PATCH the blob in chunks to the upload at loc (updated). */
+static int
+push_chunks(struct push *p, const char *file, const char *digest, uint64_t size,
+    char *loc, size_t locn, struct hypr_err *e)
+{
+	struct hypr_registry_answer a;
+	char path[HYPR_PATH_BUF], range[96], human[32], human2[32], msg[128];
+	uint64_t off = 0;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", file);
+	hypr_net_size_text(size, human2, sizeof(human2));
+	while (off < size) {
+		uint64_t len = size - off < p->chunk ? size - off : p->chunk;
+		const char *hdr[] = { "Content-Type: application/octet-stream", range, NULL };
+		int rc;
+
+		snprintf(range, sizeof(range), "Content-Range: %llu-%llu",
+		    (unsigned long long)off, (unsigned long long)(off + len - 1));
+		if (chunk_file(p, fd, off, len, path, sizeof(path), e) < 0) {
+			close(fd);
+			return -1;
+		}
+		rc = hypr_registry_send(&p->g, "PATCH", loc, hdr, path, len, &a, e);
+		unlink(path);
+		if (rc < 0) {
+			close(fd);
+			return hypr_err_prefix(e, "blob %s", digest);
+		}
+		if (a.status != 202 || !a.location[0]) {
+			close(fd);
+			return answer_err(p, "chunk of blob", digest, &a, e);
+		}
+		/* Range: 0-<last byte received> */
+		if (a.range[0]) {
+			const char *dash = strchr(a.range, '-');
+
+			if (!dash || strtoull(dash + 1, NULL, 10) != off + len - 1) {
+				close(fd);
+				return hypr_err_set(e, HYPR_EXIT_SYSTEM,
+				    "%s: blob %s: the registry has bytes %s, %llu sent",
+				    p->g.domain, digest, a.range,
+				    (unsigned long long)(off + len));
+			}
+		}
+		snprintf(loc, locn, "%s", a.location);
+		off += len;
+		hypr_net_size_text(off, human, sizeof(human));
+		snprintf(msg, sizeof(msg), "Pushing %s/%s", human, human2);
+		say(p, digest, msg);
+	}
+	close(fd);
+	return 0;
+}
+
+/* Make sure the registry has the blob: HEAD, mount, or upload. */
+static int
+push_blob(struct push *p, const char *file, const char *digest, uint64_t size,
+    int mountable, struct hypr_err *e)
+{
+	struct hypr_registry_answer a;
+	char path[1024], loc[2048], url[2300], param[128];
+	const char *octet[] = { "Content-Type: application/octet-stream", NULL };
+
+	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", p->g.repo, digest);
+	if (hypr_registry_send(&p->g, "HEAD", path, NULL, NULL, 0, &a, e) < 0)
+		return hypr_err_prefix(e, "blob %s", digest);
+	if (a.status == 200) {
+		say(p, digest, "Layer already exists");
+		p->res->skipped++;
+		return 0;
+	}
+	if (a.status != 404)
+		return answer_err(p, "HEAD blob", digest, &a, e);
+	if (mountable && p->from[0])
+		snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/?mount=%s&from=%s",
+		    p->g.repo, digest, p->from);
+	else
+		snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/", p->g.repo);
+	if (hypr_registry_send(&p->g, "POST", path, NULL, NULL, 0, &a, e) < 0)
+		return hypr_err_prefix(e, "blob %s", digest);
+	if (a.status == 201) {
+		char msg[300];
+
+		if (a.digest[0] && strcmp(a.digest, digest) != 0)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM,
+			    "%s: blob %s: mounted as %s", p->g.domain, digest, a.digest);
+		snprintf(msg, sizeof(msg), "Mounted from %s", p->from);
+		say(p, digest, msg);
+		p->res->mounted++;
+		return 0;
+	}
+	if (a.status != 202 || !a.location[0])
+		return answer_err(p, "upload of blob", digest, &a, e);
+	snprintf(loc, sizeof(loc), "%s", a.location);
+	snprintf(param, sizeof(param), "digest=%s", digest);
+	if (size > p->chunk) {
+		if (push_chunks(p, file, digest, size, loc, sizeof(loc), e) < 0)
+			return -1;
+		with_param(loc, param, url, sizeof(url));
+		if (hypr_registry_send(&p->g, "PUT", url, octet, NULL, 0, &a, e) < 0)
+			return hypr_err_prefix(e, "blob %s", digest);
+	} else {
+		with_param(loc, param, url, sizeof(url));
+		if (hypr_registry_send(&p->g, "PUT", url, octet, file, size, &a, e) < 0)
+			return hypr_err_prefix(e, "blob %s", digest);
+	}
+	if (a.status != 201)
+		return answer_err(p, "upload of blob", digest, &a, e);
+	if (a.digest[0] && strcmp(a.digest, digest) != 0)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: blob %s: the registry stored %s",
+		    p->g.domain, digest, a.digest);
+	say(p, digest, "Pushed");
+	p->res->pushed++;
+	return 0;
+}
+
+/* Write buf to a new temp file; path gets its name. */
+static int
+tmp_write(struct push *p, const char *buf, size_t len, char *path, size_t n,
+    struct hypr_err *e)
+{
+	int fd;
+
+	if (hypr_root_tmp(p->root, path, n, e, "push.XXXXXX") < 0)
+		return -1;
+	if ((fd = mkstemp(path)) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+	if (write(fd, buf, len) != (ssize_t)len || close(fd) != 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Push a small blob held in memory. */
+static int
+push_buf(struct push *p, const char *buf, size_t len, char digest[HYPR_DIGEST_LEN + 1],
+    struct hypr_err *e)
+{
+	char path[HYPR_PATH_BUF];
+	int r;
+
+	if (hypr_digest_buf(buf, len, digest, e) < 0 ||
+	    tmp_write(p, buf, len, path, sizeof(path), e) < 0)
+		return -1;
+	r = push_blob(p, path, digest, len, 0, e);
+	unlink(path);
+	return r;
+}
+
+/* PUT a manifest under reference (a tag or its digest). */
+static int
+put_manifest(struct push *p, const char *body, const char *media_type,
+    const char *reference, char digest[HYPR_DIGEST_LEN + 1], int *subject,
+    struct hypr_err *e)
+{
+	struct hypr_registry_answer a;
+	char path[HYPR_PATH_BUF], url[1024], ct[160];
+	const char *hdr[] = { ct, NULL };
+	size_t len = strlen(body);
+	int r;
+
+	snprintf(ct, sizeof(ct), "Content-Type: %s", media_type);
+	if (hypr_digest_buf(body, len, digest, e) < 0 ||
+	    tmp_write(p, body, len, path, sizeof(path), e) < 0)
+		return -1;
+	snprintf(url, sizeof(url), "/v2/%s/manifests/%s", p->g.repo,
+	    reference ? reference : digest);
+	r = hypr_registry_send(&p->g, "PUT", url, hdr, path, len, &a, e);
+	unlink(path);
+	if (r < 0)
+		return hypr_err_prefix(e, "manifest %s", digest);
+	if (a.status != 201)
+		return answer_err(p, "manifest", digest, &a, e);
+	if (a.digest[0] && strcmp(a.digest, digest) != 0)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM,
+		    "%s: manifest %s: the registry stored %s", p->g.domain, digest, a.digest);
+	if (subject)
+		*subject = a.subject[0] != '\0';
+	return 0;
+}
+
+/* gzip -n the stored tar into a temp file; digest and size of the result. */
+static int
+gzip_file(struct push *p, const char *src, char *out, size_t n,
+    char digest[HYPR_DIGEST_LEN + 1], uint64_t *size, struct hypr_err *e)
+{
+	int in, fd, st;
+	pid_t pid;
+
+	if (hypr_root_tmp(p->root, out, n, e, "push-gz.XXXXXX") < 0)
+		return -1;
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "layer %s", src);
+	if ((fd = mkstemp(out)) < 0) {
+		close(in);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", out);
+	}
+	if ((pid = fork()) < 0) {
+		close(in);
+		close(fd);
+		unlink(out);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fork");
+	}
+	if (pid == 0) {
+		if (dup2(in, 0) < 0 || dup2(fd, 1) < 0)
+			_exit(127);
+		execlp("gzip", "gzip", "-n", "-6", "-c", (char *)NULL);
+		_exit(127);
+	}
+	close(in);
+	close(fd);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR) {
+			unlink(out);
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "waitpid");
+		}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		unlink(out);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "gzip of layer %s failed%s", src,
+		    WIFEXITED(st) && WEXITSTATUS(st) == 127 ? " (gzip not found?)" : "");
+	}
+	if (hypr_digest_file(out, digest, size, e) < 0) {
+		unlink(out);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+is_gzip_type(const char *mt)
+{
+	return mt && (strstr(mt, "tar+gzip") || strstr(mt, "tar.gzip"));
+}
+
+static int
+is_tar_type(const char *mt)
+{
+	return !mt || !strcmp(mt, "application/vnd.oci.image.layer.v1.tar") ||
+	    !strcmp(mt, "application/vnd.docker.image.rootfs.diff.tar");
+}
+
+/* One layer: a stored gzip blob as is, a stored tar gzip'd; its descriptor
+ * appended to layers. */
+static int
+push_layer(struct push *p, json_t *l, json_t *layers, struct hypr_err *e)
+{
+	const char *d = hypr_json_str(l, "digest"), *mt = hypr_json_str(l, "media_type");
+	char blob[HYPR_PATH_BUF], gz[HYPR_PATH_BUF], gd[HYPR_DIGEST_LEN + 1];
+	char memo[HYPR_PATH_BUF];
+	uint64_t size;
+	struct stat st;
+	FILE *mf;
+	int r;
+
+	if (!d || !hypr_digest_valid(d))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "image manifest: a layer has no digest");
+	if (hypr_blob_path(p->root, d, blob, sizeof(blob), e) < 0)
+		return -1;
+	if (stat(blob, &st) != 0)
+		return hypr_err_errno(e, HYPR_EXIT_INPUT, "layer %s is not in the store", d);
+	if (is_gzip_type(mt) || (mt && strstr(mt, "zstd"))) {
+		const char *oci = is_gzip_type(mt) ? MT_GZIP :
+		    "application/vnd.oci.image.layer.v1.tar+zstd";
+
+		if (push_blob(p, blob, d, (uint64_t)st.st_size, 1, e) < 0)
+			return -1;
+		json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "mediaType", oci,
+		    "digest", d, "size", (json_int_t)st.st_size));
+		return 0;
+	}
+	if (!is_tar_type(mt))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s: cannot push media type %s",
+		    d, mt);
+	/* pushed/<hex>: the digest and size of the tar gzip'd by an earlier
+	 * push; when the registry has that blob, nothing is compressed */
+	hypr_root_path(p->root, memo, sizeof(memo), "pushed/%s", hypr_digest_hex(d));
+	if ((mf = fopen(memo, "re")) != NULL) {
+		unsigned long long ms;
+
+		if (fscanf(mf, "%71s %llu", gd, &ms) == 2 && hypr_digest_valid(gd)) {
+			struct hypr_registry_answer a;
+			char path[1024];
+
+			snprintf(path, sizeof(path), "/v2/%s/blobs/%s", p->g.repo, gd);
+			if (hypr_registry_send(&p->g, "HEAD", path, NULL, NULL, 0, &a, e) < 0) {
+				fclose(mf);
+				return hypr_err_prefix(e, "blob %s", gd);
+			}
+			if (a.status == 200) {
+				fclose(mf);
+				say(p, gd, "Layer already exists");
+				p->res->skipped++;
+				json_array_append_new(layers, json_pack("{s:s,s:s,s:I}",
+				    "mediaType", MT_GZIP, "digest", gd, "size", (json_int_t)ms));
+				return 0;
+			}
+		}
+		fclose(mf);
+	}
+	if (gzip_file(p, blob, gz, sizeof(gz), gd, &size, e) < 0)
+		return -1;
+	r = push_blob(p, gz, gd, size, 0, e);
+	unlink(gz);
+	if (r < 0)
+		return -1;
+	{
+		char line[128], dir[HYPR_PATH_BUF];
+		struct hypr_err ig = { 0 };
+
+		/* best effort: a lost memo costs a compression */
+		hypr_root_path(p->root, dir, sizeof(dir), "pushed");
+		if (mkdir(dir, 0755) == 0 || errno == EEXIST) {
+			snprintf(line, sizeof(line), "%s %llu\n", gd, (unsigned long long)size);
+			(void)hypr_write_atomic(memo, line, strlen(line), 0644, &ig);
+		}
+	}
+	json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "mediaType", MT_GZIP,
+	    "digest", gd, "size", (json_int_t)size));
+	return 0;
+}
+
+static char *
+dumps(json_t *j)
+{
+	return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+/* The referrers tag schema of OCI distribution 1.1 for a registry without
+ * the referrers API: an index at tag sha256-<hex of subject> listing the
+ * artifacts. */
+static int
+push_referrers_tag(struct push *p, const char *subject, json_t *desc, struct hypr_err *e)
+{
+	char tag[80], *old = NULL, mt[128], dg[HYPR_DIGEST_LEN + 1], *body;
+	size_t len;
+	json_t *ix = NULL, *list, *x;
+	struct hypr_err ig = { 0 };
+	size_t i;
+	int r;
+
+	snprintf(tag, sizeof(tag), "sha256-%s", hypr_digest_hex(subject));
+	if (hypr_registry_manifest(&p->g, tag, &old, &len, mt, sizeof(mt), dg, &ig) == 0)
+		ix = json_loadb(old, len, 0, NULL);
+	free(old);
+	if (!json_is_array(json_object_get(ix, "manifests"))) {
+		json_decref(ix);
+		ix = json_pack("{s:i,s:s,s:[]}", "schemaVersion", 2, "mediaType", MT_INDEX,
+		    "manifests");
+	}
+	list = json_object_get(ix, "manifests");
+	json_array_foreach(list, i, x)
+		if (json_equal(x, desc)) {
+			json_decref(ix);
+			return 0;
+		}
+	json_array_append(list, desc);
+	body = dumps(ix);
+	json_decref(ix);
+	r = put_manifest(p, body, MT_INDEX, tag, dg, NULL, e);
+	free(body);
+	return r;
+}
+
+/* The squashfs as an OCI artifact whose subject is the image manifest. */
+static int
+push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
+{
+	json_t *sq = json_object_get(m, "squashfs"), *art, *desc;
+	const char *d = hypr_json_str(sq, "digest");
+	char file[HYPR_PATH_BUF], ed[HYPR_DIGEST_LEN + 1], *body;
+	struct stat st;
+	int has_subject = 0, r;
+
+	if (!d || !hypr_digest_valid(d) || !hypr_json_str(sq, "file"))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "image %s: no squashfs in its manifest",
+		    hypr_json_str(m, "id"));
+	hypr_root_path(p->root, file, sizeof(file), "images/%s", hypr_json_str(sq, "file"));
+	if (stat(file, &st) != 0)
+		return hypr_err_errno(e, HYPR_EXIT_INPUT, "squashfs %s", file);
+	if (push_blob(p, file, d, (uint64_t)st.st_size, 0, e) < 0 ||
+	    push_buf(p, "{}", 2, ed, e) < 0)
+		return -1;
+	art = json_pack("{s:i,s:s,s:s,s:{s:s,s:s,s:i},s:[{s:s,s:s,s:I,s:{s:s,s:s,s:s}}],"
+	    "s:O,s:{s:s}}",
+	    "schemaVersion", 2, "mediaType", MT_MANIFEST, "artifactType", HYPR_ARTIFACT_TYPE,
+	    "config", "mediaType", MT_EMPTY, "digest", ed, "size", 2,
+	    "layers", "mediaType", HYPR_ARTIFACT_TYPE, "digest", d,
+	    "size", (json_int_t)st.st_size, "annotations",
+	    "org.opencontainers.image.title", hypr_json_str(sq, "file"),
+	    "vnd.hypr.squashfs.compression", hypr_json_str(sq, "compression") ?
+	    hypr_json_str(sq, "compression") : "",
+	    "vnd.hypr.image.id", hypr_json_str(m, "id"),
+	    "subject", subject,
+	    "annotations", "org.opencontainers.image.created",
+	    hypr_json_str(m, "created") ? hypr_json_str(m, "created") : "");
+	if (art == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	body = dumps(art);
+	json_decref(art);
+	r = put_manifest(p, body, MT_MANIFEST, NULL, p->res->artifact, &has_subject, e);
+	if (r == 0) {
+		desc = json_pack("{s:s,s:s,s:I,s:s}", "mediaType", MT_MANIFEST,
+		    "digest", p->res->artifact, "size", (json_int_t)strlen(body),
+		    "artifactType", HYPR_ARTIFACT_TYPE);
+		say(p, p->res->artifact, "Pushed squashfs artifact");
+		if (!has_subject)
+			r = push_referrers_tag(p, hypr_json_str(subject, "digest"), desc, e);
+		json_decref(desc);
+	}
+	free(body);
+	return r;
+}
+
+int
+hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
+    const char *insecure, FILE *progress, struct hypr_push_result *res,
+    struct hypr_err *e)
+{
+	struct push p;
+	struct hypr_ref ref, base;
+	json_t *cfg = NULL, *layers = NULL, *man = NULL, *subject = NULL, *l;
+	char *cfgs = NULL, *mans = NULL, cd[HYPR_DIGEST_LEN + 1];
+	const char *bref = hypr_json_str(json_object_get(m, "base"), "ref");
+	uint64_t chunk;
+	size_t i;
+	int rv = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (hypr_env_uint("HYPR_PUSH_CHUNK", HYPR_PUSH_CHUNK_DEFAULT, 1, 0, &chunk, e) < 0)
+		return -1;
+	if (hypr_ref_parse(canon, &ref, e) < 0)
+		return -1;
+	memset(&p, 0, sizeof(p));
+	p.root = root;
+	p.out = progress;
+	p.chunk = chunk;
+	p.res = res;
+	if (bref && hypr_ref_parse(bref, &base, e) == 0 &&
+	    !strcmp(base.domain, ref.domain) && strcmp(base.path, ref.path) != 0)
+		snprintf(p.from, sizeof(p.from), "%s", base.path);
+	if (hypr_registry_open(&p.g, root, &ref, insecure, e) < 0) {
+		hypr_registry_close(&p.g);
+		return -1;
+	}
+	if ((cfg = hypr_push_config(m, e)) == NULL)
+		goto out;
+	layers = json_array();
+	json_array_foreach(json_object_get(m, "layers"), i, l)
+		if (push_layer(&p, l, layers, e) < 0)
+			goto out;
+	cfgs = dumps(cfg);
+	if (push_buf(&p, cfgs, strlen(cfgs), cd, e) < 0)
+		goto out;
+	man = json_pack("{s:i,s:s,s:{s:s,s:s,s:I},s:O}", "schemaVersion", 2,
+	    "mediaType", MT_MANIFEST, "config", "mediaType", MT_CONFIG, "digest", cd,
+	    "size", (json_int_t)strlen(cfgs), "layers", layers);
+	mans = dumps(man);
+	if (put_manifest(&p, mans, MT_MANIFEST, ref.tag, res->digest, NULL, e) < 0)
+		goto out;
+	res->size = strlen(mans);
+	subject = json_pack("{s:s,s:s,s:I}", "mediaType", MT_MANIFEST, "digest", res->digest,
+	    "size", (json_int_t)res->size);
+	if (push_artifact(&p, m, subject, e) < 0)
+		goto out;
+	rv = 0;
+out:
+	json_decref(cfg);
+	json_decref(layers);
+	json_decref(man);
+	json_decref(subject);
+	free(cfgs);
+	free(mans);
+	hypr_registry_close(&p.g);
+	return rv;
+}

@@ -1,0 +1,47 @@
+/* push.h - a stored image out to a registry: its OCI image config (also
+ * what `hypr history` reads), its layers gzip'd, the OCI manifest, and its
+ * squashfs as an OCI artifact referring to that manifest (hypr-artifact(5)).
+ *
+ * Every blob is HEAD'ed first and skipped when the registry has it; a
+ * layer pulled from another repository of the same registry is mounted
+ * from there (POST ?mount=&from=); a blob up to HYPR_PUSH_CHUNK bytes
+ * (default 16 MiB) is one POST and one PUT ?digest=, a larger one goes in
+ * PATCH chunks of that size. The registry's Docker-Content-Digest and an
+ * upload's Range must be what was sent. A layer stored as a plain tar is
+ * compressed with `gzip -n` (the same digest every time) and
+ * $HYPR_ROOT/pushed/<hex of the tar> remembers the result's digest and
+ * size, so a later push whose registry has it compresses nothing. */
+#ifndef HYPR_PUSH_H
+#define HYPR_PUSH_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <jansson.h>
+#include "cas.h"
+#include "digest.h"
+#include "err.h"
+
+#define HYPR_ARTIFACT_TYPE "application/vnd.hypr.squashfs.v1"
+#define HYPR_PUSH_CHUNK_DEFAULT (16u << 20)
+
+/* The OCI image config of a stored manifest (hypr-manifest(5)): created,
+ * architecture, os, config, rootfs.diff_ids and history. A base image's
+ * layers that the manifest's history does not cover get one entry each
+ * ("created_by": the base reference, "comment": "base layer"), so the
+ * history's non-empty entries match the layers one for one. New reference. */
+json_t *hypr_push_config(json_t *m, struct hypr_err *e);
+
+struct hypr_push_result {
+	char digest[HYPR_DIGEST_LEN + 1];	/* the image manifest's */
+	uint64_t size;
+	char artifact[HYPR_DIGEST_LEN + 1];	/* the squashfs artifact's */
+	unsigned pushed, skipped, mounted;	/* blobs */
+};
+
+/* Push the stored image m as canon ("domain/path:tag"). Progress lines go
+ * to progress (may be NULL). insecure: as hypr_registry_open. */
+int hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
+    const char *insecure, FILE *progress, struct hypr_push_result *res,
+    struct hypr_err *e);
+
+#endif

@@ -1,0 +1,226 @@
+#!/usr/bin/env bats
+# hypr tag, hypr push and hypr history against real parts: Debian's
+# docker-registry on loopback (plain and with htpasswd basic auth), read
+# back with skopeo.
+load helpers
+load lib/registry
+load fixtures/layer/lib
+
+setup_file() {
+	export REGS="$BATS_FILE_TMPDIR/regs"
+	mkdir -p "$REGS"
+	PORT=$(reg_start "$REGS/plain")
+	APORT=$(reg_start "$REGS/auth" alice s3cret)
+	export REG="127.0.0.1:$PORT" AREG="127.0.0.1:$APORT"
+}
+
+teardown_file() {
+	reg_stop "$REGS/plain"
+	reg_stop "$REGS/auth"
+}
+
+setup() {
+	fresh_root
+	cd "$BATS_TEST_TMPDIR"
+	export DOCKER_CONFIG="$BATS_TEST_TMPDIR/docker"
+	unset REGISTRY_AUTH_FILE XDG_RUNTIME_DIR
+}
+
+# tree DIR: one line per entry below DIR: path, type, mode, size of a file
+# or a link's target
+tree() {
+	(cd "$1" && find . -mindepth 1 \( -type d -printf '%P d %m\n' \) -o \
+		\( -type l -printf '%P l %m %l\n' \) -o -printf '%P %y %m %s\n' | LC_ALL=C sort)
+}
+
+# oci_flatten LAYOUT OUT: the layers of the layout's first image unpacked in order
+oci_flatten() {
+	local m l
+	m="$1/blobs/sha256/$(jq -r '.manifests[0].digest' "$1/index.json" | cut -c8-)"
+	mkdir -p "$2"
+	for l in $(jq -r '.layers[].digest' "$m"); do
+		tar -xzf "$1/blobs/sha256/${l#sha256:}" -C "$2" --numeric-owner
+	done
+}
+
+# puts LOG: the blob uploads in a registry's access log
+puts() { grep -cE '"(PUT|PATCH) /v2/[^ ]*/blobs/uploads/' "$1" || true; }
+
+@test "push: skopeo reads back the image: the same tree, config, history; the squashfs artifact refers to it" {
+	id=$(build_image "$REG/x:1")
+	run --separate-stderr -0 hypr push "$REG/x:1"
+	[[ $output =~ ^1:\ digest:\ sha256:[0-9a-f]{64}\ size:\ [0-9]+$ ]]
+	digest=$(cut -d' ' -f3 <<<"$output")
+	[[ $stderr == "The push refers to repository [$REG/x]"* ]]
+	[[ $stderr == *": Pushed"* ]]
+	skopeo copy -q --src-tls-verify=false "docker://$REG/x:1" "oci:$BATS_TEST_TMPDIR/oci:x"
+	oci_flatten "$BATS_TEST_TMPDIR/oci" flat
+	unsquashfs -q -n -d sq "$HYPR_ROOT/images/${id#sha256:}.squashfs" > /dev/null
+	run tree flat
+	flat=$output
+	run tree sq
+	assert_output "$flat"
+	[ -n "$flat" ]
+	# the manifest, its gzip'd layers and the OCI config
+	m=$(skopeo inspect --raw --tls-verify=false "docker://$REG/x:1")
+	[ "sha256:$(printf '%s' "$m" | sha256sum | cut -d' ' -f1)" = "$digest" ]
+	run jq -r '.mediaType, .config.mediaType, (.layers | map(.mediaType) | unique[])' <<<"$m"
+	assert_output "application/vnd.oci.image.manifest.v1+json
+application/vnd.oci.image.config.v1+json
+application/vnd.oci.image.layer.v1.tar+gzip"
+	cfg=$(skopeo inspect --config --raw --tls-verify=false "docker://$REG/x:1")
+	hm="$HYPR_ROOT/images/${id#sha256:}.json"
+	[ "$(jq -c .rootfs.diff_ids <<<"$cfg")" = "$(jq -c '[.layers[].diff_id]' "$hm")" ]
+	[ "$(jq -cS .config <<<"$cfg")" = "$(jq -cS .config "$hm")" ]
+	run jq -c '[.history[] | [.created_by, .comment, .empty_layer]]' <<<"$cfg"
+	assert_output '[["FROM docker.io/library/busybox:latest","base layer",null],["COPY run /app/run",null,null],["LABEL l=x",null,true]]'
+	# the squashfs: an artifact manifest whose subject is the image, listed
+	# under the referrers tag of OCI distribution 1.1
+	ix=$(skopeo inspect --raw --tls-verify=false "docker://$REG/x:sha256-${digest#sha256:}")
+	run jq -r '.manifests[] | .artifactType' <<<"$ix"
+	assert_output application/vnd.hypr.squashfs.v1
+	ad=$(jq -r '.manifests[0].digest' <<<"$ix")
+	a=$(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/x/manifests/$ad")
+	[ "$(jq -r .subject.digest <<<"$a")" = "$digest" ]
+	[ "$(jq -r .artifactType <<<"$a")" = application/vnd.hypr.squashfs.v1 ]
+	sd=$(jq -r .layers[0].digest <<<"$a")
+	[ "$sd" = "$(jq -r .squashfs.digest "$hm")" ]
+	curl -s "http://$REG/v2/x/blobs/$sd" | cmp - "$HYPR_ROOT/images/${id#sha256:}.squashfs"
+	[ -z "$(ls "$HYPR_ROOT/tmp")" ] || [ -z "$(ls "$HYPR_ROOT"/tmp/*)" ]
+}
+
+@test "push: a second push uploads no blob" {
+	build_image "$REG/again:1" > /dev/null
+	run -0 hypr push -q "$REG/again:1"
+	n=$(puts "$REGS/plain/log")
+	[ "$n" -gt 0 ]
+	# nor compresses again: pushed/ remembers each tar's gzip'd digest
+	mkdir -p bin
+	printf '#!/bin/sh\necho gzip >> "%s"\nexec /bin/gzip "$@"\n' "$BATS_TEST_TMPDIR/gz.log" > bin/gzip
+	chmod +x bin/gzip
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" run --separate-stderr -0 hypr push "$REG/again:1"
+	[ ! -e gz.log ]
+	[ "$(puts "$REGS/plain/log")" = "$n" ]
+	run grep -c ': Layer already exists' <<<"$stderr"
+	[ "$output" = 5 ]
+	[[ $stderr != *": Pushed"$'\n'* ]]
+}
+
+@test "push: a base layer pulled from another repository of the registry is mounted, not uploaded" {
+	reg_push "$(busybox_layout)" "$REG/base:1"
+	img=$(hypr-fetch pull --json "$REG/base:1")
+	base=$(jq -c '{digest: .layers[0].digest, diff_id: .diff_ids[0],
+	  size: (.layers[0].size // 0), media_type: (.layers[0].mediaType // .layers[0].media_type)}' <<<"$img")
+	[ "$(jq -r .media_type <<<"$base")" != null ]
+	mkdir -p s/app
+	echo hi > s/app/hi
+	gnu_layer l1.tar s
+	step=$(layer_json l1.tar)
+	steps_stream "$base" "COPY|COPY hi /app/hi|$step|{\"Cmd\":[\"sh\"]}" |
+		sed "s|docker.io/library/busybox:latest|$REG/base:1|" |
+		hypr-layer | hypr-squash | hypr-store -q -t "$REG/app:1"
+	before=$(puts "$REGS/plain/log")
+	run --separate-stderr -0 hypr push "$REG/app:1"
+	hex=$(jq -r .digest <<<"$base")
+	[[ $stderr == *"${hex:7:12}: Mounted from base"* ]]
+	run grep -c 'POST /v2/app/blobs/uploads/?mount=' "$REGS/plain/log"
+	[ "$output" = 1 ]
+	# the mounted layer is not uploaded: the new layer, config, squashfs, {}
+	[ "$(puts "$REGS/plain/log")" = $((before + 4)) ]
+	skopeo copy -q --src-tls-verify=false "docker://$REG/app:1" "oci:$BATS_TEST_TMPDIR/oci:x"
+	oci_flatten "$BATS_TEST_TMPDIR/oci" flat
+	[ -n "$(ls flat/bin)" ]
+	[ "$(cat flat/app/hi)" = hi ]
+}
+
+@test "push: large blobs go in PATCH chunks, each verified" {
+	mkdir -p big/data
+	head -c 300000 /dev/urandom > big/data/blob
+	gnu_layer big.tar big
+	base=$(layer_json big.tar)
+	steps_stream "$base" 'CMD|CMD x|null|{"Cmd":["x"]}' | hypr-layer | hypr-squash |
+		hypr-store -q -t "$REG/big:1"
+	before=$(grep -c '"PATCH ' "$REGS/plain/log" || true)
+	HYPR_PUSH_CHUNK=64K run --separate-stderr -0 hypr push "$REG/big:1"
+	[[ $stderr == *"Pushing 64 KiB/"* ]]
+	after=$(grep -c '"PATCH ' "$REGS/plain/log")
+	[ $((after - before)) -ge 5 ]
+	skopeo copy -q --src-tls-verify=false "docker://$REG/big:1" "oci:$BATS_TEST_TMPDIR/oci:x"
+	oci_flatten "$BATS_TEST_TMPDIR/oci" flat
+	cmp flat/data/blob big/data/blob
+}
+
+@test "push: --all-tags pushes every tag of the name; unknown tags and digests refused" {
+	build_image "$REG/multi:a" > /dev/null
+	hypr tag "$REG/multi:a" "$REG/multi:b"
+	hypr tag "$REG/multi:a" "$REG/multi/other:c"
+	run --separate-stderr -0 hypr push --all-tags "$REG/multi"
+	[ "$(cut -d' ' -f1 <<<"$output")" = "a:
+b:" ]
+	run -0 skopeo list-tags --tls-verify=false "docker://$REG/multi"
+	[ "$(jq -c '[.Tags[] | select(startswith("sha256-") | not)] | sort' <<<"$output")" = '["a","b"]' ]
+	run --separate-stderr -3 hypr push "$REG/multi:nope"
+	[ "$stderr" = "hypr-fetch: An image does not exist locally with the tag: $REG/multi:nope" ]
+	run --separate-stderr -2 hypr push "$REG/multi@sha256:$(printf 'a%.0s' {1..64})"
+	run --separate-stderr -2 hypr push -a "$REG/multi:a"
+}
+
+@test "push: the auth registry needs hypr login: refused in one line, exit 4; then pushed" {
+	build_image "$AREG/sec:1" > /dev/null
+	run --separate-stderr -4 hypr push "$AREG/sec:1"
+	[ "${#stderr_lines[@]}" = 2 ]
+	[ "${stderr_lines[0]}" = "The push refers to repository [$AREG/sec]" ]
+	[[ ${stderr##*$'\n'} == "hypr-fetch: blob sha256:"*": $AREG: unauthorized: authentication required (hypr login $AREG)" ]]
+	hypr login -u alice --password-stdin "$AREG" <<<"s3cret"
+	mkdir -p bin
+	printf '#!/bin/sh\necho "$*" >> "%s"\nexec /usr/bin/curl "$@"\n' "$BATS_TEST_TMPDIR/argv" > bin/curl
+	chmod +x bin/curl
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" run --separate-stderr -0 hypr push "$AREG/sec:1"
+	[[ $output == "1: digest: sha256:"* ]]
+	run grep -c s3cret "$BATS_TEST_TMPDIR/argv"
+	[ "$output" = 0 ]
+	run -0 skopeo inspect --raw --tls-verify=false --creds alice:s3cret "docker://$AREG/sec:1"
+	hypr logout "$AREG"
+	run --separate-stderr -4 hypr push "$AREG/sec:1"
+}
+
+@test "push: a registry that is gone is exit 4 naming it" {
+	build_image 127.0.0.1:1/gone:1 > /dev/null
+	HYPR_NET_RETRIES=1 run --separate-stderr -4 hypr push 127.0.0.1:1/gone:1
+	[[ ${stderr##*$'\n'} == "hypr-fetch: blob sha256:"*": 127.0.0.1:1: "* ]]
+}
+
+@test "history: docker's columns, newest first, <missing> below the top, --no-trunc, -q" {
+	printf 'f a 644 0 0 a\n' | mklayer a.tar
+	a=$(layer_json a.tar)
+	printf 'f b 644 0 0 bb\n' | mklayer b.tar
+	b=$(layer_json b.tar)
+	long='RUN /bin/sh -c apt-get update && apt-get install -y --no-install-recommends ca-certificates'
+	export SOURCE_DATE_EPOCH=0
+	steps_stream "$a" "RUN|$long|$b|{\"Cmd\":[\"sh\"]}" \
+		'CMD|CMD ["sh"]|null|{"Cmd":["sh"]}' | hypr-layer | hypr-squash |
+		hypr-store -q -t hist:1
+	id=$(hypr images -q --no-trunc hist:1)
+	age=$(hypr images --format '{{.CreatedSince}}' hist:1)
+	[[ $age == *" ago" ]]
+	# SIZE: the stored layer's size, docker's human form
+	[ "$(stat -c %s a.tar) $(stat -c %s b.tar)" = "10240 10240" ]
+	hsa=10.2kB hsb=10.2kB
+	run -0 hypr history hist:1
+	exp=$(printf '%-15s%-15s%-48s%-10s%s\n' IMAGE CREATED 'CREATED BY' SIZE COMMENT \
+		"${id:7:12}" "$age" 'CMD ["sh"]' 0B '' \
+		'<missing>' "$age" 'RUN /bin/sh -c apt-get update && apt-get ins' "$hsb" '' \
+		'<missing>' "$age" 'FROM docker.io/library/busybox:latest' "$hsa" 'base layer')
+	exp=${exp//'apt-get ins '/'apt-get ins…'}
+	assert_output "$exp"
+	run -0 hypr image history --no-trunc hist:1
+	assert_line --index 1 --regexp "^$id   $age   CMD \[\"sh\"\] +0B +\$"
+	assert_line --index 2 --partial "   $long   "
+	run -0 hypr history -q hist:1
+	assert_output "${id:7:12}
+<missing>
+<missing>"
+	run --separate-stderr -3 hypr history nope
+	[ "$stderr" = "hypr-store: No such image: nope" ]
+	run -2 hypr history
+}

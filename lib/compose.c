@@ -46,17 +46,7 @@ where(struct ctx *x, yaml_node_t *n)
 	return x->fnames ? x->fnames[file_of(x, n)] : x->fname;
 }
 
-static int
-oom(struct hypr_err *e)
-{
-	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-}
 
-static long
-line_of(yaml_node_t *n)
-{
-	return (long)n->start_mark.line + 1;
-}
 
 static int
 add_warning(struct ctx *x, yaml_node_t *n, const char *fmt, const char *a,
@@ -66,12 +56,12 @@ add_warning(struct ctx *x, yaml_node_t *n, const char *fmt, const char *a,
 	char **w;
 
 	snprintf(msg, sizeof msg, fmt, a, b ? b : "");
-	if (asprintf(&s, "%s:%ld: %s", where(x, n), line_of(n), msg) < 0)
-		return oom(x->e);
+	if (asprintf(&s, "%s:%ld: %s", where(x, n), compose_line(n), msg) < 0)
+		return compose_oom(x->e);
 	w = realloc(x->c->warnings, (x->c->nwarnings + 1) * sizeof *w);
 	if (!w) {
 		free(s);
-		return oom(x->e);
+		return compose_oom(x->e);
 	}
 	x->c->warnings = w;
 	w[x->c->nwarnings++] = s;
@@ -99,25 +89,20 @@ unset_warning(void *arg, const char *name, size_t len)
 
 static void kv_free(struct hypr_compose_kv *v, size_t n);
 
-static const char *
-scalar(yaml_node_t *n)
-{
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
 
 /* Interpolated copy of a scalar node; error when it is not a scalar. */
 static int
 str_of(struct ctx *x, yaml_node_t *n, const char *what, char **out)
 {
-	const char *s = scalar(n);
+	const char *s = compose_scalar(n);
 	struct unset_at u = { x, n };
 
 	if (!s)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: %s must be a string",
-		    where(x, n), line_of(n), what);
+		    where(x, n), compose_line(n), what);
 	if (compose_interp(s, out, x->o ? x->o->env : NULL, x->o ? x->o->nenv : 0, unset_warning,
 	    &u, x->e) < 0)
-		return hypr_err_prefix(x->e, "%s:%ld", where(x, n), line_of(n));
+		return hypr_err_prefix(x->e, "%s:%ld", where(x, n), compose_line(n));
 	return 0;
 }
 
@@ -137,7 +122,7 @@ str_set(struct ctx *x, yaml_node_t *n, const char *what, char **field)
 static int
 bool_of(struct ctx *x, yaml_node_t *n, const char *what, int *out)
 {
-	const char *s = scalar(n);
+	const char *s = compose_scalar(n);
 
 	if (s && (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "yes"))) {
 		*out = 1;
@@ -148,11 +133,11 @@ bool_of(struct ctx *x, yaml_node_t *n, const char *what, int *out)
 		return 0;
 	}
 	return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: %s must be true or false",
-	    where(x, n), n ? line_of(n) : 0, what);
+	    where(x, n), n ? compose_line(n) : 0, what);
 }
 
-static int
-kv_add(struct hypr_compose_kv **v, size_t *n, char *key, char *val,
+int
+compose_kv_set(struct hypr_compose_kv **v, size_t *n, char *key, char *val,
     struct hypr_err *e)
 {
 	struct hypr_compose_kv *q;
@@ -168,7 +153,7 @@ kv_add(struct hypr_compose_kv **v, size_t *n, char *key, char *val,
 	if (!(q = realloc(*v, (*n + 1) * sizeof *q))) {
 		free(key);
 		free(val);
-		return oom(e);
+		return compose_oom(e);
 	}
 	*v = q;
 	q[*n].key = key;
@@ -188,7 +173,7 @@ kv_list(struct ctx *x, yaml_node_t *n, const char *what,
 			yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
 			yaml_node_t *val = yaml_document_get_node(x->doc, p->value);
 			char *ks, *vs = NULL;
-			const char *raw = scalar(val);
+			const char *raw = compose_scalar(val);
 
 			if (str_of(x, k, what, &ks) < 0)
 				return -1;
@@ -200,7 +185,7 @@ kv_list(struct ctx *x, yaml_node_t *n, const char *what,
 				return -1;
 			}
 			(void)raw;
-			if (kv_add(v, cnt, ks, vs, x->e) < 0)
+			if (compose_kv_set(v, cnt, ks, vs, x->e) < 0)
 				return -1;
 		}
 		return 0;
@@ -218,22 +203,22 @@ kv_list(struct ctx *x, yaml_node_t *n, const char *what,
 				*eq = 0;
 				if (!(val = strdup(eq + 1))) {
 					free(s);
-					return oom(x->e);
+					return compose_oom(x->e);
 				}
 			}
 			if (!*s) {
 				free(s);
 				free(val);
 				return hypr_err_set(x->e, HYPR_EXIT_INPUT,
-				    "%s:%ld: %s: empty name", where(x, it), line_of(it), what);
+				    "%s:%ld: %s: empty name", where(x, it), compose_line(it), what);
 			}
-			if (kv_add(v, cnt, s, val, x->e) < 0)
+			if (compose_kv_set(v, cnt, s, val, x->e) < 0)
 				return -1;
 		}
 		return 0;
 	}
 	return hypr_err_set(x->e, HYPR_EXIT_INPUT,
-	    "%s:%ld: %s must be a mapping or a list", where(x, n), line_of(n), what);
+	    "%s:%ld: %s must be a mapping or a list", where(x, n), compose_line(n), what);
 }
 
 /* Keys of build: that hypr knows but cannot honour yet (warned). */
@@ -252,7 +237,7 @@ check_context(struct ctx *x, const struct hypr_compose_service *s, yaml_node_t *
 	if (strstr(s->context, "://") || !strncmp(s->context, "git@", 4))
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 		    "%s:%ld: services.%s.%s: remote contexts (%s) are not supported by hypr",
-		    where(x, b), line_of(b), s->name, what, s->context);
+		    where(x, b), compose_line(b), s->name, what, s->context);
 	return 0;
 }
 
@@ -270,16 +255,16 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 	if (b->type != YAML_MAPPING_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 		    "%s:%ld: services.%s.build must be a string or a mapping",
-		    where(x, b), line_of(b), s->name);
+		    where(x, b), compose_line(b), s->name);
 	for (p = b->data.mapping.pairs.start; p < b->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
-		const char *key = scalar(k);
+		const char *key = compose_scalar(k);
 		int r = 0;
 
 		if (!key)
 			return hypr_err_set(x->e, HYPR_EXIT_INPUT,
-			    "%s:%ld: a key must be a string", where(x, k), line_of(k));
+			    "%s:%ld: a key must be a string", where(x, k), compose_line(k));
 		if (!strcmp(key, "context"))
 			r = str_set(x, v, "build.context", &s->context);
 		else if (!strcmp(key, "dockerfile"))
@@ -302,7 +287,7 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 			if (v->type != YAML_SEQUENCE_NODE)
 				return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 				    "%s:%ld: build.tags must be a list", where(x, v),
-				    line_of(v));
+				    compose_line(v));
 			for (i = v->data.sequence.items.start;
 			    i < v->data.sequence.items.top; i++) {
 				char *t, **q;
@@ -312,7 +297,7 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 					return -1;
 				if (!(q = realloc(s->tags, (s->ntags + 1) * sizeof *q))) {
 					free(t);
-					return oom(x->e);
+					return compose_oom(x->e);
 				}
 				s->tags = q;
 				q[s->ntags++] = t;
@@ -333,9 +318,9 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 	if (s->dockerfile && s->dockerfile_inline)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
 		    "%s:%ld: services.%s.build: dockerfile and dockerfile_inline are exclusive",
-		    where(x, b), line_of(b), s->name);
+		    where(x, b), compose_line(b), s->name);
 	if (!s->context && !(s->context = strdup(".")))
-		return oom(x->e);
+		return compose_oom(x->e);
 	return check_context(x, s, b, "build.context");
 }
 
@@ -346,7 +331,7 @@ strv_add(char ***v, size_t *n, char *str, struct hypr_err *e)
 
 	if (!q) {
 		free(str);
-		return oom(e);
+		return compose_oom(e);
 	}
 	*v = q;
 	q[(*n)++] = str;
@@ -362,7 +347,7 @@ str_list(struct ctx *x, yaml_node_t *n, const char *what, char ***v, size_t *cnt
 
 	if (n->type != YAML_SEQUENCE_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: %s must be a list",
-		    where(x, n), line_of(n), what);
+		    where(x, n), compose_line(n), what);
 	for (i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
 		char *t;
 		if (str_of(x, yaml_document_get_node(x->doc, *i), what, &t) < 0 ||
@@ -398,30 +383,30 @@ shell_split(struct ctx *x, yaml_node_t *n, const char *s, char ***v, size_t *cnt
 			if (!e)
 				goto unbalanced;
 			if (compose_sb_add(&w, s + 1, (size_t)(e - s - 1)) < 0 || compose_sb_add(&w, "", 0) < 0)
-				return oom(x->e);
+				return compose_oom(x->e);
 			s = e;
 		} else if (*s == '"') {
 			for (s++; *s && *s != '"'; s++) {
 				if (*s == '\\' && s[1] && strchr("\"\\$`\n", s[1]))
 					s++;
 				if (compose_sb_add(&w, s, 1) < 0)
-					return oom(x->e);
+					return compose_oom(x->e);
 			}
 			if (!*s)
 				goto unbalanced;
 			if (compose_sb_add(&w, "", 0) < 0)
-				return oom(x->e);
+				return compose_oom(x->e);
 		} else {
 			if (*s == '\\' && s[1])
 				s++;
 			if (compose_sb_add(&w, s, 1) < 0)
-				return oom(x->e);
+				return compose_oom(x->e);
 		}
 	}
 unbalanced:
 	free(w.p);
 	return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: unbalanced quotes in a command",
-	    where(x, n), line_of(n));
+	    where(x, n), compose_line(n));
 }
 
 static int
@@ -449,7 +434,7 @@ map_get(struct ctx *x, yaml_node_t *m, const char *key)
 	if (m->type != YAML_MAPPING_NODE)
 		return NULL;
 	for (p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-		const char *k = scalar(yaml_document_get_node(x->doc, p->key));
+		const char *k = compose_scalar(yaml_document_get_node(x->doc, p->key));
 		if (k && !strcmp(k, key))
 			return yaml_document_get_node(x->doc, p->value);
 	}
@@ -476,7 +461,7 @@ other_keys(struct ctx *x, const struct hypr_compose_service *s, yaml_node_t *m,
 	snprintf(at, sizeof at, "%s.%s", s->name, what);
 	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
-		const char *key = scalar(k);
+		const char *key = compose_scalar(k);
 		int ok = 0;
 
 		for (const char *const *kn = known; key && *kn; kn++)
@@ -497,7 +482,7 @@ parse_ports(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 
 	if (n->type != YAML_SEQUENCE_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.ports must be a list",
-		    where(x, n), line_of(n), s->name);
+		    where(x, n), compose_line(n), s->name);
 	for (i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
 		yaml_node_t *it = yaml_document_get_node(x->doc, *i);
 		char *t = NULL, *tg = NULL, *pub = NULL, *ip = NULL, *proto = NULL;
@@ -520,10 +505,10 @@ parse_ports(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			r = -1;
 		else if (!tg)
 			r = hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.ports: a target is needed",
-			    where(x, it), line_of(it), s->name);
+			    where(x, it), compose_line(it), s->name);
 		else if (asprintf(&t, "%s%s%s%s%s/%s", ip ? ip : "", ip ? ":" : "", pub ? pub : "",
 		    pub || ip ? ":" : "", tg, proto ? proto : "tcp") < 0)
-			r = oom(x->e);
+			r = compose_oom(x->e);
 		else
 			r = strv_add(&s->ports, &s->nports, t, x->e);
 		free(tg);
@@ -548,11 +533,11 @@ abs_source(struct ctx *x, const char *src, char **out)
 	else if (!strcmp(src, "."))
 		*out = strdup(x->c->dir);
 	else if (src[0] == '~' && (src[1] == '/' || !src[1]) && home)
-		return asprintf(out, "%s%s", home, src + 1) < 0 ? oom(x->e) : 0;
+		return asprintf(out, "%s%s", home, src + 1) < 0 ? compose_oom(x->e) : 0;
 	else
 		return asprintf(out, "%s/%s", x->c->dir, src[0] == '.' && src[1] == '/' ? src + 2 : src) < 0 ?
-		    oom(x->e) : 0;
-	return *out ? 0 : oom(x->e);
+		    compose_oom(x->e) : 0;
+	return *out ? 0 : compose_oom(x->e);
 }
 
 static int
@@ -562,7 +547,7 @@ parse_volumes(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 
 	if (n->type != YAML_SEQUENCE_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.volumes must be a list",
-		    where(x, n), line_of(n), s->name);
+		    where(x, n), compose_line(n), s->name);
 	for (i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
 		yaml_node_t *it = yaml_document_get_node(x->doc, *i);
 		char *src = NULL, *dst = NULL, *opt = NULL, *type = NULL, *ro = NULL, *abs = NULL, *v;
@@ -604,7 +589,7 @@ parse_volumes(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 		else if (r == 0 && (r = abs_source(x, src, &abs)) == 0) {
 			int rdonly = (ro && !strcmp(ro, "true")) || (opt && strstr(opt, "ro"));
 			if (asprintf(&v, "%s:%s%s", abs, dst, rdonly ? ":ro" : "") < 0)
-				r = oom(x->e);
+				r = compose_oom(x->e);
 			else
 				r = strv_add(&s->volumes, &s->nvolumes, v, x->e);
 		}
@@ -630,11 +615,11 @@ parse_depends(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			return -1;
 		for (size_t i = 0; i < k; i++) {
 			char *c = strdup("service_started");
-			if (!c || kv_add(&s->depends_on, &s->ndepends_on, v[i], c, x->e) < 0) {
+			if (!c || compose_kv_set(&s->depends_on, &s->ndepends_on, v[i], c, x->e) < 0) {
 				while (++i < k)
 					free(v[i]);
 				free(v);
-				return c ? -1 : oom(x->e);
+				return c ? -1 : compose_oom(x->e);
 			}
 		}
 		free(v);
@@ -661,23 +646,23 @@ parse_depends(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			}
 			if (!cond && !(cond = strdup("service_started"))) {
 				free(name);
-				return oom(x->e);
+				return compose_oom(x->e);
 			}
 			if (strcmp(cond, "service_started") && strcmp(cond, "service_healthy") &&
 			    strcmp(cond, "service_completed_successfully")) {
 				hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.depends_on.%s: "
-				    "unknown condition %s", where(x, v), line_of(v), s->name, name, cond);
+				    "unknown condition %s", where(x, v), compose_line(v), s->name, name, cond);
 				free(name);
 				free(cond);
 				return -1;
 			}
-			if (kv_add(&s->depends_on, &s->ndepends_on, name, cond, x->e) < 0)
+			if (compose_kv_set(&s->depends_on, &s->ndepends_on, name, cond, x->e) < 0)
 				return -1;
 		}
 		return 0;
 	}
 	return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.depends_on must be a list "
-	    "or a mapping", where(x, n), line_of(n), s->name);
+	    "or a mapping", where(x, n), compose_line(n), s->name);
 }
 
 static int
@@ -688,7 +673,7 @@ parse_healthcheck(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 
 	if (n->type != YAML_MAPPING_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.healthcheck must be "
-		    "a mapping", where(x, n), line_of(n), s->name);
+		    "a mapping", where(x, n), compose_line(n), s->name);
 	s->has_healthcheck = 1;
 	if ((d = map_get(x, n, "disable")) && bool_of(x, d, "healthcheck.disable", &dis) < 0)
 		return -1;
@@ -716,7 +701,7 @@ parse_healthcheck(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 				free(v);
 				return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.healthcheck"
 				    ".test: want [\"CMD\", ...], [\"CMD-SHELL\", \"...\"] or [\"NONE\"]",
-				    where(x, t), line_of(t), s->name);
+				    where(x, t), compose_line(t), s->name);
 			}
 			for (size_t i = 0; i < k; i++)
 				free(v[i]);
@@ -727,7 +712,7 @@ parse_healthcheck(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 	}
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
-		const char *key = scalar(k);
+		const char *key = compose_scalar(k);
 		if (key && strcmp(key, "test") && strcmp(key, "disable") && strcmp(key, "interval") &&
 		    strcmp(key, "timeout") && strcmp(key, "start_period") && strcmp(key, "retries") &&
 		    add_warning(x, k, "services.%s.healthcheck.%s is not supported by hypr; ignored",
@@ -757,11 +742,11 @@ parse_env_files(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			return -1;
 		}
 		free(t);
-		return kv_add(&s->env_files, &s->nenv_files, abs, strdup("1"), x->e);
+		return compose_kv_set(&s->env_files, &s->nenv_files, abs, strdup("1"), x->e);
 	}
 	if (n->type != YAML_SEQUENCE_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: services.%s.env_file must be a "
-		    "string or a list", where(x, n), line_of(n), s->name);
+		    "string or a list", where(x, n), compose_line(n), s->name);
 	for (i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
 		yaml_node_t *it = yaml_document_get_node(x->doc, *i), *pn = it, *rq;
 		char *t, *abs;
@@ -769,7 +754,7 @@ parse_env_files(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 		if (it->type == YAML_MAPPING_NODE) {
 			if (!(pn = map_get(x, it, "path")))
 				return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: env_file: a path is "
-				    "needed", where(x, it), line_of(it));
+				    "needed", where(x, it), compose_line(it));
 			if ((rq = map_get(x, it, "required")) && bool_of(x, rq, "env_file.required",
 			    &req) < 0)
 				return -1;
@@ -781,7 +766,7 @@ parse_env_files(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			return -1;
 		}
 		free(t);
-		if (kv_add(&s->env_files, &s->nenv_files, abs, req ? strdup("1") : NULL, x->e) < 0)
+		if (compose_kv_set(&s->env_files, &s->nenv_files, abs, req ? strdup("1") : NULL, x->e) < 0)
 			return -1;
 	}
 	return 0;
@@ -807,23 +792,23 @@ parse_service(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 
 	if (n->type != YAML_MAPPING_NODE)
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT,
-		    "%s:%ld: services.%s must be a mapping", where(x, n), line_of(n), s->name);
-	s->line = line_of(n);
+		    "%s:%ld: services.%s must be a mapping", where(x, n), compose_line(n), s->name);
+	s->line = compose_line(n);
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
-		const char *key = scalar(k);
+		const char *key = compose_scalar(k);
 		int r = 0;
 
 		if (!key)
 			return hypr_err_set(x->e, HYPR_EXIT_INPUT,
-			    "%s:%ld: a key must be a string", where(x, k), line_of(k));
+			    "%s:%ld: a key must be a string", where(x, k), compose_line(k));
 		if (!strcmp(key, "image")) {
 			r = str_set(x, v, "image", &s->image);
 		} else if (!strcmp(key, "build")) {
 			r = parse_build(x, s, v);
 		} else if (!strcmp(key, "pull_policy")) {
-			const char *pp = scalar(v);
+			const char *pp = compose_scalar(v);
 
 			if (pp && (!strcmp(pp, "build") || !strcmp(pp, "never") || !strcmp(pp, "missing")))
 				continue;
@@ -892,7 +877,7 @@ parse_service(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 				for (size_t i = 0; r == 0 && i < nkv; i++) {
 					char *h;
 					if (asprintf(&h, "%s:%s", kv[i].key, kv[i].value ? kv[i].value : "") < 0)
-						r = oom(x->e);
+						r = compose_oom(x->e);
 					else
 						r = strv_add(&s->extra_hosts, &s->nextra_hosts, h, x->e);
 				}
@@ -965,7 +950,7 @@ set_dir(struct hypr_compose *c, const char *path, struct hypr_err *e)
 	if ((slash = strrchr(buf, '/')))
 		*(slash == buf ? slash + 1 : slash) = 0;
 	if (!(c->dir = strdup(buf)))
-		return oom(e);
+		return compose_oom(e);
 	return 0;
 }
 
@@ -982,7 +967,7 @@ read_doc(const char *path, const char *fname, yaml_document_t *doc, struct hypr_
 		    HYPR_EXIT_SYSTEM, "%s", path);
 	if (!yaml_parser_initialize(&parser)) {
 		fclose(f);
-		return oom(e);
+		return compose_oom(e);
 	}
 	yaml_parser_set_input_file(&parser, f);
 	if (!yaml_parser_load(&parser, doc)) {
@@ -1018,24 +1003,24 @@ load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err 
 	if (!o->nfiles)
 		return hypr_err_set(e, HYPR_EXIT_USAGE, "no compose file");
 	if (!(c->file = strdup(o->files[0])))
-		return oom(e);
+		return compose_oom(e);
 	if (set_dir(c, o->files[0], e) < 0)
 		return -1;
 	if (!(c->fnames = calloc(o->nfiles, sizeof *c->fnames)) ||
 	    !(c->paths = calloc(o->nfiles, sizeof *c->paths)))
-		return oom(e);
+		return compose_oom(e);
 	c->nfiles = o->nfiles;
 	for (i = 0; i < o->nfiles; i++) {
 		const char *base = strrchr(o->files[i], '/');
 
 		if (!(c->fnames[i] = strdup(base ? base + 1 : o->files[i])) ||
 		    !(c->paths[i] = strdup(o->files[i])))
-			return oom(e);
+			return compose_oom(e);
 	}
 	x.fname = c->fnames[0];
 	x.fnames = (const char **)c->fnames;
 	if (!yaml_document_initialize(&m.d, NULL, NULL, NULL, 1, 1))
-		return oom(e);
+		return compose_oom(e);
 	for (i = 0; i < o->nfiles; i++) {
 		yaml_document_t doc;
 		int ok;
@@ -1054,7 +1039,7 @@ load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err 
 	for (p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(&m.d, p->key);
 		yaml_node_t *v = yaml_document_get_node(&m.d, p->value);
-		const char *key = scalar(k);
+		const char *key = compose_scalar(k);
 
 		if (key && !strcmp(key, "services"))
 			services = v;
@@ -1086,28 +1071,28 @@ load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err 
 		yaml_node_t *k = yaml_document_get_node(&m.d, p->key);
 		yaml_node_t *v = yaml_document_get_node(&m.d, p->value);
 		struct hypr_compose_service *s;
-		const char *name = scalar(k);
+		const char *name = compose_scalar(k);
 
 		if (!name || !*name) {
 			hypr_err_set(e, HYPR_EXIT_INPUT, "%s:%ld: a service name must be a string",
-			    where(&x, k), line_of(k));
+			    where(&x, k), compose_line(k));
 			goto out;
 		}
 		if (!(s = realloc(c->services, (c->nservices + 1) * sizeof *s))) {
-			oom(e);
+			compose_oom(e);
 			goto out;
 		}
 		c->services = s;
 		s += c->nservices++;
 		memset(s, 0, sizeof *s);
 		if (!(s->name = strdup(name))) {
-			oom(e);
+			compose_oom(e);
 			goto out;
 		}
 		s->file = c->paths[file_of(&x, k)];
 		if (parse_service(&x, s, v) < 0)
 			goto out;
-		s->line = line_of(k);	/* the service's name */
+		s->line = compose_line(k);	/* the service's name */
 	}
 	r = 0;
 out:

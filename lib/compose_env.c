@@ -9,11 +9,6 @@
 #include <string.h>
 #include <sys/types.h>
 
-static int
-oom(struct hypr_err *e)
-{
-	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-}
 
 /* A variable's value: the process environment's, else the .env files'
  * (the last one given wins), else NULL. */
@@ -69,7 +64,7 @@ compose_interp(const char *in, char **out, const struct hypr_compose_kv *env, si
 	const char *p = in;
 
 	if (compose_sb_add(&s, "", 0) < 0)
-		return oom(e);
+		return compose_oom(e);
 	while (*p) {
 		const char *d = strchr(p, '$');
 
@@ -154,7 +149,7 @@ compose_interp(const char *in, char **out, const struct hypr_compose_kv *env, si
 	return 0;
 nomem:
 	free(s.p);
-	return oom(e);
+	return compose_oom(e);
 fail:
 	free(s.p);
 	return -1;
@@ -167,30 +162,6 @@ hypr_compose_interpolate(const char *in, char **out, struct hypr_err *e)
 }
 
 
-/* Set key to val (both taken); a later line replaces an earlier one. */
-static int
-env_set(struct hypr_compose_kv **v, size_t *n, char *key, char *val, struct hypr_err *e)
-{
-	struct hypr_compose_kv *q;
-
-	for (size_t i = 0; i < *n; i++)
-		if (!strcmp((*v)[i].key, key)) {
-			free((*v)[i].value);
-			(*v)[i].value = val;
-			free(key);
-			return 0;
-		}
-	if (!(q = realloc(*v, (*n + 1) * sizeof *q))) {
-		free(key);
-		free(val);
-		return oom(e);
-	}
-	*v = q;
-	q[*n].key = key;
-	q[(*n)++].value = val;
-	return 0;
-}
-
 /* One value of a .env line: 'single' is literal, "double" knows \n \t \\
  * \" and is interpolated, a bare one ends at " #" and is interpolated. */
 static int
@@ -201,7 +172,7 @@ dotenv_value(const char *p, const char *fname, long line, const struct hypr_comp
 	int interpolate = 1;
 
 	if (compose_sb_add(&b, "", 0) < 0)
-		return oom(e);
+		return compose_oom(e);
 	if (*p == '\'' || *p == '"') {
 		char q = *p++;
 
@@ -246,7 +217,7 @@ dotenv_value(const char *p, const char *fname, long line, const struct hypr_comp
 	return 0;
 nomem:
 	free(b.p);
-	return oom(e);
+	return compose_oom(e);
 }
 
 int
@@ -310,10 +281,10 @@ hypr_compose_dotenv(const char *path, int required, struct hypr_compose_kv **v, 
 		}
 		if (!(k = strdup(k))) {
 			free(val);
-			r = oom(e);
+			r = compose_oom(e);
 			break;
 		}
-		r = env_set(v, n, k, val, e);
+		r = compose_kv_set(v, n, k, val, e);
 	}
 	if (r == 0 && ferror(f))
 		r = hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);

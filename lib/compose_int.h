@@ -7,6 +7,31 @@
 #include <yaml.h>
 #include "compose.h"
 
+static inline int
+compose_oom(struct hypr_err *e)
+{
+	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+}
+
+/* A node's line in its file (1-based). */
+static inline long
+compose_line(const yaml_node_t *n)
+{
+	return (long)n->start_mark.line + 1;
+}
+
+/* A scalar node's text, else NULL. */
+static inline const char *
+compose_scalar(const yaml_node_t *n)
+{
+	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+/* Set key to val in a key/value list (both taken); a later entry replaces
+ * an earlier one. */
+int compose_kv_set(struct hypr_compose_kv **v, size_t *n, char *key, char *val,
+    struct hypr_err *e);
+
 /* A growing NUL-terminated string. */
 struct compose_sbuf {
 	char *p;

@@ -9,23 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-oom(struct hypr_err *e)
-{
-	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-}
 
-static long
-line_of(yaml_node_t *n)
-{
-	return (long)n->start_mark.line + 1;
-}
 
-static const char *
-scalar(yaml_node_t *n)
-{
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
 
 /* Aliases are copied, so the copies are counted (a "billion laughs" file
  * stops at MERGE_NODES) and the depth is bounded (a recursive alias stops
@@ -46,7 +31,7 @@ md_note(struct compose_mdoc *m, int id, int fi, yaml_mark_t mark)
 	yaml_node_t *n;
 
 	if (!id)
-		return oom(m->e);
+		return compose_oom(m->e);
 	if ((size_t)id > MERGE_NODES)
 		return hypr_err_set(m->e, HYPR_EXIT_INPUT, "%s: over %d YAML nodes once aliases "
 		    "are expanded", m->fname, MERGE_NODES);
@@ -55,7 +40,7 @@ md_note(struct compose_mdoc *m, int id, int fi, yaml_mark_t mark)
 		int *q = realloc(m->file, cap * sizeof *q);
 
 		if (!q)
-			return oom(m->e);
+			return compose_oom(m->e);
 		m->file = q;
 		m->n = cap;
 	}
@@ -81,13 +66,13 @@ static int
 add_missing(struct compose_mdoc *m, int id, yaml_document_t *sd, yaml_node_pair_t pr, int fi,
     int depth)
 {
-	const char *key = scalar(nd(sd, pr.key));
+	const char *key = compose_scalar(nd(sd, pr.key));
 	yaml_node_t *mp = nd(&m->d, id);
 	int ck, cv;
 
 	for (yaml_node_pair_t *q = mp->data.mapping.pairs.start; key && q < mp->data.mapping.pairs.top;
 	    q++) {
-		const char *have = scalar(nd(&m->d, q->key));
+		const char *have = compose_scalar(nd(&m->d, q->key));
 
 		if (have && !strcmp(have, key))
 			return 1;
@@ -96,7 +81,7 @@ add_missing(struct compose_mdoc *m, int id, yaml_document_t *sd, yaml_node_pair_
 	    !(cv = copy_node(m, sd, nd(sd, pr.value), fi, depth + 1)))
 		return 0;
 	if (!yaml_document_append_mapping_pair(&m->d, id, ck, cv))
-		return oom(m->e), 0;
+		return compose_oom(m->e), 0;
 	return 1;
 }
 
@@ -108,7 +93,7 @@ merge_key(struct compose_mdoc *m, int id, yaml_document_t *sd, yaml_node_t *v, i
 {
 	if (depth > MERGE_DEPTH)
 		return hypr_err_set(m->e, HYPR_EXIT_INPUT, "%s:%ld: nested over %d levels deep",
-		    m->fname, line_of(v), MERGE_DEPTH), 0;
+		    m->fname, compose_line(v), MERGE_DEPTH), 0;
 	if (v->type == YAML_SEQUENCE_NODE) {
 		for (yaml_node_item_t *i = v->data.sequence.items.start;
 		    i < v->data.sequence.items.top; i++) {
@@ -116,7 +101,7 @@ merge_key(struct compose_mdoc *m, int id, yaml_document_t *sd, yaml_node_t *v, i
 
 			if (it->type != YAML_MAPPING_NODE)
 				return hypr_err_set(m->e, HYPR_EXIT_INPUT, "%s:%ld: << must be a mapping "
-				    "or a list of mappings", m->fname, line_of(it)), 0;
+				    "or a list of mappings", m->fname, compose_line(it)), 0;
 			if (!merge_key(m, id, sd, it, fi, depth + 1))
 				return 0;
 		}
@@ -124,7 +109,7 @@ merge_key(struct compose_mdoc *m, int id, yaml_document_t *sd, yaml_node_t *v, i
 	}
 	if (v->type != YAML_MAPPING_NODE)
 		return hypr_err_set(m->e, HYPR_EXIT_INPUT, "%s:%ld: << must be a mapping or a list "
-		    "of mappings", m->fname, line_of(v)), 0;
+		    "of mappings", m->fname, compose_line(v)), 0;
 	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++)
 		if (!is_merge_key(nd(sd, p->key)) && !add_missing(m, id, sd, *p, fi, depth))
 			return 0;
@@ -146,7 +131,7 @@ copy_node(struct compose_mdoc *m, yaml_document_t *sd, yaml_node_t *sn, int fi, 
 
 	if (depth > MERGE_DEPTH) {
 		hypr_err_set(m->e, HYPR_EXIT_INPUT, "%s:%ld: nested over %d levels deep",
-		    m->fname, line_of(sn), MERGE_DEPTH);
+		    m->fname, compose_line(sn), MERGE_DEPTH);
 		return 0;
 	}
 	if (type == YAML_SCALAR_NODE)
@@ -165,7 +150,7 @@ copy_node(struct compose_mdoc *m, yaml_document_t *sd, yaml_node_t *sn, int fi, 
 			int c = copy_node(m, sd, nd(sd, sn->data.sequence.items.start[k]), fi, depth + 1);
 
 			if (!c || !yaml_document_append_sequence_item(&m->d, id, c))
-				return c ? (oom(m->e), 0) : 0;
+				return c ? (compose_oom(m->e), 0) : 0;
 		}
 	} else if (type == YAML_MAPPING_NODE) {
 		size_t k, cnt = (size_t)(sn->data.mapping.pairs.top - sn->data.mapping.pairs.start);
@@ -180,7 +165,7 @@ copy_node(struct compose_mdoc *m, yaml_document_t *sd, yaml_node_t *sn, int fi, 
 			    !(cv = copy_node(m, sd, nd(sd, pr.value), fi, depth + 1)))
 				return 0;
 			if (!yaml_document_append_mapping_pair(&m->d, id, ck, cv))
-				return oom(m->e), 0;
+				return compose_oom(m->e), 0;
 		}
 		for (k = 0; k < cnt; k++) {
 			yaml_node_pair_t pr = sn->data.mapping.pairs.start[k];
@@ -208,29 +193,29 @@ seq_to_map(struct compose_mdoc *m, yaml_document_t *d, int id, int fi)
 	cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 	mid = yaml_document_add_mapping(d, NULL, YAML_BLOCK_MAPPING_STYLE);
 	if (d == &m->d ? md_note(m, mid, fi, nd(d, id)->start_mark) < 0 : !mid)
-		return mid ? 0 : (oom(m->e), 0);
+		return mid ? 0 : (compose_oom(m->e), 0);
 	for (k = 0; k < cnt; k++) {
 		yaml_node_t *it = nd(d, nd(d, id)->data.sequence.items.start[k]);
 		yaml_mark_t mark = it->start_mark;
-		const char *str = scalar(it), *eq;
+		const char *str = compose_scalar(it), *eq;
 		int kid, vid, ifi = d == &m->d ? m->file[nd(d, id)->data.sequence.items.start[k] - 1] : fi;
 
 		if (!str)
 			return hypr_err_set(m->e, HYPR_EXIT_INPUT, "%s:%ld: a list item must be a "
-			    "string", m->fname, line_of(it)), 0;
+			    "string", m->fname, compose_line(it)), 0;
 		eq = strchr(str, '=');
 		kid = yaml_document_add_scalar(d, NULL, (yaml_char_t *)str,
 		    eq ? (int)(eq - str) : (int)strlen(str), YAML_PLAIN_SCALAR_STYLE);
 		if (d == &m->d && md_note(m, kid, ifi, mark) < 0)
 			return 0;
-		str = scalar(nd(d, nd(d, id)->data.sequence.items.start[k]));
+		str = compose_scalar(nd(d, nd(d, id)->data.sequence.items.start[k]));
 		eq = strchr(str, '=');
 		vid = yaml_document_add_scalar(d, NULL, (yaml_char_t *)(eq ? eq + 1 : ""), -1,
 		    eq ? YAML_SINGLE_QUOTED_SCALAR_STYLE : YAML_PLAIN_SCALAR_STYLE);
 		if (d == &m->d && md_note(m, vid, ifi, mark) < 0)
 			return 0;
 		if (!kid || !vid || !yaml_document_append_mapping_pair(d, mid, kid, vid))
-			return oom(m->e), 0;
+			return compose_oom(m->e), 0;
 	}
 	return mid;
 }
@@ -262,14 +247,14 @@ merge_node(struct compose_mdoc *m, int did, yaml_document_t *sd, int sid, int fi
 
 		for (k = 0; k < cnt; k++) {
 			yaml_node_pair_t pr = nd(sd, sid)->data.mapping.pairs.start[k];
-			const char *sk = scalar(nd(sd, pr.key));
+			const char *sk = compose_scalar(nd(sd, pr.key));
 			size_t j, dcnt;
 			int found = 0;
 
 			dn = nd(&m->d, did);
 			dcnt = (size_t)(dn->data.mapping.pairs.top - dn->data.mapping.pairs.start);
 			for (j = 0; sk && j < dcnt; j++) {
-				const char *dk = scalar(nd(&m->d, dn->data.mapping.pairs.start[j].key));
+				const char *dk = compose_scalar(nd(&m->d, dn->data.mapping.pairs.start[j].key));
 				int v;
 
 				if (!dk || strcmp(dk, sk))
@@ -287,7 +272,7 @@ merge_node(struct compose_mdoc *m, int did, yaml_document_t *sd, int sid, int fi
 				if (!ck || !(cv = copy_node(m, sd, nd(sd, pr.value), fi, level + 1)))
 					return 0;
 				if (!yaml_document_append_mapping_pair(&m->d, did, ck, cv))
-					return oom(m->e), 0;
+					return compose_oom(m->e), 0;
 			}
 		}
 		return did;
@@ -302,7 +287,7 @@ merge_node(struct compose_mdoc *m, int did, yaml_document_t *sd, int sid, int fi
 			    level + 1);
 
 			if (!c || !yaml_document_append_sequence_item(&m->d, did, c))
-				return c ? (oom(m->e), 0) : 0;
+				return c ? (compose_oom(m->e), 0) : 0;
 		}
 		return did;
 	}
@@ -320,7 +305,7 @@ compose_merge(struct compose_mdoc *m, yaml_document_t *src, int fi)
 		return copy_node(m, src, yaml_document_get_root_node(src), 0, 0) ? 0 : -1;
 	/* the file's << resolved first, in a copy of its own */
 	if (!yaml_document_initialize(&t.d, NULL, NULL, NULL, 1, 1))
-		return oom(m->e);
+		return compose_oom(m->e);
 	r = copy_node(&t, src, yaml_document_get_root_node(src), fi, 0) &&
 	    merge_node(m, 1, &t.d, 1, fi, NULL, 0) ? 0 : -1;
 	yaml_document_delete(&t.d);

@@ -16,62 +16,6 @@
 #include "template.h"
 #include "tool.h"
 
-void
-table_add(struct table *t, const char *line)
-{
-	if (t->n == t->cap) {
-		size_t nc = t->cap ? t->cap * 2 : 64;
-		char **nl = realloc(t->lines, nc * sizeof(*nl));
-
-		if (nl == NULL)
-			hypr_die_errno("table");
-		t->lines = nl;
-		t->cap = nc;
-	}
-	if ((t->lines[t->n++] = strdup(line)) == NULL)
-		hypr_die_errno("table");
-}
-
-void
-table_print(struct table *t, FILE *f)
-{
-	size_t w[32] = { 0 };
-
-	for (size_t i = 0; i < t->n; i++) {
-		const char *p = t->lines[i], *tab;
-		size_t c = 0;
-
-		/* a cell followed by a tab sets its column's width */
-		while ((tab = strchr(p, '\t')) != NULL && c < 32) {
-			size_t len = (size_t)(tab - p);
-
-			if (len > w[c])
-				w[c] = len;
-			p = tab + 1;
-			c++;
-		}
-	}
-	for (size_t i = 0; i < t->n; i++) {
-		const char *p = t->lines[i], *tab;
-		size_t c = 0;
-
-		while ((tab = strchr(p, '\t')) != NULL && c < 32) {
-			size_t len = (size_t)(tab - p), width = w[c] + 3;
-
-			if (width < 10)
-				width = 10;
-			fprintf(f, "%.*s%*s", (int)len, p, (int)(width - len), "");
-			p = tab + 1;
-			c++;
-		}
-		fprintf(f, "%s\n", p);
-		free(t->lines[i]);
-	}
-	free(t->lines);
-	t->lines = NULL;
-	t->n = t->cap = 0;
-}
-
 int
 confirm(const char *warning)
 {
@@ -273,7 +217,7 @@ cmd_images(int argc, char *argv[])
 	};
 	struct hypr_err e = { 0 };
 	struct hypr_store s;
-	struct table t = { 0 };
+	struct hypr_table t = { 0 };
 	const char *format = NULL, *filters[32], *want_repo = NULL;
 	char want_tag[160] = "", prev[HYPR_DIGEST_LEN + 1] = "";
 	size_t nf = 0;
@@ -383,7 +327,7 @@ cmd_images(int argc, char *argv[])
 			hypr_die(e.code, "%s", e.msg);
 		}
 		if (header)
-			table_add(&t, line);
+			hypr_table_add(&t, line);
 		free(line);
 	}
 	for (size_t i = 0; i < s.n; i++) {
@@ -440,14 +384,14 @@ cmd_images(int argc, char *argv[])
 			}
 			/* a table aligns its columns; any other format writes its tabs */
 			if (header)
-				table_add(&t, line);
+				hypr_table_add(&t, line);
 			else
 				printf("%s\n", line);
 			free(line);
 		}
 	}
 	hypr_tmpl_free(tmpl);
-	table_print(&t, stdout);
+	hypr_table_print(&t, stdout);
 	hypr_store_close(&s);
 	return hypr_close_stdout();
 }

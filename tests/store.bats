@@ -178,15 +178,17 @@ app:1"
 	id=$(build_image app:1)
 	hypr-store tag app:1 app:2
 	created=$(jq -r .created "$HYPR_ROOT/images/${id#sha256:}.json")
-	run -0 hypr-store inspect -f '{{.Id}} {{.Created}}' app:1
+	run -0 hypr image inspect -f '{{.Id}} {{.Created}}' app:1
 	assert_output "$id $created"
-	run -0 hypr-store inspect -f '{{json .Config.Env}}' app:1
+	run -0 hypr inspect --format '{{.Id}} {{.Created}}' app:1
+	assert_output "$id $created"
+	run -0 hypr image inspect -f '{{json .Config.Env}}' app:1
 	assert_output '["PATH=/bin"]'
-	run -0 hypr-store inspect --format '{{range .RepoTags}}{{.}} {{end}}' app:1
+	run -0 hypr image inspect --format '{{range .RepoTags}}{{.}} {{end}}' app:1
 	assert_output 'app:1 app:2 '
-	run -0 hypr-store inspect -f '{{index .Config.Labels "l"}}|{{index .Config.Labels "nope"}}|{{.Config.Labels.l}}' app:1
+	run -0 hypr image inspect -f '{{index .Config.Labels "l"}}|{{index .Config.Labels "nope"}}|{{.Config.Labels.l}}' app:1
 	assert_output 'x||x'
-	run -0 hypr-store inspect -f '{{join .Config.Cmd " "}}' app:1
+	run -0 hypr image inspect -f '{{join .Config.Cmd " "}}' app:1
 	assert_output '/app/run'
 	run -0 hypr-store inspect -f '{{if .Config.Entrypoint}}ep{{else}}no entrypoint{{end}}\t{{.Os}}/{{.Architecture}}' app:1
 	assert_output $'no entrypoint\tlinux/amd64'
@@ -199,9 +201,11 @@ $id"
 	run -0 hypr-store inspect -f json app:1
 	[ "$(jq -r .Id <<<"$output")" = "$id" ]
 	# an unknown field is a usage error naming it, never "<no value>"
-	run --separate-stderr -2 hypr-store inspect -f '{{.Config.Nope}}' app:1
+	run --separate-stderr -2 hypr image inspect -f '{{.Config.Nope}}' app:1
 	assert_output ''
 	[ "$stderr" = "hypr-store: --format: unknown field .Config.Nope" ]
+	run --separate-stderr -2 hypr inspect -f '{{.Nope}}' app:1
+	[ "$stderr" = "hypr-store: --format: unknown field .Nope" ]
 	run --separate-stderr -2 hypr-store inspect -f '{{.id}}' app:1
 	[ "$stderr" = "hypr-store: --format: unknown field .id" ]
 	run --separate-stderr -2 hypr-store inspect -f '{{.Id' app:1
@@ -212,7 +216,7 @@ $id"
 
 @test "store: images --format: \\t is a tab, table adds titles, unknown fields exit 2" {
 	id=$(build_image app:1)
-	run -0 hypr-store images --format '{{.ID}}\t{{.Size}}'
+	run -0 hypr images --format '{{.ID}}\t{{.Size}}'
 	assert_output "${id:7:12}	$(hypr-store images --format '{{.Size}}')"
 	[[ $output == "${id:7:12}"$'\t'[0-9]* ]]
 	run -0 hypr-store images --format '{{.Repository}}:{{.Tag}}{{if eq .Tag "1"}} one{{end}} {{lower .Repository | upper}}'

@@ -1115,6 +1115,31 @@ struct exec {
 
 static int eval_pipe(struct exec *x, const struct pipe *p, json_t *dot, json_t **out);
 
+/* Count n steps of work: a node, a range iteration, a command, and what a
+ * function made (a string's bytes / 4, an array's or object's size), so
+ * a template's time is bounded whether or not it writes anything. */
+static int
+step(struct exec *x, uint64_t n)
+{
+	x->steps += n;
+	if (x->steps > x->max_steps)
+		return hypr_err_set(x->e, HYPR_EXIT_USAGE, "template: over %llu steps",
+		    (unsigned long long)x->max_steps);
+	return 0;
+}
+
+static uint64_t
+cost(const json_t *v)
+{
+	if (json_is_string(v))
+		return json_string_length(v) / 4;
+	if (json_is_array(v))
+		return json_array_size(v);
+	if (json_is_object(v))
+		return json_object_size(v);
+	return 0;
+}
+
 static int
 is_map(const struct exec *x, const json_t *o)
 {
@@ -1276,9 +1301,10 @@ eval_cmd(struct exec *x, const struct cmd *c, json_t *dot, int has_prev, json_t 
 				goto out;
 		if (has_prev)
 			argv[n++] = prev ? json_incref(prev) : NULL;
-		if ((*out = f->fn(argv, n, x->e)) != NULL)
-			rc = 0;
-		else if (x->e->code == 0)
+		if ((*out = f->fn(argv, n, x->e)) != NULL && (rc = step(x, 1 + cost(*out))) < 0) {
+			json_decref(*out);
+			*out = NULL;
+		} else if (*out == NULL && x->e->code == 0)
 			hypr_err_set(x->e, HYPR_EXIT_SYSTEM, "out of memory");
 		if (rc < 0)
 			hypr_err_prefix(x->e, "col %d", o->col);
@@ -1333,6 +1359,10 @@ exec_range(struct exec *x, const struct node *n, json_t *v, json_t *dot)
 		json_t *key = keys ? json_string_nocheck(keys[i]) : json_integer((json_int_t)i);
 
 		x->nvars = base;
+		if ((rc = step(x, 1)) < 0) {
+			json_decref(key);
+			break;
+		}
 		if (n->pipe->nvars == 2) {
 			x->vars[x->nvars++] = (struct var){ n->pipe->vars[0], key };
 			x->vars[x->nvars++] = (struct var){ n->pipe->vars[1], el };
@@ -1356,9 +1386,8 @@ exec_list(struct exec *x, const struct node *n, json_t *dot)
 		json_t *v = NULL;
 		int rc = 0;
 
-		if (++x->steps > x->max_steps)
-			return hypr_err_set(x->e, HYPR_EXIT_USAGE, "template: over %llu steps",
-			    (unsigned long long)x->max_steps);
+		if (step(x, 1) < 0)
+			return -1;
 		if (x->out->n > HYPR_TMPL_MAX_OUT)
 			return hypr_err_set(x->e, HYPR_EXIT_USAGE, "template: output over %u MiB",
 			    HYPR_TMPL_MAX_OUT >> 20);

@@ -131,7 +131,7 @@ main(void)
 
 	/* limits */
 	{
-		char deep[400] = "";
+		char deep[512] = "";
 
 		for (int i = 0; i < 40; i++)
 			strcat(deep, "{{if .On}}");
@@ -152,6 +152,14 @@ main(void)
 		    "{{range $.RepoTags}}{{range $.RepoTags}}{{range $.RepoTags}}{{range $.RepoTags}}"
 		    "x{{end}}{{end}}{{end}}{{end}}{{end}}{{end}}{{end}}", &t, &e) == 0);
 		CHECK(hypr_tmpl_exec(t, &d, &b, &e) < 0 && e.code == 2 && strstr(e.msg, "steps"));
+		free(b.s);
+		hypr_tmpl_free(t);
+		/* iterations count even with nothing in the body */
+		b = (struct hypr_strbuf){ 0 };
+		d.max_steps = 5;
+		CHECK(hypr_tmpl_parse("{{range .RepoTags}}{{range $.RepoTags}}{{end}}{{end}}", &t,
+		    &e) == 0);
+		CHECK(hypr_tmpl_exec(t, &d, &b, &e) < 0 && strstr(e.msg, "over 5 steps"));
 		free(b.s);
 		hypr_tmpl_free(t);
 	}

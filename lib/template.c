@@ -861,11 +861,12 @@ fn_println(json_t **a, size_t n, struct hypr_err *e)
 	return sprint(a, n, 1);
 }
 
-/* printf: %s %v %d %q %% (no flags or widths). */
+/* printf: %s %v %d %q and %%, with Go's "-" and "0" flags, a width and a
+ * precision (%-20s, %.12s, %05d; widths up to 1000). */
 static json_t *
 fn_printf(json_t **a, size_t n, struct hypr_err *e)
 {
-	struct hypr_strbuf b = { 0 };
+	struct hypr_strbuf b = { 0 }, t = { 0 };
 	const char *f;
 	size_t k = 1;
 	json_t *r;
@@ -876,6 +877,9 @@ fn_printf(json_t **a, size_t n, struct hypr_err *e)
 	}
 	for (f = json_string_value(a[0]); *f; f++) {
 		json_t *v;
+		int left = 0, zero = 0;
+		long width = 0, prec = -1;
+		size_t len;
 
 		if (*f != '%') {
 			hypr_strbuf_addc(&b, *f);
@@ -885,10 +889,22 @@ fn_printf(json_t **a, size_t n, struct hypr_err *e)
 			hypr_strbuf_addc(&b, '%');
 			continue;
 		}
-		if (*f != 's' && *f != 'v' && *f != 'd' && *f != 'q') {
+		for (; *f == '-' || *f == '0'; f++) {
+			if (*f == '-')
+				left = 1;
+			else
+				zero = 1;
+		}
+		for (; isdigit((unsigned char)*f) && width <= 1000; f++)
+			width = width * 10 + (*f - '0');
+		if (*f == '.')
+			for (prec = 0, f++; isdigit((unsigned char)*f) && prec <= 100000; f++)
+				prec = prec * 10 + (*f - '0');
+		if ((*f != 's' && *f != 'v' && *f != 'd' && *f != 'q') || width > 1000) {
 			free(b.s);
+			free(t.s);
 			hypr_err_set(e, HYPR_EXIT_USAGE, "printf: unsupported verb %%%.1s (%%s %%v "
-			    "%%d %%q)", f);
+			    "%%d %%q, flags - and 0, a width up to 1000, a precision)", f);
 			return NULL;
 		}
 		if (k >= n) {
@@ -898,17 +914,30 @@ fn_printf(json_t **a, size_t n, struct hypr_err *e)
 			continue;
 		}
 		v = a[k++];
+		hypr_strbuf_reset(&t);
 		if (*f == 'q' && json_is_string(v)) {
-			char *s = json_dumps(v, JSON_ENCODE_ANY);
+			char *q = json_dumps(v, JSON_ENCODE_ANY);
 
-			hypr_strbuf_add(&b, s ? s : "");
-			free(s);
+			hypr_strbuf_add(&t, q ? q : "");
+			free(q);
 		} else if (v == NULL || json_is_null(v)) {
-			hypr_strbuf_add(&b, "<nil>");
+			hypr_strbuf_add(&t, "<nil>");
 		} else {
-			print_value(&b, v, 0);
+			print_value(&t, v, 0);
 		}
+		len = t.n;
+		if (prec >= 0 && *f != 'd' && (size_t)prec < len) {
+			len = (size_t)prec;
+			while (len > 0 && ((unsigned char)t.s[len] & 0xC0) == 0x80)
+				len--;
+		}
+		for (long i = (long)len; !left && i < width; i++)
+			hypr_strbuf_addc(&b, zero && *f == 'd' ? '0' : ' ');
+		hypr_strbuf_addn(&b, hypr_strbuf_str(&t), len);
+		for (long i = (long)len; left && i < width; i++)
+			hypr_strbuf_addc(&b, ' ');
 	}
+	free(t.s);
 	r = json_stringn_nocheck(hypr_strbuf_str(&b), b.n);
 	free(b.s);
 	return r;

@@ -8,7 +8,8 @@
  *   pipelines "a | f b" (the value goes last), {{if}} {{else if}} {{else}}
  *   {{end}}, {{with}}, {{range}} over arrays and objects (keys sorted) with
  *   optional "$v :=" or "$k, $v :=";
- *   functions: json index join split println print printf len upper lower
+ *   functions: json index join split println print printf (%s %v %d %q,
+ *   flags - 0, width, precision) len upper lower
  *   title truncate eq ne not and or.
  * Objects are structs: a name they lack is an unknown field, an error
  * (never "<no value>"), except in the objects listed as maps (labels...),

@@ -93,6 +93,10 @@ main(void)
 	CHECK(is("{{println .Id .Size}}", "sha256:abc 4096\n"));
 	CHECK(is("{{print \"a\" \"b\" 1 2}}", "ab1 2"));
 	CHECK(is("{{printf \"%s=%d %q %%\" .Id .Size \"x\"}}", "sha256:abc=4096 \"x\" %"));
+	CHECK(is("{{printf \"%-8s|%8s|%.6s|%06d|%3d|%s\" \"ab\" \"cd\" .Id .Size 12345}}",
+	    "ab      |      cd|sha256|004096|12345|%!s(MISSING)"));
+	CHECK(is("{{printf \"%5000s\" .Id}}", "ERR 2: col 3: printf: unsupported verb %s (%s %v %d %q, "
+	    "flags - and 0, a width up to 1000, a precision)"));
 	CHECK(is("{{upper .name}} {{lower \"AbC\"}} {{title .name}}", "WEB SERVER abc Web Server"));
 	CHECK(is("{{.name | upper}}", "WEB SERVER"));
 	CHECK(is("{{.Config.Env | len}} {{len .Id}}", "2 10"));

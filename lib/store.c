@@ -430,6 +430,86 @@ hypr_store_manifest(const struct hypr_image_rec *rec, struct hypr_err *e)
 	return m;
 }
 
+/* A config object (ExposedPorts, Volumes, Labels): null when empty, as
+ * docker shows it. */
+static json_t *
+obj_or_null(json_t *o)
+{
+	return json_is_object(o) && json_object_size(o) ? json_deep_copy(o) : json_null();
+}
+
+/* Set k in o to the manifest's v, or null (every key of docker's Config is there). */
+static void
+set_copy(json_t *o, const char *k, json_t *v)
+{
+	json_object_set_new(o, k, v && !json_is_null(v) ? json_deep_copy(v) : json_null());
+}
+
+json_t *
+hypr_store_inspect(struct hypr_store *s, const struct hypr_image *img, json_t **maps,
+    size_t *nmaps)
+{
+	static const char *const moved[] = { "hypr", "id", "tags", "created", "architecture",
+		"os", "entrypoint", "cmd", "env", "working_dir", "user", "exposed_ports",
+		"volumes", "labels", "healthcheck", "shell", "stop_signal", "onbuild",
+		"config", NULL };
+	json_t *m = img->m, *ocfg = json_object_get(m, "config"), *o, *cfg, *h, *layers, *l;
+	json_t *onb = json_object_get(m, "onbuild");
+	char path[HYPR_PATH_BUF];
+	size_t i;
+
+	*nmaps = 0;
+	if ((o = json_object()) == NULL)
+		return NULL;
+	/* the OCI config as is (keys docker knows and hypr does not keep, such
+	 * as ArgsEscaped, stay), then the manifest's fields under docker's names */
+	cfg = json_is_object(ocfg) ? json_deep_copy(ocfg) : json_object();
+	set_copy(cfg, "User", json_object_get(m, "user"));
+	json_object_set_new(cfg, "ExposedPorts", obj_or_null(json_object_get(ocfg,
+	    "ExposedPorts")));
+	set_copy(cfg, "Env", json_object_get(m, "env"));
+	set_copy(cfg, "Cmd", json_object_get(m, "cmd"));
+	set_copy(cfg, "Healthcheck", json_object_get(m, "healthcheck"));
+	json_object_set_new(cfg, "Volumes", obj_or_null(json_object_get(ocfg, "Volumes")));
+	set_copy(cfg, "WorkingDir", json_object_get(m, "working_dir"));
+	set_copy(cfg, "Entrypoint", json_object_get(m, "entrypoint"));
+	set_copy(cfg, "OnBuild", json_array_size(onb) ? onb : NULL);
+	json_object_set_new(cfg, "Labels", obj_or_null(json_object_get(m, "labels")));
+	set_copy(cfg, "StopSignal", json_object_get(m, "stop_signal"));
+	set_copy(cfg, "Shell", json_object_get(m, "shell"));
+	layers = json_array();
+	json_array_foreach(json_object_get(m, "layers"), i, l)
+		json_array_append(layers, json_object_get(l, "diff_id"));
+	json_object_set_new(o, "Id", json_string(img->id));
+	json_object_set(o, "RepoTags", img->tags);
+	json_object_set_new(o, "RepoDigests", json_array());
+	json_object_set_new(o, "Parent", json_string(""));
+	json_object_set_new(o, "Comment", json_string(""));
+	set_copy(o, "Created", json_object_get(m, "created"));
+	json_object_set_new(o, "Author", json_string(""));
+	json_object_set_new(o, "Config", cfg);
+	set_copy(o, "Architecture", json_object_get(m, "architecture"));
+	set_copy(o, "Os", json_object_get(m, "os"));
+	json_object_set_new(o, "Size", json_integer((json_int_t)img->size));
+	json_object_set_new(o, "RootFS", json_pack("{s:s, s:o}", "Type", "layers", "Layers",
+	    layers));
+	/* hypr records no tag times: docker's value for "never" */
+	json_object_set_new(o, "Metadata", json_pack("{s:s}", "LastTagTime",
+	    "0001-01-01T00:00:00Z"));
+	/* the rest of the manifest is hypr's own */
+	h = json_deep_copy(m);
+	for (const char *const *k = moved; *k; k++)
+		json_object_del(h, *k);
+	if (hypr_root_path(&s->root, path, sizeof(path), "images/%s.squashfs", img->hex) == 0)
+		json_object_set_new(json_object_get(h, "squashfs"), "path", json_string(path));
+	json_object_set_new(o, "Hypr", h);
+	maps[(*nmaps)++] = json_object_get(cfg, "Labels");
+	maps[(*nmaps)++] = json_object_get(cfg, "ExposedPorts");
+	maps[(*nmaps)++] = json_object_get(cfg, "Volumes");
+	maps[(*nmaps)++] = json_object_get(h, "build_args");
+	return o;
+}
+
 static int
 write_manifest(struct hypr_store *s, json_t *m, struct hypr_err *e)
 {

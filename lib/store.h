@@ -69,6 +69,17 @@ int hypr_store_tag(struct hypr_store *s, const char *canon, const char *id,
  * *freed (may be NULL) grows by the bytes given back. */
 int hypr_store_delete(struct hypr_store *s, struct hypr_image *img, uint64_t *freed,
     struct hypr_err *e);
+/* docker's `image inspect` object for an image (hypr(1), INSPECT): Id,
+ * RepoTags, RepoDigests, Parent, Comment, Created, Author, Config (docker's
+ * names, every key present: null when unset), Architecture, Os, Size,
+ * RootFS {Type "layers", Layers: the diff_ids}, Metadata; and the manifest's
+ * own fields under "Hypr" (squashfs with its path, base, stage, history,
+ * build_args, layers, chain). maps (room for HYPR_STORE_INSPECT_MAPS) gets
+ * the objects a template indexes by user keys (labels, ports, volumes,
+ * build args); *nmaps their count. NULL when out of memory. */
+#define HYPR_STORE_INSPECT_MAPS 4
+json_t *hypr_store_inspect(struct hypr_store *s, const struct hypr_image *img,
+    json_t **maps, size_t *nmaps);
 /* Re-read manifests after changes (keeps the lock). */
 int hypr_store_reload(struct hypr_store *s, struct hypr_err *e);
 

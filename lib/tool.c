@@ -185,3 +185,70 @@ hypr_remove_tmp_on_signals(void)
 		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
 			signal(sigs[i], on_fatal_signal);
 }
+
+void
+hypr_table_add(struct hypr_table *t, const char *line)
+{
+	if (t->n == t->cap) {
+		size_t nc = t->cap ? t->cap * 2 : 64;
+		char **nl = realloc(t->lines, nc * sizeof(*nl));
+
+		if (nl == NULL)
+			hypr_die_errno("table");
+		t->lines = nl;
+		t->cap = nc;
+	}
+	if ((t->lines[t->n++] = strdup(line)) == NULL)
+		hypr_die_errno("table");
+}
+
+/* Width of a cell as Go's tabwriter counts it: UTF-8 code points. */
+static size_t
+runes(const char *p, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += ((unsigned char)p[i] & 0xC0) != 0x80;
+	return n;
+}
+
+void
+hypr_table_print(struct hypr_table *t, FILE *f)
+{
+	size_t w[32] = { 0 };
+
+	for (size_t i = 0; i < t->n; i++) {
+		const char *p = t->lines[i], *tab;
+		size_t c = 0;
+
+		/* a cell followed by a tab sets its column's width */
+		while ((tab = strchr(p, '\t')) != NULL && c < 32) {
+			size_t len = runes(p, (size_t)(tab - p));
+
+			if (len > w[c])
+				w[c] = len;
+			p = tab + 1;
+			c++;
+		}
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		const char *p = t->lines[i], *tab;
+		size_t c = 0;
+
+		while ((tab = strchr(p, '\t')) != NULL && c < 32) {
+			size_t len = (size_t)(tab - p), width = w[c] + 3;
+
+			if (width < 10)
+				width = 10;
+			fprintf(f, "%.*s%*s", (int)len, p, (int)(width - runes(p, len)), "");
+			p = tab + 1;
+			c++;
+		}
+		fprintf(f, "%s\n", p);
+		free(t->lines[i]);
+	}
+	free(t->lines);
+	t->lines = NULL;
+	t->n = t->cap = 0;
+}

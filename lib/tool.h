@@ -46,4 +46,13 @@ void hypr_remove_tmp_on_signals(void);
 /* Refuse to read a stream from a terminal: print usage hint and exit 2. */
 void hypr_refuse_tty_stdin(const char *what);
 
+/* A table printed like Go's tabwriter(minwidth 10, padding 3): cells are
+ * separated by '\t' in each added line. */
+struct hypr_table {
+	char **lines;
+	size_t n, cap;
+};
+void hypr_table_add(struct hypr_table *t, const char *line);
+void hypr_table_print(struct hypr_table *t, FILE *f);
+
 #endif

@@ -16,10 +16,11 @@ setup() {
 	export HYPR_PROGRESS=plain
 }
 
-# manifest NAME: the stored manifest (one object) in $M
+# manifest NAME: the stored manifest (one object, hypr-manifest(5)) in $M;
+# inspect finds the image (docker's shape, hypr(1) INSPECT)
 manifest() {
-	run -0 hypr image inspect "$1"
-	M=$(jq -c '.[0]' <<<"$output")
+	run -0 hypr image inspect -f '{{.Id}}' "$1"
+	M=$(jq -c . "$HYPR_ROOT/images/${output#sha256:}.json")
 }
 
 # field JQ: a manifest field, compact

@@ -144,7 +144,7 @@ hypr-store -t compose-listargs"
 	run --separate-stderr -0 hypr compose -f "$F" up --build -d --wait
 	[[ $stderr == *"Container hyprdemo-web-1  Started"*"Container hyprdemo-web-1  Healthy"* ]]
 	run -0 hypr image inspect hyprdemo-web hyprdemo/worker:1.0
-	run -0 jq -c '[.[0].cmd, .[1].cmd, .[1].stage]' <<<"$output"
+	run -0 jq -c '[.[0].Config.Cmd, .[1].Config.Cmd, .[1].Hypr.stage]' <<<"$output"
 	assert_output '[["httpd","-f","-h","/www"],["cat","/etc/worker-message"],"runtime"]'
 	run -0 curl -sf "http://127.0.0.1:$WEB_PORT/"
 	assert_output "<h1>hello from hyprdemo web</h1>"
@@ -209,7 +209,7 @@ CMD [\"echo\", \"it'\\''s inline\"]
 	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
 	run -0 hypr compose -f "$C/inline.yaml" build -q
 	run -0 hypr image inspect compose-inline
-	run -0 jq -c '.[0] | [.cmd, (.env | map(select(startswith("INLINE"))))]' <<<"$output"
+	run -0 jq -c '.[0] | [.Config.Cmd, (.Config.Env | map(select(startswith("INLINE"))))]' <<<"$output"
 	assert_output '[["echo","it'\''s inline"],["INLINE=yes"]]'
 }
 

@@ -285,7 +285,7 @@ finish_bg() {
 	{ echo 'FROM busybox:latest'; printf 'ENV A='; for _ in $(seq 50); do head -c 60000 /dev/zero | tr '\0' a; echo '\'; done; echo; } > c/Dockerfile
 	run -0 --separate-stderr hypr build -q -t big:1 c
 	run -0 hypr image inspect big:1
-	[ "$(jq -r '.[0].env[] | select(startswith("A=")) | length' <<<"$output")" -eq 3000002 ]
+	[ "$(jq -r '.[0].Config.Env[] | select(startswith("A=")) | length' <<<"$output")" -eq 3000002 ]
 	[ "$(store_ok)" -eq 1 ]
 }
 
@@ -572,7 +572,7 @@ EOF
 	# nothing on the host grew by gigabytes: not the base, the layer, the image
 	[ "$(du -sm "$HYPR_ROOT" | cut -f1)" -lt 100 ]
 	run -0 hypr image inspect s:1
-	sq=$HYPR_ROOT/images/$(jq -r '.[0].id | ltrimstr("sha256:")' <<<"$output").squashfs
+	sq=$HYPR_ROOT/images/$(jq -r '.[0].Id | ltrimstr("sha256:")' <<<"$output").squashfs
 	run -0 unsquashfs -lls "$sq" big hole made
 	assert_line --regexp ' 8589934593 .* squashfs-root/big$'
 	assert_line --regexp ' 1073741824 .* squashfs-root/hole$'

@@ -302,6 +302,46 @@ run"
 	assert_output --partial "usage: hypr run [OPTIONS] IMAGE [COMMAND [ARG...]]"
 }
 
+# fake_ctr NAME: an exited container's directory, made by hand (no VM)
+fake_ctr() {
+	local id d
+	id=$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)
+	d="$HYPR_ROOT/containers/$id"
+	mkdir -p "$d"
+	jq -n --arg id "$id" --arg name "$1" '{id:$id, name:$name, image:"hello:latest",
+		argv:["/app/hello.sh","--loud"], created:"NS",
+		labels:{"com.example.k":"v", tier:"web"}, ports:[]}' |
+		sed 's/"NS"/1000000000000000000/' > "$d/config.json"	# jq would print 1e+18
+	echo '{"status":"exited","exit_code":3,"finished_at":1000000001000000000}' > "$d/state.json"
+	echo "$id"
+}
+
+@test "run: ps and inspect --format run the one template engine" {
+	id=$(fake_ctr fmt-a)
+	run -0 hypr ps -a --format '{{.Names}}\t{{.State}}|{{.Image}}|{{.Command}}|{{.Label "tier"}}|{{.Label "nope"}}|{{.Labels}}'
+	assert_output "fmt-a	exited|hello:latest|\"/app/hello.sh --loud\"|web||com.example.k=v,tier=web"
+	run -0 hypr ps -a --format '{{.ID}} {{.Status}} {{.CreatedAt}}'
+	assert_output --regexp "^${id:0:12} Exited \(3\) [0-9]+ years ago 2001-09-09 01:46:40 \+0000 UTC\$"
+	run -0 hypr ps -a --format 'table {{.Names}}\t{{upper .State}}'
+	assert_output 'NAMES     STATE
+fmt-a     EXITED'
+	run -0 hypr ps -a --format json
+	[ "$(jq -r '.Names + " " + .Label.tier' <<<"$output")" = "fmt-a web" ]
+	run --separate-stderr -2 hypr ps -a --format '{{.Bogus}}'
+	[ "$stderr" = "hypr: ps: --format: unknown field .Bogus" ]
+	# inspect of a container: its object, through the same engine
+	run -0 hypr inspect -f '{{.name}} {{.state.status}} {{index .config.labels "tier"}}{{index .config.labels "nope"}} {{join .config.argv ","}}' fmt-a
+	assert_output 'fmt-a exited web /app/hello.sh,--loud'
+	run -0 hypr container inspect --format '{{.id}}' fmt-a
+	assert_output "$id"
+	run --separate-stderr -2 hypr inspect -f '{{.State.Status}}' fmt-a
+	[ "$stderr" = "hypr: inspect: --format: unknown field .State" ]
+	run -0 hypr inspect --type container fmt-a
+	[ "$(jq -r '.[0].name' <<<"$output")" = fmt-a ]
+	run -2 hypr inspect --type volume fmt-a
+	rm -rf "${HYPR_ROOT:?}/containers/$id"
+}
+
 # bats test_tags=vm
 @test "run: an image in use is refused by rmi and skipped by image prune --all" {
 	images

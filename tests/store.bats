@@ -169,25 +169,97 @@ app:latest ${id1:7:12}"
 	ln "$HYPR_ROOT/images/$hex.squashfs" "$HYPR_ROOT/images/$twin.squashfs"
 	run --separate-stderr -3 hypr-store rmi "${hex:0:12}"
 	[[ $stderr == *"ambiguous image ID prefix"* ]]
-	run -0 hypr-store inspect -f '{{.id}}' "${hex:0:13}"
+	run -0 hypr-store inspect -f '{{.Id}}' "${hex:0:13}"
 	assert_output "$id"
 	run --separate-stderr -2 hypr-store -t 'Bad:Tag' < /dev/null
 	run -2 hypr-store tag app:1 'x@sha256:abc'
 	run -2 hypr-store frobnicate
 }
 
-@test "store: inspect prints a JSON array of manifests" {
+@test "store: inspect prints docker's image objects, hypr's own fields under Hypr" {
 	id=$(build_image app:1)
+	hex=${id#sha256:}
 	run -0 hypr-store inspect app:1 "${id:7:5}"
-	run jq -r 'length, .[0].id, .[1].id, (.[0].tags | join(","))' <<<"$output"
+	run jq -r 'length, .[0].Id, .[1].Id, (.[0].RepoTags | join(","))' <<<"$output"
 	assert_output "2
 $id
 $id
 app:1"
-	run -0 hypr-store inspect -f '{{.id}}' app:1
-	assert_output "$id"
-	run -0 hypr-store inspect -f '{{json .cmd}}' app:1
-	assert_output '["/app/run"]'
+	run -0 hypr-store inspect app:1
+	# docker's keys, in docker's order, and one of hypr's own
+	run jq -c '.[0] | keys_unsorted' <<<"$output"
+	assert_output '["Id","RepoTags","RepoDigests","Parent","Comment","Created","Author","Config","Architecture","Os","Size","RootFS","Metadata","Hypr"]'
+	run -0 hypr-store inspect app:1
+	m="$HYPR_ROOT/images/$hex.json"
+	run jq -c --slurpfile m "$m" '.[0] | [.Created == $m[0].created, .Size, .RootFS.Type,
+		(.RootFS.Layers == [$m[0].layers[].diff_id]), .Config.Cmd, .Config.Env, .Config.Labels,
+		.Config.Entrypoint, .Config.ExposedPorts, .Config.Healthcheck, .Architecture, .Os,
+		.RepoDigests, .Parent, .Metadata.LastTagTime]' <<<"$output"
+	assert_output "[true,$(stat -c %s "$HYPR_ROOT/images/$hex.squashfs"),\"layers\",true,[\"/app/run\"],[\"PATH=/bin\"],{\"l\":\"x\"},null,null,null,\"amd64\",\"linux\",[],\"\",\"0001-01-01T00:00:00Z\"]"
+	# Hypr: the manifest's own fields (squashfs with its path), nothing lost
+	run -0 hypr-store inspect app:1
+	run jq -c --slurpfile m "$m" '.[0].Hypr | [.squashfs.digest == $m[0].squashfs.digest,
+		.squashfs.path, .squashfs.size, .base.ref, .chain == $m[0].chain,
+		(.history | length), .build_args, (.layers == $m[0].layers), .version, has("cmd")]' <<<"$output"
+	assert_output "[true,\"$HYPR_ROOT/images/$hex.squashfs\",$(stat -c %s "$HYPR_ROOT/images/$hex.squashfs"),\"docker.io/library/busybox:latest\",true,2,{\"V\":\"1\"},true,1,false]"
+}
+
+@test "store: inspect -f runs Go templates: fields, json, range, index, join, if" {
+	id=$(build_image app:1)
+	hypr-store tag app:1 app:2
+	created=$(jq -r .created "$HYPR_ROOT/images/${id#sha256:}.json")
+	run -0 hypr image inspect -f '{{.Id}} {{.Created}}' app:1
+	assert_output "$id $created"
+	run -0 hypr inspect --format '{{.Id}} {{.Created}}' app:1
+	assert_output "$id $created"
+	run -0 hypr image inspect -f '{{json .Config.Env}}' app:1
+	assert_output '["PATH=/bin"]'
+	run -0 hypr image inspect --format '{{range .RepoTags}}{{.}} {{end}}' app:1
+	assert_output 'app:1 app:2 '
+	run -0 hypr image inspect -f '{{index .Config.Labels "l"}}|{{index .Config.Labels "nope"}}|{{.Config.Labels.l}}' app:1
+	assert_output 'x||x'
+	run -0 hypr image inspect -f '{{join .Config.Cmd " "}}' app:1
+	assert_output '/app/run'
+	run -0 hypr-store inspect -f '{{if .Config.Entrypoint}}ep{{else}}no entrypoint{{end}}\t{{.Os}}/{{.Architecture}}' app:1
+	assert_output $'no entrypoint\tlinux/amd64'
+	run -0 hypr-store inspect -f '{{.Hypr.squashfs.path}}' app:1
+	assert_output "$HYPR_ROOT/images/${id#sha256:}.squashfs"
+	# one line per image
+	run -0 hypr-store inspect -f '{{.Id}}' app:1 app:2
+	assert_output "$id
+$id"
+	run -0 hypr-store inspect -f json app:1
+	[ "$(jq -r .Id <<<"$output")" = "$id" ]
+	# an unknown field is a usage error naming it, never "<no value>"
+	run --separate-stderr -2 hypr image inspect -f '{{.Config.Nope}}' app:1
+	assert_output ''
+	[ "$stderr" = "hypr-store: --format: unknown field .Config.Nope" ]
+	run --separate-stderr -2 hypr inspect -f '{{.Nope}}' app:1
+	[ "$stderr" = "hypr-store: --format: unknown field .Nope" ]
+	run --separate-stderr -2 hypr-store inspect -f '{{.id}}' app:1
+	[ "$stderr" = "hypr-store: --format: unknown field .id" ]
+	run --separate-stderr -2 hypr-store inspect -f '{{.Id' app:1
+	[ "$stderr" = "hypr-store: --format: col 6: unclosed action" ]
+	run --separate-stderr -2 hypr-store inspect -f '{{frob .Id}}' app:1
+	[ "$stderr" = 'hypr-store: --format: col 3: function "frob" not defined' ]
+}
+
+@test "store: images --format: \\t is a tab, table adds titles, unknown fields exit 2" {
+	id=$(build_image app:1)
+	run -0 hypr images --format '{{.ID}}\t{{.Size}}'
+	assert_output "${id:7:12}	$(hypr-store images --format '{{.Size}}')"
+	[[ $output == "${id:7:12}"$'\t'[0-9]* ]]
+	run -0 hypr-store images --format '{{.Repository}}:{{.Tag}}{{if eq .Tag "1"}} one{{end}} {{lower .Repository | upper}}'
+	assert_output 'app:1 one APP'
+	run -0 hypr-store images --format 'table {{.Repository}}\t{{.Tag}}'
+	assert_output 'REPOSITORY   TAG
+app          1'
+	run --separate-stderr -2 hypr-store images --format '{{.Bogus}}'
+	[ "$stderr" = "hypr-store: --format: unknown field .Bogus" ]
+	# with no image at all too
+	hypr-store rmi app:1 > /dev/null
+	run --separate-stderr -2 hypr-store images --format '{{.Bogus}}'
+	[ "$stderr" = "hypr-store: --format: unknown field .Bogus" ]
 }
 
 @test "store: image prune removes dangling images; prompt unless -f" {
@@ -357,7 +429,7 @@ Total reclaimed space: $(human "$d")"
 	[ "$(build_image web:1 two)" = "$id2" ]
 	run -0 ls "$HYPR_ROOT/images"
 	refute_output --partial ".tmp."
-	[ "$(hypr-store inspect "${id2:7:12}" | jq -r '.[0].id')" = "$id2" ]
+	[ "$(hypr-store inspect "${id2:7:12}" | jq -r '.[0].Id')" = "$id2" ]
 	# a corrupt index is reported, not silently emptied
 	echo 'nonsense' > "$HYPR_ROOT/images/index.json"
 	run --separate-stderr -3 hypr-store images
@@ -385,7 +457,7 @@ Total reclaimed space: $(human "$d")"
 	for n in $(seq 8); do
 		id=$(cat "out.$n")
 		[[ $id =~ ^sha256: ]]
-		run -0 hypr-store inspect -f '{{.id}}' "app:$n"
+		run -0 hypr-store inspect -f '{{.Id}}' "app:$n"
 		assert_output "$id"
 		[ -f "$HYPR_ROOT/images/${id#sha256:}.squashfs" ]
 		run -0 unsquashfs -cat "$HYPR_ROOT/images/${id#sha256:}.squashfs" app/run
@@ -425,5 +497,5 @@ Total reclaimed space: $(human "$d")"
 	# what the line says to do, literally
 	env HYPR_SQUASH_VERIFY=1 hypr build -q -t a:1 c
 	run -0 hypr image inspect a:1
-	[ "$(jq -r '.[0].id' <<< "$output")" = "$id" ]
+	[ "$(jq -r '.[0].Id' <<< "$output")" = "$id" ]
 }

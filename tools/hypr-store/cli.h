@@ -19,15 +19,6 @@ int cmd_system_prune(int argc, char *argv[]);
 int cmd_builder_prune(int argc, char *argv[]);
 int cmd_system_df(int argc, char *argv[]);
 
-/* A table printed like Go's tabwriter(minwidth 10, padding 3): cells are
- * separated by '\t' in each added line. */
-struct table {
-	char **lines;
-	size_t n, cap;
-};
-void table_add(struct table *t, const char *line);
-void table_print(struct table *t, FILE *f);
-
 /* y/N prompt on stdin; returns 1 for yes. */
 int confirm(const char *warning);
 

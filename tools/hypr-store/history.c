@@ -43,7 +43,7 @@ cmd_history(int argc, char *argv[])
 	struct hypr_err e = { 0 };
 	struct hypr_store s;
 	struct hypr_image *im;
-	struct table t = { 0 };
+	struct hypr_table t = { 0 };
 	json_t *cfg, *hist, *layers, *h;
 	int c, quiet = 0, no_trunc = 0;
 	size_t nl, li;
@@ -82,7 +82,7 @@ cmd_history(int argc, char *argv[])
 	/* the layer of each non-empty entry, counted from the top */
 	li = nl;
 	if (!quiet)
-		table_add(&t, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT");
+		hypr_table_add(&t, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT");
 	for (size_t i = json_array_size(hist); i-- > 0;) {
 		char id[80], age[64], size[32], by[160], *line = NULL;
 		const char *cb = hypr_json_str(h = json_array_get(hist, i), "created_by");
@@ -97,7 +97,7 @@ cmd_history(int argc, char *argv[])
 		else
 			snprintf(id, sizeof(id), "<missing>");
 		if (quiet) {
-			table_add(&t, id);
+			hypr_table_add(&t, id);
 			continue;
 		}
 		if (!json_is_true(json_object_get(h, "empty_layer")) && li > 0) {
@@ -122,11 +122,11 @@ cmd_history(int argc, char *argv[])
 		    size, cm ? cm : "") < 0)
 			hypr_die_errno("history");
 		free(flat);
-		table_add(&t, line);
+		hypr_table_add(&t, line);
 		free(line);
 	}
 	json_decref(cfg);
 	hypr_store_close(&s);
-	table_print(&t, stdout);
+	hypr_table_print(&t, stdout);
 	return hypr_close_stdout();
 }

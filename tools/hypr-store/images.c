@@ -11,75 +11,10 @@
 #include "cli.h"
 #include "digest.h"
 #include "image.h"
+#include "store.h"
 #include "stream.h"
+#include "template.h"
 #include "tool.h"
-
-void
-table_add(struct table *t, const char *line)
-{
-	if (t->n == t->cap) {
-		size_t nc = t->cap ? t->cap * 2 : 64;
-		char **nl = realloc(t->lines, nc * sizeof(*nl));
-
-		if (nl == NULL)
-			hypr_die_errno("table");
-		t->lines = nl;
-		t->cap = nc;
-	}
-	if ((t->lines[t->n++] = strdup(line)) == NULL)
-		hypr_die_errno("table");
-}
-
-/* Width of a cell as Go's tabwriter counts it: UTF-8 code points. */
-static size_t
-runes(const char *p, size_t len)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++)
-		n += ((unsigned char)p[i] & 0xC0) != 0x80;
-	return n;
-}
-
-void
-table_print(struct table *t, FILE *f)
-{
-	size_t w[32] = { 0 };
-
-	for (size_t i = 0; i < t->n; i++) {
-		const char *p = t->lines[i], *tab;
-		size_t c = 0;
-
-		/* a cell followed by a tab sets its column's width */
-		while ((tab = strchr(p, '\t')) != NULL && c < 32) {
-			size_t len = runes(p, (size_t)(tab - p));
-
-			if (len > w[c])
-				w[c] = len;
-			p = tab + 1;
-			c++;
-		}
-	}
-	for (size_t i = 0; i < t->n; i++) {
-		const char *p = t->lines[i], *tab;
-		size_t c = 0;
-
-		while ((tab = strchr(p, '\t')) != NULL && c < 32) {
-			size_t len = (size_t)(tab - p), width = w[c] + 3;
-
-			if (width < 10)
-				width = 10;
-			fprintf(f, "%.*s%*s", (int)len, p, (int)(width - runes(p, len)), "");
-			p = tab + 1;
-			c++;
-		}
-		fprintf(f, "%s\n", p);
-		free(t->lines[i]);
-	}
-	free(t->lines);
-	t->lines = NULL;
-	t->n = t->cap = 0;
-}
 
 int
 confirm(const char *warning)
@@ -146,7 +81,8 @@ row_field(const struct fmt_ctx *c, const char *name, char *buf, size_t n)
 	return buf;
 }
 
-static const char *const json_fields[] = {
+/* The fields of an `images` row, sorted (docker's --format json order). */
+static const char *const row_fields[] = {
 	"Containers", "CreatedAt", "CreatedSince", "Digest", "ID", "Repository",
 	"SharedSize", "Size", "Tag", "UniqueSize", "VirtualSize", NULL
 };
@@ -173,67 +109,39 @@ field_header(const char *name)
 	return name;
 }
 
-/* Expand a Go-template subset: {{.Field}}, {{json .}}, "\t" and "\n".
- * header: write column titles instead of values. Returns malloc'd text or
- * NULL with *bad naming an unsupported action. */
-static char *
-render(const char *tmpl, const struct fmt_ctx *c, int header, char *bad, size_t badn)
+/* A row as the template sees it; header: the column titles instead (a
+ * table's first line is the template run over them, as docker does). */
+static json_t *
+row_json(const struct fmt_ctx *c, int header)
 {
-	char *out = NULL, val[700];
-	size_t cap = 0;
-	FILE *f = open_memstream(&out, &cap);
-	const char *p = tmpl;
+	json_t *j = json_object();
+	char val[700];
 
-	if (f == NULL)
-		hypr_die_errno("format");
-	while (*p) {
-		if (p[0] == '\\' && p[1] == 't') {
-			fputc('\t', f);
-			p += 2;
-		} else if (p[0] == '\\' && p[1] == 'n') {
-			fputc('\n', f);
-			p += 2;
-		} else if (p[0] == '{' && p[1] == '{') {
-			const char *end = strstr(p, "}}"), *a, *b;
-			char act[128];
+	for (const char *const *k = row_fields; *k; k++)
+		json_object_set_new(j, *k, json_string(header ? field_header(*k) :
+		    row_field(c, *k, val, sizeof(val))));
+	return j;
+}
 
-			if (end == NULL) {
-				snprintf(bad, badn, "unterminated action");
-				goto fail;
-			}
-			for (a = p + 2; *a == ' '; a++)
-				;
-			for (b = end; b > a && b[-1] == ' '; b--)
-				;
-			snprintf(act, sizeof(act), "%.*s", (int)(b - a), a);
-			if (strcmp(act, "json .") == 0) {
-				json_t *j = json_object();
-				char *s;
+/* The template t over dot; NULL with e filled when it fails. */
+static char *
+format_run(const struct hypr_tmpl *t, json_t *dot, json_t **maps, size_t nmaps,
+    struct hypr_err *e)
+{
+	struct hypr_strbuf b = { 0 };
+	struct hypr_tmpl_data d = { .dot = dot, .maps = maps, .nmaps = nmaps };
 
-				for (const char *const *k = json_fields; *k; k++)
-					json_object_set_new(j, *k, json_string(header ? *k :
-					    row_field(c, *k, val, sizeof(val))));
-				s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-				fputs(s, f);
-				free(s);
-				json_decref(j);
-			} else if (act[0] == '.' && row_field(c, act + 1, val, sizeof(val))) {
-				fputs(header ? field_header(act + 1) : val, f);
-			} else {
-				snprintf(bad, badn, "{{%s}}", act);
-				goto fail;
-			}
-			p = end + 2;
-		} else {
-			fputc(*p++, f);
-		}
+	if (hypr_tmpl_exec(t, &d, &b, e) < 0) {
+		free(b.s);
+		hypr_err_prefix(e, "--format");
+		return NULL;
 	}
-	fclose(f);
-	return out;
-fail:
-	fclose(f);
-	free(out);
-	return NULL;
+	if (b.oom) {
+		free(b.s);
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "--format: out of memory");
+		return NULL;
+	}
+	return hypr_strbuf_take(&b);
 }
 
 static int
@@ -309,11 +217,12 @@ cmd_images(int argc, char *argv[])
 	};
 	struct hypr_err e = { 0 };
 	struct hypr_store s;
-	struct table t = { 0 };
+	struct hypr_table t = { 0 };
 	const char *format = NULL, *filters[32], *want_repo = NULL;
 	char want_tag[160] = "", prev[HYPR_DIGEST_LEN + 1] = "";
 	size_t nf = 0;
 	int c, quiet = 0, digests = 0, no_trunc = 0, header = 1;
+	struct hypr_tmpl *tmpl = NULL;
 	int64_t before = INT64_MAX, since = INT64_MIN;
 	char wr[600];
 
@@ -388,13 +297,38 @@ cmd_images(int argc, char *argv[])
 			format = "{{json .}}";
 	}
 	if (!format) {
-		format = digests ? "{{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t"
-		    "{{.CreatedSince}}\\t{{.Size}}" :
-		    "{{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+		format = digests ? "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t"
+		    "{{.CreatedSince}}\t{{.Size}}" :
+		    "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 	}
 	if (quiet) {
 		format = "{{.ID}}";
 		header = 0;
+	}
+	if (hypr_tmpl_parse(format, &tmpl, &e) < 0) {
+		hypr_store_close(&s);
+		hypr_die(e.code, "--format: %s", e.msg);
+	}
+	{
+		/* the titles have every field: an unknown one fails with no rows too */
+		struct row r = { 0 };
+		struct hypr_image dummy = { .hex = "" };
+		struct fmt_ctx fc = { .r = &r };
+		json_t *j;
+		char *line;
+
+		r.im = &dummy;
+		j = row_json(&fc, 1);
+		line = format_run(tmpl, j, NULL, 0, &e);
+		json_decref(j);
+		if (line == NULL) {
+			hypr_tmpl_free(tmpl);
+			hypr_store_close(&s);
+			hypr_die(e.code, "%s", e.msg);
+		}
+		if (header)
+			hypr_table_add(&t, line);
+		free(line);
 	}
 	for (size_t i = 0; i < s.n; i++) {
 		struct hypr_image *im = &s.img[i];
@@ -409,7 +343,8 @@ cmd_images(int argc, char *argv[])
 			struct row r = { .im = im };
 			struct fmt_ctx fc = { .r = &r, .no_trunc = no_trunc, .now = (int64_t)time(NULL) };
 			int ok = im->created < before && im->created > since;
-			char bad[160], *line;
+			json_t *j;
+			char *line;
 
 			if (nt) {
 				const char *tg = json_string_value(json_array_get(im->tags, k));
@@ -436,40 +371,27 @@ cmd_images(int argc, char *argv[])
 				    (!want_tag[0] || strcmp(r.tag, want_tag) == 0);
 			if (!ok)
 				continue;
-			if (header) {
-				if ((line = render(format, &fc, 1, bad, sizeof(bad))) == NULL)
-					hypr_die(HYPR_EXIT_USAGE, "--format: unsupported %s (fields: "
-					    ".ID .Repository .Tag .Digest .CreatedSince .CreatedAt "
-					    ".Size; or json)", bad);
-				table_add(&t, line);
-				free(line);
-				header = 0;
-			}
 			if (quiet && strcmp(prev, im->id) == 0)
 				continue;
 			snprintf(prev, sizeof(prev), "%s", im->id);
-			if ((line = render(format, &fc, 0, bad, sizeof(bad))) == NULL)
-				hypr_die(HYPR_EXIT_USAGE, "--format: unsupported %s (fields: .ID "
-				    ".Repository .Tag .Digest .CreatedSince .CreatedAt .Size; or json)",
-				    bad);
-			table_add(&t, line);
+			j = row_json(&fc, 0);
+			line = format_run(tmpl, j, NULL, 0, &e);
+			json_decref(j);
+			if (line == NULL) {
+				hypr_tmpl_free(tmpl);
+				hypr_store_close(&s);
+				hypr_die(e.code, "%s", e.msg);
+			}
+			/* a table aligns its columns; any other format writes its tabs */
+			if (header)
+				hypr_table_add(&t, line);
+			else
+				printf("%s\n", line);
 			free(line);
 		}
 	}
-	if (header) {
-		/* no rows: still print the column titles */
-		struct row r = { 0 };
-		struct hypr_image dummy = { .hex = "" };
-		struct fmt_ctx fc = { .r = &r };
-		char bad[160], *line;
-
-		r.im = &dummy;
-		if ((line = render(format, &fc, 1, bad, sizeof(bad))) == NULL)
-			hypr_die(HYPR_EXIT_USAGE, "--format: unsupported %s", bad);
-		table_add(&t, line);
-		free(line);
-	}
-	table_print(&t, stdout);
+	hypr_tmpl_free(tmpl);
+	hypr_table_print(&t, stdout);
 	hypr_store_close(&s);
 	return hypr_close_stdout();
 }
@@ -479,11 +401,13 @@ cmd_inspect(int argc, char *argv[])
 {
 	static const struct option lo[] = {
 		{ "format", required_argument, NULL, 'f' },
+		{ "type", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct hypr_err e = { 0 };
 	struct hypr_store s;
+	struct hypr_tmpl *tmpl = NULL;
 	const char *format = NULL;
 	json_t *arr = json_array();
 	int c, rc = 0;
@@ -492,17 +416,31 @@ cmd_inspect(int argc, char *argv[])
 	while ((c = getopt_long(argc, argv, "f:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'f': format = optarg; break;
+		case 'T':
+			if (strcmp(optarg, "image") != 0)
+				hypr_die(HYPR_EXIT_USAGE, "inspect: --type %s: hypr-store knows images",
+				    optarg);
+			break;
 		case 'h': printf("usage: hypr image inspect [-f FORMAT] IMAGE...\n"); exit(0);
 		default: hypr_die(HYPR_EXIT_USAGE, "usage: hypr image inspect [-f FORMAT] IMAGE...");
 		}
 	}
 	if (optind == argc)
 		hypr_die(HYPR_EXIT_USAGE, "inspect: at least one IMAGE");
-	if (hypr_store_open(&s, opt_root, 0, &e) < 0)
+	if (format && strcmp(format, "json") == 0)
+		format = "{{json .}}";
+	if (format && hypr_tmpl_parse(format, &tmpl, &e) < 0)
+		hypr_die(e.code, "--format: %s", e.msg);
+	if (hypr_store_open(&s, opt_root, 0, &e) < 0) {
+		hypr_tmpl_free(tmpl);
 		hypr_die_err(&e);
+	}
 	for (int i = optind; i < argc; i++) {
 		struct hypr_image *im;
 		struct hypr_err fe = { 0 };
+		json_t *o, *maps[HYPR_STORE_INSPECT_MAPS];
+		size_t nmaps;
+		char *line;
 
 		if (hypr_store_find(&s, argv[i], &im, NULL, 0, &fe) < 0 || im == NULL) {
 			if (!fe.code)
@@ -520,53 +458,32 @@ cmd_inspect(int argc, char *argv[])
 			rc = HYPR_EXIT_INPUT;
 			continue;
 		}
-		json_object_set(im->m, "tags", im->tags);
-		if (format) {
-			/* {{.key}} or {{json .key}} on the manifest's top level */
-			const char *a = strstr(format, "{{"), *b = a ? strstr(a, "}}") : NULL;
-			char key[128];
-			json_t *v;
-			int as_json = 0;
-
-			if (!a || !b)
-				hypr_die(HYPR_EXIT_USAGE, "--format: expected {{.key}} or {{json .key}}");
-			a += 2;
-			while (*a == ' ')
-				a++;
-			if (strncmp(a, "json ", 5) == 0) {
-				as_json = 1;
-				a += 5;
-			}
-			if (*a != '.')
-				hypr_die(HYPR_EXIT_USAGE, "--format: expected {{.key}} or {{json .key}}");
-			a++;
-			snprintf(key, sizeof(key), "%.*s", (int)(b - a), a);
-			for (char *k = key + strlen(key); k > key && k[-1] == ' '; k--)
-				k[-1] = '\0';
-			v = *key ? json_object_get(im->m, key) : im->m;
-			fwrite(format, 1, (size_t)(strstr(format, "{{") - format), stdout);
-			if (json_is_string(v) && !as_json)
-				fputs(json_string_value(v), stdout);
-			else if (v) {
-				char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-				fputs(txt, stdout);
-				free(txt);
-			} else
-				fputs(as_json ? "null" : "<no value>", stdout);
-			fputs(b + 2, stdout);
-			fputc('\n', stdout);
-		} else {
-			json_array_append(arr, im->m);
+		if ((o = hypr_store_inspect(&s, im, maps, &nmaps)) == NULL)
+			hypr_die(HYPR_EXIT_SYSTEM, "inspect: out of memory");
+		if (!tmpl) {
+			json_array_append_new(arr, o);
+			continue;
 		}
+		line = format_run(tmpl, o, maps, nmaps, &e);
+		json_decref(o);
+		if (line == NULL) {
+			/* docker stops at the first failing template too */
+			json_decref(arr);
+			hypr_tmpl_free(tmpl);
+			hypr_store_close(&s);
+			hypr_die(e.code, "%s", e.msg);
+		}
+		printf("%s\n", line);
+		free(line);
 	}
-	if (!format) {
+	if (!tmpl) {
 		char *txt = json_dumps(arr, JSON_INDENT(4));
 
 		printf("%s\n", txt);
 		free(txt);
 	}
 	json_decref(arr);
+	hypr_tmpl_free(tmpl);
 	hypr_store_close(&s);
 	hypr_close_stdout();
 	return rc;

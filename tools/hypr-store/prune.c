@@ -664,7 +664,7 @@ cmd_system_df(int argc, char *argv[])
 	struct cache_scan cs = { 0 };
 	struct hypr_tmp_usage tu;
 	json_t *tmp_rows = json_array();
-	struct table t = { 0 };
+	struct hypr_table t = { 0 };
 	char line[1024], h1[32], h2[64];
 	uint64_t isize = 0, irecl = 0, csize = 0, bsize = 0, brecl = 0;
 	size_t active = 0, bactive = 0;
@@ -724,15 +724,15 @@ cmd_system_df(int argc, char *argv[])
 		if (!ref_has(&img_refs, cache_refs.d[i]) && !ref_has(&base_refs, cache_refs.d[i]))
 			csize += blob_size(&s.root, cache_refs.d[i]);
 	}
-	table_add(&t, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE");
+	hypr_table_add(&t, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE");
 	hypr_image_human_size(isize, h1, sizeof(h1));
 	pct(h2, sizeof(h2), irecl, isize);
 	snprintf(line, sizeof(line), "Images\t%zu\t%zu\t%s\t%s", s.n, active, h1, h2);
-	table_add(&t, line);
+	hypr_table_add(&t, line);
 	hypr_image_human_size(bsize, h1, sizeof(h1));
 	pct(h2, sizeof(h2), brecl, bsize);
 	snprintf(line, sizeof(line), "Base Images\t%zu\t%zu\t%s\t%s", bs.count, bactive, h1, h2);
-	table_add(&t, line);
+	hypr_table_add(&t, line);
 	{
 		struct hypr_cachemount_usage cu;
 
@@ -743,17 +743,17 @@ cmd_system_df(int argc, char *argv[])
 		pct(h2, sizeof(h2), csize + cu.bytes, csize + cu.bytes);
 		snprintf(line, sizeof(line), "Build Cache\t%zu\t%zu\t%s\t%s", cs.entries + cu.n,
 		    cu.live, h1, h2);
-		table_add(&t, line);
+		hypr_table_add(&t, line);
 	}
 	/* what running builds hold, and what dead ones left (prune takes it) */
 	hypr_image_human_size(tu.bytes, h1, sizeof(h1));
 	pct(h2, sizeof(h2), tu.bytes - tu.live_bytes, tu.bytes);
 	snprintf(line, sizeof(line), "Temporary Files\t%zu\t%zu\t%s\t%s", tu.n, tu.live, h1, h2);
-	table_add(&t, line);
-	table_print(&t, stdout);
+	hypr_table_add(&t, line);
+	hypr_table_print(&t, stdout);
 	if (verbose) {
 		printf("\nImages space usage:\n\n");
-		table_add(&t, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE");
+		hypr_table_add(&t, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE");
 		for (size_t i = 0; i < s.n; i++) {
 			struct hypr_image *im = &s.img[i];
 			size_t nt = json_array_size(im->tags);
@@ -768,22 +768,22 @@ cmd_system_df(int argc, char *argv[])
 				    tg ? (int)(colon - tg) : 6, tg ? tg : "<none>",
 				    tg ? colon + 1 : "<none>", im->hex,
 				    im->problem ? im->problem : h2, h1);
-				table_add(&t, line);
+				hypr_table_add(&t, line);
 			}
 		}
-		table_print(&t, stdout);
+		hypr_table_print(&t, stdout);
 		printf("\nBase images space usage:\n\n");
-		table_add(&t, "MANIFEST DIGEST");
+		hypr_table_add(&t, "MANIFEST DIGEST");
 		for (size_t i = 0; i < json_array_size(bs.digests); i++)
-			table_add(&t, json_string_value(json_array_get(bs.digests, i)));
-		table_print(&t, stdout);
+			hypr_table_add(&t, json_string_value(json_array_get(bs.digests, i)));
+		hypr_table_print(&t, stdout);
 		hypr_image_human_size(csize, h1, sizeof(h1));
 		printf("\nBuild cache usage: %s in %zu entries\n", h1, cs.entries);
 		printf("\nTemporary files space usage:\n\n");
-		table_add(&t, "NAME\tSTATE\tSIZE");
+		hypr_table_add(&t, "NAME\tSTATE\tSIZE");
 		for (size_t i = 0; i < json_array_size(tmp_rows); i++)
-			table_add(&t, json_string_value(json_array_get(tmp_rows, i)));
-		table_print(&t, stdout);
+			hypr_table_add(&t, json_string_value(json_array_get(tmp_rows, i)));
+		hypr_table_print(&t, stdout);
 	}
 	json_decref(tmp_rows);
 	json_decref(bs.digests);

@@ -25,6 +25,8 @@
 #include "fsutil.h"
 #include "hypr.h"
 #include "clock.h"
+#include "strbuf.h"
+#include "template.h"
 #include "tool.h"
 #include "vm_proto.h"
 
@@ -291,11 +293,29 @@ matches(const struct hypr_ctr *c, json_t *filters)
 	return 1;
 }
 
-static void
-format_row(const struct hypr_ctr *c, const char *fmt, int trunc)
+/* The fields of a ps row (docker's names); with header, the column titles
+ * (a table's first line is the template run over them). .Label is the
+ * labels as a map, for {{.Label "k"}}; .Labels is docker's "k=v,k=v". */
+static json_t *
+ps_row_json(const struct hypr_ctr *c, int trunc, int header, json_t **label_map)
 {
-	char id[65], st[128], ports[1024], cmd[512];
+	char id[65], st[128], ports[1024], cmd[512], h[64], at[64];
+	json_t *labels = json_object_get(c->config, "labels"), *v, *j;
+	struct hypr_strbuf lt = { 0 };
+	const char *k;
+	int64_t created = json_integer_value(json_object_get(c->config, "created"));
+	time_t secs = (time_t)(created / 1000000000);
+	struct tm tm;
 
+	if (header) {
+		j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{}}",
+		    "ID", "CONTAINER ID", "Image", "IMAGE", "Command", "COMMAND",
+		    "CreatedAt", "CREATED AT", "RunningFor", "CREATED", "Ports", "PORTS",
+		    "State", "STATE", "Status", "STATUS", "Names", "NAMES", "Labels", "LABELS",
+		    "Label");
+		*label_map = json_object_get(j, "Label");
+		return j;
+	}
 	if (trunc)
 		hypr_ctr_short(c->id, id);
 	else
@@ -303,51 +323,49 @@ format_row(const struct hypr_ctr *c, const char *fmt, int trunc)
 	ctr_status(c, st, sizeof st);
 	ctr_ports_text(c, ports, sizeof ports);
 	ctr_command_text(c, trunc, cmd, sizeof cmd);
-	for (const char *p = fmt; *p;) {
-		const char *e = strstr(p, "}}");
-		if (!strncmp(p, "{{", 2) && e) {
-			char key[64];
-			const char *k = p + 2, *v = NULL;
-			while (*k == ' ')
-				k++;
-			snprintf(key, sizeof key, "%.*s", (int)(e - k), k);
-			for (char *x = key + strlen(key); x > key && x[-1] == ' ';)
-				*--x = 0;
-			if (!strcmp(key, ".ID"))
-				v = id;
-			else if (!strcmp(key, ".Names"))
-				v = jstr(c->config, "name");
-			else if (!strcmp(key, ".Image"))
-				v = jstr(c->config, "image");
-			else if (!strcmp(key, ".Status"))
-				v = st;
-			else if (!strcmp(key, ".State"))
-				v = ctr_state(c);
-			else if (!strcmp(key, ".Ports"))
-				v = ports;
-			else if (!strcmp(key, ".Command"))
-				v = cmd;
-			else if (!strncmp(key, ".Label ", 7)) {
-				char lk[64];
-				snprintf(lk, sizeof lk, "%s", key + 7);
-				if (lk[0] == '"' && strlen(lk) > 1 && lk[strlen(lk) - 1] == '"') {
-					memmove(lk, lk + 1, strlen(lk));
-					lk[strlen(lk) - 1] = 0;
-				}
-				v = jstr(json_object_get(c->config, "labels"), lk);
-			} else
-				hypr_die(HYPR_EXIT_USAGE, "ps: --format: unknown field %s (.ID, .Names, .Image, "
-				    ".Status, .State, .Ports, .Command, .Label \"K\")", key);
-			fputs(v ? v : "", stdout);
-			p = e + 2;
-		} else if (*p == '\\' && p[1] == 't') {
-			putchar('\t');
-			p += 2;
-		} else {
-			putchar(*p++);
-		}
+	ctr_human(hypr_ctr_now_ns() - created, h, sizeof h);
+	gmtime_r(&secs, &tm);
+	strftime(at, sizeof at, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
+	json_object_foreach(labels, k, v) {
+		if (lt.n)
+			hypr_strbuf_addc(&lt, ',');
+		hypr_strbuf_add(&lt, k);
+		hypr_strbuf_addc(&lt, '=');
+		hypr_strbuf_add(&lt, json_string_value(v) ? json_string_value(v) : "");
 	}
-	putchar('\n');
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s+, s:s, s:s, s:s, s:s, s:s, s:o}",
+	    "ID", id, "Image", jstr(c->config, "image") ? jstr(c->config, "image") : "",
+	    "Command", cmd, "CreatedAt", at, "RunningFor", h, " ago", "Ports", ports,
+	    "State", ctr_state(c), "Status", st,
+	    "Names", jstr(c->config, "name") ? jstr(c->config, "name") : "",
+	    "Labels", hypr_strbuf_str(&lt),
+	    "Label", json_is_object(labels) ? json_deep_copy(labels) : json_object());
+	free(lt.s);
+	*label_map = json_object_get(j, "Label");
+	return j;
+}
+
+/* The template over one row (or the titles); dies naming what failed. */
+static char *
+ps_render(const struct hypr_tmpl *t, const struct hypr_ctr *c, int trunc, int header)
+{
+	struct hypr_err e = { 0 };
+	struct hypr_strbuf b = { 0 };
+	json_t *map, *j = ps_row_json(c, trunc, header, &map);
+	struct hypr_tmpl_data d = { .dot = j, .maps = &map, .nmaps = 1 };
+	int rc;
+
+	if (j == NULL)
+		hypr_die(HYPR_EXIT_SYSTEM, "ps: out of memory");
+	rc = hypr_tmpl_exec(t, &d, &b, &e);
+	json_decref(j);
+	if (rc < 0 || b.oom) {
+		free(b.s);
+		if (rc == 0)
+			hypr_err_set(&e, HYPR_EXIT_SYSTEM, "out of memory");
+		hypr_die(e.code, "ps: --format: %s", e.msg);
+	}
+	return hypr_strbuf_take(&b);
 }
 
 int
@@ -368,6 +386,9 @@ cmd_ps(int argc, char **argv)
 	size_t n, nr = 0;
 	int ch, all = 0, quiet = 0, trunc = 1;
 	const char *fmt = NULL;
+	struct hypr_tmpl *tmpl = NULL;
+	struct hypr_table tab = { 0 };
+	int table = 0;
 	json_t *filters = json_array();
 	struct row *rows;
 	size_t w[7] = { 0 };
@@ -396,6 +417,26 @@ cmd_ps(int argc, char **argv)
 	}
 	if (optind != argc)
 		hypr_die(HYPR_EXIT_USAGE, "ps: no arguments expected");
+	if (fmt && !strcmp(fmt, "table"))
+		fmt = NULL;
+	if (fmt && !strncmp(fmt, "table ", 6)) {
+		fmt += 6;
+		table = 1;
+	} else if (fmt && !strcmp(fmt, "json")) {
+		fmt = "{{json .}}";
+	}
+	if (fmt && !quiet) {
+		struct hypr_ctr none = { .id = "" };
+		char *line;
+
+		if (hypr_tmpl_parse(fmt, &tmpl, &e) < 0)
+			hypr_die(e.code, "ps: --format: %s", e.msg);
+		/* the titles have every field: an unknown one fails with no rows too */
+		line = ps_render(tmpl, &none, trunc, 1);
+		if (table)
+			hypr_table_add(&tab, line);
+		free(line);
+	}
 	open_root(&root);
 	if (hypr_ctr_list(&root, &v, &n, &e) < 0)
 		hypr_die_err(&e);
@@ -418,8 +459,14 @@ cmd_ps(int argc, char **argv)
 			printf("%s\n", trunc ? id : c->id);
 			continue;
 		}
-		if (fmt) {
-			format_row(c, fmt, trunc);
+		if (tmpl) {
+			char *line = ps_render(tmpl, c, trunc, 0);
+
+			if (table)
+				hypr_table_add(&tab, line);
+			else
+				printf("%s\n", line);
+			free(line);
 			continue;
 		}
 		if (trunc)
@@ -444,6 +491,9 @@ cmd_ps(int argc, char **argv)
 		}
 		nr++;
 	}
+	if (table)
+		hypr_table_print(&tab, stdout);
+	hypr_tmpl_free(tmpl);
 	if (!quiet && !fmt)
 		for (size_t r = 0; r < nr; r++) {
 			for (int k = 0; k < 7; k++) {
@@ -980,18 +1030,47 @@ cmd_exec(int argc, char **argv)
 static int
 inspect(int argc, char **argv)
 {
+	static const struct option lo[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "type", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct hypr_root root;
+	struct hypr_tmpl *tmpl = NULL;
+	struct hypr_err te = { 0 };
+	const char *fmt = NULL;
 	json_t *out = json_array();
-	int rc = 0;
+	int ch, rc = 0;
 	char *s;
 
-	if (argc < 2)
-		hypr_die(HYPR_EXIT_USAGE, "usage: hypr container inspect CONTAINER...");
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "f:h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'f': fmt = optarg; break;
+		case 'T': break;	/* the driver sent a container here */
+		case 'h':
+			printf("usage: hypr container inspect [-f FORMAT] CONTAINER...\n");
+			exit(0);
+		default:
+			hypr_die(HYPR_EXIT_USAGE, "usage: hypr container inspect [-f FORMAT] CONTAINER...");
+		}
+	}
+	if (optind == argc)
+		hypr_die(HYPR_EXIT_USAGE, "usage: hypr container inspect [-f FORMAT] CONTAINER...");
+	if (fmt && !strcmp(fmt, "json"))
+		fmt = "{{json .}}";
+	if (fmt && hypr_tmpl_parse(fmt, &tmpl, &te) < 0)
+		hypr_die(te.code, "inspect: --format: %s", te.msg);
 	open_root(&root);
-	for (int i = 1; i < argc; i++) {
+	for (int i = optind; i < argc; i++) {
 		struct hypr_ctr c;
 		struct hypr_err e = { 0 };
+		struct hypr_strbuf b = { 0 };
 		char st[128];
+		json_t *o, *map;
+		struct hypr_tmpl_data d = { .maps = &map, .nmaps = 1 };
+
 		if (hypr_ctr_find(&root, argv[i], &c, &e) < 0) {
 			hypr_say_err(&e);
 			rc = e.code;
@@ -1001,14 +1080,33 @@ inspect(int argc, char **argv)
 		json_object_set_new(c.state, "running", json_boolean(c.alive));
 		json_object_set_new(c.state, "state", json_string(ctr_state(&c)));
 		json_object_set_new(c.state, "text", json_string(st));
-		json_array_append_new(out, json_pack("{s:s,s:s,s:O,s:O}", "id", c.id, "name",
-		    jstr(c.config, "name"), "config", c.config, "state", c.state));
+		o = json_pack("{s:s,s:s,s:O,s:O}", "id", c.id, "name",
+		    jstr(c.config, "name"), "config", c.config, "state", c.state);
 		hypr_ctr_free(&c);
+		if (!tmpl) {
+			json_array_append_new(out, o);
+			continue;
+		}
+		map = json_object_get(json_object_get(o, "config"), "labels");
+		d.dot = o;
+		if (hypr_tmpl_exec(tmpl, &d, &b, &e) < 0) {
+			free(b.s);
+			json_decref(o);
+			json_decref(out);
+			hypr_tmpl_free(tmpl);
+			hypr_die(e.code, "inspect: --format: %s", e.msg);
+		}
+		printf("%s\n", hypr_strbuf_str(&b));
+		free(b.s);
+		json_decref(o);
 	}
-	s = json_dumps(out, JSON_INDENT(4));
-	puts(s ? s : "[]");
-	free(s);
+	if (!tmpl) {
+		s = json_dumps(out, JSON_INDENT(4));
+		puts(s ? s : "[]");
+		free(s);
+	}
 	json_decref(out);
+	hypr_tmpl_free(tmpl);
 	hypr_close_stdout();
 	return rc;
 }

@@ -203,13 +203,34 @@ main(int argc, char *argv[])
 		hypr_die(HYPR_EXIT_USAGE, "builder: unknown command '%s' (prune, build)", argv[2]);
 	}
 	if (!strcmp(cmd, "inspect")) {
-		/* docker inspect: a container by that name or ID first */
+		/* docker inspect: a container by that name or ID first (the first
+		 * name after the options decides), unless --type says */
 		struct hypr_root r;
 		struct hypr_ctr c;
 		struct hypr_err e = { 0 };
-		if (argc > 2 && argv[2][0] != '-' && hypr_root_open(&r, NULL, &e) == 0 &&
-		    hypr_ctr_find(&r, argv[2], &c, &e) == 0) {
-			hypr_ctr_free(&c);
+		const char *name = NULL, *type = NULL;
+
+		for (int i = 2; i < argc && !name; i++) {
+			if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--format") ||
+			    !strcmp(argv[i], "--type")) {
+				if (!strcmp(argv[i], "--type") && i + 1 < argc)
+					type = argv[i + 1];
+				i++;
+			} else if (!strncmp(argv[i], "--type=", 7)) {
+				type = argv[i] + 7;
+			} else if (!strcmp(argv[i], "--")) {
+				name = i + 1 < argc ? argv[i + 1] : NULL;
+				break;
+			} else if (argv[i][0] != '-') {
+				name = argv[i];
+			}
+		}
+		if (type && strcmp(type, "container") && strcmp(type, "image"))
+			hypr_die(HYPR_EXIT_USAGE, "inspect: --type %s: container or image", type);
+		if ((type && !strcmp(type, "container")) || (!type && name &&
+		    hypr_root_open(&r, NULL, &e) == 0 && hypr_ctr_find(&r, name, &c, &e) == 0)) {
+			if (!type)
+				hypr_ctr_free(&c);
 			argv[1] = "inspect";
 			return cmd_container(argc, argv);
 		}

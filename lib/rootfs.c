@@ -350,6 +350,16 @@ upper_mark(struct flat *f, const char *path, unsigned flag, struct hypr_err *e)
 }
 
 /* Read one layer (index l) and record its entries. */
+/* A component of path but the last starts with ".wh.". */
+static int
+wh_parent(const char *path)
+{
+	for (const char *p = path; (p = strstr(p, ".wh.")) != NULL; p++)
+		if ((p == path || p[-1] == '/') && strchr(p, '/'))
+			return 1;
+	return 0;
+}
+
 static int
 read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *e)
 {
@@ -381,6 +391,14 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 				    "layer %s: refusing hostile path '%s'", name, raw);
 			else
 				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+			goto out;
+		}
+		if (wh_parent(path)) {
+			/* "a/.wh.b/c": a whiteout's name as a directory, which
+			 * would reach the rootfs as a name no layer may hold */
+			hypr_err_set(e, HYPR_EXIT_INPUT,
+			    "layer %s: refusing '%s': a whiteout name (.wh.) as a directory", name, raw);
+			free(path);
 			goto out;
 		}
 		base = strrchr(path, '/');

@@ -1066,7 +1066,7 @@ EOF
 	one_error "hypr-exec: HYPR_ADD_MAX_SIZE='lots': expected a size in bytes (suffix K, M, G or T allowed)$"
 }
 
-@test "hostile: a base layer with a ../ path or a hard link out is refused at its FROM line, naming the layer" {
+@test "hostile: a base layer with a ../ path, a hard link out or a whiteout directory is refused at its FROM line, naming the layer" {
 	ctx ok 'FROM busybox:latest' 'ENV A=1'
 	id=$(hypr build -q -t ok:1 ok)
 	dd=$(python3 "$HYPR_SRC/tests/lib/mkevil.py" evil-dotdot dotdot)
@@ -1086,6 +1086,12 @@ EOF
 	ctx c 'FROM busybox:latest' 'COPY --from=evil:hl / /x'
 	run -3 --separate-stderr hypr build -q -t evil:1 c
 	one_error "hypr-exec: c/Dockerfile:2: COPY --from=evil:hl / /x: layer $hl: refusing hard link 'etc/shadow-link' -> '/etc/shadow'$"
+	# a whiteout's name as a directory (found by fuzz_rootfs)
+	wh=$(python3 "$HYPR_SRC/tests/lib/mkevil.py" evil-wh whdir)
+	hypr load --name evil:wh evil-wh > /dev/null
+	ctx c 'FROM busybox:latest' 'COPY --from=evil:wh / /x'
+	run -3 --separate-stderr hypr build -q -t evil:1 c
+	one_error "hypr-exec: c/Dockerfile:2: COPY --from=evil:wh / /x: layer $wh: refusing 'etc/.wh.x/f': a whiteout name (.wh.) as a directory$"
 	[ ! -e "$BATS_TEST_TMPDIR/hypr-evil-dotdot" ] && [ ! -e "$HYPR_ROOT/hypr-evil-dotdot" ]
 	run -0 hypr images -q --no-trunc
 	[ "$output" = "$id" ]

@@ -116,7 +116,6 @@ check_output(int fd)
 		__builtin_trap();
 	while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
 		const char *p = archive_entry_pathname(e), *h = archive_entry_hardlink(e);
-		const char *base;
 		char **nv;
 
 		if (verbose)
@@ -124,8 +123,8 @@ check_output(int fd)
 		if (p == NULL || p[0] == '/' || !strcmp(p, "..") || !strncmp(p, "../", 3) ||
 		    strstr(p, "/../") || (strlen(p) >= 3 && !strcmp(p + strlen(p) - 3, "/..")))
 			__builtin_trap();
-		base = strrchr(p, '/') && strrchr(p, '/')[1] ? strrchr(p, '/') + 1 : p;
-		if (!strncmp(base, ".wh.", 4))
+		/* no component is a whiteout's name, last or not */
+		if (!strncmp(p, ".wh.", 4) || strstr(p, "/.wh."))
 			__builtin_trap();
 		if (hypr_map_get(&seen, p))
 			__builtin_trap();

@@ -3,6 +3,7 @@
 layer that a build must refuse, with an honest diff_id and digests:
   dotdot    a file named ../hypr-evil-dotdot
   hardlink  a hard link to /etc/shadow
+  whdir     a file inside a directory named as a whiteout (etc/.wh.x/f)
 """
 import gzip
 import hashlib
@@ -21,6 +22,10 @@ with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
     t.addfile(d)
     if kind == "dotdot":
         f = tarfile.TarInfo("../hypr-evil-dotdot")
+        f.size = 5
+        t.addfile(f, io.BytesIO(b"evil\n"))
+    elif kind == "whdir":
+        f = tarfile.TarInfo("etc/.wh.x/f")
         f.size = 5
         t.addfile(f, io.BytesIO(b"evil\n"))
     else:

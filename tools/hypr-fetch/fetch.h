@@ -37,4 +37,12 @@ int fetch_load(struct fetch *f, const char *path, const char *name,
 int fetch_push(struct fetch *f, const char *root, const char *what, int all_tags,
     struct hypr_err *e);
 
+/* Plan mode: read a plan on stdin, resolve every image it names for
+ * platform (NULL: the plan's or the host's), write the resolved plan. */
+int fetch_stream(struct fetch *f, const char *platform, struct hypr_err *e);
+/* Check user's password (or one line of stdin with pwstdin) against
+ * server's registry, then store it; "Login Succeeded" unless quiet. */
+int fetch_login(struct fetch *f, const char *server, const char *user, const char *password,
+    int pwstdin, struct hypr_err *e);
+
 #endif

@@ -218,19 +218,24 @@ from_store(struct fetch *f, const char *ref, const char *top,
 		*image = NULL;
 		goto out;
 	}
-	/* A single-platform image is used whatever its platform, with
-	 * BuildKit's InvalidBaseImagePlatform warning when it is not the one
-	 * asked for (an index was already chosen from by platform). */
+	/* A single-platform image of another platform is refused: BuildKit
+	 * warns and builds it under emulation, hypr's build VM runs the
+	 * host's architecture only (an index was already chosen from by
+	 * platform). */
 	if (index == NULL && hypr_json_str(cfg, "os") && hypr_json_str(cfg, "architecture") &&
 	    !hypr_platform_match(want, hypr_json_str(cfg, "os"),
 	    hypr_json_str(cfg, "architecture"), hypr_json_str(cfg, "variant"))) {
 		char w[128];
 
 		hypr_platform_string(want, w, sizeof(w));
-		hypr_warn("%s: base image platform %s/%s%s%s does not match the "
-		    "requested %s", ref, hypr_json_str(cfg, "os"),
-		    hypr_json_str(cfg, "architecture"), hypr_json_str(cfg, "variant") ? "/" : "",
+		hypr_err_set(e, HYPR_EXIT_INPUT, "base image platform %s/%s%s%s does not "
+		    "match the requested %s (cross-platform builds are not supported)",
+		    hypr_json_str(cfg, "os"), hypr_json_str(cfg, "architecture"),
+		    hypr_json_str(cfg, "variant") ? "/" : "",
 		    hypr_json_str(cfg, "variant") ? hypr_json_str(cfg, "variant") : "", w);
+		json_decref(*image);
+		*image = NULL;
+		goto out;
 	}
 	r = 1;
 out:

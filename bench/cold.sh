@@ -85,18 +85,9 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
 
 # one NAME CTX: a round of each tool on CTX, times appended to $work/NAME.*
 one() {
-	t0=$(now)
-	/usr/bin/time -f %M -o "$work/rss" "$hypr" build -q --no-cache -t "cold:$1" "$2" \
-		>/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-	t1=$(now)
-	echo "$t1 - $t0" | bc >> "$work/$1.hypr"
-	cat "$work/rss" >> "$work/$1.rss"
-	# the same without the VM's early boot (its share of the gain)
-	t0=$(now)
-	HYPR_NO_PRESTART=1 "$hypr" build -q --no-cache -t "cold:$1" "$2" \
-		>/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-	t1=$(now)
-	echo "$t1 - $t0" | bc >> "$work/$1.late"
+	# hypr with and without the early boot, in turn first: a build that
+	# follows docker's shares the machine with its clean-up
+	if [ $((i % 2)) -eq 0 ]; then early "$1" "$2"; late "$1" "$2"; else late "$1" "$2"; early "$1" "$2"; fi
 	if [ -n "$docker" ]; then
 		t0=$(now)
 		"$docker" build -q --no-cache --network=none -t "cold:$1" "$2" \
@@ -104,6 +95,24 @@ one() {
 		t1=$(now)
 		echo "$t1 - $t0" | bc >> "$work/$1.docker"
 	fi
+}
+
+early() {
+	t0=$(now)
+	/usr/bin/time -f %M -o "$work/rss" "$hypr" build -q --no-cache -t "cold:$1" "$2" \
+		>/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+	t1=$(now)
+	echo "$t1 - $t0" | bc >> "$work/$1.hypr"
+	cat "$work/rss" >> "$work/$1.rss"
+}
+
+# the same without the VM's early boot (its share of the gain)
+late() {
+	t0=$(now)
+	HYPR_NO_PRESTART=1 "$hypr" build -q --no-cache -t "cold:$1" "$2" \
+		>/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+	t1=$(now)
+	echo "$t1 - $t0" | bc >> "$work/$1.late"
 }
 
 # tmpbytes NAME CTX: the most disk the build held under $HYPR_ROOT/tmp at
@@ -127,6 +136,7 @@ tmpbytes() {
 }
 
 # warm-up (page cache, the KVM verdict, docker's base)
+i=0
 one small "$small" >/dev/null
 one files "$files" >/dev/null
 for f in "$work"/*.hypr "$work"/*.late "$work"/*.docker "$work"/*.rss; do : > "$f"; done 2>/dev/null || true

@@ -144,6 +144,24 @@ format_run(const struct hypr_tmpl *t, json_t *dot, json_t **maps, size_t nmaps,
 	return hypr_strbuf_take(&b);
 }
 
+/* One row (or, header, the titles) through the template; a failure frees
+ * the template and the store and exits naming it. */
+static char *
+row_line(struct hypr_tmpl *t, const struct fmt_ctx *c, int header, struct hypr_store *s)
+{
+	struct hypr_err e = { 0 };
+	json_t *j = row_json(c, header);
+	char *line = format_run(t, j, NULL, 0, &e);
+
+	json_decref(j);
+	if (line == NULL) {
+		hypr_tmpl_free(t);
+		hypr_store_close(s);
+		hypr_die(e.code, "%s", e.msg);
+	}
+	return line;
+}
+
 static int
 has_label(const struct hypr_image *im, const char *want)
 {
@@ -314,18 +332,10 @@ cmd_images(int argc, char *argv[])
 		struct row r = { 0 };
 		struct hypr_image dummy = { .hex = "" };
 		struct fmt_ctx fc = { .r = &r };
-		json_t *j;
 		char *line;
 
 		r.im = &dummy;
-		j = row_json(&fc, 1);
-		line = format_run(tmpl, j, NULL, 0, &e);
-		json_decref(j);
-		if (line == NULL) {
-			hypr_tmpl_free(tmpl);
-			hypr_store_close(&s);
-			hypr_die(e.code, "%s", e.msg);
-		}
+		line = row_line(tmpl, &fc, 1, &s);
 		if (header)
 			hypr_table_add(&t, line);
 		free(line);
@@ -343,7 +353,6 @@ cmd_images(int argc, char *argv[])
 			struct row r = { .im = im };
 			struct fmt_ctx fc = { .r = &r, .no_trunc = no_trunc, .now = (int64_t)time(NULL) };
 			int ok = im->created < before && im->created > since;
-			json_t *j;
 			char *line;
 
 			if (nt) {
@@ -374,14 +383,7 @@ cmd_images(int argc, char *argv[])
 			if (quiet && strcmp(prev, im->id) == 0)
 				continue;
 			snprintf(prev, sizeof(prev), "%s", im->id);
-			j = row_json(&fc, 0);
-			line = format_run(tmpl, j, NULL, 0, &e);
-			json_decref(j);
-			if (line == NULL) {
-				hypr_tmpl_free(tmpl);
-				hypr_store_close(&s);
-				hypr_die(e.code, "%s", e.msg);
-			}
+			line = row_line(tmpl, &fc, 0, &s);
 			/* a table aligns its columns; any other format writes its tabs */
 			if (header)
 				hypr_table_add(&t, line);

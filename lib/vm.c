@@ -605,7 +605,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 		if (vm_snap_start(vm, o, &se) == 0)
 			return 0;
 		if (!vm->warning[0] && se.msg[0])
-			snprintf(vm->warning, sizeof vm->warning, "build VM: no snapshot (%s): booting cold",
+			snprintf(vm->warning, sizeof vm->warning, "build VM: no snapshot (%.400s): booting cold",
 			    se.msg);
 	}
 	return vm_exec(vm, VM_COLD, NULL, e);
@@ -621,7 +621,7 @@ toolong:
 int
 vm_exec(struct hypr_vm *vm, enum vm_mode mode, const char *dir, struct hypr_err *e)
 {
-	char *argv[MAXARGS + 8], memobj[PATH_MAX + 128], qlog[PATH_MAX], qp[2 * PATH_MAX];
+	char *argv[MAXARGS + 8], memobj[2 * PATH_MAX + 128], qlog[PATH_MAX], qp[2 * PATH_MAX];
 	int sv[2], qv[2], state = -1, a = 0;
 	pid_t parent = getpid();
 

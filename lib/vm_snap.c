@@ -49,6 +49,16 @@
 #define TMPFS_MAGIC 0x01021994
 #endif
 
+/* dir/name into out; -1 if it does not fit (not inlined: it checks what
+ * -Wformat-truncation would guess at) */
+static __attribute__((noinline)) int
+join(char *out, size_t cap, const char *dir, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
 /* HYPR_SNAPSHOT_DIR, else $HYPR_ROOT/vm */
 static int
 snap_root(char *out, size_t cap)
@@ -253,14 +263,14 @@ snap_check(const char *dir, const char *key)
 	const char *bad = NULL;
 	struct hypr_err ig = { 0 };
 
-	snprintf(p, sizeof p, "%s/meta", dir);
+	join(p, sizeof p, dir, "meta");
 	if (!(m = json_load_file(p, 0, NULL)))
 		return "its meta file is missing or not JSON";
 	if (!json_is_string(json_object_get(m, "key")) ||
 	    strcmp(json_string_value(json_object_get(m, "key")), key))
 		bad = "its key is not its directory's";
 	for (const char *const *f = (const char *const[]){ "ram", "state", NULL }; !bad && *f; f++) {
-		snprintf(p, sizeof p, "%s/%s", dir, *f);
+		join(p, sizeof p, dir, *f);
 		now = file_id(p);
 		if (!now || !json_equal(now, json_object_get(m, *f)))
 			bad = !strcmp(*f, "ram") ? "its RAM file changed since it was saved" :
@@ -268,7 +278,7 @@ snap_check(const char *dir, const char *key)
 		json_decref(now);
 	}
 	if (!bad) {
-		snprintf(p, sizeof p, "%s/state", dir);
+		join(p, sizeof p, dir, "state");
 		if (hypr_digest_file(p, d, NULL, &ig) < 0 || !json_is_string(json_object_get(m, "state_digest")) ||
 		    strcmp(d, json_string_value(json_object_get(m, "state_digest"))))
 			bad = "its state file does not match its digest";
@@ -292,14 +302,14 @@ snap_prune(const char *root)
 	struct hypr_err ig = { 0 };
 
 	while (d && (de = readdir(d)) && n < 64) {
-		char p[PATH_MAX];
+		char p[PATH_MAX], mp[PATH_MAX];
 		struct stat st;
 		if (strncmp(de->d_name, "snap-", 5) || strlen(de->d_name) > NAME_MAX)
 			continue;
-		snprintf(p, sizeof p, "%s/%s/meta", root, de->d_name);
-		if (stat(p, &st) < 0)
+		if (join(p, sizeof p, root, de->d_name) < 0 || join(mp, sizeof mp, p, "meta") < 0 ||
+		    stat(mp, &st) < 0)
 			continue;
-		snprintf(s[n].name, sizeof s[n].name, "%s", de->d_name);
+		memcpy(s[n].name, de->d_name, strlen(de->d_name) + 1);
 		s[n++].t = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	}
 	if (d)
@@ -310,8 +320,8 @@ snap_prune(const char *root)
 		for (size_t i = 1; i < n; i++)
 			if (s[i].t < s[old].t)
 				old = i;
-		snprintf(p, sizeof p, "%s/%s", root, s[old].name);
-		hypr_rm_rf(p, &ig);
+		if (join(p, sizeof p, root, s[old].name) == 0)
+			hypr_rm_rf(p, &ig);
 		s[old] = s[--n];
 	}
 }
@@ -333,7 +343,7 @@ relink_base(struct hypr_vm *vm, const char *target, struct hypr_err *e)
 {
 	char lp[PATH_MAX];
 
-	snprintf(lp, sizeof lp, "%s/base", vm->dir);
+	join(lp, sizeof lp, vm->dir, "base");
 	if ((unlink(lp) < 0 && errno != ENOENT) || symlink(target, lp) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM snapshot: %s", lp);
 	return 0;
@@ -364,7 +374,7 @@ save(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *tmp, const ch
 	json_t *m;
 
 	if (o->base) {
-		snprintf(p, sizeof p, "%s/base.img", tmp);
+		join(p, sizeof p, tmp, "base.img");
 		if ((fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
 		    ftruncate(fd, (off_t)PLACEHOLDER) < 0) {
 			if (fd >= 0)
@@ -375,7 +385,7 @@ save(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *tmp, const ch
 		if (relink_base(vm, p, e) < 0)
 			return -1;
 	}
-	snprintf(p, sizeof p, "%s/state", tmp);
+	join(p, sizeof p, tmp, "state");
 	if ((fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM snapshot: %s", p);
 	if (vm_exec(vm, VM_SAVE, tmp, e) < 0)
@@ -417,25 +427,25 @@ save(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *tmp, const ch
 		usleep(2000);
 	}
 	vm_reap(vm, 1);
-	snprintf(p, sizeof p, "%s/ram", tmp);
+	join(p, sizeof p, tmp, "ram");
 	if (fsync(fd) < 0 || fsync_path(p) < 0) {
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM snapshot: %s", tmp);
 		goto out;
 	}
-	snprintf(p, sizeof p, "%s/base.img", tmp);
+	join(p, sizeof p, tmp, "base.img");
 	unlink(p);
-	snprintf(p, sizeof p, "%s/state", tmp);
+	join(p, sizeof p, tmp, "state");
 	if (hypr_digest_file(p, d, NULL, e) < 0)
 		goto out;
 	{
 		char rp[PATH_MAX], mp[PATH_MAX];
 		char *text;
-		snprintf(rp, sizeof rp, "%s/ram", tmp);
+		join(rp, sizeof rp, tmp, "ram");
 		m = json_pack("{s:s,s:o*,s:o*,s:s,s:i}", "key", key, "ram", file_id(rp),
 		    "state", file_id(p), "state_digest", d, "format", SNAP_FORMAT);
 		text = m ? json_dumps(m, JSON_SORT_KEYS) : NULL;
 		json_decref(m);
-		snprintf(mp, sizeof mp, "%s/meta", tmp);
+		join(mp, sizeof mp, tmp, "meta");
 		if (!text) {
 			hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM snapshot: out of memory");
 			goto out;
@@ -467,7 +477,7 @@ restore(struct hypr_vm *vm, const char *dir, struct hypr_err *e)
 	if (!(vm->snapdir = strdup(dir)))
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: out of memory");
 	vm->snap = VM_SNAP_RESTORING;
-	snprintf(mp, sizeof mp, "%s/meta", dir);
+	join(mp, sizeof mp, dir, "meta");
 	utimensat(AT_FDCWD, mp, NULL, 0);	/* most recently used */
 	return 0;
 }
@@ -478,7 +488,7 @@ vm_snap_discard(struct hypr_vm *vm, const char *why)
 	struct hypr_err ig = { 0 };
 
 	snprintf(vm->warning, sizeof vm->warning,
-	    "build VM: the snapshot %s did not restore (%s): removed, booting cold",
+	    "build VM: the snapshot %.200s did not restore (%.200s): removed, booting cold",
 	    vm->snapdir ? vm->snapdir : "?", why && *why ? why : "?");
 	if (vm->snapdir)
 		hypr_rm_rf(vm->snapdir, &ig);
@@ -495,14 +505,15 @@ vm_snap_start(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err 
 	if (snap_root(root, sizeof root) < 0 || snap_key(vm, key, e) < 0 ||
 	    snprintf(dir, sizeof dir, "%s/snap-%.32s", root, hypr_digest_hex(key)) >= (int)sizeof dir)
 		return -1;
-	snprintf(tmp, sizeof tmp, "%s.failed", dir);
+	if (snprintf(tmp, sizeof tmp, "%s.failed", dir) >= (int)sizeof tmp)
+		return -1;
 	if (access(tmp, F_OK) == 0)
 		return -1;	/* this shape cannot be saved here: cold, quietly */
 	if (access(dir, F_OK) == 0) {
 		if (!(bad = snap_check(dir, key)))
 			return restore(vm, dir, e);
 		snprintf(vm->warning, sizeof vm->warning,
-		    "build VM: the snapshot %s is not usable (%s): saved again", dir, bad);
+		    "build VM: the snapshot %.300s is not usable (%s): saved again", dir, bad);
 		hypr_rm_rf(dir, &ig);
 	}
 	/* none yet: this VM saves it (in a private directory, renamed into
@@ -512,10 +523,10 @@ vm_snap_start(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err 
 	if (save(vm, o, tmp, key, &se) < 0) {
 		hypr_rm_rf(tmp, &ig);
 		snprintf(vm->warning, sizeof vm->warning,
-		    "build VM: no snapshot (%s): booting cold", se.msg);
+		    "build VM: no snapshot (%.400s): booting cold", se.msg);
 		/* not again for this shape (a later build boots cold quietly) */
-		snprintf(tmp, sizeof tmp, "%s.failed", dir);
-		hypr_write_atomic(tmp, se.msg, strlen(se.msg), 0644, &ig);
+		if (snprintf(tmp, sizeof tmp, "%s.failed", dir) < (int)sizeof tmp)
+			hypr_write_atomic(tmp, se.msg, strlen(se.msg), 0644, &ig);
 		if (o->base)
 			relink_base(vm, o->base, &ig);
 		return -1;

@@ -374,12 +374,16 @@ launch(struct ctx *c, struct stage *st, struct hypr_err *e)
 static int
 boot(struct ctx *c, struct stage *st, struct hypr_err *e)
 {
+	const char *w;
+
 	if (st->vm == NULL && launch(c, st, e) < 0)
 		return -1;
 	if (hypr_vm_ready(st->vm, e) < 0) {
 		run_stop(c, st);
 		return hypr_err_prefix(e, "starting the build VM");
 	}
+	if ((w = hypr_vm_warning(st->vm)))
+		exec_warn(c, "%s", w);
 	return 0;
 }
 

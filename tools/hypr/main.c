@@ -70,29 +70,34 @@ usage(FILE *f, int code)
 	    "Build microVM images (squashfs + manifest) from Dockerfiles.\n"
 	    "\n"
 	    "Commands:\n"
-	    "  build [OPTIONS] CONTEXT     build an image from a Dockerfile (see hypr build --help)\n"
-	    "  run [OPTIONS] IMAGE [CMD]   boot an image in a microVM and run it (see hypr run --help)\n"
+	    "  build [OPTIONS] CONTEXT|-   build an image from a Dockerfile\n"
+	    "  run [OPTIONS] IMAGE [CMD]   boot an image in a microVM and run it\n"
 	    "  ps [-a]                     list containers\n"
 	    "  logs [-f] CONTAINER         a container's output\n"
 	    "  stop|kill|rm CONTAINER...   stop (stop signal, then SIGKILL), signal, remove\n"
 	    "  exec [-it] CONTAINER CMD    run a command in a running container\n"
-	    "  container ls|inspect|port|prune ...\n"
-	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|config [SERVICE...]\n"
+	    "  port CONTAINER              a container's published ports\n"
+	    "  inspect NAME...             containers or images as JSON\n"
+	    "  container ls|inspect|port|prune|...\n"
+	    "                              manage containers\n"
+	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|stop|config [SERVICE...]\n"
 	    "                              build and run the services of a compose file\n"
 	    "  images [OPTIONS]            list images (= image ls)\n"
 	    "  rmi [-f] IMAGE...           remove images (= image rm)\n"
 	    "  tag SOURCE TARGET           give an image another name (= image tag)\n"
 	    "  history [-q] [--no-trunc] IMAGE\n"
 	    "                              an image's history (= image history)\n"
+	    "  pull IMAGE                  fetch a base image from a registry (= image pull)\n"
 	    "  push [-a] IMAGE[:TAG]       push an image to its registry (= image push)\n"
-	    "  image inspect|ls|rm|prune|tag|history|push\n"
+	    "  load [-i FILE|PATH]         load an OCI layout or docker save tar (= image load)\n"
+	    "  image build|history|inspect|load|ls|prune|pull|push|rm|tag\n"
 	    "                              manage images\n"
 	    "  system df|prune             disk usage; remove unused data and build cache\n"
-	    "  pull IMAGE                  fetch a base image from a registry\n"
-	    "  load DIR --name REF         load an OCI image layout as a base image\n"
-	    "  login|logout REGISTRY       registry credentials\n"
+	    "  builder prune               remove the build cache\n"
+	    "  login [REGISTRY]            store a registry's credentials\n"
+	    "  logout [REGISTRY]           forget them\n"
 	    "  version                     print the version\n"
-	    "  help                        this text\n"
+	    "  help [COMMAND]              this text, or a command's (= hypr COMMAND --help)\n"
 	    "\n"
 	    "Stages: hypr-parse | hypr-fetch | hypr-exec | hypr-layer | hypr-squash | hypr-store\n"
 	    "(swap one with HYPR_PARSE=PROG etc.). See hypr(1), hypr-compose(1), hypr(7).\n", f);
@@ -108,23 +113,19 @@ main(int argc, char *argv[])
 	if (argc < 2)
 		usage(stderr, HYPR_EXIT_USAGE);
 	cmd = argv[1];
-	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-		if (argc > 2 && !strcmp(argv[2], "build")) {
-			char *a[] = { "build", "--help", NULL };
-
-			return cmd_build(2, a);
-		}
-		if (argc > 2 && !strcmp(argv[2], "run")) {
-			char *a[] = { "run", "--help", NULL };
-
-			return cmd_run(2, a);
-		}
-		if (argc > 2 && !strcmp(argv[2], "compose")) {
-			char *a[] = { "compose", "--help", NULL };
-
-			return cmd_compose(2, a);
-		}
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
 		usage(stdout, 0);
+	help_intercept(argc, argv);
+	if (!strcmp(cmd, "help")) {
+		static char *hv[5];
+
+		if (argc == 2)
+			usage(stdout, 0);
+		/* now `hypr CMD [SUB] --help` */
+		argc = help_argv(argc - 2, argv + 2, hv);
+		argv = hv;
+		help_intercept(argc, argv);
+		cmd = argv[1];
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("hypr %s\n", HYPR_VERSION);

@@ -31,13 +31,13 @@ delegate(const char *progname, const char *sub, int argc, char **argv)
 }
 
 /* `hypr load DIR --name REF` as well as `hypr load --name REF DIR`:
- * hypr-fetch wants its options first. */
+ * hypr-fetch wants its options first. As docker load: -i FILE (--input)
+ * is the path, and with none, the archive is on stdin ("-"). */
 __attribute__((noreturn)) static void
 load(int argc, char **argv)
 {
 	struct argv a = { 0 }, pos = { 0 };
 	int i;
-	size_t j;
 
 	argv_add(&a, "hypr-fetch");
 	argv_add(&a, "load");
@@ -47,7 +47,15 @@ load(int argc, char **argv)
 				argv_add(&pos, argv[i]);
 			break;
 		}
-		if (argv[i][0] == '-' && argv[i][1]) {
+		if (!strcmp(argv[i], "-i") || !strcmp(argv[i], "--input")) {
+			if (i + 1 == argc)
+				hypr_die(HYPR_EXIT_USAGE, "load: %s needs a FILE", argv[i]);
+			argv_add(&pos, argv[++i]);
+		} else if (!strncmp(argv[i], "--input=", 8)) {
+			argv_add(&pos, argv[i] + 8);
+		} else if (!strncmp(argv[i], "-i", 2)) {
+			argv_add(&pos, argv[i] + 2);
+		} else if (argv[i][0] == '-' && argv[i][1]) {
 			argv_add(&a, argv[i]);
 			if ((!strcmp(argv[i], "--name") || !strcmp(argv[i], "--root") ||
 			    !strcmp(argv[i], "--platform")) && i + 1 < argc)
@@ -56,8 +64,12 @@ load(int argc, char **argv)
 			argv_add(&pos, argv[i]);
 		}
 	}
-	for (j = 0; j < pos.n; j++)
-		argv_add(&a, pos.v[j]);
+	if (pos.n > 1)
+		hypr_die(HYPR_EXIT_USAGE, "load: one archive (-i FILE, PATH, or stdin), not %zu",
+		    pos.n);
+	if (pos.n && pos.v[0][0] == '-' && pos.v[0][1])
+		argv_add(&a, "--");
+	argv_add(&a, pos.n ? pos.v[0] : "-");
 	fflush(stdout);
 	exec_prog("hypr-fetch", a.v);
 }

@@ -8,7 +8,8 @@
  *   pipeline.c  the pipeline: start the stages, watch them, report
  *   progress.c  what a person sees: the live view, plain lines, the log
  *   argv.c      argument vectors and sh quoting
- *   help.c      every command's usage: hypr help CMD, hypr CMD --help */
+ *   help.c      every command's usage: hypr help CMD, hypr CMD --help
+ *   stdinctx.c  hypr build -: the context tar or the Dockerfile on stdin */
 #ifndef HYPR_DRIVER_H
 #define HYPR_DRIVER_H
 
@@ -68,6 +69,10 @@ void help_intercept(int argc, char **argv);
  * room for 5); returns its length, 0 for no ARGS; an unknown command is a
  * usage error. */
 int help_argv(int argc, char **argv, char **out);
+
+/* stdinctx.c: CONTEXT "-": stdin, a context tar or a Dockerfile, spooled
+ * into the build's temp dir; sets o->context (ctx) and o->file (df). */
+void stdin_context(struct build_opts *o, char *ctx, size_t ctxn, char *df, size_t dfn);
 
 int cmd_build(int argc, char **argv);
 int cmd_compose(int argc, char **argv);

@@ -69,5 +69,7 @@ on_tty() {
 	[[ $stderr == *"non TTY device"* ]]
 	run --separate-stderr -2 hypr login --password-stdin "$AREG" <<<"s3cret"
 	[ "$stderr" = "hypr-fetch: login: --password-stdin needs -u USER" ]
+	run --separate-stderr -2 hypr login -p s3cret "$AREG" < /dev/null
+	[ "${stderr##*$'\n'}" = "hypr-fetch: login: --password needs -u USER" ]
 	[ ! -e "$DOCKER_CONFIG/config.json" ]
 }

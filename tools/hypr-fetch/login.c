@@ -91,8 +91,9 @@ fetch_login(struct fetch *f, const char *server, const char *user, const char *p
 	if (password)
 		hypr_warn("--password on the command line is visible to other users; "
 		    "use --password-stdin");
-	if (!user && pwstdin)
-		hypr_die(HYPR_EXIT_USAGE, "login: --password-stdin needs -u USER");
+	if (!user && (pwstdin || password))
+		hypr_die(HYPR_EXIT_USAGE, "login: %s needs -u USER",
+		    pwstdin ? "--password-stdin" : "--password");
 	pw = password ? strdup(password) : pwstdin ? read_password() : ask(server, &user, &ubuf);
 	if (!pw || !*pw) {
 		hypr_secret_free(pw);

@@ -5,5 +5,6 @@
 autoload -U +X bashcompinit && bashcompinit
 # @HYPR_BASH@
 # the first completion, which loaded this file (later ones go straight to
-# _bash_complete, which the `complete` above has set for hypr)
-_bash_complete -o default -F _hypr_bash
+# _bash_complete, which the `complete` above has set for hypr); nothing
+# when the file is sourced by hand
+(( ${+compstate} )) && _bash_complete -o default -F _hypr_bash

@@ -18,8 +18,8 @@ usage(FILE *out, int code)
 	    "usage: hypr-fetch [--pull=missing|always|never] [--platform P] < plan > resolved\n"
 	    "       hypr-fetch pull [--platform P] [--pull=POLICY] [--json] REF\n"
 	    "       hypr-fetch load [--name REF] PATH   (OCI layout dir or docker-save tar)\n"
-	    "       hypr-fetch login [-u USER] [--password-stdin] REGISTRY\n"
-	    "       hypr-fetch logout REGISTRY\n"
+	    "       hypr-fetch login [-u USER] [--password-stdin] [REGISTRY]\n"
+	    "       hypr-fetch logout [REGISTRY]\n"
 	    "       hypr-fetch push [-a|--all-tags] NAME[:TAG]\n"
 	    "options: --insecure-registry HOST (plain HTTP; repeatable), --jobs N,\n"
 	    "         --root DIR (default $HYPR_ROOT), -q/--quiet\n");
@@ -180,22 +180,25 @@ main(int argc, char *argv[])
 		if (fetch_push(&f, o.root, argv[i], o.all_tags, &e) < 0)
 			hypr_die_err(&e);
 	} else if (!strcmp(mode, "login")) {
-		if (i + 1 != argc)
+		if (i + 1 < argc)
 			usage(stderr, HYPR_EXIT_USAGE);
-		if (fetch_login(&f, argv[i], o.user, o.password, o.pwstdin, &e) < 0)
+		/* docker's default registry */
+		if (fetch_login(&f, i < argc ? argv[i] : "docker.io", o.user, o.password,
+		    o.pwstdin, &e) < 0)
 			hypr_die_err(&e);
 	} else {
+		const char *server = i < argc ? argv[i] : "docker.io";
 		int r;
 
-		if (i + 1 != argc)
+		if (i + 1 < argc)
 			usage(stderr, HYPR_EXIT_USAGE);
-		if ((r = hypr_auth_erase(!strcmp(argv[i], "index.docker.io") ? "docker.io" :
-		    argv[i], &e)) < 0)
+		if ((r = hypr_auth_erase(!strcmp(server, "index.docker.io") ? "docker.io" :
+		    server, &e)) < 0)
 			hypr_die_err(&e);
 		if (r == 0)
-			hypr_die(HYPR_EXIT_INPUT, "logout: not logged in to %s", argv[i]);
+			hypr_die(HYPR_EXIT_INPUT, "logout: not logged in to %s", server);
 		if (!f.quiet)
-			printf("Removing login credentials for %s\n", argv[i]);
+			printf("Removing login credentials for %s\n", server);
 	}
 	json_decref(f.memo);
 	return hypr_close_stdout();

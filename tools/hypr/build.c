@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cas.h"
 #include "fsutil.h"
 #include "hypr.h"
 #include "store.h"
@@ -15,10 +16,11 @@
 static void
 build_usage(FILE *f, int code)
 {
-	fputs("usage: hypr build [OPTIONS] CONTEXT\n"
+	fputs("usage: hypr build [OPTIONS] CONTEXT|-\n"
 	    "\n"
 	    "Build an image from CONTEXT/Dockerfile: hypr-parse | hypr-fetch | hypr-exec |\n"
-	    "hypr-layer | hypr-squash | hypr-store.\n"
+	    "hypr-layer | hypr-squash | hypr-store. CONTEXT -: stdin is a tar of the context\n"
+	    "(plain or compressed), or a Dockerfile with no context.\n"
 	    "\n"
 	    "  -t, --tag NAME[:TAG]     name the image (repeatable)\n"
 	    "  -f, --file FILE          Dockerfile (default CONTEXT/Dockerfile; - for stdin)\n"
@@ -189,7 +191,7 @@ cmd_build(int argc, char **argv)
 	struct build_opts o = { 0 };
 	struct argv cmds[NSTAGES] = { 0 };
 	const char *env, *dockerfile = NULL;
-	char dfbuf[4096];
+	char dfbuf[4096], stdinctx[HYPR_PATH_BUF + 16], stdindf[HYPR_PATH_BUF + 16];
 	int c, i, r;
 
 	refuse_buildkit(argc, argv);
@@ -302,9 +304,15 @@ cmd_build(int argc, char **argv)
 		else
 			hypr_die(HYPR_EXIT_USAGE, "build: a CONTEXT directory is required (e.g. hypr build .)");
 	}
-	if (!strcmp(o.context, "-") || strstr(o.context, "://"))
+	if (strstr(o.context, "://"))
 		hypr_die(HYPR_EXIT_USAGE, "build: CONTEXT must be a local directory ('%s' is not supported)",
 		    o.context);
+	if (!strcmp(o.context, "-")) {
+		if (o.print || o.from != ST_PARSE)
+			hypr_die(HYPR_EXIT_USAGE, "build: CONTEXT - (stdin) cannot go with %s",
+			    o.print ? "-n" : "--from");
+		stdin_context(&o, stdinctx, sizeof stdinctx, stdindf, sizeof stdindf);
+	}
 	if (!o.print) {
 		struct stat st;
 

@@ -7,7 +7,9 @@
  *   stages.c    the stage table; finding and exec'ing a stage's program
  *   pipeline.c  the pipeline: start the stages, watch them, report
  *   progress.c  what a person sees: the live view, plain lines, the log
- *   argv.c      argument vectors and sh quoting */
+ *   argv.c      argument vectors and sh quoting
+ *   help.c      every command's usage: hypr help CMD, hypr CMD --help
+ *   stdinctx.c  hypr build -: the context tar or the Dockerfile on stdin */
 #ifndef HYPR_DRIVER_H
 #define HYPR_DRIVER_H
 
@@ -59,6 +61,18 @@ const char *prog_override(const char *name);
 __attribute__((noreturn)) void exec_prog(const char *name, char **args);
 /* The stage named s ("exec" or "hypr-exec"); a usage error for --from if none. */
 int stage_by_name(const char *s);
+
+/* help.c: with --help or -h among a command's arguments (before --), print
+ * its usage and exit 0, if the driver has it (else the command prints its own). */
+void help_intercept(int argc, char **argv);
+/* `hypr help ARGS...` as out = { "hypr", CMD, [SUB,] "--help", NULL } (out has
+ * room for 5); returns its length, 0 for no ARGS; an unknown command is a
+ * usage error. */
+int help_argv(int argc, char **argv, char **out);
+
+/* stdinctx.c: CONTEXT "-": stdin, a context tar or a Dockerfile, spooled
+ * into the build's temp dir; sets o->context (ctx) and o->file (df). */
+void stdin_context(struct build_opts *o, char *ctx, size_t ctxn, char *df, size_t dfn);
 
 int cmd_build(int argc, char **argv);
 int cmd_compose(int argc, char **argv);

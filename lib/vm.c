@@ -622,11 +622,17 @@ int
 vm_exec(struct hypr_vm *vm, enum vm_mode mode, const char *dir, struct hypr_err *e)
 {
 	char *argv[MAXARGS + 8], memobj[2 * PATH_MAX + 128], qlog[PATH_MAX], qp[2 * PATH_MAX];
+	char pidfile[PATH_MAX];
 	int sv[2], qv[2], state = -1, a = 0;
 	pid_t parent = getpid();
 
 	for (int k = 0; k < vm->nargs; k++)
 		argv[a++] = vm->args[k];
+	/* the VM's directory on QEMU's command line (not in vm->args, the
+	 * snapshot key): ps and pgrep tell which build or container it is */
+	snprintf(pidfile, sizeof pidfile, "%s/qemu.pid", vm->dir);
+	argv[a++] = "-pidfile";
+	argv[a++] = pidfile;
 	if (mode == VM_COLD && vm->snap_args) {
 		snprintf(memobj, sizeof memobj, "memory-backend-ram,id=mem,size=%ldM", vm->mem_mb);
 		argv[a++] = "-object";

@@ -1,0 +1,159 @@
+#!/usr/bin/env bats
+# hypr build --cache-to / --cache-from (hypr-cache(5)) against real parts:
+# Debian's docker-registry on loopback, an OCI layout directory, the build
+# VM. "Machine B" is a second, empty HYPR_ROOT in another directory, with
+# the context copied to another path.
+load helpers
+load lib/registry
+
+setup_file() {
+	export REGS="$BATS_FILE_TMPDIR/regs"
+	mkdir -p "$REGS"
+	PORT=$(reg_start "$REGS/plain")
+	export REG="127.0.0.1:$PORT"
+	reg_push "$(busybox_layout)" "$REG/busybox:latest"
+}
+
+teardown_file() {
+	reg_stop "$REGS/plain"
+}
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	export HYPR_PROGRESS=plain
+	unset HYPR_ROOT
+	# the context on machine A
+	mkdir -p a/ctx
+	cat > a/ctx/Dockerfile <<DF
+FROM $REG/busybox:latest
+COPY one /one
+RUN cat /one > /made && echo built >> /made
+COPY two /two
+RUN cat /two /made > /both
+ENV X=1
+CMD ["cat", "/both"]
+DF
+	echo one > a/ctx/one
+	echo two > a/ctx/two
+}
+
+# on A|B ARGS...: hypr with that machine's store
+on() {
+	local m=$1
+	shift
+	HYPR_ROOT="$BATS_TEST_TMPDIR/$m/root" hypr "$@"
+}
+
+# machine_b: B's store and a copy of A's context at another path
+machine_b() {
+	mkdir -p b/elsewhere
+	cp -a a/ctx b/elsewhere/ctx
+}
+
+# boots DIR: the build VMs booted, from a --keep directory
+boots() { jq -c 'select(.end) | .vm_boots' "$1/steps.jsonl"; }
+
+# bats test_tags=vm
+@test "cache: --cache-to registry, then an empty store elsewhere: same ID, all CACHED, no VM" {
+	run --separate-stderr -0 on a build -q --cache-to "type=registry,ref=$REG/cache:main" a/ctx
+	id=$output
+	[[ $stderr == "" ]]
+	# the artifact: hypr's artifactType, the index as config, tar layers
+	m=$(skopeo inspect --raw --tls-verify=false "docker://$REG/cache:main")
+	run jq -r '.artifactType, .config.mediaType, (.layers | map(.mediaType) | unique[])' <<<"$m"
+	assert_output "application/vnd.hypr.cache.v1
+application/vnd.hypr.cache.index.v1+json
+application/vnd.oci.image.layer.v1.tar"
+	machine_b
+	run --separate-stderr -0 on b build --keep b/k --cache-from "type=registry,ref=$REG/cache:main" \
+		-t b:1 b/elsewhere/ctx
+	[[ $stderr == *"writing image $id"* || $stderr == *"$id"* ]]
+	assert_equal "$(cat b/k/id)" "$id"
+	assert_equal "$(grep -c ' CACHED$' <<<"$stderr")" 6
+	assert_equal "$(boots b/k)" 0
+	# the final image's four step layers came from the cache, fetched once
+	[[ $stderr == *"--cache-from: 4 layer(s) fetched"* ]]
+	assert_equal "$(grep -c 'fetching layer sha256:' <<<"$stderr")" 4
+	# the keys hold no path: both stores have the same entries for this build
+	run -0 jq -r 'select(.key) | .key' b/k/steps.jsonl
+	keys=$output
+	for k in $keys; do [ -f "a/root/cache/${k#sha256:}.json" ]; done
+	# a rebuild on B needs no --cache-from any more
+	run --separate-stderr -0 on b build -q b/elsewhere/ctx
+	assert_output "$id"
+}
+
+# bats test_tags=vm
+@test "cache: one changed file on B: the steps before it CACHED, the later ones run" {
+	on a build -q --cache-to "type=registry,ref=$REG/cache:two,mode=max" a/ctx >/dev/null
+	machine_b
+	echo changed > b/elsewhere/ctx/two
+	run --separate-stderr -0 on b build --keep b/k --cache-from "type=registry,ref=$REG/cache:two" \
+		b/elsewhere/ctx
+	run -0 grep -E ' (CACHED|DONE [0-9.]+s)$' <<<"$stderr"
+	cached=$(grep -c CACHED <<<"$output")
+	assert_equal "$cached" 2
+	assert_equal "$(boots b/k)" 1
+	run -0 on b run --rm "$(cat b/k/id)"
+	assert_output "changed
+one
+built"
+}
+
+# bats test_tags=vm
+@test "cache: type=local dest= then src=: same ID, no VM; an OCI layout" {
+	run -0 on a build -q --cache-to "type=local,dest=$BATS_TEST_TMPDIR/lc" a/ctx
+	id=$output
+	[ -f lc/oci-layout ]
+	run -0 jq -r '.manifests[0].artifactType' lc/index.json
+	assert_output application/vnd.hypr.cache.v1
+	machine_b
+	run --separate-stderr -0 on b build --keep b/k --cache-from "type=local,src=$BATS_TEST_TMPDIR/lc" b/elsewhere/ctx
+	assert_equal "$(cat b/k/id)" "$id"
+	assert_equal "$(boots b/k)" 0
+	assert_equal "$(grep -c ' CACHED$' <<<"$stderr")" 6
+}
+
+# bats test_tags=vm
+@test "cache: a lying cache blob is a digest error in one line; the build without it is right" {
+	on a build -q --cache-to "type=local,dest=$BATS_TEST_TMPDIR/lc" a/ctx >/dev/null
+	# every layer of the layout replaced by other bytes
+	for l in $(jq -r '.layers[].digest' "lc/blobs/sha256/$(jq -r '.manifests[0].digest' lc/index.json | cut -c8-)"); do
+		f=lc/blobs/sha256/${l#sha256:}
+		chmod u+w "$f"
+		tar -cf "$f" -C a/ctx two
+	done
+	machine_b
+	run --separate-stderr on b build --cache-from "type=local,src=$BATS_TEST_TMPDIR/lc" b/elsewhere/ctx
+	[ "$status" -eq 3 ]
+	[[ $stderr == *"digest"* ]]
+	# no entry was written for the bad bytes: the next build (no cache) is right
+	run --separate-stderr -0 on b build -q b/elsewhere/ctx
+	run -0 on b run --rm "$output"
+	assert_output "two
+one
+built"
+}
+
+@test "cache: a --cache-from that does not exist is a warning; the build goes on" {
+	mkdir -p c
+	printf 'FROM %s/busybox:latest\nENV A=1\n' "$REG" > c/Dockerfile
+	run --separate-stderr -0 on a build --cache-from "type=registry,ref=$REG/nothing:here" \
+		--cache-from "type=local,src=$BATS_TEST_TMPDIR/none" c
+	[[ $stderr == *"WARNING"*"--cache-from type=registry,ref=$REG/nothing:here: not imported"* ||
+		$stderr == *"--cache-from type=registry,ref=$REG/nothing:here: not imported"* ]]
+	[[ $stderr == *"--cache-from type=local,src=$BATS_TEST_TMPDIR/none: not imported"* ]]
+}
+
+@test "cache: bad --cache-to and --cache-from values are usage errors before any stage" {
+	run --separate-stderr -2 hypr build --cache-to type=gha a/ctx
+	[[ $stderr == *"--cache-to: type=gha is not supported"* ]]
+	run --separate-stderr -2 hypr build --cache-to type=local a/ctx
+	[[ $stderr == *"type=local needs dest=DIR"* ]]
+	run --separate-stderr -2 hypr build --cache-from "type=registry,ref=x,mode=all" a/ctx
+	[[ $stderr == *"mode=all: want min or max"* ]]
+	run -0 hypr build -n --cache-to type=local,dest=/d --cache-from r/c:1 a/ctx
+	[[ $output == *"hypr-fetch --cache-from=r/c:1"* ]]
+	[[ $output == *"tee /tmp/hypr-cache-steps.jsonl"* ]]
+	[[ $output == *"hypr-fetch cache-export --to type=local,dest=/d < /tmp/hypr-cache-steps.jsonl"* ]]
+}

@@ -101,6 +101,30 @@ built"
 }
 
 # bats test_tags=vm
+@test "cache: multi-stage, mode=max: the builder's layers are never downloaded on B" {
+	mkdir -p m
+	cat > m/Dockerfile <<DF
+FROM $REG/busybox:latest AS builder
+RUN head -c 2000000 /dev/urandom > /big && echo small > /out
+FROM $REG/busybox:latest
+COPY --from=builder /out /out
+DF
+	run -0 on a build -q --cache-to "type=registry,ref=$REG/cache:ms,mode=max" m
+	id=$output
+	big=$(jq -r 'select(.op == "RUN") | .layer.digest' <<<"$(on a build -q --keep a/k m >/dev/null; cat a/k/steps.jsonl)")
+	[ -n "$big" ]
+	# mode=max holds the builder's step and its layer
+	run -0 skopeo inspect --raw --tls-verify=false "docker://$REG/cache:ms"
+	[[ $output == *"$big"* ]]
+	mkdir -p b/other && cp -a m b/other/m
+	run --separate-stderr -0 on b build --keep b/k --cache-from "type=registry,ref=$REG/cache:ms" b/other/m
+	assert_equal "$(cat b/k/id)" "$id"
+	assert_equal "$(boots b/k)" 0
+	[[ $stderr == *"--cache-from: 1 layer(s) fetched"* ]]
+	[ ! -e "b/root/blobs/sha256/${big#sha256:}" ]
+}
+
+# bats test_tags=vm
 @test "cache: type=local dest= then src=: same ID, no VM; an OCI layout" {
 	run -0 on a build -q --cache-to "type=local,dest=$BATS_TEST_TMPDIR/lc" a/ctx
 	id=$output

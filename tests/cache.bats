@@ -48,6 +48,8 @@ on() {
 machine_b() {
 	mkdir -p b/elsewhere
 	cp -a a/ctx b/elsewhere/ctx
+	# a checkout's times differ from machine to machine: no key holds them
+	touch -d 2001-02-03T04:05:06 b/elsewhere/ctx/*
 }
 
 # boots DIR: the build VMs booted, from a --keep directory
@@ -157,6 +159,25 @@ DF
 	assert_output "two
 one
 built"
+}
+
+# bats test_tags=vm
+@test "cache: a registry that serves other bytes for a layer: a digest error in one line" {
+	echo "lie $$ $RANDOM" > a/ctx/one	# layers of this test alone
+	on a build -q --cache-to "type=registry,ref=$REG/cache:lie" a/ctx >/dev/null
+	m=$(skopeo inspect --raw --tls-verify=false "docker://$REG/cache:lie")
+	for l in $(jq -r '.layers[].digest' <<<"$m"); do
+		h=${l#sha256:}
+		f="$REGS/plain/storage/docker/registry/v2/blobs/sha256/${h:0:2}/$h/data"
+		[ -f "$f" ]
+		# the same size, other bytes
+		head -c "$(stat -c %s "$f")" /dev/zero > "$f"
+	done
+	machine_b
+	run --separate-stderr on b build --cache-from "type=registry,ref=$REG/cache:lie" b/elsewhere/ctx
+	[ "$status" -eq 3 ]
+	[[ $stderr == *"ERROR: hypr-exec failed"*"sha256:"* ]]
+	[ -z "$(ls b/root/cache/*.json 2>/dev/null | xargs -r grep -l "$(jq -r '.layers[0].digest' <<<"$m")")" ]
 }
 
 @test "cache: a --cache-from that does not exist is a warning; the build goes on" {

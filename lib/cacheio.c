@@ -133,7 +133,7 @@ build_index(json_t *entries, char **text, json_t **layers, struct hypr_err *e)
 	return 0;
 }
 
-/* Copy (or hard-link) the file src to dst, atomically. */
+/* Copy the file src to dst, atomically (dst already there: kept). */
 static int
 copy_to(const char *src, const char *dst, struct hypr_err *e)
 {
@@ -145,9 +145,8 @@ copy_to(const char *src, const char *dst, struct hypr_err *e)
 		return 0;
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", dst, (long)getpid()) >= (int)sizeof(tmp))
 		return hypr_err_set(e, HYPR_EXIT_USAGE, "cache: %s: path too long", dst);
-	unlink(tmp);
-	if (link(src, tmp) == 0)
-		goto done;
+	/* a copy, never a hard link: a write to the layout must not reach
+	 * the store's blob */
 	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", src);
 	if ((out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
@@ -164,7 +163,6 @@ copy_to(const char *src, const char *dst, struct hypr_err *e)
 		unlink(tmp);
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing %s", tmp);
 	}
-done:
 	if (rename(tmp, dst) < 0) {
 		unlink(tmp);
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "renaming %s", tmp);

@@ -5,6 +5,7 @@
 # the context copied to another path.
 load helpers
 load lib/registry
+load fixtures/layer/lib
 
 setup_file() {
 	export REGS="$BATS_FILE_TMPDIR/regs"
@@ -201,4 +202,70 @@ built"
 	[[ $output == *"hypr-fetch --cache-from=r/c:1"* ]]
 	[[ $output == *"tee /tmp/hypr-cache-steps.jsonl"* ]]
 	[[ $output == *"hypr-fetch cache-export --to type=local,dest=/d < /tmp/hypr-cache-steps.jsonl"* ]]
+}
+
+# two_stages: a steps stream of a builder stage (a layer) and a final stage
+# (a COPY layer, a CMD), their layer blobs in $HYPR_ROOT
+two_stages() {
+	local d=$BATS_TEST_TMPDIR/ts lb lf lbase
+	mkdir -p "$d/b" "$d/f" "$d/base"
+	echo big > "$d/b/big"
+	echo out > "$d/f/out"
+	echo base > "$d/base/base"
+	gnu_layer "$d/b.tar" "$d/b"
+	gnu_layer "$d/f.tar" "$d/f"
+	gnu_layer "$d/base.tar" "$d/base"
+	lb=$(layer_json "$d/b.tar")
+	lf=$(layer_json "$d/f.tar")
+	lbase=$(layer_json "$d/base.tar")
+	k() { printf 'sha256:%064d' "$1"; }
+	echo '{"hypr":"steps","version":2,"context":"/ctx","build_args":{}}'
+	jq -cn --argjson b "$lbase" '{type:"stage",index:0,name:"builder",final:false,
+	  base:{ref:"x",digest:"sha256:\("b"*64)"},base_layers:[$b],config:{}}'
+	jq -cn --argjson l "$lb" --arg k "$(k 1)" '{type:"step",stage:0,n:1,line:[2,2],
+	  op:"RUN",created_by:"RUN make",key:$k,cached:false,layer:$l,config:{}}'
+	jq -cn --argjson b "$lbase" '{type:"stage",index:1,name:null,final:true,
+	  base:{ref:"x",digest:"sha256:\("b"*64)"},base_layers:[$b],config:{}}'
+	jq -cn --argjson l "$lf" --arg k "$(k 2)" '{type:"step",stage:1,n:1,line:[4,4],
+	  op:"COPY",created_by:"COPY --from=builder /out /out",key:$k,cached:false,layer:$l}'
+	jq -cn --arg k "$(k 3)" '{type:"step",stage:1,n:2,line:[5,5],op:"CMD",
+	  created_by:"CMD [\"x\"]",key:$k,cached:true,layer:null,config:{Cmd:["x"]}}'
+	echo '{"end":true,"records":5,"vm_boots":0}'
+}
+
+@test "cache: hypr-fetch cache-export: mode=min and max, the index, the layout; --cache-from names it in the resolved header" {
+	export HYPR_ROOT=$BATS_TEST_TMPDIR/root
+	two_stages > steps
+	run --separate-stderr -0 hypr-fetch cache-export --to "type=local,dest=$PWD/min" < steps
+	[[ $stderr == "exported 2 cache entries to $PWD/min: sha256:"* ]]
+	man=min/blobs/sha256/$(jq -r '.manifests[0].digest' min/index.json | cut -c8-)
+	run -0 jq -r '.artifactType, .config.mediaType, (.layers | length)' "$man"
+	assert_output "application/vnd.hypr.cache.v1
+application/vnd.hypr.cache.index.v1+json
+1"
+	idx=min/blobs/sha256/$(jq -r .config.digest "$man" | cut -c8-)
+	run -0 jq -c '[.hypr, .version, [.entries[] | [.op, (.layer != null)]]]' "$idx"
+	assert_output '["hypr-cache",1,[["COPY",true],["CMD",false]]]'
+	# every blob is its digest
+	for f in min/blobs/sha256/*; do
+		[ "$(sha256sum "$f" | cut -d' ' -f1)" = "${f##*/}" ]
+	done
+	run --separate-stderr -0 hypr-fetch cache-export -q --to "type=registry,ref=$REG/ce:max,mode=max" < steps
+	[ -z "$stderr" ]
+	m=$(skopeo inspect --raw --tls-verify=false "docker://$REG/ce:max")
+	assert_equal "$(jq '.layers | length' <<<"$m")" 2
+	# import, into another store: the header names the index, stored
+	printf 'FROM scratch\nCMD ["x"]\n' > Dockerfile
+	export HYPR_ROOT=$BATS_TEST_TMPDIR/other
+	run --separate-stderr -0 bash -c "hypr-parse -f Dockerfile | hypr-fetch --cache-from=type=local,src=$PWD/min \
+		--cache-from=type=registry,ref=$REG/ce:max --cache-from=$REG/ce:absent"
+	[[ $stderr == *"--cache-from $REG/ce:absent: not imported"* ]]
+	run -0 jq -c 'select(.hypr) | [.cache_from[].source]' <<<"$output"
+	assert_output "[\"type=local,src=$PWD/min\",\"type=registry,ref=$REG/ce:max\"]"
+	for d in $(jq -r 'select(.hypr) | .cache_from[].index' <<<"$output"); do
+		[ -f "$HYPR_ROOT/blobs/sha256/${d#sha256:}" ]
+	done
+	# a steps stream cut short exports nothing
+	head -n 3 steps | hypr-fetch cache-export --to "type=local,dest=$PWD/cut" && false
+	[ ! -e cut/index.json ]
 }

@@ -165,6 +165,7 @@ built"
 # bats test_tags=vm
 @test "cache: a registry that serves other bytes for a layer: a digest error in one line" {
 	echo "lie $$ $RANDOM" > a/ctx/one	# layers of this test alone
+	echo "lie $$ $RANDOM" > a/ctx/two
 	on a build -q --cache-to "type=registry,ref=$REG/cache:lie" a/ctx >/dev/null
 	m=$(skopeo inspect --raw --tls-verify=false "docker://$REG/cache:lie")
 	for l in $(jq -r '.layers[].digest' <<<"$m"); do

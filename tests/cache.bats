@@ -11,18 +11,21 @@ setup_file() {
 	export REGS="$BATS_FILE_TMPDIR/regs"
 	mkdir -p "$REGS"
 	PORT=$(reg_start "$REGS/plain")
-	export REG="127.0.0.1:$PORT"
+	APORT=$(reg_start "$REGS/auth" alice s3cret)
+	export REG="127.0.0.1:$PORT" AREG="127.0.0.1:$APORT"
 	reg_push "$(busybox_layout)" "$REG/busybox:latest"
 }
 
 teardown_file() {
 	reg_stop "$REGS/plain"
+	reg_stop "$REGS/auth"
 }
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"
 	export HYPR_PROGRESS=plain
-	unset HYPR_ROOT
+	export DOCKER_CONFIG="$BATS_TEST_TMPDIR/docker"
+	unset HYPR_ROOT REGISTRY_AUTH_FILE XDG_RUNTIME_DIR
 	# the context on machine A
 	mkdir -p a/ctx
 	cat > a/ctx/Dockerfile <<DF
@@ -269,4 +272,29 @@ application/vnd.hypr.cache.index.v1+json
 	# a steps stream cut short exports nothing
 	head -n 3 steps | hypr-fetch cache-export --to "type=local,dest=$PWD/cut" && false
 	[ ! -e cut/index.json ]
+}
+
+@test "cache: an htpasswd registry: refused without hypr login (a warning on import), then out and in" {
+	mkdir -p c
+	printf 'FROM %s/busybox:latest\nCOPY f /f\nENV A=1\n' "$REG" > c/Dockerfile
+	echo "auth $$" > c/f
+	run --separate-stderr on a build -q --cache-to "type=registry,ref=$AREG/cache:a" c
+	[ "$status" -eq 4 ]
+	[[ $stderr == *"unauthorized"*"(hypr login $AREG)"* ]]
+	hypr login -u alice --password-stdin "$AREG" <<<"s3cret" >/dev/null
+	run --separate-stderr -0 on a build -q --cache-to "type=registry,ref=$AREG/cache:a" c
+	id=$output
+	# no VM in this build: B's store is empty, its context elsewhere
+	mkdir -p b/x && cp -a c b/x/c
+	run --separate-stderr -0 on b build --keep b/k --cache-from "type=registry,ref=$AREG/cache:a" b/x/c
+	assert_equal "$(cat b/k/id)" "$id"
+	assert_equal "$(grep -c ' CACHED$' <<<"$stderr")" 2
+	[[ $stderr == *"--cache-from: 1 layer(s) fetched"* ]]
+	hypr logout "$AREG" >/dev/null
+	run --separate-stderr -0 on b build -q --no-cache --cache-from "type=registry,ref=$AREG/cache:a" b/x/c
+	assert_output "$id"
+	run --separate-stderr -0 env HYPR_ROOT="$BATS_TEST_TMPDIR/c/root" hypr build --iidfile iid \
+		--cache-from "type=registry,ref=$AREG/cache:a" b/x/c
+	[[ $stderr == *"--cache-from type=registry,ref=$AREG/cache:a: not imported"*"unauthorized"* ]]
+	assert_equal "$(cat iid)" "$id"
 }

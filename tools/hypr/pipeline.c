@@ -219,6 +219,8 @@ print_pipeline(const struct build_opts *o, struct argv cmds[NSTAGES])
 	for (size_t i = 0; i < o->cache_to.n; i++) {
 		fputs("hypr-fetch cache-export --to ", stdout);
 		shquote(stdout, o->cache_to.v[i]);
+		if (o->quiet)
+			fputs(" -q", stdout);
 		fputs(" < ", stdout);
 		shquote(stdout, o->cache_steps);
 		fputc('\n', stdout);
@@ -253,7 +255,8 @@ static int
 export_cache(const struct build_opts *o)
 {
 	for (size_t i = 0; i < o->cache_to.n; i++) {
-		char *args[] = { "hypr-fetch", "cache-export", "--to", o->cache_to.v[i], NULL };
+		char *args[] = { "hypr-fetch", "cache-export", "--to", o->cache_to.v[i],
+			o->quiet ? "-q" : NULL, NULL };
 		int status, code;
 		pid_t pid = fork();
 
@@ -268,20 +271,14 @@ export_cache(const struct build_opts *o)
 				_exit(HYPR_EXIT_SYSTEM);
 			}
 			unsetenv("HYPR_EVENTS_FD");
-			if (o->quiet && dup2(open("/dev/null", O_WRONLY | O_CLOEXEC), 2) < 0)
-				_exit(HYPR_EXIT_SYSTEM);
 			exec_prog("hypr-fetch", args);
 		}
 		while (waitpid(pid, &status, 0) < 0)
 			if (errno != EINTR)
 				hypr_die_errno("build: waitpid");
 		code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		if (code != 0) {
-			if (o->quiet)
-				fprintf(stderr, "hypr: build: --cache-to %s: the export failed\n",
-				    o->cache_to.v[i]);
+		if (code != 0)	/* hypr-fetch said why, in one line */
 			return code;
-		}
 	}
 	return 0;
 }

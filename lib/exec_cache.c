@@ -4,9 +4,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cache.h"
 #include "cacheio.h"
+#include "image.h"
 #include "plan.h"
 
 /* The key: sha256 over a canonical JSON (sorted keys, compact) of the
@@ -94,9 +96,11 @@ static void
 import_put(struct ctx *c, json_t *en, const struct hypr_layer *l)
 {
 	struct hypr_err ignore = { 0 };
+	char now[40];
 
+	hypr_image_time((int64_t)time(NULL), now, sizeof(now));
 	hypr_cache_put(&c->root, hypr_json_str(en, "key"), hypr_json_str(en, "op"),
-	    hypr_json_str(en, "created_by"), l, "", &ignore);
+	    hypr_json_str(en, "created_by"), l, now, &ignore);
 }
 
 /* A hit in an imported index. Only plain tar layers (digest = diff_id):

@@ -88,7 +88,7 @@ vm_snap_eligible(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *a
 		return 0;
 	/* what differs between VMs of one shape must not be in the saved
 	 * guest: caches, shares and the network are each build's own */
-	if (o->ncaches || o->nshares || o->net || o->nfwds || (o->guestfwds && o->guestfwds[0]))
+	if (o->ncaches || o->nshares || o->nfwds || (o->guestfwds && o->guestfwds[0]))
 		return 0;
 	if (o->base && (stat(o->base, &st) < 0 || (uint64_t)st.st_size > PLACEHOLDER))
 		return 0;

@@ -537,7 +537,7 @@ ls: /var/cache: No such file or directory"
 
 # bats test_tags=vm
 @test "vm snapshot: another kernel, QEMU, RAM size or device never uses it (a new one is saved)" {
-	export HYPR_SNAPSHOT_DIR="$BATS_TEST_TMPDIR/snaps"
+	export HYPR_SNAPSHOT_DIR="$BATS_TEST_TMPDIR/snaps" HYPR_SNAPSHOT_KEEP=3
 	run --separate-stderr -0 vm -T sh true
 	[[ $stderr == *"snapshot saved"* ]]
 	run --separate-stderr -0 vm -T sh true

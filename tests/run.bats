@@ -279,27 +279,41 @@ run"
 	run -0 hypr rm victim
 }
 
-@test "run: bad options are usage errors, unknown images and containers bad input" {
-	run -2 hypr run
+@test "run: bad options and unknown images exit 125 as docker run's; unknown containers are bad input" {
+	run -125 hypr run
 	assert_output "hypr: run: an IMAGE is needed (see hypr run --help)"
-	run -2 hypr run -p 99999:80 hello
+	run -125 hypr run -p 99999:80 hello
 	assert_output "hypr: -p 99999:80: bad port '99999'"
-	run -2 hypr run -p 1.2.3:80:80 hello
+	run -125 hypr run -p 1.2.3:80:80 hello
 	assert_output "hypr: -p 1.2.3:80:80: 1.2.3 is not an IPv4 address"
-	run -2 hypr run -v data:/data hello
+	run -125 hypr run -v data:/data hello
 	assert_output "hypr: -v data:/data: named volumes are not supported (the host directory must be an absolute path)"
-	run -2 hypr run --network host hello
+	run -125 hypr run --network host hello
 	assert_output "hypr: run: --network host: none or default (QEMU user networking)"
-	run -2 hypr run --restart sometimes hello
-	run -2 hypr run --name 'bad name' hello
-	run -3 hypr run no-such-image
+	run -125 hypr run --restart sometimes hello
+	run -125 hypr run --name 'bad name' hello
+	run -125 hypr run no-such-image
 	assert_output "hypr: No such image: no-such-image"
+	run -125 hypr run --bogus hello
+	run -125 hypr container run
 	run -3 hypr logs nothing-here
 	assert_output "hypr: No such container: nothing-here"
 	run -3 hypr stop nothing-here
 	run -3 hypr rm nothing-here
 	run -0 hypr run --help
 	assert_output --partial "usage: hypr run [OPTIONS] IMAGE [COMMAND [ARG...]]"
+}
+
+@test "run: a VM that cannot boot is hypr's failure: 125, attached or -d; the container says why" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	printf 'FROM busybox\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
+	hypr build -q -t norun "$BATS_TEST_TMPDIR" >/dev/null	# no RUN: no VM
+	HYPR_KERNEL=/nonexistent run -125 hypr run --rm norun
+	assert_output "hypr: HYPR_KERNEL=/nonexistent: No such file or directory"
+	HYPR_KERNEL=/nonexistent run -125 hypr run -d --name nokernel norun
+	assert_output "hypr: HYPR_KERNEL=/nonexistent: No such file or directory"
+	run -0 hypr inspect -f '{{.state.error}}' nokernel
+	assert_output "HYPR_KERNEL=/nonexistent: No such file or directory"
 }
 
 # fake_ctr NAME: an exited container's directory, made by hand (no VM)

@@ -8,6 +8,9 @@
 #include "cas.h"
 #include "container.h"
 
+/* hypr run's status when hypr, not the process, failed (docker run's). */
+#define HYPR_EXIT_RUN 125
+
 /* A new container from a spec: what `hypr run` was told, as JSON (the
  * flags' values: "image", "command", "entrypoint", "env", "env_files",
  * "user", "workdir", "hostname", "tty", "interactive", "rm", "network",

@@ -169,7 +169,7 @@ parse_run(int argc, char **argv, int *cmd_at)
 				    "(hypr build, hypr pull + hypr build)", optarg);
 			break;
 		case 'H': run_usage(stdout, 0); break;
-		default: run_usage(stderr, HYPR_EXIT_USAGE);
+		default: run_usage(stderr, hypr_die_status ? hypr_die_status : HYPR_EXIT_USAGE);
 		}
 	}
 	if (json_object_size(health))
@@ -715,8 +715,12 @@ cmd_run(int argc, char **argv)
 	struct hypr_err e = { 0 };
 	struct hypr_ctr c;
 	int at, sqfd, lockfd, detach, rc;
-	json_t *spec = parse_run(argc, argv, &at);
+	json_t *spec;
 
+	/* as docker run: 125 when hypr fails (a bad option, no such image, a
+	 * VM that does not boot), 126/127 when the command cannot run */
+	hypr_die_status = HYPR_EXIT_RUN;
+	spec = parse_run(argc, argv, &at);
 	detach = json_is_true(json_object_get(spec, "detach"));
 	if (hypr_root_open(&root, NULL, &e) < 0)
 		hypr_die_err(&e);
@@ -726,5 +730,7 @@ cmd_run(int argc, char **argv)
 	hypr_ctr_free(&c);
 	if (detach && rc == 0)
 		return hypr_close_stdout();
+	if (detach && rc == HYPR_EXIT_SYSTEM)
+		rc = HYPR_EXIT_RUN;	/* its VM failed, not the process */
 	return rc;
 }

@@ -316,6 +316,38 @@ run"
 	assert_output "HYPR_KERNEL=/nonexistent: No such file or directory"
 }
 
+@test "run: system df counts containers; rmi and image prune keep a stopped one's image; system prune takes both" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	printf 'FROM busybox\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
+	hypr build -q -t kept "$BATS_TEST_TMPDIR" >/dev/null	# no RUN: no VM
+	id=$(hypr images -q kept)
+	# a container that never ran is still a container (docker's Created/Exited)
+	HYPR_KERNEL=/nonexistent run -125 hypr run -d --name stopped kept
+	cid=$(hypr ps -aq --no-trunc)
+	run -0 hypr system df
+	assert_line --regexp '^Containers +1 +0 +[0-9.]+kB +[0-9.]+kB \(100%\)$'
+	run -0 hypr system df -v
+	assert_line --regexp "^${cid:0:12} +kept +[0-9.]+kB +exited +stopped\$"
+	run -3 hypr rmi kept
+	assert_output "hypr-store: conflict: unable to remove repository reference \"kept\" (must force) - container ${cid:0:12} is using its referenced image $id"
+	run -3 hypr rmi "$id"
+	assert_output "hypr-store: conflict: unable to delete $id (must be forced) - image is being used by stopped container ${cid:0:12}"
+	run -0 hypr image prune -af
+	refute_output --partial "$id"
+	# system prune: the stopped container first, then the image it held
+	run -0 hypr system prune -af
+	assert_output --partial "Deleted Containers:
+$cid
+
+Deleted Images:
+untagged: kept:latest
+deleted: sha256:"
+	run -0 hypr ps -aq
+	assert_output ""
+	run -0 hypr system df
+	assert_line --regexp '^Containers +0 +0 +0B +0B \(0%\)$'
+}
+
 # fake_ctr NAME: an exited container's directory, made by hand (no VM)
 fake_ctr() {
 	local id d
@@ -370,6 +402,12 @@ fmt-a     EXITED'
 	refute_output --partial "$id"
 	run -0 hypr images -q inuse
 	assert_output "$id"
+	# system prune leaves a running container (and the tagged images the
+	# tests after this one use)
+	run -0 hypr system prune -f
+	refute_output --partial "Deleted Containers:"
+	run -0 hypr system df
+	assert_line --regexp '^Containers +1 +1 '
 	run -0 hypr rm -f user
 	run -0 hypr image prune --all --force
 	assert_output --partial "deleted: sha256:$id"

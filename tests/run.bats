@@ -236,6 +236,32 @@ healthy"
 }
 
 # bats test_tags=vm
+@test "run: -v FILE:PATH shares one file (its siblings stay out); --mount type=bind as docker's" {
+	images
+	mkdir -p "$BATS_TEST_TMPDIR/etc" "$BATS_TEST_TMPDIR/dir"
+	echo greeting > "$BATS_TEST_TMPDIR/etc/app.conf"
+	echo secret > "$BATS_TEST_TMPDIR/etc/sibling"
+	echo in-dir > "$BATS_TEST_TMPDIR/dir/in.txt"
+	run -0 hypr run --rm -v "$BATS_TEST_TMPDIR/etc/app.conf:/etc/app.conf" hello \
+		sh -c 'cat /etc/app.conf; ls /etc/sibling 2>&1; echo changed > /etc/app.conf'
+	assert_output "greeting
+ls: /etc/sibling: No such file or directory"
+	run -0 cat "$BATS_TEST_TMPDIR/etc/app.conf"
+	assert_output "changed"
+	run -1 hypr run --rm -v "$BATS_TEST_TMPDIR/etc/app.conf:/app.conf:ro" hello \
+		sh -c 'cat /app.conf; echo x > /app.conf'
+	assert_output --partial "changed"
+	assert_output --partial "Read-only file system"
+	run -0 hypr run --rm --mount "type=bind,source=$BATS_TEST_TMPDIR/dir,target=/data" \
+		--mount "type=bind,src=$BATS_TEST_TMPDIR/etc/app.conf,dst=/c,readonly" hello \
+		sh -c 'cat /data/in.txt /c; echo out > /data/out.txt'
+	assert_output "in-dir
+changed"
+	run -0 cat "$BATS_TEST_TMPDIR/dir/out.txt"
+	assert_output "out"
+}
+
+# bats test_tags=vm
 @test "run: -it gives a terminal: its size, TERM, ^C to the process, the exit status" {
 	images
 	requires script
@@ -295,6 +321,14 @@ run"
 	run -125 hypr run no-such-image
 	assert_output "hypr: No such image: no-such-image"
 	run -125 hypr run --bogus hello
+	run -125 hypr run --mount type=volume,source=data,target=/data hello
+	assert_output "hypr: --mount type=volume,source=data,target=/data: type=volume is not supported (type=bind only)"
+	run -125 hypr run --mount type=bind,source=/no/such/dir,target=/data hello
+	assert_output "hypr: --mount type=bind,source=/no/such/dir,target=/data: bind source path does not exist: /no/such/dir"
+	run -125 hypr run --mount type=bind,source=/tmp,target=/data,bogus=1 hello
+	assert_output "hypr: --mount type=bind,source=/tmp,target=/data,bogus=1: unknown key 'bogus'"
+	run -125 hypr run -v /dev/null:/x hello
+	assert_output "hypr: -v /dev/null:/x: not a directory or a regular file (9p shares them)"
 	run -125 hypr container run
 	run -3 hypr logs nothing-here
 	assert_output "hypr: No such container: nothing-here"

@@ -43,7 +43,8 @@ run_usage(FILE *f, int code)
 	    "  -P, --publish-all          forward every exposed port to a free host port\n"
 	    "      --network none|default no network device (default without -p), or\n"
 	    "                             QEMU user networking\n"
-	    "  -v, --volume HOSTDIR:DIR[:ro]  share a host directory (9p)\n"
+	    "  -v, --volume HOSTPATH:PATH[:ro]  share a host directory or file (9p)\n"
+	    "      --mount type=bind,source=HOSTPATH,target=PATH[,readonly]\n"
 	    "  -m, --memory SIZE          guest memory (default 2g)\n"
 	    "      --cpus N               vCPUs\n"
 	    "  -h, --hostname NAME        the guest's hostname\n"
@@ -77,7 +78,7 @@ parse_run(int argc, char **argv, int *cmd_at)
 {
 	enum { O_RM = 256, O_NAME, O_ENVFILE, O_ENTRY, O_NET, O_CPUS, O_INIT,
 		O_HCMD, O_HINT, O_HTO, O_HSP, O_HRET, O_NOHC, O_RESTART, O_STOPSIG,
-		O_STOPTO, O_ADDHOST, O_PLATFORM, O_PULL };
+		O_STOPTO, O_ADDHOST, O_PLATFORM, O_PULL, O_MOUNT };
 	static const struct option lo[] = {
 		{ "detach", no_argument, NULL, 'd' },
 		{ "rm", no_argument, NULL, O_RM },
@@ -94,6 +95,7 @@ parse_run(int argc, char **argv, int *cmd_at)
 		{ "network", required_argument, NULL, O_NET },
 		{ "net", required_argument, NULL, O_NET },
 		{ "volume", required_argument, NULL, 'v' },
+		{ "mount", required_argument, NULL, O_MOUNT },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "hostname", required_argument, NULL, 'h' },
@@ -138,6 +140,7 @@ parse_run(int argc, char **argv, int *cmd_at)
 		case 'P': json_object_set_new(spec, "publish_all", json_true()); break;
 		case O_NET: json_object_set_new(spec, "network", json_string(optarg)); break;
 		case 'v': spec_push(spec, "volumes", optarg); break;
+		case O_MOUNT: spec_push(spec, "mounts", optarg); break;
 		case 'm': json_object_set_new(spec, "memory", json_string(optarg)); break;
 		case O_CPUS: json_object_set_new(spec, "cpus", json_string(optarg)); break;
 		case 'h': json_object_set_new(spec, "hostname", json_string(optarg)); break;
@@ -399,15 +402,55 @@ publish(json_t *ports, const char *spec)
 	}
 }
 
-/* -v HOSTDIR:DIR[:ro|rw] */
+/* A share: the host's src at guest; a missing src is made a directory
+ * (docker -v) or refused (--mount). A file is shared as its directory with
+ * the file alone bound onto guest ("file"). */
 static void
-volume(json_t *vols, const char *spec)
+share(json_t *vols, const char *what, const char *src, const char *guest, int ro, int make)
 {
-	char buf[PATH_MAX * 2 + 8], *guest, *opt, real[PATH_MAX];
-	int ro = 0;
+	char real[PATH_MAX];
 	struct stat st;
 	struct hypr_err e = { 0 };
 
+	if (src[0] != '/')
+		hypr_die(HYPR_EXIT_USAGE, "%s: named volumes are not supported (the host "
+		    "directory must be an absolute path)", what);
+	if (guest[0] != '/')
+		hypr_die(HYPR_EXIT_USAGE, "%s: the guest path must be absolute", what);
+	if (!strcmp(guest, "/"))
+		hypr_die(HYPR_EXIT_USAGE, "%s: cannot mount over the root", what);
+	if (stat(src, &st) < 0) {
+		if (!make)
+			hypr_die(HYPR_EXIT_USAGE, "%s: bind source path does not exist: %s", what, src);
+		/* as docker -v: a missing host directory is made */
+		if (errno != ENOENT || hypr_mkdir_p(src, 0755, &e) < 0)
+			hypr_die(HYPR_EXIT_USAGE, "%s: %s", what, e.msg[0] ? e.msg : strerror(errno));
+		if (stat(src, &st) < 0)
+			hypr_die_errno("%s", what);
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		hypr_die(HYPR_EXIT_USAGE, "%s: not a directory or a regular file (9p shares them)", what);
+	if (!realpath(src, real))
+		hypr_die(HYPR_EXIT_USAGE, "%s: %s", what, strerror(errno));
+	if (S_ISDIR(st.st_mode)) {
+		json_array_append_new(vols, json_pack("{s:s,s:s,s:b}", "source", real, "target", guest,
+		    "ro", ro));
+	} else {
+		char *slash = strrchr(real, '/');
+		*slash = 0;
+		json_array_append_new(vols, json_pack("{s:s,s:s,s:s,s:b}", "source",
+		    real[0] ? real : "/", "file", slash + 1, "target", guest, "ro", ro));
+	}
+}
+
+/* -v HOSTPATH:DIR[:ro|rw] */
+static void
+volume(json_t *vols, const char *spec)
+{
+	char buf[PATH_MAX * 2 + 8], *guest, *opt, what[PATH_MAX * 2 + 16];
+	int ro = 0;
+
+	snprintf(what, sizeof what, "-v %s", spec);
 	if (snprintf(buf, sizeof buf, "%s", spec) >= (int)sizeof buf)
 		hypr_die(HYPR_EXIT_USAGE, "-v %s: too long", spec);
 	if (!(guest = strchr(buf, ':')))
@@ -421,24 +464,48 @@ volume(json_t *vols, const char *spec)
 			else if (strcmp(o, "rw") && strcmp(o, "z") && strcmp(o, "Z"))
 				hypr_die(HYPR_EXIT_USAGE, "-v %s: option %s: ro or rw", spec, o);
 	}
-	if (buf[0] != '/')
-		hypr_die(HYPR_EXIT_USAGE, "-v %s: named volumes are not supported (the host "
-		    "directory must be an absolute path)", spec);
-	if (guest[0] != '/')
-		hypr_die(HYPR_EXIT_USAGE, "-v %s: the guest path must be absolute", spec);
-	if (!strcmp(guest, "/"))
-		hypr_die(HYPR_EXIT_USAGE, "-v %s: cannot mount over the root", spec);
-	if (stat(buf, &st) < 0) {
-		/* as docker -v: a missing host directory is made */
-		if (errno != ENOENT || hypr_mkdir_p(buf, 0755, &e) < 0)
-			hypr_die(HYPR_EXIT_USAGE, "-v %s: %s", spec, e.msg[0] ? e.msg : strerror(errno));
-	} else if (!S_ISDIR(st.st_mode)) {
-		hypr_die(HYPR_EXIT_USAGE, "-v %s: not a directory (hypr shares directories, over 9p)", spec);
+	share(vols, what, buf, guest, ro, 1);
+}
+
+/* --mount type=bind,source=PATH,target=DIR[,readonly]: docker's keys
+ * (src, dst, destination, ro, readonly=true|false); the source must exist. */
+static void
+mount_opt(json_t *vols, const char *spec)
+{
+	char buf[PATH_MAX * 2 + 64], what[PATH_MAX * 2 + 80];
+	const char *type = NULL, *src = NULL, *dst = NULL;
+	int ro = 0;
+
+	snprintf(what, sizeof what, "--mount %s", spec);
+	if (snprintf(buf, sizeof buf, "%s", spec) >= (int)sizeof buf)
+		hypr_die(HYPR_EXIT_USAGE, "--mount %s: too long", spec);
+	for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '=');
+		const char *v = eq ? eq + 1 : NULL;
+		if (eq)
+			*eq = 0;
+		if (!strcmp(kv, "type") && v)
+			type = v;
+		else if ((!strcmp(kv, "source") || !strcmp(kv, "src")) && v)
+			src = v;
+		else if ((!strcmp(kv, "target") || !strcmp(kv, "destination") || !strcmp(kv, "dst")) && v)
+			dst = v;
+		else if (!strcmp(kv, "readonly") || !strcmp(kv, "ro")) {
+			if (!v || !strcmp(v, "true") || !strcmp(v, "1"))
+				ro = 1;
+			else if (strcmp(v, "false") && strcmp(v, "0"))
+				hypr_die(HYPR_EXIT_USAGE, "--mount %s: %s=%s: true or false", spec, kv, v);
+		} else if (!strcmp(kv, "consistency") || !strcmp(kv, "bind-propagation"))
+			;	/* nothing to choose over 9p */
+		else
+			hypr_die(HYPR_EXIT_USAGE, "--mount %s: unknown key '%s'", spec, kv);
 	}
-	if (!realpath(buf, real))
-		hypr_die(HYPR_EXIT_USAGE, "-v %s: %s", spec, strerror(errno));
-	json_array_append_new(vols, json_pack("{s:s,s:s,s:b}", "source", real, "target", guest,
-	    "ro", ro));
+	if (!type || strcmp(type, "bind"))
+		hypr_die(HYPR_EXIT_USAGE, "--mount %s: type=%s is not supported (type=bind only)", spec,
+		    type ? type : "volume");
+	if (!src || !dst)
+		hypr_die(HYPR_EXIT_USAGE, "--mount %s: want type=bind,source=PATH,target=PATH", spec);
+	share(vols, what, src, dst, ro, 0);
 }
 
 static json_t *
@@ -545,6 +612,8 @@ ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c, int *
 	}
 	json_array_foreach(json_object_get(spec, "volumes"), i, v)
 		volume(vols, json_string_value(v));
+	json_array_foreach(json_object_get(spec, "mounts"), i, v)
+		mount_opt(vols, json_string_value(v));
 	if (json_array_size(vols) > 32)
 		hypr_die(HYPR_EXIT_USAGE, "run: at most 32 volumes");
 	json_array_foreach(json_object_get(spec, "add_hosts"), i, v) {

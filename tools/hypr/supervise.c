@@ -276,7 +276,7 @@ start_proc(struct sup *s, uint32_t id, json_t *argv, json_t *env, const char *us
 	struct hypr_vm_run r = { 0 };
 	struct hypr_vm_proc p = { .tty = tty, .stdin_open = in, .rows = rows, .cols = cols };
 	struct hypr_vm_mount mnt[HYPR_VM_MAX_SHARES];
-	char tags[HYPR_VM_MAX_SHARES][16];
+	char tags[HYPR_VM_MAX_SHARES][16 + 256];
 	char **av = strv(argv), **ev = strv(env), **hv = strv(json_object_get(s->cfg, "hosts"));
 	json_t *vols = json_object_get(s->cfg, "volumes"), *v;
 	size_t i;
@@ -293,7 +293,9 @@ start_proc(struct sup *s, uint32_t id, json_t *argv, json_t *env, const char *us
 		json_array_foreach(vols, i, v) {
 			if (i >= HYPR_VM_MAX_SHARES)
 				break;
-			snprintf(tags[i], sizeof tags[i], "hyprv%zu", i);
+			/* a file: TAG/NAME, its directory shared (hypr-guest(7)) */
+			snprintf(tags[i], sizeof tags[i], "hyprv%zu%s%.255s", i,
+			    jstr(v, "file") ? "/" : "", jstr(v, "file") ? jstr(v, "file") : "");
 			mnt[i] = (struct hypr_vm_mount){ .type = 'p', .target = jstr(v, "target"),
 			    .source = tags[i], .ro = json_is_true(json_object_get(v, "ro")),
 			    .mode = -1, .uid = -1, .gid = -1 };

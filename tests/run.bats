@@ -382,6 +382,54 @@ deleted: sha256:"
 	assert_line --regexp '^Containers +0 +0 +0B +0B \(0%\)$'
 }
 
+# bats test_tags=vm
+@test "run: create, start -a (its status), start again from the image as built, restart, start of a running one" {
+	images
+	run -0 hypr create --name made -e X=1 hello sh -c 'cat /state 2>/dev/null; echo run $X > /state; cat /state; exit 3'
+	id=$output
+	[ ${#id} -eq 64 ]
+	run -0 hypr ps -a --filter name=made --format '{{.Status}}'
+	assert_output "Created"
+	run -3 hypr start -a made
+	assert_output "run 1"
+	# detached: the name, then it runs (a fresh writable layer: no /state)
+	run -0 hypr start made
+	assert_output "made"
+	wait_until 30 status_is made 'Exited (3)*'
+	run -0 hypr logs made
+	assert_output "run 1
+run 1"
+	run -0 hypr run -d --name srv hello sleep 100
+	t0=$(hypr inspect -f '{{.state.started_at}}' srv)
+	run -0 hypr start srv	# running: nothing to do
+	assert_output "srv"
+	[ "$(hypr inspect -f '{{.state.started_at}}' srv)" = "$t0" ]
+	run -0 hypr restart -t 1 srv
+	assert_output "srv"
+	status_is srv 'Up *'
+	[ "$(hypr inspect -f '{{.state.started_at}}' srv)" != "$t0" ]
+	run -0 hypr container restart -t 0 srv
+	run -3 hypr start nothing-here
+	assert_output "hypr: No such container: nothing-here"
+}
+
+@test "run: create and start without a VM: usage, 125 for create, a start that cannot boot" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	printf 'FROM busybox\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
+	hypr build -q -t norun "$BATS_TEST_TMPDIR" >/dev/null	# no RUN: no VM
+	run -2 hypr start
+	assert_output "hypr: start: at least one CONTAINER"
+	run -2 hypr restart
+	run -125 hypr create no-such-image
+	run -125 hypr create -d norun
+	run -0 hypr create --name idle norun
+	run -0 hypr ps -a --format '{{.Names}} {{.Status}}'
+	assert_output "idle Created"
+	HYPR_KERNEL=/nonexistent run -4 hypr start idle
+	assert_line "hypr: HYPR_KERNEL=/nonexistent: No such file or directory"
+	run -0 hypr rm idle
+}
+
 # fake_ctr NAME: an exited container's directory, made by hand (no VM)
 fake_ctr() {
 	local id d

@@ -31,6 +31,9 @@ int ctr_start(const struct hypr_root *root, struct hypr_ctr *c, int sqfd, int lo
     int fg, int quiet);
 
 int cmd_run(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_restart(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
@@ -58,6 +61,8 @@ int ctr_signal(const char *s);
 /* Stop a container (as hypr stop): its stop signal, then SIGKILL after
  * timeout seconds (< 0: its own). 0 once it is down; -1 with e. */
 int ctr_stop(struct hypr_ctr *c, int timeout, struct hypr_err *e);
+/* Whether ip:port (udp or tcp) can be bound (runopts.c). */
+int ctr_port_free(int udp, const char *ip, unsigned port);
 /* Whether the status wants another start ("on-failure", "always", ...). */
 int ctr_should_restart(json_t *restart, int status, int count);
 

@@ -1194,6 +1194,12 @@ cmd_container(int argc, char **argv)
 		return cmd_ps(argc - 1, argv + 1);
 	if (!strcmp(sub, "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(sub, "create"))
+		return cmd_create(argc - 1, argv + 1);
+	if (!strcmp(sub, "start"))
+		return cmd_start(argc - 1, argv + 1);
+	if (!strcmp(sub, "restart"))
+		return cmd_restart(argc - 1, argv + 1);
 	if (!strcmp(sub, "logs"))
 		return cmd_logs(argc - 1, argv + 1);
 	if (!strcmp(sub, "stop"))
@@ -1210,8 +1216,8 @@ cmd_container(int argc, char **argv)
 		return port(argc - 1, argv + 1);
 	if (!strcmp(sub, "prune"))
 		return prune(argc - 1, argv + 1);
-	hypr_die(HYPR_EXIT_USAGE, "container: unknown command '%s' (ls, run, logs, stop, kill, rm, "
-	    "exec, inspect, port, prune)", sub);
+	hypr_die(HYPR_EXIT_USAGE, "container: unknown command '%s' (ls, run, create, start, restart, "
+	    "logs, stop, kill, rm, exec, inspect, port, prune)", sub);
 }
 
 /* ---- __proxy HOST PORT: QEMU's guestfwd command for a compose service:

@@ -75,6 +75,7 @@ usage(FILE *f, int code)
 	    "  ps [-a]                     list containers\n"
 	    "  logs [-f] CONTAINER         a container's output\n"
 	    "  stop|kill|rm CONTAINER...   stop (stop signal, then SIGKILL), signal, remove\n"
+	    "  create|start|restart ...    make a container; start a stopped one; stop, start\n"
 	    "  exec [-it] CONTAINER CMD    run a command in a running container\n"
 	    "  container ls|inspect|port|prune ...\n"
 	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|config [SERVICE...]\n"
@@ -138,6 +139,12 @@ main(int argc, char *argv[])
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ps"))
 		return cmd_ps(argc - 1, argv + 1);
+	if (!strcmp(cmd, "create"))
+		return cmd_create(argc - 1, argv + 1);
+	if (!strcmp(cmd, "start"))
+		return cmd_start(argc - 1, argv + 1);
+	if (!strcmp(cmd, "restart"))
+		return cmd_restart(argc - 1, argv + 1);
 	if (!strcmp(cmd, "logs"))
 		return cmd_logs(argc - 1, argv + 1);
 	if (!strcmp(cmd, "stop"))

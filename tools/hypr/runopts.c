@@ -276,6 +276,12 @@ port_free(int udp, const char *ip, unsigned port)
 	return ok;
 }
 
+int
+ctr_port_free(int udp, const char *ip, unsigned port)
+{
+	return port_free(udp, ip, port);
+}
+
 /* A free port on ip, as the kernel picks one. */
 static unsigned
 port_pick(int udp, const char *ip)
@@ -802,4 +808,30 @@ cmd_run(int argc, char **argv)
 	if (detach && rc == HYPR_EXIT_SYSTEM)
 		rc = HYPR_EXIT_RUN;	/* its VM failed, not the process */
 	return rc;
+}
+
+/* docker create: the container made (its state "created"), not started;
+ * hypr start runs it. Prints its ID. Errors exit 125, as hypr run's. */
+int
+cmd_create(int argc, char **argv)
+{
+	struct hypr_root root;
+	struct hypr_err e = { 0 };
+	struct hypr_ctr c;
+	int at, sqfd, lockfd;
+	json_t *spec;
+
+	hypr_die_status = HYPR_EXIT_RUN;
+	spec = parse_run(argc, argv, &at);
+	if (json_is_true(json_object_get(spec, "detach")))
+		hypr_die(HYPR_EXIT_USAGE, "create: -d is hypr run's (hypr start detaches)");
+	if (hypr_root_open(&root, NULL, &e) < 0)
+		hypr_die_err(&e);
+	ctr_create(&root, spec, &c, &sqfd, &lockfd);
+	json_decref(spec);
+	printf("%s\n", c.id);
+	close(lockfd);
+	close(sqfd);
+	hypr_ctr_free(&c);
+	return hypr_close_stdout();
 }

@@ -312,8 +312,6 @@ run"
 	assert_output "hypr: -p 99999:80: bad port '99999'"
 	run -125 hypr run -p 1.2.3:80:80 hello
 	assert_output "hypr: -p 1.2.3:80:80: 1.2.3 is not an IPv4 address"
-	run -125 hypr run -v data:/data hello
-	assert_output "hypr: -v data:/data: named volumes are not supported (the host directory must be an absolute path)"
 	run -125 hypr run --network host hello
 	assert_output "hypr: run: --network host: none or default (QEMU user networking)"
 	run -125 hypr run --restart sometimes hello
@@ -321,8 +319,11 @@ run"
 	run -125 hypr run no-such-image
 	assert_output "hypr: No such image: no-such-image"
 	run -125 hypr run --bogus hello
-	run -125 hypr run --mount type=volume,source=data,target=/data hello
-	assert_output "hypr: --mount type=volume,source=data,target=/data: type=volume is not supported (type=bind only)"
+	run -125 hypr run --mount type=tmpfs,target=/data hello
+	assert_output "hypr: --mount type=tmpfs,target=/data: type=tmpfs is not supported (bind or volume)"
+	run -125 hypr run -v data:/data no-such-image
+	run -0 hypr volume ls -q	# made once the image is found only
+	assert_output ""
 	run -125 hypr run --mount type=bind,source=/no/such/dir,target=/data hello
 	assert_output "hypr: --mount type=bind,source=/no/such/dir,target=/data: bind source path does not exist: /no/such/dir"
 	run -125 hypr run --mount type=bind,source=/tmp,target=/data,bogus=1 hello
@@ -428,6 +429,72 @@ run 1"
 	HYPR_KERNEL=/nonexistent run -4 hypr start idle
 	assert_line "hypr: HYPR_KERNEL=/nonexistent: No such file or directory"
 	run -0 hypr rm idle
+}
+
+@test "run: volume create, ls, inspect, rm and prune; a volume a container names is in use (no VM)" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	printf 'FROM busybox\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
+	hypr build -q -t norun "$BATS_TEST_TMPDIR" >/dev/null	# no RUN: no VM
+	run -0 hypr volume create -l tier=db data
+	assert_output "data"
+	run -0 hypr volume inspect data
+	[ "$(jq -r '.[0] | "\(.Name) \(.Driver) \(.Labels.tier) \(.Scope)"' <<<"$output")" = "data local db local" ]
+	[ -d "$(jq -r '.[0].Mountpoint' <<<"$output")" ]
+	# hypr create makes a missing one, as docker run -v NAME:PATH does
+	run -0 hypr create --name holder -v data:/data -v made:/m --mount type=volume,src=other,dst=/o norun
+	run -0 hypr volume ls
+	assert_output "DRIVER    VOLUME NAME
+local     data
+local     made
+local     other"
+	run -3 hypr volume rm data
+	assert_output --regexp '^hypr: remove data: volume is in use - \[[0-9a-f]{64}\]$'
+	run -0 hypr volume prune -af
+	assert_output "Total reclaimed space: 0B"
+	run -0 hypr rm holder
+	run -0 hypr volume rm data
+	assert_output "data"
+	run -0 hypr volume prune -f	# named ones stay without -a
+	run -0 hypr volume ls -q
+	assert_output "made
+other"
+	run -0 hypr volume prune -af
+	assert_output --partial "Deleted Volumes:
+made
+other"
+	run -3 hypr volume rm nosuch
+	assert_output "hypr: no such volume: nosuch"
+	run -0 hypr volume rm -f nosuch
+	run -2 hypr volume create x
+	run -125 hypr run -v 'bad name:/x' norun
+	assert_output "hypr: -v bad name:/x: \"bad name\" includes invalid characters for a local volume name, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed; a host path must be absolute"
+	run -125 hypr run -v data:relative norun
+	assert_output "hypr: -v data:relative: the guest path must be absolute"
+}
+
+# bats test_tags=vm
+@test "run: a named volume keeps its files between containers; anonymous ones go with --rm and rm -v" {
+	images
+	run -0 hypr run --rm -v keep:/data hello sh -c 'echo one >> /data/f'
+	run -0 hypr run --rm -v keep:/data hello sh -c 'echo two >> /data/f; cat /data/f'
+	assert_output "one
+two"
+	run -1 hypr run --rm -v keep:/data:ro hello sh -c 'echo x > /data/f'
+	assert_output --partial "Read-only file system"
+	run -0 hypr run --rm --mount type=volume,source=keep,target=/v,readonly hello cat /v/f
+	assert_output "one
+two"
+	# anonymous: -v PATH, and --mount type=volume without a source
+	run -0 hypr run --rm -v /anon hello sh -c 'echo a > /anon/a'
+	run -0 hypr volume ls -q
+	assert_output "keep"
+	run -0 hypr run --name anon -v /anon hello sh -c 'echo a > /anon/a'
+	run -0 hypr volume ls -q
+	assert_line --regexp '^[0-9a-f]{64}$'
+	run -0 hypr rm -v anon
+	run -0 hypr volume ls -q
+	assert_output "keep"
+	run -0 hypr volume rm keep
 }
 
 # fake_ctr NAME: an exited container's directory, made by hand (no VM)

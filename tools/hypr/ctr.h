@@ -41,6 +41,7 @@ int cmd_kill(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_container(int argc, char **argv);
+int cmd_volume(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 
 /* Shared helpers (ctrcmd.c). */

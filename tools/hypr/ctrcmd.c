@@ -28,6 +28,7 @@
 #include "strbuf.h"
 #include "template.h"
 #include "tool.h"
+#include "volume.h"
 #include "vm_proto.h"
 
 
@@ -816,15 +817,15 @@ cmd_rm(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct hypr_root root;
-	int ch, force = 0, rc = 0;
+	int ch, force = 0, vols = 0, rc = 0;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "fvh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f': force = 1; break;
-		case 'v': break;
-		case 'h': printf("usage: hypr rm [-f] CONTAINER...\n"); exit(0);
-		default: hypr_die(HYPR_EXIT_USAGE, "usage: hypr rm [-f] CONTAINER...");
+		case 'v': vols = 1; break;
+		case 'h': printf("usage: hypr rm [-fv] CONTAINER...\n"); exit(0);
+		default: hypr_die(HYPR_EXIT_USAGE, "usage: hypr rm [-fv] CONTAINER...");
 		}
 	}
 	if (optind == argc)
@@ -847,6 +848,9 @@ cmd_rm(int argc, char **argv)
 		} else if ((c.alive && ctr_stop(&c, 0, &e) < 0) ||
 		    (access(c.dir, F_OK) == 0 && hypr_ctr_remove(&c, &e) < 0)) {
 			hypr_say_err(&e);
+			rc = e.code ? e.code : HYPR_EXIT_SYSTEM;
+		} else if (vols && hypr_vol_drop_anonymous(&root, c.config, &e) < 0) {
+			hypr_say_err(&e);	/* the container went; a volume stayed */
 			rc = e.code ? e.code : HYPR_EXIT_SYSTEM;
 		} else {
 			printf("%s\n", argv[i]);

@@ -78,6 +78,8 @@ usage(FILE *f, int code)
 	    "  create|start|restart ...    make a container; start a stopped one; stop, start\n"
 	    "  exec [-it] CONTAINER CMD    run a command in a running container\n"
 	    "  container ls|inspect|port|prune ...\n"
+	    "  volume create|ls|inspect|rm|prune\n"
+	    "                              named volumes (hypr run -v NAME:PATH)\n"
 	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|config [SERVICE...]\n"
 	    "                              build and run the services of a compose file\n"
 	    "  images [OPTIONS]            list images (= image ls)\n"
@@ -159,6 +161,8 @@ main(int argc, char *argv[])
 		return cmd_container(argc, argv);
 	if (!strcmp(cmd, "container"))
 		return cmd_container(argc - 1, argv + 1);
+	if (!strcmp(cmd, "volume"))
+		return cmd_volume(argc - 1, argv + 1);
 	if (!strcmp(cmd, "__proxy"))
 		return cmd_proxy(argc - 1, argv + 1);
 	if (!strcmp(cmd, "images"))

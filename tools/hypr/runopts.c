@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "hypr.h"
 #include "store.h"
+#include "volume.h"
 #include "tool.h"
 
 static void
@@ -419,8 +420,7 @@ share(json_t *vols, const char *what, const char *src, const char *guest, int ro
 	struct hypr_err e = { 0 };
 
 	if (src[0] != '/')
-		hypr_die(HYPR_EXIT_USAGE, "%s: named volumes are not supported (the host "
-		    "directory must be an absolute path)", what);
+		hypr_die(HYPR_EXIT_USAGE, "%s: the host path must be absolute", what);
 	if (guest[0] != '/')
 		hypr_die(HYPR_EXIT_USAGE, "%s: the guest path must be absolute", what);
 	if (!strcmp(guest, "/"))
@@ -449,7 +449,67 @@ share(json_t *vols, const char *what, const char *src, const char *guest, int ro
 	}
 }
 
-/* -v HOSTPATH:DIR[:ro|rw] */
+/* volumes/.lock, held from a named volume's use until the container that
+ * names it exists (ctr_create) */
+static int vol_lockfd = -1;
+
+/* A named volume: its _data shared; made when missing, as docker's, once
+ * the image is found (volumes_resolve). */
+static void
+named(json_t *vols, const char *what, const char *name, const char *guest, int ro, int anon)
+{
+
+	if (guest[0] != '/')
+		hypr_die(HYPR_EXIT_USAGE, "%s: the guest path must be absolute", what);
+	if (!strcmp(guest, "/"))
+		hypr_die(HYPR_EXIT_USAGE, "%s: cannot mount over the root", what);
+	if (!hypr_vol_name_ok(name))
+		hypr_die(HYPR_EXIT_USAGE, "%s: \"%s\" includes invalid characters for a local volume "
+		    "name, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed; a host path must be absolute",
+		    what, name);
+	json_array_append_new(vols, json_pack("{s:s,s:b,s:s,s:b}", "target", guest, "ro", ro,
+	    "volume", name, "anonymous", anon));
+}
+
+/* The named volumes' directories, made when missing, under volumes/.lock
+ * (held until the container that names them exists). */
+static void
+volumes_resolve(const struct hypr_root *root, json_t *vols)
+{
+	struct hypr_err e = { 0 };
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(vols, i, v) {
+		char data[4400];
+		const char *name = jstr(v, "volume");
+		if (!name)
+			continue;
+		if (vol_lockfd < 0 && hypr_vol_lock(root, &vol_lockfd, &e) < 0)
+			hypr_die_err(&e);
+		if (hypr_vol_get(root, name, 1, NULL, json_is_true(json_object_get(v, "anonymous")),
+		    data, sizeof data, NULL, &e) < 0)
+			hypr_die_err(&e);
+		json_object_set_new(v, "source", json_string(data));
+	}
+}
+
+/* docker's anonymous volume: a new one with a random name, removed with
+ * its container by --rm and hypr rm -v */
+static void
+anonymous(json_t *vols, const char *what, const char *guest, int ro)
+{
+	unsigned char rnd[32];
+	char name[65];
+
+	if (getentropy(rnd, sizeof rnd) < 0)
+		hypr_die_errno("getentropy");
+	for (int i = 0; i < 32; i++)
+		snprintf(name + 2 * i, 3, "%02x", rnd[i]);
+	named(vols, what, name, guest, ro, 1);
+}
+
+/* -v HOSTPATH:DIR[:ro|rw], -v NAME:DIR[:ro|rw], -v DIR (anonymous) */
 static void
 volume(json_t *vols, const char *spec)
 {
@@ -459,8 +519,10 @@ volume(json_t *vols, const char *spec)
 	snprintf(what, sizeof what, "-v %s", spec);
 	if (snprintf(buf, sizeof buf, "%s", spec) >= (int)sizeof buf)
 		hypr_die(HYPR_EXIT_USAGE, "-v %s: too long", spec);
-	if (!(guest = strchr(buf, ':')))
-		hypr_die(HYPR_EXIT_USAGE, "-v %s: anonymous volumes are not supported (want HOSTDIR:DIR)", spec);
+	if (!(guest = strchr(buf, ':'))) {
+		anonymous(vols, what, buf, 0);
+		return;
+	}
 	*guest++ = 0;
 	if ((opt = strchr(guest, ':'))) {
 		*opt++ = 0;
@@ -469,6 +531,10 @@ volume(json_t *vols, const char *spec)
 				ro = 1;
 			else if (strcmp(o, "rw") && strcmp(o, "z") && strcmp(o, "Z"))
 				hypr_die(HYPR_EXIT_USAGE, "-v %s: option %s: ro or rw", spec, o);
+	}
+	if (buf[0] != '/') {
+		named(vols, what, buf, guest, ro, 0);
+		return;
 	}
 	share(vols, what, buf, guest, ro, 1);
 }
@@ -506,12 +572,21 @@ mount_opt(json_t *vols, const char *spec)
 		else
 			hypr_die(HYPR_EXIT_USAGE, "--mount %s: unknown key '%s'", spec, kv);
 	}
-	if (!type || strcmp(type, "bind"))
-		hypr_die(HYPR_EXIT_USAGE, "--mount %s: type=%s is not supported (type=bind only)", spec,
-		    type ? type : "volume");
-	if (!src || !dst)
-		hypr_die(HYPR_EXIT_USAGE, "--mount %s: want type=bind,source=PATH,target=PATH", spec);
-	share(vols, what, src, dst, ro, 0);
+	if (!type)
+		type = "volume";	/* docker's default */
+	if (strcmp(type, "bind") && strcmp(type, "volume"))
+		hypr_die(HYPR_EXIT_USAGE, "--mount %s: type=%s is not supported (bind or volume)", spec,
+		    type);
+	if (!dst || (!src && !strcmp(type, "bind")))
+		hypr_die(HYPR_EXIT_USAGE, "--mount %s: want type=bind,source=PATH,target=PATH or "
+		    "type=volume[,source=NAME],target=PATH", spec);
+	if (!strcmp(type, "bind")) {
+		share(vols, what, src, dst, ro, 0);
+	} else if (src) {
+		named(vols, what, src, dst, ro, 0);
+	} else {
+		anonymous(vols, what, dst, ro);
+	}
 }
 
 static json_t *
@@ -668,6 +743,7 @@ ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c, int *
 		if (errno != EINTR)
 			hypr_die_errno("locking %s", sq);
 
+	volumes_resolve(root, vols);
 	if (json_is_true(json_object_get(spec, "publish_all")))
 		json_array_foreach(json_object_get(m, "exposed_ports"), i, v) {
 			const char *ep = json_string_value(v);
@@ -778,6 +854,11 @@ ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c, int *
 	if (hypr_ctr_create(root, cfg, c, &e) < 0)
 		hypr_die_err(&e);
 	json_decref(cfg);
+	if (vol_lockfd >= 0) {
+		/* the container names its volumes now: hypr volume rm sees it */
+		close(vol_lockfd);
+		vol_lockfd = -1;
+	}
 	if (hypr_ctr_lock(c, lockfd, &e) < 0)
 		hypr_die_err(&e);
 	hypr_store_close(&s);

@@ -31,6 +31,7 @@
 #include "hypr.h"
 #include "clock.h"
 #include "tool.h"
+#include "volume.h"
 #include "vm.h"
 #include "vm_proto.h"
 
@@ -1014,7 +1015,8 @@ supervise(struct sup *s)
 	set_status(s, "exited");
 	if (json_is_true(json_object_get(s->cfg, "rm"))) {
 		struct hypr_err ign = { 0 };
-		hypr_ctr_remove(s->c, &ign);
+		if (hypr_ctr_remove(s->c, &ign) == 0)
+			hypr_vol_drop_anonymous(s->root, s->cfg, &ign);	/* docker --rm's */
 	}
 	/* a stop's client learns it is done when its socket closes */
 	for (int k = 0; k < MAXCL; k++)

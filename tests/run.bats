@@ -497,6 +497,29 @@ two"
 	run -0 hypr volume rm keep
 }
 
+@test "run: system df counts local volumes; system prune --volumes takes the unused anonymous ones (no VM)" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	printf 'FROM busybox\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
+	hypr build -q -t norun "$BATS_TEST_TMPDIR" >/dev/null	# no RUN: no VM
+	run -0 hypr volume create named
+	run -0 hypr create --name user -v /anon norun
+	anon=$(hypr volume ls -q | grep -v '^named$')
+	run -0 hypr system df
+	assert_line --regexp '^Local Volumes +2 +1 +[0-9.]+kB +[0-9.]+kB \(50%\)$'
+	run -0 hypr system df -v
+	assert_line --regexp "^$anon +1 +[0-9.]+kB\$"
+	assert_line --regexp '^named +0 +[0-9.]+kB$'
+	run -0 hypr system prune -f --volumes	# the container first, then its volume
+	assert_output --partial "Deleted Volumes:
+$anon
+"
+	run -0 hypr volume ls -q
+	assert_output "named"
+	run -0 hypr system prune -af	# volumes only with --volumes
+	run -0 hypr volume ls -q
+	assert_output "named"
+}
+
 # fake_ctr NAME: an exited container's directory, made by hand (no VM)
 fake_ctr() {
 	local id d

@@ -34,6 +34,11 @@ void ctr_prune(struct hypr_root *r, uint64_t *freed);
 /* Whether a container, running or not, was made from image_id
  * ("sha256:..."); who gets its short ID. */
 int ctr_using(struct hypr_root *r, const char *image_id, char *who, size_t n);
+/* The named volumes (lib/volume.h), counted as containers are: active
+ * means a container names it; with rows, VOLUME NAME, LINKS, SIZE. */
+void vol_usage(struct hypr_root *r, struct ctr_usage *u, struct hypr_table *rows);
+/* system prune --volumes: the anonymous volumes no container names. */
+void vol_prune(struct hypr_root *r, uint64_t *freed);
 
 /* y/N prompt on stdin; returns 1 for yes. */
 int confirm(const char *warning);

@@ -16,6 +16,7 @@
 #include "container.h"
 #include "image.h"
 #include "tool.h"
+#include "volume.h"
 
 void
 ctr_usage(struct hypr_root *r, struct ctr_usage *u, struct hypr_table *rows)
@@ -104,4 +105,71 @@ ctr_using(struct hypr_root *r, const char *image_id, char *who, size_t n)
 	}
 	hypr_ctr_list_free(v, nv);
 	return hit;
+}
+
+void
+vol_usage(struct hypr_root *r, struct ctr_usage *u, struct hypr_table *rows)
+{
+	struct hypr_err e = { 0 };
+	json_t *names, *v;
+	size_t i;
+
+	memset(u, 0, sizeof(*u));
+	if (hypr_vol_list(r, &names, &e) < 0)
+		hypr_die_err(&e);
+	json_array_foreach(names, i, v) {
+		const char *name = json_string_value(v);
+		json_t *m = hypr_vol_meta(r, name, &e), *ids = NULL;
+		uint64_t z = m ? hypr_disk_usage(json_string_value(json_object_get(m, "mountpoint"))) : 0;
+		size_t links = 0;
+		char h[32], line[400];
+
+		if (hypr_vol_users(r, name, &ids, &e) == 0)
+			links = json_array_size(ids);
+		json_decref(ids);
+		json_decref(m);
+		u->n++;
+		u->bytes += z;
+		if (links)
+			u->running++;
+		else
+			u->reclaim += z;
+		if (!rows)
+			continue;
+		hypr_image_human_size(z, h, sizeof(h));
+		snprintf(line, sizeof(line), "%s\t%zu\t%s", name, links, h);
+		hypr_table_add(rows, line);
+	}
+	json_decref(names);
+}
+
+void
+vol_prune(struct hypr_root *r, uint64_t *freed)
+{
+	struct hypr_err e = { 0 };
+	json_t *names, *v;
+	size_t i, any = 0;
+	int fd;
+
+	if (hypr_vol_lock(r, &fd, &e) < 0 || hypr_vol_list(r, &names, &e) < 0)
+		hypr_die_err(&e);
+	json_array_foreach(names, i, v) {
+		const char *name = json_string_value(v);
+		json_t *m = hypr_vol_meta(r, name, &e), *ids;
+		int anon = m && json_is_true(json_object_get(m, "anonymous"));
+
+		json_decref(m);
+		if (!anon || hypr_vol_users(r, name, &ids, &e) < 0)
+			continue;	/* named ones: hypr volume prune -a */
+		if (!json_array_size(ids) && hypr_vol_remove(r, name, freed, &e) == 0) {
+			if (!any++)
+				printf("Deleted Volumes:\n");
+			printf("%s\n", name);
+		}
+		json_decref(ids);
+	}
+	json_decref(names);
+	close(fd);
+	if (any)
+		printf("\n");
 }

@@ -564,11 +564,19 @@ cmd_system_prune(int argc, char *argv[])
 	struct cache_scan cs = { 0 };
 	struct hypr_tmp_usage tu;
 	char dir[HYPR_PATH_BUF];
-	int all = 0, force = 0;
+	int all = 0, force = 0, volumes = 0;
 	uint64_t freed = 0;
 	size_t k;
 	json_t *v, *tmp_gone = json_array();
 
+	/* --volumes: the anonymous volumes too (containers.c) */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--volumes")) {
+			volumes = 1;
+			memmove(argv + i, argv + i + 1, (size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			i--;
+		}
 	prune_args(argc, argv, &all, &force, "system prune");
 	if (!force && !confirm(all ?
 	    "WARNING! This will remove:\n"
@@ -591,6 +599,8 @@ cmd_system_prune(int argc, char *argv[])
 		hypr_die_err(&e);
 	live_since = tu.live_since;
 	ctr_prune(&s.root, &freed);	/* first: their images may go next */
+	if (volumes)
+		vol_prune(&s.root, &freed);
 	prune_images(&s, all, &freed);
 	prune_strays(&s, &freed);
 	for (size_t i = 0; i < s.n; i++)
@@ -693,8 +703,8 @@ cmd_system_df(int argc, char *argv[])
 	struct base_scan bs = { 0 };
 	struct cache_scan cs = { 0 };
 	struct hypr_tmp_usage tu;
-	struct ctr_usage cu_ctr;
-	struct hypr_table ctr_rows = { 0 };
+	struct ctr_usage cu_ctr, cu_vol;
+	struct hypr_table ctr_rows = { 0 }, vol_rows = { 0 };
 	json_t *tmp_rows = json_array();
 	struct hypr_table t = { 0 };
 	char line[1024], h1[32], h2[64];
@@ -768,6 +778,12 @@ cmd_system_df(int argc, char *argv[])
 	snprintf(line, sizeof(line), "Containers\t%zu\t%zu\t%s\t%s", cu_ctr.n, cu_ctr.running,
 	    h1, h2);
 	hypr_table_add(&t, line);
+	vol_usage(&s.root, &cu_vol, verbose ? &vol_rows : NULL);
+	hypr_image_human_size(cu_vol.bytes, h1, sizeof(h1));
+	pct(h2, sizeof(h2), cu_vol.reclaim, cu_vol.bytes);
+	snprintf(line, sizeof(line), "Local Volumes\t%zu\t%zu\t%s\t%s", cu_vol.n, cu_vol.running,
+	    h1, h2);
+	hypr_table_add(&t, line);
 	hypr_image_human_size(bsize, h1, sizeof(h1));
 	pct(h2, sizeof(h2), brecl, bsize);
 	snprintf(line, sizeof(line), "Base Images\t%zu\t%zu\t%s\t%s", bs.count, bactive, h1, h2);
@@ -816,6 +832,11 @@ cmd_system_df(int argc, char *argv[])
 		for (size_t i = 0; i < ctr_rows.n; i++)
 			hypr_table_add(&t, ctr_rows.lines[i]);
 		hypr_table_print(&t, stdout);
+		printf("\nLocal Volumes space usage:\n\n");
+		hypr_table_add(&t, "VOLUME NAME\tLINKS\tSIZE");
+		for (size_t i = 0; i < vol_rows.n; i++)
+			hypr_table_add(&t, vol_rows.lines[i]);
+		hypr_table_print(&t, stdout);
 		printf("\nBase images space usage:\n\n");
 		hypr_table_add(&t, "MANIFEST DIGEST");
 		for (size_t i = 0; i < json_array_size(bs.digests); i++)
@@ -832,6 +853,9 @@ cmd_system_df(int argc, char *argv[])
 	for (size_t i = 0; i < ctr_rows.n; i++)
 		free(ctr_rows.lines[i]);
 	free(ctr_rows.lines);
+	for (size_t i = 0; i < vol_rows.n; i++)
+		free(vol_rows.lines[i]);
+	free(vol_rows.lines);
 	json_decref(tmp_rows);
 	json_decref(bs.digests);
 	ref_free(&img_refs);

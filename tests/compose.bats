@@ -563,3 +563,25 @@ services:
 	run -3 hypr compose config
 	assert_output "hypr: compose: ./.env:1: line over 65536 bytes"
 }
+
+@test "compose: up warns that a UDP port cannot be reached by a service name (no VM: the start fails)" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	mkdir -p "$BATS_TEST_TMPDIR/udp"
+	cat > "$BATS_TEST_TMPDIR/udp/compose.yaml" <<'YAML'
+services:
+  dns:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM busybox:latest
+        CMD ["sleep", "60"]
+    ports: ["5353:53/udp"]
+    expose: ["5354/udp", "80"]
+YAML
+	cd "$BATS_TEST_TMPDIR/udp"
+	HYPR_KERNEL=/nonexistent run -4 hypr compose -p udp up --build -d
+	assert_line "hypr: warning: compose: service dns: 5353:53/udp: the other services cannot reach a UDP port by the service's name (QEMU forwards TCP only); they can at 10.0.2.2 and its published host port"
+	assert_line "hypr: warning: compose: service dns: 5354/udp: the other services cannot reach a UDP port by the service's name (QEMU forwards TCP only)"
+	refute_line --partial "service dns: 80"
+	run -0 hypr compose -p udp down
+}

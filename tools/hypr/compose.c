@@ -276,6 +276,15 @@ ctr_service(struct hypr_ctr *c)
 	    "com.docker.compose.service"));
 }
 
+/* Service names reach TCP ports only: QEMU's guestfwd has no UDP. */
+static void
+udp_warn(const struct hypr_compose_service *sv, const char *port, int published)
+{
+	hypr_warn("compose: service %s: %s: the other services cannot reach a UDP port by the "
+	    "service's name (QEMU forwards TCP only)%s", sv->name, port, published ?
+	    "; they can at 10.0.2.2 and its published host port" : "");
+}
+
 /* The TCP ports of a service the others reach: its ports: and expose:
  * container ports, and its image's EXPOSE. */
 static json_t *
@@ -294,8 +303,10 @@ service_ports(struct proj *p, struct hypr_compose_service *sv, struct hypr_store
 		const char *g = c ? c + 1 : s;
 		unsigned a = (unsigned)atoi(g), b = a;
 		const char *dash = strchr(g, '-');
-		if (strstr(s, "/udp"))
+		if (strstr(s, "/udp")) {
+			udp_warn(sv, s, 1);
 			continue;
+		}
 		if (dash)
 			b = (unsigned)atoi(dash + 1);
 		for (unsigned q = a; q <= b && b - a < 1000; q++)
@@ -304,6 +315,8 @@ service_ports(struct proj *p, struct hypr_compose_service *sv, struct hypr_store
 	for (size_t i = 0; i < sv->nexpose; i++)
 		if (!strstr(sv->expose[i], "/udp"))
 			ADDP((unsigned)atoi(sv->expose[i]));
+		else
+			udp_warn(sv, sv->expose[i], 0);
 	image_name(p, sv, img, sizeof img);
 	if (hypr_store_find(st, img, &im, NULL, 0, &e) == 0 && im && im->m) {
 		size_t i;

@@ -520,6 +520,31 @@ $anon
 	assert_output "named"
 }
 
+# bats test_tags=vm
+@test "run: attach follows a detached process: its output, its status; stdin with -di; ^P^Q and --detach-keys detach" {
+	images
+	run -0 hypr run -d --name ends hello sh -c 'sleep 2; echo bye; echo err >&2; exit 7'
+	run --separate-stderr -7 hypr attach ends </dev/null
+	assert_output "bye"
+	assert_equal "$stderr" "err"
+	run -3 hypr attach ends
+	assert_output "hypr: You cannot attach to a stopped container, start it first"
+	# -di: stdin stays open; an attach types into it and detaches with ^P^Q
+	run -0 hypr run -di --name cat hello cat
+	run -0 bash -c "printf 'one\n\x10y\n\x10\x11' | hypr attach cat >/dev/null"
+	wait_until 10 logs_have cat one
+	run -0 bash -c "printf 'two\n\x01x' | hypr attach --detach-keys ctrl-a,x cat >/dev/null"
+	wait_until 10 logs_have cat two
+	status_is cat 'Up *'
+	run -0 bash -c 'hypr logs cat | od -An -c | tr -s " "'
+	assert_output --partial 'o n e \n 020 y \n t w o \n'
+	# an attach's end of input is not the process's: it runs on
+	run -124 timeout 3 hypr attach cat </dev/null
+	status_is cat 'Up *'
+	run -2 hypr attach --detach-keys ctrl-1 cat
+	assert_output "hypr: attach: --detach-keys ctrl-1: 'ctrl-1' is not a key (a letter, or ctrl-<value> with <value> a-z, @, [, \\, ], ^ or _)"
+}
+
 # fake_ctr NAME: an exited container's directory, made by hand (no VM)
 fake_ctr() {
 	local id d

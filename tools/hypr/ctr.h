@@ -34,6 +34,7 @@ int cmd_run(int argc, char **argv);
 int cmd_create(int argc, char **argv);
 int cmd_start(int argc, char **argv);
 int cmd_restart(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
@@ -62,6 +63,12 @@ int ctr_signal(const char *s);
 /* Stop a container (as hypr stop): its stop signal, then SIGKILL after
  * timeout seconds (< 0: its own). 0 once it is down; -1 with e. */
 int ctr_stop(struct hypr_ctr *c, int timeout, struct hypr_err *e);
+/* A client of a supervisor's process (exec, attach): its output to ours,
+ * our stdin to it when stdin_on (a 256 KiB window; raw mode with tty on a
+ * terminal), SIGWINCH as WINSIZE; the status of its EXIT. nkeys > 0: the
+ * keys that detach (return 0, the process runs on). Dies on an ERROR. */
+int ctr_client_loop(struct hypr_ctr *c, int fd, int tty, int stdin_on, const unsigned char *keys,
+    size_t nkeys);
 /* Whether ip:port (udp or tcp) can be bound (runopts.c). */
 int ctr_port_free(int udp, const char *ip, unsigned port);
 /* Whether the status wants another start ("on-failure", "always", ...). */

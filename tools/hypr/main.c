@@ -76,6 +76,7 @@ usage(FILE *f, int code)
 	    "  logs [-f] CONTAINER         a container's output\n"
 	    "  stop|kill|rm CONTAINER...   stop (stop signal, then SIGKILL), signal, remove\n"
 	    "  create|start|restart ...    make a container; start a stopped one; stop, start\n"
+	    "  attach CONTAINER            its process's output (and stdin); ^P^Q detaches\n"
 	    "  exec [-it] CONTAINER CMD    run a command in a running container\n"
 	    "  container ls|inspect|port|prune ...\n"
 	    "  volume create|ls|inspect|rm|prune\n"
@@ -147,6 +148,8 @@ main(int argc, char *argv[])
 		return cmd_start(argc - 1, argv + 1);
 	if (!strcmp(cmd, "restart"))
 		return cmd_restart(argc - 1, argv + 1);
+	if (!strcmp(cmd, "attach"))
+		return cmd_attach(argc - 1, argv + 1);
 	if (!strcmp(cmd, "logs"))
 		return cmd_logs(argc - 1, argv + 1);
 	if (!strcmp(cmd, "stop"))

@@ -848,8 +848,7 @@ ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c, int *
 	}
 	json_object_set_new(cfg, "labels", json_is_object(json_object_get(spec, "labels")) ?
 	    json_incref(json_object_get(spec, "labels")) : json_object());
-	if (json_is_true(json_object_get(spec, "interactive")) && json_is_true(json_object_get(spec, "detach")))
-		json_object_set_new(cfg, "interactive", json_false());	/* nobody to read */
+	/* -di: stdin stays open for hypr attach, as docker run -di's */
 
 	if (hypr_ctr_create(root, cfg, c, &e) < 0)
 		hypr_die_err(&e);

@@ -1,13 +1,15 @@
-/* startcmd.c - hypr start and hypr restart: a container that does not run
+/* startcmd.c - hypr start, restart and attach: a container that does not run
  * boots again from its config (a fresh VM, so a fresh writable layer, as
  * every start of hypr's), under a supervisor as hypr run's. */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -15,6 +17,7 @@
 #include "hypr.h"
 #include "store.h"
 #include "tool.h"
+#include "vm_proto.h"
 
 static const char *
 jstr(json_t *o, const char *k)
@@ -72,8 +75,8 @@ start_one(const struct hypr_root *root, struct hypr_ctr *c, int attach, int in,
 	json_object_del(c->state, "health");
 	if (in)
 		json_object_set_new(c->config, "interactive", json_true());
-	else if (!attach)
-		json_object_set_new(c->config, "interactive", json_false());
+	else if (attach)
+		json_object_set_new(c->config, "interactive", json_false());	/* -a alone */
 	rc = ctr_start(root, c, sqfd, lockfd, attach, 1);
 	if (attach) {
 		close(sqfd);
@@ -229,4 +232,111 @@ cmd_restart(int argc, char **argv)
 	}
 	hypr_close_stdout();
 	return rc;
+}
+
+/* docker's --detach-keys: "ctrl-p,ctrl-q", a letter or ctrl-<a-z@[\]^_>. */
+static size_t
+detach_keys(const char *spec, unsigned char *keys, size_t cap)
+{
+	char buf[128], *save = NULL;
+	size_t n = 0;
+
+	if (snprintf(buf, sizeof buf, "%s", spec) >= (int)sizeof buf)
+		hypr_die(HYPR_EXIT_USAGE, "attach: --detach-keys %s: too long", spec);
+	for (char *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+		if (n == cap)
+			hypr_die(HYPR_EXIT_USAGE, "attach: --detach-keys %s: at most %zu keys", spec, cap);
+		if (!strncmp(k, "ctrl-", 5) && k[5] && !k[6] &&
+		    ((k[5] >= 'a' && k[5] <= 'z') || strchr("@[\\]^_", k[5])))
+			keys[n++] = (unsigned char)(k[5] & 0x1f);
+		else if (k[0] && !k[1])
+			keys[n++] = (unsigned char)k[0];
+		else
+			hypr_die(HYPR_EXIT_USAGE, "attach: --detach-keys %s: '%s' is not a key "
+			    "(a letter, or ctrl-<value> with <value> a-z, @, [, \\, ], ^ or _)", spec, k);
+	}
+	if (!n)
+		hypr_die(HYPR_EXIT_USAGE, "attach: --detach-keys: no key");
+	return n;
+}
+
+int
+cmd_attach(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "no-stdin", no_argument, NULL, 'n' },
+		{ "detach-keys", required_argument, NULL, 'k' },
+		{ "sig-proxy", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct hypr_root root;
+	struct hypr_err e = { 0 };
+	struct hypr_ctr c;
+	struct hypr_ctr_reader rd = { 0 };
+	unsigned char keys[16] = { 0x10, 0x11 };	/* ctrl-p, ctrl-q */
+	size_t nkeys = 2;
+	int ch, fd, nostdin = 0, in = 0, got = 0;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'n': nostdin = 1; break;
+		case 'k': nkeys = detach_keys(optarg, keys, sizeof keys); break;
+		case 's': break;	/* signals: hypr kill */
+		case 'h':
+			printf("usage: hypr attach [--no-stdin] [--detach-keys KEYS] CONTAINER\n");
+			exit(0);
+		default:
+			hypr_die(HYPR_EXIT_USAGE, "usage: hypr attach [--no-stdin] [--detach-keys KEYS] "
+			    "CONTAINER");
+		}
+	}
+	if (optind + 1 != argc)
+		hypr_die(HYPR_EXIT_USAGE, "attach: one CONTAINER");
+	if (hypr_root_open(&root, NULL, &e) < 0 || hypr_ctr_find(&root, argv[optind], &c, &e) < 0)
+		hypr_die_err(&e);
+	if (!c.alive || hypr_ctr_connect(&c, &fd, &e) < 0)
+		hypr_die(HYPR_EXIT_INPUT, "You cannot attach to a stopped container, start it first");
+	signal(SIGPIPE, SIG_IGN);
+	if (hypr_ctr_send(fd, HYPR_CTR_ATTACH, 0, NULL, 0) < 0)
+		hypr_die(HYPR_EXIT_SYSTEM, "container %.12s: its supervisor is gone", c.id);
+	/* its answer first: OK with whether its stdin is open (run -i) */
+	while (!got) {
+		const unsigned char *p;
+		uint32_t id, n;
+		int type;
+
+		if (hypr_ctr_read(&rd, fd) < 0)
+			hypr_die(HYPR_EXIT_INPUT, "You cannot attach to a stopped container, start it first");
+		while (!got && hypr_ctr_frame(&rd, &type, &id, &p, &n) == 1) {
+			if (type == HYPR_CTR_ERROR)
+				hypr_die(HYPR_EXIT_INPUT, "%.*s", (int)n, (const char *)p);
+			if (type == HYPR_CTR_OK) {
+				in = n >= 4 && hypr_proto_get32(p);
+				got = 1;
+			}
+		}
+	}
+	hypr_ctr_reader_free(&rd);
+	in = in && !nostdin;
+	{
+		int tty = json_is_true(json_object_get(c.config, "tty"));
+		int rc;
+
+		if (tty) {
+			/* the window's size now, as docker attach sends it */
+			struct winsize ws;
+			if (ioctl(1, TIOCGWINSZ, &ws) == 0 || ioctl(0, TIOCGWINSZ, &ws) == 0) {
+				unsigned char b[8];
+				hypr_proto_put32(b, ws.ws_row);
+				hypr_proto_put32(b + 4, ws.ws_col);
+				hypr_ctr_send(fd, HYPR_CTR_WINSIZE, 0, b, 8);
+			}
+		}
+		rc = ctr_client_loop(&c, fd, tty, in, keys, in ? nkeys : 0);
+		close(fd);
+		hypr_ctr_free(&c);
+		return rc;
+	}
 }

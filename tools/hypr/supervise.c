@@ -44,6 +44,7 @@ struct client {
 	int fd;			/* -1: free */
 	struct hypr_ctr_reader rd;
 	uint32_t xid;		/* its exec, 0 none */
+	int attached;		/* hypr attach: the image's process */
 };
 
 struct xproc {
@@ -431,7 +432,9 @@ client_close(struct sup *s, int k)
 	hypr_ctr_reader_free(&c->rd);
 	c->fd = -1;
 	c->xid = 0;
+	c->attached = 0;
 }
+
 
 static void
 client_send(struct sup *s, int k, int type, uint32_t id, const void *p, size_t n)
@@ -440,6 +443,15 @@ client_send(struct sup *s, int k, int type, uint32_t id, const void *p, size_t n
 		return;
 	if (hypr_ctr_send(s->cl[k].fd, type, id, p, n) < 0)
 		client_close(s, k);
+}
+
+/* A frame of the image's process to every attached client. */
+static void
+attached_send(struct sup *s, int type, const void *p, size_t n)
+{
+	for (int k = 0; k < MAXCL; k++)
+		if (s->cl[k].fd >= 0 && s->cl[k].attached)
+			client_send(s, k, type, MAIN_ID, p, n);
 }
 
 static void
@@ -528,14 +540,30 @@ client_frames(struct sup *s, int k)
 		case HYPR_CTR_EXEC:
 			client_exec(s, k, p, n);
 			break;
+		case HYPR_CTR_ATTACH:
+			if (!s->started || s->done || !s->vm || c->xid) {
+				char msg[128];
+				snprintf(msg, sizeof msg, "container %.12s is not running", s->c->id);
+				client_error(s, k, msg);
+			} else {
+				unsigned char b[4];
+				c->attached = 1;
+				hypr_proto_put32(b, s->interactive && !s->fg);
+				client_send(s, k, HYPR_CTR_OK, MAIN_ID, b, 4);
+			}
+			break;
 		case HYPR_CTR_STDIN:
 			if (c->xid && s->vm && !s->done)
 				hypr_vm_proc_stdin(s->vm, c->xid, p, n, &e);
+			else if (c->attached && n && s->interactive && !s->fg && s->vm && !s->done)
+				/* an attach's end of input is not the process's (docker's
+				 * StdinOnce false): the next attach types on */
+				hypr_vm_proc_stdin(s->vm, MAIN_ID, p, n, &e);
 			break;
 		case HYPR_CTR_WINSIZE:
-			if (c->xid && n >= 8 && s->vm && !s->done)
-				hypr_vm_proc_winsize(s->vm, c->xid, hypr_proto_get32(p),
-				    hypr_proto_get32(p + 4), &e);
+			if ((c->xid || (c->attached && s->tty)) && n >= 8 && s->vm && !s->done)
+				hypr_vm_proc_winsize(s->vm, c->xid ? c->xid : MAIN_ID,
+				    hypr_proto_get32(p), hypr_proto_get32(p + 4), &e);
 			break;
 		default:
 			client_error(s, k, "unknown request");
@@ -598,6 +626,8 @@ vm_event(struct sup *s, const struct hypr_vm_event *ev)
 		case HYPR_VM_EV_STDERR:
 			log_out(s, ev->type == HYPR_VM_EV_STDOUT ? 1 : 2, ev->data, ev->len);
 			term_out(s, ev->type == HYPR_VM_EV_STDOUT || s->tty ? 1 : 2, ev->data, ev->len);
+			attached_send(s, ev->type == HYPR_VM_EV_STDOUT || s->tty ? HYPR_CTR_STDOUT :
+			    HYPR_CTR_STDERR, ev->data, ev->len);
 			if (!s->started && ev->type == HYPR_VM_EV_STDERR) {
 				size_t k = sizeof s->early - 1 - s->earlylen;
 				if (k > ev->len)
@@ -606,13 +636,23 @@ vm_event(struct sup *s, const struct hypr_vm_event *ev)
 				s->earlylen += k;
 			}
 			break;
-		case HYPR_VM_EV_ACK:
+		case HYPR_VM_EV_ACK: {
+			unsigned char b[4];
 			s->inflight = (size_t)ev->value > s->inflight ? 0 : s->inflight - (size_t)ev->value;
+			hypr_proto_put32(b, (uint32_t)ev->value);
+			attached_send(s, HYPR_CTR_ACK, b, 4);
 			break;
-		case HYPR_VM_EV_EXIT:
+		}
+		case HYPR_VM_EV_EXIT: {
+			unsigned char b[4];
 			s->done = 1;
 			s->status = ev->value;
+			hypr_proto_put32(b, (uint32_t)ev->value);
+			attached_send(s, HYPR_CTR_EXIT, b, 4);
+			for (int k = 0; k < MAXCL; k++)
+				s->cl[k].attached = 0;	/* a restart is not theirs */
 			break;
+		}
 		case HYPR_VM_EV_ERROR:
 			snprintf(s->err, sizeof s->err, "%.*s", (int)ev->len, (const char *)ev->data);
 			s->done = 1;

@@ -98,8 +98,7 @@ hypr build -t compose-listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 	run --separate-stderr -0 hypr compose -f "$C/runtime.yaml" config --commands
 	assert_output ""
 	assert_equal "$stderr" "hypr: warning: compose: runtime.yaml:24: top-level networks: not supported by hypr (each project has one user network); ignored
-hypr: warning: compose: runtime.yaml:11: services.web.volumes: volume volumes are not supported by hypr (only host directories); ignored
-hypr: warning: compose: runtime.yaml:11: services.web.volumes: tmpfs volumes are not supported by hypr (only host directories); ignored
+hypr: warning: compose: runtime.yaml:11: services.web.volumes: tmpfs volumes are not supported by hypr (host directories and named volumes); ignored
 hypr: warning: compose: runtime.yaml:15: services.web.healthcheck.start_interval is not supported by hypr; ignored
 hypr: warning: compose: runtime.yaml:17: services.web.cap_add is not supported by hypr; ignored
 hypr: warning: compose: runtime.yaml:18: services.web.networks: hypr gives each project one user network (service names resolve on it); ignored
@@ -584,4 +583,36 @@ YAML
 	assert_line "hypr: warning: compose: service dns: 5354/udp: the other services cannot reach a UDP port by the service's name (QEMU forwards TCP only)"
 	refute_line --partial "service dns: 80"
 	run -0 hypr compose -p udp down
+}
+
+@test "compose: a service's named volume is <project>_NAME; down -v removes it (no VM: the start fails)" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	mkdir -p "$BATS_TEST_TMPDIR/vol"
+	cat > "$BATS_TEST_TMPDIR/vol/compose.yaml" <<'YAML'
+services:
+  db:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM busybox:latest
+        CMD ["sleep", "60"]
+    volumes: ["data:/var/lib/db", {type: volume, source: logs, target: /logs, read_only: true}]
+volumes:
+  data:
+  logs: {}
+YAML
+	cd "$BATS_TEST_TMPDIR/vol"
+	HYPR_KERNEL=/nonexistent run --separate-stderr -4 hypr compose -p vp up --build -d
+	refute_output --partial "warning"
+	run -0 hypr volume ls -q
+	assert_output "vp_data
+vp_logs"
+	run -0 hypr inspect -f '{{range .config.volumes}}{{.volume}}:{{.target}}:{{.ro}} {{end}}' vp-db-1
+	assert_output "vp_data:/var/lib/db:false vp_logs:/logs:true "
+	run -3 hypr volume rm vp_data
+	run -0 hypr compose -p vp down -v
+	assert_line "Volume vp_data  Removed"
+	assert_line "Volume vp_logs  Removed"
+	run -0 hypr volume ls -q
+	assert_output ""
 }

@@ -1068,8 +1068,8 @@ load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err 
 					    d->data.mapping.pairs.top != d->data.mapping.pairs.start;
 				}
 				if ((any || v->type != YAML_MAPPING_NODE) && add_warning(&x, k,
-				    "top-level volumes: options (driver, external, name) are not read by hypr; "
-				    "a service's volume NAME is <project>_NAME", NULL, NULL) < 0)
+				    "top-level %s: options (driver, external, name) are not read by hypr; "
+				    "a service's volume NAME is <project>_NAME%s", key, NULL) < 0)
 					goto out;
 			}
 		} else if (key && (!strcmp(key, "networks") ||

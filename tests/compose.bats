@@ -615,4 +615,7 @@ vp_logs"
 	assert_line "Volume vp_logs  Removed"
 	run -0 hypr volume ls -q
 	assert_output ""
+	printf 'services:\n  a:\n    image: x\n    volumes: ["d:/d"]\nvolumes:\n  d:\n    external: true\n' > compose.yaml
+	run --separate-stderr -0 hypr compose config
+	assert_equal "$stderr" "hypr: warning: compose: compose.yaml:5: top-level volumes: options (driver, external, name) are not read by hypr; a service's volume NAME is <project>_NAME"
 }

@@ -1145,6 +1145,10 @@ ctr_start(const struct hypr_root *root, struct hypr_ctr *c, int sqfd, int lockfd
 			int code = atoi(buf + 5);
 			char *nl = strchr(buf, '\n');
 			fputs(nl ? nl + 1 : "", stderr);
+			/* it is ending: once gone, its locks (the container's, the
+			 * image's) are too, so what runs next sees it stopped */
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
 			return code ? code : HYPR_EXIT_SYSTEM;
 		}
 		hypr_die(HYPR_EXIT_SYSTEM, "container %.12s: its supervisor died before the process ran",

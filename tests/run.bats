@@ -545,6 +545,18 @@ $anon
 	assert_output "hypr: attach: --detach-keys ctrl-1: 'ctrl-1' is not a key (a letter, or ctrl-<value> with <value> a-z, @, [, \\, ], ^ or _)"
 }
 
+# bats test_tags=vm
+@test "run: --memory and --cpus size the VM; hypr-init is PID 1 and reaps orphans" {
+	images
+	run -0 hypr run --rm -m 256m --cpus 2 hello sh -c 'grep MemTotal /proc/meminfo; nproc
+		sh -c "sleep 0.2 & exit"; sleep 1; cat /proc/1/comm
+		cat /proc/[0-9]*/stat 2>/dev/null | awk "{ if (\$3 == \"Z\") z++ } END { print z+0 }"'
+	[ "${lines[0]//[^0-9]/}" -gt 200000 ] && [ "${lines[0]//[^0-9]/}" -le 262144 ]
+	assert_equal "${lines[1]}" 2
+	assert_equal "${lines[2]}" init
+	assert_equal "${lines[3]}" 0	# no zombie: the orphaned sleep was reaped
+}
+
 # fake_ctr NAME: an exited container's directory, made by hand (no VM)
 fake_ctr() {
 	local id d

@@ -198,7 +198,7 @@ k"
 }
 
 # bats test_tags=vm
-@test "run: exec runs next to the process: its env, user, workdir, stdin, exit status" {
+@test "run: exec runs next to the process: its env, user, workdir, stdin, exit status (125, 126, 127 as docker exec)" {
 	images
 	run -0 hypr run -d --name ex -u app rt
 	wait_until 20 logs_have ex ready
@@ -211,6 +211,9 @@ healthy"
 	assert_output "SHOUT"
 	run -5 hypr exec ex sh -c 'exit 5'
 	run -127 hypr exec ex nosuch
+	run --separate-stderr -126 hypr exec ex /etc/passwd	# docker exec's codes
+	assert_equal "$stderr" "hypr-init: exec /etc/passwd: Permission denied"
+	run -125 hypr exec -u nosuchuser ex true
 	run -0 hypr stop -t 0 ex
 	run -3 hypr exec ex true
 	assert_output --partial "is not running"

@@ -355,8 +355,12 @@ run"
 }
 
 @test "run: system df counts containers; rmi and image prune keep a stopped one's image; system prune takes both" {
+	# a store of its own: its prunes leave the images of the other tests alone
+	export HYPR_ROOT="$BATS_TEST_TMPDIR/root"
+	mkdir -p "$HYPR_ROOT"
 	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
-	printf 'FROM busybox\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
+	# its own image (norun of the other tests would be a second tag of it)
+	printf 'FROM busybox\nLABEL test=kept\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
 	hypr build -q -t kept "$BATS_TEST_TMPDIR" >/dev/null	# no RUN: no VM
 	id=$(hypr images -q kept)
 	# a container that never ran is still a container (docker's Created/Exited)
@@ -501,6 +505,9 @@ two"
 }
 
 @test "run: system df counts local volumes; system prune --volumes takes the unused anonymous ones (no VM)" {
+	# a store of its own: its prunes leave the images of the other tests alone
+	export HYPR_ROOT="$BATS_TEST_TMPDIR/root"
+	mkdir -p "$HYPR_ROOT"
 	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
 	printf 'FROM busybox\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
 	hypr build -q -t norun "$BATS_TEST_TMPDIR" >/dev/null	# no RUN: no VM

@@ -223,10 +223,12 @@ kv_list(struct ctx *x, yaml_node_t *n, const char *what,
 
 /* Keys of build: that hypr knows but cannot honour yet (warned). */
 static const char *const build_unsupported[] = {
-	"cache_from", "cache_to", "secrets", "ssh", "network", "shm_size",
+	"secrets", "ssh", "network", "shm_size",
 	"extra_hosts", "isolation", "privileged", "platforms", "additional_contexts",
 	"ulimits", "entitlements", "provenance", "sbom", NULL
 };
+
+static int str_list(struct ctx *x, yaml_node_t *n, const char *what, char ***v, size_t *cnt);
 
 /* A context is a directory: a URL or git address is refused, in both forms
  * of build: (the string form skipped this; found by fuzz_compose). */
@@ -279,6 +281,10 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 			r = kv_list(x, v, "build.labels", &s->labels, &s->nlabels);
 		else if (!strcmp(key, "no_cache"))
 			r = bool_of(x, v, "build.no_cache", &s->no_cache);
+		else if (!strcmp(key, "cache_from"))
+			r = str_list(x, v, "build.cache_from", &s->cache_from, &s->ncache_from);
+		else if (!strcmp(key, "cache_to"))
+			r = str_list(x, v, "build.cache_to", &s->cache_to, &s->ncache_to);
 		else if (!strcmp(key, "pull"))
 			r = bool_of(x, v, "build.pull", &s->pull);
 		else if (!strcmp(key, "tags")) {
@@ -1187,6 +1193,8 @@ hypr_compose_free(struct hypr_compose *c)
 			free(s->tags[j]);
 		free(s->tags);
 		strv_free(s->command, s->ncommand);
+		strv_free(s->cache_from, s->ncache_from);
+		strv_free(s->cache_to, s->ncache_to);
 		strv_free(s->entrypoint, s->nentrypoint);
 		strv_free(s->ports, s->nports);
 		strv_free(s->expose, s->nexpose);

@@ -626,3 +626,58 @@ out:
 	hypr_registry_close(&p.g);
 	return rv;
 }
+
+int
+hypr_push_oci_artifact(const struct hypr_root *root, const char *canon, const char *insecure,
+    FILE *progress, const char *artifact_type, const char *config, const char *config_mt,
+    json_t *layers, struct hypr_push_result *res, struct hypr_err *e)
+{
+	struct push p;
+	struct hypr_ref ref;
+	json_t *man = NULL, *l;
+	char *mans = NULL, cd[HYPR_DIGEST_LEN + 1], path[HYPR_PATH_BUF];
+	uint64_t chunk;
+	size_t i;
+	int rv = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (hypr_env_uint("HYPR_PUSH_CHUNK", HYPR_PUSH_CHUNK_DEFAULT, 1, 0, &chunk, e) < 0 ||
+	    hypr_ref_parse(canon, &ref, e) < 0)
+		return -1;
+	memset(&p, 0, sizeof(p));
+	p.root = root;
+	p.out = progress;
+	p.chunk = chunk;
+	p.res = res;
+	if (hypr_registry_open(&p.g, root, &ref, insecure, e) < 0) {
+		hypr_registry_close(&p.g);
+		return -1;
+	}
+	json_array_foreach(layers, i, l) {
+		const char *d = hypr_json_str(l, "digest");
+
+		if (hypr_blob_path(root, d, path, sizeof(path), e) < 0 ||
+		    push_blob(&p, path, d, (uint64_t)json_integer_value(json_object_get(l,
+		    "size")), 0, e) < 0)
+			goto out;
+	}
+	if (push_buf(&p, config, strlen(config), cd, e) < 0)
+		goto out;
+	man = json_pack("{s:i,s:s,s:s,s:{s:s,s:s,s:I},s:O}", "schemaVersion", 2,
+	    "mediaType", MT_MANIFEST, "artifactType", artifact_type, "config", "mediaType",
+	    config_mt, "digest", cd, "size", (json_int_t)strlen(config), "layers", layers);
+	if (man == NULL || (mans = dumps(man)) == NULL) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		goto out;
+	}
+	if (put_manifest(&p, mans, MT_MANIFEST, ref.tag[0] ? ref.tag : "latest", res->digest,
+	    NULL, e) < 0)
+		goto out;
+	res->size = strlen(mans);
+	rv = 0;
+out:
+	json_decref(man);
+	free(mans);
+	hypr_registry_close(&p.g);
+	return rv;
+}

@@ -44,4 +44,13 @@ int hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
     const char *insecure, FILE *progress, struct hypr_push_result *res,
     struct hypr_err *e);
 
+/* Push an OCI artifact as canon ("domain/path:tag"): each of layers (OCI
+ * descriptors of blobs in the store: HEAD, else upload), the config bytes
+ * (of media type config_mt), then an image manifest with artifact_type,
+ * under the tag. res->digest and res->size get the manifest's. */
+int hypr_push_oci_artifact(const struct hypr_root *root, const char *canon,
+    const char *insecure, FILE *progress, const char *artifact_type, const char *config,
+    const char *config_mt, json_t *layers, struct hypr_push_result *res,
+    struct hypr_err *e);
+
 #endif

@@ -132,6 +132,13 @@ qmp_line(struct hypr_vm *vm, const char *line)
 
 	if (!j)
 		return;
+	if (json_object_get(j, "id")) {
+		/* a reply vm_snap.c waits for */
+		free(vm->qreply);
+		vm->qreply = strdup(line);
+		json_decref(j);
+		return;
+	}
 	ev = json_string_value(json_object_get(j, "event"));
 	d = json_object_get(j, "data");
 	if (ev && !strcmp(ev, "BLOCK_IO_ERROR") && !vm->ioerr[0]) {

@@ -68,8 +68,25 @@ hypr build -t compose-listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 	run --separate-stderr -0 hypr compose -f "$C/unsupported.yaml" config --commands
 	assert_output "hypr build -t compose-web $C"
 	[[ $stderr == *"unsupported.yaml:5: services.web.build.secrets is not supported by hypr; ignored"* ]]
-	[[ $stderr == *"unsupported.yaml:6: services.web.build.cache_from is not supported by hypr; ignored"* ]]
+	[[ $stderr == *"unsupported.yaml:6: services.web.build.ssh is not supported by hypr; ignored"* ]]
 	[[ $stderr == *"unsupported.yaml:7: services.web.build.frobnicate is unknown; ignored"* ]]
+}
+
+@test "compose: build.cache_from and build.cache_to become --cache-from and --cache-to" {
+	cd "$BATS_TEST_TMPDIR"
+	cat > compose.yaml <<'EOF'
+services:
+  w:
+    build:
+      context: .
+      cache_from: [reg.example/w:cache, "type=local,src=/c"]
+      cache_to: ["type=registry,ref=reg.example/w:cache,mode=max"]
+EOF
+	run --separate-stderr -0 hypr compose -p p config --commands
+	assert_output "hypr build -t p-w --cache-from=reg.example/w:cache --cache-from=type=local,src=/c --cache-to=type=registry,ref=reg.example/w:cache,mode=max $PWD"
+	[ -z "$stderr" ]
+	run -0 hypr compose -p p config
+	[[ $output == *"cache_from:"*"- reg.example/w:cache"*"- type=local,src=/c"*"cache_to:"* ]]
 }
 
 @test "compose: bad files are bad input with file:line (exit 3)" {

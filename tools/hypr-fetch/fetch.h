@@ -18,7 +18,9 @@ struct fetch {
 	int quiet;
 	uint64_t max_layer;	/* HYPR_PULL_MAX_LAYER: a layer's size, packed or not */
 	json_t *memo;		/* "ref platform" -> image object, this run */
-	char top[HYPR_DIGEST_LEN + 1];	/* last resolve: what the reference names */
+	char top[HYPR_DIGEST_LEN + 1];
+	char **cache_from;	/* --cache-from values (cache.c) */
+	size_t ncache_from;	/* last resolve: what the reference names */
 };
 
 /* Resolve ref for platform (NULL: host) to an image object (new reference):
@@ -44,5 +46,12 @@ int fetch_stream(struct fetch *f, const char *platform, struct hypr_err *e);
  * server's registry, then store it; "Login Succeeded" unless quiet. */
 int fetch_login(struct fetch *f, const char *server, const char *user, const char *password,
     int pwstdin, struct hypr_err *e);
+
+/* cache.c: import every --cache-from into the store and name them in the
+ * resolved header hdr; one that cannot be read is a warning (as buildx). */
+int fetch_cache_from(struct fetch *f, json_t *hdr, struct hypr_err *e);
+/* hypr-fetch cache-export --to SPEC: the cache of the build whose steps
+ * stream is on stdin (hypr-cache(5)). */
+int fetch_cache_export(struct fetch *f, const char *to, struct hypr_err *e);
 
 #endif

@@ -18,19 +18,21 @@ usage(FILE *out, int code)
 	    "usage: hypr-fetch [--pull=missing|always|never] [--platform P] < plan > resolved\n"
 	    "       hypr-fetch pull [--platform P] [--pull=POLICY] [--json] REF\n"
 	    "       hypr-fetch load [--name REF] PATH   (OCI layout dir or docker-save tar)\n"
-	    "       hypr-fetch login [-u USER] [--password-stdin] REGISTRY\n"
-	    "       hypr-fetch logout REGISTRY\n"
+	    "       hypr-fetch login [-u USER] [--password-stdin] [REGISTRY]\n"
+	    "       hypr-fetch logout [REGISTRY]\n"
 	    "       hypr-fetch push [-a|--all-tags] NAME[:TAG]\n"
+	    "       hypr-fetch cache-export --to SPEC < steps   (hypr-cache(5))\n"
+	    "plan mode: --cache-from SPEC (repeatable) imports a build cache index\n"
 	    "options: --insecure-registry HOST (plain HTTP; repeatable), --jobs N,\n"
 	    "         --root DIR (default $HYPR_ROOT), -q/--quiet\n");
 	exit(code);
 }
 
 enum { OPT_PULL = 256, OPT_PLATFORM, OPT_INSECURE, OPT_JOBS, OPT_ROOT, OPT_JSON,
-	OPT_NAME, OPT_PWSTDIN };
+	OPT_NAME, OPT_PWSTDIN, OPT_CACHE_FROM, OPT_TO };
 
 struct opts {
-	const char *platform, *root, *name, *user, *password;
+	const char *platform, *root, *name, *user, *password, *to;
 	int json, pwstdin, all_tags;
 };
 
@@ -50,6 +52,8 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 		{ "password-stdin", no_argument, NULL, OPT_PWSTDIN },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "all-tags", no_argument, NULL, 'a' },
+		{ "cache-from", required_argument, NULL, OPT_CACHE_FROM },
+		{ "to", required_argument, NULL, OPT_TO },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -110,6 +114,18 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 		case 'a':
 			o->all_tags = 1;
 			break;
+		case OPT_CACHE_FROM: {
+			char **v = realloc(f->cache_from, (f->ncache_from + 1) * sizeof(*v));
+
+			if (v == NULL)
+				hypr_die_errno("--cache-from");
+			f->cache_from = v;
+			f->cache_from[f->ncache_from++] = optarg;
+			break;
+		}
+		case OPT_TO:
+			o->to = optarg;
+			break;
 		case 'h':
 			usage(stdout, 0);
 			break;
@@ -137,7 +153,7 @@ main(int argc, char *argv[])
 	f.jobs = 3;
 	if (argc > 1 && (!strcmp(argv[1], "pull") || !strcmp(argv[1], "load") ||
 	    !strcmp(argv[1], "login") || !strcmp(argv[1], "logout") ||
-	    !strcmp(argv[1], "push"))) {
+	    !strcmp(argv[1], "push") || !strcmp(argv[1], "cache-export"))) {
 		mode = argv[1];
 		argv++;
 		argc--;
@@ -179,24 +195,33 @@ main(int argc, char *argv[])
 			usage(stderr, HYPR_EXIT_USAGE);
 		if (fetch_push(&f, o.root, argv[i], o.all_tags, &e) < 0)
 			hypr_die_err(&e);
-	} else if (!strcmp(mode, "login")) {
-		if (i + 1 != argc)
+	} else if (!strcmp(mode, "cache-export")) {
+		if (i != argc || o.to == NULL)
 			usage(stderr, HYPR_EXIT_USAGE);
-		if (fetch_login(&f, argv[i], o.user, o.password, o.pwstdin, &e) < 0)
+		if (fetch_cache_export(&f, o.to, &e) < 0)
+			hypr_die_err(&e);
+	} else if (!strcmp(mode, "login")) {
+		if (i + 1 < argc)
+			usage(stderr, HYPR_EXIT_USAGE);
+		/* docker's default registry */
+		if (fetch_login(&f, i < argc ? argv[i] : "docker.io", o.user, o.password,
+		    o.pwstdin, &e) < 0)
 			hypr_die_err(&e);
 	} else {
+		const char *server = i < argc ? argv[i] : "docker.io";
 		int r;
 
-		if (i + 1 != argc)
+		if (i + 1 < argc)
 			usage(stderr, HYPR_EXIT_USAGE);
-		if ((r = hypr_auth_erase(!strcmp(argv[i], "index.docker.io") ? "docker.io" :
-		    argv[i], &e)) < 0)
+		if ((r = hypr_auth_erase(!strcmp(server, "index.docker.io") ? "docker.io" :
+		    server, &e)) < 0)
 			hypr_die_err(&e);
 		if (r == 0)
-			hypr_die(HYPR_EXIT_INPUT, "logout: not logged in to %s", argv[i]);
+			hypr_die(HYPR_EXIT_INPUT, "logout: not logged in to %s", server);
 		if (!f.quiet)
-			printf("Removing login credentials for %s\n", argv[i]);
+			printf("Removing login credentials for %s\n", server);
 	}
 	json_decref(f.memo);
+	free(f.cache_from);
 	return hypr_close_stdout();
 }

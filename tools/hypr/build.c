@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cacheio.h"
+#include "cas.h"
 #include "fsutil.h"
 #include "hypr.h"
 #include "store.h"
@@ -15,10 +17,11 @@
 static void
 build_usage(FILE *f, int code)
 {
-	fputs("usage: hypr build [OPTIONS] CONTEXT\n"
+	fputs("usage: hypr build [OPTIONS] CONTEXT|-\n"
 	    "\n"
 	    "Build an image from CONTEXT/Dockerfile: hypr-parse | hypr-fetch | hypr-exec |\n"
-	    "hypr-layer | hypr-squash | hypr-store.\n"
+	    "hypr-layer | hypr-squash | hypr-store. CONTEXT -: stdin is a tar of the context\n"
+	    "(plain or compressed), or a Dockerfile with no context.\n"
 	    "\n"
 	    "  -t, --tag NAME[:TAG]     name the image (repeatable)\n"
 	    "  -f, --file FILE          Dockerfile (default CONTEXT/Dockerfile; - for stdin)\n"
@@ -33,6 +36,10 @@ build_usage(FILE *f, int code)
 	    "      --disk SIZE          what the build VM's layers may take (e.g. 20g; default\n"
 	    "                           HYPR_BUILD_DISK, else 64g or 90% of the free space)\n"
 	    "      --pull[=WHEN]        base images: missing (default), always, never\n"
+	    "      --cache-from SPEC    import a build cache: type=registry,ref=NAME[:TAG] or\n"
+	    "                           type=local,src=DIR (repeatable; hypr-cache(5))\n"
+	    "      --cache-to SPEC      export this build's cache: type=registry,ref=NAME[:TAG]\n"
+	    "                           or type=local,dest=DIR, [,mode=min|max]\n"
 	    "  -q, --quiet              print only the image ID\n"
 	    "      --iidfile FILE       write the image ID to FILE\n"
 	    "      --label K=V          add a label to the image (repeatable)\n"
@@ -52,8 +59,6 @@ static const struct {
 	const char *flag, *why;
 } refused[] = {
 	{ "--ssh", "no SSH agent reaches the build VM (fetch over HTTPS with a --secret instead)" },
-	{ "--cache-to", "hypr's cache is local only ($HYPR_ROOT/cache)" },
-	{ "--cache-from", "hypr's cache is local only ($HYPR_ROOT/cache)" },
 	{ "--push", "hypr stores images locally; it cannot push to a registry" },
 	{ "--output", "hypr's only output is the stored squashfs image (see hypr image inspect)" },
 	{ "-o", "hypr's only output is the stored squashfs image (see hypr image inspect)" },
@@ -112,7 +117,8 @@ refuse_buildkit(int argc, char **argv)
 }
 
 enum { O_BUILD_ARG = 256, O_TARGET, O_NO_CACHE, O_PLATFORM, O_PULL, O_IIDFILE,
-	O_LABEL, O_PROGRESS, O_KEEP, O_FROM, O_LOAD, O_NETWORK, O_RM, O_FORCE_RM, O_DISK, O_ADD_HOST, O_SECRET };
+	O_LABEL, O_PROGRESS, O_KEEP, O_FROM, O_LOAD, O_NETWORK, O_RM, O_FORCE_RM, O_DISK, O_ADD_HOST, O_SECRET,
+	O_CACHE_FROM, O_CACHE_TO };
 
 static int
 progress_mode(const char *s)
@@ -184,12 +190,14 @@ cmd_build(int argc, char **argv)
 		{ "disk", required_argument, NULL, O_DISK },
 		{ "add-host", required_argument, NULL, O_ADD_HOST },
 		{ "secret", required_argument, NULL, O_SECRET },
+		{ "cache-from", required_argument, NULL, O_CACHE_FROM },
+		{ "cache-to", required_argument, NULL, O_CACHE_TO },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct build_opts o = { 0 };
 	struct argv cmds[NSTAGES] = { 0 };
 	const char *env, *dockerfile = NULL;
-	char dfbuf[4096];
+	char dfbuf[4096], stdinctx[HYPR_PATH_BUF + 16], stdindf[HYPR_PATH_BUF + 16];
 	int c, i, r;
 
 	refuse_buildkit(argc, argv);
@@ -287,6 +295,18 @@ cmd_build(int argc, char **argv)
 		case O_SECRET:
 			argv_add(&o.secrets, optarg);
 			break;
+		case O_CACHE_FROM:
+		case O_CACHE_TO: {
+			struct hypr_cache_spec sp;
+			struct hypr_err ce = { 0 };
+
+			if (hypr_cache_spec_parse(optarg, c == O_CACHE_TO, &sp, &ce) < 0)
+				hypr_die(HYPR_EXIT_USAGE, "build: --%s: %s", c == O_CACHE_TO ?
+				    "cache-to" : "cache-from", ce.msg + (strncmp(ce.msg, "cache: ",
+				    7) ? 0 : 7));
+			argv_add(c == O_CACHE_TO ? &o.cache_to : &o.cache_from, optarg);
+			break;
+		}
 		case O_RM:
 		case O_FORCE_RM:
 			break;
@@ -302,9 +322,15 @@ cmd_build(int argc, char **argv)
 		else
 			hypr_die(HYPR_EXIT_USAGE, "build: a CONTEXT directory is required (e.g. hypr build .)");
 	}
-	if (!strcmp(o.context, "-") || strstr(o.context, "://"))
+	if (strstr(o.context, "://"))
 		hypr_die(HYPR_EXIT_USAGE, "build: CONTEXT must be a local directory ('%s' is not supported)",
 		    o.context);
+	if (!strcmp(o.context, "-")) {
+		if (o.print || o.from != ST_PARSE)
+			hypr_die(HYPR_EXIT_USAGE, "build: CONTEXT - (stdin) cannot go with %s",
+			    o.print ? "-n" : "--from");
+		stdin_context(&o, stdinctx, sizeof stdinctx, stdindf, sizeof stdindf);
+	}
 	if (!o.print) {
 		struct stat st;
 
@@ -341,6 +367,9 @@ cmd_build(int argc, char **argv)
 	argv_add(&cmds[ST_FETCH], stage_progs[ST_FETCH]);
 	if (o.pull)
 		argv_addf(&cmds[ST_FETCH], "--pull=%s", o.pull);
+	/* --no-cache imports nothing either (buildx) */
+	for (i = 0; !o.no_cache && i < (int)o.cache_from.n; i++)
+		argv_addf(&cmds[ST_FETCH], "--cache-from=%s", o.cache_from.v[i]);
 
 	argv_add(&cmds[ST_EXEC], stage_progs[ST_EXEC]);
 	if (o.no_cache)
@@ -378,6 +407,7 @@ cmd_build(int argc, char **argv)
 		argv_addf(&cmds[ST_STORE], "--label=%s", o.labels.v[i]);
 
 	if (o.print) {
+		cache_steps_path(&o, NULL);
 		print_pipeline(&o, cmds);
 		r = hypr_close_stdout();
 	} else {
@@ -390,5 +420,7 @@ cmd_build(int argc, char **argv)
 	argv_free(&o.labels);
 	argv_free(&o.add_hosts);
 	argv_free(&o.secrets);
+	argv_free(&o.cache_from);
+	argv_free(&o.cache_to);
 	return r;
 }

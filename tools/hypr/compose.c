@@ -1492,6 +1492,10 @@ env_fail:
 		for (j = 0; j < sv->nlabels; j++)
 			argv_addf(&a, "--label=%s=%s", sv->labels[j].key,
 			    sv->labels[j].value ? sv->labels[j].value : "");
+		for (j = 0; j < sv->ncache_from; j++)
+			argv_addf(&a, "--cache-from=%s", sv->cache_from[j]);
+		for (j = 0; j < sv->ncache_to; j++)
+			argv_addf(&a, "--cache-to=%s", sv->cache_to[j]);
 		if (no_cache || sv->no_cache)
 			argv_add(&a, "--no-cache");
 		if (pull || sv->pull)

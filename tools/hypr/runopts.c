@@ -23,11 +23,14 @@
 #include "volume.h"
 #include "tool.h"
 
+/* "run", or "create" (the same options, not started) */
+static const char *run_cmd = "run";
+
 static void
 run_usage(FILE *f, int code)
 {
-	fputs("usage: hypr run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
-	    "\n"
+	fprintf(f, "usage: hypr %s [OPTIONS] IMAGE [COMMAND [ARG...]]\n", run_cmd);
+	fputs("\n"
 	    "Boot IMAGE in a microVM and run its ENTRYPOINT + CMD (or COMMAND).\n"
 	    "\n"
 	    "  -d, --detach               run in the background, print the container ID\n"
@@ -44,7 +47,8 @@ run_usage(FILE *f, int code)
 	    "  -P, --publish-all          forward every exposed port to a free host port\n"
 	    "      --network none|default no network device (default without -p), or\n"
 	    "                             QEMU user networking\n"
-	    "  -v, --volume HOSTPATH:PATH[:ro]  share a host directory or file (9p)\n"
+	    "  -v, --volume HOSTPATH:PATH[:ro]  share a host directory or file (9p);\n"
+	    "                             NAME:PATH a named volume, PATH an anonymous one\n"
 	    "      --mount type=bind,source=HOSTPATH,target=PATH[,readonly]\n"
 	    "  -m, --memory SIZE          guest memory (default 2g)\n"
 	    "      --cpus N               vCPUs\n"
@@ -58,7 +62,8 @@ run_usage(FILE *f, int code)
 	    "      --health-start-period D, --health-retries N, --no-healthcheck\n"
 	    "      --init                 accepted: hypr-init is always the guest's PID 1\n"
 	    "\n"
-	    "The exit status is the command's. See hypr-run(1).\n", f);
+	    "The exit status is the command's; hypr's own failures 125. See hypr-run(1).\n"
+	    "(hypr create: the container is made, not started: hypr start runs it.)\n", f);
 	exit(code);
 }
 
@@ -902,6 +907,7 @@ cmd_create(int argc, char **argv)
 	json_t *spec;
 
 	hypr_die_status = HYPR_EXIT_RUN;
+	run_cmd = "create";
 	spec = parse_run(argc, argv, &at);
 	if (json_is_true(json_object_get(spec, "detach")))
 		hypr_die(HYPR_EXIT_USAGE, "create: -d is hypr run's (hypr start detaches)");

@@ -87,11 +87,15 @@ usage(FILE *f, int code)
 	    "  ps [-a]                     list containers\n"
 	    "  logs [-f] CONTAINER         a container's output\n"
 	    "  stop|kill|rm CONTAINER...   stop (stop signal, then SIGKILL), signal, remove\n"
+	    "  create|start|restart ...    make a container; start a stopped one; stop, start\n"
+	    "  attach CONTAINER            its process's output (and stdin); ^P^Q detaches\n"
 	    "  exec [-it] CONTAINER CMD    run a command in a running container\n"
 	    "  port CONTAINER              a container's published ports\n"
 	    "  inspect NAME...             containers or images as JSON\n"
 	    "  container ls|inspect|port|prune|...\n"
 	    "                              manage containers\n"
+	    "  volume create|ls|inspect|rm|prune\n"
+	    "                              named volumes (hypr run -v NAME:PATH)\n"
 	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|stop|config [SERVICE...]\n"
 	    "                              build and run the services of a compose file\n"
 	    "  images [OPTIONS]            list images (= image ls)\n"
@@ -151,6 +155,14 @@ main(int argc, char *argv[])
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ps"))
 		return cmd_ps(argc - 1, argv + 1);
+	if (!strcmp(cmd, "create"))
+		return cmd_create(argc - 1, argv + 1);
+	if (!strcmp(cmd, "start"))
+		return cmd_start(argc - 1, argv + 1);
+	if (!strcmp(cmd, "restart"))
+		return cmd_restart(argc - 1, argv + 1);
+	if (!strcmp(cmd, "attach"))
+		return cmd_attach(argc - 1, argv + 1);
 	if (!strcmp(cmd, "logs"))
 		return cmd_logs(argc - 1, argv + 1);
 	if (!strcmp(cmd, "stop"))
@@ -165,6 +177,8 @@ main(int argc, char *argv[])
 		return cmd_container(argc, argv);
 	if (!strcmp(cmd, "container"))
 		return cmd_container(argc - 1, argv + 1);
+	if (!strcmp(cmd, "volume"))
+		return cmd_volume(argc - 1, argv + 1);
 	if (!strcmp(cmd, "__proxy"))
 		return cmd_proxy(argc - 1, argv + 1);
 	if (!strcmp(cmd, "images"))

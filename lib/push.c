@@ -518,11 +518,13 @@ push_referrers_tag(struct push *p, const char *subject, json_t *desc, struct hyp
 static int
 push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
 {
-	json_t *sq = json_object_get(m, "squashfs"), *art, *desc;
+	json_t *sq = json_object_get(m, "squashfs"), *art, *desc, *mc;
 	const char *d = hypr_json_str(sq, "digest");
-	char file[HYPR_PATH_BUF], ed[HYPR_DIGEST_LEN + 1], *body;
+	char file[HYPR_PATH_BUF], ed[HYPR_DIGEST_LEN + 1], md[HYPR_DIGEST_LEN + 1], *body;
+	char *ms, title[80];
 	struct stat st;
 	int has_subject = 0, r;
+	size_t msl;
 
 	if (!d || !hypr_digest_valid(d) || !hypr_json_str(sq, "file"))
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "image %s: no squashfs in its manifest",
@@ -530,11 +532,24 @@ push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
 	hypr_root_path(p->root, file, sizeof(file), "images/%s", hypr_json_str(sq, "file"));
 	if (stat(file, &st) != 0)
 		return hypr_err_errno(e, HYPR_EXIT_INPUT, "squashfs %s", file);
-	if (push_blob(p, file, d, (uint64_t)st.st_size, 0, e) < 0 ||
-	    push_buf(p, "{}", 2, ed, e) < 0)
+	/* the hypr manifest travels too (no local tags): a pull stores it as
+	 * is and gets the same image ID */
+	mc = json_deep_copy(m);
+	json_object_set_new(mc, "tags", json_array());
+	ms = dumps(mc);
+	json_decref(mc);
+	if (ms == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	msl = strlen(ms);
+	r = push_blob(p, file, d, (uint64_t)st.st_size, 0, e);
+	if (r == 0)
+		r = push_buf(p, ms, msl, md, e);
+	free(ms);
+	if (r < 0 || push_buf(p, "{}", 2, ed, e) < 0)
 		return -1;
-	art = json_pack("{s:i,s:s,s:s,s:{s:s,s:s,s:i},s:[{s:s,s:s,s:I,s:{s:s,s:s,s:s}}],"
-	    "s:O,s:{s:s}}",
+	snprintf(title, sizeof(title), "%s.json", hypr_digest_hex(hypr_json_str(m, "id")));
+	art = json_pack("{s:i,s:s,s:s,s:{s:s,s:s,s:i},s:[{s:s,s:s,s:I,s:{s:s,s:s,s:s}},"
+	    "{s:s,s:s,s:I,s:{s:s}}],s:O,s:{s:s}}",
 	    "schemaVersion", 2, "mediaType", MT_MANIFEST, "artifactType", HYPR_ARTIFACT_TYPE,
 	    "config", "mediaType", MT_EMPTY, "digest", ed, "size", 2,
 	    "layers", "mediaType", HYPR_ARTIFACT_TYPE, "digest", d,
@@ -543,6 +558,8 @@ push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
 	    "vnd.hypr.squashfs.compression", hypr_json_str(sq, "compression") ?
 	    hypr_json_str(sq, "compression") : "",
 	    "vnd.hypr.image.id", hypr_json_str(m, "id"),
+	    "mediaType", HYPR_MANIFEST_TYPE, "digest", md, "size", (json_int_t)msl,
+	    "annotations", "org.opencontainers.image.title", title,
 	    "subject", subject,
 	    "annotations", "org.opencontainers.image.created",
 	    hypr_json_str(m, "created") ? hypr_json_str(m, "created") : "");

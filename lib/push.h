@@ -22,6 +22,7 @@
 #include "err.h"
 
 #define HYPR_ARTIFACT_TYPE "application/vnd.hypr.squashfs.v1"
+#define HYPR_MANIFEST_TYPE "application/vnd.hypr.manifest.v1+json"
 #define HYPR_PUSH_CHUNK_DEFAULT (16u << 20)
 
 /* The OCI image config of a stored manifest (hypr-manifest(5)): created,

@@ -102,7 +102,7 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	[ ! -e gz.log ]
 	[ "$(puts "$REGS/plain/log")" = "$n" ]
 	run grep -c ': Layer already exists' <<<"$stderr"
-	[ "$output" = 5 ]
+	[ "$output" = 6 ]
 	[[ $stderr != *": Pushed"$'\n'* ]]
 }
 
@@ -125,8 +125,9 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	[[ $stderr == *"${hex:7:12}: Mounted from base"* ]]
 	run grep -c 'POST /v2/app/blobs/uploads/?mount=' "$REGS/plain/log"
 	[ "$output" = 1 ]
-	# the mounted layer is not uploaded: the new layer, config, squashfs, {}
-	[ "$(puts "$REGS/plain/log")" = $((before + 4)) ]
+	# the mounted layer is not uploaded: the new layer, config, squashfs,
+	# the hypr manifest, {}
+	[ "$(puts "$REGS/plain/log")" = $((before + 5)) ]
 	skopeo copy -q --src-tls-verify=false "docker://$REG/app:1" "oci:$BATS_TEST_TMPDIR/oci:x"
 	oci_flatten "$BATS_TEST_TMPDIR/oci" flat
 	[ -n "$(ls flat/bin)" ]
@@ -188,6 +189,79 @@ b:" ]
 	build_image 127.0.0.1:1/gone:1 > /dev/null
 	HYPR_NET_RETRIES=1 run --separate-stderr -4 hypr push 127.0.0.1:1/gone:1
 	[[ ${stderr##*$'\n'} == "hypr-fetch: blob sha256:"*": 127.0.0.1:1: "* ]]
+}
+
+@test "pull: an image hypr pushed comes back with its squashfs: the same image ID and squashfs, nothing squashed" {
+	id=$(build_image "$REG/round:1")
+	hm="$HYPR_ROOT/images/${id#sha256:}.json"
+	sq=$(jq -r .squashfs.digest "$hm")
+	run -0 hypr push -q "$REG/round:1"
+	digest=$(cut -d' ' -f3 <<<"$output")
+	# the artifact carries the hypr manifest beside the squashfs
+	ix=$(curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' \
+		"http://$REG/v2/round/manifests/sha256-${digest#sha256:}")
+	a=$(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		"http://$REG/v2/round/manifests/$(jq -r '.manifests[0].digest' <<<"$ix")")
+	run jq -r '.layers[].mediaType' <<<"$a"
+	assert_output "application/vnd.hypr.squashfs.v1
+application/vnd.hypr.manifest.v1+json"
+	hypr rmi "$REG/round:1"
+	[ ! -e "$hm" ]
+	# an empty store: the layers, config, squashfs and manifest all come
+	# from the registry; no hypr-squash runs
+	rm -rf "$HYPR_ROOT"
+	mkdir -p bin
+	printf '#!/bin/sh\necho squash >> "%s"\nexit 1\n' "$BATS_TEST_TMPDIR/sq.log" > bin/hypr-squash
+	chmod +x bin/hypr-squash
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" HYPR_SQUASH="$BATS_TEST_TMPDIR/bin/hypr-squash" \
+		run --separate-stderr -0 hypr pull "$REG/round:1"
+	[ "$output" = "$digest" ]
+	[[ $stderr == *"stored image $id (the squashfs hypr pushed)"* ]]
+	[ ! -e sq.log ]
+	[ "$(hypr images -q --no-trunc "$REG/round:1")" = "$id" ]
+	[ "$(jq -r .squashfs.digest "$hm")" = "$sq" ]
+	[ "sha256:$(sha256sum < "$HYPR_ROOT/images/${id#sha256:}.squashfs" | cut -d' ' -f1)" = "$sq" ]
+	# its layer tars are back in the store: it pushes again as it was
+	# (nothing uploaded, nothing compressed)
+	n=$(puts "$REGS/plain/log")
+	run --separate-stderr -0 hypr push "$REG/round:1"
+	[ "$output" = "1: digest: $digest size: $(cut -d' ' -f5 <<<"$output")" ]
+	[ "$(puts "$REGS/plain/log")" = "$n" ]
+}
+
+@test "pull: a plain OCI image (no artifact) is a base as before; a lying artifact is refused" {
+	reg_push "$(busybox_layout)" "$REG/plainbase:1"
+	run --separate-stderr -0 hypr pull "$REG/plainbase:1"
+	[[ $stderr != *"stored image"* ]]
+	[ -z "$(hypr images -q "$REG/plainbase:1")" ]
+	# an artifact whose manifest was changed: its ID no longer checks out
+	id=$(build_image "$REG/liar:1")
+	run -0 hypr push -q "$REG/liar:1"
+	digest=$(cut -d' ' -f3 <<<"$output")
+	hypr rmi "$REG/liar:1"
+	ix=$(curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' \
+		"http://$REG/v2/liar/manifests/sha256-${digest#sha256:}")
+	a=$(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		"http://$REG/v2/liar/manifests/$(jq -r '.manifests[0].digest' <<<"$ix")")
+	md=$(jq -r '.layers[1].digest' <<<"$a")
+	curl -s "http://$REG/v2/liar/blobs/$md" | jq -c '.cmd = ["evil"]' > evil.json
+	loc=$(curl -s -D - -o /dev/null -X POST "http://$REG/v2/liar/blobs/uploads/" |
+		tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+	ed="sha256:$(sha256sum < evil.json | cut -d' ' -f1)"
+	curl -s -f -X PUT -H 'Content-Type: application/octet-stream' --data-binary @evil.json \
+		"$loc&digest=$ed"
+	jq -c --arg d "$ed" --argjson s "$(stat -c %s evil.json)" \
+		'.layers[1].digest = $d | .layers[1].size = $s' <<<"$a" > art.json
+	ad="sha256:$(sha256sum < art.json | cut -d' ' -f1)"
+	curl -s -f -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+		--data-binary @art.json "http://$REG/v2/liar/manifests/$ad"
+	jq -c --arg d "$ad" --argjson s "$(stat -c %s art.json)" \
+		'.manifests[0].digest = $d | .manifests[0].size = $s' <<<"$ix" > ix.json
+	curl -s -f -X PUT -H 'Content-Type: application/vnd.oci.image.index.v1+json' \
+		--data-binary @ix.json "http://$REG/v2/liar/manifests/sha256-${digest#sha256:}"
+	run --separate-stderr -3 hypr pull "$REG/liar:1"
+	[[ ${stderr##*$'\n'} == "hypr-fetch: $REG: artifact $ad: the manifest's ID or squashfs does not check out" ]]
+	[ -z "$(hypr images -q "$REG/liar:1")" ]
 }
 
 @test "history: docker's columns, newest first, <missing> below the top, --no-trunc, -q" {

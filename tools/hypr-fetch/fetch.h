@@ -31,6 +31,13 @@ int fetch_resolve(struct fetch *f, const char *ref, const char *platform,
 int fetch_load(struct fetch *f, const char *path, const char *name,
     struct hypr_err *e);
 
+/* After a pull of ref resolved to img: the squashfs artifact hypr push
+ * attached to it (hypr-artifact(5)), its blobs verified and the image
+ * stored ready to boot under ref's tag, with the ID its manifest gives
+ * (into id). 1 stored, 0 no artifact (a plain OCI image), -1 error. */
+int fetch_artifact(struct fetch *f, const char *ref, json_t *img, char *id, size_t idn,
+    struct hypr_err *e);
+
 /* Push the stored image tagged what (NAME[:TAG], default latest), or with
  * all_tags every tag of NAME, to its registry (lib/push.h); one line per
  * tag on stdout, progress on stderr. root: the store (NULL: default). */

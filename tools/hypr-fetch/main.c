@@ -160,8 +160,16 @@ main(int argc, char *argv[])
 
 		if (i + 1 != argc)
 			usage(stderr, HYPR_EXIT_USAGE);
+		char id[HYPR_DIGEST_LEN + 1];
+		int k;
+
 		if (fetch_resolve(&f, argv[i], o.platform, &img, &e) < 0)
 			hypr_die_err(&e);
+		/* an image hypr pushed comes with its squashfs: stored as is */
+		if ((k = fetch_artifact(&f, argv[i], img, id, sizeof(id), &e)) < 0)
+			hypr_die_err(&e);
+		if (k == 1 && !f.quiet)
+			hypr_info("stored image %s (the squashfs hypr pushed)", id);
 		if (o.json) {
 			json_dumpf(img, stdout, JSON_COMPACT);
 			putchar('\n');

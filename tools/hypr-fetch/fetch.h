@@ -19,6 +19,7 @@ struct fetch {
 	uint64_t max_layer;	/* HYPR_PULL_MAX_LAYER: a layer's size, packed or not */
 	json_t *memo;		/* "ref platform" -> image object, this run */
 	char top[HYPR_DIGEST_LEN + 1];	/* last resolve: what the reference names */
+	int networked;		/* a resolve asked a registry */
 };
 
 /* Resolve ref for platform (NULL: host) to an image object (new reference):
@@ -43,6 +44,13 @@ int fetch_artifact(struct fetch *f, const char *ref, json_t *img, char *id, size
  * tag on stdout, progress on stderr. root: the store (NULL: default). */
 int fetch_push(struct fetch *f, const char *root, const char *what, int all_tags,
     struct hypr_err *e);
+
+/* Write the stored images names (tags, IDs or ID prefixes) as one tar
+ * (lib/save.h) to out, through out.tmp.<pid> and a rename, or to stdout
+ * when out is NULL (refused on a terminal); format "docker" (NULL) or
+ * "oci". root: the store (NULL: default). */
+int fetch_save(struct fetch *f, const char *root, const char *out, const char *format,
+    char *const *names, size_t n, struct hypr_err *e);
 
 /* Plan mode: read a plan on stdin, resolve every image it names for
  * platform (NULL: the plan's or the host's), write the resolved plan. */

@@ -21,16 +21,17 @@ usage(FILE *out, int code)
 	    "       hypr-fetch login [-u USER] [--password-stdin] REGISTRY\n"
 	    "       hypr-fetch logout REGISTRY\n"
 	    "       hypr-fetch push [-a|--all-tags] NAME[:TAG]\n"
+	    "       hypr-fetch save [-o FILE] [--format docker|oci] IMAGE...\n"
 	    "options: --insecure-registry HOST (plain HTTP; repeatable), --jobs N,\n"
 	    "         --root DIR (default $HYPR_ROOT), -q/--quiet\n");
 	exit(code);
 }
 
 enum { OPT_PULL = 256, OPT_PLATFORM, OPT_INSECURE, OPT_JOBS, OPT_ROOT, OPT_JSON,
-	OPT_NAME, OPT_PWSTDIN };
+	OPT_NAME, OPT_PWSTDIN, OPT_FORMAT };
 
 struct opts {
-	const char *platform, *root, *name, *user, *password;
+	const char *platform, *root, *name, *user, *password, *output, *format;
 	int json, pwstdin, all_tags;
 };
 
@@ -50,12 +51,14 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 		{ "password-stdin", no_argument, NULL, OPT_PWSTDIN },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "all-tags", no_argument, NULL, 'a' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "ahqu:p:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ahqu:p:o:", lo, NULL)) != -1) {
 		switch (c) {
 		case OPT_PULL:
 			if (!strcmp(optarg, "missing"))
@@ -110,6 +113,12 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 		case 'a':
 			o->all_tags = 1;
 			break;
+		case 'o':
+			o->output = optarg;
+			break;
+		case OPT_FORMAT:
+			o->format = optarg;
+			break;
 		case 'h':
 			usage(stdout, 0);
 			break;
@@ -137,7 +146,7 @@ main(int argc, char *argv[])
 	f.jobs = 3;
 	if (argc > 1 && (!strcmp(argv[1], "pull") || !strcmp(argv[1], "load") ||
 	    !strcmp(argv[1], "login") || !strcmp(argv[1], "logout") ||
-	    !strcmp(argv[1], "push"))) {
+	    !strcmp(argv[1], "push") || !strcmp(argv[1], "save"))) {
 		mode = argv[1];
 		argv++;
 		argc--;
@@ -165,9 +174,13 @@ main(int argc, char *argv[])
 
 		if (fetch_resolve(&f, argv[i], o.platform, &img, &e) < 0)
 			hypr_die_err(&e);
-		/* an image hypr pushed comes with its squashfs: stored as is */
-		if ((k = fetch_artifact(&f, argv[i], img, id, sizeof(id), &e)) < 0)
+		/* an image hypr pushed comes with its squashfs: stored as is;
+		 * a base the store had stays usable offline */
+		k = f.pull == PULL_NEVER ? 0 : fetch_artifact(&f, argv[i], img, id, sizeof(id), &e);
+		if (k < 0 && (f.networked || e.code != HYPR_EXIT_SYSTEM))
 			hypr_die_err(&e);
+		if (k < 0)
+			hypr_warn("%s (the squashfs artifact was not looked up)", e.msg);
 		if (k == 1 && !f.quiet)
 			hypr_info("stored image %s (the squashfs hypr pushed)", id);
 		if (o.json) {
@@ -186,6 +199,12 @@ main(int argc, char *argv[])
 		if (i + 1 != argc)
 			usage(stderr, HYPR_EXIT_USAGE);
 		if (fetch_push(&f, o.root, argv[i], o.all_tags, &e) < 0)
+			hypr_die_err(&e);
+	} else if (!strcmp(mode, "save")) {
+		if (i >= argc)
+			usage(stderr, HYPR_EXIT_USAGE);
+		if (fetch_save(&f, o.root, o.output, o.format, argv + i, (size_t)(argc - i),
+		    &e) < 0)
 			hypr_die_err(&e);
 	} else if (!strcmp(mode, "login")) {
 		if (i + 1 != argc)

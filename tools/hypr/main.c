@@ -89,6 +89,8 @@ usage(FILE *f, int code)
 	    "                              manage images\n"
 	    "  system df|prune             disk usage; remove unused data and build cache\n"
 	    "  pull IMAGE                  fetch a base image from a registry\n"
+	    "  save [-o FILE] [--format docker|oci] IMAGE...\n"
+	    "                              write images as a tar (docker load, hypr load)\n"
 	    "  load DIR --name REF         load an OCI image layout as a base image\n"
 	    "  login|logout REGISTRY       registry credentials\n"
 	    "  version                     print the version\n"
@@ -183,9 +185,11 @@ main(int argc, char *argv[])
 			delegate("hypr-fetch", "pull", argc - 3, argv + 3);
 		if (!strcmp(sub, "push"))
 			delegate("hypr-fetch", "push", argc - 3, argv + 3);
+		if (!strcmp(sub, "save"))
+			delegate("hypr-fetch", "save", argc - 3, argv + 3);
 		if (!strcmp(sub, "load"))
 			load(argc - 3, argv + 3);
-		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, tag, history, build, pull, push, load)",
+		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, tag, history, build, pull, push, save, load)",
 		    sub);
 	}
 	if (!strcmp(cmd, "system") && argc > 2) {
@@ -239,7 +243,7 @@ main(int argc, char *argv[])
 	if (!strcmp(cmd, "load"))
 		load(argc - 2, argv + 2);
 	if (!strcmp(cmd, "pull") || !strcmp(cmd, "login") ||
-	    !strcmp(cmd, "logout") || !strcmp(cmd, "push"))
+	    !strcmp(cmd, "logout") || !strcmp(cmd, "push") || !strcmp(cmd, "save"))
 		delegate("hypr-fetch", cmd, argc - 2, argv + 2);
 	if (!strcmp(cmd, "image") || !strcmp(cmd, "system") || !strcmp(cmd, "builder"))
 		hypr_die(HYPR_EXIT_USAGE, "%s: a command is needed (see hypr help)", cmd);

@@ -298,3 +298,51 @@ application/vnd.hypr.manifest.v1+json"
 	[ "$stderr" = "hypr-store: No such image: nope" ]
 	run -2 hypr history
 }
+
+@test "build --push: the image is built, stored and pushed under each -t; -q keeps stdout to the ID" {
+	mkdir ctx
+	echo hi > ctx/hi
+	printf 'FROM scratch\nCOPY hi /hi\nCMD ["/hi"]\n' > ctx/Dockerfile
+	run --separate-stderr -0 hypr build --progress=plain --push -t "$REG/bp:1" -t "$REG/bp:2" ctx
+	[[ $output == *"1: digest: sha256:"*"2: digest: sha256:"* ]]
+	run -0 skopeo inspect --raw --tls-verify=false "docker://$REG/bp:2"
+	[ "$(jq -r '.layers | length' <<<"$output")" = 1 ]
+	run --separate-stderr -0 hypr build -q --push -t "$REG/bp:3" ctx
+	[[ $output =~ ^sha256:[0-9a-f]{64}$ ]]
+	[ "$output" = "$(hypr images -q --no-trunc "$REG/bp:1")" ]
+	run -0 skopeo inspect --raw --tls-verify=false "docker://$REG/bp:3"
+	# a push that fails is the build's failure, exit 4
+	run --separate-stderr -4 env HYPR_NET_RETRIES=1 hypr build -q --push -t 127.0.0.1:1/bp:1 ctx
+	[[ ${stderr##*$'\n'} == "hypr-fetch: blob sha256:"*": 127.0.0.1:1: "* ]]
+	run -0 hypr build -n --push -t "$REG/bp:1" ctx
+	[[ ${output##*$'\n'} == "hypr-fetch push $REG/bp:1" ]]
+}
+
+@test "compose push: the services built here that name an image, with their build tags" {
+	mkdir -p proj/app
+	echo hi > proj/app/hi
+	printf 'FROM scratch\nCOPY hi /hi\n' > proj/app/Dockerfile
+	cat > proj/compose.yaml <<EOC
+services:
+  app:
+    build:
+      context: app
+      tags: ["$REG/cp:extra"]
+    image: $REG/cp:1
+  noname:
+    build: app
+  other:
+    image: busybox
+EOC
+	run -0 hypr compose -f proj/compose.yaml build
+	run --separate-stderr -0 hypr compose -f proj/compose.yaml push
+	[[ $output == *"1: digest: sha256:"*"extra: digest: sha256:"* ]]
+	[[ $stderr == *"hypr compose: noname: no image: to push to, skipped"* ]]
+	run -0 skopeo inspect --raw --tls-verify=false "docker://$REG/cp:extra"
+	run -0 hypr compose -f proj/compose.yaml push --dry-run app
+	assert_output "hypr push $REG/cp:1
+hypr push $REG/cp:extra"
+	run --separate-stderr -0 hypr compose -f proj/compose.yaml push -q noname other
+	[ -z "$output" ]
+	run -2 hypr compose -f proj/compose.yaml push nope
+}

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -91,6 +92,15 @@ struct push {
 };
 
 static void
+backoff_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void
 say(struct push *p, const char *digest, const char *what)
 {
 	if (p->out) {
@@ -147,21 +157,76 @@ chunk_file(struct push *p, int src, uint64_t off, uint64_t len, char *path, size
 	return 0;
 }
 
-/* PATCH the blob in chunks to the upload at loc (updated). */
+/* Where an upload the connection dropped stands: 1 with *next (the first
+ * byte the registry lacks) and loc updated, 0 when the registry no longer
+ * knows it (distribution cancels an upload a half chunk left at an offset
+ * its state does not expect), -1 on failure. */
+static int
+upload_status(struct push *p, char *loc, size_t locn, uint64_t *next, struct hypr_err *e)
+{
+	struct hypr_registry_answer a;
+	const char *dash;
+
+	if (hypr_registry_send(&p->g, "GET", loc, NULL, NULL, 0, &a, e) < 0)
+		return -1;
+	if (a.status != 204 && a.status != 200)
+		return 0;
+	*next = 0;
+	if (a.range[0] && (dash = strchr(a.range, '-')) != NULL)
+		*next = strtoull(dash + 1, NULL, 10) + 1;
+	if (a.location[0])
+		snprintf(loc, locn, "%s", a.location);
+	return 1;
+}
+
+/* 1 when a HEAD finds the blob in the repository. */
+static int
+blob_there(struct push *p, const char *digest)
+{
+	struct hypr_registry_answer a;
+	struct hypr_err ig = { 0 };
+	char path[1024];
+
+	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", p->g.repo, digest);
+	return hypr_registry_send(&p->g, "HEAD", path, NULL, NULL, 0, &a, &ig) == 0 &&
+	    a.status == 200;
+}
+
+/* POST a new upload session; its URL into loc. */
+static int
+start_upload(struct push *p, const char *digest, char *loc, size_t locn, struct hypr_err *e)
+{
+	struct hypr_registry_answer a;
+	char path[1024];
+
+	snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/", p->g.repo);
+	if (hypr_registry_send(&p->g, "POST", path, NULL, NULL, 0, &a, e) < 0)
+		return hypr_err_prefix(e, "blob %s", digest);
+	if (a.status != 202 || !a.location[0])
+		return answer_err(p, "upload of blob", digest, &a, e);
+	snprintf(loc, locn, "%s", a.location);
+	return 0;
+}
+
+/* PATCH the blob in chunks to the upload at loc (updated). A chunk whose
+ * connection drops (or that gets a 5xx) is not sent blind again: the
+ * upload's status (GET, its Range) says where to go on, or, when the
+ * registry dropped the upload, a new one starts from byte 0; at most
+ * HYPR_NET_RETRIES times per blob. */
 static int
 push_chunks(struct push *p, const char *file, const char *digest, uint64_t size,
     char *loc, size_t locn, struct hypr_err *e)
 {
 	struct hypr_registry_answer a;
-	char path[HYPR_PATH_BUF], range[96], human[32], human2[32], msg[128];
+	char path[HYPR_PATH_BUF], range[96], human[32], human2[32], msg[256];
 	uint64_t off = 0;
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	int fd = open(file, O_RDONLY | O_CLOEXEC), drops = 0;
 
 	if (fd < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", file);
 	hypr_net_size_text(size, human2, sizeof(human2));
 	while (off < size) {
-		uint64_t len = size - off < p->chunk ? size - off : p->chunk;
+		uint64_t len = size - off < p->chunk ? size - off : p->chunk, next;
 		const char *hdr[] = { "Content-Type: application/octet-stream", range, NULL };
 		int rc;
 
@@ -173,6 +238,31 @@ push_chunks(struct push *p, const char *file, const char *digest, uint64_t size,
 		}
 		rc = hypr_registry_send(&p->g, "PATCH", loc, hdr, path, len, &a, e);
 		unlink(path);
+		if (rc < 0 && ++drops < p->g.retries) {
+			struct hypr_err why = *e;
+
+			memset(e, 0, sizeof(*e));
+			if ((rc = upload_status(p, loc, locn, &next, e)) < 0) {
+				close(fd);
+				return hypr_err_prefix(e, "blob %s", digest);
+			}
+			if (rc == 1 && next <= off + len) {
+				hypr_net_size_text(next, human, sizeof(human));
+				snprintf(msg, sizeof(msg), "Resuming at %s/%s (%.100s)", human, human2,
+				    why.msg);
+				off = next;
+			} else {
+				if (start_upload(p, digest, loc, locn, e) < 0) {
+					close(fd);
+					return -1;
+				}
+				snprintf(msg, sizeof(msg), "Restarting the upload (%.100s)", why.msg);
+				off = 0;
+			}
+			say(p, digest, msg);
+			backoff_ms(100u << drops);
+			continue;
+		}
 		if (rc < 0) {
 			close(fd);
 			return hypr_err_prefix(e, "blob %s", digest);
@@ -244,19 +334,33 @@ push_blob(struct push *p, const char *file, const char *digest, uint64_t size,
 		return answer_err(p, "upload of blob", digest, &a, e);
 	snprintf(loc, sizeof(loc), "%s", a.location);
 	snprintf(param, sizeof(param), "digest=%s", digest);
-	if (size > p->chunk) {
-		if (push_chunks(p, file, digest, size, loc, sizeof(loc), e) < 0)
+	for (int tries = 1;; tries++) {
+		int rc;
+
+		if (size > p->chunk && push_chunks(p, file, digest, size, loc, sizeof(loc), e) < 0)
 			return -1;
 		with_param(loc, param, url, sizeof(url));
-		if (hypr_registry_send(&p->g, "PUT", url, octet, NULL, 0, &a, e) < 0)
-			return hypr_err_prefix(e, "blob %s", digest);
-	} else {
-		with_param(loc, param, url, sizeof(url));
-		if (hypr_registry_send(&p->g, "PUT", url, octet, file, size, &a, e) < 0)
-			return hypr_err_prefix(e, "blob %s", digest);
+		rc = hypr_registry_send(&p->g, "PUT", url, octet, size > p->chunk ? NULL : file,
+		    size > p->chunk ? 0 : size, &a, e);
+		if (rc == 0 && a.status == 201)
+			break;
+		/* the answer was lost, or the session with it (a retried PUT
+		 * finds its upload gone): the registry may have the blob */
+		if (blob_there(p, digest)) {
+			a.digest[0] = '\0';
+			break;
+		}
+		if (tries >= p->g.retries) {
+			if (rc < 0)
+				return hypr_err_prefix(e, "blob %s", digest);
+			return answer_err(p, "upload of blob", digest, &a, e);
+		}
+		memset(e, 0, sizeof(*e));
+		if (start_upload(p, digest, loc, sizeof(loc), e) < 0)
+			return -1;
+		say(p, digest, "Restarting the upload");
+		backoff_ms(100u << tries);
 	}
-	if (a.status != 201)
-		return answer_err(p, "upload of blob", digest, &a, e);
 	if (a.digest[0] && strcmp(a.digest, digest) != 0)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: blob %s: the registry stored %s",
 		    p->g.domain, digest, a.digest);

@@ -19,6 +19,12 @@ teardown_file() {
 	reg_stop "$REGS/auth"
 }
 
+teardown() {
+	if [ -f "$BATS_TEST_TMPDIR/flaky.pid" ]; then
+		kill "$(cat "$BATS_TEST_TMPDIR/flaky.pid")" 2>/dev/null || true
+	fi
+}
+
 setup() {
 	fresh_root
 	cd "$BATS_TEST_TMPDIR"
@@ -149,6 +155,39 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	skopeo copy -q --src-tls-verify=false "docker://$REG/big:1" "oci:$BATS_TEST_TMPDIR/oci:x"
 	oci_flatten "$BATS_TEST_TMPDIR/oci" flat
 	cmp flat/data/blob big/data/blob
+}
+
+@test "push: a chunked upload whose connection drops resumes where the registry's Range says, or starts again when the registry dropped the upload" {
+	# tests/lib/flaky.py in front of the registry: the 2nd PATCH never
+	# arrives (resume at 64 KiB), the 4th arrives cut in half and the 7th's
+	# answer is lost (distribution then forgets the upload: a new one)
+	printf 'PATCH 2 drop\nPATCH 4 half\nPATCH 7 noanswer\n' > plan
+	python3 "$HYPR_SRC/tests/lib/flaky.py" "${REG##*:}" fport plan flog > /dev/null 2>&1 &
+	echo $! > flaky.pid
+	for _ in $(seq 300); do [ -s fport ] && break; sleep 0.1; done
+	FREG=127.0.0.1:$(cat fport)
+	mkdir -p big/data
+	head -c 300000 /dev/urandom > big/data/blob
+	gnu_layer big.tar big
+	steps_stream "$(layer_json big.tar)" 'CMD|CMD x|null|{"Cmd":["x"]}' | hypr-layer |
+		hypr-squash | hypr-store -q -t "$FREG/flaky:1"
+	HYPR_PUSH_CHUNK=64K run --separate-stderr -0 hypr push "$FREG/flaky:1"
+	[[ $stderr == *": Resuming at 64 KiB/"*"(127.0.0.1:"*": PATCH request: "*")"* ]]
+	[[ $stderr == *": Restarting the upload (127.0.0.1:"* ]]
+	run grep -c '^PATCH .* \(drop\|half\|noanswer\)$' flog
+	[ "$output" = 3 ]
+	# a GET of the upload's status after each drop
+	[ "$(grep -c '^GET /v2/flaky/blobs/uploads/' flog)" = 3 ]
+	skopeo copy -q --src-tls-verify=false "docker://$REG/flaky:1" "oci:$BATS_TEST_TMPDIR/oci:x"
+	oci_flatten "$BATS_TEST_TMPDIR/oci" flat
+	cmp flat/data/blob big/data/blob
+	# a monolithic PUT whose answer is lost: the blob is there (HEAD), done
+	build_image "$FREG/mono:1" > /dev/null
+	n=$(grep -c '^PUT ' flog)
+	printf 'PUT %d noanswer\n' $((n + 1)) > plan
+	run --separate-stderr -0 hypr push "$FREG/mono:1"
+	[ "$(grep -c 'noanswer$' flog)" = 2 ]
+	[[ $stderr != *Restarting* ]]
 }
 
 @test "push: --all-tags pushes every tag of the name; unknown tags and digests refused" {

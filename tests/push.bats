@@ -4,6 +4,7 @@
 # back with skopeo.
 load helpers
 load lib/registry
+load lib/dockerd
 load fixtures/layer/lib
 
 setup_file() {
@@ -20,6 +21,7 @@ teardown_file() {
 }
 
 teardown() {
+	dockerd_stop "$BATS_TEST_TMPDIR/dockerd"
 	if [ -f "$BATS_TEST_TMPDIR/flaky.pid" ]; then
 		kill "$(cat "$BATS_TEST_TMPDIR/flaky.pid")" 2>/dev/null || true
 	fi
@@ -301,6 +303,36 @@ application/vnd.hypr.manifest.v1+json"
 	run --separate-stderr -3 hypr pull "$REG/liar:1"
 	[[ ${stderr##*$'\n'} == "hypr-fetch: $REG: artifact $ad: the manifest's ID or squashfs does not check out" ]]
 	[ -z "$(hypr images -q "$REG/liar:1")" ]
+}
+
+# bats test_tags=docker
+@test "interop: docker pulls the image hypr pushed and runs it (--network=none); docker load reads hypr save" {
+	dockerd_start "$BATS_TEST_TMPDIR/dockerd"
+	run -0 hypr load --name bb:1 "$(busybox_layout)"
+	img=$(hypr-fetch pull --json --pull=never bb:1)
+	base=$(jq -c '{digest: .layers[0].digest, diff_id: .diff_ids[0],
+	  size: .layers[0].size, media_type: .layers[0].media_type}' <<<"$img")
+	mkdir -p osr/etc
+	printf 'PRETTY_NAME="hypr interop"\nID=hyprtest\n' > osr/etc/os-release
+	gnu_layer osr.tar osr
+	steps_stream "$base" "COPY|COPY os-release /etc/os-release|$(layer_json osr.tar)|{\"Cmd\":[\"cat\",\"/etc/os-release\"]}" |
+		hypr-layer | hypr-squash | hypr-store -q -t "$REG/interop:1"
+	run -0 hypr push -q "$REG/interop:1"
+	run -0 docker pull -q "$REG/interop:1"
+	run -0 docker run --rm --network=none "$REG/interop:1"
+	assert_output 'PRETTY_NAME="hypr interop"
+ID=hyprtest'
+	run -0 docker run --rm --network=none "$REG/interop:1" cat /etc/os-release
+	[[ $output == *'ID=hyprtest'* ]]
+	# the same image as a docker-archive, through docker load
+	docker rmi -f "$REG/interop:1" > /dev/null
+	hypr tag "$REG/interop:1" hyprsave:1
+	run -0 sh -c 'hypr save hyprsave:1 | docker load'
+	assert_output "Loaded image: hyprsave:1"
+	run -0 docker image inspect --format '{{json .RootFS.Layers}}' hyprsave:1
+	[ "$output" = "$(jq -c '[.layers[].diff_id]' "$HYPR_ROOT"/images/"$(hypr images -q --no-trunc hyprsave:1 | cut -c8-)".json)" ]
+	run -0 docker run --rm --network=none hyprsave:1
+	[[ $output == *'ID=hyprtest'* ]]
 }
 
 @test "history: docker's columns, newest first, <missing> below the top, --no-trunc, -q" {

@@ -105,13 +105,3 @@ application/vnd.oci.image.layer.v1.tar"
 		[[ $output == *"cowardly refusing to write an archive to a terminal"*"rc=2"* ]]
 	fi
 }
-
-# bats test_tags=docker
-@test "save: docker load reads the docker-archive and runs it" {
-	docker info > /dev/null 2>&1 || skip "dockerd is not running"
-	build_image hyprsave:1 > /dev/null
-	hypr save hyprsave:1 | docker load
-	run -0 docker image inspect --format '{{json .RootFS.Layers}}' hyprsave:1
-	[ "$output" = "$(jq -c '[.layers[].diff_id]' "$HYPR_ROOT/images/$(hypr images -q --no-trunc hyprsave:1 | cut -c8-).json")" ]
-	docker rmi hyprsave:1 > /dev/null
-}

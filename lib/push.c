@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -84,6 +85,7 @@ fail:
 
 struct push {
 	struct hypr_registry g;
+	pthread_mutex_t mu;	/* res's counters (blobs go up in parallel) */
 	const struct hypr_root *root;
 	FILE *out;
 	uint64_t chunk;
@@ -98,6 +100,14 @@ backoff_ms(unsigned ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+static void
+count(struct push *p, unsigned *n)
+{
+	pthread_mutex_lock(&p->mu);
+	(*n)++;
+	pthread_mutex_unlock(&p->mu);
 }
 
 static void
@@ -171,8 +181,9 @@ upload_status(struct push *p, char *loc, size_t locn, uint64_t *next, struct hyp
 		return -1;
 	if (a.status != 204 && a.status != 200)
 		return 0;
+	/* "0-0" is how distribution says "nothing yet" (an empty upload) */
 	*next = 0;
-	if (a.range[0] && (dash = strchr(a.range, '-')) != NULL)
+	if (a.range[0] && strcmp(a.range, "0-0") != 0 && (dash = strchr(a.range, '-')) != NULL)
 		*next = strtoull(dash + 1, NULL, 10) + 1;
 	if (a.location[0])
 		snprintf(loc, locn, "%s", a.location);
@@ -307,7 +318,7 @@ push_blob(struct push *p, const char *file, const char *digest, uint64_t size,
 		return hypr_err_prefix(e, "blob %s", digest);
 	if (a.status == 200) {
 		say(p, digest, "Layer already exists");
-		p->res->skipped++;
+		count(p, &p->res->skipped);
 		return 0;
 	}
 	if (a.status != 404)
@@ -327,7 +338,7 @@ push_blob(struct push *p, const char *file, const char *digest, uint64_t size,
 			    "%s: blob %s: mounted as %s", p->g.domain, digest, a.digest);
 		snprintf(msg, sizeof(msg), "Mounted from %s", p->from);
 		say(p, digest, msg);
-		p->res->mounted++;
+		count(p, &p->res->mounted);
 		return 0;
 	}
 	if (a.status != 202 || !a.location[0])
@@ -365,7 +376,7 @@ push_blob(struct push *p, const char *file, const char *digest, uint64_t size,
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: blob %s: the registry stored %s",
 		    p->g.domain, digest, a.digest);
 	say(p, digest, "Pushed");
-	p->res->pushed++;
+	count(p, &p->res->pushed);
 	return 0;
 }
 
@@ -496,10 +507,10 @@ is_tar_type(const char *mt)
 	    !strcmp(mt, "application/vnd.docker.image.rootfs.diff.tar");
 }
 
-/* One layer: a stored gzip blob as is, a stored tar gzip'd; its descriptor
- * appended to layers. */
+/* One layer: a stored gzip blob as is, a stored tar gzip'd; *out gets its
+ * descriptor. */
 static int
-push_layer(struct push *p, json_t *l, json_t *layers, struct hypr_err *e)
+push_layer(struct push *p, json_t *l, json_t **out, struct hypr_err *e)
 {
 	const char *d = hypr_json_str(l, "digest"), *mt = hypr_json_str(l, "media_type");
 	char blob[HYPR_PATH_BUF], gz[HYPR_PATH_BUF], gd[HYPR_DIGEST_LEN + 1];
@@ -521,7 +532,7 @@ push_layer(struct push *p, json_t *l, json_t *layers, struct hypr_err *e)
 
 		if (push_blob(p, blob, d, (uint64_t)st.st_size, 1, e) < 0)
 			return -1;
-		json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "mediaType", oci,
+		*out = (json_pack("{s:s,s:s,s:I}", "mediaType", oci,
 		    "digest", d, "size", (json_int_t)st.st_size));
 		return 0;
 	}
@@ -546,8 +557,8 @@ push_layer(struct push *p, json_t *l, json_t *layers, struct hypr_err *e)
 			if (a.status == 200) {
 				fclose(mf);
 				say(p, gd, "Layer already exists");
-				p->res->skipped++;
-				json_array_append_new(layers, json_pack("{s:s,s:s,s:I}",
+				count(p, &p->res->skipped);
+				*out = (json_pack("{s:s,s:s,s:I}",
 				    "mediaType", MT_GZIP, "digest", gd, "size", (json_int_t)ms));
 				return 0;
 			}
@@ -571,7 +582,7 @@ push_layer(struct push *p, json_t *l, json_t *layers, struct hypr_err *e)
 			(void)hypr_write_atomic(memo, line, strlen(line), 0644, &ig);
 		}
 	}
-	json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "mediaType", MT_GZIP,
+	*out = (json_pack("{s:s,s:s,s:I}", "mediaType", MT_GZIP,
 	    "digest", gd, "size", (json_int_t)size));
 	return 0;
 }
@@ -618,7 +629,8 @@ push_referrers_tag(struct push *p, const char *subject, json_t *desc, struct hyp
 	return r;
 }
 
-/* The squashfs as an OCI artifact whose subject is the image manifest. */
+/* The squashfs as an OCI artifact whose subject is the image manifest
+ * (its blob already pushed, beside the layers). */
 static int
 push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
 {
@@ -645,9 +657,7 @@ push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
 	if (ms == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	msl = strlen(ms);
-	r = push_blob(p, file, d, (uint64_t)st.st_size, 0, e);
-	if (r == 0)
-		r = push_buf(p, ms, msl, md, e);
+	r = push_buf(p, ms, msl, md, e);
 	free(ms);
 	if (r < 0 || push_buf(p, "{}", 2, ed, e) < 0)
 		return -1;
@@ -685,6 +695,107 @@ push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
 	return r;
 }
 
+/* The blobs that go up in parallel: each layer (jobs 0..n-1, descriptor
+ * into desc[i]) and the squashfs (job n). */
+struct blobs {
+	struct push *p;
+	json_t *m, *layers, **desc;
+	size_t n, next;
+	int failed;
+	struct hypr_err err;
+	pthread_mutex_t mu;
+};
+
+static int
+squashfs_blob(struct push *p, json_t *m, struct hypr_err *e)
+{
+	json_t *sq = json_object_get(m, "squashfs");
+	const char *d = hypr_json_str(sq, "digest");
+	char file[HYPR_PATH_BUF];
+	struct stat st;
+
+	if (!d || !hypr_digest_valid(d) || !hypr_json_str(sq, "file"))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "image %s: no squashfs in its manifest",
+		    hypr_json_str(m, "id"));
+	hypr_root_path(p->root, file, sizeof(file), "images/%s", hypr_json_str(sq, "file"));
+	if (stat(file, &st) != 0)
+		return hypr_err_errno(e, HYPR_EXIT_INPUT, "squashfs %s", file);
+	return push_blob(p, file, d, (uint64_t)st.st_size, 0, e);
+}
+
+static void *
+blob_worker(void *arg)
+{
+	struct blobs *b = arg;
+
+	for (;;) {
+		struct hypr_err e = { 0 };
+		size_t i;
+		int r;
+
+		pthread_mutex_lock(&b->mu);
+		i = b->next++;
+		if (b->failed || i > b->n) {
+			pthread_mutex_unlock(&b->mu);
+			return NULL;
+		}
+		pthread_mutex_unlock(&b->mu);
+		/* the squashfs, the largest, first: it overlaps the layers */
+		r = i == 0 ? squashfs_blob(b->p, b->m, &e) :
+		    push_layer(b->p, json_array_get(b->layers, i - 1), &b->desc[i - 1], &e);
+		if (r < 0) {
+			pthread_mutex_lock(&b->mu);
+			if (!b->failed)
+				b->err = e;
+			b->failed = 1;
+			pthread_mutex_unlock(&b->mu);
+			return NULL;
+		}
+	}
+}
+
+/* Every layer and the squashfs, HYPR_PUSH_JOBS at a time; layers gets the
+ * layers' descriptors in order. */
+static int
+push_blobs(struct push *p, json_t *m, json_t *layers, uint64_t jobs, struct hypr_err *e)
+{
+	struct blobs b = { .p = p, .m = m, .layers = json_object_get(m, "layers") };
+	pthread_t th[16];
+	char probe[HYPR_PATH_BUF];
+	size_t started = 0;
+	int rv = 0;
+
+	b.n = json_array_size(b.layers);
+	if ((b.desc = calloc(b.n + 1, sizeof(*b.desc))) == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	/* the temp directory is made once, before the threads share it */
+	if (hypr_root_tmp(p->root, probe, sizeof(probe), e, "x") < 0) {
+		free(b.desc);
+		return -1;
+	}
+	pthread_mutex_init(&b.mu, NULL);
+	if (jobs > b.n + 1)
+		jobs = b.n + 1;
+	for (uint64_t i = 1; i < jobs && started < 16; i++)
+		if (pthread_create(&th[started], NULL, blob_worker, &b) == 0)
+			started++;
+	blob_worker(&b);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&b.mu);
+	if (b.failed) {
+		*e = b.err;
+		rv = -1;
+	}
+	for (size_t i = 0; i < b.n; i++)
+		if (b.desc[i] && rv == 0)
+			json_array_append_new(layers, b.desc[i]);
+		else
+			json_decref(b.desc[i]);
+	free(b.desc);
+	return rv;
+}
+
 int
 hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
     const char *insecure, FILE *progress, struct hypr_push_result *res,
@@ -692,16 +803,19 @@ hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
 {
 	struct push p;
 	struct hypr_ref ref, base;
-	json_t *cfg = NULL, *layers = NULL, *man = NULL, *subject = NULL, *l;
+	json_t *cfg = NULL, *layers = NULL, *man = NULL, *subject = NULL;
 	char *cfgs = NULL, *mans = NULL, cd[HYPR_DIGEST_LEN + 1];
 	const char *bref = hypr_json_str(json_object_get(m, "base"), "ref");
-	uint64_t chunk;
-	size_t i;
+	uint64_t chunk, jobs;
 	int rv = -1;
 
 	memset(res, 0, sizeof(*res));
-	if (hypr_env_uint("HYPR_PUSH_CHUNK", HYPR_PUSH_CHUNK_DEFAULT, 1, 0, &chunk, e) < 0)
+	if (hypr_env_uint("HYPR_PUSH_CHUNK", HYPR_PUSH_CHUNK_DEFAULT, 1, 0, &chunk, e) < 0 ||
+	    hypr_env_uint("HYPR_PUSH_JOBS", 3, 0, 0, &jobs, e) < 0)
 		return -1;
+	if (jobs < 1 || jobs > 16)
+		return hypr_err_set(e, HYPR_EXIT_USAGE, "HYPR_PUSH_JOBS=%llu: 1 to 16",
+		    (unsigned long long)jobs);
 	if (hypr_ref_parse(canon, &ref, e) < 0)
 		return -1;
 	memset(&p, 0, sizeof(p));
@@ -709,19 +823,20 @@ hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
 	p.out = progress;
 	p.chunk = chunk;
 	p.res = res;
+	pthread_mutex_init(&p.mu, NULL);
 	if (bref && hypr_ref_parse(bref, &base, e) == 0 &&
 	    !strcmp(base.domain, ref.domain) && strcmp(base.path, ref.path) != 0)
 		snprintf(p.from, sizeof(p.from), "%s", base.path);
 	if (hypr_registry_open(&p.g, root, &ref, insecure, e) < 0) {
 		hypr_registry_close(&p.g);
+		pthread_mutex_destroy(&p.mu);
 		return -1;
 	}
 	if ((cfg = hypr_push_config(m, e)) == NULL)
 		goto out;
 	layers = json_array();
-	json_array_foreach(json_object_get(m, "layers"), i, l)
-		if (push_layer(&p, l, layers, e) < 0)
-			goto out;
+	if (push_blobs(&p, m, layers, jobs, e) < 0)
+		goto out;
 	cfgs = dumps(cfg);
 	if (push_buf(&p, cfgs, strlen(cfgs), cd, e) < 0)
 		goto out;
@@ -745,5 +860,6 @@ out:
 	free(cfgs);
 	free(mans);
 	hypr_registry_close(&p.g);
+	pthread_mutex_destroy(&p.mu);
 	return rv;
 }

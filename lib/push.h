@@ -9,7 +9,8 @@
  * PATCH chunks of that size. The registry's Docker-Content-Digest and an
  * upload's Range must be what was sent. A dropped chunk resumes where the
  * upload's status (GET, Range) says, or a new upload starts when the
- * registry forgot it; a lost PUT answer is settled by a HEAD. A layer stored as a plain tar is
+ * registry forgot it; a lost PUT answer is settled by a HEAD. The squashfs
+ * and the layers go up HYPR_PUSH_JOBS (default 3) at a time. A layer stored as a plain tar is
  * compressed with `gzip -n` (the same digest every time) and
  * $HYPR_ROOT/pushed/<hex of the tar> remembers the result's digest and
  * size, so a later push whose registry has it compresses nothing. */

@@ -306,6 +306,26 @@ application/vnd.hypr.manifest.v1+json"
 	[ -z "$(hypr images -q "$REG/liar:1")" ]
 }
 
+# bats test_tags=vm
+@test "pull: an image hypr pushed boots from the pulled squashfs in an empty store (hypr run --rm)" {
+	run -0 hypr load --name bb:1 "$(busybox_layout)"
+	img=$(hypr-fetch pull --json --pull=never bb:1)
+	base=$(jq -c '{digest: .layers[0].digest, diff_id: .diff_ids[0],
+	  size: .layers[0].size, media_type: .layers[0].media_type}' <<<"$img")
+	mkdir -p osr/etc
+	printf 'PRETTY_NAME="hypr pulled"\n' > osr/etc/os-release
+	gnu_layer osr.tar osr
+	steps_stream "$base" "COPY|COPY os-release /etc/os-release|$(layer_json osr.tar)|{\"Cmd\":[\"cat\",\"/etc/os-release\"]}" |
+		hypr-layer | hypr-squash | hypr-store -q -t "$REG/boot:1"
+	id=$(hypr images -q --no-trunc "$REG/boot:1")
+	run -0 hypr push -q "$REG/boot:1"
+	export HYPR_ROOT="$BATS_TEST_TMPDIR/empty"
+	run -0 hypr pull -q "$REG/boot:1"
+	[ "$(hypr images -q --no-trunc "$REG/boot:1")" = "$id" ]
+	run --separate-stderr -0 hypr run --rm "$REG/boot:1"
+	assert_output 'PRETTY_NAME="hypr pulled"'
+}
+
 # bats test_tags=docker
 @test "interop: docker pulls the image hypr pushed and runs it (--network=none); docker load reads hypr save" {
 	dockerd_start "$BATS_TEST_TMPDIR/dockerd"

@@ -54,6 +54,34 @@ oci_flatten() {
 # puts LOG: the blob uploads in a registry's access log
 puts() { grep -cE '"(PUT|PATCH) /v2/[^ ]*/blobs/uploads/' "$1" || true; }
 
+# republish REPO SUBJECT FILTER: replace the hypr manifest of SUBJECT's
+# squashfs artifact with itself through jq FILTER (a new blob, artifact and
+# referrers tag); prints the new artifact's digest
+republish() {
+	local repo=$1 subject=$2 ix a md loc ed ad
+	ix=$(curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' \
+		"http://$REG/v2/$repo/manifests/sha256-${subject#sha256:}")
+	a=$(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		"http://$REG/v2/$repo/manifests/$(jq -r '.manifests[0].digest' <<<"$ix")")
+	md=$(jq -r '.layers[1].digest' <<<"$a")
+	curl -s "http://$REG/v2/$repo/blobs/$md" | jq -c "$3" > evil.json
+	loc=$(curl -s -D - -o /dev/null -X POST "http://$REG/v2/$repo/blobs/uploads/" |
+		tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+	ed="sha256:$(sha256sum < evil.json | cut -d' ' -f1)"
+	curl -s -f -X PUT -H 'Content-Type: application/octet-stream' --data-binary @evil.json \
+		"$loc&digest=$ed"
+	jq -c --arg d "$ed" --argjson s "$(stat -c %s evil.json)" \
+		'.layers[1].digest = $d | .layers[1].size = $s' <<<"$a" > art.json
+	ad="sha256:$(sha256sum < art.json | cut -d' ' -f1)"
+	curl -s -f -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+		--data-binary @art.json "http://$REG/v2/$repo/manifests/$ad"
+	jq -c --arg d "$ad" --argjson s "$(stat -c %s art.json)" \
+		'.manifests[0].digest = $d | .manifests[0].size = $s' <<<"$ix" > ix.json
+	curl -s -f -X PUT -H 'Content-Type: application/vnd.oci.image.index.v1+json' \
+		--data-binary @ix.json "http://$REG/v2/$repo/manifests/sha256-${subject#sha256:}"
+	echo "$ad"
+}
+
 @test "push: skopeo reads back the image: the same tree, config, history; the squashfs artifact refers to it" {
 	id=$(build_image "$REG/x:1")
 	run --separate-stderr -0 hypr push "$REG/x:1"
@@ -281,29 +309,15 @@ application/vnd.hypr.manifest.v1+json"
 	run -0 hypr push -q "$REG/liar:1"
 	digest=$(cut -d' ' -f3 <<<"$output")
 	hypr rmi "$REG/liar:1"
-	ix=$(curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' \
-		"http://$REG/v2/liar/manifests/sha256-${digest#sha256:}")
-	a=$(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-		"http://$REG/v2/liar/manifests/$(jq -r '.manifests[0].digest' <<<"$ix")")
-	md=$(jq -r '.layers[1].digest' <<<"$a")
-	curl -s "http://$REG/v2/liar/blobs/$md" | jq -c '.cmd = ["evil"]' > evil.json
-	loc=$(curl -s -D - -o /dev/null -X POST "http://$REG/v2/liar/blobs/uploads/" |
-		tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
-	ed="sha256:$(sha256sum < evil.json | cut -d' ' -f1)"
-	curl -s -f -X PUT -H 'Content-Type: application/octet-stream' --data-binary @evil.json \
-		"$loc&digest=$ed"
-	jq -c --arg d "$ed" --argjson s "$(stat -c %s evil.json)" \
-		'.layers[1].digest = $d | .layers[1].size = $s' <<<"$a" > art.json
-	ad="sha256:$(sha256sum < art.json | cut -d' ' -f1)"
-	curl -s -f -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
-		--data-binary @art.json "http://$REG/v2/liar/manifests/$ad"
-	jq -c --arg d "$ad" --argjson s "$(stat -c %s art.json)" \
-		'.manifests[0].digest = $d | .manifests[0].size = $s' <<<"$ix" > ix.json
-	curl -s -f -X PUT -H 'Content-Type: application/vnd.oci.image.index.v1+json' \
-		--data-binary @ix.json "http://$REG/v2/liar/manifests/sha256-${digest#sha256:}"
+	ad=$(republish liar "$digest" '.cmd = ["evil"]')
 	run --separate-stderr -3 hypr pull "$REG/liar:1"
 	[[ ${stderr##*$'\n'} == "hypr-fetch: $REG: artifact $ad: the manifest's ID or squashfs does not check out" ]]
 	[ -z "$(hypr images -q "$REG/liar:1")" ]
+	# squashfs.file is not in the ID: what the registry says is not used
+	republish liar "$digest" '.cmd = ["/app/run"] | .squashfs.file = "../../../escape.squashfs"' > /dev/null
+	run --separate-stderr -0 hypr pull "$REG/liar:1"
+	[ "$(jq -r .squashfs.file "$HYPR_ROOT/images/${id#sha256:}.json")" = "${id#sha256:}.squashfs" ]
+	[ "$(hypr images -q --no-trunc "$REG/liar:1")" = "$id" ]
 }
 
 # bats test_tags=vm

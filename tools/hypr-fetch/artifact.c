@@ -159,6 +159,7 @@ fetch_artifact(struct fetch *f, const char *refstr, json_t *img, char *id, size_
 	struct hypr_registry g;
 	struct hypr_ref r;
 	struct hypr_store s;
+	struct hypr_err ig = { 0 };
 	const char *subject = hypr_json_str(img, "digest"), *tags[1];
 	char *body = NULL, mt[128], ad[HYPR_DIGEST_LEN + 1], canon[600], want[HYPR_DIGEST_LEN + 1];
 	char *mb = NULL;
@@ -237,11 +238,16 @@ fetch_artifact(struct fetch *f, const char *refstr, json_t *img, char *id, size_
 	if (hypr_registry_blob(&g, sqd, json_integer_value(json_object_get(sq, "size")), NULL,
 	    f->max_layer, e) < 0)
 		goto out;
+	/* neither is in the ID: what the registry says there is not trusted
+	 * (a "file" of "../x" would be a path out of images/) */
 	json_object_set_new(m, "tags", json_array());
+	snprintf(canon, sizeof(canon), "%s.squashfs", hypr_digest_hex(want));
+	json_object_set_new(json_object_get(m, "squashfs"), "file", json_string(canon));
 	if (hypr_store_open(&s, f->root.path, 1, e) < 0)
 		goto out;
 	k = 0;
-	if (r.tag[0] && !r.digest[0] && hypr_store_canon_tag(refstr, canon, sizeof(canon), e) == 0)
+	if (r.tag[0] && !r.digest[0] && hypr_store_canon_tag(refstr, canon, sizeof(canon),
+	    &ig) == 0)
 		tags[k++] = canon;
 	rc = hypr_store_put(&s, m, tags, (size_t)k, e) < 0 ? -1 : 1;
 	hypr_store_close(&s);

@@ -315,7 +315,10 @@ application/vnd.hypr.manifest.v1+json"
 	[ -z "$(hypr images -q "$REG/liar:1")" ]
 	# squashfs.file is not in the ID: what the registry says is not used
 	republish liar "$digest" '.cmd = ["/app/run"] | .squashfs.file = "../../../escape.squashfs"' > /dev/null
+	# the image is in the store now: only --pull=always asks the registry
 	run --separate-stderr -0 hypr pull "$REG/liar:1"
+	[ -z "$(hypr images -q "$REG/liar:1")" ]
+	run --separate-stderr -0 hypr pull --pull=always "$REG/liar:1"
 	[ "$(jq -r .squashfs.file "$HYPR_ROOT/images/${id#sha256:}.json")" = "${id#sha256:}.squashfs" ]
 	[ "$(hypr images -q --no-trunc "$REG/liar:1")" = "$id" ]
 }

@@ -174,13 +174,12 @@ main(int argc, char *argv[])
 
 		if (fetch_resolve(&f, argv[i], o.platform, &img, &e) < 0)
 			hypr_die_err(&e);
-		/* an image hypr pushed comes with its squashfs: stored as is;
-		 * a base the store had stays usable offline */
-		k = f.pull == PULL_NEVER ? 0 : fetch_artifact(&f, argv[i], img, id, sizeof(id), &e);
-		if (k < 0 && (f.networked || e.code != HYPR_EXIT_SYSTEM))
-			hypr_die_err(&e);
+		/* an image hypr pushed comes with its squashfs: stored as is.
+		 * Asked only when the registry was (a pull the store answers
+		 * alone makes no request; --pull=always asks) */
+		k = f.networked ? fetch_artifact(&f, argv[i], img, id, sizeof(id), &e) : 0;
 		if (k < 0)
-			hypr_warn("%s (the squashfs artifact was not looked up)", e.msg);
+			hypr_die_err(&e);
 		if (k == 1 && !f.quiet)
 			hypr_info("stored image %s (the squashfs hypr pushed)", id);
 		if (o.json) {

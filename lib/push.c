@@ -147,6 +147,17 @@ chunk_file(struct push *p, int src, uint64_t off, uint64_t len, char *path, size
 		return -1;
 	if ((fd = mkstemp(path)) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+	/* in the kernel where it can (no copy through user space, a reflink
+	 * on filesystems that share extents), else by hand */
+	while (len > 0) {
+		loff_t in = (loff_t)off;
+		ssize_t r = copy_file_range(src, &in, fd, NULL, (size_t)len, 0);
+
+		if (r <= 0)
+			break;
+		off += (uint64_t)r;
+		len -= (uint64_t)r;
+	}
 	while (len > 0) {
 		size_t want = len < sizeof(buf) ? (size_t)len : sizeof(buf);
 		ssize_t r = pread(src, buf, want, (off_t)off);

@@ -77,7 +77,7 @@ usage(FILE *f, int code)
 	    "  stop|kill|rm CONTAINER...   stop (stop signal, then SIGKILL), signal, remove\n"
 	    "  exec [-it] CONTAINER CMD    run a command in a running container\n"
 	    "  container ls|inspect|port|prune ...\n"
-	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|config [SERVICE...]\n"
+	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|push|config [SERVICE...]\n"
 	    "                              build and run the services of a compose file\n"
 	    "  images [OPTIONS]            list images (= image ls)\n"
 	    "  rmi [-f] IMAGE...           remove images (= image rm)\n"

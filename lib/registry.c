@@ -207,7 +207,7 @@ resp_abort(struct resp *rs)
 /* What an upload adds to a request: a method, a body from a file, more
  * headers. NULL everywhere: a GET. */
 struct send_opt {
-	const char *method;	/* "HEAD", "POST", "PUT", "PATCH" */
+	const char *method;	/* "HEAD", "GET", "POST", "PUT", "PATCH" */
 	const char *upload;	/* the body's file, or NULL */
 	const char *const *headers;	/* NULL-terminated, or NULL */
 };

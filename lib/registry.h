@@ -89,7 +89,7 @@ struct hypr_registry_answer {
 	char error[256];	/* the registry's first error (code: message) */
 };
 
-/* One request for a push: method ("HEAD", "POST", "PUT", "PATCH") on path
+/* One request for a push: method ("HEAD", "GET", "POST", "PUT", "PATCH") on path
  * ("/v2/...", or an absolute URL the registry gave as Location), with
  * headers (NULL-terminated, may be NULL) and a body read from the file
  * upload (NULL: none) of size bytes (the deadline grows with it, net.h).

@@ -196,7 +196,7 @@ oci_type(const char *mt, const char *path)
  * entry or OCI descriptor appended to list. */
 static int
 save_one(struct save *s, const struct hypr_save_image *im, enum hypr_save_format fmt,
-    json_t *list, struct hypr_err *e)
+    json_t *list, json_t *dlist, struct hypr_err *e)
 {
 	json_t *cfg, *layers = json_array(), *paths = json_array(), *l, *man = NULL;
 	char *cs = NULL, *ms = NULL, cd[HYPR_DIGEST_LEN + 1], md[HYPR_DIGEST_LEN + 1];
@@ -256,16 +256,23 @@ save_one(struct save *s, const struct hypr_save_image *im, enum hypr_save_format
 		json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "mediaType", mt,
 		    "digest", d, "size", (json_int_t)st.st_size));
 		snprintf(name, sizeof(name), "blobs/sha256/%s", hypr_digest_hex(d));
+		json_array_append_new(paths, json_string(name));
 		if (!json_object_get(s->written, name) && add_file(s, name, blob, e) < 0)
 			goto out;
 	}
-	if (fmt == HYPR_SAVE_DOCKER) {
+	{
+		/* docker's manifest.json; in an OCI layout too, as docker 25
+		 * writes it, so an older docker loads that as well (it
+		 * decompresses the layers it finds) */
 		char fam[600];
 
 		hypr_store_familiar(im->tag ? im->tag : "", fam, sizeof(fam));
 		snprintf(name, sizeof(name), "blobs/sha256/%s", hypr_digest_hex(cd));
-		json_array_append_new(list, json_pack("{s:s,s:o,s:O}", "Config", name,
+		json_array_append_new(fmt == HYPR_SAVE_DOCKER ? list : dlist,
+		    json_pack("{s:s,s:o,s:O}", "Config", name,
 		    "RepoTags", im->tag ? json_pack("[s]", fam) : json_null(), "Layers", paths));
+	}
+	if (fmt == HYPR_SAVE_DOCKER) {
 		rv = 0;
 		goto out;
 	}
@@ -309,7 +316,7 @@ hypr_save_write(const struct hypr_root *root, const struct hypr_save_image *im,
     size_t n, enum hypr_save_format fmt, int fd, struct hypr_err *e)
 {
 	struct save s = { .root = root };
-	json_t *list = json_array(), *top = NULL;
+	json_t *list = json_array(), *dlist = json_array(), *top = NULL;
 	char *text = NULL;
 	int64_t epoch = hypr_image_epoch(e);
 	int rv = -1;
@@ -332,7 +339,7 @@ hypr_save_write(const struct hypr_root *root, const struct hypr_save_image *im,
 	    add_buf(&s, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30, e) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++)
-		if (save_one(&s, &im[i], fmt, list, e) < 0)
+		if (save_one(&s, &im[i], fmt, list, dlist, e) < 0)
 			goto out;
 	if (fmt == HYPR_SAVE_OCI) {
 		top = json_pack("{s:i,s:s,s:O}", "schemaVersion", 2, "mediaType", MT_INDEX,
@@ -348,6 +355,15 @@ hypr_save_write(const struct hypr_root *root, const struct hypr_save_image *im,
 	if (add_buf(&s, fmt == HYPR_SAVE_OCI ? "index.json" : "manifest.json", text,
 	    strlen(text), e) < 0)
 		goto out;
+	if (fmt == HYPR_SAVE_OCI) {
+		free(text);
+		if ((text = json_dumps(dlist, JSON_COMPACT)) == NULL) {
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+			goto out;
+		}
+		if (add_buf(&s, "manifest.json", text, strlen(text), e) < 0)
+			goto out;
+	}
 	if (archive_write_close(s.a) != ARCHIVE_OK) {
 		tar_err(&s, "the archive", e);
 		goto out;
@@ -358,6 +374,7 @@ out:
 	archive_entry_free(s.ent);
 	json_decref(s.written);
 	json_decref(list);
+	json_decref(dlist);
 	json_decref(top);
 	free(text);
 	return rv;

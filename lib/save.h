@@ -1,7 +1,8 @@
 /* save.h - stored images out as one tar, as `docker save` writes it
  * (docker-archive: manifest.json, the OCI config and uncompressed layer
  * tars under blobs/sha256/) or as an OCI image layout (oci-layout,
- * index.json, blobs/sha256/ with the layers as stored). Each image's
+ * index.json, blobs/sha256/ with the layers as stored, and docker's
+ * manifest.json naming them, as docker 25 writes it). Each image's
  * config is the one push sends (hypr_push_config), so a saved image
  * loaded elsewhere has the diff_ids, config and history it would have had
  * pulled. Every blob is written once, in the order first named; every

@@ -371,6 +371,12 @@ ID=hyprtest'
 	[ "$output" = "$(jq -c '[.layers[].diff_id]' "$HYPR_ROOT"/images/"$(hypr images -q --no-trunc hyprsave:1 | cut -c8-)".json)" ]
 	run -0 docker run --rm --network=none hyprsave:1
 	[[ $output == *'ID=hyprtest'* ]]
+	# the OCI layout carries docker's manifest.json too: an older docker loads it
+	docker rmi -f hyprsave:1 > /dev/null
+	run -0 sh -c 'hypr save --format oci hyprsave:1 | docker load'
+	assert_output "Loaded image: hyprsave:1"
+	run -0 docker run --rm --network=none hyprsave:1
+	[[ $output == *'ID=hyprtest'* ]]
 }
 
 @test "history: docker's columns, newest first, <missing> below the top, --no-trunc, -q" {

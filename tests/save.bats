@@ -74,6 +74,10 @@ application/vnd.oci.image.layer.v1.tar"
 		[ "$(sha256sum < "$b" | cut -d' ' -f1)" = "${b##*/}" ]
 	done
 	[ "$(tar -tf app.oci.tar | sort | uniq -d)" = "" ]
+	# and docker's manifest.json, naming the same blobs (as docker 25 writes it)
+	run jq -c '[.[] | [.RepoTags, (.Layers | length)]]' o/manifest.json
+	assert_output '[[["app:2"],2],[null,2]]'
+	[ "o/$(jq -r '.[0].Config' o/manifest.json)" = "o/blobs/sha256/$(jq -r .config.digest "$m" | cut -c8-)" ]
 	# skopeo names an entry by its ref.name, the tag (as docker save writes it)
 	skopeo copy -q "oci-archive:app.oci.tar:2" "oci:sk:x"
 	sm="sk/blobs/sha256/$(jq -r '.manifests[0].digest' sk/index.json | cut -c8-)"

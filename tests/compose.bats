@@ -104,7 +104,7 @@ EOF
 	run -2 hypr compose -f "$C/forms.yaml" build nosuch
 	assert_output --partial "no such service: nosuch"
 	run -2 hypr compose -f "$C/forms.yaml" restart
-	assert_output "hypr: compose restart: not supported (build, up, down, ps, logs, stop, config)"
+	assert_output "hypr: compose restart: not supported (build, up, down, ps, logs, stop, push, config)"
 	run -3 hypr compose -f "$C/cycle.yaml" up
 	assert_output "hypr: compose: $C/cycle.yaml:5: dependency cycle: b and a"
 	run -3 hypr compose -f "$C/undefined.yaml" up

@@ -18,9 +18,10 @@ struct fetch {
 	int quiet;
 	uint64_t max_layer;	/* HYPR_PULL_MAX_LAYER: a layer's size, packed or not */
 	json_t *memo;		/* "ref platform" -> image object, this run */
-	char top[HYPR_DIGEST_LEN + 1];
+	char top[HYPR_DIGEST_LEN + 1];	/* last resolve: what the reference names */
+	int networked;		/* a resolve asked a registry */
 	char **cache_from;	/* --cache-from values (cache.c) */
-	size_t ncache_from;	/* last resolve: what the reference names */
+	size_t ncache_from;
 };
 
 /* Resolve ref for platform (NULL: host) to an image object (new reference):
@@ -33,11 +34,25 @@ int fetch_resolve(struct fetch *f, const char *ref, const char *platform,
 int fetch_load(struct fetch *f, const char *path, const char *name,
     struct hypr_err *e);
 
+/* After a pull of ref resolved to img: the squashfs artifact hypr push
+ * attached to it (hypr-artifact(5)), its blobs verified and the image
+ * stored ready to boot under ref's tag, with the ID its manifest gives
+ * (into id). 1 stored, 0 no artifact (a plain OCI image), -1 error. */
+int fetch_artifact(struct fetch *f, const char *ref, json_t *img, char *id, size_t idn,
+    struct hypr_err *e);
+
 /* Push the stored image tagged what (NAME[:TAG], default latest), or with
  * all_tags every tag of NAME, to its registry (lib/push.h); one line per
  * tag on stdout, progress on stderr. root: the store (NULL: default). */
 int fetch_push(struct fetch *f, const char *root, const char *what, int all_tags,
     struct hypr_err *e);
+
+/* Write the stored images names (tags, IDs or ID prefixes) as one tar
+ * (lib/save.h) to out, through out.tmp.<pid> and a rename, or to stdout
+ * when out is NULL (refused on a terminal); format "docker" (NULL) or
+ * "oci". root: the store (NULL: default). */
+int fetch_save(struct fetch *f, const char *root, const char *out, const char *format,
+    char *const *names, size_t n, struct hypr_err *e);
 
 /* Plan mode: read a plan on stdin, resolve every image it names for
  * platform (NULL: the plan's or the host's), write the resolved plan. */

@@ -56,6 +56,8 @@ compose_usage(FILE *f, int code)
 	    "  ps [-a] [-q] [SERVICE...]    the project's containers\n"
 	    "  logs [-f] [-t] [--tail N] [SERVICE...]\n"
 	    "  stop [-t SECS] [SERVICE...]\n"
+	    "  push [--ignore-push-failures] [-q] [SERVICE...]\n"
+	    "        push the image: (and build: tags:) of every service built here\n"
 	    "  config [--commands] [SERVICE...]\n"
 	    "        print the resolved project as YAML (--commands: one `hypr build`\n"
 	    "        command per service to build)\n"
@@ -1005,6 +1007,56 @@ compose_down(struct proj *p, const int *want, int all, int rm, int timeout, int 
 	return rc;
 }
 
+/* `hypr push` each image a wanted service builds and names (image:, then
+ * its build tags), in file order; one without image: has no name to push
+ * to, one without build: is someone else's image. */
+static int
+compose_push(struct proj *p, const int *want, int quiet, int dry, int ignore)
+{
+	int rc = 0;
+
+	for (size_t s = 0; s < p->c.nservices; s++) {
+		struct hypr_compose_service *sv = &p->c.services[s];
+
+		if (!want[s] || !sv->has_build)
+			continue;	/* as docker compose: only what it builds */
+		if (!sv->image) {
+			if (!quiet)
+				fprintf(stderr, "hypr compose: %s: no image: to push to, skipped\n",
+				    sv->name);
+			continue;
+		}
+		for (size_t j = 0; j <= sv->ntags; j++) {
+			struct argv a = { 0 };
+			int r;
+
+			argv_add(&a, "hypr");
+			argv_add(&a, "push");
+			if (quiet)
+				argv_add(&a, "-q");
+			argv_add(&a, j == 0 ? sv->image : sv->tags[j - 1]);
+			if (dry) {
+				print_cmd(stdout, a.v, NULL);
+				argv_free(&a);
+				continue;
+			}
+			if (!quiet)
+				fprintf(stderr, "hypr compose: pushing %s (%s)\n", sv->name, a.v[a.n - 1]);
+			r = run_build(a.v, NULL);
+			if (r) {
+				fprintf(stderr, "hypr: compose: service %s: push of %s failed (exit %d)%s\n",
+				    sv->name, a.v[a.n - 1], r, ignore ? ", ignored" : "");
+				if (!ignore && !rc)
+					rc = r;
+			}
+			argv_free(&a);
+			if (rc)
+				return rc;
+		}
+	}
+	return rc;
+}
+
 static int
 compose_ps(struct proj *p, const int *want, int all, int quiet, int services)
 {
@@ -1193,6 +1245,7 @@ cmd_compose(int argc, char **argv)
 		{ "follow", no_argument, NULL, 'F' },
 		{ "tail", required_argument, NULL, 'T' },
 		{ "commands", no_argument, NULL, 'C' },
+		{ "ignore-push-failures", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1209,6 +1262,7 @@ cmd_compose(int argc, char **argv)
 	struct argv extra_args = { 0 };
 	int down_vols = 0;
 	int ch, no_cache = 0, pull = 0, quiet = 0, dry = 0, up, built = 0, nobuild = 0;
+	int ignore_push = 0;
 	int build_flag = 0, detach = 0, wait = 0, force = 0, nodeps = 0, timeout = -1;
 	int all = 0, services = 0, follow = 0;
 	long tail = -1;
@@ -1246,9 +1300,10 @@ cmd_compose(int argc, char **argv)
 	sub = argv[optind];
 	up = !strcmp(sub, "up");
 	if (strcmp(sub, "build") && !up && strcmp(sub, "config") && strcmp(sub, "down") &&
-	    strcmp(sub, "ps") && strcmp(sub, "logs") && strcmp(sub, "stop"))
+	    strcmp(sub, "ps") && strcmp(sub, "logs") && strcmp(sub, "stop") &&
+	    strcmp(sub, "push"))
 		hypr_die(HYPR_EXIT_USAGE,
-		    "compose %s: not supported (build, up, down, ps, logs, stop, config)", sub);
+		    "compose %s: not supported (build, up, down, ps, logs, stop, push, config)", sub);
 	argc -= optind;
 	argv += optind;
 	optind = 1;
@@ -1287,6 +1342,7 @@ cmd_compose(int argc, char **argv)
 		case 'f': case 'F': follow = 1; break;
 		case 'T': tail = strtol(optarg, NULL, 10); break;
 		case 'C': commands = 1; break;
+		case 'I': ignore_push = 1; break;
 		case 'h': compose_usage(stdout, 0); break;
 		default: compose_usage(stderr, HYPR_EXIT_USAGE);
 		}
@@ -1413,6 +1469,10 @@ env_fail:
 	}
 	if (!strcmp(sub, "logs")) {
 		rc = compose_logs(&pj, want, follow, tail);
+		goto done;
+	}
+	if (!strcmp(sub, "push")) {
+		rc = compose_push(&pj, want, quiet, dry, ignore_push);
 		goto done;
 	}
 	if (!strcmp(sub, "config") && !commands) {

@@ -96,7 +96,7 @@ usage(FILE *f, int code)
 	    "                              manage containers\n"
 	    "  volume create|ls|inspect|rm|prune\n"
 	    "                              named volumes (hypr run -v NAME:PATH)\n"
-	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|stop|config [SERVICE...]\n"
+	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|stop|push|config [SERVICE...]\n"
 	    "                              build and run the services of a compose file\n"
 	    "  images [OPTIONS]            list images (= image ls)\n"
 	    "  rmi [-f] IMAGE...           remove images (= image rm)\n"
@@ -112,6 +112,8 @@ usage(FILE *f, int code)
 	    "  builder prune               remove the build cache\n"
 	    "  login [REGISTRY]            store a registry's credentials\n"
 	    "  logout [REGISTRY]           forget them\n"
+	    "  save [-o FILE] [--format docker|oci] IMAGE...\n"
+	    "                              write images as a tar (docker load, hypr load)\n"
 	    "  version                     print the version\n"
 	    "  help [COMMAND]              this text, or a command's (= hypr COMMAND --help)\n"
 	    "\n"
@@ -210,9 +212,11 @@ main(int argc, char *argv[])
 			delegate("hypr-fetch", "pull", argc - 3, argv + 3);
 		if (!strcmp(sub, "push"))
 			delegate("hypr-fetch", "push", argc - 3, argv + 3);
+		if (!strcmp(sub, "save"))
+			delegate("hypr-fetch", "save", argc - 3, argv + 3);
 		if (!strcmp(sub, "load"))
 			load(argc - 3, argv + 3);
-		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, tag, history, build, pull, push, load)",
+		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, tag, history, build, pull, push, save, load)",
 		    sub);
 	}
 	if (!strcmp(cmd, "system") && argc > 2) {
@@ -266,7 +270,7 @@ main(int argc, char *argv[])
 	if (!strcmp(cmd, "load"))
 		load(argc - 2, argv + 2);
 	if (!strcmp(cmd, "pull") || !strcmp(cmd, "login") ||
-	    !strcmp(cmd, "logout") || !strcmp(cmd, "push"))
+	    !strcmp(cmd, "logout") || !strcmp(cmd, "push") || !strcmp(cmd, "save"))
 		delegate("hypr-fetch", cmd, argc - 2, argv + 2);
 	if (!strcmp(cmd, "image") || !strcmp(cmd, "system") || !strcmp(cmd, "builder"))
 		hypr_die(HYPR_EXIT_USAGE, "%s: a command is needed (see hypr help)", cmd);

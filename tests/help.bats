@@ -10,16 +10,16 @@ setup() {
 # Every command and sub-command the driver has, and what its usage names
 # ("image ls" prints hypr images' usage: an alias names the command it is).
 COMMANDS=(
-	build buildx run ps logs stop kill rm exec port inspect tag history pull push
+	build buildx run ps logs stop kill rm exec port inspect tag history pull push save
 	load login logout images rmi version help compose image system builder container
 	"image build" "image history" "image inspect" "image load" "image ls" "image list"
-	"image prune" "image pull" "image push" "image rm" "image remove" "image tag"
+	"image prune" "image pull" "image push" "image save" "image rm" "image remove" "image tag"
 	"system df" "system prune" "builder build" "builder prune"
 	"container exec" "container inspect" "container kill" "container logs"
 	"container ls" "container list" "container ps" "container port" "container prune"
 	"container rm" "container remove" "container run" "container stop"
 	"compose build" "compose up" "compose down" "compose ps" "compose logs"
-	"compose stop" "compose config"
+	"compose stop" "compose config" "compose push"
 	create start restart attach volume
 	"container create" "container start" "container restart" "container attach"
 	"volume create" "volume inspect" "volume ls" "volume list" "volume rm" "volume remove"

@@ -66,6 +66,14 @@ static const struct help helps[] = {
 	    "  -a, --all-tags            every tag of NAME\n"
 	    "  -q, --quiet               no progress\n"
 	    "  --insecure-registry HOST  plain HTTP for HOST (repeatable)\n" },
+	{ "save", NULL,
+	    "usage: hypr save [-o FILE] [--format docker|oci] IMAGE...\n"
+	    "\n"
+	    "Write stored images as one tar (= hypr image save): a docker save archive\n"
+	    "(default) or an OCI image layout, to FILE or to stdout when it is not a\n"
+	    "terminal; docker load and hypr load read both.\n"
+	    "  -o, --output FILE   write FILE (whole or not at all)\n"
+	    "  --format FORMAT     docker (default) or oci\n" },
 	{ "load", NULL,
 	    "usage: hypr load [-q] [--name NAME[:TAG]] [-i FILE | PATH]\n"
 	    "       hypr load [-q] [--name NAME[:TAG]] < FILE\n"
@@ -138,6 +146,10 @@ static const struct help helps[] = {
 	    "usage: hypr image push [-a] [-q] NAME[:TAG]\n"
 	    "\n"
 	    "Send a built image to its registry (= hypr push).\n" },
+	{ "image", "save",
+	    "usage: hypr image save [-o FILE] [--format docker|oci] IMAGE...\n"
+	    "\n"
+	    "Write stored images as one tar (= hypr save).\n" },
 	{ "image", "rm", NULL },
 	{ "image", "remove", NULL },
 	{ "image", "tag",
@@ -303,6 +315,11 @@ static const struct help helps[] = {
 	    "\n"
 	    "Print the resolved project as YAML; --commands: one hypr build command per\n"
 	    "service to build.\n" },
+	{ "compose", "push",
+	    "usage: hypr compose push [--ignore-push-failures] [-q] [--dry-run] [SERVICE...]\n"
+	    "\n"
+	    "Push the image: and build.tags names of the services that have a build:\n"
+	    "section (hypr push).\n" },
 };
 
 static const struct help *

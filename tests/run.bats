@@ -127,7 +127,7 @@ built by hypr"
 	run -0 hypr ps --format '{{.Names}} {{.Ports}}'
 	assert_output "web 127.0.0.1:$port->80/tcp"
 	# a port in use is refused before anything boots
-	run -4 hypr run --rm -p "$port:80" rt true
+	run -125 hypr run --rm -p "$port:80" rt true
 	assert_output "hypr: -p $port:80: 127.0.0.1:$port is already in use"
 	# -P: every EXPOSEd port on a free one
 	run -0 hypr run -d --name webp -P rt httpd -f -h /www

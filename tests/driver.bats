@@ -259,7 +259,16 @@ hypr-fetch push reg.example/app:2
 hypr-store history --no-trunc app:1
 hypr-store history -q app:1"
 	run -2 hypr image frob
-	run -2 hypr system
+	run -2 hypr system frob
+}
+
+@test "driver: image, system, builder, container alone print their usage, exit 0 (as docker)" {
+	local c
+	for c in image system builder container; do
+		run --separate-stderr -0 hypr "$c"
+		[[ ${lines[0]} == "usage: hypr $c COMMAND" ]]
+		[ -z "$stderr" ]
+	done
 }
 
 @test "driver: version and help" {

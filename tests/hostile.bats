@@ -10,6 +10,8 @@ load lib/registry
 setup() {
 	fresh_root
 	export HYPR_PROGRESS=plain
+	# these tests check which stage names the error: hypr(1) --debug
+	export HYPR_DEBUG=1
 	# the build VM's private files live under $HYPR_ROOT/tmp; other
 	# scratch files of the stages under TMPDIR: both must end up empty
 	export TMPDIR="$BATS_TEST_TMPDIR/tmpdir"

@@ -41,7 +41,7 @@ struct build_opts {
 	struct argv tags, build_args, labels, add_hosts, secrets;
 	const char *target, *platform, *pull, *iidfile, *keep, *from_dir, *disk;
 	int from;			/* first stage to run (ST_PARSE unless --from) */
-	int no_cache, quiet, print, network;
+	int no_cache, quiet, print, network, debug;
 	int progress;			/* PROGRESS_* */
 	unsigned long long log_max;	/* HYPR_LOG_MAX: the log's cap, 0 = none */
 };

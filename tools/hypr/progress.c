@@ -58,6 +58,8 @@ static struct {
 	struct line errtail[NSTAGES][KEEP];	/* last stderr lines of each stage */
 	int nerr[NSTAGES];
 	double closed[NSTAGES];	/* when each stage closed its stderr (exited) */
+	struct line held;	/* a "hypr-X: ..." line not yet on screen: if it is
+				 * the error, the footer says it (once) */
 } P = { .running = -1 };
 
 
@@ -134,11 +136,33 @@ log_line(const char *s, size_t n, int own)
 /* One line on stderr, in plain mode or above the live area: as it is for a
  * file or a pipe, escaped for a terminal (a RUN's ESC sequences, OSC 52
  * clipboard writes, window titles never reach it). */
+static void put_line(const char *color, const char *s, size_t n);
+
+/* The held line to the screen, before anything else goes there. */
+static void
+flush_held(void)
+{
+	char *h = P.held.s;
+
+	if (!h)
+		return;
+	P.held.s = NULL;
+	put_line("", h, P.held.n);
+	free(h);
+}
+
 static void
 screen_line(const char *color, const char *s, size_t n)
 {
 	if (P.mode == PROGRESS_QUIET)
 		return;
+	flush_held();
+	put_line(color, s, n);
+}
+
+static void
+put_line(const char *color, const char *s, size_t n)
+{
 	clear_live();
 	fputs(col(color), stderr);
 	if (P.esc)
@@ -281,7 +305,20 @@ step_num(int num, int create)
 void
 progress_stderr(int stage, const char *line, size_t len, int show)
 {
+	size_t pn = strlen(stage_progs[stage]);
+
 	ring_add(P.errtail[stage], &P.nerr[stage], line, len);
+	if (show && P.mode != PROGRESS_QUIET && !P.o->debug && len > pn + 1 &&
+	    !strncmp(line, stage_progs[stage], pn) && line[pn] == ':') {
+		/* the stage's own line, maybe its error: shown by the next
+		 * line, or by the footer unless it is the footer's message */
+		flush_held();
+		log_line(line, len, 0);
+		if (!(P.held.s = strndup(line, len)))
+			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+		P.held.n = len;
+		return;
+	}
 	relay(show, line, len);
 	if (show && P.mode == PROGRESS_TTY)
 		draw_live();
@@ -355,8 +392,26 @@ progress_event(int stage, const struct hypr_event *x, int show)
 	case HYPR_EV_OUTPUT:
 	case HYPR_EV_INFO:
 		if (x->n > 0) {	/* about a step: its tail in the live view */
-			relay(P.mode == PROGRESS_PLAIN, h, len);
-			if ((s = step_num(x->n, 0)) && !s->done)
+			s = step_num(x->n, 0);
+			if (x->type == HYPR_EV_OUTPUT && s) {
+				/* BuildKit's plain output line: the time since
+				 * the step began, after its number */
+				char pre[64], *t;
+				int pn = snprintf(pre, sizeof pre, "#%d %.3f ", x->n,
+				    hypr_now() - s->t0);
+
+				/* the text as it came, NULs too */
+				if (pn < 0 || !(t = malloc((size_t)pn + rlen + 1)))
+					hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+				memcpy(t, pre, (size_t)pn);
+				memcpy(t + pn, rest, rlen);
+				t[(size_t)pn + rlen] = 0;
+				relay(P.mode == PROGRESS_PLAIN, t, (size_t)pn + rlen);
+				free(t);
+			} else {
+				relay(P.mode == PROGRESS_PLAIN, h, len);
+			}
+			if (s && !s->done)
 				ring_add(s->tail, &s->ntail, rest, rlen);
 			break;
 		}
@@ -453,6 +508,12 @@ progress_fail(int stage, const char *progname, int code, const char *msg, size_t
 
 	if (stage == ST_EXEC && !strcmp(progname, stage_progs[ST_EXEC]))
 		r = running();
+	/* the stage's error line is the footer's message: said once, below */
+	if (P.held.s && msg && P.held.n == msglen && !memcmp(P.held.s, msg, msglen)) {
+		free(P.held.s);
+		P.held.s = NULL;
+	}
+	flush_held();
 	clear_live();
 	if (interrupted) {
 		fprintf(stderr, "hypr: build interrupted\n");
@@ -462,7 +523,9 @@ progress_fail(int stage, const char *progname, int code, const char *msg, size_t
 	P.mode = PROGRESS_PLAIN;
 	if (saved == PROGRESS_QUIET)	/* the stage's words were not on screen */
 		for (i = 0; i < P.nerr[stage]; i++)	/* (already in the log) */
-			screen_line("", P.errtail[stage][i].s, P.errtail[stage][i].n);
+			if (o->debug || !msg || P.errtail[stage][i].n != msglen ||
+			    memcmp(P.errtail[stage][i].s, msg, msglen))
+				screen_line("", P.errtail[stage][i].s, P.errtail[stage][i].n);
 	if (r) {
 		emit(1, "", "------");
 		emit(1, "", " > %s:", r->label ? r->label : "?");
@@ -478,8 +541,21 @@ progress_fail(int stage, const char *progname, int code, const char *msg, size_t
 	if (line > 0)
 		snippet(name, line, line);
 	/* an error line is one line of text, on a terminal or not */
-	hypr_escape(msg ? msg : "no message", msg ? msglen : 10, what, sizeof what);
-	emit(1, "\033[31m", "ERROR: %s failed (exit %d): %s", progname, code, what);
+	if (o->debug || !msg) {
+		hypr_escape(msg ? msg : "no message", msg ? msglen : 10, what, sizeof what);
+		emit(1, "\033[31m", "ERROR: %s failed (exit %d): %s", progname, code, what);
+	} else {
+		/* in the user's words: what failed and why, not which stage */
+		size_t pn = strlen(progname);
+
+		if (msglen > pn + 2 && !strncmp(msg, progname, pn) && msg[pn] == ':' &&
+		    msg[pn + 1] == ' ') {
+			msg += pn + 2;
+			msglen -= pn + 2;
+		}
+		hypr_escape(msg, msglen, what, sizeof what);
+		emit(1, "\033[31m", "ERROR: %s", what);
+	}
 	if (logpath)
 		emit(1, "", "full log: %s", logpath);
 	P.mode = saved;
@@ -491,6 +567,7 @@ progress_done(const char *id, const struct argv *tags)
 	size_t i;
 	int num = ++P.maxnum;
 
+	flush_held();
 	if (P.mode == PROGRESS_TTY) {
 		emit(1, "\033[34m", " => writing image %s", id);
 		for (i = 0; i < tags->n; i++)
@@ -511,6 +588,7 @@ progress_end(void)
 {
 	int i;
 
+	flush_held();
 	if (P.cut)
 		emit(0, "", "# hypr: %llu bytes of output after the cut were not logged "
 		    "(HYPR_LOG_MAX=%llu)", P.unlogged, P.log_max);

@@ -1169,6 +1169,9 @@ cmd_compose(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+f:p:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
+			/* -f -: the file on stdin (never waited for on a terminal) */
+			if (!strcmp(optarg, "-") && isatty(0))
+				hypr_die(HYPR_EXIT_USAGE, "compose: -f -: standard input is a terminal");
 			argv_add(&files, optarg);
 			break;
 		case 'E':

@@ -68,3 +68,51 @@ ctx() {
 	assert_equal "$(grep -c 'exit code 7' <<<"$stderr")" 1
 	[[ $stderr == *"about to fail"* ]]
 }
+
+# tmux_build W H CMD: run CMD in a detached tmux pane of W x H (its own
+# server), wait for it to end, print the pane with its scrollback
+tmux_build() {
+	local sock=$BATS_TEST_TMPDIR/tmux.sock i
+	tmux -S "$sock" new-session -d -x "$1" -y "$2" \
+		"$3; echo EXIT=\$? > '$BATS_TEST_TMPDIR/exit'; sleep 60"
+	for i in $(seq 600); do
+		[ -f "$BATS_TEST_TMPDIR/exit" ] && break
+		sleep 0.1
+	done
+	sleep 0.2
+	tmux -S "$sock" capture-pane -p -S - | sed 's/ *$//'
+	tmux -S "$sock" kill-server
+}
+
+# bats test_tags=vm
+@test "output: the TTY view in tmux: header first, times right-aligned, lines cut, one copy in the scrollback" {
+	requires tmux
+	ctx tt 'FROM busybox:latest' 'ENV A=1' \
+		"RUN echo one && sleep 1 && echo two-$(printf 'x%.0s' $(seq 100))" \
+		'RUN for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line $i; done' \
+		"LABEL a-long-label-name-longer-than-the-pane-is-wide-$(printf 'y%.0s' $(seq 40))=v" \
+		'CMD ["sh"]'
+	tmux_build 60 10 "cd '$BATS_TEST_TMPDIR' && HYPR_ROOT='$HYPR_ROOT' PATH='$PATH' hypr build --no-cache -t tt tt" \
+		> "$BATS_TEST_TMPDIR/pane"
+	run -0 cat "$BATS_TEST_TMPDIR/exit"
+	assert_output "EXIT=0"
+	run -0 cat "$BATS_TEST_TMPDIR/pane"
+	# the header first, once: no redraw left in the scrollback
+	[[ ${lines[0]} =~ ^\[\+\]\ Building\ [0-9.]+s\ \(5/5\)\ FINISHED$ ]]
+	[ "$(grep -c 'Building' <<<"$output")" -eq 1 ]
+	[ "$(grep -c '\[3/5\]' <<<"$output")" -eq 1 ]
+	[ "$(grep -c 'line 12' <<<"$output")" -eq 0 ]
+	# each step a line of 59 columns (the last is left free), its time at
+	# the end; the long ones cut
+	for i in 1 2 3 4 5 6 7; do
+		[[ ${lines[$i]} =~ ^\ =\>\ .*\ [0-9]+\.[0-9]s$ ]]
+		[ "${#lines[$i]}" -eq 59 ]
+	done
+	[[ ${lines[1]} == " => [1/5] ENV A=1 "* ]]
+	[[ ${lines[2]} == " => [2/5] RUN echo one && sleep 1 && echo two-"* ]]
+	[[ ${lines[4]} == " => [4/5] LABEL a-long-label-name"* ]]
+	[[ ${lines[6]} == " => writing image sha256:"* ]]
+	[[ ${lines[7]} == " => naming to tt "* ]]
+	# and nothing else on screen or above it
+	[ -z "$(sed -n '9,$p' <<<"$output" | tr -d ' \n')" ]
+}

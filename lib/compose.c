@@ -1093,6 +1093,7 @@ include_one(struct ctx *x, yaml_node_t *at, const char *path, struct hypr_compos
 			goto out;
 		}
 		into->fnames = nf;
+		x->fnames = (const char **)nf;	/* where() reads them */
 		into->paths[n] = sub.paths[i];
 		into->fnames[n] = sub.fnames[i];
 		into->nfiles++;

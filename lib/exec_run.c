@@ -225,6 +225,8 @@ strv_free(char **v)
 int
 run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e)
 {
+	if (layers_fetch(c, st->layers.v + st->imported, st->layers.n - st->imported, e) < 0)
+		return -1;
 	while (st->imported < st->layers.n) {
 		const char *d = st->layers.v[st->imported].digest;
 		char path[HYPR_PATH_BUF];

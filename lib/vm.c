@@ -622,11 +622,17 @@ int
 vm_exec(struct hypr_vm *vm, enum vm_mode mode, const char *dir, struct hypr_err *e)
 {
 	char *argv[MAXARGS + 8], memobj[2 * PATH_MAX + 128], qlog[PATH_MAX], qp[2 * PATH_MAX];
+	char pidfile[PATH_MAX];
 	int sv[2], qv[2], state = -1, a = 0;
 	pid_t parent = getpid();
 
 	for (int k = 0; k < vm->nargs; k++)
 		argv[a++] = vm->args[k];
+	/* the VM's directory on QEMU's command line (not in vm->args, the
+	 * snapshot key): ps and pgrep tell which build or container it is */
+	snprintf(pidfile, sizeof pidfile, "%s/qemu.pid", vm->dir);
+	argv[a++] = "-pidfile";
+	argv[a++] = pidfile;
 	if (mode == VM_COLD && vm->snap_args) {
 		snprintf(memobj, sizeof memobj, "memory-backend-ram,id=mem,size=%ldM", vm->mem_mb);
 		argv[a++] = "-object";
@@ -764,10 +770,14 @@ vm_wait_ready(struct hypr_vm *vm, struct hypr_err *e)
 		    "waiting for the guest (boot)") < 0)
 			return vm->snap == VM_SNAP_RESTORING ? boot_cold(vm, e) : -1;
 		/* a cold boot's guest stops at the snapshot point too; its
-		 * GO was sent with the launch */
-		if (type == HYPR_MSG_PAUSED)
+		 * GO was sent with the launch. Once the guest has taken GO a
+		 * restore has worked: what fails later (a bad base) is this
+		 * VM's, and the snapshot stays. */
+		if (type == HYPR_MSG_RESUMED && vm->snap == VM_SNAP_RESTORING)
+			vm->snap = VM_SNAP_RESTORED;
+		if (type == HYPR_MSG_PAUSED || type == HYPR_MSG_RESUMED)
 			vm_consume(vm);
-	} while (type == HYPR_MSG_PAUSED);
+	} while (type == HYPR_MSG_PAUSED || type == HYPR_MSG_RESUMED);
 	if (type != HYPR_MSG_READY) {
 		if (vm->snap == VM_SNAP_RESTORING) {
 			vm_unexpected(vm, type, p, n, e, "boot");
@@ -862,6 +872,14 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: base %s", o->base);
 		vm_free(vm);
 		return -1;
+	}
+	{
+		struct stat bst;
+		if (o->base && (stat(o->base, &bst) < 0 || !S_ISREG(bst.st_mode))) {
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: base %s: not a file", o->base);
+			vm_free(vm);
+			return -1;
+		}
 	}
 	if (o->tmpdir)
 		snprintf(tmpl, sizeof tmpl, "%s/hypr-vm-XXXXXX", o->tmpdir);

@@ -40,6 +40,7 @@ enum hypr_proto_type {
 	HYPR_MSG_STARTED = 's',	/* u32 guest pid: the process runs (exec worked) */
 	HYPR_MSG_ACK = 'a',	/* u32 stdin bytes the process has taken */
 	HYPR_MSG_PAUSED = 'P',	/* empty: hypr.snap=1, save the guest now (GO next) */
+	HYPR_MSG_RESUMED = 'g',	/* empty: GO taken (a restore came back) */
 };
 
 /* flags of an EXIT frame */

@@ -44,7 +44,8 @@
 
 #define SNAP_FORMAT 1
 #define PLACEHOLDER (1ull << 40)	/* the base disk the saved guest saw */
-#define KEEP 3				/* snapshots kept (most recently used) */
+#define KEEP 6				/* snapshots kept (most recently used):
+					 * HYPR_SNAPSHOT_KEEP */
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
 #endif
@@ -88,7 +89,7 @@ vm_snap_eligible(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *a
 		return 0;
 	/* what differs between VMs of one shape must not be in the saved
 	 * guest: caches, shares and the network are each build's own */
-	if (o->ncaches || o->nshares || o->net || o->nfwds || (o->guestfwds && o->guestfwds[0]))
+	if (o->ncaches || o->nshares || o->nfwds || (o->guestfwds && o->guestfwds[0]))
 		return 0;
 	if (o->base && (stat(o->base, &st) < 0 || (uint64_t)st.st_size > PLACEHOLDER))
 		return 0;
@@ -287,8 +288,8 @@ snap_check(const char *dir, const char *key)
 	return bad;
 }
 
-/* Keep the KEEP most recently used snapshots (meta's mtime: touched at
- * each restore); the others go. Best effort. */
+/* Keep the HYPR_SNAPSHOT_KEEP (KEEP) most recently used snapshots (meta's
+ * mtime: touched at each restore); the others go. Best effort. */
 static void
 snap_prune(const char *root)
 {
@@ -314,7 +315,9 @@ snap_prune(const char *root)
 	}
 	if (d)
 		closedir(d);
-	while (n > KEEP) {
+	long keep = (long)hypr_env_seconds("HYPR_SNAPSHOT_KEEP", KEEP);
+
+	while (n > (size_t)(keep > 0 ? keep : 1)) {
 		size_t old = 0;
 		char p[PATH_MAX];
 		for (size_t i = 1; i < n; i++)

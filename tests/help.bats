@@ -20,6 +20,10 @@ COMMANDS=(
 	"container rm" "container remove" "container run" "container stop"
 	"compose build" "compose up" "compose down" "compose ps" "compose logs"
 	"compose stop" "compose config"
+	create start restart attach volume
+	"container create" "container start" "container restart" "container attach"
+	"volume create" "volume inspect" "volume ls" "volume list" "volume rm" "volume remove"
+	"volume prune"
 )
 
 # the usage line's command for CMD: itself, or what it is an alias of
@@ -32,6 +36,10 @@ usage_of() {
 	"container remove") echo rm ;;
 	"container exec"|"container kill"|"container logs"|"container rm"|"container run"|"container stop")
 		echo "${1#container }" ;;
+	"container create"|"container start"|"container restart"|"container attach")
+		echo "${1#container }" ;;
+	"volume list") echo "volume ls" ;;
+	"volume remove") echo "volume rm" ;;
 	*) echo "$1" ;;
 	esac
 }
@@ -42,7 +50,7 @@ usage_of() {
 		want=$(usage_of "$c")
 		for how in --help -h help; do
 			# run -h is --hostname, as in docker
-			[[ $how == -h && $c == *run ]] && continue
+			[[ $how == -h && ( $c == *run || $c == *create ) ]] && continue
 			# shellcheck disable=SC2086 # "image ls" is two words
 			if [ $how = help ]; then
 				run --separate-stderr hypr help $c

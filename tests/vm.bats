@@ -536,8 +536,8 @@ ls: /var/cache: No such file or directory"
 }
 
 # bats test_tags=vm
-@test "vm snapshot: another kernel, QEMU or RAM size never uses it (a new one is saved)" {
-	export HYPR_SNAPSHOT_DIR="$BATS_TEST_TMPDIR/snaps"
+@test "vm snapshot: another kernel, QEMU, RAM size or device never uses it (a new one is saved)" {
+	export HYPR_SNAPSHOT_DIR="$BATS_TEST_TMPDIR/snaps" HYPR_SNAPSHOT_KEEP=3
 	run --separate-stderr -0 vm -T sh true
 	[[ $stderr == *"snapshot saved"* ]]
 	run --separate-stderr -0 vm -T sh true
@@ -555,8 +555,13 @@ ls: /var/cache: No such file or directory"
 	[[ $stderr == *"snapshot saved"* ]]
 	# at most 3 kept, the least recently used go
 	assert_equal "$(ls -d "$HYPR_SNAPSHOT_DIR"/snap-* | wc -l)" 3
-	# the network, a cache disk: not from a snapshot
+	# with a network device: another shape
 	run --separate-stderr -0 vm -T -N sh true
+	[[ $stderr == *"snapshot saved"* ]]
+	assert_equal "$(ls -d "$HYPR_SNAPSHOT_DIR"/snap-* | wc -l)" 3
+	# a cache disk is each build's own: never from a snapshot
+	truncate -s 64M "$BATS_TEST_TMPDIR/c.ext4" && mke2fs -q -t ext4 "$BATS_TEST_TMPDIR/c.ext4"
+	run --separate-stderr -0 vm -T -c "$BATS_TEST_TMPDIR/c.ext4" sh true
 	[[ $stderr == *"snapshot none"* ]]
 	HYPR_VM_SNAPSHOT=0 run --separate-stderr -0 vm -T sh true
 	[[ $stderr == *"snapshot none"* ]]

@@ -424,6 +424,8 @@ snapshot_point(void)
 			fatal("snapshot: %s: %s", devs[k], strerror(errno));
 		close(fd);
 	}
+	/* from here on a failure is this VM's, not its snapshot's */
+	send_frame(HYPR_MSG_RESUMED, 0, NULL, 0);
 	if (debug)
 		logmsg("restored from a snapshot");
 }

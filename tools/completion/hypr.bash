@@ -7,14 +7,15 @@
 # shellcheck shell=bash
 
 _hypr_commands="build run ps logs stop kill rm exec port inspect container compose
-images rmi tag history pull push load image system builder login logout version help"
+create start restart attach volume images rmi tag history pull push load image system builder login logout version help"
 
 _hypr_subs() {
 	case $1 in
 	image) echo "build history inspect load ls prune pull push rm tag" ;;
 	system) echo "df prune" ;;
 	builder) echo "build prune" ;;
-	container) echo "exec inspect kill logs ls port prune rm run stop" ;;
+	container) echo "attach create exec inspect kill logs ls port prune restart rm run start stop" ;;
+	volume) echo "create inspect ls prune rm" ;;
 	compose) echo "build up down ps logs stop config" ;;
 	esac
 }
@@ -36,8 +37,8 @@ _hypr_flags() {
 		echo "-t --tag -f --file -q --quiet -n --print --build-arg --target --no-cache
 			--platform --pull --iidfile --label --progress --keep --from --network
 			--disk --add-host --secret --debug --help" ;;
-	run|container_run)
-		echo "-d --detach --rm --name -e --env --env-file -u --user -w --workdir
+	run|container_run|create|container_create)
+		echo "-d --detach --rm --name -e --env --env-file -u --user -w --workdir --mount
 			--entrypoint -i --interactive -t --tty -p --publish -P --publish-all
 			--network -v --volume -m --memory --cpus -h --hostname --add-host -l --label
 			--restart --stop-signal --stop-timeout --health-cmd --health-interval
@@ -45,6 +46,13 @@ _hypr_flags() {
 			--init --platform --pull --help" ;;
 	ps|container_ls|container_list|container_ps)
 		echo "-a --all -q --quiet --no-trunc --filter --format --help" ;;
+	start|container_start) echo "-a --attach -i --interactive --help" ;;
+	restart|container_restart) echo "-t --time --help" ;;
+	attach|container_attach) echo "--no-stdin --detach-keys --help" ;;
+	volume_create) echo "-l --help" ;;
+	volume_ls|volume_list) echo "-q --help" ;;
+	volume_rm|volume_remove) echo "-f --help" ;;
+	volume_prune) echo "-a -f --help" ;;
 	logs|container_logs) echo "-f --follow -t --timestamps -n --tail --help" ;;
 	stop|container_stop) echo "-t --time -s --signal --help" ;;
 	kill|container_kill) echo "-s --signal --help" ;;
@@ -56,7 +64,8 @@ _hypr_flags() {
 	images|image_ls|image_list) echo "-a --all -q --quiet --digests --no-trunc --format --filter --help" ;;
 	rmi|image_rm|image_remove) echo "-f --force --no-prune --help" ;;
 	history|image_history) echo "-q --quiet --no-trunc --help" ;;
-	image_prune|system_prune|builder_prune) echo "-a --all -f --force --help" ;;
+	image_prune|builder_prune) echo "-a --all -f --force --help" ;;
+	system_prune) echo "-a --all -f --force --volumes --help" ;;
 	system_df) echo "-v --verbose --help" ;;
 	pull|image_pull) echo "--platform -q --quiet --insecure-registry --help" ;;
 	push|image_push) echo "-a --all-tags -q --quiet --insecure-registry --help" ;;
@@ -79,8 +88,8 @@ _hypr_value_flags() {
 	build|buildx|image_build|builder_build)
 		echo "-t --tag -f --file --build-arg --target --platform --iidfile --label --progress
 			--keep --from --network --disk --add-host --secret" ;;
-	run|container_run)
-		echo "--name -e --env --env-file -u --user -w --workdir --entrypoint -p --publish
+	run|container_run|create|container_create)
+		echo "--name -e --env --env-file -u --user -w --workdir --entrypoint -p --publish --mount
 			--network --net -v --volume -m --memory --cpus -h --hostname --add-host -l --label
 			--restart --stop-signal --stop-timeout --health-cmd --health-interval
 			--health-timeout --health-start-period --health-retries --platform --pull" ;;
@@ -88,6 +97,9 @@ _hypr_value_flags() {
 		echo "--filter --format" ;;
 	logs|container_logs) echo "-n --tail" ;;
 	stop|container_stop) echo "-t --time -s --signal" ;;
+	restart|container_restart) echo "-t --time" ;;
+	attach|container_attach) echo "--detach-keys" ;;
+	volume_create) echo "-l" ;;
 	kill|container_kill) echo "-s --signal" ;;
 	exec|container_exec) echo "-e --env -u --user -w --workdir" ;;
 	inspect) echo "-f --format --type" ;;
@@ -159,7 +171,7 @@ _hypr_bash() {
 		fi
 		if [ -z "$cmd" ]; then
 			cmd=$w
-		elif [ -z "$sub" ] && [[ " image system builder container compose " == *" $cmd "* ]]; then
+		elif [ -z "$sub" ] && [[ " image system builder container compose volume " == *" $cmd "* ]]; then
 			sub=$w
 		else
 			npos=$((npos + 1))
@@ -180,7 +192,7 @@ _hypr_bash() {
 		fi
 		return 0
 	fi
-	if [[ " image system builder container compose " == *" $cmd "* ]] && [ -z "$sub" ] &&
+	if [[ " image system builder container compose volume " == *" $cmd "* ]] && [ -z "$sub" ] &&
 		[[ $cur != -* ]] && ! _hypr_takes_value "$cmd" "$prev"; then
 		_hypr_reply -W "$(_hypr_subs "$cmd")" -- "$cur"
 		return 0
@@ -200,7 +212,8 @@ _hypr_bash() {
 		return 0 ;;
 	--pull)
 		# build's --pull takes no value unless --pull=WHEN
-		if [ "$key" = run ] || [ "$key" = container_run ]; then
+		if [ "$key" = run ] || [ "$key" = container_run ] || [ "$key" = create ] ||
+			[ "$key" = container_create ]; then
 			_hypr_reply -W "missing always never" -- "$cur"
 			return 0
 		fi ;;
@@ -229,15 +242,18 @@ _hypr_bash() {
 	build|buildx|image_build|builder_build)
 		_hypr_reply -d -- "$cur"
 		[ "$cur" = - ] && COMPREPLY+=(-) ;;
-	run|container_run|history|image_history|push|image_push)
+	run|container_run|create|container_create|history|image_history|push|image_push)
 		[ "$npos" = 0 ] && _hypr_reply -W "$(_hypr_images)" -- "$cur" ;;
+	volume_rm|volume_remove|volume_inspect)
+		_hypr_reply -W "$("${COMP_WORDS[0]}" volume ls -q 2>/dev/null)" -- "$cur" ;;
 	rmi|image_rm|image_remove|image_inspect|tag|image_tag)
 		_hypr_reply -W "$(_hypr_images)" -- "$cur" ;;
 	inspect)
 		_hypr_reply -W "$(_hypr_images) $(_hypr_containers)" -- "$cur" ;;
-	logs|stop|kill|rm|port|container_*)
-		# one container for exec, logs and port: then its command, or a port
-		if ! [[ $key == *exec || $key == *logs || $key == *port ]] || [ "$npos" = 0 ]; then
+	logs|stop|kill|rm|port|start|restart|attach|container_*)
+		# one container for exec, logs, port and attach: then its command, or a port
+		if ! [[ $key == *exec || $key == *logs || $key == *port || $key == *attach ]] ||
+			[ "$npos" = 0 ]; then
 			_hypr_reply -W "$(_hypr_containers)" -- "$cur"
 		fi ;;
 	exec)

@@ -25,6 +25,10 @@ static const struct help helps[] = {
 	{ "kill", NULL, NULL },
 	{ "rm", NULL, NULL },
 	{ "exec", NULL, NULL },
+	{ "create", NULL, NULL },
+	{ "start", NULL, NULL },
+	{ "restart", NULL, NULL },
+	{ "attach", NULL, NULL },
 	{ "images", NULL, NULL },
 	{ "rmi", NULL, NULL },
 	{ "compose", NULL, NULL },
@@ -171,6 +175,8 @@ static const struct help helps[] = {
 	    "Manage containers.\n"
 	    "\n"
 	    "Commands:\n"
+	    "  attach    follow a running container's process (= hypr attach)\n"
+	    "  create    make a container, not started (= hypr create)\n"
 	    "  exec      run a command in a running container (= hypr exec)\n"
 	    "  inspect   containers as JSON\n"
 	    "  kill      signal containers (= hypr kill)\n"
@@ -178,8 +184,10 @@ static const struct help helps[] = {
 	    "  ls        list containers (= hypr ps)\n"
 	    "  port      a container's published ports (= hypr port)\n"
 	    "  prune     remove every stopped container\n"
+	    "  restart   stop, then start containers (= hypr restart)\n"
 	    "  rm        remove containers (= hypr rm)\n"
 	    "  run       boot an image and run it (= hypr run)\n"
+	    "  start     start stopped containers (= hypr start)\n"
 	    "  stop      stop containers (= hypr stop)\n"
 	    "\n"
 	    "See hypr container COMMAND --help.\n" },
@@ -203,6 +211,59 @@ static const struct help helps[] = {
 	{ "container", "remove", NULL },
 	{ "container", "run", NULL },
 	{ "container", "stop", NULL },
+	{ "container", "create", NULL },
+	{ "container", "start", NULL },
+	{ "container", "restart", NULL },
+	{ "container", "attach", NULL },
+
+	{ "volume", NULL,
+	    "usage: hypr volume COMMAND\n"
+	    "\n"
+	    "Manage the named volumes of hypr run -v NAME:PATH.\n"
+	    "\n"
+	    "Commands:\n"
+	    "  create    make a volume\n"
+	    "  inspect   volumes as JSON\n"
+	    "  ls        list volumes\n"
+	    "  prune     remove unused volumes\n"
+	    "  rm        remove volumes\n"
+	    "\n"
+	    "See hypr volume COMMAND --help, hypr-volume(1).\n" },
+	{ "volume", "create",
+	    "usage: hypr volume create [-l K=V] [NAME]\n"
+	    "\n"
+	    "Make a volume (a random name without NAME) and print its name.\n"
+	    "  -l K=V           a label (repeatable)\n" },
+	{ "volume", "inspect",
+	    "usage: hypr volume inspect NAME...\n"
+	    "\n"
+	    "Volumes as JSON, as docker volume inspect prints them.\n" },
+	{ "volume", "ls",
+	    "usage: hypr volume ls [-q]\n"
+	    "\n"
+	    "List volumes.\n"
+	    "  -q               names only\n" },
+	{ "volume", "list",
+	    "usage: hypr volume ls [-q]\n"
+	    "\n"
+	    "List volumes.\n"
+	    "  -q               names only\n" },
+	{ "volume", "rm",
+	    "usage: hypr volume rm [-f] NAME...\n"
+	    "\n"
+	    "Remove volumes no container names.\n"
+	    "  -f               a volume that does not exist is not an error\n" },
+	{ "volume", "remove",
+	    "usage: hypr volume rm [-f] NAME...\n"
+	    "\n"
+	    "Remove volumes no container names.\n"
+	    "  -f               a volume that does not exist is not an error\n" },
+	{ "volume", "prune",
+	    "usage: hypr volume prune [-a] [-f]\n"
+	    "\n"
+	    "Remove the anonymous volumes no container names (asks first, unless -f).\n"
+	    "  -a               every volume no container names\n"
+	    "  -f               do not ask\n" },
 
 	{ "compose", "build",
 	    "usage: hypr compose build [--no-cache] [--pull] [-q] [--build-arg K=V]\n"
@@ -221,9 +282,10 @@ static const struct help helps[] = {
 	    "  --wait           and wait until they are healthy\n"
 	    "compose's own options (-f FILE, -p NAME...) go before the command.\n" },
 	{ "compose", "down",
-	    "usage: hypr compose down [-t SECS]\n"
+	    "usage: hypr compose down [-t SECS] [-v]\n"
 	    "\n"
-	    "Stop and remove the project's containers.\n" },
+	    "Stop and remove the project's containers.\n"
+	    "  -v, --volumes    and the volumes they named that no other container names\n" },
 	{ "compose", "ps",
 	    "usage: hypr compose ps [-a] [-q] [--services] [SERVICE...]\n"
 	    "\n"
@@ -259,7 +321,7 @@ static int
 has_subs(const char *cmd)
 {
 	return !strcmp(cmd, "image") || !strcmp(cmd, "system") || !strcmp(cmd, "builder") ||
-	    !strcmp(cmd, "container") || !strcmp(cmd, "compose");
+	    !strcmp(cmd, "container") || !strcmp(cmd, "compose") || !strcmp(cmd, "volume");
 }
 
 /* The index of compose's sub-command in argv (argv[0] = "compose"), past

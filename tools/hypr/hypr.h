@@ -39,6 +39,8 @@ struct build_opts {
 	const char *context;
 	const char *file;		/* -f; NULL = CONTEXT/Dockerfile; "-" = stdin */
 	struct argv tags, build_args, labels, add_hosts, secrets;
+	struct argv cache_from, cache_to;	/* --cache-from, --cache-to values */
+	char cache_steps[4200];		/* --cache-to: where the steps stream is saved */
 	const char *target, *platform, *pull, *iidfile, *keep, *from_dir, *disk;
 	int from;			/* first stage to run (ST_PARSE unless --from) */
 	int no_cache, quiet, print, network, debug;
@@ -78,6 +80,9 @@ int cmd_build(int argc, char **argv);
 int cmd_compose(int argc, char **argv);
 /* pipeline.c: run the pipeline; returns the driver's exit status. */
 int run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES]);
+struct hypr_root;
+/* Set o->cache_steps for --cache-to (root NULL: for -n's eyes). */
+void cache_steps_path(struct build_opts *o, const struct hypr_root *root);
 /* Print cmds as a shell pipeline on stdout. */
 void print_pipeline(const struct build_opts *o, struct argv cmds[NSTAGES]);
 

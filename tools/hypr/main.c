@@ -87,12 +87,16 @@ usage(FILE *f, int code)
 	    "  ps [-a]                     list containers\n"
 	    "  logs [-f] CONTAINER         a container's output\n"
 	    "  stop|kill|rm CONTAINER...   stop (stop signal, then SIGKILL), signal, remove\n"
+	    "  create|start|restart ...    make a container; start a stopped one; stop, start\n"
+	    "  attach CONTAINER            its process's output (and stdin); ^P^Q detaches\n"
 	    "  exec [-it] CONTAINER CMD    run a command in a running container\n"
 	    "  port CONTAINER              a container's published ports\n"
 	    "  inspect NAME...             containers or images as JSON\n"
 	    "  container ls|inspect|port|prune|...\n"
 	    "                              manage containers\n"
-	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|stop|config [SERVICE...]\n"
+	    "  volume create|ls|inspect|rm|prune\n"
+	    "                              named volumes (hypr run -v NAME:PATH)\n"
+	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|stop|push|config [SERVICE...]\n"
 	    "                              build and run the services of a compose file\n"
 	    "  images [OPTIONS]            list images (= image ls)\n"
 	    "  rmi [-f] IMAGE...           remove images (= image rm)\n"
@@ -108,6 +112,8 @@ usage(FILE *f, int code)
 	    "  builder prune               remove the build cache\n"
 	    "  login [REGISTRY]            store a registry's credentials\n"
 	    "  logout [REGISTRY]           forget them\n"
+	    "  save [-o FILE] [--format docker|oci] IMAGE...\n"
+	    "                              write images as a tar (docker load, hypr load)\n"
 	    "  version                     print the version\n"
 	    "  help [COMMAND]              this text, or a command's (= hypr COMMAND --help)\n"
 	    "\n"
@@ -161,6 +167,14 @@ main(int argc, char *argv[])
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ps"))
 		return cmd_ps(argc - 1, argv + 1);
+	if (!strcmp(cmd, "create"))
+		return cmd_create(argc - 1, argv + 1);
+	if (!strcmp(cmd, "start"))
+		return cmd_start(argc - 1, argv + 1);
+	if (!strcmp(cmd, "restart"))
+		return cmd_restart(argc - 1, argv + 1);
+	if (!strcmp(cmd, "attach"))
+		return cmd_attach(argc - 1, argv + 1);
 	if (!strcmp(cmd, "logs"))
 		return cmd_logs(argc - 1, argv + 1);
 	if (!strcmp(cmd, "stop"))
@@ -175,6 +189,8 @@ main(int argc, char *argv[])
 		return cmd_container(argc, argv);
 	if (!strcmp(cmd, "container"))
 		return cmd_container(argc - 1, argv + 1);
+	if (!strcmp(cmd, "volume"))
+		return cmd_volume(argc - 1, argv + 1);
 	if (!strcmp(cmd, "__proxy"))
 		return cmd_proxy(argc - 1, argv + 1);
 	if (!strcmp(cmd, "images"))
@@ -206,9 +222,11 @@ main(int argc, char *argv[])
 			delegate("hypr-fetch", "pull", argc - 3, argv + 3);
 		if (!strcmp(sub, "push"))
 			delegate("hypr-fetch", "push", argc - 3, argv + 3);
+		if (!strcmp(sub, "save"))
+			delegate("hypr-fetch", "save", argc - 3, argv + 3);
 		if (!strcmp(sub, "load"))
 			load(argc - 3, argv + 3);
-		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, tag, history, build, pull, push, load)",
+		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, tag, history, build, pull, push, save, load)",
 		    sub);
 	}
 	if (!strcmp(cmd, "system") && argc > 2) {
@@ -262,7 +280,7 @@ main(int argc, char *argv[])
 	if (!strcmp(cmd, "load"))
 		load(argc - 2, argv + 2);
 	if (!strcmp(cmd, "pull") || !strcmp(cmd, "login") ||
-	    !strcmp(cmd, "logout") || !strcmp(cmd, "push"))
+	    !strcmp(cmd, "logout") || !strcmp(cmd, "push") || !strcmp(cmd, "save"))
 		delegate("hypr-fetch", cmd, argc - 2, argv + 2);
 	hypr_die(HYPR_EXIT_USAGE, "unknown command '%s' (see hypr help)", cmd);
 }

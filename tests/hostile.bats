@@ -707,7 +707,7 @@ EOF
 	    'RUN seq 1 300000; echo LAST-LINE' \
 	    'RUN head -c 3000000 /dev/zero | tr "\\0" x; echo; echo END2 >&2; exit 137'
 	run -1 --separate-stderr hypr build -t out:1 c
-	[ "$(grep -c '^#1 [0-9]' <<<"$stderr")" -eq 300000 ]
+	[ "$(grep -cE '^#1 [0-9]+\.[0-9]{3} [0-9]+$' <<<"$stderr")" -eq 300000 ]
 	grep -qxE '#1 [0-9]+\.[0-9]{3} 300000' <<<"$stderr"
 	grep -qxE '#1 [0-9]+\.[0-9]{3} LAST-LINE' <<<"$stderr"
 	grep -qxE '#2 [0-9]+\.[0-9]{3} END2' <<<"$stderr"
@@ -720,7 +720,7 @@ EOF
 	[[ $stderr == *"hypr-exec: c/Dockerfile:3: RUN "*": exit code 137"* ]]
 	[[ $stderr == *"ERROR: hypr-exec failed (exit 1)"* ]]
 	# the full log has every short line
-	[ "$(grep -c '^#1 [0-9]' "$HYPR_ROOT/logs/last.log")" -eq 300000 ]
+	[ "$(grep -cE '^#1 [0-9]+\.[0-9]{3} [0-9]+$' "$HYPR_ROOT/logs/last.log")" -eq 300000 ]
 	# killed by a signal: the shell's 128+n, a step failure
 	for sig in KILL SEGV; do
 		ctx c 'FROM busybox:latest' "RUN kill -$sig \$\$"

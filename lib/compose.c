@@ -960,6 +960,11 @@ set_dir(struct hypr_compose *c, const char *path, struct hypr_err *e)
 {
 	char buf[PATH_MAX], *slash;
 
+	if (!strcmp(path, "-")) {	/* stdin: the working directory's project */
+		if (!getcwd(buf, sizeof buf))
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "getcwd");
+		return (c->dir = strdup(buf)) ? 0 : compose_oom(e);
+	}
 	if (!realpath(path, buf))
 		return hypr_err_errno(e, HYPR_EXIT_USAGE, "%s", path);
 	if ((slash = strrchr(buf, '/')))
@@ -977,11 +982,19 @@ read_doc(const char *path, const char *fname, yaml_document_t *doc, struct hypr_
 	yaml_node_t *root;
 	FILE *f;
 
-	if (!(f = fopen(path, "re")))
+	if (!strcmp(path, "-")) {	/* -f -: read once, from stdin */
+		static int read_stdin;
+
+		if (read_stdin++)
+			return hypr_err_set(e, HYPR_EXIT_USAGE, "-f -: standard input read already");
+		f = stdin;
+	} else if (!(f = fopen(path, "re"))) {
 		return hypr_err_errno(e, errno == ENOENT ? HYPR_EXIT_USAGE :
 		    HYPR_EXIT_SYSTEM, "%s", path);
+	}
 	if (!yaml_parser_initialize(&parser)) {
-		fclose(f);
+		if (f != stdin)
+			fclose(f);
 		return compose_oom(e);
 	}
 	yaml_parser_set_input_file(&parser, f);
@@ -991,11 +1004,13 @@ read_doc(const char *path, const char *fname, yaml_document_t *doc, struct hypr_
 		    parser.problem ? parser.problem : "invalid YAML",
 		    parser.context ? " " : "", parser.context ? parser.context : "");
 		yaml_parser_delete(&parser);
-		fclose(f);
+		if (f != stdin)
+			fclose(f);
 		return -1;
 	}
 	yaml_parser_delete(&parser);
-	fclose(f);
+	if (f != stdin)
+		fclose(f);
 	root = yaml_document_get_root_node(doc);
 	if (!root || root->type != YAML_MAPPING_NODE) {
 		yaml_document_delete(doc);
@@ -1004,11 +1019,169 @@ read_doc(const char *path, const char *fname, yaml_document_t *doc, struct hypr_
 	return 0;
 }
 
+static int load(struct hypr_compose *c, const struct hypr_compose_opts *o,
+    struct hypr_err *e);
+
+#define INCLUDE_DEPTH 16	/* include: in an included file, and so on */
+static int include_depth;
+
+/* A string to the list, moved. */
+static int
+strv_push(char ***v, size_t *n, char *s)
+{
+	char **nv = realloc(*v, (*n + 1) * sizeof **v);
+
+	if (!nv)
+		return -1;
+	*v = nv;
+	nv[(*n)++] = s;
+	return 0;
+}
+
+/* One include: path, a project of its own read with the same variables;
+ * its services join c's (a name both define is an error, as compose's),
+ * its relative build contexts made absolute to its directory. */
+static int
+include_one(struct ctx *x, yaml_node_t *at, const char *path, struct hypr_compose *into)
+{
+	struct hypr_compose sub;
+	struct hypr_compose_opts so = *x->o;
+	const char *files[1];
+	char *abs = NULL;
+	size_t i, j;
+	int r;
+
+	if (path[0] == '/' ? !(abs = strdup(path)) :
+	    asprintf(&abs, "%s/%s", x->c->dir, path) < 0)
+		return compose_oom(x->e);
+	if (include_depth >= INCLUDE_DEPTH) {
+		free(abs);
+		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: include: %s: more than %d "
+		    "levels (a cycle?)", where(x, at), compose_line(at), path, INCLUDE_DEPTH);
+	}
+	files[0] = abs;
+	so.files = files;
+	so.nfiles = 1;
+	include_depth++;
+	r = hypr_compose_load_opts(&sub, &so, x->e);
+	include_depth--;
+	free(abs);
+	if (r < 0)
+		return hypr_err_prefix(x->e, "%s:%ld: include", where(x, at), compose_line(at));
+	r = -1;
+	for (i = 0; i < sub.nservices; i++) {
+		struct hypr_compose_service *s = &sub.services[i], *ns;
+		char *ctx;
+
+		for (j = 0; j < into->nservices; j++)
+			if (!strcmp(into->services[j].name, s->name)) {
+				hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: include: %s: service "
+				    "%s is defined twice", where(x, at), compose_line(at), path,
+				    s->name);
+				goto out;
+			}
+		if (s->context && s->context[0] != '/') {
+			if (asprintf(&ctx, "%s/%s", sub.dir, s->context[0] == '.' &&
+			    s->context[1] == '/' ? s->context + 2 : s->context) < 0) {
+				compose_oom(x->e);
+				goto out;
+			}
+			free(s->context);
+			s->context = ctx;
+		}
+		if (!(ns = realloc(into->services, (into->nservices + 1) * sizeof *ns))) {
+			compose_oom(x->e);
+			goto out;
+		}
+		into->services = ns;
+		into->services[into->nservices++] = *s;
+		memset(s, 0, sizeof *s);	/* moved: its file stays in into->paths */
+	}
+	for (i = 0; i < sub.nfiles; i++) {
+		size_t n = into->nfiles;
+		char **np = realloc(into->paths, (n + 1) * sizeof *np), **nf;
+
+		if (np)
+			into->paths = np;
+		if (!np || !(nf = realloc(into->fnames, (n + 1) * sizeof *nf))) {
+			compose_oom(x->e);
+			goto out;
+		}
+		into->fnames = nf;
+		x->fnames = (const char **)nf;	/* where() reads them */
+		into->paths[n] = sub.paths[i];
+		into->fnames[n] = sub.fnames[i];
+		into->nfiles++;
+		sub.paths[i] = sub.fnames[i] = NULL;
+	}
+	for (i = 0; i < sub.nwarnings; i++) {
+		if (strv_push(&into->warnings, &into->nwarnings, sub.warnings[i]) < 0) {
+			compose_oom(x->e);
+			goto out;
+		}
+		sub.warnings[i] = NULL;
+	}
+	r = 0;
+out:
+	hypr_compose_free(&sub);	/* what was not moved */
+	return r;
+}
+
+/* include: a list of paths, or of mappings with path: (one or a list). */
+static int
+include_all(struct ctx *x, yaml_node_t *n, struct hypr_compose *into)
+{
+	yaml_node_item_t *it;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: include must be a list",
+		    where(x, n), compose_line(n));
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *v = yaml_document_get_node(x->doc, *it), *pn = v;
+		yaml_node_pair_t *p;
+		char *path;
+		int r;
+
+		if (v->type == YAML_MAPPING_NODE) {
+			pn = NULL;
+			for (p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+				yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
+				const char *key = compose_scalar(k);
+
+				if (key && !strcmp(key, "path"))
+					pn = yaml_document_get_node(x->doc, p->value);
+				else if (add_warning(x, k, "include: %s: not supported by hypr; "
+				    "ignored", key ? key : "?", NULL) < 0)
+					return -1;
+			}
+			if (!pn)
+				return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: include: no path:",
+				    where(x, v), compose_line(v));
+		}
+		if (pn->type == YAML_SEQUENCE_NODE) {	/* several files: one project */
+			yaml_node_item_t *f = pn->data.sequence.items.start;
+
+			if (pn->data.sequence.items.top - f != 1)
+				return hypr_err_set(x->e, HYPR_EXIT_USAGE, "%s:%ld: include: a path "
+				    "list of several files: not supported by hypr (include each)",
+				    where(x, pn), compose_line(pn));
+			pn = yaml_document_get_node(x->doc, *f);
+		}
+		if (str_of(x, pn, "include's path", &path) < 0)
+			return -1;
+		r = include_one(x, pn, path, into);
+		free(path);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err *e)
 {
 	struct compose_mdoc m = { .e = e };
-	yaml_node_t *root, *services = NULL;
+	yaml_node_t *root, *services = NULL, *include = NULL;
 	yaml_node_pair_t *p;
 	struct ctx x = { c, &m.d, NULL, e, o, NULL, NULL, 0 };
 	int r = -1;
@@ -1028,6 +1201,8 @@ load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err 
 	for (i = 0; i < o->nfiles; i++) {
 		const char *base = strrchr(o->files[i], '/');
 
+		if (!strcmp(o->files[i], "-"))	/* for messages: "stdin:3: ..." */
+			base = "/stdin";
 		if (!(c->fnames[i] = strdup(base ? base + 1 : o->files[i])) ||
 		    !(c->paths[i] = strdup(o->files[i])))
 			return compose_oom(e);
@@ -1058,6 +1233,8 @@ load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err 
 
 		if (key && !strcmp(key, "services"))
 			services = v;
+		else if (key && !strcmp(key, "include"))
+			include = v;
 		else if (key && !strcmp(key, "name")) {
 			if (str_set(&x, v, "name", &c->name) < 0)
 				goto out;
@@ -1089,17 +1266,16 @@ load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err 
 				goto out;
 		} else if (!key || strncmp(key, "x-", 2)) {	/* x-*: extensions, for anchors */
 			if (add_warning(&x, k, !key ? "a top-level key must be a string; ignored%s" :
-			    !strcmp(key, "include") ? "top-level %s: not supported by hypr; ignored" :
 			    "top-level %s is unknown; ignored", key ? key : "", NULL) < 0)
 				goto out;
 		}
 	}
-	if (!services || services->type != YAML_MAPPING_NODE) {
+	if (services ? services->type != YAML_MAPPING_NODE : !include) {
 		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: no services: mapping", x.fname);
 		goto out;
 	}
-	for (p = services->data.mapping.pairs.start;
-	    p < services->data.mapping.pairs.top; p++) {
+	for (p = services ? services->data.mapping.pairs.start : NULL;
+	    services && p < services->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(&m.d, p->key);
 		yaml_node_t *v = yaml_document_get_node(&m.d, p->value);
 		struct hypr_compose_service *s;
@@ -1126,6 +1302,8 @@ load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err 
 			goto out;
 		s->line = compose_line(k);	/* the service's name */
 	}
+	if (include && include_all(&x, include, c) < 0)
+		goto out;
 	r = 0;
 out:
 	yaml_document_delete(&m.d);

@@ -443,12 +443,33 @@ hypr_store_manifest(const struct hypr_image_rec *rec, struct hypr_err *e)
 	return m;
 }
 
+static int
+cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* A config object (ExposedPorts, Volumes, Labels): null when empty, as
- * docker shows it. */
+ * docker shows it; its keys sorted, as Go's encoding/json writes a map. */
 static json_t *
 obj_or_null(json_t *o)
 {
-	return json_is_object(o) && json_object_size(o) ? json_deep_copy(o) : json_null();
+	const char **k, *key;
+	size_t n = 0, i;
+	json_t *r, *v;
+
+	if (!json_is_object(o) || !json_object_size(o))
+		return json_null();
+	if (!(k = calloc(json_object_size(o), sizeof *k)))
+		return json_deep_copy(o);
+	json_object_foreach(o, key, v)
+		k[n++] = key;
+	qsort(k, n, sizeof *k, cmp_key);
+	if ((r = json_object()))
+		for (i = 0; i < n; i++)
+			json_object_set_new(r, k[i], json_deep_copy(json_object_get(o, k[i])));
+	free(k);
+	return r;
 }
 
 /* Set k in o to the manifest's v, or null (every key of docker's Config is there). */

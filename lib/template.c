@@ -699,9 +699,16 @@ print_value(struct hypr_strbuf *b, json_t *v, int depth)
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				hypr_strbuf_addc(b, ' ');
+			json_t *x = json_object_get(v, k[i]);
+
 			hypr_strbuf_add(b, k[i]);
 			hypr_strbuf_addc(b, ':');
-			print_value(b, json_object_get(v, k[i]), depth + 1);
+			/* an empty object in a map is docker's struct{}
+			 * (ExposedPorts, Volumes): Go prints {} */
+			if (json_is_object(x) && !json_object_size(x))
+				hypr_strbuf_add(b, "{}");
+			else
+				print_value(b, x, depth + 1);
 		}
 		hypr_strbuf_addc(b, ']');
 		free(k);

@@ -115,7 +115,7 @@ cat_file() {
 
 	# an ARG in FROM picks another base; an unknown one fails in hypr-fetch
 	run --separate-stderr -4 hypr build --pull=never --build-arg TAG=nope -t ms:x "$EX/multistage"
-	[[ $stderr == *"ERROR: hypr-fetch failed"*"busybox:nope"* ]]
+	[[ $stderr == *"ERROR: "*"busybox:nope"* ]]
 }
 
 # bats test_tags=vm
@@ -163,7 +163,7 @@ cat_file() {
 	[[ $stderr == *"about to fail"* ]]
 	[[ $stderr == *"to-stderr"* ]]
 	[[ $stderr == *"   3 | >>> RUN echo about to fail"* ]]
-	[[ $stderr == *"ERROR: hypr-exec failed (exit 1)"*"7"* ]]
+	[[ $stderr == *"ERROR: "*"Dockerfile:3: RUN echo about to fail"*": exit code 7"* ]]
 	run -3 hypr image inspect bad
 	run -0 grep -c "about to fail" "$HYPR_ROOT/logs/last.log"
 }
@@ -173,7 +173,7 @@ cat_file() {
 	printf 'FROM busybox:latest\nRUNN echo\n' > "$BATS_TEST_TMPDIR/syn/Dockerfile"
 	run --separate-stderr -3 hypr build -t syn "$BATS_TEST_TMPDIR/syn"
 	[[ $stderr == *"   2 | >>> RUNN echo"* ]]
-	[[ $stderr == *"ERROR: hypr-parse failed (exit 3): hypr-parse: "*"Dockerfile:2:"* ]]
+	[[ $stderr == *"ERROR: "*"Dockerfile:2: unknown instruction"* ]]
 	[[ $stderr != *"ERROR: hypr-fetch"* ]]
 }
 
@@ -191,7 +191,7 @@ cat_file() {
 	# a cycle is refused by hypr-parse before anything runs
 	printf '%s\n' 'FROM busybox:latest AS app' 'COPY --from=data /x /x' 'FROM app AS data' > "$c/Dockerfile"
 	run --separate-stderr -3 hypr build -t fwd:2 "$c"
-	[[ $stderr == *"ERROR: hypr-parse failed (exit 3): hypr-parse: $c/Dockerfile:2: circular dependency detected on stage: app"* ]]
+	[[ $stderr == *"ERROR: $c/Dockerfile:2: circular dependency detected on stage: app"* ]]
 }
 
 @test "build: EXPOSE takes BuildKit's forms and keeps the container ports" {
@@ -205,7 +205,7 @@ cat_file() {
 	check() {	# check PORT MESSAGE
 		printf 'FROM busybox:latest\nEXPOSE %s\n' "$1" > "$c/Dockerfile"
 		run --separate-stderr -3 hypr build -t expose:2 "$c"
-		[[ $stderr == *"ERROR: hypr-exec failed (exit 3): hypr-exec: $c/Dockerfile:2: EXPOSE $1: $2"* ]] ||
+		[[ $stderr == *"ERROR: $c/Dockerfile:2: EXPOSE $1: $2"* ]] ||
 			{ echo "got: $stderr" >&2; return 1; }
 	}
 	check 70000 "invalid port '70000'"
@@ -223,7 +223,7 @@ cat_file() {
 	for p in '[]a]' '[-]' '[x-]' '[a-b-c]' 'tail\'; do
 		printf '# comment\n*.tmp\n%s\n' "$p" > "$c/.dockerignore"
 		run --separate-stderr -3 hypr build -q -t ign:1 "$c"
-		[[ $stderr == *"ERROR: hypr-exec failed (exit 3): hypr-exec: $(realpath "$c")/.dockerignore:3: syntax error in pattern '$p'"* ]] ||
+		[[ $stderr == *"ERROR: $(realpath "$c")/.dockerignore:3: syntax error in pattern '$p'"* ]] ||
 			{ echo "got: $stderr" >&2; return 1; }
 	done
 	printf 'a[^a]b\nDockerfile\n.dockerignore\n' > "$c/.dockerignore"

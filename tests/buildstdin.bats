@@ -38,7 +38,7 @@ setup() {
 	run -0 hypr run --rm stdin:df cat /x
 	[ "$output" = hi ]
 	run --separate-stderr -3 hypr build -q - < "$CTX/Dockerfile"
-	[[ $stderr == *"hypr-exec: Dockerfile:2: COPY a /a: a: file not found in build context"* ]]
+	[[ $stderr == *"ERROR: Dockerfile:2: COPY a /a: a: file not found in build context"* ]]
 	[ -z "$(ls "$HYPR_ROOT/tmp")" ]
 }
 

@@ -181,7 +181,7 @@ built"
 	machine_b
 	run --separate-stderr on b build --cache-from "type=registry,ref=$REG/cache:lie" b/elsewhere/ctx
 	[ "$status" -eq 3 ]
-	[[ $stderr == *"ERROR: hypr-exec failed"*"sha256:"* ]]
+	[[ $stderr == *"ERROR: "*"sha256:"* && $stderr != *"hypr-exec failed"* ]]
 	[ -z "$(ls b/root/cache/*.json 2>/dev/null | xargs -r grep -l "$(jq -r '.layers[0].digest' <<<"$m")")" ]
 }
 

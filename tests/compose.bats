@@ -533,7 +533,6 @@ services:
 @test "compose: what hypr does not read is warned about with file:line (top level, long syntax); x- keys and << merges are read" {
 	run --separate-stderr -0 hypr compose -f "$C/keys.yaml" config
 	assert_equal "$stderr" "hypr: warning: compose: keys.yaml:1: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion
-hypr: warning: compose: keys.yaml:4: top-level include: not supported by hypr; ignored
 hypr: warning: compose: keys.yaml:5: top-level frob is unknown; ignored
 hypr: warning: compose: keys.yaml:10: services.web.platform is not supported by hypr; ignored
 hypr: warning: compose: keys.yaml:12: services.web.ports.app_protocol is not supported by hypr; ignored
@@ -635,4 +634,64 @@ vp_logs"
 	printf 'services:\n  a:\n    image: x\n    volumes: ["d:/d"]\nvolumes:\n  d:\n    external: true\n' > compose.yaml
 	run --separate-stderr -0 hypr compose config
 	assert_equal "$stderr" "hypr: warning: compose: compose.yaml:5: top-level volumes: options (driver, external, name) are not read by hypr; a service's volume NAME is <project>_NAME"
+}
+
+@test "compose: include: another project's services, its paths its own; cycles and clashes are errors" {
+	P=$BATS_TEST_TMPDIR/p
+	mkdir -p "$P/sub/app"
+	printf 'FROM busybox:latest\n' > "$P/sub/app/Dockerfile"
+	printf 'services:\n  api:\n    build: ./app\n    image: x/api:${TAG:-1}\n    volumes: ["./data:/data"]\n' \
+		> "$P/sub/compose.yaml"
+	printf 'include:\n  - sub/compose.yaml\n  - path: sub/more.yaml\n    env_file: x.env\nservices:\n  web:\n    build: .\n' \
+		> "$P/compose.yaml"
+	printf 'services:\n  db:\n    image: db:1\n' > "$P/sub/more.yaml"
+	TAG=2 run --separate-stderr -0 hypr compose --project-directory "$P" config --commands
+	assert_output "hypr build -t p-web $P
+hypr build -t x/api:2 $P/sub/app"
+	assert_equal "$stderr" "hypr: warning: compose: compose.yaml:4: include: env_file: not supported by hypr; ignored"
+	run --separate-stderr -0 hypr compose --project-directory "$P" config api db
+	assert_output "name: p
+services:
+  api:
+    build:
+      context: $P/sub/app
+      dockerfile: Dockerfile
+    image: x/api:1
+    volumes:
+    - $P/sub/data:/data
+  db:
+    image: db:1"
+	# a service both define: an error naming it
+	printf 'services:\n  web:\n    image: other\n' > "$P/sub/more.yaml"
+	run --separate-stderr -3 hypr compose --project-directory "$P" config
+	assert_equal "$stderr" "hypr: compose: compose.yaml:3: include: sub/more.yaml: service web is defined twice"
+	# a file that includes itself
+	printf 'include: [compose.yaml]\nservices:\n  a:\n    image: a\n' > "$P/sub/more.yaml"
+	printf 'include: [more.yaml]\n' > "$P/sub/compose.yaml"
+	run --separate-stderr -3 hypr compose -f "$P/sub/compose.yaml" config
+	[[ $stderr == *"more than 16 levels (a cycle?)" ]]
+	[ "$(grep -c . <<<"$stderr")" -eq 1 ]
+}
+
+@test "compose: -f - reads the compose file from stdin; the project is the working directory's" {
+	P=$BATS_TEST_TMPDIR/Stdin
+	mkdir -p "$P/app"
+	cd "$P" || return
+	run --separate-stderr -0 hypr compose -f - config --commands <<-'EOF'
+	services:
+	  web:
+	    build: ./app
+	EOF
+	assert_output "hypr build -t stdin-web $P/app"
+	# with another -f: merged in order, as any file
+	printf 'services:\n  web:\n    image: over:1\n' > over.yaml
+	run --separate-stderr -0 hypr compose -f - -f over.yaml config --commands <<<$'services:\n  web:\n    build: ./app\n'
+	assert_output "hypr build -t over:1 $P/app"
+	# errors name it stdin
+	run --separate-stderr -3 hypr compose -f - config <<<$'services: [\n'
+	[[ $stderr == "hypr: compose: stdin:"* ]]
+	# twice: a usage error, as is a terminal
+	run --separate-stderr -2 hypr compose -f - -f - config <<<$'services:\n  a:\n    image: a\n'
+	assert_equal "$stderr" "hypr: compose: -f -: standard input read already"
+	run --separate-stderr -2 script -qec "hypr compose -f - config" /dev/null
 }

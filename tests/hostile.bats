@@ -10,6 +10,8 @@ load lib/registry
 setup() {
 	fresh_root
 	export HYPR_PROGRESS=plain
+	# these tests check which stage names the error: hypr(1) --debug
+	export HYPR_DEBUG=1
 	# the build VM's private files live under $HYPR_ROOT/tmp; other
 	# scratch files of the stages under TMPDIR: both must end up empty
 	export TMPDIR="$BATS_TEST_TMPDIR/tmpdir"
@@ -103,6 +105,11 @@ one_error() {
 	local n
 	n=$(printf '%s\n' "$stderr" | grep -c "^$1")
 	[ "$n" -eq 1 ] || { echo "want one '$1' line, got $n: $stderr" >&2; return 1; }
+}
+
+# untime: plain lines without the times of output lines ("#2 0.412 x" -> "#2 x")
+untime() {
+	sed -E 's/^(#[0-9]+) [0-9]+\.[0-9]{3} /\1 /'
 }
 
 # bg_build ARGS...: `hypr build` in its own process group, stderr to bg.err
@@ -512,7 +519,7 @@ small_root() {
 	ctx c 'FROM busybox:latest' \
 		'RUN dd if=/dev/zero of=/a bs=1M count=20 conv=fsync && echo fi""lled && sleep 3 && dd if=/dev/zero of=/b bs=1M count=100 conv=fsync'
 	bg_build --progress=plain -t fill:1 c
-	wait_for grep -q '^#1 filled' bg.err
+	wait_for grep -q '^#1 [0-9.]* filled' bg.err
 	avail=$(df --output=avail -B1M "$SMALL" | tail -n 1)
 	dd if=/dev/zero of="$SMALL/filler" bs=1M count=$((avail - 10)) 2>/dev/null || true
 	finish_bg
@@ -539,7 +546,7 @@ EOF
 	ctx c 'FROM busybox:latest' \
 		'RUN dd if=/dev/zero of=/a bs=1M count=20 conv=fsync && echo fi""lled && sleep 3 && dd if=/dev/zero of=/b bs=1M count=100'
 	HYPR_QEMU=$PWD/qemu-pausing HYPR_STEP_TIMEOUT=600 bg_build --progress=plain -t p:1 c
-	wait_for grep -q '^#1 filled' bg.err
+	wait_for grep -q '^#1 [0-9.]* filled' bg.err
 	avail=$(df --output=avail -B1M "$SMALL" | tail -n 1)
 	dd if=/dev/zero of="$SMALL/filler" bs=1M count=$((avail - 10)) 2>/dev/null || true
 	SECONDS=0
@@ -566,9 +573,9 @@ EOF
 	hypr load --name sparse:1 "$t/oci" >/dev/null
 	ctx c 'FROM sparse:1' 'RUN stat -c "%s %n" /big /hole && tail -c 1 /big && echo && truncate -s 4G /made && echo y >> /made'
 	run -0 --separate-stderr hypr build --progress=plain -t s:1 c
-	[[ $stderr == *"#1 8589934593 /big"* ]]
-	[[ $stderr == *"#1 1073741824 /hole"* ]]
-	[[ $stderr == *$'#1 x\n'* ]]
+	[[ $stderr == *"#1 "[0-9]*" 8589934593 /big"* ]]
+	[[ $stderr == *"#1 "[0-9]*" 1073741824 /hole"* ]]
+	[[ $stderr == *'#1 '[0-9]*$' x\n'* ]]
 	# nothing on the host grew by gigabytes: not the base, the layer, the image
 	[ "$(du -sm "$HYPR_ROOT" | cut -f1)" -lt 100 ]
 	run -0 hypr image inspect s:1
@@ -677,7 +684,7 @@ EOF
 	hypr build -q -t ok:1 ok > /dev/null
 	ctx c 'FROM busybox:latest' 'RUN echo sta""rted; sleep 600'
 	bg_build -t slow:1 c
-	wait_for grep -q '^#1 started' bg.err
+	wait_for grep -q '^#1 [0-9.]* started' bg.err
 	pgrep -f "qemu-system.*$HYPR_ROOT/" > /dev/null
 	kill -INT -- "-$BG_PID"
 	finish_bg
@@ -700,19 +707,20 @@ EOF
 	    'RUN seq 1 300000; echo LAST-LINE' \
 	    'RUN head -c 3000000 /dev/zero | tr "\\0" x; echo; echo END2 >&2; exit 137'
 	run -1 --separate-stderr hypr build -t out:1 c
-	[ "$(grep -c '^#1 [0-9]' <<<"$stderr")" -eq 300000 ]
-	grep -qx '#1 300000' <<<"$stderr"
-	grep -qx '#1 LAST-LINE' <<<"$stderr"
-	grep -qx '#2 END2' <<<"$stderr"
+	[ "$(grep -cE '^#1 [0-9]+\.[0-9]{3} [0-9]+$' <<<"$stderr")" -eq 300000 ]
+	grep -qxE '#1 [0-9]+\.[0-9]{3} 300000' <<<"$stderr"
+	grep -qxE '#1 [0-9]+\.[0-9]{3} LAST-LINE' <<<"$stderr"
+	grep -qxE '#2 [0-9]+\.[0-9]{3} END2' <<<"$stderr"
 	# the long line: its first 64 KiB, then its whole length
 	want="#2 $(head -c 65536 /dev/zero | tr '\0' x) [line clipped: 3000000 bytes]"
-	[ "$(grep '^#2 x' <<<"$stderr")" = "$want" ]
-	[ "$(grep '^#2 x' "$HYPR_ROOT/logs/last.log")" = "$want" ]
+	# (output lines carry the step's time: hypr(1))
+	[ "$(untime <<<"$stderr" | grep '^#2 x')" = "$want" ]
+	[ "$(untime < "$HYPR_ROOT/logs/last.log" | grep '^#2 x')" = "$want" ]
 	one_error "hypr-exec: c/Dockerfile:3: RUN head -c 3000000"
 	[[ $stderr == *"hypr-exec: c/Dockerfile:3: RUN "*": exit code 137"* ]]
 	[[ $stderr == *"ERROR: hypr-exec failed (exit 1)"* ]]
 	# the full log has every short line
-	[ "$(grep -c '^#1 [0-9]' "$HYPR_ROOT/logs/last.log")" -eq 300000 ]
+	[ "$(grep -cE '^#1 [0-9]+\.[0-9]{3} [0-9]+$' "$HYPR_ROOT/logs/last.log")" -eq 300000 ]
 	# killed by a signal: the shell's 128+n, a step failure
 	for sig in KILL SEGV; do
 		ctx c 'FROM busybox:latest' "RUN kill -$sig \$\$"
@@ -740,10 +748,10 @@ EOF
 	chmod +x exec-hwm
 	ctx c 'FROM busybox:latest' 'RUN head -c 50000000 /dev/zero | tr "\\0" a; printf "\\n\\0after a NUL\\n"'
 	HYPR_EXEC=$PWD/exec-hwm run --separate-stderr -0 hypr build --progress=plain -t big:1 c
-	[ "$(grep -c '^#1 aaaa' <<<"$stderr")" -eq 1 ]
+	[ "$(grep -c '^#1 [0-9.]* aaaa' <<<"$stderr")" -eq 1 ]
 	[[ $stderr == *"a [line clipped: 50000000 bytes]"* ]]
 	# a NUL is kept in the log (bash drops it from $stderr)
-	LC_ALL=C grep -qaP '^#1 \x00after a NUL$' "$HYPR_ROOT/logs/last.log"
+	LC_ALL=C grep -qaP '^#1 \d+\.\d{3} \x00after a NUL$' "$HYPR_ROOT/logs/last.log"
 	[ "$(stat -c %s "$HYPR_ROOT/logs/last.log")" -lt 100000 ]
 	hwm=$(awk '{ if ($2 > m) m = $2 } END { print m }' exec.hwm)
 	[ "$hwm" -lt 30000 ] || { echo "hypr-exec peak RSS $hwm kB" >&2; false; }
@@ -757,7 +765,7 @@ EOF
 	hypr build -q -t ok:1 ok > /dev/null
 	ctx c 'FROM busybox:latest' 'RUN echo sta""rted; sleep 4; echo done > /d'
 	bg_build -t k:1 c
-	wait_for grep -q '^#1 started' bg.err
+	wait_for grep -q '^#1 [0-9.]* started' bg.err
 	ORPHAN_PG=$BG_PID
 	kill -KILL "$BG_PID"
 	finish_bg
@@ -778,7 +786,7 @@ EOF
 	hypr build -q -t ok:1 ok > /dev/null
 	ctx c 'FROM busybox:latest' 'RUN head -c 3000000 /dev/urandom > /f; sync; echo sta""rted; sleep 60'
 	bg_build -t k:1 c
-	wait_for grep -q '^#1 started' bg.err
+	wait_for grep -q '^#1 [0-9.]* started' bg.err
 	kill -KILL "$(pgrep -g "$BG_PID" -x hypr-exec)"
 	finish_bg
 	[ "$BG_RC" -eq 137 ]
@@ -811,7 +819,7 @@ EOF
 	    'RUN head -c 2000000 /dev/urandom > /b; sleep 1'
 	head -c 1000000 /dev/urandom > c/f
 	bg_build --iidfile iid -t race:1 c
-	wait_for grep -q '^#1 started' bg.err
+	wait_for grep -q '^#1 [0-9.]* started' bg.err
 	n=0
 	while kill -0 "$BG_PID" 2>/dev/null; do
 		HYPR_PRUNE_GRACE=0 hypr system prune -f >> prunes.out
@@ -872,7 +880,7 @@ EOF
 	ctx c 'FROM busybox:latest' 'RUN echo sta""rted; sleep 60'
 	setsid hypr build -t k:1 c > out 2> err &
 	ORPHAN_PG=$!
-	wait_for grep -q '^#1 started' err
+	wait_for grep -q '^#1 [0-9.]* started' err
 	kill -KILL "$ORPHAN_PG"
 	wait "$ORPHAN_PG" || true
 	# within 5 s hypr-exec notices its reader is gone and stops the VM
@@ -988,7 +996,7 @@ EOF
 	ctx c 'FROM busybox:latest' 'RUN echo sta""rted; sleep 3'
 	setsid hypr build -t k:1 c > out 2> err &
 	ORPHAN_PG=$!
-	wait_for grep -q '^#1 started' err
+	wait_for grep -q '^#1 [0-9.]* started' err
 	kill -KILL "$ORPHAN_PG"
 	wait "$ORPHAN_PG" || true
 	ctx ok 'FROM busybox:latest' 'ENV A=1'
@@ -1001,7 +1009,7 @@ EOF
 	ctx c 'FROM busybox:latest' 'RUN echo ran'
 	run -2 --separate-stderr hypr build -t 'Bad:Tag!' c
 	[[ $stderr == "hypr: build: invalid tag 'Bad:Tag!'"* ]]
-	[[ $stderr != *"#1 ran"* ]]
+	[[ $stderr != *" ran"* ]]
 	run pgrep -f "qemu-system.*$HYPR_ROOT/"
 	[ -z "$output" ]
 }
@@ -1011,7 +1019,7 @@ EOF
 	ctx c 'FROM busybox:latest' 'RUN echo sta""rted; sleep 60'
 	setsid hypr build -t h:1 c > out 2> err &
 	ORPHAN_PG=$!
-	wait_for grep -q '^#1 started' err
+	wait_for grep -q '^#1 [0-9.]* started' err
 	kill -HUP -- "-$ORPHAN_PG"
 	rc=0
 	wait "$ORPHAN_PG" || rc=$?

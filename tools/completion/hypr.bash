@@ -36,7 +36,7 @@ _hypr_flags() {
 	build|buildx|image_build|builder_build)
 		echo "-t --tag -f --file -q --quiet -n --print --build-arg --target --no-cache
 			--platform --pull --iidfile --label --progress --keep --from --network
-			--disk --add-host --secret --help" ;;
+			--disk --add-host --secret --debug --help" ;;
 	run|container_run|create|container_create)
 		echo "-d --detach --rm --name -e --env --env-file -u --user -w --workdir --mount
 			--entrypoint -i --interactive -t --tty -p --publish -P --publish-all
@@ -208,7 +208,7 @@ _hypr_bash() {
 		_hypr_reply -W "linux/amd64 linux/arm64" -- "$cur"
 		return 0 ;;
 	--progress)
-		_hypr_reply -W "auto plain tty quiet" -- "$cur"
+		_hypr_reply -W "auto plain tty quiet none" -- "$cur"
 		return 0 ;;
 	--pull)
 		# build's --pull takes no value unless --pull=WHEN

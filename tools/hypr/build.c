@@ -46,7 +46,9 @@ build_usage(FILE *f, int code)
 	    "      --iidfile FILE       write the image ID to FILE\n"
 	    "      --push               push every -t name after the build (hypr push)\n"
 	    "      --label K=V          add a label to the image (repeatable)\n"
-	    "      --progress MODE      auto, plain, tty or quiet (env HYPR_PROGRESS)\n"
+	    "      --progress MODE      auto, plain, tty or quiet (the image ID only, as -q)\n"
+	    "                           (env HYPR_PROGRESS)\n"
+	    "      --debug              name the stage that failed and its exit status\n"
 	    "      --keep DIR           save every intermediate stream and stage log in DIR\n"
 	    "      --from STAGE DIR     resume at STAGE (fetch, exec, layer, squash, store)\n"
 	    "                           reading its input saved by --keep in DIR\n"
@@ -120,11 +122,16 @@ refuse_buildkit(int argc, char **argv)
 
 enum { O_BUILD_ARG = 256, O_TARGET, O_NO_CACHE, O_PLATFORM, O_PULL, O_IIDFILE,
 	O_LABEL, O_PROGRESS, O_KEEP, O_FROM, O_LOAD, O_NETWORK, O_RM, O_FORCE_RM, O_DISK, O_ADD_HOST, O_SECRET,
-	O_CACHE_FROM, O_CACHE_TO, O_PUSH };
+	O_CACHE_FROM, O_CACHE_TO, O_PUSH, O_DEBUG };
+
+/* The last --progress (or HYPR_PROGRESS) was "quiet": as buildx, the image
+ * ID goes to standard output ("none" prints nothing). */
+static int quiet_id;
 
 static int
 progress_mode(const char *s)
 {
+	quiet_id = !strcmp(s, "quiet");
 	if (!strcmp(s, "auto"))
 		return PROGRESS_AUTO;
 	if (!strcmp(s, "plain") || !strcmp(s, "rawjson"))
@@ -228,6 +235,7 @@ cmd_build(int argc, char **argv)
 		{ "cache-from", required_argument, NULL, O_CACHE_FROM },
 		{ "cache-to", required_argument, NULL, O_CACHE_TO },
 		{ "push", no_argument, NULL, O_PUSH },
+		{ "debug", no_argument, NULL, O_DEBUG },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct build_opts o = { 0 };
@@ -239,6 +247,8 @@ cmd_build(int argc, char **argv)
 	refuse_buildkit(argc, argv);
 	o.from = ST_PARSE;
 	o.log_max = log_max();
+	if ((env = getenv("HYPR_DEBUG")) && *env && strcmp(env, "0"))
+		o.debug = 1;
 	if ((env = getenv("HYPR_PROGRESS")) && *env)
 		o.progress = progress_mode(env);
 	else if ((env = getenv("BUILDKIT_PROGRESS")) && *env)
@@ -328,6 +338,9 @@ cmd_build(int argc, char **argv)
 		case O_ADD_HOST:
 			argv_add(&o.add_hosts, optarg);
 			break;
+		case O_DEBUG:
+			o.debug = 1;
+			break;
 		case O_SECRET:
 			argv_add(&o.secrets, optarg);
 			break;
@@ -378,6 +391,8 @@ cmd_build(int argc, char **argv)
 		if (stat(o.context, &st) < 0 || !S_ISDIR(st.st_mode))
 			hypr_die(HYPR_EXIT_USAGE, "build: %s: not a directory", o.context);
 	}
+	if (o.progress == PROGRESS_QUIET && quiet_id)
+		o.quiet = 1;
 	if (o.quiet)
 		o.progress = PROGRESS_QUIET;
 	if (!o.platform && (env = getenv("DOCKER_DEFAULT_PLATFORM")) && *env)

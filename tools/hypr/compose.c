@@ -62,9 +62,10 @@ compose_usage(FILE *f, int code)
 	    "        print the resolved project as YAML (--commands: one `hypr build`\n"
 	    "        command per service to build)\n"
 	    "\n"
-	    "The compose files: each -f (merged in order), else $COMPOSE_FILE, else\n"
-	    "compose.yaml (or compose.yml, docker-compose.yml) and compose.override.yaml\n"
-	    "in the project directory; ${VAR} from the environment, else .env (or each\n"
+	    "The compose files: each -f (merged in order; - is stdin), else $COMPOSE_FILE,\n"
+	    "else compose.yaml (or compose.yml, docker-compose.yml) and\n"
+	    "compose.override.yaml in the project directory, with what they include:;\n"
+	    "${VAR} from the environment, else .env (or each\n"
 	    "--env-file). Project name: -p, $COMPOSE_PROJECT_NAME, name:, or the\n"
 	    "directory's name. Profiles: --profile, else $COMPOSE_PROFILES.\n"
 	    "See hypr-compose(1).\n", f);
@@ -1274,6 +1275,9 @@ cmd_compose(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+f:p:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
+			/* -f -: the file on stdin (never waited for on a terminal) */
+			if (!strcmp(optarg, "-") && isatty(0))
+				hypr_die(HYPR_EXIT_USAGE, "compose: -f -: standard input is a terminal");
 			argv_add(&files, optarg);
 			break;
 		case 'E':

@@ -43,7 +43,7 @@ struct build_opts {
 	char cache_steps[4200];		/* --cache-to: where the steps stream is saved */
 	const char *target, *platform, *pull, *iidfile, *keep, *from_dir, *disk;
 	int from;			/* first stage to run (ST_PARSE unless --from) */
-	int no_cache, quiet, print, network;
+	int no_cache, quiet, print, network, debug;
 	int progress;			/* PROGRESS_* */
 	unsigned long long log_max;	/* HYPR_LOG_MAX: the log's cap, 0 = none */
 };

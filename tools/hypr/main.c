@@ -145,6 +145,16 @@ main(int argc, char *argv[])
 		help_intercept(argc, argv);
 		cmd = argv[1];
 	}
+	if (argc == 2 && (!strcmp(cmd, "image") || !strcmp(cmd, "system") ||
+	    !strcmp(cmd, "builder") || !strcmp(cmd, "container"))) {
+		/* as docker: a management command alone prints its usage, exit 0 */
+		static char *hv[4];
+
+		hv[0] = "hypr";
+		hv[1] = (char *)cmd;
+		hv[2] = "--help";
+		help_intercept(3, hv);
+	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("hypr %s\n", HYPR_VERSION);
 		return hypr_close_stdout();
@@ -272,7 +282,5 @@ main(int argc, char *argv[])
 	if (!strcmp(cmd, "pull") || !strcmp(cmd, "login") ||
 	    !strcmp(cmd, "logout") || !strcmp(cmd, "push") || !strcmp(cmd, "save"))
 		delegate("hypr-fetch", cmd, argc - 2, argv + 2);
-	if (!strcmp(cmd, "image") || !strcmp(cmd, "system") || !strcmp(cmd, "builder"))
-		hypr_die(HYPR_EXIT_USAGE, "%s: a command is needed (see hypr help)", cmd);
 	hypr_die(HYPR_EXIT_USAGE, "unknown command '%s' (see hypr help)", cmd);
 }

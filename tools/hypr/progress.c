@@ -31,6 +31,7 @@ struct step {
 	char *label;		/* "[stage k/n] INSTRUCTION" */
 	int done, cached;
 	double t0;		/* when it began */
+	double secs;		/* how long it ran (done) */
 	struct line tail[KEEP];	/* last output lines (freed once the step is done) */
 	int ntail;
 };
@@ -58,6 +59,8 @@ static struct {
 	struct line errtail[NSTAGES][KEEP];	/* last stderr lines of each stage */
 	int nerr[NSTAGES];
 	double closed[NSTAGES];	/* when each stage closed its stderr (exited) */
+	struct line held;	/* a "hypr-X: ..." line not yet on screen: if it is
+				 * the error, the footer says it (once) */
 } P = { .running = -1 };
 
 
@@ -100,11 +103,33 @@ term_width(void)
 	return 80;
 }
 
+/* The terminal's rows: the live view stays below them, so redrawing it
+ * never reaches lines already scrolled out (the scrollback keeps one copy). */
+static int
+term_rows(void)
+{
+	struct winsize ws;
+
+	if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0)
+		return ws.ws_row;
+	return 24;
+}
+
+/* Erase the live view, line by line, the cursor left where it began. Not
+ * by "erase below" (ESC [J): from the screen's top row that clears the
+ * whole screen, which a terminal such as tmux (scroll-on-clear) first
+ * scrolls into its scrollback, a copy per redraw. */
 static void
 clear_live(void)
 {
+	int i;
+
 	if (P.mode == PROGRESS_TTY && P.live_lines) {
-		fprintf(stderr, "\033[%dA\033[J", P.live_lines);
+		fprintf(stderr, "\033[%dA", P.live_lines);
+		for (i = 0; i < P.live_lines; i++)
+			fputs(i + 1 < P.live_lines ? "\033[2K\033[B" : "\033[2K", stderr);
+		if (P.live_lines > 1)
+			fprintf(stderr, "\033[%dA", P.live_lines - 1);
 		P.live_lines = 0;
 	}
 }
@@ -134,11 +159,33 @@ log_line(const char *s, size_t n, int own)
 /* One line on stderr, in plain mode or above the live area: as it is for a
  * file or a pipe, escaped for a terminal (a RUN's ESC sequences, OSC 52
  * clipboard writes, window titles never reach it). */
+static void put_line(const char *color, const char *s, size_t n);
+
+/* The held line to the screen, before anything else goes there. */
+static void
+flush_held(void)
+{
+	char *h = P.held.s;
+
+	if (!h)
+		return;
+	P.held.s = NULL;
+	put_line("", h, P.held.n);
+	free(h);
+}
+
 static void
 screen_line(const char *color, const char *s, size_t n)
 {
 	if (P.mode == PROGRESS_QUIET)
 		return;
+	flush_held();
+	put_line(color, s, n);
+}
+
+static void
+put_line(const char *color, const char *s, size_t n)
+{
 	clear_live();
 	fputs(col(color), stderr);
 	if (P.esc)
@@ -203,11 +250,12 @@ progress_interval(void)
 
 /* A line for the live area: what a terminal would show after a \r,
  * escaped (no control byte may break the line count), cut to width. */
-static void
+static int
 put_clean(const char *s, size_t n, int width)
 {
 	const char *cr = memrchr(s, '\r', n);
 	char buf[1024];
+	int cols = 0;
 
 	if (cr && (size_t)(cr - s) + 1 < n) {
 		n -= (size_t)(cr + 1 - s);
@@ -217,7 +265,32 @@ put_clean(const char *s, size_t n, int width)
 		width = 1;
 	/* bytes, not columns: a wide character may still cut it short */
 	hypr_escape(s, n, buf, (size_t)width + 1 < sizeof buf ? (size_t)width + 1 : sizeof buf);
+	for (char *c = buf; *c; c++) {
+		if (*c == '\t')	/* a tab's width depends on the column */
+			*c = ' ';
+		if (((unsigned char)*c & 0xc0) != 0x80)
+			cols++;
+	}
 	fputs(buf, stderr);
+	return cols;
+}
+
+/* A step's line of the TTY view, cut to width, its time right-aligned:
+ * " => [2/3] RUN make                    1.3s". */
+static void
+step_line(const char *label, int cached, double t, int width)
+{
+	char tm[32];
+	int tn, room, used;
+
+	tn = snprintf(tm, sizeof tm, "%.1fs", t);
+	room = width - 4 - tn - 1 - (cached ? 7 : 0);
+	fputs(" => ", stderr);
+	if (cached)
+		fputs("CACHED ", stderr);
+	used = put_clean(label, strlen(label), room > 1 ? room : 1);
+	fprintf(stderr, "%*s%s%s%s\n", room - used + 1 > 1 ? room - used + 1 : 1, "",
+	    col("\033[33m"), tm, col("\033[0m"));
 }
 
 static struct step *
@@ -226,32 +299,68 @@ running(void)
 	return P.running >= 0 ? &P.sp[P.running] : NULL;
 }
 
+/* The TTY view, as BuildKit's: the header first, each step (finished ones
+ * with their time, the running one with its clock and last lines), every
+ * line cut to the width. It is redrawn in place, so it never grows past
+ * the terminal's rows: the steps that do not fit are the oldest, shown
+ * again when the build ends (final). */
 static void
-draw_live(void)
+draw_view(int final)
 {
 	struct step *r = running();
-	int w = term_width() - 1, i;
+	int w = term_width() - 1, rows = term_rows() - 1, i, first = 0, ntail = 0, budget;
 	double t = hypr_now();
 
 	clear_live();
-	fprintf(stderr, "%s[+] Building %.1fs (%d/%d)%s %s\n", col("\033[34m"),
-	    t - P.t0, P.ndone, P.ninstr, col("\033[0m"), r ? "" : P.stage_running);
+	fprintf(stderr, "%s[+] Building %.1fs (%d/%d)%s%s", col("\033[34m"),
+	    t - P.t0, P.ndone, P.ninstr, final == 1 ? " FINISHED" : "", col("\033[0m"));
+	if (!final && !r && w > 40) {
+		fputc(' ', stderr);
+		put_clean(P.stage_running, strlen(P.stage_running), w - 40);
+	}
+	fputc('\n', stderr);
 	P.live_lines = 1;
-	if (r) {
-		fputs(" => ", stderr);
-		put_clean(r->label ? r->label : "", r->label ? strlen(r->label) : 0,
-		    w > 40 ? w - 12 : 28);
-		fprintf(stderr, " %s%.1fs%s\n", col("\033[33m"), t - r->t0, col("\033[0m"));
+	if (r)
+		ntail = r->ntail > TAIL ? TAIL : r->ntail;
+	if (!final) {	/* what fits: the running step first, then its tail */
+		budget = rows - 1 - (r ? 1 : 0);
+		if (budget < 0)
+			budget = 0;
+		if (ntail > budget)
+			ntail = budget;
+		budget -= ntail;
+		for (i = P.nsp - 1; i >= 0 && budget > 0; i--)
+			if (P.sp[i].done)
+				budget--;
+		first = i + 1;
+	}
+	for (i = first; i < P.nsp; i++) {
+		if (!P.sp[i].done)
+			continue;
+		step_line(P.sp[i].label ? P.sp[i].label : "", P.sp[i].cached,
+		    P.sp[i].cached ? 0.0 : P.sp[i].secs, w);
 		P.live_lines++;
-		for (i = r->ntail > TAIL ? r->ntail - TAIL : 0; i < r->ntail; i++) {
+	}
+	if (r && (final || rows > 1)) {
+		step_line(r->label ? r->label : "", 0, t - r->t0, w);
+		P.live_lines++;
+		for (i = r->ntail - ntail; i < r->ntail; i++) {
 			fprintf(stderr, "%s => => # ", col("\033[2m"));
 			put_clean(r->tail[i].s, r->tail[i].n, w > 20 ? w - 10 : 10);
 			fprintf(stderr, "%s\n", col("\033[0m"));
 			P.live_lines++;
 		}
 	}
+	if (final)
+		P.live_lines = 0;	/* it stays: the scrollback's one copy */
 	fflush(stderr);
 	P.last_draw = t;
+}
+
+static void
+draw_live(void)
+{
+	draw_view(0);
 }
 
 void
@@ -281,7 +390,20 @@ step_num(int num, int create)
 void
 progress_stderr(int stage, const char *line, size_t len, int show)
 {
+	size_t pn = strlen(stage_progs[stage]);
+
 	ring_add(P.errtail[stage], &P.nerr[stage], line, len);
+	if (show && P.mode != PROGRESS_QUIET && !P.o->debug && len > pn + 1 &&
+	    !strncmp(line, stage_progs[stage], pn) && line[pn] == ':') {
+		/* the stage's own line, maybe its error: shown by the next
+		 * line, or by the footer unless it is the footer's message */
+		flush_held();
+		log_line(line, len, 0);
+		if (!(P.held.s = strndup(line, len)))
+			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+		P.held.n = len;
+		return;
+	}
 	relay(show, line, len);
 	if (show && P.mode == PROGRESS_TTY)
 		draw_live();
@@ -344,19 +466,35 @@ progress_event(int stage, const struct hypr_event *x, int show)
 			break;
 		s->done = 1;
 		s->cached = x->type == HYPR_EV_CACHED;
+		s->secs = x->seconds;
 		P.ndone++;
 		if (P.running == (int)(s - P.sp))
 			P.running = -1;
 		ring_free(s->tail, &s->ntail);
-		if (P.mode == PROGRESS_TTY)
-			emit(1, "\033[34m", " => %s%s  %.1fs", s->cached ? "CACHED " : "",
-			    s->label ? s->label : "", s->cached ? 0.0 : x->seconds);
 		break;
 	case HYPR_EV_OUTPUT:
 	case HYPR_EV_INFO:
 		if (x->n > 0) {	/* about a step: its tail in the live view */
-			relay(P.mode == PROGRESS_PLAIN, h, len);
-			if ((s = step_num(x->n, 0)) && !s->done)
+			s = step_num(x->n, 0);
+			if (x->type == HYPR_EV_OUTPUT && s) {
+				/* BuildKit's plain output line: the time since
+				 * the step began, after its number */
+				char pre[64], *t;
+				int pn = snprintf(pre, sizeof pre, "#%d %.3f ", x->n,
+				    hypr_now() - s->t0);
+
+				/* the text as it came, NULs too */
+				if (pn < 0 || !(t = malloc((size_t)pn + rlen + 1)))
+					hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
+				memcpy(t, pre, (size_t)pn);
+				memcpy(t + pn, rest, rlen);
+				t[(size_t)pn + rlen] = 0;
+				relay(P.mode == PROGRESS_PLAIN, t, (size_t)pn + rlen);
+				free(t);
+			} else {
+				relay(P.mode == PROGRESS_PLAIN, h, len);
+			}
+			if (s && !s->done)
 				ring_add(s->tail, &s->ntail, rest, rlen);
 			break;
 		}
@@ -453,6 +591,14 @@ progress_fail(int stage, const char *progname, int code, const char *msg, size_t
 
 	if (stage == ST_EXEC && !strcmp(progname, stage_progs[ST_EXEC]))
 		r = running();
+	/* the stage's error line is the footer's message: said once, below */
+	if (P.held.s && msg && P.held.n == msglen && !memcmp(P.held.s, msg, msglen)) {
+		free(P.held.s);
+		P.held.s = NULL;
+	}
+	flush_held();
+	if (P.mode == PROGRESS_TTY && !interrupted)
+		draw_view(2);	/* where it stopped, once */
 	clear_live();
 	if (interrupted) {
 		fprintf(stderr, "hypr: build interrupted\n");
@@ -462,7 +608,9 @@ progress_fail(int stage, const char *progname, int code, const char *msg, size_t
 	P.mode = PROGRESS_PLAIN;
 	if (saved == PROGRESS_QUIET)	/* the stage's words were not on screen */
 		for (i = 0; i < P.nerr[stage]; i++)	/* (already in the log) */
-			screen_line("", P.errtail[stage][i].s, P.errtail[stage][i].n);
+			if (o->debug || !msg || P.errtail[stage][i].n != msglen ||
+			    memcmp(P.errtail[stage][i].s, msg, msglen))
+				screen_line("", P.errtail[stage][i].s, P.errtail[stage][i].n);
 	if (r) {
 		emit(1, "", "------");
 		emit(1, "", " > %s:", r->label ? r->label : "?");
@@ -478,8 +626,21 @@ progress_fail(int stage, const char *progname, int code, const char *msg, size_t
 	if (line > 0)
 		snippet(name, line, line);
 	/* an error line is one line of text, on a terminal or not */
-	hypr_escape(msg ? msg : "no message", msg ? msglen : 10, what, sizeof what);
-	emit(1, "\033[31m", "ERROR: %s failed (exit %d): %s", progname, code, what);
+	if (o->debug || !msg) {
+		hypr_escape(msg ? msg : "no message", msg ? msglen : 10, what, sizeof what);
+		emit(1, "\033[31m", "ERROR: %s failed (exit %d): %s", progname, code, what);
+	} else {
+		/* in the user's words: what failed and why, not which stage */
+		size_t pn = strlen(progname);
+
+		if (msglen > pn + 2 && !strncmp(msg, progname, pn) && msg[pn] == ':' &&
+		    msg[pn + 1] == ' ') {
+			msg += pn + 2;
+			msglen -= pn + 2;
+		}
+		hypr_escape(msg, msglen, what, sizeof what);
+		emit(1, "\033[31m", "ERROR: %s", what);
+	}
 	if (logpath)
 		emit(1, "", "full log: %s", logpath);
 	P.mode = saved;
@@ -491,13 +652,20 @@ progress_done(const char *id, const struct argv *tags)
 	size_t i;
 	int num = ++P.maxnum;
 
+	flush_held();
 	if (P.mode == PROGRESS_TTY) {
-		emit(1, "\033[34m", " => writing image %s", id);
-		for (i = 0; i < tags->n; i++)
-			emit(1, "\033[34m", " => naming to %s", tags->v[i]);
-		clear_live();
-		fprintf(stderr, "%s[+] Building %.1fs (%d/%d) FINISHED%s\n", col("\033[34m"),
-		    hypr_now() - P.t0, P.ndone, P.ninstr, col("\033[0m"));
+		int w = term_width() - 1;
+		char line[1024];
+
+		P.running = -1;
+		draw_view(1);
+		snprintf(line, sizeof line, "writing image %s", id);
+		step_line(line, 0, 0.0, w);
+		for (i = 0; i < tags->n; i++) {
+			snprintf(line, sizeof line, "naming to %s", tags->v[i]);
+			step_line(line, 0, 0.0, w);
+		}
+		emit(0, "", "#%d writing image %s done", num, id);
 	} else {
 		emit(1, "", "#%d writing image %s done", num, id);
 		for (i = 0; i < tags->n; i++)
@@ -511,6 +679,7 @@ progress_end(void)
 {
 	int i;
 
+	flush_held();
 	if (P.cut)
 		emit(0, "", "# hypr: %llu bytes of output after the cut were not logged "
 		    "(HYPR_LOG_MAX=%llu)", P.unlogged, P.log_max);

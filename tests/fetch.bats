@@ -77,7 +77,7 @@ plan() {
 @test "fetch: pull by tag stores verified blobs and a tag record" {
 	run --separate-stderr -0 hypr-fetch pull "$REG/busybox"
 	[ "$output" = "$(skopeo_digest "$REG/busybox:latest")" ]
-	run -0 hypr-fetch pull --json "$REG/busybox:latest"
+	run --separate-stderr -0 hypr-fetch pull --json "$REG/busybox:latest"
 	img=$output
 	for d in $(jq -r '.digest, .config, .layers[].digest' <<<"$img"); do
 		[ "$(sha256sum < "$HYPR_ROOT/blobs/sha256/${d#sha256:}" | cut -d' ' -f1)" = "${d#sha256:}" ]
@@ -283,7 +283,7 @@ os.setsid(); signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1]
 	: > "$REGS/fake/log"
 	run --separate-stderr -0 hypr-fetch pull --pull=missing "$FREG/busybox"
 	[ ! -s "$REGS/fake/log" ]
-	[[ $stderr == *"Status: Image is up to date for $FREG/busybox:latest"* ]]
+	[ -z "$stderr" ]
 }
 
 @test "fetch: pull checks a stored tag: a new image under it is pulled, a logout fails it" {

@@ -179,7 +179,9 @@ main(int argc, char *argv[])
 			was[0] = '\0';
 		if (fetch_resolve(&f, argv[i], o.platform, &img, &e) < 0)
 			hypr_die_err(&e);
-		if (!f.quiet && hypr_ref_string(&r, name, sizeof(name)) == 0) {
+		/* when the registry was asked (a store-only resolve stays quiet) */
+		if (!f.quiet && (f.pull == PULL_ALWAYS || !was[0]) &&
+		    hypr_ref_string(&r, name, sizeof(name)) == 0) {
 			char fam[1024];
 
 			hypr_store_familiar(name, fam, sizeof(fam));

@@ -42,6 +42,11 @@ setup() {
 	: > "$REGS/fake/log"
 }
 
+teardown() {
+	# a registry a test started itself (it would hold bats's output open)
+	reg_stop "$BATS_TEST_TMPDIR/reg"
+}
+
 # The digest skopeo (an independent client) sees for a reference.
 skopeo_digest() {
 	skopeo inspect --tls-verify=false --raw "docker://$1" "${@:2}" | sha256sum | sed 's/^/sha256:/; s/ .*//'
@@ -304,10 +309,19 @@ os.setsid(); signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1]
 	reg_push "$BATS_TEST_TMPDIR/bb2" "$r/app:1" --dest-creds alice:s3cret
 	new=$(skopeo_digest "$r/app:1" --creds alice:s3cret)
 	[ "$new" != "$old" ]
+	# a build (plan mode, --pull=missing) keeps the stored tag, asks nothing
+	plan "$r/app:1" "$r/app:1" > "$BATS_TEST_TMPDIR/plan"
+	: > "$BATS_TEST_TMPDIR/reg/log"
+	run --separate-stderr -0 hypr-fetch < "$BATS_TEST_TMPDIR/plan"
+	[ "$(sed -n 2p <<<"$output" | jq -r .image.digest)" = "$old" ]
+	run grep -c "GET /v2/" "$BATS_TEST_TMPDIR/reg/log"
+	[ "$output" = 0 ]
 	run --separate-stderr -0 hypr-fetch pull "$r/app:1"
 	[ "$output" = "$new" ]
 	[[ $stderr == *"Status: Downloaded newer image for $r/app:1"* ]]
 	[ "$(jq -r .digest "$HYPR_ROOT/refs/$r/app/_tags/1")" = "$new" ]
+	run --separate-stderr -0 hypr-fetch < "$BATS_TEST_TMPDIR/plan"
+	[ "$(sed -n 2p <<<"$output" | jq -r .image.digest)" = "$new" ]
 	# logged out: the registry refuses, the stored tag does not hide it
 	hypr-fetch logout "$r"
 	run --separate-stderr -4 hypr-fetch pull "$r/app:1"

@@ -3,6 +3,9 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/lib/hypr
 MANDIR ?= $(PREFIX)/share/man
+# where bash-completion and zsh (Debian's fpath) look
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
 DESTDIR ?=
 
 CC ?= cc
@@ -34,7 +37,7 @@ MAN1 := $(wildcard man/*.1)
 MAN5 := $(wildcard man/*.5)
 MAN7 := $(wildcard man/*.7)
 
-all: $(BINS) guest
+all: $(BINS) $(B)/completion/_hypr guest
 
 -include pipeline/vm/vm.mk
 
@@ -64,6 +67,12 @@ $(B)/unit/%: $(B)/tests/unit/%.o $(B)/libhypr.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# zsh's completion is bash's, run under bashcompinit (tools/completion/).
+$(B)/completion/_hypr: tools/completion/_hypr.zsh tools/completion/hypr.bash
+	@mkdir -p $(dir $@)
+	sed -e '/^# @HYPR_BASH@$$/{r tools/completion/hypr.bash' -e 'd}' tools/completion/_hypr.zsh > $@.tmp
+	mv $@.tmp $@
+
 check-unit: $(UNITS)
 	@set -e; for u in $(UNITS); do echo "unit: $$u"; $$u; done
 
@@ -79,19 +88,26 @@ install: all
 	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
 	$(if $(GUEST_FILES),install -m 644 $(GUEST_FILES) $(DESTDIR)$(LIBEXECDIR))
+	$(MAKE) install-completion
+
+install-completion: $(B)/completion/_hypr
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 644 tools/completion/hypr.bash $(DESTDIR)$(BASHCOMPDIR)/hypr
+	install -m 644 $(B)/completion/_hypr $(DESTDIR)$(ZSHCOMPDIR)/_hypr
 
 # mandoc, shellcheck, and cppcheck over every C file (jansson's macros in
 # tests/lint/cppcheck.cfg); each must be clean.
-lint:
+lint: $(B)/completion/_hypr
 	mandoc -Tlint -Wwarning man/*
-	shellcheck tools/*.sh .ci/run tests/*.bash tests/lib/*.sh bench/*.sh pipeline/vm/*.sh
+	shellcheck tools/*.sh tools/completion/hypr.bash .ci/run tests/*.bash tests/lib/*.sh bench/*.sh pipeline/vm/*.sh
+	zsh -n $(B)/completion/_hypr tests/lib/*.zsh
 	cppcheck --quiet --library=tests/lint/cppcheck.cfg --enable=warning,portability,performance \
 		--std=c11 -D_GNU_SOURCE -Ilib --inline-suppr --error-exitcode=1 lib tools pipeline tests/unit
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all check check-unit install lint clean guest
+.PHONY: all check check-unit install install-completion lint clean guest
 # keep objects (intermediates of the pattern rules); not .SECONDARY, under
 # which a missing .d would not make its object out of date
 .PRECIOUS: $(B)/%.o

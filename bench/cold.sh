@@ -7,7 +7,8 @@
 #   files:  Debian minbase, COPY of 2000 small files and a 50 MiB file, one
 #           RUN (sha256sum of the big file)
 # hypr is also timed with HYPR_NO_PRESTART=1 (the VM booted at the RUN, not
-# at the stage's first cache miss). For hypr it also prints the peak RSS of the whole build (the largest
+# at the stage's first cache miss) and with HYPR_VM_SNAPSHOT=0 (cold VM
+# boots, no snapshot; the warm-up round saves the snapshots). For hypr it also prints the peak RSS of the whole build (the largest
 # process: QEMU or a stage) and the bytes the build wrote under
 # $HYPR_ROOT/tmp. Needs skopeo, jq, debootstrap once (bench/peers.sh) and
 # root for dockerd; without docker.io only hypr's times are printed.
@@ -87,7 +88,11 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
 one() {
 	# hypr with and without the early boot, in turn first: a build that
 	# follows docker's shares the machine with its clean-up
-	if [ $((i % 2)) -eq 0 ]; then early "$1" "$2"; late "$1" "$2"; else late "$1" "$2"; early "$1" "$2"; fi
+	if [ $((i % 2)) -eq 0 ]; then
+		early "$1" "$2"; late "$1" "$2"; nosnap "$1" "$2"
+	else
+		nosnap "$1" "$2"; late "$1" "$2"; early "$1" "$2"
+	fi
 	if [ -n "$docker" ]; then
 		t0=$(now)
 		"$docker" build -q --no-cache --network=none -t "cold:$1" "$2" \
@@ -115,6 +120,15 @@ late() {
 	echo "$t1 - $t0" | bc >> "$work/$1.late"
 }
 
+# the same with cold VM boots (no snapshot: hypr-guest(7), SNAPSHOTS)
+nosnap() {
+	t0=$(now)
+	HYPR_VM_SNAPSHOT=0 "$hypr" build -q --no-cache -t "cold:$1" "$2" \
+		>/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+	t1=$(now)
+	echo "$t1 - $t0" | bc >> "$work/$1.nosnap"
+}
+
 # tmpbytes NAME CTX: the most disk the build held under $HYPR_ROOT/tmp at
 # once, sampled every 50 ms (the build removes its files when it ends)
 tmpbytes() {
@@ -139,7 +153,7 @@ tmpbytes() {
 i=0
 one small "$small" >/dev/null
 one files "$files" >/dev/null
-for f in "$work"/*.hypr "$work"/*.late "$work"/*.docker "$work"/*.rss; do : > "$f"; done 2>/dev/null || true
+for f in "$work"/*.hypr "$work"/*.late "$work"/*.nosnap "$work"/*.docker "$work"/*.rss; do : > "$f"; done 2>/dev/null || true
 i=0
 while [ "$i" -lt "$runs" ]; do
 	one small "$small"
@@ -152,6 +166,7 @@ echo "cold build, median of $runs (load average $(cut -d' ' -f1-3 /proc/loadavg)
 for c in small files; do
 	h=$(median < "$work/$c.hypr")
 	l=$(median < "$work/$c.late")
+	n=$(median < "$work/$c.nosnap")
 	rss=$(sort -n "$work/$c.rss" | tail -1)
 	tmp=$(tmpbytes "$c" "$([ "$c" = small ] && echo "$small" || echo "$files")")
 	if [ -n "$docker" ]; then
@@ -161,6 +176,6 @@ for c in small files; do
 	else
 		printf '  %-6s hypr %6.2f s' "$c" "$h"
 	fi
-	printf '   (booting at the RUN: %.2f s)   peak RSS %d MB, tmp %d MB\n' "$l" \
-		"$((rss / 1024))" "$((tmp / 1048576))"
+	printf '   (no VM snapshot: %.2f s, booting at the RUN: %.2f s)   peak RSS %d MB, tmp %d MB\n' \
+		"$n" "$l" "$((rss / 1024))" "$((tmp / 1048576))"
 done

@@ -223,10 +223,12 @@ kv_list(struct ctx *x, yaml_node_t *n, const char *what,
 
 /* Keys of build: that hypr knows but cannot honour yet (warned). */
 static const char *const build_unsupported[] = {
-	"cache_from", "cache_to", "secrets", "ssh", "network", "shm_size",
+	"secrets", "ssh", "network", "shm_size",
 	"extra_hosts", "isolation", "privileged", "platforms", "additional_contexts",
 	"ulimits", "entitlements", "provenance", "sbom", NULL
 };
+
+static int str_list(struct ctx *x, yaml_node_t *n, const char *what, char ***v, size_t *cnt);
 
 /* A context is a directory: a URL or git address is refused, in both forms
  * of build: (the string form skipped this; found by fuzz_compose). */
@@ -279,6 +281,10 @@ parse_build(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *b)
 			r = kv_list(x, v, "build.labels", &s->labels, &s->nlabels);
 		else if (!strcmp(key, "no_cache"))
 			r = bool_of(x, v, "build.no_cache", &s->no_cache);
+		else if (!strcmp(key, "cache_from"))
+			r = str_list(x, v, "build.cache_from", &s->cache_from, &s->ncache_from);
+		else if (!strcmp(key, "cache_to"))
+			r = str_list(x, v, "build.cache_to", &s->cache_to, &s->ncache_to);
 		else if (!strcmp(key, "pull"))
 			r = bool_of(x, v, "build.pull", &s->pull);
 		else if (!strcmp(key, "tags")) {
@@ -583,9 +589,18 @@ parse_volumes(struct ctx *x, struct hypr_compose_service *s, yaml_node_t *n)
 			type = strdup(src && (src[0] == '/' || src[0] == '.' || src[0] == '~') ? "bind" :
 			    "volume");
 		}
-		if (r == 0 && (!type || strcmp(type, "bind") || !src || !dst))
+		if (r == 0 && type && !strcmp(type, "volume") && src && *src && dst) {
+			/* a named volume: the project's (hypr compose makes it
+			 * <project>_NAME, as compose does) */
+			int rdonly = (ro && !strcmp(ro, "true")) || (opt && strstr(opt, "ro"));
+			if (asprintf(&v, "%s:%s%s", src, dst, rdonly ? ":ro" : "") < 0)
+				r = compose_oom(x->e);
+			else
+				r = strv_add(&s->volumes, &s->nvolumes, v, x->e);
+		} else if (r == 0 && (!type || strcmp(type, "bind") || !src || !dst))
 			r = add_warning(x, it, "services.%s.volumes: %s volumes are not supported by hypr "
-			    "(only host directories); ignored", s->name, type ? type : "this kind of");
+			    "(host directories and named volumes); ignored", s->name,
+			    type && strcmp(type, "volume") ? type : "anonymous");
 		else if (r == 0 && (r = abs_source(x, src, &abs)) == 0) {
 			int rdonly = (ro && !strcmp(ro, "true")) || (opt && strstr(opt, "ro"));
 			if (asprintf(&v, "%s:%s%s", abs, dst, rdonly ? ":ro" : "") < 0)
@@ -1046,7 +1061,24 @@ load(struct hypr_compose *c, const struct hypr_compose_opts *o, struct hypr_err 
 		else if (key && !strcmp(key, "name")) {
 			if (str_set(&x, v, "name", &c->name) < 0)
 				goto out;
-		} else if (key && (!strcmp(key, "volumes") || !strcmp(key, "networks") ||
+		} else if (key && !strcmp(key, "volumes")) {
+			/* a service's named volume is <project>_NAME whatever is said
+			 * here; options (driver, external, name) are not read */
+			if (v->type != YAML_MAPPING_NODE || v->data.mapping.pairs.top !=
+			    v->data.mapping.pairs.start) {
+				int any = 0;
+				for (yaml_node_pair_t *q = v->type == YAML_MAPPING_NODE ?
+				    v->data.mapping.pairs.start : NULL; q && q < v->data.mapping.pairs.top; q++) {
+					yaml_node_t *d = yaml_document_get_node(&m.d, q->value);
+					any |= d && d->type == YAML_MAPPING_NODE &&
+					    d->data.mapping.pairs.top != d->data.mapping.pairs.start;
+				}
+				if ((any || v->type != YAML_MAPPING_NODE) && add_warning(&x, k,
+				    "top-level %s: options (driver, external, name) are not read by hypr; "
+				    "a service's volume NAME is <project>_NAME%s", key, NULL) < 0)
+					goto out;
+			}
+		} else if (key && (!strcmp(key, "networks") ||
 		    !strcmp(key, "configs") || !strcmp(key, "secrets"))) {
 			if (add_warning(&x, k, "top-level %s: not supported by hypr%s; ignored", key,
 			    !strcmp(key, "networks") ? " (each project has one user network)" : "") < 0)
@@ -1161,6 +1193,8 @@ hypr_compose_free(struct hypr_compose *c)
 			free(s->tags[j]);
 		free(s->tags);
 		strv_free(s->command, s->ncommand);
+		strv_free(s->cache_from, s->ncache_from);
+		strv_free(s->cache_to, s->ncache_to);
 		strv_free(s->entrypoint, s->nentrypoint);
 		strv_free(s->ports, s->nports);
 		strv_free(s->expose, s->nexpose);

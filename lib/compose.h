@@ -37,6 +37,10 @@ struct hypr_compose_service {
 	size_t nlabels;
 	char **tags;		/* build.tags: extra names */
 	size_t ntags;
+	char **cache_from;	/* build.cache_from: --cache-from values */
+	size_t ncache_from;
+	char **cache_to;	/* build.cache_to: --cache-to values */
+	size_t ncache_to;
 	int no_cache;		/* build.no_cache: true */
 	int pull;		/* build.pull: true */
 	/* running it (hypr compose up) */

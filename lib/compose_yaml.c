@@ -185,6 +185,8 @@ build(struct em *m, const struct hypr_compose_service *s, const char *dir)
 		kstr(m, "dockerfile", s->dockerfile ? s->dockerfile : "Dockerfile");
 	kstr(m, "dockerfile_inline", s->dockerfile_inline);
 	kmap(m, "args", s->args, s->nargs, 1);
+	kseq(m, "cache_from", s->cache_from, s->ncache_from, 0);
+	kseq(m, "cache_to", s->cache_to, s->ncache_to, 0);
 	kmap(m, "labels", s->labels, s->nlabels, 0);
 	kbool(m, "no_cache", s->no_cache);
 	kbool(m, "pull", s->pull);

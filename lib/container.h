@@ -93,6 +93,8 @@ enum hypr_ctr_msg {
 	HYPR_CTR_EXEC = 'x',	/* JSON {argv, env, user, workdir, tty, stdin, rows, cols, detach} */
 	HYPR_CTR_STDIN = '0',	/* bytes; empty: EOF */
 	HYPR_CTR_WINSIZE = 'W',	/* u32 rows, u32 cols */
+	HYPR_CTR_ATTACH = 'A',	/* the image's process: its output from now on,
+				 * STDIN and WINSIZE to it, its EXIT (hypr attach) */
 	/* supervisor -> client */
 	HYPR_CTR_STDOUT = '1',
 	HYPR_CTR_STDERR = '2',

@@ -680,7 +680,7 @@ hypr_exec_open(struct hypr_exec **out, const struct hypr_exec_opts *o, FILE *in,
 		    o->context ? o->context : ".");
 	if (hypr_root_open(&c->root, o->root, e) < 0)
 		return -1;
-	if (read_plan(c, in, e) < 0)
+	if (read_plan(c, in, e) < 0 || cache_import_open(c, e) < 0)
 		return -1;
 	/* Dockerfile.dockerignore beside the Dockerfile wins, as in BuildKit. */
 	return hypr_ignore_load(&c->ignore, c->context, c->dockerfile, e);
@@ -711,6 +711,19 @@ hypr_exec_run(struct hypr_exec *x, FILE *out, struct hypr_err *e)
 			fflush(out);
 			return -1;
 		}
+	}
+	/* the final image's layers, for hypr-layer and hypr-squash: an imported
+	 * one no step needed is fetched now (the others' never are) */
+	{
+		struct stage *fin = &c->stages[c->nstages - 1];
+
+		if (layers_fetch(c, fin->layers.v, fin->layers.n, e) < 0) {
+			fflush(out);
+			return -1;
+		}
+		if (c->imported)
+			hypr_events_say(c->ev, HYPR_EV_INFO, 0, 0, "--cache-from: %d layer(s) "
+			    "fetched", c->cache_fetched);
 	}
 	return hypr_steps_end(&c->out, c->vm_boots, e);
 }
@@ -747,6 +760,8 @@ hypr_exec_close(struct hypr_exec *x)
 		hypr_map_free(&st->rootmeta, tnode_free);	/* rootfs: tmpdirs_remove */
 	}
 	free(c->stages);
+	json_decref(c->imported);
+	json_decref(c->remote);
 	hypr_plan_header_free(&c->hdr);
 	hypr_vars_free(&c->global_args);
 	for (size_t i = 0; i < c->nhosts; i++)

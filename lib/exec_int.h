@@ -122,6 +122,9 @@ struct ctx {
 	struct stage *stages;
 	size_t nstages;
 	int no_cache;
+	json_t *imported;	/* --cache-from: cache key -> index entry + "source" */
+	json_t *remote;		/* layer digest -> imported entry, blob not here yet */
+	int cache_fetched;	/* layer blobs fetched from --cache-from */
 	int64_t epoch;		/* SOURCE_DATE_EPOCH or -1 */
 	double step_timeout;
 	uint64_t disk;		/* --disk: build disk limit, 0 = default */
@@ -236,9 +239,17 @@ int workdir_layer(struct ctx *c, struct stage *st, const char *dir,
 /* exec_cache.c */
 int cache_key(struct ctx *c, struct stage *st, const struct hypr_plan_instr *instr, json_t *expanded,
     const char *sources, char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
-/* Look s->key up: 1 on a hit (s->cached set, s->has_layer 0 for an empty
- * layer), 0 on a miss. */
+/* Look s->key up, in $HYPR_ROOT/cache then in the --cache-from indexes:
+ * 1 on a hit (s->cached set, s->has_layer 0 for an empty layer; an
+ * imported layer's blob may not be here yet: see layers_fetch), 0 on a miss. */
 int cache_lookup(struct ctx *c, struct step *s);
+/* Load the indexes the resolved header names (--cache-from). */
+int cache_import_open(struct ctx *c, struct hypr_err *e);
+/* Make sure the blobs of layers are in the store: an imported layer not
+ * fetched yet is fetched now from its cache (digest verified), and its
+ * entry written to $HYPR_ROOT/cache. */
+int layers_fetch(struct ctx *c, const struct hypr_layer *layers, size_t n,
+    struct hypr_err *e);
 
 /* One thing to copy, as found in the source. */
 struct item {

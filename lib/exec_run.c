@@ -225,6 +225,8 @@ strv_free(char **v)
 int
 run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e)
 {
+	if (layers_fetch(c, st->layers.v + st->imported, st->layers.n - st->imported, e) < 0)
+		return -1;
 	while (st->imported < st->layers.n) {
 		const char *d = st->layers.v[st->imported].digest;
 		char path[HYPR_PATH_BUF];
@@ -374,12 +376,16 @@ launch(struct ctx *c, struct stage *st, struct hypr_err *e)
 static int
 boot(struct ctx *c, struct stage *st, struct hypr_err *e)
 {
+	const char *w;
+
 	if (st->vm == NULL && launch(c, st, e) < 0)
 		return -1;
 	if (hypr_vm_ready(st->vm, e) < 0) {
 		run_stop(c, st);
 		return hypr_err_prefix(e, "starting the build VM");
 	}
+	if ((w = hypr_vm_warning(st->vm)))
+		exec_warn(c, "%s", w);
 	return 0;
 }
 

@@ -770,7 +770,7 @@ chain_root(struct ctx *c, const struct hypr_layer *layers, size_t n, char **dirp
 	char *dir = make_tmpdir(c, "from", e), *tar;
 	int fd, rc;
 
-	if (dir == NULL)
+	if (dir == NULL || layers_fetch(c, layers, n, e) < 0)
 		return -1;
 	if ((v = hypr_layers_digests(layers, n)) == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");

@@ -219,6 +219,8 @@ tree_build(struct ctx *c, const struct hypr_layer *layers, size_t nlayers, struc
 	static int one = 1;
 
 	memset(t, 0, sizeof(*t));
+	if (layers_fetch(c, layers, nlayers, e) < 0)
+		return -1;
 	for (size_t i = nlayers; i-- > 0;) {
 		struct listing *l = get_listing(c, layers[i].digest, e);
 

@@ -11,6 +11,7 @@
 /* header */
 #define F_DOCKERFILE "dockerfile"
 #define F_TARGET "target"
+#define F_CACHE_FROM "cache_from"
 #define F_PLATFORM "platform"
 #define F_BUILD_ARGS "build_args"
 #define F_DIRECTIVES "directives"
@@ -635,4 +636,18 @@ hypr_plan_resolved_header(const struct hypr_stream_in *s, const char *platform)
 		return NULL;
 	}
 	return hdr;
+}
+
+int
+hypr_plan_set_cache_from(json_t *hdr, json_t *list)
+{
+	return json_object_set(hdr, F_CACHE_FROM, list);
+}
+
+json_t *
+hypr_plan_cache_from(const struct hypr_plan_header *h)
+{
+	json_t *a = json_object_get(h->json, F_CACHE_FROM);
+
+	return json_is_array(a) ? a : NULL;
 }

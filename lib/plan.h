@@ -134,6 +134,11 @@ struct hypr_plan_rec {
 int hypr_plan_header(const struct hypr_stream_in *s, struct hypr_plan_header *h,
     struct hypr_err *e);
 void hypr_plan_header_free(struct hypr_plan_header *h);
+/* The resolved header's imported build caches: list is an array of
+ * {"source": a --cache-from value, "index": the index blob's digest}. */
+int hypr_plan_set_cache_from(json_t *hdr, json_t *list);
+/* That array (borrowed), or NULL when there is none. */
+json_t *hypr_plan_cache_from(const struct hypr_plan_header *h);
 
 /* What kind of record rec is, without decoding it (cheap: for counting). */
 enum hypr_plan_kind hypr_plan_kind_of(json_t *rec);

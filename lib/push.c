@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -83,12 +85,30 @@ fail:
 
 struct push {
 	struct hypr_registry g;
+	pthread_mutex_t mu;	/* res's counters (blobs go up in parallel) */
 	const struct hypr_root *root;
 	FILE *out;
 	uint64_t chunk;
 	char from[256];		/* the base's repository on this registry, or "" */
 	struct hypr_push_result *res;
 };
+
+static void
+backoff_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void
+count(struct push *p, unsigned *n)
+{
+	pthread_mutex_lock(&p->mu);
+	(*n)++;
+	pthread_mutex_unlock(&p->mu);
+}
 
 static void
 say(struct push *p, const char *digest, const char *what)
@@ -127,6 +147,17 @@ chunk_file(struct push *p, int src, uint64_t off, uint64_t len, char *path, size
 		return -1;
 	if ((fd = mkstemp(path)) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+	/* in the kernel where it can (no copy through user space, a reflink
+	 * on filesystems that share extents), else by hand */
+	while (len > 0) {
+		loff_t in = (loff_t)off;
+		ssize_t r = copy_file_range(src, &in, fd, NULL, (size_t)len, 0);
+
+		if (r <= 0)
+			break;
+		off += (uint64_t)r;
+		len -= (uint64_t)r;
+	}
 	while (len > 0) {
 		size_t want = len < sizeof(buf) ? (size_t)len : sizeof(buf);
 		ssize_t r = pread(src, buf, want, (off_t)off);
@@ -147,21 +178,77 @@ chunk_file(struct push *p, int src, uint64_t off, uint64_t len, char *path, size
 	return 0;
 }
 
-/* PATCH the blob in chunks to the upload at loc (updated). */
+/* Where an upload the connection dropped stands: 1 with *next (the first
+ * byte the registry lacks) and loc updated, 0 when the registry no longer
+ * knows it (distribution cancels an upload a half chunk left at an offset
+ * its state does not expect), -1 on failure. */
+static int
+upload_status(struct push *p, char *loc, size_t locn, uint64_t *next, struct hypr_err *e)
+{
+	struct hypr_registry_answer a;
+	const char *dash;
+
+	if (hypr_registry_send(&p->g, "GET", loc, NULL, NULL, 0, &a, e) < 0)
+		return -1;
+	if (a.status != 204 && a.status != 200)
+		return 0;
+	/* "0-0" is how distribution says "nothing yet" (an empty upload) */
+	*next = 0;
+	if (a.range[0] && strcmp(a.range, "0-0") != 0 && (dash = strchr(a.range, '-')) != NULL)
+		*next = strtoull(dash + 1, NULL, 10) + 1;
+	if (a.location[0])
+		snprintf(loc, locn, "%s", a.location);
+	return 1;
+}
+
+/* 1 when a HEAD finds the blob in the repository. */
+static int
+blob_there(struct push *p, const char *digest)
+{
+	struct hypr_registry_answer a;
+	struct hypr_err ig = { 0 };
+	char path[1024];
+
+	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", p->g.repo, digest);
+	return hypr_registry_send(&p->g, "HEAD", path, NULL, NULL, 0, &a, &ig) == 0 &&
+	    a.status == 200;
+}
+
+/* POST a new upload session; its URL into loc. */
+static int
+start_upload(struct push *p, const char *digest, char *loc, size_t locn, struct hypr_err *e)
+{
+	struct hypr_registry_answer a;
+	char path[1024];
+
+	snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/", p->g.repo);
+	if (hypr_registry_send(&p->g, "POST", path, NULL, NULL, 0, &a, e) < 0)
+		return hypr_err_prefix(e, "blob %s", digest);
+	if (a.status != 202 || !a.location[0])
+		return answer_err(p, "upload of blob", digest, &a, e);
+	snprintf(loc, locn, "%s", a.location);
+	return 0;
+}
+
+/* PATCH the blob in chunks to the upload at loc (updated). A chunk whose
+ * connection drops (or that gets a 5xx) is not sent blind again: the
+ * upload's status (GET, its Range) says where to go on, or, when the
+ * registry dropped the upload, a new one starts from byte 0; at most
+ * HYPR_NET_RETRIES times per blob. */
 static int
 push_chunks(struct push *p, const char *file, const char *digest, uint64_t size,
     char *loc, size_t locn, struct hypr_err *e)
 {
 	struct hypr_registry_answer a;
-	char path[HYPR_PATH_BUF], range[96], human[32], human2[32], msg[128];
+	char path[HYPR_PATH_BUF], range[96], human[32], human2[32], msg[256];
 	uint64_t off = 0;
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	int fd = open(file, O_RDONLY | O_CLOEXEC), drops = 0;
 
 	if (fd < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", file);
 	hypr_net_size_text(size, human2, sizeof(human2));
 	while (off < size) {
-		uint64_t len = size - off < p->chunk ? size - off : p->chunk;
+		uint64_t len = size - off < p->chunk ? size - off : p->chunk, next;
 		const char *hdr[] = { "Content-Type: application/octet-stream", range, NULL };
 		int rc;
 
@@ -173,6 +260,31 @@ push_chunks(struct push *p, const char *file, const char *digest, uint64_t size,
 		}
 		rc = hypr_registry_send(&p->g, "PATCH", loc, hdr, path, len, &a, e);
 		unlink(path);
+		if (rc < 0 && ++drops < p->g.retries) {
+			struct hypr_err why = *e;
+
+			memset(e, 0, sizeof(*e));
+			if ((rc = upload_status(p, loc, locn, &next, e)) < 0) {
+				close(fd);
+				return hypr_err_prefix(e, "blob %s", digest);
+			}
+			if (rc == 1 && next <= off + len) {
+				hypr_net_size_text(next, human, sizeof(human));
+				snprintf(msg, sizeof(msg), "Resuming at %s/%s (%.100s)", human, human2,
+				    why.msg);
+				off = next;
+			} else {
+				if (start_upload(p, digest, loc, locn, e) < 0) {
+					close(fd);
+					return -1;
+				}
+				snprintf(msg, sizeof(msg), "Restarting the upload (%.100s)", why.msg);
+				off = 0;
+			}
+			say(p, digest, msg);
+			backoff_ms(100u << drops);
+			continue;
+		}
 		if (rc < 0) {
 			close(fd);
 			return hypr_err_prefix(e, "blob %s", digest);
@@ -217,7 +329,7 @@ push_blob(struct push *p, const char *file, const char *digest, uint64_t size,
 		return hypr_err_prefix(e, "blob %s", digest);
 	if (a.status == 200) {
 		say(p, digest, "Layer already exists");
-		p->res->skipped++;
+		count(p, &p->res->skipped);
 		return 0;
 	}
 	if (a.status != 404)
@@ -237,31 +349,45 @@ push_blob(struct push *p, const char *file, const char *digest, uint64_t size,
 			    "%s: blob %s: mounted as %s", p->g.domain, digest, a.digest);
 		snprintf(msg, sizeof(msg), "Mounted from %s", p->from);
 		say(p, digest, msg);
-		p->res->mounted++;
+		count(p, &p->res->mounted);
 		return 0;
 	}
 	if (a.status != 202 || !a.location[0])
 		return answer_err(p, "upload of blob", digest, &a, e);
 	snprintf(loc, sizeof(loc), "%s", a.location);
 	snprintf(param, sizeof(param), "digest=%s", digest);
-	if (size > p->chunk) {
-		if (push_chunks(p, file, digest, size, loc, sizeof(loc), e) < 0)
+	for (int tries = 1;; tries++) {
+		int rc;
+
+		if (size > p->chunk && push_chunks(p, file, digest, size, loc, sizeof(loc), e) < 0)
 			return -1;
 		with_param(loc, param, url, sizeof(url));
-		if (hypr_registry_send(&p->g, "PUT", url, octet, NULL, 0, &a, e) < 0)
-			return hypr_err_prefix(e, "blob %s", digest);
-	} else {
-		with_param(loc, param, url, sizeof(url));
-		if (hypr_registry_send(&p->g, "PUT", url, octet, file, size, &a, e) < 0)
-			return hypr_err_prefix(e, "blob %s", digest);
+		rc = hypr_registry_send(&p->g, "PUT", url, octet, size > p->chunk ? NULL : file,
+		    size > p->chunk ? 0 : size, &a, e);
+		if (rc == 0 && a.status == 201)
+			break;
+		/* the answer was lost, or the session with it (a retried PUT
+		 * finds its upload gone): the registry may have the blob */
+		if (blob_there(p, digest)) {
+			a.digest[0] = '\0';
+			break;
+		}
+		if (tries >= p->g.retries) {
+			if (rc < 0)
+				return hypr_err_prefix(e, "blob %s", digest);
+			return answer_err(p, "upload of blob", digest, &a, e);
+		}
+		memset(e, 0, sizeof(*e));
+		if (start_upload(p, digest, loc, sizeof(loc), e) < 0)
+			return -1;
+		say(p, digest, "Restarting the upload");
+		backoff_ms(100u << tries);
 	}
-	if (a.status != 201)
-		return answer_err(p, "upload of blob", digest, &a, e);
 	if (a.digest[0] && strcmp(a.digest, digest) != 0)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: blob %s: the registry stored %s",
 		    p->g.domain, digest, a.digest);
 	say(p, digest, "Pushed");
-	p->res->pushed++;
+	count(p, &p->res->pushed);
 	return 0;
 }
 
@@ -392,10 +518,10 @@ is_tar_type(const char *mt)
 	    !strcmp(mt, "application/vnd.docker.image.rootfs.diff.tar");
 }
 
-/* One layer: a stored gzip blob as is, a stored tar gzip'd; its descriptor
- * appended to layers. */
+/* One layer: a stored gzip blob as is, a stored tar gzip'd; *out gets its
+ * descriptor. */
 static int
-push_layer(struct push *p, json_t *l, json_t *layers, struct hypr_err *e)
+push_layer(struct push *p, json_t *l, json_t **out, struct hypr_err *e)
 {
 	const char *d = hypr_json_str(l, "digest"), *mt = hypr_json_str(l, "media_type");
 	char blob[HYPR_PATH_BUF], gz[HYPR_PATH_BUF], gd[HYPR_DIGEST_LEN + 1];
@@ -417,7 +543,7 @@ push_layer(struct push *p, json_t *l, json_t *layers, struct hypr_err *e)
 
 		if (push_blob(p, blob, d, (uint64_t)st.st_size, 1, e) < 0)
 			return -1;
-		json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "mediaType", oci,
+		*out = (json_pack("{s:s,s:s,s:I}", "mediaType", oci,
 		    "digest", d, "size", (json_int_t)st.st_size));
 		return 0;
 	}
@@ -442,8 +568,8 @@ push_layer(struct push *p, json_t *l, json_t *layers, struct hypr_err *e)
 			if (a.status == 200) {
 				fclose(mf);
 				say(p, gd, "Layer already exists");
-				p->res->skipped++;
-				json_array_append_new(layers, json_pack("{s:s,s:s,s:I}",
+				count(p, &p->res->skipped);
+				*out = (json_pack("{s:s,s:s,s:I}",
 				    "mediaType", MT_GZIP, "digest", gd, "size", (json_int_t)ms));
 				return 0;
 			}
@@ -467,7 +593,7 @@ push_layer(struct push *p, json_t *l, json_t *layers, struct hypr_err *e)
 			(void)hypr_write_atomic(memo, line, strlen(line), 0644, &ig);
 		}
 	}
-	json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "mediaType", MT_GZIP,
+	*out = (json_pack("{s:s,s:s,s:I}", "mediaType", MT_GZIP,
 	    "digest", gd, "size", (json_int_t)size));
 	return 0;
 }
@@ -514,15 +640,18 @@ push_referrers_tag(struct push *p, const char *subject, json_t *desc, struct hyp
 	return r;
 }
 
-/* The squashfs as an OCI artifact whose subject is the image manifest. */
+/* The squashfs as an OCI artifact whose subject is the image manifest
+ * (its blob already pushed, beside the layers). */
 static int
 push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
 {
-	json_t *sq = json_object_get(m, "squashfs"), *art, *desc;
+	json_t *sq = json_object_get(m, "squashfs"), *art, *desc, *mc;
 	const char *d = hypr_json_str(sq, "digest");
-	char file[HYPR_PATH_BUF], ed[HYPR_DIGEST_LEN + 1], *body;
+	char file[HYPR_PATH_BUF], ed[HYPR_DIGEST_LEN + 1], md[HYPR_DIGEST_LEN + 1], *body;
+	char *ms, title[80];
 	struct stat st;
 	int has_subject = 0, r;
+	size_t msl;
 
 	if (!d || !hypr_digest_valid(d) || !hypr_json_str(sq, "file"))
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "image %s: no squashfs in its manifest",
@@ -530,11 +659,22 @@ push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
 	hypr_root_path(p->root, file, sizeof(file), "images/%s", hypr_json_str(sq, "file"));
 	if (stat(file, &st) != 0)
 		return hypr_err_errno(e, HYPR_EXIT_INPUT, "squashfs %s", file);
-	if (push_blob(p, file, d, (uint64_t)st.st_size, 0, e) < 0 ||
-	    push_buf(p, "{}", 2, ed, e) < 0)
+	/* the hypr manifest travels too (no local tags): a pull stores it as
+	 * is and gets the same image ID */
+	mc = json_deep_copy(m);
+	json_object_set_new(mc, "tags", json_array());
+	ms = dumps(mc);
+	json_decref(mc);
+	if (ms == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	msl = strlen(ms);
+	r = push_buf(p, ms, msl, md, e);
+	free(ms);
+	if (r < 0 || push_buf(p, "{}", 2, ed, e) < 0)
 		return -1;
-	art = json_pack("{s:i,s:s,s:s,s:{s:s,s:s,s:i},s:[{s:s,s:s,s:I,s:{s:s,s:s,s:s}}],"
-	    "s:O,s:{s:s}}",
+	snprintf(title, sizeof(title), "%s.json", hypr_digest_hex(hypr_json_str(m, "id")));
+	art = json_pack("{s:i,s:s,s:s,s:{s:s,s:s,s:i},s:[{s:s,s:s,s:I,s:{s:s,s:s,s:s}},"
+	    "{s:s,s:s,s:I,s:{s:s}}],s:O,s:{s:s}}",
 	    "schemaVersion", 2, "mediaType", MT_MANIFEST, "artifactType", HYPR_ARTIFACT_TYPE,
 	    "config", "mediaType", MT_EMPTY, "digest", ed, "size", 2,
 	    "layers", "mediaType", HYPR_ARTIFACT_TYPE, "digest", d,
@@ -543,6 +683,8 @@ push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
 	    "vnd.hypr.squashfs.compression", hypr_json_str(sq, "compression") ?
 	    hypr_json_str(sq, "compression") : "",
 	    "vnd.hypr.image.id", hypr_json_str(m, "id"),
+	    "mediaType", HYPR_MANIFEST_TYPE, "digest", md, "size", (json_int_t)msl,
+	    "annotations", "org.opencontainers.image.title", title,
 	    "subject", subject,
 	    "annotations", "org.opencontainers.image.created",
 	    hypr_json_str(m, "created") ? hypr_json_str(m, "created") : "");
@@ -564,6 +706,107 @@ push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
 	return r;
 }
 
+/* The blobs that go up in parallel: each layer (jobs 0..n-1, descriptor
+ * into desc[i]) and the squashfs (job n). */
+struct blobs {
+	struct push *p;
+	json_t *m, *layers, **desc;
+	size_t n, next;
+	int failed;
+	struct hypr_err err;
+	pthread_mutex_t mu;
+};
+
+static int
+squashfs_blob(struct push *p, json_t *m, struct hypr_err *e)
+{
+	json_t *sq = json_object_get(m, "squashfs");
+	const char *d = hypr_json_str(sq, "digest");
+	char file[HYPR_PATH_BUF];
+	struct stat st;
+
+	if (!d || !hypr_digest_valid(d) || !hypr_json_str(sq, "file"))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "image %s: no squashfs in its manifest",
+		    hypr_json_str(m, "id"));
+	hypr_root_path(p->root, file, sizeof(file), "images/%s", hypr_json_str(sq, "file"));
+	if (stat(file, &st) != 0)
+		return hypr_err_errno(e, HYPR_EXIT_INPUT, "squashfs %s", file);
+	return push_blob(p, file, d, (uint64_t)st.st_size, 0, e);
+}
+
+static void *
+blob_worker(void *arg)
+{
+	struct blobs *b = arg;
+
+	for (;;) {
+		struct hypr_err e = { 0 };
+		size_t i;
+		int r;
+
+		pthread_mutex_lock(&b->mu);
+		i = b->next++;
+		if (b->failed || i > b->n) {
+			pthread_mutex_unlock(&b->mu);
+			return NULL;
+		}
+		pthread_mutex_unlock(&b->mu);
+		/* the squashfs, the largest, first: it overlaps the layers */
+		r = i == 0 ? squashfs_blob(b->p, b->m, &e) :
+		    push_layer(b->p, json_array_get(b->layers, i - 1), &b->desc[i - 1], &e);
+		if (r < 0) {
+			pthread_mutex_lock(&b->mu);
+			if (!b->failed)
+				b->err = e;
+			b->failed = 1;
+			pthread_mutex_unlock(&b->mu);
+			return NULL;
+		}
+	}
+}
+
+/* Every layer and the squashfs, HYPR_PUSH_JOBS at a time; layers gets the
+ * layers' descriptors in order. */
+static int
+push_blobs(struct push *p, json_t *m, json_t *layers, uint64_t jobs, struct hypr_err *e)
+{
+	struct blobs b = { .p = p, .m = m, .layers = json_object_get(m, "layers") };
+	pthread_t th[16];
+	char probe[HYPR_PATH_BUF];
+	size_t started = 0;
+	int rv = 0;
+
+	b.n = json_array_size(b.layers);
+	if ((b.desc = calloc(b.n + 1, sizeof(*b.desc))) == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	/* the temp directory is made once, before the threads share it */
+	if (hypr_root_tmp(p->root, probe, sizeof(probe), e, "x") < 0) {
+		free(b.desc);
+		return -1;
+	}
+	pthread_mutex_init(&b.mu, NULL);
+	if (jobs > b.n + 1)
+		jobs = b.n + 1;
+	for (uint64_t i = 1; i < jobs && started < 16; i++)
+		if (pthread_create(&th[started], NULL, blob_worker, &b) == 0)
+			started++;
+	blob_worker(&b);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&b.mu);
+	if (b.failed) {
+		*e = b.err;
+		rv = -1;
+	}
+	for (size_t i = 0; i < b.n; i++)
+		if (b.desc[i] && rv == 0)
+			json_array_append_new(layers, b.desc[i]);
+		else
+			json_decref(b.desc[i]);
+	free(b.desc);
+	return rv;
+}
+
 int
 hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
     const char *insecure, FILE *progress, struct hypr_push_result *res,
@@ -571,16 +814,19 @@ hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
 {
 	struct push p;
 	struct hypr_ref ref, base;
-	json_t *cfg = NULL, *layers = NULL, *man = NULL, *subject = NULL, *l;
+	json_t *cfg = NULL, *layers = NULL, *man = NULL, *subject = NULL;
 	char *cfgs = NULL, *mans = NULL, cd[HYPR_DIGEST_LEN + 1];
 	const char *bref = hypr_json_str(json_object_get(m, "base"), "ref");
-	uint64_t chunk;
-	size_t i;
+	uint64_t chunk, jobs;
 	int rv = -1;
 
 	memset(res, 0, sizeof(*res));
-	if (hypr_env_uint("HYPR_PUSH_CHUNK", HYPR_PUSH_CHUNK_DEFAULT, 1, 0, &chunk, e) < 0)
+	if (hypr_env_uint("HYPR_PUSH_CHUNK", HYPR_PUSH_CHUNK_DEFAULT, 1, 0, &chunk, e) < 0 ||
+	    hypr_env_uint("HYPR_PUSH_JOBS", 3, 0, 0, &jobs, e) < 0)
 		return -1;
+	if (jobs < 1 || jobs > 16)
+		return hypr_err_set(e, HYPR_EXIT_USAGE, "HYPR_PUSH_JOBS=%llu: 1 to 16",
+		    (unsigned long long)jobs);
 	if (hypr_ref_parse(canon, &ref, e) < 0)
 		return -1;
 	memset(&p, 0, sizeof(p));
@@ -588,19 +834,20 @@ hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
 	p.out = progress;
 	p.chunk = chunk;
 	p.res = res;
+	pthread_mutex_init(&p.mu, NULL);
 	if (bref && hypr_ref_parse(bref, &base, e) == 0 &&
 	    !strcmp(base.domain, ref.domain) && strcmp(base.path, ref.path) != 0)
 		snprintf(p.from, sizeof(p.from), "%s", base.path);
 	if (hypr_registry_open(&p.g, root, &ref, insecure, e) < 0) {
 		hypr_registry_close(&p.g);
+		pthread_mutex_destroy(&p.mu);
 		return -1;
 	}
 	if ((cfg = hypr_push_config(m, e)) == NULL)
 		goto out;
 	layers = json_array();
-	json_array_foreach(json_object_get(m, "layers"), i, l)
-		if (push_layer(&p, l, layers, e) < 0)
-			goto out;
+	if (push_blobs(&p, m, layers, jobs, e) < 0)
+		goto out;
 	cfgs = dumps(cfg);
 	if (push_buf(&p, cfgs, strlen(cfgs), cd, e) < 0)
 		goto out;
@@ -622,6 +869,62 @@ out:
 	json_decref(man);
 	json_decref(subject);
 	free(cfgs);
+	free(mans);
+	hypr_registry_close(&p.g);
+	pthread_mutex_destroy(&p.mu);
+	return rv;
+}
+
+int
+hypr_push_oci_artifact(const struct hypr_root *root, const char *canon, const char *insecure,
+    FILE *progress, const char *artifact_type, const char *config, const char *config_mt,
+    json_t *layers, struct hypr_push_result *res, struct hypr_err *e)
+{
+	struct push p;
+	struct hypr_ref ref;
+	json_t *man = NULL, *l;
+	char *mans = NULL, cd[HYPR_DIGEST_LEN + 1], path[HYPR_PATH_BUF];
+	uint64_t chunk;
+	size_t i;
+	int rv = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (hypr_env_uint("HYPR_PUSH_CHUNK", HYPR_PUSH_CHUNK_DEFAULT, 1, 0, &chunk, e) < 0 ||
+	    hypr_ref_parse(canon, &ref, e) < 0)
+		return -1;
+	memset(&p, 0, sizeof(p));
+	p.root = root;
+	p.out = progress;
+	p.chunk = chunk;
+	p.res = res;
+	if (hypr_registry_open(&p.g, root, &ref, insecure, e) < 0) {
+		hypr_registry_close(&p.g);
+		return -1;
+	}
+	json_array_foreach(layers, i, l) {
+		const char *d = hypr_json_str(l, "digest");
+
+		if (hypr_blob_path(root, d, path, sizeof(path), e) < 0 ||
+		    push_blob(&p, path, d, (uint64_t)json_integer_value(json_object_get(l,
+		    "size")), 0, e) < 0)
+			goto out;
+	}
+	if (push_buf(&p, config, strlen(config), cd, e) < 0)
+		goto out;
+	man = json_pack("{s:i,s:s,s:s,s:{s:s,s:s,s:I},s:O}", "schemaVersion", 2,
+	    "mediaType", MT_MANIFEST, "artifactType", artifact_type, "config", "mediaType",
+	    config_mt, "digest", cd, "size", (json_int_t)strlen(config), "layers", layers);
+	if (man == NULL || (mans = dumps(man)) == NULL) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		goto out;
+	}
+	if (put_manifest(&p, mans, MT_MANIFEST, ref.tag[0] ? ref.tag : "latest", res->digest,
+	    NULL, e) < 0)
+		goto out;
+	res->size = strlen(mans);
+	rv = 0;
+out:
+	json_decref(man);
 	free(mans);
 	hypr_registry_close(&p.g);
 	return rv;

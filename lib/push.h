@@ -7,7 +7,10 @@
  * from there (POST ?mount=&from=); a blob up to HYPR_PUSH_CHUNK bytes
  * (default 16 MiB) is one POST and one PUT ?digest=, a larger one goes in
  * PATCH chunks of that size. The registry's Docker-Content-Digest and an
- * upload's Range must be what was sent. A layer stored as a plain tar is
+ * upload's Range must be what was sent. A dropped chunk resumes where the
+ * upload's status (GET, Range) says, or a new upload starts when the
+ * registry forgot it; a lost PUT answer is settled by a HEAD. The squashfs
+ * and the layers go up HYPR_PUSH_JOBS (default 3) at a time. A layer stored as a plain tar is
  * compressed with `gzip -n` (the same digest every time) and
  * $HYPR_ROOT/pushed/<hex of the tar> remembers the result's digest and
  * size, so a later push whose registry has it compresses nothing. */
@@ -22,6 +25,7 @@
 #include "err.h"
 
 #define HYPR_ARTIFACT_TYPE "application/vnd.hypr.squashfs.v1"
+#define HYPR_MANIFEST_TYPE "application/vnd.hypr.manifest.v1+json"
 #define HYPR_PUSH_CHUNK_DEFAULT (16u << 20)
 
 /* The OCI image config of a stored manifest (hypr-manifest(5)): created,
@@ -42,6 +46,15 @@ struct hypr_push_result {
  * to progress (may be NULL). insecure: as hypr_registry_open. */
 int hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
     const char *insecure, FILE *progress, struct hypr_push_result *res,
+    struct hypr_err *e);
+
+/* Push an OCI artifact as canon ("domain/path:tag"): each of layers (OCI
+ * descriptors of blobs in the store: HEAD, else upload), the config bytes
+ * (of media type config_mt), then an image manifest with artifact_type,
+ * under the tag. res->digest and res->size get the manifest's. */
+int hypr_push_oci_artifact(const struct hypr_root *root, const char *canon,
+    const char *insecure, FILE *progress, const char *artifact_type, const char *config,
+    const char *config_mt, json_t *layers, struct hypr_push_result *res,
     struct hypr_err *e);
 
 #endif

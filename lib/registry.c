@@ -207,7 +207,7 @@ resp_abort(struct resp *rs)
 /* What an upload adds to a request: a method, a body from a file, more
  * headers. NULL everywhere: a GET. */
 struct send_opt {
-	const char *method;	/* "HEAD", "POST", "PUT", "PATCH" */
+	const char *method;	/* "HEAD", "GET", "POST", "PUT", "PATCH" */
 	const char *upload;	/* the body's file, or NULL */
 	const char *const *headers;	/* NULL-terminated, or NULL */
 };
@@ -686,6 +686,84 @@ media_of(const char *ct, char *out, size_t n)
 		k = n - 1;
 	memcpy(out, ct, k);
 	out[k] = '\0';
+}
+
+/* GET a small JSON document at path with accept; 1 with *body when it is
+ * there (200), 0 when the registry answers 404, -1 on another failure. */
+static int
+get_doc(struct hypr_registry *g, const char *path, const char *accept, const char *what,
+    char **body, size_t *len, struct hypr_err *e)
+{
+	struct resp rs;
+	int rc;
+
+	for (int attempt = 0;; attempt++) {
+		struct hypr_strbuf sb = { 0 };
+		size_t bl;
+
+		if (request(g, path, accept, NULL, hypr_net_deadline(&g->net, MANIFEST_MAX),
+		    &rs, &rc, e) < 0)
+			return -1;
+		if (rs.status == 404) {
+			resp_close(&rs);
+			return 0;
+		}
+		if (rs.status != 200) {
+			resp_close(&rs);
+			if (failed(g, &rs, rc, what, attempt, e)) {
+				backoff(attempt);
+				continue;
+			}
+			return -1;
+		}
+		read_body(&rs, MANIFEST_MAX, &sb);
+		bl = sb.n;
+		if (bl > MANIFEST_MAX) {
+			resp_abort(&rs);
+			free(sb.s);
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s: larger than 4 MiB",
+			    g->domain, what);
+		}
+		rc = resp_close(&rs);
+		if (rc != 0 || (rs.content_length >= 0 && (int64_t)bl != rs.content_length)) {
+			free(sb.s);
+			rs.status = 0;
+			if (rc == 0)
+				rc = 18;
+			if (failed(g, &rs, rc, what, attempt, e)) {
+				backoff(attempt);
+				continue;
+			}
+			return -1;
+		}
+		if ((*body = hypr_strbuf_take(&sb)) == NULL) {
+			free(sb.s);
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		}
+		*len = bl;
+		return 1;
+	}
+}
+
+int
+hypr_registry_referrers(struct hypr_registry *g, const char *subject,
+    const char *artifact_type, char **body, size_t *len, struct hypr_err *e)
+{
+	char path[1024], what[600];
+	int r;
+
+	if (!hypr_digest_valid(subject))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "referrers: bad digest '%s'", subject);
+	snprintf(path, sizeof(path), "/v2/%s/referrers/%s%s%s", g->repo, subject,
+	    artifact_type ? "?artifactType=" : "", artifact_type ? artifact_type : "");
+	snprintf(what, sizeof(what), "referrers of %s:%s", g->repo, subject);
+	if ((r = get_doc(g, path, "Accept: application/vnd.oci.image.index.v1+json", what, body, len,
+	    e)) != 0)
+		return r;
+	/* no referrers API: the tag schema's index (hypr-artifact(5)) */
+	snprintf(path, sizeof(path), "/v2/%s/manifests/sha256-%s", g->repo,
+	    hypr_digest_hex(subject));
+	return get_doc(g, path, "Accept: application/vnd.oci.image.index.v1+json", what, body, len, e);
 }
 
 int

@@ -55,6 +55,15 @@ int hypr_registry_manifest(struct hypr_registry *g, const char *reference,
     char **body, size_t *len, char *media_type, size_t mtn,
     char digest[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
 
+/* The index listing the referrers of the manifest subject (OCI distribution
+ * 1.1): the referrers API (filtered by artifact_type when not NULL), else,
+ * when the registry has no such API (404), the fallback tag
+ * sha256-<hex of subject>. 1 with *body (malloc'd), 0 when there is
+ * neither, -1 on failure. The caller filters again (a registry may ignore
+ * the filter) and verifies what it fetches by digest. */
+int hypr_registry_referrers(struct hypr_registry *g, const char *subject,
+    const char *artifact_type, char **body, size_t *len, struct hypr_err *e);
+
 /* Download a blob into the store, verifying size and digest as it streams.
  * The partial file ($HYPR_ROOT/tmp/fetch-<hex>.part) survives an interruption
  * and the next call resumes it with a Range request. size < 0: unknown.
@@ -80,7 +89,7 @@ struct hypr_registry_answer {
 	char error[256];	/* the registry's first error (code: message) */
 };
 
-/* One request for a push: method ("HEAD", "POST", "PUT", "PATCH") on path
+/* One request for a push: method ("HEAD", "GET", "POST", "PUT", "PATCH") on path
  * ("/v2/...", or an absolute URL the registry gave as Location), with
  * headers (NULL-terminated, may be NULL) and a body read from the file
  * upload (NULL: none) of size bytes (the deadline grows with it, net.h).

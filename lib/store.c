@@ -403,6 +403,32 @@ load_bases(struct hypr_store *s, struct hypr_err *e)
 	hypr_root_path(&s->root, dir, sizeof(dir), "refs");
 	if (walk_refs(s, dir, 0, &cap) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "loading base images");
+	/* A tag that is also a built image's (an image hypr pushed, pulled
+	 * back with its squashfs) shows the built one, as it is looked up
+	 * first; a base left with no tag of its own is not listed. */
+	for (size_t i = 0; i < s->n;) {
+		struct hypr_image *im = &s->img[i];
+		void *tmp;
+		const char *k;
+		json_t *v;
+
+		if (!im->base) {
+			i++;
+			continue;
+		}
+		json_object_foreach_safe(im->refs, tmp, k, v)
+			if (json_object_get(json_object_get(s->index, "tags"), k))
+				json_object_del(im->refs, k);
+		if (json_object_size(im->refs) > 0) {
+			i++;
+			continue;
+		}
+		json_decref(im->m);
+		json_decref(im->tags);
+		json_decref(im->refs);
+		memmove(im, im + 1, (s->n - i - 1) * sizeof(*im));
+		s->n--;
+	}
 	return 0;
 }
 
@@ -653,14 +679,43 @@ get_or(json_t *o, const char *k, json_t *dflt)
 	return dflt;
 }
 
+int
+hypr_store_id(json_t *m, char id[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
+{
+	json_t *idv, *h;
+	char *text;
+	size_t i;
+
+	/* the ID: what the image is, not when it was made or what it is called */
+	if (!json_is_object(m))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "image manifest is not an object");
+	idv = json_deep_copy(m);
+	json_object_del(idv, "id");
+	json_object_del(idv, "tags");
+	json_object_del(idv, "created");
+	json_object_del(json_object_get(idv, "squashfs"), "file");
+	json_array_foreach(json_object_get(idv, "history"), i, h)
+		if (json_is_object(h))
+			json_object_del(h, "created");
+	text = json_dumps(idv, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(idv);
+	if (text == NULL || hypr_digest_buf(text, strlen(text), id, e) < 0) {
+		free(text);
+		if (e && !e->code)
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		return -1;
+	}
+	free(text);
+	return 0;
+}
+
 json_t *
 hypr_store_manifest(const struct hypr_image_rec *rec, struct hypr_err *e)
 {
 	json_t *cfg = rec->config;
-	json_t *m, *idv, *h, *hv;
+	json_t *m;
 	const struct hypr_image_squashfs *sq = &rec->squashfs;
-	char id[HYPR_DIGEST_LEN + 1], *text, file[80];
-	size_t i;
+	char id[HYPR_DIGEST_LEN + 1], file[80];
 
 	if (!rec->has_squashfs) {
 		hypr_err_set(e, HYPR_EXIT_INPUT,
@@ -703,26 +758,10 @@ hypr_store_manifest(const struct hypr_image_rec *rec, struct hypr_err *e)
 	json_object_set_new(m, "chain", rec->chain ? json_string(rec->chain) : json_null());
 	json_object_set_new(m, "config", cfg ? json_incref(cfg) : json_object());
 
-	/* the ID: what the image is, not when it was made or what it is called */
-	idv = json_deep_copy(m);
-	json_object_del(idv, "id");
-	json_object_del(idv, "tags");
-	json_object_del(idv, "created");
-	json_object_del(json_object_get(idv, "squashfs"), "file");
-	json_array_foreach(json_object_get(idv, "history"), i, h)
-		if (json_is_object(h))
-			json_object_del(h, "created");
-	hv = idv;
-	text = json_dumps(hv, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(idv);
-	if (text == NULL || hypr_digest_buf(text, strlen(text), id, e) < 0) {
-		free(text);
+	if (hypr_store_id(m, id, e) < 0) {
 		json_decref(m);
-		if (e && !e->code)
-			hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 		return NULL;
 	}
-	free(text);
 	json_object_set_new(m, "id", json_string(id));
 	snprintf(file, sizeof(file), "%s.squashfs", hypr_digest_hex(id));
 	json_object_set_new(json_object_get(m, "squashfs"), "file", json_string(file));

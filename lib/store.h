@@ -69,6 +69,9 @@ struct hypr_image *hypr_store_get(struct hypr_store *s, const char *id);
 /* Build a manifest from an image stream record (with its squashfs); sets
  * its "id". The ID is the digest of the manifest without id, tags and times. */
 struct hypr_image_rec;
+/* The ID of manifest m: the digest of m without id, tags, created, the
+ * history's created and squashfs.file, serialised compactly with sorted keys. */
+int hypr_store_id(json_t *m, char id[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
 json_t *hypr_store_manifest(const struct hypr_image_rec *rec, struct hypr_err *e);
 /* Store an image (locked store): link the squashfs blob to images/<hex>.squashfs,
  * write the manifest (kept if the ID exists), move the tags (canonical) to it. */

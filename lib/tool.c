@@ -11,6 +11,7 @@
 #include "events.h"
 
 const char *hypr_prog = "hypr";
+int hypr_die_status;
 
 static struct hypr_events events;
 static int events_opened;
@@ -71,7 +72,7 @@ hypr_die(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	error_event(code, fmt, ap, NULL);
 	va_end(ap);
-	exit(code);
+	exit(hypr_die_status ? hypr_die_status : code);
 }
 
 void
@@ -87,7 +88,7 @@ hypr_die_errno(const char *fmt, ...)
 	va_start(ap, fmt);
 	error_event(HYPR_EXIT_SYSTEM, fmt, ap, strerror(saved));
 	va_end(ap);
-	exit(HYPR_EXIT_SYSTEM);
+	exit(hypr_die_status ? hypr_die_status : HYPR_EXIT_SYSTEM);
 }
 
 void

@@ -8,6 +8,9 @@
 struct hypr_events;
 
 extern const char *hypr_prog;	/* set first thing in main() */
+/* When non-zero, hypr_die() and friends exit with it whatever their code:
+ * docker run's 125, hypr failed rather than the process (hypr run). */
+extern int hypr_die_status;
 
 /* Every line here is one line of text: the message goes through
  * hypr_escape (control bytes, a newline or an ESC in a user's argument

@@ -113,8 +113,8 @@ find_kernel(char *kernel, size_t kcap, char *initrd, size_t icap, int *distro,
 	return find_guest_file("HYPR_INITRD", "hypr-init.cpio", initrd, icap, e);
 }
 
-static const char *
-hypr_root(char *buf, size_t cap)
+const char *
+vm_hypr_root(char *buf, size_t cap)
 {
 	const char *r = getenv("HYPR_ROOT");
 	const char *x;
@@ -143,7 +143,7 @@ host_fact_path(char *out, size_t cap, const char *what)
 		bid[strcspn(bid, "\n")] = 0;
 		close(fd);
 	}
-	if (snprintf(out, cap, "%s/vm/%s-%s", hypr_root(root, sizeof root), what, bid) >= (int)cap)
+	if (snprintf(out, cap, "%s/vm/%s-%s", vm_hypr_root(root, sizeof root), what, bid) >= (int)cap)
 		snprintf(out, cap, "/nonexistent");
 }
 
@@ -267,16 +267,27 @@ make_disk(struct hypr_vm *vm, const char *name, uint64_t size, int *fd, struct h
 /* A sparse ext4 scratch disk for the layers: tmpfs in 6.1 has no user.*
  * xattrs and is bounded by guest RAM. No journal (nothing survives the VM),
  * lazy init so the guest never zeroes inode tables under TCG. */
+/* The scratch disk's size, as the guest sees it: 64 GiB, or the build
+ * disk limit if one was given above that. */
+static uint64_t
+dev_size(const struct hypr_vm *vm)
+{
+	return vm->disk > DISK_SIZE ? vm->disk : DISK_SIZE;
+}
+
 static int
 make_scratch(struct hypr_vm *vm, struct hypr_err *e)
 {
-	char p[PATH_MAX];
+	char p[PATH_MAX], fs_size[32];
 	int fd, st;
 	pid_t pid;
 
 	snprintf(p, sizeof p, "%s/scratch.ext4", vm->dir);
+	snprintf(fs_size, sizeof fs_size, "%lluk", (unsigned long long)(vm->disk >> 10));
 	fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, (off_t)vm->disk) < 0) {
+	/* the disk is the same size for every build (a snapshot's guest saw
+	 * it so); the filesystem on it is the build's limit */
+	if (fd < 0 || ftruncate(fd, (off_t)dev_size(vm)) < 0) {
 		if (fd >= 0)
 			close(fd);
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: %s", p);
@@ -293,7 +304,7 @@ make_scratch(struct hypr_vm *vm, struct hypr_err *e)
 		}
 		execlp("mke2fs", "mke2fs", "-t", "ext4", "-q", "-F", "-O", "^has_journal",
 		    "-E", "lazy_itable_init=1,lazy_journal_init=1,root_owner=0:0", "-m", "0",
-		    p, (char *)NULL);
+		    p, fs_size, (char *)NULL);
 		dprintf(2, "mke2fs: %s\n", strerror(errno));
 		_exit(127);
 	}
@@ -354,7 +365,7 @@ disk_limit(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err *e)
 }
 
 
-#define MAXARGS (64 + 4 * HYPR_VM_MAX_CACHES + 4 * HYPR_VM_MAX_SHARES)
+#define MAXARGS VM_MAXARGS
 
 /* A path as a QemuOpts value: every ',' doubled, else a comma in a path
  * (HYPR_ROOT, TMPDIR) would end the value and start another option.
@@ -413,17 +424,16 @@ static int
 spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
     double boot_timeout, struct hypr_err *e)
 {
-	char kernel[PATH_MAX], initrd[PATH_MAX], append[1024], serial[PATH_MAX + 16];
-	char drive[5 + HYPR_VM_MAX_CACHES][2 * PATH_MAX + 128], cdev[HYPR_VM_MAX_CACHES][96];
-	char chardev[64], qchardev[64], smp[32], mem[32], qlog[PATH_MAX];
+	char kernel[PATH_MAX], initrd[PATH_MAX], append[1024], machine[96];
+	char drive[HYPR_VM_MAX_CACHES][2 * PATH_MAX + 128], cdev[HYPR_VM_MAX_CACHES][96];
+	char smp[32], mem[32];
 	char fsdev[HYPR_VM_MAX_SHARES][2 * PATH_MAX + 96], fsdevice[HYPR_VM_MAX_SHARES][160];
 	char *argv[MAXARGS], *netdev = NULL;
 	const char *qemu = getenv("HYPR_QEMU") ? getenv("HYPR_QEMU") : "qemu-system-x86_64";
-	int sv[2], qv[2], ndisks = 0, a = 0;
+	int ndisks = 0, a = 0, snap;
 	long cpus = o->cpus > 0 ? o->cpus : (long)hypr_env_seconds("HYPR_VM_CPUS", 0);
 	long mb = o->mem_mb > 0 ? o->mem_mb : (long)hypr_env_seconds("HYPR_VM_MEM", 2048);
 	int debug = getenv("HYPR_VM_DEBUG") && *getenv("HYPR_VM_DEBUG") == '1';
-	double t0 = hypr_now();
 	int distro = 0;
 
 	if (find_kernel(kernel, sizeof kernel, initrd, sizeof initrd, &distro, e) < 0)
@@ -467,22 +477,16 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 		    debug ? "" : "quiet ", (unsigned long long)tsc_khz(),
 		    distro ? "cryptomgr.notests " : "noapictimer ", ndisks,
 		    debug ? " hypr.debug=1 printk.time=1" : "");
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: socketpair");
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qv) < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: socketpair");
-	}
-	snprintf(chardev, sizeof chardev, "socket,id=ctl,fd=%d", sv[1]);
-	snprintf(qchardev, sizeof qchardev, "socket,id=qmp,fd=%d", qv[1]);
-	snprintf(serial, sizeof serial, "file:%s/console.log", vm->dir);
-	snprintf(qlog, sizeof qlog, "%s/qemu.log", vm->dir);
+	snap = vm->snap_args = !distro && vm_snap_eligible(vm, o, accel);
+	if (snap)
+		strcat(append, " hypr.snap=1");
+	snprintf(machine, sizeof machine, "microvm,acpi=%s,x-option-roms=off%s",
+	    distro ? "on" : "off", snap ? ",memory-backend=mem" : "");
+	vm->mem_mb = mb;
 
 	argv[a++] = (char *)qemu;
 	argv[a++] = "-M";
-	argv[a++] = distro ? "microvm,acpi=on,x-option-roms=off" : "microvm,acpi=off,x-option-roms=off";
+	argv[a++] = machine;
 	argv[a++] = "-accel";
 	argv[a++] = (char *)accel;
 	argv[a++] = "-cpu";
@@ -497,7 +501,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	argv[a++] = "none";
 	argv[a++] = "-no-reboot";
 	argv[a++] = "-serial";
-	argv[a++] = serial;
+	argv[a++] = "file:console.log";
 	argv[a++] = "-kernel";
 	argv[a++] = kernel;
 	argv[a++] = "-initrd";
@@ -506,31 +510,34 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	argv[a++] = append;
 	int d = 0;
 	char qp[2 * PATH_MAX + 32];
+
+	if (snap) {
+		argv[a++] = "-global";
+		argv[a++] = "migration.store-global-state=off";
+	}
+	/* QEMU runs in vm->dir: its own disks by relative names, the base
+	 * through the link "base" there, so that the command line is the same
+	 * for every VM of one shape (a snapshot's key, vm_snap.c) */
 	if (o->base) {
-		if (qemu_path(qp, sizeof qp, o->base, NULL) < 0 ||
-		    snprintf(drive[d], sizeof drive[d], "id=base,file=%s,format=raw,if=none,readonly=on,rerror=report", qp) >= (int)sizeof drive[d])
-			goto toolong;
+		char lp[PATH_MAX];
+		snprintf(lp, sizeof lp, "%s/base", vm->dir);
+		if (symlink(o->base, lp) < 0 && errno != EEXIST)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: %s", lp);
 		argv[a++] = "-drive";
-		argv[a++] = drive[d++];
+		argv[a++] = "id=base,file=base,format=raw,if=none,readonly=on,rerror=report";
 		argv[a++] = "-device";
 		argv[a++] = "virtio-blk-device,drive=base,serial=base";
 	}
 	if (vm->scratch) {
-		if (qemu_path(qp, sizeof qp, vm->dir, "/scratch.ext4") < 0 ||
-		    snprintf(drive[d], sizeof drive[d],
-		    "id=scratch,file=%s,format=raw,if=none,cache=unsafe,aio=threads,werror=report,rerror=report", qp) >= (int)sizeof drive[d])
-			goto toolong;
 		argv[a++] = "-drive";
-		argv[a++] = drive[d++];
+		argv[a++] = "id=scratch,file=scratch.ext4,format=raw,if=none,cache=unsafe,"
+		    "aio=threads,werror=report,rerror=report";
 		argv[a++] = "-device";
 		argv[a++] = "virtio-blk-device,drive=scratch,serial=scratch";
 	}
 	if (!o->runtime) {
-		if (qemu_path(qp, sizeof qp, vm->dir, "/io.raw") < 0 ||
-		    snprintf(drive[d], sizeof drive[d], "id=io,file=%s,format=raw,if=none,cache=unsafe,werror=report,rerror=report", qp) >= (int)sizeof drive[d])
-			goto toolong;
 		argv[a++] = "-drive";
-		argv[a++] = drive[d++];
+		argv[a++] = "id=io,file=io.raw,format=raw,if=none,cache=unsafe,werror=report,rerror=report";
 		argv[a++] = "-device";
 		argv[a++] = "virtio-blk-device,drive=io,serial=io";
 	}
@@ -574,34 +581,118 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	argv[a++] = "-device";
 	argv[a++] = "virtio-serial-device";
 	argv[a++] = "-chardev";
-	argv[a++] = chardev;
+	argv[a++] = "socket,id=ctl,fd=" VM_FD_CTL;
 	argv[a++] = "-device";
 	argv[a++] = "virtserialport,chardev=ctl,name=" HYPR_PROTO_PORT;
 	argv[a++] = "-chardev";
-	argv[a++] = qchardev;
+	argv[a++] = "socket,id=qmp,fd=" VM_FD_QMP;
 	argv[a++] = "-mon";
 	argv[a++] = "chardev=qmp,mode=control";
 	argv[a] = NULL;
 
+	vm_args_free(vm);
+	for (int k = 0; k < a; k++)
+		if (!(vm->args[k] = strdup(argv[k]))) {
+			free(netdev);
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: out of memory");
+		}
+	vm->nargs = a;
+	free(netdev);
+	snprintf(vm->accel, sizeof vm->accel, "%s", accel);
+	vm->boot_timeout = boot_timeout;
+	if (snap) {
+		struct hypr_err se = { 0 };
+		if (vm_snap_start(vm, o, &se) == 0)
+			return 0;
+		if (!vm->warning[0] && se.msg[0])
+			snprintf(vm->warning, sizeof vm->warning, "build VM: no snapshot (%.400s): booting cold",
+			    se.msg);
+	}
+	return vm_exec(vm, VM_COLD, NULL, e);
+toolong:
+	free(netdev);
+	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: a disk or shared path, a port or a forward is too long for QEMU");
+}
+
+/* Run QEMU with the command line spawn made, plus what the mode adds: a
+ * snapshot's file-backed RAM (dir), saved from (VM_SAVE) or restored
+ * (VM_RESTORE, the state file on fd VM_FD_STATE). The control port and
+ * QMP are socketpairs on fds VM_FD_CTL and VM_FD_QMP; QEMU runs in vm->dir. */
+int
+vm_exec(struct hypr_vm *vm, enum vm_mode mode, const char *dir, struct hypr_err *e)
+{
+	char *argv[MAXARGS + 8], memobj[2 * PATH_MAX + 128], qlog[PATH_MAX], qp[2 * PATH_MAX];
+	char pidfile[PATH_MAX];
+	int sv[2], qv[2], state = -1, a = 0;
 	pid_t parent = getpid();
-	t0 = hypr_now();	/* boot time = QEMU spawn to READY */
+
+	for (int k = 0; k < vm->nargs; k++)
+		argv[a++] = vm->args[k];
+	/* the VM's directory on QEMU's command line (not in vm->args, the
+	 * snapshot key): ps and pgrep tell which build or container it is */
+	snprintf(pidfile, sizeof pidfile, "%s/qemu.pid", vm->dir);
+	argv[a++] = "-pidfile";
+	argv[a++] = pidfile;
+	if (mode == VM_COLD && vm->snap_args) {
+		snprintf(memobj, sizeof memobj, "memory-backend-ram,id=mem,size=%ldM", vm->mem_mb);
+		argv[a++] = "-object";
+		argv[a++] = memobj;
+	} else if (mode != VM_COLD) {
+		if (qemu_path(qp, sizeof qp, dir, "/ram") < 0)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM snapshot: %s: path too long", dir);
+		snprintf(memobj, sizeof memobj, "memory-backend-file,id=mem,size=%ldM,mem-path=%s,share=%s",
+		    vm->mem_mb, qp, mode == VM_SAVE ? "on" : "off");
+		argv[a++] = "-object";
+		argv[a++] = memobj;
+	}
+	if (mode == VM_RESTORE) {
+		char sp[PATH_MAX];
+		snprintf(sp, sizeof sp, "%s/state", dir);
+		if ((state = open(sp, O_RDONLY | O_CLOEXEC)) < 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM snapshot: %s", sp);
+		argv[a++] = "-incoming";
+		argv[a++] = "defer";
+	}
+	argv[a] = NULL;
+	snprintf(qlog, sizeof qlog, "%s/qemu.log", vm->dir);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		if (state >= 0)
+			close(state);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: socketpair");
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qv) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		if (state >= 0)
+			close(state);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: socketpair");
+	}
+	vm->t0 = hypr_now();	/* boot time = QEMU spawn to READY */
 	vm->pid = fork();
 	if (vm->pid < 0) {
-		free(netdev);
 		close(sv[0]);
 		close(sv[1]);
 		close(qv[0]);
 		close(qv[1]);
+		if (state >= 0)
+			close(state);
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: fork");
 	}
 	if (vm->pid == 0) {
 		/* QEMU must not outlive us, whatever kills us. */
-		int lf;
+		int lf, c, q, st = -1;
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(127);
-		fcntl(sv[1], F_SETFD, 0);
-		fcntl(qv[1], F_SETFD, 0);
+		/* above the fixed numbers first, then onto them (dup2 clears
+		 * FD_CLOEXEC) */
+		c = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+		q = fcntl(qv[1], F_DUPFD_CLOEXEC, 10);
+		if (state >= 0)
+			st = fcntl(state, F_DUPFD_CLOEXEC, 10);
+		if (c < 0 || q < 0 || dup2(c, atoi(VM_FD_CTL)) < 0 || dup2(q, atoi(VM_FD_QMP)) < 0 ||
+		    (state >= 0 && (st < 0 || dup2(st, atoi(VM_FD_STATE)) < 0)))
+			_exit(127);
 		lf = open(qlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (nul >= 0)
@@ -610,41 +701,54 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 			dup2(lf, 1);
 			dup2(lf, 2);
 		}
+		if (chdir(vm->dir) < 0)
+			_exit(127);
 		/* a terminal ^C goes to the caller, which kills us in order */
 		setpgid(0, 0);
 		execvp(argv[0], argv);
 		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
-	free(netdev);
+	if (state >= 0)
+		close(state);
 	close(sv[1]);
 	close(qv[1]);
+	if (vm->sock >= 0)
+		close(vm->sock);
 	vm->sock = sv[0];
 	if (vm->qmp >= 0)
 		close(vm->qmp);
 	vm->qmp = qv[0];
 	vm->qlen = 0;
+	vm->rlen = 0;
 	vm->paused = 0;
 	vm->ioerr[0] = 0;
 	fcntl(vm->qmp, F_SETFL, O_NONBLOCK);
 	/* events come only in command mode; QEMU reads this after its greeting */
 	vm_qmp_send(vm, "{\"execute\":\"qmp_capabilities\"}\n");
 	vm->dead = 0;
+	if (vm->pidfd >= 0)
+		close(vm->pidfd);
 	vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
-	snprintf(vm->accel, sizeof vm->accel, "%s", accel);
-
-	vm->t0 = t0;
-	vm->boot_deadline = t0 + boot_timeout;
+	vm->boot_deadline = vm->t0 + vm->boot_timeout;
 	vm->booting = 1;
+	/* the guest waits for GO at its snapshot point: a cold boot has it
+	 * at once, a restore when QEMU has loaded the state */
+	if (mode != VM_SAVE && vm->snap_args)
+		return vm_snap_go(vm, e);
 	return 0;
-toolong:
-	free(netdev);
-	close(sv[0]);
-	close(sv[1]);
-	close(qv[0]);
-	close(qv[1]);
-	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: a disk or shared path, a port or a forward is too long for QEMU");
 }
+
+void
+vm_args_free(struct hypr_vm *vm)
+{
+	for (int k = 0; k < vm->nargs; k++)
+		free(vm->args[k]);
+	vm->nargs = 0;
+	vm->args[0] = NULL;
+}
+
+static int boot_cold(struct hypr_vm *vm, struct hypr_err *e);
 
 /* The guest's READY after spawn: the boot is over. */
 int
@@ -661,13 +765,47 @@ vm_wait_ready(struct hypr_vm *vm, struct hypr_err *e)
 	 * time is in the socket, read at once */
 	if (vm->boot_deadline < hypr_now() + 0.1)
 		vm->boot_deadline = hypr_now() + 0.1;
-	if (vm_recv_frame(vm, vm->boot_deadline, &type, &p, &n, e, "waiting for the guest (boot)") < 0)
-		return -1;
-	if (type != HYPR_MSG_READY)
+	do {
+		if (vm_recv_frame(vm, vm->boot_deadline, &type, &p, &n, e,
+		    "waiting for the guest (boot)") < 0)
+			return vm->snap == VM_SNAP_RESTORING ? boot_cold(vm, e) : -1;
+		/* a cold boot's guest stops at the snapshot point too; its
+		 * GO was sent with the launch. Once the guest has taken GO a
+		 * restore has worked: what fails later (a bad base) is this
+		 * VM's, and the snapshot stays. */
+		if (type == HYPR_MSG_RESUMED && vm->snap == VM_SNAP_RESTORING)
+			vm->snap = VM_SNAP_RESTORED;
+		if (type == HYPR_MSG_PAUSED || type == HYPR_MSG_RESUMED)
+			vm_consume(vm);
+	} while (type == HYPR_MSG_PAUSED || type == HYPR_MSG_RESUMED);
+	if (type != HYPR_MSG_READY) {
+		if (vm->snap == VM_SNAP_RESTORING) {
+			vm_unexpected(vm, type, p, n, e, "boot");
+			return boot_cold(vm, e);
+		}
 		return vm_unexpected(vm, type, p, n, e, "boot");
+	}
 	vm_consume(vm);
 	vm->boot_secs = hypr_now() - vm->t0;
+	if (vm->snap == VM_SNAP_RESTORING)
+		vm->snap = VM_SNAP_RESTORED;
 	return 0;
+}
+
+/* A snapshot did not come back (QEMU refused its state, the guest hung or
+ * failed before READY): it goes, with one warning, and this VM boots cold. */
+static int
+boot_cold(struct hypr_vm *vm, struct hypr_err *e)
+{
+	vm_reap(vm, 1);
+	vm_snap_discard(vm, e->msg);
+	memset(e, 0, sizeof *e);
+	/* the failed guest may have touched the scratch fs */
+	if (vm->scratch && make_scratch(vm, e) < 0)
+		return -1;
+	if (vm_exec(vm, VM_COLD, NULL, e) < 0)
+		return -1;
+	return vm_wait_ready(vm, e);
 }
 
 static void
@@ -686,6 +824,9 @@ vm_cleanup_files(struct hypr_vm *vm)
 static void
 vm_free(struct hypr_vm *vm)
 {
+	vm_args_free(vm);
+	free(vm->snapdir);
+	free(vm->qreply);
 	free(vm->obuf);
 	if (vm->qmp >= 0)
 		close(vm->qmp);
@@ -732,6 +873,14 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 		vm_free(vm);
 		return -1;
 	}
+	{
+		struct stat bst;
+		if (o->base && (stat(o->base, &bst) < 0 || !S_ISREG(bst.st_mode))) {
+			hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: base %s: not a file", o->base);
+			vm_free(vm);
+			return -1;
+		}
+	}
 	if (o->tmpdir)
 		snprintf(tmpl, sizeof tmpl, "%s/hypr-vm-XXXXXX", o->tmpdir);
 	else
@@ -754,7 +903,10 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 			vm_free(vm);
 			return -1;
 		}
-		vm->in_base = (vm->out_size + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
+		/* where the in region starts does not depend on the limit
+		 * (a snapshot's guest saw the disk's size) */
+		uint64_t out_max = dev_size(vm) + dev_size(vm) / 8 + (64ull << 20);
+		vm->in_base = (out_max + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
 		if (make_disk(vm, "io", vm->in_base + DISK_SIZE, &vm->iofd, e) < 0) {
 			vm_free(vm);
 			return -1;
@@ -905,6 +1057,23 @@ hypr_vm_kill(struct hypr_vm *vm)
 		return;
 	vm_reap(vm, 1);
 	vm_free(vm);
+}
+
+const char *
+hypr_vm_warning(struct hypr_vm *vm)
+{
+	if (!vm || !vm->warning[0] || vm->warned)
+		return NULL;
+	vm->warned = 1;
+	return vm->warning;
+}
+
+const char *
+hypr_vm_snapshot(const struct hypr_vm *vm)
+{
+	if (!vm || vm->snap != VM_SNAP_RESTORED)
+		return "none";
+	return vm->snap_saved ? "saved" : "restored";
 }
 
 const char *

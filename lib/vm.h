@@ -153,6 +153,12 @@ void hypr_vm_kill(struct hypr_vm *vm);
 pid_t hypr_vm_pid(const struct hypr_vm *vm);
 /* Seconds from QEMU spawn to the guest's READY. */
 double hypr_vm_boot_seconds(const struct hypr_vm *vm);
+/* Whether the VM came from a snapshot (hypr-guest(7)): "restored",
+ * "saved" (it made the snapshot, then was restored from it) or "none". */
+const char *hypr_vm_snapshot(const struct hypr_vm *vm);
+/* One line the caller should print as a warning (a snapshot that could not
+ * be used, so the VM booted cold), once; else NULL. */
+const char *hypr_vm_warning(struct hypr_vm *vm);
 /* Which accelerator the VM runs on: "kvm" or "tcg". */
 const char *hypr_vm_accel(const struct hypr_vm *vm);
 /* Whether this start booted a KVM canary: 0 no (HYPR_ACCEL or the host

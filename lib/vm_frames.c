@@ -71,8 +71,15 @@ console_tail(struct hypr_vm *vm, char *out, size_t cap)
 		buf[n] = 0;
 		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 			buf[--n] = 0;
-		char *last = strrchr(buf, '\n');
-		if (snprintf(out, cap, "%s", last ? last + 1 : buf) >= (int)cap)
+		char *last = strrchr(buf, '\n'), *fatal = NULL, *line = last ? last + 1 : buf;
+		/* the agent's own last words beat the kernel's "reboot:" */
+		for (char *q = buf; (q = strstr(q, "hypr-init: fatal: ")); q++)
+			fatal = q;
+		if (fatal) {
+			fatal[strcspn(fatal, "\n")] = 0;
+			line = fatal;
+		}
+		if (snprintf(out, cap, "%s", line) >= (int)cap)
 			out[cap - 1] = 0;
 		for (char *s = out; *s; s++)
 			if (*s == '\r' || *s == '\n')
@@ -132,6 +139,13 @@ qmp_line(struct hypr_vm *vm, const char *line)
 
 	if (!j)
 		return;
+	if (json_object_get(j, "id")) {
+		/* a reply vm_snap.c waits for */
+		free(vm->qreply);
+		vm->qreply = strdup(line);
+		json_decref(j);
+		return;
+	}
 	ev = json_string_value(json_object_get(j, "event"));
 	d = json_object_get(j, "data");
 	if (ev && !strcmp(ev, "BLOCK_IO_ERROR") && !vm->ioerr[0]) {

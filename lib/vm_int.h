@@ -15,6 +15,15 @@
 #define DISK_SIZE (64ull << 30)	/* sparse in region; default build disk limit */
 #define DISK_MIN (64ull << 20)	/* smallest build disk worth booting */
 
+#define VM_MAXARGS (72 + 4 * HYPR_VM_MAX_CACHES + 4 * HYPR_VM_MAX_SHARES)
+/* QEMU's fds: the control port, QMP, a snapshot's state (VM_RESTORE) */
+#define VM_FD_CTL "3"
+#define VM_FD_QMP "4"
+#define VM_FD_STATE "5"
+
+enum vm_mode { VM_COLD, VM_SAVE, VM_RESTORE };
+enum vm_snap { VM_SNAP_NONE, VM_SNAP_RESTORING, VM_SNAP_RESTORED };
+
 struct hypr_vm {
 	pid_t pid;
 	int pidfd;
@@ -47,7 +56,36 @@ struct hypr_vm {
 	unsigned char *obuf;	/* runtime requests not yet sent */
 	size_t olen, ocap;
 	int held;		/* hypr_vm_next_event's frame is still in rbuf */
+	char *args[VM_MAXARGS];	/* QEMU's command line (spawn), NULL-terminated */
+	int nargs;
+	int snap_args;		/* it has hypr.snap=1 and RAM backend "mem" */
+	long mem_mb;
+	double boot_timeout;
+	enum vm_snap snap;
+	int snap_saved;		/* this VM saved the snapshot it was restored from */
+	char *snapdir;		/* the snapshot restored (VM_SNAP_RESTORING/ED) */
+	char *qreply;		/* the last QMP reply with an "id" (vm_snap.c) */
+	char warning[512];	/* one line for the caller to print, or "" */
+	int warned;		/* hypr_vm_warning gave it */
 };
+
+/* Run QEMU with vm->args, plus what mode adds (vm.c). */
+int vm_exec(struct hypr_vm *vm, enum vm_mode mode, const char *dir, struct hypr_err *e);
+void vm_args_free(struct hypr_vm *vm);
+/* $HYPR_ROOT (or its default) */
+const char *vm_hypr_root(char *buf, size_t cap);
+
+/* ---- snapshots (vm_snap.c, hypr-guest(7)) ---- */
+/* Whether a VM of these options may come from a snapshot. */
+int vm_snap_eligible(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel);
+/* Start vm->args from the snapshot of its shape, saving it first if there
+ * is none. -1: no snapshot (vm->warning may say why); boot cold. */
+int vm_snap_start(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err *e);
+/* A restore failed before READY (QEMU killed): the snapshot is removed
+ * and vm->warning says so. */
+void vm_snap_discard(struct hypr_vm *vm, const char *why);
+/* A GO frame with fresh entropy (hypr-guest(7)). */
+int vm_snap_go(struct hypr_vm *vm, struct hypr_err *e);
 
 /* The guest's READY after spawn: the boot is over. */
 int vm_wait_ready(struct hypr_vm *vm, struct hypr_err *e);

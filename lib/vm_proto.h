@@ -27,6 +27,7 @@ enum hypr_proto_type {
 	HYPR_MSG_STDIN = '0',	/* raw bytes for the process; empty: close its stdin */
 	HYPR_MSG_SIGNAL = 'K',	/* u32 signal number */
 	HYPR_MSG_WINSIZE = 'W',	/* u32 rows, u32 columns */
+	HYPR_MSG_GO = 'G',	/* 32 random bytes: a restored guest goes on */
 	/* guest -> host */
 	HYPR_MSG_READY = 'Y',	/* text: "hypr-init VERSION" */
 	HYPR_MSG_STDOUT = '1',	/* raw bytes */
@@ -38,6 +39,8 @@ enum hypr_proto_type {
 	HYPR_MSG_BYE = 'q',	/* empty: about to reboot (power off) */
 	HYPR_MSG_STARTED = 's',	/* u32 guest pid: the process runs (exec worked) */
 	HYPR_MSG_ACK = 'a',	/* u32 stdin bytes the process has taken */
+	HYPR_MSG_PAUSED = 'P',	/* empty: hypr.snap=1, save the guest now (GO next) */
+	HYPR_MSG_RESUMED = 'g',	/* empty: GO taken (a restore came back) */
 };
 
 /* flags of an EXIT frame */

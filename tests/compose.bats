@@ -68,8 +68,25 @@ hypr build -t compose-listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 	run --separate-stderr -0 hypr compose -f "$C/unsupported.yaml" config --commands
 	assert_output "hypr build -t compose-web $C"
 	[[ $stderr == *"unsupported.yaml:5: services.web.build.secrets is not supported by hypr; ignored"* ]]
-	[[ $stderr == *"unsupported.yaml:6: services.web.build.cache_from is not supported by hypr; ignored"* ]]
+	[[ $stderr == *"unsupported.yaml:6: services.web.build.ssh is not supported by hypr; ignored"* ]]
 	[[ $stderr == *"unsupported.yaml:7: services.web.build.frobnicate is unknown; ignored"* ]]
+}
+
+@test "compose: build.cache_from and build.cache_to become --cache-from and --cache-to" {
+	cd "$BATS_TEST_TMPDIR"
+	cat > compose.yaml <<'EOF'
+services:
+  w:
+    build:
+      context: .
+      cache_from: [reg.example/w:cache, "type=local,src=/c"]
+      cache_to: ["type=registry,ref=reg.example/w:cache,mode=max"]
+EOF
+	run --separate-stderr -0 hypr compose -p p config --commands
+	assert_output "hypr build -t p-w --cache-from=reg.example/w:cache --cache-from=type=local,src=/c --cache-to=type=registry,ref=reg.example/w:cache,mode=max $PWD"
+	[ -z "$stderr" ]
+	run -0 hypr compose -p p config
+	[[ $output == *"cache_from:"*"- reg.example/w:cache"*"- type=local,src=/c"*"cache_to:"* ]]
 }
 
 @test "compose: bad files are bad input with file:line (exit 3)" {
@@ -87,7 +104,7 @@ hypr build -t compose-listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 	run -2 hypr compose -f "$C/forms.yaml" build nosuch
 	assert_output --partial "no such service: nosuch"
 	run -2 hypr compose -f "$C/forms.yaml" restart
-	assert_output "hypr: compose restart: not supported (build, up, down, ps, logs, stop, config)"
+	assert_output "hypr: compose restart: not supported (build, up, down, ps, logs, stop, push, config)"
 	run -3 hypr compose -f "$C/cycle.yaml" up
 	assert_output "hypr: compose: $C/cycle.yaml:5: dependency cycle: b and a"
 	run -3 hypr compose -f "$C/undefined.yaml" up
@@ -98,8 +115,7 @@ hypr build -t compose-listargs --build-arg=X=1 --build-arg=FROMENV $C/app"
 	run --separate-stderr -0 hypr compose -f "$C/runtime.yaml" config --commands
 	assert_output ""
 	assert_equal "$stderr" "hypr: warning: compose: runtime.yaml:24: top-level networks: not supported by hypr (each project has one user network); ignored
-hypr: warning: compose: runtime.yaml:11: services.web.volumes: volume volumes are not supported by hypr (only host directories); ignored
-hypr: warning: compose: runtime.yaml:11: services.web.volumes: tmpfs volumes are not supported by hypr (only host directories); ignored
+hypr: warning: compose: runtime.yaml:11: services.web.volumes: tmpfs volumes are not supported by hypr (host directories and named volumes); ignored
 hypr: warning: compose: runtime.yaml:15: services.web.healthcheck.start_interval is not supported by hypr; ignored
 hypr: warning: compose: runtime.yaml:17: services.web.cap_add is not supported by hypr; ignored
 hypr: warning: compose: runtime.yaml:18: services.web.networks: hypr gives each project one user network (service names resolve on it); ignored
@@ -562,4 +578,61 @@ services:
 	printf 'services:\n  web:\n    image: x\n' > compose.yaml
 	run -3 hypr compose config
 	assert_output "hypr: compose: ./.env:1: line over 65536 bytes"
+}
+
+@test "compose: up warns that a UDP port cannot be reached by a service name (no VM: the start fails)" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	mkdir -p "$BATS_TEST_TMPDIR/udp"
+	cat > "$BATS_TEST_TMPDIR/udp/compose.yaml" <<'YAML'
+services:
+  dns:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM busybox:latest
+        CMD ["sleep", "60"]
+    ports: ["5353:53/udp"]
+    expose: ["5354/udp", "80"]
+YAML
+	cd "$BATS_TEST_TMPDIR/udp"
+	HYPR_KERNEL=/nonexistent run -4 hypr compose -p udp up --build -d
+	assert_line "hypr: warning: compose: service dns: 5353:53/udp: the other services cannot reach a UDP port by the service's name (QEMU forwards TCP only); they can at 10.0.2.2 and its published host port"
+	assert_line "hypr: warning: compose: service dns: 5354/udp: the other services cannot reach a UDP port by the service's name (QEMU forwards TCP only)"
+	refute_line --partial "service dns: 80"
+	run -0 hypr compose -p udp down
+}
+
+@test "compose: a service's named volume is <project>_NAME; down -v removes it (no VM: the start fails)" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	mkdir -p "$BATS_TEST_TMPDIR/vol"
+	cat > "$BATS_TEST_TMPDIR/vol/compose.yaml" <<'YAML'
+services:
+  db:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM busybox:latest
+        CMD ["sleep", "60"]
+    volumes: ["data:/var/lib/db", {type: volume, source: logs, target: /logs, read_only: true}]
+volumes:
+  data:
+  logs: {}
+YAML
+	cd "$BATS_TEST_TMPDIR/vol"
+	HYPR_KERNEL=/nonexistent run --separate-stderr -4 hypr compose -p vp up --build -d
+	refute_output --partial "warning"
+	run -0 hypr volume ls -q
+	assert_output "vp_data
+vp_logs"
+	run -0 hypr inspect -f '{{range .config.volumes}}{{.volume}}:{{.target}}:{{.ro}} {{end}}' vp-db-1
+	assert_output "vp_data:/var/lib/db:false vp_logs:/logs:true "
+	run -3 hypr volume rm vp_data
+	run -0 hypr compose -p vp down -v
+	assert_line "Volume vp_data  Removed"
+	assert_line "Volume vp_logs  Removed"
+	run -0 hypr volume ls -q
+	assert_output ""
+	printf 'services:\n  a:\n    image: x\n    volumes: ["d:/d"]\nvolumes:\n  d:\n    external: true\n' > compose.yaml
+	run --separate-stderr -0 hypr compose config
+	assert_equal "$stderr" "hypr: warning: compose: compose.yaml:5: top-level volumes: options (driver, external, name) are not read by hypr; a service's volume NAME is <project>_NAME"
 }

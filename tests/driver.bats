@@ -173,14 +173,18 @@ hypr-store -t y"
 }
 
 @test "driver: BuildKit-only flags are refused by name (exit 2)" {
-	# --secret, --add-host and --network=default are hypr's now (tests/mount.bats)
-	for f in --ssh=default --cache-to=type=local --cache-from=x --push \
+	# --secret, --add-host and --network=default are hypr's now (tests/mount.bats),
+	# --cache-to and --cache-from too (tests/cache.bats), --push (tests/push.bats)
+	for f in --ssh=default \
 	    --output=type=local,dest=o -oout --allow=network.host --network=host; do
 		run --separate-stderr -2 hypr build "$f" "$CTX"
 		[[ $stderr == "hypr: build: "*"not supported by hypr"* ]] || {
 			echo "flag $f: $stderr"; false; }
 	done
 	run -0 hypr build -q --network=none --load -t x "$CTX"
+	# --push is hypr's now (tests/push.bats); it needs a name
+	run --separate-stderr -2 hypr build --push "$CTX"
+	[ "$stderr" = "hypr: build: --push needs a name to push (-t NAME[:TAG])" ]
 }
 
 @test "driver: usage errors exit 2" {
@@ -238,6 +242,8 @@ hypr-store -t y"
 	run -0 hypr image tag app:1 app:3
 	run -0 hypr push -a reg.example/app
 	run -0 hypr image push reg.example/app:2
+	run -0 hypr save -o a.tar app:1
+	run -0 hypr image save --format oci app:1
 	run -0 hypr history --no-trunc app:1
 	run -0 hypr image history -q app:1
 	run -0 cat "$FAKE_LOG"
@@ -256,6 +262,8 @@ hypr-store tag app:1 reg.example/app:2
 hypr-store tag app:1 app:3
 hypr-fetch push -a reg.example/app
 hypr-fetch push reg.example/app:2
+hypr-fetch save -o a.tar app:1
+hypr-fetch save --format oci app:1
 hypr-store history --no-trunc app:1
 hypr-store history -q app:1"
 	run -2 hypr image frob

@@ -11,6 +11,9 @@ FIX="$HYPR_SRC/tests/fixtures"
 CONFORMANCE=${HYPR_CONFORMANCE:-$HYPR_SRC/../shared/conformance}
 # HYPR_BIN (set by make check) picks the build: build/ or a sanitizer build.
 export PATH="${HYPR_BIN:-$HYPR_SRC/build/bin}:$PATH"
+# Build VM snapshots (hypr-guest(7)) are shared by every test of one run,
+# as by every build on one machine, and made afresh by each run.
+export HYPR_SNAPSHOT_DIR=${HYPR_SNAPSHOT_DIR:-${BATS_RUN_TMPDIR:-/tmp}/hypr-snapshots}
 
 HYPR_PARSE=${HYPR_PARSE:-hypr-parse}
 HYPR_FETCH=${HYPR_FETCH:-hypr-fetch}

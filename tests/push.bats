@@ -4,6 +4,7 @@
 # back with skopeo.
 load helpers
 load lib/registry
+load lib/dockerd
 load fixtures/layer/lib
 
 setup_file() {
@@ -17,6 +18,13 @@ setup_file() {
 teardown_file() {
 	reg_stop "$REGS/plain"
 	reg_stop "$REGS/auth"
+}
+
+teardown() {
+	dockerd_stop "$BATS_TEST_TMPDIR/dockerd"
+	if [ -f "$BATS_TEST_TMPDIR/flaky.pid" ]; then
+		kill "$(cat "$BATS_TEST_TMPDIR/flaky.pid")" 2>/dev/null || true
+	fi
 }
 
 setup() {
@@ -45,6 +53,34 @@ oci_flatten() {
 
 # puts LOG: the blob uploads in a registry's access log
 puts() { grep -cE '"(PUT|PATCH) /v2/[^ ]*/blobs/uploads/' "$1" || true; }
+
+# republish REPO SUBJECT FILTER: replace the hypr manifest of SUBJECT's
+# squashfs artifact with itself through jq FILTER (a new blob, artifact and
+# referrers tag); prints the new artifact's digest
+republish() {
+	local repo=$1 subject=$2 ix a md loc ed ad
+	ix=$(curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' \
+		"http://$REG/v2/$repo/manifests/sha256-${subject#sha256:}")
+	a=$(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		"http://$REG/v2/$repo/manifests/$(jq -r '.manifests[0].digest' <<<"$ix")")
+	md=$(jq -r '.layers[1].digest' <<<"$a")
+	curl -s "http://$REG/v2/$repo/blobs/$md" | jq -c "$3" > evil.json
+	loc=$(curl -s -D - -o /dev/null -X POST "http://$REG/v2/$repo/blobs/uploads/" |
+		tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+	ed="sha256:$(sha256sum < evil.json | cut -d' ' -f1)"
+	curl -s -f -X PUT -H 'Content-Type: application/octet-stream' --data-binary @evil.json \
+		"$loc&digest=$ed"
+	jq -c --arg d "$ed" --argjson s "$(stat -c %s evil.json)" \
+		'.layers[1].digest = $d | .layers[1].size = $s' <<<"$a" > art.json
+	ad="sha256:$(sha256sum < art.json | cut -d' ' -f1)"
+	curl -s -f -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+		--data-binary @art.json "http://$REG/v2/$repo/manifests/$ad"
+	jq -c --arg d "$ad" --argjson s "$(stat -c %s art.json)" \
+		'.manifests[0].digest = $d | .manifests[0].size = $s' <<<"$ix" > ix.json
+	curl -s -f -X PUT -H 'Content-Type: application/vnd.oci.image.index.v1+json' \
+		--data-binary @ix.json "http://$REG/v2/$repo/manifests/sha256-${subject#sha256:}"
+	echo "$ad"
+}
 
 @test "push: skopeo reads back the image: the same tree, config, history; the squashfs artifact refers to it" {
 	id=$(build_image "$REG/x:1")
@@ -102,7 +138,7 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	[ ! -e gz.log ]
 	[ "$(puts "$REGS/plain/log")" = "$n" ]
 	run grep -c ': Layer already exists' <<<"$stderr"
-	[ "$output" = 5 ]
+	[ "$output" = 6 ]
 	[[ $stderr != *": Pushed"$'\n'* ]]
 }
 
@@ -125,8 +161,9 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	[[ $stderr == *"${hex:7:12}: Mounted from base"* ]]
 	run grep -c 'POST /v2/app/blobs/uploads/?mount=' "$REGS/plain/log"
 	[ "$output" = 1 ]
-	# the mounted layer is not uploaded: the new layer, config, squashfs, {}
-	[ "$(puts "$REGS/plain/log")" = $((before + 4)) ]
+	# the mounted layer is not uploaded: the new layer, config, squashfs,
+	# the hypr manifest, {}
+	[ "$(puts "$REGS/plain/log")" = $((before + 5)) ]
 	skopeo copy -q --src-tls-verify=false "docker://$REG/app:1" "oci:$BATS_TEST_TMPDIR/oci:x"
 	oci_flatten "$BATS_TEST_TMPDIR/oci" flat
 	[ -n "$(ls flat/bin)" ]
@@ -148,6 +185,40 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	skopeo copy -q --src-tls-verify=false "docker://$REG/big:1" "oci:$BATS_TEST_TMPDIR/oci:x"
 	oci_flatten "$BATS_TEST_TMPDIR/oci" flat
 	cmp flat/data/blob big/data/blob
+}
+
+@test "push: a chunked upload whose connection drops resumes where the registry's Range says, or starts again when the registry dropped the upload" {
+	# tests/lib/flaky.py in front of the registry: the 2nd PATCH never
+	# arrives (resume at 64 KiB), the 4th arrives cut in half and the 7th's
+	# answer is lost (distribution then forgets the upload: a new one)
+	printf 'PATCH 2 drop\nPATCH 4 half\nPATCH 7 noanswer\n' > plan
+	python3 "$HYPR_SRC/tests/lib/flaky.py" "${REG##*:}" fport plan flog > /dev/null 2>&1 &
+	echo $! > flaky.pid
+	for _ in $(seq 300); do [ -s fport ] && break; sleep 0.1; done
+	FREG=127.0.0.1:$(cat fport)
+	mkdir -p big/data
+	head -c 300000 /dev/urandom > big/data/blob
+	gnu_layer big.tar big
+	steps_stream "$(layer_json big.tar)" 'CMD|CMD x|null|{"Cmd":["x"]}' | hypr-layer |
+		hypr-squash | hypr-store -q -t "$FREG/flaky:1"
+	# one blob at a time: the plan's PATCH numbers are then the big layer's
+	HYPR_PUSH_JOBS=1 HYPR_PUSH_CHUNK=64K run --separate-stderr -0 hypr push "$FREG/flaky:1"
+	[[ $stderr == *": Resuming at 64 KiB/"*"(127.0.0.1:"*": PATCH request: "*")"* ]]
+	[[ $stderr == *": Restarting the upload (127.0.0.1:"* ]]
+	run grep -c '^PATCH .* \(drop\|half\|noanswer\)$' flog
+	[ "$output" = 3 ]
+	# a GET of the upload's status after each drop
+	[ "$(grep -c '^GET /v2/flaky/blobs/uploads/' flog)" = 3 ]
+	skopeo copy -q --src-tls-verify=false "docker://$REG/flaky:1" "oci:$BATS_TEST_TMPDIR/oci:x"
+	oci_flatten "$BATS_TEST_TMPDIR/oci" flat
+	cmp flat/data/blob big/data/blob
+	# a monolithic PUT whose answer is lost: the blob is there (HEAD), done
+	build_image "$FREG/mono:1" > /dev/null
+	n=$(grep -c '^PUT ' flog)
+	printf 'PUT %d noanswer\n' $((n + 1)) > plan
+	run --separate-stderr -0 hypr push "$FREG/mono:1"
+	[ "$(grep -c 'noanswer$' flog)" = 2 ]
+	[[ $stderr != *Restarting* ]]
 }
 
 @test "push: --all-tags pushes every tag of the name; unknown tags and digests refused" {
@@ -190,6 +261,125 @@ b:" ]
 	[[ ${stderr##*$'\n'} == "hypr-fetch: blob sha256:"*": 127.0.0.1:1: "* ]]
 }
 
+@test "pull: an image hypr pushed comes back with its squashfs: the same image ID and squashfs, nothing squashed" {
+	id=$(build_image "$REG/round:1")
+	hm="$HYPR_ROOT/images/${id#sha256:}.json"
+	sq=$(jq -r .squashfs.digest "$hm")
+	run -0 hypr push -q "$REG/round:1"
+	digest=$(cut -d' ' -f3 <<<"$output")
+	# the artifact carries the hypr manifest beside the squashfs
+	ix=$(curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' \
+		"http://$REG/v2/round/manifests/sha256-${digest#sha256:}")
+	a=$(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		"http://$REG/v2/round/manifests/$(jq -r '.manifests[0].digest' <<<"$ix")")
+	run jq -r '.layers[].mediaType' <<<"$a"
+	assert_output "application/vnd.hypr.squashfs.v1
+application/vnd.hypr.manifest.v1+json"
+	hypr rmi "$REG/round:1"
+	[ ! -e "$hm" ]
+	# an empty store: the layers, config, squashfs and manifest all come
+	# from the registry; no hypr-squash runs
+	rm -rf "$HYPR_ROOT"
+	mkdir -p bin
+	printf '#!/bin/sh\necho squash >> "%s"\nexit 1\n' "$BATS_TEST_TMPDIR/sq.log" > bin/hypr-squash
+	chmod +x bin/hypr-squash
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" HYPR_SQUASH="$BATS_TEST_TMPDIR/bin/hypr-squash" \
+		run --separate-stderr -0 hypr pull "$REG/round:1"
+	[ "$output" = "$digest" ]
+	[[ $stderr == *"stored image $id (the squashfs hypr pushed)"* ]]
+	[ ! -e sq.log ]
+	[ "$(hypr images -q --no-trunc "$REG/round:1")" = "$id" ]
+	[ "$(jq -r .squashfs.digest "$hm")" = "$sq" ]
+	[ "sha256:$(sha256sum < "$HYPR_ROOT/images/${id#sha256:}.squashfs" | cut -d' ' -f1)" = "$sq" ]
+	# its layer tars are back in the store: it pushes again as it was
+	# (nothing uploaded, nothing compressed)
+	n=$(puts "$REGS/plain/log")
+	run --separate-stderr -0 hypr push "$REG/round:1"
+	[ "$output" = "1: digest: $digest size: $(cut -d' ' -f5 <<<"$output")" ]
+	[ "$(puts "$REGS/plain/log")" = "$n" ]
+}
+
+@test "pull: a plain OCI image (no artifact) is a base as before; a lying artifact is refused" {
+	reg_push "$(busybox_layout)" "$REG/plainbase:1"
+	run --separate-stderr -0 hypr pull "$REG/plainbase:1"
+	[[ $stderr != *"stored image"* ]]
+	# a base image (listed as docker lists pulled images), no squashfs
+	[ "$(hypr image inspect -f '{{if .Hypr.squashfs}}built{{else}}base{{end}}' "$REG/plainbase:1")" = base ]
+	# an artifact whose manifest was changed: its ID no longer checks out
+	id=$(build_image "$REG/liar:1")
+	run -0 hypr push -q "$REG/liar:1"
+	digest=$(cut -d' ' -f3 <<<"$output")
+	hypr rmi "$REG/liar:1"
+	ad=$(republish liar "$digest" '.cmd = ["evil"]')
+	run --separate-stderr -3 hypr pull "$REG/liar:1"
+	[[ ${stderr##*$'\n'} == "hypr-fetch: $REG: artifact $ad: the manifest's ID or squashfs does not check out" ]]
+	[ "$(hypr image inspect -f '{{if .Hypr.squashfs}}built{{else}}base{{end}}' "$REG/liar:1")" = base ]
+	# squashfs.file is not in the ID: what the registry says is not used
+	republish liar "$digest" '.cmd = ["/app/run"] | .squashfs.file = "../../../escape.squashfs"' > /dev/null
+	# the image is in the store now: --pull=missing asks no registry
+	run --separate-stderr -0 hypr pull --pull=missing "$REG/liar:1"
+	[ "$(hypr image inspect -f '{{if .Hypr.squashfs}}built{{else}}base{{end}}' "$REG/liar:1")" = base ]
+	run --separate-stderr -0 hypr pull --pull=always "$REG/liar:1"
+	[ "$(jq -r .squashfs.file "$HYPR_ROOT/images/${id#sha256:}.json")" = "${id#sha256:}.squashfs" ]
+	[ "$(hypr images -q --no-trunc "$REG/liar:1")" = "$id" ]
+}
+
+# bats test_tags=vm
+@test "pull: an image hypr pushed boots from the pulled squashfs in an empty store (hypr run --rm)" {
+	run -0 hypr load --name bb:1 "$(busybox_layout)"
+	img=$(hypr-fetch pull --json --pull=never bb:1)
+	base=$(jq -c '{digest: .layers[0].digest, diff_id: .diff_ids[0],
+	  size: .layers[0].size, media_type: .layers[0].media_type}' <<<"$img")
+	mkdir -p osr/etc
+	printf 'PRETTY_NAME="hypr pulled"\n' > osr/etc/os-release
+	gnu_layer osr.tar osr
+	steps_stream "$base" "COPY|COPY os-release /etc/os-release|$(layer_json osr.tar)|{\"Cmd\":[\"cat\",\"/etc/os-release\"]}" |
+		hypr-layer | hypr-squash | hypr-store -q -t "$REG/boot:1"
+	id=$(hypr images -q --no-trunc "$REG/boot:1")
+	run -0 hypr push -q "$REG/boot:1"
+	export HYPR_ROOT="$BATS_TEST_TMPDIR/empty"
+	run -0 hypr pull -q "$REG/boot:1"
+	[ "$(hypr images -q --no-trunc "$REG/boot:1")" = "$id" ]
+	run --separate-stderr -0 hypr run --rm "$REG/boot:1"
+	assert_output 'PRETTY_NAME="hypr pulled"'
+}
+
+# bats test_tags=docker
+@test "interop: docker pulls the image hypr pushed and runs it (--network=none); docker load reads hypr save" {
+	dockerd_start "$BATS_TEST_TMPDIR/dockerd"
+	run -0 hypr load --name bb:1 "$(busybox_layout)"
+	img=$(hypr-fetch pull --json --pull=never bb:1)
+	base=$(jq -c '{digest: .layers[0].digest, diff_id: .diff_ids[0],
+	  size: .layers[0].size, media_type: .layers[0].media_type}' <<<"$img")
+	mkdir -p osr/etc
+	printf 'PRETTY_NAME="hypr interop"\nID=hyprtest\n' > osr/etc/os-release
+	gnu_layer osr.tar osr
+	steps_stream "$base" "COPY|COPY os-release /etc/os-release|$(layer_json osr.tar)|{\"Cmd\":[\"cat\",\"/etc/os-release\"]}" |
+		hypr-layer | hypr-squash | hypr-store -q -t "$REG/interop:1"
+	run -0 hypr push -q "$REG/interop:1"
+	run -0 docker pull -q "$REG/interop:1"
+	run -0 docker run --rm --network=none "$REG/interop:1"
+	assert_output 'PRETTY_NAME="hypr interop"
+ID=hyprtest'
+	run -0 docker run --rm --network=none "$REG/interop:1" cat /etc/os-release
+	[[ $output == *'ID=hyprtest'* ]]
+	# the same image as a docker-archive, through docker load
+	docker rmi -f "$REG/interop:1" > /dev/null
+	hypr tag "$REG/interop:1" hyprsave:1
+	run -0 sh -c 'hypr save hyprsave:1 | docker load'
+	assert_output "Loaded image: hyprsave:1"
+	run -0 docker image inspect --format '{{json .RootFS.Layers}}' hyprsave:1
+	[ "$output" = "$(jq -c '[.layers[].diff_id]' "$HYPR_ROOT"/images/"$(hypr images -q --no-trunc hyprsave:1 | cut -c8-)".json)" ]
+	run -0 docker run --rm --network=none hyprsave:1
+	[[ $output == *'ID=hyprtest'* ]]
+	# the OCI layout carries docker's manifest.json too: an older docker loads it
+	docker rmi -f hyprsave:1 > /dev/null
+	run -0 sh -c 'hypr save --format oci hyprsave:1 | docker load'
+	assert_output "Loaded image: hyprsave:1"
+	run -0 docker run --rm --network=none hyprsave:1
+	[[ $output == *'ID=hyprtest'* ]]
+}
+
 @test "history: docker's columns, newest first, <missing> below the top, --no-trunc, -q" {
 	printf 'f a 644 0 0 a\n' | mklayer a.tar
 	a=$(layer_json a.tar)
@@ -223,4 +413,52 @@ b:" ]
 	run --separate-stderr -3 hypr history nope
 	[ "$stderr" = "hypr-store: No such image: nope" ]
 	run -2 hypr history
+}
+
+@test "build --push: the image is built, stored and pushed under each -t; -q keeps stdout to the ID" {
+	mkdir ctx
+	echo hi > ctx/hi
+	printf 'FROM scratch\nCOPY hi /hi\nCMD ["/hi"]\n' > ctx/Dockerfile
+	run --separate-stderr -0 hypr build --progress=plain --push -t "$REG/bp:1" -t "$REG/bp:2" ctx
+	[[ $output == *"1: digest: sha256:"*"2: digest: sha256:"* ]]
+	run -0 skopeo inspect --raw --tls-verify=false "docker://$REG/bp:2"
+	[ "$(jq -r '.layers | length' <<<"$output")" = 1 ]
+	run --separate-stderr -0 hypr build -q --push -t "$REG/bp:3" ctx
+	[[ $output =~ ^sha256:[0-9a-f]{64}$ ]]
+	[ "$output" = "$(hypr images -q --no-trunc "$REG/bp:1")" ]
+	run -0 skopeo inspect --raw --tls-verify=false "docker://$REG/bp:3"
+	# a push that fails is the build's failure, exit 4
+	run --separate-stderr -4 env HYPR_NET_RETRIES=1 hypr build -q --push -t 127.0.0.1:1/bp:1 ctx
+	[[ ${stderr##*$'\n'} == "hypr-fetch: blob sha256:"*": 127.0.0.1:1: "* ]]
+	run -0 hypr build -n --push -t "$REG/bp:1" ctx
+	[[ ${output##*$'\n'} == "hypr-fetch push $REG/bp:1" ]]
+}
+
+@test "compose push: the services built here that name an image, with their build tags" {
+	mkdir -p proj/app
+	echo hi > proj/app/hi
+	printf 'FROM scratch\nCOPY hi /hi\n' > proj/app/Dockerfile
+	cat > proj/compose.yaml <<EOC
+services:
+  app:
+    build:
+      context: app
+      tags: ["$REG/cp:extra"]
+    image: $REG/cp:1
+  noname:
+    build: app
+  other:
+    image: busybox
+EOC
+	run -0 hypr compose -f proj/compose.yaml build
+	run --separate-stderr -0 hypr compose -f proj/compose.yaml push
+	[[ $output == *"1: digest: sha256:"*"extra: digest: sha256:"* ]]
+	[[ $stderr == *"hypr compose: noname: no image: to push to, skipped"* ]]
+	run -0 skopeo inspect --raw --tls-verify=false "docker://$REG/cp:extra"
+	run -0 hypr compose -f proj/compose.yaml push --dry-run app
+	assert_output "hypr push $REG/cp:1
+hypr push $REG/cp:extra"
+	run --separate-stderr -0 hypr compose -f proj/compose.yaml push -q noname other
+	[ -z "$output" ]
+	run -2 hypr compose -f proj/compose.yaml push nope
 }

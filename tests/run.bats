@@ -127,7 +127,7 @@ built by hypr"
 	run -0 hypr ps --format '{{.Names}} {{.Ports}}'
 	assert_output "web 127.0.0.1:$port->80/tcp"
 	# a port in use is refused before anything boots
-	run -4 hypr run --rm -p "$port:80" rt true
+	run -125 hypr run --rm -p "$port:80" rt true
 	assert_output "hypr: -p $port:80: 127.0.0.1:$port is already in use"
 	# -P: every EXPOSEd port on a free one
 	run -0 hypr run -d --name webp -P rt httpd -f -h /www
@@ -198,7 +198,7 @@ k"
 }
 
 # bats test_tags=vm
-@test "run: exec runs next to the process: its env, user, workdir, stdin, exit status" {
+@test "run: exec runs next to the process: its env, user, workdir, stdin, exit status (125, 126, 127 as docker exec)" {
 	images
 	run -0 hypr run -d --name ex -u app rt
 	wait_until 20 logs_have ex ready
@@ -211,6 +211,9 @@ healthy"
 	assert_output "SHOUT"
 	run -5 hypr exec ex sh -c 'exit 5'
 	run -127 hypr exec ex nosuch
+	run --separate-stderr -126 hypr exec ex /etc/passwd	# docker exec's codes
+	assert_equal "$stderr" "hypr-init: exec /etc/passwd: Permission denied"
+	run -125 hypr exec -u nosuchuser ex true
 	run -0 hypr stop -t 0 ex
 	run -3 hypr exec ex true
 	assert_output --partial "is not running"
@@ -233,6 +236,32 @@ healthy"
 	# a missing host directory is made, as docker -v makes it
 	run -0 hypr run --rm -v "$BATS_TEST_TMPDIR/new/dir:/mnt/x" hello ls -a /mnt/x
 	[ -d "$BATS_TEST_TMPDIR/new/dir" ]
+}
+
+# bats test_tags=vm
+@test "run: -v FILE:PATH shares one file (its siblings stay out); --mount type=bind as docker's" {
+	images
+	mkdir -p "$BATS_TEST_TMPDIR/etc" "$BATS_TEST_TMPDIR/dir"
+	echo greeting > "$BATS_TEST_TMPDIR/etc/app.conf"
+	echo secret > "$BATS_TEST_TMPDIR/etc/sibling"
+	echo in-dir > "$BATS_TEST_TMPDIR/dir/in.txt"
+	run -0 hypr run --rm -v "$BATS_TEST_TMPDIR/etc/app.conf:/etc/app.conf" hello \
+		sh -c 'cat /etc/app.conf; ls /etc/sibling 2>&1; echo changed > /etc/app.conf'
+	assert_output "greeting
+ls: /etc/sibling: No such file or directory"
+	run -0 cat "$BATS_TEST_TMPDIR/etc/app.conf"
+	assert_output "changed"
+	run -1 hypr run --rm -v "$BATS_TEST_TMPDIR/etc/app.conf:/app.conf:ro" hello \
+		sh -c 'cat /app.conf; echo x > /app.conf'
+	assert_output --partial "changed"
+	assert_output --partial "Read-only file system"
+	run -0 hypr run --rm --mount "type=bind,source=$BATS_TEST_TMPDIR/dir,target=/data" \
+		--mount "type=bind,src=$BATS_TEST_TMPDIR/etc/app.conf,dst=/c,readonly" hello \
+		sh -c 'cat /data/in.txt /c; echo out > /data/out.txt'
+	assert_output "in-dir
+changed"
+	run -0 cat "$BATS_TEST_TMPDIR/dir/out.txt"
+	assert_output "out"
 }
 
 # bats test_tags=vm
@@ -279,27 +308,263 @@ run"
 	run -0 hypr rm victim
 }
 
-@test "run: bad options are usage errors, unknown images and containers bad input" {
-	run -2 hypr run
+@test "run: bad options and unknown images exit 125 as docker run's; unknown containers are bad input" {
+	run -125 hypr run
 	assert_output "hypr: run: an IMAGE is needed (see hypr run --help)"
-	run -2 hypr run -p 99999:80 hello
+	run -125 hypr run -p 99999:80 hello
 	assert_output "hypr: -p 99999:80: bad port '99999'"
-	run -2 hypr run -p 1.2.3:80:80 hello
+	run -125 hypr run -p 1.2.3:80:80 hello
 	assert_output "hypr: -p 1.2.3:80:80: 1.2.3 is not an IPv4 address"
-	run -2 hypr run -v data:/data hello
-	assert_output "hypr: -v data:/data: named volumes are not supported (the host directory must be an absolute path)"
-	run -2 hypr run --network host hello
+	run -125 hypr run --network host hello
 	assert_output "hypr: run: --network host: none or default (QEMU user networking)"
-	run -2 hypr run --restart sometimes hello
-	run -2 hypr run --name 'bad name' hello
-	run -3 hypr run no-such-image
+	run -125 hypr run --restart sometimes hello
+	run -125 hypr run --name 'bad name' hello
+	run -125 hypr run no-such-image
 	assert_output "hypr: No such image: no-such-image"
+	run -125 hypr run --bogus hello
+	run -125 hypr run --mount type=tmpfs,target=/data hello
+	assert_output "hypr: --mount type=tmpfs,target=/data: type=tmpfs is not supported (bind or volume)"
+	run -125 hypr run -v data:/data no-such-image
+	run -0 hypr volume ls -q	# made once the image is found only
+	assert_output ""
+	run -125 hypr run --mount type=bind,source=/no/such/dir,target=/data hello
+	assert_output "hypr: --mount type=bind,source=/no/such/dir,target=/data: bind source path does not exist: /no/such/dir"
+	run -125 hypr run --mount type=bind,source=/tmp,target=/data,bogus=1 hello
+	assert_output "hypr: --mount type=bind,source=/tmp,target=/data,bogus=1: unknown key 'bogus'"
+	run -125 hypr run -v /dev/null:/x hello
+	assert_output "hypr: -v /dev/null:/x: not a directory or a regular file (9p shares them)"
+	run -125 hypr container run
 	run -3 hypr logs nothing-here
 	assert_output "hypr: No such container: nothing-here"
 	run -3 hypr stop nothing-here
 	run -3 hypr rm nothing-here
 	run -0 hypr run --help
 	assert_output --partial "usage: hypr run [OPTIONS] IMAGE [COMMAND [ARG...]]"
+}
+
+@test "run: a VM that cannot boot is hypr's failure: 125, attached or -d; the container says why" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	printf 'FROM busybox\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
+	hypr build -q -t norun "$BATS_TEST_TMPDIR" >/dev/null	# no RUN: no VM
+	HYPR_KERNEL=/nonexistent run -125 hypr run --rm norun
+	assert_output "hypr: HYPR_KERNEL=/nonexistent: No such file or directory"
+	HYPR_KERNEL=/nonexistent run -125 hypr run -d --name nokernel norun
+	assert_output "hypr: HYPR_KERNEL=/nonexistent: No such file or directory"
+	run -0 hypr inspect -f '{{.state.error}}' nokernel
+	assert_output "HYPR_KERNEL=/nonexistent: No such file or directory"
+}
+
+@test "run: system df counts containers; rmi and image prune keep a stopped one's image; system prune takes both" {
+	# a store of its own: its prunes leave the images of the other tests alone
+	export HYPR_ROOT="$BATS_TEST_TMPDIR/root"
+	mkdir -p "$HYPR_ROOT"
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	# its own image (norun of the other tests would be a second tag of it)
+	printf 'FROM busybox\nLABEL test=kept\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
+	hypr build -q -t kept "$BATS_TEST_TMPDIR" >/dev/null	# no RUN: no VM
+	id=$(hypr images -q kept)
+	# a container that never ran is still a container (docker's Created/Exited)
+	HYPR_KERNEL=/nonexistent run -125 hypr run -d --name stopped kept
+	cid=$(hypr ps -aq --no-trunc)
+	run -0 hypr system df
+	assert_line --regexp '^Containers +1 +0 +[0-9.]+kB +[0-9.]+kB \(100%\)$'
+	run -0 hypr system df -v
+	assert_line --regexp "^${cid:0:12} +kept +[0-9.]+kB +exited +stopped\$"
+	run -3 hypr rmi kept
+	assert_output "hypr-store: conflict: unable to remove repository reference \"kept\" (must force) - container ${cid:0:12} is using its referenced image $id"
+	run -3 hypr rmi "$id"
+	assert_output "hypr-store: conflict: unable to delete $id (must be forced) - image is being used by stopped container ${cid:0:12}"
+	run -0 hypr image prune -af
+	refute_output --partial "$id"
+	# system prune: the stopped container first, then the image it held
+	run -0 hypr system prune -af
+	assert_output --partial "Deleted Containers:
+$cid
+
+Deleted Images:
+untagged: kept:latest
+deleted: sha256:"
+	run -0 hypr ps -aq
+	assert_output ""
+	run -0 hypr system df
+	assert_line --regexp '^Containers +0 +0 +0B +0B \(0%\)$'
+}
+
+# bats test_tags=vm
+@test "run: create, start -a (its status), start again from the image as built, restart, start of a running one" {
+	images
+	run -0 hypr create --name made -e X=1 hello sh -c 'cat /state 2>/dev/null; echo run $X > /state; cat /state; exit 3'
+	id=$output
+	[ ${#id} -eq 64 ]
+	run -0 hypr ps -a --filter name=made --format '{{.Status}}'
+	assert_output "Created"
+	run -3 hypr start -a made
+	assert_output "run 1"
+	# detached: the name, then it runs (a fresh writable layer: no /state)
+	run -0 hypr start made
+	assert_output "made"
+	wait_until 30 status_is made 'Exited (3)*'
+	run -0 hypr logs made
+	assert_output "run 1
+run 1"
+	run -0 hypr run -d --name srv hello sleep 100
+	t0=$(hypr inspect -f '{{.state.started_at}}' srv)
+	run -0 hypr start srv	# running: nothing to do
+	assert_output "srv"
+	[ "$(hypr inspect -f '{{.state.started_at}}' srv)" = "$t0" ]
+	run -0 hypr restart -t 1 srv
+	assert_output "srv"
+	status_is srv 'Up *'
+	[ "$(hypr inspect -f '{{.state.started_at}}' srv)" != "$t0" ]
+	run -0 hypr container restart -t 0 srv
+	run -3 hypr start nothing-here
+	assert_output "hypr: No such container: nothing-here"
+}
+
+@test "run: create and start without a VM: usage, 125 for create, a start that cannot boot" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	printf 'FROM busybox\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
+	hypr build -q -t norun "$BATS_TEST_TMPDIR" >/dev/null	# no RUN: no VM
+	run -2 hypr start
+	assert_output "hypr: start: at least one CONTAINER"
+	run -2 hypr restart
+	run -125 hypr create no-such-image
+	run -125 hypr create -d norun
+	run -0 hypr create --name idle norun
+	run -0 hypr ps -a --format '{{.Names}} {{.Status}}'
+	assert_output "idle Created"
+	HYPR_KERNEL=/nonexistent run -4 hypr start idle
+	assert_line "hypr: HYPR_KERNEL=/nonexistent: No such file or directory"
+	run -0 hypr rm idle
+}
+
+@test "run: volume create, ls, inspect, rm and prune; a volume a container names is in use (no VM)" {
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	printf 'FROM busybox\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
+	hypr build -q -t norun "$BATS_TEST_TMPDIR" >/dev/null	# no RUN: no VM
+	run -0 hypr volume create -l tier=db data
+	assert_output "data"
+	run -0 hypr volume inspect data
+	[ "$(jq -r '.[0] | "\(.Name) \(.Driver) \(.Labels.tier) \(.Scope)"' <<<"$output")" = "data local db local" ]
+	[ -d "$(jq -r '.[0].Mountpoint' <<<"$output")" ]
+	# hypr create makes a missing one, as docker run -v NAME:PATH does
+	run -0 hypr create --name holder -v data:/data -v made:/m --mount type=volume,src=other,dst=/o norun
+	run -0 hypr volume ls
+	assert_output "DRIVER    VOLUME NAME
+local     data
+local     made
+local     other"
+	run -3 hypr volume rm data
+	assert_output --regexp '^hypr: remove data: volume is in use - \[[0-9a-f]{64}\]$'
+	run -0 hypr volume prune -af
+	assert_output "Total reclaimed space: 0B"
+	run -0 hypr rm holder
+	run -0 hypr volume rm data
+	assert_output "data"
+	run -0 hypr volume prune -f	# named ones stay without -a
+	run -0 hypr volume ls -q
+	assert_output "made
+other"
+	run -0 hypr volume prune -af
+	assert_output --partial "Deleted Volumes:
+made
+other"
+	run -3 hypr volume rm nosuch
+	assert_output "hypr: no such volume: nosuch"
+	run -0 hypr volume rm -f nosuch
+	run -2 hypr volume create x
+	run -125 hypr run -v 'bad name:/x' norun
+	assert_output "hypr: -v bad name:/x: \"bad name\" includes invalid characters for a local volume name, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed; a host path must be absolute"
+	run -125 hypr run -v data:relative norun
+	assert_output "hypr: -v data:relative: the guest path must be absolute"
+}
+
+# bats test_tags=vm
+@test "run: a named volume keeps its files between containers; anonymous ones go with --rm and rm -v" {
+	images
+	run -0 hypr run --rm -v keep:/data hello sh -c 'echo one >> /data/f'
+	run -0 hypr run --rm -v keep:/data hello sh -c 'echo two >> /data/f; cat /data/f'
+	assert_output "one
+two"
+	run -1 hypr run --rm -v keep:/data:ro hello sh -c 'echo x > /data/f'
+	assert_output --partial "Read-only file system"
+	run -0 hypr run --rm --mount type=volume,source=keep,target=/v,readonly hello cat /v/f
+	assert_output "one
+two"
+	# anonymous: -v PATH, and --mount type=volume without a source
+	run -0 hypr run --rm -v /anon hello sh -c 'echo a > /anon/a'
+	run -0 hypr volume ls -q
+	assert_output "keep"
+	run -0 hypr run --name anon -v /anon hello sh -c 'echo a > /anon/a'
+	run -0 hypr volume ls -q
+	assert_line --regexp '^[0-9a-f]{64}$'
+	run -0 hypr rm -v anon
+	run -0 hypr volume ls -q
+	assert_output "keep"
+	run -0 hypr volume rm keep
+}
+
+@test "run: system df counts local volumes; system prune --volumes takes the unused anonymous ones (no VM)" {
+	# a store of its own: its prunes leave the images of the other tests alone
+	export HYPR_ROOT="$BATS_TEST_TMPDIR/root"
+	mkdir -p "$HYPR_ROOT"
+	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
+	printf 'FROM busybox\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
+	hypr build -q -t norun "$BATS_TEST_TMPDIR" >/dev/null	# no RUN: no VM
+	run -0 hypr volume create named
+	run -0 hypr create --name user -v /anon norun
+	anon=$(hypr volume ls -q | grep -v '^named$')
+	run -0 hypr system df
+	assert_line --regexp '^Local Volumes +2 +1 +[0-9.]+kB +[0-9.]+kB \(50%\)$'
+	run -0 hypr system df -v
+	assert_line --regexp "^$anon +1 +[0-9.]+kB\$"
+	assert_line --regexp '^named +0 +[0-9.]+kB$'
+	run -0 hypr system prune -f --volumes	# the container first, then its volume
+	assert_output --partial "Deleted Volumes:
+$anon
+"
+	run -0 hypr volume ls -q
+	assert_output "named"
+	run -0 hypr system prune -af	# volumes only with --volumes
+	run -0 hypr volume ls -q
+	assert_output "named"
+}
+
+# bats test_tags=vm
+@test "run: attach follows a detached process: its output, its status; stdin with -di; ^P^Q and --detach-keys detach" {
+	images
+	run -0 hypr run -d --name ends hello sh -c 'sleep 2; echo bye; echo err >&2; exit 7'
+	run --separate-stderr -7 hypr attach ends </dev/null
+	assert_output "bye"
+	assert_equal "$stderr" "err"
+	run -3 hypr attach ends
+	assert_output "hypr: You cannot attach to a stopped container, start it first"
+	# -di: stdin stays open; an attach types into it and detaches with ^P^Q
+	run -0 hypr run -di --name cat hello cat
+	run -0 bash -c "printf 'one\n\x10y\n\x10\x11' | hypr attach cat >/dev/null"
+	wait_until 10 logs_have cat one
+	run -0 bash -c "printf 'two\n\x01x' | hypr attach --detach-keys ctrl-a,x cat >/dev/null"
+	wait_until 10 logs_have cat two
+	status_is cat 'Up *'
+	run -0 bash -c 'hypr logs cat | od -An -c | tr -s " "'
+	assert_output --partial 'o n e \n 020 y \n t w o \n'
+	# an attach's end of input is not the process's: it runs on
+	run -124 timeout 3 hypr attach cat </dev/null
+	status_is cat 'Up *'
+	run -2 hypr attach --detach-keys ctrl-1 cat
+	assert_output "hypr: attach: --detach-keys ctrl-1: 'ctrl-1' is not a key (a letter, or ctrl-<value> with <value> a-z, @, [, \\, ], ^ or _)"
+}
+
+# bats test_tags=vm
+@test "run: --memory and --cpus size the VM; hypr-init is PID 1 and reaps orphans" {
+	images
+	run -0 hypr run --rm -m 256m --cpus 2 hello sh -c 'grep MemTotal /proc/meminfo; nproc
+		sh -c "sleep 0.2 & exit"; sleep 1; cat /proc/1/comm
+		cat /proc/[0-9]*/stat 2>/dev/null | awk "{ if (\$3 == \"Z\") z++ } END { print z+0 }"'
+	[ "${lines[0]//[^0-9]/}" -gt 200000 ] && [ "${lines[0]//[^0-9]/}" -le 262144 ]
+	assert_equal "${lines[1]}" 2
+	assert_equal "${lines[2]}" init
+	assert_equal "${lines[3]}" 0	# no zombie: the orphaned sleep was reaped
 }
 
 # fake_ctr NAME: an exited container's directory, made by hand (no VM)
@@ -356,6 +621,12 @@ fmt-a     EXITED'
 	refute_output --partial "$id"
 	run -0 hypr images -q inuse
 	assert_output "$id"
+	# system prune leaves a running container (and the tagged images the
+	# tests after this one use)
+	run -0 hypr system prune -f
+	refute_output --partial "Deleted Containers:"
+	run -0 hypr system df
+	assert_line --regexp '^Containers +1 +1 '
 	run -0 hypr rm -f user
 	run -0 hypr image prune --all --force
 	assert_output --partial "deleted: sha256:$id"

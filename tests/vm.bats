@@ -499,3 +499,97 @@ ls: /run/secrets: No such file or directory
 ls: /scratch: No such file or directory
 ls: /var/cache: No such file or directory"
 }
+
+# ---- snapshots (hypr-guest(7), lib/vm_snap.c) ----
+
+# bats test_tags=vm
+@test "vm snapshot: saved once, then restored; a restored guest is fresh (entropy, base, disks)" {
+	export HYPR_SNAPSHOT_DIR="$BATS_TEST_TMPDIR/snaps"
+	run --separate-stderr -0 vm -T sh 'head -c 16 /dev/urandom | od -An -tx1; echo one > /f; cat /f'
+	[[ $stderr == *"snapshot saved"* ]]
+	first=${lines[0]}
+	assert_equal "${lines[1]}" one
+	assert_equal "$(ls "$HYPR_SNAPSHOT_DIR")" "$(cd "$HYPR_SNAPSHOT_DIR" && ls -d snap-*)"
+	snap=$(ls -d "$HYPR_SNAPSHOT_DIR"/snap-*)
+	sum=$(sha256sum "$snap/ram" "$snap/state")
+	# two guests restored at once from the same files: each its own RAM
+	# (copy-on-write), its own random state, this run's disks
+	vm -T sh 'head -c 16 /dev/urandom | od -An -tx1; ls /f 2>&1; sleep 1' \
+		>"$BATS_TEST_TMPDIR/a" 2>"$BATS_TEST_TMPDIR/a.err" &
+	vm -T sh 'head -c 16 /dev/urandom | od -An -tx1; ls /f 2>&1; sleep 1' \
+		>"$BATS_TEST_TMPDIR/b" 2>"$BATS_TEST_TMPDIR/b.err"
+	wait $!
+	grep -q "snapshot restored" "$BATS_TEST_TMPDIR/a.err"
+	grep -q "snapshot restored" "$BATS_TEST_TMPDIR/b.err"
+	a=$(head -1 "$BATS_TEST_TMPDIR/a") b=$(head -1 "$BATS_TEST_TMPDIR/b")
+	[ -n "$a" ] && [ "$a" != "$b" ] && [ "$a" != "$first" ] && [ "$b" != "$first" ]
+	grep -q "No such file" "$BATS_TEST_TMPDIR/a"
+	# the snapshot is never written by the guests restored from it
+	assert_equal "$(sha256sum "$snap/ram" "$snap/state")" "$sum"
+	# a base of another size than the last one (the guest saw a placeholder)
+	mkdir "$BATS_TEST_TMPDIR/big" && tar -xf "$BASE_TAR" -C "$BATS_TEST_TMPDIR/big"
+	head -c 3000000 /dev/urandom > "$BATS_TEST_TMPDIR/big/blob"
+	tar2sqfs -q -f -c gzip "$BATS_TEST_TMPDIR/big.sqfs" < <(tar -C "$BATS_TEST_TMPDIR/big" -cf - .) >/dev/null
+	run --separate-stderr -0 "$VMCTL" -T -b "$BATS_TEST_TMPDIR/big.sqfs" sh 'wc -c < /blob'
+	[[ $stderr == *"snapshot restored"* ]]
+	assert_output 3000000
+}
+
+# bats test_tags=vm
+@test "vm snapshot: another kernel, QEMU, RAM size or device never uses it (a new one is saved)" {
+	export HYPR_SNAPSHOT_DIR="$BATS_TEST_TMPDIR/snaps" HYPR_SNAPSHOT_KEEP=3
+	run --separate-stderr -0 vm -T sh true
+	[[ $stderr == *"snapshot saved"* ]]
+	run --separate-stderr -0 vm -T sh true
+	[[ $stderr == *"snapshot restored"* ]]
+	HYPR_VM_MEM=1024 run --separate-stderr -0 vm -T sh 'grep MemTotal /proc/meminfo'
+	[[ $stderr == *"snapshot saved"* ]]
+	[[ $output =~ MemTotal:\ +(9[0-9]{5}|10[0-9]{5})\ kB ]]
+	# the same kernel bytes in another file: another identity
+	kdir=$(dirname "$VMCTL")/../vm
+	mkdir "$BATS_TEST_TMPDIR/k" && cp "$kdir/vmlinux" "$kdir/hypr-init.cpio" "$BATS_TEST_TMPDIR/k/"
+	HYPR_KERNEL="$BATS_TEST_TMPDIR/k/vmlinux" run --separate-stderr -0 vm -T sh true
+	[[ $stderr == *"snapshot saved"* ]]
+	printf '#!/bin/sh\nexec qemu-system-x86_64 "$@"\n' > "$BATS_TEST_TMPDIR/qemu" && chmod +x "$BATS_TEST_TMPDIR/qemu"
+	HYPR_QEMU="$BATS_TEST_TMPDIR/qemu" run --separate-stderr -0 vm -T sh true
+	[[ $stderr == *"snapshot saved"* ]]
+	# at most 3 kept, the least recently used go
+	assert_equal "$(ls -d "$HYPR_SNAPSHOT_DIR"/snap-* | wc -l)" 3
+	# with a network device: another shape
+	run --separate-stderr -0 vm -T -N sh true
+	[[ $stderr == *"snapshot saved"* ]]
+	assert_equal "$(ls -d "$HYPR_SNAPSHOT_DIR"/snap-* | wc -l)" 3
+	# a cache disk is each build's own: never from a snapshot
+	truncate -s 64M "$BATS_TEST_TMPDIR/c.ext4" && mke2fs -q -t ext4 "$BATS_TEST_TMPDIR/c.ext4"
+	run --separate-stderr -0 vm -T -c "$BATS_TEST_TMPDIR/c.ext4" sh true
+	[[ $stderr == *"snapshot none"* ]]
+	HYPR_VM_SNAPSHOT=0 run --separate-stderr -0 vm -T sh true
+	[[ $stderr == *"snapshot none"* ]]
+}
+
+# bats test_tags=vm
+@test "vm snapshot: a changed or unrestorable snapshot is removed with one warning; the VM boots cold" {
+	export HYPR_SNAPSHOT_DIR="$BATS_TEST_TMPDIR/snaps"
+	run -0 vm sh true
+	snap=$(ls -d "$HYPR_SNAPSHOT_DIR"/snap-*)
+	# a byte of the RAM file changed: detected before QEMU sees it
+	printf 'x' | dd of="$snap/ram" bs=1 seek=4096 conv=notrunc status=none
+	run --separate-stderr -0 vm -T sh 'echo ok'
+	assert_output ok
+	[[ $stderr == *"warning: build VM: the snapshot $snap is not usable (its RAM file changed since it was saved): saved again"* ]]
+	[ "$(grep -c warning <<<"$stderr")" = 1 ]
+	[[ $stderr == *"snapshot saved"* ]]
+	# the state truncated
+	: > "$snap/state"
+	run --separate-stderr -0 vm sh 'echo ok'
+	[[ $stderr == *"its state file changed since it was saved"* ]]
+	# one that does not come back in time: removed, this VM boots cold
+	HYPR_SNAPSHOT_TIMEOUT=0.01 run --separate-stderr -0 vm -T sh 'echo ok'
+	assert_output ok
+	[[ $stderr == *"warning: build VM: the snapshot $snap did not restore ("*"): removed, booting cold"* ]]
+	[[ $stderr == *"snapshot none"* ]]
+	[ ! -e "$snap" ]
+	run --separate-stderr -0 vm -T sh 'echo ok'
+	[[ $stderr == *"snapshot saved"* ]]
+	[ "$(grep -c warning <<<"$stderr")" = 0 ]
+}

@@ -248,7 +248,11 @@ main(int argc, char *argv[])
 			const struct hypr_steps_step *s = &rec.u.step;
 
 			/* hypr_die() while rec is alive: the messages point into it */
-			if (s->has_layer && !hypr_blob_has(&r, s->layer.digest))
+			/* a cached step of another stage may name a layer a
+			 * --cache-from index has and this build never needed */
+			if (s->has_layer && (!s->cached || (have_final &&
+			    s->stage == fin.stage.u.stage.index)) &&
+			    !hypr_blob_has(&r, s->layer.digest))
 				hypr_die(HYPR_EXIT_INPUT, "steps:%ld: layer %s of step %d is not in the store",
 				    in.line, s->layer.digest, s->n);
 			if (!s->cached && write_cache_entry(&r, s, created, &e) < 0)

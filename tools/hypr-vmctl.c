@@ -114,6 +114,7 @@ main(int argc, char *argv[])
 	struct hypr_vm_opts o = { 0 };
 	struct hypr_err e = { 0 };
 	int keep = 0, timing = 0, c, last = 0;
+	const char *warning;
 	double t;
 
 	hypr_prog = "hypr-vmctl";
@@ -144,10 +145,13 @@ main(int argc, char *argv[])
 	t = hypr_now();
 	if (hypr_vm_start(&vm, &o, &e) < 0)
 		fail(&e);
+	if ((warning = hypr_vm_warning(vm)))
+		fprintf(stderr, "hypr-vmctl: warning: %s\n", warning);
 	if (timing)
-		fprintf(stderr, "hypr-vmctl: boot %.3f s (ready %.3f s) accel %s, kvm canary %s\n",
-		    hypr_now() - t, hypr_vm_boot_seconds(vm), hypr_vm_accel(vm),
-		    (const char *[]){ "failed", "none", "passed" }[hypr_vm_canary(vm) + 1]);
+		fprintf(stderr, "hypr-vmctl: boot %.3f s (ready %.3f s) accel %s, kvm canary %s, "
+		    "snapshot %s\n", hypr_now() - t, hypr_vm_boot_seconds(vm), hypr_vm_accel(vm),
+		    (const char *[]){ "failed", "none", "passed" }[hypr_vm_canary(vm) + 1],
+		    hypr_vm_snapshot(vm));
 
 	for (int i = optind; i < argc;) {
 		const char *op = argv[i++];

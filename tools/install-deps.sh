@@ -9,7 +9,7 @@ squashfs-tools squashfs-tools-ng
 qemu-system-x86 linux-source-6.1 flex bison bc libelf-dev cpio xz-utils
 e2fsprogs busybox-static libcap2-bin attr
 bats bats-support bats-assert jq curl skopeo docker-registry apache2-utils
-python3 debootstrap mandoc shellcheck cppcheck"
+python3 debootstrap mandoc shellcheck cppcheck zsh"
 [ "${HYPR_BENCH_DEPS:-0}" = 1 ] && pkgs="$pkgs hyperfine buildah docker.io"
 [ "${HYPR_FUZZ_DEPS:-0}" = 1 ] && pkgs="$pkgs clang libclang-rt-14-dev"
 

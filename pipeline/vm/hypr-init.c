@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/fs.h>
+#include <linux/random.h>
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <net/route.h>
@@ -380,6 +382,54 @@ make_init_layer(void)
 
 static int mknodes(void);
 
+/* hypr.snap=1: everything so far holds for any build VM of this shape
+ * (kernel, devices, RAM), nothing read a disk's contents yet: the host
+ * saves the guest here once (PAUSED) and restores it for every later
+ * build VM, which goes on with GO. Each restored guest starts from the
+ * same random state, so GO brings fresh host entropy and the CRNG is
+ * reseeded with it; disk blocks cached at probe time (partition scans of
+ * the snapshot's placeholders) are dropped. hypr-guest(7). */
+static void
+snapshot_point(void)
+{
+	unsigned char h[HYPR_PROTO_HDR], seed[64];
+	struct {
+		int entropy_count, buf_size;
+		unsigned char buf[32];
+	} ent;
+	const char *devs[2 + MAX_CACHES] = { basedev, scratchdev };
+	uint32_t len;
+	int fd;
+
+	for (int k = 0; k < MAX_CACHES; k++)
+		devs[2 + k] = cachedev[k];
+	send_frame(HYPR_MSG_PAUSED, 0, NULL, 0);
+	if (read_all(ctl, h, sizeof h) < 0)
+		fatal("control port closed");
+	len = hypr_proto_get32(h);
+	if (h[4] != HYPR_MSG_GO || len < sizeof ent.buf || len > sizeof seed ||
+	    read_all(ctl, seed, len) < 0)
+		fatal("snapshot: a GO frame with a seed was expected (type %d, %u bytes)", h[4], len);
+	ent.entropy_count = 8 * (int)sizeof ent.buf;
+	ent.buf_size = (int)sizeof ent.buf;
+	memcpy(ent.buf, seed, sizeof ent.buf);
+	if ((fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC)) < 0 ||
+	    ioctl(fd, RNDADDENTROPY, &ent) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0)
+		fatal("snapshot: reseeding the CRNG: %s", strerror(errno));
+	close(fd);
+	for (size_t k = 0; k < sizeof devs / sizeof *devs; k++) {
+		if (!devs[k][0])
+			continue;
+		if ((fd = open(devs[k], O_RDONLY | O_CLOEXEC)) < 0 || ioctl(fd, BLKFLSBUF, 0) < 0)
+			fatal("snapshot: %s: %s", devs[k], strerror(errno));
+		close(fd);
+	}
+	/* from here on a failure is this VM's, not its snapshot's */
+	send_frame(HYPR_MSG_RESUMED, 0, NULL, 0);
+	if (debug)
+		logmsg("restored from a snapshot");
+}
+
 static int
 cmpstr(const void *a, const void *b)
 {
@@ -451,6 +501,15 @@ boot(void)
 	mkdir(L, 0755);
 	mkdir(R, 0755);
 	mkdir("/run", 0755);
+	if (mount("tmpfs", "/run", "tmpfs", 0, "mode=0755,size=1m") < 0)
+		fatal("mount /run: %s", strerror(errno));
+	if (mknodes() < 0)
+		fatal("/run/dev: %s", strerror(errno));
+	mkdir("/w", 0700);	/* a step's own tmpfs (secrets, rw binds) */
+	mkdir("/C", 0755);
+	lo_up();
+	if (cmdline_int("hypr.snap", 0))
+		snapshot_point();
 	/* layers: the ext4 scratch disk if the host gave one (user.* xattrs,
 	 * no RAM bound), else tmpfs (6.1 tmpfs has trusted.* but no user.*) */
 	if (scratchdev[0]) {
@@ -463,13 +522,7 @@ boot(void)
 	if (basedev[0] && mount(basedev, L "/b", "squashfs", MS_RDONLY, NULL) < 0)
 		fatal("mount base %s: %s", basedev, strerror(errno));
 	make_init_layer();
-	if (mount("tmpfs", "/run", "tmpfs", 0, "mode=0755,size=1m") < 0)
-		fatal("mount /run: %s", strerror(errno));
-	if (mknodes() < 0)
-		fatal("/run/dev: %s", strerror(errno));
-	mkdir("/w", 0700);	/* a step's own tmpfs (secrets, rw binds) */
 	mkdir(L "/M", 0755);	/* RUN --mount=type=bind sources */
-	mkdir("/C", 0755);
 	for (int k = 0; k < MAX_CACHES; k++) {
 		char c[32];
 		if (!cachedev[k][0])
@@ -479,7 +532,6 @@ boot(void)
 		if (mount(cachedev[k], c, "ext4", MS_NOATIME | MS_NODEV | MS_NOSUID, "noinit_itable") < 0)
 			fatal("mount cache %s: %s", cachedev[k], strerror(errno));
 	}
-	lo_up();
 	net_up();
 	if (debug)
 		logmsg("ready: base=%s io=%d", basedev[0] ? basedev : "none", iodisk);

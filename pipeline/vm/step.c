@@ -371,7 +371,8 @@ mount_points(struct run *r, char *err, size_t errlen)
 		int exists;
 
 		mt->isfile = mt->type == 's' ||
-		    (mt->type == 'b' && stat(mt->source, &ss) == 0 && !S_ISDIR(ss.st_mode));
+		    (mt->type == 'b' && stat(mt->source, &ss) == 0 && !S_ISDIR(ss.st_mode)) ||
+		    (mt->type == 'p' && strchr(mt->source, '/'));
 		if (resolve_target(mt->target, canon, sizeof canon, &exists, &st) < 0) {
 			snprintf(err, errlen, "--mount target %s: %s", mt->target, strerror(errno));
 			return -1;
@@ -703,10 +704,24 @@ mount_one(const struct mnt *m, size_t i, char *err, size_t errlen)
 	case 'p': {
 		/* a host directory over 9p (hypr run -v): uncached, so the
 		 * host and the guest see each other's writes at once */
-		char o[160];
+		char o[160], tag[64], f[PATH_MAX + 80];
+		const char *slash = strchr(m->source, '/');
 		snprintf(o, sizeof o, "trans=virtio,version=9p2000.L,msize=%u,cache=none,access=client",
 		    NINEP_MSIZE);
-		if (mount(m->source, t, "9p", MS_NODEV | (m->ro ? MS_RDONLY : 0), o) < 0)
+		if (!slash) {
+			if (mount(m->source, t, "9p", MS_NODEV | (m->ro ? MS_RDONLY : 0), o) < 0)
+				goto fail;
+			return 0;
+		}
+		/* TAG/NAME: one file (hypr run -v FILE:PATH); its directory is
+		 * shared, mounted in this step's /w (gone with the agent's
+		 * mounts) and the file alone bound onto the target */
+		snprintf(tag, sizeof tag, "%.*s", (int)(slash - m->source), m->source);
+		snprintf(p, sizeof p, "/w/p%zu", i);
+		snprintf(f, sizeof f, "%s%s", p, slash);
+		if (mkdir(p, 0755) < 0 ||
+		    mount(tag, p, "9p", MS_NODEV | (m->ro ? MS_RDONLY : 0), o) < 0 ||
+		    mount(f, t, NULL, MS_BIND, NULL) < 0 || (m->ro && mount(NULL, t, NULL, ro, NULL) < 0))
 			goto fail;
 		return 0;
 	}

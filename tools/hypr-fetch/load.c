@@ -380,12 +380,14 @@ out:
 	return r;
 }
 
-/* Unpack a tar safely (no .., no absolute paths, no symlink escapes). */
+/* Unpack a tar safely (no .., no absolute paths, no symlink escapes);
+ * path "-" is stdin. */
 static int
-untar(const char *tarpath, const char *dir, struct hypr_err *e)
+untar(const char *path, const char *dir, struct hypr_err *e)
 {
 	struct archive *a = archive_read_new(), *w = archive_write_disk_new();
 	struct archive_entry *ent;
+	const char *tarpath = strcmp(path, "-") ? path : "stdin";
 	int r, rc = -1;
 
 	archive_read_support_format_tar(a);
@@ -394,7 +396,8 @@ untar(const char *tarpath, const char *dir, struct hypr_err *e)
 	 * absolute-path check cannot be used) */
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 	    ARCHIVE_EXTRACT_SECURE_SYMLINKS);
-	if (archive_read_open_filename(a, tarpath, 1 << 16) != ARCHIVE_OK) {
+	if ((strcmp(path, "-") ? archive_read_open_filename(a, path, 1 << 16) :
+	    archive_read_open_fd(a, 0, 1 << 16)) != ARCHIVE_OK) {
 		hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", tarpath, archive_error_string(a));
 		goto out;
 	}
@@ -470,10 +473,15 @@ fetch_load(struct fetch *f, const char *path, const char *name, struct hypr_err 
 	char tmp[HYPR_PATH_BUF];
 	int r;
 
-	if (stat(path, &st) < 0)
+	if (!strcmp(path, "-")) {
+		if (isatty(0))
+			return hypr_err_set(e, HYPR_EXIT_USAGE, "load: stdin is a terminal: "
+			    "give -i FILE, or the archive on stdin");
+	} else if (stat(path, &st) < 0) {
 		return hypr_err_errno(e, HYPR_EXIT_INPUT, "load %s", path);
-	if (S_ISDIR(st.st_mode))
+	} else if (S_ISDIR(st.st_mode)) {
 		return load_dir(f, path, name, e) < 0 ? hypr_err_prefix(e, "load") : 0;
+	}
 	if (hypr_root_tmp(&f->root, tmp, sizeof(tmp), e, "load.XXXXXX") < 0)
 		return -1;
 	if (mkdtemp(tmp) == NULL)
@@ -482,5 +490,5 @@ fetch_load(struct fetch *f, const char *path, const char *name, struct hypr_err 
 	if (r == 0)
 		r = load_dir(f, tmp, name, e);
 	hypr_rm_rf(tmp, NULL);
-	return r < 0 ? hypr_err_prefix(e, "load %s", path) : 0;
+	return r < 0 ? hypr_err_prefix(e, "load %s", strcmp(path, "-") ? path : "stdin") : 0;
 }

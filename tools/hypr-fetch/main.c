@@ -21,19 +21,22 @@ usage(FILE *out, int code)
 	    "usage: hypr-fetch [--pull=missing|always|never] [--platform P] < plan > resolved\n"
 	    "       hypr-fetch pull [--platform P] [--pull=POLICY] [--json] REF\n"
 	    "       hypr-fetch load [--name REF] PATH   (OCI layout dir or docker-save tar)\n"
-	    "       hypr-fetch login [-u USER] [--password-stdin] REGISTRY\n"
-	    "       hypr-fetch logout REGISTRY\n"
+	    "       hypr-fetch login [-u USER] [--password-stdin] [REGISTRY]\n"
+	    "       hypr-fetch logout [REGISTRY]\n"
 	    "       hypr-fetch push [-a|--all-tags] NAME[:TAG]\n"
+	    "       hypr-fetch cache-export --to SPEC < steps   (hypr-cache(5))\n"
+	    "       hypr-fetch save [-o FILE] [--format docker|oci] IMAGE...\n"
+	    "plan mode: --cache-from SPEC (repeatable) imports a build cache index\n"
 	    "options: --insecure-registry HOST (plain HTTP; repeatable), --jobs N,\n"
 	    "         --root DIR (default $HYPR_ROOT), -q/--quiet\n");
 	exit(code);
 }
 
 enum { OPT_PULL = 256, OPT_PLATFORM, OPT_INSECURE, OPT_JOBS, OPT_ROOT, OPT_JSON,
-	OPT_NAME, OPT_PWSTDIN };
+	OPT_NAME, OPT_PWSTDIN, OPT_CACHE_FROM, OPT_TO, OPT_FORMAT };
 
 struct opts {
-	const char *platform, *root, *name, *user, *password;
+	const char *platform, *root, *name, *user, *password, *to, *output, *format;
 	int json, pwstdin, all_tags;
 };
 
@@ -53,12 +56,16 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 		{ "password-stdin", no_argument, NULL, OPT_PWSTDIN },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "all-tags", no_argument, NULL, 'a' },
+		{ "cache-from", required_argument, NULL, OPT_CACHE_FROM },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "output", required_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "ahqu:p:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ahqu:p:o:", lo, NULL)) != -1) {
 		switch (c) {
 		case OPT_PULL:
 			if (!strcmp(optarg, "missing"))
@@ -113,6 +120,24 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 		case 'a':
 			o->all_tags = 1;
 			break;
+		case OPT_CACHE_FROM: {
+			char **v = realloc(f->cache_from, (f->ncache_from + 1) * sizeof(*v));
+
+			if (v == NULL)
+				hypr_die_errno("--cache-from");
+			f->cache_from = v;
+			f->cache_from[f->ncache_from++] = optarg;
+			break;
+		}
+		case OPT_TO:
+			o->to = optarg;
+			break;
+		case 'o':
+			o->output = optarg;
+			break;
+		case OPT_FORMAT:
+			o->format = optarg;
+			break;
 		case 'h':
 			usage(stdout, 0);
 			break;
@@ -140,7 +165,8 @@ main(int argc, char *argv[])
 	f.jobs = 3;
 	if (argc > 1 && (!strcmp(argv[1], "pull") || !strcmp(argv[1], "load") ||
 	    !strcmp(argv[1], "login") || !strcmp(argv[1], "logout") ||
-	    !strcmp(argv[1], "push"))) {
+	    !strcmp(argv[1], "push") || !strcmp(argv[1], "cache-export") ||
+	    !strcmp(argv[1], "save"))) {
 		mode = argv[1];
 		argv++;
 		argc--;
@@ -167,6 +193,8 @@ main(int argc, char *argv[])
 
 		struct hypr_ref r;
 		char was[HYPR_DIGEST_LEN + 1] = "", name[1024];
+		char id[HYPR_DIGEST_LEN + 1];
+		int k;
 
 		if (i + 1 != argc)
 			usage(stderr, HYPR_EXIT_USAGE);
@@ -179,8 +207,16 @@ main(int argc, char *argv[])
 			was[0] = '\0';
 		if (fetch_resolve(&f, argv[i], o.platform, &img, &e) < 0)
 			hypr_die_err(&e);
+		/* an image hypr pushed comes with its squashfs: stored as is.
+		 * Asked only when the registry was (a pull the store answers
+		 * alone makes no request; --pull=always asks) */
+		k = f.networked ? fetch_artifact(&f, argv[i], img, id, sizeof(id), &e) : 0;
+		if (k < 0)
+			hypr_die_err(&e);
+		if (k == 1 && !f.quiet)
+			hypr_info("stored image %s (the squashfs hypr pushed)", id);
 		/* when the registry was asked (a store-only resolve stays quiet) */
-		if (!f.quiet && (f.pull == PULL_ALWAYS || !was[0]) &&
+		if (!f.quiet && f.networked &&
 		    hypr_ref_string(&r, name, sizeof(name)) == 0) {
 			char fam[1024];
 
@@ -207,24 +243,39 @@ main(int argc, char *argv[])
 			usage(stderr, HYPR_EXIT_USAGE);
 		if (fetch_push(&f, o.root, argv[i], o.all_tags, &e) < 0)
 			hypr_die_err(&e);
-	} else if (!strcmp(mode, "login")) {
-		if (i + 1 != argc)
+	} else if (!strcmp(mode, "save")) {
+		if (i >= argc)
 			usage(stderr, HYPR_EXIT_USAGE);
-		if (fetch_login(&f, argv[i], o.user, o.password, o.pwstdin, &e) < 0)
+		if (fetch_save(&f, o.root, o.output, o.format, argv + i, (size_t)(argc - i),
+		    &e) < 0)
+			hypr_die_err(&e);
+	} else if (!strcmp(mode, "cache-export")) {
+		if (i != argc || o.to == NULL)
+			usage(stderr, HYPR_EXIT_USAGE);
+		if (fetch_cache_export(&f, o.to, &e) < 0)
+			hypr_die_err(&e);
+	} else if (!strcmp(mode, "login")) {
+		if (i + 1 < argc)
+			usage(stderr, HYPR_EXIT_USAGE);
+		/* docker's default registry */
+		if (fetch_login(&f, i < argc ? argv[i] : "docker.io", o.user, o.password,
+		    o.pwstdin, &e) < 0)
 			hypr_die_err(&e);
 	} else {
+		const char *server = i < argc ? argv[i] : "docker.io";
 		int r;
 
-		if (i + 1 != argc)
+		if (i + 1 < argc)
 			usage(stderr, HYPR_EXIT_USAGE);
-		if ((r = hypr_auth_erase(!strcmp(argv[i], "index.docker.io") ? "docker.io" :
-		    argv[i], &e)) < 0)
+		if ((r = hypr_auth_erase(!strcmp(server, "index.docker.io") ? "docker.io" :
+		    server, &e)) < 0)
 			hypr_die_err(&e);
 		if (r == 0)
-			hypr_die(HYPR_EXIT_INPUT, "logout: not logged in to %s", argv[i]);
+			hypr_die(HYPR_EXIT_INPUT, "logout: not logged in to %s", server);
 		if (!f.quiet)
-			printf("Removing login credentials for %s\n", argv[i]);
+			printf("Removing login credentials for %s\n", server);
 	}
 	json_decref(f.memo);
+	free(f.cache_from);
 	return hypr_close_stdout();
 }

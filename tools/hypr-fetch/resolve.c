@@ -331,6 +331,7 @@ from_network(struct fetch *f, const struct hypr_ref *r, const char *ref,
 	size_t i;
 	int rc = -1;
 
+	f->networked = 1;
 	if (hypr_registry_open(&g, &f->root, r, f->insecure, e) < 0)
 		return -1;
 	if (hypr_registry_manifest(&g, r->digest[0] ? r->digest : r->tag, &body, &len,

@@ -137,6 +137,8 @@ fetch_stream(struct fetch *f, const char *platform, struct hypr_err *e)
 		hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 		goto fail;
 	}
+	if (fetch_cache_from(f, hdr, e) < 0)
+		goto fail;
 	dflt = platform ? platform : h.platform;
 	if (hypr_stream_begin(&out, stdout, "resolved", 1, hdr, e) < 0)
 		goto fail;

@@ -54,6 +54,8 @@ child_of(struct hypr_store *s, const struct hypr_image *base)
 	}
 	return NULL;
 }
+static int stopped_user(struct hypr_store *s, const struct hypr_image *im, const char *arg,
+    int by_tag);
 
 int
 cmd_rmi(int argc, char *argv[])
@@ -128,6 +130,10 @@ cmd_rmi(int argc, char *argv[])
 			rc = HYPR_EXIT_INPUT;
 			continue;
 		}
+		if (im && !force && stopped_user(&s, im, argv[i], tag[0] != 0)) {
+			rc = HYPR_EXIT_INPUT;
+			continue;
+		}
 		if (!tag[0] && in_use(&s, im)) {
 			fprintf(stderr, "hypr-store: conflict: unable to delete %.12s (cannot be forced) "
 			    "- image is being used by a running container\n", im->hex);
@@ -172,6 +178,26 @@ cmd_rmi(int argc, char *argv[])
 	hypr_store_close(&s);
 	hypr_close_stdout();
 	return rc;
+}
+
+/* docker rmi without -f: an image a container (not running) was made
+ * from stays, its last tag too; prints the conflict. */
+static int
+stopped_user(struct hypr_store *s, const struct hypr_image *im, const char *arg, int by_tag)
+{
+	char who[16];
+
+	if ((by_tag && json_array_size(im->tags) != 1) || in_use(s, im) ||
+	    !ctr_using(&s->root, im->id, who, sizeof(who)))
+		return 0;
+	if (by_tag)
+		fprintf(stderr, "hypr-store: conflict: unable to remove repository reference "
+		    "\"%s\" (must force) - container %s is using its referenced image %.12s\n",
+		    arg, who, im->hex);
+	else
+		fprintf(stderr, "hypr-store: conflict: unable to delete %.12s (must be forced) - "
+		    "image is being used by stopped container %s\n", im->hex, who);
+	return 1;
 }
 
 /* ---- what is referenced ---- */
@@ -506,7 +532,8 @@ prune_images(struct hypr_store *s, int all, uint64_t *freed)
 		size_t k;
 		json_t *v;
 
-		if (!(im->problem || json_array_size(im->tags) == 0 || all) || in_use(s, im)) {
+		if (!(im->problem || json_array_size(im->tags) == 0 || all) || in_use(s, im) ||
+		    ctr_using(&s->root, im->id, NULL, 0)) {
 			i++;
 			continue;
 		}
@@ -697,7 +724,7 @@ cmd_image_prune(int argc, char *argv[])
 	clock_gettime(CLOCK_REALTIME, &cmd_start);
 	prune_args(argc, argv, &all, &force, "image prune");
 	if (!force && !confirm(all ?
-	    "WARNING! This will remove all images not in use by a running VM." :
+	    "WARNING! This will remove all images without at least one container associated to them." :
 	    "WARNING! This will remove all dangling images."))
 		return hypr_close_stdout();
 	if (hypr_store_open_bases(&s, opt_root, 1, &e) < 0)
@@ -764,20 +791,30 @@ cmd_system_prune(int argc, char *argv[])
 	struct cache_scan cs = { 0 };
 	struct hypr_tmp_usage tu;
 	char dir[HYPR_PATH_BUF];
-	int all = 0, force = 0;
+	int all = 0, force = 0, volumes = 0;
 	uint64_t freed = 0;
 	size_t k;
 	json_t *v, *tmp_gone = json_array();
 
 	clock_gettime(CLOCK_REALTIME, &cmd_start);
+	/* --volumes: the anonymous volumes too (containers.c) */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--volumes")) {
+			volumes = 1;
+			memmove(argv + i, argv + i + 1, (size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			i--;
+		}
 	prune_args(argc, argv, &all, &force, "system prune");
 	if (!force && !confirm(all ?
 	    "WARNING! This will remove:\n"
-	    "  - all images not in use by a running VM\n"
+	    "  - all stopped containers\n"
+	    "  - all images without at least one container associated to them\n"
 	    "  - all build cache\n"
 	    "  - all base images pulled from registries\n"
 	    "  - all blobs nothing else uses" :
 	    "WARNING! This will remove:\n"
+	    "  - all stopped containers\n"
 	    "  - all dangling images\n"
 	    "  - broken build cache entries\n"
 	    "  - blobs no image, base image or cache entry uses"))
@@ -790,6 +827,9 @@ cmd_system_prune(int argc, char *argv[])
 	if (hypr_root_tmp_scan(&s.root, 1, tmp_removed, tmp_gone, &tu, &e) < 0)
 		hypr_die_err(&e);
 	live_since = tu.live_since;
+	ctr_prune(&s.root, &freed);	/* first: their images may go next */
+	if (volumes)
+		vol_prune(&s.root, &freed);
 	prune_images(&s, all, &freed);
 	prune_strays(&s, &freed);
 	for (size_t i = 0; i < s.n; i++)
@@ -982,6 +1022,8 @@ cmd_system_df(int argc, char *argv[])
 	struct cache_scan cs = { 0 };
 	struct hypr_tmp_usage tu;
 	struct df_sums u = { 0 };
+	struct ctr_usage cu_ctr, cu_vol;
+	struct hypr_table ctr_rows = { 0 }, vol_rows = { 0 };
 	json_t *tmp_rows = json_array();
 	struct hypr_table t = { 0 };
 	char line[1024], h1[32], h2[64], h3[32], h4[32];
@@ -1032,6 +1074,19 @@ cmd_system_df(int argc, char *argv[])
 	hypr_image_human_size(u.isize, h1, sizeof(h1));
 	pct(h2, sizeof(h2), u.irecl, u.isize);
 	snprintf(line, sizeof(line), "Images\t%zu\t%zu\t%s\t%s", nbuilt, active, h1, h2);
+	hypr_table_add(&t, line);
+	/* the containers of hypr run: their directories (containers.c) */
+	ctr_usage(&s.root, &cu_ctr, verbose ? &ctr_rows : NULL);
+	hypr_image_human_size(cu_ctr.bytes, h1, sizeof(h1));
+	pct(h2, sizeof(h2), cu_ctr.reclaim, cu_ctr.bytes);
+	snprintf(line, sizeof(line), "Containers\t%zu\t%zu\t%s\t%s", cu_ctr.n, cu_ctr.running,
+	    h1, h2);
+	hypr_table_add(&t, line);
+	vol_usage(&s.root, &cu_vol, verbose ? &vol_rows : NULL);
+	hypr_image_human_size(cu_vol.bytes, h1, sizeof(h1));
+	pct(h2, sizeof(h2), cu_vol.reclaim, cu_vol.bytes);
+	snprintf(line, sizeof(line), "Local Volumes\t%zu\t%zu\t%s\t%s", cu_vol.n, cu_vol.running,
+	    h1, h2);
 	hypr_table_add(&t, line);
 	hypr_image_human_size(u.bsize, h1, sizeof(h1));
 	pct(h2, sizeof(h2), u.brecl, u.bsize);
@@ -1092,6 +1147,16 @@ cmd_system_df(int argc, char *argv[])
 			}
 		}
 		hypr_table_print(&t, stdout);
+		printf("\nContainers space usage:\n\n");
+		hypr_table_add(&t, "CONTAINER ID\tIMAGE\tSIZE\tSTATUS\tNAMES");
+		for (size_t i = 0; i < ctr_rows.n; i++)
+			hypr_table_add(&t, ctr_rows.lines[i]);
+		hypr_table_print(&t, stdout);
+		printf("\nLocal Volumes space usage:\n\n");
+		hypr_table_add(&t, "VOLUME NAME\tLINKS\tSIZE");
+		for (size_t i = 0; i < vol_rows.n; i++)
+			hypr_table_add(&t, vol_rows.lines[i]);
+		hypr_table_print(&t, stdout);
 		hypr_image_human_size(u.csize - u.unused, h1, sizeof(h1));
 		hypr_image_human_size(u.unused, h2, sizeof(h2));
 		printf("\nBuild cache usage: %s in %zu entries, %s in %zu unused blobs\n", h1,
@@ -1102,6 +1167,12 @@ cmd_system_df(int argc, char *argv[])
 			hypr_table_add(&t, json_string_value(json_array_get(tmp_rows, i)));
 		hypr_table_print(&t, stdout);
 	}
+	for (size_t i = 0; i < ctr_rows.n; i++)
+		free(ctr_rows.lines[i]);
+	free(ctr_rows.lines);
+	for (size_t i = 0; i < vol_rows.n; i++)
+		free(vol_rows.lines[i]);
+	free(vol_rows.lines);
 	json_decref(tmp_rows);
 	json_decref(bs.digests);
 	ref_free(&built);

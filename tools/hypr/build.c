@@ -1,12 +1,16 @@
 /* build.c - `hypr build`: docker build's flags turned into six stage command lines. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "cacheio.h"
+#include "cas.h"
 #include "fsutil.h"
 #include "hypr.h"
 #include "store.h"
@@ -15,10 +19,11 @@
 static void
 build_usage(FILE *f, int code)
 {
-	fputs("usage: hypr build [OPTIONS] CONTEXT\n"
+	fputs("usage: hypr build [OPTIONS] CONTEXT|-\n"
 	    "\n"
 	    "Build an image from CONTEXT/Dockerfile: hypr-parse | hypr-fetch | hypr-exec |\n"
-	    "hypr-layer | hypr-squash | hypr-store.\n"
+	    "hypr-layer | hypr-squash | hypr-store. CONTEXT -: stdin is a tar of the context\n"
+	    "(plain or compressed), or a Dockerfile with no context.\n"
 	    "\n"
 	    "  -t, --tag NAME[:TAG]     name the image (repeatable)\n"
 	    "  -f, --file FILE          Dockerfile (default CONTEXT/Dockerfile; - for stdin)\n"
@@ -33,8 +38,13 @@ build_usage(FILE *f, int code)
 	    "      --disk SIZE          what the build VM's layers may take (e.g. 20g; default\n"
 	    "                           HYPR_BUILD_DISK, else 64g or 90% of the free space)\n"
 	    "      --pull[=WHEN]        base images: missing (default), always, never\n"
+	    "      --cache-from SPEC    import a build cache: type=registry,ref=NAME[:TAG] or\n"
+	    "                           type=local,src=DIR (repeatable; hypr-cache(5))\n"
+	    "      --cache-to SPEC      export this build's cache: type=registry,ref=NAME[:TAG]\n"
+	    "                           or type=local,dest=DIR, [,mode=min|max]\n"
 	    "  -q, --quiet              print only the image ID\n"
 	    "      --iidfile FILE       write the image ID to FILE\n"
+	    "      --push               push every -t name after the build (hypr push)\n"
 	    "      --label K=V          add a label to the image (repeatable)\n"
 	    "      --progress MODE      auto, plain, tty or quiet (env HYPR_PROGRESS)\n"
 	    "      --keep DIR           save every intermediate stream and stage log in DIR\n"
@@ -52,9 +62,6 @@ static const struct {
 	const char *flag, *why;
 } refused[] = {
 	{ "--ssh", "no SSH agent reaches the build VM (fetch over HTTPS with a --secret instead)" },
-	{ "--cache-to", "hypr's cache is local only ($HYPR_ROOT/cache)" },
-	{ "--cache-from", "hypr's cache is local only ($HYPR_ROOT/cache)" },
-	{ "--push", "hypr stores images locally; it cannot push to a registry" },
 	{ "--output", "hypr's only output is the stored squashfs image (see hypr image inspect)" },
 	{ "-o", "hypr's only output is the stored squashfs image (see hypr image inspect)" },
 	{ "--allow", "BuildKit entitlements do not apply: every RUN is in a VM" },
@@ -112,7 +119,8 @@ refuse_buildkit(int argc, char **argv)
 }
 
 enum { O_BUILD_ARG = 256, O_TARGET, O_NO_CACHE, O_PLATFORM, O_PULL, O_IIDFILE,
-	O_LABEL, O_PROGRESS, O_KEEP, O_FROM, O_LOAD, O_NETWORK, O_RM, O_FORCE_RM, O_DISK, O_ADD_HOST, O_SECRET };
+	O_LABEL, O_PROGRESS, O_KEEP, O_FROM, O_LOAD, O_NETWORK, O_RM, O_FORCE_RM, O_DISK, O_ADD_HOST, O_SECRET,
+	O_CACHE_FROM, O_CACHE_TO, O_PUSH };
 
 static int
 progress_mode(const char *s)
@@ -157,6 +165,39 @@ log_max(void)
 	return n * mul;
 }
 
+/* --push: `hypr-fetch push [-q] TAG` once the image is stored, its
+ * stdout out (the pipeline closed ours); its status. */
+static int
+push_tag(const char *tag, int quiet, int out)
+{
+	struct argv a = { 0 };
+	pid_t pid;
+	int st;
+
+	argv_add(&a, stage_progs[ST_FETCH]);
+	argv_add(&a, "push");
+	if (quiet)
+		argv_add(&a, "-q");
+	argv_add(&a, tag);
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) < 0)
+		hypr_die_errno("fork");
+	if (pid == 0) {
+		/* -q: the image ID is what stdout says; the push's lines go to stderr */
+		if (dup2(quiet ? 2 : out, 1) < 0)
+			_exit(HYPR_EXIT_SYSTEM);
+		exec_prog(stage_progs[ST_FETCH], a.v);
+	}
+	argv_free(&a);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			hypr_die_errno("waitpid");
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
 int
 cmd_build(int argc, char **argv)
 {
@@ -184,13 +225,16 @@ cmd_build(int argc, char **argv)
 		{ "disk", required_argument, NULL, O_DISK },
 		{ "add-host", required_argument, NULL, O_ADD_HOST },
 		{ "secret", required_argument, NULL, O_SECRET },
+		{ "cache-from", required_argument, NULL, O_CACHE_FROM },
+		{ "cache-to", required_argument, NULL, O_CACHE_TO },
+		{ "push", no_argument, NULL, O_PUSH },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct build_opts o = { 0 };
 	struct argv cmds[NSTAGES] = { 0 };
 	const char *env, *dockerfile = NULL;
-	char dfbuf[4096];
-	int c, i, r;
+	char dfbuf[4096], stdinctx[HYPR_PATH_BUF + 16], stdindf[HYPR_PATH_BUF + 16];
+	int c, i, r, push = 0;
 
 	refuse_buildkit(argc, argv);
 	o.from = ST_PARSE;
@@ -287,6 +331,21 @@ cmd_build(int argc, char **argv)
 		case O_SECRET:
 			argv_add(&o.secrets, optarg);
 			break;
+		case O_CACHE_FROM:
+		case O_CACHE_TO: {
+			struct hypr_cache_spec sp;
+			struct hypr_err ce = { 0 };
+
+			if (hypr_cache_spec_parse(optarg, c == O_CACHE_TO, &sp, &ce) < 0)
+				hypr_die(HYPR_EXIT_USAGE, "build: --%s: %s", c == O_CACHE_TO ?
+				    "cache-to" : "cache-from", ce.msg + (strncmp(ce.msg, "cache: ",
+				    7) ? 0 : 7));
+			argv_add(c == O_CACHE_TO ? &o.cache_to : &o.cache_from, optarg);
+			break;
+		}
+		case O_PUSH:
+			push = 1;
+			break;
 		case O_RM:
 		case O_FORCE_RM:
 			break;
@@ -294,6 +353,8 @@ cmd_build(int argc, char **argv)
 			build_usage(stderr, HYPR_EXIT_USAGE);
 		}
 	}
+	if (push && o.tags.n == 0)
+		hypr_die(HYPR_EXIT_USAGE, "build: --push needs a name to push (-t NAME[:TAG])");
 	if (optind < argc)
 		hypr_die(HYPR_EXIT_USAGE, "build: one CONTEXT only ('%s' is extra)", argv[optind]);
 	if (!o.context) {
@@ -302,9 +363,15 @@ cmd_build(int argc, char **argv)
 		else
 			hypr_die(HYPR_EXIT_USAGE, "build: a CONTEXT directory is required (e.g. hypr build .)");
 	}
-	if (!strcmp(o.context, "-") || strstr(o.context, "://"))
+	if (strstr(o.context, "://"))
 		hypr_die(HYPR_EXIT_USAGE, "build: CONTEXT must be a local directory ('%s' is not supported)",
 		    o.context);
+	if (!strcmp(o.context, "-")) {
+		if (o.print || o.from != ST_PARSE)
+			hypr_die(HYPR_EXIT_USAGE, "build: CONTEXT - (stdin) cannot go with %s",
+			    o.print ? "-n" : "--from");
+		stdin_context(&o, stdinctx, sizeof stdinctx, stdindf, sizeof stdindf);
+	}
 	if (!o.print) {
 		struct stat st;
 
@@ -341,6 +408,9 @@ cmd_build(int argc, char **argv)
 	argv_add(&cmds[ST_FETCH], stage_progs[ST_FETCH]);
 	if (o.pull)
 		argv_addf(&cmds[ST_FETCH], "--pull=%s", o.pull);
+	/* --no-cache imports nothing either (buildx) */
+	for (i = 0; !o.no_cache && i < (int)o.cache_from.n; i++)
+		argv_addf(&cmds[ST_FETCH], "--cache-from=%s", o.cache_from.v[i]);
 
 	argv_add(&cmds[ST_EXEC], stage_progs[ST_EXEC]);
 	if (o.no_cache)
@@ -378,10 +448,25 @@ cmd_build(int argc, char **argv)
 		argv_addf(&cmds[ST_STORE], "--label=%s", o.labels.v[i]);
 
 	if (o.print) {
+		cache_steps_path(&o, NULL);
 		print_pipeline(&o, cmds);
+		for (i = 0; push && i < (int)o.tags.n; i++) {
+			fputs(stage_progs[ST_FETCH], stdout);
+			fputs(o.quiet ? " push -q " : " push ", stdout);
+			shquote(stdout, o.tags.v[i]);
+			putchar('\n');
+		}
 		r = hypr_close_stdout();
 	} else {
+		int out = push ? fcntl(1, F_DUPFD_CLOEXEC, 3) : -1;
+
+		if (push && out < 0)
+			hypr_die_errno("build: --push: stdout");
 		r = run_pipeline(&o, cmds);
+		for (i = 0; r == 0 && push && i < (int)o.tags.n; i++)
+			r = push_tag(o.tags.v[i], o.quiet, out);
+		if (out >= 0 && close(out) < 0 && r == 0)
+			r = HYPR_EXIT_SYSTEM;
 	}
 	for (i = 0; i < NSTAGES; i++)
 		argv_free(&cmds[i]);
@@ -390,5 +475,7 @@ cmd_build(int argc, char **argv)
 	argv_free(&o.labels);
 	argv_free(&o.add_hosts);
 	argv_free(&o.secrets);
+	argv_free(&o.cache_from);
+	argv_free(&o.cache_to);
 	return r;
 }

@@ -39,6 +39,7 @@
 #include "hypr.h"
 #include "clock.h"
 #include "tool.h"
+#include "volume.h"
 
 static void
 compose_usage(FILE *f, int code)
@@ -51,10 +52,12 @@ compose_usage(FILE *f, int code)
 	    "        build every service that has a build: section (or those named)\n"
 	    "  up [--build] [--no-build] [-d] [--wait] [--force-recreate] [--no-deps] [SERVICE...]\n"
 	    "        build what needs building, start every service (and what it depends on)\n"
-	    "  down [-t SECS]        stop and remove the project's containers\n"
+	    "  down [-t SECS] [-v]   stop and remove the project's containers (-v: volumes)\n"
 	    "  ps [-a] [-q] [SERVICE...]    the project's containers\n"
 	    "  logs [-f] [-t] [--tail N] [SERVICE...]\n"
 	    "  stop [-t SECS] [SERVICE...]\n"
+	    "  push [--ignore-push-failures] [-q] [SERVICE...]\n"
+	    "        push the image: (and build: tags:) of every service built here\n"
 	    "  config [--commands] [SERVICE...]\n"
 	    "        print the resolved project as YAML (--commands: one `hypr build`\n"
 	    "        command per service to build)\n"
@@ -276,6 +279,15 @@ ctr_service(struct hypr_ctr *c)
 	    "com.docker.compose.service"));
 }
 
+/* Service names reach TCP ports only: QEMU's guestfwd has no UDP. */
+static void
+udp_warn(const struct hypr_compose_service *sv, const char *port, int published)
+{
+	hypr_warn("compose: service %s: %s: the other services cannot reach a UDP port by the "
+	    "service's name (QEMU forwards TCP only)%s", sv->name, port, published ?
+	    "; they can at 10.0.2.2 and its published host port" : "");
+}
+
 /* The TCP ports of a service the others reach: its ports: and expose:
  * container ports, and its image's EXPOSE. */
 static json_t *
@@ -294,8 +306,10 @@ service_ports(struct proj *p, struct hypr_compose_service *sv, struct hypr_store
 		const char *g = c ? c + 1 : s;
 		unsigned a = (unsigned)atoi(g), b = a;
 		const char *dash = strchr(g, '-');
-		if (strstr(s, "/udp"))
+		if (strstr(s, "/udp")) {
+			udp_warn(sv, s, 1);
 			continue;
+		}
 		if (dash)
 			b = (unsigned)atoi(dash + 1);
 		for (unsigned q = a; q <= b && b - a < 1000; q++)
@@ -304,6 +318,8 @@ service_ports(struct proj *p, struct hypr_compose_service *sv, struct hypr_store
 	for (size_t i = 0; i < sv->nexpose; i++)
 		if (!strstr(sv->expose[i], "/udp"))
 			ADDP((unsigned)atoi(sv->expose[i]));
+		else
+			udp_warn(sv, sv->expose[i], 0);
 	image_name(p, sv, img, sizeof img);
 	if (hypr_store_find(st, img, &im, NULL, 0, &e) == 0 && im && im->m) {
 		size_t i;
@@ -344,7 +360,17 @@ service_spec(struct proj *p, struct hypr_compose_service *sv)
 	if (sv->has_entrypoint)
 		json_object_set_new(spec, "entrypoint", strv_json(sv->entrypoint, sv->nentrypoint));
 	json_object_set_new(spec, "ports", strv_json(sv->ports, sv->nports));
-	json_object_set_new(spec, "volumes", strv_json(sv->volumes, sv->nvolumes));
+	/* a named volume is the project's: <project>_NAME, as compose names it */
+	a = json_array();
+	for (size_t i = 0; i < sv->nvolumes; i++) {
+		char vb[PATH_MAX + 700];
+		if (sv->volumes[i][0] != '/' && strchr(sv->volumes[i], ':'))
+			snprintf(vb, sizeof vb, "%s_%s", p->project, sv->volumes[i]);
+		else
+			snprintf(vb, sizeof vb, "%s", sv->volumes[i]);
+		json_array_append_new(a, json_string(vb));
+	}
+	json_object_set_new(spec, "volumes", a);
 	json_object_set_new(spec, "add_hosts", strv_json(sv->extra_hosts, sv->nextra_hosts));
 	a = json_array();
 	for (size_t i = 0; i < sv->nenvironment; i++) {
@@ -906,9 +932,10 @@ compose_up(struct proj *p, int *want, int detach, int wait, int force, int deps,
 
 /* down and stop: the project's containers, dependents first. */
 static int
-compose_down(struct proj *p, const int *want, int all, int rm, int timeout)
+compose_down(struct proj *p, const int *want, int all, int rm, int timeout, int vols)
 {
 	struct hypr_ctr *v;
+	json_t *gone = json_array();
 	size_t n, nord;
 	int *every = calloc(p->c.nservices + 1, sizeof *every), rc = 0;
 	size_t *ord;
@@ -940,18 +967,93 @@ compose_down(struct proj *p, const int *want, int all, int rm, int timeout)
 				fprintf(stderr, "Container %s  Stopped\n", name);
 			}
 			if (rm) {
+				json_t *m;
+				size_t i;
 				if (access(v[k].dir, F_OK) == 0 && hypr_ctr_remove(&v[k], &e) < 0) {
 					hypr_say_err(&e);
 					rc = e.code;
 					continue;
 				}
 				fprintf(stderr, "Container %s  Removed\n", name);
+				json_array_foreach(json_object_get(v[k].config, "volumes"), i, m)
+					if (json_string_value(json_object_get(m, "volume")))
+						json_array_append(gone, json_object_get(m, "volume"));
 			}
 		}
 	}
+	if (vols && json_array_size(gone)) {
+		/* down -v: the volumes of the containers it removed, when no
+		 * other container names them */
+		struct hypr_err e = { 0 };
+		json_t *m;
+		size_t i;
+		int fd;
+		if (hypr_vol_lock(&p->root, &fd, &e) < 0)
+			hypr_die_err(&e);
+		json_array_foreach(gone, i, m) {
+			const char *vn = json_string_value(m);
+			json_t *ids = NULL;
+			if (hypr_vol_users(&p->root, vn, &ids, &e) == 0 && !json_array_size(ids) &&
+			    hypr_vol_remove(&p->root, vn, NULL, &e) == 0)
+				fprintf(stderr, "Volume %s  Removed\n", vn);
+			json_decref(ids);
+		}
+		close(fd);
+	}
+	json_decref(gone);
 	hypr_ctr_list_free(v, n);
 	free(ord);
 	free(every);
+	return rc;
+}
+
+/* `hypr push` each image a wanted service builds and names (image:, then
+ * its build tags), in file order; one without image: has no name to push
+ * to, one without build: is someone else's image. */
+static int
+compose_push(struct proj *p, const int *want, int quiet, int dry, int ignore)
+{
+	int rc = 0;
+
+	for (size_t s = 0; s < p->c.nservices; s++) {
+		struct hypr_compose_service *sv = &p->c.services[s];
+
+		if (!want[s] || !sv->has_build)
+			continue;	/* as docker compose: only what it builds */
+		if (!sv->image) {
+			if (!quiet)
+				fprintf(stderr, "hypr compose: %s: no image: to push to, skipped\n",
+				    sv->name);
+			continue;
+		}
+		for (size_t j = 0; j <= sv->ntags; j++) {
+			struct argv a = { 0 };
+			int r;
+
+			argv_add(&a, "hypr");
+			argv_add(&a, "push");
+			if (quiet)
+				argv_add(&a, "-q");
+			argv_add(&a, j == 0 ? sv->image : sv->tags[j - 1]);
+			if (dry) {
+				print_cmd(stdout, a.v, NULL);
+				argv_free(&a);
+				continue;
+			}
+			if (!quiet)
+				fprintf(stderr, "hypr compose: pushing %s (%s)\n", sv->name, a.v[a.n - 1]);
+			r = run_build(a.v, NULL);
+			if (r) {
+				fprintf(stderr, "hypr: compose: service %s: push of %s failed (exit %d)%s\n",
+				    sv->name, a.v[a.n - 1], r, ignore ? ", ignored" : "");
+				if (!ignore && !rc)
+					rc = r;
+			}
+			argv_free(&a);
+			if (rc)
+				return rc;
+		}
+	}
 	return rc;
 }
 
@@ -1143,6 +1245,7 @@ cmd_compose(int argc, char **argv)
 		{ "follow", no_argument, NULL, 'F' },
 		{ "tail", required_argument, NULL, 'T' },
 		{ "commands", no_argument, NULL, 'C' },
+		{ "ignore-push-failures", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1157,7 +1260,9 @@ cmd_compose(int argc, char **argv)
 	struct hypr_compose *cp = &pj.c;
 	struct hypr_err e = { 0 };
 	struct argv extra_args = { 0 };
+	int down_vols = 0;
 	int ch, no_cache = 0, pull = 0, quiet = 0, dry = 0, up, built = 0, nobuild = 0;
+	int ignore_push = 0;
 	int build_flag = 0, detach = 0, wait = 0, force = 0, nodeps = 0, timeout = -1;
 	int all = 0, services = 0, follow = 0;
 	long tail = -1;
@@ -1195,13 +1300,14 @@ cmd_compose(int argc, char **argv)
 	sub = argv[optind];
 	up = !strcmp(sub, "up");
 	if (strcmp(sub, "build") && !up && strcmp(sub, "config") && strcmp(sub, "down") &&
-	    strcmp(sub, "ps") && strcmp(sub, "logs") && strcmp(sub, "stop"))
+	    strcmp(sub, "ps") && strcmp(sub, "logs") && strcmp(sub, "stop") &&
+	    strcmp(sub, "push"))
 		hypr_die(HYPR_EXIT_USAGE,
-		    "compose %s: not supported (build, up, down, ps, logs, stop, config)", sub);
+		    "compose %s: not supported (build, up, down, ps, logs, stop, push, config)", sub);
 	argc -= optind;
 	argv += optind;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "qndt:afT:", blo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "qndt:afT:v", blo, NULL)) != -1) {
 		switch (ch) {
 		case 'N': no_cache = 1; break;
 		case 'P': pull = 1; break;
@@ -1229,12 +1335,14 @@ cmd_compose(int argc, char **argv)
 			timeout = (int)t;
 			break;
 		}
-		case 'O': case 'v': break;
+		case 'v': down_vols = 1; break;
+		case 'O': break;
 		case 'A': all = 1; break;
 		case 'S': services = 1; break;
 		case 'f': case 'F': follow = 1; break;
 		case 'T': tail = strtol(optarg, NULL, 10); break;
 		case 'C': commands = 1; break;
+		case 'I': ignore_push = 1; break;
 		case 'h': compose_usage(stdout, 0); break;
 		default: compose_usage(stderr, HYPR_EXIT_USAGE);
 		}
@@ -1348,11 +1456,11 @@ env_fail:
 		pj.self[sl] = 0;
 	}
 	if (!strcmp(sub, "down")) {
-		rc = compose_down(&pj, want, optind >= argc, 1, timeout);
+		rc = compose_down(&pj, want, optind >= argc, 1, timeout, down_vols);
 		goto done;
 	}
 	if (!strcmp(sub, "stop")) {
-		rc = compose_down(&pj, want, optind >= argc, 0, timeout);
+		rc = compose_down(&pj, want, optind >= argc, 0, timeout, 0);
 		goto done;
 	}
 	if (!strcmp(sub, "ps")) {
@@ -1361,6 +1469,10 @@ env_fail:
 	}
 	if (!strcmp(sub, "logs")) {
 		rc = compose_logs(&pj, want, follow, tail);
+		goto done;
+	}
+	if (!strcmp(sub, "push")) {
+		rc = compose_push(&pj, want, quiet, dry, ignore_push);
 		goto done;
 	}
 	if (!strcmp(sub, "config") && !commands) {
@@ -1440,6 +1552,10 @@ env_fail:
 		for (j = 0; j < sv->nlabels; j++)
 			argv_addf(&a, "--label=%s=%s", sv->labels[j].key,
 			    sv->labels[j].value ? sv->labels[j].value : "");
+		for (j = 0; j < sv->ncache_from; j++)
+			argv_addf(&a, "--cache-from=%s", sv->cache_from[j]);
+		for (j = 0; j < sv->ncache_to; j++)
+			argv_addf(&a, "--cache-to=%s", sv->cache_to[j]);
 		if (no_cache || sv->no_cache)
 			argv_add(&a, "--no-cache");
 		if (pull || sv->pull)

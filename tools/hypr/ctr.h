@@ -8,6 +8,9 @@
 #include "cas.h"
 #include "container.h"
 
+/* hypr run's status when hypr, not the process, failed (docker run's). */
+#define HYPR_EXIT_RUN 125
+
 /* A new container from a spec: what `hypr run` was told, as JSON (the
  * flags' values: "image", "command", "entrypoint", "env", "env_files",
  * "user", "workdir", "hostname", "tty", "interactive", "rm", "network",
@@ -28,6 +31,10 @@ int ctr_start(const struct hypr_root *root, struct hypr_ctr *c, int sqfd, int lo
     int fg, int quiet);
 
 int cmd_run(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_restart(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
@@ -35,6 +42,7 @@ int cmd_kill(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_container(int argc, char **argv);
+int cmd_volume(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 
 /* Shared helpers (ctrcmd.c). */
@@ -55,6 +63,14 @@ int ctr_signal(const char *s);
 /* Stop a container (as hypr stop): its stop signal, then SIGKILL after
  * timeout seconds (< 0: its own). 0 once it is down; -1 with e. */
 int ctr_stop(struct hypr_ctr *c, int timeout, struct hypr_err *e);
+/* A client of a supervisor's process (exec, attach): its output to ours,
+ * our stdin to it when stdin_on (a 256 KiB window; raw mode with tty on a
+ * terminal), SIGWINCH as WINSIZE; the status of its EXIT. nkeys > 0: the
+ * keys that detach (return 0, the process runs on). Dies on an ERROR. */
+int ctr_client_loop(struct hypr_ctr *c, int fd, int tty, int stdin_on, const unsigned char *keys,
+    size_t nkeys);
+/* Whether ip:port (udp or tcp) can be bound (runopts.c). */
+int ctr_port_free(int udp, const char *ip, unsigned port);
 /* Whether the status wants another start ("on-failure", "always", ...). */
 int ctr_should_restart(json_t *restart, int status, int count);
 

@@ -28,6 +28,7 @@
 #include "strbuf.h"
 #include "template.h"
 #include "tool.h"
+#include "volume.h"
 #include "vm_proto.h"
 
 
@@ -816,15 +817,15 @@ cmd_rm(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct hypr_root root;
-	int ch, force = 0, rc = 0;
+	int ch, force = 0, vols = 0, rc = 0;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "fvh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f': force = 1; break;
-		case 'v': break;
-		case 'h': printf("usage: hypr rm [-f] CONTAINER...\n"); exit(0);
-		default: hypr_die(HYPR_EXIT_USAGE, "usage: hypr rm [-f] CONTAINER...");
+		case 'v': vols = 1; break;
+		case 'h': printf("usage: hypr rm [-fv] CONTAINER...\n"); exit(0);
+		default: hypr_die(HYPR_EXIT_USAGE, "usage: hypr rm [-fv] CONTAINER...");
 		}
 	}
 	if (optind == argc)
@@ -848,6 +849,9 @@ cmd_rm(int argc, char **argv)
 		    (access(c.dir, F_OK) == 0 && hypr_ctr_remove(&c, &e) < 0)) {
 			hypr_say_err(&e);
 			rc = e.code ? e.code : HYPR_EXIT_SYSTEM;
+		} else if (vols && hypr_vol_drop_anonymous(&root, c.config, &e) < 0) {
+			hypr_say_err(&e);	/* the container went; a volume stayed */
+			rc = e.code ? e.code : HYPR_EXIT_SYSTEM;
 		} else {
 			printf("%s\n", argv[i]);
 			fflush(stdout);
@@ -859,6 +863,131 @@ cmd_rm(int argc, char **argv)
 }
 
 /* ---- exec ---- */
+
+int
+ctr_client_loop(struct hypr_ctr *c, int fd, int tty, int stdin_on, const unsigned char *keys,
+    size_t nkeys)
+{
+	struct hypr_ctr_reader rd = { 0 };
+	int status = -1, raw = 0, detached = 0;
+	struct termios saved;
+	size_t inflight = 0, match = 0;
+	sigset_t mask;
+	int sfd = -1;
+
+	signal(SIGPIPE, SIG_IGN);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	if (tty && stdin_on && isatty(0) && tcgetattr(0, &saved) == 0) {
+		struct termios t = saved;
+		cfmakeraw(&t);
+		raw = tcsetattr(0, TCSADRAIN, &t) == 0;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	while (status < 0) {
+		struct pollfd pf[3] = {
+			{ .fd = fd, .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = stdin_on && inflight < (256u << 10) ? 0 : -1, .events = POLLIN },
+		};
+		const unsigned char *p;
+		uint32_t id, n;
+		int type, r;
+
+		if (poll(pf, 3, -1) < 0 && errno != EINTR)
+			break;
+		if (pf[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			struct winsize ws;
+			while (read(sfd, &si, sizeof si) > 0)
+				;
+			if (tty && (ioctl(1, TIOCGWINSZ, &ws) == 0 || ioctl(0, TIOCGWINSZ, &ws) == 0)) {
+				unsigned char b[8];
+				hypr_proto_put32(b, ws.ws_row);
+				hypr_proto_put32(b + 4, ws.ws_col);
+				hypr_ctr_send(fd, HYPR_CTR_WINSIZE, 0, b, 8);
+			}
+		}
+		if (pf[2].revents) {
+			char buf[65536];
+			ssize_t k = read(0, buf, sizeof buf);
+			if (k > 0 && nkeys) {
+				/* the detach keys: held while they match, else sent */
+				char out[65536 + 16];
+				size_t o = 0;
+				for (ssize_t j = 0; j < k && !detached; j++) {
+					unsigned char b = (unsigned char)buf[j];
+					if (b == keys[match]) {
+						if (++match == nkeys)
+							detached = 1;
+						continue;
+					}
+					memcpy(out + o, keys, match);
+					o += match;
+					match = 0;
+					if (b == keys[0]) {
+						match = 1;
+						continue;
+					}
+					out[o++] = (char)b;
+				}
+				if (o) {
+					inflight += o;
+					hypr_ctr_send(fd, HYPR_CTR_STDIN, 0, out, o);
+				}
+				if (detached)
+					break;
+			} else if (k > 0) {
+				inflight += (size_t)k;
+				hypr_ctr_send(fd, HYPR_CTR_STDIN, 0, buf, (size_t)k);
+			} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
+				stdin_on = 0;
+				hypr_ctr_send(fd, HYPR_CTR_STDIN, 0, NULL, 0);
+			}
+		}
+		if (!pf[0].revents)
+			continue;
+		r = hypr_ctr_read(&rd, fd);
+		while (hypr_ctr_frame(&rd, &type, &id, &p, &n) == 1) {
+			switch (type) {
+			case HYPR_CTR_STDOUT: hypr_write_all(1, p, n); break;
+			case HYPR_CTR_STDERR: hypr_write_all(2, p, n); break;
+			case HYPR_CTR_ACK:
+				if (n >= 4) {
+					uint32_t k = hypr_proto_get32(p);
+					inflight = k > inflight ? 0 : inflight - k;
+				}
+				break;
+			case HYPR_CTR_EXIT:
+				status = n >= 4 ? (int)hypr_proto_get32(p) : 1;
+				break;
+			case HYPR_CTR_OK:
+				status = 0;	/* -d: it runs */
+				break;
+			case HYPR_CTR_ERROR:
+				if (raw)
+					tcsetattr(0, TCSADRAIN, &saved);
+				hypr_die(HYPR_EXIT_INPUT, "%.*s", (int)n, (const char *)p);
+			}
+		}
+		if (r < 0 && status < 0) {
+			if (raw)
+				tcsetattr(0, TCSADRAIN, &saved);
+			hypr_die(HYPR_EXIT_SYSTEM, "container %.12s: the connection to its supervisor was lost",
+			    c->id);
+		}
+	}
+	if (raw)
+		tcsetattr(0, TCSADRAIN, &saved);
+	hypr_ctr_reader_free(&rd);
+	if (sfd >= 0)
+		close(sfd);
+	if (detached)
+		return 0;
+	return status < 0 ? HYPR_EXIT_SYSTEM : status;
+}
 
 int
 cmd_exec(int argc, char **argv)
@@ -876,14 +1005,9 @@ cmd_exec(int argc, char **argv)
 	struct hypr_root root;
 	struct hypr_err e = { 0 };
 	struct hypr_ctr c;
-	struct hypr_ctr_reader rd = { 0 };
 	json_t *req = json_object(), *av = json_array(), *env = json_array();
-	int ch, fd, tty = 0, in = 0, detach = 0, status = -1, raw = 0, stdin_on;
-	struct termios saved;
-	size_t inflight = 0;
+	int ch, fd, tty = 0, in = 0, detach = 0, status;
 	char *s;
-	sigset_t mask;
-	int sfd = -1;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+dite:u:w:h", lo, NULL)) != -1) {
@@ -939,90 +1063,10 @@ cmd_exec(int argc, char **argv)
 		hypr_die(HYPR_EXIT_SYSTEM, "container %.12s: its supervisor is gone", c.id);
 	free(s);
 	json_decref(req);
-	fcntl(fd, F_SETFL, O_NONBLOCK);
-	stdin_on = in && !detach;
-	if (tty && in && isatty(0) && tcgetattr(0, &saved) == 0) {
-		struct termios t = saved;
-		cfmakeraw(&t);
-		raw = tcsetattr(0, TCSADRAIN, &t) == 0;
-	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGWINCH);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	while (status < 0) {
-		struct pollfd pf[3] = {
-			{ .fd = fd, .events = POLLIN },
-			{ .fd = sfd, .events = POLLIN },
-			{ .fd = stdin_on && inflight < (256u << 10) ? 0 : -1, .events = POLLIN },
-		};
-		const unsigned char *p;
-		uint32_t id, n;
-		int type, r;
-
-		if (poll(pf, 3, -1) < 0 && errno != EINTR)
-			break;
-		if (pf[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			struct winsize ws;
-			while (read(sfd, &si, sizeof si) > 0)
-				;
-			if (tty && (ioctl(1, TIOCGWINSZ, &ws) == 0 || ioctl(0, TIOCGWINSZ, &ws) == 0)) {
-				unsigned char b[8];
-				hypr_proto_put32(b, ws.ws_row);
-				hypr_proto_put32(b + 4, ws.ws_col);
-				hypr_ctr_send(fd, HYPR_CTR_WINSIZE, 0, b, 8);
-			}
-		}
-		if (pf[2].revents) {
-			char buf[65536];
-			ssize_t k = read(0, buf, sizeof buf);
-			if (k > 0) {
-				inflight += (size_t)k;
-				hypr_ctr_send(fd, HYPR_CTR_STDIN, 0, buf, (size_t)k);
-			} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
-				stdin_on = 0;
-				hypr_ctr_send(fd, HYPR_CTR_STDIN, 0, NULL, 0);
-			}
-		}
-		if (!pf[0].revents)
-			continue;
-		r = hypr_ctr_read(&rd, fd);
-		while (hypr_ctr_frame(&rd, &type, &id, &p, &n) == 1) {
-			switch (type) {
-			case HYPR_CTR_STDOUT: hypr_write_all(1, p, n); break;
-			case HYPR_CTR_STDERR: hypr_write_all(2, p, n); break;
-			case HYPR_CTR_ACK:
-				if (n >= 4) {
-					uint32_t k = hypr_proto_get32(p);
-					inflight = k > inflight ? 0 : inflight - k;
-				}
-				break;
-			case HYPR_CTR_EXIT:
-				status = n >= 4 ? (int)hypr_proto_get32(p) : 1;
-				break;
-			case HYPR_CTR_OK:
-				status = 0;	/* -d: it runs */
-				break;
-			case HYPR_CTR_ERROR:
-				if (raw)
-					tcsetattr(0, TCSADRAIN, &saved);
-				hypr_die(HYPR_EXIT_INPUT, "%.*s", (int)n, (const char *)p);
-			}
-		}
-		if (r < 0 && status < 0) {
-			if (raw)
-				tcsetattr(0, TCSADRAIN, &saved);
-			hypr_die(HYPR_EXIT_SYSTEM, "container %.12s: the connection to its supervisor was lost",
-			    c.id);
-		}
-	}
-	if (raw)
-		tcsetattr(0, TCSADRAIN, &saved);
-	hypr_ctr_reader_free(&rd);
+	status = ctr_client_loop(&c, fd, tty, in && !detach, NULL, 0);
 	close(fd);
 	hypr_ctr_free(&c);
-	return status < 0 ? HYPR_EXIT_SYSTEM : status;
+	return status;
 }
 
 /* ---- inspect, port, prune ---- */
@@ -1194,6 +1238,14 @@ cmd_container(int argc, char **argv)
 		return cmd_ps(argc - 1, argv + 1);
 	if (!strcmp(sub, "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(sub, "create"))
+		return cmd_create(argc - 1, argv + 1);
+	if (!strcmp(sub, "start"))
+		return cmd_start(argc - 1, argv + 1);
+	if (!strcmp(sub, "restart"))
+		return cmd_restart(argc - 1, argv + 1);
+	if (!strcmp(sub, "attach"))
+		return cmd_attach(argc - 1, argv + 1);
 	if (!strcmp(sub, "logs"))
 		return cmd_logs(argc - 1, argv + 1);
 	if (!strcmp(sub, "stop"))
@@ -1210,8 +1262,8 @@ cmd_container(int argc, char **argv)
 		return port(argc - 1, argv + 1);
 	if (!strcmp(sub, "prune"))
 		return prune(argc - 1, argv + 1);
-	hypr_die(HYPR_EXIT_USAGE, "container: unknown command '%s' (ls, run, logs, stop, kill, rm, "
-	    "exec, inspect, port, prune)", sub);
+	hypr_die(HYPR_EXIT_USAGE, "container: unknown command '%s' (ls, run, create, start, restart, "
+	    "attach, logs, stop, kill, rm, exec, inspect, port, prune)", sub);
 }
 
 /* ---- __proxy HOST PORT: QEMU's guestfwd command for a compose service:

@@ -7,7 +7,9 @@
  *   stages.c    the stage table; finding and exec'ing a stage's program
  *   pipeline.c  the pipeline: start the stages, watch them, report
  *   progress.c  what a person sees: the live view, plain lines, the log
- *   argv.c      argument vectors and sh quoting */
+ *   argv.c      argument vectors and sh quoting
+ *   help.c      every command's usage: hypr help CMD, hypr CMD --help
+ *   stdinctx.c  hypr build -: the context tar or the Dockerfile on stdin */
 #ifndef HYPR_DRIVER_H
 #define HYPR_DRIVER_H
 
@@ -37,6 +39,8 @@ struct build_opts {
 	const char *context;
 	const char *file;		/* -f; NULL = CONTEXT/Dockerfile; "-" = stdin */
 	struct argv tags, build_args, labels, add_hosts, secrets;
+	struct argv cache_from, cache_to;	/* --cache-from, --cache-to values */
+	char cache_steps[4200];		/* --cache-to: where the steps stream is saved */
 	const char *target, *platform, *pull, *iidfile, *keep, *from_dir, *disk;
 	int from;			/* first stage to run (ST_PARSE unless --from) */
 	int no_cache, quiet, print, network;
@@ -60,10 +64,25 @@ __attribute__((noreturn)) void exec_prog(const char *name, char **args);
 /* The stage named s ("exec" or "hypr-exec"); a usage error for --from if none. */
 int stage_by_name(const char *s);
 
+/* help.c: with --help or -h among a command's arguments (before --), print
+ * its usage and exit 0, if the driver has it (else the command prints its own). */
+void help_intercept(int argc, char **argv);
+/* `hypr help ARGS...` as out = { "hypr", CMD, [SUB,] "--help", NULL } (out has
+ * room for 5); returns its length, 0 for no ARGS; an unknown command is a
+ * usage error. */
+int help_argv(int argc, char **argv, char **out);
+
+/* stdinctx.c: CONTEXT "-": stdin, a context tar or a Dockerfile, spooled
+ * into the build's temp dir; sets o->context (ctx) and o->file (df). */
+void stdin_context(struct build_opts *o, char *ctx, size_t ctxn, char *df, size_t dfn);
+
 int cmd_build(int argc, char **argv);
 int cmd_compose(int argc, char **argv);
 /* pipeline.c: run the pipeline; returns the driver's exit status. */
 int run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES]);
+struct hypr_root;
+/* Set o->cache_steps for --cache-to (root NULL: for -n's eyes). */
+void cache_steps_path(struct build_opts *o, const struct hypr_root *root);
 /* Print cmds as a shell pipeline on stdout. */
 void print_pipeline(const struct build_opts *o, struct argv cmds[NSTAGES]);
 

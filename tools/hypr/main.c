@@ -31,13 +31,13 @@ delegate(const char *progname, const char *sub, int argc, char **argv)
 }
 
 /* `hypr load DIR --name REF` as well as `hypr load --name REF DIR`:
- * hypr-fetch wants its options first. */
+ * hypr-fetch wants its options first. As docker load: -i FILE (--input)
+ * is the path, and with none, the archive is on stdin ("-"). */
 __attribute__((noreturn)) static void
 load(int argc, char **argv)
 {
 	struct argv a = { 0 }, pos = { 0 };
 	int i;
-	size_t j;
 
 	argv_add(&a, "hypr-fetch");
 	argv_add(&a, "load");
@@ -47,7 +47,15 @@ load(int argc, char **argv)
 				argv_add(&pos, argv[i]);
 			break;
 		}
-		if (argv[i][0] == '-' && argv[i][1]) {
+		if (!strcmp(argv[i], "-i") || !strcmp(argv[i], "--input")) {
+			if (i + 1 == argc)
+				hypr_die(HYPR_EXIT_USAGE, "load: %s needs a FILE", argv[i]);
+			argv_add(&pos, argv[++i]);
+		} else if (!strncmp(argv[i], "--input=", 8)) {
+			argv_add(&pos, argv[i] + 8);
+		} else if (!strncmp(argv[i], "-i", 2)) {
+			argv_add(&pos, argv[i] + 2);
+		} else if (argv[i][0] == '-' && argv[i][1]) {
 			argv_add(&a, argv[i]);
 			if ((!strcmp(argv[i], "--name") || !strcmp(argv[i], "--root") ||
 			    !strcmp(argv[i], "--platform")) && i + 1 < argc)
@@ -56,8 +64,12 @@ load(int argc, char **argv)
 			argv_add(&pos, argv[i]);
 		}
 	}
-	for (j = 0; j < pos.n; j++)
-		argv_add(&a, pos.v[j]);
+	if (pos.n > 1)
+		hypr_die(HYPR_EXIT_USAGE, "load: one archive (-i FILE, PATH, or stdin), not %zu",
+		    pos.n);
+	if (pos.n && pos.v[0][0] == '-' && pos.v[0][1])
+		argv_add(&a, "--");
+	argv_add(&a, pos.n ? pos.v[0] : "-");
 	fflush(stdout);
 	exec_prog("hypr-fetch", a.v);
 }
@@ -70,29 +82,40 @@ usage(FILE *f, int code)
 	    "Build microVM images (squashfs + manifest) from Dockerfiles.\n"
 	    "\n"
 	    "Commands:\n"
-	    "  build [OPTIONS] CONTEXT     build an image from a Dockerfile (see hypr build --help)\n"
-	    "  run [OPTIONS] IMAGE [CMD]   boot an image in a microVM and run it (see hypr run --help)\n"
+	    "  build [OPTIONS] CONTEXT|-   build an image from a Dockerfile\n"
+	    "  run [OPTIONS] IMAGE [CMD]   boot an image in a microVM and run it\n"
 	    "  ps [-a]                     list containers\n"
 	    "  logs [-f] CONTAINER         a container's output\n"
 	    "  stop|kill|rm CONTAINER...   stop (stop signal, then SIGKILL), signal, remove\n"
+	    "  create|start|restart ...    make a container; start a stopped one; stop, start\n"
+	    "  attach CONTAINER            its process's output (and stdin); ^P^Q detaches\n"
 	    "  exec [-it] CONTAINER CMD    run a command in a running container\n"
-	    "  container ls|inspect|port|prune ...\n"
-	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|config [SERVICE...]\n"
+	    "  port CONTAINER              a container's published ports\n"
+	    "  inspect NAME...             containers or images as JSON\n"
+	    "  container ls|inspect|port|prune|...\n"
+	    "                              manage containers\n"
+	    "  volume create|ls|inspect|rm|prune\n"
+	    "                              named volumes (hypr run -v NAME:PATH)\n"
+	    "  compose [-f FILE] [-p NAME] build|up|down|ps|logs|stop|push|config [SERVICE...]\n"
 	    "                              build and run the services of a compose file\n"
 	    "  images [OPTIONS]            list images (= image ls)\n"
 	    "  rmi [-f] IMAGE...           remove images (= image rm)\n"
 	    "  tag SOURCE TARGET           give an image another name (= image tag)\n"
 	    "  history [-q] [--no-trunc] IMAGE\n"
 	    "                              an image's history (= image history)\n"
+	    "  pull IMAGE                  fetch a base image from a registry (= image pull)\n"
 	    "  push [-a] IMAGE[:TAG]       push an image to its registry (= image push)\n"
-	    "  image inspect|ls|rm|prune|tag|history|push\n"
+	    "  load [-i FILE|PATH]         load an OCI layout or docker save tar (= image load)\n"
+	    "  image build|history|inspect|load|ls|prune|pull|push|rm|tag\n"
 	    "                              manage images\n"
 	    "  system df|prune             disk usage; remove unused data and build cache\n"
-	    "  pull IMAGE                  fetch a base image from a registry\n"
-	    "  load DIR --name REF         load an OCI image layout as a base image\n"
-	    "  login|logout REGISTRY       registry credentials\n"
+	    "  builder prune               remove the build cache\n"
+	    "  login [REGISTRY]            store a registry's credentials\n"
+	    "  logout [REGISTRY]           forget them\n"
+	    "  save [-o FILE] [--format docker|oci] IMAGE...\n"
+	    "                              write images as a tar (docker load, hypr load)\n"
 	    "  version                     print the version\n"
-	    "  help                        this text\n"
+	    "  help [COMMAND]              this text, or a command's (= hypr COMMAND --help)\n"
 	    "\n"
 	    "Stages: hypr-parse | hypr-fetch | hypr-exec | hypr-layer | hypr-squash | hypr-store\n"
 	    "(swap one with HYPR_PARSE=PROG etc.). See hypr(1), hypr-compose(1), hypr(7).\n", f);
@@ -108,23 +131,19 @@ main(int argc, char *argv[])
 	if (argc < 2)
 		usage(stderr, HYPR_EXIT_USAGE);
 	cmd = argv[1];
-	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-		if (argc > 2 && !strcmp(argv[2], "build")) {
-			char *a[] = { "build", "--help", NULL };
-
-			return cmd_build(2, a);
-		}
-		if (argc > 2 && !strcmp(argv[2], "run")) {
-			char *a[] = { "run", "--help", NULL };
-
-			return cmd_run(2, a);
-		}
-		if (argc > 2 && !strcmp(argv[2], "compose")) {
-			char *a[] = { "compose", "--help", NULL };
-
-			return cmd_compose(2, a);
-		}
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
 		usage(stdout, 0);
+	help_intercept(argc, argv);
+	if (!strcmp(cmd, "help")) {
+		static char *hv[5];
+
+		if (argc == 2)
+			usage(stdout, 0);
+		/* now `hypr CMD [SUB] --help` */
+		argc = help_argv(argc - 2, argv + 2, hv);
+		argv = hv;
+		help_intercept(argc, argv);
+		cmd = argv[1];
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("hypr %s\n", HYPR_VERSION);
@@ -138,6 +157,14 @@ main(int argc, char *argv[])
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ps"))
 		return cmd_ps(argc - 1, argv + 1);
+	if (!strcmp(cmd, "create"))
+		return cmd_create(argc - 1, argv + 1);
+	if (!strcmp(cmd, "start"))
+		return cmd_start(argc - 1, argv + 1);
+	if (!strcmp(cmd, "restart"))
+		return cmd_restart(argc - 1, argv + 1);
+	if (!strcmp(cmd, "attach"))
+		return cmd_attach(argc - 1, argv + 1);
 	if (!strcmp(cmd, "logs"))
 		return cmd_logs(argc - 1, argv + 1);
 	if (!strcmp(cmd, "stop"))
@@ -152,6 +179,8 @@ main(int argc, char *argv[])
 		return cmd_container(argc, argv);
 	if (!strcmp(cmd, "container"))
 		return cmd_container(argc - 1, argv + 1);
+	if (!strcmp(cmd, "volume"))
+		return cmd_volume(argc - 1, argv + 1);
 	if (!strcmp(cmd, "__proxy"))
 		return cmd_proxy(argc - 1, argv + 1);
 	if (!strcmp(cmd, "images"))
@@ -183,9 +212,11 @@ main(int argc, char *argv[])
 			delegate("hypr-fetch", "pull", argc - 3, argv + 3);
 		if (!strcmp(sub, "push"))
 			delegate("hypr-fetch", "push", argc - 3, argv + 3);
+		if (!strcmp(sub, "save"))
+			delegate("hypr-fetch", "save", argc - 3, argv + 3);
 		if (!strcmp(sub, "load"))
 			load(argc - 3, argv + 3);
-		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, tag, history, build, pull, push, load)",
+		hypr_die(HYPR_EXIT_USAGE, "image: unknown command '%s' (inspect, ls, rm, prune, tag, history, build, pull, push, save, load)",
 		    sub);
 	}
 	if (!strcmp(cmd, "system") && argc > 2) {
@@ -239,7 +270,7 @@ main(int argc, char *argv[])
 	if (!strcmp(cmd, "load"))
 		load(argc - 2, argv + 2);
 	if (!strcmp(cmd, "pull") || !strcmp(cmd, "login") ||
-	    !strcmp(cmd, "logout") || !strcmp(cmd, "push"))
+	    !strcmp(cmd, "logout") || !strcmp(cmd, "push") || !strcmp(cmd, "save"))
 		delegate("hypr-fetch", cmd, argc - 2, argv + 2);
 	if (!strcmp(cmd, "image") || !strcmp(cmd, "system") || !strcmp(cmd, "builder"))
 		hypr_die(HYPR_EXIT_USAGE, "%s: a command is needed (see hypr help)", cmd);

@@ -147,6 +147,16 @@ plan(struct pipeline *pl, const struct build_opts *o, struct argv cmds[NSTAGES])
 		p->stage = i;
 		p->name = stage_progs[i];
 		p->args = cmds[i].v;
+		if (!o->keep && i == ST_EXEC && o->cache_steps[0]) {
+			/* --cache-to: the steps stream names every key */
+			p = &pl->p[pl->n++];
+			p->stage = i;
+			p->tee = 1;
+			p->name = "tee";
+			argv_add(&p->own, "tee");
+			argv_add(&p->own, o->cache_steps);
+			p->args = p->own.v;
+		}
 		if (!o->keep || i + 1 == NSTAGES)
 			continue;
 		p = &pl->p[pl->n++];
@@ -206,6 +216,71 @@ print_pipeline(const struct build_opts *o, struct argv cmds[NSTAGES])
 	plan(&pl, o, cmds);
 	write_pipeline(stdout, &pl);
 	free_pipeline(&pl);
+	for (size_t i = 0; i < o->cache_to.n; i++) {
+		fputs("hypr-fetch cache-export --to ", stdout);
+		shquote(stdout, o->cache_to.v[i]);
+		if (o->quiet)
+			fputs(" -q", stdout);
+		fputs(" < ", stdout);
+		shquote(stdout, o->cache_steps);
+		fputc('\n', stdout);
+	}
+}
+
+/* Where the steps stream of a --cache-to build is saved: --keep's copy, a
+ * --from directory's, else a file in this build's temp directory. */
+void
+cache_steps_path(struct build_opts *o, const struct hypr_root *root)
+{
+	struct hypr_err e = { 0 };
+
+	if (o->cache_to.n == 0)
+		return;
+	if (o->keep)
+		snprintf(o->cache_steps, sizeof o->cache_steps, "%s/%s", o->keep,
+		    stage_outputs[ST_EXEC]);
+	else if (o->from > ST_EXEC)
+		snprintf(o->cache_steps, sizeof o->cache_steps, "%s/%s", o->from_dir,
+		    stage_outputs[ST_EXEC]);
+	else if (root == NULL)
+		snprintf(o->cache_steps, sizeof o->cache_steps, "/tmp/hypr-cache-%s",
+		    stage_outputs[ST_EXEC]);
+	else if (hypr_root_tmp(root, o->cache_steps, sizeof o->cache_steps, &e, "%s",
+	    stage_outputs[ST_EXEC]) < 0)
+		hypr_die(HYPR_EXIT_SYSTEM, "build: %s", e.msg);
+}
+
+/* --cache-to: hypr-fetch cache-export for each, reading the saved steps. */
+static int
+export_cache(const struct build_opts *o)
+{
+	for (size_t i = 0; i < o->cache_to.n; i++) {
+		char *args[] = { "hypr-fetch", "cache-export", "--to", o->cache_to.v[i],
+			o->quiet ? "-q" : NULL, NULL };
+		int status, code;
+		pid_t pid = fork();
+
+		if (pid < 0)
+			hypr_die_errno("build: fork");
+		if (pid == 0) {
+			int fd = open(o->cache_steps, O_RDONLY | O_CLOEXEC);
+
+			if (fd < 0 || dup2(fd, 0) < 0) {
+				fprintf(stderr, "hypr: --cache-to: %s: %s\n", o->cache_steps,
+				    strerror(errno));
+				_exit(HYPR_EXIT_SYSTEM);
+			}
+			unsetenv("HYPR_EVENTS_FD");
+			exec_prog("hypr-fetch", args);
+		}
+		while (waitpid(pid, &status, 0) < 0)
+			if (errno != EINTR)
+				hypr_die_errno("build: waitpid");
+		code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (code != 0)	/* hypr-fetch said why, in one line */
+			return code;
+	}
+	return 0;
 }
 
 static volatile sig_atomic_t interrupted;
@@ -640,6 +715,8 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 	int k, idfd, rc = 0, cause = -1, have_root;
 	FILE *log = NULL;
 
+	have_root = hypr_root_open(&root, NULL, &e) == 0;
+	cache_steps_path(o, have_root ? &root : NULL);
 	plan(&pl, o, cmds);
 	run = &pl;
 	signal(SIGPIPE, SIG_IGN);
@@ -648,7 +725,6 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);	/* a closed terminal stops the build too */
 
-	have_root = hypr_root_open(&root, NULL, &e) == 0;
 	if (have_root) {
 		struct hypr_tmp_usage u;
 		char mine[HYPR_PATH_BUF + 128];
@@ -735,6 +811,8 @@ run_pipeline(struct build_opts *o, struct argv cmds[NSTAGES])
 			printf("%s\n", id);
 	}
 	progress_end();
+	if (rc == 0 && o->cache_to.n)
+		rc = export_cache(o);
 	if (log) {
 		fclose(log);
 		if (rename(logpath, lastlog) < 0)

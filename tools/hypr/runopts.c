@@ -20,13 +20,17 @@
 #include "fsutil.h"
 #include "hypr.h"
 #include "store.h"
+#include "volume.h"
 #include "tool.h"
+
+/* "run", or "create" (the same options, not started) */
+static const char *run_cmd = "run";
 
 static void
 run_usage(FILE *f, int code)
 {
-	fputs("usage: hypr run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
-	    "\n"
+	fprintf(f, "usage: hypr %s [OPTIONS] IMAGE [COMMAND [ARG...]]\n", run_cmd);
+	fputs("\n"
 	    "Boot IMAGE in a microVM and run its ENTRYPOINT + CMD (or COMMAND).\n"
 	    "\n"
 	    "  -d, --detach               run in the background, print the container ID\n"
@@ -43,7 +47,9 @@ run_usage(FILE *f, int code)
 	    "  -P, --publish-all          forward every exposed port to a free host port\n"
 	    "      --network none|default no network device (default without -p), or\n"
 	    "                             QEMU user networking\n"
-	    "  -v, --volume HOSTDIR:DIR[:ro]  share a host directory (9p)\n"
+	    "  -v, --volume HOSTPATH:PATH[:ro]  share a host directory or file (9p);\n"
+	    "                             NAME:PATH a named volume, PATH an anonymous one\n"
+	    "      --mount type=bind,source=HOSTPATH,target=PATH[,readonly]\n"
 	    "  -m, --memory SIZE          guest memory (default 2g)\n"
 	    "      --cpus N               vCPUs\n"
 	    "  -h, --hostname NAME        the guest's hostname\n"
@@ -56,7 +62,8 @@ run_usage(FILE *f, int code)
 	    "      --health-start-period D, --health-retries N, --no-healthcheck\n"
 	    "      --init                 accepted: hypr-init is always the guest's PID 1\n"
 	    "\n"
-	    "The exit status is the command's. See hypr-run(1).\n", f);
+	    "The exit status is the command's; hypr's own failures 125. See hypr-run(1).\n"
+	    "(hypr create: the container is made, not started: hypr start runs it.)\n", f);
 	exit(code);
 }
 
@@ -77,7 +84,7 @@ parse_run(int argc, char **argv, int *cmd_at)
 {
 	enum { O_RM = 256, O_NAME, O_ENVFILE, O_ENTRY, O_NET, O_CPUS, O_INIT,
 		O_HCMD, O_HINT, O_HTO, O_HSP, O_HRET, O_NOHC, O_RESTART, O_STOPSIG,
-		O_STOPTO, O_ADDHOST, O_PLATFORM, O_PULL };
+		O_STOPTO, O_ADDHOST, O_PLATFORM, O_PULL, O_MOUNT };
 	static const struct option lo[] = {
 		{ "detach", no_argument, NULL, 'd' },
 		{ "rm", no_argument, NULL, O_RM },
@@ -94,6 +101,7 @@ parse_run(int argc, char **argv, int *cmd_at)
 		{ "network", required_argument, NULL, O_NET },
 		{ "net", required_argument, NULL, O_NET },
 		{ "volume", required_argument, NULL, 'v' },
+		{ "mount", required_argument, NULL, O_MOUNT },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "hostname", required_argument, NULL, 'h' },
@@ -138,6 +146,7 @@ parse_run(int argc, char **argv, int *cmd_at)
 		case 'P': json_object_set_new(spec, "publish_all", json_true()); break;
 		case O_NET: json_object_set_new(spec, "network", json_string(optarg)); break;
 		case 'v': spec_push(spec, "volumes", optarg); break;
+		case O_MOUNT: spec_push(spec, "mounts", optarg); break;
 		case 'm': json_object_set_new(spec, "memory", json_string(optarg)); break;
 		case O_CPUS: json_object_set_new(spec, "cpus", json_string(optarg)); break;
 		case 'h': json_object_set_new(spec, "hostname", json_string(optarg)); break;
@@ -169,7 +178,7 @@ parse_run(int argc, char **argv, int *cmd_at)
 				    "(hypr build, hypr pull + hypr build)", optarg);
 			break;
 		case 'H': run_usage(stdout, 0); break;
-		default: run_usage(stderr, HYPR_EXIT_USAGE);
+		default: run_usage(stderr, hypr_die_status ? hypr_die_status : HYPR_EXIT_USAGE);
 		}
 	}
 	if (json_object_size(health))
@@ -271,6 +280,12 @@ port_free(int udp, const char *ip, unsigned port)
 	ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
 	close(fd);
 	return ok;
+}
+
+int
+ctr_port_free(int udp, const char *ip, unsigned port)
+{
+	return port_free(udp, ip, port);
 }
 
 /* A free port on ip, as the kernel picks one. */
@@ -399,19 +414,120 @@ publish(json_t *ports, const char *spec)
 	}
 }
 
-/* -v HOSTDIR:DIR[:ro|rw] */
+/* A share: the host's src at guest; a missing src is made a directory
+ * (docker -v) or refused (--mount). A file is shared as its directory with
+ * the file alone bound onto guest ("file"). */
 static void
-volume(json_t *vols, const char *spec)
+share(json_t *vols, const char *what, const char *src, const char *guest, int ro, int make)
 {
-	char buf[PATH_MAX * 2 + 8], *guest, *opt, real[PATH_MAX];
-	int ro = 0;
+	char real[PATH_MAX];
 	struct stat st;
 	struct hypr_err e = { 0 };
 
+	if (src[0] != '/')
+		hypr_die(HYPR_EXIT_USAGE, "%s: the host path must be absolute", what);
+	if (guest[0] != '/')
+		hypr_die(HYPR_EXIT_USAGE, "%s: the guest path must be absolute", what);
+	if (!strcmp(guest, "/"))
+		hypr_die(HYPR_EXIT_USAGE, "%s: cannot mount over the root", what);
+	if (stat(src, &st) < 0) {
+		if (!make)
+			hypr_die(HYPR_EXIT_USAGE, "%s: bind source path does not exist: %s", what, src);
+		/* as docker -v: a missing host directory is made */
+		if (errno != ENOENT || hypr_mkdir_p(src, 0755, &e) < 0)
+			hypr_die(HYPR_EXIT_USAGE, "%s: %s", what, e.msg[0] ? e.msg : strerror(errno));
+		if (stat(src, &st) < 0)
+			hypr_die_errno("%s", what);
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		hypr_die(HYPR_EXIT_USAGE, "%s: not a directory or a regular file (9p shares them)", what);
+	if (!realpath(src, real))
+		hypr_die(HYPR_EXIT_USAGE, "%s: %s", what, strerror(errno));
+	if (S_ISDIR(st.st_mode)) {
+		json_array_append_new(vols, json_pack("{s:s,s:s,s:b}", "source", real, "target", guest,
+		    "ro", ro));
+	} else {
+		char *slash = strrchr(real, '/');
+		*slash = 0;
+		json_array_append_new(vols, json_pack("{s:s,s:s,s:s,s:b}", "source",
+		    real[0] ? real : "/", "file", slash + 1, "target", guest, "ro", ro));
+	}
+}
+
+/* volumes/.lock, held from a named volume's use until the container that
+ * names it exists (ctr_create) */
+static int vol_lockfd = -1;
+
+/* A named volume: its _data shared; made when missing, as docker's, once
+ * the image is found (volumes_resolve). */
+static void
+named(json_t *vols, const char *what, const char *name, const char *guest, int ro, int anon)
+{
+
+	if (guest[0] != '/')
+		hypr_die(HYPR_EXIT_USAGE, "%s: the guest path must be absolute", what);
+	if (!strcmp(guest, "/"))
+		hypr_die(HYPR_EXIT_USAGE, "%s: cannot mount over the root", what);
+	if (!hypr_vol_name_ok(name))
+		hypr_die(HYPR_EXIT_USAGE, "%s: \"%s\" includes invalid characters for a local volume "
+		    "name, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed; a host path must be absolute",
+		    what, name);
+	json_array_append_new(vols, json_pack("{s:s,s:b,s:s,s:b}", "target", guest, "ro", ro,
+	    "volume", name, "anonymous", anon));
+}
+
+/* The named volumes' directories, made when missing, under volumes/.lock
+ * (held until the container that names them exists). */
+static void
+volumes_resolve(const struct hypr_root *root, json_t *vols)
+{
+	struct hypr_err e = { 0 };
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(vols, i, v) {
+		char data[4400];
+		const char *name = jstr(v, "volume");
+		if (!name)
+			continue;
+		if (vol_lockfd < 0 && hypr_vol_lock(root, &vol_lockfd, &e) < 0)
+			hypr_die_err(&e);
+		if (hypr_vol_get(root, name, 1, NULL, json_is_true(json_object_get(v, "anonymous")),
+		    data, sizeof data, NULL, &e) < 0)
+			hypr_die_err(&e);
+		json_object_set_new(v, "source", json_string(data));
+	}
+}
+
+/* docker's anonymous volume: a new one with a random name, removed with
+ * its container by --rm and hypr rm -v */
+static void
+anonymous(json_t *vols, const char *what, const char *guest, int ro)
+{
+	unsigned char rnd[32];
+	char name[65];
+
+	if (getentropy(rnd, sizeof rnd) < 0)
+		hypr_die_errno("getentropy");
+	for (int i = 0; i < 32; i++)
+		snprintf(name + 2 * i, 3, "%02x", rnd[i]);
+	named(vols, what, name, guest, ro, 1);
+}
+
+/* -v HOSTPATH:DIR[:ro|rw], -v NAME:DIR[:ro|rw], -v DIR (anonymous) */
+static void
+volume(json_t *vols, const char *spec)
+{
+	char buf[PATH_MAX * 2 + 8], *guest, *opt, what[PATH_MAX * 2 + 16];
+	int ro = 0;
+
+	snprintf(what, sizeof what, "-v %s", spec);
 	if (snprintf(buf, sizeof buf, "%s", spec) >= (int)sizeof buf)
 		hypr_die(HYPR_EXIT_USAGE, "-v %s: too long", spec);
-	if (!(guest = strchr(buf, ':')))
-		hypr_die(HYPR_EXIT_USAGE, "-v %s: anonymous volumes are not supported (want HOSTDIR:DIR)", spec);
+	if (!(guest = strchr(buf, ':'))) {
+		anonymous(vols, what, buf, 0);
+		return;
+	}
 	*guest++ = 0;
 	if ((opt = strchr(guest, ':'))) {
 		*opt++ = 0;
@@ -421,24 +537,61 @@ volume(json_t *vols, const char *spec)
 			else if (strcmp(o, "rw") && strcmp(o, "z") && strcmp(o, "Z"))
 				hypr_die(HYPR_EXIT_USAGE, "-v %s: option %s: ro or rw", spec, o);
 	}
-	if (buf[0] != '/')
-		hypr_die(HYPR_EXIT_USAGE, "-v %s: named volumes are not supported (the host "
-		    "directory must be an absolute path)", spec);
-	if (guest[0] != '/')
-		hypr_die(HYPR_EXIT_USAGE, "-v %s: the guest path must be absolute", spec);
-	if (!strcmp(guest, "/"))
-		hypr_die(HYPR_EXIT_USAGE, "-v %s: cannot mount over the root", spec);
-	if (stat(buf, &st) < 0) {
-		/* as docker -v: a missing host directory is made */
-		if (errno != ENOENT || hypr_mkdir_p(buf, 0755, &e) < 0)
-			hypr_die(HYPR_EXIT_USAGE, "-v %s: %s", spec, e.msg[0] ? e.msg : strerror(errno));
-	} else if (!S_ISDIR(st.st_mode)) {
-		hypr_die(HYPR_EXIT_USAGE, "-v %s: not a directory (hypr shares directories, over 9p)", spec);
+	if (buf[0] != '/') {
+		named(vols, what, buf, guest, ro, 0);
+		return;
 	}
-	if (!realpath(buf, real))
-		hypr_die(HYPR_EXIT_USAGE, "-v %s: %s", spec, strerror(errno));
-	json_array_append_new(vols, json_pack("{s:s,s:s,s:b}", "source", real, "target", guest,
-	    "ro", ro));
+	share(vols, what, buf, guest, ro, 1);
+}
+
+/* --mount type=bind,source=PATH,target=DIR[,readonly]: docker's keys
+ * (src, dst, destination, ro, readonly=true|false); the source must exist. */
+static void
+mount_opt(json_t *vols, const char *spec)
+{
+	char buf[PATH_MAX * 2 + 64], what[PATH_MAX * 2 + 80];
+	const char *type = NULL, *src = NULL, *dst = NULL;
+	int ro = 0;
+
+	snprintf(what, sizeof what, "--mount %s", spec);
+	if (snprintf(buf, sizeof buf, "%s", spec) >= (int)sizeof buf)
+		hypr_die(HYPR_EXIT_USAGE, "--mount %s: too long", spec);
+	for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '=');
+		const char *v = eq ? eq + 1 : NULL;
+		if (eq)
+			*eq = 0;
+		if (!strcmp(kv, "type") && v)
+			type = v;
+		else if ((!strcmp(kv, "source") || !strcmp(kv, "src")) && v)
+			src = v;
+		else if ((!strcmp(kv, "target") || !strcmp(kv, "destination") || !strcmp(kv, "dst")) && v)
+			dst = v;
+		else if (!strcmp(kv, "readonly") || !strcmp(kv, "ro")) {
+			if (!v || !strcmp(v, "true") || !strcmp(v, "1"))
+				ro = 1;
+			else if (strcmp(v, "false") && strcmp(v, "0"))
+				hypr_die(HYPR_EXIT_USAGE, "--mount %s: %s=%s: true or false", spec, kv, v);
+		} else if (!strcmp(kv, "consistency") || !strcmp(kv, "bind-propagation"))
+			;	/* nothing to choose over 9p */
+		else
+			hypr_die(HYPR_EXIT_USAGE, "--mount %s: unknown key '%s'", spec, kv);
+	}
+	if (!type)
+		type = "volume";	/* docker's default */
+	if (strcmp(type, "bind") && strcmp(type, "volume"))
+		hypr_die(HYPR_EXIT_USAGE, "--mount %s: type=%s is not supported (bind or volume)", spec,
+		    type);
+	if (!dst || (!src && !strcmp(type, "bind")))
+		hypr_die(HYPR_EXIT_USAGE, "--mount %s: want type=bind,source=PATH,target=PATH or "
+		    "type=volume[,source=NAME],target=PATH", spec);
+	if (!strcmp(type, "bind")) {
+		share(vols, what, src, dst, ro, 0);
+	} else if (src) {
+		named(vols, what, src, dst, ro, 0);
+	} else {
+		anonymous(vols, what, dst, ro);
+	}
 }
 
 static json_t *
@@ -545,6 +698,8 @@ ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c, int *
 	}
 	json_array_foreach(json_object_get(spec, "volumes"), i, v)
 		volume(vols, json_string_value(v));
+	json_array_foreach(json_object_get(spec, "mounts"), i, v)
+		mount_opt(vols, json_string_value(v));
 	if (json_array_size(vols) > 32)
 		hypr_die(HYPR_EXIT_USAGE, "run: at most 32 volumes");
 	json_array_foreach(json_object_get(spec, "add_hosts"), i, v) {
@@ -593,6 +748,7 @@ ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c, int *
 		if (errno != EINTR)
 			hypr_die_errno("locking %s", sq);
 
+	volumes_resolve(root, vols);
 	if (json_is_true(json_object_get(spec, "publish_all")))
 		json_array_foreach(json_object_get(m, "exposed_ports"), i, v) {
 			const char *ep = json_string_value(v);
@@ -697,12 +853,16 @@ ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c, int *
 	}
 	json_object_set_new(cfg, "labels", json_is_object(json_object_get(spec, "labels")) ?
 	    json_incref(json_object_get(spec, "labels")) : json_object());
-	if (json_is_true(json_object_get(spec, "interactive")) && json_is_true(json_object_get(spec, "detach")))
-		json_object_set_new(cfg, "interactive", json_false());	/* nobody to read */
+	/* -di: stdin stays open for hypr attach, as docker run -di's */
 
 	if (hypr_ctr_create(root, cfg, c, &e) < 0)
 		hypr_die_err(&e);
 	json_decref(cfg);
+	if (vol_lockfd >= 0) {
+		/* the container names its volumes now: hypr volume rm sees it */
+		close(vol_lockfd);
+		vol_lockfd = -1;
+	}
 	if (hypr_ctr_lock(c, lockfd, &e) < 0)
 		hypr_die_err(&e);
 	hypr_store_close(&s);
@@ -715,8 +875,12 @@ cmd_run(int argc, char **argv)
 	struct hypr_err e = { 0 };
 	struct hypr_ctr c;
 	int at, sqfd, lockfd, detach, rc;
-	json_t *spec = parse_run(argc, argv, &at);
+	json_t *spec;
 
+	/* as docker run: 125 when hypr fails (a bad option, no such image, a
+	 * VM that does not boot), 126/127 when the command cannot run */
+	hypr_die_status = HYPR_EXIT_RUN;
+	spec = parse_run(argc, argv, &at);
 	detach = json_is_true(json_object_get(spec, "detach"));
 	if (hypr_root_open(&root, NULL, &e) < 0)
 		hypr_die_err(&e);
@@ -726,5 +890,34 @@ cmd_run(int argc, char **argv)
 	hypr_ctr_free(&c);
 	if (detach && rc == 0)
 		return hypr_close_stdout();
+	if (detach && rc == HYPR_EXIT_SYSTEM)
+		rc = HYPR_EXIT_RUN;	/* its VM failed, not the process */
 	return rc;
+}
+
+/* docker create: the container made (its state "created"), not started;
+ * hypr start runs it. Prints its ID. Errors exit 125, as hypr run's. */
+int
+cmd_create(int argc, char **argv)
+{
+	struct hypr_root root;
+	struct hypr_err e = { 0 };
+	struct hypr_ctr c;
+	int at, sqfd, lockfd;
+	json_t *spec;
+
+	hypr_die_status = HYPR_EXIT_RUN;
+	run_cmd = "create";
+	spec = parse_run(argc, argv, &at);
+	if (json_is_true(json_object_get(spec, "detach")))
+		hypr_die(HYPR_EXIT_USAGE, "create: -d is hypr run's (hypr start detaches)");
+	if (hypr_root_open(&root, NULL, &e) < 0)
+		hypr_die_err(&e);
+	ctr_create(&root, spec, &c, &sqfd, &lockfd);
+	json_decref(spec);
+	printf("%s\n", c.id);
+	close(lockfd);
+	close(sqfd);
+	hypr_ctr_free(&c);
+	return hypr_close_stdout();
 }

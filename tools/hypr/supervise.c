@@ -31,6 +31,7 @@
 #include "hypr.h"
 #include "clock.h"
 #include "tool.h"
+#include "volume.h"
 #include "vm.h"
 #include "vm_proto.h"
 
@@ -43,6 +44,7 @@ struct client {
 	int fd;			/* -1: free */
 	struct hypr_ctr_reader rd;
 	uint32_t xid;		/* its exec, 0 none */
+	int attached;		/* hypr attach: the image's process */
 };
 
 struct xproc {
@@ -276,7 +278,7 @@ start_proc(struct sup *s, uint32_t id, json_t *argv, json_t *env, const char *us
 	struct hypr_vm_run r = { 0 };
 	struct hypr_vm_proc p = { .tty = tty, .stdin_open = in, .rows = rows, .cols = cols };
 	struct hypr_vm_mount mnt[HYPR_VM_MAX_SHARES];
-	char tags[HYPR_VM_MAX_SHARES][16];
+	char tags[HYPR_VM_MAX_SHARES][16 + 256];
 	char **av = strv(argv), **ev = strv(env), **hv = strv(json_object_get(s->cfg, "hosts"));
 	json_t *vols = json_object_get(s->cfg, "volumes"), *v;
 	size_t i;
@@ -293,7 +295,9 @@ start_proc(struct sup *s, uint32_t id, json_t *argv, json_t *env, const char *us
 		json_array_foreach(vols, i, v) {
 			if (i >= HYPR_VM_MAX_SHARES)
 				break;
-			snprintf(tags[i], sizeof tags[i], "hyprv%zu", i);
+			/* a file: TAG/NAME, its directory shared (hypr-guest(7)) */
+			snprintf(tags[i], sizeof tags[i], "hyprv%zu%s%.255s", i,
+			    jstr(v, "file") ? "/" : "", jstr(v, "file") ? jstr(v, "file") : "");
 			mnt[i] = (struct hypr_vm_mount){ .type = 'p', .target = jstr(v, "target"),
 			    .source = tags[i], .ro = json_is_true(json_object_get(v, "ro")),
 			    .mode = -1, .uid = -1, .gid = -1 };
@@ -428,7 +432,9 @@ client_close(struct sup *s, int k)
 	hypr_ctr_reader_free(&c->rd);
 	c->fd = -1;
 	c->xid = 0;
+	c->attached = 0;
 }
+
 
 static void
 client_send(struct sup *s, int k, int type, uint32_t id, const void *p, size_t n)
@@ -437,6 +443,15 @@ client_send(struct sup *s, int k, int type, uint32_t id, const void *p, size_t n
 		return;
 	if (hypr_ctr_send(s->cl[k].fd, type, id, p, n) < 0)
 		client_close(s, k);
+}
+
+/* A frame of the image's process to every attached client. */
+static void
+attached_send(struct sup *s, int type, const void *p, size_t n)
+{
+	for (int k = 0; k < MAXCL; k++)
+		if (s->cl[k].fd >= 0 && s->cl[k].attached)
+			client_send(s, k, type, MAIN_ID, p, n);
 }
 
 static void
@@ -525,14 +540,30 @@ client_frames(struct sup *s, int k)
 		case HYPR_CTR_EXEC:
 			client_exec(s, k, p, n);
 			break;
+		case HYPR_CTR_ATTACH:
+			if (!s->started || s->done || !s->vm || c->xid) {
+				char msg[128];
+				snprintf(msg, sizeof msg, "container %.12s is not running", s->c->id);
+				client_error(s, k, msg);
+			} else {
+				unsigned char b[4];
+				c->attached = 1;
+				hypr_proto_put32(b, s->interactive && !s->fg);
+				client_send(s, k, HYPR_CTR_OK, MAIN_ID, b, 4);
+			}
+			break;
 		case HYPR_CTR_STDIN:
 			if (c->xid && s->vm && !s->done)
 				hypr_vm_proc_stdin(s->vm, c->xid, p, n, &e);
+			else if (c->attached && n && s->interactive && !s->fg && s->vm && !s->done)
+				/* an attach's end of input is not the process's (docker's
+				 * StdinOnce false): the next attach types on */
+				hypr_vm_proc_stdin(s->vm, MAIN_ID, p, n, &e);
 			break;
 		case HYPR_CTR_WINSIZE:
-			if (c->xid && n >= 8 && s->vm && !s->done)
-				hypr_vm_proc_winsize(s->vm, c->xid, hypr_proto_get32(p),
-				    hypr_proto_get32(p + 4), &e);
+			if ((c->xid || (c->attached && s->tty)) && n >= 8 && s->vm && !s->done)
+				hypr_vm_proc_winsize(s->vm, c->xid ? c->xid : MAIN_ID,
+				    hypr_proto_get32(p), hypr_proto_get32(p + 4), &e);
 			break;
 		default:
 			client_error(s, k, "unknown request");
@@ -595,6 +626,8 @@ vm_event(struct sup *s, const struct hypr_vm_event *ev)
 		case HYPR_VM_EV_STDERR:
 			log_out(s, ev->type == HYPR_VM_EV_STDOUT ? 1 : 2, ev->data, ev->len);
 			term_out(s, ev->type == HYPR_VM_EV_STDOUT || s->tty ? 1 : 2, ev->data, ev->len);
+			attached_send(s, ev->type == HYPR_VM_EV_STDOUT || s->tty ? HYPR_CTR_STDOUT :
+			    HYPR_CTR_STDERR, ev->data, ev->len);
 			if (!s->started && ev->type == HYPR_VM_EV_STDERR) {
 				size_t k = sizeof s->early - 1 - s->earlylen;
 				if (k > ev->len)
@@ -603,13 +636,23 @@ vm_event(struct sup *s, const struct hypr_vm_event *ev)
 				s->earlylen += k;
 			}
 			break;
-		case HYPR_VM_EV_ACK:
+		case HYPR_VM_EV_ACK: {
+			unsigned char b[4];
 			s->inflight = (size_t)ev->value > s->inflight ? 0 : s->inflight - (size_t)ev->value;
+			hypr_proto_put32(b, (uint32_t)ev->value);
+			attached_send(s, HYPR_CTR_ACK, b, 4);
 			break;
-		case HYPR_VM_EV_EXIT:
+		}
+		case HYPR_VM_EV_EXIT: {
+			unsigned char b[4];
 			s->done = 1;
 			s->status = ev->value;
+			hypr_proto_put32(b, (uint32_t)ev->value);
+			attached_send(s, HYPR_CTR_EXIT, b, 4);
+			for (int k = 0; k < MAXCL; k++)
+				s->cl[k].attached = 0;	/* a restart is not theirs */
 			break;
+		}
 		case HYPR_VM_EV_ERROR:
 			snprintf(s->err, sizeof s->err, "%.*s", (int)ev->len, (const char *)ev->data);
 			s->done = 1;
@@ -1012,7 +1055,8 @@ supervise(struct sup *s)
 	set_status(s, "exited");
 	if (json_is_true(json_object_get(s->cfg, "rm"))) {
 		struct hypr_err ign = { 0 };
-		hypr_ctr_remove(s->c, &ign);
+		if (hypr_ctr_remove(s->c, &ign) == 0)
+			hypr_vol_drop_anonymous(s->root, s->cfg, &ign);	/* docker --rm's */
 	}
 	/* a stop's client learns it is done when its socket closes */
 	for (int k = 0; k < MAXCL; k++)
@@ -1101,6 +1145,10 @@ ctr_start(const struct hypr_root *root, struct hypr_ctr *c, int sqfd, int lockfd
 			int code = atoi(buf + 5);
 			char *nl = strchr(buf, '\n');
 			fputs(nl ? nl + 1 : "", stderr);
+			/* it is ending: once gone, its locks (the container's, the
+			 * image's) are too, so what runs next sees it stopped */
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
 			return code ? code : HYPR_EXIT_SYSTEM;
 		}
 		hypr_die(HYPR_EXIT_SYSTEM, "container %.12s: its supervisor died before the process ran",

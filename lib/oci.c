@@ -195,6 +195,29 @@ hypr_tagref_set(const struct hypr_root *r, const struct hypr_ref *ref,
 	return rc;
 }
 
+int
+hypr_tagref_del(const struct hypr_root *r, const struct hypr_ref *ref,
+    struct hypr_err *e)
+{
+	char path[HYPR_PATH_BUF + 128], top[HYPR_PATH_BUF], *slash;
+
+	if (tagref_path(r, ref, path, sizeof(path), e) < 0 ||
+	    hypr_root_path(r, top, sizeof(top), "refs") < 0)
+		return -1;
+	if (unlink(path) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "removing %s", path);
+	}
+	/* refs/<domain>/<path>/_tags: up to refs/, while empty */
+	while ((slash = strrchr(path, '/')) != NULL && slash > path + strlen(top)) {
+		*slash = '\0';
+		if (rmdir(path) < 0)
+			break;
+	}
+	return 1;
+}
+
 /* ---- diff_ids: the digest of a layer's uncompressed tar ---- */
 
 #define DIFF_BUF (1u << 20)

@@ -68,5 +68,9 @@ int hypr_tagref_get(const struct hypr_root *r, const struct hypr_ref *ref,
 /* Record ref's tag -> digest (atomic). */
 int hypr_tagref_set(const struct hypr_root *r, const struct hypr_ref *ref,
     const char *digest, const char *media_type, struct hypr_err *e);
+/* Forget ref's tag (and the directories it leaves empty): 1 removed, 0
+ * there was none, -1 error. */
+int hypr_tagref_del(const struct hypr_root *r, const struct hypr_ref *ref,
+    struct hypr_err *e);
 
 #endif

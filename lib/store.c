@@ -14,6 +14,7 @@
 #include "fsutil.h"
 #include "image.h"
 #include "imagestream.h"
+#include "oci.h"
 #include "ref.h"
 #include "stream.h"
 
@@ -47,6 +48,7 @@ free_images(struct hypr_store *s)
 	for (size_t i = 0; i < s->n; i++) {
 		json_decref(s->img[i].m);
 		json_decref(s->img[i].tags);
+		json_decref(s->img[i].refs);
 	}
 	free(s->img);
 	s->img = NULL;
@@ -140,14 +142,304 @@ load_images(struct hypr_store *s, struct hypr_err *e)
 		}
 	}
 	closedir(d);
+	return 0;
+}
+
+/* ---- base images: the tags hypr-fetch keeps under refs/ ---- */
+
+#define BASE_DOC_MAX (4u << 20)
+
+static json_t *
+read_blob_json(const struct hypr_root *r, const char *digest, size_t max)
+{
+	char *buf = NULL;
+	size_t len;
+	struct hypr_err ig = { 0 };
+	json_t *j;
+
+	if (!hypr_digest_valid(digest) || hypr_blob_read(r, digest, max, &buf, &len, &ig) < 0)
+		return NULL;
+	j = json_loadb(buf, len, 0, NULL);
+	free(buf);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+static uint64_t
+blob_disk(const struct hypr_root *r, const char *digest)
+{
+	char p[HYPR_PATH_BUF];
+	struct stat st;
+
+	if (hypr_blob_path(r, digest, p, sizeof(p), NULL) < 0 || stat(p, &st) < 0)
+		return 0;
+	return (uint64_t)st.st_blocks * 512;
+}
+
+static json_t *keys_of(json_t *o);
+static json_t *get_or(json_t *o, const char *k, json_t *dflt);
+
+/* The manifest a tag's digest names: itself, or from an index the host
+ * platform's entry, else the first entry that is stored (a pull for
+ * another --platform). *mdig gets its digest. */
+static json_t *
+base_manifest(const struct hypr_root *r, const char *top, json_t **index,
+    char mdig[HYPR_DIGEST_LEN + 1])
+{
+	json_t *doc = read_blob_json(r, top, BASE_DOC_MAX), *desc = NULL, *d;
+	struct hypr_platform host;
+	struct hypr_err ig = { 0 };
+	char mt[128];
+	size_t i;
+
+	*index = NULL;
+	if (doc == NULL || hypr_oci_kind(doc, NULL, mt, sizeof(mt), &ig) < 0) {
+		json_decref(doc);
+		return NULL;
+	}
+	if (!hypr_oci_is_index(mt)) {
+		snprintf(mdig, HYPR_DIGEST_LEN + 1, "%s", top);
+		return doc;
+	}
+	hypr_platform_host(&host);
+	if (hypr_oci_select(doc, &host, &desc, &ig) < 0 ||
+	    !hypr_blob_has(r, hypr_json_str(desc, "digest"))) {
+		desc = NULL;
+		json_array_foreach(json_object_get(doc, "manifests"), i, d)
+			if (hypr_blob_has(r, hypr_json_str(d, "digest")) &&
+			    !hypr_platform_match(&(struct hypr_platform){ .os = "unknown",
+			    .arch = "unknown" }, hypr_json_str(json_object_get(d, "platform"), "os"),
+			    hypr_json_str(json_object_get(d, "platform"), "architecture"), NULL)) {
+				desc = d;
+				break;
+			}
+	}
+	if (desc == NULL) {
+		json_decref(doc);
+		return NULL;
+	}
+	snprintf(mdig, HYPR_DIGEST_LEN + 1, "%s", hypr_json_str(desc, "digest"));
+	*index = doc;
+	return read_blob_json(r, mdig, BASE_DOC_MAX);
+}
+
+/* A manifest-shaped object (hypr-manifest(5)) for a base image. */
+static json_t *
+base_object(const struct hypr_root *r, const char *top, json_t *index, const char *mdig,
+    json_t *man, json_t *cfg, uint64_t *size, uint64_t *disk)
+{
+	json_t *c = json_object_get(cfg, "config"), *m = json_object(), *layers = json_array();
+	json_t *diffs = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids"), *l;
+	const char *cd = hypr_json_str(json_object_get(man, "config"), "digest");
+	char chain[HYPR_DIGEST_LEN + 1] = "", buf[2 * HYPR_DIGEST_LEN + 2];
+	size_t i;
+
+	*size = 0;
+	*disk = blob_disk(r, mdig) + blob_disk(r, cd) + (index ? blob_disk(r, top) : 0);
+	json_array_foreach(json_object_get(man, "layers"), i, l) {
+		const char *di = json_string_value(json_array_get(diffs, i));
+		json_int_t z = json_integer_value(json_object_get(l, "size"));
+
+		json_array_append_new(layers, json_pack("{s:O, s:s?, s:I, s:O}", "digest",
+		    json_object_get(l, "digest"), "diff_id", di, "size", z, "media_type",
+		    json_object_get(l, "mediaType") ? json_object_get(l, "mediaType") :
+		    json_null()));
+		*size += z > 0 ? (uint64_t)z : 0;
+		*disk += blob_disk(r, hypr_json_str(l, "digest"));
+		if (di && !chain[0]) {
+			snprintf(chain, sizeof(chain), "%s", di);
+		} else if (di) {
+			snprintf(buf, sizeof(buf), "%s %s", chain, di);
+			hypr_digest_buf(buf, strlen(buf), chain, NULL);
+		}
+	}
+	json_object_set_new(m, "hypr", json_string("base"));
+	json_object_set_new(m, "version", json_integer(1));
+	json_object_set_new(m, "id", json_string(cd));
+	json_object_set_new(m, "tags", json_array());
+	json_object_set_new(m, "created", json_string(hypr_json_str(cfg, "created") ?
+	    hypr_json_str(cfg, "created") : "1970-01-01T00:00:00Z"));
+	json_object_set_new(m, "architecture", get_or(cfg, "architecture", json_string("")));
+	json_object_set_new(m, "os", get_or(cfg, "os", json_string("")));
+	json_object_set_new(m, "squashfs", json_null());
+	json_object_set_new(m, "base", json_null());
+	json_object_set_new(m, "stage", json_null());
+	json_object_set_new(m, "entrypoint", get_or(c, "Entrypoint", json_null()));
+	json_object_set_new(m, "cmd", get_or(c, "Cmd", json_null()));
+	json_object_set_new(m, "env", get_or(c, "Env", json_array()));
+	json_object_set_new(m, "working_dir", get_or(c, "WorkingDir", json_string("")));
+	json_object_set_new(m, "user", get_or(c, "User", json_string("")));
+	json_object_set_new(m, "exposed_ports", keys_of(json_object_get(c, "ExposedPorts")));
+	json_object_set_new(m, "volumes", keys_of(json_object_get(c, "Volumes")));
+	json_object_set_new(m, "labels", get_or(c, "Labels", json_object()));
+	json_object_set_new(m, "healthcheck", get_or(c, "Healthcheck", json_null()));
+	json_object_set_new(m, "shell", get_or(c, "Shell", json_null()));
+	json_object_set_new(m, "stop_signal", get_or(c, "StopSignal", json_null()));
+	json_object_set_new(m, "onbuild", get_or(c, "OnBuild", json_array()));
+	json_object_set_new(m, "history", get_or(cfg, "history", json_array()));
+	json_object_set_new(m, "build_args", json_object());
+	json_object_set_new(m, "layers", layers);
+	json_object_set_new(m, "chain", chain[0] ? json_string(chain) : json_null());
+	json_object_set_new(m, "config", json_is_object(c) ? json_deep_copy(c) : json_object());
+	json_object_set_new(m, "manifest", json_string(mdig));
+	json_object_set_new(m, "index", index ? json_string(top) : json_null());
+	return m;
+}
+
+static struct hypr_image *
+new_image(struct hypr_store *s, size_t *cap)
+{
+	struct hypr_image *im;
+
+	if (s->n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 32;
+		struct hypr_image *ni = realloc(s->img, nc * sizeof(*ni));
+
+		if (ni == NULL)
+			return NULL;
+		s->img = ni;
+		*cap = nc;
+	}
+	im = &s->img[s->n++];
+	memset(im, 0, sizeof(*im));
+	im->tags = json_array();
+	im->refs = json_object();
+	im->base = 1;
+	return im;
+}
+
+/* One tag record: refs/<domain>/<path>/_tags/<tag>. */
+static int
+load_base(struct hypr_store *s, const char *path, size_t *cap)
+{
+	char *buf = NULL, canon[700], mdig[HYPR_DIGEST_LEN + 1];
+	size_t len;
+	struct hypr_err ig = { 0 };
+	json_t *rec, *man = NULL, *cfg = NULL, *index = NULL;
+	const char *name, *tag, *top, *cd = NULL, *problem = NULL;
+	struct hypr_image *im = NULL;
+
+	if (hypr_read_file(path, 1 << 16, &buf, &len, &ig) < 0)
+		return 0;
+	rec = json_loadb(buf, len, 0, NULL);
+	free(buf);
+	name = hypr_json_str(rec, "name");
+	tag = hypr_json_str(rec, "tag");
+	top = hypr_json_str(rec, "digest");
+	if (!name || !tag || !hypr_digest_valid(top)) {
+		json_decref(rec);
+		return 0;
+	}
+	snprintf(canon, sizeof(canon), "%s:%s", name, tag);
+	if ((man = base_manifest(&s->root, top, &index, mdig)) == NULL)
+		problem = "base image manifest missing or unreadable";
+	else if (!hypr_digest_valid(cd = hypr_json_str(json_object_get(man, "config"),
+	    "digest")) || (cfg = read_blob_json(&s->root, cd, HYPR_OCI_CONFIG_MAX)) == NULL)
+		problem = "base image config missing or unreadable";
+	/* one image per config, as docker's IDs */
+	for (size_t i = 0; i < s->n && !problem; i++)
+		if (s->img[i].base && strcmp(s->img[i].id, cd) == 0)
+			im = &s->img[i];
+	if (im == NULL) {
+		if ((im = new_image(s, cap)) == NULL) {
+			json_decref(rec);
+			json_decref(man);
+			json_decref(cfg);
+			json_decref(index);
+			return -1;
+		}
+		snprintf(im->id, sizeof(im->id), "%s", problem ? top : cd);
+		im->problem = problem;
+		if (!problem) {
+			im->m = base_object(&s->root, top, index, mdig, man, cfg, &im->size,
+			    &im->disk);
+			im->created = hypr_image_parse_time(hypr_json_str(im->m, "created"));
+		}
+	}
+	json_object_set_new(im->refs, canon, json_string(top));
+	json_decref(rec);
+	json_decref(man);
+	json_decref(cfg);
+	json_decref(index);
+	return 0;
+}
+
+static int
+walk_refs(struct hypr_store *s, const char *dir, int depth, size_t *cap)
+{
+	DIR *d;
+	struct dirent *de;
+	char p[HYPR_PATH_BUF + 512];
+	int rc = 0;
+
+	if (depth > 16 || (d = opendir(dir)) == NULL)
+		return 0;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= sizeof(p) ||
+		    lstat(p, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			rc = walk_refs(s, p, depth + 1, cap);
+		else if (S_ISREG(st.st_mode) && strstr(p, "/_tags/"))
+			rc = load_base(s, p, cap);
+	}
+	closedir(d);
+	return rc;
+}
+
+static int
+load_bases(struct hypr_store *s, struct hypr_err *e)
+{
+	char dir[HYPR_PATH_BUF];
+	size_t cap = s->n;
+
+	hypr_root_path(&s->root, dir, sizeof(dir), "refs");
+	if (walk_refs(s, dir, 0, &cap) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "loading base images");
+	/* A tag that is also a built image's (an image hypr pushed, pulled
+	 * back with its squashfs) shows the built one, as it is looked up
+	 * first; a base left with no tag of its own is not listed. */
+	for (size_t i = 0; i < s->n;) {
+		struct hypr_image *im = &s->img[i];
+		void *tmp;
+		const char *k;
+		json_t *v;
+
+		if (!im->base) {
+			i++;
+			continue;
+		}
+		json_object_foreach_safe(im->refs, tmp, k, v)
+			if (json_object_get(json_object_get(s->index, "tags"), k))
+				json_object_del(im->refs, k);
+		if (json_object_size(im->refs) > 0) {
+			i++;
+			continue;
+		}
+		json_decref(im->m);
+		json_decref(im->tags);
+		json_decref(im->refs);
+		memmove(im, im + 1, (s->n - i - 1) * sizeof(*im));
+		s->n--;
+	}
+	return 0;
+}
+
+static void
+sort_images(struct hypr_store *s)
+{
 	/* hex points into id: set after the array stops moving */
-	for (size_t i = 0; i < s->n; i++)
-		s->img[i].hex = hypr_digest_hex(s->img[i].id);
 	if (s->n)
 		qsort(s->img, s->n, sizeof(*s->img), img_cmp);
 	for (size_t i = 0; i < s->n; i++)
 		s->img[i].hex = hypr_digest_hex(s->img[i].id);
-	return 0;
 }
 
 static void
@@ -156,13 +448,25 @@ fill_tags(struct hypr_store *s)
 	const char *k;
 	json_t *v;
 
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		json_array_clear(s->img[i].tags);
+		/* a base's tags are its refs/ records, sorted */
+		json_object_foreach(s->img[i].refs, k, v) {
+			char fam[600];
+			size_t at = 0;
+
+			hypr_store_familiar(k, fam, sizeof(fam));
+			while (at < json_array_size(s->img[i].tags) && strcmp(json_string_value(
+			    json_array_get(s->img[i].tags, at)), fam) < 0)
+				at++;
+			json_array_insert_new(s->img[i].tags, at, json_string(fam));
+		}
+	}
 	json_object_foreach(json_object_get(s->index, "tags"), k, v) {
 		struct hypr_image *im = hypr_store_get(s, json_string_value(v));
 		char fam[600];
 
-		if (im == NULL)
+		if (im == NULL || im->base)
 			continue;
 		hypr_store_familiar(k, fam, sizeof(fam));
 		json_array_append_new(im->tags, json_string(fam));
@@ -172,8 +476,12 @@ fill_tags(struct hypr_store *s)
 int
 hypr_store_reload(struct hypr_store *s, struct hypr_err *e)
 {
-	if (load_index(s, e) < 0 || load_images(s, e) < 0)
+	if (load_index(s, e) < 0 || load_images(s, e) < 0 ||
+	    (s->bases && load_bases(s, e) < 0)) {
+		sort_images(s);
 		return -1;
+	}
+	sort_images(s);
 	fill_tags(s);
 	return 0;
 }
@@ -195,6 +503,16 @@ hypr_store_open(struct hypr_store *s, const char *root, int lock, struct hypr_er
 			if (errno != EINTR)
 				return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "locking %s", path);
 	}
+	return hypr_store_reload(s, e);
+}
+
+int
+hypr_store_open_bases(struct hypr_store *s, const char *root, int lock,
+    struct hypr_err *e)
+{
+	if (hypr_store_open(s, root, lock, e) < 0)
+		return -1;
+	s->bases = 1;
 	return hypr_store_reload(s, e);
 }
 
@@ -299,6 +617,13 @@ hypr_store_find(struct hypr_store *s, const char *what, struct hypr_image **img,
 			*img = hypr_store_get(s, id);
 			return 0;	/* *img NULL: a tag whose image is gone */
 		}
+		for (size_t i = 0; i < s->n; i++)
+			if (s->img[i].base && json_object_get(s->img[i].refs, canon)) {
+				if (tag)
+					snprintf(tag, tagn, "%s", canon);
+				*img = &s->img[i];
+				return 0;
+			}
 	}
 	if (ishex && hl > 0) {
 		for (size_t i = 0; i < s->n; i++)
@@ -516,7 +841,36 @@ hypr_store_inspect(struct hypr_store *s, const struct hypr_image *img, json_t **
 		json_array_append(layers, json_object_get(l, "diff_id"));
 	json_object_set_new(o, "Id", json_string(img->id));
 	json_object_set(o, "RepoTags", img->tags);
-	json_object_set_new(o, "RepoDigests", json_array());
+	{
+		/* a base's tags name registry digests: docker's repo@digest */
+		json_t *rd = json_array(), *v;
+		const char *k;
+
+		json_object_foreach(img->refs, k, v) {
+			char fam[700], *colon, *slash;
+
+			hypr_store_familiar(k, fam, sizeof(fam));
+			colon = strrchr(fam, ':');
+			slash = strrchr(fam, '/');
+			if (colon && (!slash || colon > slash))
+				*colon = '\0';
+			snprintf(fam + strlen(fam), sizeof(fam) - strlen(fam), "@%s",
+			    json_string_value(v));
+			/* sorted, once each */
+			for (size_t j = 0; j <= json_array_size(rd); j++) {
+				int cmp = j < json_array_size(rd) ?
+				    strcmp(json_string_value(json_array_get(rd, j)), fam) : 1;
+
+				if (cmp == 0)
+					break;
+				if (cmp > 0) {
+					json_array_insert_new(rd, j, json_string(fam));
+					break;
+				}
+			}
+		}
+		json_object_set_new(o, "RepoDigests", rd);
+	}
 	json_object_set_new(o, "Parent", json_string(""));
 	json_object_set_new(o, "Comment", json_string(""));
 	set_copy(o, "Created", json_object_get(m, "created"));
@@ -567,7 +921,8 @@ sync_tags(struct hypr_store *s, struct hypr_err *e)
 	for (size_t i = 0; i < s->n; i++) {
 		struct hypr_image *im = &s->img[i];
 
-		if (im->m == NULL || json_equal(json_object_get(im->m, "tags"), im->tags))
+		if (im->m == NULL || im->base ||
+		    json_equal(json_object_get(im->m, "tags"), im->tags))
 			continue;
 		json_object_set(im->m, "tags", im->tags);
 		if (write_manifest(s, im->m, e) < 0)
@@ -657,6 +1012,16 @@ unlink_count(const char *path, uint64_t *freed)
 }
 
 int
+hypr_store_untag_base(struct hypr_store *s, const char *canon, struct hypr_err *e)
+{
+	struct hypr_ref r;
+
+	if (hypr_ref_parse(canon, &r, e) < 0 || hypr_tagref_del(&s->root, &r, e) < 0)
+		return hypr_err_prefix(e, "untagging %s", canon);
+	return 0;
+}
+
+int
 hypr_store_delete(struct hypr_store *s, struct hypr_image *img, uint64_t *freed,
     struct hypr_err *e)
 {
@@ -666,6 +1031,18 @@ hypr_store_delete(struct hypr_store *s, struct hypr_image *img, uint64_t *freed,
 	void *tmp;
 	int changed = 0, shared = 0;
 
+	if (img->base) {
+		json_t *refs = json_incref(img->refs);
+
+		json_object_foreach(refs, k, v) {
+			if (hypr_store_untag_base(s, k, e) < 0) {
+				json_decref(refs);
+				return -1;
+			}
+		}
+		json_decref(refs);
+		return hypr_store_reload(s, e);
+	}
 	snprintf(id, sizeof(id), "%s", img->id);
 	if (img->m && hypr_digest_valid(hypr_json_str(json_object_get(img->m, "squashfs"), "digest")))
 		snprintf(sqd, sizeof(sqd), "%s",

@@ -26,6 +26,14 @@ struct hypr_image {
 	uint64_t disk;			/* the disk space it takes (allocated) */
 	int64_t created;
 	json_t *tags;			/* familiar tags, from the index (sorted) */
+	/* A base image (hypr_store_open_bases): a tag hypr-fetch keeps under
+	 * refs/ (pulled or loaded), no squashfs. Its ID is its config's digest
+	 * (docker's image ID); m is shaped as a manifest (hypr-manifest(5))
+	 * from the OCI config, with "hypr":"base", "squashfs":null and the
+	 * "manifest" (and "index") digest it came from; size is its layers'
+	 * (as stored, compressed), disk the space of all its blobs. */
+	int base;
+	json_t *refs;			/* base: {canonical tag: digest the tag names} */
 };
 
 struct hypr_store {
@@ -34,11 +42,16 @@ struct hypr_store {
 	struct hypr_image *img;
 	size_t n;
 	int lock_fd;
+	int bases;			/* list base images too */
 };
 
 /* Open the store (root override may be NULL) and load index and manifests.
  * With lock set, hold the index lock until hypr_store_close. */
 int hypr_store_open(struct hypr_store *s, const char *root, int lock,
+    struct hypr_err *e);
+/* The same, with the base images of refs/ listed as images too (for the
+ * image commands: images, inspect, rmi, history, df, prunes). */
+int hypr_store_open_bases(struct hypr_store *s, const char *root, int lock,
     struct hypr_err *e);
 void hypr_store_close(struct hypr_store *s);
 /* Rewrite the index atomically (caller holds the lock). */
@@ -69,6 +82,7 @@ int hypr_store_tag(struct hypr_store *s, const char *canon, const char *id,
     struct hypr_err *e);
 /* Delete an image (locked store): its tags, manifest and squashfs; its
  * squashfs blob and chain-cache entries too when no other image uses it.
+ * A base image: its tags under refs/ (its blobs are left for a prune).
  * *freed (may be NULL) grows by the bytes given back. */
 int hypr_store_delete(struct hypr_store *s, struct hypr_image *img, uint64_t *freed,
     struct hypr_err *e);
@@ -83,6 +97,8 @@ int hypr_store_delete(struct hypr_store *s, struct hypr_image *img, uint64_t *fr
 #define HYPR_STORE_INSPECT_MAPS 4
 json_t *hypr_store_inspect(struct hypr_store *s, const struct hypr_image *img,
     json_t **maps, size_t *nmaps);
+/* Remove one tag (canonical) of a base image (locked store). */
+int hypr_store_untag_base(struct hypr_store *s, const char *canon, struct hypr_err *e);
 /* Re-read manifests after changes (keeps the lock). */
 int hypr_store_reload(struct hypr_store *s, struct hypr_err *e);
 

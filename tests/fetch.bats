@@ -42,9 +42,14 @@ setup() {
 	: > "$REGS/fake/log"
 }
 
+teardown() {
+	# a registry a test started itself (it would hold bats's output open)
+	reg_stop "$BATS_TEST_TMPDIR/reg"
+}
+
 # The digest skopeo (an independent client) sees for a reference.
 skopeo_digest() {
-	skopeo inspect --tls-verify=false --raw "docker://$1" | sha256sum | sed 's/^/sha256:/; s/ .*//'
+	skopeo inspect --tls-verify=false --raw "docker://$1" "${@:2}" | sha256sum | sed 's/^/sha256:/; s/ .*//'
 }
 
 # A plan stream as hypr-parse writes it.
@@ -77,7 +82,7 @@ plan() {
 @test "fetch: pull by tag stores verified blobs and a tag record" {
 	run --separate-stderr -0 hypr-fetch pull "$REG/busybox"
 	[ "$output" = "$(skopeo_digest "$REG/busybox:latest")" ]
-	run -0 hypr-fetch pull --json "$REG/busybox:latest"
+	run --separate-stderr -0 hypr-fetch pull --json "$REG/busybox:latest"
 	img=$output
 	for d in $(jq -r '.digest, .config, .layers[].digest' <<<"$img"); do
 		[ "$(sha256sum < "$HYPR_ROOT/blobs/sha256/${d#sha256:}" | cut -d' ' -f1)" = "${d#sha256:}" ]
@@ -271,16 +276,60 @@ os.setsid(); signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1]
 	[ ! -e "$part" ]
 }
 
-@test "fetch: a second pull makes no blob request (no request at all by default)" {
+@test "fetch: a second pull asks for the manifest only; --pull=missing asks nothing" {
 	run -0 hypr-fetch pull "$FREG/busybox"
 	grep -q /blobs/ "$REGS/fake/log"
 	: > "$REGS/fake/log"
-	run -0 hypr-fetch pull "$FREG/busybox"
-	[ ! -s "$REGS/fake/log" ]
-	run -0 hypr-fetch pull --pull=always "$FREG/busybox"
+	# docker pull checks the tag every time: the manifest, no blob
+	run --separate-stderr -0 hypr-fetch pull "$FREG/busybox"
 	grep -q /manifests/ "$REGS/fake/log"
 	run grep -c /blobs/ "$REGS/fake/log"
 	[ "$output" = 0 ]
+	: > "$REGS/fake/log"
+	run --separate-stderr -0 hypr-fetch pull --pull=missing "$FREG/busybox"
+	[ ! -s "$REGS/fake/log" ]
+	[ -z "$stderr" ]
+}
+
+@test "fetch: pull checks a stored tag: a new image under it is pulled, a logout fails it" {
+	p=$(reg_start "$BATS_TEST_TMPDIR/reg" alice s3cret)
+	r="127.0.0.1:$p"
+	reg_push "$BB" "$r/app:1" --dest-creds alice:s3cret
+	echo s3cret | hypr-fetch login -u alice --password-stdin "$r"
+	run --separate-stderr -0 hypr-fetch pull "$r/app:1"
+	old=$output
+	[[ $stderr == *"Status: Downloaded newer image for $r/app:1"* ]]
+	run --separate-stderr -0 hypr-fetch pull "$r/app:1"
+	[ "$output" = "$old" ]
+	[[ $stderr == *"Status: Image is up to date for $r/app:1"* ]]
+	# another image under the same tag
+	mkdir -p "$BATS_TEST_TMPDIR/x" && echo new > "$BATS_TEST_TMPDIR/x/new"
+	tar -C "$BATS_TEST_TMPDIR/x" -cf "$BATS_TEST_TMPDIR/extra.tar" new
+	"$HYPR_SRC/tests/lib/mkbase.sh" "$BATS_TEST_TMPDIR/bb2" amd64 "$BATS_TEST_TMPDIR/extra.tar" >&2
+	reg_push "$BATS_TEST_TMPDIR/bb2" "$r/app:1" --dest-creds alice:s3cret
+	new=$(skopeo_digest "$r/app:1" --creds alice:s3cret)
+	[ "$new" != "$old" ]
+	# a build (plan mode, --pull=missing) keeps the stored tag, asks nothing
+	plan "$r/app:1" "$r/app:1" > "$BATS_TEST_TMPDIR/plan"
+	: > "$BATS_TEST_TMPDIR/reg/log"
+	run --separate-stderr -0 hypr-fetch < "$BATS_TEST_TMPDIR/plan"
+	[ "$(sed -n 2p <<<"$output" | jq -r .image.digest)" = "$old" ]
+	run grep -c "GET /v2/" "$BATS_TEST_TMPDIR/reg/log"
+	[ "$output" = 0 ]
+	run --separate-stderr -0 hypr-fetch pull "$r/app:1"
+	[ "$output" = "$new" ]
+	[[ $stderr == *"Status: Downloaded newer image for $r/app:1"* ]]
+	[ "$(jq -r .digest "$HYPR_ROOT/refs/$r/app/_tags/1")" = "$new" ]
+	run --separate-stderr -0 hypr-fetch < "$BATS_TEST_TMPDIR/plan"
+	[ "$(sed -n 2p <<<"$output" | jq -r .image.digest)" = "$new" ]
+	# logged out: the registry refuses, the stored tag does not hide it
+	hypr-fetch logout "$r"
+	run --separate-stderr -4 hypr-fetch pull "$r/app:1"
+	[[ $stderr == *"$r/app:1"*"authentication required"* ]]
+	# a build's default policy (missing) still needs no registry
+	run --separate-stderr -0 hypr-fetch pull --pull=missing "$r/app:1"
+	[ "$output" = "$new" ]
+	reg_stop "$BATS_TEST_TMPDIR/reg"
 }
 
 @test "fetch: plan stream gets image and from_image; stages and scratch pass through" {
@@ -315,8 +364,9 @@ os.setsid(); signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1]
 	plan busybox busybox > "$BATS_TEST_TMPDIR/plan"
 	run --separate-stderr -0 hypr-fetch --pull=never < "$BATS_TEST_TMPDIR/plan"
 	[ "$(sed -n 2p <<<"$output" | jq -r .image.ref)" = docker.io/library/busybox:latest ]
-	# the default policy needs no network either (docker.io is unreachable here)
-	run -0 hypr-fetch pull busybox
+	# a build's default policy needs no network either (docker.io is
+	# unreachable here); a bare pull asks the registry, as docker pull does
+	run -0 hypr-fetch pull --pull=missing busybox
 }
 
 @test "fetch: load a docker-save tar; hostile tars are refused" {

@@ -7,6 +7,24 @@
 load helpers
 load lib/registry
 
+# The IDs of the store's base images: hypr images lists them, as docker
+# lists pulled images; these tests are about the images they build.
+base_ids() {
+	find "$HYPR_ROOT/refs" -path '*/_tags/*' -type f 2>/dev/null |
+		while read -r f; do jq -r '.name + ":" + .tag' "$f"; done |
+		xargs -r hypr image inspect -f '{{.Id}}' 2>/dev/null | sort -u
+}
+
+# built_images [FORMAT]: hypr images less the base images' rows; full IDs
+# (-q --no-trunc) unless FORMAT says otherwise.
+built_images() {
+	local fmt=${1:-'{{.ID}}'} ids id rest
+	ids=$(base_ids)
+	hypr images --no-trunc --format "{{.ID}}	$fmt" | while IFS='	' read -r id rest; do
+		grep -qxF "$id" <<<"$ids" || printf '%s\n' "$rest"
+	done
+}
+
 setup() {
 	fresh_root
 	export HYPR_PROGRESS=plain
@@ -176,7 +194,7 @@ finish_bg() {
 	# the image stream without its squashfs is refused by hypr-store
 	run -3 --separate-stderr "$HYPR_STORE" -t w:2 < k/image.jsonl
 	[[ $stderr == *"no squashfs"* ]]
-	run -0 hypr images --format '{{.Repository}}:{{.Tag}}'
+	run -0 built_images '{{.Repository}}:{{.Tag}}'
 	[ "$output" = "w:1" ]
 	[ "$(store_ok)" -eq 1 ]
 }
@@ -205,7 +223,7 @@ finish_bg() {
 			[[ $stderr == "hypr-$s: "*"bad JSON"* || $stderr == "hypr-$s: "*"truncated stream: no end record"* ]]
 		done
 	done
-	run -0 hypr images -q --no-trunc
+	run -0 built_images
 	[ "$output" = "$id" ]
 	[ "$(store_ok)" -eq 1 ]
 }
@@ -243,7 +261,7 @@ finish_bg() {
 	[[ $stderr == *"digest mismatch: expected sha256:$layer, got sha256:"* ]]
 	try ln -sf /etc/passwd "x/blobs/sha256/$layer"
 	[[ $stderr == *"blob sha256:$layer: the manifest gives "*" bytes, the file has "* ]]
-	run -0 hypr images -q
+	run -0 built_images
 	[ -z "$output" ]
 }
 
@@ -323,7 +341,7 @@ finish_bg() {
 		one_error "hypr: build: invalid tag '"
 	done
 	[ "$(store_ok)" -eq 0 ]
-	run -0 hypr images -q
+	run -0 built_images
 	[ -z "$output" ]
 	run -3 --separate-stderr hypr rmi nosuch:tag
 	[ "$stderr" = "hypr-store: No such image: nosuch:tag" ]
@@ -419,7 +437,7 @@ finish_bg() {
 	idc=$(hypr build -q -t c:1 c)
 	echo '{"hypr":"manif' > "$HYPR_ROOT/images/${ida#sha256:}.json"
 	rm "$HYPR_ROOT/images/${idb#sha256:}.squashfs"
-	run -0 --separate-stderr hypr images --format '{{.Repository}}'
+	run -0 --separate-stderr built_images '{{.Repository}}'
 	[ "$output" = c ]
 	[[ $stderr == *"${ida:7:12}: corrupt manifest"* ]]
 	[[ $stderr == *"${idb:7:12}: squashfs missing"* ]]
@@ -429,7 +447,7 @@ finish_bg() {
 	# rmi repairs one, a rebuild the other
 	run -0 hypr rmi -f "${ida:7:12}"
 	run -0 hypr build -q -t b:1 b
-	run -0 --separate-stderr hypr images --format '{{.Repository}}'
+	run -0 --separate-stderr built_images '{{.Repository}}'
 	[ -z "$stderr" ]
 	[ "$(store_ok)" -eq 2 ]
 	run -0 hypr build -q -t a:1 a
@@ -470,7 +488,7 @@ finish_bg() {
 	one_error "hypr-squash: "
 	[[ $stderr == *": No space left on device"* ]]
 	[[ $stderr == *"ERROR: hypr-squash failed (exit 4)"* ]]
-	run -0 hypr images -q --no-trunc
+	run -0 built_images
 	[ "$output" = "$id" ]
 	[ "$(store_ok)" -eq 1 ]
 	nothing_left
@@ -505,7 +523,7 @@ small_root() {
 	one_error "hypr-exec: c/Dockerfile:2: RUN dd if=/dev/zero of=/big bs=1M count=600: starting the build VM: build disk limit 1024.0 GiB: only "
 	run -2 --separate-stderr hypr build --disk lots c
 	[ "$stderr" = "hypr: build: --disk lots: not a size (e.g. 20g)" ]
-	run -0 hypr images -q --no-trunc
+	run -0 built_images
 	[ "$output" = "$id" ]
 	[ "$(store_ok)" -eq 1 ]
 	nothing_left
@@ -642,7 +660,7 @@ EOF
 	run -0 hypr images -q --no-trunc same:1
 	[ "$output" = "$(cat oa)" ] || [ "$output" = "$(cat ob)" ]
 	[ "$(store_ok)" -eq 2 ]
-	run -0 hypr images --format '{{.Repository}}:{{.Tag}}'
+	run -0 built_images '{{.Repository}}:{{.Tag}}'
 	[ "$(sort <<<"$output" | tr '\n' ' ')" = "<none>:<none> same:1 " ]
 	nothing_left
 }
@@ -656,7 +674,7 @@ EOF
 	done
 	wait "$p1"
 	wait "$p2"
-	run -0 hypr images --format '{{.Repository}}:{{.Tag}}'
+	run -0 built_images '{{.Repository}}:{{.Tag}}'
 	[ "$(sort <<<"$output" | tr '\n' ' ')" = "same:1 same:2 " ]
 	n=$(store_ok)
 	[ "$n" -eq 1 ] || [ "$n" -eq 2 ]
@@ -692,7 +710,7 @@ EOF
 	[ "$(tail -n 1 bg.err)" = "hypr: build interrupted" ]
 	nothing_left
 	[ "$(ls "$HYPR_ROOT/logs")" = last.log ]
-	run -0 hypr images --format '{{.Repository}}'
+	run -0 built_images '{{.Repository}}'
 	[ "$output" = ok ]
 	[ "$(store_ok)" -eq 1 ]
 	ctx c 'FROM busybox:latest' 'RUN echo fine > /fine'
@@ -940,7 +958,7 @@ EOF
 	  echo 'ENV L2=${L1}${L1}${L1}${L1}'; for i in $(seq 20); do echo "ENV M$i=\$L2"; done; } > c/Dockerfile
 	run -3 --separate-stderr hypr build -q -t chain:1 --build-arg "L0=$(head -c 60000 /dev/zero | tr '\0' x)" c
 	one_error "hypr-exec: c/Dockerfile:21: ENV M17=\$L2: ENV would make the image config's Env and Labels larger than 16777216 bytes (hypr's limit)"
-	run -0 hypr images -q
+	run -0 built_images
 	[ -z "$output" ]
 }
 
@@ -1058,7 +1076,7 @@ EOF
 	ctx c 'FROM busybox:latest' "ADD $u/endless /x"
 	HYPR_ADD_MAX_SIZE=1M run -3 --separate-stderr hypr build -q -t add:1 c
 	one_error "hypr-exec: c/Dockerfile:2: ADD $u/endless /x: $u/endless: larger than 1 MiB (HYPR_ADD_MAX_SIZE)$"
-	run -0 hypr images -q --no-trunc
+	run -0 built_images
 	[ "$output" = "$id" ]
 	[ "$(store_ok)" -eq 1 ]
 	nothing_left
@@ -1101,7 +1119,7 @@ EOF
 	run -3 --separate-stderr hypr build -q -t evil:1 c
 	one_error "hypr-exec: c/Dockerfile:2: COPY --from=evil:wh / /x: layer $wh: refusing 'etc/.wh.x/f': a whiteout name (.wh.) as a directory$"
 	[ ! -e "$BATS_TEST_TMPDIR/hypr-evil-dotdot" ] && [ ! -e "$HYPR_ROOT/hypr-evil-dotdot" ]
-	run -0 hypr images -q --no-trunc
+	run -0 built_images
 	[ "$output" = "$id" ]
 	[ "$(store_ok)" -eq 1 ]
 	nothing_left
@@ -1132,7 +1150,7 @@ EOF
 	run -3 --separate-stderr hypr build -q --pull=always -t evil:1 c
 	one_error "hypr-fetch: line 1: $r/evil:latest: config sha256:"
 	[[ $stderr == *": the manifest gives "*" bytes, over the 16 MiB limit"* ]]
-	run -0 hypr images -q --no-trunc
+	run -0 built_images
 	[ "$output" = "$id" ]
 	[ "$(store_ok)" -eq 1 ]
 	nothing_left

@@ -303,7 +303,8 @@ application/vnd.hypr.manifest.v1+json"
 	reg_push "$(busybox_layout)" "$REG/plainbase:1"
 	run --separate-stderr -0 hypr pull "$REG/plainbase:1"
 	[[ $stderr != *"stored image"* ]]
-	[ -z "$(hypr images -q "$REG/plainbase:1")" ]
+	# a base image (listed as docker lists pulled images), no squashfs
+	[ "$(hypr image inspect -f '{{if .Hypr.squashfs}}built{{else}}base{{end}}' "$REG/plainbase:1")" = base ]
 	# an artifact whose manifest was changed: its ID no longer checks out
 	id=$(build_image "$REG/liar:1")
 	run -0 hypr push -q "$REG/liar:1"
@@ -312,12 +313,12 @@ application/vnd.hypr.manifest.v1+json"
 	ad=$(republish liar "$digest" '.cmd = ["evil"]')
 	run --separate-stderr -3 hypr pull "$REG/liar:1"
 	[[ ${stderr##*$'\n'} == "hypr-fetch: $REG: artifact $ad: the manifest's ID or squashfs does not check out" ]]
-	[ -z "$(hypr images -q "$REG/liar:1")" ]
+	[ "$(hypr image inspect -f '{{if .Hypr.squashfs}}built{{else}}base{{end}}' "$REG/liar:1")" = base ]
 	# squashfs.file is not in the ID: what the registry says is not used
 	republish liar "$digest" '.cmd = ["/app/run"] | .squashfs.file = "../../../escape.squashfs"' > /dev/null
-	# the image is in the store now: only --pull=always asks the registry
-	run --separate-stderr -0 hypr pull "$REG/liar:1"
-	[ -z "$(hypr images -q "$REG/liar:1")" ]
+	# the image is in the store now: --pull=missing asks no registry
+	run --separate-stderr -0 hypr pull --pull=missing "$REG/liar:1"
+	[ "$(hypr image inspect -f '{{if .Hypr.squashfs}}built{{else}}base{{end}}' "$REG/liar:1")" = base ]
 	run --separate-stderr -0 hypr pull --pull=always "$REG/liar:1"
 	[ "$(jq -r .squashfs.file "$HYPR_ROOT/images/${id#sha256:}.json")" = "${id#sha256:}.squashfs" ]
 	[ "$(hypr images -q --no-trunc "$REG/liar:1")" = "$id" ]

@@ -8,6 +8,9 @@
 #include "auth.h"
 #include "fetch.h"
 #include "net.h"
+#include "oci.h"
+#include "ref.h"
+#include "store.h"
 #include "stream.h"
 #include "tool.h"
 
@@ -168,6 +171,10 @@ main(int argc, char *argv[])
 		argv++;
 		argc--;
 	}
+	/* docker pull asks the registry for a tag every time: a stored tag
+	 * may be stale, or no longer readable with the credentials at hand */
+	if (mode && !strcmp(mode, "pull"))
+		f.pull = PULL_ALWAYS;
 	i = parse_args(argc, argv, &f, &o);
 	/* the limits are checked up front: a bad one is a usage error */
 	if (hypr_env_uint("HYPR_PULL_MAX_LAYER", (uint64_t)64 << 30, 1, 0, &f.max_layer,
@@ -184,11 +191,20 @@ main(int argc, char *argv[])
 	} else if (!strcmp(mode, "pull")) {
 		json_t *img;
 
-		if (i + 1 != argc)
-			usage(stderr, HYPR_EXIT_USAGE);
+		struct hypr_ref r;
+		char was[HYPR_DIGEST_LEN + 1] = "", name[1024];
 		char id[HYPR_DIGEST_LEN + 1];
 		int k;
 
+		if (i + 1 != argc)
+			usage(stderr, HYPR_EXIT_USAGE);
+		/* what the tag named before, for docker's Status line */
+		if (hypr_ref_parse(argv[i], &r, &e) < 0)
+			hypr_die_err(&e);
+		if (r.digest[0] && hypr_blob_has(&f.root, r.digest))
+			snprintf(was, sizeof(was), "%s", r.digest);
+		else if (!r.digest[0] && hypr_tagref_get(&f.root, &r, was, &e) <= 0)
+			was[0] = '\0';
 		if (fetch_resolve(&f, argv[i], o.platform, &img, &e) < 0)
 			hypr_die_err(&e);
 		/* an image hypr pushed comes with its squashfs: stored as is.
@@ -199,6 +215,17 @@ main(int argc, char *argv[])
 			hypr_die_err(&e);
 		if (k == 1 && !f.quiet)
 			hypr_info("stored image %s (the squashfs hypr pushed)", id);
+		/* when the registry was asked (a store-only resolve stays quiet) */
+		if (!f.quiet && f.networked &&
+		    hypr_ref_string(&r, name, sizeof(name)) == 0) {
+			char fam[1024];
+
+			hypr_store_familiar(name, fam, sizeof(fam));
+			hypr_info("Digest: %s", f.top[0] ? f.top : hypr_json_str(img, "digest"));
+			hypr_info("Status: %s for %s", was[0] && (!f.top[0] ||
+			    strcmp(was, f.top) == 0) ? "Image is up to date" :
+			    "Downloaded newer image", fam);
+		}
 		if (o.json) {
 			json_dumpf(img, stdout, JSON_COMPACT);
 			putchar('\n');

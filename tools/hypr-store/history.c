@@ -63,7 +63,7 @@ cmd_history(int argc, char *argv[])
 	}
 	if (optind + 1 != argc)
 		hypr_die(HYPR_EXIT_USAGE, "usage: hypr-store history [-q] [--no-trunc] IMAGE");
-	if (hypr_store_open(&s, opt_root, 0, &e) < 0)
+	if (hypr_store_open_bases(&s, opt_root, 0, &e) < 0)
 		hypr_die_err(&e);
 	if (hypr_store_find(&s, argv[optind], &im, NULL, 0, &e) < 0 || im == NULL ||
 	    im->m == NULL) {
@@ -72,7 +72,10 @@ cmd_history(int argc, char *argv[])
 		hypr_store_close(&s);
 		hypr_die_err(&e);
 	}
-	if ((cfg = hypr_push_config(im->m, &e)) == NULL) {
+	/* a base: its OCI config's own history */
+	if (im->base)
+		cfg = json_pack("{s:O}", "history", json_object_get(im->m, "history"));
+	else if ((cfg = hypr_push_config(im->m, &e)) == NULL) {
 		hypr_store_close(&s);
 		hypr_die_err(&e);
 	}

@@ -61,6 +61,18 @@ row_field(const struct fmt_ctx *c, const char *name, char *buf, size_t n)
 		snprintf(buf, n, "%s", c->r->tag);
 	else if (strcmp(name, "Digest") == 0) {
 		const char *d = hypr_json_str(json_object_get(im->m, "squashfs"), "digest");
+		const char *k;
+		json_t *v;
+
+		/* a base: the registry digest its tag names */
+		json_object_foreach(im->refs, k, v) {
+			char fam[700], row[800];
+
+			hypr_store_familiar(k, fam, sizeof(fam));
+			snprintf(row, sizeof(row), "%s:%s", c->r->repo, c->r->tag);
+			if (strcmp(fam, row) == 0)
+				d = json_string_value(v);
+		}
 
 		snprintf(buf, n, "%s", d ? d : "<none>");
 	} else if (strcmp(name, "CreatedSince") == 0)
@@ -267,7 +279,7 @@ cmd_images(int argc, char *argv[])
 	}
 	if (argc - optind > 1)
 		hypr_die(HYPR_EXIT_USAGE, "images: at most one REPO[:TAG]");
-	if (hypr_store_open(&s, opt_root, 0, &e) < 0)
+	if (hypr_store_open_bases(&s, opt_root, 0, &e) < 0)
 		hypr_die_err(&e);
 	if (optind < argc) {
 		char *colon;
@@ -433,7 +445,7 @@ cmd_inspect(int argc, char *argv[])
 		format = "{{json .}}";
 	if (format && hypr_tmpl_parse(format, &tmpl, &e) < 0)
 		hypr_die(e.code, "--format: %s", e.msg);
-	if (hypr_store_open(&s, opt_root, 0, &e) < 0) {
+	if (hypr_store_open_bases(&s, opt_root, 0, &e) < 0) {
 		hypr_tmpl_free(tmpl);
 		hypr_die_err(&e);
 	}

@@ -9,6 +9,8 @@
 #include "cli.h"
 #include "fsutil.h"
 #include "imagestream.h"
+#include "oci.h"
+#include "ref.h"
 #include "stream.h"
 #include "tool.h"
 
@@ -155,12 +157,25 @@ cmd_tag(int argc, char *argv[])
 		hypr_die(HYPR_EXIT_USAGE, "usage: hypr-store tag SOURCE TARGET");
 	if (hypr_store_canon_tag(argv[2], canon, sizeof(canon), &e) < 0)
 		hypr_die(HYPR_EXIT_USAGE, "%s", e.msg);
-	if (hypr_store_open(&s, opt_root, 1, &e) < 0 ||
+	if (hypr_store_open_bases(&s, opt_root, 1, &e) < 0 ||
 	    hypr_store_find(&s, argv[1], &im, NULL, 0, &e) < 0)
 		hypr_die_err(&e);
 	if (im == NULL)
 		hypr_die(HYPR_EXIT_INPUT, "No such image: %s", argv[1]);
-	if (hypr_store_tag(&s, canon, im->id, &e) < 0)
+	if (im->base) {
+		/* a base stays a base: another refs/ record of the same digest,
+		 * so FROM target uses it as FROM source does */
+		struct hypr_ref r;
+		json_t *v = NULL;
+		const char *k;
+
+		if (hypr_ref_parse(canon, &r, &e) < 0)
+			hypr_die(HYPR_EXIT_USAGE, "%s", e.msg);
+		json_object_foreach(im->refs, k, v)
+			break;
+		if (v == NULL || hypr_tagref_set(&s.root, &r, json_string_value(v), NULL, &e) < 0)
+			hypr_die_err(&e);
+	} else if (hypr_store_tag(&s, canon, im->id, &e) < 0)
 		hypr_die_err(&e);
 	hypr_store_close(&s);
 	return hypr_close_stdout();

@@ -29,7 +29,31 @@
 
 /* ---- rmi ---- */
 
+/* When this command began: a blob changed since is not one it let go. */
+static struct timespec cmd_start;
+
 static int in_use(struct hypr_store *s, const struct hypr_image *im);
+struct refs;
+static void named(struct hypr_store *s, struct refs *r);
+static void release(struct hypr_store *s, struct refs *before, int live, uint64_t *freed);
+static int programs_live(struct hypr_store *s);
+static void refs_free_ptr(struct refs *r);
+static struct refs *refs_new(void);
+
+/* A stored image built FROM this base (docker: a dependent child image). */
+static const struct hypr_image *
+child_of(struct hypr_store *s, const struct hypr_image *base)
+{
+	const char *md = hypr_json_str(base->m, "manifest");
+
+	for (size_t i = 0; md && i < s->n; i++) {
+		const char *d = hypr_json_str(json_object_get(s->img[i].m, "base"), "digest");
+
+		if (!s->img[i].base && d && strcmp(d, md) == 0)
+			return &s->img[i];
+	}
+	return NULL;
+}
 static int stopped_user(struct hypr_store *s, const struct hypr_image *im, const char *arg,
     int by_tag);
 
@@ -44,8 +68,10 @@ cmd_rmi(int argc, char *argv[])
 	};
 	struct hypr_err e = { 0 };
 	struct hypr_store s;
+	struct refs *before;
 	int c, force = 0, rc = 0;
 
+	clock_gettime(CLOCK_REALTIME, &cmd_start);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "fh", lo, NULL)) != -1) {
 		switch (c) {
@@ -57,8 +83,10 @@ cmd_rmi(int argc, char *argv[])
 	}
 	if (optind == argc)
 		hypr_die(HYPR_EXIT_USAGE, "rmi: at least one IMAGE");
-	if (hypr_store_open(&s, opt_root, 1, &e) < 0)
+	if (hypr_store_open_bases(&s, opt_root, 1, &e) < 0)
 		hypr_die_err(&e);
+	before = refs_new();
+	named(&s, before);
 	for (int i = optind; i < argc; i++) {
 		struct hypr_image *im;
 		struct hypr_err fe = { 0 };
@@ -67,6 +95,30 @@ cmd_rmi(int argc, char *argv[])
 
 		if (hypr_store_find(&s, argv[i], &im, tag, sizeof(tag), &fe) < 0) {
 			hypr_say_err(&fe);
+			rc = HYPR_EXIT_INPUT;
+			continue;
+		}
+		if (tag[0] && im && im->base) {
+			/* a base by tag: untag; it is gone with its last tag,
+			 * unless a stored image was built from it (docker keeps
+			 * such a parent, untagged; its layers stay with the child) */
+			int last = json_object_size(im->refs) == 1;
+			const struct hypr_image *child = child_of(&s, im);
+
+			snprintf(id, sizeof(id), "%s", im->id);
+			if (hypr_store_untag_base(&s, tag, &e) < 0)
+				hypr_die_err(&e);
+			hypr_store_familiar(tag, fam, sizeof(fam));
+			printf("Untagged: %s\n", fam);
+			if (last && !child)
+				printf("Deleted: %s\n", id);
+			if (hypr_store_reload(&s, &e) < 0)
+				hypr_die_err(&e);
+			continue;
+		}
+		if (!tag[0] && im->base && !im->problem && child_of(&s, im)) {
+			fprintf(stderr, "hypr-store: conflict: unable to delete %.12s (cannot be forced) "
+			    "- image has dependent child images\n", im->hex);
 			rc = HYPR_EXIT_INPUT;
 			continue;
 		}
@@ -119,6 +171,10 @@ cmd_rmi(int argc, char *argv[])
 			hypr_die_err(&e);
 		printf("Deleted: %s\n", id);
 	}
+	/* what only the removed images named goes now, as docker deletes
+	 * their layers (kept while a build runs: a prune takes them later) */
+	release(&s, before, programs_live(&s), NULL);
+	refs_free_ptr(before);
 	hypr_store_close(&s);
 	hypr_close_stdout();
 	return rc;
@@ -193,17 +249,55 @@ ref_free(struct refs *r)
 	memset(r, 0, sizeof(*r));
 }
 
+static struct refs *
+refs_new(void)
+{
+	struct refs *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		hypr_die_errno("prune");
+	return r;
+}
+
+static void
+refs_free_ptr(struct refs *r)
+{
+	ref_free(r);
+	free(r);
+}
+
 static void
 refs_of_image(struct refs *r, const struct hypr_image *im)
 {
 	json_t *l;
 	size_t i;
 
+	if (im->base)
+		ref_add(r, im->id);	/* the config, or the tag's digest when broken */
 	if (!im->m)
 		return;
 	ref_add(r, hypr_json_str(json_object_get(im->m, "squashfs"), "digest"));
+	ref_add(r, hypr_json_str(im->m, "manifest"));
+	ref_add(r, hypr_json_str(im->m, "index"));
 	json_array_foreach(json_object_get(im->m, "layers"), i, l)
 		ref_add(r, hypr_json_str(l, "digest"));
+}
+
+/* How many times d is in r (sorted on first use). */
+static size_t
+ref_count(struct refs *r, const char *d)
+{
+	char (*hit)[HYPR_DIGEST_LEN + 1];
+	size_t n = 0;
+
+	if (!ref_has(r, d))
+		return 0;
+	hit = bsearch(d, r->d, r->n, sizeof(*r->d), dcmp);
+	while (hit > r->d && strcmp(hit[-1], d) == 0)
+		hit--;
+	for (; hit < r->d + r->n && strcmp(*hit, d) == 0; hit++)
+		n++;
+	return n;
 }
 
 static json_t *
@@ -329,6 +423,18 @@ grace(void)
 static int64_t live_since = INT64_MAX;
 
 static int
+ts_after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec >= b->tv_nsec);
+}
+
+static int
+changed_since_start(const struct stat *st)
+{
+	return ts_after(&st->st_mtim, &cmd_start) || ts_after(&st->st_ctim, &cmd_start);
+}
+
+static int
 is_young(const struct stat *st)
 {
 	int64_t t = st->st_mtime > st->st_ctime ? st->st_mtime : st->st_ctime;
@@ -355,6 +461,61 @@ in_use(struct hypr_store *s, const struct hypr_image *im)
 	busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
 	close(fd);
 	return busy;
+}
+
+/* Every blob something names: the images (built and base, with every
+ * platform of a base's index), the cache entries. */
+static void
+named(struct hypr_store *s, struct refs *r)
+{
+	struct base_scan bs = { 0 };
+	struct cache_scan cs = { .root = &s->root, .refs = r };
+
+	for (size_t i = 0; i < s->n; i++)
+		refs_of_image(r, &s->img[i]);
+	bs.refs = r;
+	scan_bases(&s->root, &bs);
+	json_decref(bs.digests);
+	hypr_cache_each(&s->root, cache_entry, &cs);
+}
+
+/* Is some program running with temp files (a build)? Sets live_since. */
+static int
+programs_live(struct hypr_store *s)
+{
+	struct hypr_tmp_usage u;
+	struct hypr_err ig = { 0 };
+
+	if (hypr_root_tmp_scan(&s->root, 0, NULL, NULL, &u, &ig) < 0)
+		return 1;
+	live_since = u.live_since;
+	return u.live > 0;
+}
+
+/* The blobs before named and nothing names now were let go by this
+ * command (rmi, a prune): they go now, young or not, unless a build is
+ * running (then the grace rule holds: it may use them). Without this a
+ * base pulled within the grace period stayed on disk after its rmi and
+ * prune, named by nothing. */
+static void
+release(struct hypr_store *s, struct refs *before, int live, uint64_t *freed)
+{
+	struct refs now = { 0 };
+	char p[HYPR_PATH_BUF];
+	struct stat st;
+
+	named(s, &now);
+	ref_has(before, "");	/* sorts */
+	for (size_t i = 0; i < before->n; i++) {
+		if ((i && strcmp(before->d[i], before->d[i - 1]) == 0) || ref_has(&now, before->d[i]))
+			continue;
+		if (hypr_blob_path(&s->root, before->d[i], p, sizeof(p), NULL) < 0 ||
+		    lstat(p, &st) < 0 || (is_young(&st) && (live || changed_since_start(&st))))
+			continue;
+		if (unlink(p) == 0 && st.st_nlink <= 1 && freed)
+			*freed += disk_use(&st);
+	}
+	ref_free(&now);
 }
 
 /* Remove images: dangling (untagged) and broken ones; with all, every image
@@ -436,9 +597,34 @@ tmp_removed(void *arg, const char *name, int live, uint64_t bytes, int removed)
 		json_array_append_new(list, json_string(name));
 }
 
+/* Remove the empty directories under dir (and dir itself unless top). */
+static void
+rmdir_empty(const char *dir, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+	char p[HYPR_PATH_BUF + 512];
+
+	if (depth > 16 || (d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) < sizeof(p) &&
+		    lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			rmdir_empty(p, depth + 1);
+	}
+	closedir(d);
+	if (depth > 0)
+		rmdir(dir);	/* fails when not empty */
+}
+
 /* Blobs nothing names (and old enough). */
 static void
-prune_blobs(struct hypr_store *s, struct refs *keep, uint64_t *freed)
+prune_blobs(struct hypr_store *s, struct refs *keep, struct refs *before, int live,
+    uint64_t *freed)
 {
 	char dir[HYPR_PATH_BUF], p[HYPR_PATH_BUF + 256], d[HYPR_DIGEST_LEN + 1];
 	DIR *dd;
@@ -454,12 +640,43 @@ prune_blobs(struct hypr_store *s, struct refs *keep, uint64_t *freed)
 			continue;
 		snprintf(d, sizeof(d), "sha256:%s", de->d_name);
 		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (ref_has(keep, d) || lstat(p, &st) < 0 || is_young(&st))
+		/* young: maybe a build's, not named yet; but what this prune
+		 * let go was named, so it goes (unless a build runs) */
+		if (ref_has(keep, d) || lstat(p, &st) < 0 ||
+		    (is_young(&st) && (live || !ref_has(before, d) || changed_since_start(&st))))
 			continue;
 		if (unlink(p) == 0 && st.st_nlink <= 1)
 			*freed += disk_use(&st);
 	}
 	closedir(dd);
+}
+
+/* Records about blobs that are gone: diffids/<hex> (a layer's diff_id),
+ * pushed/<hex> (its gzip'd digest); and refs/ directories left empty. */
+static void
+prune_records(struct hypr_store *s)
+{
+	static const char *const dirs[] = { "diffids", "pushed", NULL };
+	char dir[HYPR_PATH_BUF], p[HYPR_PATH_BUF + 256], d[HYPR_DIGEST_LEN + 1];
+	DIR *dd;
+	struct dirent *de;
+
+	for (const char *const *k = dirs; *k; k++) {
+		hypr_root_path(&s->root, dir, sizeof(dir), "%s", *k);
+		if ((dd = opendir(dir)) == NULL)
+			continue;
+		while ((de = readdir(dd)) != NULL) {
+			if (strlen(de->d_name) != 64)
+				continue;
+			snprintf(d, sizeof(d), "sha256:%s", de->d_name);
+			snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+			if (!hypr_blob_has(&s->root, d))
+				unlink(p);
+		}
+		closedir(dd);
+	}
+	hypr_root_path(&s->root, dir, sizeof(dir), "refs");
+	rmdir_empty(dir, 0);
 }
 
 static void
@@ -500,18 +717,23 @@ cmd_image_prune(int argc, char *argv[])
 {
 	struct hypr_err e = { 0 };
 	struct hypr_store s;
+	struct refs before = { 0 };
 	int all = 0, force = 0;
 	uint64_t freed = 0;
 
+	clock_gettime(CLOCK_REALTIME, &cmd_start);
 	prune_args(argc, argv, &all, &force, "image prune");
 	if (!force && !confirm(all ?
 	    "WARNING! This will remove all images without at least one container associated to them." :
 	    "WARNING! This will remove all dangling images."))
 		return hypr_close_stdout();
-	if (hypr_store_open(&s, opt_root, 1, &e) < 0)
+	if (hypr_store_open_bases(&s, opt_root, 1, &e) < 0)
 		hypr_die_err(&e);
+	named(&s, &before);
 	prune_images(&s, all, &freed);
 	prune_strays(&s, &freed);
+	release(&s, &before, programs_live(&s), &freed);
+	ref_free(&before);
 	hypr_store_close(&s);
 	print_total(freed);
 	return hypr_close_stdout();
@@ -524,31 +746,36 @@ cmd_builder_prune(int argc, char *argv[])
 {
 	struct hypr_err e = { 0 };
 	struct hypr_store s;
-	struct refs keep = { 0 };
+	struct refs keep = { 0 }, before = { 0 };
 	struct cache_scan cs = { 0 };
 	struct hypr_cachemount_usage cu;
-	int all = 0, force = 0;
+	int all = 0, force = 0, live;
 	uint64_t freed = 0;
 
+	clock_gettime(CLOCK_REALTIME, &cmd_start);
 	prune_args(argc, argv, &all, &force, "builder prune");
 	if (!force && !confirm(all ?
 	    "WARNING! This will remove all build cache (cache entries and cache mounts)." :
 	    "WARNING! This will remove cache mounts no build uses and broken cache entries."))
 		return hypr_close_stdout();
-	if (hypr_store_open(&s, opt_root, 1, &e) < 0)
+	if (hypr_store_open_bases(&s, opt_root, 1, &e) < 0)
 		hypr_die_err(&e);
+	live = programs_live(&s);
+	named(&s, &before);
 	if (hypr_cachemount_scan(&s.root, 1, NULL, NULL, &cu, &e) < 0)
 		hypr_die_err(&e);
 	freed += cu.freed;
-	for (size_t i = 0; i < s.n; i++)
-		refs_of_image(&keep, &s.img[i]);
 	cs.root = &s.root;
 	cs.refs = &keep;
 	cs.remove_all = all;
 	cs.remove_broken = 1;
 	hypr_cache_each(&s.root, cache_entry, &cs);
-	prune_blobs(&s, &keep, &freed);
+	/* images and base images keep theirs (a pulled base is no cache) */
+	named(&s, &keep);
+	prune_blobs(&s, &keep, &before, live, &freed);
+	prune_records(&s);
 	ref_free(&keep);
+	ref_free(&before);
 	hypr_store_close(&s);
 	print_total(freed);
 	return hypr_close_stdout();
@@ -559,7 +786,7 @@ cmd_system_prune(int argc, char *argv[])
 {
 	struct hypr_err e = { 0 };
 	struct hypr_store s;
-	struct refs keep = { 0 };
+	struct refs keep = { 0 }, before = { 0 };
 	struct base_scan bs = { 0 };
 	struct cache_scan cs = { 0 };
 	struct hypr_tmp_usage tu;
@@ -569,6 +796,7 @@ cmd_system_prune(int argc, char *argv[])
 	size_t k;
 	json_t *v, *tmp_gone = json_array();
 
+	clock_gettime(CLOCK_REALTIME, &cmd_start);
 	/* --volumes: the anonymous volumes too (containers.c) */
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--volumes")) {
@@ -591,8 +819,9 @@ cmd_system_prune(int argc, char *argv[])
 	    "  - broken build cache entries\n"
 	    "  - blobs no image, base image or cache entry uses"))
 		return hypr_close_stdout();
-	if (hypr_store_open(&s, opt_root, 1, &e) < 0)
+	if (hypr_store_open_bases(&s, opt_root, 1, &e) < 0)
 		hypr_die_err(&e);
+	named(&s, &before);
 	/* Leftovers of processes that are gone (a SIGKILLed build's VM disks);
 	 * what a running build holds stays, and so do the blobs it made. */
 	if (hypr_root_tmp_scan(&s.root, 1, tmp_removed, tmp_gone, &tu, &e) < 0)
@@ -647,8 +876,10 @@ cmd_system_prune(int argc, char *argv[])
 	}
 	json_decref(tmp_gone);
 	freed += tu.freed;
-	prune_blobs(&s, &keep, &freed);
+	prune_blobs(&s, &keep, &before, tu.live > 0, &freed);
+	prune_records(&s);
 	ref_free(&keep);
+	ref_free(&before);
 	hypr_store_close(&s);
 	print_total(freed);
 	return hypr_close_stdout();
@@ -689,6 +920,92 @@ pct(char *buf, size_t n, uint64_t part, uint64_t whole)
 	snprintf(buf, n, "%s (%d%%)", h, whole ? (int)(part * 100 / whole) : 0);
 }
 
+/* The blobs of one image, each once. */
+static void
+image_blobs(const struct hypr_image *im, struct refs *out)
+{
+	struct refs one = { 0 };
+
+	refs_of_image(&one, im);
+	ref_has(&one, "");	/* sorts */
+	for (size_t i = 0; i < one.n; i++)
+		if (!i || strcmp(one.d[i], one.d[i - 1]) != 0)
+			ref_add(out, one.d[i]);
+	ref_free(&one);
+}
+
+/* Every blob on disk goes to one row, so the rows add up to the store:
+ * Base Images (a base names it), else Images (a built image does), else
+ * Build Cache (a cache entry does, or nothing: an unused blob, which any
+ * system or builder prune takes). */
+struct df_sums {
+	uint64_t isize, irecl, bsize, brecl, csize, unused;
+	size_t nunused;
+};
+
+static void
+df_blobs(struct hypr_store *s, struct refs *base, struct refs *built,
+    struct refs *tagged, struct refs *dsq, struct refs *cache, struct df_sums *u)
+{
+	char dir[HYPR_PATH_BUF], p[HYPR_PATH_BUF + 256], d[HYPR_DIGEST_LEN + 1];
+	DIR *dd;
+	struct dirent *de;
+
+	hypr_root_path(&s->root, dir, sizeof(dir), "blobs/sha256");
+	if ((dd = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(dd)) != NULL) {
+		struct stat st;
+		uint64_t z;
+
+		if (strlen(de->d_name) != 64)
+			continue;
+		snprintf(d, sizeof(d), "sha256:%s", de->d_name);
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		z = disk_use(&st);
+		if (ref_has(base, d)) {
+			u->bsize += z;
+			if (!ref_has(built, d) && !ref_has(cache, d))
+				u->brecl += z;
+		} else if (ref_has(built, d)) {
+			u->isize += z;
+			/* a dangling image's squashfs goes with it, chain cache
+			 * entry and all; its layers stay while the cache names them */
+			if (!ref_has(tagged, d) && (!ref_has(cache, d) || ref_has(dsq, d)))
+				u->irecl += z;
+		} else {
+			u->csize += z;
+			if (!ref_has(cache, d)) {
+				u->unused += z;
+				u->nunused++;
+			}
+		}
+	}
+	closedir(dd);
+}
+
+/* An image's SIZE, SHARED SIZE (blobs another image names too) and
+ * UNIQUE SIZE, as docker system df -v shows them. */
+static void
+image_sizes(struct hypr_store *s, const struct hypr_image *im, struct refs *all,
+    uint64_t *size, uint64_t *shared)
+{
+	struct refs mine = { 0 };
+
+	*size = *shared = 0;
+	image_blobs(im, &mine);
+	for (size_t i = 0; i < mine.n; i++) {
+		uint64_t z = blob_size(&s->root, mine.d[i]);
+
+		*size += z;
+		if (ref_count(all, mine.d[i]) > 1)
+			*shared += z;
+	}
+	ref_free(&mine);
+}
+
 int
 cmd_system_df(int argc, char *argv[])
 {
@@ -699,17 +1016,18 @@ cmd_system_df(int argc, char *argv[])
 	};
 	struct hypr_err e = { 0 };
 	struct hypr_store s;
-	struct refs img_refs = { 0 }, cache_refs = { 0 }, base_refs = { 0 };
+	struct refs built = { 0 }, tagged = { 0 }, cache_refs = { 0 }, base_refs = { 0 };
+	struct refs all = { 0 }, dsq = { 0 };
 	struct base_scan bs = { 0 };
 	struct cache_scan cs = { 0 };
 	struct hypr_tmp_usage tu;
+	struct df_sums u = { 0 };
 	struct ctr_usage cu_ctr, cu_vol;
 	struct hypr_table ctr_rows = { 0 }, vol_rows = { 0 };
 	json_t *tmp_rows = json_array();
 	struct hypr_table t = { 0 };
-	char line[1024], h1[32], h2[64];
-	uint64_t isize = 0, irecl = 0, csize = 0, bsize = 0, brecl = 0;
-	size_t active = 0, bactive = 0;
+	char line[1024], h1[32], h2[64], h3[32], h4[32];
+	size_t nbuilt = 0, active = 0, nbase = 0, bactive = 0;
 	int c, verbose = 0;
 
 	optind = 1;
@@ -720,56 +1038,42 @@ cmd_system_df(int argc, char *argv[])
 		default: hypr_die(HYPR_EXIT_USAGE, "usage: hypr system df [-v]");
 		}
 	}
-	if (hypr_store_open(&s, opt_root, 0, &e) < 0)
+	if (hypr_store_open_bases(&s, opt_root, 0, &e) < 0)
 		hypr_die_err(&e);
 	for (size_t i = 0; i < s.n; i++) {
-		refs_of_image(&img_refs, &s.img[i]);
-		isize += s.img[i].disk;
-		if (json_array_size(s.img[i].tags))
+		struct hypr_image *im = &s.img[i];
+
+		image_blobs(im, &all);
+		if (im->base) {
+			nbase++;
+			bactive += child_of(&s, im) != NULL;
+			continue;
+		}
+		nbuilt++;
+		refs_of_image(&built, im);
+		if (json_array_size(im->tags)) {
 			active++;
-		else
-			irecl += s.img[i].disk;
+			refs_of_image(&tagged, im);
+		} else {
+			ref_add(&dsq, hypr_json_str(json_object_get(im->m, "squashfs"), "digest"));
+		}
 	}
 	if (hypr_root_tmp_scan(&s.root, 0, tmp_row, tmp_rows, &tu, &e) < 0)
 		hypr_die_err(&e);
 	cs.root = &s.root;
 	cs.refs = &cache_refs;
 	hypr_cache_each(&s.root, cache_entry, &cs);
+	/* a base's blobs: those of its image, and every platform of its index */
 	bs.refs = &base_refs;
 	scan_bases(&s.root, &bs);
-	/* base blobs: size of what the tags name; reclaimable if no image uses it */
-	for (size_t i = 0; i < base_refs.n; i++) {
-		uint64_t z;
-
-		if (i && strcmp(base_refs.d[i], base_refs.d[i - 1]) == 0)
-			continue;
-		z = blob_size(&s.root, base_refs.d[i]);
-		bsize += z;
-		if (!ref_has(&img_refs, base_refs.d[i]))
-			brecl += z;
-	}
-	for (size_t i = 0; i < json_array_size(bs.digests); i++) {
-		const char *d = json_string_value(json_array_get(bs.digests, i));
-
-		for (size_t k = 0; k < s.n; k++)
-			if (s.img[k].m && hypr_json_str(json_object_get(s.img[k].m, "base"), "digest") &&
-			    strcmp(hypr_json_str(json_object_get(s.img[k].m, "base"), "digest"), d) == 0) {
-				bactive++;
-				break;
-			}
-	}
-	/* build cache: blobs only the cache names */
-	for (size_t i = 0; i < cache_refs.n; i++) {
-		if (!ref_has(&cache_refs, cache_refs.d[i]) ||
-		    (i && strcmp(cache_refs.d[i], cache_refs.d[i - 1]) == 0))
-			continue;
-		if (!ref_has(&img_refs, cache_refs.d[i]) && !ref_has(&base_refs, cache_refs.d[i]))
-			csize += blob_size(&s.root, cache_refs.d[i]);
-	}
+	for (size_t i = 0; i < s.n; i++)
+		if (s.img[i].base)
+			refs_of_image(&base_refs, &s.img[i]);
+	df_blobs(&s, &base_refs, &built, &tagged, &dsq, &cache_refs, &u);
 	hypr_table_add(&t, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE");
-	hypr_image_human_size(isize, h1, sizeof(h1));
-	pct(h2, sizeof(h2), irecl, isize);
-	snprintf(line, sizeof(line), "Images\t%zu\t%zu\t%s\t%s", s.n, active, h1, h2);
+	hypr_image_human_size(u.isize, h1, sizeof(h1));
+	pct(h2, sizeof(h2), u.irecl, u.isize);
+	snprintf(line, sizeof(line), "Images\t%zu\t%zu\t%s\t%s", nbuilt, active, h1, h2);
 	hypr_table_add(&t, line);
 	/* the containers of hypr run: their directories (containers.c) */
 	ctr_usage(&s.root, &cu_ctr, verbose ? &ctr_rows : NULL);
@@ -784,9 +1088,9 @@ cmd_system_df(int argc, char *argv[])
 	snprintf(line, sizeof(line), "Local Volumes\t%zu\t%zu\t%s\t%s", cu_vol.n, cu_vol.running,
 	    h1, h2);
 	hypr_table_add(&t, line);
-	hypr_image_human_size(bsize, h1, sizeof(h1));
-	pct(h2, sizeof(h2), brecl, bsize);
-	snprintf(line, sizeof(line), "Base Images\t%zu\t%zu\t%s\t%s", bs.count, bactive, h1, h2);
+	hypr_image_human_size(u.bsize, h1, sizeof(h1));
+	pct(h2, sizeof(h2), u.brecl, u.bsize);
+	snprintf(line, sizeof(line), "Base Images\t%zu\t%zu\t%s\t%s", nbase, bactive, h1, h2);
 	hypr_table_add(&t, line);
 	{
 		struct hypr_cachemount_usage cu;
@@ -794,8 +1098,8 @@ cmd_system_df(int argc, char *argv[])
 		if (hypr_cachemount_scan(&s.root, 0, NULL, NULL, &cu, &e) < 0)
 			hypr_die_err(&e);
 		/* RUN --mount=type=cache images: what no build holds is reclaimable */
-		hypr_image_human_size(csize + cu.bytes, h1, sizeof(h1));
-		pct(h2, sizeof(h2), csize + cu.bytes, csize + cu.bytes);
+		hypr_image_human_size(u.csize + cu.bytes, h1, sizeof(h1));
+		pct(h2, sizeof(h2), u.csize + cu.bytes, u.csize + cu.bytes);
 		snprintf(line, sizeof(line), "Build Cache\t%zu\t%zu\t%s\t%s", cs.entries + cu.n,
 		    cu.live, h1, h2);
 		hypr_table_add(&t, line);
@@ -808,22 +1112,38 @@ cmd_system_df(int argc, char *argv[])
 	hypr_table_print(&t, stdout);
 	if (verbose) {
 		printf("\nImages space usage:\n\n");
-		hypr_table_add(&t, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE");
-		for (size_t i = 0; i < s.n; i++) {
-			struct hypr_image *im = &s.img[i];
-			size_t nt = json_array_size(im->tags);
+		hypr_table_add(&t, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\t"
+		    "UNIQUE SIZE");
+		for (int pass = 0; pass < 2; pass++) {
+			if (pass == 1) {
+				hypr_table_print(&t, stdout);
+				printf("\nBase images space usage:\n\n");
+				hypr_table_add(&t, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\t"
+				    "SHARED SIZE\tUNIQUE SIZE");
+			}
+			for (size_t i = 0; i < s.n; i++) {
+				struct hypr_image *im = &s.img[i];
+				size_t nt = json_array_size(im->tags);
+				uint64_t size, shared;
 
-			hypr_image_human_size(im->disk, h1, sizeof(h1));
-			hypr_image_human_age((int64_t)time(NULL) - im->created, h2, sizeof(h2));
-			for (size_t k = 0; k < (nt ? nt : 1); k++) {
-				const char *tg = nt ? json_string_value(json_array_get(im->tags, k)) : NULL;
-				const char *colon = tg ? strrchr(tg, ':') : NULL;
+				if (im->base != pass)
+					continue;
+				image_sizes(&s, im, &all, &size, &shared);
+				hypr_image_human_size(size, h1, sizeof(h1));
+				hypr_image_human_size(shared, h3, sizeof(h3));
+				hypr_image_human_size(size - shared, h4, sizeof(h4));
+				hypr_image_human_age((int64_t)time(NULL) - im->created, h2, sizeof(h2));
+				for (size_t k = 0; k < (nt ? nt : 1); k++) {
+					const char *tg = nt ? json_string_value(json_array_get(im->tags,
+					    k)) : NULL;
+					const char *colon = tg ? strrchr(tg, ':') : NULL;
 
-				snprintf(line, sizeof(line), "%.*s\t%s\t%.12s\t%s\t%s",
-				    tg ? (int)(colon - tg) : 6, tg ? tg : "<none>",
-				    tg ? colon + 1 : "<none>", im->hex,
-				    im->problem ? im->problem : h2, h1);
-				hypr_table_add(&t, line);
+					snprintf(line, sizeof(line), "%.*s\t%s\t%.12s\t%s\t%s\t%s\t%s",
+					    tg ? (int)(colon - tg) : 6, tg ? tg : "<none>",
+					    tg ? colon + 1 : "<none>", im->hex,
+					    im->problem ? im->problem : h2, h1, h3, h4);
+					hypr_table_add(&t, line);
+				}
 			}
 		}
 		hypr_table_print(&t, stdout);
@@ -837,13 +1157,10 @@ cmd_system_df(int argc, char *argv[])
 		for (size_t i = 0; i < vol_rows.n; i++)
 			hypr_table_add(&t, vol_rows.lines[i]);
 		hypr_table_print(&t, stdout);
-		printf("\nBase images space usage:\n\n");
-		hypr_table_add(&t, "MANIFEST DIGEST");
-		for (size_t i = 0; i < json_array_size(bs.digests); i++)
-			hypr_table_add(&t, json_string_value(json_array_get(bs.digests, i)));
-		hypr_table_print(&t, stdout);
-		hypr_image_human_size(csize, h1, sizeof(h1));
-		printf("\nBuild cache usage: %s in %zu entries\n", h1, cs.entries);
+		hypr_image_human_size(u.csize - u.unused, h1, sizeof(h1));
+		hypr_image_human_size(u.unused, h2, sizeof(h2));
+		printf("\nBuild cache usage: %s in %zu entries, %s in %zu unused blobs\n", h1,
+		    cs.entries, h2, u.nunused);
 		printf("\nTemporary files space usage:\n\n");
 		hypr_table_add(&t, "NAME\tSTATE\tSIZE");
 		for (size_t i = 0; i < json_array_size(tmp_rows); i++)
@@ -858,7 +1175,10 @@ cmd_system_df(int argc, char *argv[])
 	free(vol_rows.lines);
 	json_decref(tmp_rows);
 	json_decref(bs.digests);
-	ref_free(&img_refs);
+	ref_free(&built);
+	ref_free(&tagged);
+	ref_free(&all);
+	ref_free(&dsq);
 	ref_free(&cache_refs);
 	ref_free(&base_refs);
 	hypr_store_close(&s);

@@ -156,6 +156,11 @@ double hypr_vm_boot_seconds(const struct hypr_vm *vm);
 /* Whether the VM came from a snapshot (hypr-guest(7)): "restored",
  * "saved" (it made the snapshot, then was restored from it) or "none". */
 const char *hypr_vm_snapshot(const struct hypr_vm *vm);
+/* The build VM snapshots kept for the store at root (HYPR_SNAPSHOT_DIR,
+ * else root/vm: hypr-guest(7)): how many, and the disk they take; with
+ * remove, they go (the next VM of each shape saves its own again). */
+int hypr_vm_snapshots(const char *root, int remove, size_t *n, uint64_t *bytes,
+    struct hypr_err *e);
 /* One line the caller should print as a warning (a snapshot that could not
  * be used, so the VM booted cold), once; else NULL. */
 const char *hypr_vm_warning(struct hypr_vm *vm);

@@ -543,3 +543,45 @@ vm_snap_start(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err 
 	snap_prune(root);
 	return restore(vm, dir, e);
 }
+
+int
+hypr_vm_snapshots(const char *root, int remove, size_t *n, uint64_t *bytes, struct hypr_err *e)
+{
+	const char *env = getenv("HYPR_SNAPSHOT_DIR");
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	*n = 0;
+	*bytes = 0;
+	if (snprintf(dir, sizeof dir, "%s", env && *env ? env : root) >= (int)sizeof dir ||
+	    (!(env && *env) && join(dir, sizeof dir, root, "vm") < 0))
+		return hypr_err_set(e, HYPR_EXIT_USAGE, "VM snapshots: %s: path too long", root);
+	if (!(d = opendir(dir)))
+		return errno == ENOENT ? 0 : hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", dir);
+	while ((de = readdir(d))) {
+		char p[PATH_MAX], f[PATH_MAX];
+		struct stat st;
+		DIR *sd;
+		struct dirent *fe;
+		struct hypr_err ig = { 0 };
+
+		if (strncmp(de->d_name, "snap-", 5) || join(p, sizeof p, dir, de->d_name) < 0)
+			continue;
+		if (lstat(p, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			*bytes += (uint64_t)st.st_blocks * 512;	/* a .failed marker */
+		} else if ((sd = opendir(p))) {
+			while ((fe = readdir(sd)))
+				if (join(f, sizeof f, p, fe->d_name) == 0 && lstat(f, &st) == 0 &&
+				    S_ISREG(st.st_mode))
+					*bytes += (uint64_t)st.st_blocks * 512;
+			closedir(sd);
+			if (strncmp(de->d_name, "snap-tmp.", 9))
+				(*n)++;
+		}
+		if (remove)
+			hypr_rm_rf(p, &ig);
+	}
+	closedir(d);
+	return 0;
+}

@@ -26,6 +26,7 @@
 #include "image.h"
 #include "stream.h"
 #include "tool.h"
+#include "vm.h"
 
 /* ---- rmi ---- */
 
@@ -812,7 +813,8 @@ cmd_system_prune(int argc, char *argv[])
 	    "  - all images without at least one container associated to them\n"
 	    "  - all build cache\n"
 	    "  - all base images pulled from registries\n"
-	    "  - all blobs nothing else uses" :
+	    "  - all blobs nothing else uses\n"
+	    "  - all build VM snapshots" :
 	    "WARNING! This will remove:\n"
 	    "  - all stopped containers\n"
 	    "  - all dangling images\n"
@@ -876,6 +878,15 @@ cmd_system_prune(int argc, char *argv[])
 	}
 	json_decref(tmp_gone);
 	freed += tu.freed;
+	if (all) {
+		/* the build VM snapshots: the next VM of each shape saves again */
+		size_t nsnap;
+		uint64_t snap;
+
+		if (hypr_vm_snapshots(s.root.path, 1, &nsnap, &snap, &e) < 0)
+			hypr_die_err(&e);
+		freed += snap;
+	}
 	prune_blobs(&s, &keep, &before, tu.live > 0, &freed);
 	prune_records(&s);
 	ref_free(&keep);
@@ -1102,6 +1113,18 @@ cmd_system_df(int argc, char *argv[])
 		pct(h2, sizeof(h2), u.csize + cu.bytes, u.csize + cu.bytes);
 		snprintf(line, sizeof(line), "Build Cache\t%zu\t%zu\t%s\t%s", cs.entries + cu.n,
 		    cu.live, h1, h2);
+		hypr_table_add(&t, line);
+	}
+	{
+		/* booted build VMs kept to restore the next ones (hypr-guest(7)) */
+		size_t nsnap;
+		uint64_t snap;
+
+		if (hypr_vm_snapshots(s.root.path, 0, &nsnap, &snap, &e) < 0)
+			hypr_die_err(&e);
+		hypr_image_human_size(snap, h1, sizeof(h1));
+		pct(h2, sizeof(h2), snap, snap);
+		snprintf(line, sizeof(line), "VM Snapshots\t%zu\t0\t%s\t%s", nsnap, h1, h2);
 		hypr_table_add(&t, line);
 	}
 	/* what running builds hold, and what dead ones left (prune takes it) */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -38,4 +39,42 @@ hypr_child_spawn(const char *file, char *const argv[], pid_t *pid, int *to,
 	*to = in[1];
 	*from = out[0];
 	return 0;
+}
+
+int
+hypr_child_filter(char *const argv[], const char *src, const char *out, const char *what,
+    struct hypr_err *e)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int in, fd, st;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s: %s", what, src);
+	if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+		close(in);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", out);
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in, 0);
+	posix_spawn_file_actions_adddup2(&fa, fd, 1);
+	st = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(in);
+	close(fd);
+	if (st != 0) {
+		unlink(out);
+		errno = st;
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s: running %s", what, argv[0]);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR) {
+			unlink(out);
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s: waitpid", what);
+		}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	unlink(out);
+	return hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s failed%s", what,
+	    WIFEXITED(st) && WEXITSTATUS(st) == 127 ? " (not installed?)" : "");
 }

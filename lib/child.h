@@ -11,4 +11,11 @@
 int hypr_child_spawn(const char *file, char *const argv[], pid_t *pid, int *to,
     int *from, struct hypr_err *e);
 
+/* Run argv[0] (searched in PATH) with the file src as its stdin and the
+ * new file out (mode 0600, removed again on any failure) as its stdout,
+ * and wait: 0 if it exited 0; else -1, e naming what (what: "gzip of layer
+ * X") and "(not installed?)" when it could not be run. */
+int hypr_child_filter(char *const argv[], const char *src, const char *out,
+    const char *what, struct hypr_err *e);
+
 #endif

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "fsutil.h"
 #include "image.h"
 #include "net.h"
@@ -463,41 +463,17 @@ static int
 gzip_file(struct push *p, const char *src, char *out, size_t n,
     char digest[HYPR_DIGEST_LEN + 1], uint64_t *size, struct hypr_err *e)
 {
-	int in, fd, st;
-	pid_t pid;
+	char *argv[] = { "gzip", "-n", "-6", "-c", NULL }, what[HYPR_PATH_BUF + 32];
+	int fd;
 
 	if (hypr_root_tmp(p->root, out, n, e, "push-gz.XXXXXX") < 0)
 		return -1;
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "layer %s", src);
-	if ((fd = mkstemp(out)) < 0) {
-		close(in);
+	if ((fd = mkstemp(out)) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", out);
-	}
-	if ((pid = fork()) < 0) {
-		close(in);
-		close(fd);
-		unlink(out);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fork");
-	}
-	if (pid == 0) {
-		if (dup2(in, 0) < 0 || dup2(fd, 1) < 0)
-			_exit(127);
-		execlp("gzip", "gzip", "-n", "-6", "-c", (char *)NULL);
-		_exit(127);
-	}
-	close(in);
 	close(fd);
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR) {
-			unlink(out);
-			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "waitpid");
-		}
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		unlink(out);
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "gzip of layer %s failed%s", src,
-		    WIFEXITED(st) && WEXITSTATUS(st) == 127 ? " (gzip not found?)" : "");
-	}
+	snprintf(what, sizeof(what), "gzip of layer %s", src);
+	if (hypr_child_filter(argv, src, out, what, e) < 0)
+		return -1;
 	if (hypr_digest_file(out, digest, size, e) < 0) {
 		unlink(out);
 		return -1;

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "image.h"
 #include "push.h"
 #include "record.h"
@@ -129,42 +129,18 @@ static int
 decompress(struct save *s, const char *prog, const char *src, const char *diff_id,
     char *out, size_t n, struct hypr_err *e)
 {
-	char got[HYPR_DIGEST_LEN + 1];
-	int in, fd, st;
-	pid_t pid;
+	char got[HYPR_DIGEST_LEN + 1], what[HYPR_PATH_BUF + 32];
+	char *argv[] = { (char *)prog, "-dc", NULL };
+	int fd;
 
 	if (hypr_root_tmp(s->root, out, n, e, "save.XXXXXX") < 0)
 		return -1;
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
-		return hypr_err_errno(e, HYPR_EXIT_INPUT, "save: %s", src);
-	if ((fd = mkstemp(out)) < 0) {
-		close(in);
+	if ((fd = mkstemp(out)) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", out);
-	}
-	if ((pid = fork()) < 0) {
-		close(in);
-		close(fd);
-		unlink(out);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fork");
-	}
-	if (pid == 0) {
-		if (dup2(in, 0) < 0 || dup2(fd, 1) < 0)
-			_exit(127);
-		execlp(prog, prog, "-dc", (char *)NULL);
-		_exit(127);
-	}
-	close(in);
 	close(fd);
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR) {
-			unlink(out);
-			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "waitpid");
-		}
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		unlink(out);
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "save: %s -dc of %s failed%s", prog, src,
-		    WIFEXITED(st) && WEXITSTATUS(st) == 127 ? " (not installed?)" : "");
-	}
+	snprintf(what, sizeof(what), "save: %s -dc of %s", prog, src);
+	if (hypr_child_filter(argv, src, out, what, e) < 0)
+		return -1;
 	if (hypr_digest_file(out, got, NULL, e) < 0) {
 		unlink(out);
 		return -1;

@@ -281,8 +281,9 @@ cat_file() {
 		'RUN cp /bin/busybox /usr/bin/ping && setcap cap_net_bind_service,cap_net_raw=+ep /usr/bin/ping && setfattr -n user.note -v hi /usr/bin/ping' \
 		'RUN touch /other && getcap /usr/bin/ping && getfattr --only-values -n user.note /usr/bin/ping && echo' > "$d/Dockerfile"
 	run --separate-stderr -0 hypr build --keep "$d/keep" -t cap:1 "$d"
-	[[ $stderr == *"#"?" /usr/bin/ping cap_net_bind_service,cap_net_raw=ep"* ]]
-	[[ $stderr == *"#"?" hi"* ]]
+	# plain lines: "#N SECONDS text" (hypr(1))
+	[[ $stderr =~ \#[0-9]+\ [0-9.]+\ /usr/bin/ping\ cap_net_bind_service,cap_net_raw=ep ]]
+	[[ $stderr =~ \#[0-9]+\ [0-9.]+\ hi ]]
 	# the RUN's layer tar, then the final squashfs (through sqfs2tar)
 	xattrs() {
 		python3 -c 'import sys, tarfile

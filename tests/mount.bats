@@ -198,7 +198,7 @@ http_serve() {
 @test "mount: type=ssh, bad options and from= with a variable fail at their line" {
 	df 'FROM busybox:latest' 'RUN --mount=type=ssh true'
 	run -3 --separate-stderr hypr build -t x:1 "$C"
-	[[ $stderr == "hypr-parse: "*"Dockerfile:2: RUN --mount=type=ssh is not supported by hypr"* ]]
+	[[ $stderr == *"ERROR: $C/Dockerfile:2: RUN --mount=type=ssh is not supported by hypr"* ]]
 	df 'FROM busybox:latest' 'RUN --mount=type=bind,target=/x,mode=0755 true'
 	run -3 --separate-stderr hypr build -t x:1 "$C"
 	[[ $stderr == *"Dockerfile:2: RUN --mount=type=bind,target=/x,mode=0755 true: --mount: mode not allowed for \"bind\" type mounts"* ]]

@@ -225,7 +225,8 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	build_image "$REG/multi:a" > /dev/null
 	hypr tag "$REG/multi:a" "$REG/multi:b"
 	hypr tag "$REG/multi:a" "$REG/multi/other:c"
-	run --separate-stderr -0 hypr push --all-tags "$REG/multi"
+	run --separate-stderr hypr push --all-tags "$REG/multi"
+	[ "$status" = 0 ] || { echo "exit $status: $stderr" >&2; false; }
 	[ "$(cut -d' ' -f1 <<<"$output")" = "a:
 b:" ]
 	run -0 skopeo list-tags --tls-verify=false "docker://$REG/multi"

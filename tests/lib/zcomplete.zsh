@@ -5,10 +5,11 @@
 zmodload zsh/zpty || exit 4
 zpty z 'zsh -f -i' || exit 4
 
-# wait_for PATTERN: read the pty until its output matches (5 s at most)
+# wait_for PATTERN: read the pty until its output matches (20 s at most: a
+# loaded machine, or a sanitizer build of hypr listing the images)
 wait_for() {
 	local i chunk
-	for i in {1..50}; do
+	for i in {1..200}; do
 		while zpty -r -t z chunk; do out+=$chunk; done
 		[[ $out == $~1 ]] && return 0
 		sleep 0.1
@@ -20,7 +21,8 @@ out=
 zpty -w z "PS1='%% '; fpath=(${(q)1} \$fpath); autoload -U compinit; compinit -u -D; setopt nobeep; print RE''ADY"
 wait_for "*READY*% *" || exit 4
 zpty -w -n z "$2"$'\t'
-sleep 0.5
+# the widget runs hypr (images, stages): give it time before the next keys
+sleep 2
 # the line, echoed back by a command that starts with it
 out=
 zpty -w -n z $'\C-a echo ZLINE: \n'

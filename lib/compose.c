@@ -1059,6 +1059,13 @@ include_one(struct ctx *x, yaml_node_t *at, const char *path, struct hypr_compos
 		return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: include: %s: more than %d "
 		    "levels (a cycle?)", where(x, at), compose_line(at), path, INCLUDE_DEPTH);
 	}
+	if (access(abs, F_OK) < 0) {
+		/* what the file names is not there: bad input, as a COPY source */
+		r = hypr_err_errno(x->e, HYPR_EXIT_INPUT, "%s:%ld: include: %s", where(x, at),
+		    compose_line(at), abs);
+		free(abs);
+		return r;
+	}
 	files[0] = abs;
 	so.files = files;
 	so.nfiles = 1;
@@ -1162,7 +1169,7 @@ include_all(struct ctx *x, yaml_node_t *n, struct hypr_compose *into)
 			yaml_node_item_t *f = pn->data.sequence.items.start;
 
 			if (pn->data.sequence.items.top - f != 1)
-				return hypr_err_set(x->e, HYPR_EXIT_USAGE, "%s:%ld: include: a path "
+				return hypr_err_set(x->e, HYPR_EXIT_INPUT, "%s:%ld: include: a path "
 				    "list of several files: not supported by hypr (include each)",
 				    where(x, pn), compose_line(pn));
 			pn = yaml_document_get_node(x->doc, *f);

@@ -16,6 +16,10 @@ ifeq ($(SANITIZE),1)
 override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 override LDFLAGS += -fsanitize=address,undefined
 endif
+ifeq ($(SANITIZE),thread)
+override CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=thread
+endif
 ifeq ($(WERROR),1)
 override CFLAGS += -Werror
 endif
@@ -77,8 +81,9 @@ check-unit: $(UNITS)
 	@set -e; for u in $(UNITS); do echo "unit: $$u"; $$u; done
 
 # BATSFLAGS="--filter-tags '!vm'" skips the build-VM tests.
+BATS_FILES ?= tests
 check: all check-unit
-	HYPR_BIN="$(CURDIR)/$(B)/bin" HYPR_SRC="$(CURDIR)" bats $(BATSFLAGS) tests
+	HYPR_BIN="$(CURDIR)/$(B)/bin" HYPR_SRC="$(CURDIR)" bats $(BATSFLAGS) $(BATS_FILES)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \

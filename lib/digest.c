@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <openssl/evp.h>
@@ -67,28 +68,37 @@ int
 hypr_digest_file(const char *path, char out[HYPR_DIGEST_LEN + 1],
     uint64_t *size, struct hypr_err *e)
 {
-	static char buf[1 << 20];
+	/* on the heap: push and pull hash files in several threads at once */
+	const size_t bufsz = 1 << 20;
+	char *buf;
 	struct hypr_sha256 s;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+	if ((buf = malloc(bufsz)) == NULL) {
+		close(fd);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	}
 	if (hypr_sha256_init(&s, e) < 0) {
+		free(buf);
 		close(fd);
 		return -1;
 	}
-	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+	while ((n = read(fd, buf, bufsz)) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			hypr_sha256_abort(&s);
 			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", path);
+			free(buf);
 			close(fd);
 			return -1;
 		}
 		hypr_sha256_update(&s, buf, (size_t)n);
 	}
+	free(buf);
 	close(fd);
 	if (size)
 		*size = s.bytes;

@@ -51,6 +51,16 @@ oci_flatten() {
 	done
 }
 
+# pushed ARGS: run hypr push ARGS (stderr apart) that must exit 0; if it
+# does not, its stderr and the end of the plain registry's log say why.
+pushed() {
+	run --separate-stderr hypr push "$@"
+	[ "$status" = 0 ] && return 0
+	echo "hypr push $*: exit $status: $stderr" >&2
+	tail -20 "$REGS/plain/log" >&2
+	return 1
+}
+
 # puts LOG: the blob uploads in a registry's access log
 puts() { grep -cE '"(PUT|PATCH) /v2/[^ ]*/blobs/uploads/' "$1" || true; }
 
@@ -84,7 +94,7 @@ republish() {
 
 @test "push: skopeo reads back the image: the same tree, config, history; the squashfs artifact refers to it" {
 	id=$(build_image "$REG/x:1")
-	run --separate-stderr -0 hypr push "$REG/x:1"
+	pushed "$REG/x:1"
 	[[ $output =~ ^1:\ digest:\ sha256:[0-9a-f]{64}\ size:\ [0-9]+$ ]]
 	digest=$(cut -d' ' -f3 <<<"$output")
 	[[ $stderr == "The push refers to repository [$REG/x]"* ]]
@@ -134,7 +144,7 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	mkdir -p bin
 	printf '#!/bin/sh\necho gzip >> "%s"\nexec /bin/gzip "$@"\n' "$BATS_TEST_TMPDIR/gz.log" > bin/gzip
 	chmod +x bin/gzip
-	PATH="$BATS_TEST_TMPDIR/bin:$PATH" run --separate-stderr -0 hypr push "$REG/again:1"
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" pushed "$REG/again:1"
 	[ ! -e gz.log ]
 	[ "$(puts "$REGS/plain/log")" = "$n" ]
 	run grep -c ': Layer already exists' <<<"$stderr"
@@ -156,7 +166,7 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 		sed "s|docker.io/library/busybox:latest|$REG/base:1|" |
 		hypr-layer | hypr-squash | hypr-store -q -t "$REG/app:1"
 	before=$(puts "$REGS/plain/log")
-	run --separate-stderr -0 hypr push "$REG/app:1"
+	pushed "$REG/app:1"
 	hex=$(jq -r .digest <<<"$base")
 	[[ $stderr == *"${hex:7:12}: Mounted from base"* ]]
 	run grep -c 'POST /v2/app/blobs/uploads/?mount=' "$REGS/plain/log"
@@ -178,7 +188,7 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	steps_stream "$base" 'CMD|CMD x|null|{"Cmd":["x"]}' | hypr-layer | hypr-squash |
 		hypr-store -q -t "$REG/big:1"
 	before=$(grep -c '"PATCH ' "$REGS/plain/log" || true)
-	HYPR_PUSH_CHUNK=64K run --separate-stderr -0 hypr push "$REG/big:1"
+	HYPR_PUSH_CHUNK=64K pushed "$REG/big:1"
 	[[ $stderr == *"Pushing 64 KiB/"* ]]
 	after=$(grep -c '"PATCH ' "$REGS/plain/log")
 	[ $((after - before)) -ge 5 ]
@@ -202,7 +212,7 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	steps_stream "$(layer_json big.tar)" 'CMD|CMD x|null|{"Cmd":["x"]}' | hypr-layer |
 		hypr-squash | hypr-store -q -t "$FREG/flaky:1"
 	# one blob at a time: the plan's PATCH numbers are then the big layer's
-	HYPR_PUSH_JOBS=1 HYPR_PUSH_CHUNK=64K run --separate-stderr -0 hypr push "$FREG/flaky:1"
+	HYPR_PUSH_JOBS=1 HYPR_PUSH_CHUNK=64K pushed "$FREG/flaky:1"
 	[[ $stderr == *": Resuming at 64 KiB/"*"(127.0.0.1:"*": PATCH request: "*")"* ]]
 	[[ $stderr == *": Restarting the upload (127.0.0.1:"* ]]
 	run grep -c '^PATCH .* \(drop\|half\|noanswer\)$' flog
@@ -216,7 +226,7 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	build_image "$FREG/mono:1" > /dev/null
 	n=$(grep -c '^PUT ' flog)
 	printf 'PUT %d noanswer\n' $((n + 1)) > plan
-	run --separate-stderr -0 hypr push "$FREG/mono:1"
+	pushed "$FREG/mono:1"
 	[ "$(grep -c 'noanswer$' flog)" = 2 ]
 	[[ $stderr != *Restarting* ]]
 }
@@ -225,8 +235,7 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	build_image "$REG/multi:a" > /dev/null
 	hypr tag "$REG/multi:a" "$REG/multi:b"
 	hypr tag "$REG/multi:a" "$REG/multi/other:c"
-	run --separate-stderr hypr push --all-tags "$REG/multi"
-	[ "$status" = 0 ] || { echo "exit $status: $stderr" >&2; false; }
+	pushed --all-tags "$REG/multi"
 	[ "$(cut -d' ' -f1 <<<"$output")" = "a:
 b:" ]
 	run -0 skopeo list-tags --tls-verify=false "docker://$REG/multi"
@@ -247,7 +256,7 @@ b:" ]
 	mkdir -p bin
 	printf '#!/bin/sh\necho "$*" >> "%s"\nexec /usr/bin/curl "$@"\n' "$BATS_TEST_TMPDIR/argv" > bin/curl
 	chmod +x bin/curl
-	PATH="$BATS_TEST_TMPDIR/bin:$PATH" run --separate-stderr -0 hypr push "$AREG/sec:1"
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" pushed "$AREG/sec:1"
 	[[ $output == "1: digest: sha256:"* ]]
 	run grep -c s3cret "$BATS_TEST_TMPDIR/argv"
 	[ "$output" = 0 ]
@@ -295,7 +304,7 @@ application/vnd.hypr.manifest.v1+json"
 	# its layer tars are back in the store: it pushes again as it was
 	# (nothing uploaded, nothing compressed)
 	n=$(puts "$REGS/plain/log")
-	run --separate-stderr -0 hypr push "$REG/round:1"
+	pushed "$REG/round:1"
 	[ "$output" = "1: digest: $digest size: $(cut -d' ' -f5 <<<"$output")" ]
 	[ "$(puts "$REGS/plain/log")" = "$n" ]
 }

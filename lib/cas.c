@@ -81,6 +81,16 @@ hypr_root_tmp_remove(void)
 	own.dir[0] = '\0';
 }
 
+void
+hypr_root_tmp_remove_async(void)
+{
+	if (own.fd < 0 || own.pid != getpid())
+		return;
+	hypr_rm_rf_async(own.dir);
+	close(own.fd);
+	own.fd = -1;
+}
+
 static void
 own_at_exit(void)
 {
@@ -401,28 +411,37 @@ int
 hypr_blob_put_file(const struct hypr_root *r, const char *path,
     char digest_out[HYPR_DIGEST_LEN + 1], uint64_t *size_out, struct hypr_err *e)
 {
-	static char buf[1 << 20];
+	/* on the heap: callers may run in several threads */
+	const size_t bufsz = 1 << 20;
+	char *buf;
 	struct hypr_blob_writer w;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+	if ((buf = malloc(bufsz)) == NULL) {
+		close(fd);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	}
 	if (hypr_blob_begin(&w, r, e) < 0) {
+		free(buf);
 		close(fd);
 		return -1;
 	}
-	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+	while ((n = read(fd, buf, bufsz)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 || hypr_blob_write(&w, buf, (size_t)n, e) < 0) {
 			if (n < 0)
 				hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading %s", path);
 			hypr_blob_abort(&w);
+			free(buf);
 			close(fd);
 			return -1;
 		}
 	}
+	free(buf);
 	close(fd);
 	return hypr_blob_commit(&w, NULL, digest_out, size_out, e);
 }

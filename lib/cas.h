@@ -34,9 +34,12 @@ int hypr_root_path(const struct hypr_root *r, char *buf, size_t n,
  * directory: hypr_root_tmp(r, buf, n, e, "blob.XXXXXX"). */
 int hypr_root_tmp(const struct hypr_root *r, char *buf, size_t n, struct hypr_err *e,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Remove this process's temp directory now (exit paths; signal handlers,
- * best effort). A later hypr_root_tmp makes a new one. */
+/* Remove this process's temp directory now (exit paths). A later
+ * hypr_root_tmp makes a new one. */
 void hypr_root_tmp_remove(void);
+/* The same from a signal handler (async-signal-safe, best effort: what is
+ * left, a later sweep of unlocked temp directories takes). */
+void hypr_root_tmp_remove_async(void);
 
 /* What tmp/ holds: each entry is live while a process holds its flock (a
  * temp directory above, a download's .part file), else left over by a

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int
@@ -163,6 +164,59 @@ rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 	if (flag == FTW_DP)
 		return rmdir(p) < 0 && errno != ENOENT ? -1 : 0;
 	return unlink(p) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* What getdents64(2) fills in. */
+struct dent64 {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
+static void
+rm_tree_async(int dfd, int depth)
+{
+	char buf[2048];
+	long n;
+
+	/* entries removed while reading may hide others: a second pass */
+	for (int pass = 0; pass < 2; pass++) {
+		lseek(dfd, 0, SEEK_SET);
+		while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
+			for (long off = 0; off < n;) {
+				struct dent64 *d = (struct dent64 *)(void *)(buf + off);
+				int c;
+
+				off += d->reclen;
+				if (!strcmp(d->name, ".") || !strcmp(d->name, ".."))
+					continue;
+				if (unlinkat(dfd, d->name, 0) == 0 || errno != EISDIR)
+					continue;
+				if (depth < 256 && (c = openat(dfd, d->name,
+				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+					rm_tree_async(c, depth + 1);
+					close(c);
+				}
+				unlinkat(dfd, d->name, AT_REMOVEDIR);
+			}
+		}
+	}
+}
+
+void
+hypr_rm_rf_async(const char *path)
+{
+	int saved = errno, fd;
+
+	if (unlinkat(AT_FDCWD, path, 0) != 0 && errno == EISDIR &&
+	    (fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+		rm_tree_async(fd, 0);
+		close(fd);
+		rmdir(path);
+	}
+	errno = saved;
 }
 
 int

@@ -21,6 +21,9 @@ int hypr_write_all(int fd, const void *buf, size_t len);
 ssize_t hypr_read_full(int fd, void *buf, size_t len);
 /* rm -rf path (no error when missing); does not follow symlinks. */
 int hypr_rm_rf(const char *path, struct hypr_err *e);
+/* The same, best effort, for a signal handler: async-signal-safe calls
+ * only (no allocation), at most 256 levels deep. */
+void hypr_rm_rf_async(const char *path);
 /* Overflow-checked size arithmetic: 0 on success, -1 on overflow. */
 int hypr_size_add(size_t a, size_t b, size_t *out);
 int hypr_size_mul(size_t a, size_t b, size_t *out);

@@ -171,7 +171,7 @@ hypr_refuse_tty_stdin(const char *what)
 static void
 on_fatal_signal(int sig)
 {
-	hypr_root_tmp_remove();
+	hypr_root_tmp_remove_async();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }

@@ -267,6 +267,10 @@ os.setsid(); signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1]
 	st=0
 	wait "$pid" || st=$?
 	[ "$st" = 130 ]
+	# the signal handler removed the pull's temp directory; the partial
+	# blob stays for the next pull
+	run -0 find "$HYPR_ROOT/tmp" -mindepth 1 -maxdepth 1 -type d
+	assert_output ""
 	have=$(stat -c %s "$part")
 	[ "$have" -gt 0 ]
 	echo ok > "$REGS/fake/mode"

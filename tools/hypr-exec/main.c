@@ -51,7 +51,7 @@ static void
 on_signal(int sig)
 {
 	hypr_exec_kill(g_exec);
-	hypr_root_tmp_remove();
+	hypr_root_tmp_remove_async();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }

@@ -264,9 +264,6 @@ make_disk(struct hypr_vm *vm, const char *name, uint64_t size, int *fd, struct h
 	return 0;
 }
 
-/* A sparse ext4 scratch disk for the layers: tmpfs in 6.1 has no user.*
- * xattrs and is bounded by guest RAM. No journal (nothing survives the VM),
- * lazy init so the guest never zeroes inode tables under TCG. */
 /* The scratch disk's size, as the guest sees it: 64 GiB, or the build
  * disk limit if one was given above that. */
 static uint64_t
@@ -275,34 +272,35 @@ dev_size(const struct hypr_vm *vm)
 	return vm->disk > DISK_SIZE ? vm->disk : DISK_SIZE;
 }
 
+/* A sparse file of dev bytes at p with an ext4 file system of fs bytes:
+ * lazy init, so the guest never zeroes inode tables under TCG; a journal
+ * only where the disk outlives the VM. */
 static int
-make_scratch(struct hypr_vm *vm, struct hypr_err *e)
+mkfs_ext4(const char *p, uint64_t dev, uint64_t fs, int journal, struct hypr_err *e)
 {
-	char p[PATH_MAX], fs_size[32];
+	char fs_size[32];
 	int fd, st;
 	pid_t pid;
 
-	snprintf(p, sizeof p, "%s/scratch.ext4", vm->dir);
-	snprintf(fs_size, sizeof fs_size, "%lluk", (unsigned long long)(vm->disk >> 10));
+	snprintf(fs_size, sizeof fs_size, "%lluk", (unsigned long long)(fs >> 10));
 	fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	/* the disk is the same size for every build (a snapshot's guest saw
-	 * it so); the filesystem on it is the build's limit */
-	if (fd < 0 || ftruncate(fd, (off_t)dev_size(vm)) < 0) {
+	if (fd < 0 || ftruncate(fd, (off_t)dev) < 0) {
 		if (fd >= 0)
 			close(fd);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: %s", p);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM: %s", p);
 	}
 	close(fd);
 	pid = fork();
 	if (pid < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: fork");
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM: fork");
 	if (pid == 0) {
 		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (nul >= 0) {
 			dup2(nul, 0);
 			dup2(nul, 1);
 		}
-		execlp("mke2fs", "mke2fs", "-t", "ext4", "-q", "-F", "-O", "^has_journal",
+		execlp("mke2fs", "mke2fs", "-t", "ext4", "-q", "-F", "-O",
+		    journal ? "has_journal" : "^has_journal",
 		    "-E", "lazy_itable_init=1,lazy_journal_init=1,root_owner=0:0", "-m", "0",
 		    p, fs_size, (char *)NULL);
 		dprintf(2, "mke2fs: %s\n", strerror(errno));
@@ -311,8 +309,50 @@ make_scratch(struct hypr_vm *vm, struct hypr_err *e)
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: mke2fs %s failed (e2fsprogs installed?)", p);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: mke2fs %s failed (e2fsprogs installed?)", p);
+	return 0;
+}
+
+/* A build's scratch disk for the layers: tmpfs in 6.1 has no user.*
+ * xattrs and is bounded by guest RAM. No journal: nothing survives the VM.
+ * The disk is the same size for every build (a snapshot's guest saw it
+ * so); the file system on it is the build's limit. */
+static int
+make_scratch(struct hypr_vm *vm, struct hypr_err *e)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof p, "%s/scratch.ext4", vm->dir);
+	if (mkfs_ext4(p, dev_size(vm), vm->disk, 0, e) < 0)
+		return -1;
 	vm->scratch = 1;
+	return 0;
+}
+
+/* A runtime VM's writable layer kept across its boots: the disk is made
+ * once (under a temp name, so a half made one is never used) and linked
+ * into vm->dir as the scratch disk. */
+static int
+use_rwdisk(struct hypr_vm *vm, const char *path, struct hypr_err *e)
+{
+	char tmp[PATH_MAX], lp[PATH_MAX];
+
+	if (access(path, F_OK) != 0) {
+		if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: %s: path too long", path);
+		if (mkfs_ext4(tmp, DISK_SIZE, DISK_SIZE, 1, e) < 0) {
+			unlink(tmp);
+			return -1;
+		}
+		if (rename(tmp, path) < 0) {
+			unlink(tmp);
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM: %s", path);
+		}
+	}
+	snprintf(lp, sizeof lp, "%s/scratch.ext4", vm->dir);
+	if (symlink(path, lp) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM: %s", lp);
+	vm->scratch = 2;
 	return 0;
 }
 
@@ -452,7 +492,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 	if (o->ncaches > HYPR_VM_MAX_CACHES)
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: more than %d cache mounts",
 		    HYPR_VM_MAX_CACHES);
-	ndisks = (o->runtime ? 0 : 1) + (o->base != NULL) + vm->scratch + (int)o->ncaches;
+	ndisks = (o->runtime ? 0 : 1) + (o->base != NULL) + (vm->scratch != 0) + (int)o->ncaches;
 	{
 		int used = ndisks + (o->net || o->nfwds || (o->guestfwds && o->guestfwds[0])) +
 		    (int)o->nshares + 1;	/* + the control port */
@@ -800,8 +840,9 @@ boot_cold(struct hypr_vm *vm, struct hypr_err *e)
 	vm_reap(vm, 1);
 	vm_snap_discard(vm, e->msg);
 	memset(e, 0, sizeof *e);
-	/* the failed guest may have touched the scratch fs */
-	if (vm->scratch && make_scratch(vm, e) < 0)
+	/* the failed guest may have touched the scratch fs (a kept
+	 * writable layer is the container's: its journal recovers it) */
+	if (vm->scratch == 1 && make_scratch(vm, e) < 0)
 		return -1;
 	if (vm_exec(vm, VM_COLD, NULL, e) < 0)
 		return -1;
@@ -920,9 +961,10 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 		return -1;
 	}
 	{
-		/* a runtime VM's writable layer is in guest memory */
+		/* a runtime VM's writable layer is on rwdisk or in guest memory */
 		const char *sm = getenv("HYPR_VM_SCRATCH");
-		if (!o->runtime && (!sm || strcmp(sm, "tmpfs")) && make_scratch(vm, e) < 0) {
+		if (o->runtime ? o->rwdisk && use_rwdisk(vm, o->rwdisk, e) < 0 :
+		    (!sm || strcmp(sm, "tmpfs")) && make_scratch(vm, e) < 0) {
 			vm_free(vm);
 			return -1;
 		}
@@ -967,7 +1009,7 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 		accel = "tcg";
 		vm->canary = -1;
 		/* the failed guest may have touched the scratch fs */
-		if (vm->scratch && make_scratch(vm, e) < 0) {
+		if (vm->scratch == 1 && make_scratch(vm, e) < 0) {
 			vm_free(vm);
 			return -1;
 		}

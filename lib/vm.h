@@ -64,9 +64,13 @@ struct hypr_vm_opts {
 				 * or POLLHUP: pass STDOUT_FILENO so a gone stream
 				 * reader stops the build. 0 = none. */
 	/* A runtime VM (hypr run): base is the image; no build disks (the
-	 * writable layer lives in guest memory); processes are driven with
+	 * writable layer lives in guest memory or on rwdisk); processes are driven with
 	 * hypr_vm_proc_* and hypr_vm_next_event. */
 	int runtime;
+	const char *rwdisk;	/* a runtime VM's writable layer on this ext4
+				 * disk file, made when missing and kept across
+				 * boots (a container's, until it is removed);
+				 * NULL: in guest memory, gone with the VM */
 	const struct hypr_vm_fwd *fwds;	/* host forwards; any gives a network */
 	size_t nfwds;
 	const struct hypr_vm_share *shares;	/* 9p shares */

@@ -37,7 +37,9 @@ struct hypr_vm {
 	char *dir;		/* private temp dir: disks, logs */
 	int iofd;		/* io disk: [0, in_base) diffs out, [in_base, +DISK_SIZE) in */
 	uint64_t in_base;
-	int scratch;		/* layers on an ext4 disk (else guest tmpfs) */
+	int scratch;		/* layers on an ext4 disk (else guest tmpfs): 1 this
+				 * VM's own, 2 a runtime VM's writable layer
+				 * kept across boots (opts.rwdisk) */
 	char accel[4];
 	int canary;		/* KVM canary boot: 0 none, 1 passed, -1 failed */
 	uint64_t disk;		/* scratch (build) disk size */

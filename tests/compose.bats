@@ -188,7 +188,7 @@ web"
 }
 
 # bats test_tags=vm
-@test "compose: up attached prints each service's lines with its name until all have exited" {
+@test "compose: up attached prints each service's lines with its name until all have exited; environment, env_file, entrypoint" {
 	hypr load --name busybox:latest "$(busybox_layout)" >/dev/null
 	mkdir -p "$BATS_TEST_TMPDIR/p"
 	cat > "$BATS_TEST_TMPDIR/p/compose.yaml" <<-'EOF'
@@ -200,16 +200,21 @@ web"
 	    command: echo one
 	  second:
 	    image: busybox:latest
-	    command: ["sh", "-c", "echo $$GREETING; exit 3"]
+	    entrypoint: ["sh", "-c"]
+	    command: ["echo $$GREETING $$FROM_FILE $$BOTH; exit 3"]
+	    env_file: [vars.env]
 	    environment:
 	      GREETING: two
+	      BOTH: environment
 	    depends_on:
 	      first: {condition: service_completed_successfully}
 	EOF
+	# environment wins over env_file, as compose's
+	printf 'FROM_FILE=file\nBOTH=env_file\n' > "$BATS_TEST_TMPDIR/p/vars.env"
 	run --separate-stderr -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" up
 	assert_output "p-first-1  | one
 p-first-1 exited with code 0
-p-second-1 | two
+p-second-1 | two file environment
 p-second-1 exited with code 3"
 	run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" down
 }

@@ -144,6 +144,56 @@ nameserver 10.0.2.3"
 }
 
 # bats test_tags=vm
+@test "run: -p HOST:GUEST/udp forwards datagrams both ways (a static UDP echo server in the image)" {
+	images
+	local d=$BATS_TEST_TMPDIR/udp port
+	mkdir -p "$d"
+	cat > "$d/udpecho.c" <<-'EOF'
+	#include <netinet/in.h>
+	#include <stdlib.h>
+	#include <string.h>
+	#include <sys/socket.h>
+	int main(int argc, char **argv)
+	{
+		int s = socket(AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[1])) }, p;
+		char b[600] = "udp:";
+		socklen_t l;
+		(void)argc;
+		if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0)
+			return 1;
+		for (;;) {
+			ssize_t n;
+			l = sizeof p;
+			n = recvfrom(s, b + 4, 512, 0, (struct sockaddr *)&p, &l);
+			if (n > 0)
+				sendto(s, b, (size_t)n + 4, 0, (struct sockaddr *)&p, l);
+		}
+	}
+	EOF
+	gcc -static -O2 -o "$d/udpecho" "$d/udpecho.c"
+	printf 'FROM busybox:latest\nCOPY udpecho /bin/udpecho\n' > "$d/Dockerfile"
+	hypr build -q -t udpecho "$d" >/dev/null
+	port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	run -0 hypr run -d --name echo -p "$port:5000/udp" udpecho udpecho 5000
+	run -0 hypr port echo
+	assert_output "5000/udp -> 127.0.0.1:$port"
+	# the server may not listen yet: a datagram a second until one comes back
+	run -0 python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
+for _ in range(40):
+    s.sendto(b"ping", ("127.0.0.1", int(sys.argv[1])))
+    try:
+        print(s.recv(600).decode()); break
+    except socket.timeout:
+        pass' "$port"
+	assert_output "udp:ping"
+	# ps shows it as docker ps does
+	run -0 hypr ps --format '{{.Ports}}' --filter name=echo
+	assert_output "127.0.0.1:$port->5000/udp"
+}
+
+# bats test_tags=vm
 @test "run: -d, ps, logs, stop honours STOPSIGNAL; the timeout ends in SIGKILL" {
 	images
 	run -0 hypr run -d --name sig rt
@@ -288,12 +338,13 @@ changed"
 # bats test_tags=vm
 @test "run: restart on-failure:2 runs it three times; a killed supervisor leaves a dead container" {
 	images
-	run -0 hypr run -d --name rs --restart on-failure:2 hello sh -c 'echo run; exit 3'
+	# each run over the one writable layer, as docker's restarts
+	run -0 hypr run -d --name rs --restart on-failure:2 hello sh -c 'echo run >> /n; wc -l < /n; exit 3'
 	wait_until 40 status_is rs 'Exited (3)*'
 	run -0 hypr logs rs
-	assert_output "run
-run
-run"
+	assert_output "1
+2
+3"
 	run -0 hypr inspect rs
 	run -0 jq -r '.[0].state.restart_count' <<<"$output"
 	assert_output "2"
@@ -363,13 +414,15 @@ run"
 	printf 'FROM busybox\nLABEL test=kept\nCMD ["true"]\n' > "$BATS_TEST_TMPDIR/Dockerfile"
 	hypr build -q -t kept "$BATS_TEST_TMPDIR" >/dev/null	# no RUN: no VM
 	id=$(hypr images -q kept)
-	# a container that never ran is still a container (docker's Created/Exited)
+	# a container that never ran is still a container (docker's Created/Exited);
+	# its size is its directory's blocks, the writable layer's disk
+	# (metadata of an empty ext4: a few MB) among them
 	HYPR_KERNEL=/nonexistent run -125 hypr run -d --name stopped kept
 	cid=$(hypr ps -aq --no-trunc)
 	run -0 hypr system df
-	assert_line --regexp '^Containers +1 +0 +[0-9.]+kB +[0-9.]+kB \(100%\)$'
+	assert_line --regexp '^Containers +1 +0 +[0-9.]+[kM]B +[0-9.]+[kM]B \(100%\)$'
 	run -0 hypr system df -v
-	assert_line --regexp "^${cid:0:12} +kept +[0-9.]+kB +exited +stopped\$"
+	assert_line --regexp "^${cid:0:12} +kept +[0-9.]+[kM]B +exited +stopped\$"
 	run -3 hypr rmi kept
 	assert_output "hypr-store: conflict: unable to remove repository reference \"kept\" (must force) - container ${cid:0:12} is using its referenced image $id"
 	run -3 hypr rmi "$id"
@@ -391,31 +444,41 @@ deleted: sha256:"
 }
 
 # bats test_tags=vm
-@test "run: create, start -a (its status), start again from the image as built, restart, start of a running one" {
+@test "run: create, start -a (its status), start again over its kept writable layer, restart, start of a running one, rm" {
 	images
-	run -0 hypr create --name made -e X=1 hello sh -c 'cat /state 2>/dev/null; echo run $X > /state; cat /state; exit 3'
+	run -0 hypr create --name made -e X=1 hello sh -c 'echo run $X >> /state; wc -l < /state; exit 3'
 	id=$output
 	[ ${#id} -eq 64 ]
 	run -0 hypr ps -a --filter name=made --format '{{.Status}}'
 	assert_output "Created"
 	run -3 hypr start -a made
-	assert_output "run 1"
-	# detached: the name, then it runs (a fresh writable layer: no /state)
+	assert_output "1"
+	# detached: the name, then it runs over the same writable layer
 	run -0 hypr start made
 	assert_output "made"
 	wait_until 30 status_is made 'Exited (3)*'
 	run -0 hypr logs made
-	assert_output "run 1
-run 1"
-	run -0 hypr run -d --name srv hello sleep 100
+	assert_output "1
+2"
+	[ -f "$HYPR_ROOT/containers/$id/rw.ext4" ]
+	# rm takes the layer with it: a new container of the name starts afresh
+	run -0 hypr rm made
+	[ ! -e "$HYPR_ROOT/containers/$id" ]
+	run -3 hypr run --name made hello sh -c 'echo run >> /state; wc -l < /state; exit 3'
+	assert_output "1"
+	run -0 hypr rm made
+	run -0 hypr run -d --name srv hello sh -c 'echo up >> /up; sync; exec sleep 100'
 	t0=$(hypr inspect -f '{{.state.started_at}}' srv)
 	run -0 hypr start srv	# running: nothing to do
 	assert_output "srv"
 	[ "$(hypr inspect -f '{{.state.started_at}}' srv)" = "$t0" ]
+	# sleep ignores SIGTERM as PID 1: killed at the timeout, its layer
+	# (synced) is there for the next boot
 	run -0 hypr restart -t 1 srv
 	assert_output "srv"
 	status_is srv 'Up *'
 	[ "$(hypr inspect -f '{{.state.started_at}}' srv)" != "$t0" ]
+	wait_until 30 eval '[ "$(hypr exec srv cat /up)" = "$(printf "up\nup")" ]'
 	run -0 hypr container restart -t 0 srv
 	run -3 hypr start nothing-here
 	assert_output "hypr: No such container: nothing-here"

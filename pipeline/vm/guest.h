@@ -87,6 +87,10 @@ struct child_io {
 /* Decode a RUN request's TLV payload; 0, or -1 (malformed). */
 int run_parse(unsigned char *p, size_t n, struct run *r);
 void run_free(struct run *r);
+/* The upper layers outlive the VM (a runtime VM's writable layer on a
+ * disk the host keeps): overlays are mounted without "volatile", which
+ * would refuse the next boot's mount after an unclean stop. */
+extern int durable_upper;
 /* Mount step n's root at R: an overlay whose upper is layer n, with a
  * layer of mount points on top of the lowers when the step has mounts,
  * then /proc, /dev and the agent's /etc files. 0, or -1 with err. */

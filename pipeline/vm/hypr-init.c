@@ -859,7 +859,11 @@ main(int argc, char *argv[])
 		case HYPR_MSG_DIFF: do_diff(step, p, len); break;
 		case HYPR_MSG_IMPORT: do_import(step, p, len); break;
 		case HYPR_MSG_MOUNTDATA: do_mountdata(step, p, len); break;
-		case HYPR_MSG_START: runtime(step, p, len);	/* hypr run: for good */
+		case HYPR_MSG_START:	/* hypr run: for good */
+			/* a runtime VM has a scratch disk only to keep its
+			 * writable layer */
+			durable_upper = scratchdev[0] != 0;
+			runtime(step, p, len);
 		case HYPR_MSG_QUIT:
 			free(p);
 			sync();

@@ -207,6 +207,8 @@ lowerdir(unsigned n, int with_m, char *buf, size_t cap)
 	return 0;
 }
 
+int durable_upper;
+
 /* view: 0 the step's root, 1 the same with the mount point layer m, 2 the
  * lowers alone, read-only (to resolve mount targets: a volatile overlay's
  * workdir cannot be mounted twice) */
@@ -224,7 +226,8 @@ mount_overlay(unsigned n, int view, char *err, size_t errlen)
 		    lower);
 	else
 		snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%u,workdir=w/%u,"
-		    "redirect_dir=off,index=off,metacopy=off,volatile", lower, n, n);
+		    "redirect_dir=off,index=off,metacopy=off%s", lower, n, n,
+		    durable_upper ? "" : ",volatile");
 	/* nodev: a block node a step makes for the build's disks stays dead */
 	if (chdir(L) < 0 || mount("overlay", R, "overlay", MS_NODEV, opts) < 0) {
 		snprintf(err, errlen, "overlay mount: %s", strerror(errno));

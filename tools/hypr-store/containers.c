@@ -3,9 +3,9 @@
  * prune's stopped containers, and the images containers use (a stopped
  * one's too: `hypr start` boots it again from its image).
  *
- * A container's writable layer lives in its VM's memory and goes with the
- * VM; what it keeps on disk is its directory (config, state, log), so that
- * is its size here. A container runs exactly while its supervisor holds
+ * What a container keeps on disk is its directory (config, state, log and
+ * the writable layer's sparse ext4 disk, hypr-run(1)), so its blocks are
+ * its size here. A container runs exactly while its supervisor holds
  * its lock: prune takes that lock itself before it removes one, so a
  * container being started is never removed under it. */
 #include <stdio.h>

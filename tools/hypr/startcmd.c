@@ -1,6 +1,6 @@
 /* startcmd.c - hypr start, restart and attach: a container that does not run
- * boots again from its config (a fresh VM, so a fresh writable layer, as
- * every start of hypr's), under a supervisor as hypr run's. */
+ * boots again from its config (a fresh VM over the container's kept
+ * writable layer), under a supervisor as hypr run's. */
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>

@@ -776,6 +776,13 @@ vm_options(struct sup *s, struct hypr_vm_opts *o, struct hypr_vm_fwd *fw, size_t
 	o->runtime = 1;
 	o->base = jstr(s->cfg, "squashfs");
 	o->tmpdir = s->c->dir;
+	/* the writable layer is the container's, kept across its starts
+	 * until hypr rm; with --rm nothing outlives the run: guest memory */
+	if (!json_is_true(json_object_get(s->cfg, "rm"))) {
+		static char rw[HYPR_PATH_BUF];
+		snprintf(rw, sizeof rw, "%s/rw.ext4", s->c->dir);
+		o->rwdisk = rw;
+	}
 	o->mem_mb = (int)json_integer_value(json_object_get(s->cfg, "memory_mb"));
 	o->cpus = (int)json_integer_value(json_object_get(s->cfg, "cpus"));
 	o->net = json_is_true(json_object_get(s->cfg, "network"));

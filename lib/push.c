@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,45 +137,46 @@ with_param(const char *loc, const char *param, char *buf, size_t n)
 	snprintf(buf, n, "%s%s%s", loc, strchr(loc, '?') ? "&" : "?", param);
 }
 
-/* Copy len bytes at off of src into a new temp file (a chunk's body). */
+/* Where a blob's bytes come from: a file (pread at the offset), or a
+ * window of a stream held in memory (mem holds bytes base.. base+n). */
+struct src {
+	int fd;			/* -1: mem */
+	const char *file;	/* the file's name (fd >= 0) */
+	const char *mem;
+	uint64_t base, n;
+};
+
+/* A byte range of a src as a request body. */
+struct range_feed {
+	const struct src *s;
+	uint64_t off, len;
+};
+
 static int
-chunk_file(struct push *p, int src, uint64_t off, uint64_t len, char *path, size_t n,
-    struct hypr_err *e)
+feed_range(void *arg, int out, struct hypr_err *e)
 {
-	char buf[1 << 16];
-	int fd;
+	const struct range_feed *r = arg;
+	uint64_t off = r->off, left = r->len;
 
-	if (hypr_root_tmp(p->root, path, n, e, "push-chunk.XXXXXX") < 0)
-		return -1;
-	if ((fd = mkstemp(path)) < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
-	/* in the kernel where it can (no copy through user space, a reflink
-	 * on filesystems that share extents), else by hand */
-	while (len > 0) {
-		loff_t in = (loff_t)off;
-		ssize_t r = copy_file_range(src, &in, fd, NULL, (size_t)len, 0);
+	if (r->s->fd < 0)
+		return hypr_write_all(out, r->s->mem + (off - r->s->base), (size_t)left) < 0 ?
+		    hypr_err_errno(e, HYPR_EXIT_SYSTEM, "push: sending a chunk") : 0;
+	while (left > 0) {
+		char buf[1 << 16];
+		ssize_t n = pread(r->s->fd, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf),
+		    (off_t)off);
 
-		if (r <= 0)
-			break;
-		off += (uint64_t)r;
-		len -= (uint64_t)r;
-	}
-	while (len > 0) {
-		size_t want = len < sizeof(buf) ? (size_t)len : sizeof(buf);
-		ssize_t r = pread(src, buf, want, (off_t)off);
-
-		if (r <= 0 || write(fd, buf, (size_t)r) != r) {
-			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "push: copying a chunk");
-			close(fd);
-			unlink(path);
-			return -1;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;	/* the file shrank */
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "push: reading a chunk");
 		}
-		off += (uint64_t)r;
-		len -= (uint64_t)r;
-	}
-	if (close(fd) != 0) {
-		unlink(path);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+		if (hypr_write_all(out, buf, (size_t)n) < 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "push: sending a chunk");
+		off += (uint64_t)n;
+		left -= (uint64_t)n;
 	}
 	return 0;
 }
@@ -230,94 +233,94 @@ start_upload(struct push *p, const char *digest, char *loc, size_t locn, struct 
 	return 0;
 }
 
-/* PATCH the blob in chunks to the upload at loc (updated). A chunk whose
+/* PATCH bytes [from, to) of s to the upload at loc (updated) in chunks of
+ * p->chunk, straight from the file or memory (no copy on disk). total is
+ * the blob's size for the progress, 0 when not known yet. A chunk whose
  * connection drops (or that gets a 5xx) is not sent blind again: the
- * upload's status (GET, its Range) says where to go on, or, when the
- * registry dropped the upload, a new one starts from byte 0; at most
- * HYPR_NET_RETRIES times per blob. */
+ * upload's status (GET, its Range) says where to go on, within [from, to);
+ * at most HYPR_NET_RETRIES drops per blob (*drops). Returns 0; 1 when the
+ * upload must start again from byte 0 (the registry dropped it, or it
+ * wants bytes before from); -1 with e. */
 static int
-push_chunks(struct push *p, const char *file, const char *digest, uint64_t size,
-    char *loc, size_t locn, struct hypr_err *e)
+send_range(struct push *p, const struct src *s, const char *digest, uint64_t from, uint64_t to,
+    uint64_t total, char *loc, size_t locn, int *drops, struct hypr_err *e)
 {
 	struct hypr_registry_answer a;
-	char path[HYPR_PATH_BUF], range[96], human[32], human2[32], msg[256];
-	uint64_t off = 0;
-	int fd = open(file, O_RDONLY | O_CLOEXEC), drops = 0;
+	char range[96], human[32], human2[32] = "", msg[256];
+	uint64_t off = from;
 
-	if (fd < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", file);
-	hypr_net_size_text(size, human2, sizeof(human2));
-	while (off < size) {
-		uint64_t len = size - off < p->chunk ? size - off : p->chunk, next;
+	if (total)
+		hypr_net_size_text(total, human2, sizeof(human2));
+	while (off < to) {
+		uint64_t len = to - off < p->chunk ? to - off : p->chunk, next;
 		const char *hdr[] = { "Content-Type: application/octet-stream", range, NULL };
+		struct range_feed rf = { s, off, len };
+		struct hypr_registry_body body = { feed_range, &rf, (int64_t)len, 0 };
 		int rc;
 
 		snprintf(range, sizeof(range), "Content-Range: %llu-%llu",
 		    (unsigned long long)off, (unsigned long long)(off + len - 1));
-		if (chunk_file(p, fd, off, len, path, sizeof(path), e) < 0) {
-			close(fd);
-			return -1;
-		}
-		rc = hypr_registry_send(&p->g, "PATCH", loc, hdr, path, len, &a, e);
-		unlink(path);
-		if (rc < 0 && ++drops < p->g.retries) {
+		rc = hypr_registry_send_body(&p->g, "PATCH", loc, hdr, &body, &a, e);
+		if (rc < 0 && ++*drops < p->g.retries) {
 			struct hypr_err why = *e;
 
 			memset(e, 0, sizeof(*e));
-			if ((rc = upload_status(p, loc, locn, &next, e)) < 0) {
-				close(fd);
+			if ((rc = upload_status(p, loc, locn, &next, e)) < 0)
 				return hypr_err_prefix(e, "blob %s", digest);
-			}
-			if (rc == 1 && next <= off + len) {
-				hypr_net_size_text(next, human, sizeof(human));
-				snprintf(msg, sizeof(msg), "Resuming at %s/%s (%.100s)", human, human2,
-				    why.msg);
-				off = next;
-			} else {
-				if (start_upload(p, digest, loc, locn, e) < 0) {
-					close(fd);
-					return -1;
-				}
+			if (rc == 0 || next < from || next > off + len) {
 				snprintf(msg, sizeof(msg), "Restarting the upload (%.100s)", why.msg);
-				off = 0;
+				say(p, digest, msg);
+				backoff_ms(100u << *drops);
+				return 1;
 			}
+			hypr_net_size_text(next, human, sizeof(human));
+			snprintf(msg, sizeof(msg), "Resuming at %s%s%s (%.100s)", human,
+			    total ? "/" : "", human2, why.msg);
 			say(p, digest, msg);
-			backoff_ms(100u << drops);
+			off = next;
+			backoff_ms(100u << *drops);
 			continue;
 		}
-		if (rc < 0) {
-			close(fd);
+		if (rc < 0)
 			return hypr_err_prefix(e, "blob %s", digest);
-		}
-		if (a.status != 202 || !a.location[0]) {
-			close(fd);
+		if (a.status != 202 || !a.location[0])
 			return answer_err(p, "chunk of blob", digest, &a, e);
-		}
 		/* Range: 0-<last byte received> */
 		if (a.range[0]) {
 			const char *dash = strchr(a.range, '-');
 
-			if (!dash || strtoull(dash + 1, NULL, 10) != off + len - 1) {
-				close(fd);
+			if (!dash || strtoull(dash + 1, NULL, 10) != off + len - 1)
 				return hypr_err_set(e, HYPR_EXIT_SYSTEM,
 				    "%s: blob %s: the registry has bytes %s, %llu sent",
-				    p->g.domain, digest, a.range,
-				    (unsigned long long)(off + len));
-			}
+				    p->g.domain, digest, a.range, (unsigned long long)(off + len));
 		}
 		snprintf(loc, locn, "%s", a.location);
 		off += len;
 		hypr_net_size_text(off, human, sizeof(human));
-		snprintf(msg, sizeof(msg), "Pushing %s/%s", human, human2);
+		snprintf(msg, sizeof(msg), "Pushing %s%s%s", human, total ? "/" : "", human2);
 		say(p, digest, msg);
 	}
-	close(fd);
 	return 0;
 }
 
-/* Make sure the registry has the blob: HEAD, mount, or upload. */
+/* The whole blob in chunks to the upload at loc; a new upload when the
+ * registry dropped this one. */
 static int
-push_blob(struct push *p, const char *file, const char *digest, uint64_t size,
+push_chunks(struct push *p, const struct src *s, const char *digest, uint64_t size,
+    char *loc, size_t locn, struct hypr_err *e)
+{
+	int drops = 0, r;
+
+	while ((r = send_range(p, s, digest, 0, size, size, loc, locn, &drops, e)) == 1)
+		if (start_upload(p, digest, loc, locn, e) < 0)
+			return -1;
+	return r;
+}
+
+/* Make sure the registry has the blob of s: HEAD, mount, or upload (one
+ * PUT up to p->chunk bytes, else PATCH chunks). */
+static int
+push_blob_src(struct push *p, const struct src *s, const char *digest, uint64_t size,
     int mountable, struct hypr_err *e)
 {
 	struct hypr_registry_answer a;
@@ -359,11 +362,19 @@ push_blob(struct push *p, const char *file, const char *digest, uint64_t size,
 	for (int tries = 1;; tries++) {
 		int rc;
 
-		if (size > p->chunk && push_chunks(p, file, digest, size, loc, sizeof(loc), e) < 0)
+		if (size > p->chunk && push_chunks(p, s, digest, size, loc, sizeof(loc), e) < 0)
 			return -1;
 		with_param(loc, param, url, sizeof(url));
-		rc = hypr_registry_send(&p->g, "PUT", url, octet, size > p->chunk ? NULL : file,
-		    size > p->chunk ? 0 : size, &a, e);
+		if (size > p->chunk || s->fd >= 0) {
+			/* a file curl reads itself */
+			rc = hypr_registry_send(&p->g, "PUT", url, octet,
+			    size > p->chunk ? NULL : s->file, size > p->chunk ? 0 : size, &a, e);
+		} else {
+			struct range_feed rf = { s, 0, size };
+			struct hypr_registry_body body = { feed_range, &rf, (int64_t)size, 0 };
+
+			rc = hypr_registry_send_body(&p->g, "PUT", url, octet, &body, &a, e);
+		}
 		if (rc == 0 && a.status == 201)
 			break;
 		/* the answer was lost, or the session with it (a retried PUT
@@ -391,6 +402,20 @@ push_blob(struct push *p, const char *file, const char *digest, uint64_t size,
 	return 0;
 }
 
+static int
+push_blob(struct push *p, const char *file, const char *digest, uint64_t size,
+    int mountable, struct hypr_err *e)
+{
+	struct src s = { .fd = open(file, O_RDONLY | O_CLOEXEC), .file = file };
+	int r;
+
+	if (s.fd < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", file);
+	r = push_blob_src(p, &s, digest, size, mountable, e);
+	close(s.fd);
+	return r;
+}
+
 /* Write buf to a new temp file; path gets its name. */
 static int
 tmp_write(struct push *p, const char *buf, size_t len, char *path, size_t n,
@@ -415,15 +440,11 @@ static int
 push_buf(struct push *p, const char *buf, size_t len, char digest[HYPR_DIGEST_LEN + 1],
     struct hypr_err *e)
 {
-	char path[HYPR_PATH_BUF];
-	int r;
+	struct src s = { .fd = -1, .mem = buf, .n = len };
 
-	if (hypr_digest_buf(buf, len, digest, e) < 0 ||
-	    tmp_write(p, buf, len, path, sizeof(path), e) < 0)
+	if (hypr_digest_buf(buf, len, digest, e) < 0)
 		return -1;
-	r = push_blob(p, path, digest, len, 0, e);
-	unlink(path);
-	return r;
+	return push_blob_src(p, &s, digest, len, 0, e);
 }
 
 /* PUT a manifest under reference (a tag or its digest). */
@@ -494,6 +515,133 @@ is_tar_type(const char *mt)
 	    !strcmp(mt, "application/vnd.docker.image.rootfs.diff.tar");
 }
 
+/* Read from fd until buf holds cap bytes or the end; *eof at the end. */
+static ssize_t
+fill(int fd, char *buf, size_t cap, int *eof)
+{
+	size_t n = 0;
+
+	while (n < cap) {
+		ssize_t k = read(fd, buf + n, cap - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0) {
+			*eof = 1;
+			break;
+		}
+		n += (size_t)k;
+	}
+	return (ssize_t)n;
+}
+
+/* A stored tar gzip'd on its way up, with no file in between: gzip -n -6
+ * reads the tar; what it writes is hashed and sent a window at a time (at
+ * most p->chunk, 32 MiB) as PATCH chunks, or, when it all fits in the
+ * first window, as any small blob (HEAD, then one PUT). Progress names the
+ * layer by its tar's digest until the gzip digest is known. gzip's status
+ * is checked before the upload is committed. Returns 0 with gd and *gsize;
+ * 1 when the registry dropped the upload (the caller starts over from a
+ * file: a stream cannot go back); -1 with e. */
+static int
+stream_layer(struct push *p, const char *blob, const char *d,
+    char gd[HYPR_DIGEST_LEN + 1], uint64_t *gsize, struct hypr_err *e)
+{
+	char *argv[] = { "gzip", "-n", "-6", "-c", NULL };
+	size_t cap = p->chunk < (32u << 20) ? (size_t)p->chunk : (32u << 20);
+	char *buf = malloc(cap), loc[2048] = "", url[2300], param[128];
+	const char *octet[] = { "Content-Type: application/octet-stream", NULL };
+	struct hypr_registry_answer a;
+	struct hypr_sha256 sha;
+	uint64_t off = 0;
+	int from = -1, eof = 0, drops = 0, r = -1, hashing = 0, st;
+	pid_t pid = -1;
+
+	if (buf == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	if (hypr_sha256_init(&sha, e) < 0)
+		goto out;
+	hashing = 1;
+	if (hypr_child_reader(argv, blob, &pid, &from, e) < 0) {
+		hypr_err_prefix(e, "gzip of layer %s", d);
+		goto out;
+	}
+	while (!eof) {
+		ssize_t n = fill(from, buf, cap, &eof);
+		struct src s = { .fd = -1, .mem = buf, .base = off, .n = (uint64_t)(n > 0 ? n : 0) };
+		int rc;
+
+		if (n < 0) {
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "gzip of layer %s", d);
+			goto out;
+		}
+		hypr_sha256_update(&sha, buf, (size_t)n);
+		if (eof) {
+			/* gzip's word before anything is committed */
+			close(from);
+			from = -1;
+			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+				;
+			pid = -1;
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+				hypr_err_set(e, HYPR_EXIT_SYSTEM, "gzip of layer %s failed", d);
+				goto out;
+			}
+			hypr_sha256_final(&sha, gd);
+			hashing = 0;
+			*gsize = off + (uint64_t)n;
+			if (off == 0) {
+				/* all of it in memory: any small blob */
+				r = push_blob_src(p, &s, gd, (uint64_t)n, 0, e);
+				goto out;
+			}
+		}
+		if (!loc[0] && start_upload(p, d, loc, sizeof(loc), e) < 0)
+			goto out;
+		if ((rc = send_range(p, &s, d, off, off + (uint64_t)n, 0, loc, sizeof(loc), &drops,
+		    e)) != 0) {
+			r = rc;
+			goto out;
+		}
+		off += (uint64_t)n;
+	}
+	snprintf(param, sizeof(param), "digest=%s", gd);
+	with_param(loc, param, url, sizeof(url));
+	if (hypr_registry_send(&p->g, "PUT", url, octet, NULL, 0, &a, e) < 0 ||
+	    a.status != 201) {
+		/* the answer was lost: the registry may have it */
+		if (!blob_there(p, gd)) {
+			if (e->msg[0] == '\0')
+				answer_err(p, "upload of blob", gd, &a, e);
+			goto out;
+		}
+		memset(e, 0, sizeof(*e));
+		a.digest[0] = '\0';
+	}
+	if (a.digest[0] && strcmp(a.digest, gd) != 0) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: blob %s: the registry stored %s",
+		    p->g.domain, gd, a.digest);
+		goto out;
+	}
+	say(p, gd, "Pushed");
+	count(p, &p->res->pushed);
+	r = 0;
+out:
+	if (hashing)
+		hypr_sha256_abort(&sha);
+	if (from >= 0)
+		close(from);
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	free(buf);
+	return r;
+}
+
 /* One layer: a stored gzip blob as is, a stored tar gzip'd; *out gets its
  * descriptor. */
 static int
@@ -552,10 +700,15 @@ push_layer(struct push *p, json_t *l, json_t **out, struct hypr_err *e)
 		}
 		fclose(mf);
 	}
-	if (gzip_file(p, blob, gz, sizeof(gz), gd, &size, e) < 0)
-		return -1;
-	r = push_blob(p, gz, gd, size, 0, e);
-	unlink(gz);
+	if ((r = stream_layer(p, blob, d, gd, &size, e)) == 1) {
+		/* the registry dropped the upload: from a file, which can go
+		 * back to any byte */
+		memset(e, 0, sizeof(*e));
+		if (gzip_file(p, blob, gz, sizeof(gz), gd, &size, e) < 0)
+			return -1;
+		r = push_blob(p, gz, gd, size, 0, e);
+		unlink(gz);
+	}
 	if (r < 0)
 		return -1;
 	{

@@ -210,7 +210,36 @@ struct send_opt {
 	const char *method;	/* "HEAD", "GET", "POST", "PUT", "PATCH" */
 	const char *upload;	/* the body's file, or NULL */
 	const char *const *headers;	/* NULL-terminated, or NULL */
+	const struct hypr_registry_body *body;	/* or a body fed through a pipe */
 };
+
+/* Feed body into the pipe fd (curl reads it as /dev/fd/3), then close it.
+ * A curl that is gone raises SIGPIPE: blocked in this thread meanwhile
+ * (the write fails with EPIPE) and a pending one taken away. 0; 1 when
+ * curl went before the body was all there (its answer says why); -1 with
+ * e when feeding failed. */
+static int
+feed_body(const struct hypr_registry_body *body, int fd, struct hypr_err *e)
+{
+	sigset_t pipe_set, old;
+	struct timespec zero = { 0, 0 };
+	int r, err;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	r = body->feed(body->arg, fd, e);
+	err = errno;
+	close(fd);
+	while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+		;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0 && err == EPIPE) {
+		memset(e, 0, sizeof(*e));
+		return 1;
+	}
+	return r < 0 ? -1 : 0;
+}
 
 static int
 run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *basic,
@@ -235,7 +264,7 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 {
 	char *argv[32];
 	struct hypr_net_argv nb = { 0 };
-	int argc = 0, to, from, st, location = 0;
+	int argc = 0, to, from, st, location = 0, bp[2] = { -1, -1 }, cut = 0;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -259,12 +288,23 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 	argv[argc++] = "-";
 	hypr_net_curl_args(&g->net, max_time, &nb, argv, &argc);
 	argv[argc] = NULL;
-	if (hypr_child_spawn("curl", argv, &rs->pid, &to, &from, e) < 0)
+	if (so && so->body && pipe2(bp, O_CLOEXEC) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
+	if (hypr_child_spawn3("curl", argv, &rs->pid, &to, &from, bp[0], e) < 0) {
+		if (bp[0] >= 0) {
+			close(bp[0]);
+			close(bp[1]);
+		}
 		return -1;
+	}
+	if (bp[0] >= 0)
+		close(bp[0]);
 	/* The configuration carries the secrets; the pipe is private. */
 	if ((cf = fdopen(to, "w")) == NULL) {
 		close(to);
 		close(from);
+		if (bp[1] >= 0)
+			close(bp[1]);
 		resp_abort(rs);
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fdopen");
 	}
@@ -279,10 +319,18 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 		fputs("head\n", cf);
 	else if (so && so->method)
 		st |= hypr_net_put_quoted(cf, "request", so->method);
-	if (so && so->upload) {
-		st |= hypr_net_put_quoted(cf, "upload-file", so->upload);
+	if (so && (so->upload || so->body)) {
+		st |= hypr_net_put_quoted(cf, "upload-file", so->body ? "/dev/fd/3" : so->upload);
 		/* no 100-continue round trip; the registry reads the body */
 		st |= hypr_net_put_quoted(cf, "header", "Expect:");
+		if (so->body && so->body->len >= 0) {
+			char cl[48];
+
+			/* a pipe's size is unknown to curl: ours, not chunked */
+			snprintf(cl, sizeof(cl), "Content-Length: %lld", (long long)so->body->len);
+			st |= hypr_net_put_quoted(cf, "header", "Transfer-Encoding:");
+			st |= hypr_net_put_quoted(cf, "header", cl);
+		}
 	} else if (so && so->method && strcmp(so->method, "HEAD") != 0) {
 		st |= hypr_net_put_quoted(cf, "header", "Content-Length: 0");
 	}
@@ -314,9 +362,16 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 	}
 	if (fclose(cf) != 0 || st != 0) {
 		close(from);
+		if (bp[1] >= 0)
+			close(bp[1]);
 		resp_abort(rs);
 		return hypr_err_set(e, HYPR_EXIT_INPUT,
 		    "%s: a URL, header or credential holds a control character", g->domain);
+	}
+	if (bp[1] >= 0 && (cut = feed_body(so->body, bp[1], e)) < 0) {
+		close(from);
+		resp_abort(rs);
+		return -1;
 	}
 	if ((rs->f = fdopen(from, "r")) == NULL) {
 		close(from);
@@ -367,6 +422,9 @@ run_curl_data(struct hypr_registry *g, const char *url, int auth, const char *ba
 		}
 	}
 	free(line);
+	/* a body cut short cannot have been accepted */
+	if (cut && rs->status / 100 == 2)
+		rs->status = 0;
 	rs->answered = rs->status != 0 && n > 0;
 	if (rs->status == 0 || n <= 0) {
 		/* no complete response: curl tells why */
@@ -1123,12 +1181,35 @@ hypr_registry_ping(struct hypr_registry *g, struct hypr_err *e)
 	}
 }
 
+static int
+send_opt(struct hypr_registry *g, const struct send_opt *o, const char *path, uint64_t size,
+    struct hypr_registry_answer *a, struct hypr_err *e);
+
 int
 hypr_registry_send(struct hypr_registry *g, const char *method, const char *path,
     const char *const *headers, const char *upload, uint64_t size,
     struct hypr_registry_answer *a, struct hypr_err *e)
 {
-	struct send_opt so = { method, upload, headers };
+	struct send_opt so = { method, upload, headers, NULL };
+
+	return send_opt(g, &so, path, size, a, e);
+}
+
+int
+hypr_registry_send_body(struct hypr_registry *g, const char *method, const char *path,
+    const char *const *headers, const struct hypr_registry_body *body,
+    struct hypr_registry_answer *a, struct hypr_err *e)
+{
+	struct send_opt so = { method, NULL, headers, body };
+
+	return send_opt(g, &so, path, body->len >= 0 ? (uint64_t)body->len : body->expect, a, e);
+}
+
+static int
+send_opt(struct hypr_registry *g, const struct send_opt *o, const char *path, uint64_t size,
+    struct hypr_registry_answer *a, struct hypr_err *e)
+{
+	const char *method = o->method;
 	struct resp rs;
 	int rc;
 	char what[64];
@@ -1138,7 +1219,7 @@ hypr_registry_send(struct hypr_registry *g, const char *method, const char *path
 	for (int attempt = 0;; attempt++) {
 		struct hypr_strbuf b = { 0 };
 
-		if (request_send(g, path, NULL, NULL, hypr_net_deadline(&g->net, size), &so,
+		if (request_send(g, path, NULL, NULL, hypr_net_deadline(&g->net, size), o,
 		    &rs, &rc, e) < 0)
 			return -1;
 		if (rs.status != 0)
@@ -1147,7 +1228,7 @@ hypr_registry_send(struct hypr_registry *g, const char *method, const char *path
 		if (rs.status == 0 || rs.status >= 500 || rs.status == 429) {
 			/* a chunk half sent is not sent again: the upload's
 			 * offset is the registry's now */
-			int again = strcmp(method, "PATCH") == 0 ?
+			int again = strcmp(method, "PATCH") == 0 || o->body ?
 			    classify(g, &rs, rc, what, 1, e) : failed(g, &rs, rc, what, attempt, e);
 
 			free(b.s);

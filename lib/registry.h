@@ -89,6 +89,19 @@ struct hypr_registry_answer {
 	char error[256];	/* the registry's first error (code: message) */
 };
 
+/* A request body the caller writes while curl sends it (no temp file):
+ * feed writes it to fd, a pipe, and returns 0, or -1 with e (a write that
+ * fails with EPIPE: curl is gone, its answer says why). len: its size
+ * (sent as Content-Length), or -1 (chunked transfer encoding). feed runs
+ * once per attempt: a request sent again (after a 401 answered with a
+ * token) runs it again. */
+struct hypr_registry_body {
+	int (*feed)(void *arg, int fd, struct hypr_err *e);
+	void *arg;
+	int64_t len;
+	uint64_t expect;	/* with len -1: about how many bytes (the deadline) */
+};
+
 /* One request for a push: method ("HEAD", "GET", "POST", "PUT", "PATCH") on path
  * ("/v2/...", or an absolute URL the registry gave as Location), with
  * headers (NULL-terminated, may be NULL) and a body read from the file
@@ -97,8 +110,12 @@ struct hypr_registry_answer {
  * scope); network failures, 5xx and 429 are retried (not for PATCH: a
  * chunk is not sent twice), then fail (HYPR_EXIT_SYSTEM). Any other answer
  * is returned in *a for the caller. */
+/* hypr_registry_send_body: the same with body (not retried, as PATCH). */
 int hypr_registry_send(struct hypr_registry *g, const char *method, const char *path,
     const char *const *headers, const char *upload, uint64_t size,
+    struct hypr_registry_answer *a, struct hypr_err *e);
+int hypr_registry_send_body(struct hypr_registry *g, const char *method, const char *path,
+    const char *const *headers, const struct hypr_registry_body *body,
     struct hypr_registry_answer *a, struct hypr_err *e);
 
 #endif

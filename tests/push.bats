@@ -197,6 +197,32 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	cmp flat/data/blob big/data/blob
 }
 
+@test "push: a layer is gzip'd on its way up; a gzip that fails half way commits nothing" {
+	mkdir -p big/data bin
+	head -c 300000 /dev/urandom > big/data/blob
+	gnu_layer big.tar big
+	steps_stream "$(layer_json big.tar)" 'CMD|CMD x|null|{"Cmd":["x"]}' | hypr-layer |
+		hypr-squash | hypr-store -q -t "$REG/cut:1"
+	printf '#!/bin/sh\n/bin/gzip "$@" | head -c 100000\nexit 1\n' > bin/gzip
+	chmod +x bin/gzip
+	before=$(grep -c '"PUT /v2/cut/blobs/uploads/[^ ]* HTTP/1.1" 201' "$REGS/plain/log" || true)
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" HYPR_PUSH_CHUNK=64K run --separate-stderr -4 \
+		hypr push "$REG/cut:1"
+	[[ $stderr == *"hypr-fetch: gzip of layer sha256:"*" failed" ]]
+	# the partial stream went up in PATCH chunks but was never PUT (at
+	# most the squashfs was, beside it)
+	after=$(grep -c '"PUT /v2/cut/blobs/uploads/[^ ]* HTTP/1.1" 201' "$REGS/plain/log" || true)
+	[ $((after - before)) -le 1 ]
+	run curl -s -o /dev/null -w '%{http_code}' "http://$REG/v2/cut/manifests/1"
+	assert_output 404
+	# with the real gzip: the layer streams in 64 KiB PATCH chunks, then
+	# one PUT with its digest, which skopeo reads back
+	HYPR_PUSH_CHUNK=64K pushed "$REG/cut:1"
+	skopeo copy -q --src-tls-verify=false "docker://$REG/cut:1" "oci:$BATS_TEST_TMPDIR/oci:x"
+	oci_flatten "$BATS_TEST_TMPDIR/oci" flat
+	cmp flat/data/blob big/data/blob
+}
+
 @test "push: a chunked upload whose connection drops resumes where the registry's Range says, or starts again when the registry dropped the upload" {
 	# tests/lib/flaky.py in front of the registry: the 2nd PATCH never
 	# arrives (resume at 64 KiB), the 4th arrives cut in half and the 7th's

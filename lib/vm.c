@@ -21,7 +21,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -251,159 +250,6 @@ kvm_plausible(void)
 }
 
 /* ---- start ---- */
-
-static int
-make_disk(struct hypr_vm *vm, const char *name, uint64_t size, int *fd, struct hypr_err *e)
-{
-	char p[PATH_MAX];
-
-	snprintf(p, sizeof p, "%s/%s.raw", vm->dir, name);
-	*fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (*fd < 0 || ftruncate(*fd, (off_t)size) < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: %s", p);
-	return 0;
-}
-
-/* The scratch disk's size, as the guest sees it: 64 GiB, or the build
- * disk limit if one was given above that. */
-static uint64_t
-dev_size(const struct hypr_vm *vm)
-{
-	return vm->disk > DISK_SIZE ? vm->disk : DISK_SIZE;
-}
-
-/* A sparse file of dev bytes at p with an ext4 file system of fs bytes:
- * lazy init, so the guest never zeroes inode tables under TCG; a journal
- * only where the disk outlives the VM. */
-static int
-mkfs_ext4(const char *p, uint64_t dev, uint64_t fs, int journal, struct hypr_err *e)
-{
-	char fs_size[32];
-	int fd, st;
-	pid_t pid;
-
-	snprintf(fs_size, sizeof fs_size, "%lluk", (unsigned long long)(fs >> 10));
-	fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, (off_t)dev) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM: %s", p);
-	}
-	close(fd);
-	pid = fork();
-	if (pid < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM: fork");
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-		}
-		execlp("mke2fs", "mke2fs", "-t", "ext4", "-q", "-F", "-O",
-		    journal ? "has_journal" : "^has_journal",
-		    "-E", "lazy_itable_init=1,lazy_journal_init=1,root_owner=0:0", "-m", "0",
-		    p, fs_size, (char *)NULL);
-		dprintf(2, "mke2fs: %s\n", strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: mke2fs %s failed (e2fsprogs installed?)", p);
-	return 0;
-}
-
-/* A build's scratch disk for the layers: tmpfs in 6.1 has no user.*
- * xattrs and is bounded by guest RAM. No journal: nothing survives the VM.
- * The disk is the same size for every build (a snapshot's guest saw it
- * so); the file system on it is the build's limit. */
-static int
-make_scratch(struct hypr_vm *vm, struct hypr_err *e)
-{
-	char p[PATH_MAX];
-
-	snprintf(p, sizeof p, "%s/scratch.ext4", vm->dir);
-	if (mkfs_ext4(p, dev_size(vm), vm->disk, 0, e) < 0)
-		return -1;
-	vm->scratch = 1;
-	return 0;
-}
-
-/* A runtime VM's writable layer kept across its boots: the disk is made
- * once (under a temp name, so a half made one is never used) and linked
- * into vm->dir as the scratch disk. */
-static int
-use_rwdisk(struct hypr_vm *vm, const char *path, struct hypr_err *e)
-{
-	char tmp[PATH_MAX], lp[PATH_MAX];
-
-	if (access(path, F_OK) != 0) {
-		if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
-			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: %s: path too long", path);
-		if (mkfs_ext4(tmp, DISK_SIZE, DISK_SIZE, 1, e) < 0) {
-			unlink(tmp);
-			return -1;
-		}
-		if (rename(tmp, path) < 0) {
-			unlink(tmp);
-			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM: %s", path);
-		}
-	}
-	snprintf(lp, sizeof lp, "%s/scratch.ext4", vm->dir);
-	if (symlink(path, lp) < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM: %s", lp);
-	vm->scratch = 2;
-	return 0;
-}
-
-static void
-human(uint64_t b, char *buf, size_t n)
-{
-	if (b >= 1ull << 30)
-		snprintf(buf, n, "%.1f GiB", (double)b / (double)(1ull << 30));
-	else
-		snprintf(buf, n, "%.1f MiB", (double)b / (double)(1ull << 20));
-}
-
-/* The build disk limit: given (checked against the free space, so a build
- * fails up front, not half way) or the default. The scratch and out disks
- * are sparse: only what the build writes takes space. */
-static int
-disk_limit(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err *e)
-{
-	const char *env = getenv("HYPR_BUILD_DISK");
-	uint64_t want = o->disk, avail;
-	struct statvfs sv;
-	char h1[32], h2[32];
-
-	if (!want && env && *env && hypr_size_parse(env, &want) < 0)
-		return hypr_err_set(e, HYPR_EXIT_USAGE,
-		    "HYPR_BUILD_DISK=%s: not a size (e.g. 20g)", env);
-	if (statvfs(vm->dir, &sv) < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: %s", vm->dir);
-	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	human(avail, h2, sizeof h2);
-	if (want) {
-		human(want, h1, sizeof h1);
-		if (want < DISK_MIN)
-			return hypr_err_set(e, HYPR_EXIT_USAGE,
-			    "build disk limit %s: at least 64 MiB", h1);
-		if (want > avail)
-			return hypr_err_set(e, HYPR_EXIT_SYSTEM,
-			    "build disk limit %s: only %s free in %s", h1, h2, vm->dir);
-		vm->disk = want;
-	} else {
-		vm->disk = avail / 10 * 9 < DISK_SIZE ? avail / 10 * 9 : DISK_SIZE;
-		if (vm->disk < DISK_MIN)
-			return hypr_err_set(e, HYPR_EXIT_SYSTEM,
-			    "build VM: only %s free in %s (a build needs 64 MiB at least)", h2, vm->dir);
-	}
-	vm->disk &= ~(uint64_t)0xfffff;	/* whole MiB */
-	/* a tar of a full build disk: data plus headers */
-	vm->out_size = vm->disk + vm->disk / 8 + (64ull << 20);
-	return 0;
-}
-
 
 #define MAXARGS VM_MAXARGS
 
@@ -842,7 +688,7 @@ boot_cold(struct hypr_vm *vm, struct hypr_err *e)
 	memset(e, 0, sizeof *e);
 	/* the failed guest may have touched the scratch fs (a kept
 	 * writable layer is the container's: its journal recovers it) */
-	if (vm->scratch == 1 && make_scratch(vm, e) < 0)
+	if (vm->scratch == 1 && vm_make_scratch(vm, e) < 0)
 		return -1;
 	if (vm_exec(vm, VM_COLD, NULL, e) < 0)
 		return -1;
@@ -940,15 +786,15 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 	/* one io disk (a virtio transport is scarce: hypr_vm_cache_room):
 	 * diffs come out at its start, tars go in after the out region */
 	if (!o->runtime) {
-		if (disk_limit(vm, o, e) < 0) {
+		if (vm_disk_limit(vm, o, e) < 0) {
 			vm_free(vm);
 			return -1;
 		}
 		/* where the in region starts does not depend on the limit
 		 * (a snapshot's guest saw the disk's size) */
-		uint64_t out_max = dev_size(vm) + dev_size(vm) / 8 + (64ull << 20);
+		uint64_t out_max = vm_dev_size(vm) + vm_dev_size(vm) / 8 + (64ull << 20);
 		vm->in_base = (out_max + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
-		if (make_disk(vm, "io", vm->in_base + DISK_SIZE, &vm->iofd, e) < 0) {
+		if (vm_make_disk(vm, "io", vm->in_base + DISK_SIZE, &vm->iofd, e) < 0) {
 			vm_free(vm);
 			return -1;
 		}
@@ -963,8 +809,8 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 	{
 		/* a runtime VM's writable layer is on rwdisk or in guest memory */
 		const char *sm = getenv("HYPR_VM_SCRATCH");
-		if (o->runtime ? o->rwdisk && use_rwdisk(vm, o->rwdisk, e) < 0 :
-		    (!sm || strcmp(sm, "tmpfs")) && make_scratch(vm, e) < 0) {
+		if (o->runtime ? o->rwdisk && vm_use_rwdisk(vm, o->rwdisk, e) < 0 :
+		    (!sm || strcmp(sm, "tmpfs")) && vm_make_scratch(vm, e) < 0) {
 			vm_free(vm);
 			return -1;
 		}
@@ -1009,7 +855,7 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 		accel = "tcg";
 		vm->canary = -1;
 		/* the failed guest may have touched the scratch fs */
-		if (vm->scratch == 1 && make_scratch(vm, e) < 0) {
+		if (vm->scratch == 1 && vm_make_scratch(vm, e) < 0) {
 			vm_free(vm);
 			return -1;
 		}

@@ -77,6 +77,22 @@ void vm_args_free(struct hypr_vm *vm);
 /* $HYPR_ROOT (or its default) */
 const char *vm_hypr_root(char *buf, size_t cap);
 
+/* vm_disk.c: the disks on the host, in vm->dir */
+/* A sparse raw disk NAME.raw of size bytes, open in *fd. */
+int vm_make_disk(struct hypr_vm *vm, const char *name, uint64_t size, int *fd,
+    struct hypr_err *e);
+/* The scratch disk's size as the guest sees it (the same for every build:
+ * a snapshot's guest saw it so). */
+uint64_t vm_dev_size(const struct hypr_vm *vm);
+/* A build's scratch disk (vm->scratch 1), made again after a failed boot. */
+int vm_make_scratch(struct hypr_vm *vm, struct hypr_err *e);
+/* A container's kept writable layer at path as the scratch disk
+ * (vm->scratch 2), made when missing. */
+int vm_use_rwdisk(struct hypr_vm *vm, const char *path, struct hypr_err *e);
+/* vm->disk and vm->out_size: the build's disk limit, checked against the
+ * free space. */
+int vm_disk_limit(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err *e);
+
 /* ---- snapshots (vm_snap.c, hypr-guest(7)) ---- */
 /* Whether a VM of these options may come from a snapshot. */
 int vm_snap_eligible(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel);

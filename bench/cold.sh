@@ -63,17 +63,7 @@ ONBUILD RUN true
 EOF
 
 files=$work/files
-mkdir -p "$files/small"
-python3 - "$files/small" <<'PY'
-import os, sys
-d = sys.argv[1]
-for i in range(2000):
-    sub = os.path.join(d, "%02d" % (i // 100))
-    os.makedirs(sub, exist_ok=True)
-    with open(os.path.join(sub, "f%04d" % i), "w") as f:
-        f.write("file %d\n" % i * (1 + i % 20))
-PY
-head -c 52428800 /dev/urandom > "$files/big"
+peers_files "$files"
 cat > "$files/Dockerfile" <<'EOF'
 FROM debian:bookworm
 COPY small /srv/small

@@ -62,6 +62,23 @@ peers_buildah() {
 		"containers-storage:[vfs@$work/buildah+$work/buildah-run]docker.io/library/busybox:latest"
 }
 
+# peers_files DIR: the "files" context of cold.sh and push.sh: 2000 small
+# files of 7 to 200 bytes in 20 directories under DIR/small, and DIR/big,
+# 50 MiB of random bytes.
+peers_files() {
+	mkdir -p "$1/small"
+	python3 - "$1/small" <<'PY'
+import os, sys
+d = sys.argv[1]
+for i in range(2000):
+    sub = os.path.join(d, "%02d" % (i // 100))
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, "f%04d" % i), "w") as f:
+        f.write("file %d\n" % i * (1 + i % 20))
+PY
+	head -c 52428800 /dev/urandom > "$1/big"
+}
+
 # peers_debian NAME: a debootstrap minbase Debian (bookworm) rootfs and its
 # OCI layout, made once and cached under $HYPR_BENCH_CACHE (default
 # /var/cache/hypr-bench; the first run needs Debian's mirror). Sets rootfs

@@ -27,17 +27,7 @@ reg=127.0.0.1:$port
 export HYPR_ROOT="$work/hypr-root"
 "$hypr" load --name debian:bookworm "$layout" >/dev/null
 files=$work/files
-mkdir -p "$files/small"
-python3 - "$files/small" <<'PY'
-import os, sys
-d = sys.argv[1]
-for i in range(2000):
-    sub = os.path.join(d, "%02d" % (i // 100))
-    os.makedirs(sub, exist_ok=True)
-    with open(os.path.join(sub, "f%04d" % i), "w") as f:
-        f.write("file %d\n" % i * (1 + i % 20))
-PY
-head -c 52428800 /dev/urandom > "$files/big"
+peers_files "$files"
 printf 'FROM debian:bookworm\nCOPY small /srv/small\nCOPY big /srv/big\n' > "$files/Dockerfile"
 "$hypr" build -q -t "$reg/hypr/files:1" "$files" >/dev/null
 "$hypr" save --format oci -o "$work/files.oci.tar" "$reg/hypr/files:1"

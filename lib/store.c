@@ -181,6 +181,7 @@ blob_disk(const struct hypr_root *r, const char *digest)
 
 static json_t *keys_of(json_t *o);
 static json_t *get_or(json_t *o, const char *k, json_t *dflt);
+static void config_fields(json_t *m, json_t *c);
 
 /* The manifest a tag's digest names: itself, or from an index the host
  * platform's entry, else the first entry that is stored (a pull for
@@ -267,18 +268,7 @@ base_object(const struct hypr_root *r, const char *top, json_t *index, const cha
 	json_object_set_new(m, "squashfs", json_null());
 	json_object_set_new(m, "base", json_null());
 	json_object_set_new(m, "stage", json_null());
-	json_object_set_new(m, "entrypoint", get_or(c, "Entrypoint", json_null()));
-	json_object_set_new(m, "cmd", get_or(c, "Cmd", json_null()));
-	json_object_set_new(m, "env", get_or(c, "Env", json_array()));
-	json_object_set_new(m, "working_dir", get_or(c, "WorkingDir", json_string("")));
-	json_object_set_new(m, "user", get_or(c, "User", json_string("")));
-	json_object_set_new(m, "exposed_ports", keys_of(json_object_get(c, "ExposedPorts")));
-	json_object_set_new(m, "volumes", keys_of(json_object_get(c, "Volumes")));
-	json_object_set_new(m, "labels", get_or(c, "Labels", json_object()));
-	json_object_set_new(m, "healthcheck", get_or(c, "Healthcheck", json_null()));
-	json_object_set_new(m, "shell", get_or(c, "Shell", json_null()));
-	json_object_set_new(m, "stop_signal", get_or(c, "StopSignal", json_null()));
-	json_object_set_new(m, "onbuild", get_or(c, "OnBuild", json_array()));
+	config_fields(m, c);
 	json_object_set_new(m, "history", get_or(cfg, "history", json_array()));
 	json_object_set_new(m, "build_args", json_object());
 	json_object_set_new(m, "layers", layers);
@@ -667,6 +657,25 @@ keys_of(json_t *o)
 	return a;
 }
 
+/* The manifest's fields from an OCI config's "config" c, in the
+ * manifest's order (hypr-manifest(5)). */
+static void
+config_fields(json_t *m, json_t *c)
+{
+	json_object_set_new(m, "entrypoint", get_or(c, "Entrypoint", json_null()));
+	json_object_set_new(m, "cmd", get_or(c, "Cmd", json_null()));
+	json_object_set_new(m, "env", get_or(c, "Env", json_array()));
+	json_object_set_new(m, "working_dir", get_or(c, "WorkingDir", json_string("")));
+	json_object_set_new(m, "user", get_or(c, "User", json_string("")));
+	json_object_set_new(m, "exposed_ports", keys_of(json_object_get(c, "ExposedPorts")));
+	json_object_set_new(m, "volumes", keys_of(json_object_get(c, "Volumes")));
+	json_object_set_new(m, "labels", get_or(c, "Labels", json_object()));
+	json_object_set_new(m, "healthcheck", get_or(c, "Healthcheck", json_null()));
+	json_object_set_new(m, "shell", get_or(c, "Shell", json_null()));
+	json_object_set_new(m, "stop_signal", get_or(c, "StopSignal", json_null()));
+	json_object_set_new(m, "onbuild", get_or(c, "OnBuild", json_array()));
+}
+
 static json_t *
 get_or(json_t *o, const char *k, json_t *dflt)
 {
@@ -737,18 +746,7 @@ hypr_store_manifest(const struct hypr_image_rec *rec, struct hypr_err *e)
 	    sq->compression ? sq->compression : "zstd"));
 	json_object_set_new(m, "base", hypr_image_base_json(rec));
 	json_object_set_new(m, "stage", rec->stage ? json_string(rec->stage) : json_null());
-	json_object_set_new(m, "entrypoint", get_or(cfg, "Entrypoint", json_null()));
-	json_object_set_new(m, "cmd", get_or(cfg, "Cmd", json_null()));
-	json_object_set_new(m, "env", get_or(cfg, "Env", json_array()));
-	json_object_set_new(m, "working_dir", get_or(cfg, "WorkingDir", json_string("")));
-	json_object_set_new(m, "user", get_or(cfg, "User", json_string("")));
-	json_object_set_new(m, "exposed_ports", keys_of(json_object_get(cfg, "ExposedPorts")));
-	json_object_set_new(m, "volumes", keys_of(json_object_get(cfg, "Volumes")));
-	json_object_set_new(m, "labels", get_or(cfg, "Labels", json_object()));
-	json_object_set_new(m, "healthcheck", get_or(cfg, "Healthcheck", json_null()));
-	json_object_set_new(m, "shell", get_or(cfg, "Shell", json_null()));
-	json_object_set_new(m, "stop_signal", get_or(cfg, "StopSignal", json_null()));
-	json_object_set_new(m, "onbuild", get_or(cfg, "OnBuild", json_array()));
+	config_fields(m, cfg);
 	json_object_set_new(m, "history", rec->history ?
 	    hypr_image_history_json(rec->history, rec->nhistory) : json_array());
 	json_object_set_new(m, "build_args", rec->build_args ? json_incref(rec->build_args) :

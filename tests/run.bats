@@ -315,7 +315,7 @@ changed"
 }
 
 # bats test_tags=vm
-@test "run: -it gives a terminal: its size, TERM, ^C to the process, the exit status" {
+@test "run: -it gives a terminal: its size, TERM, ^C to the process, the exit status; ^P^Q and --detach-keys detach" {
 	images
 	requires script
 	# shellcheck disable=SC2016
@@ -326,6 +326,23 @@ changed"
 	assert_output --partial "xterm"
 	assert_output --partial "/dev/pts/0"
 	assert_output --partial "^C"
+	# ^P^Q detaches, as docker run -it's: the container runs on; what it
+	# printed before this terminal was attached is there too
+	# shellcheck disable=SC2016
+	run -0 timeout 60 script -qec 'hypr run -it --name dk hello sh -c "echo early; while read x; do echo got \$x; done"' /dev/null \
+		< <(sleep 4; printf 'one\r'; sleep 1; printf '\020\021'; sleep 1)
+	assert_output --partial "early"
+	assert_output --partial "got one"
+	status_is dk 'Up*'
+	run -0 hypr exec dk echo alive
+	assert_output "alive"
+	run -0 hypr rm -f dk
+	# --detach-keys of its own; a process quicker than the attach still
+	# gives its output and status
+	run -3 timeout 60 script -qec 'hypr run -it --rm --detach-keys ctrl-x,y hello sh -c "echo quick; exit 3"' /dev/null < /dev/null
+	assert_output --partial "quick"
+	run -125 hypr run -it --detach-keys ctrl-1 hello true
+	assert_output --partial "--detach-keys ctrl-1: 'ctrl-1' is not a key"
 	# without -t, ^C (SIGINT) goes to the process, as docker run's sig-proxy
 	hypr run --name intr hello sleep 30 & pid=$!
 	wait_until 30 status_is intr 'Up*'
@@ -615,7 +632,7 @@ $anon
 	run -124 timeout 3 hypr attach cat </dev/null
 	status_is cat 'Up *'
 	run -2 hypr attach --detach-keys ctrl-1 cat
-	assert_output "hypr: attach: --detach-keys ctrl-1: 'ctrl-1' is not a key (a letter, or ctrl-<value> with <value> a-z, @, [, \\, ], ^ or _)"
+	assert_output "hypr: --detach-keys ctrl-1: 'ctrl-1' is not a key (a letter, or ctrl-<value> with <value> a-z, @, [, \\, ], ^ or _)"
 }
 
 # bats test_tags=vm

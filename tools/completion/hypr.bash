@@ -43,7 +43,7 @@ _hypr_flags() {
 			--network -v --volume -m --memory --cpus -h --hostname --add-host -l --label
 			--restart --stop-signal --stop-timeout --health-cmd --health-interval
 			--health-timeout --health-start-period --health-retries --no-healthcheck
-			--init --platform --pull --help" ;;
+			--init --platform --pull --detach-keys --help" ;;
 	ps|container_ls|container_list|container_ps)
 		echo "-a --all -q --quiet --no-trunc --filter --format --help" ;;
 	start|container_start) echo "-a --attach -i --interactive --help" ;;
@@ -92,7 +92,8 @@ _hypr_value_flags() {
 		echo "--name -e --env --env-file -u --user -w --workdir --entrypoint -p --publish --mount
 			--network --net -v --volume -m --memory --cpus -h --hostname --add-host -l --label
 			--restart --stop-signal --stop-timeout --health-cmd --health-interval
-			--health-timeout --health-start-period --health-retries --platform --pull" ;;
+			--health-timeout --health-start-period --health-retries --platform --pull
+			--detach-keys" ;;
 	ps|container_ls|container_list|container_ps|images|image_ls|image_list)
 		echo "--filter --format" ;;
 	logs|container_logs) echo "-n --tail" ;;

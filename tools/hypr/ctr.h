@@ -22,13 +22,27 @@
  * Dies with one line on an error. */
 void ctr_create(const struct hypr_root *root, json_t *spec, struct hypr_ctr *c,
     int *sqfd, int *lockfd);
+/* ctr_start's flags */
+#define CTR_QUIET 1	/* detached: no ID on stdout */
+#define CTR_HOLD 2	/* detached: the process's output before the first
+			 * attach is kept for it (hypr run -it attaches right
+			 * after), and its terminal gets this one's size */
 /* Supervise a created container: boot its VM, run its process, keep its
  * log and state, serve its control socket, restart it by its policy.
  * fg: attached to this terminal, returns the exit status to exit with.
  * Detached (fg 0): forks a supervisor of its own session and returns once
- * the process runs (0, the ID printed unless quiet) or could not start. */
+ * the process runs (0, the ID printed unless CTR_QUIET) or could not
+ * start. */
 int ctr_start(const struct hypr_root *root, struct hypr_ctr *c, int sqfd, int lockfd,
-    int fg, int quiet);
+    int fg, int flags);
+/* Attach this terminal to a running container (hypr attach, hypr run -it):
+ * its output, our stdin unless nostdin (when its stdin is open), the
+ * window's size; keys (nkeys) detach. Returns its exit status, or 0 when
+ * detached. Dies with one line when it does not run. */
+int ctr_attach(struct hypr_ctr *c, int nostdin, const unsigned char *keys, size_t nkeys);
+/* docker's --detach-keys: "ctrl-p,ctrl-q", a letter or ctrl-<a-z@[\]^_>
+ * into keys (at most cap); dies with a usage error when bad. */
+size_t ctr_detach_keys(const char *spec, unsigned char *keys, size_t cap);
 
 int cmd_run(int argc, char **argv);
 int cmd_create(int argc, char **argv);
@@ -65,10 +79,11 @@ int ctr_signal(const char *s);
 int ctr_stop(struct hypr_ctr *c, int timeout, struct hypr_err *e);
 /* A client of a supervisor's process (exec, attach): its output to ours,
  * our stdin to it when stdin_on (a 256 KiB window; raw mode with tty on a
- * terminal), SIGWINCH as WINSIZE; the status of its EXIT. nkeys > 0: the
+ * terminal), SIGWINCH as WINSIZE; the status of its EXIT. rd: frames
+ * already read from fd (taken over and freed), or NULL. nkeys > 0: the
  * keys that detach (return 0, the process runs on). Dies on an ERROR. */
-int ctr_client_loop(struct hypr_ctr *c, int fd, int tty, int stdin_on, const unsigned char *keys,
-    size_t nkeys);
+int ctr_client_loop(struct hypr_ctr *c, int fd, struct hypr_ctr_reader *rd, int tty,
+    int stdin_on, const unsigned char *keys, size_t nkeys);
 /* Whether ip:port (udp or tcp) can be bound (runopts.c). */
 int ctr_port_free(int udp, const char *ip, unsigned port);
 /* Whether the status wants another start ("on-failure", "always", ...). */

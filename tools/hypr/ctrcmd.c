@@ -865,11 +865,11 @@ cmd_rm(int argc, char **argv)
 /* ---- exec ---- */
 
 int
-ctr_client_loop(struct hypr_ctr *c, int fd, int tty, int stdin_on, const unsigned char *keys,
-    size_t nkeys)
+ctr_client_loop(struct hypr_ctr *c, int fd, struct hypr_ctr_reader *rd0, int tty, int stdin_on,
+    const unsigned char *keys, size_t nkeys)
 {
-	struct hypr_ctr_reader rd = { 0 };
-	int status = -1, raw = 0, detached = 0;
+	struct hypr_ctr_reader own = { 0 }, *rd = rd0 ? rd0 : &own;
+	int status = -1, raw = 0, detached = 0, first = rd0 != NULL;
 	struct termios saved;
 	size_t inflight = 0, match = 0;
 	sigset_t mask;
@@ -896,8 +896,10 @@ ctr_client_loop(struct hypr_ctr *c, int fd, int tty, int stdin_on, const unsigne
 		uint32_t id, n;
 		int type, r;
 
-		if (poll(pf, 3, -1) < 0 && errno != EINTR)
+		/* first, what the caller's reader already holds */
+		if (!first && poll(pf, 3, -1) < 0 && errno != EINTR)
 			break;
+		first = 0;
 		if (pf[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			struct winsize ws;
@@ -947,10 +949,8 @@ ctr_client_loop(struct hypr_ctr *c, int fd, int tty, int stdin_on, const unsigne
 				hypr_ctr_send(fd, HYPR_CTR_STDIN, 0, NULL, 0);
 			}
 		}
-		if (!pf[0].revents)
-			continue;
-		r = hypr_ctr_read(&rd, fd);
-		while (hypr_ctr_frame(&rd, &type, &id, &p, &n) == 1) {
+		r = pf[0].revents ? hypr_ctr_read(rd, fd) : 0;
+		while (status < 0 && hypr_ctr_frame(rd, &type, &id, &p, &n) == 1) {
 			switch (type) {
 			case HYPR_CTR_STDOUT: hypr_write_all(1, p, n); break;
 			case HYPR_CTR_STDERR: hypr_write_all(2, p, n); break;
@@ -981,7 +981,7 @@ ctr_client_loop(struct hypr_ctr *c, int fd, int tty, int stdin_on, const unsigne
 	}
 	if (raw)
 		tcsetattr(0, TCSADRAIN, &saved);
-	hypr_ctr_reader_free(&rd);
+	hypr_ctr_reader_free(rd);
 	if (sfd >= 0)
 		close(sfd);
 	if (detached)
@@ -1063,7 +1063,7 @@ cmd_exec(int argc, char **argv)
 		hypr_die(HYPR_EXIT_SYSTEM, "container %.12s: its supervisor is gone", c.id);
 	free(s);
 	json_decref(req);
-	status = ctr_client_loop(&c, fd, tty, in && !detach, NULL, 0);
+	status = ctr_client_loop(&c, fd, NULL, tty, in && !detach, NULL, 0);
 	close(fd);
 	hypr_ctr_free(&c);
 	return status;

@@ -43,6 +43,7 @@ run_usage(FILE *f, int code)
 	    "      --entrypoint CMD       override the image's ENTRYPOINT (\"\" clears it)\n"
 	    "  -i, --interactive          keep stdin open\n"
 	    "  -t, --tty                  a terminal for the process\n"
+	    "      --detach-keys KEYS     with -it: the keys that detach (default ctrl-p,ctrl-q)\n"
 	    "  -p, --publish [IP:][HOST:]PORT[/udp]  forward a host port (IP 127.0.0.1)\n"
 	    "  -P, --publish-all          forward every exposed port to a free host port\n"
 	    "      --network none|default no network device (default without -p), or\n"
@@ -84,7 +85,7 @@ parse_run(int argc, char **argv, int *cmd_at)
 {
 	enum { O_RM = 256, O_NAME, O_ENVFILE, O_ENTRY, O_NET, O_CPUS, O_INIT,
 		O_HCMD, O_HINT, O_HTO, O_HSP, O_HRET, O_NOHC, O_RESTART, O_STOPSIG,
-		O_STOPTO, O_ADDHOST, O_PLATFORM, O_PULL, O_MOUNT };
+		O_STOPTO, O_ADDHOST, O_PLATFORM, O_PULL, O_MOUNT, O_DKEYS };
 	static const struct option lo[] = {
 		{ "detach", no_argument, NULL, 'd' },
 		{ "rm", no_argument, NULL, O_RM },
@@ -117,6 +118,7 @@ parse_run(int argc, char **argv, int *cmd_at)
 		{ "health-retries", required_argument, NULL, O_HRET },
 		{ "no-healthcheck", no_argument, NULL, O_NOHC },
 		{ "init", no_argument, NULL, O_INIT },
+		{ "detach-keys", required_argument, NULL, O_DKEYS },
 		{ "platform", required_argument, NULL, O_PLATFORM },
 		{ "pull", required_argument, NULL, O_PULL },
 		{ "help", no_argument, NULL, 'H' },
@@ -167,6 +169,12 @@ parse_run(int argc, char **argv, int *cmd_at)
 		case O_HRET: json_object_set_new(health, "retries", json_string(optarg)); break;
 		case O_NOHC: json_object_set_new(health, "disable", json_true()); break;
 		case O_INIT: break;
+		case O_DKEYS: {
+			unsigned char k[16];
+			ctr_detach_keys(optarg, k, sizeof k);	/* dies when bad */
+			json_object_set_new(spec, "detach_keys", json_string(optarg));
+			break;
+		}
 		case O_PLATFORM:
 			if (strcmp(optarg, "linux/amd64") && strcmp(optarg, "linux/x86_64"))
 				hypr_die(HYPR_EXIT_USAGE, "run: --platform %s: hypr runs linux/amd64 images only",
@@ -874,7 +882,9 @@ cmd_run(int argc, char **argv)
 	struct hypr_root root;
 	struct hypr_err e = { 0 };
 	struct hypr_ctr c;
-	int at, sqfd, lockfd, detach, rc;
+	int at, sqfd, lockfd, detach, attach, rc;
+	unsigned char keys[16] = { 0x10, 0x11 };	/* ctrl-p, ctrl-q */
+	size_t nkeys = 2;
 	json_t *spec;
 
 	/* as docker run: 125 when hypr fails (a bad option, no such image, a
@@ -882,16 +892,28 @@ cmd_run(int argc, char **argv)
 	hypr_die_status = HYPR_EXIT_RUN;
 	spec = parse_run(argc, argv, &at);
 	detach = json_is_true(json_object_get(spec, "detach"));
+	if (json_is_string(json_object_get(spec, "detach_keys")))
+		nkeys = ctr_detach_keys(json_string_value(json_object_get(spec, "detach_keys")),
+		    keys, sizeof keys);
+	/* -it at a terminal: a supervisor of its own, as -d's, with this
+	 * terminal attached, so that the detach keys leave it running */
+	attach = !detach && json_is_true(json_object_get(spec, "tty")) &&
+	    json_is_true(json_object_get(spec, "interactive")) && isatty(0);
 	if (hypr_root_open(&root, NULL, &e) < 0)
 		hypr_die_err(&e);
 	ctr_create(&root, spec, &c, &sqfd, &lockfd);
 	json_decref(spec);
-	rc = ctr_start(&root, &c, sqfd, lockfd, !detach, 0);
+	rc = ctr_start(&root, &c, sqfd, lockfd, !detach && !attach,
+	    attach ? CTR_QUIET | CTR_HOLD : 0);
+	if ((detach || attach) && rc == HYPR_EXIT_SYSTEM) {
+		rc = HYPR_EXIT_RUN;	/* its VM failed, not the process */
+	} else if (attach && rc == 0) {
+		c.alive = 1;
+		rc = ctr_attach(&c, 0, keys, nkeys);
+	}
 	hypr_ctr_free(&c);
 	if (detach && rc == 0)
 		return hypr_close_stdout();
-	if (detach && rc == HYPR_EXIT_SYSTEM)
-		rc = HYPR_EXIT_RUN;	/* its VM failed, not the process */
 	return rc;
 }
 

@@ -234,29 +234,28 @@ cmd_restart(int argc, char **argv)
 	return rc;
 }
 
-/* docker's --detach-keys: "ctrl-p,ctrl-q", a letter or ctrl-<a-z@[\]^_>. */
-static size_t
-detach_keys(const char *spec, unsigned char *keys, size_t cap)
+size_t
+ctr_detach_keys(const char *spec, unsigned char *keys, size_t cap)
 {
 	char buf[128], *save = NULL;
 	size_t n = 0;
 
 	if (snprintf(buf, sizeof buf, "%s", spec) >= (int)sizeof buf)
-		hypr_die(HYPR_EXIT_USAGE, "attach: --detach-keys %s: too long", spec);
+		hypr_die(HYPR_EXIT_USAGE, "--detach-keys %s: too long", spec);
 	for (char *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
 		if (n == cap)
-			hypr_die(HYPR_EXIT_USAGE, "attach: --detach-keys %s: at most %zu keys", spec, cap);
+			hypr_die(HYPR_EXIT_USAGE, "--detach-keys %s: at most %zu keys", spec, cap);
 		if (!strncmp(k, "ctrl-", 5) && k[5] && !k[6] &&
 		    ((k[5] >= 'a' && k[5] <= 'z') || strchr("@[\\]^_", k[5])))
 			keys[n++] = (unsigned char)(k[5] & 0x1f);
 		else if (k[0] && !k[1])
 			keys[n++] = (unsigned char)k[0];
 		else
-			hypr_die(HYPR_EXIT_USAGE, "attach: --detach-keys %s: '%s' is not a key "
+			hypr_die(HYPR_EXIT_USAGE, "--detach-keys %s: '%s' is not a key "
 			    "(a letter, or ctrl-<value> with <value> a-z, @, [, \\, ], ^ or _)", spec, k);
 	}
 	if (!n)
-		hypr_die(HYPR_EXIT_USAGE, "attach: --detach-keys: no key");
+		hypr_die(HYPR_EXIT_USAGE, "--detach-keys: no key");
 	return n;
 }
 
@@ -273,16 +272,15 @@ cmd_attach(int argc, char **argv)
 	struct hypr_root root;
 	struct hypr_err e = { 0 };
 	struct hypr_ctr c;
-	struct hypr_ctr_reader rd = { 0 };
 	unsigned char keys[16] = { 0x10, 0x11 };	/* ctrl-p, ctrl-q */
 	size_t nkeys = 2;
-	int ch, fd, nostdin = 0, in = 0, got = 0;
+	int ch, nostdin = 0, rc;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'n': nostdin = 1; break;
-		case 'k': nkeys = detach_keys(optarg, keys, sizeof keys); break;
+		case 'k': nkeys = ctr_detach_keys(optarg, keys, sizeof keys); break;
 		case 's': break;	/* signals: hypr kill */
 		case 'h':
 			printf("usage: hypr attach [--no-stdin] [--detach-keys KEYS] CONTAINER\n");
@@ -296,11 +294,23 @@ cmd_attach(int argc, char **argv)
 		hypr_die(HYPR_EXIT_USAGE, "attach: one CONTAINER");
 	if (hypr_root_open(&root, NULL, &e) < 0 || hypr_ctr_find(&root, argv[optind], &c, &e) < 0)
 		hypr_die_err(&e);
-	if (!c.alive || hypr_ctr_connect(&c, &fd, &e) < 0)
+	rc = ctr_attach(&c, nostdin, keys, nkeys);
+	hypr_ctr_free(&c);
+	return rc;
+}
+
+int
+ctr_attach(struct hypr_ctr *c, int nostdin, const unsigned char *keys, size_t nkeys)
+{
+	struct hypr_err e = { 0 };
+	struct hypr_ctr_reader rd = { 0 };
+	int fd, in = 0, got = 0;
+
+	if (!c->alive || hypr_ctr_connect(c, &fd, &e) < 0)
 		hypr_die(HYPR_EXIT_INPUT, "You cannot attach to a stopped container, start it first");
 	signal(SIGPIPE, SIG_IGN);
 	if (hypr_ctr_send(fd, HYPR_CTR_ATTACH, 0, NULL, 0) < 0)
-		hypr_die(HYPR_EXIT_SYSTEM, "container %.12s: its supervisor is gone", c.id);
+		hypr_die(HYPR_EXIT_SYSTEM, "container %.12s: its supervisor is gone", c->id);
 	/* its answer first: OK with whether its stdin is open (run -i) */
 	while (!got) {
 		const unsigned char *p;
@@ -318,10 +328,9 @@ cmd_attach(int argc, char **argv)
 			}
 		}
 	}
-	hypr_ctr_reader_free(&rd);
 	in = in && !nostdin;
 	{
-		int tty = json_is_true(json_object_get(c.config, "tty"));
+		int tty = json_is_true(json_object_get(c->config, "tty"));
 		int rc;
 
 		if (tty) {
@@ -334,9 +343,9 @@ cmd_attach(int argc, char **argv)
 				hypr_ctr_send(fd, HYPR_CTR_WINSIZE, 0, b, 8);
 			}
 		}
-		rc = ctr_client_loop(&c, fd, tty, in, keys, in ? nkeys : 0);
+		/* rd may hold what followed the OK (hypr run -it's held output) */
+		rc = ctr_client_loop(c, fd, &rd, tty, in, keys, in ? nkeys : 0);
 		close(fd);
-		hypr_ctr_free(&c);
 		return rc;
 	}
 }

@@ -91,6 +91,11 @@ struct sup {
 	char err[1100];
 	char early[4096];	/* stderr before the process ran, for -d's parent */
 	size_t earlylen;
+	/* CTR_HOLD: output kept until the first attach, the terminal's size */
+	int hold;
+	char *held;
+	size_t heldlen;
+	unsigned rows0, cols0;
 };
 
 
@@ -508,6 +513,38 @@ client_exec(struct sup *s, int k, const unsigned char *p, uint32_t n)
 	json_decref(req);
 }
 
+/* An attach: OK (with whether its stdin is open), then the process's
+ * output. With CTR_HOLD, the first gets what came before it, and when the
+ * process has already exited (hypr run -it of a quick one), its status. */
+static void
+client_attach(struct sup *s, int k)
+{
+	struct client *c = &s->cl[k];
+	unsigned char b[4];
+	int held_exit = s->hold && s->done && !s->vmfail;
+
+	if (!held_exit && (!s->started || s->done || !s->vm || c->xid)) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "container %.12s is not running", s->c->id);
+		client_error(s, k, msg);
+		return;
+	}
+	c->attached = !held_exit;
+	hypr_proto_put32(b, s->interactive && !s->fg && !held_exit);
+	client_send(s, k, HYPR_CTR_OK, MAIN_ID, b, 4);
+	for (size_t o = 0; s->hold && o < s->heldlen; o += 65536)
+		client_send(s, k, HYPR_CTR_STDOUT, MAIN_ID, s->held + o,
+		    s->heldlen - o < 65536 ? s->heldlen - o : 65536);
+	if (held_exit) {
+		hypr_proto_put32(b, (uint32_t)s->status);
+		client_send(s, k, HYPR_CTR_EXIT, MAIN_ID, b, 4);
+	}
+	s->hold = 0;
+	free(s->held);
+	s->held = NULL;
+	s->heldlen = 0;
+}
+
 static void
 client_frames(struct sup *s, int k)
 {
@@ -541,16 +578,7 @@ client_frames(struct sup *s, int k)
 			client_exec(s, k, p, n);
 			break;
 		case HYPR_CTR_ATTACH:
-			if (!s->started || s->done || !s->vm || c->xid) {
-				char msg[128];
-				snprintf(msg, sizeof msg, "container %.12s is not running", s->c->id);
-				client_error(s, k, msg);
-			} else {
-				unsigned char b[4];
-				c->attached = 1;
-				hypr_proto_put32(b, s->interactive && !s->fg);
-				client_send(s, k, HYPR_CTR_OK, MAIN_ID, b, 4);
-			}
+			client_attach(s, k);
 			break;
 		case HYPR_CTR_STDIN:
 			if (c->xid && s->vm && !s->done)
@@ -625,6 +653,14 @@ vm_event(struct sup *s, const struct hypr_vm_event *ev)
 		case HYPR_VM_EV_STDOUT:
 		case HYPR_VM_EV_STDERR:
 			log_out(s, ev->type == HYPR_VM_EV_STDOUT ? 1 : 2, ev->data, ev->len);
+			if (s->hold && s->heldlen + ev->len <= (1u << 20)) {
+				char *h = realloc(s->held, s->heldlen + ev->len);
+				if (h) {
+					memcpy(h + s->heldlen, ev->data, ev->len);
+					s->held = h;
+					s->heldlen += ev->len;
+				}
+			}
 			term_out(s, ev->type == HYPR_VM_EV_STDOUT || s->tty ? 1 : 2, ev->data, ev->len);
 			attached_send(s, ev->type == HYPR_VM_EV_STDOUT || s->tty ? HYPR_CTR_STDOUT :
 			    HYPR_CTR_STDERR, ev->data, ev->len);
@@ -847,6 +883,10 @@ one_boot(struct sup *s)
 	free(gf);
 	if (s->tty)
 		winsize(&rows, &cols);
+	if (!rows && !cols) {
+		rows = s->rows0;
+		cols = s->cols0;
+	}
 	if (start_proc(s, MAIN_ID, json_object_get(s->cfg, "argv"), json_object_get(s->cfg, "env"),
 	    jstr(s->cfg, "user"), jstr(s->cfg, "workdir"), s->tty, s->interactive, rows, cols,
 	    &e) < 0) {
@@ -953,6 +993,17 @@ one_boot(struct sup *s)
 		hypr_vm_kill(s->vm);
 		s->vm = NULL;
 		return -1;
+	}
+	/* hypr run -it attaches right after the start: a process that was
+	 * quicker keeps its output and status for that attach (10 s) */
+	for (double until = hypr_now() + 10; s->hold && hypr_now() < until;) {
+		struct pollfd pf[3 + MAXCL];
+		int np = poll_common(s, pf, 0);
+
+		if (poll(pf, (nfds_t)np, (int)((until - hypr_now()) * 1000) + 1) < 0 &&
+		    errno != EINTR)
+			break;
+		serve_common(s, pf);
 	}
 	if (hypr_vm_stop(s->vm, &e) < 0 && s->fg && getenv("HYPR_VM_DEBUG"))
 		hypr_warn("%s", e.msg);
@@ -1078,7 +1129,7 @@ supervise(struct sup *s)
 
 int
 ctr_start(const struct hypr_root *root, struct hypr_ctr *c, int sqfd, int lockfd, int fg,
-    int quiet)
+    int flags)
 {
 	struct sup s;
 	int p[2];
@@ -1096,6 +1147,10 @@ ctr_start(const struct hypr_root *root, struct hypr_ctr *c, int sqfd, int lockfd
 		(void)lockfd;
 		fflush(stdout);
 		return rc;
+	}
+	if (flags & CTR_HOLD) {
+		s.hold = 1;
+		winsize(&s.rows0, &s.cols0);
 	}
 	if (pipe2(p, O_CLOEXEC) < 0)
 		hypr_die_errno("pipe");
@@ -1143,7 +1198,7 @@ ctr_start(const struct hypr_root *root, struct hypr_ctr *c, int sqfd, int lockfd
 		}
 		buf[len] = 0;
 		if (!strncmp(buf, "ok\n", 3)) {
-			if (!quiet)
+			if (!(flags & CTR_QUIET))
 				printf("%s\n", c->id);
 			fflush(stdout);
 			return 0;

@@ -436,34 +436,8 @@ secret_read(struct ctx *c, const char *id, char **data, size_t *len, struct hypr
 static int
 mkfs(const char *path, uint64_t size, long uid, long gid, struct hypr_err *e)
 {
-	char owner[128];
-	pid_t pid;
-	int st, fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "cache mount: %s", path);
-	}
-	close(fd);
-	snprintf(owner, sizeof owner, "lazy_itable_init=1,lazy_journal_init=1,root_owner=%ld:%ld",
-	    uid >= 0 ? uid : 0, gid >= 0 ? gid : 0);
-	if ((pid = fork()) < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fork");
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-		}
-		execlp("mke2fs", "mke2fs", "-t", "ext4", "-q", "-F", "-O", "^has_journal", "-E", owner,
-		    "-m", "0", path, (char *)NULL);
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "cache mount: mke2fs %s failed", path);
+	if (hypr_vm_mkfs(path, size, 0, 0, uid, gid, e) < 0)
+		return hypr_err_prefix(e, "cache mount");
 	return 0;
 }
 

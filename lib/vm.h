@@ -119,6 +119,13 @@ struct hypr_vm_run {
 	size_t nmounts;
 };
 
+/* A sparse file of dev bytes at path with an ext4 file system of fs bytes
+ * (0: all of it) whose root uid:gid owns (-1: 0), a journal when it
+ * outlives one VM; lazy init, so a TCG guest never zeroes inode tables.
+ * -1 with e naming path. */
+int hypr_vm_mkfs(const char *path, uint64_t dev, uint64_t fs, int journal, long uid, long gid,
+    struct hypr_err *e);
+
 /* Boot a VM (kernel and initramfs found as hypr-guest(7) says); waits for READY. */
 int hypr_vm_start(struct hypr_vm **vm, const struct hypr_vm_opts *o,
     struct hypr_err *e);

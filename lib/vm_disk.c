@@ -37,27 +37,27 @@ vm_dev_size(const struct hypr_vm *vm)
 	return vm->disk > DISK_SIZE ? vm->disk : DISK_SIZE;
 }
 
-/* A sparse file of dev bytes at p with an ext4 file system of fs bytes:
- * lazy init, so the guest never zeroes inode tables under TCG; a journal
- * only where the disk outlives the VM. */
-static int
-mkfs_ext4(const char *p, uint64_t dev, uint64_t fs, int journal, struct hypr_err *e)
+int
+hypr_vm_mkfs(const char *p, uint64_t dev, uint64_t fs, int journal, long uid, long gid,
+    struct hypr_err *e)
 {
-	char fs_size[32];
+	char fs_size[32], opts[128];
 	int fd, st;
 	pid_t pid;
 
 	snprintf(fs_size, sizeof fs_size, "%lluk", (unsigned long long)(fs >> 10));
+	snprintf(opts, sizeof opts, "lazy_itable_init=1,lazy_journal_init=1,root_owner=%ld:%ld",
+	    uid >= 0 ? uid : 0, gid >= 0 ? gid : 0);
 	fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || ftruncate(fd, (off_t)dev) < 0) {
 		if (fd >= 0)
 			close(fd);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM: %s", p);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", p);
 	}
 	close(fd);
 	pid = fork();
 	if (pid < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM: fork");
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fork");
 	if (pid == 0) {
 		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (nul >= 0) {
@@ -65,16 +65,15 @@ mkfs_ext4(const char *p, uint64_t dev, uint64_t fs, int journal, struct hypr_err
 			dup2(nul, 1);
 		}
 		execlp("mke2fs", "mke2fs", "-t", "ext4", "-q", "-F", "-O",
-		    journal ? "has_journal" : "^has_journal",
-		    "-E", "lazy_itable_init=1,lazy_journal_init=1,root_owner=0:0", "-m", "0",
-		    p, fs_size, (char *)NULL);
+		    journal ? "has_journal" : "^has_journal", "-E", opts, "-m", "0",
+		    p, fs ? fs_size : (char *)NULL, (char *)NULL);
 		dprintf(2, "mke2fs: %s\n", strerror(errno));
 		_exit(127);
 	}
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: mke2fs %s failed (e2fsprogs installed?)", p);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "mke2fs %s failed (e2fsprogs installed?)", p);
 	return 0;
 }
 
@@ -88,8 +87,8 @@ vm_make_scratch(struct hypr_vm *vm, struct hypr_err *e)
 	char p[PATH_MAX];
 
 	snprintf(p, sizeof p, "%s/scratch.ext4", vm->dir);
-	if (mkfs_ext4(p, vm_dev_size(vm), vm->disk, 0, e) < 0)
-		return -1;
+	if (hypr_vm_mkfs(p, vm_dev_size(vm), vm->disk, 0, -1, -1, e) < 0)
+		return hypr_err_prefix(e, "build VM");
 	vm->scratch = 1;
 	return 0;
 }
@@ -105,9 +104,9 @@ vm_use_rwdisk(struct hypr_vm *vm, const char *path, struct hypr_err *e)
 	if (access(path, F_OK) != 0) {
 		if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
 			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: %s: path too long", path);
-		if (mkfs_ext4(tmp, DISK_SIZE, DISK_SIZE, 1, e) < 0) {
+		if (hypr_vm_mkfs(tmp, DISK_SIZE, DISK_SIZE, 1, -1, -1, e) < 0) {
 			unlink(tmp);
-			return -1;
+			return hypr_err_prefix(e, "VM");
 		}
 		if (rename(tmp, path) < 0) {
 			unlink(tmp);

@@ -24,9 +24,9 @@ ifeq ($(WERROR),1)
 override CFLAGS += -Werror
 endif
 
-PKGS := libarchive jansson libcrypto yaml-0.1
+PKGS := libarchive jansson libcrypto yaml-0.1 zlib
 override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -larchive -ljansson -lcrypto -lyaml)
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -larchive -ljansson -lcrypto -lyaml -lz)
 
 B := build
 LIB_SRC := $(wildcard lib/*.c)

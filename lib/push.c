@@ -274,18 +274,32 @@ push_referrers_tag(struct push *p, const char *subject, json_t *desc, struct hyp
 	return r;
 }
 
-/* The squashfs as an OCI artifact whose subject is the image manifest
- * (its blob already pushed, beside the layers). */
-static int
-push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
+/* The hypr manifest as it travels (no local tags): a pull stores it as
+ * is and gets the same image ID. */
+static char *
+travelling_manifest(json_t *m)
 {
-	json_t *sq = json_object_get(m, "squashfs"), *art, *desc, *mc;
+	json_t *mc = json_deep_copy(m);
+	char *ms;
+
+	json_object_set_new(mc, "tags", json_array());
+	ms = dumps(mc);
+	json_decref(mc);
+	return ms;
+}
+
+/* The squashfs as an OCI artifact whose subject is the image manifest
+ * (its blobs already pushed, beside the layers: the squashfs, the hypr
+ * manifest md of msl bytes, the empty config ed). */
+static int
+push_artifact(struct push *p, json_t *m, json_t *subject, const char *md, size_t msl,
+    const char *ed, struct hypr_err *e)
+{
+	json_t *sq = json_object_get(m, "squashfs"), *art, *desc;
 	const char *d = hypr_json_str(sq, "digest");
-	char file[HYPR_PATH_BUF], ed[HYPR_DIGEST_LEN + 1], md[HYPR_DIGEST_LEN + 1], *body;
-	char *ms, title[80];
+	char file[HYPR_PATH_BUF], *body, title[80];
 	struct stat st;
 	int has_subject = 0, r;
-	size_t msl;
 
 	if (!d || !hypr_digest_valid(d) || !hypr_json_str(sq, "file"))
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "image %s: no squashfs in its manifest",
@@ -293,19 +307,6 @@ push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
 	hypr_root_path(p->root, file, sizeof(file), "images/%s", hypr_json_str(sq, "file"));
 	if (stat(file, &st) != 0)
 		return hypr_err_errno(e, HYPR_EXIT_INPUT, "squashfs %s", file);
-	/* the hypr manifest travels too (no local tags): a pull stores it as
-	 * is and gets the same image ID */
-	mc = json_deep_copy(m);
-	json_object_set_new(mc, "tags", json_array());
-	ms = dumps(mc);
-	json_decref(mc);
-	if (ms == NULL)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-	msl = strlen(ms);
-	r = push_buf(p, ms, msl, md, e);
-	free(ms);
-	if (r < 0 || push_buf(p, "{}", 2, ed, e) < 0)
-		return -1;
 	snprintf(title, sizeof(title), "%s.json", hypr_digest_hex(hypr_json_str(m, "id")));
 	art = json_pack("{s:i,s:s,s:s,s:{s:s,s:s,s:i},s:[{s:s,s:s,s:I,s:{s:s,s:s,s:s}},"
 	    "{s:s,s:s,s:I,s:{s:s}}],s:O,s:{s:s}}",
@@ -340,32 +341,68 @@ push_artifact(struct push *p, json_t *m, json_t *subject, struct hypr_err *e)
 	return r;
 }
 
-/* The blobs that go up in parallel: each layer (jobs 0..n-1, descriptor
- * into desc[i]) and the squashfs (job n). */
+/* A small blob pushed beside the layers: the config, the hypr manifest,
+ * the artifact's empty config. */
+struct small_blob {
+	const char *buf;
+	size_t len;
+	char digest[HYPR_DIGEST_LEN + 1];
+};
+
+/* One blob of the push. */
+struct job {
+	enum { JOB_LAYER, JOB_SQUASHFS, JOB_SMALL } kind;
+	size_t i;		/* the layer, or the small blob */
+	uint64_t cost;
+};
+
+/* The blobs that go up in parallel, the costliest first. */
 struct blobs {
 	struct push *p;
 	json_t *m, *layers, **desc;
-	size_t n, next;
+	struct small_blob *small;
+	struct job *jobs;
+	size_t n, njobs, next;
 	int failed;
 	struct hypr_err err;
 	pthread_mutex_t mu;
 };
 
 static int
-squashfs_blob(struct push *p, json_t *m, struct hypr_err *e)
+squashfs_file(struct push *p, json_t *m, char *file, size_t n, struct stat *st,
+    struct hypr_err *e)
 {
 	json_t *sq = json_object_get(m, "squashfs");
 	const char *d = hypr_json_str(sq, "digest");
-	char file[HYPR_PATH_BUF];
-	struct stat st;
 
 	if (!d || !hypr_digest_valid(d) || !hypr_json_str(sq, "file"))
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "image %s: no squashfs in its manifest",
 		    hypr_json_str(m, "id"));
-	hypr_root_path(p->root, file, sizeof(file), "images/%s", hypr_json_str(sq, "file"));
-	if (stat(file, &st) != 0)
+	hypr_root_path(p->root, file, n, "images/%s", hypr_json_str(sq, "file"));
+	if (stat(file, st) != 0)
 		return hypr_err_errno(e, HYPR_EXIT_INPUT, "squashfs %s", file);
-	return push_blob(p, file, d, (uint64_t)st.st_size, 0, e);
+	return 0;
+}
+
+static int
+run_job(struct blobs *b, const struct job *j, struct hypr_err *e)
+{
+	char file[HYPR_PATH_BUF];
+	struct stat st;
+
+	switch (j->kind) {
+	case JOB_LAYER:
+		return push_layer(b->p, json_array_get(b->layers, j->i), &b->desc[j->i], e);
+	case JOB_SQUASHFS:
+		if (squashfs_file(b->p, b->m, file, sizeof(file), &st, e) < 0)
+			return -1;
+		return push_blob(b->p, file, hypr_json_str(json_object_get(b->m, "squashfs"),
+		    "digest"), (uint64_t)st.st_size, 0, e);
+	case JOB_SMALL:
+		return push_buf(b->p, b->small[j->i].buf, b->small[j->i].len,
+		    b->small[j->i].digest, e);
+	}
+	return 0;
 }
 
 static void *
@@ -376,19 +413,15 @@ blob_worker(void *arg)
 	for (;;) {
 		struct hypr_err e = { 0 };
 		size_t i;
-		int r;
 
 		pthread_mutex_lock(&b->mu);
 		i = b->next++;
-		if (b->failed || i > b->n) {
+		if (b->failed || i >= b->njobs) {
 			pthread_mutex_unlock(&b->mu);
 			return NULL;
 		}
 		pthread_mutex_unlock(&b->mu);
-		/* the squashfs, the largest, first: it overlaps the layers */
-		r = i == 0 ? squashfs_blob(b->p, b->m, &e) :
-		    push_layer(b->p, json_array_get(b->layers, i - 1), &b->desc[i - 1], &e);
-		if (r < 0) {
+		if (run_job(b, &b->jobs[i], &e) < 0) {
 			pthread_mutex_lock(&b->mu);
 			if (!b->failed)
 				b->err = e;
@@ -399,28 +432,68 @@ blob_worker(void *arg)
 	}
 }
 
-/* Every layer and the squashfs, HYPR_PUSH_JOBS at a time; layers gets the
- * layers' descriptors in order. */
 static int
-push_blobs(struct push *p, json_t *m, json_t *layers, uint64_t jobs, struct hypr_err *e)
+by_cost(const void *a, const void *b)
 {
-	struct blobs b = { .p = p, .m = m, .layers = json_object_get(m, "layers") };
+	const struct job *x = a, *y = b;
+
+	if (x->cost != y->cost)
+		return x->cost < y->cost ? 1 : -1;
+	return x->kind != y->kind ? (int)x->kind - (int)y->kind : (x->i > y->i) - (x->i < y->i);
+}
+
+/* Every layer, the squashfs and the small blobs, HYPR_PUSH_JOBS at a
+ * time, the costliest first (a tar to gzip counts twice its size: gzip.h
+ * runs at about the upload's speed), so the longest does not start last;
+ * layers gets the layers' descriptors in order. */
+static int
+push_blobs(struct push *p, json_t *m, json_t *layers, struct small_blob *small,
+    size_t nsmall, uint64_t jobs, struct hypr_err *e)
+{
+	struct blobs b = { .p = p, .m = m, .layers = json_object_get(m, "layers"),
+	    .small = small };
 	pthread_t th[16];
-	char probe[HYPR_PATH_BUF];
-	size_t started = 0;
+	char probe[HYPR_PATH_BUF], file[HYPR_PATH_BUF];
+	struct stat st;
+	size_t started = 0, k = 0;
+	json_t *l;
 	int rv = 0;
 
 	b.n = json_array_size(b.layers);
-	if ((b.desc = calloc(b.n + 1, sizeof(*b.desc))) == NULL)
-		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
-	/* the temp directory is made once, before the threads share it */
-	if (hypr_root_tmp(p->root, probe, sizeof(probe), e, "x") < 0) {
+	b.desc = calloc(b.n + 1, sizeof(*b.desc));
+	b.jobs = calloc(b.n + 1 + nsmall, sizeof(*b.jobs));
+	if (b.desc == NULL || b.jobs == NULL) {
 		free(b.desc);
+		free(b.jobs);
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	}
+	/* the temp directory is made once, before the threads share it */
+	if (hypr_root_tmp(p->root, probe, sizeof(probe), e, "x") < 0 ||
+	    squashfs_file(p, m, file, sizeof(file), &st, e) < 0) {
+		free(b.desc);
+		free(b.jobs);
 		return -1;
 	}
+	b.jobs[k++] = (struct job){ JOB_SQUASHFS, 0, (uint64_t)st.st_size };
+	json_array_foreach(b.layers, b.next, l) {
+		const char *d = hypr_json_str(l, "digest");
+		char blob[HYPR_PATH_BUF];
+		struct hypr_err ig = { 0 };
+		uint64_t cost = 0;
+
+		if (d && hypr_digest_valid(d) &&
+		    hypr_blob_path(p->root, d, blob, sizeof(blob), &ig) == 0 && stat(blob, &st) == 0)
+			cost = (uint64_t)st.st_size * (is_tar_type(hypr_json_str(l, "media_type")) ? 2 : 1);
+		b.jobs[k++] = (struct job){ JOB_LAYER, b.next, cost };
+	}
+	for (size_t i = 0; i < nsmall; i++)
+		b.jobs[k++] = (struct job){ JOB_SMALL, i, small[i].len };
+	b.njobs = k;
+	b.next = 0;
+	qsort(b.jobs, b.njobs, sizeof(*b.jobs), by_cost);
 	pthread_mutex_init(&b.mu, NULL);
-	if (jobs > b.n + 1)
-		jobs = b.n + 1;
+	if (jobs > b.njobs)
+		jobs = b.njobs;
 	for (uint64_t i = 1; i < jobs && started < 16; i++)
 		if (pthread_create(&th[started], NULL, blob_worker, &b) == 0)
 			started++;
@@ -438,6 +511,7 @@ push_blobs(struct push *p, json_t *m, json_t *layers, uint64_t jobs, struct hypr
 		else
 			json_decref(b.desc[i]);
 	free(b.desc);
+	free(b.jobs);
 	return rv;
 }
 
@@ -449,7 +523,8 @@ hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
 	struct push p;
 	struct hypr_ref ref, base;
 	json_t *cfg = NULL, *layers = NULL, *man = NULL, *subject = NULL;
-	char *cfgs = NULL, *mans = NULL, cd[HYPR_DIGEST_LEN + 1];
+	char *cfgs = NULL, *mans = NULL, *ms = NULL;
+	struct small_blob small[3];
 	const char *bref = hypr_json_str(json_object_get(m, "base"), "ref");
 	uint64_t chunk, jobs;
 	int rv = -1;
@@ -479,22 +554,28 @@ hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
 	}
 	if ((cfg = hypr_push_config(m, e)) == NULL)
 		goto out;
-	layers = json_array();
-	if (push_blobs(&p, m, layers, jobs, e) < 0)
-		goto out;
 	cfgs = dumps(cfg);
-	if (push_buf(&p, cfgs, strlen(cfgs), cd, e) < 0)
+	ms = travelling_manifest(m);
+	if (cfgs == NULL || ms == NULL) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+		goto out;
+	}
+	small[0] = (struct small_blob){ .buf = cfgs, .len = strlen(cfgs) };
+	small[1] = (struct small_blob){ .buf = ms, .len = strlen(ms) };
+	small[2] = (struct small_blob){ .buf = "{}", .len = 2 };
+	layers = json_array();
+	if (push_blobs(&p, m, layers, small, 3, jobs, e) < 0)
 		goto out;
 	man = json_pack("{s:i,s:s,s:{s:s,s:s,s:I},s:O}", "schemaVersion", 2,
-	    "mediaType", MT_MANIFEST, "config", "mediaType", MT_CONFIG, "digest", cd,
-	    "size", (json_int_t)strlen(cfgs), "layers", layers);
+	    "mediaType", MT_MANIFEST, "config", "mediaType", MT_CONFIG, "digest",
+	    small[0].digest, "size", (json_int_t)small[0].len, "layers", layers);
 	mans = dumps(man);
 	if (put_manifest(&p, mans, MT_MANIFEST, ref.tag, res->digest, NULL, e) < 0)
 		goto out;
 	res->size = strlen(mans);
 	subject = json_pack("{s:s,s:s,s:I}", "mediaType", MT_MANIFEST, "digest", res->digest,
 	    "size", (json_int_t)res->size);
-	if (push_artifact(&p, m, subject, e) < 0)
+	if (push_artifact(&p, m, subject, small[1].digest, small[1].len, small[2].digest, e) < 0)
 		goto out;
 	rv = 0;
 out:
@@ -503,6 +584,7 @@ out:
 	json_decref(man);
 	json_decref(subject);
 	free(cfgs);
+	free(ms);
 	free(mans);
 	hypr_registry_close(&p.g);
 	pthread_mutex_destroy(&p.mu);

@@ -26,7 +26,7 @@
 
 #define HYPR_ARTIFACT_TYPE "application/vnd.hypr.squashfs.v1"
 #define HYPR_MANIFEST_TYPE "application/vnd.hypr.manifest.v1+json"
-#define HYPR_PUSH_CHUNK_DEFAULT (16u << 20)
+#define HYPR_PUSH_CHUNK_DEFAULT (64u << 20)
 
 /* The OCI image config of a stored manifest (hypr-manifest(5)): created,
  * architecture, os, config, rootfs.diff_ids and history. A base image's

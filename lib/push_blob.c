@@ -6,16 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "child.h"
 #include "digest.h"
+#include "gzip.h"
 #include "fsutil.h"
 #include "net.h"
 #include "registry.h"
@@ -354,12 +352,11 @@ push_buf(struct push *p, const char *buf, size_t len, char digest[HYPR_DIGEST_LE
 	return push_blob_src(p, &s, digest, len, 0, e);
 }
 
-/* gzip -n the stored tar into a temp file; digest and size of the result. */
+/* The stored tar gzip'd (gzip.h) into a temp file; its digest and size. */
 int
 push_gzip_file(struct push *p, const char *src, char *out, size_t n,
     char digest[HYPR_DIGEST_LEN + 1], uint64_t *size, struct hypr_err *e)
 {
-	char *argv[] = { "gzip", "-n", "-6", "-c", NULL }, what[HYPR_PATH_BUF + 32];
 	int fd;
 
 	if (hypr_root_tmp(p->root, out, n, e, "push-gz.XXXXXX") < 0)
@@ -367,9 +364,8 @@ push_gzip_file(struct push *p, const char *src, char *out, size_t n,
 	if ((fd = mkstemp(out)) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", out);
 	close(fd);
-	snprintf(what, sizeof(what), "gzip of layer %s", src);
-	if (hypr_child_filter(argv, src, out, what, e) < 0)
-		return -1;
+	if (hypr_gzip_file(src, out, 0, e) < 0)
+		return hypr_err_prefix(e, "layer %s", src);
 	if (hypr_digest_file(out, digest, size, e) < 0) {
 		unlink(out);
 		return -1;
@@ -399,35 +395,34 @@ fill(int fd, char *buf, size_t cap, int *eof)
 	return (ssize_t)n;
 }
 
-/* A stored tar gzip'd on its way up, with no file in between: gzip -n -6
- * reads the tar; what it writes is hashed and sent a window at a time (at
+/* A stored tar gzip'd on its way up, with no file in between: gzip.h's
+ * workers read the tar; what they write is hashed and sent a window at a time (at
  * most p->chunk, 32 MiB) as PATCH chunks, or, when it all fits in the
  * first window, as any small blob (HEAD, then one PUT). Progress names the
- * layer by its tar's digest until the gzip digest is known. gzip's status
- * is checked before the upload is committed. Returns 0 with gd and *gsize;
+ * layer by its tar's digest until the gzip digest is known. The workers'
+ * status is checked before the upload is committed. Returns 0 with gd and *gsize;
  * 1 when the registry dropped the upload (the caller starts over from a
  * file: a stream cannot go back); -1 with e. */
 int
 push_stream_layer(struct push *p, const char *blob, const char *d,
     char gd[HYPR_DIGEST_LEN + 1], uint64_t *gsize, struct hypr_err *e)
 {
-	char *argv[] = { "gzip", "-n", "-6", "-c", NULL };
 	size_t cap = p->chunk < (32u << 20) ? (size_t)p->chunk : (32u << 20);
 	char *buf = malloc(cap), loc[2048] = "", url[2300], param[128];
 	const char *octet[] = { "Content-Type: application/octet-stream", NULL };
 	struct hypr_registry_answer a;
 	struct hypr_sha256 sha;
 	uint64_t off = 0;
-	int from = -1, eof = 0, drops = 0, r = -1, hashing = 0, st;
-	pid_t pid = -1;
+	int from = -1, eof = 0, drops = 0, r = -1, hashing = 0;
+	struct hypr_gzip *gz = NULL;
 
 	if (buf == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	if (hypr_sha256_init(&sha, e) < 0)
 		goto out;
 	hashing = 1;
-	if (hypr_child_reader(argv, blob, &pid, &from, e) < 0) {
-		hypr_err_prefix(e, "gzip of layer %s", d);
+	if (hypr_gzip_start(blob, &gz, &from, e) < 0) {
+		hypr_err_prefix(e, "layer %s", d);
 		goto out;
 	}
 	while (!eof) {
@@ -441,16 +436,16 @@ push_stream_layer(struct push *p, const char *blob, const char *d,
 		}
 		hypr_sha256_update(&sha, buf, (size_t)n);
 		if (eof) {
-			/* gzip's word before anything is committed */
+			/* the workers' word before anything is committed */
 			close(from);
 			from = -1;
-			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-				;
-			pid = -1;
-			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-				hypr_err_set(e, HYPR_EXIT_SYSTEM, "gzip of layer %s failed", d);
+			r = hypr_gzip_finish(gz, e);
+			gz = NULL;
+			if (r < 0) {
+				hypr_err_prefix(e, "layer %s", d);
 				goto out;
 			}
+			r = -1;
 			hypr_sha256_final(&sha, gd);
 			hashing = 0;
 			*gsize = off + (uint64_t)n;
@@ -495,10 +490,10 @@ out:
 		hypr_sha256_abort(&sha);
 	if (from >= 0)
 		close(from);
-	if (pid > 0) {
-		kill(pid, SIGTERM);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+	if (gz != NULL) {
+		struct hypr_err ig = { 0 };
+
+		(void)hypr_gzip_finish(gz, &ig);
 	}
 	free(buf);
 	return r;

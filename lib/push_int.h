@@ -32,7 +32,7 @@ int push_blob(struct push *p, const char *file, const char *digest, uint64_t siz
     int mountable, struct hypr_err *e);
 int push_buf(struct push *p, const char *buf, size_t len, char digest[HYPR_DIGEST_LEN + 1],
     struct hypr_err *e);
-/* gzip -n the stored tar into a temp file (out); its digest and size. */
+/* The stored tar gzip'd (gzip.h) into a temp file (out); its digest and size. */
 int push_gzip_file(struct push *p, const char *src, char *out, size_t n,
     char digest[HYPR_DIGEST_LEN + 1], uint64_t *size, struct hypr_err *e);
 /* The stored tar blob (layer d) gzip'd on its way up: 0 with gd and

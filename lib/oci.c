@@ -223,10 +223,11 @@ hypr_tagref_del(const struct hypr_root *r, const struct hypr_ref *ref,
 #define DIFF_BUF (1u << 20)
 
 /* Hash what fd holds after decompression (gzip, zstd, xz, bzip2 or none,
- * told by its first bytes, as Docker does), at most max bytes of it. */
+ * told by its first bytes, as Docker does), at most max bytes of it; w
+ * (or NULL) gets those bytes too. */
 static int
 diff_of_fd(int fd, uint64_t max, char out[HYPR_DIGEST_LEN + 1], uint64_t *usize,
-    struct hypr_err *e)
+    struct hypr_blob_writer *w, struct hypr_err *e)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ent;
@@ -258,6 +259,8 @@ diff_of_fd(int fd, uint64_t max, char out[HYPR_DIGEST_LEN + 1], uint64_t *usize,
 	while (r == ARCHIVE_OK &&
 	    (r = archive_read_data_block(a, &blk, &len, &off)) == ARCHIVE_OK) {
 		hypr_sha256_update(&sha, blk, len);
+		if (w && hypr_blob_write(w, blk, len, e) < 0)
+			goto out;
 		if (sha.bytes > max) {
 			char m[64];
 
@@ -298,7 +301,7 @@ diff_thread(void *arg)
 	struct hypr_diffid *d = arg;
 	char buf[65536];
 
-	d->rc = diff_of_fd(d->rfd, d->max, d->out, NULL, &d->err);
+	d->rc = diff_of_fd(d->rfd, d->max, d->out, NULL, NULL, &d->err);
 	/* whatever follows (or all of it, after an error) is read away, so
 	 * the feeder never blocks on a full pipe */
 	for (;;) {
@@ -409,35 +412,111 @@ hypr_diffid_put(const struct hypr_root *r, const char *layer, const char *diff,
 }
 
 int
+hypr_diffid_lookup(const struct hypr_root *r, const char *layer, char out[HYPR_DIGEST_LEN + 1])
+{
+	char path[HYPR_PATH_BUF + 128], got[HYPR_DIGEST_LEN + 2] = "";
+	struct hypr_err ig = { 0 };
+	ssize_t n;
+	int fd;
+
+	if (diff_record_path(r, layer, path, sizeof(path), &ig) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, got, sizeof(got) - 1);
+	close(fd);
+	if (n != HYPR_DIGEST_LEN + 1 || got[HYPR_DIGEST_LEN] != '\n')
+		return 0;
+	got[HYPR_DIGEST_LEN] = '\0';
+	if (!hypr_digest_valid(got))
+		return 0;
+	memcpy(out, got, HYPR_DIGEST_LEN + 1);
+	return 1;
+}
+
+int
 hypr_diffid_get(const struct hypr_root *r, const char *layer, uint64_t max,
     char out[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
 {
-	char path[HYPR_PATH_BUF + 128], blob[HYPR_PATH_BUF + 128], got[HYPR_DIGEST_LEN + 2] = "";
-	ssize_t n;
+	char blob[HYPR_PATH_BUF + 128];
 	int fd, rc;
 
-	if (diff_record_path(r, layer, path, sizeof(path), e) < 0)
-		return -1;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-		n = read(fd, got, sizeof(got) - 1);
-		close(fd);
-		if (n == HYPR_DIGEST_LEN + 1 && got[HYPR_DIGEST_LEN] == '\n') {
-			got[HYPR_DIGEST_LEN] = '\0';
-			if (hypr_digest_valid(got)) {
-				memcpy(out, got, HYPR_DIGEST_LEN + 1);
-				return 0;
-			}
-		}
-	}
+	if (hypr_diffid_lookup(r, layer, out))
+		return 0;
 	/* none (or damaged): decompress the blob once */
 	if (hypr_blob_path(r, layer, blob, sizeof(blob), e) < 0)
 		return -1;
 	if ((fd = open(blob, O_RDONLY | O_CLOEXEC)) < 0)
 		return hypr_err_errno(e, errno == ENOENT ? HYPR_EXIT_INPUT : HYPR_EXIT_SYSTEM,
 		    "layer %s", layer);
-	rc = diff_of_fd(fd, max, out, NULL, e);
+	rc = diff_of_fd(fd, max, out, NULL, NULL, e);
 	close(fd);
 	if (rc < 0)
 		return -1;
 	return hypr_diffid_put(r, layer, out, e);
+}
+
+/* Whether the first bytes of fd are gzip, zstd, xz or bzip2's magic. */
+static int
+compressed(int fd)
+{
+	unsigned char m[4];
+
+	if (pread(fd, m, sizeof(m), 0) != (ssize_t)sizeof(m))
+		return 0;
+	return (m[0] == 0x1f && m[1] == 0x8b) ||
+	    (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) ||
+	    (m[0] == 0xfd && m[1] == '7' && m[2] == 'z' && m[3] == 'X') ||
+	    (m[0] == 'B' && m[1] == 'Z' && m[2] == 'h');
+}
+
+int
+hypr_layer_open(const struct hypr_root *r, const char *layer, struct hypr_err *e)
+{
+	char p[HYPR_PATH_BUF], diff[HYPR_DIGEST_LEN + 1], got[HYPR_DIGEST_LEN + 1];
+	struct hypr_blob_writer w;
+	int fd, pfd, known;
+
+	if (hypr_blob_path(r, layer, p, sizeof(p), e) < 0)
+		return -1;
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			return hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s is not in the store", layer);
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", p);
+	}
+	if (!compressed(fd))
+		return fd;
+	known = hypr_diffid_lookup(r, layer, diff);
+	if (known && strcmp(diff, layer) != 0 && hypr_blob_path(r, diff, p, sizeof(p), e) == 0 &&
+	    (pfd = open(p, O_RDONLY | O_CLOEXEC)) >= 0) {
+		close(fd);
+		return pfd;
+	}
+	/* unpacked once; a disk too full for that reads the blob as before */
+	if (hypr_blob_begin(&w, r, e) < 0)
+		goto keep;
+	if (diff_of_fd(fd, UINT64_MAX, got, NULL, &w, e) < 0) {
+		hypr_blob_abort(&w);
+		if (e->code != HYPR_EXIT_SYSTEM)
+			goto bad;
+		goto keep;
+	}
+	if (known && strcmp(got, diff) != 0) {
+		hypr_blob_abort(&w);
+		hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s decompresses to %s, not its diff_id %s",
+		    layer, got, diff);
+		goto bad;
+	}
+	if (hypr_blob_commit(&w, got, NULL, NULL, e) < 0 ||
+	    (!known && hypr_diffid_put(r, layer, got, e) < 0) ||
+	    hypr_blob_path(r, got, p, sizeof(p), e) < 0 ||
+	    (pfd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		goto keep;
+	close(fd);
+	return pfd;
+keep:
+	memset(e, 0, sizeof(*e));
+	return fd;
+bad:
+	close(fd);
+	return -1;
 }

@@ -57,6 +57,17 @@ void hypr_diffid_abort(struct hypr_diffid *d);
  * ($HYPR_ROOT/diffids/<hex>, written atomically). */
 int hypr_diffid_put(const struct hypr_root *r, const char *layer, const char *diff,
     struct hypr_err *e);
+/* The recorded diff_id of the stored blob layer: 1, or 0 when none. */
+int hypr_diffid_lookup(const struct hypr_root *r, const char *layer,
+    char out[HYPR_DIGEST_LEN + 1]);
+/* An fd (O_CLOEXEC) on the uncompressed tar of the stored blob layer: the
+ * blob itself when it is a plain tar, else its unpacked copy, the blob
+ * named by its diff_id, made the first time (decompressed once and checked
+ * against the recorded diff_id, or recorded). A base layer is then never
+ * decompressed again by a flatten, as docker unpacks a pulled layer once.
+ * Without the room for the copy, the compressed blob. -1 with e when the
+ * blob is missing or decompresses to another diff_id. */
+int hypr_layer_open(const struct hypr_root *r, const char *layer, struct hypr_err *e);
 /* The diff_id of the stored blob layer: its record, else computed from the
  * blob (a full decompression) and recorded. */
 int hypr_diffid_get(const struct hypr_root *r, const char *layer, uint64_t max,

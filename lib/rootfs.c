@@ -32,6 +32,7 @@
 #include "digest.h"
 #include "fsutil.h"
 #include "map.h"
+#include "oci.h"
 #include "path.h"
 #include "sparse.h"
 #include "stream.h"
@@ -804,25 +805,16 @@ close_files(int *fds, size_t n)
 			close(fds[i]);
 }
 
-/* Blob paths of a chain, and its fds. */
+/* A chain's layers as uncompressed tars (hypr_layer_open), their fds. */
 int
 open_blobs(const struct hypr_root *r, const char *const *layers, size_t n,
     int *fds, struct hypr_err *e)
 {
-	char p[HYPR_PATH_BUF];
-
 	for (size_t i = 0; i < n; i++)
 		fds[i] = -1;
-	for (size_t i = 0; i < n; i++) {
-		if (hypr_blob_path(r, layers[i], p, sizeof(p), e) < 0)
+	for (size_t i = 0; i < n; i++)
+		if ((fds[i] = hypr_layer_open(r, layers[i], e)) < 0)
 			return -1;
-		if ((fds[i] = open(p, O_RDONLY | O_CLOEXEC)) < 0) {
-			if (errno == ENOENT)
-				return hypr_err_set(e, HYPR_EXIT_INPUT,
-				    "layer %s is not in the store", layers[i]);
-			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", p);
-		}
-	}
 	return 0;
 }
 

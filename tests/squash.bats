@@ -252,3 +252,44 @@ EOF
 	[ -f "$HYPR_ROOT/blobs/sha256/${d#sha256:}" ]
 	[ -z "$(ls "$HYPR_ROOT/tmp")" ]
 }
+
+@test "squash: a compressed layer is unpacked once (the blob of its diff_id), never decompressed again, and goes with its images" {
+	mkdir -p b/bin s t
+	echo hello > b/bin/hello
+	echo one > s/one
+	echo two > t/two
+	gnu_layer base.tar b
+	gnu_layer one.tar s
+	gnu_layer two.tar t
+	gzip -n -c base.tar > base.tar.gz
+	diff=sha256:$(sha256sum < base.tar | cut -d' ' -f1)
+	gz=$(put_blob base.tar.gz)
+	copy=$HYPR_ROOT/blobs/sha256/${diff#sha256:}
+	base=$(jq -cn --arg d "$gz" --arg di "$diff" --argjson s "$(stat -c %s base.tar.gz)" \
+		'{digest:$d, diff_id:$di, size:$s, media_type:"application/vnd.oci.image.layer.v1.tar+gzip"}')
+	[ ! -e "$copy" ]
+	steps_stream "$base" "COPY|COPY one /|$(layer_json one.tar)|{}" | hypr-layer |
+		hypr-squash | hypr-store -q -t one:1
+	# the copy is the plain tar, stored under its own digest, and recorded
+	cmp "$copy" base.tar
+	[ "$(cat "$HYPR_ROOT/diffids/${gz#sha256:}")" = "$diff" ]
+	# another chain on that base reads the copy: the compressed blob could
+	# now hold anything
+	echo junk | gzip -n > "$HYPR_ROOT/blobs/sha256/${gz#sha256:}"
+	steps_stream "$base" "COPY|COPY two /|$(layer_json two.tar)|{}" | hypr-layer |
+		hypr-squash | hypr-store -q -t two:1
+	sq=$(ls -t "$HYPR_ROOT"/images/*.squashfs | head -1)
+	unsquashfs -d tree "$sq" > /dev/null
+	[ "$(cat tree/bin/hello)" = hello ] && [ "$(cat tree/two)" = two ]
+	# a copy that does not match the recorded diff_id is refused, naming it
+	rm "$copy"
+	run --separate-stderr -3 hypr-squash < <(steps_stream "$base" "CMD|CMD z|null|{}" | hypr-layer)
+	[[ $stderr == *"layer $gz decompresses to sha256:"*", not its diff_id $diff"* ]]
+	[ ! -e "$copy" ]
+	# it goes with the last image that names the layer
+	cp base.tar "$copy"
+	hypr rmi one:1 > /dev/null
+	[ -e "$copy" ]
+	hypr rmi two:1 > /dev/null
+	[ ! -e "$copy" ]
+}

@@ -24,6 +24,7 @@
 #include "cli.h"
 #include "fsutil.h"
 #include "image.h"
+#include "oci.h"
 #include "stream.h"
 #include "tool.h"
 #include "vm.h"
@@ -280,8 +281,14 @@ refs_of_image(struct refs *r, const struct hypr_image *im)
 	ref_add(r, hypr_json_str(json_object_get(im->m, "squashfs"), "digest"));
 	ref_add(r, hypr_json_str(im->m, "manifest"));
 	ref_add(r, hypr_json_str(im->m, "index"));
-	json_array_foreach(json_object_get(im->m, "layers"), i, l)
-		ref_add(r, hypr_json_str(l, "digest"));
+	/* a compressed layer's unpacked copy (oci.h) goes with it */
+	json_array_foreach(json_object_get(im->m, "layers"), i, l) {
+		const char *d = hypr_json_str(l, "digest"), *di = hypr_json_str(l, "diff_id");
+
+		ref_add(r, d);
+		if (d && di && strcmp(d, di) != 0)
+			ref_add(r, di);
+	}
 }
 
 /* How many times d is in r (sorted on first use). */
@@ -370,8 +377,14 @@ base_manifest(struct base_scan *b, const char *digest, int depth)
 	m = json_loadb(buf, len, 0, NULL);
 	free(buf);
 	ref_add(b->refs, hypr_json_str(json_object_get(m, "config"), "digest"));
-	json_array_foreach(json_object_get(m, "layers"), i, l)
-		ref_add(b->refs, hypr_json_str(l, "digest"));
+	json_array_foreach(json_object_get(m, "layers"), i, l) {
+		char diff[HYPR_DIGEST_LEN + 1];
+		const char *ld = hypr_json_str(l, "digest");
+
+		ref_add(b->refs, ld);
+		if (ld && hypr_diffid_lookup(b->root, ld, diff))
+			ref_add(b->refs, diff);
+	}
 	json_array_foreach(json_object_get(m, "manifests"), i, l)
 		base_manifest(b, hypr_json_str(l, "digest"), depth + 1);
 	json_decref(m);

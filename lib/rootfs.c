@@ -5,10 +5,11 @@
  * every layer above it has already been seen, so whether an entry of l is
  * visible is known at once: it is hidden if a higher layer has an entry or a
  * whiteout at the same path, or a whiteout, an opaque marker or a non-
- * directory at one of its ancestors. Visible regular files have their data
- * copied into an unlinked spill file; the survivors are then sorted (tree
- * order: "a" < "a/b" < "a.b") and written as one pax tar whose data comes
- * from the spill. Hard links are kept: a group of names sharing one inode is
+ * directory at one of its ancestors. A visible regular file's data stays
+ * where it is when its layer is an uncompressed tar file (its offset there
+ * is noted: no copy), else it is copied into an unlinked spill file; the
+ * survivors are then sorted (tree order: "a" < "a/b" < "a.b") and written
+ * as one pax tar whose data comes from the layers and the spill. Hard links are kept: a group of names sharing one inode is
  * written as a regular file at the first name in sorted order and hard links
  * to it at the others, whichever of them the layers wrote as the file. */
 #include "cas.h"
@@ -101,7 +102,8 @@ struct node {
 	struct node *first;	/* source of a link group: name written as file */
 	size_t layer;
 	uint64_t ord;		/* entry number within its layer */
-	off_t off;		/* data in the spill file */
+	int fd;			/* where its data is: a layer file or the spill */
+	off_t off;		/* and at which offset */
 	int64_t size;
 	unsigned visible : 1, spilled : 1, need_data : 1, sparse : 1;
 };
@@ -197,19 +199,18 @@ pwrite_all(int fd, const void *buf, size_t n, off_t off)
 }
 
 /* A regular file's data into the spill, at a block-aligned offset so that
- * its holes stay holes there (pwrite past them). */
+ * its holes stay holes there (pwrite past them). blk (or NULL): its first
+ * block, already read. */
 static int
 spill_data(struct flat *f, struct archive *a, struct node *nd, int64_t size,
-    struct hypr_err *e)
+    const void *blk, size_t n, la_int64_t off, struct hypr_err *e)
 {
-	const void *blk;
-	size_t n;
-	la_int64_t off;
 	int64_t got = 0;
-	int r;
+	int r = blk ? ARCHIVE_OK : archive_read_data_block(a, &blk, &n, &off);
 
+	nd->fd = f->spill;
 	nd->off = (f->spill_end + 4095) & ~(off_t)4095;
-	while ((r = archive_read_data_block(a, &blk, &n, &off)) == ARCHIVE_OK) {
+	for (; r == ARCHIVE_OK; r = archive_read_data_block(a, &blk, &n, &off)) {
 		if (off != got)
 			nd->sparse = 1;	/* a hole before this block */
 		if (off < 0 || off > size || (int64_t)n > size - off)
@@ -226,6 +227,48 @@ spill_data(struct flat *f, struct archive *a, struct node *nd, int64_t size,
 	nd->size = size;
 	nd->spilled = 1;
 	f->spill_end = nd->off + (off_t)size;
+	return 0;
+}
+
+/* Whether the data of layer a (read from fd) can stay where it is: an
+ * uncompressed tar in a regular file. */
+static int
+in_place(struct archive *a, int fd)
+{
+	struct stat st;
+
+	return archive_filter_count(a) == 1 && archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE &&
+	    fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A regular file's data: with fd >= 0 (in_place), its offset in the layer
+ * file, where it is contiguous unless sparse; checked against the first
+ * block libarchive reads, and spilled when that differs. */
+static int
+place_data(struct flat *f, struct archive *a, struct archive_entry *ae, struct node *nd,
+    int fd, struct hypr_err *e)
+{
+	int64_t size = archive_entry_size(ae);
+	la_int64_t at, off;
+	const void *blk;
+	unsigned char head[64];
+	size_t n, k;
+	int r;
+
+	if (fd < 0 || size <= 0 || archive_entry_sparse_count(ae) > 0)
+		return spill_data(f, a, nd, size, NULL, 0, 0, e);
+	at = archive_filter_bytes(a, 0);
+	if ((r = archive_read_data_block(a, &blk, &n, &off)) != ARCHIVE_OK)
+		return r == ARCHIVE_EOF ? spill_data(f, a, nd, size, NULL, 0, 0, e) :
+		    hypr_err_set(e, HYPR_EXIT_INPUT, "%s: %s", nd->path, aerr(a));
+	k = n < sizeof(head) ? n : sizeof(head);
+	if (off != 0 || n == 0 || (int64_t)n > size || at < 0 ||
+	    pread(fd, head, k, (off_t)at) != (ssize_t)k || memcmp(head, blk, k) != 0)
+		return spill_data(f, a, nd, size, blk, n, off, e);
+	nd->fd = fd;
+	nd->off = (off_t)at;
+	nd->size = size;
+	nd->spilled = 1;	/* its data is placed; the rest is skipped */
 	return 0;
 }
 
@@ -368,10 +411,11 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 	struct archive_entry *ae;
 	struct hypr_map marks = { 0 };	/* whiteouts of this layer: path -> U_* */
 	uint64_t ord = 0;
-	int r, rc = -1;
+	int r, rc = -1, dfd;
 
 	if (a == NULL)
 		return hypr_err_prefix(e, "layer %s", name);
+	dfd = in_place(a, fd) ? fd : -1;
 	hypr_map_free(&f->cur, NULL);
 	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *raw = archive_entry_pathname(ae), *base;
@@ -522,7 +566,7 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 				*pe = nd;
 			}
 		} else if (archive_entry_filetype(ae) == AE_IFREG && needed) {
-			if (spill_data(f, a, nd, archive_entry_size(ae), e) < 0) {
+			if (place_data(f, a, ae, nd, dfd, e) < 0) {
 				hypr_err_prefix(e, "layer %s", name);
 				goto out;
 			}
@@ -561,7 +605,7 @@ reread_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err
 	struct archive_entry *ae;
 	uint64_t ord = 0;
 	size_t i;
-	int r, any = 0;
+	int r, any = 0, dfd;
 
 	for (i = 0; i < f->n && !any; i++)
 		any = f->nodes[i]->layer == l && f->nodes[i]->need_data &&
@@ -572,6 +616,7 @@ reread_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "layer %s: rewinding", name);
 	if ((a = open_layer(fd, e)) == NULL)
 		return hypr_err_prefix(e, "layer %s", name);
+	dfd = in_place(a, fd) ? fd : -1;
 	i = 0;
 	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		ord++;
@@ -579,7 +624,7 @@ reread_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err
 			;
 		if (i < f->n && f->nodes[i]->ord == ord && f->nodes[i]->layer == l &&
 		    f->nodes[i]->need_data && !f->nodes[i]->spilled &&
-		    spill_data(f, a, f->nodes[i], archive_entry_size(ae), e) < 0) {
+		    place_data(f, a, ae, f->nodes[i], dfd, e) < 0) {
 			archive_read_free(a);
 			return hypr_err_prefix(e, "layer %s", name);
 		}
@@ -606,15 +651,18 @@ link_source(struct node *nd)
 }
 
 static int
-write_data_range(struct flat *f, struct archive *w, const char *path, off_t off,
+write_data_range(struct flat *f, struct archive *w, const char *path, int fd, off_t off,
     int64_t left, struct hypr_err *e)
 {
 	while (left > 0) {
 		size_t want = left > IOBUF ? IOBUF : (size_t)left;
-		ssize_t r = pread(f->spill, f->buf, want, off);
+		ssize_t r = pread(fd, f->buf, want, off);
 
-		if (r <= 0)
-			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading spill file");
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;	/* a layer file shrank */
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading the data of %s", path);
+		}
 		if (archive_write_data(w, f->buf, (size_t)r) != r)
 			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "writing %s: %s",
 			    path, archive_error_string(w));
@@ -647,7 +695,7 @@ write_file_data(struct flat *f, struct archive *w, struct archive_entry *ent,
 		goto out;
 	}
 	if (!src->sparse || n < 0) {
-		rc = write_data_range(f, w, path, src->off, src->size, e);
+		rc = write_data_range(f, w, path, src->fd, src->off, src->size, e);
 		goto out;
 	}
 	for (ssize_t i = 0; i <= n; i++) {
@@ -658,7 +706,7 @@ write_file_data(struct flat *f, struct archive *w, struct archive_entry *ent,
 			    archive_error_string(w));
 			goto out;
 		}
-		if (write_data_range(f, w, path, src->off + (off_t)off, len, e) < 0)
+		if (write_data_range(f, w, path, src->fd, src->off + (off_t)off, len, e) < 0)
 			goto out;
 		at = off + len;
 	}

@@ -315,3 +315,18 @@ EOF2
 	run -3 hypr-layer --cat etc/passwd "sha256:$(printf '1%.0s' {1..64})"
 	run -2 hypr-layer --cat etc/passwd nodigest
 }
+
+@test "layer: data of an uncompressed layer is read where it is, not copied (a 1 MiB file-size limit); a gzip'd one is spilled" {
+	mkdir -p d
+	head -c 3000000 /dev/urandom > d/big
+	echo small > d/small
+	gnu_layer big.tar d
+	gzip -n -c big.tar > big.tar.gz
+	# RLIMIT_FSIZE (1024 blocks of 1 KiB) stops any write of a file past
+	# 1 MiB: the spill's; a pipe is not limited
+	run bash -c 'ulimit -f 1024; hypr-layer --flatten big.tar | tar -xOf - big | cmp - d/big'
+	[ "$status" = 0 ]
+	run bash -c 'ulimit -f 1024; hypr-layer --flatten big.tar.gz | tar -xOf - big | cmp - d/big'
+	[ "$status" != 0 ]
+	hypr-layer --flatten big.tar.gz | tar -xOf - big | cmp - d/big
+}

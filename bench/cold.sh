@@ -76,13 +76,13 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
 
 # one NAME CTX: a round of each tool on CTX, times appended to $work/NAME.*
 one() {
-	# hypr with and without the early boot, in turn first: a build that
-	# follows docker's shares the machine with its clean-up
-	if [ $((i % 2)) -eq 0 ]; then
-		early "$1" "$2"; late "$1" "$2"; nosnap "$1" "$2"
-	else
-		nosnap "$1" "$2"; late "$1" "$2"; early "$1" "$2"
-	fi
+	# the three hypr variants rotate, each first once in 3 rounds: a
+	# build that follows docker's shares the machine with its clean-up
+	case $((i % 3)) in
+	0) early "$1" "$2"; late "$1" "$2"; nosnap "$1" "$2" ;;
+	1) late "$1" "$2"; nosnap "$1" "$2"; early "$1" "$2" ;;
+	*) nosnap "$1" "$2"; early "$1" "$2"; late "$1" "$2" ;;
+	esac
 	if [ -n "$docker" ]; then
 		t0=$(now)
 		"$docker" build -q --no-cache --network=none -t "cold:$1" "$2" \

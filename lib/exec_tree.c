@@ -7,11 +7,14 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "oci.h"
 #include "path.h"
 
 enum { ENT_FILE, ENT_WHITEOUT, ENT_OPAQUE };
@@ -95,9 +98,10 @@ listing_push(struct listing *l, char *path, int kind, const struct tnode *n)
 	return 0;
 }
 
-/* Read a tar's headers into a listing. */
+/* Read the headers of a layer tar (fd) into a listing: an uncompressed
+ * tar's data is skipped by seeking. */
 static int
-read_listing(const char *path, struct listing *l, struct hypr_err *e)
+read_listing(int fd, const char *path, struct listing *l, struct hypr_err *e)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ent;
@@ -108,7 +112,7 @@ read_listing(const char *path, struct listing *l, struct hypr_err *e)
 	archive_read_support_format_gnutar(a);
 	/* names are bytes (OCI), not translated to this (C) locale */
 	archive_read_set_options(a, "hdrcharset=BINARY");
-	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+	if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK) {
 		hypr_err_set(e, HYPR_EXIT_SYSTEM, "%s: %s", path,
 		    archive_error_string(a));
 		archive_read_free(a);
@@ -172,16 +176,20 @@ static struct listing *
 get_listing(struct ctx *c, const char *digest, struct hypr_err *e)
 {
 	struct listing *l = hypr_map_get(&c->listings, digest);
-	char path[HYPR_PATH_BUF];
+	int fd, r;
 
 	if (l != NULL)
 		return l;
-	if (hypr_blob_path(&c->root, digest, path, sizeof(path), e) < 0)
+	/* a compressed base layer's unpacked copy (oci.h) */
+	if ((fd = hypr_layer_open(&c->root, digest, e)) < 0)
 		return NULL;
-	if ((l = calloc(1, sizeof(*l))) == NULL)
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		close(fd);
 		return NULL;
-	if (read_listing(path, l, e) < 0 ||
-	    hypr_map_set(&c->listings, digest, l, NULL) < 0) {
+	}
+	r = read_listing(fd, digest, l, e);
+	close(fd);
+	if (r < 0 || hypr_map_set(&c->listings, digest, l, NULL) < 0) {
 		listing_free(l);
 		return NULL;
 	}
@@ -391,8 +399,13 @@ int
 tar_listing_map(const char *path, struct hypr_map *m, struct hypr_err *e)
 {
 	struct listing l = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
 
-	if (read_listing(path, &l, e) < 0) {
+	if (fd < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", path);
+	r = read_listing(fd, path, &l, e);
+	close(fd);
+	if (r < 0) {
 		for (size_t i = 0; i < l.n; i++) {
 			free(l.v[i].path);
 			free(l.v[i].n.link);

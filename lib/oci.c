@@ -515,6 +515,10 @@ hypr_layer_open(const struct hypr_root *r, const char *layer, struct hypr_err *e
 	return pfd;
 keep:
 	memset(e, 0, sizeof(*e));
+	if (lseek(fd, 0, SEEK_SET) < 0) {	/* the decompression read it */
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "layer %s", layer);
+		goto bad;
+	}
 	return fd;
 bad:
 	close(fd);

@@ -470,11 +470,48 @@ compressed(int fd)
 }
 
 int
+hypr_layer_unpack(const struct hypr_root *r, const char *layer, const char *want,
+    char got[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
+{
+	char p[HYPR_PATH_BUF], diff[HYPR_DIGEST_LEN + 1], d[HYPR_DIGEST_LEN + 1];
+	struct hypr_blob_writer w;
+	int fd, known = 0, rc;
+
+	if (want == NULL && (known = hypr_diffid_lookup(r, layer, diff)))
+		want = diff;
+	if (hypr_blob_path(r, layer, p, sizeof(p), e) < 0)
+		return -1;
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		return hypr_err_errno(e, errno == ENOENT ? HYPR_EXIT_INPUT : HYPR_EXIT_SYSTEM,
+		    "layer %s", layer);
+	if (hypr_blob_begin(&w, r, e) < 0) {
+		close(fd);
+		return -1;
+	}
+	rc = diff_of_fd(fd, UINT64_MAX, d, NULL, &w, e);
+	close(fd);
+	if (rc < 0) {
+		hypr_blob_abort(&w);
+		return hypr_err_prefix(e, "layer %s", layer);
+	}
+	if (want && strcmp(d, want) != 0) {
+		hypr_blob_abort(&w);
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s decompresses to %s, not its "
+		    "diff_id %s", layer, d, want);
+	}
+	if (hypr_blob_commit(&w, d, NULL, NULL, e) < 0 ||
+	    (!known && hypr_diffid_put(r, layer, d, e) < 0))
+		return -1;
+	if (got)
+		memcpy(got, d, HYPR_DIGEST_LEN + 1);
+	return 0;
+}
+
+int
 hypr_layer_open(const struct hypr_root *r, const char *layer, struct hypr_err *e)
 {
-	char p[HYPR_PATH_BUF], diff[HYPR_DIGEST_LEN + 1], got[HYPR_DIGEST_LEN + 1];
-	struct hypr_blob_writer w;
-	int fd, pfd, known;
+	char p[HYPR_PATH_BUF], diff[HYPR_DIGEST_LEN + 1];
+	int fd, pfd;
 
 	if (hypr_blob_path(r, layer, p, sizeof(p), e) < 0)
 		return -1;
@@ -485,42 +522,24 @@ hypr_layer_open(const struct hypr_root *r, const char *layer, struct hypr_err *e
 	}
 	if (!compressed(fd))
 		return fd;
-	known = hypr_diffid_lookup(r, layer, diff);
-	if (known && strcmp(diff, layer) != 0 && hypr_blob_path(r, diff, p, sizeof(p), e) == 0 &&
-	    (pfd = open(p, O_RDONLY | O_CLOEXEC)) >= 0) {
-		close(fd);
-		return pfd;
+	if (!hypr_diffid_lookup(r, layer, diff) || strcmp(diff, layer) == 0 ||
+	    hypr_blob_path(r, diff, p, sizeof(p), e) < 0 ||
+	    (pfd = open(p, O_RDONLY | O_CLOEXEC)) < 0) {
+		/* unpacked once; a disk too full for that reads the blob */
+		if (hypr_layer_unpack(r, layer, NULL, diff, e) < 0) {
+			if (e->code != HYPR_EXIT_SYSTEM) {
+				close(fd);
+				return -1;
+			}
+			memset(e, 0, sizeof(*e));
+			return fd;
+		}
+		if (hypr_blob_path(r, diff, p, sizeof(p), e) < 0 ||
+		    (pfd = open(p, O_RDONLY | O_CLOEXEC)) < 0) {
+			memset(e, 0, sizeof(*e));
+			return fd;
+		}
 	}
-	/* unpacked once; a disk too full for that reads the blob as before */
-	if (hypr_blob_begin(&w, r, e) < 0)
-		goto keep;
-	if (diff_of_fd(fd, UINT64_MAX, got, NULL, &w, e) < 0) {
-		hypr_blob_abort(&w);
-		if (e->code != HYPR_EXIT_SYSTEM)
-			goto bad;
-		goto keep;
-	}
-	if (known && strcmp(got, diff) != 0) {
-		hypr_blob_abort(&w);
-		hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s decompresses to %s, not its diff_id %s",
-		    layer, got, diff);
-		goto bad;
-	}
-	if (hypr_blob_commit(&w, got, NULL, NULL, e) < 0 ||
-	    (!known && hypr_diffid_put(r, layer, got, e) < 0) ||
-	    hypr_blob_path(r, got, p, sizeof(p), e) < 0 ||
-	    (pfd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
-		goto keep;
 	close(fd);
 	return pfd;
-keep:
-	memset(e, 0, sizeof(*e));
-	if (lseek(fd, 0, SEEK_SET) < 0) {	/* the decompression read it */
-		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "layer %s", layer);
-		goto bad;
-	}
-	return fd;
-bad:
-	close(fd);
-	return -1;
 }

@@ -60,6 +60,13 @@ int hypr_diffid_put(const struct hypr_root *r, const char *layer, const char *di
 /* The recorded diff_id of the stored blob layer: 1, or 0 when none. */
 int hypr_diffid_lookup(const struct hypr_root *r, const char *layer,
     char out[HYPR_DIGEST_LEN + 1]);
+/* Decompress the stored blob layer into the blob named by its diff_id,
+ * which must be want, or (want NULL) the recorded one; recorded when none.
+ * 0 with the diff_id in got (may be NULL); -1 with e: HYPR_EXIT_INPUT when
+ * it does not decompress or to other bytes, HYPR_EXIT_SYSTEM (a full
+ * disk). */
+int hypr_layer_unpack(const struct hypr_root *r, const char *layer, const char *want,
+    char got[HYPR_DIGEST_LEN + 1], struct hypr_err *e);
 /* An fd (O_CLOEXEC) on the uncompressed tar of the stored blob layer: the
  * blob itself when it is a plain tar, else its unpacked copy, the blob
  * named by its diff_id, made the first time (decompressed once and checked

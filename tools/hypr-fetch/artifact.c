@@ -1,16 +1,15 @@
 /* artifact.c - hypr-fetch pull: the squashfs artifact of an image hypr
  * pushed (hypr-artifact(5)), stored as a ready-to-boot image. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fetch.h"
 #include "fsutil.h"
+#include "oci.h"
 #include "push.h"
 #include "registry.h"
 #include "store.h"
@@ -52,68 +51,23 @@ layer_of(json_t *art, const char *mt)
 }
 
 /* Store the plain tar a stored gzip layer decompresses to, under the digest
- * the hypr manifest gives it (checked); pushed/ remembers the gzip, so a
- * later push of this image compresses nothing. */
+ * the hypr manifest gives it (checked: oci.h's unpack); pushed/ remembers
+ * the gzip, so a later push of this image compresses nothing. */
 static int
 gunzip_blob(const struct hypr_root *root, const char *gz, const char *want, uint64_t gzsize,
     struct hypr_err *e)
 {
-	struct hypr_blob_writer w;
-	char src[HYPR_PATH_BUF], memo[HYPR_PATH_BUF], dir[HYPR_PATH_BUF], buf[1 << 16];
-	int pfd[2], in, st, rc;
-	ssize_t n;
-	pid_t pid;
+	char memo[HYPR_PATH_BUF], dir[HYPR_PATH_BUF], line[HYPR_DIGEST_LEN + 32];
 
-	if (hypr_blob_path(root, gz, src, sizeof(src), e) < 0)
+	if (hypr_layer_unpack(root, gz, want, NULL, e) < 0)
 		return -1;
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "layer %s", gz);
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		close(in);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "pipe");
-	}
-	if ((pid = fork()) < 0) {
-		close(in);
-		close(pfd[0]);
-		close(pfd[1]);
-		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "fork");
-	}
-	if (pid == 0) {
-		if (dup2(in, 0) < 0 || dup2(pfd[1], 1) < 0)
-			_exit(127);
-		execlp("gzip", "gzip", "-dc", (char *)NULL);
-		_exit(127);
-	}
-	close(in);
-	close(pfd[1]);
-	rc = hypr_blob_begin(&w, root, e);
-	while (rc == 0 && (n = read(pfd[0], buf, sizeof(buf))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = hypr_err_errno(e, HYPR_EXIT_SYSTEM, "reading gzip -dc");
-			break;
-		}
-		rc = hypr_blob_write(&w, buf, (size_t)n, e);
-	}
-	close(pfd[0]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (rc == 0 && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
-		rc = hypr_err_set(e, HYPR_EXIT_INPUT, "layer %s does not gunzip", gz);
-	if (rc < 0) {
-		hypr_blob_abort(&w);
-		return -1;
-	}
-	if (hypr_blob_commit(&w, want, NULL, NULL, e) < 0)
-		return hypr_err_prefix(e, "layer %s", gz);
 	hypr_root_path(root, dir, sizeof(dir), "pushed");
 	hypr_root_path(root, memo, sizeof(memo), "pushed/%s", hypr_digest_hex(want));
 	if (mkdir(dir, 0755) == 0 || errno == EEXIST) {
 		struct hypr_err ig = { 0 };
 
-		snprintf(buf, sizeof(buf), "%s %llu\n", gz, (unsigned long long)gzsize);
-		(void)hypr_write_atomic(memo, buf, strlen(buf), 0644, &ig);
+		snprintf(line, sizeof(line), "%s %llu\n", gz, (unsigned long long)gzsize);
+		(void)hypr_write_atomic(memo, line, strlen(line), 0644, &ig);
 	}
 	return 0;
 }

@@ -225,6 +225,8 @@ strv_free(char **v)
 int
 run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e)
 {
+	const char *w;
+
 	if (layers_fetch(c, st->layers.v + st->imported, st->layers.n - st->imported, e) < 0)
 		return -1;
 	while (st->imported < st->layers.n) {
@@ -236,6 +238,8 @@ run_import_pending(struct ctx *c, struct stage *st, struct hypr_err *e)
 			return -1;
 		st->imported++;
 	}
+	if ((w = hypr_vm_warning(st->vm)))
+		exec_warn(c, "%s", w);
 	return 0;
 }
 

@@ -276,6 +276,15 @@ direct_ok(int fd, int64_t epoch)
 }
 
 int
+hypr_squash_layer(int fd, const char *out_path, const struct hypr_squash_opts *o,
+    struct hypr_err *e)
+{
+	if (!direct_ok(fd, -1))
+		return 0;
+	return hypr_squash_tar(fd, out_path, o, e) < 0 ? -1 : 1;
+}
+
+int
 hypr_rootfs_squash_fds(const int *fds, const char *const *names, size_t n,
     const char *tmpdir, const char *out_path, const struct hypr_squash_opts *o,
     struct hypr_err *e)

@@ -24,6 +24,13 @@ struct hypr_squash_opts {
 int hypr_squash_tar(int in_fd, const char *out_path,
     const struct hypr_squash_opts *o, struct hypr_err *e);
 
+/* The squashfs of one layer tar as it is, for an overlay lower (no
+ * flattening): 1 when built at out_path (temp + rename), 0 when the tar
+ * is not one tar2sqfs can read unchanged (compressed, whiteouts, unclean or
+ * duplicate names, sparse files: direct_ok in squash.c), -1 on error. */
+int hypr_squash_layer(int fd, const char *out_path, const struct hypr_squash_opts *o,
+    struct hypr_err *e);
+
 /* The squashfs of a layer chain, cached in the store by the chain's digest:
  * builds it (flatten | squash) only if missing. path gets its location. */
 int hypr_rootfs_squashfs(const struct hypr_root *r, const char *const *layers,

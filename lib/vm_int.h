@@ -37,6 +37,8 @@ struct hypr_vm {
 	char *dir;		/* private temp dir: disks, logs */
 	int iofd;		/* io disk: [0, in_base) diffs out, [in_base, +DISK_SIZE) in */
 	uint64_t in_base;
+	uint64_t in_used;	/* [in_base, +in_used): squashfs layers the guest
+				 * has mounted for the VM's life */
 	int scratch;		/* layers on an ext4 disk (else guest tmpfs): 1 this
 				 * VM's own, 2 a runtime VM's writable layer
 				 * kept across boots (opts.rwdisk) */
@@ -69,6 +71,7 @@ struct hypr_vm {
 	char *qreply;		/* the last QMP reply with an "id" (vm_snap.c) */
 	char warning[512];	/* one line for the caller to print, or "" */
 	int warned;		/* hypr_vm_warning gave it */
+	int sqfs_refused;	/* the guest cannot mount a squashfs layer */
 };
 
 /* Run QEMU with vm->args, plus what mode adds (vm.c). */

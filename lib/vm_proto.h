@@ -19,7 +19,7 @@ enum hypr_proto_type {
 	/* host -> guest */
 	HYPR_MSG_RUN = 'R',	/* TLV: argv*, env*, cwd, user, host, time, net, hosts*, mounts* */
 	HYPR_MSG_DIFF = 'D',	/* i64 epoch (-1 none), u64 io-disk offset, u64 end */
-	HYPR_MSG_IMPORT = 'I',	/* u64 io-disk offset, u64 length */
+	HYPR_MSG_IMPORT = 'I',	/* u64 io-disk offset, u64 length[, u32 flags] */
 	HYPR_MSG_MOUNTDATA = 'M',	/* u64 io-disk offset, u64 length, name */
 	HYPR_MSG_QUIT = 'Q',	/* empty */
 	/* host -> guest, a runtime VM (hypr run); step = the process id */
@@ -42,6 +42,9 @@ enum hypr_proto_type {
 	HYPR_MSG_PAUSED = 'P',	/* empty: hypr.snap=1, save the guest now (GO next) */
 	HYPR_MSG_RESUMED = 'g',	/* empty: GO taken (a restore came back) */
 };
+
+/* flags of an IMPORT frame */
+#define HYPR_IMPORT_SQUASHFS	1u	/* a squashfs image, mounted where it is (loop) */
 
 /* flags of an EXIT frame */
 #define HYPR_EXIT_DISK_FULL	1u	/* the build disk has (almost) no space left */

@@ -28,6 +28,7 @@
 
 #include "clock.h"
 #include "fsutil.h"
+#include "squash.h"
 #include "vm.h"
 #include "vm_proto.h"
 #include "vm_int.h"
@@ -224,8 +225,10 @@ hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct
 
 /* ---- diff / import ---- */
 
+/* Copy [off, +len) of from to to: at *at (advanced) when at is given, else
+ * at to's offset (a pipe too). */
 static int
-copy_range(int from, off_t off, uint64_t len, int to, struct hypr_err *e)
+copy_range(int from, off_t off, uint64_t len, int to, loff_t *at, struct hypr_err *e)
 {
 	static char buf[1 << 20];
 	uint64_t left = len;
@@ -233,7 +236,7 @@ copy_range(int from, off_t off, uint64_t len, int to, struct hypr_err *e)
 
 	/* copy_file_range first (reflink/fast path for regular files) */
 	while (left > 0) {
-		ssize_t c = copy_file_range(from, &in, to, NULL, left > (1u << 30) ? (1u << 30) : left, 0);
+		ssize_t c = copy_file_range(from, &in, to, at, left > (1u << 30) ? (1u << 30) : left, 0);
 		if (c <= 0)
 			break;
 		left -= (uint64_t)c;
@@ -244,9 +247,13 @@ copy_range(int from, off_t off, uint64_t len, int to, struct hypr_err *e)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: reading the out disk");
-		if (hypr_write_all(to, buf, (size_t)r) < 0)
-			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: writing the layer");
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: reading %s",
+			    at ? "a layer's squashfs" : "the out disk");
+		if (at ? pwrite(to, buf, (size_t)r, *at) != r : hypr_write_all(to, buf, (size_t)r) < 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: writing %s",
+			    at ? "the in disk" : "the layer");
+		if (at)
+			*at += r;
 		in += r;
 		left -= (uint64_t)r;
 	}
@@ -286,7 +293,7 @@ hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struc
 	vm_consume(vm);
 	if (l > vm->out_size)
 		return vm_fail(vm, e, HYPR_EXIT_SYSTEM, "diff: bad length from the guest");
-	if (copy_range(vm->iofd, 0, l, out_fd, e) < 0)
+	if (copy_range(vm->iofd, 0, l, out_fd, NULL, e) < 0)
 		return -1;
 	/* give the space back; the next diff rewrites from offset 0 */
 	fallocate(vm->iofd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)((l + 4095) & ~4095ull));
@@ -295,7 +302,7 @@ hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struc
 }
 
 /* Decompress a tar (any filter libarchive reads) into the io disk's in
- * region; *total gets its length. */
+ * region, after the squashfs layers it holds; *total gets its length. */
 static int
 fill_in_disk(struct hypr_vm *vm, const char *tar_path, uint64_t *total, struct hypr_err *e)
 {
@@ -304,6 +311,7 @@ fill_in_disk(struct hypr_vm *vm, const char *tar_path, uint64_t *total, struct h
 	size_t sz;
 	la_int64_t off;
 	struct archive_entry *ent;
+	uint64_t at = vm->in_base + vm->in_used;
 	int r;
 
 	*total = 0;
@@ -317,11 +325,11 @@ fill_in_disk(struct hypr_vm *vm, const char *tar_path, uint64_t *total, struct h
 		return -1;
 	}
 	while ((r = archive_read_data_block(a, &blk, &sz, &off)) == ARCHIVE_OK) {
-		if ((uint64_t)off + sz > DISK_SIZE) {
+		if ((uint64_t)off + sz > DISK_SIZE - vm->in_used) {
 			archive_read_free(a);
 			return hypr_err_set(e, HYPR_EXIT_INPUT, "%s: larger than the in disk", tar_path);
 		}
-		if (pwrite(vm->iofd, blk, sz, (off_t)(vm->in_base + (uint64_t)off)) != (ssize_t)sz) {
+		if (pwrite(vm->iofd, blk, sz, (off_t)(at + (uint64_t)off)) != (ssize_t)sz) {
 			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: writing the in disk");
 			archive_read_free(a);
 			return -1;
@@ -338,10 +346,19 @@ fill_in_disk(struct hypr_vm *vm, const char *tar_path, uint64_t *total, struct h
 	return 0;
 }
 
-/* Send a request naming [0, total) of the in region; wait for IMPORTED. */
+/* Give [in_base + in_used, +len) back to the host's disk. */
+static void
+punch_in_disk(struct hypr_vm *vm, uint64_t len)
+{
+	fallocate(vm->iofd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	    (off_t)(vm->in_base + vm->in_used), (off_t)((len + 4095) & ~4095ull));
+}
+
+/* Send a request naming [in_used, +total) of the in region (IMPORT: with
+ * flags); wait for IMPORTED. */
 static int
-in_disk_request(struct hypr_vm *vm, int type, uint64_t total, const char *name,
-    const char *tar_path, const char *what, struct hypr_err *e)
+in_disk_request(struct hypr_vm *vm, int type, uint64_t total, uint32_t flags,
+    const char *name, const char *tar_path, const char *what, struct hypr_err *e)
 {
 	unsigned char req[16 + 64], *p;
 	size_t nl = name ? strlen(name) : 0;
@@ -351,10 +368,14 @@ in_disk_request(struct hypr_vm *vm, int type, uint64_t total, const char *name,
 	if (nl > 63)
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: %s: name too long", what);
 	vm->step++;
-	hypr_proto_put64(req, vm->in_base);
+	hypr_proto_put64(req, vm->in_base + vm->in_used);
 	hypr_proto_put64(req + 8, total);
 	if (nl)
 		memcpy(req + 16, name, nl);
+	else if (flags) {
+		hypr_proto_put32(req + 16, flags);
+		nl = 4;
+	}
 	if (vm_send_frame(vm, type, req, 16 + nl, e) < 0) {
 		vm_reap(vm, 1);
 		return -1;
@@ -368,8 +389,65 @@ in_disk_request(struct hypr_vm *vm, int type, uint64_t total, const char *name,
 		return hypr_err_prefix(e, "%s", tar_path);
 	}
 	vm_consume(vm);
-	fallocate(vm->iofd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)vm->in_base,
-	    (off_t)((total + 4095) & ~4095ull));
+	return 0;
+}
+
+/* A layer tar2sqfs can read as it is (no whiteouts: a COPY's) goes in as
+ * a squashfs image the guest mounts read-only at L/<n> and keeps for the
+ * VM's life: no extraction in the guest, where every byte costs TCG time.
+ * 1 done, 0 not this way (the caller sends the tar, which also gives the
+ * verdict on a host-side failure here: a full disk, a bad tar), -1 when
+ * the VM died. */
+static int
+import_squashfs(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e)
+{
+	/* lz4: the fastest to read back in the guest; stored where it
+	 * does not shrink */
+	struct hypr_squash_opts o = { .comp = "lz4", .epoch = -1 };
+	const char *only_tar = getenv("HYPR_VM_IMPORT_TAR");
+	char sq[HYPR_PATH_BUF];
+	struct hypr_err ig = { 0 };
+	struct stat st;
+	loff_t at;
+	int fd, rc;
+
+	if ((only_tar && !strcmp(only_tar, "1")) || vm->sqfs_refused ||
+	    snprintf(sq, sizeof sq, "%s/layer.sqfs", vm->dir) >= (int)sizeof sq ||
+	    (fd = open(tar_path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	rc = hypr_squash_layer(fd, sq, &o, &ig);
+	close(fd);
+	if (rc <= 0)
+		return 0;
+	fd = open(sq, O_RDONLY | O_CLOEXEC);
+	unlink(sq);
+	if (fd < 0)
+		return 0;
+	rc = fstat(fd, &st) < 0 || (uint64_t)st.st_size > DISK_SIZE - vm->in_used ? -1 : 0;
+	at = (loff_t)(vm->in_base + vm->in_used);
+	if (rc == 0)
+		rc = copy_range(fd, 0, (uint64_t)st.st_size, vm->iofd, &at, &ig);
+	close(fd);
+	if (rc == 0 && in_disk_request(vm, HYPR_MSG_IMPORT, (uint64_t)st.st_size,
+	    HYPR_IMPORT_SQUASHFS, NULL, tar_path, "import", &ig) == 0) {
+		vm->in_used += ((uint64_t)st.st_size + 4095) & ~4095ull;
+		return 1;
+	}
+	punch_in_disk(vm, (uint64_t)at - vm->in_base - vm->in_used);
+	if (vm->dead) {
+		*e = ig;
+		return -1;
+	}
+	if (rc == 0) {
+		/* the guest refused it: a kernel without loop devices (a
+		 * distribution's). Tars from now on, and one warning. */
+		vm->sqfs_refused = 1;
+		if (!vm->warning[0] || vm->warned) {
+			snprintf(vm->warning, sizeof vm->warning,
+			    "build VM: layers go in as tars (%.400s)", ig.msg);
+			vm->warned = 0;
+		}
+	}
 	return 0;
 }
 
@@ -377,14 +455,19 @@ int
 hypr_vm_import(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e)
 {
 	uint64_t total;
+	int rc;
 
 	if (vm_wait_ready(vm, e) < 0)
 		return -1;
 	if (vm->dead)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "build VM: not running");
+	if ((rc = import_squashfs(vm, tar_path, e)) != 0)
+		return rc < 0 ? -1 : 0;
 	if (fill_in_disk(vm, tar_path, &total, e) < 0)
 		return -1;
-	return in_disk_request(vm, HYPR_MSG_IMPORT, total, NULL, tar_path, "import", e);
+	rc = in_disk_request(vm, HYPR_MSG_IMPORT, total, 0, NULL, tar_path, "import", e);
+	punch_in_disk(vm, total);
+	return rc;
 }
 
 int
@@ -392,6 +475,7 @@ hypr_vm_mount_data(struct hypr_vm *vm, const char *tar_path, const char *name,
     struct hypr_err *e)
 {
 	uint64_t total;
+	int rc;
 
 	if (vm_wait_ready(vm, e) < 0)
 		return -1;
@@ -401,5 +485,7 @@ hypr_vm_mount_data(struct hypr_vm *vm, const char *tar_path, const char *name,
 		return hypr_err_set(e, HYPR_EXIT_INPUT, "build VM: mount data: bad name");
 	if (fill_in_disk(vm, tar_path, &total, e) < 0)
 		return -1;
-	return in_disk_request(vm, HYPR_MSG_MOUNTDATA, total, name, tar_path, "mount data", e);
+	rc = in_disk_request(vm, HYPR_MSG_MOUNTDATA, total, 0, name, tar_path, "mount data", e);
+	punch_in_disk(vm, total);
+	return rc;
 }

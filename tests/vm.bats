@@ -352,6 +352,53 @@ nogroup"
 }
 
 # bats test_tags=vm
+@test "vm: a layer without whiteouts is a squashfs on a loop device: owners, modes, xattrs, links, copy-up and diff" {
+	python3 - "$BATS_TEST_TMPDIR/c.tar" "$BATS_TEST_TMPDIR/w.tar" <<'PY'
+import io, sys, tarfile
+def layer(path, entries):
+    t = tarfile.open(path, 'w', format=tarfile.PAX_FORMAT)
+    for name, data, typ, mode, extra in entries:
+        i = tarfile.TarInfo(name); i.type = typ; i.mode = mode; i.uid = i.gid = 1000
+        i.mtime = 1700000000
+        if typ == tarfile.LNKTYPE: i.linkname = extra
+        elif extra: i.pax_headers = extra
+        if data is not None: i.size = len(data)
+        t.addfile(i, io.BytesIO(data) if data is not None else None)
+    t.close()
+R, D, L = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.LNKTYPE
+layer(sys.argv[1], [('app', None, D, 0o750, None),
+    ('app/run', b'#!/bin/sh\necho ran\n', R, 0o4755, {'SCHILY.xattr.user.k': 'v'}),
+    ('app/big', b'x' * 300000, R, 0o600, None),
+    ('app/same', None, L, 0o4755, 'app/run')])
+# a cached RUN layer: whiteouts, so a tar extracted in the guest
+layer(sys.argv[2], [('app', None, D, 0o750, None), ('app/.wh.big', b'', R, 0o600, None)])
+PY
+	run -0 vm import "$BATS_TEST_TMPDIR/c.tar" \; sh 'grep -c loop /proc/partitions; stat -c "%a %u:%g %n" /app; stat -c "%a %u:%g %h %s %n" /app/run /app/big; /app/same; echo more >> /app/run; chmod 644 /app/big' \; diff "$BATS_TEST_TMPDIR/d.tar"
+	assert_line --index 0 1
+	assert_line --index 1 "750 1000:1000 /app"
+	assert_line --index 2 "4755 1000:1000 2 19 /app/run"
+	assert_line --index 3 "600 1000:1000 1 300000 /app/big"
+	assert_line --index 4 "ran"
+	# copy-up from the squashfs lower: the diff has the changed files, with
+	# the xattr the squashfs kept
+	run -0 tarls "$BATS_TEST_TMPDIR/d.tar"
+	assert_line --regexp '^0 4755 1000:1000 [0-9]+ app/run SCHILY.xattr.user.k=v$'
+	assert_line --regexp '^0 0644 1000:1000 [0-9]+ app/big$'
+	refute_output --partial "app/same"
+	# a layer with whiteouts goes in as a tar, and hides the squashfs's file
+	run -0 vm import "$BATS_TEST_TMPDIR/c.tar" \; import "$BATS_TEST_TMPDIR/w.tar" \; sh 'grep -c loop /proc/partitions; ls /app'
+	assert_output "1
+run
+same"
+	# HYPR_VM_IMPORT_TAR=1: no loop device at all, the same tree
+	HYPR_VM_IMPORT_TAR=1 run -0 vm import "$BATS_TEST_TMPDIR/c.tar" \; sh 'grep -c loop /proc/partitions; ls /app'
+	assert_output "0
+big
+run
+same"
+}
+
+# bats test_tags=vm
 @test "vm: an import with .. paths is refused" {
 	python3 - "$BATS_TEST_TMPDIR/evil.tar" <<'PY'
 import io, sys, tarfile

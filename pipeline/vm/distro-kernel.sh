@@ -13,7 +13,7 @@ vmlinuz=${1:?usage: distro-kernel.sh VMLINUZ MODDIR INITRAMFS OUTDIR}
 moddir=${2:?}
 initramfs=${3:?}
 out=${4:?}
-mods="virtio_mmio virtio_blk virtio_console squashfs overlay crc32c_generic ext4"
+mods="virtio_mmio virtio_blk virtio_console squashfs loop overlay crc32c_generic ext4"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

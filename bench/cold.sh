@@ -8,7 +8,9 @@
 #           RUN (sha256sum of the big file)
 # hypr is also timed with HYPR_NO_PRESTART=1 (the VM booted at the RUN, not
 # at the stage's first cache miss) and with HYPR_VM_SNAPSHOT=0 (cold VM
-# boots, no snapshot; the warm-up round saves the snapshots). For hypr it also prints the peak RSS of the whole build (the largest
+# boots, no snapshot; the warm-up round saves the snapshots) and with
+# HYPR_VM_IMPORT_TAR=1 (COPY layers extracted in the VM, not mounted as
+# squashfs lowers). For hypr it also prints the peak RSS of the whole build (the largest
 # process: QEMU or a stage) and the bytes the build wrote under
 # $HYPR_ROOT/tmp. Needs skopeo, jq, debootstrap once (bench/peers.sh) and
 # root for dockerd; without docker.io only hypr's times are printed.
@@ -76,12 +78,13 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
 
 # one NAME CTX: a round of each tool on CTX, times appended to $work/NAME.*
 one() {
-	# the three hypr variants rotate, each first once in 3 rounds: a
+	# the four hypr variants rotate, each first once in 4 rounds: a
 	# build that follows docker's shares the machine with its clean-up
-	case $((i % 3)) in
-	0) early "$1" "$2"; late "$1" "$2"; nosnap "$1" "$2" ;;
-	1) late "$1" "$2"; nosnap "$1" "$2"; early "$1" "$2" ;;
-	*) nosnap "$1" "$2"; early "$1" "$2"; late "$1" "$2" ;;
+	case $((i % 4)) in
+	0) early "$1" "$2"; late "$1" "$2"; nosnap "$1" "$2"; tars "$1" "$2" ;;
+	1) late "$1" "$2"; nosnap "$1" "$2"; tars "$1" "$2"; early "$1" "$2" ;;
+	2) nosnap "$1" "$2"; tars "$1" "$2"; early "$1" "$2"; late "$1" "$2" ;;
+	*) tars "$1" "$2"; early "$1" "$2"; late "$1" "$2"; nosnap "$1" "$2" ;;
 	esac
 	if [ -n "$docker" ]; then
 		t0=$(now)
@@ -101,23 +104,21 @@ early() {
 	cat "$work/rss" >> "$work/$1.rss"
 }
 
-# the same without the VM's early boot (its share of the gain)
-late() {
+# variant KIND NAME CTX VAR=VALUE: hypr with one setting changed, its time
+# appended to $work/NAME.KIND
+variant() {
 	t0=$(now)
-	HYPR_NO_PRESTART=1 "$hypr" build -q --no-cache -t "cold:$1" "$2" \
+	env "$4" "$hypr" build -q --no-cache -t "cold:$2" "$3" \
 		>/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
 	t1=$(now)
-	echo "$t1 - $t0" | bc >> "$work/$1.late"
+	echo "$t1 - $t0" | bc >> "$work/$2.$1"
 }
-
-# the same with cold VM boots (no snapshot: hypr-guest(7), SNAPSHOTS)
-nosnap() {
-	t0=$(now)
-	HYPR_VM_SNAPSHOT=0 "$hypr" build -q --no-cache -t "cold:$1" "$2" \
-		>/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-	t1=$(now)
-	echo "$t1 - $t0" | bc >> "$work/$1.nosnap"
-}
+# without the VM's early boot (its share of the gain)
+late() { variant late "$1" "$2" HYPR_NO_PRESTART=1; }
+# with cold VM boots (no snapshot: hypr-guest(7), SNAPSHOTS)
+nosnap() { variant nosnap "$1" "$2" HYPR_VM_SNAPSHOT=0; }
+# with every layer sent to the VM as a tar it extracts (no squashfs lowers)
+tars() { variant tars "$1" "$2" HYPR_VM_IMPORT_TAR=1; }
 
 # tmpbytes NAME CTX: the most disk the build held under $HYPR_ROOT/tmp at
 # once, sampled every 50 ms (the build removes its files when it ends)
@@ -143,7 +144,7 @@ tmpbytes() {
 i=0
 one small "$small" >/dev/null
 one files "$files" >/dev/null
-for f in "$work"/*.hypr "$work"/*.late "$work"/*.nosnap "$work"/*.docker "$work"/*.rss; do : > "$f"; done 2>/dev/null || true
+for f in "$work"/*.hypr "$work"/*.late "$work"/*.nosnap "$work"/*.tars "$work"/*.docker "$work"/*.rss; do : > "$f"; done 2>/dev/null || true
 i=0
 while [ "$i" -lt "$runs" ]; do
 	one small "$small"
@@ -157,6 +158,7 @@ for c in small files; do
 	h=$(median < "$work/$c.hypr")
 	l=$(median < "$work/$c.late")
 	n=$(median < "$work/$c.nosnap")
+	t=$(median < "$work/$c.tars")
 	rss=$(sort -n "$work/$c.rss" | tail -1)
 	tmp=$(tmpbytes "$c" "$([ "$c" = small ] && echo "$small" || echo "$files")")
 	if [ -n "$docker" ]; then
@@ -166,6 +168,6 @@ for c in small files; do
 	else
 		printf '  %-6s hypr %6.2f s' "$c" "$h"
 	fi
-	printf '   (no VM snapshot: %.2f s, booting at the RUN: %.2f s)   peak RSS %d MB, tmp %d MB\n' \
-		"$n" "$l" "$((rss / 1024))" "$((tmp / 1048576))"
+	printf '   (no VM snapshot: %.2f s, booting at the RUN: %.2f s, layers as tars: %.2f s)   peak RSS %d MB, tmp %d MB\n' \
+		"$n" "$l" "$t" "$((rss / 1024))" "$((tmp / 1048576))"
 done

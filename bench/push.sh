@@ -8,7 +8,8 @@
 # memo empty); print both times and the ratio skopeo/hypr (> 1 means hypr
 # is faster). Both gzip the uncompressed layers; hypr also uploads the
 # squashfs artifact, which skopeo does not. Then a second hypr push (every
-# blob present). Needs skopeo, jq, docker-registry, debootstrap once
+# blob present), and `hypr push --no-artifact` (the bytes skopeo sends) to
+# a third repository, with its own ratio. Needs skopeo, jq, docker-registry, debootstrap once
 # (bench/peers.sh).
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,14 +46,20 @@ skopeo copy -q --dest-tls-verify=false "oci:$work/oci:1" "docker://$reg/skopeo/f
 t2=$(now)
 "$hypr" push -q "$reg/hypr/files:1" >/dev/null
 t3=$(now)
+"$hypr" tag "$reg/hypr/files:1" "$reg/bare/files:1"
+t4=$(now)
+"$hypr" push -q --no-artifact "$reg/bare/files:1" >/dev/null
+t5=$(now)
 h=$(echo "$t1 - $t0" | bc -l)
 s=$(echo "$t2 - $t1" | bc -l)
 again=$(echo "$t3 - $t2" | bc -l)
+bare=$(echo "$t5 - $t4" | bc -l)
 printf 'image: %.1f MB of layers uncompressed (3 layers, 2000+ files), squashfs %.1f MB\n' \
 	"$(echo "$bytes / 1000000" | bc -l)" "$(echo "$sq / 1000000" | bc -l)"
 printf 'hypr push %.3f s (layers + config + manifest + squashfs artifact)\n' "$h"
 printf 'skopeo copy %.3f s (layers + config + manifest)\n' "$s"
 printf 'second hypr push (every blob there) %.3f s\n' "$again"
+printf 'hypr push --no-artifact %.3f s (layers + config + manifest: what skopeo sends)\n' "$bare"
 for r in hypr skopeo; do
 	printf '%s pushed: ' "$r"
 	skopeo inspect --raw --tls-verify=false "docker://$reg/$r/files:1" |
@@ -62,6 +69,7 @@ lz=$(skopeo inspect --raw --tls-verify=false "docker://$reg/skopeo/files:1" | jq
 printf 'bytes up: hypr %.1f MB (%.0f MB/s), skopeo %.1f MB (%.0f MB/s)\n' \
 	"$(echo "($lz + $sq) / 1000000" | bc -l)" "$(echo "($lz + $sq) / 1000000 / $h" | bc -l)" \
 	"$(echo "$lz / 1000000" | bc -l)" "$(echo "$lz / 1000000 / $s" | bc -l)"
-printf 'ratio skopeo/hypr: %.2f\n' "$(echo "$s / $h" | bc -l)"
+printf 'ratio skopeo/hypr: %.2f (hypr also sends the squashfs)\n' "$(echo "$s / $h" | bc -l)"
+printf 'ratio skopeo/hypr --no-artifact: %.2f (the same bytes)\n' "$(echo "$s / $bare" | bc -l)"
 reg_stop "$work/reg"
 spid=''

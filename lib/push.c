@@ -288,6 +288,23 @@ travelling_manifest(json_t *m)
 	return ms;
 }
 
+/* The image's squashfs file in the store, stat'd into st. */
+static int
+squashfs_file(struct push *p, json_t *m, char *file, size_t n, struct stat *st,
+    struct hypr_err *e)
+{
+	json_t *sq = json_object_get(m, "squashfs");
+	const char *d = hypr_json_str(sq, "digest");
+
+	if (!d || !hypr_digest_valid(d) || !hypr_json_str(sq, "file"))
+		return hypr_err_set(e, HYPR_EXIT_INPUT, "image %s: no squashfs in its manifest",
+		    hypr_json_str(m, "id"));
+	hypr_root_path(p->root, file, n, "images/%s", hypr_json_str(sq, "file"));
+	if (stat(file, st) != 0)
+		return hypr_err_errno(e, HYPR_EXIT_INPUT, "squashfs %s", file);
+	return 0;
+}
+
 /* The squashfs as an OCI artifact whose subject is the image manifest
  * (its blobs already pushed, beside the layers: the squashfs, the hypr
  * manifest md of msl bytes, the empty config ed). */
@@ -301,12 +318,8 @@ push_artifact(struct push *p, json_t *m, json_t *subject, const char *md, size_t
 	struct stat st;
 	int has_subject = 0, r;
 
-	if (!d || !hypr_digest_valid(d) || !hypr_json_str(sq, "file"))
-		return hypr_err_set(e, HYPR_EXIT_INPUT, "image %s: no squashfs in its manifest",
-		    hypr_json_str(m, "id"));
-	hypr_root_path(p->root, file, sizeof(file), "images/%s", hypr_json_str(sq, "file"));
-	if (stat(file, &st) != 0)
-		return hypr_err_errno(e, HYPR_EXIT_INPUT, "squashfs %s", file);
+	if (squashfs_file(p, m, file, sizeof(file), &st, e) < 0)
+		return -1;
 	snprintf(title, sizeof(title), "%s.json", hypr_digest_hex(hypr_json_str(m, "id")));
 	art = json_pack("{s:i,s:s,s:s,s:{s:s,s:s,s:i},s:[{s:s,s:s,s:I,s:{s:s,s:s,s:s}},"
 	    "{s:s,s:s,s:I,s:{s:s}}],s:O,s:{s:s}}",
@@ -367,22 +380,6 @@ struct blobs {
 	struct hypr_err err;
 	pthread_mutex_t mu;
 };
-
-static int
-squashfs_file(struct push *p, json_t *m, char *file, size_t n, struct stat *st,
-    struct hypr_err *e)
-{
-	json_t *sq = json_object_get(m, "squashfs");
-	const char *d = hypr_json_str(sq, "digest");
-
-	if (!d || !hypr_digest_valid(d) || !hypr_json_str(sq, "file"))
-		return hypr_err_set(e, HYPR_EXIT_INPUT, "image %s: no squashfs in its manifest",
-		    hypr_json_str(m, "id"));
-	hypr_root_path(p->root, file, n, "images/%s", hypr_json_str(sq, "file"));
-	if (stat(file, st) != 0)
-		return hypr_err_errno(e, HYPR_EXIT_INPUT, "squashfs %s", file);
-	return 0;
-}
 
 static int
 run_job(struct blobs *b, const struct job *j, struct hypr_err *e)
@@ -448,7 +445,7 @@ by_cost(const void *a, const void *b)
  * layers gets the layers' descriptors in order. */
 static int
 push_blobs(struct push *p, json_t *m, json_t *layers, struct small_blob *small,
-    size_t nsmall, uint64_t jobs, struct hypr_err *e)
+    size_t nsmall, int squashfs, uint64_t jobs, struct hypr_err *e)
 {
 	struct blobs b = { .p = p, .m = m, .layers = json_object_get(m, "layers"),
 	    .small = small };
@@ -469,12 +466,13 @@ push_blobs(struct push *p, json_t *m, json_t *layers, struct small_blob *small,
 	}
 	/* the temp directory is made once, before the threads share it */
 	if (hypr_root_tmp(p->root, probe, sizeof(probe), e, "x") < 0 ||
-	    squashfs_file(p, m, file, sizeof(file), &st, e) < 0) {
+	    (squashfs && squashfs_file(p, m, file, sizeof(file), &st, e) < 0)) {
 		free(b.desc);
 		free(b.jobs);
 		return -1;
 	}
-	b.jobs[k++] = (struct job){ JOB_SQUASHFS, 0, (uint64_t)st.st_size };
+	if (squashfs)
+		b.jobs[k++] = (struct job){ JOB_SQUASHFS, 0, (uint64_t)st.st_size };
 	json_array_foreach(b.layers, b.next, l) {
 		const char *d = hypr_json_str(l, "digest");
 		char blob[HYPR_PATH_BUF];
@@ -517,7 +515,7 @@ push_blobs(struct push *p, json_t *m, json_t *layers, struct small_blob *small,
 
 int
 hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
-    const char *insecure, FILE *progress, struct hypr_push_result *res,
+    const char *insecure, int artifact, FILE *progress, struct hypr_push_result *res,
     struct hypr_err *e)
 {
 	struct push p;
@@ -564,7 +562,7 @@ hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
 	small[1] = (struct small_blob){ .buf = ms, .len = strlen(ms) };
 	small[2] = (struct small_blob){ .buf = "{}", .len = 2 };
 	layers = json_array();
-	if (push_blobs(&p, m, layers, small, 3, jobs, e) < 0)
+	if (push_blobs(&p, m, layers, small, artifact ? 3 : 1, artifact, jobs, e) < 0)
 		goto out;
 	man = json_pack("{s:i,s:s,s:{s:s,s:s,s:I},s:O}", "schemaVersion", 2,
 	    "mediaType", MT_MANIFEST, "config", "mediaType", MT_CONFIG, "digest",
@@ -575,7 +573,8 @@ hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
 	res->size = strlen(mans);
 	subject = json_pack("{s:s,s:s,s:I}", "mediaType", MT_MANIFEST, "digest", res->digest,
 	    "size", (json_int_t)res->size);
-	if (push_artifact(&p, m, subject, small[1].digest, small[1].len, small[2].digest, e) < 0)
+	if (artifact &&
+	    push_artifact(&p, m, subject, small[1].digest, small[1].len, small[2].digest, e) < 0)
 		goto out;
 	rv = 0;
 out:

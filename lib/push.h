@@ -5,13 +5,13 @@
  * Every blob is HEAD'ed first and skipped when the registry has it; a
  * layer pulled from another repository of the same registry is mounted
  * from there (POST ?mount=&from=); a blob up to HYPR_PUSH_CHUNK bytes
- * (default 16 MiB) is one POST and one PUT ?digest=, a larger one goes in
+ * (default 64 MiB) is one POST and one PUT ?digest=, a larger one goes in
  * PATCH chunks of that size. The registry's Docker-Content-Digest and an
  * upload's Range must be what was sent. A dropped chunk resumes where the
  * upload's status (GET, Range) says, or a new upload starts when the
  * registry forgot it; a lost PUT answer is settled by a HEAD. The squashfs
  * and the layers go up HYPR_PUSH_JOBS (default 3) at a time. A layer stored as a plain tar is
- * compressed with `gzip -n` (the same digest every time) and
+ * compressed by gzip.h on every core (the same digest every time) and
  * $HYPR_ROOT/pushed/<hex of the tar> remembers the result's digest and
  * size, so a later push whose registry has it compresses nothing. */
 #ifndef HYPR_PUSH_H
@@ -42,10 +42,12 @@ struct hypr_push_result {
 	unsigned pushed, skipped, mounted;	/* blobs */
 };
 
-/* Push the stored image m as canon ("domain/path:tag"). Progress lines go
- * to progress (may be NULL). insecure: as hypr_registry_open. */
+/* Push the stored image m as canon ("domain/path:tag"), with its squashfs
+ * artifact unless artifact is 0 (the OCI image alone, as docker push).
+ * Progress lines go to progress (may be NULL). insecure: as
+ * hypr_registry_open. */
 int hypr_push_image(const struct hypr_root *root, json_t *m, const char *canon,
-    const char *insecure, FILE *progress, struct hypr_push_result *res,
+    const char *insecure, int artifact, FILE *progress, struct hypr_push_result *res,
     struct hypr_err *e);
 
 /* Push an OCI artifact as canon ("domain/path:tag"): each of layers (OCI

@@ -392,6 +392,8 @@ in_disk_request(struct hypr_vm *vm, int type, uint64_t total, uint32_t flags,
 	return 0;
 }
 
+#define SQFS_IMPORT_MIN (64 << 10)	/* smaller layer tars go in as tars */
+
 /* A layer tar2sqfs can read as it is (no whiteouts: a COPY's) goes in as
  * a squashfs image the guest mounts read-only at L/<n> and keeps for the
  * VM's life: no extraction in the guest, where every byte costs TCG time.
@@ -411,7 +413,10 @@ import_squashfs(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e)
 	loff_t at;
 	int fd, rc;
 
+	/* a tar of a few files is extracted faster than a squashfs is made
+	 * and mounted (13-16 against 22-25 ms for 10 KB under TCG) */
 	if ((only_tar && !strcmp(only_tar, "1")) || vm->sqfs_refused ||
+	    stat(tar_path, &st) < 0 || st.st_size < SQFS_IMPORT_MIN ||
 	    snprintf(sq, sizeof sq, "%s/layer.sqfs", vm->dir) >= (int)sizeof sq ||
 	    (fd = open(tar_path, O_RDONLY | O_CLOEXEC)) < 0)
 		return 0;

@@ -156,6 +156,30 @@ application/vnd.oci.image.layer.v1.tar+gzip"
 	[[ $stderr != *": Pushed"$'\n'* ]]
 }
 
+@test "push --no-artifact: the OCI image alone (no squashfs blob, no referrer); a pull of it is a base" {
+	id=$(build_image "$REG/bare:1")
+	pushed --no-artifact "$REG/bare:1"
+	digest=$(cut -d' ' -f3 <<<"$output")
+	[[ $digest == sha256:* ]]
+	sq=$(jq -r .squashfs.digest "$HYPR_ROOT/images/${id#sha256:}.json")
+	run -0 curl -s -o /dev/null -w '%{http_code}' -I "http://$REG/v2/bare/blobs/$sq"
+	[ "$output" = 404 ]
+	run -0 curl -s -o /dev/null -w '%{http_code}' \
+		"http://$REG/v2/bare/manifests/sha256-${digest#sha256:}"
+	[ "$output" = 404 ]
+	# the image itself is whole: skopeo reads it, and a pull stores it as a base
+	run -0 skopeo inspect --raw --tls-verify=false "docker://$REG/bare:1"
+	[ "$(jq '.layers | length' <<<"$output")" -ge 1 ]
+	hypr tag "$REG/bare:1" "$REG/bare:2"
+	hypr rmi "$REG/bare:1"
+	run --separate-stderr -0 hypr pull "$REG/bare:1"
+	[ "$(hypr image inspect -f '{{if .Hypr.squashfs}}built{{else}}base{{end}}' "$REG/bare:1")" = base ]
+	# the full push of the same image adds the artifact beside it
+	pushed "$REG/bare:2"
+	run -0 curl -s -o /dev/null -w '%{http_code}' -I "http://$REG/v2/bare/blobs/$sq"
+	[ "$output" = 200 ]
+}
+
 @test "push: a base layer pulled from another repository of the registry is mounted, not uploaded" {
 	reg_push "$(busybox_layout)" "$REG/base:1"
 	img=$(hypr-fetch pull --json "$REG/base:1")

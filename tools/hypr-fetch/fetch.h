@@ -43,9 +43,10 @@ int fetch_artifact(struct fetch *f, const char *ref, json_t *img, char *id, size
 
 /* Push the stored image tagged what (NAME[:TAG], default latest), or with
  * all_tags every tag of NAME, to its registry (lib/push.h); one line per
- * tag on stdout, progress on stderr. root: the store (NULL: default). */
+ * tag on stdout, progress on stderr. root: the store (NULL: default).
+ * artifact 0: the OCI image without its squashfs artifact. */
 int fetch_push(struct fetch *f, const char *root, const char *what, int all_tags,
-    struct hypr_err *e);
+    int artifact, struct hypr_err *e);
 
 /* Write the stored images names (tags, IDs or ID prefixes) as one tar
  * (lib/save.h) to out, through out.tmp.<pid> and a rename, or to stdout

@@ -23,7 +23,7 @@ usage(FILE *out, int code)
 	    "       hypr-fetch load [--name REF] PATH   (OCI layout dir or docker-save tar)\n"
 	    "       hypr-fetch login [-u USER] [--password-stdin] [REGISTRY]\n"
 	    "       hypr-fetch logout [REGISTRY]\n"
-	    "       hypr-fetch push [-a|--all-tags] NAME[:TAG]\n"
+	    "       hypr-fetch push [-a|--all-tags] [--no-artifact] NAME[:TAG]\n"
 	    "       hypr-fetch cache-export --to SPEC < steps   (hypr-cache(5))\n"
 	    "       hypr-fetch save [-o FILE] [--format docker|oci] IMAGE...\n"
 	    "plan mode: --cache-from SPEC (repeatable) imports a build cache index\n"
@@ -33,11 +33,11 @@ usage(FILE *out, int code)
 }
 
 enum { OPT_PULL = 256, OPT_PLATFORM, OPT_INSECURE, OPT_JOBS, OPT_ROOT, OPT_JSON,
-	OPT_NAME, OPT_PWSTDIN, OPT_CACHE_FROM, OPT_TO, OPT_FORMAT };
+	OPT_NAME, OPT_PWSTDIN, OPT_CACHE_FROM, OPT_TO, OPT_FORMAT, OPT_NO_ARTIFACT };
 
 struct opts {
 	const char *platform, *root, *name, *user, *password, *to, *output, *format;
-	int json, pwstdin, all_tags;
+	int json, pwstdin, all_tags, no_artifact;
 };
 
 static int
@@ -56,6 +56,7 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 		{ "password-stdin", no_argument, NULL, OPT_PWSTDIN },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "all-tags", no_argument, NULL, 'a' },
+		{ "no-artifact", no_argument, NULL, OPT_NO_ARTIFACT },
 		{ "cache-from", required_argument, NULL, OPT_CACHE_FROM },
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "output", required_argument, NULL, 'o' },
@@ -119,6 +120,9 @@ parse_args(int argc, char *argv[], struct fetch *f, struct opts *o)
 			break;
 		case 'a':
 			o->all_tags = 1;
+			break;
+		case OPT_NO_ARTIFACT:
+			o->no_artifact = 1;
 			break;
 		case OPT_CACHE_FROM: {
 			char **v = realloc(f->cache_from, (f->ncache_from + 1) * sizeof(*v));
@@ -241,7 +245,7 @@ main(int argc, char *argv[])
 	} else if (!strcmp(mode, "push")) {
 		if (i + 1 != argc)
 			usage(stderr, HYPR_EXIT_USAGE);
-		if (fetch_push(&f, o.root, argv[i], o.all_tags, &e) < 0)
+		if (fetch_push(&f, o.root, argv[i], o.all_tags, !o.no_artifact, &e) < 0)
 			hypr_die_err(&e);
 	} else if (!strcmp(mode, "save")) {
 		if (i >= argc)

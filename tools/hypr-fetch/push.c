@@ -17,7 +17,8 @@ str_cmp(const void *a, const void *b)
 }
 
 static int
-push_one(struct fetch *f, struct hypr_store *s, const char *canon, struct hypr_err *e)
+push_one(struct fetch *f, struct hypr_store *s, const char *canon, int artifact,
+    struct hypr_err *e)
 {
 	const char *id = hypr_json_str(json_object_get(s->index, "tags"), canon);
 	struct hypr_image *im = hypr_store_get(s, id);
@@ -32,7 +33,7 @@ push_one(struct fetch *f, struct hypr_store *s, const char *canon, struct hypr_e
 	if (!f->quiet)
 		fprintf(stderr, "The push refers to repository [%.*s]\n",
 		    (int)(colon - canon), canon);
-	if (hypr_push_image(&f->root, im->m, canon, f->insecure, f->quiet ? NULL : stderr,
+	if (hypr_push_image(&f->root, im->m, canon, f->insecure, artifact, f->quiet ? NULL : stderr,
 	    &res, e) < 0)
 		return -1;
 	printf("%s: digest: %s size: %llu\n", colon + 1, res.digest,
@@ -43,7 +44,7 @@ push_one(struct fetch *f, struct hypr_store *s, const char *canon, struct hypr_e
 
 int
 fetch_push(struct fetch *f, const char *root, const char *what, int all_tags,
-    struct hypr_err *e)
+    int artifact, struct hypr_err *e)
 {
 	struct hypr_store s;
 	char canon[600];
@@ -61,7 +62,7 @@ fetch_push(struct fetch *f, const char *root, const char *what, int all_tags,
 	if (hypr_store_open(&s, root, 0, e) < 0)
 		return -1;
 	if (!all_tags) {
-		rv = push_one(f, &s, canon, e);
+		rv = push_one(f, &s, canon, artifact, e);
 	} else {
 		/* every tag of the repository, sorted */
 		json_t *tags = json_object_get(s.index, "tags"), *v;
@@ -78,7 +79,7 @@ fetch_push(struct fetch *f, const char *root, const char *what, int all_tags,
 			rv = hypr_err_set(e, HYPR_EXIT_INPUT,
 			    "An image does not exist locally with the name: %.*s", (int)rl, canon);
 		for (size_t i = 0; i < n && rv == 0; i++)
-			rv = push_one(f, &s, list[i], e);
+			rv = push_one(f, &s, list[i], artifact, e);
 		free(list);
 	}
 	hypr_store_close(&s);

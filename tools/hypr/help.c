@@ -60,10 +60,11 @@ static const struct help helps[] = {
 	    "  -q, --quiet               no progress\n"
 	    "  --insecure-registry HOST  plain HTTP for HOST (repeatable)\n" },
 	{ "push", NULL,
-	    "usage: hypr push [-a] [-q] [--insecure-registry HOST] NAME[:TAG]\n"
+	    "usage: hypr push [-a] [-q] [--no-artifact] [--insecure-registry HOST] NAME[:TAG]\n"
 	    "\n"
 	    "Send a built image to the registry its name names (= hypr image push).\n"
 	    "  -a, --all-tags            every tag of NAME\n"
+	    "  --no-artifact             the OCI image only, not its squashfs artifact\n"
 	    "  -q, --quiet               no progress\n"
 	    "  --insecure-registry HOST  plain HTTP for HOST (repeatable)\n" },
 	{ "save", NULL,
@@ -143,7 +144,7 @@ static const struct help helps[] = {
 	    "\n"
 	    "Fetch an image from its registry as a base image (= hypr pull).\n" },
 	{ "image", "push",
-	    "usage: hypr image push [-a] [-q] NAME[:TAG]\n"
+	    "usage: hypr image push [-a] [-q] [--no-artifact] NAME[:TAG]\n"
 	    "\n"
 	    "Send a built image to its registry (= hypr push).\n" },
 	{ "image", "save",

@@ -68,7 +68,7 @@ _hypr_flags() {
 	system_prune) echo "-a --all -f --force --volumes --help" ;;
 	system_df) echo "-v --verbose --help" ;;
 	pull|image_pull) echo "--platform -q --quiet --insecure-registry --help" ;;
-	push|image_push) echo "-a --all-tags -q --quiet --insecure-registry --help" ;;
+	push|image_push) echo "-a --all-tags -q --quiet --no-artifact --insecure-registry --help" ;;
 	load|image_load) echo "-i --input --name -q --quiet --help" ;;
 	login) echo "-u --username --password-stdin --help" ;;
 	compose) echo "-f --file -p --project-name --project-directory --env-file --profile --help" ;;

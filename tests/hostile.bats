@@ -873,6 +873,7 @@ EOF
 	[ "$BG_RC" -eq 0 ] || { cat bg.err >&2; false; }
 	[ "$n" -gt 3 ]
 	# nothing of the build's was taken: its temp files, VM disks and new blobs
+	sort -u prunes.out >&2
 	[ "$(sort -u prunes.out)" = "Total reclaimed space: 0B" ]
 	id=$(cat iid)
 	for f in a b f; do

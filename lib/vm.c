@@ -365,7 +365,7 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 		    debug ? " hypr.debug=1 printk.time=1" : "");
 	snap = vm->snap_args = !distro && vm_snap_eligible(vm, o, accel);
 	if (snap)
-		strcat(append, " hypr.snap=1");
+		strcat(append, vm->scratch == 1 ? " hypr.snap=1 hypr.snapfs=1" : " hypr.snap=1");
 	snprintf(machine, sizeof machine, "microvm,acpi=%s,x-option-roms=off%s",
 	    distro ? "on" : "off", snap ? ",memory-backend=mem" : "");
 	vm->mem_mb = mb;
@@ -531,6 +531,14 @@ vm_exec(struct hypr_vm *vm, enum vm_mode mode, const char *dir, struct hypr_err 
 		argv[a++] = "-object";
 		argv[a++] = memobj;
 	}
+	/* each guest its own scratch disk (one that failed may have written
+	 * it): a restored one a copy of the snapshot's, which it has mounted */
+	if (vm->scratch == 1) {
+		char sp[PATH_MAX];
+		snprintf(sp, sizeof sp, "%s/scratch.ext4", dir ? dir : "");
+		if (vm_make_scratch(vm, mode == VM_RESTORE ? sp : NULL, e) < 0)
+			return -1;
+	}
 	if (mode == VM_RESTORE) {
 		char sp[PATH_MAX];
 		snprintf(sp, sizeof sp, "%s/state", dir);
@@ -686,10 +694,8 @@ boot_cold(struct hypr_vm *vm, struct hypr_err *e)
 	vm_reap(vm, 1);
 	vm_snap_discard(vm, e->msg);
 	memset(e, 0, sizeof *e);
-	/* the failed guest may have touched the scratch fs (a kept
-	 * writable layer is the container's: its journal recovers it) */
-	if (vm->scratch == 1 && vm_make_scratch(vm, e) < 0)
-		return -1;
+	/* a new scratch fs (vm_exec); a kept writable layer is the
+	 * container's: its journal recovers what the failed guest did */
 	if (vm_exec(vm, VM_COLD, NULL, e) < 0)
 		return -1;
 	return vm_wait_ready(vm, e);
@@ -735,8 +741,80 @@ hypr_vm_cache_room(int has_base, int net)
 	return HYPR_VM_TRANSPORTS - 3 - (has_base != 0) - (net != 0);
 }
 
+/* o with every path absolute: QEMU runs in vm->dir. */
+struct abs_opts {
+	struct hypr_vm_opts o;
+	struct hypr_vm_cache caches[HYPR_VM_MAX_CACHES];
+	struct hypr_vm_share shares[HYPR_VM_MAX_SHARES];
+	char *paths[2 + HYPR_VM_MAX_CACHES + HYPR_VM_MAX_SHARES];
+	size_t npaths;
+};
+
+static const char *
+abs_path(struct abs_opts *a, const char *p, struct hypr_err *e)
+{
+	char cwd[PATH_MAX], *s;
+
+	if (!p || p[0] == '/')
+		return p;
+	if (!getcwd(cwd, sizeof cwd)) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM: getcwd");
+		return NULL;
+	}
+	if (asprintf(&s, "%s/%s", cwd, p) < 0) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: out of memory");
+		return NULL;
+	}
+	return a->paths[a->npaths++] = s;
+}
+
+static void
+abs_free(struct abs_opts *a)
+{
+	for (size_t k = 0; k < a->npaths; k++)
+		free(a->paths[k]);
+	free(a);
+}
+
+static int launch_abs(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_err *e);
+
 int
 hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_err *e)
+{
+	struct abs_opts *a = calloc(1, sizeof *a);
+	int rc = -1;
+
+	*out = NULL;
+	if (!a)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: out of memory");
+	a->o = *o;
+	if (o->ncaches > HYPR_VM_MAX_CACHES || o->nshares > HYPR_VM_MAX_SHARES) {
+		hypr_err_set(e, HYPR_EXIT_USAGE, "VM: more than %d %s", HYPR_VM_MAX_SHARES,
+		    o->nshares > HYPR_VM_MAX_SHARES ? "shared directories" : "cache disks");
+		goto out;
+	}
+	if (o->base && !(a->o.base = abs_path(a, o->base, e)))
+		goto out;
+	for (size_t k = 0; k < o->ncaches; k++) {
+		a->caches[k] = o->caches[k];
+		if (!(a->caches[k].image = abs_path(a, o->caches[k].image, e)))
+			goto out;
+	}
+	for (size_t k = 0; k < o->nshares; k++) {
+		a->shares[k] = o->shares[k];
+		if (!(a->shares[k].path = abs_path(a, o->shares[k].path, e)))
+			goto out;
+	}
+	a->o.caches = a->caches;
+	a->o.shares = a->shares;
+	rc = launch_abs(out, &a->o, e);
+out:
+	abs_free(a);
+	return rc;
+}
+
+static int
+launch_abs(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_err *e)
 {
 	struct hypr_vm *vm = calloc(1, sizeof *vm);
 	const char *accel = getenv("HYPR_ACCEL");
@@ -777,8 +855,9 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 		vm_free(vm);
 		return -1;
 	}
-	if (!mkdtemp(tmpl) || !(vm->dir = strdup(tmpl))) {
+	if (!mkdtemp(tmpl) || !(vm->dir = realpath(tmpl, NULL))) {
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: mkdtemp %s", tmpl);
+		rmdir(tmpl);
 		vm_free(vm);
 		return -1;
 	}
@@ -809,11 +888,13 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 	{
 		/* a runtime VM's writable layer is on rwdisk or in guest memory */
 		const char *sm = getenv("HYPR_VM_SCRATCH");
-		if (o->runtime ? o->rwdisk && vm_use_rwdisk(vm, o->rwdisk, e) < 0 :
-		    (!sm || strcmp(sm, "tmpfs")) && vm_make_scratch(vm, e) < 0) {
+		if (o->runtime && o->rwdisk && vm_use_rwdisk(vm, o->rwdisk, e) < 0) {
 			vm_free(vm);
 			return -1;
 		}
+		/* a build's is made by vm_exec, once the snapshot is known */
+		if (!o->runtime && (!sm || strcmp(sm, "tmpfs")))
+			vm->scratch = 1;
 	}
 	if (!accel || !*accel)
 		accel = o->accel;
@@ -854,11 +935,6 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 		fact_write("accel", "tcg\n");
 		accel = "tcg";
 		vm->canary = -1;
-		/* the failed guest may have touched the scratch fs */
-		if (vm->scratch == 1 && vm_make_scratch(vm, e) < 0) {
-			vm_free(vm);
-			return -1;
-		}
 	}
 	if (spawn(vm, o, accel, boot_timeout, e) < 0) {
 		vm_reap(vm, 1);

@@ -1,6 +1,6 @@
 /* vm_disk.c - the build VM's disks on the host: the sparse io disk, the
- * ext4 scratch disk of a build (its size the build's limit) and the kept
- * writable layer of a container (hypr_vm_opts.rwdisk). */
+ * ext4 scratch disk of a build (its free space the build's limit) and the
+ * kept writable layer of a container (hypr_vm_opts.rwdisk). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "sparse.h"
 #include "vm.h"
 #include "vm_int.h"
 
@@ -80,17 +81,90 @@ hypr_vm_mkfs(const char *p, uint64_t dev, uint64_t fs, int journal, long uid, lo
 /* A build's scratch disk for the layers: tmpfs in 6.1 has no user.*
  * xattrs and is bounded by guest RAM. No journal: nothing survives the VM.
  * The disk is the same size for every build (a snapshot's guest saw it
- * so); the file system on it is the build's limit. */
+ * so). A VM that may come from a snapshot (vm->snap_args) has a file
+ * system over the whole disk, which the saved guest has mounted: a
+ * restored one gets a copy of the snapshot's (from), and the build's limit
+ * is space the guest sets aside at GO (vm_snap_go). Any other has a file
+ * system the size of the limit. */
 int
-vm_make_scratch(struct hypr_vm *vm, struct hypr_err *e)
+vm_make_scratch(struct hypr_vm *vm, const char *from, struct hypr_err *e)
 {
 	char p[PATH_MAX];
 
 	snprintf(p, sizeof p, "%s/scratch.ext4", vm->dir);
-	if (hypr_vm_mkfs(p, vm_dev_size(vm), vm->disk, 0, -1, -1, e) < 0)
+	if (from ? vm_copy_sparse(from, p, e) < 0 :
+	    hypr_vm_mkfs(p, vm_dev_size(vm), vm->snap_args ? 0 : vm->disk, 0, -1, -1, e) < 0)
 		return hypr_err_prefix(e, "build VM");
-	vm->scratch = 1;
 	return 0;
+}
+
+/* Copy [off, +len) of from to to: at *at (advanced) when at is given, else
+ * at to's offset (a pipe too); fname and tname name them in errors. */
+int
+vm_copy_range(int from, const char *fname, off_t off, uint64_t len, int to, const char *tname,
+    loff_t *at, struct hypr_err *e)
+{
+	static char buf[1 << 20];
+	uint64_t left = len;
+	loff_t in = off;
+
+	/* copy_file_range first (reflink/fast path for regular files) */
+	while (left > 0) {
+		ssize_t c = copy_file_range(from, &in, to, at, left > (1u << 30) ? (1u << 30) : left, 0);
+		if (c <= 0)
+			break;
+		left -= (uint64_t)c;
+	}
+	while (left > 0) {
+		size_t want = left > sizeof buf ? sizeof buf : (size_t)left;
+		ssize_t r = pread(from, buf, want, in);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: reading %s", fname);
+		if (at ? pwrite(to, buf, (size_t)r, *at) != r : hypr_write_all(to, buf, (size_t)r) < 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: writing %s", tname);
+		if (at)
+			*at += r;
+		in += r;
+		left -= (uint64_t)r;
+	}
+	return 0;
+}
+
+/* to (made or truncated) as a copy of from, holes kept. */
+int
+vm_copy_sparse(const char *from, const char *to, struct hypr_err *e)
+{
+	struct hypr_extent *v = NULL;
+	struct stat st;
+	ssize_t n = -1;
+	int in, out, rc = -1;
+
+	if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", from);
+	if ((out = open(to, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", to);
+		goto out;
+	}
+	if (fstat(in, &st) < 0 || ftruncate(out, st.st_size) < 0 ||
+	    (n = hypr_sparse_map(in, 0, st.st_size, &v)) < 0) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "copying %s", from);
+		goto out;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		loff_t at = v[i].off;
+
+		if (vm_copy_range(in, from, v[i].off, (uint64_t)v[i].len, out, to, &at, e) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(v);
+	if (out >= 0)
+		close(out);
+	close(in);
+	return rc;
 }
 
 /* A runtime VM's writable layer kept across its boots: the disk is made

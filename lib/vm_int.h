@@ -87,8 +87,15 @@ int vm_make_disk(struct hypr_vm *vm, const char *name, uint64_t size, int *fd,
 /* The scratch disk's size as the guest sees it (the same for every build:
  * a snapshot's guest saw it so). */
 uint64_t vm_dev_size(const struct hypr_vm *vm);
-/* A build's scratch disk (vm->scratch 1), made again after a failed boot. */
-int vm_make_scratch(struct hypr_vm *vm, struct hypr_err *e);
+/* A build's scratch disk (vm->scratch 1): a copy of from (a snapshot's),
+ * or a new file system; made for each QEMU start (vm_exec). */
+int vm_make_scratch(struct hypr_vm *vm, const char *from, struct hypr_err *e);
+/* Copy [off, +len) of from to to, at *at (advanced) or to's offset when
+ * at is NULL; fname and tname name them in errors. */
+int vm_copy_range(int from, const char *fname, off_t off, uint64_t len, int to,
+    const char *tname, loff_t *at, struct hypr_err *e);
+/* to as a copy of the file from, holes kept. */
+int vm_copy_sparse(const char *from, const char *to, struct hypr_err *e);
 /* A container's kept writable layer at path as the scratch disk
  * (vm->scratch 2), made when missing. */
 int vm_use_rwdisk(struct hypr_vm *vm, const char *path, struct hypr_err *e);

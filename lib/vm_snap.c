@@ -42,7 +42,7 @@
 #include "fsutil.h"
 #include "vm_int.h"
 
-#define SNAP_FORMAT 1
+#define SNAP_FORMAT 2
 #define PLACEHOLDER (1ull << 40)	/* the base disk the saved guest saw */
 #define KEEP 6				/* snapshots kept (most recently used):
 					 * HYPR_SNAPSHOT_KEEP */
@@ -160,10 +160,15 @@ snap_key(struct hypr_vm *vm, char key[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
 	}
 	for (int k = 0; k < vm->nargs; k++)
 		hypr_sha256_update(&h, vm->args[k], strlen(vm->args[k]) + 1);
-	/* the sizes of the VM's own disks, as the guest saw them */
+	/* the sizes of the VM's own disks, as the guest saw them (a build's
+	 * scratch disk is made when QEMU starts) */
+	if (vm->scratch == 1) {
+		snprintf(buf, sizeof buf, "scratch.ext4 %llu\n", (unsigned long long)vm_dev_size(vm));
+		hypr_sha256_update(&h, buf, strlen(buf));
+	}
 	for (const char *const *d = (const char *const[]){ "scratch.ext4", "io.raw", NULL }; *d; d++) {
 		snprintf(buf, sizeof buf, "%s/%s", vm->dir, *d);
-		if (stat(buf, &st) == 0) {
+		if ((vm->scratch != 1 || strcmp(*d, "scratch.ext4")) && stat(buf, &st) == 0) {
 			snprintf(buf, sizeof buf, "%s %lld\n", *d, (long long)st.st_size);
 			hypr_sha256_update(&h, buf, strlen(buf));
 		}
@@ -257,7 +262,7 @@ file_id(const char *path)
 /* NULL if the snapshot in dir is whole and unchanged, else what is wrong
  * (static text). */
 static const char *
-snap_check(const char *dir, const char *key)
+snap_check(const char *dir, const char *key, int scratch)
 {
 	char p[PATH_MAX], d[HYPR_DIGEST_LEN + 1];
 	json_t *m, *now;
@@ -270,12 +275,16 @@ snap_check(const char *dir, const char *key)
 	if (!json_is_string(json_object_get(m, "key")) ||
 	    strcmp(json_string_value(json_object_get(m, "key")), key))
 		bad = "its key is not its directory's";
-	for (const char *const *f = (const char *const[]){ "ram", "state", NULL }; !bad && *f; f++) {
+	for (const char *const *f = (const char *const[]){ "ram", "state", "scratch.ext4", NULL };
+	    !bad && *f; f++) {
+		if (!scratch && !strcmp(*f, "scratch.ext4"))
+			continue;
 		join(p, sizeof p, dir, *f);
 		now = file_id(p);
 		if (!now || !json_equal(now, json_object_get(m, *f)))
 			bad = !strcmp(*f, "ram") ? "its RAM file changed since it was saved" :
-			    "its state file changed since it was saved";
+			    !strcmp(*f, "state") ? "its state file changed since it was saved" :
+			    "its scratch disk changed since it was saved";
 		json_decref(now);
 	}
 	if (!bad) {
@@ -334,11 +343,14 @@ snap_prune(const char *root)
 int
 vm_snap_go(struct hypr_vm *vm, struct hypr_err *e)
 {
-	unsigned char seed[32];
+	unsigned char go[40];
 
-	if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+	if (getrandom(go, 32, 0) != 32)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM: getrandom");
-	return vm_send_frame(vm, HYPR_MSG_GO, seed, sizeof seed, e);
+	/* the saved guest has the scratch fs mounted, over the whole disk:
+	 * it leaves this build's limit free and sets the rest aside */
+	hypr_proto_put64(go + 32, vm->scratch == 1 ? vm->disk : 0);
+	return vm_send_frame(vm, HYPR_MSG_GO, go, vm->scratch == 1 ? 40 : 32, e);
 }
 
 static int
@@ -430,6 +442,21 @@ save(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *tmp, const ch
 		usleep(2000);
 	}
 	vm_reap(vm, 1);
+	/* the scratch fs as the saved guest left it (synced, mounted) */
+	if (vm->scratch == 1) {
+		char sp[PATH_MAX], tp[PATH_MAX];
+
+		join(sp, sizeof sp, vm->dir, "scratch.ext4");
+		join(tp, sizeof tp, tmp, "scratch.ext4");
+		if (vm_copy_sparse(sp, tp, e) < 0) {
+			hypr_err_prefix(e, "VM snapshot");
+			goto out;
+		}
+		if (fsync_path(tp) < 0) {
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM snapshot: %s", tp);
+			goto out;
+		}
+	}
 	join(p, sizeof p, tmp, "ram");
 	if (fsync(fd) < 0 || fsync_path(p) < 0) {
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM snapshot: %s", tmp);
@@ -446,6 +473,9 @@ save(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *tmp, const ch
 		join(rp, sizeof rp, tmp, "ram");
 		m = json_pack("{s:s,s:o*,s:o*,s:s,s:i}", "key", key, "ram", file_id(rp),
 		    "state", file_id(p), "state_digest", d, "format", SNAP_FORMAT);
+		join(rp, sizeof rp, tmp, "scratch.ext4");
+		if (m && vm->scratch == 1)
+			json_object_set_new(m, "scratch.ext4", file_id(rp));
 		text = m ? json_dumps(m, JSON_SORT_KEYS) : NULL;
 		json_decref(m);
 		join(mp, sizeof mp, tmp, "meta");
@@ -513,7 +543,7 @@ vm_snap_start(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err 
 	if (access(tmp, F_OK) == 0)
 		return -1;	/* this shape cannot be saved here: cold, quietly */
 	if (access(dir, F_OK) == 0) {
-		if (!(bad = snap_check(dir, key)))
+		if (!(bad = snap_check(dir, key, vm->scratch == 1)))
 			return restore(vm, dir, e);
 		snprintf(vm->warning, sizeof vm->warning,
 		    "build VM: the snapshot %.300s is not usable (%s): saved again", dir, bad);

@@ -225,41 +225,6 @@ hypr_vm_run(struct hypr_vm *vm, const struct hypr_vm_run *r, int *status, struct
 
 /* ---- diff / import ---- */
 
-/* Copy [off, +len) of from to to: at *at (advanced) when at is given, else
- * at to's offset (a pipe too). */
-static int
-copy_range(int from, off_t off, uint64_t len, int to, loff_t *at, struct hypr_err *e)
-{
-	static char buf[1 << 20];
-	uint64_t left = len;
-	loff_t in = off;
-
-	/* copy_file_range first (reflink/fast path for regular files) */
-	while (left > 0) {
-		ssize_t c = copy_file_range(from, &in, to, at, left > (1u << 30) ? (1u << 30) : left, 0);
-		if (c <= 0)
-			break;
-		left -= (uint64_t)c;
-	}
-	while (left > 0) {
-		size_t want = left > sizeof buf ? sizeof buf : (size_t)left;
-		ssize_t r = pread(from, buf, want, in);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: reading %s",
-			    at ? "a layer's squashfs" : "the out disk");
-		if (at ? pwrite(to, buf, (size_t)r, *at) != r : hypr_write_all(to, buf, (size_t)r) < 0)
-			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: writing %s",
-			    at ? "the in disk" : "the layer");
-		if (at)
-			*at += r;
-		in += r;
-		left -= (uint64_t)r;
-	}
-	return 0;
-}
-
 int
 hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struct hypr_err *e)
 {
@@ -293,7 +258,7 @@ hypr_vm_diff(struct hypr_vm *vm, int64_t epoch, int out_fd, uint64_t *len, struc
 	vm_consume(vm);
 	if (l > vm->out_size)
 		return vm_fail(vm, e, HYPR_EXIT_SYSTEM, "diff: bad length from the guest");
-	if (copy_range(vm->iofd, 0, l, out_fd, NULL, e) < 0)
+	if (vm_copy_range(vm->iofd, "the out disk", 0, l, out_fd, "the layer", NULL, e) < 0)
 		return -1;
 	/* give the space back; the next diff rewrites from offset 0 */
 	fallocate(vm->iofd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)((l + 4095) & ~4095ull));
@@ -431,7 +396,7 @@ import_squashfs(struct hypr_vm *vm, const char *tar_path, struct hypr_err *e)
 	rc = fstat(fd, &st) < 0 || (uint64_t)st.st_size > DISK_SIZE - vm->in_used ? -1 : 0;
 	at = (loff_t)(vm->in_base + vm->in_used);
 	if (rc == 0)
-		rc = copy_range(fd, 0, (uint64_t)st.st_size, vm->iofd, &at, &ig);
+		rc = vm_copy_range(fd, "a layer's squashfs", 0, (uint64_t)st.st_size, vm->iofd, "the in disk", &at, &ig);
 	close(fd);
 	if (rc == 0 && in_disk_request(vm, HYPR_MSG_IMPORT, (uint64_t)st.st_size,
 	    HYPR_IMPORT_SQUASHFS, NULL, tar_path, "import", &ig) == 0) {

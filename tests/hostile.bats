@@ -556,6 +556,28 @@ small_root() {
 }
 
 # bats test_tags=vm
+@test "hostile: a build disk limit holds in VMs restored from a snapshot, whose scratch fs spans the disk" {
+	# $HYPR_ROOT on disk: the first VM saves the snapshot, both are
+	# restored from it; the limit is what the guest sets aside at GO
+	ctx c 'FROM busybox:latest' \
+		'RUN df -k / | awk "NR == 2 { print \"avail\", \$4 }"; dd if=/dev/zero of=/big bs=1M count=200'
+	for i in 1 2; do
+		run -1 --separate-stderr hypr build --progress=plain --disk 128m -t fill:1 c
+		[ "$(grep -c '^hypr-exec: c/Dockerfile:2: RUN df .*: exit code 1: the build disk is full (0.1 GiB; ' <<<"$stderr")" -eq 1 ]
+		avail=$(sed -n 's/^#1 [0-9.]* avail \([0-9]*\)$/\1/p' <<<"$stderr")
+		[ "$avail" -le 131072 ] && [ "$avail" -gt 120000 ]
+		[[ $stderr == *"No space left on device"* ]]
+	done
+	ls -d "$HYPR_SNAPSHOT_DIR"/snap-*/scratch.ext4
+	# without a limit, the whole disk is free (64 GiB, or 90% of the host's)
+	ctx d 'FROM busybox:latest' 'RUN df -k / | awk "NR == 2 { print \"avail\", \$4 }"'
+	run -0 --separate-stderr hypr build --progress=plain -t d:1 d
+	avail=$(sed -n 's/^#1 [0-9.]* avail \([0-9]*\)$/\1/p' <<<"$stderr")
+	[ "$avail" -gt 1000000 ]
+	nothing_left
+}
+
+# bats test_tags=vm
 @test "hostile: a host disk that fills during a RUN: the guest gets EIO, the error says why" {
 	# the build disk had room when the VM started (90% of the free space);
 	# then something else fills the host disk while the RUN writes

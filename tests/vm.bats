@@ -432,6 +432,21 @@ PY
 }
 
 # bats test_tags=vm
+@test "vm: relative base, cache and temp paths are taken from the caller's directory" {
+	mkdir -p "$BATS_TEST_TMPDIR/rel/t"
+	cp "$BASE" "$BATS_TEST_TMPDIR/rel/b.sqfs"
+	cd "$BATS_TEST_TMPDIR/rel"
+	truncate -s 64M c.ext4
+	mke2fs -q -t ext4 -O ^has_journal c.ext4
+	export TMPDIR=t
+	run -0 "$VMCTL" -b b.sqfs -c c.ext4 run -m type=cache,target=/c,source=0 -- \
+		sh -c 'ls /bin/busybox; echo kept > /c/f; cat /c/f'
+	assert_output "/bin/busybox
+kept"
+	run -1 pgrep -f "$BATS_TEST_TMPDIR/rel"
+}
+
+# bats test_tags=vm
 @test "vm: a guest crash is one clear line: build VM crashed, with the panic reason" {
 	requires cc cpio
 	local t="$BATS_TEST_TMPDIR"
@@ -558,7 +573,7 @@ ls: /var/cache: No such file or directory"
 	assert_equal "${lines[1]}" one
 	assert_equal "$(ls "$HYPR_SNAPSHOT_DIR")" "$(cd "$HYPR_SNAPSHOT_DIR" && ls -d snap-*)"
 	snap=$(ls -d "$HYPR_SNAPSHOT_DIR"/snap-*)
-	sum=$(sha256sum "$snap/ram" "$snap/state")
+	sum=$(sha256sum "$snap/ram" "$snap/state" "$snap/scratch.ext4")
 	# two guests restored at once from the same files: each its own RAM
 	# (copy-on-write), its own random state, this run's disks
 	vm -T sh 'head -c 16 /dev/urandom | od -An -tx1; ls /f 2>&1; sleep 1' \
@@ -572,7 +587,7 @@ ls: /var/cache: No such file or directory"
 	[ -n "$a" ] && [ "$a" != "$b" ] && [ "$a" != "$first" ] && [ "$b" != "$first" ]
 	grep -q "No such file" "$BATS_TEST_TMPDIR/a"
 	# the snapshot is never written by the guests restored from it
-	assert_equal "$(sha256sum "$snap/ram" "$snap/state")" "$sum"
+	assert_equal "$(sha256sum "$snap/ram" "$snap/state" "$snap/scratch.ext4")" "$sum"
 	# a base of another size than the last one (the guest saw a placeholder)
 	mkdir "$BATS_TEST_TMPDIR/big" && tar -xf "$BASE_TAR" -C "$BATS_TEST_TMPDIR/big"
 	head -c 3000000 /dev/urandom > "$BATS_TEST_TMPDIR/big/blob"
@@ -630,6 +645,10 @@ ls: /var/cache: No such file or directory"
 	: > "$snap/state"
 	run --separate-stderr -0 vm sh 'echo ok'
 	[[ $stderr == *"its state file changed since it was saved"* ]]
+	# the scratch fs the saved guest has mounted, written to
+	printf 'x' | dd of="$snap/scratch.ext4" bs=1 seek=1024 conv=notrunc status=none
+	run --separate-stderr -0 vm sh 'echo ok'
+	[[ $stderr == *"its scratch disk changed since it was saved"* ]]
 	# one that does not come back in time: removed, this VM boots cold
 	HYPR_SNAPSHOT_TIMEOUT=0.01 run --separate-stderr -0 vm -T sh 'echo ok'
 	assert_output ok

@@ -54,6 +54,8 @@ int ctl = -1;			/* the hypr.ctl port */
 static int iodisk = -1;		/* diffs out, imports in (hypr-guest(7)) */
 static char basedev[512], scratchdev[512], cachedev[MAX_CACHES][512];
 static unsigned nlayers;
+static int scratch_early;	/* hypr.snapfs=1: scratch mounted before the snapshot point */
+static uint64_t limit_blocks;	/* the build's limit on it (GO), in f_bsize blocks; 0 none */
 int debug;
 
 void
@@ -383,17 +385,61 @@ make_init_layer(void)
 
 static int mknodes(void);
 
+/* The layers' file system: the ext4 scratch disk if the host gave one
+ * (user.* xattrs, no RAM bound), else tmpfs (6.1 tmpfs has trusted.* but
+ * no user.*). */
+static void
+mount_scratch(void)
+{
+	if (scratchdev[0]) {
+		if (mount(scratchdev, L, "ext4", MS_NOATIME, "noinit_itable") < 0)
+			fatal("mount scratch %s: %s", scratchdev, strerror(errno));
+	} else if (mount("tmpfs", L, "tmpfs", 0, "mode=0755,size=90%") < 0)
+		fatal("mount " L ": %s", strerror(errno));
+}
+
+/* Leave limit bytes free on L: ext4 keeps its reserved clusters (sysfs)
+ * from every writer, as it keeps them for its own metadata; statfs leaves
+ * them out of what is available. Allocating the rest to a file took 0.25 s
+ * for 50 GiB under TCG; this takes none. */
+static void
+set_limit(uint64_t limit)
+{
+	struct statfs sf;
+	uint64_t avail, resv;
+	char p[128], v[32];
+	const char *dev = strrchr(scratchdev, '/');
+
+	if (statfs(L, &sf) < 0)
+		fatal("statfs " L ": %s", strerror(errno));
+	avail = (uint64_t)sf.f_bavail * (uint64_t)sf.f_bsize;
+	limit_blocks = limit / (uint64_t)sf.f_bsize;
+	if (avail <= limit)
+		return;
+	snprintf(p, sizeof p, "/sys/fs/ext4/%s/reserved_clusters", dev ? dev + 1 : scratchdev);
+	if (read_line(p, v, sizeof v) < 0)
+		fatal("%s: %s", p, strerror(errno));
+	resv = strtoull(v, NULL, 10) + (avail - limit) / (uint64_t)sf.f_bsize;
+	snprintf(v, sizeof v, "%llu", (unsigned long long)resv);
+	if (write_file(p, v) < 0)
+		fatal("setting the build's disk limit (%s = %s): %s", p, v, strerror(errno));
+}
+
 /* hypr.snap=1: everything so far holds for any build VM of this shape
- * (kernel, devices, RAM), nothing read a disk's contents yet: the host
- * saves the guest here once (PAUSED) and restores it for every later
- * build VM, which goes on with GO. Each restored guest starts from the
- * same random state, so GO brings fresh host entropy and the CRNG is
- * reseeded with it; disk blocks cached at probe time (partition scans of
- * the snapshot's placeholders) are dropped. hypr-guest(7). */
+ * (kernel, devices, RAM, and with hypr.snapfs=1 the scratch fs, which
+ * each VM gets a copy of): the host saves the guest here once (PAUSED)
+ * and restores it for every later build VM, which goes on with GO. Each
+ * restored guest starts from the same random state, so GO brings fresh
+ * host entropy and the CRNG is reseeded with it; disk blocks cached at
+ * probe time (partition scans of the snapshot's placeholders) are
+ * dropped. GO's last 8 bytes, if any, are the build's disk limit: what is
+ * free on the scratch fs beyond it is reserved (set_limit), as the
+ * snapshot's fs spans the whole disk. hypr-guest(7). */
 static void
 snapshot_point(void)
 {
 	unsigned char h[HYPR_PROTO_HDR], seed[64];
+	uint64_t limit = 0;
 	struct {
 		int entropy_count, buf_size;
 		unsigned char buf[32];
@@ -404,6 +450,8 @@ snapshot_point(void)
 
 	for (int k = 0; k < MAX_CACHES; k++)
 		devs[2 + k] = cachedev[k];
+	if (scratch_early)
+		devs[1] = "";	/* mounted: its cache is the copy's contents */
 	send_frame(HYPR_MSG_PAUSED, 0, NULL, 0);
 	if (read_all(ctl, h, sizeof h) < 0)
 		fatal("control port closed");
@@ -411,6 +459,8 @@ snapshot_point(void)
 	if (h[4] != HYPR_MSG_GO || len < sizeof ent.buf || len > sizeof seed ||
 	    read_all(ctl, seed, len) < 0)
 		fatal("snapshot: a GO frame with a seed was expected (type %d, %u bytes)", h[4], len);
+	if (len >= sizeof ent.buf + 8)
+		limit = hypr_proto_get64(seed + sizeof ent.buf);
 	ent.entropy_count = 8 * (int)sizeof ent.buf;
 	ent.buf_size = (int)sizeof ent.buf;
 	memcpy(ent.buf, seed, sizeof ent.buf);
@@ -425,6 +475,8 @@ snapshot_point(void)
 			fatal("snapshot: %s: %s", devs[k], strerror(errno));
 		close(fd);
 	}
+	if (scratch_early && limit)
+		set_limit(limit);
 	/* from here on a failure is this VM's, not its snapshot's */
 	send_frame(HYPR_MSG_RESUMED, 0, NULL, 0);
 	if (debug)
@@ -509,15 +561,21 @@ boot(void)
 	mkdir("/w", 0700);	/* a step's own tmpfs (secrets, rw binds) */
 	mkdir("/C", 0755);
 	lo_up();
+	/* a snapshot's guest has the scratch fs mounted (80 ms under TCG),
+	 * written out, so that a copy of the disk is what it knows */
+	scratch_early = cmdline_int("hypr.snapfs", 0) && scratchdev[0];
+	if (scratch_early) {
+		int fd;
+
+		mount_scratch();
+		if ((fd = open(L, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || syncfs(fd) < 0)
+			fatal("sync " L ": %s", strerror(errno));
+		close(fd);
+	}
 	if (cmdline_int("hypr.snap", 0))
 		snapshot_point();
-	/* layers: the ext4 scratch disk if the host gave one (user.* xattrs,
-	 * no RAM bound), else tmpfs (6.1 tmpfs has trusted.* but no user.*) */
-	if (scratchdev[0]) {
-		if (mount(scratchdev, L, "ext4", MS_NOATIME, "noinit_itable") < 0)
-			fatal("mount scratch %s: %s", scratchdev, strerror(errno));
-	} else if (mount("tmpfs", L, "tmpfs", 0, "mode=0755,size=90%") < 0)
-		fatal("mount " L ": %s", strerror(errno));
+	if (!scratch_early)
+		mount_scratch();
 	mkdir(L "/b", 0755);
 	mkdir(L "/w", 0755);
 	if (basedev[0] && mount(basedev, L "/b", "squashfs", MS_RDONLY, NULL) < 0)
@@ -578,8 +636,8 @@ mknodes(void)
 
 int sigfd = -1;
 
-/* Under 1% or 4 MiB free on the layers' filesystem: a failed step most
- * likely ran out of space there. */
+/* Under 1% (of the limit, if any) or 4 MiB free on the layers'
+ * filesystem: a failed step most likely ran out of space there. */
 static int
 disk_full(void)
 {
@@ -588,7 +646,7 @@ disk_full(void)
 	if (statfs(L, &sf) < 0)
 		return 0;
 	return (uint64_t)sf.f_bavail * (uint64_t)sf.f_bsize < (4ull << 20) ||
-	    sf.f_bavail < sf.f_blocks / 100;
+	    sf.f_bavail < (limit_blocks ? limit_blocks : sf.f_blocks) / 100;
 }
 
 static int

@@ -133,3 +133,23 @@ peers_debian() {
 		fi
 	) 9>"$cache/.debian-minbase.lock"
 }
+
+# peers_settle: write back what is dirty (sync), then wait (at most 10 s)
+# until the machine has been idle for a quarter of a second: under 10% of
+# its CPUs busy, per /proc/stat. A timed build starts then on a quiet
+# machine, not on the clean-up that the tool timed before it left running
+# (dockerd's vfs layers going away) nor on its writeback (an fsync in the
+# next build would wait for it).
+peers_settle() {
+	sync
+	_n=0
+	while [ "$_n" -lt 40 ]; do
+		_a=$(awk '/^cpu /{ print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8 }' /proc/stat)
+		sleep 0.25
+		_b=$(awk '/^cpu /{ print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8 }' /proc/stat)
+		# shellcheck disable=SC2086
+		set -- $_a $_b
+		[ $(( ($3 - $1) * 10 )) -lt $(( $4 - $2 )) ] && return 0
+		_n=$((_n + 1))
+	done
+}

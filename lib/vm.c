@@ -793,7 +793,8 @@ hypr_vm_launch(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_e
 		    o->nshares > HYPR_VM_MAX_SHARES ? "shared directories" : "cache disks");
 		goto out;
 	}
-	if (o->base && !(a->o.base = abs_path(a, o->base, e)))
+	if ((o->base && !(a->o.base = abs_path(a, o->base, e))) ||
+	    (o->rwdisk && !(a->o.rwdisk = abs_path(a, o->rwdisk, e))))
 		goto out;
 	for (size_t k = 0; k < o->ncaches; k++) {
 		a->caches[k] = o->caches[k];
@@ -855,8 +856,13 @@ launch_abs(struct hypr_vm **out, const struct hypr_vm_opts *o, struct hypr_err *
 		vm_free(vm);
 		return -1;
 	}
-	if (!mkdtemp(tmpl) || !(vm->dir = realpath(tmpl, NULL))) {
+	if (!mkdtemp(tmpl)) {
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: mkdtemp %s", tmpl);
+		vm_free(vm);
+		return -1;
+	}
+	if (!(vm->dir = realpath(tmpl, NULL))) {
+		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: %s", tmpl);
 		rmdir(tmpl);
 		vm_free(vm);
 		return -1;

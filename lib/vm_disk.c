@@ -152,6 +152,12 @@ vm_copy_sparse(const char *from, const char *to, struct hypr_err *e)
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "copying %s", from);
 		goto out;
 	}
+	/* a filesystem without SEEK_DATA shows a disk image as all data:
+	 * not 64 GiB of zeros copied */
+	if (n == 1 && v[0].len == st.st_size && st.st_size > (1 << 30)) {
+		hypr_err_set(e, HYPR_EXIT_SYSTEM, "copying %s: its holes cannot be seen here", from);
+		goto out;
+	}
 	for (ssize_t i = 0; i < n; i++) {
 		loff_t at = v[i].off;
 

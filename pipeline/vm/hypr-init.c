@@ -475,10 +475,10 @@ snapshot_point(void)
 			fatal("snapshot: %s: %s", devs[k], strerror(errno));
 		close(fd);
 	}
-	if (scratch_early && limit)
-		set_limit(limit);
 	/* from here on a failure is this VM's, not its snapshot's */
 	send_frame(HYPR_MSG_RESUMED, 0, NULL, 0);
+	if (scratch_early && limit)
+		set_limit(limit);
 	if (debug)
 		logmsg("restored from a snapshot");
 }

@@ -8,10 +8,12 @@
  * the devices' state), and every later one is restored from it with the
  * RAM file mapped copy-on-write: no VM ever writes the snapshot, and
  * concurrent builds share nothing but its unchanging pages. The host then
- * sends GO with fresh entropy, and the guest mounts this build's disks.
+ * sends GO with fresh entropy and the build's disk limit, and the guest
+ * mounts this build's base. A build VM's saved guest has its scratch fs
+ * mounted: each restored one gets a copy of that disk.
  *
- * $HYPR_ROOT/vm/snap-KEY/ (or HYPR_SNAPSHOT_DIR/snap-KEY/) holds ram, state
- * and meta. KEY digests all that
+ * $HYPR_ROOT/vm/snap-KEY/ (or HYPR_SNAPSHOT_DIR/snap-KEY/) holds ram, state,
+ * scratch.ext4 and meta. KEY digests all that
  * the saved guest depends on: QEMU's, the kernel's and the initramfs's
  * identity (device, inode, size, mtime, ctime), the whole QEMU command line
  * (with the kernel command line and its TSC rate), the disks' sizes and the

@@ -10,8 +10,9 @@
 # at the stage's first cache miss) and with HYPR_VM_SNAPSHOT=0 (cold VM
 # boots, no snapshot; the warm-up round saves the snapshots) and with
 # HYPR_VM_IMPORT_TAR=1 (COPY layers extracted in the VM, not mounted as
-# squashfs lowers). For hypr it also prints the peak RSS of the whole build (the largest
-# process: QEMU or a stage) and the bytes the build wrote under
+# squashfs lowers) and with HYPR_VM_WARM=0 (no step warming QEMU's
+# translations at READY). For hypr it also prints the peak RSS of the whole
+# build (the largest process: QEMU or a stage) and the bytes the build wrote under
 # $HYPR_ROOT/tmp. Needs skopeo, jq, debootstrap once (bench/peers.sh) and
 # root for dockerd; without docker.io only hypr's times are printed.
 set -eu
@@ -77,15 +78,22 @@ now() { date +%s.%N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # one NAME CTX: a round of each tool on CTX, times appended to $work/NAME.*
+# rot K WORD...: the words from the K-th on, then those before it
+rot() {
+	k=$1
+	shift
+	j=0
+	for v; do [ "$j" -ge "$k" ] && printf '%s ' "$v"; j=$((j + 1)); done
+	j=0
+	for v; do [ "$j" -lt "$k" ] && printf '%s ' "$v"; j=$((j + 1)); done
+}
+
 one() {
-	# the four hypr variants rotate, each first once in 4 rounds; each
-	# timed build waits for a quiet machine first (peers_settle)
-	case $((i % 4)) in
-	0) early "$1" "$2"; late "$1" "$2"; nosnap "$1" "$2"; tars "$1" "$2" ;;
-	1) late "$1" "$2"; nosnap "$1" "$2"; tars "$1" "$2"; early "$1" "$2" ;;
-	2) nosnap "$1" "$2"; tars "$1" "$2"; early "$1" "$2"; late "$1" "$2" ;;
-	*) tars "$1" "$2"; early "$1" "$2"; late "$1" "$2"; nosnap "$1" "$2" ;;
-	esac
+	# the hypr variants rotate, each first once in 5 rounds; each timed
+	# build waits for a quiet machine first (peers_settle)
+	for v in $(rot $((i % 5)) early late nosnap tars nowarm); do
+		"$v" "$1" "$2"
+	done
 	if [ -n "$docker" ]; then
 		peers_settle
 		t0=$(now)
@@ -126,6 +134,8 @@ late() { variant late "$1" "$2" HYPR_NO_PRESTART=1; }
 nosnap() { variant nosnap "$1" "$2" HYPR_VM_SNAPSHOT=0; }
 # with every layer sent to the VM as a tar it extracts (no squashfs lowers)
 tars() { variant tars "$1" "$2" HYPR_VM_IMPORT_TAR=1; }
+# with no warm-up step at READY (hypr-guest(7), Warm-up)
+nowarm() { variant nowarm "$1" "$2" HYPR_VM_WARM=0; }
 
 # tmpbytes NAME CTX: the most disk the build held under $HYPR_ROOT/tmp at
 # once, sampled every 50 ms (the build removes its files when it ends)
@@ -151,7 +161,7 @@ tmpbytes() {
 i=0
 one small "$small" >/dev/null
 one files "$files" >/dev/null
-for f in "$work"/*.hypr "$work"/*.late "$work"/*.nosnap "$work"/*.tars "$work"/*.docker "$work"/*.rss; do : > "$f"; done 2>/dev/null || true
+for f in "$work"/*.hypr "$work"/*.late "$work"/*.nosnap "$work"/*.tars "$work"/*.nowarm "$work"/*.docker "$work"/*.rss; do : > "$f"; done 2>/dev/null || true
 i=0
 while [ "$i" -lt "$runs" ]; do
 	one small "$small"
@@ -166,6 +176,7 @@ for c in small files; do
 	l=$(median < "$work/$c.late")
 	n=$(median < "$work/$c.nosnap")
 	t=$(median < "$work/$c.tars")
+	w=$(median < "$work/$c.nowarm")
 	rss=$(sort -n "$work/$c.rss" | tail -1)
 	tmp=$(tmpbytes "$c" "$([ "$c" = small ] && echo "$small" || echo "$files")")
 	if [ -n "$docker" ]; then
@@ -175,8 +186,8 @@ for c in small files; do
 	else
 		printf '  %-6s hypr %6.2f s' "$c" "$h"
 	fi
-	printf '   (no VM snapshot: %.2f s, booting at the RUN: %.2f s, layers as tars: %.2f s)   peak RSS %d MB, tmp %d MB\n' \
-		"$n" "$l" "$t" "$((rss / 1024))" "$((tmp / 1048576))"
+	printf '   (no VM snapshot: %.2f s, booting at the RUN: %.2f s, layers as tars: %.2f s, no warm-up: %.2f s)   peak RSS %d MB, tmp %d MB\n' \
+		"$n" "$l" "$t" "$w" "$((rss / 1024))" "$((tmp / 1048576))"
 done
 echo "each run, in order (hypr, then docker):"
 for c in small files; do

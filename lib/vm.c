@@ -363,6 +363,11 @@ spawn(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *accel,
 		    debug ? "" : "quiet ", (unsigned long long)tsc_khz(),
 		    distro ? "cryptomgr.notests " : "noapictimer ", ndisks,
 		    debug ? " hypr.debug=1 printk.time=1" : "");
+	/* under TCG a build VM warms QEMU's translations at READY (step_warm
+	 * in pipeline/vm/step.c); HYPR_VM_WARM=0 turns it off (bench) */
+	if (strcmp(accel, "kvm") && !o->runtime && o->base &&
+	    !(getenv("HYPR_VM_WARM") && !strcmp(getenv("HYPR_VM_WARM"), "0")))
+		strcat(append, " hypr.warm=1");
 	snap = vm->snap_args = !distro && vm_snap_eligible(vm, o, accel);
 	if (snap)
 		strcat(append, vm->scratch == 1 ? " hypr.snap=1 hypr.snapfs=1" : " hypr.snap=1");

@@ -660,3 +660,39 @@ ls: /var/cache: No such file or directory"
 	[[ $stderr == *"snapshot saved"* ]]
 	[ "$(grep -c warning <<<"$stderr")" = 0 ]
 }
+
+# bats test_tags=vm
+@test "vm warm-up: under TCG the base's /bin/sh -c : runs at READY, read-only; it never outlives the first step" {
+	# a base whose /bin/sh never ends: busybox yes, as the script's interpreter
+	mkdir "$BATS_TEST_TMPDIR/r" && tar -xf "$BASE_TAR" -C "$BATS_TEST_TMPDIR/r"
+	rm "$BATS_TEST_TMPDIR/r/bin/sh"
+	printf '#!/bin/busybox yes\n' > "$BATS_TEST_TMPDIR/r/bin/sh"
+	chmod 755 "$BATS_TEST_TMPDIR/r/bin/sh"
+	tar2sqfs -q -f -c gzip "$BATS_TEST_TMPDIR/yes.sqfs" < <(tar -C "$BATS_TEST_TMPDIR/r" -cf - .) >/dev/null
+	bb() { "$VMCTL" -b "$BATS_TEST_TMPDIR/yes.sqfs" "$@"; }
+	# waits (10 s at most) for the warm-up's process, which never ends
+	look='for i in $(seq 50); do ps -o args | grep -q "[/]bin/busybox yes" && break; sleep 0.2; done; ps -o args | grep -o "[/]bin/busybox yes.*"'
+	run -0 bb run -- /bin/busybox sh -c "$look; echo one > /f" \; diff "$BATS_TEST_TMPDIR/d.tar" \
+		\; run -- /bin/busybox sh -c 'ps -o args | grep -c "[y]es"; ls /; cat /f'
+	assert_output "/bin/busybox yes /bin/sh -c :
+0
+bin
+dev
+etc
+f
+home
+linuxrc
+proc
+root
+sbin
+sys
+tmp
+usr
+var
+one"
+	# the first step's layer holds what it wrote and nothing of the warm-up
+	assert_equal "$(tar -tf "$BATS_TEST_TMPDIR/d.tar")" "f"
+	# turned off: no such process
+	HYPR_VM_WARM=0 run -0 bb run -- /bin/busybox sh -c 'sleep 1; ps -o args | grep -c "[y]es"; true'
+	assert_output 0
+}

@@ -97,6 +97,13 @@ extern int durable_upper;
 int step_root(unsigned n, struct run *r, char *err, size_t errlen);
 /* Detach R and whatever is mounted under it; wipe secrets. */
 void step_unmount(void);
+/* Under TCG a guest's first step pays for QEMU translating every kernel
+ * and shell path it takes. Started at READY, this step pays for it instead,
+ * on the other vCPU while the host imports the first layers: `/bin/sh -c :`
+ * as a RUN runs it, in a read-only view of the base (mount namespace of
+ * its own: its mounts die with it), output discarded. Its pid; a RUN reaps
+ * it, or kills it if it is still there when the RUN ends. */
+pid_t step_warm(void);
 /* In the forked child: namespaces, mounts, root, user; exec the command. */
 __attribute__((noreturn)) void step_child(struct run *r, const struct child_io *io);
 

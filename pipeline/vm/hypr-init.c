@@ -592,6 +592,8 @@ boot(void)
 			fatal("mount cache %s: %s", cachedev[k], strerror(errno));
 	}
 	net_up();
+	if (cmdline_int("hypr.warm", 0) && basedev[0])
+		step_warm();	/* TCG: on the other vCPU, while the host imports */
 	if (debug)
 		logmsg("ready: base=%s io=%d", basedev[0] ? basedev : "none", iodisk);
 	send_frame(HYPR_MSG_READY, 0, "hypr-init " VERSION, strlen("hypr-init " VERSION));

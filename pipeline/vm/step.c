@@ -421,12 +421,34 @@ bind_etc(const char *name, const char *content)
 		mount(src, dst, NULL, MS_BIND, NULL);
 }
 
+/* /proc (its knobs read-only, as Docker) and /dev in the root at R */
+static int
+root_mounts(char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(R "/proc", &st) == 0 && S_ISDIR(st.st_mode) &&
+	    mount("proc", R "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) {
+		/* as Docker: the kernel's knobs are read-only to a step */
+		static const char *const ro[] = { R "/proc/sys", R "/proc/sysrq-trigger" };
+		for (size_t i = 0; i < sizeof ro / sizeof *ro; i++)
+			if (mount(ro[i], ro[i], NULL, MS_BIND, NULL) == 0)
+				mount(NULL, ro[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY |
+				    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	}
+	if (lstat(R "/dev", &st) == 0 && S_ISDIR(st.st_mode) &&
+	    mount("/run/dev", R "/dev", NULL, MS_BIND | MS_REC, NULL) < 0) {
+		snprintf(err, errlen, "/dev: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
 step_root(unsigned n, struct run *r, char *err, size_t errlen)
 {
 	const char *hn = r->hostname && *r->hostname ? r->hostname : "hypr";
 	char buf[8192];
-	struct stat st;
 	size_t used;
 
 	snprintf(buf, sizeof buf, L "/%u", n);
@@ -445,20 +467,8 @@ step_root(unsigned n, struct run *r, char *err, size_t errlen)
 	} else if (mount_overlay(n, 0, err, errlen) < 0) {
 		return -1;
 	}
-	if (lstat(R "/proc", &st) == 0 && S_ISDIR(st.st_mode) &&
-	    mount("proc", R "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) {
-		/* as Docker: the kernel's knobs are read-only to a step */
-		static const char *const ro[] = { R "/proc/sys", R "/proc/sysrq-trigger" };
-		for (size_t i = 0; i < sizeof ro / sizeof *ro; i++)
-			if (mount(ro[i], ro[i], NULL, MS_BIND, NULL) == 0)
-				mount(NULL, ro[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY |
-				    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	}
-	if (lstat(R "/dev", &st) == 0 && S_ISDIR(st.st_mode) &&
-	    mount("/run/dev", R "/dev", NULL, MS_BIND | MS_REC, NULL) < 0) {
-		snprintf(err, errlen, "/dev: %s", strerror(errno));
+	if (root_mounts(err, errlen) < 0)
 		return -1;
-	}
 	used = (size_t)snprintf(buf, sizeof buf,
 	    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n", hn);
 	for (size_t i = 0; i < r->nhosts && used < sizeof buf; i++)
@@ -475,6 +485,25 @@ step_unmount(void)
 {
 	if (umount2(R, MNT_DETACH) < 0)
 		logmsg("umount %s: %s", R, strerror(errno));
+}
+
+pid_t
+step_warm(void)
+{
+	static char *argv[] = { "/bin/sh", "-c", ":", NULL };
+	struct run r = { .argv = argv, .nargv = 3 };
+	struct child_io io = { .in = -1, .status = -1 };
+	char err[256];
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	io.out = io.err = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (io.out < 0 || unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount_overlay(1, 2, err, sizeof err) < 0 || root_mounts(err, sizeof err) < 0)
+		_exit(125);
+	step_child(&r, &io);
 }
 
 /* ---- user resolution, in the child after chroot ---- */

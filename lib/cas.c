@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -371,6 +372,44 @@ hypr_blob_commit(struct hypr_blob_writer *w, const char *expect,
 	return 0;
 }
 
+struct syncer {
+	int fd, rc, err;
+};
+
+static void *
+syncer_run(void *arg)
+{
+	struct syncer *s = arg;
+
+	s->rc = fsync(s->fd);
+	s->err = errno;
+	return NULL;
+}
+
+/* The digest of tmp (open as fd) while the disk writes it: a big file's
+ * fsync runs in a thread beside the hash, which reads the page cache (a
+ * 146 MB image: 0.22 s of hashing then 0.38 s of fsync, one after the
+ * other before). */
+static int
+digest_synced(const char *tmp, int fd, off_t size, char d[HYPR_DIGEST_LEN + 1],
+    struct hypr_err *e)
+{
+	struct syncer s = { .fd = fd };
+	pthread_t t;
+	int threaded = size >= (8 << 20) && pthread_create(&t, NULL, syncer_run, &s) == 0;
+	int rc = hypr_digest_file(tmp, d, NULL, e);
+
+	if (threaded)
+		pthread_join(t, NULL);
+	else
+		syncer_run(&s);
+	if (rc == 0 && s.rc < 0) {
+		errno = s.err;
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing %s", tmp);
+	}
+	return rc;
+}
+
 int
 hypr_blob_adopt(const struct hypr_root *r, const char *tmp, const char *digest_in,
     char digest_out[HYPR_DIGEST_LEN + 1], uint64_t *size_out, struct hypr_err *e)
@@ -379,15 +418,22 @@ hypr_blob_adopt(const struct hypr_root *r, const char *tmp, const char *digest_i
 	struct stat st;
 	int fd;
 
-	if (digest_in)
-		snprintf(d, sizeof(d), "%s", digest_in);
-	else if (hypr_digest_file(tmp, d, NULL, e) < 0)
-		goto fail;
 	if ((fd = open(tmp, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
-	    fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+	    fchmod(fd, 0644) < 0) {
 		hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing %s", tmp);
 		if (fd >= 0)
 			close(fd);
+		goto fail;
+	}
+	if (digest_in) {
+		snprintf(d, sizeof(d), "%s", digest_in);
+		if (fsync(fd) < 0) {
+			hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing %s", tmp);
+			close(fd);
+			goto fail;
+		}
+	} else if (digest_synced(tmp, fd, st.st_size, d, e) < 0) {
+		close(fd);
 		goto fail;
 	}
 	close(fd);

@@ -574,6 +574,11 @@ run_stage(struct ctx *c, struct stage *st, int last, struct hypr_err *e)
 		hypr_events_put(c->ev, &(struct hypr_event){ .type = HYPR_EV_PLAN,
 		    .steps = c->nsteps });
 	}
+	/* --no-cache: every step misses, so a RUN to come will need the VM;
+	 * it boots while the steps before it hash their sources */
+	st->pos = 0;
+	if (c->no_cache)
+		run_prestart(c, st);
 	r = 0;
 	for (size_t i = 0; i < total; i++) {
 		st->pos = i;

@@ -372,6 +372,8 @@ launch(struct ctx *c, struct stage *st, struct hypr_err *e)
 	}
 	c->vm_boots++;
 	st->imported = st->nbase;
+	if (getenv("HYPR_EXEC_DEBUG") != NULL)
+		hypr_events_say(c->ev, HYPR_EV_INFO, c->stepno, 0, "build VM launched");
 	return 0;
 }
 

@@ -876,6 +876,33 @@ EOF
 	assert_output 0
 }
 
+# bats test_tags=vm
+@test "exec: the VM boots at the first cache miss; with --no-cache at the stage's start, before a COPY hashes its sources" {
+	echo 1 > "$CTX/a"
+	plan <<'EOF'
+FROM busybox
+COPY a /a
+RUN cat /a
+EOF
+	HYPR_EXEC_DEBUG=1 run --separate-stderr -0 "$HYPR_EXEC" -C "$CTX" < "$T/res"
+	assert_equal "$(grep -v -e 'DONE' -e 'run+diff' <<<"$stderr")" "#1 [1/2] COPY a /a
+#1 build VM launched
+#2 [2/2] RUN cat /a
+#2 1"
+	HYPR_EXEC_DEBUG=1 run --separate-stderr -0 "$HYPR_EXEC" --no-cache -C "$CTX" < "$T/res"
+	assert_equal "$(grep -v -e 'DONE' -e 'run+diff' <<<"$stderr")" "hypr-exec: build VM launched
+#1 [1/2] COPY a /a
+#2 [2/2] RUN cat /a
+#2 1"
+	# a stage with no RUN boots none, --no-cache or not
+	plan <<'EOF'
+FROM busybox
+COPY a /a
+EOF
+	HYPR_EXEC_DEBUG=1 run --separate-stderr -0 "$HYPR_EXEC" --no-cache -C "$CTX" < "$T/res"
+	[[ $stderr != *"build VM"* ]]
+}
+
 @test "exec: COPY into an existing directory without a slash; bad EXPOSE is bad input" {
 	echo f > "$CTX/f"
 	plan <<'EOF'

@@ -596,7 +596,7 @@ boot(void)
 		logmsg("ready: base=%s io=%d", basedev[0] ? basedev : "none", iodisk);
 	send_frame(HYPR_MSG_READY, 0, "hypr-init " VERSION, strlen("hypr-init " VERSION));
 	/* TCG: on the other vCPU, while the host imports (the fork alone
-	 * costs 35 to 50 ms under TCG: after READY, the host's work goes on) */
+	 * costs 30 to 45 ms under TCG: after READY, the host's work goes on) */
 	if (cmdline_int("hypr.warm", 0) && basedev[0])
 		step_warm();
 }

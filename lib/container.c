@@ -199,6 +199,7 @@ hypr_ctr_find(const struct hypr_root *r, const char *what, struct hypr_ctr *c,
 	struct hypr_ctr *v;
 	size_t n, hit = (size_t)-1, nhits = 0, k = strlen(what);
 
+	memset(c, 0, sizeof *c);	/* a failure leaves nothing to free */
 	if (!*what)
 		return hypr_err_set(e, HYPR_EXIT_USAGE, "a container name or ID is needed");
 	if (hypr_ctr_list(r, &v, &n, e) < 0)

@@ -39,7 +39,7 @@ int hypr_ctr_list(const struct hypr_root *r, struct hypr_ctr **v, size_t *n,
     struct hypr_err *e);
 void hypr_ctr_list_free(struct hypr_ctr *v, size_t n);
 /* By full ID, name or unique ID prefix; else HYPR_EXIT_INPUT "No such
- * container: WHAT". */
+ * container: WHAT", and *c zeroed. */
 int hypr_ctr_find(const struct hypr_root *r, const char *what, struct hypr_ctr *c,
     struct hypr_err *e);
 int hypr_ctr_load(const struct hypr_root *r, const char *id, struct hypr_ctr *c,

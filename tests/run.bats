@@ -485,6 +485,8 @@ deleted: sha256:"
 	assert_output "1"
 	run -0 hypr rm made
 	run -0 hypr run -d --name srv hello sh -c 'echo up >> /up; sync; exec sleep 100'
+	# run -d returns once the process started, not once it wrote /up
+	wait_until 30 eval '[ "$(hypr exec srv cat /up)" = up ]'
 	t0=$(hypr inspect -f '{{.state.started_at}}' srv)
 	run -0 hypr start srv	# running: nothing to do
 	assert_output "srv"

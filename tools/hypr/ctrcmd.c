@@ -712,7 +712,7 @@ cmd_stop(int argc, char **argv)
 		hypr_die(HYPR_EXIT_USAGE, "stop: at least one CONTAINER");
 	open_root(&root);
 	for (int i = optind; i < argc; i++) {
-		struct hypr_ctr c;
+		struct hypr_ctr c = { 0 };
 		struct hypr_err e = { 0 };
 		if (hypr_ctr_find(&root, argv[i], &c, &e) < 0 || ctr_stop(&c, timeout, &e) < 0) {
 			hypr_say_err(&e);

@@ -660,10 +660,13 @@ vm_wait_ready(struct hypr_vm *vm, struct hypr_err *e)
 	if (!vm->booting)
 		return 0;
 	vm->booting = 0;
-	/* launched long ago (work overlapped the boot): a READY that came in
-	 * time is in the socket, read at once */
-	if (vm->boot_deadline < hypr_now() + 0.1)
-		vm->boot_deadline = hypr_now() + 0.1;
+	/* launched long ago (work overlapped the boot): what the guest sent
+	 * in time is in the socket, read at once; nothing there is late */
+	if (vm->boot_deadline < hypr_now() + 0.1) {
+		struct pollfd pf = { .fd = vm->sock, .events = POLLIN };
+		if (vm->rlen > 0 || poll(&pf, 1, 0) > 0)
+			vm->boot_deadline = hypr_now() + 0.1;
+	}
 	do {
 		if (vm_recv_frame(vm, vm->boot_deadline, &type, &p, &n, e,
 		    "waiting for the guest (boot)") < 0)
@@ -671,9 +674,12 @@ vm_wait_ready(struct hypr_vm *vm, struct hypr_err *e)
 		/* a cold boot's guest stops at the snapshot point too; its
 		 * GO was sent with the launch. Once the guest has taken GO a
 		 * restore has worked: what fails later (a bad base) is this
-		 * VM's, and the snapshot stays. */
-		if (type == HYPR_MSG_RESUMED && vm->snap == VM_SNAP_RESTORING)
+		 * VM's, the snapshot stays, and READY has a cold boot's time
+		 * (HYPR_SNAPSHOT_TIMEOUT bounds the restore alone). */
+		if (type == HYPR_MSG_RESUMED && vm->snap == VM_SNAP_RESTORING) {
 			vm->snap = VM_SNAP_RESTORED;
+			vm->boot_deadline = vm->t0 + vm->boot_timeout;
+		}
 		if (type == HYPR_MSG_PAUSED || type == HYPR_MSG_RESUMED)
 			vm_consume(vm);
 	} while (type == HYPR_MSG_PAUSED || type == HYPR_MSG_RESUMED);

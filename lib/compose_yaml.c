@@ -98,13 +98,38 @@ seq_end(struct em *m)
 	ev(m, &e, yaml_sequence_end_event_initialize(&e));
 }
 
+/* A value as the loader reads it back: interpolation comes again, so a
+ * '$' it left is written '$$' (as `docker compose config` writes it). */
+static void
+val(struct em *m, const char *v)
+{
+	size_t n = 0;
+	char *d, *o;
+
+	for (const char *p = v; *p; p++)
+		n += *p == '$' ? 2 : 1;
+	if (n == strlen(v) || !(d = malloc(n + 1))) {
+		str(m, v);
+		return;
+	}
+	o = d;
+	for (const char *p = v; *p; p++) {
+		if (*p == '$')
+			*o++ = '$';
+		*o++ = *p;
+	}
+	*o = 0;
+	str(m, d);
+	free(d);
+}
+
 static void
 kstr(struct em *m, const char *k, const char *v)
 {
 	if (!v)
 		return;
 	str(m, k);
-	str(m, v);
+	val(m, v);
 }
 
 static void
@@ -124,7 +149,7 @@ kseq(struct em *m, const char *k, char **v, size_t n, int always)
 	str(m, k);
 	seq_start(m);
 	for (size_t i = 0; i < n; i++)
-		str(m, v[i]);
+		val(m, v[i]);
 	seq_end(m);
 }
 
@@ -152,13 +177,13 @@ kmap(struct em *m, const char *k, const struct hypr_compose_kv *v, size_t n, int
 	str(m, k);
 	map_start(m);
 	for (size_t i = 0; i < n; i++) {
-		const char *val = s[i].value;
+		const char *x = s[i].value;
 
-		if (!val && from_env)
-			val = getenv(s[i].key);
+		if (!x && from_env)
+			x = getenv(s[i].key);
 		str(m, s[i].key);
-		if (val)
-			str(m, val);
+		if (x)
+			val(m, x);
 		else
 			raw(m, "null");
 	}
@@ -207,11 +232,11 @@ healthcheck(struct em *m, const struct hypr_compose_service *s)
 		seq_start(m);
 		if (s->hc_test) {
 			str(m, "CMD-SHELL");
-			str(m, s->hc_test);
+			val(m, s->hc_test);
 		} else {
 			str(m, "CMD");
 			for (size_t i = 0; i < s->nhc_argv; i++)
-				str(m, s->hc_argv[i]);
+				val(m, s->hc_argv[i]);
 		}
 		seq_end(m);
 	}

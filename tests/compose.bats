@@ -299,7 +299,7 @@ hypr: warning: compose: compose.yaml:4: The "USERX" variable is not set. Default
 	assert_equal "$stderr" "hypr: compose: compose.yaml:4: required variable NEED is missing a value: needed"
 	printf 'services:\n  api:\n    image: "$$HOME ${A:+alt} ${B:-dflt} ${C-dash}"\n' > compose.yaml
 	A=1 B= C= run --separate-stderr -0 hypr compose config
-	assert_line "    image: '\$HOME alt dflt '"
+	assert_line "    image: '\$\$HOME alt dflt '"
 }
 
 @test "compose: several -f files are merged as compose merges them" {

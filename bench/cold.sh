@@ -11,7 +11,8 @@
 # boots, no snapshot; the warm-up round saves the snapshots) and with
 # HYPR_VM_IMPORT_TAR=1 (COPY layers extracted in the VM, not mounted as
 # squashfs lowers) and with HYPR_VM_WARM=0 (no step warming QEMU's
-# translations at READY). For hypr it also prints the peak RSS of the whole
+# translations at READY) and with HYPR_VM_SNAPSHOT=shared (never the base's
+# own snapshot). For hypr it also prints the peak RSS of the whole
 # build (the largest process: QEMU or a stage) and the bytes the build wrote under
 # $HYPR_ROOT/tmp. Needs skopeo, jq, debootstrap once (bench/peers.sh) and
 # root for dockerd; without docker.io only hypr's times are printed.
@@ -89,9 +90,9 @@ rot() {
 }
 
 one() {
-	# the hypr variants rotate, each first once in 5 rounds; each timed
+	# the hypr variants rotate, each first once in 6 rounds; each timed
 	# build waits for a quiet machine first (peers_settle)
-	for v in $(rot $((i % 5)) early late nosnap tars nowarm); do
+	for v in $(rot $((i % 6)) early late nosnap tars nowarm shared); do
 		"$v" "$1" "$2"
 	done
 	if [ -n "$docker" ]; then
@@ -136,6 +137,8 @@ nosnap() { variant nosnap "$1" "$2" HYPR_VM_SNAPSHOT=0; }
 tars() { variant tars "$1" "$2" HYPR_VM_IMPORT_TAR=1; }
 # with no warm-up step at READY (hypr-guest(7), Warm-up)
 nowarm() { variant nowarm "$1" "$2" HYPR_VM_WARM=0; }
+# with the snapshot every base shares, never the base's own
+shared() { variant shared "$1" "$2" HYPR_VM_SNAPSHOT=shared; }
 
 # tmpbytes NAME CTX: the most disk the build held under $HYPR_ROOT/tmp at
 # once, sampled every 50 ms (the build removes its files when it ends)
@@ -157,11 +160,13 @@ tmpbytes() {
 	cat "$work/tmpmax"
 }
 
-# warm-up (page cache, the KVM verdict, docker's base)
-i=0
-one small "$small" >/dev/null
-one files "$files" >/dev/null
-for f in "$work"/*.hypr "$work"/*.late "$work"/*.nosnap "$work"/*.tars "$work"/*.nowarm "$work"/*.docker "$work"/*.rss; do : > "$f"; done 2>/dev/null || true
+# warm-up, twice (page cache, the KVM verdict, docker's base; a base seen
+# again gets its own VM snapshot, for each variant's VM shape)
+for i in 0 1; do
+	one small "$small" >/dev/null
+	one files "$files" >/dev/null
+done
+for f in "$work"/*.hypr "$work"/*.late "$work"/*.nosnap "$work"/*.tars "$work"/*.nowarm "$work"/*.shared "$work"/*.docker "$work"/*.rss; do : > "$f"; done 2>/dev/null || true
 i=0
 while [ "$i" -lt "$runs" ]; do
 	one small "$small"
@@ -177,6 +182,7 @@ for c in small files; do
 	n=$(median < "$work/$c.nosnap")
 	t=$(median < "$work/$c.tars")
 	w=$(median < "$work/$c.nowarm")
+	sh=$(median < "$work/$c.shared")
 	rss=$(sort -n "$work/$c.rss" | tail -1)
 	tmp=$(tmpbytes "$c" "$([ "$c" = small ] && echo "$small" || echo "$files")")
 	if [ -n "$docker" ]; then
@@ -186,8 +192,8 @@ for c in small files; do
 	else
 		printf '  %-6s hypr %6.2f s' "$c" "$h"
 	fi
-	printf '   (no VM snapshot: %.2f s, booting at the RUN: %.2f s, layers as tars: %.2f s, no warm-up: %.2f s)   peak RSS %d MB, tmp %d MB\n' \
-		"$n" "$l" "$t" "$w" "$((rss / 1024))" "$((tmp / 1048576))"
+	printf '   (no VM snapshot: %.2f s, booting at the RUN: %.2f s, layers as tars: %.2f s, no warm-up: %.2f s, shared snapshot only: %.2f s)   peak RSS %d MB, tmp %d MB\n' \
+		"$n" "$l" "$t" "$w" "$sh" "$((rss / 1024))" "$((tmp / 1048576))"
 done
 echo "each run, in order (hypr, then docker):"
 for c in small files; do

@@ -1054,6 +1054,8 @@ hypr_vm_snapshot(const struct hypr_vm *vm)
 {
 	if (!vm || vm->snap != VM_SNAP_RESTORED)
 		return "none";
+	if (vm->snap_base)
+		return vm->snap_saved ? "saved (base)" : "restored (base)";
 	return vm->snap_saved ? "saved" : "restored";
 }
 

@@ -165,7 +165,8 @@ pid_t hypr_vm_pid(const struct hypr_vm *vm);
 /* Seconds from QEMU spawn to the guest's READY. */
 double hypr_vm_boot_seconds(const struct hypr_vm *vm);
 /* Whether the VM came from a snapshot (hypr-guest(7)): "restored",
- * "saved" (it made the snapshot, then was restored from it) or "none". */
+ * "saved" (it made the snapshot, then was restored from it), each with
+ * " (base)" when the snapshot is its base's own, or "none". */
 const char *hypr_vm_snapshot(const struct hypr_vm *vm);
 /* The build VM snapshots kept for the store at root (HYPR_SNAPSHOT_DIR,
  * else root/vm: hypr-guest(7)): how many, and the disk they take; with

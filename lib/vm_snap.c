@@ -12,6 +12,12 @@
  * mounts this build's base. A build VM's saved guest has its scratch fs
  * mounted: each restored one gets a copy of that disk.
  *
+ * A base seen again (a snap-base-KEY.seen mark left by the last VM with
+ * it) gets a snapshot of its own, snap-base-KEY: hypr.snapbase=1 moves
+ * the guest's snapshot point after the base is mounted, the init layer
+ * made and the warm-up step run; the base file's identity joins the key.
+ * A VM with a base looks for that first, then for the shared one.
+ *
  * $HYPR_ROOT/vm/snap-KEY/ (or HYPR_SNAPSHOT_DIR/snap-KEY/) holds ram, state,
  * scratch.ext4 and meta. KEY digests all that
  * the saved guest depends on: QEMU's, the kernel's and the initramfs's
@@ -34,6 +40,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 #include <dirent.h>
 
@@ -46,8 +53,9 @@
 
 #define SNAP_FORMAT 2
 #define PLACEHOLDER (1ull << 40)	/* the base disk the saved guest saw */
-#define KEEP 6				/* snapshots kept (most recently used):
-					 * HYPR_SNAPSHOT_KEEP */
+#define KEEP 6				/* snapshots of each kind kept (most
+					 * recently used): HYPR_SNAPSHOT_KEEP */
+#define SEEN_DAYS 7			/* a base's .seen marker kept */
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
 #endif
@@ -140,8 +148,12 @@ which(const char *name, char *out, size_t cap)
 	snprintf(out, cap, "%s", name);
 }
 
+/* base: a snapshot of this base (its args have hypr.snapbase=1): the
+ * base file's identity is in the key too (no ctime: a cached squashfs
+ * gains links, never changes) */
 static int
-snap_key(struct hypr_vm *vm, char key[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
+snap_key(struct hypr_vm *vm, const struct hypr_vm_opts *o, int base, char key[HYPR_DIGEST_LEN + 1],
+    struct hypr_err *e)
 {
 	struct hypr_sha256 h;
 	char buf[PATH_MAX + 64];
@@ -162,6 +174,14 @@ snap_key(struct hypr_vm *vm, char key[HYPR_DIGEST_LEN + 1], struct hypr_err *e)
 	}
 	for (int k = 0; k < vm->nargs; k++)
 		hypr_sha256_update(&h, vm->args[k], strlen(vm->args[k]) + 1);
+	if (base) {
+		if (stat(o->base, &st) < 0)
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "build VM: base %s", o->base);
+		snprintf(buf, sizeof buf, "base %llu %llu %lld %lld.%09ld\n",
+		    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+		    (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+		hypr_sha256_update(&h, buf, strlen(buf));
+	}
 	/* the sizes of the VM's own disks, as the guest saw them (a build's
 	 * scratch disk is made when QEMU starts) */
 	if (vm->scratch == 1) {
@@ -299,8 +319,10 @@ snap_check(const char *dir, const char *key, int scratch)
 	return bad;
 }
 
-/* Keep the HYPR_SNAPSHOT_KEEP (KEEP) most recently used snapshots (meta's
- * mtime: touched at each restore); the others go. Best effort. */
+/* Keep the HYPR_SNAPSHOT_KEEP (KEEP) most recently used snapshots of each
+ * kind, shared and base (meta's mtime: touched at each restore); the
+ * others go, and the marks of bases not seen again for SEEN_DAYS. Best
+ * effort. */
 static void
 snap_prune(const char *root)
 {
@@ -309,35 +331,47 @@ snap_prune(const char *root)
 	struct {
 		char name[NAME_MAX + 1];
 		int64_t t;
+		int base;
 	} s[64];
 	size_t n = 0;
 	struct hypr_err ig = { 0 };
+	long keep = (long)hypr_env_seconds("HYPR_SNAPSHOT_KEEP", KEEP);
 
 	while (d && (de = readdir(d)) && n < 64) {
 		char p[PATH_MAX], mp[PATH_MAX];
 		struct stat st;
-		if (strncmp(de->d_name, "snap-", 5) || strlen(de->d_name) > NAME_MAX)
+		size_t len = strlen(de->d_name);
+
+		if (strncmp(de->d_name, "snap-", 5) || len > NAME_MAX ||
+		    join(p, sizeof p, root, de->d_name) < 0)
 			continue;
-		if (join(p, sizeof p, root, de->d_name) < 0 || join(mp, sizeof mp, p, "meta") < 0 ||
-		    stat(mp, &st) < 0)
+		if (len > 5 && !strcmp(de->d_name + len - 5, ".seen")) {
+			if (lstat(p, &st) == 0 && st.st_mtime < time(NULL) - SEEN_DAYS * 86400)
+				unlink(p);
 			continue;
-		memcpy(s[n].name, de->d_name, strlen(de->d_name) + 1);
-		s[n++].t = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		}
+		if (join(mp, sizeof mp, p, "meta") < 0 || stat(mp, &st) < 0)
+			continue;
+		memcpy(s[n].name, de->d_name, len + 1);
+		s[n].t = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		s[n++].base = !strncmp(de->d_name, "snap-base-", 10);
 	}
 	if (d)
 		closedir(d);
-	long keep = (long)hypr_env_seconds("HYPR_SNAPSHOT_KEEP", KEEP);
+	for (int kind = 0; kind < 2; kind++)
+		for (;;) {
+			size_t old = n, have = 0;
+			char p[PATH_MAX];
 
-	while (n > (size_t)(keep > 0 ? keep : 1)) {
-		size_t old = 0;
-		char p[PATH_MAX];
-		for (size_t i = 1; i < n; i++)
-			if (s[i].t < s[old].t)
-				old = i;
-		if (join(p, sizeof p, root, s[old].name) == 0)
-			hypr_rm_rf(p, &ig);
-		s[old] = s[--n];
-	}
+			for (size_t i = 0; i < n; i++)
+				if (s[i].base == kind && (have++, old == n || s[i].t < s[old].t))
+					old = i;
+			if (have <= (size_t)(keep > 0 ? keep : 1))
+				break;
+			if (join(p, sizeof p, root, s[old].name) == 0)
+				hypr_rm_rf(p, &ig);
+			s[old] = s[--n];
+		}
 }
 
 /* ---- save, restore ---- */
@@ -380,7 +414,7 @@ fsync_path(const char *p)
 
 /* Boot this VM's shape to its snapshot point and save it in tmp. */
 static int
-save(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *tmp, const char *key,
+save(struct hypr_vm *vm, const struct hypr_vm_opts *o, int base, const char *tmp, const char *key,
     struct hypr_err *e)
 {
 	char p[PATH_MAX], d[HYPR_DIGEST_LEN + 1];
@@ -390,7 +424,7 @@ save(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *tmp, const ch
 	double deadline;
 	json_t *m;
 
-	if (o->base) {
+	if (o->base && !base) {
 		join(p, sizeof p, tmp, "base.img");
 		if ((fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
 		    ftruncate(fd, (off_t)PLACEHOLDER) < 0) {
@@ -517,6 +551,8 @@ restore(struct hypr_vm *vm, const char *dir, struct hypr_err *e)
 	return 0;
 }
 
+static int snapbase_args(struct hypr_vm *vm, int on);
+
 void
 vm_snap_discard(struct hypr_vm *vm, const char *why)
 {
@@ -528,52 +564,128 @@ vm_snap_discard(struct hypr_vm *vm, const char *why)
 	if (vm->snapdir)
 		hypr_rm_rf(vm->snapdir, &ig);
 	vm->snap = VM_SNAP_NONE;
+	snapbase_args(vm, 0);
 }
 
-int
-vm_snap_start(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err *e)
+/* The kernel command line (vm->args) with " hypr.snapbase=1" at its end
+ * (on) or without it; -1 only out of memory. */
+static int
+snapbase_args(struct hypr_vm *vm, int on)
 {
-	char key[HYPR_DIGEST_LEN + 1], root[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX];
-	const char *bad;
-	struct hypr_err se = { 0 }, ig = { 0 };
+	static const char flag[] = " hypr.snapbase=1";
+	const size_t f = sizeof flag - 1;
 
-	if (snap_root(root, sizeof root) < 0 || snap_key(vm, key, e) < 0 ||
-	    snprintf(dir, sizeof dir, "%s/snap-%.32s", root, hypr_digest_hex(key)) >= (int)sizeof dir)
-		return -1;
-	if (snprintf(tmp, sizeof tmp, "%s.failed", dir) >= (int)sizeof tmp)
-		return -1;
-	if (access(tmp, F_OK) == 0)
-		return -1;	/* this shape cannot be saved here: cold, quietly */
+	vm->snap_base = 0;
+	for (int k = 0; k + 1 < vm->nargs; k++) {
+		char *a = vm->args[k + 1], *t;
+		size_t n;
+		int has;
+
+		if (strcmp(vm->args[k], "-append"))
+			continue;
+		n = strlen(a);
+		has = n >= f && !strcmp(a + n - f, flag);
+		if (!on && has)
+			a[n - f] = '\0';
+		if (!on || has)
+			break;
+		if (!(t = realloc(a, n + f + 1)))
+			return -1;
+		memcpy(t + n, flag, f + 1);
+		vm->args[k + 1] = t;
+		break;
+	}
+	vm->snap_base = on;
+	return 0;
+}
+
+/* No snapshot of the base this time: the shared shape's args (1) */
+static int
+shared_next(struct hypr_vm *vm)
+{
+	snapbase_args(vm, 0);
+	return 1;
+}
+
+/* The snapshot of vm->args' shape (and of o->base with base): 0 when the
+ * VM is restoring from it (saved first if there was none), 1 when there
+ * is none to use for the base (vm->args back to the shared shape), -1 when
+ * this VM boots cold (vm->warning may say why). */
+static int
+snap_use(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *root, int base,
+    struct hypr_err *e)
+{
+	char key[HYPR_DIGEST_LEN + 1], dir[PATH_MAX], tmp[PATH_MAX];
+	const char *bad, *what = base ? " of this base" : "";
+	struct hypr_err se = { 0 }, ig = { 0 };
+	int saved;
+
+	if (snap_key(vm, o, base, key, e) < 0 ||
+	    snprintf(dir, sizeof dir, "%s/snap-%s%.32s", root, base ? "base-" : "",
+	    hypr_digest_hex(key)) >= (int)sizeof dir ||
+	    snprintf(tmp, sizeof tmp, "%s.failed", dir) >= (int)sizeof tmp)
+		return base ? shared_next(vm) : -1;
+	if (access(tmp, F_OK) == 0)	/* this shape cannot be saved here */
+		return base ? shared_next(vm) : -1;
 	if (access(dir, F_OK) == 0) {
 		if (!(bad = snap_check(dir, key, vm->scratch == 1)))
 			return restore(vm, dir, e);
 		snprintf(vm->warning, sizeof vm->warning,
 		    "build VM: the snapshot %.300s is not usable (%s): saved again", dir, bad);
 		hypr_rm_rf(dir, &ig);
+	} else if (base) {
+		/* a base's snapshot costs a save (a cold boot, ~2 s under
+		 * TCG): only for a base seen before (a stage built FROM
+		 * another stage may have a new one each build) */
+		if (snprintf(tmp, sizeof tmp, "%s.seen", dir) >= (int)sizeof tmp)
+			return shared_next(vm);
+		if (access(tmp, F_OK) < 0) {
+			hypr_write_atomic(tmp, "", 0, 0644, &ig);
+			return shared_next(vm);
+		}
+		unlink(tmp);
 	}
 	/* none yet: this VM saves it (in a private directory, renamed into
 	 * place whole), then is restored from it like every later one */
 	if (snprintf(tmp, sizeof tmp, "%s/snap-tmp.XXXXXX", root) >= (int)sizeof tmp || !mkdtemp(tmp))
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM snapshot: mkdtemp in %s", root);
-	if (save(vm, o, tmp, key, &se) < 0) {
+	saved = save(vm, o, base, tmp, key, &se);
+	if (o->base)
+		relink_base(vm, o->base, &ig);
+	if (saved < 0) {
 		hypr_rm_rf(tmp, &ig);
-		snprintf(vm->warning, sizeof vm->warning,
-		    "build VM: no snapshot (%.400s): booting cold", se.msg);
-		/* not again for this shape (a later build boots cold quietly) */
+		snprintf(vm->warning, sizeof vm->warning, "build VM: no snapshot%s (%.400s)%s",
+		    what, se.msg, base ? "" : ": booting cold");
+		/* not again for this shape (a later build goes on quietly) */
 		if (snprintf(tmp, sizeof tmp, "%s.failed", dir) < (int)sizeof tmp)
 			hypr_write_atomic(tmp, se.msg, strlen(se.msg), 0644, &ig);
-		if (o->base)
-			relink_base(vm, o->base, &ig);
-		return -1;
+		return base ? shared_next(vm) : -1;
 	}
 	if (rename(tmp, dir) < 0)
 		hypr_rm_rf(tmp, &ig);	/* another build saved the same first */
 	else
 		vm->snap_saved = 1;
-	if (o->base && relink_base(vm, o->base, e) < 0)
-		return -1;
 	snap_prune(root);
 	return restore(vm, dir, e);
+}
+
+int
+vm_snap_start(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err *e)
+{
+	const char *env = getenv("HYPR_VM_SNAPSHOT");
+	char root[PATH_MAX];
+	int r;
+
+	if (snap_root(root, sizeof root) < 0)
+		return -1;
+	/* the base's own snapshot first, then the one every base shares */
+	if (o->base && !(env && !strcmp(env, "shared"))) {
+		if (snapbase_args(vm, 1) < 0)
+			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: out of memory");
+		if ((r = snap_use(vm, o, root, 1, e)) <= 0)
+			return r;
+	}
+	return snap_use(vm, o, root, 0, e);
 }
 
 int

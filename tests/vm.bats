@@ -566,6 +566,8 @@ ls: /var/cache: No such file or directory"
 
 # bats test_tags=vm
 @test "vm snapshot: saved once, then restored; a restored guest is fresh (entropy, base, disks)" {
+	# the snapshot every base shares (a base's own: the test after these)
+	export HYPR_VM_SNAPSHOT=shared
 	export HYPR_SNAPSHOT_DIR="$BATS_TEST_TMPDIR/snaps"
 	run --separate-stderr -0 vm -T sh 'head -c 16 /dev/urandom | od -An -tx1; echo one > /f; cat /f'
 	[[ $stderr == *"snapshot saved"* ]]
@@ -600,6 +602,8 @@ ls: /var/cache: No such file or directory"
 
 # bats test_tags=vm
 @test "vm snapshot: another kernel, QEMU, RAM size or device never uses it (a new one is saved)" {
+	# the snapshot every base shares (a base's own: the test after these)
+	export HYPR_VM_SNAPSHOT=shared
 	export HYPR_SNAPSHOT_DIR="$BATS_TEST_TMPDIR/snaps" HYPR_SNAPSHOT_KEEP=3
 	run --separate-stderr -0 vm -T sh true
 	[[ $stderr == *"snapshot saved"* ]]
@@ -632,6 +636,8 @@ ls: /var/cache: No such file or directory"
 
 # bats test_tags=vm
 @test "vm snapshot: a changed or unrestorable snapshot is removed with one warning; the VM boots cold" {
+	# the snapshot every base shares (a base's own: the test after these)
+	export HYPR_VM_SNAPSHOT=shared
 	export HYPR_SNAPSHOT_DIR="$BATS_TEST_TMPDIR/snaps"
 	run -0 vm sh true
 	snap=$(ls -d "$HYPR_SNAPSHOT_DIR"/snap-*)
@@ -659,6 +665,70 @@ ls: /var/cache: No such file or directory"
 	run --separate-stderr -0 vm -T sh 'echo ok'
 	[[ $stderr == *"snapshot saved"* ]]
 	[ "$(grep -c warning <<<"$stderr")" = 0 ]
+}
+
+# bats test_tags=vm
+@test "vm snapshot: a base seen again gets its own (mounted, warmed); another base, or that base changed, never uses it" {
+	export HYPR_SNAPSHOT_DIR="$BATS_TEST_TMPDIR/snaps"
+	cp "$BASE" "$BATS_TEST_TMPDIR/b.sqfs"
+	b() { "$VMCTL" -T -b "$BATS_TEST_TMPDIR/b.sqfs" "$@"; }
+	# first: the shared snapshot, and the base marked as seen
+	run --separate-stderr -0 b sh 'echo one > /f; cat /f'
+	[[ $stderr == *"snapshot saved"* ]] && [[ $stderr != *"(base)"* ]]
+	assert_output one
+	[ "$(ls "$HYPR_SNAPSHOT_DIR"/snap-*.seen | wc -l)" -eq 1 ]
+	# seen again: saved for it (the guest paused with it mounted), then
+	# restored from that; a guest restored from it starts fresh
+	run --separate-stderr -0 b sh 'ls /f 2>&1; head -c 16 /dev/urandom | od -An -tx1'
+	[[ $stderr == *"snapshot saved (base)"* ]]
+	assert_line --index 0 "ls: /f: No such file or directory"
+	first=${lines[1]}
+	[ -z "$(ls "$HYPR_SNAPSHOT_DIR" | grep '[.]seen$')" ]
+	[ "$(ls -d "$HYPR_SNAPSHOT_DIR"/snap-*/ | wc -l)" -eq 2 ] && [ -d "$HYPR_SNAPSHOT_DIR"/snap-base-*/ ]
+	run --separate-stderr -0 b sh 'ls /f 2>&1; head -c 16 /dev/urandom | od -An -tx1; echo two > /f; cat /f' \; sh 'cat /f'
+	[[ $stderr == *"snapshot restored (base)"* ]]
+	assert_line --index 0 "ls: /f: No such file or directory"
+	[ "${lines[1]}" != "$first" ]
+	assert_line --index 3 two
+	# another base: never this one's snapshot (the shared one, and its files)
+	mkdir "$BATS_TEST_TMPDIR/o" && tar -xf "$BASE_TAR" -C "$BATS_TEST_TMPDIR/o"
+	echo other > "$BATS_TEST_TMPDIR/o/which"
+	tar2sqfs -q -f -c gzip "$BATS_TEST_TMPDIR/o.sqfs" < <(tar -C "$BATS_TEST_TMPDIR/o" -cf - .) >/dev/null
+	run --separate-stderr -0 "$VMCTL" -T -b "$BATS_TEST_TMPDIR/o.sqfs" sh 'cat /which'
+	[[ $stderr == *"snapshot restored"* ]] && [[ $stderr != *"(base)"* ]]
+	assert_output other
+	# the same path rewritten in place (another mtime): not its snapshot
+	cat "$BATS_TEST_TMPDIR/o.sqfs" > "$BATS_TEST_TMPDIR/b.sqfs"
+	run --separate-stderr -0 b sh 'cat /which'
+	[[ $stderr != *"(base)"* ]]
+	assert_output other
+	# HYPR_VM_SNAPSHOT=shared: only the shared one
+	cp "$BASE" "$BATS_TEST_TMPDIR/b.sqfs"
+	for i in 1 2; do
+		HYPR_VM_SNAPSHOT=shared run --separate-stderr -0 b sh true
+		[[ $stderr == *"snapshot restored"* ]] && [[ $stderr != *"(base)"* ]]
+	done
+}
+
+# bats test_tags=vm
+@test "vm snapshot: a base whose /bin/sh never ends is saved once its warm-up is killed; nothing of it is restored" {
+	export HYPR_SNAPSHOT_DIR="$BATS_TEST_TMPDIR/snaps"
+	mkdir "$BATS_TEST_TMPDIR/r" && tar -xf "$BASE_TAR" -C "$BATS_TEST_TMPDIR/r"
+	rm "$BATS_TEST_TMPDIR/r/bin/sh"
+	printf '#!/bin/busybox yes\n' > "$BATS_TEST_TMPDIR/r/bin/sh"
+	chmod 755 "$BATS_TEST_TMPDIR/r/bin/sh"
+	tar2sqfs -q -f -c gzip "$BATS_TEST_TMPDIR/yes.sqfs" < <(tar -C "$BATS_TEST_TMPDIR/r" -cf - .) >/dev/null
+	bb() { "$VMCTL" -T -b "$BATS_TEST_TMPDIR/yes.sqfs" "$@"; }
+	run --separate-stderr -0 bb run -- /bin/busybox true
+	run --separate-stderr -0 bb run -- /bin/busybox true
+	[[ $stderr == *"snapshot saved (base)"* ]]
+	[[ $stderr != *"warning"* ]]
+	# restored: one warm-up process, this guest's own (the saved one was
+	# killed before the snapshot); waits 10 s at most for it
+	look='for i in $(seq 50); do ps -o args | grep -q "[/]bin/busybox yes" && break; sleep 0.2; done; ps -o args | grep -c "[/]bin/busybox yes"'
+	run --separate-stderr -0 bb run -- /bin/busybox sh -c "$look"
+	[[ $stderr == *"snapshot restored (base)"* ]]
+	assert_output 1
 }
 
 # bats test_tags=vm

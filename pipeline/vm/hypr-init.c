@@ -55,6 +55,7 @@ static int iodisk = -1;		/* diffs out, imports in (hypr-guest(7)) */
 static char basedev[512], scratchdev[512], cachedev[MAX_CACHES][512];
 static unsigned nlayers;
 static int scratch_early;	/* hypr.snapfs=1: scratch mounted before the snapshot point */
+static int snapbase;		/* hypr.snapbase=1: the snapshot point is after the base */
 static uint64_t limit_blocks;	/* the build's limit on it (GO), in f_bsize blocks; 0 none */
 int debug;
 
@@ -407,7 +408,7 @@ set_limit(uint64_t limit)
 {
 	struct statfs sf;
 	uint64_t avail, resv;
-	char p[128], v[32];
+	char p[sizeof scratchdev + 64], v[32];
 	const char *dev = strrchr(scratchdev, '/');
 
 	if (statfs(L, &sf) < 0)
@@ -423,6 +424,31 @@ set_limit(uint64_t limit)
 	snprintf(v, sizeof v, "%llu", (unsigned long long)resv);
 	if (write_file(p, v) < 0)
 		fatal("setting the build's disk limit (%s = %s): %s", p, v, strerror(errno));
+}
+
+/* Under TCG the kernel runs on the tsc-early clocksource until a delayed
+ * work, about a second after boot, switches to the refined "tsc" (a
+ * stop_machine, the clockevents' one-shot probe). Saved before that, every
+ * restored guest would do it during its first step: wait for it (3 s at
+ * most). Under KVM the clocksource is kvm-clock: no wait. */
+static void
+tsc_settle(void)
+{
+	const char *p = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
+	char buf[32];
+
+	for (int i = 0; i < 300; i++) {
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		ssize_t n;
+
+		if (fd < 0)
+			return;
+		n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n <= 0 || strncmp(buf, "tsc-early", 9))
+			return;
+		usleep(10000);
+	}
 }
 
 /* hypr.snap=1: everything so far holds for any build VM of this shape
@@ -452,6 +478,9 @@ snapshot_point(void)
 		devs[2 + k] = cachedev[k];
 	if (scratch_early)
 		devs[1] = "";	/* mounted: its cache is the copy's contents */
+	if (snapbase)
+		devs[0] = "";	/* mounted: the very base it was saved with */
+	tsc_settle();
 	send_frame(HYPR_MSG_PAUSED, 0, NULL, 0);
 	if (read_all(ctl, h, sizeof h) < 0)
 		fatal("control port closed");
@@ -481,6 +510,27 @@ snapshot_point(void)
 		set_limit(limit);
 	if (debug)
 		logmsg("restored from a snapshot");
+}
+
+/* hypr.snapbase=1: the snapshot of one base (hypr-guest(7)): it mounted,
+ * the init layer made, with hypr.warm=1 the warm-up step run (5 s at most)
+ * and all it left killed, the layers' fs written out; the base's pages and
+ * the guest's caches a step fills are then in every restored guest. */
+static void
+snapshot_base(void)
+{
+	pid_t w = cmdline_int("hypr.warm", 0) ? step_warm() : -1;
+	int fd;
+
+	for (int i = 0; w > 0 && i < 500 && waitpid(w, NULL, WNOHANG) == 0; i++)
+		usleep(10000);
+	kill(-1, SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
+	if ((fd = open(L, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || syncfs(fd) < 0)
+		fatal("sync " L ": %s", strerror(errno));
+	close(fd);
+	snapshot_point();
 }
 
 static int
@@ -572,7 +622,8 @@ boot(void)
 			fatal("sync " L ": %s", strerror(errno));
 		close(fd);
 	}
-	if (cmdline_int("hypr.snap", 0))
+	snapbase = cmdline_int("hypr.snapbase", 0) && basedev[0];
+	if (cmdline_int("hypr.snap", 0) && !snapbase)
 		snapshot_point();
 	if (!scratch_early)
 		mount_scratch();
@@ -581,6 +632,8 @@ boot(void)
 	if (basedev[0] && mount(basedev, L "/b", "squashfs", MS_RDONLY, NULL) < 0)
 		fatal("mount base %s: %s", basedev, strerror(errno));
 	make_init_layer();
+	if (snapbase)
+		snapshot_base();
 	mkdir(L "/M", 0755);	/* RUN --mount=type=bind sources */
 	for (int k = 0; k < MAX_CACHES; k++) {
 		char c[32];

@@ -618,7 +618,6 @@ snap_use(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *root, int
 	char key[HYPR_DIGEST_LEN + 1], dir[PATH_MAX], tmp[PATH_MAX];
 	const char *bad, *what = base ? " of this base" : "";
 	struct hypr_err se = { 0 }, ig = { 0 };
-	int saved;
 
 	if (snap_key(vm, o, base, key, e) < 0 ||
 	    snprintf(dir, sizeof dir, "%s/snap-%s%.32s", root, base ? "base-" : "",
@@ -649,10 +648,9 @@ snap_use(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *root, int
 	 * place whole), then is restored from it like every later one */
 	if (snprintf(tmp, sizeof tmp, "%s/snap-tmp.XXXXXX", root) >= (int)sizeof tmp || !mkdtemp(tmp))
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "VM snapshot: mkdtemp in %s", root);
-	saved = save(vm, o, base, tmp, key, &se);
-	if (o->base)
-		relink_base(vm, o->base, &ig);
-	if (saved < 0) {
+	if (save(vm, o, base, tmp, key, &se) < 0) {
+		if (o->base && !base)
+			relink_base(vm, o->base, &ig);
 		hypr_rm_rf(tmp, &ig);
 		snprintf(vm->warning, sizeof vm->warning, "build VM: no snapshot%s (%.400s)%s",
 		    what, se.msg, base ? "" : ": booting cold");
@@ -665,6 +663,8 @@ snap_use(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *root, int
 		hypr_rm_rf(tmp, &ig);	/* another build saved the same first */
 	else
 		vm->snap_saved = 1;
+	if (o->base && !base && relink_base(vm, o->base, e) < 0)
+		return -1;
 	snap_prune(root);
 	return restore(vm, dir, e);
 }
@@ -678,8 +678,10 @@ vm_snap_start(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err 
 
 	if (snap_root(root, sizeof root) < 0)
 		return -1;
-	/* the base's own snapshot first, then the one every base shares */
-	if (o->base && !(env && !strcmp(env, "shared"))) {
+	/* a build VM's base: its own snapshot first, then the one every base
+	 * shares (a runtime VM's disks are its container's, mounted after
+	 * the snapshot point) */
+	if (o->base && !o->runtime && !(env && !strcmp(env, "shared"))) {
 		if (snapbase_args(vm, 1) < 0)
 			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: out of memory");
 		if ((r = snap_use(vm, o, root, 1, e)) <= 0)

@@ -939,6 +939,47 @@ hypr_store_tag(struct hypr_store *s, const char *canon, const char *id,
 	return sync_tags(s, e);
 }
 
+/* The image whose manifest m and squashfs dst were just written, in s as
+ * load_images reads it (not every manifest read again: a build's store
+ * step would take O(images) twice). */
+static int
+add_image(struct hypr_store *s, json_t *m, const char *dst, struct hypr_err *e)
+{
+	const char *id = hypr_json_str(m, "id");
+	struct hypr_image *im = hypr_store_get(s, id);
+	json_t *copy = json_deep_copy(m);
+	struct stat st;
+
+	if (copy == NULL)
+		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
+	if (im == NULL) {
+		struct hypr_image *ni = realloc(s->img, (s->n + 1) * sizeof(*ni));
+
+		if (ni == NULL) {
+			json_decref(copy);
+			return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "storing %s", id);
+		}
+		s->img = ni;
+		im = &s->img[s->n++];
+		memset(im, 0, sizeof(*im));
+		snprintf(im->id, sizeof(im->id), "%s", id);
+		im->tags = json_array();
+	}
+	json_decref(im->m);
+	im->m = copy;
+	im->problem = NULL;
+	im->created = hypr_image_parse_time(hypr_json_str(m, "created"));
+	if (stat(dst, &st) != 0) {
+		im->problem = "squashfs missing";
+	} else {
+		im->size = (uint64_t)st.st_size;
+		im->disk = (uint64_t)st.st_blocks * 512;
+	}
+	sort_images(s);
+	fill_tags(s);
+	return 0;
+}
+
 int
 hypr_store_put(struct hypr_store *s, json_t *m, const char *const *tags,
     size_t ntags, struct hypr_err *e)
@@ -985,9 +1026,7 @@ hypr_store_put(struct hypr_store *s, json_t *m, const char *const *tags,
 		unlink(tmp);
 		/* the manifest last: the image appears whole or not at all */
 		json_object_set_new(m, "tags", json_array());
-		if (write_manifest(s, m, e) < 0)
-			return -1;
-		if (hypr_store_reload(s, e) < 0)
+		if (write_manifest(s, m, e) < 0 || add_image(s, m, dst, e) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < ntags; i++)

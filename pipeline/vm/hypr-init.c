@@ -426,6 +426,18 @@ set_limit(uint64_t limit)
 		fatal("setting the build's disk limit (%s = %s): %s", p, v, strerror(errno));
 }
 
+/* The layers' fs written out: a snapshot's copy of the scratch disk is
+ * what its guest knows. */
+static void
+sync_layers(void)
+{
+	int fd;
+
+	if ((fd = open(L, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || syncfs(fd) < 0)
+		fatal("sync " L ": %s", strerror(errno));
+	close(fd);
+}
+
 /* Under TCG the kernel runs on the tsc-early clocksource until a delayed
  * work, about a second after boot, switches to the refined "tsc" (a
  * stop_machine, the clockevents' one-shot probe). Saved before that, every
@@ -520,16 +532,13 @@ static void
 snapshot_base(void)
 {
 	pid_t w = cmdline_int("hypr.warm", 0) ? step_warm() : -1;
-	int fd;
 
 	for (int i = 0; w > 0 && i < 500 && waitpid(w, NULL, WNOHANG) == 0; i++)
 		usleep(10000);
 	kill(-1, SIGKILL);
 	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
 		;
-	if ((fd = open(L, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || syncfs(fd) < 0)
-		fatal("sync " L ": %s", strerror(errno));
-	close(fd);
+	sync_layers();
 	snapshot_point();
 }
 
@@ -615,12 +624,8 @@ boot(void)
 	 * written out, so that a copy of the disk is what it knows */
 	scratch_early = cmdline_int("hypr.snapfs", 0) && scratchdev[0];
 	if (scratch_early) {
-		int fd;
-
 		mount_scratch();
-		if ((fd = open(L, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || syncfs(fd) < 0)
-			fatal("sync " L ": %s", strerror(errno));
-		close(fd);
+		sync_layers();
 	}
 	snapbase = cmdline_int("hypr.snapbase", 0) && basedev[0];
 	if (cmdline_int("hypr.snap", 0) && !snapbase)

@@ -82,6 +82,22 @@ load_index(struct hypr_store *s, struct hypr_err *e)
 	return 0;
 }
 
+/* im's creation time from its manifest, its size and disk from its
+ * squashfs (or the problem) */
+static void
+image_fill(struct hypr_image *im, const char *sqfs)
+{
+	struct stat st;
+
+	im->created = hypr_image_parse_time(hypr_json_str(im->m, "created"));
+	if (stat(sqfs, &st) != 0) {
+		im->problem = "squashfs missing";
+	} else {
+		im->size = (uint64_t)st.st_size;
+		im->disk = (uint64_t)st.st_blocks * 512;
+	}
+}
+
 static int
 load_images(struct hypr_store *s, struct hypr_err *e)
 {
@@ -99,7 +115,6 @@ load_images(struct hypr_store *s, struct hypr_err *e)
 		struct hypr_image *im;
 		char *buf = NULL;
 		size_t len;
-		struct stat st;
 		struct hypr_err ig = { 0 };
 
 		if (nl != 69 || strcmp(de->d_name + 64, ".json") != 0 ||
@@ -132,14 +147,8 @@ load_images(struct hypr_store *s, struct hypr_err *e)
 			im->problem = "corrupt manifest";
 			continue;
 		}
-		im->created = hypr_image_parse_time(hypr_json_str(im->m, "created"));
 		snprintf(path, sizeof(path), "%s/%.64s.squashfs", dir, de->d_name);
-		if (stat(path, &st) != 0)
-			im->problem = "squashfs missing";
-		else {
-			im->size = (uint64_t)st.st_size;
-			im->disk = (uint64_t)st.st_blocks * 512;
-		}
+		image_fill(im, path);
 	}
 	closedir(d);
 	return 0;
@@ -948,7 +957,6 @@ add_image(struct hypr_store *s, json_t *m, const char *dst, struct hypr_err *e)
 	const char *id = hypr_json_str(m, "id");
 	struct hypr_image *im = hypr_store_get(s, id);
 	json_t *copy = json_deep_copy(m);
-	struct stat st;
 
 	if (copy == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
@@ -968,13 +976,7 @@ add_image(struct hypr_store *s, json_t *m, const char *dst, struct hypr_err *e)
 	json_decref(im->m);
 	im->m = copy;
 	im->problem = NULL;
-	im->created = hypr_image_parse_time(hypr_json_str(m, "created"));
-	if (stat(dst, &st) != 0) {
-		im->problem = "squashfs missing";
-	} else {
-		im->size = (uint64_t)st.st_size;
-		im->disk = (uint64_t)st.st_blocks * 512;
-	}
+	image_fill(im, dst);
 	sort_images(s);
 	fill_tags(s);
 	return 0;

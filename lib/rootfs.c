@@ -106,6 +106,7 @@ struct node {
 	off_t off;		/* and at which offset */
 	int64_t size;
 	unsigned visible : 1, spilled : 1, need_data : 1, sparse : 1;
+	unsigned needed : 1;	/* visible, or a needed link ends here */
 };
 
 struct flat {
@@ -404,6 +405,41 @@ wh_parent(const char *path)
 	return 0;
 }
 
+/* A needed hard link whose target is in a lower layer (or nowhere):
+ * queued under the target's path until a lower layer has it. */
+static int
+queue_link(struct flat *f, struct node *nd, struct hypr_err *e)
+{
+	void **pe = hypr_map_slot(&f->pending, nd->link, NULL);
+
+	if (pe == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+	nd->link_to = *pe;
+	*pe = nd;
+	return 0;
+}
+
+/* A needed link resolved to t, an earlier entry of this layer that
+ * nothing needed so far (hidden by a layer above): the data at the end of
+ * t's chain of links is needed too. A link in the chain that was not
+ * queued for its lower-layer target is queued now. */
+static int
+need_chain(struct flat *f, struct node *t, struct hypr_err *e)
+{
+	for (int depth = 0; t && !t->needed && depth < 64; depth++) {
+		t->needed = 1;
+		if (!t->link) {
+			if (!t->spilled && (t->m.mode & AE_IFMT) == AE_IFREG)
+				t->need_data = 1;
+			return 0;
+		}
+		if (t->link_to == NULL)
+			return queue_link(f, t, e);
+		t = t->link_to;
+	}
+	return 0;
+}
+
 static int
 read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *e)
 {
@@ -524,7 +560,6 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 		nd->visible = !hidden_above(f, nd->path);
 		/* hard links of higher layers (or this one) waiting for this path */
 		struct node *w = hypr_map_get(&f->pending, nd->path);
-		void **pe;
 		int wanted = 0, needed;
 
 		if (w) {
@@ -547,24 +582,16 @@ read_layer(struct flat *f, int fd, size_t l, const char *name, struct hypr_err *
 			}
 		}
 		needed = nd->visible || wanted;
+		nd->needed = needed;
 		if (nd->link) {
 			struct node *t = hypr_map_get(&f->cur, nd->link);
 
 			if (t && t != nd) {
-
 				nd->link_to = t;
-				if (!t->spilled && (t->m.mode & AE_IFMT) == AE_IFREG &&
-				    !t->link && needed)
-					t->need_data = 1;
-			} else if (needed) {
-				/* target in a lower layer: queue until we meet it */
-				if ((pe = hypr_map_slot(&f->pending, nd->link, NULL)) == NULL) {
-					hypr_err_errno(e, HYPR_EXIT_SYSTEM, "flatten");
+				if (needed && need_chain(f, t, e) < 0)
 					goto out;
-				}
-				nd->link_to = *pe;
-				*pe = nd;
-			}
+			} else if (needed && queue_link(f, nd, e) < 0)
+				goto out;
 		} else if (archive_entry_filetype(ae) == AE_IFREG && needed) {
 			if (place_data(f, a, ae, nd, dfd, e) < 0) {
 				hypr_err_prefix(e, "layer %s", name);

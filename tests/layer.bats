@@ -128,6 +128,23 @@ z d 755 0 0 0 - 1000"
 up h 644 0 0 0 base 1000"
 }
 
+@test "layer: a link to a link whose names a higher layer hides still ends at the data" {
+	# in one layer: x is replaced above, y (a link to x) whited out
+	printf 'f x 600 0 0 payload\nh y x\nh c y\n' | mklayer a.tar
+	printf 'f x 644 0 0 new\nw y\n' | mklayer b.tar
+	hypr-layer --flatten a.tar b.tar > out.tar
+	run tar_tree out.tar
+	assert_output "c - 600 0 0 8 $(sha12 payload) 1000
+x - 644 0 0 4 $(sha12 new) 1000"
+	# the data in a lower layer than the hidden link
+	printf 'f x 600 0 0 payload\n' | mklayer l1.tar
+	printf 'h y x\nh c y\n' | mklayer l2.tar
+	printf 'w x\nw y\n' | mklayer l3.tar
+	hypr-layer --flatten l1.tar l2.tar l3.tar > out2.tar
+	run tar_tree out2.tar
+	assert_output "c - 600 0 0 8 $(sha12 payload) 1000"
+}
+
 @test "layer: a hard link to a directory is refused, in its layer or a lower one" {
 	printf 'd d 755 0 0\nf d/f 644 0 0 x\n' | mklayer a.tar
 	printf 'h a d\n' | mklayer b.tar

@@ -243,6 +243,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((out = memfd_create("flat", MFD_CLOEXEC)) < 0)
 		goto out;
 	if (hypr_rootfs_flatten_fds(fds, names, (size_t)nl, out, 1000, "/tmp", &e) < 0) {
+		if (verbose)
+			fprintf(stderr, "error %d: %s\n", e.code, e.msg);
 		if (e.code != HYPR_EXIT_INPUT)
 			__builtin_trap();
 	} else {

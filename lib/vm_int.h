@@ -68,6 +68,7 @@ struct hypr_vm {
 	enum vm_snap snap;
 	int snap_saved;		/* this VM saved the snapshot it was restored from */
 	int snap_base;		/* vm->args have hypr.snapbase=1: the base's own snapshot */
+	int snap_shared;	/* HYPR_VM_SNAPSHOT=shared: never the base's own */
 	char *snapdir;		/* the snapshot restored (VM_SNAP_RESTORING/ED) */
 	char *qreply;		/* the last QMP reply with an "id" (vm_snap.c) */
 	char warning[512];	/* one line for the caller to print, or "" */

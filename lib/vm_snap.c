@@ -91,7 +91,7 @@ vm_snap_eligible(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *a
 	struct stat st;
 	struct hypr_err ig = { 0 };
 
-	(void)vm;
+	vm->snap_shared = env && !strcmp(env, "shared");
 	if (env && !strcmp(env, "0"))
 		return 0;
 	/* KVM boots in a fraction of TCG's time: only on request there */
@@ -672,7 +672,6 @@ snap_use(struct hypr_vm *vm, const struct hypr_vm_opts *o, const char *root, int
 int
 vm_snap_start(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err *e)
 {
-	const char *env = getenv("HYPR_VM_SNAPSHOT");
 	char root[PATH_MAX];
 	int r;
 
@@ -681,7 +680,7 @@ vm_snap_start(struct hypr_vm *vm, const struct hypr_vm_opts *o, struct hypr_err 
 	/* a build VM's base: its own snapshot first, then the one every base
 	 * shares (a runtime VM's disks are its container's, mounted after
 	 * the snapshot point) */
-	if (o->base && !o->runtime && !(env && !strcmp(env, "shared"))) {
+	if (o->base && !o->runtime && !vm->snap_shared) {
 		if (snapbase_args(vm, 1) < 0)
 			return hypr_err_set(e, HYPR_EXIT_SYSTEM, "VM: out of memory");
 		if ((r = snap_use(vm, o, root, 1, e)) <= 0)

@@ -37,6 +37,21 @@ void send_error(uint32_t step, const char *fmt, ...) __attribute__((format(print
 int read_all(int fd, void *p, size_t n);
 int write_all(int fd, const void *p, size_t n);
 __attribute__((noreturn)) void poweroff(void);
+/* Log "fatal: ..." and power off. */
+__attribute__((noreturn, format(printf, 1, 2))) void fatal(const char *fmt, ...);
+
+/* ---- guest-snap.c: the snapshot point (hypr-guest(7)) ---- */
+
+/* The layers' fs (L) written out: a snapshot's copy of the scratch disk
+ * is what its guest knows. */
+void sync_layers(void);
+/* Stop for the host's snapshot (PAUSED) and go on at its GO: reseed the
+ * CRNG, drop the cached blocks of devs (n names, "" skipped). The build's
+ * disk limit GO carries, or 0. */
+uint64_t snapshot_point(const char *const *devs, size_t n);
+/* hypr.snapbase=1: the warm-up step run first (warm), everything it left
+ * killed, the layers synced, then snapshot_point. */
+uint64_t snapshot_base(const char *const *devs, size_t n, int warm);
 
 /* ---- step.c: one RUN ---- */
 

@@ -13,7 +13,6 @@
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
-#include <linux/random.h>
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <net/route.h>
@@ -83,7 +82,7 @@ poweroff(void)
 		pause();
 }
 
-static __attribute__((noreturn, format(printf, 1, 2))) void
+void
 fatal(const char *fmt, ...)
 {
 	va_list ap;
@@ -426,122 +425,6 @@ set_limit(uint64_t limit)
 		fatal("setting the build's disk limit (%s = %s): %s", p, v, strerror(errno));
 }
 
-/* The layers' fs written out: a snapshot's copy of the scratch disk is
- * what its guest knows. */
-static void
-sync_layers(void)
-{
-	int fd;
-
-	if ((fd = open(L, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || syncfs(fd) < 0)
-		fatal("sync " L ": %s", strerror(errno));
-	close(fd);
-}
-
-/* Under TCG the kernel runs on the tsc-early clocksource until a delayed
- * work, about a second after boot, switches to the refined "tsc" (a
- * stop_machine, the clockevents' one-shot probe). Saved before that, every
- * restored guest would do it during its first step: wait for it (3 s at
- * most). Under KVM the clocksource is kvm-clock: no wait. */
-static void
-tsc_settle(void)
-{
-	const char *p = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
-	char buf[32];
-
-	for (int i = 0; i < 300; i++) {
-		int fd = open(p, O_RDONLY | O_CLOEXEC);
-		ssize_t n;
-
-		if (fd < 0)
-			return;
-		n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n <= 0 || strncmp(buf, "tsc-early", 9))
-			return;
-		usleep(10000);
-	}
-}
-
-/* hypr.snap=1: everything so far holds for any build VM of this shape
- * (kernel, devices, RAM, and with hypr.snapfs=1 the scratch fs, which
- * each VM gets a copy of): the host saves the guest here once (PAUSED)
- * and restores it for every later build VM, which goes on with GO. Each
- * restored guest starts from the same random state, so GO brings fresh
- * host entropy and the CRNG is reseeded with it; disk blocks cached at
- * probe time (partition scans of the snapshot's placeholders) are
- * dropped. GO's last 8 bytes, if any, are the build's disk limit: what is
- * free on the scratch fs beyond it is reserved (set_limit), as the
- * snapshot's fs spans the whole disk. hypr-guest(7). */
-static void
-snapshot_point(void)
-{
-	unsigned char h[HYPR_PROTO_HDR], seed[64];
-	uint64_t limit = 0;
-	struct {
-		int entropy_count, buf_size;
-		unsigned char buf[32];
-	} ent;
-	const char *devs[2 + MAX_CACHES] = { basedev, scratchdev };
-	uint32_t len;
-	int fd;
-
-	for (int k = 0; k < MAX_CACHES; k++)
-		devs[2 + k] = cachedev[k];
-	if (scratch_early)
-		devs[1] = "";	/* mounted: its cache is the copy's contents */
-	if (snapbase)
-		devs[0] = "";	/* mounted: the very base it was saved with */
-	tsc_settle();
-	send_frame(HYPR_MSG_PAUSED, 0, NULL, 0);
-	if (read_all(ctl, h, sizeof h) < 0)
-		fatal("control port closed");
-	len = hypr_proto_get32(h);
-	if (h[4] != HYPR_MSG_GO || len < sizeof ent.buf || len > sizeof seed ||
-	    read_all(ctl, seed, len) < 0)
-		fatal("snapshot: a GO frame with a seed was expected (type %d, %u bytes)", h[4], len);
-	if (len >= sizeof ent.buf + 8)
-		limit = hypr_proto_get64(seed + sizeof ent.buf);
-	ent.entropy_count = 8 * (int)sizeof ent.buf;
-	ent.buf_size = (int)sizeof ent.buf;
-	memcpy(ent.buf, seed, sizeof ent.buf);
-	if ((fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC)) < 0 ||
-	    ioctl(fd, RNDADDENTROPY, &ent) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0)
-		fatal("snapshot: reseeding the CRNG: %s", strerror(errno));
-	close(fd);
-	for (size_t k = 0; k < sizeof devs / sizeof *devs; k++) {
-		if (!devs[k][0])
-			continue;
-		if ((fd = open(devs[k], O_RDONLY | O_CLOEXEC)) < 0 || ioctl(fd, BLKFLSBUF, 0) < 0)
-			fatal("snapshot: %s: %s", devs[k], strerror(errno));
-		close(fd);
-	}
-	/* from here on a failure is this VM's, not its snapshot's */
-	send_frame(HYPR_MSG_RESUMED, 0, NULL, 0);
-	if (scratch_early && limit)
-		set_limit(limit);
-	if (debug)
-		logmsg("restored from a snapshot");
-}
-
-/* hypr.snapbase=1: the snapshot of one base (hypr-guest(7)): it mounted,
- * the init layer made, with hypr.warm=1 the warm-up step run (5 s at most)
- * and all it left killed, the layers' fs written out; the base's pages and
- * the guest's caches a step fills are then in every restored guest. */
-static void
-snapshot_base(void)
-{
-	pid_t w = cmdline_int("hypr.warm", 0) ? step_warm() : -1;
-
-	for (int i = 0; w > 0 && i < 500 && waitpid(w, NULL, WNOHANG) == 0; i++)
-		usleep(10000);
-	kill(-1, SIGKILL);
-	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-		;
-	sync_layers();
-	snapshot_point();
-}
-
 static int
 cmpstr(const void *a, const void *b)
 {
@@ -582,6 +465,8 @@ load_modules(void)
 static void
 boot(void)
 {
+	const char *devs[2 + MAX_CACHES];
+	uint64_t limit = 0;
 	int ndisks;
 
 	mkdir("/proc", 0755);
@@ -628,8 +513,14 @@ boot(void)
 		sync_layers();
 	}
 	snapbase = cmdline_int("hypr.snapbase", 0) && basedev[0];
+	for (int k = 0; k < MAX_CACHES; k++)
+		devs[2 + k] = cachedev[k];
+	/* mounted: the scratch disk's cache is the copy's contents; the base
+	 * is the very one it was saved with */
+	devs[0] = snapbase ? "" : basedev;
+	devs[1] = scratch_early ? "" : scratchdev;
 	if (cmdline_int("hypr.snap", 0) && !snapbase)
-		snapshot_point();
+		limit = snapshot_point(devs, sizeof devs / sizeof *devs);
 	if (!scratch_early)
 		mount_scratch();
 	mkdir(L "/b", 0755);
@@ -638,7 +529,10 @@ boot(void)
 		fatal("mount base %s: %s", basedev, strerror(errno));
 	make_init_layer();
 	if (snapbase)
-		snapshot_base();
+		limit = snapshot_base(devs, sizeof devs / sizeof *devs,
+		    cmdline_int("hypr.warm", 0));
+	if (scratch_early && limit)
+		set_limit(limit);
 	mkdir(L "/M", 0755);	/* RUN --mount=type=bind sources */
 	for (int k = 0; k < MAX_CACHES; k++) {
 		char c[32];

@@ -65,6 +65,18 @@ hypr_squash_opts_check(const struct hypr_squash_opts *o, struct hypr_err *e)
 	return 0;
 }
 
+/* The level tar2sqfs is given: hypr's default for zstd is its fastest
+ * (1, not tar2sqfs's 15): on a Debian base 28% less time than level 3
+ * (0.63 against 0.87 s, 2 jobs) for 3% more bytes, 7% on Python's
+ * library. 0: the tool's own. */
+static int
+level_of(const struct hypr_squash_opts *o)
+{
+	if (o->level > 0)
+		return o->level;
+	return o->comp == NULL || strcmp(o->comp, "zstd") == 0 ? 1 : 0;
+}
+
 /* Start tar2sqfs reading in_fd, writing out; its stderr goes to err_fd. */
 static int
 spawn_tar2sqfs(int in_fd, const char *out, const struct hypr_squash_opts *o,
@@ -87,12 +99,11 @@ spawn_tar2sqfs(int in_fd, const char *out, const struct hypr_squash_opts *o,
 	argv[k++] = "--no-skip";
 	argv[k++] = "--compressor";
 	argv[k++] = comp;
-	/* hypr's default is fast zstd (level 3), not tar2sqfs's 15 */
-	if (o->level > 0 || strcmp(comp, "zstd") == 0) {
+	if (level_of(o) > 0) {
 		if (strcmp(comp, "lz4") == 0)
 			snprintf(extra, sizeof(extra), "hc");
 		else
-			snprintf(extra, sizeof(extra), "level=%d", o->level > 0 ? o->level : 3);
+			snprintf(extra, sizeof(extra), "level=%d", level_of(o));
 		argv[k++] = "--comp-extra";
 		argv[k++] = extra;
 	}
@@ -371,7 +382,7 @@ squash_key(const char *const *layers, size_t n, const struct hypr_squash_opts *o
 		hypr_sha256_update(&s, "\n", 1);
 	}
 	snprintf(opt, sizeof(opt), "comp=%s level=%d block=%u epoch=%lld\n",
-	    o->comp ? o->comp : "zstd", o->level, o->block_size ? o->block_size : 131072,
+	    o->comp ? o->comp : "zstd", level_of(o), o->block_size ? o->block_size : 131072,
 	    (long long)o->epoch);
 	hypr_sha256_update(&s, opt, strlen(opt));
 	hypr_sha256_final(&s, key);
@@ -470,7 +481,7 @@ hypr_rootfs_squashfs_blob(const struct hypr_root *r, const char *const *layers,
 	if (size)
 		*size = sz;
 	opts = json_pack("{s:s, s:i, s:i}", "compression", o->comp ? o->comp : "zstd",
-	    "level", o->level, "block_size", (int)(o->block_size ? o->block_size : 131072));
+	    "level", level_of(o), "block_size", (int)(o->block_size ? o->block_size : 131072));
 	if (hypr_cache_squashfs_put(r, key, layers, n, digest, sz, opts, e) < 0)
 		goto out;
 	if (built)

@@ -169,6 +169,16 @@ EOF
 		# kernel can), so read the data back with rdsquashfs
 		rdsquashfs -c /big $c.sqfs | cmp - <(python3 -c 'import random,sys;sys.stdout.buffer.write(random.Random("big").randbytes(200000))')
 	done
+	# zstd's default level is 1: the same bytes as --level 1, a higher
+	# level packs text tighter
+	mkdir t && seq 1 200000 > t/text
+	tar -C t -cf c.tar .
+	SOURCE_DATE_EPOCH=0 hypr-squash -o d.sqfs < c.tar
+	SOURCE_DATE_EPOCH=0 hypr-squash --level 1 -o 1.sqfs < c.tar
+	SOURCE_DATE_EPOCH=0 hypr-squash --level 19 -o 19.sqfs < c.tar
+	cmp d.sqfs 1.sqfs
+	unsquashfs -s d.sqfs | grep -q "Compression zstd"
+	[ "$(stat -c %s 19.sqfs)" -lt "$(stat -c %s d.sqfs)" ]
 	run -2 hypr-squash --comp brotli -o x < l.tar
 	run -2 hypr-squash --level 30 -o x < l.tar
 	run -2 hypr-squash --block-size 1000 -o x < l.tar

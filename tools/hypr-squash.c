@@ -32,7 +32,7 @@ usage(FILE *f, int code)
 	    "Build the squashfs of an image's layer chain (cached by chain), or of\n"
 	    "a rootfs tar (plain, gzip, xz or zstd). Mode is chosen by the input.\n"
 	    "  -c, --comp NAME        zstd (default), gzip, xz or lz4\n"
-	    "  -l, --level N          compression level (zstd 1-22, default 3;\n"
+	    "  -l, --level N          compression level (zstd 1-22, default 1;\n"
 	    "                         gzip 1-9; xz 0-9; lz4: 1 = high compression)\n"
 	    "  -b, --block-size N     squashfs block size, power of two, 4K-1M\n"
 	    "                         (default 128K; K and M suffixes)\n"

@@ -11,12 +11,14 @@
 
 struct hypr_squash_opts {
 	const char *comp;	/* "zstd" (default), "gzip", "xz", "lz4" */
-	int level;		/* 0 = default: zstd 3; gzip 9, xz 6 (tar2sqfs); lz4 1 = hc */
+	int level;		/* 0 = default: zstd 1; gzip 9, xz 6 (tar2sqfs); lz4 1 = hc */
 	unsigned block_size;	/* 0 = 128 KiB */
 	int64_t epoch;		/* SOURCE_DATE_EPOCH or -1 */
 	int verify;		/* chain cache hit: re-digest the blob (a full
 				 * read) and rebuild it if damaged; without it
 				 * only the size and superblock are checked */
+	int flush;		/* the output will be fsynced: its pages go to
+				 * the disk while tar2sqfs writes it */
 };
 
 /* Turn a rootfs tar read from in_fd into a squashfs file at out_path

@@ -20,12 +20,14 @@
 
 /* ---- instruction entries ---- */
 
-/* Record that key made layer (NULL for no layer). Not synced:
- * hypr_cache_sync after a batch. */
+/* Record that key made layer (NULL for no layer). The first 64 of a
+ * process are fsynced, not their directory: hypr_cache_sync after a
+ * batch. */
 int hypr_cache_put(const struct hypr_root *r, const char *key, const char *op,
     const char *created_by, const struct hypr_layer *layer, const char *created,
     struct hypr_err *e);
-/* One fsync of the entries written since the last one (the directory). */
+/* The entries written since the last call on disk: the directory's fsync,
+ * or past 64 entries one syncfs of the file system. */
 int hypr_cache_sync(const struct hypr_root *r, struct hypr_err *e);
 /* Look key up: 1 a hit (*layer and *has_layer set: 0 when the step made
  * none), 0 a miss (no entry, a torn one, or its layer's blob gone). */

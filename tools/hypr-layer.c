@@ -327,10 +327,9 @@ main(int argc, char *argv[])
 	if (hypr_stream_begin(&out, stdout, "image", HYPR_IMAGE_VERSION, NULL, &e) < 0 ||
 	    hypr_stream_put(&out, imgj, &e) < 0 || hypr_stream_end(&out, &e) < 0)
 		hypr_die_err(&e);
-	/* one sync for every cache entry of the build, not one each; after
-	 * the image stream, while hypr-squash works: nothing downstream
-	 * needs the entries on disk (a lost one is a cache miss), and the
-	 * syncfs also writes out what the build VM left (0.13-0.2 s) */
+	/* the cache entries on disk (hypr_cache_sync); after the image
+	 * stream, while hypr-squash works: nothing downstream needs them
+	 * (a lost entry is a cache miss) */
 	hypr_close_stdout();
 	if (hypr_cache_sync(&r, &e) < 0)
 		hypr_die_err(&e);

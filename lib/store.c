@@ -14,6 +14,7 @@
 #include "fsutil.h"
 #include "image.h"
 #include "imagestream.h"
+#include "map.h"
 #include "oci.h"
 #include "ref.h"
 #include "stream.h"
@@ -98,57 +99,87 @@ image_fill(struct hypr_image *im, const char *sqfs)
 	}
 }
 
+/* Read the manifest images/HEX.json (hex: 64 hex digits) into a new
+ * entry of s->img; a corrupt one is listed with its problem. */
+static int
+load_image(struct hypr_store *s, const char *dir, const char *hex, struct hypr_err *e)
+{
+	char path[HYPR_PATH_BUF + 128], *buf = NULL;
+	struct hypr_image *im, *ni;
+	struct hypr_err ig = { 0 };
+	size_t len;
+
+	if ((ni = realloc(s->img, (s->n + 1) * sizeof(*ni))) == NULL)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "loading images");
+	s->img = ni;
+	im = &s->img[s->n++];
+	memset(im, 0, sizeof(*im));
+	snprintf(im->id, sizeof(im->id), "sha256:%.64s", hex);
+	im->tags = json_array();
+	snprintf(path, sizeof(path), "%s/%.64s.json", dir, hex);
+	if (hypr_read_file(path, MAX_MANIFEST, &buf, &len, &ig) == 0) {
+		im->m = json_loadb(buf, len, 0, NULL);
+		free(buf);
+	}
+	if (!json_is_object(im->m) || !hypr_json_str(im->m, "id") ||
+	    strcmp(hypr_json_str(im->m, "id"), im->id) != 0) {
+		json_decref(im->m);
+		im->m = NULL;
+		im->problem = "corrupt manifest";
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/%.64s.squashfs", dir, hex);
+	image_fill(im, path);
+	return 0;
+}
+
+/* Every manifest in images/, or with s->only the tagged images and that
+ * one (if they are there): what a put changes. */
 static int
 load_images(struct hypr_store *s, struct hypr_err *e)
 {
 	char dir[HYPR_PATH_BUF], path[HYPR_PATH_BUF + 128];
 	DIR *d;
 	struct dirent *de;
-	size_t cap = 0;
 
 	free_images(s);
 	hypr_root_path(&s->root, dir, sizeof(dir), "images");
+	if (s->only) {
+		const char *k, *id;
+		json_t *v;
+		struct hypr_map seen = { 0 };
+		int rc = 0;
+
+		json_object_foreach(json_object_get(s->index, "tags"), k, v) {
+			id = json_string_value(v);
+			if (rc == 0 && id && !strncmp(id, "sha256:", 7) && is_hex64(id + 7, 64) &&
+			    !hypr_map_get(&seen, id)) {
+				snprintf(path, sizeof(path), "%s/%.64s.json", dir, id + 7);
+				if (hypr_map_set(&seen, id, (void *)1, NULL) < 0)
+					rc = hypr_err_errno(e, HYPR_EXIT_SYSTEM, "loading images");
+				else if (access(path, F_OK) == 0)
+					rc = load_image(s, dir, id + 7, e);
+			}
+		}
+		id = s->only;
+		if (rc == 0 && !hypr_map_get(&seen, id) && !strncmp(id, "sha256:", 7) &&
+		    is_hex64(id + 7, 64) &&
+		    snprintf(path, sizeof(path), "%s/%.64s.json", dir, id + 7) > 0 &&
+		    access(path, F_OK) == 0)
+			rc = load_image(s, dir, id + 7, e);
+		hypr_map_free(&seen, NULL);
+		return rc;
+	}
 	if ((d = opendir(dir)) == NULL)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "%s", dir);
 	while ((de = readdir(d)) != NULL) {
-		size_t nl = strlen(de->d_name);
-		struct hypr_image *im;
-		char *buf = NULL;
-		size_t len;
-		struct hypr_err ig = { 0 };
-
-		if (nl != 69 || strcmp(de->d_name + 64, ".json") != 0 ||
+		if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json") != 0 ||
 		    !is_hex64(de->d_name, 64))
 			continue;
-		if (s->n == cap) {
-			size_t nc = cap ? cap * 2 : 32;
-			struct hypr_image *ni = realloc(s->img, nc * sizeof(*ni));
-
-			if (ni == NULL) {
-				closedir(d);
-				return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "loading images");
-			}
-			s->img = ni;
-			cap = nc;
+		if (load_image(s, dir, de->d_name, e) < 0) {
+			closedir(d);
+			return -1;
 		}
-		im = &s->img[s->n++];
-		memset(im, 0, sizeof(*im));
-		snprintf(im->id, sizeof(im->id), "sha256:%.64s", de->d_name);
-		im->tags = json_array();
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (hypr_read_file(path, MAX_MANIFEST, &buf, &len, &ig) == 0) {
-			im->m = json_loadb(buf, len, 0, NULL);
-			free(buf);
-		}
-		if (!json_is_object(im->m) || !hypr_json_str(im->m, "id") ||
-		    strcmp(hypr_json_str(im->m, "id"), im->id) != 0) {
-			json_decref(im->m);
-			im->m = NULL;
-			im->problem = "corrupt manifest";
-			continue;
-		}
-		snprintf(path, sizeof(path), "%s/%.64s.squashfs", dir, de->d_name);
-		image_fill(im, path);
 	}
 	closedir(d);
 	return 0;
@@ -485,13 +516,16 @@ hypr_store_reload(struct hypr_store *s, struct hypr_err *e)
 	return 0;
 }
 
-int
-hypr_store_open(struct hypr_store *s, const char *root, int lock, struct hypr_err *e)
+static int
+store_open(struct hypr_store *s, const char *root, int lock, int bases, const char *only,
+    struct hypr_err *e)
 {
 	char path[HYPR_PATH_BUF];
 
 	memset(s, 0, sizeof(*s));
 	s->lock_fd = -1;
+	s->bases = bases;
+	s->only = only;
 	if (hypr_root_open(&s->root, root, e) < 0)
 		return -1;
 	if (lock) {
@@ -506,13 +540,23 @@ hypr_store_open(struct hypr_store *s, const char *root, int lock, struct hypr_er
 }
 
 int
+hypr_store_open(struct hypr_store *s, const char *root, int lock, struct hypr_err *e)
+{
+	return store_open(s, root, lock, 0, NULL, e);
+}
+
+int
 hypr_store_open_bases(struct hypr_store *s, const char *root, int lock,
     struct hypr_err *e)
 {
-	if (hypr_store_open(s, root, lock, e) < 0)
-		return -1;
-	s->bases = 1;
-	return hypr_store_reload(s, e);
+	return store_open(s, root, lock, 1, NULL, e);
+}
+
+int
+hypr_store_open_put(struct hypr_store *s, const char *root, const char *id,
+    struct hypr_err *e)
+{
+	return store_open(s, root, 1, 0, id, e);
 }
 
 void

@@ -43,6 +43,7 @@ struct hypr_store {
 	size_t n;
 	int lock_fd;
 	int bases;			/* list base images too */
+	const char *only;		/* hypr_store_open_put's image (borrowed) */
 };
 
 /* Open the store (root override may be NULL) and load index and manifests.
@@ -52,6 +53,11 @@ int hypr_store_open(struct hypr_store *s, const char *root, int lock,
 /* The same, with the base images of refs/ listed as images too (for the
  * image commands: images, inspect, rmi, history, df, prunes). */
 int hypr_store_open_bases(struct hypr_store *s, const char *root, int lock,
+    struct hypr_err *e);
+/* Open for hypr_store_put of image id (locked): only the tagged images
+ * and id, if stored, are loaded (a put changes no other; every manifest
+ * was O(images) per build: 40-75 ms with 280 dangling images). */
+int hypr_store_open_put(struct hypr_store *s, const char *root, const char *id,
     struct hypr_err *e);
 void hypr_store_close(struct hypr_store *s);
 /* Rewrite the index atomically (caller holds the lock). */

@@ -130,7 +130,7 @@ cmd_store(int argc, char *argv[])
 	hypr_image_rec_free(&img);
 	json_decref(cfg);
 	snprintf(id, sizeof(id), "%s", hypr_json_str(m, "id"));
-	if (hypr_store_open(&s, opt_root, 1, &e) < 0 ||
+	if (hypr_store_open_put(&s, opt_root, id, &e) < 0 ||
 	    hypr_store_put(&s, m, (const char *const *)tags, nt, &e) < 0)
 		hypr_die_err(&e);
 	hypr_store_close(&s);

@@ -66,6 +66,19 @@ teardown() {
 	run sort <<<"$output"
 	assert_output "app:1 ${id3:7:12}
 app:2 ${id1:7:12}"
+	# the manifests on disk say so too: a put rewrites the image that
+	# lost the tag (it loads only the tagged images and its own)
+	[ "$(jq -c .tags "$HYPR_ROOT/images/${id1#sha256:}.json")" = '["app:2"]' ]
+	[ "$(jq -c .tags "$HYPR_ROOT/images/${id3#sha256:}.json")" = '["app:1"]' ]
+	# app:1 moves on: id3 is left dangling, its manifest says so; a put
+	# does not read a dangling image's manifest, even a corrupt one
+	id4=$(build_image app:1 third)
+	[ "$(jq -c .tags "$HYPR_ROOT/images/${id3#sha256:}.json")" = '[]' ]
+	echo '{"garbage' > "$HYPR_ROOT/images/${id3#sha256:}.json"
+	id5=$(build_image app:2 fourth)
+	[ "$(jq -c .tags "$HYPR_ROOT/images/${id1#sha256:}.json")" = '[]' ]
+	[ "$(jq -c .tags "$HYPR_ROOT/images/${id5#sha256:}.json")" = '["app:2"]' ]
+	[ "$(jq -c .tags "$HYPR_ROOT/images/${id4#sha256:}.json")" = '["app:1"]' ]
 }
 
 @test "store: images table, -q, --no-trunc, --digests, --format json, filters" {

@@ -302,6 +302,7 @@ hypr_blob_begin(struct hypr_blob_writer *w, const struct hypr_root *r,
 {
 	w->root = r;
 	w->fd = -1;
+	w->digest[0] = '\0';
 	if (hypr_root_tmp(r, w->tmp, sizeof(w->tmp), e, "blob.XXXXXX") < 0)
 		return -1;
 	if ((w->fd = mkostemp(w->tmp, O_CLOEXEC)) < 0)
@@ -326,6 +327,14 @@ hypr_blob_write(struct hypr_blob_writer *w, const void *buf, size_t len,
 }
 
 void
+hypr_blob_digest(struct hypr_blob_writer *w, char out[HYPR_DIGEST_LEN + 1])
+{
+	if (!w->digest[0])
+		hypr_sha256_final(&w->sha, w->digest);
+	memcpy(out, w->digest, sizeof(w->digest));
+}
+
+void
 hypr_blob_abort(struct hypr_blob_writer *w)
 {
 	if (w->fd >= 0) {
@@ -343,7 +352,7 @@ hypr_blob_commit(struct hypr_blob_writer *w, const char *expect,
 	char d[HYPR_DIGEST_LEN + 1], path[HYPR_PATH_BUF];
 	uint64_t size = w->sha.bytes;
 
-	hypr_sha256_final(&w->sha, d);
+	hypr_blob_digest(w, d);
 	if (expect && strcmp(expect, d) != 0) {
 		close(w->fd);
 		unlink(w->tmp);

@@ -72,6 +72,7 @@ struct hypr_blob_writer {
 	char tmp[HYPR_PATH_BUF];
 	int fd;
 	struct hypr_sha256 sha;
+	char digest[HYPR_DIGEST_LEN + 1];	/* "" until hypr_blob_digest */
 };
 /* Open a writer (temp file under tmp/). */
 int hypr_blob_begin(struct hypr_blob_writer *w, const struct hypr_root *r,
@@ -79,6 +80,8 @@ int hypr_blob_begin(struct hypr_blob_writer *w, const struct hypr_root *r,
 /* Append bytes. */
 int hypr_blob_write(struct hypr_blob_writer *w, const void *buf, size_t len,
     struct hypr_err *e);
+/* The digest of what was written (nothing may be written after it). */
+void hypr_blob_digest(struct hypr_blob_writer *w, char out[HYPR_DIGEST_LEN + 1]);
 /* Finish: if expect is non-NULL the digest must match (else HYPR_EXIT_INPUT and
  * nothing is stored). On success digest_out (may be NULL) gets the digest and
  * size_out the size; the blob is in place. */

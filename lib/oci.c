@@ -224,19 +224,21 @@ hypr_tagref_del(const struct hypr_root *r, const struct hypr_ref *ref,
 
 /* Hash what fd holds after decompression (gzip, zstd, xz, bzip2 or none,
  * told by its first bytes, as Docker does), at most max bytes of it; w
- * (or NULL) gets those bytes too. */
+ * (or NULL) gets those bytes too, and then its running digest is the one
+ * (the bytes are hashed once: hypr_blob_digest gives out). */
 static int
 diff_of_fd(int fd, uint64_t max, char out[HYPR_DIGEST_LEN + 1], uint64_t *usize,
     struct hypr_blob_writer *w, struct hypr_err *e)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ent;
-	struct hypr_sha256 sha;
+	struct hypr_sha256 own, *sha = w ? &w->sha : &own;
 	const void *blk;
 	size_t len;
 	la_int64_t off;
 	int r, rc = -1;
 
+	own.ctx = NULL;
 	if (a == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	/* no filter_all: some of its filters run external programs */
@@ -246,7 +248,7 @@ diff_of_fd(int fd, uint64_t max, char out[HYPR_DIGEST_LEN + 1], uint64_t *usize,
 	archive_read_support_filter_bzip2(a);
 	archive_read_support_format_raw(a);
 	archive_read_support_format_empty(a);
-	if (hypr_sha256_init(&sha, e) < 0) {
+	if (!w && hypr_sha256_init(&own, e) < 0) {
 		archive_read_free(a);
 		return -1;
 	}
@@ -258,10 +260,11 @@ diff_of_fd(int fd, uint64_t max, char out[HYPR_DIGEST_LEN + 1], uint64_t *usize,
 	}
 	while (r == ARCHIVE_OK &&
 	    (r = archive_read_data_block(a, &blk, &len, &off)) == ARCHIVE_OK) {
-		hypr_sha256_update(&sha, blk, len);
-		if (w && hypr_blob_write(w, blk, len, e) < 0)
+		if (!w)
+			hypr_sha256_update(&own, blk, len);
+		else if (hypr_blob_write(w, blk, len, e) < 0)
 			goto out;
-		if (sha.bytes > max) {
+		if (sha->bytes > max) {
 			char m[64];
 
 			hypr_net_size_text(max, m, sizeof(m));
@@ -275,13 +278,15 @@ diff_of_fd(int fd, uint64_t max, char out[HYPR_DIGEST_LEN + 1], uint64_t *usize,
 		goto out;
 	}
 	if (usize)
-		*usize = sha.bytes;
-	hypr_sha256_final(&sha, out);
-	sha.ctx = NULL;
+		*usize = sha->bytes;
+	if (w)
+		hypr_blob_digest(w, out);
+	else
+		hypr_sha256_final(&own, out);	/* own.ctx is NULL after it */
 	rc = 0;
 out:
-	if (sha.ctx)
-		hypr_sha256_abort(&sha);
+	if (own.ctx)
+		hypr_sha256_abort(&own);
 	archive_read_free(a);
 	return rc;
 }

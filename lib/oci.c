@@ -232,13 +232,12 @@ diff_of_fd(int fd, uint64_t max, char out[HYPR_DIGEST_LEN + 1], uint64_t *usize,
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ent;
-	struct hypr_sha256 own, *sha = w ? &w->sha : &own;
+	struct hypr_sha256 own = { 0 }, *sha = w ? &w->sha : &own;
 	const void *blk;
 	size_t len;
 	la_int64_t off;
 	int r, rc = -1;
 
-	own.ctx = NULL;
 	if (a == NULL)
 		return hypr_err_set(e, HYPR_EXIT_SYSTEM, "out of memory");
 	/* no filter_all: some of its filters run external programs */

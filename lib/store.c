@@ -133,40 +133,42 @@ load_image(struct hypr_store *s, const char *dir, const char *hex, struct hypr_e
 	return 0;
 }
 
-/* Every manifest in images/, or with s->only the tagged images and that
- * one (if they are there): what a put changes. */
+/* images/ID.json into s if it is there and not loaded yet (seen) */
+static int
+load_named(struct hypr_store *s, const char *dir, const char *id, struct hypr_map *seen,
+    struct hypr_err *e)
+{
+	char path[HYPR_PATH_BUF + 128];
+
+	if (!id || strncmp(id, "sha256:", 7) != 0 || !is_hex64(id + 7, 64) ||
+	    hypr_map_get(seen, id))
+		return 0;
+	if (hypr_map_set(seen, id, (void *)1, NULL) < 0)
+		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "loading images");
+	snprintf(path, sizeof(path), "%s/%.64s.json", dir, id + 7);
+	return access(path, F_OK) == 0 ? load_image(s, dir, id + 7, e) : 0;
+}
+
+/* Every manifest in images/, or with s->only that image and the tagged
+ * ones (if they are there): what a put changes. */
 static int
 load_images(struct hypr_store *s, struct hypr_err *e)
 {
-	char dir[HYPR_PATH_BUF], path[HYPR_PATH_BUF + 128];
+	char dir[HYPR_PATH_BUF];
 	DIR *d;
 	struct dirent *de;
 
 	free_images(s);
 	hypr_root_path(&s->root, dir, sizeof(dir), "images");
 	if (s->only) {
-		const char *k, *id;
-		json_t *v;
 		struct hypr_map seen = { 0 };
-		int rc = 0;
+		const char *k;
+		json_t *v;
+		int rc = load_named(s, dir, s->only, &seen, e);
 
-		json_object_foreach(json_object_get(s->index, "tags"), k, v) {
-			id = json_string_value(v);
-			if (rc == 0 && id && !strncmp(id, "sha256:", 7) && is_hex64(id + 7, 64) &&
-			    !hypr_map_get(&seen, id)) {
-				snprintf(path, sizeof(path), "%s/%.64s.json", dir, id + 7);
-				if (hypr_map_set(&seen, id, (void *)1, NULL) < 0)
-					rc = hypr_err_errno(e, HYPR_EXIT_SYSTEM, "loading images");
-				else if (access(path, F_OK) == 0)
-					rc = load_image(s, dir, id + 7, e);
-			}
-		}
-		id = s->only;
-		if (rc == 0 && !hypr_map_get(&seen, id) && !strncmp(id, "sha256:", 7) &&
-		    is_hex64(id + 7, 64) &&
-		    snprintf(path, sizeof(path), "%s/%.64s.json", dir, id + 7) > 0 &&
-		    access(path, F_OK) == 0)
-			rc = load_image(s, dir, id + 7, e);
+		json_object_foreach(json_object_get(s->index, "tags"), k, v)
+			if (rc == 0)
+				rc = load_named(s, dir, json_string_value(v), &seen, e);
 		hypr_map_free(&seen, NULL);
 		return rc;
 	}

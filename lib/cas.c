@@ -303,6 +303,8 @@ hypr_blob_begin(struct hypr_blob_writer *w, const struct hypr_root *r,
 	w->root = r;
 	w->fd = -1;
 	w->digest[0] = '\0';
+	w->fl.on = 0;
+	w->fl.path = NULL;
 	if (hypr_root_tmp(r, w->tmp, sizeof(w->tmp), e, "blob.XXXXXX") < 0)
 		return -1;
 	if ((w->fd = mkostemp(w->tmp, O_CLOEXEC)) < 0)
@@ -323,6 +325,8 @@ hypr_blob_write(struct hypr_blob_writer *w, const void *buf, size_t len,
 	if (hypr_write_all(w->fd, buf, len) < 0)
 		return hypr_err_errno(e, HYPR_EXIT_SYSTEM, "writing %s", w->tmp);
 	hypr_sha256_update(&w->sha, buf, len);
+	if (w->fl.path == NULL && w->sha.bytes >= (8u << 20))
+		hypr_flusher_start(&w->fl, w->tmp);	/* sets fl.path */
 	return 0;
 }
 
@@ -337,6 +341,7 @@ hypr_blob_digest(struct hypr_blob_writer *w, char out[HYPR_DIGEST_LEN + 1])
 void
 hypr_blob_abort(struct hypr_blob_writer *w)
 {
+	hypr_flusher_stop(&w->fl);
 	if (w->fd >= 0) {
 		close(w->fd);
 		unlink(w->tmp);
@@ -352,6 +357,7 @@ hypr_blob_commit(struct hypr_blob_writer *w, const char *expect,
 	char d[HYPR_DIGEST_LEN + 1], path[HYPR_PATH_BUF];
 	uint64_t size = w->sha.bytes;
 
+	hypr_flusher_stop(&w->fl);
 	hypr_blob_digest(w, d);
 	if (expect && strcmp(expect, d) != 0) {
 		close(w->fd);

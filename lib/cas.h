@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include "digest.h"
 #include "err.h"
+#include "fsutil.h"
 
 /* The one size for a path buffer under the root: the root (< 4096) and
  * what the store puts below it. */
@@ -73,6 +74,8 @@ struct hypr_blob_writer {
 	int fd;
 	struct hypr_sha256 sha;
 	char digest[HYPR_DIGEST_LEN + 1];	/* "" until hypr_blob_digest */
+	struct hypr_flusher fl;	/* from the 8th MiB on: commit's fsync
+				 * waits for the last 100 ms alone */
 };
 /* Open a writer (temp file under tmp/). */
 int hypr_blob_begin(struct hypr_blob_writer *w, const struct hypr_root *r,

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,4 +275,48 @@ hypr_size_parse(const char *s, uint64_t *out)
 		return -1;
 	*out = (uint64_t)v << shift;
 	return 0;
+}
+
+static void *
+flusher_run(void *arg)
+{
+	struct hypr_flusher *fl = arg;
+	struct pollfd pf = { .fd = fl->stop[0], .events = POLLIN };
+	int fd = -1, r;
+
+	while ((r = poll(&pf, 1, 100)) == 0 || (r < 0 && errno == EINTR)) {
+		if (fd < 0)	/* not made yet: the next tick */
+			fd = open(fl->path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			fdatasync(fd);
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+void
+hypr_flusher_start(struct hypr_flusher *fl, const char *path)
+{
+	fl->on = 0;
+	fl->path = path;
+	if (pipe2(fl->stop, O_CLOEXEC) < 0)
+		return;
+	if (pthread_create(&fl->t, NULL, flusher_run, fl) != 0) {
+		close(fl->stop[0]);
+		close(fl->stop[1]);
+		return;
+	}
+	fl->on = 1;
+}
+
+void
+hypr_flusher_stop(struct hypr_flusher *fl)
+{
+	if (!fl->on)
+		return;
+	close(fl->stop[1]);	/* POLLHUP */
+	pthread_join(fl->t, NULL);
+	close(fl->stop[0]);
+	fl->on = 0;
 }

@@ -9,8 +9,6 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -165,60 +163,6 @@ reap_tar2sqfs(pid_t pid, int err_rd, struct hypr_err *e)
 	    WEXITSTATUS(st), *last ? ": " : "", last);
 }
 
-/* While tar2sqfs writes a squashfs that is fsynced next (o->flush), its
- * pages are sent to the disk every 100 ms: the disk is idle while tar2sqfs
- * compresses, so the fsync waits for the tail alone (a Debian-based
- * image, 145 MB: that fsync took 0.36 s after tar2sqfs). */
-struct flusher {
-	pthread_t t;
-	int on, stop[2];
-	const char *path;
-};
-
-static void *
-flusher_run(void *arg)
-{
-	struct flusher *fl = arg;
-	struct pollfd pf = { .fd = fl->stop[0], .events = POLLIN };
-	int fd = -1, r;
-
-	while ((r = poll(&pf, 1, 100)) == 0 || (r < 0 && errno == EINTR)) {
-		if (fd < 0)	/* not made yet: the next tick */
-			fd = open(fl->path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0)
-			sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	}
-	if (fd >= 0)
-		close(fd);
-	return NULL;
-}
-
-static void
-flusher_start(struct flusher *fl, const char *path, const struct hypr_squash_opts *o)
-{
-	fl->on = 0;
-	if (!o->flush || pipe2(fl->stop, O_CLOEXEC) < 0)
-		return;
-	fl->path = path;
-	if (pthread_create(&fl->t, NULL, flusher_run, fl) != 0) {
-		close(fl->stop[0]);
-		close(fl->stop[1]);
-		return;
-	}
-	fl->on = 1;
-}
-
-static void
-flusher_stop(struct flusher *fl)
-{
-	if (!fl->on)
-		return;
-	close(fl->stop[1]);	/* POLLHUP */
-	pthread_join(fl->t, NULL);
-	close(fl->stop[0]);
-	fl->on = 0;
-}
-
 static int
 tmp_name(const char *out_path, char *buf, size_t n)
 {
@@ -357,7 +301,7 @@ hypr_rootfs_squash_fds(const int *fds, const char *const *names, size_t n,
     struct hypr_err *e)
 {
 	char tmp[HYPR_PATH_BUF];
-	struct flusher fl;
+	struct hypr_flusher fl = { .on = 0 };
 	int pp[2], ep[2], rc, reaped;
 	pid_t pid;
 	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
@@ -385,9 +329,10 @@ hypr_rootfs_squash_fds(const int *fds, const char *const *names, size_t n,
 			return -1;
 		}
 		close(ep[1]);
-		flusher_start(&fl, tmp, o);
+		if (o->flush)
+			hypr_flusher_start(&fl, tmp);
 		rc = reap_tar2sqfs(pid, ep[0], e);
-		flusher_stop(&fl);
+		hypr_flusher_stop(&fl);
 		if (rc < 0) {
 			unlink(tmp);
 			return -1;
@@ -403,14 +348,15 @@ hypr_rootfs_squash_fds(const int *fds, const char *const *names, size_t n,
 	}
 	close(pp[0]);
 	close(ep[1]);
-	flusher_start(&fl, tmp, o);
+	if (o->flush)
+		hypr_flusher_start(&fl, tmp);
 	/* a dying tar2sqfs must give us EPIPE, not kill us */
 	sigaction(SIGPIPE, &ign, &old);
 	rc = hypr_rootfs_flatten_fds(fds, names, n, pp[1], o->epoch, tmpdir, &fe);
 	close(pp[1]);
 	sigaction(SIGPIPE, &old, NULL);
 	reaped = reap_tar2sqfs(pid, ep[0], e);
-	flusher_stop(&fl);
+	hypr_flusher_stop(&fl);
 	if (reaped < 0 || rc < 0) {
 		/* bad input explains a tar2sqfs failure; a write error on the
 		 * pipe is explained by tar2sqfs's own failure */

@@ -17,8 +17,9 @@ struct hypr_squash_opts {
 	int verify;		/* chain cache hit: re-digest the blob (a full
 				 * read) and rebuild it if damaged; without it
 				 * only the size and superblock are checked */
-	int flush;		/* the output will be fsynced: its pages go to
-				 * the disk while tar2sqfs writes it */
+	int flush;		/* the output will be fsynced: it is flushed
+				 * to the disk while tar2sqfs writes it
+				 * (hypr_flusher) */
 };
 
 /* Turn a rootfs tar read from in_fd into a squashfs file at out_path

@@ -249,6 +249,37 @@ EOF
 /a - rw-r--r-- 0 0 2 $(sha12 a)"
 }
 
+@test "squash: big files reach tar2sqfs mapped from the layers and the spill, byte for byte" {
+	# a small file first: the big files' data starts off a page boundary;
+	# 1 MiB is where mapping starts (rootfs.c MAP_MIN), one byte less is read
+	printf 'f a 644 0 0 x\nF big1 644 3000001\nF mid 644 1048576\nF below 644 1048575\nF gone 644 2000000\n' |
+		mklayer l1.tar
+	# gzip'd: its data is spilled into a temp file, mapped from there
+	printf 'F big2 644 2500000\nw gone\nF mid 644 1500000\n' | mklayer l2.tar gz
+	want() {
+		for f in "$@"; do
+			python3 -c 'import random,hashlib,sys
+print(hashlib.sha256(random.Random(sys.argv[1]).randbytes(int(sys.argv[2]))).hexdigest()[:12])' "${f%:*}" "${f#*:}"
+		done
+	}
+	expect="$(printf '%s\n' $(want big1:3000001 below:1048575 big2:2500000 mid:1500000))"
+	# through hypr-layer's pipe, and an image's chain through tar2sqfs's
+	hypr-layer --flatten l1.tar l2.tar | hypr-squash -o piped.sqfs
+	l1=$(layer_json l1.tar)
+	l2=$(layer_json l2.tar)
+	steps_stream "$l1" "RUN|RUN x|$l2|{}" | hypr-layer | hypr-squash > image
+	d=$(jq -r 'select(.type == "image") | .squashfs.digest' image)
+	for img in piped.sqfs "$HYPR_ROOT/blobs/sha256/${d#sha256:}"; do
+		run sqfs_tree "$img"
+		assert_output "/ d rwxr-xr-x 0 0 - -
+/a - rw-r--r-- 0 0 2 $(sha12 x)
+/below - rw-r--r-- 0 0 1048575 $(sed -n 2p <<<"$expect")
+/big1 - rw-r--r-- 0 0 3000001 $(sed -n 1p <<<"$expect")
+/big2 - rw-r--r-- 0 0 2500000 $(sed -n 3p <<<"$expect")
+/mid - rw-r--r-- 0 0 1500000 $(sed -n 4p <<<"$expect")"
+	done
+}
+
 @test "squash: two builds of the same chain at once both succeed" {
 	printf 'F big 644 3000000\nf a 644 0 0 a\n' | mklayer l.tar
 	l=$(layer_json l.tar)

@@ -6,7 +6,7 @@ set -eu
 pkgs="build-essential pkg-config
 libarchive-dev libjansson-dev libssl-dev libyaml-dev zlib1g-dev
 squashfs-tools squashfs-tools-ng
-qemu-system-x86 linux-source-6.1 flex bison bc libelf-dev cpio xz-utils
+qemu-system-x86 linux-source-6.1 patch flex bison bc libelf-dev cpio xz-utils
 e2fsprogs busybox-static libcap2-bin attr
 bats bats-support bats-assert jq curl skopeo docker-registry apache2-utils
 python3 debootstrap mandoc shellcheck cppcheck zsh"

@@ -1,11 +1,13 @@
 #!/bin/sh
 # build-kernel.sh OUT - build the hypr guest kernel (PVH ELF vmlinux) into OUT.
 #
-# Linux from Debian's linux-source-6.1 tarball, `make tinyconfig` plus the
+# Linux from Debian's linux-source-6.1 tarball with the patches in
+# pipeline/vm/kernel-patches/ (in name order), `make tinyconfig` plus the
 # fragment pipeline/vm/kernel.config. Every fragment option is checked in the
 # resulting .config: Kconfig drops options with unmet dependencies silently,
 # and that must fail the build. The result is cached outside the clone, keyed
-# by the fragment's hash and the source tarball, so fresh clones reuse it:
+# by the fragment's and the patches' hash and the source tarball, so fresh
+# clones reuse it:
 #   ${HYPR_KERNEL_CACHE:-/var/cache/hypr/kernel}/KEY/vmlinux
 # Environment: HYPR_KERNEL_SRC (tarball), HYPR_KERNEL_CACHE, JOBS.
 set -eu
@@ -25,7 +27,8 @@ if ! mkdir -p "$cache" 2>/dev/null || [ ! -w "$cache" ]; then
 	cache=${XDG_CACHE_HOME:-$HOME/.cache}/hypr/kernel
 	mkdir -p "$cache"
 fi
-key=$( { cat "$frag"; stat -L -c '%n %s %Y' "$src"; } | sha256sum | cut -c1-16)
+key=$( { cat "$frag" "$here"/kernel-patches/*.patch; stat -L -c '%n %s %Y' "$src"; } |
+	sha256sum | cut -c1-16)
 dir=$cache/$key
 
 link_out() {
@@ -53,6 +56,9 @@ echo "build-kernel: extracting $src" >&2
 tar -xJf "$src" -C "$work"
 ksrc=$(find "$work" -mindepth 1 -maxdepth 1 -type d | head -n1)
 cd "$ksrc"
+for p in "$here"/kernel-patches/*.patch; do
+	patch -p1 -s --forward < "$p" || { echo "build-kernel: $p does not apply" >&2; exit 1; }
+done
 make -s tinyconfig >/dev/null
 ./scripts/kconfig/merge_config.sh -m .config "$frag" >/dev/null
 make -s olddefconfig >/dev/null

@@ -425,9 +425,8 @@ PY
 		done
 		sha256sum /d/*'
 	assert_line --index 0 1
-	sort "$BATS_TEST_TMPDIR/want" > want.sorted
-	printf '%s\n' "${lines[@]:1}" | sed 's/  / /' | sort > got.sorted
-	diff -u want.sorted got.sorted
+	printf '%s\n' "${lines[@]:1}" | sed 's/  / /' | sort > "$BATS_TEST_TMPDIR/got"
+	diff -u <(sort "$BATS_TEST_TMPDIR/want") "$BATS_TEST_TMPDIR/got"
 }
 
 # bats test_tags=vm

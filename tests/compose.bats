@@ -201,7 +201,7 @@ web"
 	  second:
 	    image: busybox:latest
 	    entrypoint: ["sh", "-c"]
-	    command: ["echo $$GREETING $$FROM_FILE $$BOTH; exit 3"]
+	    command: ["echo $$GREETING $$FROM_FILE $$BOTH; echo last; exit 3"]
 	    env_file: [vars.env]
 	    environment:
 	      GREETING: two
@@ -215,7 +215,17 @@ web"
 	assert_output "p-first-1  | one
 p-first-1 exited with code 0
 p-second-1 | two file environment
+p-second-1 | last
 p-second-1 exited with code 3"
+	# logs: -n is each container's last lines; -t puts a line's time after the name
+	run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" logs --tail 1
+	assert_output "p-first-1  | one
+p-second-1 | last"
+	run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" logs -t -n 5 second
+	assert_line --index 0 --regexp '^p-second-1 \| 20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z two file environment$'
+	assert_line --index 1 --regexp '^p-second-1 \| [0-9T:.-]{29}Z last$'
+	run -2 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" logs --tail x
+	assert_output --partial "compose logs: --tail x: a count or all"
 	run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" down
 }
 

@@ -362,6 +362,14 @@ changed"
 	assert_output "1
 2
 3"
+	run -0 hypr logs --tail 2 rs
+	assert_output "2
+3"
+	run -0 hypr logs -n 0 rs
+	assert_output ""
+	run -0 hypr logs -t --tail all rs
+	assert_line --index 0 --regexp '^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z 1$'
+	assert_line --index 2 --regexp 'Z 3$'
 	run -0 hypr inspect rs
 	run -0 jq -r '.[0].state.restart_count' <<<"$output"
 	assert_output "2"
@@ -404,6 +412,8 @@ changed"
 	run -125 hypr container run
 	run -3 hypr logs nothing-here
 	assert_output "hypr: No such container: nothing-here"
+	run -2 hypr logs --tail abc nothing-here
+	assert_output "hypr: logs: --tail abc: a count or all"
 	run -3 hypr stop nothing-here
 	run -3 hypr rm nothing-here
 	run -0 hypr run --help

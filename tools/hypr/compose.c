@@ -54,7 +54,7 @@ compose_usage(FILE *f, int code)
 	    "        build what needs building, start every service (and what it depends on)\n"
 	    "  down [-t SECS] [-v]   stop and remove the project's containers (-v: volumes)\n"
 	    "  ps [-a] [-q] [SERVICE...]    the project's containers\n"
-	    "  logs [-f] [-t] [--tail N] [SERVICE...]\n"
+	    "  logs [-f] [-t] [-n N] [SERVICE...]   each line after its container's name\n"
 	    "  stop [-t SECS] [SERVICE...]\n"
 	    "  push [--ignore-push-failures] [-q] [SERVICE...]\n"
 	    "        push the image: (and build: tags:) of every service built here\n"
@@ -570,24 +570,35 @@ struct follow {
 	char prefix[256];
 	char *line;		/* a partial line */
 	size_t len;
+	unsigned long long skip;	/* --tail: lines still to pass over */
+	int ts;			/* -t: each line after its record's time */
 	int done;
 };
 
+/* Add a record's bytes to f's lines; print each whole one (both streams
+ * go to standard output, as docker compose logs prints them). */
 static void
-follow_print(struct follow *f, int stream, const char *d, size_t n, int flush)
+follow_print(struct follow *f, int64_t ns, const char *d, size_t n, int flush)
 {
-	FILE *out = stream == 2 ? stderr : stdout;
-
-	(void)out;
+	ctr_skip_lines(&f->skip, &d, &n);
 	while (n > 0) {
 		const char *nl = memchr(d, '\n', n);
 		size_t k = nl ? (size_t)(nl - d) + 1 : n;
-		char *b = realloc(f->line, f->len + k + 1);
-		if (!b)
+		char t[64] = "";
+		size_t tl;
+		char *b;
+
+		if (f->ts && f->len == 0) {
+			ctr_log_time(ns, t, sizeof t - 1);
+			strcat(t, " ");
+		}
+		tl = strlen(t);
+		if (!(b = realloc(f->line, f->len + tl + k + 1)))
 			hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
 		f->line = b;
-		memcpy(f->line + f->len, d, k);
-		f->len += k;
+		memcpy(f->line + f->len, t, tl);
+		memcpy(f->line + f->len + tl, d, k);
+		f->len += tl + k;
 		if (nl) {
 			printf("%s", f->prefix);
 			fwrite(f->line, 1, f->len, stdout);
@@ -607,12 +618,11 @@ follow_print(struct follow *f, int stream, const char *d, size_t n, int flush)
 /* Print what each container wrote (compose's "name  | line"); with follow,
  * until every one has stopped or a signal in mask comes (1), else 0. */
 static int
-follow_logs(struct follow *f, size_t n, int follow, int ts, int sigfd, int quiet_exit)
+follow_logs(struct follow *f, size_t n, int follow, int sigfd, int quiet_exit)
 {
 	struct hypr_err e = { 0 };
 	size_t left = n;
 
-	(void)ts;
 	while (left) {
 		for (size_t i = 0; i < n; i++) {
 			int stream, r;
@@ -622,9 +632,9 @@ follow_logs(struct follow *f, size_t n, int follow, int ts, int sigfd, int quiet
 			if (f[i].done)
 				continue;
 			while ((r = hypr_ctr_log_next(&f[i].l, &stream, &ns, &data, &len, &e)) == 1)
-				follow_print(&f[i], stream, data, len, 0);
+				follow_print(&f[i], ns, data, len, 0);
 			if (!follow) {
-				follow_print(&f[i], 1, "", 0, 1);
+				follow_print(&f[i], 0, "", 0, 1);
 				f[i].done = 1;
 				left--;
 				continue;
@@ -632,8 +642,8 @@ follow_logs(struct follow *f, size_t n, int follow, int ts, int sigfd, int quiet
 			hypr_ctr_reload(&f[i].c, &e);
 			if (!f[i].c.alive || access(f[i].c.dir, F_OK) < 0) {
 				while (hypr_ctr_log_next(&f[i].l, &stream, &ns, &data, &len, &e) == 1)
-					follow_print(&f[i], stream, data, len, 0);
-				follow_print(&f[i], 1, "", 0, 1);
+					follow_print(&f[i], ns, data, len, 0);
+				follow_print(&f[i], 0, "", 0, 1);
 				if (!quiet_exit)
 					printf("%.*s exited with code %lld\n", (int)strcspn(f[i].prefix, " "),
 					    f[i].prefix, (long long)json_integer_value(json_object_get(f[i].c.state,
@@ -656,14 +666,17 @@ follow_logs(struct follow *f, size_t n, int follow, int ts, int sigfd, int quiet
 	return 0;
 }
 
+/* Follow c's log (taken over); tail >= 0: only its last tail lines. */
 static void
-follow_setup(struct follow *f, struct hypr_ctr *c, size_t width)
+follow_setup(struct follow *f, struct hypr_ctr *c, size_t width, long tail, int ts)
 {
 	struct hypr_err e = { 0 };
 	const char *name = json_string_value(json_object_get(c->config, "name"));
 
 	memset(f, 0, sizeof *f);
 	f->c = *c;
+	f->skip = ctr_log_skip(c, tail);
+	f->ts = ts;
 	snprintf(f->prefix, sizeof f->prefix, "%-*s | ", (int)width, name);
 	hypr_ctr_log_open(&f->l, &f->c, &e);
 }
@@ -883,7 +896,7 @@ compose_up(struct proj *p, int *want, int detach, int wait, int force, int deps,
 			if (hypr_ctr_find(&p->root, name, &c, &e) < 0)
 				continue;
 			fprintf(stderr, "%s %s", k ? "," : "", name);
-			follow_setup(&fl[k++], &c, width);
+			follow_setup(&fl[k++], &c, width, -1, 0);
 		}
 		fprintf(stderr, "\n");
 		sigemptyset(&mask);
@@ -892,7 +905,7 @@ compose_up(struct proj *p, int *want, int detach, int wait, int force, int deps,
 		sigaddset(&mask, SIGHUP);
 		sigprocmask(SIG_BLOCK, &mask, NULL);
 		sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-		got = follow_logs(fl, k, 1, 0, sfd, 0);
+		got = follow_logs(fl, k, 1, sfd, 0);
 		if (got) {
 			struct signalfd_siginfo si;
 			int force_now = 0;
@@ -1128,13 +1141,12 @@ compose_ps(struct proj *p, const int *want, int all, int quiet, int services)
 }
 
 static int
-compose_logs(struct proj *p, const int *want, int follow, long tail)
+compose_logs(struct proj *p, const int *want, int follow, int ts, long tail)
 {
 	struct hypr_ctr *v;
 	size_t n, k = 0, width = 0;
 	struct follow *fl;
 
-	(void)tail;
 	project_ctrs(p, &v, &n);
 	if (!(fl = calloc(n + 1, sizeof *fl)))
 		hypr_die(HYPR_EXIT_SYSTEM, "out of memory");
@@ -1150,10 +1162,10 @@ compose_logs(struct proj *p, const int *want, int follow, long tail)
 			hypr_ctr_free(&v[i]);
 			continue;
 		}
-		follow_setup(&fl[k++], &v[i], width);
+		follow_setup(&fl[k++], &v[i], width, tail, ts);
 	}
 	free(v);
-	follow_logs(fl, k, follow, 0, -1, 1);
+	follow_logs(fl, k, follow, -1, 1);
 	follow_free(fl, k);
 	return 0;
 }
@@ -1213,6 +1225,36 @@ profile_active(const struct hypr_compose_service *sv, const struct argv *profile
 	return 0;
 }
 
+/* compose logs's options (docker compose logs's -f, -t, -n): its -t is not
+ * the other commands' --timeout. */
+static void
+logs_opts(int argc, char **argv, int *follow, int *ts, long *tail)
+{
+	static const struct option lo[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "timestamps", no_argument, NULL, 't' },
+		{ "tail", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch, ok;
+
+	while ((ch = getopt_long(argc, argv, "ftn:h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'f': *follow = 1; break;
+		case 't': *ts = 1; break;
+		case 'n':
+			*tail = ctr_tail(optarg, &ok);
+			if (!ok)
+				hypr_die(HYPR_EXIT_USAGE, "compose logs: --tail %s: a count or all",
+				    optarg);
+			break;
+		case 'h': compose_usage(stdout, 0); break;
+		default: compose_usage(stderr, HYPR_EXIT_USAGE);
+		}
+	}
+}
+
 int
 cmd_compose(int argc, char **argv)
 {
@@ -1243,8 +1285,6 @@ cmd_compose(int argc, char **argv)
 		{ "volumes", no_argument, NULL, 'v' },
 		{ "all", no_argument, NULL, 'A' },
 		{ "services", no_argument, NULL, 'S' },
-		{ "follow", no_argument, NULL, 'F' },
-		{ "tail", required_argument, NULL, 'T' },
 		{ "commands", no_argument, NULL, 'C' },
 		{ "ignore-push-failures", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1265,7 +1305,7 @@ cmd_compose(int argc, char **argv)
 	int ch, no_cache = 0, pull = 0, quiet = 0, dry = 0, up, built = 0, nobuild = 0;
 	int ignore_push = 0;
 	int build_flag = 0, detach = 0, wait = 0, force = 0, nodeps = 0, timeout = -1;
-	int all = 0, services = 0, follow = 0;
+	int all = 0, services = 0, follow = 0, ts = 0;
 	long tail = -1;
 	int i, rc = 0, *want = NULL;
 	size_t s, j;
@@ -1311,7 +1351,9 @@ cmd_compose(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "qndt:afT:v", blo, NULL)) != -1) {
+	if (!strcmp(sub, "logs"))
+		logs_opts(argc, argv, &follow, &ts, &tail);
+	while (strcmp(sub, "logs") && (ch = getopt_long(argc, argv, "qndt:av", blo, NULL)) != -1) {
 		switch (ch) {
 		case 'N': no_cache = 1; break;
 		case 'P': pull = 1; break;
@@ -1343,8 +1385,6 @@ cmd_compose(int argc, char **argv)
 		case 'O': break;
 		case 'A': all = 1; break;
 		case 'S': services = 1; break;
-		case 'f': case 'F': follow = 1; break;
-		case 'T': tail = strtol(optarg, NULL, 10); break;
 		case 'C': commands = 1; break;
 		case 'I': ignore_push = 1; break;
 		case 'h': compose_usage(stdout, 0); break;
@@ -1472,7 +1512,7 @@ env_fail:
 		goto done;
 	}
 	if (!strcmp(sub, "logs")) {
-		rc = compose_logs(&pj, want, follow, tail);
+		rc = compose_logs(&pj, want, follow, ts, tail);
 		goto done;
 	}
 	if (!strcmp(sub, "push")) {

@@ -84,6 +84,16 @@ int ctr_stop(struct hypr_ctr *c, int timeout, struct hypr_err *e);
  * keys that detach (return 0, the process runs on). Dies on an ERROR. */
 int ctr_client_loop(struct hypr_ctr *c, int fd, struct hypr_ctr_reader *rd, int tty,
     int stdin_on, const unsigned char *keys, size_t nkeys);
+/* --tail's value: "all" is -1, else a count (0 or more); -1 with
+ * *ok = 0 when it is neither. */
+long ctr_tail(const char *arg, int *ok);
+/* How many of a container's log lines to pass over so that its last tail
+ * lines are left (tail < 0: none). */
+unsigned long long ctr_log_skip(const struct hypr_ctr *c, long tail);
+/* Pass over up to *skip whole lines at the start of a log record. */
+void ctr_skip_lines(unsigned long long *skip, const char **data, size_t *len);
+/* docker logs -t's time of a record, "2006-01-02T15:04:05.999999999Z". */
+void ctr_log_time(int64_t ns, char *buf, size_t n);
 /* Whether ip:port (udp or tcp) can be bound (runopts.c). */
 int ctr_port_free(int udp, const char *ip, unsigned port);
 /* Whether the status wants another start ("on-failure", "always", ...). */

@@ -515,6 +515,73 @@ cmd_ps(int argc, char **argv)
 
 /* ---- logs ---- */
 
+long
+ctr_tail(const char *arg, int *ok)
+{
+	char *end;
+	long v;
+
+	*ok = 1;
+	if (!strcmp(arg, "all"))
+		return -1;
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (end == arg || *end || errno || v < 0) {
+		*ok = 0;
+		return -1;
+	}
+	return v;
+}
+
+unsigned long long
+ctr_log_skip(const struct hypr_ctr *c, long tail)
+{
+	struct hypr_err e = { 0 };
+	struct hypr_ctr_log l;
+	unsigned long long lines = 0;
+	int stream;
+	int64_t ns;
+	const char *data;
+	size_t len;
+
+	if (tail < 0)
+		return 0;
+	hypr_ctr_log_open(&l, c, &e);
+	while (hypr_ctr_log_next(&l, &stream, &ns, &data, &len, &e) == 1)
+		for (size_t i = 0; i < len; i++)
+			lines += data[i] == '\n';
+	hypr_ctr_log_close(&l);
+	return lines > (unsigned long long)tail ? lines - (unsigned long long)tail : 0;
+}
+
+void
+ctr_skip_lines(unsigned long long *skip, const char **data, size_t *len)
+{
+	while (*skip && *len) {
+		const char *nl = memchr(*data, '\n', *len);
+
+		if (!nl) {
+			*len = 0;
+			return;
+		}
+		--*skip;
+		*len -= (size_t)(nl + 1 - *data);
+		*data = nl + 1;
+	}
+}
+
+void
+ctr_log_time(int64_t ns, char *buf, size_t n)
+{
+	time_t sec = (time_t)(ns / 1000000000);
+	struct tm tm;
+	char b[32];
+
+	gmtime_r(&sec, &tm);
+	strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, n, "%s.%09lldZ", b, (long long)(ns % 1000000000));
+}
+
 static void
 print_record(int stream, int64_t ns, const char *data, size_t len, int ts, int *bol)
 {
@@ -527,12 +594,10 @@ print_record(int stream, int64_t ns, const char *data, size_t len, int ts, int *
 	/* -t: each line starts with its record's time (RFC 3339, nanoseconds) */
 	for (size_t i = 0; i < len; i++) {
 		if (bol[stream]) {
-			time_t sec = (time_t)(ns / 1000000000);
-			struct tm tm;
-			char b[64];
-			gmtime_r(&sec, &tm);
-			strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
-			fprintf(f, "%s.%09lldZ ", b, (long long)(ns % 1000000000));
+			char t[64];
+
+			ctr_log_time(ns, t, sizeof t);
+			fprintf(f, "%s ", t);
 			bol[stream] = 0;
 		}
 		fputc(data[i], f);
@@ -555,12 +620,12 @@ cmd_logs(int argc, char **argv)
 	struct hypr_err e = { 0 };
 	struct hypr_ctr c;
 	struct hypr_ctr_log l;
-	int ch, follow = 0, ts = 0, stream, r, bol[3] = { 1, 1, 1 };
+	int ch, follow = 0, ts = 0, stream, r, ok, bol[3] = { 1, 1, 1 };
 	long tail = -1;
 	int64_t ns;
 	const char *data;
 	size_t len;
-	unsigned long long lines = 0, skip = 0;
+	unsigned long long skip;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "ftn:h", lo, NULL)) != -1) {
@@ -568,9 +633,8 @@ cmd_logs(int argc, char **argv)
 		case 'f': follow = 1; break;
 		case 't': ts = 1; break;
 		case 'n':
-			if (!strcmp(optarg, "all"))
-				tail = -1;
-			else if ((tail = strtol(optarg, NULL, 10)) < 0)
+			tail = ctr_tail(optarg, &ok);
+			if (!ok)
 				hypr_die(HYPR_EXIT_USAGE, "logs: --tail %s: a count or all", optarg);
 			break;
 		case 'h': printf("usage: hypr logs [-f] [-t] [-n N] CONTAINER\n"); exit(0);
@@ -582,28 +646,11 @@ cmd_logs(int argc, char **argv)
 	open_root(&root);
 	if (hypr_ctr_find(&root, argv[optind], &c, &e) < 0)
 		hypr_die_err(&e);
-	if (tail >= 0) {
-		/* count the lines first, then skip all but the last N */
-		hypr_ctr_log_open(&l, &c, &e);
-		while ((r = hypr_ctr_log_next(&l, &stream, &ns, &data, &len, &e)) == 1)
-			for (size_t i = 0; i < len; i++)
-				lines += data[i] == '\n';
-		hypr_ctr_log_close(&l);
-		skip = lines > (unsigned long long)tail ? lines - (unsigned long long)tail : 0;
-	}
+	skip = ctr_log_skip(&c, tail);
 	hypr_ctr_log_open(&l, &c, &e);
 	for (;;) {
 		while ((r = hypr_ctr_log_next(&l, &stream, &ns, &data, &len, &e)) == 1) {
-			while (skip && len) {
-				const char *nl = memchr(data, '\n', len);
-				if (!nl) {
-					len = 0;
-					break;
-				}
-				skip--;
-				len -= (size_t)(nl + 1 - data);
-				data = nl + 1;
-			}
+			ctr_skip_lines(&skip, &data, &len);
 			if (len)
 				print_record(stream, ns, data, len, ts, bol);
 		}

@@ -76,7 +76,7 @@ _hypr_flags() {
 	compose_up) echo "--build --no-build -d --detach --wait --force-recreate --no-deps -n --dry-run --help" ;;
 	compose_down|compose_stop) echo "-t --timeout --remove-orphans -v --volumes --help" ;;
 	compose_ps) echo "-a --all -q --quiet --services --help" ;;
-	compose_logs) echo "-f --follow -t --timestamps --tail --help" ;;
+	compose_logs) echo "-f --follow -t --timestamps -n --tail --help" ;;
 	compose_config) echo "--services --commands --help" ;;
 	*) echo "--help" ;;
 	esac
@@ -112,7 +112,7 @@ _hypr_value_flags() {
 	compose) echo "-f --file -p --project-name --project-directory --env-file --profile" ;;
 	compose_build) echo "--build-arg --progress" ;;
 	compose_down|compose_stop) echo "-t --timeout" ;;
-	compose_logs) echo "--tail" ;;
+	compose_logs) echo "-n --tail" ;;
 	esac
 }
 

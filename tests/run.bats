@@ -414,6 +414,10 @@ changed"
 	assert_output "hypr: No such container: nothing-here"
 	run -2 hypr logs --tail abc nothing-here
 	assert_output "hypr: logs: --tail abc: a count or all"
+	run -2 hypr stop -t '' nothing-here
+	assert_output "hypr: stop: -t : seconds"
+	run -2 hypr restart -t 1x nothing-here
+	assert_output "hypr: restart: -t 1x: seconds"
 	run -3 hypr stop nothing-here
 	run -3 hypr rm nothing-here
 	run -0 hypr run --help

@@ -1376,7 +1376,7 @@ cmd_compose(int argc, char **argv)
 		case 't': {
 			char *end;
 			long t = strtol(optarg, &end, 10);
-			if (*end || t < 0)
+			if (*end || end == optarg || t < 0 || t > 1000000)
 				hypr_die(HYPR_EXIT_USAGE, "compose: -t %s: seconds", optarg);
 			timeout = (int)t;
 			break;

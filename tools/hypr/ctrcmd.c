@@ -744,7 +744,7 @@ cmd_stop(int argc, char **argv)
 		case 't': {
 			char *end;
 			long t = strtol(optarg, &end, 10);
-			if (*end || t < 0 || t > 1000000)
+			if (*end || end == optarg || t < 0 || t > 1000000)
 				hypr_die(HYPR_EXIT_USAGE, "stop: -t %s: seconds", optarg);
 			timeout = (int)t;
 			break;

@@ -174,17 +174,16 @@ kv_list(struct ctx *x, yaml_node_t *n, const char *what,
 			yaml_node_t *val = yaml_document_get_node(x->doc, p->value);
 			char *ks, *vs = NULL;
 			const char *raw = compose_scalar(val);
+			/* K: (no value) takes the environment: vs stays NULL */
+			int unset = raw && val->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+			    (!*raw || !strcmp(raw, "~") || !strcmp(raw, "null"));
 
 			if (str_of(x, k, what, &ks) < 0)
 				return -1;
-			if (raw && val->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-			    (!*raw || !strcmp(raw, "~") || !strcmp(raw, "null")))
-				raw = NULL;	/* K: (no value) takes the environment */
-			else if (str_of(x, val, what, &vs) < 0) {
+			if (!unset && str_of(x, val, what, &vs) < 0) {
 				free(ks);
 				return -1;
 			}
-			(void)raw;
 			if (compose_kv_set(v, cnt, ks, vs, x->e) < 0)
 				return -1;
 		}

@@ -515,6 +515,16 @@ deleted: sha256:"
 	run -0 hypr container restart -t 0 srv
 	run -3 hypr start nothing-here
 	assert_output "hypr: No such container: nothing-here"
+	# each name is done, or says why not; the exit status is the failure's
+	run -3 --separate-stderr hypr rm srv nothing-here
+	assert_output ""
+	assert_equal "$stderr" 'hypr: cannot remove container "/srv": container is running: stop the container before removing or force remove
+hypr: No such container: nothing-here'
+	run -3 --separate-stderr hypr stop -t 0 nothing-here srv
+	assert_output "srv"
+	run -3 --separate-stderr hypr kill srv
+	[[ $stderr == "hypr: cannot kill container: srv: container "*" is not running" ]]
+	run -0 hypr rm srv
 }
 
 @test "run: create and start without a VM: usage, 125 for create, a start that cannot boot" {

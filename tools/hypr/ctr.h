@@ -44,6 +44,18 @@ int ctr_attach(struct hypr_ctr *c, int nostdin, const unsigned char *keys, size_
  * into keys (at most cap); dies with a usage error when bad. */
 size_t ctr_detach_keys(const char *spec, unsigned char *keys, size_t cap);
 
+/* What a command does to one container (ctr_each): 0, and its name is
+ * printed; CTR_SAID, it printed why not itself (exit status 3); -1, e says
+ * why. */
+#define CTR_SAID 1
+typedef int ctr_act(const struct hypr_root *r, struct hypr_ctr *c, const char *name,
+    void *arg, struct hypr_err *e);
+/* docker's stop, kill, rm, start, restart: act on each CONTAINER named in
+ * argv[first..argc) (one that is not found is an error, the others are
+ * still done), then close standard output. The last failure's exit status,
+ * else 0. */
+int ctr_each(char **argv, int first, int argc, ctr_act *act, void *arg);
+
 int cmd_run(int argc, char **argv);
 int cmd_create(int argc, char **argv);
 int cmd_start(int argc, char **argv);

@@ -726,6 +726,114 @@ ctr_stop(struct hypr_ctr *c, int timeout, struct hypr_err *e)
 }
 
 int
+ctr_each(char **argv, int first, int argc, ctr_act *act, void *arg)
+{
+	struct hypr_root root;
+	int rc = 0;
+
+	open_root(&root);
+	for (int i = first; i < argc; i++) {
+		struct hypr_ctr c;
+		struct hypr_err e = { 0 };
+		int r;
+
+		if (hypr_ctr_find(&root, argv[i], &c, &e) < 0) {
+			hypr_say_err(&e);
+			rc = e.code ? e.code : HYPR_EXIT_SYSTEM;
+			continue;
+		}
+		r = act(&root, &c, argv[i], arg, &e);
+		if (r == 0) {
+			printf("%s\n", argv[i]);
+			fflush(stdout);
+		} else if (r == CTR_SAID) {
+			rc = HYPR_EXIT_INPUT;
+		} else {
+			hypr_say_err(&e);
+			rc = e.code ? e.code : HYPR_EXIT_SYSTEM;
+		}
+		hypr_ctr_free(&c);
+	}
+	hypr_close_stdout();
+	return rc;
+}
+
+static int
+act_stop(const struct hypr_root *r, struct hypr_ctr *c, const char *name, void *timeout,
+    struct hypr_err *e)
+{
+	(void)r;
+	(void)name;
+	return ctr_stop(c, *(int *)timeout, e);
+}
+
+static int
+act_kill(const struct hypr_root *r, struct hypr_ctr *c, const char *name, void *sigp,
+    struct hypr_err *e)
+{
+	struct hypr_ctr_reader rd = { 0 };
+	int sig = *(int *)sigp, fd = -1, type = 0, ok = 0;
+	uint32_t id, n;
+	const unsigned char *p;
+	unsigned char b[4];
+
+	(void)r;
+	if (!c->alive || hypr_ctr_connect(c, &fd, e) < 0) {
+		fprintf(stderr, "hypr: cannot kill container: %s: container %.12s is not running\n",
+		    name, c->id);
+		return CTR_SAID;
+	}
+	hypr_proto_put32(b, (uint32_t)sig);
+	if (hypr_ctr_send(fd, HYPR_CTR_KILL, 0, b, 4) == 0) {
+		double deadline = hypr_now() + 10;
+		fcntl(fd, F_SETFL, O_NONBLOCK);
+		while (!ok && hypr_now() < deadline) {
+			struct pollfd pf = { .fd = fd, .events = POLLIN };
+			if (poll(&pf, 1, 100) <= 0)
+				continue;
+			if (hypr_ctr_read(&rd, fd) < 0)
+				break;
+			if (hypr_ctr_frame(&rd, &type, &id, &p, &n) == 1)
+				ok = 1;
+		}
+	}
+	/* SIGKILL: wait until it is down, so ps -a shows it exited */
+	if (ok && type == HYPR_CTR_OK && sig == SIGKILL)
+		wait_gone(c, fd, 30, e);
+	hypr_ctr_reader_free(&rd);
+	close(fd);
+	if (ok && type == HYPR_CTR_OK)
+		return 0;
+	fprintf(stderr, "hypr: cannot kill container: %s: %s\n", name,
+	    ok && type == HYPR_CTR_ERROR ? "not running" : "no answer");
+	return CTR_SAID;
+}
+
+struct rm_opts {
+	int force, vols;
+};
+
+static int
+act_rm(const struct hypr_root *r, struct hypr_ctr *c, const char *name, void *arg,
+    struct hypr_err *e)
+{
+	const struct rm_opts *o = arg;
+
+	(void)name;
+	if (c->alive && !o->force) {
+		fprintf(stderr, "hypr: cannot remove container \"/%s\": container is running: "
+		    "stop the container before removing or force remove\n",
+		    jstr(c->config, "name"));
+		return CTR_SAID;
+	}
+	if ((c->alive && ctr_stop(c, 0, e) < 0) ||
+	    (access(c->dir, F_OK) == 0 && hypr_ctr_remove(c, e) < 0))
+		return -1;
+	/* a failure here: the container went, a volume stayed */
+	return o->vols ? hypr_vol_drop_anonymous(r, c->config, e) : 0;
+}
+
+int
 cmd_stop(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -735,8 +843,7 @@ cmd_stop(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct hypr_root root;
-	int ch, timeout = -1, rc = 0;
+	int ch, timeout = -1;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "t:s:h", lo, NULL)) != -1) {
@@ -757,22 +864,7 @@ cmd_stop(int argc, char **argv)
 	}
 	if (optind == argc)
 		hypr_die(HYPR_EXIT_USAGE, "stop: at least one CONTAINER");
-	open_root(&root);
-	for (int i = optind; i < argc; i++) {
-		struct hypr_ctr c = { 0 };
-		struct hypr_err e = { 0 };
-		if (hypr_ctr_find(&root, argv[i], &c, &e) < 0 || ctr_stop(&c, timeout, &e) < 0) {
-			hypr_say_err(&e);
-			rc = e.code ? e.code : HYPR_EXIT_SYSTEM;
-		} else {
-			printf("%s\n", argv[i]);
-			fflush(stdout);
-		}
-		if (c.config)
-			hypr_ctr_free(&c);
-	}
-	hypr_close_stdout();
-	return rc;
+	return ctr_each(argv, optind, argc, act_stop, &timeout);
 }
 
 int
@@ -783,8 +875,7 @@ cmd_kill(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct hypr_root root;
-	int ch, sig = SIGKILL, rc = 0;
+	int ch, sig = SIGKILL;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "s:h", lo, NULL)) != -1) {
@@ -799,59 +890,7 @@ cmd_kill(int argc, char **argv)
 	}
 	if (optind == argc)
 		hypr_die(HYPR_EXIT_USAGE, "kill: at least one CONTAINER");
-	open_root(&root);
-	for (int i = optind; i < argc; i++) {
-		struct hypr_ctr c = { 0 };
-		struct hypr_err e = { 0 };
-		struct hypr_ctr_reader rd = { 0 };
-		int fd = -1, type = 0, ok = 0;
-		uint32_t id, n;
-		const unsigned char *p;
-		unsigned char b[4];
-
-		if (hypr_ctr_find(&root, argv[i], &c, &e) < 0) {
-			hypr_say_err(&e);
-			rc = e.code;
-			continue;
-		}
-		if (!c.alive || hypr_ctr_connect(&c, &fd, &e) < 0) {
-			fprintf(stderr, "hypr: cannot kill container: %s: container %.12s is not running\n",
-			    argv[i], c.id);
-			rc = HYPR_EXIT_INPUT;
-			hypr_ctr_free(&c);
-			continue;
-		}
-		hypr_proto_put32(b, (uint32_t)sig);
-		if (hypr_ctr_send(fd, HYPR_CTR_KILL, 0, b, 4) == 0) {
-			double deadline = hypr_now() + 10;
-			fcntl(fd, F_SETFL, O_NONBLOCK);
-			while (!ok && hypr_now() < deadline) {
-				struct pollfd pf = { .fd = fd, .events = POLLIN };
-				if (poll(&pf, 1, 100) <= 0)
-					continue;
-				if (hypr_ctr_read(&rd, fd) < 0)
-					break;
-				if (hypr_ctr_frame(&rd, &type, &id, &p, &n) == 1)
-					ok = 1;
-			}
-		}
-		if (ok && type == HYPR_CTR_OK) {
-			/* SIGKILL: wait until it is down, so ps -a shows it exited */
-			if (sig == SIGKILL)
-				wait_gone(&c, fd, 30, &e);
-			printf("%s\n", argv[i]);
-			fflush(stdout);
-		} else {
-			fprintf(stderr, "hypr: cannot kill container: %s: %s\n", argv[i],
-			    ok && type == HYPR_CTR_ERROR ? "not running" : "no answer");
-			rc = HYPR_EXIT_INPUT;
-		}
-		hypr_ctr_reader_free(&rd);
-		close(fd);
-		hypr_ctr_free(&c);
-	}
-	hypr_close_stdout();
-	return rc;
+	return ctr_each(argv, optind, argc, act_kill, &sig);
 }
 
 int
@@ -863,50 +902,21 @@ cmd_rm(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct hypr_root root;
-	int ch, force = 0, vols = 0, rc = 0;
+	struct rm_opts o = { 0 };
+	int ch;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "fvh", lo, NULL)) != -1) {
 		switch (ch) {
-		case 'f': force = 1; break;
-		case 'v': vols = 1; break;
+		case 'f': o.force = 1; break;
+		case 'v': o.vols = 1; break;
 		case 'h': printf("usage: hypr rm [-fv] CONTAINER...\n"); exit(0);
 		default: hypr_die(HYPR_EXIT_USAGE, "usage: hypr rm [-fv] CONTAINER...");
 		}
 	}
 	if (optind == argc)
 		hypr_die(HYPR_EXIT_USAGE, "rm: at least one CONTAINER");
-	open_root(&root);
-	for (int i = optind; i < argc; i++) {
-		struct hypr_ctr c = { 0 };
-		struct hypr_err e = { 0 };
-
-		if (hypr_ctr_find(&root, argv[i], &c, &e) < 0) {
-			hypr_say_err(&e);
-			rc = e.code;
-			continue;
-		}
-		if (c.alive && !force) {
-			fprintf(stderr, "hypr: cannot remove container \"/%s\": container is running: "
-			    "stop the container before removing or force remove\n",
-			    jstr(c.config, "name"));
-			rc = HYPR_EXIT_INPUT;
-		} else if ((c.alive && ctr_stop(&c, 0, &e) < 0) ||
-		    (access(c.dir, F_OK) == 0 && hypr_ctr_remove(&c, &e) < 0)) {
-			hypr_say_err(&e);
-			rc = e.code ? e.code : HYPR_EXIT_SYSTEM;
-		} else if (vols && hypr_vol_drop_anonymous(&root, c.config, &e) < 0) {
-			hypr_say_err(&e);	/* the container went; a volume stayed */
-			rc = e.code ? e.code : HYPR_EXIT_SYSTEM;
-		} else {
-			printf("%s\n", argv[i]);
-			fflush(stdout);
-		}
-		hypr_ctr_free(&c);
-	}
-	hypr_close_stdout();
-	return rc;
+	return ctr_each(argv, optind, argc, act_rm, &o);
 }
 
 /* ---- exec ---- */

@@ -103,6 +103,30 @@ start_usage(FILE *f, int code)
 	exit(code);
 }
 
+/* docker: starting a running container is a no-op */
+static int
+act_start(const struct hypr_root *r, struct hypr_ctr *c, const char *name, void *arg,
+    struct hypr_err *e)
+{
+	(void)name;
+	(void)arg;
+	return c->alive ? 0 : start_one(r, c, 0, 0, e);
+}
+
+static int
+act_restart(const struct hypr_root *r, struct hypr_ctr *c, const char *name, void *timeout,
+    struct hypr_err *e)
+{
+	if (json_is_true(json_object_get(c->config, "rm")) && c->alive) {
+		/* it would be removed once stopped: docker refuses too */
+		fprintf(stderr, "hypr: restart: %s: a --rm container goes when it stops\n", name);
+		return CTR_SAID;
+	}
+	if (ctr_stop(c, *(int *)timeout, e) < 0 || hypr_ctr_reload(c, e) < 0)
+		return -1;
+	return start_one(r, c, 0, 0, e) < 0 ? -1 : 0;
+}
+
 int
 cmd_start(int argc, char **argv)
 {
@@ -114,7 +138,8 @@ cmd_start(int argc, char **argv)
 	};
 	struct hypr_root root;
 	struct hypr_err e = { 0 };
-	int ch, attach = 0, in = 0, rc = 0;
+	struct hypr_ctr c;
+	int ch, attach = 0, in = 0, r;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+aih", lo, NULL)) != -1) {
@@ -129,46 +154,17 @@ cmd_start(int argc, char **argv)
 		hypr_die(HYPR_EXIT_USAGE, "start: at least one CONTAINER");
 	if ((attach || in) && argc - optind > 1)
 		hypr_die(HYPR_EXIT_USAGE, "start: -a and -i attach one container");
-	if (in)
-		attach = 1;
-	if (hypr_root_open(&root, NULL, &e) < 0)
+	if (!attach && !in)
+		return ctr_each(argv, optind, argc, act_start, NULL);
+	/* one container, this process its supervisor: its exit status */
+	if (hypr_root_open(&root, NULL, &e) < 0 || hypr_ctr_find(&root, argv[optind], &c, &e) < 0)
 		hypr_die_err(&e);
-	for (int i = optind; i < argc; i++) {
-		struct hypr_ctr c;
-		int r;
-
-		memset(&e, 0, sizeof e);
-		if (hypr_ctr_find(&root, argv[i], &c, &e) < 0) {
-			hypr_say_err(&e);
-			rc = e.code ? e.code : HYPR_EXIT_SYSTEM;
-			continue;
-		}
-		if (c.alive) {
-			/* docker: starting a running container is a no-op */
-			if (!attach)
-				printf("%s\n", argv[i]);
-			hypr_ctr_free(&c);
-			continue;
-		}
-		r = start_one(&root, &c, attach, in, &e);
-		if (attach) {
-			hypr_ctr_free(&c);
-			if (r < 0)
-				hypr_die_err(&e);
-			fflush(stdout);
-			return r;
-		}
-		if (r < 0) {
-			hypr_say_err(&e);
-			rc = e.code ? e.code : HYPR_EXIT_SYSTEM;
-		} else {
-			printf("%s\n", argv[i]);
-			fflush(stdout);
-		}
-		hypr_ctr_free(&c);
-	}
+	r = c.alive ? 0 : start_one(&root, &c, 1, in, &e);
+	hypr_ctr_free(&c);
+	if (r < 0)
+		hypr_die_err(&e);
 	hypr_close_stdout();
-	return rc;
+	return r;
 }
 
 int
@@ -180,9 +176,7 @@ cmd_restart(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct hypr_root root;
-	struct hypr_err e = { 0 };
-	int ch, timeout = -1, rc = 0;
+	int ch, timeout = -1;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "t:h", lo, NULL)) != -1) {
@@ -201,37 +195,7 @@ cmd_restart(int argc, char **argv)
 	}
 	if (optind == argc)
 		hypr_die(HYPR_EXIT_USAGE, "restart: at least one CONTAINER");
-	if (hypr_root_open(&root, NULL, &e) < 0)
-		hypr_die_err(&e);
-	for (int i = optind; i < argc; i++) {
-		struct hypr_ctr c;
-
-		memset(&e, 0, sizeof e);
-		if (hypr_ctr_find(&root, argv[i], &c, &e) < 0) {
-			hypr_say_err(&e);
-			rc = e.code ? e.code : HYPR_EXIT_SYSTEM;
-			continue;
-		}
-		if (json_is_true(json_object_get(c.config, "rm")) && c.alive) {
-			/* it would be removed once stopped: docker refuses too */
-			hypr_ctr_free(&c);
-			fprintf(stderr, "hypr: restart: %s: a --rm container goes when it stops\n",
-			    argv[i]);
-			rc = HYPR_EXIT_INPUT;
-			continue;
-		}
-		if (ctr_stop(&c, timeout, &e) < 0 || hypr_ctr_reload(&c, &e) < 0 ||
-		    start_one(&root, &c, 0, 0, &e) < 0) {
-			hypr_say_err(&e);
-			rc = e.code ? e.code : HYPR_EXIT_SYSTEM;
-		} else {
-			printf("%s\n", argv[i]);
-			fflush(stdout);
-		}
-		hypr_ctr_free(&c);
-	}
-	hypr_close_stdout();
-	return rc;
+	return ctr_each(argv, optind, argc, act_restart, &timeout);
 }
 
 size_t

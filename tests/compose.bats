@@ -224,8 +224,14 @@ p-second-1 | last"
 	run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" logs -t -n 5 second
 	assert_line --index 0 --regexp '^p-second-1 \| 20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z two file environment$'
 	assert_line --index 1 --regexp '^p-second-1 \| [0-9T:.-]{29}Z last$'
+	run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" logs --since 1h -n 1 second
+	assert_output "p-second-1 | last"
+	run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" logs --since 2099-01-01T00:00:00Z
+	assert_output ""
 	run -2 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" logs --tail x
 	assert_output --partial "compose logs: --tail x: a count or all"
+	run -2 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" logs --until soon
+	assert_output --partial "compose logs: --until soon: a time"
 	run -0 hypr compose --project-directory "$BATS_TEST_TMPDIR/p" down
 }
 

@@ -370,6 +370,23 @@ changed"
 	run -0 hypr logs -t --tail all rs
 	assert_line --index 0 --regexp '^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z 1$'
 	assert_line --index 2 --regexp 'Z 3$'
+	# --since and --until: the records of a time window (a -t time, a
+	# date, Unix seconds, a duration before now)
+	t2=$(hypr logs -t rs | sed -n '2s/ .*//p')
+	run -0 hypr logs --since "$t2" rs
+	assert_output "2
+3"
+	run -0 hypr logs --until "$t2" rs
+	assert_output "1
+2"
+	run -0 hypr logs --since "$t2" --until "$t2" rs
+	assert_output "2"
+	run -0 hypr logs --since 1h --tail 1 rs
+	assert_output "3"
+	run -0 hypr logs --since 2099-01-01 rs
+	assert_output ""
+	run -0 hypr logs --until 1000000000.5 rs
+	assert_output ""
 	run -0 hypr inspect rs
 	run -0 jq -r '.[0].state.restart_count' <<<"$output"
 	assert_output "2"
@@ -414,6 +431,8 @@ changed"
 	assert_output "hypr: No such container: nothing-here"
 	run -2 hypr logs --tail abc nothing-here
 	assert_output "hypr: logs: --tail abc: a count or all"
+	run -2 hypr logs --since yesterday nothing-here
+	assert_output "hypr: logs: --since yesterday: a time (RFC 3339, a date, Unix seconds) or a duration (42m)"
 	run -2 hypr stop -t '' nothing-here
 	assert_output "hypr: stop: -t : seconds"
 	run -2 hypr restart -t 1x nothing-here

@@ -53,7 +53,7 @@ _hypr_flags() {
 	volume_ls|volume_list) echo "-q --help" ;;
 	volume_rm|volume_remove) echo "-f --help" ;;
 	volume_prune) echo "-a -f --help" ;;
-	logs|container_logs) echo "-f --follow -t --timestamps -n --tail --help" ;;
+	logs|container_logs) echo "-f --follow -t --timestamps -n --tail --since --until --help" ;;
 	stop|container_stop) echo "-t --time -s --signal --help" ;;
 	kill|container_kill) echo "-s --signal --help" ;;
 	rm|container_rm) echo "-f --force -v --volumes --help" ;;
@@ -76,7 +76,7 @@ _hypr_flags() {
 	compose_up) echo "--build --no-build -d --detach --wait --force-recreate --no-deps -n --dry-run --help" ;;
 	compose_down|compose_stop) echo "-t --timeout --remove-orphans -v --volumes --help" ;;
 	compose_ps) echo "-a --all -q --quiet --services --help" ;;
-	compose_logs) echo "-f --follow -t --timestamps -n --tail --help" ;;
+	compose_logs) echo "-f --follow -t --timestamps -n --tail --since --until --help" ;;
 	compose_config) echo "--services --commands --help" ;;
 	*) echo "--help" ;;
 	esac
@@ -96,7 +96,7 @@ _hypr_value_flags() {
 			--detach-keys" ;;
 	ps|container_ls|container_list|container_ps|images|image_ls|image_list)
 		echo "--filter --format" ;;
-	logs|container_logs) echo "-n --tail" ;;
+	logs|container_logs) echo "-n --tail --since --until" ;;
 	stop|container_stop) echo "-t --time -s --signal" ;;
 	restart|container_restart) echo "-t --time" ;;
 	attach|container_attach) echo "--detach-keys" ;;
@@ -112,7 +112,7 @@ _hypr_value_flags() {
 	compose) echo "-f --file -p --project-name --project-directory --env-file --profile" ;;
 	compose_build) echo "--build-arg --progress" ;;
 	compose_down|compose_stop) echo "-t --timeout" ;;
-	compose_logs) echo "-n --tail" ;;
+	compose_logs) echo "-n --tail --since --until" ;;
 	esac
 }
 

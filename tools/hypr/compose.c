@@ -54,7 +54,7 @@ compose_usage(FILE *f, int code)
 	    "        build what needs building, start every service (and what it depends on)\n"
 	    "  down [-t SECS] [-v]   stop and remove the project's containers (-v: volumes)\n"
 	    "  ps [-a] [-q] [SERVICE...]    the project's containers\n"
-	    "  logs [-f] [-t] [-n N] [SERVICE...]   each line after its container's name\n"
+	    "  logs [-f] [-t] [-n N] [--since T] [--until T] [SERVICE...]\n"
 	    "  stop [-t SECS] [SERVICE...]\n"
 	    "  push [--ignore-push-failures] [-q] [SERVICE...]\n"
 	    "        push the image: (and build: tags:) of every service built here\n"
@@ -571,6 +571,7 @@ struct follow {
 	char *line;		/* a partial line */
 	size_t len;
 	unsigned long long skip;	/* --tail: lines still to pass over */
+	struct ctr_window win;	/* --since, --until: the records shown */
 	int ts;			/* -t: each line after its record's time */
 	int done;
 };
@@ -580,6 +581,8 @@ struct follow {
 static void
 follow_print(struct follow *f, int64_t ns, const char *d, size_t n, int flush)
 {
+	if (n && (ns < f->win.since || ns > f->win.until))
+		return;
 	ctr_skip_lines(&f->skip, &d, &n);
 	while (n > 0) {
 		const char *nl = memchr(d, '\n', n);
@@ -666,16 +669,19 @@ follow_logs(struct follow *f, size_t n, int follow, int sigfd, int quiet_exit)
 	return 0;
 }
 
-/* Follow c's log (taken over); tail >= 0: only its last tail lines. */
+/* Follow c's log (taken over): the records of w, of those only the last
+ * tail lines when tail >= 0. */
 static void
-follow_setup(struct follow *f, struct hypr_ctr *c, size_t width, long tail, int ts)
+follow_setup(struct follow *f, struct hypr_ctr *c, size_t width, long tail,
+    struct ctr_window w, int ts)
 {
 	struct hypr_err e = { 0 };
 	const char *name = json_string_value(json_object_get(c->config, "name"));
 
 	memset(f, 0, sizeof *f);
 	f->c = *c;
-	f->skip = ctr_log_skip(c, tail);
+	f->skip = ctr_log_skip(c, tail, w);
+	f->win = w;
 	f->ts = ts;
 	snprintf(f->prefix, sizeof f->prefix, "%-*s | ", (int)width, name);
 	hypr_ctr_log_open(&f->l, &f->c, &e);
@@ -896,7 +902,7 @@ compose_up(struct proj *p, int *want, int detach, int wait, int force, int deps,
 			if (hypr_ctr_find(&p->root, name, &c, &e) < 0)
 				continue;
 			fprintf(stderr, "%s %s", k ? "," : "", name);
-			follow_setup(&fl[k++], &c, width, -1, 0);
+			follow_setup(&fl[k++], &c, width, -1, CTR_WINDOW_ALL, 0);
 		}
 		fprintf(stderr, "\n");
 		sigemptyset(&mask);
@@ -1141,7 +1147,8 @@ compose_ps(struct proj *p, const int *want, int all, int quiet, int services)
 }
 
 static int
-compose_logs(struct proj *p, const int *want, int follow, int ts, long tail)
+compose_logs(struct proj *p, const int *want, int follow, int ts, long tail,
+    struct ctr_window w)
 {
 	struct hypr_ctr *v;
 	size_t n, k = 0, width = 0;
@@ -1162,7 +1169,7 @@ compose_logs(struct proj *p, const int *want, int follow, int ts, long tail)
 			hypr_ctr_free(&v[i]);
 			continue;
 		}
-		follow_setup(&fl[k++], &v[i], width, tail, ts);
+		follow_setup(&fl[k++], &v[i], width, tail, w, ts);
 	}
 	free(v);
 	follow_logs(fl, k, follow, -1, 1);
@@ -1225,15 +1232,17 @@ profile_active(const struct hypr_compose_service *sv, const struct argv *profile
 	return 0;
 }
 
-/* compose logs's options (docker compose logs's -f, -t, -n): its -t is not
- * the other commands' --timeout. */
+/* compose logs's options (docker compose logs's -f, -t, -n, --since,
+ * --until): its -t is not the other commands' --timeout. */
 static void
-logs_opts(int argc, char **argv, int *follow, int *ts, long *tail)
+logs_opts(int argc, char **argv, int *follow, int *ts, long *tail, struct ctr_window *w)
 {
 	static const struct option lo[] = {
 		{ "follow", no_argument, NULL, 'f' },
 		{ "timestamps", no_argument, NULL, 't' },
 		{ "tail", required_argument, NULL, 'n' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "until", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1248,6 +1257,13 @@ logs_opts(int argc, char **argv, int *follow, int *ts, long *tail)
 			if (!ok)
 				hypr_die(HYPR_EXIT_USAGE, "compose logs: --tail %s: a count or all",
 				    optarg);
+			break;
+		case 'S':
+		case 'U':
+			if ((*(ch == 'S' ? &w->since : &w->until) = ctr_log_when(optarg)) < 0)
+				hypr_die(HYPR_EXIT_USAGE, "compose logs: --%s %s: a time (RFC 3339, "
+				    "a date, Unix seconds) or a duration (42m)",
+				    ch == 'S' ? "since" : "until", optarg);
 			break;
 		case 'h': compose_usage(stdout, 0); break;
 		default: compose_usage(stderr, HYPR_EXIT_USAGE);
@@ -1307,6 +1323,7 @@ cmd_compose(int argc, char **argv)
 	int build_flag = 0, detach = 0, wait = 0, force = 0, nodeps = 0, timeout = -1;
 	int all = 0, services = 0, follow = 0, ts = 0;
 	long tail = -1;
+	struct ctr_window win = CTR_WINDOW_ALL;
 	int i, rc = 0, *want = NULL;
 	size_t s, j;
 	ssize_t sl;
@@ -1352,7 +1369,7 @@ cmd_compose(int argc, char **argv)
 	argv += optind;
 	optind = 1;
 	if (!strcmp(sub, "logs"))
-		logs_opts(argc, argv, &follow, &ts, &tail);
+		logs_opts(argc, argv, &follow, &ts, &tail, &win);
 	while (strcmp(sub, "logs") && (ch = getopt_long(argc, argv, "qndt:av", blo, NULL)) != -1) {
 		switch (ch) {
 		case 'N': no_cache = 1; break;
@@ -1512,7 +1529,7 @@ env_fail:
 		goto done;
 	}
 	if (!strcmp(sub, "logs")) {
-		rc = compose_logs(&pj, want, follow, ts, tail);
+		rc = compose_logs(&pj, want, follow, ts, tail, win);
 		goto done;
 	}
 	if (!strcmp(sub, "push")) {

@@ -99,9 +99,20 @@ int ctr_client_loop(struct hypr_ctr *c, int fd, struct hypr_ctr_reader *rd, int 
 /* --tail's value: "all" is -1, else a count (0 or more); -1 with
  * *ok = 0 when it is neither. */
 long ctr_tail(const char *arg, int *ok);
-/* How many of a container's log lines to pass over so that its last tail
- * lines are left (tail < 0: none). */
-unsigned long long ctr_log_skip(const struct hypr_ctr *c, long tail);
+/* docker logs's --since and --until: the records written in [since,
+ * until], in ns since the epoch. */
+struct ctr_window {
+	int64_t since, until;
+};
+#define CTR_WINDOW_ALL ((struct ctr_window){ INT64_MIN, INT64_MAX })
+/* A --since or --until value as ns since the epoch: an RFC 3339 time
+ * ("2024-05-01T12:00:00Z", "...T14:00:00.5+02:00"; without a zone, UTC),
+ * a date (its midnight, UTC), Unix seconds ("1714564800", with a
+ * fraction), or a Go duration before now ("42m", "1h30m"); -1 if none. */
+int64_t ctr_log_when(const char *arg);
+/* How many of a container's log lines in w to pass over so that its last
+ * tail lines are left (tail < 0: none). */
+unsigned long long ctr_log_skip(const struct hypr_ctr *c, long tail, struct ctr_window w);
 /* Pass over up to *skip whole lines at the start of a log record. */
 void ctr_skip_lines(unsigned long long *skip, const char **data, size_t *len);
 /* docker logs -t's time of a record, "2006-01-02T15:04:05.999999999Z". */

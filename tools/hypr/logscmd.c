@@ -1,6 +1,7 @@
 /* logscmd.c - hypr logs: what a container's process wrote (its log file,
- * container.h), whole, its last lines (--tail), with times (-t), following
- * it (-f); the tail and time helpers compose logs uses too (ctr.h). */
+ * container.h), whole, its last lines (--tail), a time window (--since,
+ * --until), with times (-t), following it (-f); the helpers compose logs
+ * uses too (ctr.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -31,8 +32,65 @@ ctr_tail(const char *arg, int *ok)
 	return v;
 }
 
+int64_t
+ctr_log_when(const char *arg)
+{
+	struct timespec now;
+	struct tm tm = { 0 };
+	const char *p;
+	char *end;
+	int64_t ns, d;
+	size_t nd;
+
+	if (!*arg)
+		return -1;
+	/* Unix seconds, with a fraction or not (docker's 1714564800.5) */
+	nd = strspn(arg, "0123456789");
+	if (nd && (!arg[nd] || (arg[nd] == '.' && !arg[nd + 1 + strspn(arg + nd + 1, "0123456789")]))) {
+		double v = strtod(arg, &end);
+
+		return *end || v > 9e9 ? -1 : (int64_t)(v * 1e9 + 0.5);
+	}
+	if ((p = strptime(arg, "%Y-%m-%d", &tm)) != NULL) {
+		int64_t frac = 0, off = 0;
+
+		if (*p == 'T' && !(p = strptime(p + 1, "%H:%M:%S", &tm)))
+			return -1;
+		if (*p == '.') {
+			int digits = 0;
+
+			for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+				if (digits < 9)
+					frac = frac * 10 + (*p - '0');
+			if (!digits)
+				return -1;
+			for (; digits < 9; digits++)
+				frac *= 10;
+		}
+		if (*p == 'Z' || *p == 'z') {
+			p++;
+		} else if ((*p == '+' || *p == '-') && p[1] >= '0' && p[1] <= '9' &&
+		    p[2] >= '0' && p[2] <= '9' && p[3] == ':' && p[4] >= '0' && p[4] <= '9' &&
+		    p[5] >= '0' && p[5] <= '9') {
+			off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
+			    ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+			if (*p == '-')
+				off = -off;
+			p += 6;
+		}
+		if (*p)
+			return -1;
+		return ((int64_t)timegm(&tm) - off) * 1000000000 + frac;
+	}
+	if ((d = ctr_duration(arg)) < 0)
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &now);
+	ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	return d > ns ? 0 : ns - d;
+}
+
 unsigned long long
-ctr_log_skip(const struct hypr_ctr *c, long tail)
+ctr_log_skip(const struct hypr_ctr *c, long tail, struct ctr_window w)
 {
 	struct hypr_err e = { 0 };
 	struct hypr_ctr_log l;
@@ -46,7 +104,7 @@ ctr_log_skip(const struct hypr_ctr *c, long tail)
 		return 0;
 	hypr_ctr_log_open(&l, c, &e);
 	while (hypr_ctr_log_next(&l, &stream, &ns, &data, &len, &e) == 1)
-		for (size_t i = 0; i < len; i++)
+		for (size_t i = 0; ns >= w.since && ns <= w.until && i < len; i++)
 			lines += data[i] == '\n';
 	hypr_ctr_log_close(&l);
 	return lines > (unsigned long long)tail ? lines - (unsigned long long)tail : 0;
@@ -80,6 +138,8 @@ ctr_log_time(int64_t ns, char *buf, size_t n)
 	snprintf(buf, n, "%s.%09lldZ", b, (long long)(ns % 1000000000));
 }
 
+#define LOGS_USAGE "hypr logs [-f] [-t] [-n N] [--since T] [--until T] CONTAINER"
+
 static void
 print_record(int stream, int64_t ns, const char *data, size_t len, int ts, int *bol)
 {
@@ -111,6 +171,8 @@ cmd_logs(int argc, char **argv)
 		{ "follow", no_argument, NULL, 'f' },
 		{ "timestamps", no_argument, NULL, 't' },
 		{ "tail", required_argument, NULL, 'n' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "until", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -118,7 +180,8 @@ cmd_logs(int argc, char **argv)
 	struct hypr_err e = { 0 };
 	struct hypr_ctr c;
 	struct hypr_ctr_log l;
-	int ch, follow = 0, ts = 0, stream, r, ok, bol[3] = { 1, 1, 1 };
+	struct ctr_window w = CTR_WINDOW_ALL;
+	int ch, follow = 0, ts = 0, stream, r, ok, last = 0, bol[3] = { 1, 1, 1 };
 	long tail = -1;
 	int64_t ns;
 	const char *data;
@@ -135,18 +198,26 @@ cmd_logs(int argc, char **argv)
 			if (!ok)
 				hypr_die(HYPR_EXIT_USAGE, "logs: --tail %s: a count or all", optarg);
 			break;
-		case 'h': printf("usage: hypr logs [-f] [-t] [-n N] CONTAINER\n"); exit(0);
-		default: hypr_die(HYPR_EXIT_USAGE, "usage: hypr logs [-f] [-t] [-n N] CONTAINER");
+		case 'S':
+		case 'U':
+			if ((*(ch == 'S' ? &w.since : &w.until) = ctr_log_when(optarg)) < 0)
+				hypr_die(HYPR_EXIT_USAGE, "logs: --%s %s: a time (RFC 3339, a date, "
+				    "Unix seconds) or a duration (42m)", ch == 'S' ? "since" : "until", optarg);
+			break;
+		case 'h': printf("usage: %s\n", LOGS_USAGE); exit(0);
+		default: hypr_die(HYPR_EXIT_USAGE, "usage: %s", LOGS_USAGE);
 		}
 	}
 	if (optind + 1 != argc)
-		hypr_die(HYPR_EXIT_USAGE, "usage: hypr logs [-f] [-t] [-n N] CONTAINER");
+		hypr_die(HYPR_EXIT_USAGE, "usage: %s", LOGS_USAGE);
 	if (hypr_root_open(&root, NULL, &e) < 0 || hypr_ctr_find(&root, argv[optind], &c, &e) < 0)
 		hypr_die_err(&e);
-	skip = ctr_log_skip(&c, tail);
+	skip = ctr_log_skip(&c, tail, w);
 	hypr_ctr_log_open(&l, &c, &e);
 	for (;;) {
 		while ((r = hypr_ctr_log_next(&l, &stream, &ns, &data, &len, &e)) == 1) {
+			if (ns < w.since || ns > w.until)
+				continue;
 			ctr_skip_lines(&skip, &data, &len);
 			if (len)
 				print_record(stream, ns, data, len, ts, bol);
@@ -155,16 +226,12 @@ cmd_logs(int argc, char **argv)
 			hypr_die_err(&e);
 		fflush(stdout);
 		fflush(stderr);
-		if (!follow)
+		if (!follow || last)
 			break;
+		/* gone: what it wrote last, then done */
 		hypr_ctr_reload(&c, &e);
-		if (!c.alive || access(c.dir, F_OK) < 0) {
-			/* gone: what it wrote last, then done */
-			while ((r = hypr_ctr_log_next(&l, &stream, &ns, &data, &len, &e)) == 1)
-				print_record(stream, ns, data, len, ts, bol);
-			break;
-		}
-		usleep(50000);
+		if (!(last = !c.alive || access(c.dir, F_OK) < 0))
+			usleep(50000);
 	}
 	hypr_ctr_log_close(&l);
 	hypr_ctr_free(&c);

@@ -1147,8 +1147,7 @@ compose_ps(struct proj *p, const int *want, int all, int quiet, int services)
 }
 
 static int
-compose_logs(struct proj *p, const int *want, int follow, int ts, long tail,
-    struct ctr_window w)
+compose_logs(struct proj *p, const int *want, const struct ctr_logs_opts *o)
 {
 	struct hypr_ctr *v;
 	size_t n, k = 0, width = 0;
@@ -1169,10 +1168,10 @@ compose_logs(struct proj *p, const int *want, int follow, int ts, long tail,
 			hypr_ctr_free(&v[i]);
 			continue;
 		}
-		follow_setup(&fl[k++], &v[i], width, tail, w, ts);
+		follow_setup(&fl[k++], &v[i], width, o->tail, o->w, o->ts);
 	}
 	free(v);
-	follow_logs(fl, k, follow, -1, 1);
+	follow_logs(fl, k, o->follow, -1, 1);
 	follow_free(fl, k);
 	return 0;
 }
@@ -1232,45 +1231,6 @@ profile_active(const struct hypr_compose_service *sv, const struct argv *profile
 	return 0;
 }
 
-/* compose logs's options (docker compose logs's -f, -t, -n, --since,
- * --until): its -t is not the other commands' --timeout. */
-static void
-logs_opts(int argc, char **argv, int *follow, int *ts, long *tail, struct ctr_window *w)
-{
-	static const struct option lo[] = {
-		{ "follow", no_argument, NULL, 'f' },
-		{ "timestamps", no_argument, NULL, 't' },
-		{ "tail", required_argument, NULL, 'n' },
-		{ "since", required_argument, NULL, 'S' },
-		{ "until", required_argument, NULL, 'U' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int ch, ok;
-
-	while ((ch = getopt_long(argc, argv, "ftn:h", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'f': *follow = 1; break;
-		case 't': *ts = 1; break;
-		case 'n':
-			*tail = ctr_tail(optarg, &ok);
-			if (!ok)
-				hypr_die(HYPR_EXIT_USAGE, "compose logs: --tail %s: a count or all",
-				    optarg);
-			break;
-		case 'S':
-		case 'U':
-			if ((*(ch == 'S' ? &w->since : &w->until) = ctr_log_when(optarg)) < 0)
-				hypr_die(HYPR_EXIT_USAGE, "compose logs: --%s %s: a time (RFC 3339, "
-				    "a date, Unix seconds) or a duration (42m)",
-				    ch == 'S' ? "since" : "until", optarg);
-			break;
-		case 'h': compose_usage(stdout, 0); break;
-		default: compose_usage(stderr, HYPR_EXIT_USAGE);
-		}
-	}
-}
-
 int
 cmd_compose(int argc, char **argv)
 {
@@ -1321,9 +1281,8 @@ cmd_compose(int argc, char **argv)
 	int ch, no_cache = 0, pull = 0, quiet = 0, dry = 0, up, built = 0, nobuild = 0;
 	int ignore_push = 0;
 	int build_flag = 0, detach = 0, wait = 0, force = 0, nodeps = 0, timeout = -1;
-	int all = 0, services = 0, follow = 0, ts = 0;
-	long tail = -1;
-	struct ctr_window win = CTR_WINDOW_ALL;
+	int all = 0, services = 0;
+	struct ctr_logs_opts lo_opts = CTR_LOGS_OPTS_INIT;
 	int i, rc = 0, *want = NULL;
 	size_t s, j;
 	ssize_t sl;
@@ -1369,7 +1328,7 @@ cmd_compose(int argc, char **argv)
 	argv += optind;
 	optind = 1;
 	if (!strcmp(sub, "logs"))
-		logs_opts(argc, argv, &follow, &ts, &tail, &win);
+		ctr_logs_parse(argc, argv, "compose logs", &lo_opts, compose_usage);
 	while (strcmp(sub, "logs") && (ch = getopt_long(argc, argv, "qndt:av", blo, NULL)) != -1) {
 		switch (ch) {
 		case 'N': no_cache = 1; break;
@@ -1529,7 +1488,7 @@ env_fail:
 		goto done;
 	}
 	if (!strcmp(sub, "logs")) {
-		rc = compose_logs(&pj, want, follow, ts, tail, win);
+		rc = compose_logs(&pj, want, &lo_opts);
 		goto done;
 	}
 	if (!strcmp(sub, "push")) {

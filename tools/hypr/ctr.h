@@ -110,6 +110,19 @@ struct ctr_window {
  * a date (its midnight, UTC), Unix seconds ("1714564800", with a
  * fraction), or a Go duration before now ("42m", "1h30m"); -1 if none. */
 int64_t ctr_log_when(const char *arg);
+/* docker logs's options, shared by hypr logs and compose logs. */
+struct ctr_logs_opts {
+	int follow, ts;		/* -f, -t */
+	long tail;		/* -n: -1 for all */
+	struct ctr_window w;	/* --since, --until */
+};
+#define CTR_LOGS_OPTS_INIT { 0, 0, -1, CTR_WINDOW_ALL }
+/* Parse -f, -t, -n, --since, --until and -h from argv[optind] on (getopt's
+ * order: options, then operands). A bad value dies with a usage error
+ * naming cmd ("logs", "compose logs"); usage(stdout, 0) is -h's,
+ * usage(stderr, 2) an unknown option's (both exit). */
+void ctr_logs_parse(int argc, char **argv, const char *cmd, struct ctr_logs_opts *o,
+    void (*usage)(FILE *f, int code));
 /* How many of a container's log lines in w to pass over so that its last
  * tail lines are left (tail < 0: none). */
 unsigned long long ctr_log_skip(const struct hypr_ctr *c, long tail, struct ctr_window w);

@@ -164,8 +164,9 @@ print_record(int stream, int64_t ns, const char *data, size_t len, int ts, int *
 	}
 }
 
-int
-cmd_logs(int argc, char **argv)
+void
+ctr_logs_parse(int argc, char **argv, const char *cmd, struct ctr_logs_opts *o,
+    void (*usage)(FILE *f, int code))
 {
 	static const struct option lo[] = {
 		{ "follow", no_argument, NULL, 'f' },
@@ -176,57 +177,74 @@ cmd_logs(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	int ch, ok;
+
+	while ((ch = getopt_long(argc, argv, "ftn:h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'f': o->follow = 1; break;
+		case 't': o->ts = 1; break;
+		case 'n':
+			o->tail = ctr_tail(optarg, &ok);
+			if (!ok)
+				hypr_die(HYPR_EXIT_USAGE, "%s: --tail %s: a count or all", cmd, optarg);
+			break;
+		case 'S':
+		case 'U':
+			if ((*(ch == 'S' ? &o->w.since : &o->w.until) = ctr_log_when(optarg)) < 0)
+				hypr_die(HYPR_EXIT_USAGE, "%s: --%s %s: a time (RFC 3339, a date, "
+				    "Unix seconds) or a duration (42m)", cmd,
+				    ch == 'S' ? "since" : "until", optarg);
+			break;
+		case 'h': usage(stdout, 0); break;
+		default: usage(stderr, HYPR_EXIT_USAGE);
+		}
+	}
+}
+
+static void
+logs_usage(FILE *f, int code)
+{
+	if (code)
+		hypr_die(code, "usage: %s", LOGS_USAGE);
+	fprintf(f, "usage: %s\n", LOGS_USAGE);
+	exit(0);
+}
+
+int
+cmd_logs(int argc, char **argv)
+{
 	struct hypr_root root;
 	struct hypr_err e = { 0 };
 	struct hypr_ctr c;
 	struct hypr_ctr_log l;
-	struct ctr_window w = CTR_WINDOW_ALL;
-	int ch, follow = 0, ts = 0, stream, r, ok, last = 0, bol[3] = { 1, 1, 1 };
-	long tail = -1;
+	struct ctr_logs_opts o = CTR_LOGS_OPTS_INIT;
+	int stream, r, last = 0, bol[3] = { 1, 1, 1 };
 	int64_t ns;
 	const char *data;
 	size_t len;
 	unsigned long long skip;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "ftn:h", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'f': follow = 1; break;
-		case 't': ts = 1; break;
-		case 'n':
-			tail = ctr_tail(optarg, &ok);
-			if (!ok)
-				hypr_die(HYPR_EXIT_USAGE, "logs: --tail %s: a count or all", optarg);
-			break;
-		case 'S':
-		case 'U':
-			if ((*(ch == 'S' ? &w.since : &w.until) = ctr_log_when(optarg)) < 0)
-				hypr_die(HYPR_EXIT_USAGE, "logs: --%s %s: a time (RFC 3339, a date, "
-				    "Unix seconds) or a duration (42m)", ch == 'S' ? "since" : "until", optarg);
-			break;
-		case 'h': printf("usage: %s\n", LOGS_USAGE); exit(0);
-		default: hypr_die(HYPR_EXIT_USAGE, "usage: %s", LOGS_USAGE);
-		}
-	}
+	ctr_logs_parse(argc, argv, "logs", &o, logs_usage);
 	if (optind + 1 != argc)
 		hypr_die(HYPR_EXIT_USAGE, "usage: %s", LOGS_USAGE);
 	if (hypr_root_open(&root, NULL, &e) < 0 || hypr_ctr_find(&root, argv[optind], &c, &e) < 0)
 		hypr_die_err(&e);
-	skip = ctr_log_skip(&c, tail, w);
+	skip = ctr_log_skip(&c, o.tail, o.w);
 	hypr_ctr_log_open(&l, &c, &e);
 	for (;;) {
 		while ((r = hypr_ctr_log_next(&l, &stream, &ns, &data, &len, &e)) == 1) {
-			if (ns < w.since || ns > w.until)
+			if (ns < o.w.since || ns > o.w.until)
 				continue;
 			ctr_skip_lines(&skip, &data, &len);
 			if (len)
-				print_record(stream, ns, data, len, ts, bol);
+				print_record(stream, ns, data, len, o.ts, bol);
 		}
 		if (r < 0)
 			hypr_die_err(&e);
 		fflush(stdout);
 		fflush(stderr);
-		if (!follow || last)
+		if (!o.follow || last)
 			break;
 		/* gone: what it wrote last, then done */
 		hypr_ctr_reload(&c, &e);

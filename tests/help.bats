@@ -91,3 +91,14 @@ usage_of() {
 	run -0 hypr --help
 	run -0 hypr -h
 }
+
+@test "help: logs and compose logs list the options they take" {
+	for cmd in "logs" "compose logs"; do
+		# shellcheck disable=SC2086
+		run -0 hypr $cmd --help
+		[[ ${lines[0]} == "usage: hypr $cmd [-f] [-t] [-n N] [--since T] [--until T] "* ]]
+		for opt in --follow --timestamps --tail --since; do
+			assert_output --partial -- "$opt"
+		done
+	done
+}

@@ -304,9 +304,14 @@ static const struct help helps[] = {
 	    "\n"
 	    "The project's containers.\n" },
 	{ "compose", "logs",
-	    "usage: hypr compose logs [-f] [-t] [--tail N] [SERVICE...]\n"
+	    "usage: hypr compose logs [-f] [-t] [-n N] [--since T] [--until T] [SERVICE...]\n"
 	    "\n"
-	    "The output of the project's containers, each line prefixed with its service.\n" },
+	    "The output of the project's containers, each line prefixed with its container.\n"
+	    "  -f, --follow        until they stop\n"
+	    "  -t, --timestamps    each line's time (RFC 3339) after the name\n"
+	    "  -n, --tail N        each container's last N lines (or all)\n"
+	    "  --since T, --until T  what was written in that window: an RFC 3339 time,\n"
+	    "                      a date, Unix seconds, or a duration before now (42m)\n" },
 	{ "compose", "stop",
 	    "usage: hypr compose stop [-t SECS] [SERVICE...]\n"
 	    "\n"

@@ -206,7 +206,14 @@ logs_usage(FILE *f, int code)
 {
 	if (code)
 		hypr_die(code, "usage: %s", LOGS_USAGE);
-	fprintf(f, "usage: %s\n", LOGS_USAGE);
+	fprintf(f, "usage: %s\n\n"
+	    "What the container's process wrote.\n"
+	    "  -f, --follow        until it stops\n"
+	    "  -t, --timestamps    each line after its time (RFC 3339)\n"
+	    "  -n, --tail N        the last N lines (or all)\n"
+	    "  --since T, --until T  what was written in that window: an RFC 3339 time,\n"
+	    "                      a date, Unix seconds, or a duration before now (42m)\n"
+	    "See hypr-container(1).\n", LOGS_USAGE);
 	exit(0);
 }
 
